@@ -1,0 +1,313 @@
+"""Run the bench: tether and the anchors (LangGraph, DBOS) on the same workloads, one table.
+
+    .venv/bin/python bench/run.py                 # full run (3 repeats, medians)
+    .venv/bin/python bench/run.py --quick         # 1 repeat
+    .venv/bin/python bench/run.py --skip-anchors  # tether only; anchor columns are taken from
+                                                  # the previous bench/results/latest.json
+
+Each system runs in its own interpreter: the anchors in ``bench/.venv-anchors`` (created on
+first use by ``anchors_env.py``), tether in this interpreter's venv. Results go to
+``bench/results/latest.json``; the table compares them with DESIGN.md §5's targets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+BENCH = Path(__file__).resolve().parent
+RESULTS = BENCH / "results" / "latest.json"
+SYSTEMS = ("tether", "langgraph", "dbos")
+ANCHORS = ("langgraph", "dbos")
+LABELS = {"tether": "tether", "langgraph": "LangGraph", "dbos": "DBOS"}
+MEASURES = ("per_step_us", "growth_200x1kb", "concurrency_200x20_10ms", "resume_ms")
+
+sys.path.insert(0, str(BENCH))
+import anchors_env  # noqa: E402  (bench/ is not a package)
+import benchlib as bl  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Row:
+    """One table row: where the figure sits in a system's result, how to show it, its target."""
+
+    label: str
+    get: Callable[[dict[str, Any]], Any]
+    fmt: Callable[[float], str]
+    higher_is_better: bool
+    target: str
+    target_ok: Callable[[float], bool] | None
+
+
+def _us(v: float) -> str:
+    return f"{v:,.1f}" if v < 100 else f"{v:,.0f}"
+
+
+def _num(v: float) -> str:
+    return f"{v:,.1f}" if v < 1000 else f"{v:,.0f}"
+
+
+ROWS = (
+    Row(
+        "per step, no persistence (µs)",
+        lambda r: r["per_step_us"]["memory"],
+        _us,
+        False,
+        "≤ 30",
+        lambda v: v <= 30,
+    ),
+    Row(
+        "per step, durable SQLite (µs)",
+        lambda r: r["per_step_us"]["sqlite"],
+        _us,
+        False,
+        "≤ 100",
+        lambda v: v <= 100,
+    ),
+    Row(
+        "per step, durable Postgres (µs)",
+        lambda r: r["per_step_us"]["postgres"],
+        _us,
+        False,
+        "≤ 300",
+        lambda v: v <= 300,
+    ),
+    Row(
+        "200 runs x 20 steps x 10 ms, SQLite (runs/s)",
+        lambda r: r["concurrency_200x20_10ms"]["runs_per_s"],
+        _num,
+        True,
+        "≥ 800",
+        lambda v: v >= 800,
+    ),
+    Row(
+        "storage, 200 steps x 1 KB, SQLite (MB)",
+        lambda r: None if (b := r["growth_200x1kb"]["bytes"]) is None else b / 1e6,
+        lambda v: f"{v:,.3f}" if v < 1 else f"{v:,.1f}",
+        False,
+        "≤ 0.5",
+        lambda v: v <= 0.5,
+    ),
+    Row(
+        "step time, step 191-200 / 1-10",
+        lambda r: r["growth_200x1kb"]["step_time_ratio_200_vs_10"],
+        lambda v: f"{v:.2f}",
+        False,
+        "flat",
+        None,
+    ),
+    Row(
+        "resume after interrupt / wake-up, SQLite (ms)",
+        lambda r: r["resume_ms"],
+        lambda v: f"{v:,.2f}" if v < 100 else f"{v:,.0f}",
+        False,
+        "≤ 2 (wake-up ≤ 20)",
+        lambda v: v <= 2,
+    ),
+)
+
+
+# -- running the systems -----------------------------------------------------------------------
+def run_script(python: Path | str, script: Path, repeats: int) -> tuple[dict[str, Any] | None, str]:
+    """Run one system's script; return (its JSON, '') or (None, why it gave none)."""
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    cmd = [str(python), str(script), "--repeats", str(repeats)]
+    try:
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=3600, env=env, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return None, f"{script.name} timed out after 3600 s"
+    if proc.returncode != 0:
+        tail = " | ".join(proc.stderr.strip().splitlines()[-3:]) or f"exit {proc.returncode}"
+        return None, f"{script.name} exited {proc.returncode}: {tail}"
+    try:
+        return json.loads(proc.stdout.strip().splitlines()[-1]), ""
+    except (json.JSONDecodeError, IndexError):
+        return None, f"{script.name} printed no JSON result"
+
+
+def empty_result(system: str) -> dict[str, Any]:
+    return {
+        "system": system,
+        "versions": {},
+        "per_step_us": {"memory": None, "sqlite": None, "postgres": None},
+        "growth_200x1kb": {"bytes": None, "step_time_ratio_200_vs_10": None},
+        "concurrency_200x20_10ms": {"runs_per_s": None},
+        "resume_ms": None,
+        "extras": {},
+        "notes": [],
+    }
+
+
+def previous_anchor_results() -> tuple[dict[str, dict[str, Any]], str | None]:
+    """Anchor results from the last latest.json (for --skip-anchors)."""
+    if not RESULTS.exists():
+        return {}, None
+    old = json.loads(RESULTS.read_text())
+    meta = old.get("meta", {})
+    out = {}
+    for s in ANCHORS:
+        if meta.get("status", {}).get(s) != "ok":
+            continue
+        res = empty_result(s)
+        for m in MEASURES:
+            res[m] = old[m].get(s)
+        res["versions"] = meta.get("versions", {}).get(s, {})
+        res["extras"] = meta.get("extras", {}).get(s, {})
+        res["notes"] = meta.get("notes", {}).get(s, [])
+        out[s] = res
+    return out, meta.get("anchors_date") or meta.get("date")
+
+
+# -- the report --------------------------------------------------------------------------------
+def ratio(row: Row, results: dict[str, dict[str, Any]]) -> tuple[float, str] | None:
+    """(factor, best anchor): > 1 means tether is better than the best anchor."""
+    t = row.get(results["tether"])
+    anchors = [(row.get(results[s]), s) for s in ANCHORS]
+    anchors = [(v, s) for v, s in anchors if v is not None]
+    if t is None or not anchors or t <= 0:
+        return None
+    best, who = (max if row.higher_is_better else min)(anchors)
+    if best <= 0:
+        return None
+    return (t / best if row.higher_is_better else best / t), who
+
+
+def render(results: dict[str, dict[str, Any]], meta: dict[str, Any], console: Console) -> None:
+    title = (
+        f"tether bench — {meta['date']} — {meta['machine']['cpus']} CPUs, repeats={meta['repeats']}"
+    )
+    table = Table(
+        title=title,
+        caption="ratio = best anchor / tether (runs/s: tether / best); > 1: tether better",
+    )
+    table.add_column("measure")
+    for s in SYSTEMS:
+        table.add_column(LABELS[s], justify="right")
+    table.add_column("tether target", justify="right")
+    table.add_column("ratio vs best anchor", justify="right")
+    for row in ROWS:
+        cells = []
+        for s in SYSTEMS:
+            v = row.get(results[s])
+            text = "-" if v is None else row.fmt(v)
+            if s == "tether" and v is not None and row.target_ok is not None:
+                text = f"[green]{text}[/]" if row.target_ok(v) else f"[red]{text}[/]"
+            cells.append(text)
+        rat = ratio(row, results)
+        rat_text = "-" if rat is None else f"{rat[0]:,.2f}x ({LABELS[rat[1]]})"
+        table.add_row(row.label, *cells, row.target, rat_text)
+    console.print(table)
+    for s in SYSTEMS:
+        for note in meta["notes"].get(s, []):
+            console.print(f"[dim]{LABELS[s]}: {note}[/]")
+
+
+def machine() -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+    }
+    try:
+        import psycopg
+
+        with psycopg.connect(bl.pg_base_url(), connect_timeout=3) as conn:
+            row = conn.execute("SHOW server_version").fetchone()
+            info["postgres"] = row[0] if row else None
+    except Exception as exc:
+        info["postgres"] = f"unreachable ({type(exc).__name__})"
+    return info
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="1 repeat instead of 3")
+    ap.add_argument("--repeats", type=int, default=None, help="repeats per measure (median)")
+    ap.add_argument(
+        "--skip-anchors",
+        action="store_true",
+        help="run tether only; reuse the anchors' figures of the previous latest.json",
+    )
+    args = ap.parse_args()
+    repeats = args.repeats or (1 if args.quick else 3)
+    console = Console(stderr=True)
+    out = Console(width=None if sys.stdout.isatty() else 160)
+
+    results = {s: empty_result(s) for s in SYSTEMS}
+    status: dict[str, str] = {}
+    notes: dict[str, list[str]] = {s: [] for s in SYSTEMS}
+    anchors_date = None
+    started = time.perf_counter()
+
+    if args.skip_anchors:
+        prev, anchors_date = previous_anchor_results()
+        for s in ANCHORS:
+            if s in prev:
+                results[s], status[s] = prev[s], "ok"
+                notes[s].append(f"figures reused from the run of {anchors_date} (--skip-anchors)")
+            else:
+                status[s] = "skipped"
+    else:
+        with console.status("anchors venv (bench/.venv-anchors)…"):
+            anchors_env.ensure()
+        py = anchors_env.python_path()
+        for s in ANCHORS:
+            with console.status(f"running {LABELS[s]} ({repeats} repeat(s))…"):
+                res, why = run_script(py, BENCH / "anchors" / f"{s}_bench.py", repeats)
+            results[s], status[s] = (res, "ok") if res else (results[s], f"failed: {why}")
+        anchors_date = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+    with console.status(f"running tether ({repeats} repeat(s))…"):
+        res, why = run_script(sys.executable, BENCH / "tether_bench.py", repeats)
+    results["tether"], status["tether"] = (
+        (res, "ok") if res else (results["tether"], f"missing: {why}")
+    )
+
+    for s in SYSTEMS:
+        notes[s] = [*notes[s], *results[s].get("notes", [])]
+        if status[s] != "ok":
+            notes[s].insert(0, status[s])
+    meta = {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "anchors_date": anchors_date,
+        "repeats": repeats,
+        "wall_s": round(time.perf_counter() - started, 1),
+        "machine": machine(),
+        "versions": {s: results[s].get("versions", {}) for s in SYSTEMS},
+        "status": status,
+        "targets": {row.label: row.target for row in ROWS},
+        "ratios_vs_best_anchor": {
+            row.label: (None if (r := ratio(row, results)) is None else [round(r[0], 3), r[1]])
+            for row in ROWS
+        },
+        "extras": {s: results[s].get("extras", {}) for s in SYSTEMS},
+        "notes": notes,
+    }
+    doc: dict[str, Any] = {m: {s: results[s][m] for s in SYSTEMS} for m in MEASURES}
+    doc["meta"] = meta
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    render(results, meta, out)
+    out.print(f"[dim]written {RESULTS.relative_to(BENCH.parent)}[/]")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+"""The one error tree of tether.
+
+Two roots, deliberately apart:
+
+``TetherSignal`` (a ``BaseException``) is *control flow*, not failure. A node that calls
+``interrupt()`` raises one; so does a tripped step limit. They derive from ``BaseException`` so a
+user's ``except Exception:`` inside a node cannot swallow them (the same reasoning as
+``asyncio.CancelledError``)::
+
+    TetherSignal
+    ├── Interrupt               a node asked a human for input; the run parks in ESCALATED
+    └── EscalationSignal        a guard tripped (step limit, ...); the run parks in ESCALATED
+
+``TetherError`` (an ``Exception``) is everything that went wrong::
+
+    TetherError
+    ├── UserError               the caller's input was wrong; the message says how to fix it
+    │   ├── GraphDefinitionError    the graph is malformed (build time)
+    │   ├── InvalidUpdateError      a node returned an unknown key or a wrongly typed value
+    │   ├── InvalidRouteError       a route returned a target the graph does not have
+    │   ├── InvalidInputError       run input / resume value / patch does not fit
+    │   ├── RunNotFoundError
+    │   ├── StepNotFoundError
+    │   ├── IdempotencyConflictError  same key, different input
+    │   ├── IllegalTransitionError    a lifecycle transition the state machine forbids
+    │   ├── RunStateError             the run is not in a state that allows the operation
+    │   └── ConfigurationError        bad setting, store URL, missing optional dependency
+    ├── RunFailedError          a run ended FAILED (carries the node error)
+    │   └── NodeError               a node raised after exhausting its retry policy
+    └── StoreError              the durable store refused or broke
+        ├── LeaseLostError          fencing: this writer no longer owns the run
+        └── SchemaVersionError      the database schema is newer than this code
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class TetherSignal(BaseException):
+    """Control flow that parks a run; never a failure."""
+
+
+class Interrupt(TetherSignal):
+    """Raised by ``interrupt(payload)`` inside a node; the run waits for a human answer."""
+
+    def __init__(self, payload: Any, index: int = 0) -> None:
+        super().__init__(payload)
+        self.payload = payload
+        self.index = index
+
+
+class EscalationSignal(TetherSignal):
+    """A guard tripped (step limit, budget...): the run is frozen in ESCALATED, state intact."""
+
+    def __init__(self, reason: str, kind: str = "guard", **details: Any) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.kind = kind
+        self.details = details
+
+
+class TetherError(Exception):
+    """Base of every error tether raises."""
+
+
+class UserError(TetherError, ValueError):
+    """The caller did something wrong; the message says what and how to fix it."""
+
+
+class GraphDefinitionError(UserError):
+    pass
+
+
+class InvalidUpdateError(UserError):
+    pass
+
+
+class InvalidRouteError(UserError):
+    pass
+
+
+class InvalidInputError(UserError):
+    pass
+
+
+class RunNotFoundError(UserError, LookupError):
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"run {run_id!r} not found; list runs with `tether runs list`")
+        self.run_id = run_id
+
+
+class StepNotFoundError(UserError, LookupError):
+    def __init__(self, run_id: str, step: int) -> None:
+        super().__init__(
+            f"run {run_id!r} has no checkpoint at step {step}; "
+            f"see `tether runs history {run_id}` for the steps it has"
+        )
+        self.run_id = run_id
+        self.step = step
+
+
+class IdempotencyConflictError(UserError):
+    pass
+
+
+class IllegalTransitionError(UserError):
+    def __init__(self, src: str, dst: str) -> None:
+        super().__init__(f"illegal lifecycle transition {src} -> {dst}")
+        self.src = src
+        self.dst = dst
+
+
+class RunStateError(UserError):
+    pass
+
+
+class ConfigurationError(UserError):
+    pass
+
+
+class RunFailedError(TetherError):
+    def __init__(self, run_id: str, message: str, error: dict[str, Any] | None = None) -> None:
+        super().__init__(f"run {run_id} failed: {message}")
+        self.run_id = run_id
+        self.error = error or {}
+
+
+class NodeError(RunFailedError):
+    pass
+
+
+class StoreError(TetherError):
+    pass
+
+
+class LeaseLostError(StoreError):
+    """The writer's fencing token is stale: another owner holds the run now."""
+
+    def __init__(self, run_id: str, token: int | None) -> None:
+        super().__init__(
+            f"lease on run {run_id!r} lost (fencing token {token} is stale): another worker owns "
+            "this run now, so this write was rejected and nothing was applied"
+        )
+        self.run_id = run_id
+        self.token = token
+
+
+class SchemaVersionError(StoreError):
+    pass
+
+
+def missing_dependency(extra: str, package: str) -> ConfigurationError:
+    return ConfigurationError(
+        f"this feature needs the optional dependency {package!r}; "
+        f"install it with: pip install 'tether[{extra}]'"
+    )

@@ -1,0 +1,24 @@
+"""Graph workflows: builder, state, planner, run loop and the Runtime."""
+
+from tether.graph.builder import Graph, Workflow
+from tether.graph.context import RunContext, interrupt
+from tether.graph.results import RunHandle, RunResult, StepInfo
+from tether.graph.runtime import Runtime
+from tether.graph.types import END, START, Command, Phase, RetryPolicy, Send
+
+__all__ = [
+    "END",
+    "START",
+    "Command",
+    "Graph",
+    "Phase",
+    "RetryPolicy",
+    "RunContext",
+    "RunHandle",
+    "RunResult",
+    "Runtime",
+    "Send",
+    "StepInfo",
+    "Workflow",
+    "interrupt",
+]

@@ -1,0 +1,193 @@
+"""What a node sees of its run: ids, ``interrupt()``, journaled effects and custom events."""
+
+from __future__ import annotations
+
+import inspect
+import traceback
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+from tether.core import serde
+from tether.core.errors import EscalationSignal, Interrupt
+from tether.core.ids import effect_key
+
+if TYPE_CHECKING:
+    from tether.store.protocol import RunStore
+
+_current: ContextVar[RunContext | None] = ContextVar("tether_run_context", default=None)
+
+
+def current_context() -> RunContext:
+    ctx = _current.get()
+    if ctx is None:
+        raise RuntimeError("no tether run context: this can only be called inside a running node")
+    return ctx
+
+
+def interrupt(payload: Any = None) -> Any:
+    """Pause the run for a human: the first time, park the run (ESCALATED) with ``payload``;
+    when the run is resumed with an answer, the node re-runs and this call returns the answer.
+
+    Work the node did before calling ``interrupt`` re-runs on resume, so put side effects behind
+    ``await ctx.effect(...)`` (journaled: performed once, replayed after).
+    """
+    return current_context().interrupt(payload)
+
+
+class RunContext:
+    """Handed to nodes that take a second argument: ``def node(state, ctx)``."""
+
+    __slots__ = (
+        "_calls",
+        "_emit",
+        "_interrupts",
+        "_resume",
+        "attempt",
+        "metadata",
+        "node",
+        "run_id",
+        "runtime",
+        "step",
+        "store",
+        "task_id",
+        "token",
+        "workflow",
+    )
+
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        workflow: str,
+        step: int,
+        node: str,
+        task_id: str,
+        store: RunStore,
+        token: int | None,
+        emit: Callable[[str, dict[str, Any], str | None], None],
+        resume: list[Any],
+        metadata: dict[str, Any],
+        runtime: Any = None,
+        attempt: int = 1,
+    ) -> None:
+        self.run_id = run_id
+        self.workflow = workflow
+        self.step = step
+        self.node = node
+        self.task_id = task_id
+        self.store = store
+        self.token = token
+        self.attempt = attempt
+        self.metadata = metadata
+        self.runtime = runtime
+        self._emit = emit
+        self._resume = resume
+        self._interrupts = 0
+        self._calls: dict[str, int] = {}
+
+    # -- human in the loop ---------------------------------------------------------------
+    def interrupt(self, payload: Any = None) -> Any:
+        idx = self._interrupts
+        self._interrupts += 1
+        if idx < len(self._resume):
+            return self._resume[idx]
+        raise Interrupt(payload, idx)
+
+    @property
+    def resume_values(self) -> list[Any]:
+        return list(self._resume)
+
+    # -- events --------------------------------------------------------------------------
+    def emit(self, type: str, data: dict[str, Any] | None = None) -> None:
+        """Publish a custom event on the run's stream (persisted with the step)."""
+        if not isinstance(type, str) or not type:
+            raise ValueError("event type must be a non-empty string")
+        self._emit(type, dict(data or {}), self.node)
+
+    # -- effect journal ------------------------------------------------------------------
+    def call_key(self, kind: str) -> str:
+        """Next deterministic key for a journaled call of ``kind`` made by this task.
+
+        Keys are (run, step, task, kind, call index): a re-run of the task after a crash or a
+        resume makes the same calls with the same keys, so journaled results are found again.
+        """
+        i = self._calls.get(kind, 0)
+        self._calls[kind] = i + 1
+        return effect_key(self.task_id, i, kind)
+
+    async def journaled(
+        self,
+        kind: str,
+        request: Any,
+        call: Callable[[], Awaitable[Any]],
+        *,
+        key: str | None = None,
+        idempotent: bool = True,
+    ) -> Any:
+        """Run ``call`` at most once per key: intent before, result after.
+
+        A recorded result is returned without calling again (no double billing). An intent with
+        no result (the process died mid-call) is retried when ``idempotent``; otherwise the run
+        escalates, because nobody knows whether the effect happened.
+        """
+        key = key or self.call_key(kind)
+        rec, created = await self.store.record_intent(self.run_id, key, kind, request, self.token)
+        if not created:
+            if rec.status == "done":
+                self._emit("effect_replayed", {"key": key, "kind": kind}, self.node)
+                return rec.result
+            if rec.status == "pending" and not idempotent:
+                raise EscalationSignal(
+                    f"effect {key!r} ({kind}) started before a crash and has no recorded result; "
+                    "it is not idempotent, so a human must say whether it happened: resume the "
+                    "run with {'result': <what it returned>} or {'retry': True}",
+                    kind="unknown_effect_outcome",
+                    key=key,
+                    effect_kind=kind,
+                )
+        try:
+            result = await call()
+        except Exception as exc:
+            await self.store.record_result(
+                self.run_id, key, error=error_dict(exc), token=self.token
+            )
+            raise
+        result = serde.loads(serde.dumps(result))
+        await self.store.record_result(self.run_id, key, result=result, token=self.token)
+        return result
+
+    async def effect(
+        self,
+        name: str,
+        fn: Callable[..., Any],
+        *args: Any,
+        idempotent: bool = False,
+        **kwargs: Any,
+    ) -> Any:
+        """Perform a side effect once, journaled under ``name`` (unique within this node run).
+
+        ``fn`` may be sync or async. On a re-run (resume after an interrupt, crash recovery,
+        retry) the recorded result comes back and ``fn`` is not called again.
+        """
+        key = effect_key(self.task_id, 0, f"effect:{name}")
+
+        async def call() -> Any:
+            out = fn(*args, **kwargs)
+            if inspect.isawaitable(out):
+                out = await out
+            return out
+
+        return await self.journaled(
+            "effect", {"name": name}, call, key=key, idempotent=idempotent
+        )
+
+
+def error_dict(exc: BaseException, **extra: Any) -> dict[str, Any]:
+    tb = traceback.format_exception(type(exc), exc, exc.__traceback__)
+    return {
+        "type": type(exc).__name__,
+        "message": str(exc),
+        "traceback": "".join(tb[-6:])[-4000:],
+        **extra,
+    }

@@ -1,0 +1,88 @@
+"""Runs one task (a node invocation) with its retry policy; returns an outcome, never raises
+for node errors (the run loop decides what a failure means for the run)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from tether.core.errors import EscalationSignal, Interrupt, UserError
+from tether.graph.context import RunContext, _current
+from tether.graph.types import Command, NodeSpec, Send
+
+
+@dataclass(slots=True)
+class Outcome:
+    task: dict[str, Any]
+    kind: str  # "done" | "interrupted" | "escalated" | "error"
+    writes: dict[str, Any] | None = None
+    goto: tuple[Any, ...] = ()
+    interrupt: Interrupt | None = None
+    signal: EscalationSignal | None = None
+    error: BaseException | None = None
+    attempts: int = 1
+
+
+def _normalize(node: str, ret: Any) -> tuple[dict[str, Any] | None, tuple[Any, ...]]:
+    if ret is None:
+        return None, ()
+    if isinstance(ret, Command):
+        goto = ret.goto
+        if isinstance(goto, str | Send):
+            gt: tuple[Any, ...] = (goto,)
+        else:
+            gt = tuple(goto)
+        return ret.update, gt
+    return ret, ()
+
+
+async def _call(spec: NodeSpec, arg: Any, ctx: RunContext) -> Any:
+    if spec.subgraph is not None:
+        return await ctx.runtime._run_subgraph(spec.subgraph, arg, ctx)
+    args = (arg, ctx) if spec.wants_ctx else (arg,)
+    if spec.is_async:
+        return await spec.fn(*args)
+    if spec.thread:
+        return await asyncio.to_thread(spec.fn, *args)
+    return spec.fn(*args)
+
+
+async def run_task(
+    spec: NodeSpec, task: dict[str, Any], state: Mapping[str, Any], ctx: RunContext, schema: Any
+) -> Outcome:
+    arg = task["arg"] if "arg" in task else MappingProxyType(state)  # type: ignore[arg-type]
+    attempt = 1
+    token = _current.set(ctx)
+    try:
+        while True:
+            ctx.attempt = attempt
+            ctx._interrupts = 0
+            ctx._calls.clear()
+            try:
+                ret = await _call(spec, arg, ctx)
+                writes, goto = _normalize(spec.name, ret)
+                if writes is not None:
+                    schema.check_update(writes, spec.name)
+                return Outcome(task, "done", writes or None, goto, attempts=attempt)
+            except Interrupt as intr:
+                return Outcome(task, "interrupted", interrupt=intr, attempts=attempt)
+            except EscalationSignal as sig:
+                return Outcome(task, "escalated", signal=sig, attempts=attempt)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if not isinstance(exc, UserError) and spec.retry.should_retry(exc, attempt):
+                    ctx._emit(
+                        "node_retry",
+                        {"attempt": attempt, "error": f"{type(exc).__name__}: {exc}"},
+                        spec.name,
+                    )
+                    await asyncio.sleep(spec.retry.delay(attempt))
+                    attempt += 1
+                    continue
+                return Outcome(task, "error", error=exc, attempts=attempt)
+    finally:
+        _current.reset(token)

@@ -1,0 +1,327 @@
+"""The run loop: executes one run's steps while holding its lease. All I/O lives here; the
+planning is pure (planner.py) and the node calls are in executor.py."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from typing import TYPE_CHECKING, Any
+
+from tether.core import serde
+from tether.core.errors import InvalidRouteError, InvalidUpdateError
+from tether.core.ids import task_id
+from tether.core.lifecycle import RunStatus, path_to
+from tether.graph.context import RunContext, error_dict
+from tether.graph.executor import Outcome, run_task
+from tether.graph.history import SnapshotTracker
+from tether.graph.planner import Finished, plan_next
+from tether.graph.types import Phase, Send
+from tether.store.types import Checkpoint, Commit, Event, NodeWrite, RunRecord
+
+if TYPE_CHECKING:
+    from tether.graph.builder import Workflow
+    from tether.graph.runtime import Runtime
+
+Transition = tuple[RunStatus, RunStatus, str, str]
+
+
+@functools.lru_cache(maxsize=256)
+def _path(src: RunStatus, dst: RunStatus) -> tuple[RunStatus, ...]:
+    return tuple(path_to(src, dst))
+
+
+def phase_status(wf: Workflow, tasks: list[dict[str, Any]]) -> RunStatus:
+    """The lifecycle state a step with these tasks runs in: any tool → WAITING_FOR_TOOL; only
+    validators → VALIDATING; otherwise EXECUTING."""
+    nodes = wf.nodes
+    phases = {nodes[t["node"]].phase for t in tasks}
+    if Phase.TOOL in phases:
+        return RunStatus.WAITING_FOR_TOOL
+    if phases == {Phase.VALIDATOR}:
+        return RunStatus.VALIDATING
+    return RunStatus.EXECUTING
+
+
+def encode_goto(goto: tuple[Any, ...]) -> list[Any] | None:
+    if not goto:
+        return None
+    return [{"send": g.node, "arg": g.arg} if isinstance(g, Send) else g for g in goto]
+
+
+def decode_goto(raw: list[Any] | None) -> tuple[Any, ...]:
+    if not raw:
+        return ()
+    return tuple(Send(g["send"], g["arg"]) if isinstance(g, dict) else g for g in raw)
+
+
+class RunLoop:
+    def __init__(
+        self,
+        rt: Runtime,
+        wf: Workflow,
+        run: RunRecord,
+        token: int,
+        state: dict[str, Any],
+        checkpoint: Checkpoint,
+        tracker: SnapshotTracker,
+    ) -> None:
+        self.rt = rt
+        self.wf = wf
+        self.run = run
+        self.token = token
+        self.state = state
+        self.cp = checkpoint
+        self.tracker = tracker
+        self.status = run.status
+        self.seq = run.event_seq
+        self.actor = f"worker:{rt.owner}"
+        self._events: list[Event] = []
+        self.finished_status: RunStatus | None = None
+
+    # -- events --------------------------------------------------------------------------
+    def emit(self, type: str, data: dict[str, Any], node: str | None = None,
+             step: int | None = None, persist: bool = True) -> None:
+        seq = 0
+        if persist:
+            self.seq += 1
+            seq = self.seq
+        ev = Event(self.run.run_id, seq, type, self.rt.clock.now(), step, node, data)
+        if persist:
+            self._events.append(ev)
+        bus = self.rt.bus
+        if bus.has_subscribers(ev.run_id):
+            bus.publish(ev)
+
+    def _take_events(self) -> list[Event]:
+        evs, self._events = self._events, []
+        return evs
+
+    def _transitions(self, dst: RunStatus, reason: str = "") -> list[Transition]:
+        out: list[Transition] = []
+        cur = self.status
+        for nxt in _path(cur, dst):
+            out.append((cur, nxt, self.actor, reason))
+            self.emit("lifecycle", {"from": cur.value, "to": nxt.value, "reason": reason})
+            cur = nxt
+        return out
+
+    async def _commit(self, commit: Commit) -> None:
+        commit.events = self._take_events()
+        self.run = await self.rt.store.commit(self.run.run_id, self.token, commit)
+        if commit.status is not None:
+            self.status = commit.status
+
+    # -- the loop ------------------------------------------------------------------------
+    async def drive(self) -> RunRecord:
+        wf, store, rt = self.wf, self.rt.store, self.rt
+        run_id = self.run.run_id
+        schema = wf.schema
+        state = self.state
+        step = self.cp.step
+        tasks = self.cp.next_tasks
+        barriers = self.cp.barriers
+        check_journal = True
+        step_limit = int(self.run.metadata.get("step_limit", rt.max_steps))
+        while True:
+            if not tasks:
+                await self._complete()
+                return self.run
+            nstep = step + 1
+            if nstep > step_limit:
+                await self._escalate(
+                    nstep,
+                    {"kind": "step_limit", "reason": f"step limit reached ({step_limit} steps); "
+                     "resume the run to grant it more steps, or cancel it"},
+                )
+                return self.run
+            journal: dict[str, NodeWrite] = {}
+            if check_journal:
+                journal = {w.task_id: w for w in await store.get_node_writes(run_id, nstep)}
+                check_journal = False
+            live = rt.bus.has_subscribers(run_id)
+            if live:
+                self.emit("step_started", {"tasks": [t["id"] for t in tasks]}, step=nstep,
+                          persist=False)
+            outcomes: list[Outcome | None] = []
+            pending: list[tuple[int, dict[str, Any], list[Any]]] = []
+            for i, t in enumerate(tasks):
+                w = journal.get(t["id"])
+                if w is not None and w.status == "done":
+                    outcomes.append(Outcome(t, "done", w.writes, decode_goto(w.goto)))
+                else:
+                    outcomes.append(None)
+                    pending.append((i, t, w.resume if w is not None else []))
+            journal_each = len(pending) > 1
+            if len(pending) == 1:
+                i, t, resume = pending[0]
+                outcomes[i] = await self._run(nstep, t, resume, False, live)
+            elif pending:
+                results = await asyncio.gather(
+                    *(self._run(nstep, t, resume, journal_each, live) for _, t, resume in pending)
+                )
+                for (i, _, _), out in zip(pending, results, strict=True):
+                    outcomes[i] = out
+            done: list[Outcome] = [o for o in outcomes if o is not None]
+            bad = next((o for o in done if o.kind == "error"), None)
+            if bad is not None:
+                if await self._fail(nstep, bad, bool(journal) or journal_each):
+                    step, tasks, barriers = nstep, self.cp.next_tasks, self.cp.barriers
+                    continue
+                return self.run
+            sig = next((o for o in done if o.kind == "escalated"), None)
+            if sig is not None and sig.signal is not None:
+                s = sig.signal
+                await self._escalate(nstep, {"kind": s.kind, "reason": s.reason,
+                                             "node": sig.task["node"], "task_id": sig.task["id"],
+                                             "details": s.details})
+                return self.run
+            interrupted = [o for o in done if o.kind == "interrupted"]
+            if interrupted:
+                await self._interrupted(nstep, interrupted)
+                return self.run
+            try:
+                writes = [(o.task["id"], o.writes) for o in done if o.writes]
+                schema.apply(state, writes)
+                finished = [Finished(o.task["id"], o.task["node"], o.goto) for o in done]
+                next_tasks, barriers = plan_next(wf, state, nstep, finished, barriers)
+            except (InvalidRouteError, InvalidUpdateError, Exception) as exc:
+                fake = Outcome(done[-1].task if done else {"id": "", "node": ""}, "error", error=exc)
+                await self._fail(nstep, fake, bool(journal) or journal_each, replan=False)
+                return self.run
+            delta = [[o.task["id"], o.task["node"], o.writes] for o in done if o.writes]
+            snapshot = None
+            if self.tracker.add(len(serde.dumps(delta)) if delta else 0):
+                blob = serde.dumps(state)
+                snapshot = serde.loads(blob)
+                self.tracker.took(len(blob))
+            self.emit(
+                "step_finished",
+                {"tasks": [o.task["id"] for o in done],
+                 "keys": sorted({k for o in done if o.writes for k in o.writes})},
+                step=nstep,
+            )
+            cp = Checkpoint(run_id, nstep, delta, next_tasks, snapshot, barriers)
+            if next_tasks:
+                target = phase_status(wf, next_tasks)
+                commit = Commit(checkpoint=cp)
+                if target is not self.status:
+                    commit.transitions = self._transitions(
+                        target, f"step {nstep + 1}: {', '.join(t['node'] for t in next_tasks)}"
+                    )
+                    commit.status = target
+            else:
+                commit = Commit(checkpoint=cp, release_lease=True)
+                commit.transitions = self._transitions(RunStatus.COMPLETED, "graph finished")
+                commit.status = RunStatus.COMPLETED
+            if journal or journal_each:
+                commit.clear_node_writes_for_step = nstep
+            await self._commit(commit)
+            self.cp = cp
+            step, tasks = nstep, next_tasks
+            if not next_tasks:
+                self.finished_status = RunStatus.COMPLETED
+                return self.run
+
+    async def _run(
+        self, step: int, task: dict[str, Any], resume: list[Any], journal: bool, live: bool
+    ) -> Outcome:
+        node = task["node"]
+        spec = self.wf.nodes[node]
+        ctx = RunContext(
+            run_id=self.run.run_id,
+            workflow=self.wf.name,
+            step=step,
+            node=node,
+            task_id=task["id"],
+            store=self.rt.store,
+            token=self.token,
+            emit=lambda type, data, n: self.emit(type, data, n, step),
+            resume=resume,
+            metadata=self.run.metadata,
+            runtime=self.rt,
+        )
+        if live:
+            self.emit("node_started", {"task_id": task["id"]}, node, step, persist=False)
+        out = await run_task(spec, task, self.state, ctx, self.wf.schema)
+        if out.kind == "done":
+            if live:
+                self.emit("node_finished", {"task_id": task["id"], "writes": out.writes},
+                          node, step, persist=False)
+            if journal:
+                await self.rt.store.put_node_write(
+                    self.token,
+                    NodeWrite(self.run.run_id, step, task["id"], node, "done", out.writes,
+                              encode_goto(out.goto)),
+                )
+        elif out.kind == "interrupted" and out.interrupt is not None:
+            await self.rt.store.put_node_write(
+                self.token,
+                NodeWrite(self.run.run_id, step, task["id"], node, "interrupted", None, None,
+                          out.interrupt.payload, resume),
+            )
+        return out
+
+    # -- endings -------------------------------------------------------------------------
+    async def _complete(self) -> None:
+        commit = Commit(release_lease=True)
+        commit.transitions = self._transitions(RunStatus.COMPLETED, "graph finished")
+        commit.status = RunStatus.COMPLETED
+        await self._commit(commit)
+        self.finished_status = RunStatus.COMPLETED
+
+    async def _escalate(self, step: int, info: dict[str, Any]) -> None:
+        info = {"step": step, **info}
+        self.emit("escalated", info, info.get("node"), step)
+        commit = Commit(escalation=info, set_escalation=True, release_lease=True)
+        commit.transitions = self._transitions(RunStatus.ESCALATED, info.get("reason", ""))
+        commit.status = RunStatus.ESCALATED
+        await self._commit(commit)
+        self.finished_status = RunStatus.ESCALATED
+
+    async def _interrupted(self, step: int, outs: list[Outcome]) -> None:
+        items = []
+        for o in outs:
+            assert o.interrupt is not None
+            iid = f"{o.task['id']}#{o.interrupt.index}"
+            items.append({"id": iid, "task_id": o.task["id"], "node": o.task["node"],
+                          "index": o.interrupt.index, "payload": o.interrupt.payload})
+            self.emit("interrupt", items[-1], o.task["node"], step)
+        reason = f"waiting for human input at {', '.join(i['node'] for i in items)}"
+        await self._escalate(step, {"kind": "interrupt", "reason": reason, "interrupts": items})
+
+    async def _fail(self, step: int, out: Outcome, journaled: bool, replan: bool = True) -> bool:
+        """Record the failure. Returns True when the graph re-plans and the loop goes on."""
+        exc = out.error
+        assert exc is not None
+        err = error_dict(exc, node=out.task["node"], task_id=out.task["id"], step=step,
+                         attempts=out.attempts)
+        self.emit("node_failed", {k: v for k, v in err.items() if k != "traceback"},
+                  out.task["node"], step)
+        wf = self.wf
+        replans = int(self.run.metadata.get("replans", 0))
+        if replan and wf.replan_node is not None and replans < wf.max_replans:
+            reason = f"re-plan {replans + 1}/{wf.max_replans} after {err['type']} in {err['node']}"
+            next_tasks = [{"id": task_id(step + 1, wf.replan_node, 0), "node": wf.replan_node}]
+            trs = self._transitions(RunStatus.FAILED, reason)
+            self.status = RunStatus.FAILED
+            trs += self._transitions(RunStatus.PLANNED, reason)
+            self.status = RunStatus.PLANNED
+            trs += self._transitions(phase_status(wf, next_tasks), reason)
+            cp = Checkpoint(self.run.run_id, step, [], next_tasks, None, self.cp.barriers,
+                            meta={"replan": replans + 1, "error": err["message"]})
+            self.tracker.add(0)
+            commit = Commit(checkpoint=cp, status=trs[-1][1], error=err, set_error=True,
+                            metadata={"replans": replans + 1})
+            commit.transitions = trs
+            self.status = self.run.status
+            if journaled:
+                commit.clear_node_writes_for_step = step
+            await self._commit(commit)
+            self.cp = cp
+            return True
+        commit = Commit(error=err, set_error=True, release_lease=True)
+        commit.transitions = self._transitions(RunStatus.FAILED, f"{err['type']} in {err['node']}")
+        commit.status = RunStatus.FAILED
+        await self._commit(commit)
+        self.finished_status = RunStatus.FAILED
+        return False

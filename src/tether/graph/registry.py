@@ -1,0 +1,57 @@
+"""Finding a workflow's code again from a stored run: ``module:attr`` or ``path.py:attr`` refs."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any
+
+from tether.core.errors import ConfigurationError
+
+
+def find_ref(obj: Any, module: str | None) -> str | None:
+    """``module:attr`` of a module-level object, or None if it is not one."""
+    if module is None:
+        return None
+    mod = sys.modules.get(module)
+    if mod is None:
+        return None
+    for name, value in vars(mod).items():
+        if value is obj and not name.startswith("_"):
+            if module == "__main__":
+                path = getattr(mod, "__file__", None)
+                return f"{Path(path).resolve()}:{name}" if path else None
+            return f"{module}:{name}"
+    return None
+
+
+def load_ref(ref: str) -> Any:
+    """Import ``package.module:attr`` or ``/path/to/file.py:attr``."""
+    mod_name, sep, attr = ref.rpartition(":")
+    if not sep or not mod_name or not attr:
+        raise ConfigurationError(
+            f"bad app reference {ref!r}; use 'package.module:name' or 'path/to/file.py:name'"
+        )
+    try:
+        if mod_name.endswith(".py"):
+            path = Path(mod_name)
+            if not path.exists():
+                raise ConfigurationError(f"app file {mod_name!r} does not exist")
+            spec = importlib.util.spec_from_file_location(f"tether_app_{path.stem}", path)
+            if spec is None or spec.loader is None:
+                raise ConfigurationError(f"cannot load {mod_name!r} as a Python module")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[spec.name] = module
+            spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(mod_name)
+    except ConfigurationError:
+        raise
+    except Exception as exc:
+        raise ConfigurationError(f"cannot import {mod_name!r} for app {ref!r}: {exc}") from exc
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise ConfigurationError(f"{mod_name!r} has no attribute {attr!r} (app {ref!r})") from None

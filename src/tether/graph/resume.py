@@ -1,0 +1,122 @@
+"""Turning a human's answer into the commit that takes a parked or failed run back to work."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from tether.core.errors import InvalidInputError, RunStateError
+from tether.core.lifecycle import RunStatus
+from tether.graph.loop import phase_status
+from tether.store.types import Commit, Event, RunRecord
+
+if TYPE_CHECKING:
+    from tether.graph.runtime import Runtime
+
+
+async def prepare_resume(
+    rt: Runtime,
+    run: RunRecord,
+    token: int,
+    value: Any,
+    answers: Mapping[str, Any] | None,
+    max_steps: int | None,
+    actor: str,
+    missing: Any,
+) -> Commit:
+    store = rt.store
+    meta: dict[str, Any] = {}
+    trs: list[tuple[RunStatus, RunStatus, str, str]]
+    if run.status is RunStatus.FAILED:
+        reason = "retry after failure"
+        trs = [
+            (RunStatus.FAILED, RunStatus.PLANNED, actor, reason),
+            (RunStatus.PLANNED, RunStatus.EXECUTING, f"worker:{rt.owner}", "resumed"),
+        ]
+        return _commit(rt, run, trs, meta, clear_error=True)
+    esc = run.escalation or {}
+    kind = esc.get("kind")
+    if kind == "interrupt":
+        await _answer_interrupts(rt, run, token, esc, value, answers, missing)
+        reason = "answered"
+    elif kind == "step_limit":
+        grant = max_steps or rt.max_steps
+        meta["step_limit"] = int(run.metadata.get("step_limit", rt.max_steps)) + grant
+        reason = f"granted {grant} more steps"
+    elif kind == "unknown_effect_outcome":
+        key = esc.get("details", {}).get("key")
+        if isinstance(value, Mapping) and value.get("retry") is True:
+            await store.record_result(run.run_id, key, error={"type": "ManualRetry",
+                                      "message": f"{actor} asked to retry"}, token=token)
+            reason = f"effect {key} to be retried"
+        elif isinstance(value, Mapping) and "result" in value:
+            await store.record_result(run.run_id, key, result=value["result"], token=token)
+            reason = f"effect {key} settled by {actor}"
+        else:
+            raise InvalidInputError(
+                f"run {run.run_id} waits for the outcome of effect {key!r}: resume it with "
+                "{'result': <what the effect returned>} or {'retry': True}"
+            )
+    else:
+        reason = f"approved ({kind})"
+        if max_steps:
+            meta["step_limit"] = int(run.metadata.get("step_limit", rt.max_steps)) + max_steps
+    trs = [(RunStatus.ESCALATED, RunStatus.EXECUTING, actor, reason)]
+    cp = await store.latest_checkpoint(run.run_id)
+    if cp.next_tasks:
+        phase = phase_status(rt.workflow_for(run), cp.next_tasks)
+        if phase is not RunStatus.EXECUTING:
+            trs.append((RunStatus.EXECUTING, phase, f"worker:{rt.owner}", "resumed step"))
+    return _commit(rt, run, trs, meta, clear_error=False)
+
+
+def _commit(rt: Runtime, run: RunRecord, trs: list[tuple[RunStatus, RunStatus, str, str]],
+            meta: dict[str, Any], *, clear_error: bool) -> Commit:
+    now = rt.clock.now()
+    events = [Event(run.run_id, 0, "lifecycle", now, None, None,
+                    {"from": s.value, "to": d.value, "reason": r}) for s, d, _, r in trs]
+    return Commit(
+        status=trs[-1][1], transitions=list(trs), events=events,
+        escalation=None, set_escalation=True,
+        error=None, set_error=clear_error,
+        metadata=meta or None,
+    )
+
+
+async def _answer_interrupts(
+    rt: Runtime, run: RunRecord, token: int, esc: Mapping[str, Any], value: Any,
+    answers: Mapping[str, Any] | None, missing: Any,
+) -> None:
+    items: list[dict[str, Any]] = list(esc.get("interrupts", []))
+    ids = [i["id"] for i in items]
+    if answers is not None:
+        unknown = sorted(set(answers) - set(ids))
+        absent = [i for i in ids if i not in answers]
+        if unknown or absent:
+            raise InvalidInputError(
+                f"answers must cover exactly the pending interrupts {ids}"
+                + (f"; unknown: {unknown}" if unknown else "")
+                + (f"; missing: {absent}" if absent else "")
+            )
+        mapping = dict(answers)
+    elif value is missing:
+        raise InvalidInputError(
+            f"run {run.run_id} waits for an answer to {ids}; resume it with a value"
+        )
+    elif len(items) != 1:
+        raise InvalidInputError(
+            f"run {run.run_id} has {len(items)} pending interrupts {ids}; "
+            "pass answers={interrupt_id: value, ...}"
+        )
+    else:
+        mapping = {ids[0]: value}
+    step = int(esc["step"])
+    writes = {w.task_id: w for w in await rt.store.get_node_writes(run.run_id, step)}
+    for item in items:
+        w = writes.get(item["task_id"])
+        if w is None or w.status != "interrupted":
+            raise RunStateError(
+                f"run {run.run_id}: no journaled interrupt for task {item['task_id']}"
+            )
+        w.resume = [*w.resume, mapping[item["id"]]]
+        await rt.store.put_node_write(token, w)

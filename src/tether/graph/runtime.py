@@ -1,0 +1,577 @@
+"""The Runtime: start, wait, resume, cancel, fork and inspect runs; own leases; recover orphans."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Iterable, Mapping
+from typing import Any
+
+from tether.core import serde
+from tether.core.clock import SYSTEM_CLOCK, Clock
+from tether.core.errors import (
+    ConfigurationError,
+    InvalidInputError,
+    LeaseLostError,
+    RunStateError,
+)
+from tether.core.ids import new_owner_id, new_run_id
+from tether.core.lifecycle import FINISHED, PARKED, RunStatus
+from tether.graph.builder import Workflow
+from tether.graph.events import EventBus
+from tether.graph.history import SnapshotPolicy, SnapshotTracker, replay
+from tether.graph.loop import RunLoop, phase_status
+from tether.graph.planner import entry_tasks
+from tether.graph.registry import find_ref, load_ref
+from tether.graph.results import RunHandle, RunResult, StepInfo
+from tether.graph.state import StateSchema, reducers_from_names
+from tether.graph.subgraph import run_subgraph
+from tether.store.protocol import RunStore
+from tether.store.types import Checkpoint, Commit, Event, RunRecord
+
+log = logging.getLogger("tether.runtime")
+_MISSING: Any = object()
+_SETTLED = FINISHED | PARKED
+
+
+class Runtime:
+    """Runs workflows durably against a RunStore.
+
+    ``async with Runtime("sqlite:///runs.db", workflows=[wf]) as rt:`` opens the store, renews
+    leases of the runs it executes, and (``recover=True``) picks up any ACTIVE run of a known
+    workflow whose owner died, once its lease expires.
+    """
+
+    def __init__(
+        self,
+        store: RunStore | str | None = None,
+        *,
+        workflows: Iterable[Workflow] = (),
+        owner: str | None = None,
+        lease_ttl: float = 15.0,
+        max_steps: int = 1000,
+        recover: bool = True,
+        poll_interval: float = 0.5,
+        snapshots: SnapshotPolicy | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        if isinstance(store, str) or store is None:
+            from tether.store.url import open_store
+
+            store = open_store(store or "memory://")
+        if lease_ttl <= 0 or max_steps < 1 or poll_interval <= 0:
+            raise ConfigurationError("lease_ttl and poll_interval must be > 0, max_steps >= 1")
+        self.store: RunStore = store
+        self.owner = owner or new_owner_id()
+        self.lease_ttl = lease_ttl
+        self.max_steps = max_steps
+        self.recover = recover
+        self.poll_interval = poll_interval
+        self.snapshots = snapshots or SnapshotPolicy()
+        self.clock = clock
+        self.bus = EventBus()
+        self._workflows: dict[str, Workflow] = {}
+        self._tasks: dict[str, asyncio.Task[RunResult | None]] = {}
+        self._leases: dict[str, int] = {}
+        self._background: list[asyncio.Task[None]] = []
+        self._opened = False
+        for wf in workflows:
+            self.register(wf)
+
+    # -- lifecycle of the runtime ----------------------------------------------------------
+    async def open(self) -> Runtime:
+        if not self._opened:
+            await self.store.setup()
+            self._opened = True
+            self._background.append(asyncio.create_task(self._heartbeat()))
+            if self.recover:
+                self._background.append(asyncio.create_task(self._recovery()))
+        return self
+
+    async def close(self) -> None:
+        """Stop background work; runs still executing here are left for another worker
+        (their leases are released so recovery can start at once)."""
+        for t in self._background:
+            t.cancel()
+        tasks = list(self._tasks.values())
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*self._background, *tasks, return_exceptions=True)
+        self._background.clear()
+        for run_id, token in list(self._leases.items()):
+            with contextlib.suppress(Exception):
+                await self.store.release_lease(run_id, token)
+        self._leases.clear()
+        if self._opened:
+            await self.store.close()
+        self._opened = False
+
+    async def __aenter__(self) -> Runtime:
+        return await self.open()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _ensure_open(self) -> None:
+        if not self._opened:
+            await self.open()
+
+    def register(self, wf: Workflow) -> Workflow:
+        if not isinstance(wf, Workflow):
+            raise ConfigurationError(
+                f"expected a compiled Workflow (graph.compile()), got {type(wf).__name__}"
+            )
+        known = self._workflows.get(wf.name)
+        if known is not None and known is not wf and known.graph is not wf.graph:
+            log.debug("workflow %s re-registered", wf.name)
+        self._workflows[wf.name] = wf
+        if wf.ref is None:
+            wf.ref = find_ref(wf, wf.graph.module)
+        for spec in wf.nodes.values():
+            if spec.subgraph is not None:
+                self.register(spec.subgraph)
+        return wf
+
+    def workflow_for(self, run: RunRecord) -> Workflow:
+        wf = self._workflows.get(run.workflow)
+        if wf is not None:
+            return wf
+        ref = run.metadata.get("workflow_ref")
+        if ref:
+            obj = load_ref(ref)
+            if isinstance(obj, Workflow):
+                return self.register(obj)
+        raise ConfigurationError(
+            f"run {run.run_id} uses workflow {run.workflow!r}, which this runtime does not know; "
+            "pass it with Runtime(workflows=[...]) (CLI: --app module:workflow)"
+        )
+
+    # -- starting -------------------------------------------------------------------------
+    async def start(
+        self,
+        wf: Workflow,
+        input: Mapping[str, Any] | None = None,
+        *,
+        run_id: str | None = None,
+        idempotency_key: str | None = None,
+        max_steps: int | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        execute: bool = True,
+        parent_run_id: str | None = None,
+        actor: str = "user",
+    ) -> RunHandle:
+        """Create a run and (``execute=True``) start executing it in this process.
+
+        With ``execute=False`` the run is only enqueued (PLANNED, unowned): any runtime with
+        ``recover=True`` that knows the workflow claims it. The same ``idempotency_key`` twice
+        returns the first run; with a different input it raises IdempotencyConflictError.
+        """
+        await self._ensure_open()
+        self.register(wf)
+        if max_steps is not None and max_steps < 1:
+            raise InvalidInputError("max_steps must be >= 1")
+        state = wf.schema.initial_state(input)
+        tasks = entry_tasks(wf, state)
+        snap_blob = serde.dumps(state)
+        run_id = run_id or new_run_id()
+        now = self.clock.now()
+        trs: list[tuple[RunStatus | None, RunStatus, str, str]] = [
+            (None, RunStatus.RECEIVED, actor, "submitted"),
+            (RunStatus.RECEIVED, RunStatus.PLANNED, actor, f"{len(tasks)} entry task(s)"),
+        ]
+        status = RunStatus.PLANNED
+        if execute:
+            status = phase_status(wf, tasks) if tasks else RunStatus.EXECUTING
+            trs.append((RunStatus.PLANNED, status, f"worker:{self.owner}", "started"))
+        meta = {
+            "step_limit": max_steps or self.max_steps,
+            "reducers": wf.schema.reducer_names,
+            "workflow_ref": wf.ref,
+            **(metadata or {}),
+        }
+        rec = RunRecord(
+            run_id=run_id,
+            workflow=wf.name,
+            status=status,
+            input=dict(input) if input else None,
+            idempotency_key=idempotency_key,
+            input_hash=serde.fingerprint(input) if idempotency_key else None,
+            parent_run_id=parent_run_id,
+            owner=self.owner if execute else None,
+            lease_token=1 if execute else 0,
+            lease_expires_at=now + self.lease_ttl if execute else 0.0,
+            metadata=meta,
+        )
+        cp = Checkpoint(run_id, 0, [], tasks, serde.loads(snap_blob), {})
+        events = [Event(run_id, 0, "lifecycle", now, None, None,
+                        {"from": s.value if s else None, "to": d.value, "reason": r})
+                  for s, d, _, r in trs]
+        created_rec, created = await self.store.create_run(rec, cp, trs, events)
+        if created and execute:
+            tracker = SnapshotTracker(self.snapshots)
+            tracker.took(len(snap_blob))
+            self._spawn(wf, created_rec, created_rec.lease_token, state, cp, tracker)
+        return RunHandle(self, created_rec.run_id, created)
+
+    async def submit(self, wf: Workflow, input: Mapping[str, Any] | None = None,
+                     **kw: Any) -> RunHandle:
+        """Enqueue a run for any worker (``start(..., execute=False)``)."""
+        return await self.start(wf, input, execute=False, **kw)
+
+    async def run(self, wf: Workflow, input: Mapping[str, Any] | None = None,
+                  **kw: Any) -> RunResult:
+        """Start a run and wait until it completes, fails, or parks (ESCALATED)."""
+        handle = await self.start(wf, input, **kw)
+        return await handle.wait()
+
+    # -- execution -------------------------------------------------------------------------
+    def _spawn(self, wf: Workflow, run: RunRecord, token: int, state: dict[str, Any],
+               cp: Checkpoint, tracker: SnapshotTracker) -> None:
+        self._leases[run.run_id] = token
+        loop = RunLoop(self, wf, run, token, state, cp, tracker)
+        task = asyncio.create_task(self._execute(loop), name=f"tether-run-{run.run_id}")
+        self._tasks[run.run_id] = task
+
+    async def _execute(self, loop: RunLoop) -> RunResult | None:
+        run_id = loop.run.run_id
+        try:
+            rec = await loop.drive()
+            return RunResult(run_id, rec.status, loop.state, rec.step, rec.escalation, rec.error,
+                             rec)
+        except LeaseLostError:
+            log.info("run %s: lease lost; another worker owns it now", run_id)
+            return None
+        except Exception as exc:
+            log.exception("run %s: runtime error", run_id)
+            with contextlib.suppress(Exception):
+                from tether.graph.context import error_dict
+
+                await self.store.commit(run_id, loop.token, Commit(
+                    status=RunStatus.FAILED,
+                    transitions=loop._transitions(RunStatus.FAILED, "runtime error"),
+                    error=error_dict(exc, node=None), set_error=True, release_lease=True,
+                    events=loop._take_events()))
+            raise
+        finally:
+            self._leases.pop(run_id, None)
+            if self._tasks.get(run_id) is asyncio.current_task():
+                del self._tasks[run_id]
+
+    async def _load(self, run: RunRecord) -> tuple[dict[str, Any], Checkpoint, SnapshotTracker]:
+        chain = await self.store.load_chain(run.run_id, run.step)
+        wf = self.workflow_for(run)
+        state = replay(wf.schema, chain)
+        tracker = SnapshotTracker(self.snapshots)
+        tracker.took(len(serde.dumps(chain[0].snapshot)))
+        for cp in chain[1:]:
+            tracker.add(len(serde.dumps(cp.delta)) if cp.delta else 0)
+        return state, chain[-1], tracker
+
+    async def _take_over(self, run: RunRecord, token: int) -> None:
+        wf = self.workflow_for(run)
+        state, cp, tracker = await self._load(run)
+        self._spawn(wf, run, token, state, cp, tracker)
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease_ttl / 3)
+            for run_id, token in list(self._leases.items()):
+                try:
+                    await self.store.renew_lease(run_id, self.owner, token, self.lease_ttl)
+                except LeaseLostError:
+                    task = self._tasks.get(run_id)
+                    if task is not None:
+                        task.cancel()
+                    self._leases.pop(run_id, None)
+                except Exception:
+                    log.exception("lease renewal for %s failed", run_id)
+
+    async def _recovery(self) -> None:
+        while True:
+            try:
+                await self.recover_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("recovery sweep failed")
+            await asyncio.sleep(self.poll_interval)
+
+    async def recover_once(self, limit: int = 16) -> list[str]:
+        """Claim ACTIVE runs of known workflows that nobody holds, and resume them here."""
+        if not self._workflows:
+            return []
+        leases = await self.store.claim_runs(
+            self.owner, self.lease_ttl, workflows=sorted(self._workflows), limit=limit
+        )
+        taken = []
+        for lease in leases:
+            if lease.run_id in self._tasks:
+                continue
+            run = await self.store.get_run(lease.run_id)
+            try:
+                await self._take_over(run, lease.token)
+                taken.append(lease.run_id)
+            except Exception:
+                log.exception("could not resume run %s", lease.run_id)
+                await self.store.release_lease(lease.run_id, lease.token)
+        return taken
+
+    # -- waiting and reading -----------------------------------------------------------------
+    async def wait(self, run_id: str, timeout: float | None = None) -> RunResult:
+        """Until the run completes, fails, is cancelled, or parks (ESCALATED)."""
+        await self._ensure_open()
+        return await asyncio.wait_for(self._wait(run_id), timeout)
+
+    async def _wait(self, run_id: str) -> RunResult:
+        delay = 0.005
+        while True:
+            task = self._tasks.get(run_id)
+            if task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    res = await asyncio.shield(task)
+                    if res is not None:
+                        return res
+                if asyncio.current_task() is not None and asyncio.current_task().cancelling():  # type: ignore[union-attr]
+                    raise asyncio.CancelledError
+            rec = await self.store.get_run(run_id)
+            if rec.status in _SETTLED and run_id not in self._tasks:
+                return await self._result(rec)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.2)
+
+    async def _result(self, rec: RunRecord) -> RunResult:
+        state = await self.get_state(rec.run_id, run=rec)
+        return RunResult(rec.run_id, rec.status, state, rec.step, rec.escalation, rec.error, rec)
+
+    async def get_run(self, run_id: str) -> RunRecord:
+        await self._ensure_open()
+        return await self.store.get_run(run_id)
+
+    async def list_runs(self, **filters: Any) -> list[RunRecord]:
+        await self._ensure_open()
+        return await self.store.list_runs(**filters)
+
+    def _schema_for(self, run: RunRecord) -> StateSchema:
+        wf = self._workflows.get(run.workflow)
+        if wf is not None:
+            return wf.schema
+        names: dict[str, str] = run.metadata.get("reducers", {})
+        custom = [k for k, v in names.items() if v.startswith("custom:")]
+        if custom:
+            try:
+                return self.workflow_for(run).schema
+            except ConfigurationError as exc:
+                raise ConfigurationError(
+                    f"fields {custom} of run {run.run_id} use custom reducers: {exc}"
+                ) from None
+        return reducers_from_names(names)
+
+    async def get_state(self, run_id: str, step: int | None = None,
+                        *, run: RecordOrNone = None) -> dict[str, Any]:
+        """The state after ``step`` (default: the last committed step)."""
+        await self._ensure_open()
+        run = run or await self.store.get_run(run_id)
+        chain = await self.store.load_chain(run_id, run.step if step is None else step)
+        return replay(self._schema_for(run), chain)
+
+    async def history(self, run_id: str) -> list[StepInfo]:
+        await self._ensure_open()
+        cps = await self.store.list_checkpoints(run_id)
+        return [
+            StepInfo(cp.step, cp.created_at, [w[0] for w in cp.delta],
+                     [{"task_id": w[0], "node": w[1], "writes": w[2]} for w in cp.delta],
+                     cp.next_tasks, cp.snapshot is not None, cp.meta)
+            for cp in cps
+        ]
+
+    async def events(self, run_id: str, *, follow: bool = True) -> AsyncIterator[Event]:
+        """The run's events: the persisted log first, then (``follow``) live events until the
+        run completes, fails, is cancelled or parks."""
+        await self._ensure_open()
+        q = self.bus.subscribe(run_id) if follow else None
+        try:
+            last = 0
+            for ev in await self.store.list_events(run_id):
+                last = ev.seq
+                yield ev
+            if q is None:
+                return
+            while True:
+                try:
+                    ev = await asyncio.wait_for(q.get(), self.poll_interval / 2)
+                except TimeoutError:
+                    for ev in await self.store.list_events(run_id, after_seq=last):
+                        last = ev.seq
+                        yield ev
+                    rec = await self.store.get_run(run_id)
+                    if rec.status in _SETTLED and run_id not in self._tasks:
+                        return
+                    continue
+                if ev.seq:
+                    if ev.seq <= last:
+                        continue
+                    last = ev.seq
+                yield ev
+                if ev.type == "lifecycle" and RunStatus(ev.data["to"]) in _SETTLED:
+                    return
+        finally:
+            if q is not None:
+                self.bus.unsubscribe(run_id, q)
+
+    # -- human in the loop -----------------------------------------------------------------
+    async def resume(
+        self,
+        run_id: str,
+        value: Any = _MISSING,
+        *,
+        answers: Mapping[str, Any] | None = None,
+        max_steps: int | None = None,
+        actor: str = "user",
+        wait: bool = True,
+    ) -> RunResult | RunHandle:
+        """Continue an ESCALATED run (answer its interrupts, grant steps after a step-limit trip,
+        settle an effect of unknown outcome) or retry a FAILED one from its last checkpoint."""
+        await self._ensure_open()
+        run = await self.store.get_run(run_id)
+        if run.status not in (RunStatus.ESCALATED, RunStatus.FAILED):
+            raise RunStateError(
+                f"run {run_id} is {run.status.value}; only ESCALATED or FAILED runs can be resumed"
+            )
+        wf = self.workflow_for(run)
+        lease = await self.store.acquire_lease(run_id, self.owner, self.lease_ttl)
+        if lease is None:
+            raise RunStateError(f"run {run_id} is being resumed by {run.owner} right now")
+        try:
+            commit = await self._prepare_resume(run, lease.token, value, answers, max_steps, actor)
+            run = await self.store.commit(run_id, lease.token, commit)
+        except BaseException:
+            await self.store.release_lease(run_id, lease.token)
+            raise
+        await self._take_over_with(wf, run, lease.token)
+        handle = RunHandle(self, run_id, False)
+        return await handle.wait() if wait else handle
+
+    async def _take_over_with(self, wf: Workflow, run: RunRecord, token: int) -> None:
+        state, cp, tracker = await self._load(run)
+        self._spawn(wf, run, token, state, cp, tracker)
+
+    async def _prepare_resume(self, run: RunRecord, token: int, value: Any,
+                              answers: Mapping[str, Any] | None, max_steps: int | None,
+                              actor: str) -> Commit:
+        from tether.graph.resume import prepare_resume
+
+        return await prepare_resume(self, run, token, value, answers, max_steps, actor, _MISSING)
+
+    async def cancel(self, run_id: str, *, reason: str = "", actor: str = "user") -> RunRecord:
+        """Cancel a run that has not finished, wherever it executes: the owner's next write is
+        rejected (its fencing token is bumped) and it stops."""
+        await self._ensure_open()
+        task = self._tasks.get(run_id)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        for _ in range(5):
+            run = await self.store.get_run(run_id)
+            if run.status in (RunStatus.COMPLETED, RunStatus.CANCELLED, RunStatus.FAILED):
+                raise RunStateError(f"run {run_id} is already {run.status.value}")
+            ev = Event(run_id, 0, "lifecycle", self.clock.now(), None, None,
+                       {"from": run.status.value, "to": "CANCELLED", "reason": reason})
+            try:
+                return await self.store.commit(run_id, None, Commit(
+                    status=RunStatus.CANCELLED,
+                    transitions=[(run.status, RunStatus.CANCELLED, actor, reason or "cancelled")],
+                    events=[ev]))
+            except RunStateError:
+                raise
+            except Exception as exc:  # status moved under us; read again
+                last = exc
+                await asyncio.sleep(0.01)
+        raise last
+
+    # -- time travel -------------------------------------------------------------------------
+    async def fork(
+        self,
+        run_id: str,
+        step: int,
+        patch: Mapping[str, Any] | None = None,
+        *,
+        new_run_id: str | None = None,
+        max_steps: int | None = None,
+        execute: bool = True,
+        actor: str = "user",
+    ) -> RunHandle:
+        """A new run, linked to its parent, that continues from ``step`` with ``patch`` applied
+        (each patched field is replaced). The parent's history is not touched."""
+        await self._ensure_open()
+        parent = await self.store.get_run(run_id)
+        wf = self.workflow_for(parent)
+        src = await self.store.get_checkpoint(run_id, step)
+        state = await self.get_state(run_id, step, run=parent)
+        if patch:
+            if not isinstance(patch, Mapping):
+                raise InvalidInputError("a fork patch must be a mapping of state fields")
+            try:
+                wf.schema.check_update(dict(patch), "fork patch", replace_all=True)
+            except Exception as exc:
+                raise InvalidInputError(str(exc)) from None
+            state.update(patch)
+        fid = new_run_id or new_run_id_()
+        blob = serde.dumps(state)
+        status = phase_status(wf, src.next_tasks) if (execute and src.next_tasks) else (
+            RunStatus.EXECUTING if execute else RunStatus.PLANNED)
+        trs: list[tuple[RunStatus | None, RunStatus, str, str]] = [
+            (None, RunStatus.RECEIVED, actor, f"fork of {run_id} at step {step}"),
+            (RunStatus.RECEIVED, RunStatus.PLANNED, actor, "forked"),
+        ]
+        if execute:
+            trs.append((RunStatus.PLANNED, status, f"worker:{self.owner}", "started"))
+        now = self.clock.now()
+        rec = RunRecord(
+            run_id=fid, workflow=wf.name, status=status, input=parent.input, step=step,
+            parent_run_id=run_id, parent_step=step,
+            owner=self.owner if execute else None, lease_token=1 if execute else 0,
+            lease_expires_at=now + self.lease_ttl if execute else 0.0,
+            metadata={**parent.metadata, "replans": 0,
+                      "step_limit": step + (max_steps or self.max_steps),
+                      "fork": {"parent": run_id, "step": step, "patch": dict(patch or {})}},
+        )
+        cp = Checkpoint(fid, step, [], src.next_tasks, serde.loads(blob), dict(src.barriers),
+                        meta={"forked_from": run_id})
+        created, _ = await self.store.create_run(rec, cp, trs, [])
+        if execute:
+            tracker = SnapshotTracker(self.snapshots)
+            tracker.took(len(blob))
+            self._spawn(wf, created, created.lease_token, state, cp, tracker)
+        return RunHandle(self, fid)
+
+    # -- retention -------------------------------------------------------------------------
+    async def prune(self, run_id: str, keep_last: int) -> int:
+        """Keep only the last ``keep_last`` checkpoints of a run (the oldest kept one becomes a
+        snapshot, so every kept step still reads exactly)."""
+        if keep_last < 1:
+            raise InvalidInputError("keep_last must be >= 1")
+        await self._ensure_open()
+        run = await self.store.get_run(run_id)
+        cps = await self.store.list_checkpoints(run_id)
+        if len(cps) <= keep_last:
+            return 0
+        base = cps[-keep_last]
+        base.snapshot = await self.get_state(run_id, base.step, run=run)
+        return await self.store.prune_checkpoints(run_id, keep_last, base)
+
+    async def purge(self, older_than: float) -> int:
+        """Delete finished runs last updated more than ``older_than`` seconds ago."""
+        await self._ensure_open()
+        return await self.store.purge_runs(self.clock.now() - older_than)
+
+    # -- subgraphs -------------------------------------------------------------------------
+    async def _run_subgraph(self, wf: Workflow, arg: Any, ctx: Any) -> dict[str, Any]:
+        return await run_subgraph(self, wf, arg, ctx)
+
+
+RecordOrNone = RunRecord | None
+
+
+def new_run_id_() -> str:
+    return new_run_id()

@@ -1,0 +1,97 @@
+"""A compiled workflow used as a node: it runs as a durable child run linked to its parent."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from tether.core.errors import EscalationSignal, RunFailedError, RunNotFoundError
+from tether.core.lifecycle import ACTIVE, RunStatus
+
+if TYPE_CHECKING:
+    from tether.graph.builder import Workflow
+    from tether.graph.context import RunContext
+    from tether.graph.runtime import Runtime
+
+
+def _fold(reducer: str, values: list[Any]) -> Any:
+    """Combine several writes of one field into one write with the same effect."""
+    if reducer in ("append", "union"):
+        out: list[Any] = []
+        for v in values:
+            out.extend(v if isinstance(v, list | tuple) else [v])
+        return out
+    if reducer == "merge":
+        merged: dict[Any, Any] = {}
+        for v in values:
+            merged.update(v)
+        return merged
+    if reducer == "add":
+        total = values[0]
+        for v in values[1:]:
+            total = total + v
+        return total
+    if reducer == "max":
+        return max(values)
+    if reducer == "min":
+        return min(values)
+    return values[-1]
+
+
+async def run_subgraph(rt: Runtime, wf: Workflow, arg: Any, ctx: RunContext) -> dict[str, Any]:
+    """Run (or continue) the child run of this task; return its writes as the node's update.
+
+    The child's id is derived from the parent's task, so a re-run of the task after a crash or
+    a resume finds the same child and continues it instead of starting over. An interrupt in
+    the child surfaces as an interrupt of the parent node; the answer is passed down.
+    """
+    child_id = f"{ctx.run_id}/{ctx.task_id}"
+    child_fields = wf.schema.fields
+    data = dict(arg) if isinstance(arg, Mapping) else {}
+    if child_fields:
+        data = {k: v for k, v in data.items() if k in child_fields}
+    try:
+        rec = await rt.store.get_run(child_id)
+    except RunNotFoundError:
+        await rt.start(wf, data, run_id=child_id, parent_run_id=ctx.run_id,
+                       actor=f"run:{ctx.run_id}")
+        rec = await rt.store.get_run(child_id)
+    while True:
+        if rec.status in ACTIVE and child_id not in rt._tasks:
+            lease = await rt.store.acquire_lease(child_id, rt.owner, rt.lease_ttl)
+            if lease is not None:
+                await rt._take_over(rec, lease.token)
+        res = await rt.wait(child_id)
+        if res.status is RunStatus.COMPLETED:
+            return await _child_update(rt, wf, child_id, ctx)
+        if res.status is RunStatus.ESCALATED:
+            esc = res.escalation or {}
+            if esc.get("kind") != "interrupt":
+                raise EscalationSignal(f"subgraph {wf.name}: {esc.get('reason', '')}",
+                                       kind=str(esc.get("kind", "guard")), child=child_id)
+            pending = res.interrupts
+            payload = pending[0]["payload"] if len(pending) == 1 else [p["payload"] for p in pending]
+            answer = ctx.interrupt(payload)  # raises until the parent is resumed with an answer
+            if len(pending) == 1:
+                await rt.resume(child_id, answer, wait=False, actor=f"run:{ctx.run_id}")
+            else:
+                await rt.resume(child_id, answers=dict(zip([p["id"] for p in pending], answer,
+                                                          strict=True)),
+                                wait=False, actor=f"run:{ctx.run_id}")
+            rec = await rt.store.get_run(child_id)
+            continue
+        msg = (res.error or {}).get("message", res.status.value)
+        raise RunFailedError(child_id, f"subgraph {wf.name} ended {res.status.value}: {msg}",
+                             res.error)
+
+
+async def _child_update(rt: Runtime, wf: Workflow, child_id: str, ctx: RunContext) -> dict[str, Any]:
+    parent = ctx.runtime.workflow_for(await rt.store.get_run(ctx.run_id))
+    pfields = parent.schema.fields
+    collected: dict[str, list[Any]] = {}
+    for cp in await rt.store.list_checkpoints(child_id):
+        for _task, _node, writes in cp.delta:
+            for k, v in writes.items():
+                if k in pfields:
+                    collected.setdefault(k, []).append(v)
+    return {k: _fold(pfields[k].reducer.name, vs) for k, vs in collected.items()}

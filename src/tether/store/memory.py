@@ -1,0 +1,367 @@
+"""In-process RunStore: the reference semantics, and the fastest backend for tests and demos."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from typing import Any
+
+from tether.core.clock import SYSTEM_CLOCK, Clock
+from tether.core.errors import (
+    IdempotencyConflictError,
+    LeaseLostError,
+    RunNotFoundError,
+    StepNotFoundError,
+)
+from tether.core.lifecycle import ACTIVE, FINISHED, RunStatus, check_transition
+from tether.store.types import (
+    Checkpoint,
+    Commit,
+    EffectRecord,
+    Event,
+    Lease,
+    NodeWrite,
+    RunRecord,
+    Transition,
+)
+
+
+def idempotency_conflict(key: str, run_id: str) -> IdempotencyConflictError:
+    return IdempotencyConflictError(
+        f"idempotency key {key!r} was already used by run {run_id} with a different input; "
+        "use a new key for a different request"
+    )
+
+
+def check_commit_transitions(run: RunRecord, commit: Commit) -> None:
+    """Shared by every backend: the first hop starts at the current status, every hop is legal."""
+    cur = run.status
+    for src, dst, _actor, _reason in commit.transitions:
+        if src != cur:
+            check_transition(cur, dst)  # raises with the real current state
+        check_transition(src, dst)
+        cur = dst
+    if (
+        commit.status is not None
+        and commit.transitions
+        and commit.transitions[-1][1] != commit.status
+    ):
+        raise ValueError("commit.status must equal the last transition's destination")
+    if commit.status is not None and not commit.transitions and commit.status != run.status:
+        check_transition(run.status, commit.status)
+
+
+class MemoryStore:
+    """A RunStore in a dict. Not shared across processes; everything else is real."""
+
+    def __init__(self, clock: Clock = SYSTEM_CLOCK) -> None:
+        self.clock = clock
+        self._runs: dict[str, RunRecord] = {}
+        self._keys: dict[str, str] = {}
+        self._checkpoints: dict[str, dict[int, Checkpoint]] = {}
+        self._node_writes: dict[tuple[str, int], dict[str, NodeWrite]] = {}
+        self._effects: dict[str, dict[str, EffectRecord]] = {}
+        self._events: dict[str, list[Event]] = {}
+        self._transitions: dict[str, list[Transition]] = {}
+
+    async def setup(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    # -- runs ---------------------------------------------------------------------------
+    async def create_run(
+        self,
+        run: RunRecord,
+        checkpoint: Checkpoint,
+        transitions: Sequence[tuple[RunStatus | None, RunStatus, str, str]],
+        events: Sequence[Event] = (),
+    ) -> tuple[RunRecord, bool]:
+        if run.idempotency_key is not None and run.idempotency_key in self._keys:
+            existing = self._runs[self._keys[run.idempotency_key]]
+            if run.input_hash is not None and existing.input_hash != run.input_hash:
+                raise idempotency_conflict(run.idempotency_key, existing.run_id)
+            return copy.copy(existing), False
+        if run.run_id in self._runs:
+            raise IdempotencyConflictError(f"run id {run.run_id!r} already exists")
+        now = self.clock.now()
+        rec = copy.deepcopy(run)
+        rec.created_at = rec.updated_at = now
+        self._runs[rec.run_id] = rec
+        if rec.idempotency_key is not None:
+            self._keys[rec.idempotency_key] = rec.run_id
+        cp = copy.deepcopy(checkpoint)
+        cp.created_at = now
+        self._checkpoints[rec.run_id] = {cp.step: cp}
+        self._transitions[rec.run_id] = [
+            Transition(rec.run_id, i + 1, src, dst, now, actor, reason)
+            for i, (src, dst, actor, reason) in enumerate(transitions)
+        ]
+        self._events[rec.run_id] = []
+        self._append_events(rec, events, now)
+        return copy.copy(rec), True
+
+    def _run(self, run_id: str) -> RunRecord:
+        try:
+            return self._runs[run_id]
+        except KeyError:
+            raise RunNotFoundError(run_id) from None
+
+    async def get_run(self, run_id: str) -> RunRecord:
+        return copy.copy(self._run(run_id))
+
+    async def list_runs(
+        self,
+        *,
+        status: Sequence[RunStatus] | None = None,
+        workflow: str | None = None,
+        parent_run_id: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[RunRecord]:
+        runs = [
+            r
+            for r in self._runs.values()
+            if (status is None or r.status in status)
+            and (workflow is None or r.workflow == workflow)
+            and (parent_run_id is None or r.parent_run_id == parent_run_id)
+        ]
+        runs.sort(key=lambda r: (r.created_at, r.run_id), reverse=True)
+        return [copy.copy(r) for r in runs[offset : offset + limit]]
+
+    def _fence(self, run: RunRecord, token: int | None) -> None:
+        if token is not None and run.lease_token != token:
+            raise LeaseLostError(run.run_id, token)
+
+    def _append_events(self, run: RunRecord, events: Sequence[Event], now: float) -> None:
+        log = self._events[run.run_id]
+        for ev in events:
+            run.event_seq += 1
+            log.append(
+                Event(
+                    run.run_id,
+                    run.event_seq,
+                    ev.type,
+                    ev.ts or now,
+                    ev.step,
+                    ev.node,
+                    copy.deepcopy(ev.data),
+                )
+            )
+
+    async def commit(self, run_id: str, token: int | None, commit: Commit) -> RunRecord:
+        run = self._run(run_id)
+        self._fence(run, token)
+        check_commit_transitions(run, commit)
+        now = self.clock.now()
+        if commit.checkpoint is not None:
+            cp = copy.deepcopy(commit.checkpoint)
+            cp.created_at = now
+            self._checkpoints[run_id][cp.step] = cp
+            run.step = max(run.step, cp.step)
+        trs = self._transitions[run_id]
+        for src, dst, actor, reason in commit.transitions:
+            trs.append(Transition(run_id, len(trs) + 1, src, dst, now, actor, reason))
+        if commit.status is not None:
+            run.status = commit.status
+        if commit.set_result:
+            run.result = copy.deepcopy(commit.result)
+        if commit.set_error:
+            run.error = copy.deepcopy(commit.error)
+        if commit.set_escalation:
+            run.escalation = copy.deepcopy(commit.escalation)
+        if commit.metadata is not None:
+            run.metadata = {**run.metadata, **copy.deepcopy(commit.metadata)}
+        if commit.clear_node_writes_for_step is not None:
+            self._node_writes.pop((run_id, commit.clear_node_writes_for_step), None)
+        self._append_events(run, commit.events, now)
+        if token is None:
+            run.lease_token += 1
+            run.owner = None
+            run.lease_expires_at = 0.0
+        elif commit.release_lease:
+            run.owner = None
+            run.lease_expires_at = 0.0
+        run.updated_at = now
+        return copy.copy(run)
+
+    async def delete_run(self, run_id: str) -> None:
+        run = self._runs.pop(run_id, None)
+        if run is None:
+            return
+        if run.idempotency_key is not None:
+            self._keys.pop(run.idempotency_key, None)
+        for table in (self._checkpoints, self._effects, self._events, self._transitions):
+            table.pop(run_id, None)
+        for k in [k for k in self._node_writes if k[0] == run_id]:
+            del self._node_writes[k]
+
+    # -- leases -------------------------------------------------------------------------
+    async def acquire_lease(self, run_id: str, owner: str, ttl: float) -> Lease | None:
+        run = self._run(run_id)
+        now = self.clock.now()
+        if run.owner == owner and run.lease_expires_at > now:
+            run.lease_expires_at = now + ttl
+            return Lease(run_id, owner, run.lease_token, run.lease_expires_at)
+        if run.owner is not None and run.lease_expires_at > now:
+            return None
+        run.owner = owner
+        run.lease_token += 1
+        run.lease_expires_at = now + ttl
+        return Lease(run_id, owner, run.lease_token, run.lease_expires_at)
+
+    async def renew_lease(self, run_id: str, owner: str, token: int, ttl: float) -> Lease:
+        run = self._run(run_id)
+        if run.lease_token != token or run.owner != owner:
+            raise LeaseLostError(run_id, token)
+        run.lease_expires_at = self.clock.now() + ttl
+        return Lease(run_id, owner, token, run.lease_expires_at)
+
+    async def release_lease(self, run_id: str, token: int) -> None:
+        run = self._runs.get(run_id)
+        if run is not None and run.lease_token == token:
+            run.owner = None
+            run.lease_expires_at = 0.0
+
+    async def claim_runs(
+        self, owner: str, ttl: float, *, workflows: Sequence[str] | None = None, limit: int = 10
+    ) -> list[Lease]:
+        now = self.clock.now()
+        out: list[Lease] = []
+        for run in sorted(self._runs.values(), key=lambda r: (r.updated_at, r.run_id)):
+            if len(out) >= limit:
+                break
+            if run.status not in ACTIVE or (
+                workflows is not None and run.workflow not in workflows
+            ):
+                continue
+            if run.owner is not None and run.lease_expires_at > now:
+                continue
+            lease = await self.acquire_lease(run.run_id, owner, ttl)
+            if lease is not None:
+                out.append(lease)
+        return out
+
+    # -- checkpoints --------------------------------------------------------------------
+    async def get_checkpoint(self, run_id: str, step: int) -> Checkpoint:
+        self._run(run_id)
+        try:
+            return copy.deepcopy(self._checkpoints[run_id][step])
+        except KeyError:
+            raise StepNotFoundError(run_id, step) from None
+
+    async def latest_checkpoint(self, run_id: str) -> Checkpoint:
+        self._run(run_id)
+        cps = self._checkpoints[run_id]
+        return copy.deepcopy(cps[max(cps)])
+
+    async def list_checkpoints(
+        self, run_id: str, *, from_step: int = 0, to_step: int | None = None
+    ) -> list[Checkpoint]:
+        self._run(run_id)
+        cps = self._checkpoints[run_id]
+        return [
+            copy.deepcopy(cps[s])
+            for s in sorted(cps)
+            if s >= from_step and (to_step is None or s <= to_step)
+        ]
+
+    async def load_chain(self, run_id: str, step: int) -> list[Checkpoint]:
+        self._run(run_id)
+        cps = self._checkpoints[run_id]
+        if step not in cps:
+            raise StepNotFoundError(run_id, step)
+        snapshots = [s for s in cps if s <= step and cps[s].snapshot is not None]
+        base = max(snapshots) if snapshots else min(cps)  # no snapshot: replay from the oldest
+        return [copy.deepcopy(cps[s]) for s in sorted(cps) if base <= s <= step]
+
+    async def prune_checkpoints(self, run_id: str, keep_last: int, base: Checkpoint) -> int:
+        self._run(run_id)
+        cps = self._checkpoints[run_id]
+        cps[base.step] = copy.deepcopy(base)
+        doomed = [s for s in cps if s < base.step]
+        for s in doomed:
+            del cps[s]
+        return len(doomed)
+
+    async def purge_runs(self, finished_before: float) -> int:
+        doomed = [
+            r.run_id
+            for r in self._runs.values()
+            if r.status in FINISHED and r.updated_at < finished_before
+        ]
+        for run_id in doomed:
+            await self.delete_run(run_id)
+        return len(doomed)
+
+    # -- node writes --------------------------------------------------------------------
+    async def put_node_write(self, token: int | None, write: NodeWrite) -> None:
+        run = self._run(write.run_id)
+        self._fence(run, token)
+        w = copy.deepcopy(write)
+        w.created_at = self.clock.now()
+        self._node_writes.setdefault((write.run_id, write.step), {})[write.task_id] = w
+
+    async def get_node_writes(self, run_id: str, step: int) -> list[NodeWrite]:
+        table = self._node_writes.get((run_id, step), {})
+        return [copy.deepcopy(table[k]) for k in sorted(table)]
+
+    # -- effects ------------------------------------------------------------------------
+    async def record_intent(
+        self, run_id: str, key: str, kind: str, request: Any, token: int | None = None
+    ) -> tuple[EffectRecord, bool]:
+        run = self._run(run_id)
+        self._fence(run, token)
+        table = self._effects.setdefault(run_id, {})
+        now = self.clock.now()
+        if key in table:
+            rec = table[key]
+            if rec.status == "pending":
+                rec.attempts += 1
+                rec.updated_at = now
+            return copy.deepcopy(rec), False
+        rec = EffectRecord(
+            run_id, key, kind, "pending", copy.deepcopy(request), None, None, 1, now, now
+        )
+        table[key] = rec
+        return copy.deepcopy(rec), True
+
+    async def record_result(
+        self,
+        run_id: str,
+        key: str,
+        *,
+        result: Any = None,
+        error: dict[str, Any] | None = None,
+        token: int | None = None,
+    ) -> EffectRecord:
+        run = self._run(run_id)
+        self._fence(run, token)
+        try:
+            rec = self._effects[run_id][key]
+        except KeyError:
+            raise KeyError(f"no intent recorded for effect {key!r} of run {run_id}") from None
+        rec.status = "failed" if error is not None else "done"
+        rec.result = copy.deepcopy(result)
+        rec.error = copy.deepcopy(error)
+        rec.updated_at = self.clock.now()
+        return copy.deepcopy(rec)
+
+    async def get_effect(self, run_id: str, key: str) -> EffectRecord | None:
+        rec = self._effects.get(run_id, {}).get(key)
+        return copy.deepcopy(rec) if rec is not None else None
+
+    async def list_effects(self, run_id: str) -> list[EffectRecord]:
+        return [copy.deepcopy(r) for r in self._effects.get(run_id, {}).values()]
+
+    # -- events -------------------------------------------------------------------------
+    async def list_events(
+        self, run_id: str, *, after_seq: int = 0, limit: int = 1000
+    ) -> list[Event]:
+        self._run(run_id)
+        return [copy.deepcopy(e) for e in self._events[run_id] if e.seq > after_seq][:limit]
+
+    async def list_transitions(self, run_id: str) -> list[Transition]:
+        self._run(run_id)
+        return list(self._transitions[run_id])

@@ -1,0 +1,189 @@
+"""PostgreSQL RunStore: the shared, multi-machine backend (psycopg 3, async pool).
+
+Every table lives in ``schema`` (created if missing), so one database can host several isolated
+tether deployments (and tests a fresh schema each). Connections run in autocommit: a single
+statement is its own transaction and costs one round trip; ``commit()`` is one statement (the
+``tether_commit`` function, see ``pg_commit``). Needs the ``postgres`` extra.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+from tether.core.clock import SYSTEM_CLOCK, Clock
+from tether.core.errors import (
+    IllegalTransitionError,
+    LeaseLostError,
+    RunNotFoundError,
+    StoreError,
+    missing_dependency,
+)
+
+try:
+    import psycopg
+    from psycopg_pool import AsyncConnectionPool
+except ImportError as exc:  # pragma: no cover - exercised by a subprocess test
+    raise missing_dependency("postgres", "psycopg") from exc
+
+from tether.store import pg_commit
+from tether.store.rows import row_to_run
+from tether.store.sql_base import Dialect, Statements
+from tether.store.sql_store import SqlStore, Tx
+from tether.store.types import Commit, RunRecord
+
+Conn = psycopg.AsyncConnection[Any]
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class PostgresDialect(Dialect):
+    name = "postgres"
+    blob = "BYTEA"
+    real = "DOUBLE PRECISION"
+    bigint = "BIGINT"
+    share_lock = " FOR SHARE"
+    skip_locked = " FOR UPDATE SKIP LOCKED"
+    runs_options = " WITH (fillfactor = 80)"
+    effects_order = "ord"
+    effects_order_column = "\n            ord BIGINT GENERATED ALWAYS AS IDENTITY,"
+
+    def __init__(self, schema: str) -> None:
+        super().__init__(f"{quote_ident(schema)}.tether_")
+
+    def sql(self, text: str) -> str:
+        return text.replace("%", "%%").replace("?", "%s")
+
+    def extra_migrations(self) -> dict[int, list[str]]:
+        return {1: pg_commit.functions(self.prefix)}
+
+
+class _PgTx:
+    __slots__ = ("conn",)
+
+    def __init__(self, conn: Conn) -> None:
+        self.conn = conn
+
+    async def fetch(self, sql: str, params: Sequence[Any] | None = None) -> list[Any]:
+        cur = await self.conn.execute(sql, params, binary=True)
+        return await cur.fetchall()
+
+    async def execute(self, sql: str, params: Sequence[Any] | None = None) -> int:
+        return (await self.conn.execute(sql, params)).rowcount
+
+    async def executemany(self, sql: str, params: Sequence[Sequence[Any]]) -> None:
+        async with self.conn.cursor() as cur:
+            await cur.executemany(sql, params)
+
+
+class PostgresStore(SqlStore):
+    """A RunStore in PostgreSQL: ``await store.setup()`` opens the pool and migrates."""
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        schema: str = "public",
+        clock: Clock = SYSTEM_CLOCK,
+        pool_size: int = 10,
+        connect_timeout: float = 30.0,
+    ) -> None:
+        self.dsn = dsn
+        self.schema = schema
+        self.clock = clock
+        self.pool_size = pool_size
+        self.connect_timeout = connect_timeout
+        self._pool: AsyncConnectionPool[Conn] | None = None
+        dialect = PostgresDialect(schema)
+        self._sql = Statements(dialect)
+        self._commit_sql = pg_commit.call(dialect.prefix)
+
+    def __repr__(self) -> str:
+        return f"PostgresStore(schema={self.schema!r}, pool_size={self.pool_size})"
+
+    # -- driver -----------------------------------------------------------------------------
+    def _conn(self) -> AbstractAsyncContextManager[Conn]:
+        if self._pool is None:
+            raise StoreError("PostgresStore is not open: call `await store.setup()` first")
+        return self._pool.connection()
+
+    async def _fetch(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        async with self._conn() as conn:
+            cur = await conn.execute(sql, params, binary=True)
+            return await cur.fetchall()
+
+    async def _fetch_one(self, sql: str, params: Sequence[Any]) -> Any:
+        async with self._conn() as conn:
+            cur = await conn.execute(sql, params, binary=True)
+            return await cur.fetchone()
+
+    async def _execute(self, sql: str, params: Sequence[Any]) -> int:
+        async with self._conn() as conn:
+            return (await conn.execute(sql, params)).rowcount
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[Tx]:
+        async with self._conn() as conn, conn.transaction():
+            yield _PgTx(conn)
+
+    def _where(self) -> str:
+        return f"PostgreSQL schema {self.schema!r}"
+
+    async def _open(self) -> None:
+        if self._pool is not None:
+            return
+        pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
+            self.dsn,
+            min_size=1,
+            max_size=max(self.pool_size, 1),
+            kwargs={"autocommit": True},
+            open=False,
+            name=f"tether:{self.schema}",
+        )
+        try:
+            await pool.open(wait=True, timeout=self.connect_timeout)
+        except Exception as exc:
+            await pool.close()
+            raise StoreError(
+                f"cannot connect to PostgreSQL ({exc}); check the DSN, that the server is "
+                "running and accepts connections from this host"
+            ) from exc
+        self._pool = pool
+
+    async def _lock_schema(self, tx: Tx) -> None:
+        digest = hashlib.sha256(f"tether:{self.schema}".encode()).digest()
+        await tx.execute(
+            "SELECT pg_advisory_xact_lock(%s)", (int.from_bytes(digest[:8], "big", signed=True),)
+        )
+        if not await tx.fetch("SELECT 1 FROM pg_namespace WHERE nspname = %s", (self.schema,)):
+            await tx.execute(f"CREATE SCHEMA {quote_ident(self.schema)}")
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    # -- the hot path: one statement, one round trip ----------------------------------------
+    async def commit(self, run_id: str, token: int | None, commit: Commit) -> RunRecord:
+        params = pg_commit.params(run_id, token, self.clock.now(), commit)
+        try:
+            async with self._conn() as conn:
+                cur = await conn.execute(self._commit_sql, params, binary=True)
+                row = await cur.fetchone()
+        except psycopg.Error as exc:
+            state = exc.sqlstate
+            if state == pg_commit.NOT_FOUND:
+                raise RunNotFoundError(run_id) from None
+            if state == pg_commit.LEASE_LOST:
+                raise LeaseLostError(run_id, token) from None
+            if state == pg_commit.WRONG_STATUS:
+                current = exc.diag.message_primary or "?"
+                dst = pg_commit.first_destination(commit).value
+                raise IllegalTransitionError(current, dst) from None
+            raise
+        assert row is not None
+        return row_to_run(row)

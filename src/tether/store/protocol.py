@@ -1,0 +1,156 @@
+"""The RunStore protocol: the one durable interface every backend implements.
+
+Semantics every backend must honour (the conformance suite in ``tether.testing.store_conformance``
+checks them against memory, SQLite and PostgreSQL):
+
+* ``create_run`` is idempotent on ``idempotency_key``: the second call returns the first run and
+  ``created=False``; a different ``input_hash`` under the same key raises
+  ``IdempotencyConflictError``.
+* Every mutating call that takes a ``token`` is *fenced*: it applies only while the run's
+  ``lease_token`` equals ``token``, else raises ``LeaseLostError`` and applies nothing.
+  ``token=None`` is an administrative write (operator cancel): it applies regardless and bumps the
+  token, so a running owner's next write is rejected.
+* ``acquire_lease`` succeeds when the run has no owner, its lease expired, or ``owner`` already
+  holds it; each successful acquire by a new owner increments the token.
+* ``commit`` is atomic: checkpoint, status, transitions, events and run fields land together or
+  not at all. Transitions get consecutive sequence numbers per run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from tether.core.lifecycle import RunStatus
+from tether.store.types import (
+    Checkpoint,
+    Commit,
+    EffectRecord,
+    Event,
+    Lease,
+    NodeWrite,
+    RunRecord,
+    Transition,
+)
+
+
+@runtime_checkable
+class RunStore(Protocol):
+    # -- lifecycle of the store -----------------------------------------------------------
+    async def setup(self) -> None:
+        """Create the schema / apply pending migrations (idempotent, safe to race)."""
+        ...
+
+    async def close(self) -> None: ...
+
+    # -- runs -----------------------------------------------------------------------------
+    async def create_run(
+        self,
+        run: RunRecord,
+        checkpoint: Checkpoint,
+        transitions: Sequence[tuple[RunStatus | None, RunStatus, str, str]],
+        events: Sequence[Event] = (),
+    ) -> tuple[RunRecord, bool]:
+        """Insert a run with its step-0 checkpoint. Returns (run, created)."""
+        ...
+
+    async def get_run(self, run_id: str) -> RunRecord:
+        """Raises RunNotFoundError."""
+        ...
+
+    async def list_runs(
+        self,
+        *,
+        status: Sequence[RunStatus] | None = None,
+        workflow: str | None = None,
+        parent_run_id: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[RunRecord]:
+        """Newest first."""
+        ...
+
+    async def commit(self, run_id: str, token: int | None, commit: Commit) -> RunRecord:
+        """Apply one atomic, fenced write. Returns the updated run."""
+        ...
+
+    async def delete_run(self, run_id: str) -> None: ...
+
+    # -- leases ---------------------------------------------------------------------------
+    async def acquire_lease(self, run_id: str, owner: str, ttl: float) -> Lease | None: ...
+
+    async def renew_lease(self, run_id: str, owner: str, token: int, ttl: float) -> Lease:
+        """Raises LeaseLostError when ``token`` no longer holds the run."""
+        ...
+
+    async def release_lease(self, run_id: str, token: int) -> None: ...
+
+    async def claim_runs(
+        self, owner: str, ttl: float, *, workflows: Sequence[str] | None = None, limit: int = 10
+    ) -> list[Lease]:
+        """Acquire leases on ACTIVE runs that nobody holds (never leased, or lease expired)."""
+        ...
+
+    # -- checkpoints ----------------------------------------------------------------------
+    async def get_checkpoint(self, run_id: str, step: int) -> Checkpoint:
+        """Raises StepNotFoundError."""
+        ...
+
+    async def latest_checkpoint(self, run_id: str) -> Checkpoint: ...
+
+    async def list_checkpoints(
+        self, run_id: str, *, from_step: int = 0, to_step: int | None = None
+    ) -> list[Checkpoint]:
+        """Ascending by step (inclusive bounds)."""
+        ...
+
+    async def load_chain(self, run_id: str, step: int) -> list[Checkpoint]:
+        """Nearest snapshot at or before ``step`` followed by every delta up to ``step``."""
+        ...
+
+    async def prune_checkpoints(self, run_id: str, keep_last: int, base: Checkpoint) -> int:
+        """Drop checkpoints older than the last ``keep_last``; ``base`` (the oldest kept step,
+        carrying a snapshot) replaces its stored row first. Returns rows removed."""
+        ...
+
+    async def purge_runs(self, finished_before: float) -> int:
+        """Delete finished (COMPLETED/CANCELLED/FAILED) runs last updated before the time."""
+        ...
+
+    # -- per-node write journal -----------------------------------------------------------
+    async def put_node_write(self, token: int | None, write: NodeWrite) -> None:
+        """Upsert by (run_id, step, task_id); fenced."""
+        ...
+
+    async def get_node_writes(self, run_id: str, step: int) -> list[NodeWrite]: ...
+
+    # -- effect journal -------------------------------------------------------------------
+    async def record_intent(
+        self, run_id: str, key: str, kind: str, request: Any, token: int | None = None
+    ) -> tuple[EffectRecord, bool]:
+        """Insert a pending effect unless ``key`` exists. Returns (record, created).
+        An existing pending record gets ``attempts`` incremented (a retry after a crash)."""
+        ...
+
+    async def record_result(
+        self,
+        run_id: str,
+        key: str,
+        *,
+        result: Any = None,
+        error: dict[str, Any] | None = None,
+        token: int | None = None,
+    ) -> EffectRecord:
+        """Mark an effect done (or failed when ``error`` is given)."""
+        ...
+
+    async def get_effect(self, run_id: str, key: str) -> EffectRecord | None: ...
+
+    async def list_effects(self, run_id: str) -> list[EffectRecord]: ...
+
+    # -- events and transitions -----------------------------------------------------------
+    async def list_events(
+        self, run_id: str, *, after_seq: int = 0, limit: int = 1000
+    ) -> list[Event]: ...
+
+    async def list_transitions(self, run_id: str) -> list[Transition]: ...

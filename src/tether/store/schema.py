@@ -1,0 +1,139 @@
+"""Tables and versioned migrations of the SQL backends.
+
+``migrations(dialect)`` lists ``(version, statements)`` in order. ``setup()`` of a backend takes a
+database-wide lock (SQLite ``BEGIN IMMEDIATE``, PostgreSQL ``pg_advisory_xact_lock``), reads the
+version table, applies what is missing and records it, all in one transaction, so two processes
+racing through ``setup()`` apply each migration exactly once. A database written by a newer tether
+is refused with ``SchemaVersionError`` rather than misread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tether.core.errors import SchemaVersionError
+from tether.store.sql_base import Dialect
+
+Migration = tuple[int, list[str]]
+
+
+def version_table(d: Dialect) -> str:
+    return (
+        f"CREATE TABLE IF NOT EXISTS {d.prefix}schema_version "
+        f"(version INTEGER PRIMARY KEY, applied_at {d.real} NOT NULL)"
+    )
+
+
+def current_version(d: Dialect) -> str:
+    return f"SELECT COALESCE(MAX(version), 0) FROM {d.prefix}schema_version"
+
+
+def record_version(d: Dialect) -> str:
+    return d.sql(f"INSERT INTO {d.prefix}schema_version (version, applied_at) VALUES (?, ?)")
+
+
+def _v1(d: Dialect) -> list[str]:
+    p, b, r, i = d.prefix, d.blob, d.real, d.bigint
+    return [
+        f"""CREATE TABLE {p}runs (
+            run_id TEXT PRIMARY KEY,
+            workflow TEXT NOT NULL,
+            status TEXT NOT NULL,
+            input {b},
+            step {i} NOT NULL DEFAULT 0,
+            result {b},
+            error {b},
+            escalation {b},
+            parent_run_id TEXT,
+            parent_step {i},
+            idempotency_key TEXT UNIQUE,
+            input_hash TEXT,
+            owner TEXT,
+            lease_token {i} NOT NULL DEFAULT 0,
+            lease_expires_at {r} NOT NULL DEFAULT 0,
+            created_at {r} NOT NULL,
+            updated_at {r} NOT NULL,
+            event_seq {i} NOT NULL DEFAULT 0,
+            metadata {b} NOT NULL
+        ){d.runs_options}""",
+        f"CREATE INDEX tether_runs_claim ON {p}runs (status, lease_expires_at)",
+        f"CREATE INDEX tether_runs_created ON {p}runs (created_at)",
+        f"CREATE INDEX tether_runs_parent ON {p}runs (parent_run_id)",
+        f"""CREATE TABLE {p}checkpoints (
+            run_id TEXT NOT NULL,
+            step {i} NOT NULL,
+            delta {b} NOT NULL,
+            next_tasks {b} NOT NULL,
+            snapshot {b},
+            barriers {b} NOT NULL,
+            created_at {r} NOT NULL,
+            meta {b} NOT NULL,
+            PRIMARY KEY (run_id, step)
+        )""",
+        f"""CREATE TABLE {p}node_writes (
+            run_id TEXT NOT NULL,
+            step {i} NOT NULL,
+            task_id TEXT NOT NULL,
+            node TEXT NOT NULL,
+            status TEXT NOT NULL,
+            writes {b},
+            goto {b},
+            interrupt {b},
+            resume {b} NOT NULL,
+            created_at {r} NOT NULL,
+            PRIMARY KEY (run_id, step, task_id)
+        )""",
+        f"""CREATE TABLE {p}effects (
+            run_id TEXT NOT NULL,
+            key TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            status TEXT NOT NULL,
+            request {b},
+            result {b},
+            error {b},
+            attempts INTEGER NOT NULL,
+            created_at {r} NOT NULL,
+            updated_at {r} NOT NULL,{d.effects_order_column}
+            PRIMARY KEY (run_id, key)
+        )""",
+        f"""CREATE TABLE {p}events (
+            run_id TEXT NOT NULL,
+            seq {i} NOT NULL,
+            type TEXT NOT NULL,
+            ts {r} NOT NULL,
+            step {i},
+            node TEXT,
+            data {b} NOT NULL,
+            PRIMARY KEY (run_id, seq)
+        ){d.compact_rows}""",
+        f"""CREATE TABLE {p}transitions (
+            run_id TEXT NOT NULL,
+            seq {i} NOT NULL,
+            src TEXT,
+            dst TEXT NOT NULL,
+            ts {r} NOT NULL,
+            actor TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            PRIMARY KEY (run_id, seq)
+        ){d.compact_rows}""",
+    ]
+
+
+_VERSIONS: list[tuple[int, Callable[[Dialect], list[str]]]] = [(1, _v1)]
+LATEST_VERSION = _VERSIONS[-1][0]
+
+
+def migrations(d: Dialect) -> list[Migration]:
+    extra = d.extra_migrations()
+    return [(v, build(d) + extra.get(v, [])) for v, build in _VERSIONS]
+
+
+def pending(d: Dialect, current: int, where: str) -> list[Migration]:
+    """Migrations still to apply to a database at ``current``; refuses a newer database."""
+    if current > LATEST_VERSION:
+        raise SchemaVersionError(
+            f"the tether schema in {where} is at version {current}, newer than this tether "
+            f"understands ({LATEST_VERSION}); upgrade tether (pip install -U tether) or point it "
+            "at another database"
+        )
+    return [m for m in migrations(d) if m[0] > current]

@@ -1,0 +1,250 @@
+"""The SQL every backend shares, written once; ``Dialect`` subclasses supply the differences.
+
+Statements are written with ``?`` placeholders; a dialect rewrites them to its driver's style.
+Fenced writes carry the fence in the same statement (``... FROM runs WHERE run_id = ? AND
+(token IS NULL OR lease_token = token)``), locking the run row where the database needs it, so a
+stale owner's write and a new owner's lease can never interleave.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import cache
+from typing import ClassVar
+
+from tether.core.lifecycle import ACTIVE, FINISHED, TRANSITIONS, RunStatus
+from tether.store.rows import (
+    CHECKPOINT_COLUMNS,
+    EFFECT_COLUMNS,
+    EVENT_COLUMNS,
+    NODE_WRITE_COLUMNS,
+    RUN_COLUMNS,
+    TRANSITION_COLUMNS,
+)
+
+CHILD_TABLES = ("checkpoints", "node_writes", "effects", "events", "transitions")
+
+
+class Dialect:
+    """Type names and clauses that differ between databases."""
+
+    name: ClassVar[str]
+    blob: ClassVar[str]
+    real: ClassVar[str]
+    bigint: ClassVar[str]
+    share_lock: ClassVar[str] = ""
+    """Appended to the fencing sub-select: keeps the run row stable until the write commits."""
+    skip_locked: ClassVar[str] = ""
+    """Appended to the claim sub-select: concurrent claimers pass over each other's rows."""
+    compact_rows: ClassVar[str] = ""
+    """Table option for the small append-only tables (events, transitions)."""
+    runs_options: ClassVar[str] = ""
+    effects_order: ClassVar[str]
+    """Column giving the insertion order of effects."""
+    effects_order_column: ClassVar[str] = ""
+
+    def __init__(self, prefix: str = "tether_") -> None:
+        self.prefix = prefix
+        """Qualified table-name prefix (``tether_`` or ``"schema".tether_``)."""
+
+    def sql(self, text: str) -> str:
+        """Rewrite ``?`` placeholders into the driver's style."""
+        return text
+
+    def extra_migrations(self) -> dict[int, list[str]]:
+        """Dialect-only statements appended to a migration version (functions, ...)."""
+        return {}
+
+
+def _cols(names: Sequence[str], alias: str = "") -> str:
+    return ", ".join(alias + n for n in names)
+
+
+def _marks(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+def _in(n: int) -> str:
+    return f"({_marks(n)})"
+
+
+ACTIVE_VALUES = tuple(sorted(s.value for s in ACTIVE))
+FINISHED_VALUES = tuple(sorted(s.value for s in FINISHED))
+_PRED: dict[RunStatus, frozenset[RunStatus]] = {
+    d: frozenset(s for s in RunStatus if d in TRANSITIONS[s]) for d in RunStatus
+}
+
+
+@cache
+def statuses_entering(dst: RunStatus, also: RunStatus) -> tuple[str, ...]:
+    """Current statuses from which a commit whose first hop is ``also -> dst`` is legal."""
+    return tuple(sorted({s.value for s in _PRED[dst]} | {also.value}))
+
+
+class Statements:
+    """Every shared statement, rendered once per store for its dialect and table prefix."""
+
+    def __init__(self, d: Dialect) -> None:
+        p, q = d.prefix, d.sql
+        self.dialect = d
+        self._memo: dict[tuple[object, ...], str] = {}
+        fence = "(CAST(? AS BIGINT) IS NULL OR lease_token = ?)"
+        self.fence_from = f"FROM {p}runs WHERE run_id = ? AND {fence}{d.share_lock}"
+        run_cols = _cols(RUN_COLUMNS)
+        cp_cols = _cols(CHECKPOINT_COLUMNS)
+        nw_cols = _cols(NODE_WRITE_COLUMNS)
+        ef_cols = _cols(EFFECT_COLUMNS)
+        # runs
+        self.get_run = q(f"SELECT {run_cols} FROM {p}runs WHERE run_id = ?")
+        self.get_run_by_key = q(f"SELECT {run_cols} FROM {p}runs WHERE idempotency_key = ?")
+        self.run_token = q(f"SELECT lease_token FROM {p}runs WHERE run_id = ?")
+        self.insert_run = q(
+            f"INSERT INTO {p}runs ({run_cols}) VALUES ({_marks(len(RUN_COLUMNS))}) "
+            "ON CONFLICT DO NOTHING RETURNING run_id"
+        )
+        self.max_transition_seq = q(
+            f"SELECT COALESCE(MAX(seq), 0) FROM {p}transitions WHERE run_id = ?"
+        )
+        self.insert_transition = q(
+            f"INSERT INTO {p}transitions ({_cols(TRANSITION_COLUMNS)}) VALUES ({_marks(7)})"
+        )
+        self.insert_event = q(
+            f"INSERT INTO {p}events ({_cols(EVENT_COLUMNS)}) VALUES ({_marks(7)})"
+        )
+        self.clear_node_writes = q(f"DELETE FROM {p}node_writes WHERE run_id = ? AND step = ?")
+        self.delete_run = [q(f"DELETE FROM {p}{t} WHERE run_id = ?") for t in CHILD_TABLES]
+        self.delete_run.append(q(f"DELETE FROM {p}runs WHERE run_id = ?"))
+        self.purge_runs = q(
+            f"DELETE FROM {p}runs WHERE status IN {_in(len(FINISHED_VALUES))} "
+            "AND updated_at < ? RETURNING run_id"
+        )
+        # leases
+        self.acquire_lease = q(
+            f"UPDATE {p}runs SET lease_token = CASE WHEN owner = ? AND lease_expires_at > ? "
+            "THEN lease_token ELSE lease_token + 1 END, owner = ?, lease_expires_at = ? "
+            "WHERE run_id = ? AND (owner IS NULL OR lease_expires_at <= ? OR owner = ?) "
+            "RETURNING lease_token, lease_expires_at"
+        )
+        self.renew_lease = q(
+            f"UPDATE {p}runs SET lease_expires_at = ? "
+            "WHERE run_id = ? AND lease_token = ? AND owner = ? RETURNING lease_expires_at"
+        )
+        self.release_lease = q(
+            f"UPDATE {p}runs SET owner = NULL, lease_expires_at = 0 "
+            "WHERE run_id = ? AND lease_token = ?"
+        )
+        # checkpoints
+        cp_set = ", ".join(f"{c} = excluded.{c}" for c in CHECKPOINT_COLUMNS[2:])
+        self.upsert_checkpoint = q(
+            f"INSERT INTO {p}checkpoints ({cp_cols}) VALUES ({_marks(len(CHECKPOINT_COLUMNS))}) "
+            f"ON CONFLICT (run_id, step) DO UPDATE SET {cp_set}"
+        )
+        # one statement tells "no run" from "no step": the run row is always there if it exists
+        self.get_checkpoint = q(
+            f"SELECT {_cols(CHECKPOINT_COLUMNS, 'c.')} FROM {p}runs r "
+            f"LEFT JOIN {p}checkpoints c ON c.run_id = r.run_id AND c.step = ? WHERE r.run_id = ?"
+        )
+        self.latest_checkpoint = q(
+            f"SELECT {_cols(CHECKPOINT_COLUMNS, 'c.')} FROM {p}runs r "
+            f"LEFT JOIN {p}checkpoints c ON c.run_id = r.run_id AND c.step = "
+            f"(SELECT MAX(step) FROM {p}checkpoints WHERE run_id = ?) WHERE r.run_id = ?"
+        )
+        self.list_checkpoints = q(
+            f"SELECT {cp_cols} FROM {p}checkpoints "
+            "WHERE run_id = ? AND step >= ? AND step <= ? ORDER BY step"
+        )
+        self.load_chain = q(
+            f"SELECT {cp_cols} FROM {p}checkpoints WHERE run_id = ? AND step <= ? AND step >= "
+            f"COALESCE((SELECT step FROM {p}checkpoints WHERE run_id = ? AND step <= ? "
+            "AND snapshot IS NOT NULL ORDER BY step DESC LIMIT 1), -1) ORDER BY step"
+        )
+        self.prune_checkpoints = q(f"DELETE FROM {p}checkpoints WHERE run_id = ? AND step < ?")
+        # node writes (fenced upsert)
+        nw_types = ("TEXT", d.bigint, "TEXT", "TEXT", "TEXT", *(d.blob,) * 4, d.real)
+        nw_vals = ", ".join(f"CAST(? AS {t})" for t in nw_types)
+        nw_set = ", ".join(f"{c} = excluded.{c}" for c in NODE_WRITE_COLUMNS[3:])
+        self.put_node_write = q(
+            f"INSERT INTO {p}node_writes ({nw_cols}) SELECT {nw_vals} {self.fence_from} "
+            f"ON CONFLICT (run_id, step, task_id) DO UPDATE SET {nw_set}"
+        )
+        self.get_node_writes = q(
+            f"SELECT {nw_cols} FROM {p}node_writes WHERE run_id = ? AND step = ? ORDER BY task_id"
+        )
+        # effects: the fenced upsert returns a row when it inserted (attempts = 1) or bumped a
+        # pending intent (attempts > 1); nothing when the effect is finished or the fence failed
+        self.record_intent = q(
+            f"INSERT INTO {p}effects AS e ({ef_cols}) SELECT CAST(? AS TEXT), CAST(? AS TEXT), "
+            f"CAST(? AS TEXT), 'pending', CAST(? AS {d.blob}), NULL, NULL, 1, CAST(? AS {d.real}), "
+            f"CAST(? AS {d.real}) {self.fence_from} ON CONFLICT (run_id, key) DO UPDATE SET "
+            "attempts = e.attempts + 1, updated_at = excluded.updated_at "
+            f"WHERE e.status = 'pending' RETURNING {_cols(EFFECT_COLUMNS)}"
+        )
+        self.record_result = q(
+            f"UPDATE {p}effects SET status = ?, result = ?, error = ?, updated_at = ? "
+            f"WHERE run_id = ? AND key = ? AND EXISTS (SELECT 1 {self.fence_from}) "
+            f"RETURNING {ef_cols}"
+        )
+        self.get_effect = q(f"SELECT {ef_cols} FROM {p}effects WHERE run_id = ? AND key = ?")
+        self.list_effects = q(
+            f"SELECT {ef_cols} FROM {p}effects WHERE run_id = ? ORDER BY {d.effects_order}"
+        )
+        # events and transitions
+        self.list_events = q(
+            f"SELECT {_cols(EVENT_COLUMNS)} FROM {p}events "
+            "WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?"
+        )
+        self.list_transitions = q(
+            f"SELECT {_cols(TRANSITION_COLUMNS)} FROM {p}transitions WHERE run_id = ? ORDER BY seq"
+        )
+
+    def _memoized(self, key: tuple[object, ...], build: Callable[[], str]) -> str:
+        text = self._memo.get(key)
+        if text is None:
+            text = self._memo[key] = self.dialect.sql(build())
+        return text
+
+    def list_runs(self, n_status: int | None, workflow: bool, parent: bool) -> str:
+        return self._memoized(
+            ("list", n_status, workflow, parent),
+            lambda: self._list_runs(n_status, workflow, parent),
+        )
+
+    def _list_runs(self, n_status: int | None, workflow: bool, parent: bool) -> str:
+        where = []
+        if n_status is not None:
+            where.append(f"status IN {_in(n_status)}")
+        if workflow:
+            where.append("workflow = ?")
+        if parent:
+            where.append("parent_run_id = ?")
+        cond = f" WHERE {' AND '.join(where)}" if where else ""
+        return (
+            f"SELECT {_cols(RUN_COLUMNS)} FROM {self.dialect.prefix}runs{cond} "
+            "ORDER BY created_at DESC, run_id DESC LIMIT ? OFFSET ?"
+        )
+
+    def claim_runs(self, n_workflows: int | None) -> str:
+        return self._memoized(("claim", n_workflows), lambda: self._claim_runs(n_workflows))
+
+    def _claim_runs(self, n_workflows: int | None) -> str:
+        d, p = self.dialect, self.dialect.prefix
+        wf = f" AND workflow IN {_in(n_workflows)}" if n_workflows is not None else ""
+        return (
+            f"WITH c AS MATERIALIZED (SELECT run_id FROM {p}runs "
+            f"WHERE status IN {_in(len(ACTIVE_VALUES))} "
+            f"AND (owner IS NULL OR lease_expires_at <= ?){wf} "
+            f"ORDER BY updated_at, run_id LIMIT ?{d.skip_locked}) "
+            f"UPDATE {p}runs SET owner = ?, lease_token = lease_token + 1, lease_expires_at = ? "
+            "WHERE run_id IN (SELECT run_id FROM c) "
+            "RETURNING run_id, lease_token, lease_expires_at, updated_at"
+        )
+
+    def update_run(self, columns: tuple[str, ...]) -> str:
+        """``UPDATE runs SET <columns> WHERE run_id = ?`` (parameters in that order)."""
+        text = self._memo.get(columns)
+        if text is None:
+            sets = ", ".join(f"{c} = ?" for c in columns)
+            text = self._memo[columns] = self.dialect.sql(
+                f"UPDATE {self.dialect.prefix}runs SET {sets} WHERE run_id = ?"
+            )
+        return text

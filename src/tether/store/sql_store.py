@@ -1,0 +1,334 @@
+"""The RunStore operations every SQL backend shares, written once against a tiny driver interface.
+
+A backend supplies single-statement access (``_fetch``, ``_fetch_one``, ``_execute``), a
+``_transaction()`` yielding a ``Tx``, its ``commit`` (the hot path, tuned per database) and the
+dialect hooks ``_open``/``_lock_schema``. Everything else (reads, leases, claims, journals,
+migrations, create/delete/purge/prune) lives here, so the backends cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, NoReturn, Protocol
+
+from tether.core.clock import Clock
+from tether.core.errors import (
+    IdempotencyConflictError,
+    LeaseLostError,
+    RunNotFoundError,
+    StepNotFoundError,
+)
+from tether.core.lifecycle import RunStatus
+from tether.store.memory import idempotency_conflict
+from tether.store.rows import (
+    checkpoint_params,
+    enc,
+    event_params,
+    node_write_params,
+    row_to_checkpoint,
+    row_to_effect,
+    row_to_event,
+    row_to_node_write,
+    row_to_run,
+    row_to_transition,
+    run_params,
+)
+from tether.store.schema import current_version, pending, record_version, version_table
+from tether.store.sql_base import ACTIVE_VALUES, CHILD_TABLES, FINISHED_VALUES, Statements
+from tether.store.types import (
+    Checkpoint,
+    EffectRecord,
+    Event,
+    Lease,
+    NodeWrite,
+    RunRecord,
+    Transition,
+)
+
+_NO_UPPER_STEP = 2**62
+
+
+class Tx(Protocol):
+    """One open transaction of a backend."""
+
+    async def fetch(self, sql: str, params: Sequence[Any] | None = None) -> list[Any]: ...
+
+    async def execute(self, sql: str, params: Sequence[Any] | None = None) -> int: ...
+
+    async def executemany(self, sql: str, params: Sequence[Sequence[Any]]) -> None: ...
+
+
+class SqlStore(ABC):
+    clock: Clock
+    _sql: Statements
+
+    # -- what a backend provides ------------------------------------------------------------
+    @abstractmethod
+    async def _fetch(self, sql: str, params: Sequence[Any]) -> list[Any]: ...
+
+    @abstractmethod
+    async def _fetch_one(self, sql: str, params: Sequence[Any]) -> Any: ...
+
+    @abstractmethod
+    async def _execute(self, sql: str, params: Sequence[Any]) -> int:
+        """Run one write statement; returns the rows it changed."""
+
+    @abstractmethod
+    def _transaction(self) -> AbstractAsyncContextManager[Tx]: ...
+
+    @abstractmethod
+    async def _open(self) -> None:
+        """Connect (before migrations); a no-op when already connected."""
+
+    @abstractmethod
+    async def _lock_schema(self, tx: Tx) -> None:
+        """Serialise concurrent ``setup()`` calls beyond what the transaction already does."""
+
+    def _where(self) -> str:
+        return "this database"
+
+    # -- lifecycle of the store -------------------------------------------------------------
+    async def setup(self) -> None:
+        await self._open()
+        d = self._sql.dialect
+        async with self._transaction() as tx:
+            await self._lock_schema(tx)
+            await tx.execute(version_table(d))
+            ((cur,),) = await tx.fetch(current_version(d))
+            for version, statements in pending(d, cur, self._where()):
+                for statement in statements:
+                    await tx.execute(statement)
+                await tx.execute(record_version(d), (version, self.clock.now()))
+
+    # -- runs -------------------------------------------------------------------------------
+    async def create_run(
+        self,
+        run: RunRecord,
+        checkpoint: Checkpoint,
+        transitions: Sequence[tuple[RunStatus | None, RunStatus, str, str]],
+        events: Sequence[Event] = (),
+    ) -> tuple[RunRecord, bool]:
+        sql, now = self._sql, self.clock.now()
+        rid, seq0 = run.run_id, run.event_seq
+        p = run_params(run)
+        params = (*p[:15], now, now, seq0 + len(events), p[18])
+        trs = [
+            (rid, i, src.value if src is not None else None, dst.value, now, actor, why)
+            for i, (src, dst, actor, why) in enumerate(transitions, 1)
+        ]
+        evs = [event_params(rid, seq0 + i, e, now) for i, e in enumerate(events, 1)]
+        async with self._transaction() as tx:
+            if not await tx.fetch(sql.insert_run, params):
+                row = None
+                if run.idempotency_key is not None:
+                    rows = await tx.fetch(sql.get_run_by_key, (run.idempotency_key,))
+                    row = rows[0] if rows else None
+                if row is None:
+                    raise IdempotencyConflictError(f"run id {rid!r} already exists")
+                existing = row_to_run(row)
+                if run.input_hash is not None and existing.input_hash != run.input_hash:
+                    raise idempotency_conflict(run.idempotency_key or "", existing.run_id)
+                return existing, False
+            await tx.execute(sql.upsert_checkpoint, checkpoint_params(rid, checkpoint, now))
+            if trs:
+                await tx.executemany(sql.insert_transition, trs)
+            if evs:
+                await tx.executemany(sql.insert_event, evs)
+        return row_to_run(params), True
+
+    async def get_run(self, run_id: str) -> RunRecord:
+        row = await self._fetch_one(self._sql.get_run, (run_id,))
+        if row is None:
+            raise RunNotFoundError(run_id)
+        return row_to_run(row)
+
+    async def list_runs(
+        self,
+        *,
+        status: Sequence[RunStatus] | None = None,
+        workflow: str | None = None,
+        parent_run_id: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[RunRecord]:
+        if limit <= 0 or (status is not None and not status):
+            return []
+        params: list[Any] = [RunStatus(s).value for s in status] if status is not None else []
+        if workflow is not None:
+            params.append(workflow)
+        if parent_run_id is not None:
+            params.append(parent_run_id)
+        params += (limit, max(offset, 0))
+        n_status = len(status) if status is not None else None
+        sql = self._sql.list_runs(n_status, workflow is not None, parent_run_id is not None)
+        return [row_to_run(r) for r in await self._fetch(sql, params)]
+
+    async def delete_run(self, run_id: str) -> None:
+        async with self._transaction() as tx:
+            for statement in self._sql.delete_run:
+                await tx.execute(statement, (run_id,))
+
+    async def purge_runs(self, finished_before: float) -> int:
+        sql = self._sql
+        async with self._transaction() as tx:
+            rows = await tx.fetch(sql.purge_runs, (*FINISHED_VALUES, finished_before))
+            ids = [(r[0],) for r in rows]
+            if ids:
+                for statement in sql.delete_run[: len(CHILD_TABLES)]:
+                    await tx.executemany(statement, ids)
+        return len(ids)
+
+    async def _check_fence(self, run_id: str, token: int | None) -> None:
+        """After a fenced statement changed nothing: raise why, or return if the fence holds."""
+        row = await self._fetch_one(self._sql.run_token, (run_id,))
+        if row is None:
+            raise RunNotFoundError(run_id)
+        if token is not None and row[0] != token:
+            raise LeaseLostError(run_id, token)
+
+    async def _fence_failed(self, run_id: str, token: int | None) -> NoReturn:
+        await self._check_fence(run_id, token)
+        raise LeaseLostError(run_id, token)
+
+    # -- leases -----------------------------------------------------------------------------
+    async def acquire_lease(self, run_id: str, owner: str, ttl: float) -> Lease | None:
+        now = self.clock.now()
+        params = (owner, now, owner, now + ttl, run_id, now, owner)
+        rows = await self._fetch(self._sql.acquire_lease, params)
+        if rows:
+            return Lease(run_id, owner, rows[0][0], rows[0][1])
+        await self._check_fence(run_id, None)
+        return None
+
+    async def renew_lease(self, run_id: str, owner: str, token: int, ttl: float) -> Lease:
+        rows = await self._fetch(
+            self._sql.renew_lease, (self.clock.now() + ttl, run_id, token, owner)
+        )
+        if not rows:
+            await self._fence_failed(run_id, token)
+        return Lease(run_id, owner, token, rows[0][0])
+
+    async def release_lease(self, run_id: str, token: int) -> None:
+        await self._execute(self._sql.release_lease, (run_id, token))
+
+    async def claim_runs(
+        self, owner: str, ttl: float, *, workflows: Sequence[str] | None = None, limit: int = 10
+    ) -> list[Lease]:
+        if limit <= 0 or (workflows is not None and not workflows):
+            return []
+        now = self.clock.now()
+        wfs = tuple(workflows) if workflows is not None else ()
+        params = (*ACTIVE_VALUES, now, *wfs, limit, owner, now + ttl)
+        sql = self._sql.claim_runs(len(wfs) if workflows is not None else None)
+        rows = sorted(await self._fetch(sql, params), key=lambda r: (r[3], r[0]))
+        return [Lease(r[0], owner, r[1], r[2]) for r in rows]
+
+    # -- checkpoints ------------------------------------------------------------------------
+    async def get_checkpoint(self, run_id: str, step: int) -> Checkpoint:
+        row = await self._fetch_one(self._sql.get_checkpoint, (step, run_id))
+        if row is None:
+            raise RunNotFoundError(run_id)
+        if row[0] is None:
+            raise StepNotFoundError(run_id, step)
+        return row_to_checkpoint(row)
+
+    async def latest_checkpoint(self, run_id: str) -> Checkpoint:
+        row = await self._fetch_one(self._sql.latest_checkpoint, (run_id, run_id))
+        if row is None:
+            raise RunNotFoundError(run_id)
+        if row[0] is None:
+            raise StepNotFoundError(run_id, 0)
+        return row_to_checkpoint(row)
+
+    async def list_checkpoints(
+        self, run_id: str, *, from_step: int = 0, to_step: int | None = None
+    ) -> list[Checkpoint]:
+        upper = _NO_UPPER_STEP if to_step is None else to_step
+        rows = await self._fetch(self._sql.list_checkpoints, (run_id, from_step, upper))
+        if not rows:
+            await self._check_fence(run_id, None)
+        return [row_to_checkpoint(r) for r in rows]
+
+    async def load_chain(self, run_id: str, step: int) -> list[Checkpoint]:
+        rows = await self._fetch(self._sql.load_chain, (run_id, step, run_id, step))
+        if not rows or rows[-1][1] != step:
+            await self._check_fence(run_id, None)
+            raise StepNotFoundError(run_id, step)
+        return [row_to_checkpoint(r) for r in rows]
+
+    async def prune_checkpoints(self, run_id: str, keep_last: int, base: Checkpoint) -> int:
+        sql = self._sql
+        async with self._transaction() as tx:
+            if not await tx.fetch(sql.run_token, (run_id,)):
+                raise RunNotFoundError(run_id)
+            row = checkpoint_params(run_id, base, base.created_at)
+            await tx.execute(sql.upsert_checkpoint, row)
+            return await tx.execute(sql.prune_checkpoints, (run_id, base.step))
+
+    # -- node writes ------------------------------------------------------------------------
+    async def put_node_write(self, token: int | None, write: NodeWrite) -> None:
+        params = (*node_write_params(write, self.clock.now()), write.run_id, token, token)
+        if not await self._execute(self._sql.put_node_write, params):
+            await self._fence_failed(write.run_id, token)
+
+    async def get_node_writes(self, run_id: str, step: int) -> list[NodeWrite]:
+        rows = await self._fetch(self._sql.get_node_writes, (run_id, step))
+        return [row_to_node_write(r) for r in rows]
+
+    # -- effects ----------------------------------------------------------------------------
+    async def record_intent(
+        self, run_id: str, key: str, kind: str, request: Any, token: int | None = None
+    ) -> tuple[EffectRecord, bool]:
+        now = self.clock.now()
+        params = (run_id, key, kind, enc(request), now, now, run_id, token, token)
+        rows = await self._fetch(self._sql.record_intent, params)
+        if rows:  # inserted (attempts == 1) or a pending intent re-recorded (attempts > 1)
+            rec = row_to_effect(rows[0])
+            return rec, rec.attempts == 1
+        await self._check_fence(run_id, token)
+        done = await self.get_effect(run_id, key)
+        if done is None:  # effects disappear only with their run
+            raise RunNotFoundError(run_id)
+        return done, False
+
+    async def record_result(
+        self,
+        run_id: str,
+        key: str,
+        *,
+        result: Any = None,
+        error: dict[str, Any] | None = None,
+        token: int | None = None,
+    ) -> EffectRecord:
+        status = "failed" if error is not None else "done"
+        now = self.clock.now()
+        params = (status, enc(result), enc(error), now, run_id, key, run_id, token, token)
+        rows = await self._fetch(self._sql.record_result, params)
+        if not rows:
+            await self._check_fence(run_id, token)
+            raise KeyError(f"no intent recorded for effect {key!r} of run {run_id}")
+        return row_to_effect(rows[0])
+
+    async def get_effect(self, run_id: str, key: str) -> EffectRecord | None:
+        row = await self._fetch_one(self._sql.get_effect, (run_id, key))
+        return row_to_effect(row) if row is not None else None
+
+    async def list_effects(self, run_id: str) -> list[EffectRecord]:
+        return [row_to_effect(r) for r in await self._fetch(self._sql.list_effects, (run_id,))]
+
+    # -- events and transitions -------------------------------------------------------------
+    async def list_events(
+        self, run_id: str, *, after_seq: int = 0, limit: int = 1000
+    ) -> list[Event]:
+        rows = await self._fetch(self._sql.list_events, (run_id, after_seq, max(limit, 0)))
+        if not rows:
+            await self._check_fence(run_id, None)
+        return [row_to_event(r) for r in rows]
+
+    async def list_transitions(self, run_id: str) -> list[Transition]:
+        rows = await self._fetch(self._sql.list_transitions, (run_id,))
+        if not rows:
+            await self._check_fence(run_id, None)
+        return [row_to_transition(r) for r in rows]

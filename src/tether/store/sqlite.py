@@ -1,0 +1,227 @@
+"""SQLite RunStore: the embedded, no-service backend (stdlib ``sqlite3``).
+
+Calls run inline on the caller's thread: a local commit costs microseconds, far less than a hop
+to a worker thread. The database is opened in WAL mode so readers never block the writer, and
+every write is either one statement or one ``BEGIN IMMEDIATE`` transaction, so several processes
+can share one file (a worker killed mid-run is resumed by another process). ``busy_timeout``
+bounds how long a writer waits for another process's transaction.
+
+Durability: ``"process"`` (default, ``synchronous=NORMAL``) survives any process crash; a power
+loss may drop the last commits. ``"power-loss"`` (``synchronous=FULL``) syncs every commit.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, Literal
+
+from tether.core.clock import SYSTEM_CLOCK, Clock
+from tether.core.errors import ConfigurationError, LeaseLostError, RunNotFoundError
+from tether.core.serde import dumps, loads
+from tether.store.memory import check_commit_transitions
+from tether.store.rows import checkpoint_params, enc, event_params, row_to_run
+from tether.store.sql_base import Dialect, Statements
+from tether.store.sql_store import SqlStore, Tx
+from tether.store.types import Commit, RunRecord
+
+Durability = Literal["process", "power-loss"]
+_SYNCHRONOUS = {"process": "NORMAL", "power-loss": "FULL"}
+
+
+class SqliteDialect(Dialect):
+    name = "sqlite"
+    blob = "BLOB"
+    real = "REAL"
+    bigint = "INTEGER"
+    compact_rows = " WITHOUT ROWID"
+    effects_order = "rowid"
+
+
+class _Immediate:
+    """``with tx:`` runs the block in ``BEGIN IMMEDIATE`` (the write lock taken up front)."""
+
+    __slots__ = ("db",)
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.db.execute("BEGIN IMMEDIATE")
+        return self.db
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            try:
+                self.db.execute("COMMIT")
+                return
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+        if self.db.in_transaction:
+            self.db.execute("ROLLBACK")
+
+
+class _SqliteTx:
+    __slots__ = ("db",)
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    async def fetch(self, sql: str, params: Sequence[Any] | None = None) -> list[Any]:
+        return self.db.execute(sql, params or ()).fetchall()
+
+    async def execute(self, sql: str, params: Sequence[Any] | None = None) -> int:
+        return self.db.execute(sql, params or ()).rowcount
+
+    async def executemany(self, sql: str, params: Sequence[Sequence[Any]]) -> None:
+        self.db.executemany(sql, params)
+
+
+class SqliteStore(SqlStore):
+    """A RunStore in one SQLite file (or ``":memory:"``, private to this store)."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        durability: Durability = "process",
+        clock: Clock = SYSTEM_CLOCK,
+        busy_timeout: float = 30.0,
+    ) -> None:
+        if durability not in _SYNCHRONOUS:
+            raise ConfigurationError(
+                f"unknown SQLite durability {durability!r}; use 'process' (survives process "
+                "crashes, the default) or 'power-loss' (fsync every commit)"
+            )
+        self.path = os.fspath(path)
+        self.durability = durability
+        self.clock = clock
+        if self.path != ":memory:" and not self.path.startswith("file:"):
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(
+            self.path,
+            timeout=busy_timeout,
+            isolation_level=None,
+            check_same_thread=False,
+            cached_statements=512,
+            uri=self.path.startswith("file:"),
+        )
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA synchronous={_SYNCHRONOUS[durability]}")
+        db.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+        self._db = db
+        self._tx = _Immediate(db)
+        self._sql = Statements(SqliteDialect())
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({self.path!r}, durability={self.durability!r})"
+
+    # -- driver -----------------------------------------------------------------------------
+    async def _fetch(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        return self._db.execute(sql, params).fetchall()
+
+    async def _fetch_one(self, sql: str, params: Sequence[Any]) -> Any:
+        rows = self._db.execute(sql, params).fetchall()  # drained: no statement left open
+        return rows[0] if rows else None
+
+    async def _execute(self, sql: str, params: Sequence[Any]) -> int:
+        return self._db.execute(sql, params).rowcount
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[Tx]:
+        with self._tx as db:
+            yield _SqliteTx(db)
+
+    def _where(self) -> str:
+        return self.path
+
+    async def _open(self) -> None:
+        return None  # connected in __init__
+
+    async def _lock_schema(self, tx: Tx) -> None:
+        return None  # BEGIN IMMEDIATE already holds the database's write lock
+
+    async def close(self) -> None:
+        self._db.close()
+
+    # -- the hot path: one BEGIN IMMEDIATE transaction, statements cached by sqlite3 ---------
+    async def commit(self, run_id: str, token: int | None, commit: Commit) -> RunRecord:
+        sql = self._sql
+        with self._tx as db:
+            row = db.execute(sql.get_run, (run_id,)).fetchone()
+            if row is None:
+                raise RunNotFoundError(run_id)
+            run = row_to_run(row)
+            if token is not None and run.lease_token != token:
+                raise LeaseLostError(run_id, token)
+            check_commit_transitions(run, commit)
+            now = self.clock.now()
+            cols: list[str] = ["updated_at"]
+            vals: list[Any] = [now]
+            cp = commit.checkpoint
+            if cp is not None:
+                db.execute(sql.upsert_checkpoint, checkpoint_params(run_id, cp, now))
+                if cp.step > run.step:
+                    run.step = cp.step
+                    cols.append("step")
+                    vals.append(cp.step)
+            if commit.transitions:
+                (base,) = db.execute(sql.max_transition_seq, (run_id,)).fetchone()
+                db.executemany(
+                    sql.insert_transition,
+                    [
+                        (run_id, base + i, src.value, dst.value, now, actor, why)
+                        for i, (src, dst, actor, why) in enumerate(commit.transitions, 1)
+                    ],
+                )
+            if commit.status is not None and commit.status is not run.status:
+                run.status = commit.status
+                cols.append("status")
+                vals.append(commit.status.value)
+            if commit.set_result:
+                blob = enc(commit.result)
+                run.result = loads(blob)
+                cols.append("result")
+                vals.append(blob)
+            if commit.set_error:
+                blob = enc(commit.error)
+                run.error = loads(blob)
+                cols.append("error")
+                vals.append(blob)
+            if commit.set_escalation:
+                blob = enc(commit.escalation)
+                run.escalation = loads(blob)
+                cols.append("escalation")
+                vals.append(blob)
+            if commit.metadata is not None:
+                meta = dumps({**run.metadata, **commit.metadata})
+                run.metadata = loads(meta)
+                cols.append("metadata")
+                vals.append(meta)
+            if commit.clear_node_writes_for_step is not None:
+                db.execute(sql.clear_node_writes, (run_id, commit.clear_node_writes_for_step))
+            if commit.events:
+                seq0 = run.event_seq
+                evs = [
+                    event_params(run_id, seq0 + i, e, now) for i, e in enumerate(commit.events, 1)
+                ]
+                db.executemany(sql.insert_event, evs)
+                run.event_seq = seq0 + len(commit.events)
+                cols.append("event_seq")
+                vals.append(run.event_seq)
+            if token is None:
+                run.lease_token += 1
+                cols.append("lease_token")
+                vals.append(run.lease_token)
+            if token is None or commit.release_lease:
+                run.owner, run.lease_expires_at = None, 0.0
+                cols += ("owner", "lease_expires_at")
+                vals += (None, 0.0)
+            run.updated_at = now
+            vals.append(run_id)
+            db.execute(sql.update_run(tuple(cols)), vals)
+        return run

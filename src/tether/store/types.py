@@ -1,0 +1,135 @@
+"""Records the RunStore persists. Plain dataclasses; values are JSON-like (see core.serde)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from tether.core.lifecycle import RunStatus
+
+
+@dataclass(slots=True)
+class RunRecord:
+    run_id: str
+    workflow: str
+    status: RunStatus
+    input: Any = None
+    step: int = 0
+    """Last committed step (0 = the input checkpoint)."""
+    result: Any = None
+    error: dict[str, Any] | None = None
+    escalation: dict[str, Any] | None = None
+    """Why the run is ESCALATED: {"kind": "interrupt"|"guard"|..., "reason":..., "interrupts": [...]}."""
+    parent_run_id: str | None = None
+    parent_step: int | None = None
+    idempotency_key: str | None = None
+    input_hash: str | None = None
+    owner: str | None = None
+    lease_token: int = 0
+    lease_expires_at: float = 0.0
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    event_seq: int = 0
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Checkpoint:
+    """What one committed step changed, plus what to run next.
+
+    ``delta`` is the ordered list of writes applied at this step: ``[task_id, node, {field: value}]``.
+    ``snapshot`` (every so often) is the whole state *after* this step, so reading state at a
+    step replays at most the deltas since the nearest snapshot.
+    """
+
+    run_id: str
+    step: int
+    delta: list[Any]
+    next_tasks: list[dict[str, Any]]
+    snapshot: dict[str, Any] | None = None
+    barriers: dict[str, list[str]] = field(default_factory=dict)
+    created_at: float = 0.0
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class NodeWrite:
+    """Journal of one finished (or interrupted) task of a step that is not yet committed."""
+
+    run_id: str
+    step: int
+    task_id: str
+    node: str
+    status: str  # "done" | "interrupted"
+    writes: dict[str, Any] | None = None
+    goto: list[Any] | None = None
+    interrupt: Any = None
+    resume: list[Any] = field(default_factory=list)
+    created_at: float = 0.0
+
+
+@dataclass(slots=True)
+class EffectRecord:
+    run_id: str
+    key: str
+    kind: str
+    status: str  # "pending" | "done" | "failed"
+    request: Any = None
+    result: Any = None
+    error: dict[str, Any] | None = None
+    attempts: int = 1
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+
+@dataclass(slots=True)
+class Event:
+    run_id: str
+    seq: int
+    type: str
+    ts: float
+    step: int | None = None
+    node: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Transition:
+    run_id: str
+    seq: int
+    src: RunStatus | None
+    dst: RunStatus
+    ts: float
+    actor: str
+    reason: str = ""
+
+
+@dataclass(slots=True)
+class Lease:
+    run_id: str
+    owner: str
+    token: int
+    expires_at: float
+
+
+@dataclass(slots=True)
+class Commit:
+    """One atomic write to a run: optional checkpoint, status change, events and run fields.
+
+    Fenced: applied only if the run's lease token still equals the writer's token.
+    """
+
+    checkpoint: Checkpoint | None = None
+    status: RunStatus | None = None
+    transitions: list[tuple[RunStatus, RunStatus, str, str]] = field(default_factory=list)
+    """(src, dst, actor, reason) in order; the last dst must equal ``status``."""
+    events: list[Event] = field(default_factory=list)
+    result: Any = None
+    set_result: bool = False
+    error: dict[str, Any] | None = None
+    set_error: bool = False
+    escalation: dict[str, Any] | None = None
+    set_escalation: bool = False
+    metadata: dict[str, Any] | None = None
+    clear_node_writes_for_step: int | None = None
+    release_lease: bool = False

@@ -1,0 +1,134 @@
+"""core.serde: JSON round trips, pydantic models, sets/bytes, stable fingerprints, clear errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import BaseModel
+
+from tether.core import serde
+
+json_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(),
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda children: st.one_of(
+        st.lists(children, max_size=5),
+        st.dictionaries(st.text(max_size=8), children, max_size=5),
+    ),
+    max_leaves=30,
+)
+
+
+@given(json_values)
+def test_json_round_trip(value: Any) -> None:
+    blob = serde.dumps(value)
+    assert isinstance(blob, bytes)
+    assert serde.loads(blob) == value
+    # every accepted input form decodes the same way
+    assert serde.loads(bytearray(blob)) == value
+    assert serde.loads(memoryview(blob)) == value
+    assert serde.loads(blob.decode()) == value
+
+
+@given(st.dictionaries(st.text(max_size=6), json_scalars, max_size=8))
+def test_fingerprint_ignores_key_order(d: dict[str, Any]) -> None:
+    reordered = dict(reversed(list(d.items())))
+    assert serde.fingerprint(d) == serde.fingerprint(reordered)
+    assert len(serde.fingerprint(d)) == 32
+
+
+def test_fingerprint_distinguishes_values() -> None:
+    assert serde.fingerprint({"a": 1}) != serde.fingerprint({"a": 2})
+    assert serde.fingerprint({"a": [1, 2]}) != serde.fingerprint({"a": [2, 1]})
+    assert serde.fingerprint(None) == serde.fingerprint(None)
+
+
+def test_loads_none_is_none() -> None:
+    assert serde.loads(None) is None
+
+
+class Address(BaseModel):
+    city: str
+    zip: str | None = None
+
+
+class Person(BaseModel):
+    name: str
+    age: int
+    when: dt.date
+    address: Address
+    tags: list[str] = []
+
+
+def test_pydantic_models_serialize_in_json_mode() -> None:
+    p = Person(name="Ada", age=36, when=dt.date(1851, 12, 10), address=Address(city="London"))
+    data = serde.loads(serde.dumps({"who": p, "many": [p.address]}))
+    assert data == {
+        "who": {
+            "name": "Ada",
+            "age": 36,
+            "when": "1851-12-10",
+            "address": {"city": "London", "zip": None},
+            "tags": [],
+        },
+        "many": [{"city": "London", "zip": None}],
+    }
+    assert Person.model_validate(data["who"]) == p
+
+
+def test_dataclasses_sets_bytes_and_non_str_keys() -> None:
+    @dataclasses.dataclass
+    class Point:
+        x: int
+        y: list[int]
+
+    assert serde.loads(serde.dumps(Point(1, [2, 3]))) == {"x": 1, "y": [2, 3]}
+    assert serde.loads(serde.dumps({"s": {3, 1, 2}})) == {"s": [1, 2, 3]}
+    assert serde.loads(serde.dumps(frozenset({"b", "a"}))) == ["a", "b"]
+    assert serde.loads(serde.dumps(b"caf\xc3\xa9")) == "café"
+    assert serde.loads(serde.dumps({1: "a"})) == {"1": "a"}
+    assert serde.loads(serde.dumps((1, 2))) == [1, 2]
+
+
+@given(st.sets(st.integers(-1000, 1000), max_size=10))
+def test_sets_serialize_deterministically(s: set[int]) -> None:
+    assert serde.dumps(s) == serde.dumps(set(sorted(s, reverse=True)))
+    assert sorted(serde.loads(serde.dumps(s))) == sorted(s)
+
+
+class Opaque:
+    pass
+
+
+@pytest.mark.parametrize(
+    ("value", "type_name"),
+    [
+        ({"a": Opaque()}, "Opaque"),
+        ([1, {"deep": [object()]}], "object"),
+        ({"f": lambda: 1}, "function"),
+    ],
+)
+def test_unserialisable_values_raise_a_clear_type_error(value: Any, type_name: str) -> None:
+    with pytest.raises(TypeError) as ei:
+        serde.dumps(value)
+    msg = str(ei.value)
+    assert f"cannot persist a value of type {type_name}" in msg
+    assert "JSON-like" in msg
+    with pytest.raises(TypeError, match=f"cannot persist a value of type {type_name}"):
+        serde.fingerprint(value)
+
+
+def test_integers_beyond_64_bits_are_rejected() -> None:
+    with pytest.raises(TypeError):
+        serde.dumps(2**70)
