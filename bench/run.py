@@ -169,7 +169,9 @@ def previous_anchor_results() -> tuple[dict[str, dict[str, Any]], str | None]:
             res[m] = old[m].get(s)
         res["versions"] = meta.get("versions", {}).get(s, {})
         res["extras"] = meta.get("extras", {}).get(s, {})
-        res["notes"] = meta.get("notes", {}).get(s, [])
+        res["notes"] = [
+            n for n in meta.get("notes", {}).get(s, []) if not n.startswith("figures reused")
+        ]
         out[s] = res
     return out, meta.get("anchors_date") or meta.get("date")
 
@@ -237,6 +239,26 @@ def machine() -> dict[str, Any]:
     return info
 
 
+def git_revision() -> str | None:
+    """The checkout's commit (with ``+dirty`` when the tree has changes), if there is one."""
+    try:
+        rev = subprocess.run(
+            ["git", "-C", str(BENCH), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(BENCH), "status", "--porcelain", "--", "../src"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return f"{rev}+dirty" if dirty else rev
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="1 repeat instead of 3")
@@ -292,6 +314,7 @@ def main() -> None:
         "wall_s": round(time.perf_counter() - started, 1),
         "machine": machine(),
         "versions": {s: results[s].get("versions", {}) for s in SYSTEMS},
+        "tether_git": git_revision(),
         "status": status,
         "targets": {row.label: row.target for row in ROWS},
         "ratios_vs_best_anchor": {

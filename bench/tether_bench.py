@@ -141,11 +141,14 @@ async def per_step(url: str, repeats: int) -> float:
     return bl.median(times)
 
 
-def per_step_postgres(repeats: int) -> float:
+def per_step_postgres(repeats: int, durability: str = "process") -> float:
+    """tether's default durability survives any crash of its own processes (the SQLite
+    default's equivalent: ``synchronous_commit=off``); ``power-loss`` flushes every commit as
+    the anchors' Postgres setups do."""
     base = bl.pg_base_url()
     bl.reset_pg_schema(base, PG_SCHEMA)
     try:
-        return asyncio.run(per_step(pg_url(), repeats))
+        return asyncio.run(per_step(bl.with_query(pg_url(), durability=durability), repeats))
     finally:
         bl.drop_pg_schema(base, PG_SCHEMA)
 
@@ -199,6 +202,19 @@ async def concurrency(tmp: Path, repeats: int) -> float:
                 assert _check(res).state["n"] == bl.CONC_STEPS
         bl.remove_sqlite(path)
     return bl.median(rates)
+
+
+async def asyncio_ceiling() -> float:
+    """The same 200 x 20 x 10 ms shape with no framework at all: bare ``asyncio.sleep``. No
+    system can beat it; it shows how much of the gap to a target is the machine's timers."""
+
+    async def one() -> None:
+        for _ in range(bl.CONC_STEPS):
+            await asyncio.sleep(0.01)
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(one() for _ in range(bl.CONC_RUNS)))
+    return bl.CONC_RUNS / (time.perf_counter() - t0)
 
 
 # -- resume_ms -------------------------------------------------------------------------------
@@ -266,10 +282,31 @@ def run_all(repeats: int) -> dict[str, Any]:
             _arun(lambda: per_step(f"sqlite:///{tmp / 'cycle.db'}", repeats)),
         )
         postgres = _try(notes, "per_step postgres", lambda: per_step_postgres(repeats))
+        extras["per_step_us_postgres_power_loss"] = r(
+            _try(
+                notes,
+                "per_step postgres power-loss",
+                lambda: per_step_postgres(repeats, "power-loss"),
+            )
+        )
+        extras["per_step_us_sqlite_power_loss"] = r(
+            _try(
+                notes,
+                "per_step sqlite power-loss",
+                _arun(
+                    lambda: per_step(
+                        f"sqlite:///{tmp / 'cycle-full.db'}?durability=power-loss", repeats
+                    )
+                ),
+            )
+        )
         grown = _try(notes, "growth_200x1kb", lambda: growth(tmp, repeats))
         extras["growth_step_time_ratio_median"] = r(grown[2], 3) if grown else None
         extras["growth_empty_db_bytes"] = _try(notes, "empty db", lambda: empty_bytes(tmp))
         conc = _try(notes, "concurrency", _arun(lambda: concurrency(tmp, repeats)))
+        extras["concurrency_pure_asyncio_ceiling_runs_per_s"] = r(
+            _try(notes, "asyncio ceiling", _arun(asyncio_ceiling)), 1
+        )
         resumed = _try(notes, "resume_ms", lambda: resume(tmp, max(repeats, 3)))
     return {
         "system": "tether",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated, Any, TypedDict
 
 from tether import END, START, Graph, append, interrupt
@@ -33,4 +34,20 @@ graph.add_edge(START, "draft").add_edge("draft", "review").add_edge("review", "p
 graph.add_edge("publish", END)
 wf = graph.compile()
 
-workflows = [wf]
+
+class Count(TypedDict, total=False):
+    n: int
+
+
+def flaky(state: Count) -> dict[str, Any]:
+    """Fails while CLI_EXAMPLE_FAIL is set, so a retry after unsetting it completes."""
+    if os.environ.get("CLI_EXAMPLE_FAIL"):
+        raise RuntimeError("flaky node failed on purpose")
+    return {"n": state.get("n", 0) + 1}
+
+
+flaky_graph = Graph(Count, name="cli_flaky")
+flaky_graph.add_node("flaky", flaky).add_edge(START, "flaky").add_edge("flaky", END)
+flaky_wf = flaky_graph.compile()
+
+workflows = [wf, flaky_wf]

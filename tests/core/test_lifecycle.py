@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -43,10 +45,10 @@ def test_transition_table_is_pinned() -> None:
 
 
 def test_state_groups() -> None:
-    assert TERMINAL == {S.COMPLETED, S.CANCELLED}
-    assert FINISHED == {S.COMPLETED, S.CANCELLED, S.FAILED}
-    assert PARKED == {S.ESCALATED}
-    assert ACTIVE == {S.RECEIVED, S.PLANNED, S.EXECUTING, S.WAITING_FOR_TOOL, S.VALIDATING}
+    assert {S.COMPLETED, S.CANCELLED} == TERMINAL
+    assert {S.COMPLETED, S.CANCELLED, S.FAILED} == FINISHED
+    assert {S.ESCALATED} == PARKED
+    assert {S.RECEIVED, S.PLANNED, S.EXECUTING, S.WAITING_FOR_TOOL, S.VALIDATING} == ACTIVE
     # every status is in exactly one of ACTIVE, PARKED, FINISHED
     for s in RunStatus:
         assert [s in ACTIVE, s in PARKED, s in FINISHED].count(True) == 1, s
@@ -98,7 +100,9 @@ def test_check_transition_rejects_unknown_names() -> None:
 
 
 @given(st.lists(st.sampled_from(ALL), max_size=60), st.sampled_from(ALL))
-def test_random_walk_follows_the_table_or_raises(attempts: list[RunStatus], start: RunStatus) -> None:
+def test_random_walk_follows_the_table_or_raises(
+    attempts: list[RunStatus], start: RunStatus
+) -> None:
     cur = start
     taken = [cur]
     for dst in attempts:
@@ -112,7 +116,7 @@ def test_random_walk_follows_the_table_or_raises(attempts: list[RunStatus], star
             with pytest.raises(IllegalTransitionError) as ei:
                 check_transition(cur, dst)
             assert (ei.value.src, ei.value.dst) == (cur.value, dst.value)
-    for a, b in zip(taken, taken[1:], strict=False):
+    for a, b in itertools.pairwise(taken):
         assert b in EXPECTED[a]
     if taken[0] in TERMINAL:
         assert taken == [taken[0]]

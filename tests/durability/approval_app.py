@@ -45,12 +45,18 @@ workflow = graph.compile()
 async def main(cmd: str, db: str, run_id: str, arg: str) -> None:
     async with Runtime(SqliteStore(db), workflows=[workflow], recover=False) as rt:
         if cmd == "start":
-            res = await rt.run(workflow, {"amount": 42}, run_id=run_id,
-                               metadata={"ledger": arg})
+            res = await rt.run(workflow, {"amount": 42}, run_id=run_id, metadata={"ledger": arg})
         else:
             res = await rt.resume(run_id, arg)  # type: ignore[assignment]
-        print(json.dumps({"status": res.status.value, "state": res.state,  # type: ignore[union-attr]
-                          "interrupts": res.interrupts}))  # type: ignore[union-attr]
+        print(
+            json.dumps(
+                {
+                    "status": res.status.value,
+                    "state": res.state,  # type: ignore[union-attr]
+                    "interrupts": res.interrupts,
+                }
+            )
+        )  # type: ignore[union-attr]
 
 
 if __name__ == "__main__":

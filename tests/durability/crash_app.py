@@ -69,8 +69,7 @@ async def _work(state: Any, ctx: RunContext) -> dict[str, Any]:
     await asyncio.sleep(random.uniform(0, 0.02))
     assert EXTERNAL is not None
     ext = EXTERNAL
-    await ctx.effect("external", lambda: ext.apply(f"{ctx.run_id}:{ctx.task_id}"),
-                     idempotent=True)
+    await ctx.effect("external", lambda: ext.apply(f"{ctx.run_id}:{ctx.task_id}"), idempotent=True)
     await asyncio.sleep(random.uniform(0, 0.005))
     return {"items": [f"r{state['round']}:{ctx.node}"]}
 
@@ -109,16 +108,18 @@ async def main(db: str, external: str, run_id: str) -> None:
     global EXTERNAL
     EXTERNAL = External(Path(external))
     store = SqliteStore(db)
-    async with Runtime(store, workflows=[workflow], lease_ttl=0.6, poll_interval=0.05,
-                       max_steps=200) as rt:
+    async with Runtime(
+        store, workflows=[workflow], lease_ttl=0.6, poll_interval=0.05, max_steps=200
+    ) as rt:
         handle = await rt.start(workflow, {"round": 0}, run_id=run_id, idempotency_key=run_id)
         print("STARTED" if handle.created else "JOINED", flush=True)
-        while True:
-            run = await rt.get_run(run_id)
-            if run.status.value in ("COMPLETED", "FAILED", "CANCELLED", "ESCALATED"):
-                print(run.status.value, flush=True)
-                return
-            await asyncio.sleep(0.02)
+        seen = (await rt.get_run(run_id)).step
+        async for ev in handle.events():  # live while it runs here, polled while it waits
+            if ev.type == "step_finished" and ev.step is not None and ev.step > seen:
+                seen = ev.step
+                print(f"STEP {ev.step}", flush=True)
+        run = await rt.get_run(run_id)
+        print(run.status.value, flush=True)
 
 
 if __name__ == "__main__":

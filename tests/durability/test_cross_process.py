@@ -15,8 +15,12 @@ ROOT = Path(__file__).resolve().parents[2]
 def _run(*args: str) -> dict[str, object]:
     out = subprocess.run(
         [sys.executable, "-m", "tests.durability.approval_app", *args],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True, text=True, timeout=60, check=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 

@@ -39,8 +39,7 @@ async def test_two_runtimes_racing_exactly_one_wins_and_stale_writes_are_rejecte
     ran: list[str] = []
     wf = _workflow(gate, ran)
     a = await Runtime(make_store(), owner="A", lease_ttl=0.4, recover=False).open()
-    b = await Runtime(make_store(), owner="B", lease_ttl=0.4, recover=False,
-                      workflows=[wf]).open()
+    b = await Runtime(make_store(), owner="B", lease_ttl=0.4, recover=False, workflows=[wf]).open()
     try:
         a._background[0].cancel()  # A stalls: its heartbeat stops (a long GC pause, a partition)
         handle = await a.start(wf, {"n": 0})
@@ -59,13 +58,17 @@ async def test_two_runtimes_racing_exactly_one_wins_and_stale_writes_are_rejecte
         assert ran == ["A", "B"]
 
         run = await b.get_run(handle.run_id)
-        with pytest.raises(LeaseLostError, match="lease .* lost"):
-            await a.store.commit(handle.run_id, 1, Commit(
-                checkpoint=Checkpoint(handle.run_id, 2, [["x", "work", {"n": 99}]], [])))
+        with pytest.raises(LeaseLostError, match=r"lease .* lost"):
+            await a.store.commit(
+                handle.run_id,
+                1,
+                Commit(checkpoint=Checkpoint(handle.run_id, 2, [["x", "work", {"n": 99}]], [])),
+            )
         after = await b.get_run(handle.run_id)
         assert (after.step, after.status, after.event_seq) == (run.step, run.status, run.event_seq)
-        completions = [t for t in await b.store.list_transitions(handle.run_id)
-                       if t.dst is RunStatus.COMPLETED]
+        completions = [
+            t for t in await b.store.list_transitions(handle.run_id) if t.dst is RunStatus.COMPLETED
+        ]
         assert len(completions) == 1 and completions[0].actor == "worker:B"
     finally:
         gate.set()
@@ -81,8 +84,9 @@ async def test_concurrent_claims_never_share_a_run(make_store: Callable[[], RunS
     stores = [make_store() for _ in range(3)]
     for s in stores:
         await s.setup()
-    claims = await asyncio.gather(*(s.claim_runs(f"w{i}", 30, limit=12)
-                                    for i, s in enumerate(stores)))
+    claims = await asyncio.gather(
+        *(s.claim_runs(f"w{i}", 30, limit=12) for i, s in enumerate(stores))
+    )
     owners: dict[str, int] = {}
     for claimed in claims:
         for lease in claimed:
@@ -104,8 +108,9 @@ async def test_dead_owner_is_recovered_automatically(make_store: Callable[[], Ru
         await asyncio.sleep(0.01)
     for t in [*a._background, *a._tasks.values()]:  # A dies without releasing anything
         t.cancel()
-    b = await Runtime(make_store(), owner="B", lease_ttl=0.3, poll_interval=0.05,
-                      workflows=[wf]).open()
+    b = await Runtime(
+        make_store(), owner="B", lease_ttl=0.3, poll_interval=0.05, workflows=[wf]
+    ).open()
     try:
         res = await b.wait(handle.run_id, timeout=10)
         assert res.status is RunStatus.COMPLETED and res.state == {"n": 6, "by": "B"}

@@ -15,12 +15,12 @@ Three edges beyond the diagram, each because the graph can drive there in one st
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 from tether.core.errors import IllegalTransitionError
 
 
-class RunStatus(str, Enum):
+class RunStatus(StrEnum):
     RECEIVED = "RECEIVED"
     PLANNED = "PLANNED"
     EXECUTING = "EXECUTING"

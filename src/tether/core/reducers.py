@@ -97,9 +97,7 @@ def as_reducer(obj: Reducer | ReducerFn | str) -> Reducer:
         try:
             return BUILTIN[obj]
         except KeyError:
-            raise ValueError(
-                f"unknown reducer {obj!r}; built-ins are {sorted(BUILTIN)}"
-            ) from None
+            raise ValueError(f"unknown reducer {obj!r}; built-ins are {sorted(BUILTIN)}") from None
     if callable(obj):
         name = getattr(obj, "__qualname__", repr(obj))
         return Reducer(f"custom:{getattr(obj, '__module__', '?')}:{name}", obj)

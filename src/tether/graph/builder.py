@@ -32,9 +32,11 @@ def _count_positional(fn: Callable[..., Any]) -> int:
     n = 0
     for p in sig.parameters.values():
         if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            if n >= 1 and p.default is not p.empty and p.name != "ctx":
+                break  # an optional extra (``lambda s, i=i: ...``) keeps its default, never ctx
             n += 1
         elif p.kind is p.VAR_POSITIONAL:
-            return 2
+            return max(n, 2)
     return n
 
 
@@ -87,9 +89,13 @@ class Graph:
             ) from None
         sub = fn if isinstance(fn, Workflow) else None
         if sub is None and not callable(fn):
-            raise GraphDefinitionError(f"node {name!r} must be a callable or a Workflow, got {fn!r}")
+            raise GraphDefinitionError(
+                f"node {name!r} must be a callable or a Workflow, got {fn!r}"
+            )
         if sub is not None:
-            spec = NodeSpec(name, fn, True, True, phase, retry or NO_RETRY, False, sub)
+            spec = NodeSpec(
+                name, _subgraph_marker, True, True, phase, retry or NO_RETRY, False, sub
+            )
         else:
             assert callable(fn)
             nargs = _count_positional(fn)
@@ -133,8 +139,11 @@ class Graph:
             raise GraphDefinitionError(f"route for {source!r} must be callable")
         path_map = dict(targets) if isinstance(targets, dict) else None
         declared = (
-            tuple(path_map.values()) if path_map is not None
-            else tuple(targets) if targets is not None else None
+            tuple(path_map.values())
+            if path_map is not None
+            else tuple(targets)
+            if targets is not None
+            else None
         )
         self.conditional.append(ConditionalEdge(source, route, declared, path_map))
         return self
@@ -245,7 +254,7 @@ class Workflow:
         while frontier:
             cur = frontier.pop()
             nxt = list(self.static_out.get(cur, ()))
-            for srcs, t in self.barrier_in.get(cur, ()):
+            for _srcs, t in self.barrier_in.get(cur, ()):
                 nxt.append(t)
             for ce in self.routes_out.get(cur, ()):
                 if ce.targets is None:
@@ -264,6 +273,10 @@ class Workflow:
                 f"graph {g.name!r}: node(s) {unreachable} cannot be reached from START; connect "
                 "them with an edge, or declare the targets of your conditional edges"
             )
+
+
+def _subgraph_marker(*_: Any) -> Any:
+    raise RuntimeError("subgraph nodes are run by the runtime, not called")
 
 
 def _suggest(name: str, known: set[str]) -> str:

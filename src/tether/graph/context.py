@@ -165,12 +165,13 @@ class RunContext:
         idempotent: bool = False,
         **kwargs: Any,
     ) -> Any:
-        """Perform a side effect once, journaled under ``name`` (unique within this node run).
+        """Perform a side effect once, journaled under ``name``; calls with the same name in
+        one node run are numbered in call order (a loop sending three emails sends three).
 
         ``fn`` may be sync or async. On a re-run (resume after an interrupt, crash recovery,
         retry) the recorded result comes back and ``fn`` is not called again.
         """
-        key = effect_key(self.task_id, 0, f"effect:{name}")
+        key = self.call_key(f"effect:{name}")
 
         async def call() -> Any:
             out = fn(*args, **kwargs)
@@ -178,9 +179,7 @@ class RunContext:
                 out = await out
             return out
 
-        return await self.journaled(
-            "effect", {"name": name}, call, key=key, idempotent=idempotent
-        )
+        return await self.journaled("effect", {"name": name}, call, key=key, idempotent=idempotent)
 
 
 def error_dict(exc: BaseException, **extra: Any) -> dict[str, Any]:

@@ -53,7 +53,7 @@ async def _call(spec: NodeSpec, arg: Any, ctx: RunContext) -> Any:
 async def run_task(
     spec: NodeSpec, task: dict[str, Any], state: Mapping[str, Any], ctx: RunContext, schema: Any
 ) -> Outcome:
-    arg = task["arg"] if "arg" in task else MappingProxyType(state)  # type: ignore[arg-type]
+    arg = task["arg"] if "arg" in task else MappingProxyType(state)
     attempt = 1
     token = _current.set(ctx)
     try:

@@ -79,8 +79,14 @@ class RunLoop:
         self.finished_status: RunStatus | None = None
 
     # -- events --------------------------------------------------------------------------
-    def emit(self, type: str, data: dict[str, Any], node: str | None = None,
-             step: int | None = None, persist: bool = True) -> None:
+    def emit(
+        self,
+        type: str,
+        data: dict[str, Any],
+        node: str | None = None,
+        step: int | None = None,
+        persist: bool = True,
+    ) -> None:
         seq = 0
         if persist:
             self.seq += 1
@@ -130,8 +136,11 @@ class RunLoop:
             if nstep > step_limit:
                 await self._escalate(
                     nstep,
-                    {"kind": "step_limit", "reason": f"step limit reached ({step_limit} steps); "
-                     "resume the run to grant it more steps, or cancel it"},
+                    {
+                        "kind": "step_limit",
+                        "reason": f"step limit reached ({step_limit} steps); "
+                        "resume the run to grant it more steps, or cancel it",
+                    },
                 )
                 return self.run
             journal: dict[str, NodeWrite] = {}
@@ -140,8 +149,9 @@ class RunLoop:
                 check_journal = False
             live = rt.bus.has_subscribers(run_id)
             if live:
-                self.emit("step_started", {"tasks": [t["id"] for t in tasks]}, step=nstep,
-                          persist=False)
+                self.emit(
+                    "step_started", {"tasks": [t["id"] for t in tasks]}, step=nstep, persist=False
+                )
             outcomes: list[Outcome | None] = []
             pending: list[tuple[int, dict[str, Any], list[Any]]] = []
             for i, t in enumerate(tasks):
@@ -171,9 +181,16 @@ class RunLoop:
             sig = next((o for o in done if o.kind == "escalated"), None)
             if sig is not None and sig.signal is not None:
                 s = sig.signal
-                await self._escalate(nstep, {"kind": s.kind, "reason": s.reason,
-                                             "node": sig.task["node"], "task_id": sig.task["id"],
-                                             "details": s.details})
+                await self._escalate(
+                    nstep,
+                    {
+                        "kind": s.kind,
+                        "reason": s.reason,
+                        "node": sig.task["node"],
+                        "task_id": sig.task["id"],
+                        "details": s.details,
+                    },
+                )
                 return self.run
             interrupted = [o for o in done if o.kind == "interrupted"]
             if interrupted:
@@ -185,8 +202,13 @@ class RunLoop:
                 finished = [Finished(o.task["id"], o.task["node"], o.goto) for o in done]
                 next_tasks, barriers = plan_next(wf, state, nstep, finished, barriers)
             except (InvalidRouteError, InvalidUpdateError, Exception) as exc:
-                fake = Outcome(done[-1].task if done else {"id": "", "node": ""}, "error", error=exc)
+                fake = Outcome(
+                    done[-1].task if done else {"id": "", "node": ""}, "error", error=exc
+                )
                 await self._fail(nstep, fake, bool(journal) or journal_each, replan=False)
+                # apply() may have changed the state in place before it raised; this step was
+                # never committed, so the run's state is the last committed one
+                self.state = await rt.get_state(run_id, run=self.run)
                 return self.run
             delta = [[o.task["id"], o.task["node"], o.writes] for o in done if o.writes]
             snapshot = None
@@ -196,8 +218,10 @@ class RunLoop:
                 self.tracker.took(len(blob))
             self.emit(
                 "step_finished",
-                {"tasks": [o.task["id"] for o in done],
-                 "keys": sorted({k for o in done if o.writes for k in o.writes})},
+                {
+                    "tasks": [o.task["id"] for o in done],
+                    "keys": sorted({k for o in done if o.writes for k in o.writes}),
+                },
                 step=nstep,
             )
             cp = Checkpoint(run_id, nstep, delta, next_tasks, snapshot, barriers)
@@ -245,19 +269,40 @@ class RunLoop:
         out = await run_task(spec, task, self.state, ctx, self.wf.schema)
         if out.kind == "done":
             if live:
-                self.emit("node_finished", {"task_id": task["id"], "writes": out.writes},
-                          node, step, persist=False)
+                self.emit(
+                    "node_finished",
+                    {"task_id": task["id"], "writes": out.writes},
+                    node,
+                    step,
+                    persist=False,
+                )
             if journal:
                 await self.rt.store.put_node_write(
                     self.token,
-                    NodeWrite(self.run.run_id, step, task["id"], node, "done", out.writes,
-                              encode_goto(out.goto)),
+                    NodeWrite(
+                        self.run.run_id,
+                        step,
+                        task["id"],
+                        node,
+                        "done",
+                        out.writes,
+                        encode_goto(out.goto),
+                    ),
                 )
         elif out.kind == "interrupted" and out.interrupt is not None:
             await self.rt.store.put_node_write(
                 self.token,
-                NodeWrite(self.run.run_id, step, task["id"], node, "interrupted", None, None,
-                          out.interrupt.payload, resume),
+                NodeWrite(
+                    self.run.run_id,
+                    step,
+                    task["id"],
+                    node,
+                    "interrupted",
+                    None,
+                    None,
+                    out.interrupt.payload,
+                    resume,
+                ),
             )
         return out
 
@@ -283,8 +328,15 @@ class RunLoop:
         for o in outs:
             assert o.interrupt is not None
             iid = f"{o.task['id']}#{o.interrupt.index}"
-            items.append({"id": iid, "task_id": o.task["id"], "node": o.task["node"],
-                          "index": o.interrupt.index, "payload": o.interrupt.payload})
+            items.append(
+                {
+                    "id": iid,
+                    "task_id": o.task["id"],
+                    "node": o.task["node"],
+                    "index": o.interrupt.index,
+                    "payload": o.interrupt.payload,
+                }
+            )
             self.emit("interrupt", items[-1], o.task["node"], step)
         reason = f"waiting for human input at {', '.join(i['node'] for i in items)}"
         await self._escalate(step, {"kind": "interrupt", "reason": reason, "interrupts": items})
@@ -293,10 +345,15 @@ class RunLoop:
         """Record the failure. Returns True when the graph re-plans and the loop goes on."""
         exc = out.error
         assert exc is not None
-        err = error_dict(exc, node=out.task["node"], task_id=out.task["id"], step=step,
-                         attempts=out.attempts)
-        self.emit("node_failed", {k: v for k, v in err.items() if k != "traceback"},
-                  out.task["node"], step)
+        err = error_dict(
+            exc, node=out.task["node"], task_id=out.task["id"], step=step, attempts=out.attempts
+        )
+        self.emit(
+            "node_failed",
+            {k: v for k, v in err.items() if k != "traceback"},
+            out.task["node"],
+            step,
+        )
         wf = self.wf
         replans = int(self.run.metadata.get("replans", 0))
         if replan and wf.replan_node is not None and replans < wf.max_replans:
@@ -307,11 +364,23 @@ class RunLoop:
             trs += self._transitions(RunStatus.PLANNED, reason)
             self.status = RunStatus.PLANNED
             trs += self._transitions(phase_status(wf, next_tasks), reason)
-            cp = Checkpoint(self.run.run_id, step, [], next_tasks, None, self.cp.barriers,
-                            meta={"replan": replans + 1, "error": err["message"]})
+            cp = Checkpoint(
+                self.run.run_id,
+                step,
+                [],
+                next_tasks,
+                None,
+                self.cp.barriers,
+                meta={"replan": replans + 1, "error": err["message"]},
+            )
             self.tracker.add(0)
-            commit = Commit(checkpoint=cp, status=trs[-1][1], error=err, set_error=True,
-                            metadata={"replans": replans + 1})
+            commit = Commit(
+                checkpoint=cp,
+                status=trs[-1][1],
+                error=err,
+                set_error=True,
+                metadata={"replans": replans + 1},
+            )
             commit.transitions = trs
             self.status = self.run.status
             if journaled:

@@ -25,7 +25,9 @@ class Finished:
     goto: tuple[Any, ...] = ()
 
 
-def _route_targets(ce: ConditionalEdge, state: Mapping[str, Any], known: Mapping[str, Any]) -> list[Any]:
+def _route_targets(
+    ce: ConditionalEdge, state: Mapping[str, Any], known: Mapping[str, Any]
+) -> list[Any]:
     raw = ce.route(state)
     items: Sequence[Any]
     items = raw if isinstance(raw, list | tuple) else [raw]

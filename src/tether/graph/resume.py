@@ -46,8 +46,12 @@ async def prepare_resume(
     elif kind == "unknown_effect_outcome":
         key = esc.get("details", {}).get("key")
         if isinstance(value, Mapping) and value.get("retry") is True:
-            await store.record_result(run.run_id, key, error={"type": "ManualRetry",
-                                      "message": f"{actor} asked to retry"}, token=token)
+            await store.record_result(
+                run.run_id,
+                key,
+                error={"type": "ManualRetry", "message": f"{actor} asked to retry"},
+                token=token,
+            )
             reason = f"effect {key} to be retried"
         elif isinstance(value, Mapping) and "result" in value:
             await store.record_result(run.run_id, key, result=value["result"], token=token)
@@ -70,22 +74,47 @@ async def prepare_resume(
     return _commit(rt, run, trs, meta, clear_error=False)
 
 
-def _commit(rt: Runtime, run: RunRecord, trs: list[tuple[RunStatus, RunStatus, str, str]],
-            meta: dict[str, Any], *, clear_error: bool) -> Commit:
+def _commit(
+    rt: Runtime,
+    run: RunRecord,
+    trs: list[tuple[RunStatus, RunStatus, str, str]],
+    meta: dict[str, Any],
+    *,
+    clear_error: bool,
+) -> Commit:
     now = rt.clock.now()
-    events = [Event(run.run_id, 0, "lifecycle", now, None, None,
-                    {"from": s.value, "to": d.value, "reason": r}) for s, d, _, r in trs]
+    events = [
+        Event(
+            run.run_id,
+            0,
+            "lifecycle",
+            now,
+            None,
+            None,
+            {"from": s.value, "to": d.value, "reason": r},
+        )
+        for s, d, _, r in trs
+    ]
     return Commit(
-        status=trs[-1][1], transitions=list(trs), events=events,
-        escalation=None, set_escalation=True,
-        error=None, set_error=clear_error,
+        status=trs[-1][1],
+        transitions=list(trs),
+        events=events,
+        escalation=None,
+        set_escalation=True,
+        error=None,
+        set_error=clear_error,
         metadata=meta or None,
     )
 
 
 async def _answer_interrupts(
-    rt: Runtime, run: RunRecord, token: int, esc: Mapping[str, Any], value: Any,
-    answers: Mapping[str, Any] | None, missing: Any,
+    rt: Runtime,
+    run: RunRecord,
+    token: int,
+    esc: Mapping[str, Any],
+    value: Any,
+    answers: Mapping[str, Any] | None,
+    missing: Any,
 ) -> None:
     items: list[dict[str, Any]] = list(esc.get("interrupts", []))
     ids = [i["id"] for i in items]

@@ -74,7 +74,8 @@ class Runtime:
         self._workflows: dict[str, Workflow] = {}
         self._tasks: dict[str, asyncio.Task[RunResult | None]] = {}
         self._leases: dict[str, int] = {}
-        self._background: list[asyncio.Task[None]] = []
+        self._background: list[asyncio.Task[Any]] = []
+        self._resuming: set[str] = set()
         self._opened = False
         for wf in workflows:
             self.register(wf)
@@ -204,9 +205,18 @@ class Runtime:
             metadata=meta,
         )
         cp = Checkpoint(run_id, 0, [], tasks, serde.loads(snap_blob), {})
-        events = [Event(run_id, 0, "lifecycle", now, None, None,
-                        {"from": s.value if s else None, "to": d.value, "reason": r})
-                  for s, d, _, r in trs]
+        events = [
+            Event(
+                run_id,
+                0,
+                "lifecycle",
+                now,
+                None,
+                None,
+                {"from": s.value if s else None, "to": d.value, "reason": r},
+            )
+            for s, d, _, r in trs
+        ]
         created_rec, created = await self.store.create_run(rec, cp, trs, events)
         if created and execute:
             tracker = SnapshotTracker(self.snapshots)
@@ -214,20 +224,29 @@ class Runtime:
             self._spawn(wf, created_rec, created_rec.lease_token, state, cp, tracker)
         return RunHandle(self, created_rec.run_id, created)
 
-    async def submit(self, wf: Workflow, input: Mapping[str, Any] | None = None,
-                     **kw: Any) -> RunHandle:
+    async def submit(
+        self, wf: Workflow, input: Mapping[str, Any] | None = None, **kw: Any
+    ) -> RunHandle:
         """Enqueue a run for any worker (``start(..., execute=False)``)."""
         return await self.start(wf, input, execute=False, **kw)
 
-    async def run(self, wf: Workflow, input: Mapping[str, Any] | None = None,
-                  **kw: Any) -> RunResult:
+    async def run(
+        self, wf: Workflow, input: Mapping[str, Any] | None = None, **kw: Any
+    ) -> RunResult:
         """Start a run and wait until it completes, fails, or parks (ESCALATED)."""
         handle = await self.start(wf, input, **kw)
         return await handle.wait()
 
     # -- execution -------------------------------------------------------------------------
-    def _spawn(self, wf: Workflow, run: RunRecord, token: int, state: dict[str, Any],
-               cp: Checkpoint, tracker: SnapshotTracker) -> None:
+    def _spawn(
+        self,
+        wf: Workflow,
+        run: RunRecord,
+        token: int,
+        state: dict[str, Any],
+        cp: Checkpoint,
+        tracker: SnapshotTracker,
+    ) -> None:
         self._leases[run.run_id] = token
         loop = RunLoop(self, wf, run, token, state, cp, tracker)
         task = asyncio.create_task(self._execute(loop), name=f"tether-run-{run.run_id}")
@@ -237,8 +256,9 @@ class Runtime:
         run_id = loop.run.run_id
         try:
             rec = await loop.drive()
-            return RunResult(run_id, rec.status, loop.state, rec.step, rec.escalation, rec.error,
-                             rec)
+            return RunResult(
+                run_id, rec.status, loop.state, rec.step, rec.escalation, rec.error, rec
+            )
         except LeaseLostError:
             log.info("run %s: lease lost; another worker owns it now", run_id)
             return None
@@ -247,11 +267,18 @@ class Runtime:
             with contextlib.suppress(Exception):
                 from tether.graph.context import error_dict
 
-                await self.store.commit(run_id, loop.token, Commit(
-                    status=RunStatus.FAILED,
-                    transitions=loop._transitions(RunStatus.FAILED, "runtime error"),
-                    error=error_dict(exc, node=None), set_error=True, release_lease=True,
-                    events=loop._take_events()))
+                await self.store.commit(
+                    run_id,
+                    loop.token,
+                    Commit(
+                        status=RunStatus.FAILED,
+                        transitions=loop._transitions(RunStatus.FAILED, "runtime error"),
+                        error=error_dict(exc, node=None),
+                        set_error=True,
+                        release_lease=True,
+                        events=loop._take_events(),
+                    ),
+                )
             raise
         finally:
             self._leases.pop(run_id, None)
@@ -367,8 +394,9 @@ class Runtime:
                 ) from None
         return reducers_from_names(names)
 
-    async def get_state(self, run_id: str, step: int | None = None,
-                        *, run: RecordOrNone = None) -> dict[str, Any]:
+    async def get_state(
+        self, run_id: str, step: int | None = None, *, run: RecordOrNone = None
+    ) -> dict[str, Any]:
         """The state after ``step`` (default: the last committed step)."""
         await self._ensure_open()
         run = run or await self.store.get_run(run_id)
@@ -378,10 +406,19 @@ class Runtime:
     async def history(self, run_id: str) -> list[StepInfo]:
         await self._ensure_open()
         cps = await self.store.list_checkpoints(run_id)
+        # the tasks a step ran are the ones its predecessor planned (a task that wrote nothing
+        # leaves no delta, but it ran); after a prune the oldest kept step falls back to its delta
+        ran = {cp.step + 1: [t["id"] for t in cp.next_tasks] for cp in cps}
         return [
-            StepInfo(cp.step, cp.created_at, [w[0] for w in cp.delta],
-                     [{"task_id": w[0], "node": w[1], "writes": w[2]} for w in cp.delta],
-                     cp.next_tasks, cp.snapshot is not None, cp.meta)
+            StepInfo(
+                cp.step,
+                cp.created_at,
+                ran.get(cp.step, [w[0] for w in cp.delta]),
+                [{"task_id": w[0], "node": w[1], "writes": w[2]} for w in cp.delta],
+                cp.next_tasks,
+                cp.snapshot is not None,
+                cp.meta,
+            )
             for cp in cps
         ]
 
@@ -433,22 +470,33 @@ class Runtime:
         """Continue an ESCALATED run (answer its interrupts, grant steps after a step-limit trip,
         settle an effect of unknown outcome) or retry a FAILED one from its last checkpoint."""
         await self._ensure_open()
-        run = await self.store.get_run(run_id)
-        if run.status not in (RunStatus.ESCALATED, RunStatus.FAILED):
-            raise RunStateError(
-                f"run {run_id} is {run.status.value}; only ESCALATED or FAILED runs can be resumed"
-            )
-        wf = self.workflow_for(run)
-        lease = await self.store.acquire_lease(run_id, self.owner, self.lease_ttl)
-        if lease is None:
-            raise RunStateError(f"run {run_id} is being resumed by {run.owner} right now")
+        # acquire_lease succeeds for an owner that already holds the run, so two resumes in
+        # this runtime must be told apart here, before either touches the store
+        if run_id in self._resuming or run_id in self._tasks:
+            raise RunStateError(f"run {run_id} is being resumed or executed here right now")
+        self._resuming.add(run_id)
         try:
-            commit = await self._prepare_resume(run, lease.token, value, answers, max_steps, actor)
-            run = await self.store.commit(run_id, lease.token, commit)
-        except BaseException:
-            await self.store.release_lease(run_id, lease.token)
-            raise
-        await self._take_over_with(wf, run, lease.token)
+            run = await self.store.get_run(run_id)
+            if run.status not in (RunStatus.ESCALATED, RunStatus.FAILED):
+                raise RunStateError(
+                    f"run {run_id} is {run.status.value}; only ESCALATED or FAILED runs can be "
+                    "resumed"
+                )
+            wf = self.workflow_for(run)
+            lease = await self.store.acquire_lease(run_id, self.owner, self.lease_ttl)
+            if lease is None:
+                raise RunStateError(f"run {run_id} is being resumed by another worker right now")
+            try:
+                commit = await self._prepare_resume(
+                    run, lease.token, value, answers, max_steps, actor
+                )
+                run = await self.store.commit(run_id, lease.token, commit)
+            except BaseException:
+                await self.store.release_lease(run_id, lease.token)
+                raise
+            await self._take_over_with(wf, run, lease.token)
+        finally:
+            self._resuming.discard(run_id)
         handle = RunHandle(self, run_id, False)
         return await handle.wait() if wait else handle
 
@@ -456,9 +504,15 @@ class Runtime:
         state, cp, tracker = await self._load(run)
         self._spawn(wf, run, token, state, cp, tracker)
 
-    async def _prepare_resume(self, run: RunRecord, token: int, value: Any,
-                              answers: Mapping[str, Any] | None, max_steps: int | None,
-                              actor: str) -> Commit:
+    async def _prepare_resume(
+        self,
+        run: RunRecord,
+        token: int,
+        value: Any,
+        answers: Mapping[str, Any] | None,
+        max_steps: int | None,
+        actor: str,
+    ) -> Commit:
         from tether.graph.resume import prepare_resume
 
         return await prepare_resume(self, run, token, value, answers, max_steps, actor, _MISSING)
@@ -475,13 +529,27 @@ class Runtime:
             run = await self.store.get_run(run_id)
             if run.status in (RunStatus.COMPLETED, RunStatus.CANCELLED, RunStatus.FAILED):
                 raise RunStateError(f"run {run_id} is already {run.status.value}")
-            ev = Event(run_id, 0, "lifecycle", self.clock.now(), None, None,
-                       {"from": run.status.value, "to": "CANCELLED", "reason": reason})
+            ev = Event(
+                run_id,
+                0,
+                "lifecycle",
+                self.clock.now(),
+                None,
+                None,
+                {"from": run.status.value, "to": "CANCELLED", "reason": reason},
+            )
             try:
-                return await self.store.commit(run_id, None, Commit(
-                    status=RunStatus.CANCELLED,
-                    transitions=[(run.status, RunStatus.CANCELLED, actor, reason or "cancelled")],
-                    events=[ev]))
+                return await self.store.commit(
+                    run_id,
+                    None,
+                    Commit(
+                        status=RunStatus.CANCELLED,
+                        transitions=[
+                            (run.status, RunStatus.CANCELLED, actor, reason or "cancelled")
+                        ],
+                        events=[ev],
+                    ),
+                )
             except RunStateError:
                 raise
             except Exception as exc:  # status moved under us; read again
@@ -518,8 +586,11 @@ class Runtime:
             state.update(patch)
         fid = new_run_id or new_run_id_()
         blob = serde.dumps(state)
-        status = phase_status(wf, src.next_tasks) if (execute and src.next_tasks) else (
-            RunStatus.EXECUTING if execute else RunStatus.PLANNED)
+        status = (
+            phase_status(wf, src.next_tasks)
+            if (execute and src.next_tasks)
+            else (RunStatus.EXECUTING if execute else RunStatus.PLANNED)
+        )
         trs: list[tuple[RunStatus | None, RunStatus, str, str]] = [
             (None, RunStatus.RECEIVED, actor, f"fork of {run_id} at step {step}"),
             (RunStatus.RECEIVED, RunStatus.PLANNED, actor, "forked"),
@@ -528,16 +599,32 @@ class Runtime:
             trs.append((RunStatus.PLANNED, status, f"worker:{self.owner}", "started"))
         now = self.clock.now()
         rec = RunRecord(
-            run_id=fid, workflow=wf.name, status=status, input=parent.input, step=step,
-            parent_run_id=run_id, parent_step=step,
-            owner=self.owner if execute else None, lease_token=1 if execute else 0,
+            run_id=fid,
+            workflow=wf.name,
+            status=status,
+            input=parent.input,
+            step=step,
+            parent_run_id=run_id,
+            parent_step=step,
+            owner=self.owner if execute else None,
+            lease_token=1 if execute else 0,
             lease_expires_at=now + self.lease_ttl if execute else 0.0,
-            metadata={**parent.metadata, "replans": 0,
-                      "step_limit": step + (max_steps or self.max_steps),
-                      "fork": {"parent": run_id, "step": step, "patch": dict(patch or {})}},
+            metadata={
+                **parent.metadata,
+                "replans": 0,
+                "step_limit": step + (max_steps or self.max_steps),
+                "fork": {"parent": run_id, "step": step, "patch": dict(patch or {})},
+            },
         )
-        cp = Checkpoint(fid, step, [], src.next_tasks, serde.loads(blob), dict(src.barriers),
-                        meta={"forked_from": run_id})
+        cp = Checkpoint(
+            fid,
+            step,
+            [],
+            src.next_tasks,
+            serde.loads(blob),
+            dict(src.barriers),
+            meta={"forked_from": run_id},
+        )
         created, _ = await self.store.create_run(rec, cp, trs, [])
         if execute:
             tracker = SnapshotTracker(self.snapshots)

@@ -147,8 +147,8 @@ class StateSchema:
                 if reducer is replace:
                     if key in seen:
                         raise InvalidUpdateError(
-                            f"tasks {seen[key]!r} and {task!r} both wrote {key!r} in the same step; "
-                            "give the field a reducer (e.g. Annotated[list[str], append]) or "
+                            f"tasks {seen[key]!r} and {task!r} both wrote {key!r} in the same "
+                            "step; give the field a reducer (e.g. Annotated[list[str], append]) or "
                             "write it from one node only"
                         )
                     seen[key] = task

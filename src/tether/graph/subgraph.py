@@ -53,8 +53,9 @@ async def run_subgraph(rt: Runtime, wf: Workflow, arg: Any, ctx: RunContext) -> 
     try:
         rec = await rt.store.get_run(child_id)
     except RunNotFoundError:
-        await rt.start(wf, data, run_id=child_id, parent_run_id=ctx.run_id,
-                       actor=f"run:{ctx.run_id}")
+        await rt.start(
+            wf, data, run_id=child_id, parent_run_id=ctx.run_id, actor=f"run:{ctx.run_id}"
+        )
         rec = await rt.store.get_run(child_id)
     while True:
         if rec.status in ACTIVE and child_id not in rt._tasks:
@@ -67,25 +68,36 @@ async def run_subgraph(rt: Runtime, wf: Workflow, arg: Any, ctx: RunContext) -> 
         if res.status is RunStatus.ESCALATED:
             esc = res.escalation or {}
             if esc.get("kind") != "interrupt":
-                raise EscalationSignal(f"subgraph {wf.name}: {esc.get('reason', '')}",
-                                       kind=str(esc.get("kind", "guard")), child=child_id)
+                raise EscalationSignal(
+                    f"subgraph {wf.name}: {esc.get('reason', '')}",
+                    kind=str(esc.get("kind", "guard")),
+                    child=child_id,
+                )
             pending = res.interrupts
-            payload = pending[0]["payload"] if len(pending) == 1 else [p["payload"] for p in pending]
+            payload = (
+                pending[0]["payload"] if len(pending) == 1 else [p["payload"] for p in pending]
+            )
             answer = ctx.interrupt(payload)  # raises until the parent is resumed with an answer
             if len(pending) == 1:
                 await rt.resume(child_id, answer, wait=False, actor=f"run:{ctx.run_id}")
             else:
-                await rt.resume(child_id, answers=dict(zip([p["id"] for p in pending], answer,
-                                                          strict=True)),
-                                wait=False, actor=f"run:{ctx.run_id}")
+                await rt.resume(
+                    child_id,
+                    answers=dict(zip([p["id"] for p in pending], answer, strict=True)),
+                    wait=False,
+                    actor=f"run:{ctx.run_id}",
+                )
             rec = await rt.store.get_run(child_id)
             continue
         msg = (res.error or {}).get("message", res.status.value)
-        raise RunFailedError(child_id, f"subgraph {wf.name} ended {res.status.value}: {msg}",
-                             res.error)
+        raise RunFailedError(
+            child_id, f"subgraph {wf.name} ended {res.status.value}: {msg}", res.error
+        )
 
 
-async def _child_update(rt: Runtime, wf: Workflow, child_id: str, ctx: RunContext) -> dict[str, Any]:
+async def _child_update(
+    rt: Runtime, wf: Workflow, child_id: str, ctx: RunContext
+) -> dict[str, Any]:
     parent = ctx.runtime.workflow_for(await rt.store.get_run(ctx.run_id))
     pfields = parent.schema.fields
     collected: dict[str, list[Any]] = {}

@@ -20,8 +20,9 @@ class SyncRuntime:
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="tether-sync",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="tether-sync", daemon=True
+        )
         self._thread.start()
         self.runtime: Runtime = self._call(self._make(args, kwargs))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from tether.core.lifecycle import RunStatus
@@ -14,7 +14,7 @@ START = "__start__"
 END = "__end__"
 
 
-class Phase(str, Enum):
+class Phase(StrEnum):
     """What kind of work a node does; drives the run lifecycle while it runs."""
 
     AGENT = "agent"
@@ -56,9 +56,9 @@ class RetryPolicy:
     backoff_factor: float = 2.0
     max_interval: float = 5.0
     jitter: bool = True
-    retry_on: type[BaseException] | tuple[type[BaseException], ...] | Callable[[BaseException], bool] = (
-        Exception
-    )
+    retry_on: (
+        type[BaseException] | tuple[type[BaseException], ...] | Callable[[BaseException], bool]
+    ) = Exception
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:

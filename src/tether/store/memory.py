@@ -6,6 +6,7 @@ import copy
 from collections.abc import Sequence
 from typing import Any
 
+from tether.core import serde
 from tether.core.clock import SYSTEM_CLOCK, Clock
 from tether.core.errors import (
     IdempotencyConflictError,
@@ -49,6 +50,28 @@ def check_commit_transitions(run: RunRecord, commit: Commit) -> None:
         raise ValueError("commit.status must equal the last transition's destination")
     if commit.status is not None and not commit.transitions and commit.status != run.status:
         check_transition(run.status, commit.status)
+
+
+def _json_copy(value: Any) -> Any:
+    """A detached copy with exactly what a SQL backend would give back (JSON round trip)."""
+    if value is None:
+        return None
+    if not value and isinstance(value, dict | list):
+        return type(value)()
+    return serde.loads(serde.dumps(value))
+
+
+def _copy_checkpoint(cp: Checkpoint) -> Checkpoint:
+    return Checkpoint(
+        cp.run_id,
+        cp.step,
+        _json_copy(cp.delta),
+        _json_copy(cp.next_tasks),
+        _json_copy(cp.snapshot),
+        _json_copy(cp.barriers),
+        cp.created_at,
+        _json_copy(cp.meta),
+    )
 
 
 class MemoryStore:
@@ -146,7 +169,7 @@ class MemoryStore:
                     ev.ts or now,
                     ev.step,
                     ev.node,
-                    copy.deepcopy(ev.data),
+                    _json_copy(ev.data),
                 )
             )
 
@@ -156,7 +179,7 @@ class MemoryStore:
         check_commit_transitions(run, commit)
         now = self.clock.now()
         if commit.checkpoint is not None:
-            cp = copy.deepcopy(commit.checkpoint)
+            cp = _copy_checkpoint(commit.checkpoint)
             cp.created_at = now
             self._checkpoints[run_id][cp.step] = cp
             run.step = max(run.step, cp.step)

@@ -4,6 +4,12 @@ Every table lives in ``schema`` (created if missing), so one database can host s
 tether deployments (and tests a fresh schema each). Connections run in autocommit: a single
 statement is its own transaction and costs one round trip; ``commit()`` is one statement (the
 ``tether_commit`` function, see ``pg_commit``). Needs the ``postgres`` extra.
+
+Durability, as for SQLite: ``"process"`` (default) runs its sessions with
+``synchronous_commit = off``: a commit survives any crash of tether's own processes (the server
+has it), but a crash of the database server or its machine may lose the last fraction of a
+second of commits (never corrupting anything: the WAL stays consistent). ``"power-loss"`` keeps
+the server's flush on every commit (its ``synchronous_commit`` setting, normally ``on``).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from typing import Any
 
 from tether.core.clock import SYSTEM_CLOCK, Clock
 from tether.core.errors import (
+    ConfigurationError,
     IllegalTransitionError,
     LeaseLostError,
     RunNotFoundError,
@@ -24,11 +31,12 @@ from tether.core.errors import (
 
 try:
     import psycopg
-    from psycopg_pool import AsyncConnectionPool
 except ImportError as exc:  # pragma: no cover - exercised by a subprocess test
     raise missing_dependency("postgres", "psycopg") from exc
 
+from tether.core.serde import dumps, loads
 from tether.store import pg_commit
+from tether.store.pg_pool import ConnectionPool
 from tether.store.rows import row_to_run
 from tether.store.sql_base import Dialect, Statements
 from tether.store.sql_store import SqlStore, Tx
@@ -91,19 +99,32 @@ class PostgresStore(SqlStore):
         clock: Clock = SYSTEM_CLOCK,
         pool_size: int = 10,
         connect_timeout: float = 30.0,
+        durability: str = "process",
     ) -> None:
+        if durability not in ("process", "power-loss"):
+            raise ConfigurationError(
+                f"unknown Postgres durability {durability!r}; use 'process' (survives crashes of "
+                "tether processes, the default) or 'power-loss' (flush every commit)"
+            )
+        self.durability = durability
         self.dsn = dsn
         self.schema = schema
         self.clock = clock
         self.pool_size = pool_size
         self.connect_timeout = connect_timeout
-        self._pool: AsyncConnectionPool[Conn] | None = None
+        self._pool: ConnectionPool | None = None
         dialect = PostgresDialect(schema)
         self._sql = Statements(dialect)
         self._commit_sql = pg_commit.call(dialect.prefix)
+        self._lock_metadata = (
+            f"SELECT metadata FROM {dialect.prefix}runs WHERE run_id = %s FOR UPDATE"
+        )
 
     def __repr__(self) -> str:
-        return f"PostgresStore(schema={self.schema!r}, pool_size={self.pool_size})"
+        return (
+            f"PostgresStore(schema={self.schema!r}, pool_size={self.pool_size}, "
+            f"durability={self.durability!r})"
+        )
 
     # -- driver -----------------------------------------------------------------------------
     def _conn(self) -> AbstractAsyncContextManager[Conn]:
@@ -136,16 +157,14 @@ class PostgresStore(SqlStore):
     async def _open(self) -> None:
         if self._pool is not None:
             return
-        pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
+        pool = ConnectionPool(
             self.dsn,
-            min_size=1,
             max_size=max(self.pool_size, 1),
-            kwargs={"autocommit": True},
-            open=False,
-            name=f"tether:{self.schema}",
+            connect_timeout=self.connect_timeout,
+            synchronous_commit=self.durability == "power-loss",
         )
         try:
-            await pool.open(wait=True, timeout=self.connect_timeout)
+            await pool.open()
         except Exception as exc:
             await pool.close()
             raise StoreError(
@@ -169,11 +188,16 @@ class PostgresStore(SqlStore):
 
     # -- the hot path: one statement, one round trip ----------------------------------------
     async def commit(self, run_id: str, token: int | None, commit: Commit) -> RunRecord:
-        params = pg_commit.params(run_id, token, self.clock.now(), commit)
+        now = self.clock.now()
         try:
             async with self._conn() as conn:
-                cur = await conn.execute(self._commit_sql, params, binary=True)
-                row = await cur.fetchone()
+                if commit.metadata is None:
+                    params = pg_commit.params(run_id, token, now, commit, None)
+                    row = await (
+                        await conn.execute(self._commit_sql, params, binary=True)
+                    ).fetchone()
+                else:
+                    row = await self._commit_merging(conn, run_id, token, now, commit)
         except psycopg.Error as exc:
             state = exc.sqlstate
             if state == pg_commit.NOT_FOUND:
@@ -187,3 +211,16 @@ class PostgresStore(SqlStore):
             raise
         assert row is not None
         return row_to_run(row)
+
+    async def _commit_merging(
+        self, conn: Conn, run_id: str, token: int | None, now: float, commit: Commit
+    ) -> Any:
+        assert commit.metadata is not None
+        async with conn.transaction():
+            cur = await conn.execute(self._lock_metadata, (run_id,), binary=True)
+            current = await cur.fetchone()
+            if current is None:
+                raise RunNotFoundError(run_id)
+            merged = dumps({**(loads(current[0]) or {}), **commit.metadata})
+            params = pg_commit.params(run_id, token, now, commit, merged)
+            return await (await conn.execute(self._commit_sql, params, binary=True)).fetchone()

@@ -112,8 +112,10 @@ class Statements:
             f"INSERT INTO {p}events ({_cols(EVENT_COLUMNS)}) VALUES ({_marks(7)})"
         )
         self.clear_node_writes = q(f"DELETE FROM {p}node_writes WHERE run_id = ? AND step = ?")
-        self.delete_run = [q(f"DELETE FROM {p}{t} WHERE run_id = ?") for t in CHILD_TABLES]
-        self.delete_run.append(q(f"DELETE FROM {p}runs WHERE run_id = ?"))
+        # the run row goes first: writers lock it before its children, so deleting in the same
+        # order cannot deadlock with them
+        self.delete_run = q(f"DELETE FROM {p}runs WHERE run_id = ?")
+        self.delete_children = [q(f"DELETE FROM {p}{t} WHERE run_id = ?") for t in CHILD_TABLES]
         self.purge_runs = q(
             f"DELETE FROM {p}runs WHERE status IN {_in(len(FINISHED_VALUES))} "
             "AND updated_at < ? RETURNING run_id"

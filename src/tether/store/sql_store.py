@@ -36,7 +36,7 @@ from tether.store.rows import (
     run_params,
 )
 from tether.store.schema import current_version, pending, record_version, version_table
-from tether.store.sql_base import ACTIVE_VALUES, CHILD_TABLES, FINISHED_VALUES, Statements
+from tether.store.sql_base import ACTIVE_VALUES, FINISHED_VALUES, Statements
 from tether.store.types import (
     Checkpoint,
     EffectRecord,
@@ -167,7 +167,8 @@ class SqlStore(ABC):
 
     async def delete_run(self, run_id: str) -> None:
         async with self._transaction() as tx:
-            for statement in self._sql.delete_run:
+            await tx.execute(self._sql.delete_run, (run_id,))
+            for statement in self._sql.delete_children:
                 await tx.execute(statement, (run_id,))
 
     async def purge_runs(self, finished_before: float) -> int:
@@ -176,7 +177,7 @@ class SqlStore(ABC):
             rows = await tx.fetch(sql.purge_runs, (*FINISHED_VALUES, finished_before))
             ids = [(r[0],) for r in rows]
             if ids:
-                for statement in sql.delete_run[: len(CHILD_TABLES)]:
+                for statement in sql.delete_children:
                     await tx.executemany(statement, ids)
         return len(ids)
 

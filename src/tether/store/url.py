@@ -7,12 +7,13 @@
 * ``path/to/file.db`` (``.db``/``.sqlite``/``.sqlite3``)   a bare SQLite path
 * ``postgresql://user@host:5432/db?schema=name`` (or ``postgres://``)   PostgreSQL
 
-SQLite takes ``?durability=process|power-loss``. The store is returned unopened: call
+SQLite and PostgreSQL take ``?durability=process|power-loss``. The store is returned unopened: call
 ``await store.setup()`` before use.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -22,6 +23,7 @@ from tether.store.memory import MemoryStore
 from tether.store.protocol import RunStore
 from tether.store.sqlite import SqliteStore
 
+_SCHEME_LIKE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:")  # "sqlite:x.db" (not "C:\\x.db")
 _SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 _FORMS = (
     "memory://, sqlite:///relative/path.db, sqlite:////absolute/path.db, a bare path ending "
@@ -36,7 +38,7 @@ def open_store(url_or_store: str | RunStore, *, clock: Clock = SYSTEM_CLOCK) -> 
     url = url_or_store.strip()
     scheme, sep, rest = url.partition("://")
     if not sep:
-        if url.lower().endswith(_SQLITE_SUFFIXES):
+        if _SCHEME_LIKE.match(url) is None and url.lower().endswith(_SQLITE_SUFFIXES):
             return SqliteStore(url, clock=clock)
         raise ConfigurationError(f"cannot tell which store {url!r} names; use {_FORMS}")
     scheme = scheme.lower()
@@ -71,8 +73,9 @@ def _sqlite(rest: str, clock: Clock) -> RunStore:
         raise ConfigurationError(
             f"unknown SQLite durability {durability!r}; use durability=process or power-loss"
         )
-    return SqliteStore(path, durability="power-loss" if durability == "power-loss" else "process",
-                       clock=clock)  # fmt: skip
+    return SqliteStore(
+        path, durability="power-loss" if durability == "power-loss" else "process", clock=clock
+    )
 
 
 def _postgres(url: str, clock: Clock) -> RunStore:
@@ -86,7 +89,15 @@ def _postgres(url: str, clock: Clock) -> RunStore:
         if key == "schema":
             opts["schema"] = value
         elif key == "pool_size":
+            if not value.isdigit() or int(value) < 1:
+                raise ConfigurationError(f"pool_size must be a positive integer, not {value!r}")
             opts["pool_size"] = int(value)
+        elif key == "durability":
+            if value not in ("process", "power-loss"):
+                raise ConfigurationError(
+                    f"unknown Postgres durability {value!r}; use durability=process or power-loss"
+                )
+            opts["durability"] = value
         else:
             rest.append((key, value))
     dsn = urlunsplit(parts._replace(query=urlencode(rest)))

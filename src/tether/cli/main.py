@@ -1,0 +1,354 @@
+"""``tether``: parse the command line, run one command, map errors to exit codes.
+
+Exit codes: 0 done; 2 a user mistake (bad argument, bad JSON, unknown run, bad store URL, an
+operation the run's state forbids: any ``TetherError``); 1 an unexpected failure; 130 Ctrl-C;
+141 stdout closed early (a pipe into ``head``).
+Errors print one red ``error: ...`` line on stderr; ``TETHER_DEBUG=1`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as dist_version
+from typing import Any, NoReturn
+
+from tether.cli import commands as cmd
+from tether.cli.render import Output
+from tether.core.errors import InvalidInputError, TetherError
+
+EXIT_OK = 0
+EXIT_UNEXPECTED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
+_PATCH_EXAMPLE = '--patch \'{"field": "value"}\''
+
+
+def tether_version() -> str:
+    try:
+        return dist_version("tether")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def debug_enabled() -> bool:
+    return os.environ.get("TETHER_DEBUG", "").strip().lower() not in ("", "0", "false", "no")
+
+
+# -- parser ---------------------------------------------------------------------------------------
+class _Parser(argparse.ArgumentParser):
+    """argparse with the CLI's error style: usage, then one red ``error:`` line, exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        color = "--no-color" not in sys.argv
+        Output(color=color).error(f"{message} (see `{self.prog} --help`)")
+        raise SystemExit(EXIT_USAGE)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {n}")
+    return n
+
+
+def _step(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a step number, got {text!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"steps start at 0, got {n}")
+    return n
+
+
+def _global_options() -> _Parser:
+    """Options accepted before or after any subcommand (``SUPPRESS``: a later parser never
+    overwrites what an earlier one set)."""
+    p = _Parser(add_help=False)
+    g = p.add_argument_group("global options")
+    g.add_argument(
+        "--store",
+        metavar="URL",
+        default=argparse.SUPPRESS,
+        help="run store URL (env TETHER_STORE; default sqlite:///.tether/tether.db)",
+    )
+    g.add_argument(
+        "--app",
+        metavar="REF",
+        default=argparse.SUPPRESS,
+        help="module:attr or path/to/file.py:attr naming a compiled Workflow or a "
+        "list of them (env TETHER_APP); needed to resume/fork runs whose "
+        "workflow cannot be imported from the ref stored on the run",
+    )
+    g.add_argument(
+        "--json",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="machine-readable JSON on stdout",
+    )
+    g.add_argument(
+        "--no-color",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="no colour (also: env NO_COLOR)",
+    )
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _global_options()
+    parser = _Parser(
+        prog="tether", parents=[common], description="Inspect, resume, fork and cancel tether runs."
+    )
+    sub = parser.add_subparsers(
+        dest="command", metavar="COMMAND", required=True, parser_class=_Parser
+    )
+
+    sub.add_parser("version", parents=[common], help="print the tether version")
+
+    runs = sub.add_parser("runs", parents=[common], help="inspect and operate runs")
+    rsub = runs.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=_Parser)
+
+    p = rsub.add_parser("list", parents=[common], help="list runs, newest first")
+    p.add_argument(
+        "--status",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="S",
+        help="only runs in these statuses (repeat, or comma-separate)",
+    )
+    p.add_argument("--workflow", metavar="W", help="only runs of this workflow")
+    p.add_argument(
+        "--limit", type=_positive_int, default=50, metavar="N", help="at most N runs (default 50)"
+    )
+
+    p = rsub.add_parser("show", parents=[common], help="a run's record and its state")
+    p.add_argument("run_id", metavar="RUN_ID")
+    p.add_argument(
+        "--step",
+        type=_step,
+        metavar="N",
+        help="show the state after step N (default: the last committed step)",
+    )
+
+    p = rsub.add_parser(
+        "history", parents=[common], help="a run's committed steps and lifecycle transitions"
+    )
+    p.add_argument("run_id", metavar="RUN_ID")
+
+    p = rsub.add_parser(
+        "resume", parents=[common], help="answer an ESCALATED run or retry a FAILED one"
+    )
+    p.add_argument("run_id", metavar="RUN_ID")
+    answer = p.add_mutually_exclusive_group()
+    answer.add_argument(
+        "--value", metavar="JSON", help="the answer to the run's single pending interrupt (JSON)"
+    )
+    answer.add_argument(
+        "--answer",
+        action="append",
+        default=[],
+        metavar="ID=JSON",
+        help="the answer to one interrupt by id (repeat for each)",
+    )
+    p.add_argument(
+        "--max-steps",
+        type=_positive_int,
+        metavar="N",
+        help="grant N more steps (after a step-limit escalation)",
+    )
+    p.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="record the resume and leave the run to workers instead of running "
+        "it here until it settles",
+    )
+
+    p = rsub.add_parser(
+        "fork", parents=[common], help="a new run, linked to this one, continuing from a past step"
+    )
+    p.add_argument("run_id", metavar="RUN_ID")
+    p.add_argument("--step", type=_step, required=True, metavar="N", help="fork after step N")
+    p.add_argument(
+        "--patch", metavar="JSON", help="a JSON object of state fields to replace in the fork"
+    )
+    p.add_argument(
+        "--max-steps",
+        type=_positive_int,
+        metavar="N",
+        help="step limit of the fork, counted from N",
+    )
+    p.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="only create the fork (PLANNED) for workers to execute",
+    )
+
+    p = rsub.add_parser("cancel", parents=[common], help="cancel a run that has not finished")
+    p.add_argument("run_id", metavar="RUN_ID")
+    p.add_argument("--reason", default="", metavar="TEXT", help="why (kept in the lifecycle)")
+    return parser
+
+
+# -- dispatch ---------------------------------------------------------------------------------
+def _settings(args: argparse.Namespace) -> cmd.Settings:
+    store = getattr(args, "store", None)
+    origin = "--store"
+    if not store:
+        store = cmd.env("TETHER_STORE")
+        origin = "TETHER_STORE"
+    if not store:
+        store, origin = cmd.DEFAULT_STORE, "default"
+    app = getattr(args, "app", None) or cmd.env("TETHER_APP")
+    return cmd.Settings(store, origin, app, cmd.default_actor())
+
+
+async def _dispatch(args: argparse.Namespace, out: Output) -> None:
+    s = _settings(args)
+    action = args.action
+    if action == "list":
+        statuses = cmd.parse_statuses(args.status)
+        out.runs(await cmd.list_runs(s, statuses, args.workflow, args.limit))
+    elif action == "show":
+        view = await cmd.show_run(s, args.run_id, args.step)
+        if view.state_error and out.json_mode:
+            out.warning(f"state unavailable: {view.state_error}")
+        out.run(view)
+    elif action == "history":
+        out.history(await cmd.run_history(s, args.run_id))
+    elif action == "resume":
+        kw: dict[str, Any] = {}
+        if args.value is not None:
+            kw = {
+                "value": cmd.parse_json(args.value, "--value", "--value '\"yes\"'"),
+                "has_value": True,
+            }
+        answers = cmd.parse_answers(args.answer) if args.answer else None
+        out.resumed(
+            await cmd.resume_run(
+                s,
+                args.run_id,
+                answers=answers,
+                max_steps=args.max_steps,
+                wait=not args.no_wait,
+                **kw,
+            )
+        )
+    elif action == "fork":
+        patch = None
+        if args.patch is not None:
+            patch = cmd.parse_json(args.patch, "--patch", _PATCH_EXAMPLE)
+            if not isinstance(patch, dict):
+                raise InvalidInputError(
+                    f"--patch must be a JSON object of state fields, e.g. {_PATCH_EXAMPLE}; "
+                    f"got a {type(patch).__name__}"
+                )
+        out.forked(
+            await cmd.fork_run(
+                s, args.run_id, args.step, patch, max_steps=args.max_steps, wait=not args.no_wait
+            )
+        )
+    elif action == "cancel":
+        out.cancelled(await cmd.cancel_run(s, args.run_id, args.reason))
+    else:  # pragma: no cover - argparse rejects unknown actions
+        raise InvalidInputError(f"unknown command 'runs {action}'")
+
+
+class _LogHandler(logging.Handler):
+    """tether's own log records as dim one-liners on stderr (with tracebacks only when
+    debugging), so a run that fails in this process never dumps a traceback on the operator."""
+
+    def __init__(self, out: Output, debug: bool) -> None:
+        super().__init__(logging.DEBUG if debug else logging.WARNING)
+        self.out = out
+        self.debug = debug
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            msg = record.getMessage()
+            if record.exc_info and record.exc_info[1] is not None and not self.debug:
+                exc = record.exc_info[1]
+                msg = f"{msg}: {type(exc).__name__}: {exc}"
+            self.out.warning(f"{record.name}: {msg}")
+            if self.debug and record.exc_info:
+                self.out.traceback("".join(traceback.format_exception(*record.exc_info)))
+        except Exception:  # pragma: no cover - logging must never raise
+            self.handleError(record)
+
+
+def _setup_logging(out: Output, debug: bool) -> Callable[[], None]:
+    logger = logging.getLogger("tether")
+    handler = _LogHandler(out, debug)
+    old = (logger.level, logger.propagate)
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if debug else logging.WARNING)
+    logger.propagate = False
+
+    def undo() -> None:
+        logger.removeHandler(handler)
+        logger.setLevel(old[0])
+        logger.propagate = old[1]
+
+    return undo
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``tether`` command; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = debug_enabled()
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    out = Output(
+        json_mode=bool(getattr(args, "json", False)), color=not getattr(args, "no_color", False)
+    )
+    undo = _setup_logging(out, debug)
+    try:
+        if args.command == "version":
+            out.version(tether_version())
+        else:
+            asyncio.run(_dispatch(args, out))
+        return EXIT_OK
+    except BrokenPipeError:
+        # the reader went away (``tether runs list | head``): stop quietly, like Unix tools
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    except TetherError as exc:
+        if debug:
+            out.traceback(traceback.format_exc())
+        out.error(str(exc))
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        out.error("interrupted")
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        if debug:
+            out.traceback(traceback.format_exc())
+            out.error(f"unexpected {type(exc).__name__}: {exc}")
+        else:
+            out.error(
+                f"unexpected {type(exc).__name__}: {exc} (set TETHER_DEBUG=1 for the traceback)"
+            )
+        return EXIT_UNEXPECTED
+    finally:
+        undo()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""The RunStore conformance suite: one set of tests every backend must pass.
+
+Use it by subclassing and providing a ``store_factory`` fixture that opens (and sets up) store
+instances on one shared database, built with the suite's ``clock`` fixture (a ``FakeClock``)::
+
+    from tether.testing.store_conformance import StoreConformance
+
+    class TestMyStore(StoreConformance):
+        @pytest_asyncio.fixture
+        async def store_factory(self, clock, tmp_path):
+            opened = []
+
+            async def factory():
+                store = MyStore(tmp_path / "db", clock=clock)
+                await store.setup()
+                opened.append(store)
+                return store
+
+            yield factory
+            for store in opened:
+                await store.close()
+
+A backend that cannot share its data between instances (the in-memory store) returns the same
+instance every time. Needs pytest and pytest-asyncio.
+"""
+
+from __future__ import annotations
+
+from tether.testing.store_conformance_history import HistoryConformance
+from tether.testing.store_conformance_leases import LeaseConformance
+from tether.testing.store_conformance_runs import RunConformance
+from tether.testing.store_helpers import StoreFactory
+
+__all__ = ["StoreConformance", "StoreFactory"]
+
+
+class StoreConformance(RunConformance, LeaseConformance, HistoryConformance):
+    """Every RunStore semantic of ``tether.store.protocol``, checked against one backend."""

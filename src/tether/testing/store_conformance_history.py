@@ -1,0 +1,156 @@
+"""Conformance: checkpoints and chains, pruning and purging, node writes, the effect journal."""
+
+from __future__ import annotations
+
+import pytest
+
+from tether.core.errors import LeaseLostError, StepNotFoundError
+from tether.store.protocol import RunStore
+from tether.store.types import Checkpoint, Commit, NodeWrite
+from tether.testing.clock import FakeClock
+from tether.testing.store_helpers import T0, S, StoreTestBase, checkpoint, create, write_steps
+
+
+def _steps(cps: list[Checkpoint]) -> list[int]:
+    return [cp.step for cp in cps]
+
+
+class HistoryConformance(StoreTestBase):
+    async def test_checkpoints(self, store: RunStore, clock: FakeClock) -> None:
+        await create(store, "r1")
+        await write_steps(store, "r1", None, range(1, 7), snapshot_at=[3], clock=clock)
+        cp = await store.get_checkpoint("r1", 4)
+        assert (cp.run_id, cp.step, cp.delta, cp.snapshot, cp.created_at) == (
+            "r1",
+            4,
+            [["4:a:0", "a", {"n": 4}]],
+            None,
+            T0 + 3,
+        )
+        with pytest.raises(StepNotFoundError):
+            await store.get_checkpoint("r1", 7)
+        assert (await store.latest_checkpoint("r1")).step == 6
+        assert (await store.get_run("r1")).step == 6
+        assert _steps(await store.list_checkpoints("r1")) == [0, 1, 2, 3, 4, 5, 6]
+        assert _steps(await store.list_checkpoints("r1", from_step=2, to_step=4)) == [2, 3, 4]
+        assert _steps(await store.list_checkpoints("r1", from_step=5)) == [5, 6]
+        assert _steps(await store.list_checkpoints("r1", to_step=0)) == [0]
+        assert await store.list_checkpoints("r1", from_step=9) == []
+
+    async def test_load_chain(self, store: RunStore) -> None:
+        await create(store, "r1")
+        await write_steps(store, "r1", None, range(1, 7), snapshot_at=[3])
+        assert _steps(await store.load_chain("r1", 6)) == [3, 4, 5, 6]
+        assert _steps(await store.load_chain("r1", 3)) == [3]
+        assert _steps(await store.load_chain("r1", 2)) == [0, 1, 2]
+        assert _steps(await store.load_chain("r1", 0)) == [0]
+        chain = await store.load_chain("r1", 5)
+        assert chain[0].snapshot == {"n": 3} and [c.snapshot for c in chain[1:]] == [None, None]
+        with pytest.raises(StepNotFoundError):
+            await store.load_chain("r1", 9)
+
+    async def test_prune_checkpoints(self, store: RunStore) -> None:
+        await create(store, "r1")
+        await write_steps(store, "r1", None, range(1, 7), snapshot_at=[3])
+        base = await store.get_checkpoint("r1", 4)
+        base.snapshot = {"n": 4}
+        assert await store.prune_checkpoints("r1", 3, base) == 4
+        assert _steps(await store.list_checkpoints("r1")) == [4, 5, 6]
+        assert (await store.get_checkpoint("r1", 4)).snapshot == {"n": 4}
+        assert _steps(await store.load_chain("r1", 6)) == [4, 5, 6]
+        with pytest.raises(StepNotFoundError):
+            await store.get_checkpoint("r1", 2)
+        assert await store.prune_checkpoints("r1", 3, base) == 0
+
+    async def test_purge_runs(self, store: RunStore, clock: FakeClock) -> None:
+        for run_id, status in [
+            ("done", S.COMPLETED),
+            ("failed", S.FAILED),
+            ("gone", S.CANCELLED),
+            ("active", S.EXECUTING),
+            ("parked", S.ESCALATED),
+        ]:
+            await create(store, run_id, status=status)
+        await store.put_node_write(None, NodeWrite("done", 1, "t", "a", "done", {}))
+        await store.record_intent("done", "k", "tool", {})
+        clock.advance(100)
+        await create(store, "recent", status=S.COMPLETED)
+        assert await store.purge_runs(T0 + 50) == 3
+        assert sorted(r.run_id for r in await store.list_runs()) == ["active", "parked", "recent"]
+        assert await store.get_node_writes("done", 1) == []
+        assert await store.list_effects("done") == []
+        assert await store.purge_runs(T0 + 50) == 0
+
+    async def test_node_writes(self, store: RunStore, clock: FakeClock) -> None:
+        await create(store, "r1")
+        lease = await store.acquire_lease("r1", "w1", 30)
+        assert lease is not None
+        tok = lease.token
+        await store.put_node_write(tok, NodeWrite("r1", 1, "1:b:0", "b", "done", {"x": 1}))
+        await store.put_node_write(
+            tok, NodeWrite("r1", 1, "1:a:0", "a", "interrupted", None, None, {"ask": "?"}, [1])
+        )
+        await store.put_node_write(tok, NodeWrite("r1", 2, "2:a:0", "a", "done", {"y": 2}))
+        clock.advance(1)
+        await store.put_node_write(tok, NodeWrite("r1", 1, "1:b:0", "b", "done", {"x": 10}, ["c"]))
+        a, b = await store.get_node_writes("r1", 1)
+        assert (a.task_id, a.status, a.writes, a.interrupt, a.resume, a.created_at) == (
+            "1:a:0",
+            "interrupted",
+            None,
+            {"ask": "?"},
+            [1],
+            T0,
+        )
+        assert (b.task_id, b.writes, b.goto, b.created_at) == ("1:b:0", {"x": 10}, ["c"], T0 + 1)
+        await store.commit(
+            "r1", tok, Commit(checkpoint=checkpoint("r1", 1), clear_node_writes_for_step=1)
+        )
+        assert await store.get_node_writes("r1", 1) == []
+        assert [w.task_id for w in await store.get_node_writes("r1", 2)] == ["2:a:0"]
+
+    async def test_effect_journal(self, store: RunStore, clock: FakeClock) -> None:
+        await create(store, "r1")
+        lease = await store.acquire_lease("r1", "w1", 30)
+        assert lease is not None
+        tok = lease.token
+        rec, created = await store.record_intent("r1", "k1", "tool", {"q": 1}, tok)
+        assert created
+        assert (rec.run_id, rec.key, rec.kind, rec.status, rec.request, rec.attempts) == (
+            "r1",
+            "k1",
+            "tool",
+            "pending",
+            {"q": 1},
+            1,
+        )
+        assert (rec.result, rec.error, rec.created_at, rec.updated_at) == (None, None, T0, T0)
+        clock.advance(1)
+        retry, created = await store.record_intent("r1", "k1", "tool", {"q": 1}, tok)
+        assert not created
+        assert (retry.status, retry.attempts, retry.created_at, retry.updated_at) == (
+            "pending",
+            2,
+            T0,
+            T0 + 1,
+        )
+        clock.advance(1)
+        done = await store.record_result("r1", "k1", result={"ok": True}, token=tok)
+        assert (done.status, done.result, done.attempts, done.updated_at) == (
+            "done",
+            {"ok": True},
+            2,
+            T0 + 2,
+        )
+        replay, created = await store.record_intent("r1", "k1", "tool", {"q": 1}, tok)
+        assert not created and replay == done  # a finished effect is returned, never re-run
+        await store.record_intent("r1", "k0", "model", None, tok)
+        failed = await store.record_result("r1", "k0", error={"type": "Timeout"}, token=tok)
+        assert (failed.status, failed.result, failed.error) == ("failed", None, {"type": "Timeout"})
+        assert await store.get_effect("r1", "k0") == failed
+        assert await store.get_effect("r1", "missing") is None
+        assert [e.key for e in await store.list_effects("r1")] == ["k1", "k0"]  # insertion order
+        with pytest.raises(KeyError):
+            await store.record_result("r1", "missing", result=1, token=tok)
+        with pytest.raises(LeaseLostError):
+            await store.record_result("r1", "missing", result=1, token=tok + 1)

@@ -1,0 +1,169 @@
+"""Conformance: leases, fencing and claims (time moved with a FakeClock)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tether.core.errors import LeaseLostError, StepNotFoundError
+from tether.store.protocol import RunStore
+from tether.store.types import Commit, Lease, NodeWrite
+from tether.testing.clock import FakeClock
+from tether.testing.store_helpers import T0, S, StoreFactory, StoreTestBase, checkpoint, create, ev
+
+
+async def _acquire(store: RunStore, run_id: str, owner: str, ttl: float) -> Lease:
+    lease = await store.acquire_lease(run_id, owner, ttl)
+    assert lease is not None, f"{owner} could not acquire {run_id}"
+    return lease
+
+
+class LeaseConformance(StoreTestBase):
+    async def test_lease_lifecycle(self, store: RunStore, clock: FakeClock) -> None:
+        await create(store, "r1")
+        l1 = await _acquire(store, "r1", "w1", 10)
+        assert (l1.token, l1.expires_at) == (1, T0 + 10)
+        run = await store.get_run("r1")
+        assert (run.owner, run.lease_token, run.lease_expires_at) == ("w1", 1, T0 + 10)
+        clock.advance(5)
+        again = await _acquire(store, "r1", "w1", 10)  # the holder re-acquires: same token
+        assert (again.token, again.expires_at) == (1, T0 + 15)
+        assert await store.acquire_lease("r1", "w2", 10) is None
+        renewed = await store.renew_lease("r1", "w1", 1, 20)
+        assert (renewed.token, renewed.expires_at) == (1, T0 + 25)
+        with pytest.raises(LeaseLostError):
+            await store.renew_lease("r1", "w2", 1, 10)  # right token, wrong owner
+        clock.set(T0 + 25)  # expiry is inclusive: at expires_at the lease is free
+        l2 = await _acquire(store, "r1", "w2", 10)
+        assert l2.token == 2
+        with pytest.raises(LeaseLostError):
+            await store.renew_lease("r1", "w1", 1, 10)
+        await store.release_lease("r1", 1)  # stale release: no effect
+        assert (await store.get_run("r1")).owner == "w2"
+        await store.release_lease("r1", 2)
+        run = await store.get_run("r1")
+        assert (run.owner, run.lease_token, run.lease_expires_at) == (None, 2, 0.0)
+        assert (await _acquire(store, "r1", "w1", 10)).token == 3
+        clock.advance(10)
+        assert (await _acquire(store, "r1", "w1", 10)).token == 4  # own expired lease: new token
+
+    async def test_stale_token_is_fenced_out(self, store: RunStore, clock: FakeClock) -> None:
+        await create(store, "r1")
+        old = await _acquire(store, "r1", "w1", 10)
+        clock.advance(10)
+        new = await _acquire(store, "r1", "w2", 10)
+        assert new.token == old.token + 1
+        stale = Commit(
+            checkpoint=checkpoint("r1", 1),
+            status=S.VALIDATING,
+            events=[ev()],
+            transitions=[(S.EXECUTING, S.VALIDATING, "w1", "")],
+        )
+        with pytest.raises(LeaseLostError):
+            await store.commit("r1", old.token, stale)
+        with pytest.raises(LeaseLostError):
+            await store.put_node_write(old.token, NodeWrite("r1", 1, "t", "a", "done", {"x": 1}))
+        with pytest.raises(LeaseLostError):
+            await store.record_intent("r1", "k", "tool", {}, old.token)
+        await store.record_intent("r1", "k", "tool", {}, new.token)
+        with pytest.raises(LeaseLostError):
+            await store.record_result("r1", "k", result=1, token=old.token)
+        run = await store.get_run("r1")
+        assert (run.status, run.step, run.event_seq, run.owner) == (S.EXECUTING, 0, 0, "w2")
+        with pytest.raises(StepNotFoundError):
+            await store.get_checkpoint("r1", 1)
+        assert await store.get_node_writes("r1", 1) == []
+        effect = await store.get_effect("r1", "k")
+        assert effect is not None and effect.status == "pending"
+        assert (await store.commit("r1", new.token, stale)).status is S.VALIDATING
+
+    async def test_admin_write_bumps_the_token(self, store: RunStore) -> None:
+        await create(store, "r1")
+        lease = await _acquire(store, "r1", "w1", 10)
+        cancel = Commit(
+            status=S.CANCELLED, transitions=[(S.EXECUTING, S.CANCELLED, "operator", "cancelled")]
+        )
+        run = await store.commit("r1", None, cancel)
+        assert (run.status, run.owner, run.lease_expires_at) == (S.CANCELLED, None, 0.0)
+        assert run.lease_token == lease.token + 1
+        with pytest.raises(LeaseLostError):
+            await store.commit("r1", lease.token, Commit(events=[ev()]))
+        with pytest.raises(LeaseLostError):
+            await store.renew_lease("r1", "w1", lease.token, 10)
+        await store.put_node_write(None, NodeWrite("r1", 1, "t", "a", "done"))  # admin: no fence
+        await store.record_intent("r1", "k", "tool", {})
+        assert (await store.get_run("r1")).lease_token == lease.token + 1  # only commit bumps
+
+    async def test_commit_can_release_the_lease(self, store: RunStore) -> None:
+        await create(store, "r1")
+        lease = await _acquire(store, "r1", "w1", 10)
+        run = await store.commit("r1", lease.token, Commit(release_lease=True))
+        assert (run.owner, run.lease_expires_at, run.lease_token) == (None, 0.0, lease.token)
+        assert (await _acquire(store, "r1", "w2", 10)).token == lease.token + 1
+
+    async def test_claim_runs(self, store: RunStore, clock: FakeClock) -> None:
+        specs = [
+            ("a", S.EXECUTING, "wf1"),
+            ("b", S.RECEIVED, "wf2"),
+            ("c", S.ESCALATED, "wf1"),
+            ("d", S.COMPLETED, "wf1"),
+            ("e", S.PLANNED, "wf1"),
+            ("f", S.VALIDATING, "wf1"),
+            ("g", S.WAITING_FOR_TOOL, "wf1"),
+            ("h", S.FAILED, "wf1"),
+        ]
+        for run_id, status, wf in specs:
+            await create(store, run_id, status=status, workflow=wf)
+            clock.advance(1)
+        await _acquire(store, "e", "w0", 100)
+        first = await store.claim_runs("w1", 30, limit=2)
+        assert [(x.run_id, x.owner, x.token) for x in first] == [("a", "w1", 1), ("b", "w1", 1)]
+        assert first[0].expires_at == clock.now() + 30
+        assert (await store.get_run("a")).owner == "w1"
+        assert [x.run_id for x in await store.claim_runs("w1", 30)] == ["f", "g"]
+        assert await store.claim_runs("w2", 30) == []
+        clock.advance(30)  # a, b, f, g expire; e is still held
+        assert await store.claim_runs("w2", 30, workflows=[]) == []
+        assert await store.claim_runs("w2", 30, limit=0) == []
+        wf2 = await store.claim_runs("w2", 30, workflows=["wf2"])
+        assert [(x.run_id, x.owner, x.token) for x in wf2] == [("b", "w2", 2)]
+        assert [x.run_id for x in await store.claim_runs("w2", 30, workflows=["wf1", "x"])] == [
+            "a",
+            "f",
+            "g",
+        ]
+
+    async def test_concurrent_claimers_never_share_a_run(
+        self, store: RunStore, store_factory: StoreFactory
+    ) -> None:
+        peers = [store, *[await store_factory() for _ in range(3)]]
+        ids = {f"r{i:02d}" for i in range(40)}
+        for run_id in sorted(ids):
+            await create(store, run_id)
+
+        async def drain(peer: RunStore, owner: str) -> list[Lease]:
+            got: list[Lease] = []
+            while leases := await peer.claim_runs(owner, 60, limit=3):
+                got += leases
+                await asyncio.sleep(0)
+            return got
+
+        results = await asyncio.gather(*(drain(p, f"w{i}") for i, p in enumerate(peers)))
+        claimed = [lease.run_id for leases in results for lease in leases]
+        assert sorted(claimed) == sorted(ids)  # every run exactly once
+        for i, leases in enumerate(results):
+            for lease in leases:
+                assert (await peers[-1].get_run(lease.run_id)).owner == f"w{i}"
+
+    async def test_concurrent_acquire_has_one_winner(
+        self, store: RunStore, store_factory: StoreFactory
+    ) -> None:
+        peer = await store_factory()
+        for i in range(10):
+            await create(store, f"r{i}")
+            got = await asyncio.gather(
+                store.acquire_lease(f"r{i}", "w1", 30), peer.acquire_lease(f"r{i}", "w2", 30)
+            )
+            winners = [lease for lease in got if lease is not None]
+            assert len(winners) == 1 and winners[0].token == 1

@@ -1,0 +1,125 @@
+"""SQLite group commit and off-path WAL checkpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tether.core.errors import LeaseLostError, RunNotFoundError
+from tether.core.lifecycle import RunStatus
+from tether.store.sqlite import SqliteStore
+from tether.store.types import Checkpoint, Commit, Event, RunRecord
+
+
+async def _make_runs(store: SqliteStore, n: int) -> list[str]:
+    ids = []
+    for i in range(n):
+        rid = f"r{i}"
+        await store.create_run(
+            RunRecord(
+                rid, "wf", RunStatus.EXECUTING, owner="me", lease_token=1, lease_expires_at=1e12
+            ),
+            Checkpoint(rid, 0, [], [], {"n": 0}),
+            [(None, RunStatus.EXECUTING, "t", "")],
+        )
+        ids.append(rid)
+    return ids
+
+
+def _step(rid: str, step: int) -> Commit:
+    return Commit(
+        checkpoint=Checkpoint(rid, step, [["t", "a", {"n": step}]], []),
+        events=[Event(rid, 0, "step_finished", 0.0, step)],
+    )
+
+
+async def test_commits_in_one_tick_share_a_transaction_and_refusals_stay_isolated(
+    tmp_path: Path,
+) -> None:
+    store = SqliteStore(tmp_path / "g.db")
+    await store.setup()
+    ids = await _make_runs(store, 20)
+    stale = ids[7]
+    await store.commit(stale, None, Commit())  # an operator write bumps r7's token to 2
+
+    calls = []
+    real_execute = store._db.execute
+
+    class Spy:
+        def __getattr__(self, name: str) -> object:
+            return getattr(store._db, name)
+
+        def execute(self, sql: str, *args: object) -> object:
+            calls.append(sql.split()[0].upper())
+            return real_execute(sql, *args)
+
+    store._tx.db = Spy()  # type: ignore[assignment]
+    results = await asyncio.gather(
+        *(store.commit(rid, 1, _step(rid, 1)) for rid in ids),
+        store.commit("nope", 1, _step("nope", 1)),
+        return_exceptions=True,
+    )
+    store._tx.db = store._db
+    assert calls.count("BEGIN") == 1 and calls.count("COMMIT") == 1, calls
+
+    for rid, res in zip(ids, results, strict=False):
+        if rid == stale:
+            assert isinstance(res, LeaseLostError)
+            assert (await store.get_run(rid)).step == 0, "a refused commit writes nothing"
+        else:
+            assert not isinstance(res, BaseException), res
+            assert res.step == 1 and res.event_seq == 1
+            assert (await store.get_checkpoint(rid, 1)).delta == [["t", "a", {"n": 1}]]
+    assert isinstance(results[-1], RunNotFoundError)
+    await store.close()
+
+
+async def test_unexpected_error_in_a_batch_falls_back_to_one_transaction_each(
+    tmp_path: Path,
+) -> None:
+    store = SqliteStore(tmp_path / "f.db")
+    await store.setup()
+    ids = await _make_runs(store, 3)
+    bad = Commit(checkpoint=Checkpoint(ids[1], 1, [["t", "a", {"x": object()}]], []))
+    results = await asyncio.gather(
+        store.commit(ids[0], 1, _step(ids[0], 1)),
+        store.commit(ids[1], 1, bad),
+        store.commit(ids[2], 1, _step(ids[2], 1)),
+        return_exceptions=True,
+    )
+    assert isinstance(results[1], TypeError)
+    assert [(await store.get_run(r)).step for r in ids] == [1, 0, 1]
+    await store.close()
+
+
+async def test_wal_is_checkpointed_off_the_hot_path(tmp_path: Path) -> None:
+    path = tmp_path / "w.db"
+    store = SqliteStore(path)
+    await store.setup()
+    assert store._db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    (rid,) = await _make_runs(store, 1)
+    size0 = os.path.getsize(path)
+    for step in range(1, 1200):
+        await store.commit(rid, 1, _step(rid, step))
+    for _ in range(100):  # the checkpointer thread copies WAL pages into the main file
+        if os.path.getsize(path) > size0:
+            break
+        await asyncio.sleep(0.05)
+    assert os.path.getsize(path) > size0
+    await store.close()
+    # everything is readable from the file by a plain connection after close
+    db = sqlite3.connect(path)
+    assert db.execute("SELECT MAX(step) FROM tether_checkpoints").fetchone()[0] == 1199
+    db.close()
+
+
+@pytest.mark.parametrize("path", [":memory:"])
+async def test_in_memory_database_has_no_checkpointer(path: str) -> None:
+    store = SqliteStore(path)
+    await store.setup()
+    assert store._wal._thread is None
+    await store.close()

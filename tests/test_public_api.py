@@ -1,0 +1,140 @@
+"""The public surface of ``tether``: pinned, importable, and the error tree's shape."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+import tether
+
+EXPECTED = [
+    "Command",
+    "ConfigurationError",
+    "END",
+    "EscalationSignal",
+    "Graph",
+    "GraphDefinitionError",
+    "IdempotencyConflictError",
+    "IllegalTransitionError",
+    "Interrupt",
+    "InvalidInputError",
+    "InvalidRouteError",
+    "InvalidUpdateError",
+    "LeaseLostError",
+    "NodeError",
+    "Phase",
+    "Reducer",
+    "RetryPolicy",
+    "RunContext",
+    "RunFailedError",
+    "RunHandle",
+    "RunNotFoundError",
+    "RunResult",
+    "RunStateError",
+    "RunStatus",
+    "Runtime",
+    "START",
+    "SchemaVersionError",
+    "Send",
+    "SnapshotPolicy",
+    "StepInfo",
+    "StepNotFoundError",
+    "StoreError",
+    "SyncRuntime",
+    "TetherError",
+    "TetherSignal",
+    "UserError",
+    "Workflow",
+    "__version__",
+    "add",
+    "append",
+    "interrupt",
+    "maximum",
+    "merge",
+    "minimum",
+    "replace",
+    "union",
+]
+
+
+def test_all_is_pinned() -> None:
+    assert sorted(tether.__all__) == EXPECTED
+    assert len(tether.__all__) == len(set(tether.__all__))
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_every_public_name_is_importable(name: str) -> None:
+    mod = importlib.import_module("tether")
+    assert getattr(mod, name) is not None
+    ns: dict[str, object] = {}
+    exec(f"from tether import {name}", ns)
+    assert ns[name] is getattr(tether, name)
+
+
+def test_star_import_gives_exactly_all() -> None:
+    ns: dict[str, object] = {}
+    exec("from tether import *", ns)
+    assert sorted(k for k in ns if k != "__builtins__") == EXPECTED
+
+
+def test_graph_package_reexports() -> None:
+    import tether.graph as g
+
+    for name in g.__all__:
+        assert getattr(tether, name) is getattr(g, name)
+
+
+def test_version() -> None:
+    assert tether.__version__ == "0.1.0"
+
+
+def test_error_tree() -> None:
+    from tether import (
+        ConfigurationError,
+        EscalationSignal,
+        GraphDefinitionError,
+        IdempotencyConflictError,
+        IllegalTransitionError,
+        Interrupt,
+        InvalidInputError,
+        InvalidRouteError,
+        InvalidUpdateError,
+        LeaseLostError,
+        NodeError,
+        RunFailedError,
+        RunNotFoundError,
+        RunStateError,
+        SchemaVersionError,
+        StepNotFoundError,
+        StoreError,
+        TetherError,
+        TetherSignal,
+        UserError,
+    )
+
+    # signals are control flow: a node's `except Exception` cannot swallow them
+    for sig in (Interrupt, EscalationSignal):
+        assert issubclass(sig, TetherSignal)
+        assert not issubclass(sig, Exception)
+    assert issubclass(TetherSignal, BaseException)
+    for user in (
+        GraphDefinitionError,
+        InvalidUpdateError,
+        InvalidRouteError,
+        InvalidInputError,
+        RunNotFoundError,
+        StepNotFoundError,
+        IdempotencyConflictError,
+        IllegalTransitionError,
+        RunStateError,
+        ConfigurationError,
+    ):
+        assert issubclass(user, UserError) and issubclass(user, ValueError)
+    assert issubclass(RunNotFoundError, LookupError)
+    assert issubclass(NodeError, RunFailedError)
+    assert issubclass(RunFailedError, TetherError) and not issubclass(RunFailedError, UserError)
+    assert issubclass(LeaseLostError, StoreError) and issubclass(SchemaVersionError, StoreError)
+    assert issubclass(UserError, TetherError) and issubclass(StoreError, TetherError)
+    assert "tether runs history r1" in str(StepNotFoundError("r1", 3))
+    assert LeaseLostError("r1", 7).token == 7
