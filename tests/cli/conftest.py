@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -71,7 +72,11 @@ class Populated:
 
 
 async def populate(path: Path) -> Populated:
-    file_wf, file_flaky = load_ref(APP)
+    # Loaded from a copy that is deleted below: the runs' stored workflow ref then points at a
+    # file that no longer exists, so resuming them needs --app (the importable run does not).
+    copy = path.parent / "app_gone.py"
+    shutil.copy(APP_FILE, copy)
+    file_wf, file_flaky = load_ref(f"{copy}:workflows")
     from tests.cli.app_example import wf as imported_wf
 
     store = SqliteStore(path)
@@ -87,6 +92,7 @@ async def populate(path: Path) -> Populated:
         finally:
             del os.environ["CLI_EXAMPLE_FAIL"]
         assert failed.status is RunStatus.FAILED
+    copy.unlink()
     async with Runtime(SqliteStore(path), workflows=[imported_wf], recover=False) as rt:
         imp = await rt.run(imported_wf, {"topic": "importable"})
         assert imp.status is RunStatus.ESCALATED

@@ -382,7 +382,7 @@ async def test_non_dict_update(rt: Runtime) -> None:
         rt,
         writes(["n", 1]),
         InvalidUpdateError,
-        "node 'a' returned list; a node must return a dict of state updates, a Command, or None",
+        "node 'a' is a list; a node must return a dict of state updates, a Command, or None",
     )
 
 

@@ -93,6 +93,7 @@ class Graph:
                 f"node {name!r} must be a callable or a Workflow, got {fn!r}"
             )
         if sub is not None:
+            self._check_subgraph_fields(name, sub)
             spec = NodeSpec(
                 name, _subgraph_marker, True, True, phase, retry or NO_RETRY, False, sub
             )
@@ -111,6 +112,20 @@ class Graph:
         spec.metadata = dict(metadata or {})
         self.nodes[name] = spec
         return self
+
+    def _check_subgraph_fields(self, name: str, sub: Workflow) -> None:
+        """A subgraph's writes reach the parent folded into one write per field; a custom
+        reducer cannot be folded faithfully, so sharing such a field is refused up front."""
+        mine = self.state_schema.fields
+        for field_name in sub.schema.fields:
+            f = mine.get(field_name)
+            if f is not None and f.reducer.name.startswith("custom:"):
+                raise GraphDefinitionError(
+                    f"subgraph node {name!r} shares field {field_name!r}, whose reducer is a "
+                    "custom function; a subgraph's writes to it cannot be combined faithfully. "
+                    "Use a built-in reducer (append, merge, add, max, min, union) for it, or "
+                    "rename the field in the subgraph's state"
+                )
 
     def add_edge(self, source: str | Sequence[str], target: str) -> Graph:
         """``a -> b``; with a list of sources, ``target`` waits for all of them (a join)."""

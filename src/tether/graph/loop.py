@@ -76,6 +76,7 @@ class RunLoop:
         self.seq = run.event_seq
         self.actor = f"worker:{rt.owner}"
         self._events: list[Event] = []
+        self._unpublished: list[Event] = []
         self.finished_status: RunStatus | None = None
 
     # -- events --------------------------------------------------------------------------
@@ -86,21 +87,34 @@ class RunLoop:
         node: str | None = None,
         step: int | None = None,
         persist: bool = True,
+        publish_now: bool = False,
     ) -> None:
+        """Record an event. Persisted events reach live subscribers only once their commit has
+        landed (a subscriber that sees "→ ESCALATED" can act on it at once), unless
+        ``publish_now`` (a node's own progress events); live-only events go out at once."""
         seq = 0
         if persist:
             self.seq += 1
             seq = self.seq
         ev = Event(self.run.run_id, seq, type, self.rt.clock.now(), step, node, data)
+        publish = not persist or publish_now
         if persist:
             self._events.append(ev)
-        bus = self.rt.bus
-        if bus.has_subscribers(ev.run_id):
-            bus.publish(ev)
+            if not publish:
+                self._unpublished.append(ev)
+        if publish and self.rt.bus.has_subscribers(ev.run_id):
+            self.rt.bus.publish(ev)
 
     def _take_events(self) -> list[Event]:
         evs, self._events = self._events, []
         return evs
+
+    def _publish_committed(self) -> None:
+        evs, self._unpublished = self._unpublished, []
+        bus = self.rt.bus
+        if bus.has_subscribers(self.run.run_id):
+            for ev in evs:
+                bus.publish(ev)
 
     def _transitions(self, dst: RunStatus, reason: str = "") -> list[Transition]:
         out: list[Transition] = []
@@ -116,6 +130,7 @@ class RunLoop:
         self.run = await self.rt.store.commit(self.run.run_id, self.token, commit)
         if commit.status is not None:
             self.status = commit.status
+        self._publish_committed()
 
     # -- the loop ------------------------------------------------------------------------
     async def drive(self) -> RunRecord:
@@ -237,6 +252,7 @@ class RunLoop:
                 commit = Commit(checkpoint=cp, release_lease=True)
                 commit.transitions = self._transitions(RunStatus.COMPLETED, "graph finished")
                 commit.status = RunStatus.COMPLETED
+                self._clear_recovered_error(commit)
             if journal or journal_each:
                 commit.clear_node_writes_for_step = nstep
             await self._commit(commit)
@@ -259,7 +275,7 @@ class RunLoop:
             task_id=task["id"],
             store=self.rt.store,
             token=self.token,
-            emit=lambda type, data, n: self.emit(type, data, n, step),
+            emit=lambda type, data, n: self.emit(type, data, n, step, publish_now=True),
             resume=resume,
             metadata=self.run.metadata,
             runtime=self.rt,
@@ -307,10 +323,17 @@ class RunLoop:
         return out
 
     # -- endings -------------------------------------------------------------------------
+    def _clear_recovered_error(self, commit: Commit) -> None:
+        """A run that re-planned its way to completion carries no error; the failures it
+        recovered from stay in its events and transitions."""
+        if self.run.error is not None:
+            commit.error, commit.set_error = None, True
+
     async def _complete(self) -> None:
         commit = Commit(release_lease=True)
         commit.transitions = self._transitions(RunStatus.COMPLETED, "graph finished")
         commit.status = RunStatus.COMPLETED
+        self._clear_recovered_error(commit)
         await self._commit(commit)
         self.finished_status = RunStatus.COMPLETED
 

@@ -20,11 +20,15 @@ def find_ref(obj: Any, module: str | None) -> str | None:
         return None
     for name, value in vars(mod).items():
         if value is obj and not name.startswith("_"):
-            if module == "__main__":
+            if module == "__main__" or module.startswith(_FILE_MODULE_PREFIX):
+                # not importable by name from another process: point at the file instead
                 path = getattr(mod, "__file__", None)
                 return f"{Path(path).resolve()}:{name}" if path else None
             return f"{module}:{name}"
     return None
+
+
+_FILE_MODULE_PREFIX = "tether_app_"
 
 
 def load_ref(ref: str) -> Any:
@@ -39,7 +43,7 @@ def load_ref(ref: str) -> Any:
             path = Path(mod_name)
             if not path.exists():
                 raise ConfigurationError(f"app file {mod_name!r} does not exist")
-            spec = importlib.util.spec_from_file_location(f"tether_app_{path.stem}", path)
+            spec = importlib.util.spec_from_file_location(f"{_FILE_MODULE_PREFIX}{path.stem}", path)
             if spec is None or spec.loader is None:
                 raise ConfigurationError(f"cannot load {mod_name!r} as a Python module")
             module = importlib.util.module_from_spec(spec)

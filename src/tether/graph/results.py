@@ -56,6 +56,8 @@ class StepInfo:
     next_tasks: list[dict[str, Any]]
     snapshot: bool
     meta: dict[str, Any] = field(default_factory=dict)
+    nodes: list[str] = field(default_factory=list)
+    """Node name of each task in ``tasks``, in the same order."""
 
 
 class RunHandle:

@@ -33,6 +33,7 @@ async def prepare_resume(
             (RunStatus.FAILED, RunStatus.PLANNED, actor, reason),
             (RunStatus.PLANNED, RunStatus.EXECUTING, f"worker:{rt.owner}", "resumed"),
         ]
+        meta["replans"] = 0  # an operator's retry gets a fresh re-plan budget
         return _commit(rt, run, trs, meta, clear_error=True)
     esc = run.escalation or {}
     kind = esc.get("kind")

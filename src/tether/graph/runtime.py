@@ -83,7 +83,12 @@ class Runtime:
     # -- lifecycle of the runtime ----------------------------------------------------------
     async def open(self) -> Runtime:
         if not self._opened:
-            await self.store.setup()
+            try:
+                await self.store.setup()
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await self.store.close()
+                raise
             self._opened = True
             self._background.append(asyncio.create_task(self._heartbeat()))
             if self.recover:
@@ -140,7 +145,13 @@ class Runtime:
             return wf
         ref = run.metadata.get("workflow_ref")
         if ref:
-            obj = load_ref(ref)
+            try:
+                obj = load_ref(ref)
+            except ConfigurationError as exc:
+                raise ConfigurationError(
+                    f"run {run.run_id} uses workflow {run.workflow!r}: {exc}; pass the workflow "
+                    "with Runtime(workflows=[...]) (CLI: --app module:workflow)"
+                ) from None
             if isinstance(obj, Workflow):
                 return self.register(obj)
         raise ConfigurationError(
@@ -160,6 +171,7 @@ class Runtime:
         metadata: Mapping[str, Any] | None = None,
         execute: bool = True,
         parent_run_id: str | None = None,
+        parent_step: int | None = None,
         actor: str = "user",
     ) -> RunHandle:
         """Create a run and (``execute=True``) start executing it in this process.
@@ -199,6 +211,7 @@ class Runtime:
             idempotency_key=idempotency_key,
             input_hash=serde.fingerprint(input) if idempotency_key else None,
             parent_run_id=parent_run_id,
+            parent_step=parent_step,
             owner=self.owner if execute else None,
             lease_token=1 if execute else 0,
             lease_expires_at=now + self.lease_ttl if execute else 0.0,
@@ -408,19 +421,23 @@ class Runtime:
         cps = await self.store.list_checkpoints(run_id)
         # the tasks a step ran are the ones its predecessor planned (a task that wrote nothing
         # leaves no delta, but it ran); after a prune the oldest kept step falls back to its delta
-        ran = {cp.step + 1: [t["id"] for t in cp.next_tasks] for cp in cps}
-        return [
-            StepInfo(
-                cp.step,
-                cp.created_at,
-                ran.get(cp.step, [w[0] for w in cp.delta]),
-                [{"task_id": w[0], "node": w[1], "writes": w[2]} for w in cp.delta],
-                cp.next_tasks,
-                cp.snapshot is not None,
-                cp.meta,
+        ran = {cp.step + 1: [(t["id"], t["node"]) for t in cp.next_tasks] for cp in cps}
+        out = []
+        for cp in cps:
+            tasks = ran.get(cp.step, [(w[0], w[1]) for w in cp.delta])
+            out.append(
+                StepInfo(
+                    cp.step,
+                    cp.created_at,
+                    [t for t, _ in tasks],
+                    [{"task_id": w[0], "node": w[1], "writes": w[2]} for w in cp.delta],
+                    cp.next_tasks,
+                    cp.snapshot is not None,
+                    cp.meta,
+                    [n for _, n in tasks],
+                )
             )
-            for cp in cps
-        ]
+        return out
 
     async def events(self, run_id: str, *, follow: bool = True) -> AsyncIterator[Event]:
         """The run's events: the persisted log first, then (``follow``) live events until the
@@ -448,6 +465,12 @@ class Runtime:
                 if ev.seq:
                     if ev.seq <= last:
                         continue
+                    if ev.seq > last + 1:  # committed elsewhere (e.g. a resume): back-fill
+                        for missed in await self.store.list_events(run_id, after_seq=last):
+                            if missed.seq >= ev.seq:
+                                break
+                            last = missed.seq
+                            yield missed
                     last = ev.seq
                 yield ev
                 if ev.type == "lifecycle" and RunStatus(ev.data["to"]) in _SETTLED:
@@ -466,9 +489,14 @@ class Runtime:
         max_steps: int | None = None,
         actor: str = "user",
         wait: bool = True,
+        execute: bool = True,
     ) -> RunResult | RunHandle:
         """Continue an ESCALATED run (answer its interrupts, grant steps after a step-limit trip,
-        settle an effect of unknown outcome) or retry a FAILED one from its last checkpoint."""
+        settle an effect of unknown outcome) or retry a FAILED one from its last checkpoint.
+
+        With ``execute=False`` the answer is recorded and the run is left ACTIVE and unowned,
+        for any worker (``recover=True``) to pick up; the call returns a handle at once.
+        """
         await self._ensure_open()
         # acquire_lease succeeds for an owner that already holds the run, so two resumes in
         # this runtime must be told apart here, before either touches the store
@@ -490,15 +518,17 @@ class Runtime:
                 commit = await self._prepare_resume(
                     run, lease.token, value, answers, max_steps, actor
                 )
+                commit.release_lease = not execute
                 run = await self.store.commit(run_id, lease.token, commit)
             except BaseException:
                 await self.store.release_lease(run_id, lease.token)
                 raise
-            await self._take_over_with(wf, run, lease.token)
+            if execute:
+                await self._take_over_with(wf, run, lease.token)
         finally:
             self._resuming.discard(run_id)
         handle = RunHandle(self, run_id, False)
-        return await handle.wait() if wait else handle
+        return await handle.wait() if (wait and execute) else handle
 
     async def _take_over_with(self, wf: Workflow, run: RunRecord, token: int) -> None:
         state, cp, tracker = await self._load(run)
@@ -539,7 +569,7 @@ class Runtime:
                 {"from": run.status.value, "to": "CANCELLED", "reason": reason},
             )
             try:
-                return await self.store.commit(
+                done = await self.store.commit(
                     run_id,
                     None,
                     Commit(
@@ -550,12 +580,22 @@ class Runtime:
                         events=[ev],
                     ),
                 )
+                await self._cancel_children(run_id, actor)
+                return done
             except RunStateError:
                 raise
             except Exception as exc:  # status moved under us; read again
                 last = exc
                 await asyncio.sleep(0.01)
         raise last
+
+    async def _cancel_children(self, run_id: str, actor: str) -> None:
+        """Subgraph child runs die with their parent (forks, also linked, live on)."""
+        for child in await self.store.list_runs(parent_run_id=run_id, limit=10_000):
+            if child.metadata.get("subgraph_of") != run_id or child.status in FINISHED:
+                continue
+            with contextlib.suppress(RunStateError):
+                await self.cancel(child.run_id, reason=f"parent {run_id} cancelled", actor=actor)
 
     # -- time travel -------------------------------------------------------------------------
     async def fork(
@@ -580,7 +620,7 @@ class Runtime:
             if not isinstance(patch, Mapping):
                 raise InvalidInputError("a fork patch must be a mapping of state fields")
             try:
-                wf.schema.check_update(dict(patch), "fork patch", replace_all=True)
+                wf.schema.check_update(dict(patch), "", replace_all=True, source="fork patch")
             except Exception as exc:
                 raise InvalidInputError(str(exc)) from None
             state.update(patch)
@@ -625,7 +665,19 @@ class Runtime:
             dict(src.barriers),
             meta={"forked_from": run_id},
         )
-        created, _ = await self.store.create_run(rec, cp, trs, [])
+        events = [
+            Event(
+                fid,
+                0,
+                "lifecycle",
+                now,
+                None,
+                None,
+                {"from": src_.value if src_ else None, "to": dst.value, "reason": why},
+            )
+            for src_, dst, _, why in trs
+        ]
+        created, _ = await self.store.create_run(rec, cp, trs, events)
         if execute:
             tracker = SnapshotTracker(self.snapshots)
             tracker.took(len(blob))

@@ -29,6 +29,8 @@ class Field:
             return self.default() if callable(self.default) else self.default
         if self.reducer.empty is not None:
             return self.reducer.empty()
+        if self.reducer.name == "add" and self.type in (int, float):
+            return self.type()  # a counter starts at zero
         return _MISSING
 
 
@@ -96,17 +98,23 @@ class StateSchema:
                 state[f.name] = v
         if data:
             try:
-                self.check_update(dict(data), "input", replace_all=True)
+                self.check_update(dict(data), "", replace_all=True, source="run input")
             except InvalidUpdateError as exc:
                 raise InvalidInputError(str(exc)) from None
             state.update(data)
         return state
 
-    def check_update(self, update: Any, node: str, *, replace_all: bool = False) -> dict[str, Any]:
-        """Validate a node's partial update (keys exist, values fit their types)."""
+    def check_update(
+        self, update: Any, node: str, *, replace_all: bool = False, source: str | None = None
+    ) -> dict[str, Any]:
+        """Validate a node's partial update (keys exist, values fit their types).
+
+        ``source`` names who wrote it when it is not a node ("run input", "fork patch").
+        """
+        who = source or f"node {node!r}"
         if not isinstance(update, dict):
             raise InvalidUpdateError(
-                f"node {node!r} returned {type(update).__name__}; a node must return a dict "
+                f"{who} is a {type(update).__name__}; a node must return a dict "
                 "of state updates, a Command, or None"
             )
         if self.schema is None:
@@ -116,7 +124,7 @@ class StateSchema:
             f = fields.get(key)
             if f is None:
                 raise InvalidUpdateError(
-                    f"node {node!r} wrote unknown state key {key!r}; "
+                    f"{who} wrote unknown state key {key!r}; "
                     f"the state schema {self.schema.__name__} has {sorted(fields)}"
                 )
             adapter = f.adapter
@@ -128,7 +136,7 @@ class StateSchema:
                 except PydanticValidationError as exc:
                     first = exc.errors()[0]
                     raise InvalidUpdateError(
-                        f"node {node!r} wrote {key!r}={_short(value)} which does not fit "
+                        f"{who} wrote {key!r}={_short(value)} which does not fit "
                         f"{_type_name(f.type)}: {first['msg']}"
                     ) from None
         return update

@@ -54,7 +54,13 @@ async def run_subgraph(rt: Runtime, wf: Workflow, arg: Any, ctx: RunContext) -> 
         rec = await rt.store.get_run(child_id)
     except RunNotFoundError:
         await rt.start(
-            wf, data, run_id=child_id, parent_run_id=ctx.run_id, actor=f"run:{ctx.run_id}"
+            wf,
+            data,
+            run_id=child_id,
+            parent_run_id=ctx.run_id,
+            parent_step=ctx.step,
+            metadata={"subgraph_of": ctx.run_id},
+            actor=f"run:{ctx.run_id}",
         )
         rec = await rt.store.get_run(child_id)
     while True:

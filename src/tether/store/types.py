@@ -19,7 +19,8 @@ class RunRecord:
     result: Any = None
     error: dict[str, Any] | None = None
     escalation: dict[str, Any] | None = None
-    """Why the run is ESCALATED: {"kind": "interrupt"|"guard"|..., "reason":..., "interrupts": [...]}."""
+    """Why the run is ESCALATED: {"kind": "interrupt"|"step_limit"|..., "reason": ...,
+    "interrupts": [...]}."""
     parent_run_id: str | None = None
     parent_step: int | None = None
     idempotency_key: str | None = None
@@ -37,7 +38,8 @@ class RunRecord:
 class Checkpoint:
     """What one committed step changed, plus what to run next.
 
-    ``delta`` is the ordered list of writes applied at this step: ``[task_id, node, {field: value}]``.
+    ``delta`` is the ordered list of writes applied at this step:
+    ``[task_id, node, {field: value}]``.
     ``snapshot`` (every so often) is the whole state *after* this step, so reading state at a
     step replays at most the deltas since the nearest snapshot.
     """
