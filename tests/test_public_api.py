@@ -25,6 +25,7 @@ EXPECTED = [
     "NodeError",
     "Phase",
     "Reducer",
+    "Retention",
     "RetryPolicy",
     "RunContext",
     "RunFailedError",

@@ -41,6 +41,7 @@ from tether.graph import (
     interrupt,
 )
 from tether.graph.history import SnapshotPolicy
+from tether.graph.retention import Retention
 from tether.graph.sync import SyncRuntime
 
 __version__ = "0.1.0"
@@ -63,6 +64,7 @@ __all__ = [
     "NodeError",
     "Phase",
     "Reducer",
+    "Retention",
     "RetryPolicy",
     "RunContext",
     "RunFailedError",

@@ -25,6 +25,7 @@ from tether.graph.loop import RunLoop, phase_status
 from tether.graph.planner import entry_tasks
 from tether.graph.registry import find_ref, load_ref
 from tether.graph.results import RunHandle, RunResult, StepInfo
+from tether.graph.retention import Retention
 from tether.graph.state import StateSchema, reducers_from_names
 from tether.graph.subgraph import run_subgraph
 from tether.store.protocol import RunStore
@@ -54,6 +55,7 @@ class Runtime:
         recover: bool = True,
         poll_interval: float = 0.5,
         snapshots: SnapshotPolicy | None = None,
+        retention: Retention | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         if isinstance(store, str) or store is None:
@@ -69,6 +71,7 @@ class Runtime:
         self.recover = recover
         self.poll_interval = poll_interval
         self.snapshots = snapshots or SnapshotPolicy()
+        self.retention = retention or Retention()
         self.clock = clock
         self.bus = EventBus()
         self._workflows: dict[str, Workflow] = {}
@@ -93,6 +96,8 @@ class Runtime:
             self._background.append(asyncio.create_task(self._heartbeat()))
             if self.recover:
                 self._background.append(asyncio.create_task(self._recovery()))
+            if self.retention.finished_ttl is not None:
+                self._background.append(asyncio.create_task(self._sweep()))
         return self
 
     async def close(self) -> None:
@@ -269,6 +274,12 @@ class Runtime:
         run_id = loop.run.run_id
         try:
             rec = await loop.drive()
+            keep = self.retention.keep_last
+            if keep is not None and rec.status in FINISHED:
+                try:
+                    await self.prune(run_id, keep)
+                except Exception:  # retention is housekeeping: never fail the run over it
+                    log.exception("run %s: pruning to the last %d checkpoints failed", run_id, keep)
             return RunResult(
                 run_id, rec.status, loop.state, rec.step, rec.escalation, rec.error, rec
             )
@@ -336,6 +347,18 @@ class Runtime:
             except Exception:
                 log.exception("recovery sweep failed")
             await asyncio.sleep(self.poll_interval)
+
+    async def _sweep(self) -> None:
+        ttl = self.retention.finished_ttl
+        assert ttl is not None
+        while True:
+            try:
+                await self.purge(ttl)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("retention sweep failed")
+            await asyncio.sleep(self.retention.sweep_interval)
 
     async def recover_once(self, limit: int = 16) -> list[str]:
         """Claim ACTIVE runs of known workflows that nobody holds, and resume them here."""

@@ -1,0 +1,27 @@
+"""Retention: how much history a runtime keeps, applied automatically."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tether.core.errors import ConfigurationError
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """``keep_last``: once a run finishes, keep only its last N checkpoints (the oldest kept one
+    becomes a snapshot, so every kept step still reads exactly). ``finished_ttl``: delete runs
+    that finished (COMPLETED, FAILED, CANCELLED) more than this many seconds ago, swept every
+    ``sweep_interval`` seconds. Runs that are active or parked are never touched."""
+
+    keep_last: int | None = None
+    finished_ttl: float | None = None
+    sweep_interval: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.keep_last is not None and self.keep_last < 1:
+            raise ConfigurationError("Retention.keep_last must be >= 1 (or None to keep all)")
+        if self.finished_ttl is not None and self.finished_ttl <= 0:
+            raise ConfigurationError("Retention.finished_ttl must be > 0 seconds (or None)")
+        if self.sweep_interval <= 0:
+            raise ConfigurationError("Retention.sweep_interval must be > 0 seconds")
