@@ -451,3 +451,42 @@ async def test_input_defaults_and_schema_free_graphs(rt: Runtime) -> None:
     free.add_node("a", lambda s: {"anything": s.get("x", 0) + 1}).add_edge(START, "a")
     res = await rt.run(free.compile(), {"x": 41})
     assert res.state == {"x": 41, "anything": 42}
+
+
+# -- Command(goto) destinations ------------------------------------------------------------
+
+
+def _goto_graph(target: str, destinations: list[str] | None) -> Graph:
+    from tether import Command
+
+    g = Graph(S, name="goto")
+    g.add_node("a", lambda s: Command(update={"n": 1}, goto=target), destinations=destinations)
+    g.add_node("b", lambda s: {"n": 2})
+    g.add_edge(START, "a")
+    return g
+
+
+def test_a_node_reached_only_by_goto_is_reachable_when_declared() -> None:
+    with pytest.raises(GraphDefinitionError, match="cannot be reached"):
+        _goto_graph("b", None).compile()
+    _goto_graph("b", ["b", END]).compile()
+
+
+def test_declared_destinations_must_exist() -> None:
+    with pytest.raises(GraphDefinitionError, match=r"destinations of node 'a'.*'zz'"):
+        _goto_graph("b", ["b", "zz"]).compile()
+    with pytest.raises(GraphDefinitionError, match="list of node names"):
+        Graph(S).add_node("x", lambda s: None, destinations="b")  # type: ignore[arg-type]
+
+
+async def test_goto_outside_declared_destinations_fails_the_run(rt: Runtime) -> None:
+    g = _goto_graph("b", ["b"])
+    g.add_node("c", lambda s: {"n": 3}).add_edge("b", "c")
+    ok = await rt.run(g.compile(), {"n": 0})
+    assert ok.state["n"] == 3
+    bad = _goto_graph("c", ["b"])
+    bad.add_node("c", lambda s: {"n": 3}).add_edge("b", "c")
+    res = await rt.run(bad.compile(), {"n": 0})
+    assert res.status is RunStatus.FAILED
+    assert res.error is not None and res.error["type"] == "InvalidRouteError"
+    assert "not among its declared targets ['b']" in res.error["message"]

@@ -71,11 +71,14 @@ class Graph:
         retry: RetryPolicy | None = None,
         thread: bool = False,
         metadata: dict[str, Any] | None = None,
+        destinations: Sequence[str] | None = None,
     ) -> Graph:
         """Add a node: ``fn(state)`` or ``fn(state, ctx)``, sync or async, or a compiled Workflow.
 
         A node returns a partial state update (dict), a ``Command``, or None. Sync nodes run on
         the event loop; pass ``thread=True`` for one that blocks (slow I/O, heavy CPU).
+        ``destinations`` declares where its ``Command(goto=...)`` may go: those nodes count as
+        reachable, and a goto anywhere else is an InvalidRouteError.
         """
         if not isinstance(name, str) or not name or name in (START, END):
             raise GraphDefinitionError(f"invalid node name {name!r}")
@@ -110,6 +113,12 @@ class Graph:
             )
             spec = NodeSpec(name, fn, is_async, nargs == 2, phase, retry or NO_RETRY, thread)
         spec.metadata = dict(metadata or {})
+        if destinations is not None:
+            if isinstance(destinations, str):
+                raise GraphDefinitionError(
+                    f"node {name!r}: destinations must be a list of node names, not a string"
+                )
+            spec.destinations = tuple(destinations)
         self.nodes[name] = spec
         return self
 
@@ -250,6 +259,9 @@ class Workflow:
             for s in srcs:
                 need(s, f"join {list(srcs)} -> {t!r}")
             need(t, f"join {list(srcs)} -> {t!r}", allow_end=True)
+        for spec in g.nodes.values():
+            for t in spec.destinations or ():
+                need(t, f"destinations of node {spec.name!r}", allow_end=True)
         for ce in g.conditional:
             need(ce.source, f"conditional edge from {ce.source!r}", allow_start=True)
             for t in ce.targets or ():
@@ -269,6 +281,9 @@ class Workflow:
         while frontier:
             cur = frontier.pop()
             nxt = list(self.static_out.get(cur, ()))
+            spec = g.nodes.get(cur)
+            if spec is not None and spec.destinations is not None:
+                nxt.extend(spec.destinations)
             for _srcs, t in self.barrier_in.get(cur, ()):
                 nxt.append(t)
             for ce in self.routes_out.get(cur, ()):

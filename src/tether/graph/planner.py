@@ -97,9 +97,12 @@ def plan_next(
         for ce in wf.routes_out.get(fin.node, ()):
             for t in _route_targets(ce, state, known):
                 take(t)
-        for t in fin.goto:
-            _check_target(t, fin.node, known)
-            take(t)
+        if fin.goto:
+            spec = known.get(fin.node)
+            declared = spec.destinations if spec is not None else None
+            for t in fin.goto:
+                _check_target(t, fin.node, known, declared)
+                take(t)
         if fin.node == START:
             continue
         for srcs, target in wf.barrier_in.get(fin.node, ()):

@@ -93,3 +93,5 @@ class NodeSpec:
     thread: bool = False
     subgraph: Any = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    destinations: tuple[str, ...] | None = None
+    """Where ``Command(goto=...)`` from this node may go (declared for validation)."""
