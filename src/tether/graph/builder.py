@@ -281,9 +281,9 @@ class Workflow:
         while frontier:
             cur = frontier.pop()
             nxt = list(self.static_out.get(cur, ()))
-            spec = g.nodes.get(cur)
-            if spec is not None and spec.destinations is not None:
-                nxt.extend(spec.destinations)
+            cur_spec = g.nodes.get(cur)
+            if cur_spec is not None and cur_spec.destinations is not None:
+                nxt.extend(cur_spec.destinations)
             for _srcs, t in self.barrier_in.get(cur, ()):
                 nxt.append(t)
             for ce in self.routes_out.get(cur, ()):
