@@ -27,6 +27,16 @@ user's ``except Exception:`` inside a node cannot swallow them (the same reasoni
     │   └── ConfigurationError        bad setting, store URL, missing optional dependency
     ├── RunFailedError          a run ended FAILED (carries the node error)
     │   └── NodeError               a node raised after exhausting its retry policy
+    ├── ToolError               a tool call went wrong (``retryable`` says if trying again helps)
+    │   ├── ToolArgumentsError      arguments did not validate: back to the planner, never retried
+    │   ├── ToolNotFoundError       no tool of that name in the registry
+    │   ├── ToolTimeoutError        the call ran past the contract's timeout (retried)
+    │   ├── ToolTransientError      a transient failure, e.g. HTTP 5xx (retried)
+    │   ├── ToolRateLimitedError    HTTP 429 or a local rate limit; carries ``retry_after`` (retried)
+    │   ├── PolicyViolationError    a policy forbids the call (never retried)
+    │   ├── ToolDisabledError       a kill switch is on for the tool, its scope or the tenant
+    │   ├── CircuitOpenError        the tool's circuit breaker is open
+    │   └── SagaFailedError         a saga step failed; its completed steps were compensated
     └── StoreError              the durable store refused or broke
         ├── LeaseLostError          fencing: this writer no longer owns the run
         └── SchemaVersionError      the database schema is newer than this code
@@ -128,6 +138,75 @@ class RunFailedError(TetherError):
 
 class NodeError(RunFailedError):
     pass
+
+
+class ToolError(TetherError):
+    """A tool call failed. ``retryable`` tells the executor's retry policy whether to try again."""
+
+    retryable = False
+
+    def __init__(self, message: str, *, tool: str | None = None) -> None:
+        super().__init__(message)
+        self.tool = tool
+
+
+class ToolArgumentsError(ToolError, UserError):
+    def __init__(self, message: str, *, tool: str | None = None,
+                 errors: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message, tool=tool)
+        self.errors = errors or []
+
+
+class ToolNotFoundError(ToolError, UserError, LookupError):
+    pass
+
+
+class ToolTimeoutError(ToolError):
+    retryable = True
+
+
+class ToolTransientError(ToolError):
+    """Raise it from a tool for a failure worth retrying (a 5xx, a dropped connection)."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, tool: str | None = None, status: int | None = None) -> None:
+        super().__init__(message, tool=tool)
+        self.status = status
+
+
+class ToolRateLimitedError(ToolError):
+    """Raise it from a tool on HTTP 429; ``retry_after`` (seconds) is honoured before retrying."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, tool: str | None = None,
+                 retry_after: float | None = None) -> None:
+        super().__init__(message, tool=tool)
+        self.retry_after = retry_after
+
+
+class PolicyViolationError(ToolError):
+    pass
+
+
+class ToolDisabledError(ToolError):
+    pass
+
+
+class CircuitOpenError(ToolError):
+    def __init__(self, message: str, *, tool: str | None = None, retry_in: float = 0.0) -> None:
+        super().__init__(message, tool=tool)
+        self.retry_in = retry_in
+
+
+class SagaFailedError(ToolError):
+    def __init__(self, message: str, *, failed_step: str, compensated: list[str],
+                 cause: BaseException | None = None) -> None:
+        super().__init__(message, tool=failed_step)
+        self.failed_step = failed_step
+        self.compensated = compensated
+        self.cause = cause
 
 
 class StoreError(TetherError):

@@ -15,6 +15,7 @@ from tether.core.errors import (
     StepNotFoundError,
 )
 from tether.core.lifecycle import ACTIVE, FINISHED, RunStatus, check_transition
+from tether.store.control import refill, take
 from tether.store.types import (
     Checkpoint,
     Commit,
@@ -86,6 +87,8 @@ class MemoryStore:
         self._effects: dict[str, dict[str, EffectRecord]] = {}
         self._events: dict[str, list[Event]] = {}
         self._transitions: dict[str, list[Transition]] = {}
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._flags: dict[str, Any] = {}
 
     async def setup(self) -> None:
         return None
@@ -388,3 +391,22 @@ class MemoryStore:
     async def list_transitions(self, run_id: str) -> list[Transition]:
         self._run(run_id)
         return list(self._transitions[run_id])
+
+    # -- control plane ------------------------------------------------------------------
+    async def take_tokens(self, bucket: str, rate: float, burst: float, n: float = 1.0) -> float:
+        if rate <= 0 or burst <= 0 or n <= 0 or n > burst:
+            raise ValueError("take_tokens needs rate > 0, burst > 0 and 0 < n <= burst")
+        now = self.clock.now()
+        tokens, updated = self._buckets.get(bucket, (burst, now))
+        left, wait = take(refill(tokens, updated, now, rate, burst), n, rate)
+        self._buckets[bucket] = (left, now)
+        return wait
+
+    async def set_flag(self, key: str, value: Any) -> None:
+        if value is None:
+            self._flags.pop(key, None)
+        else:
+            self._flags[key] = _json_copy(value)
+
+    async def get_flags(self, prefix: str = "") -> dict[str, Any]:
+        return {k: _json_copy(v) for k, v in self._flags.items() if k.startswith(prefix)}

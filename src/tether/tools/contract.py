@@ -1,0 +1,229 @@
+"""ToolContract: everything tether knows about a tool, built from a typed function by ``@tool``."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, get_type_hints
+
+from pydantic import BaseModel, ConfigDict, TypeAdapter, create_model
+from pydantic import ValidationError as PydanticValidationError
+
+from tether.core.errors import ConfigurationError, ToolArgumentsError
+from tether.tools.policies import NO_TOOL_RETRY, BreakerPolicy, RateLimit, Scope, ToolRetry
+
+KEY_PARAM = "idempotency_key"
+"""A tool function with a parameter of this name receives the call's idempotency key."""
+CTX_PARAM = "ctx"
+"""A tool function with a parameter of this name receives the tool context (run, tenant...)."""
+
+
+@dataclass(slots=True)
+class ToolContract:
+    """A tool with its governance: validated arguments, scope, idempotency, timeout, retry per
+    error class, rate limit, circuit breaker and an optional compensation (undo) for sagas."""
+
+    name: str
+    description: str
+    fn: Callable[..., Any]
+    args_model: type[BaseModel]
+    scope: Scope = Scope.READ
+    idempotent: bool = False
+    idempotency_key: Callable[[dict[str, Any]], str] | None = None
+    """Derives the key from the arguments (e.g. ``lambda a: a["order_id"]``). Without it the key
+    is the journal's: run, step, task and call index."""
+    timeout: float | None = 30.0
+    retry: ToolRetry = NO_TOOL_RETRY
+    rate_limit: RateLimit | None = None
+    breaker: BreakerPolicy | None = None
+    compensate: ToolContract | None = None
+    result_adapter: TypeAdapter[Any] | None = None
+    is_async: bool = False
+    wants_ctx: bool = False
+    wants_key: bool = False
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    # -- schemas -------------------------------------------------------------------------
+    @property
+    def input_schema(self) -> dict[str, Any]:
+        return self.args_model.model_json_schema()
+
+    @property
+    def result_schema(self) -> dict[str, Any] | None:
+        return self.result_adapter.json_schema() if self.result_adapter is not None else None
+
+    def spec(self) -> dict[str, Any]:
+        """Provider-neutral description for a model: name, description, JSON schema."""
+        return {"name": self.name, "description": self.description,
+                "input_schema": self.input_schema}
+
+    def openai_spec(self) -> dict[str, Any]:
+        return {"type": "function", "function": {"name": self.name,
+                                                 "description": self.description,
+                                                 "parameters": self.input_schema}}
+
+    # -- calling -------------------------------------------------------------------------
+    def validate(self, args: Mapping[str, Any] | None) -> dict[str, Any]:
+        """Validated, coerced arguments, or ToolArgumentsError saying what is wrong."""
+        if args is None:
+            args = {}
+        if not isinstance(args, Mapping):
+            raise ToolArgumentsError(
+                f"tool {self.name!r} takes an object of named arguments, got "
+                f"{type(args).__name__}", tool=self.name)
+        try:
+            model = self.args_model.model_validate(dict(args))
+        except PydanticValidationError as exc:
+            problems = [
+                f"{'.'.join(map(str, e['loc'])) or '(arguments)'}: {e['msg']}" for e in exc.errors()
+            ]
+            raise ToolArgumentsError(
+                f"invalid arguments for tool {self.name!r}: " + "; ".join(problems),
+                tool=self.name,
+                errors=[{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
+                        for e in exc.errors()],
+            ) from None
+        return {k: getattr(model, k) for k in type(model).model_fields}
+
+    def derive_key(self, args: dict[str, Any]) -> str | None:
+        return self.idempotency_key(args) if self.idempotency_key is not None else None
+
+    async def invoke(self, args: dict[str, Any], *, key: str | None = None,
+                     ctx: Any = None) -> Any:
+        """Call the function once with validated ``args`` (no governance: the executor adds it).
+        Sync functions run in a worker thread so a blocking tool never stalls the event loop."""
+        kwargs = dict(args)
+        if self.wants_key:
+            kwargs[KEY_PARAM] = key
+        if self.wants_ctx:
+            kwargs[CTX_PARAM] = ctx
+        if self.is_async:
+            result = await self.fn(**kwargs)
+        else:
+            result = await asyncio.to_thread(self.fn, **kwargs)
+        if self.result_adapter is not None:
+            try:
+                self.result_adapter.validate_python(result)
+            except PydanticValidationError as exc:
+                raise TypeError(
+                    f"tool {self.name!r} returned {type(result).__name__}, which does not match "
+                    f"its declared result type: {exc.errors()[0]['msg']}"
+                ) from None
+        return result
+
+    async def __call__(self, **args: Any) -> Any:
+        """Direct call (validation only, no journal, retry or limits): handy in tests."""
+        return await self.invoke(self.validate(args))
+
+
+def tool(
+    fn: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    scope: Scope | str = Scope.READ,
+    idempotent: bool | None = None,
+    idempotency_key: Callable[[dict[str, Any]], str] | None = None,
+    timeout: float | None = 30.0,
+    retry: ToolRetry | None = None,
+    rate_limit: RateLimit | None = None,
+    breaker: BreakerPolicy | None = None,
+    compensate: ToolContract | Callable[..., Any] | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> Any:
+    """Turn a typed function (sync or async) into a ToolContract.
+
+    Arguments come from the signature (pydantic validates them; ``Annotated[int, Field(...)]``
+    adds constraints and descriptions); the description from the docstring. Read tools are
+    idempotent unless told otherwise; write and destructive tools are not.
+
+    >>> @tool(scope="write", idempotent=True, idempotency_key=lambda a: a["order_id"])
+    ... async def charge(order_id: str, cents: int, idempotency_key: str) -> str:
+    ...     '''Charge an order.'''
+    ...     return f"ch_{order_id}"
+    """
+
+    def build(f: Callable[..., Any]) -> ToolContract:
+        return _build(f, name=name, description=description, scope=scope,
+                      idempotent=idempotent, idempotency_key=idempotency_key, timeout=timeout,
+                      retry=retry, rate_limit=rate_limit, breaker=breaker,
+                      compensate=compensate, metadata=metadata)
+
+    return build(fn) if fn is not None else build
+
+
+def _build(f: Callable[..., Any], *, name: str | None, description: str | None,
+           scope: Scope | str, idempotent: bool | None,
+           idempotency_key: Callable[[dict[str, Any]], str] | None, timeout: float | None,
+           retry: ToolRetry | None, rate_limit: RateLimit | None, breaker: BreakerPolicy | None,
+           compensate: ToolContract | Callable[..., Any] | None,
+           metadata: dict[str, Any] | None) -> ToolContract:
+    if not callable(f):
+        raise ConfigurationError(f"@tool needs a function, got {f!r}")
+    tool_name = name or f.__name__
+    if not tool_name.replace("_", "a").replace("-", "a").replace(".", "a").isalnum():
+        raise ConfigurationError(
+            f"tool name {tool_name!r} must use letters, digits, '_', '-' or '.' only"
+        )
+    try:
+        scope = Scope(scope)
+    except ValueError:
+        raise ConfigurationError(
+            f"tool {tool_name!r}: unknown scope {scope!r}; use one of {[s.value for s in Scope]}"
+        ) from None
+    if timeout is not None and timeout <= 0:
+        raise ConfigurationError(f"tool {tool_name!r}: timeout must be > 0 seconds or None")
+    try:
+        hints = get_type_hints(f, include_extras=True)
+    except Exception as exc:
+        raise ConfigurationError(f"tool {tool_name!r}: cannot read its type hints: {exc}") from exc
+    sig = inspect.signature(f)
+    fields: dict[str, Any] = {}
+    wants_ctx = wants_key = False
+    for pname, param in sig.parameters.items():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            raise ConfigurationError(
+                f"tool {tool_name!r}: *args/**kwargs cannot be described to a model; "
+                "declare each argument"
+            )
+        if pname == CTX_PARAM:
+            wants_ctx = True
+            continue
+        if pname == KEY_PARAM:
+            wants_key = True
+            continue
+        if pname not in hints:
+            raise ConfigurationError(
+                f"tool {tool_name!r}: argument {pname!r} needs a type annotation"
+            )
+        default = ... if param.default is param.empty else param.default
+        fields[pname] = (hints[pname], default)
+    args_model = create_model(  # type: ignore[call-overload]
+        f"{tool_name}_args", __config__=ConfigDict(extra="forbid"), **fields
+    )
+    ret = hints.get("return", inspect.Signature.empty)
+    result_adapter = None
+    if ret not in (inspect.Signature.empty, Any, None, type(None)):
+        result_adapter = TypeAdapter(ret)
+    doc = inspect.getdoc(f) or ""
+    desc = description if description is not None else doc.split("\n\n")[0].strip()
+    if idempotent is None:
+        idempotent = scope is Scope.READ
+    comp: ToolContract | None
+    if compensate is None or isinstance(compensate, ToolContract):
+        comp = compensate
+    else:
+        comp = tool(compensate, scope=scope, idempotent=True, timeout=timeout)
+    return ToolContract(
+        name=tool_name, description=desc or tool_name, fn=f, args_model=args_model, scope=scope,
+        idempotent=idempotent, idempotency_key=idempotency_key, timeout=timeout,
+        retry=retry or (ToolRetry() if idempotent else NO_TOOL_RETRY),
+        rate_limit=rate_limit, breaker=breaker, compensate=comp, result_adapter=result_adapter,
+        is_async=inspect.iscoroutinefunction(f), wants_ctx=wants_ctx, wants_key=wants_key,
+        metadata=dict(metadata or {}),
+    )
+
+
+AsyncToolFn = Callable[..., Awaitable[Any]]
