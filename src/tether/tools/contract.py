@@ -56,13 +56,21 @@ class ToolContract:
 
     def spec(self) -> dict[str, Any]:
         """Provider-neutral description for a model: name, description, JSON schema."""
-        return {"name": self.name, "description": self.description,
-                "input_schema": self.input_schema}
+        return {
+            "name": self.name,
+            "description": self.description,
+            "input_schema": self.input_schema,
+        }
 
     def openai_spec(self) -> dict[str, Any]:
-        return {"type": "function", "function": {"name": self.name,
-                                                 "description": self.description,
-                                                 "parameters": self.input_schema}}
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": self.input_schema,
+            },
+        }
 
     # -- calling -------------------------------------------------------------------------
     def validate(self, args: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -71,8 +79,9 @@ class ToolContract:
             args = {}
         if not isinstance(args, Mapping):
             raise ToolArgumentsError(
-                f"tool {self.name!r} takes an object of named arguments, got "
-                f"{type(args).__name__}", tool=self.name)
+                f"tool {self.name!r} takes an object of named arguments, got {type(args).__name__}",
+                tool=self.name,
+            )
         try:
             model = self.args_model.model_validate(dict(args))
         except PydanticValidationError as exc:
@@ -82,16 +91,17 @@ class ToolContract:
             raise ToolArgumentsError(
                 f"invalid arguments for tool {self.name!r}: " + "; ".join(problems),
                 tool=self.name,
-                errors=[{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
-                        for e in exc.errors()],
+                errors=[
+                    {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
+                    for e in exc.errors()
+                ],
             ) from None
         return {k: getattr(model, k) for k in type(model).model_fields}
 
     def derive_key(self, args: dict[str, Any]) -> str | None:
         return self.idempotency_key(args) if self.idempotency_key is not None else None
 
-    async def invoke(self, args: dict[str, Any], *, key: str | None = None,
-                     ctx: Any = None) -> Any:
+    async def invoke(self, args: dict[str, Any], *, key: str | None = None, ctx: Any = None) -> Any:
         """Call the function once with validated ``args`` (no governance: the executor adds it).
         Sync functions run in a worker thread so a blocking tool never stalls the event loop."""
         kwargs = dict(args)
@@ -146,20 +156,39 @@ def tool(
     """
 
     def build(f: Callable[..., Any]) -> ToolContract:
-        return _build(f, name=name, description=description, scope=scope,
-                      idempotent=idempotent, idempotency_key=idempotency_key, timeout=timeout,
-                      retry=retry, rate_limit=rate_limit, breaker=breaker,
-                      compensate=compensate, metadata=metadata)
+        return _build(
+            f,
+            name=name,
+            description=description,
+            scope=scope,
+            idempotent=idempotent,
+            idempotency_key=idempotency_key,
+            timeout=timeout,
+            retry=retry,
+            rate_limit=rate_limit,
+            breaker=breaker,
+            compensate=compensate,
+            metadata=metadata,
+        )
 
     return build(fn) if fn is not None else build
 
 
-def _build(f: Callable[..., Any], *, name: str | None, description: str | None,
-           scope: Scope | str, idempotent: bool | None,
-           idempotency_key: Callable[[dict[str, Any]], str] | None, timeout: float | None,
-           retry: ToolRetry | None, rate_limit: RateLimit | None, breaker: BreakerPolicy | None,
-           compensate: ToolContract | Callable[..., Any] | None,
-           metadata: dict[str, Any] | None) -> ToolContract:
+def _build(
+    f: Callable[..., Any],
+    *,
+    name: str | None,
+    description: str | None,
+    scope: Scope | str,
+    idempotent: bool | None,
+    idempotency_key: Callable[[dict[str, Any]], str] | None,
+    timeout: float | None,
+    retry: ToolRetry | None,
+    rate_limit: RateLimit | None,
+    breaker: BreakerPolicy | None,
+    compensate: ToolContract | Callable[..., Any] | None,
+    metadata: dict[str, Any] | None,
+) -> ToolContract:
     if not callable(f):
         raise ConfigurationError(f"@tool needs a function, got {f!r}")
     tool_name = name or f.__name__
@@ -200,9 +229,7 @@ def _build(f: Callable[..., Any], *, name: str | None, description: str | None,
             )
         default = ... if param.default is param.empty else param.default
         fields[pname] = (hints[pname], default)
-    args_model = create_model(  # type: ignore[call-overload]
-        f"{tool_name}_args", __config__=ConfigDict(extra="forbid"), **fields
-    )
+    args_model = create_model(f"{tool_name}_args", __config__=ConfigDict(extra="forbid"), **fields)
     ret = hints.get("return", inspect.Signature.empty)
     result_adapter = None
     if ret not in (inspect.Signature.empty, Any, None, type(None)):
@@ -217,11 +244,22 @@ def _build(f: Callable[..., Any], *, name: str | None, description: str | None,
     else:
         comp = tool(compensate, scope=scope, idempotent=True, timeout=timeout)
     return ToolContract(
-        name=tool_name, description=desc or tool_name, fn=f, args_model=args_model, scope=scope,
-        idempotent=idempotent, idempotency_key=idempotency_key, timeout=timeout,
+        name=tool_name,
+        description=desc or tool_name,
+        fn=f,
+        args_model=args_model,
+        scope=scope,
+        idempotent=idempotent,
+        idempotency_key=idempotency_key,
+        timeout=timeout,
         retry=retry or (ToolRetry() if idempotent else NO_TOOL_RETRY),
-        rate_limit=rate_limit, breaker=breaker, compensate=comp, result_adapter=result_adapter,
-        is_async=inspect.iscoroutinefunction(f), wants_ctx=wants_ctx, wants_key=wants_key,
+        rate_limit=rate_limit,
+        breaker=breaker,
+        compensate=comp,
+        result_adapter=result_adapter,
+        is_async=inspect.iscoroutinefunction(f),
+        wants_ctx=wants_ctx,
+        wants_key=wants_key,
         metadata=dict(metadata or {}),
     )
 

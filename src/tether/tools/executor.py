@@ -1,0 +1,251 @@
+"""The effect-safe executor: every tool call validated, governed, and journaled.
+
+Order of checks per call: lookup → argument validation (errors go back to the planner) → kill
+switch → circuit breaker → shared rate limit → the call under its timeout, retried per error
+class. Inside a run the whole call is one effect-journal entry: intent (with its idempotency key)
+before, result after, and a replay returns the recorded result without calling again. An intent
+left without a result by a crash is retried with the same key when the tool is idempotent; when
+it is not, the run escalates (nobody knows whether the effect happened).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from tether.core.clock import SYSTEM_CLOCK, Clock
+from tether.core.errors import (
+    ToolError,
+    ToolRateLimitedError,
+    ToolTimeoutError,
+    ToolTransientError,
+)
+from tether.store.control import ControlStore
+from tether.tools import ratelimit
+from tether.tools.breaker import CircuitBreaker
+from tether.tools.contract import ToolContract
+from tether.tools.killswitch import KillSwitch
+from tether.tools.registry import ToolRegistry
+from tether.tools.results import ToolContext, ToolResult
+
+
+class _LimitExhausted(Exception):
+    """Carries a rate-limit failure past the retry loop (its wait already happened)."""
+
+    def __init__(self, error: ToolRateLimitedError) -> None:
+        self.error = error
+
+
+def classify(exc: BaseException, tool: str) -> ToolError:
+    """Map any exception a tool raised to the ToolError class that decides its retry."""
+    if isinstance(exc, ToolError):
+        if exc.tool is None:
+            exc.tool = tool
+        return exc
+    if isinstance(exc, TimeoutError):
+        return ToolTimeoutError(f"tool {tool!r} timed out", tool=tool)
+    response = getattr(exc, "response", None)
+    status = getattr(response, "status_code", None)
+    if isinstance(status, int):  # httpx.HTTPStatusError and friends
+        if status == 429:
+            return ToolRateLimitedError(
+                f"tool {tool!r}: HTTP 429", tool=tool, retry_after=_retry_after(response)
+            )
+        if status >= 500:
+            return ToolTransientError(f"tool {tool!r}: HTTP {status}", tool=tool, status=status)
+    if type(exc).__name__ in (
+        "ConnectError",
+        "ReadError",
+        "RemoteProtocolError",
+        "ConnectionResetError",
+        "ConnectionRefusedError",
+    ):
+        return ToolTransientError(f"tool {tool!r}: {type(exc).__name__}: {exc}", tool=tool)
+    err = ToolError(f"tool {tool!r} raised {type(exc).__name__}: {exc}", tool=tool)
+    err.__cause__ = exc
+    return err
+
+
+def _retry_after(response: Any) -> float | None:
+    headers = getattr(response, "headers", None) or {}
+    raw = headers.get("retry-after") or headers.get("Retry-After")
+    try:
+        return float(raw) if raw is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+class ToolExecutor:
+    def __init__(
+        self,
+        tools: ToolRegistry | Iterable[ToolContract],
+        store: ControlStore | None = None,
+        *,
+        tenant: str | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        kill_refresh: float = 0.5,
+    ) -> None:
+        self.registry = tools if isinstance(tools, ToolRegistry) else ToolRegistry(tools)
+        if store is None:
+            from tether.store.memory import MemoryStore
+
+            store = MemoryStore(clock=clock)
+        self.store = store
+        self.tenant = tenant
+        self.clock = clock
+        self.kill_switch = KillSwitch(store, refresh=kill_refresh, clock=clock)
+        self._breakers: dict[str, CircuitBreaker] = {}
+
+    def breaker(self, contract: ToolContract) -> CircuitBreaker | None:
+        if contract.breaker is None:
+            return None
+        br = self._breakers.get(contract.name)
+        if br is None:
+            br = self._breakers[contract.name] = CircuitBreaker(
+                contract.name, contract.breaker, self.clock
+            )
+        return br
+
+    # -- one call --------------------------------------------------------------------------
+    async def call(
+        self,
+        name: str,
+        args: Mapping[str, Any] | None = None,
+        *,
+        ctx: Any = None,
+        key: str | None = None,
+        tenant: str | None = None,
+    ) -> ToolResult:
+        """Call a tool; never raises a ToolError (it is in the result: ``unwrap()`` raises it).
+        ``ctx`` (a RunContext) journals the call in its run."""
+        tenant = tenant if tenant is not None else self.tenant
+        # the journal key is taken first, so a run's sequence of calls keeps the same keys
+        journal_key = ctx.call_key(f"tool:{name}") if ctx is not None and key is None else key
+        try:
+            contract = self.registry.get(name)
+            clean = contract.validate(args)
+        except ToolError as exc:
+            return ToolResult(name, False, error=exc, key=journal_key)
+        call_key = contract.derive_key(clean) or journal_key
+        box: dict[str, int] = {"attempts": 0}
+        try:  # a switched-off tool is refused before anything is journaled
+            await self.kill_switch.check(contract, tenant)
+        except ToolError as exc:
+            return ToolResult(name, False, error=exc, key=call_key)
+
+        async def attempts() -> Any:
+            return await self._attempts(contract, clean, call_key, tenant, ctx, box)
+
+        try:
+            if ctx is not None:
+                value = await ctx.journaled(
+                    "tool",
+                    {"tool": name, "args": clean},
+                    attempts,
+                    key=call_key or journal_key,
+                    idempotent=contract.idempotent,
+                )
+            else:
+                value = await attempts()
+        except _LimitExhausted as exc:
+            return ToolResult(name, False, error=exc.error, attempts=box["attempts"], key=call_key)
+        except ToolError as exc:
+            return ToolResult(name, False, error=exc, attempts=box["attempts"], key=call_key)
+        return ToolResult(name, True, value, attempts=box["attempts"], key=call_key)
+
+    async def _attempts(
+        self,
+        contract: ToolContract,
+        args: dict[str, Any],
+        key: str | None,
+        tenant: str | None,
+        ctx: Any,
+        box: dict[str, int],
+    ) -> Any:
+        breaker = self.breaker(contract)
+        attempt = 0
+        while True:
+            attempt += 1
+            await self.kill_switch.check(contract, tenant)
+            if breaker is not None:
+                breaker.before_call()
+            try:
+                await ratelimit.acquire(self.store, contract, tenant)
+            except ToolRateLimitedError as exc:
+                raise _LimitExhausted(exc) from None
+            box["attempts"] = attempt
+            tctx = ToolContext(contract.name, key, attempt, tenant, ctx)
+            try:
+                if contract.timeout is not None:
+                    value = await asyncio.wait_for(
+                        contract.invoke(args, key=key, ctx=tctx), contract.timeout
+                    )
+                else:
+                    value = await contract.invoke(args, key=key, ctx=tctx)
+            except asyncio.CancelledError:
+                raise
+            except Exception as raw:
+                err = classify(raw, contract.name)
+                if breaker is not None and _counts_against_health(err):
+                    breaker.failure()
+                delay = contract.retry.retry_delay(err, attempt)
+                if delay is None:
+                    raise err from (raw if raw is not err else None)
+                await asyncio.sleep(delay)
+                continue
+            if breaker is not None:
+                breaker.success()
+            return value
+
+    # -- many calls at once ----------------------------------------------------------------
+    async def call_many(
+        self,
+        calls: Sequence[tuple[str, Mapping[str, Any] | None]],
+        *,
+        ctx: Any = None,
+        timeout: float | None = None,
+        tenant: str | None = None,
+    ) -> list[ToolResult]:
+        """Independent calls in parallel (a ReWOO plan's workers). Journal keys are assigned in
+        list order before anything starts, so a replay pairs each call with its record. Calls
+        still running after ``timeout`` are cancelled and come back as ToolTimeoutError."""
+        keys = [ctx.call_key(f"tool:{name}") if ctx is not None else None for name, _ in calls]
+        tasks = [
+            asyncio.create_task(self.call(name, args, ctx=ctx, key=k, tenant=tenant))
+            for (name, args), k in zip(calls, keys, strict=True)
+        ]
+        done, pending = await asyncio.wait(tasks, timeout=timeout)
+        for t in pending:
+            t.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        out: list[ToolResult] = []
+        for (name, _), k, t in zip(calls, keys, tasks, strict=True):
+            if t in done and not t.cancelled():
+                out.append(t.result())
+            else:
+                out.append(
+                    ToolResult(
+                        name,
+                        False,
+                        error=ToolTimeoutError(
+                            f"tool {name!r} cancelled: the batch ran past {timeout}s", tool=name
+                        ),
+                        key=k,
+                    )
+                )
+        return out
+
+
+def _counts_against_health(exc: ToolError) -> bool:
+    """Failures that say the tool is unhealthy; a refused or invalid call says nothing of it."""
+    from tether.core.errors import (
+        CircuitOpenError,
+        PolicyViolationError,
+        ToolArgumentsError,
+        ToolDisabledError,
+    )
+
+    return not isinstance(
+        exc, PolicyViolationError | ToolArgumentsError | ToolDisabledError | CircuitOpenError
+    )
