@@ -49,6 +49,8 @@ async def test_schemas_isolate_deployments(pg_dsn: str, pg_schema: str) -> None:
             "tether_effects",
             "tether_events",
             "tether_transitions",
+            "tether_buckets",
+            "tether_flags",
             "tether_schema_version",
         }
         assert _tables(pg_dsn, pg_schema) == expected

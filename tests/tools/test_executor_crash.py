@@ -10,9 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.tools.crash_tool_app import workflow
 from tether import RunStatus, Runtime
 from tether.store.sqlite import SqliteStore
-from tests.tools.crash_tool_app import workflow
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -54,7 +54,7 @@ def test_idempotent_tool_is_retried_once_with_the_same_key(tmp_path: Path) -> No
     attempts, effects = _external(ext)
     assert attempts == ["pay-A1", "pay-A1"], "retried exactly once, with the same key"
     assert effects == ["pay-A1"], "the service saw one effect"
-    run, journal = asyncio.run(_record(db, "r-pay"))
+    _, journal = asyncio.run(_record(db, "r-pay"))
     assert [(e.key, e.status, e.attempts) for e in journal] == [("pay-A1", "done", 2)]  # type: ignore[attr-defined]
 
 

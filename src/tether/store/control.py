@@ -26,6 +26,12 @@ class ControlStore(Protocol):
         ...
 
 
+def check_take(rate: float, burst: float, n: float) -> None:
+    """The arguments every backend refuses, before touching the bucket."""
+    if rate <= 0 or burst <= 0 or n <= 0 or n > burst:
+        raise ValueError("take_tokens needs rate > 0, burst > 0 and 0 < n <= burst")
+
+
 def refill(tokens: float, updated_at: float, now: float, rate: float, burst: float) -> float:
     """Tokens in a bucket at ``now`` (shared by every backend; pure)."""
     return min(burst, tokens + max(0.0, now - updated_at) * rate)

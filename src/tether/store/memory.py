@@ -15,7 +15,7 @@ from tether.core.errors import (
     StepNotFoundError,
 )
 from tether.core.lifecycle import ACTIVE, FINISHED, RunStatus, check_transition
-from tether.store.control import refill, take
+from tether.store.control import check_take, refill, take
 from tether.store.types import (
     Checkpoint,
     Commit,
@@ -394,8 +394,7 @@ class MemoryStore:
 
     # -- control plane ------------------------------------------------------------------
     async def take_tokens(self, bucket: str, rate: float, burst: float, n: float = 1.0) -> float:
-        if rate <= 0 or burst <= 0 or n <= 0 or n > burst:
-            raise ValueError("take_tokens needs rate > 0, burst > 0 and 0 < n <= burst")
+        check_take(rate, burst, n)
         now = self.clock.now()
         tokens, updated = self._buckets.get(bucket, (burst, now))
         left, wait = take(refill(tokens, updated, now, rate, burst), n, rate)

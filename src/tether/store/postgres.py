@@ -35,7 +35,8 @@ except ImportError as exc:  # pragma: no cover - exercised by a subprocess test
     raise missing_dependency("postgres", "psycopg") from exc
 
 from tether.core.serde import dumps, loads
-from tether.store import pg_commit
+from tether.store import pg_commit, pg_control
+from tether.store.control import check_take
 from tether.store.pg_pool import ConnectionPool
 from tether.store.rows import row_to_run
 from tether.store.sql_base import Dialect, Statements
@@ -67,7 +68,7 @@ class PostgresDialect(Dialect):
         return text.replace("%", "%%").replace("?", "%s")
 
     def extra_migrations(self) -> dict[int, list[str]]:
-        return {1: pg_commit.functions(self.prefix)}
+        return {1: pg_commit.functions(self.prefix), 2: pg_control.functions(self.prefix)}
 
 
 class _PgTx:
@@ -116,6 +117,7 @@ class PostgresStore(SqlStore):
         dialect = PostgresDialect(schema)
         self._sql = Statements(dialect)
         self._commit_sql = pg_commit.call(dialect.prefix)
+        self._take_sql = pg_control.call(dialect.prefix)
         self._lock_metadata = (
             f"SELECT metadata FROM {dialect.prefix}runs WHERE run_id = %s FOR UPDATE"
         )
@@ -185,6 +187,13 @@ class PostgresStore(SqlStore):
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
+
+    # -- control plane ----------------------------------------------------------------------
+    async def take_tokens(self, bucket: str, rate: float, burst: float, n: float = 1.0) -> float:
+        """One statement: the ``tether_take_tokens`` function locks, refills and takes."""
+        check_take(rate, burst, n)
+        row = await self._fetch_one(self._take_sql, (bucket, rate, burst, n, self.clock.now()))
+        return float(row[0])
 
     # -- the hot path: one statement, one round trip ----------------------------------------
     async def commit(self, run_id: str, token: int | None, commit: Commit) -> RunRecord:

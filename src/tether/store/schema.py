@@ -119,7 +119,25 @@ def _v1(d: Dialect) -> list[str]:
     ]
 
 
-_VERSIONS: list[tuple[int, Callable[[Dialect], list[str]]]] = [(1, _v1)]
+def _v2(d: Dialect) -> list[str]:
+    """The control plane (``tether.store.control``): token buckets and flags."""
+    p, b, r = d.prefix, d.blob, d.real
+    return [
+        f"""CREATE TABLE {p}buckets (
+            bucket TEXT PRIMARY KEY,
+            tokens {r} NOT NULL,
+            updated_at {r} NOT NULL
+        )""",
+        f"""CREATE TABLE {p}flags (
+            key TEXT PRIMARY KEY,
+            value {b} NOT NULL,
+            updated_at {r} NOT NULL
+        )""",
+    ]
+
+
+# Append a version for every change; never edit one a database may already have applied.
+_VERSIONS: list[tuple[int, Callable[[Dialect], list[str]]]] = [(1, _v1), (2, _v2)]
 LATEST_VERSION = _VERSIONS[-1][0]
 
 

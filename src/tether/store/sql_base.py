@@ -199,6 +199,27 @@ class Statements:
             f"SELECT {_cols(TRANSITION_COLUMNS)} FROM {p}transitions WHERE run_id = ? ORDER BY seq"
         )
 
+        # control plane: token buckets (the read-modify-write runs in one transaction or, on
+        # PostgreSQL, in the take_tokens function) and flags. The prefix match compares a
+        # substring: LIKE would need escaping for % and _, and a range needs a collation-proof
+        # upper bound (``prefix || U+FFFF`` misses keys with characters above U+FFFF)
+        self.get_bucket = q(f"SELECT tokens, updated_at FROM {p}buckets WHERE bucket = ?")
+        self.put_bucket = q(
+            f"INSERT INTO {p}buckets (bucket, tokens, updated_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (bucket) DO UPDATE SET tokens = excluded.tokens, "
+            "updated_at = excluded.updated_at"
+        )
+        self.set_flag = q(
+            f"INSERT INTO {p}flags (key, value, updated_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
+            "updated_at = excluded.updated_at"
+        )
+        self.delete_flag = q(f"DELETE FROM {p}flags WHERE key = ?")
+        self.all_flags = q(f"SELECT key, value FROM {p}flags")
+        self.flags_with_prefix = q(
+            f"SELECT key, value FROM {p}flags WHERE substr(key, 1, CAST(? AS INTEGER)) = ?"
+        )
+
     def _memoized(self, key: tuple[object, ...], build: Callable[[], str]) -> str:
         text = self._memo.get(key)
         if text is None:

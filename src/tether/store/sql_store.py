@@ -21,6 +21,7 @@ from tether.core.errors import (
     StepNotFoundError,
 )
 from tether.core.lifecycle import RunStatus
+from tether.core.serde import dumps, loads
 from tether.store.memory import idempotency_conflict
 from tether.store.rows import (
     checkpoint_params,
@@ -85,6 +86,10 @@ class SqlStore(ABC):
     @abstractmethod
     async def _lock_schema(self, tx: Tx) -> None:
         """Serialise concurrent ``setup()`` calls beyond what the transaction already does."""
+
+    @abstractmethod
+    async def take_tokens(self, bucket: str, rate: float, burst: float, n: float = 1.0) -> float:
+        """``ControlStore.take_tokens``: atomic across workers, so each backend locks its way."""
 
     def _where(self) -> str:
         return "this database"
@@ -333,3 +338,18 @@ class SqlStore(ABC):
         if not rows:
             await self._check_fence(run_id, None)
         return [row_to_transition(r) for r in rows]
+
+    # -- control plane (tether.store.control) -------------------------------------------------
+    async def set_flag(self, key: str, value: Any) -> None:
+        if value is None:
+            await self._execute(self._sql.delete_flag, (key,))
+        else:
+            await self._execute(self._sql.set_flag, (key, dumps(value), self.clock.now()))
+
+    async def get_flags(self, prefix: str = "") -> dict[str, Any]:
+        sql = self._sql
+        if prefix:
+            rows = await self._fetch(sql.flags_with_prefix, (len(prefix), prefix))
+        else:
+            rows = await self._fetch(sql.all_flags, ())
+        return {key: loads(value) for key, value in rows}

@@ -30,6 +30,7 @@ from tether.core.errors import (
     RunNotFoundError,
 )
 from tether.core.serde import dumps, loads
+from tether.store.control import check_take, refill, take
 from tether.store.memory import check_commit_transitions
 from tether.store.rows import checkpoint_params, enc, event_params, row_to_run
 from tether.store.sql_base import Dialect, Statements
@@ -212,6 +213,22 @@ class SqliteStore(SqlStore):
         with contextlib.suppress(sqlite3.Error):
             self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
         self._db.close()
+
+    # -- control plane ----------------------------------------------------------------------
+    async def take_tokens(self, bucket: str, rate: float, burst: float, n: float = 1.0) -> float:
+        """Read, refill, take and write back inside one ``BEGIN IMMEDIATE``: the write lock is
+        held from the read on, so workers in other processes queue behind it. Like ``_flush``
+        it runs to completion on the loop thread, so it never overlaps a pending commit batch
+        (that one runs later, in its own transaction)."""
+        check_take(rate, burst, n)
+        sql = self._sql
+        with self._tx as db:
+            now = self.clock.now()  # read under the lock: updates land in time order
+            row = db.execute(sql.get_bucket, (bucket,)).fetchone()
+            tokens, updated_at = row if row is not None else (burst, now)
+            left, wait = take(refill(tokens, updated_at, now, rate, burst), n, rate)
+            db.execute(sql.put_bucket, (bucket, left, now))
+        return wait
 
     # -- the hot path: group commit ----------------------------------------------------------
     async def commit(self, run_id: str, token: int | None, commit: Commit) -> RunRecord:

@@ -26,6 +26,7 @@ instance every time. Needs pytest and pytest-asyncio.
 
 from __future__ import annotations
 
+from tether.testing.store_conformance_control import ControlConformance
 from tether.testing.store_conformance_history import HistoryConformance
 from tether.testing.store_conformance_leases import LeaseConformance
 from tether.testing.store_conformance_runs import RunConformance
@@ -34,5 +35,6 @@ from tether.testing.store_helpers import StoreFactory
 __all__ = ["StoreConformance", "StoreFactory"]
 
 
-class StoreConformance(RunConformance, LeaseConformance, HistoryConformance):
-    """Every RunStore semantic of ``tether.store.protocol``, checked against one backend."""
+class StoreConformance(RunConformance, LeaseConformance, HistoryConformance, ControlConformance):
+    """Every RunStore semantic of ``tether.store.protocol`` and the control plane of
+    ``tether.store.control``, checked against one backend."""
