@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import random
+from typing import Any
 
 import psycopg
 import pytest
 
 from tether.core.errors import SchemaVersionError, StoreError
 from tether.core.lifecycle import RunStatus
+from tether.store import schema
+from tether.store.control import refill, take
 from tether.store.postgres import PostgresStore
 from tether.store.schema import LATEST_VERSION
 from tether.store.types import Checkpoint, RunRecord
+from tether.testing import FakeClock
+from tether.testing.store_helpers import T0
 
 pytestmark = pytest.mark.postgres
 
@@ -143,3 +149,91 @@ def test_unknown_durability_is_a_configuration_error(pg_dsn: str) -> None:
         open_store(pg_dsn + "?durability=sometimes")
     with pytest.raises(ConfigurationError, match="durability"):
         PostgresStore(pg_dsn, durability="sometimes")
+
+
+async def test_take_tokens_arithmetic_matches_the_python_helpers(
+    pg_dsn: str, pg_schema: str
+) -> None:
+    """The plpgsql take mirrors control.refill/take: same waits and tokens, bit for bit."""
+    rng = random.Random(7)
+    clock = FakeClock()
+    store = PostgresStore(pg_dsn, schema=pg_schema, clock=clock)
+    await store.setup()
+    cases = []
+    for i in range(400):
+        burst = rng.choice([1, 3, 10.5, rng.uniform(0.01, 1000)])
+        rate = rng.choice([1, 0.5, 1e-6, rng.uniform(1e-3, 1e4)])
+        n = rng.choice([1, burst, rng.uniform(1e-3, burst)])
+        tokens = rng.choice([0.0, burst, burst - 1e-10, n - 1e-10, rng.uniform(0, burst)])
+        updated = T0 + rng.uniform(-5, 5)
+        now = T0 + rng.choice([0.0, rng.uniform(-1, 1), rng.uniform(0, 1e-3), 1e6])
+        cases.append((f"b{i}", tokens, updated, now, rate, burst, n))
+    with psycopg.connect(pg_dsn, autocommit=True) as conn, conn.cursor() as cur:
+        cur.executemany(
+            f'INSERT INTO "{pg_schema}".tether_buckets VALUES (%s, %s, %s)',
+            [(b, tokens, updated) for b, tokens, updated, *_ in cases],
+        )
+    try:
+        waits = {}
+        for bucket, _tokens, _updated, now, rate, burst, n in cases:
+            clock.set(now)
+            waits[bucket] = await store.take_tokens(bucket, rate, burst, n)
+        waits["new"] = await store.take_tokens("new", 2, 3, 1)  # a new bucket starts full
+    finally:
+        await store.close()
+    with psycopg.connect(pg_dsn) as conn:
+        rows = conn.execute(f'SELECT bucket, tokens, updated_at FROM "{pg_schema}".tether_buckets')
+        stored = {b: (t, u) for b, t, u in rows}
+    assert waits["new"] == 0.0 and stored["new"] == (2.0, clock.now())
+    for bucket, tokens, updated, now, rate, burst, n in cases:
+        left, wait = take(refill(tokens, updated, now, rate, burst), n, rate)
+        assert (waits[bucket], stored[bucket]) == (wait, (left, now)), (bucket, tokens, n)
+
+
+async def test_an_older_schema_is_upgraded_in_place(
+    pg_dsn: str, pg_schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with monkeypatch.context() as m:
+        m.setattr(schema, "_VERSIONS", schema._VERSIONS[:1])
+        m.setattr(schema, "LATEST_VERSION", 1)
+        old = PostgresStore(pg_dsn, schema=pg_schema)
+        await old.setup()
+        await old.create_run(
+            RunRecord("r1", "wf", RunStatus.RECEIVED), Checkpoint("r1", 0, [], [], {}), []
+        )
+        await old.close()
+    assert _versions(pg_dsn, pg_schema) == [1]
+    assert "tether_buckets" not in _tables(pg_dsn, pg_schema)
+    store = PostgresStore(pg_dsn, schema=pg_schema)
+    try:
+        await store.setup()
+        assert _versions(pg_dsn, pg_schema) == list(range(1, LATEST_VERSION + 1))
+        assert (await store.get_run("r1")).status is RunStatus.RECEIVED
+        assert await store.take_tokens("b", 1, 1) == 0.0
+        assert await store.take_tokens("b", 1, 1) > 0.0
+        await store.set_flag("k", [1])
+        assert await store.get_flags() == {"k": [1]}
+    finally:
+        await store.close()
+
+
+async def test_take_tokens_is_one_statement(pg_dsn: str, pg_schema: str) -> None:
+    """Called per tool call: one round trip, whatever the bucket's state."""
+    store = PostgresStore(pg_dsn, schema=pg_schema, pool_size=1)
+    await store.setup()
+    sent: list[str] = []
+    try:
+        async with store._conn() as conn:
+            real = conn.execute
+
+            async def spy(query: Any, *args: Any, **kwargs: Any) -> Any:
+                sent.append(str(query))
+                return await real(query, *args, **kwargs)
+
+            conn.execute = spy  # type: ignore[method-assign]
+        await store.take_tokens("b", 1, 1)  # creates the bucket
+        await store.take_tokens("b", 1, 1)  # refused: empty
+        await store.take_tokens("b", 1, 1)
+        assert len(sent) == 3 and all("take_tokens(" in q for q in sent), sent
+    finally:
+        await store.close()

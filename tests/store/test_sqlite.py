@@ -7,13 +7,14 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from tether.core.errors import ConfigurationError, SchemaVersionError
 from tether.core.lifecycle import RunStatus
-from tether.store import SqliteStore
+from tether.store import SqliteStore, schema
 from tether.store.schema import LATEST_VERSION
 from tether.store.types import Checkpoint, RunRecord
 
@@ -142,3 +143,65 @@ async def test_calls_run_inline_on_the_loop_thread(tmp_path: Path) -> None:
     await store.get_run("r1")
     await store.close()
     assert set(threading.enumerate()) == before
+
+
+async def test_an_older_database_is_upgraded_in_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file written by a tether that only knew version 1 gains the control-plane tables."""
+    path = tmp_path / "runs.db"
+    with monkeypatch.context() as m:
+        m.setattr(schema, "_VERSIONS", schema._VERSIONS[:1])
+        m.setattr(schema, "LATEST_VERSION", 1)
+        old = SqliteStore(path)
+        await old.setup()
+        await old.create_run(
+            RunRecord("r1", "wf", RunStatus.RECEIVED), Checkpoint("r1", 0, [], [], {}), []
+        )
+        await old.close()
+    assert _versions(path) == [1]
+    store = SqliteStore(path)
+    await store.setup()
+    assert _versions(path) == list(range(1, LATEST_VERSION + 1))
+    assert (await store.get_run("r1")).status is RunStatus.RECEIVED
+    assert await store.take_tokens("b", 1, 1) == 0.0
+    await store.set_flag("k", [1])
+    assert await store.get_flags() == {"k": [1]}
+    await store.close()
+
+
+async def test_take_tokens_across_processes_never_over_grants(tmp_path: Path) -> None:
+    """Processes hammer one bucket at once: exactly ``burst`` takes succeed in all."""
+    path = tmp_path / "runs.db"
+    burst, procs_n, takes = 600, 4, 300
+    code = """
+        import asyncio, sys, time
+        from tether.store import SqliteStore
+
+        async def main():
+            store = SqliteStore(sys.argv[1])
+            await store.setup()
+            time.sleep(max(0.0, float(sys.argv[2]) - time.time()))  # start together
+            waits = [await store.take_tokens("shared", 1e-6, float(sys.argv[3]))
+                     for _ in range(int(sys.argv[4]))]
+            await store.close()
+            print(sum(w == 0.0 for w in waits))
+
+        asyncio.run(main())
+    """
+    start = str(time.time() + 2.0)
+    procs = [_spawn(code, str(path), start, str(burst), str(takes)) for _ in range(procs_n)]
+    granted = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        granted.append(int(out))
+    assert sum(granted) == burst, granted  # 1e-6 tokens/s refills nothing in a test's time
+
+    store = SqliteStore(path)
+    await store.setup()
+    assert await store.take_tokens("shared", 1e-6, burst) > 1000  # drained: ~1e6 s to wait
+    await store.close()
+    with sqlite3.connect(path) as db:
+        row = db.execute("SELECT tokens FROM tether_buckets WHERE bucket = 'shared'").fetchone()
+    assert row[0] < 1

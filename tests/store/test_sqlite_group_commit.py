@@ -13,6 +13,7 @@ from tether.core.errors import LeaseLostError, RunNotFoundError
 from tether.core.lifecycle import RunStatus
 from tether.store.sqlite import SqliteStore
 from tether.store.types import Checkpoint, Commit, Event, RunRecord
+from tether.testing import FakeClock
 
 
 async def _make_runs(store: SqliteStore, n: int) -> list[str]:
@@ -122,4 +123,46 @@ async def test_in_memory_database_has_no_checkpointer(path: str) -> None:
     store = SqliteStore(path)
     await store.setup()
     assert store._wal._thread is None
+    await store.close()
+
+
+async def test_control_writes_in_the_same_tick_never_nest_in_a_pending_batch(
+    tmp_path: Path,
+) -> None:
+    """take_tokens / set_flag run to completion on the loop thread, each in its own
+    transaction, while commits queued in the same tick wait for their one batch."""
+    store = SqliteStore(tmp_path / "c.db", clock=FakeClock())
+    await store.setup()
+    ids = await _make_runs(store, 6)
+    calls: list[str] = []
+    real_execute = store._db.execute
+
+    class Spy:
+        def __getattr__(self, name: str) -> object:
+            return getattr(store._db, name)
+
+        def execute(self, sql: str, *args: object) -> object:
+            calls.append(sql.split()[0].upper())
+            return real_execute(sql, *args)
+
+    store._tx.db = Spy()  # type: ignore[assignment]
+    results = await asyncio.gather(
+        *(store.commit(rid, 1, _step(rid, 1)) for rid in ids[:3]),
+        store.take_tokens("b", 1, 3),
+        store.set_flag("k", {"on": True}),
+        store.take_tokens("b", 1, 3, n=2),
+        *(store.commit(rid, 1, _step(rid, 1)) for rid in ids[3:]),
+        store.take_tokens("b", 1, 3),
+    )
+    store._tx.db = store._db
+    assert not store._db.in_transaction
+    opened = [c for c in calls if c in ("BEGIN", "COMMIT", "ROLLBACK")]
+    # three takes (the third finds the bucket empty), then the one batch of six commits
+    assert opened == ["BEGIN", "COMMIT"] * 4, calls
+    batch = len(calls) - calls[::-1].index("BEGIN") - 1
+    assert calls[:batch].count("BEGIN") == 3 and calls[batch + 1] == "SELECT"
+    commits, (w1, flag, w2), (*more, w3) = results[:3], results[3:6], results[6:]
+    assert (w1, flag, w2, w3) == (0.0, None, 0.0, 1.0)
+    assert [r.step for r in (*commits, *more)] == [1] * 6  # type: ignore[union-attr]
+    assert await store.get_flags() == {"k": {"on": True}}
     await store.close()

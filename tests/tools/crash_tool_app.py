@@ -54,7 +54,7 @@ class State(TypedDict, total=False):
 
 
 async def act(state: State, ctx: RunContext) -> dict[str, Any]:
-    executor: ToolExecutor = ctx.runtime.tool_executor
+    executor: ToolExecutor = ctx.deps["tools"]
     res = await executor.call(state["tool"], {"order": "A1"}, ctx=ctx)
     return {"receipt": res.unwrap()}
 
@@ -67,8 +67,10 @@ workflow = graph.compile()
 
 async def main(db: str, run_id: str, tool_name: str) -> None:
     store = SqliteStore(db)
-    async with Runtime(store, workflows=[workflow], lease_ttl=0.5, poll_interval=0.05) as rt:
-        rt.tool_executor = ToolExecutor([pay, wire], store)  # type: ignore[attr-defined]
+    tools = ToolExecutor([pay, wire], store)
+    async with Runtime(
+        store, workflows=[workflow], lease_ttl=0.5, poll_interval=0.05, deps={"tools": tools}
+    ) as rt:
         await rt.start(workflow, {"tool": tool_name}, run_id=run_id, idempotency_key=run_id)
         res = await rt.wait(run_id, timeout=30)
         print(res.status.value, flush=True)

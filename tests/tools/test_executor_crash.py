@@ -10,9 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.tools.crash_tool_app import workflow
+from tests.tools.crash_tool_app import pay, wire, workflow
 from tether import RunStatus, Runtime
 from tether.store.sqlite import SqliteStore
+from tether.tools import ToolExecutor
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -73,7 +74,9 @@ def test_non_idempotent_tool_escalates_instead_of_repeating(tmp_path: Path) -> N
     assert "not idempotent" in esc["reason"]
 
     async def settle() -> object:
-        async with Runtime(SqliteStore(db), workflows=[workflow], recover=False) as rt:
+        store = SqliteStore(db)
+        tools = ToolExecutor([pay, wire], store)
+        async with Runtime(store, workflows=[workflow], recover=False, deps={"tools": tools}) as rt:
             return await rt.resume("r-wire", {"result": "done:wire-A1 (confirmed by ops)"})
 
     res = asyncio.run(settle())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +53,7 @@ class RunContext:
         "task_id",
         "token",
         "workflow",
+        "deps",
     )
 
     def __init__(
@@ -69,6 +70,7 @@ class RunContext:
         resume: list[Any],
         metadata: dict[str, Any],
         runtime: Any = None,
+        deps: Mapping[str, Any] | None = None,
         attempt: int = 1,
     ) -> None:
         self.run_id = run_id
@@ -81,6 +83,8 @@ class RunContext:
         self.attempt = attempt
         self.metadata = metadata
         self.runtime = runtime
+        self.deps: Mapping[str, Any] = deps if deps is not None else {}
+        """What the Runtime was given as ``deps`` (a ToolExecutor, clients...), for nodes."""
         self._emit = emit
         self._resume = resume
         self._interrupts = 0

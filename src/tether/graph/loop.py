@@ -279,6 +279,7 @@ class RunLoop:
             resume=resume,
             metadata=self.run.metadata,
             runtime=self.rt,
+            deps=self.rt.deps,
         )
         if live:
             self.emit("node_started", {"task_id": task["id"]}, node, step, persist=False)

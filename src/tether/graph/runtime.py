@@ -56,6 +56,7 @@ class Runtime:
         poll_interval: float = 0.5,
         snapshots: SnapshotPolicy | None = None,
         retention: Retention | None = None,
+        deps: Mapping[str, Any] | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         if isinstance(store, str) or store is None:
@@ -72,6 +73,7 @@ class Runtime:
         self.poll_interval = poll_interval
         self.snapshots = snapshots or SnapshotPolicy()
         self.retention = retention or Retention()
+        self.deps: Mapping[str, Any] = dict(deps or {})
         self.clock = clock
         self.bus = EventBus()
         self._workflows: dict[str, Workflow] = {}
