@@ -151,8 +151,9 @@ class ToolError(TetherError):
 
 
 class ToolArgumentsError(ToolError, UserError):
-    def __init__(self, message: str, *, tool: str | None = None,
-                 errors: list[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self, message: str, *, tool: str | None = None, errors: list[dict[str, Any]] | None = None
+    ) -> None:
         super().__init__(message, tool=tool)
         self.errors = errors or []
 
@@ -180,8 +181,9 @@ class ToolRateLimitedError(ToolError):
 
     retryable = True
 
-    def __init__(self, message: str, *, tool: str | None = None,
-                 retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, tool: str | None = None, retry_after: float | None = None
+    ) -> None:
         super().__init__(message, tool=tool)
         self.retry_after = retry_after
 
@@ -201,8 +203,14 @@ class CircuitOpenError(ToolError):
 
 
 class SagaFailedError(ToolError):
-    def __init__(self, message: str, *, failed_step: str, compensated: list[str],
-                 cause: BaseException | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        failed_step: str,
+        compensated: list[str],
+        cause: BaseException | None = None,
+    ) -> None:
         super().__init__(message, tool=failed_step)
         self.failed_step = failed_step
         self.compensated = compensated
