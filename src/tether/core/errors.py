@@ -32,7 +32,7 @@ user's ``except Exception:`` inside a node cannot swallow them (the same reasoni
     │   ├── ToolNotFoundError       no tool of that name in the registry
     │   ├── ToolTimeoutError        the call ran past the contract's timeout (retried)
     │   ├── ToolTransientError      a transient failure, e.g. HTTP 5xx (retried)
-    │   ├── ToolRateLimitedError    HTTP 429 or a local rate limit; carries ``retry_after`` (retried)
+    │   ├── ToolRateLimitedError    HTTP 429 or a local rate limit; ``retry_after`` (retried)
     │   ├── PolicyViolationError    a policy forbids the call (never retried)
     │   ├── ToolDisabledError       a kill switch is on for the tool, its scope or the tenant
     │   ├── CircuitOpenError        the tool's circuit breaker is open

@@ -44,6 +44,7 @@ class RunContext:
         "_interrupts",
         "_resume",
         "attempt",
+        "deps",
         "metadata",
         "node",
         "run_id",
@@ -53,7 +54,6 @@ class RunContext:
         "task_id",
         "token",
         "workflow",
-        "deps",
     )
 
     def __init__(

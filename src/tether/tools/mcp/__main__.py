@@ -1,0 +1,100 @@
+"""``python -m tether.tools.mcp --app module:attr``: serve tool contracts as an MCP server.
+
+``attr`` is a list of ToolContracts, a ToolRegistry (any iterable of contracts) or one contract;
+``module`` is an importable module or a ``path/to/file.py``. Stdio by default (for an MCP client
+that starts this as a subprocess); ``--transport http`` serves streamable HTTP with uvicorn.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import logging
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from tether.core.errors import ConfigurationError
+from tether.tools.contract import ToolContract
+
+
+def load_tools(ref: str) -> list[ToolContract]:
+    mod_name, sep, attr = ref.rpartition(":")
+    if not sep or not mod_name or not attr:
+        raise ConfigurationError(
+            f"bad --app {ref!r}; use 'package.module:tools' or 'path/to/file.py:tools'"
+        )
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        if mod_name.endswith(".py"):
+            path = Path(mod_name)
+            spec = importlib.util.spec_from_file_location(f"_tether_mcp_app_{path.stem}", path)
+            if spec is None or spec.loader is None or not path.exists():
+                raise ConfigurationError(f"cannot load {mod_name!r} as a Python file")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[spec.name] = module
+            spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(mod_name)
+    except ConfigurationError:
+        raise
+    except Exception as exc:
+        raise ConfigurationError(
+            f"cannot import {mod_name!r}: {type(exc).__name__}: {exc}"
+        ) from exc
+    try:
+        obj = getattr(module, attr)
+    except AttributeError:
+        raise ConfigurationError(f"{mod_name!r} has no attribute {attr!r}") from None
+    if isinstance(obj, ToolContract):
+        return [obj]
+    if not isinstance(obj, Iterable) or isinstance(obj, str | bytes):
+        raise ConfigurationError(
+            f"{ref!r} is a {type(obj).__name__}; expected a list of tool "
+            "contracts or a ToolRegistry"
+        )
+    tools = list(obj)
+    bad = [t for t in tools if not isinstance(t, ToolContract)]
+    if bad:
+        raise ConfigurationError(
+            f"{ref!r} holds things that are not tool contracts (decorate "
+            f"them with @tool): {bad[:3]!r}"
+        )
+    return tools
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tether.tools.mcp", description="Serve tether tool contracts over MCP."
+    )
+    parser.add_argument("--app", required=True, help="module:attr or file.py:attr")
+    parser.add_argument("--name", default="tether", help="the server name clients see")
+    parser.add_argument("--transport", choices=["stdio", "http"], default="stdio")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--path", default="/mcp", help="HTTP path of the MCP endpoint")
+    parser.add_argument("--log-level", default="warning")
+    ns = parser.parse_args(argv)
+    # stdout is the wire on stdio: logs go to stderr
+    logging.basicConfig(level=ns.log_level.upper(), stream=sys.stderr)
+    try:
+        tools = load_tools(ns.app)
+        from tether.tools.mcp.server import run_http, run_stdio
+
+        if ns.transport == "stdio":
+            run_stdio(tools, name=ns.name)
+        else:
+            run_http(tools, ns.host, ns.port, name=ns.name, path=ns.path, log_level=ns.log_level)
+    except ConfigurationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

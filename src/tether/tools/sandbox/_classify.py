@@ -1,0 +1,67 @@
+"""Why a sandboxed process died: a pure function of what the parent observed."""
+
+from __future__ import annotations
+
+import re
+import signal
+
+from .result import KilledReason
+
+__all__ = ["classify"]
+
+_TAIL = 4096
+_MEMORY = re.compile(r"^MemoryError\b|Cannot allocate memory|out of memory", re.M | re.I)
+_FILE_SIZE = re.compile(r"File too large|\[Errno 27\]|EFBIG")
+_PROCESSES = re.compile(
+    r"^BlockingIOError\b.*Resource temporarily unavailable|can't start new thread|"
+    r"\[Errno 11\] Resource temporarily unavailable",
+    re.M,
+)
+
+
+def classify(
+    *,
+    killed_by_parent: KilledReason | None,
+    exit_code: int,
+    signum: int | None,
+    cpu_s: float,
+    cpu_limit: int,
+    stderr_tail: str,
+) -> KilledReason | None:
+    """Map an exit to a :data:`KilledReason`.
+
+    The stderr tail is written by the untrusted code itself, so it can only make the code's own
+    result look different; it is never used to decide anything on the parent's side.
+    """
+    if killed_by_parent is not None:
+        return killed_by_parent
+    tail = stderr_tail[-_TAIL:]
+    if signum is not None:
+        if signum == signal.SIGXCPU:
+            return "cpu"
+        if signum == signal.SIGXFSZ:
+            return "file_size"
+        if signum == signal.SIGKILL and cpu_s >= cpu_limit - 0.05:
+            return "cpu"  # the hard RLIMIT_CPU (SIGXCPU is ignored by a PID-namespace init)
+        if signum in (signal.SIGKILL, signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS) and (
+            _MEMORY.search(tail)
+        ):
+            return "memory"
+        return "killed"
+    if exit_code == 0:
+        return None
+    last = _last_exception_line(tail)
+    if last.startswith("MemoryError") or (not last and _MEMORY.search(tail)):
+        return "memory"
+    if _FILE_SIZE.search(last):
+        return "file_size"
+    if _PROCESSES.search(last):
+        return "processes"
+    return None
+
+
+def _last_exception_line(tail: str) -> str:
+    for line in reversed(tail.splitlines()):
+        if line and not line[0].isspace():
+            return line
+    return ""

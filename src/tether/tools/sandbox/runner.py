@@ -1,0 +1,528 @@
+"""The parent side of one execution: spawn, capture, enforce the wall clock, reap, classify."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import launcher as _launcher
+from ._classify import classify
+from ._identity import Identity, acquire
+from ._scratch import collect, write_files
+from .limits import SandboxLimits
+from .result import (
+    FilesystemIsolation,
+    KilledReason,
+    NetworkIsolation,
+    SandboxError,
+    SandboxResult,
+)
+
+__all__ = ["SAFE_PATH", "LaunchSpec", "execute"]
+
+SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
+_READ_CHUNK = 64 * 1024
+_STATUS_LIMIT = 64 * 1024
+_TERM_GRACE_S = 0.5  # after SIGTERM to the launcher, SIGKILL the whole group
+_EOF_GRACE_S = 1.0  # after the exit, how long to wait for the pipes to close
+# Signals a parent may ignore or handle; the launcher starts with all of them at default.
+_RESET_SIGNALS = frozenset(
+    s for s in signal.valid_signals() if s not in (signal.SIGKILL, signal.SIGSTOP) and s < 32
+)
+
+_log = logging.getLogger("tether.tools.sandbox")
+
+# Probed by the first execution: whether this host lets us unshare namespaces at all.
+_namespaces_supported: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LaunchSpec:
+    code: str
+    limits: SandboxLimits
+    files: dict[str, bytes]
+    stdin: bytes | None
+    runsc: str | None
+    """Absolute path of ``runsc`` when the gVisor backend is used."""
+    uid: int | None
+    gid: int | None
+    hidden_paths: tuple[str, ...]
+    audit_hook: bool = True
+
+
+@dataclass(slots=True)
+class _Workdir:
+    base: str
+    scratch: str
+    launcher: str
+    config: str
+    stdin: str | None
+
+
+def _launcher_source() -> bytes:
+    return Path(_launcher.__file__).read_bytes()
+
+
+def _python() -> str:
+    return os.path.realpath(sys.executable)
+
+
+def _rlimits(limits: SandboxLimits) -> dict[str, list[int]]:
+    return {
+        "cpu": [limits.cpu_seconds, limits.cpu_seconds + 1],
+        "as": [limits.memory_bytes, limits.memory_bytes],
+        "nofile": [limits.max_open_files, limits.max_open_files],
+        "nproc": [limits.max_processes, limits.max_processes],
+        "fsize": [limits.max_file_bytes, limits.max_file_bytes],
+        "core": [0, 0],
+    }
+
+
+def _prepare(spec: LaunchSpec, who: Identity) -> _Workdir:
+    """Private work directory: launcher, code, config (root-owned) and the scratch dir."""
+    base = tempfile.mkdtemp(prefix="tether-sandbox-")
+    try:
+        os.chmod(base, 0o711)  # crossable, not listable
+        scratch = os.path.join(base, "scratch")
+        os.mkdir(scratch, 0o700)
+        if os.geteuid() == 0:
+            os.chown(scratch, who.uid, who.gid)
+        write_files(scratch, spec.files, who.uid, who.gid)
+
+        def put(name: str, data: bytes, mode: int) -> str:
+            path = os.path.join(base, name)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            return path
+
+        launcher = put("launcher.py", _launcher_source(), 0o644)
+        code = put("main.py", spec.code.encode("utf-8", "surrogatepass"), 0o644)
+        stdin = put("stdin", spec.stdin, 0o600) if spec.stdin is not None else None
+        python = _python()
+        keep = {base, os.path.dirname(python)}
+        keep.update(os.path.realpath(p) for p in (sys.base_prefix, sys.base_exec_prefix))
+        hide = set(spec.hidden_paths) | {tempfile.gettempdir(), os.path.dirname(base)}
+        config = {
+            "python": python,
+            "launcher": launcher,
+            "code": code,
+            "scratch": scratch,
+            "uid": who.uid,
+            "gid": who.gid,
+            "rlimits": _rlimits(spec.limits),
+            "namespaces": _namespaces_supported is not False,
+            "audit_hook": spec.audit_hook,
+            "keep": sorted(keep),
+            "hide": sorted(hide),
+            "parent_pid": None if spec.runsc else os.getpid(),
+        }
+        cfg_path = put("config.json", json.dumps(config).encode(), 0o644)
+        return _Workdir(base, scratch, launcher, cfg_path, stdin)
+    except BaseException:
+        shutil.rmtree(base, ignore_errors=True)
+        raise
+
+
+def _env(scratch: str) -> dict[str, str]:
+    """The whole environment of the sandbox: nothing of the host's."""
+    return {
+        "PATH": SAFE_PATH,
+        "HOME": scratch,
+        "TMPDIR": scratch,
+        "LANG": "C.UTF-8",
+        "PYTHONIOENCODING": "utf-8",
+        # glibc reserves 64 MiB of address space per thread arena; RLIMIT_AS would make a
+        # handful of threads fail with MemoryError without this.
+        "MALLOC_ARENA_MAX": "2",
+    }
+
+
+def _high_pipe() -> tuple[int, int]:
+    """A pipe whose ends are >= 10, so dup2 onto 0..3 in the child never collides."""
+    r, w = os.pipe2(os.O_CLOEXEC)
+    hr = fcntl.fcntl(r, fcntl.F_DUPFD_CLOEXEC, 10)
+    hw = fcntl.fcntl(w, fcntl.F_DUPFD_CLOEXEC, 10)
+    os.close(r)
+    os.close(w)
+    return hr, hw
+
+
+class _Stream:
+    """Reads one pipe without blocking, keeping at most ``limit`` bytes."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        fd: int,
+        limit: int,
+        on_overflow: Callable[[], None] | None,
+    ) -> None:
+        self._loop = loop
+        self._fd = fd
+        self._limit = limit
+        self._on_overflow = on_overflow
+        self._closed = False
+        self.buf = bytearray()
+        self.truncated = False
+        self.done: asyncio.Future[None] = loop.create_future()
+        os.set_blocking(fd, False)
+        loop.add_reader(fd, self._read)
+
+    def _read(self) -> None:
+        try:
+            data = os.read(self._fd, _READ_CHUNK)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self.close()
+            return
+        room = self._limit - len(self.buf)
+        if len(data) <= room:
+            self.buf += data
+            return
+        if room > 0:
+            self.buf += data[:room]
+        if not self.truncated:
+            self.truncated = True
+            if self._on_overflow is not None:
+                self._on_overflow()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._loop.remove_reader(self._fd)
+        os.close(self._fd)
+        if not self.done.done():
+            self.done.set_result(None)
+
+
+class _Execution:
+    def __init__(self, spec: LaunchSpec, work: _Workdir, who: Identity) -> None:
+        self.spec = spec
+        self.work = work
+        self.who = who
+        self.loop = asyncio.get_running_loop()
+        self.pid = 0
+        self.reaped = False
+        self.kill_reason: KilledReason | None = None
+        self._killing = False
+        self._escalation: asyncio.TimerHandle | None = None
+        self._streams: list[_Stream] = []
+        self._pidfd = -1
+
+    # -- spawning ------------------------------------------------------------------------
+
+    def spawn(self) -> None:
+        python = _python()
+        argv = [python, "-I", "-S", "-B", "-u", self.work.launcher, self.work.config]
+        if self.spec.runsc is not None:
+            argv = [*_runsc_argv(self.spec.runsc), *argv]
+        pipes = [_high_pipe() for _ in range(3)]
+        (out_r, out_w), (err_r, err_w), (st_r, st_w) = pipes
+        try:
+            if os.geteuid() == 0:  # lets the code reopen its own stdout/stderr (/dev/stdout)
+                for fd in (out_w, err_w):
+                    os.fchown(fd, self.who.uid, self.who.gid)
+            self.pid = os.posix_spawn(
+                argv[0],
+                argv,
+                _env(self.work.scratch),
+                file_actions=[
+                    (os.POSIX_SPAWN_OPEN, 0, self.work.stdin or os.devnull, os.O_RDONLY, 0),
+                    (os.POSIX_SPAWN_DUP2, out_w, 1),
+                    (os.POSIX_SPAWN_DUP2, err_w, 2),
+                    (os.POSIX_SPAWN_DUP2, st_w, 3),
+                ],
+                setsid=True,
+                setsigmask=(),
+                setsigdef=_RESET_SIGNALS,
+            )
+        except BaseException:
+            for fd in (out_r, err_r, st_r):
+                os.close(fd)
+            raise
+        finally:
+            for fd in (out_w, err_w, st_w):
+                os.close(fd)
+        cap = self.spec.limits.max_output_bytes
+        self.stdout = _Stream(self.loop, out_r, cap, lambda: self.kill("output"))
+        self.stderr = _Stream(self.loop, err_r, cap, lambda: self.kill("output"))
+        self.status = _Stream(self.loop, st_r, _STATUS_LIMIT, None)
+        self._streams = [self.stdout, self.stderr, self.status]
+
+    # -- killing -------------------------------------------------------------------------
+
+    def status_fields(self) -> dict[str, Any]:
+        fields: dict[str, Any] = {}
+        for line in bytes(self.status.buf).splitlines():
+            with contextlib.suppress(ValueError):
+                item = json.loads(line)
+                if isinstance(item, dict):
+                    if "errors" in item and "errors" in fields:
+                        item["errors"] = [*fields["errors"], *item["errors"]]
+                    fields.update(item)
+        return fields
+
+    def _killpg(self) -> None:
+        # Only called before the leader is reaped: its pid is still its process group's id.
+        if not self.reaped:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pid, signal.SIGKILL)
+
+    def _launcher_reaps(self) -> bool:
+        """Whether to ask the launcher (SIGTERM) rather than SIGKILL the group straight away.
+
+        With a PID namespace the launcher SIGKILLs the namespace's init and reaps it, so the
+        usage is accounted and no zombie is left to the host's init. Before its status arrives
+        we do not know yet, and asking costs at most the grace period.
+        """
+        fields = self.status_fields()
+        return self.spec.runsc is None and bool(fields.get("forked", "forked" not in fields))
+
+    def kill(self, reason: KilledReason) -> None:
+        if self.kill_reason is None:
+            self.kill_reason = reason
+        if self._killing or self.reaped:
+            return
+        self._killing = True
+        if self._launcher_reaps():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(self.pid, signal.SIGTERM)
+            self._escalation = self.loop.call_later(_TERM_GRACE_S, self._killpg)
+        else:
+            self._killpg()
+
+    # -- waiting -------------------------------------------------------------------------
+
+    async def _exited(self) -> None:
+        """Returns once the launcher is a zombie (exited, not yet reaped)."""
+        try:
+            self._pidfd = os.pidfd_open(self.pid)
+        except (AttributeError, OSError):
+            # No pidfd (kernel < 5.3): poll without reaping (WNOWAIT keeps the pgid ours).
+            flags = os.WEXITED | os.WNOHANG | os.WNOWAIT
+            while os.waitid(os.P_PID, self.pid, flags) is None:  # noqa: ASYNC110, ASYNC222
+                await asyncio.sleep(0.02)
+            return
+        ready: asyncio.Future[None] = self.loop.create_future()
+
+        def on_ready() -> None:
+            if not ready.done():
+                ready.set_result(None)
+
+        self.loop.add_reader(self._pidfd, on_ready)
+        try:
+            await ready
+        finally:
+            self.loop.remove_reader(self._pidfd)
+            os.close(self._pidfd)
+            self._pidfd = -1
+
+    async def wait(self) -> tuple[int, Any, float]:
+        start = time.monotonic()
+        exited = asyncio.ensure_future(self._exited())
+        try:
+            done, _ = await asyncio.wait({exited}, timeout=self.spec.limits.wall_seconds)
+            if not done:
+                self.kill("timeout")
+            while not exited.done():
+                done, _ = await asyncio.wait({exited}, timeout=2 * _TERM_GRACE_S)
+                if not done:
+                    self._killpg()
+            exited.result()
+        finally:
+            if not exited.done():
+                exited.cancel()
+        duration = time.monotonic() - start
+        if self._escalation is not None:
+            self._escalation.cancel()
+        self._killpg()  # whatever is left of the group (the leader is a zombie: pgid is ours)
+        # Already a zombie: wait4 returns at once, with the rusage of the whole tree.
+        _, status, usage = os.wait4(self.pid, 0)  # noqa: ASYNC222
+        self.reaped = True
+        pending = [s.done for s in self._streams if not s.done.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=_EOF_GRACE_S)
+        for s in self._streams:
+            if not s.done.done():
+                s._read()  # drain what is buffered
+            s.close()
+        return status, usage, duration
+
+    def abandon(self) -> None:
+        """Cancelled or failed: kill everything and reap, synchronously (bounded)."""
+        if self.pid and not self.reaped:
+            if self._launcher_reaps():
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(self.pid, signal.SIGTERM)
+                deadline = time.monotonic() + _TERM_GRACE_S
+                flags = os.WEXITED | os.WNOHANG | os.WNOWAIT
+                with contextlib.suppress(ChildProcessError):
+                    while os.waitid(os.P_PID, self.pid, flags) is None:
+                        if time.monotonic() > deadline:
+                            break
+                        time.sleep(0.002)
+            self._killpg()
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self.pid, 0)
+            self.reaped = True
+        if self._escalation is not None:
+            self._escalation.cancel()
+        for s in self._streams:
+            s.close()
+
+
+def _runsc_argv(runsc: str) -> list[str]:
+    """gVisor: ``runsc --network=none [--rootless] do --``.
+
+    ``--network=none``: the sandbox gets only its own loopback device. ``runsc do`` shows the
+    host filesystem read-only under a writable in-memory overlay (its ``--force-overlay``
+    default, kept: disabling it would let the code write to the host), so what the code writes
+    stays inside gVisor and is not collected. ``--rootless`` when tether does not run as root.
+    The launcher still applies every process-level layer inside gVisor.
+    """
+    argv = [runsc, "--network=none"]
+    if os.geteuid() != 0:
+        argv.append("--rootless")
+    return [*argv, "do", "--"]
+
+
+def _kill_uid(uid: int) -> None:
+    """SIGKILL every process whose uid is ``uid`` (a per-execution uid: all of them are ours)."""
+    for _ in range(10):
+        found = False
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                pidfd = os.pidfd_open(int(entry))
+            except OSError:
+                continue
+            try:
+                # Checked after pinning the process with a pidfd: a recycled pid cannot fool us.
+                if os.stat(f"/proc/{entry}").st_uid == uid:
+                    found = True
+                    signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            except OSError:
+                pass
+            finally:
+                os.close(pidfd)
+        if not found:
+            return
+        time.sleep(0.01)
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"SIG{signum}"
+
+
+def _labels(
+    spec: LaunchSpec, fields: dict[str, Any], who: Identity
+) -> tuple[NetworkIsolation, FilesystemIsolation]:
+    hook = bool(fields.get("audit_hook", spec.audit_hook))
+    if spec.runsc is not None:
+        return "gvisor", "gvisor"
+    network: NetworkIsolation = (
+        "namespace" if fields.get("network_ns") else "audit-hook" if hook else "none"
+    )
+    filesystem: FilesystemIsolation
+    if fields.get("filesystem") == "mount-namespace":
+        filesystem = "mount-namespace"
+    elif who.uid != 0 and who.uid != os.getuid():
+        filesystem = "permissions"
+    else:
+        filesystem = "audit-hook" if hook else "none"
+    return network, filesystem
+
+
+async def execute(spec: LaunchSpec) -> SandboxResult:
+    """Run ``spec.code`` once in a fresh sandbox and report what happened."""
+    global _namespaces_supported
+    who = acquire(spec.uid, spec.gid)
+    work: _Workdir | None = None
+    run: _Execution | None = None
+    try:
+        work = await asyncio.to_thread(_prepare, spec, who)
+        run = _Execution(spec, work, who)
+        run.spawn()  # in the loop's thread: PR_SET_PDEATHSIG follows the spawning thread
+        try:
+            status, usage, duration = await run.wait()
+        except BaseException:
+            run.abandon()
+            raise
+        fields = run.status_fields()
+        if "network_ns" in fields and not fields["network_ns"] and spec.runsc is None:
+            _namespaces_supported = False
+        elif fields.get("network_ns"):
+            _namespaces_supported = True
+        for problem in fields.get("errors") or ():
+            _log.warning("sandbox isolation degraded: %s", problem)
+        if who.unique and not fields.get("pid_ns"):
+            await asyncio.to_thread(_kill_uid, who.uid)
+        stderr_text = run.stderr.buf.decode("utf-8", "replace")
+        started = fields.get("stage") == "user" or run.kill_reason is not None
+        if not started and ("fatal" in fields or status == _launcher.SETUP_FAILED << 8):
+            raise SandboxError(
+                f"{fields.get('fatal', 'the sandbox launcher failed')}; "
+                f"stderr: {stderr_text[-2000:]!r}"
+            )
+        exit_code = os.waitstatus_to_exitcode(status)
+        signum = -exit_code if exit_code < 0 else None
+        cpu_s = float(usage.ru_utime + usage.ru_stime)
+        reason = classify(
+            killed_by_parent=run.kill_reason,
+            exit_code=exit_code,
+            signum=signum,
+            cpu_s=cpu_s,
+            cpu_limit=spec.limits.cpu_seconds,
+            stderr_tail=stderr_text[-4096:],
+        )
+        files, files_truncated = await asyncio.to_thread(
+            collect,
+            work.scratch,
+            spec.limits.max_collected_files,
+            spec.limits.max_collected_bytes,
+        )
+        network, filesystem = _labels(spec, fields, who)
+        return SandboxResult(
+            stdout=run.stdout.buf.decode("utf-8", "replace"),
+            stderr=stderr_text,
+            exit_code=exit_code,
+            signal=_signal_name(signum) if signum is not None else None,
+            killed_reason=reason,
+            duration_s=duration,
+            cpu_s=cpu_s,
+            max_rss_bytes=int(usage.ru_maxrss) * 1024,
+            stdout_truncated=run.stdout.truncated,
+            stderr_truncated=run.stderr.truncated,
+            network=network,
+            filesystem=filesystem,
+            files=files,
+            files_truncated=files_truncated,
+            pid=run.pid,
+            uid=int(fields.get("uid", who.uid)),
+        )
+    finally:
+        if work is not None:
+            await asyncio.shield(asyncio.to_thread(shutil.rmtree, work.base, True))
+        who.release()

@@ -1,0 +1,339 @@
+"""Escape attempts: each must be contained, with the right outcome.
+
+Most attempts run twice: through the public API (kernel layers + audit hook) and with the audit
+hook switched off (test-only), which proves the kernel layers hold on their own.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tether.tools.sandbox import Sandbox, run_python
+
+from .conftest import FAST, assert_group_gone, run_without_hook
+
+REPO = Path(__file__).resolve().parents[3]
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="uid separation needs root")
+
+
+# ----------------------------------------------------------------------------- network
+
+
+@pytest.fixture
+def listener() -> Iterator[socket.socket]:
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    srv.settimeout(0.2)
+    yield srv
+    srv.close()
+
+
+def _assert_no_connection(srv: socket.socket) -> None:
+    with pytest.raises(TimeoutError):
+        conn, _ = srv.accept()
+        conn.close()
+
+
+CONNECT = """
+import socket, sys
+try:
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(5)
+    s.connect((sys.argv_host, sys.argv_port))
+    print("CONNECTED")
+except OSError as exc:
+    print("BLOCKED", type(exc).__name__, exc.errno)
+"""
+
+
+def _connect_code(host: str, port: int) -> str:
+    return CONNECT.replace("sys.argv_host", repr(host)).replace("sys.argv_port", str(port))
+
+
+async def test_loopback_listener_unreachable(listener: socket.socket) -> None:
+    port = listener.getsockname()[1]
+    # The parent can reach the listener...
+    with socket.create_connection(("127.0.0.1", port), timeout=2):
+        conn, _ = listener.accept()
+        conn.close()
+    # ...the sandbox cannot.
+    result = await run_python(_connect_code("127.0.0.1", port), limits=FAST)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith("BLOCKED PermissionError"), result.stdout
+    assert result.network in ("namespace", "audit-hook")
+    _assert_no_connection(listener)
+
+
+async def test_loopback_unreachable_without_hook(
+    listener: socket.socket, needs_kernel_isolation: None
+) -> None:
+    port = listener.getsockname()[1]
+    result = await run_without_hook(_connect_code("127.0.0.1", port))
+    assert result.exit_code == 0, result.stderr
+    # Own network namespace: the socket exists, but there is no route, not even loopback.
+    assert result.stdout.startswith("BLOCKED"), result.stdout
+    assert "CONNECTED" not in result.stdout
+    _assert_no_connection(listener)
+
+
+@pytest.mark.parametrize("hook", [True, False], ids=["hook", "kernel-only"])
+async def test_public_address_blocked_without_traffic(hook: bool, kernel_isolation: bool) -> None:
+    if not hook and not kernel_isolation:
+        pytest.skip("no network namespace here")
+    code = _connect_code("93.184.216.34", 80)
+    started = time.monotonic()
+    result = await (run_python(code, limits=FAST) if hook else run_without_hook(code))
+    elapsed = time.monotonic() - started
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith("BLOCKED"), result.stdout
+    # Refused at socket creation (hook) or by the empty routing table (ENETUNREACH = 101):
+    # immediate, never a connect timeout.
+    assert ("PermissionError" in result.stdout) if hook else (" 101" in result.stdout)
+    assert elapsed < 3
+
+
+async def test_dns_and_udp_blocked() -> None:
+    code = """
+import socket
+for attempt in (lambda: socket.getaddrinfo("example.com", 80),
+                lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"x", ("8.8.8.8", 53))):
+    try:
+        attempt(); print("ALLOWED")
+    except OSError as exc:
+        print("BLOCKED", type(exc).__name__)
+"""
+    result = await run_python(code, limits=FAST)
+    assert result.stdout.split("\n")[:2] == ["BLOCKED PermissionError"] * 2, result.stdout
+
+
+# ----------------------------------------------------------------------------- files and secrets
+
+
+@needs_root
+@pytest.mark.parametrize("hook", [True, False], ids=["hook", "kernel-only"])
+async def test_read_etc_shadow_denied(hook: bool) -> None:
+    code = "print(open('/etc/shadow').read())"
+    result = await (run_python(code, limits=FAST) if hook else run_without_hook(code))
+    assert result.exit_code == 1
+    assert "PermissionError" in result.stderr
+    assert "root:" not in result.stdout
+
+
+@pytest.mark.parametrize("hook", [True, False], ids=["hook", "kernel-only"])
+async def test_parent_environment_not_visible(
+    hook: bool, monkeypatch: pytest.MonkeyPatch, kernel_isolation: bool
+) -> None:
+    if not hook and not kernel_isolation:
+        pytest.skip("without the mount/PID namespaces /proc of the host is visible")
+    secret = f"s3cr3t-{uuid.uuid4().hex}"
+    monkeypatch.setenv("TETHER_SANDBOX_TEST_SECRET", secret)
+    code = f"""
+import os
+print(dict(os.environ))
+for pid in (os.getppid(), {os.getpid()}, 1):
+    try:
+        print(pid, open(f"/proc/{{pid}}/environ", "rb").read())
+    except OSError as exc:
+        print(pid, "DENIED", type(exc).__name__)
+"""
+    result = await (run_python(code, limits=FAST) if hook else run_without_hook(code))
+    assert result.exit_code == 0, result.stderr
+    assert secret not in result.stdout + result.stderr
+    assert "TETHER_SANDBOX_TEST_SECRET" not in result.stdout
+    env = result.stdout.splitlines()[0]
+    assert "'PATH': '/usr/local/bin:/usr/bin:/bin'" in env
+
+
+@pytest.mark.parametrize("hook", [True, False], ids=["hook", "kernel-only"])
+async def test_write_outside_scratch_fails(hook: bool, kernel_isolation: bool) -> None:
+    if not hook and not kernel_isolation and os.geteuid() != 0:
+        pytest.skip("no kernel layer for writes here")
+    targets = [f"/tmp/escape-{uuid.uuid4().hex}", str(REPO / f"escape-{uuid.uuid4().hex}")]
+    code = f"""
+import os
+for path in {targets!r}:
+    for attempt in (lambda: open(path, "w").write("x"), lambda: os.mkdir(path)):
+        try:
+            attempt(); print("WROTE", path)
+        except OSError as exc:
+            print("DENIED", type(exc).__name__)
+"""
+    result = await (run_python(code, limits=FAST) if hook else run_without_hook(code))
+    assert result.exit_code == 0, result.stderr
+    assert "WROTE" not in result.stdout
+    assert result.stdout.count("DENIED") == 4
+    for path in targets:
+        assert not os.path.exists(path)
+
+
+async def test_collection_does_not_follow_links(kernel_isolation: bool) -> None:
+    code = """
+import os
+os.symlink("/etc/passwd", "passwd-link")
+try:
+    os.link("/etc/passwd", "passwd-hardlink")
+except OSError:
+    pass
+open("real.txt", "w").write("mine")
+"""
+    result = await run_python(code, limits=FAST)
+    assert result.exit_code == 0, result.stderr
+    assert result.files == {"real.txt": b"mine"}
+
+
+# ----------------------------------------------------------------------------- processes
+
+
+@pytest.mark.parametrize("hook", [True, False], ids=["hook", "kernel-only"])
+async def test_os_fork_bomb_contained(hook: bool, kernel_isolation: bool) -> None:
+    if not hook and os.geteuid() != 0:
+        pytest.skip("RLIMIT_NPROC is only exact with a per-execution uid (root)")
+    code = """
+import os, time
+while True:
+    if os.fork() == 0:
+        time.sleep(60)
+        os._exit(0)
+"""
+    result = await (run_python(code, limits=FAST) if hook else run_without_hook(code))
+    assert result.exit_code == 1
+    if hook:
+        assert "PermissionError" in result.stderr and "os.fork" in result.stderr
+    else:  # RLIMIT_NPROC: fork fails with EAGAIN once max_processes tasks exist
+        assert result.killed_reason == "processes", result.stderr
+    assert result.duration_s < FAST.wall_seconds
+    assert_group_gone(result)
+
+
+@pytest.mark.parametrize("hook", [True, False], ids=["hook", "kernel-only"])
+async def test_subprocess_bomb_contained(hook: bool) -> None:
+    code = """
+import subprocess, sys
+while True:
+    subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+"""
+    result = await (run_python(code, limits=FAST) if hook else run_without_hook(code))
+    assert result.exit_code == 1
+    assert "PermissionError" in result.stderr
+    assert_group_gone(result)
+
+
+async def test_thread_bomb_hits_process_limit() -> None:
+    code = """
+import threading, time
+while True:
+    threading.Thread(target=time.sleep, args=(60,), daemon=True).start()
+"""
+    result = await run_python(code, limits=FAST)
+    assert result.killed_reason == "processes", result.stderr
+    assert "can't start new thread" in result.stderr
+    assert_group_gone(result)
+
+
+@pytest.mark.parametrize("hook", [True, False], ids=["hook", "kernel-only"])
+async def test_killing_the_parent_fails(hook: bool) -> None:
+    me = os.getpid()
+    code = f"""
+import os, signal
+for target in (lambda: os.kill(os.getppid(), 9), lambda: os.kill({me}, 9),
+               lambda: os.killpg({os.getpgid(0)}, 9)):
+    try:
+        target(); print("SENT")
+    except OSError as exc:
+        print("DENIED", type(exc).__name__)
+"""
+    result = await (run_python(code, limits=FAST) if hook else run_without_hook(code))
+    assert result.exit_code == 0, result.stderr
+    assert "DENIED" in result.stdout
+    if hook:
+        assert result.stdout.count("DENIED PermissionError") == 3
+    # We are still here, and so is our process group.
+    os.kill(me, 0)
+    os.killpg(os.getpgid(0), 0)
+
+
+async def test_cancellation_kills_everything() -> None:
+    import asyncio
+
+    task = asyncio.ensure_future(
+        Sandbox(FAST.replace(wall_seconds=30)).run("import time; time.sleep(60)")
+    )
+    await asyncio.sleep(0.5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    from .conftest import sandbox_processes
+
+    assert sandbox_processes() == []
+
+
+# ----------------------------------------------------------------------------- resources
+
+
+@pytest.mark.parametrize(
+    "code",
+    ["bytearray(10**10)", "a = []\nwhile True:\n    a.append(bytearray(10**6))"],
+    ids=["one-huge-allocation", "incremental-growth"],
+)
+async def test_memory_bomb(code: str) -> None:
+    result = await run_python(code, limits=FAST)
+    assert result.killed_reason == "memory", result.stderr
+    assert result.max_rss_bytes <= FAST.memory_bytes
+    assert_group_gone(result)
+
+
+async def test_infinite_loop_cpu_limit() -> None:
+    limits = FAST.replace(cpu_seconds=1, wall_seconds=3)
+    result = await run_python("while True: pass", limits=limits)
+    # Normally "cpu" after ~1 s; on a starved machine the 3 s wall clock may come first.
+    assert result.killed_reason in ("cpu", "timeout")
+    if result.killed_reason == "cpu":
+        assert result.cpu_s >= 0.9
+    assert result.duration_s < limits.wall_seconds + 1
+    assert_group_gone(result)
+
+
+async def test_wall_clock_timeout() -> None:
+    limits = FAST.replace(wall_seconds=1)
+    result = await run_python("import time\nprint('started')\ntime.sleep(60)", limits=limits)
+    assert result.killed_reason == "timeout"
+    assert result.signal == "SIGKILL" and result.exit_code == -9
+    assert result.stdout == "started\n"  # output before the kill is kept
+    assert 1 <= result.duration_s < 2.5
+    assert_group_gone(result)
+
+
+async def test_huge_output_is_truncated_and_killed() -> None:
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    code = "import sys\nwhile True:\n    print('x' * 1000)\n    print('e' * 1000, file=sys.stderr)"
+    result = await run_python(code, limits=FAST)
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    assert result.killed_reason == "output"
+    assert result.stdout_truncated or result.stderr_truncated
+    assert len(result.stdout) <= FAST.max_output_bytes
+    assert len(result.stderr) <= FAST.max_output_bytes
+    assert (after - before) * 1024 < 64 * 1024 * 1024  # the parent's memory stayed bounded
+    assert_group_gone(result)
+
+
+async def test_file_size_limit() -> None:
+    code = "open('big.bin', 'wb').write(b'x' * (4 * 1024 * 1024))"
+    result = await run_python(code, limits=FAST)
+    assert result.killed_reason == "file_size", result.stderr
+    assert len(result.files.get("big.bin", b"")) <= FAST.max_file_bytes
+
+
+async def test_open_files_limit() -> None:
+    code = "fs = [open('f%d' % i, 'w') for i in range(1000)]"
+    result = await run_python(code, limits=FAST.replace(max_open_files=32))
+    assert result.exit_code == 1
+    assert "Too many open files" in result.stderr

@@ -1,0 +1,257 @@
+"""Normal operation: output, exit codes, stdin, files, usage, backends, sync twins."""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import os
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+
+from tether.core.errors import ConfigurationError
+from tether.tools.sandbox import (
+    Sandbox,
+    SandboxError,
+    SandboxResult,
+    run_python,
+    run_python_sync,
+    runner,
+)
+
+from .conftest import FAST, assert_group_gone
+
+
+async def test_normal_code_returns_output_and_files() -> None:
+    code = """
+import os, json
+print("hello", json.dumps({"n": 1}))
+os.mkdir("out")
+with open("out/result.txt", "w") as fh:
+    fh.write(open("data/in.txt").read().upper())
+open("blob.bin", "wb").write(bytes(range(4)))
+"""
+    result = await run_python(code, limits=FAST, files={"data/in.txt": "abc"})
+    assert isinstance(result, SandboxResult)
+    assert result.ok, result.stderr
+    assert result.exit_code == 0 and result.signal is None and result.killed_reason is None
+    assert result.stdout == 'hello {"n": 1}\n'
+    assert result.stderr == ""
+    assert result.files["out/result.txt"] == b"ABC"
+    assert result.files["blob.bin"] == bytes(range(4))
+    assert result.files["data/in.txt"] == b"abc"
+    assert result.network in ("namespace", "audit-hook", "gvisor")
+    assert_group_gone(result)
+
+
+@pytest.mark.parametrize(
+    ("code", "exit_code"),
+    [
+        ("import sys; sys.exit(3)", 3),
+        ("raise ValueError('boom')", 1),
+        ("import os; os._exit(7)", 7),
+        ("def broken(:", 1),
+    ],
+)
+async def test_exit_codes_propagate(code: str, exit_code: int) -> None:
+    result = await run_python(code, limits=FAST)
+    assert result.exit_code == exit_code
+    assert result.killed_reason is None
+    assert not result.ok
+
+
+async def test_traceback_shows_user_source() -> None:
+    result = await run_python("x = 1\nraise ValueError('boom')\n", limits=FAST)
+    assert 'File "main.py", line 2' in result.stderr
+    assert "raise ValueError('boom')" in result.stderr
+    assert "launcher" not in result.stderr
+    assert result.stderr.rstrip().endswith("ValueError: boom")
+
+
+async def test_stdin_is_delivered() -> None:
+    result = await run_python("import sys\nprint(sys.stdin.read()[::-1])", stdin="abc", limits=FAST)
+    assert result.stdout == "cba\n"
+    no_stdin = await run_python("import sys\nprint(repr(sys.stdin.read()))", limits=FAST)
+    assert no_stdin.stdout == "''\n"
+
+
+async def test_unicode_and_invalid_bytes() -> None:
+    code = "import sys\nprint('héllo ✓')\nsys.stdout.buffer.write(b'\\xff\\n')"
+    result = await run_python(code, limits=FAST)
+    assert result.stdout == "héllo ✓\n\ufffd\n"
+
+
+async def test_scratch_is_cwd_home_tmpdir_and_removed_afterwards() -> None:
+    code = """
+import os, tempfile
+print(os.getcwd()); print(os.environ["HOME"]); print(tempfile.gettempdir())
+with tempfile.NamedTemporaryFile(delete=False) as fh:
+    fh.write(b"t")
+"""
+    result = await run_python(code, limits=FAST)
+    assert result.ok, result.stderr
+    cwd, home, tmp = result.stdout.split()
+    assert cwd == home == tmp
+    assert len(result.files) == 1
+    assert not os.path.exists(cwd)
+    assert not os.path.exists(os.path.dirname(cwd))
+
+
+async def test_resource_usage_is_reported() -> None:
+    code = "import time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: pass"
+    result = await run_python(code, limits=FAST)
+    assert result.ok
+    assert result.cpu_s >= 0.25
+    assert result.duration_s >= 0.25
+    assert result.max_rss_bytes > 1024 * 1024
+
+
+async def test_asyncio_and_threads_work_inside() -> None:
+    code = """
+import asyncio, threading
+async def main():
+    await asyncio.sleep(0.01)
+    return 42
+t = threading.Thread(target=lambda: None); t.start(); t.join()
+print(asyncio.run(main()))
+"""
+    result = await run_python(code, limits=FAST)
+    assert result.stdout == "42\n", result.stderr
+
+
+async def test_filesystem_view(kernel_isolation: bool) -> None:
+    if not kernel_isolation:
+        pytest.skip("no mount namespace here")
+    code = """
+import os
+print(sorted(p for p in os.listdir("/proc") if p.isdigit()))
+print(os.listdir("/tmp"))
+print(os.listdir("/dev/shm"), os.path.exists("/root/.bashrc"))
+"""
+    result = await run_python(code, limits=FAST)
+    assert result.ok, result.stderr
+    pids, tmp, rest = result.stdout.splitlines()
+    assert pids == "['1']"  # only itself: a fresh /proc in its own PID namespace
+    # /tmp is an empty tmpfs with only this execution's work directory bound back into it.
+    names = ast.literal_eval(tmp)
+    assert len(names) == 1 and names[0].startswith("tether-sandbox-")
+    assert rest == "[] False"
+
+
+async def test_each_execution_gets_its_own_uid() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("per-execution uids need root")
+    results = await asyncio.gather(*(run_python("print('x')", limits=FAST) for _ in range(4)))
+    assert all(r.ok for r in results)
+    assert len({r.uid for r in results}) == 4
+    assert all(r.uid not in (0, os.getuid()) for r in results)
+
+
+async def test_sandbox_holds_defaults_and_calls_override() -> None:
+    box = Sandbox(FAST.replace(max_output_bytes=10))
+    small = await box.run("print('x' * 100)")
+    assert small.stdout_truncated and len(small.stdout) == 10
+    big = await box.run("print('x' * 100)", limits=FAST)
+    assert big.ok and len(big.stdout) == 101
+
+
+def test_sync_twin_outside_a_loop() -> None:
+    result = run_python_sync("print(6 * 7)", limits=FAST)
+    assert result.stdout == "42\n"
+    assert Sandbox(FAST).run_sync("print(1)").stdout == "1\n"
+
+
+async def test_sync_twin_inside_a_running_loop() -> None:
+    result = run_python_sync("print('nested')", limits=FAST)
+    assert result.stdout == "nested\n"
+
+
+def test_gvisor_backend_without_runsc_raises(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ConfigurationError, match="runsc"):
+        Sandbox(backend="gvisor")
+    with pytest.raises(ConfigurationError, match=r"gvisor\.dev"):
+        run_python_sync("pass", backend="gvisor")
+
+
+def test_auto_backend_falls_back_to_process(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, kernel_isolation: bool
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    result = run_python_sync("print('ok')", backend="auto", limits=FAST)
+    assert result.ok
+    assert result.network == ("namespace" if kernel_isolation else "audit-hook")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"backend": "docker"}, "unknown sandbox backend"),
+        ({"hidden_paths": "/tmp"}, "absolute paths"),
+        ({"limits": {"cpu_seconds": 1}}, "SandboxLimits"),
+    ],
+)
+def test_bad_sandbox_settings(kwargs: dict[str, object], match: str) -> None:
+    with pytest.raises(ConfigurationError, match=match):
+        Sandbox(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("files", "match"),
+    [
+        ({"/etc/passwd": "x"}, "relative path"),
+        ({"../up.txt": "x"}, "relative path"),
+        ({"ok.txt": 3}, "str or bytes"),
+        ({"": "x"}, "non-empty"),
+    ],
+)
+async def test_bad_input_files(files: dict[str, object], match: str) -> None:
+    with pytest.raises(ConfigurationError, match=match):
+        await run_python("pass", files=files)  # type: ignore[arg-type]
+
+
+async def test_bad_code_type() -> None:
+    with pytest.raises(ConfigurationError, match="str of Python source"):
+        await run_python(b"print(1)")  # type: ignore[arg-type]
+
+
+async def test_writes_to_dev_null_and_stdout_are_allowed() -> None:
+    code = "open('/dev/null', 'w').write('x')\nopen('/dev/stdout', 'w').write('via dev\\n')"
+    result = await run_python(code, limits=FAST)
+    assert result.ok, result.stderr
+    assert result.stdout == "via dev\n"
+
+
+def _world_accessible(path: str) -> bool:
+    head = os.path.dirname(os.path.realpath(path))
+    while head != "/":
+        if not os.stat(head).st_mode & stat.S_IXOTH:
+            return False
+        head = os.path.dirname(head)
+    return True
+
+
+async def test_fallback_without_namespaces(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a host without namespaces gets: the audit hook for the network, permissions for
+    files, or (interpreter unreadable by the sandbox uid) an actionable setup error."""
+    monkeypatch.setattr(runner, "_namespaces_supported", False)
+    code = """
+import socket
+try:
+    socket.socket().connect(("127.0.0.1", 9))
+except OSError as exc:
+    print("BLOCKED", type(exc).__name__)
+"""
+    if os.geteuid() == 0 and not _world_accessible(sys.executable):
+        with pytest.raises(SandboxError, match="must live in a directory every user can read"):
+            await run_python(code, limits=FAST)
+        return
+    result = await run_python(code, limits=FAST)
+    assert result.stdout == "BLOCKED PermissionError\n", result.stderr
+    assert result.network == "audit-hook"
+    assert result.filesystem in ("permissions", "audit-hook")
+    assert_group_gone(result)
