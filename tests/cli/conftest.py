@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tether import RunStatus, Runtime
-from tether.graph.registry import load_ref
+from tether.core.refs import load_ref
 from tether.store.sqlite import SqliteStore
 
 ROOT = Path(__file__).resolve().parents[2]

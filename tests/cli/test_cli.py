@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tether import RunResult, RunStatus, Runtime
-from tether.graph.registry import load_ref
+from tether.core.refs import load_ref
 from tether.store.sqlite import SqliteStore
 
 from .conftest import APP, Cli, Populated, Result, run_cli

@@ -15,8 +15,8 @@ from typing import Any
 
 from tether.core.errors import ConfigurationError, InvalidInputError, TetherError
 from tether.core.lifecycle import RunStatus
+from tether.core.refs import load_ref
 from tether.graph.builder import Workflow
-from tether.graph.registry import load_ref
 from tether.graph.results import RunHandle, RunResult, StepInfo
 from tether.graph.runtime import Runtime
 from tether.store.protocol import RunStore

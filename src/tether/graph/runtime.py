@@ -18,12 +18,12 @@ from tether.core.errors import (
 )
 from tether.core.ids import new_owner_id, new_run_id
 from tether.core.lifecycle import FINISHED, PARKED, RunStatus
+from tether.core.refs import find_ref, load_ref
 from tether.graph.builder import Workflow
 from tether.graph.events import EventBus
 from tether.graph.history import SnapshotPolicy, SnapshotTracker, replay
 from tether.graph.loop import RunLoop, phase_status
 from tether.graph.planner import entry_tasks
-from tether.graph.registry import find_ref, load_ref
 from tether.graph.results import RunHandle, RunResult, StepInfo
 from tether.graph.retention import Retention
 from tether.graph.state import StateSchema, reducers_from_names

@@ -8,47 +8,20 @@ that starts this as a subprocess); ``--transport http`` serves streamable HTTP w
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import logging
 import os
 import sys
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 
 from tether.core.errors import ConfigurationError
+from tether.core.refs import load_ref
 from tether.tools.contract import ToolContract
 
 
 def load_tools(ref: str) -> list[ToolContract]:
-    mod_name, sep, attr = ref.rpartition(":")
-    if not sep or not mod_name or not attr:
-        raise ConfigurationError(
-            f"bad --app {ref!r}; use 'package.module:tools' or 'path/to/file.py:tools'"
-        )
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
-    try:
-        if mod_name.endswith(".py"):
-            path = Path(mod_name)
-            spec = importlib.util.spec_from_file_location(f"_tether_mcp_app_{path.stem}", path)
-            if spec is None or spec.loader is None or not path.exists():
-                raise ConfigurationError(f"cannot load {mod_name!r} as a Python file")
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[spec.name] = module
-            spec.loader.exec_module(module)
-        else:
-            module = importlib.import_module(mod_name)
-    except ConfigurationError:
-        raise
-    except Exception as exc:
-        raise ConfigurationError(
-            f"cannot import {mod_name!r}: {type(exc).__name__}: {exc}"
-        ) from exc
-    try:
-        obj = getattr(module, attr)
-    except AttributeError:
-        raise ConfigurationError(f"{mod_name!r} has no attribute {attr!r}") from None
+    obj = load_ref(ref)
     if isinstance(obj, ToolContract):
         return [obj]
     if not isinstance(obj, Iterable) or isinstance(obj, str | bytes):

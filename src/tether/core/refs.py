@@ -1,4 +1,7 @@
-"""Finding a workflow's code again from a stored run: ``module:attr`` or ``path.py:attr`` refs."""
+"""References to module-level objects: ``package.module:attr`` or ``path/to/file.py:attr``.
+
+How a stored run finds its workflow's code again, and how ``--app`` options load an app.
+"""
 
 from __future__ import annotations
 
