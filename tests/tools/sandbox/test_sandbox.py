@@ -108,6 +108,18 @@ async def test_resource_usage_is_reported() -> None:
     assert result.max_rss_bytes > 1024 * 1024
 
 
+async def test_peak_rss_is_the_sandbox_s_not_the_parent_s() -> None:
+    # posix_spawn is a vfork-style clone, and Linux carries the spawner's high-water RSS across
+    # exec: a big parent must not show up as the sandbox's peak memory.
+    ballast = bytearray(400 * 1024 * 1024)
+    for i in range(0, len(ballast), 4096):
+        ballast[i] = 1
+    result = await run_python("x = bytearray(20 * 1024 * 1024)", limits=FAST)
+    del ballast
+    assert result.ok
+    assert 20 * 1024 * 1024 < result.max_rss_bytes < 200 * 1024 * 1024, result.max_rss_bytes
+
+
 async def test_asyncio_and_threads_work_inside() -> None:
     code = """
 import asyncio, threading

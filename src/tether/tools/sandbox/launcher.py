@@ -414,13 +414,17 @@ def _outer(cfg_path: str) -> None:
         _inner(cfg, cfg_path, libc, ns)
         return
     _child_pid = pid
-    os.close(STATUS_FD)
     while True:
         try:
-            _, status = os.waitpid(pid, 0)
+            _, status, usage = os.wait4(pid, 0)
             break
         except ChildProcessError:
             os._exit(SETUP_FAILED)
+    # The parent's wait4 on this process cannot tell the sandbox's peak RSS: this process was
+    # posix_spawn'ed (a vfork-style clone), and Linux carries the spawning process's high-water
+    # RSS across exec. The forked child started from this small image, so its figure is true.
+    _report(child_maxrss_kb=int(usage.ru_maxrss))
+    os.close(STATUS_FD)
     _mirror(status)
 
 

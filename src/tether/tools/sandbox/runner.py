@@ -512,7 +512,7 @@ async def execute(spec: LaunchSpec) -> SandboxResult:
             killed_reason=reason,
             duration_s=duration,
             cpu_s=cpu_s,
-            max_rss_bytes=int(usage.ru_maxrss) * 1024,
+            max_rss_bytes=int(fields.get("child_maxrss_kb", usage.ru_maxrss)) * 1024,
             stdout_truncated=run.stdout.truncated,
             stderr_truncated=run.stderr.truncated,
             network=network,
