@@ -31,6 +31,23 @@ async def _make_runs(store: SqliteStore, n: int) -> list[str]:
     return ids
 
 
+def _spy_on_statements(store: SqliteStore) -> list[str]:
+    """Record the first keyword of every statement the store's transactions execute."""
+    calls: list[str] = []
+    real_execute = store._db.execute
+
+    class Spy:
+        def __getattr__(self, name: str) -> object:
+            return getattr(store._db, name)
+
+        def execute(self, sql: str, *args: object) -> object:
+            calls.append(sql.split()[0].upper())
+            return real_execute(sql, *args)
+
+    store._tx.db = Spy()  # type: ignore[assignment]
+    return calls
+
+
 def _step(rid: str, step: int) -> Commit:
     return Commit(
         checkpoint=Checkpoint(rid, step, [["t", "a", {"n": step}]], []),
@@ -47,18 +64,7 @@ async def test_commits_in_one_tick_share_a_transaction_and_refusals_stay_isolate
     stale = ids[7]
     await store.commit(stale, None, Commit())  # an operator write bumps r7's token to 2
 
-    calls = []
-    real_execute = store._db.execute
-
-    class Spy:
-        def __getattr__(self, name: str) -> object:
-            return getattr(store._db, name)
-
-        def execute(self, sql: str, *args: object) -> object:
-            calls.append(sql.split()[0].upper())
-            return real_execute(sql, *args)
-
-    store._tx.db = Spy()  # type: ignore[assignment]
+    calls = _spy_on_statements(store)
     results = await asyncio.gather(
         *(store.commit(rid, 1, _step(rid, 1)) for rid in ids),
         store.commit("nope", 1, _step("nope", 1)),
@@ -134,18 +140,7 @@ async def test_control_writes_in_the_same_tick_never_nest_in_a_pending_batch(
     store = SqliteStore(tmp_path / "c.db", clock=FakeClock())
     await store.setup()
     ids = await _make_runs(store, 6)
-    calls: list[str] = []
-    real_execute = store._db.execute
-
-    class Spy:
-        def __getattr__(self, name: str) -> object:
-            return getattr(store._db, name)
-
-        def execute(self, sql: str, *args: object) -> object:
-            calls.append(sql.split()[0].upper())
-            return real_execute(sql, *args)
-
-    store._tx.db = Spy()  # type: ignore[assignment]
+    calls = _spy_on_statements(store)
     results = await asyncio.gather(
         *(store.commit(rid, 1, _step(rid, 1)) for rid in ids[:3]),
         store.take_tokens("b", 1, 3),
