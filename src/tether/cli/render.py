@@ -416,14 +416,17 @@ class Output:
         )
         self.print(t)
         if not view.waited:
-            self.print(
-                Text(
-                    "handed to workers: any runtime with recover=True that knows the "
-                    f"workflow {r.workflow!r} will execute it",
-                    style="dim",
-                )
-            )
+            self._left_for_workers(r)
         self._outcome(r)
+
+    def _left_for_workers(self, r: RunRecord) -> None:
+        self.print(
+            Text(
+                "left for workers: any runtime with recover=True that knows the "
+                f"workflow {r.workflow!r} will execute it",
+                style="dim",
+            )
+        )
 
     def forked(self, view: ForkView) -> None:
         r = view.run
@@ -451,13 +454,7 @@ class Output:
             )
         )
         if not view.waited:
-            self.print(
-                Text(
-                    "queued for workers: any runtime with recover=True that knows the "
-                    f"workflow {r.workflow!r} will execute it",
-                    style="dim",
-                )
-            )
+            self._left_for_workers(r)
         self._outcome(r)
 
     def cancelled(self, view: CancelView) -> None:

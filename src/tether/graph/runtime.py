@@ -12,11 +12,13 @@ from tether.core import serde
 from tether.core.clock import SYSTEM_CLOCK, Clock
 from tether.core.errors import (
     ConfigurationError,
+    IllegalTransitionError,
     InvalidInputError,
     LeaseLostError,
     RunStateError,
 )
-from tether.core.ids import new_owner_id, new_run_id
+from tether.core.ids import new_owner_id
+from tether.core.ids import new_run_id as make_run_id
 from tether.core.lifecycle import FINISHED, PARKED, RunStatus
 from tether.core.refs import find_ref, load_ref
 from tether.graph.builder import Workflow
@@ -194,7 +196,7 @@ class Runtime:
         state = wf.schema.initial_state(input)
         tasks = entry_tasks(wf, state)
         snap_blob = serde.dumps(state)
-        run_id = run_id or new_run_id()
+        run_id = run_id or make_run_id()
         now = self.clock.now()
         trs: list[tuple[RunStatus | None, RunStatus, str, str]] = [
             (None, RunStatus.RECEIVED, actor, "submitted"),
@@ -393,12 +395,14 @@ class Runtime:
         while True:
             task = self._tasks.get(run_id)
             if task is not None:
-                with contextlib.suppress(asyncio.CancelledError):
+                try:
                     res = await asyncio.shield(task)
-                    if res is not None:
-                        return res
-                if asyncio.current_task() is not None and asyncio.current_task().cancelling():  # type: ignore[union-attr]
-                    raise asyncio.CancelledError
+                except asyncio.CancelledError:
+                    if not task.cancelled():  # the waiter was cancelled, not the run's task
+                        raise
+                    res = None  # the run's task was cancelled here: read the store instead
+                if res is not None:
+                    return res
             rec = await self.store.get_run(run_id)
             if rec.status in _SETTLED and run_id not in self._tasks:
                 return await self._result(rec)
@@ -433,7 +437,7 @@ class Runtime:
         return reducers_from_names(names)
 
     async def get_state(
-        self, run_id: str, step: int | None = None, *, run: RecordOrNone = None
+        self, run_id: str, step: int | None = None, *, run: RunRecord | None = None
     ) -> dict[str, Any]:
         """The state after ``step`` (default: the last committed step)."""
         await self._ensure_open()
@@ -580,7 +584,8 @@ class Runtime:
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-        for _ in range(5):
+        attempts = 5
+        for attempt in range(1, attempts + 1):
             run = await self.store.get_run(run_id)
             if run.status in (RunStatus.COMPLETED, RunStatus.CANCELLED, RunStatus.FAILED):
                 raise RunStateError(f"run {run_id} is already {run.status.value}")
@@ -607,12 +612,11 @@ class Runtime:
                 )
                 await self._cancel_children(run_id, actor)
                 return done
-            except RunStateError:
-                raise
-            except Exception as exc:  # status moved under us; read again
-                last = exc
+            except IllegalTransitionError:  # the status moved under us; read it again
+                if attempt == attempts:
+                    raise
                 await asyncio.sleep(0.01)
-        raise last
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _cancel_children(self, run_id: str, actor: str) -> None:
         """Subgraph child runs die with their parent (forks, also linked, live on)."""
@@ -649,7 +653,7 @@ class Runtime:
             except Exception as exc:
                 raise InvalidInputError(str(exc)) from None
             state.update(patch)
-        fid = new_run_id or new_run_id_()
+        fid = new_run_id or make_run_id()
         blob = serde.dumps(state)
         status = (
             phase_status(wf, src.next_tasks)
@@ -732,10 +736,3 @@ class Runtime:
     # -- subgraphs -------------------------------------------------------------------------
     async def _run_subgraph(self, wf: Workflow, arg: Any, ctx: Any) -> dict[str, Any]:
         return await run_subgraph(self, wf, arg, ctx)
-
-
-RecordOrNone = RunRecord | None
-
-
-def new_run_id_() -> str:
-    return new_run_id()
