@@ -39,6 +39,7 @@ MEASURES = ("per_step_us", "growth_200x1kb", "concurrency_200x20_10ms", "resume_
 sys.path.insert(0, str(BENCH))
 import anchors_env  # noqa: E402  (bench/ is not a package)
 import benchlib as bl  # noqa: E402
+import models  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -268,6 +269,7 @@ def main() -> None:
         action="store_true",
         help="run tether only; reuse the anchors' figures of the previous latest.json",
     )
+    ap.add_argument("--skip-models", action="store_true", help="leave out the model-plane table")
     args = ap.parse_args()
     repeats = args.repeats or (1 if args.quick else 3)
     console = Console(stderr=True)
@@ -325,10 +327,17 @@ def main() -> None:
         "notes": notes,
     }
     doc: dict[str, Any] = {m: {s: results[s][m] for s in SYSTEMS} for m in MEASURES}
+    if not args.skip_models:
+        with console.status(f"running the model-plane bench ({repeats} repeat(s))…"):
+            doc["models"] = models.run_models(
+                run_script, None if args.skip_anchors else anchors_env.python_path(), repeats
+            )
     doc["meta"] = meta
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
     render(results, meta, out)
+    if "models" in doc:
+        models.render_models(doc["models"], out)
     out.print(f"[dim]written {RESULTS.relative_to(BENCH.parent)}[/]")
 
 

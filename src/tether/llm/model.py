@@ -1,0 +1,265 @@
+"""The ``Model`` protocol: one ``complete`` (and optionally ``stream``) per provider or wrapper,
+and the public ``chat`` that every caller uses.
+
+``chat`` is where the plane's guarantees live, once, whatever the model is:
+
+- inside a run (a graph node), the call goes through the run's effect journal: a resumed or
+  replayed run gets the recorded response back and the provider is not called (or paid) again;
+- the live call is timed (latency; TTFT and TPOT when streamed), its usage filled in (counted
+  when the provider did not report it) and priced from the price table;
+- a GenAI OpenTelemetry span is opened around it and a ``model_call`` event with usage and cost
+  is put on the run's stream.
+
+Wrappers (retry, breaker, fallback, cache...) are Models whose ``complete`` calls another
+Model's ``complete``; only the outermost ``chat`` journals, so a retried call is one entry.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any
+
+from tether.core.errors import ModelResponseError
+from tether.core.journal import CallJournal, current_journal
+from tether.llm.pricing import PriceTable, default_prices
+from tether.llm.request import FormatLike, MessagesLike, ToolLike, build_request
+from tether.llm.types import ModelRequest, ModelResponse, StreamChunk, Timing, Usage
+from tether.observability.genai import model_span
+
+TokenCallback = Callable[[str], Awaitable[None] | None]
+
+
+def estimate_tokens(text: str) -> int:
+    """Rough count (about four characters a token) for providers that report no usage and
+    models without a local tokenizer; results built from it are marked ``estimated``."""
+    return 0 if not text else max(1, (len(text) + 3) // 4)
+
+
+class Model(ABC):
+    provider: str = "model"
+    model_name: str = ""
+    prices: PriceTable | None = None
+    """Price table for cost; None means the default table (and ``TETHER_PRICES``)."""
+
+    @property
+    def name(self) -> str:
+        return f"{self.provider}:{self.model_name}"
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}>"
+
+    # -- what providers and wrappers implement --------------------------------------------
+    @abstractmethod
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        """One call, no journal: providers talk to their backend, wrappers to another Model."""
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamChunk]:
+        """Stream the answer: text deltas, then one chunk carrying the whole response.
+        The default calls ``complete`` and yields its text as one delta."""
+        response = await self.complete(request)
+        if response.text:
+            yield StreamChunk(delta=response.text)
+        yield StreamChunk(response=response)
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens in ``text`` by this model's tokenizer (an estimate unless overridden)."""
+        return estimate_tokens(text)
+
+    @property
+    def exact_token_count(self) -> bool:
+        return type(self).count_tokens is not Model.count_tokens
+
+    # -- the public entry point -----------------------------------------------------------
+    async def chat(
+        self,
+        messages: MessagesLike,
+        *,
+        tools: Iterable[ToolLike] = (),
+        tool_choice: str = "auto",
+        response_format: FormatLike = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        stop: Iterable[str] = (),
+        seed: int | None = None,
+        logprobs: bool = False,
+        state_fingerprint: str | None = None,
+        stream: bool = False,
+        on_token: TokenCallback | None = None,
+        journal: bool = True,
+    ) -> ModelResponse:
+        """Ask the model. ``messages`` may be a string (one user turn), Messages or dicts.
+
+        ``stream=True`` (or an ``on_token`` callback) streams the answer, calling ``on_token``
+        with each text delta and measuring TTFT/TPOT. Inside a run the call is journaled unless
+        ``journal=False``.
+        """
+        request = build_request(
+            messages,
+            tools=tools,
+            tool_choice=tool_choice,
+            response_format=response_format,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            stop=tuple(stop),
+            seed=seed,
+            logprobs=logprobs,
+            state_fingerprint=state_fingerprint,
+        )
+        return await self.send(request, stream=stream, on_token=on_token, journal=journal)
+
+    async def send(
+        self,
+        request: ModelRequest,
+        *,
+        stream: bool = False,
+        on_token: TokenCallback | None = None,
+        journal: bool = True,
+    ) -> ModelResponse:
+        """``chat`` for an already built request."""
+        ctx = current_journal() if journal else None
+        streamed = stream or on_token is not None
+        if ctx is None:
+            return await self._live(request, streamed, on_token, None)
+        live: list[ModelResponse] = []
+
+        async def call() -> dict[str, Any]:
+            response = await self._live(request, streamed, on_token, ctx)
+            live.append(response)
+            return response.model_dump(mode="json")
+
+        data = await ctx.journaled(
+            "model",
+            {"model": self.name, "request": request.digest(), "messages": len(request.messages)},
+            call,
+            idempotent=True,
+        )
+        if live:
+            response = live[0]
+            ctx.emit("model_call", usage_event(response))
+            return response
+        response = ModelResponse.model_validate(data)
+        response.metadata["replayed"] = True
+        if on_token is not None and response.text:
+            await _deliver(on_token, response.text)
+        return response
+
+    # -- one live call, observed ----------------------------------------------------------
+    async def _live(
+        self,
+        request: ModelRequest,
+        streamed: bool,
+        on_token: TokenCallback | None,
+        ctx: CallJournal | None,
+    ) -> ModelResponse:
+        run = {"run_id": ctx.run_id, "node": ctx.node} if ctx is not None else None
+        params = {
+            "temperature": request.temperature,
+            "max_tokens": request.max_tokens,
+            "seed": request.seed,
+            "stop_sequences": list(request.stop) or None,
+        }
+        with model_span(
+            provider=self.provider, model=self.model_name, request=params, run=run
+        ) as span:
+            started = time.perf_counter()
+            if streamed:
+                response = await self._collect(request, on_token, started)
+            else:
+                response = await self.complete(request)
+            response = self._finish(request, response, time.perf_counter() - started)
+            span.set(span_attributes(response, request))
+        return response
+
+    async def _collect(
+        self, request: ModelRequest, on_token: TokenCallback | None, started: float
+    ) -> ModelResponse:
+        first: float | None = None
+        final: ModelResponse | None = None
+        async for chunk in self.stream(request):
+            if chunk.delta:
+                if first is None:
+                    first = time.perf_counter()
+                if on_token is not None:
+                    await _deliver(on_token, chunk.delta)
+            if chunk.response is not None:
+                final = chunk.response
+        if final is None:
+            raise ModelResponseError(
+                f"the stream from {self.name} ended without a final response", model=self.name
+            )
+        end = time.perf_counter()
+        if first is not None:
+            ttft = final.timing.ttft if final.timing.ttft is not None else first - started
+            outputs = final.usage.output_tokens or self.count_tokens(final.text)
+            tpot = (end - first) / (outputs - 1) if outputs > 1 else None
+            final = final.model_copy(
+                update={"timing": Timing(latency=end - started, ttft=ttft, tpot=tpot)}
+            )
+        return final
+
+    def _finish(
+        self, request: ModelRequest, response: ModelResponse, latency: float
+    ) -> ModelResponse:
+        update: dict[str, Any] = {}
+        if not response.model:
+            update["model"] = self.name
+        served_from_cache = bool((response.metadata.get("cache") or {}).get("hit"))
+        if response.usage.total_tokens == 0 and not served_from_cache:  # a hit spent nothing
+            update["usage"] = Usage(
+                input_tokens=sum(self.count_tokens(m.content) for m in request.messages),
+                output_tokens=self.count_tokens(response.text),
+                estimated=not self.exact_token_count,
+            )
+        if response.timing.latency == 0.0:
+            update["timing"] = response.timing.model_copy(update={"latency": latency})
+        if update:
+            response = response.model_copy(update=update)
+        if response.cost is None:
+            prices = self.prices or default_prices()
+            cost = prices.cost(response.model, response.usage)
+            if cost is not None:
+                response = response.model_copy(update={"cost": cost})
+        return response
+
+
+async def _deliver(on_token: TokenCallback, text: str) -> None:
+    out = on_token(text)
+    if out is not None:
+        await out
+
+
+def usage_event(response: ModelResponse) -> dict[str, Any]:
+    """The ``model_call`` run event: who answered, tokens, cost, timings, wrapper notes."""
+    return {
+        "model": response.model,
+        "input_tokens": response.usage.input_tokens,
+        "output_tokens": response.usage.output_tokens,
+        "estimated": response.usage.estimated,
+        "cost": response.cost,
+        "latency": response.timing.latency,
+        "ttft": response.timing.ttft,
+        "tpot": response.timing.tpot,
+        "finish_reason": response.finish_reason,
+        "tool_calls": [c.name for c in response.tool_calls],
+        **{k: v for k, v in response.metadata.items() if k in _EVENT_METADATA},
+    }
+
+
+_EVENT_METADATA = ("cache", "fallback", "cascade", "attempts", "hedged")
+
+
+def span_attributes(response: ModelResponse, request: ModelRequest) -> dict[str, Any]:
+    return {
+        "gen_ai.response.model": response.model.split(":", 1)[-1],
+        "gen_ai.response.id": response.id,
+        "gen_ai.response.finish_reasons": [response.finish_reason],
+        "gen_ai.usage.input_tokens": response.usage.input_tokens,
+        "gen_ai.usage.output_tokens": response.usage.output_tokens,
+        "gen_ai.output.type": "json" if request.response_format is not None else "text",
+        "tether.gen_ai.cost_usd": response.cost,
+        "tether.gen_ai.ttft_s": response.timing.ttft,
+        "tether.gen_ai.tpot_s": response.timing.tpot,
+        "tether.gen_ai.usage_estimated": response.usage.estimated,
+    }

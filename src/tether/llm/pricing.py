@@ -1,0 +1,113 @@
+"""Cost of a call from a price table: dollars per million input and output tokens.
+
+Lookup order for a model ``provider:name``: the exact name, then the longest matching glob
+(``local:*``, ``openai:gpt-4o-mini*``). Extend or replace the table per model or globally; the
+``TETHER_PRICES`` environment variable can name a JSON file ``{"model": [in, out], ...}`` that
+is merged over the defaults.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from tether.core.errors import ConfigurationError
+from tether.llm.types import Usage
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    input_per_mtok: float
+    output_per_mtok: float
+
+    def __post_init__(self) -> None:
+        if self.input_per_mtok < 0 or self.output_per_mtok < 0:
+            raise ConfigurationError("prices must be >= 0 dollars per million tokens")
+
+    def cost(self, usage: Usage) -> float:
+        return (
+            usage.input_tokens * self.input_per_mtok + usage.output_tokens * self.output_per_mtok
+        ) / 1_000_000
+
+
+class PriceTable:
+    def __init__(self, prices: Mapping[str, Price | tuple[float, float]] | None = None) -> None:
+        self._exact: dict[str, Price] = {}
+        self._globs: list[tuple[str, Price]] = []
+        for name, price in (prices or {}).items():
+            self.set(name, price)
+
+    def set(self, name: str, price: Price | tuple[float, float] | list[float]) -> None:
+        if not isinstance(price, Price):
+            try:
+                price = Price(float(price[0]), float(price[1]))
+            except (TypeError, ValueError, IndexError) as exc:
+                raise ConfigurationError(
+                    f"price for {name!r} must be Price(...) or [input_per_mtok, output_per_mtok]"
+                ) from exc
+        if any(c in name for c in "*?["):
+            self._globs = [(g, p) for g, p in self._globs if g != name]
+            self._globs.append((name, price))
+            self._globs.sort(key=lambda gp: -len(gp[0]))
+        else:
+            self._exact[name] = price
+
+    def price(self, model: str) -> Price | None:
+        if model in self._exact:
+            return self._exact[model]
+        for pattern, price in self._globs:
+            if fnmatch.fnmatchcase(model, pattern):
+                return price
+        return None
+
+    def cost(self, model: str, usage: Usage) -> float | None:
+        price = self.price(model)
+        return None if price is None else price.cost(usage)
+
+    def merged(self, other: Mapping[str, Price | tuple[float, float]]) -> PriceTable:
+        table = PriceTable()
+        table._exact = dict(self._exact)
+        table._globs = list(self._globs)
+        for name, price in other.items():
+            table.set(name, price)
+        return table
+
+    @classmethod
+    def from_file(cls, path: str | Path, base: PriceTable | None = None) -> PriceTable:
+        try:
+            data = orjson.loads(Path(path).read_bytes())
+        except (OSError, orjson.JSONDecodeError) as exc:
+            raise ConfigurationError(f"cannot read price table {str(path)!r}: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ConfigurationError(f"price table {str(path)!r} must be a JSON object")
+        return (base or cls()).merged(data)
+
+
+DEFAULT_PRICES = PriceTable(
+    {
+        "local:*": (0.0, 0.0),
+        "scripted:*": (0.0, 0.0),
+        "function:*": (0.0, 0.0),
+        "openai:gpt-4o-mini*": (0.15, 0.60),
+        "openai:gpt-4o*": (2.50, 10.00),
+        "openai:gpt-4.1-mini*": (0.40, 1.60),
+        "openai:gpt-4.1-nano*": (0.10, 0.40),
+        "openai:gpt-4.1*": (2.00, 8.00),
+        "anthropic:claude-3-5-haiku*": (0.80, 4.00),
+        "anthropic:claude-haiku-4*": (1.00, 5.00),
+        "anthropic:claude-sonnet-4*": (3.00, 15.00),
+        "anthropic:claude-3-7-sonnet*": (3.00, 15.00),
+        "anthropic:claude-opus-4*": (15.00, 75.00),
+    }
+)
+
+
+def default_prices() -> PriceTable:
+    """The built-in table, with ``TETHER_PRICES`` (a JSON file) merged over it when set."""
+    path = os.environ.get("TETHER_PRICES")
+    return PriceTable.from_file(path, DEFAULT_PRICES) if path else DEFAULT_PRICES

@@ -1,0 +1,210 @@
+"""Structured output: ask for JSON matching a schema, validate it, and repair it when it fails.
+
+``generate_structured`` sends the schema as the request's ``response_format`` (providers that
+can constrain decoding do: llama.cpp compiles it to a grammar, OpenAI-compatible servers get
+``json_schema``), parses the answer (tolerating a ```json fence or prose around the object),
+validates it with pydantic or, for a plain schema dict, jsonschema, and on failure sends the
+validation errors back to the model and asks for corrected JSON, at most ``max_repairs`` times.
+Every attempt is a ``Model.chat`` call, so inside a run each one is journaled.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar, overload
+
+import jsonschema
+from pydantic import BaseModel, ValidationError
+
+from tether.core.errors import InvalidInputError, StructuredOutputError
+from tether.core.messages import Message
+from tether.llm.model import Model
+from tether.llm.request import MessagesLike, as_messages, as_response_format
+from tether.llm.types import ModelResponse
+
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+
+_FENCE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)```", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class StructuredAttempt:
+    """One try: the model's response and what was wrong with it (empty when it validated)."""
+
+    response: ModelResponse
+    errors: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+@dataclass(frozen=True)
+class StructuredResult(Generic[T]):
+    """The validated value (a pydantic instance, or the parsed JSON for a schema dict) and
+    every attempt it took, the last being the one that validated."""
+
+    value: T
+    attempts: tuple[StructuredAttempt, ...]
+
+    @property
+    def response(self) -> ModelResponse:
+        return self.attempts[-1].response
+
+    @property
+    def repairs(self) -> int:
+        return len(self.attempts) - 1
+
+
+def extract_json(text: str) -> Any:
+    """Parse the JSON in a model's answer: the whole text, else the first ```json fence, else
+    the first JSON object or array in it. Raises ValueError saying what was found."""
+    stripped = text.strip()
+    if not stripped:
+        raise ValueError("the reply was empty; expected a JSON object")
+    try:
+        return json.loads(stripped)
+    except json.JSONDecodeError as exc:
+        first_error = f"the reply is not valid JSON ({exc.msg} at character {exc.pos})"
+    for fenced in _FENCE.finditer(text):
+        try:
+            return json.loads(fenced.group(1))
+        except json.JSONDecodeError:
+            continue
+    decoder = json.JSONDecoder()
+    for opener in "{[":
+        start = text.find(opener)
+        while start != -1:
+            try:
+                return decoder.raw_decode(text, start)[0]
+            except json.JSONDecodeError:
+                start = text.find(opener, start + 1)
+    raise ValueError(first_error)
+
+
+def schema_errors(schema: Mapping[str, Any], value: Any) -> list[str]:
+    """Every way ``value`` breaks the JSON ``schema``, as ``path: message`` lines."""
+    validator_cls = jsonschema.validators.validator_for(schema)
+    validator = validator_cls(schema)
+    errors = sorted(validator.iter_errors(value), key=lambda e: list(map(str, e.absolute_path)))
+    return [f"{_path(e.absolute_path)}: {e.message}" for e in errors]
+
+
+def check_schema(schema: Mapping[str, Any]) -> None:
+    """Raise InvalidInputError when ``schema`` is not itself a valid JSON schema."""
+    try:
+        jsonschema.validators.validator_for(schema).check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        raise InvalidInputError(
+            f"the output schema is not a valid JSON schema: {exc.message}"
+        ) from None
+
+
+def validate_output(output_type: type[BaseModel] | Mapping[str, Any], text: str) -> Any:
+    """Parse and validate one answer; raises ``_Invalid`` with the error lines."""
+    try:
+        data = extract_json(text)
+    except ValueError as exc:
+        raise _Invalid([str(exc)]) from None
+    if isinstance(output_type, Mapping):
+        errors = schema_errors(output_type, data)
+        if errors:
+            raise _Invalid(errors)
+        return data
+    try:
+        return output_type.model_validate(data)
+    except ValidationError as exc:
+        raise _Invalid(
+            [f"{_path(e['loc'])}: {e['msg']}" for e in exc.errors(include_url=False)]
+        ) from None
+
+
+class _Invalid(Exception):
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("; ".join(errors))
+        self.errors = errors
+
+
+def repair_message(errors: Sequence[str]) -> Message:
+    """The user turn that sends validation errors back to the model."""
+    listed = "\n".join(f"- {e}" for e in errors)
+    return Message.user(
+        "Your previous reply did not match the required JSON schema:\n"
+        f"{listed}\n"
+        "Reply again with only the corrected JSON object, no other text."
+    )
+
+
+@overload
+async def generate_structured(
+    model: Model,
+    messages: MessagesLike,
+    output_type: type[M],
+    *,
+    max_repairs: int = 2,
+    **chat_options: Any,
+) -> StructuredResult[M]: ...
+
+
+@overload
+async def generate_structured(
+    model: Model,
+    messages: MessagesLike,
+    output_type: Mapping[str, Any],
+    *,
+    max_repairs: int = 2,
+    **chat_options: Any,
+) -> StructuredResult[Any]: ...
+
+
+async def generate_structured(
+    model: Model,
+    messages: MessagesLike,
+    output_type: type[BaseModel] | Mapping[str, Any],
+    *,
+    max_repairs: int = 2,
+    **chat_options: Any,
+) -> StructuredResult[Any]:
+    """Ask ``model`` for output matching ``output_type`` (a pydantic model class or a JSON
+    schema dict) and return the validated value with every attempt; ``chat_options`` go to
+    ``Model.chat`` (temperature, max_tokens, seed, journal...). Raises StructuredOutputError
+    when the output still does not validate after ``max_repairs`` repair rounds."""
+    if max_repairs < 0:
+        raise InvalidInputError(f"max_repairs must be 0 or more, got {max_repairs}")
+    if "response_format" in chat_options:
+        raise InvalidInputError(
+            "generate_structured sets response_format from output_type; do not pass both"
+        )
+    if isinstance(output_type, Mapping):
+        check_schema(output_type)
+    fmt = as_response_format(output_type)
+    conversation = list(as_messages(messages))
+    attempts: list[StructuredAttempt] = []
+    for _ in range(max_repairs + 1):
+        response = await model.chat(conversation, response_format=fmt, **chat_options)
+        try:
+            value = validate_output(output_type, response.text)
+        except _Invalid as exc:
+            attempts.append(StructuredAttempt(response, tuple(exc.errors)))
+            conversation += [response.message(), repair_message(exc.errors)]
+            continue
+        attempts.append(StructuredAttempt(response))
+        return StructuredResult(value, tuple(attempts))
+    last = attempts[-1]
+    raise StructuredOutputError(
+        f"{model.name} gave no output matching the {fmt.name if fmt else 'output'} schema in "
+        f"{len(attempts)} attempt(s); last errors: {'; '.join(last.errors)}. Simplify the "
+        "schema, use a stronger model, or raise max_repairs",
+        model=model.name,
+        attempts=len(attempts),
+        errors=list(last.errors),
+        last_output=last.response.text,
+    )
+
+
+def _path(loc: Sequence[Any]) -> str:
+    return ".".join(str(p) for p in loc) or "(root)"

@@ -1,0 +1,64 @@
+"""What every wrapper shares: a Model around one inner Model that keeps the inner's identity.
+
+A wrapper takes the inner model's ``provider``, ``model_name``, ``prices`` and tokenizer, so
+``name``, usage counting and pricing are those of the model that actually answers. Wrapper
+notes go into ``ModelResponse.metadata`` (``attempts``, ``fallback``, ``hedged``...), merged
+into what the inner model already wrote, never replacing it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from tether.llm.model import Model
+from tether.llm.types import ModelResponse, StreamChunk
+
+
+class WrapperModel(Model):
+    """A Model that forwards to ``inner``; subclasses implement ``complete`` (and ``stream``)."""
+
+    def __init__(self, inner: Model) -> None:
+        self.inner = inner
+        self.provider = inner.provider
+        self.model_name = inner.model_name
+        self.prices = inner.prices
+
+    def count_tokens(self, text: str) -> int:
+        return self.inner.count_tokens(text)
+
+    @property
+    def exact_token_count(self) -> bool:
+        return self.inner.exact_token_count
+
+
+def innermost(model: Model) -> Model:
+    """The model at the bottom of a stack of single-inner wrappers (the provider)."""
+    while isinstance(model, WrapperModel):
+        model = model.inner
+    return model
+
+
+def noted(response: ModelResponse, key: str, value: Any, *, answered_by: str = "") -> ModelResponse:
+    """A copy of ``response`` with ``metadata[key] = value`` (and ``model`` filled in with
+    ``answered_by`` when the inner model left it empty)."""
+    update: dict[str, Any] = {"metadata": {**response.metadata, key: value}}
+    if answered_by and not response.model:
+        update["model"] = answered_by
+    return response.model_copy(update=update)
+
+
+def noted_chunk(chunk: StreamChunk, key: str, value: Any, *, answered_by: str = "") -> StreamChunk:
+    """The same note on a stream chunk's final response; text deltas pass unchanged."""
+    if chunk.response is None:
+        return chunk
+    return chunk.model_copy(
+        update={"response": noted(chunk.response, key, value, answered_by=answered_by)}
+    )
+
+
+async def aclose(stream: AsyncIterator[StreamChunk]) -> None:
+    """Close an abandoned stream now (async generators otherwise linger until collected)."""
+    close = getattr(stream, "aclose", None)
+    if close is not None:
+        await close()

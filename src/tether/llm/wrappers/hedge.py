@@ -1,0 +1,90 @@
+"""Hedged requests: when an answer is slow, ask again in parallel and take whichever comes first.
+
+The first request goes to ``inner``. If no answer has come ``delay`` seconds later, a second
+request starts (to ``hedge_to`` when given, else ``inner`` again); with ``max_hedges=n`` another
+one starts every ``delay`` seconds, up to ``n`` extra requests. The first success wins and the
+requests still running are cancelled (and awaited, so none lingers). A request that fails does
+not end the call while another is still running: the call waits for it. A hedge only ever
+starts on the timer, never because a request failed (retrying is ``RetryingModel``'s job), so
+when every request started has failed the first error is raised. Pick ``delay`` around the
+model's p95 latency: hedging trades a few percent of extra calls for a shorter tail.
+
+``metadata["hedged"]`` = ``{"fired": bool, "winner": index, "requests": n}``: whether a hedge
+started, which request answered (0 is the first) and how many were started.
+
+Streams are not hedged: ``stream`` is the inner model's stream, since two streams cannot both
+be shown to the caller and picking one after its first chunk gains little.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from tether.core.errors import ConfigurationError
+from tether.llm.model import Model
+from tether.llm.types import ModelRequest, ModelResponse, StreamChunk
+from tether.llm.wrappers.base import WrapperModel, aclose, noted
+
+
+class HedgedModel(WrapperModel):
+    def __init__(
+        self,
+        inner: Model,
+        *,
+        delay: float,
+        max_hedges: int = 1,
+        hedge_to: Model | None = None,
+    ) -> None:
+        super().__init__(inner)
+        if delay < 0 or max_hedges < 1:
+            raise ConfigurationError(
+                f"HedgedModel needs delay >= 0 and max_hedges >= 1, got delay={delay}, "
+                f"max_hedges={max_hedges}"
+            )
+        self.delay = delay
+        self.max_hedges = max_hedges
+        self.hedge_to = hedge_to or inner
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        tasks = [asyncio.ensure_future(self.inner.complete(request))]
+        targets = [self.inner]
+        pending = set(tasks)
+        errors: list[BaseException] = []
+        try:
+            while pending:
+                timeout = None
+                if len(tasks) <= self.max_hedges:
+                    timeout = max(0.0, started + len(tasks) * self.delay - loop.time())
+                done, pending = await asyncio.wait(
+                    pending, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                )
+                if not done:
+                    tasks.append(asyncio.ensure_future(self.hedge_to.complete(request)))
+                    targets.append(self.hedge_to)
+                    pending.add(tasks[-1])
+                    continue
+                for task in sorted(done, key=tasks.index):
+                    error = task.exception()
+                    if error is None:
+                        index = tasks.index(task)
+                        note = {"fired": len(tasks) > 1, "winner": index, "requests": len(tasks)}
+                        return noted(task.result(), "hedged", note, answered_by=targets[index].name)
+                    errors.append(error)
+            for extra in errors[1:]:
+                errors[0].add_note(f"a hedged request failed too: {type(extra).__name__}: {extra}")
+            raise errors[0]
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamChunk]:
+        chunks = aiter(self.inner.stream(request))
+        try:
+            async for chunk in chunks:
+                yield chunk
+        finally:
+            await aclose(chunks)

@@ -1,0 +1,146 @@
+"""Retry failed model calls with jittered exponential backoff, honouring ``Retry-After``.
+
+Only errors whose class says trying again can help are retried (``ModelError.retryable``):
+timeouts, transient failures (5xx, dropped connections), malformed answers and rate limits.
+A refused request (``ModelRequestError``: bad key, unknown model) is raised at once.
+
+Waits: attempt *n* failed → ``min(max_interval, initial_interval * backoff_factor**(n-1))``,
+jittered: ``"full"`` (the default, ``jitter=True``) waits a uniform time in ``[0, base]``,
+``"equal"`` in ``[base/2, base]``, ``jitter=False`` exactly ``base``. A 429 that says
+``Retry-After: s`` waits exactly ``s`` seconds instead (the provider knows when it will take
+the call), unless ``s > max_retry_after``: then the error is raised at once, since waiting that
+long is worse than failing over. The response records how many attempts it took in
+``metadata["attempts"]``.
+
+A stream is retried only until its first chunk arrives: once text has reached the caller, an
+error propagates (retrying would repeat text the caller has already seen).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from tether.core.errors import ConfigurationError, ModelError, ModelRateLimitedError
+from tether.llm.model import Model
+from tether.llm.types import ModelRequest, ModelResponse, StreamChunk
+from tether.llm.wrappers.base import WrapperModel, aclose, noted, noted_chunk
+
+Sleep = Callable[[float], Awaitable[Any]]
+Random = Callable[[], float]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRetry:
+    """How often and how patiently to retry; see the module docs for the wait formula."""
+
+    max_attempts: int = 3
+    initial_interval: float = 0.5
+    backoff_factor: float = 2.0
+    max_interval: float = 20.0
+    jitter: bool | Literal["full", "equal"] = True
+    max_retry_after: float = 60.0
+    """A ``Retry-After`` longer than this is not waited out: the 429 is raised instead."""
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ConfigurationError(
+                f"ModelRetry.max_attempts must be >= 1, got {self.max_attempts}"
+            )
+        if min(self.initial_interval, self.max_interval, self.max_retry_after) < 0:
+            raise ConfigurationError("ModelRetry intervals must be >= 0 seconds")
+        if self.backoff_factor < 1:
+            raise ConfigurationError("ModelRetry.backoff_factor must be >= 1 (waits never shrink)")
+        if self.jitter not in (True, False, "full", "equal"):
+            raise ConfigurationError(
+                f"ModelRetry.jitter must be True, False, 'full' or 'equal', got {self.jitter!r}"
+            )
+
+    def backoff(self, attempt: int, rand: Random = random.random) -> float:
+        """The wait after failed attempt ``attempt`` (1-based), jittered."""
+        base = min(self.max_interval, self.initial_interval * self.backoff_factor ** (attempt - 1))
+        if self.jitter is False:
+            return base
+        if self.jitter == "equal":
+            return base / 2 + base / 2 * rand()
+        return base * rand()
+
+    def retry_delay(
+        self, exc: BaseException, attempt: int, rand: Random = random.random
+    ) -> float | None:
+        """Seconds to wait before attempt ``attempt + 1``, or None to give up and raise."""
+        if attempt >= self.max_attempts or not isinstance(exc, ModelError) or not exc.retryable:
+            return None
+        if isinstance(exc, ModelRateLimitedError) and exc.retry_after is not None:
+            if exc.retry_after > self.max_retry_after:
+                exc.add_note(
+                    f"not retried: Retry-After {exc.retry_after:g}s is longer than "
+                    f"ModelRetry.max_retry_after={self.max_retry_after:g}s"
+                )
+                return None
+            return max(exc.retry_after, 0.0)
+        return self.backoff(attempt, rand)
+
+
+NO_MODEL_RETRY = ModelRetry(max_attempts=1)
+
+
+class RetryingModel(WrapperModel):
+    """Retries ``inner`` per ``policy``; ``sleep`` and ``rand`` are injectable for tests."""
+
+    def __init__(
+        self,
+        inner: Model,
+        policy: ModelRetry = ModelRetry(),
+        *,
+        sleep: Sleep = asyncio.sleep,
+        rand: Random = random.random,
+    ) -> None:
+        super().__init__(inner)
+        self.policy = policy
+        self._sleep = sleep
+        self._rand = rand
+
+    async def _after_failure(self, exc: ModelError, attempt: int) -> None:
+        """Wait before the next attempt, or re-raise ``exc`` when the policy gives up."""
+        delay = self.policy.retry_delay(exc, attempt, self._rand)
+        if delay is None:
+            if attempt > 1:
+                exc.add_note(f"{self.inner.name}: gave up after {attempt} attempts")
+            raise exc
+        await self._sleep(delay)
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        attempt = 1
+        while True:
+            try:
+                response = await self.inner.complete(request)
+            except ModelError as exc:
+                await self._after_failure(exc, attempt)
+                attempt += 1
+                continue
+            return noted(response, "attempts", attempt)
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamChunk]:
+        attempt = 1
+        while True:
+            chunks = aiter(self.inner.stream(request))
+            try:
+                first = await anext(chunks)
+            except StopAsyncIteration:
+                return
+            except ModelError as exc:
+                await aclose(chunks)
+                await self._after_failure(exc, attempt)
+                attempt += 1
+                continue
+            break
+        try:
+            yield noted_chunk(first, "attempts", attempt)
+            async for chunk in chunks:
+                yield noted_chunk(chunk, "attempts", attempt)
+        finally:
+            await aclose(chunks)
