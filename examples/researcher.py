@@ -1,11 +1,14 @@
 """The multi-agent researcher: a supervisor sends a researcher back for more findings until it
-has two reports or three iterations, then a validator writes the answer. Runs durably on SQLite
-(offline, no model needed) and prints a live step trace from the run's event stream.
+has two reports or three iterations, then a writer asks a model to turn the reports into the
+answer. Runs durably on SQLite, offline: the model is the bundled SmolLM2 (llama.cpp, in process)
+unless ``TETHER_MODEL`` names another (``openai:gpt-4o-mini``...). Prints a live step trace from
+the run's event stream, including the model call's tokens, latency and cost.
 
     python examples/researcher.py ["your question"]
 
 Kill it at any point (Ctrl-C, or SIGKILL) and run it again with the same question: it picks up
-the same run from its last checkpoint instead of starting over. Inspect it afterwards with
+the same run from its last checkpoint instead of starting over, and a model call that was already
+answered is replayed from the effect journal, not paid for again. Inspect it afterwards with
 ``tether runs history <run id> --store sqlite:///.tether/demo.db``.
 """
 
@@ -20,6 +23,9 @@ from rich.table import Table
 
 from tether import END, START, Graph, RunContext, Runtime, append
 from tether.core.serde import fingerprint
+from tether.llm import model_from_spec
+
+model = model_from_spec()  # local:smollm2 unless TETHER_MODEL says otherwise
 
 STORE = "sqlite:///.tether/demo.db"
 
@@ -69,10 +75,20 @@ async def researcher(state: Research, ctx: RunContext) -> dict[str, Any]:
     return update
 
 
-def writer(state: Research) -> dict[str, Any]:
-    """Validator: writes the answer from the reports (or the findings, if reports are short)."""
-    basis = state.get("reports") or state.get("findings", [])
-    return {"answer": " ".join(b.split(": ", 1)[-1] for b in basis)}
+async def writer(state: Research) -> dict[str, Any]:
+    """Validator: a model writes the answer from the reports (or the findings); the call is
+    journaled, so a resumed run gets the same answer without asking again."""
+    basis = [b.split(": ", 1)[-1] for b in state.get("reports") or state.get("findings", [])]
+    out = await model.chat(
+        [
+            {"role": "system", "content": "Answer the question in one sentence from the notes."},
+            {"role": "user", "content": f"Question: {state['question']}\nNotes: {' '.join(basis)}"},
+        ],
+        max_tokens=60,
+        temperature=0.0,
+        stream=True,
+    )
+    return {"answer": out.text.strip() or " ".join(basis)}
 
 
 graph = Graph(Research, name="researcher")
@@ -107,6 +123,13 @@ async def main(question: str) -> None:
                 console.print(f"  step {ev.step:>2}  [cyan]{ev.node:<10}[/] wrote {keys}")
             elif ev.type == "progress":
                 console.print(f"           [dim]{ev.node}: {ev.data['finding']}[/]")
+            elif ev.type == "model_call":
+                d = ev.data
+                console.print(
+                    f"           [dim]{ev.node}: {d['model']} {d['input_tokens']} in / "
+                    f"{d['output_tokens']} out tokens, {d['latency']:.2f} s "
+                    f"(TTFT {d['ttft'] or 0:.2f} s), ${d['cost'] or 0:.4f}[/]"
+                )
         result = await handle.wait()
         table = Table(title=f"history of {result.run_id}", show_lines=False)
         for col in ("step", "tasks", "writes"):

@@ -179,3 +179,71 @@ def test_model_error_tree() -> None:
     for final in (ModelCircuitOpenError, ModelUnavailableError, StructuredOutputError):
         assert issubclass(final, ModelError) and not final.retryable
     assert ModelRateLimitedError("slow down", retry_after=2.5).retry_after == 2.5
+
+
+LLM_EXPECTED = [
+    "AnthropicModel",
+    "BreakerModel",
+    "BreakerPolicy",
+    "CachedModel",
+    "CascadeModel",
+    "DEFAULT_MODEL",
+    "DEFAULT_PRICES",
+    "Embedder",
+    "FallbackModel",
+    "FunctionModel",
+    "HashingEmbedder",
+    "HedgedModel",
+    "LocalModel",
+    "Message",
+    "MiniLMEmbedder",
+    "Model",
+    "ModelRequest",
+    "ModelResponse",
+    "ModelRetry",
+    "OpenAICompatibleModel",
+    "Price",
+    "PriceTable",
+    "ResponseFormat",
+    "RetryingModel",
+    "RouteMatch",
+    "ScriptedModel",
+    "SemanticCache",
+    "SemanticRouter",
+    "StreamChunk",
+    "StructuredResult",
+    "TimeoutModel",
+    "Timing",
+    "ToolCall",
+    "ToolCallProblem",
+    "ToolSpec",
+    "Usage",
+    "bundled_model_path",
+    "chat_with_tool_repair",
+    "check_tool_calls",
+    "estimate_tokens",
+    "fingerprint",
+    "generate_structured",
+    "model_from_spec",
+    "resilient",
+    "tool_call",
+]
+
+
+def test_llm_public_api_is_pinned_and_light() -> None:
+    import subprocess
+    import sys
+
+    import tether.llm as llm
+
+    assert sorted(llm.__all__) == LLM_EXPECTED
+    for name in LLM_EXPECTED:
+        assert getattr(llm, name) is not None
+    # importing the plane must not load the heavy optional engines
+    probe = (
+        "import sys, tether.llm; "
+        "print(sorted(m for m in ('torch', 'llama_cpp', 'sentence_transformers', 'numpy') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

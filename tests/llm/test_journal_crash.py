@@ -33,7 +33,15 @@ def test_resumed_run_replays_the_journaled_model_call(tmp_path: Path) -> None:
 
     second = _worker(db, counter, "r-model")
     assert second.returncode == 0, second.stderr
-    assert second.stdout.split() == ["COMPLETED", "answer", "to", "summarise:", "answer", "to", "why?"]
+    assert second.stdout.split() == [
+        "COMPLETED",
+        "answer",
+        "to",
+        "summarise:",
+        "answer",
+        "to",
+        "why?",
+    ]
     # the re-run of `ask` got the journaled answer: the model was called once for it, ever
     assert counter.read_text().splitlines() == ["why?", "summarise: answer to why?"]
 

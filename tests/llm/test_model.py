@@ -98,7 +98,9 @@ async def test_streaming_delivers_deltas_and_measures_ttft_and_tpot() -> None:
 
 
 async def test_reported_usage_is_kept_and_priced() -> None:
-    reply = ModelResponse(text="ok", model="openai:gpt-4o-mini", usage=Usage(input_tokens=1000, output_tokens=500))
+    reply = ModelResponse(
+        text="ok", model="openai:gpt-4o-mini", usage=Usage(input_tokens=1000, output_tokens=500)
+    )
     out = await ScriptedModel([reply]).chat("x")
     assert out.usage == Usage(input_tokens=1000, output_tokens=500)
     assert out.cost == pytest.approx((1000 * 0.15 + 500 * 0.60) / 1e6)

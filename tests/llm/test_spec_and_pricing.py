@@ -14,9 +14,21 @@ from tether.llm.pricing import default_prices
 @pytest.mark.parametrize(
     ("spec", "base_url", "name"),
     [
-        ("openai-compatible:http://127.0.0.1:8000/v1:smollm2", "http://127.0.0.1:8000/v1", "smollm2"),
-        ("openai-compatible:http://localhost:11434/v1:llama3:8b", "http://localhost:11434/v1", "llama3:8b"),
-        ("openai-compatible:https://api.example.com:my-model", "https://api.example.com", "my-model"),
+        (
+            "openai-compatible:http://127.0.0.1:8000/v1:smollm2",
+            "http://127.0.0.1:8000/v1",
+            "smollm2",
+        ),
+        (
+            "openai-compatible:http://localhost:11434/v1:llama3:8b",
+            "http://localhost:11434/v1",
+            "llama3:8b",
+        ),
+        (
+            "openai-compatible:https://api.example.com:my-model",
+            "https://api.example.com",
+            "my-model",
+        ),
     ],
 )
 def test_openai_compatible_specs_split_url_and_model(spec: str, base_url: str, name: str) -> None:
