@@ -48,88 +48,31 @@ both miss (there is no single-flight).
 from __future__ import annotations
 
 import copy
-import hashlib
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import orjson
-from pydantic import BaseModel
-
 from tether.core.clock import SYSTEM_CLOCK, Clock
-from tether.core.errors import ConfigurationError, InvalidInputError
+from tether.core.errors import ConfigurationError
+from tether.llm.cache_keys import fingerprint, refusal, scope_of, write_calls
 from tether.llm.embeddings import Embedder, default_embedder, embed_unit, numpy
 from tether.llm.model import Model
 from tether.llm.types import ModelRequest, ModelResponse, StreamChunk, Timing, Usage
 
+__all__ = [
+    "CacheLookup",
+    "CacheStats",
+    "CachedModel",
+    "SemanticCache",
+    "fingerprint",
+    "refusal",
+    "scope_of",
+    "write_calls",
+]
+
 if TYPE_CHECKING:
     from tether.llm.embeddings import Vectors
-
-
-def fingerprint(state: Mapping[str, Any], keys: Sequence[str] | None = None) -> str:
-    """A stable hash of ``state`` (or of its ``keys`` only) for ``state_fingerprint``: equal
-    JSON-able values give equal fingerprints in any process; a key that is absent differs from
-    one that is None."""
-    if isinstance(keys, str):
-        raise ConfigurationError(f"keys must be a list of state keys, not the string {keys!r}")
-    chosen = dict(state) if keys is None else {k: state[k] for k in keys if k in state}
-    missing = [] if keys is None else sorted(k for k in keys if k not in state)
-    options = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
-    try:
-        blob = orjson.dumps({"state": chosen, "missing": missing}, option=options, default=_json)
-    except TypeError as exc:
-        raise InvalidInputError(
-            f"cannot fingerprint the state: {exc}; pass keys=[...] naming the JSON-able parts "
-            "the answer depends on"
-        ) from exc
-    return hashlib.sha256(blob).hexdigest()[:32]
-
-
-def _json(value: Any) -> Any:
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    if isinstance(value, set | frozenset):
-        return sorted(value, key=repr)
-    raise TypeError(f"{type(value).__name__} is not JSON-able")
-
-
-def scope_of(model: str, request: ModelRequest) -> tuple[str, str] | None:
-    """(scope key, last user message) of a request; None when it has no user message."""
-    turn = next(
-        (i for i in range(len(request.messages) - 1, -1, -1) if request.messages[i].role == "user"),
-        None,
-    )
-    if turn is None:
-        return None
-    data = request.model_dump(mode="json")
-    data["messages"][turn]["content"] = None  # the question's place, not its wording
-    blob = orjson.dumps({"model": model, "request": data}, option=orjson.OPT_SORT_KEYS)
-    return hashlib.sha256(blob).hexdigest(), request.messages[turn].content
-
-
-def write_calls(request: ModelRequest, response: ModelResponse) -> list[str]:
-    """Tools the response calls that may change the world (or that the request never offered)."""
-    specs = {t.name: t for t in request.tools}
-    return [c.name for c in response.tool_calls if c.name not in specs or specs[c.name].writes]
-
-
-def refusal(request: ModelRequest, response: ModelResponse, allow_write_tools: bool) -> str | None:
-    """Why ``response`` must not be cached, or None when it may be."""
-    if response.finish_reason not in ("stop", "tool_calls"):
-        return f"finish_reason {response.finish_reason!r}"
-    if not response.text and not response.tool_calls:
-        return "empty response"
-    if any(c.raw_arguments is not None for c in response.tool_calls):
-        return "malformed tool arguments"
-    if not allow_write_tools and (writes := write_calls(request, response)):
-        return f"calls write tools {writes}"
-    if request.response_format is not None and not response.tool_calls:
-        try:
-            orjson.loads(response.text)
-        except orjson.JSONDecodeError:
-            return "text is not the JSON the response_format asks for"
-    return None
 
 
 @dataclass

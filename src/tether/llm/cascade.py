@@ -66,7 +66,7 @@ def _settle(
     model: Model, request: ModelRequest, response: ModelResponse, since: float
 ) -> ModelResponse:
     """Fill in the answering model's name, usage (counted when missing) and cost."""
-    return model._finish(request, response, time.perf_counter() - since)
+    return model.finalize(request, response, time.perf_counter() - since)
 
 
 class CascadeModel(Model):

@@ -168,7 +168,7 @@ class Model(ABC):
                 response = await self._collect(request, on_token, started)
             else:
                 response = await self.complete(request)
-            response = self._finish(request, response, time.perf_counter() - started)
+            response = self.finalize(request, response, time.perf_counter() - started)
             span.set(span_attributes(response, request))
         return response
 
@@ -199,9 +199,13 @@ class Model(ABC):
             )
         return final
 
-    def _finish(
+    def finalize(
         self, request: ModelRequest, response: ModelResponse, latency: float
     ) -> ModelResponse:
+        """Fill what a provider left out of a live response: the answering model's name, usage
+        (counted with this model's tokenizer, ``estimated`` unless exact; a cache hit stays at
+        zero), latency, and cost from the price table. Wrappers that make several calls for one
+        answer (the cascade) use it to account for each."""
         update: dict[str, Any] = {}
         if not response.model:
             update["model"] = self.name
