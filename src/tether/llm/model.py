@@ -209,23 +209,24 @@ class Model(ABC):
         update: dict[str, Any] = {}
         if not response.model:
             update["model"] = self.name
+        usage = response.usage
         served_from_cache = bool((response.metadata.get("cache") or {}).get("hit"))
-        if response.usage.total_tokens == 0 and not served_from_cache:  # a hit spent nothing
-            update["usage"] = Usage(
+        if usage.total_tokens == 0 and not served_from_cache:  # a hit spent nothing
+            usage = update["usage"] = Usage(
                 input_tokens=sum(self.count_tokens(m.content) for m in request.messages),
                 output_tokens=self.count_tokens(response.text),
                 estimated=not self.exact_token_count,
             )
         if response.timing.latency == 0.0:
-            update["timing"] = response.timing.model_copy(update={"latency": latency})
-        if update:
-            response = response.model_copy(update=update)
+            update["timing"] = Timing(
+                latency=latency, ttft=response.timing.ttft, tpot=response.timing.tpot
+            )
         if response.cost is None:
             prices = self.prices or default_prices()
-            cost = prices.cost(response.model, response.usage)
+            cost = prices.cost(update.get("model", response.model), usage)
             if cost is not None:
-                response = response.model_copy(update={"cost": cost})
-        return response
+                update["cost"] = cost
+        return response.model_copy(update=update) if update else response
 
 
 async def _deliver(on_token: TokenCallback, text: str) -> None:

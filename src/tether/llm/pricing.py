@@ -9,6 +9,7 @@ is merged over the defaults.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ class PriceTable:
     def __init__(self, prices: Mapping[str, Price | tuple[float, float]] | None = None) -> None:
         self._exact: dict[str, Price] = {}
         self._globs: list[tuple[str, Price]] = []
+        self._resolved: dict[str, Price | None] = {}
         for name, price in (prices or {}).items():
             self.set(name, price)
 
@@ -50,6 +52,7 @@ class PriceTable:
                 raise ConfigurationError(
                     f"price for {name!r} must be Price(...) or [input_per_mtok, output_per_mtok]"
                 ) from exc
+        self._resolved.clear()
         if any(c in name for c in "*?["):
             self._globs = [(g, p) for g, p in self._globs if g != name]
             self._globs.append((name, price))
@@ -58,12 +61,16 @@ class PriceTable:
             self._exact[name] = price
 
     def price(self, model: str) -> Price | None:
-        if model in self._exact:
-            return self._exact[model]
-        for pattern, price in self._globs:
-            if fnmatch.fnmatchcase(model, pattern):
-                return price
-        return None
+        try:
+            return self._resolved[model]
+        except KeyError:
+            pass
+        found = self._exact.get(model)
+        if found is None:
+            found = next((p for g, p in self._globs if fnmatch.fnmatchcase(model, g)), None)
+        if len(self._resolved) < 4096:
+            self._resolved[model] = found
+        return found
 
     def cost(self, model: str, usage: Usage) -> float | None:
         price = self.price(model)
@@ -108,6 +115,20 @@ DEFAULT_PRICES = PriceTable(
 
 
 def default_prices() -> PriceTable:
-    """The built-in table, with ``TETHER_PRICES`` (a JSON file) merged over it when set."""
+    """The built-in table, with ``TETHER_PRICES`` (a JSON file) merged over it when set; the
+    file is read once per path and modification time."""
     path = os.environ.get("TETHER_PRICES")
-    return PriceTable.from_file(path, DEFAULT_PRICES) if path else DEFAULT_PRICES
+    if not path:
+        return DEFAULT_PRICES
+    try:
+        mtime = os.stat(path).st_mtime_ns
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot read price table {path!r} (TETHER_PRICES): {exc}"
+        ) from exc
+    return _from_env_file(path, mtime)
+
+
+@functools.lru_cache(maxsize=8)
+def _from_env_file(path: str, mtime: int) -> PriceTable:
+    return PriceTable.from_file(path, DEFAULT_PRICES)

@@ -17,9 +17,26 @@ GENAI_TRACER_NAME = "tether.llm"
 
 try:  # optional: tether[otel]
     from opentelemetry import trace as _trace
-    from opentelemetry.trace import SpanKind, Status, StatusCode
+    from opentelemetry.trace import ProxyTracerProvider, SpanKind, Status, StatusCode
 except ImportError:  # pragma: no cover - exercised when the extra is absent
     _trace = None  # type: ignore[assignment]
+
+_tracers: dict[int, Any] = {}
+
+
+def _tracer() -> Any:
+    """The tracer of the configured provider, or None while the application has configured
+    none (then every span would be a no-op: skip building it)."""
+    if _trace is None:
+        return None
+    provider = _trace.get_tracer_provider()
+    if isinstance(provider, ProxyTracerProvider):
+        return None
+    tracer = _tracers.get(id(provider))
+    if tracer is None:
+        _tracers.clear()
+        tracer = _tracers[id(provider)] = provider.get_tracer(GENAI_TRACER_NAME)
+    return tracer
 
 
 class ModelSpan:
@@ -47,10 +64,10 @@ def model_span(
     run: Mapping[str, Any] | None = None,
 ) -> Iterator[ModelSpan]:
     """Open a GenAI ``chat`` span around one live model call."""
-    if _trace is None:
+    tracer = _tracer()
+    if tracer is None:
         yield ModelSpan(None)
         return
-    tracer = _trace.get_tracer(GENAI_TRACER_NAME)
     attributes: dict[str, Any] = {
         "gen_ai.operation.name": "chat",
         "gen_ai.provider.name": provider,

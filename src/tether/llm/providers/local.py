@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import os
 import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -47,11 +48,22 @@ def bundled_model_path() -> Path:
     )
 
 
+def default_threads() -> int:
+    """CPUs this process may run on (its affinity mask), capped at 8."""
+    try:
+        available = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not every platform has affinity masks
+        available = os.cpu_count() or 1
+    return max(1, min(available, 8))
+
+
 class LocalModel(Model):
     """A GGUF model run in process by llama.cpp; by default the bundled SmolLM2-135M.
 
     ``temperature`` defaults to 0 (greedy, deterministic); ``seed`` is used when a request sets
-    none. ``n_ctx`` is the context window in tokens, ``n_threads`` llama.cpp's CPU threads.
+    none. ``n_ctx`` is the context window in tokens, ``n_threads`` llama.cpp's CPU threads:
+    by default every CPU this process may use, up to 8 (llama.cpp's own default, half the
+    CPUs, left SmolLM2 at 36 tokens/s instead of 57 on a 2-CPU machine).
     """
 
     provider = "local"
@@ -86,7 +98,9 @@ class LocalModel(Model):
         if n_ctx < 64:
             raise ConfigurationError(f"n_ctx must be at least 64 tokens, got {n_ctx}")
         self.n_ctx = n_ctx
-        self.n_threads = n_threads
+        if n_threads is not None and n_threads < 1:
+            raise ConfigurationError(f"n_threads must be at least 1, got {n_threads}")
+        self.n_threads = n_threads or default_threads()
         self.seed = seed
 
     # -- loading --------------------------------------------------------------------------
