@@ -174,3 +174,40 @@ async def test_a_failed_model_call_fails_the_node_and_keeps_the_error_in_the_jou
         effects = await rt.store.list_effects(res.run_id)
         assert effects[0].status == "failed"
         assert effects[0].error is not None and "provider down" in effects[0].error["message"]
+
+
+async def test_tool_contracts_are_offered_with_their_scope() -> None:
+    from tether.tools import tool
+
+    @tool(scope="write")
+    def refund(order: str, cents: int) -> str:
+        """Refund an order."""
+        return "ok"
+
+    model = ScriptedModel([tool_call("refund", {"order": "A1", "cents": 5})])
+    out = await model.chat("refund A1", tools=[refund], tool_choice="refund")
+    (spec,) = model.requests[0].tools
+    assert (spec.name, spec.scope, spec.writes) == ("refund", "write", True)
+    assert spec.parameters["required"] == ["order", "cents"]
+    assert out.tool_calls[0].arguments == {"order": "A1", "cents": 5}
+
+
+async def test_a_replayed_streamed_call_delivers_its_text_once() -> None:
+    model = ScriptedModel(["streamed words here"], stream_chunk=3)
+    seen: list[list[str]] = []
+
+    async def ask(state: S) -> dict[str, Any]:
+        tokens: list[str] = []
+        out = await model.chat("q", on_token=tokens.append)
+        seen.append(tokens)
+        interrupt("ok?")
+        return {"a": out.text}
+
+    g = Graph(S, name="streamer")
+    g.add_node("ask", ask).add_edge(START, "ask")
+    async with Runtime(MemoryStore(), recover=False) as rt:
+        parked = await rt.run(g.compile(), {})
+        await rt.resume(parked.run_id, "yes")
+    assert model.calls == 1
+    assert len(seen[0]) == 7 and "".join(seen[0]) == "streamed words here"  # live: deltas
+    assert seen[1] == ["streamed words here"]  # replayed: the recorded text, in one piece

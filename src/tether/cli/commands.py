@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tether.core.errors import ConfigurationError, InvalidInputError, TetherError
 from tether.core.lifecycle import RunStatus
@@ -21,6 +21,9 @@ from tether.graph.results import RunHandle, RunResult, StepInfo
 from tether.graph.runtime import Runtime
 from tether.store.protocol import RunStore
 from tether.store.types import RunRecord, Transition
+
+if TYPE_CHECKING:
+    from tether.llm.usage import RunUsage
 from tether.store.url import open_store
 
 DEFAULT_STORE = "sqlite:///.tether/tether.db"
@@ -201,6 +204,8 @@ class RunView:
     state: dict[str, Any] | None
     state_error: str | None = None
     forks: list[RunRecord] = field(default_factory=list)
+    usage: RunUsage | None = None
+    """What the run spent on models (None when it made no model call)."""
 
 
 @dataclass(slots=True)
@@ -252,7 +257,10 @@ async def show_run(settings: Settings, run_id: str, step: int | None) -> RunView
         except ConfigurationError as exc:
             state_error = str(_with_app_hint(exc))
         forks = await rt.list_runs(parent_run_id=run_id, limit=100)
-        return RunView(run, at, state, state_error, forks)
+        from tether.llm.usage import run_usage  # lazily: the model plane is not needed elsewhere
+
+        usage = run_usage([e async for e in rt.events(run_id, follow=False)])
+        return RunView(run, at, state, state_error, forks, usage if usage.calls else None)
 
 
 async def run_history(settings: Settings, run_id: str) -> HistoryView:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.console import Console, RenderableType
@@ -24,6 +24,9 @@ from rich.table import Table
 from rich.text import Text
 
 from tether.cli.commands import CancelView, ForkView, HistoryView, ResumeView, RunView
+
+if TYPE_CHECKING:
+    from tether.llm.usage import RunUsage
 from tether.core.lifecycle import RunStatus
 from tether.graph.results import StepInfo
 from tether.store.types import RunRecord
@@ -178,12 +181,16 @@ class Output:
                         {"run_id": f.run_id, "status": f.status, "parent_step": f.parent_step}
                         for f in view.forks
                     ],
+                    "model_usage": view.usage,
                 }
             )
             return
         r = view.run
         self.print(Text.assemble(("run ", "bold"), (r.run_id, "bold"), "  ", status_text(r.status)))
-        self.print(self._fields(self._run_fields(r, view.forks)))
+        rows = self._run_fields(r, view.forks)
+        if view.usage is not None:
+            rows.append(("models", self._usage(view.usage)))
+        self.print(self._fields(rows))
         esc = r.escalation
         if esc and r.status is RunStatus.ESCALATED:
             interrupts = list(esc.get("interrupts") or [])
@@ -236,6 +243,23 @@ class Output:
                     expand=False,
                 )
             )
+
+    @staticmethod
+    def _usage(usage: RunUsage) -> Text:
+        t = Text(
+            f"{usage.calls} call(s), {usage.input_tokens:,} in / {usage.output_tokens:,} out "
+            f"tokens, ${usage.cost:.4f}"
+        )
+        notes = []
+        if usage.unpriced_calls:
+            notes.append(f"{usage.unpriced_calls} unpriced")
+        if usage.estimated_calls:
+            notes.append(f"{usage.estimated_calls} with estimated tokens")
+        if usage.cached_calls:
+            notes.append(f"{usage.cached_calls} from cache")
+        notes.append(", ".join(sorted(usage.by_model)))
+        t.append(f"  ({'; '.join(notes)})", style="dim")
+        return t
 
     def _run_fields(self, r: RunRecord, forks: list[RunRecord]) -> list[tuple[str, Text]]:
         rows: list[tuple[str, Text]] = []
