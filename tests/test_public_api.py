@@ -225,6 +225,7 @@ LLM_EXPECTED = [
     "fingerprint",
     "generate_structured",
     "model_from_spec",
+    "model_judge",
     "resilient",
     "tool_call",
 ]

@@ -190,3 +190,43 @@ def test_bad_settings_are_refused() -> None:
     with pytest.raises(ConfigurationError, match="confidence must be"):
         CascadeModel(small, large, confidence="vibes")  # type: ignore[arg-type]
     assert CascadeModel(small, large).name == "cascade:scripted:small>scripted:large"
+
+
+async def test_a_judge_model_can_reject_and_its_reason_is_recorded() -> None:
+    from tether.llm.cascade import model_judge
+
+    judge = ScriptedModel([{"accept": False, "reason": "it does not answer the question"}])
+    small, large = ScriptedModel(["meh"]), ScriptedModel(["the real answer"])
+    cascade = CascadeModel(small, large, confidence="judge", judge=model_judge(judge))
+    out = await cascade.chat("what is 2 + 2?")
+    assert out.text == "the real answer"
+    note = out.metadata["cascade"]
+    assert (note["escalated"], note["reason"]) == (True, "judge_rejected")
+    assert note["detail"] == "it does not answer the question"
+    asked = judge.requests[0]
+    assert "what is 2 + 2?" in asked.last_user_text and "meh" in asked.last_user_text
+    assert asked.response_format is not None  # the verdict is structured output
+
+
+async def test_a_judge_model_that_accepts_keeps_the_small_answer() -> None:
+    from tether.llm.cascade import model_judge
+
+    judge = ScriptedModel(['{"accept": true, "reason": "correct"}'])
+    small, large = ScriptedModel(["4"]), ScriptedModel(["never"])
+    out = await CascadeModel(small, large, confidence="judge", judge=model_judge(judge)).chat(
+        "2 + 2?"
+    )
+    assert out.text == "4" and large.calls == 0
+    assert out.metadata["cascade"]["reason"] == "accepted"
+
+
+async def test_a_judge_model_without_a_valid_verdict_escalates() -> None:
+    from tether.llm.cascade import model_judge
+
+    judge = ScriptedModel(["no idea", "still no idea"])
+    small, large = ScriptedModel(["4"]), ScriptedModel(["four"])
+    out = await CascadeModel(small, large, confidence="judge", judge=model_judge(judge)).chat(
+        "2 + 2?"
+    )
+    assert out.text == "four" and judge.calls == 2  # one repair attempt, then reject
+    assert out.metadata["cascade"]["detail"].startswith("the judge gave no valid verdict")

@@ -211,3 +211,53 @@ async def test_a_replayed_streamed_call_delivers_its_text_once() -> None:
     assert model.calls == 1
     assert len(seen[0]) == 7 and "".join(seen[0]) == "streamed words here"  # live: deltas
     assert seen[1] == ["streamed words here"]  # replayed: the recorded text, in one piece
+
+
+async def test_a_model_consulted_inside_a_model_call_is_not_journaled_separately() -> None:
+    judge = ScriptedModel(["yes", "yes"])
+
+    async def answer(request: ModelRequest) -> str:
+        verdict = await judge.chat(f"is '{request.last_user_text}' fine?")
+        return f"{request.last_user_text}:{verdict.text}"
+
+    outer = FunctionModel(answer, name="outer")
+    later = ScriptedModel(["later answer"])
+
+    async def ask(state: S) -> dict[str, Any]:
+        first = await outer.chat("q")
+        interrupt("go on?")
+        second = await later.chat("next")  # its journal key must not be the judge's record
+        return {"a": first.text, "ok": second.text}
+
+    g = Graph(S, name="nested")
+    g.add_node("ask", ask).add_edge(START, "ask")
+    async with Runtime(MemoryStore(), recover=False) as rt:
+        parked = await rt.run(g.compile(), {})
+        done = await rt.resume(parked.run_id, "yes")
+        assert done.state == {"a": "q:yes", "ok": "later answer"}  # type: ignore[union-attr]
+        assert (outer.calls, judge.calls, later.calls) == (1, 1, 1)
+        effects = await rt.store.list_effects(parked.run_id)
+        assert len(effects) == 2, "the outer call and the later call; not the nested judge"
+        events = [e.data async for e in rt.events(parked.run_id, follow=False)]
+        calls = [e for e in events if "model" in e and "input_tokens" in e]
+        assert sorted((c["model"], c.get("nested", False)) for c in calls) == [
+            ("function:outer", False),
+            ("scripted:scripted", False),
+            ("scripted:scripted", True),
+        ]
+
+
+async def test_unjournaled_calls_in_a_run_still_report_their_usage() -> None:
+    model = ScriptedModel(["a"])
+
+    async def ask(state: S) -> dict[str, Any]:
+        return {"a": (await model.chat("q", journal=False)).text}
+
+    g = Graph(S, name="unjournaled_usage")
+    g.add_node("ask", ask).add_edge(START, "ask")
+    async with Runtime(MemoryStore(), recover=False) as rt:
+        res = await rt.run(g.compile(), {})
+        events = [e async for e in rt.events(res.run_id, follow=False)]
+        (call,) = [e.data for e in events if e.type == "model_call"]
+        assert call["journaled"] is False and call["output_tokens"] == 1
+        assert await rt.store.list_effects(res.run_id) == []

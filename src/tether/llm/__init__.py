@@ -11,7 +11,7 @@ Quick start (offline, the bundled local model)::
 from tether.core.breaker import BreakerPolicy
 from tether.core.messages import Message, ToolCall, ToolSpec
 from tether.llm.cache import CachedModel, SemanticCache, fingerprint
-from tether.llm.cascade import CascadeModel
+from tether.llm.cascade import CascadeModel, model_judge
 from tether.llm.embeddings import Embedder, HashingEmbedder, MiniLMEmbedder
 from tether.llm.fakes import FunctionModel, ScriptedModel, tool_call
 from tether.llm.model import Model, estimate_tokens
@@ -85,6 +85,7 @@ __all__ = [
     "fingerprint",
     "generate_structured",
     "model_from_spec",
+    "model_judge",
     "resilient",
     "tool_call",
 ]

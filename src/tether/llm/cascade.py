@@ -15,6 +15,7 @@ it is not good enough, checked in this order (the first that fires is the record
 - ``judge_rejected``: the judge said no. A judge is ``judge(request, response)``, sync or
   async, returning a bool (accept?), a float (a confidence, compared with ``threshold``) or
   ``(accept, reason)``: a validator, or a wrapper that asks a judge model;
+  ``model_judge(model)`` builds one that asks a (usually larger) model for a verdict;
 - ``no_signal``: nothing could score the answer (no logprobs and no judge): accepted, unless
   ``no_signal="escalate"``.
 
@@ -35,9 +36,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from tether.core.errors import ConfigurationError, ModelError
+from pydantic import BaseModel, Field
+
+from tether.core.errors import ConfigurationError, ModelError, StructuredOutputError
+from tether.core.messages import Message
 from tether.llm.model import Model
-from tether.llm.structured import extract_json, schema_errors
+from tether.llm.structured import extract_json, generate_structured, schema_errors
 from tether.llm.types import ModelRequest, ModelResponse, StreamChunk, Usage
 
 Verdict = bool | float | tuple[bool, str]
@@ -206,3 +210,47 @@ class CascadeModel(Model):
             yield StreamChunk(
                 delta=chunk.delta, response=self._merge(decision, small, large, started)
             )
+
+
+JUDGE_INSTRUCTIONS = (
+    "You check answers. Given a request and an answer, decide whether the answer is correct, "
+    "complete and responsive. Reply with JSON: accept (true or false) and a short reason."
+)
+
+
+class _Verdict(BaseModel):
+    accept: bool
+    reason: str = Field(default="", max_length=500)
+
+
+def model_judge(
+    model: Model, *, instructions: str = JUDGE_INSTRUCTIONS, max_tokens: int = 96
+) -> Judge:
+    """A judge that asks ``model`` for ``{"accept": bool, "reason": str}`` about the small
+    model's answer (structured output, one repair). A judge that cannot produce a valid verdict
+    rejects, so the cascade escalates rather than trusting an unchecked answer. Inside a run
+    the judge's call is covered by the cascade's own journal entry and its usage is reported
+    as a nested ``model_call`` event."""
+
+    async def judge(request: ModelRequest, response: ModelResponse) -> tuple[bool, str]:
+        answer = response.text or "; ".join(
+            f"call {c.name}({c.arguments})" for c in response.tool_calls
+        )
+        asked = request.last_user_text or "\n".join(m.content for m in request.messages)
+        try:
+            result = await generate_structured(
+                model,
+                [
+                    Message.system(instructions),
+                    Message.user(f"Request:\n{asked}\n\nAnswer:\n{answer}"),
+                ],
+                _Verdict,
+                max_repairs=1,
+                temperature=0.0,
+                max_tokens=max_tokens,
+            )
+        except StructuredOutputError as exc:
+            return False, f"the judge gave no valid verdict ({exc})"
+        return result.value.accept, result.value.reason
+
+    return judge

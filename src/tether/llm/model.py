@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextvars import ContextVar
 from typing import Any
 
 from tether.core.errors import ModelResponseError
@@ -29,6 +30,9 @@ from tether.llm.types import ModelRequest, ModelResponse, StreamChunk, Timing, U
 from tether.observability.genai import model_span
 
 TokenCallback = Callable[[str], Awaitable[None] | None]
+
+_IN_MODEL_CALL: ContextVar[bool] = ContextVar("tether_in_model_call", default=False)
+"""True while a journaled model call is running (in its task and the tasks it starts)."""
 
 
 def estimate_tokens(text: str) -> int:
@@ -117,15 +121,31 @@ class Model(ABC):
         on_token: TokenCallback | None = None,
         journal: bool = True,
     ) -> ModelResponse:
-        """``chat`` for an already built request."""
-        ctx = current_journal() if journal else None
+        """``chat`` for an already built request.
+
+        A ``chat`` made while another journaled model call is in flight (a judge model asked
+        from inside a cascade, a FunctionModel that consults another model) is not journaled
+        itself: the outer call's record stands for both, so a replay neither repeats the inner
+        call nor shifts the journal keys of the calls after it. Its usage is still reported
+        (a ``model_call`` event marked ``nested``), as is that of a ``journal=False`` call."""
+        ctx = current_journal()
         streamed = stream or on_token is not None
-        if ctx is None:
-            return await self._live(request, streamed, on_token, None)
+        nested = _IN_MODEL_CALL.get()
+        if ctx is None or not journal or nested:
+            response = await self._live(request, streamed, on_token, ctx)
+            if ctx is not None:  # still the run's spending, journaled or not
+                ctx.emit(
+                    "model_call", {**usage_event(response), "journaled": False, "nested": nested}
+                )
+            return response
         live: list[ModelResponse] = []
 
         async def call() -> dict[str, Any]:
-            response = await self._live(request, streamed, on_token, ctx)
+            token = _IN_MODEL_CALL.set(True)
+            try:
+                response = await self._live(request, streamed, on_token, ctx)
+            finally:
+                _IN_MODEL_CALL.reset(token)
             live.append(response)
             return response.model_dump(mode="json")
 
