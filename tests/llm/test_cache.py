@@ -328,6 +328,8 @@ def test_bad_settings_are_refused() -> None:
         SemanticCache(embedder, threshold=1.2)
     with pytest.raises(ConfigurationError, match="ttl must be > 0"):
         SemanticCache(embedder, ttl=0)
+    with pytest.raises(ConfigurationError, match="ttl must be > 0"):
+        SemanticCache(embedder, ttl=float("nan"))
     with pytest.raises(ConfigurationError, match="max_entries"):
         SemanticCache(embedder, max_entries=0)
     assert SemanticCache(embedder, ttl=None).ttl is None
@@ -352,6 +354,8 @@ def test_fingerprint_is_stable_and_selective() -> None:
     assert fingerprint({"conn": object(), "user": "alice"}, ["user"])
     with pytest.raises(ConfigurationError, match="not the string"):
         fingerprint({"user": "alice"}, "user")
+    with pytest.raises(InvalidInputError, match="as a mapping"):
+        fingerprint(["alice"])  # type: ignore[arg-type]
 
 
 async def test_the_hashing_embedder_works_as_a_cache_backend(clock: FakeClock) -> None:

@@ -186,3 +186,15 @@ async def test_embed_unit_normalises_and_checks_shape() -> None:
     with pytest.raises(ConfigurationError, match=r"shape \(1, 3\) for 2 texts"):
         await embed_unit(_Raw([[1.0, 0.0, 0.0]]), ["a", "b"])
     assert (await embed_unit(_Raw([]), [])).shape == (0, 3)
+
+
+async def test_embed_unit_refuses_ragged_and_non_finite_vectors() -> None:
+    with pytest.raises(ConfigurationError, match="not a matrix of numbers"):
+        await embed_unit(_Raw([[1.0, 0.0, 0.0], [1.0]]), ["a", "b"])
+    with pytest.raises(ConfigurationError, match="NaN or infinite"):
+        await embed_unit(_Raw([[1.0, float("nan"), 0.0]]), ["a"])
+
+
+def test_bad_minilm_settings_are_refused() -> None:
+    with pytest.raises(ConfigurationError, match="batch_size must be at least 1"):
+        MiniLMEmbedder(batch_size=0)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pytest
 
-from tether.core.errors import ConfigurationError
+from tether.core.errors import ConfigurationError, InvalidInputError
 from tether.llm.embeddings import HashingEmbedder, MiniLMEmbedder, default_embedder
 from tether.llm.router import RouteMatch, SemanticRouter
 
@@ -147,6 +148,20 @@ async def test_examples_are_embedded_once_and_again_after_add_route(
     assert match.route == "shipping"
     assert counting.batches == [12, 1, 1, 14, 1]
     assert list(router.routes) == ["billing", "tech_support", "small_talk", "shipping"]
+
+
+async def test_concurrent_first_routes_embed_the_examples_once(minilm: MiniLMEmbedder) -> None:
+    counting = Counting(minilm)
+    router = SemanticRouter(ROUTES, embedder=counting, threshold=0.4)
+    texts = ["refund please", "the app crashed", "hello there", "refund please"]
+    matches = await asyncio.gather(*(router.route(t) for t in texts))
+    assert [m.route for m in matches] == ["billing", "tech_support", "small_talk", "billing"]
+    assert counting.batches == [12, 1, 1, 1, 1]
+
+
+async def test_a_non_string_input_is_refused(router: SemanticRouter) -> None:
+    with pytest.raises(InvalidInputError, match="input text"):
+        await router.route(None)  # type: ignore[arg-type]
 
 
 async def test_add_route_replace_keeps_order(minilm: MiniLMEmbedder) -> None:

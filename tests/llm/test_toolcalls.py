@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from tether.core.errors import InvalidInputError
 from tether.core.messages import ToolCall, ToolSpec
 from tether.llm import ScriptedModel, tool_call
 from tether.llm.toolcalls import chat_with_tool_repair, check_tool_calls, problem_messages
@@ -101,3 +104,16 @@ async def test_chat_with_tool_repair_accepts_a_text_answer() -> None:
     model = ScriptedModel(["It is sunny."])
     result = await chat_with_tool_repair(model, "x", TOOLS)
     assert result.ok and result.attempts == 1 and result.response.text == "It is sunny."
+
+
+async def test_bad_arguments_are_refused_before_calling_the_model() -> None:
+    model = ScriptedModel([])
+    broken = ToolSpec(
+        name="broken",
+        parameters={"type": "object", "properties": {"n": {"type": "nonsense"}}},
+    )
+    with pytest.raises(InvalidInputError, match=r"parameters of tool 'broken'.*properties\.n"):
+        await chat_with_tool_repair(model, "x", [WEATHER, broken])
+    with pytest.raises(InvalidInputError, match="max_repairs"):
+        await chat_with_tool_repair(model, "x", TOOLS, max_repairs=-1)
+    assert model.calls == 0

@@ -41,24 +41,33 @@ they were stored; beyond ``max_entries`` the least recently used go first.
 A hit is the stored answer with zero usage and cost 0.0 (nothing was spent; the original usage
 is in ``metadata["cache"]["usage"]``), timed afresh, with ``metadata["cache"] = {"hit": True,
 "similarity": s, "age": seconds, "usage": {...}}``. A miss carries ``{"hit": False, "stored":
-bool}`` plus ``"reason"`` when the answer was not stored. Two identical calls in flight at once
-both miss (there is no single-flight).
+bool}`` plus ``"reason"`` when the answer was not stored.
+
+Single-flight: while a ``CachedModel`` call that missed is asking the model, an identical call
+(same scope key, same last user message to the character) that misses too waits for it instead
+of asking again, and is served its answer as a hit (similarity 1.0, zero usage and cost). When
+the first call fails, is cancelled, or its answer may not be stored (the rules above), the
+waiting calls each make their own. Streamed calls wait for a call in flight like the others, but
+never lead one (see ``CachedModel.stream``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tether.core.clock import SYSTEM_CLOCK, Clock
 from tether.core.errors import ConfigurationError
 from tether.llm.cache_keys import fingerprint, refusal, scope_of, write_calls
-from tether.llm.embeddings import Embedder, default_embedder, embed_unit, numpy
-from tether.llm.model import Model
-from tether.llm.types import ModelRequest, ModelResponse, StreamChunk, Timing, Usage
+from tether.llm.cached_model import CachedModel
+from tether.llm.embeddings import Embedder, default_embedder, embed_unit
+from tether.llm.types import ModelRequest, ModelResponse, Timing, Usage
+from tether.llm.vector_index import VectorIndex
 
 __all__ = [
     "CacheLookup",
@@ -78,6 +87,7 @@ if TYPE_CHECKING:
 @dataclass
 class CacheStats:
     hits: int = 0
+    """Answers served from the cache, including those shared by an identical call in flight."""
     misses: int = 0
     stores: int = 0
     refused: int = 0
@@ -115,9 +125,8 @@ class _Entry:
 
 @dataclass
 class _Scope:
-    ids: dict[int, None] = field(default_factory=dict)
+    index: VectorIndex = field(default_factory=VectorIndex)
     questions: dict[str, int] = field(default_factory=dict)
-    matrix: tuple[list[int], Vectors] | None = None
 
 
 class SemanticCache:
@@ -137,7 +146,7 @@ class SemanticCache:
             raise ConfigurationError(
                 f"threshold is a cosine similarity in (-1, 1], got {threshold}"
             )
-        if ttl is not None and ttl <= 0:
+        if ttl is not None and not ttl > 0:
             raise ConfigurationError(f"ttl must be > 0 seconds or None (never expire), got {ttl}")
         if max_entries < 1:
             raise ConfigurationError(f"max_entries must be at least 1, got {max_entries}")
@@ -147,6 +156,7 @@ class SemanticCache:
         self._entries: dict[int, _Entry] = {}
         self._used: OrderedDict[int, None] = OrderedDict()  # least recently used first
         self._scopes: dict[str, _Scope] = {}
+        self._flights: dict[tuple[str, str], asyncio.Future[_Entry | None]] = {}
         self._next_id = 0
 
     def __len__(self) -> int:
@@ -156,15 +166,21 @@ class SemanticCache:
     async def lookup(
         self, model: str, request: ModelRequest, *, allow_write_tools: bool = False
     ) -> CacheLookup:
+        """The cached answer for ``request`` to ``model``, if any. On a miss, when an identical
+        call is in flight under ``lead``, waits for it and serves its answer (see the module
+        docs)."""
         scoped = scope_of(model, request)
         if scoped is None:
             self.stats.misses += 1
             return CacheLookup(request, None, "")
-        found = CacheLookup(request, *scoped)
+        scope, question = scoped
+        found = CacheLookup(request, scope, question)
         self.purge_expired()
-        if found.scope in self._scopes:
-            found.vector = (await embed_unit(self.embedder, [found.question]))[0]
-            found.response = self._best(found.scope, found.vector, allow_write_tools)
+        if scope in self._scopes:
+            found.vector = (await embed_unit(self.embedder, [question]))[0]
+            found.response = self._best(scope, found.vector, allow_write_tools)
+        if found.response is None:
+            found.response = await self._shared(scope, question, allow_write_tools)
         if found.response is None:
             self.stats.misses += 1
         else:
@@ -176,26 +192,50 @@ class SemanticCache:
         scope = self._scopes.get(key)
         if scope is None:
             return None
-        if scope.matrix is None:
-            ids = list(scope.ids)
-            scope.matrix = ids, numpy().stack([self._entries[i].vector for i in ids])
-        ids, matrix = scope.matrix
-        scores = matrix @ vector
-        close = numpy().flatnonzero(scores >= self.threshold)
-        for index in close[numpy().argsort(-scores[close], kind="stable")]:
-            similarity = float(scores[index])
-            entry = self._entries[ids[index]]
+        for entry_id, similarity in scope.index.search(vector, self.threshold):
+            entry = self._entries[entry_id]
             if entry.writes and not allow_write_tools:
                 continue
-            self._used.move_to_end(ids[index])
+            self._used.move_to_end(entry_id)
             return _served(entry, min(similarity, 1.0), self.clock.now() - entry.stored_at)
         return None
+
+    async def _shared(
+        self, scope: str, question: str, allow_write_tools: bool
+    ) -> ModelResponse | None:
+        """The answer of the identical call in flight, once it has landed; None when there is
+        none, or it stored nothing (failed, cancelled, refused) or nothing this caller may use."""
+        flight = self._flights.get((scope, question))
+        if flight is None:
+            return None
+        entry = await asyncio.shield(flight)  # a waiter's cancellation is not the leader's
+        if entry is None or (entry.writes and not allow_write_tools):
+            return None
+        return _served(entry, 1.0, self.clock.now() - entry.stored_at)
+
+    @contextmanager
+    def lead(self, lookup: CacheLookup) -> Iterator[None]:
+        """Around the model call after a miss: marks the question as in flight, so identical
+        calls that miss meanwhile wait in ``lookup`` for the answer ``store`` keeps. However the
+        block ends without one stored (an error, cancellation, a refused answer), they are
+        released to make their own calls. A no-op when the question is in flight already."""
+        if lookup.scope is None or (lookup.scope, lookup.question) in self._flights:
+            yield
+            return
+        key = (lookup.scope, lookup.question)
+        flight = self._flights[key] = asyncio.get_running_loop().create_future()
+        try:
+            yield
+        finally:
+            del self._flights[key]
+            if not flight.done():
+                flight.set_result(None)
 
     async def store(
         self, lookup: CacheLookup, response: ModelResponse, *, allow_write_tools: bool = False
     ) -> str | None:
-        """Keep ``response`` as the answer to the looked-up request; returns why it was not
-        kept (see the module docs), or None when it was."""
+        """Keep ``response`` as the answer to the looked-up request (and hand it to identical
+        calls waiting for it); returns why it was not kept (see the module docs), or None."""
         why = "no user message" if lookup.scope is None else None
         why = why or refusal(lookup.request, response, allow_write_tools)
         if why is not None or lookup.scope is None:
@@ -208,7 +248,7 @@ class SemanticCache:
             self._drop(old)
             scope = self._scopes.setdefault(lookup.scope, scope)
         self._next_id += 1
-        self._entries[self._next_id] = _Entry(
+        entry = self._entries[self._next_id] = _Entry(
             lookup.scope,
             lookup.question,
             lookup.vector,
@@ -217,10 +257,12 @@ class SemanticCache:
             bool(write_calls(lookup.request, response)),
         )
         self._used[self._next_id] = None
-        scope.ids[self._next_id] = None
+        scope.index.add(self._next_id, lookup.vector)
         scope.questions[lookup.question] = self._next_id
-        scope.matrix = None
         self.stats.stores += 1
+        flight = self._flights.get((lookup.scope, lookup.question))
+        if flight is not None and not flight.done():
+            flight.set_result(entry)
         if len(self._entries) > self.max_entries:
             self.purge_expired()
         while len(self._entries) > self.max_entries:
@@ -252,10 +294,9 @@ class SemanticCache:
         entry = self._entries.pop(entry_id)
         del self._used[entry_id]
         scope = self._scopes[entry.scope]
-        del scope.ids[entry_id]
+        scope.index.remove(entry_id)
         del scope.questions[entry.question]
-        scope.matrix = None
-        if not scope.ids:
+        if not scope.questions:
             del self._scopes[entry.scope]
 
 
@@ -276,50 +317,3 @@ def _served(entry: _Entry, similarity: float, age: float) -> ModelResponse:
         },
         deep=True,
     )
-
-
-class CachedModel(Model):
-    """``inner`` behind a SemanticCache (see the module docs). Calls that lead to write tools
-    are neither cached nor served from the cache unless ``allow_write_tools``."""
-
-    def __init__(self, inner: Model, cache: SemanticCache, *, allow_write_tools: bool = False):
-        self.inner, self.cache, self.allow_write_tools = inner, cache, allow_write_tools
-        self.provider, self.model_name, self.prices = inner.provider, inner.model_name, inner.prices
-
-    def count_tokens(self, text: str) -> int:
-        return self.inner.count_tokens(text)
-
-    @property
-    def exact_token_count(self) -> bool:
-        return self.inner.exact_token_count
-
-    async def complete(self, request: ModelRequest) -> ModelResponse:
-        found = await self.cache.lookup(
-            self.inner.name, request, allow_write_tools=self.allow_write_tools
-        )
-        if found.response is not None:
-            return found.response
-        return await self._keep(found, await self.inner.complete(request))
-
-    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamChunk]:
-        found = await self.cache.lookup(
-            self.inner.name, request, allow_write_tools=self.allow_write_tools
-        )
-        if found.response is not None:
-            if found.response.text:
-                yield StreamChunk(delta=found.response.text)
-            yield StreamChunk(response=found.response)
-            return
-        async for chunk in self.inner.stream(request):
-            if chunk.response is not None:
-                chunk = StreamChunk(
-                    delta=chunk.delta, response=await self._keep(found, chunk.response)
-                )
-            yield chunk
-
-    async def _keep(self, found: CacheLookup, response: ModelResponse) -> ModelResponse:
-        why = await self.cache.store(found, response, allow_write_tools=self.allow_write_tools)
-        note: dict[str, Any] = {"hit": False, "stored": why is None}
-        if why is not None:
-            note["reason"] = why
-        return response.model_copy(update={"metadata": {**response.metadata, "cache": note}})

@@ -3,13 +3,12 @@ be cached: the exact scope key, the state fingerprint, and the store rules (see 
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
-from pydantic import BaseModel
 
+from tether.core import serde
 from tether.core.errors import ConfigurationError, InvalidInputError
 from tether.llm.types import ModelRequest, ModelResponse
 
@@ -18,27 +17,21 @@ def fingerprint(state: Mapping[str, Any], keys: Sequence[str] | None = None) -> 
     """A stable hash of ``state`` (or of its ``keys`` only) for ``state_fingerprint``: equal
     JSON-able values give equal fingerprints in any process; a key that is absent differs from
     one that is None."""
+    if not isinstance(state, Mapping):
+        raise InvalidInputError(
+            f"fingerprint takes the state as a mapping (a dict), got {type(state).__name__}"
+        )
     if isinstance(keys, str):
         raise ConfigurationError(f"keys must be a list of state keys, not the string {keys!r}")
     chosen = dict(state) if keys is None else {k: state[k] for k in keys if k in state}
     missing = [] if keys is None else sorted(k for k in keys if k not in state)
-    options = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
     try:
-        blob = orjson.dumps({"state": chosen, "missing": missing}, option=options, default=_json)
+        return serde.fingerprint({"state": chosen, "missing": missing})
     except TypeError as exc:
         raise InvalidInputError(
-            f"cannot fingerprint the state: {exc}; pass keys=[...] naming the JSON-able parts "
+            f"cannot fingerprint the state ({exc}); pass keys=[...] naming the JSON-able parts "
             "the answer depends on"
         ) from exc
-    return hashlib.sha256(blob).hexdigest()[:32]
-
-
-def _json(value: Any) -> Any:
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    if isinstance(value, set | frozenset):
-        return sorted(value, key=repr)
-    raise TypeError(f"{type(value).__name__} is not JSON-able")
 
 
 def scope_of(model: str, request: ModelRequest) -> tuple[str, str] | None:
@@ -51,8 +44,7 @@ def scope_of(model: str, request: ModelRequest) -> tuple[str, str] | None:
         return None
     data = request.model_dump(mode="json")
     data["messages"][turn]["content"] = None  # the question's place, not its wording
-    blob = orjson.dumps({"model": model, "request": data}, option=orjson.OPT_SORT_KEYS)
-    return hashlib.sha256(blob).hexdigest(), request.messages[turn].content
+    return serde.fingerprint({"model": model, "request": data}), request.messages[turn].content
 
 
 def write_calls(request: ModelRequest, response: ModelResponse) -> list[str]:

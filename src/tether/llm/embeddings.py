@@ -66,11 +66,23 @@ async def embed_unit(embedder: Embedder, texts: Sequence[str]) -> Vectors:
     np = numpy()
     if not texts:
         return np.zeros((0, embedder.dimensions), dtype=np.float32)  # type: ignore[no-any-return]
-    matrix = np.asarray(await embedder.embed(list(texts)), dtype=np.float32)
+    raw = await embedder.embed(list(texts))
+    try:
+        matrix = np.asarray(raw, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError(
+            f"embedder {embedder.name!r} returned something that is not a matrix of numbers "
+            f"({exc}); embed() must return one row of {embedder.dimensions} floats per text"
+        ) from None
     if matrix.shape != (len(texts), embedder.dimensions):
         raise ConfigurationError(
             f"embedder {embedder.name!r} returned vectors of shape {matrix.shape} for "
             f"{len(texts)} texts; expected ({len(texts)}, {embedder.dimensions})"
+        )
+    if not np.isfinite(matrix).all():
+        raise ConfigurationError(
+            f"embedder {embedder.name!r} returned NaN or infinite values; its vectors cannot "
+            "be compared (check the model files and the texts it was given)"
         )
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     return matrix / np.where(norms > 0, norms, 1.0)  # type: ignore[no-any-return]
@@ -148,6 +160,8 @@ class MiniLMEmbedder:
     def __init__(self, *, cache_size: int = 2048, batch_size: int = 32) -> None:
         if importlib.util.find_spec("sentence_transformers") is None:
             raise missing_dependency("embeddings", "sentence-transformers")
+        if batch_size < 1:
+            raise ConfigurationError(f"batch_size must be at least 1, got {batch_size}")
         self.path = str(minilm_path())
         self.cache_size = cache_size
         self.batch_size = batch_size

@@ -22,11 +22,12 @@ Exact ties go to the route listed first. Examples are embedded once, on the firs
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from tether.core.errors import ConfigurationError
+from tether.core.errors import ConfigurationError, InvalidInputError
 from tether.llm.embeddings import Embedder, default_embedder, embed_unit, numpy
 
 if TYPE_CHECKING:
@@ -70,6 +71,7 @@ class SemanticRouter:
         self.fallback = fallback
         self._routes: dict[str, tuple[str, ...]] = {}
         self._index: _Index | None = None
+        self._indexing = asyncio.Lock()  # concurrent first routes embed the examples once
         self._version = 0
         for name, examples in routes.items():
             self.add_route(name, examples)
@@ -107,6 +109,10 @@ class SemanticRouter:
 
     async def route(self, text: str) -> RouteMatch:
         """The route for ``text`` (see RouteMatch). Empty text goes to the fallback, score 0."""
+        if not isinstance(text, str):
+            raise InvalidInputError(
+                f"route() takes the input text (a str), got {type(text).__name__}"
+            )
         if not text.strip():
             return RouteMatch(self.fallback, 0.0, "", True, "")
         owners, examples, matrix = await self._example_index()
@@ -123,10 +129,13 @@ class SemanticRouter:
         """(route of each example, examples, their unit vectors), embedded once."""
         if self._index is not None:
             return self._index
-        version = self._version
-        owners = [name for name, examples in self._routes.items() for _ in examples]
-        examples = [e for examples in self._routes.values() for e in examples]
-        index = (owners, examples, await embed_unit(self.embedder, examples))
-        if version == self._version:
-            self._index = index  # unless add_route changed the routes meanwhile
-        return index
+        async with self._indexing:
+            if self._index is not None:  # built while this call waited
+                return self._index
+            version = self._version
+            owners = [name for name, examples in self._routes.items() for _ in examples]
+            examples = [e for examples in self._routes.values() for e in examples]
+            index = (owners, examples, await embed_unit(self.embedder, examples))
+            if version == self._version:
+                self._index = index  # unless add_route changed the routes meanwhile
+            return index

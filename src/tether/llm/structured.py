@@ -94,18 +94,21 @@ def schema_errors(schema: Mapping[str, Any], value: Any) -> list[str]:
     return [f"{_path(e.absolute_path)}: {e.message}" for e in errors]
 
 
-def check_schema(schema: Mapping[str, Any]) -> None:
-    """Raise InvalidInputError when ``schema`` is not itself a valid JSON schema."""
+def check_schema(schema: Mapping[str, Any], what: str = "the output schema") -> None:
+    """Raise InvalidInputError when ``schema`` (named ``what`` in the message) is not itself a
+    valid JSON schema."""
     try:
         jsonschema.validators.validator_for(schema).check_schema(schema)
     except jsonschema.SchemaError as exc:
+        path = _path(exc.absolute_path)
         raise InvalidInputError(
-            f"the output schema is not a valid JSON schema: {exc.message}"
+            f"{what} is not a valid JSON schema ({path}: {exc.message}); fix it, or build it "
+            "from a pydantic class with its model_json_schema()"
         ) from None
 
 
 def validate_output(output_type: type[BaseModel] | Mapping[str, Any], text: str) -> Any:
-    """Parse and validate one answer; raises ``_Invalid`` with the error lines."""
+    """Parse and validate one answer; raises ``_Invalid`` (private) with the error lines."""
     try:
         data = extract_json(text)
     except ValueError as exc:

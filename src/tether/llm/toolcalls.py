@@ -14,10 +14,11 @@ from typing import Any, Literal
 
 import orjson
 
+from tether.core.errors import InvalidInputError
 from tether.core.messages import Message, ToolCall, ToolSpec
 from tether.llm.model import Model
 from tether.llm.request import MessagesLike, ToolLike, as_messages, as_tool_spec
-from tether.llm.structured import schema_errors
+from tether.llm.structured import check_schema, schema_errors
 from tether.llm.types import ModelResponse
 
 ProblemKind = Literal["unknown_tool", "unparseable_arguments", "invalid_arguments"]
@@ -50,7 +51,8 @@ class ToolCallProblem:
 
 
 def check_tool_calls(calls: Iterable[ToolCall], tools: Sequence[ToolSpec]) -> list[ToolCallProblem]:
-    """The problems of each call, in call order; an empty list means every call is valid."""
+    """The problems of each call, in call order; an empty list means every call is valid.
+    The tools' parameter schemas must be valid JSON schemas (``check_schema``)."""
     by_name = {t.name: t for t in tools}
     problems: list[ToolCallProblem] = []
     for call in calls:
@@ -108,7 +110,12 @@ async def chat_with_tool_repair(
     """``model.chat`` with tools; while the answer has invalid tool calls, answer every call of
     that turn (the invalid ones with their error, the valid ones as not run) and ask again, at
     most ``max_repairs`` times. The caller decides what to do if problems remain."""
+    if max_repairs < 0:
+        raise InvalidInputError(f"max_repairs must be 0 or more, got {max_repairs}")
     specs = [as_tool_spec(t) for t in tools]
+    for spec in specs:  # before paying for a call that could not be checked
+        check_schema(spec.parameters, f"the parameters of tool {spec.name!r}")
+    names = [t.name for t in specs]
     conversation = list(as_messages(messages))
     attempt = 0
     while True:
@@ -117,7 +124,6 @@ async def chat_with_tool_repair(
         problems = check_tool_calls(response.tool_calls, specs)
         if not problems or attempt > max_repairs:
             return ToolRepairResult(response, tuple(problems), attempt)
-        names = [t.name for t in specs]
         by_id = {p.call.id: p for p in problems}
         answers = [
             Message.tool(c.id, by_id[c.id].describe(names), name=c.name)

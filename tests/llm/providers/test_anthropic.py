@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -15,6 +17,7 @@ from pydantic import BaseModel
 
 from tests.llm.providers.anthropic_api import API_KEY, Failure, MessagesApi, Reply
 from tether.core.errors import (
+    ConfigurationError,
     ModelRateLimitedError,
     ModelRequestError,
     ModelResponseError,
@@ -39,6 +42,10 @@ CLOCK = ToolSpec(name="get_time", description="Current time", parameters={"type"
 class City(BaseModel):
     name: str
     population: int
+
+
+def _use(block_id: str, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "tool_use", "id": block_id, "name": name, "input": arguments}
 
 
 @pytest.fixture(scope="module")
@@ -110,12 +117,7 @@ async def test_tool_use_round_trip(api: MessagesApi, model: AnthropicModel) -> N
         Reply(
             [
                 {"type": "text", "text": "Checking."},
-                {
-                    "type": "tool_use",
-                    "id": "toolu_02",
-                    "name": "get_weather",
-                    "input": {"city": "Oslo"},
-                },
+                _use("toolu_02", "get_weather", {"city": "Oslo"}),
             ],
             stop_reason="tool_use",
         )
@@ -177,14 +179,7 @@ async def test_structured_output_forces_a_schema_tool(
 ) -> None:
     api.script.append(
         Reply(
-            [
-                {
-                    "type": "tool_use",
-                    "id": "toolu_9",
-                    "name": "City",
-                    "input": {"name": "Oslo", "population": 709000},
-                }
-            ],
+            [_use("toolu_9", "City", {"name": "Oslo", "population": 709000})],
             stop_reason="tool_use",
         )
     )
@@ -204,7 +199,7 @@ async def test_structured_output_beside_real_tools_lets_the_model_pick(
 ) -> None:
     api.script.append(
         Reply(
-            [{"type": "tool_use", "id": "t1", "name": "get_weather", "input": {"city": "Oslo"}}],
+            [_use("t1", "get_weather", {"city": "Oslo"})],
             stop_reason="tool_use",
         )
     )
@@ -238,12 +233,7 @@ async def test_streaming_tool_use_and_structured_output(
         Reply(
             [
                 {"type": "text", "text": "One moment."},
-                {
-                    "type": "tool_use",
-                    "id": "toolu_s",
-                    "name": "get_weather",
-                    "input": {"city": "Lisbon, PT"},
-                },
+                _use("toolu_s", "get_weather", {"city": "Lisbon, PT"}),
             ],
             stop_reason="tool_use",
         )
@@ -259,14 +249,7 @@ async def test_streaming_tool_use_and_structured_output(
 
     api.script.append(
         Reply(
-            [
-                {
-                    "type": "tool_use",
-                    "id": "t",
-                    "name": "City",
-                    "input": {"name": "Lisbon", "population": 545000},
-                }
-            ],
+            [_use("t", "City", {"name": "Lisbon", "population": 545000})],
             stop_reason="tool_use",
         )
     )
@@ -278,6 +261,18 @@ async def test_streaming_tool_use_and_structured_output(
     assert "".join(deltas) == response.text
     assert City.model_validate_json(response.text).population == 545000
     assert response.finish_reason == "stop"
+
+
+async def test_structured_output_cut_short_says_length(
+    api: MessagesApi, model: AnthropicModel
+) -> None:
+    """The forced output tool is the answer (``stop``, not ``tool_calls``), but an answer cut
+    off by max_tokens still says ``length``, streamed or not."""
+    for stream in (False, True):
+        api.script.append(Reply([_use("t", "City", {"name": "Lisbon"})], stop_reason="max_tokens"))
+        response = await model.chat("Capital?", response_format=City, stream=stream)
+        assert response.finish_reason == "length"
+        assert response.text == '{"name":"Lisbon"}'
 
 
 async def test_rate_limit_with_retry_after(api: MessagesApi, model: AnthropicModel) -> None:
@@ -348,6 +343,36 @@ async def test_malformed_body_is_a_response_error(api: MessagesApi, model: Anthr
     api.script.append(b'{"id": "msg_x", "type": "message"}')
     with pytest.raises(ModelResponseError, match="without content"):
         await model.chat("hi")
+    api.script.append(b'{"type": "message", "content": [{"type": "tool_use", "id": 1}]}')
+    with pytest.raises(ModelResponseError, match="without a tool_use id and name"):
+        await model.chat("hi")
+    api.script.append(b'{"type": "message", "content": [], "usage": {"input_tokens": "lots"}}')
+    with pytest.raises(ModelResponseError, match=r"unexpected shape.*lots"):
+        await model.chat("hi")
+
+
+def test_bad_settings_are_configuration_errors() -> None:
+    with pytest.raises(ConfigurationError, match="max_tokens must be at least 1"):
+        AnthropicModel("claude-test", api_key=API_KEY, max_tokens=0)
+    with pytest.raises(ConfigurationError, match="timeout must be a positive number"):
+        AnthropicModel("claude-test", api_key=API_KEY, timeout=0)
+
+
+def test_a_model_outlives_its_event_loop(server: tuple[str, MessagesApi]) -> None:
+    """Each ``asyncio.run`` is a new event loop; the model's own client, whose connections
+    belonged to the first, is replaced rather than failing with "Event loop is closed"."""
+    model = AnthropicModel("claude-test", api_key=API_KEY, base_url=server[0])
+    first = asyncio.run(model.chat("hi"))
+    second = asyncio.run(model.chat("hi", stream=True))
+    assert first.text == second.text == "ok"
+
+    async def close() -> bool:
+        await model.chat("hi")
+        client = model.client
+        await model.aclose()
+        return client.is_closed
+
+    assert asyncio.run(close())
 
 
 async def test_client_ownership(server: tuple[str, MessagesApi]) -> None:

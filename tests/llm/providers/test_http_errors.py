@@ -14,6 +14,7 @@ import pytest
 
 from tests.llm.providers.rawhttp import closed_port, raw_server, read_request, response_head
 from tether.core.errors import (
+    ConfigurationError,
     ModelError,
     ModelRateLimitedError,
     ModelRequestError,
@@ -21,14 +22,13 @@ from tether.core.errors import (
     ModelTimeoutError,
     ModelTransientError,
 )
-from tether.llm.providers._http import (
-    SseEvent,
+from tether.llm.providers.http_errors import (
     error_from_body,
     error_from_response,
     retry_after_seconds,
-    sse_events,
 )
 from tether.llm.providers.openai_compat import OpenAICompatibleModel
+from tether.llm.providers.sse import SseEvent, sse_events
 from tether.llm.request import build_request
 
 # -- Retry-After ----------------------------------------------------------------------------
@@ -47,6 +47,9 @@ def test_retry_after_seconds_and_dates() -> None:
     assert retry_after_seconds(later, now=now.timestamp()) == 90.0
     earlier = format_datetime(now - timedelta(seconds=90), usegmt=True)
     assert retry_after_seconds(earlier, now=now.timestamp()) == 0.0
+    # a wait that is no number of seconds is no advice (a retry loop would sleep forever)
+    assert retry_after_seconds("inf") is None
+    assert retry_after_seconds("nan") is None
 
 
 # -- status mapping -------------------------------------------------------------------------
@@ -132,6 +135,16 @@ def test_client_errors_are_request_errors(status: int, body: object, said: str, 
     assert "POST http://llm.test/v1/chat/completions" in str(err)
 
 
+@pytest.mark.parametrize("status", [301, 307, 308])
+def test_a_redirect_is_a_request_error_naming_where_it_points(status: int) -> None:
+    response = _response(status, b"", location="https://llm.test/v2/chat/completions")
+    err = error_from_response(response, model="p:m")
+    assert type(err) is ModelRequestError
+    assert err.status == status and not err.retryable
+    assert "moved to https://llm.test/v2/chat/completions" in str(err)
+    assert "set the base URL" in str(err)
+
+
 @pytest.mark.parametrize(
     ("body", "kind"),
     [
@@ -202,7 +215,16 @@ async def test_dropped_connection_and_truncated_body_are_transient() -> None:
 
 
 async def test_unparseable_and_incomplete_bodies_are_response_errors() -> None:
-    bodies = [b"<html>oops</html>", b'{"id": "x"}', b'{"choices": [{"index": 0}]}', b"[1, 2]"]
+    bodies = [
+        b"<html>oops</html>",
+        b'{"id": "x"}',
+        b'{"choices": [{"index": 0}]}',
+        b"[1, 2]",
+        # JSON of the wrong shape: a typed error showing the body, not a bare TypeError
+        b'{"choices": [{"message": {"content": "hi"}}], "usage": {"prompt_tokens": "many"}}',
+        b'{"choices": [{"message": {"content": ["hi"]}}]}',
+        b'{"choices": [{"message": {"tool_calls": [{"id": 7, "function": {"name": "f"}}]}}]}',
+    ]
     for body in bodies:
 
         async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -240,6 +262,90 @@ async def test_stream_cut_before_its_end_is_transient() -> None:
             async for chunk in model.stream(build_request("hi")):
                 seen.append(chunk.delta)
         assert seen == ["Hel"]
+
+
+async def test_a_json_answer_to_a_streamed_request_is_not_an_empty_answer() -> None:
+    """A server that cannot stream answers ``stream: true`` with one JSON body; read as events
+    it would be an empty answer, so it is an error saying to call without streaming."""
+    replies = [
+        b'{"id": "c1", "choices": [{"message": {"content": "Hello"}}]}',
+        b'{"error": {"message": "streaming is disabled", "type": "invalid_request_error"}}',
+    ]
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        body = replies.pop(0)
+        head = {
+            "content-type": "application/json",
+            "content-length": str(len(body)),
+            "connection": "close",
+        }
+        writer.write(response_head(200, head) + body)
+        await writer.drain()
+
+    async with raw_server(answer) as base, _model(base) as model:
+        with pytest.raises(ModelRequestError, match="call without stream=True"):
+            await model.chat("hi", stream=True)
+        with pytest.raises(ModelRequestError, match="streaming is disabled"):
+            await model.chat("hi", stream=True)
+
+
+async def test_json_schema_refusal_switches_form_only_once_it_worked() -> None:
+    """llama-cpp-python's server refuses OpenAI's ``json_schema`` response format (the real
+    exchange is in test_openai_compat); the model asks again with ``json_object`` + schema and
+    keeps to that form only after it worked. OpenAI itself is never switched."""
+    seen: list[dict[str, object]] = []
+    second_form: list[tuple[int, bytes]] = []
+
+    async def server(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        _, raw = await read_request(reader)
+        body = orjson.loads(raw)
+        seen.append(body["response_format"])
+        if body["response_format"]["type"] == "json_schema":
+            status, reply = 500, b'{"error": {"message": "bad response_format.type"}}'
+        else:
+            status, reply = second_form.pop(0)
+        head = {"content-length": str(len(reply)), "connection": "close"}
+        writer.write(response_head(status, head) + reply)
+        await writer.drain()
+
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}}
+    ok = b'{"choices": [{"message": {"content": "{\\"a\\": 1}"}}]}'
+    overflow = b'{"error": {"message": "maximum context length is 2048 tokens"}}'
+    async with raw_server(server) as base:
+        async with _model(base) as model:
+            second_form.append((400, overflow))
+            with pytest.raises(ModelRequestError, match="maximum context length"):
+                await model.chat("hi", response_format=schema)
+            assert [f["type"] for f in seen] == ["json_schema", "json_object"]
+            assert not model._json_object_schema  # the other form did not work (yet)
+
+            seen.clear()
+            second_form.append((200, ok))
+            response = await model.chat("hi", response_format=schema)
+            assert response.parsed_json() == {"a": 1}
+            assert [f["type"] for f in seen] == ["json_schema", "json_object"]
+            assert seen[1] == {"type": "json_object", "schema": schema}
+            assert model._json_object_schema
+
+            seen.clear()
+            second_form.append((200, ok))
+            await model.chat("hi", response_format=schema)
+            assert [f["type"] for f in seen] == ["json_object"]  # straight to the working form
+
+        seen.clear()
+        openai = OpenAICompatibleModel("m", base_url=base, provider="openai")
+        async with openai:
+            with pytest.raises(ModelTransientError, match="bad response_format"):
+                await openai.chat("hi", response_format=schema)
+        assert [f["type"] for f in seen] == ["json_schema"]
+        assert not openai._json_object_schema
+
+
+def test_timeout_must_be_positive() -> None:
+    for timeout in (0.0, -1.0, float("nan")):
+        with pytest.raises(ConfigurationError, match="timeout must be a positive number"):
+            _model("http://127.0.0.1:1/v1", timeout=timeout)
 
 
 # -- the SSE reader -------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import itertools
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -13,9 +14,10 @@ import jsonschema
 import pytest
 from pydantic import BaseModel, Field
 
-from tether.core.errors import ConfigurationError, ModelRequestError
+from tether.core.errors import ConfigurationError, ModelError, ModelRequestError
 from tether.core.messages import Message, ToolCall, ToolSpec
 from tether.llm import model_from_spec
+from tether.llm.providers import llama_engine
 from tether.llm.providers.local import BUNDLED_FILE, LocalModel, bundled_model_path
 from tether.llm.toolcalls import check_tool_calls
 
@@ -224,6 +226,45 @@ async def test_logprobs_per_generated_token(model: LocalModel) -> None:
     assert out.logprobs is not None and len(out.logprobs) == out.usage.output_tokens
     assert all(lp <= 0.0 for lp in out.logprobs) and any(lp < 0.0 for lp in out.logprobs)
     assert plain.logprobs is None
+    streamed = await model.chat("Say yes.", max_tokens=8, logprobs=True, stream=True)
+    assert streamed.text == out.text and streamed.logprobs is not None
+    # one per generated token (llama.cpp's values differ a little between its two paths)
+    assert len(streamed.logprobs) == streamed.usage.output_tokens == out.usage.output_tokens
+    assert all(lp <= 0.0 for lp in streamed.logprobs)
+
+
+async def test_count_tokens_uses_whichever_load_there_is() -> None:
+    """A model loaded only for logprobs has the tokenizer too: counting does not load the
+    same weights a second time."""
+    fresh = LocalModel(n_ctx=320)  # a context size no other test loads
+    await fresh.engine(logprobs=True)
+    assert fresh.count_tokens("hello world") == 2
+    assert llama_engine.loaded(fresh._key(False)) is None
+
+
+async def test_a_chat_template_that_refuses_the_conversation_is_a_request_error(
+    model: LocalModel,
+) -> None:
+    """Templates refuse roles or orders they do not support (Mistral's: "Conversation roles
+    must alternate"); that is a typed error saying so, not a bare ValueError."""
+    from llama_cpp.llama_chat_format import MISTRAL_INSTRUCT_CHAT_TEMPLATE, Jinja2ChatFormatter
+
+    mistral = Jinja2ChatFormatter(MISTRAL_INSTRUCT_CHAT_TEMPLATE, eos_token="</s>", bos_token="<s>")
+    picky = llama_engine.Engine((await model.engine()).llama, mistral)
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
+    with pytest.raises(ModelRequestError, match=r"chat template refused.*roles must alternate"):
+        picky.generate(messages, None, _params(), threading.Event())
+
+
+async def test_a_call_cancelled_while_waiting_for_the_model_does_not_start(
+    model: LocalModel,
+) -> None:
+    engine = await model.engine()
+    cancel = threading.Event()
+    cancel.set()
+    messages = [{"role": "user", "content": STORY}]
+    with pytest.raises(ModelError, match="cancelled before the local model was free"):
+        await asyncio.to_thread(engine.generate, messages, None, _params(), cancel)
 
 
 async def test_models_share_one_loaded_engine(model: LocalModel) -> None:
@@ -304,6 +345,12 @@ async def test_breaking_out_of_a_stream_frees_the_model(model: LocalModel) -> No
     await stream.aclose()  # type: ignore[attr-defined]
     freed = await _released_after(engine, time.perf_counter())
     assert freed < whole_call / 2, f"generation went on {freed:.2f}s after the stream closed"
+
+
+def _params(max_tokens: int = 8) -> llama_engine.Params:
+    return llama_engine.Params(
+        temperature=0.0, max_tokens=max_tokens, stop=[], seed=0, logprobs=False
+    )
 
 
 def _request(text: str, **options: Any) -> Any:

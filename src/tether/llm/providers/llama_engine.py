@@ -64,8 +64,16 @@ class Engine:
 
     def prompt(self, messages: list[dict[str, str]]) -> tuple[list[int], list[str], Any]:
         """Token ids of the chat prompt (as llama-cpp's own chat handler builds them), the
-        template's stop strings and its stopping criteria."""
-        result = self.formatter(messages=messages)
+        template's stop strings and its stopping criteria. Needs no lock (see count_tokens)."""
+        from jinja2 import TemplateError
+
+        try:
+            result = self.formatter(messages=messages)
+        except (ValueError, TemplateError) as exc:  # a template's raise_exception is a ValueError
+            raise ModelRequestError(
+                f"the local model's chat template refused the conversation: {exc}; this model "
+                "may not accept a system message or two turns of the same role in a row"
+            ) from exc
         tokens = self.llama.tokenize(
             result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True
         )
@@ -80,29 +88,32 @@ class Engine:
         cancel: threading.Event,
         on_delta: Callable[[str], None] | None = None,
     ) -> Output:
-        """Blocking. Streams text to ``on_delta`` when given; stops early once ``cancel`` is set."""
+        """Blocking. Streams text to ``on_delta`` when given; stops early once ``cancel`` is set
+        (and does not start when it was set while the call waited for the model)."""
         grammar, constrained = _grammar(json.dumps(schema)) if schema else (None, None)
+        tokens, template_stop, template_criteria = self.prompt(messages)
+        seen = [0]
+
+        def criteria(input_ids: Any, logits: Any) -> bool:
+            # called with the tokens before each newly sampled one (and once more at the
+            # end): the longest such prefix tells how many tokens were sampled
+            seen[0] = max(seen[0], len(input_ids))
+            if template_criteria is not None and template_criteria(input_ids, logits):
+                return True
+            return cancel.is_set()
+
+        kwargs: dict[str, Any] = {
+            "prompt": tokens,
+            "temperature": params.temperature,
+            "max_tokens": params.max_tokens,
+            "seed": params.seed,
+            "grammar": grammar,
+            "stopping_criteria": _criteria_list(criteria),
+            "logprobs": 1 if params.logprobs else None,
+        }
         with self.lock:
-            tokens, template_stop, template_criteria = self.prompt(messages)
-            seen = [0]
-
-            def criteria(input_ids: Any, logits: Any) -> bool:
-                # called with the tokens before each newly sampled one (and once more at the
-                # end): the longest such prefix tells how many tokens were sampled
-                seen[0] = max(seen[0], len(input_ids))
-                if template_criteria is not None and template_criteria(input_ids, logits):
-                    return True
-                return cancel.is_set()
-
-            kwargs: dict[str, Any] = {
-                "prompt": tokens,
-                "temperature": params.temperature,
-                "max_tokens": params.max_tokens,
-                "seed": params.seed,
-                "grammar": grammar,
-                "stopping_criteria": _criteria_list(criteria),
-                "logprobs": 1 if params.logprobs else None,
-            }
+            if cancel.is_set():
+                raise ModelError("the call was cancelled before the local model was free")
             try:
                 if on_delta is None:
                     result = self.llama.create_completion(
@@ -114,15 +125,6 @@ class Engine:
                 streamed = stream_completion(
                     chunks, stops, on_delta, lambda: max(0, seen[0] - len(tokens) + 1)
                 )
-                return Output(
-                    text=streamed.text,
-                    finish_reason=streamed.finish_reason,
-                    prompt_tokens=len(tokens),
-                    completion_tokens=streamed.completion_tokens,
-                    id=streamed.id,
-                    logprobs=streamed.logprobs,
-                    constrained=constrained,
-                )
             except ValueError as exc:
                 raise ModelRequestError(
                     f"the local model refused the request: {exc}; if the prompt is too long, "
@@ -130,6 +132,15 @@ class Engine:
                 ) from exc
             except (RuntimeError, OSError) as exc:
                 raise ModelError(f"llama.cpp failed: {exc}") from exc
+        return Output(
+            text=streamed.text,
+            finish_reason=streamed.finish_reason,
+            prompt_tokens=len(tokens),
+            completion_tokens=streamed.completion_tokens,
+            id=streamed.id,
+            logprobs=streamed.logprobs,
+            constrained=constrained,
+        )
 
 
 def _output(result: dict[str, Any], prompt_tokens: int, constrained: str | None) -> Output:

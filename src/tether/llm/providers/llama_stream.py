@@ -58,7 +58,8 @@ def stream_completion(
     """Push text deltas to ``on_delta`` until the stream or a stop string ends it; ``sampled``
     reads how many tokens llama.cpp has sampled so far."""
     parts: list[str] = []
-    logprobs: list[float] | None = None
+    logprobs: list[float] = []
+    with_logprobs = False
     finish = "length"
     completion_id: str | None = None
 
@@ -73,9 +74,8 @@ def stream_completion(
             choice = chunk["choices"][0]
             lp = choice.get("logprobs")
             if lp is not None:
-                logprobs = (logprobs or []) + [
-                    float(x) for x in lp["token_logprobs"] if x is not None
-                ]
+                with_logprobs = True
+                logprobs.extend(float(x) for x in lp["token_logprobs"] if x is not None)
             emit(stops.feed(choice.get("text") or ""))
             if stops.hit:
                 finish, count = "stop", sampled()
@@ -93,5 +93,5 @@ def stream_completion(
         finish,
         max(0, count),
         completion_id,
-        tuple(logprobs) if logprobs is not None else None,
+        tuple(logprobs) if with_logprobs else None,
     )

@@ -104,19 +104,23 @@ class LocalModel(Model):
         self.seed = seed
 
     # -- loading --------------------------------------------------------------------------
+    def _key(self, logprobs: bool) -> llama_engine.EngineKey:
+        return llama_engine.EngineKey(str(self.path), self.n_ctx, self.n_threads, logprobs)
+
     async def engine(self, logprobs: bool = False) -> llama_engine.Engine:
         """The loaded model (loading it in a worker thread the first time)."""
-        key = llama_engine.EngineKey(str(self.path), self.n_ctx, self.n_threads, logprobs)
+        key = self._key(logprobs)
         loaded = llama_engine.loaded(key)
         if loaded is not None:
             return loaded
         return await asyncio.to_thread(llama_engine.load, key)
 
     def count_tokens(self, text: str) -> int:
-        """Exact: the model's own tokenizer, without BOS. The first use loads the model
-        (blocking, about a second) unless a call already did."""
-        key = llama_engine.EngineKey(str(self.path), self.n_ctx, self.n_threads, False)
-        return llama_engine.load(key).count_tokens(text)
+        """Exact: the model's own tokenizer, without BOS. Either load of the model (with or
+        without logprobs) has it; the first use loads one (blocking, about a second) unless a
+        call already did."""
+        engine = llama_engine.loaded(self._key(False)) or llama_engine.loaded(self._key(True))
+        return (engine or llama_engine.load(self._key(False))).count_tokens(text)
 
     # -- calls ----------------------------------------------------------------------------
     def _params(self, request: ModelRequest) -> llama_engine.Params:

@@ -1,0 +1,89 @@
+"""Assembling a streamed Messages API answer from its Server-Sent Events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tether.llm.providers.anthropic_wire import answer, usage
+from tether.llm.providers.http_errors import error_from_body, missing, reading
+from tether.llm.providers.wire import tokens
+from tether.llm.types import ModelResponse, Usage
+
+
+class StreamState:
+    """The events: ``message_start`` (id, input tokens), ``content_block_start`` then
+    ``content_block_delta`` (text, or a tool's input as pieces of JSON), ``message_delta`` (stop
+    reason, output tokens), ``error``. ``ping`` and ``*_stop`` carry nothing new."""
+
+    def __init__(self, model: str, output: str | None) -> None:
+        self.model = model
+        self.output = output  # the structured-output tool: its input streams as the text
+        self.id: str | None = None
+        self.usage = Usage()
+        self.stop_reason: Any = None
+        self.blocks: dict[int, dict[str, Any]] = {}
+        self.parts: dict[int, list[str]] = {}
+
+    def add(self, event: str, data: Any) -> str:
+        """Take one event; return the text it adds to the answer ("" when none)."""
+        if not isinstance(data, dict):
+            raise missing(self.model, "a JSON object in the stream", data)
+        if event == "error" or data.get("type") == "error":
+            raise error_from_body(data, model=self.model)
+        with reading(self.model, data):
+            text = self._add(data)
+        return text
+
+    def _add(self, data: dict[str, Any]) -> str:
+        kind = data.get("type")
+        if kind == "message_start" and isinstance(data.get("message"), dict):
+            self.id = data["message"].get("id")
+            self.usage = usage(data["message"].get("usage"))
+        elif kind == "content_block_start":
+            block = data.get("content_block")
+            if not isinstance(block, dict):
+                raise missing(self.model, "content_block in content_block_start", data)
+            index = int(data.get("index", len(self.blocks)))
+            self.blocks[index], self.parts[index] = block, []
+            return self._append(index, block.get("text") if block.get("type") == "text" else "")
+        elif kind == "content_block_delta":
+            delta = data.get("delta")
+            if not isinstance(delta, dict):
+                raise missing(self.model, "delta in content_block_delta", data)
+            piece = delta.get("text") if delta.get("type") == "text_delta" else None
+            if delta.get("type") == "input_json_delta":
+                piece = delta.get("partial_json")
+            return self._append(int(data.get("index", 0)), piece)
+        elif kind == "message_delta":
+            self.stop_reason = (data.get("delta") or {}).get("stop_reason") or self.stop_reason
+            if isinstance(data.get("usage"), dict):
+                output_tokens = tokens(data["usage"], "output_tokens")
+                self.usage = self.usage.model_copy(update={"output_tokens": output_tokens})
+        return ""
+
+    def _append(self, index: int, piece: Any) -> str:
+        block = self.blocks.get(index)
+        if block is None:
+            raise missing(
+                self.model, f"a content_block_start before the deltas of block {index}", None
+            )
+        if not piece:
+            return ""
+        self.parts[index].append(str(piece))
+        shown = block.get("type") == "text" or block.get("name") == self.output
+        return str(piece) if shown else ""
+
+    def response(self) -> ModelResponse:
+        """The whole answer, once the stream has ended."""
+        blocks = [self._finished(i) for i in sorted(self.blocks)]
+        with reading(self.model, blocks):
+            response = answer(
+                self.model, blocks, self.output, self.stop_reason, self.id, self.usage
+            )
+        return response
+
+    def _finished(self, index: int) -> dict[str, Any]:
+        block, joined = self.blocks[index], "".join(self.parts[index])
+        if block.get("type") == "text":
+            return {**block, "text": joined}
+        return {**block, "input": joined if joined.strip() else block.get("input")}
