@@ -261,3 +261,32 @@ async def test_unjournaled_calls_in_a_run_still_report_their_usage() -> None:
         (call,) = [e.data for e in events if e.type == "model_call"]
         assert call["journaled"] is False and call["output_tokens"] == 1
         assert await rt.store.list_effects(res.run_id) == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (
+            {
+                "tools": [
+                    {
+                        "name": "t",
+                        "parameters": {"type": "object", "properties": {"a": {"type": "nope"}}},
+                    }
+                ]
+            },
+            "properties/a/type",
+        ),
+        (
+            {"response_format": {"type": "object", "required": "a"}},
+            "response_format is not a valid JSON schema",
+        ),
+    ],
+)
+async def test_invalid_schemas_are_refused_before_any_call(
+    kwargs: dict[str, Any], match: str
+) -> None:
+    model = ScriptedModel(["never"])
+    with pytest.raises(InvalidInputError, match=match):
+        await model.chat("hi", **kwargs)
+    assert model.calls == 0

@@ -108,12 +108,14 @@ async def test_chat_with_tool_repair_accepts_a_text_answer() -> None:
 
 async def test_bad_arguments_are_refused_before_calling_the_model() -> None:
     model = ScriptedModel([])
-    broken = ToolSpec(
-        name="broken",
-        parameters={"type": "object", "properties": {"n": {"type": "nonsense"}}},
-    )
-    with pytest.raises(InvalidInputError, match=r"parameters of tool 'broken'.*properties\.n"):
+    broken = {
+        "name": "broken",
+        "parameters": {"type": "object", "properties": {"n": {"type": "nonsense"}}},
+    }
+    with pytest.raises(InvalidInputError, match=r"not a valid JSON schema \(properties/n/type"):
         await chat_with_tool_repair(model, "x", [WEATHER, broken])
+    with pytest.raises(ValueError, match="properties/n/type"):  # a ToolSpec cannot even be built
+        ToolSpec.model_validate(broken)
     with pytest.raises(InvalidInputError, match="max_repairs"):
         await chat_with_tool_repair(model, "x", TOOLS, max_repairs=-1)
     assert model.calls == 0

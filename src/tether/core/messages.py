@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
+import jsonschema
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Role = Literal["system", "user", "assistant", "tool"]
@@ -81,8 +82,22 @@ class ToolSpec(BaseModel):
     def _object_schema(cls, v: dict[str, Any]) -> dict[str, Any]:
         if v.get("type", "object") != "object":
             raise ValueError("tool parameters must be a JSON schema of type 'object'")
+        problem = json_schema_problem(v)
+        if problem:
+            raise ValueError(f"tool parameters are not a valid JSON schema ({problem})")
         return v
 
     @property
     def writes(self) -> bool:
         return self.scope != "read"
+
+
+def json_schema_problem(schema: dict[str, Any]) -> str | None:
+    """What makes ``schema`` an invalid JSON schema ("path: message"), or None when it is valid
+    (checked against the draft it declares, 2020-12 by default)."""
+    try:
+        jsonschema.validators.validator_for(schema).check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        path = "/".join(str(p) for p in exc.absolute_path) or "(root)"
+        return f"{path}: {exc.message}"
+    return None

@@ -20,7 +20,7 @@ import jsonschema
 from pydantic import BaseModel, ValidationError
 
 from tether.core.errors import InvalidInputError, StructuredOutputError
-from tether.core.messages import Message
+from tether.core.messages import Message, json_schema_problem
 from tether.llm.model import Model
 from tether.llm.request import MessagesLike, as_messages, as_response_format
 from tether.llm.types import ModelResponse
@@ -97,14 +97,12 @@ def schema_errors(schema: Mapping[str, Any], value: Any) -> list[str]:
 def check_schema(schema: Mapping[str, Any], what: str = "the output schema") -> None:
     """Raise InvalidInputError when ``schema`` (named ``what`` in the message) is not itself a
     valid JSON schema."""
-    try:
-        jsonschema.validators.validator_for(schema).check_schema(schema)
-    except jsonschema.SchemaError as exc:
-        path = _path(exc.absolute_path)
+    problem = json_schema_problem(dict(schema))
+    if problem:
         raise InvalidInputError(
-            f"{what} is not a valid JSON schema ({path}: {exc.message}); fix it, or build it "
+            f"{what} is not a valid JSON schema ({problem}); fix it, or build it "
             "from a pydantic class with its model_json_schema()"
-        ) from None
+        )
 
 
 def validate_output(output_type: type[BaseModel] | Mapping[str, Any], text: str) -> Any:

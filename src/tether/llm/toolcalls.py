@@ -18,7 +18,7 @@ from tether.core.errors import InvalidInputError
 from tether.core.messages import Message, ToolCall, ToolSpec
 from tether.llm.model import Model
 from tether.llm.request import MessagesLike, ToolLike, as_messages, as_tool_spec
-from tether.llm.structured import check_schema, schema_errors
+from tether.llm.structured import schema_errors
 from tether.llm.types import ModelResponse
 
 ProblemKind = Literal["unknown_tool", "unparseable_arguments", "invalid_arguments"]
@@ -52,7 +52,7 @@ class ToolCallProblem:
 
 def check_tool_calls(calls: Iterable[ToolCall], tools: Sequence[ToolSpec]) -> list[ToolCallProblem]:
     """The problems of each call, in call order; an empty list means every call is valid.
-    The tools' parameter schemas must be valid JSON schemas (``check_schema``)."""
+    (A ToolSpec's parameter schema was checked to be a valid JSON schema when it was built.)"""
     by_name = {t.name: t for t in tools}
     problems: list[ToolCallProblem] = []
     for call in calls:
@@ -112,9 +112,7 @@ async def chat_with_tool_repair(
     most ``max_repairs`` times. The caller decides what to do if problems remain."""
     if max_repairs < 0:
         raise InvalidInputError(f"max_repairs must be 0 or more, got {max_repairs}")
-    specs = [as_tool_spec(t) for t in tools]
-    for spec in specs:  # before paying for a call that could not be checked
-        check_schema(spec.parameters, f"the parameters of tool {spec.name!r}")
+    specs = [as_tool_spec(t) for t in tools]  # schemas checked here, before any paid call
     names = [t.name for t in specs]
     conversation = list(as_messages(messages))
     attempt = 0

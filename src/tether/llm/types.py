@@ -8,7 +8,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from tether.core.messages import Message, ToolCall, ToolSpec
+from tether.core.messages import Message, ToolCall, ToolSpec, json_schema_problem
 
 
 class ResponseFormat(BaseModel):
@@ -21,6 +21,17 @@ class ResponseFormat(BaseModel):
     name: str = "output"
     json_schema: dict[str, Any]
     strict: bool = True
+
+    @field_validator("json_schema")
+    @classmethod
+    def _valid_schema(cls, v: dict[str, Any]) -> dict[str, Any]:
+        problem = json_schema_problem(v)
+        if problem:
+            raise ValueError(
+                f"response_format is not a valid JSON schema ({problem}); fix it, or pass a "
+                "pydantic class"
+            )
+        return v
 
 
 class ModelRequest(BaseModel):
