@@ -21,6 +21,7 @@ from tether.core.errors import (
     ToolTimeoutError,
     ToolTransientError,
 )
+from tether.core.retry_after import retry_after_seconds
 from tether.store.control import ControlStore
 from tether.tools import ratelimit
 from tether.tools.breaker import CircuitBreaker
@@ -69,11 +70,7 @@ def classify(exc: BaseException, tool: str) -> ToolError:
 
 def _retry_after(response: Any) -> float | None:
     headers = getattr(response, "headers", None) or {}
-    raw = headers.get("retry-after") or headers.get("Retry-After")
-    try:
-        return float(raw) if raw is not None else None
-    except (TypeError, ValueError):
-        return None
+    return retry_after_seconds(headers.get("retry-after") or headers.get("Retry-After"))
 
 
 class ToolExecutor:

@@ -11,11 +11,8 @@ class, never on a status code:
 
 from __future__ import annotations
 
-import math
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -30,6 +27,7 @@ from tether.core.errors import (
     ModelTransientError,
     TetherError,
 )
+from tether.core.retry_after import retry_after_seconds
 
 _HINTS = {
     400: "the provider rejected the request body",
@@ -43,27 +41,6 @@ _HINTS = {
 _SHAPE_ERRORS = (LookupError, TypeError, ValueError, AttributeError)
 """What reading JSON of an unexpected shape raises: ``body["x"]`` on a list, ``int("abc")``,
 a pydantic ValidationError..."""
-
-
-def retry_after_seconds(value: str | None, *, now: float | None = None) -> float | None:
-    """``Retry-After`` as seconds from now: a number of seconds or an HTTP-date; None when
-    absent or unreadable, never negative."""
-    if value is None or not value.strip():
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        pass
-    else:
-        return max(0.0, seconds) if math.isfinite(seconds) else None
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 def error_message(body: Any) -> str | None:
