@@ -32,10 +32,11 @@ class CallJournal(Protocol):
     ) -> Any: ...
 
 
-CURRENT_RUN: ContextVar[Any] = ContextVar("tether_run_context", default=None)
+CURRENT_RUN: ContextVar[CallJournal | None] = ContextVar("tether_run_context", default=None)
+"""Set by the graph's executor around each node, to its RunContext; None outside a run."""
 
 
 def current_journal() -> CallJournal | None:
-    """The running node's journal, or None outside a run."""
-    ctx = CURRENT_RUN.get()
-    return ctx if isinstance(ctx, CallJournal) else None
+    """The running node's journal, or None outside a run (a plain contextvar read: it is on
+    every model call's path)."""
+    return CURRENT_RUN.get()

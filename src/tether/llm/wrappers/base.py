@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+from tether.core.errors import ModelError
 from tether.llm.model import Model
-from tether.llm.types import ModelResponse, StreamChunk
+from tether.llm.types import ModelRequest, ModelResponse, StreamChunk
 
 
 class WrapperModel(Model):
@@ -62,3 +63,20 @@ async def aclose(stream: AsyncIterator[StreamChunk]) -> None:
     close = getattr(stream, "aclose", None)
     if close is not None:
         await close()
+
+
+async def open_stream(
+    model: Model, request: ModelRequest
+) -> tuple[StreamChunk, AsyncIterator[StreamChunk]] | None:
+    """Start ``model``'s stream and wait for its first chunk: (first chunk, the rest), or None
+    for an empty stream. A ModelError before the first chunk closes the stream and is raised,
+    so the caller may retry or fail over (nothing has reached its own caller yet)."""
+    chunks = aiter(model.stream(request))
+    try:
+        first = await anext(chunks)
+    except StopAsyncIteration:
+        return None
+    except ModelError:
+        await aclose(chunks)
+        raise
+    return first, chunks

@@ -32,7 +32,7 @@ from tether.core.errors import (
 )
 from tether.llm.model import Model
 from tether.llm.types import ModelRequest, ModelResponse, StreamChunk
-from tether.llm.wrappers.base import aclose, noted, noted_chunk
+from tether.llm.wrappers.base import aclose, noted, noted_chunk, open_stream
 
 FALLBACK_ON: tuple[type[ModelError], ...] = (
     ModelTimeoutError,
@@ -104,17 +104,16 @@ class FallbackModel(Model):
         errors: list[ModelError] = []
         skipped: list[dict[str, Any]] = []
         for index, model in enumerate(self.models):
-            chunks = aiter(model.stream(request))
             try:
-                first = await anext(chunks)
-            except StopAsyncIteration:
-                return
+                opened = await open_stream(model, request)
             except ModelError as exc:
-                await aclose(chunks)
                 self._skip(exc, model, skipped)
                 errors.append(exc)
                 continue
+            if opened is None:
+                return
             note = {"used": model.name, "index": index, "skipped": skipped}
+            first, chunks = opened
             try:
                 yield noted_chunk(first, "fallback", note, answered_by=model.name)
                 async for chunk in chunks:

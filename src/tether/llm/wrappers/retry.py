@@ -27,7 +27,7 @@ from typing import Any, Literal
 from tether.core.errors import ConfigurationError, ModelError, ModelRateLimitedError
 from tether.llm.model import Model
 from tether.llm.types import ModelRequest, ModelResponse, StreamChunk
-from tether.llm.wrappers.base import WrapperModel, aclose, noted, noted_chunk
+from tether.llm.wrappers.base import WrapperModel, aclose, noted, noted_chunk, open_stream
 
 Sleep = Callable[[float], Awaitable[Any]]
 Random = Callable[[], float]
@@ -127,17 +127,16 @@ class RetryingModel(WrapperModel):
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamChunk]:
         attempt = 1
         while True:
-            chunks = aiter(self.inner.stream(request))
             try:
-                first = await anext(chunks)
-            except StopAsyncIteration:
-                return
+                opened = await open_stream(self.inner, request)
             except ModelError as exc:
-                await aclose(chunks)
                 await self._after_failure(exc, attempt)
                 attempt += 1
                 continue
             break
+        if opened is None:
+            return
+        first, chunks = opened
         try:
             yield noted_chunk(first, "attempts", attempt)
             async for chunk in chunks:
