@@ -57,7 +57,14 @@ def test_hosted_providers_need_keys(monkeypatch: pytest.MonkeyPatch) -> None:
         ("gpt-4o", "provider:model"),
         ("openai:", "provider:model"),
         ("mystery:model", "unknown model provider 'mystery'"),
-        ("openai-compatible:not-a-url", "expected 'openai-compatible:http"),
+        ("openai-compatible:not-a-url", "expected 'openai-compatible:URL:model'"),
+        # a URL with a port and no model was read as host 'h' and model '8765/v1'
+        (
+            "openai-compatible:http://h:8765/v1",
+            r"names no model \('8765/v1' is the URL's port and path\): expected "
+            r"'openai-compatible:URL:model', e\.g\. openai-compatible:http://h:8765/v1:smollm2",
+        ),
+        ("openai-compatible:https://h:443", "names no model"),
     ],
 )
 def test_bad_specs_say_how_to_fix_them(spec: str, match: str) -> None:

@@ -25,6 +25,8 @@ from tether.llm.model import Model
 DEFAULT_MODEL = "local:smollm2"
 
 _COMPATIBLE = re.compile(r"^(?P<url>https?://[^/:]+(?::\d+)?(?:/[^:]*)?):(?P<model>.+)$")
+_PORT_NOT_MODEL = re.compile(r"^\d+(?:/.*)?$")
+"""What is left after ``http://host:`` when the spec has a port but no model name."""
 
 
 def model_from_spec(spec: str | None = None, **options: Any) -> Model:
@@ -56,10 +58,16 @@ def model_from_spec(spec: str | None = None, **options: Any) -> Model:
         return OpenAICompatibleModel(rest, base_url=base, api_key=key, provider="openai", **options)
     if provider == "openai-compatible":
         match = _COMPATIBLE.match(rest)
+        if match is not None and _PORT_NOT_MODEL.match(match["model"]):
+            raise ConfigurationError(
+                f"model spec {spec!r} names no model ({match['model']!r} is the URL's port "
+                "and path): expected 'openai-compatible:URL:model', e.g. "
+                f"openai-compatible:{rest}:smollm2"
+            )
         if match is None:
             raise ConfigurationError(
-                f"model spec {spec!r}: expected 'openai-compatible:http(s)://host[:port][/path]"
-                ":model', e.g. openai-compatible:http://127.0.0.1:8000/v1:smollm2"
+                f"model spec {spec!r}: expected 'openai-compatible:URL:model' with URL "
+                "http(s)://host[:port][/path], e.g. openai-compatible:http://127.0.0.1:8000/v1:smollm2"
             )
         from tether.llm.providers.openai_compat import OpenAICompatibleModel
 
