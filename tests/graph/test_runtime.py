@@ -469,16 +469,16 @@ async def test_effects_before_an_interrupt_run_once(rt: Runtime) -> None:
     assert calls == {"node": 2, "charge": 2, "notify": 1}
     effects = await rt.store.list_effects(res.run_id)
     assert sorted(e.key for e in effects) == [
-        "1:pay:0:effect:charge:0",
-        "1:pay:0:effect:charge:1",
-        "1:pay:0:effect:notify:0",
+        f"{res.run_id}:1:pay:0:effect:charge:0",
+        f"{res.run_id}:1:pay:0:effect:charge:1",
+        f"{res.run_id}:1:pay:0:effect:notify:0",
     ]
     assert all(e.status == "done" for e in effects)
     replayed = [e for e in await rt.store.list_events(res.run_id) if e.type == "effect_replayed"]
     # on the resumed run: charge and notify replayed; the second "charge" call has its own key
     assert [e.data["key"] for e in replayed] == [
-        "1:pay:0:effect:charge:0",
-        "1:pay:0:effect:notify:0",
+        f"{res.run_id}:1:pay:0:effect:charge:0",
+        f"{res.run_id}:1:pay:0:effect:notify:0",
     ]
     assert all(e.node == "pay" and e.step == 1 for e in replayed)
 
@@ -504,7 +504,7 @@ async def test_repeated_effect_names_are_numbered_per_call(rt: Runtime) -> None:
     assert done.state["log"] == ["sent:a", "sent:b", "sent:c", "ok"]
     assert sent == ["a", "b", "c"]  # replayed, not re-sent
     assert sorted(e.key for e in await rt.store.list_effects(res.run_id)) == [
-        f"1:mail:0:effect:email:{i}" for i in range(3)
+        f"{res.run_id}:1:mail:0:effect:email:{i}" for i in range(3)
     ]
 
 

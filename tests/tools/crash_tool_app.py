@@ -1,7 +1,8 @@
 """A worker whose tool kills its own process (SIGKILL) right after the external effect happened
 and before the executor could record the result: the crash window the effect journal exists for.
 
-    python -m tests.tools.crash_tool_app DB EXTERNAL RUN_ID TOOL   (TOOL: pay | wire)
+    python -m tests.tools.crash_tool_app DB RUN_ID TOOL   (TOOL: pay | charge | wire;
+    CRASH_EXTERNAL names the service's database)
 """
 
 from __future__ import annotations
@@ -42,6 +43,12 @@ def pay(order: str, idempotency_key: str) -> str:
     return _service(idempotency_key)
 
 
+@tool(scope="write", idempotent=True)
+def charge(order: str, idempotency_key: str) -> str:
+    """Charge an order under the run's default key (no rule); the service dedupes by it."""
+    return _service(idempotency_key)
+
+
 @tool(scope="write")
 def wire(order: str) -> str:
     """Wire money; the bank has no idempotency keys, so a retry could pay twice."""
@@ -67,7 +74,7 @@ workflow = graph.compile()
 
 async def main(db: str, run_id: str, tool_name: str) -> None:
     store = SqliteStore(db)
-    tools = ToolExecutor([pay, wire], store)
+    tools = ToolExecutor([pay, charge, wire], store)
     async with Runtime(
         store, workflows=[workflow], lease_ttl=0.5, poll_interval=0.05, deps={"tools": tools}
     ) as rt:

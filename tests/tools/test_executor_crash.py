@@ -59,6 +59,31 @@ def test_idempotent_tool_is_retried_once_with_the_same_key(tmp_path: Path) -> No
     assert [(e.key, e.status, e.attempts) for e in journal] == [("pay-A1", "done", 2)]  # type: ignore[attr-defined]
 
 
+def test_the_default_key_is_the_runs_and_survives_a_crash(tmp_path: Path) -> None:
+    """No key rule: the tool gets the run's journal key. The recovered run retries with the
+    same key (the service dedupes the retry); another run of the same workflow and input has
+    a key of its own (the service applies its charge instead of dropping it)."""
+    db, ext = tmp_path / "runs.db", tmp_path / "pay.db"
+    ext.with_suffix(".crash").touch()
+    first = _worker(db, ext, "r-1", "charge")
+    assert first.returncode == -signal.SIGKILL, first.stderr
+    key1 = "r-1:1:act:0:tool:charge:0"
+    assert _external(ext) == ([key1], [key1])
+
+    second = _worker(db, ext, "r-1", "charge")
+    assert second.stdout.strip() == "COMPLETED", second.stderr
+    assert _external(ext) == ([key1, key1], [key1]), "retried with the same key"
+
+    other = _worker(db, ext, "r-2", "charge")
+    assert other.stdout.strip() == "COMPLETED", other.stderr
+    key2 = "r-2:1:act:0:tool:charge:0"
+    assert _external(ext) == ([key1, key1, key2], [key1, key2]), "both runs charged"
+    for run_id, key in (("r-1", key1), ("r-2", key2)):
+        run, journal = asyncio.run(_record(db, run_id))
+        assert run.status is RunStatus.COMPLETED  # type: ignore[attr-defined]
+        assert [(e.key, e.status, e.result) for e in journal] == [(key, "done", f"done:{key}")]  # type: ignore[attr-defined]
+
+
 def test_non_idempotent_tool_escalates_instead_of_repeating(tmp_path: Path) -> None:
     db, ext = tmp_path / "runs.db", tmp_path / "wire.db"
     ext.with_suffix(".crash").touch()

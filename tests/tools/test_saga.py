@@ -121,6 +121,6 @@ async def test_in_a_run_steps_and_compensations_are_journaled_and_never_repeat()
 
         effects = {e.key: e.status for e in await store.list_effects(res.run_id)}
         assert sorted(k for k in effects if k.endswith(":compensate")) == [
-            "1:order:0:tool:book_shipping:0:compensate",
-            "1:order:0:tool:reserve_stock:0:compensate",
+            f"{res.run_id}:1:order:0:tool:book_shipping:0:compensate",
+            f"{res.run_id}:1:order:0:tool:reserve_stock:0:compensate",
         ]

@@ -1,4 +1,4 @@
-"""Identifiers: time-sortable run ids and deterministic task ids."""
+"""Identifiers: time-sortable run ids, deterministic task ids and effect keys."""
 
 from __future__ import annotations
 
@@ -21,6 +21,36 @@ def task_id(step: int, node: str, index: int) -> str:
     return f"{step}:{node}:{index}"
 
 
-def effect_key(task: str, call_index: int, kind: str) -> str:
-    """Deterministic key of a journaled call: task (run step node index) + call index."""
-    return f"{task}:{kind}:{call_index}"
+def effect_key(run_id: str, task: str, call_index: int, kind: str) -> str:
+    """Key of a journaled call: ``{run}:{step}:{node}:{index}:{kind}:{call index}``.
+
+    It is the call's journal key and, by default, the idempotency key handed to the tool, the
+    MCP server (``_meta``) or the model journal, so it must be
+
+    * unique across runs: two runs of one workflow (or a fork of a run, or a subgraph's child
+      run, whose id is ``{parent run}/{task}``) never share a key, so a service that dedupes
+      on it never drops another run's call;
+    * stable within a run: a resumed, crash-recovered or retried run re-runs its task with the
+      same run id, step, task and call order, so it makes the same keys and finds its journal.
+    """
+    return f"{run_id}:{task}:{kind}:{call_index}"
+
+
+def legacy_effect_key(run_id: str, key: str) -> str | None:
+    """The key that tether before run-scoped keys gave the call now keyed ``key`` (the same key
+    without the run id in front), or None when ``key`` is not a run-scoped default key.
+
+    Journal entries are stored per run, so a run started before the change keeps its entries
+    under these keys; a journal looks there when the new key is not found, so such a run
+    resumed after an upgrade replays its recorded calls instead of making them again.
+    """
+    prefix = f"{run_id}:"
+    if key.startswith(prefix) and len(key) > len(prefix):
+        return key[len(prefix) :]
+    return None
+
+
+def one_off_key() -> str:
+    """An idempotency key for a tool call made outside any run: random, shared by that call's
+    retries (so a service that dedupes on it applies the call once) and by nothing else."""
+    return f"call-{os.urandom(12).hex()}"

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from tether.core import serde
 from tether.core.errors import EscalationSignal, Interrupt
-from tether.core.ids import effect_key
+from tether.core.ids import effect_key, legacy_effect_key
 from tether.core.journal import CURRENT_RUN
 
 if TYPE_CHECKING:
@@ -114,11 +114,13 @@ class RunContext:
         """Next deterministic key for a journaled call of ``kind`` made by this task.
 
         Keys are (run, step, task, kind, call index): a re-run of the task after a crash or a
-        resume makes the same calls with the same keys, so journaled results are found again.
+        resume makes the same calls with the same keys, so journaled results are found again,
+        and no two runs (forks and subgraph child runs included) share a key, so a service
+        that dedupes on it (the default idempotency key) never drops another run's call.
         """
         i = self._calls.get(kind, 0)
         self._calls[kind] = i + 1
-        return effect_key(self.task_id, i, kind)
+        return effect_key(self.run_id, self.task_id, i, kind)
 
     async def journaled(
         self,
@@ -137,6 +139,15 @@ class RunContext:
         """
         key = key or self.call_key(kind)
         rec, created = await self.store.record_intent(self.run_id, key, kind, request, self.token)
+        if created and (legacy := legacy_effect_key(self.run_id, key)) is not None:
+            # a run started before keys carried the run id recorded this call without it
+            old = await self.store.get_effect(self.run_id, legacy)
+            if old is not None:
+                if old.status == "done":
+                    await self.store.record_result(
+                        self.run_id, key, result=old.result, token=self.token
+                    )
+                rec, created = old, False
         if not created:
             if rec.status == "done":
                 self._emit("effect_replayed", {"key": key, "kind": kind}, self.node)

@@ -11,7 +11,7 @@ from typing import Any, get_type_hints
 from pydantic import BaseModel, ConfigDict, TypeAdapter, create_model
 from pydantic import ValidationError as PydanticValidationError
 
-from tether.core.errors import ConfigurationError, ToolArgumentsError
+from tether.core.errors import ConfigurationError, ToolArgumentsError, ToolError
 from tether.core.messages import ToolSpec
 from tether.tools.policies import NO_TOOL_RETRY, BreakerPolicy, RateLimit, Scope, ToolRetry
 
@@ -33,8 +33,10 @@ class ToolContract:
     scope: Scope = Scope.READ
     idempotent: bool = False
     idempotency_key: Callable[[dict[str, Any]], str] | None = None
-    """Derives the key from the arguments (e.g. ``lambda a: a["order_id"]``). Without it the key
-    is the journal's: run, step, task and call index."""
+    """Derives the key from the arguments (e.g. ``lambda a: a["order_id"]``): calls with the same
+    derived key are one effect, whichever run (or MCP client) makes them. Without it the key is
+    the journal's (run id, step, task and call index: unique per run, the same on replay), or a
+    one-off key outside a run."""
     timeout: float | None = 30.0
     retry: ToolRetry = NO_TOOL_RETRY
     rate_limit: RateLimit | None = None
@@ -109,7 +111,26 @@ class ToolContract:
         return {k: getattr(model, k) for k in type(model).model_fields}
 
     def derive_key(self, args: dict[str, Any]) -> str | None:
-        return self.idempotency_key(args) if self.idempotency_key is not None else None
+        """The key the ``idempotency_key`` rule makes of validated ``args``, or None without a
+        rule; a rule that raises or makes no non-empty string is a ToolError saying so."""
+        if self.idempotency_key is None:
+            return None
+        try:
+            key = self.idempotency_key(args)
+        except Exception as exc:
+            raise ToolError(
+                f"tool {self.name!r}: its idempotency_key rule raised {type(exc).__name__}: "
+                f"{exc}; the rule gets the validated arguments as a dict (optional arguments "
+                "left out hold their defaults)",
+                tool=self.name,
+            ) from exc
+        if not isinstance(key, str) or not key:
+            raise ToolError(
+                f"tool {self.name!r}: its idempotency_key rule returned {key!r}; it must return "
+                "a non-empty string (e.g. lambda a: f\"order-{a['order_id']}\")",
+                tool=self.name,
+            )
+        return key
 
     async def invoke(self, args: dict[str, Any], *, key: str | None = None, ctx: Any = None) -> Any:
         """Call the function once with validated ``args`` (no governance: the executor adds it).

@@ -6,6 +6,11 @@ class. Inside a run the whole call is one effect-journal entry: intent (with its
 before, result after, and a replay returns the recorded result without calling again. An intent
 left without a result by a crash is retried with the same key when the tool is idempotent; when
 it is not, the run escalates (nobody knows whether the effect happened).
+
+The idempotency key a tool (or an MCP server) receives is the contract's ``idempotency_key``
+rule applied to the arguments when it has one; else, inside a run, the journal key
+``{run}:{step}:{node}:{task index}:tool:{name}:{call index}`` (unique per run and call, the same
+when the run replays); else a one-off random key shared only by this call's retries.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from tether.core.errors import (
     ToolTimeoutError,
     ToolTransientError,
 )
+from tether.core.ids import one_off_key
 from tether.core.retry_after import retry_after_seconds
 from tether.store.control import ControlStore
 from tether.tools import ratelimit
@@ -122,9 +128,11 @@ class ToolExecutor:
         try:
             contract = self.registry.get(name)
             clean = contract.validate(args)
+            # the tool's own rule first, then the run's key; outside a run a one-off key, so
+            # the executor's own retries of this call still share one key
+            call_key = contract.derive_key(clean) or journal_key or one_off_key()
         except ToolError as exc:
             return ToolResult(name, False, error=exc, key=journal_key)
-        call_key = contract.derive_key(clean) or journal_key
         box: dict[str, int] = {"attempts": 0}
         try:  # a switched-off tool is refused before anything is journaled
             await self.kill_switch.check(contract, tenant)
@@ -140,7 +148,7 @@ class ToolExecutor:
                     "tool",
                     {"tool": name, "args": clean},
                     attempts,
-                    key=call_key or journal_key,
+                    key=call_key,
                     idempotent=contract.idempotent,
                 )
             else:

@@ -55,6 +55,12 @@ def echo_key(idempotency_key: str | None = None) -> str:
     return idempotency_key or "no key"
 
 
+@tool(scope="write", idempotent=True, idempotency_key=lambda a: f"order-{a['order_id']}")
+def charge(order_id: str, cents: int, idempotency_key: str | None = None) -> str:
+    """Charge an order; the payment API dedupes on the key. Answers with the key it got."""
+    return f"charged {order_id} {cents} key={idempotency_key}"
+
+
 @tool
 def noisy() -> str:
     """Print to stdout (which must not reach the MCP wire) and answer."""
@@ -100,6 +106,7 @@ tools = [
     count_words,
     shout,
     echo_key,
+    charge,
     noisy,
     fail,
     broken,

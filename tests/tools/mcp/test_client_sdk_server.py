@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 import pytest
 
 from tests.tools.mcp.conftest import PY, sdk_toolset
@@ -14,8 +17,8 @@ from tether.core.errors import (
     ToolTransientError,
 )
 from tether.tools.executor import ToolExecutor
-from tether.tools.mcp import McpToolError, McpToolset
-from tether.tools.policies import Scope
+from tether.tools.mcp import McpSessionClosedError, McpToolError, McpToolset
+from tether.tools.policies import Scope, ToolRetry
 from tether.tools.registry import ToolRegistry
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(30)]
@@ -132,10 +135,37 @@ async def test_a_dead_server_is_a_transient_error_and_the_next_call_reconnects()
 
 async def test_no_reconnect_when_turned_off():
     async with sdk_toolset(reconnect=False) as ts:
-        with pytest.raises(ToolTransientError):
+        with pytest.raises(McpSessionClosedError) as info:
             await ts.get("crash")()
-        with pytest.raises(ToolTransientError, match="reconnect is off"):
+        assert not info.value.retryable
+        with pytest.raises(McpSessionClosedError, match="reconnect is off") as info:
             await ts.get("add")(a=1, b=2)
+        assert not info.value.retryable and "reconnect=True" in str(info.value)
+
+
+async def test_no_reconnect_fails_each_call_at_once_through_the_executor():
+    """reconnect=False: once the server process died, a call (even of an idempotent tool,
+    whose contract retries transient failures) fails on its first attempt, typed, and no new
+    server process is started."""
+    ts = sdk_toolset(reconnect=False)
+    connect, connects = ts._connect, []
+
+    def counting() -> Any:
+        connects.append(1)
+        return connect()
+
+    ts._connect = counting
+    async with ts:
+        # crash is made idempotent here, so only the missing reconnect keeps it from a retry
+        crash = dataclasses.replace(ts.get("crash"), idempotent=True, retry=ToolRetry())
+        executor = ToolExecutor([crash, ts.get("add")])
+        assert (await executor.call("add", {"a": 1, "b": 2})).value == 3
+        died = await executor.call("crash")
+        assert isinstance(died.error, McpSessionClosedError) and died.attempts == 1
+        after = await executor.call("add", {"a": 1, "b": 2})
+        assert isinstance(after.error, McpSessionClosedError) and after.attempts == 1
+        assert ts.get("add").retry.max_attempts == 3  # add would be retried: it was not
+    assert connects == [1]
 
 
 async def test_a_server_that_does_not_start_is_a_transient_error():

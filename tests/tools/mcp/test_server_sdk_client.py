@@ -142,6 +142,28 @@ async def test_http_with_the_sdk_high_level_client(http_url):
         assert bad.is_error
 
 
+async def test_the_tools_key_rule_applies_to_mcp_calls():
+    """charge declares idempotency_key=lambda a: f"order-{a['order_id']}": called twice by the
+    official client over stdio (python -m tether.tools.mcp), it gets that key both times; the
+    rule wins over a key in the request's _meta, and a tool without a rule gets the client's."""
+    async with stdio_session() as session:
+        listed = {t.name: t for t in (await session.list_tools()).tools}
+        annotations = listed["charge"].annotations
+        assert annotations is not None and annotations.idempotent_hint is True
+        assert "idempotency_key" not in listed["charge"].input_schema["properties"]
+        for _ in range(2):
+            out = await session.call_tool("charge", {"order_id": "A1", "cents": 500})
+            assert not out.is_error and text_of(out) == "charged A1 500 key=order-A1"
+        other = await session.call_tool("charge", {"order_id": "B2", "cents": 5})
+        assert text_of(other) == "charged B2 5 key=order-B2"
+        meta = {"tether/idempotency-key": "client-key-1"}
+        ruled = await session.call_tool("charge", {"order_id": "A1", "cents": 500}, meta=meta)
+        assert text_of(ruled) == "charged A1 500 key=order-A1"
+        given = await session.call_tool("echo_key", {}, meta=meta)
+        assert text_of(given) == "client-key-1"
+        assert text_of(await session.call_tool("echo_key", {})) == "no key"
+
+
 def test_main_serves_a_registry_and_reports_a_bad_app():
     bad = subprocess.run(
         [PY, "-m", "tether.tools.mcp", "--app", "tests.tools.mcp.app:nothing"],

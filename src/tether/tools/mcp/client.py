@@ -8,7 +8,8 @@ Each remote tool becomes an :class:`McpToolContract`: its arguments are validate
 tool's ``inputSchema`` before anything is sent, its scope and idempotency come from the tool's
 annotations, and calling it calls the tool over the toolset's session. The contracts work while
 the toolset is open; a session that breaks (the server process died, the connection dropped) is
-re-opened by the next call.
+re-opened by the next call, or, with ``reconnect=False``, fails that call and every later one at
+once with :class:`McpSessionClosedError` (not retried).
 """
 
 from __future__ import annotations
@@ -96,6 +97,12 @@ class McpToolError(ToolError):
         self.code = code
         self.content = content or []
         self.structured = structured
+
+
+class McpSessionClosedError(ToolError):
+    """The session with the MCP server broke (its process died, the connection dropped) and the
+    toolset was made with ``reconnect=False``: the call fails at once and is not retried (a call
+    in flight when the session broke may or may not have run on the server)."""
 
 
 def scope_of(annotations: ToolAnnotations | None) -> Scope:
@@ -218,7 +225,9 @@ class McpToolset:
     Open it with ``async with`` (or :meth:`open` / :meth:`close`); ``tools`` lists the contracts.
     ``prefix`` is put before every tool name (``prefix="fs."`` turns ``read_file`` into
     ``fs.read_file``) so tools of several servers do not clash. ``timeout`` is each contract's
-    timeout (and the longest a call waits for the server's answer).
+    timeout (and the longest a call waits for the server's answer). ``reconnect=False`` makes a
+    broken session final: the call that finds it broken fails with McpSessionClosedError, which
+    no retry policy retries.
     """
 
     def __init__(
@@ -380,9 +389,7 @@ class McpToolset:
                 return self._client
             if self._conn is not None:
                 if not self.reconnect:
-                    raise ToolTransientError(
-                        f"the session with MCP server {self.target!r} broke and reconnect is off"
-                    )
+                    raise self._closed_error()
                 old, self._conn, self._client = self._conn, None, None
                 await old.close()
             conn = _Connection(self._connect)
@@ -398,6 +405,15 @@ class McpToolset:
                 ) from exc
             self._conn, self._client = conn, client
             return client
+
+    def _closed_error(self, tool: str | None = None, why: str = "") -> McpSessionClosedError:
+        during = f" during a call of {tool!r} ({why})" if tool is not None else ""
+        return McpSessionClosedError(
+            f"the session with MCP server {self.target!r} broke{during} and reconnect is off: "
+            "open a new McpToolset, or make it with reconnect=True to re-open the session on "
+            "the next call",
+            tool=tool,
+        )
 
     async def _list_tools(self, client: Client) -> list[Tool]:
         tools: list[Tool] = []
@@ -472,12 +488,17 @@ class McpToolset:
                 remote_name, args, read_timeout_seconds=self.timeout, meta=meta
             )
         except MCPError as exc:
-            if exc.code == CONNECTION_CLOSED and conn is not None:
-                conn.broken = True
+            if exc.code == CONNECTION_CLOSED:
+                if conn is not None:
+                    conn.broken = True
+                if not self.reconnect:
+                    raise self._closed_error(name, f"MCP error {exc.code}: {exc.message}") from exc
             raise _from_mcp_error(exc, name) from None
         except _TRANSPORT_ERRORS as exc:
             if conn is not None:
                 conn.broken = True
+            if not self.reconnect:
+                raise self._closed_error(name, f"{type(exc).__name__}: {exc}") from exc
             raise ToolTransientError(
                 f"tool {name!r}: connection to MCP server {self.target!r} "
                 f"failed: {type(exc).__name__}: {exc}",

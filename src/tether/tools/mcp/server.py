@@ -11,6 +11,13 @@ contract (with its timeout); whatever goes wrong — invalid arguments, a ToolEr
 result's ``_meta["tether/error"]`` carries the error class and whether retrying helps, so a tether
 client raises the same kind of error. The executor's governance (journal, retries, rate limits,
 breakers, kill switches) stays with the caller: the server runs the tool once per call.
+
+The idempotency key a tool receives: the contract's ``idempotency_key`` rule applied to the
+arguments when it declares one (the tool's own statement of which calls are one effect, so it
+holds whoever calls, as it does in-process, where the rule also beats the run's key); otherwise
+the key the client sent in the request's ``_meta["tether/idempotency-key"]`` (the client's dedupe
+key: a tether client sends its run-scoped journal key, the same when its run replays the call);
+otherwise None.
 """
 
 from __future__ import annotations
@@ -108,11 +115,13 @@ async def call_contract(
     contract: ToolContract, arguments: Mapping[str, Any] | None, *, key: str | None = None
 ) -> CallToolResult:
     """Validate, invoke once (within the contract's timeout) and describe the outcome as an MCP
-    result. Never raises, except on cancellation."""
+    result. Never raises, except on cancellation. ``key`` is the client's idempotency key; the
+    contract's own key rule, when it has one, wins over it."""
     name = contract.name
     err: ToolError
     try:
         clean = contract.validate(arguments)
+        key = contract.derive_key(clean) or key
         ctx = ToolContext(tool=name, key=key, attempt=1, tenant=None, run=None)
         with anyio.fail_after(contract.timeout):
             value = await contract.invoke(clean, key=key, ctx=ctx)
@@ -190,9 +199,9 @@ def serve_tools(
             raise MCPError(
                 INVALID_PARAMS, f"unknown tool {params.name!r}; this server has {sorted(contracts)}"
             )
-        key = (params.meta or {}).get(META_IDEMPOTENCY_KEY)
+        given = (params.meta or {}).get(META_IDEMPOTENCY_KEY)
         return await call_contract(
-            contract, params.arguments, key=key if isinstance(key, str) else None
+            contract, params.arguments, key=given if isinstance(given, str) and given else None
         )
 
     return Server(
