@@ -8,8 +8,10 @@ tests/tools/test_executor_crash.py.
 
 from __future__ import annotations
 
+import os
+import secrets
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
@@ -30,6 +32,7 @@ from tether.core.ids import effect_key, legacy_effect_key
 from tether.graph import context as context_module
 from tether.llm import FunctionModel, ModelRequest
 from tether.store.memory import MemoryStore
+from tether.store.protocol import RunStore
 from tether.tools import ToolExecutor, tool
 from tether.tools.contract import ToolContract
 from tether.tools.mcp import McpToolset
@@ -38,6 +41,7 @@ pytestmark = pytest.mark.timeout(60)
 
 ROOT = Path(__file__).resolve().parents[2]
 MCP_SERVER = ["-m", "tether.tools.mcp", "--app", "tests.tools.mcp.app:tools"]
+PG_DSN = os.environ.get("TETHER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 class S(TypedDict, total=False):
@@ -109,17 +113,46 @@ def expected_keys(run_id: str, *, mcp: bool) -> set[str]:
     return keys
 
 
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunStore]:
+    """A fresh store: in memory, a SQLite file or a new PostgreSQL schema."""
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    if request.param == "sqlite":
+        from tether.store.sqlite import SqliteStore
+
+        yield SqliteStore(tmp_path / "runs.db")
+        return
+    psycopg = pytest.importorskip("psycopg")
+    try:
+        with psycopg.connect(PG_DSN, connect_timeout=3):
+            pass
+    except psycopg.OperationalError as exc:
+        if os.environ.get("TETHER_TEST_PG_REQUIRED") == "1":
+            pytest.fail(f"PostgreSQL unreachable at {PG_DSN}: {exc}")
+        pytest.skip(f"PostgreSQL unreachable at {PG_DSN} (set TETHER_TEST_PG): {exc}")
+    from tether.store.postgres import PostgresStore
+
+    schema = f"tether_keys_{secrets.token_hex(5)}"
+    yield PostgresStore(PG_DSN, schema=schema)
+    with psycopg.connect(PG_DSN, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
 @pytest.fixture
 async def remote() -> AsyncIterator[McpToolset]:
     async with McpToolset.stdio(sys.executable, MCP_SERVER, cwd=ROOT, prefix="remote.") as ts:
         yield ts
 
 
-async def test_two_runs_never_share_a_key_and_a_resume_keeps_them(remote: McpToolset) -> None:
+async def test_two_runs_never_share_a_key_and_a_resume_keeps_them(
+    remote: McpToolset, store: RunStore
+) -> None:
     world = World()
     executor = ToolExecutor([world.charge_tool(), *remote.tools])
     wf = pay_workflow(world, mcp=True)
-    async with Runtime(MemoryStore(), recover=False, deps={"tools": executor}) as rt:
+    async with Runtime(store, recover=False, deps={"tools": executor}) as rt:
         a = await rt.run(wf, {"order": "A1"})
         b = await rt.run(wf, {"order": "A1"})  # the same input: only the run differs
         assert a.status is b.status is RunStatus.ESCALATED
@@ -203,7 +236,7 @@ async def test_subgraph_child_runs_have_keys_of_their_own() -> None:
 
 
 async def test_a_run_journaled_before_keys_had_the_run_id_is_replayed_after_the_upgrade(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, store: RunStore
 ) -> None:
     """A run interrupted under the old key format and resumed by this version: every call
     recorded before the interrupt is found under its old key and replayed, not made again."""
@@ -214,7 +247,7 @@ async def test_a_run_journaled_before_keys_had_the_run_id_is_replayed_after_the_
     world = World()
     executor = ToolExecutor([world.charge_tool()])
     wf = pay_workflow(world, mcp=False)
-    async with Runtime(MemoryStore(), recover=False, deps={"tools": executor}) as rt:
+    async with Runtime(store, recover=False, deps={"tools": executor}) as rt:
         with monkeypatch.context() as old_version:
             old_version.setattr(context_module, "effect_key", old_effect_key)
             res = await rt.run(wf, {"order": "A1"})
@@ -243,7 +276,9 @@ async def test_a_run_journaled_before_keys_had_the_run_id_is_replayed_after_the_
             assert legacy is not None and now[key] == old[legacy]
 
 
-async def test_an_old_intent_without_result_still_escalates_a_non_idempotent_effect() -> None:
+async def test_an_old_intent_without_result_still_escalates_a_non_idempotent_effect(
+    store: RunStore,
+) -> None:
     """The old version recorded the intent of a non-idempotent effect and died before its
     result: recovered by this version, the run escalates (nobody knows whether it happened)
     instead of sending again, and the answer settles the call."""
@@ -259,7 +294,7 @@ async def test_an_old_intent_without_result_still_escalates_a_non_idempotent_eff
     g = Graph(S, name="mail")
     g.add_node("mail", mail).add_edge(START, "mail").add_edge("mail", END)
     wf = g.compile()
-    async with Runtime(MemoryStore(), workflows=[wf], recover=False) as rt:
+    async with Runtime(store, workflows=[wf], recover=False) as rt:
         run_id = (await rt.start(wf, {"order": "A1"}, execute=False)).run_id
         old_key = "1:mail:0:effect:email:0"
         await rt.store.record_intent(run_id, old_key, "effect", {"name": "email"})
