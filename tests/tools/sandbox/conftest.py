@@ -74,3 +74,10 @@ def kernel_isolation() -> bool:
 def needs_kernel_isolation(kernel_isolation: bool) -> None:
     if not kernel_isolation:
         pytest.skip("namespaces are not available here: only the fallback layers apply")
+
+
+
+@pytest.fixture(params=["process"])
+def sandbox_backend(request: pytest.FixtureRequest) -> str:
+    """Each available backend."""
+    return str(request.param)

@@ -35,7 +35,7 @@ import os
 import signal
 import stat
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -454,215 +454,18 @@ def _unshare(libc: _Libc, wanted: bool) -> dict[str, bool]:
 
 # --------------------------------------------------------------------------- user stage
 
-_BLOCKED_EVENTS = frozenset(
-    {
-        # new processes and programs
-        "os.fork",
-        "os.forkpty",
-        "os.exec",
-        "os.posix_spawn",
-        "os.spawn",
-        "os.system",
-        "os.startfile",
-        "subprocess.Popen",
-        "pty.spawn",
-        # signals to other processes
-        "os.kill",
-        "os.killpg",
-        "signal.pthread_kill",
-        # network
-        "socket.bind",
-        "socket.connect",
-        "socket.getaddrinfo",
-        "socket.gethostbyname",
-        "socket.gethostbyname_ex",
-        "socket.gethostbyaddr",
-        "socket.getnameinfo",
-        "socket.sendto",
-        "socket.sendmsg",
-        "socket.sethostname",
-        "urllib.Request",
-        "http.client.connect",
-        "ftplib.connect",
-        "smtplib.connect",
-        "poplib.connect",
-        "imaplib.open",
-        "nntplib.connect",
-        "telnetlib.Telnet.open",
-        "webbrowser.open",
-        # ways to reach raw memory or forge bytecode
-        "ctypes.dlopen",
-        "ctypes.dlsym",
-        "ctypes.dlsym/handle",
-        "ctypes.cdata",
-        "ctypes.cdata/buffer",
-        "ctypes.string_at",
-        "ctypes.wstring_at",
-        "ctypes.addressof",
-        "ctypes.get_errno",
-        "ctypes.set_errno",
-        "ctypes.seh_exception",
-        "gc.get_objects",
-        "gc.get_referrers",
-        "gc.get_referents",
-        "resource.prlimit",
-    }
-)
 
-_BLOCKED_IMPORTS = frozenset(
-    {
-        "ctypes",
-        "_ctypes",
-        "_ctypes_test",
-        "_posixsubprocess",  # pre-imported and neutered; a re-import would bring it back
-        "_testcapi",
-        "_testinternalcapi",
-        "_testbuffer",
-        "_testmultiphase",
-        "_testsinglephase",
-        "_testimportmultiple",
-        "_xxsubinterpreters",
-        "_xxtestfuzz",
-    }
-)
+def _load_audithook(launcher: str) -> Any:
+    """The policy module (``audithook.py``, copied next to this file), loaded by path."""
+    import importlib.util
 
-_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
-
-
-def _deny(what: str, target: object = None) -> PermissionError:
-    if target is None:
-        return PermissionError(errno.EPERM, f"sandbox: {what} is not allowed")
-    return PermissionError(errno.EPERM, f"sandbox: {what} is not allowed", str(target))
-
-
-def make_audit_hook(scratch: str) -> Callable[[str, tuple[Any, ...]], None]:
-    """The in-process policy: no processes, signals, network, raw memory; writes only in scratch.
-
-    This is the *weaker* layer (see the package docstring): it runs inside the interpreter that
-    runs the untrusted code, so a memory-corruption bug can defeat it. It cannot be removed from
-    Python code.
-    """
-    import pathlib
-
-    root = os.path.realpath(scratch)
-    prefix = root.rstrip("/") + "/"
-    allowed_files = frozenset({os.devnull})
-    std_streams = frozenset(f"{d}/{n}" for d in ("/dev/fd", "/proc/self/fd") for n in (1, 2)) | {
-        "/dev/stdout",
-        "/dev/stderr",
-    }
-    safe_path_types = (pathlib.PurePosixPath, pathlib.PosixPath)
-    originals: dict[Any, tuple[object, object]] = {
-        t: (t.__fspath__, t.__str__) for t in safe_path_types
-    }
-
-    def as_str(path: object) -> str | None:
-        """The path as a string, without calling code the sandboxed program controls."""
-        if type(path) is str:
-            return path
-        if type(path) is bytes:
-            return os.fsdecode(path)
-        kind: Any = type(path)
-        if kind in originals and (kind.__fspath__, kind.__str__) == originals[kind]:
-            return str(path)
-        return None
-
-    def resolve(path: object, dir_fd: object) -> str | None:
-        text = as_str(path)
-        if text is None:
-            return None
-        if not os.path.isabs(text):
-            if isinstance(dir_fd, int) and dir_fd >= 0:
-                try:
-                    base = os.readlink(f"/proc/self/fd/{dir_fd}")
-                except OSError:
-                    return None
-            else:
-                base = os.getcwd()
-            text = os.path.join(base, text)
-        return os.path.realpath(text)
-
-    def require_scratch(path: object, dir_fd: object = None) -> None:
-        if type(path) is int:
-            return  # an already-open descriptor: its opening was checked
-        if as_str(path) in std_streams:
-            return  # the already-open stdout/stderr pipes
-        real = resolve(path, dir_fd)
-        if real is None:
-            raise _deny("writing through this kind of path", path)
-        if real == root or real.startswith(prefix) or real in allowed_files:
-            return
-        raise _deny("writing outside the scratch directory", path)
-
-    def on_open(args: tuple[Any, ...]) -> None:
-        path, mode, flags = args[0], args[1], args[2]
-        writes = bool(flags & _WRITE_FLAGS) if isinstance(flags, int) else False
-        if isinstance(mode, str) and any(c in mode for c in "wax+"):
-            writes = True
-        if writes:
-            require_scratch(path)
-
-    def at(index: int, fd_index: int | None = None) -> Callable[[tuple[Any, ...]], None]:
-        def check(args: tuple[Any, ...]) -> None:
-            dir_fd = args[fd_index] if fd_index is not None and len(args) > fd_index else None
-            require_scratch(args[index], dir_fd)
-
-        return check
-
-    def both(args: tuple[Any, ...]) -> None:  # (src, dst, src_dir_fd, dst_dir_fd)
-        require_scratch(args[0], args[2] if len(args) > 2 else None)
-        require_scratch(args[1], args[3] if len(args) > 3 else None)
-
-    def on_socket(args: tuple[Any, ...]) -> None:
-        # (sock, family, type, proto): only AF_UNIX socketpairs (asyncio's self-pipe) are
-        # allowed to exist; connect/bind/send of any socket are blocked outright.
-        if len(args) < 2 or args[1] != 1:  # socket.AF_UNIX
-            raise _deny("opening a network socket")
-
-    def on_import(args: tuple[Any, ...]) -> None:
-        if args and args[0] in _BLOCKED_IMPORTS:
-            raise ImportError(f"sandbox: importing {args[0]!r} is not allowed")
-
-    checks: dict[str, Callable[[tuple[Any, ...]], None]] = {
-        "open": on_open,
-        "os.mkdir": at(0, 2),
-        "os.rmdir": at(0, 1),
-        "os.remove": at(0, 1),
-        "os.rename": both,
-        "os.link": both,
-        "os.symlink": at(1, 2),
-        "os.chmod": at(0, 2),
-        "os.chown": at(0, 3),
-        "os.truncate": at(0),
-        "os.utime": at(0, 3),
-        "os.chflags": at(0),
-        "os.lchflags": at(0),
-        "os.lchmod": at(0),
-        "os.setxattr": at(0),
-        "os.removexattr": at(0),
-        "socket.__new__": on_socket,
-        "import": on_import,
-    }
-    blocked = _BLOCKED_EVENTS
-
-    def hook(event: str, args: tuple[Any, ...]) -> None:
-        if event in blocked:
-            raise _deny(event)
-        check = checks.get(event)
-        if check is not None:
-            check(args)
-
-    return hook
-
-
-def _neuter_posixsubprocess() -> None:
-    """``_posixsubprocess.fork_exec`` raises no audit event; replace it before the hook is on."""
-    import _posixsubprocess
-
-    def fork_exec(*args: object, **kwargs: object) -> int:
-        raise _deny("starting a process")
-
-    _posixsubprocess.fork_exec = fork_exec
+    path = os.path.join(os.path.dirname(os.path.abspath(launcher)), "audithook.py")
+    spec = importlib.util.spec_from_file_location("_tether_sandbox_audithook", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _print_exception(exc: BaseException, tb: TracebackType | None) -> None:
@@ -683,8 +486,12 @@ def _user(cfg_path: str) -> None:
         cfg = _load_config(cfg_path)
         with open(cfg["code"], "rb") as fh:
             source = fh.read()
-        _neuter_posixsubprocess()
-        hook = make_audit_hook(cfg["scratch"]) if cfg["audit_hook"] else None
+        policy = _load_audithook(cfg["launcher"])
+        policy.neuter_posixsubprocess()
+        hook = None
+        if cfg["audit_hook"]:
+            extensions = policy.allowed_extensions(p for p in sys.path if p)
+            hook = policy.make_audit_hook(cfg["scratch"], extensions)
     except BaseException as exc:
         _fatal(f"sandbox setup failed: {type(exc).__name__}: {exc}")
         return
@@ -703,7 +510,7 @@ def _user(cfg_path: str) -> None:
     sys.argv = [filename]
     if hook is not None:
         sys.addaudithook(hook)
-    del cfg, hook
+    del cfg, hook, policy
     try:
         code = compile(source, filename, "exec", dont_inherit=True)
     except (SyntaxError, ValueError) as exc:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import audithook as _audithook
 from . import launcher as _launcher
 from ._classify import classify
 from ._identity import Identity, acquire
@@ -76,6 +77,10 @@ def _launcher_source() -> bytes:
     return Path(_launcher.__file__).read_bytes()
 
 
+def _audithook_source() -> bytes:
+    return Path(_audithook.__file__).read_bytes()
+
+
 def _python() -> str:
     return os.path.realpath(sys.executable)
 
@@ -110,6 +115,7 @@ def _prepare(spec: LaunchSpec, who: Identity) -> _Workdir:
             return path
 
         launcher = put("launcher.py", _launcher_source(), 0o644)
+        put("audithook.py", _audithook_source(), 0o644)
         code = put("main.py", spec.code.encode("utf-8", "surrogatepass"), 0o644)
         stdin = put("stdin", spec.stdin, 0o600) if spec.stdin is not None else None
         python = _python()
