@@ -7,8 +7,8 @@ says how a Python block runs. There is deliberately no "skip": every block runs.
 * ``<!-- doc-test: continues -->``: the block goes on from the previous Python block of the same
   file; both run as one program (the previous block's names are defined).
 * ``<!-- doc-test: fake-model -->``: the block needs a hosted model's API key; it runs with
-  ``OPENAI_API_KEY`` set and ``OPENAI_BASE_URL`` pointing at a fake OpenAI-compatible server on
-  127.0.0.1, and must actually call it.
+  ``OPENAI_API_KEY``/``ANTHROPIC_API_KEY`` set and ``OPENAI_BASE_URL``/``ANTHROPIC_BASE_URL``
+  pointing at a fake server on 127.0.0.1 (``fake_openai.py``), and must actually call it.
 
 A program keeps its blocks' line numbers: it is padded with blank lines so that line N of the
 program is line N of the markdown file, and tracebacks point into the document.

@@ -1,8 +1,9 @@
-"""A fake OpenAI-compatible server on 127.0.0.1 for documentation blocks that need an API key.
+"""A fake hosted-model server on 127.0.0.1 for documentation blocks that need an API key.
 
-``POST /v1/chat/completions`` answers every request with the same short completion (as
-Server-Sent Events when the request streams); ``GET /v1/models`` lists one model. Every request
-body is recorded, so a test can check that a block really called the provider.
+It speaks OpenAI's ``POST /v1/chat/completions`` (``GET /v1/models`` lists one model) and
+Anthropic's ``POST /v1/messages``, and answers every request with the same short text (as
+Server-Sent Events when the request streams). Every request body is recorded, so a test can check
+that a block really called the provider.
 """
 
 from __future__ import annotations
@@ -21,7 +22,13 @@ ANSWER = "Your parcel was late; we are sorry."
 @dataclass
 class FakeOpenAI:
     url: str
+    """OpenAI base URL (``http://127.0.0.1:PORT/v1``)."""
     requests: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def anthropic_url(self) -> str:
+        """Anthropic base URL (the provider appends ``/v1/messages``)."""
+        return self.url.removesuffix("/v1")
 
 
 def _completion(model: str) -> dict[str, Any]:
@@ -50,6 +57,33 @@ def _chunks(model: str) -> Iterator[dict[str, Any]]:
     yield {**base, "choices": [], "usage": usage}
 
 
+def _message(model: str) -> dict[str, Any]:
+    return {
+        "id": "msg_doc_test",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [{"type": "text", "text": ANSWER}],
+        "stop_reason": "end_turn",
+        "usage": {"input_tokens": 12, "output_tokens": 8},
+    }
+
+
+def _message_events(model: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    start = {**_message(model), "content": [], "stop_reason": None}
+    start["usage"] = {"input_tokens": 12, "output_tokens": 0}
+    yield "message_start", {"type": "message_start", "message": start}
+    block = {"type": "text", "text": ""}
+    yield "content_block_start", {"type": "content_block_start", "index": 0, "content_block": block}
+    for word in ANSWER.split(" "):
+        delta = {"type": "text_delta", "text": word + " "}
+        yield "content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}
+    yield "content_block_stop", {"type": "content_block_stop", "index": 0}
+    delta = {"stop_reason": "end_turn"}
+    yield "message_delta", {"type": "message_delta", "delta": delta, "usage": {"output_tokens": 8}}
+    yield "message_stop", {"type": "message_stop"}
+
+
 def _handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: Any) -> None:  # quiet
@@ -71,6 +105,9 @@ def _handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("content-length") or 0))
+            if self.path.rstrip("/") == "/v1/messages":
+                self._anthropic(raw)
+                return
             if self.path.rstrip("/") != "/v1/chat/completions":
                 self._send(404, b'{"error": {"message": "not found"}}', "application/json")
                 return
@@ -87,6 +124,23 @@ def _handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 b"data: " + json.dumps(chunk).encode() + b"\n\n" for chunk in _chunks(model)
             )
             self._send(200, events + b"data: [DONE]\n\n", "text/event-stream")
+
+        def _anthropic(self, raw: bytes) -> None:
+            if not self.headers.get("x-api-key"):
+                error = {"type": "error", "error": {"type": "authentication_error"}}
+                self._send(401, json.dumps(error).encode(), "application/json")
+                return
+            request = json.loads(raw)
+            server.requests.append(request)
+            model = str(request.get("model", "claude-haiku-4-5"))
+            if not request.get("stream"):
+                self._send(200, json.dumps(_message(model)).encode(), "application/json")
+                return
+            events = b"".join(
+                f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
+                for name, data in _message_events(model)
+            )
+            self._send(200, events, "text/event-stream")
 
     return Handler
 

@@ -2,9 +2,8 @@
 
 Each program (a block, or blocks joined by ``<!-- doc-test: continues -->``) runs in a fresh
 interpreter whose working directory is a temporary one, so the files it writes (SQLite stores...)
-never land in the repository. Blocks marked ``<!-- doc-test: fake-model -->`` run with
-``OPENAI_API_KEY`` and ``OPENAI_BASE_URL`` pointing at a fake OpenAI-compatible server and must
-call it. The conventions are in ``tests/docs/blocks.py``; there is no way to skip a block.
+never land in the repository. Blocks marked ``<!-- doc-test: fake-model -->`` run with the
+OpenAI and Anthropic keys and base URLs pointing at a fake server on 127.0.0.1 and must call it. The conventions are in ``tests/docs/blocks.py``; there is no way to skip a block.
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ from tests.docs.blocks import (
     parse,
     programs,
 )
-from tests.docs.fake_openai import FakeOpenAI, fake_openai
+from tests.docs.fake_openai import ANSWER, FakeOpenAI, fake_openai
 
 RUNNER = (Path(__file__).parent / "run_program.py").read_text(encoding="utf-8")
 PROGRAMS = all_programs()
@@ -64,21 +63,60 @@ def _report(program: Program, proc: subprocess.CompletedProcess[str], why: str) 
     )
 
 
-@pytest.mark.timeout(900)
-@pytest.mark.parametrize("program", PROGRAMS, ids=[p.where for p in PROGRAMS])
-def test_documentation_block_runs(program: Program, tmp_path: Path) -> None:
+def run_marked(program: Program, cwd: Path) -> tuple[subprocess.CompletedProcess[str], int]:
+    """Run ``program`` as its markers say; also return how many requests the fake server got
+    (-1 when the program is not marked fake-model)."""
     env = _env()
     with contextlib.ExitStack() as stack:
         fake: FakeOpenAI | None = None
         if "fake-model" in program.markers:
             fake = stack.enter_context(fake_openai())
-            env.update(OPENAI_API_KEY="sk-doc-test", OPENAI_BASE_URL=fake.url)
-        proc = run_program(program, tmp_path, env)
+            env.update(
+                OPENAI_API_KEY="sk-doc-test",
+                OPENAI_BASE_URL=fake.url,
+                ANTHROPIC_API_KEY="sk-ant-doc-test",
+                ANTHROPIC_BASE_URL=fake.anthropic_url,
+            )
+        proc = run_program(program, cwd, env)
+    return proc, -1 if fake is None else len(fake.requests)
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("program", PROGRAMS, ids=[p.where for p in PROGRAMS])
+def test_documentation_block_runs(program: Program, tmp_path: Path) -> None:
+    proc, fake_requests = run_marked(program, tmp_path)
     if proc.returncode != 0:
         pytest.fail(_report(program, proc, f"exited with {proc.returncode}"), pytrace=False)
-    if fake is not None and not fake.requests:
-        why = "is marked fake-model but never called the fake OpenAI server"
+    if fake_requests == 0:
+        why = "is marked fake-model but never called the fake model server"
         pytest.fail(_report(program, proc, why), pytrace=False)
+
+
+FAKE_PROVIDERS = f"""<!-- doc-test: fake-model -->
+```python
+from tether.llm import model_from_spec
+
+for spec in ("openai:gpt-4o-mini", "anthropic:claude-haiku-4-5"):
+    model = model_from_spec(spec)
+    whole = await model.chat("hi", max_tokens=8)
+    streamed = await model.chat("hi", max_tokens=8, stream=True)
+    assert whole.text.strip() == streamed.text.strip() == {ANSWER!r}, (spec, whole, streamed)
+    print(spec, whole.usage.input_tokens, streamed.usage.output_tokens)
+```
+"""
+
+
+def test_fake_model_blocks_reach_both_hosted_providers(tmp_path: Path) -> None:
+    path = tmp_path / "doc.md"
+    path.write_text(FAKE_PROVIDERS)
+    (program,) = programs(parse(path))
+    proc, fake_requests = run_marked(program, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert fake_requests == 4
+    assert proc.stdout.splitlines() == [
+        "openai:gpt-4o-mini 12 8",
+        "anthropic:claude-haiku-4-5 12 8",
+    ]
 
 
 # -- the collector itself ---------------------------------------------------------------------
