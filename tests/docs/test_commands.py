@@ -1,8 +1,9 @@
-"""The shell commands the documentation shows exist as written, and the README's first example
-survives being imported by the ``tether`` command.
+"""The shell commands the documentation (README.md, docs/, bench/README.md) shows exist as
+written, and the README's first example survives being imported by the ``tether`` command.
 
 * ``tether ...`` lines parse with the CLI's own argument parser (subcommands, flags, values);
 * ``make X`` names a target of the Makefile; ``python -m X`` an importable module;
+  ``python script.py --flag`` a script of the repository whose ``--help`` lists the flag;
 * the README's order workflow, saved as a file, parks on its interrupt in one process and is
   resumed by ``tether runs resume`` in another; the CLI imports the file by the reference stored
   on the run, which must not run the example itself.
@@ -24,13 +25,15 @@ import pytest
 from tests.docs.blocks import PYTHON, ROOT, SHELL, Block, all_blocks, doc_files, parse
 from tether.cli.main import build_parser
 
+PYTHONS = ("python", "python3", ".venv/bin/python")
 PLACEHOLDERS = {"N": "3"}
 """Placeholder words of the documented commands that must be a value of the right type."""
 
 
 def _commands() -> list[tuple[str, list[str]]]:
     found = []
-    for block in all_blocks(SHELL):
+    bench = [b for b in parse(ROOT / "bench" / "README.md") if b.lang in SHELL]
+    for block in [*all_blocks(SHELL), *bench]:
         for offset, line in enumerate(block.code.splitlines(), start=1):
             words = shlex.split(line.replace("[", " ").replace("]", " "), comments=True)
             if words:
@@ -58,8 +61,17 @@ def test_documented_command_exists(where: str, words: list[str]) -> None:
     elif program == "make":
         missing = [t for t in args if not t.startswith("-") and t not in _makefile_targets()]
         assert not missing, f"{where}: no Makefile target {missing}"
-    elif program in ("python", "python3") and args[:1] == ["-m"]:
+    elif program in PYTHONS and args[:1] == ["-m"]:
         assert importlib.util.find_spec(args[1]) is not None, f"{where}: no module {args[1]}"
+    elif program in PYTHONS and args and args[0].endswith(".py"):
+        script = ROOT / args[0]
+        assert script.is_file(), f"{where}: no script {args[0]}"
+        usage = subprocess.run(
+            [sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=120
+        )
+        assert usage.returncode == 0, f"{where}: {args[0]} --help failed: {usage.stderr}"
+        unknown = [a for a in args[1:] if a.startswith("--") and a not in usage.stdout]
+        assert not unknown, f"{where}: {args[0]} has no option {unknown}"
     else:
         pytest.fail(
             f"{where}: tests/docs/test_commands.py does not know how to check {program!r}; "
