@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -46,7 +47,7 @@ def run_program(
     path = cwd / "doc_program.py"
     path.write_text(program.source(), encoding="utf-8")
     return subprocess.run(
-        [sys.executable, "-c", RUNNER, str(path)],
+        [sys.executable, "-X", "faulthandler", "-c", RUNNER, str(path)],
         cwd=cwd,
         env=env,
         capture_output=True,
@@ -86,7 +87,12 @@ def run_marked(program: Program, cwd: Path) -> tuple[subprocess.CompletedProcess
 def test_documentation_block_runs(program: Program, tmp_path: Path) -> None:
     proc, fake_requests = run_marked(program, tmp_path)
     if proc.returncode != 0:
-        pytest.fail(_report(program, proc, f"exited with {proc.returncode}"), pytrace=False)
+        how = (
+            f"was killed by {signal.Signals(-proc.returncode).name}"
+            if proc.returncode < 0
+            else f"exited with {proc.returncode}"
+        )
+        pytest.fail(_report(program, proc, how), pytrace=False)
     if fake_requests == 0:
         why = "is marked fake-model but never called the fake model server"
         pytest.fail(_report(program, proc, why), pytrace=False)
