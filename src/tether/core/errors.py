@@ -307,13 +307,25 @@ class StoreError(TetherError):
 class LeaseLostError(StoreError):
     """The writer's fencing token is stale: another owner holds the run now."""
 
-    def __init__(self, run_id: str, token: int | None) -> None:
+    def __init__(
+        self,
+        run_id: str,
+        token: int | None,
+        *,
+        holder: str | None = None,
+        holder_token: int | None = None,
+        message: str | None = None,
+    ) -> None:
         super().__init__(
-            f"lease on run {run_id!r} lost (fencing token {token} is stale): another worker owns "
-            "this run now, so this write was rejected and nothing was applied"
+            message
+            or f"lease on run {run_id!r} lost (fencing token {token} is stale): another worker "
+            "owns this run now, so this write was rejected and nothing was applied"
         )
         self.run_id = run_id
         self.token = token
+        self.holder = holder
+        """The owner holding the run when the loss was noticed (None: nobody, or unknown)."""
+        self.holder_token = holder_token
 
 
 class SchemaVersionError(StoreError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
@@ -15,6 +16,7 @@ from tether.core.errors import (
     IllegalTransitionError,
     InvalidInputError,
     LeaseLostError,
+    RunNotFoundError,
     RunStateError,
 )
 from tether.core.ids import new_owner_id
@@ -23,6 +25,7 @@ from tether.core.lifecycle import FINISHED, PARKED, RunStatus
 from tether.core.refs import find_ref, load_ref
 from tether.graph.builder import Workflow
 from tether.graph.events import EventBus
+from tether.graph.heartbeat import LeaseKeeper
 from tether.graph.history import SnapshotPolicy, SnapshotTracker, replay
 from tether.graph.loop import RunLoop, phase_status
 from tether.graph.planner import entry_tasks
@@ -30,7 +33,7 @@ from tether.graph.results import RunHandle, RunResult, StepInfo
 from tether.graph.retention import Retention
 from tether.graph.state import StateSchema, reducers_from_names
 from tether.graph.subgraph import run_subgraph
-from tether.store.protocol import RunStore
+from tether.store.protocol import RunStore, ThreadedRenewal
 from tether.store.types import Checkpoint, Commit, Event, RunRecord
 
 log = logging.getLogger("tether.runtime")
@@ -44,6 +47,14 @@ class Runtime:
     ``async with Runtime("sqlite:///runs.db", workflows=[wf]) as rt:`` opens the store, renews
     leases of the runs it executes, and (``recover=True``) picks up any ACTIVE run of a known
     workflow whose owner died, once its lease expires.
+
+    Leases are renewed ``lease_ttl / 3`` apart, all in one statement, from a heartbeat thread
+    with a database connection of its own (SQLite files, PostgreSQL), so a busy or blocked event
+    loop cannot let a live run's lease expire. Recovery claims at most as many runs as the
+    runtime has free slots (``max_concurrent_runs`` minus the runs executing here), orphaned
+    runs first. A runtime that loses a lease anyway logs a WARNING and stops that run; a
+    ``wait()`` on it in this process raises ``LeaseLostError`` (or returns the result, when the
+    run already settled elsewhere).
     """
 
     def __init__(
@@ -60,6 +71,7 @@ class Runtime:
         retention: Retention | None = None,
         deps: Mapping[str, Any] | None = None,
         clock: Clock = SYSTEM_CLOCK,
+        max_concurrent_runs: int = 64,
     ) -> None:
         if isinstance(store, str) or store is None:
             from tether.store.url import open_store
@@ -67,6 +79,16 @@ class Runtime:
             store = open_store(store or "memory://")
         if lease_ttl <= 0 or max_steps < 1 or poll_interval <= 0:
             raise ConfigurationError("lease_ttl and poll_interval must be > 0, max_steps >= 1")
+        if isinstance(max_concurrent_runs, bool) or not isinstance(max_concurrent_runs, int):
+            raise ConfigurationError(
+                f"max_concurrent_runs must be an int, got {type(max_concurrent_runs).__name__}"
+            )
+        if max_concurrent_runs < 1:
+            raise ConfigurationError(
+                f"max_concurrent_runs must be >= 1 (got {max_concurrent_runs}): it is how many "
+                "runs recovery lets this runtime execute at once"
+            )
+        self.max_concurrent_runs = max_concurrent_runs
         self.store: RunStore = store
         self.owner = owner or new_owner_id()
         self.lease_ttl = lease_ttl
@@ -81,6 +103,13 @@ class Runtime:
         self._workflows: dict[str, Workflow] = {}
         self._tasks: dict[str, asyncio.Task[RunResult | None]] = {}
         self._leases: dict[str, int] = {}
+        """run_id -> fencing token of every lease held; the heartbeat thread copies it."""
+        self._keeper: LeaseKeeper | None = None
+        self._lost: weakref.WeakKeyDictionary[asyncio.Task[Any], LeaseLostError] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._lost_checks: set[asyncio.Task[None]] = set()
+        self._claiming = asyncio.Lock()
         self._background: list[asyncio.Task[Any]] = []
         self._resuming: set[str] = set()
         self._opened = False
@@ -107,12 +136,14 @@ class Runtime:
     async def close(self) -> None:
         """Stop background work; runs still executing here are left for another worker
         (their leases are released so recovery can start at once)."""
-        for t in self._background:
+        for t in (*self._background, *self._lost_checks):
             t.cancel()
         tasks = list(self._tasks.values())
         for t in tasks:
             t.cancel()
-        await asyncio.gather(*self._background, *tasks, return_exceptions=True)
+        await asyncio.gather(
+            *self._background, *self._lost_checks, *tasks, return_exceptions=True
+        )
         self._background.clear()
         for run_id, token in list(self._leases.items()):
             with contextlib.suppress(Exception):
@@ -288,7 +319,10 @@ class Runtime:
                 run_id, rec.status, loop.state, rec.step, rec.escalation, rec.error, rec
             )
         except LeaseLostError:
-            log.info("run %s: lease lost; another worker owns it now", run_id)
+            task = asyncio.current_task()
+            if task is not None and task not in self._lost:  # the heartbeat did not say so first
+                now = await self._get_run_or_none(run_id)
+                self._lost[task] = self._lease_lost(run_id, loop.token, now)
             return None
         except Exception as exc:
             log.exception("run %s: runtime error", run_id)
@@ -329,18 +363,112 @@ class Runtime:
         self._spawn(wf, run, token, state, cp, tracker)
 
     async def _heartbeat(self) -> None:
-        while True:
-            await asyncio.sleep(self.lease_ttl / 3)
-            for run_id, token in list(self._leases.items()):
-                try:
-                    await self.store.renew_lease(run_id, self.owner, token, self.lease_ttl)
-                except LeaseLostError:
-                    task = self._tasks.get(run_id)
-                    if task is not None:
-                        task.cancel()
-                    self._leases.pop(run_id, None)
-                except Exception:
-                    log.exception("lease renewal for %s failed", run_id)
+        """Renew every lease held here, ``lease_ttl / 3`` apart, in one statement: from a thread
+        with its own connection when the store offers one (see ``heartbeat.LeaseKeeper``), else
+        (in-process stores, whose peers share this event loop) from this task."""
+        renewer = self.store.lease_renewer() if isinstance(self.store, ThreadedRenewal) else None
+        if renewer is None:
+            while True:
+                await asyncio.sleep(self.lease_ttl / 3)
+                await self._renew_now()
+        loop = asyncio.get_running_loop()
+
+        def on_lost(lost: dict[str, int]) -> None:  # called on the keeper's thread
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody to tell
+                loop.call_soon_threadsafe(self._leases_lost, lost)
+
+        keeper = LeaseKeeper(renewer, self.owner, self.lease_ttl, self._leases, on_lost)
+        keeper.start()
+        self._keeper = keeper
+        try:
+            await asyncio.Future()  # runs until close() (or a test) cancels the heartbeat
+        finally:
+            self._keeper = None
+            keeper.stop()
+            await asyncio.shield(asyncio.to_thread(keeper.join, 10.0))
+
+    async def _renew_now(self) -> None:
+        """One renewal round on the event loop (the heartbeat of in-process stores)."""
+        leases = dict(self._leases)
+        if not leases:
+            return
+        try:
+            lost = await self.store.renew_leases(self.owner, leases, self.lease_ttl)
+        except Exception:
+            log.exception("renewing %d lease(s) of %s failed", len(leases), self.owner)
+            return
+        if lost:
+            self._leases_lost({run_id: leases[run_id] for run_id in lost})
+
+    def _leases_lost(self, lost: dict[str, int]) -> None:
+        """The heartbeat found these leases lost: check each and stop the run if so."""
+        for run_id, token in lost.items():
+            if self._leases.get(run_id) == token:
+                check = asyncio.create_task(self._check_lost(run_id, token))
+                self._lost_checks.add(check)
+                check.add_done_callback(self._lost_checks.discard)
+
+    async def _check_lost(self, run_id: str, token: int) -> None:
+        rec = await self._get_run_or_none(run_id)
+        if rec is not None and rec.lease_token == token and rec.owner in (None, self.owner):
+            return  # released here (the run finished or parked) or still ours: nothing lost
+        if self._leases.get(run_id) != token:
+            return  # the run already stopped here
+        self._leases.pop(run_id, None)
+        err = self._lease_lost(run_id, token, rec)
+        task = self._tasks.get(run_id)
+        if task is not None:
+            self._lost[task] = err
+            task.cancel()
+
+    async def _get_run_or_none(self, run_id: str) -> RunRecord | None:
+        try:
+            return await self.store.get_run(run_id)
+        except RunNotFoundError:
+            return None
+        except Exception:
+            log.exception("run %s: could not read it after losing its lease", run_id)
+            return None
+
+    def _lease_lost(self, run_id: str, token: int, rec: RunRecord | None) -> LeaseLostError:
+        """Log the loss (one line) and build the error a waiter in this process gets."""
+        holder = rec.owner if rec is not None else None
+        holder_token = rec.lease_token if rec is not None else None
+        if rec is not None and rec.status in _SETTLED and holder is None:
+            log.info(
+                "run %s: lease (token %s) ended by a %s elsewhere (token %s); stopped here",
+                run_id,
+                token,
+                rec.status.value,
+                holder_token,
+            )
+            why = f"it was made {rec.status.value} elsewhere"
+        else:
+            log.warning(
+                "run %s: lease lost to %s (token %s; ours was %s); stopped executing it here",
+                run_id,
+                holder or "nobody (expired or released)" if rec is not None else "unknown",
+                holder_token,
+                token,
+            )
+            why = (
+                f"worker {holder} holds it now (token {holder_token})"
+                if holder
+                else "its lease expired and nobody holds it now"
+            )
+        return LeaseLostError(
+            run_id,
+            token,
+            holder=holder,
+            holder_token=holder_token,
+            message=(
+                f"run {run_id!r}: this runtime ({self.owner}) lost its lease (fencing token "
+                f"{token}) and stopped executing it: {why}; none of its later writes applied. "
+                "Call wait() again to follow the run from the store until it finishes wherever "
+                "it runs. If this worker was alive, its leases could not be renewed within "
+                "lease_ttl (a store outage or a stalled process): raise lease_ttl"
+            ),
+        )
 
     async def _recovery(self) -> None:
         while True:
@@ -365,28 +493,53 @@ class Runtime:
             await asyncio.sleep(self.retention.sweep_interval)
 
     async def recover_once(self, limit: int = 16) -> list[str]:
-        """Claim ACTIVE runs of known workflows that nobody holds, and resume them here."""
+        """Claim ACTIVE runs of known workflows that nobody holds, and resume them here.
+
+        Claims at most ``limit`` runs and never more than the free slots
+        (``max_concurrent_runs`` minus the runs executing here), orphans first, never one of
+        this runtime's own runs; the heartbeat renews the claimed leases from the claim on."""
         if not self._workflows:
             return []
-        leases = await self.store.claim_runs(
-            self.owner, self.lease_ttl, workflows=sorted(self._workflows), limit=limit
-        )
-        taken = []
-        for lease in leases:
-            if lease.run_id in self._tasks:
-                continue
-            run = await self.store.get_run(lease.run_id)
-            try:
-                await self._take_over(run, lease.token)
-                taken.append(lease.run_id)
-            except Exception:
-                log.exception("could not resume run %s", lease.run_id)
-                await self.store.release_lease(lease.run_id, lease.token)
-        return taken
+        async with self._claiming:
+            free = min(limit, self.max_concurrent_runs - len(self._tasks))
+            if free <= 0:
+                return []
+            mine = {*self._tasks, *self._leases, *self._resuming}
+            leases = await self.store.claim_runs(
+                self.owner,
+                self.lease_ttl,
+                workflows=sorted(self._workflows),
+                limit=free,
+                exclude=mine,
+            )
+            for lease in leases:
+                self._leases[lease.run_id] = lease.token
+            if leases and self._keeper is not None:
+                self._keeper.wake()  # a fresh expiry for the batch, not one tick later
+            taken = []
+            for lease in leases:
+                try:
+                    run = await self.store.get_run(lease.run_id)
+                    await self._take_over(run, lease.token)
+                    taken.append(lease.run_id)
+                except Exception:
+                    log.exception("could not resume run %s", lease.run_id)
+                    if self._leases.get(lease.run_id) == lease.token:
+                        del self._leases[lease.run_id]
+                    with contextlib.suppress(Exception):
+                        await self.store.release_lease(lease.run_id, lease.token)
+            if taken and self._keeper is None:
+                await self._renew_now()
+            return taken
 
     # -- waiting and reading -----------------------------------------------------------------
     async def wait(self, run_id: str, timeout: float | None = None) -> RunResult:
-        """Until the run completes, fails, is cancelled, or parks (ESCALATED)."""
+        """Until the run completes, fails, is cancelled, or parks (ESCALATED).
+
+        Raises LeaseLostError when the run was executing here and this runtime lost its lease
+        meanwhile (another worker took it over): unless the run has already settled (then its
+        result is returned), it goes on elsewhere. A new ``wait()`` follows it from the store
+        until it settles, wherever it runs."""
         await self._ensure_open()
         return await asyncio.wait_for(self._wait(run_id), timeout)
 
@@ -403,6 +556,12 @@ class Runtime:
                     res = None  # the run's task was cancelled here: read the store instead
                 if res is not None:
                     return res
+                lost = self._lost.get(task)
+                if lost is not None:  # this runtime lost the run while we waited on it here
+                    rec = await self.store.get_run(run_id)
+                    if rec.status in _SETTLED and run_id not in self._tasks:
+                        return await self._result(rec)  # it already settled elsewhere
+                    raise lost
             rec = await self.store.get_run(run_id)
             if rec.status in _SETTLED and run_id not in self._tasks:
                 return await self._result(rec)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from tether.core import serde
@@ -51,6 +51,14 @@ def check_commit_transitions(run: RunRecord, commit: Commit) -> None:
         raise ValueError("commit.status must equal the last transition's destination")
     if commit.status is not None and not commit.transitions and commit.status != run.status:
         check_transition(run.status, commit.status)
+
+
+def claim_rank(owner: str | None, lease_token: int) -> int:
+    """Claim order: 0 an orphan (its owner's lease expired mid-run), 1 a run released mid-flight,
+    2 a run never started. Stranded work first: it may hold an effect in flight."""
+    if owner is not None:
+        return 0
+    return 1 if lease_token > 0 else 2
 
 
 def _json_copy(value: Any) -> Any:
@@ -250,20 +258,39 @@ class MemoryStore:
             run.owner = None
             run.lease_expires_at = 0.0
 
+    async def renew_leases(self, owner: str, leases: Mapping[str, int], ttl: float) -> set[str]:
+        expires = self.clock.now() + ttl
+        lost: set[str] = set()
+        for run_id, token in leases.items():
+            run = self._runs.get(run_id)
+            if run is None or run.lease_token != token or run.owner != owner:
+                lost.add(run_id)
+            else:
+                run.lease_expires_at = expires
+        return lost
+
     async def claim_runs(
-        self, owner: str, ttl: float, *, workflows: Sequence[str] | None = None, limit: int = 10
+        self,
+        owner: str,
+        ttl: float,
+        *,
+        workflows: Sequence[str] | None = None,
+        limit: int = 10,
+        exclude: Collection[str] = (),
     ) -> list[Lease]:
         now = self.clock.now()
+        skip = set(exclude)
+        free = [
+            run
+            for run in self._runs.values()
+            if run.status in ACTIVE
+            and (workflows is None or run.workflow in workflows)
+            and (run.owner is None or run.lease_expires_at <= now)
+            and run.run_id not in skip
+        ]
+        free.sort(key=lambda r: (claim_rank(r.owner, r.lease_token), r.updated_at, r.run_id))
         out: list[Lease] = []
-        for run in sorted(self._runs.values(), key=lambda r: (r.updated_at, r.run_id)):
-            if len(out) >= limit:
-                break
-            if run.status not in ACTIVE or (
-                workflows is not None and run.workflow not in workflows
-            ):
-                continue
-            if run.owner is not None and run.lease_expires_at > now:
-                continue
+        for run in free[: max(limit, 0)]:
             lease = await self.acquire_lease(run.run_id, owner, ttl)
             if lease is not None:
                 out.append(lease)

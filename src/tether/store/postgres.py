@@ -37,6 +37,7 @@ except ImportError as exc:  # pragma: no cover - exercised by a subprocess test
 from tether.core.serde import dumps, loads
 from tether.store import pg_commit, pg_control
 from tether.store.control import check_take
+from tether.store.lease_renewer import DbApiConnection, SqlLeaseRenewer
 from tether.store.pg_pool import ConnectionPool
 from tether.store.rows import row_to_run
 from tether.store.sql_base import Dialect, Statements
@@ -182,6 +183,18 @@ class PostgresStore(SqlStore):
         )
         if not await tx.fetch("SELECT 1 FROM pg_namespace WHERE nspname = %s", (self.schema,)):
             await tx.execute(f"CREATE SCHEMA {quote_ident(self.schema)}")
+
+    def lease_renewer(self) -> SqlLeaseRenewer:
+        """A renewer on a blocking connection of its own, for the runtime's heartbeat thread."""
+
+        def connect() -> DbApiConnection:
+            return psycopg.connect(
+                self.dsn,
+                autocommit=True,
+                connect_timeout=max(1, int(self.connect_timeout)),
+            )
+
+        return SqlLeaseRenewer(connect, self._sql, self.clock)
 
     async def close(self) -> None:
         pool, self._pool = self._pool, None

@@ -12,13 +12,15 @@ checks them against memory, SQLite and PostgreSQL):
   token, so a running owner's next write is rejected.
 * ``acquire_lease`` succeeds when the run has no owner, its lease expired, or ``owner`` already
   holds it; each successful acquire by a new owner increments the token.
+* ``renew_leases`` renews a whole runtime's leases in one statement; a heartbeat that renews
+  run by run falls behind under load and lets live runs expire.
 * ``commit`` is atomic: checkpoint, status, transitions, events and run fields land together or
   not at all. Transitions get consecutive sequence numbers per run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from tether.core.lifecycle import RunStatus
@@ -83,12 +85,29 @@ class RunStore(Protocol):
         """Raises LeaseLostError when ``token`` no longer holds the run."""
         ...
 
+    async def renew_leases(self, owner: str, leases: Mapping[str, int], ttl: float) -> set[str]:
+        """Renew every ``{run_id: token}`` lease ``owner`` holds, in one statement (a batch),
+        to expire ``ttl`` seconds from now. Returns the run ids whose lease is lost (another
+        token holds the run, the owner differs, or the run is gone); those are left untouched."""
+        ...
+
     async def release_lease(self, run_id: str, token: int) -> None: ...
 
     async def claim_runs(
-        self, owner: str, ttl: float, *, workflows: Sequence[str] | None = None, limit: int = 10
+        self,
+        owner: str,
+        ttl: float,
+        *,
+        workflows: Sequence[str] | None = None,
+        limit: int = 10,
+        exclude: Collection[str] = (),
     ) -> list[Lease]:
-        """Acquire leases on ACTIVE runs that nobody holds (never leased, or lease expired)."""
+        """Acquire leases on ACTIVE runs that nobody holds (never leased, or lease expired),
+        at most ``limit``, never one in ``exclude`` (the runs the claimer executes already).
+
+        Orphans come first: runs whose owner's lease expired, then runs released mid-flight
+        (``lease_token > 0``), then never-started runs; oldest ``updated_at`` first within each.
+        Every claimed run gets a new token and expires ``ttl`` from now, in one statement."""
         ...
 
     # -- checkpoints ----------------------------------------------------------------------
@@ -154,3 +173,24 @@ class RunStore(Protocol):
     ) -> list[Event]: ...
 
     async def list_transitions(self, run_id: str) -> list[Transition]: ...
+
+
+class LeaseRenewer(Protocol):
+    """Blocking lease renewal on a database connection of its own, for a heartbeat thread: a
+    busy or blocked event loop (a CPU-bound node) cannot delay it."""
+
+    def renew_leases(self, owner: str, leases: Mapping[str, int], ttl: float) -> set[str]:
+        """``RunStore.renew_leases``, blocking."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class ThreadedRenewal(Protocol):
+    """A store that can renew leases from another thread (SQLite files, PostgreSQL)."""
+
+    def lease_renewer(self) -> LeaseRenewer | None:
+        """A new renewer, to be used (and closed) by one thread only; None when this store
+        cannot open a second connection (a private in-memory database)."""
+        ...

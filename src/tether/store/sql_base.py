@@ -246,20 +246,39 @@ class Statements:
             "ORDER BY created_at DESC, run_id DESC LIMIT ? OFFSET ?"
         )
 
-    def claim_runs(self, n_workflows: int | None) -> str:
-        return self._memoized(("claim", n_workflows), lambda: self._claim_runs(n_workflows))
+    def claim_runs(self, n_workflows: int | None, n_exclude: int) -> str:
+        return self._memoized(
+            ("claim", n_workflows, n_exclude), lambda: self._claim_runs(n_workflows, n_exclude)
+        )
 
-    def _claim_runs(self, n_workflows: int | None) -> str:
+    def _claim_runs(self, n_workflows: int | None, n_exclude: int) -> str:
         d, p = self.dialect, self.dialect.prefix
         wf = f" AND workflow IN {_in(n_workflows)}" if n_workflows is not None else ""
+        ex = f" AND run_id NOT IN {_in(n_exclude)}" if n_exclude else ""
+        # orphans first (an owner whose lease expired mid-run), then runs released mid-flight,
+        # then never-started ones: the same order as memory.claim_rank
+        rank = "CASE WHEN owner IS NOT NULL THEN 0 WHEN lease_token > 0 THEN 1 ELSE 2 END"
         return (
             f"WITH c AS MATERIALIZED (SELECT run_id FROM {p}runs "
             f"WHERE status IN {_in(len(ACTIVE_VALUES))} "
-            f"AND (owner IS NULL OR lease_expires_at <= ?){wf} "
-            f"ORDER BY updated_at, run_id LIMIT ?{d.skip_locked}) "
+            f"AND (owner IS NULL OR lease_expires_at <= ?){wf}{ex} "
+            f"ORDER BY {rank}, updated_at, run_id LIMIT ?{d.skip_locked}) "
             f"UPDATE {p}runs SET owner = ?, lease_token = lease_token + 1, lease_expires_at = ? "
             "WHERE run_id IN (SELECT run_id FROM c) "
             "RETURNING run_id, lease_token, lease_expires_at, updated_at"
+        )
+
+    def renew_leases(self, n: int) -> str:
+        """Renew ``n`` (run_id, token) leases of one owner: parameters ``expires, owner`` then
+        the pairs; returns the run ids renewed."""
+        return self._memoized(("renew", n), lambda: self._renew_leases(n))
+
+    def _renew_leases(self, n: int) -> str:
+        d = self.dialect
+        pair = f"(CAST(? AS TEXT), CAST(? AS {d.bigint}))"
+        return (
+            f"UPDATE {d.prefix}runs SET lease_expires_at = ? WHERE owner = ? AND "
+            f"(run_id, lease_token) IN (VALUES {', '.join([pair] * n)}) RETURNING run_id"
         )
 
     def update_run(self, columns: tuple[str, ...]) -> str:

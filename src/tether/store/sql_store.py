@@ -9,7 +9,7 @@ migrations, create/delete/purge/prune) lives here, so the backends cannot drift 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, NoReturn, Protocol
 
@@ -49,6 +49,30 @@ from tether.store.types import (
 )
 
 _NO_UPPER_STEP = 2**62
+RENEW_BATCH = 256
+"""Leases renewed per statement (two parameters each)."""
+
+
+def padded(items: Sequence[Any]) -> tuple[Any, ...]:
+    """``items`` repeated up to a power of two: few distinct statement texts to prepare and
+    cache, and a repeated value changes nothing in ``IN (...)``."""
+    if not items:
+        return ()
+    size = 1 << (len(items) - 1).bit_length()
+    return (*items, *([items[0]] * (size - len(items))))
+
+
+def renew_batches(
+    sql: Statements, owner: str, leases: Mapping[str, int], expires: float
+) -> list[tuple[str, tuple[Any, ...]]]:
+    """The ``renew_leases`` statements for ``leases``: one per ``RENEW_BATCH`` leases."""
+    pairs = sorted(leases.items())
+    out = []
+    for i in range(0, len(pairs), RENEW_BATCH):
+        chunk = padded(pairs[i : i + RENEW_BATCH])
+        flat = [v for pair in chunk for v in pair]
+        out.append((sql.renew_leases(len(chunk)), (expires, owner, *flat)))
+    return out
 
 
 class Tx(Protocol):
@@ -219,16 +243,30 @@ class SqlStore(ABC):
     async def release_lease(self, run_id: str, token: int) -> None:
         await self._execute(self._sql.release_lease, (run_id, token))
 
+    async def renew_leases(self, owner: str, leases: Mapping[str, int], ttl: float) -> set[str]:
+        renewed: set[str] = set()
+        for sql, params in renew_batches(self._sql, owner, leases, self.clock.now() + ttl):
+            renewed.update(r[0] for r in await self._fetch(sql, params))
+        return set(leases) - renewed
+
     async def claim_runs(
-        self, owner: str, ttl: float, *, workflows: Sequence[str] | None = None, limit: int = 10
+        self,
+        owner: str,
+        ttl: float,
+        *,
+        workflows: Sequence[str] | None = None,
+        limit: int = 10,
+        exclude: Collection[str] = (),
     ) -> list[Lease]:
         if limit <= 0 or (workflows is not None and not workflows):
             return []
         now = self.clock.now()
         wfs = tuple(workflows) if workflows is not None else ()
-        params = (*ACTIVE_VALUES, now, *wfs, limit, owner, now + ttl)
-        sql = self._sql.claim_runs(len(wfs) if workflows is not None else None)
-        rows = sorted(await self._fetch(sql, params), key=lambda r: (r[3], r[0]))
+        skip = padded(sorted(set(exclude)))
+        params = (*ACTIVE_VALUES, now, *wfs, *skip, limit, owner, now + ttl)
+        sql = self._sql.claim_runs(len(wfs) if workflows is not None else None, len(skip))
+        # a never-started run comes back with token 1: orphans and released runs go first
+        rows = sorted(await self._fetch(sql, params), key=lambda r: (r[1] == 1, r[3], r[0]))
         return [Lease(r[0], owner, r[1], r[2]) for r in rows]
 
     # -- checkpoints ------------------------------------------------------------------------

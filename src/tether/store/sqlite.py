@@ -31,6 +31,7 @@ from tether.core.errors import (
 )
 from tether.core.serde import dumps, loads
 from tether.store.control import check_take, refill, take
+from tether.store.lease_renewer import SqlLeaseRenewer
 from tether.store.memory import check_commit_transitions
 from tether.store.rows import checkpoint_params, enc, event_params, row_to_run
 from tether.store.sql_base import Dialect, Statements
@@ -157,6 +158,7 @@ class SqliteStore(SqlStore):
         self.path = os.fspath(path)
         self.durability = durability
         self.clock = clock
+        self.busy_timeout = busy_timeout
         if self.path != ":memory:" and not self.path.startswith("file:"):
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(
@@ -207,6 +209,25 @@ class SqliteStore(SqlStore):
 
     async def _lock_schema(self, tx: Tx) -> None:
         return None  # BEGIN IMMEDIATE already holds the database's write lock
+
+    def lease_renewer(self) -> SqlLeaseRenewer | None:
+        """A renewer on a second connection to the file, for the runtime's heartbeat thread
+        (None for a private in-memory database, which no other process can take runs from)."""
+        if self.path == ":memory:" or "mode=memory" in self.path:
+            return None
+
+        def connect() -> sqlite3.Connection:
+            db = sqlite3.connect(
+                self.path,
+                timeout=self.busy_timeout,
+                isolation_level=None,
+                check_same_thread=False,
+                uri=self.path.startswith("file:"),
+            )
+            db.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
+            return db
+
+        return SqlLeaseRenewer(connect, self._sql, self.clock)
 
     async def close(self) -> None:
         self._wal.close()

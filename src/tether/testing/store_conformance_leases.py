@@ -167,3 +167,70 @@ class LeaseConformance(StoreTestBase):
             )
             winners = [lease for lease in got if lease is not None]
             assert len(winners) == 1 and winners[0].token == 1
+
+    async def test_renew_leases_in_one_batch(self, store: RunStore, clock: FakeClock) -> None:
+        for run_id in ("r1", "r2", "r3", "r4"):
+            await create(store, run_id)
+        for run_id in ("r1", "r2", "r3"):
+            await _acquire(store, run_id, "w1", 10)
+        await _acquire(store, "r4", "w2", 10)
+        clock.advance(10)
+        taken = await _acquire(store, "r3", "w2", 30)  # r3 expired and changed hands
+        clock.advance(5)
+        held = {"r1": 1, "r2": 1, "r3": 1, "r4": 1, "gone": 1}
+        assert await store.renew_leases("w1", held, 20) == {"r3", "r4", "gone"}
+        for run_id in ("r1", "r2"):
+            run = await store.get_run(run_id)
+            assert (run.owner, run.lease_token, run.lease_expires_at) == ("w1", 1, clock.now() + 20)
+        r3 = await store.get_run("r3")  # a lost lease is left as its new holder has it
+        assert (r3.owner, r3.lease_token, r3.lease_expires_at) == ("w2", 2, taken.expires_at)
+        assert (await store.get_run("r4")).lease_expires_at == T0 + 10  # another owner's lease
+        assert await store.renew_leases("w1", {"r1": 2}, 20) == {"r1"}  # wrong token
+        assert await store.renew_leases("w1", {}, 20) == set()
+        lease = await store.commit("r2", 1, Commit(release_lease=True))
+        assert lease.owner is None
+        assert await store.renew_leases("w1", {"r1": 1, "r2": 1}, 20) == {"r2"}  # released
+
+    async def test_renew_many_leases(self, store: RunStore, clock: FakeClock) -> None:
+        ids = [f"r{i:03d}" for i in range(300)]  # more than one statement's worth
+        for run_id in ids:
+            await create(store, run_id)
+        assert len(await store.claim_runs("w1", 10, limit=300)) == 300
+        clock.advance(10)  # every lease expired, none taken: renewal still holds them
+        assert await store.renew_leases("w1", dict.fromkeys(ids, 1), 10) == set()
+        assert await store.claim_runs("w2", 10, limit=300) == []
+        runs = await store.list_runs(limit=300)
+        assert {r.lease_expires_at for r in runs} == {clock.now() + 10}
+
+    async def test_claim_takes_orphans_first(self, store: RunStore, clock: FakeClock) -> None:
+        await create(store, "new")  # never started, and the oldest
+        clock.advance(1)
+        await create(store, "released")
+        clock.advance(1)
+        await create(store, "orphan")
+        clock.advance(1)
+        await create(store, "new2")
+        await _acquire(store, "orphan", "dead", 5)
+        await store.release_lease("released", (await _acquire(store, "released", "w0", 5)).token)
+        clock.advance(5)  # the dead owner's lease on "orphan" expires
+        first = await store.claim_runs("w1", 30, limit=1)
+        assert [(x.run_id, x.token) for x in first] == [("orphan", 2)]
+        assert [x.run_id for x in await store.claim_runs("w1", 30, limit=1)] == ["released"]
+        rest = await store.claim_runs("w1", 30, limit=5)
+        assert [(x.run_id, x.token) for x in rest] == [("new", 1), ("new2", 1)]
+
+    async def test_claim_never_returns_excluded_runs(
+        self, store: RunStore, clock: FakeClock
+    ) -> None:
+        for run_id in ("a", "b", "c", "d", "e", "f"):
+            await create(store, run_id)
+            await _acquire(store, run_id, "w1", 5)
+        clock.advance(5)  # every lease of w1 expired, as if its heartbeat had stalled
+        mine = ["a", "c", "d", "e", "f"]
+        got = await store.claim_runs("w1", 30, exclude=mine)
+        assert [(x.run_id, x.token) for x in got] == [("b", 2)]
+        for run_id in mine:
+            assert (await store.get_run(run_id)).lease_token == 1
+        assert await store.claim_runs("w1", 30, exclude=[*mine, "b"]) == []
+        other = await store.claim_runs("w2", 30, limit=10, exclude=["zzz"])
+        assert sorted(x.run_id for x in other) == mine
