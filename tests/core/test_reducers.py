@@ -214,3 +214,28 @@ def test_subgraph_fold_is_equivalent_to_sequential_application(name: str) -> Non
         )
 
     check()
+
+
+def test_builtin_max_min_and_operator_add_mean_the_named_reducers() -> None:
+    """``max(None, 3)`` raises, so the builtins cannot serve as plain reducers (a field's first
+    write has no current value); they mean tether's, which also rebuild without user code."""
+    import operator
+
+    assert as_reducer(max) is maximum and as_reducer(min) is minimum
+    assert as_reducer(operator.add) is add
+    assert maximum(None, 3) == 3 and minimum(None, 3) == 3 and add(None, [1]) == [1]
+
+
+def test_a_reducer_that_cannot_take_current_and_update_is_refused() -> None:
+    with pytest.raises(TypeError, match=r"cannot be called as \(current, update\) -> new"):
+        as_reducer(lambda only: only)
+    with pytest.raises(TypeError, match=r"tether\.append, merge, add, maximum, minimum, union"):
+        as_reducer(lambda a, b, c: a)
+    # two positional arguments, however they are declared, are fine
+    for ok in (
+        lambda a, b: b,
+        lambda a, b, c=0: b,
+        lambda *args: args[-1],
+        functools.partial(lambda x, a, b: b, 1),
+    ):
+        assert as_reducer(ok).name.startswith("custom:")

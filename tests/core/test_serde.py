@@ -132,3 +132,31 @@ def test_unserialisable_values_raise_a_clear_type_error(value: Any, type_name: s
 def test_integers_beyond_64_bits_are_rejected() -> None:
     with pytest.raises(TypeError):
         serde.dumps(2**70)
+
+
+@given(json_values)
+def test_nonfinite_path_finds_nothing_in_finite_json(value: Any) -> None:
+    assert serde.nonfinite_path(value) is None
+
+
+def test_nonfinite_path_names_where_a_nan_or_infinity_sits() -> None:
+    """orjson writes NaN and infinity as null, silently; state refuses them by this path."""
+    assert serde.dumps({"x": float("nan")}) == b'{"x":null}'  # why the check exists
+    assert serde.nonfinite_path(float("nan")) == ""
+    assert serde.nonfinite_path({"a": [1.0, {"b": float("-inf")}]}) == "['a'][1]['b']"
+    assert serde.nonfinite_path((1, float("inf"))) == "[1]"
+
+    class Point(BaseModel):
+        x: float
+
+    @dataclasses.dataclass
+    class Box:
+        points: list[Point]
+
+    assert serde.nonfinite_path([Box([Point(x=1), Point(x=float("nan"))])]) == (
+        "[0]['points'][1]['x']"
+    )
+    np = pytest.importorskip("numpy")
+    assert serde.nonfinite_path({"v": np.array([1.0, np.inf])}) == "['v'][1]"
+    assert serde.nonfinite_path(np.float64("nan")) == ""
+    assert serde.nonfinite_path({"ok": np.array([1, 2])}) is None

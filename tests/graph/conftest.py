@@ -1,14 +1,48 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import os
+import secrets
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from tether import Runtime
 from tether.store.memory import MemoryStore
+from tether.store.protocol import RunStore
+
+PG_DSN = os.environ.get("TETHER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 @pytest.fixture
 async def rt() -> AsyncIterator[Runtime]:
     async with Runtime(MemoryStore(), recover=False) as runtime:
         yield runtime
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def shared_store(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Callable[[], RunStore]]:
+    """A factory of independent store instances over one database (SQLite file or a fresh
+    PostgreSQL schema), for two Runtimes that stand for two processes."""
+    if request.param == "sqlite":
+        from tether.store.sqlite import SqliteStore
+
+        path = tmp_path / "shared.db"
+        yield lambda: SqliteStore(path)
+        return
+    psycopg = pytest.importorskip("psycopg")
+    try:
+        with psycopg.connect(PG_DSN, connect_timeout=3):
+            pass
+    except psycopg.OperationalError as exc:
+        if os.environ.get("TETHER_TEST_PG_REQUIRED") == "1":
+            pytest.fail(f"PostgreSQL unreachable at {PG_DSN}: {exc}")
+        pytest.skip(f"PostgreSQL unreachable at {PG_DSN} (set TETHER_TEST_PG): {exc}")
+    from tether.store.postgres import PostgresStore
+
+    schema = f"tether_graph_{secrets.token_hex(5)}"
+    yield lambda: PostgresStore(PG_DSN, schema=schema)
+    with psycopg.connect(PG_DSN, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

@@ -280,11 +280,17 @@ async def resume_run(
     answers: Mapping[str, Any] | None = None,
     max_steps: int | None = None,
     wait: bool = True,
+    allow_version_change: bool = False,
 ) -> ResumeView:
     """Answer a parked run (or retry a failed one) and, by default, execute it here until it
     settles again. With ``wait=False`` the resume is recorded and the run is left, unowned and
     ACTIVE, for any worker that knows its workflow."""
-    kwargs: dict[str, Any] = {"answers": answers, "max_steps": max_steps, "actor": settings.actor}
+    kwargs: dict[str, Any] = {
+        "answers": answers,
+        "max_steps": max_steps,
+        "actor": settings.actor,
+        "allow_version_change": allow_version_change,
+    }
     if has_value:
         kwargs["value"] = value
     async with cli_runtime(settings) as rt:

@@ -176,6 +176,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="record the resume and leave the run to workers instead of running "
         "it here until it settles",
     )
+    p.add_argument(
+        "--allow-version-change",
+        action="store_true",
+        help="continue the run even though its workflow's structure changed since it started",
+    )
 
     p = rsub.add_parser(
         "fork", parents=[common], help="a new run, linked to this one, continuing from a past step"
@@ -244,6 +249,7 @@ async def _dispatch(args: argparse.Namespace, out: Output) -> None:
                 answers=answers,
                 max_steps=args.max_steps,
                 wait=not args.no_wait,
+                allow_version_change=args.allow_version_change,
                 **kw,
             )
         )

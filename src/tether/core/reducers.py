@@ -6,6 +6,8 @@ names, so a stored run can rebuild its state at any step without importing user 
 
 from __future__ import annotations
 
+import inspect
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -89,8 +91,17 @@ BUILTIN: dict[str, Reducer] = {
 }
 
 
+_ALIASES: dict[Any, Reducer] = {max: maximum, min: minimum, operator.add: add}
+"""Callables that fail as plain reducers (``max(None, 1)`` raises on a field's first write, and
+a stored run could not be rebuilt without importing them): they mean their built-in."""
+
+
 def as_reducer(obj: Reducer | ReducerFn | str) -> Reducer:
-    """Accept a Reducer, a built-in name, or a plain ``(current, update) -> new`` callable."""
+    """Accept a Reducer, a built-in name, or a plain ``(current, update) -> new`` callable.
+
+    The builtins ``max``/``min`` and ``operator.add`` mean ``maximum``/``minimum``/``add``. A
+    callable that cannot take two positional arguments is refused (TypeError).
+    """
     if isinstance(obj, Reducer):
         return obj
     if isinstance(obj, str):
@@ -99,6 +110,30 @@ def as_reducer(obj: Reducer | ReducerFn | str) -> Reducer:
         except KeyError:
             raise ValueError(f"unknown reducer {obj!r}; built-ins are {sorted(BUILTIN)}") from None
     if callable(obj):
+        try:
+            alias = _ALIASES.get(obj)
+        except TypeError:  # an unhashable callable is never an alias
+            alias = None
+        if alias is not None:
+            return alias
+        _check_arity(obj)
         name = getattr(obj, "__qualname__", repr(obj))
         return Reducer(f"custom:{getattr(obj, '__module__', '?')}:{name}", obj)
     raise TypeError(f"not a reducer: {obj!r}")
+
+
+def _check_arity(fn: ReducerFn) -> None:
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return  # a builtin without a signature: it is called as (current, update) and may fail
+    try:
+        sig.bind(None, None)
+    except TypeError:
+        name = getattr(fn, "__qualname__", repr(fn))
+        raise TypeError(
+            f"reducer {name}{sig} cannot be called as (current, update) -> new; a reducer takes "
+            "the field's current value (None before the first write) and the update. Use a "
+            "built-in (tether.append, merge, add, maximum, minimum, union) or a two-argument "
+            "function"
+        ) from None

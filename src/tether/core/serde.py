@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-from collections.abc import Set
+import math
+from collections.abc import Mapping, Set
 from typing import Any
 
 import orjson
@@ -53,3 +55,44 @@ def fingerprint(obj: Any) -> str:
     except orjson.JSONEncodeError as exc:
         raise _clear(exc) from None
     return hashlib.sha256(blob).hexdigest()[:32]
+
+
+def nonfinite_path(obj: Any) -> str | None:
+    """Where a NaN or an infinity sits in a JSON-like value: ``""`` for the value itself,
+    ``"['scores'][2]"`` inside it; None when there is none.
+
+    JSON has no such numbers (``dumps`` would write ``null``), so state refuses them up front.
+    """
+    return _nonfinite(obj, 0)
+
+
+def _nonfinite(obj: Any, depth: int) -> str | None:
+    if isinstance(obj, str | bool | int) or obj is None:
+        return None
+    if isinstance(obj, float):
+        return None if math.isfinite(obj) else ""
+    if depth > 200:  # deeper than JSON can sensibly nest; dumps reports real cycles
+        return None
+    if isinstance(obj, Mapping):
+        for k, v in obj.items():
+            p = _nonfinite(v, depth + 1)
+            if p is not None:
+                return f"[{k!r}]{p}"
+        return None
+    if isinstance(obj, list | tuple | Set):
+        for i, v in enumerate(obj):
+            p = _nonfinite(v, depth + 1)
+            if p is not None:
+                return f"[{i}]{p}"
+        return None
+    dump = getattr(obj, "model_dump", None)
+    if dump is not None:
+        return _nonfinite(dump(), depth + 1)
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return _nonfinite(
+            {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}, depth + 1
+        )
+    tolist = getattr(obj, "tolist", None)  # numpy arrays and scalars
+    if tolist is not None and hasattr(obj, "dtype"):
+        return _nonfinite(tolist(), depth + 1)
+    return None

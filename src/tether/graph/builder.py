@@ -8,9 +8,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tether.core import serde
 from tether.core.errors import GraphDefinitionError
 from tether.graph.state import StateSchema
 from tether.graph.types import END, NO_RETRY, START, NodeSpec, Phase, RetryPolicy
+from tether.graph.version import describe_workflow
 
 Route = Callable[..., Any]
 
@@ -96,6 +98,12 @@ class Graph:
                 f"node {name!r} must be a callable or a Workflow, got {fn!r}"
             )
         if sub is not None:
+            if sub.name == self.name:
+                raise GraphDefinitionError(
+                    f"subgraph node {name!r} runs workflow {sub.name!r}, which has the same name "
+                    "as this graph; a runtime knows one workflow per name, so give one of them "
+                    "its own: Graph(State, name='...')"
+                )
             self._check_subgraph_fields(name, sub)
             spec = NodeSpec(
                 name, _subgraph_marker, True, True, phase, retry or NO_RETRY, False, sub
@@ -132,8 +140,8 @@ class Graph:
                 raise GraphDefinitionError(
                     f"subgraph node {name!r} shares field {field_name!r}, whose reducer is a "
                     "custom function; a subgraph's writes to it cannot be combined faithfully. "
-                    "Use a built-in reducer (append, merge, add, max, min, union) for it, or "
-                    "rename the field in the subgraph's state"
+                    "Use a built-in reducer (append, merge, add, maximum, minimum, union) for "
+                    "it, or rename the field in the subgraph's state"
                 )
 
     def add_edge(self, source: str | Sequence[str], target: str) -> Graph:
@@ -211,6 +219,9 @@ class Workflow:
     routes_out: dict[str, tuple[ConditionalEdge, ...]] = field(default_factory=dict)
     barrier_in: dict[str, tuple[tuple[tuple[str, ...], str], ...]] = field(default_factory=dict)
     ref: str | None = None
+    version: str = ""
+    """A fingerprint of the workflow's structure (see ``describe``); stored with each run, so a
+    run is never resumed by a different workflow that took its name."""
 
     def __post_init__(self) -> None:
         g = self.graph
@@ -229,6 +240,11 @@ class Workflow:
             for s in srcs:
                 bar.setdefault(s, []).append((srcs, t))
         self.barrier_in = {k: tuple(v) for k, v in bar.items()}
+        self.version = serde.fingerprint(describe_workflow(self))[:16]
+
+    def describe(self) -> dict[str, Any]:
+        """The structure its ``version`` fingerprints (see ``tether.graph.version``)."""
+        return describe_workflow(self)
 
     @property
     def nodes(self) -> dict[str, NodeSpec]:

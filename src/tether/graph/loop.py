@@ -148,6 +148,8 @@ class RunLoop:
                 await self._complete()
                 return self.run
             nstep = step + 1
+            if nstep <= step_limit:
+                await self._enter_phase(nstep, tasks)
             if nstep > step_limit:
                 await self._escalate(
                     nstep,
@@ -261,6 +263,15 @@ class RunLoop:
             if not next_tasks:
                 self.finished_status = RunStatus.COMPLETED
                 return self.run
+
+    async def _enter_phase(self, step: int, tasks: list[dict[str, Any]]) -> None:
+        """The run's status reads what its step does while the step runs: a run claimed while
+        PLANNED (submitted), or retried into EXECUTING before a tool step, moves first."""
+        target = phase_status(self.wf, tasks)
+        if self.status is target:
+            return
+        reason = f"step {step}: {', '.join(t['node'] for t in tasks)}"
+        await self._commit(Commit(status=target, transitions=self._transitions(target, reason)))
 
     async def _run(
         self, step: int, task: dict[str, Any], resume: list[Any], journal: bool, live: bool

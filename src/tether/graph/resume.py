@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -24,9 +25,19 @@ async def prepare_resume(
     actor: str,
     missing: Any,
 ) -> Commit:
+    """``run`` must be read after the resumer took the lease: answers are checked against what
+    the run waits for *now*, not when the caller looked (another resume may have landed since)."""
     store = rt.store
     meta: dict[str, Any] = {}
     trs: list[tuple[RunStatus, RunStatus, str, str]]
+    esc = run.escalation or {}
+    kind = esc.get("kind") if run.status is RunStatus.ESCALATED else None
+    if answers is not None and kind != "interrupt":
+        waits = f"waits for {kind}: {esc.get('reason', '')}" if kind else "is " + run.status.value
+        raise RunStateError(
+            f"run {run.run_id} no longer waits for interrupt(s) {sorted(answers)}: it {waits}. "
+            "Someone else resumed it first; read the run again and answer what it waits for now"
+        )
     if run.status is RunStatus.FAILED:
         reason = "retry after failure"
         trs = [
@@ -35,8 +46,6 @@ async def prepare_resume(
         ]
         meta["replans"] = 0  # an operator's retry gets a fresh re-plan budget
         return _commit(rt, run, trs, meta, clear_error=True)
-    esc = run.escalation or {}
-    kind = esc.get("kind")
     if kind == "interrupt":
         await _answer_interrupts(rt, run, token, esc, value, answers, missing)
         reason = "answered"
@@ -121,6 +130,13 @@ async def _answer_interrupts(
     ids = [i["id"] for i in items]
     if answers is not None:
         unknown = sorted(set(answers) - set(ids))
+        stale = [i for i in unknown if _is_interrupt_id(i, rt.workflow_for(run).nodes)]
+        if stale:
+            raise RunStateError(
+                f"run {run.run_id}: interrupt(s) {stale} are no longer pending (answered by "
+                f"someone else, or from an earlier step); it waits for {ids} now. Read the run "
+                "again (its interrupts) and answer those"
+            )
         absent = [i for i in ids if i not in answers]
         if unknown or absent:
             raise InvalidInputError(
@@ -150,3 +166,12 @@ async def _answer_interrupts(
             )
         w.resume = [*w.resume, mapping[item["id"]]]
         await rt.store.put_node_write(token, w)
+
+
+_INTERRUPT_ID = re.compile(r"^(\d+):(.+):(\d+)#(\d+)$")
+
+
+def _is_interrupt_id(iid: str, nodes: Mapping[str, Any]) -> bool:
+    """An id shaped like one this run could have had (``{step}:{node}:{i}#{k}``)."""
+    m = _INTERRUPT_ID.match(iid) if isinstance(iid, str) else None
+    return m is not None and m.group(2) in nodes

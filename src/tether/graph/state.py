@@ -2,112 +2,109 @@
 
 from __future__ import annotations
 
-import typing
+import copy
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, get_args, get_origin, get_type_hints
+from typing import Any
 
 from pydantic import TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
-from tether.core.errors import GraphDefinitionError, InvalidInputError, InvalidUpdateError
-from tether.core.reducers import BUILTIN, Reducer, as_reducer, replace
+from tether.core import serde
+from tether.core.errors import InvalidInputError, InvalidUpdateError
+from tether.core.reducers import BUILTIN, replace
+from tether.graph.state_fields import MISSING, Field, Kind, read_fields, type_text
 
-_MISSING = object()
-
-
-@dataclass(slots=True)
-class Field:
-    name: str
-    type: Any
-    reducer: Reducer
-    default: Any = _MISSING
-    adapter: TypeAdapter[Any] | None = None
-
-    def initial(self) -> Any:
-        if self.default is not _MISSING:
-            return self.default() if callable(self.default) else self.default
-        if self.reducer.empty is not None:
-            return self.reducer.empty()
-        if self.reducer.name == "add" and self.type in (int, float):
-            return self.type()  # a counter starts at zero
-        return _MISSING
-
-
-def _update_type(tp: Any, reducer: Reducer) -> Any:
-    """The type a node may write to a field with this reducer."""
-    if reducer.name in ("append", "union"):
-        args = get_args(tp)
-        elem = args[0] if args else Any
-        return list[elem] | elem  # type: ignore[valid-type]
-    if reducer.name.startswith("custom:"):
-        return None
-    return tp
+__all__ = ["Field", "StateSchema", "reducers_from_names"]
 
 
 class StateSchema:
-    """Reads a TypedDict (or any annotated class) into fields with reducers.
+    """Reads a state class into fields with reducers, and checks input and updates against it.
 
-    ``Annotated[list[str], append]`` gives a field a reducer; a plain annotation replaces.
-    Plain classes may give defaults as class attributes.
+    ``Annotated[list[str], append]`` gives a field a reducer; a plain annotation replaces. The
+    state class may be a TypedDict, a dataclass, a pydantic model or a plain annotated class
+    (see ``state_fields`` for what each kind says about defaults and required fields).
     """
 
     def __init__(self, schema: type[Any] | None) -> None:
         self.schema = schema
         self.fields: dict[str, Field] = {}
+        self.kind: Kind | None = None
         if schema is None:
             return
-        try:
-            hints = get_type_hints(schema, include_extras=True)
-        except Exception as exc:
-            raise GraphDefinitionError(f"cannot read the state schema {schema!r}: {exc}") from exc
-        if not hints:
-            raise GraphDefinitionError(
-                f"state schema {schema.__name__} has no annotated fields; declare them like "
-                "`class State(TypedDict): count: int`"
-            )
-        for name, hint in hints.items():
-            tp, reducer = hint, replace
-            if get_origin(hint) is typing.Annotated:
-                tp, *meta = get_args(hint)
-                for m in meta:
-                    if isinstance(m, Reducer | str) or callable(m):
-                        try:
-                            reducer = as_reducer(m)
-                        except (ValueError, TypeError) as exc:
-                            raise GraphDefinitionError(f"field {name!r}: {exc}") from exc
-                        break
-            default = getattr(schema, name, _MISSING) if not _is_typeddict(schema) else _MISSING
-            utype = _update_type(tp, reducer)
-            adapter = TypeAdapter(utype) if utype is not None and utype is not Any else None
-            self.fields[name] = Field(name, tp, reducer, default, adapter)
+        self.kind, self.fields = read_fields(schema)
+
+    def describe(self) -> list[list[str]]:
+        """The schema's structure (field, type, reducer), stable across processes."""
+        return [[n, type_text(f.type), f.reducer.name] for n, f in sorted(self.fields.items())]
 
     @property
     def reducer_names(self) -> dict[str, str]:
         return {n: f.reducer.name for n, f in self.fields.items() if f.reducer is not replace}
 
     def initial_state(self, data: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The state a run starts from: the fields' initial values (fresh copies), then the
+        input. Raises InvalidInputError (before anything is stored) for input that does not fit:
+        unknown or wrongly typed fields, NaN/infinity, or a required field left out."""
         if data is not None and not isinstance(data, Mapping):
             raise InvalidInputError(
                 f"run input must be a mapping of state fields, got {type(data).__name__}"
             )
-        state: dict[str, Any] = {}
-        for f in self.fields.values():
-            v = f.initial()
-            if v is not _MISSING:
-                state[f.name] = v
-        if data:
+        given = dict(data or {})
+        if self.schema is not None:
             try:
-                self.check_update(dict(data), "", replace_all=True, source="run input")
+                self.check_update(
+                    given,
+                    "",
+                    replace_all=True,
+                    source="run input",
+                    check_types=self.kind != "pydantic",
+                )
             except InvalidUpdateError as exc:
                 raise InvalidInputError(str(exc)) from None
-            state.update(data)
+            missing = [n for n, f in self.fields.items() if f.required and n not in given]
+            if missing:
+                raise InvalidInputError(
+                    f"run input is missing required state field(s) {missing} of "
+                    f"{self.schema.__name__}; pass them in the input (they have no default), "
+                    "or give them a default in the state class"
+                )
+            if self.kind == "pydantic":
+                return self._validated(given)
+        state: dict[str, Any] = {}
+        for f in self.fields.values():
+            if f.name in given:
+                continue
+            v = f.initial()
+            if v is not MISSING:
+                state[f.name] = v
+        state.update(copy.deepcopy(given))
         return state
 
+    def _validated(self, given: dict[str, Any]) -> dict[str, Any]:
+        """A pydantic state: the model fills defaults and runs its validators on the input."""
+        assert self.schema is not None
+        try:
+            model = self.schema.model_validate(given)
+        except PydanticValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or self.schema.__name__
+            raise InvalidInputError(
+                f"run input does not fit {self.schema.__name__}: {where}: {first['msg']}"
+            ) from None
+        state: dict[str, Any] = model.model_dump()
+        return {k: v for k, v in state.items() if k in self.fields}
+
     def check_update(
-        self, update: Any, node: str, *, replace_all: bool = False, source: str | None = None
+        self,
+        update: Any,
+        node: str,
+        *,
+        replace_all: bool = False,
+        source: str | None = None,
+        check_types: bool = True,
     ) -> dict[str, Any]:
-        """Validate a node's partial update (keys exist, values fit their types).
+        """Validate a node's partial update (keys exist, values fit their types, numbers are
+        finite).
 
         ``source`` names who wrote it when it is not a node ("run input", "fork patch").
         """
@@ -117,16 +114,27 @@ class StateSchema:
                 f"{who} is a {type(update).__name__}; a node must return a dict "
                 "of state updates, a Command, or None"
             )
-        if self.schema is None:
-            return update
         fields = self.fields
+        schema = self.schema
         for key, value in update.items():
             f = fields.get(key)
-            if f is None:
+            if f is None and schema is not None:
                 raise InvalidUpdateError(
                     f"{who} wrote unknown state key {key!r}; "
-                    f"the state schema {self.schema.__name__} has {sorted(fields)}"
+                    f"the state schema {schema.__name__} has {sorted(fields)}"
                 )
+            where = serde.nonfinite_path(value)
+            if where is not None:
+                raise InvalidUpdateError(
+                    f"{who} wrote {key!r}={_short(value)}, which holds a NaN or infinity"
+                    + (f" at {key}{where}" if where else "")
+                    + "; state is stored as JSON, which has no such numbers: write None or a "
+                    "finite number instead"
+                )
+            if f is None:
+                continue
+            if not check_types:
+                continue
             adapter = f.adapter
             if replace_all and f.reducer is not replace:
                 adapter = TypeAdapter(f.type) if f.type is not Any else None
@@ -173,10 +181,6 @@ def reducers_from_names(names: Mapping[str, str]) -> StateSchema:
             continue
         view.fields[name] = Field(name, Any, BUILTIN[rname])
     return view
-
-
-def _is_typeddict(tp: Any) -> bool:
-    return typing.is_typeddict(tp)
 
 
 def _type_name(tp: Any) -> str:
