@@ -24,7 +24,9 @@ user's ``except Exception:`` inside a node cannot swallow them (the same reasoni
     │   ├── IdempotencyConflictError  same key, different input
     │   ├── IllegalTransitionError    a lifecycle transition the state machine forbids
     │   ├── RunStateError             the run is not in a state that allows the operation
+    │   │   └── WorkflowVersionError    the run started with another version of its workflow
     │   └── ConfigurationError        bad setting, store URL, missing optional dependency
+    │       └── WorkflowConflictError   two different workflows registered under one name
     ├── RunFailedError          a run ended FAILED (carries the node error)
     │   └── NodeError               a node raised after exhausting its retry policy
     ├── ToolError               a tool call went wrong (``retryable`` says if trying again helps)
@@ -136,6 +138,21 @@ class RunStateError(UserError):
 
 class ConfigurationError(UserError):
     pass
+
+
+class WorkflowVersionError(RunStateError):
+    """A run would continue with a workflow whose structure differs from the one it started
+    with (``recorded`` and ``current`` are the two versions)."""
+
+    def __init__(self, message: str, *, run_id: str, recorded: str, current: str) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.recorded = recorded
+        self.current = current
+
+
+class WorkflowConflictError(ConfigurationError):
+    """A runtime was given two different workflows under one name."""
 
 
 class RunFailedError(TetherError):

@@ -18,6 +18,7 @@ from tether.core.errors import (
     LeaseLostError,
     RunNotFoundError,
     RunStateError,
+    WorkflowConflictError,
 )
 from tether.core.ids import new_owner_id
 from tether.core.ids import new_run_id as make_run_id
@@ -33,12 +34,21 @@ from tether.graph.results import RunHandle, RunResult, StepInfo
 from tether.graph.retention import Retention
 from tether.graph.state import StateSchema, reducers_from_names
 from tether.graph.subgraph import run_subgraph
+from tether.graph.version import VERSION_KEY, check_run_version, differences
 from tether.store.protocol import RunStore, ThreadedRenewal
 from tether.store.types import Checkpoint, Commit, Event, RunRecord
 
 log = logging.getLogger("tether.runtime")
 _MISSING: Any = object()
 _SETTLED = FINISHED | PARKED
+
+
+def _resumable(run: RunRecord) -> RunRecord:
+    if run.status not in (RunStatus.ESCALATED, RunStatus.FAILED):
+        raise RunStateError(
+            f"run {run.run_id} is {run.status.value}; only ESCALATED or FAILED runs can be resumed"
+        )
+    return run
 
 
 class Runtime:
@@ -169,8 +179,15 @@ class Runtime:
                 f"expected a compiled Workflow (graph.compile()), got {type(wf).__name__}"
             )
         known = self._workflows.get(wf.name)
-        if known is not None and known is not wf and known.graph is not wf.graph:
-            log.debug("workflow %s re-registered", wf.name)
+        if known is not None and known is not wf and known.version != wf.version:
+            raise WorkflowConflictError(
+                f"two different workflows are named {wf.name!r} (version {known.version}"
+                f"{f' from {known.ref}' if known.ref else ''} and version {wf.version}"
+                f"{f' from {wf.ref}' if wf.ref else ''}; they differ in "
+                f"{', '.join(differences(known, wf))}). A runtime runs one workflow per name, "
+                "and a run resumes with the workflow of its name: give each its own, "
+                "Graph(State, name='...') (the default name is the state class's)"
+            )
         self._workflows[wf.name] = wf
         if wf.ref is None:
             wf.ref = find_ref(wf, wf.graph.module)
@@ -242,6 +259,7 @@ class Runtime:
             "reducers": wf.schema.reducer_names,
             "workflow_ref": wf.ref,
             **(metadata or {}),
+            VERSION_KEY: wf.version,
         }
         rec = RunRecord(
             run_id=run_id,
@@ -359,6 +377,7 @@ class Runtime:
 
     async def _take_over(self, run: RunRecord, token: int) -> None:
         wf = self.workflow_for(run)
+        check_run_version(run, wf, allow_change=False)
         state, cp, tracker = await self._load(run)
         self._spawn(wf, run, token, state, cp, tracker)
 
@@ -678,34 +697,66 @@ class Runtime:
         actor: str = "user",
         wait: bool = True,
         execute: bool = True,
+        interrupt_id: str | None = None,
+        allow_version_change: bool = False,
     ) -> RunResult | RunHandle:
         """Continue an ESCALATED run (answer its interrupts, grant steps after a step-limit trip,
         settle an effect of unknown outcome) or retry a FAILED one from its last checkpoint.
+
+        Answers are checked once this runtime holds the run: an answer addressed to an
+        interrupt that is no longer pending (``answers={id: ...}``, or ``value`` with
+        ``interrupt_id=id``, the id from ``result.interrupts``) raises RunStateError instead
+        of answering whatever the run waits for now. A plain ``value`` answers the single
+        pending interrupt, whichever it is.
+
+        A run whose workflow changed structure since it started (another version is registered
+        under its name) is refused with WorkflowVersionError; ``allow_version_change=True``
+        continues it with the new workflow and records the new version.
 
         With ``execute=False`` the answer is recorded and the run is left ACTIVE and unowned,
         for any worker (``recover=True``) to pick up; the call returns a handle at once.
         """
         await self._ensure_open()
+        if interrupt_id is not None:
+            if answers is not None or value is _MISSING:
+                raise InvalidInputError(
+                    "interrupt_id names the interrupt that `value` answers: pass it with a value "
+                    "and without answers (or use answers={interrupt_id: value})"
+                )
+            answers, value = {interrupt_id: value}, _MISSING
         # acquire_lease succeeds for an owner that already holds the run, so two resumes in
         # this runtime must be told apart here, before either touches the store
         if run_id in self._resuming or run_id in self._tasks:
             raise RunStateError(f"run {run_id} is being resumed or executed here right now")
         self._resuming.add(run_id)
         try:
-            run = await self.store.get_run(run_id)
-            if run.status not in (RunStatus.ESCALATED, RunStatus.FAILED):
-                raise RunStateError(
-                    f"run {run_id} is {run.status.value}; only ESCALATED or FAILED runs can be "
-                    "resumed"
-                )
+            run = _resumable(await self.store.get_run(run_id))
             wf = self.workflow_for(run)
+            check_run_version(run, wf, allow_change=allow_version_change)
             lease = await self.store.acquire_lease(run_id, self.owner, self.lease_ttl)
             if lease is None:
                 raise RunStateError(f"run {run_id} is being resumed by another worker right now")
             try:
+                # read again under the lease: another resume may have landed since the read
+                # above, and the answer must be checked against what the run waits for now
+                run = _resumable(await self.store.get_run(run_id))
+                old = check_run_version(run, wf, allow_change=allow_version_change)
                 commit = await self._prepare_resume(
                     run, lease.token, value, answers, max_steps, actor
                 )
+                if old is not None:
+                    commit.metadata = {**(commit.metadata or {}), VERSION_KEY: wf.version}
+                    commit.events.append(
+                        Event(
+                            run_id,
+                            0,
+                            "workflow_version_changed",
+                            self.clock.now(),
+                            None,
+                            None,
+                            {"from": old, "to": wf.version, "actor": actor},
+                        )
+                    )
                 commit.release_lease = not execute
                 run = await self.store.commit(run_id, lease.token, commit)
             except BaseException:
@@ -839,6 +890,7 @@ class Runtime:
             lease_expires_at=now + self.lease_ttl if execute else 0.0,
             metadata={
                 **parent.metadata,
+                VERSION_KEY: wf.version,
                 "replans": 0,
                 "step_limit": step + (max_steps or self.max_steps),
                 "fork": {"parent": run_id, "step": step, "patch": dict(patch or {})},
