@@ -221,3 +221,14 @@ async def test_a_fork_records_the_version_it_runs_with(rt: Runtime) -> None:
     forked = await rt.wait(fork.run_id, timeout=120)
     assert forked.record is not None
     assert forked.record.metadata["workflow_version"] == WF.version
+
+
+def test_routes_with_and_without_declared_targets_get_a_version() -> None:
+    """Two routes from one node, one declaring its targets and one not (None vs a list in the
+    fingerprint), must not break compiling."""
+    g = Graph(Review, name="routes")
+    g.add_node("a", lambda s: None).add_node("b", lambda s: None)
+    g.add_edge(START, "a").add_edge("b", END)
+    g.add_conditional_edges("a", lambda s: "b", ["b"])
+    g.add_conditional_edges("a", lambda s: END)
+    assert len(g.compile().version) == 16

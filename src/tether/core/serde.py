@@ -66,25 +66,41 @@ def nonfinite_path(obj: Any) -> str | None:
     return _nonfinite(obj, 0)
 
 
+_LEAVES = (str, int, bool, type(None))
+
+
 def _nonfinite(obj: Any, depth: int) -> str | None:
-    if isinstance(obj, str | bool | int) or obj is None:
+    t = type(obj)
+    if t in _LEAVES:
         return None
-    if isinstance(obj, float):
+    if t is float or isinstance(obj, float):
         return None if math.isfinite(obj) else ""
     if depth > 200:  # deeper than JSON can sensibly nest; dumps reports real cycles
         return None
-    if isinstance(obj, Mapping):
-        for k, v in obj.items():
+    is_map = isinstance(obj, Mapping)
+    if is_map:
+        items: Any = obj.items()
+    elif isinstance(obj, list | tuple | Set):
+        items = enumerate(obj)
+    else:
+        return _nonfinite_object(obj, depth)
+    for k, v in items:  # leaves inline: most values are, and a call per leaf is the cost
+        tv = type(v)
+        if tv in _LEAVES:
+            continue
+        if tv is float:
+            if math.isfinite(v):
+                continue
+            p: str | None = ""
+        else:
             p = _nonfinite(v, depth + 1)
-            if p is not None:
-                return f"[{k!r}]{p}"
-        return None
-    if isinstance(obj, list | tuple | Set):
-        for i, v in enumerate(obj):
-            p = _nonfinite(v, depth + 1)
-            if p is not None:
-                return f"[{i}]{p}"
-        return None
+            if p is None:
+                continue
+        return f"[{k!r}]{p}" if is_map else f"[{k}]{p}"
+    return None
+
+
+def _nonfinite_object(obj: Any, depth: int) -> str | None:
     dump = getattr(obj, "model_dump", None)
     if dump is not None:
         return _nonfinite(dump(), depth + 1)

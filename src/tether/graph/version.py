@@ -43,7 +43,7 @@ def describe_workflow(wf: Workflow) -> dict[str, Any]:
         ]
         for n, spec in g.nodes.items()
     }
-    routes = sorted(
+    routes = [
         [
             ce.source,
             callable_text(ce.route),
@@ -51,7 +51,8 @@ def describe_workflow(wf: Workflow) -> dict[str, Any]:
             sorted([repr(k), v] for k, v in ce.path_map.items()) if ce.path_map else None,
         ]
         for ce in g.conditional
-    )
+    ]
+    routes.sort(key=repr)  # entries mix None and lists, which do not compare: sort by text
     return {
         "state": g.state_schema.describe(),
         "nodes": dict(sorted(nodes.items())),
