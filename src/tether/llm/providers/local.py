@@ -119,8 +119,22 @@ class LocalModel(Model):
         """Exact: the model's own tokenizer, without BOS. Either load of the model (with or
         without logprobs) has it; the first use loads one (blocking, about a second) unless a
         call already did."""
+        return self._tokenizer().count_tokens(text)
+
+    def count_prompt(self, request: ModelRequest) -> int:
+        """Exact: tokens of the prompt this model's chat template makes of the request's
+        messages. Tools and output format are left out (a server running the same file writes
+        those its own way), so an OpenAI-compatible server's streamed usage can be counted with
+        it (``OpenAICompatibleModel(..., tokenizer=LocalModel(path=...))``). Blocking."""
+        plain = request.model_copy(
+            update={"tools": (), "tool_choice": "auto", "response_format": None}
+        )
+        tokens, _, _ = self._tokenizer().prompt(plan(plain).messages)
+        return len(tokens)
+
+    def _tokenizer(self) -> llama_engine.Engine:
         engine = llama_engine.loaded(self._key(False)) or llama_engine.loaded(self._key(True))
-        return (engine or llama_engine.load(self._key(False))).count_tokens(text)
+        return engine or llama_engine.load(self._key(False))
 
     # -- calls ----------------------------------------------------------------------------
     def _params(self, request: ModelRequest) -> llama_engine.Params:

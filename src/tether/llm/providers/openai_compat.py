@@ -3,11 +3,14 @@
 ``complete`` POSTs ``{base_url}/chat/completions``; ``stream`` reads the same endpoint as
 Server-Sent Events. Tool calls, ``tool_choice``, JSON-schema output, seeds, stop sequences and
 log-probabilities are translated both ways (:mod:`.openai_wire`, :mod:`.openai_stream`); errors
-map onto the ModelError tree (:mod:`.http_errors`).
+map onto the ModelError tree (:mod:`.http_errors`). A forced tool call (``tool_choice`` required
+or a tool's name) answered without one raises ModelResponseError. A stream whose server reports
+no usage is counted (:mod:`.prompt_tokens`) and marked ``estimated``.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -18,7 +21,9 @@ from tether.llm.providers._http import HttpModel
 from tether.llm.providers.http_errors import parse_json
 from tether.llm.providers.openai_stream import Accumulator
 from tether.llm.providers.openai_wire import read_completion, request_body
-from tether.llm.types import ModelRequest, ModelResponse, StreamChunk
+from tether.llm.providers.prompt_tokens import PromptCounter, PromptTokenizer
+from tether.llm.providers.wire import check_tool_choice
+from tether.llm.types import ModelRequest, ModelResponse, StreamChunk, Usage
 
 
 class OpenAICompatibleModel(HttpModel):
@@ -26,6 +31,8 @@ class OpenAICompatibleModel(HttpModel):
 
     ``timeout`` (seconds) applies to each request, also when a ``client`` is given; the
     client is closed by ``aclose()`` (or ``async with``) only when the model created it.
+    ``tokenizer`` (e.g. ``LocalModel(path=...)`` on the GGUF file the server runs) counts
+    tokens exactly when the server reports none (see :mod:`.prompt_tokens`).
     """
 
     def __init__(
@@ -38,8 +45,10 @@ class OpenAICompatibleModel(HttpModel):
         timeout: float = 60.0,
         client: httpx.AsyncClient | None = None,
         headers: Mapping[str, str] | None = None,
+        tokenizer: PromptTokenizer | None = None,
     ) -> None:
         super().__init__(timeout=timeout, client=client)
+        self.tokenizer = tokenizer
         self.provider = provider
         self.model_name = model
         self.base_url = base_url.rstrip("/")
@@ -49,6 +58,7 @@ class OpenAICompatibleModel(HttpModel):
         # set once the server has refused OpenAI's json_schema response format and taken
         # llama-cpp-python's json_object with a schema instead
         self._json_object_schema = False
+        self._prompt_counter = PromptCounter(self.base_url, model, tokenizer)
 
     @property
     def url(self) -> str:
@@ -65,6 +75,7 @@ class OpenAICompatibleModel(HttpModel):
             body = await self.post_json(self.url, self.payload(request, True), self.headers)
         response = read_completion(body, self.name)
         self._json_object_schema |= json_object
+        check_tool_choice(request, response, self.name)
         return response
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamChunk]:
@@ -90,7 +101,30 @@ class OpenAICompatibleModel(HttpModel):
                     raise
                 json_object = True
         self._json_object_schema |= json_object
-        yield StreamChunk(response=acc.response())
+        response = acc.response()
+        check_tool_choice(request, response, self.name)
+        if response.usage.total_tokens == 0:  # the server sent no usage: count it
+            response = response.model_copy(update={"usage": await self._counted(request, acc)})
+        yield StreamChunk(response=response)
+
+    def count_tokens(self, text: str) -> int:
+        if self.tokenizer is not None:
+            return self.tokenizer.count_tokens(text)
+        return super().count_tokens(text)
+
+    @property
+    def exact_token_count(self) -> bool:
+        return self.tokenizer is not None
+
+    async def _counted(self, request: ModelRequest, acc: Accumulator) -> Usage:
+        """Usage of a stream that reported none: the prompt as :class:`PromptCounter` counts
+        it, the answer one token per streamed piece."""
+        text = "".join(acc.text)
+        output = acc.pieces
+        if not output and text:
+            output = await asyncio.to_thread(self.count_tokens, text)
+        prompt = await self._prompt_counter.count(request, self.client, self.headers)
+        return Usage(input_tokens=prompt, output_tokens=output, estimated=True)
 
     def payload(self, request: ModelRequest, json_object: bool = False) -> dict[str, Any]:
         """The JSON body for ``request`` (for ``json_object`` see ``openai_wire.request_body``)."""

@@ -24,6 +24,9 @@ class Accumulator:
         self.usage = Usage()
         self.id: str | None = None
         self.logprobs: list[float] = []
+        self.pieces = 0
+        """Chunks that carried answer text or tool-call arguments: about one token each on
+        llama.cpp, the output count when the server reports no usage."""
 
     @property
     def started(self) -> bool:
@@ -50,13 +53,15 @@ class Accumulator:
         self.finish_reason = choice.get("finish_reason") or self.finish_reason
         self.logprobs.extend(logprobs(choice.get("logprobs")) or ())
         delta = choice.get("delta") or {}
-        for position, part in enumerate(delta.get("tool_calls") or ()):
+        parts = delta.get("tool_calls") or ()
+        for position, part in enumerate(parts):
             self._tool_delta(position, part)
         text = delta.get("content") or ""
         if not isinstance(text, str):
             raise missing(self.model, "text in delta.content", chunk)
         if text:
             self.text.append(text)
+        self.pieces += bool(text or parts)
         return text
 
     def _tool_delta(self, position: int, part: dict[str, Any]) -> None:

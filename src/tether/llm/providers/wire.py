@@ -1,5 +1,5 @@
 """What every provider's wire format needs when reading an answer: tool-call arguments as
-sent (an object or JSON text) and token counts."""
+sent (an object or JSON text), token counts, and a check that a forced tool call was made."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from typing import Any
 
 import orjson
 
+from tether.core.errors import ModelResponseError
 from tether.core.messages import ToolCall
+from tether.llm.types import ModelRequest, ModelResponse
 
 
 def tool_call(call_id: str, name: str, arguments: Any) -> ToolCall:
@@ -32,3 +34,25 @@ def tool_call(call_id: str, name: str, arguments: Any) -> ToolCall:
 def tokens(usage: Mapping[str, Any], *keys: str) -> int:
     """The sum of the token counts under ``keys`` (absent or null ones count 0)."""
     return sum(int(usage.get(k) or 0) for k in keys)
+
+
+def check_tool_choice(request: ModelRequest, response: ModelResponse, model: str) -> None:
+    """Raise ModelResponseError (retryable) when ``tool_choice`` forced a tool call and the
+    answer has none (or not the named tool): some servers ignore ``tool_choice="required"``
+    and answer in text, which the caller must not take for a call."""
+    choice = request.tool_choice
+    if choice in ("auto", "none"):
+        return
+    names = [c.name for c in response.tool_calls]
+    if choice == "required" and names:
+        return
+    if choice != "required" and choice in names:
+        return
+    wanted = "a tool call" if choice == "required" else f"a call to the tool {choice!r}"
+    got = f"calls to {names}" if names else f"text ({response.text[:80]!r})"
+    raise ModelResponseError(
+        f"{model} was asked for {wanted} (tool_choice={choice!r}) but answered with {got}; the "
+        "server may not support tool_choice: name the tool (tool_choice='<tool name>'), use a "
+        "server or chat format that supports forced tool calls, or retry",
+        model=model,
+    )
