@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rich import box
 from rich.console import Console, RenderableType
@@ -24,9 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tether.cli.commands import CancelView, ForkView, HistoryView, ResumeView, RunView
-
-if TYPE_CHECKING:
-    from tether.llm.usage import RunUsage
+from tether.cli.render_usage import latency_text, usage_json, usage_text
 from tether.core.lifecycle import RunStatus
 from tether.graph.results import StepInfo
 from tether.store.types import RunRecord
@@ -181,7 +179,7 @@ class Output:
                         {"run_id": f.run_id, "status": f.status, "parent_step": f.parent_step}
                         for f in view.forks
                     ],
-                    "model_usage": view.usage,
+                    "model_usage": None if view.usage is None else usage_json(view.usage, jsonable),
                 }
             )
             return
@@ -189,7 +187,8 @@ class Output:
         self.print(Text.assemble(("run ", "bold"), (r.run_id, "bold"), "  ", status_text(r.status)))
         rows = self._run_fields(r, view.forks)
         if view.usage is not None:
-            rows.append(("models", self._usage(view.usage)))
+            rows.append(("models", usage_text(view.usage)))
+            rows.append(("model time", latency_text(view.usage)))
         self.print(self._fields(rows))
         esc = r.escalation
         if esc and r.status is RunStatus.ESCALATED:
@@ -243,23 +242,6 @@ class Output:
                     expand=False,
                 )
             )
-
-    @staticmethod
-    def _usage(usage: RunUsage) -> Text:
-        t = Text(
-            f"{usage.calls} call(s), {usage.input_tokens:,} in / {usage.output_tokens:,} out "
-            f"tokens, ${usage.cost:.4f}"
-        )
-        notes = []
-        if usage.unpriced_calls:
-            notes.append(f"{usage.unpriced_calls} unpriced")
-        if usage.estimated_calls:
-            notes.append(f"{usage.estimated_calls} with estimated tokens")
-        if usage.cached_calls:
-            notes.append(f"{usage.cached_calls} from cache")
-        notes.append(", ".join(sorted(usage.by_model)))
-        t.append(f"  ({'; '.join(notes)})", style="dim")
-        return t
 
     def _run_fields(self, r: RunRecord, forks: list[RunRecord]) -> list[tuple[str, Text]]:
         rows: list[tuple[str, Text]] = []

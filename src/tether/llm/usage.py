@@ -18,6 +18,28 @@ class ModelUsage:
     """Calls whose model has no price in the table (their cost is not in ``cost``)."""
     estimated_calls: int = 0
     cached_calls: int = 0
+    latency: float = 0.0
+    """Seconds, summed over the calls (each from request to whole answer)."""
+    max_latency: float = 0.0
+    streamed_calls: int = 0
+    """Calls with a time to first token (streamed ones that produced text)."""
+    ttft: float = 0.0
+    """Seconds to the first token, summed over ``streamed_calls``."""
+    tpot_calls: int = 0
+    tpot: float = 0.0
+    """Seconds per output token after the first, summed over ``tpot_calls``."""
+
+    @property
+    def mean_latency(self) -> float | None:
+        return self.latency / self.calls if self.calls else None
+
+    @property
+    def mean_ttft(self) -> float | None:
+        return self.ttft / self.streamed_calls if self.streamed_calls else None
+
+    @property
+    def mean_tpot(self) -> float | None:
+        return self.tpot / self.tpot_calls if self.tpot_calls else None
 
 
 @dataclass(slots=True)
@@ -37,6 +59,26 @@ class RunUsage(ModelUsage):
                 target.unpriced_calls += 1
             target.estimated_calls += bool(data.get("estimated"))
             target.cached_calls += bool((data.get("cache") or {}).get("hit"))
+            latency = _seconds(data.get("latency"))
+            if latency is not None:
+                target.latency += latency
+                target.max_latency = max(target.max_latency, latency)
+            ttft = _seconds(data.get("ttft"))
+            if ttft is not None:
+                target.streamed_calls += 1
+                target.ttft += ttft
+            tpot = _seconds(data.get("tpot"))
+            if tpot is not None:
+                target.tpot_calls += 1
+                target.tpot += tpot
+
+
+def _seconds(value: Any) -> float | None:
+    """A duration from an event; None when absent or not a finite, non-negative number."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    seconds = float(value)
+    return seconds if 0.0 <= seconds < float("inf") else None
 
 
 def run_usage(events: Iterable[Any]) -> RunUsage:
