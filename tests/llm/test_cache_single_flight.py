@@ -79,6 +79,7 @@ async def test_two_identical_calls_in_flight_ask_the_model_once(cache: SemanticC
         "similarity": 1.0,
         "age": 0.0,
         "usage": {"input_tokens": 30, "output_tokens": 9, "estimated": False},
+        "slots": [],
     }
     assert (second.usage.input_tokens, second.usage.output_tokens, second.cost) == (0, 0, 0.0)
     assert (cache.stats.hits, cache.stats.misses, cache.stats.stores) == (1, 1, 1)

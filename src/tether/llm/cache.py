@@ -5,10 +5,25 @@ Every request is split in two. The **scope** is everything but the wording of th
 message: the model, the system prompt, the turns before and after that message (tool calls and
 results included), the tools (names, schemas, scopes), tool_choice, response_format,
 temperature, max_tokens, stop, seed, logprobs and the request's ``state_fingerprint``; it must
-match *exactly* (a hash). Only then is the last user message compared by meaning (cosine
-similarity of embeddings, all-MiniLM-L6-v2 by default) with the questions cached in that scope,
-and the closest at or above ``threshold`` is served. A multi-turn agent whose history or state
-moved on therefore never gets another turn's answer.
+match *exactly* (a hash). Only then is the last user message compared with the questions cached
+in that scope, and the closest at or above ``threshold`` is served, provided that:
+
+* its **slots match** (``tether.llm.cache_slots``): the numbers, amounts, identifiers (order and
+  ticket ids, codes, emails, URLs), dates, times, relative times (today, tomorrow, next week...),
+  negations, names, quoted strings, from-to routes, frequencies and environments the two
+  questions mention are the same (1,234 = 1234, $5 = 5 dollars, 3pm = 15:00), and they name no
+  opposite poles (increase/decrease, enable/disable, log in/log out, before/after...). So "the
+  refund status of order 1234" never answers "... of order 1235", "today" never answers
+  "tomorrow", "Cancel my subscription" never answers "Don't cancel my subscription", however
+  close their embeddings are;
+* its **meaning is close**: cosine similarity of embeddings (all-MiniLM-L6-v2 by default) at or
+  above ``threshold``. The default, 0.72, was tuned on the labelled pairs of
+  ``bench/data/cache_pairs.jsonl`` (``bench/cache_bench.py`` reports the false-hit and
+  paraphrase hit rates). Questions that differ in intent but not in slots ("update my phone
+  number" vs "verify my phone number") are told apart by the threshold alone: raise it where a
+  wrong answer costs more than a model call.
+
+A multi-turn agent whose history or state moved on therefore never gets another turn's answer.
 
 Caching is opt-in per node: only calls made through a ``CachedModel`` use the cache, so wrap the
 model for the nodes that want it and give the others the plain model::
@@ -17,7 +32,7 @@ model for the nodes that want it and give the others the plain model::
     from tether.llm.cache import CachedModel, SemanticCache, fingerprint
 
     model = model_from_spec("openai:gpt-4o-mini")
-    faq_model = CachedModel(model, SemanticCache(threshold=0.92, ttl=3600))
+    faq_model = CachedModel(model, SemanticCache(ttl=3600))
 
     async def answer_faq(state):                     # this node opts in
         reply = await faq_model.chat(
@@ -40,8 +55,9 @@ they were stored; beyond ``max_entries`` the least recently used go first.
 
 A hit is the stored answer with zero usage and cost 0.0 (nothing was spent; the original usage
 is in ``metadata["cache"]["usage"]``), timed afresh, with ``metadata["cache"] = {"hit": True,
-"similarity": s, "age": seconds, "usage": {...}}``. A miss carries ``{"hit": False, "stored":
-bool}`` plus ``"reason"`` when the answer was not stored.
+"similarity": s, "age": seconds, "usage": {...}, "slots": ["number:1234", ...]}`` (the slots
+both questions share). A miss carries ``{"hit": False, "stored": bool}`` plus ``"reason"`` when
+the answer was not stored.
 
 Single-flight: while a ``CachedModel`` call that missed is asking the model, an identical call
 (same scope key, same last user message to the character) that misses too waits for it instead
@@ -64,6 +80,7 @@ from typing import TYPE_CHECKING
 from tether.core.clock import SYSTEM_CLOCK, Clock
 from tether.core.errors import ConfigurationError
 from tether.llm.cache_keys import fingerprint, refusal, scope_of, write_calls
+from tether.llm.cache_slots import Slots, extract_slots
 from tether.llm.cached_model import CachedModel
 from tether.llm.embeddings import Embedder, default_embedder, embed_unit
 from tether.llm.types import ModelRequest, ModelResponse, Timing, Usage
@@ -74,6 +91,8 @@ __all__ = [
     "CacheStats",
     "CachedModel",
     "SemanticCache",
+    "Slots",
+    "extract_slots",
     "fingerprint",
     "refusal",
     "scope_of",
@@ -111,16 +130,18 @@ class CacheLookup:
     question: str
     vector: Vectors | None = None
     response: ModelResponse | None = None
+    slots: Slots | None = None
 
 
 @dataclass
 class _Entry:
-    scope: str
+    key: str  # the scope and the question's exact slots: the entries a question may match
     question: str
     vector: Vectors
     response: ModelResponse
     stored_at: float
     writes: bool
+    slots: Slots
 
 
 @dataclass
@@ -130,14 +151,15 @@ class _Scope:
 
 
 class SemanticCache:
-    """Answers by scope key and question meaning; shareable by several CachedModels (the model
-    name is part of the scope). Brute-force cosine over the scope's unit vectors."""
+    """Answers by scope key, question slots and question meaning; shareable by several
+    CachedModels (the model name is part of the scope). Brute-force cosine over the unit vectors
+    of the questions with the same scope and slots."""
 
     def __init__(
         self,
         embedder: Embedder | None = None,
         *,
-        threshold: float = 0.92,
+        threshold: float = 0.72,
         ttl: float | None = 3600.0,
         max_entries: int = 10_000,
         clock: Clock = SYSTEM_CLOCK,
@@ -174,11 +196,13 @@ class SemanticCache:
             self.stats.misses += 1
             return CacheLookup(request, None, "")
         scope, question = scoped
-        found = CacheLookup(request, scope, question)
+        slots = extract_slots(question)
+        found = CacheLookup(request, scope, question, slots=slots)
+        key = _key(scope, slots)
         self.purge_expired()
-        if scope in self._scopes:
+        if key in self._scopes:
             found.vector = (await embed_unit(self.embedder, [question]))[0]
-            found.response = self._best(scope, found.vector, allow_write_tools)
+            found.response = self._best(key, found.vector, slots, allow_write_tools)
         if found.response is None:
             found.response = await self._shared(scope, question, allow_write_tools)
         if found.response is None:
@@ -187,15 +211,17 @@ class SemanticCache:
             self.stats.hits += 1
         return found
 
-    def _best(self, key: str, vector: Vectors, allow_write_tools: bool) -> ModelResponse | None:
+    def _best(
+        self, key: str, vector: Vectors, slots: Slots, allow_write_tools: bool
+    ) -> ModelResponse | None:
         self.purge_expired()
         scope = self._scopes.get(key)
         if scope is None:
             return None
         for entry_id, similarity in scope.index.search(vector, self.threshold):
             entry = self._entries[entry_id]
-            if entry.writes and not allow_write_tools:
-                continue
+            if (entry.writes and not allow_write_tools) or not entry.slots.matches(slots):
+                continue  # (equal exact slots share the key; opposite poles may not hit)
             self._used.move_to_end(entry_id)
             return _served(entry, min(similarity, 1.0), self.clock.now() - entry.stored_at)
         return None
@@ -243,18 +269,22 @@ class SemanticCache:
             return why
         if lookup.vector is None:
             lookup.vector = (await embed_unit(self.embedder, [lookup.question]))[0]
-        scope = self._scopes.setdefault(lookup.scope, _Scope())
+        if lookup.slots is None:
+            lookup.slots = extract_slots(lookup.question)
+        key = _key(lookup.scope, lookup.slots)
+        scope = self._scopes.setdefault(key, _Scope())
         if (old := scope.questions.get(lookup.question)) is not None:
             self._drop(old)
-            scope = self._scopes.setdefault(lookup.scope, scope)
+            scope = self._scopes.setdefault(key, scope)
         self._next_id += 1
         entry = self._entries[self._next_id] = _Entry(
-            lookup.scope,
+            key,
             lookup.question,
             lookup.vector,
             response.model_copy(deep=True),
             self.clock.now(),
             bool(write_calls(lookup.request, response)),
+            lookup.slots,
         )
         self._used[self._next_id] = None
         scope.index.add(self._next_id, lookup.vector)
@@ -293,11 +323,15 @@ class SemanticCache:
     def _drop(self, entry_id: int) -> None:
         entry = self._entries.pop(entry_id)
         del self._used[entry_id]
-        scope = self._scopes[entry.scope]
+        scope = self._scopes[entry.key]
         scope.index.remove(entry_id)
         del scope.questions[entry.question]
         if not scope.questions:
-            del self._scopes[entry.scope]
+            del self._scopes[entry.key]
+
+
+def _key(scope: str, slots: Slots) -> str:
+    return f"{scope}\x1d{slots.key}"
 
 
 def _served(entry: _Entry, similarity: float, age: float) -> ModelResponse:
@@ -307,6 +341,7 @@ def _served(entry: _Entry, similarity: float, age: float) -> ModelResponse:
         "similarity": similarity,
         "age": age,
         "usage": original.usage.model_dump(mode="json"),
+        "slots": entry.slots.describe(),
     }
     return original.model_copy(
         update={
