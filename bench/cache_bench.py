@@ -183,6 +183,8 @@ def run() -> dict[str, Any]:
 
 def summary(result: dict[str, Any]) -> list[str]:
     """The figures as lines of text (what ``run.py`` prints)."""
+    if "new" not in result:
+        return [f"semantic cache: not measured ({'; '.join(result.get('notes', []))})"]
     lines = [
         f"semantic cache on {result['pairs']['total']} labelled pairs "
         f"({result['pairs']['file']}); threshold {result['new']['threshold']} "

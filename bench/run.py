@@ -39,6 +39,7 @@ MEASURES = ("per_step_us", "growth_200x1kb", "concurrency_200x20_10ms", "resume_
 sys.path.insert(0, str(BENCH))
 import anchors_env  # noqa: E402  (bench/ is not a package)
 import benchlib as bl  # noqa: E402
+import cache_bench  # noqa: E402
 import models  # noqa: E402
 
 
@@ -270,6 +271,9 @@ def main() -> None:
         help="run tether only; reuse the anchors' figures of the previous latest.json",
     )
     ap.add_argument("--skip-models", action="store_true", help="leave out the model-plane table")
+    ap.add_argument(
+        "--skip-cache", action="store_true", help="leave out the semantic-cache correctness figures"
+    )
     args = ap.parse_args()
     repeats = args.repeats or (1 if args.quick else 3)
     console = Console(stderr=True)
@@ -332,12 +336,19 @@ def main() -> None:
             doc["models"] = models.run_models(
                 run_script, None if args.skip_anchors else anchors_env.python_path(), repeats
             )
+    if not args.skip_cache:
+        with console.status("running the semantic-cache bench (bench/cache_bench.py)…"):
+            res, why = run_script(sys.executable, BENCH / "cache_bench.py", 1)
+        doc["cache"] = res or {"notes": [f"missing: {why}"]}
     doc["meta"] = meta
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
     render(results, meta, out)
     if "models" in doc:
         models.render_models(doc["models"], out)
+    if "cache" in doc:
+        for line in cache_bench.summary(doc["cache"]):
+            out.print(line, highlight=False)
     out.print(f"[dim]written {RESULTS.relative_to(BENCH.parent)}[/]")
 
 
