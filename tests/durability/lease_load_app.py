@@ -4,8 +4,8 @@ Each run takes ``STEPS`` steps; every step performs one non-idempotent journaled
 takes 10-50 ms, so a run taken over while its effect is in flight escalates with
 ``unknown_effect_outcome``. Nobody is killed: every lease taken over is a takeover between live
 workers. A worker whose owner id is in ``--block-owners`` also blocks its event loop (a CPU-bound
-or blocking node) for ``--block`` seconds, once, in
-the fourth step of a run, while its other runs are mid-effect.
+or blocking node) for ``--block`` seconds, once, in the fourth step of a run, while its other
+runs are mid-effect.
 
     python -m tests.durability.lease_load_app measure URL --workers 4 --runs 300 --ttl 2
     python -m tests.durability.lease_load_app worker URL OWNER --ttl 2 --expect 300
@@ -48,6 +48,7 @@ async def step(state: State, ctx: RunContext) -> dict[str, Any]:
     n = state.get("n", 0)
     if n == 3 and ctx.runtime.owner in BLOCK:  # once per process, with other runs in flight
         time.sleep(BLOCK.pop(ctx.runtime.owner))  # a blocking node: the event loop stands still
+        print(f"BLOCKED {ctx.runtime.owner}", flush=True)
 
     async def work() -> int:
         await asyncio.sleep(random.uniform(0.01, 0.05))
@@ -98,9 +99,14 @@ async def report(url: str) -> dict[str, Any]:
             kind = str((r.escalation or {}).get("kind"))
             kinds[kind] = kinds.get(kind, 0) + 1
         stolen = 0
+        completed_by: dict[str, int] = {}
         for r in runs:
-            actors = {t.actor for t in await store.list_transitions(r.run_id)}
-            stolen += len({a for a in actors if a.startswith("worker:")}) > 1
+            trs = await store.list_transitions(r.run_id)
+            stolen += len({t.actor for t in trs if t.actor.startswith("worker:")}) > 1
+            for t in trs:
+                if t.dst is RunStatus.COMPLETED:
+                    who = t.actor.removeprefix("worker:")
+                    completed_by[who] = completed_by.get(who, 0) + 1
         return {
             "runs": len(runs),
             "completed": sum(r.status is RunStatus.COMPLETED for r in runs),
@@ -109,6 +115,7 @@ async def report(url: str) -> dict[str, Any]:
             "runs_run_by_two_workers": stolen,
             "escalated": len(escalated),
             "escalation_kinds": kinds,
+            "completed_by": completed_by,
         }
     finally:
         await store.close()
