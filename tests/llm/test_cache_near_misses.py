@@ -92,6 +92,22 @@ async def test_near_misses_with_other_slots_do_not_shadow_each_other(
     assert inner.calls == 3 and len(cache) == 3
 
 
+async def test_a_long_question_is_read_to_its_end(minilm: MiniLMEmbedder) -> None:
+    """MiniLM reads 256 word pieces: past them two questions embed alike (cosine 1.0), and only
+    the slots, read over the whole text (in a worker thread when it is long), tell them apart."""
+    context = "I pasted our whole support thread below so you have the context. " * 40
+    first, other = (f"{context}What is the refund status of order {n}?" for n in (1234, 1235))
+    assert len(first) > 1_000
+    vectors = await embed_unit(minilm, [first, other])
+    assert float(vectors[0] @ vectors[1]) > 0.999
+    inner = answering()
+    model = CachedModel(inner, SemanticCache(minilm, clock=FakeClock()))
+    await model.chat(first)
+    assert (await model.chat(other)).metadata["cache"]["hit"] is False
+    assert (await model.chat(first)).metadata["cache"]["hit"] is True
+    assert inner.calls == 2
+
+
 def load_pairs() -> list[dict[str, Any]]:
     return [json.loads(line) for line in PAIRS.read_text().splitlines() if line.strip()]
 

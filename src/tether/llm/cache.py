@@ -8,20 +8,16 @@ temperature, max_tokens, stop, seed, logprobs and the request's ``state_fingerpr
 match *exactly* (a hash). Only then is the last user message compared with the questions cached
 in that scope, and the closest at or above ``threshold`` is served, provided that:
 
-* its **slots match** (``tether.llm.cache_slots``): the numbers, amounts, identifiers (order and
-  ticket ids, codes, emails, URLs), dates, times, relative times (today, tomorrow, next week...),
-  negations, names, quoted strings, from-to routes, frequencies and environments the two
-  questions mention are the same (1,234 = 1234, $5 = 5 dollars, 3pm = 15:00), and they name no
-  opposite poles (increase/decrease, enable/disable, log in/log out, before/after...). So "the
-  refund status of order 1234" never answers "... of order 1235", "today" never answers
-  "tomorrow", "Cancel my subscription" never answers "Don't cancel my subscription", however
+* its **slots match** (``tether.llm.cache_slots``): the two questions name the same numbers,
+  amounts, identifiers, dates, times, relative times, negations and names, and no opposite
+  actions (increase/decrease, log in/log out...). So "order 1234" never gets the answer for
+  "order 1235", nor "tomorrow" today's, nor "Don't cancel" the answer to "Cancel", however
   close their embeddings are;
-* its **meaning is close**: cosine similarity of embeddings (all-MiniLM-L6-v2 by default) at or
-  above ``threshold``. The default, 0.72, was tuned on the labelled pairs of
-  ``bench/data/cache_pairs.jsonl`` (``bench/cache_bench.py`` reports the false-hit and
-  paraphrase hit rates). Questions that differ in intent but not in slots ("update my phone
-  number" vs "verify my phone number") are told apart by the threshold alone: raise it where a
-  wrong answer costs more than a model call.
+* its **meaning is close**: the cosine similarity of their embeddings (all-MiniLM-L6-v2 by
+  default) is at or above ``threshold``; the default, 0.72, is tuned on the labelled pairs of
+  ``bench/data/cache_pairs.jsonl`` (``bench/cache_bench.py``). Questions with the same slots and
+  another intent ("update" vs "verify my phone number") are told apart by the threshold alone:
+  raise it where a wrong answer costs more than a model call.
 
 A multi-turn agent whose history or state moved on therefore never gets another turn's answer.
 
@@ -70,21 +66,27 @@ never lead one (see ``CachedModel.stream``).
 from __future__ import annotations
 
 import asyncio
-import copy
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from tether.core.clock import SYSTEM_CLOCK, Clock
 from tether.core.errors import ConfigurationError
+from tether.llm.cache_entries import (
+    CacheLookup,
+    CacheStats,
+    Entry,
+    Scope,
+    key_of,
+    served,
+    slots_of,
+)
 from tether.llm.cache_keys import fingerprint, refusal, scope_of, write_calls
 from tether.llm.cache_slots import Slots, extract_slots
 from tether.llm.cached_model import CachedModel
 from tether.llm.embeddings import Embedder, default_embedder, embed_unit
-from tether.llm.types import ModelRequest, ModelResponse, Timing, Usage
-from tether.llm.vector_index import VectorIndex
+from tether.llm.types import ModelRequest, ModelResponse
 
 __all__ = [
     "CacheLookup",
@@ -101,53 +103,6 @@ __all__ = [
 
 if TYPE_CHECKING:
     from tether.llm.embeddings import Vectors
-
-
-@dataclass
-class CacheStats:
-    hits: int = 0
-    """Answers served from the cache, including those shared by an identical call in flight."""
-    misses: int = 0
-    stores: int = 0
-    refused: int = 0
-    """Answers not stored (write tools, truncated...) and requests without a user message."""
-    expired: int = 0
-    evicted: int = 0
-
-    @property
-    def hit_rate(self) -> float:
-        asked = self.hits + self.misses
-        return self.hits / asked if asked else 0.0
-
-
-@dataclass
-class CacheLookup:
-    """What ``SemanticCache.lookup`` found: ``response`` is the hit (None on a miss); pass the
-    lookup to ``store`` with the fresh answer after a miss."""
-
-    request: ModelRequest
-    scope: str | None
-    question: str
-    vector: Vectors | None = None
-    response: ModelResponse | None = None
-    slots: Slots | None = None
-
-
-@dataclass
-class _Entry:
-    key: str  # the scope and the question's exact slots: the entries a question may match
-    question: str
-    vector: Vectors
-    response: ModelResponse
-    stored_at: float
-    writes: bool
-    slots: Slots
-
-
-@dataclass
-class _Scope:
-    index: VectorIndex = field(default_factory=VectorIndex)
-    questions: dict[str, int] = field(default_factory=dict)
 
 
 class SemanticCache:
@@ -175,10 +130,10 @@ class SemanticCache:
         self.embedder = embedder if embedder is not None else default_embedder()
         self.threshold, self.ttl, self.max_entries, self.clock = threshold, ttl, max_entries, clock
         self.stats = CacheStats()
-        self._entries: dict[int, _Entry] = {}
+        self._entries: dict[int, Entry] = {}
         self._used: OrderedDict[int, None] = OrderedDict()  # least recently used first
-        self._scopes: dict[str, _Scope] = {}
-        self._flights: dict[tuple[str, str], asyncio.Future[_Entry | None]] = {}
+        self._scopes: dict[str, Scope] = {}
+        self._flights: dict[tuple[str, str], asyncio.Future[Entry | None]] = {}
         self._next_id = 0
 
     def __len__(self) -> int:
@@ -196,9 +151,9 @@ class SemanticCache:
             self.stats.misses += 1
             return CacheLookup(request, None, "")
         scope, question = scoped
-        slots = extract_slots(question)
+        slots = await slots_of(question)
         found = CacheLookup(request, scope, question, slots=slots)
-        key = _key(scope, slots)
+        key = key_of(scope, slots)
         self.purge_expired()
         if key in self._scopes:
             found.vector = (await embed_unit(self.embedder, [question]))[0]
@@ -223,7 +178,7 @@ class SemanticCache:
             if (entry.writes and not allow_write_tools) or not entry.slots.matches(slots):
                 continue  # (equal exact slots share the key; opposite poles may not hit)
             self._used.move_to_end(entry_id)
-            return _served(entry, min(similarity, 1.0), self.clock.now() - entry.stored_at)
+            return served(entry, min(similarity, 1.0), self.clock.now() - entry.stored_at)
         return None
 
     async def _shared(
@@ -237,7 +192,7 @@ class SemanticCache:
         entry = await asyncio.shield(flight)  # a waiter's cancellation is not the leader's
         if entry is None or (entry.writes and not allow_write_tools):
             return None
-        return _served(entry, 1.0, self.clock.now() - entry.stored_at)
+        return served(entry, 1.0, self.clock.now() - entry.stored_at)
 
     @contextmanager
     def lead(self, lookup: CacheLookup) -> Iterator[None]:
@@ -270,14 +225,14 @@ class SemanticCache:
         if lookup.vector is None:
             lookup.vector = (await embed_unit(self.embedder, [lookup.question]))[0]
         if lookup.slots is None:
-            lookup.slots = extract_slots(lookup.question)
-        key = _key(lookup.scope, lookup.slots)
-        scope = self._scopes.setdefault(key, _Scope())
+            lookup.slots = await slots_of(lookup.question)
+        key = key_of(lookup.scope, lookup.slots)
+        scope = self._scopes.setdefault(key, Scope())
         if (old := scope.questions.get(lookup.question)) is not None:
             self._drop(old)
             scope = self._scopes.setdefault(key, scope)
         self._next_id += 1
-        entry = self._entries[self._next_id] = _Entry(
+        entry = self._entries[self._next_id] = Entry(
             key,
             lookup.question,
             lookup.vector,
@@ -328,27 +283,3 @@ class SemanticCache:
         del scope.questions[entry.question]
         if not scope.questions:
             del self._scopes[entry.key]
-
-
-def _key(scope: str, slots: Slots) -> str:
-    return f"{scope}\x1d{slots.key}"
-
-
-def _served(entry: _Entry, similarity: float, age: float) -> ModelResponse:
-    original = entry.response
-    note = {
-        "hit": True,
-        "similarity": similarity,
-        "age": age,
-        "usage": original.usage.model_dump(mode="json"),
-        "slots": entry.slots.describe(),
-    }
-    return original.model_copy(
-        update={
-            "usage": Usage(),
-            "cost": 0.0,
-            "timing": Timing(),
-            "metadata": {**copy.deepcopy(original.metadata), "cache": note},
-        },
-        deep=True,
-    )
