@@ -7,9 +7,10 @@ import sys
 
 import pytest
 
-from tether.tools.sandbox import Sandbox, SandboxLimits, SandboxResult
+from tether.tools.sandbox import Sandbox, SandboxLimits, SandboxResult, gvisor_available
 from tether.tools.sandbox._identity import SLOTS, UID_BASE
 from tether.tools.sandbox.runner import execute
+from tether.tools.sandbox.sandbox import _resolve_backend
 
 if not sys.platform.startswith("linux"):
     pytest.skip("the sandbox is Linux-only", allow_module_level=True)
@@ -24,9 +25,34 @@ FAST = SandboxLimits(
 )
 
 
-async def run_without_hook(code: str, limits: SandboxLimits = FAST) -> SandboxResult:
-    """Test-only: the same sandbox minus the audit hook, to prove the kernel layers alone."""
-    return await execute(Sandbox(limits)._spec(code, None, None, None, audit_hook=False))
+async def run_without_hook(
+    code: str, limits: SandboxLimits = FAST, backend: str = "process"
+) -> SandboxResult:
+    """Test-only: the same sandbox minus the audit hook, to prove the kernel layers (or gVisor)
+    alone."""
+    runsc = _resolve_backend(backend)
+    return await execute(Sandbox(limits)._spec(code, None, None, None, False, runsc))
+
+
+async def run_on(
+    backend: str, code: str, limits: SandboxLimits = FAST, hook: bool = True
+) -> SandboxResult:
+    """``code`` on ``backend``, with or without the audit hook."""
+    if not hook:
+        return await run_without_hook(code, limits, backend)
+    return await Sandbox(limits, backend=backend).run(code)  # type: ignore[arg-type]
+
+
+def child_processes() -> list[int]:
+    """This process's children (every thread's)."""
+    found: list[int] = []
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/children", encoding="ascii") as fh:
+                found += [int(c) for c in fh.read().split()]
+        except OSError:
+            pass
+    return found
 
 
 def processes_of_uid(uid: int) -> list[int]:
@@ -65,7 +91,7 @@ def assert_group_gone(result: SandboxResult) -> None:
 @pytest.fixture(scope="session")
 def kernel_isolation() -> bool:
     """Whether this host gives the sandbox network + mount namespaces (else: fallback mode)."""
-    result = Sandbox(FAST).run_sync("pass")
+    result = Sandbox(FAST, backend="process").run_sync("pass")
     assert result.ok, result.stderr
     return bool(result.network == "namespace" and result.filesystem == "mount-namespace")
 
@@ -76,8 +102,9 @@ def needs_kernel_isolation(kernel_isolation: bool) -> None:
         pytest.skip("namespaces are not available here: only the fallback layers apply")
 
 
-
-@pytest.fixture(params=["process"])
+@pytest.fixture(params=["process", "gvisor"])
 def sandbox_backend(request: pytest.FixtureRequest) -> str:
-    """Each available backend."""
+    """Each available backend (gVisor only where ``runsc`` is installed and passes its check)."""
+    if request.param == "gvisor" and not gvisor_available():
+        pytest.skip("gVisor (runsc) is not installed here, or failed its self-check")
     return str(request.param)

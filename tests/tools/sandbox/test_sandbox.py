@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import contextlib
 import os
+import shutil
 import stat
 import sys
+import tempfile
+import uuid
 from pathlib import Path
 
 import pytest
@@ -16,6 +20,7 @@ from tether.tools.sandbox import (
     Sandbox,
     SandboxError,
     SandboxResult,
+    gvisor_available,
     run_python,
     run_python_sync,
     runner,
@@ -24,7 +29,7 @@ from tether.tools.sandbox import (
 from .conftest import FAST, assert_group_gone
 
 
-async def test_normal_code_returns_output_and_files() -> None:
+async def test_normal_code_returns_output_and_files(sandbox_backend: str) -> None:
     code = """
 import os, json
 print("hello", json.dumps({"n": 1}))
@@ -33,7 +38,12 @@ with open("out/result.txt", "w") as fh:
     fh.write(open("data/in.txt").read().upper())
 open("blob.bin", "wb").write(bytes(range(4)))
 """
-    result = await run_python(code, limits=FAST, files={"data/in.txt": "abc"})
+    result = await run_python(
+        code,
+        limits=FAST,
+        files={"data/in.txt": "abc"},
+        backend=sandbox_backend,  # type: ignore[arg-type]
+    )
     assert isinstance(result, SandboxResult)
     assert result.ok, result.stderr
     assert result.exit_code == 0 and result.signal is None and result.killed_reason is None
@@ -42,7 +52,7 @@ open("blob.bin", "wb").write(bytes(range(4)))
     assert result.files["out/result.txt"] == b"ABC"
     assert result.files["blob.bin"] == bytes(range(4))
     assert result.files["data/in.txt"] == b"abc"
-    assert result.network in ("namespace", "audit-hook", "gvisor")
+    assert result.network == ("gvisor" if sandbox_backend == "gvisor" else "namespace")
     assert_group_gone(result)
 
 
@@ -55,8 +65,8 @@ open("blob.bin", "wb").write(bytes(range(4)))
         ("def broken(:", 1),
     ],
 )
-async def test_exit_codes_propagate(code: str, exit_code: int) -> None:
-    result = await run_python(code, limits=FAST)
+async def test_exit_codes_propagate(code: str, exit_code: int, sandbox_backend: str) -> None:
+    result = await run_python(code, limits=FAST, backend=sandbox_backend)  # type: ignore[arg-type]
     assert result.exit_code == exit_code
     assert result.killed_reason is None
     assert not result.ok
@@ -70,10 +80,11 @@ async def test_traceback_shows_user_source() -> None:
     assert result.stderr.rstrip().endswith("ValueError: boom")
 
 
-async def test_stdin_is_delivered() -> None:
-    result = await run_python("import sys\nprint(sys.stdin.read()[::-1])", stdin="abc", limits=FAST)
+async def test_stdin_is_delivered(sandbox_backend: str) -> None:
+    box = Sandbox(FAST, backend=sandbox_backend)  # type: ignore[arg-type]
+    result = await box.run("import sys\nprint(sys.stdin.read()[::-1])", stdin="abc")
     assert result.stdout == "cba\n"
-    no_stdin = await run_python("import sys\nprint(repr(sys.stdin.read()))", limits=FAST)
+    no_stdin = await box.run("import sys\nprint(repr(sys.stdin.read()))")
     assert no_stdin.stdout == "''\n"
 
 
@@ -83,14 +94,14 @@ async def test_unicode_and_invalid_bytes() -> None:
     assert result.stdout == "héllo ✓\n\ufffd\n"
 
 
-async def test_scratch_is_cwd_home_tmpdir_and_removed_afterwards() -> None:
+async def test_scratch_is_cwd_home_tmpdir_and_removed_afterwards(sandbox_backend: str) -> None:
     code = """
 import os, tempfile
 print(os.getcwd()); print(os.environ["HOME"]); print(tempfile.gettempdir())
 with tempfile.NamedTemporaryFile(delete=False) as fh:
     fh.write(b"t")
 """
-    result = await run_python(code, limits=FAST)
+    result = await run_python(code, limits=FAST, backend=sandbox_backend)  # type: ignore[arg-type]
     assert result.ok, result.stderr
     cwd, home, tmp = result.stdout.split()
     assert cwd == home == tmp
@@ -142,7 +153,7 @@ print(sorted(p for p in os.listdir("/proc") if p.isdigit()))
 print(os.listdir("/tmp"))
 print(os.listdir("/dev/shm"), os.path.exists("/root/.bashrc"))
 """
-    result = await run_python(code, limits=FAST)
+    result = await run_python(code, limits=FAST, backend="process")
     assert result.ok, result.stderr
     pids, tmp, rest = result.stdout.splitlines()
     assert pids == "['1']"  # only itself: a fresh /proc in its own PID namespace
@@ -150,6 +161,45 @@ print(os.listdir("/dev/shm"), os.path.exists("/root/.bashrc"))
     names = ast.literal_eval(tmp)
     assert len(names) == 1 and names[0].startswith("tether-sandbox-")
     assert rest == "[] False"
+
+
+async def test_gvisor_filesystem_view() -> None:
+    """gVisor has no bind mounts: hidden directories on the way to the interpreter or the work
+    directory are pruned in gVisor's overlay instead of masked (and the host never changes)."""
+    if not gvisor_available():
+        pytest.skip("gVisor (runsc) is not installed here, or failed its self-check")
+    secret_dir = Path(tempfile.mkdtemp(prefix="tether-test-", dir="/tmp"))
+    try:
+        secret_dir.chmod(0o755)
+        secret = secret_dir / "secret.txt"
+        secret.write_text("s3cr3t")
+        secret.chmod(0o644)
+        loose = Path("/tmp") / f"tether-test-{uuid.uuid4().hex}.txt"
+        loose.write_text("loose")
+        loose.chmod(0o644)
+        code = f"""
+import os
+print(sorted(p for p in os.listdir("/proc") if p.isdigit()))
+for probe in (lambda: os.listdir("/tmp"), lambda: open({str(secret)!r}).read(),
+              lambda: open({str(loose)!r}).read(), lambda: open("/tmp/new", "w")):
+    try:
+        print("VISIBLE", probe())
+    except OSError as exc:
+        print("hidden", type(exc).__name__)
+print(os.listdir("/dev/shm"))
+"""
+        result = await run_python(code, limits=FAST, backend="gvisor")
+        assert result.ok, result.stderr
+        lines = result.stdout.splitlines()
+        assert lines[0] == "['1']"  # its own PID namespace inside gVisor
+        assert all(line.startswith("hidden") for line in lines[1:5]), result.stdout
+        assert lines[5] == "[]"
+        assert secret.read_text() == "s3cr3t" and loose.exists()  # the host is untouched
+        assert oct(Path("/tmp").stat().st_mode & 0o7777) == "0o1777"
+    finally:
+        shutil.rmtree(secret_dir, ignore_errors=True)
+        with contextlib.suppress(NameError, OSError):
+            loose.unlink()
 
 
 async def test_each_execution_gets_its_own_uid() -> None:
@@ -233,7 +283,7 @@ async def test_bad_code_type() -> None:
 
 async def test_writes_to_dev_null_and_stdout_are_allowed() -> None:
     code = "open('/dev/null', 'w').write('x')\nopen('/dev/stdout', 'w').write('via dev\\n')"
-    result = await run_python(code, limits=FAST)
+    result = await run_python(code, limits=FAST, backend="process")
     assert result.ok, result.stderr
     assert result.stdout == "via dev\n"
 
@@ -260,9 +310,9 @@ except OSError as exc:
 """
     if os.geteuid() == 0 and not _world_accessible(sys.executable):
         with pytest.raises(SandboxError, match="must live in a directory every user can read"):
-            await run_python(code, limits=FAST)
+            await run_python(code, limits=FAST, backend="process", allow_weak_isolation=True)
         return
-    result = await run_python(code, limits=FAST)
+    result = await run_python(code, limits=FAST, backend="process", allow_weak_isolation=True)
     assert result.stdout == "BLOCKED PermissionError\n", result.stderr
     assert result.network == "audit-hook"
     assert result.filesystem in ("permissions", "audit-hook")

@@ -112,11 +112,13 @@ from .result import (
     NetworkIsolation,
     SandboxError,
     SandboxResult,
+    WeakIsolationError,
 )
 from .sandbox import (
     DEFAULT_HIDDEN_PATHS,
     Backend,
     Sandbox,
+    gvisor_available,
     run_python,
     run_python_sync,
 )
@@ -131,6 +133,8 @@ __all__ = [
     "SandboxError",
     "SandboxLimits",
     "SandboxResult",
+    "WeakIsolationError",
+    "gvisor_available",
     "run_python",
     "run_python_sync",
 ]

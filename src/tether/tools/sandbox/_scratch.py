@@ -1,19 +1,15 @@
-"""The scratch directory: input files in, left-over files out, without following links.
-
-Collection runs as the parent (often root) over a directory the untrusted code controlled, so
-it never follows a symbolic link (``os.fwalk(follow_symlinks=False)``, ``O_NOFOLLOW`` opens
-relative to directory descriptors) and returns only regular files with a single link: a hard
-link or symlink to ``/etc/shadow`` left in scratch is skipped, not read.
-"""
+"""The scratch directory: input files in, left-over files out (:func:`.collect.collect`, which
+never follows links)."""
 
 from __future__ import annotations
 
 import os
 import posixpath
-import stat
 from collections.abc import Mapping
 
 from tether.core.errors import ConfigurationError
+
+from .collect import collect
 
 __all__ = ["collect", "normalize_files", "write_files"]
 
@@ -72,50 +68,3 @@ def write_files(scratch: str, files: Mapping[str, bytes], uid: int, gid: int) ->
                 view = view[os.write(fd, view) :]
         finally:
             os.close(fd)
-
-
-def _read_regular(name: str, dir_fd: int, limit: int) -> bytes | None:
-    try:
-        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
-    except OSError:
-        return None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1 or st.st_size > limit:
-            return None
-        chunks: list[bytes] = []
-        size = 0
-        while size <= limit:
-            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        return None if size > limit else b"".join(chunks)
-    finally:
-        os.close(fd)
-
-
-def collect(scratch: str, max_files: int, max_bytes: int) -> tuple[dict[str, bytes], bool]:
-    """Regular files left in scratch (relative POSIX names), capped; True if some were left out."""
-    files: dict[str, bytes] = {}
-    truncated = False
-    budget = max_bytes
-    for dirpath, _dirs, names, dir_fd in os.fwalk(scratch, follow_symlinks=False):
-        rel_dir = os.path.relpath(dirpath, scratch)
-        for name in sorted(names):
-            if len(files) >= max_files:
-                return files, True
-            content = _read_regular(name, dir_fd, budget)
-            if content is None:
-                try:
-                    st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-                except OSError:
-                    continue
-                if stat.S_ISREG(st.st_mode) and st.st_nlink == 1:
-                    truncated = True  # a regular file over the remaining byte budget
-                continue
-            rel = name if rel_dir == "." else posixpath.join(*rel_dir.split(os.sep), name)
-            files[rel] = content
-            budget -= len(content)
-    return files, truncated

@@ -207,8 +207,8 @@ def make_audit_hook(
                 return
             targets = ((args[0], None),)
         elif event in path_event_names:
-            for name, path_index, fd_index in path_events:
-                if name == event and path_index < n:
+            for known, path_index, fd_index in path_events:
+                if known == event and path_index < n:
                     dir_fd = args[fd_index] if 0 <= fd_index < n else None
                     targets = ((args[path_index], dir_fd),)
         elif event in two_path_events:
@@ -225,7 +225,7 @@ def make_audit_hook(
                 raise _PermissionError(_EPERM, "sandbox: opening a network socket is not allowed")
             return
         elif event == "import":
-            name = args[0] if n > 0 else None
+            name: Any = args[0] if n > 0 else None
             if _type(name) is _str and (
                 name in blocked_imports or name.rpartition(".")[2] in blocked_imports
             ):
@@ -258,7 +258,7 @@ def make_audit_hook(
             if text in std_streams:
                 continue  # the already-open stdout/stderr pipes
             if text[:1] != "/":
-                base = None
+                base: Any = None
                 if _type(dir_fd) is _int and dir_fd >= 0:
                     try:
                         base = _readlink("/proc/self/fd/" + _str(dir_fd))

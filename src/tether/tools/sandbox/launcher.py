@@ -33,246 +33,54 @@ import io
 import json
 import os
 import signal
-import stat
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 
 STATUS_FD = 3
 SETUP_FAILED = 121
 
-# unshare(2) / mount(2) constants (linux/sched.h, linux/mount.h)
-CLONE_NEWNS = 0x00020000
-CLONE_NEWUSER = 0x10000000
-CLONE_NEWPID = 0x20000000
-CLONE_NEWNET = 0x40000000
-MS_RDONLY = 0x1
-MS_NOSUID = 0x2
-MS_NODEV = 0x4
-MS_NOEXEC = 0x8
-MS_REMOUNT = 0x20
-MS_BIND = 0x1000
-MS_REC = 0x4000
-MS_PRIVATE = 0x40000
-MOUNT_ATTR_RDONLY = 0x1
-MOUNT_ATTR_NOSUID = 0x2
-MOUNT_ATTR_NODEV = 0x4
-MOUNT_ATTR_NOEXEC = 0x8
-AT_FDCWD = -100
-AT_RECURSIVE = 0x8000
-SYS_MOUNT_SETATTR = 442  # same number on every architecture with the generic syscall table
 PR_SET_PDEATHSIG = 1
 PR_SET_NO_NEW_PRIVS = 38
+STATUS_MARK = b"\x1etether-status "
+"""Prefix of the status lines when they travel on stderr (gVisor passes no other descriptor)."""
 
 _child_pid = 0
+_status_on_stderr = False
 
 
 def _report(**fields: Any) -> None:
+    line = (json.dumps(fields) + "\n").encode()
     with contextlib.suppress(OSError):
-        os.write(STATUS_FD, (json.dumps(fields) + "\n").encode())
+        if _status_on_stderr:
+            os.write(2, STATUS_MARK + line)
+        else:
+            os.write(STATUS_FD, line)
 
 
-def _fatal(message: str) -> None:
-    _report(fatal=message)
+def _fatal(message: str, **fields: Any) -> None:
+    _report(fatal=message, **fields)
     os._exit(SETUP_FAILED)
+
+
+def _sibling(name: str) -> Any:
+    """A module copied next to this file (``mounts.py``, ``audithook.py``), loaded by path."""
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"_tether_sandbox_{name}", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _load_config(path: str) -> dict[str, Any]:
     with open(path, encoding="utf-8") as fh:
         config: dict[str, Any] = json.load(fh)
     return config
-
-
-# --------------------------------------------------------------------------- privileged helpers
-
-
-class _Libc:
-    """The few libc calls Python 3.11's os module lacks, through ctypes (privileged stages only)."""
-
-    def __init__(self) -> None:
-        import ctypes
-
-        self._ctypes = ctypes
-        lib = ctypes.CDLL(None, use_errno=True)
-        lib.unshare.argtypes = [ctypes.c_int]
-        lib.mount.argtypes = [
-            ctypes.c_char_p,
-            ctypes.c_char_p,
-            ctypes.c_char_p,
-            ctypes.c_ulong,
-            ctypes.c_char_p,
-        ]
-        lib.prctl.argtypes = [ctypes.c_int] + [ctypes.c_ulong] * 4
-        lib.syscall.restype = ctypes.c_long
-        self._lib = lib
-
-        class MountAttr(ctypes.Structure):
-            _fields_ = [
-                ("attr_set", ctypes.c_uint64),
-                ("attr_clr", ctypes.c_uint64),
-                ("propagation", ctypes.c_uint64),
-                ("userns_fd", ctypes.c_uint64),
-            ]
-
-        self._mount_attr = MountAttr
-
-    def _check(self, rc: int, what: str) -> None:
-        if rc != 0:
-            err = self._ctypes.get_errno()
-            raise OSError(err, f"{what}: {os.strerror(err)}")
-
-    def unshare(self, flags: int) -> None:
-        self._check(self._lib.unshare(flags), f"unshare({flags:#x})")
-
-    def prctl(self, option: int, arg: int) -> None:
-        self._check(self._lib.prctl(option, arg, 0, 0, 0), f"prctl({option})")
-
-    def mount(
-        self, source: str | None, target: str, fstype: str | None, flags: int, data: str = ""
-    ) -> None:
-        rc = self._lib.mount(
-            source.encode() if source is not None else None,
-            target.encode(),
-            fstype.encode() if fstype is not None else None,
-            flags,
-            data.encode() if data else None,
-        )
-        self._check(rc, f"mount {source} -> {target}")
-
-    def mount_setattr(self, path: str, recursive: bool, set_: int = 0, clear: int = 0) -> None:
-        attr = self._mount_attr(set_, clear, 0, 0)
-        rc = self._lib.syscall(
-            SYS_MOUNT_SETATTR,
-            AT_FDCWD,
-            path.encode(),
-            AT_RECURSIVE if recursive else 0,
-            self._ctypes.byref(attr),
-            self._ctypes.sizeof(attr),
-        )
-        self._check(int(rc), f"mount_setattr {path}")
-
-
-def _write_file(path: str, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY)
-    try:
-        os.write(fd, text.encode())
-    finally:
-        os.close(fd)
-
-
-def _can_traverse(path: str, uid: int, gid: int) -> bool:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return False
-    if uid == 0:
-        return True
-    if st.st_uid == uid:
-        return bool(st.st_mode & stat.S_IXUSR)
-    if st.st_gid == gid:
-        return bool(st.st_mode & stat.S_IXGRP)
-    return bool(st.st_mode & stat.S_IXOTH)
-
-
-def _ancestors(path: str) -> list[str]:
-    out: list[str] = []
-    head = os.path.dirname(path)
-    while head and head != "/":
-        out.append(head)
-        head = os.path.dirname(head)
-    return out[::-1]
-
-
-def _under(path: str, root: str) -> bool:
-    return path != root and path.startswith(root.rstrip("/") + "/")
-
-
-def _real_dirs(paths: Iterable[str]) -> list[str]:
-    out: list[str] = []
-    for p in paths:
-        try:
-            if stat.S_ISDIR(os.lstat(p).st_mode):
-                out.append(os.path.realpath(p))
-        except OSError:
-            continue
-    return out
-
-
-def _mask(libc: _Libc, hidden: str, keep: Sequence[str]) -> None:
-    """Cover ``hidden`` with an empty tmpfs, then bind the ``keep`` directories back into it."""
-    fd = os.open(hidden, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW)
-    try:
-        libc.mount("tmpfs", hidden, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64k")
-        for k in keep:
-            rel = os.path.relpath(k, hidden)
-            target = os.path.join(hidden, rel)
-            os.makedirs(target, exist_ok=True)
-            libc.mount(f"/proc/self/fd/{fd}/{rel}", target, None, MS_BIND | MS_REC)
-    finally:
-        os.close(fd)
-
-
-def _read_only_everything(libc: _Libc, scratch: str) -> None:
-    libc.mount(scratch, scratch, None, MS_BIND | MS_REC)
-    try:
-        libc.mount_setattr("/", True, set_=MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID)
-        libc.mount_setattr(
-            scratch,
-            False,
-            set_=MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
-            clear=MOUNT_ATTR_RDONLY,
-        )
-        return
-    except OSError as exc:
-        if exc.errno not in (errno.ENOSYS, errno.EINVAL):
-            raise
-    # Kernels before 5.12: remount every mount point read-only, one by one.
-    with open("/proc/self/mountinfo", encoding="utf-8") as fh:
-        lines = fh.read().splitlines()
-    for line in lines:
-        fields = line.split()
-        point = fields[4].encode().decode("unicode_escape")
-        opts = fields[5].split(",")
-        flags = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID
-        flags |= MS_NODEV if "nodev" in opts else 0
-        flags |= MS_NOEXEC if "noexec" in opts else 0
-        if point != scratch:
-            libc.mount(None, point, None, flags)
-    libc.mount(None, scratch, None, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | MS_NOEXEC)
-
-
-def _build_filesystem(libc: _Libc, cfg: dict[str, Any], new_proc: bool) -> list[str]:
-    """Private mount tree: hidden dirs masked, everything read-only except scratch.
-
-    Returns warnings about optional parts that failed; raises if the tree is not read-only.
-    """
-    warnings: list[str] = []
-    uid, gid = int(cfg["uid"]), int(cfg["gid"])
-    scratch = os.path.realpath(cfg["scratch"])
-    libc.mount(None, "/", None, MS_REC | MS_PRIVATE)
-    keep = _real_dirs(cfg["keep"])
-    hidden = set(_real_dirs(cfg["hide"]))
-    for k in keep:  # directories on the way to a kept path that the sandbox uid cannot cross
-        hidden.update(a for a in _ancestors(k) if not _can_traverse(a, uid, gid))
-    hidden.discard("/")
-    masked: list[str] = []
-    for h in sorted(hidden, key=lambda p: p.count("/")):
-        if any(h == k or _under(h, k) for k in keep):
-            continue  # never mask a kept directory or something inside one
-        if any(_under(h, m) for m in masked):
-            continue  # already hidden by an outer mask
-        inner = [k for k in keep if _under(k, h)]
-        outermost = [k for k in inner if not any(_under(k, o) for o in inner)]
-        _mask(libc, h, outermost)
-        masked.append(h)
-    if new_proc:
-        try:
-            libc.mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY)
-        except OSError as exc:
-            warnings.append(f"fresh /proc: {exc}")
-    _read_only_everything(libc, scratch)
-    return warnings
 
 
 def _count_tasks(uid: int) -> int:
@@ -313,7 +121,7 @@ def _set_rlimits(cfg: dict[str, Any], shared_uid: bool, pid_init: bool) -> None:
         resource.setrlimit(names[name], (soft, hard))
 
 
-def _drop_privileges(libc: _Libc, uid: int, gid: int) -> None:
+def _drop_privileges(libc: Any, uid: int, gid: int) -> None:
     if os.geteuid() == 0 and uid != 0:
         os.setgroups([])
         os.setresgid(gid, gid, gid)
@@ -325,30 +133,38 @@ def _drop_privileges(libc: _Libc, uid: int, gid: int) -> None:
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def _inner(cfg: dict[str, Any], cfg_path: str, libc: _Libc, ns: dict[str, bool]) -> None:
+def _filesystem(
+    mounts: Any, libc: Any, cfg: dict[str, Any], ns: dict[str, bool]
+) -> tuple[str, list[str]]:
+    """Build the filesystem view; its label and the problems met on the way."""
+    if not ns["mount"]:
+        return "none", []
+    try:
+        if cfg.get("gvisor"):
+            return "gvisor", mounts.build_gvisor_filesystem(libc, cfg, new_proc=ns["pid"])
+        return "mount-namespace", mounts.build_filesystem(libc, cfg, new_proc=ns["pid"])
+    except OSError as exc:
+        return "none", [f"filesystem view: {exc}"]
+
+
+def _inner(cfg: dict[str, Any], cfg_path: str, mounts: Any, libc: Any, ns: dict[str, bool]) -> None:
     """Privileged setup then execve of the user stage. Never returns."""
     try:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        errors: list[str] = []
-        filesystem = "none"
-        if ns["mount"]:
-            try:
-                errors += _build_filesystem(libc, cfg, new_proc=ns["pid"])
-                filesystem = "mount-namespace"
-            except OSError as exc:
-                errors.append(f"filesystem view: {exc}")
+        filesystem, errors = _filesystem(mounts, libc, cfg, ns)
+        if cfg.get("require_isolation") and filesystem != "mount-namespace":
+            _fatal(
+                "the private read-only mount tree could not be built",
+                weak_isolation=errors or ["no mount namespace"],
+            )
         _set_rlimits(cfg, shared_uid=os.geteuid() != 0 and not ns["user"], pid_init=ns["pid"])
         _drop_privileges(libc, int(cfg["uid"]), int(cfg["gid"]))
         os.chdir(cfg["scratch"])
-        _report(
-            stage="inner",
-            filesystem=filesystem,
-            uid=os.getuid(),
-            errors=errors,
-        )
+        _report(stage="inner", filesystem=filesystem, uid=os.getuid(), errors=errors)
         python = cfg["python"]
-        argv = [python, "-I", "-S", "-B", "-u", cfg["launcher"], "--user", cfg_path]
-        os.execve(python, argv, dict(os.environ))
+        argv = [python, "-I", "-S", "-B", "-u", cfg["launcher"]]
+        argv += ["--status-on-stderr"] if _status_on_stderr else []
+        os.execve(python, [*argv, "--user", cfg_path], dict(cfg.get("env") or os.environ))
     except PermissionError as exc:
         if exc.filename == cfg.get("python"):
             _fatal(
@@ -384,20 +200,58 @@ def _on_sigterm(signum: int, frame: object) -> None:
         os._exit(128 + signum)
 
 
+def _closing_status(
+    cfg: dict[str, Any], nonce: str, end: dict[str, Any], status: int, usage: Any
+) -> None:
+    """gVisor: how the code ended and the files it left (they live in gVisor's overlay, out of
+    the parent's reach), as the last line of stderr, behind the nonce. Every process of the code
+    is gone by now (the PID namespace died with its init), so nothing can write after it."""
+    import base64
+
+    end["exit"] = os.waitstatus_to_exitcode(status)  # -N: killed by signal N
+    end["cpu_s"] = float(usage.ru_utime + usage.ru_stime)
+    try:
+        max_files, max_bytes = (int(n) for n in cfg["collect"])
+        files, truncated = _sibling("collect").collect(cfg["scratch"], max_files, max_bytes)
+        end["files"] = {name: base64.b64encode(data).decode() for name, data in files.items()}
+        end["files_truncated"] = truncated
+    except (OSError, ValueError, ImportError) as exc:
+        end["files_error"] = f"{type(exc).__name__}: {exc}"
+    with contextlib.suppress(OSError):
+        data = b"\n" + STATUS_MARK + nonce.encode() + b" " + json.dumps(end).encode() + b"\n"
+        view = memoryview(data)
+        while view:
+            view = view[os.write(2, view) :]
+
+
 def _outer(cfg_path: str) -> None:
     global _child_pid
     os.closerange(STATUS_FD + 1, os.sysconf("SC_OPEN_MAX"))
     try:
         cfg = _load_config(cfg_path)
         signal.signal(signal.SIGTERM, _on_sigterm)
-        libc = _Libc()
+        mounts = _sibling("mounts")
+        if cfg.get("gvisor"):
+            outside = mounts.not_in_gvisor(str(cfg["host_release"]))
+            if outside is not None:
+                _fatal(
+                    f"sandbox setup failed: the gVisor backend does not run in gVisor: {outside}"
+                )
+        libc = mounts.Libc()
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         if cfg["parent_pid"] and os.getppid() != int(cfg["parent_pid"]):
             os._exit(SETUP_FAILED)  # the parent is already gone
-        ns = _unshare(libc, bool(cfg["namespaces"]))
+        ns, failures = mounts.unshare_namespaces(
+            libc, bool(cfg["namespaces"]), bool(cfg.get("simulate_no_namespaces"))
+        )
     except BaseException as exc:
         _fatal(f"sandbox setup failed: {type(exc).__name__}: {exc}")
         return
+    if cfg.get("require_isolation") and not (ns["net"] and ns["mount"] and ns["pid"]):
+        _fatal("namespaces are unavailable", weak_isolation=failures)
+    # On stderr, the status of the end travels after the code's own output: a per-execution
+    # secret, never seen by the code (exec wipes it), tells our last line from a forged one.
+    nonce = os.urandom(16).hex() if _status_on_stderr else ""
     _report(
         stage="outer",
         forked=ns["pid"],
@@ -405,13 +259,16 @@ def _outer(cfg_path: str) -> None:
         mount_ns=ns["mount"],
         pid_ns=ns["pid"],
         user_ns=ns["user"],
+        nonce=nonce,
     )
     if not ns["pid"]:
-        _inner(cfg, cfg_path, libc, ns)  # no PID namespace: this process becomes the sandbox
+        _inner(
+            cfg, cfg_path, mounts, libc, ns
+        )  # no PID namespace: this process becomes the sandbox
         return
     pid = os.fork()
     if pid == 0:
-        _inner(cfg, cfg_path, libc, ns)
+        _inner(cfg, cfg_path, mounts, libc, ns)
         return
     _child_pid = pid
     while True:
@@ -423,49 +280,16 @@ def _outer(cfg_path: str) -> None:
     # The parent's wait4 on this process cannot tell the sandbox's peak RSS: this process was
     # posix_spawn'ed (a vfork-style clone), and Linux carries the spawning process's high-water
     # RSS across exec. The forked child started from this small image, so its figure is true.
-    _report(child_maxrss_kb=int(usage.ru_maxrss))
-    os.close(STATUS_FD)
+    end: dict[str, Any] = {"child_maxrss_kb": int(usage.ru_maxrss)}
+    if _status_on_stderr:
+        _closing_status(cfg, nonce, end, status, usage)
+    else:
+        _report(**end)
+        os.close(STATUS_FD)
     _mirror(status)
 
 
-def _unshare(libc: _Libc, wanted: bool) -> dict[str, bool]:
-    ns = {"net": False, "mount": False, "pid": False, "user": False}
-    if not wanted:
-        return ns
-    rootless = os.geteuid() != 0
-    userns = CLONE_NEWUSER if rootless else 0
-    uid, gid = os.getuid(), os.getgid()
-    for flags in (CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWPID, CLONE_NEWNET):
-        try:
-            libc.unshare(flags | userns)
-        except OSError:
-            continue
-        if rootless:  # keep our own ids inside the new user namespace
-            _write_file("/proc/self/setgroups", "deny")
-            _write_file("/proc/self/uid_map", f"{uid} {uid} 1")
-            _write_file("/proc/self/gid_map", f"{gid} {gid} 1")
-        ns["net"] = True
-        ns["mount"] = bool(flags & CLONE_NEWNS)
-        ns["pid"] = bool(flags & CLONE_NEWPID)
-        ns["user"] = rootless
-        break
-    return ns
-
-
 # --------------------------------------------------------------------------- user stage
-
-
-def _load_audithook(launcher: str) -> Any:
-    """The policy module (``audithook.py``, copied next to this file), loaded by path."""
-    import importlib.util
-
-    path = os.path.join(os.path.dirname(os.path.abspath(launcher)), "audithook.py")
-    spec = importlib.util.spec_from_file_location("_tether_sandbox_audithook", path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _print_exception(exc: BaseException, tb: TracebackType | None) -> None:
@@ -486,7 +310,7 @@ def _user(cfg_path: str) -> None:
         cfg = _load_config(cfg_path)
         with open(cfg["code"], "rb") as fh:
             source = fh.read()
-        policy = _load_audithook(cfg["launcher"])
+        policy = _sibling("audithook")
         policy.neuter_posixsubprocess()
         hook = None
         if cfg["audit_hook"]:
@@ -496,7 +320,8 @@ def _user(cfg_path: str) -> None:
         _fatal(f"sandbox setup failed: {type(exc).__name__}: {exc}")
         return
     _report(stage="user", audit_hook=hook is not None)
-    os.close(STATUS_FD)
+    if not _status_on_stderr:
+        os.close(STATUS_FD)
     for stream in (sys.stdout, sys.stderr):
         if isinstance(stream, io.TextIOWrapper):
             stream.reconfigure(encoding="utf-8", errors="backslashreplace")
@@ -529,12 +354,17 @@ def _user(cfg_path: str) -> None:
 
 
 def main(argv: Sequence[str]) -> None:
-    if len(argv) == 3 and argv[1] == "--user":
-        _user(argv[2])
-    elif len(argv) == 2:
-        _outer(argv[1])
+    global _status_on_stderr
+    args = list(argv[1:])
+    if args[:1] == ["--status-on-stderr"]:
+        _status_on_stderr = True
+        del args[0]
+    if len(args) == 2 and args[0] == "--user":
+        _user(args[1])
+    elif len(args) == 1:
+        _outer(args[0])
     else:
-        sys.stderr.write("usage: launcher.py CONFIG | launcher.py --user CONFIG\n")
+        sys.stderr.write("usage: launcher.py [--status-on-stderr] [--user] CONFIG\n")
         os._exit(SETUP_FAILED)
 
 

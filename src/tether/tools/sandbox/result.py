@@ -13,6 +13,7 @@ __all__ = [
     "NetworkIsolation",
     "SandboxError",
     "SandboxResult",
+    "WeakIsolationError",
 ]
 
 KilledReason = Literal["timeout", "cpu", "memory", "output", "file_size", "processes", "killed"]
@@ -30,6 +31,18 @@ sandbox uid (kernel, but world-writable places stay writable), only the audit ho
 
 class SandboxError(TetherError):
     """The sandbox itself could not be set up (never raised for what the code did)."""
+
+
+class WeakIsolationError(SandboxError):
+    """The kernel isolation (network, mount and PID namespaces) is unavailable on this host and
+    the caller did not accept the weaker fallback (``allow_weak_isolation=True``).
+
+    ``reasons`` lists what failed (e.g. ``"unshare(CLONE_NEWNET|...) failed: Operation not
+    permitted"``)."""
+
+    def __init__(self, message: str, reasons: list[str]) -> None:
+        super().__init__(message)
+        self.reasons = reasons
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import fcntl
 import json
@@ -19,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from . import audithook as _audithook
+from . import collect as _collect
 from . import launcher as _launcher
+from . import mounts as _mounts
 from ._classify import classify
 from ._identity import Identity, acquire
 from ._scratch import collect, write_files
@@ -30,6 +33,7 @@ from .result import (
     NetworkIsolation,
     SandboxError,
     SandboxResult,
+    WeakIsolationError,
 )
 
 __all__ = ["SAFE_PATH", "LaunchSpec", "execute"]
@@ -38,6 +42,7 @@ SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 _READ_CHUNK = 64 * 1024
 _STATUS_LIMIT = 64 * 1024
 _TERM_GRACE_S = 0.5  # after SIGTERM to the launcher, SIGKILL the whole group
+_GVISOR_TERM_GRACE_S = 3.0  # runsc forwards the SIGTERM, then tears gVisor down
 _EOF_GRACE_S = 1.0  # after the exit, how long to wait for the pipes to close
 # Signals a parent may ignore or handle; the launcher starts with all of them at default.
 _RESET_SIGNALS = frozenset(
@@ -46,8 +51,20 @@ _RESET_SIGNALS = frozenset(
 
 _log = logging.getLogger("tether.tools.sandbox")
 
-# Probed by the first execution: whether this host lets us unshare namespaces at all.
+# Probed by the first execution: whether this host lets us unshare namespaces at all, and why not.
 _namespaces_supported: bool | None = None
+_namespaces_failure: list[str] = []
+
+DISABLE_NAMESPACES_ENV = "TETHER_SANDBOX_DISABLE_NAMESPACES"
+"""Set to 1 to make the launcher behave as if the kernel refused every namespace (tests)."""
+
+WEAK_ISOLATION_HINT = (
+    "the sandbox would fall back to the audit hook (network, writes to world-writable places) "
+    "and file permissions alone. Run where namespaces are allowed (root with CAP_SYS_ADMIN, or "
+    "unprivileged user namespaces: sysctl kernel.unprivileged_userns_clone=1 / "
+    "user.max_user_namespaces > 0), use backend='gvisor', or accept the weaker isolation with "
+    "Sandbox(..., allow_weak_isolation=True) / run_python(..., allow_weak_isolation=True)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +79,7 @@ class LaunchSpec:
     gid: int | None
     hidden_paths: tuple[str, ...]
     audit_hook: bool = True
+    allow_weak_isolation: bool = False
 
 
 @dataclass(slots=True)
@@ -77,8 +95,12 @@ def _launcher_source() -> bytes:
     return Path(_launcher.__file__).read_bytes()
 
 
-def _audithook_source() -> bytes:
-    return Path(_audithook.__file__).read_bytes()
+def _sibling_sources() -> dict[str, bytes]:
+    """The modules the launcher loads by path, copied next to it."""
+    return {
+        f"{m.__name__.rsplit('.', 1)[1]}.py": Path(m.__file__ or "").read_bytes()
+        for m in (_audithook, _collect, _mounts)
+    }
 
 
 def _python() -> str:
@@ -115,7 +137,8 @@ def _prepare(spec: LaunchSpec, who: Identity) -> _Workdir:
             return path
 
         launcher = put("launcher.py", _launcher_source(), 0o644)
-        put("audithook.py", _audithook_source(), 0o644)
+        for name, source in _sibling_sources().items():
+            put(name, source, 0o644)
         code = put("main.py", spec.code.encode("utf-8", "surrogatepass"), 0o644)
         stdin = put("stdin", spec.stdin, 0o600) if spec.stdin is not None else None
         python = _python()
@@ -134,7 +157,13 @@ def _prepare(spec: LaunchSpec, who: Identity) -> _Workdir:
             "audit_hook": spec.audit_hook,
             "keep": sorted(keep),
             "hide": sorted(hide),
+            "env": _env(scratch),
             "parent_pid": None if spec.runsc else os.getpid(),
+            "gvisor": spec.runsc is not None,
+            "host_release": os.uname().release,
+            "collect": [spec.limits.max_collected_files, spec.limits.max_collected_bytes],
+            "require_isolation": spec.runsc is None and not spec.allow_weak_isolation,
+            "simulate_no_namespaces": os.environ.get(DISABLE_NAMESPACES_ENV) == "1",
         }
         cfg_path = put("config.json", json.dumps(config).encode(), 0o644)
         return _Workdir(base, scratch, launcher, cfg_path, stdin)
@@ -168,7 +197,13 @@ def _high_pipe() -> tuple[int, int]:
 
 
 class _Stream:
-    """Reads one pipe without blocking, keeping at most ``limit`` bytes."""
+    """Reads one pipe without blocking, keeping at most ``limit`` bytes.
+
+    With ``demux`` (gVisor: the status travels on stderr), the leading status lines (prefixed
+    with :data:`launcher.STATUS_MARK`, up to the user stage's) go to :attr:`header`, and the
+    launcher's closing line (``"\\n" + STATUS_MARK + nonce + " "``, the nonce announced in the
+    header) and everything after it go to :attr:`trailer`, bounded by ``trailer_limit``.
+    """
 
     def __init__(
         self,
@@ -176,6 +211,8 @@ class _Stream:
         fd: int,
         limit: int,
         on_overflow: Callable[[], None] | None,
+        demux: bool = False,
+        trailer_limit: int = 0,
     ) -> None:
         self._loop = loop
         self._fd = fd
@@ -184,6 +221,13 @@ class _Stream:
         self._closed = False
         self.buf = bytearray()
         self.truncated = False
+        self.header = bytearray()
+        self.trailer = bytearray()
+        self._trailer_limit = trailer_limit
+        self._pending: bytearray | None = bytearray() if demux else None
+        self._key = b""  # the closing line's start, once the header told the nonce
+        self._scan = bytearray()  # bytes held back: they may be the start of the key
+        self._in_trailer = False
         self.done: asyncio.Future[None] = loop.create_future()
         os.set_blocking(fd, False)
         loop.add_reader(fd, self._read)
@@ -198,6 +242,65 @@ class _Stream:
         if not data:
             self.close()
             return
+        if self._pending is not None:
+            self._pending += data
+            rest = self._take_header(self._pending)
+            if rest is None:
+                return
+            self._pending = None
+            data = rest
+        self._route(data)
+
+    def _take_header(self, buf: bytearray) -> bytes | None:
+        """Moves complete leading status lines to :attr:`header`; the bytes after the header,
+        or None while it may go on."""
+        mark = _launcher.STATUS_MARK
+        while buf.startswith(mark):
+            end = buf.find(b"\n")
+            if end < 0:
+                if len(buf) <= _STATUS_LIMIT:
+                    return None
+                break
+            line = bytes(buf[len(mark) : end + 1])
+            del buf[: end + 1]
+            self.header += line
+            with contextlib.suppress(ValueError):
+                item = json.loads(line)
+                if isinstance(item, dict):
+                    if isinstance(item.get("nonce"), str) and item["nonce"]:
+                        self._key = b"\n" + mark + item["nonce"].encode() + b" "
+                    if item.get("stage") == "user" or "fatal" in item:
+                        break  # the code runs from here on: nothing after this is ours
+        else:
+            if len(buf) < len(mark) and mark.startswith(bytes(buf)):
+                return None
+        return bytes(buf)
+
+    def _route(self, data: bytes) -> None:
+        if self._in_trailer:
+            room = self._trailer_limit - len(self.trailer)
+            self.trailer += data[: max(room, 0)]
+            return
+        if not self._key:
+            self._keep(data)
+            return
+        self._scan += data
+        at = self._scan.find(self._key)
+        if at >= 0:
+            self._keep(bytes(self._scan[:at]))
+            rest = bytes(self._scan[at + len(self._key) :])
+            self._scan.clear()
+            self._in_trailer = True
+            self._route(rest)
+            return
+        hold = len(self._key) - 1
+        if len(self._scan) > hold:
+            self._keep(bytes(self._scan[:-hold]))
+            del self._scan[:-hold]
+
+    def _keep(self, data: bytes) -> None:
+        if not data:
+            return
         room = self._limit - len(self.buf)
         if len(data) <= room:
             self.buf += data
@@ -209,12 +312,28 @@ class _Stream:
             if self._on_overflow is not None:
                 self._on_overflow()
 
+    def closing_status(self) -> dict[str, Any]:
+        """The launcher's closing line (gVisor), or {} if it did not arrive whole."""
+        if not self.trailer.endswith(b"\n"):
+            return {}
+        with contextlib.suppress(ValueError):
+            item = json.loads(self.trailer)
+            if isinstance(item, dict):
+                return item
+        return {}
+
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         self._loop.remove_reader(self._fd)
         os.close(self._fd)
+        if self._pending is not None:  # the stream ended inside the header
+            pending, self._pending = bytes(self._pending), None
+            self._keep(pending)
+        if self._scan:
+            scan, self._scan = bytes(self._scan), bytearray()
+            self._keep(scan)
         if not self.done.done():
             self.done.set_result(None)
 
@@ -239,7 +358,8 @@ class _Execution:
         python = _python()
         argv = [python, "-I", "-S", "-B", "-u", self.work.launcher, self.work.config]
         if self.spec.runsc is not None:
-            argv = [*_runsc_argv(self.spec.runsc), *argv]
+            # runsc passes only descriptors 0-2: the status travels on stderr.
+            argv = [*_runsc_argv(self.spec.runsc), *argv[:-1], "--status-on-stderr", argv[-1]]
         pipes = [_high_pipe() for _ in range(3)]
         (out_r, out_w), (err_r, err_w), (st_r, st_w) = pipes
         try:
@@ -249,7 +369,7 @@ class _Execution:
             self.pid = os.posix_spawn(
                 argv[0],
                 argv,
-                _env(self.work.scratch),
+                self._spawn_env(),
                 file_actions=[
                     (os.POSIX_SPAWN_OPEN, 0, self.work.stdin or os.devnull, os.O_RDONLY, 0),
                     (os.POSIX_SPAWN_DUP2, out_w, 1),
@@ -269,15 +389,30 @@ class _Execution:
                 os.close(fd)
         cap = self.spec.limits.max_output_bytes
         self.stdout = _Stream(self.loop, out_r, cap, lambda: self.kill("output"))
-        self.stderr = _Stream(self.loop, err_r, cap, lambda: self.kill("output"))
+        gvisor = self.spec.runsc is not None
+        # The closing line carries the collected files, base64-encoded.
+        trailer_cap = self.spec.limits.max_collected_bytes * 2 + _STATUS_LIMIT if gvisor else 0
+        self.stderr = _Stream(
+            self.loop, err_r, cap, lambda: self.kill("output"), gvisor, trailer_cap
+        )
         self.status = _Stream(self.loop, st_r, _STATUS_LIMIT, None)
         self._streams = [self.stdout, self.stderr, self.status]
+
+    def _spawn_env(self) -> dict[str, str]:
+        env = _env(self.work.scratch)
+        if self.spec.runsc is not None:
+            # runsc keeps its bundle and state under TMPDIR: not in scratch. (The launcher gives
+            # the code the environment of the config, scratch as TMPDIR.)
+            private = os.path.join(self.work.base, "runsc")
+            os.makedirs(private, mode=0o700, exist_ok=True)
+            env["TMPDIR"] = private
+        return env
 
     # -- killing -------------------------------------------------------------------------
 
     def status_fields(self) -> dict[str, Any]:
         fields: dict[str, Any] = {}
-        for line in bytes(self.status.buf).splitlines():
+        for line in bytes(self.status.buf + self.stderr.header).splitlines():
             with contextlib.suppress(ValueError):
                 item = json.loads(line)
                 if isinstance(item, dict):
@@ -289,18 +424,32 @@ class _Execution:
     def _killpg(self) -> None:
         # Only called before the leader is reaped: its pid is still its process group's id.
         if not self.reaped:
+            # runsc starts the gVisor sandbox in a session of its own: kill it by descent.
+            strays = _descendants(self.pid) if self.spec.runsc is not None else []
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.pid, signal.SIGKILL)
+            for pidfd in strays:
+                with contextlib.suppress(OSError):
+                    signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+                os.close(pidfd)
 
     def _launcher_reaps(self) -> bool:
         """Whether to ask the launcher (SIGTERM) rather than SIGKILL the group straight away.
 
         With a PID namespace the launcher SIGKILLs the namespace's init and reaps it, so the
         usage is accounted and no zombie is left to the host's init. Before its status arrives
-        we do not know yet, and asking costs at most the grace period.
+        we do not know yet, and asking costs at most the grace period. ``runsc`` forwards the
+        SIGTERM to the launcher inside gVisor and then stops its sandbox and gofer cleanly
+        (a SIGKILL would leave them to the host's init).
         """
+        if self.spec.runsc is not None:
+            return True
         fields = self.status_fields()
-        return self.spec.runsc is None and bool(fields.get("forked", "forked" not in fields))
+        return bool(fields.get("forked", "forked" not in fields))
+
+    @property
+    def _grace(self) -> float:
+        return _TERM_GRACE_S if self.spec.runsc is None else _GVISOR_TERM_GRACE_S
 
     def kill(self, reason: KilledReason) -> None:
         if self.kill_reason is None:
@@ -311,7 +460,7 @@ class _Execution:
         if self._launcher_reaps():
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(self.pid, signal.SIGTERM)
-            self._escalation = self.loop.call_later(_TERM_GRACE_S, self._killpg)
+            self._escalation = self.loop.call_later(self._grace, self._killpg)
         else:
             self._killpg()
 
@@ -349,7 +498,7 @@ class _Execution:
             if not done:
                 self.kill("timeout")
             while not exited.done():
-                done, _ = await asyncio.wait({exited}, timeout=2 * _TERM_GRACE_S)
+                done, _ = await asyncio.wait({exited}, timeout=2 * self._grace)
                 if not done:
                     self._killpg()
             exited.result()
@@ -378,7 +527,7 @@ class _Execution:
             if self._launcher_reaps():
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(self.pid, signal.SIGTERM)
-                deadline = time.monotonic() + _TERM_GRACE_S
+                deadline = time.monotonic() + self._grace
                 flags = os.WEXITED | os.WNOHANG | os.WNOWAIT
                 with contextlib.suppress(ChildProcessError):
                     while os.waitid(os.P_PID, self.pid, flags) is None:
@@ -396,18 +545,44 @@ class _Execution:
 
 
 def _runsc_argv(runsc: str) -> list[str]:
-    """gVisor: ``runsc --network=none [--rootless] do --``.
+    """gVisor: ``runsc --rootless --network=none do -quiet -cwd / --``.
 
-    ``--network=none``: the sandbox gets only its own loopback device. ``runsc do`` shows the
-    host filesystem read-only under a writable in-memory overlay (its ``--force-overlay``
-    default, kept: disabling it would let the code write to the host), so what the code writes
-    stays inside gVisor and is not collected. ``--rootless`` when tether does not run as root.
-    The launcher still applies every process-level layer inside gVisor.
+    ``--network=none``: no network device but gVisor's own loopback. ``runsc do`` shows the
+    host filesystem read-only under a writable in-memory overlay (its default, kept: disabling
+    it would let the code write to the host), so what the code writes stays inside gVisor and
+    is not collected. ``--rootless`` whoever we are: no cgroup or host network setup needed.
+    The launcher still applies the process-level layers inside gVisor.
     """
-    argv = [runsc, "--network=none"]
-    if os.geteuid() != 0:
-        argv.append("--rootless")
-    return [*argv, "do", "--"]
+    return [runsc, "--rootless", "--network=none", "do", "-quiet", "-cwd", "/", "--"]
+
+
+def _descendants(pid: int) -> list[int]:
+    """pidfds of every descendant of ``pid`` (through /proc/PID/task/TID/children)."""
+    found: list[int] = []
+    todo = [pid]
+    seen = {pid}
+    while todo:
+        parent = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{parent}/task")
+        except OSError:
+            continue
+        for tid in tasks:
+            try:
+                with open(f"/proc/{parent}/task/{tid}/children", encoding="ascii") as fh:
+                    children = [int(c) for c in fh.read().split()]
+            except (OSError, ValueError):
+                continue
+            for child in children:
+                if child in seen:
+                    continue
+                seen.add(child)
+                try:
+                    found.append(os.pidfd_open(child))
+                except OSError:
+                    continue
+                todo.append(child)
+    return found
 
 
 def _kill_uid(uid: int) -> None:
@@ -461,9 +636,29 @@ def _labels(
     return network, filesystem
 
 
+def _decode_files(end: dict[str, Any]) -> tuple[dict[str, bytes], bool]:
+    files: dict[str, bytes] = {}
+    raw = end.get("files")
+    if isinstance(raw, dict):
+        for name, data in raw.items():
+            with contextlib.suppress(ValueError, TypeError):
+                files[str(name)] = base64.b64decode(data, validate=True)
+    if "files_error" in end:
+        _log.warning("sandbox: collecting files inside gVisor failed: %s", end["files_error"])
+    return files, bool(end.get("files_truncated")) or not isinstance(raw, dict)
+
+
+def _weak_isolation_error(reasons: list[str]) -> WeakIsolationError:
+    return WeakIsolationError(
+        f"namespaces unavailable ({'; '.join(reasons)}): {WEAK_ISOLATION_HINT}", reasons
+    )
+
+
 async def execute(spec: LaunchSpec) -> SandboxResult:
     """Run ``spec.code`` once in a fresh sandbox and report what happened."""
     global _namespaces_supported
+    if spec.runsc is None and not spec.allow_weak_isolation and _namespaces_supported is False:
+        raise _weak_isolation_error(_namespaces_failure or ["namespaces are unavailable"])
     who = acquire(spec.uid, spec.gid)
     work: _Workdir | None = None
     run: _Execution | None = None
@@ -477,14 +672,20 @@ async def execute(spec: LaunchSpec) -> SandboxResult:
             run.abandon()
             raise
         fields = run.status_fields()
-        if "network_ns" in fields and not fields["network_ns"] and spec.runsc is None:
-            _namespaces_supported = False
-        elif fields.get("network_ns"):
-            _namespaces_supported = True
+        simulated = os.environ.get(DISABLE_NAMESPACES_ENV) == "1"
+        if spec.runsc is None and not simulated:
+            if "weak_isolation" in fields or ("network_ns" in fields and not fields["network_ns"]):
+                _namespaces_supported = False
+                _namespaces_failure[:] = [str(r) for r in fields.get("weak_isolation") or ()]
+            elif fields.get("network_ns"):
+                _namespaces_supported = True
+        if "weak_isolation" in fields and fields.get("stage") != "user":
+            raise _weak_isolation_error([str(r) for r in fields["weak_isolation"]])
         for problem in fields.get("errors") or ():
             _log.warning("sandbox isolation degraded: %s", problem)
         if who.unique and not fields.get("pid_ns"):
             await asyncio.to_thread(_kill_uid, who.uid)
+        end = run.stderr.closing_status() if spec.runsc is not None else {}
         stderr_text = run.stderr.buf.decode("utf-8", "replace")
         started = fields.get("stage") == "user" or run.kill_reason is not None
         if not started and ("fatal" in fields or status == _launcher.SETUP_FAILED << 8):
@@ -493,8 +694,12 @@ async def execute(spec: LaunchSpec) -> SandboxResult:
                 f"stderr: {stderr_text[-2000:]!r}"
             )
         exit_code = os.waitstatus_to_exitcode(status)
+        if isinstance(end.get("exit"), int):
+            exit_code = end["exit"]  # gVisor: runsc reports a death by signal N as 128 + N
         signum = -exit_code if exit_code < 0 else None
         cpu_s = float(usage.ru_utime + usage.ru_stime)
+        if isinstance(end.get("cpu_s"), int | float):
+            cpu_s = float(end["cpu_s"])  # gVisor: the code's own, not the gVisor kernel's
         reason = classify(
             killed_by_parent=run.kill_reason,
             exit_code=exit_code,
@@ -503,12 +708,15 @@ async def execute(spec: LaunchSpec) -> SandboxResult:
             cpu_limit=spec.limits.cpu_seconds,
             stderr_tail=stderr_text[-4096:],
         )
-        files, files_truncated = await asyncio.to_thread(
-            collect,
-            work.scratch,
-            spec.limits.max_collected_files,
-            spec.limits.max_collected_bytes,
-        )
+        if spec.runsc is not None:  # collected inside gVisor, where the files are
+            files, files_truncated = _decode_files(end)
+        else:
+            files, files_truncated = await asyncio.to_thread(
+                collect,
+                work.scratch,
+                spec.limits.max_collected_files,
+                spec.limits.max_collected_bytes,
+            )
         network, filesystem = _labels(spec, fields, who)
         return SandboxResult(
             stdout=run.stdout.buf.decode("utf-8", "replace"),
@@ -518,7 +726,10 @@ async def execute(spec: LaunchSpec) -> SandboxResult:
             killed_reason=reason,
             duration_s=duration,
             cpu_s=cpu_s,
-            max_rss_bytes=int(fields.get("child_maxrss_kb", usage.ru_maxrss)) * 1024,
+            max_rss_bytes=int(
+                end.get("child_maxrss_kb", fields.get("child_maxrss_kb", usage.ru_maxrss))
+            )
+            * 1024,
             stdout_truncated=run.stdout.truncated,
             stderr_truncated=run.stderr.truncated,
             network=network,

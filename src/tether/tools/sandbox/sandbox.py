@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import logging
+import os
 import shutil
 import threading
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -12,13 +15,14 @@ from tether.core.errors import ConfigurationError
 
 from ._scratch import normalize_files
 from .limits import SandboxLimits
-from .result import SandboxResult
+from .result import SandboxError, SandboxResult
 from .runner import LaunchSpec, execute
 
 __all__ = [
     "DEFAULT_HIDDEN_PATHS",
     "Backend",
     "Sandbox",
+    "gvisor_available",
     "run_python",
     "run_python_sync",
 ]
@@ -46,22 +50,96 @@ GVISOR_INSTALL_HINT = (
 )
 
 _T = TypeVar("_T")
+_log = logging.getLogger("tether.tools.sandbox")
+
+# runsc path -> None when it passed its self-check on this machine, else why it failed.
+_gvisor_checks: dict[str, str | None] = {}
+_gvisor_lock = threading.Lock()
+
+_SELF_CHECK = "import os\nprint('tether-gvisor-ok', os.uname().release)\n"
 
 
-def _resolve_backend(backend: str) -> str | None:
-    """The runsc path for the gVisor backend, or None for the process backend."""
+def _gvisor_self_check(runsc: str) -> str | None:
+    """Run a trivial program under ``runsc``: None when its output is right and it saw gVisor's
+    kernel rather than the host's; otherwise why not."""
+    spec = LaunchSpec(
+        code=_SELF_CHECK,
+        limits=SandboxLimits(cpu_seconds=30, wall_seconds=120),
+        files={},
+        stdin=None,
+        runsc=runsc,
+        uid=None,
+        gid=None,
+        hidden_paths=DEFAULT_HIDDEN_PATHS,
+    )
+    try:
+        result = _run_sync(lambda: execute(spec))
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    if not result.ok:
+        return f"the check program failed (exit {result.exit_code}): {result.stderr[-500:]!r}"
+    words = result.stdout.split()
+    if len(words) != 2 or words[0] != "tether-gvisor-ok":
+        return f"the check program printed {result.stdout[-200:]!r}"
+    if words[1] == os.uname().release:
+        return f"the check program saw the host's kernel ({words[1]}): not isolated by gVisor"
+    return None
+
+
+def _gvisor_failure(runsc: str) -> str | None:
+    """The cached self-check of ``runsc`` (run once per path and process; logged once)."""
+    with _gvisor_lock:
+        if runsc not in _gvisor_checks:
+            reason = _gvisor_self_check(runsc)
+            _gvisor_checks[runsc] = reason
+            if reason is not None:
+                _log.warning(
+                    "gVisor (%s) failed its self-check; backend='auto' uses the process "
+                    "sandbox: %s",
+                    runsc,
+                    reason,
+                )
+        return _gvisor_checks[runsc]
+
+
+def gvisor_available() -> bool:
+    """Whether ``runsc`` is on PATH and passed its self-check on this machine (cached; the
+    first call runs a trivial program under gVisor, which takes a second or two)."""
+    runsc = shutil.which("runsc")
+    return runsc is not None and _gvisor_failure(runsc) is None
+
+
+def _check_backend_name(backend: str) -> None:
     if backend not in get_args(Backend):
         raise ConfigurationError(
             f"unknown sandbox backend {backend!r}; use one of {list(get_args(Backend))}"
         )
-    if backend == "process":
-        return None
-    runsc = shutil.which("runsc")
-    if runsc is None and backend == "gvisor":
+    if backend == "gvisor" and shutil.which("runsc") is None:
         raise ConfigurationError(
             f"backend='gvisor' needs `runsc`, not found on PATH; {GVISOR_INSTALL_HINT}"
         )
-    return runsc
+
+
+def _resolve_backend(backend: str) -> str | None:
+    """The runsc path for the gVisor backend, or None for the process backend. ``"auto"`` picks
+    gVisor only once it passed its self-check here (blocking: call it off the event loop)."""
+    _check_backend_name(backend)
+    if backend == "process":
+        return None
+    runsc = shutil.which("runsc")
+    if runsc is None:
+        if backend == "gvisor":  # removed from PATH since the check above
+            raise ConfigurationError(f"backend='gvisor' needs `runsc`; {GVISOR_INSTALL_HINT}")
+        return None
+    failure = _gvisor_failure(runsc)
+    if failure is None:
+        return runsc
+    if backend == "gvisor":
+        raise SandboxError(
+            f"backend='gvisor': {runsc} failed its self-check on this machine ({failure}); "
+            "fix the gVisor installation or use backend='process'"
+        )
+    return None
 
 
 def _run_sync(factory: Callable[[], Awaitable[_T]]) -> _T:
@@ -72,7 +150,10 @@ def _run_sync(factory: Callable[[], Awaitable[_T]]) -> _T:
 
     try:
         asyncio.get_running_loop()
+        running = True
     except RuntimeError:
+        running = False
+    if not running:
         return asyncio.run(main())
     # Called from async code: a helper thread with its own loop (it lives until the run ends,
     # which the launcher's parent-death signal relies on).
@@ -99,8 +180,12 @@ class Sandbox:
     Holds defaults (limits, backend, identity, hidden paths); every call may override the
     limits. See the package docstring for exactly what is isolated and how.
 
-    * ``backend``: ``"auto"`` (gVisor when ``runsc`` is on PATH, else the process sandbox),
-      ``"process"`` or ``"gvisor"`` (ConfigurationError when ``runsc`` is missing).
+    * ``backend``: ``"auto"`` (gVisor when ``runsc`` is on PATH *and* passed a self-check on
+      this machine, else the process sandbox), ``"process"`` or ``"gvisor"``
+      (ConfigurationError when ``runsc`` is missing, SandboxError when it fails the check).
+    * ``allow_weak_isolation``: where the kernel refuses namespaces, the process backend
+      raises :class:`WeakIsolationError` unless this is True (then it runs behind the audit
+      hook, file permissions and rlimits only, and says so in the result).
     * ``uid`` / ``gid``: run as this unprivileged identity (root only). Default: a fresh uid per
       execution when running as root, the current user otherwise.
     * ``hidden_paths``: directories hidden from the code (see :data:`DEFAULT_HIDDEN_PATHS`).
@@ -114,13 +199,18 @@ class Sandbox:
         uid: int | None = None,
         gid: int | None = None,
         hidden_paths: Sequence[str] = DEFAULT_HIDDEN_PATHS,
+        allow_weak_isolation: bool = False,
     ) -> None:
         if limits is not None and not isinstance(limits, SandboxLimits):
             raise ConfigurationError(
                 f"limits must be a SandboxLimits, got {type(limits).__name__}; "
                 "e.g. SandboxLimits(cpu_seconds=5, wall_seconds=10)"
             )
-        _resolve_backend(backend)  # fail early on a bad name or a missing runsc
+        _check_backend_name(backend)  # fail early on a bad name or a missing runsc
+        if not isinstance(allow_weak_isolation, bool):
+            raise ConfigurationError(
+                f"allow_weak_isolation must be a bool, got {allow_weak_isolation!r}"
+            )
         if isinstance(hidden_paths, str) or not all(
             isinstance(p, str) and p.startswith("/") for p in hidden_paths
         ):
@@ -132,6 +222,7 @@ class Sandbox:
         self.uid = uid
         self.gid = gid
         self.hidden_paths = tuple(hidden_paths)
+        self.allow_weak_isolation = allow_weak_isolation
 
     def _spec(
         self,
@@ -140,6 +231,7 @@ class Sandbox:
         files: Mapping[str, str | bytes] | None,
         stdin: str | None,
         audit_hook: bool = True,
+        runsc: str | None = None,
     ) -> LaunchSpec:
         if not isinstance(code, str):
             raise ConfigurationError(
@@ -154,11 +246,12 @@ class Sandbox:
             limits=limits or self.limits,
             files=normalize_files(files),
             stdin=stdin.encode("utf-8") if stdin is not None else None,
-            runsc=_resolve_backend(self.backend),
+            runsc=runsc,
             uid=self.uid,
             gid=self.gid,
             hidden_paths=self.hidden_paths,
             audit_hook=audit_hook,
+            allow_weak_isolation=self.allow_weak_isolation,
         )
 
     async def run(
@@ -174,7 +267,9 @@ class Sandbox:
         ``files`` are created in the scratch directory (the code's cwd) first; ``stdin`` is
         its standard input. Cancelling the call kills the execution.
         """
-        return await execute(self._spec(code, limits, files, stdin))
+        spec = self._spec(code, limits, files, stdin)
+        runsc = await asyncio.to_thread(_resolve_backend, self.backend)
+        return await execute(dataclasses.replace(spec, runsc=runsc))
 
     def run_sync(
         self,
@@ -185,7 +280,7 @@ class Sandbox:
         stdin: str | None = None,
     ) -> SandboxResult:
         """Blocking twin of :meth:`run`."""
-        spec = self._spec(code, limits, files, stdin)
+        spec = self._spec(code, limits, files, stdin, runsc=_resolve_backend(self.backend))
         return _run_sync(lambda: execute(spec))
 
 
@@ -196,9 +291,11 @@ async def run_python(
     files: Mapping[str, str | bytes] | None = None,
     stdin: str | None = None,
     backend: Backend = "auto",
+    allow_weak_isolation: bool = False,
 ) -> SandboxResult:
     """Run untrusted ``code`` in a fresh sandbox with default settings (see :class:`Sandbox`)."""
-    return await Sandbox(backend=backend).run(code, limits=limits, files=files, stdin=stdin)
+    box = Sandbox(backend=backend, allow_weak_isolation=allow_weak_isolation)
+    return await box.run(code, limits=limits, files=files, stdin=stdin)
 
 
 def run_python_sync(
@@ -208,6 +305,8 @@ def run_python_sync(
     files: Mapping[str, str | bytes] | None = None,
     stdin: str | None = None,
     backend: Backend = "auto",
+    allow_weak_isolation: bool = False,
 ) -> SandboxResult:
     """Blocking twin of :func:`run_python`."""
-    return Sandbox(backend=backend).run_sync(code, limits=limits, files=files, stdin=stdin)
+    box = Sandbox(backend=backend, allow_weak_isolation=allow_weak_isolation)
+    return box.run_sync(code, limits=limits, files=files, stdin=stdin)
