@@ -34,9 +34,12 @@ def routes_and_comparisons(s: Scanner) -> None:
 
 _QUOTED = rx(r'"([^"\n]{1,200})"|`([^`\n]{1,200})`|(?<!\w)\'([^\'\n]{1,200})\'(?!\w)')
 _URL = rx(r"\b(?:https?://|www\.)[^\s<>\"']+")
-_EMAIL = rx(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
+# Each starts where a token starts: "a-a-a-..." must not be tried from every letter (quadratic).
+_EMAIL = rx(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
 _HANDLE = rx(r"(?<![\w.])[#@][A-Za-z][\w-]*")
-_FILE = rx(r"\b[\w-]+\.(?:pdf|csv|xlsx?|docx?|json|ya?ml|txt|zip|png|jpe?g|log|py|js|ts|sql)\b")
+_FILE = rx(
+    r"(?<![\w.-])[\w-]+\.(?:pdf|csv|xlsx?|docx?|json|ya?ml|txt|zip|png|jpe?g|log|py|js|ts|sql)\b"
+)
 _NUMBER_MARK = rx(r"(?:\b(?:no|nr|num)\.?\s*#?|#)(?=\d)")
 
 
