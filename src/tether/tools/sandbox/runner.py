@@ -11,22 +11,24 @@ import logging
 import os
 import shutil
 import signal
-import sys
-import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from . import audithook as _audithook
-from . import collect as _collect
 from . import launcher as _launcher
-from . import mounts as _mounts
 from ._classify import classify
 from ._identity import Identity, acquire
-from ._scratch import collect, write_files
-from .limits import SandboxLimits
+from ._reap import descendants, kill_uid
+from ._scratch import collect
+from ._stream import STATUS_LIMIT, Stream
+from ._workdir import (
+    DISABLE_NAMESPACES_ENV,
+    SAFE_PATH,
+    LaunchSpec,
+    Workdir,
+    interpreter,
+    prepare,
+    sandbox_env,
+)
 from .result import (
     FilesystemIsolation,
     KilledReason,
@@ -36,11 +38,8 @@ from .result import (
     WeakIsolationError,
 )
 
-__all__ = ["SAFE_PATH", "LaunchSpec", "execute"]
+__all__ = ["DISABLE_NAMESPACES_ENV", "SAFE_PATH", "LaunchSpec", "execute"]
 
-SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
-_READ_CHUNK = 64 * 1024
-_STATUS_LIMIT = 64 * 1024
 _TERM_GRACE_S = 0.5  # after SIGTERM to the launcher, SIGKILL the whole group
 _GVISOR_TERM_GRACE_S = 3.0  # runsc forwards the SIGTERM, then tears gVisor down
 _EOF_GRACE_S = 1.0  # after the exit, how long to wait for the pipes to close
@@ -55,9 +54,6 @@ _log = logging.getLogger("tether.tools.sandbox")
 _namespaces_supported: bool | None = None
 _namespaces_failure: list[str] = []
 
-DISABLE_NAMESPACES_ENV = "TETHER_SANDBOX_DISABLE_NAMESPACES"
-"""Set to 1 to make the launcher behave as if the kernel refused every namespace (tests)."""
-
 WEAK_ISOLATION_HINT = (
     "the sandbox would fall back to the audit hook (network, writes to world-writable places) "
     "and file permissions alone. Run where namespaces are allowed (root with CAP_SYS_ADMIN, or "
@@ -65,125 +61,6 @@ WEAK_ISOLATION_HINT = (
     "user.max_user_namespaces > 0), use backend='gvisor', or accept the weaker isolation with "
     "Sandbox(..., allow_weak_isolation=True) / run_python(..., allow_weak_isolation=True)"
 )
-
-
-@dataclass(frozen=True, slots=True)
-class LaunchSpec:
-    code: str
-    limits: SandboxLimits
-    files: dict[str, bytes]
-    stdin: bytes | None
-    runsc: str | None
-    """Absolute path of ``runsc`` when the gVisor backend is used."""
-    uid: int | None
-    gid: int | None
-    hidden_paths: tuple[str, ...]
-    audit_hook: bool = True
-    allow_weak_isolation: bool = False
-
-
-@dataclass(slots=True)
-class _Workdir:
-    base: str
-    scratch: str
-    launcher: str
-    config: str
-    stdin: str | None
-
-
-def _launcher_source() -> bytes:
-    return Path(_launcher.__file__).read_bytes()
-
-
-def _sibling_sources() -> dict[str, bytes]:
-    """The modules the launcher loads by path, copied next to it."""
-    return {
-        f"{m.__name__.rsplit('.', 1)[1]}.py": Path(m.__file__ or "").read_bytes()
-        for m in (_audithook, _collect, _mounts)
-    }
-
-
-def _python() -> str:
-    return os.path.realpath(sys.executable)
-
-
-def _rlimits(limits: SandboxLimits) -> dict[str, list[int]]:
-    return {
-        "cpu": [limits.cpu_seconds, limits.cpu_seconds + 1],
-        "as": [limits.memory_bytes, limits.memory_bytes],
-        "nofile": [limits.max_open_files, limits.max_open_files],
-        "nproc": [limits.max_processes, limits.max_processes],
-        "fsize": [limits.max_file_bytes, limits.max_file_bytes],
-        "core": [0, 0],
-    }
-
-
-def _prepare(spec: LaunchSpec, who: Identity) -> _Workdir:
-    """Private work directory: launcher, code, config (root-owned) and the scratch dir."""
-    base = tempfile.mkdtemp(prefix="tether-sandbox-")
-    try:
-        os.chmod(base, 0o711)  # crossable, not listable
-        scratch = os.path.join(base, "scratch")
-        os.mkdir(scratch, 0o700)
-        if os.geteuid() == 0:
-            os.chown(scratch, who.uid, who.gid)
-        write_files(scratch, spec.files, who.uid, who.gid)
-
-        def put(name: str, data: bytes, mode: int) -> str:
-            path = os.path.join(base, name)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            return path
-
-        launcher = put("launcher.py", _launcher_source(), 0o644)
-        for name, source in _sibling_sources().items():
-            put(name, source, 0o644)
-        code = put("main.py", spec.code.encode("utf-8", "surrogatepass"), 0o644)
-        stdin = put("stdin", spec.stdin, 0o600) if spec.stdin is not None else None
-        python = _python()
-        keep = {base, os.path.dirname(python)}
-        keep.update(os.path.realpath(p) for p in (sys.base_prefix, sys.base_exec_prefix))
-        hide = set(spec.hidden_paths) | {tempfile.gettempdir(), os.path.dirname(base)}
-        config = {
-            "python": python,
-            "launcher": launcher,
-            "code": code,
-            "scratch": scratch,
-            "uid": who.uid,
-            "gid": who.gid,
-            "rlimits": _rlimits(spec.limits),
-            "namespaces": _namespaces_supported is not False,
-            "audit_hook": spec.audit_hook,
-            "keep": sorted(keep),
-            "hide": sorted(hide),
-            "env": _env(scratch),
-            "parent_pid": None if spec.runsc else os.getpid(),
-            "gvisor": spec.runsc is not None,
-            "host_release": os.uname().release,
-            "collect": [spec.limits.max_collected_files, spec.limits.max_collected_bytes],
-            "require_isolation": spec.runsc is None and not spec.allow_weak_isolation,
-            "simulate_no_namespaces": os.environ.get(DISABLE_NAMESPACES_ENV) == "1",
-        }
-        cfg_path = put("config.json", json.dumps(config).encode(), 0o644)
-        return _Workdir(base, scratch, launcher, cfg_path, stdin)
-    except BaseException:
-        shutil.rmtree(base, ignore_errors=True)
-        raise
-
-
-def _env(scratch: str) -> dict[str, str]:
-    """The whole environment of the sandbox: nothing of the host's."""
-    return {
-        "PATH": SAFE_PATH,
-        "HOME": scratch,
-        "TMPDIR": scratch,
-        "LANG": "C.UTF-8",
-        "PYTHONIOENCODING": "utf-8",
-        # glibc reserves 64 MiB of address space per thread arena; RLIMIT_AS would make a
-        # handful of threads fail with MemoryError without this.
-        "MALLOC_ARENA_MAX": "2",
-    }
 
 
 def _high_pipe() -> tuple[int, int]:
@@ -196,150 +73,8 @@ def _high_pipe() -> tuple[int, int]:
     return hr, hw
 
 
-class _Stream:
-    """Reads one pipe without blocking, keeping at most ``limit`` bytes.
-
-    With ``demux`` (gVisor: the status travels on stderr), the leading status lines (prefixed
-    with :data:`launcher.STATUS_MARK`, up to the user stage's) go to :attr:`header`, and the
-    launcher's closing line (``"\\n" + STATUS_MARK + nonce + " "``, the nonce announced in the
-    header) and everything after it go to :attr:`trailer`, bounded by ``trailer_limit``.
-    """
-
-    def __init__(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        fd: int,
-        limit: int,
-        on_overflow: Callable[[], None] | None,
-        demux: bool = False,
-        trailer_limit: int = 0,
-    ) -> None:
-        self._loop = loop
-        self._fd = fd
-        self._limit = limit
-        self._on_overflow = on_overflow
-        self._closed = False
-        self.buf = bytearray()
-        self.truncated = False
-        self.header = bytearray()
-        self.trailer = bytearray()
-        self._trailer_limit = trailer_limit
-        self._pending: bytearray | None = bytearray() if demux else None
-        self._key = b""  # the closing line's start, once the header told the nonce
-        self._scan = bytearray()  # bytes held back: they may be the start of the key
-        self._in_trailer = False
-        self.done: asyncio.Future[None] = loop.create_future()
-        os.set_blocking(fd, False)
-        loop.add_reader(fd, self._read)
-
-    def _read(self) -> None:
-        try:
-            data = os.read(self._fd, _READ_CHUNK)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
-        if not data:
-            self.close()
-            return
-        if self._pending is not None:
-            self._pending += data
-            rest = self._take_header(self._pending)
-            if rest is None:
-                return
-            self._pending = None
-            data = rest
-        self._route(data)
-
-    def _take_header(self, buf: bytearray) -> bytes | None:
-        """Moves complete leading status lines to :attr:`header`; the bytes after the header,
-        or None while it may go on."""
-        mark = _launcher.STATUS_MARK
-        while buf.startswith(mark):
-            end = buf.find(b"\n")
-            if end < 0:
-                if len(buf) <= _STATUS_LIMIT:
-                    return None
-                break
-            line = bytes(buf[len(mark) : end + 1])
-            del buf[: end + 1]
-            self.header += line
-            with contextlib.suppress(ValueError):
-                item = json.loads(line)
-                if isinstance(item, dict):
-                    if isinstance(item.get("nonce"), str) and item["nonce"]:
-                        self._key = b"\n" + mark + item["nonce"].encode() + b" "
-                    if item.get("stage") == "user" or "fatal" in item:
-                        break  # the code runs from here on: nothing after this is ours
-        else:
-            if len(buf) < len(mark) and mark.startswith(bytes(buf)):
-                return None
-        return bytes(buf)
-
-    def _route(self, data: bytes) -> None:
-        if self._in_trailer:
-            room = self._trailer_limit - len(self.trailer)
-            self.trailer += data[: max(room, 0)]
-            return
-        if not self._key:
-            self._keep(data)
-            return
-        self._scan += data
-        at = self._scan.find(self._key)
-        if at >= 0:
-            self._keep(bytes(self._scan[:at]))
-            rest = bytes(self._scan[at + len(self._key) :])
-            self._scan.clear()
-            self._in_trailer = True
-            self._route(rest)
-            return
-        hold = len(self._key) - 1
-        if len(self._scan) > hold:
-            self._keep(bytes(self._scan[:-hold]))
-            del self._scan[:-hold]
-
-    def _keep(self, data: bytes) -> None:
-        if not data:
-            return
-        room = self._limit - len(self.buf)
-        if len(data) <= room:
-            self.buf += data
-            return
-        if room > 0:
-            self.buf += data[:room]
-        if not self.truncated:
-            self.truncated = True
-            if self._on_overflow is not None:
-                self._on_overflow()
-
-    def closing_status(self) -> dict[str, Any]:
-        """The launcher's closing line (gVisor), or {} if it did not arrive whole."""
-        if not self.trailer.endswith(b"\n"):
-            return {}
-        with contextlib.suppress(ValueError):
-            item = json.loads(self.trailer)
-            if isinstance(item, dict):
-                return item
-        return {}
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self._loop.remove_reader(self._fd)
-        os.close(self._fd)
-        if self._pending is not None:  # the stream ended inside the header
-            pending, self._pending = bytes(self._pending), None
-            self._keep(pending)
-        if self._scan:
-            scan, self._scan = bytes(self._scan), bytearray()
-            self._keep(scan)
-        if not self.done.done():
-            self.done.set_result(None)
-
-
 class _Execution:
-    def __init__(self, spec: LaunchSpec, work: _Workdir, who: Identity) -> None:
+    def __init__(self, spec: LaunchSpec, work: Workdir, who: Identity) -> None:
         self.spec = spec
         self.work = work
         self.who = who
@@ -349,13 +84,13 @@ class _Execution:
         self.kill_reason: KilledReason | None = None
         self._killing = False
         self._escalation: asyncio.TimerHandle | None = None
-        self._streams: list[_Stream] = []
+        self._streams: list[Stream] = []
         self._pidfd = -1
 
     # -- spawning ------------------------------------------------------------------------
 
     def spawn(self) -> None:
-        python = _python()
+        python = interpreter()
         argv = [python, "-I", "-S", "-B", "-u", self.work.launcher, self.work.config]
         if self.spec.runsc is not None:
             # runsc passes only descriptors 0-2: the status travels on stderr.
@@ -388,18 +123,18 @@ class _Execution:
             for fd in (out_w, err_w, st_w):
                 os.close(fd)
         cap = self.spec.limits.max_output_bytes
-        self.stdout = _Stream(self.loop, out_r, cap, lambda: self.kill("output"))
+        self.stdout = Stream(self.loop, out_r, cap, lambda: self.kill("output"))
         gvisor = self.spec.runsc is not None
         # The closing line carries the collected files, base64-encoded.
-        trailer_cap = self.spec.limits.max_collected_bytes * 2 + _STATUS_LIMIT if gvisor else 0
-        self.stderr = _Stream(
+        trailer_cap = self.spec.limits.max_collected_bytes * 2 + STATUS_LIMIT if gvisor else 0
+        self.stderr = Stream(
             self.loop, err_r, cap, lambda: self.kill("output"), gvisor, trailer_cap
         )
-        self.status = _Stream(self.loop, st_r, _STATUS_LIMIT, None)
+        self.status = Stream(self.loop, st_r, STATUS_LIMIT, None)
         self._streams = [self.stdout, self.stderr, self.status]
 
     def _spawn_env(self) -> dict[str, str]:
-        env = _env(self.work.scratch)
+        env = sandbox_env(self.work.scratch)
         if self.spec.runsc is not None:
             # runsc keeps its bundle and state under TMPDIR: not in scratch. (The launcher gives
             # the code the environment of the config, scratch as TMPDIR.)
@@ -425,7 +160,7 @@ class _Execution:
         # Only called before the leader is reaped: its pid is still its process group's id.
         if not self.reaped:
             # runsc starts the gVisor sandbox in a session of its own: kill it by descent.
-            strays = _descendants(self.pid) if self.spec.runsc is not None else []
+            strays = descendants(self.pid) if self.spec.runsc is not None else []
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.pid, signal.SIGKILL)
             for pidfd in strays:
@@ -556,60 +291,6 @@ def _runsc_argv(runsc: str) -> list[str]:
     return [runsc, "--rootless", "--network=none", "do", "-quiet", "-cwd", "/", "--"]
 
 
-def _descendants(pid: int) -> list[int]:
-    """pidfds of every descendant of ``pid`` (through /proc/PID/task/TID/children)."""
-    found: list[int] = []
-    todo = [pid]
-    seen = {pid}
-    while todo:
-        parent = todo.pop()
-        try:
-            tasks = os.listdir(f"/proc/{parent}/task")
-        except OSError:
-            continue
-        for tid in tasks:
-            try:
-                with open(f"/proc/{parent}/task/{tid}/children", encoding="ascii") as fh:
-                    children = [int(c) for c in fh.read().split()]
-            except (OSError, ValueError):
-                continue
-            for child in children:
-                if child in seen:
-                    continue
-                seen.add(child)
-                try:
-                    found.append(os.pidfd_open(child))
-                except OSError:
-                    continue
-                todo.append(child)
-    return found
-
-
-def _kill_uid(uid: int) -> None:
-    """SIGKILL every process whose uid is ``uid`` (a per-execution uid: all of them are ours)."""
-    for _ in range(10):
-        found = False
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                pidfd = os.pidfd_open(int(entry))
-            except OSError:
-                continue
-            try:
-                # Checked after pinning the process with a pidfd: a recycled pid cannot fool us.
-                if os.stat(f"/proc/{entry}").st_uid == uid:
-                    found = True
-                    signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-            except OSError:
-                pass
-            finally:
-                os.close(pidfd)
-        if not found:
-            return
-        time.sleep(0.01)
-
-
 def _signal_name(signum: int) -> str:
     try:
         return signal.Signals(signum).name
@@ -660,10 +341,10 @@ async def execute(spec: LaunchSpec) -> SandboxResult:
     if spec.runsc is None and not spec.allow_weak_isolation and _namespaces_supported is False:
         raise _weak_isolation_error(_namespaces_failure or ["namespaces are unavailable"])
     who = acquire(spec.uid, spec.gid)
-    work: _Workdir | None = None
+    work: Workdir | None = None
     run: _Execution | None = None
     try:
-        work = await asyncio.to_thread(_prepare, spec, who)
+        work = await asyncio.to_thread(prepare, spec, who, _namespaces_supported is not False)
         run = _Execution(spec, work, who)
         run.spawn()  # in the loop's thread: PR_SET_PDEATHSIG follows the spawning thread
         try:
@@ -684,7 +365,7 @@ async def execute(spec: LaunchSpec) -> SandboxResult:
         for problem in fields.get("errors") or ():
             _log.warning("sandbox isolation degraded: %s", problem)
         if who.unique and not fields.get("pid_ns"):
-            await asyncio.to_thread(_kill_uid, who.uid)
+            await asyncio.to_thread(kill_uid, who.uid)
         end = run.stderr.closing_status() if spec.runsc is not None else {}
         stderr_text = run.stderr.buf.decode("utf-8", "replace")
         started = fields.get("stage") == "user" or run.kill_reason is not None
