@@ -30,6 +30,7 @@ from tether import (
 )
 from tether.core.ids import effect_key, legacy_effect_key
 from tether.graph import context as context_module
+from tether.graph import runtime as runtime_module
 from tether.llm import FunctionModel, ModelRequest
 from tether.store.memory import MemoryStore
 from tether.store.protocol import RunStore
@@ -250,6 +251,8 @@ async def test_a_run_journaled_before_keys_had_the_run_id_is_replayed_after_the_
     async with Runtime(store, recover=False, deps={"tools": executor}) as rt:
         with monkeypatch.context() as old_version:
             old_version.setattr(context_module, "effect_key", old_effect_key)
+            # the old version did not mark its runs as having run-scoped keys
+            old_version.setattr(runtime_module, "KEY_FORMAT_KEY", "_not_the_marker")
             res = await rt.run(wf, {"order": "A1"})
         assert res.status is RunStatus.ESCALATED
         old = await journal(rt, res.run_id)
@@ -295,7 +298,9 @@ async def test_an_old_intent_without_result_still_escalates_a_non_idempotent_eff
     g.add_node("mail", mail).add_edge(START, "mail").add_edge("mail", END)
     wf = g.compile()
     async with Runtime(store, workflows=[wf], recover=False) as rt:
-        run_id = (await rt.start(wf, {"order": "A1"}, execute=False)).run_id
+        with pytest.MonkeyPatch.context() as old_version:
+            old_version.setattr(runtime_module, "KEY_FORMAT_KEY", "_not_the_marker")
+            run_id = (await rt.start(wf, {"order": "A1"}, execute=False)).run_id
         old_key = "1:mail:0:effect:email:0"
         await rt.store.record_intent(run_id, old_key, "effect", {"name": "email"})
         assert await rt.recover_once() == [run_id]
@@ -307,6 +312,29 @@ async def test_an_old_intent_without_result_still_escalates_a_non_idempotent_eff
         done = await rt.resume(run_id, {"result": "sent:A1 (said the operator)"})
         assert isinstance(done, RunResult) and done.status is RunStatus.COMPLETED
         assert done.state["log"] == ["sent:A1 (said the operator)"] and sends == []
+
+
+async def test_a_new_run_never_looks_for_old_keys(store: RunStore) -> None:
+    """Runs created by this version carry the key-format marker, so a first-time call pays no
+    extra journal read for the pre-upgrade key (and a stray entry under it is never replayed)."""
+    sends: list[str] = []
+
+    async def mail(s: Any, ctx: RunContext) -> dict[str, Any]:
+        return {"log": [await ctx.effect("email", lambda: sends.append(s["order"]) or "sent")]}
+
+    g = Graph(S, name="mail-new")
+    g.add_node("mail", mail).add_edge(START, "mail").add_edge("mail", END)
+    wf = g.compile()
+    async with Runtime(store, workflows=[wf], recover=False) as rt:
+        run_id = (await rt.start(wf, {"order": "A1"}, execute=False)).run_id
+        run = await rt.store.get_run(run_id)
+        assert run.metadata["effect_keys"] == "run-scoped"
+        await rt.store.record_intent(run_id, "1:mail:0:effect:email:0", "effect", {})
+        await rt.store.record_result(run_id, "1:mail:0:effect:email:0", result="stale")
+        assert await rt.recover_once() == [run_id]
+        res = await rt.wait(run_id, timeout=30)
+        assert res.status is RunStatus.COMPLETED
+        assert res.state["log"] == ["sent"] and sends == ["A1"]
 
 
 def test_the_key_format() -> None:

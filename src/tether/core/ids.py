@@ -36,6 +36,13 @@ def effect_key(run_id: str, task: str, call_index: int, kind: str) -> str:
     return f"{run_id}:{task}:{kind}:{call_index}"
 
 
+KEY_FORMAT_KEY = "effect_keys"
+"""Run metadata entry that runs created with run-scoped effect keys carry (value
+:data:`KEY_FORMAT`); a run without it was created before, and only its journal can hold
+entries under :func:`legacy_effect_key` keys."""
+KEY_FORMAT = "run-scoped"
+
+
 def legacy_effect_key(run_id: str, key: str) -> str | None:
     """The key that tether before run-scoped keys gave the call now keyed ``key`` (the same key
     without the run id in front), or None when ``key`` is not a run-scoped default key.

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from tether.core import serde
 from tether.core.errors import EscalationSignal, Interrupt
-from tether.core.ids import effect_key, legacy_effect_key
+from tether.core.ids import KEY_FORMAT_KEY, effect_key, legacy_effect_key
 from tether.core.journal import CURRENT_RUN
 
 if TYPE_CHECKING:
@@ -139,7 +139,11 @@ class RunContext:
         """
         key = key or self.call_key(kind)
         rec, created = await self.store.record_intent(self.run_id, key, kind, request, self.token)
-        if created and (legacy := legacy_effect_key(self.run_id, key)) is not None:
+        if (
+            created
+            and KEY_FORMAT_KEY not in self.metadata
+            and (legacy := legacy_effect_key(self.run_id, key)) is not None
+        ):
             # a run started before keys carried the run id recorded this call without it
             old = await self.store.get_effect(self.run_id, legacy)
             if old is not None:

@@ -20,7 +20,7 @@ from tether.core.errors import (
     RunStateError,
     WorkflowConflictError,
 )
-from tether.core.ids import new_owner_id
+from tether.core.ids import KEY_FORMAT, KEY_FORMAT_KEY, new_owner_id
 from tether.core.ids import new_run_id as make_run_id
 from tether.core.lifecycle import FINISHED, PARKED, RunStatus
 from tether.core.refs import find_ref, load_ref
@@ -260,6 +260,7 @@ class Runtime:
             "workflow_ref": wf.ref,
             **(metadata or {}),
             VERSION_KEY: wf.version,
+            KEY_FORMAT_KEY: KEY_FORMAT,
         }
         rec = RunRecord(
             run_id=run_id,
@@ -891,6 +892,7 @@ class Runtime:
             metadata={
                 **parent.metadata,
                 VERSION_KEY: wf.version,
+                KEY_FORMAT_KEY: KEY_FORMAT,
                 "replans": 0,
                 "step_limit": step + (max_steps or self.max_steps),
                 "fork": {"parent": run_id, "step": step, "patch": dict(patch or {})},
