@@ -5,15 +5,29 @@ fresh, isolated process and returns a :class:`SandboxResult` (output, exit, reso
 reason it was killed, the files it left, and which isolation was in force). ``Sandbox`` holds
 defaults; ``run_python_sync`` / ``Sandbox.run_sync`` are the blocking twins.
 
+Backends
+========
+
+* ``"process"``: Linux namespaces, an unprivileged uid, rlimits and the audit hook (below).
+* ``"gvisor"``: the same launcher inside gVisor (``runsc --rootless --network=none do``), whose
+  user-space kernel is the outer boundary (see "Under gVisor").
+* ``"auto"`` (default): gVisor when ``runsc`` is on PATH **and passed a self-check on this
+  machine** (a trivial program run under it must print the expected line and see gVisor's
+  kernel, not the host's; run once per process, cached, a failure logged once), else
+  ``"process"``. :func:`gvisor_available` tells which. An explicit ``backend="gvisor"`` raises
+  ConfigurationError without ``runsc`` and SandboxError when it fails the check.
+
 How one execution runs
 ======================
 
 The parent writes a private work directory (``tempfile.mkdtemp``): ``launcher.py`` (the
-standalone in-child bootstrap, :mod:`.launcher`), the code, a JSON config, and ``scratch/``
-(mode 0700, owned by the sandbox uid). It ``posix_spawn``\\ s ``python -I -S -B -u launcher.py``
-in a new session (its own process group) with a fixed environment (``PATH``, ``HOME`` and
-``TMPDIR`` = scratch, ``LANG``, ``PYTHONIOENCODING``, ``MALLOC_ARENA_MAX``): nothing of the
-host's environment. The code travels in a file, never on a command line. The launcher:
+standalone in-child bootstrap, :mod:`.launcher`) and the standalone modules it loads by path
+(``mounts.py``: namespaces and the filesystem view; ``audithook.py``: the policy;
+``collect.py``), the code, a JSON config, and ``scratch/`` (mode 0700, owned by the sandbox
+uid). It ``posix_spawn``\\ s ``python -I -S -B -u launcher.py`` in a new session (its own process
+group) with a fixed environment (``PATH``, ``HOME`` and ``TMPDIR`` = scratch, ``LANG``,
+``PYTHONIOENCODING``, ``MALLOC_ARENA_MAX``): nothing of the host's environment. The code travels
+in a file, never on a command line. The launcher:
 
 1. closes every inherited descriptor above 3, arms ``PR_SET_PDEATHSIG`` (dies with the parent);
 2. ``unshare(CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWPID)`` (through ctypes; plus
@@ -28,8 +42,8 @@ The parent reads stdout/stderr incrementally (each capped at ``max_output_bytes`
 the wall clock, reaps the launcher with ``wait4`` (CPU time and peak RSS of the whole tree),
 collects the regular files left in scratch (never following links), and deletes everything.
 
-Guarantees, by layer
-====================
+Guarantees, by layer (process backend)
+======================================
 
 Kernel-enforced (hold even if the code defeats the interpreter):
 
@@ -62,41 +76,77 @@ Kernel-enforced (hold even if the code defeats the interpreter):
   process group 0.5 s later regardless.
 
 Audit hook (``sys.addaudithook``, installed in every mode; defence in depth, and the only
-barrier for what the kernel layers could not provide): blocks process creation (``os.fork``,
-``os.exec*``, ``os.posix_spawn``, ``os.system``, ``subprocess.Popen``, and the event-less
-``_posixsubprocess.fork_exec`` is replaced), signals (``os.kill``, ``os.killpg``,
-``signal.pthread_kill``), the network (creating any non-AF_UNIX socket, any ``connect``,
-``bind``, ``sendto``, name resolution, the stdlib's network clients), writes outside scratch
-(``open`` in a write mode, ``mkdir``, ``rename``, ``remove``, ``chmod``, ``symlink``...), and
-the usual tools to forge memory or bytecode (importing ``ctypes``, ``_testcapi``...,
-``code.__new__``, ``gc.get_referrers``...). Python code cannot remove an audit hook. **It is the
-weaker layer**: it lives in the same interpreter as the untrusted code, so a bug that corrupts
-interpreter memory (e.g. crafted ``marshal`` data, which must stay allowed because imports use
-it) can switch it off; it does not see paths relative to a ``dir_fd`` in ``os.open``; and it
-restricts writes, not reads.
+barrier for what the kernel layers could not provide; :mod:`.audithook`): blocks process
+creation (``os.fork``, ``os.exec*``, ``os.posix_spawn``, ``os.system``, ``subprocess.Popen``,
+and the event-less ``_posixsubprocess.fork_exec`` is replaced), signals (``os.kill``,
+``os.killpg``, ``signal.pthread_kill``), the network (creating any non-AF_UNIX socket, any
+``connect``, ``bind``, ``sendto``, name resolution, the stdlib's network clients), writes
+outside scratch (``open`` in a write mode, ``mkdir``, ``rename``, ``remove``, ``chmod``,
+``symlink``...), importing ``ctypes``, ``_testcapi`` and the like, loading **any** extension
+module by file unless it is one of the interpreter's own allowed ones (exact path: so neither
+``ExtensionFileLoader("x._ctypes", path)`` nor ``_imp.create_dynamic`` nor a copy in scratch
+gets ``_ctypes`` in), ``gc.get_objects``/``get_referrers``/``get_referents`` and
+``sys._current_frames``. Python code cannot remove an audit hook, and it cannot reach this
+one's state either: the policy is frozensets, tuples and strings captured in a closure (a
+denial's traceback leads into the hook's frame, but ``f_locals`` there holds nothing mutable
+and no Python function), the hook looks up no global or builtin name at call time (patching
+``builtins``, ``os.path`` or the launcher's globals changes nothing; it resolves paths itself
+with ``lstat``/``readlink``), and it never calls code the program controls (arguments are
+checked with ``type(x) is str``...). **It is still the weaker layer**: it lives in the same
+interpreter as the untrusted code, so memory corruption (e.g. crafted bytecode through
+``marshal.loads`` or ``code.replace``, which must stay allowed because imports and ``asyncio``
+use them) can switch it off; a path it checked can be swapped (symlink) by another thread
+before the kernel opens it; and it restricts writes, not reads.
 
-Fallbacks, reported honestly in the result
+Weak isolation is refused unless asked for
 ------------------------------------------
 
-* Namespaces not permitted (no CAP_SYS_ADMIN, no unprivileged user namespaces): ``network ==
-  "audit-hook"`` (sockets blocked only by the hook), ``filesystem == "permissions"`` (the
-  unprivileged uid cannot write root-owned places, but world-writable ones such as ``/tmp``
-  are protected only by the hook), and the process group kill plus, with a per-execution uid,
-  a kill of every process of that uid replace the PID namespace. The first execution probes
-  this once; later ones stop asking. In this mode the interpreter must be installed where the
-  sandbox uid can read it.
-* Not root: no uid change is possible; the code runs as the caller's uid. An unprivileged
-  user namespace (where the kernel allows one) still provides the network, mount and PID
-  namespaces, and the PID namespace is then what keeps the code from signalling the caller's
-  other processes. Without one, only the rlimits, the process-group kill and the audit hook
-  apply, and ``RLIMIT_NPROC`` is raised by the number of tasks the user already runs.
-* ``backend="gvisor"`` (or ``"auto"`` with ``runsc`` on PATH): the launcher runs under
-  ``runsc --network=none [--rootless] do --``; every layer above also applies inside gVisor,
-  whose user-space kernel is the outer boundary (``network == "gvisor"``). ``runsc do`` puts a
-  writable in-memory overlay over the (read-only) host filesystem, so files the code writes
-  stay inside gVisor and ``SandboxResult.files`` is empty. ``backend="gvisor"`` without
-  ``runsc`` raises ConfigurationError. (Not exercised by the test suite: runsc is not
-  installed where it runs.)
+Where the kernel refuses namespaces (no CAP_SYS_ADMIN, no unprivileged user namespaces), or the
+private mount tree cannot be built, the process backend raises :class:`WeakIsolationError`
+(which ``unshare`` failed and why, and how to opt in) before any code runs; the first execution
+probes this and later ones are refused without starting a process. With
+``allow_weak_isolation=True`` (``Sandbox(...)``, ``run_python(...)``) it runs anyway, reported
+honestly in the result: ``network == "audit-hook"`` (sockets blocked only by the hook),
+``filesystem == "permissions"`` (the unprivileged uid cannot write root-owned places, but
+world-writable ones such as ``/tmp`` are protected only by the hook), and the process-group
+kill plus, with a per-execution uid, a kill of every process of that uid replace the PID
+namespace. In this mode the interpreter must be installed where the sandbox uid can read it.
+Not root: no uid change is possible; the code runs as the caller's uid. An unprivileged user
+namespace (where the kernel allows one) still provides the network, mount and PID namespaces,
+and the PID namespace is then what keeps the code from signalling the caller's other
+processes; without one (weak mode) only the rlimits, the process-group kill and the audit hook
+apply, and ``RLIMIT_NPROC`` is raised by the number of tasks the user already runs.
+
+Under gVisor
+------------
+
+``runsc --rootless --network=none do -quiet -cwd / -- python ... launcher.py``: gVisor's
+user-space kernel (the Sentry) serves every system call; the host filesystem is seen
+read-only under gVisor's writable in-memory overlay, so nothing the code does reaches host
+files (``network == filesystem == "gvisor"``). Inside, the launcher applies the same layers as
+far as gVisor allows: a new network namespace (no interface but gVisor's own loopback:
+connects to any outside address fail with EHOSTUNREACH), PID namespace (the code is PID 1 and sees only itself),
+the rlimits, the per-execution uid with no capabilities and ``no_new_privs``, the fixed
+environment, the audit hook, the output caps and wall clock. What differs:
+
+* gVisor has no bind mounts, so hidden paths are not masked-and-bound-back: those with
+  nothing to keep inside get an empty read-only tmpfs; those on the way to the interpreter or
+  the work directory (``/tmp``, ``/root`` when Python lives there) are *pruned in the overlay*:
+  every other entry is removed or closed (0700, root-owned) and the directories on the way are
+  crossable but not listable (0711). The rest of the tree is not remounted read-only; the
+  unprivileged uid's permissions decide what it may write, and any write lands in memory
+  (``RLIMIT_FSIZE`` caps each file, but many files grow gVisor's memory).
+* runsc passes no descriptor but 0-2: the launcher's status lines travel on stderr, before
+  the code runs; its closing line (exit status, CPU time and peak RSS measured inside gVisor,
+  the files of scratch collected inside gVisor with the same rules, base64) comes last,
+  behind a per-execution nonce the code never sees, so a forged line is plain output.
+  Files collected are bounded as usual; the closing line may take up to
+  ``2 * max_collected_bytes`` more of the parent's memory.
+* ``/dev/stdout`` and ``/dev/stderr`` cannot be reopened by path (write to ``sys.stdout``).
+* Killing: the parent SIGTERMs runsc, which forwards it to the launcher (it SIGKILLs the code)
+  and tears gVisor down; 3 s later it SIGKILLs runsc's process group and every descendant.
+  Each execution starts a gVisor sandbox (about half a second more per call).
+* The weak-isolation refusal does not apply (gVisor is the boundary).
 
 Classification (``SandboxResult.killed_reason``): our wall-clock kill → ``"timeout"``; our
 output kill → ``"output"``; SIGXCPU, or SIGKILL after the CPU limit → ``"cpu"``; a MemoryError

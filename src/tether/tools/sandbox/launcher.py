@@ -1,18 +1,22 @@
 """In-child bootstrap of the tether sandbox.
 
 This file is copied next to each execution and run by a fresh interpreter
-(``python -I -S -B -u launcher.py CONFIG``). It imports only the standard library and nothing of
-tether, so it works with no site-packages at all. It has three stages:
+(``python -I -S -B -u launcher.py [--status-on-stderr] CONFIG``). It imports only the standard
+library and nothing of tether, so it works with no site-packages at all; the modules it needs
+beyond this file (``mounts.py``, ``audithook.py``, ``collect.py``) are copied next to it and
+loaded by path. It has three stages:
 
 ``outer`` (root, or the caller's uid)
     Closes inherited descriptors, arms ``PR_SET_PDEATHSIG``, unshares the network, mount and PID
     namespaces (plus a user namespace when not root), forks the ``inner`` stage, waits for it
     and mirrors its death (same exit code, same signal). On SIGTERM from the parent it SIGKILLs
-    the inner stage, which takes the whole PID namespace down with it.
+    the inner stage, which takes the whole PID namespace down with it. When the config requires
+    kernel isolation and a namespace is refused, it stops here (``weak_isolation``).
 
 ``inner`` (PID 1 of the new PID namespace, still privileged)
     Builds the filesystem view (tmpfs over hidden directories, the interpreter and the scratch
-    directory bound back, everything read-only but scratch, a fresh read-only ``/proc``), sets
+    directory bound back, everything read-only but scratch, a fresh read-only ``/proc``; inside
+    gVisor, which has no bind mounts, hidden directories are pruned in its overlay instead), sets
     the rlimits, drops to the sandbox uid/gid with no supplementary groups, sets
     ``no_new_privs``, and ``execve``\\ s the ``user`` stage: the unprivileged interpreter is a new
     image that never loaded ctypes and holds no capability.
@@ -21,8 +25,12 @@ tether, so it works with no site-packages at all. It has three stages:
     Pre-imports and neuters ``_posixsubprocess``, installs the audit hook, closes the status
     descriptor and runs the code as ``__main__``.
 
-Each stage reports one JSON line on descriptor 3 (the parent's status pipe). A setup failure is
-reported as ``{"fatal": ...}`` and exits with :data:`SETUP_FAILED` before any user code runs.
+Each stage reports one JSON line on descriptor 3 (the parent's status pipe). Under gVisor, which
+passes no descriptor but 0-2 (``--status-on-stderr``), the lines go to stderr behind
+:data:`STATUS_MARK`, all before the code runs, and the outer stage ends stderr with a closing
+line (exit status, usage, the files of scratch) behind a nonce announced in its first line: the
+code never sees the nonce, so it cannot forge that line. A setup failure is reported as
+``{"fatal": ...}`` and exits with :data:`SETUP_FAILED` before any user code runs.
 """
 
 from __future__ import annotations
