@@ -124,10 +124,11 @@ Under gVisor
 user-space kernel (the Sentry) serves every system call; the host filesystem is seen
 read-only under gVisor's writable in-memory overlay, so nothing the code does reaches host
 files (``network == filesystem == "gvisor"``). Inside, the launcher applies the same layers as
-far as gVisor allows: a new network namespace (no interface but gVisor's own loopback:
-connects to any outside address fail with EHOSTUNREACH), PID namespace (the code is PID 1 and sees only itself),
-the rlimits, the per-execution uid with no capabilities and ``no_new_privs``, the fixed
-environment, the audit hook, the output caps and wall clock. What differs:
+far as gVisor allows: a new network namespace (no interface but gVisor's own loopback: a
+connect to any outside address fails with EHOSTUNREACH), a PID namespace (the code is PID 1 and
+sees only itself), the rlimits, the per-execution uid with no capabilities and
+``no_new_privs``, the fixed environment, the audit hook, the output caps and wall clock. What
+differs:
 
 * gVisor has no bind mounts, so hidden paths are not masked-and-bound-back: those with
   nothing to keep inside get an empty read-only tmpfs; those on the way to the interpreter or
