@@ -9,6 +9,8 @@ hook's own refusal (message "sandbox: ...") counts as blocked.
 
 from __future__ import annotations
 
+import textwrap
+
 import pytest
 
 from tether.tools.sandbox import Sandbox
@@ -250,3 +252,42 @@ print(P(1, 2), D(3), E.A)
     assert "<module> logged" in result.stdout
     assert "ZeroDivisionError" in result.stdout
     assert "P(x=1, y=2) D(x=3) E.A" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "attempt",
+    [
+        "open('/proc/self/mem', 'r+b')",  # rewrite the interpreter's own memory
+        "open('/proc/%d/mem' % __import__('os').getpid(), 'wb')",
+        "__import__('os').symlink('/etc', 'up'); open('up/tether-probe', 'w')",
+        "__import__('os').symlink('/etc/tether-probe', 'l'); open('l', 'w')",
+        "open(__import__('os').getcwd() + '/../../../etc/tether-probe', 'w')",
+        "fd = open('/etc/hostname'); open('/proc/self/fd/%d' % fd.fileno(), 'w')",
+        "open(b'/etc/tether-probe', 'ab')",
+        "__import__('os').rename('/etc/hostname', 'stolen')",
+        "__import__('os').mkdir('/etc/tether-probe')",
+        "class P(str): pass\nopen(P('ok.txt'), 'w')",  # no code of the caller's in the hook
+    ],
+    ids=[
+        "proc-self-mem",
+        "proc-pid-mem",
+        "dir-symlink",
+        "file-symlink",
+        "dotdot",
+        "proc-fd-link",
+        "bytes-path",
+        "rename-from-outside",
+        "mkdir",
+        "str-subclass",
+    ],
+)
+async def test_hook_resolves_every_write_path(attempt: str, sandbox_backend: str) -> None:
+    code = f"""
+try:
+{textwrap.indent(attempt, "    ")}
+    print("WROTE")
+except OSError as exc:
+    print("blocked" if "sandbox:" in str(exc) else "other " + repr(exc))
+"""
+    result = await Sandbox(FAST, backend=sandbox_backend).run(code)  # type: ignore[arg-type]
+    assert result.stdout.strip() == "blocked", result.stdout + result.stderr

@@ -96,7 +96,9 @@ checked with ``type(x) is str``...). **It is still the weaker layer**: it lives 
 interpreter as the untrusted code, so memory corruption (e.g. crafted bytecode through
 ``marshal.loads`` or ``code.replace``, which must stay allowed because imports and ``asyncio``
 use them) can switch it off; a path it checked can be swapped (symlink) by another thread
-before the kernel opens it; and it restricts writes, not reads.
+before the kernel opens it; ``os.open(..., dir_fd=fd)`` raises its event without the
+descriptor (a relative path there is checked against the working directory); and it restricts
+writes, not reads.
 
 Weak isolation is refused unless asked for
 ------------------------------------------

@@ -30,9 +30,10 @@ attacker who holds every Python object that code can reach:
 
 What it does not do: it cannot stop memory corruption, e.g. from crafted bytecode
 (``marshal.loads`` must stay allowed because imports use it, and ``code.replace`` because
-``asyncio`` uses it), and a path checked here can be swapped (a symbolic link) by
-another thread before the kernel opens it. The kernel layers are the barrier; this is defence in
-depth.
+``asyncio`` uses it), a path checked here can be swapped (a symbolic link) by another
+thread before the kernel opens it, and ``os.open(..., dir_fd=fd)`` raises its event without the
+descriptor, so a relative path there is checked as if relative to the working directory.
+The kernel layers are the barrier; this is defence in depth.
 """
 
 from __future__ import annotations
