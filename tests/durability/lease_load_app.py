@@ -24,12 +24,13 @@ import os
 import random
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, TypedDict
 
 from tether import END, START, Graph, RunContext, RunStatus, Runtime
-from tether.core.lifecycle import FINISHED, PARKED
+from tether.core.lifecycle import ACTIVE, FINISHED, PARKED
 from tether.store.url import open_store
 
 STEPS = 10
@@ -121,8 +122,37 @@ async def report(url: str) -> dict[str, Any]:
         await store.close()
 
 
+class Watch(threading.Thread):
+    """Polls the store: the least time left on any held lease of a running run (headroom)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True)
+        self.url = url
+        self.done = threading.Event()
+        self.headroom = float("inf")
+
+    def run(self) -> None:
+        asyncio.run(self._watch())
+
+    async def _watch(self) -> None:
+        store = open_store(self.url)
+        await store.setup()
+        try:
+            while not self.done.is_set():
+                runs = await store.list_runs(status=sorted(ACTIVE), limit=100_000)
+                now = time.time()
+                for r in runs:
+                    if r.owner is not None:
+                        self.headroom = min(self.headroom, r.lease_expires_at - now)
+                await asyncio.sleep(0.02)
+        finally:
+            await store.close()
+
+
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     asyncio.run(submit(args.url, args.runs))
+    watch = Watch(args.url)
+    watch.start()
     started = time.monotonic()
     procs = []
     for i in range(args.workers):
@@ -147,7 +177,10 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         procs.append(subprocess.Popen(cmd, cwd=ROOT, env=env))
     for p in procs:
         p.wait(timeout=args.timeout)
+    watch.done.set()
+    watch.join()
     out = asyncio.run(report(args.url))
+    out["min_lease_headroom_s"] = round(watch.headroom, 2)
     out["seconds"] = round(time.monotonic() - started, 1)
     out["exit_codes"] = [p.returncode for p in procs]
     return out

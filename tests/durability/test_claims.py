@@ -217,3 +217,48 @@ async def test_wait_returns_the_result_when_the_lost_run_already_finished(
 def test_max_concurrent_runs_is_checked(bad: Any) -> None:
     with pytest.raises(ConfigurationError, match="max_concurrent_runs"):
         Runtime(max_concurrent_runs=bad)
+
+
+class FlakyRenewer:
+    """A LeaseRenewer whose database fails once, then reports ``lost``."""
+
+    def __init__(self, lost: set[str]) -> None:
+        self.lost = lost
+        self.calls: list[dict[str, int]] = []
+        self.closed = False
+
+    def renew_leases(self, owner: str, leases: Mapping[str, int], ttl: float) -> set[str]:
+        self.calls.append(dict(leases))
+        if len(self.calls) == 1:
+            raise ConnectionError("server closed the connection unexpectedly")
+        return self.lost & set(leases)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_the_keeper_reports_each_lost_lease_once_and_survives_errors(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from tether.graph.heartbeat import LeaseKeeper
+
+    leases = {"a": 1, "b": 1}
+    reports: list[dict[str, int]] = []
+    renewer = FlakyRenewer({"b"})
+    keeper = LeaseKeeper(renewer, "A", 3.0, leases, reports.append)
+    with caplog.at_level(logging.WARNING, logger="tether.runtime"):
+        keeper.renew_once()  # the store is down: logged, nothing reported, retried next tick
+    assert [r.getMessage() for r in caplog.records] == [
+        "renewing 2 lease(s) of A failed: server closed the connection unexpectedly"
+    ]
+    assert (keeper.renewals, reports) == (0, [])
+    keeper.renew_once()
+    keeper.renew_once()  # "b" is not renewed (nor reported) again while the runtime holds it
+    assert reports == [{"b": 1}]
+    assert renewer.calls[1:] == [{"a": 1, "b": 1}, {"a": 1}]
+    leases["b"] = 2  # the runtime took "b" again, under a new token: renewed again
+    keeper.renew_once()
+    assert renewer.calls[-1] == {"a": 1, "b": 2} and keeper.renewals == 3
+    keeper.stop()
+    keeper._run()  # stopped: the thread's loop exits at once and closes its connection
+    assert renewer.closed
