@@ -4,7 +4,9 @@ A heartbeat on the event loop falls behind exactly when it matters: many runs st
 or one node blocking the loop (CPU-bound work, a blocking call) for longer than the lease TTL,
 and live runs expire under their owner. The keeper renews on its own thread and its own database
 connection (``ThreadedRenewal.lease_renewer``), ``ttl / 3`` apart, so only the death of the
-process (or of the database) lets a lease run out.
+process (or of the database) lets a lease run out. The flip side: a lease now tells a dead
+process from a live one, not a stuck event loop from a busy one; a process whose loop is wedged
+for good keeps its runs until it exits or an operator cancels them.
 
 The runtime's lease table is a plain ``dict`` owned by the event loop; the keeper only copies it
 (``dict.copy`` is one C call under the GIL, never a torn read). Leases found lost are reported
