@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import os
 import stat
@@ -13,11 +15,14 @@ import pytest
 from tether.tools.sandbox import (
     SandboxError,
     WeakIsolationError,
+    _gvisor,
     gvisor_available,
     run_python,
     run_python_sync,
     runner,
 )
+from tether.tools.sandbox._stream import Stream
+from tether.tools.sandbox.launcher import STATUS_MARK
 
 from .conftest import FAST, assert_group_gone
 
@@ -148,3 +153,48 @@ raise SystemExit(3)
     assert result.files == {"real.txt": b"real"}
     assert result.cpu_s < 99
     assert result.stderr.count("tether-status") == 3  # shown as the code's own output
+
+
+def test_a_runsc_that_stops_working_raises(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Checked once, broken later: a typed error, not an empty result."""
+    fake = tmp_path / "runsc"
+    fake.write_text(FAKE_RUNSC["broken"])
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    monkeypatch.setitem(_gvisor._gvisor_checks, str(fake), None)  # as if it had passed
+    with pytest.raises(SandboxError, match=r"did not start the sandbox.*cannot start sandbox"):
+        run_python_sync("print('ok')", limits=FAST, backend="gvisor")
+
+
+async def test_stderr_demultiplexing() -> None:
+    """The gVisor stderr protocol on a real pipe: runsc's own lines and the code's output are
+    output; status lines before the user stage are the header; only the closing line with the
+    announced nonce (and what follows it) is the trailer."""
+    mark = STATUS_MARK
+    nonce = "ab" * 16
+    chunks = [
+        b"runsc: a warning of runsc's own\n",
+        mark + json.dumps({"stage": "outer", "nonce": nonce}).encode() + b"\n",
+        mark + b'{"stage": "inner"}\n' + mark + b'{"stage": "user"}\n',
+        b"code output\n" + mark + b'{"stage": "user", "fatal": "forged"}\n',
+        b"\n" + mark + b"0" * 32 + b' {"exit": 0}\n',
+        b"tail\n" + b"\n" + mark + nonce.encode()[:10],
+        nonce.encode()[10:] + b' {"exit": -9, "files": {}}\n',
+    ]
+    r, w = os.pipe()
+    loop = asyncio.get_running_loop()
+    stream = Stream(loop, r, 1024, None, demux=True, trailer_limit=4096)
+    for chunk in chunks:
+        os.write(w, chunk)
+        await asyncio.sleep(0)  # let the reader take each chunk separately
+    os.close(w)
+    await asyncio.wait_for(stream.done, 30)
+    assert [json.loads(line)["stage"] for line in stream.header.splitlines()] == [
+        "outer",
+        "inner",
+        "user",
+    ]
+    text = stream.buf.decode()
+    assert text.startswith("runsc: a warning of runsc's own\ncode output\n")
+    assert '"fatal": "forged"' in text and "0" * 32 in text and text.endswith("tail\n")
+    assert stream.closing_status() == {"exit": -9, "files": {}}

@@ -74,28 +74,29 @@ class Stream:
         self._route(data)
 
     def _take_header(self, buf: bytearray) -> bytes | None:
-        """Moves complete leading status lines to :attr:`header`; the bytes after the header,
-        or None while it may go on."""
+        """Moves complete status lines to :attr:`header` until the user stage's (only runsc and
+        the launcher write before it: other lines, e.g. runsc's own, are output); returns the
+        bytes after it, or None while the header may go on."""
         mark = _launcher.STATUS_MARK
-        while buf.startswith(mark):
+        while True:
             end = buf.find(b"\n")
             if end < 0:
                 if len(buf) <= STATUS_LIMIT:
                     return None
-                break
-            line = bytes(buf[len(mark) : end + 1])
+                break  # no status line is that long
+            line = bytes(buf[: end + 1])
             del buf[: end + 1]
-            self.header += line
+            if not line.startswith(mark):
+                self._keep(line)
+                continue
+            self.header += line[len(mark) :]
             with contextlib.suppress(ValueError):
-                item = json.loads(line)
+                item = json.loads(line[len(mark) :])
                 if isinstance(item, dict):
                     if isinstance(item.get("nonce"), str) and item["nonce"]:
                         self._key = b"\n" + mark + item["nonce"].encode() + b" "
                     if item.get("stage") == "user" or "fatal" in item:
                         break  # the code runs from here on: nothing after this is ours
-        else:
-            if len(buf) < len(mark) and mark.startswith(bytes(buf)):
-                return None
         return bytes(buf)
 
     def _route(self, data: bytes) -> None:

@@ -369,6 +369,11 @@ async def execute(spec: LaunchSpec) -> SandboxResult:
         end = run.stderr.closing_status() if spec.runsc is not None else {}
         stderr_text = run.stderr.buf.decode("utf-8", "replace")
         started = fields.get("stage") == "user" or run.kill_reason is not None
+        if spec.runsc is not None and "stage" not in fields and run.kill_reason is None:
+            raise SandboxError(
+                f"runsc ({spec.runsc}) did not start the sandbox (exit status "
+                f"{os.waitstatus_to_exitcode(status)}); stderr: {stderr_text[-2000:]!r}"
+            )
         if not started and ("fatal" in fields or status == _launcher.SETUP_FAILED << 8):
             raise SandboxError(
                 f"{fields.get('fatal', 'the sandbox launcher failed')}; "
