@@ -20,7 +20,10 @@ import logging
 import threading
 from collections.abc import Callable
 
+from tether.core.errors import LeaseLostError
+from tether.core.lifecycle import FINISHED, PARKED
 from tether.store.protocol import LeaseRenewer
+from tether.store.types import RunRecord
 
 log = logging.getLogger("tether.runtime")
 
@@ -91,3 +94,48 @@ class LeaseKeeper:
             report = {r: leases[r] for r in lost}
             self._reported.update(report)
             self._on_lost(report)
+
+
+def lease_lost(owner: str, run_id: str, token: int, rec: RunRecord | None) -> LeaseLostError:
+    """Log a lease ``owner`` lost (one line: the run, who holds it now, the tokens) and build
+    the error a ``wait()`` in the losing process raises. ``rec``: the run as read after the
+    loss (None when it could not be read)."""
+    holder = rec.owner if rec is not None else None
+    holder_token = rec.lease_token if rec is not None else None
+    if rec is not None and holder is None and rec.status in FINISHED | PARKED:
+        # not a takeover: the run was cancelled (or otherwise settled) by someone else
+        log.info(
+            "run %s: lease (token %s) ended, the run was made %s elsewhere (token %s)",
+            run_id,
+            token,
+            rec.status.value,
+            holder_token,
+        )
+        why = f"it was made {rec.status.value} elsewhere"
+    else:
+        log.warning(
+            "run %s: lease lost to %s (token %s; ours was %s); stopped executing it here",
+            run_id,
+            (holder or "nobody (expired or released)") if rec is not None else "unknown",
+            holder_token,
+            token,
+        )
+        if rec is None:
+            why = "the run could not be read (deleted, or the store is unreachable)"
+        elif holder:
+            why = f"worker {holder} holds it now (token {holder_token})"
+        else:
+            why = "its lease expired and nobody holds it now"
+    return LeaseLostError(
+        run_id,
+        token,
+        holder=holder,
+        holder_token=holder_token,
+        message=(
+            f"run {run_id!r}: this runtime ({owner}) lost its lease (fencing token {token}) "
+            f"and stopped executing it: {why}; none of its later writes applied. Call wait() "
+            "again to follow the run from the store until it finishes wherever it runs. If this "
+            "worker was alive, its leases could not be renewed within lease_ttl (a store outage "
+            "or a stalled process): raise lease_ttl"
+        ),
+    )

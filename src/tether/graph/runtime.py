@@ -26,7 +26,7 @@ from tether.core.lifecycle import FINISHED, PARKED, RunStatus
 from tether.core.refs import find_ref, load_ref
 from tether.graph.builder import Workflow
 from tether.graph.events import EventBus
-from tether.graph.heartbeat import LeaseKeeper
+from tether.graph.heartbeat import LeaseKeeper, lease_lost
 from tether.graph.history import SnapshotPolicy, SnapshotTracker, replay
 from tether.graph.loop import RunLoop, phase_status
 from tether.graph.planner import entry_tasks
@@ -151,9 +151,7 @@ class Runtime:
         tasks = list(self._tasks.values())
         for t in tasks:
             t.cancel()
-        await asyncio.gather(
-            *self._background, *self._lost_checks, *tasks, return_exceptions=True
-        )
+        await asyncio.gather(*self._background, *self._lost_checks, *tasks, return_exceptions=True)
         self._background.clear()
         for run_id, token in list(self._leases.items()):
             with contextlib.suppress(Exception):
@@ -451,44 +449,7 @@ class Runtime:
             return None
 
     def _lease_lost(self, run_id: str, token: int, rec: RunRecord | None) -> LeaseLostError:
-        """Log the loss (one line) and build the error a waiter in this process gets."""
-        holder = rec.owner if rec is not None else None
-        holder_token = rec.lease_token if rec is not None else None
-        if rec is not None and rec.status in _SETTLED and holder is None:
-            log.info(
-                "run %s: lease (token %s) ended by a %s elsewhere (token %s); stopped here",
-                run_id,
-                token,
-                rec.status.value,
-                holder_token,
-            )
-            why = f"it was made {rec.status.value} elsewhere"
-        else:
-            log.warning(
-                "run %s: lease lost to %s (token %s; ours was %s); stopped executing it here",
-                run_id,
-                holder or "nobody (expired or released)" if rec is not None else "unknown",
-                holder_token,
-                token,
-            )
-            why = (
-                f"worker {holder} holds it now (token {holder_token})"
-                if holder
-                else "its lease expired and nobody holds it now"
-            )
-        return LeaseLostError(
-            run_id,
-            token,
-            holder=holder,
-            holder_token=holder_token,
-            message=(
-                f"run {run_id!r}: this runtime ({self.owner}) lost its lease (fencing token "
-                f"{token}) and stopped executing it: {why}; none of its later writes applied. "
-                "Call wait() again to follow the run from the store until it finishes wherever "
-                "it runs. If this worker was alive, its leases could not be renewed within "
-                "lease_ttl (a store outage or a stalled process): raise lease_ttl"
-            ),
-        )
+        return lease_lost(self.owner, run_id, token, rec)
 
     async def _recovery(self) -> None:
         while True:
