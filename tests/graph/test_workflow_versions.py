@@ -198,16 +198,24 @@ async def test_the_same_workflow_resumes_from_another_runtime(tmp_path: Path) ->
 
 
 async def test_recovery_does_not_run_an_orphan_with_another_workflow_version(
-    tmp_path: Path,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     RAN.clear()
     db = tmp_path / "runs.db"
     async with Runtime(SqliteStore(db), workflows=[v1()], recover=False) as rt:
         handle = await rt.submit(WF, {})
     async with Runtime(SqliteStore(db), workflows=[v2()], recover=False) as rt:
+        caplog.set_level("WARNING", logger="tether")
+        assert await rt.recover_once() == []
+        token = (await rt.get_run(handle.run_id)).lease_token
+        # refused once, then left alone: no claim, release and traceback on every poll
         assert await rt.recover_once() == []
         run = await rt.get_run(handle.run_id)
         assert run.status is RunStatus.PLANNED and run.owner is None
+        assert run.lease_token == token
+        refusals = [r for r in caplog.records if handle.run_id in r.getMessage()]
+        assert len(refusals) == 1 and refusals[0].levelname == "WARNING"
+        assert refusals[0].exc_info is None
     assert RAN == []
     async with Runtime(SqliteStore(db), workflows=[v1()], recover=False) as rt:
         assert await rt.recover_once() == [handle.run_id]

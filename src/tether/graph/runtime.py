@@ -19,6 +19,7 @@ from tether.core.errors import (
     RunNotFoundError,
     RunStateError,
     WorkflowConflictError,
+    WorkflowVersionError,
 )
 from tether.core.ids import KEY_FORMAT, KEY_FORMAT_KEY, new_owner_id
 from tether.core.ids import new_run_id as make_run_id
@@ -122,6 +123,9 @@ class Runtime:
         self._claiming = asyncio.Lock()
         self._background: list[asyncio.Task[Any]] = []
         self._resuming: set[str] = set()
+        self._refused: set[str] = set()
+        """Runs whose recorded workflow version differs from the one registered here: never
+        claimed again by this runtime (a runtime with the matching code, or a human, must act)."""
         self._opened = False
         for wf in workflows:
             self.register(wf)
@@ -485,7 +489,7 @@ class Runtime:
             free = min(limit, self.max_concurrent_runs - len(self._tasks))
             if free <= 0:
                 return []
-            mine = {*self._tasks, *self._leases, *self._resuming}
+            mine = {*self._tasks, *self._leases, *self._resuming, *self._refused}
             leases = await self.store.claim_runs(
                 self.owner,
                 self.lease_ttl,
@@ -503,8 +507,12 @@ class Runtime:
                     run = await self.store.get_run(lease.run_id)
                     await self._take_over(run, lease.token)
                     taken.append(lease.run_id)
-                except Exception:
-                    log.exception("could not resume run %s", lease.run_id)
+                except Exception as exc:
+                    if isinstance(exc, WorkflowVersionError):
+                        self._refused.add(lease.run_id)
+                        log.warning("run %s left for another runtime: %s", lease.run_id, exc)
+                    else:
+                        log.exception("could not resume run %s", lease.run_id)
                     if self._leases.get(lease.run_id) == lease.token:
                         del self._leases[lease.run_id]
                     with contextlib.suppress(Exception):
