@@ -56,6 +56,8 @@ EXPECTED = [
     "TetherSignal",
     "UserError",
     "Workflow",
+    "WorkflowConflictError",
+    "WorkflowVersionError",
     "__version__",
     "add",
     "append",
@@ -148,6 +150,10 @@ def test_error_tree() -> None:
     assert issubclass(UserError, TetherError) and issubclass(StoreError, TetherError)
     assert "tether runs history r1" in str(StepNotFoundError("r1", 3))
     assert LeaseLostError("r1", 7).token == 7
+    from tether import WorkflowConflictError, WorkflowVersionError
+
+    assert issubclass(WorkflowConflictError, ConfigurationError)
+    assert issubclass(WorkflowVersionError, RunStateError)
 
 
 def test_model_error_tree() -> None:

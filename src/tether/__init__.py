@@ -30,6 +30,8 @@ from tether.core.errors import (
     TetherError,
     TetherSignal,
     UserError,
+    WorkflowConflictError,
+    WorkflowVersionError,
 )
 from tether.core.lifecycle import RunStatus
 from tether.core.reducers import Reducer, add, append, maximum, merge, minimum, replace, union
@@ -103,6 +105,8 @@ __all__ = [
     "TetherSignal",
     "UserError",
     "Workflow",
+    "WorkflowConflictError",
+    "WorkflowVersionError",
     "__version__",
     "add",
     "append",
