@@ -48,6 +48,8 @@ user's ``except Exception:`` inside a node cannot swallow them (the same reasoni
     │   ├── ModelCircuitOpenError   the provider's circuit breaker is open
     │   ├── ModelUnavailableError   every model of a fallback chain failed (``errors``)
     │   └── StructuredOutputError   the output failed its schema after every repair attempt
+    ├── SandboxError            (defined in tools.sandbox) the code sandbox could not be set up
+    │   └── WeakIsolationError      no namespaces here and no ``allow_weak_isolation=True``
     └── StoreError              the durable store refused or broke
         ├── LeaseLostError          fencing: this writer no longer owns the run
         └── SchemaVersionError      the database schema is newer than this code
