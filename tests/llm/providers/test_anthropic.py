@@ -55,7 +55,7 @@ def server() -> Iterator[tuple[str, MessagesApi]]:
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, name="anthropic-test-uvicorn", daemon=True)
     thread.start()
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 60  # a hang guard: a loaded machine starts it slowly
     while not srv.started:
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("uvicorn did not start")

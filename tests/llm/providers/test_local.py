@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-import itertools
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -273,78 +271,135 @@ async def test_models_share_one_loaded_engine(model: LocalModel) -> None:
     assert await model.engine(logprobs=True) is not await model.engine()
 
 
-async def test_generation_does_not_block_the_event_loop(model: LocalModel) -> None:
-    await model.engine()  # loaded already: time only the generation
-    ticks: list[float] = []
+class GenerationProbe:
+    """Wraps a loaded engine's ``generate`` to watch one generation from inside its worker
+    thread, with no clock: ``hold_at`` cancel checks (one when the model is free, then one
+    per sampled token) or once a text delta went out (``hold_after_delta``), the generating
+    thread stops and waits until the call's cancel flag is set (or ``released`` is), so the
+    test decides what happens while it is still generating. ``HANG_GUARD`` seconds bound every
+    wait only so that a broken build fails instead of hanging."""
 
-    async def ticker() -> None:
-        while True:
-            ticks.append(time.perf_counter())
-            await asyncio.sleep(0.005)
+    HANG_GUARD = 60.0
 
-    task = asyncio.create_task(ticker())
-    await asyncio.sleep(0)
-    started = time.perf_counter()
-    out = await model.chat(STORY, max_tokens=48)
-    elapsed = time.perf_counter() - started
-    task.cancel()
-    during = [t for t in ticks if started <= t]
-    gaps = [b - a for a, b in itertools.pairwise(during)]
-    assert out.usage.output_tokens == 48
-    assert elapsed > 0.1
-    assert len(during) > 10, f"{len(during)} ticks in {elapsed:.2f}s"
-    assert max(gaps) < elapsed / 2
+    def __init__(self, hold_at: int | None = None, hold_after_delta: bool = False) -> None:
+        self.hold_at, self.hold_after_delta = hold_at, hold_after_delta
+        self.loop = asyncio.get_running_loop()
+        self.holding = asyncio.Event()
+        """Set (on the event loop) when the generating thread starts to wait."""
+        self.released = threading.Event()
+        self.finished = threading.Event()
+        self.checks = 0
+        self.delta_sent = False
+        self.waited_out = False
+        self.held = False
+        self.outputs: list[llama_engine.Output] = []
+
+    def install(self, engine: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        real = engine.generate
+
+        def generate(
+            messages: Any, schema: Any, params: Any, cancel: Any, on_delta: Any = None
+        ) -> Any:
+            def sent(delta: str) -> None:
+                self.delta_sent = True
+                on_delta(delta)
+
+            try:
+                out = real(messages, schema, params, _Watched(self, cancel), on_delta and sent)
+                self.outputs.append(out)
+                return out
+            finally:
+                self.finished.set()
+
+        monkeypatch.setattr(engine, "generate", generate)
+
+    def check(self, cancel: threading.Event) -> bool:
+        self.checks += 1
+        hold = self.checks == self.hold_at or (self.hold_after_delta and self.delta_sent)
+        if hold and not self.held:
+            self.held = True
+            self.loop.call_soon_threadsafe(self.holding.set)
+            deadline = self.HANG_GUARD
+            while not (cancel.is_set() or self.released.is_set()) and deadline > 0:
+                cancel.wait(0.01)
+                deadline -= 0.01
+            self.waited_out = deadline <= 0
+        return cancel.is_set()
+
+    async def wait_finished(self) -> None:
+        assert await asyncio.to_thread(self.finished.wait, self.HANG_GUARD), "never finished"
 
 
-async def test_concurrent_calls_are_serialised_and_match_sequential(model: LocalModel) -> None:
-    prompts = ["Name a color.", "Name a fruit.", "Name an animal."]
-    alone = [(await model.chat(p, max_tokens=12)).text for p in prompts]
-    together = await asyncio.gather(*(model.chat(p, max_tokens=12) for p in prompts))
-    assert [o.text for o in together] == alone
+class _Watched:
+    """The cancel flag as ``generate`` sees it, each check reported to the probe."""
+
+    def __init__(self, probe: GenerationProbe, cancel: threading.Event) -> None:
+        self.probe, self.cancel = probe, cancel
+
+    def is_set(self) -> bool:
+        return self.probe.check(self.cancel)
+
+    def set(self) -> None:
+        self.cancel.set()
 
 
-async def _released_after(engine: Any, started: float) -> float:
-    """Seconds from ``started`` until the engine's generation lock is free."""
-    while engine.lock.locked():
-        await asyncio.sleep(0.002)
-    return time.perf_counter() - started
-
-
-async def test_a_cancelled_call_stops_generating_and_frees_the_model(model: LocalModel) -> None:
+async def test_generation_does_not_block_the_event_loop(
+    model: LocalModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the generating thread waits mid-generation until a coroutine on the event loop lets it
+    # go on: were the generation run on the loop, that coroutine could never run
     engine = await model.engine()
-    started = time.perf_counter()
-    full = await model.chat(STORY, max_tokens=64)
-    whole_call = time.perf_counter() - started
-    assert full.usage.output_tokens == 64
+    probe = GenerationProbe(hold_at=3)
+    probe.install(engine, monkeypatch)
 
-    # the same prompt again: llama.cpp reuses its evaluation, so generating starts at once
+    async def let_it_go_on() -> None:
+        await probe.holding.wait()
+        probe.released.set()
+
+    task = asyncio.create_task(let_it_go_on())
+    out = await model.chat(STORY, max_tokens=16)
+    await task
+    assert not probe.waited_out, "the event loop did not run while the model generated"
+    assert out.usage.output_tokens == 16 and probe.checks > 3
+
+
+async def test_a_cancelled_call_stops_generating_and_frees_the_model(
+    model: LocalModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = await model.engine()
+    probe = GenerationProbe(hold_at=3)  # two tokens in, the thread waits for the cancel flag
+    probe.install(engine, monkeypatch)
     task = asyncio.create_task(model.chat(STORY, max_tokens=64))
-    while not engine.lock.locked():
-        await asyncio.sleep(0.001)
-    await asyncio.sleep(whole_call / 8)
+    await probe.holding.wait()
+    assert not task.done()  # still generating: it cannot finish while the thread waits
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    freed = await _released_after(engine, time.perf_counter())
-    assert freed < whole_call / 2, f"generation went on {freed:.2f}s after cancel"
+    await probe.wait_finished()
+    assert not probe.waited_out, "cancelling the call did not set the cancel flag"
+    [stopped] = probe.outputs
+    assert stopped.completion_tokens < 64  # stopped at the next token, not run to the end
+    assert not engine.lock.locked()
     out = await model.chat("Say yes.", max_tokens=4)
     assert out.text
 
 
-async def test_breaking_out_of_a_stream_frees_the_model(model: LocalModel) -> None:
+async def test_breaking_out_of_a_stream_frees_the_model(
+    model: LocalModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
     engine = await model.engine()
-    started = time.perf_counter()
-    full = await model.chat(STORY, max_tokens=64, stream=True)
-    whole_call = time.perf_counter() - started
-    assert full.usage.output_tokens == 64
-
+    probe = GenerationProbe(hold_after_delta=True)  # waits once a delta went out
+    probe.install(engine, monkeypatch)
     stream = model.stream(_request(STORY, max_tokens=64))
     async for chunk in stream:
         assert chunk.delta
         break
     await stream.aclose()  # type: ignore[attr-defined]
-    freed = await _released_after(engine, time.perf_counter())
-    assert freed < whole_call / 2, f"generation went on {freed:.2f}s after the stream closed"
+    await probe.wait_finished()
+    assert not probe.waited_out, "closing the stream did not set the cancel flag"
+    [stopped] = probe.outputs
+    assert stopped.completion_tokens < 64
+    assert not engine.lock.locked()
 
 
 def _params(max_tokens: int = 8) -> llama_engine.Params:

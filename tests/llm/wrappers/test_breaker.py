@@ -129,6 +129,7 @@ async def test_a_success_resets_the_consecutive_count() -> None:
 async def test_half_open_lets_one_trial_through_and_a_cancelled_trial_gives_its_slot_back() -> None:
     clock = FakeClock()
     gate = asyncio.Event()
+    in_trial = asyncio.Event()
     calls = 0
 
     async def provider(request: ModelRequest) -> str:
@@ -136,6 +137,7 @@ async def test_half_open_lets_one_trial_through_and_a_cancelled_trial_gives_its_
         calls += 1
         if calls == 1:
             raise ModelTransientError("down")
+        in_trial.set()
         await gate.wait()
         return "up"
 
@@ -144,7 +146,7 @@ async def test_half_open_lets_one_trial_through_and_a_cancelled_trial_gives_its_
         await model.chat("hi")
     clock.advance(30)
     trial = asyncio.create_task(model.chat("hi"))
-    await asyncio.sleep(0.01)
+    await in_trial.wait()  # the trial call has reached the provider
     assert model.breaker.state is HALF and calls == 2
     with pytest.raises(ModelCircuitOpenError, match="trial call is in flight"):
         await model.chat("hi")

@@ -1,13 +1,17 @@
 """HedgedModel: a second request only after ``delay``, the first success wins, losers are
-cancelled, failures wait for the other request, and streams are not hedged."""
+cancelled, failures wait for the other request, and streams are not hedged.
+
+The tests run on a virtual clock (``tests.llm.virtual_time``): delays and the models' sleeps
+take no real time and fire exactly when due, so start times can be compared exactly and a
+loaded machine changes nothing."""
 
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 
+from tests.llm.virtual_time import now, virtual_time
 from tether.core.errors import ConfigurationError, ModelTimeoutError, ModelTransientError
 from tether.llm import FunctionModel, ModelRequest, ScriptedModel
 from tether.llm.wrappers import HedgedModel
@@ -26,7 +30,7 @@ class Timed:
         self.model = FunctionModel(self, name=name)
 
     async def __call__(self, request: ModelRequest) -> str:
-        self.starts.append(time.perf_counter())
+        self.starts.append(now())
         try:
             await asyncio.sleep(self.delay)
         except asyncio.CancelledError:
@@ -37,6 +41,7 @@ class Timed:
         return f"{self.model.model_name} after {self.delay}"
 
 
+@virtual_time
 async def test_a_fast_answer_fires_no_hedge() -> None:
     primary, backup = Timed("p", 0.01), Timed("b", 0.0)
     out = await HedgedModel(primary.model, delay=0.2, hedge_to=backup.model).chat("hi")
@@ -46,17 +51,19 @@ async def test_a_fast_answer_fires_no_hedge() -> None:
     assert backup.starts == []  # no hedge was left behind either
 
 
+@virtual_time
 async def test_a_slow_answer_is_hedged_after_the_delay_and_the_loser_cancelled() -> None:
     primary, backup = Timed("p", 5.0), Timed("b", 0.01)
-    started = time.perf_counter()
+    started = now()
     out = await HedgedModel(primary.model, delay=0.1, hedge_to=backup.model).chat("hi")
-    elapsed = time.perf_counter() - started
+    elapsed = now() - started
     assert out.model == "function:b" and out.text == "b after 0.01"
     assert out.metadata["hedged"] == {"fired": True, "winner": 1, "requests": 2}
-    assert backup.starts[0] - primary.starts[0] >= 0.095  # not before the delay
-    assert elapsed < 1.0 and primary.cancelled == 1
+    assert backup.starts[0] - primary.starts[0] == pytest.approx(0.1)  # at the delay
+    assert elapsed == pytest.approx(0.11) and primary.cancelled == 1  # not the primary's 5 s
 
 
+@virtual_time
 async def test_the_first_request_can_still_win_after_the_hedge_fired() -> None:
     primary, backup = Timed("p", 0.15), Timed("b", 5.0)
     out = await HedgedModel(primary.model, delay=0.05, hedge_to=backup.model).chat("hi")
@@ -65,6 +72,7 @@ async def test_the_first_request_can_still_win_after_the_hedge_fired() -> None:
     assert backup.cancelled == 1
 
 
+@virtual_time
 async def test_a_failed_hedge_waits_for_the_first_request() -> None:
     primary = Timed("p", 0.2)
     backup = Timed("b", 0.0, ModelTransientError("hedge broke"))
@@ -72,6 +80,7 @@ async def test_a_failed_hedge_waits_for_the_first_request() -> None:
     assert out.model == "function:p" and out.metadata["hedged"]["winner"] == 0
 
 
+@virtual_time
 async def test_when_every_request_fails_the_first_error_is_raised() -> None:
     primary = Timed("p", 0.1, ModelTimeoutError("primary timed out"))
     backup = Timed("b", 0.1, ModelTransientError("backup 503"))
@@ -80,6 +89,7 @@ async def test_when_every_request_fails_the_first_error_is_raised() -> None:
     assert any("backup 503" in n for n in caught.value.__notes__)
 
 
+@virtual_time
 async def test_a_failure_before_the_delay_is_not_hedged() -> None:
     primary = Timed("p", 0.0, ModelTransientError("500"))
     backup = Timed("b", 0.0)
@@ -89,20 +99,23 @@ async def test_a_failure_before_the_delay_is_not_hedged() -> None:
     assert backup.starts == []
 
 
+@virtual_time
 async def test_several_hedges_start_one_delay_apart() -> None:
     delays = iter([5.0, 5.0, 0.01])
     starts: list[float] = []
 
     async def provider(request: ModelRequest) -> str:
-        starts.append(time.perf_counter())
+        starts.append(now())
         await asyncio.sleep(next(delays))
         return f"request {len(starts)}"
 
     out = await HedgedModel(FunctionModel(provider), delay=0.05, max_hedges=2).chat("hi")
     assert out.metadata["hedged"] == {"fired": True, "winner": 2, "requests": 3}
-    assert starts[1] - starts[0] >= 0.045 and starts[2] - starts[0] >= 0.095
+    assert starts[1] - starts[0] == pytest.approx(0.05)
+    assert starts[2] - starts[0] == pytest.approx(0.1)
 
 
+@virtual_time
 async def test_cancelling_the_call_cancels_every_request() -> None:
     primary, backup = Timed("p", 5.0), Timed("b", 5.0)
     task = asyncio.create_task(
@@ -115,6 +128,7 @@ async def test_cancelling_the_call_cancels_every_request() -> None:
     assert primary.cancelled == 1 and backup.cancelled == 1
 
 
+@virtual_time
 async def test_streams_are_the_inner_stream_unhedged() -> None:
     inner = StepModel([[0.1, "slow ", "text"]])
     backup = ScriptedModel(["never"])
