@@ -86,17 +86,17 @@ outside scratch (``open`` in a write mode, ``mkdir``, ``rename``, ``remove``, ``
 module by file unless it is one of the interpreter's own allowed ones (exact path: so neither
 ``ExtensionFileLoader("x._ctypes", path)`` nor ``_imp.create_dynamic`` nor a copy in scratch
 gets ``_ctypes`` in), ``gc.get_objects``/``get_referrers``/``get_referents`` and
-``sys._current_frames``. Python code cannot remove an audit hook, and it cannot reach this
-one's state either: the policy is frozensets, tuples and strings captured in a closure (a
-denial's traceback leads into the hook's frame, but ``f_locals`` there holds nothing mutable
-and no Python function), the hook looks up no global or builtin name at call time (patching
-``builtins``, ``os.path`` or the launcher's globals changes nothing; it resolves paths itself
-with ``lstat``/``readlink``), and it never calls code the program controls (arguments are
-checked with ``type(x) is str``...). **It is still the weaker layer**: it lives in the same
-interpreter as the untrusted code, so memory corruption (e.g. crafted bytecode through
-``marshal.loads`` or ``code.replace``, which must stay allowed because imports and ``asyncio``
-use them) can switch it off; a path it checked can be swapped (symlink) by another thread
-before the kernel opens it; ``os.open(..., dir_fd=fd)`` raises its event without the
+``sys._current_frames``. Python code cannot remove an audit hook, and it cannot reach this one's
+state either: the policy is frozensets, tuples and strings captured in a closure (a denial's
+traceback leads into the hook's frame, but ``f_locals`` there holds nothing mutable that
+outlives the call, and no Python function), the hook looks up no global or builtin name at call
+time (patching ``builtins``, ``os.path`` or the launcher's globals changes nothing; it resolves
+paths itself with ``lstat``/``readlink``), and it never calls code the program controls
+(arguments are checked with ``type(x) is str``...). **It is still the weaker layer**: it lives
+in the same interpreter as the untrusted code, so memory corruption (e.g. crafted bytecode
+through ``marshal.loads`` or ``code.replace``, which must stay allowed because imports and
+``asyncio`` use them) can switch it off; a path it checked can be swapped (symlink) by another
+thread before the kernel opens it; ``os.open(..., dir_fd=fd)`` raises its event without the
 descriptor (a relative path there is checked against the working directory); and it restricts
 writes, not reads.
 

@@ -9,7 +9,8 @@ attacker who holds every Python object that code can reach:
 * **No mutable state.** The policy is frozensets, tuples, strings and ints captured in the
   closure. A denial's traceback does lead into the hook's frame, and ``frame.f_locals`` does show
   the closure's values, but there is nothing there to clear or rebind: no dict, no set, no
-  Python function (a function's ``__closure__`` cells and ``__code__`` would be writable).
+  Python function (a function's ``__closure__`` cells and ``__code__`` would be writable); the
+  only mutable objects are the lists one call builds for itself, dead once it returns.
 * **No lookups at call time.** The hook body uses no global or builtin name: ``type``, ``len``,
   the exception classes and the few C functions it calls (``posix.lstat``, ``posix.readlink``,
   ``posix.getcwd``) are bound when it is made. Patching ``builtins``, ``os.path.realpath``,
