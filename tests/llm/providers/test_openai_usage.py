@@ -44,10 +44,11 @@ async def exact(llama_server: str) -> AsyncIterator[OpenAICompatibleModel]:
 async def test_streamed_usage_is_close_to_what_the_server_counts_unstreamed(
     exact: OpenAICompatibleModel,
 ) -> None:
-    # the same call both ways: greedy, so the same answer
+    # the same call both ways, cut at max_tokens. (Not always the same text: llama.cpp's
+    # numbers differ a little when the server reuses the prompt it evaluated last time.)
     whole = await exact.chat(PROMPT, max_tokens=14, temperature=0.0, seed=1)
     streamed = await exact.chat(PROMPT, max_tokens=14, temperature=0.0, seed=1, stream=True)
-    assert streamed.text == whole.text
+    assert whole.finish_reason == streamed.finish_reason == "length"
     assert not whole.usage.estimated and whole.usage.input_tokens > 30  # template included
     # counted by tether (the server sent none), so marked estimated, but close to the truth
     assert streamed.usage.estimated
