@@ -254,3 +254,24 @@ def test_llm_public_api_is_pinned_and_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_tools_export_the_tool_errors() -> None:
+    """The README tells tool authors to raise these; they come from ``tether.tools``."""
+    import tether.tools as tools
+    from tether.core import errors
+
+    for name in (
+        "ToolError",
+        "ToolArgumentsError",
+        "ToolNotFoundError",
+        "ToolTimeoutError",
+        "ToolTransientError",
+        "ToolRateLimitedError",
+        "PolicyViolationError",
+        "ToolDisabledError",
+        "CircuitOpenError",
+        "SagaFailedError",
+    ):
+        assert name in tools.__all__
+        assert getattr(tools, name) is getattr(errors, name)

@@ -1,5 +1,21 @@
-"""The execution body: tool contracts, the effect-safe executor, sagas, sandbox and MCP."""
+"""The execution body: tool contracts, the effect-safe executor, sagas, sandbox and MCP.
 
+The tool errors are re-exported here: raise ``ToolTransientError`` / ``ToolRateLimitedError``
+from a tool to have the executor retry it, ``PolicyViolationError`` to stop it for good.
+"""
+
+from tether.core.errors import (
+    CircuitOpenError,
+    PolicyViolationError,
+    SagaFailedError,
+    ToolArgumentsError,
+    ToolDisabledError,
+    ToolError,
+    ToolNotFoundError,
+    ToolRateLimitedError,
+    ToolTimeoutError,
+    ToolTransientError,
+)
 from tether.tools.breaker import BreakerState, CircuitBreaker
 from tether.tools.contract import ToolContract, tool
 from tether.tools.executor import ToolExecutor
@@ -13,15 +29,25 @@ __all__ = [
     "BreakerPolicy",
     "BreakerState",
     "CircuitBreaker",
+    "CircuitOpenError",
     "KillSwitch",
+    "PolicyViolationError",
     "RateLimit",
     "Saga",
+    "SagaFailedError",
     "Scope",
+    "ToolArgumentsError",
     "ToolContext",
     "ToolContract",
+    "ToolDisabledError",
+    "ToolError",
     "ToolExecutor",
+    "ToolNotFoundError",
+    "ToolRateLimitedError",
     "ToolRegistry",
     "ToolResult",
     "ToolRetry",
+    "ToolTimeoutError",
+    "ToolTransientError",
     "tool",
 ]
