@@ -117,10 +117,18 @@ class _Immediate:
                 self.db.execute("COMMIT")
                 return
             except BaseException:
-                self.db.execute("ROLLBACK")
+                self._rollback()
                 raise
+        self._rollback()
+
+    def _rollback(self) -> None:
+        """Roll back what is left of the transaction, never hiding why it failed: after a full
+        disk or an I/O error SQLite has already rolled back (a second ROLLBACK would raise "no
+        transaction is active" in place of the cause), and a ROLLBACK that fails in turn is
+        dropped so the original error is the one that propagates."""
         if self.db.in_transaction:
-            self.db.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):
+                self.db.execute("ROLLBACK")
 
 
 class _SqliteTx:

@@ -1,0 +1,65 @@
+"""SQLite under faults: a full disk reports itself, not a follow-on error."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TypedDict
+
+import pytest
+
+from tether import END, START, Graph, RunStatus, Runtime
+from tether.store.sqlite import SqliteStore
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 2 MiB tmpfs: a real "disk" that fills up (needs root, skipped otherwise)."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    try:
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        pytest.skip(f"cannot mount a small tmpfs to fill up ({exc}); needs root")
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs to fill up: {done.stderr.strip()}; needs root")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True, timeout=30)
+
+
+class S(TypedDict):
+    blob: str
+
+
+def _filler() -> Any:
+    g = Graph(S, name="filler")
+    # incompressible and bigger than the disk: the commit's WAL write cannot fit
+    g.add_node("fill", lambda s: {"blob": os.urandom(800_000).hex()})
+    g.add_edge(START, "fill")
+    g.add_edge("fill", END)
+    return g.compile()
+
+
+async def test_a_full_disk_is_reported_as_such_to_the_caller_and_in_the_run(
+    small_disk: Path,
+) -> None:
+    store = SqliteStore(small_disk / "runs.db")
+    async with Runtime(store, recover=False) as rt:
+        with pytest.raises(Exception, match="database or disk is full") as info:
+            await rt.run(_filler(), {"blob": ""})
+        assert "no transaction is active" not in repr(info.value.__context__)
+        (run,) = await rt.list_runs()
+        assert run.status is RunStatus.FAILED
+        assert run.error is not None
+        assert "database or disk is full" in run.error["message"]
+        # the store is still usable once there is room again
+        assert (await rt.get_run(run.run_id)).run_id == run.run_id
