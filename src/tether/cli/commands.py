@@ -240,10 +240,21 @@ class CancelView:
 
 # -- actions --------------------------------------------------------------------------------
 async def list_runs(
-    settings: Settings, statuses: Sequence[RunStatus], workflow: str | None, limit: int
+    settings: Settings,
+    statuses: Sequence[RunStatus],
+    workflow: str | None,
+    limit: int,
+    thread: str | None = None,
 ) -> list[RunRecord]:
     async with cli_store(settings) as store:
-        return await store.list_runs(status=list(statuses) or None, workflow=workflow, limit=limit)
+        status = list(statuses) or None
+        if thread is not None:
+            from tether.graph.threads import list_thread_runs
+
+            return await list_thread_runs(
+                store, thread, limit=limit, status=status, workflow=workflow
+            )
+        return await store.list_runs(status=status, workflow=workflow, limit=limit)
 
 
 async def show_run(settings: Settings, run_id: str, step: int | None) -> RunView:

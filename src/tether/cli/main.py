@@ -131,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="only runs in these statuses (repeat, or comma-separate)",
     )
     p.add_argument("--workflow", metavar="W", help="only runs of this workflow")
+    p.add_argument("--thread", metavar="T", help="only runs of this thread (thread_id)")
     p.add_argument(
         "--limit", type=_positive_int, default=50, metavar="N", help="at most N runs (default 50)"
     )
@@ -226,7 +227,7 @@ async def _dispatch(args: argparse.Namespace, out: Output) -> None:
     action = args.action
     if action == "list":
         statuses = cmd.parse_statuses(args.status)
-        out.runs(await cmd.list_runs(s, statuses, args.workflow, args.limit))
+        out.runs(await cmd.list_runs(s, statuses, args.workflow, args.limit, args.thread))
     elif action == "show":
         view = await cmd.show_run(s, args.run_id, args.step)
         if view.state_error and out.json_mode:

@@ -2,6 +2,7 @@
 
 from tether.graph.builder import Graph, Workflow
 from tether.graph.context import RunContext, interrupt
+from tether.graph.invoke import RunParkedError
 from tether.graph.results import RunHandle, RunResult, StepInfo
 from tether.graph.runtime import Runtime
 from tether.graph.types import END, START, Command, Phase, RetryPolicy, Send
@@ -15,6 +16,7 @@ __all__ = [
     "RetryPolicy",
     "RunContext",
     "RunHandle",
+    "RunParkedError",
     "RunResult",
     "Runtime",
     "Send",

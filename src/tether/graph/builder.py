@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import inspect
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from tether.core import serde
 from tether.core.errors import GraphDefinitionError
+from tether.graph.breakpoints import breakpoint_nodes
 from tether.graph.state import StateSchema
 from tether.graph.types import END, NO_RETRY, START, NodeSpec, Phase, RetryPolicy
 from tether.graph.version import describe_workflow
@@ -186,6 +187,9 @@ class Graph:
     def set_finish(self, node: str) -> Graph:
         return self.add_edge(node, END)
 
+    set_entry_point = set_entry  # LangGraph's names for the two
+    set_finish_point = set_finish
+
     def compile(
         self,
         *,
@@ -193,14 +197,23 @@ class Graph:
         replan_node: str | None = None,
         max_replans: int = 2,
         validate: bool = True,
+        interrupt_before: Sequence[str] = (),
+        interrupt_after: Sequence[str] = (),
     ) -> Workflow:
         """Validate and freeze the graph. ``replan_node`` is where a failed step is re-planned
-        (EXECUTING → FAILED → PLANNED), at most ``max_replans`` times per run."""
+        (EXECUTING → FAILED → PLANNED), at most ``max_replans`` times per run.
+
+        ``interrupt_before`` / ``interrupt_after`` are static breakpoints (see
+        ``tether.graph.breakpoints``): the run parks ESCALATED before a step that runs one of
+        those nodes, or after a step that ran one; ``runtime.resume(run_id)`` goes on."""
+        before = breakpoint_nodes(self, "interrupt_before", interrupt_before)
+        after = breakpoint_nodes(self, "interrupt_after", interrupt_after)
         if retry is not None:
             for spec in self.nodes.values():
                 if spec.retry is NO_RETRY:
                     spec.retry = retry
         wf = Workflow(self, replan_node=replan_node, max_replans=max_replans, validate=validate)
+        wf.interrupt_before, wf.interrupt_after = before, after
         wf.check()
         return wf
 
@@ -219,6 +232,8 @@ class Workflow:
     routes_out: dict[str, tuple[ConditionalEdge, ...]] = field(default_factory=dict)
     barrier_in: dict[str, tuple[tuple[tuple[str, ...], str], ...]] = field(default_factory=dict)
     ref: str | None = None
+    interrupt_before: frozenset[str] = frozenset()
+    interrupt_after: frozenset[str] = frozenset()
     version: str = ""
     """A fingerprint of the workflow's structure (see ``describe``); stored with each run, so a
     run is never resumed by a different workflow that took its name."""
@@ -241,6 +256,18 @@ class Workflow:
                 bar.setdefault(s, []).append((srcs, t))
         self.barrier_in = {k: tuple(v) for k, v in bar.items()}
         self.version = serde.fingerprint(describe_workflow(self))[:16]
+
+    def invoke(self, input: Mapping[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
+        """Run to the end and return the final state (see ``tether.graph.invoke``)."""
+        from tether.graph.invoke import invoke
+
+        return invoke(self, input, **kw)
+
+    async def ainvoke(self, input: Mapping[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
+        """``invoke`` for async code (see ``tether.graph.invoke``)."""
+        from tether.graph.invoke import ainvoke
+
+        return await ainvoke(self, input, **kw)
 
     def describe(self) -> dict[str, Any]:
         """The structure its ``version`` fingerprints (see ``tether.graph.version``)."""

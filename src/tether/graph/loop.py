@@ -11,6 +11,8 @@ from tether.core import serde
 from tether.core.errors import InvalidRouteError, InvalidUpdateError
 from tether.core.ids import task_id
 from tether.core.lifecycle import RunStatus, path_to
+from tether.graph.breakpoints import escalation as breakpoint_escalation
+from tether.graph.breakpoints import stops_after, stops_before
 from tether.graph.context import RunContext, error_dict
 from tether.graph.executor import Outcome, run_task
 from tether.graph.history import SnapshotTracker
@@ -148,6 +150,10 @@ class RunLoop:
                 await self._complete()
                 return self.run
             nstep = step + 1
+            stop = stops_before(wf, self.run, nstep, tasks)
+            if stop:
+                await self._escalate(nstep, breakpoint_escalation("before", nstep, stop))
+                return self.run
             if nstep <= step_limit:
                 await self._enter_phase(nstep, tasks)
             if nstep > step_limit:
@@ -242,7 +248,11 @@ class RunLoop:
                 step=nstep,
             )
             cp = Checkpoint(run_id, nstep, delta, next_tasks, snapshot, barriers)
-            if next_tasks:
+            stop = stops_after(wf, (o.task for o in done))
+            if stop:
+                commit = self._escalation_commit(nstep, breakpoint_escalation("after", nstep, stop))
+                commit.checkpoint = cp
+            elif next_tasks:
                 target = phase_status(wf, next_tasks)
                 commit = Commit(checkpoint=cp)
                 if target is not self.status:
@@ -260,6 +270,9 @@ class RunLoop:
             await self._commit(commit)
             self.cp = cp
             step, tasks = nstep, next_tasks
+            if stop:
+                self.finished_status = RunStatus.ESCALATED
+                return self.run
             if not next_tasks:
                 self.finished_status = RunStatus.COMPLETED
                 return self.run
@@ -350,13 +363,16 @@ class RunLoop:
         self.finished_status = RunStatus.COMPLETED
 
     async def _escalate(self, step: int, info: dict[str, Any]) -> None:
+        await self._commit(self._escalation_commit(step, info))
+        self.finished_status = RunStatus.ESCALATED
+
+    def _escalation_commit(self, step: int, info: dict[str, Any]) -> Commit:
         info = {"step": step, **info}
         self.emit("escalated", info, info.get("node"), step)
         commit = Commit(escalation=info, set_escalation=True, release_lease=True)
         commit.transitions = self._transitions(RunStatus.ESCALATED, info.get("reason", ""))
         commit.status = RunStatus.ESCALATED
-        await self._commit(commit)
-        self.finished_status = RunStatus.ESCALATED
+        return commit
 
     async def _interrupted(self, step: int, outs: list[Outcome]) -> None:
         items = []

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from tether.core.errors import InvalidInputError, RunStateError
 from tether.core.lifecycle import RunStatus
+from tether.graph.breakpoints import resume_metadata
 from tether.graph.loop import phase_status
 from tether.store.types import Commit, Event, RunRecord
 
@@ -49,6 +50,9 @@ async def prepare_resume(
     if kind == "interrupt":
         await _answer_interrupts(rt, run, token, esc, value, answers, missing)
         reason = "answered"
+    elif kind == "breakpoint":
+        meta.update(resume_metadata(run, esc, value, missing))
+        reason = f"past the breakpoint {esc.get('when')} {', '.join(esc.get('nodes', []))}"
     elif kind == "step_limit":
         grant = max_steps or rt.max_steps
         meta["step_limit"] = int(run.metadata.get("step_limit", rt.max_steps)) + grant

@@ -13,6 +13,7 @@ from tether.core import serde
 from tether.core.clock import SYSTEM_CLOCK, Clock
 from tether.core.errors import (
     ConfigurationError,
+    IdempotencyConflictError,
     IllegalTransitionError,
     InvalidInputError,
     LeaseLostError,
@@ -35,6 +36,8 @@ from tether.graph.results import RunHandle, RunResult, StepInfo
 from tether.graph.retention import Retention
 from tether.graph.state import StateSchema, reducers_from_names
 from tether.graph.subgraph import run_subgraph
+from tether.graph.threads import THREAD_KEY, check_thread_id, list_thread_runs, thread_start
+from tether.graph.threads import refused as thread_refused
 from tether.graph.version import VERSION_KEY, check_run_version, differences
 from tether.store.protocol import RunStore, ThreadedRenewal
 from tether.store.types import Checkpoint, Commit, Event, RunRecord
@@ -232,18 +235,34 @@ class Runtime:
         parent_run_id: str | None = None,
         parent_step: int | None = None,
         actor: str = "user",
+        thread_id: str | None = None,
     ) -> RunHandle:
         """Create a run and (``execute=True``) start executing it in this process.
 
         With ``execute=False`` the run is only enqueued (PLANNED, unowned): any runtime with
         ``recover=True`` that knows the workflow claims it. The same ``idempotency_key`` twice
         returns the first run; with a different input it raises IdempotencyConflictError.
+
+        ``thread_id`` continues a conversation: the run starts from the final state of the
+        thread's last completed run, the input applied through the reducers; a thread runs one
+        run at a time (see ``tether.graph.threads``).
         """
         await self._ensure_open()
         self.register(wf)
         if max_steps is not None and max_steps < 1:
             raise InvalidInputError("max_steps must be >= 1")
-        state = wf.schema.initial_state(input)
+        if thread_id is not None:
+            if idempotency_key is not None:
+                raise InvalidInputError(
+                    "idempotency_key cannot be combined with thread_id: a thread's runs carry "
+                    "their own key, which keeps two runs of one thread from starting at once"
+                )
+            thread_id = check_thread_id(thread_id)
+            turn = await thread_start(self, wf, thread_id, input)
+            state, idempotency_key = turn.state, turn.idempotency_key
+            metadata = {**(metadata or {}), THREAD_KEY: thread_id, "thread_base": turn.base_run_id}
+        else:
+            state = wf.schema.initial_state(input)
         tasks = entry_tasks(wf, state)
         snap_blob = serde.dumps(state)
         run_id = run_id or make_run_id()
@@ -291,7 +310,14 @@ class Runtime:
             )
             for s, d, _, r in trs
         ]
-        created_rec, created = await self.store.create_run(rec, cp, trs, events)
+        try:
+            created_rec, created = await self.store.create_run(rec, cp, trs, events)
+        except IdempotencyConflictError:
+            if thread_id is None:
+                raise
+            raise thread_refused(thread_id, "another run") from None
+        if thread_id is not None and not created:
+            raise thread_refused(thread_id, created_rec.run_id)
         if created and execute:
             tracker = SnapshotTracker(self.snapshots)
             tracker.took(len(snap_blob))
@@ -566,7 +592,11 @@ class Runtime:
         return await self.store.get_run(run_id)
 
     async def list_runs(self, **filters: Any) -> list[RunRecord]:
+        """Runs, newest first: the store's filters, and ``thread_id`` (a thread's runs)."""
         await self._ensure_open()
+        thread_id = filters.pop("thread_id", None)
+        if thread_id is not None:
+            return await list_thread_runs(self.store, thread_id, **filters)
         return await self.store.list_runs(**filters)
 
     def _schema_for(self, run: RunRecord) -> StateSchema:

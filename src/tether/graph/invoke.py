@@ -1,0 +1,98 @@
+"""``Workflow.invoke`` / ``ainvoke``: run a workflow to the end in one call, LangGraph style.
+
+``wf.invoke(input)`` opens a Runtime over ``store`` (default: a fresh in-memory store; or a
+store URL such as ``"sqlite:///runs.db"``, or a RunStore), runs the workflow and returns the
+final state. Keyword arguments go to ``Runtime.run`` (``thread_id``, ``run_id``, ``max_steps``,
+``metadata``...), except ``deps``, which goes to the Runtime.
+
+* A failed run raises ``RunFailedError``: ``.run_id``, and ``.error``, the recorded cause (the
+  ``type``, ``message``, ``node``, ``step`` and ``traceback`` of what the node raised), which its
+  message repeats. The run stays FAILED in the store, where ``resume`` can retry it.
+* A run that parks (a node's ``interrupt()``, a breakpoint, a step limit) raises
+  ``RunParkedError`` (a RunStateError) with ``.run_id``, ``.escalation`` and ``.interrupts``: it
+  waits in the store, durably, for ``Runtime(store).resume(run_id, value)``. With the default
+  in-memory store the parked run dies with the call; pass a store you keep.
+* A cancelled run raises RunStateError.
+
+``invoke`` runs its own event loop (``asyncio.run``); inside async code, ``await ainvoke``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from tether.core.errors import ConfigurationError, InvalidInputError, RunFailedError, RunStateError
+from tether.core.lifecycle import RunStatus
+
+if TYPE_CHECKING:
+    from tether.graph.builder import Workflow
+    from tether.graph.results import RunResult
+    from tether.store.protocol import RunStore
+
+
+class RunParkedError(RunStateError):
+    """``invoke`` ended with the run parked (ESCALATED): it waits for ``resume``."""
+
+    def __init__(self, result: RunResult) -> None:
+        esc = result.escalation or {}
+        super().__init__(
+            f"run {result.run_id} is waiting ({esc.get('kind', 'escalated')}): "
+            f"{esc.get('reason', '')}; resume it with Runtime(store).resume({result.run_id!r}"
+            + (", value)" if result.interrupts and esc.get("kind") == "interrupt" else ")")
+        )
+        self.run_id = result.run_id
+        self.escalation = esc
+        self.interrupts = result.interrupts
+        self.state = result.state
+
+
+def invoke(
+    wf: Workflow,
+    input: Mapping[str, Any] | None = None,
+    *,
+    store: RunStore | str | None = None,
+    **kw: Any,
+) -> dict[str, Any]:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(ainvoke(wf, input, store=store, **kw))
+    raise ConfigurationError(
+        "Workflow.invoke() was called from a running event loop, which it would block; "
+        "use `await workflow.ainvoke(...)` in async code"
+    )
+
+
+async def ainvoke(
+    wf: Workflow,
+    input: Mapping[str, Any] | None = None,
+    *,
+    store: RunStore | str | None = None,
+    deps: Mapping[str, Any] | None = None,
+    **kw: Any,
+) -> dict[str, Any]:
+    from tether.graph.runtime import Runtime
+
+    if store is None and kw.get("thread_id") is not None:
+        raise InvalidInputError(
+            "thread_id needs a store that outlives the call, or the thread is forgotten at "
+            "once: pass store='sqlite:///runs.db' (or a RunStore you keep, e.g. MemoryStore())"
+        )
+    async with Runtime(store, workflows=[wf], recover=False, deps=deps) as rt:
+        result = await rt.run(wf, input, **kw)
+    return outcome(result)
+
+
+def outcome(result: RunResult) -> dict[str, Any]:
+    """The final state of a settled run, or the error that says why there is none."""
+    if result.status is RunStatus.COMPLETED:
+        return result.state
+    if result.status is RunStatus.FAILED:
+        err = result.error or {}
+        message = f"{err.get('type', 'error')} in node {err.get('node')!r}: {err.get('message')}"
+        raise RunFailedError(result.run_id, message, err)
+    if result.status is RunStatus.ESCALATED:
+        raise RunParkedError(result)
+    raise RunStateError(f"run {result.run_id} ended {result.status.value}")

@@ -1,0 +1,133 @@
+"""Threads: a conversation made of runs, ``runtime.start(wf, input, thread_id="t")``.
+
+A new run on a thread starts from the final state of the thread's last COMPLETED run, with its
+input applied through the reducers (an ``append`` field such as ``messages`` accumulates turn
+after turn); the first run of a thread starts like any run. A FAILED or CANCELLED run leaves no
+mark on the thread: the next one starts from the last completed run before it.
+
+One run at a time per thread: starting a run while another run of the thread has not finished
+(it is queued, executing or parked ESCALATED) raises RunStateError; finish, resume or cancel that
+run first. Two processes starting a run on one thread at the same moment cannot both succeed:
+each new run carries an idempotency key naming the thread's newest run it follows, and the store
+keeps that key unique, so the loser gets RunStateError too. (So ``idempotency_key`` cannot be
+combined with ``thread_id``.)
+
+The thread id is stored in the run's metadata (``thread_id``); ``runtime.list_runs(thread_id=t)``
+and ``tether runs list --thread t`` list a thread's runs, newest first. Finding them reads the
+runs newest first and stops at what it needs: cheap for recent threads, a scan for old ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from tether.core.errors import (
+    InvalidInputError,
+    InvalidUpdateError,
+    RunStateError,
+)
+from tether.core.lifecycle import FINISHED, RunStatus
+from tether.store.types import RunRecord
+
+if TYPE_CHECKING:
+    from tether.graph.builder import Workflow
+    from tether.graph.runtime import Runtime
+    from tether.store.protocol import RunStore
+
+THREAD_KEY = "thread_id"
+"""Run metadata: the thread the run belongs to."""
+_PAGE = 200
+
+
+@dataclass(slots=True)
+class ThreadStart:
+    state: dict[str, Any]
+    """The state the new run starts from."""
+    idempotency_key: str
+    base_run_id: str | None
+    """The completed run whose final state it continues (None: the thread's first run)."""
+
+
+def check_thread_id(thread_id: Any) -> str:
+    if not isinstance(thread_id, str) or not thread_id.strip() or len(thread_id) > 200:
+        raise InvalidInputError(
+            f"thread_id must be a non-empty string of at most 200 characters, got {thread_id!r}"
+        )
+    return thread_id
+
+
+async def thread_start(
+    rt: Runtime, wf: Workflow, thread_id: str, input: Mapping[str, Any] | None
+) -> ThreadStart:
+    """Where a new run of ``thread_id`` starts; refuses while another run of it is unfinished."""
+    newest: RunRecord | None = None
+    base: RunRecord | None = None
+    async for run in _thread_runs(rt.store, thread_id):
+        if run.workflow != wf.name:
+            raise RunStateError(
+                f"thread {thread_id!r} belongs to workflow {run.workflow!r} (run {run.run_id}), "
+                f"not {wf.name!r}; use another thread_id for this workflow"
+            )
+        if run.status not in FINISHED:
+            raise RunStateError(
+                f"thread {thread_id!r} already has an unfinished run {run.run_id} "
+                f"({run.status.value}); a thread runs one run at a time: wait for it, resume "
+                "it, or cancel it before starting the next"
+            )
+        newest = newest or run
+        if run.status is RunStatus.COMPLETED:
+            base = run
+            break
+    key = f"tether:thread:{thread_id}:after:{newest.run_id if newest else '-'}"
+    if base is None:
+        return ThreadStart(wf.schema.initial_state(input), key, None)
+    state = await rt.get_state(base.run_id, run=base)
+    if input is not None and not isinstance(input, Mapping):
+        raise InvalidInputError(
+            f"run input must be a mapping of state fields, got {type(input).__name__}"
+        )
+    given = dict(input or {})
+    try:
+        wf.schema.check_update(given, "", source="run input")
+        wf.schema.apply(state, [("input", given)])
+    except InvalidUpdateError as exc:
+        raise InvalidInputError(str(exc)) from None
+    return ThreadStart(state, key, base.run_id)
+
+
+def refused(thread_id: str, existing: str) -> RunStateError:
+    return RunStateError(
+        f"thread {thread_id!r}: another run ({existing}) was started on it at the same moment; "
+        "a thread runs one run at a time: wait for that run, then start the next"
+    )
+
+
+async def list_thread_runs(
+    store: RunStore, thread_id: str, limit: int = 50, offset: int = 0, **filters: Any
+) -> list[RunRecord]:
+    """The runs of a thread, newest first (``filters`` as for ``RunStore.list_runs``)."""
+    check_thread_id(thread_id)
+    out: list[RunRecord] = []
+    skip = max(offset, 0)
+    async for run in _thread_runs(store, thread_id, **filters):
+        if skip:
+            skip -= 1
+            continue
+        if len(out) >= limit:
+            break
+        out.append(run)
+    return out
+
+
+async def _thread_runs(store: RunStore, thread_id: str, **filters: Any) -> AsyncIterator[RunRecord]:
+    offset = 0
+    while True:
+        page = await store.list_runs(limit=_PAGE, offset=offset, **filters)
+        for run in page:
+            if run.metadata.get(THREAD_KEY) == thread_id:
+                yield run
+        if len(page) < _PAGE:
+            return
+        offset += _PAGE

@@ -1,0 +1,195 @@
+"""Threads: runs that continue a conversation, ``thread_id=`` on start/run/submit."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypedDict
+
+import pytest
+
+from tether import END, START, Graph, Runtime, append, interrupt
+from tether.core.errors import InvalidInputError, RunStateError
+from tether.core.lifecycle import RunStatus
+from tether.store.memory import MemoryStore
+from tether.store.protocol import RunStore
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Chat(TypedDict, total=False):
+    messages: Annotated[list[str], append]
+    turns: int
+    ask: bool
+    fail: bool
+
+
+def reply(s: Chat) -> dict[str, Any]:
+    if s.get("fail"):
+        raise ValueError("the model is down")
+    if s.get("ask"):
+        interrupt("approve?")
+    return {"messages": [f"bot: {s['messages'][-1]}"], "turns": s.get("turns", 0) + 1}
+
+
+g = Graph(Chat, name="chat")
+g.add_node("reply", reply).add_edge(START, "reply").add_edge("reply", END)
+chat = g.compile()
+
+other = Graph(Chat, name="chat_other")
+other.add_node("reply", reply).set_entry_point("reply").set_finish_point("reply")
+chat_other = other.compile()
+
+
+async def test_messages_accumulate_across_runs_and_processes(
+    shared_store: Callable[[], RunStore],
+) -> None:
+    async with Runtime(shared_store(), recover=False) as rt:
+        first = await rt.run(chat, {"messages": ["hi"]}, thread_id="t1")
+        assert first.state["messages"] == ["hi", "bot: hi"]
+        alone = await rt.run(chat, {"messages": ["yo"]}, thread_id="t2")
+    async with Runtime(shared_store(), workflows=[chat], recover=False) as rt:
+        second = await rt.run(chat, {"messages": ["how are you?"]}, thread_id="t1")
+        assert second.state == {
+            "messages": ["hi", "bot: hi", "how are you?", "bot: how are you?"],
+            "turns": 2,
+        }
+        rec = await rt.get_run(second.run_id)
+        assert rec.metadata["thread_id"] == "t1"
+        assert rec.metadata["thread_base"] == first.run_id
+        assert rec.input == {"messages": ["how are you?"]}
+        listed = await rt.list_runs(thread_id="t1")
+        assert [r.run_id for r in listed] == [second.run_id, first.run_id]
+        assert [r.run_id for r in await rt.list_runs(thread_id="t2")] == [alone.run_id]
+        assert [r.run_id for r in await rt.list_runs(thread_id="t1", offset=1)] == [first.run_id]
+        assert await rt.list_runs(thread_id="t1", status=[RunStatus.FAILED]) == []
+
+
+async def test_an_unfinished_run_blocks_its_thread_until_it_finishes(rt: Runtime) -> None:
+    await rt.run(chat, {"messages": ["a"]}, thread_id="t")
+    parked = await rt.run(chat, {"messages": ["b"], "ask": True}, thread_id="t")
+    assert parked.status is RunStatus.ESCALATED
+    with pytest.raises(RunStateError, match=f"unfinished run {parked.run_id} \\(ESCALATED\\)"):
+        await rt.run(chat, {"messages": ["c"]}, thread_id="t")
+    done = await rt.resume(parked.run_id, "ok")
+    assert done.status is RunStatus.COMPLETED
+    queued = await rt.submit(chat, {"messages": ["c"], "ask": False}, thread_id="t")
+    with pytest.raises(RunStateError, match="PLANNED"):
+        await rt.start(chat, {"messages": ["d"], "ask": False}, thread_id="t")
+    await rt.cancel(queued.run_id)
+    last = await rt.run(chat, {"messages": ["d"], "ask": False}, thread_id="t")
+    # the cancelled turn left no mark: d follows the answered turn b
+    assert last.state["messages"] == ["a", "bot: a", "b", "bot: b", "d", "bot: d"]
+
+
+async def test_a_failed_run_leaves_no_mark_on_its_thread(rt: Runtime) -> None:
+    await rt.run(chat, {"messages": ["a"]}, thread_id="t")
+    bad = await rt.run(chat, {"messages": ["b"], "fail": True}, thread_id="t")
+    assert bad.status is RunStatus.FAILED
+    good = await rt.run(chat, {"messages": ["c"], "fail": False}, thread_id="t")
+    assert good.state["messages"] == ["a", "bot: a", "c", "bot: c"]
+    assert good.state["turns"] == 2
+
+
+def hold_creates_until_both_looked(*stores: RunStore) -> None:
+    """Both starters read the thread before either creates its run: the race, made certain."""
+    barrier = asyncio.Barrier(2)
+    for store in stores:
+        original = store.create_run
+
+        async def create_run(*args: Any, _original: Any = original) -> Any:
+            await asyncio.wait_for(barrier.wait(), 60)
+            return await _original(*args)
+
+        store.create_run = create_run  # type: ignore[method-assign]
+
+
+async def test_two_processes_cannot_start_one_thread_at_once(
+    shared_store: Callable[[], RunStore],
+) -> None:
+    async with (
+        Runtime(shared_store(), recover=False) as a,
+        Runtime(shared_store(), recover=False) as b,
+    ):
+        await a.run(chat, {"messages": ["a"]}, thread_id="t")
+        hold_creates_until_both_looked(a.store, b.store)
+        outcomes = await asyncio.gather(
+            a.submit(chat, {"messages": ["from a"]}, thread_id="t"),
+            b.submit(chat, {"messages": ["from b"]}, thread_id="t"),
+            return_exceptions=True,
+        )
+        won = [o for o in outcomes if not isinstance(o, BaseException)]
+        lost = [o for o in outcomes if isinstance(o, BaseException)]
+        assert len(won) == 1 and len(lost) == 1, outcomes
+        assert isinstance(lost[0], RunStateError), lost[0]
+        assert len(await a.list_runs(thread_id="t")) == 2
+
+
+async def test_the_same_input_twice_at_once_is_refused_too(rt: Runtime) -> None:
+    await rt.run(chat, {"messages": ["a"]}, thread_id="t")
+    barrier = asyncio.Barrier(2)
+    original = rt.store.create_run
+
+    async def create_run(*args: Any) -> Any:
+        await asyncio.wait_for(barrier.wait(), 60)
+        return await original(*args)
+
+    rt.store.create_run = create_run  # type: ignore[method-assign]
+    first, second = await asyncio.gather(
+        rt.submit(chat, {"messages": ["same"]}, thread_id="t"),
+        rt.submit(chat, {"messages": ["same"]}, thread_id="t"),
+        return_exceptions=True,
+    )
+    assert [isinstance(o, RunStateError) for o in (first, second)].count(True) == 1
+
+
+async def test_bad_thread_use_is_refused(rt: Runtime) -> None:
+    with pytest.raises(InvalidInputError, match="thread_id must be"):
+        await rt.run(chat, {"messages": ["a"]}, thread_id="")
+    with pytest.raises(InvalidInputError, match="idempotency_key cannot be combined"):
+        await rt.run(chat, {"messages": ["a"]}, thread_id="t", idempotency_key="k")
+    await rt.run(chat, {"messages": ["a"]}, thread_id="t")
+    with pytest.raises(RunStateError, match="belongs to workflow 'chat'"):
+        await rt.run(chat_other, {"messages": ["a"]}, thread_id="t")
+    with pytest.raises(InvalidInputError, match="turns"):
+        await rt.run(chat, {"turns": "many"}, thread_id="t")
+    assert len(await rt.list_runs(thread_id="t")) == 1  # nothing was stored for them
+
+
+def test_cli_lists_a_thread(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+
+    async def populate() -> list[str]:
+        async with Runtime(url, recover=False) as rt:
+            one = await rt.run(chat, {"messages": ["a"]}, thread_id="conv-1")
+            two = await rt.run(chat, {"messages": ["b"]}, thread_id="conv-1")
+            await rt.run(chat, {"messages": ["c"]}, thread_id="conv-2")
+            await rt.run(chat, {"messages": ["d"]})
+            return [two.run_id, one.run_id]
+
+    expected = asyncio.run(populate())
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TETHER_")}
+    args = ["runs", "list", "--thread", "conv-1", "--store", url, "--json"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "tether.cli.main", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert [r["run_id"] for r in json.loads(proc.stdout)] == expected
+
+
+async def test_memory_store_threads() -> None:
+    store = MemoryStore()
+    for word in ("a", "b", "c"):
+        async with Runtime(store, recover=False) as rt:
+            r = await rt.run(chat, {"messages": [word]}, thread_id="m")
+    assert r.state["turns"] == 3
