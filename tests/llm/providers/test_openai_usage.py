@@ -58,18 +58,25 @@ async def test_streamed_usage_is_close_to_what_the_server_counts_unstreamed(
     assert streamed.cost == pytest.approx(whole.cost, rel=0.1)
 
 
+@pytest.mark.parametrize("system", [False, True])
 async def test_without_a_tokenizer_the_servers_tokenizer_counts_the_prompt(
-    llama_server: str,
+    llama_server: str, system: bool
 ) -> None:
-    # with a system message SmolLM2's template is plain ChatML, so the server's tokenizer over
-    # the ChatML text counts exactly what the server reads
-    messages = [Message.system("You are brief."), Message.user(PROMPT)]
+    # the server's tokenizer over the ChatML text, plus what SmolLM2's template adds (a default
+    # system prompt when there is none), learnt from one tiny unstreamed call
+    messages = [Message.system("You are brief.")] if system else []
+    messages.append(Message.user(PROMPT))
     async with OpenAICompatibleModel(MODEL_ALIAS, base_url=llama_server) as m:
         whole = await m.chat(messages, max_tokens=10, temperature=0.0)
         streamed = await m.chat(messages, max_tokens=10, temperature=0.0, stream=True)
+        again = await m.chat(messages, max_tokens=10, temperature=0.0, stream=True)
+        learnt = dict(m._prompt_counter.template_extra)
+    assert whole.finish_reason == streamed.finish_reason == "length"
     assert streamed.usage.estimated
     assert streamed.usage.input_tokens == whole.usage.input_tokens
     assert abs(streamed.usage.output_tokens - whole.usage.output_tokens) <= 1
+    assert again.usage.input_tokens == whole.usage.input_tokens
+    assert learnt == {system: 0 if system else 21}  # learnt once, for this shape only
     assert whole.usage.input_tokens > rough_prompt_tokens(build_request(messages))
 
 
@@ -106,6 +113,7 @@ async def test_a_server_without_a_tokenizer_gets_a_rough_count_asked_once() -> N
     assert first.usage.input_tokens == rough_prompt_tokens(build_request(PROMPT))
     assert second.usage == first.usage
     assert paths.count("/extras/tokenize/count") == 1  # not asked again once it was missing
+    assert paths.count("/v1/chat/completions") == 2  # no probe call without a tokenizer
 
 
 async def test_a_required_tool_call_answered_in_text_is_an_error(llama_server: str) -> None:

@@ -8,8 +8,10 @@ and some others do not. Then tether counts, best source first, and marks the usa
 - the prompt, with a ``tokenizer`` given to the model (a :class:`PromptTokenizer`, e.g. a
   ``LocalModel`` on the same GGUF file): exact, chat template included;
 - else with the server's own tokenizer (llama-cpp-python's ``/extras/tokenize/count``) over
-  the conversation written out in ChatML: close, but without what the server's chat template
-  adds on its own (SmolLM2's template adds a default system prompt of about 20 tokens);
+  the conversation written out in ChatML, plus what the server's chat template adds beyond
+  ChatML (SmolLM2's adds a default system prompt of 21 tokens when there is none). That
+  difference is learnt once per model, for conversations with and without a system message,
+  from the ``prompt_tokens`` of a one-token unstreamed completion of a tiny conversation;
 - else about four characters a token plus a few per message;
 - the answer, one token per streamed piece (llama.cpp streams one token a piece), or by the
   tokenizer when the server sent it whole.
@@ -25,6 +27,7 @@ import httpx
 import orjson
 
 from tether.core.errors import ModelError
+from tether.core.messages import Message
 from tether.llm.model import estimate_tokens
 from tether.llm.types import ModelRequest
 
@@ -66,10 +69,14 @@ class PromptCounter:
     def __init__(self, base_url: str, model: str, tokenizer: PromptTokenizer | None) -> None:
         root = base_url.rstrip("/")
         self.tokenize_url = root.removesuffix("/v1") + "/extras/tokenize/count"
+        self.completions_url = root + "/chat/completions"
         self.model = model
         self.tokenizer = tokenizer
         self.server_counts: bool | None = None
         """None until tried; False once the server had no tokenize endpoint."""
+        self.template_extra: dict[bool, int] = {}
+        """Tokens the server's chat template adds beyond ChatML, with / without a system
+        message (learnt once each)."""
 
     async def count(
         self, request: ModelRequest, client: httpx.AsyncClient, headers: Mapping[str, str]
@@ -88,27 +95,62 @@ class PromptCounter:
     async def _server_count(
         self, request: ModelRequest, client: httpx.AsyncClient, headers: Mapping[str, str]
     ) -> int | None:
-        payload = {"model": self.model, "input": chatml(request)}
+        count = await self._tokenize(chatml(request), client, headers)
+        if count is None and self.server_counts is None:
+            self.server_counts = False
+        if count is None:
+            return None
+        self.server_counts = True
+        system = any(m.role == "system" for m in request.messages)
+        if system not in self.template_extra:
+            self.template_extra[system] = await self._learn_extra(system, client, headers)
+        return max(1, count + self.template_extra[system])
+
+    async def _tokenize(
+        self, text: str, client: httpx.AsyncClient, headers: Mapping[str, str]
+    ) -> int | None:
+        payload = {"model": self.model, "input": text}
         try:
             response = await client.post(
                 self.tokenize_url, content=orjson.dumps(payload), headers=headers
             )
         except httpx.HTTPError:
             return None  # a transient failure: try again next time
-        count = _count(response)
-        if count is None and self.server_counts is None:
-            self.server_counts = False
-        elif count is not None:
-            self.server_counts = True
-        return count
+        return _count(response, "count")
+
+    async def _learn_extra(
+        self, system: bool, client: httpx.AsyncClient, headers: Mapping[str, str]
+    ) -> int:
+        """What the server's template adds beyond ChatML: the prompt tokens it reports for a
+        tiny conversation (one token answered), less that conversation's ChatML count. 0
+        when either cannot be had."""
+        messages = [Message.system("Be brief.")] if system else []
+        probe = ModelRequest(messages=(*messages, Message.user("Hi")))
+        payload = {
+            "model": self.model,
+            "messages": [{"role": m.role, "content": m.content} for m in probe.messages],
+            "max_tokens": 1,
+            "temperature": 0.0,
+        }
+        try:
+            response = await client.post(
+                self.completions_url, content=orjson.dumps(payload), headers=headers
+            )
+        except httpx.HTTPError:
+            return 0
+        reported = _count(response, "usage", "prompt_tokens")
+        ours = await self._tokenize(chatml(probe), client, headers)
+        return reported - ours if reported is not None and ours is not None else 0
 
 
-def _count(response: httpx.Response) -> int | None:
+def _count(response: httpx.Response, *path: str) -> int | None:
+    """The positive integer at ``path`` in a 200 answer's JSON body; None otherwise."""
     if response.status_code != 200:
         return None
     try:
-        body: Any = orjson.loads(response.content)
+        value: Any = orjson.loads(response.content)
     except orjson.JSONDecodeError:
         return None
-    count = body.get("count") if isinstance(body, dict) else None
-    return count if isinstance(count, int) and not isinstance(count, bool) and count > 0 else None
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
