@@ -128,7 +128,7 @@ async def test_wal_is_checkpointed_off_the_hot_path(tmp_path: Path) -> None:
 async def test_in_memory_database_has_no_checkpointer(path: str) -> None:
     store = SqliteStore(path)
     await store.setup()
-    assert store._wal._thread is None
+    assert store._wal.thread is None
     await store.close()
 
 
@@ -160,4 +160,53 @@ async def test_control_writes_in_the_same_tick_never_nest_in_a_pending_batch(
     assert (w1, flag, w2, w3) == (0.0, None, 0.0, 1.0)
     assert [r.step for r in (*commits, *more)] == [1] * 6  # type: ignore[union-attr]
     assert await store.get_flags() == {"k": {"on": True}}
+    await store.close()
+
+
+async def test_the_wal_stays_bounded_under_continuous_writes(tmp_path: Path) -> None:
+    """A passive checkpoint alone never lets a steady writer start the log over: the WAL grew
+    by some 18 KB a step for the life of the store. Past ``wal_limit`` it is restarted."""
+    path = tmp_path / "w.db"
+    limit = 1024 * 1024
+    store = SqliteStore(path, wal_limit=limit)
+    await store.setup()
+    (rid,) = await _make_runs(store, 1)
+    largest = 0
+    for step in range(1, 3001):
+        commit = Commit(
+            checkpoint=Checkpoint(rid, step, [["t", "a", {"n": "x" * 500}]], []),
+            events=[Event(rid, 0, "step_finished", 0.0, step, data={"n": step})],
+        )
+        await store.commit(rid, 1, commit)
+        largest = max(largest, os.path.getsize(f"{path}-wal"))
+    # without the bound this run leaves tens of MB of WAL; the bound allows what a few
+    # commits add while the background checkpointer holds the checkpoint lock
+    assert largest <= 6 * limit
+    assert store._wal.restarts > 0
+    assert len(await store.list_events(rid, limit=5000)) == 3000
+    await store.close()
+    db = sqlite3.connect(path)
+    assert db.execute("SELECT MAX(step) FROM tether_checkpoints").fetchone()[0] == 3000
+    db.close()
+
+
+async def test_a_reader_on_an_old_snapshot_defers_the_wal_restart_without_stalling_writes(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "w.db"
+    store = SqliteStore(path, wal_limit=256 * 1024, busy_timeout=60.0)
+    await store.setup()
+    (rid,) = await _make_runs(store, 1)
+    reader = sqlite3.connect(path, isolation_level=None)  # another process's long read
+    reader.execute("BEGIN")
+    reader.execute("SELECT COUNT(*) FROM tether_runs").fetchone()
+    for step in range(1, 301):
+        await store.commit(rid, 1, _step(rid, step))
+    assert store._wal.restarts == 0  # the log could not start over under the reader
+    reader.execute("COMMIT")
+    reader.close()
+    for step in range(301, 601):
+        await store.commit(rid, 1, _step(rid, step))
+    assert store._wal.restarts > 0
+    assert (await store.get_run(rid)).step == 600
     await store.close()

@@ -8,6 +8,8 @@ bounds how long a writer waits for another process's transaction.
 
 Durability: ``"process"`` (default, ``synchronous=NORMAL``) survives any process crash; a power
 loss may drop the last commits. ``"power-loss"`` (``synchronous=FULL``) syncs every commit.
+
+The WAL is checkpointed off the hot path and kept under ``wal_limit`` bytes (``sqlite_wal``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import asyncio
 import contextlib
 import os
 import sqlite3
-import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -36,6 +37,7 @@ from tether.store.memory import check_commit_transitions
 from tether.store.rows import checkpoint_params, enc, event_params, row_to_run
 from tether.store.sql_base import Dialect, Statements
 from tether.store.sql_store import SqlStore, Tx
+from tether.store.sqlite_wal import WAL_LIMIT, WalKeeper
 from tether.store.types import Commit, RunRecord
 
 Durability = Literal["process", "power-loss"]
@@ -49,54 +51,6 @@ class SqliteDialect(Dialect):
     bigint = "INTEGER"
     compact_rows = " WITHOUT ROWID"
     effects_order = "rowid"
-
-
-class _WalCheckpointer:
-    """PASSIVE WAL checkpoints on a connection of its own, in a daemon thread.
-
-    SQLite's automatic checkpoint runs inside whichever commit crosses the threshold, a pause of
-    several milliseconds on one unlucky step. Here the step never pays it: commits only poke the
-    thread, which copies WAL pages back into the database while writers go on.
-    """
-
-    def __init__(self, path: str | None, every: int = 256) -> None:
-        self.path = path
-        self.every = every
-        self._last = 0
-        self._wake = threading.Event()
-        self._stop = False
-        self._thread: threading.Thread | None = None
-        if path is not None:
-            self._thread = threading.Thread(target=self._run, name="tether-wal", daemon=True)
-            self._thread.start()
-
-    def poke(self, commits: int) -> None:
-        if commits - self._last >= self.every:
-            self._last = commits
-            self._wake.set()
-
-    def _run(self) -> None:
-        assert self.path is not None
-        try:
-            db = sqlite3.connect(
-                self.path, timeout=5, isolation_level=None, check_same_thread=False
-            )
-        except sqlite3.Error:
-            return
-        with contextlib.closing(db):
-            while not self._stop:
-                self._wake.wait(1.0)
-                self._wake.clear()
-                if self._stop:
-                    break
-                with contextlib.suppress(sqlite3.Error):
-                    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-
-    def close(self) -> None:
-        self._stop = True
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
 
 
 class _Immediate:
@@ -157,6 +111,7 @@ class SqliteStore(SqlStore):
         durability: Durability = "process",
         clock: Clock = SYSTEM_CLOCK,
         busy_timeout: float = 30.0,
+        wal_limit: int = WAL_LIMIT,
     ) -> None:
         if durability not in _SYNCHRONOUS:
             raise ConfigurationError(
@@ -183,8 +138,13 @@ class SqliteStore(SqlStore):
         self._db = db
         file_backed = self.path != ":memory:" and "mode=memory" not in self.path
         if file_backed:
-            db.execute("PRAGMA wal_autocheckpoint=0")  # _WalCheckpointer does it off the hot path
-        self._wal = _WalCheckpointer(self.path if file_backed else None)
+            db.execute("PRAGMA wal_autocheckpoint=0")  # WalKeeper does it off the hot path
+        self._wal = WalKeeper(
+            self.path if file_backed else None,
+            db,
+            limit=wal_limit,
+            busy_timeout_ms=int(busy_timeout * 1000),
+        )
         self._queue: list[tuple[str, int | None, Commit, asyncio.Future[RunRecord]]] = []
         self._commits = 0
         self._tx = _Immediate(db)
@@ -281,7 +241,7 @@ class SqliteStore(SqlStore):
             else:
                 for (*_, fut), out in zip(batch, outcomes, strict=True):
                     _settle(fut, out)
-                self._wal.poke(self._commits)
+                self._wal.after_commit(self._commits)
                 return
         for run_id, token, commit, fut in batch:
             single: RunRecord | BaseException
@@ -291,7 +251,7 @@ class SqliteStore(SqlStore):
             except Exception as exc:
                 single = exc
             _settle(fut, single)
-        self._wal.poke(self._commits)
+        self._wal.after_commit(self._commits)
 
     def _try_apply(
         self, db: sqlite3.Connection, run_id: str, token: int | None, commit: Commit

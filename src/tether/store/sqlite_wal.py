@@ -1,0 +1,138 @@
+"""WAL upkeep for a SQLite file: checkpoints off the hot path, and a bound on the WAL's size.
+
+SQLite's automatic checkpoint runs inside whichever commit crosses the threshold, a pause of
+several milliseconds on one unlucky step, so the store turns it off and a daemon thread copies
+WAL pages back into the database (``PRAGMA wal_checkpoint(PASSIVE)``) while writers go on.
+
+A passive checkpoint alone never shrinks the WAL under continuous writes: SQLite starts the log
+over only when a writer finds every frame copied back, and a steady writer keeps appending while
+the checkpoint catches up, so the file grows for the whole life of the store (hundreds of MB for a
+database of a few). ``WalKeeper.after_commit`` therefore watches the WAL's size between group
+commits, on the writer's own connection (no commit of this store is in flight then): past
+``limit`` bytes it takes a ``RESTART`` checkpoint, which copies the few pages the thread has not
+copied yet so that the next commit writes the log from its start, and ``journal_size_limit``
+cuts the file back to half the bound when it does (the file is reused, not regrown, so
+throughput stays the same; it grows past the bound again only with new frames). It never
+waits: another process's writer or a reader still on an old snapshot makes SQLite answer
+"busy" at once, and the next commit tries again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+
+WAL_LIMIT = 16 * 1024 * 1024
+"""Default bound on the WAL file, in bytes."""
+
+
+class _PassiveCheckpointer:
+    """PASSIVE WAL checkpoints on a connection of its own, in a daemon thread."""
+
+    def __init__(self, path: str, every: int) -> None:
+        self.path = path
+        self.every = every
+        self._last = 0
+        self._wake = threading.Event()
+        self._stop = False
+        self.thread = threading.Thread(target=self._run, name="tether-wal", daemon=True)
+        self.thread.start()
+
+    def poke(self, commits: int) -> None:
+        if commits - self._last >= self.every:
+            self._last = commits
+            self._wake.set()
+
+    def _run(self) -> None:
+        try:
+            db = sqlite3.connect(
+                self.path, timeout=5, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error:
+            return
+        with contextlib.closing(db):
+            while not self._stop:
+                self._wake.wait(1.0)
+                self._wake.clear()
+                if self._stop:
+                    break
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+    def close(self) -> None:
+        self._stop = True
+        self._wake.set()
+        self.thread.join(timeout=5)
+
+
+class WalKeeper:
+    """Keeps the WAL of the file behind ``db`` (the store's writer connection) checkpointed
+    and under ``limit`` bytes. ``path`` is None for an in-memory database: nothing to keep."""
+
+    def __init__(
+        self,
+        path: str | None,
+        db: sqlite3.Connection,
+        *,
+        limit: int = WAL_LIMIT,
+        busy_timeout_ms: int = 30_000,
+        every: int = 256,
+    ) -> None:
+        self.db = db
+        self.limit = limit
+        self.busy_timeout_ms = busy_timeout_ms
+        self.wal_path = None if path is None else _wal_file(path)
+        self.restarts = 0
+        """RESTART checkpoints that went through (the next commit starts the log over)."""
+        self._passive = None if path is None else _PassiveCheckpointer(path, every)
+        if path is not None:
+            # a restarted log is cut back to half the bound: size past the bound means new frames
+            db.execute(f"PRAGMA journal_size_limit={limit // 2}")
+
+    @property
+    def thread(self) -> threading.Thread | None:
+        return None if self._passive is None else self._passive.thread
+
+    def after_commit(self, commits: int) -> None:
+        """Called between group commits, outside any transaction of ``db``."""
+        if self._passive is None or self.wal_path is None:
+            return
+        self._passive.poke(commits)
+        try:
+            size = os.stat(self.wal_path).st_size
+        except OSError:
+            return
+        if size > self.limit and not self.db.in_transaction:
+            self.restart()
+
+    def restart(self) -> bool:
+        """Checkpoint everything so the log starts over, without waiting on anyone; False
+        when another connection is in the way (the next commit tries again)."""
+        db = self.db
+        try:
+            db.execute("PRAGMA busy_timeout=0")
+            try:
+                (busy, _, _) = db.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+            finally:
+                db.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
+        except sqlite3.Error:
+            return False
+        if busy:
+            return False
+        self.restarts += 1
+        return True
+
+    def close(self) -> None:
+        if self._passive is not None:
+            self._passive.close()
+
+
+def _wal_file(path: str) -> str:
+    """The WAL file next to the database ``path`` (a plain path or a ``file:`` URI)."""
+    if path.startswith("file:"):
+        path = path[5:].split("?", 1)[0]
+        if path.startswith("//"):
+            path = path[2:]
+    return path + "-wal"
