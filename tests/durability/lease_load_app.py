@@ -47,9 +47,9 @@ BLOCK: dict[str, float] = {}
 
 async def step(state: State, ctx: RunContext) -> dict[str, Any]:
     n = state.get("n", 0)
-    if n == 3 and ctx.runtime.owner in BLOCK:  # once per process, with other runs in flight
-        time.sleep(BLOCK.pop(ctx.runtime.owner))  # a blocking node: the event loop stands still
-        print(f"BLOCKED {ctx.runtime.owner}", flush=True)
+    if n == 3 and ctx.runtime.worker_id in BLOCK:  # once per process, with other runs in flight
+        time.sleep(BLOCK.pop(ctx.runtime.worker_id))  # a blocking node: the event loop stands still
+        print(f"BLOCKED {ctx.runtime.worker_id}", flush=True)
 
     async def work() -> int:
         await asyncio.sleep(random.uniform(0.01, 0.05))
@@ -106,7 +106,7 @@ async def report(url: str) -> dict[str, Any]:
             stolen += len({t.actor for t in trs if t.actor.startswith("worker:")}) > 1
             for t in trs:
                 if t.dst is RunStatus.COMPLETED:
-                    who = t.actor.removeprefix("worker:")
+                    who = t.actor.removeprefix("worker:").split("|")[0]  # the worker id
                     completed_by[who] = completed_by.get(who, 0) + 1
         return {
             "runs": len(runs),

@@ -47,7 +47,7 @@ def _workflow(gates: dict[str, asyncio.Event], entered: list[tuple[str, str]]) -
     """One node that waits on its runtime's gate (``gates[owner]``) before it writes."""
 
     async def work(state: S, ctx: RunContext) -> dict[str, Any]:
-        owner = ctx.runtime.owner
+        owner = ctx.runtime.worker_id
         entered.append((owner, ctx.run_id))
         await gates[owner].wait()
         return {"n": state.get("n", 0) + 1, "by": owner}
@@ -90,7 +90,7 @@ async def test_a_claim_takes_no_more_runs_than_free_slots(
         ids = [(await rt.submit(wf, {"n": i})).run_id for i in range(10)]
         assert len(await rt.recover_once(limit=16)) == 3
         assert await rt.recover_once(limit=16) == []  # every slot busy: no claim at all
-        owned = [r for r in await rt.list_runs(limit=20) if r.owner == "A"]
+        owned = [r for r in await rt.list_runs(limit=20) if r.owner == rt.owner]
         assert len(owned) == 3
         await _until(lambda: len(entered) == 3)
         gates["A"].set()
@@ -181,11 +181,16 @@ async def test_a_lost_lease_is_logged_and_raised_on_wait(
             with pytest.raises(LeaseLostError) as info:
                 await asyncio.wait_for(waiter, 30)
         err = info.value
-        assert (err.run_id, err.token, err.holder, err.holder_token) == (handle.run_id, 1, "B", 2)
-        assert "worker B holds it now" in str(err) and "Call wait() again" in str(err)
+        assert (err.run_id, err.token, err.holder, err.holder_token) == (
+            handle.run_id,
+            1,
+            b.owner,
+            2,
+        )
+        assert f"worker {b.owner} holds it now" in str(err) and "Call wait() again" in str(err)
         lines = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
         assert lines == [
-            f"run {handle.run_id}: lease lost to B (token 2; ours was 1); stopped executing it here"
+            f"run {handle.run_id}: lease lost to {b.owner} (token 2; ours was 1); stopped executing it here"
         ]
         assert handle.run_id not in a._tasks and handle.run_id not in a._leases
         gates["B"].set()

@@ -20,7 +20,7 @@ class S(TypedDict, total=False):
 
 def _workflow(gate: asyncio.Event, ran: list[str]) -> Any:
     async def work(state: S, ctx: RunContext) -> dict[str, Any]:
-        owner = ctx.runtime.owner
+        owner = ctx.runtime.worker_id
         ran.append(owner)
         if owner == "A":
             await gate.wait()
@@ -69,7 +69,7 @@ async def test_two_runtimes_racing_exactly_one_wins_and_stale_writes_are_rejecte
         completions = [
             t for t in await b.store.list_transitions(handle.run_id) if t.dst is RunStatus.COMPLETED
         ]
-        assert len(completions) == 1 and completions[0].actor == "worker:B"
+        assert len(completions) == 1 and completions[0].actor == f"worker:{b.owner}"
     finally:
         gate.set()
         await a.close()

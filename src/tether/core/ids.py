@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import time
 
+from tether.core.liveness import current_incarnation, worker_id
+
 
 def new_run_id() -> str:
     """A 26-char, lexicographically time-sortable id (millisecond prefix + 80 random bits)."""
@@ -12,8 +14,12 @@ def new_run_id() -> str:
     return f"{ms:012x}{os.urandom(7).hex()}"
 
 
-def new_owner_id() -> str:
-    return f"{os.uname().nodename}:{os.getpid()}:{os.urandom(3).hex()}"
+def new_owner_id(worker: str | None = None) -> str:
+    """A lease owner string for one runtime: its worker id (``worker``, else
+    ``$TETHER_WORKER_ID``, else the host name) and this process's incarnation (host, boot id,
+    pid namespace, pid, start time, random nonce), so that another process on this host can
+    tell when the owner died (see :mod:`tether.core.liveness`)."""
+    return current_incarnation(worker_id(worker)).encode()
 
 
 def task_id(step: int, node: str, index: int) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import time
 import weakref
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
@@ -22,9 +24,10 @@ from tether.core.errors import (
     WorkflowConflictError,
     WorkflowVersionError,
 )
-from tether.core.ids import KEY_FORMAT, KEY_FORMAT_KEY, new_owner_id
+from tether.core.ids import KEY_FORMAT, KEY_FORMAT_KEY
 from tether.core.ids import new_run_id as make_run_id
 from tether.core.lifecycle import FINISHED, PARKED, RunStatus
+from tether.core.liveness import current_incarnation, dead_owners, worker_id
 from tether.core.refs import find_ref, load_ref
 from tether.graph.builder import Workflow
 from tether.graph.events import EventBus
@@ -45,6 +48,10 @@ from tether.store.types import Checkpoint, Commit, Event, RunRecord
 log = logging.getLogger("tether.runtime")
 _MISSING: Any = object()
 _SETTLED = FINISHED | PARKED
+
+
+DEAD_SCAN_INTERVAL = 1.0
+"""Seconds between two background looks for dead lease owners."""
 
 
 def _resumable(run: RunRecord) -> RunRecord:
@@ -69,6 +76,17 @@ class Runtime:
     runs first. A runtime that loses a lease anyway logs a WARNING and stops that run; a
     ``wait()`` on it in this process raises ``LeaseLostError`` (or returns the result, when the
     run already settled elsewhere).
+
+    ``owner`` is the worker id, a stable name for this worker (default ``$TETHER_WORKER_ID``,
+    else the host name). Leases are held under ``self.owner``: the worker id plus this
+    process's incarnation (host, boot id, pid namespace, pid, start time, a random nonce; see
+    ``tether.core.liveness``). Recovery treats the leases of an owner that is provably dead
+    (same kernel boot and pid namespace as this process, and its pid gone or reused) as
+    expired, so a worker restarted after ``kill -9``, or any other runtime on that host,
+    resumes its runs at once instead of after ``lease_ttl``. A live process is never robbed,
+    even one configured with the same worker id; an owner on another host, from before a
+    reboot or in another container's pid namespace cannot be proven dead, and its runs are
+    claimed when its lease expires.
     """
 
     def __init__(
@@ -104,7 +122,12 @@ class Runtime:
             )
         self.max_concurrent_runs = max_concurrent_runs
         self.store: RunStore = store
-        self.owner = owner or new_owner_id()
+        self.incarnation = current_incarnation(worker_id(owner))
+        self.worker_id = self.incarnation.worker
+        self.owner = self.incarnation.encode()
+        """The lease owner string: worker id and process incarnation."""
+        self._dead_scanned = -math.inf
+        self._dead_seen: set[str] = set()
         self.lease_ttl = lease_ttl
         self.max_steps = max_steps
         self.recover = recover
@@ -484,7 +507,9 @@ class Runtime:
     async def _recovery(self) -> None:
         while True:
             try:
-                await self.recover_once()
+                # listing lease owners costs a scan of the active leases: at most once a second
+                due = time.monotonic() - self._dead_scanned >= DEAD_SCAN_INTERVAL
+                await self._recover(16, find_dead=due)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -508,7 +533,24 @@ class Runtime:
 
         Claims at most ``limit`` runs and never more than the free slots
         (``max_concurrent_runs`` minus the runs executing here), orphans first, never one of
-        this runtime's own runs; the heartbeat renews the claimed leases from the claim on."""
+        this runtime's own runs; the heartbeat renews the claimed leases from the claim on.
+        Runs leased by an owner found provably dead on this host are claimed at once."""
+        return await self._recover(limit, find_dead=True)
+
+    async def _dead_owners(self) -> list[str]:
+        """Owners of unexpired leases that are provably dead (see ``tether.core.liveness``)."""
+        self._dead_scanned = time.monotonic()
+        owners = [o for o in await self.store.lease_owners() if o != self.owner]
+        if not owners:
+            return []
+        dead = await asyncio.to_thread(dead_owners, owners, self.incarnation)
+        for owner in dead:
+            if owner not in self._dead_seen:
+                log.info("lease owner %s is dead (its process is gone): claiming its runs", owner)
+        self._dead_seen = set(dead)
+        return dead
+
+    async def _recover(self, limit: int, *, find_dead: bool) -> list[str]:
         if not self._workflows:
             return []
         async with self._claiming:
@@ -522,6 +564,7 @@ class Runtime:
                 workflows=sorted(self._workflows),
                 limit=free,
                 exclude=mine,
+                dead_owners=await self._dead_owners() if find_dead else (),
             )
             for lease in leases:
                 self._leases[lease.run_id] = lease.token

@@ -277,24 +277,36 @@ class MemoryStore:
         workflows: Sequence[str] | None = None,
         limit: int = 10,
         exclude: Collection[str] = (),
+        dead_owners: Collection[str] = (),
     ) -> list[Lease]:
         now = self.clock.now()
-        skip = set(exclude)
+        skip, dead = set(exclude), set(dead_owners)
         free = [
             run
             for run in self._runs.values()
             if run.status in ACTIVE
             and (workflows is None or run.workflow in workflows)
-            and (run.owner is None or run.lease_expires_at <= now)
+            and (run.owner is None or run.lease_expires_at <= now or run.owner in dead)
             and run.run_id not in skip
         ]
         free.sort(key=lambda r: (claim_rank(r.owner, r.lease_token), r.updated_at, r.run_id))
         out: list[Lease] = []
         for run in free[: max(limit, 0)]:
-            lease = await self.acquire_lease(run.run_id, owner, ttl)
-            if lease is not None:
-                out.append(lease)
+            run.owner = owner
+            run.lease_token += 1
+            run.lease_expires_at = now + ttl
+            out.append(Lease(run.run_id, owner, run.lease_token, run.lease_expires_at))
         return out
+
+    async def lease_owners(self) -> list[str]:
+        now = self.clock.now()
+        return sorted(
+            {
+                run.owner
+                for run in self._runs.values()
+                if run.status in ACTIVE and run.owner is not None and run.lease_expires_at > now
+            }
+        )
 
     # -- checkpoints --------------------------------------------------------------------
     async def get_checkpoint(self, run_id: str, step: int) -> Checkpoint:

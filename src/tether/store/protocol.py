@@ -101,13 +101,20 @@ class RunStore(Protocol):
         workflows: Sequence[str] | None = None,
         limit: int = 10,
         exclude: Collection[str] = (),
+        dead_owners: Collection[str] = (),
     ) -> list[Lease]:
         """Acquire leases on ACTIVE runs that nobody holds (never leased, or lease expired),
         at most ``limit``, never one in ``exclude`` (the runs the claimer executes already).
+        A lease held by an owner in ``dead_owners`` (owners the claimer found provably dead,
+        see :mod:`tether.core.liveness`) counts as expired.
 
         Orphans come first: runs whose owner's lease expired, then runs released mid-flight
         (``lease_token > 0``), then never-started runs; oldest ``updated_at`` first within each.
         Every claimed run gets a new token and expires ``ttl`` from now, in one statement."""
+        ...
+
+    async def lease_owners(self) -> list[str]:
+        """The distinct owners of unexpired leases on ACTIVE runs (to check their liveness)."""
         ...
 
     # -- checkpoints ----------------------------------------------------------------------

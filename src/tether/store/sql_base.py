@@ -135,6 +135,10 @@ class Statements:
             f"UPDATE {p}runs SET owner = NULL, lease_expires_at = 0 "
             "WHERE run_id = ? AND lease_token = ?"
         )
+        self.lease_owners = q(
+            f"SELECT DISTINCT owner FROM {p}runs WHERE status IN {_in(len(ACTIVE_VALUES))} "
+            "AND lease_expires_at > ? AND owner IS NOT NULL"
+        )
         # checkpoints
         cp_set = ", ".join(f"{c} = excluded.{c}" for c in CHECKPOINT_COLUMNS[2:])
         self.upsert_checkpoint = q(
@@ -246,22 +250,24 @@ class Statements:
             "ORDER BY created_at DESC, run_id DESC LIMIT ? OFFSET ?"
         )
 
-    def claim_runs(self, n_workflows: int | None, n_exclude: int) -> str:
+    def claim_runs(self, n_workflows: int | None, n_exclude: int, n_dead: int = 0) -> str:
         return self._memoized(
-            ("claim", n_workflows, n_exclude), lambda: self._claim_runs(n_workflows, n_exclude)
+            ("claim", n_workflows, n_exclude, n_dead),
+            lambda: self._claim_runs(n_workflows, n_exclude, n_dead),
         )
 
-    def _claim_runs(self, n_workflows: int | None, n_exclude: int) -> str:
+    def _claim_runs(self, n_workflows: int | None, n_exclude: int, n_dead: int) -> str:
         d, p = self.dialect, self.dialect.prefix
         wf = f" AND workflow IN {_in(n_workflows)}" if n_workflows is not None else ""
         ex = f" AND run_id NOT IN {_in(n_exclude)}" if n_exclude else ""
+        dead = f" OR owner IN {_in(n_dead)}" if n_dead else ""  # owners found provably dead
         # orphans first (an owner whose lease expired mid-run), then runs released mid-flight,
         # then never-started ones: the same order as memory.claim_rank
         rank = "CASE WHEN owner IS NOT NULL THEN 0 WHEN lease_token > 0 THEN 1 ELSE 2 END"
         return (
             f"WITH c AS MATERIALIZED (SELECT run_id FROM {p}runs "
             f"WHERE status IN {_in(len(ACTIVE_VALUES))} "
-            f"AND (owner IS NULL OR lease_expires_at <= ?){wf}{ex} "
+            f"AND (owner IS NULL OR lease_expires_at <= ?{dead}){wf}{ex} "
             f"ORDER BY {rank}, updated_at, run_id LIMIT ?{d.skip_locked}) "
             f"UPDATE {p}runs SET owner = ?, lease_token = lease_token + 1, lease_expires_at = ? "
             "WHERE run_id IN (SELECT run_id FROM c) "

@@ -257,17 +257,24 @@ class SqlStore(ABC):
         workflows: Sequence[str] | None = None,
         limit: int = 10,
         exclude: Collection[str] = (),
+        dead_owners: Collection[str] = (),
     ) -> list[Lease]:
         if limit <= 0 or (workflows is not None and not workflows):
             return []
         now = self.clock.now()
         wfs = tuple(workflows) if workflows is not None else ()
         skip = padded(sorted(set(exclude)))
-        params = (*ACTIVE_VALUES, now, *wfs, *skip, limit, owner, now + ttl)
-        sql = self._sql.claim_runs(len(wfs) if workflows is not None else None, len(skip))
+        dead = padded(sorted(set(dead_owners)))
+        params = (*ACTIVE_VALUES, now, *dead, *wfs, *skip, limit, owner, now + ttl)
+        n_wfs = len(wfs) if workflows is not None else None
+        sql = self._sql.claim_runs(n_wfs, len(skip), len(dead))
         # a never-started run comes back with token 1: orphans and released runs go first
         rows = sorted(await self._fetch(sql, params), key=lambda r: (r[1] == 1, r[3], r[0]))
         return [Lease(r[0], owner, r[1], r[2]) for r in rows]
+
+    async def lease_owners(self) -> list[str]:
+        rows = await self._fetch(self._sql.lease_owners, (*ACTIVE_VALUES, self.clock.now()))
+        return sorted(r[0] for r in rows)
 
     # -- checkpoints ------------------------------------------------------------------------
     async def get_checkpoint(self, run_id: str, step: int) -> Checkpoint:

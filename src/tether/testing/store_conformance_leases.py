@@ -234,3 +234,26 @@ class LeaseConformance(StoreTestBase):
         assert await store.claim_runs("w1", 30, exclude=[*mine, "b"]) == []
         other = await store.claim_runs("w2", 30, limit=10, exclude=["zzz"])
         assert sorted(x.run_id for x in other) == mine
+
+    async def test_claim_takes_the_runs_of_dead_owners_at_once(
+        self, store: RunStore, clock: FakeClock
+    ) -> None:
+        for run_id in ("a", "b", "c", "d"):
+            await create(store, run_id)
+            clock.advance(1)
+        await _acquire(store, "a", "dead", 60)
+        await _acquire(store, "b", "live", 60)
+        await _acquire(store, "d", "dead2", 60)
+        assert await store.lease_owners() == ["dead", "dead2", "live"]
+        assert await store.claim_runs("w1", 30, limit=10, exclude=["c"]) == []  # none expired
+        await store.release_lease("c", (await _acquire(store, "c", "w0", 5)).token)
+        dead = ["dead", "dead2", "gone"]
+        got = await store.claim_runs("w1", 30, limit=2, dead_owners=dead)
+        # the dead owners' runs are orphans: they go before the released run
+        assert sorted((x.run_id, x.token) for x in got) == [("a", 2), ("d", 2)]
+        got = await store.claim_runs("w1", 30, limit=10, dead_owners=dead)
+        assert [(x.run_id, x.token) for x in got] == [("c", 2)]
+        assert (await store.get_run("b")).owner == "live"  # a live owner keeps its lease
+        assert await store.lease_owners() == ["live", "w1"]
+        clock.advance(45)  # w1's leases (30 s) expired, live's (60 s) not
+        assert await store.lease_owners() == ["live"]
