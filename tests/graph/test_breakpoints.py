@@ -161,3 +161,13 @@ async def test_breakpoints_hold_across_processes(shared_store: Callable[[], RunS
         r = await last.resume(run_id, "done")
     assert r.status is RunStatus.COMPLETED and r.state["answer"] == "done"
     assert r.state["log"] == ["plan", "act1", "plan", "act2"]
+
+
+async def test_a_fork_stops_at_a_breakpoint_its_parent_had_passed(rt: Runtime) -> None:
+    wf = build("bp_fork", interrupt_before=["act"])
+    r = await rt.run(wf, {})
+    r = await rt.resume(r.run_id)  # past step 2's breakpoint, parked at step 4's
+    fork = await rt.fork(r.run_id, 1)
+    forked = await fork.wait()
+    assert forked.status is RunStatus.ESCALATED and forked.escalation is not None
+    assert forked.escalation["kind"] == "breakpoint" and forked.escalation["step"] == 2

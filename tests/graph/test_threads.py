@@ -193,3 +193,13 @@ async def test_memory_store_threads() -> None:
         async with Runtime(store, recover=False) as rt:
             r = await rt.run(chat, {"messages": [word]}, thread_id="m")
     assert r.state["turns"] == 3
+
+
+async def test_a_fork_of_a_thread_run_is_not_a_turn_of_the_thread(rt: Runtime) -> None:
+    first = await rt.run(chat, {"messages": ["a"]}, thread_id="t")
+    fork = await rt.fork(first.run_id, 0, {"messages": ["forked"]}, execute=False)
+    assert "thread_id" not in (await rt.get_run(fork.run_id)).metadata
+    # the fork is PLANNED (unfinished), yet the thread goes on: it is not one of its runs
+    second = await rt.run(chat, {"messages": ["b"]}, thread_id="t")
+    assert second.state["messages"] == ["a", "bot: a", "b", "bot: b"]
+    assert [r.run_id for r in await rt.list_runs(thread_id="t")] == [second.run_id, first.run_id]

@@ -11,6 +11,7 @@ from typing import Any
 from tether.core import serde
 from tether.core.errors import GraphDefinitionError
 from tether.graph.breakpoints import breakpoint_nodes
+from tether.graph.signatures import count_positional
 from tether.graph.state import StateSchema
 from tether.graph.types import END, NO_RETRY, START, NodeSpec, Phase, RetryPolicy
 from tether.graph.version import describe_workflow
@@ -25,22 +26,6 @@ class ConditionalEdge:
     targets: tuple[str, ...] | None
     """Declared possible targets (for validation and reachability); None = any node."""
     path_map: dict[Any, str] | None = None
-
-
-def _count_positional(fn: Callable[..., Any]) -> int:
-    try:
-        sig = inspect.signature(fn)
-    except (TypeError, ValueError):
-        return 1
-    n = 0
-    for p in sig.parameters.values():
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
-            if n >= 1 and p.default is not p.empty and p.name != "ctx":
-                break  # an optional extra (``lambda s, i=i: ...``) keeps its default, never ctx
-            n += 1
-        elif p.kind is p.VAR_POSITIONAL:
-            return max(n, 2)
-    return n
 
 
 class Graph:
@@ -111,7 +96,7 @@ class Graph:
             )
         else:
             assert callable(fn)
-            nargs = _count_positional(fn)
+            nargs = count_positional(fn)
             if nargs not in (1, 2):
                 raise GraphDefinitionError(
                     f"node {name!r}: a node function takes (state) or (state, ctx), "

@@ -39,7 +39,13 @@ from tether.graph.results import RunHandle, RunResult, StepInfo
 from tether.graph.retention import Retention
 from tether.graph.state import StateSchema, reducers_from_names
 from tether.graph.subgraph import run_subgraph
-from tether.graph.threads import THREAD_KEY, check_thread_id, list_thread_runs, thread_start
+from tether.graph.threads import (
+    NOT_FORKED,
+    THREAD_KEY,
+    check_thread_id,
+    list_thread_runs,
+    thread_start,
+)
 from tether.graph.threads import refused as thread_refused
 from tether.graph.version import VERSION_KEY, check_run_version, differences
 from tether.store.protocol import RunStore, ThreadedRenewal
@@ -932,7 +938,7 @@ class Runtime:
             lease_token=1 if execute else 0,
             lease_expires_at=now + self.lease_ttl if execute else 0.0,
             metadata={
-                **parent.metadata,
+                **{k: v for k, v in parent.metadata.items() if k not in NOT_FORKED},
                 VERSION_KEY: wf.version,
                 KEY_FORMAT_KEY: KEY_FORMAT,
                 "replans": 0,

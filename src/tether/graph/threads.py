@@ -12,9 +12,10 @@ each new run carries an idempotency key naming the thread's newest run it follow
 keeps that key unique, so the loser gets RunStateError too. (So ``idempotency_key`` cannot be
 combined with ``thread_id``.)
 
-The thread id is stored in the run's metadata (``thread_id``); ``runtime.list_runs(thread_id=t)``
-and ``tether runs list --thread t`` list a thread's runs, newest first. Finding them reads the
-runs newest first and stops at what it needs: cheap for recent threads, a scan for old ones.
+A fork of a thread's run does not belong to the thread. The thread id is stored in the run's
+metadata (``thread_id``); ``runtime.list_runs(thread_id=t)`` and ``tether runs list --thread t``
+list a thread's runs, newest first. Finding them reads the runs newest first and stops at what
+it needs: cheap for a thread whose last runs are recent, a scan of the runs table otherwise.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from tether.core.errors import (
     RunStateError,
 )
 from tether.core.lifecycle import FINISHED, RunStatus
+from tether.graph.breakpoints import PASSED_KEY
 from tether.store.types import RunRecord
 
 if TYPE_CHECKING:
@@ -38,6 +40,9 @@ if TYPE_CHECKING:
 
 THREAD_KEY = "thread_id"
 """Run metadata: the thread the run belongs to."""
+NOT_FORKED = frozenset({THREAD_KEY, "thread_base", PASSED_KEY})
+"""Run metadata a fork does not inherit: a fork is a branch, not a turn of its parent's thread
+(starting it could not wait for the thread's other runs), and it stops at its breakpoints anew."""
 _PAGE = 200
 
 
