@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
 import pytest
+from pydantic import BaseModel, field_validator
 
 from tether import END, START, Graph, Runtime, append, interrupt
 from tether.core.errors import InvalidInputError, RunStateError
@@ -203,3 +204,31 @@ async def test_a_fork_of_a_thread_run_is_not_a_turn_of_the_thread(rt: Runtime) -
     second = await rt.run(chat, {"messages": ["b"]}, thread_id="t")
     assert second.state["messages"] == ["a", "bot: a", "b", "bot: b"]
     assert [r.run_id for r in await rt.list_runs(thread_id="t")] == [second.run_id, first.run_id]
+
+
+class Notes(BaseModel):
+    topic: str
+    notes: Annotated[list[str], append] = []
+    count: int = 0
+
+    @field_validator("topic")
+    @classmethod
+    def _tidy(cls, v: str) -> str:
+        return v.strip().lower()
+
+
+def note(s: dict[str, Any]) -> dict[str, Any]:
+    return {"notes": [s["topic"]], "count": s["count"] + 1}
+
+
+pg = Graph(Notes, name="thread_notes")
+pg.add_node("note", note).set_entry_point("note").set_finish_point("note")
+notes_wf = pg.compile()
+
+
+async def test_a_pydantic_state_is_validated_when_a_thread_goes_on(rt: Runtime) -> None:
+    await rt.run(notes_wf, {"topic": " Leases "}, thread_id="p")
+    r = await rt.run(notes_wf, {"topic": " Budgets ", "count": "10"}, thread_id="p")
+    assert r.state == {"topic": "budgets", "notes": ["leases", "budgets"], "count": 11}
+    with pytest.raises(InvalidInputError, match="count"):
+        await rt.run(notes_wf, {"count": "many"}, thread_id="p")

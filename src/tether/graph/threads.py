@@ -94,11 +94,15 @@ async def thread_start(
             f"run input must be a mapping of state fields, got {type(input).__name__}"
         )
     given = dict(input or {})
+    schema = wf.schema
+    pydantic = schema.kind == "pydantic"
     try:
-        wf.schema.check_update(given, "", source="run input")
-        wf.schema.apply(state, [("input", given)])
+        schema.check_update(given, "", source="run input", check_types=not pydantic)
+        schema.apply(state, [("input", given)])
     except InvalidUpdateError as exc:
         raise InvalidInputError(str(exc)) from None
+    if pydantic:  # the model coerces and validates the continued state, as it does a new one
+        state = schema._validated(state)
     return ThreadStart(state, key, base.run_id)
 
 
