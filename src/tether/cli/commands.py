@@ -268,9 +268,10 @@ async def show_run(settings: Settings, run_id: str, step: int | None) -> RunView
         except ConfigurationError as exc:
             state_error = str(_with_app_hint(exc))
         forks = await rt.list_runs(parent_run_id=run_id, limit=100)
-        from tether.llm.usage import run_usage  # lazily: the model plane is not needed elsewhere
+        # lazily: the model plane is not needed elsewhere
+        from tether.cli.usage_totals import usage_from_totals
 
-        usage = run_usage([e async for e in rt.events(run_id, follow=False)])
+        usage = usage_from_totals(await rt.store.model_usage(run_id))
         return RunView(run, at, state, state_error, forks, usage if usage.calls else None)
 
 

@@ -49,11 +49,14 @@ from tether.graph.threads import (
 from tether.graph.threads import refused as thread_refused
 from tether.graph.version import VERSION_KEY, check_run_version, differences
 from tether.store.protocol import RunStore, ThreadedRenewal
+from tether.store.transient import OutageLog, is_transient
 from tether.store.types import Checkpoint, Commit, Event, RunRecord
 
 log = logging.getLogger("tether.runtime")
 _MISSING: Any = object()
 _SETTLED = FINISHED | PARKED
+EVENT_PAGE = 1000
+"""Events read from the store per call by ``Runtime.events``."""
 
 
 DEAD_SCAN_INTERVAL = 1.0
@@ -702,7 +705,7 @@ class Runtime:
         q = self.bus.subscribe(run_id) if follow else None
         try:
             last = 0
-            for ev in await self.store.list_events(run_id):
+            async for ev in self._stored_events(run_id, 0):
                 last = ev.seq
                 yield ev
             if q is None:
@@ -711,7 +714,7 @@ class Runtime:
                 try:
                     ev = await asyncio.wait_for(q.get(), self.poll_interval / 2)
                 except TimeoutError:
-                    for ev in await self.store.list_events(run_id, after_seq=last):
+                    async for ev in self._stored_events(run_id, last):
                         last = ev.seq
                         yield ev
                     rec = await self.store.get_run(run_id)
@@ -722,9 +725,7 @@ class Runtime:
                     if ev.seq <= last:
                         continue
                     if ev.seq > last + 1:  # committed elsewhere (e.g. a resume): back-fill
-                        for missed in await self.store.list_events(run_id, after_seq=last):
-                            if missed.seq >= ev.seq:
-                                break
+                        async for missed in self._stored_events(run_id, last, before=ev.seq):
                             last = missed.seq
                             yield missed
                     last = ev.seq
@@ -734,6 +735,21 @@ class Runtime:
         finally:
             if q is not None:
                 self.bus.unsubscribe(run_id, q)
+
+    async def _stored_events(
+        self, run_id: str, after_seq: int, *, before: int | None = None
+    ) -> AsyncIterator[Event]:
+        """The persisted events after ``after_seq`` (and before ``before``), page by page: a
+        store returns at most a page per call, and a long run has many pages."""
+        while True:
+            page = await self.store.list_events(run_id, after_seq=after_seq, limit=EVENT_PAGE)
+            for ev in page:
+                if before is not None and ev.seq >= before:
+                    return
+                yield ev
+            if len(page) < EVENT_PAGE:
+                return
+            after_seq = page[-1].seq
 
     # -- human in the loop -----------------------------------------------------------------
     async def resume(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import copy
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
@@ -26,6 +27,7 @@ from tether.store.types import (
     RunRecord,
     Transition,
 )
+from tether.store.usage import MODEL_CALL, ModelCallTotals, sum_model_calls
 
 
 def idempotency_conflict(key: str, run_id: str) -> IdempotencyConflictError:
@@ -425,7 +427,13 @@ class MemoryStore:
         self, run_id: str, *, after_seq: int = 0, limit: int = 1000
     ) -> list[Event]:
         self._run(run_id)
-        return [copy.deepcopy(e) for e in self._events[run_id] if e.seq > after_seq][:limit]
+        evs = self._events[run_id]
+        start = bisect.bisect_right(evs, after_seq, key=lambda e: e.seq)  # seq ascending
+        return [copy.deepcopy(e) for e in evs[start : start + max(limit, 0)]]
+
+    async def model_usage(self, run_id: str) -> list[ModelCallTotals]:
+        self._run(run_id)
+        return sum_model_calls(e.data for e in self._events[run_id] if e.type == MODEL_CALL)
 
     async def list_transitions(self, run_id: str) -> list[Transition]:
         self._run(run_id)

@@ -34,6 +34,7 @@ from tether.store.types import (
     RunRecord,
     Transition,
 )
+from tether.store.usage import ModelCallTotals
 
 
 @runtime_checkable
@@ -178,6 +179,11 @@ class RunStore(Protocol):
     async def list_events(
         self, run_id: str, *, after_seq: int = 0, limit: int = 1000
     ) -> list[Event]: ...
+
+    async def model_usage(self, run_id: str) -> list[ModelCallTotals]:
+        """The run's ``model_call`` events summed per model, by the store (``store.usage``):
+        one query instead of reading every event. Raises RunNotFoundError."""
+        ...
 
     async def list_transitions(self, run_id: str) -> list[Transition]: ...
 

@@ -224,6 +224,10 @@ class Statements:
             f"SELECT key, value FROM {p}flags WHERE substr(key, 1, CAST(? AS INTEGER)) = ?"
         )
 
+    def memoized(self, key: tuple[object, ...], build: Callable[[], str]) -> str:
+        """The statement ``build()`` returns, in this dialect, built once per ``key``."""
+        return self._memoized(key, build)
+
     def _memoized(self, key: tuple[object, ...], build: Callable[[], str]) -> str:
         text = self._memo.get(key)
         if text is None:

@@ -47,6 +47,7 @@ from tether.store.types import (
     RunRecord,
     Transition,
 )
+from tether.store.usage import ModelCallTotals, model_usage_sql, row_to_totals
 
 _NO_UPPER_STEP = 2**62
 RENEW_BATCH = 256
@@ -377,6 +378,14 @@ class SqlStore(ABC):
         if not rows:
             await self._check_fence(run_id, None)
         return [row_to_event(r) for r in rows]
+
+    async def model_usage(self, run_id: str) -> list[ModelCallTotals]:
+        d = self._sql.dialect
+        sql = self._sql.memoized(("usage",), lambda: model_usage_sql(d.name, d.prefix))
+        rows = await self._fetch(sql, (run_id,))
+        if not rows:
+            await self._check_fence(run_id, None)
+        return sorted((row_to_totals(r) for r in rows), key=lambda t: t.model)
 
     async def list_transitions(self, run_id: str) -> list[Transition]:
         rows = await self._fetch(self._sql.list_transitions, (run_id,))

@@ -1,0 +1,154 @@
+"""Model usage of a run, summed where its events live: ``RunStore.model_usage``.
+
+A run's ``model_call`` events carry tokens, cost and timings (``tether.llm.model.usage_event``).
+Reading every event to add them up costs a round trip per page and a decode per event; the SQL
+backends sum them in one query (SQLite ``json_extract``, PostgreSQL ``jsonb``), the memory store
+in Python with the same rules:
+
+* a call counts under its ``model`` (``"?"`` when absent or empty);
+* tokens, cost and timings count only when they are JSON numbers (a call without a numeric
+  ``cost`` is unpriced); tokens are truncated to integers;
+* timings (``latency``, ``ttft``, ``tpot``) count only when non-negative;
+* ``estimated`` and ``cache.hit`` count when ``true``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+MODEL_CALL = "model_call"
+
+
+@dataclass(slots=True)
+class ModelCallTotals:
+    """The ``model_call`` events of one run and one model, summed."""
+
+    model: str
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float = 0.0
+    priced_calls: int = 0
+    estimated_calls: int = 0
+    cached_calls: int = 0
+    latency: float = 0.0
+    latency_calls: int = 0
+    max_latency: float = 0.0
+    ttft: float = 0.0
+    ttft_calls: int = 0
+    tpot: float = 0.0
+    tpot_calls: int = 0
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _duration(value: Any) -> float | None:
+    seconds = _number(value)
+    return seconds if seconds is not None and seconds >= 0.0 else None
+
+
+def sum_model_calls(datas: Iterable[Mapping[str, Any]]) -> list[ModelCallTotals]:
+    """The data of ``model_call`` events, summed per model (sorted by model)."""
+    out: dict[str, ModelCallTotals] = {}
+    for data in datas:
+        model = data.get("model")
+        name = str(model) if model is not None and model != "" else "?"
+        t = out.get(name) or out.setdefault(name, ModelCallTotals(name))
+        t.calls += 1
+        for field in ("input_tokens", "output_tokens"):
+            n = _number(data.get(field))
+            if n is not None:
+                setattr(t, field, getattr(t, field) + int(n))
+        cost = _number(data.get("cost"))
+        if cost is not None:
+            t.cost += cost
+            t.priced_calls += 1
+        t.estimated_calls += data.get("estimated") is True
+        cache = data.get("cache")
+        t.cached_calls += isinstance(cache, Mapping) and cache.get("hit") is True
+        latency = _duration(data.get("latency"))
+        if latency is not None:
+            t.latency += latency
+            t.latency_calls += 1
+            t.max_latency = max(t.max_latency, latency)
+        ttft = _duration(data.get("ttft"))
+        if ttft is not None:
+            t.ttft += ttft
+            t.ttft_calls += 1
+        tpot = _duration(data.get("tpot"))
+        if tpot is not None:
+            t.tpot += tpot
+            t.tpot_calls += 1
+    return [out[k] for k in sorted(out)]
+
+
+def model_usage_sql(dialect: str, prefix: str) -> str:
+    """One ``SELECT`` (parameter: the run id) of the columns of ``ModelCallTotals``, a row per
+    model (``""`` for "no model", as ``?`` would read as a placeholder), for ``dialect``
+    ``"sqlite"`` or ``"postgres"`` (placeholders as ``?``)."""
+    if dialect == "postgres":
+        doc = "convert_from(data, 'UTF8')::jsonb"
+
+        def num(path: str) -> str:
+            node = f"(d #> '{{{path}}}')"
+            return f"CASE WHEN jsonb_typeof({node}) = 'number' THEN ({node})::text::float8 END"
+
+        def true(path: str) -> str:
+            return f"CASE WHEN (d #> '{{{path}}}') = 'true'::jsonb THEN 1 ELSE 0 END"
+
+        model = "NULLIF(d ->> 'model', '')"
+        trunc = "trunc({})::bigint"
+    else:
+        doc = "CAST(data AS TEXT)"
+
+        def num(path: str) -> str:
+            p = "$." + path.replace(",", ".")
+            kind = f"json_type(d, '{p}')"
+            return f"CASE WHEN {kind} IN ('integer', 'real') THEN json_extract(d, '{p}') END"
+
+        def true(path: str) -> str:
+            p = "$." + path.replace(",", ".")
+            return f"CASE WHEN json_type(d, '{p}') = 'true' THEN 1 ELSE 0 END"
+
+        model = "NULLIF(CAST(json_extract(d, '$.model') AS TEXT), '')"
+        trunc = "CAST({} AS INTEGER)"
+
+    def dur(path: str) -> str:
+        return f"CASE WHEN {num(path)} >= 0 THEN {num(path)} END"
+
+    cols = [
+        "COUNT(*)",
+        f"COALESCE(SUM({trunc.format(num('input_tokens'))}), 0)",
+        f"COALESCE(SUM({trunc.format(num('output_tokens'))}), 0)",
+        f"COALESCE(SUM({num('cost')}), 0)",
+        f"COUNT({num('cost')})",
+        f"SUM({true('estimated')})",
+        f"SUM({true('cache,hit')})",
+        f"COALESCE(SUM({dur('latency')}), 0)",
+        f"COUNT({dur('latency')})",
+        f"COALESCE(MAX({dur('latency')}), 0)",
+        f"COALESCE(SUM({dur('ttft')}), 0)",
+        f"COUNT({dur('ttft')})",
+        f"COALESCE(SUM({dur('tpot')}), 0)",
+        f"COUNT({dur('tpot')})",
+    ]
+    return (
+        f"SELECT COALESCE(m, '') AS model, {', '.join(cols)} FROM "
+        f"(SELECT {model} AS m, d FROM (SELECT {doc} AS d FROM {prefix}events "
+        f"WHERE run_id = ? AND type = '{MODEL_CALL}') AS e) AS x "
+        "GROUP BY COALESCE(m, '')"
+    )
+
+
+def row_to_totals(row: Any) -> ModelCallTotals:
+    return ModelCallTotals(
+        str(row[0]) or "?", int(row[1]), int(row[2]), int(row[3]), float(row[4]), int(row[5]),
+        int(row[6]), int(row[7]), float(row[8]), int(row[9]), float(row[10]), float(row[11]),
+        int(row[12]), float(row[13]), int(row[14]),
+    )  # fmt: skip
