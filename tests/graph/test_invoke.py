@@ -18,6 +18,7 @@ from tether.core.errors import (
 from tether.core.lifecycle import RunStatus
 from tether.graph import RunParkedError
 from tether.store.memory import MemoryStore
+from tether.store.sqlite import SqliteStore
 
 
 class S(TypedDict, total=False):
@@ -89,6 +90,17 @@ async def test_threads_through_invoke_need_a_kept_store() -> None:
     store = MemoryStore()
     assert await wf.ainvoke({"n": 1}, store=store, thread_id="t") == {"n": 2}
     assert await wf.ainvoke({}, store=store, thread_id="t") == {"n": 3}
+
+
+def test_a_store_object_serves_many_calls_and_stays_open(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "kept.db")
+    try:
+        assert wf.invoke({"n": 1}, store=store, thread_id="k") == {"n": 2}
+        assert wf.invoke({}, store=store, thread_id="k") == {"n": 3}
+    finally:
+        import asyncio
+
+        asyncio.run(store.close())
 
 
 async def test_cancelled_run_is_not_returned_as_a_state() -> None:

@@ -1,9 +1,10 @@
 """``Workflow.invoke`` / ``ainvoke``: run a workflow to the end in one call, LangGraph style.
 
 ``wf.invoke(input)`` opens a Runtime over ``store`` (default: a fresh in-memory store; or a
-store URL such as ``"sqlite:///runs.db"``, or a RunStore), runs the workflow and returns the
-final state. Keyword arguments go to ``Runtime.run`` (``thread_id``, ``run_id``, ``max_steps``,
-``metadata``...), except ``deps``, which goes to the Runtime.
+store URL such as ``"sqlite:///runs.db"``, opened and closed around the call; or a RunStore,
+which is left open for its owner to close, so one store serves many calls), runs the workflow
+and returns the final state. Keyword arguments go to ``Runtime.run`` (``thread_id``,
+``run_id``, ``max_steps``, ``metadata``...), except ``deps``, which goes to the Runtime.
 
 * A failed run raises ``RunFailedError``: ``.run_id``, and ``.error``, the recorded cause (the
   ``type``, ``message``, ``node``, ``step`` and ``traceback`` of what the node raised), which its
@@ -80,9 +81,24 @@ async def ainvoke(
             "thread_id needs a store that outlives the call, or the thread is forgotten at "
             "once: pass store='sqlite:///runs.db' (or a RunStore you keep, e.g. MemoryStore())"
         )
-    async with Runtime(store, workflows=[wf], recover=False, deps=deps) as rt:
+    given = store if store is None or isinstance(store, str) else _Borrowed(store)
+    async with Runtime(given, workflows=[wf], recover=False, deps=deps) as rt:
         result = await rt.run(wf, input, **kw)
     return outcome(result)
+
+
+class _Borrowed:
+    """A store the caller passed in and keeps: the call's Runtime uses it but leaves it open
+    (closing is the caller's business), so one store serves many ``invoke`` calls."""
+
+    def __init__(self, store: RunStore) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    async def close(self) -> None:
+        return None
 
 
 def outcome(result: RunResult) -> dict[str, Any]:

@@ -3,7 +3,9 @@
 A new run on a thread starts from the final state of the thread's last COMPLETED run, with its
 input applied through the reducers (an ``append`` field such as ``messages`` accumulates turn
 after turn); the first run of a thread starts like any run. A FAILED or CANCELLED run leaves no
-mark on the thread: the next one starts from the last completed run before it.
+mark on the thread: the next one starts from the last completed run before it (and resuming a
+failed run once the thread has moved on does not bring it back: the thread follows its newest
+completed run).
 
 One run at a time per thread: starting a run while another run of the thread has not finished
 (it is queued, executing or parked ESCALATED) raises RunStateError; finish, resume or cancel that
