@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
 import pytest
@@ -11,6 +16,8 @@ from tether import END, START, Graph, Runtime, append, interrupt
 from tether.core.errors import GraphDefinitionError, InvalidInputError, RunStateError
 from tether.core.lifecycle import RunStatus
 from tether.store.protocol import RunStore
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class S(TypedDict, total=False):
@@ -171,3 +178,43 @@ async def test_a_fork_stops_at_a_breakpoint_its_parent_had_passed(rt: Runtime) -
     forked = await fork.wait()
     assert forked.status is RunStatus.ESCALATED and forked.escalation is not None
     assert forked.escalation["kind"] == "breakpoint" and forked.escalation["step"] == 2
+
+
+cli_wf = build("bp_cli", interrupt_before=["act"])
+
+
+def test_cli_shows_a_breakpoint_and_resumes_past_it(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+
+    async def park() -> str:
+        async with Runtime(url, recover=False) as rt:
+            return (await rt.run(cli_wf, {})).run_id
+
+    run_id = asyncio.run(park())
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TETHER_")}
+
+    app = f"{Path(__file__)}:cli_wf"
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "tether.cli.main", *args, "--store", url, "--app", app],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env=env,
+            timeout=120,
+        )
+
+    shown = cli("runs", "show", run_id)
+    assert shown.returncode == 0, shown.stderr
+    assert "breakpoint:before:2:act" in shown.stdout
+    assert f"go on with: tether runs resume {run_id}\n" in shown.stdout
+    assert "--value" not in shown.stdout
+    resumed = cli("runs", "resume", run_id)
+    assert resumed.returncode == 0, resumed.stderr
+
+    async def escalation() -> Any:
+        async with Runtime(url, recover=False) as rt:
+            return (await rt.get_run(run_id)).escalation
+
+    assert asyncio.run(escalation())["step"] == 4  # past step 2's breakpoint, at step 4's

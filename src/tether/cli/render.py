@@ -213,13 +213,13 @@ class Output:
                     )
                 self.print("")
                 self.print(table)
-                self.print(
-                    Text(
-                        f"answer with: tether runs resume {r.run_id} --value JSON"
-                        + ("" if len(interrupts) == 1 else " (or --answer ID=JSON for each)"),
-                        style="dim",
-                    )
+                hint = (
+                    f"go on with: tether runs resume {r.run_id}"
+                    if esc.get("kind") == "breakpoint"
+                    else f"answer with: tether runs resume {r.run_id} --value JSON"
+                    + ("" if len(interrupts) == 1 else " (or --answer ID=JSON for each)")
                 )
+                self.print(Text(hint, style="dim"))
         if r.error and r.error.get("traceback"):
             self.print("")
             self.print(Text("node traceback", style="bold"))
