@@ -49,3 +49,32 @@ def test_runs_show_counts_every_model_call_of_a_long_run(tmp_path: Path) -> None
     assert usage["input_tokens"] == 2 * CALLS and usage["output_tokens"] == CALLS
     assert set(usage["by_model"]) == {"m", "n"}
     assert usage["by_model"]["n"]["calls"] == CALLS // 3
+
+
+async def _long_history(path: Path, steps: int) -> str:
+    g = Graph(S, name="loop")
+    g.add_node("inc", lambda s: {"n": s["n"] + 1})
+    g.add_edge(START, "inc")
+    g.add_conditional_edges("inc", lambda s: "inc" if s["n"] < steps else END, ["inc", END])
+    async with Runtime(SqliteStore(path), recover=False) as rt:
+        return (await rt.run(g.compile(), {"n": 0}, max_steps=steps + 5)).run_id
+
+
+def test_runs_history_pages_through_a_long_run(tmp_path: Path) -> None:
+    path = tmp_path / "steps.db"
+    run_id = asyncio.run(_long_history(path, 250))
+    url = f"sqlite:///{path}"
+    first = run_cli("runs", "history", run_id, "--json", store=url).json()
+    assert [s["step"] for s in first["steps"]] == list(range(100))  # one page by default
+    assert first["next_after"] == 99
+    seen = [s["step"] for s in first["steps"]]
+    after = first["next_after"]
+    while after is not None:
+        page = run_cli(
+            "runs", "history", run_id, "--after", str(after), "--limit", "80", "--json", store=url
+        ).json()
+        seen += [s["step"] for s in page["steps"]]
+        after = page["next_after"]
+    assert seen == list(range(251))
+    text = run_cli("runs", "history", run_id, "--limit", "3", store=url).out
+    assert f"tether runs history {run_id} --after 2" in text

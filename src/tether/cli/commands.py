@@ -213,6 +213,8 @@ class HistoryView:
     run: RunRecord
     steps: list[StepInfo]
     transitions: list[Transition]
+    next_after: int | None = None
+    """The ``--after`` of the next page; None on the last page."""
 
 
 @dataclass(slots=True)
@@ -275,12 +277,20 @@ async def show_run(settings: Settings, run_id: str, step: int | None) -> RunView
         return RunView(run, at, state, state_error, forks, usage if usage.calls else None)
 
 
-async def run_history(settings: Settings, run_id: str) -> HistoryView:
+HISTORY_PAGE = 100
+"""Steps ``tether runs history`` shows at once (``--limit``); ``--after`` pages on."""
+
+
+async def run_history(
+    settings: Settings, run_id: str, after: int | None = None, limit: int = HISTORY_PAGE
+) -> HistoryView:
     async with cli_runtime(settings) as rt:
         run = await rt.get_run(run_id)
-        steps = await rt.history(run_id)
+        steps = await rt.history(run_id, after_step=after, limit=limit + 1)
+        more = len(steps) > limit
+        steps = steps[:limit]
         transitions = await rt.store.list_transitions(run_id)
-        return HistoryView(run, steps, transitions)
+        return HistoryView(run, steps, transitions, steps[-1].step if more else None)
 
 
 async def resume_run(

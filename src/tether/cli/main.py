@@ -149,6 +149,16 @@ def build_parser() -> argparse.ArgumentParser:
         "history", parents=[common], help="a run's committed steps and lifecycle transitions"
     )
     p.add_argument("run_id", metavar="RUN_ID")
+    p.add_argument(
+        "--after", type=_step, metavar="STEP", help="the steps after STEP (the next page)"
+    )
+    p.add_argument(
+        "--limit",
+        type=_positive_int,
+        default=cmd.HISTORY_PAGE,
+        metavar="N",
+        help=f"at most N steps (default {cmd.HISTORY_PAGE})",
+    )
 
     p = rsub.add_parser(
         "resume", parents=[common], help="answer an ESCALATED run or retry a FAILED one"
@@ -234,7 +244,7 @@ async def _dispatch(args: argparse.Namespace, out: Output) -> None:
             out.warning(f"state unavailable: {view.state_error}")
         out.run(view)
     elif action == "history":
-        out.history(await cmd.run_history(s, args.run_id))
+        out.history(await cmd.run_history(s, args.run_id, args.after, args.limit))
     elif action == "resume":
         kw: dict[str, Any] = {}
         if args.value is not None:

@@ -328,6 +328,7 @@ class Output:
                     "run_id": view.run.run_id,
                     "status": view.run.status,
                     "steps": [self._step_json(s, names) for s in view.steps],
+                    "next_after": view.next_after,
                     "transitions": view.transitions,
                 }
             )
@@ -360,6 +361,13 @@ class Output:
                 Text(_note(s), style="dim"),
             )
         self.print(steps)
+        if view.next_after is not None:
+            self.print(
+                Text(
+                    f"more steps: tether runs history {r.run_id} --after {view.next_after}",
+                    style="dim",
+                )
+            )
         trs = Table(
             box=box.SIMPLE_HEAD,
             show_edge=False,

@@ -675,14 +675,25 @@ class Runtime:
         chain = await self.store.load_chain(run_id, run.step if step is None else step)
         return replay(self._schema_for(run), chain)
 
-    async def history(self, run_id: str) -> list[StepInfo]:
+    async def history(
+        self, run_id: str, *, after_step: int | None = None, limit: int | None = None
+    ) -> list[StepInfo]:
+        """The run's committed steps in order: all of them, or a page of at most ``limit``
+        steps after ``after_step`` (pass the last step of the previous page)."""
         await self._ensure_open()
-        cps = await self.store.list_checkpoints(run_id)
+        if limit is not None and limit <= 0:
+            return []
+        # the step before the page comes too: it planned the tasks the page's first step ran
+        start = 0 if after_step is None else max(after_step, 0)
+        fetch = None if limit is None else limit + 1
+        cps = await self.store.list_checkpoints(run_id, from_step=start, limit=fetch)
         # the tasks a step ran are the ones its predecessor planned (a task that wrote nothing
         # leaves no delta, but it ran); after a prune the oldest kept step falls back to its delta
         ran = {cp.step + 1: [(t["id"], t["node"]) for t in cp.next_tasks] for cp in cps}
+        if after_step is not None:
+            cps = [cp for cp in cps if cp.step > after_step]
         out = []
-        for cp in cps:
+        for cp in cps[:limit]:
             tasks = ran.get(cp.step, [(w[0], w[1]) for w in cp.delta])
             out.append(
                 StepInfo(

@@ -17,6 +17,7 @@ from tether.core.errors import (
 )
 from tether.core.lifecycle import ACTIVE, FINISHED, RunStatus, check_transition
 from tether.store.control import check_take, refill, take
+from tether.store.paging import check_page
 from tether.store.types import (
     Checkpoint,
     Commit,
@@ -155,16 +156,29 @@ class MemoryStore:
         parent_run_id: str | None = None,
         limit: int = 50,
         offset: int = 0,
+        before: str | None = None,
+        after: str | None = None,
     ) -> list[RunRecord]:
+        check_page(before, after, offset)
+        lower = upper = None
+        if before is not None:
+            upper = _position(self._run(before))
+        if after is not None:
+            lower = _position(self._run(after))
         runs = [
             r
             for r in self._runs.values()
             if (status is None or r.status in status)
             and (workflow is None or r.workflow == workflow)
             and (parent_run_id is None or r.parent_run_id == parent_run_id)
+            and (upper is None or _position(r) < upper)
+            and (lower is None or _position(r) > lower)
         ]
-        runs.sort(key=lambda r: (r.created_at, r.run_id), reverse=True)
-        return [copy.copy(r) for r in runs[offset : offset + limit]]
+        runs.sort(key=_position, reverse=True)
+        if lower is not None:  # the page just newer than ``after``: the oldest of those
+            runs = runs[max(len(runs) - max(limit, 0), 0) :]
+            return [copy.copy(r) for r in runs]
+        return [copy.copy(r) for r in runs[max(offset, 0) : max(offset, 0) + max(limit, 0)]]
 
     def _fence(self, run: RunRecord, token: int | None) -> None:
         if token is not None and run.lease_token != token:
@@ -324,15 +338,19 @@ class MemoryStore:
         return copy.deepcopy(cps[max(cps)])
 
     async def list_checkpoints(
-        self, run_id: str, *, from_step: int = 0, to_step: int | None = None
+        self,
+        run_id: str,
+        *,
+        from_step: int = 0,
+        to_step: int | None = None,
+        limit: int | None = None,
     ) -> list[Checkpoint]:
         self._run(run_id)
         cps = self._checkpoints[run_id]
-        return [
-            copy.deepcopy(cps[s])
-            for s in sorted(cps)
-            if s >= from_step and (to_step is None or s <= to_step)
-        ]
+        steps = [s for s in sorted(cps) if s >= from_step and (to_step is None or s <= to_step)]
+        if limit is not None:
+            steps = steps[: max(limit, 0)]
+        return [copy.deepcopy(cps[s]) for s in steps]
 
     async def load_chain(self, run_id: str, step: int) -> list[Checkpoint]:
         self._run(run_id)
@@ -456,3 +474,8 @@ class MemoryStore:
 
     async def get_flags(self, prefix: str = "") -> dict[str, Any]:
         return {k: _json_copy(v) for k, v in self._flags.items() if k.startswith(prefix)}
+
+
+def _position(run: RunRecord) -> tuple[float, str]:
+    """Where a run sits in ``list_runs``' order (newest first: descending)."""
+    return (run.created_at, run.run_id)

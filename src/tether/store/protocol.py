@@ -69,8 +69,14 @@ class RunStore(Protocol):
         parent_run_id: str | None = None,
         limit: int = 50,
         offset: int = 0,
+        before: str | None = None,
+        after: str | None = None,
     ) -> list[RunRecord]:
-        """Newest first."""
+        """Newest first (by ``created_at``, then ``run_id``). Page with a cursor rather than
+        ``offset``: ``before=<run id>`` lists the runs older than that run (pass the last run
+        of the previous page), ``after=<run id>`` the ``limit`` runs just newer than it (still
+        newest first). A cursor naming no run raises RunNotFoundError; a cursor with an
+        offset, or both cursors, InvalidInputError."""
         ...
 
     async def commit(self, run_id: str, token: int | None, commit: Commit) -> RunRecord:
@@ -126,9 +132,14 @@ class RunStore(Protocol):
     async def latest_checkpoint(self, run_id: str) -> Checkpoint: ...
 
     async def list_checkpoints(
-        self, run_id: str, *, from_step: int = 0, to_step: int | None = None
+        self,
+        run_id: str,
+        *,
+        from_step: int = 0,
+        to_step: int | None = None,
+        limit: int | None = None,
     ) -> list[Checkpoint]:
-        """Ascending by step (inclusive bounds)."""
+        """Ascending by step (inclusive bounds), at most ``limit`` of them (the first)."""
         ...
 
     async def load_chain(self, run_id: str, step: int) -> list[Checkpoint]:

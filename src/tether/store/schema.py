@@ -136,8 +136,18 @@ def _v2(d: Dialect) -> list[str]:
     ]
 
 
+def _v3(d: Dialect) -> list[str]:
+    """Indexes for listing runs by status or workflow, newest first, page by page (keyset):
+    the listing reads one page of an index instead of sorting every matching run."""
+    p = d.prefix
+    return [
+        f"CREATE INDEX tether_runs_status_created ON {p}runs (status, created_at, run_id)",
+        f"CREATE INDEX tether_runs_workflow_created ON {p}runs (workflow, created_at, run_id)",
+    ]
+
+
 # Append a version for every change; never edit one a database may already have applied.
-_VERSIONS: list[tuple[int, Callable[[Dialect], list[str]]]] = [(1, _v1), (2, _v2)]
+_VERSIONS: list[tuple[int, Callable[[Dialect], list[str]]]] = [(1, _v1), (2, _v2), (3, _v3)]
 LATEST_VERSION = _VERSIONS[-1][0]
 
 

@@ -98,6 +98,7 @@ class Statements:
         self.get_run = q(f"SELECT {run_cols} FROM {p}runs WHERE run_id = ?")
         self.get_run_by_key = q(f"SELECT {run_cols} FROM {p}runs WHERE idempotency_key = ?")
         self.run_token = q(f"SELECT lease_token FROM {p}runs WHERE run_id = ?")
+        self.run_created = q(f"SELECT created_at FROM {p}runs WHERE run_id = ?")
         self.insert_run = q(
             f"INSERT INTO {p}runs ({run_cols}) VALUES ({_marks(len(RUN_COLUMNS))}) "
             "ON CONFLICT DO NOTHING RETURNING run_id"
@@ -157,7 +158,7 @@ class Statements:
         )
         self.list_checkpoints = q(
             f"SELECT {cp_cols} FROM {p}checkpoints "
-            "WHERE run_id = ? AND step >= ? AND step <= ? ORDER BY step"
+            "WHERE run_id = ? AND step >= ? AND step <= ? ORDER BY step LIMIT ?"
         )
         self.load_chain = q(
             f"SELECT {cp_cols} FROM {p}checkpoints WHERE run_id = ? AND step <= ? AND step >= "
@@ -234,13 +235,20 @@ class Statements:
             text = self._memo[key] = self.dialect.sql(build())
         return text
 
-    def list_runs(self, n_status: int | None, workflow: bool, parent: bool) -> str:
+    def list_runs(
+        self, n_status: int | None, workflow: bool, parent: bool, cursor: str | None = None
+    ) -> str:
+        """Parameters: the statuses, workflow, parent run id (those filtered on), then the
+        cursor's ``created_at, run_id`` when ``cursor`` is ``"before"`` or ``"after"``, then
+        ``limit`` and (without a cursor) ``offset``. ``"after"`` returns oldest first."""
         return self._memoized(
-            ("list", n_status, workflow, parent),
-            lambda: self._list_runs(n_status, workflow, parent),
+            ("list", n_status, workflow, parent, cursor),
+            lambda: self._list_runs(n_status, workflow, parent, cursor),
         )
 
-    def _list_runs(self, n_status: int | None, workflow: bool, parent: bool) -> str:
+    def _list_runs(
+        self, n_status: int | None, workflow: bool, parent: bool, cursor: str | None
+    ) -> str:
         where = []
         if n_status is not None:
             where.append(f"status IN {_in(n_status)}")
@@ -248,10 +256,14 @@ class Statements:
             where.append("workflow = ?")
         if parent:
             where.append("parent_run_id = ?")
+        order, page = "DESC", " OFFSET ?"
+        if cursor is not None:  # a row-value range the (.., created_at, run_id) indexes serve
+            where.append(f"(created_at, run_id) {'<' if cursor == 'before' else '>'} (?, ?)")
+            order, page = ("DESC" if cursor == "before" else "ASC"), ""
         cond = f" WHERE {' AND '.join(where)}" if where else ""
         return (
             f"SELECT {_cols(RUN_COLUMNS)} FROM {self.dialect.prefix}runs{cond} "
-            "ORDER BY created_at DESC, run_id DESC LIMIT ? OFFSET ?"
+            f"ORDER BY created_at {order}, run_id {order} LIMIT ?{page}"
         )
 
     def claim_runs(self, n_workflows: int | None, n_exclude: int, n_dead: int = 0) -> str:

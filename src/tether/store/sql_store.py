@@ -23,6 +23,7 @@ from tether.core.errors import (
 from tether.core.lifecycle import RunStatus
 from tether.core.serde import dumps, loads
 from tether.store.memory import idempotency_conflict
+from tether.store.paging import check_page
 from tether.store.rows import (
     checkpoint_params,
     enc,
@@ -182,18 +183,33 @@ class SqlStore(ABC):
         parent_run_id: str | None = None,
         limit: int = 50,
         offset: int = 0,
+        before: str | None = None,
+        after: str | None = None,
     ) -> list[RunRecord]:
-        if limit <= 0 or (status is not None and not status):
-            return []
+        check_page(before, after, offset)
+        cursor_id = before if before is not None else after
+        cursor = None if cursor_id is None else "before" if before is not None else "after"
         params: list[Any] = [RunStatus(s).value for s in status] if status is not None else []
         if workflow is not None:
             params.append(workflow)
         if parent_run_id is not None:
             params.append(parent_run_id)
-        params += (limit, max(offset, 0))
+        if cursor_id is not None:
+            row = await self._fetch_one(self._sql.run_created, (cursor_id,))
+            if row is None:
+                raise RunNotFoundError(cursor_id)
+            params += (row[0], cursor_id)
+        if limit <= 0 or (status is not None and not status):
+            return []
+        params.append(limit)
+        if cursor is None:
+            params.append(max(offset, 0))
         n_status = len(status) if status is not None else None
-        sql = self._sql.list_runs(n_status, workflow is not None, parent_run_id is not None)
-        return [row_to_run(r) for r in await self._fetch(sql, params)]
+        sql = self._sql.list_runs(n_status, workflow is not None, parent_run_id is not None, cursor)
+        runs = [row_to_run(r) for r in await self._fetch(sql, params)]
+        if cursor == "after":
+            runs.reverse()  # fetched oldest first: the runs just newer than the cursor
+        return runs
 
     async def delete_run(self, run_id: str) -> None:
         async with self._transaction() as tx:
@@ -295,10 +311,16 @@ class SqlStore(ABC):
         return row_to_checkpoint(row)
 
     async def list_checkpoints(
-        self, run_id: str, *, from_step: int = 0, to_step: int | None = None
+        self,
+        run_id: str,
+        *,
+        from_step: int = 0,
+        to_step: int | None = None,
+        limit: int | None = None,
     ) -> list[Checkpoint]:
         upper = _NO_UPPER_STEP if to_step is None else to_step
-        rows = await self._fetch(self._sql.list_checkpoints, (run_id, from_step, upper))
+        count = _NO_UPPER_STEP if limit is None else max(limit, 0)
+        rows = await self._fetch(self._sql.list_checkpoints, (run_id, from_step, upper, count))
         if not rows:
             await self._check_fence(run_id, None)
         return [row_to_checkpoint(r) for r in rows]

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from tether.core.errors import RunNotFoundError
+from tether.core.errors import InvalidInputError, RunNotFoundError
 from tether.store.protocol import RunStore
-from tether.store.types import Commit
+from tether.store.types import Commit, RunRecord
 from tether.store.usage import ModelCallTotals
-from tether.testing.store_helpers import StoreTestBase, create, ev
+from tether.testing.clock import FakeClock
+from tether.testing.store_helpers import S, StoreTestBase, checkpoint, create, ev
+
+
+def _ids(runs: list[RunRecord]) -> list[str]:
+    return [r.run_id for r in runs]
 
 
 class QueryConformance(StoreTestBase):
@@ -54,3 +59,51 @@ class QueryConformance(StoreTestBase):
             seen += [e.data["i"] for e in page]
             after = page[-1].seq
         assert seen == list(range(2500))
+
+    async def test_list_runs_pages_by_cursor(self, store: RunStore, clock: FakeClock) -> None:
+        # 12 runs, two per instant (ties break on run id), statuses and workflows interleaved
+        for i in range(12):
+            status = S.COMPLETED if i % 3 else S.FAILED
+            await create(store, f"r{i:02d}", status=status, workflow=f"wf{i % 2}")
+            if i % 2:
+                clock.advance(1)
+        newest_first = [f"r{i:02d}" for i in reversed(range(12))]
+        pages: list[list[str]] = []
+        page = await store.list_runs(limit=5)
+        while page:
+            pages.append(_ids(page))
+            page = await store.list_runs(limit=5, before=page[-1].run_id)
+        assert pages == [newest_first[0:5], newest_first[5:10], newest_first[10:12]]
+        # back towards the newest: the runs just newer than the cursor, newest first
+        assert _ids(await store.list_runs(limit=3, after="r05")) == ["r08", "r07", "r06"]
+        assert _ids(await store.list_runs(after="r05")) == newest_first[:6]
+        assert await store.list_runs(after="r11") == []
+        # cursors combine with the filters
+        done = [S.COMPLETED]
+        want = [r for r in newest_first if int(r[1:]) % 3 and int(r[1:]) % 2 == 0]
+        got, cursor = [], None
+        while page := await store.list_runs(status=done, workflow="wf0", limit=2, before=cursor):
+            got += _ids(page)
+            cursor = page[-1].run_id
+        assert got == want
+        assert _ids(await store.list_runs(status=[S.FAILED], before="r09")) == ["r06", "r03", "r00"]
+
+    async def test_list_runs_cursor_mistakes(self, store: RunStore) -> None:
+        await create(store, "r1")
+        with pytest.raises(RunNotFoundError):
+            await store.list_runs(before="gone")
+        with pytest.raises(InvalidInputError, match="not both"):
+            await store.list_runs(before="r1", after="r1")
+        with pytest.raises(InvalidInputError, match="offset"):
+            await store.list_runs(before="r1", offset=3)
+
+    async def test_list_checkpoints_limit(self, store: RunStore) -> None:
+        await create(store, "r1")
+        for step in range(1, 8):
+            await store.commit("r1", None, Commit(checkpoint=checkpoint("r1", step)))
+        got = await store.list_checkpoints("r1", from_step=3, limit=3)
+        assert [c.step for c in got] == [3, 4, 5]
+        assert [c.step for c in await store.list_checkpoints("r1", from_step=6, limit=9)] == [6, 7]
+        assert await store.list_checkpoints("r1", limit=0) == []
+        with pytest.raises(RunNotFoundError):
+            await store.list_checkpoints("nope", limit=2)

@@ -1,0 +1,77 @@
+"""Listing runs reads one page of an index: no scan, no sort of every matching run (70 ms at
+100k runs before the v3 indexes). Checked on SQLite's own query plans."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tether.core.lifecycle import RunStatus
+from tether.store.sqlite import SqliteStore
+
+
+def _plan(store: SqliteStore, **filters: object) -> list[str]:
+    """The plan of the statement ``list_runs(**filters)`` runs, read from the statement cache
+    key the store builds (filters as for ``Statements.list_runs``)."""
+    status = filters.get("status")
+    sql = store._sql.list_runs(
+        None if status is None else len(status),  # type: ignore[arg-type]
+        "workflow" in filters,
+        "parent" in filters,
+        filters.get("cursor"),  # type: ignore[arg-type]
+    )
+    params = [None] * sql.count("?")
+    return [row[3] for row in store._db.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
+
+
+@pytest.mark.parametrize(
+    ("filters", "index"),
+    [
+        ({"status": ["COMPLETED"]}, "tether_runs_status_created"),
+        ({"status": ["COMPLETED"], "cursor": "before"}, "tether_runs_status_created"),
+        ({"status": ["COMPLETED"], "cursor": "after"}, "tether_runs_status_created"),
+        ({"workflow": "wf"}, "tether_runs_workflow_created"),
+        ({"workflow": "wf", "cursor": "before"}, "tether_runs_workflow_created"),
+    ],
+)
+async def test_filtered_listing_reads_an_index_in_order(
+    tmp_path: Path, filters: dict[str, object], index: str
+) -> None:
+    store = SqliteStore(tmp_path / "plans.db")
+    await store.setup()
+    plan = _plan(store, **filters)
+    await store.close()
+    assert any(f"USING INDEX {index}" in step for step in plan), plan
+    assert not any("TEMP B-TREE" in step for step in plan), plan  # no sort of all matches
+    assert not any(step.startswith("SCAN") for step in plan), plan
+
+
+async def test_cursor_pages_cover_a_big_listing_exactly_once(tmp_path: Path) -> None:
+    from tether.store.rows import run_params
+    from tether.store.types import RunRecord
+
+    store = SqliteStore(tmp_path / "big.db")
+    await store.setup()
+    rows = []
+    for i in range(3000):
+        rec = RunRecord(f"r{i:05d}", f"wf{i % 3}", [RunStatus.COMPLETED, RunStatus.FAILED][i % 2])
+        rec.created_at = rec.updated_at = float(i // 4)  # ties: four runs per instant
+        rows.append(run_params(rec))
+    with store._tx as db:
+        db.executemany(f"INSERT INTO tether_runs VALUES ({', '.join('?' * 19)})", rows)
+    seen: list[str] = []
+    page = await store.list_runs(status=[RunStatus.COMPLETED], workflow="wf1", limit=64)
+    while page:
+        seen += [r.run_id for r in page]
+        last = page[-1].run_id
+        page = await store.list_runs(
+            status=[RunStatus.COMPLETED], workflow="wf1", limit=64, before=last
+        )
+    want = sorted(
+        (f"r{i:05d}" for i in range(3000) if i % 2 == 0 and i % 3 == 1),
+        key=lambda r: (int(r[1:]) // 4, r),
+        reverse=True,
+    )
+    assert seen == want
+    await store.close()
