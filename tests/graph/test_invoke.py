@@ -54,6 +54,7 @@ def test_a_failure_raises_with_the_run_id_and_the_cause(tmp_path: Path) -> None:
     assert "ZeroDivisionError in node 'step': n is zero" in str(err)
     assert err.error["type"] == "ZeroDivisionError" and err.error["node"] == "step"
     assert err.run_id in str(err)
+    assert isinstance(err.__cause__, ZeroDivisionError)  # what the node raised, as LangGraph would
 
     async def recorded() -> RunStatus:
         async with Runtime(url, recover=False) as rt:
@@ -101,6 +102,21 @@ def test_a_store_object_serves_many_calls_and_stays_open(tmp_path: Path) -> None
         import asyncio
 
         asyncio.run(store.close())
+
+
+async def test_unwrap_chains_the_node_exception_only_when_at_hand(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    async with Runtime(url, recover=False) as rt:
+        failed = await rt.run(wf, {"boom": True})
+        with pytest.raises(RunFailedError) as info:
+            failed.unwrap()
+        assert isinstance(info.value.__cause__, ZeroDivisionError)
+    async with Runtime(url, recover=False) as other:  # read back from the store: no exception
+        again = await other.wait(failed.run_id)
+        assert again.cause is None and again.error is not None
+        with pytest.raises(RunFailedError, match="n is zero") as info:
+            again.unwrap()
+        assert info.value.__cause__ is None
 
 
 async def test_cancelled_run_is_not_returned_as_a_state() -> None:

@@ -8,7 +8,8 @@ and returns the final state. Keyword arguments go to ``Runtime.run`` (``thread_i
 
 * A failed run raises ``RunFailedError``: ``.run_id``, and ``.error``, the recorded cause (the
   ``type``, ``message``, ``node``, ``step`` and ``traceback`` of what the node raised), which its
-  message repeats. The run stays FAILED in the store, where ``resume`` can retry it.
+  message repeats; the exception itself is its ``__cause__`` (as LangGraph would have raised
+  it). The run stays FAILED in the store, where ``resume`` can retry it.
 * A run that parks (a node's ``interrupt()``, a breakpoint, a step limit) raises
   ``RunParkedError`` (a RunStateError) with ``.run_id``, ``.escalation`` and ``.interrupts``: it
   waits in the store, durably, for ``Runtime(store).resume(run_id, value)``. With the default
@@ -108,7 +109,7 @@ def outcome(result: RunResult) -> dict[str, Any]:
     if result.status is RunStatus.FAILED:
         err = result.error or {}
         message = f"{err.get('type', 'error')} in node {err.get('node')!r}: {err.get('message')}"
-        raise RunFailedError(result.run_id, message, err)
+        raise RunFailedError(result.run_id, message, err) from result.cause
     if result.status is RunStatus.ESCALATED:
         raise RunParkedError(result)
     raise RunStateError(f"run {result.run_id} ended {result.status.value}")

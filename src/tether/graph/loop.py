@@ -80,6 +80,8 @@ class RunLoop:
         self._events: list[Event] = []
         self._unpublished: list[Event] = []
         self.finished_status: RunStatus | None = None
+        self.failure: BaseException | None = None
+        """What failed the run, when it ends FAILED here (``RunResult.cause``)."""
 
     # -- events --------------------------------------------------------------------------
     def emit(
@@ -439,6 +441,7 @@ class RunLoop:
             await self._commit(commit)
             self.cp = cp
             return True
+        self.failure = exc
         commit = Commit(error=err, set_error=True, release_lease=True)
         commit.transitions = self._transitions(RunStatus.FAILED, f"{err['type']} in {err['node']}")
         commit.status = RunStatus.FAILED

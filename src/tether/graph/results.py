@@ -23,6 +23,10 @@ class RunResult:
     escalation: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     record: RunRecord | None = None
+    cause: BaseException | None = field(default=None, repr=False, compare=False)
+    """The exception that failed the run, when it failed in this process (not stored: a
+    result read back from the store has only ``error``, its recorded type, message and
+    traceback)."""
 
     @property
     def completed(self) -> bool:
@@ -41,7 +45,7 @@ class RunResult:
             return self.state
         if self.status is RunStatus.FAILED:
             msg = (self.error or {}).get("message", "unknown error")
-            raise RunFailedError(self.run_id, msg, self.error)
+            raise RunFailedError(self.run_id, msg, self.error) from self.cause
         raise RunStateError(f"run {self.run_id} is {self.status.value}, not COMPLETED")
 
 

@@ -394,9 +394,11 @@ class Runtime:
                     await self.prune(run_id, keep)
                 except Exception:  # retention is housekeeping: never fail the run over it
                     log.exception("run %s: pruning to the last %d checkpoints failed", run_id, keep)
-            return RunResult(
+            result = RunResult(
                 run_id, rec.status, loop.state, rec.step, rec.escalation, rec.error, rec
             )
+            result.cause = loop.failure if rec.status is RunStatus.FAILED else None
+            return result
         except LeaseLostError:
             task = asyncio.current_task()
             if task is not None and task not in self._lost:  # the heartbeat did not say so first
