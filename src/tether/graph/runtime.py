@@ -161,6 +161,9 @@ class Runtime:
         self._refused: set[str] = set()
         """Runs whose recorded workflow version differs from the one registered here: never
         claimed again by this runtime (a runtime with the matching code, or a human, must act)."""
+        self._sweep_outage = OutageLog(
+            log, f"the store (recovery sweep of {self.owner})", "sweeps go on every poll_interval"
+        )
         self._opened = False
         for wf in workflows:
             self.register(wf)
@@ -523,8 +526,14 @@ class Runtime:
                 await self._recover(16, find_dead=due)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("recovery sweep failed")
+            except Exception as exc:
+                if not is_transient(exc):
+                    log.exception("recovery sweep failed")
+                else:  # one line per outage, not a traceback every poll_interval
+                    self._sweep_outage.down(exc)
+                await asyncio.sleep(self.poll_interval)
+                continue
+            self._sweep_outage.up()
             await asyncio.sleep(self.poll_interval)
 
     async def _sweep(self) -> None:
@@ -623,6 +632,11 @@ class Runtime:
                     if not task.cancelled():  # the waiter was cancelled, not the run's task
                         raise
                     res = None  # the run's task was cancelled here: read the store instead
+                except Exception as exc:
+                    if not is_transient(exc):
+                        raise
+                    res = None  # it stopped here on an outage longer than the store retries:
+                    # follow it from the store until it settles (recovered here or elsewhere)
                 if res is not None:
                     return res
                 lost = self._lost.get(task)
@@ -631,9 +645,14 @@ class Runtime:
                     if rec.status in _SETTLED and run_id not in self._tasks:
                         return await self._result(rec)  # it already settled elsewhere
                     raise lost
-            rec = await self.store.get_run(run_id)
-            if rec.status in _SETTLED and run_id not in self._tasks:
-                return await self._result(rec)
+            try:
+                rec = await self.store.get_run(run_id)
+                if rec.status in _SETTLED and run_id not in self._tasks:
+                    return await self._result(rec)
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                delay = max(delay, 0.2)  # the store is unreachable (it logs that): poll on
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.2)
 

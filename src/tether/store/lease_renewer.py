@@ -3,7 +3,8 @@
 The same statements as ``SqlStore.renew_leases``, sent through a plain DB-API connection
 (``sqlite3`` or psycopg's blocking one) that only the heartbeat thread uses: renewal never waits
 for the event loop, whatever the nodes on it do. A failed call drops the connection; the next
-call reconnects.
+call reconnects (at once, within the same call, when the old connection was dropped by a
+server restart since the last round).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any, Protocol
 from tether.core.clock import Clock
 from tether.store.sql_base import Statements
 from tether.store.sql_store import renew_batches
+from tether.store.transient import is_transient
 
 
 class DbApiConnection(Protocol):
@@ -39,6 +41,16 @@ class SqlLeaseRenewer:
     def renew_leases(self, owner: str, leases: Mapping[str, int], ttl: float) -> set[str]:
         if not leases:
             return set()
+        reused = self._conn is not None
+        try:
+            return self._renew(owner, leases, ttl)
+        except Exception as exc:
+            if not (reused and is_transient(exc)):
+                raise
+        # the connection died with a server restart since the last round: one more try, now
+        return self._renew(owner, leases, ttl)
+
+    def _renew(self, owner: str, leases: Mapping[str, int], ttl: float) -> set[str]:
         if self._conn is None:
             self._conn = self._connect()
         renewed: set[str] = set()

@@ -20,7 +20,7 @@ from typing import Any
 from tether.core.lifecycle import RunStatus
 from tether.core.serde import dumps
 from tether.store.memory import check_commit_transitions
-from tether.store.rows import RUN_COLUMNS, enc
+from tether.store.rows import RUN_COLUMNS, enc, row_to_run
 from tether.store.sql_base import statuses_entering
 from tether.store.types import Commit, RunRecord
 
@@ -170,6 +170,37 @@ def text_array(items: list[str] | list[str | None]) -> str:
         else:
             out.append('"' + item.replace("\\", "\\\\").replace('"', '\\"') + '"')
     return "{" + ",".join(out) + "}"
+
+
+def last_event_seq(commit: Commit) -> int | None:
+    """The run's ``event_seq`` once ``commit`` applied, when its events carry the writer's own
+    consecutive numbering (a run loop's do: it holds the lease, so it numbers the run's events);
+    None when they do not (then nothing tells whether a lost commit applied)."""
+    evs = commit.events
+    if not evs:
+        return None
+    first = evs[0].seq
+    if first <= 0 or any(e.seq != first + i for i, e in enumerate(evs)):
+        return None
+    return evs[-1].seq
+
+
+def applied(row: Any, token: int, last_seq: int, n_events: int) -> bool | None:
+    """Whether a fenced commit whose reply was lost applied, read from the run ``row`` now:
+    True (the run's event counter holds the commit's last event), False (it still stands just
+    before the commit's first: nothing applied, sending it again is safe), None (neither, or
+    it cannot be told). Sound because only the lease holder commits under
+    ``token``: an admin commit bumps the token, and then the fence refuses the resend anyway."""
+    if row is None:
+        return False  # deleted: resending says so (RunNotFoundError)
+    run = row_to_run(row)
+    if run.lease_token != token:
+        return False  # another writer now: resending is refused by the fence (LeaseLostError)
+    if run.event_seq == last_seq:
+        return True
+    if run.event_seq == last_seq - n_events:
+        return False
+    return None
 
 
 def params(

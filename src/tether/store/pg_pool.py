@@ -68,6 +68,18 @@ class ConnectionPool:
                         await conn.close()
             self._slots.release()
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def discard_idle(self) -> None:
+        """Forget every idle connection: after the server dropped one (a restart), the others
+        are dead too; the next checkouts connect afresh instead of failing one by one."""
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            with contextlib.suppress(Exception):
+                conn.pgconn.finish()  # closes the socket without a round trip
+
     async def close(self) -> None:
         self._closed = True
         idle, self._idle = self._idle, []

@@ -10,14 +10,24 @@ Durability, as for SQLite: ``"process"`` (default) runs its sessions with
 has it), but a crash of the database server or its machine may lose the last fraction of a
 second of commits (never corrupting anything: the WAL stays consistent). ``"power-loss"`` keeps
 the server's flush on every commit (its ``synchronous_commit`` setting, normally ``on``).
+
+Outages: an operation that fails because the server went away or refuses connections (a restart,
+a failover: see ``transient``) is retried in place on a fresh connection, backing off from
+0.05 s to 1 s, for up to ``retry_for`` seconds (then the error is raised). One WARNING says the
+server is unreachable, one INFO that it is back. A run's step commit is safe to resend: it is
+fenced by the lease token and numbers its events, so after a dropped connection the store reads
+the run back and tells "applied before the drop" (the run's event counter already holds the
+commit's last event) from "never applied" before sending it again; a commit it cannot tell
+about (no numbered events, or an admin commit) is resent only when it never left this process.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from typing import Any, NoReturn, TypeVar
 
 from tether.core.clock import SYSTEM_CLOCK, Clock
 from tether.core.errors import (
@@ -42,9 +52,12 @@ from tether.store.pg_pool import ConnectionPool
 from tether.store.rows import row_to_run
 from tether.store.sql_base import Dialect, Statements
 from tether.store.sql_store import SqlStore, Tx
+from tether.store.transient import OutageLog, Retry, RetryPolicy, is_transient
 from tether.store.types import Commit, RunRecord
 
 Conn = psycopg.AsyncConnection[Any]
+T = TypeVar("T")
+log = logging.getLogger("tether.store")
 
 
 def quote_ident(name: str) -> str:
@@ -102,6 +115,7 @@ class PostgresStore(SqlStore):
         pool_size: int = 10,
         connect_timeout: float = 30.0,
         durability: str = "process",
+        retry_for: float = 30.0,
     ) -> None:
         if durability not in ("process", "power-loss"):
             raise ConfigurationError(
@@ -114,6 +128,19 @@ class PostgresStore(SqlStore):
         self.clock = clock
         self.pool_size = pool_size
         self.connect_timeout = connect_timeout
+        if retry_for < 0:
+            raise ConfigurationError(
+                f"retry_for must be >= 0 seconds (got {retry_for}): how long an operation is "
+                "retried while the server is unreachable (0: never)"
+            )
+        self.retry = RetryPolicy(give_up_after=retry_for)
+        self.outage = OutageLog(
+            log,
+            f"PostgreSQL (schema {schema!r})",
+            f"operations retry in place for up to {retry_for:g} s"
+            if retry_for
+            else "operations fail (retry_for=0)",
+        )
         self._pool: ConnectionPool | None = None
         dialect = PostgresDialect(schema)
         self._sql = Statements(dialect)
@@ -135,24 +162,70 @@ class PostgresStore(SqlStore):
             raise StoreError("PostgresStore is not open: call `await store.setup()` first")
         return self._pool.connection()
 
+    async def _retry_after(self, retry: Retry | None, exc: Exception) -> Retry | None:
+        """After a failed attempt: a Retry to go on with (having slept its backoff), or None
+        when ``exc`` must be raised (not transient, the policy gave up, the store is closed)."""
+        pool = self._pool
+        if pool is None or pool.closed or not is_transient(exc):
+            return None
+        pool.discard_idle()  # a dropped connection means the idle ones are dead too
+        retry = retry or self.retry.start(self.outage)
+        return retry if await retry.pause(exc) else None
+
+    async def _run(self, op: Callable[[Conn], Awaitable[T]]) -> T:
+        """``op`` on a pooled connection, retried in place while the server is unreachable.
+        Only for statements that are safe to send twice (reads, fenced or idempotent writes)."""
+        retry: Retry | None = None
+        while True:
+            try:
+                async with self._conn() as conn:
+                    out = await op(conn)
+            except Exception as exc:
+                retry = await self._retry_after(retry, exc)
+                if retry is None:
+                    raise
+                continue
+            self.outage.up()
+            return out
+
     async def _fetch(self, sql: str, params: Sequence[Any]) -> list[Any]:
-        async with self._conn() as conn:
-            cur = await conn.execute(sql, params, binary=True)
-            return await cur.fetchall()
+        async def op(conn: Conn) -> list[Any]:
+            return await (await conn.execute(sql, params, binary=True)).fetchall()
+
+        return await self._run(op)
 
     async def _fetch_one(self, sql: str, params: Sequence[Any]) -> Any:
-        async with self._conn() as conn:
-            cur = await conn.execute(sql, params, binary=True)
-            return await cur.fetchone()
+        async def op(conn: Conn) -> Any:
+            return await (await conn.execute(sql, params, binary=True)).fetchone()
+
+        return await self._run(op)
 
     async def _execute(self, sql: str, params: Sequence[Any]) -> int:
-        async with self._conn() as conn:
+        async def op(conn: Conn) -> int:
             return (await conn.execute(sql, params)).rowcount
+
+        return await self._run(op)
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[Tx]:
-        async with self._conn() as conn, conn.transaction():
+        """A transaction; getting a connection and ``BEGIN`` are retried while the server is
+        unreachable (nothing was sent yet), a failure inside the transaction is raised."""
+        retry: Retry | None = None
+        while True:
+            stack = AsyncExitStack()
+            try:
+                conn = await stack.enter_async_context(self._conn())
+                await stack.enter_async_context(conn.transaction())
+            except Exception as exc:
+                await stack.aclose()
+                retry = await self._retry_after(retry, exc)
+                if retry is None:
+                    raise
+                continue
+            break
+        async with stack:
             yield _PgTx(conn)
+        self.outage.up()
 
     def _where(self) -> str:
         return f"PostgreSQL schema {self.schema!r}"
@@ -210,29 +283,58 @@ class PostgresStore(SqlStore):
 
     # -- the hot path: one statement, one round trip ----------------------------------------
     async def commit(self, run_id: str, token: int | None, commit: Commit) -> RunRecord:
+        """One statement; resent in place after a dropped connection when that cannot apply it
+        twice (see the module docstring)."""
         now = self.clock.now()
-        try:
-            async with self._conn() as conn:
-                if commit.metadata is None:
-                    params = pg_commit.params(run_id, token, now, commit, None)
-                    row = await (
-                        await conn.execute(self._commit_sql, params, binary=True)
-                    ).fetchone()
-                else:
-                    row = await self._commit_merging(conn, run_id, token, now, commit)
-        except psycopg.Error as exc:
-            state = exc.sqlstate
-            if state == pg_commit.NOT_FOUND:
-                raise RunNotFoundError(run_id) from None
-            if state == pg_commit.LEASE_LOST:
-                raise LeaseLostError(run_id, token) from None
-            if state == pg_commit.WRONG_STATUS:
-                current = exc.diag.message_primary or "?"
-                dst = pg_commit.first_destination(commit).value
-                raise IllegalTransitionError(current, dst) from None
-            raise
+        last_seq = pg_commit.last_event_seq(commit) if token is not None else None
+        retry: Retry | None = None
+        while True:
+            sent = False
+            try:
+                async with self._conn() as conn:
+                    sent = True
+                    row = await self._commit_once(conn, run_id, token, now, commit)
+                break
+            except psycopg.Error as exc:
+                if sent and last_seq is None:  # it may have applied, and nothing would tell
+                    self._raise_commit_error(exc, run_id, token, commit)
+                retry = await self._retry_after(retry, exc)
+                if retry is None:
+                    self._raise_commit_error(exc, run_id, token, commit)
+            if sent and last_seq is not None:
+                assert token is not None
+                cur = await self._fetch_one(self._sql.get_run, (run_id,))
+                done = pg_commit.applied(cur, token, last_seq, len(commit.events))
+                if done is None:  # the run moved in a way this commit cannot explain: say so
+                    raise LeaseLostError(run_id, token)
+                if done:
+                    row = cur
+                    break
+        self.outage.up()
         assert row is not None
         return row_to_run(row)
+
+    async def _commit_once(
+        self, conn: Conn, run_id: str, token: int | None, now: float, commit: Commit
+    ) -> Any:
+        if commit.metadata is None:
+            params = pg_commit.params(run_id, token, now, commit, None)
+            return await (await conn.execute(self._commit_sql, params, binary=True)).fetchone()
+        return await self._commit_merging(conn, run_id, token, now, commit)
+
+    def _raise_commit_error(
+        self, exc: psycopg.Error, run_id: str, token: int | None, commit: Commit
+    ) -> NoReturn:
+        state = exc.sqlstate
+        if state == pg_commit.NOT_FOUND:
+            raise RunNotFoundError(run_id) from None
+        if state == pg_commit.LEASE_LOST:
+            raise LeaseLostError(run_id, token) from None
+        if state == pg_commit.WRONG_STATUS:
+            current = exc.diag.message_primary or "?"
+            dst = pg_commit.first_destination(commit).value
+            raise IllegalTransitionError(current, dst) from None
+        raise exc
 
     async def _commit_merging(
         self, conn: Conn, run_id: str, token: int | None, now: float, commit: Commit

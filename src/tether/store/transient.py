@@ -1,0 +1,128 @@
+"""Transient store errors: which to retry in place, for how long, and one log line per outage.
+
+A database restart or failover drops every open connection (``AdminShutdown``, ``57P01``) and
+refuses new ones for a moment. Such an error says nothing about the operation itself: the same
+statement on a fresh connection a moment later succeeds. So a store retries it where it failed,
+with jittered exponential backoff (``RetryPolicy``: 0.05 s doubling to 1 s), instead of failing
+the run and leaving it stalled until its lease expires and another worker recovers it.
+
+Only errors that mean "the server could not be reached or went away" are transient; an error the
+server raised about the statement (a constraint, the fence, bad SQL) is not, and is raised at
+once. ``OutageLog`` turns any number of failed attempts into one WARNING when the store becomes
+unreachable and one INFO line when it answers again.
+
+This module imports no driver: it recognises psycopg's errors only once psycopg is loaded (a
+process that never imported it cannot have raised one), so the graph layer may use it freely.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import sys
+import time
+from dataclasses import dataclass
+
+TRANSIENT_SQLSTATES = frozenset(
+    {
+        "57P01",  # admin_shutdown: the server is stopping (or terminated this backend)
+        "57P02",  # crash_shutdown: another backend crashed, the server restarts
+        "57P03",  # cannot_connect_now: the server is starting up or shutting down
+        "53300",  # too_many_connections: a slot frees up soon
+    }
+)
+"""SQLSTATEs that mean "try again on a fresh connection"; any class 08 (connection) state too."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True when ``exc`` says the store could not be reached or dropped the connection, so the
+    same operation on a fresh connection may succeed (and nothing about it was wrong)."""
+    pg = sys.modules.get("psycopg")
+    if pg is None or not isinstance(exc, pg.OperationalError):
+        return False
+    state: str | None = exc.sqlstate
+    # no SQLSTATE: libpq's own failures (connection refused, server closed the connection,
+    # the connection is closed); they never come from a statement the server judged
+    return state is None or state.startswith("08") or state in TRANSIENT_SQLSTATES
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How a store retries a transient error in place: ``first`` seconds, doubling up to
+    ``cap``, each pause jittered down to half; after ``give_up_after`` seconds of failures the
+    error is raised (``give_up_after=0``: never retry)."""
+
+    first: float = 0.05
+    cap: float = 1.0
+    give_up_after: float = 30.0
+
+    def start(self, outage: OutageLog | None = None) -> Retry:
+        return Retry(self, outage)
+
+
+NO_RETRY = RetryPolicy(give_up_after=0.0)
+
+
+class Retry:
+    """The retries of one operation: ``if not await retry.pause(exc): raise``."""
+
+    __slots__ = ("_delay", "_outage", "_policy", "_started", "attempts")
+
+    def __init__(self, policy: RetryPolicy, outage: OutageLog | None) -> None:
+        self._policy = policy
+        self._outage = outage
+        self._started = time.monotonic()
+        self._delay = policy.first
+        self.attempts = 0
+
+    async def pause(self, exc: BaseException) -> bool:
+        """False when ``exc`` is not transient or the policy gave up: the caller raises it.
+        Otherwise notes the outage, sleeps the next backoff and returns True: try again."""
+        if not is_transient(exc):
+            return False
+        if self._outage is not None:
+            self._outage.down(exc)
+        elapsed = time.monotonic() - self._started
+        if elapsed >= self._policy.give_up_after:
+            return False
+        self.attempts += 1
+        pause = min(self._delay, self._policy.give_up_after - elapsed)
+        self._delay = min(self._delay * 2, self._policy.cap)
+        await asyncio.sleep(random.uniform(pause / 2, pause))
+        return True
+
+
+class OutageLog:
+    """One WARNING when ``what`` becomes unreachable, one INFO when it answers again, however
+    many operations fail in between (each failure calls ``down``, each success ``up``).
+    ``meanwhile`` ends the WARNING: what goes on during the outage."""
+
+    __slots__ = ("_log", "_meanwhile", "_what", "down_since", "outages")
+
+    def __init__(self, log: logging.Logger, what: str, meanwhile: str) -> None:
+        self._log = log
+        self._what = what
+        self._meanwhile = meanwhile
+        self.down_since: float | None = None
+        self.outages = 0
+        """Outages seen so far (tests wait on it)."""
+
+    def down(self, exc: BaseException) -> None:
+        if self.down_since is not None:
+            return
+        self.down_since = time.monotonic()
+        self.outages += 1
+        self._log.warning("%s unreachable (%s); %s", self._what, first_line(exc), self._meanwhile)
+
+    def up(self) -> None:
+        since = self.down_since
+        if since is None:
+            return
+        self.down_since = None
+        self._log.info("%s reachable again after %.1f s", self._what, time.monotonic() - since)
