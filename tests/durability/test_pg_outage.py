@@ -256,3 +256,38 @@ async def test_the_lease_keepers_connection_is_replaced_at_once_after_a_restart(
             )
         finally:
             renewer.close()
+
+
+async def test_a_run_the_store_gave_up_on_is_left_for_recovery_not_failed(
+    throwaway_pg: ThrowawayPostgres, schema: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An outage longer than ``retry_for``: the step commit finally raises. The run is not
+    failed for it (the store may be back by the time a FAILED commit would go out): it stays
+    ACTIVE, recovery resumes it once its lease expires, and ``wait()`` returns the result."""
+    import psycopg
+
+    g = Graph(S, name="left")
+    g.add_node("a", lambda s: {"n": 1}).add_node("b", lambda s: {"n": s["n"] + 1})
+    g.add_edge(START, "a").add_edge("a", "b").add_edge("b", END)
+    wf = g.compile()
+    store = open_store(throwaway_pg, schema, retry_for=0.2)
+    real = store._commit_once
+    down = {"on": True}
+
+    async def steps_unreachable(conn: Any, run_id: str, token: Any, now: float, c: Commit) -> Any:
+        if down["on"] and c.checkpoint is not None:  # only the step commits: the rest lands
+            raise psycopg.OperationalError("server closed the connection unexpectedly")
+        return await real(conn, run_id, token, now, c)
+
+    store._commit_once = steps_unreachable
+    caplog.set_level(logging.INFO, logger="tether")
+    async with Runtime(store, owner="A", lease_ttl=1.0, poll_interval=0.05, workflows=[wf]) as rt:
+        handle = await rt.start(wf, {"n": 0})
+        waiting = asyncio.create_task(handle.wait())
+        await until(lambda: handle.run_id not in rt._tasks, "the run stopped here")
+        down["on"] = False
+        res = await asyncio.wait_for(waiting, HANG_GUARD)
+    assert (res.status, res.state, res.record.lease_token) == (RunStatus.COMPLETED, {"n": 2}, 2)
+    msgs = [r.getMessage() for r in caplog.records if r.name == "tether.runtime"]
+    assert [m for m in msgs if "stopped here, the store stayed unreachable" in m], msgs
+    assert not [m for m in msgs if "runtime error" in m], msgs

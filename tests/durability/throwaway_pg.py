@@ -11,16 +11,26 @@ from __future__ import annotations
 import shutil
 import tempfile
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 
+@contextmanager
+def quiet() -> Iterator[None]:
+    """pgserver asks platformdirs for a runtime dir, which warns where XDG_RUNTIME_DIR is unset
+    (containers, CI): not this project's warning to show."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
 class ThrowawayPostgres:
     def __init__(self, datadir: Path) -> None:
-        import pgserver
+        with quiet():
+            import pgserver
 
-        with warnings.catch_warnings():  # platformdirs: XDG_RUNTIME_DIR is not set (containers)
-            warnings.simplefilter("ignore")
             self._server: Any = pgserver.get_server(datadir, cleanup_mode="delete")
         self.datadir = datadir
         self.dsn = f"dbname=postgres user=postgres host={datadir}"
@@ -44,10 +54,12 @@ class ThrowawayPostgres:
 
     def start(self) -> None:
         """Start it again on the same socket; returns once it accepts connections."""
-        self._server.ensure_postgres_running()
+        with quiet():
+            self._server.ensure_postgres_running()
 
     def close(self) -> None:
         try:
-            self._server.cleanup()
+            with quiet():
+                self._server.cleanup()
         finally:
             shutil.rmtree(self.datadir, ignore_errors=True)

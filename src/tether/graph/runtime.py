@@ -49,7 +49,7 @@ from tether.graph.threads import (
 from tether.graph.threads import refused as thread_refused
 from tether.graph.version import VERSION_KEY, check_run_version, differences
 from tether.store.protocol import RunStore, ThreadedRenewal
-from tether.store.transient import OutageLog, is_transient
+from tether.store.transient import OutageLog, first_line, is_transient
 from tether.store.types import Checkpoint, Commit, Event, RunRecord
 
 log = logging.getLogger("tether.runtime")
@@ -409,6 +409,17 @@ class Runtime:
                 self._lost[task] = self._lease_lost(run_id, loop.token, now)
             return None
         except Exception as exc:
+            if is_transient(exc):
+                # the store stayed unreachable longer than it retries: nothing is wrong with the
+                # run, so it is not failed; it stays ACTIVE and recovery resumes it (here or
+                # elsewhere) from its last checkpoint once its lease expires
+                log.warning(
+                    "run %s: stopped here, the store stayed unreachable (%s); recovery resumes "
+                    "it once its lease expires",
+                    run_id,
+                    first_line(exc),
+                )
+                return None
             log.exception("run %s: runtime error", run_id)
             with contextlib.suppress(Exception):
                 from tether.graph.context import error_dict
@@ -632,11 +643,6 @@ class Runtime:
                     if not task.cancelled():  # the waiter was cancelled, not the run's task
                         raise
                     res = None  # the run's task was cancelled here: read the store instead
-                except Exception as exc:
-                    if not is_transient(exc):
-                        raise
-                    res = None  # it stopped here on an outage longer than the store retries:
-                    # follow it from the store until it settles (recovered here or elsewhere)
                 if res is not None:
                     return res
                 lost = self._lost.get(task)
