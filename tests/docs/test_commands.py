@@ -26,7 +26,7 @@ from tests.docs.blocks import PYTHON, ROOT, SHELL, Block, all_blocks, doc_files,
 from tether.cli.main import build_parser
 
 PYTHONS = ("python", "python3", ".venv/bin/python")
-PLACEHOLDERS = {"N": "3"}
+PLACEHOLDERS = {"N": "3", "STEP": "3"}
 """Placeholder words of the documented commands that must be a value of the right type."""
 
 
