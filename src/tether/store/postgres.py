@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, NoReturn, TypeVar
 
 from tether.core.clock import SYSTEM_CLOCK, Clock
@@ -52,7 +52,7 @@ from tether.store.pg_pool import ConnectionPool
 from tether.store.rows import row_to_run
 from tether.store.sql_base import Dialect, Statements
 from tether.store.sql_store import SqlStore, Tx
-from tether.store.transient import OutageLog, Retry, RetryPolicy, is_transient
+from tether.store.transient import OutageLog, Retry, RetryPolicy
 from tether.store.types import Commit, RunRecord
 
 Conn = psycopg.AsyncConnection[Any]
@@ -157,75 +157,36 @@ class PostgresStore(SqlStore):
         )
 
     # -- driver -----------------------------------------------------------------------------
-    def _conn(self) -> AbstractAsyncContextManager[Conn]:
+    def _opened(self) -> ConnectionPool:
         if self._pool is None:
             raise StoreError("PostgresStore is not open: call `await store.setup()` first")
-        return self._pool.connection()
+        return self._pool
 
-    async def _retry_after(self, retry: Retry | None, exc: Exception) -> Retry | None:
-        """After a failed attempt: a Retry to go on with (having slept its backoff), or None
-        when ``exc`` must be raised (not transient, the policy gave up, the store is closed)."""
-        pool = self._pool
-        if pool is None or pool.closed or not is_transient(exc):
-            return None
-        pool.discard_idle()  # a dropped connection means the idle ones are dead too
-        retry = retry or self.retry.start(self.outage)
-        return retry if await retry.pause(exc) else None
-
-    async def _run(self, op: Callable[[Conn], Awaitable[T]]) -> T:
-        """``op`` on a pooled connection, retried in place while the server is unreachable.
-        Only for statements that are safe to send twice (reads, fenced or idempotent writes)."""
-        retry: Retry | None = None
-        while True:
-            try:
-                async with self._conn() as conn:
-                    out = await op(conn)
-            except Exception as exc:
-                retry = await self._retry_after(retry, exc)
-                if retry is None:
-                    raise
-                continue
-            self.outage.up()
-            return out
+    def _conn(self) -> AbstractAsyncContextManager[Conn]:
+        return self._opened().connection()
 
     async def _fetch(self, sql: str, params: Sequence[Any]) -> list[Any]:
         async def op(conn: Conn) -> list[Any]:
             return await (await conn.execute(sql, params, binary=True)).fetchall()
 
-        return await self._run(op)
+        return await self._opened().run(op)
 
     async def _fetch_one(self, sql: str, params: Sequence[Any]) -> Any:
         async def op(conn: Conn) -> Any:
             return await (await conn.execute(sql, params, binary=True)).fetchone()
 
-        return await self._run(op)
+        return await self._opened().run(op)
 
     async def _execute(self, sql: str, params: Sequence[Any]) -> int:
         async def op(conn: Conn) -> int:
             return (await conn.execute(sql, params)).rowcount
 
-        return await self._run(op)
+        return await self._opened().run(op)
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[Tx]:
-        """A transaction; getting a connection and ``BEGIN`` are retried while the server is
-        unreachable (nothing was sent yet), a failure inside the transaction is raised."""
-        retry: Retry | None = None
-        while True:
-            stack = AsyncExitStack()
-            try:
-                conn = await stack.enter_async_context(self._conn())
-                await stack.enter_async_context(conn.transaction())
-            except Exception as exc:
-                await stack.aclose()
-                retry = await self._retry_after(retry, exc)
-                if retry is None:
-                    raise
-                continue
-            break
-        async with stack:
+        async with self._opened().transaction() as conn:
             yield _PgTx(conn)
-        self.outage.up()
 
     def _where(self) -> str:
         return f"PostgreSQL schema {self.schema!r}"
@@ -238,6 +199,8 @@ class PostgresStore(SqlStore):
             max_size=max(self.pool_size, 1),
             connect_timeout=self.connect_timeout,
             synchronous_commit=self.durability == "power-loss",
+            retry=self.retry,
+            outage=self.outage,
         )
         try:
             await pool.open()
@@ -287,18 +250,19 @@ class PostgresStore(SqlStore):
         twice (see the module docstring)."""
         now = self.clock.now()
         last_seq = pg_commit.last_event_seq(commit) if token is not None else None
+        pool = self._opened()
         retry: Retry | None = None
         while True:
             sent = False
             try:
-                async with self._conn() as conn:
+                async with pool.connection() as conn:
                     sent = True
                     row = await self._commit_once(conn, run_id, token, now, commit)
                 break
             except psycopg.Error as exc:
                 if sent and last_seq is None:  # it may have applied, and nothing would tell
                     self._raise_commit_error(exc, run_id, token, commit)
-                retry = await self._retry_after(retry, exc)
+                retry = await pool.retry_after(retry, exc)
                 if retry is None:
                     self._raise_commit_error(exc, run_id, token, commit)
             if sent and last_seq is not None:
@@ -310,7 +274,7 @@ class PostgresStore(SqlStore):
                 if done:
                     row = cur
                     break
-        self.outage.up()
+        pool.answered()
         assert row is not None
         return row_to_run(row)
 
