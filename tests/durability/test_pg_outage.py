@@ -28,7 +28,6 @@ from tether.store.types import Commit, Event
 
 from .throwaway_pg import ThrowawayPostgres
 
-pytestmark = pytest.mark.postgres
 RUNS = 3
 HANG_GUARD = 120.0  # seconds; only ever reached when something hangs
 

@@ -1,0 +1,74 @@
+"""Which store errors are retried in place, and the one-line-per-outage log (no server)."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+
+import pytest
+
+from tether.store.transient import OutageLog, RetryPolicy, is_transient
+
+psycopg = pytest.importorskip("psycopg")
+errors = psycopg.errors
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        psycopg.OperationalError("connection failed: No such file or directory"),
+        psycopg.OperationalError("server closed the connection unexpectedly"),
+        errors.AdminShutdown("terminating connection due to administrator command"),
+        errors.CrashShutdown("another server process exited abnormally"),
+        errors.CannotConnectNow("the database system is starting up"),
+        errors.TooManyConnections("sorry, too many clients already"),
+        errors.lookup("08006")("connection failure"),
+    ],
+)
+def test_connection_loss_is_transient(exc: Exception) -> None:
+    assert is_transient(exc)
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        errors.QueryCanceled("canceling statement due to statement timeout"),
+        errors.UniqueViolation("duplicate key"),
+        errors.UndefinedTable("relation does not exist"),
+        sqlite3.OperationalError("database is locked"),
+        ValueError("not a store error"),
+    ],
+)
+def test_what_the_server_said_about_the_statement_is_not(exc: Exception) -> None:
+    assert not is_transient(exc)
+
+
+async def test_retries_log_one_warning_per_outage_and_give_up_when_told(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="t")
+    outage = OutageLog(logging.getLogger("t"), "the db", "retrying")
+    down = psycopg.OperationalError("server closed the connection unexpectedly")
+    retry = RetryPolicy(first=0.001, cap=0.002, give_up_after=60).start(outage)
+    assert [await retry.pause(down) for _ in range(3)] == [True, True, True]
+    assert not await retry.pause(ValueError("bad input"))  # never retried
+    outage.up()
+    outage.up()
+    assert not await RetryPolicy(give_up_after=0).start(outage).pause(down)  # gives up at once
+    outage.up()
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        (
+            "WARNING",
+            "the db unreachable (OperationalError: server closed the connection "
+            "unexpectedly); retrying",
+        ),
+        ("INFO", caplog.records[1].getMessage()),
+        (
+            "WARNING",
+            "the db unreachable (OperationalError: server closed the connection "
+            "unexpectedly); retrying",
+        ),
+        ("INFO", caplog.records[3].getMessage()),
+    ]
+    assert caplog.records[1].getMessage().startswith("the db reachable again after ")
+    assert outage.outages == 2 and retry.attempts == 3
