@@ -84,6 +84,9 @@ async def main() -> tuple[dict[str, Any], str, str]:
     out["list_completed_workflow_ms"] = await _ms(
         lambda: store.list_runs(status=done, workflow="wf07", limit=50)
     )
+    out["list_completed_or_failed_ms"] = await _ms(
+        lambda: store.list_runs(status=[*done, RunStatus.FAILED], limit=50)
+    )
     out["list_all_ms"] = await _ms(lambda: store.list_runs(limit=50))
     out["list_deep_offset_ms"] = await _ms(
         lambda: store.list_runs(status=done, limit=50, offset=args.runs // 2)

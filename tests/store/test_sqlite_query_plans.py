@@ -75,3 +75,17 @@ async def test_cursor_pages_cover_a_big_listing_exactly_once(tmp_path: Path) -> 
     )
     assert seen == want
     await store.close()
+
+
+@pytest.mark.parametrize("cursor", [None, "before", "after"])
+async def test_several_statuses_merge_one_index_read_per_status(
+    tmp_path: Path, cursor: str | None
+) -> None:
+    store = SqliteStore(tmp_path / "plans.db")
+    await store.setup()
+    plan = _plan(store, status=["COMPLETED", "FAILED", "ESCALATED"], cursor=cursor)
+    await store.close()
+    reads = [step for step in plan if "tether_runs" in step]
+    assert len(reads) == 3, plan
+    assert all("USING INDEX tether_runs_status_created (status=?" in s for s in reads), plan
+    assert not any(step.startswith("SCAN tether_runs") for step in plan), plan

@@ -238,9 +238,11 @@ class Statements:
     def list_runs(
         self, n_status: int | None, workflow: bool, parent: bool, cursor: str | None = None
     ) -> str:
-        """Parameters: the statuses, workflow, parent run id (those filtered on), then the
-        cursor's ``created_at, run_id`` when ``cursor`` is ``"before"`` or ``"after"``, then
-        ``limit`` and (without a cursor) ``offset``. ``"after"`` returns oldest first."""
+        """Parameters of one branch: a status (when ``n_status``), the workflow and parent run
+        id (those filtered on), then the cursor's ``created_at, run_id`` when ``cursor`` is
+        ``"before"`` or ``"after"``. One status or none: a branch, then ``limit`` and (without
+        a cursor) ``offset``. Several: a branch and its own limit (``limit + offset``) per
+        status, then ``limit`` and ``offset`` of the merge. ``"after"`` returns oldest first."""
         return self._memoized(
             ("list", n_status, workflow, parent, cursor),
             lambda: self._list_runs(n_status, workflow, parent, cursor),
@@ -251,20 +253,26 @@ class Statements:
     ) -> str:
         where = []
         if n_status is not None:
-            where.append(f"status IN {_in(n_status)}")
+            where.append("status = ?")
         if workflow:
             where.append("workflow = ?")
         if parent:
             where.append("parent_run_id = ?")
-        order, page = "DESC", " OFFSET ?"
         if cursor is not None:  # a row-value range the (.., created_at, run_id) indexes serve
             where.append(f"(created_at, run_id) {'<' if cursor == 'before' else '>'} (?, ?)")
-            order, page = ("DESC" if cursor == "before" else "ASC"), ""
+        order = "ASC" if cursor == "after" else "DESC"
+        by = f"ORDER BY created_at {order}, run_id {order}"
+        page = "" if cursor is not None else " OFFSET ?"
         cond = f" WHERE {' AND '.join(where)}" if where else ""
-        return (
-            f"SELECT {_cols(RUN_COLUMNS)} FROM {self.dialect.prefix}runs{cond} "
-            f"ORDER BY created_at {order}, run_id {order} LIMIT ?{page}"
+        branch = f"SELECT {_cols(RUN_COLUMNS)} FROM {self.dialect.prefix}runs{cond}"
+        if n_status is None or n_status == 1:
+            return f"{branch} {by} LIMIT ?{page}"
+        # several statuses: each one's page read in order from its index, then merged (an IN
+        # list would read every match of every status and sort them all)
+        merged = " UNION ALL ".join(
+            f"SELECT * FROM ({branch} {by} LIMIT ?) AS b{i}" for i in range(n_status)
         )
+        return f"SELECT * FROM ({merged}) AS u {by} LIMIT ?{page}"
 
     def claim_runs(self, n_workflows: int | None, n_exclude: int, n_dead: int = 0) -> str:
         return self._memoized(

@@ -189,22 +189,30 @@ class SqlStore(ABC):
         check_page(before, after, offset)
         cursor_id = before if before is not None else after
         cursor = None if cursor_id is None else "before" if before is not None else "after"
-        params: list[Any] = [RunStatus(s).value for s in status] if status is not None else []
+        common: list[Any] = []
         if workflow is not None:
-            params.append(workflow)
+            common.append(workflow)
         if parent_run_id is not None:
-            params.append(parent_run_id)
+            common.append(parent_run_id)
         if cursor_id is not None:
             row = await self._fetch_one(self._sql.run_created, (cursor_id,))
             if row is None:
                 raise RunNotFoundError(cursor_id)
-            params += (row[0], cursor_id)
+            common += (row[0], cursor_id)
         if limit <= 0 or (status is not None and not status):
             return []
+        offset = max(offset, 0) if cursor is None else 0
+        values = list(dict.fromkeys(RunStatus(s).value for s in status or ()))
+        if status is None:
+            params = common
+        elif len(values) == 1:
+            params = [values[0], *common]
+        else:  # one branch per status, each with its own limit (see Statements.list_runs)
+            params = [v for s in values for v in (s, *common, limit + offset)]
         params.append(limit)
         if cursor is None:
-            params.append(max(offset, 0))
-        n_status = len(status) if status is not None else None
+            params.append(offset)
+        n_status = len(values) if status is not None else None
         sql = self._sql.list_runs(n_status, workflow is not None, parent_run_id is not None, cursor)
         runs = [row_to_run(r) for r in await self._fetch(sql, params)]
         if cursor == "after":

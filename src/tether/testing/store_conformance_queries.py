@@ -87,6 +87,21 @@ class QueryConformance(StoreTestBase):
             cursor = page[-1].run_id
         assert got == want
         assert _ids(await store.list_runs(status=[S.FAILED], before="r09")) == ["r06", "r03", "r00"]
+        # several statuses (merged per status): pages, offsets, a status named twice
+        both = [S.FAILED, S.COMPLETED, S.FAILED]
+        got, cursor = [], None
+        while page := await store.list_runs(status=both, limit=5, before=cursor):
+            got += _ids(page)
+            cursor = page[-1].run_id
+        assert got == newest_first
+        assert _ids(await store.list_runs(status=both, limit=4, offset=3)) == newest_first[3:7]
+        assert _ids(await store.list_runs(status=both, limit=3, after="r02")) == [
+            "r05",
+            "r04",
+            "r03",
+        ]
+        mixed = [S.FAILED, S.ESCALATED]
+        assert _ids(await store.list_runs(status=mixed, workflow="wf1")) == ["r09", "r03"]
 
     async def test_list_runs_cursor_mistakes(self, store: RunStore) -> None:
         await create(store, "r1")
