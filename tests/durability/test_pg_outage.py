@@ -24,6 +24,7 @@ from typing import Any, TypedDict
 import pytest
 
 from tether import END, START, Graph, RunContext, RunStatus, Runtime
+from tether.graph.retention import Retention
 from tether.store.types import Commit, Event
 
 from .throwaway_pg import ThrowawayPostgres
@@ -140,44 +141,50 @@ async def test_runs_and_waits_ride_out_a_server_restart(
     assert all(r.levelno == logging.WARNING for r in ours if "unreachable" in r.getMessage())
 
 
-async def test_the_recovery_sweep_logs_one_line_per_outage(
+async def test_the_background_sweeps_log_one_line_per_outage(
     throwaway_pg: ThrowawayPostgres, schema: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A store that gives up fast (``retry_for=0.1``) fails every sweep while the server is
-    down: one WARNING, then one INFO once a sweep succeeds again, no traceback per sweep."""
+    """A store that gives up fast (``retry_for=0.1``) fails every recovery and retention sweep
+    while the server is down: one WARNING, then one INFO once a sweep succeeds again, no
+    traceback per sweep."""
     g = Graph(S, name="idle")
     g.add_node("noop", lambda s: {"n": 1})
     g.add_edge(START, "noop").add_edge("noop", END)
     wf = g.compile()
     store = open_store(throwaway_pg, schema, retry_for=0.1)
     claims = {"failed": 0, "after": 0}
-    claim = store.claim_runs
+    purges = {"failed": 0, "after": 0}
 
-    async def counting(*a: Any, **kw: Any) -> Any:
-        try:
-            out = await claim(*a, **kw)
-        except Exception:
-            claims["failed"] += 1
-            raise
-        claims["after"] += 1
-        return out
+    def counting(real: Any, counts: dict[str, int]) -> Any:
+        async def call(*a: Any, **kw: Any) -> Any:
+            try:
+                out = await real(*a, **kw)
+            except Exception:
+                counts["failed"] += 1
+                raise
+            counts["after"] += 1
+            return out
 
-    store.claim_runs = counting
+        return call
+
+    store.claim_runs = counting(store.claim_runs, claims)
+    store.purge_runs = counting(store.purge_runs, purges)
+    retention = Retention(finished_ttl=3600, sweep_interval=0.02)
     caplog.set_level(logging.INFO, logger="tether")
-    async with Runtime(store, owner="R", poll_interval=0.02, workflows=[wf]):
-        await until(lambda: claims["after"] >= 1, "a sweep ran")
+    async with Runtime(store, owner="R", poll_interval=0.02, retention=retention, workflows=[wf]):
+        await until(lambda: claims["after"] and purges["after"], "both sweeps ran")
         try:
             await asyncio.to_thread(throwaway_pg.stop)
-            await until(lambda: claims["failed"] >= 3, "three sweeps failed")
+            await until(lambda: min(claims["failed"], purges["failed"]) >= 3, "sweeps failed")
         finally:
             await asyncio.to_thread(throwaway_pg.start)
-        claims["after"] = 0
-        await until(lambda: claims["after"] >= 2, "sweeps succeed again")
+        claims["after"] = purges["after"] = 0
+        await until(lambda: min(claims["after"], purges["after"]) >= 2, "sweeps work again")
     ours = [r for r in caplog.records if r.name == "tether.runtime"]
     assert not [r for r in ours if r.exc_info]
     msgs = [r.getMessage() for r in ours]
-    assert len([m for m in msgs if "recovery sweep" in m and "unreachable" in m]) == 1, msgs
-    assert len([m for m in msgs if "recovery sweep" in m and "reachable again" in m]) == 1, msgs
+    assert len([m for m in msgs if "background sweeps" in m and "unreachable" in m]) == 1, msgs
+    assert len([m for m in msgs if "background sweeps" in m and "reachable again" in m]) == 1, msgs
 
 
 class Faulty:

@@ -162,7 +162,7 @@ class Runtime:
         """Runs whose recorded workflow version differs from the one registered here: never
         claimed again by this runtime (a runtime with the matching code, or a human, must act)."""
         self._sweep_outage = OutageLog(
-            log, f"the store (recovery sweep of {self.owner})", "sweeps go on every poll_interval"
+            log, f"the store (background sweeps of {self.owner})", "the sweeps go on meanwhile"
         )
         self._opened = False
         for wf in workflows:
@@ -555,8 +555,13 @@ class Runtime:
                 await self.purge(ttl)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("retention sweep failed")
+            except Exception as exc:
+                if not is_transient(exc):
+                    log.exception("retention sweep failed")
+                else:  # one line per outage (shared with the recovery sweep)
+                    self._sweep_outage.down(exc)
+            else:
+                self._sweep_outage.up()
             await asyncio.sleep(self.retention.sweep_interval)
 
     async def recover_once(self, limit: int = 16) -> list[str]:
