@@ -83,6 +83,7 @@ async def run_task(
                     await asyncio.sleep(spec.retry.delay(attempt))
                     attempt += 1
                     continue
+                spec.retry.schedule.note_give_up(exc, attempt, who=f"node {spec.name!r}")
                 return Outcome(task, "error", error=exc, attempts=attempt)
     finally:
         _current.reset(token)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from tether.core.backoff import Backoff, Jitter, Random
 from tether.core.lifecycle import RunStatus
 
 START = "__start__"
@@ -49,22 +50,37 @@ class Command:
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """Per-node retry: jittered exponential backoff for the exceptions ``retry_on`` accepts."""
+    """Per-node retry: jittered exponential backoff for the exceptions ``retry_on`` accepts.
+
+    The waits are ``tether.core.backoff.Backoff``'s, shared with ``ToolRetry`` and
+    ``ModelRetry``: ``jitter=True`` (or ``"full"``) waits a uniform time in ``[0, base]``,
+    ``"equal"`` in ``[base/2, base]``, ``False`` exactly ``base``. Bad settings raise
+    ``ConfigurationError`` (a ``ValueError``)."""
 
     max_attempts: int = 3
     initial_interval: float = 0.05
     backoff_factor: float = 2.0
     max_interval: float = 5.0
-    jitter: bool = True
+    jitter: Jitter = True
     retry_on: (
         type[BaseException] | tuple[type[BaseException], ...] | Callable[[BaseException], bool]
     ) = Exception
+    schedule: Backoff = field(init=False, repr=False, compare=False)
+    """The waits, computed by the one backoff rule every plane shares."""
 
     def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ValueError("RetryPolicy.max_attempts must be >= 1")
-        if self.initial_interval < 0 or self.max_interval < 0:
-            raise ValueError("RetryPolicy intervals must be >= 0")
+        object.__setattr__(
+            self,
+            "schedule",
+            Backoff(
+                max_attempts=self.max_attempts,
+                initial_interval=self.initial_interval,
+                backoff_factor=self.backoff_factor,
+                max_interval=self.max_interval,
+                jitter=self.jitter,
+                owner="RetryPolicy",
+            ),
+        )
 
     def should_retry(self, exc: BaseException, attempt: int) -> bool:
         if attempt >= self.max_attempts:
@@ -73,10 +89,9 @@ class RetryPolicy:
             return isinstance(exc, self.retry_on)
         return bool(self.retry_on(exc))
 
-    def delay(self, attempt: int) -> float:
+    def delay(self, attempt: int, rand: Random = random.random) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
-        base = min(self.max_interval, self.initial_interval * self.backoff_factor ** (attempt - 1))
-        return base * (0.5 + random.random()) if self.jitter else base
+        return self.schedule.backoff(attempt, rand)
 
 
 NO_RETRY = RetryPolicy(max_attempts=1)

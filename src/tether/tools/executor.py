@@ -33,6 +33,7 @@ from tether.tools import ratelimit
 from tether.tools.breaker import CircuitBreaker
 from tether.tools.contract import ToolContract
 from tether.tools.killswitch import KillSwitch
+from tether.tools.policies import retry_after_of
 from tether.tools.registry import ToolRegistry
 from tether.tools.results import ToolContext, ToolResult
 
@@ -196,6 +197,9 @@ class ToolExecutor:
                     breaker.failure()
                 delay = contract.retry.retry_delay(err, attempt)
                 if delay is None:
+                    contract.retry.schedule.note_give_up(
+                        err, attempt, retry_after_of(err), who=f"tool {contract.name!r}"
+                    )
                     raise err from (raw if raw is not err else None)
                 await asyncio.sleep(delay)
                 continue

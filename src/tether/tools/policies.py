@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
+from tether.core.backoff import Backoff, Jitter, Random
 from tether.core.breaker import BreakerPolicy
 from tether.core.errors import (
     ConfigurationError,
@@ -29,45 +30,61 @@ class Scope(StrEnum):
 @dataclass(frozen=True, slots=True)
 class ToolRetry:
     """Retry per error class. Timeouts, transient failures (5xx) and rate limits (429, waiting
-    at least ``Retry-After``) are retried with jittered exponential backoff; argument validation
-    errors and policy violations never are (the first goes back to the planner)."""
+    exactly ``Retry-After``) are retried with jittered exponential backoff; argument validation
+    errors and policy violations never are (the first goes back to the planner).
+
+    The waits are ``tether.core.backoff.Backoff``'s, shared with the graph's ``RetryPolicy`` and
+    the model plane's ``ModelRetry``: ``jitter=True`` (or ``"full"``) waits a uniform time in
+    ``[0, base]``, ``"equal"`` in ``[base/2, base]``, ``False`` exactly ``base``."""
 
     max_attempts: int = 3
     initial_interval: float = 0.1
     backoff_factor: float = 2.0
     max_interval: float = 10.0
-    jitter: bool = True
+    jitter: Jitter = True
     on_timeout: bool = True
     on_transient: bool = True
     on_rate_limit: bool = True
     max_retry_after: float = 60.0
     """A Retry-After longer than this is not waited out: the error is raised instead."""
+    schedule: Backoff = field(init=False, repr=False, compare=False)
+    """The waits, computed by the one backoff rule every plane shares."""
 
     def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ConfigurationError("ToolRetry.max_attempts must be >= 1")
-        if min(self.initial_interval, self.max_interval, self.max_retry_after) < 0:
-            raise ConfigurationError("ToolRetry intervals must be >= 0")
+        object.__setattr__(
+            self,
+            "schedule",
+            Backoff(
+                max_attempts=self.max_attempts,
+                initial_interval=self.initial_interval,
+                backoff_factor=self.backoff_factor,
+                max_interval=self.max_interval,
+                jitter=self.jitter,
+                max_retry_after=self.max_retry_after,
+                owner="ToolRetry",
+            ),
+        )
 
-    def retry_delay(self, exc: BaseException, attempt: int) -> float | None:
+    def retry_delay(
+        self, exc: BaseException, attempt: int, rand: Random = random.random
+    ) -> float | None:
         """Seconds to wait before attempt ``attempt + 1``, or None to give up."""
-        if attempt >= self.max_attempts or not isinstance(exc, ToolError) or not exc.retryable:
+        if not isinstance(exc, ToolError) or not exc.retryable:
             return None
-        base = min(self.max_interval, self.initial_interval * self.backoff_factor ** (attempt - 1))
-        backoff = base * (0.5 + random.random()) if self.jitter else base
         if isinstance(exc, ToolRateLimitedError):
             if not self.on_rate_limit:
                 return None
-            if exc.retry_after is not None:
-                if exc.retry_after > self.max_retry_after:
-                    return None
-                return max(exc.retry_after, 0.0)
-            return backoff
-        if isinstance(exc, ToolTimeoutError):
-            return backoff if self.on_timeout else None
-        if isinstance(exc, ToolTransientError):
-            return backoff if self.on_transient else None
-        return backoff
+        elif isinstance(exc, ToolTimeoutError):
+            if not self.on_timeout:
+                return None
+        elif isinstance(exc, ToolTransientError) and not self.on_transient:
+            return None
+        return self.schedule.delay(attempt, retry_after_of(exc), rand)
+
+
+def retry_after_of(exc: BaseException) -> float | None:
+    """The ``Retry-After`` a rate-limited tool asked for, if any."""
+    return exc.retry_after if isinstance(exc, ToolRateLimitedError) else None
 
 
 NO_TOOL_RETRY = ToolRetry(max_attempts=1)

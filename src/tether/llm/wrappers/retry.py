@@ -4,13 +4,14 @@ Only errors whose class says trying again can help are retried (``ModelError.ret
 timeouts, transient failures (5xx, dropped connections), malformed answers and rate limits.
 A refused request (``ModelRequestError``: bad key, unknown model) is raised at once.
 
-Waits: attempt *n* failed → ``min(max_interval, initial_interval * backoff_factor**(n-1))``,
-jittered: ``"full"`` (the default, ``jitter=True``) waits a uniform time in ``[0, base]``,
-``"equal"`` in ``[base/2, base]``, ``jitter=False`` exactly ``base``. A 429 that says
-``Retry-After: s`` waits exactly ``s`` seconds instead (the provider knows when it will take
-the call), unless ``s > max_retry_after``: then the error is raised at once, since waiting that
-long is worse than failing over. The response records how many attempts it took in
-``metadata["attempts"]``.
+The waits are ``tether.core.backoff.Backoff``'s, the same rule the graph's ``RetryPolicy`` and
+the tool plane's ``ToolRetry`` use: attempt *n* failed → ``min(max_interval, initial_interval *
+backoff_factor**(n-1))``, jittered: ``"full"`` (the default, ``jitter=True``) waits a uniform
+time in ``[0, base]``, ``"equal"`` in ``[base/2, base]``, ``jitter=False`` exactly ``base``. A
+429 that says ``Retry-After: s`` waits exactly ``s`` seconds instead (the provider knows when it
+will take the call), unless ``s > max_retry_after``: then the error is raised at once, since
+waiting that long is worse than failing over. The response records how many attempts it took in
+``metadata["attempts"]``; an error raised after retries carries a note saying why it gave up.
 
 A stream is retried only until its first chunk arrives: once text has reached the caller, an
 error propagates (retrying would repeat text the caller has already seen).
@@ -21,16 +22,16 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import Any
 
-from tether.core.errors import ConfigurationError, ModelError, ModelRateLimitedError
+from tether.core.backoff import Backoff, Jitter, Random
+from tether.core.errors import ModelError, ModelRateLimitedError
 from tether.llm.model import Model
 from tether.llm.types import ModelRequest, ModelResponse, StreamChunk
 from tether.llm.wrappers.base import WrapperModel, aclose, noted, noted_chunk, open_stream
 
 Sleep = Callable[[float], Awaitable[Any]]
-Random = Callable[[], float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,48 +42,42 @@ class ModelRetry:
     initial_interval: float = 0.5
     backoff_factor: float = 2.0
     max_interval: float = 20.0
-    jitter: bool | Literal["full", "equal"] = True
+    jitter: Jitter = True
     max_retry_after: float = 60.0
     """A ``Retry-After`` longer than this is not waited out: the 429 is raised instead."""
+    schedule: Backoff = field(init=False, repr=False, compare=False)
+    """The waits, computed by the one backoff rule every plane shares."""
 
     def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ConfigurationError(
-                f"ModelRetry.max_attempts must be >= 1, got {self.max_attempts}"
-            )
-        if min(self.initial_interval, self.max_interval, self.max_retry_after) < 0:
-            raise ConfigurationError("ModelRetry intervals must be >= 0 seconds")
-        if self.backoff_factor < 1:
-            raise ConfigurationError("ModelRetry.backoff_factor must be >= 1 (waits never shrink)")
-        if self.jitter not in (True, False, "full", "equal"):
-            raise ConfigurationError(
-                f"ModelRetry.jitter must be True, False, 'full' or 'equal', got {self.jitter!r}"
-            )
+        object.__setattr__(
+            self,
+            "schedule",
+            Backoff(
+                max_attempts=self.max_attempts,
+                initial_interval=self.initial_interval,
+                backoff_factor=self.backoff_factor,
+                max_interval=self.max_interval,
+                jitter=self.jitter,
+                max_retry_after=self.max_retry_after,
+                owner="ModelRetry",
+            ),
+        )
 
     def backoff(self, attempt: int, rand: Random = random.random) -> float:
         """The wait after failed attempt ``attempt`` (1-based), jittered."""
-        base = min(self.max_interval, self.initial_interval * self.backoff_factor ** (attempt - 1))
-        if self.jitter is False:
-            return base
-        if self.jitter == "equal":
-            return base / 2 + base / 2 * rand()
-        return base * rand()
+        return self.schedule.backoff(attempt, rand)
 
     def retry_delay(
         self, exc: BaseException, attempt: int, rand: Random = random.random
     ) -> float | None:
         """Seconds to wait before attempt ``attempt + 1``, or None to give up and raise."""
-        if attempt >= self.max_attempts or not isinstance(exc, ModelError) or not exc.retryable:
+        if not isinstance(exc, ModelError) or not exc.retryable:
             return None
-        if isinstance(exc, ModelRateLimitedError) and exc.retry_after is not None:
-            if exc.retry_after > self.max_retry_after:
-                exc.add_note(
-                    f"not retried: Retry-After {exc.retry_after:g}s is longer than "
-                    f"ModelRetry.max_retry_after={self.max_retry_after:g}s"
-                )
-                return None
-            return max(exc.retry_after, 0.0)
-        return self.backoff(attempt, rand)
+        return self.schedule.delay(attempt, _retry_after(exc), rand)
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    return exc.retry_after if isinstance(exc, ModelRateLimitedError) else None
 
 
 NO_MODEL_RETRY = ModelRetry(max_attempts=1)
@@ -108,8 +103,9 @@ class RetryingModel(WrapperModel):
         """Wait before the next attempt, or re-raise ``exc`` when the policy gives up."""
         delay = self.policy.retry_delay(exc, attempt, self._rand)
         if delay is None:
-            if attempt > 1:
-                exc.add_note(f"{self.inner.name}: gave up after {attempt} attempts")
+            self.policy.schedule.note_give_up(
+                exc, attempt, _retry_after(exc), who=f"model {self.inner.name!r}"
+            )
             raise exc
         await self._sleep(delay)
 
