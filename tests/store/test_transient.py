@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 
 import pytest
 
@@ -52,10 +53,11 @@ async def test_retries_log_one_warning_per_outage_and_give_up_when_told(
     retry = RetryPolicy(first=0.001, cap=0.002, give_up_after=60).start(outage)
     assert [await retry.pause(down) for _ in range(3)] == [True, True, True]
     assert not await retry.pause(ValueError("bad input"))  # never retried
-    outage.up()
-    outage.up()
+    outage.up(started=0.0)  # under way before the outage was noticed: proves nothing
+    outage.up(time.monotonic())
+    outage.up(time.monotonic())  # no outage now: nothing to say
     assert not await RetryPolicy(give_up_after=0).start(outage).pause(down)  # gives up at once
-    outage.up()
+    outage.up(time.monotonic())
     assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
         (
             "WARNING",

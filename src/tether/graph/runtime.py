@@ -531,6 +531,7 @@ class Runtime:
 
     async def _recovery(self) -> None:
         while True:
+            started = time.monotonic()
             try:
                 # listing lease owners costs a scan of the active leases: at most once a second
                 due = time.monotonic() - self._dead_scanned >= DEAD_SCAN_INTERVAL
@@ -544,13 +545,14 @@ class Runtime:
                     self._sweep_outage.down(exc)
                 await asyncio.sleep(self.poll_interval)
                 continue
-            self._sweep_outage.up()
+            self._sweep_outage.up(started)
             await asyncio.sleep(self.poll_interval)
 
     async def _sweep(self) -> None:
         ttl = self.retention.finished_ttl
         assert ttl is not None
         while True:
+            started = time.monotonic()
             try:
                 await self.purge(ttl)
             except asyncio.CancelledError:
@@ -561,7 +563,7 @@ class Runtime:
                 else:  # one line per outage (shared with the recovery sweep)
                     self._sweep_outage.down(exc)
             else:
-                self._sweep_outage.up()
+                self._sweep_outage.up(started)
             await asyncio.sleep(self.retention.sweep_interval)
 
     async def recover_once(self, limit: int = 16) -> list[str]:

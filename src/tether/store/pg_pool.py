@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -98,16 +99,18 @@ class ConnectionPool:
         retry = retry or self.retry.start(self.outage)
         return retry if await retry.pause(exc) else None
 
-    def answered(self) -> None:
-        """An operation succeeded: the end of an outage, if there was one."""
-        if self.outage is not None:
-            self.outage.up()
+    def answered(self, started: float) -> None:
+        """An operation ``started`` at that ``time.monotonic()`` succeeded: the end of an
+        outage, if there was one (and the operation began after it)."""
+        if self.outage is not None and self.outage.down_since is not None:
+            self.outage.up(started)
 
     async def run(self, op: Callable[[Conn], Awaitable[T]]) -> T:
         """``op`` on a connection, retried in place while the server is unreachable. Only for
         statements that are safe to send twice (reads, fenced or idempotent writes)."""
         retry: Retry | None = None
         while True:
+            started = time.monotonic()
             try:
                 async with self.connection() as conn:
                     out = await op(conn)
@@ -116,7 +119,7 @@ class ConnectionPool:
                 if retry is None:
                     raise
                 continue
-            self.answered()
+            self.answered(started)
             return out
 
     @contextlib.asynccontextmanager
@@ -124,6 +127,7 @@ class ConnectionPool:
         """A connection inside a transaction; a failure inside it is raised, not retried."""
         retry: Retry | None = None
         while True:
+            started = time.monotonic()
             stack = contextlib.AsyncExitStack()
             try:
                 conn = await stack.enter_async_context(self.connection())
@@ -137,7 +141,7 @@ class ConnectionPool:
             break
         async with stack:
             yield conn
-        self.answered()
+        self.answered(started)
 
     def discard_idle(self) -> None:
         """Forget every idle connection: after the server dropped one (a restart), the others

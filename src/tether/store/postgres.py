@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, NoReturn, TypeVar
@@ -82,7 +83,11 @@ class PostgresDialect(Dialect):
         return text.replace("%", "%%").replace("?", "%s")
 
     def extra_migrations(self) -> dict[int, list[str]]:
-        return {1: pg_commit.functions(self.prefix), 2: pg_control.functions(self.prefix)}
+        return {
+            1: pg_commit.functions(self.prefix),
+            2: pg_control.functions(self.prefix),
+            4: pg_commit.functions(self.prefix),  # CREATE OR REPLACE: the v4 commit function
+        }
 
 
 class _PgTx:
@@ -253,7 +258,7 @@ class PostgresStore(SqlStore):
         pool = self._opened()
         retry: Retry | None = None
         while True:
-            sent = False
+            started, sent = time.monotonic(), False
             try:
                 async with pool.connection() as conn:
                     sent = True
@@ -274,7 +279,7 @@ class PostgresStore(SqlStore):
                 if done:
                     row = cur
                     break
-        pool.answered()
+        pool.answered(started)
         assert row is not None
         return row_to_run(row)
 

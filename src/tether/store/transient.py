@@ -100,8 +100,11 @@ class Retry:
 
 class OutageLog:
     """One WARNING when ``what`` becomes unreachable, one INFO when it answers again, however
-    many operations fail in between (each failure calls ``down``, each success ``up``).
-    ``meanwhile`` ends the WARNING: what goes on during the outage."""
+    many operations fail in between (each failure calls ``down``, each success ``up`` with the
+    ``time.monotonic()`` it started at). An operation that was already under way when the outage
+    was noticed proves nothing when it succeeds (a server shutting down still answers on some
+    connections while it refuses others): only one started since ends the outage, so a shutdown
+    is one outage, not several. ``meanwhile`` ends the WARNING: what goes on during the outage."""
 
     __slots__ = ("_log", "_meanwhile", "_what", "down_since", "outages")
 
@@ -120,9 +123,9 @@ class OutageLog:
         self.outages += 1
         self._log.warning("%s unreachable (%s); %s", self._what, first_line(exc), self._meanwhile)
 
-    def up(self) -> None:
+    def up(self, started: float) -> None:
         since = self.down_since
-        if since is None:
+        if since is None or started < since:
             return
         self.down_since = None
         self._log.info("%s reachable again after %.1f s", self._what, time.monotonic() - since)
