@@ -36,6 +36,7 @@ from tether.graph.history import SnapshotPolicy, SnapshotTracker, replay
 from tether.graph.loop import RunLoop, phase_status
 from tether.graph.planner import entry_tasks
 from tether.graph.results import RunHandle, RunResult, StepInfo
+from tether.graph.resume import prepare_resume  # imported up front: not on a resume's clock
 from tether.graph.retention import Retention
 from tether.graph.state import StateSchema, reducers_from_names
 from tether.graph.subgraph import run_subgraph
@@ -892,8 +893,6 @@ class Runtime:
         max_steps: int | None,
         actor: str,
     ) -> Commit:
-        from tether.graph.resume import prepare_resume
-
         return await prepare_resume(self, run, token, value, answers, max_steps, actor, _MISSING)
 
     async def cancel(self, run_id: str, *, reason: str = "", actor: str = "user") -> RunRecord:

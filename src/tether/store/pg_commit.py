@@ -1,11 +1,14 @@
 """PostgreSQL ``commit`` in one round trip: a plpgsql function installed by the migration.
 
-``tether_commit(...)`` locks the run row, checks it exists, the fence (``lease_token = token``)
-and that its current status is one the commit may start from, then writes the checkpoint,
-transitions, events and run fields and returns the updated run, all inside the caller's single
-statement. Hop-by-hop legality is checked in Python before sending (it does not depend on the
-stored status); the database only checks the first hop's source, so the check and the write
-cannot race. Failures come back as SQLSTATEs the store maps to tether errors.
+``tether_commit(...)`` updates the run row only where the fence (``lease_token = token``) and
+the status the commit may start from both hold (the UPDATE locks the row: no separate
+``SELECT ... FOR UPDATE``, one statement and one row lock fewer per step; schema version 4),
+then writes the checkpoint, transitions and events and returns the updated run, all inside the
+caller's single statement; when the UPDATE matched nothing it reads the row to say why (gone,
+fence, status) and raises, which rolls the statement back. Hop-by-hop legality is checked in
+Python before sending (it does not depend on the stored status); the database only checks the
+first hop's source, so the check and the write cannot race. Failures come back as SQLSTATEs
+the store maps to tether errors.
 
 A commit that merges ``metadata`` (rare: re-plans, resumes) first locks the row and reads the
 current object in the same transaction, so the merge happens in Python: PostgreSQL's JSON parser
@@ -62,26 +65,40 @@ _PARAMS = (
 def functions(p: str) -> list[str]:
     """DDL of the commit function (``p``: the qualified table prefix)."""
     args = ", ".join(f"p_{name} {typ}" for name, typ in _PARAMS)
-    commit = f"""CREATE FUNCTION {p}commit({args}) RETURNS SETOF {p}runs
+    commit = f"""CREATE OR REPLACE FUNCTION {p}commit({args}) RETURNS SETOF {p}runs
 LANGUAGE plpgsql AS $fn$
 DECLARE
     r {p}runs;
     cur_status text;
     cur_token bigint;
-    cur_seq bigint;
     n_ev integer := COALESCE(array_length(p_ev_type, 1), 0);
     tr_base bigint;
     admin boolean := p_token IS NULL;
 BEGIN
-    SELECT status, lease_token, event_seq INTO cur_status, cur_token, cur_seq
-    FROM {p}runs WHERE run_id = p_run_id FOR UPDATE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = '{NOT_FOUND}', MESSAGE = p_run_id;
-    END IF;
-    IF NOT admin AND cur_token <> p_token THEN
-        RAISE EXCEPTION USING ERRCODE = '{LEASE_LOST}', MESSAGE = cur_token::text;
-    END IF;
-    IF p_allowed IS NOT NULL AND NOT cur_status = ANY (p_allowed) THEN
+    UPDATE {p}runs SET
+        status = COALESCE(p_status, status),
+        step = GREATEST(step, COALESCE(p_cp_step, step)),
+        result = CASE WHEN p_set_result THEN p_result ELSE result END,
+        error = CASE WHEN p_set_error THEN p_error ELSE error END,
+        escalation = CASE WHEN p_set_escalation THEN p_escalation ELSE escalation END,
+        metadata = COALESCE(p_metadata, metadata),
+        event_seq = event_seq + n_ev,
+        lease_token = lease_token + CASE WHEN admin THEN 1 ELSE 0 END,
+        owner = CASE WHEN admin OR p_release THEN NULL ELSE owner END,
+        lease_expires_at = CASE WHEN admin OR p_release THEN 0 ELSE lease_expires_at END,
+        updated_at = p_now
+    WHERE run_id = p_run_id AND (admin OR lease_token = p_token)
+        AND (p_allowed IS NULL OR status = ANY (p_allowed))
+    RETURNING * INTO r;
+    IF NOT FOUND THEN  -- nothing written: say why
+        SELECT status, lease_token INTO cur_status, cur_token
+        FROM {p}runs WHERE run_id = p_run_id;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION USING ERRCODE = '{NOT_FOUND}', MESSAGE = p_run_id;
+        END IF;
+        IF NOT admin AND cur_token <> p_token THEN
+            RAISE EXCEPTION USING ERRCODE = '{LEASE_LOST}', MESSAGE = cur_token::text;
+        END IF;
         RAISE EXCEPTION USING ERRCODE = '{WRONG_STATUS}', MESSAGE = cur_status;
     END IF;
     IF p_cp_step IS NOT NULL THEN
@@ -102,27 +119,13 @@ BEGIN
     END IF;
     IF n_ev > 0 THEN
         INSERT INTO {p}events (run_id, seq, type, ts, step, node, data)
-        SELECT p_run_id, cur_seq + e.i, e.t, e.ts, e.st, e.nd, e.dt
+        SELECT p_run_id, r.event_seq - n_ev + e.i, e.t, e.ts, e.st, e.nd, e.dt
         FROM unnest(p_ev_type, p_ev_ts, p_ev_step, p_ev_node, p_ev_data)
             WITH ORDINALITY AS e(t, ts, st, nd, dt, i);
     END IF;
     IF p_clear_step IS NOT NULL THEN
         DELETE FROM {p}node_writes WHERE run_id = p_run_id AND step = p_clear_step;
     END IF;
-    UPDATE {p}runs SET
-        status = COALESCE(p_status, status),
-        step = GREATEST(step, COALESCE(p_cp_step, step)),
-        result = CASE WHEN p_set_result THEN p_result ELSE result END,
-        error = CASE WHEN p_set_error THEN p_error ELSE error END,
-        escalation = CASE WHEN p_set_escalation THEN p_escalation ELSE escalation END,
-        metadata = COALESCE(p_metadata, metadata),
-        event_seq = event_seq + n_ev,
-        lease_token = lease_token + CASE WHEN admin THEN 1 ELSE 0 END,
-        owner = CASE WHEN admin OR p_release THEN NULL ELSE owner END,
-        lease_expires_at = CASE WHEN admin OR p_release THEN 0 ELSE lease_expires_at END,
-        updated_at = p_now
-    WHERE run_id = p_run_id
-    RETURNING * INTO r;
     RETURN NEXT r;
 END
 $fn$"""

@@ -146,8 +146,19 @@ def _v3(d: Dialect) -> list[str]:
     ]
 
 
+def _v4(d: Dialect) -> list[str]:
+    """No table changes: PostgreSQL re-creates its commit function (``pg_commit``: the run row
+    is updated under the fence first, no separate ``SELECT ... FOR UPDATE``)."""
+    return []
+
+
 # Append a version for every change; never edit one a database may already have applied.
-_VERSIONS: list[tuple[int, Callable[[Dialect], list[str]]]] = [(1, _v1), (2, _v2), (3, _v3)]
+_VERSIONS: list[tuple[int, Callable[[Dialect], list[str]]]] = [
+    (1, _v1),
+    (2, _v2),
+    (3, _v3),
+    (4, _v4),
+]
 LATEST_VERSION = _VERSIONS[-1][0]
 
 

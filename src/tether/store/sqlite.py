@@ -31,6 +31,7 @@ from tether.core.errors import (
     RunNotFoundError,
 )
 from tether.core.serde import dumps, loads
+from tether.store import schema
 from tether.store.control import check_take, refill, take
 from tether.store.lease_renewer import SqlLeaseRenewer
 from tether.store.memory import check_commit_transitions
@@ -174,6 +175,17 @@ class SqliteStore(SqlStore):
 
     async def _open(self) -> None:
         return None  # connected in __init__
+
+    async def setup(self) -> None:
+        """A database already at this tether's schema version is read once, without the write
+        lock: opening a store never queues behind another process's writer, and costs one read.
+        Anything else (new file, older or newer schema) takes the locked migration path."""
+        try:
+            row = self._db.execute(schema.current_version(self._sql.dialect)).fetchone()
+        except sqlite3.OperationalError:  # no version table yet
+            row = None
+        if row is None or row[0] != schema.LATEST_VERSION:
+            await super().setup()
 
     async def _lock_schema(self, tx: Tx) -> None:
         return None  # BEGIN IMMEDIATE already holds the database's write lock

@@ -23,6 +23,7 @@ import contextlib
 import os
 import sqlite3
 import threading
+import time
 
 WAL_LIMIT = 16 * 1024 * 1024
 """Default bound on the WAL file, in bytes."""
@@ -37,10 +38,18 @@ class _PassiveCheckpointer:
         self._last = 0
         self._wake = threading.Event()
         self._stop = False
-        self.thread = threading.Thread(target=self._run, name="tether-wal", daemon=True)
-        self.thread.start()
+        self._born = time.monotonic()
+        self.thread: threading.Thread | None = None
+        """Started by the first ``poke`` that has work for it (``every`` commits, or a commit a
+        second or more after opening), not when the store opens: a short-lived process (a CLI
+        call, a resume) never waits for a thread start, and ``close`` checkpoints anyway."""
 
     def poke(self, commits: int) -> None:
+        if self.thread is None:
+            if commits < self.every and time.monotonic() - self._born < 1.0:
+                return
+            self.thread = threading.Thread(target=self._run, name="tether-wal", daemon=True)
+            self.thread.start()
         if commits - self._last >= self.every:
             self._last = commits
             self._wake.set()
@@ -64,7 +73,8 @@ class _PassiveCheckpointer:
     def close(self) -> None:
         self._stop = True
         self._wake.set()
-        self.thread.join(timeout=5)
+        if self.thread is not None:
+            self.thread.join(timeout=5)
 
 
 class WalKeeper:
