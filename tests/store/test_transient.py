@@ -48,7 +48,7 @@ async def test_retries_log_one_warning_per_outage_and_give_up_when_told(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="t")
-    outage = OutageLog(logging.getLogger("t"), "the db", "retrying")
+    outage = OutageLog(logging.getLogger("t"), "the db", "retrying", settle=0.0)
     down = psycopg.OperationalError("server closed the connection unexpectedly")
     retry = RetryPolicy(first=0.001, cap=0.002, give_up_after=60).start(outage)
     assert [await retry.pause(down) for _ in range(3)] == [True, True, True]
@@ -74,3 +74,15 @@ async def test_retries_log_one_warning_per_outage_and_give_up_when_told(
     ]
     assert caplog.records[1].getMessage().startswith("the db reachable again after ")
     assert outage.outages == 2 and retry.attempts == 3
+
+
+def test_a_flapping_server_is_one_outage(caplog: pytest.LogCaptureFixture) -> None:
+    """Refused, answered, refused again ("starting up"), answered: within ``settle`` seconds
+    that is one restart, one WARNING and one INFO."""
+    caplog.set_level(logging.INFO, logger="t")
+    outage = OutageLog(logging.getLogger("t"), "the db", "retrying", settle=3600)
+    for _ in range(3):
+        outage.down(psycopg.OperationalError("the database system is starting up"))
+        outage.up(time.monotonic())
+    assert [r.levelname for r in caplog.records] == ["WARNING", "INFO"]
+    assert outage.outages == 1 and outage.down_since is None

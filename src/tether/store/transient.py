@@ -101,25 +101,45 @@ class Retry:
 class OutageLog:
     """One WARNING when ``what`` becomes unreachable, one INFO when it answers again, however
     many operations fail in between (each failure calls ``down``, each success ``up`` with the
-    ``time.monotonic()`` it started at). An operation that was already under way when the outage
-    was noticed proves nothing when it succeeds (a server shutting down still answers on some
-    connections while it refuses others): only one started since ends the outage, so a shutdown
-    is one outage, not several. ``meanwhile`` ends the WARNING: what goes on during the outage."""
+    ``time.monotonic()`` it started at). ``meanwhile`` ends the WARNING: what goes on meanwhile.
 
-    __slots__ = ("_log", "_meanwhile", "_what", "down_since", "outages")
+    A restart flaps: while the server shuts down and starts up, some sessions are answered while
+    others are refused ("shutting down", "starting up"). So an operation that was under way when
+    the outage was noticed does not end it, and failures within ``settle`` seconds of the server
+    answering again belong to the same outage: logged at DEBUG, not as a new one."""
 
-    def __init__(self, log: logging.Logger, what: str, meanwhile: str) -> None:
+    __slots__ = (
+        "_log",
+        "_meanwhile",
+        "_quiet",
+        "_up_at",
+        "_what",
+        "down_since",
+        "outages",
+        "settle",
+    )
+
+    def __init__(
+        self, log: logging.Logger, what: str, meanwhile: str, *, settle: float = 5.0
+    ) -> None:
         self._log = log
         self._what = what
         self._meanwhile = meanwhile
+        self.settle = settle
         self.down_since: float | None = None
         self.outages = 0
-        """Outages seen so far (tests wait on it)."""
+        """Outages logged so far (tests wait on it)."""
+        self._up_at: float | None = None
+        self._quiet = False
 
     def down(self, exc: BaseException) -> None:
         if self.down_since is not None:
             return
-        self.down_since = time.monotonic()
+        now = self.down_since = time.monotonic()
+        self._quiet = self._up_at is not None and now - self._up_at < self.settle
+        if self._quiet:  # the outage just logged flaps on
+            self._log.debug("%s unreachable again (%s)", self._what, first_line(exc))
+            return
         self.outages += 1
         self._log.warning("%s unreachable (%s); %s", self._what, first_line(exc), self._meanwhile)
 
@@ -127,5 +147,7 @@ class OutageLog:
         since = self.down_since
         if since is None or started < since:
             return
+        now = self._up_at = time.monotonic()
         self.down_since = None
-        self._log.info("%s reachable again after %.1f s", self._what, time.monotonic() - since)
+        if not self._quiet:
+            self._log.info("%s reachable again after %.1f s", self._what, now - since)
