@@ -56,6 +56,16 @@ def test_postgres_urls(scheme: str) -> None:
     assert open_store(f"{scheme}://u@h/app").schema == "public"  # type: ignore[attr-defined]
 
 
+def test_postgres_retry_for_from_the_url() -> None:
+    store = open_store("postgresql://u@h/app?retry_for=2.5&sslmode=require")
+    assert store.retry.give_up_after == 2.5  # type: ignore[attr-defined]
+    assert store.dsn == "postgresql://u@h/app?sslmode=require"  # type: ignore[attr-defined]
+    assert open_store("postgresql://u@h/app").retry.give_up_after == 30  # type: ignore[attr-defined]
+    for bad in ("-1", "soon", "nan", "inf"):
+        with pytest.raises(ConfigurationError, match="retry_for must be a number of seconds"):
+            open_store(f"postgresql://u@h/app?retry_for={bad}")
+
+
 @pytest.mark.parametrize(
     "url",
     [

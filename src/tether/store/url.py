@@ -7,8 +7,9 @@
 * ``path/to/file.db`` (``.db``/``.sqlite``/``.sqlite3``)   a bare SQLite path
 * ``postgresql://user@host:5432/db?schema=name`` (or ``postgres://``)   PostgreSQL
 
-SQLite and PostgreSQL take ``?durability=process|power-loss``. The store is returned unopened: call
-``await store.setup()`` before use.
+SQLite and PostgreSQL take ``?durability=process|power-loss``; PostgreSQL also ``?retry_for=30``
+(seconds an operation is retried in place while the server is unreachable; 0: never). The
+store is returned unopened: call ``await store.setup()`` before use.
 """
 
 from __future__ import annotations
@@ -78,6 +79,16 @@ def _sqlite(rest: str, clock: Clock) -> RunStore:
     )
 
 
+def _seconds(key: str, value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0 or seconds == float("inf"):
+        raise ConfigurationError(f"{key} must be a number of seconds >= 0, not {value!r}")
+    return seconds
+
+
 def _postgres(url: str, clock: Clock) -> RunStore:
     from tether.store.postgres import PostgresStore
 
@@ -98,6 +109,8 @@ def _postgres(url: str, clock: Clock) -> RunStore:
                     f"unknown Postgres durability {value!r}; use durability=process or power-loss"
                 )
             opts["durability"] = value
+        elif key == "retry_for":
+            opts["retry_for"] = _seconds(key, value)
         else:
             rest.append((key, value))
     dsn = urlunsplit(parts._replace(query=urlencode(rest)))
