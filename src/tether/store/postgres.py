@@ -28,7 +28,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn
 
 from tether.core.clock import SYSTEM_CLOCK, Clock
 from tether.core.errors import (
@@ -57,7 +57,6 @@ from tether.store.transient import OutageLog, Retry, RetryPolicy
 from tether.store.types import Commit, RunRecord
 
 Conn = psycopg.AsyncConnection[Any]
-T = TypeVar("T")
 log = logging.getLogger("tether.store")
 
 
