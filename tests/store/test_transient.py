@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tether.store.transient import OutageLog, RetryPolicy, is_transient
+from tether.store.transient import OutageLog, StoreRetry, is_transient
 
 psycopg = pytest.importorskip("psycopg")
 errors = psycopg.errors
@@ -50,13 +50,13 @@ async def test_retries_log_one_warning_per_outage_and_give_up_when_told(
     caplog.set_level(logging.INFO, logger="t")
     outage = OutageLog(logging.getLogger("t"), "the db", "retrying", settle=0.0)
     down = psycopg.OperationalError("server closed the connection unexpectedly")
-    retry = RetryPolicy(first=0.001, cap=0.002, give_up_after=60).start(outage)
+    retry = StoreRetry(first=0.001, cap=0.002, give_up_after=60).start(outage)
     assert [await retry.pause(down) for _ in range(3)] == [True, True, True]
     assert not await retry.pause(ValueError("bad input"))  # never retried
     outage.up(started=0.0)  # under way before the outage was noticed: proves nothing
     outage.up(time.monotonic())
     outage.up(time.monotonic())  # no outage now: nothing to say
-    assert not await RetryPolicy(give_up_after=0).start(outage).pause(down)  # gives up at once
+    assert not await StoreRetry(give_up_after=0).start(outage).pause(down)  # gives up at once
     outage.up(time.monotonic())
     assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
         (
@@ -86,3 +86,13 @@ def test_a_flapping_server_is_one_outage(caplog: pytest.LogCaptureFixture) -> No
         outage.up(time.monotonic())
     assert [r.levelname for r in caplog.records] == ["WARNING", "INFO"]
     assert outage.outages == 1 and outage.down_since is None
+
+
+async def test_giving_up_says_why_on_the_error() -> None:
+    exc = psycopg.OperationalError("connection refused")
+    retry = StoreRetry(first=0.001, cap=0.002, give_up_after=0.02).start()
+    while await retry.pause(exc):
+        pass
+    assert retry.attempts >= 1
+    assert exc.__notes__[-1].startswith(f"gave up after {retry.attempts} retries in ")
+    assert exc.__notes__[-1].endswith("unreachable longer than retry_for=0.02s")

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg.pq import TransactionStatus
 
-from tether.store.transient import NO_RETRY, OutageLog, Retry, RetryPolicy, is_transient
+from tether.store.transient import NO_RETRY, OutageLog, Retry, StoreRetry, is_transient
 
 Conn = psycopg.AsyncConnection[Any]
 T = TypeVar("T")
@@ -36,7 +36,7 @@ class ConnectionPool:
         max_size: int,
         connect_timeout: float,
         synchronous_commit: bool = True,
-        retry: RetryPolicy = NO_RETRY,
+        retry: StoreRetry = NO_RETRY,
         outage: OutageLog | None = None,
     ) -> None:
         self.dsn = dsn

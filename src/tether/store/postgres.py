@@ -53,7 +53,7 @@ from tether.store.pg_pool import ConnectionPool
 from tether.store.rows import row_to_run
 from tether.store.sql_base import Dialect, Statements
 from tether.store.sql_store import SqlStore, Tx
-from tether.store.transient import OutageLog, Retry, RetryPolicy
+from tether.store.transient import OutageLog, Retry, StoreRetry
 from tether.store.types import Commit, RunRecord
 
 Conn = psycopg.AsyncConnection[Any]
@@ -137,7 +137,7 @@ class PostgresStore(SqlStore):
                 f"retry_for must be >= 0 seconds (got {retry_for}): how long an operation is "
                 "retried while the server is unreachable (0: never)"
             )
-        self.retry = RetryPolicy(give_up_after=retry_for)
+        self.retry = StoreRetry(give_up_after=retry_for)
         self.outage = OutageLog(
             log,
             f"PostgreSQL (schema {schema!r})",

@@ -3,7 +3,8 @@
 A database restart or failover drops every open connection (``AdminShutdown``, ``57P01``) and
 refuses new ones for a moment. Such an error says nothing about the operation itself: the same
 statement on a fresh connection a moment later succeeds. So a store retries it where it failed,
-with jittered exponential backoff (``RetryPolicy``: 0.05 s doubling to 1 s), instead of failing
+with jittered exponential backoff (``StoreRetry``: 0.05 s doubling to 1 s, computed by the
+project's one wait rule, ``core.backoff.Backoff``), instead of failing
 the run and leaving it stalled until its lease expires and another worker recovers it.
 
 Only errors that mean "the server could not be reached or went away" are transient; an error the
@@ -19,10 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import sys
 import time
 from dataclasses import dataclass
+
+from tether.core.backoff import Backoff
 
 TRANSIENT_SQLSTATES = frozenset(
     {
@@ -53,32 +55,39 @@ def first_line(exc: BaseException) -> str:
 
 
 @dataclass(frozen=True)
-class RetryPolicy:
+class StoreRetry:
     """How a store retries a transient error in place: ``first`` seconds, doubling up to
-    ``cap``, each pause jittered down to half; after ``give_up_after`` seconds of failures the
-    error is raised (``give_up_after=0``: never retry)."""
+    ``cap``, each pause jittered down to half ("equal" jitter: never a busy loop); after
+    ``give_up_after`` seconds of failures the error is raised (``give_up_after=0``: never
+    retry). Bounded by time, not attempts: an outage lasts as long as it lasts."""
 
     first: float = 0.05
     cap: float = 1.0
     give_up_after: float = 30.0
 
+    @property
+    def backoff(self) -> Backoff:
+        return Backoff(
+            initial_interval=self.first, max_interval=self.cap, jitter="equal", owner="StoreRetry"
+        )
+
     def start(self, outage: OutageLog | None = None) -> Retry:
         return Retry(self, outage)
 
 
-NO_RETRY = RetryPolicy(give_up_after=0.0)
+NO_RETRY = StoreRetry(give_up_after=0.0)
 
 
 class Retry:
     """The retries of one operation: ``if not await retry.pause(exc): raise``."""
 
-    __slots__ = ("_delay", "_outage", "_policy", "_started", "attempts")
+    __slots__ = ("_backoff", "_outage", "_policy", "_started", "attempts")
 
-    def __init__(self, policy: RetryPolicy, outage: OutageLog | None) -> None:
+    def __init__(self, policy: StoreRetry, outage: OutageLog | None) -> None:
         self._policy = policy
+        self._backoff = policy.backoff
         self._outage = outage
         self._started = time.monotonic()
-        self._delay = policy.first
         self.attempts = 0
 
     async def pause(self, exc: BaseException) -> bool:
@@ -89,12 +98,16 @@ class Retry:
         if self._outage is not None:
             self._outage.down(exc)
         elapsed = time.monotonic() - self._started
-        if elapsed >= self._policy.give_up_after:
+        limit = self._policy.give_up_after
+        if elapsed >= limit:
+            if self.attempts:
+                exc.add_note(
+                    f"gave up after {self.attempts} retries in {elapsed:.1f} s: the store stayed "
+                    f"unreachable longer than retry_for={limit:g}s"
+                )
             return False
         self.attempts += 1
-        pause = min(self._delay, self._policy.give_up_after - elapsed)
-        self._delay = min(self._delay * 2, self._policy.cap)
-        await asyncio.sleep(random.uniform(pause / 2, pause))
+        await asyncio.sleep(min(self._backoff.backoff(self.attempts), limit - elapsed))
         return True
 
 
