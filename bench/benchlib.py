@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 # -- the workloads (identical for every system) ---------------------------------------------
 CYCLE_STEPS = 1000  # per_step_us: a -> b -> a ... node executions
@@ -40,7 +40,7 @@ def with_query(url: str, **params: str) -> str:
     parts = urlsplit(url)
     query = dict(parse_qsl(parts.query))
     query.update(params)
-    return urlunsplit(parts._replace(query=urlencode(query)))
+    return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))  # libpq: %20, not +
 
 
 def reset_pg_schema(url: str, schema: str) -> None:

@@ -10,8 +10,13 @@ each workload is mapped onto its nearest honest equivalent:
 * SQLite: the system database is a file pre-created in WAL mode (``PRAGMA journal_mode=WAL`` is
   persistent; DBOS itself leaves the journal mode alone), ``synchronous`` at SQLite's default.
   ``extras.sqlite_rollback_journal_us`` is the same run on DBOS's default (rollback journal).
+  ``extras.sqlite_sync_normal_us`` is the WAL run with ``PRAGMA synchronous=NORMAL`` (tether's
+  default; DBOS has no setting for it, so a SQLAlchemy ``connect`` listener on every ``Engine``
+  sets it on each connection DBOS opens, and the child checks it took).
 * Postgres: the system database on the bench server, in a dedicated schema ``bench_dbos``
-  (``dbos_system_schema``), dropped first and at the end.
+  (``dbos_system_schema``), dropped first and at the end. ``extras.postgres_sync_commit_off_us``
+  is the same with ``synchronous_commit=off`` (tether's default) passed as libpq ``options`` in
+  the system database URL.
 * per_step_us: ``cycle(1000)`` calls steps ``a`` and ``b`` alternately (each returns n + 1)
   until n = 1,000: 1,000 steps; wall time of the workflow call / 1,000; median of the repeats
   after an untimed 20-step warm-up. ``memory`` is null: DBOS has no non-durable mode.
@@ -115,8 +120,41 @@ def waiter() -> str:
 
 
 # -- child side: one case per process ----------------------------------------------------------
+RELAXED = False
+"""``--relaxed``: SQLite ``synchronous=NORMAL`` / Postgres ``synchronous_commit=off``."""
+
+
 def system_url(backend: str, db: str) -> str:
-    return f"sqlite:///{db}" if backend == "sqlite" else bl.pg_base_url()
+    if backend == "sqlite":
+        return f"sqlite:///{db}"
+    base = bl.pg_base_url()
+    return bl.with_query(base, options="-csynchronous_commit=off") if RELAXED else base
+
+
+def relax_sqlite() -> None:
+    """``PRAGMA synchronous=NORMAL`` on every SQLite connection any engine opens."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    @event.listens_for(Engine, "connect")
+    def _normal(dbapi_conn: Any, _record: Any) -> None:
+        if type(dbapi_conn).__module__.startswith("sqlite3"):
+            dbapi_conn.execute("PRAGMA synchronous=NORMAL")
+
+
+def check_level(backend: str) -> None:
+    """Fail loudly when the durability level asked for did not take."""
+    from dbos._dbos import _get_dbos_instance
+    from sqlalchemy import text
+
+    engine = _get_dbos_instance()._sys_db.engine
+    with engine.connect() as conn:
+        if backend == "sqlite":
+            level = conn.execute(text("PRAGMA synchronous")).scalar()
+            assert level == (1 if RELAXED else 2), level
+        else:
+            level = conn.execute(text("SHOW synchronous_commit")).scalar()
+            assert level == ("off" if RELAXED else "on"), level
 
 
 def launch(backend: str, db: str) -> None:
@@ -182,8 +220,11 @@ def case_wakeup(repeats: int, backend: str, db: str) -> dict[str, Any]:
 
 
 def run_case(case: str, backend: str, db: str, repeats: int) -> None:
+    if RELAXED and backend == "sqlite":
+        relax_sqlite()
     launch(backend, db)
     try:
+        check_level(backend)
         if case == "per_step":
             out = case_per_step(repeats)
         elif case == "growth":
@@ -202,8 +243,12 @@ def run_case(case: str, backend: str, db: str, repeats: int) -> None:
 
 
 # -- parent side ---------------------------------------------------------------------------------
-def spawn(case: str, backend: str, db: str | Path, repeats: int) -> dict[str, Any]:
+def spawn(
+    case: str, backend: str, db: str | Path, repeats: int, relaxed: bool = False
+) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "--case", case, "--backend", backend, "--db", str(db)]
+    if relaxed:
+        cmd.append("--relaxed")
     proc = subprocess.run(
         [*cmd, "--repeats", str(repeats)], capture_output=True, text=True, timeout=600
     )
@@ -214,19 +259,19 @@ def spawn(case: str, backend: str, db: str | Path, repeats: int) -> dict[str, An
 
 
 def sqlite_case(
-    tmp: Path, case: str, repeats: int, *, wal: bool = True
+    tmp: Path, case: str, repeats: int, *, wal: bool = True, relaxed: bool = False
 ) -> tuple[dict[str, Any], Path]:
     db = tmp / f"dbos-{case}-{time.monotonic_ns()}.db"
     if wal:
         bl.enable_wal(db)
-    return spawn(case, "sqlite", db, repeats), db
+    return spawn(case, "sqlite", db, repeats, relaxed), db
 
 
-def pg_case(case: str, repeats: int) -> dict[str, Any]:
+def pg_case(case: str, repeats: int, relaxed: bool = False) -> dict[str, Any]:
     base = bl.pg_base_url()
     bl.reset_pg_schema(base, PG_SCHEMA)
     try:
-        return spawn(case, "postgres", "-", repeats)
+        return spawn(case, "postgres", "-", repeats, relaxed)
     finally:
         bl.drop_pg_schema(base, PG_SCHEMA)
 
@@ -275,7 +320,19 @@ def run_all(repeats: int) -> dict[str, Any]:
             lambda: sqlite_case(tmp, "per_step", repeats, wal=False)[0],
         )
         extras["sqlite_rollback_journal_us"] = r(rollback["us"]) if rollback else None
+        normal = _try(
+            notes,
+            "per_step sqlite synchronous=NORMAL",
+            lambda: sqlite_case(tmp, "per_step", repeats, relaxed=True)[0],
+        )
+        extras["sqlite_sync_normal_us"] = r(normal["us"]) if normal else None
         postgres = _try(notes, "per_step postgres", lambda: pg_case("per_step", repeats))
+        sc_off = _try(
+            notes,
+            "per_step postgres synchronous_commit=off",
+            lambda: pg_case("per_step", repeats, relaxed=True),
+        )
+        extras["postgres_sync_commit_off_us"] = r(sc_off["us"]) if sc_off else None
         grown = _try(notes, "growth_200x1kb", lambda: growth(tmp, repeats))
         extras["growth_step_time_ratio_median"] = r(grown[2], 3) if grown else None
         extras["growth_empty_db_bytes"] = _try(notes, "empty db", lambda: empty_bytes(tmp))
@@ -312,7 +369,10 @@ def main() -> None:
     ap.add_argument("--case", choices=["per_step", "growth", "concurrency", "wakeup", "empty"])
     ap.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
     ap.add_argument("--db", default="")
+    ap.add_argument("--relaxed", action="store_true", help="synchronous=NORMAL / commit off")
     args = ap.parse_args()
+    global RELAXED
+    RELAXED = args.relaxed
     if args.case:
         run_case(args.case, args.backend, args.db, args.repeats)
     else:

@@ -7,11 +7,15 @@ Prints one JSON object on stdout. Choices, so that the comparison with tether st
   step starts, which is tether's guarantee. LangGraph's default (``"async"``, the write overlaps
   the next step) is reported in ``extras`` as ``*_durability_async``.
 * SQLite: the sync ``SqliteSaver`` on a file (its ``setup()`` turns WAL on; ``synchronous`` is
-  left at SQLite's default, FULL). ``extras.sqlite_sync_normal`` is the same with
-  ``PRAGMA synchronous=NORMAL`` (tether's default). ``AsyncSqliteSaver`` is used where the
-  workload is asyncio-concurrent (concurrency) and as ``extras.sqlite_async_saver``.
+  SQLite's default, FULL, set explicitly). ``extras.sqlite_sync_normal_us`` is the same with
+  ``PRAGMA synchronous=NORMAL`` on the saver's connection (tether's default: the matched row).
+  ``AsyncSqliteSaver`` is used where the workload is asyncio-concurrent (concurrency) and as
+  ``extras.sqlite_async_saver``.
 * Postgres: the sync ``PostgresSaver`` (one connection, autocommit) in a dedicated schema
-  ``bench_langgraph`` of the bench database, dropped and re-created first, dropped at the end.
+  ``bench_langgraph`` of the bench database, dropped and re-created first, dropped at the end,
+  with the server's default ``synchronous_commit=on``. ``extras.postgres_sync_commit_off_us``
+  is the same on a connection with ``synchronous_commit=off`` (``options`` in the URL;
+  tether's default).
 * per_step_us: nodes ``a`` and ``b`` each add 1 to ``n``; ``b`` routes to END once n >= 1000:
   1,000 steps per run; total wall time of ``invoke`` / 1,000; median of the repeats, after one
   untimed warm-up run per variant.
@@ -145,14 +149,15 @@ def _median_cycle(graph: Any, repeats: int, tag: str, **kw: Any) -> float:
     return bl.median([_timed_cycle(graph, f"{tag}-{r}", **kw) for r in range(repeats)])
 
 
-def per_step_sqlite(tmp: Path, repeats: int, *, sync_normal: bool = False, **kw: Any) -> float:
+def per_step_sqlite(tmp: Path, repeats: int, *, synchronous: str = "FULL", **kw: Any) -> float:
     path = tmp / f"cycle-{time.monotonic_ns()}.db"
     conn = sqlite3.connect(path, check_same_thread=False)
     try:
         saver = SqliteSaver(conn)
         saver.setup()
-        if sync_normal:
-            conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(f"PRAGMA synchronous={synchronous}")
+        (level,) = conn.execute("PRAGMA synchronous").fetchone()
+        assert level == {"NORMAL": 1, "FULL": 2}[synchronous], level
         graph = cycle_builder(bl.CYCLE_STEPS).compile(checkpointer=saver)
         return _median_cycle(graph, repeats, "sq", **kw)
     finally:
@@ -176,15 +181,18 @@ async def per_step_sqlite_async(tmp: Path, repeats: int) -> float:
         bl.remove_sqlite(path)
 
 
-def per_step_postgres(repeats: int, **kw: Any) -> float:
+def per_step_postgres(repeats: int, *, sync_commit: str = "on", **kw: Any) -> float:
     from langgraph.checkpoint.postgres import PostgresSaver
 
     base = bl.pg_base_url()
     bl.reset_pg_schema(base, PG_SCHEMA)
-    url = bl.with_query(base, options=f"-csearch_path={PG_SCHEMA}")
+    opts = f"-csearch_path={PG_SCHEMA} -csynchronous_commit={sync_commit}"
+    url = bl.with_query(base, options=opts)
     try:
         with PostgresSaver.from_conn_string(url) as saver:
             saver.setup()
+            row = saver.conn.execute("SHOW synchronous_commit").fetchone()  # a dict row
+            assert row is not None and list(dict(row).values()) == [sync_commit], row
             graph = cycle_builder(bl.CYCLE_STEPS).compile(checkpointer=saver)
             return _median_cycle(graph, repeats, "pg", **kw)
     finally:
@@ -322,7 +330,7 @@ def run_all(repeats: int) -> dict[str, Any]:
             _try(
                 notes,
                 "sqlite synchronous=NORMAL",
-                lambda: per_step_sqlite(tmp, repeats, sync_normal=True, durability="sync"),
+                lambda: per_step_sqlite(tmp, repeats, synchronous="NORMAL", durability="sync"),
             )
         )
         extras["sqlite_async_saver_us"] = r(
@@ -332,6 +340,13 @@ def run_all(repeats: int) -> dict[str, Any]:
         )
         postgres = _try(
             notes, "per_step postgres", lambda: per_step_postgres(repeats, durability="sync")
+        )
+        extras["postgres_sync_commit_off_us"] = r(
+            _try(
+                notes,
+                "postgres synchronous_commit=off",
+                lambda: per_step_postgres(repeats, sync_commit="off", durability="sync"),
+            )
         )
         extras["postgres_durability_async_us"] = r(
             _try(notes, "postgres async durability", lambda: per_step_postgres(repeats))
