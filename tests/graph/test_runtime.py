@@ -1106,7 +1106,7 @@ def test_sync_runtime() -> None:
         assert srt.get_state(res.run_id, 1) == {"n": 2, "log": []}
         events = srt.events(res.run_id)
         assert events[-1].type == "lifecycle" and events[-1].data["to"] == "COMPLETED"
-        assert srt.max_steps == 1000  # plain attributes pass through
+        assert srt.runtime.max_steps == 1000  # the wrapped Runtime's attributes
 
 
 async def test_unwrap(rt: Runtime) -> None:
