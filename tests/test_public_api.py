@@ -39,6 +39,7 @@ EXPECTED = [
     "RunFailedError",
     "RunHandle",
     "RunNotFoundError",
+    "RunParkedError",
     "RunResult",
     "RunStateError",
     "RunStatus",
@@ -154,6 +155,11 @@ def test_error_tree() -> None:
 
     assert issubclass(WorkflowConflictError, ConfigurationError)
     assert issubclass(WorkflowVersionError, RunStateError)
+    from tether import RunParkedError
+
+    assert issubclass(RunParkedError, RunStateError)
+    parked = RunParkedError("r1", {"kind": "interrupt", "reason": "q"}, [{"id": "i"}], {})
+    assert "resume('r1', value)" in str(parked) and parked.interrupts == [{"id": "i"}]
 
 
 def test_model_error_tree() -> None:

@@ -153,6 +153,29 @@ class WorkflowVersionError(RunStateError):
         self.current = current
 
 
+class RunParkedError(RunStateError):
+    """``Workflow.invoke`` ended with the run parked (ESCALATED): it waits in the store for
+    ``resume``. ``run_id``, ``escalation``, ``interrupts`` and ``state`` say where it stopped."""
+
+    def __init__(
+        self,
+        run_id: str,
+        escalation: dict[str, Any] | None = None,
+        interrupts: list[Any] | None = None,
+        state: dict[str, Any] | None = None,
+    ) -> None:
+        esc = escalation or {}
+        answer = ", value)" if interrupts and esc.get("kind") == "interrupt" else ")"
+        super().__init__(
+            f"run {run_id} is waiting ({esc.get('kind', 'escalated')}): "
+            f"{esc.get('reason', '')}; resume it with Runtime(store).resume({run_id!r}{answer}"
+        )
+        self.run_id = run_id
+        self.escalation = esc
+        self.interrupts = list(interrupts or [])
+        self.state = state
+
+
 class WorkflowConflictError(ConfigurationError):
     """A runtime was given two different workflows under one name."""
 

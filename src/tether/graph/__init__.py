@@ -1,8 +1,8 @@
 """Graph workflows: builder, state, planner, run loop and the Runtime."""
 
+from tether.core.errors import RunParkedError
 from tether.graph.builder import Graph, Workflow
 from tether.graph.context import RunContext, interrupt
-from tether.graph.invoke import RunParkedError
 from tether.graph.results import RunHandle, RunResult, StepInfo
 from tether.graph.runtime import Runtime
 from tether.graph.types import END, START, Command, Phase, RetryPolicy, Send

@@ -25,29 +25,19 @@ import asyncio
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from tether.core.errors import ConfigurationError, InvalidInputError, RunFailedError, RunStateError
+from tether.core.errors import (
+    ConfigurationError,
+    InvalidInputError,
+    RunFailedError,
+    RunParkedError,
+    RunStateError,
+)
 from tether.core.lifecycle import RunStatus
 
 if TYPE_CHECKING:
     from tether.graph.builder import Workflow
     from tether.graph.results import RunResult
     from tether.store.protocol import RunStore
-
-
-class RunParkedError(RunStateError):
-    """``invoke`` ended with the run parked (ESCALATED): it waits for ``resume``."""
-
-    def __init__(self, result: RunResult) -> None:
-        esc = result.escalation or {}
-        super().__init__(
-            f"run {result.run_id} is waiting ({esc.get('kind', 'escalated')}): "
-            f"{esc.get('reason', '')}; resume it with Runtime(store).resume({result.run_id!r}"
-            + (", value)" if result.interrupts and esc.get("kind") == "interrupt" else ")")
-        )
-        self.run_id = result.run_id
-        self.escalation = esc
-        self.interrupts = result.interrupts
-        self.state = result.state
 
 
 def invoke(
@@ -111,5 +101,5 @@ def outcome(result: RunResult) -> dict[str, Any]:
         message = f"{err.get('type', 'error')} in node {err.get('node')!r}: {err.get('message')}"
         raise RunFailedError(result.run_id, message, err) from result.cause
     if result.status is RunStatus.ESCALATED:
-        raise RunParkedError(result)
+        raise RunParkedError(result.run_id, result.escalation, result.interrupts, result.state)
     raise RunStateError(f"run {result.run_id} ended {result.status.value}")
