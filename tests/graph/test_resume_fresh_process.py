@@ -7,6 +7,9 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 _APP = textwrap.dedent(
     """
@@ -74,3 +77,48 @@ def test_a_fresh_process_resumes_without_importing_anything(tmp_path: Path) -> N
     done = _run(app, "resume", url, str(parked["run_id"]))
     assert done["status"] == "COMPLETED" and done["state"] == {"answer": "yes"}
     assert done["imported"] == []
+
+
+async def test_the_first_recovery_sweep_leaves_the_loop_to_the_first_operation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A runtime opened to resume one run does that first: the recovery sweep's queries (a
+    scan for dead owners, a claim) do not interleave with the resume's commits."""
+    from typing import TypedDict
+
+    from tether import END, START, Graph, Runtime, interrupt
+    from tether.graph import runtime as runtime_mod
+    from tether.store import SqliteStore
+
+    class S(TypedDict):
+        answer: str
+
+    def ask(state: S) -> dict[str, str]:
+        return {"answer": str(interrupt("ok?"))}
+
+    g = Graph(S, name="grace")
+    g.add_node("ask", ask)
+    g.add_edge(START, "ask")
+    g.add_edge("ask", END)
+    wf = g.compile()
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    async with Runtime(url, workflows=[wf], recover=False) as rt:
+        parked = await rt.run(wf, {"answer": ""})
+    calls: list[str] = []
+    claim, commit = SqliteStore.claim_runs, SqliteStore.commit
+
+    async def spy_claim(self: SqliteStore, *a: Any, **k: Any) -> Any:
+        calls.append("claim")
+        return await claim(self, *a, **k)
+
+    async def spy_commit(self: SqliteStore, *a: Any, **k: Any) -> Any:
+        calls.append("commit")
+        return await commit(self, *a, **k)
+
+    monkeypatch.setattr(SqliteStore, "claim_runs", spy_claim)
+    monkeypatch.setattr(SqliteStore, "commit", spy_commit)
+    monkeypatch.setattr(runtime_mod, "STARTUP_GRACE", 60.0)  # however slow the machine
+    async with Runtime(url, workflows=[wf], poll_interval=60.0) as rt:
+        done = await rt.resume(parked.run_id, "yes")
+    assert done.state == {"answer": "yes"}
+    assert calls and "claim" not in calls  # without the grace the sweep ran mid-resume

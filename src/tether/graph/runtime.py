@@ -63,6 +63,12 @@ EVENT_PAGE = 1000
 DEAD_SCAN_INTERVAL = 1.0
 """Seconds between two background looks for dead lease owners."""
 
+STARTUP_GRACE = 0.05
+"""Seconds the first recovery sweep waits after ``open()``: the first operation (a resume in a
+fresh process, a start) has the event loop to itself instead of sharing it with the sweep's
+queries, and recovery still begins at once. (The lease keeper's thread starts at once: a node
+that blocks the loop from the first step on must not stop its renewals.)"""
+
 
 def _resumable(run: RunRecord) -> RunRecord:
     if run.status not in (RunStatus.ESCALATED, RunStatus.FAILED):
@@ -531,6 +537,7 @@ class Runtime:
         return lease_lost(self.owner, run_id, token, rec)
 
     async def _recovery(self) -> None:
+        await asyncio.sleep(min(STARTUP_GRACE, self.poll_interval))
         while True:
             started = time.monotonic()
             try:
