@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tether import END, START, Graph, RunContext, Runtime, append
+from tether.cli.render_usage import fmt_cost
 from tether.core.serde import fingerprint
 from tether.llm import model_from_spec
 
@@ -128,7 +129,7 @@ async def main(question: str) -> None:
                 console.print(
                     f"           [dim]{ev.node}: {d['model']} {d['input_tokens']} in / "
                     f"{d['output_tokens']} out tokens, {d['latency']:.2f} s "
-                    f"(TTFT {d['ttft'] or 0:.2f} s), ${d['cost'] or 0:.4f}[/]"
+                    f"(TTFT {d['ttft'] or 0:.2f} s), {fmt_cost(d['cost'] or 0)}[/]"
                 )
         result = await handle.wait()
         table = Table(title=f"history of {result.run_id}", show_lines=False)
