@@ -7,8 +7,9 @@ import threading
 import time
 from pathlib import Path
 
-from tether.store import SqliteStore
-from tether.store.schema import LATEST_VERSION
+import pytest
+
+from tether.store import SqliteStore, schema
 from tether.store.sqlite_wal import _PassiveCheckpointer
 
 
@@ -33,22 +34,23 @@ async def test_opening_a_current_database_never_waits_for_another_writer(
         writer.close()
 
 
-async def test_a_database_behind_the_current_schema_still_migrates(tmp_path: Path) -> None:
+async def test_a_database_behind_the_current_schema_still_migrates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "runs.db"
-    store = SqliteStore(path)
-    await store.setup()
-    await store.close()
-    with sqlite3.connect(path) as db:  # pretend v3 (its indexes) and later were never applied
-        db.execute("DELETE FROM tether_schema_version WHERE version >= 3")
-        db.execute("DROP INDEX tether_runs_status_created")
-        db.execute("DROP INDEX tether_runs_workflow_created")
+    with monkeypatch.context() as m:  # a file written by a tether that knew versions 1-2
+        m.setattr(schema, "_VERSIONS", schema._VERSIONS[:2])
+        m.setattr(schema, "LATEST_VERSION", 2)
+        old = SqliteStore(path)
+        await old.setup()
+        await old.close()
     again = SqliteStore(path)
-    await again.setup()
+    await again.setup()  # the one-read check sees version 2: the locked migration path runs
     await again.close()
     with sqlite3.connect(path) as db:
         (version,) = db.execute("SELECT MAX(version) FROM tether_schema_version").fetchone()
         indexes = {n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type='index'")}
-    assert version == LATEST_VERSION
+    assert version == schema.LATEST_VERSION
     assert {"tether_runs_status_created", "tether_runs_workflow_created"} <= indexes
 
 
