@@ -14,6 +14,7 @@ from tether.core.lifecycle import RunStatus, path_to
 from tether.graph.breakpoints import escalation as breakpoint_escalation
 from tether.graph.breakpoints import stops_after, stops_before
 from tether.graph.context import RunContext, error_dict
+from tether.graph.events import lifecycle_data
 from tether.graph.executor import Outcome, run_task
 from tether.graph.history import SnapshotTracker
 from tether.graph.planner import Finished, plan_next
@@ -125,7 +126,7 @@ class RunLoop:
         cur = self.status
         for nxt in _path(cur, dst):
             out.append((cur, nxt, self.actor, reason))
-            self.emit("lifecycle", {"from": cur.value, "to": nxt.value, "reason": reason})
+            self.emit("lifecycle", lifecycle_data(cur, nxt, reason))
             cur = nxt
         return out
 

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 from tether.core.errors import InvalidInputError, RunStateError
 from tether.core.lifecycle import RunStatus
 from tether.graph.breakpoints import resume_metadata
+from tether.graph.events import lifecycle_events
 from tether.graph.loop import phase_status
-from tether.store.types import Commit, Event, RunRecord
+from tether.store.types import Commit, RunRecord
 
 if TYPE_CHECKING:
     from tether.graph.runtime import Runtime
@@ -97,18 +98,7 @@ def _commit(
     clear_error: bool,
 ) -> Commit:
     now = rt.clock.now()
-    events = [
-        Event(
-            run.run_id,
-            0,
-            "lifecycle",
-            now,
-            None,
-            None,
-            {"from": s.value, "to": d.value, "reason": r},
-        )
-        for s, d, _, r in trs
-    ]
+    events = lifecycle_events(run.run_id, now, trs)
     return Commit(
         status=trs[-1][1],
         transitions=list(trs),

@@ -30,7 +30,7 @@ from tether.core.lifecycle import FINISHED, PARKED, RunStatus
 from tether.core.liveness import current_incarnation, dead_owners, worker_id
 from tether.core.refs import find_ref, load_ref
 from tether.graph.builder import Workflow
-from tether.graph.events import EventBus
+from tether.graph.events import EventBus, lifecycle_event, lifecycle_events
 from tether.graph.heartbeat import LeaseKeeper, lease_lost
 from tether.graph.history import SnapshotPolicy, SnapshotTracker, replay
 from tether.graph.loop import RunLoop, phase_status
@@ -340,18 +340,7 @@ class Runtime:
             metadata=meta,
         )
         cp = Checkpoint(run_id, 0, [], tasks, serde.loads(snap_blob), {})
-        events = [
-            Event(
-                run_id,
-                0,
-                "lifecycle",
-                now,
-                None,
-                None,
-                {"from": s.value if s else None, "to": d.value, "reason": r},
-            )
-            for s, d, _, r in trs
-        ]
+        events = lifecycle_events(run_id, now, trs)
         try:
             created_rec, created = await self.store.create_run(rec, cp, trs, events)
         except IdempotencyConflictError:
@@ -915,15 +904,7 @@ class Runtime:
             run = await self.store.get_run(run_id)
             if run.status in (RunStatus.COMPLETED, RunStatus.CANCELLED, RunStatus.FAILED):
                 raise RunStateError(f"run {run_id} is already {run.status.value}")
-            ev = Event(
-                run_id,
-                0,
-                "lifecycle",
-                self.clock.now(),
-                None,
-                None,
-                {"from": run.status.value, "to": "CANCELLED", "reason": reason},
-            )
+            ev = lifecycle_event(run_id, self.clock.now(), run.status, RunStatus.CANCELLED, reason)
             try:
                 done = await self.store.commit(
                     run_id,
@@ -1022,18 +1003,7 @@ class Runtime:
             dict(src.barriers),
             meta={"forked_from": run_id},
         )
-        events = [
-            Event(
-                fid,
-                0,
-                "lifecycle",
-                now,
-                None,
-                None,
-                {"from": src_.value if src_ else None, "to": dst.value, "reason": why},
-            )
-            for src_, dst, _, why in trs
-        ]
+        events = lifecycle_events(fid, now, trs)
         created, _ = await self.store.create_run(rec, cp, trs, events)
         if execute:
             tracker = SnapshotTracker(self.snapshots)
