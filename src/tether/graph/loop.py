@@ -132,6 +132,7 @@ class RunLoop:
 
     async def _commit(self, commit: Commit) -> None:
         commit.events = self._take_events()
+        commit.base = self.run  # the store reads back only the run's small columns
         self.run = await self.rt.store.commit(self.run.run_id, self.token, commit)
         if commit.status is not None:
             self.status = commit.status

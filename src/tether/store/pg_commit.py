@@ -17,6 +17,7 @@ cannot merge every value serde writes (``\u0000`` in strings, float spellings).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
@@ -132,10 +133,11 @@ $fn$"""
     return [commit]
 
 
-def call(p: str) -> str:
-    """The one statement ``PostgresStore.commit`` sends (psycopg placeholders)."""
+def call(p: str, columns: Sequence[str] = RUN_COLUMNS) -> str:
+    """The one statement ``PostgresStore.commit`` sends (psycopg placeholders), fetching
+    ``columns`` of the committed run (a step commit fetches only its small ones)."""
     args = ", ".join(f"%s::{typ}" for _name, typ in _PARAMS)
-    return f"SELECT {', '.join(RUN_COLUMNS)} FROM {p}commit({args})"
+    return f"SELECT {', '.join(columns)} FROM {p}commit({args})"
 
 
 def allowed_statuses(commit: Commit) -> str | None:

@@ -46,7 +46,7 @@ except ImportError as exc:  # pragma: no cover - exercised by a subprocess test
     raise missing_dependency("postgres", "psycopg") from exc
 
 from tether.core.serde import dumps, loads
-from tether.store import pg_commit, pg_control
+from tether.store import pg_commit, pg_control, run_head
 from tether.store.control import check_take
 from tether.store.lease_renewer import DbApiConnection, SqlLeaseRenewer
 from tether.store.pg_pool import ConnectionPool
@@ -149,6 +149,8 @@ class PostgresStore(SqlStore):
         dialect = PostgresDialect(schema)
         self._sql = Statements(dialect)
         self._commit_sql = pg_commit.call(dialect.prefix)
+        # a step commit given Commit.base fetches only the run's small columns
+        self._commit_head_sql = pg_commit.call(dialect.prefix, run_head.HEAD_COLUMNS)
         self._take_sql = pg_control.call(dialect.prefix)
         self._lock_metadata = (
             f"SELECT metadata FROM {dialect.prefix}runs WHERE run_id = %s FOR UPDATE"
@@ -256,12 +258,15 @@ class PostgresStore(SqlStore):
         last_seq = pg_commit.last_event_seq(commit) if token is not None else None
         pool = self._opened()
         retry: Retry | None = None
+        base = run_head.usable(commit, token)
         while True:
             started, sent = time.monotonic(), False
             try:
                 async with pool.connection() as conn:
                     sent = True
                     row = await self._commit_once(conn, run_id, token, now, commit)
+                if base is not None:
+                    return await self._from_head(base, row, run_id, commit, started)
                 break
             except psycopg.Error as exc:
                 if sent and last_seq is None:  # it may have applied, and nothing would tell
@@ -282,13 +287,33 @@ class PostgresStore(SqlStore):
         assert row is not None
         return row_to_run(row)
 
+    async def _from_head(
+        self, base: RunRecord, head: Any, run_id: str, commit: Commit, started: float
+    ) -> RunRecord:
+        """The committed run from the small columns the commit returned and the writer's copy
+        (``Commit.base``); read whole only if ``base`` missed a commit (its ``event_seq``)."""
+        self._opened().answered(started)
+        if head[6] - len(commit.events) != base.event_seq:
+            return await self.get_run(run_id)
+        run = run_head.merge(base, head)
+        merged = None
+        if commit.metadata is not None:
+            merged = loads(dumps({**base.metadata, **commit.metadata}))
+        run_head.apply_fields(run, commit, merged)
+        return run
+
     async def _commit_once(
         self, conn: Conn, run_id: str, token: int | None, now: float, commit: Commit
     ) -> Any:
+        """The commit statement's row: the whole run, or (given ``Commit.base``) its head."""
         if commit.metadata is None:
+            sql = self._commit_sql_for(commit, token)
             params = pg_commit.params(run_id, token, now, commit, None)
-            return await (await conn.execute(self._commit_sql, params, binary=True)).fetchone()
+            return await (await conn.execute(sql, params, binary=True)).fetchone()
         return await self._commit_merging(conn, run_id, token, now, commit)
+
+    def _commit_sql_for(self, commit: Commit, token: int | None) -> str:
+        return self._commit_sql if run_head.usable(commit, token) is None else self._commit_head_sql
 
     def _raise_commit_error(
         self, exc: psycopg.Error, run_id: str, token: int | None, commit: Commit
@@ -315,4 +340,5 @@ class PostgresStore(SqlStore):
                 raise RunNotFoundError(run_id)
             merged = dumps({**(loads(current[0]) or {}), **commit.metadata})
             params = pg_commit.params(run_id, token, now, commit, merged)
-            return await (await conn.execute(self._commit_sql, params, binary=True)).fetchone()
+            sql = self._commit_sql_for(commit, token)
+            return await (await conn.execute(sql, params, binary=True)).fetchone()

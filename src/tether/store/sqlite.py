@@ -31,7 +31,7 @@ from tether.core.errors import (
     RunNotFoundError,
 )
 from tether.core.serde import dumps, loads
-from tether.store import schema
+from tether.store import run_head, schema
 from tether.store.control import check_take, refill, take
 from tether.store.lease_renewer import SqlLeaseRenewer
 from tether.store.memory import check_commit_transitions
@@ -275,15 +275,31 @@ class SqliteStore(SqlStore):
         except (LeaseLostError, IllegalTransitionError, RunNotFoundError, ValueError) as exc:
             return exc
 
+    def _read_for_commit(
+        self, db: sqlite3.Connection, run_id: str, token: int | None, commit: Commit
+    ) -> RunRecord:
+        """The run as the commit starts from. Given a usable ``Commit.base``, only the small
+        columns are read (SQLite would otherwise copy and decode the whole input every step);
+        the whole row only when ``base`` no longer matches the stored run."""
+        base = run_head.usable(commit, token)
+        if base is not None:
+            sql = self._sql.memoized(("head",), lambda: run_head.head_sql(self._sql.dialect.prefix))
+            head = db.execute(sql, (run_id,)).fetchone()
+            if head is None:
+                raise RunNotFoundError(run_id)
+            if head[3] != token or head[6] == base.event_seq:  # a lost fence, or base matches
+                return run_head.merge(base, head)
+        row = db.execute(self._sql.get_run, (run_id,)).fetchone()
+        if row is None:
+            raise RunNotFoundError(run_id)
+        return row_to_run(row)
+
     def _apply(
         self, db: sqlite3.Connection, run_id: str, token: int | None, commit: Commit
     ) -> RunRecord:
         sql = self._sql
         if True:
-            row = db.execute(sql.get_run, (run_id,)).fetchone()
-            if row is None:
-                raise RunNotFoundError(run_id)
-            run = row_to_run(row)
+            run = self._read_for_commit(db, run_id, token, commit)
             if token is not None and run.lease_token != token:
                 raise LeaseLostError(run_id, token)
             check_commit_transitions(run, commit)

@@ -135,3 +135,9 @@ class Commit:
     metadata: dict[str, Any] | None = None
     clear_node_writes_for_step: int | None = None
     release_lease: bool = False
+    base: RunRecord | None = field(default=None, repr=False, compare=False)
+    """The run as the writer last read it (or got it back from ``commit``) under this token:
+    a fenced commit then reads back and returns only the run's small columns (status, step,
+    lease, counters) and takes ``input``/``result``/``metadata``... from ``base``, so a step
+    costs what it changes, not the size of the run's input. The store checks ``base`` (same
+    token, same ``event_seq``) and reads the whole run when it does not match."""
