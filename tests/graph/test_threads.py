@@ -200,10 +200,29 @@ async def test_a_fork_of_a_thread_run_is_not_a_turn_of_the_thread(rt: Runtime) -
     first = await rt.run(chat, {"messages": ["a"]}, thread_id="t")
     fork = await rt.fork(first.run_id, 0, {"messages": ["forked"]}, execute=False)
     assert "thread_id" not in (await rt.get_run(fork.run_id)).metadata
+    assert (await rt.get_run(fork.run_id)).thread_id is None
+    assert (await rt.get_run(first.run_id)).thread_id == "t"
     # the fork is PLANNED (unfinished), yet the thread goes on: it is not one of its runs
     second = await rt.run(chat, {"messages": ["b"]}, thread_id="t")
     assert second.state["messages"] == ["a", "bot: a", "b", "bot: b"]
     assert [r.run_id for r in await rt.list_runs(thread_id="t")] == [second.run_id, first.run_id]
+
+
+async def test_the_base_is_found_behind_many_failed_turns_and_other_runs(
+    shared_store: Callable[[], RunStore],
+) -> None:
+    """The thread's runs are read from the store's thread index page by page: a completed run
+    behind more failed turns than the first page holds, and behind other runs, is still found."""
+    async with Runtime(shared_store(), recover=False) as rt:
+        first = await rt.run(chat, {"messages": ["a"]}, thread_id="t")
+        for i in range(7):
+            await rt.run(chat, {"messages": [f"x{i}"], "fail": True}, thread_id="t")
+            await rt.start(chat, {"messages": ["other"]}, execute=False)
+        again = await rt.run(chat, {"messages": ["b"], "fail": False}, thread_id="t")
+        assert again.state["messages"] == ["a", "bot: a", "b", "bot: b"]
+        assert (await rt.get_run(again.run_id)).metadata["thread_base"] == first.run_id
+        runs = await rt.list_runs(thread_id="t", limit=100)
+        assert len(runs) == 9 and {r.thread_id for r in runs} == {"t"}
 
 
 class Notes(BaseModel):

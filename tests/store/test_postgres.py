@@ -198,10 +198,12 @@ async def test_an_older_schema_is_upgraded_in_place(
         m.setattr(schema, "LATEST_VERSION", 1)
         old = PostgresStore(pg_dsn, schema=pg_schema)
         await old.setup()
-        await old.create_run(
-            RunRecord("r1", "wf", RunStatus.RECEIVED), Checkpoint("r1", 0, [], [], {}), []
-        )
         await old.close()
+    with psycopg.connect(pg_dsn) as conn:  # a run as a v1 tether wrote it (v1's columns only)
+        conn.execute(
+            f'INSERT INTO "{pg_schema}".tether_runs (run_id, workflow, status, created_at, '
+            "updated_at, metadata) VALUES ('r1', 'wf', 'RECEIVED', 0, 0, '\\x7b7d')"
+        )
     assert _versions(pg_dsn, pg_schema) == [1]
     assert "tether_buckets" not in _tables(pg_dsn, pg_schema)
     store = PostgresStore(pg_dsn, schema=pg_schema)

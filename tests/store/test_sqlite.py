@@ -155,10 +155,12 @@ async def test_an_older_database_is_upgraded_in_place(
         m.setattr(schema, "LATEST_VERSION", 1)
         old = SqliteStore(path)
         await old.setup()
-        await old.create_run(
-            RunRecord("r1", "wf", RunStatus.RECEIVED), Checkpoint("r1", 0, [], [], {}), []
-        )
         await old.close()
+    with sqlite3.connect(path) as db:  # a run as a v1 tether wrote it (v1's columns only)
+        db.execute(
+            "INSERT INTO tether_runs (run_id, workflow, status, created_at, updated_at, metadata) "
+            "VALUES ('r1', 'wf', 'RECEIVED', 0, 0, X'7b7d')"
+        )
     assert _versions(path) == [1]
     store = SqliteStore(path)
     await store.setup()

@@ -59,7 +59,7 @@ async def test_cursor_pages_cover_a_big_listing_exactly_once(tmp_path: Path) -> 
         rec.created_at = rec.updated_at = float(i // 4)  # ties: four runs per instant
         rows.append(run_params(rec))
     with store._tx as db:
-        db.executemany(f"INSERT INTO tether_runs VALUES ({', '.join('?' * 19)})", rows)
+        db.executemany(f"INSERT INTO tether_runs VALUES ({', '.join('?' * len(rows[0]))})", rows)
     seen: list[str] = []
     page = await store.list_runs(status=[RunStatus.COMPLETED], workflow="wf1", limit=64)
     while page:

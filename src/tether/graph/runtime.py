@@ -338,6 +338,7 @@ class Runtime:
             lease_token=1 if execute else 0,
             lease_expires_at=now + self.lease_ttl if execute else 0.0,
             metadata=meta,
+            thread_id=thread_id,
         )
         cp = Checkpoint(run_id, 0, [], tasks, serde.loads(snap_blob), {})
         events = lifecycle_events(run_id, now, trs)

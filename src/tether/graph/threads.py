@@ -14,10 +14,11 @@ each new run carries an idempotency key naming the thread's newest run it follow
 keeps that key unique, so the loser gets RunStateError too. (So ``idempotency_key`` cannot be
 combined with ``thread_id``.)
 
-A fork of a thread's run does not belong to the thread. The thread id is stored in the run's
-metadata (``thread_id``); ``runtime.list_runs(thread_id=t)`` and ``tether runs list --thread t``
-list a thread's runs, newest first. Finding them reads the runs newest first and stops at what
-it needs: cheap for a thread whose last runs are recent, a scan of the runs table otherwise.
+A fork of a thread's run does not belong to the thread. The thread id is the run's
+``RunRecord.thread_id`` (a column with its own index; also kept in the run's metadata as
+``thread_id``); ``runtime.list_runs(thread_id=t)`` and ``tether runs list --thread t`` list a
+thread's runs, newest first. Finding a thread's newest runs reads a few entries of that index,
+however many other runs were started since.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ THREAD_KEY = "thread_id"
 NOT_FORKED = frozenset({THREAD_KEY, "thread_base", PASSED_KEY})
 """Run metadata a fork does not inherit: a fork is a branch, not a turn of its parent's thread
 (starting it could not wait for the thread's other runs), and it stops at its breakpoints anew."""
-_PAGE = 200
+_FIRST_PAGE, _PAGE = 4, 200
 
 
 @dataclass(slots=True)
@@ -120,25 +121,17 @@ async def list_thread_runs(
 ) -> list[RunRecord]:
     """The runs of a thread, newest first (``filters`` as for ``RunStore.list_runs``)."""
     check_thread_id(thread_id)
-    out: list[RunRecord] = []
-    skip = max(offset, 0)
-    async for run in _thread_runs(store, thread_id, **filters):
-        if skip:
-            skip -= 1
-            continue
-        if len(out) >= limit:
-            break
-        out.append(run)
-    return out
+    return await store.list_runs(thread_id=thread_id, limit=limit, offset=offset, **filters)
 
 
-async def _thread_runs(store: RunStore, thread_id: str, **filters: Any) -> AsyncIterator[RunRecord]:
-    offset = 0
+async def _thread_runs(store: RunStore, thread_id: str) -> AsyncIterator[RunRecord]:
+    """The thread's runs, newest first, read page by page (keyset) from the thread index: the
+    first page is small, since a thread start usually needs only the newest run or two."""
+    size, cursor = _FIRST_PAGE, None
     while True:
-        page = await store.list_runs(limit=_PAGE, offset=offset, **filters)
+        page = await store.list_runs(thread_id=thread_id, limit=size, before=cursor)
         for run in page:
-            if run.metadata.get(THREAD_KEY) == thread_id:
-                yield run
-        if len(page) < _PAGE:
+            yield run
+        if len(page) < size:
             return
-        offset += _PAGE
+        cursor, size = page[-1].run_id, _PAGE

@@ -158,6 +158,7 @@ class MemoryStore:
         offset: int = 0,
         before: str | None = None,
         after: str | None = None,
+        thread_id: str | None = None,
     ) -> list[RunRecord]:
         check_page(before, after, offset)
         lower = upper = None
@@ -171,6 +172,7 @@ class MemoryStore:
             if (status is None or r.status in status)
             and (workflow is None or r.workflow == workflow)
             and (parent_run_id is None or r.parent_run_id == parent_run_id)
+            and (thread_id is None or r.thread_id == thread_id)
             and (upper is None or _position(r) < upper)
             and (lower is None or _position(r) > lower)
         ]

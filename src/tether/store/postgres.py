@@ -86,6 +86,7 @@ class PostgresDialect(Dialect):
             1: pg_commit.functions(self.prefix),
             2: pg_control.functions(self.prefix),
             4: pg_commit.functions(self.prefix),  # CREATE OR REPLACE: the v4 commit function
+            5: pg_commit.functions(self.prefix),  # recompiled for the runs row's thread_id
         }
 
 

@@ -152,12 +152,48 @@ def _v4(d: Dialect) -> list[str]:
     return []
 
 
+def _v5(d: Dialect) -> list[str]:
+    """The thread a run belongs to (``RunRecord.thread_id``) as a column with its own index, so
+    finding a thread's newest runs reads a few index entries instead of scanning every run;
+    existing rows get it from ``metadata["thread_id"]`` (a JSON string there, else NULL)."""
+    p = d.prefix
+    return [
+        f"ALTER TABLE {p}runs ADD COLUMN thread_id TEXT",
+        _backfill_thread_id(d),
+        f"CREATE INDEX tether_runs_thread_created ON {p}runs (thread_id, created_at, run_id)",
+    ]
+
+
+def _backfill_thread_id(d: Dialect) -> str:
+    """Copy ``metadata["thread_id"]`` (when a JSON string) into the column. The metadata blob is
+    ``core.serde`` JSON (UTF-8); only rows naming the key are parsed, and the nested CASEs keep
+    a blob the database cannot parse from failing the migration (its run gets no thread)."""
+    p = d.prefix
+    if d.name == "sqlite":
+        m = "CAST(metadata AS TEXT)"
+        return (
+            f"UPDATE {p}runs SET thread_id = CASE WHEN json_valid({m}) THEN "
+            f"CASE WHEN json_type({m}, '$.thread_id') = 'text' "
+            f"THEN json_extract({m}, '$.thread_id') END END "
+            "WHERE instr(metadata, CAST('\"thread_id\"' AS BLOB)) > 0"
+        )
+    # PostgreSQL's jsonb refuses a string holding U+0000 (JSON ``\u0000``): such rows are left
+    m, j = "convert_from(metadata, 'UTF8')", "convert_from(metadata, 'UTF8')::jsonb"
+    return (
+        f"UPDATE {p}runs SET thread_id = CASE WHEN position(convert_to('\\u0000', 'UTF8') IN "
+        f"metadata) = 0 THEN CASE WHEN jsonb_typeof({j} -> 'thread_id') = 'string' "
+        f"THEN {j} ->> 'thread_id' END END "
+        "WHERE position(convert_to('\"thread_id\"', 'UTF8') IN metadata) > 0"
+    )
+
+
 # Append a version for every change; never edit one a database may already have applied.
 _VERSIONS: list[tuple[int, Callable[[Dialect], list[str]]]] = [
     (1, _v1),
     (2, _v2),
     (3, _v3),
     (4, _v4),
+    (5, _v5),
 ]
 LATEST_VERSION = _VERSIONS[-1][0]
 

@@ -144,7 +144,7 @@ class SqlStore(ABC):
         sql, now = self._sql, self.clock.now()
         rid, seq0 = run.run_id, run.event_seq
         p = run_params(run)
-        params = (*p[:15], now, now, seq0 + len(events), p[18])
+        params = (*p[:15], now, now, seq0 + len(events), *p[18:])
         trs = [
             (rid, i, src.value if src is not None else None, dst.value, now, actor, why)
             for i, (src, dst, actor, why) in enumerate(transitions, 1)
@@ -185,6 +185,7 @@ class SqlStore(ABC):
         offset: int = 0,
         before: str | None = None,
         after: str | None = None,
+        thread_id: str | None = None,
     ) -> list[RunRecord]:
         check_page(before, after, offset)
         cursor_id = before if before is not None else after
@@ -194,6 +195,8 @@ class SqlStore(ABC):
             common.append(workflow)
         if parent_run_id is not None:
             common.append(parent_run_id)
+        if thread_id is not None:
+            common.append(thread_id)
         if cursor_id is not None:
             row = await self._fetch_one(self._sql.run_created, (cursor_id,))
             if row is None:
@@ -213,7 +216,9 @@ class SqlStore(ABC):
         if cursor is None:
             params.append(offset)
         n_status = len(values) if status is not None else None
-        sql = self._sql.list_runs(n_status, workflow is not None, parent_run_id is not None, cursor)
+        sql = self._sql.list_runs(
+            n_status, workflow is not None, parent_run_id is not None, cursor, thread_id is not None
+        )
         runs = [row_to_run(r) for r in await self._fetch(sql, params)]
         if cursor == "after":
             runs.reverse()  # fetched oldest first: the runs just newer than the cursor

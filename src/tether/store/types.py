@@ -32,6 +32,8 @@ class RunRecord:
     updated_at: float = 0.0
     event_seq: int = 0
     metadata: dict[str, Any] = field(default_factory=dict)
+    thread_id: str | None = None
+    """The conversation thread the run is a turn of (``start(..., thread_id=)``), else None."""
 
 
 @dataclass(slots=True)

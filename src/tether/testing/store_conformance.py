@@ -31,13 +31,19 @@ from tether.testing.store_conformance_history import HistoryConformance
 from tether.testing.store_conformance_leases import LeaseConformance
 from tether.testing.store_conformance_queries import QueryConformance
 from tether.testing.store_conformance_runs import RunConformance
+from tether.testing.store_conformance_threads import ThreadConformance
 from tether.testing.store_helpers import StoreFactory
 
 __all__ = ["StoreConformance", "StoreFactory"]
 
 
 class StoreConformance(
-    RunConformance, LeaseConformance, HistoryConformance, ControlConformance, QueryConformance
+    RunConformance,
+    LeaseConformance,
+    HistoryConformance,
+    ControlConformance,
+    QueryConformance,
+    ThreadConformance,
 ):
     """Every RunStore semantic of ``tether.store.protocol`` and the control plane of
     ``tether.store.control``, checked against one backend."""
