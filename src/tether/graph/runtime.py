@@ -30,7 +30,7 @@ from tether.core.lifecycle import FINISHED, PARKED, RunStatus
 from tether.core.liveness import current_incarnation, dead_owners, worker_id
 from tether.core.refs import find_ref, load_ref
 from tether.graph.builder import Workflow
-from tether.graph.events import EventBus, lifecycle_event, lifecycle_events
+from tether.graph.events import EventBus, Hop, lifecycle_event, lifecycle_events
 from tether.graph.heartbeat import LeaseKeeper, lease_lost
 from tether.graph.history import SnapshotPolicy, SnapshotTracker, replay
 from tether.graph.loop import RunLoop, phase_status
@@ -306,55 +306,89 @@ class Runtime:
         else:
             state = wf.schema.initial_state(input)
         tasks = entry_tasks(wf, state)
-        snap_blob = serde.dumps(state)
-        run_id = run_id or make_run_id()
-        now = self.clock.now()
-        trs: list[tuple[RunStatus | None, RunStatus, str, str]] = [
-            (None, RunStatus.RECEIVED, actor, "submitted"),
-            (RunStatus.RECEIVED, RunStatus.PLANNED, actor, f"{len(tasks)} entry task(s)"),
-        ]
-        status = RunStatus.PLANNED
-        if execute:
-            status = phase_status(wf, tasks) if tasks else RunStatus.EXECUTING
-            trs.append((RunStatus.PLANNED, status, f"worker:{self.owner}", "started"))
         meta = {
             "step_limit": max_steps or self.max_steps,
             "reducers": wf.schema.reducer_names,
             "workflow_ref": wf.ref,
             **(metadata or {}),
-            VERSION_KEY: wf.version,
-            KEY_FORMAT_KEY: KEY_FORMAT,
         }
-        rec = RunRecord(
-            run_id=run_id,
-            workflow=wf.name,
-            status=status,
-            input=dict(input) if input else None,
-            idempotency_key=idempotency_key,
-            input_hash=serde.fingerprint(input) if idempotency_key else None,
-            parent_run_id=parent_run_id,
-            parent_step=parent_step,
-            owner=self.owner if execute else None,
-            lease_token=1 if execute else 0,
-            lease_expires_at=now + self.lease_ttl if execute else 0.0,
-            metadata=meta,
-            thread_id=thread_id,
-        )
-        cp = Checkpoint(run_id, 0, [], tasks, serde.loads(snap_blob), {})
-        events = lifecycle_events(run_id, now, trs)
         try:
-            created_rec, created = await self.store.create_run(rec, cp, trs, events)
+            created_rec, created = await self._create_run(
+                wf,
+                RunRecord(
+                    run_id=run_id or make_run_id(),
+                    workflow=wf.name,
+                    status=RunStatus.PLANNED,
+                    input=dict(input) if input else None,
+                    idempotency_key=idempotency_key,
+                    input_hash=serde.fingerprint(input) if idempotency_key else None,
+                    parent_run_id=parent_run_id,
+                    parent_step=parent_step,
+                    metadata=meta,
+                    thread_id=thread_id,
+                ),
+                state,
+                tasks,
+                received="submitted",
+                planned=f"{len(tasks)} entry task(s)",
+                actor=actor,
+                execute=execute,
+            )
         except IdempotencyConflictError:
             if thread_id is None:
                 raise
             raise thread_refused(thread_id, "another run") from None
         if thread_id is not None and not created:
             raise thread_refused(thread_id, created_rec.run_id)
+        return RunHandle(self, created_rec.run_id, created)
+
+    async def _create_run(
+        self,
+        wf: Workflow,
+        rec: RunRecord,
+        state: dict[str, Any],
+        tasks: list[dict[str, Any]],
+        *,
+        received: str,
+        planned: str,
+        actor: str,
+        execute: bool,
+        barriers: Mapping[str, list[str]] | None = None,
+        checkpoint_meta: dict[str, Any] | None = None,
+    ) -> tuple[RunRecord, bool]:
+        """Write a new run (``start`` and ``fork``): its first checkpoint at ``rec.step`` with
+        ``state`` and ``tasks`` to run next, the hops RECEIVED → PLANNED (→ the phase it starts
+        in when ``execute``) with their lifecycle events, the workflow's version stamped in its
+        metadata; then, if it was created and ``execute``, run it here under the new lease.
+        ``rec`` brings the run's own fields; this fills in status, owner, lease and version."""
+        now = self.clock.now()
+        trs: list[Hop] = [
+            (None, RunStatus.RECEIVED, actor, received),
+            (RunStatus.RECEIVED, RunStatus.PLANNED, actor, planned),
+        ]
+        rec.status = RunStatus.PLANNED
+        if execute:
+            rec.status = phase_status(wf, tasks) if tasks else RunStatus.EXECUTING
+            trs.append((RunStatus.PLANNED, rec.status, f"worker:{self.owner}", "started"))
+            rec.owner, rec.lease_token, rec.lease_expires_at = self.owner, 1, now + self.lease_ttl
+        rec.metadata = {**rec.metadata, VERSION_KEY: wf.version, KEY_FORMAT_KEY: KEY_FORMAT}
+        blob = serde.dumps(state)
+        cp = Checkpoint(
+            rec.run_id,
+            rec.step,
+            [],
+            tasks,
+            serde.loads(blob),
+            dict(barriers or {}),
+            meta=checkpoint_meta or {},
+        )
+        events = lifecycle_events(rec.run_id, now, trs)
+        created_rec, created = await self.store.create_run(rec, cp, trs, events)
         if created and execute:
             tracker = SnapshotTracker(self.snapshots)
-            tracker.took(len(snap_blob))
+            tracker.took(len(blob))
             self._spawn(wf, created_rec, created_rec.lease_token, state, cp, tracker)
-        return RunHandle(self, created_rec.run_id, created)
+        return created_rec, created
 
     async def submit(
         self, wf: Workflow, input: Mapping[str, Any] | None = None, **kw: Any
@@ -961,56 +995,34 @@ class Runtime:
             except Exception as exc:
                 raise InvalidInputError(str(exc)) from None
             state.update(patch)
-        fid = new_run_id or make_run_id()
-        blob = serde.dumps(state)
-        status = (
-            phase_status(wf, src.next_tasks)
-            if (execute and src.next_tasks)
-            else (RunStatus.EXECUTING if execute else RunStatus.PLANNED)
-        )
-        trs: list[tuple[RunStatus | None, RunStatus, str, str]] = [
-            (None, RunStatus.RECEIVED, actor, f"fork of {run_id} at step {step}"),
-            (RunStatus.RECEIVED, RunStatus.PLANNED, actor, "forked"),
-        ]
-        if execute:
-            trs.append((RunStatus.PLANNED, status, f"worker:{self.owner}", "started"))
-        now = self.clock.now()
         rec = RunRecord(
-            run_id=fid,
+            run_id=new_run_id or make_run_id(),
             workflow=wf.name,
-            status=status,
+            status=RunStatus.PLANNED,
             input=parent.input,
             step=step,
             parent_run_id=run_id,
             parent_step=step,
-            owner=self.owner if execute else None,
-            lease_token=1 if execute else 0,
-            lease_expires_at=now + self.lease_ttl if execute else 0.0,
             metadata={
                 **{k: v for k, v in parent.metadata.items() if k not in NOT_FORKED},
-                VERSION_KEY: wf.version,
-                KEY_FORMAT_KEY: KEY_FORMAT,
                 "replans": 0,
                 "step_limit": step + (max_steps or self.max_steps),
                 "fork": {"parent": run_id, "step": step, "patch": dict(patch or {})},
             },
         )
-        cp = Checkpoint(
-            fid,
-            step,
-            [],
+        created, _ = await self._create_run(
+            wf,
+            rec,
+            state,
             src.next_tasks,
-            serde.loads(blob),
-            dict(src.barriers),
-            meta={"forked_from": run_id},
+            received=f"fork of {run_id} at step {step}",
+            planned="forked",
+            actor=actor,
+            execute=execute,
+            barriers=src.barriers,
+            checkpoint_meta={"forked_from": run_id},
         )
-        events = lifecycle_events(fid, now, trs)
-        created, _ = await self.store.create_run(rec, cp, trs, events)
-        if execute:
-            tracker = SnapshotTracker(self.snapshots)
-            tracker.took(len(blob))
-            self._spawn(wf, created, created.lease_token, state, cp, tracker)
-        return RunHandle(self, fid)
+        return RunHandle(self, created.run_id)
 
     # -- retention -------------------------------------------------------------------------
     async def prune(self, run_id: str, keep_last: int) -> int:
