@@ -24,6 +24,10 @@ from tether.testing.clock import FakeClock
 
 ASYNC_ONLY = {
     "open": "a SyncRuntime opens its Runtime in its constructor",
+    # RunHost (tether.graph.host): what the engine's own modules use of the Runtime
+    "take_over": "RunHost: the engine resumes a run it holds the lease of",
+    "run_subgraph": "RunHost: a subgraph node's child run, from inside a running node",
+    "runs_here": "RunHost: whether this process executes a run",
 }
 """Public Runtime methods that deliberately have no blocking twin, and why."""
 

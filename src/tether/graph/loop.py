@@ -23,7 +23,7 @@ from tether.store.types import Checkpoint, Commit, Event, NodeWrite, RunRecord
 
 if TYPE_CHECKING:
     from tether.graph.builder import Workflow
-    from tether.graph.runtime import Runtime
+    from tether.graph.host import RunHost
 
 Transition = tuple[RunStatus, RunStatus, str, str]
 
@@ -60,7 +60,7 @@ def decode_goto(raw: list[Any] | None) -> tuple[Any, ...]:
 class RunLoop:
     def __init__(
         self,
-        rt: Runtime,
+        rt: RunHost,
         wf: Workflow,
         run: RunRecord,
         token: int,
@@ -110,7 +110,7 @@ class RunLoop:
         if publish and self.rt.bus.has_subscribers(ev.run_id):
             self.rt.bus.publish(ev)
 
-    def _take_events(self) -> list[Event]:
+    def take_events(self) -> list[Event]:
         evs, self._events = self._events, []
         return evs
 
@@ -121,7 +121,7 @@ class RunLoop:
             for ev in evs:
                 bus.publish(ev)
 
-    def _transitions(self, dst: RunStatus, reason: str = "") -> list[Transition]:
+    def transitions(self, dst: RunStatus, reason: str = "") -> list[Transition]:
         out: list[Transition] = []
         cur = self.status
         for nxt in _path(cur, dst):
@@ -131,7 +131,7 @@ class RunLoop:
         return out
 
     async def _commit(self, commit: Commit) -> None:
-        commit.events = self._take_events()
+        commit.events = self.take_events()
         commit.base = self.run  # the store reads back only the run's small columns
         self.run = await self.rt.store.commit(self.run.run_id, self.token, commit)
         if commit.status is not None:
@@ -260,13 +260,13 @@ class RunLoop:
                 target = phase_status(wf, next_tasks)
                 commit = Commit(checkpoint=cp)
                 if target is not self.status:
-                    commit.transitions = self._transitions(
+                    commit.transitions = self.transitions(
                         target, f"step {nstep + 1}: {', '.join(t['node'] for t in next_tasks)}"
                     )
                     commit.status = target
             else:
                 commit = Commit(checkpoint=cp, release_lease=True)
-                commit.transitions = self._transitions(RunStatus.COMPLETED, "graph finished")
+                commit.transitions = self.transitions(RunStatus.COMPLETED, "graph finished")
                 commit.status = RunStatus.COMPLETED
                 self._clear_recovered_error(commit)
             if journal or journal_each:
@@ -288,7 +288,7 @@ class RunLoop:
         if self.status is target:
             return
         reason = f"step {step}: {', '.join(t['node'] for t in tasks)}"
-        await self._commit(Commit(status=target, transitions=self._transitions(target, reason)))
+        await self._commit(Commit(status=target, transitions=self.transitions(target, reason)))
 
     async def _run(
         self, step: int, task: dict[str, Any], resume: list[Any], journal: bool, live: bool
@@ -360,7 +360,7 @@ class RunLoop:
 
     async def _complete(self) -> None:
         commit = Commit(release_lease=True)
-        commit.transitions = self._transitions(RunStatus.COMPLETED, "graph finished")
+        commit.transitions = self.transitions(RunStatus.COMPLETED, "graph finished")
         commit.status = RunStatus.COMPLETED
         self._clear_recovered_error(commit)
         await self._commit(commit)
@@ -374,7 +374,7 @@ class RunLoop:
         info = {"step": step, **info}
         self.emit("escalated", info, info.get("node"), step)
         commit = Commit(escalation=info, set_escalation=True, release_lease=True)
-        commit.transitions = self._transitions(RunStatus.ESCALATED, info.get("reason", ""))
+        commit.transitions = self.transitions(RunStatus.ESCALATED, info.get("reason", ""))
         commit.status = RunStatus.ESCALATED
         return commit
 
@@ -414,11 +414,11 @@ class RunLoop:
         if replan and wf.replan_node is not None and replans < wf.max_replans:
             reason = f"re-plan {replans + 1}/{wf.max_replans} after {err['type']} in {err['node']}"
             next_tasks = [{"id": task_id(step + 1, wf.replan_node, 0), "node": wf.replan_node}]
-            trs = self._transitions(RunStatus.FAILED, reason)
+            trs = self.transitions(RunStatus.FAILED, reason)
             self.status = RunStatus.FAILED
-            trs += self._transitions(RunStatus.PLANNED, reason)
+            trs += self.transitions(RunStatus.PLANNED, reason)
             self.status = RunStatus.PLANNED
-            trs += self._transitions(phase_status(wf, next_tasks), reason)
+            trs += self.transitions(phase_status(wf, next_tasks), reason)
             cp = Checkpoint(
                 self.run.run_id,
                 step,
@@ -445,7 +445,7 @@ class RunLoop:
             return True
         self.failure = exc
         commit = Commit(error=err, set_error=True, release_lease=True)
-        commit.transitions = self._transitions(RunStatus.FAILED, f"{err['type']} in {err['node']}")
+        commit.transitions = self.transitions(RunStatus.FAILED, f"{err['type']} in {err['node']}")
         commit.status = RunStatus.FAILED
         await self._commit(commit)
         self.finished_status = RunStatus.FAILED

@@ -14,11 +14,11 @@ from tether.graph.loop import phase_status
 from tether.store.types import Commit, RunRecord
 
 if TYPE_CHECKING:
-    from tether.graph.runtime import Runtime
+    from tether.graph.host import RunHost
 
 
 async def prepare_resume(
-    rt: Runtime,
+    rt: RunHost,
     run: RunRecord,
     token: int,
     value: Any,
@@ -90,7 +90,7 @@ async def prepare_resume(
 
 
 def _commit(
-    rt: Runtime,
+    rt: RunHost,
     run: RunRecord,
     trs: list[tuple[RunStatus, RunStatus, str, str]],
     meta: dict[str, Any],
@@ -112,7 +112,7 @@ def _commit(
 
 
 async def _answer_interrupts(
-    rt: Runtime,
+    rt: RunHost,
     run: RunRecord,
     token: int,
     esc: Mapping[str, Any],

@@ -30,6 +30,7 @@ from tether.core.lifecycle import FINISHED, PARKED, RunStatus
 from tether.core.liveness import current_incarnation, dead_owners, worker_id
 from tether.core.refs import find_ref, load_ref
 from tether.graph.builder import Workflow
+from tether.graph.context import RunContext
 from tether.graph.events import EventBus, Hop, lifecycle_event, lifecycle_events
 from tether.graph.heartbeat import LeaseKeeper, lease_lost
 from tether.graph.history import SnapshotPolicy, SnapshotTracker, replay
@@ -460,11 +461,11 @@ class Runtime:
                     loop.token,
                     Commit(
                         status=RunStatus.FAILED,
-                        transitions=loop._transitions(RunStatus.FAILED, "runtime error"),
+                        transitions=loop.transitions(RunStatus.FAILED, "runtime error"),
                         error=error_dict(exc, node=None),
                         set_error=True,
                         release_lease=True,
-                        events=loop._take_events(),
+                        events=loop.take_events(),
                     ),
                 )
             raise
@@ -483,7 +484,8 @@ class Runtime:
             tracker.add(len(serde.dumps(cp.delta)) if cp.delta else 0)
         return state, chain[-1], tracker
 
-    async def _take_over(self, run: RunRecord, token: int) -> None:
+    async def take_over(self, run: RunRecord, token: int) -> None:
+        """RunHost: execute ``run`` here from its last checkpoint under the lease ``token``."""
         wf = self.workflow_for(run)
         check_run_version(run, wf, allow_change=False)
         state, cp, tracker = await self._load(run)
@@ -644,7 +646,7 @@ class Runtime:
             for lease in leases:
                 try:
                     run = await self.store.get_run(lease.run_id)
-                    await self._take_over(run, lease.token)
+                    await self.take_over(run, lease.token)
                     taken.append(lease.run_id)
                 except Exception as exc:
                     if isinstance(exc, WorkflowVersionError):
@@ -1045,5 +1047,10 @@ class Runtime:
         return await self.store.purge_runs(self.clock.now() - older_than)
 
     # -- subgraphs -------------------------------------------------------------------------
-    async def _run_subgraph(self, wf: Workflow, arg: Any, ctx: Any) -> dict[str, Any]:
+    def runs_here(self, run_id: str) -> bool:
+        """RunHost: whether this process is executing ``run_id`` right now."""
+        return run_id in self._tasks
+
+    async def run_subgraph(self, wf: Workflow, arg: Any, ctx: RunContext) -> dict[str, Any]:
+        """RunHost: run (or continue) the child run of ``ctx``'s task (``subgraph``)."""
         return await run_subgraph(self, wf, arg, ctx)

@@ -11,7 +11,7 @@ from tether.core.lifecycle import ACTIVE, RunStatus
 if TYPE_CHECKING:
     from tether.graph.builder import Workflow
     from tether.graph.context import RunContext
-    from tether.graph.runtime import Runtime
+    from tether.graph.host import RunHost
 
 
 def _fold(reducer: str, values: list[Any]) -> Any:
@@ -38,7 +38,7 @@ def _fold(reducer: str, values: list[Any]) -> Any:
     return values[-1]
 
 
-async def run_subgraph(rt: Runtime, wf: Workflow, arg: Any, ctx: RunContext) -> dict[str, Any]:
+async def run_subgraph(rt: RunHost, wf: Workflow, arg: Any, ctx: RunContext) -> dict[str, Any]:
     """Run (or continue) the child run of this task; return its writes as the node's update.
 
     The child's id is derived from the parent's task, so a re-run of the task after a crash or
@@ -64,10 +64,10 @@ async def run_subgraph(rt: Runtime, wf: Workflow, arg: Any, ctx: RunContext) -> 
         )
         rec = await rt.store.get_run(child_id)
     while True:
-        if rec.status in ACTIVE and child_id not in rt._tasks:
+        if rec.status in ACTIVE and not rt.runs_here(child_id):
             lease = await rt.store.acquire_lease(child_id, rt.owner, rt.lease_ttl)
             if lease is not None:
-                await rt._take_over(rec, lease.token)
+                await rt.take_over(rec, lease.token)
         res = await rt.wait(child_id)
         if res.status is RunStatus.COMPLETED:
             return await _child_update(rt, wf, child_id, ctx)
@@ -102,9 +102,9 @@ async def run_subgraph(rt: Runtime, wf: Workflow, arg: Any, ctx: RunContext) -> 
 
 
 async def _child_update(
-    rt: Runtime, wf: Workflow, child_id: str, ctx: RunContext
+    rt: RunHost, wf: Workflow, child_id: str, ctx: RunContext
 ) -> dict[str, Any]:
-    parent = ctx.runtime.workflow_for(await rt.store.get_run(ctx.run_id))
+    parent = rt.workflow_for(await rt.store.get_run(ctx.run_id))
     pfields = parent.schema.fields
     collected: dict[str, list[Any]] = {}
     for cp in await rt.store.list_checkpoints(child_id):

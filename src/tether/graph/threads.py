@@ -38,7 +38,7 @@ from tether.store.types import RunRecord
 
 if TYPE_CHECKING:
     from tether.graph.builder import Workflow
-    from tether.graph.runtime import Runtime
+    from tether.graph.host import RunHost
     from tether.store.protocol import RunStore
 
 THREAD_KEY = "thread_id"
@@ -67,7 +67,7 @@ def check_thread_id(thread_id: Any) -> str:
 
 
 async def thread_start(
-    rt: Runtime, wf: Workflow, thread_id: str, input: Mapping[str, Any] | None
+    rt: RunHost, wf: Workflow, thread_id: str, input: Mapping[str, Any] | None
 ) -> ThreadStart:
     """Where a new run of ``thread_id`` starts; refuses while another run of it is unfinished."""
     newest: RunRecord | None = None

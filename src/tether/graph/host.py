@@ -1,0 +1,92 @@
+"""RunHost: the narrow face of the Runtime that the engine's own modules depend on.
+
+The loop (``loop``), resume planning (``resume``), subgraphs (``subgraph``), threads
+(``threads``) and node execution (``executor``, through the run context) need a store, a
+clock, an owner identity and a handful of operations from the process that runs them; they
+get exactly this protocol, never the Runtime's private state. ``Runtime`` implements it;
+``tests/graph/test_runtime_boundary.py`` keeps every other module off ``_private`` members of
+another object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from tether.core.clock import Clock
+    from tether.graph.builder import Workflow
+    from tether.graph.context import RunContext
+    from tether.graph.events import EventBus
+    from tether.graph.results import RunHandle, RunResult
+    from tether.store.protocol import RunStore
+    from tether.store.types import RunRecord
+
+
+class RunHost(Protocol):
+    """What a run's machinery uses of the runtime executing it."""
+
+    @property
+    def store(self) -> RunStore: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def owner(self) -> str:
+        """This process's lease-owner identity."""
+        ...
+
+    @property
+    def lease_ttl(self) -> float: ...
+
+    @property
+    def max_steps(self) -> int: ...
+
+    @property
+    def deps(self) -> Mapping[str, Any]: ...
+
+    @property
+    def bus(self) -> EventBus: ...
+
+    def workflow_for(self, run: RunRecord) -> Workflow: ...
+
+    async def get_state(
+        self, run_id: str, step: int | None = None, *, run: RunRecord | None = None
+    ) -> dict[str, Any]: ...
+
+    async def start(
+        self,
+        wf: Workflow,
+        input: Mapping[str, Any] | None = None,
+        *,
+        run_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        parent_run_id: str | None = None,
+        parent_step: int | None = None,
+        actor: str = "user",
+    ) -> RunHandle: ...
+
+    async def resume(
+        self,
+        run_id: str,
+        value: Any = ...,
+        *,
+        answers: Mapping[str, Any] | None = None,
+        actor: str = "user",
+        wait: bool = True,
+    ) -> RunResult | RunHandle: ...
+
+    async def wait(self, run_id: str, timeout: float | None = None) -> RunResult: ...
+
+    def runs_here(self, run_id: str) -> bool:
+        """Whether this process is executing ``run_id`` right now."""
+        ...
+
+    async def take_over(self, run: RunRecord, token: int) -> None:
+        """Execute ``run`` here from its last checkpoint under the lease ``token`` just won."""
+        ...
+
+    async def run_subgraph(self, wf: Workflow, arg: Any, ctx: RunContext) -> dict[str, Any]:
+        """Run (or continue) the child run of ``ctx``'s task; its writes are the update."""
+        ...
