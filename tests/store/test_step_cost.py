@@ -15,8 +15,10 @@ import pytest
 
 from tether import END, START, Graph, RunContext, Runtime
 from tether.core.lifecycle import RunStatus as S
-from tether.store import RunStore, SqliteStore, rows
-from tether.store.types import Checkpoint, Commit, Event
+from tether.store import RunStore, SqliteStore, rows, schema
+from tether.store.sql_base import Statements
+from tether.store.sqlite import SqliteDialect
+from tether.store.types import Checkpoint, Commit, Event, RunRecord
 from tether.testing.store_conformance import StoreFactory
 from tether.testing.store_helpers import create
 
@@ -203,3 +205,53 @@ async def test_a_longer_run_decodes_its_input_no_more_often(
             assert res.status is S.COMPLETED
             counts.append(len(big_decodes))
     assert counts[0] == counts[1], counts
+
+
+async def test_sqlite_keeps_the_input_out_of_the_run_row(tmp_path: Any) -> None:
+    """SQLite rewrites a whole row on every UPDATE: the input lives in ``run_inputs``, so a
+    step's UPDATE of the run row never copies it. Every read still returns it; deleting or
+    purging the run removes it."""
+    store = SqliteStore(tmp_path / "runs.db")
+    await store.setup()
+    try:
+        token, run = await _leased(store, "r1")
+        await create(store, "r2", input=BIG, idempotency_key="k2")
+        await store.commit("r1", token, Commit(**vars_of(_step("r1", 1, 1)), base=run))
+        db = store._db
+        assert db.execute("SELECT COUNT(input) FROM tether_runs").fetchone() == (0,)
+        assert (await store.get_run("r1")).input == BIG
+        assert [r.input for r in await store.list_runs()] == [BIG, BIG]
+        again, created = await store.create_run(
+            RunRecord("r3", "wf", S.EXECUTING, input={"other": 1}, idempotency_key="k2"),
+            Checkpoint("r3", 0, [], [], {}),
+            [],
+        )
+        assert (again.run_id, again.input, created) == ("r2", BIG, False)
+        await store.delete_run("r2")
+        assert db.execute("SELECT run_id FROM tether_run_inputs").fetchall() == [("r1",)]
+    finally:
+        await store.close()
+
+
+async def test_a_v5_sqlite_database_moves_its_inputs_out_of_the_run_rows(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "runs.db"
+    with monkeypatch.context() as m:
+        m.setattr(schema, "_VERSIONS", schema._VERSIONS[:5])
+        m.setattr(schema, "LATEST_VERSION", 5)
+        old = SqliteStore(path)
+        await old.setup()
+        m.setattr(SqliteDialect, "inputs_apart", False)
+        m.setattr(old, "_sql", Statements(SqliteDialect()))
+        await create(old, "r1", input=BIG)
+        await create(old, "r2")  # no input
+        await old.close()
+    store = SqliteStore(path)
+    await store.setup()
+    try:
+        assert (await store.get_run("r1")).input == BIG
+        assert (await store.get_run("r2")).input is None
+        assert store._db.execute("SELECT COUNT(input) FROM tether_runs").fetchone() == (0,)
+    finally:
+        await store.close()

@@ -53,7 +53,8 @@ async def _rewind_to_v4(execute: Execute) -> None:
     for statement in (
         "DROP INDEX {s}tether_runs_thread_created",
         "ALTER TABLE {p}runs DROP COLUMN thread_id",
-        "DELETE FROM {p}schema_version WHERE version = 5",
+        "DROP TABLE IF EXISTS {p}run_inputs",  # v6 (SQLite)
+        "DELETE FROM {p}schema_version WHERE version >= 5",
     ):
         await execute(statement)
 

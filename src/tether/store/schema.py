@@ -187,6 +187,22 @@ def _backfill_thread_id(d: Dialect) -> str:
     )
 
 
+def _v6(d: Dialect) -> list[str]:
+    """SQLite keeps each run's input in a table of its own (``run_inputs``): SQLite rewrites a
+    whole row on every UPDATE, so an input in the run row made every step's commit copy it (a
+    1 MB input cost each step ~0.2 ms more). PostgreSQL keeps a large input out of line
+    (TOAST) and leaves it untouched by updates already: no change there."""
+    if not d.inputs_apart:
+        return []
+    p = d.prefix
+    return [
+        f"CREATE TABLE {p}run_inputs (run_id TEXT PRIMARY KEY, input {d.blob} NOT NULL)",
+        f"INSERT INTO {p}run_inputs (run_id, input) "
+        f"SELECT run_id, input FROM {p}runs WHERE input IS NOT NULL",
+        f"UPDATE {p}runs SET input = NULL WHERE input IS NOT NULL",
+    ]
+
+
 # Append a version for every change; never edit one a database may already have applied.
 _VERSIONS: list[tuple[int, Callable[[Dialect], list[str]]]] = [
     (1, _v1),
@@ -194,6 +210,7 @@ _VERSIONS: list[tuple[int, Callable[[Dialect], list[str]]]] = [
     (3, _v3),
     (4, _v4),
     (5, _v5),
+    (6, _v6),
 ]
 LATEST_VERSION = _VERSIONS[-1][0]
 

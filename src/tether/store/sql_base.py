@@ -42,6 +42,8 @@ class Dialect:
     effects_order: ClassVar[str]
     """Column giving the insertion order of effects."""
     effects_order_column: ClassVar[str] = ""
+    inputs_apart: ClassVar[bool] = False
+    """Runs' inputs live in ``run_inputs`` (schema v6), not in the run row."""
 
     def __init__(self, prefix: str = "tether_") -> None:
         self.prefix = prefix
@@ -68,6 +70,16 @@ def _in(n: int) -> str:
     return f"({_marks(n)})"
 
 
+def run_select(d: Dialect) -> str:
+    """The select list of ``RUN_COLUMNS`` from ``{prefix}runs``: where inputs live apart, the
+    input comes from ``run_inputs`` (read only by the queries that return whole runs)."""
+    if not d.inputs_apart:
+        return _cols(RUN_COLUMNS)
+    p = d.prefix
+    fetch = f"(SELECT i.input FROM {p}run_inputs i WHERE i.run_id = {p}runs.run_id) AS input"
+    return ", ".join(fetch if c == "input" else f"{p}runs.{c}" for c in RUN_COLUMNS)
+
+
 ACTIVE_VALUES = tuple(sorted(s.value for s in ACTIVE))
 FINISHED_VALUES = tuple(sorted(s.value for s in FINISHED))
 _PRED: dict[RunStatus, frozenset[RunStatus]] = {
@@ -91,12 +103,15 @@ class Statements:
         fence = "(CAST(? AS BIGINT) IS NULL OR lease_token = ?)"
         self.fence_from = f"FROM {p}runs WHERE run_id = ? AND {fence}{d.share_lock}"
         run_cols = _cols(RUN_COLUMNS)
+        self.run_select = run_select(d)
+        """``RUN_COLUMNS`` of a ``FROM {prefix}runs`` query (the input read from where it is)."""
         cp_cols = _cols(CHECKPOINT_COLUMNS)
         nw_cols = _cols(NODE_WRITE_COLUMNS)
         ef_cols = _cols(EFFECT_COLUMNS)
         # runs
-        self.get_run = q(f"SELECT {run_cols} FROM {p}runs WHERE run_id = ?")
-        self.get_run_by_key = q(f"SELECT {run_cols} FROM {p}runs WHERE idempotency_key = ?")
+        self.get_run = q(f"SELECT {self.run_select} FROM {p}runs WHERE run_id = ?")
+        self.get_run_by_key = q(f"SELECT {self.run_select} FROM {p}runs WHERE idempotency_key = ?")
+        self.insert_input = q(f"INSERT INTO {p}run_inputs (run_id, input) VALUES (?, ?)")
         self.run_token = q(f"SELECT lease_token FROM {p}runs WHERE run_id = ?")
         self.run_created = q(f"SELECT created_at FROM {p}runs WHERE run_id = ?")
         self.insert_run = q(
@@ -116,7 +131,8 @@ class Statements:
         # the run row goes first: writers lock it before its children, so deleting in the same
         # order cannot deadlock with them
         self.delete_run = q(f"DELETE FROM {p}runs WHERE run_id = ?")
-        self.delete_children = [q(f"DELETE FROM {p}{t} WHERE run_id = ?") for t in CHILD_TABLES]
+        children = (*CHILD_TABLES, "run_inputs") if d.inputs_apart else CHILD_TABLES
+        self.delete_children = [q(f"DELETE FROM {p}{t} WHERE run_id = ?") for t in children]
         self.purge_runs = q(
             f"DELETE FROM {p}runs WHERE status IN {_in(len(FINISHED_VALUES))} "
             "AND updated_at < ? RETURNING run_id"
@@ -272,7 +288,7 @@ class Statements:
         by = f"ORDER BY created_at {order}, run_id {order}"
         page = "" if cursor is not None else " OFFSET ?"
         cond = f" WHERE {' AND '.join(where)}" if where else ""
-        branch = f"SELECT {_cols(RUN_COLUMNS)} FROM {self.dialect.prefix}runs{cond}"
+        branch = f"SELECT {self.run_select} FROM {self.dialect.prefix}runs{cond}"
         if n_status is None or n_status == 1:
             return f"{branch} {by} LIMIT ?{page}"
         # several statuses: each one's page read in order from its index, then merged (an IN

@@ -150,8 +150,10 @@ class SqlStore(ABC):
             for i, (src, dst, actor, why) in enumerate(transitions, 1)
         ]
         evs = [event_params(rid, seq0 + i, e, now) for i, e in enumerate(events, 1)]
+        apart = sql.dialect.inputs_apart and params[3] is not None
+        stored = (*params[:3], None, *params[4:]) if apart else params  # input: run_inputs
         async with self._transaction() as tx:
-            if not await tx.fetch(sql.insert_run, params):
+            if not await tx.fetch(sql.insert_run, stored):
                 row = None
                 if run.idempotency_key is not None:
                     rows = await tx.fetch(sql.get_run_by_key, (run.idempotency_key,))
@@ -162,6 +164,8 @@ class SqlStore(ABC):
                 if run.input_hash is not None and existing.input_hash != run.input_hash:
                     raise idempotency_conflict(run.idempotency_key or "", existing.run_id)
                 return existing, False
+            if apart:
+                await tx.execute(sql.insert_input, (rid, params[3]))
             await tx.execute(sql.upsert_checkpoint, checkpoint_params(rid, checkpoint, now))
             if trs:
                 await tx.executemany(sql.insert_transition, trs)

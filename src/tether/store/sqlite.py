@@ -52,6 +52,7 @@ class SqliteDialect(Dialect):
     bigint = "INTEGER"
     compact_rows = " WITHOUT ROWID"
     effects_order = "rowid"
+    inputs_apart = True  # SQLite rewrites the whole row on UPDATE: keep the input out of it
 
 
 class _Immediate:
