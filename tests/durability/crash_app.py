@@ -54,11 +54,11 @@ EXTERNAL: External | None = None
 async def _guard(ctx: RunContext) -> None:
     """Record a violation if this task's writes are already durable."""
     assert EXTERNAL is not None
-    for w in await ctx.store.get_node_writes(ctx.run_id, ctx.step):
+    for w in await ctx._store.get_node_writes(ctx.run_id, ctx.step):
         if w.task_id == ctx.task_id and w.status == "done":
             EXTERNAL.violation(ctx.task_id, "journaled node ran again")
     try:
-        await ctx.store.get_checkpoint(ctx.run_id, ctx.step)
+        await ctx._store.get_checkpoint(ctx.run_id, ctx.step)
         EXTERNAL.violation(ctx.task_id, "committed step ran again")
     except StepNotFoundError:
         pass

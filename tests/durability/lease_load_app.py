@@ -47,9 +47,9 @@ BLOCK: dict[str, float] = {}
 
 async def step(state: State, ctx: RunContext) -> dict[str, Any]:
     n = state.get("n", 0)
-    if n == 3 and ctx.runtime.worker_id in BLOCK:  # once per process, with other runs in flight
-        time.sleep(BLOCK.pop(ctx.runtime.worker_id))  # a blocking node: the event loop stands still
-        print(f"BLOCKED {ctx.runtime.worker_id}", flush=True)
+    if n == 3 and ctx._host.worker_id in BLOCK:  # once per process, with other runs in flight
+        time.sleep(BLOCK.pop(ctx._host.worker_id))  # a blocking node: the event loop stands still
+        print(f"BLOCKED {ctx._host.worker_id}", flush=True)
 
     async def work() -> int:
         await asyncio.sleep(random.uniform(0.01, 0.05))

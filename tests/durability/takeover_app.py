@@ -26,12 +26,12 @@ class State(TypedDict, total=False):
 async def hold(state: State, ctx: RunContext) -> dict[str, Any]:
     gate = state["gate"]
     if not os.path.exists(gate):
-        print(f"HOLDING {ctx.runtime.owner}", flush=True)
+        print(f"HOLDING {ctx._host.owner}", flush=True)
         while not os.path.exists(gate):
             await asyncio.sleep(0.02)
     else:
-        print(f"RESUMED {ctx.runtime.owner} {time.time():.6f}", flush=True)
-    return {"by": ctx.runtime.worker_id}
+        print(f"RESUMED {ctx._host.owner} {time.time():.6f}", flush=True)
+    return {"by": ctx._host.worker_id}
 
 
 graph = Graph(State, name="takeover")

@@ -47,7 +47,7 @@ def _workflow(gates: dict[str, asyncio.Event], entered: list[tuple[str, str]]) -
     """One node that waits on its runtime's gate (``gates[owner]``) before it writes."""
 
     async def work(state: S, ctx: RunContext) -> dict[str, Any]:
-        owner = ctx.runtime.worker_id
+        owner = ctx._host.worker_id
         entered.append((owner, ctx.run_id))
         await gates[owner].wait()
         return {"n": state.get("n", 0) + 1, "by": owner}

@@ -20,7 +20,7 @@ class S(TypedDict, total=False):
 
 def _workflow(gate: asyncio.Event, ran: list[str]) -> Any:
     async def work(state: S, ctx: RunContext) -> dict[str, Any]:
-        owner = ctx.runtime.worker_id
+        owner = ctx._host.worker_id
         ran.append(owner)
         if owner == "A":
             await gate.wait()

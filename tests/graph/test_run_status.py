@@ -19,7 +19,7 @@ class S(TypedDict, total=False):
 
 def _observer(seen: list[RunStatus], fail_first: bool = False) -> Any:
     async def look(s: Any, ctx: RunContext) -> dict[str, Any]:
-        seen.append((await ctx.runtime.get_run(ctx.run_id)).status)
+        seen.append((await ctx._host.get_run(ctx.run_id)).status)
         if fail_first and len(seen) == 1:
             raise RuntimeError("first try fails")
         return {"n": 1}

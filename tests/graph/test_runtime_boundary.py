@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
+from typing import Any, TypedDict
+
+import pytest
 
 import tether.graph
+from tether import END, START, Graph, RunContext, Runtime
 from tether.graph.host import RunHost
-from tether.graph.runtime import Runtime
 
 GRAPH = Path(tether.graph.__file__).parent
 
@@ -19,6 +22,7 @@ ALLOWED = {
     ("executor.py", "ctx._interrupts"),
     ("executor.py", "ctx._calls"),
     ("executor.py", "ctx._emit"),
+    ("executor.py", "ctx._host"),  # a subgraph node's child run is the host's to start
 }
 """Cross-object private accesses that remain, each with its reason; anything else fails."""
 
@@ -64,3 +68,35 @@ def test_runtime_implements_every_run_host_member() -> None:
     rt = Runtime("memory://", recover=False)
     missing = {n for n in wanted if not hasattr(rt, n)}
     assert not missing, f"Runtime lacks RunHost members: {missing}"
+
+
+class _S(TypedDict, total=False):
+    seen: dict[str, Any]
+
+
+async def test_a_node_sees_ids_deps_and_the_journal_not_the_runtime_store_or_token() -> None:
+    async def look(state: _S, ctx: RunContext) -> dict[str, Any]:
+        hidden = {n: hasattr(ctx, n) for n in ("runtime", "store", "token")}
+        with pytest.raises(TypeError):
+            ctx.metadata["step_limit"] = 1  # type: ignore[index]
+        done = await ctx.effect("once", lambda: "ok")
+        return {
+            "seen": {
+                "hidden": hidden,
+                "ids": [ctx.run_id, ctx.workflow, ctx.step, ctx.node, ctx.attempt],
+                "deps": dict(ctx.deps),
+                "effect": done,
+                "limit": ctx.metadata["step_limit"],
+            }
+        }
+
+    wf = Graph(_S, name="peek").add_node("look", look).add_edge(START, "look")
+    wf = wf.add_edge("look", END).compile()
+    async with Runtime("memory://", recover=False, deps={"k": 1}) as rt:
+        res = await rt.run(wf, {}, run_id="r1", max_steps=7)
+    seen = res.state["seen"]
+    assert seen["hidden"] == {"runtime": False, "store": False, "token": False}
+    assert seen["ids"] == ["r1", "peek", 1, "look", 1]
+    assert seen["deps"] == {"k": 1}
+    assert seen["effect"] == "ok"
+    assert seen["limit"] == 7

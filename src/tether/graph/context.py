@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import traceback
 from collections.abc import Awaitable, Callable, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from tether.core import serde
@@ -13,6 +14,7 @@ from tether.core.ids import KEY_FORMAT_KEY, effect_key, legacy_effect_key
 from tether.core.journal import CURRENT_RUN
 
 if TYPE_CHECKING:
+    from tether.graph.host import RunHost
     from tether.store.protocol import RunStore
 
 _current = CURRENT_RUN
@@ -36,23 +38,30 @@ def interrupt(payload: Any = None) -> Any:
 
 
 class RunContext:
-    """Handed to nodes that take a second argument: ``def node(state, ctx)``."""
+    """Handed to nodes that take a second argument: ``def node(state, ctx)``.
+
+    A node sees its run's ids (``run_id``, ``workflow``, ``step``, ``node``, ``task_id``,
+    ``attempt``), the run's ``metadata`` (read-only), the runtime's ``deps``, and the journal:
+    ``emit``, ``effect``, ``journaled``, ``call_key``, ``interrupt``. It does not see the
+    runtime, the store or the fencing token: every write a node makes goes through the journal,
+    which fences it with the run's lease.
+    """
 
     __slots__ = (
         "_calls",
         "_emit",
+        "_host",
         "_interrupts",
         "_resume",
+        "_store",
+        "_token",
         "attempt",
         "deps",
         "metadata",
         "node",
         "run_id",
-        "runtime",
         "step",
-        "store",
         "task_id",
-        "token",
         "workflow",
     )
 
@@ -69,7 +78,7 @@ class RunContext:
         emit: Callable[[str, dict[str, Any], str | None], None],
         resume: list[Any],
         metadata: dict[str, Any],
-        runtime: Any = None,
+        host: RunHost,
         deps: Mapping[str, Any] | None = None,
         attempt: int = 1,
     ) -> None:
@@ -78,11 +87,12 @@ class RunContext:
         self.step = step
         self.node = node
         self.task_id = task_id
-        self.store = store
-        self.token = token
+        self._store = store
+        self._token = token
+        self._host = host
         self.attempt = attempt
-        self.metadata = metadata
-        self.runtime = runtime
+        self.metadata: Mapping[str, Any] = MappingProxyType(metadata)
+        """The run's metadata, read-only."""
         self.deps: Mapping[str, Any] = deps if deps is not None else {}
         """What the Runtime was given as ``deps`` (a ToolExecutor, clients...), for nodes."""
         self._emit = emit
@@ -138,18 +148,18 @@ class RunContext:
         escalates, because nobody knows whether the effect happened.
         """
         key = key or self.call_key(kind)
-        rec, created = await self.store.record_intent(self.run_id, key, kind, request, self.token)
+        rec, created = await self._store.record_intent(self.run_id, key, kind, request, self._token)
         if (
             created
             and KEY_FORMAT_KEY not in self.metadata
             and (legacy := legacy_effect_key(self.run_id, key)) is not None
         ):
             # a run started before keys carried the run id recorded this call without it
-            old = await self.store.get_effect(self.run_id, legacy)
+            old = await self._store.get_effect(self.run_id, legacy)
             if old is not None:
                 if old.status == "done":
-                    await self.store.record_result(
-                        self.run_id, key, result=old.result, token=self.token
+                    await self._store.record_result(
+                        self.run_id, key, result=old.result, token=self._token
                     )
                 rec, created = old, False
         if not created:
@@ -168,12 +178,12 @@ class RunContext:
         try:
             result = await call()
         except Exception as exc:
-            await self.store.record_result(
-                self.run_id, key, error=error_dict(exc), token=self.token
+            await self._store.record_result(
+                self.run_id, key, error=error_dict(exc), token=self._token
             )
             raise
         result = serde.loads(serde.dumps(result))
-        await self.store.record_result(self.run_id, key, result=result, token=self.token)
+        await self._store.record_result(self.run_id, key, result=result, token=self._token)
         return result
 
     async def effect(

@@ -41,7 +41,7 @@ def _normalize(node: str, ret: Any) -> tuple[dict[str, Any] | None, tuple[Any, .
 
 async def _call(spec: NodeSpec, arg: Any, ctx: RunContext) -> Any:
     if spec.subgraph is not None:
-        return await ctx.runtime.run_subgraph(spec.subgraph, arg, ctx)
+        return await ctx._host.run_subgraph(spec.subgraph, arg, ctx)
     args = (arg, ctx) if spec.wants_ctx else (arg,)
     if spec.is_async:
         return await spec.fn(*args)

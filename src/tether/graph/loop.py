@@ -306,7 +306,7 @@ class RunLoop:
             emit=lambda type, data, n: self.emit(type, data, n, step, publish_now=True),
             resume=resume,
             metadata=self.run.metadata,
-            runtime=self.rt,
+            host=self.rt,
             deps=self.rt.deps,
         )
         if live:

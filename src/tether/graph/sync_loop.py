@@ -42,8 +42,8 @@ class LoopThread:
             coro.close()
             raise ConfigurationError(
                 "a SyncRuntime was called from its own event loop (inside a node it runs), "
-                "where it would wait on itself forever; use the async Runtime there "
-                "(ctx.runtime, awaited)"
+                "where it would wait on itself forever; use the async Runtime there, awaited "
+                "(hand it to nodes through deps)"
             )
         fut = asyncio.run_coroutine_threadsafe(coro, self._loop)
         try:
