@@ -42,7 +42,7 @@ async def test_a_v3_database_gets_the_single_statement_commit_and_keeps_its_erro
         await store.setup()
         body = _commit_function(pg_dsn, pg_schema).upper()
         assert "FOR UPDATE" not in body
-        run, _ = await store.create_run(
+        _run, _ = await store.create_run(
             RunRecord("r1", "wf", RunStatus.RECEIVED),
             Checkpoint("r1", 0, [], [], {}),
             [(None, RunStatus.RECEIVED, "t", "created")],
