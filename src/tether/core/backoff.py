@@ -26,7 +26,7 @@ import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 from tether.core.errors import ConfigurationError
 
@@ -35,6 +35,25 @@ __all__ = ["Backoff", "Jitter", "Random"]
 Jitter = bool | Literal["full", "equal"]
 Random = Callable[[], float]
 """A source of uniform floats in ``[0, 1)``: ``random.random`` or a seeded ``Random().random``."""
+
+
+DEFAULT_MAX_RETRY_AFTER = 60.0
+
+
+class BackoffSettings(Protocol):
+    """What a plane's retry policy shares with :class:`Backoff` (``max_retry_after`` may be
+    absent: then the default applies)."""
+
+    @property
+    def max_attempts(self) -> int: ...
+    @property
+    def initial_interval(self) -> float: ...
+    @property
+    def backoff_factor(self) -> float: ...
+    @property
+    def max_interval(self) -> float: ...
+    @property
+    def jitter(self) -> Jitter: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,10 +65,24 @@ class Backoff:
     backoff_factor: float = 2.0
     max_interval: float = 10.0
     jitter: Jitter = True
-    max_retry_after: float = 60.0
+    max_retry_after: float = DEFAULT_MAX_RETRY_AFTER
     """A ``Retry-After`` longer than this is not waited out: the caller gives up instead."""
     owner: str = field(default="Backoff", compare=False, repr=False)
     """Whose settings these are (``"ToolRetry"``...): named in error messages and notes."""
+
+    @classmethod
+    def of(cls, policy: BackoffSettings, owner: str) -> Backoff:
+        """The schedule of a plane's retry policy (``RetryPolicy``, ``ToolRetry``,
+        ``ModelRetry``...), which carries these field names; validated in ``owner``'s name."""
+        return cls(
+            max_attempts=policy.max_attempts,
+            initial_interval=policy.initial_interval,
+            backoff_factor=policy.backoff_factor,
+            max_interval=policy.max_interval,
+            jitter=policy.jitter,
+            max_retry_after=getattr(policy, "max_retry_after", DEFAULT_MAX_RETRY_AFTER),
+            owner=owner,
+        )
 
     def __post_init__(self) -> None:
         o = self.owner

@@ -69,18 +69,7 @@ class RetryPolicy:
     """The waits, computed by the one backoff rule every plane shares."""
 
     def __post_init__(self) -> None:
-        object.__setattr__(
-            self,
-            "schedule",
-            Backoff(
-                max_attempts=self.max_attempts,
-                initial_interval=self.initial_interval,
-                backoff_factor=self.backoff_factor,
-                max_interval=self.max_interval,
-                jitter=self.jitter,
-                owner="RetryPolicy",
-            ),
-        )
+        object.__setattr__(self, "schedule", Backoff.of(self, "RetryPolicy"))
 
     def should_retry(self, exc: BaseException, attempt: int) -> bool:
         if attempt >= self.max_attempts:

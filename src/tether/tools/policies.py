@@ -51,19 +51,7 @@ class ToolRetry:
     """The waits, computed by the one backoff rule every plane shares."""
 
     def __post_init__(self) -> None:
-        object.__setattr__(
-            self,
-            "schedule",
-            Backoff(
-                max_attempts=self.max_attempts,
-                initial_interval=self.initial_interval,
-                backoff_factor=self.backoff_factor,
-                max_interval=self.max_interval,
-                jitter=self.jitter,
-                max_retry_after=self.max_retry_after,
-                owner="ToolRetry",
-            ),
-        )
+        object.__setattr__(self, "schedule", Backoff.of(self, "ToolRetry"))
 
     def retry_delay(
         self, exc: BaseException, attempt: int, rand: Random = random.random
