@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,26 @@ from tether.store.memory import MemoryStore
 from tether.store.protocol import RunStore
 
 PG_DSN = os.environ.get("TETHER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@contextmanager
+def pg_schema(prefix: str) -> Iterator[str]:
+    """A fresh PostgreSQL schema name on the test server, dropped afterwards; skips the test
+    when the server is unreachable (fails it under TETHER_TEST_PG_REQUIRED=1)."""
+    psycopg = pytest.importorskip("psycopg")
+    try:
+        with psycopg.connect(PG_DSN, connect_timeout=3):
+            pass
+    except psycopg.OperationalError as exc:
+        if os.environ.get("TETHER_TEST_PG_REQUIRED") == "1":
+            pytest.fail(f"PostgreSQL unreachable at {PG_DSN}: {exc}")
+        pytest.skip(f"PostgreSQL unreachable at {PG_DSN} (set TETHER_TEST_PG): {exc}")
+    schema = f"{prefix}_{secrets.token_hex(5)}"
+    try:
+        yield schema
+    finally:
+        with psycopg.connect(PG_DSN, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 @pytest.fixture
@@ -32,17 +53,7 @@ def shared_store(
         path = tmp_path / "shared.db"
         yield lambda: SqliteStore(path)
         return
-    psycopg = pytest.importorskip("psycopg")
-    try:
-        with psycopg.connect(PG_DSN, connect_timeout=3):
-            pass
-    except psycopg.OperationalError as exc:
-        if os.environ.get("TETHER_TEST_PG_REQUIRED") == "1":
-            pytest.fail(f"PostgreSQL unreachable at {PG_DSN}: {exc}")
-        pytest.skip(f"PostgreSQL unreachable at {PG_DSN} (set TETHER_TEST_PG): {exc}")
     from tether.store.postgres import PostgresStore
 
-    schema = f"tether_graph_{secrets.token_hex(5)}"
-    yield lambda: PostgresStore(PG_DSN, schema=schema)
-    with psycopg.connect(PG_DSN, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    with pg_schema("tether_graph") as schema:
+        yield lambda: PostgresStore(PG_DSN, schema=schema)

@@ -8,8 +8,6 @@ tests/tools/test_executor_crash.py.
 
 from __future__ import annotations
 
-import os
-import secrets
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -17,6 +15,7 @@ from typing import Annotated, Any, TypedDict
 
 import pytest
 
+from tests.graph.conftest import PG_DSN, pg_schema
 from tether import (
     END,
     START,
@@ -42,7 +41,6 @@ pytestmark = pytest.mark.timeout(60)
 
 ROOT = Path(__file__).resolve().parents[2]
 MCP_SERVER = ["-m", "tether.tools.mcp", "--app", "tests.tools.mcp.app:tools"]
-PG_DSN = os.environ.get("TETHER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 class S(TypedDict, total=False):
@@ -125,20 +123,10 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunStore]:
 
         yield SqliteStore(tmp_path / "runs.db")
         return
-    psycopg = pytest.importorskip("psycopg")
-    try:
-        with psycopg.connect(PG_DSN, connect_timeout=3):
-            pass
-    except psycopg.OperationalError as exc:
-        if os.environ.get("TETHER_TEST_PG_REQUIRED") == "1":
-            pytest.fail(f"PostgreSQL unreachable at {PG_DSN}: {exc}")
-        pytest.skip(f"PostgreSQL unreachable at {PG_DSN} (set TETHER_TEST_PG): {exc}")
     from tether.store.postgres import PostgresStore
 
-    schema = f"tether_keys_{secrets.token_hex(5)}"
-    yield PostgresStore(PG_DSN, schema=schema)
-    with psycopg.connect(PG_DSN, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    with pg_schema("tether_keys") as schema:
+        yield PostgresStore(PG_DSN, schema=schema)
 
 
 @pytest.fixture
