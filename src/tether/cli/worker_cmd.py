@@ -1,0 +1,239 @@
+"""``tether worker`` (run a worker process) and ``tether workers list`` (the registry)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from typing import Any
+
+from rich import box
+from rich.table import Table
+from rich.text import Text
+
+from tether.cli import commands as cmd
+from tether.cli.render import Output, fmt_time
+from tether.core.errors import ConfigurationError, TetherError
+from tether.store.url import open_store
+from tether.store.workers import WorkerRecord, WorkerRegistry
+from tether.worker import Worker, default_concurrency
+
+COMMANDS = ("worker", "workers")
+
+
+def _positive_float(text: str) -> float:
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not x > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return x
+
+
+def _grace(text: str) -> float:
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not x >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return x
+
+
+def _queues(text: str) -> list[str]:
+    names = [q.strip() for q in text.split(",")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"expected queue names separated by commas, got {text!r}")
+    return names
+
+
+def _count(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {n}")
+    return n
+
+
+def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "worker",
+        parents=[common],
+        help="run a worker: execute the runs of the store's queues until SIGTERM",
+        description="Execute runs of the --app workflows from the store until stopped. "
+        "SIGTERM (or Ctrl-C once) drains: no new runs, each run stops after its current step "
+        "and is handed to another worker, up to --grace seconds; Ctrl-C twice stops at once.",
+    )
+    p.add_argument("--queues", type=_queues, metavar="A,B", help="queues to serve (default: all)")
+    p.add_argument(
+        "--concurrency",
+        type=_count,
+        metavar="N",
+        help=f"runs executed at once (default {default_concurrency()}, from the CPU count)",
+    )
+    p.add_argument(
+        "--grace", type=_grace, default=30.0, metavar="S", help="drain time on SIGTERM (30)"
+    )
+    p.add_argument(
+        "--lease-ttl", type=_positive_float, default=15.0, metavar="S", help="lease TTL (15)"
+    )
+    p.add_argument(
+        "--poll-interval",
+        type=_positive_float,
+        default=0.5,
+        metavar="S",
+        help="seconds between two looks for runs to claim (0.5)",
+    )
+    p.add_argument("--worker-id", metavar="NAME", help="worker id (env TETHER_WORKER_ID)")
+
+    workers = sub.add_parser("workers", parents=[common], help="the store's worker registry")
+    wsub = workers.add_subparsers(dest="action", metavar="ACTION", required=True)
+    wsub.add_parser("list", parents=[common], help="registered workers, newest first")
+
+
+def run(args: argparse.Namespace, out: Output) -> int:
+    """Run ``worker`` or ``workers ...``; returns the exit code."""
+    if args.command == "workers":
+        asyncio.run(_list(args, out))
+        return 0
+    return asyncio.run(_work(args, out))
+
+
+async def _work(args: argparse.Namespace, out: Output) -> int:
+    settings = _settings(args)
+    if not settings.app:
+        raise ConfigurationError(
+            "tether worker needs the workflows to run: pass --app module:attr (or TETHER_APP)"
+        )
+    workflows = cmd.load_workflows(settings.app)
+    try:
+        store = open_store(settings.store_url)
+    except TetherError:
+        raise
+    except Exception as exc:
+        raise ConfigurationError(f"cannot open store {settings.store_url!r}: {exc}") from exc
+    worker = Worker(
+        store,
+        workflows,
+        queues=args.queues,
+        concurrency=args.concurrency,
+        grace=args.grace,
+        lease_ttl=args.lease_ttl,
+        poll_interval=args.poll_interval,
+        owner=args.worker_id,
+    )
+    worker.install_signal_handlers()
+    started = asyncio.get_running_loop().create_task(worker.run())
+    await _wait_registered(worker, started)
+    queues = ",".join(worker.queues) if worker.queues is not None else "*"
+    names = sorted(wf.name for wf in workflows)
+    line: dict[str, Any] = {
+        "worker": worker.worker_id,
+        "owner": worker.owner,
+        "store": _redacted(settings.store_url),
+        "queues": queues,
+        "concurrency": worker.concurrency,
+        "workflows": names,
+    }
+    if out.json_mode:  # one line (JSON lines), for log collectors and supervisors
+        sys.stdout.write(json.dumps(line) + "\n")
+        sys.stdout.flush()
+    else:
+        out.print(
+            Text(
+                f"worker {worker.worker_id} started: store {line['store']}, queues {queues}, "
+                f"concurrency {worker.concurrency}, workflows {', '.join(names)} "
+                f"(pid {worker.runtime.incarnation.pid})"
+            )
+        )
+    code = await started
+    out.err.print(Text(f"worker {worker.worker_id} stopped", style="dim"))
+    return code
+
+
+async def _wait_registered(worker: Worker, task: asyncio.Task[int]) -> None:
+    """Until the worker is open and registered (or failed to open: its error is raised)."""
+    ready = asyncio.ensure_future(worker.ready.wait())
+    await asyncio.wait({ready, task}, return_when=asyncio.FIRST_COMPLETED)
+    ready.cancel()
+    if task.done():
+        task.result()
+
+
+def _redacted(url: str) -> str:
+    """The store URL without a password."""
+    scheme, sep, rest = url.partition("://")
+    creds, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in creds:
+        return url
+    return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
+
+
+def _settings(args: argparse.Namespace) -> cmd.Settings:
+    store = getattr(args, "store", None) or cmd.env("TETHER_STORE")
+    origin = "--store" if getattr(args, "store", None) else "TETHER_STORE"
+    if not store:
+        store, origin = cmd.DEFAULT_STORE, "default"
+    app = getattr(args, "app", None) or cmd.env("TETHER_APP")
+    return cmd.Settings(store, origin, app, cmd.default_actor())
+
+
+async def _list(args: argparse.Namespace, out: Output) -> None:
+    async with cmd.cli_store(_settings(args)) as store:
+        if not isinstance(store, WorkerRegistry):
+            raise ConfigurationError("this store keeps no worker registry")
+        rows = await store.list_workers()
+    now = time.time()
+    if out.json_mode:
+        out.emit_json([{**_json(w), "state": _state(w, now)} for w in rows])
+        return
+    if not rows:
+        out.err.print(Text("no workers registered", style="dim"))
+        return
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for col in ("WORKER", "HOST", "PID", "STATE", "QUEUES", "CONC", "IN FLIGHT"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("STARTED", no_wrap=True)
+    table.add_column("LAST BEAT", no_wrap=True)
+    for w in rows:
+        state = _state(w, now)
+        style = {"running": "green", "stopped": "dim"}.get(state, "yellow")
+        table.add_row(
+            w.worker_id,
+            w.host,
+            str(w.pid),
+            Text(state, style=style),
+            ",".join(w.queues) if w.queues is not None else "*",
+            str(w.concurrency),
+            str(w.in_flight),
+            fmt_time(w.started_at),
+            f"{max(0.0, now - w.heartbeat_at):.1f}s ago",
+        )
+    out.print(table)
+
+
+def _state(w: WorkerRecord, now: float) -> str:
+    if w.stopped_at is not None:
+        return "stopped"
+    # the heartbeat interval is not recorded: a row unheard of for 60 s is called silent
+    return "running" if now - w.heartbeat_at < 60.0 else "silent"
+
+
+def _json(w: WorkerRecord) -> dict[str, Any]:
+    return {
+        "owner": w.owner,
+        "worker_id": w.worker_id,
+        "host": w.host,
+        "pid": w.pid,
+        "started_at": w.started_at,
+        "queues": w.queues,
+        "concurrency": w.concurrency,
+        "heartbeat_at": w.heartbeat_at,
+        "in_flight": w.in_flight,
+        "stopped_at": w.stopped_at,
+    }

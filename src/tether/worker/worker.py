@@ -1,0 +1,220 @@
+"""``Worker``: a long-running process that executes the runs of a store's queues.
+
+A worker wraps a ``Runtime(recover=True)`` that claims runs as slots free up (at most
+``concurrency`` at once), registers itself in the store's worker registry and heartbeats its row
+(``tether.worker.beat``), and takes over at once the leases of workers whose row went stale
+(they died without deregistering, on any host). ``stop()`` (SIGTERM, or SIGINT once) drains:
+no more claims, each run stops at its next step boundary with its step committed and its lease
+released, for up to ``grace`` seconds; then whatever still runs is stopped and its lease
+released, the row is marked stopped, and ``run()`` returns 0. ``stop(immediate=True)`` (SIGINT
+twice) skips the wait and ``run()`` returns 130.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from typing import Any
+
+from tether.core.clock import SYSTEM_CLOCK, Clock
+from tether.core.errors import ConfigurationError
+from tether.graph.builder import Workflow
+from tether.graph.runtime import Runtime
+from tether.store.protocol import RunStore
+from tether.store.workers import WorkerRecord, WorkerRegistry, stale_owners
+from tether.worker.beat import RegistryBeat
+
+log = logging.getLogger("tether.worker")
+
+EXIT_OK = 0
+EXIT_INTERRUPTED = 130
+CLEANUP_INTERVAL = 600.0
+"""Seconds between two deletions of long-dead workers' rows."""
+
+
+def default_concurrency() -> int:
+    """Runs a worker executes at once by default: 8 per CPU (runs mostly wait on models, tools
+    and the store), at least 4, at most 64."""
+    return max(4, min(64, 8 * (os.cpu_count() or 1)))
+
+
+class Worker:
+    def __init__(
+        self,
+        store: RunStore | str,
+        workflows: Iterable[Workflow],
+        *,
+        queues: Sequence[str] | None = None,
+        concurrency: int | None = None,
+        grace: float = 30.0,
+        lease_ttl: float = 15.0,
+        poll_interval: float = 0.5,
+        owner: str | None = None,
+        deps: Mapping[str, Any] | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        heartbeat_interval: float | None = None,
+        stale_after: float | None = None,
+        forget_after: float = 86400.0,
+    ) -> None:
+        if grace < 0:
+            raise ConfigurationError(f"grace must be >= 0 seconds, got {grace}")
+        if queues is not None and (isinstance(queues, str) or not all(queues)):
+            raise ConfigurationError(
+                f"queues must be a list of non-empty queue names (or None: every queue), "
+                f"got {queues!r}"
+            )
+        self.concurrency = default_concurrency() if concurrency is None else concurrency
+        self.queues = None if queues is None else list(queues)
+        self.grace = grace
+        self.runtime = Runtime(
+            store,
+            workflows=workflows,
+            owner=owner,
+            lease_ttl=lease_ttl,
+            recover=True,
+            poll_interval=poll_interval,
+            deps=deps,
+            clock=clock,
+            max_concurrent_runs=self.concurrency,
+            queues=self.queues,
+        )
+        self.heartbeat_interval = heartbeat_interval or lease_ttl / 3
+        self.stale_after = stale_after or 2 * self.heartbeat_interval
+        """A worker whose heartbeat is older than this (and not stopped) is dead."""
+        self.forget_after = forget_after
+        self.clock = clock
+        self.beat: RegistryBeat | None = None
+        self._stopping = asyncio.Event()
+        self._now = asyncio.Event()
+        self.ready = asyncio.Event()
+        """Set once the worker is open, registered and claiming runs."""
+        self._signals = 0
+
+    @property
+    def owner(self) -> str:
+        return self.runtime.owner
+
+    @property
+    def worker_id(self) -> str:
+        return self.runtime.worker_id
+
+    @property
+    def store(self) -> RunStore:
+        return self.runtime.store
+
+    # -- stopping ---------------------------------------------------------------------------
+    def stop(self, grace: float | None = None, *, immediate: bool = False) -> None:
+        """Drain and stop (``grace`` overrides the worker's); ``immediate``: stop now."""
+        if grace is not None:
+            self.grace = grace
+        self._stopping.set()
+        if immediate:
+            self._now.set()
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM: drain and stop; SIGINT once: the same, twice: stop now (exit 130)."""
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self._on_signal, "SIGTERM")
+        loop.add_signal_handler(signal.SIGINT, self._on_signal, "SIGINT")
+
+    def _on_signal(self, name: str) -> None:
+        if name == "SIGINT":
+            self._signals += 1
+        if name == "SIGINT" and self._signals > 1:
+            log.warning("worker %s: second SIGINT, stopping now", self.worker_id)
+            self.stop(immediate=True)
+        else:
+            log.warning(
+                "worker %s: %s, draining (up to %.0f s; SIGINT again to stop now)",
+                self.worker_id,
+                name,
+                self.grace,
+            )
+            self.stop()
+
+    # -- running ----------------------------------------------------------------------------
+    async def run(self) -> int:
+        """Execute runs until stopped; returns the exit code (0 drained, 130 stopped now)."""
+        rt = self.runtime
+        await rt.open()
+        registry = rt.store if isinstance(rt.store, WorkerRegistry) else None
+        housekeeping: asyncio.Task[None] | None = None
+        try:
+            if registry is not None:
+                await registry.register_worker(self.record())
+                rt.add_dead_owner_source(self._stale_owners)
+                self.beat = RegistryBeat(
+                    rt.store, registry, self.owner, self.heartbeat_interval, lambda: rt.in_flight
+                )
+                self.beat.start()
+                housekeeping = asyncio.create_task(self._forget_dead(registry))
+            self.ready.set()
+            await self._stopping.wait()
+            immediate = self._now.is_set()
+            if not immediate:
+                immediate = await self._drain()
+        finally:
+            if housekeeping is not None:
+                housekeeping.cancel()
+                await asyncio.gather(housekeeping, return_exceptions=True)
+            if self.beat is not None:
+                await self.beat.stop()
+            if registry is not None:
+                with contextlib.suppress(Exception):
+                    await registry.stop_worker(self.owner)
+            await rt.close()  # stops what still runs and releases its leases
+        return EXIT_INTERRUPTED if immediate else EXIT_OK
+
+    async def _drain(self) -> bool:
+        """Drain for up to ``grace``; True when told to stop now meanwhile."""
+        started = time.monotonic()
+        drain = asyncio.create_task(self.runtime.drain(self.grace))
+        now = asyncio.create_task(self._now.wait())
+        await asyncio.wait({drain, now}, return_when=asyncio.FIRST_COMPLETED)
+        now.cancel()
+        if not drain.done():
+            drain.cancel()
+            await asyncio.gather(drain, return_exceptions=True)
+            return True
+        left = drain.result()
+        log.warning(
+            "worker %s: drained in %.1f s%s",
+            self.worker_id,
+            time.monotonic() - started,
+            f"; stopping {left} run(s) still in a step" if left else "",
+        )
+        return False
+
+    def record(self) -> WorkerRecord:
+        inc = self.runtime.incarnation
+        return WorkerRecord(
+            owner=self.owner,
+            worker_id=self.worker_id,
+            host=inc.host,
+            pid=inc.pid,
+            started_at=self.clock.now(),
+            queues=self.queues,
+            concurrency=self.concurrency,
+        )
+
+    async def _stale_owners(self, owners: list[str]) -> Collection[str]:
+        """The runtime's dead-owner source: lease owners whose registry row went stale."""
+        assert isinstance(self.store, WorkerRegistry)
+        rows = await self.store.list_workers()
+        stale = stale_owners(rows, self.clock.now(), self.stale_after, exclude=self.owner)
+        return [o for o in stale if o in set(owners)]
+
+    async def _forget_dead(self, registry: WorkerRegistry) -> None:
+        while True:
+            try:
+                gone = await registry.delete_workers(self.clock.now() - self.forget_after)
+                if gone:
+                    log.info("forgot %d worker(s) gone for over %.0f s", gone, self.forget_after)
+            except Exception as exc:
+                log.warning("cleaning up the worker registry failed: %s", exc)
+            await asyncio.sleep(CLEANUP_INTERVAL)
