@@ -1,0 +1,76 @@
+"""``tether schedules list``: the store's cron schedules (``Runtime.schedule``)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from typing import Any
+
+from rich import box
+from rich.table import Table
+from rich.text import Text
+
+from tether.cli import commands as cmd
+from tether.cli.render import Output, fmt_time
+from tether.core.errors import ConfigurationError
+from tether.store.timers import Schedule, TimerStore
+
+COMMANDS = ("schedules",)
+
+
+def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("schedules", parents=[common], help="the store's cron schedules")
+    ssub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    ssub.add_parser("list", parents=[common], help="every schedule, by name")
+
+
+def run(args: argparse.Namespace, out: Output) -> int:
+    """Run ``schedules ...``; returns the exit code."""
+    asyncio.run(_list(args, out))
+    return 0
+
+
+def _settings(args: argparse.Namespace) -> cmd.Settings:
+    store = getattr(args, "store", None) or cmd.env("TETHER_STORE")
+    origin = "--store" if getattr(args, "store", None) else "TETHER_STORE"
+    if not store:
+        store, origin = cmd.DEFAULT_STORE, "default"
+    return cmd.Settings(store, origin, None, cmd.default_actor())
+
+
+async def _list(args: argparse.Namespace, out: Output) -> None:
+    async with cmd.cli_store(_settings(args)) as store:
+        if not isinstance(store, TimerStore):
+            raise ConfigurationError("this store keeps no schedules")
+        rows = await store.list_schedules()
+    if out.json_mode:
+        out.emit_json([_json(s) for s in rows])
+        return
+    if not rows:
+        out.err.print(Text("no schedules", style="dim"))
+        return
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for col in ("NAME", "CRON (UTC)", "WORKFLOW", "STATE", "NEXT", "LAST SLOT"):
+        table.add_column(col, no_wrap=True)
+    for s in rows:
+        table.add_row(
+            s.name,
+            s.cron,
+            s.workflow,
+            Text("enabled", "green") if s.enabled else Text("disabled", "dim"),
+            fmt_time(s.next_fire_at),
+            fmt_time(s.last_slot),
+        )
+    out.print(table)
+
+
+def _json(s: Schedule) -> dict[str, Any]:
+    return {
+        "name": s.name,
+        "cron": s.cron,
+        "workflow": s.workflow,
+        "input": s.input,
+        "enabled": s.enabled,
+        "next_fire_at": s.next_fire_at,
+        "last_slot": s.last_slot,
+    }

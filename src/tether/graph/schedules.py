@@ -1,0 +1,106 @@
+"""Cron schedules: ``await runtime.schedule("0 * * * *", workflow, input, name="hourly")``.
+
+A schedule is a row in the store (``store.timers.Schedule``). Every runtime with
+``recover=True`` looks for due schedules each ``poll_interval``; a due schedule starts one run
+per slot, enqueued (``start(..., execute=False)``) under the idempotency key
+``cron:{name}:{slot}``, so however many runtimes race for a slot, one run starts; then the
+schedule's ``next_fire_at`` moves on with a compare-and-set. After downtime that spanned
+several slots, only the latest missed slot fires (once), then the schedule continues from the
+next slot after now.
+
+Cron expressions are UTC and parsed by ``croniter``: 5 fields (minute granularity), or 6 with
+seconds as the sixth field (``"* * * * * */10"``: every 10 seconds).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from tether.core.errors import IdempotencyConflictError, InvalidInputError
+from tether.graph.timers import timer_store
+from tether.store.timers import Schedule, TimerStore
+
+if TYPE_CHECKING:
+    from tether.graph.builder import Workflow
+    from tether.graph.host import RunHost
+
+log = logging.getLogger("tether.schedules")
+
+
+def _iter(cron: str, at: float) -> Any:
+    from croniter import croniter  # imported on first use: only schedules need it
+
+    return croniter(cron, datetime.fromtimestamp(at, UTC))
+
+
+def check_cron(cron: str) -> str:
+    from croniter import croniter
+
+    if not isinstance(cron, str) or not croniter.is_valid(cron):
+        raise InvalidInputError(
+            f"not a cron expression: {cron!r}; use 5 fields ('0 * * * *': hourly) or 6 with "
+            "seconds last ('* * * * * */10': every 10 seconds), in UTC"
+        )
+    return cron
+
+
+def next_slot(cron: str, after: float) -> float:
+    """The first slot strictly after ``after``."""
+    return float(_iter(cron, after).get_next(float))
+
+
+def latest_slot(cron: str, at: float) -> float:
+    """The last slot at or before ``at``."""
+    nxt = next_slot(cron, at)
+    prev = float(_iter(cron, nxt).get_prev(float))
+    return prev if prev <= at else float(_iter(cron, prev).get_prev(float))
+
+
+async def put_schedule(
+    rt: RunHost, cron: str, wf: Workflow, input: Any, *, name: str | None, enabled: bool
+) -> Schedule:
+    name = wf.name if name is None else name
+    if not isinstance(name, str) or not name:
+        raise InvalidInputError("a schedule's name must be a non-empty string")
+    check_cron(cron)
+    now = rt.clock.now()
+    row = Schedule(name, cron, wf.name, input, next_slot(cron, now), enabled)
+    return await timer_store(rt).put_schedule(row)
+
+
+def slot_key(name: str, slot: float) -> str:
+    return f"cron:{name}:{slot:.0f}"
+
+
+async def fire_schedules(rt: RunHost, known: dict[str, Workflow]) -> int:
+    """Start the run of each due schedule whose workflow is in ``known``. Returns the slots
+    fired here (a slot another runtime fired first is not counted)."""
+    store = rt.store
+    if not isinstance(store, TimerStore):
+        return 0
+    now = rt.clock.now()
+    fired = 0
+    for s in await store.list_schedules(due_at=now):
+        wf = known.get(s.workflow)
+        if wf is None:
+            continue  # a runtime that knows the workflow fires it
+        slot = max(latest_slot(s.cron, now), s.next_fire_at)
+        try:
+            handle = await rt.start(
+                wf,
+                s.input,
+                idempotency_key=slot_key(s.name, slot),
+                execute=False,
+                metadata={"schedule": s.name, "slot": slot},
+                actor=f"schedule:{s.name}",
+            )
+            created = handle.created
+        except IdempotencyConflictError:  # the input changed since this slot fired: it did
+            created = False
+        await store.advance_schedule(s.name, s.next_fire_at, next_slot(s.cron, now), slot)
+        if created:
+            fired += 1
+            log.info("schedule %s: slot %s started run %s", s.name, slot, handle.run_id)
+    return fired

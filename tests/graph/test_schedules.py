@@ -1,0 +1,157 @@
+"""Cron schedules: exactly one run per slot however many runtimes race for it (fake clock),
+the latest missed slot after downtime, and a real-time check with one-second slots."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypedDict
+
+import pytest
+
+from tether import END, START, Graph, InvalidInputError, RunStatus, Runtime
+from tether.graph.schedules import latest_slot, next_slot
+from tether.store.memory import MemoryStore
+from tether.store.protocol import RunStore
+from tether.store.sqlite import SqliteStore
+from tether.testing.clock import FakeClock
+
+T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
+HOUR = 1_700_002_800.0  # the next full hour
+
+
+class S(TypedDict):
+    who: str
+
+
+def report() -> Any:
+    g = Graph(S, name="report")
+    g.add_node("write", lambda s: {"who": f"report for {s['who']}"})
+    g.add_edge(START, "write")
+    g.add_edge("write", END)
+    return g.compile()
+
+
+WF = report()
+
+
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    shared: dict[str, RunStore] = {}
+    if request.param == "postgres":
+        from tests.graph.conftest import PG_DSN, pg_schema
+
+        with pg_schema("tether_cron") as schema:
+            from tether.store.postgres import PostgresStore
+
+            yield lambda clock: PostgresStore(PG_DSN, schema=schema, clock=clock)
+        return
+
+    def make(clock: FakeClock) -> RunStore:
+        if request.param == "memory":
+            return shared.setdefault("m", MemoryStore(clock))
+        return SqliteStore(tmp_path / "runs.db", clock=clock)
+
+    yield make
+
+
+async def cron_runs(rt: Runtime) -> list[Any]:
+    runs = await rt.list_runs(workflow="report", limit=1000)
+    return sorted(runs, key=lambda r: r.metadata["slot"])
+
+
+def test_slots() -> None:
+    assert next_slot("0 * * * *", T0) == HOUR
+    assert latest_slot("0 * * * *", T0) == HOUR - 3600
+    assert latest_slot("0 * * * *", HOUR) == HOUR  # a slot is its own latest slot
+    assert next_slot("* * * * * */10", T0) == T0 + 10  # seconds as the sixth field
+
+
+async def test_each_slot_fires_once_with_three_runtimes(
+    make_store: Callable[[FakeClock], RunStore],
+) -> None:
+    clock = FakeClock(T0)
+    rts = [Runtime(make_store(clock), recover=False, clock=clock) for _ in range(3)]
+    try:
+        for rt in rts:  # every runtime registers the schedule at start-up
+            s = await rt.schedule("0 * * * *", WF, {"who": "ops"}, name="hourly")
+            assert s.next_fire_at == HOUR
+        assert sum(await asyncio.gather(*(rt.fire_timers() for rt in rts))) == 0
+        for slot in range(3):
+            clock.set(HOUR + slot * 3600 + 1)
+            fired = await asyncio.gather(*(rt.fire_timers() for rt in rts))
+            assert sum(fired) == 1, fired
+            assert sum(await asyncio.gather(*(rt.fire_timers() for rt in rts))) == 0
+        runs = await cron_runs(rts[0])
+        assert [r.metadata["slot"] for r in runs] == [HOUR, HOUR + 3600, HOUR + 7200]
+        assert [r.idempotency_key for r in runs] == [
+            f"cron:hourly:{HOUR + i * 3600:.0f}" for i in range(3)
+        ]
+        assert {r.status for r in runs} == {RunStatus.PLANNED}  # enqueued for any worker
+        rts[1].register(WF)
+        while await rts[1].recover_once():
+            pass
+        for r in runs:
+            done = await rts[1].wait(r.run_id, timeout=60)
+            assert done.state["who"] == "report for ops"
+
+        # down for 5 hours: the latest missed slot fires once, then the next one after now
+        clock.set(HOUR + 7 * 3600 + 120)
+        assert sum(await asyncio.gather(*(rt.fire_timers() for rt in rts))) == 1
+        runs = await cron_runs(rts[0])
+        assert runs[-1].metadata["slot"] == HOUR + 7 * 3600
+        assert len(runs) == 4
+        s2 = await rts[2].schedule("0 * * * *", WF, {"who": "ops"}, name="hourly")
+        assert (s2.next_fire_at, s2.last_slot) == (HOUR + 8 * 3600, HOUR + 7 * 3600)
+    finally:
+        for rt in rts:
+            await rt.close()
+
+
+async def test_a_runtime_without_the_workflow_leaves_the_slot(tmp_path: Path) -> None:
+    clock = FakeClock(T0)
+    store = MemoryStore(clock)
+    async with Runtime(store, recover=False, clock=clock) as rt:
+        await rt.schedule("0 * * * *", WF, {"who": "x"})
+    clock.set(HOUR)
+    async with Runtime(store, recover=False, clock=clock) as other:  # knows no workflow
+        assert await other.fire_timers() == 0
+        async with Runtime(store, workflows=[WF], recover=False, clock=clock) as rt:
+            assert await rt.fire_timers() == 1
+
+
+async def test_a_bad_cron_expression_is_refused() -> None:
+    async with Runtime(MemoryStore(), recover=False) as rt:
+        with pytest.raises(InvalidInputError, match="cron"):
+            await rt.schedule("every hour", WF, {})
+
+
+@pytest.mark.slow
+async def test_one_second_slots_in_real_time_fire_once_each(tmp_path: Path) -> None:
+    """Three runtimes on one SQLite file, firing by themselves (recover=True), one run per
+    second: every run has a slot of its own and completes."""
+    path = tmp_path / "cron.db"
+    rts = [
+        Runtime(SqliteStore(path), workflows=[WF], poll_interval=0.1, lease_ttl=5) for _ in range(3)
+    ]
+    for rt in rts:
+        await rt.open()
+    try:
+        for rt in rts:
+            await rt.schedule("* * * * * *", WF, {"who": "tick"}, name="tick")
+        for _ in range(6000):  # until 3 slots completed (a generous deadline)
+            runs = await rts[0].list_runs(workflow="report", limit=1000)
+            if sum(r.status is RunStatus.COMPLETED for r in runs) >= 3:
+                break
+            await asyncio.sleep(0.02)
+        else:
+            raise AssertionError("three one-second slots did not complete")
+    finally:
+        for rt in rts:
+            await rt.close()
+    async with Runtime(SqliteStore(path), recover=False) as rt:
+        runs = await rt.list_runs(workflow="report", limit=1000)
+    slots = [r.metadata["slot"] for r in runs]
+    assert len(slots) == len(set(slots)) >= 3
+    assert all(s == int(s) for s in slots)

@@ -1,0 +1,257 @@
+"""Durable sleep and interrupt timeouts, on the fake clock, against memory and SQLite (a
+shared file: several runtimes stand for several processes)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypedDict
+
+import pytest
+
+from tether import END, START, Graph, RunContext, RunStateError, RunStatus, Runtime, append
+from tether.graph.context import interrupt
+from tether.graph.timers import INTERRUPT_TIMEOUT
+from tether.store.memory import MemoryStore
+from tether.store.protocol import RunStore
+from tether.store.sqlite import SqliteStore
+from tether.store.timers import TimerStore
+from tether.testing.clock import FakeClock
+
+T0 = 1_700_000_000.0
+CALLS: list[str] = []
+
+
+class S(TypedDict):
+    log: Annotated[list[str], append]
+
+
+async def until(check: Callable[[], Awaitable[bool]], what: str) -> None:
+    """Wait on a condition (generous deadline: a loaded 2-core machine)."""
+    for _ in range(6000):
+        if await check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"gave up waiting for {what}")
+
+
+async def parked(rt: Runtime, run_id: str) -> None:
+    async def check() -> bool:
+        run = await rt.get_run(run_id)
+        return run.owner is None and not rt.runs_here(run_id)
+
+    await until(check, f"run {run_id} to park")
+
+
+async def napper(s: Any, ctx: RunContext) -> dict[str, Any]:
+    CALLS.append("napper")
+    await ctx.effect("before", lambda: CALLS.append("before"))
+    await ctx.sleep(60)
+    await ctx.effect("after", lambda: CALLS.append("after"))
+    return {"log": ["woke"]}
+
+
+def sleepy() -> Any:
+    g = Graph(S, name="sleepy")
+    g.add_node("napper", napper)
+    g.add_node("other", lambda s: CALLS.append("other") or {"log": ["other"]})
+    g.add_edge(START, "napper")
+    g.add_edge(START, "other")  # a sibling in the same step: journaled, never re-run
+    g.add_edge("napper", END)
+    g.add_edge("other", END)
+    return g.compile()
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[FakeClock], RunStore]:
+    shared: dict[str, MemoryStore] = {}
+
+    def make(clock: FakeClock) -> RunStore:
+        if request.param == "memory":
+            return shared.setdefault("m", MemoryStore(clock))
+        return SqliteStore(tmp_path / "runs.db", clock=clock)
+
+    return make
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    CALLS.clear()
+    return FakeClock(T0)
+
+
+@pytest.fixture
+async def rt(
+    make_store: Callable[[FakeClock], RunStore], clock: FakeClock
+) -> AsyncIterator[Runtime]:
+    async with Runtime(make_store(clock), recover=False, clock=clock) as runtime:
+        yield runtime
+
+
+async def test_sleep_parks_without_a_slot_and_wakes_when_due(rt: Runtime, clock: FakeClock) -> None:
+    wf = sleepy()
+    handle = await rt.start(wf, {})
+    await parked(rt, handle.run_id)
+    run = await rt.get_run(handle.run_id)
+    assert run.status is RunStatus.EXECUTING  # still ACTIVE, held by nobody
+    assert run.available_at == T0 + 60
+    events = [e for e in await rt.store.list_events(handle.run_id) if e.type == "sleeping"]
+    assert [e.data["until"] for e in events] == [T0 + 60]
+    assert sorted(CALLS) == ["before", "napper", "other"]
+    rt.register(wf)
+    clock.advance(59)
+    assert await rt.recover_once() == []  # not due yet
+    clock.advance(1)
+    assert await rt.recover_once() == [handle.run_id]
+    res = await rt.wait(handle.run_id, timeout=60)
+    assert res.status is RunStatus.COMPLETED
+    assert sorted(res.state["log"]) == ["other", "woke"]
+    # the node re-ran (the sleep returned at once: its journaled deadline had passed); the
+    # sibling and the effect before the sleep did not
+    assert sorted(CALLS) == ["after", "before", "napper", "napper", "other"]
+
+
+async def test_a_reexecuted_node_keeps_its_first_deadline(rt: Runtime, clock: FakeClock) -> None:
+    wf = sleepy()
+    rt.register(wf)
+    handle = await rt.start(wf, {})
+    await parked(rt, handle.run_id)
+    clock.advance(30)  # a re-run now must not push the deadline to T0 + 90
+    await rt.store.commit(handle.run_id, None, _wake_now())
+    assert await rt.recover_once() == [handle.run_id]
+    await parked(rt, handle.run_id)
+    assert (await rt.get_run(handle.run_id)).available_at == T0 + 60
+    clock.advance(30)
+    assert await rt.recover_once() == [handle.run_id]
+    assert (await rt.wait(handle.run_id, timeout=60)).status is RunStatus.COMPLETED
+
+
+def _wake_now() -> Any:
+    from tether.store.types import Commit
+
+    return Commit(available_at=0.0)
+
+
+async def test_sleep_until_a_past_time_returns_at_once(rt: Runtime, clock: FakeClock) -> None:
+    async def node(s: Any, ctx: RunContext) -> dict[str, Any]:
+        await ctx.sleep_until(T0 - 5)
+        await ctx.sleep(0)
+        return {"log": ["done"]}
+
+    g = Graph(S, name="past")
+    g.add_node("n", node)
+    g.add_edge(START, "n")
+    g.add_edge("n", END)
+    res = await rt.run(g.compile(), {})
+    assert res.status is RunStatus.COMPLETED and res.state["log"] == ["done"]
+    assert not [e for e in await rt.store.list_events(res.run_id) if e.type == "sleeping"]
+
+
+# -- interrupt timeouts -------------------------------------------------------------------
+def approval(**kw: Any) -> Any:
+    def ask(s: Any) -> dict[str, Any]:
+        answer = interrupt({"question": "ship it?"}, timeout=7200, **kw)
+        return {"log": [f"answer:{answer}"]}
+
+    g = Graph(S, name="approval")
+    g.add_node("ask", ask, destinations=["escalate_to_manager"])  # reachable on timeout
+    g.add_node("approve", lambda s: CALLS.append("approve") or {"log": ["approved"]})
+    g.add_node("escalate_to_manager", lambda s: {"log": ["manager"]})
+    g.add_edge(START, "ask")
+    g.add_edge("ask", "approve")
+    g.add_edge("approve", END)
+    g.add_edge("escalate_to_manager", END)
+    return g.compile()
+
+
+async def test_an_unanswered_interrupt_takes_its_timeout_edge(
+    rt: Runtime, clock: FakeClock
+) -> None:
+    wf = approval(on_timeout="escalate_to_manager")
+    res = await rt.run(wf, {})
+    assert res.status is RunStatus.ESCALATED
+    (item,) = res.interrupts
+    assert item["timeout_at"] == T0 + 7200
+    assert item["on_timeout"] == "escalate_to_manager"
+    store = rt.store
+    assert isinstance(store, TimerStore)
+    (timer,) = await store.list_timers(res.run_id)
+    assert (timer.kind, timer.fire_at) == (INTERRUPT_TIMEOUT, T0 + 7200)
+    clock.advance(7199)
+    assert await rt.fire_timers() == 0
+    clock.advance(1)
+    assert await rt.fire_timers() == 1
+    assert await rt.fire_timers() == 0  # fired once
+    run = await rt.get_run(res.run_id)
+    assert run.status is RunStatus.EXECUTING and run.owner is None  # any worker continues it
+    assert [t.actor for t in await store.list_transitions(res.run_id)][-1] == "timer"
+    assert await rt.recover_once() == [res.run_id]
+    done = await rt.wait(res.run_id, timeout=60)
+    assert done.status is RunStatus.COMPLETED
+    assert done.state["log"] == ["manager"]  # not the node's own edge to approve
+    assert CALLS == []
+    with pytest.raises(RunStateError):  # a late answer is refused
+        await rt.resume(res.run_id, answers={item["id"]: "yes"})
+
+
+async def test_a_timeout_with_a_default_returns_it(rt: Runtime, clock: FakeClock) -> None:
+    wf = approval(default="no answer")
+    res = await rt.run(wf, {})
+    clock.advance(7200)
+    assert await rt.fire_timers() == 1
+    assert await rt.recover_once() == [res.run_id]
+    done = await rt.wait(res.run_id, timeout=60)
+    assert done.state["log"] == ["answer:no answer", "approved"]
+
+
+async def test_an_answered_interrupt_never_times_out(rt: Runtime, clock: FakeClock) -> None:
+    wf = approval(on_timeout="escalate_to_manager")
+    res = await rt.run(wf, {})
+    store = rt.store
+    assert isinstance(store, TimerStore)
+    (timer,) = await store.list_timers(res.run_id)
+    clock.advance(100)
+    done = await rt.resume(res.run_id, "yes")
+    assert done.status is RunStatus.COMPLETED
+    assert done.state["log"] == ["answer:yes", "approved"]
+    assert await store.list_timers(res.run_id) == []  # cancelled by the answer
+    # even a timer that survived (its cancel failed, a race) finds the run answered
+    await store.add_timer(timer)
+    clock.advance(7200)
+    assert await rt.fire_timers() == 1
+    after = await rt.get_run(res.run_id)
+    assert after.status is RunStatus.COMPLETED and after.event_seq == done.record.event_seq
+
+
+async def test_a_timer_fires_once_with_three_runtimes(
+    make_store: Callable[[FakeClock], RunStore], clock: FakeClock
+) -> None:
+    wf = approval(on_timeout="escalate_to_manager")
+    rts = [Runtime(make_store(clock), workflows=[wf], recover=False, clock=clock) for _ in range(3)]
+    for r in rts:
+        await r.open()
+    try:
+        res = await rts[0].run(wf, {})
+        clock.advance(7200)
+        fired = await asyncio.gather(*(r.fire_timers() for r in rts))
+        assert sum(fired) == 1
+        trs = [t for t in await rts[1].store.list_transitions(res.run_id) if t.actor == "timer"]
+        assert len(trs) == 1
+    finally:
+        for r in rts:
+            await r.close()
+
+
+def test_interrupt_timeout_arguments_are_checked() -> None:
+    from tether.core.errors import InvalidInputError
+    from tether.graph.timers import NO_DEFAULT, make_interrupt
+
+    with pytest.raises(InvalidInputError, match="exactly one of"):
+        make_interrupt(None, 0, 10, None, NO_DEFAULT)
+    with pytest.raises(InvalidInputError, match="exactly one of"):
+        make_interrupt(None, 0, 10, "x", "both")
+    with pytest.raises(InvalidInputError, match="need a timeout"):
+        make_interrupt(None, 0, None, "x", NO_DEFAULT)
+    with pytest.raises(InvalidInputError, match="> 0"):
+        make_interrupt(None, 0, -1, "x", NO_DEFAULT)
