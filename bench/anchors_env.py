@@ -1,9 +1,10 @@
 """Create (or reuse) the anchors' virtual environment, ``bench/.venv-anchors``.
 
-The anchors (LangGraph and DBOS) are installed in their own venv so that their dependency trees
-never touch the project's. The pins below follow DESIGN.md §5 (LangGraph 1.2, DBOS 3.4): the
-newest patch release of each minor line is taken. The venv is reused as long as the installed
-versions still satisfy the pins; ``--force`` rebuilds it.
+The anchors (LangGraph, DBOS, and procrastinate for the queue bench) are installed in their own
+venv so that their dependency trees never touch the project's. The pins below follow DESIGN.md §5
+(LangGraph 1.2, DBOS 3.4) and issue 10's queue anchors (procrastinate 3): the newest patch
+release of each line is taken. The venv is reused as long as the installed versions still
+satisfy the pins; ``--force`` rebuilds it.
 
     python bench/anchors_env.py          # ensure, print the installed versions as JSON
 """
@@ -28,6 +29,7 @@ PINS: dict[str, str] = {
     "psycopg-binary": "",
     "psycopg-pool": "",
     "dbos": "3.4.",
+    "procrastinate": "3.",
 }
 REQUIREMENTS = [
     "langgraph==1.2.*",
@@ -36,6 +38,7 @@ REQUIREMENTS = [
     "psycopg[binary]",
     "psycopg-pool",
     "dbos==3.4.*",
+    "procrastinate==3.*",
 ]
 
 _VERSIONS_SNIPPET = (

@@ -4,6 +4,9 @@
     .venv/bin/python bench/run.py --quick         # 1 repeat
     .venv/bin/python bench/run.py --skip-anchors  # tether only; anchor columns are taken from
                                                   # the previous bench/results/latest.json
+    .venv/bin/python bench/run.py --queue         # also the queue bench (workers, faults, chaos;
+                                                  # tether vs DBOS queues vs procrastinate)
+    .venv/bin/python bench/run.py --queue-only    # the queue bench alone
 
 Each system runs in its own interpreter: the anchors in ``bench/.venv-anchors`` (created on
 first use by ``anchors_env.py``), tether in this interpreter's venv. Results go to
@@ -41,6 +44,7 @@ import anchors_env  # noqa: E402  (bench/ is not a package)
 import benchlib as bl  # noqa: E402
 import cache_bench  # noqa: E402
 import models  # noqa: E402
+import queue_report  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -335,7 +339,15 @@ def main() -> None:
     ap.add_argument(
         "--skip-cache", action="store_true", help="leave out the semantic-cache correctness figures"
     )
+    ap.add_argument(
+        "--queue",
+        action="store_true",
+        help="also run the queue bench (bench/queue_bench.py and its anchors), its own table",
+    )
+    ap.add_argument("--queue-only", action="store_true", help="run the queue bench alone")
     args = ap.parse_args()
+    if args.queue_only:
+        return queue_main(args.quick, args.skip_anchors)
     repeats = args.repeats or (1 if args.quick else 3)
     console = Console(stderr=True)
     out = Console(width=None if sys.stdout.isatty() else 160)
@@ -401,6 +413,10 @@ def main() -> None:
         with console.status("running the semantic-cache bench (bench/cache_bench.py)…"):
             res, why = run_script(sys.executable, BENCH / "cache_bench.py", 1)
         doc["cache"] = res or {"notes": [f"missing: {why}"]}
+    if args.queue:
+        doc["queue"] = queue_report.run_queue(
+            None if args.skip_anchors else anchors_env.python_path(), args.quick, console.status
+        )
     doc["meta"] = meta
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
@@ -410,7 +426,23 @@ def main() -> None:
     if "cache" in doc:
         for line in cache_bench.summary(doc["cache"]):
             out.print(line, highlight=False)
+    if "queue" in doc:
+        queue_report.render_queue(doc["queue"], out)
     out.print(f"[dim]written {RESULTS.relative_to(BENCH.parent)}[/]")
+
+
+def queue_main(quick: bool, skip_anchors: bool) -> None:
+    """``--queue-only``: the queue bench alone, into ``bench/results/queue.json``."""
+    console = Console(stderr=True)
+    out = Console(width=None if sys.stdout.isatty() else 160)
+    py = None
+    if not skip_anchors:
+        with console.status("anchors venv (bench/.venv-anchors)…"):
+            anchors_env.ensure()
+        py = anchors_env.python_path()
+    doc = queue_report.run_queue(py, quick, console.status)
+    queue_report.render_queue(doc, out)
+    out.print(f"[dim]written {queue_report.RESULTS.relative_to(BENCH.parent)}[/]")
 
 
 if __name__ == "__main__":
