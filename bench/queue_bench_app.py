@@ -2,10 +2,11 @@
 
     .venv/bin/python bench/queue_bench_app.py URL [--concurrency N] [--poll S] [--ttl S]
 
-runs one worker: a ``tether.Runtime(URL, recover=True)`` that serves the bench's workflows until
-SIGTERM/SIGINT, printing ``READY <pid>`` once its store is open (``--profile FILE``: under
-cProfile, stats written to FILE on exit). Timestamps are ``time.time()``
-(the driver and every worker run on one machine, so their clocks agree).
+runs one worker: a ``tether.worker.Worker`` (what ``tether worker`` runs: a
+``Runtime(recover=True)`` with a concurrency limit and a registry row) serving the bench's
+workflows until SIGTERM/SIGINT, printing ``READY <pid>`` once it claims runs (``--profile
+FILE``: under cProfile, stats written to FILE on exit). Timestamps are ``time.time()`` (the
+driver and every worker run on one machine, so their clocks agree).
 
 Workflows (module level, so ``workflow_ref`` finds them from any process):
 
@@ -26,7 +27,6 @@ import argparse
 import asyncio
 import os
 import random
-import signal
 import sys
 import time
 from pathlib import Path
@@ -34,7 +34,8 @@ from typing import Any, TypedDict
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from tether import END, START, Graph, RunContext, Runtime, interrupt
+from tether import END, START, Graph, RunContext, interrupt
+from tether.worker import Worker
 
 
 class OneState(TypedDict, total=False):
@@ -113,29 +114,31 @@ one, ask, steps = _build()
 WORKFLOWS = (one, ask, steps)
 
 
-async def serve(url: str, concurrency: int, poll: float, ttl: float) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    rt = Runtime(
+async def serve(url: str, concurrency: int, poll: float, ttl: float) -> int:
+    """One ``tether.worker.Worker`` (what ``tether worker`` runs) until SIGTERM/SIGINT."""
+    worker = Worker(
         url,
-        workflows=WORKFLOWS,
-        recover=True,
+        WORKFLOWS,
+        concurrency=concurrency,
         poll_interval=poll,
         lease_ttl=ttl,
-        max_concurrent_runs=concurrency,
+        grace=5.0,
     )
-    async with rt:
+    worker.install_signal_handlers()
+    running = asyncio.create_task(worker.run())
+    ready = asyncio.create_task(worker.ready.wait())
+    await asyncio.wait({running, ready}, return_when=asyncio.FIRST_COMPLETED)
+    if worker.ready.is_set():
         print(f"READY {os.getpid()}", flush=True)
-        await stop.wait()
+    ready.cancel()
+    return await running
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description="one queue-bench worker")
     ap.add_argument("url")
     ap.add_argument("--concurrency", type=int, default=64)
-    ap.add_argument("--poll", type=float, default=0.5)
+    ap.add_argument("--poll", type=float, default=0.5, help="the fallback poll (s)")
     ap.add_argument("--ttl", type=float, default=5.0)
     ap.add_argument("--profile", default=None, help="write cProfile stats here on exit")
     args = ap.parse_args()

@@ -77,6 +77,8 @@ class WorkerPool:
         self._cmd, self._env = cmd, {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
         self.procs: list[subprocess.Popen[str]] = []
         self._ready: list[threading.Event] = []
+        self.ready_at: dict[int, float] = {}
+        """pid -> time.time() its READY line was read."""
         self.output: list[list[str]] = []
         for i in range(n):
             self._spawn(i)
@@ -97,6 +99,7 @@ class WorkerPool:
             assert proc.stdout is not None
             for line in proc.stdout:
                 if line.startswith("READY"):
+                    self.ready_at[proc.pid] = time.time()
                     ready.set()
                 lines.append(line.rstrip())
                 del lines[:-200]
@@ -116,6 +119,10 @@ class WorkerPool:
                 tail = " | ".join(self.output[i][-5:])
                 self.stop()
                 raise RuntimeError(f"worker {i} did not start: {tail}")
+
+    def first_ready(self) -> float:
+        """When the first worker said READY (a backlog starts draining from then)."""
+        return min(self.ready_at[p.pid] for p in self.procs)
 
     def pids(self) -> list[int]:
         return [p.pid for p in self.procs]
