@@ -58,6 +58,10 @@ async def test_schemas_isolate_deployments(pg_dsn: str, pg_schema: str) -> None:
             "tether_buckets",
             "tether_flags",
             "tether_schema_version",
+            "tether_queue_limits",
+            "tether_workers",
+            "tether_timers",
+            "tether_schedules",
         }
         assert _tables(pg_dsn, pg_schema) == expected
     finally:

@@ -16,8 +16,6 @@ import pytest
 from tether import END, START, Graph, RunContext, Runtime
 from tether.core.lifecycle import RunStatus as S
 from tether.store import RunStore, SqliteStore, rows, schema
-from tether.store.sql_base import Statements
-from tether.store.sqlite import SqliteDialect
 from tether.store.types import Checkpoint, Commit, Event, RunRecord
 from tether.testing.store_conformance import StoreFactory
 from tether.testing.store_helpers import create
@@ -242,10 +240,11 @@ async def test_a_v5_sqlite_database_moves_its_inputs_out_of_the_run_rows(
         m.setattr(schema, "LATEST_VERSION", 5)
         old = SqliteStore(path)
         await old.setup()
-        m.setattr(SqliteDialect, "inputs_apart", False)
-        m.setattr(old, "_sql", Statements(SqliteDialect()))
-        await create(old, "r1", input=BIG)
-        await create(old, "r2")  # no input
+        # rows as tether wrote them at v5 (the input in the run row), in v5's columns only
+        v5 = "INSERT INTO tether_runs (run_id, workflow, status, input, created_at, "
+        v5 += "updated_at, metadata) VALUES (?, ?, 'EXECUTING', ?, 0, 0, ?)"
+        old._db.execute(v5, ("r1", "wf", rows.enc(BIG), b"{}"))
+        old._db.execute(v5, ("r2", "wf", None, b"{}"))  # no input
         await old.close()
     store = SqliteStore(path)
     await store.setup()

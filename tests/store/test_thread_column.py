@@ -51,6 +51,17 @@ async def test_thread_listing_reads_the_thread_index_in_order(
 async def _rewind_to_v4(execute: Execute) -> None:
     """Make the database look like one a v4 tether wrote: no thread column, no v5 row."""
     for statement in (
+        # what later versions added (v7 queue columns, v8-v10 tables), newest first
+        "DROP TABLE IF EXISTS {p}queue_limits",
+        "DROP INDEX IF EXISTS {s}tether_runs_tenant",
+        "DROP TABLE IF EXISTS {p}timers",
+        "DROP TABLE IF EXISTS {p}schedules",
+        "DROP TABLE IF EXISTS {p}workers",
+        "DROP INDEX {s}tether_runs_queue_claim",
+        "ALTER TABLE {p}runs DROP COLUMN queue",
+        "ALTER TABLE {p}runs DROP COLUMN priority",
+        "ALTER TABLE {p}runs DROP COLUMN tenant",
+        "ALTER TABLE {p}runs DROP COLUMN available_at",
         "DROP INDEX {s}tether_runs_thread_created",
         "ALTER TABLE {p}runs DROP COLUMN thread_id",
         "DROP TABLE IF EXISTS {p}run_inputs",  # v6 (SQLite)

@@ -374,6 +374,24 @@ class SchemaVersionError(StoreError):
     pass
 
 
+class QueueFullError(TetherError):
+    """Backpressure: ``submit`` refused a run because its queue holds ``limit`` runs already
+    (its depth limit, ``tether queues limit``). Nothing was written: submit it again later,
+    or raise the limit. HTTP maps it to 429."""
+
+    retryable = True
+
+    def __init__(self, queue: str, depth: int, limit: int) -> None:
+        super().__init__(
+            f"queue {queue!r} is full: {depth} runs wait or run in it and its depth limit is "
+            f"{limit}; the run was not submitted. Submit it again once workers have caught up, "
+            f"or raise the limit (tether queues limit {queue} --max-depth N)"
+        )
+        self.queue = queue
+        self.depth = depth
+        self.limit = limit
+
+
 def missing_dependency(extra: str, package: str) -> ConfigurationError:
     return ConfigurationError(
         f"this feature needs the optional dependency {package!r}; "

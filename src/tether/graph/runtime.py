@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 import math
 import time
 import weakref
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Mapping
 from typing import Any
 
 from tether.core import serde
@@ -29,16 +30,20 @@ from tether.core.ids import new_run_id as make_run_id
 from tether.core.lifecycle import FINISHED, PARKED, RunStatus
 from tether.core.liveness import current_incarnation, dead_owners, worker_id
 from tether.core.refs import find_ref, load_ref
+from tether.graph import requeue
 from tether.graph.builder import Workflow
 from tether.graph.context import RunContext
 from tether.graph.events import EventBus, Hop, lifecycle_event, lifecycle_events
 from tether.graph.heartbeat import LeaseKeeper, lease_lost
 from tether.graph.history import SnapshotPolicy, SnapshotTracker, replay
-from tether.graph.loop import RunLoop, phase_status
+from tether.graph.loop import RunDrained, RunLoop, phase_status
 from tether.graph.planner import entry_tasks
+from tether.graph.queueing import check_queues, placement
 from tether.graph.results import RunHandle, RunResult, StepInfo
 from tether.graph.resume import prepare_resume  # imported up front: not on a resume's clock
 from tether.graph.retention import Retention
+from tether.graph.run_retry import MAX_ATTEMPTS_KEY, check_max_attempts
+from tether.graph.schedules import fire_schedules, put_schedule
 from tether.graph.state import StateSchema, reducers_from_names
 from tether.graph.subgraph import run_subgraph
 from tether.graph.threads import (
@@ -49,10 +54,21 @@ from tether.graph.threads import (
     thread_start,
 )
 from tether.graph.threads import refused as thread_refused
+from tether.graph.timers import (
+    cancel_interrupt_timers,
+    fire_timers,
+    has_interrupt_timers,
+    take_back,
+    timer_loop,
+)
 from tether.graph.version import VERSION_KEY, check_run_version, differences
+from tether.graph.wake import WakeSignal
 from tether.store.protocol import RunStore, ThreadedRenewal
+from tether.store.queue_limits import QueueControl
+from tether.store.timers import Schedule
 from tether.store.transient import OutageLog, first_line, is_transient
-from tether.store.types import Checkpoint, Commit, Event, RunRecord
+from tether.store.types import Checkpoint, Commit, Event, Lease, RunRecord
+from tether.store.wakeup import WakeSource
 
 log = logging.getLogger("tether.runtime")
 _MISSING: Any = object()
@@ -60,6 +76,13 @@ _SETTLED = FINISHED | PARKED
 EVENT_PAGE = 1000
 """Events read from the store per call by ``Runtime.events``."""
 
+
+DeadOwnerSource = Callable[[list[str]], Awaitable[Collection[str]]]
+"""Given the owners of unexpired leases, the ones known dead by other means (a worker registry
+whose heartbeat row went stale); see ``Runtime.add_dead_owner_source``."""
+
+CLAIM_BATCH = 16
+"""Runs the claim loop claims at most per statement (fewer when fewer slots are free)."""
 
 DEAD_SCAN_INTERVAL = 1.0
 """Seconds between two background looks for dead lease owners."""
@@ -121,6 +144,7 @@ class Runtime:
         deps: Mapping[str, Any] | None = None,
         clock: Clock = SYSTEM_CLOCK,
         max_concurrent_runs: int = 64,
+        queues: Iterable[str] | None = None,
     ) -> None:
         if isinstance(store, str) or store is None:
             from tether.store.url import open_store
@@ -138,6 +162,10 @@ class Runtime:
                 "runs recovery lets this runtime execute at once"
             )
         self.max_concurrent_runs = max_concurrent_runs
+        self.queues: tuple[str, ...] | None = check_queues(queues)
+        """The queues this runtime claims runs from (None: every queue)."""
+        self._wake = WakeSignal(self.queues, clock)
+        self._unsubscribe: Callable[[], None] | None = None
         self.store: RunStore = store
         self.incarnation = current_incarnation(worker_id(owner))
         self.worker_id = self.incarnation.worker
@@ -145,6 +173,9 @@ class Runtime:
         """The lease owner string: worker id and process incarnation."""
         self._dead_scanned = -math.inf
         self._dead_seen: set[str] = set()
+        self._dead_sources: list[DeadOwnerSource] = []
+        self.draining = False
+        """Set by ``drain()``: no more claims, and each run stops at its next step boundary."""
         self.lease_ttl = lease_ttl
         self.max_steps = max_steps
         self.recover = recover
@@ -187,8 +218,12 @@ class Runtime:
                 raise
             self._opened = True
             self._background.append(asyncio.create_task(self._heartbeat()))
+            if self.recover and isinstance(self.store, WakeSource):
+                self._wake.bind()
+                self._unsubscribe = self.store.subscribe_wakeups(self._wake.hear)
             if self.recover:
                 self._background.append(asyncio.create_task(self._recovery()))
+                self._background.append(asyncio.create_task(timer_loop(self)))
             if self.retention.finished_ttl is not None:
                 self._background.append(asyncio.create_task(self._sweep()))
         return self
@@ -196,14 +231,18 @@ class Runtime:
     async def close(self) -> None:
         """Stop background work; runs still executing here are left for another worker
         (their leases are released so recovery can start at once)."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
         for t in (*self._background, *self._lost_checks):
             t.cancel()
         tasks = list(self._tasks.values())
+        held = dict(self._leases)  # a cancelled run forgets its lease on its way out
         for t in tasks:
             t.cancel()
         await asyncio.gather(*self._background, *self._lost_checks, *tasks, return_exceptions=True)
         self._background.clear()
-        for run_id, token in list(self._leases.items()):
+        for run_id, token in held.items():
             with contextlib.suppress(Exception):
                 await self.store.release_lease(run_id, token)
         self._leases.clear()
@@ -279,21 +318,41 @@ class Runtime:
         parent_step: int | None = None,
         actor: str = "user",
         thread_id: str | None = None,
+        max_attempts: int | None = None,
+        queue: str = "default",
+        priority: int = 0,
+        tenant: str | None = None,
+        delay: float | None = None,
     ) -> RunHandle:
         """Create a run and (``execute=True``) start executing it in this process.
 
         With ``execute=False`` the run is only enqueued (PLANNED, unowned): any runtime with
-        ``recover=True`` that knows the workflow claims it. The same ``idempotency_key`` twice
-        returns the first run; with a different input it raises IdempotencyConflictError.
+        ``recover=True`` that knows the workflow and serves its ``queue`` claims it, higher
+        ``priority`` first, first come first served within one priority; ``tenant`` names whose
+        run it is (for per-tenant limits). ``delay`` (seconds) enqueues it to be claimed no
+        sooner than that from now (it implies ``execute=False``). An enqueued run is refused
+        with QueueFullError when its queue is at its depth limit (``store.set_queue_limit``).
+        The same ``idempotency_key`` twice returns the first run; with a different input it
+        raises IdempotencyConflictError.
 
         ``thread_id`` continues a conversation: the run starts from the final state of the
         thread's last completed run, the input applied through the reducers; a thread runs one
         run at a time (see ``tether.graph.threads``).
+
+        ``max_attempts`` overrides the workflow's ``RunRetry.max_attempts`` for this run (a
+        workflow without one retries this run under the default ``RunRetry``).
         """
         await self._ensure_open()
         self.register(wf)
         if max_steps is not None and max_steps < 1:
             raise InvalidInputError("max_steps must be >= 1")
+        placed = placement(queue, priority, tenant, delay, self.clock.now())
+        execute = execute and delay is None
+        if not execute and isinstance(self.store, QueueControl):
+            await self.store.check_queue_room(queue)  # backpressure: QueueFullError
+        if max_attempts is not None:
+            check_max_attempts(max_attempts)
+            metadata = {**(metadata or {}), MAX_ATTEMPTS_KEY: max_attempts}
         if thread_id is not None:
             if idempotency_key is not None:
                 raise InvalidInputError(
@@ -327,6 +386,7 @@ class Runtime:
                     parent_step=parent_step,
                     metadata=meta,
                     thread_id=thread_id,
+                    **placed,
                 ),
                 state,
                 tasks,
@@ -418,11 +478,16 @@ class Runtime:
         loop = RunLoop(self, wf, run, token, state, cp, tracker)
         task = asyncio.create_task(self._execute(loop), name=f"tether-run-{run.run_id}")
         self._tasks[run.run_id] = task
+        task.add_done_callback(lambda _t: self._wake.slot_freed())
 
     async def _execute(self, loop: RunLoop) -> RunResult | None:
         run_id = loop.run.run_id
         try:
             rec = await loop.drive()
+            if loop.parked_until is not None and not self.recover:
+                self._take_back_when_due(run_id, loop.parked_until)
+            if rec.status not in _SETTLED:  # handed back (a retry is due later): wait() follows
+                return None  # it in the store, wherever and whenever it runs again
             keep = self.retention.keep_last
             if keep is not None and rec.status in FINISHED:
                 try:
@@ -434,6 +499,8 @@ class Runtime:
             )
             result.cause = loop.failure if rec.status is RunStatus.FAILED else None
             return result
+        except RunDrained:
+            return None  # handed back between two steps: another worker continues it
         except LeaseLostError:
             task = asyncio.current_task()
             if task is not None and task not in self._lost:  # the heartbeat did not say so first
@@ -569,7 +636,7 @@ class Runtime:
             try:
                 # listing lease owners costs a scan of the active leases: at most once a second
                 due = time.monotonic() - self._dead_scanned >= DEAD_SCAN_INTERVAL
-                await self._recover(16, find_dead=due)
+                await self._recover(CLAIM_BATCH, find_dead=due)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -580,7 +647,14 @@ class Runtime:
                 await asyncio.sleep(self.poll_interval)
                 continue
             self._sweep_outage.up(started)
-            await asyncio.sleep(self.poll_interval)
+            await self._wake.wait(self.poll_interval)  # a wake-up claims at once
+
+    def wake(self) -> None:
+        """Make the claim loop (``recover=True``) claim now instead of after ``poll_interval``.
+        Stores announce submitted, released, resumed and due runs by themselves (in this
+        process, and across processes on PostgreSQL by LISTEN/NOTIFY): call it when something
+        else made runs claimable (a dead worker found by other means)."""
+        self._wake.wake()
 
     async def _sweep(self) -> None:
         ttl = self.retention.finished_ttl
@@ -600,6 +674,39 @@ class Runtime:
                 self._sweep_outage.up(started)
             await asyncio.sleep(self.retention.sweep_interval)
 
+    # -- durable timers and cron schedules (graph.timers, graph.schedules) -----------------
+    def _take_back_when_due(self, run_id: str, until: float) -> None:
+        """A run parked by a durable sleep in a runtime that claims nothing (``recover=False``,
+        e.g. ``wf.invoke``): this runtime takes it back when due, unless another did first."""
+        task = asyncio.create_task(take_back(self, run_id, until))
+        self._background.append(task)
+        task.add_done_callback(lambda t: t in self._background and self._background.remove(t))
+
+    async def fire_timers(self) -> int:
+        """Fire the due timers (interrupt timeouts, ...) and cron slots this runtime can
+        handle; a runtime with ``recover=True`` does so every ``poll_interval`` by itself.
+        Returns how many fired here."""
+        await self._ensure_open()
+        return await fire_timers(self) + await fire_schedules(self, self._workflows)
+
+    async def schedule(
+        self,
+        cron: str,
+        wf: Workflow,
+        input: Mapping[str, Any] | None = None,
+        *,
+        name: str | None = None,
+        enabled: bool = True,
+    ) -> Schedule:
+        """Start a run of ``wf`` with ``input`` at every slot of ``cron`` (UTC; 5 fields, or 6
+        with seconds last), exactly once per slot across every runtime on the store; the runs
+        are enqueued for any runtime with ``recover=True`` that knows ``wf``. The schedule is
+        stored under ``name`` (default: the workflow's name); scheduling it again with the
+        same expression keeps its next slot. See ``tether.graph.schedules``."""
+        await self._ensure_open()
+        self.register(wf)
+        return await put_schedule(self, cron, wf, input, name=name, enabled=enabled)
+
     async def recover_once(self, limit: int = 16) -> list[str]:
         """Claim ACTIVE runs of known workflows that nobody holds, and resume them here.
 
@@ -616,18 +723,51 @@ class Runtime:
         if not owners:
             return []
         dead = await asyncio.to_thread(dead_owners, owners, self.incarnation)
+        for source in self._dead_sources:
+            known = set(owners)
+            dead = sorted({*dead, *(o for o in await source(owners) if o in known)})
         for owner in dead:
             if owner not in self._dead_seen:
-                log.info("lease owner %s is dead (its process is gone): claiming its runs", owner)
+                log.info("lease owner %s is dead (gone or stale): claiming its runs", owner)
         self._dead_seen = set(dead)
         return dead
 
+    def add_dead_owner_source(self, source: DeadOwnerSource) -> None:
+        """Let ``source`` name dead lease owners besides those this host proves dead: their
+        leases count as expired in this runtime's claims (a worker's registry of heartbeats
+        finds workers that died on other hosts). A source must name only owners it knows are
+        gone: their runs are taken at once."""
+        self._dead_sources.append(source)
+
+    async def drain(self, grace: float) -> int:
+        """Stop claiming runs, and let each run executing here stop at its next step boundary
+        (its current step committed, its lease released for another worker), waiting at most
+        ``grace`` seconds. Returns how many runs still execute here (``close()`` stops them
+        and releases their leases)."""
+        self.draining = True
+        async with self._claiming:  # a claim under way spawns its runs first (they hand back)
+            tasks = list(self._tasks.values())
+        if tasks and grace > 0:
+            await asyncio.wait(tasks, timeout=grace)
+        return len(self._tasks)
+
+    @property
+    def in_flight(self) -> int:
+        """Runs executing in this process now."""
+        return len(self._tasks)
+
     async def _recover(self, limit: int, *, find_dead: bool) -> list[str]:
-        if not self._workflows:
+        if not self._workflows or self.draining:
             return []
         async with self._claiming:
+            if self.draining:
+                return []
+            # dead owners stay dead: the last scan's verdict goes with every claim (a full
+            # runtime takes a dead worker's runs with its next free slot, not a second later)
+            dead = await self._dead_owners() if find_dead else sorted(self._dead_seen)
             free = min(limit, self.max_concurrent_runs - len(self._tasks))
             if free <= 0:
+                self._wake.after_slot = True
                 return []
             mine = {*self._tasks, *self._leases, *self._resuming, *self._refused}
             leases = await self.store.claim_runs(
@@ -636,8 +776,14 @@ class Runtime:
                 workflows=sorted(self._workflows),
                 limit=free,
                 exclude=mine,
-                dead_owners=await self._dead_owners() if find_dead else (),
+                dead_owners=dead,
+                queues=self.queues,
             )
+            if len(leases) == free:  # maybe more waiting: claim again now, or once a slot frees
+                full = len(self._tasks) + free >= self.max_concurrent_runs
+                self._wake.after_slot = full
+                if not full:
+                    self._wake.wake()
             for lease in leases:
                 self._leases[lease.run_id] = lease.token
             if leases and self._keeper is not None:
@@ -712,8 +858,11 @@ class Runtime:
         return await self.store.get_run(run_id)
 
     async def list_runs(self, **filters: Any) -> list[RunRecord]:
-        """Runs, newest first: the store's filters, and ``thread_id`` (a thread's runs)."""
+        """Runs, newest first: the store's filters, ``thread_id`` (a thread's runs), and
+        ``dead_letter=True`` (the dead-lettered runs; with ``workflow``, ``queue``, ``limit``)."""
         await self._ensure_open()
+        if filters.pop("dead_letter", False):  # FAILED runs out of retryable attempts
+            return await requeue.dead_lettered(self.store, **filters)
         thread_id = filters.pop("thread_id", None)
         if thread_id is not None:
             return await list_thread_runs(self.store, thread_id, **filters)
@@ -874,19 +1023,26 @@ class Runtime:
             raise RunStateError(f"run {run_id} is being resumed or executed here right now")
         self._resuming.add(run_id)
         try:
-            run = _resumable(await self.store.get_run(run_id))
+            seen = run = _resumable(await self.store.get_run(run_id))
             wf = self.workflow_for(run)
             check_run_version(run, wf, allow_change=allow_version_change)
             lease = await self.store.acquire_lease(run_id, self.owner, self.lease_ttl)
             if lease is None:
                 raise RunStateError(f"run {run_id} is being resumed by another worker right now")
             try:
-                # read again under the lease: another resume may have landed since the read
-                # above, and the answer must be checked against what the run waits for now
-                run = _resumable(await self.store.get_run(run_id))
+                # the answer must be checked against what the run waits for now, under the
+                # lease: another resume may have landed since the read above
+                run = await self._reread_for_resume(seen, lease)
                 old = check_run_version(run, wf, allow_change=allow_version_change)
+                loaded = await self._load(run) if execute else None
                 commit = await self._prepare_resume(
-                    run, lease.token, value, answers, max_steps, actor
+                    run,
+                    lease.token,
+                    value,
+                    answers,
+                    max_steps,
+                    actor,
+                    checkpoint=loaded[1] if loaded is not None else None,
                 )
                 if old is not None:
                     commit.metadata = {**(commit.metadata or {}), VERSION_KEY: wf.version}
@@ -902,20 +1058,32 @@ class Runtime:
                         )
                     )
                 commit.release_lease = not execute
+                commit.base = run  # read under this lease: the store reads back only its head
+                timed = has_interrupt_timers(run)
                 run = await self.store.commit(run_id, lease.token, commit)
             except BaseException:
                 await self.store.release_lease(run_id, lease.token)
                 raise
-            if execute:
-                await self._take_over_with(wf, run, lease.token)
+            if timed:  # answered: its timeouts must not fire (one that does finds it stale)
+                await cancel_interrupt_timers(self.store, run_id)
+            if loaded is not None:
+                self._spawn(wf, run, lease.token, *loaded)
         finally:
             self._resuming.discard(run_id)
         handle = RunHandle(self, run_id, False)
         return await handle.wait() if (wait and execute) else handle
 
-    async def _take_over_with(self, wf: Workflow, run: RunRecord, token: int) -> None:
-        state, cp, tracker = await self._load(run)
-        self._spawn(wf, run, token, state, cp, tracker)
+    async def _reread_for_resume(self, seen: RunRecord, lease: Lease) -> RunRecord:
+        """The run as it stands under ``lease``. Read again, unless ``seen`` (read just before
+        acquiring) provably still holds: it had no owner, and the acquire bumped its token by
+        exactly one, so no lease holder and no administrative write (both move the token)
+        came in between; only the lease fields changed, and those are known."""
+        if seen.owner is None and lease.token == seen.lease_token + 1:
+            run = copy.copy(seen)
+            run.owner, run.lease_token = lease.owner, lease.token
+            run.lease_expires_at = lease.expires_at
+            return run
+        return _resumable(await self.store.get_run(seen.run_id))
 
     async def _prepare_resume(
         self,
@@ -925,8 +1093,11 @@ class Runtime:
         answers: Mapping[str, Any] | None,
         max_steps: int | None,
         actor: str,
+        checkpoint: Checkpoint | None = None,
     ) -> Commit:
-        return await prepare_resume(self, run, token, value, answers, max_steps, actor, _MISSING)
+        return await prepare_resume(
+            self, run, token, value, answers, max_steps, actor, _MISSING, checkpoint
+        )
 
     async def cancel(self, run_id: str, *, reason: str = "", actor: str = "user") -> RunRecord:
         """Cancel a run that has not finished, wherever it executes: the owner's next write is
@@ -961,6 +1132,47 @@ class Runtime:
                     raise
                 await asyncio.sleep(0.01)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- retries and the dead letter (see tether.graph.run_retry) ----------------------------
+    async def retry(self, run_id: str, *, actor: str = "user") -> RunHandle:
+        """Put a FAILED run (dead-lettered or not) back in the queue: PLANNED, claimable at once
+        by any worker that serves its workflow (``recover=True``), its attempts reset; it
+        resumes from its last checkpoint. To run it in this process instead: ``resume``."""
+        await self._ensure_open()
+        await requeue.requeue_one(self.store, self.clock, run_id, actor)
+        self._wake_claims()
+        return RunHandle(self, run_id, False)
+
+    async def requeue(
+        self,
+        *,
+        dead_letter: bool = True,
+        workflow: str | None = None,
+        queue: str | None = None,
+        limit: int | None = None,
+        actor: str = "user",
+    ) -> list[str]:
+        """Requeue FAILED runs in bulk, as ``retry`` does one: the dead-lettered ones (all FAILED
+        ones with ``dead_letter=False``), of one workflow or queue, at most ``limit``. Paged and
+        idempotent; returns the ids requeued."""
+        await self._ensure_open()
+        done = await requeue.requeue_many(
+            self.store,
+            self.clock,
+            actor,
+            dead_letter=dead_letter,
+            workflow=workflow,
+            queue=queue,
+            limit=limit,
+        )
+        if done:
+            self._wake_claims()
+        return done
+
+    def _wake_claims(self) -> None:
+        wake = getattr(self, "wake", None)  # the queue's wake-up hook, where there is one
+        if callable(wake):
+            wake()
 
     async def _cancel_children(self, run_id: str, actor: str) -> None:
         """Subgraph child runs die with their parent (forks, also linked, live on)."""

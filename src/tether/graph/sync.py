@@ -20,6 +20,7 @@ from tether.graph.retention import Retention
 from tether.graph.runtime import Runtime
 from tether.graph.sync_loop import LoopThread
 from tether.store.protocol import RunStore
+from tether.store.timers import Schedule
 from tether.store.types import Event, RunRecord
 
 __all__ = ["SyncRunHandle", "SyncRuntime"]
@@ -53,6 +54,10 @@ class SyncRunHandle:
         return f"SyncRunHandle({self.run_id!r})"
 
 
+async def _wake(rt: Runtime) -> None:
+    rt.wake()  # on the Runtime's own loop: its wake event belongs there
+
+
 class SyncRuntime:
     """``with SyncRuntime("sqlite:///runs.db") as rt: rt.run(wf, {...})``.
 
@@ -74,6 +79,7 @@ class SyncRuntime:
         deps: Mapping[str, Any] | None = None,
         clock: Clock = SYSTEM_CLOCK,
         max_concurrent_runs: int = 64,
+        queues: Iterable[str] | None = None,
     ) -> None:
         self._bridge = LoopThread()
         options: dict[str, Any] = {
@@ -88,6 +94,7 @@ class SyncRuntime:
             "deps": deps,
             "clock": clock,
             "max_concurrent_runs": max_concurrent_runs,
+            "queues": queues,
         }
         try:
             self.runtime: Runtime = self._bridge.call(_open(store, options))
@@ -142,6 +149,11 @@ class SyncRuntime:
         parent_step: int | None = None,
         actor: str = "user",
         thread_id: str | None = None,
+        max_attempts: int | None = None,
+        queue: str = "default",
+        priority: int = 0,
+        tenant: str | None = None,
+        delay: float | None = None,
     ) -> SyncRunHandle:
         """Create a run and (``execute=True``) start executing it; see ``Runtime.start``."""
         handle = self._bridge.call(
@@ -157,9 +169,18 @@ class SyncRuntime:
                 parent_step=parent_step,
                 actor=actor,
                 thread_id=thread_id,
+                max_attempts=max_attempts,
+                queue=queue,
+                priority=priority,
+                tenant=tenant,
+                delay=delay,
             )
         )
         return SyncRunHandle(self, handle)
+
+    def wake(self) -> None:
+        """Make the claim loop claim now; see ``Runtime.wake``."""
+        self._bridge.call(_wake(self.runtime))
 
     def submit(
         self, wf: Workflow, input: Mapping[str, Any] | None = None, **kw: Any
@@ -174,6 +195,22 @@ class SyncRuntime:
     def recover_once(self, limit: int = 16) -> list[str]:
         """Claim ACTIVE runs nobody holds and resume them here; see ``Runtime.recover_once``."""
         return self._bridge.call(self.runtime.recover_once(limit))
+
+    def fire_timers(self) -> int:
+        """Fire due timers and cron slots here; see ``Runtime.fire_timers``."""
+        return self._bridge.call(self.runtime.fire_timers())
+
+    def schedule(
+        self,
+        cron: str,
+        wf: Workflow,
+        input: Mapping[str, Any] | None = None,
+        *,
+        name: str | None = None,
+        enabled: bool = True,
+    ) -> Schedule:
+        """Start a run of ``wf`` at every slot of ``cron``; see ``Runtime.schedule``."""
+        return self._bridge.call(self.runtime.schedule(cron, wf, input, name=name, enabled=enabled))
 
     # -- waiting and reading ------------------------------------------------------------------
     def wait(self, run_id: str, timeout: float | None = None) -> RunResult:
@@ -286,6 +323,27 @@ class SyncRuntime:
     def cancel(self, run_id: str, *, reason: str = "", actor: str = "user") -> RunRecord:
         """Cancel a run that has not finished, wherever it executes."""
         return self._bridge.call(self.runtime.cancel(run_id, reason=reason, actor=actor))
+
+    # -- retries and the dead letter ---------------------------------------------------------
+    def retry(self, run_id: str, *, actor: str = "user") -> SyncRunHandle:
+        """Put a FAILED run back in the queue for any worker; see ``Runtime.retry``."""
+        return SyncRunHandle(self, self._bridge.call(self.runtime.retry(run_id, actor=actor)))
+
+    def requeue(
+        self,
+        *,
+        dead_letter: bool = True,
+        workflow: str | None = None,
+        queue: str | None = None,
+        limit: int | None = None,
+        actor: str = "user",
+    ) -> list[str]:
+        """Requeue FAILED (by default dead-lettered) runs in bulk; see ``Runtime.requeue``."""
+        return self._bridge.call(
+            self.runtime.requeue(
+                dead_letter=dead_letter, workflow=workflow, queue=queue, limit=limit, actor=actor
+            )
+        )
 
     # -- time travel and retention -----------------------------------------------------------
     def fork(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bisect
 import copy
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from tether.core import serde
@@ -17,7 +17,9 @@ from tether.core.errors import (
 )
 from tether.core.lifecycle import ACTIVE, FINISHED, RunStatus, check_transition
 from tether.store.control import check_take, refill, take
+from tether.store.memory_timers import MemoryTimers
 from tether.store.paging import check_page
+from tether.store.queue_limits import MemoryQueueLimits
 from tether.store.types import (
     Checkpoint,
     Commit,
@@ -29,6 +31,8 @@ from tether.store.types import (
     Transition,
 )
 from tether.store.usage import MODEL_CALL, ModelCallTotals, sum_model_calls
+from tether.store.wakeup import Listener, Wakeup, announces
+from tether.store.workers import MemoryWorkers
 
 
 def idempotency_conflict(key: str, run_id: str) -> IdempotencyConflictError:
@@ -56,12 +60,28 @@ def check_commit_transitions(run: RunRecord, commit: Commit) -> None:
         check_transition(run.status, commit.status)
 
 
+def check_node_writes(run_id: str, commit: Commit) -> None:
+    """Shared by every backend: a commit journals node writes of its own run only (the fence
+    it checks is that run's)."""
+    for w in commit.node_writes:
+        if w.run_id != run_id:
+            raise ValueError(
+                f"commit.node_writes holds a write of run {w.run_id!r} in a commit to run "
+                f"{run_id!r}: journal each run's writes in its own commit"
+            )
+
+
 def claim_rank(owner: str | None, lease_token: int) -> int:
     """Claim order: 0 an orphan (its owner's lease expired mid-run), 1 a run released mid-flight,
     2 a run never started. Stranded work first: it may hold an effect in flight."""
     if owner is not None:
         return 0
     return 1 if lease_token > 0 else 2
+
+
+def claim_order(run: RunRecord) -> tuple[int, int, float, str]:
+    """The order claims take runs in: ``claim_rank``, then higher priority, then the oldest."""
+    return (claim_rank(run.owner, run.lease_token), -run.priority, run.created_at, run.run_id)
 
 
 def _json_copy(value: Any) -> Any:
@@ -86,7 +106,7 @@ def _copy_checkpoint(cp: Checkpoint) -> Checkpoint:
     )
 
 
-class MemoryStore:
+class MemoryStore(MemoryWorkers, MemoryTimers, MemoryQueueLimits):
     """A RunStore in a dict. Not shared across processes; everything else is real."""
 
     def __init__(self, clock: Clock = SYSTEM_CLOCK) -> None:
@@ -100,6 +120,8 @@ class MemoryStore:
         self._transitions: dict[str, list[Transition]] = {}
         self._buckets: dict[str, tuple[float, float]] = {}
         self._flags: dict[str, Any] = {}
+        self.wakeups = Wakeup()
+        """Announces runs that became claimable (``store.wakeup``)."""
 
     async def setup(self) -> None:
         return None
@@ -137,6 +159,8 @@ class MemoryStore:
         ]
         self._events[rec.run_id] = []
         self._append_events(rec, events, now)
+        if rec.owner is None and rec.status in ACTIVE:
+            self.wakeups.notify(rec.queue, rec.available_at)
         return copy.copy(rec), True
 
     def _run(self, run_id: str) -> RunRecord:
@@ -206,6 +230,7 @@ class MemoryStore:
         run = self._run(run_id)
         self._fence(run, token)
         check_commit_transitions(run, commit)
+        check_node_writes(run_id, commit)
         now = self.clock.now()
         if commit.checkpoint is not None:
             cp = _copy_checkpoint(commit.checkpoint)
@@ -227,6 +252,10 @@ class MemoryStore:
             run.metadata = {**run.metadata, **copy.deepcopy(commit.metadata)}
         if commit.clear_node_writes_for_step is not None:
             self._node_writes.pop((run_id, commit.clear_node_writes_for_step), None)
+        for write in commit.node_writes:
+            w = copy.deepcopy(write)
+            w.created_at = now
+            self._node_writes.setdefault((write.run_id, write.step), {})[write.task_id] = w
         self._append_events(run, commit.events, now)
         if token is None:
             run.lease_token += 1
@@ -235,7 +264,11 @@ class MemoryStore:
         elif commit.release_lease:
             run.owner = None
             run.lease_expires_at = 0.0
+        if commit.available_at is not None:
+            run.available_at = commit.available_at
         run.updated_at = now
+        if announces(token, commit, run):
+            self.wakeups.notify(run.queue, run.available_at)
         return copy.copy(run)
 
     async def delete_run(self, run_id: str) -> None:
@@ -275,6 +308,12 @@ class MemoryStore:
         if run is not None and run.lease_token == token:
             run.owner = None
             run.lease_expires_at = 0.0
+            if run.status in ACTIVE:
+                self.wakeups.notify(run.queue, run.available_at)
+
+    def subscribe_wakeups(self, listener: Listener) -> Callable[[], None]:
+        """``WakeSource``: hear of runs that became claimable (see ``store.wakeup``)."""
+        return self.wakeups.subscribe(listener)
 
     async def renew_leases(self, owner: str, leases: Mapping[str, int], ttl: float) -> set[str]:
         expires = self.clock.now() + ttl
@@ -296,6 +335,7 @@ class MemoryStore:
         limit: int = 10,
         exclude: Collection[str] = (),
         dead_owners: Collection[str] = (),
+        queues: Sequence[str] | None = None,
     ) -> list[Lease]:
         now = self.clock.now()
         skip, dead = set(exclude), set(dead_owners)
@@ -304,12 +344,14 @@ class MemoryStore:
             for run in self._runs.values()
             if run.status in ACTIVE
             and (workflows is None or run.workflow in workflows)
+            and (queues is None or run.queue in queues)
             and (run.owner is None or run.lease_expires_at <= now or run.owner in dead)
+            and run.available_at <= now
             and run.run_id not in skip
         ]
-        free.sort(key=lambda r: (claim_rank(r.owner, r.lease_token), r.updated_at, r.run_id))
+        free.sort(key=claim_order)
         out: list[Lease] = []
-        for run in free[: max(limit, 0)]:
+        for run in self._admit(free, max(limit, 0), dead):
             run.owner = owner
             run.lease_token += 1
             run.lease_expires_at = now + ttl

@@ -25,7 +25,7 @@ from tether.core.lifecycle import RunStatus
 from tether.core.serde import dumps
 from tether.store.memory import check_commit_transitions
 from tether.store.rows import RUN_COLUMNS, enc, row_to_run
-from tether.store.sql_base import statuses_entering
+from tether.store.sql_base import ACTIVE_VALUES, statuses_entering
 from tether.store.types import Commit, RunRecord
 
 NOT_FOUND, LEASE_LOST, WRONG_STATUS = "TT404", "TT409", "TT422"
@@ -60,11 +60,21 @@ _PARAMS = (
     ("metadata", "bytea"),
     ("clear_step", "bigint"),
     ("release", "boolean"),
+    ("available_at", "double precision"),
 )
+_BEFORE_V7 = len(_PARAMS) - 1
+"""Parameters of the commit function up to schema v6 (v7 added ``available_at``)."""
 
 
-def functions(p: str) -> list[str]:
-    """DDL of the commit function (``p``: the qualified table prefix)."""
+def drop_v6(p: str) -> str:
+    """Drop the v6 commit function: a new parameter makes a new function (an overload)."""
+    return f"DROP FUNCTION IF EXISTS {p}commit({', '.join(t for _n, t in _PARAMS[:_BEFORE_V7])})"
+
+
+def functions(p: str, channel: str) -> list[str]:
+    """DDL of the commit function (``p``: the qualified table prefix; ``channel``: where a
+    commit that leaves an ACTIVE run unowned sends its wake-up, see ``store.wakeup``)."""
+    active = ", ".join(f"'{v}'" for v in ACTIVE_VALUES)
     args = ", ".join(f"p_{name} {typ}" for name, typ in _PARAMS)
     commit = f"""CREATE OR REPLACE FUNCTION {p}commit({args}) RETURNS SETOF {p}runs
 LANGUAGE plpgsql AS $fn$
@@ -87,6 +97,7 @@ BEGIN
         lease_token = lease_token + CASE WHEN admin THEN 1 ELSE 0 END,
         owner = CASE WHEN admin OR p_release THEN NULL ELSE owner END,
         lease_expires_at = CASE WHEN admin OR p_release THEN 0 ELSE lease_expires_at END,
+        available_at = COALESCE(p_available_at, available_at),
         updated_at = p_now
     WHERE run_id = p_run_id AND (admin OR lease_token = p_token)
         AND (p_allowed IS NULL OR status = ANY (p_allowed))
@@ -126,6 +137,9 @@ BEGIN
     END IF;
     IF p_clear_step IS NOT NULL THEN
         DELETE FROM {p}node_writes WHERE run_id = p_run_id AND step = p_clear_step;
+    END IF;
+    IF (admin OR p_release) AND r.status IN ({active}) THEN  -- claimable: wake the workers
+        PERFORM pg_notify('{channel}', r.queue || chr(10) || r.available_at::text);
     END IF;
     RETURN NEXT r;
 END
@@ -258,4 +272,5 @@ def params(
         metadata,
         commit.clear_node_writes_for_step,
         commit.release_lease,
+        commit.available_at,
     )

@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, NoReturn
 
@@ -46,15 +46,18 @@ except ImportError as exc:  # pragma: no cover - exercised by a subprocess test
     raise missing_dependency("postgres", "psycopg") from exc
 
 from tether.core.serde import dumps, loads
-from tether.store import pg_commit, pg_control, run_head
+from tether.store import pg_commit, pg_control, run_head, wakeup
 from tether.store.control import check_take
 from tether.store.lease_renewer import DbApiConnection, SqlLeaseRenewer
+from tether.store.memory import check_node_writes
+from tether.store.pg_listen import PgListener
 from tether.store.pg_pool import ConnectionPool
-from tether.store.rows import row_to_run
+from tether.store.rows import node_write_params, row_to_run
 from tether.store.sql_base import Dialect, Statements
 from tether.store.sql_store import SqlStore, Tx
 from tether.store.transient import OutageLog, Retry, StoreRetry
 from tether.store.types import Commit, RunRecord
+from tether.store.wakeup import channel_for
 
 Conn = psycopg.AsyncConnection[Any]
 log = logging.getLogger("tether.store")
@@ -77,17 +80,27 @@ class PostgresDialect(Dialect):
 
     def __init__(self, schema: str) -> None:
         super().__init__(f"{quote_ident(schema)}.tether_")
+        self.channel = channel_for(schema)
+        """The NOTIFY channel of this schema's wake-ups (``store.wakeup``)."""
 
     def sql(self, text: str) -> str:
         return text.replace("%", "%%").replace("?", "%s")
 
     def extra_migrations(self) -> dict[int, list[str]]:
+        p, ch = self.prefix, channel_for_dialect(self)
         return {
-            1: pg_commit.functions(self.prefix),
-            2: pg_control.functions(self.prefix),
-            4: pg_commit.functions(self.prefix),  # CREATE OR REPLACE: the v4 commit function
-            5: pg_commit.functions(self.prefix),  # recompiled for the runs row's thread_id
+            1: pg_commit.functions(p, ch),
+            2: pg_control.functions(p),
+            4: pg_commit.functions(p, ch),  # CREATE OR REPLACE: the v4 commit function
+            5: pg_commit.functions(p, ch),  # recompiled for the runs row's thread_id
+            # v7: the queue columns, a new parameter (available_at) and the wake-up NOTIFY
+            7: [pg_commit.drop_v6(p), *pg_commit.functions(p, ch)],
         }
+
+
+def channel_for_dialect(d: Dialect) -> str:
+    assert d.channel is not None  # PostgresDialect always has one
+    return d.channel
 
 
 class _PgTx:
@@ -148,6 +161,9 @@ class PostgresStore(SqlStore):
         )
         self._pool: ConnectionPool | None = None
         dialect = PostgresDialect(schema)
+        self.wakeups = wakeup.hub(f"postgres:{dsn}|{schema}")
+        self.listener: PgListener | None = None
+        """The LISTEN connection relaying other processes' wake-ups (once subscribed to)."""
         self._sql = Statements(dialect)
         self._commit_sql = pg_commit.call(dialect.prefix)
         # a step commit given Commit.base fetches only the run's small columns
@@ -239,7 +255,21 @@ class PostgresStore(SqlStore):
 
         return SqlLeaseRenewer(connect, self._sql, self.clock)
 
+    def subscribe_wakeups(self, listener: wakeup.Listener) -> Callable[[], None]:
+        """``WakeSource``: also hear other processes' wake-ups, on a LISTEN connection this
+        store opens with the first subscription (``store.pg_listen``)."""
+        stop = super().subscribe_wakeups(listener)
+        if self.listener is None:
+            channel = self._sql.dialect.channel
+            assert channel is not None
+            self.listener = PgListener(self.dsn, channel, self.wakeups, self.connect_timeout)
+            self.listener.start()
+        return stop
+
     async def close(self) -> None:
+        if self.listener is not None:
+            await self.listener.close()
+            self.listener = None
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
@@ -254,7 +284,14 @@ class PostgresStore(SqlStore):
     # -- the hot path: one statement, one round trip ----------------------------------------
     async def commit(self, run_id: str, token: int | None, commit: Commit) -> RunRecord:
         """One statement; resent in place after a dropped connection when that cannot apply it
-        twice (see the module docstring)."""
+        twice (see the module docstring). A run it leaves claimable is announced (the commit
+        function NOTIFYs other processes; the runtimes here hear it at once)."""
+        run = await self._commit(run_id, token, commit)
+        if wakeup.announces(token, commit, run):
+            self.wakeups.notify(run.queue, run.available_at)
+        return run
+
+    async def _commit(self, run_id: str, token: int | None, commit: Commit) -> RunRecord:
         now = self.clock.now()
         last_seq = pg_commit.last_event_seq(commit) if token is not None else None
         pool = self._opened()
@@ -307,7 +344,7 @@ class PostgresStore(SqlStore):
         self, conn: Conn, run_id: str, token: int | None, now: float, commit: Commit
     ) -> Any:
         """The commit statement's row: the whole run, or (given ``Commit.base``) its head."""
-        if commit.metadata is None:
+        if commit.metadata is None and not commit.node_writes:
             sql = self._commit_sql_for(commit, token)
             params = pg_commit.params(run_id, token, now, commit, None)
             return await (await conn.execute(sql, params, binary=True)).fetchone()
@@ -333,13 +370,20 @@ class PostgresStore(SqlStore):
     async def _commit_merging(
         self, conn: Conn, run_id: str, token: int | None, now: float, commit: Commit
     ) -> Any:
-        assert commit.metadata is not None
+        """A commit that merges metadata or journals node writes: a transaction around the
+        commit function (the node writes are fenced like the commit, and roll back with it)."""
+        check_node_writes(run_id, commit)
         async with conn.transaction():
-            cur = await conn.execute(self._lock_metadata, (run_id,), binary=True)
-            current = await cur.fetchone()
-            if current is None:
-                raise RunNotFoundError(run_id)
-            merged = dumps({**(loads(current[0]) or {}), **commit.metadata})
+            merged = None
+            if commit.metadata is not None:
+                cur = await conn.execute(self._lock_metadata, (run_id,), binary=True)
+                current = await cur.fetchone()
+                if current is None:
+                    raise RunNotFoundError(run_id)
+                merged = dumps({**(loads(current[0]) or {}), **commit.metadata})
+            for w in commit.node_writes:
+                put = (*node_write_params(w, now), run_id, token, token)
+                await conn.execute(self._sql.put_node_write, put)
             params = pg_commit.params(run_id, token, now, commit, merged)
             sql = self._commit_sql_for(commit, token)
             return await (await conn.execute(sql, params, binary=True)).fetchone()

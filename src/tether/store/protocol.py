@@ -111,15 +111,18 @@ class RunStore(Protocol):
         limit: int = 10,
         exclude: Collection[str] = (),
         dead_owners: Collection[str] = (),
+        queues: Sequence[str] | None = None,
     ) -> list[Lease]:
         """Acquire leases on ACTIVE runs that nobody holds (never leased, or lease expired),
         at most ``limit``, never one in ``exclude`` (the runs the claimer executes already).
         A lease held by an owner in ``dead_owners`` (owners the claimer found provably dead,
-        see :mod:`tether.core.liveness`) counts as expired.
+        see :mod:`tether.core.liveness`) counts as expired. Only runs whose ``available_at``
+        has come, of ``workflows`` and in ``queues`` (None: every one) are taken.
 
         Orphans come first: runs whose owner's lease expired, then runs released mid-flight
-        (``lease_token > 0``), then never-started runs; oldest ``updated_at`` first within each.
-        Every claimed run gets a new token and expires ``ttl`` from now, in one statement."""
+        (``lease_token > 0``), then never-started runs; within each, higher ``priority`` first,
+        then the oldest (``created_at``). Every claimed run gets a new token and expires ``ttl``
+        from now, in one statement; concurrent claimers never get the same run."""
         ...
 
     async def lease_owners(self) -> list[str]:

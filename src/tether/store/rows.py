@@ -18,7 +18,8 @@ Row = Sequence[Any]
 RUN_COLUMNS = (
     "run_id", "workflow", "status", "input", "step", "result", "error", "escalation",
     "parent_run_id", "parent_step", "idempotency_key", "input_hash", "owner", "lease_token",
-    "lease_expires_at", "created_at", "updated_at", "event_seq", "metadata", "thread_id",
+    "lease_expires_at", "created_at", "updated_at", "event_seq", "metadata", "thread_id", "queue",
+    "priority", "tenant", "available_at",
 )  # fmt: skip
 CHECKPOINT_COLUMNS = (
     "run_id", "step", "delta", "next_tasks", "snapshot", "barriers", "created_at", "meta",
@@ -47,7 +48,7 @@ def run_params(r: RunRecord) -> tuple[Any, ...]:
         r.run_id, r.workflow, r.status.value, enc(r.input), r.step, enc(r.result), enc(r.error),
         enc(r.escalation), r.parent_run_id, r.parent_step, r.idempotency_key, r.input_hash,
         r.owner, r.lease_token, r.lease_expires_at, r.created_at, r.updated_at, r.event_seq,
-        dumps(r.metadata), r.thread_id,
+        dumps(r.metadata), r.thread_id, r.queue, r.priority, r.tenant, r.available_at,
     )  # fmt: skip
 
 
@@ -55,7 +56,7 @@ def row_to_run(row: Row) -> RunRecord:
     return RunRecord(
         row[0], row[1], STATUS[row[2]], loads(row[3]), row[4], loads(row[5]), loads(row[6]),
         loads(row[7]), row[8], row[9], row[10], row[11], row[12], row[13], row[14], row[15],
-        row[16], row[17], loads(row[18]) or {}, row[19],
+        row[16], row[17], loads(row[18]) or {}, row[19], row[20], row[21], row[22], row[23],
     )  # fmt: skip
 
 

@@ -18,6 +18,7 @@ from tether.store.types import Commit, RunRecord
 
 HEAD_COLUMNS = (
     "status", "step", "owner", "lease_token", "lease_expires_at", "updated_at", "event_seq",
+    "available_at",
 )  # fmt: skip
 """The run's small columns that commits and leases change, in the order ``merge`` reads."""
 
@@ -43,7 +44,7 @@ def merge(base: RunRecord, head: Row) -> RunRecord:
     ``HEAD_COLUMNS`` order). The large values are shared, not copied."""
     return replace(
         base, status=STATUS[head[0]], step=head[1], owner=head[2], lease_token=head[3],
-        lease_expires_at=head[4], updated_at=head[5], event_seq=head[6],
+        lease_expires_at=head[4], updated_at=head[5], event_seq=head[6], available_at=head[7],
     )  # fmt: skip
 
 

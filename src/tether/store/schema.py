@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tether.core.errors import SchemaVersionError
+from tether.store import sql_queue_limits, sql_timers, sql_workers
 from tether.store.sql_base import Dialect
 
 Migration = tuple[int, list[str]]
@@ -203,6 +204,20 @@ def _v6(d: Dialect) -> list[str]:
     ]
 
 
+def _v7(d: Dialect) -> list[str]:
+    """Queues (issue 10): a run's named ``queue``, ``priority`` (higher first), ``tenant`` and
+    ``available_at`` (claimable only from then on: delays, backoff, durable sleep), with an
+    index the claim reads its candidates from."""
+    p, r = d.prefix, d.real
+    return [
+        f"ALTER TABLE {p}runs ADD COLUMN queue TEXT NOT NULL DEFAULT 'default'",
+        f"ALTER TABLE {p}runs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0",
+        f"ALTER TABLE {p}runs ADD COLUMN tenant TEXT",
+        f"ALTER TABLE {p}runs ADD COLUMN available_at {r} NOT NULL DEFAULT 0",
+        f"CREATE INDEX tether_runs_queue_claim ON {p}runs (status, queue, priority, created_at)",
+    ]
+
+
 # Append a version for every change; never edit one a database may already have applied.
 _VERSIONS: list[tuple[int, Callable[[Dialect], list[str]]]] = [
     (1, _v1),
@@ -211,6 +226,10 @@ _VERSIONS: list[tuple[int, Callable[[Dialect], list[str]]]] = [
     (4, _v4),
     (5, _v5),
     (6, _v6),
+    (7, _v7),
+    (8, sql_workers.migration),
+    (9, sql_timers.migration),
+    (10, sql_queue_limits.migration),
 ]
 LATEST_VERSION = _VERSIONS[-1][0]
 

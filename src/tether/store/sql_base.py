@@ -48,6 +48,9 @@ class Dialect:
     def __init__(self, prefix: str = "tether_") -> None:
         self.prefix = prefix
         """Qualified table-name prefix (``tether_`` or ``"schema".tether_``)."""
+        self.channel: str | None = None
+        """Where this database sends wake-ups to other processes (PostgreSQL NOTIFY, see
+        ``store.wakeup``); None: other processes poll."""
 
     def sql(self, text: str) -> str:
         """Rewrite ``?`` placeholders into the driver's style."""
@@ -148,10 +151,22 @@ class Statements:
             f"UPDATE {p}runs SET lease_expires_at = ? "
             "WHERE run_id = ? AND lease_token = ? AND owner = ? RETURNING lease_expires_at"
         )
-        self.release_lease = q(
+        # returns the queue and available_at of a released ACTIVE run (to announce it); with a
+        # NOTIFY channel the announcement to other processes is sent in the same statement
+        release = (
             f"UPDATE {p}runs SET owner = NULL, lease_expires_at = 0 "
-            "WHERE run_id = ? AND lease_token = ?"
+            "WHERE run_id = ? AND lease_token = ? RETURNING queue, available_at, status"
         )
+        active = f"status IN ({', '.join(repr(v) for v in ACTIVE_VALUES)})"
+        if d.channel is None:
+            self.release_lease = q(release)  # SQLite: RETURNING only at the top level
+        else:
+            self.release_lease = q(
+                f"WITH u AS ({release}) SELECT a.queue, a.available_at, a.status FROM "
+                f"(SELECT * FROM u WHERE {active}) AS a CROSS JOIN LATERAL "
+                f"pg_notify('{d.channel}', a.queue || chr(10) || a.available_at::text) AS n"
+            )
+        self.notify = q("SELECT pg_notify(?, ?)")
         self.lease_owners = q(
             f"SELECT DISTINCT owner FROM {p}runs WHERE status IN {_in(len(ACTIVE_VALUES))} "
             "AND lease_expires_at > ? AND owner IS NOT NULL"
@@ -298,28 +313,37 @@ class Statements:
         )
         return f"SELECT * FROM ({merged}) AS u {by} LIMIT ?{page}"
 
-    def claim_runs(self, n_workflows: int | None, n_exclude: int, n_dead: int = 0) -> str:
+    def claim_runs(
+        self, n_workflows: int | None, n_exclude: int, n_dead: int = 0, n_queues: int | None = None
+    ) -> str:
+        """Parameters: the ACTIVE statuses, ``now`` (lease expiry), the dead owners, ``now``
+        (``available_at``), the workflows, the queues, the excluded runs, ``limit``, then the
+        claimer and the new expiry."""
         return self._memoized(
-            ("claim", n_workflows, n_exclude, n_dead),
-            lambda: self._claim_runs(n_workflows, n_exclude, n_dead),
+            ("claim", n_workflows, n_exclude, n_dead, n_queues),
+            lambda: self._claim_runs(n_workflows, n_exclude, n_dead, n_queues),
         )
 
-    def _claim_runs(self, n_workflows: int | None, n_exclude: int, n_dead: int) -> str:
+    def _claim_runs(
+        self, n_workflows: int | None, n_exclude: int, n_dead: int, n_queues: int | None
+    ) -> str:
         d, p = self.dialect, self.dialect.prefix
         wf = f" AND workflow IN {_in(n_workflows)}" if n_workflows is not None else ""
+        qs = f" AND queue IN {_in(n_queues)}" if n_queues is not None else ""
         ex = f" AND run_id NOT IN {_in(n_exclude)}" if n_exclude else ""
         dead = f" OR owner IN {_in(n_dead)}" if n_dead else ""  # owners found provably dead
         # orphans first (an owner whose lease expired mid-run), then runs released mid-flight,
-        # then never-started ones: the same order as memory.claim_rank
+        # then never-started ones: the same order as memory.claim_rank; within each, higher
+        # priority first, then first come first served
         rank = "CASE WHEN owner IS NOT NULL THEN 0 WHEN lease_token > 0 THEN 1 ELSE 2 END"
         return (
             f"WITH c AS MATERIALIZED (SELECT run_id FROM {p}runs "
             f"WHERE status IN {_in(len(ACTIVE_VALUES))} "
-            f"AND (owner IS NULL OR lease_expires_at <= ?{dead}){wf}{ex} "
-            f"ORDER BY {rank}, updated_at, run_id LIMIT ?{d.skip_locked}) "
+            f"AND (owner IS NULL OR lease_expires_at <= ?{dead}) AND available_at <= ?{wf}{qs}{ex} "
+            f"ORDER BY {rank}, priority DESC, created_at, run_id LIMIT ?{d.skip_locked}) "
             f"UPDATE {p}runs SET owner = ?, lease_token = lease_token + 1, lease_expires_at = ? "
             "WHERE run_id IN (SELECT run_id FROM c) "
-            "RETURNING run_id, lease_token, lease_expires_at, updated_at"
+            "RETURNING run_id, lease_token, lease_expires_at, priority, created_at"
         )
 
     def renew_leases(self, n: int) -> str:

@@ -9,7 +9,7 @@ migrations, create/delete/purge/prune) lives here, so the backends cannot drift 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, NoReturn, Protocol
 
@@ -20,7 +20,7 @@ from tether.core.errors import (
     RunNotFoundError,
     StepNotFoundError,
 )
-from tether.core.lifecycle import RunStatus
+from tether.core.lifecycle import ACTIVE, RunStatus
 from tether.core.serde import dumps, loads
 from tether.store.memory import idempotency_conflict
 from tether.store.paging import check_page
@@ -39,6 +39,9 @@ from tether.store.rows import (
 )
 from tether.store.schema import current_version, pending, record_version, version_table
 from tether.store.sql_base import ACTIVE_VALUES, FINISHED_VALUES, Statements
+from tether.store.sql_queue_limits import LOOKAHEAD, SqlQueueLimits
+from tether.store.sql_timers import SqlTimers
+from tether.store.sql_workers import SqlWorkers
 from tether.store.types import (
     Checkpoint,
     EffectRecord,
@@ -49,6 +52,7 @@ from tether.store.types import (
     Transition,
 )
 from tether.store.usage import ModelCallTotals, model_usage_sql, row_to_totals
+from tether.store.wakeup import Listener, Wakeup, payload
 
 _NO_UPPER_STEP = 2**62
 RENEW_BATCH = 256
@@ -87,9 +91,11 @@ class Tx(Protocol):
     async def executemany(self, sql: str, params: Sequence[Sequence[Any]]) -> None: ...
 
 
-class SqlStore(ABC):
+class SqlStore(SqlWorkers, SqlTimers, SqlQueueLimits, ABC):
     clock: Clock
     _sql: Statements
+    wakeups: Wakeup
+    """This database's wake-up hub in this process (``store.wakeup``)."""
 
     # -- what a backend provides ------------------------------------------------------------
     @abstractmethod
@@ -171,6 +177,12 @@ class SqlStore(ABC):
                 await tx.executemany(sql.insert_transition, trs)
             if evs:
                 await tx.executemany(sql.insert_event, evs)
+            claimable = run.owner is None and run.status in ACTIVE
+            if claimable and sql.dialect.channel is not None:  # other processes: NOTIFY
+                wake = payload(run.queue, run.available_at)
+                await tx.execute(sql.notify, (sql.dialect.channel, wake))
+        if claimable:
+            self.wakeups.notify(run.queue, run.available_at)
         return row_to_run(params), True
 
     async def get_run(self, run_id: str) -> RunRecord:
@@ -275,7 +287,15 @@ class SqlStore(ABC):
         return Lease(run_id, owner, token, rows[0][0])
 
     async def release_lease(self, run_id: str, token: int) -> None:
-        await self._execute(self._sql.release_lease, (run_id, token))
+        for queue, available_at, status in await self._fetch(
+            self._sql.release_lease, (run_id, token)
+        ):
+            if status in ACTIVE_VALUES:  # claimable again: wake the runtimes here
+                self.wakeups.notify(queue, available_at)
+
+    def subscribe_wakeups(self, listener: Listener) -> Callable[[], None]:
+        """``WakeSource``: hear of runs that became claimable (see ``store.wakeup``)."""
+        return self.wakeups.subscribe(listener)
 
     async def renew_leases(self, owner: str, leases: Mapping[str, int], ttl: float) -> set[str]:
         renewed: set[str] = set()
@@ -292,18 +312,31 @@ class SqlStore(ABC):
         limit: int = 10,
         exclude: Collection[str] = (),
         dead_owners: Collection[str] = (),
+        queues: Sequence[str] | None = None,
     ) -> list[Lease]:
         if limit <= 0 or (workflows is not None and not workflows):
             return []
+        if queues is not None and not queues:
+            return []
         now = self.clock.now()
         wfs = tuple(workflows) if workflows is not None else ()
+        qs = padded(sorted(set(queues))) if queues is not None else ()
         skip = padded(sorted(set(exclude)))
         dead = padded(sorted(set(dead_owners)))
-        params = (*ACTIVE_VALUES, now, *dead, *wfs, *skip, limit, owner, now + ttl)
+        params = (*ACTIVE_VALUES, now, *dead, now, *wfs, *qs, *skip, limit, owner, now + ttl)
         n_wfs = len(wfs) if workflows is not None else None
-        sql = self._sql.claim_runs(n_wfs, len(skip), len(dead))
+        n_qs = len(qs) if queues is not None else None
+        if await self._limited():  # shared limits: count what runs, serialised with other claims
+            active_now = (*ACTIVE_VALUES, now, *dead)
+            found = await self._claim_limited(
+                (n_wfs, len(skip), len(dead), n_qs),
+                (*active_now, *params[:-3], limit * LOOKAHEAD, *params[-3:]),
+            )
+        else:
+            sql = self._sql.claim_runs(n_wfs, len(skip), len(dead), n_qs)
+            found = await self._fetch(sql, params)
         # a never-started run comes back with token 1: orphans and released runs go first
-        rows = sorted(await self._fetch(sql, params), key=lambda r: (r[1] == 1, r[3], r[0]))
+        rows = sorted(found, key=lambda r: (r[1] == 1, -r[3], r[4], r[0]))
         return [Lease(r[0], owner, r[1], r[2]) for r in rows]
 
     async def lease_owners(self) -> list[str]:

@@ -31,11 +31,11 @@ from tether.core.errors import (
     RunNotFoundError,
 )
 from tether.core.serde import dumps, loads
-from tether.store import run_head, schema
+from tether.store import run_head, schema, wakeup
 from tether.store.control import check_take, refill, take
 from tether.store.lease_renewer import SqlLeaseRenewer
-from tether.store.memory import check_commit_transitions
-from tether.store.rows import checkpoint_params, enc, event_params, row_to_run
+from tether.store.memory import check_commit_transitions, check_node_writes
+from tether.store.rows import checkpoint_params, enc, event_params, node_write_params, row_to_run
 from tether.store.sql_base import Dialect, Statements
 from tether.store.sql_store import SqlStore, Tx
 from tether.store.sqlite_wal import WAL_LIMIT, WalKeeper
@@ -151,6 +151,7 @@ class SqliteStore(SqlStore):
         self._commits = 0
         self._tx = _Immediate(db)
         self._sql = Statements(SqliteDialect())
+        self.wakeups = wakeup.hub(_hub_key(self.path, id(self)))
 
     def __repr__(self) -> str:
         return f"SqliteStore({self.path!r}, durability={self.durability!r})"
@@ -252,8 +253,9 @@ class SqliteStore(SqlStore):
             except Exception:
                 pass  # an unexpected error mid-batch: fall back to one transaction per commit
             else:
-                for (*_, fut), out in zip(batch, outcomes, strict=True):
+                for (_r, token, commit, fut), out in zip(batch, outcomes, strict=True):
                     _settle(fut, out)
+                    self._announce(token, commit, out)
                 self._wal.after_commit(self._commits)
                 return
         for run_id, token, commit, fut in batch:
@@ -264,7 +266,13 @@ class SqliteStore(SqlStore):
             except Exception as exc:
                 single = exc
             _settle(fut, single)
+            self._announce(token, commit, single)
         self._wal.after_commit(self._commits)
+
+    def _announce(self, token: int | None, commit: Commit, out: RunRecord | BaseException) -> None:
+        """A committed run left ACTIVE and unowned is claimable: wake the runtimes here."""
+        if isinstance(out, RunRecord) and wakeup.announces(token, commit, out):
+            self.wakeups.notify(out.queue, out.available_at)
 
     def _try_apply(
         self, db: sqlite3.Connection, run_id: str, token: int | None, commit: Commit
@@ -304,6 +312,7 @@ class SqliteStore(SqlStore):
             if token is not None and run.lease_token != token:
                 raise LeaseLostError(run_id, token)
             check_commit_transitions(run, commit)
+            check_node_writes(run_id, commit)
             now = self.clock.now()
             cols: list[str] = ["updated_at"]
             vals: list[Any] = [now]
@@ -349,6 +358,8 @@ class SqliteStore(SqlStore):
                 vals.append(meta)
             if commit.clear_node_writes_for_step is not None:
                 db.execute(sql.clear_node_writes, (run_id, commit.clear_node_writes_for_step))
+            for w in commit.node_writes:  # the fence holds: checked above, in this transaction
+                db.execute(sql.put_node_write, (*node_write_params(w, now), run_id, token, token))
             if commit.events:
                 seq0 = run.event_seq
                 evs = [
@@ -366,10 +377,23 @@ class SqliteStore(SqlStore):
                 run.owner, run.lease_expires_at = None, 0.0
                 cols += ("owner", "lease_expires_at")
                 vals += (None, 0.0)
+            if commit.available_at is not None:
+                run.available_at = commit.available_at
+                cols.append("available_at")
+                vals.append(commit.available_at)
             run.updated_at = now
             vals.append(run_id)
             db.execute(sql.update_run(tuple(cols)), vals)
         return run
+
+
+def _hub_key(path: str, private: int) -> str:
+    """Stores of one database file share a wake-up hub; a private in-memory one has its own."""
+    if path == ":memory:":
+        return f"sqlite-private:{private}"
+    if path.startswith("file:"):
+        return f"sqlite:{path}"
+    return f"sqlite:{os.path.realpath(path)}"
 
 
 def _settle(fut: asyncio.Future[RunRecord], out: RunRecord | BaseException) -> None:

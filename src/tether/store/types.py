@@ -34,6 +34,15 @@ class RunRecord:
     metadata: dict[str, Any] = field(default_factory=dict)
     thread_id: str | None = None
     """The conversation thread the run is a turn of (``start(..., thread_id=)``), else None."""
+    queue: str = "default"
+    """The named queue the run waits in (``submit(..., queue=)``); a runtime serves a set."""
+    priority: int = 0
+    """Higher is claimed first; FIFO (``created_at``) within one priority."""
+    tenant: str | None = None
+    """Whose run it is, for per-tenant limits (None: no tenant)."""
+    available_at: float = 0.0
+    """The run is claimable only from this time on (a delayed start, a retry's backoff, a
+    durable sleep); 0: at once."""
 
 
 @dataclass(slots=True)
@@ -137,6 +146,13 @@ class Commit:
     metadata: dict[str, Any] | None = None
     clear_node_writes_for_step: int | None = None
     release_lease: bool = False
+    available_at: float | None = None
+    """Set the run's ``available_at`` (when not None). With ``release_lease=True`` it parks an
+    ACTIVE run until that time: no owner, claimable by any worker from then on."""
+    node_writes: list[NodeWrite] = field(default_factory=list)
+    """Journal entries to upsert (by run, step, task) in the same transaction: a resume
+    records its answer and the run's move back to work at once, never one without the
+    other (``put_node_write``'s semantics, fenced with the commit)."""
     base: RunRecord | None = field(default=None, repr=False, compare=False)
     """The run as the writer last read it (or got it back from ``commit``) under this token:
     a fenced commit then reads back and returns only the run's small columns (status, step,

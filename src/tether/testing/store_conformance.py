@@ -30,8 +30,11 @@ from tether.testing.store_conformance_control import ControlConformance
 from tether.testing.store_conformance_history import HistoryConformance
 from tether.testing.store_conformance_leases import LeaseConformance
 from tether.testing.store_conformance_queries import QueryConformance
+from tether.testing.store_conformance_queues import QueueConformance
 from tether.testing.store_conformance_runs import RunConformance
 from tether.testing.store_conformance_threads import ThreadConformance
+from tether.testing.store_conformance_timers import TimerConformance
+from tether.testing.store_conformance_workers import WorkerConformance
 from tether.testing.store_helpers import StoreFactory
 
 __all__ = ["StoreConformance", "StoreFactory"]
@@ -43,7 +46,10 @@ class StoreConformance(
     HistoryConformance,
     ControlConformance,
     QueryConformance,
+    QueueConformance,
     ThreadConformance,
+    TimerConformance,
+    WorkerConformance,
 ):
     """Every RunStore semantic of ``tether.store.protocol`` and the control plane of
     ``tether.store.control``, checked against one backend."""

@@ -1,0 +1,85 @@
+"""Hear other processes' wake-ups on PostgreSQL: one ``LISTEN`` connection per store.
+
+Writers send ``pg_notify`` in the transaction that makes a run claimable (``store.wakeup``);
+``PgListener`` holds its own autocommit connection listening on the schema's channel and hands
+each notification to the store's wake-up hub. When the connection drops (a server restart, a
+killed backend) it logs one WARNING, reconnects with backoff, logs one INFO once back, and
+wakes every subscriber then: what was announced meanwhile was missed (the runtimes' polls
+covered the gap).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import psycopg
+
+from tether.store.wakeup import Wakeup, parse_payload
+
+log = logging.getLogger("tether.store")
+
+BACKOFF = (0.05, 2.0)
+"""First and longest pause between reconnection attempts (seconds)."""
+
+
+class PgListener:
+    """A background task relaying NOTIFYs on ``channel`` to ``hub``."""
+
+    def __init__(self, dsn: str, channel: str, hub: Wakeup, connect_timeout: float) -> None:
+        self.dsn = dsn
+        self.channel = channel
+        self.hub = hub
+        self.connect_timeout = connect_timeout
+        self.listening = asyncio.Event()
+        """Set while the LISTEN connection is up (tests and the bench wait on it)."""
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name=f"tether-listen-{self.channel}"
+            )
+
+    async def close(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def _run(self) -> None:
+        pause, down = BACKOFF[0], False
+        while True:
+            try:
+                conn = await psycopg.AsyncConnection.connect(
+                    self.dsn, autocommit=True, connect_timeout=max(1, int(self.connect_timeout))
+                )
+                async with conn:
+                    await conn.execute(f'LISTEN "{self.channel}"')
+                    self.listening.set()
+                    if down:
+                        log.info("wake-up LISTEN on %s is back", self.channel)
+                        down = False
+                        self.hub.notify("", 0.0)  # missed meanwhile: every runtime claims
+                    pause = BACKOFF[0]
+                    async for note in conn.notifies():
+                        queue, at = parse_payload(note.payload)
+                        self.hub.notify(queue, at)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.listening.clear()
+                if not down:
+                    log.warning(
+                        "wake-up LISTEN on %s lost (%s); runtimes poll until it is back",
+                        self.channel,
+                        str(exc).strip().splitlines()[0]
+                        if str(exc).strip()
+                        else type(exc).__name__,
+                    )
+                    down = True
+            self.listening.clear()
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, BACKOFF[1])

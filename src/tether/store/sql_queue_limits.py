@@ -1,0 +1,226 @@
+"""Shared limits and queue statistics (``tether.store.queue_limits``) of the SQL backends:
+schema v10, its statements and the limited claim, written once for SQLite and PostgreSQL.
+
+The limited claim is one ``UPDATE`` whose candidates skip every key already at its limit and
+are admitted in claim order while each key still has room (a row number per queue, workflow
+and tenant against the room left): conservative, so never above a limit. Counting the running
+runs and claiming must not interleave with another claimer's: on PostgreSQL the statement runs
+after a transaction-scoped advisory lock (the statement's snapshot is taken once the lock is
+held, so it sees every claim committed before); SQLite runs one writer at a time anyway.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Any, Protocol
+
+from tether.core.clock import Clock
+from tether.core.errors import QueueFullError
+from tether.store.queue_limits import LIMITS_TTL, QueueLimit, QueueStats, check_limit
+from tether.store.sql_base import ACTIVE_VALUES, Dialect, Statements
+
+ORDER = "rk, priority DESC, created_at, run_id"
+LOOKAHEAD = 4
+"""Candidates read per free slot: some may be refused by a limit."""
+
+
+def migration(d: Dialect) -> list[str]:
+    """Schema v10: ``queue_limits`` (limits shared by every worker), and an index to count a
+    tenant's runs."""
+    p, r = d.prefix, d.real
+    return [
+        f"""CREATE TABLE {p}queue_limits (
+            kind TEXT NOT NULL,
+            key TEXT NOT NULL,
+            max_running INTEGER,
+            max_depth INTEGER,
+            updated_at {r} NOT NULL,
+            PRIMARY KEY (kind, key)
+        )""",
+        f"CREATE INDEX tether_runs_tenant ON {p}runs (tenant, status)",
+    ]
+
+
+def _in(n: int) -> str:
+    return "(" + ", ".join("?" * n) + ")"
+
+
+def _statements(d: Dialect) -> dict[str, str]:
+    p, r = d.prefix, d.real
+    act = _in(len(ACTIVE_VALUES))
+    return {
+        "put": (
+            f"INSERT INTO {p}queue_limits (kind, key, max_running, max_depth, updated_at) "
+            f"VALUES (?, ?, CAST(? AS INTEGER), CAST(? AS INTEGER), CAST(? AS {r})) "
+            "ON CONFLICT (kind, key) DO UPDATE SET max_running = excluded.max_running, "
+            "max_depth = excluded.max_depth, updated_at = excluded.updated_at"
+        ),
+        "delete": f"DELETE FROM {p}queue_limits WHERE kind = ? AND key = ?",
+        "list": (
+            f"SELECT kind, key, max_running, max_depth FROM {p}queue_limits ORDER BY kind, key"
+        ),
+        # parameters: statuses, now (lease), now (available_at)
+        "stats": (
+            "SELECT queue, "
+            "SUM(CASE WHEN owner IS NOT NULL AND lease_expires_at > ? THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN (owner IS NULL OR lease_expires_at <= ?) AND available_at <= ? "
+            "THEN 1 ELSE 0 END), "
+            "MIN(CASE WHEN (owner IS NULL OR lease_expires_at <= ?) AND available_at <= ? "
+            "THEN created_at END), COUNT(*) "
+            f"FROM {p}runs WHERE status IN {act} GROUP BY queue ORDER BY queue"
+        ),
+        "depth": f"SELECT COUNT(*) FROM {p}runs WHERE status IN {act} AND queue = ?",
+    }
+
+
+def limited_claim(
+    d: Dialect, n_workflows: int | None, n_exclude: int, n_dead: int, n_queues: int | None
+) -> str:
+    """The claim under limits. Parameters: statuses, now, dead owners (the running count);
+    statuses, now, dead owners, now, workflows, queues, excluded runs, the lookahead limit
+    (the candidates); the limit; the claimer and the new expiry."""
+    p = d.prefix
+    act = _in(len(ACTIVE_VALUES))
+    alive = f" AND r.owner NOT IN {_in(n_dead)}" if n_dead else ""
+    dead = f" OR owner IN {_in(n_dead)}" if n_dead else ""
+    wf = f" AND workflow IN {_in(n_workflows)}" if n_workflows is not None else ""
+    qs = f" AND queue IN {_in(n_queues)}" if n_queues is not None else ""
+    ex = f" AND run_id NOT IN {_in(n_exclude)}" if n_exclude else ""
+    running = (
+        f"(SELECT COUNT(*) FROM {p}runs r WHERE r.status IN {act} AND r.owner IS NOT NULL "
+        f"AND r.lease_expires_at > ?{alive} AND "
+        "((l.kind = 'queue' AND r.queue = l.key) OR (l.kind = 'workflow' AND r.workflow = l.key)"
+        " OR (l.kind = 'tenant' AND r.tenant = l.key)))"
+    )
+
+    def hits(q: str, w: str, t: str) -> str:
+        return (
+            f"((lim.kind = 'queue' AND lim.key = {q}) OR (lim.kind = 'workflow' AND "
+            f"lim.key = {w}) OR (lim.kind = 'tenant' AND lim.key = {t}))"
+        )
+
+    rank = "CASE WHEN owner IS NOT NULL THEN 0 WHEN lease_token > 0 THEN 1 ELSE 2 END"
+    full = hits(f"{p}runs.queue", f"{p}runs.workflow", f"{p}runs.tenant")
+    over = (
+        "((lim.kind = 'queue' AND lim.key = k.queue AND k.nq > lim.room) OR "
+        "(lim.kind = 'workflow' AND lim.key = k.workflow AND k.nw > lim.room) OR "
+        "(lim.kind = 'tenant' AND lim.key = k.tenant AND k.nt > lim.room))"
+    )
+    win = f"ORDER BY {ORDER}"
+    return (
+        f"WITH lim AS MATERIALIZED (SELECT l.kind, l.key, l.max_running - {running} AS room "
+        f"FROM {p}queue_limits l WHERE l.max_running IS NOT NULL), "
+        f"cand AS MATERIALIZED (SELECT run_id, queue, workflow, tenant, {rank} AS rk, priority, "
+        f"created_at FROM {p}runs WHERE status IN {act} "
+        f"AND (owner IS NULL OR lease_expires_at <= ?{dead}) AND available_at <= ?{wf}{qs}{ex} "
+        f"AND NOT EXISTS (SELECT 1 FROM lim WHERE lim.room <= 0 AND {full}) "
+        f"ORDER BY {ORDER} LIMIT ?{d.skip_locked}), "
+        "k AS (SELECT run_id, queue, workflow, tenant, rk, priority, created_at, "
+        f"ROW_NUMBER() OVER (PARTITION BY queue {win}) AS nq, "
+        f"ROW_NUMBER() OVER (PARTITION BY workflow {win}) AS nw, "
+        f"ROW_NUMBER() OVER (PARTITION BY tenant {win}) AS nt FROM cand), "
+        f"ok AS (SELECT run_id FROM k WHERE NOT EXISTS (SELECT 1 FROM lim WHERE {over}) "
+        f"ORDER BY {ORDER} LIMIT ?) "
+        f"UPDATE {p}runs SET owner = ?, lease_token = lease_token + 1, lease_expires_at = ? "
+        "WHERE run_id IN (SELECT run_id FROM ok) "
+        "RETURNING run_id, lease_token, lease_expires_at, priority, created_at"
+    )
+
+
+def claim_lock_key(prefix: str) -> int:
+    """The advisory lock limited claims take on PostgreSQL (one per schema)."""
+    digest = hashlib.sha256(f"tether-claim:{prefix}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+class _Tx(Protocol):
+    async def fetch(self, sql: str, params: Sequence[Any] | None = None) -> list[Any]: ...
+
+    async def execute(self, sql: str, params: Sequence[Any] | None = None) -> int: ...
+
+
+class SqlQueueLimits:
+    """``QueueControl`` over a ``SqlStore``; ``SqlStore.claim_runs`` asks ``_limited()``."""
+
+    clock: Clock
+    _sql: Statements
+    _limits_cache: tuple[float, list[QueueLimit]] | None = None
+
+    if TYPE_CHECKING:  # provided by SqlStore
+
+        async def _fetch(self, sql: str, params: Sequence[Any]) -> list[Any]: ...
+
+        async def _execute(self, sql: str, params: Sequence[Any]) -> int: ...
+
+        def _transaction(self) -> AbstractAsyncContextManager[_Tx]: ...
+
+    def _limit_sql(self, name: str) -> str:
+        d = self._sql.dialect
+        return self._sql.memoized(("limits", name), lambda: _statements(d)[name])
+
+    async def set_queue_limit(
+        self,
+        kind: str,
+        key: str,
+        *,
+        max_running: int | None = None,
+        max_depth: int | None = None,
+    ) -> None:
+        lim = check_limit(kind, key, max_running, max_depth)
+        if max_running is None and max_depth is None:
+            await self._execute(self._limit_sql("delete"), (kind, key))
+        else:
+            params = (kind, key, lim.max_running, lim.max_depth, self.clock.now())
+            await self._execute(self._limit_sql("put"), params)
+        self._limits_cache = None
+
+    async def queue_limits(self) -> list[QueueLimit]:
+        rows = await self._fetch(self._limit_sql("list"), ())
+        return [QueueLimit(r[0], r[1], r[2], r[3]) for r in rows]
+
+    async def _cached_limits(self) -> list[QueueLimit]:
+        cached = self._limits_cache
+        if cached is None or time.monotonic() - cached[0] > LIMITS_TTL:
+            cached = self._limits_cache = (time.monotonic(), await self.queue_limits())
+        return cached[1]
+
+    async def _limited(self) -> bool:
+        """Whether claims must count running runs (some ``max_running`` limit exists)."""
+        return any(lim.max_running is not None for lim in await self._cached_limits())
+
+    async def _claim_limited(
+        self,
+        shape: tuple[int | None, int, int, int | None],
+        params: Sequence[Any],
+    ) -> list[Any]:
+        """Run the limited claim (``limited_claim(*shape)``) serialised with other claimers."""
+        d = self._sql.dialect
+        text = self._sql.memoized(("limited-claim", *shape), lambda: limited_claim(d, *shape))
+        if d.name != "postgres":  # SQLite: one writer at a time, the statement is atomic
+            return await self._fetch(text, params)
+        async with self._transaction() as tx:
+            await tx.execute("SELECT pg_advisory_xact_lock(%s)", (claim_lock_key(d.prefix),))
+            return await tx.fetch(text, params)
+
+    async def queue_stats(self) -> list[QueueStats]:
+        now = self.clock.now()
+        rows = await self._fetch(
+            self._limit_sql("stats"), (now, now, now, now, now, *ACTIVE_VALUES)
+        )
+        out = []
+        for queue, running, waiting, oldest, total in rows:
+            running, waiting = int(running or 0), int(waiting or 0)
+            delayed = int(total) - running - waiting
+            out.append(QueueStats(queue, waiting, delayed, running, oldest))
+        return out
+
+    async def check_queue_room(self, queue: str) -> None:
+        for lim in await self._cached_limits():
+            if lim.kind == "queue" and lim.key == queue and lim.max_depth is not None:
+                row = await self._fetch(self._limit_sql("depth"), (*ACTIVE_VALUES, queue))
+                depth = int(row[0][0])
+                if depth >= lim.max_depth:
+                    raise QueueFullError(queue, depth, lim.max_depth)

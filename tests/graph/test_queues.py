@@ -1,0 +1,221 @@
+"""Queues at the runtime level: wake-up without polling, named queues, delays, backpressure and
+limits shared by several runtimes (sampled from the store while they run)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any, TypedDict
+
+import pytest
+
+from tether import END, START, Graph, RunStatus, Runtime
+from tether.core.errors import ConfigurationError, InvalidInputError, QueueFullError
+from tether.store.memory import MemoryStore
+from tether.store.queue_limits import QueueControl
+
+from .conftest import PG_DSN, pg_schema
+
+NEVER = 3600.0
+"""A poll interval no test waits for: only a wake-up can start a run."""
+DEADLINE = 60.0
+
+
+class S(TypedDict):
+    n: int
+
+
+def one_step(name: str) -> Any:
+    g = Graph(S, name=name)
+    g.add_node("inc", lambda s: {"n": s["n"] + 1})
+    g.add_edge(START, "inc")
+    g.add_edge("inc", END)
+    return g.compile()
+
+
+WF = one_step("queues_one_step")
+
+
+async def _done(rt: Runtime, run_id: str) -> RunStatus:
+    return (await rt.wait(run_id, timeout=DEADLINE)).status
+
+
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """Two store factories over one database: ``same`` shares this process's wake-up hub;
+    ``other`` stands for another process (on PostgreSQL a distinct DSN string: only LISTEN/NOTIFY
+    carries its wake-ups)."""
+    if request.param == "memory":
+        mem = MemoryStore()
+        yield request.param, (lambda: mem), None
+        return
+    if request.param == "sqlite":
+        from tether.store.sqlite import SqliteStore
+
+        path = tmp_path / "q.db"
+        yield request.param, (lambda: SqliteStore(path)), None
+        return
+    from tether.store.postgres import PostgresStore
+
+    with pg_schema("tether_queues") as schema:
+        other = PG_DSN + ("&" if "?" in PG_DSN else "?") + "application_name=other"
+        yield (
+            request.param,
+            (lambda: PostgresStore(PG_DSN, schema=schema)),
+            (lambda: PostgresStore(other, schema=schema)),
+        )
+
+
+async def test_a_submitted_run_starts_without_waiting_for_the_poll(stores: Any) -> None:
+    _kind, same, _other = stores
+    async with Runtime(same(), workflows=[WF], poll_interval=NEVER) as worker:
+        # the first claim sweep runs shortly after open: let it pass (it finds this run)
+        first = await worker.submit(WF, {"n": 0})
+        assert await _done(worker, first.run_id) is RunStatus.COMPLETED
+        async with Runtime(same(), workflows=[WF], recover=False) as client:
+            later = await client.submit(WF, {"n": 1})
+            assert await _done(worker, later.run_id) is RunStatus.COMPLETED
+            # a run resumed for any worker (execute=False) is announced too
+            assert (await client.get_run(later.run_id)).status is RunStatus.COMPLETED
+
+
+async def test_another_process_wakes_a_worker_through_listen_notify(stores: Any) -> None:
+    kind, same, other = stores
+    if other is None:
+        pytest.skip(f"{kind}: no other process can share this database's wake-ups")
+    store = same()
+    async with Runtime(store, workflows=[WF], poll_interval=NEVER) as worker:
+        first = await worker.submit(WF, {"n": 0})
+        assert await _done(worker, first.run_id) is RunStatus.COMPLETED
+        await asyncio.wait_for(store.listener.listening.wait(), DEADLINE)
+        async with Runtime(other(), workflows=[WF], recover=False) as client:
+            later = await client.submit(WF, {"n": 1})
+            assert await _done(worker, later.run_id) is RunStatus.COMPLETED
+
+
+async def test_a_runtime_serves_only_its_queues() -> None:
+    store = MemoryStore()
+    async with Runtime(store, workflows=[WF], poll_interval=NEVER, queues=["billing"]) as worker:
+        billing = await worker.submit(WF, {"n": 0}, queue="billing", priority=5, tenant="acme")
+        assert await _done(worker, billing.run_id) is RunStatus.COMPLETED
+        other = await worker.submit(WF, {"n": 0}, queue="mail")
+        rec = await worker.get_run(billing.run_id)
+        assert (rec.queue, rec.priority, rec.tenant) == ("billing", 5, "acme")
+        async with Runtime(store, workflows=[WF], poll_interval=NEVER, queues=["mail"]) as mail:
+            assert await _done(mail, other.run_id) is RunStatus.COMPLETED
+        assert (await worker.get_run(other.run_id)).owner is None  # never claimed by billing
+
+
+async def test_a_delayed_submit_waits_in_the_queue() -> None:
+    async with Runtime(MemoryStore(), workflows=[WF], recover=False) as rt:
+        before = rt.clock.now()
+        handle = await rt.start(WF, {"n": 0}, delay=NEVER)  # implies execute=False
+        rec = await rt.get_run(handle.run_id)
+        assert rec.available_at >= before + NEVER
+        assert (rec.status, rec.owner) == (RunStatus.PLANNED, None)
+        assert await rt.recover_once() == []
+
+
+async def test_bad_queue_arguments_say_what_to_pass() -> None:
+    with pytest.raises(ConfigurationError, match="queues=\\['billing'\\]"):
+        Runtime(MemoryStore(), queues="billing")
+    with pytest.raises(ConfigurationError, match="serve no queue"):
+        Runtime(MemoryStore(), queues=[])
+    async with Runtime(MemoryStore(), recover=False) as rt:
+        with pytest.raises(InvalidInputError, match="priority"):
+            await rt.submit(WF, {"n": 0}, priority=1.5)  # type: ignore[arg-type]
+        with pytest.raises(InvalidInputError, match="delay"):
+            await rt.submit(WF, {"n": 0}, delay=-1)
+        with pytest.raises(InvalidInputError, match="queue"):
+            await rt.submit(WF, {"n": 0}, queue="")
+
+
+async def test_a_full_queue_refuses_submits(stores: Any) -> None:
+    _kind, same, _other = stores
+    store = same()
+    async with Runtime(store, workflows=[WF], recover=False) as rt:
+        assert isinstance(store, QueueControl)
+        await store.set_queue_limit("queue", "small", max_depth=2)
+        for n in range(2):
+            await rt.submit(WF, {"n": n}, queue="small")
+        with pytest.raises(QueueFullError) as caught:
+            await rt.submit(WF, {"n": 9}, queue="small")
+        assert (caught.value.queue, caught.value.depth, caught.value.limit) == ("small", 2, 2)
+        assert "tether queues limit small" in str(caught.value)
+        assert len(await rt.list_runs()) == 2  # nothing written
+        await rt.submit(WF, {"n": 0}, queue="other")  # other queues are not affected
+        (small,) = [s for s in await store.queue_stats() if s.queue == "small"]
+        assert (small.waiting, small.running, small.depth) == (2, 0, 2)
+        await store.set_queue_limit("queue", "small")  # removed
+        await rt.submit(WF, {"n": 3}, queue="small")
+
+
+class Gate:
+    """How many runs execute at once, across every runtime of this process."""
+
+    def __init__(self) -> None:
+        self.now = 0
+        self.peak = 0
+
+
+def gated(name: str, gate: Gate) -> Any:
+    async def work(s: S) -> dict[str, Any]:
+        gate.now += 1
+        gate.peak = max(gate.peak, gate.now)
+        try:
+            for _ in range(20):  # hold the slot across several loop turns and store round trips
+                await asyncio.sleep(0.002)
+        finally:
+            gate.now -= 1
+        return {"n": s["n"] + 1}
+
+    g = Graph(S, name=name)
+    g.add_node("work", work)
+    g.add_edge(START, "work")
+    g.add_edge("work", END)
+    return g.compile()
+
+
+@pytest.mark.parametrize("limit_kind", ["tenant", "queue", "workflow"])
+async def test_shared_limits_are_never_exceeded_by_three_runtimes(
+    stores: Any, limit_kind: str
+) -> None:
+    kind, same, _other = stores
+    if kind == "memory" and limit_kind != "tenant":
+        pytest.skip("one limit kind is enough for the in-memory store")
+    gate = Gate()
+    wf = gated(f"queues_gated_{limit_kind}", gate)
+    key = {"tenant": "acme", "queue": "limited", "workflow": wf.name}[limit_kind]
+    setup = same()
+    async with Runtime(setup, workflows=[wf], recover=False) as client:
+        assert isinstance(setup, QueueControl)
+        await setup.set_queue_limit(limit_kind, key, max_running=2)
+        ids = [
+            (await client.submit(wf, {"n": i}, tenant="acme", queue="limited")).run_id
+            for i in range(24)
+        ]
+        peaks: list[int] = []
+
+        async def sample() -> None:
+            while True:
+                stats = await setup.queue_stats()
+                peaks.append(sum(s.running for s in stats))
+                await asyncio.sleep(0)
+
+        workers = [
+            Runtime(same(), workflows=[wf], poll_interval=0.02, max_concurrent_runs=8)
+            for _ in range(3)
+        ]
+        sampler = asyncio.create_task(sample())
+        try:
+            for w in workers:
+                await w.open()
+            for run_id in ids:
+                assert await _done(client, run_id) is RunStatus.COMPLETED
+        finally:
+            sampler.cancel()
+            for w in workers:
+                await w.close()
+    assert gate.peak <= 2, f"{gate.peak} runs executed at once under a limit of 2"
+    assert peaks and max(peaks) <= 2
+    assert gate.peak == 2  # the limit is a cap, not a serialisation
