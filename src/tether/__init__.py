@@ -20,6 +20,7 @@ from tether.core.errors import (
     ModelTransientError,
     ModelUnavailableError,
     NodeError,
+    QueueFullError,
     RunFailedError,
     RunNotFoundError,
     RunParkedError,
@@ -54,6 +55,7 @@ from tether.graph import (
 )
 from tether.graph.history import SnapshotPolicy
 from tether.graph.retention import Retention
+from tether.graph.run_retry import RunRetry
 from tether.graph.sync import SyncRuntime
 
 __version__ = "0.1.0"
@@ -83,6 +85,7 @@ __all__ = [
     "ModelUnavailableError",
     "NodeError",
     "Phase",
+    "QueueFullError",
     "Reducer",
     "Retention",
     "RetryPolicy",
@@ -92,6 +95,7 @@ __all__ = [
     "RunNotFoundError",
     "RunParkedError",
     "RunResult",
+    "RunRetry",
     "RunStateError",
     "RunStatus",
     "Runtime",
