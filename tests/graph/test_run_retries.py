@@ -291,6 +291,18 @@ async def test_per_run_max_attempts(rt: Runtime, clock: FakeClock) -> None:
         await rt.submit(WF, {}, max_attempts=0)
 
 
+async def test_resume_runs_a_dead_lettered_run_here_with_fresh_attempts(rt: Runtime) -> None:
+    FAIL["work"] = [ConnectionError("down")]
+    h = await rt.submit(WF, {}, max_attempts=1)
+    assert await claim(rt, h.run_id)
+    assert is_dead_lettered(await settle(rt, h.run_id))
+    res = await rt.resume(h.run_id)
+    assert res.status is RunStatus.COMPLETED
+    run = await rt.get_run(h.run_id)
+    assert not is_dead_lettered(run) and run.metadata["run_attempt"] == 1
+    assert await rt.list_runs(dead_letter=True) == []
+
+
 async def test_a_second_runtime_takes_the_retry_when_due(opener: Opener, clock: FakeClock) -> None:
     FAIL["work"] = [ConnectionError("reset")]
     async with Runtime(opener(clock), workflows=[WF], recover=False, clock=clock) as rt1:

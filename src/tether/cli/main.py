@@ -20,6 +20,7 @@ from importlib.metadata import version as dist_version
 from typing import Any, NoReturn
 
 from tether.cli import commands as cmd
+from tether.cli import requeue, schedules_cmd, worker_cmd
 from tether.cli.render import Output
 from tether.core.errors import InvalidInputError, TetherError
 
@@ -133,6 +134,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workflow", metavar="W", help="only runs of this workflow")
     p.add_argument("--thread", metavar="T", help="only runs of this thread (thread_id)")
     p.add_argument(
+        "--dead-letter",
+        action="store_true",
+        help="only dead-lettered runs (FAILED after their last retryable attempt)",
+    )
+    p.add_argument(
         "--limit", type=_positive_int, default=50, metavar="N", help="at most N runs (default 50)"
     )
 
@@ -216,6 +222,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = rsub.add_parser("cancel", parents=[common], help="cancel a run that has not finished")
     p.add_argument("run_id", metavar="RUN_ID")
     p.add_argument("--reason", default="", metavar="TEXT", help="why (kept in the lifecycle)")
+    requeue.add_parsers(rsub, common, _positive_int)
+
+    worker_cmd.add_parsers(sub, common)
+    schedules_cmd.add_parsers(sub, common)
     return parser
 
 
@@ -235,7 +245,12 @@ def _settings(args: argparse.Namespace) -> cmd.Settings:
 async def _dispatch(args: argparse.Namespace, out: Output) -> None:
     s = _settings(args)
     action = args.action
-    if action == "list":
+    if action == "list" and args.dead_letter:
+        dead = await requeue.dead_letter_runs(
+            s, args.workflow, args.limit, args.status, args.thread
+        )
+        out.runs(dead)
+    elif action == "list":
         statuses = cmd.parse_statuses(args.status)
         out.runs(await cmd.list_runs(s, statuses, args.workflow, args.limit, args.thread))
     elif action == "show":
@@ -280,6 +295,8 @@ async def _dispatch(args: argparse.Namespace, out: Output) -> None:
         )
     elif action == "cancel":
         out.cancelled(await cmd.cancel_run(s, args.run_id, args.reason))
+    elif action in requeue.ACTIONS:
+        await requeue.dispatch(args, s, out)
     else:  # pragma: no cover - argparse rejects unknown actions
         raise InvalidInputError(f"unknown command 'runs {action}'")
 
@@ -338,6 +355,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "version":
             out.version(tether_version())
+        elif args.command in worker_cmd.COMMANDS:
+            return worker_cmd.run(args, out)
+        elif args.command in schedules_cmd.COMMANDS:
+            return schedules_cmd.run(args, out)
         else:
             asyncio.run(_dispatch(args, out))
         return EXIT_OK

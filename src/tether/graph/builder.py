@@ -11,6 +11,7 @@ from typing import Any
 from tether.core import serde
 from tether.core.errors import GraphDefinitionError
 from tether.graph.breakpoints import breakpoint_nodes
+from tether.graph.run_retry import RunRetry
 from tether.graph.signatures import count_positional
 from tether.graph.state import StateSchema
 from tether.graph.types import END, NO_RETRY, START, NodeSpec, Phase, RetryPolicy
@@ -184,13 +185,23 @@ class Graph:
         validate: bool = True,
         interrupt_before: Sequence[str] = (),
         interrupt_after: Sequence[str] = (),
+        run_retry: RunRetry | None = None,
     ) -> Workflow:
         """Validate and freeze the graph. ``replan_node`` is where a failed step is re-planned
         (EXECUTING → FAILED → PLANNED), at most ``max_replans`` times per run.
 
         ``interrupt_before`` / ``interrupt_after`` are static breakpoints (see
         ``tether.graph.breakpoints``): the run parks ESCALATED before a step that runs one of
-        those nodes, or after a step that ran one; ``runtime.resume(run_id)`` goes on."""
+        those nodes, or after a step that ran one; ``runtime.resume(run_id)`` goes on.
+
+        ``run_retry`` (``tether.graph.run_retry.RunRetry``) retries the whole run, on any worker
+        and after a backoff, when it fails with a retryable error, then dead-letters it;
+        ``retry`` is the per-node policy of nodes that have none (retries within a step)."""
+        if run_retry is not None and not isinstance(run_retry, RunRetry):
+            raise GraphDefinitionError(
+                f"run_retry must be a RunRetry, got {type(run_retry).__name__} (a node-level "
+                "RetryPolicy goes in retry=)"
+            )
         before = breakpoint_nodes(self, "interrupt_before", interrupt_before)
         after = breakpoint_nodes(self, "interrupt_after", interrupt_after)
         if retry is not None:
@@ -199,6 +210,7 @@ class Graph:
                     spec.retry = retry
         wf = Workflow(self, replan_node=replan_node, max_replans=max_replans, validate=validate)
         wf.interrupt_before, wf.interrupt_after = before, after
+        wf.run_retry = run_retry
         wf.check()
         return wf
 
@@ -219,6 +231,9 @@ class Workflow:
     ref: str | None = None
     interrupt_before: frozenset[str] = frozenset()
     interrupt_after: frozenset[str] = frozenset()
+    run_retry: RunRetry | None = None
+    """Run-level retries and the dead letter (``compile(run_retry=...)``); None: a failed run
+    stays FAILED."""
     version: str = ""
     """A fingerprint of the workflow's structure (see ``describe``); stored with each run, so a
     run is never resumed by a different workflow that took its name."""

@@ -18,7 +18,10 @@ from tether.graph.events import lifecycle_data
 from tether.graph.executor import Outcome, run_task
 from tether.graph.history import SnapshotTracker
 from tether.graph.planner import Finished, plan_next
-from tether.graph.types import Phase, Send
+from tether.graph.run_retry import failure_commit
+from tether.graph.sleep import SLEEPING_EVENT
+from tether.graph.timers import TimedInterrupt, add_interrupt_timer
+from tether.graph.types import Detour, Phase, Send
 from tether.store.types import Checkpoint, Commit, Event, NodeWrite, RunRecord
 
 if TYPE_CHECKING:
@@ -48,13 +51,29 @@ def phase_status(wf: Workflow, tasks: list[dict[str, Any]]) -> RunStatus:
 def encode_goto(goto: tuple[Any, ...]) -> list[Any] | None:
     if not goto:
         return None
-    return [{"send": g.node, "arg": g.arg} if isinstance(g, Send) else g for g in goto]
+    return [
+        {"send": g.node, "arg": g.arg}
+        if isinstance(g, Send)
+        else {"detour": g.node}
+        if isinstance(g, Detour)
+        else g
+        for g in goto
+    ]
 
 
 def decode_goto(raw: list[Any] | None) -> tuple[Any, ...]:
     if not raw:
         return ()
-    return tuple(Send(g["send"], g["arg"]) if isinstance(g, dict) else g for g in raw)
+    return tuple(
+        (Detour(g["detour"]) if "detour" in g else Send(g["send"], g["arg"]))
+        if isinstance(g, dict)
+        else g
+        for g in raw
+    )
+
+
+class RunDrained(Exception):
+    """The run stopped at a step boundary and released its lease: its runtime drains."""
 
 
 class RunLoop:
@@ -83,6 +102,8 @@ class RunLoop:
         self.finished_status: RunStatus | None = None
         self.failure: BaseException | None = None
         """What failed the run, when it ends FAILED here (``RunResult.cause``)."""
+        self.parked_until: float | None = None
+        """Set when a durable sleep parked the run (still ACTIVE, no owner) until then."""
 
     # -- events --------------------------------------------------------------------------
     def emit(
@@ -153,6 +174,9 @@ class RunLoop:
             if not tasks:
                 await self._complete()
                 return self.run
+            if rt.draining:
+                await self._hand_back()
+                raise RunDrained(run_id)
             nstep = step + 1
             stop = stops_before(wf, self.run, nstep, tasks)
             if stop:
@@ -223,6 +247,10 @@ class RunLoop:
             if interrupted:
                 await self._interrupted(nstep, interrupted)
                 return self.run
+            sleeping = [o.until for o in done if o.kind == "sleeping" and o.until is not None]
+            if sleeping:
+                await self._park(nstep, min(sleeping))
+                return self.run
             try:
                 writes = [(o.task["id"], o.writes) for o in done if o.writes]
                 schema.apply(state, writes)
@@ -280,6 +308,12 @@ class RunLoop:
             if not next_tasks:
                 self.finished_status = RunStatus.COMPLETED
                 return self.run
+
+    async def _hand_back(self) -> None:
+        """The runtime drains (a worker shuts down): between two steps, with every step so far
+        committed, release the lease so another worker continues the run at once."""
+        self.emit("handed_back", {"owner": self.rt.owner, "reason": "worker draining"})
+        await self._commit(Commit(release_lease=True))
 
     async def _enter_phase(self, step: int, tasks: list[dict[str, Any]]) -> None:
         """The run's status reads what its step does while the step runs: a run claimed while
@@ -378,6 +412,13 @@ class RunLoop:
         commit.status = RunStatus.ESCALATED
         return commit
 
+    async def _park(self, step: int, until: float) -> None:
+        """A task's durable sleep is not due (``graph.sleep``): the step's finished tasks are
+        journaled already; release the lease, claimable from ``until`` on, status unchanged."""
+        self.emit(SLEEPING_EVENT, {"until": until}, None, step)
+        await self._commit(Commit(release_lease=True, available_at=until))
+        self.parked_until = until
+
     async def _interrupted(self, step: int, outs: list[Outcome]) -> None:
         items = []
         for o in outs:
@@ -392,6 +433,8 @@ class RunLoop:
                     "payload": o.interrupt.payload,
                 }
             )
+            if isinstance(o.interrupt, TimedInterrupt):
+                await add_interrupt_timer(self.rt, self.run.run_id, items[-1], o.interrupt)
             self.emit("interrupt", items[-1], o.task["node"], step)
         reason = f"waiting for human input at {', '.join(i['node'] for i in items)}"
         await self._escalate(step, {"kind": "interrupt", "reason": reason, "interrupts": items})
@@ -443,10 +486,10 @@ class RunLoop:
             await self._commit(commit)
             self.cp = cp
             return True
-        self.failure = exc
-        commit = Commit(error=err, set_error=True, release_lease=True)
-        commit.transitions = self.transitions(RunStatus.FAILED, f"{err['type']} in {err['node']}")
-        commit.status = RunStatus.FAILED
+        # a retryable failure under the workflow's RunRetry goes back to the queue instead
+        commit, fate = failure_commit(self, exc, err)
+        if fate != "retry":
+            self.failure = exc
         await self._commit(commit)
-        self.finished_status = RunStatus.FAILED
+        self.finished_status = self.status
         return False

@@ -11,7 +11,8 @@ from tether.core.lifecycle import RunStatus
 from tether.graph.breakpoints import resume_metadata
 from tether.graph.events import lifecycle_events
 from tether.graph.loop import phase_status
-from tether.store.types import Commit, RunRecord
+from tether.graph.run_retry import ATTEMPT_KEY, DEAD_LETTER_KEY
+from tether.store.types import Checkpoint, Commit, NodeWrite, RunRecord
 
 if TYPE_CHECKING:
     from tether.graph.host import RunHost
@@ -26,10 +27,17 @@ async def prepare_resume(
     max_steps: int | None,
     actor: str,
     missing: Any,
+    checkpoint: Checkpoint | None = None,
 ) -> Commit:
     """``run`` must be read after the resumer took the lease: answers are checked against what
-    the run waits for *now*, not when the caller looked (another resume may have landed since)."""
+    the run waits for *now*, not when the caller looked (another resume may have landed since).
+    ``checkpoint``: the run's latest, when the caller read it already (else read here).
+
+    An answer to an interrupt goes into the commit (``Commit.node_writes``): the answer and
+    the run's move back to work land together, so a crash between them cannot leave an
+    answer journaled on a run that still waits (the next resume would append a second one)."""
     store = rt.store
+    journal: list[NodeWrite] = []
     meta: dict[str, Any] = {}
     trs: list[tuple[RunStatus, RunStatus, str, str]]
     esc = run.escalation or {}
@@ -47,9 +55,10 @@ async def prepare_resume(
             (RunStatus.PLANNED, RunStatus.EXECUTING, f"worker:{rt.owner}", "resumed"),
         ]
         meta["replans"] = 0  # an operator's retry gets a fresh re-plan budget
+        meta.update({ATTEMPT_KEY: 1, DEAD_LETTER_KEY: None})  # and fresh run attempts
         return _commit(rt, run, trs, meta, clear_error=True)
     if kind == "interrupt":
-        await _answer_interrupts(rt, run, token, esc, value, answers, missing)
+        journal = await _answer_interrupts(rt, run, esc, value, answers, missing)
         reason = "answered"
     elif kind == "breakpoint":
         meta.update(resume_metadata(run, esc, value, missing))
@@ -81,12 +90,14 @@ async def prepare_resume(
         if max_steps:
             meta["step_limit"] = int(run.metadata.get("step_limit", rt.max_steps)) + max_steps
     trs = [(RunStatus.ESCALATED, RunStatus.EXECUTING, actor, reason)]
-    cp = await store.latest_checkpoint(run.run_id)
+    cp = checkpoint if checkpoint is not None else await store.latest_checkpoint(run.run_id)
     if cp.next_tasks:
         phase = phase_status(rt.workflow_for(run), cp.next_tasks)
         if phase is not RunStatus.EXECUTING:
             trs.append((RunStatus.EXECUTING, phase, f"worker:{rt.owner}", "resumed step"))
-    return _commit(rt, run, trs, meta, clear_error=False)
+    commit = _commit(rt, run, trs, meta, clear_error=False)
+    commit.node_writes = journal
+    return commit
 
 
 def _commit(
@@ -114,12 +125,12 @@ def _commit(
 async def _answer_interrupts(
     rt: RunHost,
     run: RunRecord,
-    token: int,
     esc: Mapping[str, Any],
     value: Any,
     answers: Mapping[str, Any] | None,
     missing: Any,
-) -> None:
+) -> list[NodeWrite]:
+    """The journal entries of the interrupted tasks with their answer appended (to commit)."""
     items: list[dict[str, Any]] = list(esc.get("interrupts", []))
     ids = [i["id"] for i in items]
     if answers is not None:
@@ -152,6 +163,7 @@ async def _answer_interrupts(
         mapping = {ids[0]: value}
     step = int(esc["step"])
     writes = {w.task_id: w for w in await rt.store.get_node_writes(run.run_id, step)}
+    answered = []
     for item in items:
         w = writes.get(item["task_id"])
         if w is None or w.status != "interrupted":
@@ -159,7 +171,8 @@ async def _answer_interrupts(
                 f"run {run.run_id}: no journaled interrupt for task {item['task_id']}"
             )
         w.resume = [*w.resume, mapping[item["id"]]]
-        await rt.store.put_node_write(token, w)
+        answered.append(w)
+    return answered
 
 
 _INTERRUPT_ID = re.compile(r"^(\d+):(.+):(\d+)#(\d+)$")
