@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tether.core.errors import LeaseLostError, StepNotFoundError
+from tether.core.errors import IllegalTransitionError, LeaseLostError, StepNotFoundError
 from tether.store.protocol import RunStore
 from tether.store.types import Checkpoint, Commit, NodeWrite
 from tether.testing.clock import FakeClock
@@ -108,6 +108,42 @@ class HistoryConformance(StoreTestBase):
         )
         assert await store.get_node_writes("r1", 1) == []
         assert [w.task_id for w in await store.get_node_writes("r1", 2)] == ["2:a:0"]
+
+    async def test_commit_journals_node_writes(self, store: RunStore, clock: FakeClock) -> None:
+        """``Commit.node_writes`` land with the commit, fenced like it, or not at all: a
+        resume's answer and the run's move back to work are one write."""
+        await create(store, "r1", status=S.ESCALATED)
+        lease = await store.acquire_lease("r1", "w1", 30)
+        assert lease is not None
+        tok = lease.token
+        asked = NodeWrite("r1", 1, "1:a:0", "a", "interrupted", None, None, {"ask": "?"}, [])
+        await store.put_node_write(tok, asked)
+        answered = NodeWrite("r1", 1, "1:a:0", "a", "interrupted", None, None, {"ask": "?"}, [7])
+        back = [(S.ESCALATED, S.EXECUTING, "api", "answered")]
+        with pytest.raises(IllegalTransitionError):  # refused: the journal is left alone
+            await store.commit(
+                "r1", tok, Commit(status=S.COMPLETED, transitions=[], node_writes=[answered])
+            )
+        assert (await store.get_node_writes("r1", 1))[0].resume == []
+        assert await store.acquire_lease("r1", "w1", 30) is not None  # w1 again: same token
+        with pytest.raises(LeaseLostError):
+            await store.commit("r1", tok - 1, Commit(node_writes=[answered]))
+        assert (await store.get_node_writes("r1", 1))[0].resume == []
+        with pytest.raises(ValueError):  # another run's journal is not this commit's
+            other = NodeWrite("r2", 1, "1:a:0", "a", "done", {})
+            await store.commit("r1", tok, Commit(node_writes=[other]))
+        clock.advance(2)
+        run = await store.commit(
+            "r1", tok, Commit(status=S.EXECUTING, transitions=back, node_writes=[answered])
+        )
+        assert run.status is S.EXECUTING
+        (w,) = await store.get_node_writes("r1", 1)
+        assert (w.status, w.interrupt, w.resume, w.created_at) == (
+            "interrupted",
+            {"ask": "?"},
+            [7],
+            T0 + 2,
+        )
 
     async def test_effect_journal(self, store: RunStore, clock: FakeClock) -> None:
         await create(store, "r1")
