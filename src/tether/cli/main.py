@@ -20,7 +20,7 @@ from importlib.metadata import version as dist_version
 from typing import Any, NoReturn
 
 from tether.cli import commands as cmd
-from tether.cli import requeue, schedules_cmd, worker_cmd
+from tether.cli import queues_cmd, requeue, schedules_cmd, worker_cmd
 from tether.cli.render import Output
 from tether.core.errors import InvalidInputError, TetherError
 
@@ -226,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker_cmd.add_parsers(sub, common)
     schedules_cmd.add_parsers(sub, common)
+    queues_cmd.add_parsers(sub, common)
     return parser
 
 
@@ -359,6 +360,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return worker_cmd.run(args, out)
         elif args.command in schedules_cmd.COMMANDS:
             return schedules_cmd.run(args, out)
+        elif args.command in queues_cmd.COMMANDS:
+            return queues_cmd.run(args, out)
         else:
             asyncio.run(_dispatch(args, out))
         return EXIT_OK

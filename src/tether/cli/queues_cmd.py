@@ -1,0 +1,171 @@
+"""``tether queues`` (what each queue holds, with its limits) and ``tether queues limit`` (set or
+remove a limit shared by every worker: see ``tether.store.queue_limits``)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from typing import Any
+
+from rich import box
+from rich.table import Table
+from rich.text import Text
+
+from tether.cli import commands as cmd
+from tether.cli.render import Output
+from tether.core.errors import ConfigurationError
+from tether.store.queue_limits import KINDS, QueueControl, QueueLimit, QueueStats
+
+COMMANDS = ("queues",)
+
+
+def _limit(text: str) -> int | None:
+    if text.lower() in ("none", "off", "-"):
+        return None
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number or 'none', got {text!r}"
+        ) from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {n}")
+    return n
+
+
+def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "queues", parents=[common], help="queue depth, age and the limits shared by all workers"
+    )
+    qsub = p.add_subparsers(dest="action", metavar="ACTION")
+    qsub.add_parser("list", parents=[common], help="every queue holding runs, with its limits")
+    lim = qsub.add_parser(
+        "limit",
+        parents=[common],
+        help="set (or remove, with neither option) a queue's, workflow's or tenant's limit",
+    )
+    lim.add_argument("key", metavar="NAME", help="the queue (or workflow, tenant) name")
+    lim.add_argument(
+        "--kind", choices=KINDS, default="queue", help="what NAME names (default: queue)"
+    )
+    lim.add_argument(
+        "--max-running",
+        type=_limit,
+        default=None,
+        metavar="N",
+        help="at most N of its runs executing at once across all workers",
+    )
+    lim.add_argument(
+        "--max-depth",
+        type=_limit,
+        default=None,
+        metavar="N",
+        help="a queue holds at most N unfinished runs; submit refuses more (QueueFullError)",
+    )
+
+
+def run(args: argparse.Namespace, out: Output) -> int:
+    """Run ``queues ...``; returns the exit code."""
+    asyncio.run(_run(args, out))
+    return 0
+
+
+def _settings(args: argparse.Namespace) -> cmd.Settings:
+    store = getattr(args, "store", None) or cmd.env("TETHER_STORE")
+    origin = "--store" if getattr(args, "store", None) else "TETHER_STORE"
+    if not store:
+        store, origin = cmd.DEFAULT_STORE, "default"
+    return cmd.Settings(store, origin, None, cmd.default_actor())
+
+
+async def _run(args: argparse.Namespace, out: Output) -> None:
+    async with cmd.cli_store(_settings(args)) as store:
+        if not isinstance(store, QueueControl):
+            raise ConfigurationError("this store keeps no queue limits")
+        if getattr(args, "action", None) == "limit":
+            await store.set_queue_limit(
+                args.kind, args.key, max_running=args.max_running, max_depth=args.max_depth
+            )
+            gone = args.max_running is None and args.max_depth is None
+            out.err.print(
+                Text(f"{args.kind} {args.key}: " + ("limit removed" if gone else "limit set"))
+            )
+            return
+        stats, limits = await store.queue_stats(), await store.queue_limits()
+    _show(out, stats, limits, time.time())
+
+
+def _show(out: Output, stats: list[QueueStats], limits: list[QueueLimit], now: float) -> None:
+    by_queue = {lim.key: lim for lim in limits if lim.kind == "queue"}
+    names = sorted({s.queue for s in stats} | set(by_queue))
+    seen = {s.queue: s for s in stats}
+    if out.json_mode:
+        out.emit_json(
+            {
+                "queues": [_json(seen.get(q, QueueStats(q)), by_queue.get(q), now) for q in names],
+                "limits": [_limit_json(lim) for lim in limits],
+            }
+        )
+        return
+    if not names and not limits:
+        out.err.print(Text("no queued runs and no limits", style="dim"))
+        return
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for col in (
+        "QUEUE",
+        "WAITING",
+        "DELAYED",
+        "RUNNING",
+        "OLDEST WAIT",
+        "MAX RUNNING",
+        "MAX DEPTH",
+    ):
+        table.add_column(col, no_wrap=True)
+    for q in names:
+        s, lim = seen.get(q, QueueStats(q)), by_queue.get(q)
+        table.add_row(
+            q,
+            str(s.waiting),
+            str(s.delayed),
+            str(s.running),
+            f"{s.oldest_age(now):.1f}s" if s.oldest_waiting_at is not None else "-",
+            _num(lim.max_running if lim else None),
+            _num(lim.max_depth if lim else None),
+        )
+    out.print(table)
+    others = [lim for lim in limits if lim.kind != "queue"]
+    if others:
+        extra = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+        for col in ("KIND", "NAME", "MAX RUNNING"):
+            extra.add_column(col, no_wrap=True)
+        for lim in others:
+            extra.add_row(lim.kind, lim.key, _num(lim.max_running))
+        out.print(extra)
+
+
+def _num(n: int | None) -> str:
+    return "-" if n is None else str(n)
+
+
+def _json(s: QueueStats, lim: QueueLimit | None, now: float) -> dict[str, Any]:
+    return {
+        "queue": s.queue,
+        "waiting": s.waiting,
+        "delayed": s.delayed,
+        "running": s.running,
+        "depth": s.depth,
+        "oldest_waiting_at": s.oldest_waiting_at,
+        "oldest_age": s.oldest_age(now),
+        "max_running": lim.max_running if lim else None,
+        "max_depth": lim.max_depth if lim else None,
+    }
+
+
+def _limit_json(lim: QueueLimit) -> dict[str, Any]:
+    return {
+        "kind": lim.kind,
+        "key": lim.key,
+        "max_running": lim.max_running,
+        "max_depth": lim.max_depth,
+    }

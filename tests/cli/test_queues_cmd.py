@@ -1,0 +1,63 @@
+"""``tether queues`` and ``tether queues limit`` against a real SQLite store, in a subprocess."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any, TypedDict
+
+from tether import END, START, Graph, QueueFullError, Runtime
+from tether.store.sqlite import SqliteStore
+
+from .conftest import run_cli
+
+
+class S(TypedDict):
+    n: int
+
+
+def _wf() -> Any:
+    g = Graph(S, name="cli_queues")
+    g.add_node("a", lambda s: {"n": 1})
+    g.add_edge(START, "a")
+    g.add_edge("a", END)
+    return g.compile()
+
+
+def test_queues_limit_and_list(tmp_path: Path) -> None:
+    path = tmp_path / "q.db"
+    url = f"sqlite:///{path}"
+    asyncio.run(SqliteStore(path).setup())
+    res = run_cli("queues", "limit", "billing", "--max-depth", "2", "--max-running", "1", store=url)
+    assert res.rc == 0, res.err
+    res = run_cli("queues", "limit", "acme", "--kind", "tenant", "--max-running", "3", store=url)
+    assert res.rc == 0, res.err
+    wf = _wf()
+
+    async def submit() -> None:
+        async with Runtime(SqliteStore(path), workflows=[wf], recover=False) as rt:
+            await rt.submit(wf, {"n": 0}, queue="billing")
+            await rt.submit(wf, {"n": 0}, queue="billing", delay=3600)
+            try:
+                await rt.submit(wf, {"n": 0}, queue="billing")
+            except QueueFullError:
+                return
+            raise AssertionError("the depth limit set by the CLI was not enforced")
+
+    asyncio.run(submit())
+    listed = run_cli("queues", "--json", store=url)
+    assert listed.rc == 0, listed.err
+    (billing,) = listed.json()["queues"]
+    assert billing["queue"] == "billing"
+    assert (billing["waiting"], billing["delayed"], billing["running"]) == (1, 1, 0)
+    assert (billing["max_running"], billing["max_depth"]) == (1, 2)
+    assert billing["oldest_age"] >= 0
+    kinds = {(x["kind"], x["key"]): x["max_running"] for x in listed.json()["limits"]}
+    assert kinds == {("queue", "billing"): 1, ("tenant", "acme"): 3}
+    table = run_cli("queues", "list", store=url)
+    assert table.rc == 0 and "billing" in table.out and "acme" in table.out
+    removed = run_cli("queues", "limit", "billing", store=url)
+    assert removed.rc == 0 and "removed" in removed.err
+    assert run_cli("queues", "--json", store=url).json()["queues"][0]["max_depth"] is None
+    bad = run_cli("queues", "limit", "acme", "--kind", "tenant", "--max-depth", "3", store=url)
+    assert bad.rc != 0 and "max_running only" in bad.err
