@@ -4,7 +4,7 @@ shared file: several runtimes stand for several processes)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
@@ -63,16 +63,23 @@ def sleepy() -> Any:
     return g.compile()
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[FakeClock], RunStore]:
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     shared: dict[str, MemoryStore] = {}
+    if request.param == "postgres":
+        from tests.graph.conftest import PG_DSN, pg_schema
+        from tether.store.postgres import PostgresStore
+
+        with pg_schema("tether_timers") as schema:
+            yield lambda clock: PostgresStore(PG_DSN, schema=schema, clock=clock)
+        return
 
     def make(clock: FakeClock) -> RunStore:
         if request.param == "memory":
             return shared.setdefault("m", MemoryStore(clock))
         return SqliteStore(tmp_path / "runs.db", clock=clock)
 
-    return make
+    yield make
 
 
 @pytest.fixture
@@ -255,3 +262,21 @@ def test_interrupt_timeout_arguments_are_checked() -> None:
         make_interrupt(None, 0, None, "x", NO_DEFAULT)
     with pytest.raises(InvalidInputError, match="> 0"):
         make_interrupt(None, 0, -1, "x", NO_DEFAULT)
+
+
+async def test_a_runtime_that_claims_nothing_takes_its_sleeping_run_back() -> None:
+    """``wf.ainvoke`` (a runtime with recover=False) waits through a durable sleep."""
+
+    async def node(s: Any, ctx: RunContext) -> dict[str, Any]:
+        await ctx.sleep(1.2)  # over INLINE_SLEEP: parks
+        return {"log": ["done"]}
+
+    g = Graph(S, name="invoked_nap")
+    g.add_node("n", node)
+    g.add_edge(START, "n")
+    g.add_edge("n", END)
+    store = MemoryStore()
+    state = await asyncio.wait_for(g.compile().ainvoke({}, store=store), 120)
+    assert state["log"] == ["done"]
+    (run,) = await store.list_runs()
+    assert [e.type for e in await store.list_events(run.run_id)].count("sleeping") == 1

@@ -9,9 +9,11 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from tether.core import serde
-from tether.core.errors import EscalationSignal, Interrupt
+from tether.core.errors import EscalationSignal
 from tether.core.ids import KEY_FORMAT_KEY, effect_key, legacy_effect_key
 from tether.core.journal import CURRENT_RUN
+from tether.graph.sleep import check_time, wait_until
+from tether.graph.timers import NO_DEFAULT, is_timeout_answer, make_interrupt, timed_out
 
 if TYPE_CHECKING:
     from tether.graph.host import RunHost
@@ -27,14 +29,26 @@ def current_context() -> RunContext:
     return ctx
 
 
-def interrupt(payload: Any = None) -> Any:
+def interrupt(
+    payload: Any = None,
+    *,
+    timeout: float | None = None,
+    on_timeout: str | None = None,
+    default: Any = NO_DEFAULT,
+) -> Any:
     """Pause the run for a human: the first time, park the run (ESCALATED) with ``payload``;
     when the run is resumed with an answer, the node re-runs and this call returns the answer.
+
+    With ``timeout`` (seconds), nobody answering in time lets the run go on by itself (a
+    durable timer, see ``tether.graph.timers``): to the node ``on_timeout`` (instead of this
+    node's edges), or with ``interrupt`` returning ``default``.
 
     Work the node did before calling ``interrupt`` re-runs on resume, so put side effects behind
     ``await ctx.effect(...)`` (journaled: performed once, replayed after).
     """
-    return current_context().interrupt(payload)
+    return current_context().interrupt(
+        payload, timeout=timeout, on_timeout=on_timeout, default=default
+    )
 
 
 class RunContext:
@@ -101,12 +115,42 @@ class RunContext:
         self._calls: dict[str, int] = {}
 
     # -- human in the loop ---------------------------------------------------------------
-    def interrupt(self, payload: Any = None) -> Any:
+    def interrupt(
+        self,
+        payload: Any = None,
+        *,
+        timeout: float | None = None,
+        on_timeout: str | None = None,
+        default: Any = NO_DEFAULT,
+    ) -> Any:
         idx = self._interrupts
         self._interrupts += 1
         if idx < len(self._resume):
-            return self._resume[idx]
-        raise Interrupt(payload, idx)
+            answer = self._resume[idx]
+            if is_timeout_answer(answer):
+                return timed_out(on_timeout, default)
+            return answer
+        raise make_interrupt(payload, idx, timeout, on_timeout, default)
+
+    # -- durable sleep (tether.graph.sleep) ------------------------------------------------
+    async def sleep(self, seconds: float) -> None:
+        """Sleep durably: the run parks holding no worker slot (a sleep over ``INLINE_SLEEP``
+        seconds) and any worker continues it when due, across restarts. The node re-runs from
+        its start then, so put side effects before the sleep behind ``ctx.effect``."""
+        seconds = check_time(seconds, "sleep(seconds)")
+        until = self._host.clock.now() + max(seconds, 0.0)
+        await self._sleep_until(until, {"seconds": seconds})
+
+    async def sleep_until(self, ts: float) -> None:
+        """Sleep durably until the time ``ts`` (seconds since the epoch); see ``sleep``."""
+        await self._sleep_until(check_time(ts, "sleep_until(ts)"), {"until": ts})
+
+    async def _sleep_until(self, until: float, request: dict[str, Any]) -> None:
+        async def deadline() -> float:
+            return until
+
+        fixed = await self.journaled("sleep", request, deadline, idempotent=True)
+        await wait_until(self._host.clock, float(fixed))
 
     @property
     def resume_values(self) -> list[Any]:

@@ -11,19 +11,23 @@ from typing import Any
 
 from tether.core.errors import EscalationSignal, Interrupt, UserError
 from tether.graph.context import RunContext, _current
-from tether.graph.types import Command, NodeSpec, Send
+from tether.graph.sleep import Sleeping
+from tether.graph.timers import TimeoutRoute
+from tether.graph.types import Command, Detour, NodeSpec, Send
 
 
 @dataclass(slots=True)
 class Outcome:
     task: dict[str, Any]
-    kind: str  # "done" | "interrupted" | "escalated" | "error"
+    kind: str  # "done" | "interrupted" | "escalated" | "error" | "sleeping"
     writes: dict[str, Any] | None = None
     goto: tuple[Any, ...] = ()
     interrupt: Interrupt | None = None
     signal: EscalationSignal | None = None
     error: BaseException | None = None
     attempts: int = 1
+    until: float | None = None
+    """When ``kind == "sleeping"``: the deadline the task's durable sleep waits for."""
 
 
 def _normalize(node: str, ret: Any) -> tuple[dict[str, Any] | None, tuple[Any, ...]]:
@@ -71,6 +75,10 @@ async def run_task(
                 return Outcome(task, "interrupted", interrupt=intr, attempts=attempt)
             except EscalationSignal as sig:
                 return Outcome(task, "escalated", signal=sig, attempts=attempt)
+            except Sleeping as s:
+                return Outcome(task, "sleeping", attempts=attempt, until=s.until)
+            except TimeoutRoute as route:  # an interrupt timed out: go to its on_timeout node
+                return Outcome(task, "done", None, (Detour(route.node),), attempts=attempt)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

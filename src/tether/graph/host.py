@@ -41,6 +41,11 @@ class RunHost(Protocol):
     def lease_ttl(self) -> float: ...
 
     @property
+    def draining(self) -> bool:
+        """True once the runtime drains: each run stops at its next step boundary."""
+        ...
+
+    @property
     def max_steps(self) -> int: ...
 
     @property
@@ -61,7 +66,9 @@ class RunHost(Protocol):
         input: Mapping[str, Any] | None = None,
         *,
         run_id: str | None = None,
+        idempotency_key: str | None = None,
         metadata: Mapping[str, Any] | None = None,
+        execute: bool = True,
         parent_run_id: str | None = None,
         parent_step: int | None = None,
         actor: str = "user",
@@ -75,6 +82,7 @@ class RunHost(Protocol):
         answers: Mapping[str, Any] | None = None,
         actor: str = "user",
         wait: bool = True,
+        execute: bool = True,
     ) -> RunResult | RunHandle: ...
 
     async def wait(self, run_id: str, timeout: float | None = None) -> RunResult: ...

@@ -13,7 +13,7 @@ from typing import Any
 from tether.core.errors import InvalidRouteError
 from tether.core.ids import task_id
 from tether.graph.builder import ConditionalEdge, Workflow
-from tether.graph.types import END, START, Send
+from tether.graph.types import END, START, Detour, Send
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +92,12 @@ def plan_next(
             plain.add(item)
 
     for fin in finished:
+        detours = [g.node for g in fin.goto if isinstance(g, Detour)]
+        if detours:  # an interrupt timed out: its on_timeout node instead of the task's edges
+            for t in detours:
+                _check_target(t, fin.node, known, None)
+                take(t)
+            continue
         for t in wf.static_out.get(fin.node, ()):
             take(t)
         for ce in wf.routes_out.get(fin.node, ()):

@@ -680,7 +680,12 @@ class Runtime:
         e.g. ``wf.invoke``): this runtime takes it back when due, unless another did first."""
         task = asyncio.create_task(take_back(self, run_id, until))
         self._background.append(task)
-        task.add_done_callback(lambda t: t in self._background and self._background.remove(t))
+
+        def done(t: asyncio.Task[None]) -> None:
+            if t in self._background:
+                self._background.remove(t)
+
+        task.add_done_callback(done)
 
     async def fire_timers(self) -> int:
         """Fire the due timers (interrupt timeouts, ...) and cron slots this runtime can

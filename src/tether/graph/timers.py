@@ -18,6 +18,7 @@ has timed out (each has its own timer; the last one to fire answers all).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -30,7 +31,7 @@ from tether.core.errors import (
     RunStateError,
     TetherSignal,
 )
-from tether.core.lifecycle import RunStatus
+from tether.core.lifecycle import ACTIVE, RunStatus
 from tether.graph.sleep import check_time
 from tether.store.timers import Timer, TimerStore
 from tether.store.transient import is_transient
@@ -239,3 +240,24 @@ async def timer_loop(rt: Runtime) -> None:
                 log.warning("firing timers: the store is unreachable (%s)", exc)
             else:
                 log.exception("firing timers failed")
+
+
+async def take_back(rt: Runtime, run_id: str, until: float) -> None:
+    """Wait until ``until`` (the runtime's clock), then execute the parked run here if nobody
+    holds it (``Runtime._take_back_when_due``)."""
+    await asyncio.sleep(max(0.0, until - rt.clock.now()))
+    if rt.runs_here(run_id):
+        return
+    lease = await rt.store.acquire_lease(run_id, rt.owner, rt.lease_ttl)
+    if lease is None:
+        return  # another runtime has it
+    try:
+        run = await rt.store.get_run(run_id)
+        if run.status not in ACTIVE:
+            await rt.store.release_lease(run_id, lease.token)
+            return
+        await rt.take_over(run, lease.token)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await rt.store.release_lease(run_id, lease.token)
+        raise

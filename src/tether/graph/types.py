@@ -41,6 +41,14 @@ class Send:
 
 
 @dataclass(frozen=True, slots=True)
+class Detour:
+    """Go to ``node`` only, instead of the task's edges: an interrupt's ``on_timeout`` route
+    (``tether.graph.timers``)."""
+
+    node: str
+
+
+@dataclass(frozen=True, slots=True)
 class Command:
     """A node's return value that updates state *and* chooses where to go next."""
 
