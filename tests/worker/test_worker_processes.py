@@ -269,3 +269,39 @@ def test_sigterm_mid_step(pg_url: str, tmp_path: Path, finishes: bool) -> None:
     finally:
         stop_all([w for w in (a, b) if w is not None])
     assert run_id == run.run_id
+
+
+@pytest.mark.postgres
+def test_a_frozen_workers_runs_are_taken_over_by_its_stale_heartbeat(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """SIGSTOP: the process is alive (nothing on this host can prove it dead) and holds its run
+    under a 300 s lease, but its registry heartbeat stops: another worker takes the run over
+    after two heartbeat intervals. Woken again (SIGCONT), the frozen worker is fenced out: its
+    step's effect is never performed twice."""
+    sink, gate = tmp_path / "sink", tmp_path / "gate"
+    sink.mkdir()
+    run_sync(_submit(pg_url, 1, {"sink": str(sink), "steps": 2, "ms": [0, 0], "gate": str(gate)}))
+    args = ["--lease-ttl", "300", "--heartbeat", "0.3", "--poll-interval", "0.05"]
+    a = spawn(pg_url, tmp_path, "a", *args)
+    b: WorkerProc | None = None
+    try:
+        wait_until("worker a to begin the step", lambda: lines(sink / "begin.log"))
+        b = spawn(pg_url, tmp_path, "b", *args)
+        a.signal(signal.SIGSTOP)
+        stopped_at = time.time()
+        wait_until("worker b to take the run over", lambda: len(lines(sink / "begin.log")) == 2)
+        print(f"\nfrozen worker's run taken over {time.time() - stopped_at:.2f}s after SIGSTOP")
+        (run,) = runs(pg_url)
+        assert run.owner == b.owner
+        a.signal(signal.SIGCONT)
+        gate.touch()
+        wait_until("the run to complete", lambda: settled(pg_url, 1))
+        (run,) = runs(pg_url)
+        assert run.status is RunStatus.COMPLETED
+        wait_until("worker a to find its lease lost", lambda: "lease lost" in a.stderr())
+        assert repeated_effects(sink) == []
+        assert {int(pid) for *_, pid in lines(sink / "effects.log")} == {b.pid}
+        assert sigterm_all([a, b]) == [0, 0]
+    finally:
+        stop_all([w for w in (a, b) if w is not None])

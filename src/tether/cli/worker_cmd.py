@@ -89,6 +89,13 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         metavar="S",
         help="seconds between two looks for runs to claim (0.5)",
     )
+    p.add_argument(
+        "--heartbeat",
+        type=_positive_float,
+        metavar="S",
+        help="seconds between two registry heartbeats (default lease TTL / 3); a worker "
+        "silent for two of them is taken for dead and its runs are taken over",
+    )
     p.add_argument("--worker-id", metavar="NAME", help="worker id (env TETHER_WORKER_ID)")
 
     workers = sub.add_parser("workers", parents=[common], help="the store's worker registry")
@@ -126,6 +133,7 @@ async def _work(args: argparse.Namespace, out: Output) -> int:
         lease_ttl=args.lease_ttl,
         poll_interval=args.poll_interval,
         owner=args.worker_id,
+        heartbeat_interval=args.heartbeat,
     )
     worker.install_signal_handlers()
     started = asyncio.get_running_loop().create_task(worker.run())
@@ -220,8 +228,9 @@ async def _list(args: argparse.Namespace, out: Output) -> None:
 def _state(w: WorkerRecord, now: float) -> str:
     if w.stopped_at is not None:
         return "stopped"
-    # the heartbeat interval is not recorded: a row unheard of for 60 s is called silent
-    return "running" if now - w.heartbeat_at < 60.0 else "silent"
+    # silent: unheard of for two of its heartbeat intervals (its runs are taken over)
+    limit = 2 * w.heartbeat_every if w.heartbeat_every > 0 else 60.0
+    return "running" if now - w.heartbeat_at <= limit else "silent"
 
 
 def _json(w: WorkerRecord) -> dict[str, Any]:
@@ -236,4 +245,5 @@ def _json(w: WorkerRecord) -> dict[str, Any]:
         "heartbeat_at": w.heartbeat_at,
         "in_flight": w.in_flight,
         "stopped_at": w.stopped_at,
+        "heartbeat_every": w.heartbeat_every,
     }

@@ -21,6 +21,7 @@ COLUMNS = (
     "heartbeat_at",
     "in_flight",
     "stopped_at",
+    "heartbeat_every",
 )
 
 
@@ -38,7 +39,8 @@ def migration(d: Dialect) -> list[str]:
             concurrency INTEGER NOT NULL,
             heartbeat_at {r} NOT NULL,
             in_flight INTEGER NOT NULL DEFAULT 0,
-            stopped_at {r}
+            stopped_at {r},
+            heartbeat_every {r} NOT NULL DEFAULT 0
         )"""
     ]
 
@@ -50,11 +52,12 @@ def _statements(d: Dialect) -> dict[str, str]:
         "register": (
             f"INSERT INTO {p}workers ({cols}) VALUES (?, ?, ?, CAST(? AS INTEGER), "
             f"CAST(? AS {r}), CAST(? AS TEXT), CAST(? AS INTEGER), CAST(? AS {r}), "
-            "CAST(? AS INTEGER), NULL) ON CONFLICT (owner) DO UPDATE SET "
+            f"CAST(? AS INTEGER), NULL, CAST(? AS {r})) ON CONFLICT (owner) DO UPDATE SET "
             "worker_id = excluded.worker_id, host = excluded.host, pid = excluded.pid, "
             "started_at = excluded.started_at, queues = excluded.queues, "
             "concurrency = excluded.concurrency, heartbeat_at = excluded.heartbeat_at, "
-            "in_flight = excluded.in_flight, stopped_at = NULL"
+            "in_flight = excluded.in_flight, stopped_at = NULL, "
+            "heartbeat_every = excluded.heartbeat_every"
         ),
         "heartbeat": (
             f"UPDATE {p}workers SET heartbeat_at = CAST(? AS {r}), in_flight = CAST(? AS INTEGER) "
@@ -73,7 +76,7 @@ def _statements(d: Dialect) -> dict[str, str]:
 
 
 def _row(row: Sequence[Any]) -> WorkerRecord:
-    owner, wid, host, pid, started, queues, conc, beat, in_flight, stopped = row
+    owner, wid, host, pid, started, queues, conc, beat, in_flight, stopped, every = row
     return WorkerRecord(
         owner=owner,
         worker_id=wid,
@@ -85,6 +88,7 @@ def _row(row: Sequence[Any]) -> WorkerRecord:
         heartbeat_at=float(beat),
         in_flight=int(in_flight),
         stopped_at=None if stopped is None else float(stopped),
+        heartbeat_every=float(every),
     )
 
 
@@ -122,6 +126,7 @@ class SqlWorkers:
             w.concurrency,
             self.clock.now(),
             w.in_flight,
+            w.heartbeat_every,
         )
         await self._execute(self._worker_sql("register"), params)
 

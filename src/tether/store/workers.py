@@ -36,6 +36,8 @@ class WorkerRecord:
     in_flight: int = 0
     stopped_at: float | None = None
     """When it stopped (deregistered); None while it runs (or after it died unannounced)."""
+    heartbeat_every: float = 0.0
+    """Seconds between two of its heartbeats (0: not recorded)."""
 
 
 @runtime_checkable
@@ -65,12 +67,16 @@ class WorkerRegistry(Protocol):
 def stale_owners(
     workers: Sequence[WorkerRecord], now: float, stale_after: float, *, exclude: str = ""
 ) -> list[str]:
-    """Owners of workers that are not stopped and whose heartbeat is older than
-    ``stale_after`` seconds at ``now``: they died without deregistering (pure)."""
+    """Owners of workers that are not stopped and have been silent, at ``now``, for longer
+    than ``stale_after`` seconds and than two of their own heartbeat intervals (a worker that
+    beats slowly is never judged by a faster one's clock): they died without deregistering
+    (pure)."""
     return sorted(
         w.owner
         for w in workers
-        if w.stopped_at is None and now - w.heartbeat_at > stale_after and w.owner != exclude
+        if w.stopped_at is None
+        and now - w.heartbeat_at > max(stale_after, 2 * w.heartbeat_every)
+        and w.owner != exclude
     )
 
 

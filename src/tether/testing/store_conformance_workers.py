@@ -33,7 +33,9 @@ class WorkerConformance(StoreTestBase):
     ) -> None:
         reg = registry(store)
         t0 = clock.now()
-        await reg.register_worker(worker("o1", t0, queues=["a", "b"], concurrency=8))
+        await reg.register_worker(
+            worker("o1", t0, queues=["a", "b"], concurrency=8, heartbeat_every=2.5)
+        )
         clock.advance(1)
         await reg.register_worker(worker("o2", t0 + 1))
         got = await reg.list_workers()
@@ -41,7 +43,7 @@ class WorkerConformance(StoreTestBase):
         o1 = got[1]
         assert (o1.worker_id, o1.host, o1.pid, o1.started_at) == ("w-o1", "host-a", 4242, t0)
         assert (o1.queues, o1.concurrency, o1.in_flight, o1.stopped_at) == (["a", "b"], 8, 0, None)
-        assert o1.heartbeat_at == t0
+        assert (o1.heartbeat_at, o1.heartbeat_every) == (t0, 2.5)
         assert got[0].queues is None  # every queue
 
     async def test_heartbeat_stamps_now_and_in_flight(
@@ -87,8 +89,14 @@ class WorkerConformance(StoreTestBase):
         rows = await reg.list_workers()
         assert stale_owners(rows, clock.now(), 5.0) == ["dead"]  # stopped ones are not dead
         assert stale_owners(rows, clock.now(), 5.0, exclude="dead") == []
+        # a worker beating every 6 s is not dead after 10 s, whatever the observer's limit
+        now = clock.now()
+        await reg.register_worker(worker("slow", now, heartbeat_every=6.0))  # beats now
+        assert "slow" not in stale_owners(await reg.list_workers(), now + 10, 5.0)
+        assert "slow" in stale_owners(await reg.list_workers(), now + 12.5, 5.0)
+        await reg.stop_worker("slow")
         assert await reg.delete_workers(clock.now() - 5) == 2  # "dead" and "gone"
-        assert [w.owner for w in await reg.list_workers()] == ["live"]
+        assert sorted(w.owner for w in await reg.list_workers()) == ["live", "slow"]
 
     async def test_registry_is_shared_between_store_instances(
         self, store_factory: StoreFactory, clock: FakeClock

@@ -85,7 +85,8 @@ class Worker:
         )
         self.heartbeat_interval = heartbeat_interval or lease_ttl / 3
         self.stale_after = stale_after or 2 * self.heartbeat_interval
-        """A worker whose heartbeat is older than this (and not stopped) is dead."""
+        """A worker silent for longer than this and than two of its own heartbeat intervals
+        (and not stopped) is dead."""
         self.forget_after = forget_after
         self.clock = clock
         self.beat: RegistryBeat | None = None
@@ -200,6 +201,7 @@ class Worker:
             started_at=self.clock.now(),
             queues=self.queues,
             concurrency=self.concurrency,
+            heartbeat_every=self.heartbeat_interval,
         )
 
     async def _stale_owners(self, owners: list[str]) -> Collection[str]:
