@@ -28,6 +28,9 @@ ASYNC_ONLY = {
     "take_over": "RunHost: the engine resumes a run it holds the lease of",
     "run_subgraph": "RunHost: a subgraph node's child run, from inside a running node",
     "runs_here": "RunHost: whether this process executes a run",
+    # worker processes (tether.worker): a Worker drives its Runtime on its own event loop
+    "drain": "a Worker's graceful shutdown: stop claiming, hand runs back between steps",
+    "add_dead_owner_source": "a Worker's registry names dead workers to its Runtime's claims",
 }
 """Public Runtime methods that deliberately have no blocking twin, and why."""
 

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from tether.core.clock import Clock
 from tether.store.sql_base import Statements
 from tether.store.sql_store import renew_batches
+from tether.store.sql_workers import heartbeat_sql
 from tether.store.transient import is_transient
 
 
@@ -61,6 +62,18 @@ class SqlLeaseRenewer:
             self.close()
             raise
         return set(leases) - renewed
+
+    def heartbeat_worker(self, owner: str, in_flight: int) -> bool:
+        """``WorkerRegistry.heartbeat_worker``, blocking, on this connection (a worker's
+        registry heartbeat from a thread: a busy event loop cannot make it look dead)."""
+        if self._conn is None:
+            self._conn = self._connect()
+        try:
+            cur = self._conn.execute(heartbeat_sql(self._sql), (self.clock.now(), in_flight, owner))
+        except BaseException:
+            self.close()
+            raise
+        return int(cur.rowcount) > 0
 
     def close(self) -> None:
         conn, self._conn = self._conn, None
