@@ -280,3 +280,30 @@ async def test_a_runtime_that_claims_nothing_takes_its_sleeping_run_back() -> No
     assert state["log"] == ["done"]
     (run,) = await store.list_runs()
     assert [e.type for e in await store.list_events(run.run_id)].count("sleeping") == 1
+
+
+async def test_purge_drops_timers_that_fired_long_ago(rt: Runtime, clock: FakeClock) -> None:
+    from tether.graph.timers import HANDLERS, register_handler
+    from tether.store.timers import Timer
+
+    seen: list[str] = []
+
+    async def note(host: Any, timer: Timer) -> None:
+        seen.append(timer.timer_id)
+
+    register_handler("test_note", note)  # a kind of its own (approval deadlines will be one)
+    try:
+        store = rt.store
+        assert isinstance(store, TimerStore)
+        await store.add_timer(Timer("t1", None, "test_note", T0 + 5, {}))
+        assert await rt.fire_timers() == 0
+        clock.advance(5)
+        assert await rt.fire_timers() == 1
+        assert seen == ["t1"]
+        await rt.purge(3600)
+        assert len(await store.list_timers(pending=False)) == 1  # fired just now
+        clock.advance(3601)
+        await rt.purge(3600)
+        assert await store.list_timers(pending=False) == []
+    finally:
+        del HANDLERS["test_note"]

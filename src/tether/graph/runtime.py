@@ -65,7 +65,7 @@ from tether.graph.version import VERSION_KEY, check_run_version, differences
 from tether.graph.wake import WakeSignal
 from tether.store.protocol import RunStore, ThreadedRenewal
 from tether.store.queue_limits import QueueControl
-from tether.store.timers import Schedule
+from tether.store.timers import Schedule, TimerStore
 from tether.store.transient import OutageLog, first_line, is_transient
 from tether.store.types import Checkpoint, Commit, Event, Lease, RunRecord
 from tether.store.wakeup import WakeSource
@@ -784,11 +784,11 @@ class Runtime:
                 dead_owners=dead,
                 queues=self.queues,
             )
-            if len(leases) == free:  # maybe more waiting: claim again now, or once a slot frees
-                full = len(self._tasks) + free >= self.max_concurrent_runs
-                self._wake.after_slot = full
-                if not full:
-                    self._wake.wake()
+            # work about: claim again once a run ends here (a slot, or a shared limit's room,
+            # frees), and at once when the batch filled and slots are left
+            self._wake.after_slot = bool(leases or self._tasks)
+            if len(leases) == free and len(self._tasks) + free < self.max_concurrent_runs:
+                self._wake.wake()
             for lease in leases:
                 self._leases[lease.run_id] = lease.token
             if leases and self._keeper is not None:
@@ -1259,9 +1259,13 @@ class Runtime:
         return await self.store.prune_checkpoints(run_id, keep_last, base)
 
     async def purge(self, older_than: float) -> int:
-        """Delete finished runs last updated more than ``older_than`` seconds ago."""
+        """Delete finished runs last updated more than ``older_than`` seconds ago (and the
+        timers that fired that long ago). Returns the runs deleted."""
         await self._ensure_open()
-        return await self.store.purge_runs(self.clock.now() - older_than)
+        cutoff = self.clock.now() - older_than
+        if isinstance(self.store, TimerStore):
+            await self.store.purge_timers(cutoff)
+        return await self.store.purge_runs(cutoff)
 
     # -- subgraphs -------------------------------------------------------------------------
     def runs_here(self, run_id: str) -> bool:

@@ -97,6 +97,13 @@ class MemoryTimers:
             if (run_id is None or t.run_id == run_id) and (not pending or t.fired_at is None)
         ]
 
+    async def purge_timers(self, fired_before: float) -> int:
+        rows = self._timers()
+        gone = [k for k, t in rows.items() if t.fired_at is not None and t.fired_at < fired_before]
+        for k in gone:
+            del rows[k]
+        return len(gone)
+
     # -- schedules --------------------------------------------------------------------------
     async def put_schedule(self, schedule: Schedule) -> Schedule:
         rows, now = self._schedules(), self.clock.now()

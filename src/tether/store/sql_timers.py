@@ -97,6 +97,7 @@ def _statements(d: Dialect, n_kinds: int) -> dict[str, str]:
             f"UPDATE {p}timers SET fired_at = CAST(? AS {r}) "
             "WHERE timer_id = ? AND claimed_by = ? AND fired_at IS NULL"
         ),
+        "purge": f"DELETE FROM {p}timers WHERE fired_at < CAST(? AS {r})",
         "cancel_all": f"DELETE FROM {p}timers WHERE run_id = ? AND fired_at IS NULL",
         "cancel_kind": f"DELETE FROM {p}timers WHERE run_id = ? AND kind = ? AND fired_at IS NULL",
         "list_all": f"SELECT {tcols} FROM {p}timers ORDER BY fire_at, timer_id",
@@ -219,6 +220,9 @@ class SqlTimers:
             name = "list_run_pending" if pending else "list_run"
             rows = await self._fetch(self._timer_sql(name), (run_id,))
         return [_timer(r) for r in rows]
+
+    async def purge_timers(self, fired_before: float) -> int:
+        return await self._execute(self._timer_sql("purge"), (fired_before,))
 
     async def put_schedule(self, schedule: Schedule) -> Schedule:
         s, now = schedule, self.clock.now()

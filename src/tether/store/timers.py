@@ -80,6 +80,10 @@ class TimerStore(Protocol):
         """Timers (of one run, or all), by ``fire_at``; ``pending`` only those not fired."""
         ...
 
+    async def purge_timers(self, fired_before: float) -> int:
+        """Delete the timers that fired before that time. Returns how many."""
+        ...
+
     # -- schedules --------------------------------------------------------------------------
     async def put_schedule(self, schedule: Schedule) -> Schedule:
         """Create or update a schedule by name. An update that keeps the cron expression keeps

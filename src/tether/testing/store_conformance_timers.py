@@ -107,6 +107,19 @@ class TimerConformance(StoreTestBase):
         clock.advance(1)
         assert [t.timer_id for t in await ts.claim_due_timers("w", 9, kinds=[K, "other"])] == ["c"]
 
+    async def test_purge_deletes_only_timers_fired_before_the_cut_off(
+        self, store: RunStore, clock: FakeClock
+    ) -> None:
+        ts = timers(store)
+        for tid in ("old", "new", "pending"):
+            await ts.add_timer(timer(tid, T0))
+        await ts.claim_due_timers("w", 30, kinds=[K])
+        assert await ts.finish_timer("old", "w")
+        clock.advance(10)
+        assert await ts.finish_timer("new", "w")
+        assert await ts.purge_timers(T0 + 10) == 1
+        assert [t.timer_id for t in await ts.list_timers(pending=False)] == ["new", "pending"]
+
     # -- schedules --------------------------------------------------------------------------
     async def test_schedule_put_get_list_and_due(self, store: RunStore, clock: FakeClock) -> None:
         ts = timers(store)
