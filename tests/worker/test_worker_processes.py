@@ -305,3 +305,24 @@ def test_a_frozen_workers_runs_are_taken_over_by_its_stale_heartbeat(
         assert sigterm_all([a, b]) == [0, 0]
     finally:
         stop_all([w for w in (a, b) if w is not None])
+
+
+@pytest.mark.postgres
+def test_sigint_twice_stops_at_once(pg_url: str, tmp_path: Path) -> None:
+    """Ctrl-C once drains (the step in flight may take its whole grace); Ctrl-C again stops
+    now: exit 130, the run released mid-step for another worker."""
+    sink, gate = tmp_path / "sink", tmp_path / "gate"
+    sink.mkdir()
+    run_sync(_submit(pg_url, 1, {"sink": str(sink), "steps": 1, "ms": [0, 0], "gate": str(gate)}))
+    a = spawn(pg_url, tmp_path, "a", "--grace", "3600", "--poll-interval", "0.05")
+    try:
+        wait_until("the step to begin", lambda: lines(sink / "begin.log"))
+        a.signal(signal.SIGINT)
+        wait_until("worker a to drain", lambda: "SIGINT, draining" in a.stderr())
+        a.signal(signal.SIGINT)
+        assert a.wait() == 130
+        (run,) = runs(pg_url)
+        assert run.owner is None and run.status in ACTIVE and run.step == 0
+        assert not lines(sink / "effects.log")
+    finally:
+        a.kill()
