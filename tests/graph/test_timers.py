@@ -292,6 +292,7 @@ async def test_purge_drops_timers_that_fired_long_ago(rt: Runtime, clock: FakeCl
         seen.append(timer.timer_id)
 
     register_handler("test_note", note)  # a kind of its own (approval deadlines will be one)
+    rt.register(sleepy())  # a runtime that knows no workflow fires no timer
     try:
         store = rt.store
         assert isinstance(store, TimerStore)
@@ -307,3 +308,24 @@ async def test_purge_drops_timers_that_fired_long_ago(rt: Runtime, clock: FakeCl
         assert await store.list_timers(pending=False) == []
     finally:
         del HANDLERS["test_note"]
+
+
+async def test_taking_back_a_run_that_parked_again_elsewhere_waits_for_its_new_deadline(
+    rt: Runtime, clock: FakeClock
+) -> None:
+    from tether.graph.timers import take_back
+    from tether.store.types import Commit
+
+    wf = sleepy()
+    rt.register(wf)
+    handle = await rt.start(wf, {})
+    await parked(rt, handle.run_id)
+    clock.advance(60)
+    # meanwhile another runtime ran it and it parked again, until later
+    await rt.store.commit(handle.run_id, None, Commit(available_at=T0 + 500))
+    await take_back(rt, handle.run_id, T0 + 60)
+    run = await rt.get_run(handle.run_id)
+    assert run.owner is None and not rt.runs_here(handle.run_id)
+    clock.set(T0 + 500)
+    await take_back(rt, handle.run_id, T0 + 500)
+    assert (await rt.wait(handle.run_id, timeout=60)).status is RunStatus.COMPLETED

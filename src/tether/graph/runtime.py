@@ -690,8 +690,11 @@ class Runtime:
     async def fire_timers(self) -> int:
         """Fire the due timers (interrupt timeouts, ...) and cron slots this runtime can
         handle; a runtime with ``recover=True`` does so every ``poll_interval`` by itself.
-        Returns how many fired here."""
+        Returns how many fired here. A runtime that knows no workflow fires nothing (a timer's
+        handler continues a run: another runtime that knows its workflow fires it)."""
         await self._ensure_open()
+        if not self._workflows:
+            return 0
         return await fire_timers(self) + await fire_schedules(self, self._workflows)
 
     async def schedule(

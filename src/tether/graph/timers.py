@@ -253,7 +253,8 @@ async def take_back(rt: Runtime, run_id: str, until: float) -> None:
         return  # another runtime has it
     try:
         run = await rt.store.get_run(run_id)
-        if run.status not in ACTIVE:
+        if run.status not in ACTIVE or run.available_at > rt.clock.now():
+            # finished meanwhile, or ran elsewhere and parked again (a later sleep, a retry)
             await rt.store.release_lease(run_id, lease.token)
             return
         await rt.take_over(run, lease.token)
