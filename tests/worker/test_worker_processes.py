@@ -291,7 +291,13 @@ def test_a_frozen_workers_runs_are_taken_over_by_its_stale_heartbeat(
         a.signal(signal.SIGSTOP)
         stopped_at = time.time()
         wait_until("worker b to take the run over", lambda: len(lines(sink / "begin.log")) == 2)
-        print(f"\nfrozen worker's run taken over {time.time() - stopped_at:.2f}s after SIGSTOP")
+        taken_at = time.time()
+        rows = run_sync(_with_store(pg_url, lambda s: s.list_workers()))
+        stale_at = next(w.heartbeat_at + 2 * w.heartbeat_every for w in rows if w.owner == a.owner)
+        print(
+            f"\nfrozen worker's run taken over {taken_at - stopped_at:.2f}s after SIGSTOP, "
+            f"{taken_at - stale_at:.2f}s after its heartbeat went stale (step begun again)"
+        )
         (run,) = runs(pg_url)
         assert run.owner == b.owner
         a.signal(signal.SIGCONT)
