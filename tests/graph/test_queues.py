@@ -219,3 +219,18 @@ async def test_shared_limits_are_never_exceeded_by_three_runtimes(
     assert gate.peak <= 2, f"{gate.peak} runs executed at once under a limit of 2"
     assert peaks and max(peaks) <= 2
     assert gate.peak == 2  # the limit is a cap, not a serialisation
+
+
+async def test_a_limited_queue_drains_without_polling(stores: Any) -> None:
+    """Under a shared limit a claim takes less than the free slots: the end of a run (room in
+    the limit) claims the next one at once, not after the poll interval."""
+    _kind, same, _other = stores
+    store = same()
+    async with Runtime(store, workflows=[WF], poll_interval=NEVER) as worker:
+        first = await worker.submit(WF, {"n": 0})  # the first sweep: once it ran, only wakes
+        assert await _done(worker, first.run_id) is RunStatus.COMPLETED
+        assert isinstance(store, QueueControl)
+        await store.set_queue_limit("queue", "one", max_running=1)
+        handles = [await worker.submit(WF, {"n": i}, queue="one") for i in range(4)]
+        for h in handles:
+            assert await _done(worker, h.run_id) is RunStatus.COMPLETED

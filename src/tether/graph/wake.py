@@ -29,7 +29,7 @@ class WakeSignal:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread = 0
         self.after_slot = False
-        """The last claim filled every free slot and there may be more: wake when one frees."""
+        """The last claim found work (or no free slot): claim again when a run ends here."""
 
     def bind(self) -> None:
         """Remember the running loop: announcements from other threads are handed to it."""
