@@ -193,6 +193,7 @@ def failure_commit(loop: RunLoop, exc: BaseException, err: dict[str, Any]) -> tu
         commit.status = RunStatus.PLANNED
         commit.available_at = due
         commit.metadata = {ATTEMPT_KEY: d.attempt + 1}
+        loop.parked_until = due  # a runtime that claims nothing takes it back itself when due
         data = {
             "attempt": d.attempt,
             "next_attempt": d.attempt + 1,
