@@ -1,14 +1,13 @@
-"""A worker process for ``test_timers_restart``: serves runs of ``NAP`` from a SQLite file
-until it is killed. ``NAP`` records an effect, sleeps 2 s durably, records another."""
+"""The workflow of ``test_timers_restart``, served by ``tether worker --app
+tests.graph.timer_app:NAP`` processes: ``NAP`` records an effect (a line in the file named by
+``$TIMER_APP_OUT``), sleeps 2 s durably, records another."""
 
 from __future__ import annotations
 
-import asyncio
-import sys
+import os
 from typing import Annotated, Any, TypedDict
 
-from tether import END, START, Graph, RunContext, Runtime, append
-from tether.store.sqlite import SqliteStore
+from tether import END, START, Graph, RunContext, append
 
 
 class S(TypedDict):
@@ -21,7 +20,7 @@ def record(path: str, line: str) -> None:
 
 
 async def nap(s: Any, ctx: RunContext) -> dict[str, Any]:
-    out = ctx.deps["out"]
+    out = os.environ["TIMER_APP_OUT"]
     await ctx.effect("before", record, out, "before")
     await ctx.sleep(2)
     await ctx.effect("after", record, out, "after")
@@ -37,14 +36,3 @@ def build() -> Any:
 
 
 NAP = build()
-
-
-async def main(db: str, out: str) -> None:
-    store = SqliteStore(db)
-    async with Runtime(store, workflows=[NAP], poll_interval=0.1, deps={"out": out}):
-        print("ready", flush=True)
-        await asyncio.Future()
-
-
-if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2]))

@@ -693,7 +693,7 @@ class Runtime:
         Returns how many fired here. A runtime that knows no workflow fires nothing (a timer's
         handler continues a run: another runtime that knows its workflow fires it)."""
         await self._ensure_open()
-        if not self._workflows:
+        if not self._workflows or self.draining:
             return 0
         return await fire_timers(self) + await fire_schedules(self, self._workflows)
 
