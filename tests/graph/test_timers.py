@@ -329,3 +329,32 @@ async def test_taking_back_a_run_that_parked_again_elsewhere_waits_for_its_new_d
     clock.set(T0 + 500)
     await take_back(rt, handle.run_id, T0 + 500)
     assert (await rt.wait(handle.run_id, timeout=60)).status is RunStatus.COMPLETED
+
+
+async def test_parallel_interrupts_time_out_once_all_of_them_are_due(
+    rt: Runtime, clock: FakeClock
+) -> None:
+    def asker(name: str, timeout: float) -> Any:
+        def node(s: Any) -> dict[str, Any]:
+            return {"log": [f"{name}:{interrupt(name, timeout=timeout, default='late')}"]}
+
+        return node
+
+    g = Graph(S, name="two_asks")
+    g.add_node("a", asker("a", 100))
+    g.add_node("b", asker("b", 200))
+    g.add_edge(START, "a")
+    g.add_edge(START, "b")
+    g.add_edge("a", END)
+    g.add_edge("b", END)
+    wf = g.compile()
+    res = await rt.run(wf, {})
+    assert sorted(i["timeout_at"] for i in res.interrupts) == [T0 + 100, T0 + 200]
+    clock.advance(100)
+    assert await rt.fire_timers() == 1  # a's timer: b is not due, so nothing is answered
+    assert (await rt.get_run(res.run_id)).status is RunStatus.ESCALATED
+    clock.advance(100)
+    assert await rt.fire_timers() == 1  # b's timer answers both
+    assert await rt.recover_once() == [res.run_id]
+    done = await rt.wait(res.run_id, timeout=60)
+    assert sorted(done.state["log"]) == ["a:late", "b:late"]
