@@ -14,11 +14,11 @@ Workflows (module level, so ``workflow_ref`` finds them from any process):
   run of the throughput and enqueue→start figures.
 * ``qb_ask``: ``ask`` parks on ``interrupt()``; ``after`` returns ``{"t": time.time()}``: the
   resume wake-up.
-* ``qb_steps``: ``steps`` node looping ``n`` times; each step sleeps ``sleep_ms`` (a fixed value,
-  or 10-50 ms drawn from the run id and the step when 0), then performs one journaled effect
-  (``ctx.effect``): a line appended to the file ``$QB_LOG`` with the effect's key. Each step also
-  logs its start. The fault and chaos measures read that log to count effects done twice and to
-  time kill → resumed.
+* ``qb_steps``: ``steps`` node looping ``n`` times; each step sleeps ``sleep_ms`` (a fixed value, or
+  10-50 ms drawn from the run id and the step when 0), then performs one journaled effect
+  (``ctx.effect``; only in the last step with ``fx_last_only``): a line appended to the file
+  ``$QB_LOG`` with the effect's key. Each step also logs its start. The fault and chaos measures
+  read that log to count effects done twice and to time kill → resumed.
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ class StepsState(TypedDict, total=False):
     n: int
     i: int
     sleep_ms: int
+    fx_last_only: bool
 
 
 def _go(state: OneState) -> dict[str, float]:
@@ -89,7 +90,8 @@ async def _step(state: StepsState, ctx: RunContext) -> dict[str, int]:
     log_line(f"start {ctx.run_id} {i} {os.getpid()} {time.time():.6f}")
     ms = state.get("sleep_ms", 0) or random.Random(f"{ctx.run_id}:{i}").uniform(10, 50)
     await asyncio.sleep(ms / 1000)
-    await ctx.effect("fx", _effect, f"{ctx.run_id}:{i}", idempotent=True)
+    if not state.get("fx_last_only") or i + 1 >= state.get("n", 10):
+        await ctx.effect("fx", _effect, f"{ctx.run_id}:{i}", idempotent=True)
     return {"i": i + 1}
 
 

@@ -10,11 +10,13 @@ step log. Once 30 % of the runs completed, the fault:
   connections, listeners included);
 * ``server_restart``: fast shutdown of the server, then start it again;
 
-then every run must complete. Each reports ``lost`` (runs FAILED, CANCELLED or missing),
-``stuck`` (runs not finished when the deadline passed), ``effects_twice`` (effect keys performed
-more than once, from the step log) and ``recovery_s``: for a SIGKILL, from the kill until the
-last of the killed worker's cut steps started again elsewhere; otherwise from the end of the
-fault (connections gone; server accepting again) until every worker performed an effect again
+then every run must complete. Each reports ``lost`` (runs FAILED, CANCELLED or missing), ``stuck``
+(runs not finished when the deadline passed), ``effects_twice`` (effect keys performed more than
+once, from the step log, other than ``effects_resent_after_kill``: a key whose earlier call's worker
+was SIGKILLed between the call and its journaled result, re-sent under the same key by the run's
+next owner, which an ``idempotent=True`` effect allows) and ``recovery_s``: for a SIGKILL, from the
+kill until the last of the killed worker's cut steps started again elsewhere; otherwise from the end
+of the fault (connections gone; server accepting again) until every worker performed an effect again
 (a store round trip).
 
 ``long_transaction``: trivial-run throughput (2 workers, same size as the throughput figure) with
@@ -22,10 +24,10 @@ and without another session holding a transaction open (``BEGIN; SELECT txid_cur
 oldest open xid pins vacuum's horizon); ``ratio`` = with / without, target >= 0.9.
 
 Chaos (the shared server, schema ``bench_queue_chaos``): 300 runs x 10 steps of 10-50 ms (100
-quick), 4 workers, one random worker SIGKILLed every 0.5-1.5 s and replaced at once, until every
-run completed. ``runs_per_s`` = runs / wall time; ``kill_to_resumed``: per cut step, from the
-kill until that step started again on another worker (p50/p95/max).
-"""
+quick), one journaled effect in the last step of each run, 4 workers, one random worker SIGKILLed
+every 0.3-1.0 s and replaced at once, until every run completed. ``runs_per_s`` = runs / wall time;
+``kill_to_resumed``: per cut step, from the kill until that step started again on another worker
+(p50/p95/max)."""
 
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,14 +58,16 @@ CHAOS_STEPS = 10
 FAULTS = ("worker_sigkill", "connection_killed", "server_restart")
 
 
-async def submit_steps(url: str, n: int, k: int, sleep_ms: int) -> float:
+async def submit_steps(
+    url: str, n: int, k: int, sleep_ms: int, fx_last_only: bool = False
+) -> float:
     async with Runtime(url, workflows=WORKFLOWS, recover=False) as rt:
         t0 = time.time()
         sem = asyncio.Semaphore(16)
 
         async def go() -> None:
             async with sem:
-                await rt.submit(steps, {"n": k, "sleep_ms": sleep_ms})
+                await rt.submit(steps, {"n": k, "sleep_ms": sleep_ms, "fx_last_only": fx_last_only})
 
         await asyncio.gather(*(go() for _ in range(n)))
         return t0
@@ -78,8 +83,14 @@ def settle(target: Target, n: int, timeout: float) -> tuple[dict[str, int], floa
     return target.counts(), t
 
 
-def verdict(counts: dict[str, int], n: int, effects: list[ql.Record]) -> dict[str, Any]:
+def verdict(
+    counts: dict[str, int],
+    n: int,
+    effects: list[ql.Record],
+    kills: Sequence[tuple[int, float]] = (),
+) -> dict[str, Any]:
     done = counts.get("COMPLETED", 0)
+    twice, resent = ql.effects_twice(effects, kills)
     bad = counts.get("FAILED", 0) + counts.get("CANCELLED", 0)
     total = sum(counts.values())
     return {
@@ -87,7 +98,8 @@ def verdict(counts: dict[str, int], n: int, effects: list[ql.Record]) -> dict[st
         "completed": done,
         "lost": bad + max(0, n - total),
         "stuck": total - done - bad,
-        "effects_twice": ql.effects_twice(effects),
+        "effects_twice": twice,
+        "effects_resent_after_kill": resent,
     }
 
 
@@ -105,10 +117,12 @@ def fault_case(pg: Any, kind: str, n: int) -> dict[str, Any]:
             asyncio.run(submit_steps(url, n, FAULT_STEPS, FAULT_STEP_MS))
             ql.wait_for(lambda: target.counts().get("COMPLETED", 0) >= n * 0.3)
             pids: set[int] | None = None
+            kills: list[tuple[int, float]] = []
             if kind == "worker_sigkill":
                 pids = {pool.procs[0].pid}
                 fault_at = pool.kill(0)
                 fault_end = fault_at
+                kills.append((pool.procs[0].pid, fault_at))
             elif kind == "connection_killed":
                 fault_at = time.time()
                 with psycopg.connect(pg.dsn, autocommit=True) as conn:
@@ -124,7 +138,7 @@ def fault_case(pg: Any, kind: str, n: int) -> dict[str, Any]:
                 fault_end = time.time()
             counts, _ = settle(target, n, 120.0)
         starts, effects = ql.read_log(log)
-        out = verdict(counts, n, effects)
+        out = verdict(counts, n, effects, kills)
         if kind == "worker_sigkill":
             cut = ql.interrupted_runs(starts, fault_at, pids)
             times = [t for t in cut.values() if t is not None]
@@ -207,22 +221,22 @@ def run_chaos(base: str, quick: bool) -> dict[str, Any]:
             stop = threading.Event()
 
             def chaos() -> None:
-                while not stop.wait(rng.uniform(0.5, 1.5)):
+                while not stop.wait(rng.uniform(0.3, 1.0)):
                     i = rng.randrange(4)
                     pid = pool.procs[i].pid
                     kills.append((pid, pool.kill(i)))
                     pool.replace(i)
 
-            t0 = asyncio.run(submit_steps(url, n, CHAOS_STEPS, 0))
             killer = threading.Thread(target=chaos, daemon=True)
-            killer.start()
+            killer.start()  # from the first submit on: runs start as they are submitted
+            t0 = asyncio.run(submit_steps(url, n, CHAOS_STEPS, 0, fx_last_only=True))
             try:
                 counts, t1 = settle(target, n, ql.DONE_TIMEOUT_S)
             finally:
                 stop.set()
                 killer.join()
         starts, effects = ql.read_log(log)
-        out = verdict(counts, n, effects)
+        out = verdict(counts, n, effects, kills)
         resumed = []
         for pid, at in kills:
             resumed += [t - at for t in ql.interrupted_runs(starts, at, {pid}).values() if t]

@@ -7,6 +7,7 @@ serve, and polling a database until a condition holds (with a deadline, never a 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import signal
 import statistics
@@ -179,12 +180,33 @@ def read_log(path: str) -> tuple[list[tuple[str, int, int, float]], list[Record]
     return starts, effects
 
 
-def effects_twice(effects: Sequence[Record]) -> int:
-    """How many effect keys were performed more than once."""
-    seen: dict[str, int] = {}
-    for key, _, _ in effects:
-        seen[key] = seen.get(key, 0) + 1
-    return sum(1 for c in seen.values() if c > 1)
+def effects_twice(
+    effects: Sequence[Record], kills: Sequence[tuple[int, float]] = ()
+) -> tuple[int, int]:
+    """``(twice, resent)``: effect keys performed more than once, split by why. ``resent``: the
+    earlier call's worker was SIGKILLed (``kills``: ``(pid, time)``) between that call and the
+    next one, so the journal had no result and the retry re-sent it under the same key (an
+    ``idempotent=True`` effect is at-least-once through a crash in its call; the receiver
+    dedupes on the key). ``twice``: any other repeat, which the journal must never let
+    happen (two live workers running one step)."""
+    by_key: dict[str, list[tuple[float, int]]] = {}
+    for key, pid, t in effects:
+        by_key.setdefault(key, []).append((t, pid))
+    killed: dict[int, float] = dict(kills)
+    twice = resent = 0
+    for calls in by_key.values():
+        if len(calls) < 2:
+            continue
+        calls.sort()
+        crash = all(
+            (k := killed.get(a[1])) is not None and a[0] <= k <= b[0]
+            for a, b in itertools.pairwise(calls)
+        )
+        if crash:
+            resent += 1
+        else:
+            twice += 1
+    return twice, resent
 
 
 def interrupted_runs(

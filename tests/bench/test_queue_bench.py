@@ -61,5 +61,10 @@ def test_interrupted_runs_and_effects_twice_from_a_step_log() -> None:
     ]
     cut = ql.interrupted_runs(starts, 2.5, {10})
     assert cut == {"r1": 3.2}
-    assert ql.effects_twice([("k1", 1, 1.0), ("k2", 1, 1.0), ("k1", 2, 2.0)]) == 1
+    calls = [("k1", 1, 1.0), ("k2", 1, 1.0), ("k1", 2, 2.0), ("k3", 3, 1.0), ("k3", 4, 1.1)]
+    # k1 again on pid 2 with pid 1 alive: twice; k3 twice by live workers as well
+    assert ql.effects_twice(calls) == (2, 0)
+    # pid 1 SIGKILLed between its k1 call and pid 2's: re-sent after the crash, same key
+    assert ql.effects_twice(calls, [(1, 1.5)]) == (1, 1)
+    assert ql.effects_twice(calls, [(1, 2.5)]) == (2, 0)  # killed after the repeat
     assert ql.percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5
