@@ -127,7 +127,6 @@ async def test_a_bad_cron_expression_is_refused() -> None:
             await rt.schedule("every hour", WF, {})
 
 
-@pytest.mark.slow
 async def test_one_second_slots_in_real_time_fire_once_each(tmp_path: Path) -> None:
     """Three runtimes on one SQLite file, firing by themselves (recover=True), one run per
     second: every run has a slot of its own and completes."""
