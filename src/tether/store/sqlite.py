@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Literal
@@ -39,6 +39,7 @@ from tether.store.rows import checkpoint_params, enc, event_params, node_write_p
 from tether.store.sql_base import Dialect, Statements
 from tether.store.sql_store import SqlStore, Tx
 from tether.store.sqlite_wal import WAL_LIMIT, WalKeeper
+from tether.store.sqlite_watch import DataVersionWatcher
 from tether.store.types import Commit, RunRecord
 
 Durability = Literal["process", "power-loss"]
@@ -152,6 +153,8 @@ class SqliteStore(SqlStore):
         self._tx = _Immediate(db)
         self._sql = Statements(SqliteDialect())
         self.wakeups = wakeup.hub(_hub_key(self.path, id(self)))
+        self._watcher: DataVersionWatcher | None = None
+        self._file_backed = file_backed
 
     def __repr__(self) -> str:
         return f"SqliteStore({self.path!r}, durability={self.durability!r})"
@@ -211,7 +214,20 @@ class SqliteStore(SqlStore):
 
         return SqlLeaseRenewer(connect, self._sql, self.clock)
 
+    def subscribe_wakeups(self, listener: wakeup.Listener) -> Callable[[], None]:
+        """``WakeSource``: also hear of runs other processes make claimable in the file (its
+        data version is watched once subscribed to: ``store.sqlite_watch``)."""
+        stop = super().subscribe_wakeups(listener)
+        if self._watcher is None and self._file_backed:
+            prefix = self._sql.dialect.prefix
+            self._watcher = DataVersionWatcher(self._db, prefix, self.wakeups, self.clock.now)
+            self._watcher.start()
+        return stop
+
     async def close(self) -> None:
+        if self._watcher is not None:
+            await self._watcher.close()
+            self._watcher = None
         self._wal.close()
         with contextlib.suppress(sqlite3.Error):
             self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")

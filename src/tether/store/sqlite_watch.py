@@ -1,0 +1,83 @@
+"""Hear other processes' submits on SQLite: watch the file's ``PRAGMA data_version``.
+
+SQLite has no NOTIFY. A store with wake-up subscribers checks, every ``WATCH_INTERVAL``, whether
+another connection committed to the file (``PRAGMA data_version`` changes: a few microseconds,
+no lock). Only then it reads the newest claimable runs (a read: WAL readers never wait for the
+writer) and announces the queues of those it had not seen claimable before, so a run submitted
+by another process (``tether worker`` on a laptop, a web process) starts within about that
+interval instead of the poll interval; runs it cannot take are not announced again and again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from collections.abc import Callable
+
+from tether.store.sql_base import ACTIVE_VALUES
+from tether.store.wakeup import Wakeup
+
+WATCH_INTERVAL = 0.005
+"""Seconds between two looks at the file's data version."""
+WINDOW = 64
+"""Newest claimable runs read per change."""
+
+
+def claimable_sql(prefix: str) -> str:
+    marks = ", ".join("?" * len(ACTIVE_VALUES))
+    return (
+        f"SELECT run_id, queue FROM {prefix}runs WHERE status IN ({marks}) "
+        "AND (owner IS NULL OR lease_expires_at <= ?) AND available_at <= ? "
+        f"ORDER BY created_at DESC LIMIT {WINDOW}"
+    )
+
+
+class DataVersionWatcher:
+    """A background task announcing other connections' newly claimable runs to ``hub``."""
+
+    def __init__(
+        self, db: sqlite3.Connection, prefix: str, hub: Wakeup, now: Callable[[], float]
+    ) -> None:
+        self.db = db
+        self.sql = claimable_sql(prefix)
+        self.hub = hub
+        self.now = now
+        self._task: asyncio.Task[None] | None = None
+        self._seen: set[str] = set()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name="tether-sqlite-watch"
+            )
+
+    async def close(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    def _version(self) -> int:
+        return int(self.db.execute("PRAGMA data_version").fetchone()[0])
+
+    def check(self, last: int) -> int:
+        """One look: announce what became claimable if the file changed; the version seen."""
+        version = self._version()
+        if version == last:
+            return version
+        now = self.now()
+        rows = self.db.execute(self.sql, (*ACTIVE_VALUES, now, now)).fetchall()
+        fresh = {queue for run_id, queue in rows if run_id not in self._seen}
+        self._seen = {run_id for run_id, _queue in rows}
+        for queue in sorted(fresh):
+            self.hub.notify(queue, 0.0)
+        return version
+
+    async def _run(self) -> None:
+        last = -1
+        while True:
+            await asyncio.sleep(WATCH_INTERVAL)
+            with contextlib.suppress(sqlite3.Error):  # busy, closing: the next look retries
+                last = self.check(last)
