@@ -12,7 +12,7 @@ import pytest
 
 from tether import END, START, Graph, RunContext, RunStateError, RunStatus, Runtime, append
 from tether.graph.context import interrupt
-from tether.graph.timers import INTERRUPT_TIMEOUT
+from tether.graph.interrupt_timeout import INTERRUPT_TIMEOUT
 from tether.store.memory import MemoryStore
 from tether.store.protocol import RunStore
 from tether.store.sqlite import SqliteStore
@@ -252,7 +252,7 @@ async def test_a_timer_fires_once_with_three_runtimes(
 
 def test_interrupt_timeout_arguments_are_checked() -> None:
     from tether.core.errors import InvalidInputError
-    from tether.graph.timers import NO_DEFAULT, make_interrupt
+    from tether.graph.interrupt_timeout import NO_DEFAULT, make_interrupt
 
     with pytest.raises(InvalidInputError, match="exactly one of"):
         make_interrupt(None, 0, 10, None, NO_DEFAULT)

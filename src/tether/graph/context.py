@@ -12,8 +12,13 @@ from tether.core import serde
 from tether.core.errors import EscalationSignal
 from tether.core.ids import KEY_FORMAT_KEY, effect_key, legacy_effect_key
 from tether.core.journal import CURRENT_RUN
+from tether.graph.interrupt_timeout import (
+    NO_DEFAULT,
+    is_timeout_answer,
+    make_interrupt,
+    timed_out,
+)
 from tether.graph.sleep import check_time, wait_until
-from tether.graph.timers import NO_DEFAULT, is_timeout_answer, make_interrupt, timed_out
 
 if TYPE_CHECKING:
     from tether.graph.host import RunHost

@@ -11,8 +11,8 @@ from typing import Any
 
 from tether.core.errors import EscalationSignal, Interrupt, UserError
 from tether.graph.context import RunContext, _current
+from tether.graph.interrupt_timeout import TimeoutRoute
 from tether.graph.sleep import Sleeping
-from tether.graph.timers import TimeoutRoute
 from tether.graph.types import Command, Detour, NodeSpec, Send
 
 

@@ -17,10 +17,10 @@ from tether.graph.context import RunContext, error_dict
 from tether.graph.events import lifecycle_data
 from tether.graph.executor import Outcome, run_task
 from tether.graph.history import SnapshotTracker
+from tether.graph.interrupt_timeout import TimedInterrupt, add_interrupt_timer
 from tether.graph.planner import Finished, plan_next
 from tether.graph.run_retry import failure_commit
 from tether.graph.sleep import SLEEPING_EVENT
-from tether.graph.timers import TimedInterrupt, add_interrupt_timer
 from tether.graph.types import Detour, Phase, Send
 from tether.store.types import Checkpoint, Commit, Event, NodeWrite, RunRecord
 

@@ -36,6 +36,7 @@ from tether.graph.context import RunContext
 from tether.graph.events import EventBus, Hop, lifecycle_event, lifecycle_events
 from tether.graph.heartbeat import LeaseKeeper, lease_lost
 from tether.graph.history import SnapshotPolicy, SnapshotTracker, replay
+from tether.graph.interrupt_timeout import cancel_interrupt_timers, has_interrupt_timers
 from tether.graph.loop import RunDrained, RunLoop, phase_status
 from tether.graph.planner import entry_tasks
 from tether.graph.queueing import check_queues, placement
@@ -54,13 +55,7 @@ from tether.graph.threads import (
     thread_start,
 )
 from tether.graph.threads import refused as thread_refused
-from tether.graph.timers import (
-    cancel_interrupt_timers,
-    fire_timers,
-    has_interrupt_timers,
-    take_back,
-    timer_loop,
-)
+from tether.graph.timers import fire_timers, take_back, timer_loop
 from tether.graph.version import VERSION_KEY, check_run_version, differences
 from tether.graph.wake import WakeSignal
 from tether.store.protocol import RunStore, ThreadedRenewal
