@@ -46,7 +46,7 @@ except ImportError as exc:  # pragma: no cover - exercised by a subprocess test
     raise missing_dependency("postgres", "psycopg") from exc
 
 from tether.core.serde import dumps, loads
-from tether.store import pg_commit, pg_control, run_head, wakeup
+from tether.store import pg_claim, pg_commit, pg_control, run_head, wakeup
 from tether.store.control import check_take
 from tether.store.lease_renewer import DbApiConnection, SqlLeaseRenewer
 from tether.store.memory import check_node_writes
@@ -95,6 +95,7 @@ class PostgresDialect(Dialect):
             5: pg_commit.functions(p, ch),  # recompiled for the runs row's thread_id
             # v7: the queue columns, a new parameter (available_at) and the wake-up NOTIFY
             7: [pg_commit.drop_v6(p), *pg_commit.functions(p, ch)],
+            10: pg_claim.functions(p),  # the claim under shared limits, in one round trip
         }
 
 

@@ -14,8 +14,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from tether.core.clock import Clock
 from tether.core.errors import QueueFullError
@@ -131,15 +130,9 @@ def limited_claim(
 
 
 def claim_lock_key(prefix: str) -> int:
-    """The advisory lock limited claims take on PostgreSQL (one per schema)."""
+    """The advisory lock limited claims take on PostgreSQL (one per schema): ``pg_claim``."""
     digest = hashlib.sha256(f"tether-claim:{prefix}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
-
-
-class _Tx(Protocol):
-    async def fetch(self, sql: str, params: Sequence[Any] | None = None) -> list[Any]: ...
-
-    async def execute(self, sql: str, params: Sequence[Any] | None = None) -> int: ...
 
 
 class SqlQueueLimits:
@@ -154,8 +147,6 @@ class SqlQueueLimits:
         async def _fetch(self, sql: str, params: Sequence[Any]) -> list[Any]: ...
 
         async def _execute(self, sql: str, params: Sequence[Any]) -> int: ...
-
-        def _transaction(self) -> AbstractAsyncContextManager[_Tx]: ...
 
     def _limit_sql(self, name: str) -> str:
         d = self._sql.dialect
@@ -193,17 +184,40 @@ class SqlQueueLimits:
 
     async def _claim_limited(
         self,
-        shape: tuple[int | None, int, int, int | None],
-        params: Sequence[Any],
+        now: float,
+        dead: Sequence[str],
+        workflows: Sequence[str] | None,
+        queues: Sequence[str] | None,
+        exclude: Sequence[str],
+        limit: int,
+        owner: str,
+        expires: float,
     ) -> list[Any]:
-        """Run the limited claim (``limited_claim(*shape)``) serialised with other claimers."""
-        d = self._sql.dialect
+        """The claim under limits, serialised with other claimers, in one round trip: on
+        PostgreSQL the ``claim_limited`` function (``store.pg_claim``); SQLite runs one writer
+        at a time, so the statement alone is atomic."""
+        d, ahead = self._sql.dialect, limit * LOOKAHEAD
+        if d.name == "postgres":
+            from tether.store import pg_claim
+
+            text = self._sql.memoized(("limited-claim-fn",), lambda: pg_claim.call(d.prefix))
+            args = pg_claim.params(
+                now, dead, workflows, queues, exclude, ahead, limit, owner, expires
+            )
+            return await self._fetch(text, args)
+        shape = (
+            None if workflows is None else len(workflows),
+            len(exclude),
+            len(dead),
+            None if queues is None else len(queues),
+        )
         text = self._sql.memoized(("limited-claim", *shape), lambda: limited_claim(d, *shape))
-        if d.name != "postgres":  # SQLite: one writer at a time, the statement is atomic
-            return await self._fetch(text, params)
-        async with self._transaction() as tx:
-            await tx.execute("SELECT pg_advisory_xact_lock(%s)", (claim_lock_key(d.prefix),))
-            return await tx.fetch(text, params)
+        params = (
+            *ACTIVE_VALUES, now, *dead,  # the running count
+            *ACTIVE_VALUES, now, *dead, now, *(workflows or ()), *(queues or ()), *exclude, ahead,
+            limit, owner, expires,
+        )  # fmt: skip
+        return await self._fetch(text, params)
 
     async def queue_stats(self) -> list[QueueStats]:
         now = self.clock.now()

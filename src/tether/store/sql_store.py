@@ -39,7 +39,7 @@ from tether.store.rows import (
 )
 from tether.store.schema import current_version, pending, record_version, version_table
 from tether.store.sql_base import ACTIVE_VALUES, FINISHED_VALUES, Statements
-from tether.store.sql_queue_limits import LOOKAHEAD, SqlQueueLimits
+from tether.store.sql_queue_limits import SqlQueueLimits
 from tether.store.sql_timers import SqlTimers
 from tether.store.sql_workers import SqlWorkers
 from tether.store.types import (
@@ -327,10 +327,15 @@ class SqlStore(SqlWorkers, SqlTimers, SqlQueueLimits, ABC):
         n_wfs = len(wfs) if workflows is not None else None
         n_qs = len(qs) if queues is not None else None
         if await self._limited():  # shared limits: count what runs, serialised with other claims
-            active_now = (*ACTIVE_VALUES, now, *dead)
             found = await self._claim_limited(
-                (n_wfs, len(skip), len(dead), n_qs),
-                (*active_now, *params[:-3], limit * LOOKAHEAD, *params[-3:]),
+                now,
+                dead,
+                wfs if workflows is not None else None,
+                qs if queues is not None else None,
+                skip,
+                limit,
+                owner,
+                now + ttl,
             )
         else:
             sql = self._sql.claim_runs(n_wfs, len(skip), len(dead), n_qs)

@@ -1,0 +1,121 @@
+"""PostgreSQL's claim under shared limits in one round trip: a plpgsql function (schema v10).
+
+``tether_claim_limited(...)`` takes a transaction-scoped advisory lock (one per schema), then
+runs the limited claim of ``sql_queue_limits`` (same logic, with arrays for the lists): inside
+a volatile function each statement takes a fresh snapshot, so the running runs it counts
+include every claim committed before it got the lock, and two claimers can never both admit a
+run into the last free place of a limit. Claims without any limit do not come here: they stay
+a single ``UPDATE ... FOR UPDATE SKIP LOCKED`` statement without a lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from tether.store.pg_commit import text_array
+from tether.store.sql_base import ACTIVE_VALUES
+from tether.store.sql_queue_limits import claim_lock_key
+
+_ORDER = "rk, priority DESC, created_at, run_id"
+
+
+def functions(p: str) -> list[str]:
+    """DDL of the limited claim function (``p``: the qualified table prefix)."""
+    hit = (
+        "((lim.kind = 'queue' AND lim.key = {q}) OR (lim.kind = 'workflow' AND lim.key = {w}) "
+        "OR (lim.kind = 'tenant' AND lim.key = {t}))"
+    )
+    full = hit.format(q="c0.queue", w="c0.workflow", t="c0.tenant")
+    win = f"ORDER BY {_ORDER}"
+    return [
+        f"""CREATE OR REPLACE FUNCTION {p}claim_limited(p_active text[], p_now double precision,
+    p_dead text[], p_workflows text[], p_queues text[], p_exclude text[], p_lookahead integer,
+    p_limit integer, p_owner text, p_expires double precision)
+RETURNS TABLE (run_id text, lease_token bigint, lease_expires_at double precision,
+    priority integer, created_at double precision)
+LANGUAGE plpgsql AS $fn$
+#variable_conflict use_column
+BEGIN
+    PERFORM pg_advisory_xact_lock({claim_lock_key(p)});
+    RETURN QUERY
+    WITH lim AS MATERIALIZED (
+        SELECT l.kind, l.key, l.max_running - (
+            SELECT COUNT(*) FROM {p}runs r WHERE r.status = ANY (p_active)
+            AND r.owner IS NOT NULL AND r.lease_expires_at > p_now
+            AND NOT (r.owner = ANY (p_dead))
+            AND ((l.kind = 'queue' AND r.queue = l.key)
+                OR (l.kind = 'workflow' AND r.workflow = l.key)
+                OR (l.kind = 'tenant' AND r.tenant = l.key))) AS room
+        FROM {p}queue_limits l WHERE l.max_running IS NOT NULL),
+    cand AS MATERIALIZED (
+        SELECT c0.run_id, c0.queue, c0.workflow, c0.tenant,
+            CASE WHEN c0.owner IS NOT NULL THEN 0 WHEN c0.lease_token > 0 THEN 1 ELSE 2 END
+                AS rk,
+            c0.priority, c0.created_at
+        FROM {p}runs c0
+        WHERE c0.status = ANY (p_active)
+            AND (c0.owner IS NULL OR c0.lease_expires_at <= p_now OR c0.owner = ANY (p_dead))
+            AND c0.available_at <= p_now
+            AND (p_workflows IS NULL OR c0.workflow = ANY (p_workflows))
+            AND (p_queues IS NULL OR c0.queue = ANY (p_queues))
+            AND NOT (c0.run_id = ANY (p_exclude))
+            AND NOT EXISTS (SELECT 1 FROM lim WHERE lim.room <= 0 AND {full})
+        ORDER BY 5, 6 DESC, 7, 1 LIMIT p_lookahead FOR UPDATE OF c0 SKIP LOCKED),
+    k AS (
+        SELECT cand.*,
+            ROW_NUMBER() OVER (PARTITION BY cand.queue {win}) AS nq,
+            ROW_NUMBER() OVER (PARTITION BY cand.workflow {win}) AS nw,
+            ROW_NUMBER() OVER (PARTITION BY cand.tenant {win}) AS nt
+        FROM cand),
+    ok AS (
+        SELECT k.run_id FROM k WHERE NOT EXISTS (SELECT 1 FROM lim WHERE
+            (lim.kind = 'queue' AND lim.key = k.queue AND k.nq > lim.room)
+            OR (lim.kind = 'workflow' AND lim.key = k.workflow AND k.nw > lim.room)
+            OR (lim.kind = 'tenant' AND lim.key = k.tenant AND k.nt > lim.room))
+        ORDER BY k.rk, k.priority DESC, k.created_at, k.run_id LIMIT p_limit),
+    upd AS (
+        UPDATE {p}runs u SET owner = p_owner, lease_token = u.lease_token + 1,
+            lease_expires_at = p_expires
+        WHERE u.run_id IN (SELECT ok.run_id FROM ok)
+        RETURNING u.run_id, u.lease_token, u.lease_expires_at, u.priority, u.created_at)
+    SELECT upd.run_id, upd.lease_token, upd.lease_expires_at, upd.priority, upd.created_at
+    FROM upd;
+END
+$fn$"""
+    ]
+
+
+def call(p: str) -> str:
+    """The statement (``?`` placeholders: the dialect rewrites them)."""
+    return (
+        f"SELECT run_id, lease_token, lease_expires_at, priority, created_at FROM "
+        f"{p}claim_limited(CAST(? AS text[]), CAST(? AS double precision), CAST(? AS text[]), "
+        "CAST(? AS text[]), CAST(? AS text[]), CAST(? AS text[]), CAST(? AS integer), "
+        "CAST(? AS integer), CAST(? AS text), CAST(? AS double precision))"
+    )
+
+
+def params(
+    now: float,
+    dead: Sequence[str],
+    workflows: Sequence[str] | None,
+    queues: Sequence[str] | None,
+    exclude: Sequence[str],
+    lookahead: int,
+    limit: int,
+    owner: str,
+    expires: float,
+) -> tuple[Any, ...]:
+    return (
+        text_array(list(ACTIVE_VALUES)),
+        now,
+        text_array(list(dead)),
+        None if workflows is None else text_array(list(workflows)),
+        None if queues is None else text_array(list(queues)),
+        text_array(list(exclude)),
+        lookahead,
+        limit,
+        owner,
+        expires,
+    )
