@@ -30,7 +30,7 @@ from tether.testing.store_conformance_control import ControlConformance
 from tether.testing.store_conformance_history import HistoryConformance
 from tether.testing.store_conformance_leases import LeaseConformance
 from tether.testing.store_conformance_queries import QueryConformance
-from tether.testing.store_conformance_queues import QueueConformance
+from tether.testing.store_conformance_queues import QueueConformance, QueueLimitConformance
 from tether.testing.store_conformance_runs import RunConformance
 from tether.testing.store_conformance_threads import ThreadConformance
 from tether.testing.store_conformance_timers import TimerConformance
@@ -47,6 +47,7 @@ class StoreConformance(
     ControlConformance,
     QueryConformance,
     QueueConformance,
+    QueueLimitConformance,
     ThreadConformance,
     TimerConformance,
     WorkerConformance,

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
+
+from tether.core.errors import InvalidInputError, QueueFullError
 from tether.store.protocol import RunStore
+from tether.store.queue_limits import QueueControl, QueueLimit
 from tether.store.types import Commit
 from tether.store.wakeup import WakeSource
 from tether.testing.clock import FakeClock
@@ -125,3 +131,87 @@ class QueueConformance(StoreTestBase):
         n = len(heard)
         await create(other, "after", status=S.PLANNED, queue="late")
         assert ("late", 0.0) not in heard[n:]
+
+
+class QueueLimitConformance(StoreTestBase):
+    async def test_limits_are_set_listed_and_removed(self, store: RunStore) -> None:
+        assert isinstance(store, QueueControl)
+        assert await store.queue_limits() == []
+        await store.set_queue_limit("tenant", "acme", max_running=2)
+        await store.set_queue_limit("queue", "billing", max_running=4, max_depth=100)
+        await store.set_queue_limit("queue", "billing", max_depth=50)  # replaces the whole limit
+        assert await store.queue_limits() == [
+            QueueLimit("queue", "billing", None, 50),
+            QueueLimit("tenant", "acme", 2, None),
+        ]
+        await store.set_queue_limit("tenant", "acme")
+        assert [lim.key for lim in await store.queue_limits()] == ["billing"]
+        with pytest.raises(InvalidInputError, match="max_running only"):
+            await store.set_queue_limit("tenant", "acme", max_depth=1)
+        with pytest.raises(InvalidInputError, match="kind"):
+            await store.set_queue_limit("planet", "mars", max_running=1)
+
+    async def test_claims_respect_running_limits(self, store: RunStore, clock: FakeClock) -> None:
+        assert isinstance(store, QueueControl)
+        for i in range(4):
+            await create(store, f"a{i}", status=S.PLANNED, tenant="acme", priority=9)
+            await create(store, f"b{i}", status=S.PLANNED, tenant="bob", queue="mail")
+            clock.advance(1)
+        await store.set_queue_limit("tenant", "acme", max_running=2)
+        await store.set_queue_limit("queue", "mail", max_running=1)
+        first = await _claim_ids(store, "w1", limit=10)
+        assert first == ["a0", "a1", "b0"]  # acme's third and mail's second wait
+        assert await _claim_ids(store, "w2", limit=10) == []  # every limit is full
+        lease = await store.acquire_lease("a0", "w1", 30)
+        assert lease is not None
+        done = Commit(
+            status=S.CANCELLED,
+            transitions=[(S.PLANNED, S.CANCELLED, "w1", "")],
+            release_lease=True,
+        )
+        await store.commit("a0", lease.token, done)  # one of acme's runs ends: room for one
+        assert await _claim_ids(store, "w2", limit=10) == ["a2"]
+        clock.advance(30)  # every lease expires: nothing runs, the limits have room again
+        assert await _claim_ids(store, "w3", limit=2) == ["a1", "a2"]  # orphans first
+        await store.set_queue_limit("queue", "mail")
+        await store.set_queue_limit("tenant", "acme")
+        assert sorted(await _claim_ids(store, "w3", limit=10)) == ["a3", "b0", "b1", "b2", "b3"]
+
+    async def test_concurrent_claimers_never_exceed_a_limit(
+        self, store: RunStore, store_factory: StoreFactory, clock: FakeClock
+    ) -> None:
+        assert isinstance(store, QueueControl)
+        for i in range(24):
+            await create(store, f"r{i:02}", status=S.PLANNED, workflow="wf", tenant="acme")
+        await store.set_queue_limit("workflow", "wf", max_running=3)
+        peers = [store, *[await store_factory() for _ in range(7)]]
+        for _round in range(10):  # each round: every lease expired, eight claimers at once
+            got = await asyncio.gather(
+                *(_claim_ids(p, f"w{i}", limit=3) for i, p in enumerate(peers))
+            )
+            claimed = [r for ids in got for r in ids]
+            assert len(claimed) == 3 and len(set(claimed)) == 3, got
+            clock.advance(31)
+
+    async def test_queue_stats_and_depth(self, store: RunStore, clock: FakeClock) -> None:
+        assert isinstance(store, QueueControl)
+        await create(store, "w1", status=S.PLANNED, queue="q")
+        clock.advance(5)
+        await create(store, "w2", status=S.PLANNED, queue="q")
+        await create(store, "d1", status=S.PLANNED, queue="q", available_at=T0 + 100)
+        await create(store, "r1", queue="q", owner="w", lease_token=1, lease_expires_at=T0 + 60)
+        await create(store, "x1", status=S.COMPLETED, queue="q")  # finished: not counted
+        await create(store, "o1", status=S.PLANNED)
+        clock.advance(5)
+        stats = {s.queue: s for s in await store.queue_stats()}
+        assert sorted(stats) == ["default", "q"]
+        q = stats["q"]
+        assert (q.waiting, q.delayed, q.running, q.depth) == (2, 1, 1, 4)
+        assert q.oldest_waiting_at == T0 and q.oldest_age(clock.now()) == 10
+        await store.set_queue_limit("queue", "q", max_depth=5)
+        await store.check_queue_room("q")
+        await store.set_queue_limit("queue", "q", max_depth=4)
+        with pytest.raises(QueueFullError) as caught:
+            await store.check_queue_room("q")
+        assert (caught.value.depth, caught.value.limit) == (4, 4)
+        await store.check_queue_room("default")  # no limit there
