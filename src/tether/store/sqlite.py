@@ -20,6 +20,7 @@ import os
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -54,6 +55,13 @@ class SqliteDialect(Dialect):
     compact_rows = " WITHOUT ROWID"
     effects_order = "rowid"
     inputs_apart = True  # SQLite rewrites the whole row on UPDATE: keep the input out of it
+
+
+@cache
+def _statements() -> Statements:
+    """The statements of every SQLite store (no table prefix: they are all the same), rendered
+    once per process: opening a store is on the path of a CLI call or a fresh-process resume."""
+    return Statements(SqliteDialect())
 
 
 class _Immediate:
@@ -151,7 +159,7 @@ class SqliteStore(SqlStore):
         self._queue: list[tuple[str, int | None, Commit, asyncio.Future[RunRecord]]] = []
         self._commits = 0
         self._tx = _Immediate(db)
-        self._sql = Statements(SqliteDialect())
+        self._sql = _statements()
         self.wakeups = wakeup.hub(_hub_key(self.path, id(self)))
         self._watcher: DataVersionWatcher | None = None
         self._file_backed = file_backed
