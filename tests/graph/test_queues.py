@@ -238,3 +238,23 @@ async def test_a_limited_queue_drains_without_polling(stores: Any) -> None:
         handles = [await worker.submit(WF, {"n": i}, queue="one") for i in range(4)]
         for h in handles:
             assert await _done(worker, h.run_id) is RunStatus.COMPLETED
+
+
+@pytest.mark.parametrize("client_kind", ["same", "other"])
+async def test_a_delayed_run_starts_when_due_without_polling(stores: Any, client_kind: str) -> None:
+    """The announcement of a delayed run carries its due time: the worker wakes up then."""
+    kind, same, other = stores
+    client_store = same if client_kind == "same" else other
+    if client_store is None:
+        pytest.skip(f"{kind}: no other process can share this database")
+    store = same()
+    async with Runtime(store, workflows=[WF], poll_interval=NEVER) as worker:
+        first = await worker.submit(WF, {"n": 0})
+        assert await _done(worker, first.run_id) is RunStatus.COMPLETED
+        if kind == "postgres":
+            await asyncio.wait_for(store.listener.listening.wait(), DEADLINE)
+        async with Runtime(client_store(), workflows=[WF], recover=False) as client:
+            later = await client.submit(WF, {"n": 1}, delay=0.2)
+            assert await _done(worker, later.run_id) is RunStatus.COMPLETED
+            rec = await client.get_run(later.run_id)
+            assert rec.available_at > 0

@@ -24,7 +24,9 @@ class WakeSignal:
     def __init__(self, queues: Collection[str] | None, clock: Clock) -> None:
         self.queues = frozenset(queues) if queues is not None else None
         self.clock = clock
-        self._event = asyncio.Event()
+        self._poke = asyncio.Event()
+        """Set to make a waiting ``wait`` look again (claim now, or an earlier due time)."""
+        self._claim = False
         self._due = math.inf
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread = 0
@@ -51,28 +53,33 @@ class WakeSignal:
 
     def _note(self, available_at: float) -> None:
         if available_at <= self.clock.now():
-            self._event.set()
-        else:
-            self._due = min(self._due, available_at)
+            self.wake()
+        elif available_at < self._due:
+            self._due = available_at
+            self._poke.set()  # a waiter sleeps until this earlier time now
 
     def wake(self) -> None:
         """Claim now (the runtime's loop thread)."""
-        self._event.set()
+        self._claim = True
+        self._poke.set()
 
     def slot_freed(self) -> None:
         """A run stopped executing here: claim again if the last claim found more work."""
         if self.after_slot:
             self.after_slot = False
-            self._event.set()
+            self.wake()
 
     async def wait(self, poll_interval: float) -> None:
         """Until a wake-up, the earliest known ``available_at``, or ``poll_interval``."""
-        timeout = poll_interval
-        if self._due < math.inf:
-            timeout = max(0.0, min(timeout, self._due - self.clock.now()))
-        if not self._event.is_set() and timeout > 0:
+        loop = asyncio.get_running_loop()
+        end = loop.time() + poll_interval
+        while not self._claim:
+            timeout = min(end - loop.time(), self._due - self.clock.now())
+            if timeout <= 0:
+                break
+            self._poke.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._event.wait(), timeout)
-        self._event.clear()
+                await asyncio.wait_for(self._poke.wait(), timeout)
+        self._claim = False
         if self._due <= self.clock.now():
             self._due = math.inf

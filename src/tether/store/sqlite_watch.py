@@ -2,10 +2,11 @@
 
 SQLite has no NOTIFY. A store with wake-up subscribers checks, every ``WATCH_INTERVAL``, whether
 another connection committed to the file (``PRAGMA data_version`` changes: a few microseconds,
-no lock). Only then it reads the newest claimable runs (a read: WAL readers never wait for the
-writer) and announces the queues of those it had not seen claimable before, so a run submitted
-by another process (``tether worker`` on a laptop, a web process) starts within about that
-interval instead of the poll interval; runs it cannot take are not announced again and again.
+no lock). Only then it reads the newest unowned runs (a read: WAL readers never wait for the
+writer) and announces the queues (and due times) of those it had not seen before, so a run
+submitted or parked by another process (``tether worker`` on a laptop, a web process) starts
+within about that interval of being due instead of the poll interval; runs it cannot take are
+not announced again and again.
 """
 
 from __future__ import annotations
@@ -27,9 +28,8 @@ WINDOW = 64
 def claimable_sql(prefix: str) -> str:
     marks = ", ".join("?" * len(ACTIVE_VALUES))
     return (
-        f"SELECT run_id, queue FROM {prefix}runs WHERE status IN ({marks}) "
-        "AND (owner IS NULL OR lease_expires_at <= ?) AND available_at <= ? "
-        f"ORDER BY created_at DESC LIMIT {WINDOW}"
+        f"SELECT run_id, queue, available_at FROM {prefix}runs WHERE status IN ({marks}) "
+        f"AND (owner IS NULL OR lease_expires_at <= ?) ORDER BY created_at DESC LIMIT {WINDOW}"
     )
 
 
@@ -67,12 +67,14 @@ class DataVersionWatcher:
         version = self._version()
         if version == last:
             return version
-        now = self.now()
-        rows = self.db.execute(self.sql, (*ACTIVE_VALUES, now, now)).fetchall()
-        fresh = {queue for run_id, queue in rows if run_id not in self._seen}
-        self._seen = {run_id for run_id, _queue in rows}
+        rows = self.db.execute(self.sql, (*ACTIVE_VALUES, self.now())).fetchall()
+        fresh: dict[str, float] = {}  # queue -> the earliest time a fresh run of it is due
+        for run_id, queue, available_at in rows:
+            if run_id not in self._seen:
+                fresh[queue] = min(fresh.get(queue, available_at), available_at)
+        self._seen = {row[0] for row in rows}
         for queue in sorted(fresh):
-            self.hub.notify(queue, 0.0)
+            self.hub.notify(queue, fresh[queue])
         return version
 
     async def _run(self) -> None:
