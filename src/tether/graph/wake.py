@@ -78,8 +78,13 @@ class WakeSignal:
             if timeout <= 0:
                 break
             self._poke.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._poke.wait(), timeout)
+            # not asyncio.wait_for: on 3.11 it can swallow a cancellation that races with the
+            # event (close() would then wait on a claim loop gone back to sleep)
+            alarm = loop.call_later(timeout, self._poke.set)
+            try:
+                await self._poke.wait()
+            finally:
+                alarm.cancel()
         self._claim = False
         if self._due <= self.clock.now():
             self._due = math.inf
