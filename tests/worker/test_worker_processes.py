@@ -104,6 +104,22 @@ def check_settled(url: str, n: int, victim: str) -> dict[str, str]:
     return esc
 
 
+def check_keyed(
+    url: str, sink: Path, n: int, input: dict[str, Any], victim: str
+) -> list[tuple[str, str]]:
+    """Keyed effects (``worker_app``): every step's effect delivered, and a key sent twice
+    only for a run the killed worker executed (taken over mid-call). Returns the re-sends."""
+    keys = {p.name for p in (sink / "keys").iterdir()}
+    assert len(keys) == n * input["steps"]
+    resent = [(run, step) for _, run, step, _ in lines(sink / "resent.log")]
+
+    async def actors(store: RunStore) -> list[set[str]]:
+        return [{t.actor for t in await store.list_transitions(r)} for r, _ in resent]
+
+    assert all(f"worker:{victim}" in a for a in run_sync(_with_store(url, actors)))
+    return resent
+
+
 def settled(url: str, n: int) -> bool:
     return count(url, [RunStatus.COMPLETED, RunStatus.ESCALATED, RunStatus.FAILED]) >= n
 
@@ -164,6 +180,8 @@ def kill_mid_way(
         done_at = time.time()
         esc = check_settled(url, n, victim.owner)
         assert repeated_effects(sink) == []
+        resent = check_keyed(url, sink, n, input, victim.owner) if input.get("keyed") else []
+        assert not (esc and input.get("keyed"))  # an idempotent effect is sent again instead
         assert effects_by_pid(sink)[victim.pid] > 0  # it did work before it died
         stale_after = 2 * (float(args[args.index("--lease-ttl") + 1]) / 3)
         print(
@@ -172,7 +190,8 @@ def kill_mid_way(
             f"over {taken_at - killed_at:.2f}s after the kill "
             f"({taken_at - (row.heartbeat_at + stale_after):+.2f}s from its heartbeat going "
             f"stale); all settled {done_at - killed_at:.2f}s after the kill; "
-            f"{len(esc)} escalated mid-effect (unknown outcome, not re-performed)"
+            f"{len(esc)} escalated mid-effect (unknown outcome, not re-performed), "
+            f"{len(resent)} keyed effect(s) sent again after the kill (deduped downstream)"
         )
         codes = sigterm_all(workers[1:])
         assert codes == [0] * (n_workers - 1)
@@ -185,8 +204,10 @@ def kill_mid_way(
 
 @pytest.mark.postgres
 def test_sigkill_one_of_three_workers_postgres(pg_url: str, tmp_path: Path) -> None:
+    """500 runs whose effect is keyed (idempotent, deduped downstream): all complete, each
+    effect delivered once; the killed worker's calls in flight are sent again, not escalated."""
     args = ["--concurrency", "16", "--lease-ttl", "6", "--poll-interval", "0.05"]
-    kill_mid_way(pg_url, tmp_path, 500, 3, {"steps": 2, "ms": [20, 60]}, args)
+    kill_mid_way(pg_url, tmp_path, 500, 3, {"steps": 2, "ms": [20, 60], "keyed": True}, args)
 
 
 def test_sigkill_one_of_two_workers_sqlite(tmp_path: Path) -> None:

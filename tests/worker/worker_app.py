@@ -8,6 +8,12 @@ exists), then performs its effect through ``ctx.effect``: it appends
 ``effect RUN STEP PID`` to ``DIR/effects.log``. Appends are single ``write`` calls on an
 ``O_APPEND`` descriptor, so lines from many processes never interleave and a line written
 before a SIGKILL is kept. A step whose effect ran twice shows up as a repeated line.
+
+With ``"keyed": true`` the effect is idempotent, as a payment API with idempotency keys is:
+it is declared ``idempotent=True`` (a worker taking over a run killed inside the call sends it
+again instead of escalating) and the downstream dedupes by key: the first delivery of
+``RUN-STEP`` creates ``DIR/keys/RUN-STEP`` (``O_EXCL``) and appends its effect line, a repeat
+appends ``resent RUN STEP PID`` to ``DIR/resent.log`` and changes nothing.
 """
 
 from __future__ import annotations
@@ -25,7 +31,21 @@ class Chores(TypedDict, total=False):
     steps: int
     ms: list[int]
     gate: str
+    keyed: bool
     i: int
+
+
+def deliver(sink: str, run_id: str, step: int, line: str) -> None:
+    """The keyed downstream: performs ``RUN-STEP`` once, however often it is sent."""
+    keys = os.path.join(sink, "keys")
+    os.makedirs(keys, exist_ok=True)
+    try:
+        fd = os.open(os.path.join(keys, f"{run_id}-{step}"), os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    except FileExistsError:
+        append(os.path.join(sink, "resent.log"), f"resent {run_id} {step} {os.getpid()}")
+        return
+    os.close(fd)
+    append(os.path.join(sink, "effects.log"), line)
 
 
 def append(path: str, line: str) -> None:
@@ -46,7 +66,10 @@ async def work(state: Chores, ctx: RunContext) -> dict[str, Any]:
     while i == 0 and gate and not os.path.exists(gate):
         await asyncio.sleep(0.02)
     line = f"effect {ctx.run_id} {i} {os.getpid()}"
-    await ctx.effect("touch", append, os.path.join(sink, "effects.log"), line)
+    if state.get("keyed"):
+        await ctx.effect("pay", deliver, sink, ctx.run_id, i, line, idempotent=True)
+    else:
+        await ctx.effect("touch", append, os.path.join(sink, "effects.log"), line)
     return {"i": i + 1}
 
 

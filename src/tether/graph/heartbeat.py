@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable
 
 from tether.core.errors import LeaseLostError
-from tether.core.lifecycle import FINISHED, PARKED
+from tether.core.lifecycle import FINISHED, PARKED, RunStatus
 from tether.store.protocol import LeaseRenewer
 from tether.store.types import RunRecord
 
@@ -102,7 +102,10 @@ def lease_lost(owner: str, run_id: str, token: int, rec: RunRecord | None) -> Le
     loss (None when it could not be read)."""
     holder = rec.owner if rec is not None else None
     holder_token = rec.lease_token if rec is not None else None
-    if rec is not None and holder is None and rec.status in FINISHED | PARKED:
+    settled = rec is not None and holder is None and rec.status in FINISHED | PARKED
+    # a cancel bumps the token too; any other settle under a new token was a takeover
+    taken = rec is not None and rec.lease_token != token and rec.status is not RunStatus.CANCELLED
+    if settled and not taken:
         # not a takeover: the run was cancelled (or otherwise settled) by someone else
         log.info(
             "run %s: lease (token %s) ended, the run was made %s elsewhere (token %s)",
@@ -113,19 +116,25 @@ def lease_lost(owner: str, run_id: str, token: int, rec: RunRecord | None) -> Le
         )
         why = f"it was made {rec.status.value} elsewhere"
     else:
+        if rec is None:
+            now = "unknown"
+            why = "the run could not be read (deleted, or the store is unreachable)"
+        elif holder:
+            now = holder
+            why = f"worker {holder} holds it now (token {holder_token})"
+        elif settled:  # taken over, and settled by the taker before this runtime looked
+            now = f"another owner, which made it {rec.status.value}"
+            why = f"another worker took it over (token {holder_token}) and made it {rec.status.value}"
+        else:
+            now = "nobody (expired or released)"
+            why = "its lease expired and nobody holds it now"
         log.warning(
             "run %s: lease lost to %s (token %s; ours was %s); stopped executing it here",
             run_id,
-            (holder or "nobody (expired or released)") if rec is not None else "unknown",
+            now,
             holder_token,
             token,
         )
-        if rec is None:
-            why = "the run could not be read (deleted, or the store is unreachable)"
-        elif holder:
-            why = f"worker {holder} holds it now (token {holder_token})"
-        else:
-            why = "its lease expired and nobody holds it now"
     return LeaseLostError(
         run_id,
         token,
