@@ -238,6 +238,34 @@ async def test_a_commit_whose_connection_dropped_applies_exactly_once(
     assert [(e.seq, e.data) for e in notes] == [(seq + 1, {"i": 1}), (seq + 2, {"i": 2})]
 
 
+@pytest.mark.parametrize("after", [True, False], ids=["reply-lost", "never-sent"])
+async def test_a_submit_whose_connection_dropped_creates_the_run_once(
+    throwaway_pg: ThrowawayPostgres, schema: str, after: bool
+) -> None:
+    """A submit is one statement: resent after the drop, it finds its own row (reply lost) or
+    inserts it (never sent); either way one run, its events once, created (not a duplicate)."""
+    g = Graph(S, name="once")
+    g.add_node("noop", lambda s: {"n": 1})
+    g.add_edge(START, "noop").add_edge("noop", END)
+    wf = g.compile()
+    async with Runtime(open_store(throwaway_pg, schema), owner="A", recover=False) as rt:
+        store = rt.store
+        faulty = Faulty(store._submit_once, after)
+        store._submit_once = faulty
+        handle = await rt.start(wf, {"n": 0}, execute=False, idempotency_key="order-1234")
+        again = await rt.start(wf, {"n": 0}, execute=False, idempotency_key="order-1234")
+        runs = await store.list_runs()
+        events = await store.list_events(handle.run_id)
+        transitions = await store.list_transitions(handle.run_id)
+    assert faulty.calls == 3  # the failed send, its resend, the second submit
+    assert again.run_id == handle.run_id and [r.run_id for r in runs] == [handle.run_id]
+    assert [e.seq for e in events] == list(range(1, len(events) + 1)) and events
+    assert [(t.src, t.dst) for t in transitions] == [
+        (None, RunStatus.RECEIVED),
+        (RunStatus.RECEIVED, RunStatus.PLANNED),
+    ]
+
+
 async def test_the_lease_keepers_connection_is_replaced_at_once_after_a_restart(
     throwaway_pg: ThrowawayPostgres, schema: str
 ) -> None:

@@ -258,3 +258,31 @@ async def test_a_delayed_run_starts_when_due_without_polling(stores: Any, client
             assert await _done(worker, later.run_id) is RunStatus.COMPLETED
             rec = await client.get_run(later.run_id)
             assert rec.available_at > 0
+
+
+class _Counting(MemoryStore):
+    """Counts the reads a run loop makes before its first step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.journal_reads: list[str] = []
+
+    async def get_node_writes(self, run_id: str, step: int) -> Any:
+        self.journal_reads.append(run_id)
+        return await super().get_node_writes(run_id, step)
+
+
+async def test_a_run_claimed_for_the_first_time_skips_the_journal_read() -> None:
+    """A claim bumps the lease token: token 1 is a run never leased, so never executed, and its
+    journal is empty; a run taken over (token 2) reads it (a step may have half-run)."""
+    store = _Counting()
+    async with Runtime(store, recover=False) as rt:
+        fresh = await rt.submit(WF, {"n": 0})
+        again = await rt.submit(WF, {"n": 10})
+        lease = await store.acquire_lease(again.run_id, "dead-worker", 0.0)  # expires at once
+        assert lease is not None and lease.token == 1
+    async with Runtime(store, poll_interval=0.01, workflows=[WF]) as rt:
+        assert await _done(rt, fresh.run_id) is RunStatus.COMPLETED
+        assert await _done(rt, again.run_id) is RunStatus.COMPLETED
+        assert (await rt.get_state(again.run_id)) == {"n": 11}
+    assert store.journal_reads == [again.run_id]

@@ -105,7 +105,7 @@ def lease_lost(owner: str, run_id: str, token: int, rec: RunRecord | None) -> Le
     settled = rec is not None and holder is None and rec.status in FINISHED | PARKED
     # a cancel bumps the token too; any other settle under a new token was a takeover
     taken = rec is not None and rec.lease_token != token and rec.status is not RunStatus.CANCELLED
-    if settled and not taken:
+    if rec is not None and settled and not taken:
         # not a takeover: the run was cancelled (or otherwise settled) by someone else
         log.info(
             "run %s: lease (token %s) ended, the run was made %s elsewhere (token %s)",
@@ -123,8 +123,9 @@ def lease_lost(owner: str, run_id: str, token: int, rec: RunRecord | None) -> Le
             now = holder
             why = f"worker {holder} holds it now (token {holder_token})"
         elif settled:  # taken over, and settled by the taker before this runtime looked
-            now = f"another owner, which made it {rec.status.value}"
-            why = f"another worker took it over (token {holder_token}) and made it {rec.status.value}"
+            made = rec.status.value
+            now = f"another owner, which made it {made}"
+            why = f"another worker took it over (token {holder_token}) and made it {made}"
         else:
             now = "nobody (expired or released)"
             why = "its lease expired and nobody holds it now"

@@ -102,6 +102,8 @@ class RunLoop:
         self.finished_status: RunStatus | None = None
         self.failure: BaseException | None = None
         """What failed the run, when it ends FAILED here (``RunResult.cause``)."""
+        self.journal_empty = False
+        """The run never executed before: no node writes to read before its first step."""
         self.parked_until: float | None = None
         """Set when a durable sleep parked the run (still ACTIVE, no owner) until then."""
 
@@ -168,7 +170,7 @@ class RunLoop:
         step = self.cp.step
         tasks = self.cp.next_tasks
         barriers = self.cp.barriers
-        check_journal = True
+        check_journal = not self.journal_empty
         step_limit = int(self.run.metadata.get("step_limit", rt.max_steps))
         while True:
             if not tasks:

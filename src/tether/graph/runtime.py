@@ -443,7 +443,7 @@ class Runtime:
         if created and execute:
             tracker = SnapshotTracker(self.snapshots)
             tracker.took(len(blob))
-            self._spawn(wf, created_rec, created_rec.lease_token, state, cp, tracker)
+            self._spawn(wf, created_rec, created_rec.lease_token, state, cp, tracker, fresh=True)
         return created_rec, created
 
     async def submit(
@@ -468,9 +468,14 @@ class Runtime:
         state: dict[str, Any],
         cp: Checkpoint,
         tracker: SnapshotTracker,
+        *,
+        fresh: bool = False,
     ) -> None:
+        """``fresh``: the run never executed before (created here, or claimed for the first
+        time): its journal of node writes is empty, not read before its first step."""
         self._leases[run.run_id] = token
         loop = RunLoop(self, wf, run, token, state, cp, tracker)
+        loop.journal_empty = fresh
         task = asyncio.create_task(self._execute(loop), name=f"tether-run-{run.run_id}")
         self._tasks[run.run_id] = task
         task.add_done_callback(lambda _t: self._wake.slot_freed())
@@ -546,12 +551,13 @@ class Runtime:
             tracker.add(len(serde.dumps(cp.delta)) if cp.delta else 0)
         return state, chain[-1], tracker
 
-    async def take_over(self, run: RunRecord, token: int) -> None:
-        """RunHost: execute ``run`` here from its last checkpoint under the lease ``token``."""
+    async def take_over(self, run: RunRecord, token: int, *, fresh: bool = False) -> None:
+        """RunHost: execute ``run`` here from its last checkpoint under the lease ``token``
+        (``fresh``: see ``_spawn``)."""
         wf = self.workflow_for(run)
         check_run_version(run, wf, allow_change=False)
         state, cp, tracker = await self._load(run)
-        self._spawn(wf, run, token, state, cp, tracker)
+        self._spawn(wf, run, token, state, cp, tracker, fresh=fresh)
 
     async def _heartbeat(self) -> None:
         """Renew every lease held here, ``lease_ttl / 3`` apart, in one statement: from a thread
@@ -794,8 +800,9 @@ class Runtime:
             taken = []
             for lease in leases:
                 try:
-                    run = await self.store.get_run(lease.run_id)
-                    await self.take_over(run, lease.token)
+                    run = lease.run or await self.store.get_run(lease.run_id)
+                    # a claim bumps the token: 1 is a run never leased, so never executed
+                    await self.take_over(run, lease.token, fresh=lease.token == 1)
                     taken.append(lease.run_id)
                 except Exception as exc:
                     if isinstance(exc, WorkflowVersionError):

@@ -39,6 +39,7 @@ from tether.core.errors import (
     StoreError,
     missing_dependency,
 )
+from tether.core.lifecycle import ACTIVE, RunStatus
 
 try:
     import psycopg
@@ -46,7 +47,7 @@ except ImportError as exc:  # pragma: no cover - exercised by a subprocess test
     raise missing_dependency("postgres", "psycopg") from exc
 
 from tether.core.serde import dumps, loads
-from tether.store import pg_claim, pg_commit, pg_control, run_head, wakeup
+from tether.store import pg_claim, pg_commit, pg_control, pg_submit, run_head, wakeup
 from tether.store.control import check_take
 from tether.store.lease_renewer import DbApiConnection, SqlLeaseRenewer
 from tether.store.memory import check_node_writes
@@ -54,9 +55,9 @@ from tether.store.pg_listen import PgListener
 from tether.store.pg_pool import ConnectionPool
 from tether.store.rows import node_write_params, row_to_run
 from tether.store.sql_base import Dialect, Statements
-from tether.store.sql_store import SqlStore, Tx
+from tether.store.sql_store import SqlStore, Tx, existing_run
 from tether.store.transient import OutageLog, Retry, StoreRetry
-from tether.store.types import Commit, RunRecord
+from tether.store.types import Checkpoint, Commit, Event, RunRecord
 from tether.store.wakeup import channel_for
 
 Conn = psycopg.AsyncConnection[Any]
@@ -170,6 +171,7 @@ class PostgresStore(SqlStore):
         # a step commit given Commit.base fetches only the run's small columns
         self._commit_head_sql = pg_commit.call(dialect.prefix, run_head.HEAD_COLUMNS)
         self._take_sql = pg_control.call(dialect.prefix)
+        self._submit_sql = pg_submit.statement(dialect.prefix, channel_for_dialect(dialect))
         self._lock_metadata = (
             f"SELECT metadata FROM {dialect.prefix}runs WHERE run_id = %s FOR UPDATE"
         )
@@ -283,6 +285,50 @@ class PostgresStore(SqlStore):
         return float(row[0])
 
     # -- the hot path: one statement, one round trip ----------------------------------------
+    async def create_run(
+        self,
+        run: RunRecord,
+        checkpoint: Checkpoint,
+        transitions: Sequence[tuple[RunStatus | None, RunStatus, str, str]],
+        events: Sequence[Event] = (),
+    ) -> tuple[RunRecord, bool]:
+        """One statement (``pg_submit``). Resent in place after a dropped connection: a
+        resend that finds the run already there with this very submission's ``created_at``
+        knows the lost reply was a success."""
+        now = self.clock.now()
+        claimable = run.owner is None and run.status in ACTIVE
+        params, row = pg_submit.params(run, checkpoint, transitions, events, now, claimable)
+        pool = self._opened()
+        retry: Retry | None = None
+        resent = False  # an earlier send may have applied
+        while True:
+            started, sent = time.monotonic(), False
+            try:
+                async with pool.connection() as conn:
+                    sent = True
+                    got = await self._submit_once(conn, params)
+                break
+            except psycopg.Error as exc:
+                retry = await pool.retry_after(retry, exc)
+                if retry is None:
+                    raise
+                resent = resent or sent
+        pool.answered(started)
+        inserted = got is not None and bool(got[0])
+        if not inserted and resent:
+            found = await self._fetch_one(self._sql.get_run, (run.run_id,))
+            # this submission's own row (its created_at to the microsecond): an earlier send
+            # applied and its reply was lost
+            inserted = found is not None and found[15] == now and found[11] == run.input_hash
+        if inserted:
+            if claimable:
+                self.wakeups.notify(run.queue, run.available_at)
+            return row_to_run(row), True
+        by_key = None
+        if run.idempotency_key is not None:
+            by_key = await self._fetch_one(self._sql.get_run_by_key, (run.idempotency_key,))
+        return existing_run(run, by_key), False
+
     async def commit(self, run_id: str, token: int | None, commit: Commit) -> RunRecord:
         """One statement; resent in place after a dropped connection when that cannot apply it
         twice (see the module docstring). A run it leaves claimable is announced (the commit
@@ -325,6 +371,10 @@ class PostgresStore(SqlStore):
         pool.answered(started)
         assert row is not None
         return row_to_run(row)
+
+    async def _submit_once(self, conn: Conn, params: Sequence[Any]) -> Any:
+        """The submit statement's row: (inserted, notified) counts."""
+        return await (await conn.execute(self._submit_sql, params, binary=True)).fetchone()
 
     async def _from_head(
         self, base: RunRecord, head: Any, run_id: str, commit: Commit, started: float

@@ -318,7 +318,8 @@ class Statements:
     ) -> str:
         """Parameters: the ACTIVE statuses, ``now`` (lease expiry), the dead owners, ``now``
         (``available_at``), the workflows, the queues, the excluded runs, ``limit``, then the
-        claimer and the new expiry."""
+        claimer and the new expiry. Rows: run id, token, expiry, priority, created_at, then
+        (unless inputs live apart) the claimed run's ``RUN_COLUMNS``."""
         return self._memoized(
             ("claim", n_workflows, n_exclude, n_dead, n_queues),
             lambda: self._claim_runs(n_workflows, n_exclude, n_dead, n_queues),
@@ -344,6 +345,8 @@ class Statements:
             f"UPDATE {p}runs SET owner = ?, lease_token = lease_token + 1, lease_expires_at = ? "
             "WHERE run_id IN (SELECT run_id FROM c) "
             "RETURNING run_id, lease_token, lease_expires_at, priority, created_at"
+            # the claimed runs themselves, where the row holds all of a run (no read after)
+            + ("" if d.inputs_apart else f", {self.run_select}")
         )
 
     def renew_leases(self, n: int) -> str:

@@ -91,6 +91,18 @@ class Tx(Protocol):
     async def executemany(self, sql: str, params: Sequence[Sequence[Any]]) -> None: ...
 
 
+def existing_run(run: RunRecord, row: Any) -> RunRecord:
+    """The run a refused ``create_run`` of ``run`` found in its place: ``row`` is the run read
+    by ``run``'s idempotency key (None: no key, or no run under it). Raises when it is not the
+    same submission (a run id taken, a key reused with another input)."""
+    if row is None:
+        raise IdempotencyConflictError(f"run id {run.run_id!r} already exists")
+    existing = row_to_run(row)
+    if run.input_hash is not None and existing.input_hash != run.input_hash:
+        raise idempotency_conflict(run.idempotency_key or "", existing.run_id)
+    return existing
+
+
 class SqlStore(SqlWorkers, SqlTimers, SqlQueueLimits, ABC):
     clock: Clock
     _sql: Statements
@@ -164,12 +176,7 @@ class SqlStore(SqlWorkers, SqlTimers, SqlQueueLimits, ABC):
                 if run.idempotency_key is not None:
                     rows = await tx.fetch(sql.get_run_by_key, (run.idempotency_key,))
                     row = rows[0] if rows else None
-                if row is None:
-                    raise IdempotencyConflictError(f"run id {rid!r} already exists")
-                existing = row_to_run(row)
-                if run.input_hash is not None and existing.input_hash != run.input_hash:
-                    raise idempotency_conflict(run.idempotency_key or "", existing.run_id)
-                return existing, False
+                return existing_run(run, row), False
             if apart:
                 await tx.execute(sql.insert_input, (rid, params[3]))
             await tx.execute(sql.upsert_checkpoint, checkpoint_params(rid, checkpoint, now))
@@ -342,7 +349,9 @@ class SqlStore(SqlWorkers, SqlTimers, SqlQueueLimits, ABC):
             found = await self._fetch(sql, params)
         # a never-started run comes back with token 1: orphans and released runs go first
         rows = sorted(found, key=lambda r: (r[1] == 1, -r[3], r[4], r[0]))
-        return [Lease(r[0], owner, r[1], r[2]) for r in rows]
+        return [
+            Lease(r[0], owner, r[1], r[2], row_to_run(r[5:]) if len(r) > 5 else None) for r in rows
+        ]
 
     async def lease_owners(self) -> list[str]:
         rows = await self._fetch(self._sql.lease_owners, (*ACTIVE_VALUES, self.clock.now()))

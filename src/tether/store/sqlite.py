@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import os
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from functools import cache
@@ -112,6 +113,25 @@ class _SqliteTx:
         self.db.executemany(sql, params)
 
 
+def _enter_wal(db: sqlite3.Connection, busy_timeout: float) -> None:
+    """``PRAGMA journal_mode=WAL``: the switch of a new file needs its exclusive lock, and
+    SQLite may answer "database is locked" at once (no busy handler) while other processes
+    open the same new file: try again until ``busy_timeout`` passed."""
+    deadline = time.monotonic() + busy_timeout
+    pause = 0.005
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)  # only at open, and only while another process holds the lock
+        pause = min(pause * 2, 0.1)
+
+
 class SqliteStore(SqlStore):
     """A RunStore in one SQLite file (or ``":memory:"``, private to this store)."""
 
@@ -143,7 +163,7 @@ class SqliteStore(SqlStore):
             cached_statements=512,
             uri=self.path.startswith("file:"),
         )
-        db.execute("PRAGMA journal_mode=WAL")
+        _enter_wal(db, busy_timeout)
         db.execute(f"PRAGMA synchronous={_SYNCHRONOUS[durability]}")
         db.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
         self._db = db

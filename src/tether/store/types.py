@@ -123,6 +123,9 @@ class Lease:
     owner: str
     token: int
     expires_at: float
+    run: RunRecord | None = None
+    """The run as the claim left it, when the store returns it with the lease (PostgreSQL's
+    claim does: no read after it); None: read it (``get_run``)."""
 
 
 @dataclass(slots=True)
