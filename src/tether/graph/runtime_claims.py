@@ -1,0 +1,198 @@
+"""The Runtime's claim loop: claim runs nobody holds (orphans, the queue), find dead lease
+owners, wake up on announcements, and drain.
+
+``ClaimLoop`` is mixed into ``tether.graph.runtime.Runtime``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Collection
+from typing import TYPE_CHECKING
+
+from tether.core.errors import WorkflowVersionError
+from tether.core.liveness import Incarnation, dead_owners
+from tether.graph.builder import Workflow
+from tether.graph.heartbeat import LeaseKeeper
+from tether.graph.results import RunResult
+from tether.graph.wake import WakeSignal
+from tether.store.protocol import RunStore
+from tether.store.transient import OutageLog, is_transient
+from tether.store.types import RunRecord
+
+log = logging.getLogger("tether.runtime")
+
+DeadOwnerSource = Callable[[list[str]], Awaitable[Collection[str]]]
+"""Given the owners of unexpired leases, the ones known dead by other means (a worker registry
+whose heartbeat row went stale); see ``Runtime.add_dead_owner_source``."""
+
+CLAIM_BATCH = 16
+"""Runs the claim loop claims at most per statement (fewer when fewer slots are free)."""
+
+DEAD_SCAN_INTERVAL = 1.0
+"""Seconds between two background looks for dead lease owners."""
+
+
+class ClaimLoop:
+    """How a Runtime finds work: the claim loop, recovery, dead owners, wake-ups, drain."""
+
+    store: RunStore
+    owner: str
+    incarnation: Incarnation
+    lease_ttl: float
+    poll_interval: float
+    max_concurrent_runs: int
+    queues: tuple[str, ...] | None
+    draining: bool
+    _workflows: dict[str, Workflow]
+    _tasks: dict[str, asyncio.Task[RunResult | None]]
+    _leases: dict[str, int]
+    _keeper: LeaseKeeper | None
+    _wake: WakeSignal
+    _claiming: asyncio.Lock
+    _resuming: set[str]
+    _refused: set[str]
+    _dead_scanned: float
+    _dead_seen: set[str]
+    _dead_sources: list[DeadOwnerSource]
+    _sweep_outage: OutageLog
+
+    if TYPE_CHECKING:
+
+        async def take_over(self, run: RunRecord, token: int, *, fresh: bool = False) -> None: ...
+
+        async def _renew_now(self) -> None: ...
+
+    async def _claim_loop(self) -> None:
+        """The claim loop of a runtime with ``recover=True``, which ``open()`` starts (after a
+        startup grace, see ``Runtime._recovery``): claim, then sleep until a wake-up or
+        ``poll_interval``."""
+        while True:
+            started = time.monotonic()
+            try:
+                # listing lease owners costs a scan of the active leases: at most once a second
+                due = time.monotonic() - self._dead_scanned >= DEAD_SCAN_INTERVAL
+                await self._recover(CLAIM_BATCH, find_dead=due)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if not is_transient(exc):
+                    log.exception("recovery sweep failed")
+                else:  # one line per outage, not a traceback every poll_interval
+                    self._sweep_outage.down(exc)
+                await asyncio.sleep(self.poll_interval)
+                continue
+            self._sweep_outage.up(started)
+            await self._wake.wait(self.poll_interval)  # a wake-up claims at once
+
+    def wake(self) -> None:
+        """Make the claim loop (``recover=True``) claim now instead of after ``poll_interval``.
+        Stores announce submitted, released, resumed and due runs by themselves (in this
+        process, and across processes on PostgreSQL by LISTEN/NOTIFY): call it when something
+        else made runs claimable (a dead worker found by other means)."""
+        self._wake.wake()
+
+    async def recover_once(self, limit: int = 16) -> list[str]:
+        """Claim ACTIVE runs of known workflows that nobody holds, and resume them here.
+
+        Claims at most ``limit`` runs and never more than the free slots
+        (``max_concurrent_runs`` minus the runs executing here), orphans first, never one of
+        this runtime's own runs; the heartbeat renews the claimed leases from the claim on.
+        Runs leased by an owner found provably dead on this host are claimed at once."""
+        return await self._recover(limit, find_dead=True)
+
+    async def _dead_owners(self) -> list[str]:
+        """Owners of unexpired leases that are provably dead (see ``tether.core.liveness``)."""
+        self._dead_scanned = time.monotonic()
+        owners = [o for o in await self.store.lease_owners() if o != self.owner]
+        if not owners:
+            return []
+        dead = await asyncio.to_thread(dead_owners, owners, self.incarnation)
+        for source in self._dead_sources:
+            known = set(owners)
+            dead = sorted({*dead, *(o for o in await source(owners) if o in known)})
+        for owner in dead:
+            if owner not in self._dead_seen:
+                log.info("lease owner %s is dead (gone or stale): claiming its runs", owner)
+        self._dead_seen = set(dead)
+        return dead
+
+    def add_dead_owner_source(self, source: DeadOwnerSource) -> None:
+        """Let ``source`` name dead lease owners besides those this host proves dead: their
+        leases count as expired in this runtime's claims (a worker's registry of heartbeats
+        finds workers that died on other hosts). A source must name only owners it knows are
+        gone: their runs are taken at once."""
+        self._dead_sources.append(source)
+
+    async def drain(self, grace: float) -> int:
+        """Stop claiming runs, and let each run executing here stop at its next step boundary
+        (its current step committed, its lease released for another worker), waiting at most
+        ``grace`` seconds. Returns how many runs still execute here (``close()`` stops them
+        and releases their leases)."""
+        self.draining = True
+        async with self._claiming:  # a claim under way spawns its runs first (they hand back)
+            tasks = list(self._tasks.values())
+        if tasks and grace > 0:
+            await asyncio.wait(tasks, timeout=grace)
+        return len(self._tasks)
+
+    @property
+    def in_flight(self) -> int:
+        """Runs executing in this process now."""
+        return len(self._tasks)
+
+    async def _recover(self, limit: int, *, find_dead: bool) -> list[str]:
+        if not self._workflows or self.draining:
+            return []
+        async with self._claiming:
+            if self.draining:
+                return []
+            # dead owners stay dead: the last scan's verdict goes with every claim (a full
+            # runtime takes a dead worker's runs with its next free slot, not a second later)
+            dead = await self._dead_owners() if find_dead else sorted(self._dead_seen)
+            free = min(limit, self.max_concurrent_runs - len(self._tasks))
+            if free <= 0:
+                self._wake.after_slot = True
+                return []
+            mine = {*self._tasks, *self._leases, *self._resuming, *self._refused}
+            leases = await self.store.claim_runs(
+                self.owner,
+                self.lease_ttl,
+                workflows=sorted(self._workflows),
+                limit=free,
+                exclude=mine,
+                dead_owners=dead,
+                queues=self.queues,
+            )
+            # work about: claim again once a run ends here (a slot, or a shared limit's room,
+            # frees), and at once when the batch filled and slots are left
+            self._wake.after_slot = bool(leases or self._tasks)
+            if len(leases) == free and len(self._tasks) + free < self.max_concurrent_runs:
+                self._wake.wake()
+            for lease in leases:
+                self._leases[lease.run_id] = lease.token
+            if leases and self._keeper is not None:
+                self._keeper.wake()  # a fresh expiry for the batch, not one tick later
+            taken = []
+            for lease in leases:
+                try:
+                    run = lease.run or await self.store.get_run(lease.run_id)
+                    # a claim bumps the token: 1 is a run never leased, so never executed
+                    await self.take_over(run, lease.token, fresh=lease.token == 1)
+                    taken.append(lease.run_id)
+                except Exception as exc:
+                    if isinstance(exc, WorkflowVersionError):
+                        self._refused.add(lease.run_id)
+                        log.warning("run %s left for another runtime: %s", lease.run_id, exc)
+                    else:
+                        log.exception("could not resume run %s", lease.run_id)
+                    if self._leases.get(lease.run_id) == lease.token:
+                        del self._leases[lease.run_id]
+                    with contextlib.suppress(Exception):
+                        await self.store.release_lease(lease.run_id, lease.token)
+            if taken and self._keeper is None:
+                await self._renew_now()
+            return taken

@@ -1,0 +1,81 @@
+"""The Runtime's retention: prune a run's checkpoints, purge finished runs, and the sweep that
+purges them by itself (``Retention.finished_ttl``).
+
+``RetentionSweeps`` is mixed into ``tether.graph.runtime.Runtime``; the policy itself is
+``tether.graph.retention.Retention``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from tether.core.clock import Clock
+from tether.core.errors import InvalidInputError
+from tether.graph.retention import Retention
+from tether.store.protocol import RunStore
+from tether.store.timers import TimerStore
+from tether.store.transient import OutageLog, is_transient
+from tether.store.types import RunRecord
+
+log = logging.getLogger("tether.runtime")
+
+
+class RetentionSweeps:
+    """How much history a Runtime keeps: ``prune``, ``purge`` and the background sweep."""
+
+    store: RunStore
+    clock: Clock
+    retention: Retention
+    _sweep_outage: OutageLog
+
+    if TYPE_CHECKING:
+
+        async def _ensure_open(self) -> None: ...
+
+        async def get_state(
+            self, run_id: str, step: int | None = None, *, run: RunRecord | None = None
+        ) -> dict[str, Any]: ...
+
+    async def _sweep(self) -> None:
+        ttl = self.retention.finished_ttl
+        assert ttl is not None
+        while True:
+            started = time.monotonic()
+            try:
+                await self.purge(ttl)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if not is_transient(exc):
+                    log.exception("retention sweep failed")
+                else:  # one line per outage (shared with the recovery sweep)
+                    self._sweep_outage.down(exc)
+            else:
+                self._sweep_outage.up(started)
+            await asyncio.sleep(self.retention.sweep_interval)
+
+    async def prune(self, run_id: str, keep_last: int) -> int:
+        """Keep only the last ``keep_last`` checkpoints of a run (the oldest kept one becomes a
+        snapshot, so every kept step still reads exactly)."""
+        if keep_last < 1:
+            raise InvalidInputError("keep_last must be >= 1")
+        await self._ensure_open()
+        run = await self.store.get_run(run_id)
+        cps = await self.store.list_checkpoints(run_id)
+        if len(cps) <= keep_last:
+            return 0
+        base = cps[-keep_last]
+        base.snapshot = await self.get_state(run_id, base.step, run=run)
+        return await self.store.prune_checkpoints(run_id, keep_last, base)
+
+    async def purge(self, older_than: float) -> int:
+        """Delete finished runs last updated more than ``older_than`` seconds ago (and the
+        timers that fired that long ago). Returns the runs deleted."""
+        await self._ensure_open()
+        cutoff = self.clock.now() - older_than
+        if isinstance(self.store, TimerStore):
+            await self.store.purge_timers(cutoff)
+        return await self.store.purge_runs(cutoff)
