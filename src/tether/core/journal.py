@@ -29,6 +29,7 @@ class CallJournal(Protocol):
         *,
         key: str | None = None,
         idempotent: bool = True,
+        gate: Callable[[], Awaitable[None]] | None = None,
     ) -> Any: ...
 
 

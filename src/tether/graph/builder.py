@@ -10,6 +10,7 @@ from typing import Any
 
 from tether.core import serde
 from tether.core.errors import GraphDefinitionError
+from tether.core.governor import GovernanceConfig
 from tether.graph.breakpoints import breakpoint_nodes
 from tether.graph.run_retry import RunRetry
 from tether.graph.signatures import count_positional
@@ -186,6 +187,7 @@ class Graph:
         interrupt_before: Sequence[str] = (),
         interrupt_after: Sequence[str] = (),
         run_retry: RunRetry | None = None,
+        governance: GovernanceConfig | None = None,
     ) -> Workflow:
         """Validate and freeze the graph. ``replan_node`` is where a failed step is re-planned
         (EXECUTING → FAILED → PLANNED), at most ``max_replans`` times per run.
@@ -196,7 +198,15 @@ class Graph:
 
         ``run_retry`` (``tether.graph.run_retry.RunRetry``) retries the whole run, on any worker
         and after a backoff, when it fails with a retryable error, then dead-letters it;
-        ``retry`` is the per-node policy of nodes that have none (retries within a step)."""
+        ``retry`` is the per-node policy of nodes that have none (retries within a step).
+
+        ``governance`` (``tether.governance.Governance``) governs every run: budgets, loop
+        guards, policies and approvals around each model and tool call."""
+        if governance is not None and not isinstance(governance, GovernanceConfig):
+            raise GraphDefinitionError(
+                "governance must be a tether.governance.Governance, got "
+                f"{type(governance).__name__}"
+            )
         if run_retry is not None and not isinstance(run_retry, RunRetry):
             raise GraphDefinitionError(
                 f"run_retry must be a RunRetry, got {type(run_retry).__name__} (a node-level "
@@ -211,6 +221,7 @@ class Graph:
         wf = Workflow(self, replan_node=replan_node, max_replans=max_replans, validate=validate)
         wf.interrupt_before, wf.interrupt_after = before, after
         wf.run_retry = run_retry
+        wf.governance = governance
         wf.check()
         return wf
 
@@ -234,6 +245,9 @@ class Workflow:
     run_retry: RunRetry | None = None
     """Run-level retries and the dead letter (``compile(run_retry=...)``); None: a failed run
     stays FAILED."""
+    governance: GovernanceConfig | None = None
+    """Budgets, guards, policies... of every run (``compile(governance=...)``, see
+    ``tether.governance``); None: ungoverned."""
     version: str = ""
     """A fingerprint of the workflow's structure (see ``describe``); stored with each run, so a
     run is never resumed by a different workflow that took its name."""

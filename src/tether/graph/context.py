@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from tether.core import serde
 from tether.core.errors import EscalationSignal
+from tether.core.governor import Governor
 from tether.core.ids import KEY_FORMAT_KEY, effect_key, legacy_effect_key
 from tether.core.journal import CURRENT_RUN
 from tether.graph.interrupt_timeout import (
@@ -76,6 +77,7 @@ class RunContext:
         "_token",
         "attempt",
         "deps",
+        "governor",
         "metadata",
         "node",
         "run_id",
@@ -100,6 +102,7 @@ class RunContext:
         host: RunHost,
         deps: Mapping[str, Any] | None = None,
         attempt: int = 1,
+        governor: Governor | None = None,
     ) -> None:
         self.run_id = run_id
         self.workflow = workflow
@@ -114,6 +117,9 @@ class RunContext:
         """The run's metadata, read-only."""
         self.deps: Mapping[str, Any] = deps if deps is not None else {}
         """What the Runtime was given as ``deps`` (a ToolExecutor, clients...), for nodes."""
+        self.governor = governor
+        """The run's governor (``compile(governance=...)``), asked around each live model and
+        tool call; None: the run is not governed."""
         self._emit = emit
         self._resume = resume
         self._interrupts = 0
@@ -189,14 +195,26 @@ class RunContext:
         *,
         key: str | None = None,
         idempotent: bool = True,
+        gate: Callable[[], Awaitable[None]] | None = None,
     ) -> Any:
         """Run ``call`` at most once per key: intent before, result after.
 
         A recorded result is returned without calling again (no double billing). An intent with
         no result (the process died mid-call) is retried when ``idempotent``; otherwise the run
         escalates, because nobody knows whether the effect happened.
+
+        ``gate`` (governance: a budget reservation, a policy, a loop guard) is awaited before
+        a live call, before its intent is recorded, so a gate that stops the call (raises)
+        leaves no intent behind; a replayed call is not gated.
         """
         key = key or self.call_key(kind)
+        if gate is not None:
+            seen = await self._store.get_effect(self.run_id, key)
+            replay = seen is not None and (
+                seen.status == "done" or (seen.status == "pending" and not idempotent)
+            )
+            if not replay:
+                await gate()
         rec, created = await self._store.record_intent(self.run_id, key, kind, request, self._token)
         if (
             created

@@ -102,6 +102,9 @@ class RunLoop:
         self.finished_status: RunStatus | None = None
         self.failure: BaseException | None = None
         """What failed the run, when it ends FAILED here (``RunResult.cause``)."""
+        gov = wf.governance
+        self.governor = gov.governor(rt.store, run, rt.clock) if gov is not None else None
+        """This execution's governor (``compile(governance=...)``), handed to every node."""
         self.journal_empty = False
         """The run never executed before: no node writes to read before its first step."""
         self.parked_until: float | None = None
@@ -344,6 +347,7 @@ class RunLoop:
             metadata=self.run.metadata,
             host=self.rt,
             deps=self.rt.deps,
+            governor=self.governor,
         )
         if live:
             self.emit("node_started", {"task_id": task["id"]}, node, step, persist=False)

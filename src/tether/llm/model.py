@@ -23,11 +23,15 @@ from contextvars import ContextVar
 from typing import Any
 
 from tether.core.errors import ModelResponseError
+from tether.core.governor import CallOutcome, GovernedCall, governor_of
 from tether.core.journal import CallJournal, current_journal
 from tether.llm.pricing import PriceTable, default_prices
 from tether.llm.request import FormatLike, MessagesLike, ToolLike, build_request
 from tether.llm.types import ModelRequest, ModelResponse, StreamChunk, Timing, Usage
 from tether.observability.genai import model_span
+
+DEFAULT_PROJECTED_OUTPUT = 1024
+"""Output tokens a governor reserves for a call that sets no ``max_tokens``."""
 
 TokenCallback = Callable[[str], Awaitable[None] | None]
 
@@ -139,21 +143,38 @@ class Model(ABC):
                 )
             return response
         live: list[ModelResponse] = []
+        gov = governor_of(ctx)
+        governed = (
+            GovernedCall("model", self.name, request=request, projected=self.projected(request))
+            if gov is not None
+            else None
+        )
 
         async def call() -> dict[str, Any]:
             token = _IN_MODEL_CALL.set(True)
             try:
                 response = await self._live(request, streamed, on_token, ctx)
+            except Exception as exc:
+                if gov is not None and governed is not None:
+                    await gov.after_call(ctx, governed, CallOutcome(False, error=exc))
+                raise
             finally:
                 _IN_MODEL_CALL.reset(token)
             live.append(response)
+            if gov is not None and governed is not None:
+                await gov.after_call(ctx, governed, CallOutcome(True, spent(response), response))
             return response.model_dump(mode="json")
+
+        async def gate() -> None:
+            assert gov is not None and governed is not None
+            await gov.before_call(ctx, governed)
 
         data = await ctx.journaled(
             "model",
             {"model": self.name, "request": request.digest(), "messages": len(request.messages)},
             call,
             idempotent=True,
+            gate=gate if gov is not None else None,
         )
         if live:
             response = live[0]
@@ -164,6 +185,19 @@ class Model(ABC):
         if on_token is not None and response.text:
             await _deliver(on_token, response.text)
         return response
+
+    def projected(self, request: ModelRequest) -> dict[str, float]:
+        """The most ``request`` may cost (a governor reserves it before the call): its prompt's
+        tokens (estimated), its ``max_tokens`` (or ``DEFAULT_PROJECTED_OUTPUT``) and, when the
+        model is priced, their cost."""
+        text = "".join(str(m.content or "") for m in request.messages)
+        out = request.max_tokens or DEFAULT_PROJECTED_OUTPUT
+        usage = Usage(input_tokens=estimate_tokens(text), output_tokens=out, estimated=True)
+        projected = {"input_tokens": float(usage.input_tokens), "output_tokens": float(out)}
+        cost = (self.prices or default_prices()).cost(self.model_name, usage)
+        if cost is not None:
+            projected["cost"] = cost
+        return projected
 
     # -- one live call, observed ----------------------------------------------------------
     async def _live(
@@ -253,6 +287,17 @@ async def _deliver(on_token: TokenCallback, text: str) -> None:
     out = on_token(text)
     if out is not None:
         await out
+
+
+def spent(response: ModelResponse) -> dict[str, float]:
+    """What a live call cost, per budget dimension (``CallOutcome.usage``)."""
+    out = {
+        "input_tokens": float(response.usage.input_tokens),
+        "output_tokens": float(response.usage.output_tokens),
+    }
+    if response.cost is not None:
+        out["cost"] = float(response.cost)
+    return out
 
 
 def usage_event(response: ModelResponse) -> dict[str, Any]:

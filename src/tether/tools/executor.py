@@ -26,6 +26,7 @@ from tether.core.errors import (
     ToolTimeoutError,
     ToolTransientError,
 )
+from tether.core.governor import CallOutcome, GovernedCall, governor_of
 from tether.core.ids import one_off_key
 from tether.core.retry_after import retry_after_seconds
 from tether.store.control import ControlStore
@@ -140,8 +141,24 @@ class ToolExecutor:
         except ToolError as exc:
             return ToolResult(name, False, error=exc, key=call_key)
 
+        gov = governor_of(ctx)
+        governed = GovernedCall("tool", name, clean, journal_key, contract=contract)
+
         async def attempts() -> Any:
-            return await self._attempts(contract, clean, call_key, tenant, ctx, box)
+            if gov is None:
+                return await self._attempts(contract, clean, call_key, tenant, ctx, box)
+            try:
+                value = await self._attempts(contract, clean, call_key, tenant, ctx, box)
+            except (ToolError, _LimitExhausted) as exc:
+                err = exc.error if isinstance(exc, _LimitExhausted) else exc
+                await gov.after_call(ctx, governed, CallOutcome(False, error=err))
+                raise
+            await gov.after_call(ctx, governed, CallOutcome(True, result=value))
+            return value
+
+        async def gate() -> None:
+            assert gov is not None
+            await gov.before_call(ctx, governed)
 
         try:
             if ctx is not None:
@@ -151,6 +168,7 @@ class ToolExecutor:
                     attempts,
                     key=call_key,
                     idempotent=contract.idempotent,
+                    gate=gate if gov is not None else None,
                 )
             else:
                 value = await attempts()

@@ -1,0 +1,60 @@
+"""``Governance``: what ``compile(governance=...)`` takes.
+
+One object per workflow, holding the parts that govern its runs (see ``scope``): the policy
+set, the loop guards, the budget, anything else a team adds as a ``GovernancePart``, and where
+decisions are audited. A run's calls ask the parts in this order, the first that stops a call
+wins: policies (deny or escalate before anything is counted), then loop guards, then the
+budget (a call stopped earlier reserves nothing), then the extra parts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, cast
+
+from tether.core.clock import Clock
+from tether.core.errors import ConfigurationError
+from tether.governance.scope import AuditSink, GovernancePart, RunGovernor
+from tether.store.protocol import RunStore
+from tether.store.types import RunRecord
+
+
+class Governance:
+    """Budgets, loop guards, policies and approvals for every run of a workflow."""
+
+    def __init__(
+        self,
+        *,
+        budget: GovernancePart | None = None,
+        guards: Sequence[GovernancePart] = (),
+        policies: GovernancePart | None = None,
+        parts: Sequence[GovernancePart] = (),
+        audit: AuditSink | None = None,
+    ) -> None:
+        named = {"budget": budget, "policies": policies}
+        for what, part in [*named.items(), *(("guards", g) for g in guards)]:
+            if part is not None and not isinstance(part, GovernancePart):
+                raise ConfigurationError(
+                    f"Governance({what}=...) takes a tether.governance part, got "
+                    f"{type(part).__name__}"
+                )
+        self.budget = budget
+        self.guards = tuple(guards)
+        self.policies = policies
+        self.extra = tuple(parts)
+        self.audit = audit if audit is not None else AuditSink()
+
+    @property
+    def parts(self) -> tuple[GovernancePart, ...]:
+        """Every part, in the order a call asks them."""
+        ordered: list[GovernancePart | None] = [self.policies, *self.guards, self.budget]
+        return tuple(p for p in [*ordered, *self.extra] if p is not None)
+
+    def governor(self, store: Any, run: Any, clock: Any) -> RunGovernor:
+        """``GovernanceConfig``: the governor of one execution of ``run``."""
+        assert isinstance(run, RunRecord)
+        return RunGovernor(self.parts, cast(RunStore, store), run, cast(Clock, clock), self.audit)
+
+    def __repr__(self) -> str:
+        return f"Governance(parts={[type(p).__name__ for p in self.parts]})"
+

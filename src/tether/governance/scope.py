@@ -1,0 +1,106 @@
+"""The per-run side of governance: the governor a run's calls ask, and the parts it asks.
+
+``Governance`` (``config``) is configured once per workflow; each execution of a run gets a
+:class:`RunGovernor` (``Governance.governor``), which asks every configured part, in a fixed
+order, around each live model and tool call (see ``tether.core.governor``). A part is one
+concern (a budget, a loop guard, a policy set...) implementing :class:`GovernancePart`; it sees
+the call and a :class:`RunScope`: the run, the store, the clock, the calling node's context,
+and the audit trail every decision goes to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tether.core.clock import Clock
+from tether.core.governor import CallOutcome, GovernedCall
+from tether.store.protocol import RunStore
+from tether.store.types import RunRecord
+
+
+class GovernancePart:
+    """One concern of governance. Both hooks default to doing nothing.
+
+    ``before_call`` may raise ``EscalationSignal`` (trip: the run parks ESCALATED, state
+    intact) or ``PolicyViolationError`` (deny: the planner gets the error) to stop the call;
+    ``after_call`` settles what ``before_call`` reserved (``call.scratch``)."""
+
+    async def before_call(self, scope: RunScope, call: GovernedCall) -> None:
+        return None
+
+    async def after_call(self, scope: RunScope, call: GovernedCall, outcome: CallOutcome) -> None:
+        return None
+
+
+class AuditSink:
+    """Where governance decisions are recorded (``tether.governance.audit`` keeps them in a
+    hash-chained log); the default forgets them."""
+
+    async def record(self, scope: RunScope, kind: str, data: dict[str, Any]) -> None:
+        return None
+
+
+@dataclass(slots=True)
+class RunScope:
+    """What a part sees of the run making a call."""
+
+    run: RunRecord
+    """The run as its execution in this process began (ids, parent, tenant, metadata)."""
+    store: RunStore
+    clock: Clock
+    ctx: Any
+    """The calling node's ``RunContext`` (``run_id``, ``node``, ``step``, ``emit``...)."""
+    audit_sink: AuditSink
+
+    async def audit(self, kind: str, data: dict[str, Any]) -> None:
+        """Record one governance decision (a policy verdict, a trip, an approval...)."""
+        await self.audit_sink.record(self, kind, data)
+
+    def emit(self, type: str, data: dict[str, Any]) -> None:
+        """Put an event on the run's stream (``ctx.emit``)."""
+        self.ctx.emit(type, data)
+
+
+class RunGovernor:
+    """The ``Governor`` of one run's execution: asks each part in order before a call (the
+    first that stops it wins) and every part that was asked, in reverse, after it."""
+
+    def __init__(
+        self,
+        parts: Sequence[GovernancePart],
+        store: RunStore,
+        run: RunRecord,
+        clock: Clock,
+        audit_sink: AuditSink,
+    ) -> None:
+        self.parts = tuple(parts)
+        self.store = store
+        self.run = run
+        self.clock = clock
+        self.audit_sink = audit_sink
+
+    def scope(self, ctx: Any) -> RunScope:
+        return RunScope(self.run, self.store, self.clock, ctx, self.audit_sink)
+
+    async def before_call(self, run: Any, call: GovernedCall) -> None:
+        scope = self.scope(run)
+        asked: list[GovernancePart] = []
+        call.scratch["_asked"] = asked
+        for part in self.parts:
+            asked.append(part)
+            try:
+                await part.before_call(scope, call)
+            except BaseException:
+                # the call will not run: let the parts already asked release what they reserved
+                failed = CallOutcome(False, error=None)
+                for earlier in reversed(asked[:-1]):
+                    await earlier.after_call(scope, call, failed)
+                raise
+
+    async def after_call(self, run: Any, call: GovernedCall, outcome: CallOutcome) -> None:
+        scope = self.scope(run)
+        asked: list[GovernancePart] = call.scratch.get("_asked", list(self.parts))
+        for part in reversed(asked):
+            await part.after_call(scope, call, outcome)
