@@ -25,8 +25,10 @@ user's ``except Exception:`` inside a node cannot swallow them (the same reasoni
     │   ├── IllegalTransitionError    a lifecycle transition the state machine forbids
     │   ├── RunStateError             the run is not in a state that allows the operation
     │   │   └── WorkflowVersionError    the run started with another version of its workflow
-    │   └── ConfigurationError        bad setting, store URL, missing optional dependency
-    │       └── WorkflowConflictError   two different workflows registered under one name
+    │   ├── ConfigurationError        bad setting, store URL, missing optional dependency
+    │   │   └── WorkflowConflictError   two different workflows registered under one name
+    │   └── MessageSignatureError     a signed agent message was refused (``reason``: unsigned,
+    │                                 tampered, unknown sender, wrong recipient, expired, replayed)
     ├── RunFailedError          a run ended FAILED (carries the node error)
     │   └── NodeError               a node raised after exhausting its retry policy
     ├── ToolError               a tool call went wrong (``retryable`` says if trying again helps)
@@ -340,6 +342,17 @@ class StructuredOutputError(ModelError):
         self.attempts = attempts
         self.errors = errors or []
         self.last_output = last_output
+
+
+class MessageSignatureError(UserError):
+    """A signed agent message (``tether.governance.messages``) was refused; ``reason`` says
+    why: ``unsigned``, ``malformed``, ``unknown_sender``, ``bad_signature`` (tampered or signed
+    by another key), ``wrong_recipient``, ``expired``, ``future`` or ``replayed``."""
+
+    def __init__(self, message: str, *, reason: str, sender: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.sender = sender
 
 
 class StoreError(TetherError):

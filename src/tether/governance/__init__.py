@@ -6,13 +6,34 @@ The planes below (``tether.llm``, ``tether.tools``, ``tether.graph``) know only 
 in ``tether.core.governor``; everything governance does lives here.
 """
 
+from tether.core.errors import MessageSignatureError
+from tether.governance.audit import AuditPage, StoreAuditLog
+from tether.governance.audit_verify import AuditBreak, AuditVerification, verify_all, verify_audit
 from tether.governance.config import Governance
+from tether.governance.message_guard import receive_message, verify_input
+from tether.governance.messages import SignedMessage, sign_message, verify_message
 from tether.governance.scope import AuditSink, GovernancePart, RunGovernor, RunScope
+from tether.governance.signing import AgentKey
+from tether.store.audit import AuditRow
 
 __all__ = [
+    "AgentKey",
+    "AuditBreak",
+    "AuditPage",
+    "AuditRow",
     "AuditSink",
+    "AuditVerification",
     "Governance",
     "GovernancePart",
+    "MessageSignatureError",
     "RunGovernor",
     "RunScope",
+    "SignedMessage",
+    "StoreAuditLog",
+    "receive_message",
+    "sign_message",
+    "verify_all",
+    "verify_audit",
+    "verify_input",
+    "verify_message",
 ]

@@ -14,6 +14,7 @@ from typing import Any, cast
 
 from tether.core.clock import Clock
 from tether.core.errors import ConfigurationError
+from tether.governance.audit import StoreAuditLog
 from tether.governance.scope import AuditSink, GovernancePart, RunGovernor
 from tether.store.protocol import RunStore
 from tether.store.types import RunRecord
@@ -42,7 +43,9 @@ class Governance:
         self.guards = tuple(guards)
         self.policies = policies
         self.extra = tuple(parts)
-        self.audit = audit if audit is not None else AuditSink()
+        self.audit: AuditSink = audit if audit is not None else StoreAuditLog()
+        """Where decisions are recorded: by default the hash-chained log in the run's store
+        (``StoreAuditLog``); ``AuditSink()`` records nothing."""
 
     @property
     def parts(self) -> tuple[GovernancePart, ...]:

@@ -26,6 +26,7 @@ instance every time. Needs pytest and pytest-asyncio.
 
 from __future__ import annotations
 
+from tether.testing.store_conformance_audit import AuditConformance
 from tether.testing.store_conformance_control import ControlConformance
 from tether.testing.store_conformance_history import HistoryConformance
 from tether.testing.store_conformance_leases import LeaseConformance
@@ -41,6 +42,7 @@ __all__ = ["StoreConformance", "StoreFactory"]
 
 
 class StoreConformance(
+    AuditConformance,
     RunConformance,
     LeaseConformance,
     HistoryConformance,

@@ -1,0 +1,162 @@
+"""The hash-chained audit log: every governance decision (policy verdicts, approvals, trips,
+budget changes, signed-message checks) as an append-only record in the store.
+
+Each tenant has one chain. Record ``n`` holds the SHA-256 ``hash`` of its own ``seq``, ``ts``,
+``tenant``, ``run_id``, ``kind``, canonical JSON ``data`` and ``prev_hash`` (record ``n - 1``'s
+hash; 64 zeros for the first), so changing, removing or reordering any record breaks the chain
+at that record (``verify_audit``). Appends from many processes keep one chain: a record's
+position ``(tenant, seq)`` is the table's primary key, so of two writers that computed the same
+next record one insert wins and the other re-reads the head and chains after it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import weakref
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from tether.core.errors import ConfigurationError, StoreError
+from tether.governance.scope import AuditSink, RunScope
+from tether.governance.signing import canonical_json
+from tether.store.audit import NO_TENANT, AuditRow, AuditStore
+
+if TYPE_CHECKING:
+    from tether.governance.audit_verify import AuditVerification
+
+GENESIS = "0" * 64
+"""The ``prev_hash`` of a chain's first record."""
+MAX_APPEND_ATTEMPTS = 10_000
+"""Positions tried before an append gives up (each loss means another writer appended)."""
+
+
+def record_hash(
+    seq: int, ts: float, tenant: str, run_id: str | None, kind: str, data_json: str, prev: str
+) -> str:
+    """The SHA-256 (hex) a record at ``seq`` carries."""
+    body = ["tether-audit/1", seq, ts, tenant, run_id, kind, data_json, prev]
+    text = json.dumps(body, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def row_hash(row: AuditRow) -> str:
+    """What ``row.hash`` must be, recomputed from the row's contents."""
+    r = row
+    return record_hash(r.seq, r.ts, r.tenant, r.run_id, r.kind, r.data_json, r.prev_hash)
+
+
+def audit_store(store: Any) -> AuditStore:
+    if not isinstance(store, AuditStore):
+        raise ConfigurationError(
+            f"{type(store).__name__} keeps no audit log (tether.store.audit.AuditStore); use "
+            "a MemoryStore, SqliteStore or PostgresStore, or turn auditing off with "
+            "Governance(audit=AuditSink())"
+        )
+    return store
+
+
+@dataclass(frozen=True, slots=True)
+class AuditPage:
+    records: list[AuditRow]
+    next_after: tuple[str, int] | None
+    """Pass as ``after=`` for the next page; None: this was the last page."""
+
+
+class StoreAuditLog(AuditSink):
+    """An ``AuditSink`` writing hash-chained records to a store: ``store`` when given, else the
+    store of the run being governed. The default sink of ``Governance``."""
+
+    def __init__(self, store: Any = None) -> None:
+        self.store = None if store is None else audit_store(store)
+        # the last record this log wrote per (store, tenant): never ahead of the store's head
+        # (only this log's own appends move it), so at worst one insert loses and re-reads
+        self._heads: weakref.WeakKeyDictionary[Any, dict[str, tuple[int, str]]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def _store(self, store: Any = None) -> AuditStore:
+        if store is not None:
+            return audit_store(store)
+        if self.store is None:
+            raise ConfigurationError(
+                "this StoreAuditLog has no store: give it one, StoreAuditLog(store)"
+            )
+        return self.store
+
+    async def record(self, scope: RunScope, kind: str, data: dict[str, Any]) -> None:
+        run = scope.run
+        await self.append(
+            kind,
+            data,
+            tenant=run.tenant,
+            run_id=run.run_id,
+            ts=scope.clock.now(),
+            store=self.store if self.store is not None else scope.store,
+        )
+
+    async def append(
+        self,
+        kind: str,
+        data: Any,
+        *,
+        tenant: str | None = None,
+        run_id: str | None = None,
+        ts: float,
+        store: Any = None,
+    ) -> AuditRow:
+        """Chain one record onto ``tenant``'s log (None: runs without a tenant); returns it."""
+        st = self._store(store)
+        chain = NO_TENANT if tenant is None else tenant
+        data_json = canonical_json(data, where=f"the data of audit record {kind!r}")
+        heads = self._heads_of(st)
+        head = heads.get(chain) if heads is not None else None
+        for _ in range(MAX_APPEND_ATTEMPTS):
+            if head is None:
+                last = await st.audit_head(chain)
+                head = (0, GENESIS) if last is None else (last.seq, last.hash)
+            seq, prev = head[0] + 1, head[1]
+            digest = record_hash(seq, ts, chain, run_id, kind, data_json, prev)
+            row = AuditRow(chain, seq, ts, run_id, kind, data_json, prev, digest)
+            if await st.append_audit(row):
+                if heads is not None:
+                    heads[chain] = (seq, digest)
+                return row
+            head = None  # another writer took that position: chain after the newest record
+        raise StoreError(
+            f"could not append to the audit chain of tenant {chain!r}: {MAX_APPEND_ATTEMPTS} "
+            "positions were taken by other writers first"
+        )
+
+    def _heads_of(self, store: AuditStore) -> dict[str, tuple[int, str]] | None:
+        try:
+            return self._heads.setdefault(store, {})
+        except TypeError:  # a store that takes no weak reference: read the head every time
+            return None
+
+    async def records(
+        self,
+        *,
+        tenant: str | None = None,
+        run_id: str | None = None,
+        since: float | None = None,
+        after: tuple[str, int] | None = None,
+        limit: int = 100,
+    ) -> AuditPage:
+        """One page of records by ``(tenant, seq)``: of ``tenant`` (None: all; ``""``: runs
+        without a tenant), of ``run_id``, written at or after ``since`` (a timestamp)."""
+        if limit < 1:
+            raise ConfigurationError(f"limit must be at least 1, got {limit}")
+        rows = await self._store().list_audit(
+            tenant, run_id=run_id, since=since, after=after, limit=limit
+        )
+        last = (rows[-1].tenant, rows[-1].seq) if len(rows) == limit else None
+        return AuditPage(rows, last)
+
+    async def verify(
+        self, tenant: str | None = None, *, anchor: tuple[int, str] | None = None
+    ) -> AuditVerification:
+        """``verify_audit`` of this log's store."""
+        from tether.governance.audit_verify import verify_audit
+
+        return await verify_audit(self._store(), tenant, anchor=anchor)

@@ -1,0 +1,164 @@
+"""Canonical JSON and Ed25519 agent keys: what the audit log hashes and agent messages sign.
+
+Canonical JSON sorts keys, has no whitespace and escapes every non-ASCII character, so equal
+values encode to equal bytes on every machine (and a NUL character survives any database).
+Keys use ``cryptography``'s Ed25519: nothing here is hand-rolled crypto.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from tether.core.errors import ConfigurationError, InvalidInputError
+
+
+def _plain(value: Any, strict: bool, where: str) -> Any:
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return value
+        if strict:
+            raise InvalidInputError(f"{where} holds {value!r}, which JSON cannot carry")
+        return repr(value)
+    if isinstance(value, Mapping):
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                if strict:
+                    raise InvalidInputError(f"{where} has a non-string key {k!r}: use strings")
+                k = str(k)
+            out[k] = _plain(v, strict, f"{where}[{k!r}]")
+        return out
+    if isinstance(value, list | tuple):
+        return [_plain(v, strict, f"{where}[{i}]") for i, v in enumerate(value)]
+    if strict:
+        raise InvalidInputError(
+            f"{where} holds a {type(value).__name__}, which is not JSON: pass dicts, lists, "
+            "strings, numbers, booleans and None"
+        )
+    if isinstance(value, enum.Enum):
+        return _plain(value.value, strict, where)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _plain(dataclasses.asdict(value), strict, where)
+    if isinstance(value, set | frozenset):
+        return sorted((_plain(v, strict, where) for v in value), key=repr)
+    if isinstance(value, bytes):
+        return value.hex()
+    return repr(value)
+
+
+def plain_json(value: Any, *, strict: bool = False, where: str = "the value") -> Any:
+    """``value`` as plain JSON data. Lenient (the audit log) writes what JSON cannot carry as
+    text; ``strict`` (signed messages, which must verify after transport) refuses it."""
+    return _plain(value, strict, where)
+
+
+def canonical_json(value: Any, *, strict: bool = False, where: str = "the value") -> str:
+    """The canonical JSON text of ``value`` (see ``plain_json`` for ``strict``)."""
+    return json.dumps(
+        plain_json(value, strict=strict, where=where),
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=True,
+        allow_nan=False,
+    )
+
+
+class AgentKey:
+    """An agent's Ed25519 signing key. Share ``public_hex`` with the receivers; keep the
+    private key out of the database (``save`` writes it to a file readable by its owner)."""
+
+    __slots__ = ("_key",)
+
+    def __init__(self, key: Ed25519PrivateKey) -> None:
+        self._key = key
+
+    @classmethod
+    def generate(cls) -> AgentKey:
+        return cls(Ed25519PrivateKey.generate())
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> AgentKey:
+        if len(raw) != 32:
+            raise ConfigurationError(
+                f"an Ed25519 private key is 32 bytes, got {len(raw)}: use AgentKey.generate()"
+            )
+        return cls(Ed25519PrivateKey.from_private_bytes(raw))
+
+    @classmethod
+    def load(cls, path: str | Path) -> AgentKey:
+        """Read a key ``save`` wrote (64 hex digits)."""
+        try:
+            text = Path(path).read_text().strip()
+        except OSError as exc:
+            raise ConfigurationError(f"cannot read the agent key file {path}: {exc}") from None
+        try:
+            return cls.from_bytes(bytes.fromhex(text))
+        except ValueError:
+            raise ConfigurationError(
+                f"{path} does not hold an agent key (64 hex digits, as AgentKey.save writes)"
+            ) from None
+
+    def save(self, path: str | Path) -> None:
+        """Write the private key (hex) to ``path``, readable only by its owner."""
+        p = Path(path)
+        p.touch(mode=0o600, exist_ok=True)
+        p.chmod(0o600)
+        p.write_text(self.private_bytes().hex() + "\n")
+
+    def private_bytes(self) -> bytes:
+        return self._key.private_bytes_raw()
+
+    @property
+    def public_key(self) -> Ed25519PublicKey:
+        return self._key.public_key()
+
+    @property
+    def public_hex(self) -> str:
+        """The public key as 64 hex digits (what ``verify_message`` is given)."""
+        return self.public_key.public_bytes_raw().hex()
+
+    def sign(self, data: bytes) -> bytes:
+        return self._key.sign(data)
+
+    def __repr__(self) -> str:
+        return f"AgentKey(public={self.public_hex[:16]}...)"
+
+
+PublicKeyLike = AgentKey | Ed25519PublicKey | bytes | str
+
+
+def public_key(value: PublicKeyLike, who: str = "an agent") -> Ed25519PublicKey:
+    """An Ed25519 public key from an ``AgentKey``, a key object, 32 raw bytes or 64 hex digits."""
+    if isinstance(value, AgentKey):
+        return value.public_key
+    if isinstance(value, Ed25519PublicKey):
+        return value
+    try:
+        raw = bytes.fromhex(value) if isinstance(value, str) else bytes(value)
+        if len(raw) != 32:
+            raise ValueError(len(raw))
+        return Ed25519PublicKey.from_public_bytes(raw)
+    except (ValueError, TypeError):
+        raise ConfigurationError(
+            f"the public key of {who} is not an Ed25519 public key (32 bytes or 64 hex digits, "
+            "e.g. AgentKey.public_hex)"
+        ) from None
+
+
+def signature_ok(key: Ed25519PublicKey, signature: bytes, data: bytes) -> bool:
+    try:
+        key.verify(signature, data)
+    except InvalidSignature:
+        return False
+    return True
