@@ -1,0 +1,157 @@
+"""The injection guard: which content of a run is untrusted, and whether a write derives from it.
+
+Content enters a run untrusted when it comes from outside: every tool result (a live call
+reports it to the guard; a journaled one is read back from the run's effect journal), the run's
+input (what a user sent; ``trust_input=True`` when the submitter is the principal), and any
+value a node marks with :func:`untrusted` (retrieval results, fetched pages). Trusted content is
+the run's metadata (set by the operator), the guard's ``trusted`` values (system constants) and
+the results of ``trusted_tools``. The provenance of a run's content is kept in its journal, so
+it survives resumes, crashes and moves between workers: a run is one turn, and everything that
+entered it untrusted stays untrusted for the rest of that turn, wherever it went in the state.
+
+Before a tool call whose scope is in ``scopes`` (write and destructive), the guard asks whether
+any argument derives from untrusted content and not from trusted content (the matching rule:
+``provenance_index``). ``PolicySet`` turns an allowed call that does into an escalation: the
+call needs an approval instead of running.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from typing import Any, TypeVar
+
+from tether.core.governor import CallOutcome, GovernedCall, governor_of
+from tether.core.journal import current_journal
+from tether.governance.provenance_index import ContentIndex, Derivation, derive
+from tether.governance.scope import RunScope
+from tether.store.types import RunRecord
+
+T = TypeVar("T")
+PROVENANCE_KIND = "provenance"
+"""The journal kind of a value marked with ``untrusted()`` / ``trusted()``."""
+
+
+class _Ledger:
+    """One run execution's content, indexed lazily (only when a write is checked)."""
+
+    def __init__(self, run: RunRecord) -> None:
+        self.run = run
+        self.untrusted = ContentIndex()
+        self.trusted = ContentIndex()
+        self.pending: list[tuple[Any, bool, str]] = []
+        self.loaded = False
+
+    def flush(self) -> None:
+        for value, trusted, source in self.pending:
+            (self.trusted if trusted else self.untrusted).add(value, source)
+        self.pending.clear()
+
+
+@dataclass
+class InjectionGuard:
+    """Which content is untrusted, and which calls must not derive from it (see the module)."""
+
+    scopes: Sequence[str] = ("write", "destructive")
+    trust_input: bool = False
+    trust_metadata: bool = True
+    trusted_tools: Sequence[str] = ()
+    """Globs of tools whose results are system data, not outside content."""
+    trusted: Sequence[Any] = ()
+    """System values (constants, configuration) arguments may carry."""
+    exempt_tools: Sequence[str] = ()
+    """Globs of tools the guard never checks."""
+    small_numbers: float = 10
+    """Numbers below this (absolute) are never reported: counts and flags are everywhere."""
+    max_runs: int = 1024
+    _ledgers: OrderedDict[str, _Ledger] = field(default_factory=OrderedDict, repr=False)
+
+    def applies(self, call: GovernedCall) -> bool:
+        scope = getattr(getattr(call.contract, "scope", None), "value", None)
+        return (
+            call.kind == "tool"
+            and scope in self.scopes
+            and not any(fnmatchcase(call.name, g) for g in self.exempt_tools)
+        )
+
+    def _trusted_tool(self, name: str) -> bool:
+        return any(fnmatchcase(name, g) for g in self.trusted_tools)
+
+    def ledger(self, scope: RunScope) -> _Ledger:
+        run_id = scope.run.run_id
+        led = self._ledgers.get(run_id)
+        if led is None or led.run is not scope.run:  # a new execution: read the journal again
+            led = self._ledgers[run_id] = _Ledger(scope.run)
+        self._ledgers.move_to_end(run_id)
+        while len(self._ledgers) > self.max_runs:
+            self._ledgers.popitem(last=False)
+        return led
+
+    async def after_call(self, scope: RunScope, call: GovernedCall, outcome: CallOutcome) -> None:
+        """A live tool call's result enters the run as content."""
+        if call.kind == "tool" and outcome.ok:
+            trusted = self._trusted_tool(call.name)
+            self.ledger(scope).pending.append((outcome.result, trusted, f"tool {call.name}"))
+
+    def note(self, run_id: str, value: Any, trusted: bool, source: str) -> None:
+        """A value marked by ``untrusted()`` / ``trusted()`` in a live execution."""
+        led = self._ledgers.get(run_id)
+        if led is not None:
+            led.pending.append((value, trusted, source))
+
+    async def check(self, scope: RunScope, call: GovernedCall) -> list[Derivation]:
+        """The arguments of ``call`` that derive from untrusted content of this run."""
+        led = self.ledger(scope)
+        if not led.loaded:
+            await self._load(scope, led)
+        led.flush()
+        return derive(dict(call.args), led.untrusted, led.trusted, self.small_numbers)
+
+    async def _load(self, scope: RunScope, led: _Ledger) -> None:
+        run = scope.run
+        (led.trusted if self.trust_input else led.untrusted).add(run.input, "the run's input")
+        if self.trust_metadata:
+            led.trusted.add(run.metadata, "run metadata")
+        led.trusted.add(list(self.trusted), "system values")
+        for eff in await scope.store.list_effects(run.run_id):
+            if eff.status != "done" or not isinstance(eff.request, dict):
+                continue
+            if eff.kind == "tool":
+                name = str(eff.request.get("tool", "?"))
+                led.pending.append((eff.result, self._trusted_tool(name), f"tool {name}"))
+            elif eff.kind == PROVENANCE_KIND:
+                trusted = eff.request.get("trust") == "trusted"
+                led.pending.append((eff.result, trusted, str(eff.request.get("source"))))
+        led.loaded = True
+
+
+async def untrusted(value: T, *, source: str = "retrieval", ctx: Any = None) -> T:
+    """Mark ``value`` (retrieved documents, a fetched page...) as untrusted content of the
+    running turn and return it: write calls whose arguments derive from it need approval.
+    Journaled, so the mark survives resumes; outside a run it does nothing."""
+    return await _mark(value, False, source, ctx)
+
+
+async def trusted(value: T, *, source: str = "system", ctx: Any = None) -> T:
+    """Mark ``value`` as trusted content of the running turn (operator or system data):
+    arguments carrying it are not reported even when untrusted content carries it too."""
+    return await _mark(value, True, source, ctx)
+
+
+async def _mark(value: T, is_trusted: bool, source: str, ctx: Any) -> T:
+    ctx = ctx if ctx is not None else current_journal()
+    if ctx is None:
+        return value
+
+    async def give() -> T:
+        return value
+
+    request = {"trust": "trusted" if is_trusted else "untrusted", "source": source}
+    out: T = await ctx.journaled(PROVENANCE_KIND, request, give)
+    for part in getattr(governor_of(ctx), "parts", ()):
+        guard = getattr(part, "guard", None)
+        if isinstance(guard, InjectionGuard):
+            guard.note(ctx.run_id, out, is_trusted, source)
+    return out

@@ -1,0 +1,154 @@
+"""An index of content of one trust level (untrusted or trusted) in a run, and the rule that
+says whether a tool argument derives from it.
+
+**The matching rule** (provenance, never attack phrases). Content (a tool result, the run's
+input, a value marked with ``untrusted()``) is flattened to its leaves; each string leaf is
+read as written and decoded (``provenance_text.readings``). An argument value *derives from*
+the indexed content when:
+
+- a number (or a string that is only a number, ``"$10,000"``) equals a number the content
+  states (``10,000``, ``10.000``, ``10k``, ``ten thousand``, a numeric leaf), unless its
+  absolute value is below ``small_numbers`` (counts and flags are everywhere);
+- a string equals a string leaf of the content, or (5 characters or more) is contained in it;
+- a string contains an identifier-like token of the content (an account number, IBAN, e-mail
+  address, URL or domain: ``provenance_text.atoms``);
+- a string shares a passage of ``SHINGLE`` consecutive words with the content.
+
+Trusted content wins: the guard only reports an argument value that derives from untrusted
+content and *not* from trusted content (the run's metadata, system values, trusted tools).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tether.governance.provenance_text import atoms, normalize, numbers, readings, shingles
+
+
+def leaves(value: Any, path: str = "$") -> Iterator[tuple[str, Any]]:
+    """``(json path, leaf)`` for each scalar inside ``value`` (mappings, lists, tuples)."""
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            yield from leaves(v, f"{path}.{k}")
+    elif isinstance(value, list | tuple | set | frozenset):
+        for i, v in enumerate(value):
+            yield from leaves(v, f"{path}[{i}]")
+    elif value is not None and not isinstance(value, bool):
+        yield path, value
+
+
+@dataclass(frozen=True, slots=True)
+class Derivation:
+    """One argument value found to derive from content."""
+
+    path: str
+    """The argument's JSON path (``$.amount``)."""
+    value: Any
+    how: str
+    """``number``, ``equals``, ``contained``, ``identifier`` or ``passage``."""
+    source: str
+    """Where the content came from (``tool read_email``, ``input``, ``retrieval``...)."""
+    detail: str = ""
+
+    def describe(self) -> str:
+        extra = f" ({self.detail})" if self.detail else ""
+        return f"argument {self.path}={self.value!r} {self.how} {self.source}{extra}"
+
+
+class ContentIndex:
+    """Values carried by content of one trust level, with where each came from."""
+
+    MIN_CONTAINED = 5
+
+    def __init__(self) -> None:
+        self.texts: list[tuple[str, str]] = []
+        self.strings: dict[str, str] = {}
+        self.numbers: dict[float, str] = {}
+        self.atoms: dict[str, str] = {}
+        self.shingles: dict[int, str] = {}
+
+    def add(self, value: Any, source: str) -> None:
+        for _, leaf in leaves(value):
+            if isinstance(leaf, int | float):
+                self.numbers.setdefault(float(leaf), source)
+                continue
+            text = leaf if isinstance(leaf, str) else str(leaf)
+            for reading in readings(text):
+                self.texts.append((reading, source))
+                self.strings.setdefault(reading, source)
+                for n in numbers(reading):
+                    self.numbers.setdefault(n, source)
+                for a in atoms(reading):
+                    self.atoms.setdefault(a, source)
+                for h in shingles(reading):
+                    self.shingles.setdefault(h, source)
+
+    def number(self, n: float) -> str | None:
+        return self.numbers.get(float(n))
+
+    def string(self, s: str) -> tuple[str, str] | None:
+        """``(how, source)`` when the normalised string ``s`` is a leaf of, or contained in,
+        this content."""
+        if s in self.strings:
+            return "equals a value of", self.strings[s]
+        if len(s) >= self.MIN_CONTAINED:
+            for text, source in self.texts:
+                if s in text:
+                    return "is contained in", source
+        return None
+
+
+def derive(
+    args: Any, untrusted: ContentIndex, trusted: ContentIndex, small_numbers: float
+) -> list[Derivation]:
+    """Each argument value of ``args`` that derives from ``untrusted`` and not ``trusted``."""
+    found: list[Derivation] = []
+    for path, value in leaves(args):
+        hit = _derive_one(value, untrusted, trusted, small_numbers)
+        if hit is not None:
+            how, source, detail = hit
+            found.append(Derivation(path, value, how, source, detail))
+    return found
+
+
+def _derive_one(
+    value: Any, untrusted: ContentIndex, trusted: ContentIndex, small: float
+) -> tuple[str, str, str] | None:
+    if isinstance(value, int | float):
+        return _derive_number(float(value), untrusted, trusted, small)
+    s = normalize(value if isinstance(value, str) else str(value))
+    if len(s) < 2 or trusted.string(s) is not None:
+        return None
+    stated = numbers(s)
+    if stated and _only_number(s):
+        for n in stated:
+            hit = _derive_number(n, untrusted, trusted, small)
+            if hit is not None:
+                return hit
+        return None
+    seen = untrusted.string(s)
+    if seen is not None:
+        return f"{seen[0]} content from", seen[1], ""
+    for a in sorted(atoms(s)):
+        if a in untrusted.atoms and a not in trusted.atoms:
+            return "carries an identifier from", untrusted.atoms[a], a
+    for h in shingles(s):
+        if h in untrusted.shingles and h not in trusted.shingles:
+            return "shares a passage with", untrusted.shingles[h], ""
+    return None
+
+
+def _derive_number(
+    n: float, untrusted: ContentIndex, trusted: ContentIndex, small: float
+) -> tuple[str, str, str] | None:
+    if abs(n) < small or trusted.number(n) is not None:
+        return None
+    source = untrusted.number(n)
+    return None if source is None else ("is a number stated in", source, "")
+
+
+def _only_number(s: str) -> bool:
+    core = s.strip().strip("$€£¥").strip()
+    return bool(core) and all(c.isdigit() or c in ",.' -+$€£¥k" for c in core)
