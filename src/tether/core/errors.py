@@ -27,8 +27,13 @@ user's ``except Exception:`` inside a node cannot swallow them (the same reasoni
     │   │   └── WorkflowVersionError    the run started with another version of its workflow
     │   ├── ConfigurationError        bad setting, store URL, missing optional dependency
     │   │   └── WorkflowConflictError   two different workflows registered under one name
-    │   └── MessageSignatureError     a signed agent message was refused (``reason``: unsigned,
-    │                                 tampered, unknown sender, wrong recipient, expired, replayed)
+    │   ├── MessageSignatureError     a signed agent message was refused (``reason``: unsigned,
+    │   │                             tampered, unknown sender, wrong recipient, expired, replayed)
+    │   └── ApprovalError             an approval was refused (governance approvals)
+    │       ├── ApprovalNotFoundError     no approval request with that id
+    │       ├── ApprovalStateError        decided already, or this approver decided already
+    │       └── ApprovalSignatureError    unknown or ineligible approver, or a signature that
+    │                                     does not verify (forged, other intent, expired)
     ├── RunFailedError          a run ended FAILED (carries the node error)
     │   └── NodeError               a node raised after exhausting its retry policy
     ├── ToolError               a tool call went wrong (``retryable`` says if trying again helps)
@@ -353,6 +358,27 @@ class MessageSignatureError(UserError):
         super().__init__(message)
         self.reason = reason
         self.sender = sender
+
+
+class ApprovalError(UserError):
+    """An approval operation was refused (``tether.governance.approvals``)."""
+
+
+class ApprovalNotFoundError(ApprovalError, LookupError):
+    def __init__(self, approval_id: str) -> None:
+        super().__init__(
+            f"approval {approval_id!r} not found; list requests with `tether approvals list`"
+        )
+        self.approval_id = approval_id
+
+
+class ApprovalStateError(ApprovalError):
+    """The request is no longer pending, or this approver already decided on it."""
+
+
+class ApprovalSignatureError(ApprovalError):
+    """The approver is unknown or not eligible, or the signature does not verify: forged,
+    made over another intent (other arguments, another request), or expired."""
 
 
 class StoreError(TetherError):

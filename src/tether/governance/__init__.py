@@ -7,6 +7,15 @@ in ``tether.core.governor``; everything governance does lives here.
 """
 
 from tether.core.errors import MessageSignatureError
+from tether.governance.approvals import (
+    ApprovalRecord,
+    ApprovalRule,
+    Approvals,
+    Approver,
+    Escalate,
+    granted,
+    request_approval,
+)
 from tether.governance.audit import AuditPage, StoreAuditLog
 from tether.governance.audit_verify import AuditBreak, AuditVerification, verify_all, verify_audit
 from tether.governance.config import Governance
@@ -18,11 +27,16 @@ from tether.store.audit import AuditRow
 
 __all__ = [
     "AgentKey",
+    "ApprovalRecord",
+    "ApprovalRule",
+    "Approvals",
+    "Approver",
     "AuditBreak",
     "AuditPage",
     "AuditRow",
     "AuditSink",
     "AuditVerification",
+    "Escalate",
     "Governance",
     "GovernancePart",
     "MessageSignatureError",
@@ -30,7 +44,9 @@ __all__ = [
     "RunScope",
     "SignedMessage",
     "StoreAuditLog",
+    "granted",
     "receive_message",
+    "request_approval",
     "sign_message",
     "verify_all",
     "verify_audit",

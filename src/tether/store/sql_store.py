@@ -38,6 +38,7 @@ from tether.store.rows import (
     run_params,
 )
 from tether.store.schema import current_version, pending, record_version, version_table
+from tether.store.sql_approvals import SqlApprovals
 from tether.store.sql_audit import SqlAudit
 from tether.store.sql_base import ACTIVE_VALUES, FINISHED_VALUES, Statements
 from tether.store.sql_queue_limits import SqlQueueLimits
@@ -104,7 +105,7 @@ def existing_run(run: RunRecord, row: Any) -> RunRecord:
     return existing
 
 
-class SqlStore(SqlWorkers, SqlTimers, SqlQueueLimits, SqlAudit, ABC):
+class SqlStore(SqlWorkers, SqlTimers, SqlQueueLimits, SqlAudit, SqlApprovals, ABC):
     clock: Clock
     _sql: Statements
     wakeups: Wakeup

@@ -26,6 +26,7 @@ instance every time. Needs pytest and pytest-asyncio.
 
 from __future__ import annotations
 
+from tether.testing.store_conformance_approvals import ApprovalConformance
 from tether.testing.store_conformance_audit import AuditConformance
 from tether.testing.store_conformance_control import ControlConformance
 from tether.testing.store_conformance_history import HistoryConformance
@@ -53,6 +54,7 @@ class StoreConformance(
     ThreadConformance,
     TimerConformance,
     WorkerConformance,
+    ApprovalConformance,
 ):
     """Every RunStore semantic of ``tether.store.protocol`` and the control plane of
     ``tether.store.control``, checked against one backend."""

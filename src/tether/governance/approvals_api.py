@@ -1,0 +1,179 @@
+"""``Approvals``: list, inspect and decide on approval requests; register approvers.
+
+``Approvals(runtime)`` resumes a run as soon as its request is decided (approved by enough
+approvers, or rejected): ``Runtime.resume`` with ``execute=True`` (default; the run continues
+in this runtime, which must know its workflow) or ``execute=False`` (the run goes back to the
+queue for any worker). ``Approvals(store)`` only records decisions: the caller resumes the run
+(``Runtime.resume(run_id)`` or ``tether runs resume RUN_ID``).
+
+A rejection by any one eligible approver rejects the request (a veto); the resumed call is then
+refused with ``PolicyViolationError``, which the planner sees as the tool's error.
+"""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from tether.core.errors import (
+    ApprovalNotFoundError,
+    ApprovalSignatureError,
+    ApprovalStateError,
+    InvalidInputError,
+)
+from tether.governance.approvals_keys import generate_key, public_pem, sign, verify
+from tether.governance.approvals_request import approval_store
+from tether.governance.approvals_resume import audit_outside, resume_decided
+from tether.governance.approvals_tally import complete, may_decide, who
+from tether.store.approvals import APPROVED, PENDING, REJECTED, STATUSES, ApprovalRecord, Approver
+
+_TRIES = 8
+
+
+class Approvals:
+    """The approvals of one store (``rt.approvals``-style access: ``Approvals(rt)``)."""
+
+    generate_key = staticmethod(generate_key)
+    sign = staticmethod(sign)
+
+    def __init__(self, target: Any, *, execute: bool = True) -> None:
+        self.runtime = target if hasattr(target, "resume") and hasattr(target, "store") else None
+        self.store = approval_store(target.store if self.runtime is not None else target)
+        self.execute = execute
+
+    def _now(self) -> float:
+        clock = getattr(self.runtime or self.store, "clock", None)
+        if clock is None:
+            raise InvalidInputError("the store has no clock")
+        return float(clock.now())
+
+    # -- reading ---------------------------------------------------------------------------
+    async def list(
+        self, status: str | None = None, run_id: str | None = None, limit: int = 100
+    ) -> list[ApprovalRecord]:
+        if status is not None and status not in STATUSES:
+            raise InvalidInputError(f"unknown approval status {status!r}; use one of {STATUSES}")
+        return await self.store.list_approvals(status=status, run_id=run_id, limit=limit)
+
+    async def get(self, approval_id: str) -> ApprovalRecord:
+        rec = await self.store.get_approval(approval_id)
+        if rec is None:
+            raise ApprovalNotFoundError(approval_id)
+        return rec
+
+    # -- approvers -------------------------------------------------------------------------
+    async def register_approver(
+        self,
+        approver_id: str,
+        role: str,
+        public_key: str | bytes | Ed25519PublicKey | Ed25519PrivateKey,
+    ) -> Approver:
+        """Register (or re-key) an approver. A key registered to another approver is refused:
+        one key must never count as two approvers."""
+        for name, value in (("approver id", approver_id), ("role", role)):
+            if not isinstance(value, str) or not value.strip():
+                raise InvalidInputError(f"the {name} must be a non-empty string, got {value!r}")
+        pem = public_pem(public_key)
+        for other in await self.store.list_approvers():
+            if other.public_key == pem and other.approver_id != approver_id:
+                raise InvalidInputError(
+                    f"that public key is registered to approver {other.approver_id!r} already; "
+                    "every approver needs a key of their own (tether approvals keygen)"
+                )
+        return await self.store.put_approver(Approver(approver_id, role, pem))
+
+    async def approvers(self) -> builtins.list[Approver]:
+        return await self.store.list_approvers()
+
+    # -- deciding --------------------------------------------------------------------------
+    async def approve(self, approval_id: str, approver: str, signature: str) -> ApprovalRecord:
+        """Add ``approver``'s signed approval; once enough distinct approvers approved, the
+        request is approved (and, with a runtime, its run resumed)."""
+        return await self._decide(approval_id, approver, signature, "approve", "")
+
+    async def reject(
+        self, approval_id: str, approver: str, signature: str, reason: str = ""
+    ) -> ApprovalRecord:
+        """Reject the request (one eligible approver suffices); with a runtime, its run
+        resumes and the call is refused with ``PolicyViolationError``."""
+        return await self._decide(approval_id, approver, signature, "reject", reason)
+
+    async def resume(self, approval_id: str, actor: str = "approvals") -> bool:
+        """Resume the run of a decided request if it still waits for it (needs a runtime)."""
+        if self.runtime is None:
+            raise InvalidInputError("Approvals(store) cannot resume runs: use Approvals(runtime)")
+        rec = await self.get(approval_id)
+        if rec.status not in (APPROVED, REJECTED):
+            raise ApprovalStateError(f"approval {approval_id} is {rec.status}, not decided")
+        return await resume_decided(self.runtime, rec, actor, self.execute)
+
+    async def _decide(
+        self, approval_id: str, approver_id: str, signature: str, decision: str, reason: str
+    ) -> ApprovalRecord:
+        approver = await self.store.get_approver(approver_id)
+        if approver is None:
+            raise ApprovalSignatureError(
+                f"approver {approver_id!r} is not registered; add them with "
+                "`tether approvals approver add ID --role R --public-key FILE`"
+            )
+        for _ in range(_TRIES):
+            rec = await self.get(approval_id)
+            now = self._now()
+            _check_open(rec, approver, now)
+            verify(approver.public_key, rec.approval_id, rec.intent, decision, signature, now)
+            rec.decisions.append(
+                {
+                    "approver": approver.approver_id,
+                    "role": approver.role,
+                    "decision": decision,
+                    "signature": signature,
+                    "at": now,
+                    "reason": reason,
+                }
+            )
+            keys = {a.approver_id: a.public_key for a in await self.store.list_approvers()}
+            tally = [{**d, "key": keys.get(d["approver"], "")} for d in rec.decisions]
+            if decision == "reject":
+                rec.status = REJECTED
+            elif complete(rec.rule, tally):
+                rec.status = APPROVED
+            what = {"approve": "approved", "reject": "rejected"}[decision]
+            rec.history.append({"what": what, "at": now, "by": approver_id, "reason": reason})
+            if await self.store.update_approval(rec):
+                rec.version += 1
+                await self._after(rec, approver_id, decision)
+                return rec
+        raise ApprovalStateError(
+            f"approval {approval_id} keeps changing under concurrent decisions; try again"
+        )
+
+    async def _after(self, rec: ApprovalRecord, approver_id: str, decision: str) -> None:
+        if self.runtime is None:
+            return
+        run = await self.runtime.store.get_run(rec.run_id)
+        data = {"approval_id": rec.approval_id, "approver": approver_id, "status": rec.status}
+        await audit_outside(self.runtime, run, f"approval.{decision}", data)
+        if rec.status in (APPROVED, REJECTED):
+            await resume_decided(self.runtime, rec, f"approval:{approver_id}", self.execute)
+
+
+def _check_open(rec: ApprovalRecord, approver: Approver, now: float) -> None:
+    aid = rec.approval_id
+    if rec.status != PENDING:
+        raise ApprovalStateError(f"approval {aid} is {rec.status} already; nothing to decide")
+    if rec.deadline_at is not None and rec.deadline_at <= now:
+        raise ApprovalStateError(
+            f"approval {aid} passed its deadline; its deadline action is being applied"
+        )
+    if not may_decide(rec.rule, approver.approver_id, approver.role):
+        raise ApprovalSignatureError(
+            f"approver {approver.approver_id!r} (role {approver.role!r}) may not decide on "
+            f"approval {aid}: it needs {who(rec.rule)}"
+        )
+    if any(d["approver"] == approver.approver_id for d in rec.decisions):
+        raise ApprovalStateError(
+            f"approver {approver.approver_id!r} decided on approval {aid} already; the next "
+            "approval must come from a different approver"
+        )

@@ -1,0 +1,205 @@
+"""Dual-key signed approvals: a governed refund parks ESCALATED on an approval request and runs
+only once two distinct registered approvers signed exactly its intent."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+
+from tests.governance.approvals_app import SENT, Recorded, build
+from tether import RunStatus, Runtime
+from tether.core.errors import (
+    ApprovalNotFoundError,
+    ApprovalSignatureError,
+    ApprovalStateError,
+)
+from tether.core.governor import GovernedCall
+from tether.governance import ApprovalRecord, ApprovalRule, Approvals, RunScope
+from tether.governance.approvals import generate_key, granted, sign
+from tether.governance.scope import AuditSink
+from tether.store.memory import MemoryStore
+from tether.testing.clock import FakeClock
+
+DUAL = ApprovalRule(roles=("finance", "ops"), required=2)
+
+
+@pytest.fixture(autouse=True)
+def _clear() -> None:
+    SENT.clear()
+
+
+class Keys:
+    def __init__(self) -> None:
+        self.alice, self.bob, self.carol, self.mallory = (generate_key() for _ in range(4))
+
+
+async def setup(ap: Approvals) -> Keys:
+    k = Keys()
+    await ap.register_approver("alice", "finance", k.alice)
+    await ap.register_approver("bob", "ops", k.bob)
+    await ap.register_approver("carol", "finance", k.carol)
+    return k
+
+
+async def park(rt: Runtime, wf: Any, amount: int = 40, times: int = 1) -> tuple[str, str]:
+    res = await rt.run(wf, {"amount": amount, "times": times})
+    assert res.status is RunStatus.ESCALATED
+    esc = res.escalation
+    assert esc is not None and esc["kind"] == "approval"
+    details = esc["details"]
+    assert details["intent"]["tool"] == "refund"
+    assert details["intent"]["args"] == {"amount": amount}
+    assert details["required"] == 2
+    return res.run_id, details["approval_id"]
+
+
+async def test_one_approval_is_not_enough_and_the_same_approver_twice_neither() -> None:
+    clock = FakeClock()
+    audit = Recorded()
+    wf = build(DUAL, audit)
+    async with Runtime(MemoryStore(clock), workflows=[wf], clock=clock) as rt:
+        ap = Approvals(rt)
+        k = await setup(ap)
+        run_id, aid = await park(rt, wf)
+        rec = await ap.get(aid)
+        assert (rec.status, rec.intent["run_id"], rec.reason) == (
+            "pending",
+            run_id,
+            "refunds need sign-off",
+        )
+        after = await ap.approve(aid, "alice", sign(k.alice, rec, now=clock.now()))
+        assert after.status == "pending"
+        assert (await rt.get_run(run_id)).status is RunStatus.ESCALATED
+        with pytest.raises(ApprovalStateError, match="different approver"):
+            await ap.approve(aid, "alice", sign(k.alice, rec, now=clock.now()))
+        assert (await ap.get(aid)).status == "pending"
+        assert SENT == []
+        assert "approval.requested" in audit.kinds
+
+
+async def test_forged_expired_and_other_argument_signatures_are_refused() -> None:
+    clock = FakeClock()
+    wf = build(DUAL)
+    async with Runtime(MemoryStore(clock), workflows=[wf], clock=clock) as rt:
+        ap = Approvals(rt)
+        k = await setup(ap)
+        _, aid = await park(rt, wf)
+        rec = await ap.get(aid)
+        other = dataclasses.replace(rec, intent={**rec.intent, "args": {"amount": 10_000}})
+        with pytest.raises(ApprovalSignatureError, match="does not verify"):
+            await ap.approve(aid, "bob", sign(k.bob, other, now=clock.now()))
+        with pytest.raises(ApprovalSignatureError, match="does not verify"):  # mallory's key
+            await ap.approve(aid, "bob", sign(k.mallory, rec, now=clock.now()))
+        with pytest.raises(ApprovalSignatureError, match="does not verify"):  # a reject signed
+            await ap.approve(aid, "bob", sign(k.bob, rec, "reject", now=clock.now()))
+        with pytest.raises(ApprovalSignatureError, match="expired"):
+            await ap.approve(aid, "bob", sign(k.bob, rec, expires_at=clock.now() - 1))
+        with pytest.raises(ApprovalSignatureError, match="malformed"):
+            await ap.approve(aid, "bob", "ed25519:1e20:not-base64!!")
+        with pytest.raises(ApprovalSignatureError, match="not registered"):
+            await ap.approve(aid, "mallory", sign(k.mallory, rec, now=clock.now()))
+        with pytest.raises(ApprovalNotFoundError):
+            await ap.approve("apr_nope", "bob", sign(k.bob, rec, now=clock.now()))
+        assert (await ap.get(aid)).decisions == []
+
+
+async def test_a_valid_pair_releases_exactly_that_call_once() -> None:
+    clock = FakeClock()
+    audit = Recorded()
+    wf = build(DUAL, audit)
+    async with Runtime(MemoryStore(clock), workflows=[wf], clock=clock) as rt:
+        ap = Approvals(rt)
+        k = await setup(ap)
+        run_id, aid = await park(rt, wf, amount=40, times=2)  # the same refund, twice
+        rec = await ap.get(aid)
+        await ap.approve(aid, "alice", sign(k.alice, rec, now=clock.now()))
+        done = await ap.approve(aid, "bob", sign(k.bob, rec, now=clock.now()))
+        assert done.status == "approved"
+        res = await rt.wait(run_id, timeout=60)
+        # the first call ran; the identical second call needs an approval of its own
+        assert SENT == [40]
+        assert res.status is RunStatus.ESCALATED
+        assert res.escalation is not None
+        second = res.escalation["details"]["approval_id"]
+        assert second != aid
+        used = await ap.get(aid)
+        assert used.used_at is not None and used.status == "approved"
+        rec2 = await ap.get(second)
+        await ap.approve(second, "carol", sign(k.carol, rec2, now=clock.now()))
+        await ap.approve(second, "bob", sign(k.bob, rec2, now=clock.now()))
+        final = await rt.wait(run_id, timeout=60)
+    assert final.status is RunStatus.COMPLETED
+    assert final.state["out"] == ["refunded 40", "refunded 40"]
+    assert SENT == [40, 40]
+    assert "approval.used" in audit.kinds and "approval.approve" in audit.kinds
+
+
+async def test_an_approval_over_other_arguments_does_not_authorise_the_call() -> None:
+    clock = FakeClock()
+    store = MemoryStore(clock)
+    wf = build(DUAL)
+    async with Runtime(store, workflows=[wf], clock=clock) as rt:
+        ap = Approvals(store)  # records decisions only: the test resumes
+        k = await setup(ap)
+        run_id, aid = await park(rt, wf, amount=40)
+        rec = await ap.get(aid)
+        await ap.approve(aid, "alice", sign(k.alice, rec, now=clock.now()))
+        await ap.approve(aid, "bob", sign(k.bob, rec, now=clock.now()))
+        run = await rt.get_run(run_id)
+        assert run.status is RunStatus.ESCALATED  # nobody resumed it
+
+        scope = RunScope(run, store, clock, Ctx(rec), AuditSink())
+        other = GovernedCall("tool", "refund", {"amount": 41}, key=rec.intent["call_key"])
+        assert await granted(scope, other) is None
+        same = GovernedCall("tool", "refund", {"amount": 40}, key=rec.intent["call_key"])
+        got = await granted(scope, same)
+        assert isinstance(got, ApprovalRecord) and got.approval_id == aid
+        assert await granted(scope, same) is None  # used: once
+
+
+async def test_a_signature_that_no_longer_verifies_voids_the_approval() -> None:
+    clock = FakeClock()
+    wf = build(DUAL)
+    async with Runtime(MemoryStore(clock), workflows=[wf], clock=clock) as rt:
+        ap = Approvals(rt.store)  # records only: the test resumes
+        k = await setup(ap)
+        run_id, aid = await park(rt, wf)
+        rec = await ap.get(aid)
+        await ap.approve(aid, "alice", sign(k.alice, rec, now=clock.now()))
+        await ap.approve(aid, "bob", sign(k.bob, rec, valid_for=60, now=clock.now()))
+        clock.advance(61)  # bob's signature expires before the call runs
+        res = await rt.resume(run_id)
+        assert res.status is RunStatus.ESCALATED  # a new request: the old one is void
+        assert res.escalation is not None and res.escalation["details"]["approval_id"] != aid
+        assert (await ap.get(aid)).status == "void"
+        assert SENT == []
+
+
+async def test_a_rejection_resumes_the_run_and_the_planner_gets_the_denial() -> None:
+    clock = FakeClock()
+    wf = build(DUAL)
+    async with Runtime(MemoryStore(clock), workflows=[wf], clock=clock) as rt:
+        ap = Approvals(rt)
+        k = await setup(ap)
+        run_id, aid = await park(rt, wf)
+        rec = await ap.get(aid)
+        out = await ap.reject(aid, "bob", sign(k.bob, rec, "reject", now=clock.now()), "no")
+        assert out.status == "rejected"
+        res = await rt.wait(run_id, timeout=60)
+        with pytest.raises(ApprovalStateError, match="rejected already"):
+            await ap.approve(aid, "alice", sign(k.alice, rec, now=clock.now()))
+    assert res.status is RunStatus.COMPLETED
+    assert res.state["out"] == ["PolicyViolationError"]
+    assert SENT == []
+
+
+class Ctx:
+    """The calling node's identity, as a RunContext would give it."""
+
+    def __init__(self, rec: ApprovalRecord) -> None:
+        self.step, self.node = rec.intent["step"], rec.intent["node"]
+
+    def emit(self, type: str, data: dict[str, Any]) -> None:
+        pass
