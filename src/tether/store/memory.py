@@ -19,6 +19,7 @@ from tether.core.lifecycle import ACTIVE, FINISHED, RunStatus, check_transition
 from tether.store.control import check_take, refill, take
 from tether.store.memory_approvals import MemoryApprovals
 from tether.store.memory_audit import MemoryAudit
+from tether.store.memory_budget import MemoryBudget
 from tether.store.memory_timers import MemoryTimers
 from tether.store.paging import check_page
 from tether.store.queue_limits import MemoryQueueLimits
@@ -108,7 +109,9 @@ def _copy_checkpoint(cp: Checkpoint) -> Checkpoint:
     )
 
 
-class MemoryStore(MemoryWorkers, MemoryTimers, MemoryQueueLimits, MemoryAudit, MemoryApprovals):
+class MemoryStore(
+    MemoryWorkers, MemoryTimers, MemoryQueueLimits, MemoryAudit, MemoryBudget, MemoryApprovals
+):
     """A RunStore in a dict. Not shared across processes; everything else is real."""
 
     def __init__(self, clock: Clock = SYSTEM_CLOCK) -> None:

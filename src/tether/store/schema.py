@@ -12,7 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tether.core.errors import SchemaVersionError
-from tether.store import sql_approvals, sql_audit, sql_queue_limits, sql_timers, sql_workers
+from tether.store import (
+    sql_approvals,
+    sql_audit,
+    sql_budget,
+    sql_queue_limits,
+    sql_timers,
+    sql_workers,
+)
 from tether.store.sql_base import Dialect
 
 Migration = tuple[int, list[str]]
@@ -230,6 +237,7 @@ _VERSIONS: list[tuple[int, Callable[[Dialect], list[str]]]] = [
     (8, sql_workers.migration),
     (9, sql_timers.migration),
     (10, sql_queue_limits.migration),
+    (11, sql_budget.migration),
     (12, sql_approvals.migration),
     (13, sql_audit.migration),
 ]

@@ -1,0 +1,114 @@
+"""Budget ledgers: the rows budgets and quotas reserve from and settle into (schema v11).
+
+A **ledger** is one row, named by its ``key`` (``tether.governance`` uses ``run:<root run>``
+for a run tree's envelope and ``quota:<tenant>:<window>`` for a tenant's quota window), with,
+per counted dimension (``COUNTERS``), a limit (None: unlimited), what was ``used`` (settled) and
+what is ``reserved`` by calls in flight, plus two limits that are not counters
+(``wall_seconds`` since ``started_at``, child-run ``depth``).
+
+``reserve_ledger`` is one atomic conditional write: it adds the amounts to ``reserved`` only if,
+for every dimension with a positive amount, ``used + reserved + amount <= limit``; otherwise it
+changes nothing. Any number of workers reserving at once never reserve past a limit together, so
+a limit is overrun only by what a call used beyond what it reserved. ``settle_ledger`` moves a
+call's reservation into ``used`` with what it actually cost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, runtime_checkable
+
+COUNTERS = (
+    "input_tokens",
+    "output_tokens",
+    "tokens",
+    "cost",
+    "steps",
+    "tool_calls",
+    "model_calls",
+    "child_runs",
+    "runs",
+)
+"""Dimensions a ledger counts (reserved, then settled)."""
+LIMITS = (*COUNTERS, "wall_seconds", "depth")
+"""Every dimension a ledger can limit."""
+
+Flag = Literal["evented", "noted"]
+
+
+@dataclass(slots=True)
+class Ledger:
+    key: str
+    limits: dict[str, float] = field(default_factory=dict)
+    """Only the limited dimensions (of ``LIMITS``)."""
+    used: dict[str, float] = field(default_factory=dict)
+    """Every counter (``COUNTERS``), settled."""
+    reserved: dict[str, float] = field(default_factory=dict)
+    """Every counter, held by calls in flight."""
+    started_at: float = 0.0
+    """Wall-clock time counts from here (the root run's creation)."""
+    evented: list[str] = field(default_factory=list)
+    """Dimensions whose soft limit was announced (an event), each once."""
+    noted: list[str] = field(default_factory=list)
+    """Dimensions whose soft limit was put to the agent (a note in a prompt), each once."""
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+    def spent(self, dim: str) -> float:
+        """Used plus reserved."""
+        return self.used.get(dim, 0.0) + self.reserved.get(dim, 0.0)
+
+    def refusing(self, amounts: Mapping[str, float]) -> str | None:
+        """The first dimension ``amounts`` would take past its limit (None: all fit)."""
+        for dim in COUNTERS:
+            amount, limit = amounts.get(dim, 0.0), self.limits.get(dim)
+            if amount > 0 and limit is not None and self.spent(dim) + amount > limit:
+                return dim
+        return None
+
+
+@runtime_checkable
+class BudgetStore(Protocol):
+    async def open_ledger(
+        self, key: str, limits: Mapping[str, float], started_at: float
+    ) -> tuple[Ledger, bool]:
+        """The ledger ``key``, created with ``limits`` (of ``LIMITS``) and ``started_at`` if it
+        does not exist (an existing one is left as it is). Returns it and whether it was
+        created here (of several racing openers exactly one creates it)."""
+        ...
+
+    async def get_ledger(self, key: str) -> Ledger | None: ...
+
+    async def reserve_ledger(self, key: str, amounts: Mapping[str, float]) -> Ledger | None:
+        """Atomically add ``amounts`` (counters) to ``reserved`` if every dimension with a
+        positive amount stays within its limit (see the module docstring); returns the ledger
+        after it, or None (nothing changed) when one would not fit or the ledger is missing."""
+        ...
+
+    async def settle_ledger(
+        self, key: str, reserved: Mapping[str, float], used: Mapping[str, float]
+    ) -> Ledger | None:
+        """Release ``reserved`` (never below 0) and add ``used``, in one write; returns the
+        ledger after it (None: missing)."""
+        ...
+
+    async def set_ledger_limits(
+        self, key: str, limits: Mapping[str, float | None]
+    ) -> Ledger | None:
+        """Set the given limits (None: unlimited), leave the others; the ledger after it."""
+        ...
+
+    async def mark_ledger(self, key: str, flag: Flag, dimension: str) -> bool:
+        """Add ``dimension`` to the ledger's ``flag`` list unless there; True only for the
+        one caller that added it (announce a soft limit once, whoever crosses it)."""
+        ...
+
+    async def list_ledgers(self, prefix: str = "") -> list[Ledger]:
+        """The ledgers whose key starts with ``prefix``, by key."""
+        ...
+
+    async def delete_ledgers(self, prefix: str, updated_before: float) -> int:
+        """Delete the ledgers under ``prefix`` not written since ``updated_before`` (old
+        quota windows). Returns how many."""
+        ...

@@ -1,0 +1,127 @@
+"""Conformance: budget and quota ledgers (``tether.store.budget``).
+
+Racing reservers are separate store instances on one database (the in-memory store hands back
+the same instance); time stands still unless a test moves the ``FakeClock``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from tether.store.budget import COUNTERS, BudgetStore
+from tether.store.protocol import RunStore
+from tether.testing.clock import FakeClock
+from tether.testing.store_helpers import T0, StoreFactory, StoreTestBase
+
+if TYPE_CHECKING:  # every backend satisfies BudgetStore statically too (checked by mypy)
+    from tether.store.memory import MemoryStore
+    from tether.store.postgres import PostgresStore
+    from tether.store.sqlite import SqliteStore
+
+    _BACKENDS: tuple[type[BudgetStore], ...] = (MemoryStore, SqliteStore, PostgresStore)
+
+
+def ledgers(store: RunStore) -> BudgetStore:
+    assert isinstance(store, BudgetStore), f"{type(store).__name__} keeps no budget ledgers"
+    return store
+
+
+class BudgetConformance(StoreTestBase):
+    async def test_a_ledger_is_created_once_with_its_limits(self, store: RunStore) -> None:
+        b = ledgers(store)
+        row, created = await b.open_ledger("run:r1", {"cost": 2.5, "depth": 3}, T0 - 10)
+        assert created
+        assert row.limits == {"cost": 2.5, "depth": 3.0}
+        assert row.used == dict.fromkeys(COUNTERS, 0.0) == row.reserved
+        assert row.started_at == T0 - 10 and row.evented == [] == row.noted
+        again, created = await b.open_ledger("run:r1", {"cost": 99.0}, T0)
+        assert not created and again.limits == {"cost": 2.5, "depth": 3.0}
+        assert again.started_at == T0 - 10
+        assert await b.get_ledger("run:nope") is None
+
+    async def test_a_reservation_fits_or_changes_nothing(self, store: RunStore) -> None:
+        b = ledgers(store)
+        await b.open_ledger("run:r1", {"tokens": 100, "model_calls": 2}, T0)
+        one = await b.reserve_ledger("run:r1", {"tokens": 60, "model_calls": 1})
+        assert one is not None and one.reserved["tokens"] == 60 and one.used["tokens"] == 0
+        # 60 + 50 > 100: refused, and the model call it asked for is not held either
+        assert await b.reserve_ledger("run:r1", {"tokens": 50, "model_calls": 1}) is None
+        row = await b.get_ledger("run:r1")
+        assert row is not None and row.reserved["model_calls"] == 1
+        assert row.refusing({"tokens": 50}) == "tokens"
+        # settling frees what the call did not use
+        settled = await b.settle_ledger("run:r1", {"tokens": 60, "model_calls": 1}, {"tokens": 20})
+        assert settled is not None
+        assert settled.reserved["tokens"] == 0 and settled.used["tokens"] == 20
+        assert settled.used["model_calls"] == 0  # settled with what the call reported
+        two = await b.reserve_ledger("run:r1", {"tokens": 80, "model_calls": 1})
+        assert two is not None and two.spent("tokens") == 100
+        # exactly at the limit is allowed; a dimension with nothing asked is not checked
+        assert await b.reserve_ledger("run:r1", {"cost": 5.0}) is not None
+        assert await b.reserve_ledger("run:nope", {"tokens": 1}) is None
+
+    async def test_an_overrun_dimension_refuses_only_calls_that_need_it(
+        self, store: RunStore
+    ) -> None:
+        b = ledgers(store)
+        await b.open_ledger("run:r1", {"tokens": 10, "tool_calls": 5}, T0)
+        held = {"tokens": 10.0}
+        assert await b.reserve_ledger("run:r1", held) is not None
+        over = await b.settle_ledger("run:r1", held, {"tokens": 14})  # used more than held
+        assert over is not None and over.used["tokens"] == 14 and over.reserved["tokens"] == 0
+        assert await b.reserve_ledger("run:r1", {"tokens": 1}) is None
+        assert await b.reserve_ledger("run:r1", {"tool_calls": 1}) is not None
+
+    async def test_racing_reservations_never_pass_a_limit_together(
+        self, store_factory: StoreFactory
+    ) -> None:
+        stores = [ledgers(await store_factory()) for _ in range(4)]
+        await stores[0].open_ledger("run:race", {"cost": 7.0}, T0)
+
+        async def grab(b: BudgetStore) -> int:
+            got = 0
+            for _ in range(5):
+                got += await b.reserve_ledger("run:race", {"cost": 1.0}) is not None
+            return got
+
+        got = await asyncio.gather(*(grab(b) for b in stores))
+        assert sum(got) == 7
+        row = await stores[0].get_ledger("run:race")
+        assert row is not None and row.reserved["cost"] == 7.0
+
+    async def test_limits_are_raised_and_removed(self, store: RunStore) -> None:
+        b = ledgers(store)
+        await b.open_ledger("run:r1", {"cost": 1.0, "steps": 4}, T0)
+        row = await b.set_ledger_limits("run:r1", {"cost": 3.0, "steps": None, "depth": 2})
+        assert row is not None and row.limits == {"cost": 3.0, "depth": 2.0}
+        assert await b.set_ledger_limits("run:nope", {"cost": 1.0}) is None
+
+    async def test_a_soft_limit_flag_is_marked_by_one_caller(
+        self, store_factory: StoreFactory
+    ) -> None:
+        stores = [ledgers(await store_factory()) for _ in range(3)]
+        await stores[0].open_ledger("run:r1", {"cost": 1.0}, T0)
+        won = await asyncio.gather(*(b.mark_ledger("run:r1", "evented", "cost") for b in stores))
+        assert sorted(won) == [False, False, True]
+        assert await stores[0].mark_ledger("run:r1", "noted", "cost")
+        assert await stores[0].mark_ledger("run:r1", "noted", "tokens")
+        assert not await stores[1].mark_ledger("run:r1", "noted", "tokens")
+        row = await stores[1].get_ledger("run:r1")
+        assert row is not None and row.evented == ["cost"] and row.noted == ["cost", "tokens"]
+        assert not await stores[0].mark_ledger("run:nope", "noted", "cost")
+
+    async def test_ledgers_are_listed_by_prefix_and_old_ones_deleted(
+        self, store: RunStore, clock: FakeClock
+    ) -> None:
+        b = ledgers(store)
+        for key in ("quota:t_1:100", "quota:t_1:200", "quota:tx1:100", "run:a"):
+            await b.open_ledger(key, {}, T0)
+            clock.advance(1)
+        assert [r.key for r in await b.list_ledgers("quota:t_1:")] == [
+            "quota:t_1:100",
+            "quota:t_1:200",
+        ]  # "_" is not a wildcard
+        assert len(await b.list_ledgers()) == 4
+        assert await b.delete_ledgers("quota:", clock.now() - 3.5) == 1
+        assert [r.key for r in await b.list_ledgers("quota:")] == ["quota:t_1:200", "quota:tx1:100"]
