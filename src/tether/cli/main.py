@@ -19,8 +19,8 @@ from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as dist_version
 from typing import Any, NoReturn
 
+from tether.cli import approvals_cmd, audit_cmd, queues_cmd, requeue, schedules_cmd, worker_cmd
 from tether.cli import commands as cmd
-from tether.cli import queues_cmd, requeue, schedules_cmd, worker_cmd
 from tether.cli.render import Output
 from tether.core.errors import InvalidInputError, TetherError
 
@@ -227,6 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
     worker_cmd.add_parsers(sub, common)
     schedules_cmd.add_parsers(sub, common)
     queues_cmd.add_parsers(sub, common)
+    audit_cmd.add_parsers(sub, common)
+    approvals_cmd.add_parsers(sub, common)
     return parser
 
 
@@ -362,6 +364,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return schedules_cmd.run(args, out)
         elif args.command in queues_cmd.COMMANDS:
             return queues_cmd.run(args, out)
+        elif args.command in audit_cmd.COMMANDS:
+            return audit_cmd.run(args, out)
+        elif args.command in approvals_cmd.COMMANDS:
+            return approvals_cmd.run(args, out)
         else:
             asyncio.run(_dispatch(args, out))
         return EXIT_OK

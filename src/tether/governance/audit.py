@@ -17,7 +17,7 @@ import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tether.core.errors import ConfigurationError, StoreError
+from tether.core.errors import ConfigurationError, RunNotFoundError, StoreError
 from tether.governance.scope import AuditSink, RunScope
 from tether.governance.signing import canonical_json
 from tether.store.audit import NO_TENANT, AuditRow, AuditStore
@@ -74,6 +74,7 @@ class StoreAuditLog(AuditSink):
         self._heads: weakref.WeakKeyDictionary[Any, dict[str, tuple[int, str]]] = (
             weakref.WeakKeyDictionary()
         )
+        self._tenants: dict[str, str | None] = {}
 
     def _store(self, store: Any = None) -> AuditStore:
         if store is not None:
@@ -89,11 +90,31 @@ class StoreAuditLog(AuditSink):
         await self.append(
             kind,
             data,
-            tenant=run.tenant,
+            tenant=await self._tenant(scope),
             run_id=run.run_id,
             ts=scope.clock.now(),
             store=self.store if self.store is not None else scope.store,
         )
+
+    async def _tenant(self, scope: RunScope) -> str | None:
+        """The run's tenant; a child run started without one audits into its root's chain."""
+        run = scope.run
+        if run.tenant is not None or run.parent_run_id is None:
+            return run.tenant
+        if run.run_id not in self._tenants:
+            if len(self._tenants) >= 4096:
+                self._tenants.clear()
+            tenant: str | None = None
+            parent: str | None = run.parent_run_id
+            hops = 0
+            while parent is not None and tenant is None and hops < 64:
+                try:
+                    up = await scope.store.get_run(parent)
+                except RunNotFoundError:
+                    break
+                tenant, parent, hops = up.tenant, up.parent_run_id, hops + 1
+            self._tenants[run.run_id] = tenant
+        return self._tenants[run.run_id]
 
     async def append(
         self,
