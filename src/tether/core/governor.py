@@ -19,9 +19,11 @@ protocol only; the engine never knows what a governor does.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
+
+from tether.core.errors import InvalidInputError
 
 CallKind = Literal["model", "tool"]
 
@@ -38,7 +40,9 @@ class GovernedCall:
     key: str | None = None
     """The call's journal key in its run (unique per run and call, stable across replays)."""
     request: Any = None
-    """A model call's ``ModelRequest``."""
+    """A model call's ``ModelRequest``. It is frozen: a part that changes the call (a note in
+    the prompt, a setting) assigns a new one (``call.request = call.request.model_copy(...)``)
+    in ``before_call``, and the live call sends that."""
     contract: Any = None
     """A tool call's ``ToolContract`` (its scope, idempotency, ...)."""
     projected: dict[str, float] = field(default_factory=dict)
@@ -85,3 +89,75 @@ class GovernanceConfig(Protocol):
         """``store``: the runtime's RunStore; ``run``: the run's ``RunRecord`` as its execution
         here begins (ids, parent, tenant, metadata with any per-run overrides)."""
         ...
+
+
+RUN_BUDGET_KEY = "budget"
+"""Where ``start(..., budget=...)`` keeps a run's budget overrides in its metadata."""
+
+
+@runtime_checkable
+class ResumeHook(Protocol):
+    """Optional on a ``GovernanceConfig``: ``Runtime.resume`` of a run ESCALATED by governance
+    (any kind but the engine's own: interrupt, breakpoint, step_limit, unknown_effect_outcome)
+    first hands the resume value to ``on_resume``, which may act on it (raise a budget) or
+    refuse it (``InvalidInputError``). It returns run metadata to merge in the resume's
+    commit (or None). It must be safe to call twice with one value (a resume retried after a
+    lost race calls it again)."""
+
+    async def on_resume(
+        self, store: Any, run: Any, escalation: Mapping[str, Any], value: Any
+    ) -> dict[str, Any] | None: ...
+
+
+@runtime_checkable
+class RunBudgetCheck(Protocol):
+    """Optional on a ``GovernanceConfig``: checks ``start(..., budget=...)`` before the run is
+    created and returns the overrides to keep in the run's metadata (``RUN_BUDGET_KEY``)."""
+
+    def check_run_budget(self, budget: Mapping[str, Any]) -> dict[str, Any]: ...
+
+
+def run_budget_metadata(governance: Any, budget: Mapping[str, Any]) -> dict[str, Any]:
+    """The checked ``start(..., budget=...)`` of a workflow governed by ``governance``; a
+    workflow without a budget refuses it (``InvalidInputError``: the override would do
+    nothing)."""
+    if not isinstance(governance, RunBudgetCheck):
+        raise InvalidInputError(
+            "budget= needs a workflow compiled with governance=Governance(budget=Budget(...)); "
+            "this workflow has no budget to override"
+        )
+    return governance.check_run_budget(budget)
+
+
+@dataclass(slots=True)
+class StepView:
+    """A step a governed run just finished, as ``StepObserver.after_step`` sees it: its writes
+    are applied to ``state`` and its commit is about to be made."""
+
+    run: Any
+    """The run's ``RunRecord`` as of its last commit (metadata included)."""
+    step: int
+    state: Mapping[str, Any]
+    """The state after the step's writes. Read it, never change it."""
+    written: tuple[str, ...]
+    """The state keys the step's nodes wrote."""
+    nodes: tuple[str, ...]
+    """The nodes that ran in the step."""
+    next_nodes: tuple[str, ...]
+    """The nodes planned for the next step."""
+    emit: Callable[[str, dict[str, Any]], None]
+    """Put an event on the run's stream (persisted with the step's commit)."""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    """Run metadata the observer wants committed with the step (merged into the run's, key by
+    key): a counter that must survive a crash lands atomically with the step it counts."""
+
+
+@runtime_checkable
+class StepObserver(Protocol):
+    """Optional on a ``Governor``: the run loop calls ``after_step`` at each step boundary of a
+    governed run that goes on (not after the last step, nor a step stopped at a breakpoint),
+    before the step's commit. Raising ``EscalationSignal`` there commits the step (state and
+    plan intact) with the run parked ESCALATED; a resume continues with the planned next step.
+    Loop guards count steps without progress with it; a budget may count steps."""
+
+    async def after_step(self, step: StepView) -> None: ...

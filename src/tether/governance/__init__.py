@@ -18,9 +18,11 @@ from tether.governance.approvals import (
 )
 from tether.governance.audit import AuditPage, StoreAuditLog
 from tether.governance.audit_verify import AuditBreak, AuditVerification, verify_all, verify_audit
+from tether.governance.budget import Budget
 from tether.governance.config import Governance
 from tether.governance.message_guard import receive_message, verify_input
 from tether.governance.messages import SignedMessage, sign_message, verify_message
+from tether.governance.quota import Quota
 from tether.governance.scope import AuditSink, GovernancePart, RunGovernor, RunScope
 from tether.governance.signing import AgentKey
 from tether.store.audit import AuditRow
@@ -36,10 +38,12 @@ __all__ = [
     "AuditRow",
     "AuditSink",
     "AuditVerification",
+    "Budget",
     "Escalate",
     "Governance",
     "GovernancePart",
     "MessageSignatureError",
+    "Quota",
     "RunGovernor",
     "RunScope",
     "SignedMessage",

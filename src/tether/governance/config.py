@@ -9,11 +9,11 @@ budget (a call stopped earlier reserves nothing), then the extra parts.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 from tether.core.clock import Clock
-from tether.core.errors import ConfigurationError
+from tether.core.errors import ConfigurationError, InvalidInputError
 from tether.governance.audit import StoreAuditLog
 from tether.governance.scope import AuditSink, GovernancePart, RunGovernor
 from tether.store.protocol import RunStore
@@ -58,6 +58,25 @@ class Governance:
         assert isinstance(run, RunRecord)
         return RunGovernor(self.parts, cast(RunStore, store), run, cast(Clock, clock), self.audit)
 
+    async def on_resume(
+        self, store: Any, run: Any, escalation: Mapping[str, Any], value: Any
+    ) -> dict[str, Any] | None:
+        """``ResumeHook``: each part's answer to the resume of a run this governance escalated
+        (the part that tripped acts on ``value``; the others return None), merged."""
+        meta: dict[str, Any] = {}
+        for part in self.parts:
+            meta.update(await part.on_resume(store, run, escalation, value) or {})
+        return meta or None
+
+    def check_run_budget(self, budget: Mapping[str, Any]) -> dict[str, Any]:
+        """``RunBudgetCheck``: ``start(..., budget=...)`` checked by this workflow's budget."""
+        check = getattr(self.budget, "check_overrides", None)
+        if check is None:
+            raise InvalidInputError(
+                "budget= needs a workflow compiled with governance=Governance(budget=Budget(...))"
+                "; this workflow's governance has no budget to override"
+            )
+        return cast(dict[str, Any], check(budget))
+
     def __repr__(self) -> str:
         return f"Governance(parts={[type(p).__name__ for p in self.parts]})"
-

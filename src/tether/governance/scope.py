@@ -10,12 +10,12 @@ and the audit trail every decision goes to.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from tether.core.clock import Clock
-from tether.core.governor import CallOutcome, GovernedCall
+from tether.core.governor import CallOutcome, GovernedCall, StepView
 from tether.store.protocol import RunStore
 from tether.store.types import RunRecord
 
@@ -31,6 +31,21 @@ class GovernancePart:
         return None
 
     async def after_call(self, scope: RunScope, call: GovernedCall, outcome: CallOutcome) -> None:
+        return None
+
+    async def after_step(self, scope: RunScope, step: StepView) -> None:
+        """At each step boundary of a run that goes on, before the step commits (see
+        ``tether.core.governor.StepObserver``): may raise ``EscalationSignal`` (the step
+        commits, the run parks ESCALATED) or note metadata to commit (``step.metadata``)."""
+        return None
+
+    async def on_resume(
+        self, store: RunStore, run: RunRecord, escalation: Mapping[str, Any], value: Any
+    ) -> dict[str, Any] | None:
+        """``Runtime.resume`` of a run this workflow's governance escalated: a part acts on
+        the answer to its own trip (``escalation["kind"]``, ``["details"]``): checks ``value``
+        (``InvalidInputError`` says what it takes) and returns run metadata to commit with the
+        resume (a raised limit). Other escalations are not its business: return None."""
         return None
 
 
@@ -80,6 +95,9 @@ class RunGovernor:
         self.run = run
         self.clock = clock
         self.audit_sink = audit_sink
+        self._step_parts = tuple(
+            p for p in self.parts if type(p).after_step is not GovernancePart.after_step
+        )
 
     def scope(self, ctx: Any) -> RunScope:
         return RunScope(self.run, self.store, self.clock, ctx, self.audit_sink)
@@ -104,3 +122,31 @@ class RunGovernor:
         asked: list[GovernancePart] = call.scratch.get("_asked", list(self.parts))
         for part in reversed(asked):
             await part.after_call(scope, call, outcome)
+
+    async def after_step(self, step: StepView) -> None:
+        """``StepObserver``: every part that watches steps, in order; the first trip wins."""
+        if not self._step_parts:
+            return
+        scope = RunScope(step.run, self.store, self.clock, StepContext(step), self.audit_sink)
+        for part in self._step_parts:
+            await part.after_step(scope, step)
+
+
+@dataclass(slots=True)
+class StepContext:
+    """The ``RunScope.ctx`` of a step boundary: no node is running."""
+
+    view: StepView
+    node: str | None = None
+    task_id: str | None = None
+
+    @property
+    def run_id(self) -> str:
+        return str(self.view.run.run_id)
+
+    @property
+    def step(self) -> int:
+        return self.view.step
+
+    def emit(self, type: str, data: dict[str, Any] | None = None) -> None:
+        self.view.emit(type, dict(data or {}))

@@ -8,7 +8,8 @@ import functools
 from typing import TYPE_CHECKING, Any
 
 from tether.core import serde
-from tether.core.errors import InvalidRouteError, InvalidUpdateError
+from tether.core.errors import EscalationSignal, InvalidRouteError, InvalidUpdateError
+from tether.core.governor import StepObserver, StepView
 from tether.core.ids import task_id
 from tether.core.lifecycle import RunStatus, path_to
 from tether.graph.breakpoints import escalation as breakpoint_escalation
@@ -105,6 +106,8 @@ class RunLoop:
         gov = wf.governance
         self.governor = gov.governor(rt.store, run, rt.clock) if gov is not None else None
         """This execution's governor (``compile(governance=...)``), handed to every node."""
+        self.step_observer = self.governor if isinstance(self.governor, StepObserver) else None
+        """The governor, when it watches step boundaries (``StepObserver``)."""
         self.journal_empty = False
         """The run never executed before: no node writes to read before its first step."""
         self.parked_until: float | None = None
@@ -286,8 +289,13 @@ class RunLoop:
             )
             cp = Checkpoint(run_id, nstep, delta, next_tasks, snapshot, barriers)
             stop = stops_after(wf, (o.task for o in done))
-            if stop:
-                commit = self._escalation_commit(nstep, breakpoint_escalation("after", nstep, stop))
+            seen: StepView | None = None
+            trip: dict[str, Any] | None = None
+            if self.step_observer is not None and next_tasks and not stop:
+                seen, trip = await self._observe(nstep, done, next_tasks)
+            if stop or trip is not None:
+                info = trip or breakpoint_escalation("after", nstep, stop)
+                commit = self._escalation_commit(nstep, info)
                 commit.checkpoint = cp
             elif next_tasks:
                 target = phase_status(wf, next_tasks)
@@ -304,15 +312,38 @@ class RunLoop:
                 self._clear_recovered_error(commit)
             if journal or journal_each:
                 commit.clear_node_writes_for_step = nstep
+            if seen is not None and seen.metadata:
+                commit.metadata = {**(commit.metadata or {}), **seen.metadata}
             await self._commit(commit)
             self.cp = cp
             step, tasks = nstep, next_tasks
-            if stop:
+            if stop or trip is not None:
                 self.finished_status = RunStatus.ESCALATED
                 return self.run
             if not next_tasks:
                 self.finished_status = RunStatus.COMPLETED
                 return self.run
+
+    async def _observe(
+        self, step: int, done: list[Outcome], next_tasks: list[dict[str, Any]]
+    ) -> tuple[StepView, dict[str, Any] | None]:
+        """Show the finished step to the governor (``StepObserver``); a trip there comes back
+        as the escalation the step commits with."""
+        assert self.step_observer is not None
+        view = StepView(
+            self.run,
+            step,
+            self.state,
+            tuple(sorted({k for o in done if o.writes for k in o.writes})),
+            tuple(o.task["node"] for o in done),
+            tuple(t["node"] for t in next_tasks),
+            lambda type, data: self.emit(type, data, None, step),
+        )
+        try:
+            await self.step_observer.after_step(view)
+        except EscalationSignal as s:
+            return view, {"kind": s.kind, "reason": s.reason, "details": s.details}
+        return view, None
 
     async def _hand_back(self) -> None:
         """The runtime drains (a worker shuts down): between two steps, with every step so far

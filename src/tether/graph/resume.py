@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from tether.core.errors import InvalidInputError, RunStateError
+from tether.core.governor import ResumeHook
 from tether.core.lifecycle import RunStatus
 from tether.graph.breakpoints import resume_metadata
 from tether.graph.events import lifecycle_events
@@ -87,6 +88,11 @@ async def prepare_resume(
             )
     else:
         reason = f"approved ({kind})"
+        hook = getattr(rt.workflow_for(run), "governance", None)
+        if isinstance(hook, ResumeHook):  # governance acts on its own escalations' answers
+            meta.update(
+                await hook.on_resume(store, run, esc, None if value is missing else value) or {}
+            )
         if max_steps:
             meta["step_limit"] = int(run.metadata.get("step_limit", rt.max_steps)) + max_steps
     trs = [(RunStatus.ESCALATED, RunStatus.EXECUTING, actor, reason)]

@@ -27,6 +27,7 @@ from tether.core.errors import (
     LeaseLostError,
     WorkflowConflictError,
 )
+from tether.core.governor import RUN_BUDGET_KEY, run_budget_metadata
 from tether.core.ids import KEY_FORMAT, KEY_FORMAT_KEY
 from tether.core.ids import new_run_id as make_run_id
 from tether.core.lifecycle import RunStatus
@@ -311,6 +312,7 @@ class Runtime(
         priority: int = 0,
         tenant: str | None = None,
         delay: float | None = None,
+        budget: Mapping[str, Any] | None = None,
     ) -> RunHandle:
         """Create a run and (``execute=True``) start executing it in this process.
 
@@ -329,6 +331,9 @@ class Runtime(
 
         ``max_attempts`` overrides the workflow's ``RunRetry.max_attempts`` for this run (a
         workflow without one retries this run under the default ``RunRetry``).
+
+        ``budget`` overrides limits of the workflow's budget for this run and its child runs
+        (``tether.governance.Budget``: ``{"cost": 2.0, "model_calls": 10}``), checked here.
         """
         await self._ensure_open()
         self.register(wf)
@@ -338,6 +343,11 @@ class Runtime(
         execute = execute and delay is None
         if not execute and isinstance(self.store, QueueControl):
             await self.store.check_queue_room(queue)  # backpressure: QueueFullError
+        if budget is not None:
+            metadata = {
+                **(metadata or {}),
+                RUN_BUDGET_KEY: run_budget_metadata(wf.governance, budget),
+            }
         if max_attempts is not None:
             check_max_attempts(max_attempts)
             metadata = {**(metadata or {}), MAX_ATTEMPTS_KEY: max_attempts}

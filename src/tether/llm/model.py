@@ -152,8 +152,10 @@ class Model(ABC):
 
         async def call() -> dict[str, Any]:
             token = _IN_MODEL_CALL.set(True)
+            # a governor may have replaced the request in ``before_call`` (a note, a setting)
+            sent = governed.request if governed is not None else request
             try:
-                response = await self._live(request, streamed, on_token, ctx)
+                response = await self._live(sent, streamed, on_token, ctx)
             except Exception as exc:
                 if gov is not None and governed is not None:
                     await gov.after_call(ctx, governed, CallOutcome(False, error=exc))

@@ -1,0 +1,142 @@
+"""Overhead of governance per live model call and per live tool call, on SQLite and PostgreSQL.
+
+Each row runs one workflow whose single node makes ``--calls`` journaled calls of one kind (a
+``FunctionModel`` answering at once, or a trivial tool), once ungoverned and once with the
+row's ``Governance``; the overhead per call is the difference of the two times divided by the
+number of calls (median of ``--repeat`` runs each). Target: <= 150 us per call on SQLite.
+
+    python bench/governance_bench.py [--calls 200] [--repeat 5] [--pg postgresql://...]
+
+Rows are ``ROWS`` entries ``(name, kind, make)``: ``make()`` returns the ``Governance`` of the
+governed side. Add a row for another part (a policy set, an audit sink) by appending to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypedDict
+
+from tether import END, START, Graph, RunContext, RunStatus, Runtime
+from tether.governance import AuditSink, Budget, Governance, Quota
+from tether.llm.fakes import FunctionModel
+from tether.store.protocol import RunStore
+from tether.store.url import open_store
+from tether.tools import ToolExecutor, tool
+
+
+class S(TypedDict, total=False):
+    calls: int
+
+
+model = FunctionModel(lambda request: "ok", name="bench")
+
+
+@tool(scope="read", idempotent=True)
+def noop(i: int) -> int:
+    """Do nothing."""
+    return i
+
+
+tools = ToolExecutor([noop])
+
+
+async def model_node(state: S, ctx: RunContext) -> dict[str, Any]:
+    for i in range(state["calls"]):
+        await model.chat(f"call {i}", max_tokens=16)
+    return {}
+
+
+async def tool_node(state: S, ctx: RunContext) -> dict[str, Any]:
+    for i in range(state["calls"]):
+        await tools.call("noop", {"i": i}, ctx=ctx)
+    return {}
+
+
+def workflow(kind: str, governance: Governance | None, name: str) -> Any:
+    g = Graph(S, name=name)
+    g.add_node("n", model_node if kind == "model" else tool_node)
+    g.add_edge(START, "n").add_edge("n", END)
+    return g.compile(governance=governance)
+
+
+QUIET = AuditSink()  # decisions are rare here (no trips): the audit log is not what is measured
+ROWS: list[tuple[str, str, Callable[[], Governance]]] = [
+    ("budget (reserve + settle)", "model", lambda: Governance(budget=Budget(), audit=QUIET)),
+    ("budget (reserve + settle)", "tool", lambda: Governance(budget=Budget(), audit=QUIET)),
+    (
+        "budget + tenant quota",
+        "model",
+        lambda: Governance(budget=Budget(), parts=[Quota(tokens=1e12)], audit=QUIET),
+    ),
+]
+
+
+async def timed(rt: Runtime, wf: Any, calls: int) -> float:
+    t0 = time.perf_counter()
+    res = await rt.run(wf, {"calls": calls})
+    assert res.status is RunStatus.COMPLETED, res
+    return time.perf_counter() - t0
+
+
+async def measure(store: RunStore, calls: int, repeat: int) -> list[tuple[str, str, float, float]]:
+    out = []
+    async with Runtime(store) as rt:
+        for name, kind, make in ROWS:
+            tag = uuid.uuid4().hex[:6]
+            plain = workflow(kind, None, f"plain_{kind}_{tag}")
+            governed = workflow(kind, make(), f"gov_{kind}_{tag}")
+            await timed(rt, plain, calls)  # warm up both
+            await timed(rt, governed, calls)
+            p = statistics.median([await timed(rt, plain, calls) for _ in range(repeat)])
+            g = statistics.median([await timed(rt, governed, calls) for _ in range(repeat)])
+            out.append((name, kind, p / calls * 1e6, (g - p) / calls * 1e6))
+    return out
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--calls", type=int, default=200)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
+    args = ap.parse_args()
+    backends: list[tuple[str, str]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        backends.append(("sqlite", f"sqlite:///{Path(tmp) / 'bench.db'}"))
+        if args.pg:
+            sep = "&" if "?" in args.pg else "?"
+            backends.append(("postgres", f"{args.pg}{sep}schema=gb_{uuid.uuid4().hex[:8]}"))
+        print(f"{'backend':<9} {'row':<28} {'call':<6} {'ungoverned us':>14} {'overhead us':>12}")
+        for backend, url in backends:
+            store = open_store(url)
+            try:
+                await store.setup()
+            except Exception as exc:  # PostgreSQL not reachable: say so, keep the table
+                print(f"{backend:<9} skipped: {exc}")
+                continue
+            try:
+                for name, kind, base, extra in await measure(store, args.calls, args.repeat):
+                    print(f"{backend:<9} {name:<28} {kind:<6} {base:>14.0f} {extra:>12.0f}")
+            finally:
+                if backend == "postgres":
+                    await _drop_schema(store)
+                await store.close()
+
+
+async def _drop_schema(store: Any) -> None:
+    schema = getattr(store, "schema", None)
+    if schema:
+        import psycopg
+
+        with psycopg.connect(store.dsn, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

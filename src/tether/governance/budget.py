@@ -1,0 +1,184 @@
+"""``Budget``: one envelope per run tree, shared by the root run and all its child runs.
+
+Each live model or tool call reserves what it may cost at most (``GovernedCall.projected``:
+prompt tokens, ``max_tokens``, their price) in the root's ledger row, in one atomic conditional
+write, before it runs, and settles what it actually used after (see ``tether.store.budget``).
+A reservation that does not fit trips the run: ``EscalationSignal(kind="budget",
+dimension=..., limit=..., usage=...)`` parks it ESCALATED with its state intact, and
+``resume(run_id, {"raise_budget": {"cost": 2.0}})`` sets higher limits and continues. Calls
+replayed from the journal are not live: they reserve and cost nothing. Steps are counted at
+each step boundary, child runs at their first call, depth and wall-clock time checked at each
+call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tether.core.errors import ConfigurationError, EscalationSignal, InvalidInputError
+from tether.core.governor import CallOutcome, GovernedCall, StepView
+from tether.governance.budget_ledger import charged, held, trip
+from tether.governance.budget_limits import check_limits, check_raise
+from tether.governance.budget_soft import announce, note
+from tether.governance.envelope import Envelope, Envelopes, ledger_store
+from tether.governance.scope import GovernancePart, RunScope
+from tether.store.budget import BudgetStore, Ledger
+from tether.store.protocol import RunStore
+from tether.store.types import RunRecord
+
+HINT = "resume with {{'raise_budget': {{'{dim}': <new limit>}}}} to continue, or cancel the run"
+
+
+class Budget(GovernancePart):
+    """Limits of a run tree (None: unlimited): ``input_tokens``, ``output_tokens``, ``tokens``
+    (input + output), ``cost``, ``steps``, ``tool_calls``, ``model_calls``, ``wall_seconds``
+    (since the root run was created), ``depth`` (of child runs: 1 allows children, not
+    grandchildren) and ``child_runs``. ``soft``: the fraction of any limit at which the agent
+    is told to wrap up (a note in its next prompt and a ``budget_soft_limit`` event)."""
+
+    def __init__(
+        self,
+        *,
+        input_tokens: float | None = None,
+        output_tokens: float | None = None,
+        tokens: float | None = None,
+        cost: float | None = None,
+        steps: float | None = None,
+        tool_calls: float | None = None,
+        model_calls: float | None = None,
+        wall_seconds: float | None = None,
+        depth: float | None = None,
+        child_runs: float | None = None,
+        soft: float = 0.8,
+    ) -> None:
+        given = {
+            "input_tokens": input_tokens,
+            "output_tokens": output_tokens,
+            "tokens": tokens,
+            "cost": cost,
+            "steps": steps,
+            "tool_calls": tool_calls,
+            "model_calls": model_calls,
+            "wall_seconds": wall_seconds,
+            "depth": depth,
+            "child_runs": child_runs,
+        }
+        try:
+            self.limits = check_limits({k: v for k, v in given.items() if v is not None}, "Budget")
+        except InvalidInputError as exc:
+            raise ConfigurationError(str(exc)) from None
+        if isinstance(soft, bool) or not isinstance(soft, int | float) or not 0 < soft <= 1:
+            raise ConfigurationError(f"Budget(soft=...) must be in (0, 1], got {soft!r}")
+        self.soft = float(soft)
+        self.envelopes = Envelopes()
+
+    def check_overrides(self, budget: Mapping[str, Any]) -> dict[str, float]:
+        """``start(..., budget=...)``: limits for one run tree over the workflow's."""
+        return check_limits(budget, "start(budget=...)")
+
+    # -- the envelope ---------------------------------------------------------------------
+    async def envelope(self, scope: RunScope) -> tuple[BudgetStore, Envelope]:
+        store = ledger_store(scope.store)
+        env = await self.envelopes.of(scope.store, scope.run)
+        limits = {**self.limits, **env.overrides}
+        await self.envelopes.open(store, env.key, limits, env.started_at)
+        if env.depth and await self.envelopes.first_time(store, f"child:{scope.run.run_id}", 0):
+            await self._charge(store, scope, env, {"child_runs": 1.0}, f"child run {env.depth}")
+        return store, env
+
+    async def _charge(
+        self,
+        store: BudgetStore,
+        scope: RunScope,
+        env: Envelope,
+        amounts: dict[str, float],
+        what: str,
+    ) -> Ledger:
+        row = await store.reserve_ledger(env.key, amounts)
+        if row is None:
+            await self._refused(store, scope, env, amounts, what)
+        row = await store.settle_ledger(env.key, amounts, amounts)
+        assert row is not None
+        return row
+
+    async def _refused(
+        self,
+        store: BudgetStore,
+        scope: RunScope,
+        env: Envelope,
+        amounts: dict[str, float],
+        what: str,
+    ) -> None:
+        row = await store.get_ledger(env.key)
+        assert row is not None
+        dim = row.refusing(amounts) or next(iter(amounts))
+        signal = trip("budget", row, dim, amounts.get(dim, 0.0), what, HINT.format(dim=dim))
+        signal.details["envelope"] = env.root_id
+        await scope.audit("budget_trip", {"envelope": env.key, **signal.details})
+        raise signal
+
+    async def _check_fixed(self, scope: RunScope, env: Envelope, row: Ledger) -> float:
+        """Trip on depth or wall-clock time; returns the seconds since the root started."""
+        elapsed = scope.clock.now() - env.started_at
+        for dim, usage in (("depth", float(env.depth)), ("wall_seconds", elapsed)):
+            limit = row.limits.get(dim)
+            if limit is not None and usage > limit:
+                reason = f"budget {dim}: {usage:g} is past the limit {limit:g}; " + HINT.format(
+                    dim=dim
+                )
+                details = {"dimension": dim, "limit": limit, "usage": usage}
+                await scope.audit("budget_trip", {"envelope": env.key, **details})
+                raise EscalationSignal(reason, kind="budget", envelope=env.root_id, **details)
+        return elapsed
+
+    # -- the hooks ------------------------------------------------------------------------
+    async def before_call(self, scope: RunScope, call: GovernedCall) -> None:
+        store, env = await self.envelope(scope)
+        hold = held(call)
+        row = await store.reserve_ledger(env.key, hold)
+        if row is None:
+            await self._refused(store, scope, env, hold, f"this {call.kind} call ({call.name})")
+        assert row is not None
+        call.scratch["budget"] = (env.key, hold)
+        try:
+            elapsed = await self._check_fixed(scope, env, row)
+        except BaseException:
+            await store.settle_ledger(env.key, hold, {})
+            raise
+        await note(store, call, row, self.soft, elapsed)
+
+    async def after_call(self, scope: RunScope, call: GovernedCall, outcome: CallOutcome) -> None:
+        reserved = call.scratch.pop("budget", None)
+        if reserved is None:
+            return
+        key, hold = reserved
+        store = ledger_store(scope.store)
+        row = await store.settle_ledger(key, hold, charged(call, hold, outcome))
+        if row is not None:
+            await announce(store, scope, row, self.soft, scope.clock.now() - row.started_at)
+
+    async def after_step(self, scope: RunScope, step: StepView) -> None:
+        store, env = await self.envelope(scope)
+        row = await self._charge(store, scope, env, {"steps": 1.0}, f"step {step.step + 1}")
+        elapsed = await self._check_fixed(scope, env, row)
+        await announce(store, scope, row, self.soft, elapsed)
+
+    async def on_resume(
+        self, store: RunStore, run: RunRecord, escalation: Mapping[str, Any], value: Any
+    ) -> dict[str, Any] | None:
+        """``resume(run_id, {"raise_budget": {dimension: new limit}})`` of a budget trip."""
+        if escalation.get("kind") != "budget" or not isinstance(value, Mapping):
+            return None
+        if "raise_budget" not in value:
+            return None
+        ledgers = ledger_store(store)
+        env = await self.envelopes.of(store, run)
+        row = await ledgers.get_ledger(env.key)
+        current = row.limits if row is not None else {**self.limits, **env.overrides}
+        raised = check_raise(current, value["raise_budget"])
+        if row is None:
+            await ledgers.open_ledger(env.key, {**current, **raised}, env.started_at)
+        else:
+            await ledgers.set_ledger_limits(env.key, raised)
+        return None

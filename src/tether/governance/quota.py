@@ -1,0 +1,116 @@
+"""``Quota``: what one tenant may spend per period (tokens, cost, runs), across all its runs.
+
+Each period window of each tenant is a ledger row (``quota:<tenant>:<period>:<window start>``)
+in the budget table, reserved before each live call and settled after exactly like a run
+tree's envelope (``Budget``). A child run is charged to its root run's tenant; a run counts
+once, at the first live call of its root. A call that does not fit trips the run with
+``kind="quota"`` (ESCALATED, state intact); ``resume`` lets it try again (it fits once the
+window has rolled over, or after ``store.set_ledger_limits`` raised the quota), and resuming
+a run refused for ``runs`` admits it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from tether.core.errors import ConfigurationError, InvalidInputError
+from tether.core.governor import CallOutcome, GovernedCall
+from tether.governance.budget_ledger import charged, held, tokens_of, trip
+from tether.governance.budget_limits import QUOTA_DIMENSIONS, check_limits
+from tether.governance.envelope import Envelopes, ledger_store
+from tether.governance.scope import GovernancePart, RunScope
+from tether.store.budget import BudgetStore
+
+PERIODS = {"minute": 60.0, "hour": 3600.0, "day": 86400.0, "week": 604800.0}
+NO_TENANT = "-"
+"""The tenant name runs without one are counted under."""
+HINT = "resume the run once the window has rolled over, or raise the quota and resume"
+
+
+def period_seconds(period: Any) -> float:
+    if isinstance(period, str):
+        if period not in PERIODS:
+            raise ConfigurationError(
+                f"Quota(period={period!r}): use one of {sorted(PERIODS)} or a number of seconds"
+            )
+        return PERIODS[period]
+    if isinstance(period, bool) or not isinstance(period, int | float):
+        raise ConfigurationError(f"Quota(period=...) takes a name or seconds, got {period!r}")
+    if not math.isfinite(period) or period <= 0:
+        raise ConfigurationError(f"Quota(period=...) must be > 0 seconds, got {period!r}")
+    return float(period)
+
+
+class Quota(GovernancePart):
+    """A per-tenant limit per period. ``tenant``: whose runs it limits (None: every tenant,
+    each in its own window rows); ``period``: ``"minute"``, ``"hour"``, ``"day"``, ``"week"``
+    or seconds (windows are aligned to the epoch); ``tokens``, ``cost``, ``runs``: the limits
+    (None: unlimited)."""
+
+    def __init__(
+        self,
+        *,
+        tenant: str | None = None,
+        period: str | float = "day",
+        tokens: float | None = None,
+        cost: float | None = None,
+        runs: float | None = None,
+    ) -> None:
+        given = {"tokens": tokens, "cost": cost, "runs": runs}
+        try:
+            self.limits = check_limits(
+                {k: v for k, v in given.items() if v is not None}, "Quota", QUOTA_DIMENSIONS
+            )
+        except InvalidInputError as exc:
+            raise ConfigurationError(str(exc)) from None
+        if not self.limits:
+            raise ConfigurationError("Quota(...) needs at least one of tokens=, cost=, runs=")
+        self.tenant = tenant
+        self.period = period_seconds(period)
+        self.envelopes = Envelopes()
+
+    def window(self, tenant: str, now: float) -> tuple[str, float]:
+        start = math.floor(now / self.period) * self.period
+        return f"quota:{tenant}:{self.period:g}:{start:.0f}", start
+
+    async def _window(self, scope: RunScope) -> tuple[BudgetStore, str, bool] | None:
+        env = await self.envelopes.of(scope.store, scope.run)
+        tenant = env.tenant or NO_TENANT
+        if self.tenant is not None and tenant != self.tenant:
+            return None
+        store = ledger_store(scope.store)
+        key, start = self.window(tenant, scope.clock.now())
+        await self.envelopes.open(store, key, self.limits, start)
+        root_first = env.depth == 0 and await self.envelopes.first_time(
+            store, f"quota-run:{self.period:g}:{scope.run.run_id}", 0
+        )
+        return store, key, root_first
+
+    async def before_call(self, scope: RunScope, call: GovernedCall) -> None:
+        found = await self._window(scope)
+        if found is None:
+            return
+        store, key, root_first = found
+        hold = tokens_of(held(call))
+        if root_first and "runs" in self.limits:
+            hold["runs"] = 1.0
+        if await store.reserve_ledger(key, hold) is None:
+            row = await store.get_ledger(key)
+            assert row is not None
+            dim = row.refusing(hold) or "tokens"
+            what = "this run" if dim == "runs" else f"this {call.kind} call ({call.name})"
+            signal = trip("quota", row, dim, hold.get(dim, 0.0), what, HINT, window=key)
+            await scope.audit("quota_trip", dict(signal.details))
+            raise signal
+        call.scratch["quota"] = (key, hold)
+
+    async def after_call(self, scope: RunScope, call: GovernedCall, outcome: CallOutcome) -> None:
+        reserved = call.scratch.pop("quota", None)
+        if reserved is None:
+            return
+        key, hold = reserved
+        used = tokens_of(charged(call, hold, outcome))
+        if "runs" in hold:
+            used["runs"] = 1.0  # the run was admitted, whatever became of this call
+        await ledger_store(scope.store).settle_ledger(key, hold, used)
