@@ -215,9 +215,7 @@ async def test_data_json_cannot_carry_is_recorded_as_text() -> None:
 
     store = MemoryStore()
     log = StoreAuditLog(store)
-    row = await log.append(
-        "odd", {"s": {3, 1}, "b": b"\x01", 2: float("nan"), "t": (1, 2)}, ts=T0
-    )
+    row = await log.append("odd", {"s": {3, 1}, "b": b"\x01", 2: float("nan"), "t": (1, 2)}, ts=T0)
     assert row.data == {"s": [1, 3], "b": "01", "2": "nan", "t": [1, 2]}
     assert (await verify_audit(store)).ok
 
