@@ -20,8 +20,14 @@ from tether.governance.audit import AuditPage, StoreAuditLog
 from tether.governance.audit_verify import AuditBreak, AuditVerification, verify_all, verify_audit
 from tether.governance.budget import Budget
 from tether.governance.config import Governance
+from tether.governance.guard_model import GuardModel
 from tether.governance.message_guard import receive_message, verify_input
 from tether.governance.messages import SignedMessage, sign_message, verify_message
+from tether.governance.policy import PolicySet
+from tether.governance.policy_facts import confidence_of, model_confidence
+from tether.governance.policy_rules import Decision, Facts, Rule
+from tether.governance.provenance import InjectionGuard, trusted, untrusted
+from tether.governance.provenance_index import Derivation
 from tether.governance.quota import Quota
 from tether.governance.scope import AuditSink, GovernancePart, RunGovernor, RunScope
 from tether.governance.signing import AgentKey
@@ -39,19 +45,30 @@ __all__ = [
     "AuditSink",
     "AuditVerification",
     "Budget",
+    "Decision",
+    "Derivation",
     "Escalate",
+    "Facts",
     "Governance",
     "GovernancePart",
+    "GuardModel",
+    "InjectionGuard",
     "MessageSignatureError",
+    "PolicySet",
     "Quota",
+    "Rule",
     "RunGovernor",
     "RunScope",
     "SignedMessage",
     "StoreAuditLog",
+    "confidence_of",
     "granted",
+    "model_confidence",
     "receive_message",
     "request_approval",
     "sign_message",
+    "trusted",
+    "untrusted",
     "verify_all",
     "verify_audit",
     "verify_input",
