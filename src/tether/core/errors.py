@@ -26,7 +26,9 @@ user's ``except Exception:`` inside a node cannot swallow them (the same reasoni
     │   ├── RunStateError             the run is not in a state that allows the operation
     │   │   └── WorkflowVersionError    the run started with another version of its workflow
     │   ├── ConfigurationError        bad setting, store URL, missing optional dependency
-    │   │   └── WorkflowConflictError   two different workflows registered under one name
+    │   │   ├── WorkflowConflictError   two different workflows registered under one name
+    │   │   └── PiiKeyError             the PII vault's key is missing, malformed, or not the
+    │   │                               key the run's vault was sealed with (``reason``)
     │   ├── MessageSignatureError     a signed agent message was refused (``reason``: unsigned,
     │   │                             tampered, unknown sender, wrong recipient, expired, replayed)
     │   └── ApprovalError             an approval was refused (governance approvals)
@@ -379,6 +381,18 @@ class ApprovalStateError(ApprovalError):
 class ApprovalSignatureError(ApprovalError):
     """The approver is unknown or not eligible, or the signature does not verify: forged,
     made over another intent (other arguments, another request), or expired."""
+
+
+class PiiKeyError(ConfigurationError):
+    """The PII vault (``tether.governance.pii_vault``) cannot use its key; ``reason`` says why:
+    ``missing`` (no key passed and no ``TETHER_PII_KEY``), ``malformed`` (not 32 bytes in
+    url-safe base64), ``wrong_key`` (the run's vault was sealed with another key) or
+    ``tampered`` (a stored value does not decrypt under the right key)."""
+
+    def __init__(self, message: str, *, reason: str, run_id: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.run_id = run_id
 
 
 class StoreError(TetherError):

@@ -20,6 +20,7 @@ from tether.store.control import check_take, refill, take
 from tether.store.memory_approvals import MemoryApprovals
 from tether.store.memory_audit import MemoryAudit
 from tether.store.memory_budget import MemoryBudget
+from tether.store.memory_pii_vault import MemoryPiiVault
 from tether.store.memory_timers import MemoryTimers
 from tether.store.paging import check_page
 from tether.store.queue_limits import MemoryQueueLimits
@@ -110,7 +111,13 @@ def _copy_checkpoint(cp: Checkpoint) -> Checkpoint:
 
 
 class MemoryStore(
-    MemoryWorkers, MemoryTimers, MemoryQueueLimits, MemoryAudit, MemoryBudget, MemoryApprovals
+    MemoryWorkers,
+    MemoryTimers,
+    MemoryQueueLimits,
+    MemoryAudit,
+    MemoryApprovals,
+    MemoryBudget,
+    MemoryPiiVault,
 ):
     """A RunStore in a dict. Not shared across processes; everything else is real."""
 
@@ -286,6 +293,7 @@ class MemoryStore(
             table.pop(run_id, None)
         for k in [k for k in self._node_writes if k[0] == run_id]:
             del self._node_writes[k]
+        await self.delete_pii(run_id)
 
     # -- leases -------------------------------------------------------------------------
     async def acquire_lease(self, run_id: str, owner: str, ttl: float) -> Lease | None:

@@ -16,6 +16,7 @@ from tether.store import (
     sql_approvals,
     sql_audit,
     sql_budget,
+    sql_pii_vault,
     sql_queue_limits,
     sql_timers,
     sql_workers,
@@ -240,6 +241,7 @@ _VERSIONS: list[tuple[int, Callable[[Dialect], list[str]]]] = [
     (11, sql_budget.migration),
     (12, sql_approvals.migration),
     (13, sql_audit.migration),
+    (14, sql_pii_vault.migration),
 ]
 LATEST_VERSION = _VERSIONS[-1][0]
 

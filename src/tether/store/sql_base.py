@@ -22,7 +22,15 @@ from tether.store.rows import (
     TRANSITION_COLUMNS,
 )
 
-CHILD_TABLES = ("checkpoints", "node_writes", "effects", "events", "transitions")
+CHILD_TABLES = (
+    "checkpoints",
+    "node_writes",
+    "effects",
+    "events",
+    "transitions",
+    "pii_vault",  # a deleted or purged run takes its personal data with it (schema v14)
+    "pii_keys",
+)
 
 
 class Dialect:

@@ -42,6 +42,7 @@ from tether.store.sql_approvals import SqlApprovals
 from tether.store.sql_audit import SqlAudit
 from tether.store.sql_base import ACTIVE_VALUES, FINISHED_VALUES, Statements
 from tether.store.sql_budget import SqlBudget
+from tether.store.sql_pii_vault import SqlPiiVault
 from tether.store.sql_queue_limits import SqlQueueLimits
 from tether.store.sql_timers import SqlTimers
 from tether.store.sql_workers import SqlWorkers
@@ -106,7 +107,9 @@ def existing_run(run: RunRecord, row: Any) -> RunRecord:
     return existing
 
 
-class SqlStore(SqlWorkers, SqlTimers, SqlQueueLimits, SqlAudit, SqlBudget, SqlApprovals, ABC):
+class SqlStore(
+    SqlWorkers, SqlTimers, SqlQueueLimits, SqlAudit, SqlApprovals, SqlBudget, SqlPiiVault, ABC
+):
     clock: Clock
     _sql: Statements
     wakeups: Wakeup

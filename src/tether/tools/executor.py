@@ -164,7 +164,9 @@ class ToolExecutor:
             if ctx is not None:
                 value = await ctx.journaled(
                     "tool",
-                    {"tool": name, "args": clean},
+                    # a copy: a governance part may put other values in the tool's arguments
+                    # (the PII guard restores personal data); the journal keeps what was asked
+                    {"tool": name, "args": dict(clean)},
                     attempts,
                     key=call_key,
                     idempotent=contract.idempotent,

@@ -1,0 +1,69 @@
+"""Presidio recognizers the PII detector adds to Presidio's own (``pii_detect``).
+
+Presidio finds emails, cards (Luhn-checked), IBANs (checksum), US SSNs, IPv4/IPv6 and phone
+numbers (``phonenumbers``) itself; these extend it where a prompt needs more:
+
+- ``OfflineEmailRecognizer``: Presidio's email recognizer, validating the domain against
+  ``tldextract``'s bundled public suffix snapshot, never downloading the list (the stock one
+  makes ``tldextract`` fetch it on first use);
+- ``LuhnCardRecognizer``: Presidio's card recognizer (its Luhn check) over any 12 to 19 digit
+  run, so issuer ranges its patterns do not list (Mastercard 2-series, Maestro, JCB...) count;
+- ``PhoneShapeRecognizer``: numbers written like phone numbers (North American 3-3-4 with an
+  optional country or dial-out prefix and extension, ``+CC`` international, trunk-prefixed
+  national) that ``phonenumbers`` rejects because the area code is not assigned: a prompt's
+  "phone" is personal data whether or not the exchange exists.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tldextract
+from presidio_analyzer import Pattern, PatternRecognizer
+from presidio_analyzer.predefined_recognizers import CreditCardRecognizer, EmailRecognizer
+
+_OFFLINE_TLD = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+"""The bundled public suffix snapshot: no URL to fetch, no cache to write."""
+
+
+class OfflineEmailRecognizer(EmailRecognizer):
+    def validate_result(self, pattern_text: str) -> bool:
+        return bool(_OFFLINE_TLD(pattern_text).fqdn)
+
+
+class LuhnCardRecognizer(CreditCardRecognizer):
+    ANY_ISSUER = Pattern(
+        "Card (any issuer, Luhn)", r"(?<![\d-])\d{4}(?:[ -]?\d){8,15}(?![\d-])", 0.3
+    )
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(patterns=[*CreditCardRecognizer.PATTERNS, self.ANY_ISSUER], **kwargs)
+
+
+_NANP = (
+    r"(?<![\w+.-])(?:(?:\+?1|001)[ .-]?)?(?:\(\d{3}\)[ .-]?|\d{3}[ .-])\d{3}[ .-]\d{4}"
+    r"(?:\s?(?:x|ext\.?)\s?\d{1,5})?(?![\w-])"
+)
+_INTL = r"(?<![\w+])\+\d{1,3}(?:[ .-]?\(0?\d{1,4}\)|[ .-]?\d{1,5}){2,6}(?![\w-])"
+_NATIONAL = r"(?<![\w+.-])\(?0\d{1,4}\)?[ -]\d{3,4}[ -]?\d{3,4}(?![\w-])"
+
+
+class PhoneShapeRecognizer(PatternRecognizer):
+    PATTERNS = [
+        Pattern("Phone (NANP shape)", _NANP, 0.5),
+        Pattern("Phone (+CC shape)", _INTL, 0.45),
+        Pattern("Phone (national trunk 0 shape)", _NATIONAL, 0.4),
+    ]
+    CONTEXT = ["phone", "call", "mobile", "cell", "tel", "telephone", "fax", "number"]
+
+    def __init__(self) -> None:
+        super().__init__(
+            supported_entity="PHONE_NUMBER",
+            name="PhoneShapeRecognizer",
+            patterns=self.PATTERNS,
+            context=self.CONTEXT,
+        )
+
+    def validate_result(self, pattern_text: str) -> bool:
+        digits = sum(c.isdigit() for c in pattern_text)
+        return 8 <= digits <= 18
