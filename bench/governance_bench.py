@@ -24,7 +24,16 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from tether import END, START, Graph, RunContext, RunStatus, Runtime
-from tether.governance import AuditSink, Budget, Governance, Quota
+from tether.core.governor import GovernedCall
+from tether.governance import (
+    AuditSink,
+    Budget,
+    Governance,
+    GovernancePart,
+    Quota,
+    RunScope,
+    StoreAuditLog,
+)
 from tether.llm.fakes import FunctionModel
 from tether.store.protocol import RunStore
 from tether.store.url import open_store
@@ -78,6 +87,16 @@ ROWS: list[tuple[str, str, Callable[[], Governance]]] = [
 ]
 
 
+class AuditEach(GovernancePart):
+    """Records one decision per call in the default hash-chained audit log (the store's)."""
+
+    async def before_call(self, scope: RunScope, call: GovernedCall) -> None:
+        await scope.audit("policy_decision", {"call": call.name, "verdict": "allow"})
+
+
+ROWS.append(("audit: 1 record per call", "tool", lambda: Governance(parts=[AuditEach()])))
+
+
 async def timed(rt: Runtime, wf: Any, calls: int) -> float:
     t0 = time.perf_counter()
     res = await rt.run(wf, {"calls": calls})
@@ -121,12 +140,26 @@ async def main() -> None:
                 print(f"{backend:<9} skipped: {exc}")
                 continue
             try:
+                # before measure(): its Runtime closes the store
+                per_record = await audit_append_us(store, args.calls * args.repeat)
                 for name, kind, base, extra in await measure(store, args.calls, args.repeat):
                     print(f"{backend:<9} {name:<28} {kind:<6} {base:>14.0f} {extra:>12.0f}")
+                row = f"{backend:<9} {'audit append (direct)':<28} {'-':<6} {'-':>14}"
+                print(f"{row} {per_record:>12.0f}")
             finally:
                 if backend == "postgres":
                     await _drop_schema(store)
                 await store.close()
+
+
+async def audit_append_us(store: RunStore, n: int) -> float:
+    """Microseconds per ``StoreAuditLog.append`` (canonical JSON, SHA-256, one INSERT)."""
+    log, data = StoreAuditLog(store), {"call": "noop", "verdict": "allow", "args": {"i": 1}}
+    await log.append("warm_up", data, tenant="bench", ts=time.time())
+    t0 = time.perf_counter()
+    for _ in range(n):
+        await log.append("policy_decision", data, tenant="bench", run_id="r", ts=time.time())
+    return (time.perf_counter() - t0) / n * 1e6
 
 
 async def _drop_schema(store: Any) -> None:
