@@ -44,8 +44,8 @@ class Db:
             return cur.fetchall() if cur.description else []
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Db]:
+@pytest.fixture(name="db", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Db]:
     if request.param == "sqlite":
         yield Db("sqlite", f"sqlite:///{tmp_path / 'audit.db'}")
         return

@@ -5,6 +5,7 @@ writers in two processes keep one chain."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import multiprocessing
 from typing import Any
 
@@ -15,7 +16,7 @@ from tether.governance.audit import GENESIS, record_hash
 from tether.store.protocol import RunStore
 from tether.store.url import open_store
 
-from .audit_support import Db, db  # noqa: F401  (the fixture)
+from .audit_support import Db, db_fixture  # noqa: F401  (the fixture "db")
 
 T0 = 1_700_000_000.0
 
@@ -43,7 +44,7 @@ async def test_a_chain_verifies_and_pages(db: Db) -> None:
         assert res.ok and res.records == 12 and res.head_seq == 12
         rows = (await log.records(tenant="acme", limit=100)).records
         assert rows[0].prev_hash == GENESIS
-        assert all(b.prev_hash == a.hash for a, b in zip(rows, rows[1:], strict=False))
+        assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(rows))
         assert rows[-1].hash == res.head_hash
         assert rows[4].data == {"i": 5, "tool": "refund", "args": {"order": 5}, "why": "café ✓"}
         # paged: 5 + 5 + 2, in chain order

@@ -18,7 +18,7 @@ from tether.governance import (
 from tether.llm.fakes import ScriptedModel
 from tether.store.memory import MemoryStore
 
-from .audit_support import Db, db  # noqa: F401  (the fixture)
+from .audit_support import Db, db_fixture  # noqa: F401  (the fixture "db")
 
 
 class S(TypedDict, total=False):

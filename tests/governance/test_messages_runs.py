@@ -19,7 +19,7 @@ from tether.governance import (
 from tether.store.memory import MemoryStore
 from tether.store.protocol import RunStore
 
-from .audit_support import Db, db  # noqa: F401  (the fixture)
+from .audit_support import Db, db_fixture  # noqa: F401  (the fixture "db")
 
 planner = AgentKey.generate()
 KEYS = {"planner": planner.public_hex}

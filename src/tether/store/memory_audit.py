@@ -52,9 +52,12 @@ class MemoryAudit:
                 r = chains[name][seq]
                 if len(out) >= limit:
                     return out
-                if (run_id is None or r.run_id == run_id) and (since is None or r.ts >= since):
-                    if after is None or (r.tenant, r.seq) > after:
-                        out.append(r)
+                if (
+                    (run_id is None or r.run_id == run_id)
+                    and (since is None or r.ts >= since)
+                    and (after is None or (r.tenant, r.seq) > after)
+                ):
+                    out.append(r)
         return out
 
     async def audit_tenants(self) -> list[str]:
