@@ -154,6 +154,7 @@ class SyncRuntime:
         priority: int = 0,
         tenant: str | None = None,
         delay: float | None = None,
+        budget: Mapping[str, Any] | None = None,
     ) -> SyncRunHandle:
         """Create a run and (``execute=True``) start executing it; see ``Runtime.start``."""
         handle = self._bridge.call(
@@ -174,6 +175,7 @@ class SyncRuntime:
                 priority=priority,
                 tenant=tenant,
                 delay=delay,
+                budget=budget,
             )
         )
         return SyncRunHandle(self, handle)
