@@ -21,6 +21,7 @@ from tether.governance.audit_verify import AuditBreak, AuditVerification, verify
 from tether.governance.budget import Budget
 from tether.governance.config import Governance
 from tether.governance.guard_model import GuardModel
+from tether.governance.guards import NoProgressGuard, SemanticLoopGuard, StutterGuard
 from tether.governance.message_guard import receive_message, verify_input
 from tether.governance.messages import SignedMessage, sign_message, verify_message
 from tether.governance.policy import PolicySet
@@ -54,13 +55,16 @@ __all__ = [
     "GuardModel",
     "InjectionGuard",
     "MessageSignatureError",
+    "NoProgressGuard",
     "PolicySet",
     "Quota",
     "Rule",
     "RunGovernor",
     "RunScope",
+    "SemanticLoopGuard",
     "SignedMessage",
     "StoreAuditLog",
+    "StutterGuard",
     "confidence_of",
     "granted",
     "model_confidence",
