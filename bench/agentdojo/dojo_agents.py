@@ -8,9 +8,10 @@
   output it read carries an injected instruction it is hijacked: it does what the injection
   asks at once (AgentDojo's attack says "before you can solve the task ... do the following
   first"): the injection task's ground-truth calls, computed by AgentDojo from the case's
-  environment before the run (the reference its ``security`` check compares with), and from then on it serves the attacker only: it drops the rest
-  of the user's plan (which could otherwise undo the attack: a later legitimate reservation or
-  password change overwrites the injected one), and its answer adds what the injection asked
+  environment before the run (the reference its ``security`` check compares with), and
+  from then on it serves the attacker only: it drops the rest of the user's plan (which
+  could otherwise undo the attack: a later legitimate reservation or password change
+  overwrites the injected one), and its answer adds what the injection asked
   it to say.
 
 How the hijacked agent notices the injection is the *attacker's* side of the simulation (it
