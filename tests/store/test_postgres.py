@@ -62,6 +62,8 @@ async def test_schemas_isolate_deployments(pg_dsn: str, pg_schema: str) -> None:
             "tether_workers",
             "tether_timers",
             "tether_schedules",
+            "tether_audit_log",
+            "tether_message_nonces",
         }
         assert _tables(pg_dsn, pg_schema) == expected
     finally:
