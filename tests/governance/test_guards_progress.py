@@ -5,6 +5,7 @@ across a new Runtime on the same SQLite file; a resume grants more steps."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -108,3 +109,15 @@ def test_bad_configuration_is_refused() -> None:
         NoProgressGuard(fields=[])
     with pytest.raises(ConfigurationError, match="max_steps"):
         NoProgressGuard(fields=["done"], max_steps=0)
+
+
+async def test_a_trip_lands_in_the_hash_chained_audit_log(tmp_path: Path) -> None:
+    from tether.governance import StoreAuditLog, verify_audit
+
+    async with Runtime(SqliteStore(tmp_path / "runs.db")) as rt:
+        res = await rt.run(build({1}, StoreAuditLog(), max_steps=2), {})
+        assert_trip(res, step=3, limit=2)
+        page = await StoreAuditLog(rt.store).records(run_id=res.run_id)
+        assert [r.kind for r in page.records] == ["loop_guard.trip"]
+        assert json.loads(page.records[0].data_json)["guard"] == "no_progress"
+        assert (await verify_audit(rt.store)).ok
