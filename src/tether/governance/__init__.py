@@ -6,7 +6,7 @@ The planes below (``tether.llm``, ``tether.tools``, ``tether.graph``) know only 
 in ``tether.core.governor``; everything governance does lives here.
 """
 
-from tether.core.errors import MessageSignatureError
+from tether.core.errors import MessageSignatureError, PiiKeyError
 from tether.governance.approvals import (
     ApprovalRecord,
     ApprovalRule,
@@ -24,6 +24,10 @@ from tether.governance.guard_model import GuardModel
 from tether.governance.guards import NoProgressGuard, SemanticLoopGuard, StutterGuard
 from tether.governance.message_guard import receive_message, verify_input
 from tether.governance.messages import SignedMessage, sign_message, verify_message
+from tether.governance.pii_crypto import PiiKey
+from tether.governance.pii_detect import PiiDetector
+from tether.governance.pii_guard import PiiGuard
+from tether.governance.pii_vault import PiiVault
 from tether.governance.policy import PolicySet
 from tether.governance.policy_facts import confidence_of, model_confidence
 from tether.governance.policy_rules import Decision, Facts, Rule
@@ -56,6 +60,11 @@ __all__ = [
     "InjectionGuard",
     "MessageSignatureError",
     "NoProgressGuard",
+    "PiiDetector",
+    "PiiGuard",
+    "PiiKey",
+    "PiiKeyError",
+    "PiiVault",
     "PolicySet",
     "Quota",
     "Rule",
