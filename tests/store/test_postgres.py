@@ -62,8 +62,13 @@ async def test_schemas_isolate_deployments(pg_dsn: str, pg_schema: str) -> None:
             "tether_workers",
             "tether_timers",
             "tether_schedules",
+            "tether_budget_ledgers",
+            "tether_approvals",
+            "tether_approvers",
             "tether_audit_log",
             "tether_message_nonces",
+            "tether_pii_vault",
+            "tether_pii_keys",
         }
         assert _tables(pg_dsn, pg_schema) == expected
     finally:

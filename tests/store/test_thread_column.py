@@ -51,9 +51,14 @@ async def test_thread_listing_reads_the_thread_index_in_order(
 async def _rewind_to_v4(execute: Execute) -> None:
     """Make the database look like one a v4 tether wrote: no thread column, no v5 row."""
     for statement in (
-        # what later versions added (v7 queue columns, v8-v10 tables), newest first
+        # what later versions added (v7 queue columns, v8-v14 tables), newest first
+        "DROP TABLE IF EXISTS {p}pii_keys",  # v14 (PII vault)
+        "DROP TABLE IF EXISTS {p}pii_vault",
         "DROP TABLE IF EXISTS {p}message_nonces",  # v13 (audit log)
         "DROP TABLE IF EXISTS {p}audit_log",
+        "DROP TABLE IF EXISTS {p}approvers",  # v12 (approvals)
+        "DROP TABLE IF EXISTS {p}approvals",
+        "DROP TABLE IF EXISTS {p}budget_ledgers",  # v11 (budget ledgers)
         "DROP TABLE IF EXISTS {p}queue_limits",
         "DROP INDEX IF EXISTS {s}tether_runs_tenant",
         "DROP TABLE IF EXISTS {p}timers",
