@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tether.cli import commands as cmd
+from tether.cli.argtypes import positive_int
 from tether.cli.render import Output
 from tether.governance.audit import StoreAuditLog, audit_store
 from tether.governance.audit_verify import AuditVerification, verify_all, verify_audit
@@ -20,16 +21,6 @@ from tether.store.audit import NO_TENANT, AuditRow
 
 COMMANDS = ("audit",)
 EXIT_BROKEN = 1
-
-
-def _count(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {n}")
-    return n
 
 
 def _when(text: str) -> float:
@@ -53,7 +44,9 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     ls.add_argument("--tenant", default=None, metavar="T", help=tenant_help)
     ls.add_argument("--run", default=None, metavar="RUN_ID", help="only this run's records")
     ls.add_argument("--since", type=_when, default=None, metavar="TS", help="written from then")
-    ls.add_argument("--limit", type=_count, default=100, metavar="N", help="at most N records")
+    ls.add_argument(
+        "--limit", type=positive_int, default=100, metavar="N", help="at most N records"
+    )
 
 
 def run(args: argparse.Namespace, out: Output) -> int:

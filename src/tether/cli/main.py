@@ -21,6 +21,7 @@ from typing import Any, NoReturn
 
 from tether.cli import approvals_cmd, audit_cmd, queues_cmd, requeue, schedules_cmd, worker_cmd
 from tether.cli import commands as cmd
+from tether.cli.argtypes import positive_int
 from tether.cli.render import Output
 from tether.core.errors import InvalidInputError, TetherError
 
@@ -52,16 +53,6 @@ class _Parser(argparse.ArgumentParser):
         color = "--no-color" not in sys.argv
         Output(color=color).error(f"{message} (see `{self.prog} --help`)")
         raise SystemExit(EXIT_USAGE)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {n}")
-    return n
 
 
 def _step(text: str) -> int:
@@ -139,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="only dead-lettered runs (FAILED after their last retryable attempt)",
     )
     p.add_argument(
-        "--limit", type=_positive_int, default=50, metavar="N", help="at most N runs (default 50)"
+        "--limit", type=positive_int, default=50, metavar="N", help="at most N runs (default 50)"
     )
 
     p = rsub.add_parser("show", parents=[common], help="a run's record and its state")
@@ -160,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--limit",
-        type=_positive_int,
+        type=positive_int,
         default=cmd.HISTORY_PAGE,
         metavar="N",
         help=f"at most N steps (default {cmd.HISTORY_PAGE})",
@@ -183,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--max-steps",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="grant N more steps (after a step-limit escalation)",
     )
@@ -209,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--max-steps",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="step limit of the fork, counted from N",
     )
@@ -222,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = rsub.add_parser("cancel", parents=[common], help="cancel a run that has not finished")
     p.add_argument("run_id", metavar="RUN_ID")
     p.add_argument("--reason", default="", metavar="TEXT", help="why (kept in the lifecycle)")
-    requeue.add_parsers(rsub, common, _positive_int)
+    requeue.add_parsers(rsub, common, positive_int)
 
     worker_cmd.add_parsers(sub, common)
     schedules_cmd.add_parsers(sub, common)

@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tether.cli import commands as cmd
+from tether.cli.argtypes import positive_int
 from tether.cli.render import Output, fmt_time
 from tether.core.errors import ConfigurationError, TetherError
 from tether.store.url import open_store
@@ -50,16 +51,6 @@ def _queues(text: str) -> list[str]:
     return names
 
 
-def _count(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {n}")
-    return n
-
-
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
         "worker",
@@ -72,7 +63,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--queues", type=_queues, metavar="A,B", help="queues to serve (default: all)")
     p.add_argument(
         "--concurrency",
-        type=_count,
+        type=positive_int,
         metavar="N",
         help=f"runs executed at once (default {default_concurrency()}, from the CPU count)",
     )
