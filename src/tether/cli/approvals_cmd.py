@@ -131,7 +131,7 @@ async def _decide(ap: Approvals, args: argparse.Namespace, out: Output) -> None:
 
 
 async def _dispatch(args: argparse.Namespace, out: Output) -> None:
-    s = _settings(args)
+    s = cmd.settings(args)
     async with _approvals(s) as ap:
         if args.action == "list":
             recs = await ap.list(status=args.status, run_id=args.run)
@@ -155,15 +155,6 @@ async def _dispatch(args: argparse.Namespace, out: Output) -> None:
                 {"approver": a.approver_id, "role": a.role},
                 f"approver {a.approver_id} ({a.role}) registered",
             )
-
-
-def _settings(args: argparse.Namespace) -> cmd.Settings:
-    store = getattr(args, "store", None) or cmd.env("TETHER_STORE")
-    origin = "--store" if getattr(args, "store", None) else "TETHER_STORE"
-    if not store:
-        store, origin = cmd.DEFAULT_STORE, "default"
-    app = getattr(args, "app", None) or cmd.env("TETHER_APP")
-    return cmd.Settings(store, origin, app, cmd.default_actor())
 
 
 def _json(r: ApprovalRecord) -> dict[str, Any]:

@@ -54,16 +54,8 @@ def run(args: argparse.Namespace, out: Output) -> int:
     return asyncio.run(_run(args, out))
 
 
-def _settings(args: argparse.Namespace) -> cmd.Settings:
-    store = getattr(args, "store", None) or cmd.env("TETHER_STORE")
-    origin = "--store" if getattr(args, "store", None) else "TETHER_STORE"
-    if not store:
-        store, origin = cmd.DEFAULT_STORE, "default"
-    return cmd.Settings(store, origin, None, cmd.default_actor())
-
-
 async def _run(args: argparse.Namespace, out: Output) -> int:
-    async with cmd.cli_store(_settings(args)) as store:
+    async with cmd.cli_store(cmd.settings(args, app=False)) as store:
         audit_store(store)  # a clear error for a store that keeps no audit log
         if args.action == "list":
             page = await StoreAuditLog(store).records(

@@ -42,6 +42,19 @@ class Settings:
     actor: str = "cli"
 
 
+def settings(args: Any, *, app: bool = True) -> Settings:
+    """The global options of a parsed command line: ``--store``, else ``TETHER_STORE``, else
+    the default store; ``--app`` or ``TETHER_APP`` (only with ``app``)."""
+    store = getattr(args, "store", None)
+    origin = "--store"
+    if not store:
+        store, origin = env("TETHER_STORE"), "TETHER_STORE"
+    if not store:
+        store, origin = DEFAULT_STORE, "default"
+    ref = (getattr(args, "app", None) or env("TETHER_APP")) if app else None
+    return Settings(store, origin, ref, default_actor())
+
+
 def default_actor() -> str:
     try:
         return f"cli:{getpass.getuser()}"

@@ -224,20 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # -- dispatch ---------------------------------------------------------------------------------
-def _settings(args: argparse.Namespace) -> cmd.Settings:
-    store = getattr(args, "store", None)
-    origin = "--store"
-    if not store:
-        store = cmd.env("TETHER_STORE")
-        origin = "TETHER_STORE"
-    if not store:
-        store, origin = cmd.DEFAULT_STORE, "default"
-    app = getattr(args, "app", None) or cmd.env("TETHER_APP")
-    return cmd.Settings(store, origin, app, cmd.default_actor())
-
-
 async def _dispatch(args: argparse.Namespace, out: Output) -> None:
-    s = _settings(args)
+    s = cmd.settings(args)
     action = args.action
     if action == "list" and args.dead_letter:
         dead = await requeue.dead_letter_runs(

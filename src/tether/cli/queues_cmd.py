@@ -71,16 +71,8 @@ def run(args: argparse.Namespace, out: Output) -> int:
     return 0
 
 
-def _settings(args: argparse.Namespace) -> cmd.Settings:
-    store = getattr(args, "store", None) or cmd.env("TETHER_STORE")
-    origin = "--store" if getattr(args, "store", None) else "TETHER_STORE"
-    if not store:
-        store, origin = cmd.DEFAULT_STORE, "default"
-    return cmd.Settings(store, origin, None, cmd.default_actor())
-
-
 async def _run(args: argparse.Namespace, out: Output) -> None:
-    async with cmd.cli_store(_settings(args)) as store:
+    async with cmd.cli_store(cmd.settings(args, app=False)) as store:
         if not isinstance(store, QueueControl):
             raise ConfigurationError("this store keeps no queue limits")
         if getattr(args, "action", None) == "limit":

@@ -103,7 +103,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
 
 
 async def _work(args: argparse.Namespace, out: Output) -> int:
-    settings = _settings(args)
+    settings = cmd.settings(args)
     if not settings.app:
         raise ConfigurationError(
             "tether worker needs the workflows to run: pass --app module:attr (or TETHER_APP)"
@@ -173,17 +173,8 @@ def _redacted(url: str) -> str:
     return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
 
 
-def _settings(args: argparse.Namespace) -> cmd.Settings:
-    store = getattr(args, "store", None) or cmd.env("TETHER_STORE")
-    origin = "--store" if getattr(args, "store", None) else "TETHER_STORE"
-    if not store:
-        store, origin = cmd.DEFAULT_STORE, "default"
-    app = getattr(args, "app", None) or cmd.env("TETHER_APP")
-    return cmd.Settings(store, origin, app, cmd.default_actor())
-
-
 async def _list(args: argparse.Namespace, out: Output) -> None:
-    async with cmd.cli_store(_settings(args)) as store:
+    async with cmd.cli_store(cmd.settings(args)) as store:
         if not isinstance(store, WorkerRegistry):
             raise ConfigurationError("this store keeps no worker registry")
         rows = await store.list_workers()
