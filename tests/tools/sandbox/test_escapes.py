@@ -316,7 +316,9 @@ async def test_infinite_loop_cpu_limit(sandbox_backend: str) -> None:
     # Normally "cpu" after ~1 s; on a starved machine the 3 s wall clock may come first.
     assert result.killed_reason in ("cpu", "timeout")
     if result.killed_reason == "cpu":
-        assert result.cpu_s >= 0.9
+        # it really spent about its limit on CPU (the usage read back under heavy load has been
+        # seen at 0.89 s for a 1 s limit: not a bound on speed, a check of what killed it)
+        assert result.cpu_s >= 0.75
     # Hang guard only: the kill is at the wall clock at the latest, plus the SIGTERM grace.
     assert result.duration_s < limits.wall_seconds + 2 * _GVISOR_TERM_GRACE_S
     assert_group_gone(result)
