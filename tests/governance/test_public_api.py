@@ -78,3 +78,21 @@ def test_a_governance_part_is_what_compile_takes() -> None:
     assert isinstance(
         governance.RunGovernor((), None, None, None, governance.AuditSink()), Governor
     )  # type: ignore[arg-type]
+
+
+async def test_a_runtime_has_its_approvals() -> None:
+    """``rt.approvals``, as the graph plane cannot import governance: an extension registered
+    by ``tether.governance`` (``tether.graph.extensions``), built once per runtime."""
+    import pytest
+
+    from tether import Runtime
+    from tether.graph.extensions import extension
+    from tether.store.memory import MemoryStore
+
+    async with Runtime(MemoryStore()) as rt:
+        assert isinstance(rt.approvals, governance.Approvals)
+        assert rt.approvals is rt.approvals
+        assert rt.approvals.runtime is rt
+        assert await rt.approvals.list() == []
+        with pytest.raises(AttributeError, match="not imported"):
+            extension(rt, "dashboard")

@@ -27,13 +27,14 @@ from tether.governance.approvals_keys import generate_key, public_pem, sign, ver
 from tether.governance.approvals_request import approval_store
 from tether.governance.approvals_resume import audit_outside, resume_decided
 from tether.governance.approvals_tally import complete, may_decide, who
+from tether.graph.extensions import register_runtime_extension
 from tether.store.approvals import APPROVED, PENDING, REJECTED, STATUSES, ApprovalRecord, Approver
 
 _TRIES = 8
 
 
 class Approvals:
-    """The approvals of one store (``rt.approvals``-style access: ``Approvals(rt)``)."""
+    """The approvals of one store: ``rt.approvals`` (a runtime's), or ``Approvals(rt_or_store)``."""
 
     generate_key = staticmethod(generate_key)
     sign = staticmethod(sign)
@@ -177,3 +178,6 @@ def _check_open(rec: ApprovalRecord, approver: Approver, now: float) -> None:
             f"approver {approver.approver_id!r} decided on approval {aid} already; the next "
             "approval must come from a different approver"
         )
+
+
+register_runtime_extension("approvals", Approvals)  # rt.approvals (tether.graph.extensions)

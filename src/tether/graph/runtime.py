@@ -36,6 +36,7 @@ from tether.core.refs import find_ref, load_ref
 from tether.graph.builder import Workflow
 from tether.graph.context import RunContext
 from tether.graph.events import EventBus, Hop, lifecycle_events
+from tether.graph.extensions import extension
 from tether.graph.heartbeat import LeaseKeeper
 from tether.graph.history import SnapshotPolicy, SnapshotTracker
 from tether.graph.loop import phase_status
@@ -111,6 +112,12 @@ class Runtime(
     reboot or in another container's pid namespace cannot be proven dead, and its runs are
     claimed when its lease expires.
     """
+
+    @property
+    def approvals(self) -> Any:
+        """This runtime's approvals (``tether.governance.Approvals``: list, approve, reject;
+        registered by ``tether.governance``, see ``tether.graph.extensions``)."""
+        return extension(self, "approvals")
 
     def __init__(
         self,
