@@ -13,7 +13,7 @@ from tests.governance import budget_app as app
 from tests.governance.budget_app import CALL_COST, IN, OUT
 from tether import RunStatus, Runtime
 from tether.core.errors import ConfigurationError, InvalidInputError
-from tether.governance import Budget
+from tether.governance import Budget, StoreAuditLog
 from tether.store.budget import BudgetStore, Ledger
 from tether.store.memory import MemoryStore
 from tether.store.sqlite import SqliteStore
@@ -165,7 +165,13 @@ async def test_resume_with_a_raised_budget_continues(store: Any, clock: FakeCloc
         again = await rt.resume(res.run_id, {"raise_budget": {"model_calls": 5}})
         done = await rt.wait(again.run_id)
         row = await ledger(rt, res.run_id)
+        audited = (await StoreAuditLog(rt.store).records(run_id=res.run_id)).records
     assert done.status is RunStatus.COMPLETED and done.state["n"] == 5
+    # the raise is in the audit trail (once: the refused resumes changed nothing)
+    raised = [r.data for r in audited if r.kind == "escalation_resumed"]
+    assert raised == [
+        {"kind": "budget", "value": {"raise_budget": {"model_calls": 5}}, "metadata": {}}
+    ]
     assert row.limits["model_calls"] == 5 and row.used["model_calls"] == 5
     assert calls_of(res.run_id) == 5  # the resumed step's earlier calls were not repeated
 

@@ -12,12 +12,25 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
-from tether.core.clock import Clock
+from tether.core import serde
+from tether.core.clock import SYSTEM_CLOCK, Clock
 from tether.core.errors import ConfigurationError, InvalidInputError
 from tether.governance.audit import StoreAuditLog
-from tether.governance.scope import AuditSink, GovernancePart, RunGovernor
+from tether.governance.scope import AuditSink, GovernancePart, RunGovernor, RunScope
 from tether.store.protocol import RunStore
 from tether.store.types import RunRecord
+
+RESUME_AUDITED = frozenset({"budget", "quota", "loop_guard"})
+"""Escalation kinds whose resume (a raised limit) is recorded in the audit trail; approvals
+audit their own decisions."""
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as JSON data for the audit record (its repr when it is not JSON)."""
+    try:
+        return serde.loads(serde.dumps(value))
+    except Exception:
+        return repr(value)
 
 
 class Governance:
@@ -66,6 +79,14 @@ class Governance:
         meta: dict[str, Any] = {}
         for part in self.parts:
             meta.update(await part.on_resume(store, run, escalation, value) or {})
+        if escalation.get("kind") in RESUME_AUDITED and isinstance(run, RunRecord):
+            # a human raised a limit (or let a trip go): the decision goes to the audit trail
+            clock = cast(Clock, getattr(store, "clock", SYSTEM_CLOCK))
+            scope = RunScope(run, cast(RunStore, store), clock, None, self.audit)
+            await scope.audit(
+                "escalation_resumed",
+                {"kind": escalation.get("kind"), "value": _plain(value), "metadata": _plain(meta)},
+            )
         return meta or None
 
     def check_run_budget(self, budget: Mapping[str, Any]) -> dict[str, Any]:
