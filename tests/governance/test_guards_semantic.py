@@ -200,3 +200,26 @@ def test_bad_configuration_is_refused() -> None:
         SemanticLoopGuard(threshold=0.0, embedder=fake)
     with pytest.raises(ConfigurationError, match="temperature"):
         SemanticLoopGuard(base_temperature=3.0, embedder=fake)
+
+
+class CountingEmbedder(TopicEmbedder):
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts: list[str] = []
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        self.texts += texts
+        return await super().embed(texts)
+
+
+async def test_each_thought_is_embedded_once() -> None:
+    """The window slides by one thought per call: a check embeds only what it has not seen
+    (a long run does not pay the whole window's embeddings before every model call)."""
+    replies = iter([f"plan {i}: try something else" for i in range(12)] + [NEW])
+    model = FunctionModel(lambda r: next(replies), name="varied")
+    embedder = CountingEmbedder()
+    wf = build(model, SemanticLoopGuard(window=5, embedder=embedder), Audit())
+    async with Runtime(MemoryStore()) as rt:
+        res = await rt.run(wf, {})
+    assert res.status is RunStatus.COMPLETED and len(res.state["plans"]) == 13
+    assert len(embedder.texts) == len(set(embedder.texts)) == 12  # every thought, once

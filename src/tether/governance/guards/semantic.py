@@ -88,6 +88,8 @@ class SemanticLoopGuard(GovernancePart):
         self.temperature_boost, self.base_temperature = temperature_boost, base_temperature
         self._warned: Recent[str, int] = Recent()
         """Per run: how many thoughts there were when it was warned."""
+        self._vectors: Recent[str, Any] = Recent(4096)
+        """Thoughts already embedded (by text): each check embeds only the new ones."""
 
     async def before_call(self, scope: RunScope, call: GovernedCall) -> None:
         if call.kind != "model":
@@ -100,7 +102,7 @@ class SemanticLoopGuard(GovernancePart):
         if len(recent) < self.window:
             self._warned.pop(run.run_id)
             return
-        score = await mean_pairwise_cosine(self.embedder, recent)
+        score = await mean_pairwise_cosine(self.embedder, recent, self._vectors)
         if score <= threshold:
             self._warned.pop(run.run_id)
             return

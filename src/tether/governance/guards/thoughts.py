@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tether.core import serde
+from tether.governance.guards.base import Recent
 from tether.llm.embeddings import Embedder, embed_unit, numpy
 from tether.store.types import EffectRecord
 
@@ -36,10 +37,21 @@ def thoughts(effects: Sequence[EffectRecord]) -> list[str]:
     return out
 
 
-async def mean_pairwise_cosine(embedder: Embedder, texts: Sequence[str]) -> float:
-    """The mean cosine similarity over every pair of ``texts`` (at least two)."""
+async def mean_pairwise_cosine(
+    embedder: Embedder, texts: Sequence[str], cache: Recent[str, Any] | None = None
+) -> float:
+    """The mean cosine similarity over every pair of ``texts`` (at least two). ``cache``
+    keeps each text's unit vector: a window slides by one thought per call, so each check
+    embeds only the new one."""
     np = numpy()
-    vectors = await embed_unit(embedder, texts)
+    if cache is None:
+        vectors = await embed_unit(embedder, texts)
+    else:
+        missing = list(dict.fromkeys(t for t in texts if cache.get(t) is None))
+        for text, row in zip(missing, await embed_unit(embedder, missing), strict=True):
+            cache.put(text, row)
+        known = {t: cache.get(t) for t in texts}
+        vectors = np.stack([known[t] for t in texts])
     sims = vectors @ vectors.T
     n = len(texts)
     upper = sims[np.triu_indices(n, k=1)]
