@@ -78,7 +78,7 @@ def workflow(kind: str, governance: Governance | None, name: str) -> Any:
 QUIET = AuditSink()  # decisions are rare here (no trips): the audit log is not what is measured
 ROWS: list[tuple[str, str, Callable[[], Governance]]] = [
     ("budget (reserve + settle)", "model", lambda: Governance(budget=Budget(), audit=QUIET)),
-    ("budget (reserve + settle)", "tool", lambda: Governance(budget=Budget(), audit=QUIET)),
+    ("budget (one charge)", "tool", lambda: Governance(budget=Budget(), audit=QUIET)),
     (
         "budget + tenant quota",
         "model",

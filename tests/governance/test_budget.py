@@ -12,8 +12,9 @@ import pytest
 from tests.governance import budget_app as app
 from tests.governance.budget_app import CALL_COST, IN, OUT
 from tether import RunStatus, Runtime
-from tether.core.errors import ConfigurationError, InvalidInputError
-from tether.governance import Budget, StoreAuditLog
+from tether.core.errors import ConfigurationError, InvalidInputError, PolicyViolationError
+from tether.core.governor import GovernedCall
+from tether.governance import Budget, GovernancePart, RunScope, StoreAuditLog
 from tether.store.budget import BudgetStore, Ledger
 from tether.store.memory import MemoryStore
 from tether.store.sqlite import SqliteStore
@@ -219,3 +220,23 @@ def test_a_budget_refuses_bad_limits() -> None:
         Budget(cost=1, soft=1.5)
     with pytest.raises(ConfigurationError, match="must be a number"):
         Budget(steps=True)  # type: ignore[arg-type]
+
+
+class DenyTools(GovernancePart):
+    """A part after the budget that refuses every tool call."""
+
+    async def before_call(self, scope: RunScope, call: GovernedCall) -> None:
+        if call.kind == "tool":
+            raise PolicyViolationError("no tools in this test", tool=call.name)
+
+
+async def test_a_call_a_later_part_stops_is_charged_nothing(store: Any, clock: FakeClock) -> None:
+    """A tool call is charged in one write before it runs (its cost is known); when a part
+    asked after the budget stops it, the charge is given back."""
+    wf = app.build(Budget(tool_calls=2, model_calls=10), DenyTools())
+    async with Runtime(store, clock=clock) as rt:
+        res = await rt.run(wf, {"turns": 4})  # 4 tool calls asked: each denied, none charged
+        row = await ledger(rt, res.run_id)
+    assert res.status is RunStatus.COMPLETED and res.state["n"] == 4
+    assert row.used["tool_calls"] == 0 and row.reserved["tool_calls"] == 0
+    assert row.used["model_calls"] == 4

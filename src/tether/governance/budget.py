@@ -1,8 +1,10 @@
 """``Budget``: one envelope per run tree, shared by the root run and all its child runs.
 
-Each live model or tool call reserves what it may cost at most (``GovernedCall.projected``:
-prompt tokens, ``max_tokens``, their price) in the root's ledger row, in one atomic conditional
-write, before it runs, and settles what it actually used after (see ``tether.store.budget``).
+Each live model call reserves what it may cost at most (``GovernedCall.projected``: prompt
+tokens, ``max_tokens``, their price) in the root's ledger row, in one atomic conditional write,
+before it runs, and settles what it actually used after (see ``tether.store.budget``). What is
+known exactly beforehand (a tool call and its declared cost, a step, a child run) is charged
+in one conditional write instead (``charge_ledger``), given back if the call does not run.
 A reservation that does not fit trips the run: ``EscalationSignal(kind="budget",
 dimension=..., limit=..., usage=...)`` parks it ESCALATED with its state intact, and
 ``resume(run_id, {"raise_budget": {"cost": 2.0}})`` sets higher limits and continues. Calls
@@ -95,10 +97,9 @@ class Budget(GovernancePart):
         amounts: dict[str, float],
         what: str,
     ) -> Ledger:
-        row = await store.reserve_ledger(env.key, amounts)
+        row = await store.charge_ledger(env.key, amounts)  # exact: no reservation to settle
         if row is None:
             await self._refused(store, scope, env, amounts, what)
-        row = await store.settle_ledger(env.key, amounts, amounts)
         assert row is not None
         return row
 
@@ -136,25 +137,48 @@ class Budget(GovernancePart):
     async def before_call(self, scope: RunScope, call: GovernedCall) -> None:
         store, env = await self.envelope(scope)
         hold = held(call)
-        row = await store.reserve_ledger(env.key, hold)
+        # a tool call's cost is known before it runs (one call, its declared cost): charged
+        # at once, in one write; a model call's tokens only after: reserved, then settled
+        exact = call.kind == "tool"
+        if exact:
+            row = await store.charge_ledger(env.key, hold)
+        else:
+            row = await store.reserve_ledger(env.key, hold)
         if row is None:
             await self._refused(store, scope, env, hold, f"this {call.kind} call ({call.name})")
         assert row is not None
-        call.scratch["budget"] = (env.key, hold)
+        call.scratch["budget"] = (env.key, hold, exact)
         try:
             elapsed = await self._check_fixed(scope, env, row)
         except BaseException:
-            await store.settle_ledger(env.key, hold, {})
+            await self._release(store, env.key, hold, exact)
             raise
         await note(store, call, row, self.soft, elapsed)
+        if exact:
+            await announce(store, scope, row, self.soft, elapsed)
+
+    @staticmethod
+    async def _release(store: BudgetStore, key: str, hold: dict[str, float], exact: bool) -> None:
+        """Give back what ``before_call`` took for a call that will not run."""
+        if exact:
+            await store.settle_ledger(key, {}, {d: -v for d, v in hold.items()})
+        else:
+            await store.settle_ledger(key, hold, {})
 
     async def after_call(self, scope: RunScope, call: GovernedCall, outcome: CallOutcome) -> None:
         reserved = call.scratch.pop("budget", None)
         if reserved is None:
             return
-        key, hold = reserved
+        key, hold, exact = reserved
         store = ledger_store(scope.store)
-        row = await store.settle_ledger(key, hold, charged(call, hold, outcome))
+        used = charged(call, hold, outcome)
+        if exact:
+            if used == hold:
+                return  # charged right, in before_call
+            extra = {d: used.get(d, 0.0) - hold.get(d, 0.0) for d in {*hold, *used}}
+            row = await store.settle_ledger(key, {}, extra)
+        else:
+            row = await store.settle_ledger(key, hold, used)
         if row is not None:
             await announce(store, scope, row, self.soft, scope.clock.now() - row.started_at)
 

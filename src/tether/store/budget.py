@@ -93,6 +93,13 @@ class BudgetStore(Protocol):
         ledger after it (None: missing)."""
         ...
 
+    async def charge_ledger(self, key: str, amounts: Mapping[str, float]) -> Ledger | None:
+        """``reserve_ledger`` straight into ``used``, for what is known exactly before it
+        happens (a step, a tool call, a child run): one write instead of reserve + settle.
+        Same condition; None (nothing changed) when one would not fit or the ledger is
+        missing."""
+        ...
+
     async def set_ledger_limits(
         self, key: str, limits: Mapping[str, float | None]
     ) -> Ledger | None:

@@ -65,6 +65,15 @@ class MemoryBudget:
         row.updated_at = self.clock.now()
         return _copy(row)
 
+    async def charge_ledger(self, key: str, amounts: Mapping[str, float]) -> Ledger | None:
+        row = self._ledgers().get(key)
+        if row is None or row.refusing(amounts) is not None:
+            return None
+        for d in COUNTERS:
+            row.used[d] += float(amounts.get(d, 0.0))
+        row.updated_at = self.clock.now()
+        return _copy(row)
+
     async def settle_ledger(
         self, key: str, reserved: Mapping[str, float], used: Mapping[str, float]
     ) -> Ledger | None:

@@ -57,6 +57,7 @@ def _statements(d: Dialect) -> dict[str, str]:
         for x in COUNTERS
     )
     add = ", ".join(f"rsv_{x} = rsv_{x} + CAST(? AS {r})" for x in COUNTERS)
+    use = ", ".join(f"used_{x} = used_{x} + CAST(? AS {r})" for x in COUNTERS)
     settle = ", ".join(
         f"rsv_{x} = CASE WHEN rsv_{x} - CAST(? AS {r}) > 0 "
         f"THEN rsv_{x} - CAST(? AS {r}) ELSE 0 END, "
@@ -73,6 +74,7 @@ def _statements(d: Dialect) -> dict[str, str]:
         "get": f"SELECT {cols} FROM {t} WHERE key = ?",
         "reserve": f"UPDATE {t} SET {add}, {stamp} WHERE key = ? AND {fits} RETURNING {cols}",
         "settle": f"UPDATE {t} SET {settle}, {stamp} WHERE key = ? RETURNING {cols}",
+        "charge": f"UPDATE {t} SET {use}, {stamp} WHERE key = ? AND {fits} RETURNING {cols}",
         "mark_evented": (
             f"UPDATE {t} SET evented = evented || ? || ',' WHERE key = ? "
             "AND evented NOT LIKE ? RETURNING key"
@@ -143,6 +145,12 @@ class SqlBudget:
         adds = [float(amounts.get(d, 0.0)) for d in COUNTERS]
         fits = [a for x in adds for a in (x, x)]
         rows = await self._fetch(self._budget_sql("reserve"), (*adds, self.clock.now(), key, *fits))
+        return _ledger(rows[0]) if rows else None
+
+    async def charge_ledger(self, key: str, amounts: Mapping[str, float]) -> Ledger | None:
+        adds = [float(amounts.get(d, 0.0)) for d in COUNTERS]
+        fits = [a for x in adds for a in (x, x)]
+        rows = await self._fetch(self._budget_sql("charge"), (*adds, self.clock.now(), key, *fits))
         return _ledger(rows[0]) if rows else None
 
     async def settle_ledger(

@@ -61,6 +61,23 @@ class BudgetConformance(StoreTestBase):
         assert await b.reserve_ledger("run:r1", {"cost": 5.0}) is not None
         assert await b.reserve_ledger("run:nope", {"tokens": 1}) is None
 
+    async def test_a_charge_goes_straight_to_used_or_changes_nothing(
+        self, store: RunStore
+    ) -> None:
+        b = ledgers(store)
+        await b.open_ledger("run:r1", {"tool_calls": 2, "steps": 5}, T0)
+        one = await b.charge_ledger("run:r1", {"tool_calls": 1})
+        assert one is not None and one.used["tool_calls"] == 1 and one.reserved["tool_calls"] == 0
+        assert await b.reserve_ledger("run:r1", {"tool_calls": 1}) is not None
+        # 1 used + 1 reserved + 1 > 2: refused, nothing changed
+        assert await b.charge_ledger("run:r1", {"tool_calls": 1, "steps": 1}) is None
+        row = await b.get_ledger("run:r1")
+        assert row is not None and row.used["tool_calls"] == 1 and row.used["steps"] == 0
+        # a refund of an exact charge is a settle of nothing reserved and a negative use
+        back = await b.settle_ledger("run:r1", {}, {"tool_calls": -1})
+        assert back is not None and back.used["tool_calls"] == 0
+        assert await b.charge_ledger("run:nope", {"steps": 1}) is None
+
     async def test_an_overrun_dimension_refuses_only_calls_that_need_it(
         self, store: RunStore
     ) -> None:
