@@ -207,7 +207,9 @@ def test_sigkill_one_of_three_workers_postgres(pg_url: str, tmp_path: Path) -> N
     """500 runs whose effect is keyed (idempotent, deduped downstream): all complete, each
     effect delivered once; the killed worker's calls in flight are sent again, not escalated."""
     args = ["--concurrency", "16", "--lease-ttl", "6", "--poll-interval", "0.05"]
-    kill_mid_way(pg_url, tmp_path, 500, 3, {"steps": 2, "ms": [20, 60], "keyed": True}, args)
+    # steps long enough that the backlog outlasts a few looks at the store on a loaded machine
+    # (at 20-60 ms the 500 runs took ~1.5 s, and a CI run once missed the moment to kill)
+    kill_mid_way(pg_url, tmp_path, 500, 3, {"steps": 2, "ms": [80, 160], "keyed": True}, args)
 
 
 def test_sigkill_one_of_two_workers_sqlite(tmp_path: Path) -> None:
