@@ -61,9 +61,7 @@ class BudgetConformance(StoreTestBase):
         assert await b.reserve_ledger("run:r1", {"cost": 5.0}) is not None
         assert await b.reserve_ledger("run:nope", {"tokens": 1}) is None
 
-    async def test_a_charge_goes_straight_to_used_or_changes_nothing(
-        self, store: RunStore
-    ) -> None:
+    async def test_a_charge_goes_straight_to_used_or_changes_nothing(self, store: RunStore) -> None:
         b = ledgers(store)
         await b.open_ledger("run:r1", {"tool_calls": 2, "steps": 5}, T0)
         one = await b.charge_ledger("run:r1", {"tool_calls": 1})
