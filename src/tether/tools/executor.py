@@ -16,7 +16,7 @@ when the run replays); else a one-off random key shared only by this call's retr
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from tether.core.clock import SYSTEM_CLOCK, Clock
@@ -26,7 +26,7 @@ from tether.core.errors import (
     ToolTimeoutError,
     ToolTransientError,
 )
-from tether.core.governor import CallOutcome, GovernedCall, governor_of
+from tether.core.governor import CallOutcome, GovernedCall, Governor, governor_of
 from tether.core.ids import one_off_key
 from tether.core.retry_after import retry_after_seconds
 from tether.store.control import ControlStore
@@ -79,6 +79,27 @@ def classify(exc: BaseException, tool: str) -> ToolError:
 def _retry_after(response: Any) -> float | None:
     headers = getattr(response, "headers", None) or {}
     return retry_after_seconds(headers.get("retry-after") or headers.get("Retry-After"))
+
+
+def _governed(
+    gov: Governor, ctx: Any, call: GovernedCall, attempts: Callable[[], Awaitable[Any]]
+) -> tuple[Callable[[], Awaitable[Any]], Callable[[], Awaitable[None]]]:
+    """``attempts`` reported to ``gov`` when it ends, and the gate that asks ``gov`` first."""
+
+    async def reported() -> Any:
+        try:
+            value = await attempts()
+        except (ToolError, _LimitExhausted) as exc:
+            err = exc.error if isinstance(exc, _LimitExhausted) else exc
+            await gov.after_call(ctx, call, CallOutcome(False, error=err))
+            raise
+        await gov.after_call(ctx, call, CallOutcome(True, result=value))
+        return value
+
+    async def gate() -> None:
+        await gov.before_call(ctx, call)
+
+    return reported, gate
 
 
 class ToolExecutor:
@@ -141,36 +162,31 @@ class ToolExecutor:
         except ToolError as exc:
             return ToolResult(name, False, error=exc, key=call_key)
 
+        async def plain() -> Any:
+            return await self._attempts(contract, clean, call_key, tenant, ctx, box)
+
+        attempts: Callable[[], Awaitable[Any]] = plain
         gov = governor_of(ctx)
-        governed = GovernedCall("tool", name, clean, journal_key, contract=contract)
-
-        async def attempts() -> Any:
-            if gov is None:
-                return await self._attempts(contract, clean, call_key, tenant, ctx, box)
-            try:
-                value = await self._attempts(contract, clean, call_key, tenant, ctx, box)
-            except (ToolError, _LimitExhausted) as exc:
-                err = exc.error if isinstance(exc, _LimitExhausted) else exc
-                await gov.after_call(ctx, governed, CallOutcome(False, error=err))
-                raise
-            await gov.after_call(ctx, governed, CallOutcome(True, result=value))
-            return value
-
-        async def gate() -> None:
-            assert gov is not None
-            await gov.before_call(ctx, governed)
+        gate = None
+        if gov is not None:  # a governed run: its parts are asked around the live call
+            attempts, gate = _governed(
+                gov,
+                ctx,
+                GovernedCall("tool", name, clean, journal_key, contract=contract),
+                attempts,
+            )
 
         try:
             if ctx is not None:
                 value = await ctx.journaled(
                     "tool",
-                    # a copy: a governance part may put other values in the tool's arguments
+                    # governed, a copy: a part may put other values in the tool's arguments
                     # (the PII guard restores personal data); the journal keeps what was asked
-                    {"tool": name, "args": dict(clean)},
+                    {"tool": name, "args": clean if gate is None else dict(clean)},
                     attempts,
                     key=call_key,
                     idempotent=contract.idempotent,
-                    gate=gate if gov is not None else None,
+                    gate=gate,
                 )
             else:
                 value = await attempts()
