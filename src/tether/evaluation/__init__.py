@@ -1,0 +1,1 @@
+"""Evaluation: mind log, agent KPIs, semantic drift monitor, shadow-mode model comparison."""

@@ -1,0 +1,1 @@
+"""The memory plane: context window manager, episodic memory, knowledge graph, consolidation."""
