@@ -1,0 +1,191 @@
+"""Pure ranking: query terms, BM25 (for the in-process backend), reciprocal rank fusion,
+temporal decay and the importance weight. The backends fetch candidates; this orders them."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TypeVar
+
+from tether.memory.types import Memory, Ranking, Recalled
+
+K = TypeVar("K")
+
+_WORD = re.compile(r"[^\W_]+")
+STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "but",
+        "by",
+        "for",
+        "from",
+        "has",
+        "have",
+        "how",
+        "i",
+        "in",
+        "is",
+        "it",
+        "its",
+        "me",
+        "my",
+        "of",
+        "on",
+        "or",
+        "our",
+        "so",
+        "that",
+        "the",
+        "their",
+        "them",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "to",
+        "us",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "will",
+        "with",
+        "you",
+        "your",
+        "do",
+        "does",
+        "did",
+        "can",
+        "could",
+        "would",
+        "should",
+        "about",
+        "into",
+        "than",
+    ]
+)
+MAX_TERMS = 32
+
+
+def tokens(text: str) -> list[str]:
+    """Lower-case alphanumeric runs: the tokenisation FTS5's unicode61 and Postgres' ``simple``
+    configuration agree on (``ERR_CONN-42`` -> err, conn, 42)."""
+    return _WORD.findall(text.lower())
+
+
+def query_terms(query: str) -> list[str]:
+    """The distinct non-stopword tokens of a query, at most ``MAX_TERMS``, in order. A query of
+    stopwords only keeps them (better something than nothing)."""
+    words = list(dict.fromkeys(tokens(query)))
+    kept = [w for w in words if w not in STOPWORDS] or words
+    return kept[:MAX_TERMS]
+
+
+class Bm25:
+    """Okapi BM25 over an in-memory corpus (k1=1.2, b=0.75, FTS5's defaults)."""
+
+    def __init__(self, k1: float = 1.2, b: float = 0.75) -> None:
+        self.k1 = k1
+        self.b = b
+
+    def rank(self, terms: Sequence[str], docs: Mapping[K, str], limit: int) -> list[K]:
+        if not terms or not docs:
+            return []
+        bags = {key: Counter(tokens(text)) for key, text in docs.items()}
+        n = len(bags)
+        avg = sum(sum(b.values()) for b in bags.values()) / n or 1.0
+        df = {t: sum(1 for b in bags.values() if t in b) for t in terms}
+        scores: dict[K, float] = {}
+        for key, bag in bags.items():
+            length = sum(bag.values())
+            s = 0.0
+            for t in terms:
+                f = bag.get(t, 0)
+                if not f:
+                    continue
+                idf = math.log((n - df[t] + 0.5) / (df[t] + 0.5) + 1.0)
+                s += idf * f * (self.k1 + 1) / (f + self.k1 * (1 - self.b + self.b * length / avg))
+            if s > 0:
+                scores[key] = s
+        return [key for key, _ in sorted(scores.items(), key=lambda kv: -kv[1])[:limit]]
+
+
+def decay(age: float, ranking: Ranking) -> float:
+    """The recency factor of a memory ``age`` seconds old (a memory from the future counts as
+    new): ``floor + (1 - floor) * 0.5 ** (age / half_life)``."""
+    if ranking.half_life is None:
+        return 1.0
+    fresh = 0.5 ** (max(age, 0.0) / ranking.half_life)
+    return float(ranking.decay_floor + (1.0 - ranking.decay_floor) * fresh)
+
+
+def importance_factor(importance: float, ranking: Ranking) -> float:
+    """``1 + weight * (importance - 0.5)``: 0.5..1.5 at full weight, 1 for a neutral memory."""
+    return 1.0 + ranking.importance_weight * (importance - 0.5)
+
+
+def rrf(
+    vector_ids: Sequence[K], keyword_ids: Sequence[K], ranking: Ranking
+) -> dict[K, tuple[float, int | None, int | None]]:
+    """Reciprocal rank fusion: each key's fused score and its 1-based rank in each list."""
+    out: dict[K, tuple[float, int | None, int | None]] = {}
+    for rank, key in enumerate(vector_ids, 1):
+        out[key] = (ranking.vector_weight / (ranking.rrf_k + rank), rank, None)
+    for rank, key in enumerate(keyword_ids, 1):
+        score, vrank, _ = out.get(key, (0.0, None, None))
+        out[key] = (score + ranking.keyword_weight / (ranking.rrf_k + rank), vrank, rank)
+    return out
+
+
+def fuse(
+    vector_ids: Sequence[str],
+    keyword_ids: Sequence[str],
+    memories: Mapping[str, Memory],
+    *,
+    now: float,
+    ranking: Ranking,
+    k: int,
+) -> list[Recalled]:
+    """The top ``k`` of the candidates, best first: RRF * decay * importance factor; ties go to
+    the newer memory, then the smaller id. Ids missing from ``memories`` are skipped."""
+    hits: list[Recalled] = []
+    for key, (score, vrank, krank) in rrf(vector_ids, keyword_ids, ranking).items():
+        memory = memories.get(key)
+        if memory is None:
+            continue
+        final = (
+            score
+            * decay(now - memory.created_at, ranking)
+            * importance_factor(memory.importance, ranking)
+        )
+        hits.append(Recalled(memory, final, vrank, krank))
+    hits.sort(key=lambda h: (-h.score, -h.memory.created_at, h.memory.id))
+    return hits[:k]
+
+
+def pool_size(k: int, ranking: Ranking) -> int:
+    """How many candidates each retriever fetches for a top-``k`` search."""
+    return max(k, ranking.candidates)
+
+
+def uses(ranking: Ranking) -> tuple[bool, bool]:
+    """Whether the vector and the keyword retriever take part."""
+    return ranking.vector_weight > 0, ranking.keyword_weight > 0
+
+
+def all_ids(*lists: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(i for ids in lists for i in ids))

@@ -1,0 +1,191 @@
+"""``InProcessKnowledgeGraph``: the reference KnowledgeGraph, in a list, for tests and demos."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Collection, Sequence
+from dataclasses import replace
+
+from tether.core.clock import SYSTEM_CLOCK, Clock
+from tether.memory import kg_rules, validate
+from tether.memory.types import Direction, Fact, Hop, MemoryScope, Provenance
+
+
+class InProcessKnowledgeGraph:
+    """Facts held in this process (see ``tether.memory.protocol`` for the semantics)."""
+
+    def __init__(
+        self, *, clock: Clock = SYSTEM_CLOCK, functional_relations: Collection[str] = ()
+    ) -> None:
+        self.clock = clock
+        self.functional_relations = frozenset(functional_relations)
+        self._facts: dict[str, Fact] = {}
+        self._lock = asyncio.Lock()
+
+    async def assert_fact(
+        self,
+        subject: str,
+        relation: str,
+        object: str,
+        *,
+        scope: MemoryScope,
+        provenance: Provenance | None = None,
+        valid_from: float | None = None,
+        functional: bool | None = None,
+    ) -> Fact:
+        validate.scope(scope)
+        subject = validate.name(subject, "subject")
+        relation = validate.name(relation, "relation")
+        object = validate.name(object, "object")
+        prov = validate.provenance(provenance)
+        now = self.clock.now()
+        start = now if valid_from is None else validate.timestamp(valid_from, "valid_from")
+        is_fn = kg_rules.is_functional(relation, functional, self.functional_relations)
+        async with self._lock:
+            valid = [
+                f
+                for f in self._facts.values()
+                if f.scope == scope
+                and f.subject == subject
+                and f.relation == relation
+                and f.valid_at(start)
+            ]
+            decision = kg_rules.decide(object, valid, functional=is_fn)
+            if decision.existing is not None:
+                return decision.existing
+            fact = Fact(
+                id=validate.new_memory_id(),
+                subject=subject,
+                relation=relation,
+                object=object,
+                scope=scope,
+                valid_from=start,
+                valid_to=None,
+                recorded_at=now,
+                provenance=prov,
+            )
+            for old in decision.supersede:
+                self._facts[old.id] = replace(old, valid_to=start, superseded_by=fact.id)
+            self._facts[fact.id] = fact
+            return fact
+
+    async def retract(
+        self,
+        subject: str,
+        relation: str,
+        object: str,
+        *,
+        scope: MemoryScope,
+        at: float | None = None,
+    ) -> int:
+        validate.scope(scope)
+        end = self.clock.now() if at is None else validate.timestamp(at, "at")
+        n = 0
+        async with self._lock:
+            for f in list(self._facts.values()):
+                if (
+                    f.scope == scope
+                    and (f.subject, f.relation, f.object) == (subject, relation, object)
+                    and f.valid_at(end)
+                ):
+                    self._facts[f.id] = replace(f, valid_to=max(end, f.valid_from))
+                    n += 1
+        return n
+
+    async def facts(
+        self,
+        *,
+        scope: MemoryScope,
+        subject: str | None = None,
+        relation: str | None = None,
+        object: str | None = None,
+        at: float | None = None,
+        include_history: bool = False,
+        limit: int = 1000,
+    ) -> list[Fact]:
+        validate.scope(scope)
+        limit = validate.limit(limit)
+        t = self.clock.now() if at is None else validate.timestamp(at, "at")
+        out = [
+            f
+            for f in self._facts.values()
+            if scope.covers(f.scope)
+            and (subject is None or f.subject == subject)
+            and (relation is None or f.relation == relation)
+            and (object is None or f.object == object)
+            and (include_history or f.valid_at(t))
+        ]
+        out.sort(key=lambda f: (f.valid_from, f.id))
+        return out[:limit]
+
+    async def hops(
+        self,
+        start: str,
+        *,
+        scope: MemoryScope,
+        relations: Sequence[str] | None = None,
+        depth: int = 2,
+        direction: Direction = "out",
+        at: float | None = None,
+    ) -> list[Hop]:
+        validate.scope(scope)
+        start = validate.name(start, "start")
+        wanted = validate.relations(relations)
+        depth = validate.depth(depth)
+        validate.direction(direction)
+        t = self.clock.now() if at is None else validate.timestamp(at, "at")
+        edges = [
+            f
+            for f in self._facts.values()
+            if scope.covers(f.scope) and f.valid_at(t) and (wanted is None or f.relation in wanted)
+        ]
+        best: dict[str, tuple[int, tuple[Fact, ...]]] = {start: (0, ())}
+        frontier = [start]
+        for level in range(1, depth + 1):
+            reached: dict[str, tuple[Fact, ...]] = {}
+            for node in frontier:
+                for f in edges:
+                    for a, b in _ends(f, direction):
+                        if a != node or b in best:
+                            continue
+                        path = (*best[node][1], f)
+                        if b not in reached or _key(path) < _key(reached[b]):
+                            reached[b] = path
+            for node, path in reached.items():
+                best[node] = (level, path)
+            frontier = sorted(reached)
+        del best[start]
+        return sorted(
+            (Hop(node, d, p) for node, (d, p) in best.items()), key=lambda h: (h.depth, h.node)
+        )
+
+    async def history(self, subject: str, relation: str, *, scope: MemoryScope) -> list[Fact]:
+        return await self.facts(
+            scope=scope, subject=subject, relation=relation, include_history=True, limit=10_000
+        )
+
+    async def forget_facts(self, ids: Sequence[str], *, scope: MemoryScope) -> int:
+        validate.scope(scope)
+        n = 0
+        async with self._lock:
+            for i in validate.ids(ids):
+                f = self._facts.get(i)
+                if f is not None and scope.covers(f.scope):
+                    del self._facts[i]
+                    n += 1
+        return n
+
+    async def close(self) -> None:
+        return None
+
+
+def _ends(f: Fact, direction: str) -> list[tuple[str, str]]:
+    if direction == "out":
+        return [(f.subject, f.object)]
+    if direction == "in":
+        return [(f.object, f.subject)]
+    return [(f.subject, f.object), (f.object, f.subject)]
+
+
+def _key(path: tuple[Fact, ...]) -> str:
+    return kg_rules.SEP.join(f.id for f in path)

@@ -1,0 +1,78 @@
+"""Turning ``add``/``add_many`` arguments into validated ``Memory`` records (shared by every
+backend), and the cursor of ``list``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from tether.core.clock import Clock
+from tether.core.errors import InvalidInputError
+from tether.memory import validate
+from tether.memory.protocol import NewMemory
+from tether.memory.types import Memory, MemoryScope
+
+
+def prepare(items: Sequence[NewMemory], scope: MemoryScope, clock: Clock) -> list[Memory]:
+    """Validated records with fresh ids; nothing is written if any item is bad."""
+    validate.scope(scope)
+    if isinstance(items, str | bytes) or not isinstance(items, Sequence):
+        raise InvalidInputError("add_many takes a list of NewMemory items")
+    if len(items) > validate.MAX_IDS:
+        raise InvalidInputError(f"add_many takes at most {validate.MAX_IDS} items at a time")
+    now = clock.now()
+    out: list[Memory] = []
+    for n, item in enumerate(items):
+        if not isinstance(item, NewMemory):
+            raise InvalidInputError(f"add_many item {n} is a {type(item).__name__}, not NewMemory")
+        where = item.scope or scope
+        validate.scope(where)
+        if where.tenant != scope.tenant:
+            raise InvalidInputError(
+                f"add_many item {n} names tenant {where.tenant!r} inside a call for tenant "
+                f"{scope.tenant!r}; one call writes one tenant's memories"
+            )
+        created = (
+            now if item.created_at is None else validate.timestamp(item.created_at, "created_at")
+        )
+        out.append(
+            Memory(
+                id=validate.new_memory_id(),
+                text=validate.text(item.text),
+                scope=where,
+                metadata=validate.metadata(item.metadata),
+                importance=validate.importance(item.importance),
+                created_at=created,
+                last_accessed_at=created,
+                access_count=0,
+                provenance=validate.provenance(item.provenance),
+            )
+        )
+    return out
+
+
+def touched(memory: Memory, now: float) -> Memory:
+    return replace(
+        memory,
+        last_accessed_at=max(now, memory.last_accessed_at),
+        access_count=memory.access_count + 1,
+    )
+
+
+def encode_cursor(memory: Memory) -> str:
+    return f"{memory.created_at!r}|{memory.id}"
+
+
+def decode_cursor(cursor: object) -> tuple[float, str] | None:
+    if cursor is None:
+        return None
+    if isinstance(cursor, str):
+        stamp, sep, ident = cursor.partition("|")
+        if sep and ident:
+            try:
+                return float(stamp), ident
+            except ValueError:
+                pass
+    raise InvalidInputError(
+        f"cursor {cursor!r:.80} is not one list() returned; pass None for the first page"
+    )

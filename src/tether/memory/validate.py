@@ -1,0 +1,143 @@
+"""Checks at the memory plane's boundary: every bad argument becomes an InvalidInputError that
+says what was wrong and how to fix it, before anything is written."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from tether.core.errors import InvalidInputError
+from tether.memory.types import MAX_TEXT, MemoryScope, Provenance
+
+MAX_K = 1000
+MAX_IDS = 10_000
+MAX_NAME = 1000
+"""Characters a fact's subject, relation or object may hold."""
+
+
+def new_memory_id() -> str:
+    """A 26-char time-sortable id, like run ids: millisecond prefix + 80 random bits."""
+    return f"{int(time.time() * 1000):012x}{os.urandom(7).hex()}"
+
+
+def scope(value: object) -> MemoryScope:
+    if not isinstance(value, MemoryScope):
+        raise InvalidInputError(
+            f"scope must be a MemoryScope, got {type(value).__name__}; "
+            "use MemoryScope(tenant=..., agent=..., run_id=..., thread_id=...)"
+        )
+    return value
+
+
+def text(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInputError(f"a memory's text must be a non-empty string, got {value!r:.80}")
+    if len(value) > MAX_TEXT:
+        raise InvalidInputError(
+            f"a memory's text holds {len(value)} characters, more than {MAX_TEXT}; split it "
+            "or summarise it first"
+        )
+    if "\x00" in value:
+        raise InvalidInputError("a memory's text must not contain NUL characters")
+    return value
+
+
+def importance(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidInputError(f"importance must be a number in 0..1, got {value!r}")
+    if not 0.0 <= value <= 1.0:
+        raise InvalidInputError(f"importance must be in 0..1, got {value}")
+    return float(value)
+
+
+def metadata(value: object) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        raise InvalidInputError("metadata must be a dict with string keys")
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"metadata must be JSON-serialisable ({exc})") from None
+    return dict(value)
+
+
+def provenance(value: object) -> Provenance:
+    if value is None:
+        return Provenance()
+    if isinstance(value, dict):
+        return Provenance.from_dict(value)
+    if not isinstance(value, Provenance):
+        raise InvalidInputError(f"provenance must be a Provenance or None, got {value!r:.80}")
+    return value
+
+
+def timestamp(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidInputError(f"{name} must be a finite number of seconds, got {value!r}")
+    return float(value)
+
+
+def k(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_K:
+        raise InvalidInputError(f"k must be an integer in 1..{MAX_K}, got {value!r}")
+    return value
+
+
+def limit(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_IDS:
+        raise InvalidInputError(f"limit must be an integer in 1..{MAX_IDS}, got {value!r}")
+    return value
+
+
+def query(value: object) -> str:
+    if not isinstance(value, str):
+        raise InvalidInputError(f"query must be a string, got {type(value).__name__}")
+    if len(value) > MAX_TEXT:
+        raise InvalidInputError(f"query holds {len(value)} characters, more than {MAX_TEXT}")
+    return value.replace("\x00", " ")
+
+
+def ids(value: object) -> list[str]:
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise InvalidInputError("ids must be a list of memory ids (not a single string)")
+    if len(value) > MAX_IDS:
+        raise InvalidInputError(f"at most {MAX_IDS} ids at a time, got {len(value)}")
+    if not all(isinstance(i, str) for i in value):
+        raise InvalidInputError("ids must all be strings")
+    return list(dict.fromkeys(value))
+
+
+def name(value: object, what: str) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_NAME:
+        raise InvalidInputError(
+            f"a fact's {what} must be a non-empty string of at most {MAX_NAME} characters, "
+            f"got {value!r:.80}"
+        )
+    if "\x00" in value:
+        raise InvalidInputError(f"a fact's {what} must not contain NUL characters")
+    return value
+
+
+def depth(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10:
+        raise InvalidInputError(f"depth must be an integer in 1..10, got {value!r}")
+    return value
+
+
+def direction(value: object) -> str:
+    if value not in ("out", "in", "both"):
+        raise InvalidInputError(f"direction must be 'out', 'in' or 'both', got {value!r}")
+    return str(value)
+
+
+def relations(value: object) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str) or not isinstance(value, Sequence) or not value:
+        raise InvalidInputError("relations must be None or a non-empty list of relation names")
+    return [name(r, "relation") for r in value]
