@@ -8,7 +8,7 @@ import pytest
 
 from tether.core.errors import ConfigurationError
 from tether.tools.sandbox import SandboxLimits
-from tether.tools.sandbox._classify import classify
+from tether.tools.sandbox._classify import classify, gvisor_exit_code
 
 
 def test_defaults_are_valid_and_frozen() -> None:
@@ -92,3 +92,19 @@ def _classify(**kw: object) -> object:
 )
 def test_classify(kw: dict[str, object], expected: object) -> None:
     assert _classify(**kw) == expected
+
+
+@pytest.mark.parametrize(
+    ("closing", "runsc_exit", "expected"),
+    [
+        ({"exit": -9}, 137, -9),  # the launcher's own report wins
+        ({"exit": 3}, 0, 3),
+        ({}, 137, -signal.SIGKILL),  # killed before the launcher reported: 128 + 9
+        ({}, 143, -signal.SIGTERM),
+        ({}, 1, 1),  # a plain exit status stays what it is
+        ({}, 0, 0),
+        ({}, 255, 255),  # not a signal number
+    ],
+)
+def test_gvisor_exit_code(closing: dict[str, object], runsc_exit: int, expected: int) -> None:
+    assert gvisor_exit_code(closing, runsc_exit) == expected

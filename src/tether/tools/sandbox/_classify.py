@@ -7,7 +7,7 @@ import signal
 
 from .result import KilledReason
 
-__all__ = ["classify"]
+__all__ = ["classify", "gvisor_exit_code"]
 
 _TAIL = 4096
 _MEMORY = re.compile(r"^MemoryError\b|Cannot allocate memory|out of memory", re.M | re.I)
@@ -62,6 +62,22 @@ def classify(
     if _PROCESSES.search(last):
         return "processes"
     return None
+
+
+def gvisor_exit_code(closing: dict[str, object], runsc_exit: int) -> int:
+    """The code's exit status under gVisor: ``-N`` for a death by signal N, as elsewhere.
+
+    The launcher inside the sandbox reports the code's own status in its closing line. Without
+    that line (the kill reached the sandbox before its launcher could report, e.g. a wall-clock
+    kill during a slow gVisor start), only runsc's status is left, and runsc reports a death by
+    signal N as ``128 + N``.
+    """
+    reported = closing.get("exit")
+    if isinstance(reported, int):
+        return reported
+    if 128 < runsc_exit < 128 + signal.NSIG:
+        return 128 - runsc_exit
+    return runsc_exit
 
 
 def _last_exception_line(tail: str) -> str:

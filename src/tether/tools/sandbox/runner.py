@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from . import launcher as _launcher
-from ._classify import classify
+from ._classify import classify, gvisor_exit_code
 from ._identity import Identity, acquire
 from ._reap import descendants, kill_uid
 from ._scratch import collect
@@ -380,8 +380,8 @@ async def execute(spec: LaunchSpec) -> SandboxResult:
                 f"stderr: {stderr_text[-2000:]!r}"
             )
         exit_code = os.waitstatus_to_exitcode(status)
-        if isinstance(end.get("exit"), int):
-            exit_code = end["exit"]  # gVisor: runsc reports a death by signal N as 128 + N
+        if spec.runsc is not None:
+            exit_code = gvisor_exit_code(end, exit_code)
         signum = -exit_code if exit_code < 0 else None
         cpu_s = float(usage.ru_utime + usage.ru_stime)
         if isinstance(end.get("cpu_s"), int | float):
