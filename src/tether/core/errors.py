@@ -362,6 +362,16 @@ class MessageSignatureError(UserError):
         self.sender = sender
 
 
+class ContextBudgetError(UserError):
+    """A prompt cannot fit its token budget without dropping what must stay verbatim (the
+    system prompt, the goal, pinned items, the latest turn): ``tokens`` needed, ``budget``."""
+
+    def __init__(self, message: str, *, tokens: int, budget: int) -> None:
+        super().__init__(message)
+        self.tokens = tokens
+        self.budget = budget
+
+
 class ApprovalError(UserError):
     """An approval operation was refused (``tether.governance.approvals``)."""
 

@@ -1,0 +1,46 @@
+"""Token counts of the bundled local model: its own tokenizer and chat template, exactly."""
+
+from __future__ import annotations
+
+import random
+
+from tether.core.messages import Message
+from tether.llm import LocalModel
+from tether.llm.types import ModelRequest
+from tether.memory.context_window import ContextWindow
+from tether.memory.conversation import Conversation
+from tether.memory.tokens import TemplateCounter, counter_for
+
+TEXTS = [
+    "Book a flight to Lisbon on the 3rd of May, please; aisle seat.",
+    "Done: TP123 departs 09:40, gate B12. Total 120.50 EUR.",
+    "¿Dónde está la estación? 東京 → 大阪, 2 tickets",
+    "ERR-4021: quota exceeded for tenant acme (id=7f3a9c)",
+    "ok",
+]
+
+
+def test_local_model_counts_are_exact_for_whole_prompts() -> None:
+    model = LocalModel()
+    counter = counter_for(model)
+    assert isinstance(counter, TemplateCounter) and counter.exact
+    rng = random.Random(3)
+    for _ in range(25):
+        msgs: list[Message] = []
+        if rng.random() < 0.6:
+            msgs.append(Message.system(rng.choice(TEXTS)))
+        for i in range(rng.randint(1, 6)):
+            role = "user" if i % 2 == 0 else "assistant"
+            msgs.append(Message(role=role, content=" ".join(rng.sample(TEXTS, 2))))
+        if rng.random() < 0.3:
+            msgs.append(Message.system("Summary: " + rng.choice(TEXTS)))
+        expected = model.count_prompt(ModelRequest(messages=tuple(msgs)))
+        assert counter.count_messages(msgs) == expected, [m.role for m in msgs]
+
+
+def test_window_budget_defaults_to_the_local_models_context() -> None:
+    model = LocalModel(n_ctx=512)
+    window = ContextWindow(model)
+    assert window.limit == 512 and window.budget == 512
+    conv = Conversation.start("Say hi.", system="Be brief.")
+    assert window.tokens(conv) == model.count_prompt(ModelRequest(messages=tuple(conv.messages())))
