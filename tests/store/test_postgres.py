@@ -69,6 +69,8 @@ async def test_schemas_isolate_deployments(pg_dsn: str, pg_schema: str) -> None:
             "tether_message_nonces",
             "tether_pii_vault",
             "tether_pii_keys",
+            "tether_shadow_log",
+            "tether_eval_flags",
         }
         assert _tables(pg_dsn, pg_schema) == expected
     finally:

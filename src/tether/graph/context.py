@@ -174,6 +174,19 @@ class RunContext:
             raise ValueError("event type must be a non-empty string")
         self._emit(type, dict(data or {}), self.node)
 
+    def explain(self, text: str, **data: Any) -> None:
+        """Say why the node is about to act: a ``rationale`` event the mind log
+        (``tether.evaluation``) pairs with the tool calls and effects this task makes after
+        it, until its next ``explain``."""
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError("explain(text) needs a non-empty rationale string")
+        info = {"text": text[:8000], "task_id": self.task_id, "calls": dict(self._calls)}
+        self._emit("rationale", {**data, **info}, self.node)
+
+    def calls_made(self) -> dict[str, int]:
+        """How many journaled calls of each kind (``tool:search``...) this task made so far."""
+        return dict(self._calls)
+
     # -- effect journal ------------------------------------------------------------------
     def call_key(self, kind: str) -> str:
         """Next deterministic key for a journaled call of ``kind`` made by this task.

@@ -20,6 +20,7 @@ from tether.store.control import check_take, refill, take
 from tether.store.memory_approvals import MemoryApprovals
 from tether.store.memory_audit import MemoryAudit
 from tether.store.memory_budget import MemoryBudget
+from tether.store.memory_evaluation_log import MemoryEvaluationLog
 from tether.store.memory_pii_vault import MemoryPiiVault
 from tether.store.memory_timers import MemoryTimers
 from tether.store.paging import check_page
@@ -118,6 +119,7 @@ class MemoryStore(
     MemoryApprovals,
     MemoryBudget,
     MemoryPiiVault,
+    MemoryEvaluationLog,
 ):
     """A RunStore in a dict. Not shared across processes; everything else is real."""
 

@@ -16,6 +16,7 @@ from tether.store import (
     sql_approvals,
     sql_audit,
     sql_budget,
+    sql_evaluation_log,
     sql_pii_vault,
     sql_queue_limits,
     sql_timers,
@@ -242,6 +243,7 @@ _VERSIONS: list[tuple[int, Callable[[Dialect], list[str]]]] = [
     (12, sql_approvals.migration),
     (13, sql_audit.migration),
     (14, sql_pii_vault.migration),
+    (17, sql_evaluation_log.migration),
 ]
 LATEST_VERSION = _VERSIONS[-1][0]
 

@@ -42,6 +42,7 @@ from tether.store.sql_approvals import SqlApprovals
 from tether.store.sql_audit import SqlAudit
 from tether.store.sql_base import ACTIVE_VALUES, FINISHED_VALUES, Statements
 from tether.store.sql_budget import SqlBudget
+from tether.store.sql_evaluation_log import SqlEvaluationLog
 from tether.store.sql_pii_vault import SqlPiiVault
 from tether.store.sql_queue_limits import SqlQueueLimits
 from tether.store.sql_timers import SqlTimers
@@ -108,7 +109,15 @@ def existing_run(run: RunRecord, row: Any) -> RunRecord:
 
 
 class SqlStore(
-    SqlWorkers, SqlTimers, SqlQueueLimits, SqlAudit, SqlApprovals, SqlBudget, SqlPiiVault, ABC
+    SqlWorkers,
+    SqlTimers,
+    SqlQueueLimits,
+    SqlAudit,
+    SqlApprovals,
+    SqlBudget,
+    SqlPiiVault,
+    SqlEvaluationLog,
+    ABC,
 ):
     clock: Clock
     _sql: Statements

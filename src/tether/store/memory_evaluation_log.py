@@ -1,0 +1,108 @@
+"""``EvaluationLogStore`` in dicts (mixed into ``MemoryStore``): the shadow log and run flags,
+with the SQL backends' ordering and sums."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from tether.store.evaluation_log import FlagRow, ShadowRow, ShadowTotals, p95_rank
+
+
+class MemoryEvaluationLog:
+    _shadow_rows: dict[tuple[str, str], ShadowRow]
+    _flag_rows: dict[tuple[str, str, str], FlagRow]
+
+    def _shadow_map(self) -> dict[tuple[str, str], ShadowRow]:
+        try:
+            return self._shadow_rows
+        except AttributeError:
+            self._shadow_rows = {}
+            return self._shadow_rows
+
+    def _eval_flag_map(self) -> dict[tuple[str, str, str], FlagRow]:
+        try:
+            return self._flag_rows
+        except AttributeError:
+            self._flag_rows = {}
+            return self._flag_rows
+
+    async def put_shadow(self, row: ShadowRow) -> bool:
+        rows = self._shadow_map()
+        key = (row.run_id, row.call_key)
+        if key in rows:
+            return False
+        rows[key] = replace(row, live=dict(row.live), shadow=_copy(row.shadow))
+        return True
+
+    async def list_shadow(
+        self,
+        workflow: str | None = None,
+        *,
+        run_id: str | None = None,
+        since: float | None = None,
+        after: tuple[float, str, str] | None = None,
+        limit: int = 100,
+    ) -> list[ShadowRow]:
+        if limit <= 0:
+            return []
+        rows = sorted(self._shadow_map().values(), key=lambda r: (r.ts, r.run_id, r.call_key))
+        out = [
+            r
+            for r in rows
+            if (workflow is None or r.workflow == workflow)
+            and (run_id is None or r.run_id == run_id)
+            and (since is None or r.ts >= since)
+            and (after is None or (r.ts, r.run_id, r.call_key) > after)
+        ]
+        return out[:limit]
+
+    async def shadow_totals(
+        self, workflow: str, *, threshold: float, since: float | None = None
+    ) -> ShadowTotals:
+        rows = [
+            r
+            for r in self._shadow_map().values()
+            if r.workflow == workflow and (since is None or r.ts >= since)
+        ]
+        dists = sorted(r.distance for r in rows if r.distance is not None)
+        return ShadowTotals(
+            samples=len(rows),
+            failed=sum(r.error is not None for r in rows),
+            compared=len(dists),
+            distance_sum=sum(dists),
+            max_distance=max(dists, default=0.0),
+            above=sum(d > threshold for d in dists),
+            tool_mismatches=sum(r.tool_agrees is False for r in rows),
+            p95_distance=dists[p95_rank(len(dists)) - 1] if dists else None,
+        )
+
+    async def put_flag(self, row: FlagRow) -> None:
+        self._eval_flag_map()[(row.run_id, row.kind, row.key)] = replace(row, data=dict(row.data))
+
+    async def list_flags(
+        self,
+        *,
+        run_id: str | None = None,
+        workflow: str | None = None,
+        kind: str | None = None,
+        since: float | None = None,
+        limit: int = 100,
+    ) -> list[FlagRow]:
+        if limit <= 0:
+            return []
+        rows = sorted(self._eval_flag_map().values(), key=lambda r: (r.ts, r.run_id, r.kind, r.key))
+        out = [
+            r
+            for r in rows
+            if (run_id is None or r.run_id == run_id)
+            and (workflow is None or r.workflow == workflow)
+            and (kind is None or r.kind == kind)
+            and (since is None or r.ts >= since)
+        ]
+        return out[:limit]
+
+
+def _copy(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    return None if value is None else dict(value)

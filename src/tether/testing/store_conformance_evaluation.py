@@ -1,0 +1,111 @@
+"""Conformance: the evaluation log (``tether.store.evaluation_log``): the shadow log and run
+flags, on every backend."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tether.store.evaluation_log import EvaluationLogStore, FlagRow, ShadowRow
+from tether.store.protocol import RunStore
+from tether.testing.store_helpers import T0, StoreFactory, StoreTestBase
+
+
+def logs(store: RunStore) -> EvaluationLogStore:
+    assert isinstance(store, EvaluationLogStore), f"{type(store).__name__} has no evaluation log"
+    return store
+
+
+def shadow(
+    run_id: str, key: str, ts: float, distance: float | None, *, workflow: str = "wf"
+) -> ShadowRow:
+    failed = distance is None
+    return ShadowRow(
+        run_id,
+        key,
+        workflow,
+        ts,
+        "scripted:a",
+        "scripted:b",
+        {"text": "hi", "tool_calls": [{"name": "search", "arguments": {"q": "x"}}]},
+        None if failed else {"text": "hello", "tool_calls": []},
+        distance,
+        None if failed else distance == 0.0,
+        "ModelError: boom" if failed else None,
+    )
+
+
+class EvaluationLogConformance(StoreTestBase):
+    async def test_shadow_rows_round_trip_once_per_key(self, store: RunStore) -> None:
+        log = logs(store)
+        row = shadow("r1", "k1", T0, 0.25)
+        assert await log.put_shadow(row) is True
+        again = shadow("r1", "k1", T0 + 5, 0.9)
+        assert await log.put_shadow(again) is False  # a re-run node changes nothing
+        assert await log.put_shadow(shadow("r1", "k0", T0 + 1, None)) is True
+        got = await log.list_shadow("wf")
+        assert [(r.call_key, r.distance) for r in got] == [("k1", 0.25), ("k0", None)]
+        assert got[0] == row
+        assert got[1].shadow is None and got[1].tool_agrees is None
+        assert got[1].error == "ModelError: boom"
+        assert await log.list_shadow("other") == []
+        assert [r.call_key for r in await log.list_shadow(run_id="r1", since=T0 + 0.5)] == ["k0"]
+
+    async def test_shadow_pages_by_cursor(self, store: RunStore) -> None:
+        log = logs(store)
+        for i in range(5):
+            await log.put_shadow(shadow(f"r{i % 2}", f"k{i}", T0 + i // 2, 0.1 * i))
+        first = await log.list_shadow("wf", limit=2)
+        last = first[-1]
+        rest = await log.list_shadow("wf", after=(last.ts, last.run_id, last.call_key), limit=10)
+        keys = [r.call_key for r in first + rest]
+        assert sorted(keys) == [f"k{i}" for i in range(5)] and len(set(keys)) == 5
+        assert [r.ts for r in first + rest] == sorted(r.ts for r in first + rest)
+        assert await log.list_shadow("wf", limit=0) == []
+
+    async def test_shadow_totals_sum_in_the_database(self, store: RunStore) -> None:
+        log = logs(store)
+        # distances 0.0, 0.05, 0.2, 0.5 and one failed call; another workflow's row
+        for i, d in enumerate([0.0, 0.05, 0.2, 0.5, None]):
+            await log.put_shadow(shadow("r1", f"k{i}", T0 + i, d))
+        await log.put_shadow(shadow("r2", "k9", T0, 0.99, workflow="other"))
+        t = await log.shadow_totals("wf", threshold=0.1)
+        assert (t.samples, t.failed, t.compared) == (5, 1, 4)
+        assert abs(t.distance_sum - 0.75) < 1e-9 and abs(t.max_distance - 0.5) < 1e-9
+        assert t.above == 2  # 0.2 and 0.5 are above 0.1
+        assert t.tool_mismatches == 3  # tool_agrees is False for every non-zero distance
+        # nearest rank of p95 among 4 values: ceil(0.95 * 4) = 4 -> the 4th smallest, 0.5
+        assert t.p95_distance == 0.5
+        late = await log.shadow_totals("wf", threshold=0.1, since=T0 + 2)
+        assert (late.samples, late.compared, late.p95_distance) == (3, 2, 0.5)
+        empty = await log.shadow_totals("nobody", threshold=0.1)
+        assert (empty.samples, empty.p95_distance) == (0, None)
+
+    async def test_flags_replace_by_key_and_filter(self, store: RunStore) -> None:
+        log = logs(store)
+        f = FlagRow("r1", "drift.goal_output", "final", "wf", T0, 0.41, 0.7, {"goal": "g"})
+        await log.put_flag(f)
+        await log.put_flag(FlagRow("r1", "drift.plan", "1", "wf", T0 + 1, 0.2, 0.7))
+        await log.put_flag(FlagRow("r2", "drift.plan", "1", "wf2", T0 + 2, 0.3, 0.7))
+        assert await log.list_flags(run_id="r1") == [
+            f,
+            FlagRow("r1", "drift.plan", "1", "wf", T0 + 1, 0.2, 0.7, {}),
+        ]
+        # the same flag checked again replaces the first
+        await log.put_flag(
+            FlagRow("r1", "drift.goal_output", "final", "wf", T0 + 3, 0.5, 0.7, {"n": 2})
+        )
+        got = await log.list_flags(run_id="r1", kind="drift.goal_output")
+        assert [(r.score, r.data) for r in got] == [(0.5, {"n": 2})]
+        assert [r.run_id for r in await log.list_flags(workflow="wf2")] == ["r2"]
+        assert [r.run_id for r in await log.list_flags(since=T0 + 2)] == ["r2", "r1"]
+        assert len(await log.list_flags(limit=1)) == 1
+
+    async def test_concurrent_shadow_writers_keep_one_row(
+        self, store_factory: StoreFactory
+    ) -> None:
+        stores = [logs(await store_factory()) for _ in range(3)]
+        won = await asyncio.gather(
+            *(s.put_shadow(shadow("r1", "same", T0, 0.1 * i)) for i, s in enumerate(stores))
+        )
+        assert sorted(won) == [False, False, True]
+        assert len(await stores[0].list_shadow("wf")) == 1
