@@ -52,11 +52,11 @@ async def summarise(request: ModelRequest) -> str:
     assert ctx is not None
     digest = request.digest()
     for e in await STORE.list_effects(ctx.run_id):
-        if e.kind == "model" and (e.request or {}).get("request") == digest:
-            if e.status == "done":
-                EXTERNAL.db.execute(
-                    "INSERT INTO violations VALUES (?, ?)", (digest, "journaled summary re-asked")
-                )
+        seen = e.kind == "model" and (e.request or {}).get("request") == digest
+        if seen and e.status == "done":
+            EXTERNAL.db.execute(
+                "INSERT INTO violations VALUES (?, ?)", (digest, "journaled summary re-asked")
+            )
     EXTERNAL.db.execute("INSERT INTO summaries VALUES (?, ?)", (digest, os.getpid()))
     await asyncio.sleep(random.uniform(0.01, 0.04))  # a kill may land mid-call
     lines = request.messages[-1].content.split("New messages:\n", 1)[1].splitlines()

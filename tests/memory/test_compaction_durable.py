@@ -124,6 +124,7 @@ def test_sigkill_mid_run_never_repeats_a_journaled_summary(tmp_path: Path) -> No
         assert out.split()[-1] == "COMPLETED", (out, err[-2000:])
 
         status, state, effects = _final(db, run_id)
+        assert status == "COMPLETED"
         conv = Conversation.from_state(state["conv"])
         assert state["turn"] == TURNS
         assert conv.goal is not None and conv.goal.content == GOAL
