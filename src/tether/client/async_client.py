@@ -1,0 +1,349 @@
+"""``AsyncClient``: the Runtime API of a ``tether serve`` server, over HTTP (httpx).
+
+    async with AsyncClient("http://127.0.0.1:8000", api_key="tk_...") as client:
+        run = await client.submit("triage", {"ticket": "T-1"})
+        done = await client.wait(run.run_id)
+        async for ev in client.events(run.run_id):
+            ...
+
+Errors are the tether errors a Runtime raises (``RunNotFoundError``, ``InvalidInputError``,
+``RunStateError``...), plus :mod:`tether.client.errors` for what only a network has (auth,
+an unreachable or failing server).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from types import TracebackType
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+
+from tether.client.errors import ServerError, ServerUnavailableError
+from tether.client.event_stream import StreamUnsupported, poll_events, stream_events
+from tether.client.http import DEFAULT_RETRY, Http
+from tether.client.models import (
+    SETTLED,
+    Approval,
+    Event,
+    HistoryStep,
+    Page,
+    Run,
+    StateAt,
+    WorkflowInfo,
+)
+from tether.core.backoff import Backoff
+from tether.core.errors import InvalidInputError
+from tether.core.lifecycle import RunStatus
+
+__all__ = ["AsyncClient"]
+
+T = TypeVar("T")
+_SETTLED_NAMES = frozenset(s.value for s in SETTLED)
+
+
+def _id(value: str, what: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInputError(f"{what} must be a non-empty string, got {value!r}")
+    return quote(value, safe="")
+
+
+def _page(data: Any, parse: Callable[[Mapping[str, Any]], T]) -> Page:
+    if not isinstance(data, Mapping) or not isinstance(data.get("items"), list):
+        raise ServerError("a listing answered without its items list; is this a tether server?")
+    cursor = data.get("next_cursor")
+    return Page([parse(x) for x in data["items"]], str(cursor) if cursor else None)
+
+
+class AsyncClient:
+    """A ``tether serve`` server's runs, events, approvals and workflows.
+
+    ``api_key``: the Bearer key (None for a local server without keys). ``timeout``: seconds
+    per request (streams wait without one). ``retry``: the backoff of retried calls (see
+    :mod:`tether.client.http` for which calls are retried). ``transport``: an httpx transport
+    (tests; ``httpx.ASGITransport(app)``)."""
+
+    def __init__(
+        self,
+        url: str,
+        api_key: str | None = None,
+        *,
+        timeout: float = 30.0,
+        retry: Backoff = DEFAULT_RETRY,
+        poll_interval: float = 0.25,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.http = Http(url, api_key, timeout=timeout, retry=retry, transport=transport)
+        self.url = self.http.url
+        self.poll_interval = poll_interval
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"AsyncClient({self.url!r})"
+
+    # -- runs ---------------------------------------------------------------------------------
+    async def submit(
+        self,
+        workflow: str,
+        input: Mapping[str, Any] | None = None,
+        *,
+        idempotency_key: str | None = None,
+        thread_id: str | None = None,
+        queue: str | None = None,
+        priority: int | None = None,
+        budget: Mapping[str, Any] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Run:
+        """Enqueue a run of ``workflow``; returns it as accepted (usually PLANNED). Without an
+        ``idempotency_key`` one is made up, so a retry after a lost answer is the same run
+        (a run of a thread carries its own key: it is not retried after it may have been
+        sent)."""
+        if thread_id is None and idempotency_key is None:
+            idempotency_key = f"client-{uuid.uuid4().hex}"
+        body: dict[str, Any] = {"workflow": workflow, "input": dict(input or {})}
+        extra = {
+            "idempotency_key": idempotency_key,
+            "thread_id": thread_id,
+            "queue": queue,
+            "priority": priority,
+            "budget": dict(budget) if budget is not None else None,
+            "metadata": dict(metadata) if metadata is not None else None,
+        }
+        body.update({k: v for k, v in extra.items() if v is not None})
+        data = await self.http.call("POST", "/v1/runs", body=body, safe=idempotency_key is not None)
+        return Run.from_json(data)
+
+    async def run(self, workflow: str, input: Mapping[str, Any] | None = None, **kw: Any) -> Run:
+        """Submit and wait until the run settles (finished, or parked for a human)."""
+        run = await self.submit(workflow, input, **kw)
+        return await self.wait(run.run_id)
+
+    async def get(self, run_id: str) -> Run:
+        return Run.from_json(await self.http.call("GET", f"/v1/runs/{_id(run_id, 'run_id')}"))
+
+    async def list_page(
+        self,
+        *,
+        status: str | RunStatus | list[str | RunStatus] | None = None,
+        workflow: str | None = None,
+        thread_id: str | None = None,
+        parent_run_id: str | None = None,
+        failed_only: bool | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Page:
+        """One page of runs, newest first (items are summaries: no input, state, result)."""
+        statuses = status if isinstance(status, list) else [status] if status else []
+        params = {
+            "status": ",".join(str(s) for s in statuses) or None,
+            "workflow": workflow,
+            "thread_id": thread_id,
+            "parent_run_id": parent_run_id,
+            "failed_only": "true" if failed_only else None,
+            "limit": limit,
+            "cursor": cursor,
+        }
+        return _page(await self.http.call("GET", "/v1/runs", params=params), Run.from_json)
+
+    async def list_runs(self, *, limit: int | None = None, **filters: Any) -> AsyncIterator[Run]:
+        """Every run matching ``filters`` (those of ``list_page``), newest first, page after
+        page; at most ``limit`` runs."""
+        cursor: str | None = None
+        seen = 0
+        while True:
+            page_size = min(500, limit - seen) if limit is not None else None
+            page = await self.list_page(cursor=cursor, limit=page_size, **filters)
+            for run in page.items:
+                yield run
+                seen += 1
+                if limit is not None and seen >= limit:
+                    return
+            cursor = page.next_cursor
+            if cursor is None or not page.items:
+                return
+
+    async def wait(self, run_id: str, timeout: float | None = None) -> Run:
+        """Until the run completes, fails, is cancelled, or parks (ESCALATED, waiting for an
+        answer or an approval): watches the event stream (reconnecting when it breaks) and
+        falls back to polling when streaming is impossible. ``TimeoutError`` after
+        ``timeout`` seconds."""
+        return await asyncio.wait_for(self._wait(run_id), timeout)
+
+    async def _wait(self, run_id: str) -> Run:
+        run = await self.get(run_id)
+        if run.settled:
+            return run
+        try:
+            async for ev in stream_events(self.http, run_id):
+                if ev.kind == "lifecycle" and ev.data.get("to") in _SETTLED_NAMES:
+                    run = await self.get(run_id)
+                    if run.settled:
+                        return run
+            run = await self.get(run_id)  # the stream ended: the run finished
+            if run.settled:
+                return run
+        except (StreamUnsupported, ServerUnavailableError):
+            pass
+        return await self._poll_until_settled(run_id)
+
+    async def _poll_until_settled(self, run_id: str) -> Run:
+        delay = self.poll_interval
+        while True:
+            run = await self.get(run_id)
+            if run.settled:
+                return run
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, 2.0)
+
+    async def resume(self, run_id: str, value: Any = None) -> Run:
+        """Answer the run's pending interrupt with ``value``; the run goes back to work."""
+        path = f"/v1/runs/{_id(run_id, 'run_id')}/resume"
+        return Run.from_json(await self.http.call("POST", path, body={"value": value}))
+
+    async def cancel(self, run_id: str, reason: str = "") -> Run:
+        path = f"/v1/runs/{_id(run_id, 'run_id')}/cancel"
+        return Run.from_json(await self.http.call("POST", path, body={"reason": reason}))
+
+    async def fork(self, run_id: str, step: int, patch: Mapping[str, Any] | None = None) -> Run:
+        """A new run, linked to ``run_id``, continuing from after ``step`` with ``patch``
+        applied to the state; returns the new run."""
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            raise InvalidInputError(f"step must be an int >= 0, got {step!r}")
+        body: dict[str, Any] = {"step": step}
+        if patch is not None:
+            body["patch"] = dict(patch)
+        path = f"/v1/runs/{_id(run_id, 'run_id')}/fork"
+        return Run.from_json(await self.http.call("POST", path, body=body))
+
+    async def history_page(
+        self, run_id: str, *, limit: int | None = None, cursor: str | None = None
+    ) -> Page:
+        path = f"/v1/runs/{_id(run_id, 'run_id')}/history"
+        data = await self.http.call("GET", path, params={"limit": limit, "cursor": cursor})
+        return _page(data, HistoryStep.from_json)
+
+    async def history(self, run_id: str) -> AsyncIterator[HistoryStep]:
+        """The run's committed steps, oldest first, page after page."""
+        cursor: str | None = None
+        while True:
+            page = await self.history_page(run_id, cursor=cursor)
+            for item in page.items:
+                yield item
+            cursor = page.next_cursor
+            if cursor is None or not page.items:
+                return
+
+    async def state(self, run_id: str, step: int | None = None) -> StateAt:
+        """The run's state after ``step`` (default: its last committed step)."""
+        path = f"/v1/runs/{_id(run_id, 'run_id')}/state"
+        return StateAt.from_json(await self.http.call("GET", path, params={"step": step}))
+
+    # -- events -------------------------------------------------------------------------------
+    async def events_page(self, run_id: str, *, after: int = 0, limit: int | None = None) -> Page:
+        path = f"/v1/runs/{_id(run_id, 'run_id')}/events"
+        data = await self.http.call("GET", path, params={"after": after or None, "limit": limit})
+        return _page(data, Event.from_json)
+
+    async def events(
+        self, run_id: str, *, after: int = 0, follow: bool = True
+    ) -> AsyncIterator[Event]:
+        """The run's events after ``after`` (a ``seq``), oldest first. ``follow``: live, over
+        the server's event stream until the run finishes (a dropped connection is resumed
+        with ``Last-Event-ID``: no event missed or repeated; a server that cannot stream is
+        polled). Without ``follow``: the stored events, page by page."""
+        _id(run_id, "run_id")
+        last = after
+        if follow:
+            try:
+                async for ev in stream_events(self.http, run_id, after):
+                    last = ev.seq or last
+                    yield ev
+                return
+            except StreamUnsupported:
+                pass
+        async for ev in poll_events(
+            lambda a: self.events_page(run_id, after=a),
+            self._finished(run_id),
+            last,
+            follow=follow,
+            interval=self.poll_interval,
+        ):
+            yield ev
+
+    def _finished(self, run_id: str) -> Callable[[], Awaitable[bool]]:
+        async def finished() -> bool:
+            return (await self.get(run_id)).finished
+
+        return finished
+
+    # -- human input --------------------------------------------------------------------------
+    async def interrupts(self) -> list[dict[str, Any]]:
+        """Runs waiting for a human answer: {run_id, workflow, step, interrupt, created_at}."""
+        data = await self.http.call("GET", "/v1/interrupts")
+        return [dict(x) for x in _page(data, dict).items]
+
+    async def approvals(self, status: str | None = None) -> list[Approval]:
+        """Approval requests (``status``: pending, approved, rejected, expired)."""
+        data = await self.http.call("GET", "/v1/approvals", params={"status": status})
+        return _page(data, Approval.from_json).items
+
+    async def approve(
+        self,
+        approval_id: str,
+        approver: str,
+        *,
+        signature: str | None = None,
+        comment: str | None = None,
+    ) -> Approval:
+        """Vote yes (``signature``: the approver's signed token where governance needs it)."""
+        body = {"approver": approver, "signature": signature, "comment": comment}
+        path = f"/v1/approvals/{_id(approval_id, 'approval_id')}/approve"
+        data = await self.http.call(
+            "POST", path, body={k: v for k, v in body.items() if v is not None}
+        )
+        return Approval.from_json(data)
+
+    async def reject(
+        self,
+        approval_id: str,
+        approver: str,
+        *,
+        signature: str | None = None,
+        reason: str | None = None,
+    ) -> Approval:
+        body = {"approver": approver, "signature": signature, "reason": reason}
+        path = f"/v1/approvals/{_id(approval_id, 'approval_id')}/reject"
+        data = await self.http.call(
+            "POST", path, body={k: v for k, v in body.items() if v is not None}
+        )
+        return Approval.from_json(data)
+
+    # -- the server ---------------------------------------------------------------------------
+    async def workflows(self) -> list[WorkflowInfo]:
+        """The workflows the server runs, with their graphs."""
+        return _page(await self.http.call("GET", "/v1/workflows"), WorkflowInfo.from_json).items
+
+    async def health(self) -> bool:
+        """Whether the server answers ``/healthz`` (and ``/readyz``: its store is reachable)."""
+        try:
+            await self.http.call("GET", "/healthz")
+            await self.http.call("GET", "/readyz")
+        except (ServerError, ServerUnavailableError):
+            return False
+        return True

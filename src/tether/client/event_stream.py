@@ -1,0 +1,114 @@
+"""A run's events from a server: the SSE stream, resumed after a dropped connection with
+``Last-Event-ID`` (no event missed, none seen twice), or pages polled when streaming is not
+possible (a proxy that buffers, a server without the route)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from tether.client.errors import ServerError, ServerUnavailableError
+from tether.client.http import Http
+from tether.client.models import Event, Page
+from tether.client.sse import SseMessage, SseParser, parse_lines
+
+__all__ = ["StreamUnsupported", "poll_events", "stream_events"]
+
+END = "end"
+
+
+class StreamUnsupported(ServerError):
+    """The server answered the stream route with something that is not an event stream."""
+
+
+def event_of(msg: SseMessage) -> Event:
+    try:
+        body: Any = json.loads(msg.data) if msg.data else {}
+    except json.JSONDecodeError:
+        body = {"data": {"text": msg.data}}
+    if not isinstance(body, dict):
+        body = {"data": {"value": body}}
+    ev = Event.from_json(body)
+    if not ev.seq and msg.id and msg.id.isdigit():
+        ev.seq = int(msg.id)
+    if not ev.kind:
+        ev.kind = msg.event
+    return ev
+
+
+async def stream_events(http: Http, run_id: str, after: int = 0) -> AsyncIterator[Event]:
+    """The run's events after ``after`` as the server streams them, until its ``end``
+    event (the run finished and every event was sent). A broken connection is reopened with
+    ``Last-Event-ID`` (jittered backoff; ``ServerUnavailableError`` after the client's retry
+    attempts fail in a row without an event)."""
+    last = after
+    failures = 0
+    path = f"/v1/runs/{run_id}/events/stream"
+    while True:
+        headers = {"accept": "text/event-stream", "cache-control": "no-cache"}
+        if last:
+            headers["last-event-id"] = str(last)
+        try:
+            async with http.stream(path, headers=headers) as resp:
+                ctype = resp.headers.get("content-type", "")
+                if not ctype.startswith("text/event-stream"):
+                    raise StreamUnsupported(
+                        f"GET {path} answered {ctype or 'no content type'}, not an event stream",
+                        status=resp.status_code,
+                    )
+                async for msg in parse_lines(resp.aiter_lines(), SseParser()):
+                    if msg.event == END:
+                        return
+                    ev = event_of(msg)
+                    if ev.seq and ev.seq <= last:
+                        continue  # already delivered before a reconnect
+                    failures = 0
+                    last = ev.seq or last
+                    yield ev
+        except ServerUnavailableError:
+            pass
+        except ServerError as exc:
+            if isinstance(exc, StreamUnsupported) or exc.status not in (502, 503, 504):
+                raise
+        failures += 1  # the stream ended without its end event, or broke: reconnect
+        if failures >= http.retry.max_attempts:
+            raise ServerUnavailableError(
+                f"the event stream of run {run_id} broke {failures} times in a row "
+                f"without delivering an event (last event {last})"
+            )
+        await asyncio.sleep(http.retry.backoff(failures))
+
+
+async def poll_events(
+    page: Callable[[int], Awaitable[Page]],
+    finished: Callable[[], Awaitable[bool]],
+    after: int = 0,
+    *,
+    follow: bool = True,
+    interval: float = 0.25,
+) -> AsyncIterator[Event]:
+    """The events after ``after``, page by page (``page(after)``); with ``follow``, polled
+    until ``finished()`` says the run is done and no event is left."""
+    last = after
+    while True:
+        got = await page(last)
+        for ev in got.items:
+            if ev.seq > last:
+                last = ev.seq
+                yield ev
+        if got.next_cursor is not None and got.items:
+            continue
+        if not follow:
+            return
+        if await finished():
+            tail = await page(last)  # events committed between the page and the check
+            for ev in tail.items:
+                if ev.seq > last:
+                    last = ev.seq
+                    yield ev
+            if not tail.items:
+                return
+            continue
+        await asyncio.sleep(interval)

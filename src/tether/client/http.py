@@ -1,0 +1,149 @@
+"""The client's HTTP layer: one ``httpx.AsyncClient``, the API key, problem JSON mapped to
+tether errors, and retries with jittered backoff.
+
+What is retried: a connection that could not be made (nothing was sent) on every call; on
+calls that are safe to repeat (reads, and a submit, which always carries an idempotency key)
+also a dropped connection, a read timeout, 502/503/504 and 429 (its ``Retry-After`` obeyed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+
+from tether.client.errors import ServerError, ServerUnavailableError, error_from_problem
+from tether.core.backoff import Backoff
+from tether.core.errors import ConfigurationError
+from tether.core.retry_after import retry_after_seconds
+
+__all__ = ["DEFAULT_RETRY", "Http"]
+
+DEFAULT_RETRY = Backoff(
+    max_attempts=5, initial_interval=0.1, max_interval=2.0, max_retry_after=30.0, owner="Client"
+)
+_RETRY_STATUS = frozenset({429, 502, 503, 504})
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def check_url(url: str) -> str:
+    if not isinstance(url, str) or not url.strip():
+        raise ConfigurationError(
+            "the server URL is empty; pass e.g. Client('http://127.0.0.1:8000')"
+        )
+    url = url.strip().rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise ConfigurationError(
+            f"server URL {url!r} must start with http:// or https://, e.g. http://127.0.0.1:8000"
+        )
+    return url
+
+
+class Http:
+    def __init__(
+        self,
+        url: str,
+        api_key: str | None = None,
+        *,
+        timeout: float = 30.0,
+        retry: Backoff = DEFAULT_RETRY,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.url = check_url(url)
+        headers = {"accept": "application/json", "user-agent": "tether-client"}
+        if api_key:
+            headers["authorization"] = f"Bearer {api_key}"
+        self.retry = retry
+        self.client = httpx.AsyncClient(
+            base_url=self.url,
+            headers=headers,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            transport=transport,
+        )
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        safe: bool | None = None,
+    ) -> Any:
+        """One request's JSON answer; a refusal raises its tether error. ``safe`` (default:
+        GET) says the call may be repeated after it may have reached the server."""
+        safe = method == "GET" if safe is None else safe
+        clean = {k: v for k, v in (params or {}).items() if v is not None}
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                resp = await self.client.request(method, path, json=body, params=clean or None)
+            except httpx.TransportError as exc:
+                retryable = safe or isinstance(exc, _NOT_SENT)
+                if not retryable or attempt >= self.retry.max_attempts:
+                    raise ServerUnavailableError(
+                        f"no answer from {self.url} ({method} {path}): "
+                        f"{type(exc).__name__}: {exc or 'connection failed'}"
+                        + (f" after {attempt} attempts" if attempt > 1 else "")
+                    ) from exc
+                await asyncio.sleep(self.retry.backoff(attempt))
+                continue
+            if resp.status_code in _RETRY_STATUS and safe and attempt < self.retry.max_attempts:
+                after = retry_after_seconds(resp.headers.get("retry-after"))
+                if not self.retry.retry_after_too_long(after):
+                    await asyncio.sleep(after if after is not None else self.retry.backoff(attempt))
+                    continue
+            return decode(resp, method, path)
+
+    @asynccontextmanager
+    async def stream(
+        self, path: str, *, headers: Mapping[str, str], params: Mapping[str, Any] | None = None
+    ) -> AsyncIterator[httpx.Response]:
+        """A streamed GET (no read timeout: a stream may be quiet between heartbeats); a
+        refusal raises its tether error before anything is yielded."""
+        timeout = httpx.Timeout(self.client.timeout.connect, read=None)
+        try:
+            async with self.client.stream(
+                "GET", path, headers=dict(headers), params=params, timeout=timeout
+            ) as resp:
+                if resp.status_code >= 400:
+                    await resp.aread()
+                    decode(resp, "GET", path)
+                yield resp
+        except httpx.TransportError as exc:
+            raise ServerUnavailableError(
+                f"the stream {path} from {self.url} broke: {type(exc).__name__}: {exc}"
+            ) from exc
+
+
+def decode(resp: httpx.Response, method: str, path: str) -> Any:
+    """The JSON of a success, or raise the error a refusal means."""
+    if resp.status_code >= 400:
+        try:
+            problem = resp.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            problem = None
+        if not isinstance(problem, dict):
+            problem = {"detail": resp.text[:500] or resp.reason_phrase}
+        after = retry_after_seconds(resp.headers.get("retry-after"))
+        raise error_from_problem(
+            resp.status_code, problem, method=method, path=path, retry_after=after
+        )
+    if not resp.content:
+        return None
+    try:
+        return resp.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ServerError(
+            f"{method} {path} answered {resp.status_code} with a body that is not JSON: "
+            f"{resp.text[:200]!r}; is {resp.url.host}:{resp.url.port} a tether server?",
+            status=resp.status_code,
+        ) from None

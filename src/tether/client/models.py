@@ -1,0 +1,222 @@
+"""What the client returns: plain dataclasses read from the server's JSON.
+
+Each keeps the JSON it was read from in ``raw`` (fields a newer server adds are there), and is
+built leniently: a missing field takes its default, an unknown status stays a string.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from tether.core.lifecycle import FINISHED, PARKED, RunStatus
+
+__all__ = [
+    "Approval",
+    "Event",
+    "HistoryStep",
+    "Page",
+    "Run",
+    "StateAt",
+    "WorkflowInfo",
+]
+
+SETTLED = FINISHED | PARKED
+"""Statuses in which a run no longer moves on its own: ``wait`` returns on them."""
+
+
+def _status(value: Any) -> RunStatus | str:
+    try:
+        return RunStatus(str(value))
+    except ValueError:
+        return str(value)
+
+
+def _f(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) else 0.0
+
+
+@dataclass(slots=True)
+class Run:
+    """A run as the server reports it (``GET /v1/runs/{id}``). A list's items (summaries)
+    have no ``input``, ``state`` or ``result``: those are None there."""
+
+    run_id: str
+    workflow: str
+    status: RunStatus | str
+    phase: str | None = None
+    step: int = 0
+    input: Any = None
+    state: dict[str, Any] | None = None
+    result: Any = None
+    error: dict[str, Any] | None = None
+    escalation: dict[str, Any] | None = None
+    usage: dict[str, Any] = field(default_factory=dict)
+    parent_run_id: str | None = None
+    thread_id: str | None = None
+    queue: str = "default"
+    priority: int = 0
+    tenant: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    current_nodes: list[str] = field(default_factory=list)
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Run:
+        return cls(
+            run_id=str(data.get("run_id", "")),
+            workflow=str(data.get("workflow", "")),
+            status=_status(data.get("status", "")),
+            phase=data.get("phase"),
+            step=int(data.get("step") or 0),
+            input=data.get("input"),
+            state=data.get("state"),
+            result=data.get("result"),
+            error=data.get("error"),
+            escalation=data.get("escalation"),
+            usage=dict(data.get("usage") or {}),
+            parent_run_id=data.get("parent_run_id"),
+            thread_id=data.get("thread_id"),
+            queue=str(data.get("queue") or "default"),
+            priority=int(data.get("priority") or 0),
+            tenant=data.get("tenant"),
+            metadata=dict(data.get("metadata") or {}),
+            created_at=_f(data.get("created_at")),
+            updated_at=_f(data.get("updated_at")),
+            current_nodes=[str(n) for n in data.get("current_nodes") or []],
+            raw=dict(data),
+        )
+
+    @property
+    def settled(self) -> bool:
+        """Finished (COMPLETED, FAILED, CANCELLED) or parked waiting for a human."""
+        return self.status in SETTLED
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+    @property
+    def interrupts(self) -> list[dict[str, Any]]:
+        """Pending interrupts (id, node, payload) when the run waits for an answer."""
+        if self.status is RunStatus.ESCALATED and self.escalation:
+            return list(self.escalation.get("interrupts") or [])
+        return []
+
+
+@dataclass(slots=True)
+class Event:
+    """One event of a run's log: ``seq`` orders them (resume a stream after it)."""
+
+    seq: int
+    kind: str
+    data: dict[str, Any] = field(default_factory=dict)
+    created_at: float = 0.0
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Event:
+        payload = data.get("data")
+        return cls(
+            seq=int(data.get("seq") or 0),
+            kind=str(data.get("kind") or data.get("type") or ""),
+            data=dict(payload) if isinstance(payload, Mapping) else {"value": payload},
+            created_at=_f(data.get("created_at")),
+            raw=dict(data),
+        )
+
+
+@dataclass(slots=True)
+class HistoryStep:
+    """One committed step: the nodes that ran and what they wrote."""
+
+    step: int
+    nodes: list[str] = field(default_factory=list)
+    created_at: float = 0.0
+    writes: Any = None
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> HistoryStep:
+        return cls(
+            step=int(data.get("step") or 0),
+            nodes=[str(n) for n in data.get("nodes") or []],
+            created_at=_f(data.get("created_at")),
+            writes=data.get("writes"),
+            raw=dict(data),
+        )
+
+
+@dataclass(slots=True)
+class StateAt:
+    run_id: str
+    step: int
+    state: dict[str, Any]
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> StateAt:
+        return cls(str(data.get("run_id", "")), int(data.get("step") or 0), data.get("state") or {})
+
+
+@dataclass(slots=True)
+class Approval:
+    """An approval request of a governed call, and the votes on it."""
+
+    approval_id: str
+    run_id: str
+    status: str
+    tool: str | None = None
+    arguments: Any = None
+    reason: str = ""
+    required_approvers: Any = None
+    votes: list[Any] = field(default_factory=list)
+    deadline: float | None = None
+    created_at: float = 0.0
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Approval:
+        deadline = data.get("deadline")
+        return cls(
+            approval_id=str(data.get("approval_id", "")),
+            run_id=str(data.get("run_id", "")),
+            status=str(data.get("status", "")),
+            tool=data.get("tool"),
+            arguments=data.get("arguments"),
+            reason=str(data.get("reason") or ""),
+            required_approvers=data.get("required_approvers"),
+            votes=list(data.get("votes") or []),
+            deadline=float(deadline) if isinstance(deadline, int | float) else None,
+            created_at=_f(data.get("created_at")),
+            raw=dict(data),
+        )
+
+
+@dataclass(slots=True)
+class WorkflowInfo:
+    """A workflow the server knows, with its graph (nodes, edges, entry) for display."""
+
+    name: str
+    version: str = ""
+    graph: dict[str, Any] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> WorkflowInfo:
+        return cls(
+            str(data.get("name", "")),
+            str(data.get("version") or ""),
+            dict(data.get("graph") or {}),
+            dict(data),
+        )
+
+
+@dataclass(slots=True)
+class Page:
+    """One page of a listing and the cursor of the next (None: the last page)."""
+
+    items: list[Any]
+    next_cursor: str | None = None

@@ -1,0 +1,197 @@
+"""A2A: every workflow the server runs is an A2A agent (the official ``a2a-sdk``, protocol 1.0).
+
+``mount_a2a(app, services)`` adds, for each workflow ``W``:
+
+* ``GET /a2a/W/.well-known/agent-card.json``: its agent card (name, description, one skill,
+  streaming, the JSON-RPC interface at ``/a2a/W``);
+* ``POST /a2a/W``: the A2A JSON-RPC endpoint (``SendMessage``, ``SendStreamingMessage``,
+  ``GetTask``, ``ListTasks``, ``CancelTask``, ``SubscribeToTask``), served by the SDK's
+  ``DefaultRequestHandler`` over a ``WorkflowAgentExecutor`` (see ``a2a_executor``);
+
+and ``GET /.well-known/agent-card.json`` (the default agent's card: the workflow named by
+``services.default_agent``, else the first) and ``GET /a2a`` (every agent and its card URL).
+
+``services`` holds what the server runs: ``runtime`` (an open ``Runtime``), ``workflows``
+(a mapping name -> Workflow, or an iterable of them; default: the runtime's), optionally
+``auth`` (``tether.server.auth.Auth``: the JSON-RPC endpoint then needs a key with the
+``submit`` scope; the cards stay public) and ``default_agent``. A workflow registered after
+mounting is served too: agents are looked up by name on each request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from a2a.server.context import ServerCallContext
+from a2a.server.request_handlers import DefaultRequestHandler
+from a2a.server.request_handlers.response_helpers import agent_card_to_dict
+from a2a.server.routes import DefaultServerCallContextBuilder
+from a2a.server.routes.jsonrpc_dispatcher import JsonRpcDispatcher
+from a2a.server.tasks import InMemoryTaskStore
+from a2a.types import AgentCapabilities, AgentCard, AgentInterface, AgentSkill
+from a2a.utils.constants import PROTOCOL_VERSION_CURRENT, TransportProtocol
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
+from starlette.responses import Response
+
+from tether.graph.builder import Workflow
+from tether.graph.runtime import Runtime
+from tether.server.a2a_executor import TENANT_KEY, WorkflowAgentExecutor
+from tether.server.a2a_parts import text_field
+
+__all__ = ["A2A_PREFIX", "CARD_PATH", "A2AAgents", "agent_card", "mount_a2a"]
+
+A2A_PREFIX = "/a2a"
+CARD_PATH = "/.well-known/agent-card.json"
+
+
+def agent_card(wf: Workflow, url: str) -> AgentCard:
+    """The card of workflow ``wf`` served at ``url`` (its JSON-RPC endpoint)."""
+    doc = getattr(wf.graph, "doc", None) or ""
+    text = text_field(wf)
+    how = (
+        f"Send text (it becomes the {text!r} field) or a data part with the run's input."
+        if text
+        else "Send a data part: a JSON object of the run's input fields."
+    )
+    description = (
+        f"{doc.strip()} " if isinstance(doc, str) and doc.strip() else ""
+    ) + f"The tether workflow {wf.name!r} (version {wf.version}) as an A2A agent. {how}"
+    return AgentCard(
+        name=wf.name,
+        description=description,
+        version=wf.version or "0",
+        supported_interfaces=[
+            AgentInterface(
+                url=url,
+                protocol_binding=TransportProtocol.JSONRPC.value,
+                protocol_version=PROTOCOL_VERSION_CURRENT,
+            )
+        ],
+        capabilities=AgentCapabilities(streaming=True, push_notifications=False),
+        default_input_modes=["text/plain", "application/json"],
+        default_output_modes=["text/plain", "application/json"],
+        skills=[
+            AgentSkill(
+                id=wf.name,
+                name=wf.name,
+                description=f"Runs the workflow {wf.name!r} durably; answers its questions "
+                "through input-required.",
+                tags=["tether", "workflow"],
+            )
+        ],
+    )
+
+
+@dataclass(slots=True)
+class _Agent:
+    workflow: Workflow
+    dispatcher: JsonRpcDispatcher
+
+
+class _ContextBuilder(DefaultServerCallContextBuilder):
+    """The SDK's call context, plus the tenant of the request's API key."""
+
+    def build(self, request: Request) -> ServerCallContext:
+        ctx = super().build(request)
+        headers = ctx.state.get("headers")
+        if isinstance(headers, dict):  # the API key must not travel further than auth
+            headers.pop("authorization", None)
+        who = getattr(request.state, "principal", None)
+        ctx.state[TENANT_KEY] = getattr(who, "tenant", None)
+        return ctx
+
+
+class A2AAgents:
+    """The agents of one app: one SDK request handler (and task store) per workflow."""
+
+    def __init__(self, runtime: Runtime, workflows: Callable[[], Mapping[str, Workflow]]):
+        self.runtime = runtime
+        self.workflows = workflows
+        self._agents: dict[str, _Agent] = {}
+
+    def get(self, name: str) -> _Agent:
+        wf = self.workflows().get(name)
+        if wf is None:
+            known = ", ".join(sorted(self.workflows())) or "none"
+            raise HTTPException(
+                404, f"no A2A agent {name!r}; the agents are the workflows: {known}"
+            )
+        agent = self._agents.get(name)
+        if agent is None or agent.workflow is not wf:
+            handler = DefaultRequestHandler(
+                agent_executor=WorkflowAgentExecutor(self.runtime, wf),
+                task_store=InMemoryTaskStore(),
+                agent_card=agent_card(wf, f"http://127.0.0.1{A2A_PREFIX}/{name}"),
+            )
+            agent = _Agent(wf, JsonRpcDispatcher(handler, context_builder=_ContextBuilder()))
+            self._agents[name] = agent
+        return agent
+
+
+def _workflow_source(services: Any, runtime: Runtime) -> Callable[[], Mapping[str, Workflow]]:
+    def current() -> Mapping[str, Workflow]:
+        given = getattr(services, "workflows", None)
+        if given is None:
+            return dict(runtime._workflows)
+        if isinstance(given, Mapping):
+            return given
+        if isinstance(given, Iterable):
+            return {wf.name: wf for wf in given}
+        raise TypeError(f"services.workflows must be a mapping or a list, got {type(given)}")
+
+    return current
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def mount_a2a(app: FastAPI, services: Any) -> A2AAgents:
+    """Serve each workflow of ``services`` as an A2A agent on ``app`` (see the module doc)."""
+    runtime: Runtime = services.runtime
+    agents = A2AAgents(runtime, _workflow_source(services, runtime))
+    auth = getattr(services, "auth", None)
+    deps = [Depends(auth.require("submit"))] if auth is not None else []
+
+    def card_json(name: str, request: Request) -> JSONResponse:
+        agent = agents.get(name)
+        url = f"{_base(request)}{A2A_PREFIX}/{name}"
+        return JSONResponse(agent_card_to_dict(agent_card(agent.workflow, url)))
+
+    async def card(workflow: str, request: Request) -> JSONResponse:
+        return card_json(workflow, request)
+
+    async def default_card(request: Request) -> JSONResponse:
+        names = list(agents.workflows())
+        default = getattr(services, "default_agent", None) or (names[0] if names else None)
+        if default is None:
+            raise HTTPException(404, "this server runs no workflow, so it has no A2A agent")
+        return card_json(default, request)
+
+    async def listing(request: Request) -> dict[str, Any]:
+        base = _base(request)
+        return {
+            "items": [
+                {
+                    "name": name,
+                    "url": f"{base}{A2A_PREFIX}/{name}",
+                    "card_url": f"{base}{A2A_PREFIX}/{name}{CARD_PATH}",
+                }
+                for name in sorted(agents.workflows())
+            ]
+        }
+
+    async def rpc(workflow: str, request: Request) -> Response:
+        return await agents.get(workflow).dispatcher.handle_requests(request)
+
+    hidden: dict[str, Any] = {"include_in_schema": False}
+    app.add_api_route(CARD_PATH, default_card, methods=["GET"], **hidden)
+    app.add_api_route(A2A_PREFIX, listing, methods=["GET"], **hidden)
+    app.add_api_route(f"{A2A_PREFIX}/{{workflow}}{CARD_PATH}", card, methods=["GET"], **hidden)
+    app.add_api_route(
+        f"{A2A_PREFIX}/{{workflow}}", rpc, methods=["POST"], dependencies=deps, **hidden
+    )
+    return agents

@@ -1,0 +1,151 @@
+"""One workflow as an A2A agent: the a2a-sdk ``AgentExecutor`` that runs it.
+
+An A2A task is a tether run with the task's id as its run id. A first message starts the run
+(its parts as the run's input, see ``a2a_parts``); the task is ``working`` while the run is
+active and follows its lifecycle:
+
+==========================  ==================================================================
+run                         A2A task state
+==========================  ==================================================================
+RECEIVED ... VALIDATING     working (each lifecycle hop is streamed as a status update)
+ESCALATED                   input-required (the interrupt's payload is the status message)
+COMPLETED                   completed (the final state as the ``result`` artifact)
+FAILED                      failed (the run's error as the status message)
+CANCELLED                   canceled
+==========================  ==================================================================
+
+A follow-up message on an ``input-required`` task answers the run's interrupt (``resume``)
+and the run goes on. ``tasks/cancel`` cancels the run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from a2a.helpers import new_data_part, new_message, new_task, new_text_message, new_text_part
+from a2a.server.agent_execution import AgentExecutor, RequestContext
+from a2a.server.events import EventQueue
+from a2a.server.tasks import TaskUpdater
+from a2a.types import Message, TaskState
+
+from tether.core.errors import TetherError
+from tether.core.lifecycle import ACTIVE, RunStatus
+from tether.graph.builder import Workflow
+from tether.graph.results import RunResult
+from tether.graph.runtime import Runtime
+from tether.server.a2a_parts import answer, interrupt_text, output_parts, run_input
+
+log = logging.getLogger("tether.server.a2a")
+
+TENANT_KEY = "tether_tenant"
+"""``ServerCallContext.state`` entry: the tenant of the request's API key (None: local)."""
+CONTEXT_KEY = "a2a_context_id"
+"""Run metadata: the A2A context the run's task belongs to."""
+
+
+class WorkflowAgentExecutor(AgentExecutor):
+    def __init__(self, runtime: Runtime, workflow: Workflow) -> None:
+        self.runtime = runtime
+        self.workflow = workflow
+
+    async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
+        task_id, context_id = context.task_id or "", context.context_id or ""
+        updater = TaskUpdater(event_queue, task_id, context_id)
+        message = context.message
+        parts = list(message.parts) if message is not None else []
+        try:
+            if context.current_task is None:
+                await event_queue.enqueue_event(
+                    new_task(
+                        task_id,
+                        context_id,
+                        TaskState.TASK_STATE_SUBMITTED,
+                        history=[message] if message is not None else [],
+                    )
+                )
+                await self._start(task_id, context_id, parts, context)
+            else:
+                await self.runtime.resume(task_id, answer(parts), wait=False, actor="a2a")
+        except TetherError as exc:  # bad input, a run that cannot be answered now...
+            await updater.reject(self._say(updater, str(exc)))
+            return
+        await updater.start_work()
+        await self._follow(task_id, updater)
+
+    async def _start(
+        self, run_id: str, context_id: str, parts: list[Any], context: RequestContext
+    ) -> None:
+        tenant = context.call_context.state.get(TENANT_KEY)
+        await self.runtime.start(
+            self.workflow,
+            run_input(self.workflow, parts),
+            run_id=run_id,
+            metadata={CONTEXT_KEY: context_id, "submitted_via": "a2a"},
+            actor="a2a",
+            tenant=tenant if isinstance(tenant, str) else None,
+        )
+
+    async def _follow(self, run_id: str, updater: TaskUpdater) -> None:
+        """Stream the run's lifecycle as status updates until it settles, then its outcome."""
+        seen: str | None = None
+        async for ev in self.runtime.events(run_id):
+            if ev.type != "lifecycle":
+                continue
+            to = str(ev.data.get("to", ""))
+            if to in _ACTIVE_NAMES and to != seen:
+                seen = to
+                await updater.update_status(
+                    TaskState.TASK_STATE_WORKING, metadata={"tether_status": to, "seq": ev.seq}
+                )
+        await self._outcome(await self.runtime.wait(run_id), updater)
+
+    async def _outcome(self, res: RunResult, updater: TaskUpdater) -> None:
+        meta = {"tether_status": res.status.value, "run_id": res.run_id, "step": res.step}
+        if res.status is RunStatus.COMPLETED:
+            await updater.add_artifact(output_parts(res.state), name="result")
+            await updater.update_status(TaskState.TASK_STATE_COMPLETED, metadata=meta)
+        elif res.status is RunStatus.ESCALATED:
+            esc = res.escalation or {}
+            ask = interrupt_text(res.interrupts, str(esc.get("reason") or ""))
+            data: dict[str, Any] = {
+                "kind": esc.get("kind"),
+                "reason": esc.get("reason"),
+                "interrupts": [_jsonable(i) for i in res.interrupts],
+            }
+            msg = updater.new_agent_message([new_text_part(ask), new_data_part(data)])
+            await updater.update_status(TaskState.TASK_STATE_INPUT_REQUIRED, msg, metadata=meta)
+        elif res.status is RunStatus.FAILED:
+            err = res.error or {}
+            text = f"{err.get('type', 'error')}: {err.get('message', 'the run failed')}"
+            await updater.update_status(
+                TaskState.TASK_STATE_FAILED, self._say(updater, text), metadata=meta
+            )
+        else:
+            await updater.update_status(TaskState.TASK_STATE_CANCELED, metadata=meta)
+
+    @staticmethod
+    def _say(updater: TaskUpdater, text: str) -> Message:
+        return new_message(
+            [new_text_part(text)], context_id=updater.context_id, task_id=updater.task_id
+        )
+
+    async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
+        task_id, context_id = context.task_id or "", context.context_id or ""
+        updater = TaskUpdater(event_queue, task_id, context_id)
+        try:
+            await self.runtime.cancel(task_id, reason="cancelled over A2A", actor="a2a")
+        except TetherError as exc:
+            log.info("A2A cancel of run %s: %s", task_id, exc)
+        await updater.update_status(
+            TaskState.TASK_STATE_CANCELED,
+            new_text_message("cancelled", context_id=context_id, task_id=task_id),
+        )
+
+
+_ACTIVE_NAMES = frozenset(s.value for s in ACTIVE)
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
