@@ -1,0 +1,86 @@
+"""``MemoryPlane``: one object holding a deployment's memory, for Python code and for agents.
+
+::
+
+    plane = MemoryPlane(InProcessEpisodic(), InProcessKnowledgeGraph())
+    scope = MemoryScope(tenant="acme")
+    await plane.remember("The user moved to Porto in March.", scope=scope)
+    hits = await plane.recall("where does the user live?", scope=scope)
+    executor = ToolExecutor(plane.tools(runs=rt.store))   # remember / recall / forget
+
+It holds the episodic store (L3), the knowledge graph (L4, optional) and a context window
+(L1/L2, optional), and makes the agent-facing tools (:mod:`tether.memory.tools`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from tether.core.errors import ConfigurationError
+from tether.memory.context_window import ContextWindow
+from tether.memory.protocol import EpisodicMemory, KnowledgeGraph
+from tether.memory.types import Memory, MemoryScope, Provenance, Recalled
+from tether.store.protocol import RunStore
+from tether.tools.contract import ToolContract
+
+
+class MemoryPlane:
+    """The episodic store, the knowledge graph and the context window of one deployment.
+
+    ``agent`` (optional) names the agent whose memories the tools write and search (a scope
+    filter under the tenant); None shares them between the tenant's agents."""
+
+    def __init__(
+        self,
+        episodic: EpisodicMemory,
+        graph: KnowledgeGraph | None = None,
+        *,
+        window: ContextWindow | None = None,
+        agent: str | None = None,
+    ) -> None:
+        if not isinstance(episodic, EpisodicMemory):
+            raise ConfigurationError(
+                f"MemoryPlane needs an EpisodicMemory backend, got {type(episodic).__name__}"
+            )
+        if graph is not None and not isinstance(graph, KnowledgeGraph):
+            raise ConfigurationError(
+                f"MemoryPlane's graph must be a KnowledgeGraph, got {type(graph).__name__}"
+            )
+        self.episodic = episodic
+        self.graph = graph
+        self.window = window
+        self.agent = agent
+
+    async def remember(
+        self,
+        text: str,
+        *,
+        scope: MemoryScope,
+        importance: float = 0.5,
+        metadata: dict[str, Any] | None = None,
+        provenance: Provenance | None = None,
+    ) -> Memory:
+        return await self.episodic.add(
+            text, scope=scope, metadata=metadata, importance=importance, provenance=provenance
+        )
+
+    async def recall(self, query: str, *, scope: MemoryScope, k: int = 5) -> list[Recalled]:
+        """The ``k`` best memories for ``query`` in ``scope``; each carries its provenance
+        (content from outside stays untrusted wherever it is recalled)."""
+        return await self.episodic.search(query, scope=scope, k=k)
+
+    async def forget(self, ids: Sequence[str], *, scope: MemoryScope) -> int:
+        return await self.episodic.forget(ids, scope=scope)
+
+    def tools(self, *, runs: RunStore | None = None) -> list[ToolContract]:
+        """``remember``, ``recall`` and ``forget`` as tool contracts. ``runs`` (the runtime's
+        store) lets them read the tenant of the run they are called from."""
+        from tether.memory.tools import memory_tools
+
+        return memory_tools(self, runs=runs)
+
+    async def close(self) -> None:
+        await self.episodic.close()
+        if self.graph is not None:
+            await self.graph.close()
