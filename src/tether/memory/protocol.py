@@ -197,9 +197,22 @@ __all__ = [
     "Hop",
     "KnowledgeGraph",
     "Memory",
+    "MemoryBackend",
     "MemoryScope",
     "NewMemory",
     "Provenance",
     "Ranking",
     "Recalled",
 ]
+
+
+@runtime_checkable
+class MemoryBackend(EpisodicMemory, Protocol):
+    """What ``open_memory`` returns: episodic memory with its knowledge graph at ``.kg``."""
+
+    @property
+    def kg(self) -> KnowledgeGraph: ...
+
+    async def setup(self) -> None:
+        """Create the tables (SQL backends), open the vector index; call once before use."""
+        ...

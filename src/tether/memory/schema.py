@@ -1,0 +1,98 @@
+"""The memory plane's tables, set up by the memory store itself (not by the run store's
+migrations: on PostgreSQL they need the pgvector extension, which a run store must not require).
+
+Versions are recorded in ``tether_memory_schema``; ``migrations(flavor, dimensions)`` lists each
+version's statements. Both databases hold the same tables:
+
+* ``tether_memories``: one row per episodic memory, its vector in ``embedding``
+  (SQLite: float32 blob, indexed by a usearch HNSW file beside the database; PostgreSQL:
+  ``vector(n)`` with an HNSW index), its words in an FTS5 table (SQLite) or a generated
+  ``tsvector`` column with a GIN index (PostgreSQL);
+* ``tether_memory_changes`` (SQLite): every insert and delete of a memory, written by triggers in
+  the same transaction, so the ANN file can always catch up with the table;
+* ``tether_memory_meta``: the embedder the vectors came from and their dimensions;
+* ``tether_kg_facts``: the knowledge graph's facts.
+"""
+
+from __future__ import annotations
+
+from tether.memory.sql_tx import SqlFlavor
+
+LATEST = 1
+
+_KG = """CREATE TABLE IF NOT EXISTS {p}kg_facts (
+  id TEXT PRIMARY KEY,
+  tenant TEXT NOT NULL,
+  agent TEXT, run_id TEXT, thread_id TEXT,
+  subject TEXT NOT NULL, relation TEXT NOT NULL, object TEXT NOT NULL,
+  valid_from {real} NOT NULL, valid_to {real}, recorded_at {real} NOT NULL,
+  provenance TEXT NOT NULL, superseded_by TEXT)"""
+_KG_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS {p}kg_facts_subject ON {p}kg_facts (tenant, subject, relation)",
+    "CREATE INDEX IF NOT EXISTS {p}kg_facts_object ON {p}kg_facts (tenant, object, relation)",
+    "CREATE INDEX IF NOT EXISTS {p}kg_facts_relation ON {p}kg_facts (tenant, relation)",
+)
+_META = "CREATE TABLE IF NOT EXISTS {p}memory_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)"
+_COLUMNS = """
+  id TEXT NOT NULL UNIQUE,
+  tenant TEXT NOT NULL,
+  agent TEXT, run_id TEXT, thread_id TEXT,
+  text TEXT NOT NULL, metadata TEXT NOT NULL, importance {real} NOT NULL,
+  created_at {real} NOT NULL, last_accessed_at {real} NOT NULL, access_count BIGINT NOT NULL,
+  provenance TEXT NOT NULL"""
+
+
+def version_table(flavor: SqlFlavor) -> str:
+    real = "REAL" if flavor.name == "sqlite" else "DOUBLE PRECISION"
+    return (
+        f"CREATE TABLE IF NOT EXISTS {flavor.prefix}memory_schema "
+        f"(version INTEGER PRIMARY KEY, applied_at {real} NOT NULL)"
+    )
+
+
+def _sqlite_v1(p: str) -> list[str]:
+    cols = _COLUMNS.format(real="REAL")
+    return [
+        f"CREATE TABLE {p}memories (key INTEGER PRIMARY KEY AUTOINCREMENT,{cols},"
+        " embedding BLOB NOT NULL)",
+        f"CREATE INDEX {p}memories_scope ON {p}memories (tenant, created_at, id)",
+        f"CREATE VIRTUAL TABLE {p}memories_fts USING fts5(text, content='{p}memories', "
+        "content_rowid='key', tokenize='unicode61 remove_diacritics 2')",
+        f"CREATE TABLE {p}memory_changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, "
+        "key INTEGER NOT NULL, op TEXT NOT NULL)",
+        f"CREATE TRIGGER {p}memories_ai AFTER INSERT ON {p}memories BEGIN "
+        f"INSERT INTO {p}memories_fts(rowid, text) VALUES (new.key, new.text); "
+        f"INSERT INTO {p}memory_changes(key, op) VALUES (new.key, 'add'); END",
+        f"CREATE TRIGGER {p}memories_ad AFTER DELETE ON {p}memories BEGIN "
+        f"INSERT INTO {p}memories_fts({p}memories_fts, rowid, text) "
+        "VALUES ('delete', old.key, old.text); "
+        f"INSERT INTO {p}memory_changes(key, op) VALUES (old.key, 'del'); END",
+        f"CREATE TRIGGER {p}memories_au_text BEFORE UPDATE OF text, embedding ON {p}memories "
+        "BEGIN SELECT RAISE(ABORT, 'a memory''s text and embedding are immutable'); END",
+        _META.format(p=p),
+        _KG.format(p=p, real="REAL"),
+        *(i.format(p=p) for i in _KG_INDEXES),
+    ]
+
+
+def _postgres_v1(p: str, dimensions: int) -> list[str]:
+    cols = _COLUMNS.format(real="DOUBLE PRECISION")
+    return [
+        f"CREATE TABLE {p}memories (key BIGSERIAL PRIMARY KEY,{cols},"
+        f" embedding vector({dimensions}) NOT NULL,"
+        " words tsvector GENERATED ALWAYS AS (to_tsvector('simple', text)) STORED)",
+        f"CREATE INDEX {p}memories_scope ON {p}memories (tenant, created_at, id)",
+        f"CREATE INDEX {p}memories_words ON {p}memories USING gin (words)",
+        f"CREATE INDEX {p}memories_hnsw ON {p}memories USING hnsw "
+        "(embedding vector_cosine_ops) WITH (m = 16, ef_construction = 128)",
+        _META.format(p=p),
+        _KG.format(p=p, real="DOUBLE PRECISION"),
+        *(i.format(p=p) for i in _KG_INDEXES),
+    ]
+
+
+def migrations(flavor: SqlFlavor, dimensions: int) -> list[tuple[int, list[str]]]:
+    p = flavor.prefix
+    if flavor.name == "sqlite":
+        return [(1, _sqlite_v1(p))]
+    return [(1, _postgres_v1(p, dimensions))]

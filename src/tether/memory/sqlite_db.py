@@ -1,0 +1,106 @@
+"""One SQLite connection on one thread for the SQLite memory backend.
+
+Every statement runs on the backend's own thread (a one-worker executor), so the event loop
+never waits on the disk and the connection is never shared between threads. Transactions are
+``BEGIN IMMEDIATE`` (the write lock taken up front, so two processes never deadlock upgrading a
+read) and serialised inside the process by an asyncio lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from tether.core.errors import StoreError
+
+T = TypeVar("T")
+
+
+def connect(path: str, busy_timeout: float) -> sqlite3.Connection:
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+    if path != ":memory:":
+        deadline = time.monotonic() + busy_timeout
+        while True:
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                break
+            except sqlite3.OperationalError as exc:
+                if ("locked" not in str(exc) and "busy" not in str(exc)) or (
+                    time.monotonic() >= deadline
+                ):
+                    raise
+                time.sleep(0.01)  # only at open, while another process switches the file
+        db.execute("PRAGMA synchronous = NORMAL")
+    return db
+
+
+class SqliteThread:
+    """The connection and the thread it lives on."""
+
+    def __init__(self, path: str, *, busy_timeout: float = 30.0) -> None:
+        self.path = path
+        self.busy_timeout = busy_timeout
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tether-memory")
+        self._db: sqlite3.Connection | None = None
+        self.lock = asyncio.Lock()
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise StoreError("the SQLite memory store is not open (call setup() first)")
+        return self._db
+
+    async def call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """``fn(connection)`` on the database thread."""
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._pool, lambda: fn(self.db))
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite memory store {self.path!r}: {exc}") from exc
+
+    async def open(self) -> None:
+        if self._db is None:
+            loop = asyncio.get_running_loop()
+            self._db = await loop.run_in_executor(self._pool, connect, self.path, self.busy_timeout)
+
+    async def close(self) -> None:
+        if self._db is not None:
+            db, self._db = self._db, None
+            await asyncio.get_running_loop().run_in_executor(self._pool, db.close)
+        self._pool.shutdown(wait=False)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self, write: bool = True) -> AsyncIterator[SqliteTx]:
+        async with self.lock:
+            if write:
+                await self.call(lambda db: db.execute("BEGIN IMMEDIATE"))
+            try:
+                yield SqliteTx(self)
+            except BaseException:
+                if write:
+                    with contextlib.suppress(StoreError):
+                        await self.call(lambda db: db.execute("ROLLBACK"))
+                raise
+            if write:
+                await self.call(lambda db: db.execute("COMMIT"))
+
+    def begin(self, lock: str | None) -> contextlib.AbstractAsyncContextManager[SqliteTx]:
+        """For the knowledge graph: a write transaction when a lock is named, else a read."""
+        return self.transaction(write=lock is not None)
+
+
+class SqliteTx:
+    def __init__(self, owner: SqliteThread) -> None:
+        self._owner = owner
+
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return await self._owner.call(lambda db: db.execute(sql, tuple(params)).fetchall())
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return await self._owner.call(lambda db: db.execute(sql, tuple(params)).rowcount)

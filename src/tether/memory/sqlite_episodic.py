@@ -1,0 +1,295 @@
+"""``SqliteMemory``: episodic memory and the knowledge graph in a SQLite file.
+
+The tables live in the run store's own database file (one file to back up and move; the memory
+plane's tables are created by ``setup()``, versioned in ``tether_memory_schema``). Keywords:
+FTS5 (``bm25``). Vectors: a float32 blob per row, searched through a usearch HNSW index kept
+beside the file (``ann_index``: Python's sqlite3 here cannot load extensions, and sqlite-vec's
+brute force would miss the 10 ms target at 100k memories anyway). A scope with at most
+``exact_below`` memories is searched exactly instead (no approximation where it is cheap).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Collection
+from typing import TYPE_CHECKING, Any
+
+from tether.core.clock import SYSTEM_CLOCK, Clock
+from tether.llm.embeddings import Embedder, numpy
+from tether.memory import schema
+from tether.memory.ann_index import AnnIndex
+from tether.memory.episodic_base import SqlEpisodicBase
+from tether.memory.sql_kg import SqlKnowledgeGraph
+from tether.memory.sql_tx import (
+    MEMORY_COLUMNS,
+    SQLITE,
+    memory_of,
+    memory_params,
+    placeholders,
+    scope_filter,
+)
+from tether.memory.sqlite_db import SqliteThread
+from tether.memory.types import Memory, MemoryScope
+
+if TYPE_CHECKING:
+    from tether.llm.embeddings import Vectors
+
+
+class SqliteMemory(SqlEpisodicBase):
+    """EpisodicMemory (this object) and KnowledgeGraph (``.kg``) in one SQLite file."""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        embedder: Embedder | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        functional_relations: Collection[str] = (),
+        exact_below: int = 2000,
+        expansion_search: int = 128,
+        save_every: int = 20_000,
+    ) -> None:
+        super().__init__(embedder=embedder, clock=clock)
+        self.path = path
+        self.exact_below = exact_below
+        self.flavor = SQLITE
+        self._thread = SqliteThread(path)
+        self.kg = SqlKnowledgeGraph(
+            self._thread.begin, SQLITE, clock=clock, functional_relations=functional_relations
+        )
+        self._expansion_search = expansion_search
+        self._save_every = save_every
+        self.ann: AnnIndex | None = None
+        self.table = f"{self.flavor.prefix}memories"
+
+    def __repr__(self) -> str:
+        return f"SqliteMemory({self.path!r})"
+
+    async def setup(self) -> None:
+        """Create or upgrade the memory tables, check the embedder, open the vector index."""
+        await self._thread.open()
+        dims = self.embedder.dimensions
+        name = self.embedder.name
+        stored = await self._thread.call(lambda db: _migrate(db, dims, name))
+        self._check_dimensions(stored)
+        self.ann = AnnIndex(
+            self.path,
+            dims,
+            prefix=self.flavor.prefix,
+            expansion_search=self._expansion_search,
+            save_every=self._save_every,
+        )
+        ann = self.ann
+        await self._thread.call(ann.open)
+
+    async def close(self) -> None:
+        """Save the vector index (so the next open replays nothing) and close the file."""
+        if self.ann is not None:
+            ann, self.ann = self.ann, None
+
+            def persist(db: sqlite3.Connection) -> None:
+                ann.catch_up(db)
+                ann.save(db)
+
+            async with self._thread.lock:
+                await self._thread.call(persist)
+        await self._thread.close()
+
+    def _index(self) -> AnnIndex:
+        if self.ann is None:
+            from tether.core.errors import StoreError
+
+            raise StoreError(f"{self!r} is not open: call `await memory.setup()` first")
+        return self.ann
+
+    # -- statements ------------------------------------------------------------------------
+    async def _insert(self, memories: list[Memory], vectors: Vectors) -> None:
+        ann = self._index()
+        rows = [
+            (*memory_params(m), v.astype("float32").tobytes())
+            for m, v in zip(memories, vectors, strict=True)
+        ]
+        sql = f"INSERT INTO {self.table} ({MEMORY_COLUMNS}, embedding) VALUES ({placeholders(13)})"
+
+        def write(db: sqlite3.Connection) -> None:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.executemany(sql, rows)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+            ann.catch_up(db)
+
+        async with self._thread.lock:
+            await self._thread.call(write)
+
+    async def _candidates(
+        self, qvec: Any, terms: list[str], scope: MemoryScope, pool: int
+    ) -> tuple[list[str], list[str], dict[str, Memory]]:
+        ann = self._index()
+        where, params = scope_filter(scope, "m")
+
+        def read(db: sqlite3.Connection) -> tuple[list[str], list[str], dict[str, Memory]]:
+            ann.catch_up(db)
+            vkeys = (
+                self._vector_keys(db, ann, qvec, where, params, pool) if qvec is not None else []
+            )
+            kkeys: list[int] = []
+            if terms:
+                match = " OR ".join(f'"{t}"' for t in terms)
+                kkeys = [
+                    r[0]
+                    for r in db.execute(
+                        f"SELECT m.key FROM {self.table}_fts f JOIN {self.table} m "
+                        f"ON m.key = f.rowid WHERE {self.table}_fts MATCH ? AND {where} "
+                        f"ORDER BY bm25({self.table}_fts) LIMIT ?",
+                        [match, *params, pool],
+                    )
+                ]
+            keys = list(dict.fromkeys(vkeys + kkeys))
+            by_key: dict[int, Memory] = {}
+            for n in range(0, len(keys), 500):
+                chunk = keys[n : n + 500]
+                for row in db.execute(
+                    f"SELECT key, {MEMORY_COLUMNS} FROM {self.table} WHERE key IN "
+                    f"({placeholders(len(chunk))})",
+                    chunk,
+                ):
+                    by_key[row[0]] = memory_of(row[1:])
+            vids = [by_key[k].id for k in vkeys if k in by_key]
+            kids = [by_key[k].id for k in kkeys if k in by_key]
+            return vids, kids, {m.id: m for m in by_key.values()}
+
+        async with self._thread.lock:
+            return await self._thread.call(read)
+
+    def _vector_keys(
+        self,
+        db: sqlite3.Connection,
+        ann: AnnIndex,
+        qvec: Any,
+        where: str,
+        params: list[Any],
+        pool: int,
+    ) -> list[int]:
+        """The ``pool`` keys nearest ``qvec`` in the scope: exact for a small scope, else the
+        HNSW index, asked for more until enough of its hits fall in the scope."""
+        small = db.execute(
+            f"SELECT COUNT(*) FROM (SELECT 1 FROM {self.table} m WHERE {where} LIMIT ?)",
+            [*params, self.exact_below + 1],
+        ).fetchone()[0]
+        if small <= self.exact_below:
+            return self._exact_keys(db, qvec, where, params, pool)
+        n = min(pool * 2, len(ann))
+        while True:
+            keys = ann.search(qvec, n)
+            kept = self._in_scope(db, keys, where, params)
+            if len(kept) >= pool or n >= len(ann):
+                return kept[:pool]
+            n = min(n * 4, len(ann))
+
+    def _in_scope(
+        self, db: sqlite3.Connection, keys: list[int], where: str, params: list[Any]
+    ) -> list[int]:
+        inside: set[int] = set()
+        for n in range(0, len(keys), 900):
+            chunk = keys[n : n + 900]
+            inside.update(
+                r[0]
+                for r in db.execute(
+                    f"SELECT m.key FROM {self.table} m WHERE m.key IN "
+                    f"({placeholders(len(chunk))}) AND {where}",
+                    [*chunk, *params],
+                )
+            )
+        return [k for k in keys if k in inside]
+
+    def _exact_keys(
+        self, db: sqlite3.Connection, qvec: Any, where: str, params: list[Any], pool: int
+    ) -> list[int]:
+        np = numpy()
+        rows = db.execute(
+            f"SELECT m.key, m.embedding FROM {self.table} m WHERE {where}", params
+        ).fetchall()
+        if not rows:
+            return []
+        matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
+        sims = matrix.reshape(len(rows), -1) @ qvec
+        order = np.argsort(-sims, kind="stable")[:pool]
+        return [int(rows[i][0]) for i in order]
+
+    async def _touch(self, ids: list[str], now: float) -> None:
+        sql = (
+            f"UPDATE {self.table} SET access_count = access_count + 1, "
+            f"last_accessed_at = MAX(last_accessed_at, ?) WHERE id IN ({placeholders(len(ids))})"
+        )
+        async with self._thread.transaction() as tx:
+            await tx.execute(sql, [now, *ids])
+
+    async def _select(self, where: str, params: list[Any], order: str, limit: int) -> list[Memory]:
+        sql = f"SELECT {MEMORY_COLUMNS} FROM {self.table} WHERE {where} {order} LIMIT {limit}"
+        async with self._thread.transaction(write=False) as tx:
+            return [memory_of(r) for r in await tx.fetch(sql, params)]
+
+    async def _delete(self, ids: list[str], scope: MemoryScope) -> int:
+        ann = self._index()
+        where, params = scope_filter(scope)
+        sql = f"DELETE FROM {self.table} WHERE {where} AND id IN ({placeholders(len(ids))})"
+
+        def write(db: sqlite3.Connection) -> int:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                n = db.execute(sql, [*params, *ids]).rowcount
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+            ann.catch_up(db)
+            return int(n)
+
+        async with self._thread.lock:
+            return await self._thread.call(write)
+
+    async def _count(self, where: str, params: list[Any]) -> int:
+        async with self._thread.transaction(write=False) as tx:
+            rows = await tx.fetch(f"SELECT COUNT(*) FROM {self.table} WHERE {where}", params)
+        return int(rows[0][0])
+
+
+def _migrate(db: sqlite3.Connection, dimensions: int, embedder: str) -> int | None:
+    """Apply the memory plane's migrations; the dimensions the store's vectors have (None for
+    a new store, which then records ``dimensions`` and ``embedder``)."""
+    p = SQLITE.prefix
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.execute(schema.version_table(SQLITE))
+        row = db.execute(f"SELECT MAX(version) FROM {p}memory_schema").fetchone()
+        current = int(row[0] or 0)
+        if current > schema.LATEST:
+            from tether.core.errors import SchemaVersionError
+
+            raise SchemaVersionError(
+                f"the memory tables are at version {current}, newer than this tether "
+                f"({schema.LATEST}); upgrade tether"
+            )
+        for version, statements in schema.migrations(SQLITE, dimensions):
+            if version > current:
+                for statement in statements:
+                    db.execute(statement)
+                db.execute(
+                    f"INSERT INTO {p}memory_schema(version, applied_at) VALUES (?, ?)",
+                    (version, time.time()),
+                )
+        got = db.execute(f"SELECT value FROM {p}memory_meta WHERE name = 'dimensions'").fetchone()
+        if got is None:
+            db.executemany(
+                f"INSERT INTO {p}memory_meta(name, value) VALUES (?, ?)",
+                [("dimensions", str(dimensions)), ("embedder", embedder)],
+            )
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+    return None if got is None else int(got[0])
