@@ -1,0 +1,237 @@
+"""The mind log of a run: every action with its rationale, its inputs and its raw output, and
+what the agent said next, so an audit can set what a tool returned beside what the agent
+concluded from it (a "hallucination trace").
+
+Nothing extra is written while a run executes: the mind log is read from what the run stores
+anyway, in its order:
+
+* the effect journal: each model call's recorded response (text and tool calls with their
+  arguments), each tool call's arguments and raw result (or error), each ``ctx.effect``;
+* the run's ``rationale`` events (``ctx.explain`` / ``tether.evaluation.explain``) and
+  ``plan`` events (``record_plan``).
+
+An action's rationale is the node's own explanation when it gave one (the latest ``explain``
+of the same task made before the call), else the text the model emitted with the tool call
+that chose it (the latest earlier model response of the same task that asked for this tool).
+Its conclusion is the text of the next model response in the run that has one, the first
+thing the agent said after it saw the observation. ``used_later`` tells whether a fact only
+the observation brought in (``observation_use``) shows up in a later decision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from tether.evaluation.journal_keys import CallSite, call_site
+from tether.evaluation.observation_use import decision_facts, new_facts, value_facts
+from tether.evaluation.rationale import PLAN_EVENT, RATIONALE_EVENT
+from tether.store.protocol import RunStore
+from tether.store.types import EffectRecord, Event
+
+EVENT_PAGE = 1000
+
+
+@dataclass(slots=True)
+class MindEntry:
+    """One journaled call of a run, in journal order.
+
+    ``kind`` is ``thought`` (a model call), ``action`` (a tool call) or ``effect`` (a
+    ``ctx.effect``)."""
+
+    index: int
+    kind: str
+    name: str
+    """The model, tool or effect name."""
+    key: str
+    step: int | None
+    node: str | None
+    status: str
+    """``done``, ``failed`` or ``pending`` (started, no result recorded)."""
+    ts: float
+    input: Any = None
+    """A tool's arguments; an effect's request; a model call's request summary."""
+    output: Any = None
+    """A tool's raw result; a model call's ``{"text", "tool_calls"}``."""
+    error: dict[str, Any] | None = None
+    rationale: str | None = None
+    rationale_source: str | None = None
+    """``explain`` (the node said why) or ``model`` (the text the model gave with the call)."""
+    decided_by: str | None = None
+    """Journal key of the model call whose tool call this action carries out."""
+    conclusion: str | None = None
+    """The text of the next model response with text after this action (what the agent said
+    once it had seen the observation)."""
+    used_later: bool | None = None
+    """For a successful action: a fact only its observation held appears in a later decision."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class MindLog:
+    run_id: str
+    workflow: str
+    entries: list[MindEntry] = field(default_factory=list)
+    plans: list[dict[str, Any]] = field(default_factory=list)
+    """The run's ``plan`` events' data, in order (``step``, ``node`` added)."""
+
+    @property
+    def actions(self) -> list[MindEntry]:
+        return [e for e in self.entries if e.kind == "action"]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "workflow": self.workflow,
+            "plans": self.plans,
+            "entries": [e.as_dict() for e in self.entries],
+        }
+
+
+async def run_events(store: RunStore, run_id: str, types: Sequence[str]) -> list[Event]:
+    """The run's events of ``types``, read page by page."""
+    out: list[Event] = []
+    after = 0
+    while True:
+        page = await store.list_events(run_id, after_seq=after, limit=EVENT_PAGE)
+        out.extend(e for e in page if e.type in types)
+        if len(page) < EVENT_PAGE:
+            return out
+        after = page[-1].seq
+
+
+def _kind(rec: EffectRecord) -> tuple[str, str]:
+    req = rec.request if isinstance(rec.request, Mapping) else {}
+    if rec.kind == "model":
+        return "thought", str(req.get("model", "model"))
+    if rec.kind == "tool":
+        return "action", str(req.get("tool", "?"))
+    return "effect", str(req.get("name", rec.kind))
+
+
+def _decision(result: Any) -> dict[str, Any]:
+    if not isinstance(result, Mapping):
+        return {"text": "", "tool_calls": []}
+    calls = [
+        {"name": c.get("name"), "arguments": c.get("arguments") or {}}
+        for c in result.get("tool_calls") or ()
+        if isinstance(c, Mapping)
+    ]
+    return {"text": str(result.get("text") or ""), "tool_calls": calls}
+
+
+def _entry(i: int, rec: EffectRecord, site: CallSite | None) -> MindEntry:
+    kind, name = _kind(rec)
+    req = rec.request if isinstance(rec.request, Mapping) else {}
+    if kind == "thought":
+        inp: Any = {k: v for k, v in req.items() if k != "model"}
+        out: Any = _decision(rec.result) if rec.status == "done" else None
+    elif kind == "action":
+        inp, out = req.get("args"), rec.result
+    else:
+        inp, out = rec.request, rec.result
+    return MindEntry(
+        i, kind, name, rec.key, site.step if site else None, site.node if site else None,
+        rec.status, rec.created_at, inp, out, rec.error,
+    )  # fmt: skip
+
+
+def _explained(entry: MindEntry, site: CallSite | None, rationales: Sequence[Event]) -> str | None:
+    """The latest ``explain`` of the entry's task made before its call (by call counts)."""
+    if site is None:
+        return None
+    best: str | None = None
+    for ev in rationales:
+        d = ev.data
+        calls = d.get("calls")
+        if not isinstance(calls, Mapping):
+            calls = {}
+        if d.get("task_id") == site.task_id and int(calls.get(site.kind, 0)) <= site.index:
+            best = str(d.get("text", ""))
+    return best
+
+
+def _chooser(entries: Sequence[MindEntry], sites: Sequence[CallSite | None], i: int) -> int | None:
+    """The latest model call before entry ``i`` (same task when known) that asked for its tool,
+    preferring one that asked with the same arguments."""
+    entry, site = entries[i], sites[i]
+    loose: int | None = None
+    for j in range(i - 1, -1, -1):
+        e, s = entries[j], sites[j]
+        if e.kind != "thought" or not isinstance(e.output, Mapping):
+            continue
+        if site is not None and s is not None and s.task_id != site.task_id:
+            continue
+        calls = [c for c in e.output["tool_calls"] if c.get("name") == entry.name]
+        if any(c.get("arguments") == entry.input for c in calls):
+            return j
+        if calls and loose is None:
+            loose = j
+    return loose
+
+
+def _last_said(entries: Sequence[MindEntry]) -> dict[str, int]:
+    """Each fact of a decision (a model response, a tool call's arguments): the last entry that
+    holds it."""
+    out: dict[str, int] = {}
+    for i, x in enumerate(entries):
+        if x.kind == "thought" and isinstance(x.output, Mapping):
+            facts = decision_facts(x.output)
+        elif x.kind == "action":
+            facts = value_facts(x.input)
+        else:
+            continue
+        for f in facts:
+            out[f] = i
+    return out
+
+
+def assemble(
+    run_id: str, workflow: str, effects: Sequence[EffectRecord], events: Sequence[Event]
+) -> MindLog:
+    """The mind log from a run's journal and its rationale and plan events (pure)."""
+    rationales = [e for e in events if e.type == RATIONALE_EVENT]
+    sites = [call_site(run_id, r.key) for r in effects]
+    entries = [_entry(i, r, s) for i, (r, s) in enumerate(zip(effects, sites, strict=True))]
+    last_said = _last_said(entries)
+    for i, e in enumerate(entries):
+        if e.kind == "thought":
+            continue
+        own = _explained(e, sites[i], rationales)
+        j = _chooser(entries, sites, i) if e.kind == "action" else None
+        if j is not None:
+            e.decided_by = entries[j].key
+        if own is not None:
+            e.rationale, e.rationale_source = own, "explain"
+        elif j is not None and entries[j].output["text"]:
+            e.rationale, e.rationale_source = entries[j].output["text"], "model"
+        e.conclusion = next(
+            (
+                x.output["text"]
+                for x in entries[i + 1 :]
+                if x.kind == "thought" and isinstance(x.output, Mapping) and x.output["text"]
+            ),
+            None,
+        )
+        if e.kind == "action" and e.status == "done":
+            chose = [entries[j].output["text"]] if j is not None else []
+            facts = new_facts(e.output, [e.input, *chose])
+            e.used_later = any(last_said.get(f, -1) > i for f in facts)
+    plans = [
+        {**e.data, "step": e.step, "node": e.node, "seq": e.seq}
+        for e in events
+        if e.type == PLAN_EVENT
+    ]
+    return MindLog(run_id, workflow, entries, plans)
+
+
+async def mind_log(store: RunStore, run_id: str) -> MindLog:
+    """The mind log of a run (raises RunNotFoundError): what the server's
+    ``GET /runs/{id}/mindlog`` returns as ``mind_log(store, run_id).as_dict()``."""
+    run = await store.get_run(run_id)
+    effects = await store.list_effects(run_id)
+    events = await run_events(store, run_id, (RATIONALE_EVENT, PLAN_EVENT))
+    return assemble(run_id, run.workflow, effects, events)

@@ -1,0 +1,33 @@
+"""Reading a point in time from the command line: ``--since 24h``, ``--since 2026-12-01``."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from tether.core.errors import InvalidInputError
+
+_AGO = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_UNIT = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+
+
+def parse_when(text: str, now: float) -> float:
+    """A time as seconds since the epoch: a duration ago (``90s``, ``30m``, ``24h``, ``7d``,
+    ``2w``), an ISO 8601 date or date-time (UTC unless it names a zone), or epoch seconds."""
+    m = _AGO.match(text)
+    if m:
+        return now - float(m.group(1)) * _UNIT[m.group(2)]
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        dt = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidInputError(
+            f"cannot read {text!r} as a time: use a duration ago (30m, 24h, 7d), an ISO date "
+            "(2026-12-01 or 2026-12-01T08:00:00+00:00) or Unix seconds"
+        ) from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.timestamp()

@@ -1,0 +1,188 @@
+"""The KPI facts of one run, read from the store (definitions: docs/evaluation.md).
+
+Tokens and cost come from the store's own sum of the run's ``model_call`` events
+(``RunStore.model_usage``: one SQL aggregate on SQLite and PostgreSQL); phases, escalations
+and validations from its lifecycle transitions; plan fidelity, tool use and the thought and
+action counts from its mind log (its effect journal and ``plan``/``rationale`` events).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tether.core.lifecycle import FINISHED, RunStatus
+from tether.evaluation.mindlog import MindEntry, MindLog, assemble, run_events
+from tether.evaluation.rationale import PLAN_EVENT, RATIONALE_EVENT
+from tether.store.protocol import RunStore
+from tether.store.types import RunRecord, Transition
+
+VALIDATION_FAILED = frozenset({RunStatus.EXECUTING, RunStatus.ESCALATED, RunStatus.FAILED})
+"""Where a run goes from VALIDATING when its validator did not pass it."""
+
+
+@dataclass(slots=True)
+class RunKpis:
+    run_id: str
+    workflow: str
+    status: str
+    created_at: float
+    latency: float | None = None
+    """Seconds from RECEIVED to the run's final state; None while it has not finished."""
+    model_calls: int = 0
+    tool_calls: int = 0
+    tool_successes: int = 0
+    tools_used_later: int = 0
+    planned_steps: int = 0
+    executed_planned: int = 0
+    plans: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float = 0.0
+    validations: int = 0
+    validation_failures: int = 0
+    escalations: int = 0
+    phase_seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def completed(self) -> bool:
+        return self.status == RunStatus.COMPLETED.value
+
+    @property
+    def tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    @property
+    def plan_fidelity(self) -> float | None:
+        return ratio(self.executed_planned, self.planned_steps)
+
+    @property
+    def tool_utility(self) -> float | None:
+        return ratio(self.tools_used_later, self.tool_calls)
+
+    @property
+    def thought_to_action(self) -> float | None:
+        return ratio(self.model_calls, self.tool_calls)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "workflow": self.workflow,
+            "status": self.status,
+            "created_at": self.created_at,
+            "latency": self.latency,
+            "plan_fidelity": self.plan_fidelity,
+            "tool_utility": self.tool_utility,
+            "thought_to_action": self.thought_to_action,
+            "model_calls": self.model_calls,
+            "tool_calls": self.tool_calls,
+            "tools_used_later": self.tools_used_later,
+            "planned_steps": self.planned_steps,
+            "executed_planned": self.executed_planned,
+            "tokens": self.tokens,
+            "cost": self.cost,
+            "validations": self.validations,
+            "validation_failures": self.validation_failures,
+            "escalations": self.escalations,
+            "phase_seconds": dict(self.phase_seconds),
+        }
+
+
+def ratio(num: float, den: float) -> float | None:
+    return num / den if den else None
+
+
+def phase_times(transitions: Sequence[Transition], now: float | None) -> dict[str, float]:
+    """Seconds spent in each state: from a transition into it to the next transition. The
+    state a run is in now counts up to ``now`` unless it is finished (or ``now`` is None)."""
+    out: dict[str, float] = {}
+    ts = sorted(transitions, key=lambda t: t.seq)
+    for cur, nxt in itertools.pairwise(ts):
+        out[cur.dst.value] = out.get(cur.dst.value, 0.0) + max(0.0, nxt.ts - cur.ts)
+    if ts and now is not None and ts[-1].dst not in FINISHED:
+        last = ts[-1]
+        out[last.dst.value] = out.get(last.dst.value, 0.0) + max(0.0, now - last.ts)
+    return out
+
+
+def _plan_windows(log: MindLog) -> tuple[int, int]:
+    """(planned steps, planned steps executed) over the run's plans: each plan's steps against
+    the tool calls (and the nodes that made journaled calls) after it, up to the next plan."""
+    planned = executed = 0
+    plans = log.plans
+    for n, plan in enumerate(plans):
+        steps = Counter(str(s) for s in plan.get("steps") or ())
+        nxt = plans[n + 1] if n + 1 < len(plans) else None
+        done: Counter[str] = Counter()
+        nodes: set[tuple[int | None, str | None]] = set()
+        for e in log.entries:
+            if _after(e, plan) and (nxt is None or not _after(e, nxt)):
+                if e.kind == "action":
+                    done[e.name] += 1
+                nodes.add((e.step, e.node))
+        for _, node in nodes:  # a node that ran counts once per step
+            if node is not None:
+                done[node] += 1
+        planned += sum(steps.values())
+        executed += sum((steps & done).values())
+    return planned, executed
+
+
+def _after(e: MindEntry, plan: dict[str, Any]) -> bool:
+    """Whether entry ``e`` was made after the plan event: a later step, or the same task after
+    the plan was recorded (by its call counts)."""
+    step = plan.get("step")
+    if e.step is None or step is None:
+        return False
+    if e.step != step:
+        return bool(e.step > int(step))
+    calls: dict[str, Any] = plan.get("calls") or {}
+    task = f"{e.step}:{e.node}:"
+    if not str(plan.get("task_id", "")).startswith(task):
+        return False
+    kind = "tool:" + e.name if e.kind == "action" else "model" if e.kind == "thought" else ""
+    index = int(e.key.rsplit(":", 1)[-1]) if e.key.rsplit(":", 1)[-1].isdigit() else 0
+    return bool(kind) and index >= int(calls.get(kind, 0) or 0)
+
+
+def _latency(run: RunRecord, transitions: Sequence[Transition]) -> float | None:
+    if run.status not in FINISHED or not transitions:
+        return None
+    ts = sorted(transitions, key=lambda t: t.seq)
+    return max(0.0, ts[-1].ts - ts[0].ts)
+
+
+async def run_kpis(store: RunStore, run: RunRecord | str, *, now: float | None = None) -> RunKpis:
+    """The KPI facts of one run (a record or a run id)."""
+    rec = run if isinstance(run, RunRecord) else await store.get_run(run)
+    rid = rec.run_id
+    transitions = await store.list_transitions(rid)
+    usage = await store.model_usage(rid)
+    log = assemble(
+        rid,
+        rec.workflow,
+        await store.list_effects(rid),
+        await run_events(store, rid, (RATIONALE_EVENT, PLAN_EVENT)),
+    )
+    out = RunKpis(rid, rec.workflow, rec.status.value, rec.created_at, _latency(rec, transitions))
+    out.model_calls = sum(u.calls for u in usage)
+    out.input_tokens = sum(u.input_tokens for u in usage)
+    out.output_tokens = sum(u.output_tokens for u in usage)
+    out.cost = sum(u.cost for u in usage)
+    actions = log.actions
+    out.tool_calls = len(actions)
+    out.tool_successes = sum(a.status == "done" for a in actions)
+    out.tools_used_later = sum(bool(a.used_later) for a in actions)
+    out.plans = len(log.plans)
+    out.planned_steps, out.executed_planned = _plan_windows(log)
+    for t in transitions:
+        if t.dst is RunStatus.ESCALATED:
+            out.escalations += 1
+        if t.src is RunStatus.VALIDATING and t.dst is not RunStatus.CANCELLED:
+            out.validations += 1
+            out.validation_failures += t.dst in VALIDATION_FAILED
+    out.phase_seconds = phase_times(transitions, now)
+    return out
