@@ -1,0 +1,174 @@
+"""The dreamer: scoring, clustering, dry run versus real, the audit, tenant isolation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tether import Runtime
+from tether.core.errors import InvalidInputError
+from tether.llm import FunctionModel, HashingEmbedder, ScriptedModel
+from tether.llm.embeddings import embed_unit
+from tether.llm.types import ModelRequest
+from tether.memory import InProcessEpisodic, MemoryScope, Provenance
+from tether.memory.consolidation import DreamSettings, plan_dream
+from tether.memory.dreamer import dreamer_workflow
+from tether.memory.dreamer_audit import consolidation_audit
+from tether.memory.plane import MemoryPlane
+from tether.store.sqlite import SqliteStore
+from tether.testing.clock import FakeClock
+
+DAY = 86_400.0
+LISBON = [
+    "the user lives in lisbon near the river in alfama",
+    "the user lives in lisbon near the river alfama district",
+    "user lives in lisbon alfama near the river",
+]
+SEATS = ["the user prefers aisle seats on long flights", "user prefers aisle seats on flights"]
+LONE = "printer on floor three jams on tuesdays"
+
+
+async def seeded(clock: FakeClock) -> MemoryPlane:
+    plane = MemoryPlane(InProcessEpisodic(embedder=HashingEmbedder(), clock=clock))
+    old = clock.now() - 40 * DAY
+    for tenant in ("acme", "globex"):
+        scope = MemoryScope(tenant)
+        for i, text in enumerate([*LISBON, *SEATS, LONE]):
+            trusted = tenant == "acme" and text in SEATS
+            await plane.episodic.add(
+                text,
+                scope=scope,
+                created_at=old + i,
+                importance=0.3 + 0.1 * (i % 3),
+                provenance=Provenance(source="user", trusted=trusted),
+            )
+    await plane.episodic.add("the user lives in lisbon near the river", scope=MemoryScope("acme"))
+    return plane
+
+
+def merger() -> FunctionModel:
+    def fn(request: ModelRequest) -> str:
+        lines = request.messages[-1].content.splitlines()
+        return f"MERGED({len(lines)}): " + lines[-1].split(". ", 1)[1]
+
+    return FunctionModel(fn, name="merger")
+
+
+async def texts(plane: MemoryPlane, tenant: str) -> list[str]:
+    page, _ = await plane.episodic.list(MemoryScope(tenant), limit=100)
+    return sorted(m.text for m in page)
+
+
+async def test_dry_run_changes_nothing_and_audits_what_it_would_remove(tmp_path: Path) -> None:
+    clock = FakeClock()
+    plane = await seeded(clock)
+    before = await texts(plane, "acme")
+    wf = dreamer_workflow(plane, ScriptedModel([]), embedder=HashingEmbedder(), clock=clock)
+    store = SqliteStore(tmp_path / "runs.db")
+    async with Runtime(store, workflows=[wf], recover=False) as rt:
+        r = await rt.run(wf, {"tenant": "acme", "dry_run": True})
+        assert r.completed, r.error
+        audit = await consolidation_audit(rt.store, tenant="acme")
+    assert await texts(plane, "acme") == before  # nothing merged, nothing removed
+    assert sorted(a["text"] for a in audit) == sorted(LISBON + SEATS)
+    assert all(a["dry_run"] and a["merged_into"] is None for a in audit)
+    assert {a["reason"] for a in audit} == {"merged"}
+    # the fresh Lisbon memory is hot (too young), the lone one has no cluster
+    assert r.state["plan"]["hot"] == 1 and len(r.state["merged"]) == 2
+
+
+async def test_real_dream_merges_prunes_audits_and_keeps_tenants_apart(tmp_path: Path) -> None:
+    clock = FakeClock()
+    plane = await seeded(clock)
+    globex = await texts(plane, "globex")
+    model = merger()
+    wf = dreamer_workflow(plane, model, embedder=HashingEmbedder(), clock=clock)
+    store = SqliteStore(tmp_path / "runs.db")
+    async with Runtime(store, workflows=[wf], recover=False) as rt:
+        r = await rt.run(wf, {"tenant": "acme", "goals": ["where does the user live?"]})
+        assert r.completed, r.error
+        audit = await consolidation_audit(rt.store, tenant="acme", dry_run=False)
+        one = await consolidation_audit(rt.store, tenant="acme", memory_id=audit[0]["memory_id"])
+        assert await consolidation_audit(rt.store, tenant="globex") == []
+    assert model.calls == 2
+    after = await texts(plane, "acme")
+    assert "MERGED(3): user lives in lisbon alfama near the river" in after
+    assert "MERGED(2): user prefers aisle seats on flights" in after
+    assert LONE in after and "the user lives in lisbon near the river" in after
+    assert not set(LISBON + SEATS) & set(after)
+    assert await texts(plane, "globex") == globex  # the other tenant is untouched
+    assert len(audit) == 5 and one == [audit[0]]
+    new_ids = {m["id"] for m in r.state["merged"]}
+    assert {a["merged_into"] for a in audit} == new_ids
+    for m in r.state["merged"]:
+        got = await plane.episodic.get(m["id"], scope=MemoryScope("acme"))
+        assert got is not None and got.provenance.source == "consolidation"
+        assert got.metadata["consolidated_from"] == m["from"]
+        assert got.provenance.trusted == got.text.startswith("MERGED(2)")  # all members trusted
+        assert await plane.episodic.get(m["id"], scope=MemoryScope("globex")) is None
+
+
+async def test_prune_below_removes_cold_singletons(tmp_path: Path) -> None:
+    clock = FakeClock()
+    plane = await seeded(clock)
+    wf = dreamer_workflow(plane, None, embedder=HashingEmbedder(), clock=clock)
+    settings = {"prune_below": 0.2, "min_cluster": 4}
+    async with Runtime(SqliteStore(tmp_path / "r.db"), workflows=[wf], recover=False) as rt:
+        r = await rt.run(wf, {"tenant": "acme", "settings": settings})
+        audit = await consolidation_audit(rt.store, tenant="acme")
+    assert r.completed
+    assert {a["reason"] for a in audit} == {"stale"} and len(audit) == 6
+    assert await texts(plane, "acme") == ["the user lives in lisbon near the river"]
+
+
+async def test_bad_input_fails_the_dream_with_a_reason(tmp_path: Path) -> None:
+    plane = MemoryPlane(InProcessEpisodic(embedder=HashingEmbedder()))
+    wf = dreamer_workflow(plane, None, embedder=HashingEmbedder())
+    async with Runtime(SqliteStore(tmp_path / "r.db"), workflows=[wf], recover=False) as rt:
+        missing = await rt.run(wf, {"goals": []})
+        bad = await rt.run(wf, {"tenant": "acme", "settings": {"similarity": 3}})
+        unknown = await rt.run(wf, {"tenant": "acme", "settings": {"colour": "red"}})
+    for r in (missing, bad, unknown):
+        assert not r.completed and r.error is not None
+        assert r.error["type"] == "InvalidInputError"
+    assert "tenant" in missing.error["message"] and "similarity" in bad.error["message"]
+
+
+async def test_scores_weigh_recency_frequency_and_goals() -> None:
+    from tether.memory.types import Memory
+
+    emb = HashingEmbedder()
+    now = 1_000 * DAY
+    scope = MemoryScope("t")
+    mems = [
+        Memory("a", "deploy the billing service", scope, created_at=now - 60 * DAY),
+        Memory(
+            "b",
+            "deploy the billing service",
+            scope,
+            created_at=now - 60 * DAY,
+            last_accessed_at=now - DAY,
+            access_count=9,
+        ),
+        Memory("c", "lunch menu on friday", scope, created_at=now - 60 * DAY),
+    ]
+    vectors = await embed_unit(emb, [m.text for m in mems])
+    goals = await embed_unit(emb, ["billing service deploy"])
+    settings = DreamSettings(keep_score=0.3, prune_below=0.3, similarity=0.99)
+    plan = plan_dream(mems, vectors, goals, now, settings)
+    assert plan.hot == 1  # b: recently and often recalled
+    assert [s.memory.id for s in plan.prunes] == ["a", "c"]
+    a, c = plan.prunes
+    assert a.relevance > c.relevance and a.recency == pytest.approx(0.5**2)
+    with pytest.raises(InvalidInputError):
+        DreamSettings(min_cluster=1)
+
+
+async def test_the_dreamer_can_be_scheduled(tmp_path: Path) -> None:
+    plane = MemoryPlane(InProcessEpisodic(embedder=HashingEmbedder()))
+    wf = dreamer_workflow(plane, None, embedder=HashingEmbedder())
+    async with Runtime(SqliteStore(tmp_path / "r.db"), workflows=[wf], recover=False) as rt:
+        sched: Any = await rt.schedule("0 3 * * *", wf, {"tenant": "acme"}, name="dream-acme")
+    assert sched.workflow == wf.name and sched.input == {"tenant": "acme"}
