@@ -91,7 +91,9 @@ async def test_spans_inside_a_run_name_the_run_and_node(spans: InMemorySpanExpor
     g.add_node("ask", ask).add_edge(START, "ask")
     async with Runtime(MemoryStore(), recover=False) as rt:
         res = await rt.run(g.compile(), {})
-    (span,) = spans.get_finished_spans()
+    (span,) = [s for s in spans.get_finished_spans() if s.name.startswith("chat ")]
     attrs = dict(span.attributes or {})
     assert attrs["tether.run_id"] == res.run_id
     assert attrs["tether.node"] == "ask"
+    (node,) = [s for s in spans.get_finished_spans() if s.name == "invoke_agent ask"]
+    assert span.parent is not None and span.parent.span_id == node.context.span_id

@@ -23,6 +23,7 @@ from tether.graph.planner import Finished, plan_next
 from tether.graph.run_retry import failure_commit
 from tether.graph.sleep import SLEEPING_EVENT
 from tether.graph.types import Detour, Phase, Send
+from tether.observability.run_trace import start_run_trace
 from tether.store.types import Checkpoint, Commit, Event, NodeWrite, RunRecord
 
 if TYPE_CHECKING:
@@ -112,6 +113,10 @@ class RunLoop:
         """The run never executed before: no node writes to read before its first step."""
         self.parked_until: float | None = None
         """Set when a durable sleep parked the run (still ACTIVE, no owner) until then."""
+        self.trace = start_run_trace(run, wf.name, rt.owner)
+        """This execution's spans (``tether.observability.run_trace``); None: not traced."""
+        self._took: dict[str, float] = {}
+        """Seconds each task of the running step took (``step_finished``'s ``took``)."""
 
     # -- events --------------------------------------------------------------------------
     def emit(
@@ -138,6 +143,8 @@ class RunLoop:
                 self._unpublished.append(ev)
         if publish and self.rt.bus.has_subscribers(ev.run_id):
             self.rt.bus.publish(ev)
+        if self.trace is not None:
+            self.trace.event(type, data)
 
     def take_events(self) -> list[Event]:
         evs, self._events = self._events, []
@@ -165,10 +172,24 @@ class RunLoop:
         self.run = await self.rt.store.commit(self.run.run_id, self.token, commit)
         if commit.status is not None:
             self.status = commit.status
+        if self.trace is not None:
+            ends = commit.checkpoint is not None or commit.release_lease
+            self.trace.committed(commit.status, ends, self.run)
         self._publish_committed()
 
     # -- the loop ------------------------------------------------------------------------
     async def drive(self) -> RunRecord:
+        if self.trace is None:
+            return await self._drive()
+        try:
+            return await self._drive()
+        except BaseException as exc:
+            self.trace.close(exc)
+            raise
+        finally:
+            self.trace.close()
+
+    async def _drive(self) -> RunRecord:
         wf, store, rt = self.wf, self.rt.store, self.rt
         run_id = self.run.run_id
         schema = wf.schema
@@ -186,6 +207,8 @@ class RunLoop:
                 await self._hand_back()
                 raise RunDrained(run_id)
             nstep = step + 1
+            if self.trace is not None:
+                self.trace.start_step(nstep, [t["node"] for t in tasks])
             stop = stops_before(wf, self.run, nstep, tasks)
             if stop:
                 await self._escalate(nstep, breakpoint_escalation("before", nstep, stop))
@@ -211,6 +234,7 @@ class RunLoop:
                 self.emit(
                     "step_started", {"tasks": [t["id"] for t in tasks]}, step=nstep, persist=False
                 )
+            started = rt.clock.now()
             outcomes: list[Outcome | None] = []
             pending: list[tuple[int, dict[str, Any], list[Any]]] = []
             for i, t in enumerate(tasks):
@@ -279,11 +303,14 @@ class RunLoop:
                 blob = serde.dumps(state)
                 snapshot = serde.loads(blob)
                 self.tracker.took(len(blob))
+            took, self._took = self._took, {}
             self.emit(
                 "step_finished",
                 {
                     "tasks": [o.task["id"] for o in done],
                     "keys": sorted({k for o in done if o.writes for k in o.writes}),
+                    "started": started,
+                    "took": [took.get(o.task["id"]) for o in done],
                 },
                 step=nstep,
             )
@@ -382,7 +409,18 @@ class RunLoop:
         )
         if live:
             self.emit("node_started", {"task_id": task["id"]}, node, step, persist=False)
-        out = await run_task(spec, task, self.state, ctx, self.wf.schema)
+        clock = self.rt.clock
+        began = clock.now()
+        if self.trace is None:
+            out = await run_task(spec, task, self.state, ctx, self.wf.schema)
+        else:
+            out = await self.trace.run_node(
+                step,
+                task,
+                spec.phase.value,
+                lambda: run_task(spec, task, self.state, ctx, self.wf.schema),
+            )
+        self._took[task["id"]] = clock.now() - began
         if out.kind == "done":
             if live:
                 self.emit(

@@ -62,6 +62,8 @@ from tether.graph.threads import refused as thread_refused
 from tether.graph.timers import timer_loop
 from tether.graph.version import VERSION_KEY, differences
 from tether.graph.wake import WakeSignal
+from tether.observability.run_trace import trace_metadata_for_new_run
+from tether.observability.trace_ids import TRACE_KEY
 from tether.store.protocol import RunStore
 from tether.store.queue_limits import QueueControl
 from tether.store.transient import OutageLog
@@ -438,6 +440,11 @@ class Runtime(
             trs.append((RunStatus.PLANNED, rec.status, f"worker:{self.owner}", "started"))
             rec.owner, rec.lease_token, rec.lease_expires_at = self.owner, 1, now + self.lease_ttl
         rec.metadata = {**rec.metadata, VERSION_KEY: wf.version, KEY_FORMAT_KEY: KEY_FORMAT}
+        trace = trace_metadata_for_new_run(rec.run_id)  # its place in a trace, for any worker
+        if trace is not None:
+            rec.metadata[TRACE_KEY] = trace
+        else:  # never a fork's copy of its parent's
+            rec.metadata.pop(TRACE_KEY, None)
         blob = serde.dumps(state)
         cp = Checkpoint(
             rec.run_id,

@@ -28,7 +28,8 @@ from tether.core.journal import CallJournal, current_journal
 from tether.llm.pricing import PriceTable, default_prices
 from tether.llm.request import FormatLike, MessagesLike, ToolLike, build_request
 from tether.llm.types import ModelRequest, ModelResponse, StreamChunk, Timing, Usage
-from tether.observability.genai import model_span
+from tether.observability.genai import message_parts, model_span
+from tether.observability.semconv import RESPONSE_TIME_TO_FIRST_CHUNK
 
 DEFAULT_PROJECTED_OUTPUT = 1024
 """Output tokens a governor reserves for a call that sets no ``max_tokens``."""
@@ -219,13 +220,18 @@ class Model(ABC):
         with model_span(
             provider=self.provider, model=self.model_name, request=params, run=run
         ) as span:
+            if span.capture:  # content capture opted in: the prompt as sent
+                span.record_input(prompt_messages(request))
             started = time.perf_counter()
             if streamed:
                 response = await self._collect(request, on_token, started)
             else:
                 response = await self.complete(request)
             response = self.finalize(request, response, time.perf_counter() - started)
-            span.set(span_attributes(response, request))
+            if span.recording:
+                span.set(span_attributes(response, request))
+                if span.capture:
+                    span.record_output([answer_message(response)])
         return response
 
     async def _collect(
@@ -334,4 +340,20 @@ def span_attributes(response: ModelResponse, request: ModelRequest) -> dict[str,
         "tether.gen_ai.ttft_s": response.timing.ttft,
         "tether.gen_ai.tpot_s": response.timing.tpot,
         "tether.gen_ai.usage_estimated": response.usage.estimated,
+        RESPONSE_TIME_TO_FIRST_CHUNK: response.timing.ttft,
     }
+
+
+def prompt_messages(request: ModelRequest) -> list[dict[str, Any]]:
+    """The request's messages in the GenAI conventions' message format."""
+    return [
+        message_parts(m.role, m.content, [(c.id, c.name, c.arguments) for c in m.tool_calls])
+        for m in request.messages
+    ]
+
+
+def answer_message(response: ModelResponse) -> dict[str, Any]:
+    calls = [(c.id, c.name, c.arguments) for c in response.tool_calls]
+    out = message_parts("assistant", response.text, calls)
+    out["finish_reason"] = response.finish_reason
+    return out

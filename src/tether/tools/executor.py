@@ -29,11 +29,13 @@ from tether.core.errors import (
 from tether.core.governor import CallOutcome, GovernedCall, Governor, governor_of
 from tether.core.ids import one_off_key
 from tether.core.retry_after import retry_after_seconds
+from tether.observability.tool_span import start_tool_span
 from tether.store.control import ControlStore
 from tether.tools import ratelimit
 from tether.tools.breaker import CircuitBreaker
 from tether.tools.contract import ToolContract
 from tether.tools.killswitch import KillSwitch
+from tether.tools.observed import observed_call
 from tether.tools.policies import retry_after_of
 from tether.tools.registry import ToolRegistry
 from tether.tools.results import ToolContext, ToolResult
@@ -144,7 +146,29 @@ class ToolExecutor:
         tenant: str | None = None,
     ) -> ToolResult:
         """Call a tool; never raises a ToolError (it is in the result: ``unwrap()`` raises it).
-        ``ctx`` (a RunContext) journals the call in its run."""
+        ``ctx`` (a RunContext) journals the call in its run and gets a ``tool_call`` event;
+        when tracing, the call is an ``execute_tool`` span (``tether.tools.observed``)."""
+        span = start_tool_span(name, ctx)
+        if span is None and ctx is None:
+            return await self._call(name, args, ctx, key, tenant)
+        return await observed_call(
+            self.registry,
+            self.clock,
+            name,
+            args,
+            ctx,
+            span,
+            lambda: self._call(name, args, ctx, key, tenant),
+        )
+
+    async def _call(
+        self,
+        name: str,
+        args: Mapping[str, Any] | None,
+        ctx: Any,
+        key: str | None,
+        tenant: str | None,
+    ) -> ToolResult:
         tenant = tenant if tenant is not None else self.tenant
         # the journal key is taken first, so a run's sequence of calls keeps the same keys
         journal_key = ctx.call_key(f"tool:{name}") if ctx is not None and key is None else key
