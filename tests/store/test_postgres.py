@@ -71,6 +71,7 @@ async def test_schemas_isolate_deployments(pg_dsn: str, pg_schema: str) -> None:
             "tether_pii_keys",
             "tether_shadow_log",
             "tether_eval_flags",
+            "tether_api_keys",
         }
         assert _tables(pg_dsn, pg_schema) == expected
     finally:

@@ -54,6 +54,8 @@ async def _rewind_to_v4(execute: Execute) -> None:
         # what later versions added (v7 queue columns, v8-v14 tables), newest first
         "DROP TABLE IF EXISTS {p}eval_flags",  # v17 (evaluation log)
         "DROP TABLE IF EXISTS {p}shadow_log",
+        "DROP TABLE IF EXISTS {p}api_keys",  # v15 (API keys)
+        "DROP INDEX IF EXISTS {s}tether_runs_tenant_created",
         "DROP TABLE IF EXISTS {p}pii_keys",  # v14 (PII vault)
         "DROP TABLE IF EXISTS {p}pii_vault",
         "DROP TABLE IF EXISTS {p}message_nonces",  # v13 (audit log)

@@ -86,6 +86,9 @@ class RunForks:
             step=step,
             parent_run_id=run_id,
             parent_step=step,
+            queue=parent.queue,  # a fork stays in its parent's queue and tenant
+            priority=parent.priority,
+            tenant=parent.tenant,
             metadata={
                 **{k: v for k, v in parent.metadata.items() if k not in NOT_FORKED},
                 "replans": 0,

@@ -79,8 +79,10 @@ class ApprovalStore(Protocol):
         run_id: str | None = None,
         intent_hash: str | None = None,
         limit: int = 100,
+        tenant: str | None = None,
     ) -> list[ApprovalRecord]:
-        """Requests matching every given filter, newest first."""
+        """Requests matching every given filter, newest first; ``tenant``: only requests of
+        that tenant's runs (``RunRecord.tenant``)."""
         ...
 
     async def update_approval(self, record: ApprovalRecord) -> bool:

@@ -17,6 +17,7 @@ from tether.core.errors import (
 )
 from tether.core.lifecycle import ACTIVE, FINISHED, RunStatus, check_transition
 from tether.store.control import check_take, refill, take
+from tether.store.memory_api_keys import MemoryApiKeys
 from tether.store.memory_approvals import MemoryApprovals
 from tether.store.memory_audit import MemoryAudit
 from tether.store.memory_budget import MemoryBudget
@@ -25,6 +26,7 @@ from tether.store.memory_pii_vault import MemoryPiiVault
 from tether.store.memory_timers import MemoryTimers
 from tether.store.paging import check_page
 from tether.store.queue_limits import MemoryQueueLimits
+from tether.store.run_counts import MemoryRunCounts
 from tether.store.types import (
     Checkpoint,
     Commit,
@@ -119,6 +121,8 @@ class MemoryStore(
     MemoryApprovals,
     MemoryBudget,
     MemoryPiiVault,
+    MemoryApiKeys,
+    MemoryRunCounts,
     MemoryEvaluationLog,
 ):
     """A RunStore in a dict. Not shared across processes; everything else is real."""
@@ -197,6 +201,7 @@ class MemoryStore(
         before: str | None = None,
         after: str | None = None,
         thread_id: str | None = None,
+        tenant: str | None = None,
     ) -> list[RunRecord]:
         check_page(before, after, offset)
         lower = upper = None
@@ -211,6 +216,7 @@ class MemoryStore(
             and (workflow is None or r.workflow == workflow)
             and (parent_run_id is None or r.parent_run_id == parent_run_id)
             and (thread_id is None or r.thread_id == thread_id)
+            and (tenant is None or r.tenant == tenant)
             and (upper is None or _position(r) < upper)
             and (lower is None or _position(r) > lower)
         ]

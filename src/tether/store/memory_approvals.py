@@ -7,11 +7,17 @@ import dataclasses
 from tether.core import serde
 from tether.core.clock import Clock
 from tether.store.approvals import PENDING, ApprovalRecord, Approver
+from tether.store.types import RunRecord
 
 
 def _copy(rec: ApprovalRecord) -> ApprovalRecord:
     """A deep copy through the serializer: what a caller holds never aliases a row."""
     return ApprovalRecord(**serde.loads(serde.dumps(dataclasses.asdict(rec))))
+
+
+def _tenant_of(runs: dict[str, RunRecord], run_id: str) -> str | None:
+    run = runs.get(run_id)
+    return None if run is None else run.tenant
 
 
 class MemoryApprovals:
@@ -57,13 +63,16 @@ class MemoryApprovals:
         run_id: str | None = None,
         intent_hash: str | None = None,
         limit: int = 100,
+        tenant: str | None = None,
     ) -> list[ApprovalRecord]:
+        runs: dict[str, RunRecord] = getattr(self, "_runs", {})
         rows = [
             r
             for r in self._approvals().values()
             if (status is None or r.status == status)
             and (run_id is None or r.run_id == run_id)
             and (intent_hash is None or r.intent_hash == intent_hash)
+            and (tenant is None or _tenant_of(runs, r.run_id) == tenant)
         ]
         rows.sort(key=lambda r: (r.created_at, r.approval_id), reverse=True)
         return [_copy(r) for r in rows[: max(limit, 0)]]

@@ -72,9 +72,11 @@ class RunStore(Protocol):
         before: str | None = None,
         after: str | None = None,
         thread_id: str | None = None,
+        tenant: str | None = None,
     ) -> list[RunRecord]:
         """Newest first (by ``created_at``, then ``run_id``). ``thread_id`` lists the runs of
-        one conversation thread (``RunRecord.thread_id``), read from an index. Page with a
+        one conversation thread (``RunRecord.thread_id``), read from an index; ``tenant`` only
+        that tenant's runs (``RunRecord.tenant``; None: every run), read from an index. Page with a
         cursor rather than ``offset``: ``before=<run id>`` lists the runs older than that run
         (pass the last run of the previous page), ``after=<run id>`` the ``limit`` runs just
         newer than it (still newest first). A cursor naming no run raises RunNotFoundError; a

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from tether.core.errors import SchemaVersionError
 from tether.store import (
+    sql_api_keys,
     sql_approvals,
     sql_audit,
     sql_budget,
@@ -243,6 +244,7 @@ _VERSIONS: list[tuple[int, Callable[[Dialect], list[str]]]] = [
     (12, sql_approvals.migration),
     (13, sql_audit.migration),
     (14, sql_pii_vault.migration),
+    (15, sql_api_keys.migration),
     (17, sql_evaluation_log.migration),
 ]
 LATEST_VERSION = _VERSIONS[-1][0]

@@ -65,7 +65,10 @@ def migration(d: Dialect) -> list[str]:
 def _statements(d: Dialect, filters: tuple[str, ...] = ()) -> dict[str, str]:
     p, r, i = d.prefix, d.real, d.bigint
     cols, acols = ", ".join(COLUMNS), ", ".join(APPROVER_COLUMNS)
-    where = " AND ".join(f"{f} = ?" for f in filters)
+    where = " AND ".join(
+        f"run_id IN (SELECT run_id FROM {p}runs WHERE tenant = ?)" if f == "tenant" else f"{f} = ?"
+        for f in filters
+    )
     return {
         "insert": (
             f"INSERT INTO {p}approvals ({cols}) VALUES (?, ?, ?, '{PENDING}', CAST(? AS {r}), "
@@ -174,8 +177,9 @@ class SqlApprovals:
         run_id: str | None = None,
         intent_hash: str | None = None,
         limit: int = 100,
+        tenant: str | None = None,
     ) -> list[ApprovalRecord]:
-        given = {"status": status, "run_id": run_id, "intent_hash": intent_hash}
+        given = {"status": status, "run_id": run_id, "intent_hash": intent_hash, "tenant": tenant}
         filters = tuple(k for k, v in given.items() if v is not None)
         params = (*(given[k] for k in filters), max(limit, 0))
         rows = await self._fetch(self._approval_sql("list", filters), params)

@@ -281,20 +281,27 @@ class Statements:
         parent: bool,
         cursor: str | None = None,
         thread: bool = False,
+        tenant: bool = False,
     ) -> str:
-        """Parameters of one branch: a status (when ``n_status``), the workflow, parent run id
-        and thread id (those filtered on), then the cursor's ``created_at, run_id`` when
+        """Parameters of one branch: a status (when ``n_status``), the workflow, parent run id,
+        thread id and tenant (those filtered on), then the cursor's ``created_at, run_id`` when
         ``cursor`` is ``"before"`` or ``"after"``. One status or none: a branch, then ``limit``
         and (without a cursor) ``offset``. Several: a branch and its own limit (``limit +
         offset``) per status, then ``limit`` and ``offset`` of the merge. ``"after"`` returns
         oldest first."""
         return self._memoized(
-            ("list", n_status, workflow, parent, cursor, thread),
-            lambda: self._list_runs(n_status, workflow, parent, cursor, thread),
+            ("list", n_status, workflow, parent, cursor, thread, tenant),
+            lambda: self._list_runs(n_status, workflow, parent, cursor, thread, tenant),
         )
 
     def _list_runs(
-        self, n_status: int | None, workflow: bool, parent: bool, cursor: str | None, thread: bool
+        self,
+        n_status: int | None,
+        workflow: bool,
+        parent: bool,
+        cursor: str | None,
+        thread: bool,
+        tenant: bool = False,
     ) -> str:
         where = []
         if n_status is not None:
@@ -305,6 +312,8 @@ class Statements:
             where.append("parent_run_id = ?")
         if thread:  # served by the (thread_id, created_at, run_id) index
             where.append("thread_id = ?")
+        if tenant:  # served by the (tenant, created_at, run_id) index (schema v15)
+            where.append("tenant = ?")
         if cursor is not None:  # a row-value range the (.., created_at, run_id) indexes serve
             where.append(f"(created_at, run_id) {'<' if cursor == 'before' else '>'} (?, ?)")
         order = "ASC" if cursor == "after" else "DESC"

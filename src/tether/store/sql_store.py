@@ -38,12 +38,14 @@ from tether.store.rows import (
     run_params,
 )
 from tether.store.schema import current_version, pending, record_version, version_table
+from tether.store.sql_api_keys import SqlApiKeys
 from tether.store.sql_approvals import SqlApprovals
 from tether.store.sql_audit import SqlAudit
 from tether.store.sql_base import ACTIVE_VALUES, FINISHED_VALUES, Statements
 from tether.store.sql_budget import SqlBudget
 from tether.store.sql_evaluation_log import SqlEvaluationLog
 from tether.store.sql_pii_vault import SqlPiiVault
+from tether.store.sql_run_counts import SqlRunCounts
 from tether.store.sql_queue_limits import SqlQueueLimits
 from tether.store.sql_timers import SqlTimers
 from tether.store.sql_workers import SqlWorkers
@@ -116,6 +118,8 @@ class SqlStore(
     SqlApprovals,
     SqlBudget,
     SqlPiiVault,
+    SqlApiKeys,
+    SqlRunCounts,
     SqlEvaluationLog,
     ABC,
 ):
@@ -224,6 +228,7 @@ class SqlStore(
         before: str | None = None,
         after: str | None = None,
         thread_id: str | None = None,
+        tenant: str | None = None,
     ) -> list[RunRecord]:
         check_page(before, after, offset)
         cursor_id = before if before is not None else after
@@ -235,6 +240,8 @@ class SqlStore(
             common.append(parent_run_id)
         if thread_id is not None:
             common.append(thread_id)
+        if tenant is not None:
+            common.append(tenant)
         if cursor_id is not None:
             row = await self._fetch_one(self._sql.run_created, (cursor_id,))
             if row is None:
@@ -255,7 +262,12 @@ class SqlStore(
             params.append(offset)
         n_status = len(values) if status is not None else None
         sql = self._sql.list_runs(
-            n_status, workflow is not None, parent_run_id is not None, cursor, thread_id is not None
+            n_status,
+            workflow is not None,
+            parent_run_id is not None,
+            cursor,
+            thread_id is not None,
+            tenant is not None,
         )
         runs = [row_to_run(r) for r in await self._fetch(sql, params)]
         if cursor == "after":

@@ -26,6 +26,7 @@ instance every time. Needs pytest and pytest-asyncio.
 
 from __future__ import annotations
 
+from tether.testing.store_conformance_api_keys import ApiKeyConformance
 from tether.testing.store_conformance_approvals import ApprovalConformance
 from tether.testing.store_conformance_audit import AuditConformance
 from tether.testing.store_conformance_control import ControlConformance
@@ -55,6 +56,7 @@ class StoreConformance(
     TimerConformance,
     WorkerConformance,
     ApprovalConformance,
+    ApiKeyConformance,
 ):
     """Every RunStore semantic of ``tether.store.protocol`` and the control plane of
     ``tether.store.control``, checked against one backend."""

@@ -1,0 +1,155 @@
+"""``create_app(settings)``: the FastAPI app of ``tether serve``.
+
+It opens the store when the app starts (ASGI lifespan) and closes it when it stops; with
+``settings.embedded_workers`` it also runs a worker in the process (``tether.worker.Worker``),
+whose runtime then serves the API too. The dashboard (``tether.server.dashboard``) and the
+A2A endpoint (``tether.server.a2a``) are mounted when those modules are present.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import importlib.util
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, Request
+
+from tether.graph.runtime import Runtime
+from tether.server import routes_events, routes_human, routes_meta, routes_metrics, routes_runs
+from tether.server.auth import Auth
+from tether.server.limits import RequestLimits
+from tether.server.metrics import ObservingBus, RunMetrics
+from tether.server.problems import ApiProblem, install_problem_handlers
+from tether.server.services import Services
+from tether.server.settings import ServerSettings
+from tether.store.api_keys import ApiKeyRecord, ApiKeyStore
+from tether.store.protocol import RunStore
+from tether.store.url import open_store
+from tether.worker import Worker
+
+log = logging.getLogger("tether.server")
+API_VERSION = "1"
+
+
+class _NoKeys:
+    """The key store of a store that keeps none: always local mode."""
+
+    async def put_api_key(self, record: ApiKeyRecord) -> ApiKeyRecord:
+        raise NotImplementedError
+
+    async def get_api_key(self, key_id: str) -> ApiKeyRecord | None:
+        return None
+
+    async def list_api_keys(self, *, tenant: str | None = None) -> list[ApiKeyRecord]:
+        return []
+
+    async def revoke_api_key(self, key_id: str) -> ApiKeyRecord | None:
+        return None
+
+    async def has_api_keys(self) -> bool:
+        return False
+
+
+def build_services(settings: ServerSettings) -> tuple[Services, Worker | None]:
+    store: RunStore = (
+        open_store(settings.store) if isinstance(settings.store, str) else settings.store
+    )
+    worker: Worker | None = None
+    if settings.embedded_workers > 0:
+        worker = Worker(
+            store,
+            settings.workflows,
+            concurrency=settings.embedded_workers,
+            lease_ttl=settings.lease_ttl,
+            grace=settings.drain_grace,
+        )
+        rt = worker.runtime
+    else:
+        rt = Runtime(
+            store, workflows=settings.workflows, recover=False, lease_ttl=settings.lease_ttl
+        )
+    metrics = RunMetrics()
+    rt.bus = ObservingBus(metrics)  # step/node latency and model usage of runs executed here
+    keys: ApiKeyStore = store if isinstance(store, ApiKeyStore) else _NoKeys()
+    auth = Auth(keys, cache_ttl=settings.key_cache_ttl)
+    workflows = {wf.name: wf for wf in settings.workflows}
+    return Services(rt, auth, settings, workflows, metrics), worker
+
+
+def _optional(name: str) -> Any | None:
+    """The module ``tether.server.<name>`` when it is installed (another part's extension
+    point), else None. An import error inside a present module is raised, not hidden."""
+    full = f"tether.server.{name}"
+    if importlib.util.find_spec(full) is None:
+        return None
+    return importlib.import_module(full)
+
+
+def create_app(settings: ServerSettings | None = None) -> FastAPI:
+    settings = settings or ServerSettings()
+    services, worker = build_services(settings)
+    rt = services.runtime
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        task: asyncio.Task[int] | None = None
+        if worker is not None:
+            task = asyncio.create_task(worker.run())
+            ready = asyncio.ensure_future(worker.ready.wait())
+            await asyncio.wait({ready, task}, return_when=asyncio.FIRST_COMPLETED)
+            ready.cancel()
+            if task.done():
+                task.result()  # the worker failed to start: raise why
+        else:
+            await rt.open()
+        try:
+            yield
+        finally:
+            if worker is not None and task is not None:
+                worker.stop()
+                await asyncio.gather(task, return_exceptions=True)
+            else:
+                await rt.close()
+
+    app = FastAPI(
+        title="tether",
+        version=API_VERSION,
+        summary="Durable, governed multi-agent runs over HTTP",
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    app.state.worker = worker
+    install_problem_handlers(app)
+    app.add_middleware(
+        RequestLimits, max_body_bytes=settings.max_body_bytes, timeout=settings.request_timeout
+    )
+    app.include_router(routes_runs.router(services))
+    app.include_router(routes_events.router(services))
+    app.include_router(routes_human.router(services))
+    app.include_router(routes_meta.router(services))
+    app.include_router(routes_metrics.router(services))
+
+    @app.api_route(
+        "/v1/{path:path}",
+        methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        include_in_schema=False,
+    )
+    async def unknown(path: str, request: Request) -> None:
+        """An unknown API route is a problem+json 404, whatever is mounted at ``/``."""
+        raise ApiProblem(
+            404,
+            f"no route {request.method} /v1/{path}; see /docs for the API",
+            kind="not-found",
+        )
+
+    a2a = _optional("a2a")
+    if a2a is not None:
+        a2a.mount_a2a(app, services)
+    dashboard = _optional("dashboard")
+    if dashboard is not None:
+        dashboard.mount_dashboard(app)
+    return app

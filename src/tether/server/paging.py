@@ -1,0 +1,56 @@
+"""Opaque page cursors: ``?cursor=`` hands back what the previous page's ``next_cursor`` said.
+
+A cursor is url-safe base64 of a small JSON value (the last run id, step or event seq of the
+page); a cursor that does not decode is a 422, never a 500.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from tether.server.problems import ApiProblem
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+
+
+def encode(kind: str, value: Any) -> str:
+    raw = json.dumps([kind, value], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode(kind: str, cursor: str) -> Any:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        got, value = json.loads(raw)
+        if got != kind:
+            raise ValueError(kind)
+        return value
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise _bad(cursor) from None
+
+
+def _bad(cursor: str) -> ApiProblem:
+    return ApiProblem(
+        422,
+        f"cursor {cursor[:80]!r} is not a cursor of this list; pass the next_cursor "
+        "of the previous page unchanged (or no cursor for the first page)",
+        kind="invalid-cursor",
+    )
+
+
+def decode_int(kind: str, cursor: str) -> int:
+    value = decode(kind, cursor)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _bad(cursor)
+    return int(value)
+
+
+def decode_str(kind: str, cursor: str) -> str:
+    value = decode(kind, cursor)
+    if not isinstance(value, str) or not value:
+        raise _bad(cursor)
+    return str(value)

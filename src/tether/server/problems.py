@@ -1,0 +1,174 @@
+"""RFC 9457 problem details: every error the API answers is ``application/problem+json``.
+
+``{type, title, status, detail, instance, errors?}``: tether's typed errors map to a status
+(not found 404, a state that forbids the operation 409, backpressure 429, bad input 422...),
+FastAPI's request validation to 422 with one ``{loc, msg}`` per problem, an unknown route to
+404, and anything unexpected to a 500 that says nothing of the internals (it is logged).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from tether.core.errors import (
+    ApprovalNotFoundError,
+    ApprovalSignatureError,
+    ApprovalStateError,
+    IdempotencyConflictError,
+    IllegalTransitionError,
+    LeaseLostError,
+    QueueFullError,
+    RunNotFoundError,
+    RunStateError,
+    StepNotFoundError,
+    TetherError,
+    UserError,
+)
+
+log = logging.getLogger("tether.server")
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "https://tether.dev/problems/"
+
+_STATUS: tuple[tuple[type[BaseException], int, str], ...] = (
+    (RunNotFoundError, 404, "run-not-found"),
+    (StepNotFoundError, 404, "step-not-found"),
+    (ApprovalNotFoundError, 404, "approval-not-found"),
+    (ApprovalSignatureError, 403, "approval-signature"),
+    (ApprovalStateError, 409, "approval-state"),
+    (IdempotencyConflictError, 409, "idempotency-conflict"),
+    (IllegalTransitionError, 409, "illegal-transition"),
+    (RunStateError, 409, "run-state"),
+    (LeaseLostError, 409, "lease-lost"),
+    (QueueFullError, 429, "queue-full"),
+    (UserError, 422, "invalid-input"),
+)
+
+
+class ApiProblem(Exception):
+    """An error the API answers as it is: a status, a short type slug, and what went wrong."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        kind: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.kind = kind or _slug(status)
+        self.headers = headers or {}
+
+
+def _slug(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase.lower().replace(" ", "-").replace("'", "")
+    except ValueError:
+        return "error"
+
+
+def problem(
+    status: int,
+    detail: str,
+    *,
+    kind: str | None = None,
+    instance: str = "",
+    errors: Sequence[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """A problem+json response."""
+    try:
+        title = HTTPStatus(status).phrase
+    except ValueError:
+        title = "Error"
+    body: dict[str, Any] = {
+        "type": TYPE_BASE + (kind or _slug(status)),
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+    }
+    if errors is not None:
+        body["errors"] = list(errors)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def status_of(exc: BaseException) -> tuple[int, str]:
+    """The HTTP status and problem type of a tether error."""
+    for cls, status, kind in _STATUS:
+        if isinstance(exc, cls):
+            return status, kind
+    return 500, "internal"
+
+
+def _loc(loc: Sequence[Any]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+async def _validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [{"loc": _loc(e.get("loc", ())), "msg": str(e.get("msg", ""))} for e in exc.errors()]
+    detail = "; ".join(f"{e['loc']}: {e['msg']}" for e in errors[:5]) or "invalid request"
+    return problem(
+        422,
+        f"the request is invalid: {detail}",
+        kind="validation",
+        instance=request.url.path,
+        errors=errors,
+    )
+
+
+async def _http(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = f"no route {request.method} {request.url.path}; see /docs for the API"
+    elif exc.status_code == 405:
+        detail = f"{request.method} is not allowed on {request.url.path}; see /docs for the API"
+    return problem(
+        exc.status_code, detail, instance=request.url.path, headers=dict(exc.headers or {})
+    )
+
+
+async def _api(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiProblem)
+    return problem(
+        exc.status, exc.detail, kind=exc.kind, instance=request.url.path, headers=exc.headers
+    )
+
+
+async def _tether(request: Request, exc: Exception) -> JSONResponse:
+    status, kind = status_of(exc)
+    if status == 500:
+        return await _unexpected(request, exc)
+    headers = {"Retry-After": "1"} if status == 429 else None
+    return problem(status, str(exc), kind=kind, instance=request.url.path, headers=headers)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("%s %s failed", request.method, request.url.path, exc_info=exc)
+    return problem(
+        500,
+        f"the server failed on this request ({type(exc).__name__}); it is logged",
+        kind="internal",
+        instance=request.url.path,
+    )
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(ApiProblem, _api)
+    app.add_exception_handler(TetherError, _tether)
+    app.add_exception_handler(Exception, _unexpected)

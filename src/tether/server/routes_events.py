@@ -1,0 +1,94 @@
+"""A run's events: JSON pages and a Server-Sent Events stream; the tenant's run changes."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query
+from fastapi.responses import StreamingResponse
+
+from tether.server import paging, sse, views
+from tether.server.keys import Principal
+from tether.server.problems import ApiProblem
+from tether.server.schemas import EventPage
+from tether.server.services import Services
+
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+_STREAM_DOC = {
+    200: {
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        "description": "Server-Sent Events",
+    }
+}
+
+
+def _after(after: int | None, cursor: str | None, last_event_id: str | None) -> int:
+    if cursor:
+        return paging.decode_int("events", cursor)
+    if last_event_id is not None and last_event_id.strip():
+        try:
+            seq = int(last_event_id.strip())
+        except ValueError:
+            seq = -1
+        if seq < 0:
+            raise ApiProblem(
+                422,
+                f"Last-Event-ID {last_event_id[:40]!r} is not an event seq (an integer >= 0)",
+                kind="invalid-last-event-id",
+            )
+        return seq
+    return after or 0
+
+
+def router(services: Services) -> APIRouter:
+    r = APIRouter(tags=["events"])
+    read = services.require("read")
+    rt, settings = services.runtime, services.settings
+
+    @r.get("/v1/runs/{run_id}/events", response_model=EventPage, summary="A run's events")
+    async def events(
+        run_id: str,
+        who: Annotated[Principal, Depends(read)],
+        after: Annotated[int | None, Query(ge=0, le=2**62)] = None,
+        limit: Annotated[int, Query(ge=1, le=paging.MAX_LIMIT)] = paging.DEFAULT_LIMIT,
+        cursor: Annotated[str | None, Query(max_length=1000)] = None,
+    ) -> dict[str, Any]:
+        await services.run_of(run_id, who)
+        start = _after(after, cursor, None)
+        page = await rt.store.list_events(run_id, after_seq=start, limit=limit + 1)
+        more = len(page) > limit
+        page = page[:limit]
+        nxt = paging.encode("events", page[-1].seq) if more and page else None
+        return {"items": [views.event(ev) for ev in page], "next_cursor": nxt}
+
+    @r.get(
+        "/v1/runs/{run_id}/events/stream",
+        response_class=StreamingResponse,
+        responses=_STREAM_DOC,  # type: ignore[arg-type]
+        summary="A run's events as Server-Sent Events (resumable with Last-Event-ID)",
+    )
+    async def stream(
+        run_id: str,
+        who: Annotated[Principal, Depends(read)],
+        after: Annotated[int | None, Query(ge=0, le=2**62)] = None,
+        last_event_id: Annotated[str | None, Header(max_length=40)] = None,
+    ) -> StreamingResponse:
+        await services.run_of(run_id, who)
+        start = _after(after, None, last_event_id)
+        body = sse.run_events(
+            rt, run_id, start, poll=settings.sse_poll, heartbeat=settings.sse_heartbeat
+        )
+        return StreamingResponse(body, media_type="text/event-stream", headers=SSE_HEADERS)
+
+    @r.get(
+        "/v1/stream/runs",
+        response_class=StreamingResponse,
+        responses=_STREAM_DOC,  # type: ignore[arg-type]
+        summary="Runs of the tenant as they appear and change (Server-Sent Events)",
+        tags=["runs"],
+    )
+    async def run_changes(who: Annotated[Principal, Depends(read)]) -> StreamingResponse:
+        body = sse.run_changes(
+            rt, who.tenant, poll=settings.runs_poll, heartbeat=settings.sse_heartbeat
+        )
+        return StreamingResponse(body, media_type="text/event-stream", headers=SSE_HEADERS)
+
+    return r

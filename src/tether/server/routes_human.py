@@ -1,0 +1,118 @@
+"""People in the loop: the runs waiting for an answer (interrupts) and approval requests."""
+
+import base64
+import time
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+
+from tether.core.errors import ConfigurationError
+from tether.core.lifecycle import RunStatus
+from tether.governance.approvals import Approvals
+from tether.governance.approvals_keys import payload
+from tether.server import paging, views
+from tether.server.keys import Principal
+from tether.server.schemas import (
+    Approval,
+    ApprovalList,
+    ApproveBody,
+    InterruptList,
+    RejectBody,
+    SigningPayload,
+)
+from tether.server.services import Services
+from tether.store.approvals import ApprovalStore
+from tether.store.tenancy import tenant_approval
+
+ApprovalStatus = Literal["pending", "approved", "rejected", "void"]
+
+
+def router(services: Services) -> APIRouter:
+    r = APIRouter(tags=["human input"])
+    read, approve = services.require("read"), services.require("approve")
+    rt = services.runtime
+
+    def approvals_store() -> ApprovalStore:
+        store = rt.store
+        if not isinstance(store, ApprovalStore):
+            raise ConfigurationError(f"{type(store).__name__} keeps no approvals")
+        return store
+
+    async def visible(approval_id: str, who: Principal) -> Any:
+        return await tenant_approval(approvals_store(), rt.store, approval_id, who.tenant)
+
+    @r.get("/v1/interrupts", response_model=InterruptList, summary="Runs waiting for an answer")
+    async def interrupts(
+        who: Annotated[Principal, Depends(read)],
+        limit: Annotated[int, Query(ge=1, le=paging.MAX_LIMIT)] = paging.MAX_LIMIT,
+    ) -> dict[str, Any]:
+        runs = await rt.store.list_runs(
+            status=[RunStatus.ESCALATED], tenant=who.tenant, limit=limit
+        )
+        return {"items": [item for run in runs for item in views.interrupts(run)]}
+
+    @r.get("/v1/approvals", response_model=ApprovalList, summary="Approval requests")
+    async def list_approvals(
+        who: Annotated[Principal, Depends(read)],
+        status: ApprovalStatus | None = None,
+        run_id: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+        limit: Annotated[int, Query(ge=1, le=paging.MAX_LIMIT)] = 100,
+    ) -> dict[str, Any]:
+        recs = await approvals_store().list_approvals(
+            status=status, run_id=run_id, limit=limit, tenant=who.tenant
+        )
+        return {"items": [views.approval(rec) for rec in recs]}
+
+    @r.get("/v1/approvals/{approval_id}", response_model=Approval, summary="One request")
+    async def get_approval(
+        approval_id: str, who: Annotated[Principal, Depends(read)]
+    ) -> dict[str, Any]:
+        return views.approval(await visible(approval_id, who))
+
+    @r.get(
+        "/v1/approvals/{approval_id}/signing-payload",
+        response_model=SigningPayload,
+        summary="The exact bytes an approver signs (Ed25519) to decide on a request",
+    )
+    async def signing_payload(
+        approval_id: str,
+        who: Annotated[Principal, Depends(read)],
+        decision: Literal["approve", "reject"] = "approve",
+        expires_at: Annotated[float | None, Query(gt=0, lt=1e11)] = None,
+    ) -> dict[str, Any]:
+        rec = await visible(approval_id, who)
+        until = expires_at if expires_at is not None else time.time() + 3600.0
+        raw = payload(rec.approval_id, rec.intent, decision, until)
+        return {
+            "approval_id": rec.approval_id,
+            "decision": decision,
+            "expires_at": float(until),
+            "payload": base64.b64encode(raw).decode("ascii"),
+        }
+
+    @r.post(
+        "/v1/approvals/{approval_id}/approve",
+        response_model=Approval,
+        summary="Approve a request (signed); enough approvals resume its run",
+    )
+    async def approve_request(
+        approval_id: str, body: ApproveBody, who: Annotated[Principal, Depends(approve)]
+    ) -> dict[str, Any]:
+        await visible(approval_id, who)
+        api = Approvals(rt, execute=False)
+        return views.approval(await api.approve(approval_id, body.approver, body.signature))
+
+    @r.post(
+        "/v1/approvals/{approval_id}/reject",
+        response_model=Approval,
+        summary="Reject a request (signed); its run resumes and the call is refused",
+    )
+    async def reject_request(
+        approval_id: str, body: RejectBody, who: Annotated[Principal, Depends(approve)]
+    ) -> dict[str, Any]:
+        await visible(approval_id, who)
+        api = Approvals(rt, execute=False)
+        rec = await api.reject(approval_id, body.approver, body.signature, body.reason)
+        return views.approval(rec)
+
+    return r

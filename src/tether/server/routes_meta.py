@@ -1,0 +1,56 @@
+"""Workflows (with their graphs, for display) and the probes: ``/healthz``, ``/readyz``."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
+
+from tether.server import views
+from tether.server.keys import Principal
+from tether.server.problems import ApiProblem, problem
+from tether.server.schemas import Health, WorkflowItem, WorkflowList
+from tether.server.services import Services
+
+
+def router(services: Services) -> APIRouter:
+    r = APIRouter()
+    read = services.require("read")
+
+    @r.get("/v1/workflows", response_model=WorkflowList, tags=["workflows"])
+    async def workflows(who: Annotated[Principal, Depends(read)]) -> dict[str, Any]:
+        """The registered workflows and their graphs (nodes, edges, entry, phases)."""
+        wfs = sorted(services.workflows.values(), key=lambda wf: wf.name)
+        return {"items": [views.workflow(wf) for wf in wfs]}
+
+    @r.get("/v1/workflows/{name}", response_model=WorkflowItem, tags=["workflows"])
+    async def workflow(name: str, who: Annotated[Principal, Depends(read)]) -> dict[str, Any]:
+        wf = services.workflows.get(name)
+        if wf is None:
+            raise ApiProblem(404, f"no workflow {name!r} on this server", kind="unknown-workflow")
+        return views.workflow(wf)
+
+    @r.get("/healthz", response_model=Health, tags=["probes"])
+    async def healthz() -> dict[str, Any]:
+        """The process is alive."""
+        return {"status": "ok", "detail": ""}
+
+    @r.get(
+        "/readyz",
+        response_model=Health,
+        tags=["probes"],
+        responses={503: {"description": "the store is unreachable"}},
+    )
+    async def readyz() -> Any:
+        """The store answers."""
+        try:
+            await services.runtime.store.list_runs(limit=1)
+        except Exception as exc:
+            return problem(
+                503,
+                f"the store is unreachable: {type(exc).__name__}: {exc}",
+                kind="not-ready",
+                instance="/readyz",
+            )
+        return JSONResponse({"status": "ready", "detail": ""})
+
+    return r

@@ -1,0 +1,119 @@
+"""``GET /metrics``: Prometheus text (see ``tether.server.metrics``).
+
+A tenant's key sees its own runs by status; the queues, workers and this process's counters
+(shared by every tenant) need the ``admin`` scope (or local mode).
+"""
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import Metric
+
+from tether.core.lifecycle import RunStatus
+from tether.server.keys import Principal
+from tether.server.metrics import Families, gauge
+from tether.server.services import Services
+from tether.store.queue_limits import QueueControl
+from tether.store.run_counts import RunCounts
+from tether.store.workers import WorkerRegistry
+
+
+async def store_gauges(services: Services, who: Principal) -> list[Metric]:
+    store = services.runtime.store
+    out: list[Metric] = []
+    if isinstance(store, RunCounts):
+        counts = await store.count_runs(tenant=who.tenant)
+        out.append(
+            gauge(
+                "tether_runs",
+                "Runs in the store by status",
+                ["status"],
+                (([s.value], float(counts.get(s.value, 0))) for s in RunStatus),
+            )
+        )
+    if not who.allows("admin"):
+        return out
+    now = time.time()
+    if isinstance(store, QueueControl):
+        stats = await store.queue_stats()
+        out.append(
+            gauge(
+                "tether_queue_depth",
+                "ACTIVE runs per queue: waiting (claimable), delayed, running (leased)",
+                ["queue", "state"],
+                (
+                    ([q.queue, state], float(n))
+                    for q in stats
+                    for state, n in (
+                        ("waiting", q.waiting),
+                        ("delayed", q.delayed),
+                        ("running", q.running),
+                    )
+                ),
+            )
+        )
+        out.append(
+            gauge(
+                "tether_queue_oldest_age_seconds",
+                "How long the oldest waiting run of each queue has waited",
+                ["queue"],
+                (([q.queue], q.oldest_age(now)) for q in stats),
+            )
+        )
+    if isinstance(store, WorkerRegistry):
+        rows = await store.list_workers()
+        states: dict[str, int] = {"running": 0, "silent": 0, "stopped": 0}
+        in_flight = 0
+        for w in rows:
+            limit = 2 * w.heartbeat_every if w.heartbeat_every > 0 else 60.0
+            state = (
+                "stopped"
+                if w.stopped_at is not None
+                else "running"
+                if now - w.heartbeat_at <= limit
+                else "silent"
+            )
+            states[state] += 1
+            in_flight += w.in_flight if state == "running" else 0
+        out.append(
+            gauge(
+                "tether_workers",
+                "Registered workers by state (silent: missed two heartbeats)",
+                ["state"],
+                (([k], float(v)) for k, v in states.items()),
+            )
+        )
+        out.append(
+            gauge(
+                "tether_worker_runs_in_flight",
+                "Runs running workers execute",
+                [],
+                [([], in_flight)],
+            )
+        )
+    return out
+
+
+def router(services: Services) -> APIRouter:
+    r = APIRouter(tags=["probes"])
+    read = services.require("read")
+
+    @r.get(
+        "/metrics",
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
+    )
+    async def metrics(who: Annotated[Principal, Depends(read)]) -> Response:
+        """Prometheus metrics (runs by status of the caller's tenant; queues, workers and this
+        process's latency histograms and model usage with the admin scope)."""
+        reg = CollectorRegistry(auto_describe=False)
+        reg.register(Families(await store_gauges(services, who)))
+        text = generate_latest(reg)
+        if who.allows("admin"):
+            text += generate_latest(services.metrics.registry)
+        return Response(text, media_type=CONTENT_TYPE_LATEST)
+
+    return r

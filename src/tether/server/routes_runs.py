@@ -1,0 +1,235 @@
+"""``/v1/runs``: submit, list, get, cancel, resume, history, state at a step, fork."""
+
+import contextlib
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from tether.core.errors import ConfigurationError, RunNotFoundError
+from tether.core.lifecycle import FINISHED, RunStatus
+from tether.server import paging, views
+from tether.server.keys import Principal
+from tether.server.problems import ApiProblem
+from tether.server.schemas import (
+    CancelRun,
+    ForkRun,
+    ResumeRun,
+    Run,
+    RunPage,
+    StateAtStep,
+    StepPage,
+    SubmitRun,
+)
+from tether.server.services import Services
+from tether.store.types import RunRecord
+
+Limit = Annotated[int, Query(ge=1, le=paging.MAX_LIMIT)]
+
+
+def idempotency_key(who: Principal, key: str | None) -> str | None:
+    """Keys are per tenant: the same key from two tenants names two runs."""
+    if key is None or who.tenant is None:
+        return key
+    return f"tenant:{who.tenant}:{key}"
+
+
+async def run_view(services: Services, run: RunRecord) -> dict[str, Any]:
+    """A run with its state, current nodes and usage (``GET /v1/runs/{id}``)."""
+    rt, store = services.runtime, services.runtime.store
+    state: dict[str, Any] | None = None
+    with contextlib.suppress(ConfigurationError):  # custom reducers of an unknown workflow
+        state = await rt.get_state(run.run_id, run=run)
+    nodes: list[str] = []
+    if run.status not in FINISHED:
+        latest = await store.latest_checkpoint(run.run_id)
+        nodes = list(dict.fromkeys(t["node"] for t in latest.next_tasks))
+    models = await store.model_usage(run.run_id)
+    tools = sum(1 for e in await store.list_effects(run.run_id) if e.kind == "tool")
+    return views.run_detail(run, state, nodes, views.usage(models, tools))
+
+
+def _statuses(values: list[str], failed_only: bool) -> list[RunStatus] | None:
+    out: list[RunStatus] = []
+    for v in values:
+        for name in v.split(","):
+            name = name.strip().upper()
+            if not name:
+                continue
+            try:
+                out.append(RunStatus(name))
+            except ValueError:
+                raise ApiProblem(
+                    422,
+                    f"unknown status {name!r}; use one of {', '.join(s.value for s in RunStatus)}",
+                    kind="invalid-status",
+                ) from None
+    if failed_only:
+        out = [RunStatus.FAILED] if not out or RunStatus.FAILED in out else []
+        return out
+    return out or None
+
+
+def router(services: Services) -> APIRouter:
+    r = APIRouter(prefix="/v1/runs", tags=["runs"])
+    read, submit = services.require("read"), services.require("submit")
+    rt = services.runtime
+
+    @r.post("", status_code=202, response_model=Run, summary="Submit a run")
+    async def submit_run(
+        body: SubmitRun, response: Response, who: Annotated[Principal, Depends(submit)]
+    ) -> dict[str, Any]:
+        wf = services.workflow(body.workflow)
+        handle = await rt.submit(
+            wf,
+            body.input,
+            idempotency_key=idempotency_key(who, body.idempotency_key),
+            thread_id=body.thread_id,
+            queue=body.queue,
+            priority=body.priority,
+            tenant=who.tenant,
+            budget=body.budget,
+            metadata=body.metadata,
+            actor=who.actor,
+        )
+        run = await rt.store.get_run(handle.run_id)
+        response.headers["Location"] = f"/v1/runs/{run.run_id}"
+        if not handle.created:
+            response.headers["Idempotent-Replayed"] = "true"
+        out = views.run_summary(run)
+        out.update(input=run.input, state=None, result=run.result)
+        return out
+
+    @r.get("", response_model=RunPage, summary="List runs, newest first")
+    async def list_runs(
+        who: Annotated[Principal, Depends(read)],
+        status: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI copies defaults
+        workflow: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+        thread_id: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+        parent_run_id: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+        failed_only: bool = False,
+        limit: Limit = paging.DEFAULT_LIMIT,
+        cursor: Annotated[str | None, Query(max_length=1000)] = None,
+    ) -> dict[str, Any]:
+        statuses = _statuses(status, failed_only)
+        if statuses == []:
+            return {"items": [], "next_cursor": None}
+        before = paging.decode_str("runs", cursor) if cursor else None
+        try:
+            runs = await rt.store.list_runs(
+                status=statuses,
+                workflow=workflow,
+                thread_id=thread_id,
+                parent_run_id=parent_run_id,
+                tenant=who.tenant,
+                limit=limit + 1,
+                before=before,
+            )
+        except RunNotFoundError:
+            raise ApiProblem(
+                422,
+                "the cursor's run no longer exists (purged); list again from the first page",
+                kind="invalid-cursor",
+            ) from None
+        more = len(runs) > limit
+        runs = runs[:limit]
+        nxt = paging.encode("runs", runs[-1].run_id) if more and runs else None
+        return {"items": [views.run_summary(run) for run in runs], "next_cursor": nxt}
+
+    @r.get("/{run_id}", response_model=Run, summary="A run: status, state, usage")
+    async def get_run(run_id: str, who: Annotated[Principal, Depends(read)]) -> dict[str, Any]:
+        return await run_view(services, await services.run_of(run_id, who))
+
+    @r.post("/{run_id}/cancel", response_model=Run, summary="Cancel a run")
+    async def cancel_run(
+        run_id: str, who: Annotated[Principal, Depends(submit)], body: CancelRun | None = None
+    ) -> dict[str, Any]:
+        await services.run_of(run_id, who)
+        reason = body.reason if body is not None else ""
+        await rt.cancel(run_id, reason=reason, actor=who.actor)
+        return await run_view(services, await rt.store.get_run(run_id))
+
+    @r.post(
+        "/{run_id}/resume",
+        status_code=202,
+        response_model=Run,
+        summary="Answer a run's pending interrupt (or retry a FAILED run)",
+    )
+    async def resume_run(
+        run_id: str, who: Annotated[Principal, Depends(submit)], body: ResumeRun | None = None
+    ) -> dict[str, Any]:
+        await services.run_of(run_id, who)
+        kw: dict[str, Any] = {}
+        if body is not None:
+            if "value" in body.model_fields_set or body.interrupt_id is not None:
+                kw["value"] = body.value
+            if body.interrupt_id is not None:
+                kw["interrupt_id"] = body.interrupt_id
+            if body.max_steps is not None:
+                kw["max_steps"] = body.max_steps
+        await rt.resume(run_id, actor=who.actor, wait=False, execute=False, **kw)
+        return await run_view(services, await rt.store.get_run(run_id))
+
+    @r.get("/{run_id}/history", response_model=StepPage, summary="Committed steps, oldest first")
+    async def history(
+        run_id: str,
+        who: Annotated[Principal, Depends(read)],
+        limit: Limit = paging.DEFAULT_LIMIT,
+        cursor: Annotated[str | None, Query(max_length=1000)] = None,
+    ) -> dict[str, Any]:
+        await services.run_of(run_id, who)
+        after = paging.decode_int("steps", cursor) if cursor else None
+        steps = await rt.history(run_id, after_step=after, limit=limit + 1)
+        more = len(steps) > limit
+        steps = steps[:limit]
+        items = [
+            {
+                "step": s.step,
+                "nodes": s.nodes,
+                "tasks": s.tasks,
+                "created_at": s.created_at,
+                "writes": s.writes,
+                "snapshot": s.snapshot,
+            }
+            for s in steps
+        ]
+        nxt = paging.encode("steps", steps[-1].step) if more and steps else None
+        return {"items": items, "next_cursor": nxt}
+
+    @r.get("/{run_id}/state", response_model=StateAtStep, summary="The state after a step")
+    async def state(
+        run_id: str,
+        who: Annotated[Principal, Depends(read)],
+        step: Annotated[int | None, Query(ge=0, le=2**62)] = None,
+    ) -> dict[str, Any]:
+        run = await services.run_of(run_id, who)
+        at = run.step if step is None else step
+        if at > run.step:
+            raise ApiProblem(
+                404,
+                f"run {run_id} has committed steps 0..{run.step}, not step {at}",
+                kind="step-not-found",
+            )
+        return {"run_id": run_id, "step": at, "state": await rt.get_state(run_id, at, run=run)}
+
+    @r.post(
+        "/{run_id}/fork",
+        status_code=202,
+        response_model=Run,
+        summary="Continue a run from a past step, with a patch, as a new run",
+    )
+    async def fork(
+        run_id: str, body: ForkRun, response: Response, who: Annotated[Principal, Depends(submit)]
+    ) -> dict[str, Any]:
+        parent = await services.run_of(run_id, who)
+        if body.step > parent.step:
+            raise ApiProblem(
+                404,
+                f"run {run_id} has committed steps 0..{parent.step}, not step {body.step}",
+                kind="step-not-found",
+            )
+        handle = await rt.fork(run_id, body.step, body.patch, execute=False, actor=who.actor)
+        run = await rt.store.get_run(handle.run_id)
+        response.headers["Location"] = f"/v1/runs/{run.run_id}"
+        return await run_view(services, run)
+
+    return r

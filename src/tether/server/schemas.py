@@ -1,0 +1,224 @@
+"""Request bodies and response shapes of the HTTP API (pydantic: validated, in the OpenAPI)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Status = Literal[
+    "RECEIVED",
+    "PLANNED",
+    "EXECUTING",
+    "WAITING_FOR_TOOL",
+    "VALIDATING",
+    "COMPLETED",
+    "ESCALATED",
+    "FAILED",
+    "CANCELLED",
+]
+Phase = Literal["queued", "running", "waiting", "finished"]
+JsonObject = dict[str, Any]
+NAME = Field(min_length=1, max_length=200)
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- requests ---------------------------------------------------------------------------------
+class SubmitRun(_Body):
+    workflow: str = Field(min_length=1, max_length=200, description="a registered workflow")
+    input: JsonObject = Field(default_factory=dict, description="the run's input state fields")
+    idempotency_key: str | None = Field(
+        default=None, min_length=1, max_length=200, description="same key twice: one run"
+    )
+    thread_id: str | None = Field(default=None, min_length=1, max_length=200)
+    queue: str = Field(default="default", min_length=1, max_length=200)
+    priority: int = Field(default=0, ge=-(2**31) + 1, le=2**31 - 1)
+    budget: JsonObject | None = Field(
+        default=None, description='limits for this run, e.g. {"cost": 2.0, "model_calls": 10}'
+    )
+    metadata: JsonObject = Field(default_factory=dict)
+
+
+class CancelRun(_Body):
+    reason: str = Field(default="", max_length=2000)
+
+
+class ResumeRun(_Body):
+    value: Any = Field(default=None, description="the answer to the run's pending interrupt")
+    interrupt_id: str | None = Field(default=None, min_length=1, max_length=200)
+    max_steps: int | None = Field(default=None, ge=1, le=1_000_000)
+
+
+class ForkRun(_Body):
+    step: int = Field(ge=0, le=2**62)
+    patch: JsonObject | None = None
+
+
+class ApproveBody(_Body):
+    approver: str = Field(min_length=1, max_length=200)
+    signature: str = Field(
+        min_length=1,
+        max_length=2000,
+        description="ed25519:<expires_at>:<base64url>, made by tether.governance.approvals.sign "
+        "(or `tether approvals approve`) over this request's signing payload",
+    )
+    comment: str = Field(default="", max_length=2000)
+
+
+class RejectBody(_Body):
+    approver: str = Field(min_length=1, max_length=200)
+    signature: str = Field(min_length=1, max_length=2000)
+    reason: str = Field(default="", max_length=2000)
+
+
+# -- responses --------------------------------------------------------------------------------
+class Usage(BaseModel):
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float = 0.0
+    model_calls: int = 0
+    tool_calls: int = 0
+
+
+class RunSummary(BaseModel):
+    run_id: str
+    workflow: str
+    status: Status
+    phase: Phase
+    step: int
+    error: JsonObject | None = None
+    escalation: JsonObject | None = None
+    usage: Usage | None = Field(default=None, description="only on GET /v1/runs/{run_id}")
+    parent_run_id: str | None = None
+    thread_id: str | None = None
+    queue: str
+    priority: int
+    tenant: str | None = None
+    metadata: JsonObject
+    created_at: float
+    updated_at: float
+    current_nodes: list[str] = Field(default_factory=list)
+
+
+class Run(RunSummary):
+    input: Any = None
+    state: JsonObject | None = None
+    result: Any = None
+
+
+class RunPage(BaseModel):
+    items: list[RunSummary]
+    next_cursor: str | None
+
+
+class StepItem(BaseModel):
+    step: int
+    nodes: list[str]
+    tasks: list[str]
+    created_at: float
+    writes: list[JsonObject] = Field(description="[{task_id, node, writes: {field: value}}]")
+    snapshot: bool
+
+
+class StepPage(BaseModel):
+    items: list[StepItem]
+    next_cursor: str | None
+
+
+class StateAtStep(BaseModel):
+    run_id: str
+    step: int
+    state: JsonObject
+
+
+class EventItem(BaseModel):
+    seq: int
+    kind: str
+    data: JsonObject
+    created_at: float
+    step: int | None = None
+    node: str | None = None
+
+
+class EventPage(BaseModel):
+    items: list[EventItem]
+    next_cursor: str | None
+
+
+class InterruptItem(BaseModel):
+    run_id: str
+    workflow: str
+    step: int
+    interrupt: JsonObject
+    created_at: float
+
+
+class InterruptList(BaseModel):
+    items: list[InterruptItem]
+
+
+class Approval(BaseModel):
+    approval_id: str
+    run_id: str
+    tool: str | None
+    arguments: Any = None
+    reason: str
+    required_approvers: int
+    votes: list[JsonObject]
+    status: str
+    deadline: float | None
+    created_at: float
+    updated_at: float
+    intent: JsonObject
+    intent_hash: str
+    rule: JsonObject
+
+
+class ApprovalList(BaseModel):
+    items: list[Approval]
+
+
+class SigningPayload(BaseModel):
+    approval_id: str
+    decision: Literal["approve", "reject"]
+    expires_at: float
+    payload: str = Field(description="base64 of the exact bytes an Ed25519 signature covers")
+    signature_format: str = "ed25519:<expires_at>:<base64url signature>"
+
+
+class GraphNode(BaseModel):
+    id: str
+    label: str
+    phase: str | None = None
+
+
+class GraphEdge(BaseModel):
+    source: str
+    target: str
+    conditional: bool
+    label: str | None = None
+
+
+class WorkflowGraph(BaseModel):
+    nodes: list[GraphNode]
+    edges: list[GraphEdge]
+    entry: list[str]
+    phases: dict[str, str]
+
+
+class WorkflowItem(BaseModel):
+    name: str
+    version: str
+    graph: WorkflowGraph
+
+
+class WorkflowList(BaseModel):
+    items: list[WorkflowItem]
+
+
+class Health(BaseModel):
+    status: str
+    detail: str = ""

@@ -1,0 +1,38 @@
+"""``ServerSettings``: what ``create_app`` serves and how (store, workflows, limits, workers)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tether.graph.builder import Workflow
+from tether.store.protocol import RunStore
+
+DEFAULT_STORE = "sqlite:///.tether/tether.db"
+
+
+@dataclass(slots=True)
+class ServerSettings:
+    store: str | RunStore = DEFAULT_STORE
+    """A store URL (``sqlite:///runs.db``, ``postgresql://...``) or an opened-or-not store."""
+    workflows: Sequence[Workflow] = ()
+    """The workflows runs may be submitted for (``--app module:workflows``)."""
+    embedded_workers: int = 0
+    """Runs executed at once by a worker inside the server process (0: none; runs wait for
+    ``tether worker`` processes)."""
+    max_body_bytes: int = 1 << 20
+    """Largest request body accepted (413 above)."""
+    request_timeout: float = 30.0
+    """Seconds a request may take before it is answered 504 (event streams excepted)."""
+    sse_heartbeat: float = 15.0
+    """Seconds between two ``: ping`` comments on an idle event stream."""
+    sse_poll: float = 0.02
+    """Seconds between two looks at the store for a streamed run's new events."""
+    runs_poll: float = 0.5
+    """Seconds between two looks at the store for the run-change stream."""
+    key_cache_ttl: float = 30.0
+    """Seconds a verified API key is remembered (a revoked key works at most this long)."""
+    lease_ttl: float = 15.0
+    """Lease TTL of the embedded worker's runs."""
+    drain_grace: float = 10.0
+    """Seconds the embedded worker drains on shutdown."""

@@ -1,0 +1,145 @@
+"""Server-Sent Events: a run's events as they are committed, and the runs of a tenant as they
+change.
+
+A run's stream reads the persisted event log only (never the in-process bus's copies of
+persisted events), after the last ``seq`` sent: each event goes out once, with ``id: <seq>``,
+so a client that reconnects with ``Last-Event-ID`` gets exactly the events after it, none
+missed, none twice. It looks at the run's head (one read) every ``poll`` seconds and reads
+events only when the head's ``event_seq`` moved; in a server that executes the run itself
+(embedded worker) the runtime's event bus wakes it at once, and the live-only events (a node
+started, finished) are passed on without an id (they are not in the log). When the run is
+finished (COMPLETED, FAILED, CANCELLED) and every event is sent, an ``event: end`` closes
+the stream. A ``: ping`` comment goes out after ``heartbeat`` seconds of silence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from tether.core.lifecycle import FINISHED
+from tether.graph.events import LIVE_ONLY
+from tether.graph.runtime import Runtime
+from tether.server import views
+from tether.store.types import Event
+
+PAGE = 500
+IDLE_AFTER = 2.0
+"""Seconds without news after which a stream looks at the store less often..."""
+IDLE_POLL = 0.1
+"""...this often (still far under a heartbeat)."""
+
+
+def frame(data: Any, *, event: str | None = None, id: int | None = None) -> str:
+    lines = []
+    if id is not None:
+        lines.append(f"id: {id}")
+    if event is not None:
+        lines.append(f"event: {event}")
+    text = json.dumps(data, separators=(",", ":"), default=str)
+    lines.append(f"data: {text}")
+    return "\n".join(lines) + "\n\n"
+
+
+PING = ": ping\n\n"
+
+
+def event_frame(ev: Event) -> str:
+    return frame(views.event(ev), event=ev.type, id=ev.seq if ev.seq else None)
+
+
+async def run_events(
+    rt: Runtime, run_id: str, after: int, *, poll: float, heartbeat: float
+) -> AsyncIterator[str]:
+    store = rt.store
+    wake = asyncio.Event()
+    live: list[Event] = []
+    q = rt.bus.subscribe(run_id)
+    pump = asyncio.create_task(_pump(q, wake, live))
+    last = after
+    last_sent = last_news = time.monotonic()
+    try:
+        yield ": stream of run " + run_id + "\n\n"
+        while True:
+            run = await store.get_run(run_id)
+            finished = run.status in FINISHED
+            while run.event_seq > last:
+                page = await store.list_events(run_id, after_seq=last, limit=PAGE)
+                if not page:
+                    break
+                for ev in page:
+                    yield event_frame(ev)
+                    last = ev.seq
+                last_sent = last_news = time.monotonic()
+            if finished:
+                yield frame({"run_id": run_id, "status": run.status.value}, event="end")
+                return
+            if live:  # live-only events (node started/finished) of this process
+                sent, live[:] = list(live), []
+                for ev in sent:
+                    yield event_frame(ev)
+                last_sent = time.monotonic()
+            now = time.monotonic()
+            if now - last_sent >= heartbeat:
+                yield PING
+                last_sent = now
+            wait = poll if now - last_news < IDLE_AFTER else max(poll, IDLE_POLL)
+            wait = min(wait, max(0.0, heartbeat - (now - last_sent)))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), wait)
+            if wake.is_set():
+                wake.clear()
+                last_news = time.monotonic()
+    finally:
+        pump.cancel()
+        rt.bus.unsubscribe(run_id, q)
+
+
+async def _pump(q: asyncio.Queue[Event], wake: asyncio.Event, live: list[Event]) -> None:
+    """Bus traffic wakes the stream; live-only events are kept for it (persisted ones are
+    read from the log)."""
+    while True:
+        ev = await q.get()
+        if ev.seq == 0 and ev.type in LIVE_ONLY and len(live) < 10_000:
+            live.append(ev)
+        wake.set()
+
+
+def run_change(run: Any) -> dict[str, Any]:
+    return {
+        "run_id": run.run_id,
+        "status": run.status.value,
+        "workflow": run.workflow,
+        "step": run.step,
+        "updated_at": run.updated_at,
+        "phase": views.phase(run.status),
+    }
+
+
+async def run_changes(
+    rt: Runtime, tenant: str | None, *, poll: float, heartbeat: float, watch: int = 200
+) -> AsyncIterator[str]:
+    """The ``watch`` newest runs of ``tenant``: one ``event: run`` for each at the start, then
+    one for each run that appears or changes (status, step)."""
+    seen: dict[str, tuple[str, int, float]] = {}
+    last_sent = time.monotonic()
+    yield ": run changes\n\n"
+    while True:
+        runs = await rt.store.list_runs(tenant=tenant, limit=watch)
+        for run in reversed(runs):  # oldest first: a list view inserts them in order
+            mark = (run.status.value, run.step, run.updated_at)
+            if seen.get(run.run_id) != mark:
+                seen[run.run_id] = mark
+                yield frame(run_change(run), event="run")
+                last_sent = time.monotonic()
+        if len(seen) > 4 * watch:
+            keep = {r.run_id for r in runs}
+            seen = {k: v for k, v in seen.items() if k in keep}
+        if time.monotonic() - last_sent >= heartbeat:
+            yield PING
+            last_sent = time.monotonic()
+        await asyncio.sleep(poll)

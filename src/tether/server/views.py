@@ -1,0 +1,154 @@
+"""What the API answers, built from the store's records (plain dicts, JSON-ready)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tether.core.lifecycle import ACTIVE, FINISHED, PARKED, RunStatus
+from tether.graph.builder import Workflow
+from tether.graph.types import END, START
+from tether.store.approvals import ApprovalRecord
+from tether.store.types import Event, RunRecord
+from tether.store.usage import ModelCallTotals
+
+
+def phase(status: RunStatus) -> str:
+    """Where a run is in its life: queued, running, waiting (for a human) or finished."""
+    if status in FINISHED:
+        return "finished"
+    if status in PARKED:
+        return "waiting"
+    if status in (RunStatus.RECEIVED, RunStatus.PLANNED):
+        return "queued"
+    assert status in ACTIVE
+    return "running"
+
+
+def run_summary(run: RunRecord, current_nodes: list[str] | None = None) -> dict[str, Any]:
+    return {
+        "run_id": run.run_id,
+        "workflow": run.workflow,
+        "status": run.status.value,
+        "phase": phase(run.status),
+        "step": run.step,
+        "error": run.error,
+        "escalation": run.escalation,
+        "usage": None,
+        "parent_run_id": run.parent_run_id,
+        "thread_id": run.thread_id,
+        "queue": run.queue,
+        "priority": run.priority,
+        "tenant": run.tenant,
+        "metadata": run.metadata,
+        "created_at": run.created_at,
+        "updated_at": run.updated_at,
+        "current_nodes": current_nodes or [],
+    }
+
+
+def usage(models: list[ModelCallTotals], tool_calls: int) -> dict[str, Any]:
+    return {
+        "input_tokens": sum(m.input_tokens for m in models),
+        "output_tokens": sum(m.output_tokens for m in models),
+        "cost": sum(m.cost for m in models),
+        "model_calls": sum(m.calls for m in models),
+        "tool_calls": tool_calls,
+    }
+
+
+def run_detail(
+    run: RunRecord,
+    state: dict[str, Any] | None,
+    current_nodes: list[str],
+    used: dict[str, Any],
+) -> dict[str, Any]:
+    out = run_summary(run, current_nodes)
+    out.update(input=run.input, state=state, result=run.result, usage=used)
+    return out
+
+
+def event(ev: Event) -> dict[str, Any]:
+    return {
+        "seq": ev.seq,
+        "kind": ev.type,
+        "data": ev.data,
+        "created_at": ev.ts,
+        "step": ev.step,
+        "node": ev.node,
+    }
+
+
+def interrupts(run: RunRecord) -> list[dict[str, Any]]:
+    """One item per interrupt an ESCALATED run waits on."""
+    if run.status is not RunStatus.ESCALATED or not run.escalation:
+        return []
+    return [
+        {
+            "run_id": run.run_id,
+            "workflow": run.workflow,
+            "step": run.step,
+            "interrupt": item if isinstance(item, dict) else {"payload": item},
+            "created_at": run.updated_at,
+        }
+        for item in run.escalation.get("interrupts", [])
+    ]
+
+
+def approval(rec: ApprovalRecord) -> dict[str, Any]:
+    intent = rec.intent or {}
+    return {
+        "approval_id": rec.approval_id,
+        "run_id": rec.run_id,
+        "tool": intent.get("tool"),
+        "arguments": intent.get("args"),
+        "reason": rec.reason,
+        "required_approvers": int(rec.rule.get("required", 1) or 1),
+        "votes": [{k: v for k, v in d.items() if k != "signature"} for d in rec.decisions],
+        "status": rec.status,
+        "deadline": rec.deadline_at,
+        "created_at": rec.created_at,
+        "updated_at": rec.updated_at,
+        "intent": intent,
+        "intent_hash": rec.intent_hash,
+        "rule": rec.rule,
+    }
+
+
+def workflow(wf: Workflow) -> dict[str, Any]:
+    """A workflow's graph for display: nodes, static and conditional edges, entry nodes."""
+    g = wf.graph
+    nodes = [{"id": START, "label": "start", "phase": None}]
+    nodes += [{"id": n, "label": n, "phase": spec.phase.value} for n, spec in g.nodes.items()]
+    nodes.append({"id": END, "label": "end", "phase": None})
+    edges: list[dict[str, Any]] = [
+        {"source": s, "target": t, "conditional": False, "label": None} for s, t in g.edges
+    ]
+    for srcs, target in g.barriers:
+        edges += [
+            {"source": s, "target": target, "conditional": False, "label": "join"} for s in srcs
+        ]
+    for ce in g.conditional:
+        targets: list[tuple[str | None, str]]
+        if ce.path_map:
+            targets = [(str(k), v) for k, v in ce.path_map.items()]
+        else:
+            targets = [(None, t) for t in (ce.targets or ())]
+        edges += [
+            {"source": ce.source, "target": t, "conditional": True, "label": label}
+            for label, t in targets
+        ]
+    for name, spec in g.nodes.items():
+        for t in spec.destinations or ():
+            edges.append({"source": name, "target": t, "conditional": True, "label": "goto"})
+    entry = [t for s, t in g.edges if s == START]
+    entry += [e["target"] for e in edges if e["source"] == START and e["conditional"]]
+    return {
+        "name": wf.name,
+        "version": wf.version,
+        "graph": {
+            "nodes": nodes,
+            "edges": edges,
+            "entry": list(dict.fromkeys(entry)),
+            "phases": {n: spec.phase.value for n, spec in g.nodes.items()},
+        },
+    }
