@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
@@ -113,7 +114,7 @@ async def test_search_fuses_keywords_and_vectors(
     assert hits[0].memory.id == added[0].id
     assert hits[0].keyword_rank == 1
     assert hits[0].score > 0
-    assert all(a.score >= b.score for a, b in zip(hits, hits[1:], strict=False))
+    assert all(a.score >= b.score for a, b in itertools.pairwise(hits))
     kw = await m.search("E4021", scope=ACME, k=3, ranking=KEYWORD_ONLY)
     assert [h.memory.id for h in kw] == [added[0].id]  # only one memory has the word
     assert kw[0].vector_rank is None
@@ -163,7 +164,18 @@ async def test_tenant_isolation_property(memory_factory: MemoryFactory, clock: F
     rng = random.Random(1313)
     m = await memory_factory(functional_relations={"status"})
     tenants: list[str | None] = ["acme", "globex", "initech", None]
-    words = ["invoice", "deploy", "gateway", "refund", "outage", "E4021", "ERR_TIMEOUT", "alice", "bob", "paris"]
+    words = [
+        "invoice",
+        "deploy",
+        "gateway",
+        "refund",
+        "outage",
+        "E4021",
+        "ERR_TIMEOUT",
+        "alice",
+        "bob",
+        "paris",
+    ]
     owned: dict[str | None, set[str]] = {t: set() for t in tenants}
     facts: dict[str | None, set[str]] = {t: set() for t in tenants}
     for _ in range(60):
