@@ -1,0 +1,117 @@
+// The HTTP API: JSON requests with the API key as a Bearer token; a 401 asks for a key once
+// (shared by every request waiting on it) and retries.
+import { askForKey } from "./key_prompt.js";
+
+const KEY = "tether.apiKey";
+
+export class ApiError extends Error {
+  constructor(status, problem) {
+    const text = problem && (problem.detail || problem.title);
+    super(text ? String(text) : `HTTP ${status}`);
+    this.status = status;
+    this.problem = problem || {};
+  }
+
+  /** The problem's message with its field errors, for a user to act on. */
+  get full() {
+    const errors = (this.problem.errors || []).map((e) => `• ${(e.loc || []).join(".")}: ${e.msg}`);
+    return [this.message, ...errors].join("\n");
+  }
+}
+
+export function apiKey() {
+  try {
+    return localStorage.getItem(KEY) || "";
+  } catch {
+    return "";
+  }
+}
+
+export function setApiKey(key) {
+  try {
+    if (key) localStorage.setItem(KEY, key);
+    else localStorage.removeItem(KEY);
+  } catch {
+    /* storage blocked: the key lasts for this page only */
+  }
+}
+
+export function authHeaders(extra = {}) {
+  const key = apiKey();
+  return key ? { ...extra, Authorization: `Bearer ${key}` } : extra;
+}
+
+let pendingKey = null;
+
+/** Ask for a key (one prompt however many requests got a 401); resolves when one is saved. */
+export function needKey(message) {
+  if (!pendingKey) {
+    pendingKey = askForKey(message).finally(() => {
+      pendingKey = null;
+    });
+  }
+  return pendingKey;
+}
+
+export async function request(method, path, body, { signal } = {}) {
+  for (;;) {
+    const headers = authHeaders({ Accept: "application/json" });
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const response = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal,
+      cache: "no-store",
+    });
+    if (response.status === 401) {
+      const problem = await readJson(response);
+      await needKey(apiKey() ? "That API key was refused. " + ((problem && problem.detail) || "") : "");
+      continue;
+    }
+    const data = await readJson(response);
+    if (!response.ok) throw new ApiError(response.status, data);
+    return data;
+  }
+}
+
+async function readJson(response) {
+  const text = await response.text();
+  if (!text) return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return { detail: text.slice(0, 500) };
+  }
+}
+
+export const get = (path, opts) => request("GET", path, undefined, opts);
+export const post = (path, body, opts) => request("POST", path, body ?? {}, opts);
+
+/** "/v1/runs?status=X": the query string of the defined, non-empty params. */
+export function withQuery(path, params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) {
+    if (v !== undefined && v !== null && v !== "" && v !== false) q.set(k, String(v));
+  }
+  const s = q.toString();
+  return s ? `${path}?${s}` : path;
+}
+
+const enc = encodeURIComponent;
+
+export const api = {
+  runs: (params, opts) => get(withQuery("/v1/runs", params), opts),
+  run: (id, opts) => get(`/v1/runs/${enc(id)}`, opts),
+  history: (id, params) => get(withQuery(`/v1/runs/${enc(id)}/history`, params)),
+  state: (id, step) => get(withQuery(`/v1/runs/${enc(id)}/state`, { step })),
+  events: (id, params, opts) => get(withQuery(`/v1/runs/${enc(id)}/events`, params), opts),
+  cancel: (id, reason) => post(`/v1/runs/${enc(id)}/cancel`, reason ? { reason } : {}),
+  resume: (id, value) => post(`/v1/runs/${enc(id)}/resume`, { value }),
+  fork: (id, step, patch) => post(`/v1/runs/${enc(id)}/fork`, patch ? { step, patch } : { step }),
+  workflows: () => get("/v1/workflows"),
+  interrupts: () => get("/v1/interrupts"),
+  approvals: (params) => get(withQuery("/v1/approvals", params)),
+  approve: (aid, body) => post(`/v1/approvals/${enc(aid)}/approve`, body),
+  reject: (aid, body) => post(`/v1/approvals/${enc(aid)}/reject`, body),
+};

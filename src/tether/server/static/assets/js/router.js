@@ -1,0 +1,56 @@
+// Client-side routes: /runs (list), /runs/<id> (detail), /approvals. The server answers
+// index.html for each, so a reload or a shared link opens the same page.
+
+const routes = [];
+let current = null; // {cleanup}
+let root = null;
+
+export function route(pattern, render) {
+  routes.push({ pattern, render });
+}
+
+export function start(el) {
+  root = el;
+  document.addEventListener("click", (e) => {
+    const a = e.target.closest && e.target.closest("a[data-link], a[href^='/runs'], a[href^='/approvals']");
+    if (!a || e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
+    if (a.target && a.target !== "_self") return;
+    e.preventDefault();
+    navigate(a.getAttribute("href"));
+  });
+  window.addEventListener("popstate", render);
+  render();
+}
+
+export function navigate(href, { replace = false } = {}) {
+  if (href === location.pathname + location.search) return;
+  history[replace ? "replaceState" : "pushState"](null, "", href);
+  render();
+}
+
+/** Update the query string of the current page without rendering it again. */
+export function setQuery(params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v) q.set(k, v);
+  const s = q.toString();
+  history.replaceState(null, "", location.pathname + (s ? `?${s}` : ""));
+}
+
+function render() {
+  if (current && current.cleanup) current.cleanup();
+  current = null;
+  const path = location.pathname.replace(/\/+$/, "") || "/";
+  for (const { pattern, render: draw } of routes) {
+    const m = path.match(pattern);
+    if (m) {
+      document.querySelectorAll("[data-nav]").forEach((a) => {
+        a.classList.toggle("active", path.startsWith(`/${a.dataset.nav}`) || (path === "/" && a.dataset.nav === "runs"));
+      });
+      root.replaceChildren();
+      root.scrollTop = 0;
+      current = { cleanup: draw(root, ...m.slice(1).map(decodeURIComponent), new URLSearchParams(location.search)) };
+      return;
+    }
+  }
+  root.replaceChildren(document.createTextNode("Not found"));
+}
