@@ -20,6 +20,7 @@ from importlib.metadata import version as dist_version
 from typing import Any, NoReturn
 
 from tether.cli import approvals_cmd, audit_cmd, queues_cmd, requeue, schedules_cmd, worker_cmd
+from tether.cli import trace_cmd
 from tether.cli import commands as cmd
 from tether.cli.argtypes import positive_int
 from tether.cli.render import Output
@@ -220,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     queues_cmd.add_parsers(sub, common)
     audit_cmd.add_parsers(sub, common)
     approvals_cmd.add_parsers(sub, common)
+    trace_cmd.add_parsers(sub, common)
     return parser
 
 
@@ -347,6 +349,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return audit_cmd.run(args, out)
         elif args.command in approvals_cmd.COMMANDS:
             return approvals_cmd.run(args, out)
+        elif args.command in trace_cmd.COMMANDS:
+            return trace_cmd.run(args, out)
         else:
             asyncio.run(_dispatch(args, out))
         return EXIT_OK
