@@ -39,9 +39,11 @@ from tether.core.backoff import Backoff
 from tether.core.errors import InvalidInputError
 from tether.core.lifecycle import RunStatus
 
-__all__ = ["AsyncClient"]
+__all__ = ["NO_VALUE", "AsyncClient"]
 
 T = TypeVar("T")
+NO_VALUE: Any = type("NoValue", (), {"__repr__": lambda self: "NO_VALUE"})()
+"""``resume`` without an answer (retry a FAILED run); ``None`` is an answer."""
 _SETTLED_NAMES = frozenset(s.value for s in SETTLED)
 
 
@@ -161,14 +163,18 @@ class AsyncClient:
         }
         return _page(await self.http.call("GET", "/v1/runs", params=params), Run.from_json)
 
-    async def list_runs(self, *, limit: int | None = None, **filters: Any) -> AsyncIterator[Run]:
+    async def list_runs(
+        self, *, limit: int | None = None, page_size: int | None = None, **filters: Any
+    ) -> AsyncIterator[Run]:
         """Every run matching ``filters`` (those of ``list_page``), newest first, page after
-        page; at most ``limit`` runs."""
+        page (``page_size`` runs a request; default the server's); at most ``limit`` runs."""
         cursor: str | None = None
         seen = 0
         while True:
-            page_size = min(500, limit - seen) if limit is not None else None
-            page = await self.list_page(cursor=cursor, limit=page_size, **filters)
+            size = min(500, limit - seen) if limit is not None else None
+            if page_size is not None:
+                size = min(page_size, size) if size is not None else page_size
+            page = await self.list_page(cursor=cursor, limit=size, **filters)
             for run in page.items:
                 yield run
                 seen += 1
@@ -211,10 +217,26 @@ class AsyncClient:
             await asyncio.sleep(delay)
             delay = min(delay * 1.5, 2.0)
 
-    async def resume(self, run_id: str, value: Any = None) -> Run:
-        """Answer the run's pending interrupt with ``value``; the run goes back to work."""
+    async def resume(
+        self,
+        run_id: str,
+        value: Any = NO_VALUE,
+        *,
+        interrupt_id: str | None = None,
+        max_steps: int | None = None,
+    ) -> Run:
+        """Answer the run's pending interrupt with ``value`` (``interrupt_id``: the one it
+        answers, when it waits on several), grant ``max_steps`` more steps after a step-limit
+        trip, or (no value) retry a FAILED run. The run goes back to the workers."""
+        body: dict[str, Any] = {}
+        if value is not NO_VALUE:
+            body["value"] = value
+        if interrupt_id is not None:
+            body["interrupt_id"] = interrupt_id
+        if max_steps is not None:
+            body["max_steps"] = max_steps
         path = f"/v1/runs/{_id(run_id, 'run_id')}/resume"
-        return Run.from_json(await self.http.call("POST", path, body={"value": value}))
+        return Run.from_json(await self.http.call("POST", path, body=body))
 
     async def cancel(self, run_id: str, reason: str = "") -> Run:
         path = f"/v1/runs/{_id(run_id, 'run_id')}/cancel"
@@ -298,10 +320,17 @@ class AsyncClient:
         data = await self.http.call("GET", "/v1/interrupts")
         return [dict(x) for x in _page(data, dict).items]
 
-    async def approvals(self, status: str | None = None) -> list[Approval]:
+    async def approvals(
+        self, status: str | None = None, *, run_id: str | None = None
+    ) -> list[Approval]:
         """Approval requests (``status``: pending, approved, rejected, expired)."""
-        data = await self.http.call("GET", "/v1/approvals", params={"status": status})
+        params = {"status": status, "run_id": run_id}
+        data = await self.http.call("GET", "/v1/approvals", params=params)
         return _page(data, Approval.from_json).items
+
+    async def approval(self, approval_id: str) -> Approval:
+        path = f"/v1/approvals/{_id(approval_id, 'approval_id')}"
+        return Approval.from_json(await self.http.call("GET", path))
 
     async def approve(
         self,

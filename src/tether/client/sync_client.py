@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from types import TracebackType
 from typing import Any
 
-from tether.client.async_client import AsyncClient
+from tether.client.async_client import NO_VALUE, AsyncClient
 from tether.client.http import DEFAULT_RETRY
 from tether.client.models import Approval, Event, HistoryStep, Page, Run, StateAt, WorkflowInfo
 from tether.core.backoff import Backoff
@@ -97,14 +97,25 @@ class Client:
     def list_page(self, **filters: Any) -> Page:
         return self._loop.call(self.aio.list_page(**filters))
 
-    def list_runs(self, *, limit: int | None = None, **filters: Any) -> Iterator[Run]:
-        return self._loop.iterate(self.aio.list_runs(limit=limit, **filters))
+    def list_runs(
+        self, *, limit: int | None = None, page_size: int | None = None, **filters: Any
+    ) -> Iterator[Run]:
+        return self._loop.iterate(self.aio.list_runs(limit=limit, page_size=page_size, **filters))
 
     def wait(self, run_id: str, timeout: float | None = None) -> Run:
         return self._loop.call(self.aio.wait(run_id, timeout))
 
-    def resume(self, run_id: str, value: Any = None) -> Run:
-        return self._loop.call(self.aio.resume(run_id, value))
+    def resume(
+        self,
+        run_id: str,
+        value: Any = NO_VALUE,
+        *,
+        interrupt_id: str | None = None,
+        max_steps: int | None = None,
+    ) -> Run:
+        return self._loop.call(
+            self.aio.resume(run_id, value, interrupt_id=interrupt_id, max_steps=max_steps)
+        )
 
     def cancel(self, run_id: str, reason: str = "") -> Run:
         return self._loop.call(self.aio.cancel(run_id, reason))
@@ -134,8 +145,11 @@ class Client:
     def interrupts(self) -> list[dict[str, Any]]:
         return self._loop.call(self.aio.interrupts())
 
-    def approvals(self, status: str | None = None) -> list[Approval]:
-        return self._loop.call(self.aio.approvals(status))
+    def approvals(self, status: str | None = None, *, run_id: str | None = None) -> list[Approval]:
+        return self._loop.call(self.aio.approvals(status, run_id=run_id))
+
+    def approval(self, approval_id: str) -> Approval:
+        return self._loop.call(self.aio.approval(approval_id))
 
     def approve(
         self,

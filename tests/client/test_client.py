@@ -1,0 +1,129 @@
+"""``tether.client`` against a live ``tether serve`` (real uvicorn, SQLite, embedded workers):
+every method, sync and async."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.client.conftest import LiveServer
+from tether import RunStatus
+from tether.client import AsyncClient, Client, Run
+
+
+def test_submit_wait_get(server: LiveServer) -> None:
+    with Client(server.url) as c:
+        run = c.submit("echo", {"text": "hi"}, metadata={"by": "test"})
+        assert run.workflow == "echo" and run.run_id
+        done = c.wait(run.run_id, timeout=120)
+        assert done.status is RunStatus.COMPLETED and done.finished and done.settled
+        assert done.state == {"text": "hi", "answer": "HI"}
+        got = c.get(run.run_id)
+        assert got.metadata["by"] == "test"
+        assert got.status is RunStatus.COMPLETED
+        assert c.health()
+
+
+def test_run_is_submit_then_wait(server: LiveServer) -> None:
+    with Client(server.url) as c:
+        assert c.run("echo", {"text": "x"}).state["answer"] == "X"  # type: ignore[index]
+
+
+def test_idempotency_key_gives_one_run(server: LiveServer) -> None:
+    with Client(server.url) as c:
+        a = c.submit("echo", {"text": "once"}, idempotency_key="k-1")
+        b = c.submit("echo", {"text": "once"}, idempotency_key="k-1")
+        assert a.run_id == b.run_id
+
+
+def test_list_pages_and_filters(server: LiveServer) -> None:
+    with Client(server.url) as c:
+        ids = [c.submit("echo", {"text": str(i)}).run_id for i in range(5)]
+        for run_id in ids:
+            c.wait(run_id, timeout=120)
+        c.wait(c.submit("ask", {"question": "q"}).run_id, timeout=120)
+        listed = [r.run_id for r in c.list_runs(workflow="echo", page_size=2)]
+        assert listed == list(reversed(ids)), "newest first, across three pages"
+        first = c.list_page(workflow="echo", limit=2)
+        assert len(first.items) == 2 and first.next_cursor is not None
+        assert [r.run_id for r in c.list_runs(workflow="echo", limit=3)] == listed[:3]
+        waiting = list(c.list_runs(status=RunStatus.ESCALATED))
+        assert [r.workflow for r in waiting] == ["ask"]
+        assert all(r.state is None for r in waiting), "list items are summaries"
+
+
+def test_events_follow_and_pages(server: LiveServer) -> None:
+    with Client(server.url) as c:
+        run = c.submit("count", {"n": 5, "pause": 0.01})
+        live = list(c.events(run.run_id))
+        seqs = [e.seq for e in live]
+        assert seqs == sorted(set(seqs)) and seqs[0] == 1
+        assert live[-1].kind == "lifecycle" and live[-1].data["to"] == "COMPLETED"
+        stored = list(c.events(run.run_id, follow=False))
+        assert [e.seq for e in stored] == seqs
+        tail = list(c.events(run.run_id, after=seqs[-3]))
+        assert [e.seq for e in tail] == seqs[-2:]
+        page = c.events_page(run.run_id, limit=2)
+        assert [e.seq for e in page.items] == seqs[:2] and page.next_cursor
+
+
+def test_history_state_and_fork(server: LiveServer) -> None:
+    with Client(server.url) as c:
+        run = c.wait(c.submit("count", {"n": 3}).run_id, timeout=120)
+        steps = list(c.history(run.run_id))
+        assert [s.step for s in steps] == list(range(run.step + 1))
+        assert steps[1].nodes == ["tick"]
+        at1 = c.state(run.run_id, 1)
+        assert at1.step == 1 and at1.state["i"] == 1
+        assert c.state(run.run_id).state["i"] == 3
+        fork = c.fork(run.run_id, 1, {"n": 5})
+        assert fork.parent_run_id == run.run_id
+        done = c.wait(fork.run_id, timeout=120)
+        assert done.status is RunStatus.COMPLETED and done.state["i"] == 5  # type: ignore[index]
+
+
+def test_interrupt_resume(server: LiveServer) -> None:
+    with Client(server.url) as c:
+        run = c.submit("ask", {"question": "six times seven?"})
+        parked = c.wait(run.run_id, timeout=120)
+        assert parked.status is RunStatus.ESCALATED
+        assert parked.interrupts[0]["payload"] == {"question": "six times seven?"}
+        pending = c.interrupts()
+        assert [i["run_id"] for i in pending] == [run.run_id]
+        c.resume(run.run_id, 42)
+        done = c.wait(run.run_id, timeout=120)
+        assert done.status is RunStatus.COMPLETED
+        assert done.state["answer"] == "the human said 42"  # type: ignore[index]
+
+
+def test_cancel(server: LiveServer) -> None:
+    with Client(server.url) as c:
+        run = c.submit("count", {"n": 100000, "pause": 0.01})
+        cancelled = c.cancel(run.run_id, "enough")
+        assert cancelled.status is RunStatus.CANCELLED
+        assert c.wait(run.run_id, timeout=120).status is RunStatus.CANCELLED
+
+
+def test_workflows(server: LiveServer) -> None:
+    with Client(server.url) as c:
+        wfs = {w.name: w for w in c.workflows()}
+        assert set(wfs) == {"echo", "ask", "count", "refunds"}
+        node_ids = {n["id"] for n in wfs["count"].graph["nodes"]}
+        assert "tick" in node_ids and wfs["count"].version
+
+
+async def test_async_client(server: LiveServer) -> None:
+    async with AsyncClient(server.url) as c:
+        run = await c.submit("echo", {"text": "async"})
+        done = await c.wait(run.run_id, timeout=120)
+        assert isinstance(done, Run) and done.state == {"text": "async", "answer": "ASYNC"}
+        kinds = [e.kind async for e in c.events(run.run_id)]
+        assert "lifecycle" in kinds
+        assert [r.run_id async for r in c.list_runs(limit=1)] == [run.run_id]
+        assert [s.step async for s in c.history(run.run_id)] == [0, 1]
+
+
+def test_bad_url_is_a_configuration_error() -> None:
+    from tether.core.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="http://"):
+        Client("127.0.0.1:8000")

@@ -1,0 +1,96 @@
+"""The server's problem JSON as the tether errors a Runtime raises; auth and tenants."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.client.conftest import LiveServer
+from tether import RunStatus
+from tether.client import AsyncClient, AuthError, Client, NotFoundError
+from tether.core.errors import (
+    ApprovalNotFoundError,
+    IdempotencyConflictError,
+    InvalidInputError,
+    RunNotFoundError,
+    RunStateError,
+    StepNotFoundError,
+)
+
+
+def test_not_found(server: LiveServer) -> None:
+    with Client(server.url) as c:
+        with pytest.raises(RunNotFoundError) as err:
+            c.get("run-that-is-not")
+        assert err.value.run_id == "run-that-is-not"
+        with pytest.raises(RunNotFoundError):
+            c.cancel("nope")
+        with pytest.raises(RunNotFoundError):
+            list(c.events("nope"))
+        with pytest.raises(ApprovalNotFoundError):
+            c.approve("ap-nope", "alice", signature="x")
+
+    async def unknown_route() -> None:
+        async with AsyncClient(server.url) as c:
+            await c.http.call("GET", "/v1/nothing-here")
+
+    with pytest.raises(NotFoundError):
+        asyncio.run(unknown_route())
+
+
+def test_step_not_found(server: LiveServer) -> None:
+    with Client(server.url) as c:
+        run = c.wait(c.submit("echo", {"text": "a"}).run_id, timeout=120)
+        with pytest.raises(StepNotFoundError):
+            c.state(run.run_id, 99)
+        with pytest.raises(StepNotFoundError):
+            c.fork(run.run_id, 99)
+
+
+def test_invalid_input(server: LiveServer) -> None:
+    with Client(server.url) as c:
+        with pytest.raises(InvalidInputError, match="unknown workflow"):
+            c.submit("no-such-workflow", {})
+        with pytest.raises(InvalidInputError):
+            c.submit("echo", {"text": 5})  # the state field is a str
+        with pytest.raises(InvalidInputError, match="step"):
+            c.fork("any", -1)  # checked before sending
+        with pytest.raises(InvalidInputError, match="run_id"):
+            c.get("")
+
+
+def test_conflicts(server: LiveServer) -> None:
+    with Client(server.url) as c:
+        run = c.wait(c.submit("echo", {"text": "a"}, idempotency_key="same").run_id, timeout=120)
+        with pytest.raises(IdempotencyConflictError):
+            c.submit("echo", {"text": "other"}, idempotency_key="same")
+        assert run.status is RunStatus.COMPLETED
+        with pytest.raises(RunStateError):
+            c.resume(run.run_id, "late")
+        with pytest.raises(RunStateError):
+            c.cancel(run.run_id)
+
+
+def test_keys_scopes_and_tenants(keyed_server: LiveServer) -> None:
+    url, keys = keyed_server.url, keyed_server.keys
+    with Client(url) as anonymous:
+        with pytest.raises(AuthError) as err:
+            anonymous.list_page()
+        assert err.value.status == 401 and "api_key" in str(err.value)
+    with Client(url, api_key="tk_wrong") as wrong:
+        with pytest.raises(AuthError) as err:
+            wrong.workflows()
+        assert err.value.status == 401
+    with Client(url, api_key=keys["a"]) as a, Client(url, api_key=keys["a_read"]) as reader:
+        run = a.wait(a.submit("echo", {"text": "mine"}).run_id, timeout=120)
+        assert reader.get(run.run_id).status is RunStatus.COMPLETED
+        with pytest.raises(AuthError) as err:
+            reader.submit("echo", {"text": "no"})
+        assert err.value.status == 403 and "scope" in str(err.value)
+    with Client(url, api_key=keys["b"]) as b:
+        with pytest.raises(RunNotFoundError):
+            b.get(run.run_id)  # another tenant's run does not exist for b
+        with pytest.raises(RunNotFoundError):
+            list(b.events(run.run_id, follow=False))
+        assert [r.run_id for r in b.list_runs()] == []

@@ -1,0 +1,72 @@
+"""What the client does when the network breaks (a TCP proxy closes real sockets): the event
+stream resumes with Last-Event-ID and misses or repeats nothing; a submit whose answer was
+lost is retried into the same run; an unreachable server is a typed error."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from tests.client.conftest import LiveServer
+from tests.client.proxy import Proxy
+from tether import RunStatus
+from tether.client import Client, ServerUnavailableError
+from tether.core.backoff import Backoff
+
+FAST = Backoff(max_attempts=8, initial_interval=0.05, max_interval=0.5, owner="test")
+
+
+def test_event_stream_resumes_after_the_connection_drops(server: LiveServer) -> None:
+    with Proxy(server.port) as proxy, Client(proxy.url, retry=FAST) as c:
+        run = c.submit("count", {"n": 40, "pause": 0.02})
+        got = []
+        cuts = 0
+        for ev in c.events(run.run_id):
+            got.append(ev.seq)
+            if len(got) in (3, 15):  # drop the stream mid-run, twice
+                cuts += proxy.cut() > 0
+        assert cuts == 2
+        assert proxy.connections >= 3, "the client reconnected after each drop"
+        stored = [e.seq for e in c.events(run.run_id, follow=False)]
+        assert got == stored, "every event once, in order"
+        assert got == list(range(1, len(got) + 1))
+        assert c.get(run.run_id).status is RunStatus.COMPLETED
+
+
+def test_wait_survives_dropped_connections(server: LiveServer) -> None:
+    with Proxy(server.port) as proxy, Client(proxy.url, retry=FAST) as c:
+        run = c.submit("count", {"n": 30, "pause": 0.02})
+        for _ in range(3):
+            proxy.cut()
+        assert c.wait(run.run_id, timeout=120).status is RunStatus.COMPLETED
+
+
+def test_submit_whose_answer_is_lost_is_one_run(server: LiveServer) -> None:
+    with Proxy(server.port) as proxy, Client(proxy.url, retry=FAST) as c:
+        proxy.drop_responses = 1  # the server accepts the run; its answer never arrives
+        run = c.submit("echo", {"text": "once"})
+        assert proxy.connections >= 2, "retried on a new connection"
+        runs = list(c.list_runs(workflow="echo"))
+        assert [r.run_id for r in runs] == [run.run_id], "the retry did not make a second run"
+
+
+def test_a_lost_answer_to_an_unsafe_call_is_not_repeated(server: LiveServer) -> None:
+    with Proxy(server.port) as proxy, Client(proxy.url, retry=FAST) as c:
+        run = c.submit("count", {"n": 100000, "pause": 0.01})
+        proxy.cut()  # the next call opens a new connection: the one that loses its answer
+        proxy.drop_responses = 1
+        with pytest.raises(ServerUnavailableError):
+            c.cancel(run.run_id)  # not retried: it may have been applied
+        assert c.wait(run.run_id, timeout=120).status is RunStatus.CANCELLED
+
+
+def test_unreachable_server() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again below: nothing listens there
+    fast = Backoff(max_attempts=3, initial_interval=0.01, max_interval=0.02, owner="test")
+    with Client(f"http://127.0.0.1:{port}", retry=fast) as c:
+        with pytest.raises(ServerUnavailableError, match="after 3 attempts"):
+            c.get("r-1")
+        assert not c.health()
