@@ -19,8 +19,18 @@ from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as dist_version
 from typing import Any, NoReturn
 
-from tether.cli import approvals_cmd, audit_cmd, queues_cmd, requeue, schedules_cmd, worker_cmd
-from tether.cli import trace_cmd
+from tether.cli import (
+    approvals_cmd,
+    audit_cmd,
+    kpis_cmd,
+    mindlog_cmd,
+    queues_cmd,
+    requeue,
+    schedules_cmd,
+    shadow_cmd,
+    trace_cmd,
+    worker_cmd,
+)
 from tether.cli import commands as cmd
 from tether.cli.argtypes import positive_int
 from tether.cli.render import Output
@@ -221,6 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
     queues_cmd.add_parsers(sub, common)
     audit_cmd.add_parsers(sub, common)
     approvals_cmd.add_parsers(sub, common)
+    mindlog_cmd.add_parsers(sub, common)
+    kpis_cmd.add_parsers(sub, common)
+    shadow_cmd.add_parsers(sub, common)
     trace_cmd.add_parsers(sub, common)
     return parser
 
@@ -349,6 +362,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return audit_cmd.run(args, out)
         elif args.command in approvals_cmd.COMMANDS:
             return approvals_cmd.run(args, out)
+        elif args.command in mindlog_cmd.COMMANDS:
+            return mindlog_cmd.run(args, out)
+        elif args.command in kpis_cmd.COMMANDS:
+            return kpis_cmd.run(args, out)
+        elif args.command in shadow_cmd.COMMANDS:
+            return shadow_cmd.run(args, out)
         elif args.command in trace_cmd.COMMANDS:
             return trace_cmd.run(args, out)
         else:

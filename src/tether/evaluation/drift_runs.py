@@ -10,7 +10,7 @@ on the run instead; ``drift_flags`` returns both.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,13 +60,13 @@ def extract(value: Any, how: Extract, defaults: tuple[str, ...]) -> Any:
         return pick(value, defaults)
     if callable(how):
         return how(value)
-    if not isinstance(value, dict) or how not in value:
+    if not isinstance(value, Mapping) or how not in value:
         raise ConfigurationError(f"the run has no field {how!r} to read (it has {_keys(value)})")
     return value[how]
 
 
 def _keys(value: Any) -> list[str]:
-    return sorted(value) if isinstance(value, dict) else [type(value).__name__]
+    return sorted(value) if isinstance(value, Mapping) else [type(value).__name__]
 
 
 def eval_log(store: RunStore) -> EvaluationLogStore:

@@ -1,0 +1,88 @@
+"""``tether mindlog``, ``tether kpis`` and ``tether shadow report`` on a real SQLite store, in
+a subprocess."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from tether.store.evaluation_log import ShadowRow
+from tether.store.sqlite import SqliteStore
+from tether.testing import FakeClock
+
+from ..cli.conftest import run_cli
+from .test_kpis import T0, scripted_runs
+
+
+async def fill(path: Path) -> list[str]:
+    clock = FakeClock(T0)
+    await scripted_runs(SqliteStore(path, clock=clock), clock)
+    store = SqliteStore(path)
+    await store.setup()
+    try:
+        live = {"text": "", "tool_calls": [{"name": "lookup", "arguments": {"id": 1}}]}
+        other = {"text": "", "tool_calls": [{"name": "refund", "arguments": {"id": 1}}]}
+        for i in range(4):  # "good": always the same decision; "bad": another tool half the time
+            await store.put_shadow(
+                ShadowRow("r", f"g{i}", "good", T0 + i, "a", "b", live, live, 0.0, True)
+            )
+            d, theirs = (0.8, other) if i % 2 else (0.0, live)
+            await store.put_shadow(
+                ShadowRow("r", f"b{i}", "bad", T0 + i, "a", "b", live, theirs, d, d == 0.0)
+            )
+        return [r.run_id for r in reversed(await store.list_runs())]
+    finally:
+        await store.close()
+
+
+def test_mindlog_kpis_and_shadow_report(tmp_path: Path) -> None:
+    path = tmp_path / "eval.db"
+    url = f"sqlite:///{path}"
+    one, _two, _three = asyncio.run(fill(path))
+
+    ml = run_cli("mindlog", one, store=url)
+    assert ml.rc == 0, ml.err
+    assert f"mind log of {one} (research)" in ml.out
+    assert "plan at step 1: search -> fetch -> summarize" in ml.out.replace("→", "->")
+    assert "ACTION search done" in ml.out
+    assert "why (model): I need the funding news." in ml.out
+    assert 'out:   {"hits": [{"title": "Tether raises Series A", "amount_musd": 42}]}' in ml.out
+    assert "then:  Tether raised 42 million dollars in its Series A." in ml.out
+    assert "why (explain): the search hit needs its source page checked" in ml.out
+    assert ml.out.count("used later: yes") == 1 and ml.out.count("used later: no") == 1
+    as_json = run_cli("mindlog", one, "--json", "--actions", store=url)
+    assert as_json.rc == 0, as_json.err
+    entries = json.loads(as_json.out)["entries"]
+    assert [(e["name"], e["used_later"]) for e in entries] == [("search", True), ("fetch", False)]
+    missing = run_cli("mindlog", "nope", store=url)
+    assert missing.rc != 0 and "nope" in missing.err
+
+    k = run_cli("kpis", "--workflow", "research", store=url)
+    assert k.rc == 0, k.err
+    rows = {
+        line.split()[0] + " " + line.split()[1]: line.split()[-1]
+        for line in k.out.splitlines()
+        if len(line.split()) > 2
+    }
+    assert rows["plan fidelity"] == "60.0%" and rows["tool utility"] == "66.7%"
+    assert rows["escalation rate"] == "50.0%" and rows["latency p95"] == "18.00"
+    kj = run_cli("kpis", "--json", "--since", str(T0 + 100), store=url)
+    assert kj.rc == 0, kj.err
+    assert list(json.loads(kj.out)["workflows"]) == ["other"]
+    bad = run_cli("kpis", "--since", "last tuesday", store=url)
+    assert bad.rc == 2 and "cannot read 'last tuesday' as a time" in bad.err
+
+    good = run_cli("shadow", "report", "good", store=url)
+    assert good.rc == 0, good.err
+    assert "verdict          proceed" in good.out and "parity           100.0%" in good.out
+    halt = run_cli("shadow", "report", "bad", "--json", store=url)
+    assert halt.rc == 1
+    report = json.loads(halt.out)
+    # distances 0, 0.8, 0, 0.8: mean 0.4 > 0.1; tools agree on 2 of 4
+    assert report["verdict"] == "halt rollout" and report["mean_distance"] == 0.4
+    assert report["tool_agreement"] == 0.5 and report["above_threshold"] == 2
+    lenient = run_cli("shadow", "report", "bad", "--threshold", "0.5", store=url)
+    assert lenient.rc == 0 and "proceed" in lenient.out
+    none = run_cli("shadow", "report", "nobody", store=url)
+    assert none.rc == 0 and "no data" in none.out
