@@ -14,70 +14,20 @@ from tether.memory.types import Memory, Ranking, Recalled
 K = TypeVar("K")
 
 _WORD = re.compile(r"[^\W_]+")
-STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "but",
-        "by",
-        "for",
-        "from",
-        "has",
-        "have",
-        "how",
-        "i",
-        "in",
-        "is",
-        "it",
-        "its",
-        "me",
-        "my",
-        "of",
-        "on",
-        "or",
-        "our",
-        "so",
-        "that",
-        "the",
-        "their",
-        "them",
-        "then",
-        "there",
-        "these",
-        "they",
-        "this",
-        "to",
-        "us",
-        "was",
-        "we",
-        "were",
-        "what",
-        "when",
-        "where",
-        "which",
-        "who",
-        "why",
-        "will",
-        "with",
-        "you",
-        "your",
-        "do",
-        "does",
-        "did",
-        "can",
-        "could",
-        "would",
-        "should",
-        "about",
-        "into",
-        "than",
-    ]
+_STOP = (
+    # Snowball's English list (function words only), with the pieces contractions leave
+    "i me my myself we our ours ourselves you your yours yourself yourselves he him his "
+    "himself she her hers herself it its itself they them their theirs themselves what "
+    "which who whom this that these those am is are was were be been being have has had "
+    "having do does did doing would should could ought a an the and but if or because as "
+    "until while of at by for with about against between into through during before after "
+    "above below to from up down in out on off over under again further then once here "
+    "there when where why how all any both each few more most other some such no nor not "
+    "only own same so than too very can will just s t d ll m re ve don isn aren wasn "
+    "weren hasn haven hadn doesn didn won wouldn shan shouldn couldn mustn let"
 )
+STOPWORDS = frozenset(_STOP.split())
+"""Dropped from keyword queries (not from the index): words every text has match noise."""
 MAX_TERMS = 32
 
 
