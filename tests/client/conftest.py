@@ -4,15 +4,14 @@ a free 127.0.0.1 port, on a thread of its own, for the client tests."""
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from tests.server.apps import workflows
+from tests.server.live import ServerThread
 from tether.server.app import create_app
 from tether.server.keys import create_key
 from tether.server.settings import ServerSettings
@@ -26,28 +25,6 @@ class LiveServer:
     db: Path
     keys: dict[str, str] = field(default_factory=dict)
     """name -> API key (empty: local mode, no key needed)."""
-
-
-class ServerThread:
-    def __init__(self, app: object) -> None:
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True, name="test-uvicorn")
-
-    def __enter__(self) -> int:
-        self.thread.start()
-        for _ in range(6000):  # bounds a hang only: 60 s
-            if self.server.started or not self.thread.is_alive():
-                break
-            threading.Event().wait(0.01)
-        if not self.server.started:
-            raise RuntimeError("uvicorn did not start")
-        port: int = self.server.servers[0].sockets[0].getsockname()[1]
-        return port
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(60)
 
 
 async def _make_keys(db: Path, specs: dict[str, tuple[str, list[str]]]) -> dict[str, str]:

@@ -40,6 +40,10 @@ class Settings:
     """Where ``store_url`` came from: ``--store``, ``TETHER_STORE`` or ``default``."""
     app: str | None = None
     actor: str = "cli"
+    server: str | None = None
+    """``--server`` or ``TETHER_SERVER``: act through this ``tether serve`` (tether.cli.backend)."""
+    api_key: str | None = None
+    """``--api-key`` or ``TETHER_API_KEY``: the server's Bearer key."""
 
 
 def settings(args: Any, *, app: bool = True) -> Settings:
@@ -52,7 +56,13 @@ def settings(args: Any, *, app: bool = True) -> Settings:
     if not store:
         store, origin = DEFAULT_STORE, "default"
     ref = (getattr(args, "app", None) or env("TETHER_APP")) if app else None
-    return Settings(store, origin, ref, default_actor())
+    server = getattr(args, "server", None)
+    if server and getattr(args, "store", None):
+        raise ConfigurationError("pass either --store URL or --server URL, not both")
+    if not server and origin != "--store":
+        server = env("TETHER_SERVER")
+    api_key = getattr(args, "api_key", None) or env("TETHER_API_KEY")
+    return Settings(store, origin, ref, default_actor(), server or None, api_key)
 
 
 def default_actor() -> str:

@@ -33,6 +33,7 @@ from tether.cli import (
 )
 from tether.cli import commands as cmd
 from tether.cli.argtypes import positive_int
+from tether.cli.backend import backend_for, check_server_command
 from tether.cli.render import Output
 from tether.core.errors import InvalidInputError, TetherError
 
@@ -94,6 +95,18 @@ def _global_options() -> _Parser:
         help="module:attr or path/to/file.py:attr naming a compiled Workflow or a "
         "list of them (env TETHER_APP); needed to resume/fork runs whose "
         "workflow cannot be imported from the ref stored on the run",
+    )
+    g.add_argument(
+        "--server",
+        metavar="URL",
+        default=argparse.SUPPRESS,
+        help="act through a `tether serve` server instead of the store (env TETHER_SERVER)",
+    )
+    g.add_argument(
+        "--api-key",
+        metavar="KEY",
+        default=argparse.SUPPRESS,
+        help="the server's API key (env TETHER_API_KEY)",
     )
     g.add_argument(
         "--json",
@@ -241,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
 # -- dispatch ---------------------------------------------------------------------------------
 async def _dispatch(args: argparse.Namespace, out: Output) -> None:
     s = cmd.settings(args)
+    be = backend_for(s)
     action = args.action
     if action == "list" and args.dead_letter:
         dead = await requeue.dead_letter_runs(
@@ -249,14 +263,14 @@ async def _dispatch(args: argparse.Namespace, out: Output) -> None:
         out.runs(dead)
     elif action == "list":
         statuses = cmd.parse_statuses(args.status)
-        out.runs(await cmd.list_runs(s, statuses, args.workflow, args.limit, args.thread))
+        out.runs(await be.list_runs(statuses, args.workflow, args.limit, args.thread))
     elif action == "show":
-        view = await cmd.show_run(s, args.run_id, args.step)
+        view = await be.show_run(args.run_id, args.step)
         if view.state_error and out.json_mode:
             out.warning(f"state unavailable: {view.state_error}")
         out.run(view)
     elif action == "history":
-        out.history(await cmd.run_history(s, args.run_id, args.after, args.limit))
+        out.history(await be.run_history(args.run_id, args.after, args.limit))
     elif action == "resume":
         kw: dict[str, Any] = {}
         if args.value is not None:
@@ -266,8 +280,7 @@ async def _dispatch(args: argparse.Namespace, out: Output) -> None:
             }
         answers = cmd.parse_answers(args.answer) if args.answer else None
         out.resumed(
-            await cmd.resume_run(
-                s,
+            await be.resume_run(
                 args.run_id,
                 answers=answers,
                 max_steps=args.max_steps,
@@ -286,12 +299,12 @@ async def _dispatch(args: argparse.Namespace, out: Output) -> None:
                     f"got a {type(patch).__name__}"
                 )
         out.forked(
-            await cmd.fork_run(
-                s, args.run_id, args.step, patch, max_steps=args.max_steps, wait=not args.no_wait
+            await be.fork_run(
+                args.run_id, args.step, patch, max_steps=args.max_steps, wait=not args.no_wait
             )
         )
     elif action == "cancel":
-        out.cancelled(await cmd.cancel_run(s, args.run_id, args.reason))
+        out.cancelled(await be.cancel_run(args.run_id, args.reason))
     elif action in requeue.ACTIONS:
         await requeue.dispatch(args, s, out)
     else:  # pragma: no cover - argparse rejects unknown actions
@@ -350,6 +363,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     undo = _setup_logging(out, debug)
     try:
+        check_server_command(args)
         if args.command == "version":
             out.version(tether_version())
         elif args.command in worker_cmd.COMMANDS:

@@ -1,0 +1,136 @@
+"""``tether runs ...`` against a live ``tether serve`` (``--server URL`` / ``TETHER_SERVER``):
+the same commands and output as on a store, through the HTTP API."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.cli.conftest import Result, run_cli
+from tests.client.conftest import _make_keys
+from tests.server.apps import workflows
+from tests.server.live import ServerThread
+from tether import RunStatus
+from tether.client import Client
+from tether.server.app import create_app
+from tether.server.settings import ServerSettings
+
+
+@dataclass
+class Served:
+    url: str
+    completed: str
+    escalated: str
+    key: str | None = None
+
+
+def _serve(db: Path, key: str | None) -> Iterator[Served]:
+    settings = ServerSettings(store=f"sqlite:///{db}", workflows=workflows, embedded_workers=2)
+    with ServerThread(create_app(settings)) as port:
+        url = f"http://127.0.0.1:{port}"
+        with Client(url, api_key=key) as c:
+            done = c.wait(c.submit("count", {"n": 2}).run_id, timeout=120)
+            asked = c.wait(c.submit("ask", {"question": "name?"}).run_id, timeout=120)
+        assert done.status is RunStatus.COMPLETED and asked.status is RunStatus.ESCALATED
+        yield Served(url, done.run_id, asked.run_id, key)
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    yield from _serve(tmp_path / "serve.db", None)
+
+
+def tether(*args: str, server: str | None = None, key: str | None = None) -> Result:
+    env = {"TETHER_SERVER": server} if server else {}
+    if key:
+        env["TETHER_API_KEY"] = key
+    return run_cli(*args, store=None, env=env)
+
+
+def test_list_and_show(served: Served) -> None:
+    res = tether("runs", "list", "--server", served.url, "--json")
+    assert res.rc == 0, res.err
+    assert {r["run_id"] for r in res.json()} == {served.completed, served.escalated}
+    res = tether("runs", "list", "--status", "escalated", "--json", server=served.url)
+    assert [r["run_id"] for r in res.json()] == [served.escalated]
+
+    table = tether("runs", "show", served.escalated, server=served.url)
+    assert table.rc == 0, table.err
+    assert "ESCALATED" in table.out and "name?" in table.out
+    data = tether("runs", "show", served.completed, "--json", server=served.url).json()
+    assert data["run"]["status"] == "COMPLETED" and data["state"]["i"] == 2
+    at0 = tether("runs", "show", served.completed, "--step", "0", "--json", server=served.url)
+    assert at0.json()["step"] == 0 and "i" not in at0.json()["state"]
+
+
+def test_history(served: Served) -> None:
+    res = tether("runs", "history", served.completed, server=served.url)
+    assert res.rc == 0, res.err
+    assert "tick" in res.out and "COMPLETED" in res.out and "lifecycle" in res.out
+    data = tether("runs", "history", served.completed, "--json", server=served.url).json()
+    assert [s["step"] for s in data["steps"]] == [0, 1, 2]
+    assert data["transitions"][-1]["dst"] == "COMPLETED"
+    page = tether("runs", "history", served.completed, "--limit", "1", "--json", server=served.url)
+    assert [s["step"] for s in page.json()["steps"]] == [0] and page.json()["next_after"] == 0
+
+
+def test_resume_fork_cancel(served: Served) -> None:
+    res = tether(
+        "runs", "resume", served.escalated, "--value", '"Ada"', "--json", server=served.url
+    )
+    assert res.rc == 0, res.err
+    data = res.json()
+    assert data["previous_status"] == "ESCALATED" and data["status"] == "COMPLETED"
+    assert data["state"]["answer"] == "the human said Ada"
+
+    fork = tether(
+        "runs",
+        "fork",
+        served.completed,
+        "--step",
+        "1",
+        "--patch",
+        '{"n": 4}',
+        "--json",
+        server=served.url,
+    )
+    assert fork.rc == 0, fork.err
+    assert fork.json()["status"] == "COMPLETED" and fork.json()["state"]["i"] == 4
+
+    with Client(served.url) as c:
+        long = c.submit("count", {"n": 100000, "pause": 0.01}).run_id
+    res = tether("runs", "cancel", long, "--reason", "enough", server=served.url)
+    assert res.rc == 0, res.err
+    assert "CANCELLED" in res.out
+
+
+def test_errors(served: Served) -> None:
+    res = tether("runs", "show", "nope", server=served.url)
+    assert res.rc == 2 and "not found" in res.err
+    res = tether("runs", "resume", served.completed, "--value", "1", server=served.url)
+    assert res.rc == 2 and "COMPLETED" in res.err
+    res = tether("worker", "--server", served.url)
+    assert res.rc == 2 and "works on a store" in res.err
+    res = tether("runs", "list", "--dead-letter", "--server", served.url)
+    assert res.rc == 2 and "works on a store" in res.err
+    res = tether("runs", "list", "--server", served.url, "--store", "sqlite:///x.db")
+    assert res.rc == 2 and "either" in res.err
+    res = tether("runs", "list", server="127.0.0.1:1")
+    assert res.rc == 2 and "http://" in res.err
+
+
+def test_api_key(tmp_path: Path) -> None:
+    db = tmp_path / "keyed.db"
+    keys = asyncio.run(_make_keys(db, {"a": ("tenant-a", ["read", "submit"])}))
+    for served in _serve(db, keys["a"]):
+        res = tether("runs", "list", server=served.url)
+        assert res.rc == 2 and "API key" in res.err
+        res = tether("runs", "list", "--json", server=served.url, key=keys["a"])
+        assert res.rc == 0, res.err
+        assert {r["run_id"] for r in res.json()} == {served.completed, served.escalated}
+        res = tether("runs", "list", "--api-key", keys["a"], "--server", served.url)
+        assert res.rc == 0, res.err
