@@ -25,7 +25,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from tether.core.errors import ConfigurationError
-from tether.observability.exporters import INSTALL_HINT, build_exporter, check_exporter_name
+from tether.observability.exporters import (
+    INSTALL_HINT,
+    build_exporter,
+    check_exporter_name,
+    otlp_protocol,
+)
 from tether.observability.pinned_ids import PinnableIds, pin_tracer
 from tether.observability.semconv import SCHEMA_URL
 
@@ -133,6 +138,8 @@ def configure_tracing(
         if name == "none":
             _STATE.off = True
             return None
+        if name == "otlp":
+            name = otlp_protocol()
     try:
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider

@@ -1,0 +1,212 @@
+"""A run is one trace: the workflow span, a span per step and node, ``invoke_agent`` for agent
+nodes, ``chat`` and ``execute_tool`` under the node that makes the call, governance decisions
+and trips as span events, child runs under their parent's node."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypedDict
+
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import StatusCode
+
+from tests.governance.refund_app import Ledger, build
+from tether import START, Graph, RunContext, RunStatus, Runtime
+from tether.llm import ScriptedModel
+from tether.observability import configure_tracing, run_trace_ids
+from tether.store.memory import MemoryStore
+from tether.tools import ToolExecutor, tool
+
+
+class S(TypedDict, total=False):
+    a: str
+    b: str
+
+
+@tool()
+async def search(q: str) -> str:
+    return f"found {q}"
+
+
+def _workflow(model: ScriptedModel) -> Any:
+    tools = ToolExecutor([search])
+
+    async def ask(state: S) -> dict[str, Any]:
+        return {"a": (await model.chat("what is up?")).text}
+
+    async def act(state: S, ctx: RunContext) -> dict[str, Any]:
+        got = await tools.call("search", {"q": "secret query"}, ctx=ctx)
+        return {"b": str(got.value)}
+
+    g = Graph(S, name="traced")
+    g.add_node("ask", ask).add_node("act", act, phase="tool")
+    g.add_edge(START, "ask").add_edge("ask", "act")
+    return g.compile()
+
+
+def _one(spans: list[ReadableSpan], name: str) -> ReadableSpan:
+    (got,) = [s for s in spans if s.name == name]
+    return got
+
+
+def _parent(span: ReadableSpan) -> int | None:
+    return span.parent.span_id if span.parent is not None else None
+
+
+async def test_a_run_is_one_trace_of_steps_nodes_and_calls(traced: InMemorySpanExporter) -> None:
+    async with Runtime(MemoryStore(), recover=False) as rt:
+        res = await rt.run(_workflow(ScriptedModel(["hello"])), {})
+        run = await rt.get_run(res.run_id)
+    spans = list(traced.get_finished_spans())
+    assert sorted(s.name for s in spans) == sorted(
+        [
+            "invoke_workflow traced",
+            "step 1",
+            "invoke_agent ask",
+            "chat scripted",
+            "step 2",
+            "node act",
+            "execute_tool search",
+        ]
+    )
+    ids = run_trace_ids(res.run_id, run.metadata)
+    assert run.metadata["trace"]["span_id"] == f"{ids.span_id:016x}"
+    assert {s.context.trace_id for s in spans} == {ids.trace_id}
+    root = _one(spans, "invoke_workflow traced")
+    assert root.context.span_id == ids.span_id and root.parent is None
+    attrs = dict(root.attributes or {})
+    assert attrs["gen_ai.operation.name"] == "invoke_workflow"
+    assert attrs["gen_ai.workflow.name"] == "traced"
+    assert attrs["tether.run_id"] == res.run_id and attrs["tether.run.status"] == "COMPLETED"
+    step1, step2 = _one(spans, "step 1"), _one(spans, "step 2")
+    assert _parent(step1) == _parent(step2) == root.context.span_id
+    ask, act = _one(spans, "invoke_agent ask"), _one(spans, "node act")
+    assert _parent(ask) == step1.context.span_id and _parent(act) == step2.context.span_id
+    assert dict(ask.attributes or {})["gen_ai.agent.name"] == "ask"
+    assert dict(act.attributes or {})["tether.phase"] == "tool"
+    chat, tool_span = _one(spans, "chat scripted"), _one(spans, "execute_tool search")
+    assert _parent(chat) == ask.context.span_id and _parent(tool_span) == act.context.span_id
+    t = dict(tool_span.attributes or {})
+    assert t["gen_ai.operation.name"] == "execute_tool" and t["gen_ai.tool.name"] == "search"
+    assert t["tether.tool.scope"] == "read" and t["tether.outcome"] == "ok"
+    assert t["tether.attempts"] == 1 and t["tether.tool.retries"] == 0
+    # content capture is off: no prompt, answer, arguments or result anywhere
+    for s in spans:
+        keys = set((s.attributes or {}).keys())
+        assert not keys & {
+            "gen_ai.input.messages",
+            "gen_ai.output.messages",
+            "gen_ai.tool.call.arguments",
+            "gen_ai.tool.call.result",
+        }
+
+
+async def test_content_is_recorded_only_when_opted_in() -> None:
+    exporter = InMemorySpanExporter()
+    configure_tracing(exporter, capture_content=True)
+    try:
+        async with Runtime(MemoryStore(), recover=False) as rt:
+            await rt.run(_workflow(ScriptedModel(["hello"])), {})
+    finally:
+        from tether.observability import shutdown_tracing
+
+        shutdown_tracing()
+    spans = list(exporter.get_finished_spans())
+    chat = dict(_one(spans, "chat scripted").attributes or {})
+    assert "what is up?" in str(chat["gen_ai.input.messages"])
+    assert "hello" in str(chat["gen_ai.output.messages"])
+    tool_attrs = dict(_one(spans, "execute_tool search").attributes or {})
+    assert "secret query" in str(tool_attrs["gen_ai.tool.call.arguments"])
+    assert "found secret query" in str(tool_attrs["gen_ai.tool.call.result"])
+
+
+class P(TypedDict, total=False):
+    a: str
+    sub: str
+
+
+async def test_child_runs_nest_under_the_parent_node(traced: InMemorySpanExporter) -> None:
+    child = Graph(P, name="child")
+    child.add_node("inner", lambda s: {"sub": "done"}).add_edge(START, "inner")
+    parent = Graph(P, name="parent")
+    parent.add_node("first", lambda s: {"a": "x"}).add_node("delegate", child.compile())
+    parent.add_edge(START, "first").add_edge("first", "delegate")
+    async with Runtime(MemoryStore(), recover=False) as rt:
+        res = await rt.run(parent.compile(), {})
+        assert res.status is RunStatus.COMPLETED
+    spans = list(traced.get_finished_spans())
+    assert len({s.context.trace_id for s in spans}) == 1
+    node = _one(spans, "invoke_agent delegate")
+    child_root = _one(spans, "invoke_workflow child")
+    assert _parent(child_root) == node.context.span_id
+    assert dict(child_root.attributes or {})["tether.parent_run_id"] == res.run_id
+    inner = _one(spans, "invoke_agent inner")
+    child_step = next(s for s in spans if s.context.span_id == _parent(inner))
+    assert _parent(child_step) == child_root.context.span_id
+    parent_root = _one(spans, "invoke_workflow parent")
+    assert parent_root.parent is None
+
+
+async def test_a_run_started_inside_a_span_nests_under_it(traced: InMemorySpanExporter) -> None:
+    from tether.observability.tracing import tracer
+
+    app_tracer = tracer("my.app")
+    async with Runtime(MemoryStore(), recover=False) as rt:
+        with app_tracer.start_as_current_span("handle request") as request_span:
+            await rt.run(_workflow(ScriptedModel(["hi"])), {})
+    spans = list(traced.get_finished_spans())
+    root = _one(spans, "invoke_workflow traced")
+    assert _parent(root) == request_span.get_span_context().span_id
+    assert {s.context.trace_id for s in spans} == {request_span.get_span_context().trace_id}
+
+
+async def test_a_fork_is_a_trace_of_its_own(traced: InMemorySpanExporter) -> None:
+    async with Runtime(MemoryStore(), recover=False) as rt:
+        res = await rt.run(_workflow(ScriptedModel(["a", "b"])), {})
+        fork = await rt.fork(res.run_id, step=1)
+        await rt.wait(fork.run_id)
+        parent_ids = run_trace_ids(res.run_id, (await rt.get_run(res.run_id)).metadata)
+        fork_ids = run_trace_ids(fork.run_id, (await rt.get_run(fork.run_id)).metadata)
+    assert fork_ids.span_id != parent_ids.span_id
+    roots = [s for s in traced.get_finished_spans() if s.name == "invoke_workflow traced"]
+    assert len(roots) == 2 and len({r.context.span_id for r in roots}) == 2
+
+
+async def test_trips_and_decisions_are_span_events(
+    traced: InMemorySpanExporter, tmp_path: Path
+) -> None:
+    async with Runtime(MemoryStore(), recover=False) as rt:
+        res = await rt.run(build(Ledger(tmp_path / "ledger.txt")), {"order_id": 7})
+    assert res.status is RunStatus.ESCALATED
+    spans = list(traced.get_finished_spans())
+    tripped = [s for s in spans if any(e.name == "loop_guard_tripped" for e in s.events)]
+    (tool_span,) = tripped  # the trip happened while asking for the 4th refund
+    assert tool_span.name == "execute_tool refund_order"
+    assert tool_span.status.status_code is StatusCode.ERROR
+    event = next(e for e in tool_span.events if e.name == "loop_guard_tripped")
+    assert dict(event.attributes or {})["count"] == 3
+    assert "args" not in dict(event.attributes or {})  # content capture is off
+    escalated = [s for s in spans if any(e.name == "escalated" for e in s.events)]
+    assert [s.name for s in escalated] == ["step 4"]
+    assert dict(escalated[0].attributes or {})["tether.run.status"] == "ESCALATED"
+    # an ESCALATED run has not ended: its workflow span is exported when it does
+    assert not [s for s in spans if s.name.startswith("invoke_workflow")]
+
+
+async def test_an_application_provider_gets_the_spans() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    configure_tracing(provider=provider)
+    try:
+        async with Runtime(MemoryStore(), recover=False) as rt:
+            await rt.run(_workflow(ScriptedModel(["x"])), {})
+    finally:
+        from tether.observability import shutdown_tracing
+
+        shutdown_tracing()
+    assert "invoke_workflow traced" in {s.name for s in exporter.get_finished_spans()}
+    assert trace.get_tracer_provider() is not provider  # tether set nothing globally
