@@ -132,6 +132,11 @@ async def _decide(ap: Approvals, args: argparse.Namespace, out: Output) -> None:
 
 async def _dispatch(args: argparse.Namespace, out: Output) -> None:
     s = cmd.settings(args)
+    if s.server:  # through a tether serve server (--server / TETHER_SERVER)
+        from tether.cli import server_approvals
+
+        await server_approvals.dispatch(args, out, s)
+        return
     async with _approvals(s) as ap:
         if args.action == "list":
             recs = await ap.list(status=args.status, run_id=args.run)
