@@ -172,3 +172,44 @@ async def test_the_dreamer_can_be_scheduled(tmp_path: Path) -> None:
     async with Runtime(SqliteStore(tmp_path / "r.db"), workflows=[wf], recover=False) as rt:
         sched: Any = await rt.schedule("0 3 * * *", wf, {"tenant": "acme"}, name="dream-acme")
     assert sched.workflow == wf.name and sched.input == {"tenant": "acme"}
+
+
+class FlakyForget:
+    """The episodic store, whose ``forget`` fails once after the merged memory was added:
+    what a crash between the add and the journal's record leaves behind."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.failures = 1
+        self.adds = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def add(self, *args: Any, **kw: Any) -> Any:
+        self.adds += 1
+        return await self.inner.add(*args, **kw)
+
+    async def forget(self, ids: Any, *, scope: Any) -> int:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("the memory store went away")
+        return int(await self.inner.forget(ids, scope=scope))
+
+
+async def test_a_retried_merge_finds_its_memory_instead_of_adding_it_twice(tmp_path: Path) -> None:
+    clock = FakeClock()
+    plane = await seeded(clock)
+    flaky = FlakyForget(plane.episodic)
+    plane.episodic = flaky  # type: ignore[assignment]
+    model = merger()
+    wf = dreamer_workflow(plane, model, embedder=HashingEmbedder(), clock=clock)
+    async with Runtime(SqliteStore(tmp_path / "r.db"), workflows=[wf], recover=False) as rt:
+        r = await rt.run(wf, {"tenant": "acme"})
+        audit = await consolidation_audit(rt.store, tenant="acme")
+    assert r.completed, r.error
+    after = await texts(plane, "acme")
+    merged = [t for t in after if t.startswith("MERGED")]
+    assert len(merged) == 2 and flaky.adds == 2  # the retry found its merged memory
+    assert model.calls == 2  # the journaled merge texts were replayed, not asked again
+    assert len(audit) == 5

@@ -26,9 +26,9 @@ from collections.abc import Sequence
 from typing import Any, TypedDict
 
 from tether.core.clock import SYSTEM_CLOCK, Clock
-from tether.core.errors import InvalidInputError
+from tether.core.errors import InvalidInputError, UserError
 from tether.core.messages import Message
-from tether.graph import END, START, Graph, RunContext, Workflow
+from tether.graph import END, START, Graph, RetryPolicy, RunContext, Workflow
 from tether.llm.embeddings import Embedder, default_embedder, embed_unit
 from tether.llm.model import Model
 from tether.memory.consolidation import DreamSettings, Scored, plan_dream
@@ -44,6 +44,14 @@ MERGE_INSTRUCTIONS = (
     "Answer with the statement only."
 )
 PAGE = 1000
+
+
+def _transient(exc: BaseException) -> bool:
+    return not isinstance(exc, UserError)
+
+
+RETRY = RetryPolicy(max_attempts=3, initial_interval=0.5, retry_on=_transient)
+"""Each step is retried (a store or model hiccup), never for bad input."""
 
 
 class DreamState(TypedDict, total=False):
@@ -109,9 +117,13 @@ def dreamer_workflow(
     name: str = DREAMER,
     clock: Clock = SYSTEM_CLOCK,
     max_tokens: int = 256,
+    retry: RetryPolicy | None = RETRY,
+    governance: Any = None,
 ) -> Workflow:
     """The consolidation workflow over ``plane``'s episodic store (see the module). ``model``
-    writes merged memories; ``embedder`` (default: MiniLM) measures similarity."""
+    writes merged memories; ``embedder`` (default: MiniLM) measures similarity; ``retry``
+    retries a failed step (journaled work is replayed, not redone); ``governance`` governs
+    the dream's model calls like any run's."""
 
     def embedder_() -> Embedder:
         return embedder if embedder is not None else default_embedder()
@@ -245,9 +257,9 @@ def dreamer_workflow(
         return {"audit": audit, "merged": merged}
 
     g = Graph(DreamState, name=name)
-    g.add_node("plan", plan)
-    g.add_node("consolidate", consolidate)
+    g.add_node("plan", plan, retry=retry)
+    g.add_node("consolidate", consolidate, retry=retry)
     g.add_edge(START, "plan")
     g.add_edge("plan", "consolidate")
     g.add_edge("consolidate", END)
-    return g.compile()
+    return g.compile(governance=governance)
