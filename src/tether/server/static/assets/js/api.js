@@ -44,8 +44,9 @@ export function authHeaders(extra = {}) {
 let pendingKey = null;
 
 /** Ask for a key (one prompt however many requests got a 401); resolves when one is saved. */
-export function needKey(message) {
+export function needKey(detail = "") {
   if (!pendingKey) {
+    const message = apiKey() ? `That API key was refused. ${detail}`.trim() : detail;
     pendingKey = askForKey(message).finally(() => {
       pendingKey = null;
     });
@@ -66,7 +67,7 @@ export async function request(method, path, body, { signal } = {}) {
     });
     if (response.status === 401) {
       const problem = await readJson(response);
-      await needKey(apiKey() ? "That API key was refused. " + ((problem && problem.detail) || "") : "");
+      await needKey((problem && problem.detail) || "");
       continue;
     }
     const data = await readJson(response);

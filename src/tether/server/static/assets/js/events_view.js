@@ -115,7 +115,8 @@ export function eventsView(run, { onLive = () => {}, live = false } = {}) {
   }
 
   followBtn.addEventListener("click", () => setFollow(!follow));
-  endBtn.addEventListener("click", () => list.scrollToIndex(log.count - 1, "end"));
+  // End sticks to the end: without the run's event count the pages load one after the other
+  endBtn.addEventListener("click", () => setFollow(true));
   startBtn.addEventListener("click", () => {
     setFollow(false);
     list.scrollToIndex(0, "start");
@@ -126,8 +127,11 @@ export function eventsView(run, { onLive = () => {}, live = false } = {}) {
   viewport.addEventListener("keydown", (e) => {
     if (e.key === "j" || e.key === "ArrowDown") select(Math.min(log.count - 1, selected + 1));
     else if (e.key === "k" || e.key === "ArrowUp") select(Math.max(0, selected - 1));
-    else if (e.key === "End") list.scrollToIndex(log.count - 1, "end");
-    else if (e.key === "Home") list.scrollToIndex(0, "start");
+    else if (e.key === "End") setFollow(true);
+    else if (e.key === "Home") {
+      setFollow(false);
+      list.scrollToIndex(0, "start");
+    }
     else return;
     e.preventDefault();
   });
