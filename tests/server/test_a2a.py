@@ -15,7 +15,7 @@ from a2a.helpers import get_artifact_text, get_data_parts, new_text_part
 from a2a.types import GetTaskRequest, Message, Role, SendMessageRequest, StreamResponse, TaskState
 from fastapi import FastAPI
 
-from tests.server.a2a_apps import workflows
+from tests.server.apps import workflows
 from tests.server.live import serve
 from tether import RunStatus, Runtime
 from tether.graph.builder import Workflow
@@ -70,7 +70,7 @@ async def test_agent_cards(server: tuple[str, Runtime]) -> None:
         root = (await http.get(f"{url}/.well-known/agent-card.json")).json()
         assert root["name"] == "echo"  # the first workflow is the default agent
         listing = (await http.get(f"{url}/a2a")).json()
-        assert [a["name"] for a in listing["items"]] == ["ask", "echo"]
+        assert [a["name"] for a in listing["items"]] == ["ask", "count", "echo", "refunds"]
         missing = await http.get(f"{url}/a2a/nope/.well-known/agent-card.json")
         assert missing.status_code == 404
 

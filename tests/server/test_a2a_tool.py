@@ -11,7 +11,7 @@ from typing import Any, TypedDict
 import pytest
 from fastapi import FastAPI
 
-from tests.server.a2a_apps import workflows
+from tests.server.apps import workflows
 from tests.server.live import serve
 from tether import END, START, Graph, RunStatus, Runtime, interrupt
 from tether.core.errors import ConfigurationError

@@ -104,6 +104,13 @@ class _ContextBuilder(DefaultServerCallContextBuilder):
         return ctx
 
 
+def _tenant_of(ctx: ServerCallContext) -> str:
+    """The owner of a task: the tenant of the key that made it. Another tenant's task is
+    not found (the same rule as the HTTP API's runs)."""
+    tenant = ctx.state.get(TENANT_KEY)
+    return f"tenant:{tenant}" if tenant else "local"
+
+
 class A2AAgents:
     """The agents of one app: one SDK request handler (and task store) per workflow."""
 
@@ -123,7 +130,7 @@ class A2AAgents:
         if agent is None or agent.workflow is not wf:
             handler = DefaultRequestHandler(
                 agent_executor=WorkflowAgentExecutor(self.runtime, wf),
-                task_store=InMemoryTaskStore(),
+                task_store=InMemoryTaskStore(owner_resolver=_tenant_of),
                 agent_card=agent_card(wf, f"http://127.0.0.1{A2A_PREFIX}/{name}"),
             )
             agent = _Agent(wf, JsonRpcDispatcher(handler, context_builder=_ContextBuilder()))

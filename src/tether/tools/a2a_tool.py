@@ -32,6 +32,7 @@ from a2a.client import A2ACardResolver, A2AClientError, ClientConfig, ClientFact
 from a2a.client.errors import A2AClientTimeoutError, AgentCardResolutionError
 from a2a.helpers import get_data_parts, get_text_parts, new_data_part, new_text_part
 from a2a.types import AgentCard, Message, Part, Role, SendMessageRequest, Task, TaskState
+from a2a.utils.errors import A2AError
 
 from tether.core.errors import ConfigurationError, ToolError, ToolTimeoutError, ToolTransientError
 from tether.tools.contract import ToolContract, tool
@@ -101,7 +102,7 @@ class A2AAgent:
                 if isinstance(status, int) and status >= 500:
                     raise ToolTransientError(str(exc), status=status) from exc
                 raise ToolError(f"A2A agent {self.url}: {exc}") from exc
-            except A2AClientError as exc:
+            except (A2AClientError, A2AError) as exc:
                 raise ToolError(f"A2A agent {self.url} refused the message: {exc}") from exc
         return self._result(got[-1] if got else None)
 
