@@ -15,7 +15,7 @@ from rich.text import Text
 
 from tether.observability.timeline import MODEL, NODE, RUN, STEP, TOOL, Mark, Timeline, TimelineSpan
 
-LABEL = 26
+LABEL = 30
 """Width of the label column."""
 DURATION = 9
 """Width of the duration column."""
@@ -76,6 +76,8 @@ def _label(span: TimelineSpan) -> str:
     name = span.name
     if span.kind == NODE:
         name = name.removeprefix("node ")
+    elif span.kind == TOOL:
+        name = "tool " + name.removeprefix("execute_tool ")
     elif span.kind == RUN:
         name = "run"
     text = "  " * span.depth + name
@@ -127,6 +129,14 @@ def mark_text(mark: Mark) -> str | None:
         return f"escalated: {d.get('kind')}: {d.get('reason', '')}".rstrip(": ")
     if name == "policy_decision":
         return f"policy {d.get('decision') or d.get('outcome') or ''}: {d.get('rule') or ''}"
+    if name == "interrupt":
+        return f"waiting for human input ({d.get('id')})"
+    if name == "approval_requested":
+        return f"approval {d.get('approval_id', '')} requested (needs {d.get('required', 1)})"
+    if name == "loop_guard_tripped":
+        return f"loop guard {d.get('guard', '')} tripped: {d.get('reason', '')}"
+    if name == "budget_soft_limit":
+        return f"budget {d.get('dimension')} at {d.get('percent')}% of {d.get('limit')}"
     if name == "node_retry":
         return f"retry after attempt {d.get('attempt')}: {d.get('error', '')}"
     if name == "node_failed":
@@ -157,7 +167,7 @@ def header(tl: Timeline, now: float) -> Text:
 
 def render_timeline(tl: Timeline, *, width: int = 100, now: float) -> Group:
     """The timeline drawn ``width`` columns wide; ``now`` ends the bars still open."""
-    bar = max(width - LABEL - DURATION - 34, 10)
+    bar = max((width - LABEL - DURATION - 2) // 2, 10)
     detail_w = max(width - LABEL - bar - DURATION - 3, 0)
     rows: list[Text] = [header(tl, now), Text("")]
     for span in tl.spans:

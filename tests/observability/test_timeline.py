@@ -1,0 +1,108 @@
+"""The timeline rebuilt from stored events: steps, nodes, calls, and the marks counted as
+retries, trips and approvals (hand-made events whose right answers are known)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tether.core.lifecycle import RunStatus
+from tether.observability.timeline import build_timeline, task_node
+from tether.store.types import Event, RunRecord
+
+T0 = 1000.0
+
+
+def _ev(
+    seq: int, type: str, at: float, step: int | None = None, node: str | None = None, **data: Any
+) -> Event:
+    return Event("r1", seq, type, T0 + at, step, node, data)
+
+
+EVENTS = [
+    _ev(1, "lifecycle", 0.0, **{"from": "PLANNED", "to": "EXECUTING", "reason": "started"}),
+    _ev(
+        2,
+        "model_call",
+        0.5,
+        1,
+        "agent",
+        model="openai:gpt-4o",
+        input_tokens=100,
+        output_tokens=20,
+        cost=0.01,
+        latency=0.4,
+    ),
+    _ev(3, "policy_decision", 0.6, 1, "agent", decision="allow", rule="reads"),
+    _ev(
+        4,
+        "tool_call",
+        0.9,
+        1,
+        "agent",
+        tool="refund",
+        scope="write",
+        ok=False,
+        attempts=3,
+        retries=2,
+        latency=0.3,
+        error="ToolTransientError",
+    ),
+    _ev(
+        5, "step_finished", 1.0, 1, tasks=["1:agent:0"], keys=["x"], started=T0 + 0.05, took=[0.95]
+    ),
+    _ev(6, "node_retry", 1.2, 2, "agent", attempt=1, error="boom"),
+    _ev(7, "approval_requested", 1.3, 2, "agent", approval_id="a1", required=1),
+    _ev(8, "loop_guard_tripped", 1.35, 2, "agent", guard="stutter", reason="again"),
+    _ev(9, "escalated", 1.4, 2, None, kind="approval", reason="needs approval"),
+    _ev(10, "lifecycle", 1.4, **{"from": "EXECUTING", "to": "ESCALATED", "reason": "x"}),
+]
+
+
+def _run(status: RunStatus) -> RunRecord:
+    return RunRecord("r1", "wf", status, step=1, created_at=T0)
+
+
+def test_steps_nodes_calls_and_totals() -> None:
+    tl = build_timeline(_run(RunStatus.ESCALATED), EVENTS, now=T0 + 5)
+    keys = [(s.key, s.depth) for s in tl.spans]
+    assert keys == [
+        ("run", 0),
+        ("step:1", 1),
+        ("node:1:agent:0", 2),
+        ("model:2", 3),
+        ("tool:4", 3),
+        ("step:2", 1),
+        ("node:2:agent", 2),
+    ]
+    step1 = tl.span("step:1")
+    assert step1 is not None and (step1.start, step1.end) == (T0 + 0.05, T0 + 1.0)
+    node = tl.span("node:1:agent:0")
+    assert node is not None and node.end == T0 + 0.05 + 0.95
+    model = tl.span("model:2")
+    assert model is not None and model.start == T0 + 0.5 - 0.4 and model.parent == node.key
+    assert [m.name for m in node.marks] == ["policy_decision"]
+    t = tl.totals
+    assert (t.input_tokens, t.output_tokens, t.model_calls, t.tool_calls) == (100, 20, 1, 1)
+    assert t.cost == 0.01
+    assert t.retries == 2 + 1  # the tool's two retries and the node's
+    assert t.trips == 1  # the loop guard; an approval escalation is not a trip
+    assert t.approvals == 1
+    step2 = tl.span("step:2")
+    assert step2 is not None and step2.attrs == {"finished": False}
+    assert step2.end == T0 + 1.4  # the run is parked: its unfinished step ends at its last event
+    assert [m.name for m in step2.marks] == ["escalated"]
+    assert tl.end == T0 + 1.4
+
+
+def test_a_live_run_stays_open() -> None:
+    tl = build_timeline(_run(RunStatus.EXECUTING), EVENTS[:6], now=T0 + 3)
+    assert tl.end is None
+    step2 = tl.span("step:2")
+    assert step2 is not None and step2.end is None and step2.duration(T0 + 3) == pytest.approx(1.8)
+
+
+def test_task_node_names() -> None:
+    assert task_node("3:search:0") == "search"
+    assert task_node("3:ns:inner:12") == "ns:inner"
