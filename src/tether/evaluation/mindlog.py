@@ -20,6 +20,7 @@ the observation brought in (``observation_use``) shows up in a later decision.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -139,38 +140,71 @@ def _entry(i: int, rec: EffectRecord, site: CallSite | None) -> MindEntry:
     )  # fmt: skip
 
 
-def _explained(entry: MindEntry, site: CallSite | None, rationales: Sequence[Event]) -> str | None:
-    """The latest ``explain`` of the entry's task made before its call (by call counts)."""
-    if site is None:
-        return None
-    best: str | None = None
-    for ev in rationales:
-        d = ev.data
-        calls = d.get("calls")
-        if not isinstance(calls, Mapping):
-            calls = {}
-        if d.get("task_id") == site.task_id and int(calls.get(site.kind, 0)) <= site.index:
-            best = str(d.get("text", ""))
-    return best
+class _Rationales:
+    """A run's ``explain`` events by task. A task's events come in emit order, so the count of
+    calls of one kind each saw never decreases: the rationale of a call is found by bisection."""
+
+    def __init__(self, events: Sequence[Event]) -> None:
+        self.by_task = _by_task(events)
+        self._counts: dict[tuple[str, str], list[int]] = {}
+
+    def before(self, site: CallSite | None) -> str | None:
+        """The latest ``explain`` of the call's task made before the call."""
+        if site is None:
+            return None
+        found = self.by_task.get(site.task_id)
+        if not found:
+            return None
+        counts = self._counts.get((site.task_id, site.kind))
+        if counts is None:
+            counts = self._counts[(site.task_id, site.kind)] = [_seen(d, site.kind) for d in found]
+        i = bisect_right(counts, site.index) - 1
+        return str(found[i].get("text", "")) if i >= 0 else None
 
 
-def _chooser(entries: Sequence[MindEntry], sites: Sequence[CallSite | None], i: int) -> int | None:
-    """The latest model call before entry ``i`` (same task when known) that asked for its tool,
-    preferring one that asked with the same arguments."""
-    entry, site = entries[i], sites[i]
-    loose: int | None = None
-    for j in range(i - 1, -1, -1):
-        e, s = entries[j], sites[j]
-        if e.kind != "thought" or not isinstance(e.output, Mapping):
-            continue
-        if site is not None and s is not None and s.task_id != site.task_id:
-            continue
-        calls = [c for c in e.output["tool_calls"] if c.get("name") == entry.name]
-        if any(c.get("arguments") == entry.input for c in calls):
-            return j
-        if calls and loose is None:
-            loose = j
-    return loose
+def _seen(data: Mapping[str, Any], kind: str) -> int:
+    calls = data.get("calls")
+    return int(calls.get(kind, 0)) if isinstance(calls, Mapping) else 0
+
+
+def _by_task(events: Sequence[Event]) -> dict[str, list[Mapping[str, Any]]]:
+    out: dict[str, list[Mapping[str, Any]]] = {}
+    for e in events:
+        if e.type == RATIONALE_EVENT:
+            out.setdefault(str(e.data.get("task_id")), []).append(e.data)
+    return out
+
+
+class _Choosers:
+    """Which model call chose a tool call: the model calls that asked for each tool, by task
+    (``None``: any task, for calls whose key says no task)."""
+
+    def __init__(self, entries: Sequence[MindEntry], sites: Sequence[CallSite | None]) -> None:
+        self.entries, self.sites = entries, sites
+        self.asked: dict[tuple[str | None, str], list[int]] = {}
+        for j, e in enumerate(entries):
+            if e.kind != "thought" or not isinstance(e.output, Mapping):
+                continue
+            where = sites[j]
+            task = where.task_id if where is not None else None
+            for name in {str(c.get("name")) for c in e.output["tool_calls"]}:
+                self.asked.setdefault((task, name), []).append(j)
+                if task is not None:
+                    self.asked.setdefault((None, name), []).append(j)
+
+    def of(self, i: int) -> int | None:
+        """The latest model call before entry ``i`` (of its task when known) that asked for its
+        tool, preferring one that asked with the same arguments."""
+        entry, site = self.entries[i], self.sites[i]
+        found = self.asked.get((site.task_id if site is not None else None, entry.name), [])
+        before = found[: bisect_right(found, i - 1)]
+        for j in reversed(before):
+            calls = self.entries[j].output["tool_calls"]
+            if any(
+                c.get("name") == entry.name and c.get("arguments") == entry.input for c in calls
+            ):
+                return j
+        return before[-1] if before else None
 
 
 def _last_said(entries: Sequence[MindEntry]) -> dict[str, int]:
@@ -193,15 +227,16 @@ def assemble(
     run_id: str, workflow: str, effects: Sequence[EffectRecord], events: Sequence[Event]
 ) -> MindLog:
     """The mind log from a run's journal and its rationale and plan events (pure)."""
-    rationales = [e for e in events if e.type == RATIONALE_EVENT]
+    rationales = _Rationales(events)
     sites = [call_site(run_id, r.key) for r in effects]
     entries = [_entry(i, r, s) for i, (r, s) in enumerate(zip(effects, sites, strict=True))]
+    choosers = _Choosers(entries, sites)
     last_said = _last_said(entries)
     for i, e in enumerate(entries):
         if e.kind == "thought":
             continue
-        own = _explained(e, sites[i], rationales)
-        j = _chooser(entries, sites, i) if e.kind == "action" else None
+        own = rationales.before(sites[i])
+        j = choosers.of(i) if e.kind == "action" else None
         if j is not None:
             e.decided_by = entries[j].key
         if own is not None:
