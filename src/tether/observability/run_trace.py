@@ -91,7 +91,7 @@ class RunTrace:
         self.worker = worker
         self.ids: RunTraceIds = run_trace_ids(run.run_id, run.metadata)
         self._parent = remote_parent(self.ids.trace_id, self.ids.span_id)
-        self._base: dict[str, Any] = {sc.RUN_ID: run.run_id, sc.WORKFLOW_NAME: workflow}
+        self._base: dict[str, Any] = {sc.RUN_ID: run.run_id}
         self._resumed = run.step > 0
         self._step: Any = None
         self._loose: list[tuple[str, dict[str, Any], int]] = []
@@ -99,7 +99,7 @@ class RunTrace:
     # -- steps and nodes --------------------------------------------------------------------
     def start_step(self, step: int, nodes: Sequence[str]) -> None:
         self.end_step(None)
-        attrs = {**self._base, sc.STEP: step, sc.WORKER: self.worker, "tether.nodes": tuple(nodes)}
+        attrs = {**self._base, sc.STEP: step, sc.WORKER: self.worker, sc.NODES: ",".join(nodes)}
         if self._resumed:  # the first step this process runs of a run that ran before
             attrs[sc.RESUMED] = True
             self._resumed = False
@@ -129,13 +129,7 @@ class RunTrace:
 
         node = str(task["node"])
         agent = phase in AGENT_PHASES
-        attrs = {
-            **self._base,
-            sc.NODE: node,
-            sc.PHASE: phase,
-            sc.TASK_ID: str(task["id"]),
-            sc.STEP: step,
-        }
+        attrs = {**self._base, sc.NODE: node, sc.PHASE: phase, sc.TASK_ID: str(task["id"])}
         if agent:
             attrs[sc.OPERATION_NAME] = sc.OP_INVOKE_AGENT
             attrs[sc.AGENT_NAME] = node
