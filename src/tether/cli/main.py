@@ -22,11 +22,13 @@ from typing import Any, NoReturn
 from tether.cli import (
     approvals_cmd,
     audit_cmd,
+    keys_cmd,
     kpis_cmd,
     mindlog_cmd,
     queues_cmd,
     requeue,
     schedules_cmd,
+    serve_cmd,
     shadow_cmd,
     trace_cmd,
     worker_cmd,
@@ -247,7 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
     mindlog_cmd.add_parsers(sub, common)
     kpis_cmd.add_parsers(sub, common)
     shadow_cmd.add_parsers(sub, common)
-    trace_cmd.add_parsers(sub, common)
+    keys_cmd.add_parsers(sub, common)
+    serve_cmd.add_parsers(sub, common)
     return parser
 
 
@@ -382,8 +385,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return kpis_cmd.run(args, out)
         elif args.command in shadow_cmd.COMMANDS:
             return shadow_cmd.run(args, out)
-        elif args.command in trace_cmd.COMMANDS:
-            return trace_cmd.run(args, out)
+        elif args.command in keys_cmd.COMMANDS:
+            return keys_cmd.run(args, out)
+        elif args.command in serve_cmd.COMMANDS:
+            return serve_cmd.run(args, out)
         else:
             asyncio.run(_dispatch(args, out))
         return EXIT_OK

@@ -1,0 +1,188 @@
+"""``tether serve``: the HTTP API (OpenAPI at /openapi.json, docs at /docs), event streams, the
+dashboard and A2A, served by uvicorn.
+
+With a SQLite (or in-memory) store the server also executes runs in its own process (an
+embedded worker, ``--workers N`` runs at once; ``--workers 0`` leaves them to ``tether worker``
+processes); with PostgreSQL it only takes runs in and reads them, unless ``--workers N``.
+While the store holds no API key the server is in local single-tenant mode: no key needed,
+and it refuses to bind anything but loopback. SIGTERM or Ctrl-C stops it gracefully (the
+embedded worker hands its runs back at the next step boundary).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+
+from tether.cli import commands as cmd
+from tether.cli.render import Output
+from tether.core.errors import ConfigurationError, TetherError
+from tether.server.app import create_app
+from tether.server.settings import ServerSettings
+from tether.store.api_keys import ApiKeyStore
+from tether.store.url import open_store
+from tether.worker import default_concurrency
+
+COMMANDS = ("serve",)
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _port(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= n <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0..65535 (0: any free port), got {n}")
+    return n
+
+
+def _count(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {n}")
+    return n
+
+
+def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "serve",
+        parents=[common],
+        help="serve the HTTP API, event streams, dashboard and A2A",
+        description="Serve the --app workflows over HTTP from the --store. With SQLite the "
+        "server runs them itself too (embedded worker); with PostgreSQL run `tether worker`.",
+    )
+    p.add_argument("--host", default="127.0.0.1", metavar="ADDR", help="bind address")
+    p.add_argument("--port", type=_port, default=8000, metavar="N", help="port (8000; 0: any)")
+    p.add_argument(
+        "--workers",
+        type=_count,
+        metavar="N",
+        help="runs the server executes at once itself (default: "
+        f"{default_concurrency()} with SQLite or memory, 0 with PostgreSQL)",
+    )
+    p.add_argument(
+        "--max-body",
+        type=_count,
+        default=1 << 20,
+        metavar="BYTES",
+        help="largest request body accepted (1 MiB)",
+    )
+    p.add_argument(
+        "--timeout", type=float, default=30.0, metavar="S", help="request timeout (30 s)"
+    )
+
+
+def run(args: argparse.Namespace, out: Output) -> int:
+    return asyncio.run(_serve(args, out))
+
+
+def _local_store(url: str) -> bool:
+    return url.startswith(("sqlite:", "memory:")) or cmd.sqlite_path(url) is not None
+
+
+async def keys_exist(url: str) -> bool:
+    """Whether the store holds a live API key (creating the store and its schema if need be)."""
+    path = cmd.sqlite_path(url)
+    if path is not None and not path.startswith("file:"):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        store = open_store(url)
+        await store.setup()
+    except TetherError:
+        raise
+    except Exception as exc:
+        raise ConfigurationError(f"cannot open store {url!r}: {exc}") from exc
+    try:
+        return isinstance(store, ApiKeyStore) and await store.has_api_keys()
+    finally:
+        await store.close()
+
+
+async def _serve(args: argparse.Namespace, out: Output) -> int:
+    import uvicorn
+
+    s = cmd.settings(args)
+    workflows = cmd.load_workflows(s.app) if s.app else []
+    keyed = False if s.store_url.startswith("memory:") else await keys_exist(s.store_url)
+    if not keyed and args.host not in LOOPBACK:
+        raise ConfigurationError(
+            f"refusing to bind {args.host}: the store holds no API key, so the server would "
+            "run in local mode (no authentication) open to the network. Bind 127.0.0.1, or "
+            "make a key first: tether keys create --tenant NAME --scopes read,submit"
+        )
+    workers = args.workers
+    if workers is None:
+        workers = default_concurrency() if _local_store(s.store_url) else 0
+    settings = ServerSettings(
+        store=s.store_url,
+        workflows=workflows,
+        embedded_workers=workers,
+        max_body_bytes=args.max_body,
+        request_timeout=args.timeout,
+    )
+    app = create_app(settings)
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started and not task.done():  # noqa: ASYNC110 - uvicorn sets a flag
+        await asyncio.sleep(0.02)
+    if task.done():
+        task.result()
+        out.error("the server stopped before it started (see the messages above)")
+        return 1
+    port = server.servers[0].sockets[0].getsockname()[1]
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    url = f"http://{host}:{port}"
+    mode = "api keys" if keyed else "local mode"
+    names = sorted(wf.name for wf in workflows)
+    line = {
+        "url": url,
+        "mode": mode,
+        "store": _redacted(s.store_url),
+        "workflows": names,
+        "embedded_workers": workers,
+    }
+    if out.json_mode:
+        sys.stdout.write(json.dumps(line) + "\n")
+        sys.stdout.flush()
+    else:
+        out.print(Text(f"tether serve: {url} (docs {url}/docs)", style="bold"))
+        if keyed:
+            out.print("  api keys: every request needs `Authorization: Bearer <key>`")
+        else:
+            out.print(
+                Text(
+                    "  local mode: no API keys in the store, single tenant, no authentication, "
+                    "bound to loopback only (make a key with `tether keys create` to serve "
+                    "tenants)",
+                    style="yellow",
+                )
+            )
+        out.print(
+            f"  store {line['store']}; workflows {', '.join(names) or 'none (pass --app)'}; "
+            + (
+                f"embedded worker runs {workers} at once"
+                if workers
+                else "runs execute in `tether worker` processes"
+            )
+        )
+    await task
+    return 0
+
+
+def _redacted(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    creds, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in creds:
+        return url
+    return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
