@@ -14,7 +14,7 @@ from tether.core.lifecycle import RunStatus
 from tether.store import schema
 from tether.store.control import refill, take
 from tether.store.postgres import PostgresStore
-from tether.store.schema import LATEST_VERSION
+from tether.store.schema import _VERSIONS, LATEST_VERSION
 from tether.store.types import Checkpoint, RunRecord
 from tether.testing import FakeClock
 from tether.testing.store_helpers import T0
@@ -86,7 +86,8 @@ async def test_concurrent_setup_is_safe(pg_dsn: str, pg_schema: str) -> None:
     try:
         await asyncio.gather(*(s.setup() for s in stores))
         await stores[0].setup()
-        assert _versions(pg_dsn, pg_schema) == list(range(1, LATEST_VERSION + 1))
+        # every version (numbers taken by work in progress may be skipped)
+        assert _versions(pg_dsn, pg_schema) == [v for v, _ in _VERSIONS]
     finally:
         await asyncio.gather(*(s.close() for s in stores))
 
@@ -223,7 +224,8 @@ async def test_an_older_schema_is_upgraded_in_place(
     store = PostgresStore(pg_dsn, schema=pg_schema)
     try:
         await store.setup()
-        assert _versions(pg_dsn, pg_schema) == list(range(1, LATEST_VERSION + 1))
+        # every version (numbers taken by work in progress may be skipped)
+        assert _versions(pg_dsn, pg_schema) == [v for v, _ in _VERSIONS]
         assert (await store.get_run("r1")).status is RunStatus.RECEIVED
         assert await store.take_tokens("b", 1, 1) == 0.0
         assert await store.take_tokens("b", 1, 1) > 0.0
