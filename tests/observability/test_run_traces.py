@@ -210,3 +210,18 @@ async def test_an_application_provider_gets_the_spans() -> None:
         shutdown_tracing()
     assert "invoke_workflow traced" in {s.name for s in exporter.get_finished_spans()}
     assert trace.get_tracer_provider() is not provider  # tether set nothing globally
+
+
+async def test_a_parked_run_cancelled_later_ends_its_trace(
+    traced: InMemorySpanExporter, tmp_path: Path
+) -> None:
+    async with Runtime(MemoryStore(), recover=False) as rt:
+        res = await rt.run(build(Ledger(tmp_path / "ledger.txt")), {"order_id": 7})
+        assert not [s for s in traced.get_finished_spans() if s.name.startswith("invoke_wo")]
+        await rt.cancel(res.run_id, reason="enough")
+        run = await rt.get_run(res.run_id)
+    (root,) = [s for s in traced.get_finished_spans() if s.name.startswith("invoke_workflow")]
+    assert root.context.span_id == run_trace_ids(res.run_id, run.metadata).span_id
+    assert dict(root.attributes or {})["tether.run.status"] == "CANCELLED"
+    steps = [s for s in traced.get_finished_spans() if s.name.startswith("step ")]
+    assert {_parent(s) for s in steps} == {root.context.span_id}

@@ -23,6 +23,7 @@ from tether.graph.interrupt_timeout import cancel_interrupt_timers, has_interrup
 from tether.graph.results import RunHandle, RunResult
 from tether.graph.resume import prepare_resume  # imported up front: not on a resume's clock
 from tether.graph.version import VERSION_KEY, check_run_version
+from tether.observability.run_trace import emit_workflow_span
 from tether.store.protocol import RunStore
 from tether.store.types import Checkpoint, Commit, Event, Lease, RunRecord
 
@@ -218,6 +219,7 @@ class RunControl:
                     ),
                 )
                 await self._cancel_children(run_id, actor)
+                emit_workflow_span(done, done.workflow, RunStatus.CANCELLED)  # when tracing
                 return done
             except IllegalTransitionError:  # the status moved under us; read it again
                 if attempt == attempts:
