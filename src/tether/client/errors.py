@@ -106,7 +106,8 @@ def _text(problem: Mapping[str, Any], status: int) -> str:
     lines = [str(detail)]
     for err in problem.get("errors") or []:
         if isinstance(err, Mapping):
-            loc = ".".join(str(p) for p in err.get("loc") or [])
+            raw = err.get("loc") or ""
+            loc = raw if isinstance(raw, str) else ".".join(str(p) for p in raw)
             lines.append(f"{loc}: {err.get('msg', '')}" if loc else str(err.get("msg", "")))
     return "; ".join(x for x in lines if x)
 
