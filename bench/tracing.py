@@ -6,7 +6,8 @@ The baseline is the current tree with the tracing hooks taken back out (the reve
 ``HOOKS``'s diff to the graph loop, the runtime, the tool executor and the model plane, applied
 to a copy), so it differs from "off" by exactly those hooks; if the reverse patch no longer
 applies, the baseline is that commit's parent. Each mode runs in a fresh process, modes
-interleaved round by round; the figure is the median over rounds of each process's median.
+interleaved round by round; the figure is the median over rounds of each process's best
+repeat (on a loaded, shared machine the best of a few is the steadiest estimate of the cost).
 Target (DESIGN.md §5): tracing off costs <= 5 % per step.
 
     python bench/tracing.py [--rounds 5] [--repeat 5] [--store memory|sqlite|both]
@@ -95,7 +96,7 @@ def worker(mode: str, store_url: str, repeat: int, endpoint: str | None) -> None
 
     times = asyncio.run(_measure(store_url, repeat, flush))
     sdk = any(m.startswith("opentelemetry.sdk") for m in sys.modules)
-    print(json.dumps({"us": statistics.median(times), "tether": tether.__file__, "sdk": sdk}))
+    print(json.dumps({"us": min(times), "tether": tether.__file__, "sdk": sdk}))
 
 
 # -- the driver -----------------------------------------------------------------------------
@@ -184,7 +185,10 @@ def main() -> None:
                     runs.setdefault((store, mode), []).append(got["us"])
         requests = sink.requests
     table: dict[str, dict[str, Any]] = {}
-    print(f"per-step time, {STEPS}-step cycle, median of {args.rounds} processes x {args.repeat}")
+    print(
+        f"per-step time, {STEPS}-step cycle: median over {args.rounds} processes of the best "
+        f"of {args.repeat} runs"
+    )
     print(f"baseline: {how}")
     print(f"{'store':8} {'mode':10} {'us/step':>9} {'vs baseline':>12}")
     for store in stores:
