@@ -55,7 +55,7 @@ EVENTS = [
     _ev(6, "node_retry", 1.2, 2, "agent", attempt=1, error="boom"),
     _ev(7, "approval_requested", 1.3, 2, "agent", approval_id="a1", required=1),
     _ev(8, "loop_guard_tripped", 1.35, 2, "agent", guard="stutter", reason="again"),
-    _ev(9, "escalated", 1.4, 2, None, kind="approval", reason="needs approval"),
+    _ev(9, "escalated", 1.4, 2, None, kind="loop_guard", reason="again"),
     _ev(10, "lifecycle", 1.4, **{"from": "EXECUTING", "to": "ESCALATED", "reason": "x"}),
 ]
 
@@ -87,7 +87,7 @@ def test_steps_nodes_calls_and_totals() -> None:
     assert (t.input_tokens, t.output_tokens, t.model_calls, t.tool_calls) == (100, 20, 1, 1)
     assert t.cost == 0.01
     assert t.retries == 2 + 1  # the tool's two retries and the node's
-    assert t.trips == 1  # the loop guard; an approval escalation is not a trip
+    assert t.trips == 1  # the loop guard's escalation (its own event is the same trip)
     assert t.approvals == 1
     step2 = tl.span("step:2")
     assert step2 is not None and step2.attrs == {"finished": False}

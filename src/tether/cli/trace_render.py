@@ -128,7 +128,7 @@ def mark_text(mark: Mark) -> str | None:
     if name == "escalated":
         return f"escalated: {d.get('kind')}: {d.get('reason', '')}".rstrip(": ")
     if name == "policy_decision":
-        return f"policy {d.get('decision') or d.get('outcome') or ''}: {d.get('rule') or ''}"
+        return f"policy {d.get('action')} {d.get('tool')}: {d.get('rule')}: {d.get('reason', '')}"
     if name == "interrupt":
         return f"waiting for human input ({d.get('id')})"
     if name == "approval_requested":
@@ -137,6 +137,8 @@ def mark_text(mark: Mark) -> str | None:
         return f"loop guard {d.get('guard', '')} tripped: {d.get('reason', '')}"
     if name == "budget_soft_limit":
         return f"budget {d.get('dimension')} at {d.get('percent')}% of {d.get('limit')}"
+    if name == "guard_model_decision":
+        return f"guard model {d.get('action')} {d.get('tool')}: {d.get('reason', '')}"
     if name == "node_retry":
         return f"retry after attempt {d.get('attempt')}: {d.get('error', '')}"
     if name == "node_failed":

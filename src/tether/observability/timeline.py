@@ -18,8 +18,9 @@ from typing import Any
 
 RUN, STEP, NODE, MODEL, TOOL = "run", "step", "node", "model", "tool"
 
-TRIP_EVENTS = frozenset({"loop_guard_tripped", "budget_exceeded"})
-"""Events that are trips on their own (an ``escalated`` event is one unless an interrupt)."""
+NOT_TRIPS = frozenset({"interrupt", "approval"})
+"""Escalations that wait for a person by design; every other one (a budget, a loop guard, a
+step limit, a policy...) is a trip. A guard's own ``loop_guard_tripped`` event is the same trip."""
 RETRY_EVENTS = frozenset({"node_retry", "run_retry_scheduled"})
 APPROVAL_EVENTS = frozenset({"approval_requested"})
 
@@ -297,9 +298,7 @@ class _Builder:
         t = self.totals
         if ev.type in RETRY_EVENTS:
             t.retries += 1
-        if ev.type in TRIP_EVENTS or (
-            ev.type == "escalated" and ev.data.get("kind") not in ("interrupt", "approval")
-        ):
+        if ev.type == "escalated" and ev.data.get("kind") not in NOT_TRIPS:
             t.trips += 1
         if ev.type in APPROVAL_EVENTS:
             t.approvals += 1
