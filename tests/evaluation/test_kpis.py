@@ -133,3 +133,16 @@ async def test_metrics_text_for_the_server(store: RunStore) -> None:
     assert 'tether_kpi_phase_seconds{workflow="research",phase="ESCALATED"} 10.0' in text
     assert 'tether_kpi_runs{workflow="other"} 1.0' in text
     assert await kpi_metrics(MemoryStore()) == ""
+
+
+async def test_an_unfinished_run_counts_its_open_phase_only_when_asked() -> None:
+    clock = FakeClock(T0)
+    store = MemoryStore(clock)
+    async with Runtime(store, clock=clock) as rt:
+        parked = await rt.run(build(quick_model(), clock, review=True), Q)
+    # escalated at t=8 (2 + 5 + 1 s of nodes): 30 s later it is still waiting for a human
+    k = await run_kpis(store, parked.run_id, now=T0 + 38.0)
+    assert k.phase_seconds["ESCALATED"] == 30.0 and k.latency is None
+    assert "ESCALATED" not in (await run_kpis(store, parked.run_id)).phase_seconds
+    summary = (await kpis(store, now=T0 + 38.0)).overall
+    assert (summary.latency_p50, summary.escalation_rate) == (None, 1.0)

@@ -1,9 +1,11 @@
 """Agent KPIs aggregated per workflow and period: ``kpis(store, workflow=..., since=...)``.
 
 Runs are read newest first a page at a time (``RunStore.list_runs`` with a cursor) until one
-was created before ``since``; each run's facts come from ``run_kpis``. Ratios are pooled over
-the runs (the sum of numerators over the sum of denominators), so a run with many tool calls
-weighs more than a run with one; each definition is in docs/evaluation.md.
+was created before ``since``; the store sums each page's model calls and transitions in one
+batch (``kpi_totals``), and each run's journal and plan events give the rest (``run_kpis``).
+Ratios are pooled over the runs (the sum of numerators over the sum of denominators), so a run
+with many tool calls weighs more than a run with one; each definition is in
+docs/evaluation.md.
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ from typing import Any
 
 from tether.core.errors import InvalidInputError
 from tether.evaluation.run_kpis import RunKpis, ratio, run_kpis
+from tether.store.evaluation_log import EvaluationLogStore
+from tether.store.kpi_totals import RunTotals
 from tether.store.protocol import RunStore
+from tether.store.types import RunRecord
 
 RUN_PAGE = 200
 
@@ -148,6 +153,13 @@ class KpiReport:
         }
 
 
+async def _page_totals(store: RunStore, page: list[RunRecord]) -> dict[str, RunTotals] | None:
+    """A page of runs' sums in one batch (SQL aggregates), when the store has them."""
+    if not isinstance(store, EvaluationLogStore) or not page:
+        return None
+    return await store.kpi_totals([r.run_id for r in page])
+
+
 async def kpis(
     store: RunStore,
     *,
@@ -170,12 +182,14 @@ async def kpis(
     before: str | None = None
     while True:
         page = await store.list_runs(workflow=workflow, limit=RUN_PAGE, before=before)
+        totals = await _page_totals(store, page)
         for rec in page:
             if since is not None and rec.created_at < since:
                 return KpiReport(since, until, overall, groups, facts)
             if until is not None and rec.created_at >= until:
                 continue
-            r = await run_kpis(store, rec, now=now)
+            t = totals.get(rec.run_id, RunTotals(rec.run_id)) if totals is not None else None
+            r = await run_kpis(store, rec, now=now, totals=t)
             facts.append(r)
             overall.add(r)
             groups.setdefault(rec.workflow, KpiSummary(rec.workflow)).add(r)

@@ -1,27 +1,25 @@
 """The KPI facts of one run, read from the store (definitions: docs/evaluation.md).
 
-Tokens and cost come from the store's own sum of the run's ``model_call`` events
-(``RunStore.model_usage``: one SQL aggregate on SQLite and PostgreSQL); phases, escalations
-and validations from its lifecycle transitions; plan fidelity, tool use and the thought and
-action counts from its mind log (its effect journal and ``plan``/``rationale`` events).
+Model calls, tokens and cost (its ``model_call`` events), and the escalations, validations and
+time per phase (its lifecycle transitions) are summed by the store
+(``EvaluationLogStore.kpi_totals``: SQL aggregates on SQLite and PostgreSQL, a page of runs
+per statement); plan fidelity and tool use come from the run's mind log (its effect journal
+and ``plan``/``rationale`` events).
 """
 
 from __future__ import annotations
 
-import itertools
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from tether.core.lifecycle import FINISHED, RunStatus
 from tether.evaluation.mindlog import MindEntry, MindLog, assemble, run_events
 from tether.evaluation.rationale import PLAN_EVENT, RATIONALE_EVENT
+from tether.store.evaluation_log import EvaluationLogStore
+from tether.store.kpi_totals import RunTotals, python_totals
 from tether.store.protocol import RunStore
-from tether.store.types import RunRecord, Transition
-
-VALIDATION_FAILED = frozenset({RunStatus.EXECUTING, RunStatus.ESCALATED, RunStatus.FAILED})
-"""Where a run goes from VALIDATING when its validator did not pass it."""
+from tether.store.types import RunRecord
 
 
 @dataclass(slots=True)
@@ -95,19 +93,6 @@ def ratio(num: float, den: float) -> float | None:
     return num / den if den else None
 
 
-def phase_times(transitions: Sequence[Transition], now: float | None) -> dict[str, float]:
-    """Seconds spent in each state: from a transition into it to the next transition. The
-    state a run is in now counts up to ``now`` unless it is finished (or ``now`` is None)."""
-    out: dict[str, float] = {}
-    ts = sorted(transitions, key=lambda t: t.seq)
-    for cur, nxt in itertools.pairwise(ts):
-        out[cur.dst.value] = out.get(cur.dst.value, 0.0) + max(0.0, nxt.ts - cur.ts)
-    if ts and now is not None and ts[-1].dst not in FINISHED:
-        last = ts[-1]
-        out[last.dst.value] = out.get(last.dst.value, 0.0) + max(0.0, now - last.ts)
-    return out
-
-
 def _plan_windows(log: MindLog) -> tuple[int, int]:
     """(planned steps, planned steps executed) over the run's plans: each plan's steps against
     the tool calls (and the nodes that made journaled calls) after it, up to the next plan."""
@@ -148,41 +133,54 @@ def _after(e: MindEntry, plan: dict[str, Any]) -> bool:
     return bool(kind) and index >= int(calls.get(kind, 0) or 0)
 
 
-def _latency(run: RunRecord, transitions: Sequence[Transition]) -> float | None:
-    if run.status not in FINISHED or not transitions:
-        return None
-    ts = sorted(transitions, key=lambda t: t.seq)
-    return max(0.0, ts[-1].ts - ts[0].ts)
+async def totals_of(store: RunStore, run_id: str) -> RunTotals:
+    """The run's KPI sums: from the store's batch aggregate when it has one, else from its
+    transitions and model usage."""
+    if isinstance(store, EvaluationLogStore):
+        found = await store.kpi_totals([run_id])
+        return found.get(run_id) or RunTotals(run_id)
+    return python_totals(
+        run_id, await store.list_transitions(run_id), await store.model_usage(run_id)
+    )
 
 
-async def run_kpis(store: RunStore, run: RunRecord | str, *, now: float | None = None) -> RunKpis:
-    """The KPI facts of one run (a record or a run id)."""
+async def run_kpis(
+    store: RunStore,
+    run: RunRecord | str,
+    *,
+    now: float | None = None,
+    totals: RunTotals | None = None,
+) -> RunKpis:
+    """The KPI facts of one run (a record or a run id). ``now`` closes the phase a run that
+    has not finished is in (default: not counted); ``totals`` are its sums when already read
+    (``kpis`` reads them a page of runs at a time)."""
     rec = run if isinstance(run, RunRecord) else await store.get_run(run)
     rid = rec.run_id
-    transitions = await store.list_transitions(rid)
-    usage = await store.model_usage(rid)
+    t = totals if totals is not None else await totals_of(store, rid)
     log = assemble(
         rid,
         rec.workflow,
         await store.list_effects(rid),
         await run_events(store, rid, (RATIONALE_EVENT, PLAN_EVENT)),
     )
-    out = RunKpis(rid, rec.workflow, rec.status.value, rec.created_at, _latency(rec, transitions))
-    out.model_calls = sum(u.calls for u in usage)
-    out.input_tokens = sum(u.input_tokens for u in usage)
-    out.output_tokens = sum(u.output_tokens for u in usage)
-    out.cost = sum(u.cost for u in usage)
+    finished = rec.status in FINISHED
+    out = RunKpis(rid, rec.workflow, rec.status.value, rec.created_at)
+    if finished and t.first_ts is not None and t.last_ts is not None:
+        out.latency = max(0.0, t.last_ts - t.first_ts)
+    out.model_calls, out.input_tokens, out.output_tokens = (
+        t.model_calls, t.input_tokens, t.output_tokens,
+    )  # fmt: skip
+    out.cost = t.cost
     actions = log.actions
     out.tool_calls = len(actions)
     out.tool_successes = sum(a.status == "done" for a in actions)
     out.tools_used_later = sum(bool(a.used_later) for a in actions)
     out.plans = len(log.plans)
     out.planned_steps, out.executed_planned = _plan_windows(log)
-    for t in transitions:
-        if t.dst is RunStatus.ESCALATED:
-            out.escalations += 1
-        if t.src is RunStatus.VALIDATING and t.dst is not RunStatus.CANCELLED:
-            out.validations += 1
-            out.validation_failures += t.dst in VALIDATION_FAILED
-    out.phase_seconds = phase_times(transitions, now)
+    out.escalations, out.validations = t.escalations, t.validations
+    out.validation_failures = t.validation_failures
+    out.phase_seconds = dict(t.phase_seconds)
+    if not finished and now is not None and t.last_ts is not None:
+        phase = rec.status.value
+        out.phase_seconds[phase] = out.phase_seconds.get(phase, 0.0) + max(0.0, now - t.last_ts)
     return out

@@ -11,11 +11,16 @@ the first (a flag re-checked).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import orjson
+
+from tether.store.kpi_totals import RunTotals
+
+KPI_BATCH = 256
+"""Runs one ``kpi_totals`` call may ask about."""
 
 
 def to_json(value: Any) -> str:
@@ -117,6 +122,11 @@ class EvaluationLogStore(Protocol):
         limit: int = 100,
     ) -> list[FlagRow]:
         """Oldest first by ``(ts, run_id, kind, key)``."""
+        ...
+
+    async def kpi_totals(self, run_ids: Sequence[str]) -> dict[str, RunTotals]:
+        """The KPI sums of these runs (``store.kpi_totals``), one entry per run that has
+        transitions or model calls; at most ``KPI_BATCH`` runs a call."""
         ...
 
 

@@ -3,14 +3,24 @@ with the SQL backends' ordering and sums."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tether.store.evaluation_log import FlagRow, ShadowRow, ShadowTotals, p95_rank
+from tether.core.errors import InvalidInputError, RunNotFoundError
+from tether.store.evaluation_log import KPI_BATCH, FlagRow, ShadowRow, ShadowTotals, p95_rank
+from tether.store.kpi_totals import RunTotals, python_totals
+from tether.store.types import Transition
+from tether.store.usage import ModelCallTotals
 
 
 class MemoryEvaluationLog:
+    if TYPE_CHECKING:  # provided by MemoryStore
+
+        async def list_transitions(self, run_id: str) -> list[Transition]: ...
+
+        async def model_usage(self, run_id: str) -> list[ModelCallTotals]: ...
+
     _shadow_rows: dict[tuple[str, str], ShadowRow]
     _flag_rows: dict[tuple[str, str, str], FlagRow]
 
@@ -102,6 +112,22 @@ class MemoryEvaluationLog:
             and (since is None or r.ts >= since)
         ]
         return out[:limit]
+
+    async def kpi_totals(self, run_ids: Sequence[str]) -> dict[str, RunTotals]:
+        ids = list(dict.fromkeys(run_ids))
+        if len(ids) > KPI_BATCH:
+            raise InvalidInputError(f"kpi_totals takes at most {KPI_BATCH} runs, got {len(ids)}")
+        out: dict[str, RunTotals] = {}
+        for run_id in ids:
+            try:
+                t = python_totals(
+                    run_id, await self.list_transitions(run_id), await self.model_usage(run_id)
+                )
+            except RunNotFoundError:
+                continue
+            if t.first_ts is not None or t.model_calls:
+                out[run_id] = t
+        return out
 
 
 def _copy(value: Mapping[str, Any] | None) -> dict[str, Any] | None:

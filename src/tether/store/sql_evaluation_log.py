@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from tether.core.errors import InvalidInputError
 from tether.store.evaluation_log import (
+    KPI_BATCH,
     FlagRow,
     ShadowRow,
     ShadowTotals,
@@ -18,6 +20,7 @@ from tether.store.evaluation_log import (
     p95_rank,
     to_json,
 )
+from tether.store.kpi_totals import RunTotals, phases_sql, transitions_sql, usage_sql
 from tether.store.sql_base import Dialect, Statements
 
 SHADOW_COLUMNS = (
@@ -229,3 +232,32 @@ class SqlEvaluationLog:
         sql = self._sql.memoized(("flag-list", *shape), lambda: _list_flags(d, shape))
         params = [v for v in (run_id, workflow, kind, since) if v is not None]
         return [_flag(r) for r in await self._fetch(sql, (*params, limit))]
+
+    async def kpi_totals(self, run_ids: Sequence[str]) -> dict[str, RunTotals]:
+        ids = list(dict.fromkeys(run_ids))
+        if len(ids) > KPI_BATCH:
+            raise InvalidInputError(f"kpi_totals takes at most {KPI_BATCH} runs, got {len(ids)}")
+        if not ids:
+            return {}
+        d = self._sql.dialect
+        n = 1 << (len(ids) - 1).bit_length()  # few statement texts: pad to a power of two
+        params = (*ids, *([ids[0]] * (n - len(ids))))
+        out: dict[str, RunTotals] = {}
+
+        def get(run_id: str) -> RunTotals:
+            return out.get(run_id) or out.setdefault(run_id, RunTotals(run_id))
+
+        usage = self._sql.memoized(("kpi-usage", n), lambda: usage_sql(d.name, d.prefix, n))
+        for run_id, calls, tin, tout, cost in await self._fetch(usage, params):
+            t = get(run_id)
+            t.model_calls, t.input_tokens, t.output_tokens = int(calls), int(tin), int(tout)
+            t.cost = float(cost)
+        trans = self._sql.memoized(("kpi-trans", n), lambda: transitions_sql(d.prefix, n))
+        for run_id, esc, val, failed, first, last in await self._fetch(trans, params):
+            t = get(run_id)
+            t.escalations, t.validations, t.validation_failures = int(esc), int(val), int(failed)
+            t.first_ts, t.last_ts = float(first), float(last)
+        phases = self._sql.memoized(("kpi-phases", n), lambda: phases_sql(d.prefix, n))
+        for run_id, phase, secs in await self._fetch(phases, params):
+            get(run_id).phase_seconds[str(phase)] = float(secs)
+        return out

@@ -5,9 +5,22 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
+from tether.core.errors import InvalidInputError
+from tether.core.lifecycle import RunStatus
 from tether.store.evaluation_log import EvaluationLogStore, FlagRow, ShadowRow
+from tether.store.kpi_totals import python_totals
 from tether.store.protocol import RunStore
-from tether.testing.store_helpers import T0, StoreFactory, StoreTestBase
+from tether.store.types import Commit, Event
+from tether.testing.clock import FakeClock
+from tether.testing.store_helpers import T0, StoreFactory, StoreTestBase, create
+
+S = RunStatus
+
+
+def model_call(run_id: str, data: dict[str, object]) -> Event:
+    return Event(run_id, 0, "model_call", T0, 1, "agent", data)
 
 
 def logs(store: RunStore) -> EvaluationLogStore:
@@ -109,3 +122,61 @@ class EvaluationLogConformance(StoreTestBase):
         )
         assert sorted(won) == [False, False, True]
         assert len(await stores[0].list_shadow("wf")) == 1
+
+    async def test_kpi_totals_of_many_runs(self, store: RunStore, clock: FakeClock) -> None:
+        log = logs(store)
+        calls = [
+            model_call("r1", {"model": "m", "input_tokens": 10, "output_tokens": 5, "cost": 0.5}),
+            model_call("r1", {"model": "m", "input_tokens": 7.9, "output_tokens": "x"}),
+            model_call("r1", {"model": "n", "input_tokens": 3, "output_tokens": 2, "cost": None}),
+        ]
+        await create(store, "r1", status=S.EXECUTING, events=calls)  # at T0: RECEIVED..EXECUTING
+        await create(store, "r2", status=S.EXECUTING)
+        hops = [  # r1: 2 s EXECUTING, 1 s VALIDATING (sent back), 3 s EXECUTING, 1 s VALIDATING
+            (2.0, S.VALIDATING), (1.0, S.EXECUTING), (3.0, S.VALIDATING), (1.0, S.COMPLETED),
+        ]  # fmt: skip
+        cur = S.EXECUTING
+        for secs, dst in hops:
+            clock.advance(secs)
+            await store.commit("r1", None, Commit(status=dst, transitions=[(cur, dst, "w", "")]))
+            cur = dst
+        clock.advance(4.0)  # r2: 4 s EXECUTING, escalated, cancelled 5 s later
+        await store.commit(
+            "r2",
+            None,
+            Commit(status=S.ESCALATED, transitions=[(S.EXECUTING, S.ESCALATED, "w", "")]),
+        )
+        clock.advance(5.0)
+        await store.commit(
+            "r2",
+            None,
+            Commit(status=S.CANCELLED, transitions=[(S.ESCALATED, S.CANCELLED, "w", "")]),
+        )
+        got = await log.kpi_totals(["r1", "r2", "nope", "r1"])
+        assert set(got) == {"r1", "r2"}
+        r1, r2 = got["r1"], got["r2"]
+        # tokens: numbers only, truncated (7.9 -> 7); cost: numbers only
+        assert (r1.model_calls, r1.input_tokens, r1.output_tokens) == (3, 20, 7)
+        assert r1.cost == pytest.approx(0.5)
+        # out of VALIDATING twice (not to CANCELLED); once back to EXECUTING: a failed one
+        assert (r1.validations, r1.validation_failures, r1.escalations) == (2, 1, 0)
+        assert r1.phase_seconds == pytest.approx(
+            {"RECEIVED": 0.0, "PLANNED": 0.0, "EXECUTING": 5.0, "VALIDATING": 2.0}
+        )
+        assert (r1.first_ts, r1.last_ts) == (T0, T0 + 7.0)
+        assert (r2.model_calls, r2.escalations, r2.validations) == (0, 1, 0)
+        assert r2.phase_seconds == pytest.approx(
+            {"RECEIVED": 0.0, "PLANNED": 0.0, "EXECUTING": 11.0, "ESCALATED": 5.0}
+        )
+        # the same sums as the run's own reads
+        for run_id, t in got.items():
+            own = python_totals(
+                run_id, await store.list_transitions(run_id), await store.model_usage(run_id)
+            )
+            assert own.phase_seconds == pytest.approx(t.phase_seconds)
+            assert (own.model_calls, own.input_tokens, own.escalations, own.validations) == (
+                t.model_calls, t.input_tokens, t.escalations, t.validations
+            )  # fmt: skip
+        assert await log.kpi_totals([]) == {}
+        with pytest.raises(InvalidInputError):
+            await log.kpi_totals([f"r{i}" for i in range(300)])

@@ -1,0 +1,127 @@
+"""The sums the KPIs need of many runs at once (``EvaluationLogStore.kpi_totals``): model calls,
+tokens and cost from their ``model_call`` events (the rules of ``store.usage``), and from their
+lifecycle transitions the escalations, the validations (transitions out of VALIDATING other than
+to CANCELLED) and the failed ones (to EXECUTING, ESCALATED or FAILED), the first and last
+transition times and the seconds spent in each state (from a transition into it to the next).
+
+The SQL backends answer a page of runs with three aggregate statements (``LEAD`` over each
+run's transitions for the phases); the memory store adds the same in Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from itertools import pairwise
+
+from tether.core.lifecycle import RunStatus
+from tether.store.types import Transition
+from tether.store.usage import MODEL_CALL, ModelCallTotals
+
+VALIDATING = RunStatus.VALIDATING.value
+FAILED_VALIDATION = (
+    RunStatus.EXECUTING.value,
+    RunStatus.ESCALATED.value,
+    RunStatus.FAILED.value,
+)
+ESCALATED = RunStatus.ESCALATED.value
+CANCELLED = RunStatus.CANCELLED.value
+
+
+@dataclass(slots=True)
+class RunTotals:
+    run_id: str
+    model_calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float = 0.0
+    escalations: int = 0
+    validations: int = 0
+    validation_failures: int = 0
+    first_ts: float | None = None
+    last_ts: float | None = None
+    phase_seconds: dict[str, float] = field(default_factory=dict)
+
+
+def python_totals(
+    run_id: str, transitions: Sequence[Transition], usage: Iterable[ModelCallTotals]
+) -> RunTotals:
+    """``RunTotals`` from a run's transitions and its ``model_usage``."""
+    out = RunTotals(run_id)
+    for u in usage:
+        out.model_calls += u.calls
+        out.input_tokens += u.input_tokens
+        out.output_tokens += u.output_tokens
+        out.cost += u.cost
+    ts = sorted(transitions, key=lambda t: t.seq)
+    for t in ts:
+        out.escalations += t.dst.value == ESCALATED
+        if t.src is not None and t.src.value == VALIDATING and t.dst.value != CANCELLED:
+            out.validations += 1
+            out.validation_failures += t.dst.value in FAILED_VALIDATION
+    for cur, nxt in pairwise(ts):
+        phase = cur.dst.value
+        out.phase_seconds[phase] = out.phase_seconds.get(phase, 0.0) + max(0.0, nxt.ts - cur.ts)
+    if ts:
+        out.first_ts, out.last_ts = ts[0].ts, ts[-1].ts
+    return out
+
+
+def _in(n: int) -> str:
+    return f"run_id IN ({', '.join(['?'] * n)})"
+
+
+def usage_sql(dialect: str, prefix: str, n: int) -> str:
+    """Per run: model calls, input and output tokens (numbers, truncated), cost (numbers)."""
+    if dialect == "postgres":
+        doc = "convert_from(data, 'UTF8')::jsonb"
+
+        def num(key: str) -> str:
+            return (
+                f"CASE WHEN jsonb_typeof(d -> '{key}') = 'number' "
+                f"THEN (d -> '{key}')::text::float8 END"
+            )
+
+        def whole(key: str) -> str:
+            return f"trunc({num(key)})::bigint"
+    else:
+        doc = "CAST(data AS TEXT)"
+
+        def num(key: str) -> str:
+            return (
+                f"CASE WHEN json_type(d, '$.{key}') IN ('integer', 'real') "
+                f"THEN json_extract(d, '$.{key}') END"
+            )
+
+        def whole(key: str) -> str:
+            return f"CAST({num(key)} AS INTEGER)"
+
+    return (
+        "SELECT run_id, COUNT(*), "
+        f"COALESCE(SUM({whole('input_tokens')}), 0), COALESCE(SUM({whole('output_tokens')}), 0), "
+        f"COALESCE(SUM({num('cost')}), 0) "
+        f"FROM (SELECT run_id, {doc} AS d FROM {prefix}events "
+        f"WHERE {_in(n)} AND type = '{MODEL_CALL}') AS e GROUP BY run_id"
+    )
+
+
+def transitions_sql(prefix: str, n: int) -> str:
+    """Per run: escalations, validations, failed validations, first and last transition time."""
+    failed = ", ".join(f"'{s}'" for s in FAILED_VALIDATION)
+    from_validating = f"src = '{VALIDATING}' AND dst <> '{CANCELLED}'"
+    return (
+        f"SELECT run_id, COUNT(CASE WHEN dst = '{ESCALATED}' THEN 1 END), "
+        f"COUNT(CASE WHEN {from_validating} THEN 1 END), "
+        f"COUNT(CASE WHEN {from_validating} AND dst IN ({failed}) THEN 1 END), "
+        f"MIN(ts), MAX(ts) FROM {prefix}transitions WHERE {_in(n)} GROUP BY run_id"
+    )
+
+
+def phases_sql(prefix: str, n: int) -> str:
+    """Per run and state: seconds from each transition into it to the next transition."""
+    return (
+        "SELECT run_id, dst, SUM(CASE WHEN nxt > ts THEN nxt - ts ELSE 0 END) FROM "
+        "(SELECT run_id, dst, ts, LEAD(ts) OVER (PARTITION BY run_id ORDER BY seq) AS nxt "
+        f"FROM {prefix}transitions WHERE {_in(n)}) AS t WHERE nxt IS NOT NULL "
+        "GROUP BY run_id, dst"
+    )
