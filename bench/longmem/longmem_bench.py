@@ -97,21 +97,26 @@ async def probe_adds(memory: Any, n: int) -> list[float]:
     return out
 
 
-async def probe_searches(memory: Any, users: list[str], n: int) -> tuple[list[float], list[float]]:
-    """Single searches with fresh query text: total, and the embedding's share."""
+async def probe_searches(
+    memory: Any, users: list[str], n: int
+) -> tuple[list[float], list[float], list[float]]:
+    """Single searches with fresh query text: the query's embedding alone, then the search
+    (the embedder's cache of recent texts now holds the vector, so this is the store's part),
+    and their sum."""
     from tether.llm.embeddings import embed_unit
     from tether.memory import MemoryScope
 
-    total, embed = [], []
+    embed, store, total = [], [], []
     for i in range(n):
         q = f"what did the user say about topic number {i} and the office move"
         t0 = time.perf_counter()
-        await embed_unit(memory.embedder, [q + " (embedding only)"])
+        await embed_unit(memory.embedder, [q])
         embed.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
         await memory.search(q, scope=MemoryScope(users[i % len(users)]), k=10, record_access=False)
-        total.append(time.perf_counter() - t0)
-    return total, embed
+        store.append(time.perf_counter() - t0)
+        total.append(embed[-1] + store[-1])
+    return embed, store, total
 
 
 async def main(users: int, tokens: int, seed: int, budget: int, probes: int) -> dict[str, Any]:
@@ -174,16 +179,19 @@ async def main(users: int, tokens: int, seed: int, budget: int, probes: int) -> 
             rows[kg.name] = row
             print(f"{kg.name}: {row['accuracy']:.2%}", file=sys.stderr)
             adds = await probe_adds(memory, probes)
-            total, embed = await probe_searches(memory, [c.user for c in convs], probes)
+            embed, store, total = await probe_searches(memory, [c.user for c in convs], probes)
             stored = await memory.count(MemoryScope(convs[0].user))
         finally:
             await memory.close()
     latency = {
         "add_p50_ms": ms(pct(adds, 0.5)),
         "add_p95_ms": ms(pct(adds, 0.95)),
-        "search_p50_ms": ms(pct(total, 0.5)),
-        "search_p95_ms": ms(pct(total, 0.95)),
+        "search_p50_ms": ms(pct(store, 0.5)),
+        "search_p95_ms": ms(pct(store, 0.95)),
+        "embed_p50_ms": ms(pct(embed, 0.5)),
         "embed_p95_ms": ms(pct(embed, 0.95)),
+        "search_with_embedding_p50_ms": ms(pct(total, 0.5)),
+        "search_with_embedding_p95_ms": ms(pct(total, 0.95)),
         "memories_per_user": stored,
         "probes": probes,
     }
@@ -196,6 +204,7 @@ async def main(users: int, tokens: int, seed: int, budget: int, probes: int) -> 
             "date": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
             "machine": f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPUs",
             "python": platform.python_version(),
+            "load_average": [round(x, 2) for x in os.getloadavg()],
             "users": users,
             "tokens_per_user": sizes,
             "seed": seed,
@@ -217,14 +226,16 @@ async def main(users: int, tokens: int, seed: int, budget: int, probes: int) -> 
 
 def table(result: dict[str, Any]) -> str:
     head = (
-        f"{'system':<30}{'acc':>7}{'current':>9}{'before':>8}{'2-hop':>7}{'p95 ms':>9}{'tok/q':>8}"
+        f"{'system':<30}{'acc':>7}{'current':>9}{'before':>8}{'2-hop':>7}"
+        f"{'p50 ms':>9}{'p95 ms':>9}{'tok/q':>8}"
     )
     lines = [head, "-" * len(head)]
     for name, r in result["systems"].items():
         k = r["by_kind"]
         lines.append(
             f"{name:<30}{r['accuracy']:>7.1%}{k.get('current', 0):>9.0%}{k.get('before', 0):>8.0%}"
-            f"{k.get('multi_hop', 0):>7.0%}{r['query_p95_ms']:>9.2f}{r['tokens_per_query']:>8.0f}"
+            f"{k.get('multi_hop', 0):>7.0%}{r['query_p50_ms']:>9.2f}{r['query_p95_ms']:>9.2f}"
+            f"{r['tokens_per_query']:>8.0f}"
         )
     lat = result["latency"]
     lines.append("")
@@ -233,9 +244,13 @@ def table(result: dict[str, Any]) -> str:
         f"p95 {lat['add_p95_ms']} ms (target <= 50; Mem0 4-20 s, Zep ~12 s per message)"
     )
     lines.append(
-        f"one search at {lat['memories_per_user']} memories/tenant: p50 {lat['search_p50_ms']} ms, "
-        f"p95 {lat['search_p95_ms']} ms, of which query embedding p95 {lat['embed_p95_ms']} ms "
-        "(target <= 10; Mem0 p95 1.4 s)"
+        f"one hybrid search at {lat['memories_per_user']} memories/tenant, query vector ready: "
+        f"p50 {lat['search_p50_ms']} ms, p95 {lat['search_p95_ms']} ms (target <= 10)"
+    )
+    lines.append(
+        f"  + embedding the query (MiniLM, CPU): p50 {lat['embed_p50_ms']} ms, p95 "
+        f"{lat['embed_p95_ms']} ms; together p95 {lat['search_with_embedding_p95_ms']} ms "
+        "(Mem0 p95 1.4 s)"
     )
     return "\n".join(lines)
 

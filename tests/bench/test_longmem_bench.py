@@ -60,7 +60,9 @@ async def test_systems_answer_through_the_memory_plane() -> None:
         "add_p95_ms": 2,
         "search_p50_ms": 1,
         "search_p95_ms": 2,
+        "embed_p50_ms": 1,
         "embed_p95_ms": 1,
+        "search_with_embedding_p95_ms": 3,
         "memories_per_user": 10,
     }
     assert "episodic + KG" in table({"systems": rows, "latency": lat})
