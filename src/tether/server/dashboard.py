@@ -3,8 +3,9 @@
 The files under ``static/`` are hand-written ES modules and one stylesheet (no build step, no
 CDN: the dashboard works offline). ``mount_dashboard(app)`` serves them:
 
-* ``/assets/<version>/...``: the files under ``static/assets``; ``<version>`` is a digest of
-  their contents, so they are cached for a year as immutable and a new release changes the URL;
+* ``/assets/<version>/...``: the files under ``static/assets``, read once into memory (a
+  request costs no file system call and no thread); ``<version>`` is a digest of their
+  contents, so they are cached for a year as immutable and a new release changes the URL;
 * ``/``, ``/runs``, ``/runs/<id>``, ``/approvals``: ``index.html`` (the client-side routes),
   revalidated on every load (``no-cache`` with an ETag), with the asset version filled in and a
   ``modulepreload`` link per module so the browser fetches them all at once, not in a waterfall.
@@ -15,15 +16,21 @@ The routes are registered after the API's (call it last): they never shadow an A
 from __future__ import annotations
 
 import hashlib
+import mimetypes
 from pathlib import Path
 
 from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.staticfiles import StaticFiles
-from starlette.types import Scope
 
-__all__ = ["CLIENT_ROUTES", "STATIC_DIR", "asset_version", "mount_dashboard", "render_index"]
+__all__ = [
+    "CLIENT_ROUTES",
+    "STATIC_DIR",
+    "asset_version",
+    "load_assets",
+    "mount_dashboard",
+    "render_index",
+]
 
 STATIC_DIR = Path(__file__).with_name("static")
 CLIENT_ROUTES = ("/", "/runs", "/runs/{rest:path}", "/approvals")
@@ -59,15 +66,24 @@ def render_index(directory: Path, base: str) -> str:
     return html.replace(_PRELOADS_MARK, links.lstrip()).replace(_ASSETS_MARK, base)
 
 
-class _ImmutableFiles(StaticFiles):
-    """Static files under a versioned URL: cacheable forever."""
+_TYPES = {
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".html": "text/html; charset=utf-8",
+}
 
-    async def get_response(self, path: str, scope: Scope) -> Response:
-        response = await super().get_response(path, scope)
-        if response.status_code in (200, 304):
-            response.headers["Cache-Control"] = _IMMUTABLE
-            response.headers["X-Content-Type-Options"] = "nosniff"
-        return response
+
+def load_assets(assets: Path) -> dict[str, tuple[bytes, str]]:
+    """Every file under ``assets`` by its relative path: its bytes and its media type."""
+    out: dict[str, tuple[bytes, str]] = {}
+    for path in sorted(p for p in assets.rglob("*") if p.is_file()):
+        kind = _TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0]
+        out[path.relative_to(assets).as_posix()] = (
+            path.read_bytes(),
+            kind or "application/octet-stream",
+        )
+    return out
 
 
 def mount_dashboard(app: FastAPI, directory: Path = STATIC_DIR) -> None:
@@ -90,6 +106,18 @@ def mount_dashboard(app: FastAPI, directory: Path = STATIC_DIR) -> None:
             return Response(status_code=304, headers=headers)
         return Response(body, media_type="text/html; charset=utf-8", headers=headers)
 
+    files = load_assets(assets)
+    cached = {"Cache-Control": _IMMUTABLE, "X-Content-Type-Options": "nosniff"}
+
+    async def asset(request: Request) -> Response:
+        found = files.get(request.path_params["path"])
+        if found is None:
+            return Response("no such dashboard file", status_code=404, media_type="text/plain")
+        if request.headers.get("if-none-match") == f'"{version}"':
+            return Response(status_code=304, headers={**cached, "ETag": f'"{version}"'})
+        data, kind = found
+        return Response(data, media_type=kind, headers={**cached, "ETag": f'"{version}"'})
+
     for path in CLIENT_ROUTES:
         app.add_route(path, index, methods=["GET", "HEAD"], include_in_schema=False)
-    app.mount(base, _ImmutableFiles(directory=assets), name="dashboard-assets")
+    app.add_route(f"{base}/{{path:path}}", asset, methods=["GET", "HEAD"], include_in_schema=False)

@@ -126,8 +126,15 @@ export function renderRunsPage(root, params) {
         runs.set(run.run_id, run);
       }
       cursor = page.next_cursor || null;
+      for (const run of page.items || []) horizon = Math.max(horizon, run.updated_at || 0);
       addWorkflowOptions(order.map((id) => runs.get(id).workflow));
       paint();
+      if (!loaded) {
+        loaded = true;
+        const early = backlog;
+        backlog = [];
+        early.forEach(onChange);
+      }
     } catch (err) {
       if (token === loadToken) showError(err);
     } finally {
@@ -142,9 +149,20 @@ export function renderRunsPage(root, params) {
     return true;
   }
 
-  const fetching = new Set();
+  // The newest change the loaded page already reflects, on the server's clock: a change no
+  // newer than this, of a run not in the list, belongs to an older page (the stream starts
+  // with the 200 newest runs).
+  let horizon = 0;
+  let refetch = null;
+
+  let loaded = false;
+  let backlog = []; // changes streamed before the first page arrived
 
   function onChange(change) {
+    if (!loaded) {
+      backlog.push(change);
+      return;
+    }
     const known = runs.get(change.run_id);
     if (known) {
       const merged = { ...known, ...change };
@@ -155,15 +173,24 @@ export function renderRunsPage(root, params) {
       } else updateRow(merged);
       return;
     }
-    if ((change.status && !matches(change)) || fetching.has(change.run_id)) return;
-    if (change.created_at !== undefined && change.status && change.workflow) insert(change);
-    else {
-      fetching.add(change.run_id); // a bare change: read the run once
-      api
-        .run(change.run_id)
-        .then((run) => matches(run) && insert(run))
-        .catch(() => {})
-        .finally(() => fetching.delete(change.run_id));
+    if (change.status && !matches(change)) return;
+    if ((change.updated_at || 0) <= horizon) return;
+    if (change.created_at !== undefined && change.status && change.workflow) return insert(change);
+    // A run this page has not seen: read the first page again (one request for a burst).
+    if (!refetch) refetch = setTimeout(refreshFirstPage, 30);
+  }
+
+  async function refreshFirstPage() {
+    try {
+      const page = await api.runs(query());
+      for (const run of page.items || []) {
+        if (runs.has(run.run_id)) onChange(run);
+        else if (!order.length || (run.created_at || 0) >= (runs.get(order[order.length - 1]).created_at || 0) || !cursor) insert(run);
+      }
+    } catch {
+      /* the next change tries again */
+    } finally {
+      refetch = null;
     }
   }
 
@@ -266,6 +293,8 @@ export function renderRunsPage(root, params) {
 
   function setFilter(change) {
     Object.assign(filters, change);
+    horizon = 0;
+    loaded = false;
     paintFilters();
     syncUrl();
     cursor = null;
