@@ -1,0 +1,1 @@
+"""``tether demo``: the offline support copilot that shows the whole system on a laptop."""
