@@ -23,6 +23,7 @@ content, as every tool result is (``tether.governance.InjectionGuard``).
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from typing import Any
@@ -60,10 +61,22 @@ class A2AAgent:
         self.api_key = api_key
         self.timeout = timeout
         self.card: AgentCard | None = None
+        self._http: tuple[asyncio.AbstractEventLoop, httpx.AsyncClient] | None = None
 
-    def _http(self) -> httpx.AsyncClient:
-        headers = {"authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-        return httpx.AsyncClient(headers=headers, timeout=httpx.Timeout(self.timeout))
+    def http(self) -> httpx.AsyncClient:
+        """The connection pool of the running event loop (one per loop: making one per call
+        costs a TLS context each time, much more than the call on a loopback)."""
+        loop = asyncio.get_running_loop()
+        if self._http is None or self._http[0] is not loop or self._http[1].is_closed:
+            headers = {"authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+            client = httpx.AsyncClient(headers=headers, timeout=httpx.Timeout(self.timeout))
+            self._http = (loop, client)
+        return self._http[1]
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http[1].aclose()
+            self._http = None
 
     async def send(
         self,
@@ -86,24 +99,24 @@ class A2AAgent:
             task_id=task_id or None,
             context_id=context_id or None,
         )
-        async with self._http() as http:
-            factory = ClientFactory(ClientConfig(streaming=False, httpx_client=http))
-            try:
-                if self.card is None:
-                    self.card = await _card(self.url, http)
-                client = factory.create(self.card)
-                got = [r async for r in client.send_message(SendMessageRequest(message=msg))]
-            except A2AClientTimeoutError as exc:
-                raise ToolTimeoutError(f"A2A agent {self.url}: {exc}") from exc
-            except httpx.TransportError as exc:
-                raise ToolTransientError(f"A2A agent {self.url}: {type(exc).__name__}") from exc
-            except AgentCardResolutionError as exc:
-                status = getattr(exc, "status_code", None)
-                if isinstance(status, int) and status >= 500:
-                    raise ToolTransientError(str(exc), status=status) from exc
-                raise ToolError(f"A2A agent {self.url}: {exc}") from exc
-            except (A2AClientError, A2AError) as exc:
-                raise ToolError(f"A2A agent {self.url} refused the message: {exc}") from exc
+        http = self.http()
+        factory = ClientFactory(ClientConfig(streaming=False, httpx_client=http))
+        try:
+            if self.card is None:
+                self.card = await _card(self.url, http)
+            client = factory.create(self.card)
+            got = [r async for r in client.send_message(SendMessageRequest(message=msg))]
+        except A2AClientTimeoutError as exc:
+            raise ToolTimeoutError(f"A2A agent {self.url}: {exc}") from exc
+        except httpx.TransportError as exc:
+            raise ToolTransientError(f"A2A agent {self.url}: {type(exc).__name__}") from exc
+        except AgentCardResolutionError as exc:
+            status = getattr(exc, "status_code", None)
+            if isinstance(status, int) and status >= 500:
+                raise ToolTransientError(str(exc), status=status) from exc
+            raise ToolError(f"A2A agent {self.url}: {exc}") from exc
+        except (A2AClientError, A2AError) as exc:
+            raise ToolError(f"A2A agent {self.url} refused the message: {exc}") from exc
         return self._result(got[-1] if got else None)
 
     def _result(self, resp: Any) -> dict[str, Any]:
