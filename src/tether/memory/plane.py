@@ -15,9 +15,11 @@ It holds the episodic store (L3), the knowledge graph (L4, optional) and a conte
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict
 from typing import Any
 
 from tether.core.errors import ConfigurationError
+from tether.memory import journaled
 from tether.memory.context_window import ContextWindow
 from tether.memory.protocol import EpisodicMemory, KnowledgeGraph
 from tether.memory.types import Memory, MemoryScope, Provenance, Recalled
@@ -60,18 +62,54 @@ class MemoryPlane:
         importance: float = 0.5,
         metadata: dict[str, Any] | None = None,
         provenance: Provenance | None = None,
+        journal: bool = True,
     ) -> Memory:
-        return await self.episodic.add(
-            text, scope=scope, metadata=metadata, importance=importance, provenance=provenance
+        """Store a memory. Inside a run (``journal``) the write is journaled: a re-run node
+        gets the recorded memory back instead of storing it twice."""
+
+        async def call() -> Memory:
+            return await self.episodic.add(
+                text, scope=scope, metadata=metadata, importance=importance, provenance=provenance
+            )
+
+        if not journal:
+            return await call()
+        request = {"scope": asdict(scope), "text": text}
+        return await journaled.once(
+            "remember", request, call, journaled.memory_dict, journaled.memory_of
         )
 
-    async def recall(self, query: str, *, scope: MemoryScope, k: int = 5) -> list[Recalled]:
+    async def recall(
+        self, query: str, *, scope: MemoryScope, k: int = 5, journal: bool = True
+    ) -> list[Recalled]:
         """The ``k`` best memories for ``query`` in ``scope``; each carries its provenance
-        (content from outside stays untrusted wherever it is recalled)."""
-        return await self.episodic.search(query, scope=scope, k=k)
+        (content from outside stays untrusted wherever it is recalled). Inside a run
+        (``journal``) the hits are journaled: a re-run node sees the same ones."""
 
-    async def forget(self, ids: Sequence[str], *, scope: MemoryScope) -> int:
-        return await self.episodic.forget(ids, scope=scope)
+        async def call() -> list[Recalled]:
+            return await self.episodic.search(query, scope=scope, k=k)
+
+        if not journal:
+            return await call()
+        request = {"scope": asdict(scope), "query": query, "k": k}
+        return await journaled.once(
+            "recall",
+            request,
+            call,
+            lambda hits: [asdict(h) for h in hits],
+            lambda data: [journaled.recalled_of(d) for d in data],
+        )
+
+    async def forget(self, ids: Sequence[str], *, scope: MemoryScope, journal: bool = True) -> int:
+        """Delete memories by id in ``scope``; how many were. Journaled inside a run."""
+
+        async def call() -> int:
+            return await self.episodic.forget(ids, scope=scope)
+
+        if not journal:
+            return await call()
+        request = {"scope": asdict(scope), "ids": list(ids)}
+        return await journaled.once("forget", request, call, int, int)
 
     def tools(self, *, runs: RunStore | None = None) -> list[ToolContract]:
         """``remember``, ``recall`` and ``forget`` as tool contracts. ``runs`` (the runtime's

@@ -70,6 +70,7 @@ def memory_tools(plane: MemoryPlane, *, runs: RunStore | None = None) -> list[To
             provenance=Provenance(
                 source="model", trusted=False, run_id=run_id, step=step, tool="remember"
             ),
+            journal=False,  # the tool call itself is the journal entry
         )
         return {"id": memory.id, "created_at": memory.created_at}
 
@@ -91,7 +92,8 @@ def memory_tools(plane: MemoryPlane, *, runs: RunStore | None = None) -> list[To
         )
         if (within == "run" and run_id is None) or (within == "thread" and thread is None):
             return []
-        return [recalled_dict(h) for h in await plane.recall(query, scope=scope, k=k)]
+        hits = await plane.recall(query, scope=scope, k=k, journal=False)
+        return [recalled_dict(h) for h in hits]
 
     async def forget(
         ids: Annotated[
@@ -102,7 +104,7 @@ def memory_tools(plane: MemoryPlane, *, runs: RunStore | None = None) -> list[To
         """Delete memories by id (ids from ``recall``); ids of other tenants are not found."""
         assert ctx is not None
         tenant, _, _ = await where(ctx)
-        n = await plane.forget(ids, scope=MemoryScope(tenant, agent=plane.agent))
+        n = await plane.forget(ids, scope=MemoryScope(tenant, agent=plane.agent), journal=False)
         return {"forgotten": n}
 
     contracts: list[ToolContract] = [
