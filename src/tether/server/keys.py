@@ -27,7 +27,10 @@ PREFIX = "tth"
 SCOPES = ("read", "submit", "approve", "admin")
 """read: see runs, events, workflows; submit: start, resume, cancel and fork runs; approve:
 decide approvals and answer interrupts; admin: everything (and ``/metrics``)."""
-_HASHER = PasswordHasher()
+_HASHER = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1)
+"""Light argon2id settings: a key carries 256 random bits, so no hash cost adds to what its
+entropy already guards (slow hashing protects low-entropy passwords); a cold check costs a few
+milliseconds. Hashes made with other settings still verify (the PHC string names them)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,19 +40,26 @@ class RequestLimits:
                     await self._too_large(scope, receive, send)
                     return
         seen = 0
+        too_large = False
         started = False
 
         async def limited_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, too_large
             msg = await receive()
             if msg["type"] == "http.request":
                 seen += len(msg.get("body", b""))
                 if seen > self.max_body_bytes:
+                    too_large = True
                     raise BodyTooLarge
             return msg
 
         async def tracking_send(msg: Message) -> None:
             nonlocal started
+            if too_large:  # the app answered its own error about the cut body: ours instead
+                if msg["type"] == "http.response.start" and not started:
+                    started = True
+                    await self._too_large(scope, receive, send)
+                return
             if msg["type"] == "http.response.start":
                 started = True
             await send(msg)

@@ -1,0 +1,255 @@
+"""API keys, scopes and tenant isolation: tenant B sees none of tenant A's runs, events or
+approvals (404, not 403), lists hold only the caller's tenant, and each scope gates its routes."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from tests.server.conftest import Server, bearer
+from tether.governance.approvals import Approvals, generate_key, sign
+from tether.server.keys import KeyVerifier, key_id_of
+from tether.store.memory import MemoryStore
+from tether.store.sqlite import SqliteStore
+
+
+def h(server: Server, name: str) -> dict[str, str]:
+    return bearer(server.keys[name])
+
+
+def test_no_key_or_a_bad_key_is_a_401_problem(keyed: Server) -> None:
+    c = keyed.client
+    for headers in (
+        {},
+        bearer("tth_000000000000_nope"),
+        bearer("garbage"),
+        {"Authorization": "Basic x"},
+    ):
+        r = c.get("/v1/runs", headers=headers)
+        assert r.status_code == 401, headers
+        assert r.headers["content-type"] == "application/problem+json"
+        assert r.headers["www-authenticate"].startswith("Bearer")
+        assert "tether keys create" in r.json()["detail"]
+    good = keyed.keys["a_read"]
+    tampered = good[:-2] + ("AA" if not good.endswith("AA") else "BB")
+    assert c.get("/v1/runs", headers=bearer(tampered)).status_code == 401
+    assert c.get("/v1/runs", headers=bearer(good)).status_code == 200
+    assert c.get("/healthz").status_code == 200 and c.get("/openapi.json").status_code == 200
+
+
+def test_each_scope_gates_its_routes(keyed: Server) -> None:
+    c = keyed.client
+    body = {"workflow": "echo", "input": {"text": "a"}}
+    r = c.post("/v1/runs", json=body, headers=h(keyed, "a_read"))
+    assert r.status_code == 403 and "'submit'" in r.json()["detail"]
+    r = c.post("/v1/runs", json=body, headers=h(keyed, "a_submit"))
+    assert r.status_code == 202
+    run_id = r.json()["run_id"]
+    assert c.get(f"/v1/runs/{run_id}", headers=h(keyed, "a_submit")).status_code == 403
+    keyed.wait(run_id, "COMPLETED", key="a_read")
+    for path in (f"/v1/runs/{run_id}/events", f"/v1/runs/{run_id}/history", "/v1/workflows"):
+        assert c.get(path, headers=h(keyed, "a_read")).status_code == 200
+        assert c.get(path, headers=h(keyed, "a_approve")).status_code == 403
+    assert c.post(f"/v1/runs/{run_id}/cancel", headers=h(keyed, "a_read")).status_code == 403
+    assert (
+        c.post(
+            "/v1/approvals/x/approve",
+            json={"approver": "a", "signature": "s"},
+            headers=h(keyed, "a_read"),
+        ).status_code
+        == 403
+    )
+    # admin holds every scope
+    assert c.get(f"/v1/runs/{run_id}", headers=h(keyed, "admin")).status_code == 404  # other tenant
+    assert c.post("/v1/runs", json=body, headers=h(keyed, "admin")).status_code == 202
+
+
+def test_tenant_b_gets_404_for_tenant_a_runs_and_events(keyed: Server) -> None:
+    c = keyed.client
+    a_run = keyed.submit("ask", {"question": "secret"}, key="a_all")
+    b_run = keyed.submit("echo", {"text": "b"}, key="b_all")
+    keyed.wait(a_run, "ESCALATED", key="a_all")
+    keyed.wait(b_run, "COMPLETED", key="b_all")
+    b = h(keyed, "b_all")
+    for method, path in (
+        ("GET", f"/v1/runs/{a_run}"),
+        ("GET", f"/v1/runs/{a_run}/events"),
+        ("GET", f"/v1/runs/{a_run}/events/stream"),
+        ("GET", f"/v1/runs/{a_run}/history"),
+        ("GET", f"/v1/runs/{a_run}/state"),
+        ("POST", f"/v1/runs/{a_run}/cancel"),
+        ("POST", f"/v1/runs/{a_run}/resume"),
+    ):
+        r = c.request(method, path, headers=b)
+        assert r.status_code == 404, (method, path, r.status_code)
+        nobody = c.request(method, path.replace(a_run, "no-such-run"), headers=b)
+        assert r.json()["detail"].replace(a_run, "X") == nobody.json()["detail"].replace(
+            "no-such-run", "X"
+        )
+    assert c.post(f"/v1/runs/{a_run}/fork", json={"step": 0}, headers=b).status_code == 404
+    assert [r["run_id"] for r in c.get("/v1/runs", headers=b).json()["items"]] == [b_run]
+    assert [r["run_id"] for r in c.get("/v1/runs", headers=h(keyed, "a_all")).json()["items"]] == [
+        a_run
+    ]
+    assert c.get("/v1/interrupts", headers=b).json()["items"] == []
+    assert [
+        i["run_id"] for i in c.get("/v1/interrupts", headers=h(keyed, "a_all")).json()["items"]
+    ] == [a_run]
+    # tenant A's run still waits: B's cancel and resume touched nothing
+    assert c.get(f"/v1/runs/{a_run}", headers=h(keyed, "a_all")).json()["status"] == "ESCALATED"
+    run = c.get(f"/v1/runs/{b_run}", headers=b).json()
+    assert run["tenant"] == "globex"
+
+
+def test_idempotency_keys_are_per_tenant(keyed: Server) -> None:
+    c = keyed.client
+    body = {"workflow": "echo", "input": {"text": "x"}, "idempotency_key": "k1"}
+    a = c.post("/v1/runs", json=body, headers=h(keyed, "a_all")).json()["run_id"]
+    b = c.post("/v1/runs", json=body, headers=h(keyed, "b_all")).json()["run_id"]
+    assert a != b
+    again = c.post("/v1/runs", json=body, headers=h(keyed, "a_all")).json()["run_id"]
+    assert again == a
+
+
+def test_a_fork_stays_in_its_tenant(keyed: Server) -> None:
+    c = keyed.client
+    run_id = keyed.submit("count", {"n": 2}, key="a_all")
+    keyed.wait(run_id, "COMPLETED", key="a_all")
+    fork = c.post(f"/v1/runs/{run_id}/fork", json={"step": 1}, headers=h(keyed, "a_all")).json()
+    assert fork["tenant"] == "acme"
+    assert c.get(f"/v1/runs/{fork['run_id']}", headers=h(keyed, "b_all")).status_code == 404
+
+
+def _approver(db: Path) -> tuple[object, str]:
+    key = generate_key()
+
+    async def register() -> None:
+        store = SqliteStore(db)
+        await store.setup()
+        try:
+            await Approvals(store).register_approver("alice", "finance", key)
+        finally:
+            await store.close()
+
+    asyncio.run(register())
+    return key, "alice"
+
+
+def _pending(server: Server, key: str) -> dict[str, object]:
+    run_id = server.submit("refunds", {"amount": 40}, key=key)
+    server.wait(run_id, "ESCALATED", key=key)
+    items = server.client.get(
+        "/v1/approvals", params={"status": "pending"}, headers=h(server, key)
+    ).json()["items"]
+    assert [a["run_id"] for a in items] == [run_id]
+    return dict(items[0])
+
+
+def test_approvals_are_tenant_scoped_and_decided_with_a_signature(keyed: Server) -> None:
+    from tether.store.approvals import ApprovalRecord
+
+    c = keyed.client
+    private, approver = _approver(keyed.db)
+    ap = _pending(keyed, "a_all")
+    aid, run_id = str(ap["approval_id"]), str(ap["run_id"])
+    assert ap["tool"] == "refund" and ap["arguments"] == {"amount": 40}
+    assert ap["required_approvers"] == 1 and ap["votes"] == []
+    b = h(keyed, "b_all")
+    assert c.get("/v1/approvals", headers=b).json()["items"] == []
+    assert c.get(f"/v1/approvals/{aid}", headers=b).status_code == 404
+    rec = ApprovalRecord(aid, run_id, str(ap["intent_hash"]), dict(ap["intent"]), "", {})  # type: ignore[arg-type]
+    token = sign(private, rec, "approve")  # type: ignore[arg-type]
+    r = c.post(
+        f"/v1/approvals/{aid}/approve", json={"approver": approver, "signature": token}, headers=b
+    )
+    assert r.status_code == 404
+    forged = sign(generate_key(), rec, "approve")
+    r = c.post(
+        f"/v1/approvals/{aid}/approve",
+        json={"approver": approver, "signature": forged},
+        headers=h(keyed, "a_approve"),
+    )
+    assert r.status_code == 403 and "does not verify" in r.json()["detail"]
+    r = c.post(
+        f"/v1/approvals/{aid}/approve",
+        json={"approver": approver, "signature": token},
+        headers=h(keyed, "a_approve"),
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "approved" and r.json()["votes"][0]["approver"] == "alice"
+    done = keyed.wait(run_id, "COMPLETED", key="a_all")
+    assert done["state"]["out"] == ["refunded 40"] and done["usage"]["tool_calls"] == 1
+    again = c.post(
+        f"/v1/approvals/{aid}/approve",
+        json={"approver": approver, "signature": token},
+        headers=h(keyed, "a_approve"),
+    )
+    assert again.status_code == 409
+
+
+def test_signing_payload_lets_a_client_sign_without_the_python_library(keyed: Server) -> None:
+    import base64
+
+    c = keyed.client
+    private, approver = _approver(keyed.db)
+    ap = _pending(keyed, "a_all")
+    aid = ap["approval_id"]
+    got = c.get(
+        f"/v1/approvals/{aid}/signing-payload",
+        params={"decision": "reject", "expires_at": 4_000_000_000},
+        headers=h(keyed, "a_all"),
+    ).json()
+    raw = base64.b64decode(got["payload"])
+    sig = private.sign(raw)  # type: ignore[attr-defined]
+    token = f"ed25519:{got['expires_at']!r}:{base64.urlsafe_b64encode(sig).decode()}"
+    r = c.post(
+        f"/v1/approvals/{aid}/reject",
+        json={"approver": approver, "signature": token, "reason": "too much"},
+        headers=h(keyed, "a_all"),
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "rejected"
+    done = keyed.wait(str(ap["run_id"]), "COMPLETED", "FAILED", key="a_all")
+    assert done["state"]["out"] == ["PolicyViolationError"]
+    assert (
+        c.get(f"/v1/approvals/{aid}/signing-payload", headers=h(keyed, "b_all")).status_code == 404
+    )
+
+
+def test_metrics_show_a_tenant_only_its_runs(keyed: Server) -> None:
+    c = keyed.client
+    keyed.wait(keyed.submit("echo", {"text": "a"}, key="a_all"), "COMPLETED", key="a_all")
+    keyed.wait(keyed.submit("ask", {}, key="b_all"), "ESCALATED", key="b_all")
+    a = c.get("/metrics", headers=h(keyed, "a_read")).text
+    assert 'tether_runs{status="COMPLETED"} 1.0' in a and 'tether_runs{status="ESCALATED"} 0.0' in a
+    assert "tether_queue_depth" not in a and "tether_step_seconds" not in a
+    admin = c.get("/metrics", headers=h(keyed, "admin")).text
+    assert 'tether_runs{status="COMPLETED"} 0.0' in admin  # the admin key's own tenant (ops)
+    assert "tether_workers" in admin and "tether_step_seconds_count" in admin
+    assert c.get("/metrics").status_code == 401
+
+
+async def test_verifier_checks_one_hash_and_caches_by_digest() -> None:
+    from tether.server.keys import create_key
+
+    now = [0.0]
+    store = MemoryStore()
+    rec, key = await create_key(store, "acme", ["read"])
+    v = KeyVerifier(store, cache_ttl=30.0, now=lambda: now[0])
+    got = await v.verify(key)
+    assert got is not None and got.tenant == "acme" and got.scopes == {"read"}
+    assert key_id_of(key) == rec.key_id and key not in str(v._cache)
+    await store.revoke_api_key(rec.key_id)
+    assert await v.verify(key) == got  # cached for its TTL...
+    now[0] += 31
+    assert await v.verify(key) is None  # ...then the revocation holds
+    _, key2 = await create_key(store, "acme", ["read"])
+    assert await v.verify(key2) is not None
+    v.forget(key_id_of(key2) or "")
+    assert not v._cache
+    with pytest.raises(Exception, match="unknown scope"):
+        await create_key(store, "acme", ["root"])
+    with pytest.raises(Exception, match="tenant"):
+        await create_key(store, "", ["read"])

@@ -1,0 +1,109 @@
+"""Every error is RFC 9457 problem JSON: validation, unknown routes and methods, bad cursors,
+oversized bodies, timeouts."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from tests.server.conftest import Server
+from tether.server.limits import RequestLimits
+from tether.server.problems import install_problem_handlers
+
+PROBLEM_KEYS = {"type", "title", "status", "detail", "instance"}
+
+
+def problem(r: httpx.Response, status: int) -> dict[str, Any]:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    body = dict(r.json())
+    assert set(body) >= PROBLEM_KEYS and body["status"] == status
+    assert body["type"].startswith("https://") and body["detail"]
+    return body
+
+
+def test_validation_errors_list_each_problem(server: Server) -> None:
+    c = server.client
+    body = problem(c.post("/v1/runs", json={"workflow": 3, "input": [], "surprise": 1}), 422)
+    locs = {e["loc"] for e in body["errors"]}
+    assert {"body.workflow", "body.input", "body.surprise"} <= locs
+    assert body["instance"] == "/v1/runs"
+    problem(
+        c.post("/v1/runs", content=b"{not json", headers={"content-type": "application/json"}), 422
+    )
+    problem(c.post("/v1/runs"), 422)
+    problem(c.post("/v1/runs", json={"workflow": "echo", "priority": 2**40}), 422)
+    problem(c.get("/v1/runs", params={"limit": 0}), 422)
+    problem(c.get("/v1/runs", params={"limit": 501}), 422)
+    problem(c.get("/v1/runs", params={"status": "SLEEPING"}), 422)
+    problem(c.get("/v1/approvals", params={"status": "maybe"}), 422)
+    problem(c.post("/v1/runs/x/fork", json={"step": -1}), 422)
+
+
+def test_unknown_routes_and_methods(server: Server) -> None:
+    c = server.client
+    assert "no route GET /v1/nothing/here" in problem(c.get("/v1/nothing/here"), 404)["detail"]
+    problem(c.delete("/v1/runs"), 404)  # the API's catch-all answers for /v1
+    problem(c.get("/nothing-at-all"), 404)
+    problem(c.put("/healthz"), 405)
+
+
+def test_bad_cursors_are_422_never_500(server: Server) -> None:
+    c = server.client
+    run_id = server.submit("echo", {"text": "a"})
+    server.wait(run_id, "COMPLETED")
+    for cursor in ("%%%", "bm90IGpzb24", "WyJzdGVwcyIsMV0"):  # garbage, not JSON, another list's
+        problem(c.get("/v1/runs", params={"cursor": cursor}), 422)
+    problem(c.get(f"/v1/runs/{run_id}/history", params={"cursor": "WyJydW5zIiwieCJd"}), 422)
+    problem(c.get(f"/v1/runs/{run_id}/events", params={"cursor": "x"}), 422)
+    gone = "WyJydW5zIiwibm8tc3VjaC1ydW4iXQ"  # ["runs","no-such-run"]
+    assert "first page" in problem(c.get("/v1/runs", params={"cursor": gone}), 422)["detail"]
+    r = c.get(f"/v1/runs/{run_id}/events/stream", headers={"Last-Event-ID": "abc"})
+    problem(r, 422)
+
+
+def test_a_body_over_the_limit_is_a_413(tmp_path: Any) -> None:
+    from tests.server.conftest import open_server
+
+    for srv in open_server(tmp_path, max_body_bytes=1000):
+        c = srv.client
+        big = {"workflow": "echo", "input": {"text": "x" * 2000}}
+        assert "larger than 1000 bytes" in problem(c.post("/v1/runs", json=big), 413)["detail"]
+
+        def chunks() -> Any:  # no Content-Length: counted as it streams in
+            yield b'{"workflow": "echo", "input": {"text": "'
+            for _ in range(40):
+                yield b"y" * 100
+            yield b'"}}'
+
+        r = c.post("/v1/runs", content=chunks(), headers={"content-type": "application/json"})
+        problem(r, 413)
+        assert c.get("/v1/runs").json()["items"] == []  # nothing was submitted
+        ok = c.post("/v1/runs", json={"workflow": "echo", "input": {"text": "small"}})
+        assert ok.status_code == 202
+
+
+async def test_a_request_over_the_timeout_is_a_504_and_streams_are_exempt() -> None:
+    never = asyncio.Event()
+    app = FastAPI()
+    install_problem_handlers(app)
+
+    @app.get("/slow")
+    async def slow() -> dict[str, str]:
+        await never.wait()
+        return {}
+
+    @app.get("/v1/stream/x")
+    async def streamish() -> dict[str, str]:
+        await asyncio.sleep(0.2)  # longer than the timeout, and exempt
+        return {"ok": "yes"}
+
+    limited = RequestLimits(app, max_body_bytes=100, timeout=0.05)
+    transport = httpx.ASGITransport(app=limited)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        body = problem(await client.get("/slow"), 504)
+        assert "longer than 0.05 s" in body["detail"]
+        assert (await client.get("/v1/stream/x")).json() == {"ok": "yes"}

@@ -1,0 +1,216 @@
+"""``/v1/runs`` over FastAPI's TestClient, on a real SQLite store with an embedded worker."""
+
+from __future__ import annotations
+
+from tests.server.conftest import Server, status_in, wait_for
+
+
+def test_submit_runs_and_get_shows_state_usage_and_phase(server: Server) -> None:
+    r = server.client.post("/v1/runs", json={"workflow": "echo", "input": {"text": "hi"}})
+    assert r.status_code == 202
+    body = r.json()
+    assert r.headers["location"] == f"/v1/runs/{body['run_id']}"
+    assert body["workflow"] == "echo" and body["input"] == {"text": "hi"}
+    assert body["status"] in ("PLANNED", "EXECUTING", "VALIDATING", "COMPLETED")
+    run = server.wait(body["run_id"], "COMPLETED")
+    assert run["state"] == {"text": "hi", "answer": "HI"}
+    assert run["phase"] == "finished" and run["step"] == 1 and run["current_nodes"] == []
+    assert run["usage"] == {
+        "input_tokens": 0,
+        "output_tokens": 0,
+        "cost": 0.0,
+        "model_calls": 0,
+        "tool_calls": 0,
+    }
+    assert run["tenant"] is None and run["queue"] == "default"
+
+
+def test_submit_with_the_same_idempotency_key_gives_one_run(server: Server) -> None:
+    body = {"workflow": "echo", "input": {"text": "x"}, "idempotency_key": "order-1"}
+    first = server.client.post("/v1/runs", json=body)
+    again = server.client.post("/v1/runs", json=body)
+    assert first.status_code == again.status_code == 202
+    assert first.json()["run_id"] == again.json()["run_id"]
+    assert again.headers["idempotent-replayed"] == "true"
+    other = server.client.post("/v1/runs", json={**body, "input": {"text": "y"}})
+    assert other.status_code == 409
+    assert other.headers["content-type"] == "application/problem+json"
+
+
+def test_submit_an_unknown_workflow_is_a_422_naming_the_known_ones(server: Server) -> None:
+    r = server.client.post("/v1/runs", json={"workflow": "nope", "input": {}})
+    assert r.status_code == 422
+    assert "echo" in r.json()["detail"] and r.json()["type"].endswith("/unknown-workflow")
+
+
+def test_list_filters_and_pages_newest_first(server: Server) -> None:
+    ids = [server.submit("echo", {"text": str(i)}) for i in range(5)]
+    ask = server.submit("ask", {"question": "q"})
+    for run_id in ids:
+        server.wait(run_id, "COMPLETED")
+    server.wait(ask, "ESCALATED")
+    page = server.client.get("/v1/runs", params={"limit": 2}).json()
+    assert [r["run_id"] for r in page["items"]] == [ask, ids[4]]
+    assert "state" not in page["items"][0] and page["items"][0]["usage"] is None
+    seen = [r["run_id"] for r in page["items"]]
+    while page["next_cursor"]:
+        page = server.client.get(
+            "/v1/runs", params={"limit": 2, "cursor": page["next_cursor"]}
+        ).json()
+        seen += [r["run_id"] for r in page["items"]]
+    assert seen == [ask, *reversed(ids)]
+    echo = server.client.get("/v1/runs", params={"workflow": "echo", "limit": 500}).json()
+    assert len(echo["items"]) == 5 and echo["next_cursor"] is None
+    waiting = server.client.get("/v1/runs", params={"status": "escalated,completed"}).json()
+    assert len(waiting["items"]) == 6
+    only = server.client.get("/v1/runs", params=[("status", "ESCALATED")]).json()
+    assert [r["run_id"] for r in only["items"]] == [ask]
+    assert server.client.get("/v1/runs", params={"failed_only": "true"}).json()["items"] == []
+
+
+def test_interrupt_resume_and_history(server: Server) -> None:
+    run_id = server.submit("ask", {"question": "meaning"})
+    run = server.wait(run_id, "ESCALATED")
+    assert run["phase"] == "waiting" and run["current_nodes"] == ["ask_human"]
+    items = server.client.get("/v1/interrupts").json()["items"]
+    assert [i["run_id"] for i in items] == [run_id]
+    assert items[0]["interrupt"]["payload"] == {"question": "meaning"}
+    r = server.client.post(f"/v1/runs/{run_id}/resume", json={"value": 42})
+    assert r.status_code == 202, r.text
+    done = server.wait(run_id, "COMPLETED")
+    assert done["state"]["answer"] == "the human said 42"
+    assert server.client.get("/v1/interrupts").json()["items"] == []
+    again = server.client.post(f"/v1/runs/{run_id}/resume", json={"value": 1})
+    assert again.status_code == 409 and "COMPLETED" in again.json()["detail"]
+    hist = server.client.get(f"/v1/runs/{run_id}/history").json()
+    steps = [s["step"] for s in hist["items"]]
+    assert steps[0] == 0 and steps == sorted(steps)
+    last = hist["items"][-1]
+    assert last["nodes"] == ["ask_human"]
+    assert last["writes"][0]["writes"] == {"answer": "the human said 42"}
+
+
+def test_history_pages_and_state_at_each_step_and_fork(server: Server) -> None:
+    run_id = server.submit("count", {"n": 5})
+    run = server.wait(run_id, "COMPLETED")
+    assert run["state"]["i"] == 5 and run["step"] == 5
+    page = server.client.get(f"/v1/runs/{run_id}/history", params={"limit": 2}).json()
+    steps = [s["step"] for s in page["items"]]
+    while page["next_cursor"]:
+        page = server.client.get(
+            f"/v1/runs/{run_id}/history", params={"limit": 2, "cursor": page["next_cursor"]}
+        ).json()
+        steps += [s["step"] for s in page["items"]]
+    assert steps == [0, 1, 2, 3, 4, 5]
+    for step in range(6):
+        got = server.client.get(f"/v1/runs/{run_id}/state", params={"step": step}).json()
+        want = {"n": 5, "i": step} if step else {"n": 5}
+        assert got == {"run_id": run_id, "step": step, "state": want}
+    assert server.client.get(f"/v1/runs/{run_id}/state").json()["step"] == 5
+    beyond = server.client.get(f"/v1/runs/{run_id}/state", params={"step": 9})
+    assert beyond.status_code == 404
+    fork = server.client.post(f"/v1/runs/{run_id}/fork", json={"step": 2, "patch": {"n": 7}})
+    assert fork.status_code == 202, fork.text
+    child = fork.json()
+    assert child["parent_run_id"] == run_id and fork.headers["location"].endswith(child["run_id"])
+    done = server.wait(child["run_id"], "COMPLETED")
+    assert done["state"] == {"n": 7, "i": 7}
+    kids = server.client.get("/v1/runs", params={"parent_run_id": run_id}).json()["items"]
+    assert [k["run_id"] for k in kids] == [child["run_id"]]
+    bad = server.client.post(f"/v1/runs/{run_id}/fork", json={"step": 99})
+    assert bad.status_code == 404
+    bad_patch = server.client.post(f"/v1/runs/{run_id}/fork", json={"step": 1, "patch": {"x": 1}})
+    assert bad_patch.status_code == 422
+
+
+def test_cancel_a_run_that_waits_and_refuse_a_finished_one(server: Server) -> None:
+    run_id = server.submit("ask", {"question": "q"})
+    server.wait(run_id, "ESCALATED")
+    r = server.client.post(f"/v1/runs/{run_id}/cancel", json={"reason": "not needed"})
+    assert r.status_code == 200 and r.json()["status"] == "CANCELLED"
+    again = server.client.post(f"/v1/runs/{run_id}/cancel")
+    assert again.status_code == 409
+
+
+def test_cancel_a_running_run(server: Server) -> None:
+    run_id = server.submit("count", {"n": 10_000, "pause": 0.01})
+    wait_for(server.client, run_id, lambda run: run["step"] >= 2)
+    r = server.client.post(f"/v1/runs/{run_id}/cancel", json={})
+    assert r.status_code == 200 and r.json()["status"] == "CANCELLED"
+    run = server.wait(run_id, "CANCELLED")
+    assert run["phase"] == "finished"
+
+
+def test_unknown_run_is_a_404_problem_everywhere(server: Server) -> None:
+    for method, path in (
+        ("GET", "/v1/runs/nope"),
+        ("GET", "/v1/runs/nope/events"),
+        ("GET", "/v1/runs/nope/events/stream"),
+        ("GET", "/v1/runs/nope/history"),
+        ("GET", "/v1/runs/nope/state"),
+        ("POST", "/v1/runs/nope/cancel"),
+        ("POST", "/v1/runs/nope/resume"),
+    ):
+        r = server.client.request(method, path)
+        assert r.status_code == 404, (method, path, r.text)
+        assert r.headers["content-type"] == "application/problem+json"
+        assert r.json()["status"] == 404 and "nope" in r.json()["detail"]
+    r = server.client.post("/v1/runs/nope/fork", json={"step": 0})
+    assert r.status_code == 404
+
+
+def test_workflows_list_their_graphs(server: Server) -> None:
+    items = {w["name"]: w for w in server.client.get("/v1/workflows").json()["items"]}
+    assert set(items) == {"echo", "ask", "count", "refunds"}
+    g = items["count"]["graph"]
+    assert g["entry"] == ["tick"] and g["phases"] == {"tick": "agent"}
+    edges = {(e["source"], e["target"], e["conditional"]) for e in g["edges"]}
+    assert edges == {
+        ("__start__", "tick", False),
+        ("tick", "tick", True),
+        ("tick", "__end__", True),
+    }
+    assert {n["id"] for n in g["nodes"]} == {"__start__", "tick", "__end__"}
+    assert server.client.get("/v1/workflows/echo").json()["version"] == items["echo"]["version"]
+    assert server.client.get("/v1/workflows/nope").status_code == 404
+
+
+def test_probes(server: Server) -> None:
+    assert server.client.get("/healthz").json()["status"] == "ok"
+    assert server.client.get("/readyz").json()["status"] == "ready"
+    spec = server.client.get("/openapi.json").json()
+    assert "/v1/runs/{run_id}/events/stream" in spec["paths"]
+    assert server.client.get("/docs").status_code == 200
+
+
+def test_status_literal_matches_the_lifecycle() -> None:
+    from typing import get_args
+
+    from tether.core.lifecycle import RunStatus
+    from tether.server.schemas import Status
+
+    assert set(get_args(Status)) == {s.value for s in RunStatus}
+
+
+def test_events_page_by_seq(server: Server) -> None:
+    run_id = server.submit("count", {"n": 3})
+    server.wait(run_id, "COMPLETED")
+    everything = server.client.get(f"/v1/runs/{run_id}/events", params={"limit": 500}).json()
+    seqs = [e["seq"] for e in everything["items"]]
+    assert seqs == list(range(1, len(seqs) + 1)) and everything["next_cursor"] is None
+    paged, cursor = [], None
+    while True:
+        params: dict[str, object] = {"limit": 3}
+        if cursor:
+            params["cursor"] = cursor
+        page = server.client.get(f"/v1/runs/{run_id}/events", params=params).json()
+        paged += [e["seq"] for e in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert paged == seqs
+    after = server.client.get(f"/v1/runs/{run_id}/events", params={"after": 4}).json()
+    assert [e["seq"] for e in after["items"]] == seqs[4:]
+    kinds = {e["kind"] for e in everything["items"]}
+    assert {"lifecycle", "step_finished"} <= kinds
+    assert status_in("COMPLETED")(server.client.get(f"/v1/runs/{run_id}").json())

@@ -1,0 +1,132 @@
+"""Server-Sent Events over real uvicorn: a client that disconnects mid-run and reconnects with
+Last-Event-ID misses no event and sees none twice; heartbeats; the end event; run changes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.server import apps
+from tests.server.sse_client import Frame, frames
+from tests.server.uvicorn_thread import served
+from tether.server.app import create_app
+from tether.server.settings import ServerSettings
+
+DEADLINE = 60.0
+
+
+@pytest.fixture
+def base(tmp_path: Path) -> Iterator[str]:
+    settings = ServerSettings(
+        store=f"sqlite:///{tmp_path / 'runs.db'}",
+        workflows=apps.workflows,
+        embedded_workers=8,
+        sse_heartbeat=0.3,
+        runs_poll=0.05,
+    )
+    with served(create_app(settings)) as url:
+        yield url
+
+
+def submit(client: httpx.Client, workflow: str, input: dict[str, object]) -> str:
+    r = client.post("/v1/runs", json={"workflow": workflow, "input": input})
+    assert r.status_code == 202, r.text
+    return str(r.json()["run_id"])
+
+
+def read_until(resp: httpx.Response, stop: int | str) -> list[Frame]:
+    """Frames until ``stop`` events with an id were read, or an event named ``stop``."""
+    got: list[Frame] = []
+    for f in frames(resp):
+        got.append(f)
+        ided = [x for x in got if x.id is not None]
+        if (isinstance(stop, int) and len(ided) >= stop) or f.event == stop:
+            break
+    return got
+
+
+def test_reconnect_with_last_event_id_misses_nothing_and_repeats_nothing(base: str) -> None:
+    with httpx.Client(base_url=base, timeout=DEADLINE) as c:
+        run_id = submit(c, "count", {"n": 40, "pause": 0.02})
+        url = f"/v1/runs/{run_id}/events/stream"
+        seen: list[int] = []
+        last: int | None = None
+        ended = False
+        for _ in range(200):  # reconnect again and again: after 3 events each time
+            headers = {} if last is None else {"Last-Event-ID": str(last)}
+            with c.stream("GET", url, headers=headers) as resp:
+                assert resp.status_code == 200
+                assert resp.headers["content-type"].startswith("text/event-stream")
+                got = read_until(resp, 3)
+            ids = [f.id for f in got if f.id is not None]
+            for f in got:
+                if f.id is not None:
+                    assert f.data["seq"] == f.id and f.event == f.data["kind"]
+            seen += ids
+            last = seen[-1] if seen else last
+            if any(f.event == "end" for f in got):
+                ended = True
+                break
+        assert ended, "the stream never ended"
+        assert len(seen) == len(set(seen)), "an event came twice"
+        stored = c.get(f"/v1/runs/{run_id}/events", params={"limit": 500}).json()["items"]
+        assert seen == [e["seq"] for e in stored], "an event was missed"
+        assert c.get(f"/v1/runs/{run_id}").json()["status"] == "COMPLETED"
+
+
+def test_a_finished_run_streams_its_log_then_end_and_after_skips(base: str) -> None:
+    with httpx.Client(base_url=base, timeout=DEADLINE) as c:
+        run_id = submit(c, "echo", {"text": "x"})
+        deadline = time.monotonic() + DEADLINE
+        while c.get(f"/v1/runs/{run_id}").json()["status"] != "COMPLETED":
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        with c.stream("GET", f"/v1/runs/{run_id}/events/stream") as resp:
+            got = [f for f in frames(resp) if not f.comment]
+        assert got[-1].event == "end" and got[-1].data == {"run_id": run_id, "status": "COMPLETED"}
+        ids = [f.id for f in got[:-1]]
+        assert ids == list(range(1, len(ids) + 1))
+        with c.stream("GET", f"/v1/runs/{run_id}/events/stream", params={"after": 3}) as resp:
+            later = [f.id for f in frames(resp) if f.id is not None]
+        assert later == ids[3:]
+
+
+def test_a_waiting_run_keeps_its_stream_open_with_heartbeats_until_it_ends(base: str) -> None:
+    with httpx.Client(base_url=base, timeout=DEADLINE) as c:
+        run_id = submit(c, "ask", {"question": "q"})
+        with c.stream("GET", f"/v1/runs/{run_id}/events/stream") as resp:
+            it = frames(resp)
+            pings = 0
+            kinds: list[str] = []
+            for f in it:
+                if f.comment and f.data is None:
+                    pings += 1
+                else:
+                    kinds.append(f.event)
+                if pings >= 3 and "interrupt" in kinds:
+                    break
+            r = c.post(f"/v1/runs/{run_id}/resume", json={"value": "yes"})
+            assert r.status_code == 202
+            rest = [f.event for f in it if not f.comment]
+        assert rest[-1] == "end"
+        assert pings >= 3
+
+
+def test_run_change_stream_shows_new_runs_and_their_changes(base: str) -> None:
+    with httpx.Client(base_url=base, timeout=DEADLINE) as c:
+        with c.stream("GET", "/v1/stream/runs") as resp:
+            it = frames(resp)
+            next(it)  # the opening comment: the stream is up
+            run_id = submit(c, "echo", {"text": "x"})
+            statuses = []
+            for f in it:
+                if f.event == "run" and f.data["run_id"] == run_id:
+                    statuses.append(f.data["status"])
+                    assert set(f.data) >= {"run_id", "status", "workflow", "step", "updated_at"}
+                    if f.data["status"] == "COMPLETED":
+                        break
+        assert statuses[-1] == "COMPLETED"
