@@ -137,3 +137,16 @@ async def test_settings_and_fields_are_checked() -> None:
         store, res.run_id, monitor=DriftMonitor(KeywordEmbedder()), output=lambda s: s["answer"]
     )
     assert report.goal_output is not None and report.goal_output.similarity == 1.0
+
+
+def test_the_route_needs_a_field_for_its_verdict() -> None:
+    class NoDrift(TypedDict, total=False):
+        question: str
+        answer: str
+
+    g = Graph(NoDrift, name="x")
+    g.add_node("answer", lambda s: {"answer": "hi"})
+    with pytest.raises(ConfigurationError) as err:
+        add_drift_route(g, after="answer", on_drift="answer", goal="question", output="answer",
+                        monitor=DriftMonitor(KeywordEmbedder()))  # fmt: skip
+    assert "add `drift: dict`" in str(err.value)

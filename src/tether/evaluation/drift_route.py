@@ -91,6 +91,13 @@ def add_drift_route(
     else ``name -> then``. ``after`` must have no other outgoing edge."""
     if max_corrections < 0:
         raise ConfigurationError(f"max_corrections must be >= 0, got {max_corrections}")
+    fields = graph.state_schema.fields
+    if fields and field not in fields:
+        raise ConfigurationError(
+            f"the drift check writes its verdict to the state field {field!r}, which the state "
+            f"of {graph.name!r} does not declare: add `{field}: dict` to it, or pass field= "
+            "naming one it has"
+        )
     node = drift_check(monitor or DriftMonitor(), goal=goal, output=output, field=field)
     graph.add_node(name, node, phase=Phase.VALIDATOR)
     graph.add_edge(after, name)
