@@ -134,3 +134,21 @@ def test_api_key(tmp_path: Path) -> None:
         assert {r["run_id"] for r in res.json()} == {served.completed, served.escalated}
         res = tether("runs", "list", "--api-key", keys["a"], "--server", served.url)
         assert res.rc == 0, res.err
+
+
+def test_resume_by_interrupt_id_and_store_only_options(served: Served) -> None:
+    with Client(served.url) as c:
+        asked = c.wait(c.submit("ask", {"question": "colour?"}).run_id, timeout=120)
+    iid = asked.interrupts[0]["id"]
+    res = tether("runs", "resume", asked.run_id, "--answer", f"{iid}=1", "--answer", f"{iid}x=2",
+                 server=served.url)  # fmt: skip
+    assert res.rc == 2 and "several interrupts" in res.err
+    res = tether("runs", "resume", asked.run_id, "--value", "1", "--allow-version-change",
+                 server=served.url)  # fmt: skip
+    assert res.rc == 2 and "--allow-version-change" in res.err
+    res = tether("runs", "resume", asked.run_id, "--answer", f"{iid}=\"blue\"", "--json",
+                 server=served.url)  # fmt: skip
+    assert res.rc == 0, res.err
+    assert res.json()["state"]["answer"] == "the human said blue"
+    res = tether("runs", "resume", asked.run_id, "--answer", f'{iid}="again"', server=served.url)
+    assert res.rc == 2  # answered already: the run is COMPLETED
