@@ -150,3 +150,35 @@ def test_plane_checks_its_parts() -> None:
         MemoryPlane(object())  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError):
         MemoryPlane(InProcessEpisodic(embedder=HashingEmbedder()), graph=object())  # type: ignore[arg-type]
+
+
+async def test_a_child_run_without_a_tenant_acts_for_its_roots() -> None:
+    from tether.core.lifecycle import RunStatus
+    from tether.memory.tenancy import RunTenants
+    from tether.store.types import RunRecord
+
+    records = {
+        "root": RunRecord("root", "wf", RunStatus.EXECUTING, tenant="acme", thread_id="t1"),
+        "root/child": RunRecord("root/child", "wf", RunStatus.EXECUTING, parent_run_id="root"),
+        "orphan": RunRecord("orphan", "wf", RunStatus.EXECUTING, parent_run_id="gone"),
+    }
+
+    class Runs:
+        looked: list[str] = []
+
+        async def get_run(self, run_id: str) -> RunRecord:
+            from tether.core.errors import RunNotFoundError
+
+            self.looked.append(run_id)
+            if run_id not in records:
+                raise RunNotFoundError(run_id)
+            return records[run_id]
+
+    runs = Runs()
+    tenants = RunTenants(runs)  # type: ignore[arg-type]
+    assert await tenants.of("root/child") == ("acme", None)
+    assert await tenants.of("root") == ("acme", "t1")
+    assert await tenants.of("orphan") == (None, None)
+    before = len(runs.looked)
+    assert await tenants.of("root/child") == ("acme", None)  # cached
+    assert len(runs.looked) == before
