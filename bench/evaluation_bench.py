@@ -10,7 +10,7 @@ and a KPI report.
 * **mind log**: ``mind_log`` of a run with ``--calls`` model calls and as many tool calls.
 * **KPIs**: ``kpis`` over ``--runs`` runs of one model and one tool call each, per run.
 
-    python bench/evaluation_bench.py [--calls 200] [--runs 200] [--repeat 5]
+    python bench/evaluation_bench.py [--calls 200] [--runs 200] [--repeat 9]
 
 Results: ``bench/results/evaluation.json``.
 """
@@ -176,7 +176,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--runs", type=int, default=200)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=9)
     parser.add_argument("--no-save", action="store_true", help="print only")
     result = asyncio.run(main(parser.parse_args()))
     print(table(result))

@@ -10,9 +10,10 @@ distance of the two decisions. A shadowed model is still a ``Model``.
   charge anything to the run.
 * A failure of B (or of the comparison, or of writing the log) is recorded in the shadow row
   when it can be, logged, and never reaches the run.
-* Which calls are shadowed is decided by the call key (the run's next ``shadow`` journal key
-  and the request's digest; the digest alone outside a run): the same call makes the same
-  choice on every replay, and a ``rate`` of 0.25 shadows about a quarter of the calls.
+* Which calls are shadowed is decided by the call key (the task's next ``shadow`` journal key
+  inside a run, the request's digest outside): the same call makes the same choice on every
+  replay, and a ``rate`` of 0.25 shadows about a quarter of the calls. A shadowed call's row
+  is keyed by that key and the request's digest.
 """
 
 from __future__ import annotations
@@ -133,13 +134,16 @@ class ShadowModel(WrapperModel):
     def _where(self, request: ModelRequest) -> tuple[str, str, str] | None:
         """(run id, call key, workflow) of a sampled call; None when not sampled."""
         ctx = current_journal()
-        digest = request.digest()[:16]
         if ctx is None:
-            run_id, key = "", f"call:{digest}"
+            run_id, key = "", f"call:{request.digest()[:16]}"
+            if not sampled(key, self.rate):
+                return None
         else:
-            run_id, key = ctx.run_id, f"{ctx.call_key('shadow')}:{digest}"
-        if not sampled(key, self.rate):
-            return None
+            run_id, key = ctx.run_id, ctx.call_key("shadow")
+            if not sampled(key, self.rate):
+                return None
+            # the request's digest too: a replayed call before this one shifts no other's key
+            key = f"{key}:{request.digest()[:16]}"
         workflow = getattr(ctx, "workflow", None) or self.workflow or NO_WORKFLOW
         return run_id, key, str(workflow)
 
