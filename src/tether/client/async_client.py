@@ -53,6 +53,15 @@ def _id(value: str, what: str) -> str:
     return quote(value, safe="")
 
 
+def _obj(data: Any) -> Mapping[str, Any]:
+    if not isinstance(data, Mapping):
+        raise ServerError(
+            f"the server answered {type(data).__name__} where the API has an object; "
+            "is this a tether server?"
+        )
+    return data
+
+
 def _page(data: Any, parse: Callable[[Mapping[str, Any]], T]) -> Page:
     if not isinstance(data, Mapping) or not isinstance(data.get("items"), list):
         raise ServerError("a listing answered without its items list; is this a tether server?")
@@ -129,7 +138,7 @@ class AsyncClient:
         }
         body.update({k: v for k, v in extra.items() if v is not None})
         data = await self.http.call("POST", "/v1/runs", body=body, safe=idempotency_key is not None)
-        return Run.from_json(data)
+        return Run.from_json(_obj(data))
 
     async def run(self, workflow: str, input: Mapping[str, Any] | None = None, **kw: Any) -> Run:
         """Submit and wait until the run settles (finished, or parked for a human)."""
@@ -137,7 +146,8 @@ class AsyncClient:
         return await self.wait(run.run_id)
 
     async def get(self, run_id: str) -> Run:
-        return Run.from_json(await self.http.call("GET", f"/v1/runs/{_id(run_id, 'run_id')}"))
+        path = f"/v1/runs/{_id(run_id, 'run_id')}"
+        return Run.from_json(_obj(await self.http.call("GET", path)))
 
     async def list_page(
         self,
@@ -236,11 +246,11 @@ class AsyncClient:
         if max_steps is not None:
             body["max_steps"] = max_steps
         path = f"/v1/runs/{_id(run_id, 'run_id')}/resume"
-        return Run.from_json(await self.http.call("POST", path, body=body))
+        return Run.from_json(_obj(await self.http.call("POST", path, body=body)))
 
     async def cancel(self, run_id: str, reason: str = "") -> Run:
         path = f"/v1/runs/{_id(run_id, 'run_id')}/cancel"
-        return Run.from_json(await self.http.call("POST", path, body={"reason": reason}))
+        return Run.from_json(_obj(await self.http.call("POST", path, body={"reason": reason})))
 
     async def fork(self, run_id: str, step: int, patch: Mapping[str, Any] | None = None) -> Run:
         """A new run, linked to ``run_id``, continuing from after ``step`` with ``patch``
@@ -251,7 +261,7 @@ class AsyncClient:
         if patch is not None:
             body["patch"] = dict(patch)
         path = f"/v1/runs/{_id(run_id, 'run_id')}/fork"
-        return Run.from_json(await self.http.call("POST", path, body=body))
+        return Run.from_json(_obj(await self.http.call("POST", path, body=body)))
 
     async def history_page(
         self, run_id: str, *, limit: int | None = None, cursor: str | None = None
@@ -274,7 +284,7 @@ class AsyncClient:
     async def state(self, run_id: str, step: int | None = None) -> StateAt:
         """The run's state after ``step`` (default: its last committed step)."""
         path = f"/v1/runs/{_id(run_id, 'run_id')}/state"
-        return StateAt.from_json(await self.http.call("GET", path, params={"step": step}))
+        return StateAt.from_json(_obj(await self.http.call("GET", path, params={"step": step})))
 
     # -- events -------------------------------------------------------------------------------
     async def events_page(self, run_id: str, *, after: int = 0, limit: int | None = None) -> Page:
@@ -330,7 +340,7 @@ class AsyncClient:
 
     async def approval(self, approval_id: str) -> Approval:
         path = f"/v1/approvals/{_id(approval_id, 'approval_id')}"
-        return Approval.from_json(await self.http.call("GET", path))
+        return Approval.from_json(_obj(await self.http.call("GET", path)))
 
     async def approve(
         self,
@@ -346,7 +356,7 @@ class AsyncClient:
         data = await self.http.call(
             "POST", path, body={k: v for k, v in body.items() if v is not None}
         )
-        return Approval.from_json(data)
+        return Approval.from_json(_obj(data))
 
     async def reject(
         self,
@@ -361,7 +371,7 @@ class AsyncClient:
         data = await self.http.call(
             "POST", path, body={k: v for k, v in body.items() if v is not None}
         )
-        return Approval.from_json(data)
+        return Approval.from_json(_obj(data))
 
     # -- the server ---------------------------------------------------------------------------
     async def workflows(self) -> list[WorkflowInfo]:
