@@ -164,7 +164,7 @@ export function renderRunPage(root, runId, params) {
   }
 
   function legend() {
-    return [h("span.chip", "current"), " ", h("span.muted", "dashed = conditional")];
+    return [h("span.lg.lg-run", "running"), h("span.lg.lg-wait", "waiting"), h("span.lg.lg-fail", "failed"), h("span.lg.lg-ok", "ran"), h("span.lg.lg-cond", "conditional")];
   }
 
   function paintHead() {
