@@ -1,1 +1,14 @@
-"""Agent patterns: ReAct, ReWOO, supervisor, fork-join of child runs, blackboard, reflection, governance board, semantic router."""
+"""Agent patterns: ReAct, ReWOO, supervisor, fork-join of child runs, blackboard, reflection,
+governance board, semantic router — each a compiled workflow, durable, budgeted and governed
+like any run."""
+
+from tether.agents.react import ReactOptions, ReactState, react_agent
+from tether.agents.spend import Savings, savings
+
+__all__ = [
+    "ReactOptions",
+    "ReactState",
+    "Savings",
+    "react_agent",
+    "savings",
+]

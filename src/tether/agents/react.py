@@ -1,0 +1,169 @@
+"""ReAct: thought → tool → observation, looped, with structured tool calls and argument repair.
+
+Each ``think`` step asks the model with the tools offered; tool calls whose arguments are not
+JSON, or break the tool's schema, get one repair round (``max_repairs``) in which the model
+reads the validation error and calls again. Valid calls run in the ``act`` step (a TOOL
+phase) through the ``ToolExecutor`` — journaled, governed, never repeated on replay — and their
+results go back as observations. The loop stops at an answer (a turn without tool calls) or
+after ``max_iterations`` thoughts, with ``stopped`` saying which::
+
+    agent = react_agent(ReactOptions(model=model, tools=ToolExecutor([search])))
+    final = agent.invoke({"task": "Who wrote Dune?"})
+    final["answer"], final["stopped"], final["model_calls"], final["tokens"]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, TypedDict
+
+from tether.agents.options import need_count, need_governance, need_model, need_tools
+from tether.agents.spend import spend
+from tether.core.governor import GovernanceConfig
+from tether.core.messages import Message, ToolSpec
+from tether.core.reducers import add, append
+from tether.graph.builder import Graph, Workflow
+from tether.graph.context import RunContext
+from tether.graph.types import END, START, Phase
+from tether.llm.model import Model
+from tether.llm.toolcalls import ToolCallProblem, check_tool_calls
+from tether.llm.types import ModelResponse
+from tether.tools.executor import ToolExecutor
+
+DEFAULT_SYSTEM = (
+    "You solve the user's task step by step. Think about what you need, call a tool to get "
+    "it, read the observation, and repeat. When you know the answer, reply with it and call "
+    "no tool."
+)
+
+
+class ReactState(TypedDict, total=False):
+    task: str
+    messages: Annotated[list[dict[str, Any]], append]
+    """The agent's turns after the task: assistant thoughts/calls and tool observations."""
+    answer: str
+    next: str
+    """Where the loop goes after a thought: ``act``, ``think`` (a call left invalid) or ``end``."""
+    iterations: Annotated[int, add]
+    repairs: Annotated[int, add]
+    tool_calls: Annotated[int, add]
+    model_calls: Annotated[int, add]
+    tokens: Annotated[int, add]
+    stopped: str
+    """``answered`` or ``max_iterations``."""
+
+
+@dataclass(frozen=True)
+class ReactOptions:
+    model: Model
+    tools: ToolExecutor
+    system: str = DEFAULT_SYSTEM
+    max_iterations: int = 6
+    """Thoughts (model turns, repairs not counted) before the loop stops without an answer."""
+    max_repairs: int = 1
+    """Repair rounds for invalid tool calls within one thought."""
+    max_tokens: int | None = None
+    governance: GovernanceConfig | None = None
+
+    def __post_init__(self) -> None:
+        need_model("ReactOptions", "model", self.model)
+        need_tools("ReactOptions", self.tools)
+        need_count("ReactOptions", "max_iterations", self.max_iterations)
+        need_count("ReactOptions", "max_repairs", self.max_repairs, minimum=0)
+        need_governance("ReactOptions", self.governance)
+
+
+def problem_answers(
+    response: ModelResponse, problems: list[ToolCallProblem], names: list[str]
+) -> list[Message]:
+    """A tool message for every call of the turn: the invalid ones with their error and the
+    fix, the valid ones as not run (a turn's calls are answered together)."""
+    by_id = {p.call.id: p for p in problems}
+    return [
+        Message.tool(c.id, by_id[c.id].describe(names), name=c.name)
+        if c.id in by_id
+        else Message.tool(c.id, "not run: another call in this turn was invalid", name=c.name)
+        for c in response.tool_calls
+    ]
+
+
+async def think_with_repair(
+    model: Model,
+    conversation: list[Message],
+    specs: list[ToolSpec],
+    max_repairs: int,
+    max_tokens: int | None,
+) -> tuple[ModelResponse, list[ToolCallProblem], list[ModelResponse]]:
+    """One thought: ask, and while its tool calls are invalid (and repairs are left) feed the
+    errors back and ask again. Returns the last answer, its remaining problems, every answer."""
+    names = [s.name for s in specs]
+    answers: list[ModelResponse] = []
+    convo = list(conversation)
+    while True:
+        response = await model.chat(convo, tools=specs, max_tokens=max_tokens)
+        answers.append(response)
+        problems = check_tool_calls(response.tool_calls, specs)
+        if not problems or len(answers) > max_repairs:
+            return response, problems, answers
+        convo += [response.message(), *problem_answers(response, problems, names)]
+
+
+def react_agent(options: ReactOptions, *, name: str = "react") -> Workflow:
+    """The ReAct loop as a compiled workflow (input: ``{"task": ...}``)."""
+    specs = [contract.tool_spec() for contract in options.tools.registry]
+    names = [s.name for s in specs]
+
+    async def think(state: ReactState, ctx: RunContext) -> dict[str, Any]:
+        history = [Message.model_validate(m) for m in state.get("messages", [])]
+        conversation = [Message.system(options.system), Message.user(state["task"]), *history]
+        response, problems, answers = await think_with_repair(
+            options.model, conversation, specs, options.max_repairs, options.max_tokens
+        )
+        turn = [response.message()]
+        iteration = state.get("iterations", 0) + 1
+        update: dict[str, Any] = {
+            **spend(answers),
+            "iterations": 1,
+            "repairs": len(answers) - 1,
+        }
+        if problems:
+            turn += problem_answers(response, problems, names)
+        if not response.tool_calls:
+            update.update(next="end", answer=response.text, stopped="answered")
+        elif iteration >= options.max_iterations:
+            update.update(next="end", answer="", stopped="max_iterations")
+        else:
+            update["next"] = "think" if problems else "act"
+        ctx.emit(
+            "react_thought",
+            {
+                "iteration": iteration,
+                "calls": [c.name for c in response.tool_calls],
+                "invalid": len(problems),
+            },
+        )
+        update["messages"] = [m.model_dump(mode="json") for m in turn]
+        return update
+
+    async def act(state: ReactState, ctx: RunContext) -> dict[str, Any]:
+        last = Message.model_validate(state["messages"][-1])
+        observations = []
+        for call in last.tool_calls:
+            result = await options.tools.call(call.name, call.arguments, ctx=ctx)
+            observations.append(Message.tool(call.id, result.for_model(), name=call.name))
+        return {
+            "messages": [m.model_dump(mode="json") for m in observations],
+            "tool_calls": len(observations),
+        }
+
+    def route(state: ReactState) -> str:
+        nxt = state.get("next", "end")
+        return END if nxt == "end" else nxt
+
+    g = Graph(ReactState, name=name)
+    g.add_node("think", think, phase=Phase.AGENT)
+    g.add_node("act", act, phase=Phase.TOOL)
+    g.add_edge(START, "think")
+    g.add_conditional_edges("think", route, ["act", "think", END])
+    g.add_edge("act", "think")
+    return g.compile(governance=options.governance)
