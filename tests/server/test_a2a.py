@@ -14,6 +14,7 @@ from a2a.client import ClientConfig, create_client
 from a2a.helpers import get_artifact_text, get_data_parts, new_text_part
 from a2a.types import GetTaskRequest, Message, Role, SendMessageRequest, StreamResponse, TaskState
 from fastapi import FastAPI
+from google.protobuf.json_format import MessageToDict
 
 from tests.server.apps import workflows
 from tests.server.live import serve
@@ -82,6 +83,12 @@ async def test_streams_a_task_to_completion(server: tuple[str, Runtime]) -> None
     task_id = events[0].task.id
     states = _states(events)
     assert TaskState.TASK_STATE_WORKING in states
+    progress = [
+        MessageToDict(e.status_update.metadata)
+        for e in events
+        if e.HasField("status_update") and "node" in e.status_update.metadata
+    ]
+    assert progress and progress[0]["node"] == "shout"
     assert states[-1] == TaskState.TASK_STATE_COMPLETED
     arts = [e.artifact_update.artifact for e in events if e.HasField("artifact_update")]
     assert get_artifact_text(arts[0]) == "HELLO A2A"

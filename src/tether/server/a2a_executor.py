@@ -7,7 +7,8 @@ active and follows its lifecycle:
 ==========================  ==================================================================
 run                         A2A task state
 ==========================  ==================================================================
-RECEIVED ... VALIDATING     working (each lifecycle hop is streamed as a status update)
+RECEIVED ... VALIDATING     working (each lifecycle hop and each finished node is streamed
+                            as a status update, its metadata saying which)
 ESCALATED                   input-required (the interrupt's payload is the status message)
 COMPLETED                   completed (the final state as the ``result`` artifact)
 FAILED                      failed (the run's error as the status message)
@@ -91,6 +92,10 @@ class WorkflowAgentExecutor(AgentExecutor):
         """Stream the run's lifecycle as status updates until it settles, then its outcome."""
         seen: str | None = None
         async for ev in self.runtime.events(run_id):
+            if ev.type == "node_finished":  # progress, live: which node just finished
+                meta = {"tether_event": "node_finished", "node": ev.node, "step": ev.step}
+                await updater.update_status(TaskState.TASK_STATE_WORKING, metadata=meta)
+                continue
             if ev.type != "lifecycle":
                 continue
             to = str(ev.data.get("to", ""))
