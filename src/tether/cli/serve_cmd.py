@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -132,7 +135,10 @@ async def _serve(args: argparse.Namespace, out: Output) -> int:
     )
     app = create_app(settings)
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
+    server = _server_class()(config)
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, server.stop)
+    loop.add_signal_handler(signal.SIGINT, server.stop)
     task = asyncio.create_task(server.serve())
     while not server.started and not task.done():  # noqa: ASYNC110 - uvicorn sets a flag
         await asyncio.sleep(0.02)
@@ -178,6 +184,26 @@ async def _serve(args: argparse.Namespace, out: Output) -> int:
         )
     await task
     return 0
+
+
+def _server_class() -> type[Any]:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn's server, stopped by our signal handlers (uvicorn's own re-raise the signal
+        once shut down, so a graceful stop would exit as killed)."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+        def stop(self) -> None:
+            """SIGTERM / Ctrl-C: shut down gracefully; again: at once."""
+            if self.should_exit:
+                self.force_exit = True
+            self.should_exit = True
+
+    return Server
 
 
 def _redacted(url: str) -> str:
