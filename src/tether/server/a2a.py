@@ -45,6 +45,8 @@ __all__ = ["A2A_PREFIX", "CARD_PATH", "A2AAgents", "agent_card", "mount_a2a"]
 
 A2A_PREFIX = "/a2a"
 CARD_PATH = "/.well-known/agent-card.json"
+IDLE_INPUT_REQUIRED = 300.0
+"""Seconds an ``input-required`` task keeps its live SDK task before it is released."""
 
 
 def agent_card(wf: Workflow, url: str) -> AgentCard:
@@ -131,6 +133,9 @@ class A2AAgents:
             handler = DefaultRequestHandler(
                 agent_executor=WorkflowAgentExecutor(self.runtime, wf),
                 task_store=InMemoryTaskStore(owner_resolver=_tenant_of),
+                # a task parked on input-required holds no live task in memory past this;
+                # the answer recreates it from the task store
+                interrupted_task_timeout=IDLE_INPUT_REQUIRED,
                 agent_card=agent_card(wf, f"http://127.0.0.1{A2A_PREFIX}/{name}"),
             )
             agent = _Agent(wf, JsonRpcDispatcher(handler, context_builder=_ContextBuilder()))
