@@ -82,10 +82,14 @@ async def test_the_shadow_models_tool_calls_are_never_executed(tmp_path: Path) -
         assert len(rows) == 3
         assert {r.run_id for r in rows} == {r.run_id for r in runs}
         row = rows[0]
-        assert row.shadow == {
+        assert row.shadow is not None
+        assert {k: row.shadow[k] for k in ("text", "tool_calls")} == {
             "text": "",
             "tool_calls": [{"name": "delete_account", "arguments": {"user": "ann"}}],
         }
+        # with what each answer cost (counted: the scripted models report no usage)
+        assert row.shadow["input_tokens"] > 0 and row.shadow["latency"] >= 0.0
+        assert row.live["input_tokens"] == row.shadow["input_tokens"]  # the same request
         assert row.live["tool_calls"][0]["name"] == "lookup_order"
         assert row.tool_agrees is False and row.distance is not None
         # B was not journaled, governed or counted in the run: one model call per run

@@ -8,6 +8,8 @@ distance of the two decisions. A shadowed model is still a ``Model``.
   B is called through ``complete`` (no journal, no governor, no ``model_call`` event) in a
   context where no run is current, so even a B that calls other models cannot journal or
   charge anything to the run.
+* Both decisions are logged with what they cost (tokens, US dollars, seconds), so the log
+  also compares price and speed.
 * A failure of B (or of the comparison, or of writing the log) is recorded in the shadow row
   when it can be, logged, and never reaches the run.
 * Which calls are shadowed is decided by the call key (the task's next ``shadow`` journal key
@@ -22,6 +24,7 @@ import asyncio
 import contextvars
 import hashlib
 import logging
+import time
 from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
@@ -96,6 +99,7 @@ class ShadowModel(WrapperModel):
     async def complete(self, request: ModelRequest) -> ModelResponse:
         where = self._where(request)
         b = self._start_shadow(request) if where is not None else None
+        started = time.perf_counter()
         try:
             response = await self.inner.complete(request)
         except BaseException:
@@ -103,12 +107,14 @@ class ShadowModel(WrapperModel):
                 b.cancel()
             raise
         if b is not None and where is not None:
-            self._spawn(self._compare(where, response, b))
+            seen = self.inner.finalize(request, response, time.perf_counter() - started)
+            self._spawn(self._compare(where, seen, b))
         return response
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamChunk]:
         where = self._where(request)
         b = self._start_shadow(request) if where is not None else None
+        started = time.perf_counter()
         final: ModelResponse | None = None
         try:
             async for chunk in self.inner.stream(request):
@@ -123,7 +129,8 @@ class ShadowModel(WrapperModel):
             if final is None:
                 b.cancel()
             else:
-                self._spawn(self._compare(where, final, b))
+                seen = self.inner.finalize(request, final, time.perf_counter() - started)
+                self._spawn(self._compare(where, seen, b))
 
     async def drain(self) -> None:
         """Wait for every shadow call and comparison started so far."""
@@ -150,9 +157,15 @@ class ShadowModel(WrapperModel):
     def _start_shadow(self, request: ModelRequest) -> asyncio.Task[ModelResponse]:
         detached = contextvars.copy_context()
         detached.run(CURRENT_RUN.set, None)  # B sees no run: nothing it does is journaled
-        task = asyncio.create_task(self.shadow.complete(request), context=detached)
+        task = asyncio.create_task(self._ask_shadow(request), context=detached)
         task.add_done_callback(_consume)
         return task
+
+    async def _ask_shadow(self, request: ModelRequest) -> ModelResponse:
+        """B's answer with its usage, cost and latency filled in as a live call's would be."""
+        started = time.perf_counter()
+        response = await self.shadow.complete(request)
+        return self.shadow.finalize(request, response, time.perf_counter() - started)
 
     def _spawn(self, coro: Any) -> None:
         detached = contextvars.copy_context()
@@ -168,12 +181,14 @@ class ShadowModel(WrapperModel):
         mine = decision(live)
         row = ShadowRow(
             run_id, key, workflow, self.clock.now(), live.model or self.inner.name,
-            self.shadow.name, mine,
+            self.shadow.name, {**mine, **spending(live)},
         )  # fmt: skip
         try:
-            theirs = decision(await b)
+            answer = await b
+            theirs = decision(answer)
             dist = await decision_distance(mine, theirs, self.embedder, self.weights)
-            row.shadow, row.distance, row.tool_agrees = theirs, dist.distance, dist.tool_agrees
+            row.shadow = {**theirs, **spending(answer)}
+            row.distance, row.tool_agrees = dist.distance, dist.tool_agrees
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -185,6 +200,16 @@ class ShadowModel(WrapperModel):
                 await self.store.put_shadow(row)
             except Exception as exc:
                 log.warning("could not write the shadow log row of call %s: %s", key, exc)
+
+
+def spending(response: ModelResponse) -> dict[str, Any]:
+    """What an answer cost: tokens, US dollars (None: unpriced), seconds."""
+    return {
+        "input_tokens": response.usage.input_tokens,
+        "output_tokens": response.usage.output_tokens,
+        "cost": response.cost,
+        "latency": response.timing.latency,
+    }
 
 
 def _consume(task: asyncio.Task[Any]) -> None:
