@@ -115,8 +115,8 @@ class RunLoop:
         """Set when a durable sleep parked the run (still ACTIVE, no owner) until then."""
         self.trace = start_run_trace(run, wf.name, rt.owner)
         """This execution's spans (``tether.observability.run_trace``); None: not traced."""
-        self._took: dict[str, float] = {}
-        """Seconds each task of the running step took (``step_finished``'s ``took``)."""
+        self._ended: dict[str, float] = {}
+        """When each task of the running step ended (``step_finished``'s ``took``)."""
 
     # -- events --------------------------------------------------------------------------
     def emit(
@@ -303,14 +303,17 @@ class RunLoop:
                 blob = serde.dumps(state)
                 snapshot = serde.loads(blob)
                 self.tracker.took(len(blob))
-            took, self._took = self._took, {}
+            ended, self._ended = self._ended, {}
             self.emit(
                 "step_finished",
                 {
                     "tasks": [o.task["id"] for o in done],
                     "keys": sorted({k for o in done if o.writes for k in o.writes}),
                     "started": started,
-                    "took": [took.get(o.task["id"]) for o in done],
+                    "took": [
+                        ended[o.task["id"]] - started if o.task["id"] in ended else None
+                        for o in done
+                    ],
                 },
                 step=nstep,
             )
@@ -409,8 +412,6 @@ class RunLoop:
         )
         if live:
             self.emit("node_started", {"task_id": task["id"]}, node, step, persist=False)
-        clock = self.rt.clock
-        began = clock.now()
         if self.trace is None:
             out = await run_task(spec, task, self.state, ctx, self.wf.schema)
         else:
@@ -420,7 +421,7 @@ class RunLoop:
                 spec.phase.value,
                 lambda: run_task(spec, task, self.state, ctx, self.wf.schema),
             )
-        self._took[task["id"]] = clock.now() - began
+        self._ended[task["id"]] = self.rt.clock.now()
         if out.kind == "done":
             if live:
                 self.emit(
