@@ -59,6 +59,8 @@ def route(state: Refund) -> str:
 
 async def pay(state: Refund, ctx: RunContext) -> dict[str, Any]:
     res = await tools.call("refund", {"amount": state.get("amount", 0)}, ctx=ctx)
+    if not res.ok:  # a rejected approval: the call is refused
+        return {"receipt": f"refused: {res.error}"}
     return {"receipt": str(res.value)}
 
 

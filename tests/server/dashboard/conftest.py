@@ -9,11 +9,10 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import playwright.sync_api as playwright_sync
 import pytest
 
 from tests.server.dashboard.server import ROOT, Served, start, stop
-
-playwright_sync = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
 
 playwright_sync.expect.set_options(timeout=60_000)  # bounds a hang only (loaded machine)
 

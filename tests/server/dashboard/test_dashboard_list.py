@@ -94,3 +94,14 @@ def test_keyboard_opens_the_selected_run(page: Page, served: Served) -> None:
     expect(page.locator("#run-head h1")).to_have_text(selected or "")
     page.keyboard.press("Escape")
     expect(page.locator("#runs-table")).to_be_visible()
+
+
+def test_without_the_run_stream_the_list_polls(page: Page, served: Served) -> None:
+    page.route("**/v1/stream/runs", lambda route: route.abort())  # a proxy that cannot stream
+    page.goto(f"{served.base}/runs")
+    expect(page.locator("#runs-count")).to_contain_text("run")
+    expect(page.locator("#live-indicator")).to_have_class("live-dot polling")
+    run_id = served.submit("quick", {"n": 77})
+    expect(page.locator(f'tr[data-run-id="{run_id}"]')).to_have_attribute(
+        "data-status", "COMPLETED"
+    )

@@ -114,3 +114,24 @@ def test_a_failed_run_shows_its_error_and_where_it_stopped(page: Page, served: S
     open_run(page, served, run_id)
     expect(page.locator("#run-error")).to_contain_text("the payment provider is down (timeout)")
     expect(page.locator('#graph [data-node="explode"]')).to_contain_class("failed")
+
+
+def test_reject_from_the_approvals_page(page: Page, served: Served) -> None:
+    run_id = served.submit("refunds", {"amount": 50})
+    served.wait(run_id, "ESCALATED")
+    page.goto(f"{served.base}/approvals")
+    card = page.locator("#approvals-list .approval").filter(
+        has=page.locator(f'a[href="/runs/{run_id}"]')
+    )
+    expect(card).to_contain_text('"amount": 50')
+    card.locator("input.approver").fill("alice")
+    card.locator("input.key-file").set_input_files(str(served.key_file))
+    card.locator("input.reason").fill("wrong customer")
+    card.locator("button.reject").click()
+    decided = page.locator("#decided-list .approval").filter(
+        has=page.locator(f'a[href="/runs/{run_id}"]')
+    )
+    expect(decided).to_contain_text("rejected")
+    expect(decided).to_contain_text("alice: reject")
+    run = served.wait(run_id, "COMPLETED")
+    assert run["state"]["receipt"].startswith("refused: ")  # the refund call was refused

@@ -42,14 +42,19 @@ export function renderRunPage(root, runId, params) {
   let pollTimer = null;
   let closed = false;
   let fitGraph = null;
+  let preloaded = null; // the pending approvals read with the run
 
   setChildren(page, h("div.run-head", h("h1", runId), h("span.muted", "loading…")));
 
   // -- loading -------------------------------------------------------------------------
-  Promise.all([api.run(runId), api.history(runId, { limit: 500 }), workflowsByName().catch(() => new Map())])
-    .then(([r, hist, wfs]) => {
+  // One round of requests, all at once; the pending approvals come with them so the page is
+  // drawn whole (nothing pushed down when they arrive).
+  const pendingApprovals = api.approvals({ status: "pending", run_id: runId }).catch(() => null);
+  Promise.all([api.run(runId), api.history(runId, { limit: 500 }), workflowsByName().catch(() => new Map()), pendingApprovals])
+    .then(([r, hist, wfs, approvals]) => {
       if (closed) return;
       run = r;
+      preloaded = approvals;
       steps = hist.items || [];
       stepsCursor = hist.next_cursor || null;
       graphSpec = (wfs.get(run.workflow) || {}).graph || null;
@@ -202,7 +207,11 @@ export function renderRunPage(root, runId, params) {
   }
 
   let attentionKey = "";
-  async function paintAttention() {
+  function paintAttention() {
+    drawAttention().catch(() => {});
+  }
+
+  async function drawAttention() {
     const esc = run.escalation || {};
     const key = `${run.status}:${run.step}:${run.updated_at}`;
     if (key === attentionKey) return;
@@ -214,7 +223,8 @@ export function renderRunPage(root, runId, params) {
     if (run.status === "ESCALATED") {
       if (esc.kind === "approval") {
         try {
-          const res = await api.approvals({ status: "pending", run_id: run.run_id });
+          const res = preloaded || (await api.approvals({ status: "pending", run_id: run.run_id }));
+          preloaded = null;
           if (closed || key !== attentionKey) return;
           for (const a of (res.items || []).filter((x) => x.run_id === run.run_id)) items.push(approvalCard(a, { onDone: soon }));
         } catch (err) {
