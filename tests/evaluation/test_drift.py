@@ -150,3 +150,32 @@ def test_the_route_needs_a_field_for_its_verdict() -> None:
         add_drift_route(g, after="answer", on_drift="answer", goal="question", output="answer",
                         monitor=DriftMonitor(KeywordEmbedder()))  # fmt: skip
     assert "add `drift: dict`" in str(err.value)
+
+
+async def test_a_node_checks_its_new_plan_against_the_last() -> None:
+    from tether.evaluation import check_plan_drift
+
+    monitor = DriftMonitor(KeywordEmbedder())
+    seen: list[float | None] = []
+
+    class Planning(TypedDict, total=False):
+        plan: str
+
+    plans = iter(["reset the password", "email the password link", "write a poem"])
+
+    async def planner(state: Planning, ctx: RunContext) -> dict[str, Any]:
+        new = next(plans)
+        check = await check_plan_drift(monitor, state.get("plan"), new)
+        seen.append(None if check is None else check.similarity)
+        return {"plan": new}
+
+    g = Graph(Planning, name="planning")
+    g.add_node("plan", planner)
+    g.add_edge(START, "plan")
+    g.add_conditional_edges("plan", lambda s: END if "poem" in s["plan"] else "plan", ["plan", END])
+    store = MemoryStore()
+    async with Runtime(store) as rt:
+        res = await rt.run(g.compile(), {})
+    assert seen == [None, 1.0, 0.0]  # the first has nothing to compare; the third strays
+    (flag,) = await drift_flags(store, run_id=res.run_id)
+    assert (flag.kind, flag.score, flag.data["step"]) == ("drift.plan", 0.0, 3)

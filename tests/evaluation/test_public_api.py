@@ -20,6 +20,7 @@ EXPECTED = sorted(
         "ShadowModel",
         "add_drift_route",
         "check_drift",
+        "check_plan_drift",
         "decision_distance",
         "drift_check",
         "drift_flags",

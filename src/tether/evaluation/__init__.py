@@ -15,7 +15,12 @@ Definitions: docs/evaluation.md.
 """
 
 from tether.evaluation.drift import DriftCheck, DriftMonitor
-from tether.evaluation.drift_route import add_drift_route, drift_check, drift_router
+from tether.evaluation.drift_route import (
+    add_drift_route,
+    check_plan_drift,
+    drift_check,
+    drift_router,
+)
 from tether.evaluation.drift_runs import DriftReport, check_drift, drift_flags
 from tether.evaluation.kpis import KpiReport, KpiSummary, kpis
 from tether.evaluation.metrics import kpi_metrics
@@ -41,6 +46,7 @@ __all__ = [
     "ShadowModel",
     "add_drift_route",
     "check_drift",
+    "check_plan_drift",
     "decision_distance",
     "drift_check",
     "drift_flags",

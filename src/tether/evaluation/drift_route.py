@@ -15,10 +15,10 @@ from collections.abc import Callable
 from typing import Any
 
 from tether.core.errors import ConfigurationError
-from tether.evaluation.drift import DriftMonitor
+from tether.evaluation.drift import DriftCheck, DriftMonitor
 from tether.evaluation.drift_runs import DRIFT_EVENT, Extract, extract
 from tether.graph.builder import Graph
-from tether.graph.context import RunContext
+from tether.graph.context import RunContext, current_context
 from tether.graph.types import END, Phase
 
 Node = Callable[[dict[str, Any], RunContext], Any]
@@ -56,6 +56,23 @@ def drift_check(
         return {field: verdict}
 
     return check_drift_node
+
+
+async def check_plan_drift(
+    monitor: DriftMonitor, previous: Any, plan: Any, *, ctx: RunContext | None = None
+) -> DriftCheck | None:
+    """Inside a node, compare a new plan with the previous one (texts, or values shown as
+    JSON; None when there was none): a plan that strays puts a ``drift_flag`` event (kind
+    ``plan``) on the run. Returns the check (None without a previous plan)."""
+    if previous is None:
+        return None
+    check = await monitor.check_plans([previous, plan])
+    if check[0].drifted:
+        (ctx or current_context()).emit(
+            DRIFT_EVENT,
+            {"kind": "plan", "similarity": check[0].similarity, "threshold": check[0].threshold},
+        )
+    return check[0]
 
 
 def drift_router(
