@@ -127,3 +127,20 @@ def test_bad_url_is_a_configuration_error() -> None:
 
     with pytest.raises(ConfigurationError, match="http://"):
         Client("127.0.0.1:8000")
+
+
+def test_watch_runs(server: LiveServer) -> None:
+    with Client(server.url) as c:
+        first = c.wait(c.submit("echo", {"text": "before"}).run_id, timeout=120)
+        changes = c.watch_runs()
+        opening = next(changes)  # the snapshot starts with the runs there are
+        assert opening.run_id == first.run_id and opening.state is None
+        new = c.submit("count", {"n": 3, "pause": 0.01})
+        statuses = []
+        for run in changes:
+            if run.run_id == new.run_id:
+                statuses.append(run.status)
+                if run.status is RunStatus.COMPLETED:
+                    break
+        changes.close()
+        assert statuses[-1] is RunStatus.COMPLETED

@@ -23,7 +23,12 @@ from urllib.parse import quote
 import httpx
 
 from tether.client.errors import ServerError, ServerUnavailableError
-from tether.client.event_stream import StreamUnsupported, poll_events, stream_events
+from tether.client.event_stream import (
+    StreamUnsupported,
+    poll_events,
+    stream_events,
+    stream_run_changes,
+)
 from tether.client.http import DEFAULT_RETRY, Http
 from tether.client.models import (
     SETTLED,
@@ -317,6 +322,13 @@ class AsyncClient:
             interval=self.poll_interval,
         ):
             yield ev
+
+    async def watch_runs(self) -> AsyncIterator[Run]:
+        """Runs as they appear and change (summaries: status, step, phase...), live, for a
+        runs list or a dashboard: the newest runs first, then one item per change. Endless:
+        stop iterating to stop watching."""
+        async for run in stream_run_changes(self.http):
+            yield run
 
     def _finished(self, run_id: str) -> Callable[[], Awaitable[bool]]:
         async def finished() -> bool:

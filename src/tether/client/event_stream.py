@@ -11,10 +11,10 @@ from typing import Any
 
 from tether.client.errors import ServerError, ServerUnavailableError
 from tether.client.http import Http
-from tether.client.models import Event, Page
+from tether.client.models import Event, Page, Run
 from tether.client.sse import SseMessage, SseParser, parse_lines
 
-__all__ = ["StreamUnsupported", "poll_events", "stream_events"]
+__all__ = ["StreamUnsupported", "poll_events", "stream_events", "stream_run_changes"]
 
 END = "end"
 
@@ -112,3 +112,43 @@ async def poll_events(
                 return
             continue
         await asyncio.sleep(interval)
+
+
+async def stream_run_changes(http: Http) -> AsyncIterator[Run]:
+    """The tenant's runs as they appear and change (``GET /v1/stream/runs``): the newest ones
+    first, then one item per change (status, step). A dropped stream is reopened; what the
+    server sends again then (its opening snapshot) is not repeated here."""
+    seen: dict[str, tuple[str, int, float]] = {}
+    failures = 0
+    while True:
+        try:
+            async with http.stream("/v1/stream/runs", headers={"accept": "text/event-stream"}) as r:
+                ctype = r.headers.get("content-type", "")
+                if not ctype.startswith("text/event-stream"):
+                    raise StreamUnsupported(
+                        f"GET /v1/stream/runs answered {ctype or 'no content type'}, "
+                        "not an event stream",
+                        status=r.status_code,
+                    )
+                async for msg in parse_lines(r.aiter_lines(), SseParser()):
+                    try:
+                        body = json.loads(msg.data) if msg.data else None
+                    except json.JSONDecodeError:
+                        continue
+                    if not isinstance(body, dict) or "run_id" not in body:
+                        continue
+                    run = Run.from_json(body)
+                    mark = (str(run.status), run.step, run.updated_at)
+                    failures = 0
+                    if seen.get(run.run_id) == mark:
+                        continue
+                    seen[run.run_id] = mark
+                    yield run
+        except ServerUnavailableError:
+            pass
+        failures += 1
+        if failures >= http.retry.max_attempts:
+            raise ServerUnavailableError(
+                f"the run-change stream broke {failures} times in a row without a change"
+            )
+        await asyncio.sleep(http.retry.backoff(failures))

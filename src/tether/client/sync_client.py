@@ -141,6 +141,9 @@ class Client:
     def events(self, run_id: str, *, after: int = 0, follow: bool = True) -> Iterator[Event]:
         return self._loop.iterate(self.aio.events(run_id, after=after, follow=follow))
 
+    def watch_runs(self) -> Iterator[Run]:
+        return self._loop.iterate(self.aio.watch_runs())
+
     # -- human input --------------------------------------------------------------------------
     def interrupts(self) -> list[dict[str, Any]]:
         return self._loop.call(self.aio.interrupts())
