@@ -3,12 +3,19 @@ governance board, semantic router — each a compiled workflow, durable, budgete
 like any run."""
 
 from tether.agents.react import ReactOptions, ReactState, react_agent
+from tether.agents.rewoo import RewooOptions, RewooState, rewoo_agent
+from tether.agents.rewoo_plan import Plan, PlanStep
 from tether.agents.spend import Savings, savings
 
 __all__ = [
+    "Plan",
+    "PlanStep",
     "ReactOptions",
     "ReactState",
+    "RewooOptions",
+    "RewooState",
     "Savings",
     "react_agent",
+    "rewoo_agent",
     "savings",
 ]

@@ -1,0 +1,88 @@
+"""ReWOO plans, pure: the planner's output schema, its checks, placeholder dependencies and
+substitution of evidence into a step's arguments.
+
+A plan is a list of steps ``{"id": "#E1", "tool": "search", "args": {...}}``; a string
+argument may name earlier evidence (``"#E1"`` alone: that step's value as is; inside a longer
+string: its text), which makes the step depend on it. Steps with no pending dependency run
+together.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from tether.core import serde
+
+PLACEHOLDER = re.compile(r"#E\d+")
+
+
+class PlanStep(BaseModel):
+    id: str = Field(pattern=r"^#E\d+$", description="evidence name: #E1, #E2, ...")
+    tool: str
+    args: dict[str, Any] = Field(default_factory=dict)
+    reason: str = ""
+
+
+class Plan(BaseModel):
+    steps: list[PlanStep] = Field(min_length=1)
+
+
+def references(value: Any) -> set[str]:
+    """Placeholders named anywhere in ``value`` (strings inside dicts and lists too)."""
+    if isinstance(value, str):
+        return set(PLACEHOLDER.findall(value))
+    if isinstance(value, Mapping):
+        return set().union(*(references(v) for v in value.values())) if value else set()
+    if isinstance(value, list | tuple):
+        return set().union(*(references(v) for v in value)) if value else set()
+    return set()
+
+
+def plan_problems(plan: Plan, tools: Sequence[str]) -> list[str]:
+    """What is wrong with ``plan`` (empty: runnable): unknown tools, repeated ids, a reference
+    to evidence no earlier step produces (which also rules out cycles)."""
+    problems: list[str] = []
+    seen: set[str] = set()
+    for step in plan.steps:
+        if step.tool not in tools:
+            problems.append(f"{step.id}: unknown tool {step.tool!r}; use one of {list(tools)}")
+        if step.id in seen:
+            problems.append(f"{step.id} is defined twice; give each step its own #E number")
+        missing = sorted(references(step.args) - seen)
+        if missing:
+            problems.append(
+                f"{step.id} uses {', '.join(missing)} before it is produced; a step may only "
+                "use the evidence of steps listed before it"
+            )
+        seen.add(step.id)
+    return problems
+
+
+def ready_steps(plan: Plan, evidence: Mapping[str, Any]) -> list[PlanStep]:
+    """Steps not run yet whose every referenced evidence is in: the next parallel wave."""
+    return [s for s in plan.steps if s.id not in evidence and references(s.args) <= set(evidence)]
+
+
+def as_text(value: Any) -> str:
+    return value if isinstance(value, str) else serde.dumps(value).decode()
+
+
+def substitute(value: Any, evidence: Mapping[str, Any]) -> Any:
+    """``value`` with placeholders replaced: a string that is exactly ``#En`` becomes that
+    evidence's value; a longer string gets its text."""
+    if isinstance(value, str):
+        if PLACEHOLDER.fullmatch(value) and value in evidence:
+            return evidence[value]
+        return PLACEHOLDER.sub(
+            lambda m: as_text(evidence[m.group(0)]) if m.group(0) in evidence else m.group(0),
+            value,
+        )
+    if isinstance(value, Mapping):
+        return {k: substitute(v, evidence) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [substitute(v, evidence) for v in value]
+    return value

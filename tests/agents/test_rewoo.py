@@ -1,0 +1,148 @@
+"""ReWOO: plan with placeholders, parallel waves, substitution, the solver, plan repair, and
+the model calls and tokens it saves against ReAct on the same task."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.agents.tools_fixture import executor
+from tether.agents import (
+    ReactOptions,
+    RewooOptions,
+    react_agent,
+    rewoo_agent,
+    savings,
+)
+from tether.core.errors import RunFailedError, StructuredOutputError
+from tether.llm import ScriptedModel, tool_call
+from tether.tools import ToolExecutor, tool
+
+TASK = "How many people live in Paris, Lyon and Marseille together?"
+PLAN = {
+    "steps": [
+        {"id": "#E1", "tool": "population", "args": {"city": "Paris"}},
+        {"id": "#E2", "tool": "population", "args": {"city": "Lyon"}},
+        {"id": "#E3", "tool": "population", "args": {"city": "Marseille"}},
+        {"id": "#E4", "tool": "add", "args": {"a": "#E1", "b": "#E2"}},
+        {"id": "#E5", "tool": "add", "args": {"a": "#E4", "b": "#E3"}},
+    ]
+}
+TOTAL = 2_100_000 + 520_000 + 870_000
+
+
+def rewoo_models() -> tuple[ScriptedModel, ScriptedModel]:
+    return ScriptedModel([PLAN], name="planner"), ScriptedModel([f"{TOTAL}"], name="solver")
+
+
+def react_model() -> ScriptedModel:
+    return ScriptedModel(
+        [
+            tool_call("population", {"city": "Paris"}),
+            tool_call("population", {"city": "Lyon"}),
+            tool_call("population", {"city": "Marseille"}),
+            tool_call("add", {"a": 2_100_000, "b": 520_000}),
+            tool_call("add", {"a": 2_620_000, "b": 870_000}),
+            f"{TOTAL}",
+        ]
+    )
+
+
+async def test_plan_waves_substitution_and_solver() -> None:
+    planner, solver = rewoo_models()
+    final = await rewoo_agent(
+        RewooOptions(planner=planner, solver=solver, tools=executor())
+    ).ainvoke({"task": TASK})
+    assert final["evidence"] == {
+        "#E1": 2_100_000,
+        "#E2": 520_000,
+        "#E3": 870_000,
+        "#E4": 2_620_000,
+        "#E5": TOTAL,
+    }
+    assert final["waves"] == 3  # E1-E3 together, then E4, then E5
+    assert final["answer"] == str(TOTAL) and final["model_calls"] == 2
+    solver_prompt = solver.requests[0].messages[-1].content
+    assert "#E5 = add" in solver_prompt and str(TOTAL) in solver_prompt
+
+
+async def test_independent_steps_run_concurrently() -> None:
+    barrier = asyncio.Barrier(3)
+
+    @tool(scope="read", idempotent=True)
+    async def lookup(city: str) -> str:
+        """Waits until all three lookups are in flight: only concurrent calls get through."""
+        await asyncio.wait_for(barrier.wait(), 60)
+        return city.upper()
+
+    plan = {
+        "steps": [
+            {"id": f"#E{i}", "tool": "lookup", "args": {"city": c}}
+            for i, c in enumerate(["a", "b", "c"], 1)
+        ]
+    }
+    final = await rewoo_agent(
+        RewooOptions(
+            planner=ScriptedModel([plan]),
+            solver=ScriptedModel(["ABC"]),
+            tools=ToolExecutor([lookup]),
+        )
+    ).ainvoke({"task": "upper-case a, b and c"})
+    assert final["evidence"] == {"#E1": "A", "#E2": "B", "#E3": "C"} and final["waves"] == 1
+
+
+async def test_rewoo_saves_model_calls_and_tokens_against_react() -> None:
+    planner, solver = rewoo_models()
+    rewoo = await rewoo_agent(
+        RewooOptions(planner=planner, solver=solver, tools=executor())
+    ).ainvoke({"task": TASK})
+    react = await react_agent(ReactOptions(model=react_model(), tools=executor())).ainvoke(
+        {"task": TASK}
+    )
+    assert rewoo["answer"] == react["answer"] == str(TOTAL)
+    assert rewoo["tool_calls"] == react["tool_calls"] == 5
+    saved = savings(rewoo, react)
+    assert (saved.baseline_calls, saved.calls, saved.model_calls) == (6, 2, 4)
+    assert saved.tokens > 0 and saved.tokens == react["tokens"] - rewoo["tokens"]
+    assert "saved" in saved.table()
+
+
+async def test_a_plan_that_breaks_the_rules_is_repaired_once() -> None:
+    bad = {
+        "steps": [
+            {"id": "#E1", "tool": "add", "args": {"a": "#E2", "b": 1}},
+            {"id": "#E2", "tool": "nope", "args": {}},
+        ]
+    }
+    good = {"steps": [{"id": "#E1", "tool": "add", "args": {"a": 1, "b": 1}}]}
+    planner = ScriptedModel([bad, good])
+    final = await rewoo_agent(
+        RewooOptions(planner=planner, solver=ScriptedModel(["2"]), tools=executor())
+    ).ainvoke({"task": "1+1"})
+    assert final["evidence"] == {"#E1": 2}
+    fix = planner.requests[1].messages[-1].content
+    assert "uses #E2 before it is produced" in fix and "unknown tool 'nope'" in fix
+
+
+async def test_a_plan_still_broken_after_repairs_fails_with_a_typed_error() -> None:
+    bad = {"steps": [{"id": "#E1", "tool": "nope", "args": {}}]}
+    agent = rewoo_agent(
+        RewooOptions(
+            planner=ScriptedModel([bad], cycle=True), solver=ScriptedModel([]), tools=executor()
+        )
+    )
+    with pytest.raises(RunFailedError, match="no runnable plan in 2 attempt") as info:
+        await agent.ainvoke({"task": "x"})
+    assert isinstance(info.value.__cause__, StructuredOutputError)
+    assert "unknown tool 'nope'" in str(info.value.__cause__)
+
+
+async def test_a_failed_tool_becomes_evidence_for_the_solver() -> None:
+    plan = {"steps": [{"id": "#E1", "tool": "population", "args": {"city": "Atlantis"}}]}
+    solver = ScriptedModel(["unknown"])
+    final = await rewoo_agent(
+        RewooOptions(planner=ScriptedModel([plan]), solver=solver, tools=executor())
+    ).ainvoke({"task": "population of Atlantis"})
+    assert final["evidence"]["#E1"].startswith("error (")
+    assert "KeyError" in solver.requests[0].messages[-1].content
