@@ -12,7 +12,8 @@ from typing import Any
 class Proxy:
     """Forwards 127.0.0.1:port -> upstream on a loop of its own thread.
 
-    ``cut()`` closes every open connection now; ``drop_responses = N`` makes the next N
+    ``cut()`` closes every open connection now; ``freeze()`` makes every open connection go
+    silent without closing (a peer that vanished); ``drop_responses = N`` makes the next N
     connections forward the request but close before the answer reaches the client."""
 
     def __init__(self, upstream_port: int) -> None:
@@ -20,6 +21,7 @@ class Proxy:
         self.drop_responses = 0
         self.connections = 0
         self._open: set[asyncio.StreamWriter] = set()
+        self._frozen: set[asyncio.StreamWriter] = set()
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="test-proxy")
@@ -57,6 +59,8 @@ class Proxy:
                 while data := await src.read(65536):
                     if cut:
                         break  # the answer is lost on the way back
+                    if dst in self._frozen or writer in self._frozen:
+                        continue  # silently swallowed: the client hears nothing
                     dst.write(data)
                     await dst.drain()
             except (ConnectionError, OSError):
@@ -82,6 +86,15 @@ class Proxy:
             return n
 
         return asyncio.run_coroutine_threadsafe(close_all(), self._loop).result(30)
+
+    def freeze(self) -> int:
+        """Make every open connection silent (nothing forwarded, nothing closed)."""
+
+        async def freeze_all() -> int:
+            self._frozen.update(self._open)
+            return len(self._open)
+
+        return asyncio.run_coroutine_threadsafe(freeze_all(), self._loop).result(30)
 
     def close(self) -> None:
         def stop() -> None:

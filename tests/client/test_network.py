@@ -70,3 +70,22 @@ def test_unreachable_server() -> None:
         with pytest.raises(ServerUnavailableError, match="after 3 attempts"):
             c.get("r-1")
         assert not c.health()
+
+
+def test_a_silent_stream_is_reopened(server: LiveServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The peer vanished without closing: no byte, not even the 1 s heartbeat, for longer than
+    the stream's idle limit, and the client reopens the stream after its last event."""
+    import tether.client.http as client_http
+
+    monkeypatch.setattr(client_http, "STREAM_IDLE", 3.0)
+    with Proxy(server.port) as proxy, Client(proxy.url, retry=FAST) as c:
+        run = c.submit("count", {"n": 60, "pause": 0.02})
+        got = []
+        frozen = 0
+        for ev in c.events(run.run_id):
+            got.append(ev.seq)
+            if len(got) == 3:
+                frozen = proxy.freeze()
+        assert frozen > 0
+        assert got == [e.seq for e in c.events(run.run_id, follow=False)]
+        assert got == list(range(1, len(got) + 1))

@@ -26,6 +26,8 @@ __all__ = ["DEFAULT_RETRY", "Http"]
 DEFAULT_RETRY = Backoff(
     max_attempts=5, initial_interval=0.1, max_interval=2.0, max_retry_after=30.0, owner="Client"
 )
+STREAM_IDLE = 60.0
+"""Seconds an event stream may stay silent (not even a heartbeat) before it is reopened."""
 _RETRY_STATUS = frozenset({429, 502, 503, 504})
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
@@ -107,9 +109,10 @@ class Http:
     async def stream(
         self, path: str, *, headers: Mapping[str, str], params: Mapping[str, Any] | None = None
     ) -> AsyncIterator[httpx.Response]:
-        """A streamed GET (no read timeout: a stream may be quiet between heartbeats); a
-        refusal raises its tether error before anything is yielded."""
-        timeout = httpx.Timeout(self.client.timeout.connect, read=None)
+        """A streamed GET; a refusal raises its tether error before anything is yielded. The
+        read timeout is ``STREAM_IDLE`` (the server sends a heartbeat every 15 s), so a dead
+        connection that never closed is noticed and reopened instead of waited on forever."""
+        timeout = httpx.Timeout(self.client.timeout.connect, read=STREAM_IDLE)
         try:
             async with self.client.stream(
                 "GET", path, headers=dict(headers), params=params, timeout=timeout
