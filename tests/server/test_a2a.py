@@ -67,6 +67,7 @@ async def test_agent_cards(server: tuple[str, Runtime]) -> None:
         card = (await http.get(f"{url}/a2a/echo/.well-known/agent-card.json")).json()
         assert card["name"] == "echo"
         assert card["capabilities"]["streaming"] is True
+        assert "securitySchemes" not in card  # no auth on this app: no key to ask for
         assert card["supportedInterfaces"][0]["url"] == f"{url}/a2a/echo"
         root = (await http.get(f"{url}/.well-known/agent-card.json")).json()
         assert root["name"] == "echo"  # the first workflow is the default agent

@@ -100,6 +100,8 @@ async def test_a2a_needs_a_submit_key_but_cards_are_public(
     async with httpx.AsyncClient() as http:
         card = await http.get(f"{url}/a2a/echo/.well-known/agent-card.json")
         assert card.status_code == 200 and card.json()["name"] == "echo"
+        scheme = card.json()["securitySchemes"]["bearer"]["httpAuthSecurityScheme"]
+        assert scheme["scheme"] == "bearer"
         denied = await http.post(f"{url}/a2a/echo", json={"jsonrpc": "2.0", "id": 1})
         assert denied.status_code == 401
         assert denied.headers["content-type"].startswith("application/problem+json")

@@ -30,7 +30,16 @@ from a2a.server.request_handlers.response_helpers import agent_card_to_dict
 from a2a.server.routes import DefaultServerCallContextBuilder
 from a2a.server.routes.jsonrpc_dispatcher import JsonRpcDispatcher
 from a2a.server.tasks import InMemoryTaskStore
-from a2a.types import AgentCapabilities, AgentCard, AgentInterface, AgentSkill
+from a2a.types import (
+    AgentCapabilities,
+    AgentCard,
+    AgentInterface,
+    AgentSkill,
+    HTTPAuthSecurityScheme,
+    SecurityRequirement,
+    SecurityScheme,
+    StringList,
+)
 from a2a.utils.constants import PROTOCOL_VERSION_CURRENT, TransportProtocol
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
@@ -45,12 +54,14 @@ __all__ = ["A2A_PREFIX", "CARD_PATH", "A2AAgents", "agent_card", "mount_a2a"]
 
 A2A_PREFIX = "/a2a"
 CARD_PATH = "/.well-known/agent-card.json"
+BEARER = "bearer"
 IDLE_INPUT_REQUIRED = 300.0
 """Seconds an ``input-required`` task keeps its live SDK task before it is released."""
 
 
-def agent_card(wf: Workflow, url: str) -> AgentCard:
-    """The card of workflow ``wf`` served at ``url`` (its JSON-RPC endpoint)."""
+def agent_card(wf: Workflow, url: str, *, keyed: bool = False) -> AgentCard:
+    """The card of workflow ``wf`` served at ``url`` (its JSON-RPC endpoint); ``keyed``: the
+    endpoint needs a Bearer API key (the card says so in its security scheme)."""
     doc = getattr(wf.graph, "doc", None) or ""
     text = text_field(wf)
     how = (
@@ -61,7 +72,22 @@ def agent_card(wf: Workflow, url: str) -> AgentCard:
     description = (
         f"{doc.strip()} " if isinstance(doc, str) and doc.strip() else ""
     ) + f"The tether workflow {wf.name!r} (version {wf.version}) as an A2A agent. {how}"
+    security: dict[str, Any] = {}
+    if keyed:
+        security = {
+            "security_schemes": {
+                BEARER: SecurityScheme(
+                    http_auth_security_scheme=HTTPAuthSecurityScheme(
+                        scheme="bearer",
+                        bearer_format="tether API key",
+                        description="a key with the submit scope (tether keys create)",
+                    )
+                )
+            },
+            "security_requirements": [SecurityRequirement(schemes={BEARER: StringList()})],
+        }
     return AgentCard(
+        **security,
         name=wf.name,
         description=description,
         version=wf.version or "0",
@@ -168,20 +194,21 @@ def mount_a2a(app: FastAPI, services: Any) -> A2AAgents:
     auth = getattr(services, "auth", None)
     deps = [Depends(auth.require("submit"))] if auth is not None else []
 
-    def card_json(name: str, request: Request) -> JSONResponse:
+    async def card_json(name: str, request: Request) -> JSONResponse:
         agent = agents.get(name)
         url = f"{_base(request)}{A2A_PREFIX}/{name}"
-        return JSONResponse(agent_card_to_dict(agent_card(agent.workflow, url)))
+        keyed = bool(auth is not None and await auth.keyed())
+        return JSONResponse(agent_card_to_dict(agent_card(agent.workflow, url, keyed=keyed)))
 
     async def card(workflow: str, request: Request) -> JSONResponse:
-        return card_json(workflow, request)
+        return await card_json(workflow, request)
 
     async def default_card(request: Request) -> JSONResponse:
         names = list(agents.workflows())
         default = getattr(services, "default_agent", None) or (names[0] if names else None)
         if default is None:
             raise HTTPException(404, "this server runs no workflow, so it has no A2A agent")
-        return card_json(default, request)
+        return await card_json(default, request)
 
     async def listing(request: Request) -> dict[str, Any]:
         base = _base(request)
