@@ -146,3 +146,34 @@ async def test_an_unfinished_run_counts_its_open_phase_only_when_asked() -> None
     assert "ESCALATED" not in (await run_kpis(store, parked.run_id)).phase_seconds
     summary = (await kpis(store, now=T0 + 38.0)).overall
     assert (summary.latency_p50, summary.escalation_rate) == (None, 1.0)
+
+
+async def test_tool_calls_refused_for_their_arguments() -> None:
+    from typing import Any, TypedDict
+
+    from tether import END, START, Graph, RunContext
+    from tether.tools import ToolExecutor
+
+    from .agents import search
+
+    tools = ToolExecutor([search])
+
+    class S(TypedDict, total=False):
+        ok: bool
+
+    async def node(state: S, ctx: RunContext) -> dict[str, Any]:
+        bad = await tools.call("search", {"query": "no such argument"}, ctx=ctx)
+        good = await tools.call("search", {"q": "tether"}, ctx=ctx)
+        return {"ok": good.ok and not bad.ok}
+
+    g = Graph(S, name="args")
+    g.add_node("n", node)
+    g.add_edge(START, "n")
+    g.add_edge("n", END)
+    store = MemoryStore()
+    async with Runtime(store) as rt:
+        assert (await rt.run(g.compile(), {})).state["ok"]
+    s = (await kpis(store)).overall
+    # 2 calls answered (tool_call events), 1 refused for its arguments; only 1 journaled
+    assert (s.tool_events, s.tool_argument_errors, s.tool_argument_failure_rate) == (2, 1, 0.5)
+    assert s.tool_calls == 1

@@ -74,6 +74,7 @@ ROWS: list[tuple[str, Any]] = [
     ("tokens/completed", lambda s: _num(s.tokens_per_completed_task, ",.0f")),
     ("cost/completed $", lambda s: _num(s.cost_per_completed_task, ".4f")),
     ("validation fail", lambda s: _num(s.validation_failure_rate, ".1%")),
+    ("tool args invalid", lambda s: _num(s.tool_argument_failure_rate, ".1%")),
     ("escalation rate", lambda s: _num(s.escalation_rate, ".1%")),
     ("latency p50 s", lambda s: _num(s.latency_p50, ".2f")),
     ("latency p95 s", lambda s: _num(s.latency_p95, ".2f")),

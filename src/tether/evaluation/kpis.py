@@ -52,6 +52,8 @@ class KpiSummary:
     cost: float = 0.0
     validations: int = 0
     validation_failures: int = 0
+    tool_events: int = 0
+    tool_argument_errors: int = 0
     phase_seconds: dict[str, float] = field(default_factory=dict)
     latencies: list[float] = field(default_factory=list, repr=False)
 
@@ -70,6 +72,8 @@ class KpiSummary:
         self.cost += r.cost
         self.validations += r.validations
         self.validation_failures += r.validation_failures
+        self.tool_events += r.tool_events
+        self.tool_argument_errors += r.tool_argument_errors
         for phase, secs in r.phase_seconds.items():
             self.phase_seconds[phase] = self.phase_seconds.get(phase, 0.0) + secs
         if r.latency is not None:
@@ -100,6 +104,10 @@ class KpiSummary:
         return ratio(self.validation_failures, self.validations)
 
     @property
+    def tool_argument_failure_rate(self) -> float | None:
+        return ratio(self.tool_argument_errors, self.tool_events)
+
+    @property
     def escalation_rate(self) -> float | None:
         return ratio(self.escalated_runs, self.runs)
 
@@ -125,6 +133,7 @@ class KpiSummary:
             "tokens_per_completed_task": self.tokens_per_completed_task,
             "cost_per_completed_task": self.cost_per_completed_task,
             "validation_failure_rate": self.validation_failure_rate,
+            "tool_argument_failure_rate": self.tool_argument_failure_rate,
             "escalation_rate": self.escalation_rate,
             "latency_p50": self.latency_p50,
             "latency_p95": self.latency_p95,

@@ -24,6 +24,10 @@ GAUGES: dict[str, tuple[str, Callable[[KpiSummary], float | None]]] = {
                                                lambda s: s.cost_per_completed_task),
     "tether_kpi_validation_failure_rate": ("Failed validations / validations",
                                            lambda s: s.validation_failure_rate),
+    "tether_kpi_tool_argument_failure_rate": (
+        "Tool calls refused for invalid arguments / tool calls",
+        lambda s: s.tool_argument_failure_rate,
+    ),
     "tether_kpi_escalation_rate": ("Runs escalated at least once / runs",
                                    lambda s: s.escalation_rate),
     "tether_kpi_run_latency_p50_seconds": ("Median run latency", lambda s: s.latency_p50),

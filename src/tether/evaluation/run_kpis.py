@@ -42,6 +42,8 @@ class RunKpis:
     cost: float = 0.0
     validations: int = 0
     validation_failures: int = 0
+    tool_events: int = 0
+    tool_argument_errors: int = 0
     escalations: int = 0
     phase_seconds: dict[str, float] = field(default_factory=dict)
 
@@ -84,6 +86,7 @@ class RunKpis:
             "cost": self.cost,
             "validations": self.validations,
             "validation_failures": self.validation_failures,
+            "tool_argument_errors": self.tool_argument_errors,
             "escalations": self.escalations,
             "phase_seconds": dict(self.phase_seconds),
         }
@@ -179,6 +182,7 @@ async def run_kpis(
     out.planned_steps, out.executed_planned = _plan_windows(log)
     out.escalations, out.validations = t.escalations, t.validations
     out.validation_failures = t.validation_failures
+    out.tool_events, out.tool_argument_errors = t.tool_events, t.tool_argument_errors
     out.phase_seconds = dict(t.phase_seconds)
     if not finished and now is not None and t.last_ts is not None:
         phase = rec.status.value

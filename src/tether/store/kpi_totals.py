@@ -10,9 +10,10 @@ run's transitions for the phases); the memory store adds the same in Python.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
+from typing import Any
 
 from tether.core.lifecycle import RunStatus
 from tether.store.types import Transition
@@ -26,6 +27,8 @@ FAILED_VALIDATION = (
 )
 ESCALATED = RunStatus.ESCALATED.value
 CANCELLED = RunStatus.CANCELLED.value
+TOOL_CALL = "tool_call"
+ARGUMENTS_ERROR = "ToolArgumentsError"
 
 
 @dataclass(slots=True)
@@ -41,13 +44,24 @@ class RunTotals:
     first_ts: float | None = None
     last_ts: float | None = None
     phase_seconds: dict[str, float] = field(default_factory=dict)
+    tool_events: int = 0
+    """``tool_call`` events: every tool call the executor answered, refused ones included."""
+    tool_argument_errors: int = 0
+    """Of those, calls refused because their arguments did not validate."""
 
 
 def python_totals(
-    run_id: str, transitions: Sequence[Transition], usage: Iterable[ModelCallTotals]
+    run_id: str,
+    transitions: Sequence[Transition],
+    usage: Iterable[ModelCallTotals],
+    tool_calls: Iterable[Mapping[str, Any]] = (),
 ) -> RunTotals:
-    """``RunTotals`` from a run's transitions and its ``model_usage``."""
+    """``RunTotals`` from a run's transitions, its ``model_usage`` and the data of its
+    ``tool_call`` events."""
     out = RunTotals(run_id)
+    for data in tool_calls:
+        out.tool_events += 1
+        out.tool_argument_errors += data.get("error") == ARGUMENTS_ERROR
     for u in usage:
         out.model_calls += u.calls
         out.input_tokens += u.input_tokens
@@ -72,9 +86,11 @@ def _in(n: int) -> str:
 
 
 def usage_sql(dialect: str, prefix: str, n: int) -> str:
-    """Per run: model calls, input and output tokens (numbers, truncated), cost (numbers)."""
+    """Per run: model calls, input and output tokens (numbers, truncated), cost (numbers), tool
+    calls and tool calls refused for their arguments."""
     if dialect == "postgres":
         doc = "convert_from(data, 'UTF8')::jsonb"
+        error = "d ->> 'error'"
 
         def num(key: str) -> str:
             return (
@@ -86,6 +102,7 @@ def usage_sql(dialect: str, prefix: str, n: int) -> str:
             return f"trunc({num(key)})::bigint"
     else:
         doc = "CAST(data AS TEXT)"
+        error = "json_extract(d, '$.error')"
 
         def num(key: str) -> str:
             return (
@@ -96,12 +113,18 @@ def usage_sql(dialect: str, prefix: str, n: int) -> str:
         def whole(key: str) -> str:
             return f"CAST({num(key)} AS INTEGER)"
 
+    model = f"type = '{MODEL_CALL}'"
+
+    def of_model(expr: str) -> str:
+        return f"COALESCE(SUM(CASE WHEN {model} THEN {expr} END), 0)"
+
     return (
-        "SELECT run_id, COUNT(*), "
-        f"COALESCE(SUM({whole('input_tokens')}), 0), COALESCE(SUM({whole('output_tokens')}), 0), "
-        f"COALESCE(SUM({num('cost')}), 0) "
-        f"FROM (SELECT run_id, {doc} AS d FROM {prefix}events "
-        f"WHERE {_in(n)} AND type = '{MODEL_CALL}') AS e GROUP BY run_id"
+        f"SELECT run_id, COUNT(CASE WHEN {model} THEN 1 END), "
+        f"{of_model(whole('input_tokens'))}, {of_model(whole('output_tokens'))}, "
+        f"{of_model(num('cost'))}, COUNT(CASE WHEN type = '{TOOL_CALL}' THEN 1 END), "
+        f"COUNT(CASE WHEN type = '{TOOL_CALL}' AND {error} = '{ARGUMENTS_ERROR}' THEN 1 END) "
+        f"FROM (SELECT run_id, type, {doc} AS d FROM {prefix}events "
+        f"WHERE {_in(n)} AND type IN ('{MODEL_CALL}', '{TOOL_CALL}')) AS e GROUP BY run_id"
     )
 
 

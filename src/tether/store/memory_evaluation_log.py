@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from tether.core.errors import InvalidInputError, RunNotFoundError
 from tether.store.evaluation_log import KPI_BATCH, FlagRow, ShadowRow, ShadowTotals, p95_rank
-from tether.store.kpi_totals import RunTotals, python_totals
-from tether.store.types import Transition
+from tether.store.kpi_totals import TOOL_CALL, RunTotals, python_totals
+from tether.store.types import Event, Transition
 from tether.store.usage import ModelCallTotals
 
 
@@ -20,6 +20,10 @@ class MemoryEvaluationLog:
         async def list_transitions(self, run_id: str) -> list[Transition]: ...
 
         async def model_usage(self, run_id: str) -> list[ModelCallTotals]: ...
+
+        async def list_events(
+            self, run_id: str, *, after_seq: int = 0, limit: int = 1000
+        ) -> list[Event]: ...
 
     _shadow_rows: dict[tuple[str, str], ShadowRow]
     _flag_rows: dict[tuple[str, str, str], FlagRow]
@@ -120,14 +124,26 @@ class MemoryEvaluationLog:
         out: dict[str, RunTotals] = {}
         for run_id in ids:
             try:
+                tools = [e.data for e in await self._all_events(run_id) if e.type == TOOL_CALL]
                 t = python_totals(
-                    run_id, await self.list_transitions(run_id), await self.model_usage(run_id)
+                    run_id,
+                    await self.list_transitions(run_id),
+                    await self.model_usage(run_id),
+                    tools,
                 )
             except RunNotFoundError:
                 continue
-            if t.first_ts is not None or t.model_calls:
+            if t.first_ts is not None or t.model_calls or t.tool_events:
                 out[run_id] = t
         return out
+
+    async def _all_events(self, run_id: str) -> list[Event]:
+        out: list[Event] = []
+        while True:
+            page = await self.list_events(run_id, after_seq=out[-1].seq if out else 0)
+            out += page
+            if len(page) < 1000:
+                return out
 
 
 def _copy(value: Mapping[str, Any] | None) -> dict[str, Any] | None:

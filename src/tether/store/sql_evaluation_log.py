@@ -248,10 +248,10 @@ class SqlEvaluationLog:
             return out.get(run_id) or out.setdefault(run_id, RunTotals(run_id))
 
         usage = self._sql.memoized(("kpi-usage", n), lambda: usage_sql(d.name, d.prefix, n))
-        for run_id, calls, tin, tout, cost in await self._fetch(usage, params):
+        for run_id, calls, tin, tout, cost, tools, bad in await self._fetch(usage, params):
             t = get(run_id)
             t.model_calls, t.input_tokens, t.output_tokens = int(calls), int(tin), int(tout)
-            t.cost = float(cost)
+            t.cost, t.tool_events, t.tool_argument_errors = float(cost), int(tools), int(bad)
         trans = self._sql.memoized(("kpi-trans", n), lambda: transitions_sql(d.prefix, n))
         for run_id, esc, val, failed, first, last in await self._fetch(trans, params):
             t = get(run_id)

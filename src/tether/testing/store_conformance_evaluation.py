@@ -129,6 +129,11 @@ class EvaluationLogConformance(StoreTestBase):
             model_call("r1", {"model": "m", "input_tokens": 10, "output_tokens": 5, "cost": 0.5}),
             model_call("r1", {"model": "m", "input_tokens": 7.9, "output_tokens": "x"}),
             model_call("r1", {"model": "n", "input_tokens": 3, "output_tokens": 2, "cost": None}),
+            Event("r1", 0, "tool_call", T0, 1, "agent", {"tool": "t", "ok": True, "error": None}),
+            Event(
+                "r1", 0, "tool_call", T0, 1, "agent", {"ok": False, "error": "ToolArgumentsError"}
+            ),
+            Event("r1", 0, "tool_call", T0, 1, "agent", {"ok": False, "error": "ToolTimeoutError"}),
         ]
         await create(store, "r1", status=S.EXECUTING, events=calls)  # at T0: RECEIVED..EXECUTING
         await create(store, "r2", status=S.EXECUTING)
@@ -158,6 +163,8 @@ class EvaluationLogConformance(StoreTestBase):
         # tokens: numbers only, truncated (7.9 -> 7); cost: numbers only
         assert (r1.model_calls, r1.input_tokens, r1.output_tokens) == (3, 20, 7)
         assert r1.cost == pytest.approx(0.5)
+        assert (r1.tool_events, r1.tool_argument_errors) == (3, 1)
+        assert (r2.tool_events, r2.tool_argument_errors) == (0, 0)
         # out of VALIDATING twice (not to CANCELLED); once back to EXECUTING: a failed one
         assert (r1.validations, r1.validation_failures, r1.escalations) == (2, 1, 0)
         assert r1.phase_seconds == pytest.approx(
