@@ -84,3 +84,16 @@ def test_the_version_follows_the_contents(tmp_path: Path) -> None:
     with TestClient(app) as c:
         assert f"/assets/{after}/app.css" in c.get("/").text
         assert c.get(f"/assets/{after}/app.css").text == "body { color: red; }\n"
+
+
+def test_public_names() -> None:
+    import tether.server.dashboard as dashboard
+
+    assert sorted(dashboard.__all__) == [
+        "CLIENT_ROUTES",
+        "STATIC_DIR",
+        "asset_version",
+        "load_assets",
+        "mount_dashboard",
+        "render_index",
+    ]

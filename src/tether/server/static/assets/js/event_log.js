@@ -1,7 +1,9 @@
 // A run's events, paged: rows are indexed by seq - 1 (a run's seqs are 1, 2, 3, …), pages of
 // 200 are fetched only for the rows in view, and live events from the SSE stream are put at
-// their seq. With the run's `event_seq` the list is sized up front; without it, the list grows
-// a page at a time as the reader scrolls (one "loading" row past the last known event).
+// their seq. With the run's `event_seq` the list is sized up front; without it, when the first
+// page is full, the last seq is found by a search of one-event probes (8 at a time: about 5
+// rounds for 20,000 events) while the first rows are already on screen; until then the list
+// grows a page at a time (one "loading" row past the last known event).
 import { api } from "./api.js";
 import { openStream } from "./sse.js";
 
@@ -62,12 +64,53 @@ export class EventLog {
         const last = items.length ? items[items.length - 1].seq : page * PAGE;
         this.more = items.length >= PAGE && Boolean(res.next_cursor ?? true);
         if (!this.more) this.total = Math.max(this.total, last);
+        if (this.more && page === 0) this.findEnd(last);
       }
       if (!this.more && this.wantStream) this.openStream();
       this.onChange(touched);
     } catch (err) {
       this.pages.delete(page);
       this.onChange(new Set(), err);
+    }
+  }
+
+  /** The last seq, searched with 8 parallel one-event probes a round ("is there an event
+   * after K?"), from `after` (the last seq seen). */
+  async findEnd(after) {
+    const exists = async (k) => ((await api.events(this.runId, { after: k, limit: 1 })).items || []).length > 0;
+    try {
+      // exists(lo) is true and exists(hi) false: the last seq is in (lo, hi]
+      let lo = after - 1;
+      let hi = after * 2;
+      while (await exists(hi)) {
+        lo = hi;
+        hi *= 4;
+        if (this.closed || this.known) return;
+      }
+      while (hi - lo > 1) {
+        const step = Math.max(1, Math.ceil((hi - lo) / 9));
+        const points = [];
+        for (let k = lo + step; k < hi; k += step) points.push(k);
+        const found = await Promise.all(points.map(exists));
+        if (this.closed || this.known) return;
+        let next = hi;
+        for (let i = 0; i < points.length; i++) {
+          if (found[i]) lo = points[i];
+          else {
+            next = points[i];
+            break;
+          }
+        }
+        hi = next;
+      }
+      if (this.known) return;
+      this.known = true;
+      this.more = false;
+      this.total = Math.max(this.total, hi);
+      if (this.wantStream) this.openStream();
+      this.onChange(new Set());
+    } catch {
+      /* the list keeps growing a page at a time */
     }
   }
 
