@@ -167,6 +167,12 @@ class RunContext:
     def resume_values(self) -> list[Any]:
         return list(self._resume)
 
+    @property
+    def host(self) -> RunHost:
+        """The runtime executing this run, by its narrow ``RunHost`` face: for nodes that start
+        and join child runs themselves (``tether.agents.fork_join``), as subgraph nodes do."""
+        return self._host
+
     # -- events --------------------------------------------------------------------------
     def emit(self, type: str, data: dict[str, Any] | None = None) -> None:
         """Publish a custom event on the run's stream (persisted with the step)."""

@@ -1,0 +1,53 @@
+"""Child runs a node starts and follows itself: started once (their ids derive from the
+parent's task, so a re-run finds them), taken over when their process died, awaited from the
+store wherever they run."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from typing import Any
+
+from tether.core.errors import LeaseLostError, RunNotFoundError
+from tether.core.lifecycle import ACTIVE
+from tether.graph.builder import Workflow
+from tether.graph.context import RunContext
+from tether.graph.host import RunHost
+from tether.graph.results import RunResult
+from tether.store.types import RunRecord
+
+
+async def start_child(
+    ctx: RunContext, wf: Workflow, child_id: str, data: Mapping[str, Any], meta: dict[str, Any]
+) -> RunRecord:
+    """The child run ``child_id`` of ``ctx``'s run: found when it exists, else started (linked
+    to the parent, so it draws on the parent's budget envelope)."""
+    host = ctx.host
+    try:
+        return await host.store.get_run(child_id)
+    except RunNotFoundError:
+        await host.start(
+            wf,
+            dict(data),
+            run_id=child_id,
+            parent_run_id=ctx.run_id,
+            parent_step=ctx.step,
+            metadata=meta,
+            actor=f"run:{ctx.run_id}",
+        )
+        return await host.store.get_run(child_id)
+
+
+async def follow(host: RunHost, child_id: str) -> RunResult:
+    """Until the child settles (completes, fails, is cancelled or parks), taking it over here
+    whenever its lease is free (its process died): a parent resumed after a crash finishes
+    the children the crash left half done."""
+    while True:
+        rec = await host.store.get_run(child_id)
+        if rec.status in ACTIVE and not host.runs_here(child_id):
+            lease = await host.store.acquire_lease(child_id, host.owner, host.lease_ttl)
+            if lease is not None:
+                await host.take_over(rec, lease.token)
+        with contextlib.suppress(TimeoutError, LeaseLostError):
+            # bounded, so a child whose lease expires meanwhile is taken over on the next turn
+            return await host.wait(child_id, timeout=max(host.lease_ttl, 0.05))

@@ -1,0 +1,184 @@
+"""Fork-join of child runs: linked durable children, joins on all / quorum / timeout, a shared
+budget envelope, and a SIGKILLed parent whose children finish in the next process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, TypedDict
+
+import pytest
+
+from tether import END, START, Graph, RunContext, Runtime
+from tether.agents import ForkJoinOptions, fork_join, fork_join_node
+from tether.core.errors import ConfigurationError, InvalidInputError, RunFailedError
+from tether.governance import Budget, Governance
+from tether.llm import ScriptedModel
+from tether.store.memory import MemoryStore
+from tether.store.sqlite import SqliteStore
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Branch(TypedDict, total=False):
+    x: int
+    block: bool
+    fail: bool
+    y: int
+
+
+async def compute(state: Branch) -> dict[str, Any]:
+    if state.get("fail"):
+        raise ValueError(f"branch {state['x']} fails")
+    if state.get("block"):
+        await asyncio.Event().wait()  # never set: waits until the branch is cancelled
+    return {"y": state["x"] * 10}
+
+
+def branch_wf(name: str) -> Any:
+    g = Graph(Branch, name=name)
+    g.add_node("compute", compute)
+    g.add_edge(START, "compute").add_edge("compute", END)
+    return g.compile()
+
+
+async def test_all_children_are_linked_runs_joined_in_order() -> None:
+    branch = branch_wf("fj_all_branch")
+    wf = fork_join(ForkJoinOptions(branch=branch), name="fj_all")
+    async with Runtime(MemoryStore(), recover=False) as rt:
+        res = await rt.run(wf, {"branches": [{"x": 1}, {"x": 2}, {"x": 3}]})
+        children = await rt.store.list_runs(parent_run_id=res.run_id)
+    assert res.state["joined"] == "all"
+    assert [r["state"]["y"] for r in res.state["results"]] == [10, 20, 30]
+    assert sorted(c.run_id for c in children) == [r["run_id"] for r in res.state["results"]]
+    assert all(c.workflow == "fj_all_branch" and c.status.value == "COMPLETED" for c in children)
+
+
+async def test_quorum_joins_early_and_cancels_the_rest() -> None:
+    branch = branch_wf("fj_quorum_branch")
+    wf = fork_join(ForkJoinOptions(branch=branch, join="quorum", quorum=2), name="fj_quorum")
+    async with Runtime(MemoryStore(), recover=False) as rt:
+        res = await rt.run(wf, {"branches": [{"x": 1}, {"x": 2, "block": True}, {"x": 3}]})
+    assert res.state["joined"] == "quorum"
+    statuses = [r["status"] for r in res.state["results"]]
+    assert statuses == ["COMPLETED", "CANCELLED", "COMPLETED"]
+
+
+async def test_failures_that_make_the_quorum_unreachable_join_at_once() -> None:
+    branch = branch_wf("fj_unreach_branch")
+    wf = fork_join(ForkJoinOptions(branch=branch, join="quorum", quorum=2), name="fj_unreach")
+    async with Runtime(MemoryStore(), recover=False) as rt:
+        res = await rt.run(
+            wf,
+            {"branches": [{"x": 1, "fail": True}, {"x": 2, "fail": True}, {"x": 3, "block": True}]},
+        )
+    assert res.state["joined"] == "unreachable"
+    results = res.state["results"]
+    assert [r["status"] for r in results] == ["FAILED", "FAILED", "CANCELLED"]
+    assert "branch 1 fails" in results[0]["error"]
+
+
+async def test_timeout_joins_with_what_finished_and_cancels_the_rest() -> None:
+    branch = branch_wf("fj_timeout_branch")
+    wf = fork_join(ForkJoinOptions(branch=branch, timeout=0.3), name="fj_timeout")
+    async with Runtime(MemoryStore(), recover=False) as rt:
+        res = await rt.run(wf, {"branches": [{"x": 1, "block": True}, {"x": 2, "block": True}]})
+        deadline = [e for e in await rt.store.list_effects(res.run_id) if e.kind == "fork_deadline"]
+    assert res.state["joined"] == "timeout"
+    assert [r["status"] for r in res.state["results"]] == ["CANCELLED", "CANCELLED"]
+    assert len(deadline) == 1  # fixed in the journal: a resumed parent keeps it
+
+
+async def test_children_draw_on_the_parents_budget_envelope() -> None:
+    gov = Governance(budget=Budget(model_calls=3))
+    model = ScriptedModel(["ok"], cycle=True)
+
+    async def think(state: Branch, ctx: RunContext) -> dict[str, Any]:
+        await model.chat(f"first {state['x']}")
+        await model.chat(f"second {state['x']}")
+        return {"y": state["x"]}
+
+    g = Graph(Branch, name="fj_budget_branch")
+    g.add_node("think", think)
+    g.add_edge(START, "think").add_edge("think", END)
+    branch = g.compile(governance=gov)
+    wf = fork_join(ForkJoinOptions(branch=branch, governance=gov), name="fj_budget")
+    async with Runtime(MemoryStore(), recover=False) as rt:
+        res = await rt.run(wf, {"branches": [{"x": 1}, {"x": 2}, {"x": 3}]})
+        row = await rt.store.get_ledger(f"run:{res.run_id}")
+    assert res.status.value == "ESCALATED"
+    assert res.escalation is not None and res.escalation["kind"] == "budget"
+    assert row is not None and row.used["model_calls"] == 3  # one envelope for the tree
+    assert model.calls == 3  # each child alone was under the limit; together they were not
+
+
+def test_bad_options_and_inputs_are_refused() -> None:
+    branch = branch_wf("fj_bad_branch")
+    with pytest.raises(ConfigurationError, match="quorum"):
+        ForkJoinOptions(branch=branch, join="quorum")
+    with pytest.raises(ConfigurationError, match="timeout"):
+        ForkJoinOptions(branch=branch, timeout=0)
+    with pytest.raises(ConfigurationError, match="compiled Workflow"):
+        ForkJoinOptions(branch="nope")  # type: ignore[arg-type]
+    wf = fork_join(ForkJoinOptions(branch=branch), name="fj_bad")
+    with pytest.raises(InvalidInputError, match="branches"):
+        wf.invoke({"branches": "x"})  # the state schema refuses it before anything runs
+
+    class Loose(TypedDict, total=False):
+        jobs: Any
+        results: Any
+        joined: str
+
+    g = Graph(Loose, name="fj_loose")  # a graph of your own, with an untyped field
+    g.add_node("fan", fork_join_node(ForkJoinOptions(branch=branch, inputs="jobs")))
+    g.add_edge(START, "fan").add_edge("fan", END)
+    with pytest.raises(RunFailedError, match="list of dicts"):
+        g.compile().invoke({"jobs": [1, 2]})
+
+
+def _spawn(db: Path, sink: Path, run_id: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.agents.fork_crash_app", str(db), str(sink), run_id],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_sigkilled_parent_and_children_resume_in_a_new_process(tmp_path: Path) -> None:
+    db, sink, run_id = tmp_path / "runs.db", tmp_path / "sink", "fork-crash-1"
+    sink.mkdir()
+    log = sink / "effects.log"
+    first = _spawn(db, sink, run_id)
+    assert first.stdout is not None and first.stdout.readline().strip() == "STARTED"
+    deadline = time.monotonic() + 120  # bounds a hang only
+    while not (log.exists() and len(log.read_text().splitlines()) == 3):
+        assert time.monotonic() < deadline and first.poll() is None, first.stderr
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)  # every child mid-node, waiting on the gate
+    first.wait()
+    (sink / "gate").touch()
+    second = _spawn(db, sink, run_id)
+    out, err = second.communicate(timeout=300)
+    assert second.returncode == 0, err[-3000:]
+    assert out.split() == ["JOINED", "COMPLETED"], err[-3000:]
+    lines = log.read_text().splitlines()
+    assert sorted(line.split()[0] for line in lines) == ["a", "b", "c"]  # none recorded twice
+    assert {line.split()[1] for line in lines} == {str(first.pid)}
+
+    async def read() -> dict[str, Any]:
+        from tests.agents.fork_crash_app import branch, parent
+
+        async with Runtime(SqliteStore(db), workflows=[parent, branch], recover=False) as rt:
+            return await rt.get_state(run_id)
+
+    state = asyncio.run(read())
+    assert state["joined"] == "all"
+    assert [r["state"]["done"] for r in state["results"]] == ["A", "B", "C"]
