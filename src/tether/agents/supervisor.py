@@ -1,0 +1,214 @@
+"""A supervisor over specialist agents: it assigns tasks, specialists do them (handing a task
+off to another specialist when it is not theirs), a conflict resolver orders tasks that depend
+on each other, and the supervisor writes the final answer.
+
+1. ``plan`` (PLANNER): the supervisor model answers ``{"tasks": [{"id", "agent", "task",
+   "depends_on"}]}``; the resolver (``supervisor_plan.resolve``) drops unknown dependencies and
+   breaks cycles, recording each as a ``conflicts`` entry.
+2. ``work``, once per wave: every task whose dependencies are done runs at once, each a
+   graph task of its own (``Send``) reading its dependencies' outputs. A specialist is a Model
+   (asked with its own system prompt) or a compiled workflow, run as a durable child run
+   (input ``{"task": ...}``, output its ``answer``) — a specialist may itself be a
+   supervisor: a hierarchy. An answer starting
+   ``HANDOFF <agent>:`` passes the task to that specialist (at most ``max_handoffs`` times).
+3. ``synthesize`` (AGENT): the supervisor answers the task from every output.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, TypedDict
+
+from tether.agents.children import follow, start_child
+from tether.agents.options import need_count, need_governance, need_model
+from tether.agents.spend import spend
+from tether.agents.supervisor_plan import Assignment, Assignments, ready, resolve
+from tether.core.errors import ConfigurationError, RunFailedError, StructuredOutputError
+from tether.core.governor import GovernanceConfig
+from tether.core.lifecycle import RunStatus
+from tether.core.messages import Message
+from tether.core.reducers import add, append, merge
+from tether.graph.builder import Graph, Workflow
+from tether.graph.context import RunContext
+from tether.graph.types import END, START, Phase, Send
+from tether.llm.model import Model
+from tether.llm.structured import generate_structured
+from tether.llm.types import ModelResponse
+
+HANDOFF = re.compile(r"^\s*HANDOFF\s+([A-Za-z0-9_\-]+)\s*:?\s*(.*)$", re.DOTALL)
+PLAN_SYSTEM = (
+    "You lead a team of specialists. Split the task into tasks for them. Answer a JSON object "
+    '{"tasks": [{"id": "t1", "agent": "<specialist>", "task": "...", "depends_on": []}]}; a '
+    "task that needs another's result lists that task's id in depends_on."
+)
+SYNTH_SYSTEM = "Write the final answer to the task from your specialists' results."
+
+
+@dataclass(frozen=True)
+class Specialist:
+    agent: Model | Workflow
+    description: str
+    system: str = ""
+
+
+class SupervisorState(TypedDict, total=False):
+    task: str
+    tasks: list[dict[str, Any]]
+    conflicts: list[str]
+    outputs: Annotated[dict[str, str], merge]
+    handoffs: Annotated[list[dict[str, Any]], append]
+    waves: Annotated[int, add]
+    answer: str
+    model_calls: Annotated[int, add]
+    tokens: Annotated[int, add]
+
+
+@dataclass(frozen=True)
+class SupervisorOptions:
+    supervisor: Model
+    specialists: Mapping[str, Specialist]
+    max_tasks: int = 8
+    max_handoffs: int = 2
+    """Handoffs per task; past that the last answer stands."""
+    plan_system: str = PLAN_SYSTEM
+    synth_system: str = SYNTH_SYSTEM
+    governance: GovernanceConfig | None = None
+
+    def __post_init__(self) -> None:
+        need_model("SupervisorOptions", "supervisor", self.supervisor)
+        if not self.specialists:
+            raise ConfigurationError("SupervisorOptions.specialists needs at least one")
+        for name, spec in self.specialists.items():
+            if not isinstance(spec, Specialist) or not isinstance(spec.agent, Model | Workflow):
+                raise ConfigurationError(
+                    f"specialist {name!r} must be a Specialist(agent=<Model or Workflow>, ...)"
+                )
+        need_count("SupervisorOptions", "max_tasks", self.max_tasks)
+        need_count("SupervisorOptions", "max_handoffs", self.max_handoffs, minimum=0)
+        need_governance("SupervisorOptions", self.governance)
+
+
+def roster(specialists: Mapping[str, Specialist]) -> str:
+    return "\n".join(f"- {n}: {s.description}" for n, s in specialists.items())
+
+
+async def assign(options: SupervisorOptions, task: str) -> tuple[Assignments, list[ModelResponse]]:
+    convo = [
+        Message.system(f"{options.plan_system}\n\nSpecialists:\n{roster(options.specialists)}"),
+        Message.user(task),
+    ]
+    result = await generate_structured(options.supervisor, convo, Assignments)
+    responses = [a.response for a in result.attempts]
+    plan = result.value
+    unknown = sorted({t.agent for t in plan.tasks} - set(options.specialists))
+    problems = [f"unknown specialist(s) {unknown}"] if unknown else []
+    if len(plan.tasks) > options.max_tasks:
+        problems.append(f"{len(plan.tasks)} tasks; at most {options.max_tasks}")
+    if len({t.id for t in plan.tasks}) != len(plan.tasks):
+        problems.append("task ids repeat")
+    if problems:
+        raise StructuredOutputError(
+            "the supervisor's assignment cannot run: " + "; ".join(problems),
+            model=options.supervisor.name,
+            attempts=len(responses),
+            errors=problems,
+            last_output=responses[-1].text,
+        )
+    return plan, responses
+
+
+def supervisor_agent(options: SupervisorOptions, *, name: str = "supervisor") -> Workflow:
+    """The supervisor pattern as a compiled workflow (input: ``{"task": ...}``)."""
+
+    async def plan(state: SupervisorState, ctx: RunContext) -> dict[str, Any]:
+        assigned, responses = await assign(options, state["task"])
+        tasks, conflicts = resolve(assigned.tasks)
+        if conflicts:
+            ctx.emit("conflicts_resolved", {"conflicts": conflicts})
+        return {
+            "tasks": [t.model_dump() for t in tasks],
+            "conflicts": conflicts,
+            **spend(responses),
+        }
+
+    async def work(arg: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
+        """One task, in its own graph task (a Send): its model calls have their own journal
+        keys, so tasks of a wave run concurrently and still replay exactly."""
+        t = Assignment.model_validate(arg["assignment"])
+        context: str = arg["context"]
+        agent, handoffs, spent = t.agent, list[dict[str, Any]](), list[ModelResponse]()
+        answer = ""
+        for hop in range(options.max_handoffs + 1):
+            spec = options.specialists[agent]
+            text = f"{t.task}\n\n{context}" if context else t.task
+            if isinstance(spec.agent, Model):
+                system = spec.system or f"You are the {agent} specialist: {spec.description}"
+                others = ", ".join(n for n in options.specialists if n != agent)
+                system += (
+                    f"\nIf the task belongs to another specialist ({others}), answer "
+                    "'HANDOFF <name>: <why>' instead."
+                )
+                response = await spec.agent.chat([Message.system(system), Message.user(text)])
+                spent.append(response)
+                answer = response.text
+            else:
+                child = f"{ctx.run_id}/{ctx.task_id}/{hop}"
+                await start_child(ctx, spec.agent, child, {"task": text}, {"specialist": agent})
+                res = await follow(ctx.host, child)
+                if res.status is not RunStatus.COMPLETED:
+                    raise RunFailedError(
+                        child, f"specialist {agent} ended {res.status.value}", res.error
+                    )
+                answer = str(res.state.get("answer", ""))
+            m = HANDOFF.match(answer)
+            if m is None or m.group(1) not in options.specialists or hop == options.max_handoffs:
+                break
+            handoffs.append({"task": t.id, "from": agent, "to": m.group(1), "why": m.group(2)})
+            agent = m.group(1)
+        return {"outputs": {t.id: answer}, "handoffs": handoffs, **spend(spent)}
+
+    def fan(state: SupervisorState) -> list[Send] | str:
+        """The next wave: a Send per ready task (with its dependencies' results), or the end."""
+        tasks = [Assignment.model_validate(t) for t in state["tasks"]]
+        outputs = state.get("outputs", {})
+        wave = ready(tasks, outputs)
+        if not wave:
+            return "synthesize"
+        return [
+            Send(
+                "work",
+                {
+                    "assignment": t.model_dump(),
+                    "context": "\n".join(f"Result of {d}: {outputs[d]}" for d in t.depends_on),
+                },
+            )
+            for t in wave
+        ]
+
+    def collect(state: SupervisorState) -> dict[str, Any]:
+        return {"waves": 1}
+
+    async def synthesize(state: SupervisorState, ctx: RunContext) -> dict[str, Any]:
+        outputs = state.get("outputs", {})
+        lines = [f"{t['id']} ({t['agent']}): {outputs.get(t['id'], '')}" for t in state["tasks"]]
+        response = await options.supervisor.chat(
+            [
+                Message.system(options.synth_system),
+                Message.user(f"Task: {state['task']}\n\nResults:\n" + "\n".join(lines)),
+            ]
+        )
+        return {"answer": response.text, **spend([response])}
+
+    g = Graph(SupervisorState, name=name)
+    g.add_node("plan", plan, phase=Phase.PLANNER)
+    g.add_node("work", work)
+    g.add_node("collect", collect)
+    g.add_node("synthesize", synthesize)
+    g.add_edge(START, "plan")
+    g.add_conditional_edges("plan", fan, ["work", "synthesize"])
+    g.add_edge("work", "collect")
+    g.add_conditional_edges("collect", fan, ["work", "synthesize"])
+    g.add_edge("synthesize", END)
+    return g.compile(governance=options.governance)

@@ -1,0 +1,139 @@
+"""Supervisor: assignment, dependency waves, the conflict resolver, handoffs, a workflow
+specialist as a child run (hierarchy), synthesis."""
+
+from __future__ import annotations
+
+import pytest
+
+from tether import END, START, Graph, Runtime
+from tether.agents import (
+    Assignment,
+    Specialist,
+    SupervisorOptions,
+    SupervisorState,
+    supervisor_agent,
+)
+from tether.agents.supervisor_plan import resolve
+from tether.core.errors import ConfigurationError, RunFailedError
+from tether.llm import FunctionModel, ScriptedModel
+from tether.llm.types import ModelRequest
+from tether.store.memory import MemoryStore
+
+
+def echo(name: str) -> FunctionModel:
+    def reply(request: ModelRequest) -> str:
+        return f"{name} did: {request.messages[-1].content}"
+
+    return FunctionModel(reply, name=name)
+
+
+async def test_tasks_run_in_dependency_waves_and_the_supervisor_synthesises() -> None:
+    boss = ScriptedModel(
+        [
+            {
+                "tasks": [
+                    {"id": "t1", "agent": "researcher", "task": "find the facts"},
+                    {"id": "t2", "agent": "analyst", "task": "check the numbers"},
+                    {"id": "t3", "agent": "writer", "task": "write it", "depends_on": ["t1", "t2"]},
+                ]
+            },
+            "final report",
+        ]
+    )
+    specialists = {n: Specialist(echo(n), f"the {n}") for n in ("researcher", "analyst", "writer")}
+    final = await supervisor_agent(
+        SupervisorOptions(supervisor=boss, specialists=specialists)
+    ).ainvoke({"task": "a report"})
+    assert final["answer"] == "final report" and final["waves"] == 2
+    assert final["outputs"]["t1"] == "researcher did: find the facts"
+    writer_saw = final["outputs"]["t3"]
+    assert "Result of t1: researcher did: find the facts" in writer_saw
+    assert "Result of t2: analyst did: check the numbers" in writer_saw
+    assert final["conflicts"] == [] and final["model_calls"] == 5
+    assert "t3 (writer): writer did: write it" in boss.requests[1].messages[-1].content
+
+
+def test_the_conflict_resolver_breaks_cycles_and_drops_unknown_dependencies() -> None:
+    tasks = [
+        Assignment(id="a", agent="x", task="1", depends_on=["c"]),
+        Assignment(id="b", agent="x", task="2", depends_on=["a", "zzz"]),
+        Assignment(id="c", agent="x", task="3", depends_on=["b"]),
+    ]
+    resolved, conflicts = resolve(tasks)
+    deps = {t.id: t.depends_on for t in resolved}
+    assert deps == {"a": ["c"], "b": ["a"], "c": []}  # c, listed last, no longer waits
+    assert conflicts[0] == "b depends on unknown task zzz: dependency dropped"
+    assert "c no longer waits for b" in conflicts[1]
+
+
+async def test_a_cycle_in_the_plan_still_runs_with_the_conflict_recorded() -> None:
+    boss = ScriptedModel(
+        [
+            {
+                "tasks": [
+                    {"id": "a", "agent": "w", "task": "one", "depends_on": ["b"]},
+                    {"id": "b", "agent": "w", "task": "two", "depends_on": ["a"]},
+                ]
+            },
+            "done",
+        ]
+    )
+    final = await supervisor_agent(
+        SupervisorOptions(supervisor=boss, specialists={"w": Specialist(echo("w"), "worker")})
+    ).ainvoke({"task": "x"})
+    assert final["answer"] == "done" and final["waves"] == 2
+    assert len(final["conflicts"]) == 1 and "b no longer waits for a" in final["conflicts"][0]
+
+
+async def test_a_specialist_hands_a_task_off() -> None:
+    boss = ScriptedModel(
+        [{"tasks": [{"id": "t1", "agent": "sales", "task": "fix my login"}]}, "ok"]
+    )
+    sales = ScriptedModel(["HANDOFF support: this is a technical problem"])
+    final = await supervisor_agent(
+        SupervisorOptions(
+            supervisor=boss,
+            specialists={
+                "sales": Specialist(sales, "pricing and plans"),
+                "support": Specialist(echo("support"), "technical problems"),
+            },
+        )
+    ).ainvoke({"task": "help"})
+    assert final["outputs"]["t1"] == "support did: fix my login"
+    assert final["handoffs"] == [
+        {"task": "t1", "from": "sales", "to": "support", "why": "this is a technical problem"}
+    ]
+
+
+async def test_a_workflow_specialist_runs_as_a_child_run() -> None:
+    team = Graph(SupervisorState, name="sub_team")
+    team.add_node("work", lambda s: {"answer": f"team says {s['task']}"})
+    team.add_edge(START, "work").add_edge("work", END)
+    boss = ScriptedModel([{"tasks": [{"id": "t1", "agent": "team", "task": "dig"}]}, "ok"])
+    wf = supervisor_agent(
+        SupervisorOptions(
+            supervisor=boss, specialists={"team": Specialist(team.compile(), "a sub-team")}
+        ),
+        name="sup_hier",
+    )
+    async with Runtime(MemoryStore(), recover=False) as rt:
+        res = await rt.run(wf, {"task": "x"})
+        children = await rt.store.list_runs(parent_run_id=res.run_id)
+    assert res.state["outputs"] == {"t1": "team says dig"}
+    assert [c.workflow for c in children] == ["sub_team"]
+
+
+async def test_an_assignment_to_an_unknown_specialist_fails_with_the_reason() -> None:
+    boss = ScriptedModel([{"tasks": [{"id": "t1", "agent": "ghost", "task": "x"}]}])
+    wf = supervisor_agent(
+        SupervisorOptions(supervisor=boss, specialists={"w": Specialist(echo("w"), "w")})
+    )
+    with pytest.raises(RunFailedError, match=r"unknown specialist\(s\) \['ghost'\]"):
+        await wf.ainvoke({"task": "x"})
+
+
+def test_bad_specialists_are_refused() -> None:
+    with pytest.raises(ConfigurationError, match="Specialist"):
+        SupervisorOptions(supervisor=ScriptedModel([]), specialists={"w": echo("w")})  # type: ignore[dict-item]
+    with pytest.raises(ConfigurationError, match="at least one"):
+        SupervisorOptions(supervisor=ScriptedModel([]), specialists={})
