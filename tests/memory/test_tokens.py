@@ -7,6 +7,7 @@ import random
 from tether.core.messages import Message
 from tether.llm import LocalModel
 from tether.llm.types import ModelRequest
+from tether.memory.compaction_summary import Summarize
 from tether.memory.context_window import ContextWindow
 from tether.memory.conversation import Conversation
 from tether.memory.tokens import TemplateCounter, counter_for
@@ -44,3 +45,26 @@ def test_window_budget_defaults_to_the_local_models_context() -> None:
     assert window.limit == 512 and window.budget == 512
     conv = Conversation.start("Say hi.", system="Be brief.")
     assert window.tokens(conv) == model.count_prompt(ModelRequest(messages=tuple(conv.messages())))
+
+
+async def test_the_bundled_model_summarises_within_its_own_context() -> None:
+    model = LocalModel(n_ctx=512, n_threads=1)  # one thread: no spinning on a busy machine
+    one_call = Summarize(model, summary_tokens=32, max_calls=1)  # seconds, not minutes
+    window = ContextWindow(model, keep_recent=2, policies=[one_call])
+    conv = Conversation.start("Goal: plan a team dinner in Lisbon.", system="Be brief.")
+    facts = [
+        "We are 12 people.",
+        "Two of us are vegetarian.",
+        "The budget is 40 euros each.",
+        "Friday the 9th works for everyone.",
+        "Alfama is close to the office.",
+    ]
+    for i in range(15):
+        conv = conv.add(facts[i % len(facts)], Message.assistant(f"Noted, point {i}."))
+    fitted = await window.fit(conv)
+    assert fitted.actions == ("summarize",) and fitted.conversation.folded > 0
+    assert fitted.tokens <= window.budget
+    assert fitted.conversation.summary.strip()
+    assert fitted.messages[1].content == "Goal: plan a team dinner in Lisbon."
+    exact = model.count_prompt(ModelRequest(messages=tuple(fitted.messages)))
+    assert fitted.tokens == exact
