@@ -107,3 +107,9 @@ async def test_a_request_over_the_timeout_is_a_504_and_streams_are_exempt() -> N
         body = problem(await client.get("/slow"), 504)
         assert "longer than 0.05 s" in body["detail"]
         assert (await client.get("/v1/stream/x")).json() == {"ok": "yes"}
+
+
+def test_an_unknown_query_parameter_is_a_422_naming_the_known_ones(server: Server) -> None:
+    body = problem(server.client.get("/v1/runs", params={"stauts": "FAILED"}), 422)
+    assert "'stauts'" in body["detail"] and "status" in body["detail"]
+    assert server.client.get("/v1/runs", params={"status": "FAILED"}).status_code == 200

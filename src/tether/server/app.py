@@ -89,6 +89,22 @@ def _optional(name: str) -> Any | None:
     return importlib.import_module(full)
 
 
+def _name_workflows(app: FastAPI, names: list[str]) -> None:
+    """The OpenAPI of ``POST /v1/runs`` lists the workflows this server runs (an enum)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            spec = build()
+            field = spec["components"]["schemas"]["SubmitRun"]["properties"]["workflow"]
+            if names:
+                field["enum"] = names
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(settings: ServerSettings | None = None) -> FastAPI:
     settings = settings or ServerSettings()
     services, worker = build_services(settings)
@@ -120,6 +136,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         version=API_VERSION,
         summary="Durable, governed multi-agent runs over HTTP",
         lifespan=lifespan,
+        generate_unique_id_function=lambda route: route.name,
     )
     app.state.services = services
     app.state.worker = worker
@@ -146,6 +163,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             kind="not-found",
         )
 
+    _name_workflows(app, sorted(services.workflows))
     a2a = _optional("a2a")
     if a2a is not None:
         a2a.mount_a2a(app, services)

@@ -71,6 +71,41 @@ class ApiProblem(Exception):
         self.headers = headers or {}
 
 
+_PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail", "instance"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"loc": {"type": "string"}, "msg": {"type": "string"}},
+            },
+        },
+    },
+}
+
+
+def problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` documenting problem+json answers with these status codes."""
+    return {
+        code: {
+            "description": HTTPStatus(code).phrase + " (RFC 9457 problem details)",
+            "content": {PROBLEM_JSON: {"schema": _PROBLEM_SCHEMA}},
+        }
+        for code in codes
+    }
+
+
+API_PROBLEMS = problem_responses(400, 401, 403, 404, 409, 413, 422, 429, 504)
+"""What any API route may answer besides its success."""
+
+
 def _slug(status: int) -> str:
     try:
         return HTTPStatus(status).phrase.lower().replace(" ", "-").replace("'", "")

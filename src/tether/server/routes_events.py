@@ -7,9 +7,10 @@ from fastapi.responses import StreamingResponse
 
 from tether.server import paging, sse, views
 from tether.server.keys import Principal
-from tether.server.problems import ApiProblem
-from tether.server.schemas import EventPage
+from tether.server.problems import API_PROBLEMS, ApiProblem
+from tether.server.schemas import EventPage, RunId
 from tether.server.services import Services
+from tether.server.strict_query import known_query
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 _STREAM_DOC = {
@@ -39,13 +40,13 @@ def _after(after: int | None, cursor: str | None, last_event_id: str | None) -> 
 
 
 def router(services: Services) -> APIRouter:
-    r = APIRouter(tags=["events"])
+    r = APIRouter(tags=["events"], responses=API_PROBLEMS, dependencies=[Depends(known_query)])
     read = services.require("read")
     rt, settings = services.runtime, services.settings
 
     @r.get("/v1/runs/{run_id}/events", response_model=EventPage, summary="A run's events")
     async def events(
-        run_id: str,
+        run_id: RunId,
         who: Annotated[Principal, Depends(read)],
         after: Annotated[int | None, Query(ge=0, le=2**62)] = None,
         limit: Annotated[int, Query(ge=1, le=paging.MAX_LIMIT)] = paging.DEFAULT_LIMIT,
@@ -66,7 +67,7 @@ def router(services: Services) -> APIRouter:
         summary="A run's events as Server-Sent Events (resumable with Last-Event-ID)",
     )
     async def stream(
-        run_id: str,
+        run_id: RunId,
         who: Annotated[Principal, Depends(read)],
         after: Annotated[int | None, Query(ge=0, le=2**62)] = None,
         last_event_id: Annotated[str | None, Header(max_length=40)] = None,

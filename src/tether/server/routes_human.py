@@ -12,8 +12,10 @@ from tether.governance.approvals import Approvals
 from tether.governance.approvals_keys import payload
 from tether.server import paging, views
 from tether.server.keys import Principal
+from tether.server.problems import API_PROBLEMS
 from tether.server.schemas import (
     Approval,
+    ApprovalId,
     ApprovalList,
     ApproveBody,
     InterruptList,
@@ -21,6 +23,7 @@ from tether.server.schemas import (
     SigningPayload,
 )
 from tether.server.services import Services
+from tether.server.strict_query import known_query
 from tether.store.approvals import ApprovalStore
 from tether.store.tenancy import tenant_approval
 
@@ -28,7 +31,7 @@ ApprovalStatus = Literal["pending", "approved", "rejected", "void"]
 
 
 def router(services: Services) -> APIRouter:
-    r = APIRouter(tags=["human input"])
+    r = APIRouter(tags=["human input"], responses=API_PROBLEMS, dependencies=[Depends(known_query)])
     read, approve = services.require("read"), services.require("approve")
     rt = services.runtime
 
@@ -38,7 +41,7 @@ def router(services: Services) -> APIRouter:
             raise ConfigurationError(f"{type(store).__name__} keeps no approvals")
         return store
 
-    async def visible(approval_id: str, who: Principal) -> Any:
+    async def visible(approval_id: ApprovalId, who: Principal) -> Any:
         return await tenant_approval(approvals_store(), rt.store, approval_id, who.tenant)
 
     @r.get("/v1/interrupts", response_model=InterruptList, summary="Runs waiting for an answer")
@@ -65,7 +68,7 @@ def router(services: Services) -> APIRouter:
 
     @r.get("/v1/approvals/{approval_id}", response_model=Approval, summary="One request")
     async def get_approval(
-        approval_id: str, who: Annotated[Principal, Depends(read)]
+        approval_id: ApprovalId, who: Annotated[Principal, Depends(read)]
     ) -> dict[str, Any]:
         return views.approval(await visible(approval_id, who))
 
@@ -75,7 +78,7 @@ def router(services: Services) -> APIRouter:
         summary="The exact bytes an approver signs (Ed25519) to decide on a request",
     )
     async def signing_payload(
-        approval_id: str,
+        approval_id: ApprovalId,
         who: Annotated[Principal, Depends(read)],
         decision: Literal["approve", "reject"] = "approve",
         expires_at: Annotated[float | None, Query(gt=0, lt=1e11)] = None,
@@ -96,7 +99,7 @@ def router(services: Services) -> APIRouter:
         summary="Approve a request (signed); enough approvals resume its run",
     )
     async def approve_request(
-        approval_id: str, body: ApproveBody, who: Annotated[Principal, Depends(approve)]
+        approval_id: ApprovalId, body: ApproveBody, who: Annotated[Principal, Depends(approve)]
     ) -> dict[str, Any]:
         await visible(approval_id, who)
         api = Approvals(rt, execute=False)
@@ -108,7 +111,7 @@ def router(services: Services) -> APIRouter:
         summary="Reject a request (signed); its run resumes and the call is refused",
     )
     async def reject_request(
-        approval_id: str, body: RejectBody, who: Annotated[Principal, Depends(approve)]
+        approval_id: ApprovalId, body: RejectBody, who: Annotated[Principal, Depends(approve)]
     ) -> dict[str, Any]:
         await visible(approval_id, who)
         api = Approvals(rt, execute=False)

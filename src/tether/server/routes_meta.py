@@ -7,23 +7,31 @@ from fastapi.responses import JSONResponse
 
 from tether.server import views
 from tether.server.keys import Principal
-from tether.server.problems import ApiProblem, problem
-from tether.server.schemas import Health, WorkflowItem, WorkflowList
+from tether.server.problems import API_PROBLEMS, ApiProblem, problem, problem_responses
+from tether.server.schemas import Health, WorkflowItem, WorkflowList, WorkflowName
 from tether.server.services import Services
+from tether.server.strict_query import known_query
 
 
 def router(services: Services) -> APIRouter:
-    r = APIRouter()
+    r = APIRouter(dependencies=[Depends(known_query)])
     read = services.require("read")
 
-    @r.get("/v1/workflows", response_model=WorkflowList, tags=["workflows"])
+    @r.get("/v1/workflows", response_model=WorkflowList, tags=["workflows"], responses=API_PROBLEMS)
     async def workflows(who: Annotated[Principal, Depends(read)]) -> dict[str, Any]:
         """The registered workflows and their graphs (nodes, edges, entry, phases)."""
         wfs = sorted(services.workflows.values(), key=lambda wf: wf.name)
         return {"items": [views.workflow(wf) for wf in wfs]}
 
-    @r.get("/v1/workflows/{name}", response_model=WorkflowItem, tags=["workflows"])
-    async def workflow(name: str, who: Annotated[Principal, Depends(read)]) -> dict[str, Any]:
+    @r.get(
+        "/v1/workflows/{name}",
+        response_model=WorkflowItem,
+        tags=["workflows"],
+        responses=API_PROBLEMS,
+    )
+    async def workflow(
+        name: WorkflowName, who: Annotated[Principal, Depends(read)]
+    ) -> dict[str, Any]:
         wf = services.workflows.get(name)
         if wf is None:
             raise ApiProblem(404, f"no workflow {name!r} on this server", kind="unknown-workflow")
@@ -38,7 +46,7 @@ def router(services: Services) -> APIRouter:
         "/readyz",
         response_model=Health,
         tags=["probes"],
-        responses={503: {"description": "the store is unreachable"}},
+        responses=problem_responses(503),
     )
     async def readyz() -> Any:
         """The store answers."""

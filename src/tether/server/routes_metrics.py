@@ -15,7 +15,9 @@ from prometheus_client.core import Metric
 from tether.core.lifecycle import RunStatus
 from tether.server.keys import Principal
 from tether.server.metrics import Families, gauge
+from tether.server.problems import API_PROBLEMS
 from tether.server.services import Services
+from tether.server.strict_query import known_query
 from tether.store.queue_limits import QueueControl
 from tether.store.run_counts import RunCounts
 from tether.store.workers import WorkerRegistry
@@ -98,7 +100,7 @@ async def store_gauges(services: Services, who: Principal) -> list[Metric]:
 
 
 def router(services: Services) -> APIRouter:
-    r = APIRouter(tags=["probes"])
+    r = APIRouter(tags=["probes"], responses=API_PROBLEMS, dependencies=[Depends(known_query)])
     read = services.require("read")
 
     @r.get(

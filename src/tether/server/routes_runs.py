@@ -9,21 +9,37 @@ from tether.core.errors import ConfigurationError, RunNotFoundError
 from tether.core.lifecycle import FINISHED, RunStatus
 from tether.server import paging, views
 from tether.server.keys import Principal
-from tether.server.problems import ApiProblem
+from tether.server.problems import API_PROBLEMS, ApiProblem
 from tether.server.schemas import (
     CancelRun,
     ForkRun,
     ResumeRun,
     Run,
+    RunId,
     RunPage,
     StateAtStep,
     StepPage,
     SubmitRun,
 )
 from tether.server.services import Services
+from tether.server.strict_query import known_query
 from tether.store.types import RunRecord
 
 Limit = Annotated[int, Query(ge=1, le=paging.MAX_LIMIT)]
+_BY_ID = {"run_id": "$response.body#/run_id"}
+RUN_LINKS = {
+    name: {"operationId": op, "parameters": _BY_ID}
+    for name, op in (
+        ("GetRun", "get_run"),
+        ("CancelRun", "cancel_run"),
+        ("ResumeRun", "resume_run"),
+        ("RunHistory", "history"),
+        ("RunState", "state"),
+        ("ForkRun", "fork"),
+        ("RunEvents", "events"),
+    )
+}
+"""OpenAPI links: what to do with a run id a response names (schemathesis follows them)."""
 
 
 def idempotency_key(who: Principal, key: str | None) -> str | None:
@@ -70,11 +86,22 @@ def _statuses(values: list[str], failed_only: bool) -> list[RunStatus] | None:
 
 
 def router(services: Services) -> APIRouter:
-    r = APIRouter(prefix="/v1/runs", tags=["runs"])
+    r = APIRouter(
+        prefix="/v1/runs",
+        tags=["runs"],
+        responses=API_PROBLEMS,
+        dependencies=[Depends(known_query)],
+    )
     read, submit = services.require("read"), services.require("submit")
     rt = services.runtime
 
-    @r.post("", status_code=202, response_model=Run, summary="Submit a run")
+    @r.post(
+        "",
+        status_code=202,
+        response_model=Run,
+        summary="Submit a run",
+        responses={202: {"links": RUN_LINKS}},
+    )
     async def submit_run(
         body: SubmitRun, response: Response, who: Annotated[Principal, Depends(submit)]
     ) -> dict[str, Any]:
@@ -136,12 +163,12 @@ def router(services: Services) -> APIRouter:
         return {"items": [views.run_summary(run) for run in runs], "next_cursor": nxt}
 
     @r.get("/{run_id}", response_model=Run, summary="A run: status, state, usage")
-    async def get_run(run_id: str, who: Annotated[Principal, Depends(read)]) -> dict[str, Any]:
+    async def get_run(run_id: RunId, who: Annotated[Principal, Depends(read)]) -> dict[str, Any]:
         return await run_view(services, await services.run_of(run_id, who))
 
     @r.post("/{run_id}/cancel", response_model=Run, summary="Cancel a run")
     async def cancel_run(
-        run_id: str, who: Annotated[Principal, Depends(submit)], body: CancelRun | None = None
+        run_id: RunId, who: Annotated[Principal, Depends(submit)], body: CancelRun | None = None
     ) -> dict[str, Any]:
         await services.run_of(run_id, who)
         reason = body.reason if body is not None else ""
@@ -155,7 +182,7 @@ def router(services: Services) -> APIRouter:
         summary="Answer a run's pending interrupt (or retry a FAILED run)",
     )
     async def resume_run(
-        run_id: str, who: Annotated[Principal, Depends(submit)], body: ResumeRun | None = None
+        run_id: RunId, who: Annotated[Principal, Depends(submit)], body: ResumeRun | None = None
     ) -> dict[str, Any]:
         await services.run_of(run_id, who)
         kw: dict[str, Any] = {}
@@ -171,7 +198,7 @@ def router(services: Services) -> APIRouter:
 
     @r.get("/{run_id}/history", response_model=StepPage, summary="Committed steps, oldest first")
     async def history(
-        run_id: str,
+        run_id: RunId,
         who: Annotated[Principal, Depends(read)],
         limit: Limit = paging.DEFAULT_LIMIT,
         cursor: Annotated[str | None, Query(max_length=1000)] = None,
@@ -197,7 +224,7 @@ def router(services: Services) -> APIRouter:
 
     @r.get("/{run_id}/state", response_model=StateAtStep, summary="The state after a step")
     async def state(
-        run_id: str,
+        run_id: RunId,
         who: Annotated[Principal, Depends(read)],
         step: Annotated[int | None, Query(ge=0, le=2**62)] = None,
     ) -> dict[str, Any]:
@@ -218,7 +245,7 @@ def router(services: Services) -> APIRouter:
         summary="Continue a run from a past step, with a patch, as a new run",
     )
     async def fork(
-        run_id: str, body: ForkRun, response: Response, who: Annotated[Principal, Depends(submit)]
+        run_id: RunId, body: ForkRun, response: Response, who: Annotated[Principal, Depends(submit)]
     ) -> dict[str, Any]:
         parent = await services.run_of(run_id, who)
         if body.step > parent.step:

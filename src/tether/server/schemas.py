@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 Status = Literal[
@@ -20,6 +21,12 @@ Status = Literal[
 Phase = Literal["queued", "running", "waiting", "finished"]
 JsonObject = dict[str, Any]
 NAME = Field(min_length=1, max_length=200)
+
+
+ID_PATTERN = r"^[A-Za-z0-9_.:@-]{1,200}$"
+RunId = Annotated[str, Path(pattern=ID_PATTERN, description="a run id")]
+ApprovalId = Annotated[str, Path(pattern=ID_PATTERN, description="an approval request id")]
+WorkflowName = Annotated[str, Path(min_length=1, max_length=200)]
 
 
 class _Body(BaseModel):
