@@ -88,6 +88,12 @@ class InProcessEpisodic:
         keyword_ids: list[str] = []
         if use_kw:
             terms = fusion.query_terms(query)
+            if len(self._memories) >= fusion.PRUNE_FROM:
+                df = {
+                    t: sum(1 for m in self._memories.values() if t in fusion.tokens(m.text))
+                    for t in terms
+                }
+                terms = fusion.prune_terms(terms, df, len(self._memories))
             keyword_ids = fusion.Bm25().rank(terms, {i: m.text for i, m in in_scope.items()}, pool)
         hits = fusion.fuse(vector_ids, keyword_ids, in_scope, now=now, ranking=ranking, k=k)
         if not record_access:

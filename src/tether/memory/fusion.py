@@ -45,6 +45,22 @@ def query_terms(query: str) -> list[str]:
     return kept[:MAX_TERMS]
 
 
+MAX_DF = 0.05
+"""A keyword in more than this share of the memories is dropped from the keyword query..."""
+PRUNE_FROM = 10_000
+"""...once the store holds this many: scoring every match of a word that most memories have
+costs a scan of the store and says little about which one is meant (max-df pruning)."""
+
+
+def prune_terms(terms: Sequence[str], df: Mapping[str, float], total: float) -> list[str]:
+    """``terms`` less those whose document frequency ``df`` (a count, of ``total``) is above
+    ``MAX_DF``; none dropped while ``total`` is under ``PRUNE_FROM``. May return nothing: then
+    the keyword search is skipped (the vector side still runs)."""
+    if total < PRUNE_FROM:
+        return list(terms)
+    return [t for t in terms if df.get(t, 0) <= MAX_DF * total]
+
+
 class Bm25:
     """Okapi BM25 over an in-memory corpus (k1=1.2, b=0.75, FTS5's defaults)."""
 

@@ -2,11 +2,11 @@
 
 Vectors: a ``vector(n)`` column with an HNSW index (cosine); keywords: a generated
 ``tsvector`` column (``simple`` configuration: no stemming, so IDs and error codes stay whole
-words) with a GIN index, ranked by ``ts_rank``. pgvector filters an HNSW scan after the fact,
-so a scope holding a small part of the table could come back short: a scope of at most
-``exact_below`` memories is searched exactly, and a short HNSW answer is asked again with a
-wider ``hnsw.ef_search`` and then exactly. A server without pgvector is refused at ``setup()``
-with a ConfigurationError saying how to get it.
+words) with a GIN index, ranked by ``ts_rank``. pgvector (0.6) filters an HNSW scan after the
+fact, so a scope holding a small part of the table can come back short: a short answer is
+replaced by an exact search of the scope (small scopes are cheap to search exactly). The
+vector and keyword queries go as one UNION ALL: a search is one round trip. A server without
+pgvector is refused at ``setup()`` with a ConfigurationError saying how to get it.
 """
 
 from __future__ import annotations
@@ -18,24 +18,21 @@ from typing import TYPE_CHECKING, Any
 from tether.core.clock import SYSTEM_CLOCK, Clock
 from tether.core.errors import ConfigurationError, SchemaVersionError
 from tether.llm.embeddings import Embedder
-from tether.memory import schema
+from tether.memory import fusion, schema
 from tether.memory.episodic_base import SqlEpisodicBase
-from tether.memory.pg_db import PgDatabase, PgTx
+from tether.memory.pg_db import PgDatabase
 from tether.memory.sql_kg import SqlKnowledgeGraph
 from tether.memory.sql_tx import (
     MEMORY_COLUMNS,
     POSTGRES,
     memory_of,
     memory_params,
-    placeholders,
     scope_filter,
 )
 from tether.memory.types import Memory, MemoryScope
 
 if TYPE_CHECKING:
     from tether.llm.embeddings import Vectors
-
-MAX_EF = 1000  # pgvector's ceiling for hnsw.ef_search
 
 
 def vector_literal(v: Any) -> str:
@@ -52,7 +49,6 @@ class PgMemory(SqlEpisodicBase):
         embedder: Embedder | None = None,
         clock: Clock = SYSTEM_CLOCK,
         functional_relations: Collection[str] = (),
-        exact_below: int = 2000,
         ef_search: int = 100,
         max_connections: int = 8,
         where: str | None = None,
@@ -60,19 +56,21 @@ class PgMemory(SqlEpisodicBase):
     ) -> None:
         super().__init__(embedder=embedder, clock=clock)
         self.schema = schema
-        if schema is not None:
-            from psycopg.conninfo import make_conninfo
+        from psycopg.conninfo import make_conninfo
 
+        options = [f"-c hnsw.ef_search={int(ef_search)}"]
+        if schema is not None:
             if not schema.replace("_", "").isalnum():
                 raise ConfigurationError(
                     f"schema name {schema!r} must be letters, digits and underscores"
                 )
-            dsn = make_conninfo(dsn, options=f"-c search_path={schema},public")
+            options.append(f"-c search_path={schema},public")
+        dsn = make_conninfo(dsn, options=" ".join(options))
         self.db = PgDatabase(dsn, max_size=max_connections)
         self.where = where or "the configured PostgreSQL URL"
-        self.exact_below = exact_below
         self.ef_search = ef_search
         self.table = f"{POSTGRES.prefix}memories"
+        self._stats: tuple[float, float, dict[str, float]] | None = None
         self.kg = SqlKnowledgeGraph(
             self.db.begin, POSTGRES, clock=clock, functional_relations=functional_relations
         )
@@ -121,70 +119,84 @@ class PgMemory(SqlEpisodicBase):
 
     # -- statements ------------------------------------------------------------------------
     async def _insert(self, memories: list[Memory], vectors: Vectors) -> None:
-        sql = (
-            f"INSERT INTO {self.table} ({MEMORY_COLUMNS}, embedding) "
-            f"VALUES ({placeholders(12)}, CAST(? AS vector))"
-        ).replace("?", "%s")
-        rows = [
-            [*memory_params(m), vector_literal(v)] for m, v in zip(memories, vectors, strict=True)
-        ]
-        async with self.db.transaction() as tx, tx.conn.cursor() as cur:
-            await cur.executemany(sql, rows)
+        """One COPY per batch (a row-by-row INSERT costs a round trip each)."""
+        copy = f"COPY {self.table} ({MEMORY_COLUMNS}, embedding) FROM STDIN"
+        async with (
+            self.db.transaction() as tx,
+            tx.conn.cursor() as cur,
+            cur.copy(copy) as writer,
+        ):
+            for m, v in zip(memories, vectors, strict=True):
+                await writer.write_row([*memory_params(m), vector_literal(v)])
 
     async def _candidates(
         self, qvec: Any, terms: list[str], scope: MemoryScope, pool: int
     ) -> tuple[list[str], list[str], dict[str, Memory]]:
+        """One round trip in the usual case: the HNSW query and the keyword query as the two
+        halves of a UNION ALL, each row with its distance or rank (sorted here). An HNSW answer
+        short of ``pool`` (the scope filter dropped most of what the index offered, or the
+        scope is small) is replaced by an exact search of the scope."""
         where, params = scope_filter(scope)
+        terms = await self._prune(terms)
+        parts: list[str] = []
+        args: list[Any] = []
+        q = vector_literal(qvec) if qvec is not None else None
+        if q is not None:
+            parts.append(
+                f"(SELECT 'v', embedding <=> CAST(? AS vector), {MEMORY_COLUMNS} "
+                f"FROM {self.table} WHERE {where} "
+                "ORDER BY embedding <=> CAST(? AS vector) LIMIT ?)"
+            )
+            args += [q, *params, q, pool]
+        if terms:
+            parts.append(
+                f"(SELECT 'k', -ts_rank(words, q, 1), {MEMORY_COLUMNS} FROM {self.table}, "
+                f"to_tsquery('simple', ?) q WHERE {where} AND words @@ q "
+                "ORDER BY ts_rank(words, q, 1) DESC, id LIMIT ?)"
+            )
+            args += [" | ".join(terms), *params, pool]
+        if not parts:
+            return [], [], {}
         async with self.db.transaction() as tx:
-            vids = await self._vector_ids(tx, qvec, where, params, pool) if qvec is not None else []
-            kids: list[str] = []
-            if terms:
-                rows = await tx.fetch(
-                    f"SELECT id FROM {self.table}, to_tsquery('simple', ?) q "
-                    f"WHERE {where} AND words @@ q ORDER BY ts_rank(words, q, 1) DESC, id "
-                    "LIMIT ?",
-                    [" | ".join(terms), *params, pool],
+            if q is not None and pool > self.ef_search:  # else the connection's setting holds
+                await tx.execute(f"SET LOCAL hnsw.ef_search = {min(pool, 1000)}")  # pgvector's cap
+            rows = await tx.fetch(" UNION ALL ".join(parts), args)
+            vec = sorted((r[1], r[2]) for r in rows if r[0] == "v")
+            if q is not None and len(vec) < pool:
+                # exact: "+ 0" keeps the planner off the HNSW index
+                exact = await tx.fetch(
+                    f"SELECT 'v', (embedding <=> CAST(? AS vector)) + 0 AS d, {MEMORY_COLUMNS} "
+                    f"FROM {self.table} WHERE {where} ORDER BY d, id LIMIT ?",
+                    [q, *params, pool],
                 )
-                kids = [r[0] for r in rows]
-            ids = list(dict.fromkeys(vids + kids))
-            found: dict[str, Memory] = {}
-            if ids:
-                rows = await tx.fetch(
-                    f"SELECT {MEMORY_COLUMNS} FROM {self.table} WHERE id = ANY(?)", [ids]
-                )
-                found = {m.id: m for m in map(memory_of, rows)}
-        return vids, kids, found
+                rows = [r for r in rows if r[0] != "v"] + exact
+                vec = sorted((r[1], r[2]) for r in exact)
+        found = {r[2]: memory_of(r[2:]) for r in rows}
+        kw = sorted((r[1], r[2]) for r in rows if r[0] == "k")
+        return [i for _, i in vec], [i for _, i in kw], found
 
-    async def _vector_ids(
-        self, tx: PgTx, qvec: Any, where: str, params: list[Any], pool: int
-    ) -> list[str]:
-        q = vector_literal(qvec)
-        rows = await tx.fetch(
-            f"SELECT COUNT(*) FROM (SELECT 1 FROM {self.table} WHERE {where} LIMIT ?) s",
-            [*params, self.exact_below + 1],
-        )
-        small = int(rows[0][0])
-        if small > self.exact_below:
-            ef = max(self.ef_search, pool)
-            while True:
-                await tx.execute(f"SET LOCAL hnsw.ef_search = {min(ef, MAX_EF)}")
+    async def _prune(self, terms: list[str]) -> list[str]:
+        """Drop the terms most memories have (``fusion.prune_terms``), judged from the planner's
+        statistics of the ``words`` column (its most common lexemes), refreshed every minute."""
+        if not terms:
+            return terms
+        now = time.monotonic()
+        if self._stats is None or now - self._stats[0] > 60:
+            async with self.db.transaction() as tx:
                 rows = await tx.fetch(
-                    f"SELECT id FROM {self.table} WHERE {where} "
-                    "ORDER BY embedding <=> CAST(? AS vector) LIMIT ?",
-                    [*params, q, pool],
+                    "SELECT c.reltuples, s.most_common_elems::text::text[], "
+                    "s.most_common_elem_freqs FROM pg_class c LEFT JOIN pg_stats s "
+                    "ON s.tablename = c.relname AND s.attname = 'words' "
+                    "AND s.schemaname = current_schema() "
+                    "WHERE c.oid = CAST(? AS regclass)",
+                    [self.table],
                 )
-                if len(rows) >= pool or ef >= MAX_EF:
-                    break
-                ef *= 4
-            if len(rows) >= pool:
-                return [r[0] for r in rows]
-        # exact: "+ 0" keeps the planner off the HNSW index (it orders the scope's rows itself)
-        rows = await tx.fetch(
-            f"SELECT id FROM {self.table} WHERE {where} "
-            "ORDER BY (embedding <=> CAST(? AS vector)) + 0, id LIMIT ?",
-            [*params, q, pool],
-        )
-        return [r[0] for r in rows]
+            total = max(float(rows[0][0] or 0), 0.0) if rows else 0.0
+            elems, freqs = (rows[0][1], rows[0][2]) if rows else (None, None)
+            df = dict(zip(elems or [], [f * total for f in (freqs or [])], strict=False))
+            self._stats = (now, total, df)
+        _, total, df = self._stats
+        return fusion.prune_terms(terms, df, total)
 
     async def _touch(self, ids: list[str], now: float) -> None:
         async with self.db.transaction() as tx:

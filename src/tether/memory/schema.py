@@ -58,6 +58,7 @@ def _sqlite_v1(p: str) -> list[str]:
         f"CREATE INDEX {p}memories_scope ON {p}memories (tenant, created_at, id)",
         f"CREATE VIRTUAL TABLE {p}memories_fts USING fts5(text, content='{p}memories', "
         "content_rowid='key', tokenize='unicode61 remove_diacritics 2')",
+        f"CREATE VIRTUAL TABLE {p}memories_vocab USING fts5vocab({p}memories_fts, 'row')",
         f"CREATE TABLE {p}memory_changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, "
         "key INTEGER NOT NULL, op TEXT NOT NULL)",
         f"CREATE TRIGGER {p}memories_ai AFTER INSERT ON {p}memories BEGIN "
@@ -83,12 +84,20 @@ def _postgres_v1(p: str, dimensions: int) -> list[str]:
         " words tsvector GENERATED ALWAYS AS (to_tsvector('simple', text)) STORED)",
         f"CREATE INDEX {p}memories_scope ON {p}memories (tenant, created_at, id)",
         f"CREATE INDEX {p}memories_words ON {p}memories USING gin (words)",
-        f"CREATE INDEX {p}memories_hnsw ON {p}memories USING hnsw "
-        "(embedding vector_cosine_ops) WITH (m = 16, ef_construction = 128)",
+        pg_hnsw_index(p),
         _META.format(p=p),
         _KG.format(p=p, real="DOUBLE PRECISION"),
         *(i.format(p=p) for i in _KG_INDEXES),
     ]
+
+
+def pg_hnsw_index(p: str) -> str:
+    """The HNSW index of the vectors (pgvector's defaults: m=16, ef_construction=64). A bulk
+    load can drop it and create it again after (one parallel build beats row-by-row inserts)."""
+    return (
+        f"CREATE INDEX IF NOT EXISTS {p}memories_hnsw ON {p}memories USING hnsw "
+        "(embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)"
+    )
 
 
 def migrations(flavor: SqlFlavor, dimensions: int) -> list[tuple[int, list[str]]]:

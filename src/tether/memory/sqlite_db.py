@@ -1,9 +1,13 @@
-"""One SQLite connection on one thread for the SQLite memory backend.
+"""One SQLite connection for the SQLite memory backend, used from the event loop and one
+helper thread, never both at once.
 
-Every statement runs on the backend's own thread (a one-worker executor), so the event loop
-never waits on the disk and the connection is never shared between threads. Transactions are
-``BEGIN IMMEDIATE`` (the write lock taken up front, so two processes never deadlock upgrading a
-read) and serialised inside the process by an asyncio lock.
+Short statements (a search's lookups, a KG query, an access-count update) run inline on the
+event loop, like the run store's: they take well under a millisecond, and a hop to a thread
+costs more than that on a loaded machine. Long work (embedding-index inserts of a batch,
+opening, rebuilding or saving the index) runs on the backend's own thread (``call``). Every use
+holds ``lock`` (an asyncio lock), so a thread's transaction and an inline statement never
+interleave on the connection. Transactions are ``BEGIN IMMEDIATE`` (the write lock taken up
+front, so two processes never deadlock upgrading a read).
 """
 
 from __future__ import annotations
@@ -64,6 +68,13 @@ class SqliteThread:
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite memory store {self.path!r}: {exc}") from exc
 
+    def now(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """``fn(connection)`` right here (the caller holds ``lock``)."""
+        try:
+            return fn(self.db)
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite memory store {self.path!r}: {exc}") from exc
+
     async def open(self) -> None:
         if self._db is None:
             loop = asyncio.get_running_loop()
@@ -79,16 +90,16 @@ class SqliteThread:
     async def transaction(self, write: bool = True) -> AsyncIterator[SqliteTx]:
         async with self.lock:
             if write:
-                await self.call(lambda db: db.execute("BEGIN IMMEDIATE"))
+                self.now(lambda db: db.execute("BEGIN IMMEDIATE"))
             try:
                 yield SqliteTx(self)
             except BaseException:
                 if write:
                     with contextlib.suppress(StoreError):
-                        await self.call(lambda db: db.execute("ROLLBACK"))
+                        self.now(lambda db: db.execute("ROLLBACK"))
                 raise
             if write:
-                await self.call(lambda db: db.execute("COMMIT"))
+                self.now(lambda db: db.execute("COMMIT"))
 
     def begin(self, lock: str | None) -> contextlib.AbstractAsyncContextManager[SqliteTx]:
         """For the knowledge graph: a write transaction when a lock is named, else a read."""
@@ -100,7 +111,7 @@ class SqliteTx:
         self._owner = owner
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        return await self._owner.call(lambda db: db.execute(sql, tuple(params)).fetchall())
+        return self._owner.now(lambda db: db.execute(sql, tuple(params)).fetchall())
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        return await self._owner.call(lambda db: db.execute(sql, tuple(params)).rowcount)
+        return self._owner.now(lambda db: int(db.execute(sql, tuple(params)).rowcount))

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from tether.core.clock import SYSTEM_CLOCK, Clock
 from tether.llm.embeddings import Embedder, numpy
-from tether.memory import schema
+from tether.memory import fusion, schema
 from tether.memory.ann_index import AnnIndex
 from tether.memory.episodic_base import SqlEpisodicBase
 from tether.memory.sql_kg import SqlKnowledgeGraph
@@ -28,6 +28,7 @@ from tether.memory.sql_tx import (
     memory_params,
     placeholders,
     scope_filter,
+    scope_of,
 )
 from tether.memory.sqlite_db import SqliteThread
 from tether.memory.types import Memory, MemoryScope
@@ -133,12 +134,11 @@ class SqliteMemory(SqlEpisodicBase):
 
         def read(db: sqlite3.Connection) -> tuple[list[str], list[str], dict[str, Memory]]:
             ann.catch_up(db)
-            vkeys = (
-                self._vector_keys(db, ann, qvec, where, params, pool) if qvec is not None else []
-            )
+            vkeys = self._vector_keys(db, ann, qvec, scope, pool) if qvec is not None else []
             kkeys: list[int] = []
-            if terms:
-                match = " OR ".join(f'"{t}"' for t in terms)
+            kept = self._prune(db, ann, terms)
+            if kept:
+                match = " OR ".join(f'"{t}"' for t in kept)
                 kkeys = [
                     r[0]
                     for r in db.execute(
@@ -163,19 +163,32 @@ class SqliteMemory(SqlEpisodicBase):
             return vids, kids, {m.id: m for m in by_key.values()}
 
         async with self._thread.lock:
-            return await self._thread.call(read)
+            return self._thread.now(read)
+
+    def _prune(self, db: sqlite3.Connection, ann: AnnIndex, terms: list[str]) -> list[str]:
+        """Drop the terms most memories have (``fusion.prune_terms``; counts from fts5vocab)."""
+        if not terms or len(ann) < fusion.PRUNE_FROM:
+            return terms
+        df = dict(
+            db.execute(
+                f"SELECT term, doc FROM {self.table}_vocab WHERE term IN "
+                f"({placeholders(len(terms))})",
+                terms,
+            ).fetchall()
+        )
+        return fusion.prune_terms(terms, df, len(ann))
 
     def _vector_keys(
         self,
         db: sqlite3.Connection,
         ann: AnnIndex,
         qvec: Any,
-        where: str,
-        params: list[Any],
+        scope: MemoryScope,
         pool: int,
     ) -> list[int]:
         """The ``pool`` keys nearest ``qvec`` in the scope: exact for a small scope, else the
         HNSW index, asked for more until enough of its hits fall in the scope."""
+        where, params = scope_filter(scope, "m")
         small = db.execute(
             f"SELECT COUNT(*) FROM (SELECT 1 FROM {self.table} m WHERE {where} LIMIT ?)",
             [*params, self.exact_below + 1],
@@ -185,25 +198,24 @@ class SqliteMemory(SqlEpisodicBase):
         n = min(pool * 2, len(ann))
         while True:
             keys = ann.search(qvec, n)
-            kept = self._in_scope(db, keys, where, params)
+            kept = self._in_scope(db, keys, scope)
             if len(kept) >= pool or n >= len(ann):
                 return kept[:pool]
             n = min(n * 4, len(ann))
 
-    def _in_scope(
-        self, db: sqlite3.Connection, keys: list[int], where: str, params: list[Any]
-    ) -> list[int]:
+    def _in_scope(self, db: sqlite3.Connection, keys: list[int], scope: MemoryScope) -> list[int]:
+        """``keys`` that name memories in ``scope``, in order (looked up by primary key: a
+        filter on the scope columns would lead SQLite to scan the tenant's index instead)."""
         inside: set[int] = set()
         for n in range(0, len(keys), 900):
             chunk = keys[n : n + 900]
-            inside.update(
-                r[0]
-                for r in db.execute(
-                    f"SELECT m.key FROM {self.table} m WHERE m.key IN "
-                    f"({placeholders(len(chunk))}) AND {where}",
-                    [*chunk, *params],
-                )
-            )
+            for key, *cols in db.execute(
+                f"SELECT key, tenant, agent, run_id, thread_id FROM {self.table} "
+                f"WHERE key IN ({placeholders(len(chunk))})",
+                chunk,
+            ):
+                if scope.covers(scope_of(*cols)):
+                    inside.add(key)
         return [k for k in keys if k in inside]
 
     def _exact_keys(
