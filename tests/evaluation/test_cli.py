@@ -7,17 +7,29 @@ import asyncio
 import json
 from pathlib import Path
 
+from tether import Runtime
+from tether.llm.fakes import ScriptedModel, tool_call
 from tether.store.evaluation_log import ShadowRow
 from tether.store.sqlite import SqliteStore
 from tether.testing import FakeClock
 
 from ..cli.conftest import run_cli
+from .agents import build, said
 from .test_kpis import T0, scripted_runs
 
 
 async def fill(path: Path) -> list[str]:
     clock = FakeClock(T0)
     await scripted_runs(SqliteStore(path, clock=clock), clock)
+    made_up = ScriptedModel(
+        [
+            said("Plan: search, then summarize.", tokens=(1, 1)),
+            said(call=tool_call("search", {"q": "tether"}), tokens=(1, 1)),
+            said("Tether raised 45 million.", tokens=(1, 1)),  # the search said 42
+        ]
+    )
+    async with Runtime(SqliteStore(path, clock=clock), clock=clock) as rt:
+        await rt.run(build(made_up, clock, name="made-up"), {"question": "How much?"})
     store = SqliteStore(path)
     await store.setup()
     try:
@@ -39,7 +51,7 @@ async def fill(path: Path) -> list[str]:
 def test_mindlog_kpis_and_shadow_report(tmp_path: Path) -> None:
     path = tmp_path / "eval.db"
     url = f"sqlite:///{path}"
-    one, _two, _three = asyncio.run(fill(path))
+    one, _two, _three, four = asyncio.run(fill(path))
 
     ml = run_cli("mindlog", one, store=url)
     assert ml.rc == 0, ml.err
@@ -51,10 +63,17 @@ def test_mindlog_kpis_and_shadow_report(tmp_path: Path) -> None:
     assert "then:  Tether raised 42 million dollars in its Series A." in ml.out
     assert "why (explain): the search hit needs its source page checked" in ml.out
     assert ml.out.count("used later: yes") == 1 and ml.out.count("used later: no") == 1
+    assert "numbers no tool gave" not in ml.out  # 42 came from the search
     as_json = run_cli("mindlog", one, "--json", "--actions", store=url)
     assert as_json.rc == 0, as_json.err
     entries = json.loads(as_json.out)["entries"]
     assert [(e["name"], e["used_later"]) for e in entries] == [("search", True), ("fetch", False)]
+    made_up = run_cli("mindlog", four, store=url)
+    assert made_up.rc == 0, made_up.err
+    assert "then:  Tether raised 45 million." in made_up.out
+    assert (
+        made_up.out.count("numbers no tool gave: 45") == 2
+    )  # the action's conclusion, the thought
     missing = run_cli("mindlog", "nope", store=url)
     assert missing.rc != 0 and "nope" in missing.err
 
@@ -69,7 +88,7 @@ def test_mindlog_kpis_and_shadow_report(tmp_path: Path) -> None:
     assert rows["escalation rate"] == "50.0%" and rows["latency p95"] == "18.00"
     kj = run_cli("kpis", "--json", "--since", str(T0 + 100), store=url)
     assert kj.rc == 0, kj.err
-    assert list(json.loads(kj.out)["workflows"]) == ["other"]
+    assert list(json.loads(kj.out)["workflows"]) == ["made-up", "other"]
     bad = run_cli("kpis", "--since", "last tuesday", store=url)
     assert bad.rc == 2 and "cannot read 'last tuesday' as a time" in bad.err
 

@@ -10,6 +10,7 @@ import pytest
 from tether import RunContext, Runtime
 from tether.core.errors import InvalidInputError, RunNotFoundError
 from tether.evaluation import explain, mind_log, record_plan
+from tether.llm.fakes import tool_call
 from tether.store.memory import MemoryStore
 from tether.store.sqlite import SqliteStore
 from tether.testing import FakeClock
@@ -52,6 +53,7 @@ async def test_each_action_with_its_rationale_inputs_output_and_conclusion(
     # the hallucination trace: what the tool returned beside what the agent concluded
     assert search.conclusion == "Tether raised 42 million dollars in its Series A."
     assert search.used_later is True  # 42 and "series" came from the search only
+    assert search.unsupported == []  # every number it states (42) a tool returned
     # the node explained the fetch itself; the model gave no text with that call
     assert fetch.rationale == "the search hit needs its source page checked"
     assert fetch.rationale_source == "explain"
@@ -133,3 +135,28 @@ async def test_bad_input_is_refused_with_a_reason() -> None:
         await mind_log(store, "no-such-run")
     with pytest.raises(RuntimeError):
         explain("outside a run")
+
+
+async def test_numbers_no_tool_returned_are_marked() -> None:
+    """The hallucination trace: the agent says 45 million where the search said 42."""
+    from tether.llm.fakes import ScriptedModel
+
+    from .agents import said
+
+    model = ScriptedModel(
+        [
+            said("Plan: search, then summarize.", tokens=(1, 1)),
+            said(call=tool_call("search", {"q": "tether 2026"}), tokens=(1, 1)),
+            said("In 2026 Tether raised 45 million in its Series A.", tokens=(1, 1)),
+        ]
+    )
+    clock = FakeClock()
+    store = MemoryStore(clock)
+    async with Runtime(store, clock=clock) as rt:
+        res = await rt.run(build(model, clock), QUESTION)
+    log = await mind_log(store, res.run_id)
+    (action,) = log.actions
+    assert action.output == {"hits": [{"title": "Tether raises Series A", "amount_musd": 42}]}
+    # 2026 was in the agent's own tool call; 45 appears nowhere before the answer
+    assert action.unsupported == ["45"]
+    assert log.entries[-1].unsupported == ["45"]

@@ -72,6 +72,7 @@ def render(out: Output, log: MindLog, width: int) -> None:
                 out.print(f"       said:  {_cut(decided['text'], width)}")
             for c in decided.get("tool_calls") or ():
                 out.print(f"       calls: {c.get('name')}({compact(c.get('arguments'), width)})")
+            _unsupported(out, e)
             continue
         head.append("ACTION " if e.kind == "action" else "EFFECT ", style="bold yellow")
         head.append(e.name + " ")
@@ -87,6 +88,13 @@ def render(out: Output, log: MindLog, width: int) -> None:
             out.print(f"       out:   {compact(e.output, width)}")
         if e.conclusion is not None:
             out.print(f"       then:  {_cut(e.conclusion, width)}")
+            _unsupported(out, e)
         if e.used_later is not None:
             used = "yes" if e.used_later else "no"
             out.print(Text(f"       used later: {used}", "green" if e.used_later else "yellow"))
+
+
+def _unsupported(out: Output, e: MindEntry) -> None:
+    if e.unsupported:
+        numbers = ", ".join(e.unsupported)
+        out.print(Text(f"       numbers no tool gave: {numbers}", style="bold red"))

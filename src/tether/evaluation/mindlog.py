@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tether.evaluation.journal_keys import CallSite, call_site
-from tether.evaluation.observation_use import decision_facts, new_facts, value_facts
+from tether.evaluation.observation_use import decision_facts, new_facts, text_facts, value_facts
 from tether.evaluation.rationale import PLAN_EVENT, RATIONALE_EVENT
 from tether.store.protocol import RunStore
 from tether.store.types import EffectRecord, Event
@@ -66,6 +66,10 @@ class MindEntry:
     once it had seen the observation)."""
     used_later: bool | None = None
     """For a successful action: a fact only its observation held appears in a later decision."""
+    unsupported: list[str] | None = None
+    """For a thought: the numbers its text states that no earlier tool output, tool argument,
+    effect, model text or the run's input held (amounts, dates, ids the model may have made
+    up); for an action: those of its conclusion."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -223,15 +227,49 @@ def _last_said(entries: Sequence[MindEntry]) -> dict[str, int]:
     return out
 
 
+def _numbers(facts: set[str]) -> set[str]:
+    return {f for f in facts if f[0].isdigit()}
+
+
+def _check_numbers(entries: Sequence[MindEntry], run_input: Any) -> None:
+    """Mark each thought's numbers that nothing before it in the run held."""
+    known = _numbers(value_facts(run_input))
+    for e in entries:
+        if e.kind == "thought" and isinstance(e.output, Mapping):
+            said = _numbers(text_facts(e.output["text"]))
+            e.unsupported = sorted(said - known)
+            known |= said | _numbers(decision_facts(e.output))
+        else:
+            known |= _numbers(value_facts(e.input) | value_facts(e.output))
+
+
+def _next_texts(entries: Sequence[MindEntry]) -> list[int | None]:
+    """For each entry, the index of the first later thought with text."""
+    out: list[int | None] = [None] * len(entries)
+    nxt: int | None = None
+    for i in range(len(entries) - 1, -1, -1):
+        out[i] = nxt
+        e = entries[i]
+        if e.kind == "thought" and isinstance(e.output, Mapping) and e.output["text"]:
+            nxt = i
+    return out
+
+
 def assemble(
-    run_id: str, workflow: str, effects: Sequence[EffectRecord], events: Sequence[Event]
+    run_id: str,
+    workflow: str,
+    effects: Sequence[EffectRecord],
+    events: Sequence[Event],
+    run_input: Any = None,
 ) -> MindLog:
-    """The mind log from a run's journal and its rationale and plan events (pure)."""
+    """The mind log from a run's journal, its rationale and plan events and its input (pure)."""
     rationales = _Rationales(events)
     sites = [call_site(run_id, r.key) for r in effects]
     entries = [_entry(i, r, s) for i, (r, s) in enumerate(zip(effects, sites, strict=True))]
     choosers = _Choosers(entries, sites)
     last_said = _last_said(entries)
+    _check_numbers(entries, run_input)
+    next_text = _next_texts(entries)
     for i, e in enumerate(entries):
         if e.kind == "thought":
             continue
@@ -243,14 +281,9 @@ def assemble(
             e.rationale, e.rationale_source = own, "explain"
         elif j is not None and entries[j].output["text"]:
             e.rationale, e.rationale_source = entries[j].output["text"], "model"
-        e.conclusion = next(
-            (
-                x.output["text"]
-                for x in entries[i + 1 :]
-                if x.kind == "thought" and isinstance(x.output, Mapping) and x.output["text"]
-            ),
-            None,
-        )
+        k = next_text[i]
+        if k is not None:
+            e.conclusion, e.unsupported = entries[k].output["text"], entries[k].unsupported
         if e.kind == "action" and e.status == "done":
             chose = [entries[j].output["text"]] if j is not None else []
             facts = new_facts(e.output, [e.input, *chose])
@@ -269,4 +302,4 @@ async def mind_log(store: RunStore, run_id: str) -> MindLog:
     run = await store.get_run(run_id)
     effects = await store.list_effects(run_id)
     events = await run_events(store, run_id, (RATIONALE_EVENT, PLAN_EVENT))
-    return assemble(run_id, run.workflow, effects, events)
+    return assemble(run_id, run.workflow, effects, events, run.input)
