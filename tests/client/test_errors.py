@@ -58,6 +58,8 @@ def test_invalid_input(server: LiveServer) -> None:
             c.fork("any", -1)  # checked before sending
         with pytest.raises(InvalidInputError, match="run_id"):
             c.get("")
+        with pytest.raises(InvalidInputError, match="limit"):
+            list(c.list_runs(limit=0))
 
 
 def test_conflicts(server: LiveServer) -> None:

@@ -183,6 +183,11 @@ class AsyncClient:
     ) -> AsyncIterator[Run]:
         """Every run matching ``filters`` (those of ``list_page``), newest first, page after
         page (``page_size`` runs a request; default the server's); at most ``limit`` runs."""
+        for name, value in (("limit", limit), ("page_size", page_size)):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 1
+            ):
+                raise InvalidInputError(f"{name} must be an int >= 1 (or None), got {value!r}")
         cursor: str | None = None
         seen = 0
         while True:
