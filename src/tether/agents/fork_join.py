@@ -99,15 +99,14 @@ def outcome(index: int, res: RunResult) -> dict[str, Any]:
 
 def join_reason(options: ForkJoinOptions, done: int, ok: int, total: int) -> str | None:
     """Why the join happens now, or None to keep waiting."""
-    if done == total:
-        return "all" if options.join == "all" or ok >= (options.quorum or 0) else "unreachable"
     if options.join == "quorum":
         need = options.quorum or 0
         if ok >= need:
             return "quorum"
         if ok + (total - done) < need:
             return "unreachable"
-    return None
+        return None
+    return "all" if done == total else None
 
 
 def fork_join_node(
