@@ -246,6 +246,9 @@ async def run_one(
                 await tx.execute(pg_hnsw_index("tether_"))
         insert_s = time.perf_counter() - t0
         out["insert_per_s"] = round(len(texts) / insert_s, 1)
+        if kind == "postgres":  # what autovacuum would do: statistics for keyword pruning
+            async with m.db.transaction() as tx:
+                await tx.execute("ANALYZE tether_memories")
         out["insert_mode"] = "bulk: COPY, then CREATE INDEX" if bulk else "add_many(1000)"
         if kind == "sqlite":  # save the index and open it again: what a restart costs
             await m.close()
