@@ -46,7 +46,7 @@ def test_assets_are_versioned_immutable_and_all_preloaded(client: TestClient) ->
     assert "__ASSETS__" not in html and "<!--PRELOADS-->" not in html
     preloaded = set(re.findall(rf'rel="modulepreload" href="/assets/{version}/js/([\w.]+)"', html))
     assert preloaded == {p.name for p in JS.glob("*.js")}
-    for name in ("app.css", "theme.js", "favicon.svg", "js/main.js"):
+    for name in ("app.css", "boot.js", "favicon.svg", "js/main.js"):
         r = client.get(f"/assets/{version}/{name}")
         assert r.status_code == 200, name
         assert r.headers["cache-control"] == "public, max-age=31536000, immutable"

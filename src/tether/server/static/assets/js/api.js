@@ -54,17 +54,29 @@ export function needKey(detail = "") {
   return pendingKey;
 }
 
+/** A response boot.js requested already for this exact GET, taken once. */
+function prefetched(method, path) {
+  const pre = window.__prefetch;
+  if (method !== "GET" || !pre || !pre[path]) return null;
+  const response = pre[path];
+  delete pre[path];
+  return response;
+}
+
 export async function request(method, path, body, { signal } = {}) {
+  let early = prefetched(method, path);
   for (;;) {
     const headers = authHeaders({ Accept: "application/json" });
     if (body !== undefined) headers["Content-Type"] = "application/json";
-    const response = await fetch(path, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal,
-      cache: "no-store",
-    });
+    const response = await (early ||
+      fetch(path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal,
+        cache: "no-store",
+      }));
+    early = null;
     if (response.status === 401) {
       const problem = await readJson(response);
       await needKey((problem && problem.detail) || "");

@@ -9,6 +9,7 @@ export function renderApprovalsPage(root) {
   const interrupts = h("div.approvals-list#interrupts-list");
   const decided = h("div.approvals-list#decided-list");
   let closed = false;
+  let shown = ""; // what the cards show: redrawn only when it changes (typing is never wiped)
   root.append(
     h(
       "div.page",
@@ -31,8 +32,12 @@ export function renderApprovalsPage(root) {
       ]);
       if (closed) return;
       const items = pending.items || [];
-      setChildren(approvals, items.length ? items.map((a) => approvalCard(a, { showRun: true, onDone: load })) : h("div.empty", "No approval request is pending."));
       const ints = waiting.items || [];
+      const past = done.flatMap((r) => r.items || []).sort((a, b) => b.updated_at - a.updated_at).slice(0, 20);
+      const key = JSON.stringify([items.map((a) => [a.approval_id, a.votes.length]), ints.map((i) => [i.run_id, i.step]), past.map((a) => a.approval_id)]);
+      if (key === shown) return;
+      shown = key;
+      setChildren(approvals, items.length ? items.map((a) => approvalCard(a, { showRun: true, onDone: load })) : h("div.empty", "No approval request is pending."));
       setChildren(
         interrupts,
         ints.length
@@ -45,7 +50,6 @@ export function renderApprovalsPage(root) {
             )
           : h("div.empty", "No run is waiting for an answer."),
       );
-      const past = done.flatMap((r) => r.items || []).sort((a, b) => b.updated_at - a.updated_at).slice(0, 20);
       setChildren(
         decided,
         past.length
