@@ -213,3 +213,17 @@ async def test_a_retried_merge_finds_its_memory_instead_of_adding_it_twice(tmp_p
     assert len(merged) == 2 and flaky.adds == 2  # the retry found its merged memory
     assert model.calls == 2  # the journaled merge texts were replayed, not asked again
     assert len(audit) == 5
+
+
+def test_clusters_fill_up_to_max_cluster_then_start_another() -> None:
+    import numpy as np
+
+    from tether.memory.consolidation import Scored, cluster
+    from tether.memory.types import Memory
+
+    a, b = np.eye(4, dtype=np.float32)[0], np.eye(4, dtype=np.float32)[1]
+    vectors = np.stack([a, a, b, a, a, b])
+    items = [Scored(Memory(str(i), "t", MemoryScope("t")), 0.1, 1, 1, 1) for i in range(6)]
+    groups = cluster(items, vectors, DreamSettings(max_cluster=3, similarity=0.9))
+    assert [[x.memory.id for x in g] for g in groups] == [["0", "1", "3"], ["2", "5"], ["4"]]
+    assert cluster([], vectors[:0], DreamSettings()) == []

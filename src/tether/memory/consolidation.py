@@ -17,7 +17,7 @@ cluster is removed only when its score is under ``prune_below`` (off by default)
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tether.core.errors import InvalidInputError
@@ -84,12 +84,6 @@ class Scored:
     relevance: float
 
 
-@dataclass(slots=True)
-class Cluster:
-    members: list[Scored] = field(default_factory=list)
-    centroid: Any = None
-
-
 @dataclass(frozen=True, slots=True)
 class DreamPlan:
     merges: list[list[Scored]]
@@ -114,27 +108,35 @@ def score(
 
 
 def cluster(items: Sequence[Scored], vectors: Vectors, s: DreamSettings) -> list[list[Scored]]:
-    """Greedy clustering in the given order: each item joins the first cluster whose centroid
-    is at least ``similarity`` alike (and that is not full), else starts a cluster."""
+    """Greedy clustering in the given order: each item joins the first cluster (in creation
+    order) whose centroid is at least ``similarity`` alike and that is not full, else starts a
+    cluster. One matrix-vector product per item against every centroid."""
     from tether.llm.embeddings import numpy
 
     np = numpy()
-    clusters: list[Cluster] = []
+    n = len(items)
+    if n == 0:
+        return []
+    centroids = np.zeros((n, vectors.shape[1]), dtype=np.float32)
+    sums = np.zeros_like(centroids)
+    sizes = np.zeros(n, dtype=np.int64)
+    members: list[list[Scored]] = []
     for item, vec in zip(items, vectors, strict=True):
-        home = None
-        for c in clusters:
-            if len(c.members) < s.max_cluster and float(c.centroid @ vec) >= s.similarity:
-                home = c
-                break
-        if home is None:
-            clusters.append(Cluster([item], np.array(vec, dtype=np.float32)))
-            continue
-        n = len(home.members)
-        home.members.append(item)
-        centroid = (home.centroid * n + vec) / (n + 1)
-        norm = float(np.linalg.norm(centroid))
-        home.centroid = centroid / norm if norm > 0 else centroid
-    return [c.members for c in clusters]
+        m = len(members)
+        home = -1
+        if m:
+            ok = (centroids[:m] @ vec >= s.similarity) & (sizes[:m] < s.max_cluster)
+            if ok.any():
+                home = int(np.argmax(ok))
+        if home < 0:
+            home = m
+            members.append([])
+        members[home].append(item)
+        sums[home] += vec
+        sizes[home] += 1
+        norm = float(np.linalg.norm(sums[home]))
+        centroids[home] = sums[home] / norm if norm > 0 else sums[home]
+    return members
 
 
 def plan_dream(
