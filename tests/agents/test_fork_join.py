@@ -14,7 +14,7 @@ from typing import Any, TypedDict
 
 import pytest
 
-from tether import END, START, Graph, RunContext, Runtime
+from tether import END, START, Graph, RunContext, Runtime, interrupt
 from tether.agents import ForkJoinOptions, fork_join, fork_join_node
 from tether.core.errors import ConfigurationError, InvalidInputError, RunFailedError
 from tether.governance import Budget, Governance
@@ -113,6 +113,7 @@ async def test_children_draw_on_the_parents_budget_envelope() -> None:
         row = await rt.store.get_ledger(f"run:{res.run_id}")
     assert res.status.value == "ESCALATED"
     assert res.escalation is not None and res.escalation["kind"] == "budget"
+    assert res.escalation["details"]["child"].startswith(f"{res.run_id}/")
     assert row is not None and row.used["model_calls"] == 3  # one envelope for the tree
     assert model.calls == 3  # each child alone was under the limit; together they were not
 
@@ -182,3 +183,24 @@ def test_sigkilled_parent_and_children_resume_in_a_new_process(tmp_path: Path) -
     state = asyncio.run(read())
     assert state["joined"] == "all"
     assert [r["state"]["done"] for r in state["results"]] == ["A", "B", "C"]
+
+
+async def test_a_branch_waiting_for_a_human_parks_the_parent_until_answered() -> None:
+    def ask(state: Branch) -> dict[str, Any]:
+        answer = interrupt({"question": f"approve {state['x']}?"})
+        return {"y": state["x"] if answer == "yes" else -1}
+
+    g = Graph(Branch, name="fj_ask_branch")
+    g.add_node("ask", ask)
+    g.add_edge(START, "ask").add_edge("ask", END)
+    wf = fork_join(ForkJoinOptions(branch=g.compile()), name="fj_ask")
+    async with Runtime(MemoryStore(), recover=False) as rt:
+        res = await rt.run(wf, {"branches": [{"x": 7}]})
+        assert res.status.value == "ESCALATED" and res.escalation is not None
+        assert res.escalation["kind"] == "branch_interrupt"
+        details = res.escalation["details"]
+        assert details["interrupts"][0]["payload"] == {"question": "approve 7?"}
+        await rt.resume(details["child"], "yes")
+        done = await rt.resume(res.run_id)
+    assert done.status.value == "COMPLETED"
+    assert done.state["results"][0]["state"]["y"] == 7

@@ -109,6 +109,22 @@ def join_reason(options: ForkJoinOptions, done: int, ok: int, total: int) -> str
     return "all" if done == total else None
 
 
+def escalated(res: RunResult) -> EscalationSignal:
+    """A branch that parked parks its parent: with the branch's kind (``budget``, a guard's),
+    or ``branch_interrupt`` when it waits for a human — answer the branch
+    (``runtime.resume(<branch run id>, answer)``), then resume the parent, which follows it."""
+    esc = res.escalation or {}
+    kind = str(esc.get("kind", "guard"))
+    details = dict(esc.get("details") or {})
+    if kind == "interrupt":
+        kind = "branch_interrupt"
+        details["interrupts"] = res.interrupts
+    reason = esc.get("reason") or f"it waits for {len(res.interrupts)} answer(s)"
+    return EscalationSignal(
+        f"fork-join branch {res.run_id} escalated: {reason}", kind=kind, **details, child=res.run_id
+    )
+
+
 def fork_join_node(
     options: ForkJoinOptions,
 ) -> Callable[[Mapping[str, Any], RunContext], Awaitable[dict[str, Any]]]:
@@ -143,13 +159,7 @@ def fork_join_node(
                 for w in done:
                     res = w.result()
                     if res.status is RunStatus.ESCALATED:
-                        esc = res.escalation or {}
-                        raise EscalationSignal(
-                            f"fork-join branch {res.run_id} escalated: {esc.get('reason', '')}",
-                            kind=str(esc.get("kind", "guard")),
-                            child=res.run_id,
-                            details=esc.get("details", {}),
-                        )
+                        raise escalated(res)
                     settled[waiters[w]] = res
                 ok = sum(r.status is RunStatus.COMPLETED for r in settled.values())
                 reason = join_reason(options, len(settled), ok, len(ids))
