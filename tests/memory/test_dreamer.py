@@ -166,12 +166,27 @@ async def test_scores_weigh_recency_frequency_and_goals() -> None:
         DreamSettings(min_cluster=1)
 
 
-async def test_the_dreamer_can_be_scheduled(tmp_path: Path) -> None:
-    plane = MemoryPlane(InProcessEpisodic(embedder=HashingEmbedder()))
-    wf = dreamer_workflow(plane, None, embedder=HashingEmbedder())
-    async with Runtime(SqliteStore(tmp_path / "r.db"), workflows=[wf], recover=False) as rt:
-        sched: Any = await rt.schedule("0 3 * * *", wf, {"tenant": "acme"}, name="dream-acme")
-    assert sched.workflow == wf.name and sched.input == {"tenant": "acme"}
+async def test_a_scheduled_dream_runs_on_its_own(tmp_path: Path) -> None:
+    import asyncio
+
+    from tether.core.lifecycle import RunStatus
+
+    clock = FakeClock()
+    plane = await seeded(clock)
+    wf = dreamer_workflow(plane, None, embedder=HashingEmbedder(), clock=clock)
+    async with Runtime(SqliteStore(tmp_path / "r.db"), workflows=[wf], poll_interval=0.05) as rt:
+        sched: Any = await rt.schedule("* * * * * *", wf, {"tenant": "acme"}, name="dream-acme")
+        assert sched.workflow == wf.name and sched.input == {"tenant": "acme"}
+        done: list[Any] = []
+        for _ in range(1200):  # a hang guard only: it fires within a second or two
+            runs = await rt.store.list_runs(workflow=wf.name)
+            done = [r for r in runs if r.status is RunStatus.COMPLETED]
+            if done:
+                break
+            await asyncio.sleep(0.05)
+        assert done, "the scheduled dream never completed"
+        audit = await consolidation_audit(rt.store, tenant="acme")
+    assert len(audit) >= 5 and {a["reason"] for a in audit} == {"merged"}
 
 
 class FlakyForget:
