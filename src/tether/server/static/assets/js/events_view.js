@@ -23,8 +23,8 @@ function summary(ev) {
   return preview(d, 240);
 }
 
-/** eventsView(run, {onLive(ev)}) -> {el, destroy(), focus()} */
-export function eventsView(run, { onLive = () => {}, live = false } = {}) {
+/** eventsView(run, {onLive(ev), onStream(state), live}) -> {el, tools, destroy(), focus()} */
+export function eventsView(run, { onLive = () => {}, onStream = () => {}, live = false } = {}) {
   const viewport = h("div.ev-viewport#events-viewport", { tabindex: "0", role: "listbox", "aria-label": "events" });
   const detail = h("div.ev-detail#event-detail");
   const countLabel = h("span.muted#events-count");
@@ -45,6 +45,7 @@ export function eventsView(run, { onLive = () => {}, live = false } = {}) {
       if (follow) list.scrollToIndex(log.total - 1, "end");
     },
     onLive,
+    onStreamState: onStream,
   });
 
   const list = virtualList({

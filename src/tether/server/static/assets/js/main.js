@@ -27,7 +27,7 @@ function showShortcuts() {
     ["Enter", "open the selected run"],
     ["f", "failures only (runs list)"],
     ["g r / g a", "go to runs / approvals"],
-    ["[ / ]", "previous / next step (run page)"],
+    ["[ / ]", "previous / next step (run page; j / k too outside the events)"],
     ["1 2 3 4", "state, diff, events, input & result tabs"],
     ["t", "toggle the theme"],
     ["Esc", "close a dialog"],

@@ -43,6 +43,7 @@ export function renderRunPage(root, runId, params) {
   let closed = false;
   let fitGraph = null;
   let preloaded = null; // the pending approvals read with the run
+  let streaming = false; // the run's event stream is up (it drives the refreshes)
 
   setChildren(page, h("div.run-head", h("h1", runId), h("span.muted", "loading…")));
 
@@ -118,7 +119,14 @@ export function renderRunPage(root, runId, params) {
 
   function build() {
     state = stateView(run, { onFork: fork });
-    events = eventsView(run, { live: !FINISHED.has(run.status), onLive: soon });
+    events = eventsView(run, {
+      live: !FINISHED.has(run.status),
+      onLive: soon,
+      onStream: (state) => {
+        streaming = state === "open";
+        if (state === "ended") soon();
+      },
+    });
     for (const t of TABS) {
       tabBar.append(h("button", { type: "button", role: "tab", dataset: { tab: t }, onclick: () => setTab(t) }, TAB_LABELS[t]));
     }
@@ -357,9 +365,12 @@ export function renderRunPage(root, runId, params) {
 
   // -- live ----------------------------------------------------------------------------
   function startPolling() {
-    // The events stream drives refreshes; this slow poll only covers a stream that is down.
+    // The events stream drives refreshes; this slow poll only covers a stream that is down
+    // (and a run parked on a person, whose stream stays quiet until it is answered elsewhere).
+    let ticks = 0;
     pollTimer = setInterval(() => {
-      if (!document.hidden) soon();
+      ticks += 1;
+      if (!document.hidden && (!streaming || ticks % 5 === 0)) soon();
     }, 2000);
   }
 
@@ -371,8 +382,9 @@ export function renderRunPage(root, runId, params) {
   function onKey(e) {
     if (e.metaKey || e.ctrlKey || e.altKey || isTyping(e) || !run || document.querySelector("dialog[open]")) return;
     const i = steps.findIndex((s) => s.step === selectedStep);
-    if (e.key === "[" && i > 0) selectStep(steps[i - 1].step);
-    else if (e.key === "]" && i >= 0 && i < steps.length - 1) selectStep(steps[i + 1].step);
+    const inEvents = e.target instanceof Element && e.target.closest("#events-panel");
+    if ((e.key === "[" || (e.key === "k" && !inEvents)) && i > 0) selectStep(steps[i - 1].step);
+    else if ((e.key === "]" || (e.key === "j" && !inEvents)) && i >= 0 && i < steps.length - 1) selectStep(steps[i + 1].step);
     else if (["1", "2", "3", "4"].includes(e.key)) setTab(TABS[Number(e.key) - 1]);
     else if (e.key === "Escape") navigate("/runs");
   }
