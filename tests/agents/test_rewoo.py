@@ -146,3 +146,12 @@ async def test_a_failed_tool_becomes_evidence_for_the_solver() -> None:
     ).ainvoke({"task": "population of Atlantis"})
     assert final["evidence"]["#E1"].startswith("error (")
     assert "KeyError" in solver.requests[0].messages[-1].content
+
+
+def test_a_step_id_that_is_not_a_placeholder_is_a_plan_problem() -> None:
+    from tether.agents import Plan, PlanStep
+    from tether.agents.rewoo_plan import plan_problems
+
+    plan = Plan(steps=[PlanStep(id="step1", tool="add", args={"a": 1, "b": 2})])
+    assert plan_problems(plan, ["add"]) == ["step id 'step1' is not of the form #E1, #E2, ..."]
+    assert "pattern" not in str(Plan.model_json_schema())  # the local model's grammar can't

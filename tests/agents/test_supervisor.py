@@ -123,13 +123,21 @@ async def test_a_workflow_specialist_runs_as_a_child_run() -> None:
     assert [c.workflow for c in children] == ["sub_team"]
 
 
-async def test_an_assignment_to_an_unknown_specialist_fails_with_the_reason() -> None:
-    boss = ScriptedModel([{"tasks": [{"id": "t1", "agent": "ghost", "task": "x"}]}])
-    wf = supervisor_agent(
-        SupervisorOptions(supervisor=boss, specialists={"w": Specialist(echo("w"), "w")})
-    )
+async def test_an_assignment_to_an_unknown_specialist_is_repaired_once_then_fails() -> None:
+    ghost = {"tasks": [{"id": "t1", "agent": "ghost", "task": "x"}]}
+    fixed = {"tasks": [{"id": "t1", "agent": "w", "task": "x"}]}
+    boss = ScriptedModel([ghost, fixed, "ok"])
+    specialists = {"w": Specialist(echo("w"), "w")}
+    final = await supervisor_agent(
+        SupervisorOptions(supervisor=boss, specialists=specialists)
+    ).ainvoke({"task": "x"})
+    assert final["outputs"] == {"t1": "w did: x"}
+    assert "unknown specialist(s) ['ghost']" in boss.requests[1].messages[-1].content
+    stubborn = ScriptedModel([ghost], cycle=True)
+    wf = supervisor_agent(SupervisorOptions(supervisor=stubborn, specialists=specialists))
     with pytest.raises(RunFailedError, match=r"unknown specialist\(s\) \['ghost'\]"):
         await wf.ainvoke({"task": "x"})
+    assert stubborn.calls == 2
 
 
 def test_bad_specialists_are_refused() -> None:

@@ -12,7 +12,7 @@ running at a quorum or a timeout are cancelled.
 
 The timeout is fixed in the run's journal when the fork first runs, so a parent resumed after
 a crash keeps its original deadline; a child that escalates (a budget trip, a guard) escalates
-the parent with the same kind.
+the parent with the same kind, and one waiting for a human with ``branch_interrupt``.
 """
 
 from __future__ import annotations

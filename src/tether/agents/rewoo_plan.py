@@ -21,7 +21,9 @@ PLACEHOLDER = re.compile(r"#E\d+")
 
 
 class PlanStep(BaseModel):
-    id: str = Field(pattern=r"^#E\d+$", description="evidence name: #E1, #E2, ...")
+    id: str = Field(description="evidence name: #E1, #E2, ...")
+    """Checked by ``plan_problems``, not by a schema ``pattern``: the bundled model's grammar
+    builder cannot compile regex escapes."""
     tool: str
     args: dict[str, Any] = Field(default_factory=dict)
     reason: str = ""
@@ -48,6 +50,8 @@ def plan_problems(plan: Plan, tools: Sequence[str]) -> list[str]:
     problems: list[str] = []
     seen: set[str] = set()
     for step in plan.steps:
+        if not PLACEHOLDER.fullmatch(step.id):
+            problems.append(f"step id {step.id!r} is not of the form #E1, #E2, ...")
         if step.tool not in tools:
             problems.append(f"{step.id}: unknown tool {step.tool!r}; use one of {list(tools)}")
         if step.id in seen:

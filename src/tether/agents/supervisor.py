@@ -72,6 +72,8 @@ class SupervisorOptions:
     max_tasks: int = 8
     max_handoffs: int = 2
     """Handoffs per task; past that the last answer stands."""
+    max_repairs: int = 1
+    """Rounds in which an assignment that cannot run goes back to the supervisor."""
     plan_system: str = PLAN_SYSTEM
     synth_system: str = SYNTH_SYSTEM
     governance: GovernanceConfig | None = None
@@ -87,6 +89,7 @@ class SupervisorOptions:
                 )
         need_count("SupervisorOptions", "max_tasks", self.max_tasks)
         need_count("SupervisorOptions", "max_handoffs", self.max_handoffs, minimum=0)
+        need_count("SupervisorOptions", "max_repairs", self.max_repairs, minimum=0)
         need_governance("SupervisorOptions", self.governance)
 
 
@@ -94,29 +97,46 @@ def roster(specialists: Mapping[str, Specialist]) -> str:
     return "\n".join(f"- {n}: {s.description}" for n, s in specialists.items())
 
 
+def assignment_problems(options: SupervisorOptions, plan: Assignments) -> list[str]:
+    problems = []
+    unknown = sorted({t.agent for t in plan.tasks} - set(options.specialists))
+    if unknown:
+        problems.append(
+            f"unknown specialist(s) {unknown}; assign only {sorted(options.specialists)}"
+        )
+    if len(plan.tasks) > options.max_tasks:
+        problems.append(f"{len(plan.tasks)} tasks; at most {options.max_tasks}")
+    if len({t.id for t in plan.tasks}) != len(plan.tasks):
+        problems.append("task ids repeat; give each task its own id")
+    return problems
+
+
 async def assign(options: SupervisorOptions, task: str) -> tuple[Assignments, list[ModelResponse]]:
+    """Ask the supervisor for assignments; one that names an unknown specialist, has too many
+    tasks or repeats an id goes back with its problems, ``max_repairs`` times."""
     convo = [
         Message.system(f"{options.plan_system}\n\nSpecialists:\n{roster(options.specialists)}"),
         Message.user(task),
     ]
-    result = await generate_structured(options.supervisor, convo, Assignments)
-    responses = [a.response for a in result.attempts]
-    plan = result.value
-    unknown = sorted({t.agent for t in plan.tasks} - set(options.specialists))
-    problems = [f"unknown specialist(s) {unknown}"] if unknown else []
-    if len(plan.tasks) > options.max_tasks:
-        problems.append(f"{len(plan.tasks)} tasks; at most {options.max_tasks}")
-    if len({t.id for t in plan.tasks}) != len(plan.tasks):
-        problems.append("task ids repeat")
-    if problems:
-        raise StructuredOutputError(
-            "the supervisor's assignment cannot run: " + "; ".join(problems),
-            model=options.supervisor.name,
-            attempts=len(responses),
-            errors=problems,
-            last_output=responses[-1].text,
-        )
-    return plan, responses
+    responses: list[ModelResponse] = []
+    problems: list[str] = []
+    for _ in range(options.max_repairs + 1):
+        result = await generate_structured(options.supervisor, convo, Assignments)
+        responses += [a.response for a in result.attempts]
+        problems = assignment_problems(options, result.value)
+        if not problems:
+            return result.value, responses
+        convo += [
+            result.attempts[-1].response.message(),
+            Message.user("Fix the assignments: " + "; ".join(problems)),
+        ]
+    raise StructuredOutputError(
+        "the supervisor's assignment cannot run: " + "; ".join(problems),
+        model=options.supervisor.name,
+        attempts=len(responses),
+        errors=problems,
+        last_output=responses[-1].text,
+    )
 
 
 def supervisor_agent(options: SupervisorOptions, *, name: str = "supervisor") -> Workflow:
