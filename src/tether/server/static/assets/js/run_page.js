@@ -2,13 +2,15 @@
 // each step (and its diff), the events, the input and result. Live while the run is not done.
 import { api } from "./api.js";
 import { h, setChildren, isTyping } from "./dom.js";
-import { FINISHED, absTime, cost, count, duration, statusClass, statusLabel, shortId } from "./format.js";
+import { FINISHED, shortId } from "./format.js";
 import { drawGraph, trail } from "./graph_view.js";
 import { stateView } from "./state_view.js";
 import { eventsView } from "./events_view.js";
 import { jsonView } from "./json_view.js";
 import { approvalCard, interruptCard } from "./approvals.js";
 import { forkDialog, confirmDialog } from "./dialogs.js";
+import { renderHeader } from "./run_header.js";
+import { renderSteps, markSelectedStep } from "./steps_view.js";
 import { navigate, setQuery } from "./router.js";
 import { toast, toastError } from "./toast.js";
 
@@ -170,49 +172,14 @@ export function renderRunPage(root, runId, params) {
     if (!FINISHED.has(run.status)) startPolling();
   }
 
-  function scrollWithin(box, row) {
-    const top = row.offsetTop - box.offsetTop;
-    if (top < box.scrollTop) box.scrollTop = top;
-    else if (top + row.offsetHeight > box.scrollTop + box.clientHeight) box.scrollTop = top + row.offsetHeight - box.clientHeight;
-  }
-
   function legend() {
     return [h("span.lg.lg-run", "running"), h("span.lg.lg-wait", "waiting"), h("span.lg.lg-fail", "failed"), h("span.lg.lg-ok", "ran"), h("span.lg.lg-cond", "conditional")];
   }
 
   function paintHead() {
-    const end = FINISHED.has(run.status) ? run.updated_at : Date.now() / 1000;
-    const actions = h("div.actions");
-    actions.append(h("button.btn#fork-button", { type: "button", onclick: () => fork(selectedStep ?? lastStep()) }, "Fork…"));
-    if (!FINISHED.has(run.status)) actions.append(h("button.btn.danger#cancel-button", { type: "button", onclick: cancel }, "Cancel"));
-    actions.append(h("button.btn.ghost", { type: "button", title: "Copy the run id", onclick: () => navigator.clipboard && navigator.clipboard.writeText(run.run_id).then(() => toast("Run id copied")) }, "Copy id"));
-    setChildren(
-      head,
-      h(`span.status.${statusClass(run.status)}#run-status`, { title: run.status, dataset: { status: run.status } }, statusLabel(run.status)),
-      h("h1", run.run_id),
-      h(
-        "div.meta",
-        h("span", "workflow ", h("b", run.workflow)),
-        h("span", { title: absTime(run.created_at) }, "started ", h("b", absTime(run.created_at))),
-        h("span", "duration ", h("b", duration(end - run.created_at))),
-        run.parent_run_id ? h("span", "forked from ", h("a.mono", { href: `/runs/${encodeURIComponent(run.parent_run_id)}` }, shortId(run.parent_run_id))) : null,
-        run.thread_id ? h("span", "thread ", h("b.mono", run.thread_id)) : null,
-        run.queue && run.queue !== "default" ? h("span", "queue ", h("b", run.queue)) : null,
-      ),
-      actions,
-    );
-    const u = run.usage || {};
-    const stat = (label, value, id) => h("div.stat", h("div.label", label), h("div.value", { id }, value));
-    setChildren(
-      stats,
-      stat("Step", String(run.step), "stat-step"),
-      stat("Phase", run.phase || "–", "stat-phase"),
-      stat("Input tokens", count(u.input_tokens), "stat-in"),
-      stat("Output tokens", count(u.output_tokens), "stat-out"),
-      stat("Cost", cost(u.cost), "stat-cost"),
-      stat("Model / tool calls", `${count(u.model_calls)} / ${count(u.tool_calls)}`, "stat-calls"),
-    );
+    renderHeader(head, stats, run, { onFork: () => fork(selectedStep ?? lastStep()), onCancel: cancel });
   }
+
 
   let attentionKey = "";
   function paintAttention() {
@@ -251,20 +218,7 @@ export function renderRunPage(root, runId, params) {
   }
 
   function paintTimeline() {
-    const start = run.created_at;
-    const rows = steps.map((s, i) => {
-      const written = [...new Set((s.writes || []).flatMap((w) => Object.keys((w && w.writes) || {})))];
-      const prev = i > 0 ? steps[i - 1].created_at : start;
-      return h(
-        "div.step-row",
-        { dataset: { step: String(s.step) }, onclick: () => selectStep(s.step), title: absTime(s.created_at) },
-        h("span.n", `#${s.step}`),
-        h("span.nodes", s.nodes && s.nodes.length ? s.nodes.map((n) => h("span.chip", n)) : h("span.muted", "input"), written.length ? h("span.faint", ` → ${written.join(", ")}`) : null),
-        h("span.faint", s.created_at && prev ? duration(s.created_at - prev) : ""),
-      );
-    });
-    if (stepsCursor) rows.push(h("div.list-foot", h("button.btn.small", { type: "button", onclick: loadMoreSteps }, "More steps")));
-    setChildren(timeline, rows.length ? rows : h("div.empty", "No step committed yet."));
+    renderSteps(timeline, steps, run, { more: Boolean(stepsCursor), onSelect: selectStep, onMore: loadMoreSteps });
     const label = document.getElementById("steps-count");
     if (label) label.textContent = `${steps.length}${stepsCursor ? "+" : ""}`;
     markStep();
@@ -282,11 +236,7 @@ export function renderRunPage(root, runId, params) {
   }
 
   function markStep() {
-    for (const row of timeline.querySelectorAll(".step-row")) {
-      const on = Number(row.dataset.step) === selectedStep;
-      row.classList.toggle("selected", on);
-      if (on) scrollWithin(timeline, row);
-    }
+    markSelectedStep(timeline, selectedStep);
   }
 
   function selectStep(step, { quiet = false } = {}) {

@@ -1,7 +1,8 @@
 // The runs list: filters (status, failures only, workflow, id search), newest first, live.
 import { api, ApiError } from "./api.js";
 import { h, setChildren, isTyping } from "./dom.js";
-import { STATUSES, FINISHED, statusClass, statusLabel, relTime, duration, count, cost, absTime } from "./format.js";
+import { STATUSES, statusLabel } from "./format.js";
+import { runsTable, fillRunRow } from "./runs_table.js";
 import { navigate, setQuery } from "./router.js";
 import { followRuns } from "./runs_live.js";
 import { toast, toastError } from "./toast.js";
@@ -71,25 +72,7 @@ export function renderRunsPage(root, params) {
   const tbody = h("tbody");
   const emptyRow = h("div.empty#runs-empty", { hidden: true });
   const more = h("button.btn#load-more", { type: "button", hidden: true, onclick: () => load(true) }, "Load more");
-  const table = h(
-    "table.runs-table#runs-table",
-    h("colgroup", ["status", "run", "workflow", "step", "tokens", "cost", "created", "duration"].map((c) => h(`col.c-${c}`))),
-    h(
-      "thead",
-      h(
-        "tr",
-        h("th", "Status"),
-        h("th", "Run"),
-        h("th", "Workflow"),
-        h("th.num", "Step"),
-        h("th.num", "Tokens"),
-        h("th.num", "Cost"),
-        h("th", "Created"),
-        h("th.num", "Duration"),
-      ),
-    ),
-    tbody,
-  );
+  const table = runsTable(tbody);
   root.append(
     h(
       "div.page",
@@ -244,21 +227,7 @@ export function renderRunsPage(root, params) {
   }
 
   function fill(tr, run) {
-    const usage = run.usage || {};
-    const tokens = usage.input_tokens !== undefined ? (usage.input_tokens || 0) + (usage.output_tokens || 0) : null;
-    const end = FINISHED.has(run.status) ? run.updated_at : Date.now() / 1000;
-    setChildren(
-      tr,
-      h("td", h(`span.status.${statusClass(run.status)}`, { title: run.status }, statusLabel(run.status))),
-      h("td.id", { title: run.run_id }, h("a", { href: `/runs/${encodeURIComponent(run.run_id)}`, tabindex: "-1" }, run.run_id)),
-      h("td", { title: run.workflow }, run.workflow),
-      h("td.num", run.step ?? "–"),
-      h("td.num", count(tokens)),
-      h("td.num", usage.cost !== undefined ? cost(usage.cost) : "–"),
-      h("td", { title: absTime(run.created_at), dataset: { ts: run.created_at || "" } }, relTime(run.created_at)),
-      h("td.num", run.created_at ? duration(end - run.created_at) : "–"),
-    );
-    tr.dataset.status = run.status;
+    fillRunRow(tr, run);
   }
 
   function markSelected() {
