@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
 import statistics
 import tempfile
@@ -139,6 +140,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             "runs": args.runs,
             "repeat": args.repeat,
             "store": "sqlite (default durability)",
+            "load_average_1m": os.getloadavg()[0],
+            "cpus": os.cpu_count(),
         },
     }
     return out
