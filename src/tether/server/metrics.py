@@ -4,7 +4,9 @@ Two kinds. **Gauges read from the store at scrape time** (a few aggregate querie
 per run): runs by status (of the caller's tenant), queue depth by state and the age of the
 oldest waiting run per queue, workers by state and the runs they hold. **Counters and
 histograms of this process**, fed by an observing event bus on the server's runtime (the
-runs the embedded worker executes): step and node latency, model calls, tokens and cost.
+runs the embedded worker executes): step and node latency, model calls, tokens and cost, tool
+calls and tool errors by error type (an open circuit breaker's refusals show as
+``CircuitOpenError``).
 """
 
 from __future__ import annotations
@@ -48,6 +50,17 @@ class RunMetrics:
             "tether_model_cost", "Model cost (the pricing table's currency)", ["model"], registry=r
         )
 
+        self.tool_calls = Counter(
+            "tether_tool_calls", "Tool calls made (replays excluded)", ["tool"], registry=r
+        )
+        self.tool_errors = Counter(
+            "tether_tool_errors",
+            "Tool calls that ended in an error, by error type (CircuitOpenError: refused by an "
+            "open circuit breaker)",
+            ["tool", "error"],
+            registry=r,
+        )
+
     def observe(self, ev: Event) -> None:
         kind = ev.type
         if kind == "step_finished":  # {tasks: [task id], took: [seconds], started: time}
@@ -64,6 +77,11 @@ class RunMetrics:
             self.model_tokens.labels(model, "input").inc(_num(ev.data.get("input_tokens")))
             self.model_tokens.labels(model, "output").inc(_num(ev.data.get("output_tokens")))
             self.model_cost.labels(model).inc(_num(ev.data.get("cost")))
+        elif kind == "tool_call":  # tether.tools.observed: {tool, ok, error, attempts, ...}
+            tool = str(ev.data.get("tool") or "?")
+            self.tool_calls.labels(tool).inc()
+            if not ev.data.get("ok", True):
+                self.tool_errors.labels(tool, str(ev.data.get("error") or "?")).inc()
 
 
 def _node_of(task_id: str) -> str:

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from tether.core.errors import ConfigurationError, RunNotFoundError
 from tether.core.lifecycle import FINISHED, RunStatus
+from tether.graph.history import replay
 from tether.server import paging, views
 from tether.server.keys import Principal
 from tether.server.problems import API_PROBLEMS, ApiProblem
@@ -50,15 +51,16 @@ def idempotency_key(who: Principal, key: str | None) -> str | None:
 
 
 async def run_view(services: Services, run: RunRecord) -> dict[str, Any]:
-    """A run with its state, current nodes and usage (``GET /v1/runs/{id}``)."""
+    """A run with its state, current nodes and usage (``GET /v1/runs/{id}``): the checkpoint
+    chain read once gives both the state and what the run executes next."""
     rt, store = services.runtime, services.runtime.store
+    chain = await store.load_chain(run.run_id, run.step)
     state: dict[str, Any] | None = None
     with contextlib.suppress(ConfigurationError):  # custom reducers of an unknown workflow
-        state = await rt.get_state(run.run_id, run=run)
+        state = replay(rt._schema_for(run), chain)
     nodes: list[str] = []
-    if run.status not in FINISHED:
-        latest = await store.latest_checkpoint(run.run_id)
-        nodes = list(dict.fromkeys(t["node"] for t in latest.next_tasks))
+    if run.status not in FINISHED and chain:
+        nodes = list(dict.fromkeys(t["node"] for t in chain[-1].next_tasks))
     models = await store.model_usage(run.run_id)
     tools = sum(1 for e in await store.list_effects(run.run_id) if e.kind == "tool")
     return views.run_detail(run, state, nodes, views.usage(models, tools))

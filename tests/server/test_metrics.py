@@ -1,0 +1,80 @@
+"""``/metrics``: store gauges at scrape time, and this process's step, node, model and tool
+figures from the events of the runs it executes."""
+
+from __future__ import annotations
+
+from prometheus_client import generate_latest
+
+from tests.server.conftest import Server
+from tether.server.metrics import RunMetrics
+from tether.store.types import Event
+
+
+def _value(text: str, name: str) -> float:
+    """The value of the sample ``name`` (with its labels) in Prometheus text."""
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{name} not in the metrics")
+
+
+def test_the_embedded_worker_s_steps_and_the_store_s_runs_are_measured(server: Server) -> None:
+    for n in (3, 4):
+        server.wait(server.submit("count", {"n": n}), "COMPLETED")
+    server.wait(server.submit("ask", {}), "ESCALATED")
+    text = server.client.get("/metrics").text
+    assert 'tether_runs{status="COMPLETED"} 2.0' in text
+    assert 'tether_runs{status="ESCALATED"} 1.0' in text
+    assert _value(text, "tether_step_seconds_count") >= 7  # 3 + 4 steps (and ask's)
+    assert _value(text, 'tether_node_seconds_count{node="tick"}') == 7
+    assert 'tether_workers{state="running"} 1.0' in text
+    assert (
+        'tether_queue_depth{queue="default",state="waiting"}' in text
+        or "tether_queue_depth" in text
+    )
+
+
+def test_model_and_tool_events_feed_the_counters() -> None:
+    m = RunMetrics()
+    m.observe(
+        Event(
+            "r",
+            1,
+            "model_call",
+            10.0,
+            1,
+            "agent",
+            {"model": "m1", "input_tokens": 12, "output_tokens": 5, "cost": 0.25},
+        )
+    )
+    m.observe(Event("r", 2, "tool_call", 11.0, 1, "agent", {"tool": "refund", "ok": True}))
+    m.observe(
+        Event(
+            "r",
+            3,
+            "tool_call",
+            12.0,
+            1,
+            "agent",
+            {"tool": "refund", "ok": False, "error": "CircuitOpenError"},
+        )
+    )
+    m.observe(
+        Event(
+            "r",
+            4,
+            "step_finished",
+            13.0,
+            1,
+            None,
+            {"tasks": ["1:agent:0", "1:fetch:0"], "took": [0.5, 0.25], "started": 12.0},
+        )
+    )
+    text = generate_latest(m.registry).decode()
+    assert 'tether_model_tokens_total{direction="input",model="m1"} 12.0' in text
+    assert 'tether_model_tokens_total{direction="output",model="m1"} 5.0' in text
+    assert 'tether_model_cost_total{model="m1"} 0.25' in text
+    assert 'tether_tool_calls_total{tool="refund"} 2.0' in text
+    assert 'tether_tool_errors_total{error="CircuitOpenError",tool="refund"} 1.0' in text
+    assert "tether_step_seconds_sum 1.0" in text
+    assert 'tether_node_seconds_sum{node="fetch"} 0.25' in text
