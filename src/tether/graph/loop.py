@@ -116,7 +116,7 @@ class RunLoop:
         self.trace = start_run_trace(run, wf.name, rt.owner)
         """This execution's spans (``tether.observability.run_trace``); None: not traced."""
         self._ended: dict[str, float] = {}
-        """When each task of the running step ended (``step_finished``'s ``took``)."""
+        """When each of a step's parallel tasks ended (``step_finished``'s ``took``)."""
 
     # -- events --------------------------------------------------------------------------
     def emit(
@@ -303,20 +303,17 @@ class RunLoop:
                 blob = serde.dumps(state)
                 snapshot = serde.loads(blob)
                 self.tracker.took(len(blob))
-            ended, self._ended = self._ended, {}
-            self.emit(
-                "step_finished",
-                {
-                    "tasks": [o.task["id"] for o in done],
-                    "keys": sorted({k for o in done if o.writes for k in o.writes}),
-                    "started": started,
-                    "took": [
-                        ended[o.task["id"]] - started if o.task["id"] in ended else None
-                        for o in done
-                    ],
-                },
-                step=nstep,
-            )
+            finished_data: dict[str, Any] = {
+                "tasks": [o.task["id"] for o in done],
+                "keys": sorted({k for o in done if o.writes for k in o.writes}),
+                "started": started,
+            }
+            if journal_each:  # parallel tasks: when each ended (one task ends with its step)
+                ended, self._ended = self._ended, {}
+                finished_data["took"] = [
+                    ended[o.task["id"]] - started if o.task["id"] in ended else None for o in done
+                ]
+            self.emit("step_finished", finished_data, step=nstep)
             cp = Checkpoint(run_id, nstep, delta, next_tasks, snapshot, barriers)
             stop = stops_after(wf, (o.task for o in done))
             seen: StepView | None = None
@@ -421,7 +418,8 @@ class RunLoop:
                 spec.phase.value,
                 lambda: run_task(spec, task, self.state, ctx, self.wf.schema),
             )
-        self._ended[task["id"]] = self.rt.clock.now()
+        if journal:  # one of several tasks of its step (see step_finished's "took")
+            self._ended[task["id"]] = self.rt.clock.now()
         if out.kind == "done":
             if live:
                 self.emit(
