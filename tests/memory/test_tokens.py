@@ -68,3 +68,16 @@ async def test_the_bundled_model_summarises_within_its_own_context() -> None:
     assert fitted.messages[1].content == "Goal: plan a team dinner in Lisbon."
     exact = model.count_prompt(ModelRequest(messages=tuple(fitted.messages)))
     assert fitted.tokens == exact
+
+
+def test_a_server_running_the_same_gguf_counts_exactly_with_its_tokenizer() -> None:
+    from tether.llm import OpenAICompatibleModel
+
+    local = LocalModel()
+    served = OpenAICompatibleModel("smollm2", base_url="http://127.0.0.1:9/v1", tokenizer=local)
+    counter = counter_for(served)
+    assert isinstance(counter, TemplateCounter) and counter.exact
+    msgs = [Message.system(TEXTS[0]), Message.user(TEXTS[1]), Message.assistant(TEXTS[3])]
+    assert counter.count_messages(msgs) == local.count_prompt(ModelRequest(messages=tuple(msgs)))
+    bare = OpenAICompatibleModel("gpt-x", base_url="http://127.0.0.1:9/v1")
+    assert counter_for(bare).exact is False  # the documented estimate

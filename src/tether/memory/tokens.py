@@ -136,25 +136,30 @@ _PROBES = {
 }
 
 
-class TemplateCounter(ModelTokenCounter):
-    """Exact for a model that can count a whole prompt (``count_prompt``: ``LocalModel``,
-    llama.cpp's tokenizer and the GGUF file's own chat template). What the template adds
+class TemplateCounter(_Counting):
+    """Exact for a tokenizer that can count a whole prompt (``count_prompt``: ``LocalModel``,
+    llama.cpp's tokenizer and the GGUF file's own chat template; also the ``tokenizer`` an
+    ``OpenAICompatibleModel`` serving that file was given). What the template adds
     around a message of each role, before the answer, and when there is no system message
     (SmolLM2's template then inserts its default system prompt) is learnt once, from the
     model's counts of a few two-message prompts; then each message is counted on its own and
     cached, which gives the count of the whole prompt for plain messages (tool calls'
     arguments are counted as text)."""
 
-    def __init__(self, model: Model) -> None:
-        super().__init__(model)
-        if not isinstance(model, PromptTokenizer):
-            raise ConfigurationError(f"{model!r} cannot count whole prompts (count_prompt)")
-        self.prompts: PromptTokenizer = model
+    exact = True
+
+    def __init__(self, tokenizer: PromptTokenizer) -> None:
+        super().__init__()
+        if not isinstance(tokenizer, PromptTokenizer):
+            raise ConfigurationError(
+                f"{tokenizer!r} cannot count whole prompts (it needs count_prompt and "
+                "count_tokens, like LocalModel)"
+            )
+        self.prompts = tokenizer
         self._learnt: dict[str, int] | None = None
 
-    @property
-    def exact(self) -> bool:
-        return True
+    def _count(self, text: str) -> int:
+        return self.prompts.count_tokens(text)
 
     def _prompt(self, *messages: Message) -> int:
         return self.prompts.count_prompt(ModelRequest(messages=messages))
@@ -182,13 +187,17 @@ class TemplateCounter(ModelTokenCounter):
 
 
 def counter_for(model: Model | None) -> TokenCounter:
-    """The best counter for ``model``: its own tokenizer and chat template when it can count a
-    whole prompt (``LocalModel``), else its ``count_tokens`` (an estimate unless the model
+    """The best counter for ``model``: its own tokenizer and chat template when it (or its
+    ``tokenizer``) can count a whole prompt (``LocalModel``; ``OpenAICompatibleModel(...,
+    tokenizer=LocalModel(path=...))``), else its ``count_tokens`` (an estimate unless the model
     has a tokenizer), else the estimate."""
     if model is None:
         return EstimateCounter()
     if isinstance(model, PromptTokenizer):
         return TemplateCounter(model)
+    tokenizer = getattr(model, "tokenizer", None)
+    if isinstance(tokenizer, PromptTokenizer):  # a server running a GGUF file tether can read
+        return TemplateCounter(tokenizer)
     return ModelTokenCounter(model)
 
 
