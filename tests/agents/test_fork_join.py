@@ -204,3 +204,24 @@ async def test_a_branch_waiting_for_a_human_parks_the_parent_until_answered() ->
         done = await rt.resume(res.run_id)
     assert done.status.value == "COMPLETED"
     assert done.state["results"][0]["state"]["y"] == 7
+
+
+async def test_cancelling_the_parent_cancels_its_branches() -> None:
+    branch = branch_wf("fj_cancel_branch")
+    wf = fork_join(ForkJoinOptions(branch=branch), name="fj_cancel")
+    async with Runtime(MemoryStore(), recover=False) as rt:
+        handle = await rt.start(
+            wf, {"branches": [{"x": 1, "block": True}, {"x": 2, "block": True}]}
+        )
+        for _ in range(1200):  # until both branches run (bounds a hang only)
+            children = await rt.store.list_runs(parent_run_id=handle.run_id)
+            if len(children) == 2:
+                break
+            await asyncio.sleep(0.05)
+        await rt.cancel(handle.run_id, reason="no longer needed")
+        for _ in range(1200):
+            children = await rt.store.list_runs(parent_run_id=handle.run_id)
+            if all(c.status.value == "CANCELLED" for c in children):
+                break
+            await asyncio.sleep(0.05)
+    assert [c.status.value for c in children] == ["CANCELLED", "CANCELLED"]

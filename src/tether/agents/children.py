@@ -21,7 +21,8 @@ async def start_child(
     ctx: RunContext, wf: Workflow, child_id: str, data: Mapping[str, Any], meta: dict[str, Any]
 ) -> RunRecord:
     """The child run ``child_id`` of ``ctx``'s run: found when it exists, else started (linked
-    to the parent, so it draws on the parent's budget envelope)."""
+    to the parent, so it draws on the parent's budget envelope, and marked ``subgraph_of`` it,
+    so cancelling the parent cancels it too)."""
     host = ctx.host
     try:
         return await host.store.get_run(child_id)
@@ -32,7 +33,7 @@ async def start_child(
             run_id=child_id,
             parent_run_id=ctx.run_id,
             parent_step=ctx.step,
-            metadata=meta,
+            metadata={**meta, "subgraph_of": ctx.run_id},
             actor=f"run:{ctx.run_id}",
         )
         return await host.store.get_run(child_id)
