@@ -78,3 +78,17 @@ def test_model_and_tool_events_feed_the_counters() -> None:
     assert 'tether_tool_errors_total{error="CircuitOpenError",tool="refund"} 1.0' in text
     assert "tether_step_seconds_sum 1.0" in text
     assert 'tether_node_seconds_sum{node="fetch"} 0.25' in text
+
+
+def test_circuit_breakers_of_the_process_show_their_state(server: Server) -> None:
+    from tether.core.breaker import BreakerPolicy, CircuitBreaker
+
+    breaker = CircuitBreaker(
+        "flaky_api", BreakerPolicy(failure_threshold=1), reject=lambda why, _: RuntimeError(why)
+    )
+    text = server.client.get("/metrics").text
+    assert 'tether_breaker_state{kind="tool",name="flaky_api",state="closed"} 1.0' in text
+    breaker.failure()
+    text = server.client.get("/metrics").text
+    assert 'tether_breaker_state{kind="tool",name="flaky_api",state="open"} 1.0' in text
+    assert 'tether_breaker_state{kind="tool",name="flaky_api",state="closed"} 0.0' in text

@@ -7,6 +7,7 @@ own error class.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -64,6 +65,7 @@ class CircuitBreaker:
         self.opened_at = 0.0
         self._trials = 0
         self.transitions: list[tuple[BreakerState, BreakerState]] = []
+        _LIVE.add(self)
 
     def _move(self, to: BreakerState) -> None:
         if to is not self.state:
@@ -106,3 +108,11 @@ class CircuitBreaker:
         """A half-open trial ended without a verdict (cancelled): let another one through."""
         if self.state is BreakerState.HALF_OPEN and self._trials > 0:
             self._trials -= 1
+
+
+_LIVE: weakref.WeakSet[CircuitBreaker] = weakref.WeakSet()
+
+
+def live_breakers() -> list[CircuitBreaker]:
+    """Every circuit breaker of this process still in use (for metrics)."""
+    return list(_LIVE)

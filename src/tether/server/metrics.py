@@ -63,11 +63,13 @@ class RunMetrics:
 
     def observe(self, ev: Event) -> None:
         kind = ev.type
-        if kind == "step_finished":  # {tasks: [task id], took: [seconds], started: time}
+        if kind == "step_finished":  # {tasks: [task id], started: time, took?: [seconds]}
             started = ev.data.get("started")
-            if isinstance(started, int | float):
-                self.step_seconds.observe(max(0.0, ev.ts - float(started)))
-            tasks, took = ev.data.get("tasks") or [], ev.data.get("took") or []
+            step = max(0.0, ev.ts - float(started)) if isinstance(started, int | float) else None
+            if step is not None:
+                self.step_seconds.observe(step)
+            tasks = ev.data.get("tasks") or []
+            took = ev.data.get("took") or [step] * len(tasks)  # one task ends with its step
             for task_id, seconds in zip(tasks, took, strict=False):
                 if isinstance(seconds, int | float):
                     self.node_seconds.labels(_node_of(str(task_id))).observe(float(seconds))

@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import Metric
 
+from tether.core.breaker import BreakerState, live_breakers
 from tether.core.lifecycle import RunStatus
 from tether.server.keys import Principal
 from tether.server.metrics import Families, gauge
@@ -65,6 +66,18 @@ async def store_gauges(services: Services, who: Principal) -> list[Metric]:
                 (([q.queue], q.oldest_age(now)) for q in stats),
             )
         )
+    out.append(
+        gauge(
+            "tether_breaker_state",
+            "Circuit breakers of this process (tools, model providers): 1 for the state each is in",
+            ["kind", "name", "state"],
+            (
+                ([b.kind, b.name, state.value], 1.0 if b.state is state else 0.0)
+                for b in sorted(live_breakers(), key=lambda b: (b.kind, b.name))
+                for state in BreakerState
+            ),
+        )
+    )
     if isinstance(store, WorkerRegistry):
         rows = await store.list_workers()
         states: dict[str, int] = {"running": 0, "silent": 0, "stopped": 0}
