@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml
 setup: $(VENV)/.installed
 
 demo: setup
-	$(PY) examples/researcher.py
+	$(VENV)/bin/tether demo
 
 check: setup
 	$(VENV)/bin/ruff check src tests bench examples

@@ -22,6 +22,7 @@ from typing import Any, NoReturn
 from tether.cli import (
     approvals_cmd,
     audit_cmd,
+    demo_cmd,
     keys_cmd,
     kpis_cmd,
     mindlog_cmd,
@@ -246,11 +247,13 @@ def build_parser() -> argparse.ArgumentParser:
     queues_cmd.add_parsers(sub, common)
     audit_cmd.add_parsers(sub, common)
     approvals_cmd.add_parsers(sub, common)
+    trace_cmd.add_parsers(sub, common)
     mindlog_cmd.add_parsers(sub, common)
     kpis_cmd.add_parsers(sub, common)
     shadow_cmd.add_parsers(sub, common)
     keys_cmd.add_parsers(sub, common)
     serve_cmd.add_parsers(sub, common)
+    demo_cmd.add_parsers(sub, common)
     return parser
 
 
@@ -379,6 +382,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return audit_cmd.run(args, out)
         elif args.command in approvals_cmd.COMMANDS:
             return approvals_cmd.run(args, out)
+        elif args.command in trace_cmd.COMMANDS:
+            return trace_cmd.run(args, out)
         elif args.command in mindlog_cmd.COMMANDS:
             return mindlog_cmd.run(args, out)
         elif args.command in kpis_cmd.COMMANDS:
@@ -389,6 +394,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return keys_cmd.run(args, out)
         elif args.command in serve_cmd.COMMANDS:
             return serve_cmd.run(args, out)
+        elif args.command in demo_cmd.COMMANDS:
+            return demo_cmd.run(args, out)
         else:
             asyncio.run(_dispatch(args, out))
         return EXIT_OK
