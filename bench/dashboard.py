@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -179,6 +180,7 @@ def main() -> None:
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         served = start(Path(tmp))
         try:
@@ -236,10 +238,13 @@ def main() -> None:
             "repeats": args.repeats,
             "events": EVENTS,
             "runs_in_store": LIST_RUNS,
+            "cpus": os.cpu_count(),
+            "load_avg_1m": [round(load_before, 1), round(os.getloadavg()[0], 1)],
         },
     }
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"load average (1 min) before / after: {load_before:.1f} / {os.getloadavg()[0]:.1f}")
     print(f"wrote {RESULTS.relative_to(ROOT)}")
 
 
