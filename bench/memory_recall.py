@@ -23,6 +23,12 @@ the vector-only search's top 10 (``Ranking(keyword_weight=0, half_life=None,
 importance_weight=0)``, so the order is the vector order) against numpy's exact top 10 over
 every vector. "hybrid" is the default ranking (vector + keywords + decay + importance).
 
+Insert throughput is ``add_many`` in batches of 1,000 (SQLite: rows and HNSW inserts; the
+index is then saved and the store reopened, ``reopen_s``). On PostgreSQL a set above
+``--bulk-above`` (5,000) is bulk-loaded: COPY with the HNSW index dropped, then one CREATE
+INDEX (pgvector's row-by-row HNSW inserts are the slow part); the add-a-memory figure is the
+incremental path there (one row, HNSW insert included).
+
 PostgreSQL: ``TETHER_BENCH_PGVECTOR`` (a server with pgvector) or else a throwaway pgserver
 (PostgreSQL 16 + pgvector 0.6) in a temporary directory. Prints a table and writes
 ``bench/results/memory_recall.json``.
@@ -214,7 +220,7 @@ async def run_one(
     data: dict[str, Any],
     truth: list[set[int]],
     adds: int,
-    bulk_above: int = 20_000,
+    bulk_above: int = 5_000,
 ) -> dict[str, Any]:
     from tether.llm.embeddings import default_embedder
     from tether.memory import MemoryScope, NewMemory, Ranking
@@ -332,9 +338,15 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                     row = await run_one(kind, where, data, truth, args.adds, args.bulk_above)
                 rows.append(row)
                 print_row(row, flush=True)
+                if args.out:  # after every row: a long run interrupted keeps what it measured
+                    write(args.out, summary(args, rows))
     finally:
         if pg is not None:
             pg.__exit__()
+    return summary(args, rows)
+
+
+def summary(args: argparse.Namespace, rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "bench": "memory_recall",
         "targets": TARGETS,
@@ -342,10 +354,15 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "machine": {
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
-            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+            "load_average": [round(x, 2) for x in os.getloadavg()],
         },
         "results": rows,
     }
+
+
+def write(out: str, result: dict[str, Any]) -> None:
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(json.dumps(result, indent=2) + "\n")
 
 
 HEADER = (
@@ -378,7 +395,7 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--minilm-up-to", type=int, default=10_000, help="real MiniLM data up to this size"
     )
     p.add_argument(
-        "--bulk-above", type=int, default=20_000, help="PostgreSQL: bulk-load bigger sets"
+        "--bulk-above", type=int, default=5_000, help="PostgreSQL: bulk-load bigger sets"
     )
     p.add_argument("--out", default=str(RESULTS), help="'' to write nothing")
     return p.parse_args(argv)
@@ -389,6 +406,5 @@ if __name__ == "__main__":
     ns = parse()
     result = asyncio.run(main(ns))
     if ns.out:
-        Path(ns.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(ns.out).write_text(json.dumps(result, indent=2) + "\n")
+        write(ns.out, result)
         print(f"wrote {ns.out}")
