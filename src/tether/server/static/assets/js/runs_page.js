@@ -8,6 +8,7 @@ import { followRuns } from "./runs_live.js";
 import { toast, toastError } from "./toast.js";
 
 const PAGE = 50;
+const ACTIVE = "PLANNED,EXECUTING,WAITING_FOR_TOOL,VALIDATING";
 
 export function renderRunsPage(root, params) {
   const filters = {
@@ -29,6 +30,7 @@ export function renderRunsPage(root, params) {
     "select#status-filter",
     { title: "Status", onchange: () => setFilter({ status: statusSelect.value }) },
     h("option", { value: "" }, "All statuses"),
+    h("option", { value: ACTIVE }, "Running (any active status)"),
     STATUSES.map((s) => h("option", { value: s }, `${statusLabel(s)}${statusLabel(s) !== s ? ` (${s})` : ""}`)),
   );
   statusSelect.value = filters.status;
@@ -126,7 +128,7 @@ export function renderRunsPage(root, params) {
   }
 
   function matches(run) {
-    if (filters.status && run.status !== filters.status) return false;
+    if (filters.status && !filters.status.split(",").includes(run.status)) return false;
     if (filters.failed && run.status !== "FAILED") return false;
     if (filters.workflow && run.workflow !== filters.workflow) return false;
     return true;
