@@ -7,7 +7,7 @@ const POLL_MS = 1000;
 /**
  * followRuns({onChange(change), poll(): Promise<items>, onMode(mode)}) -> stop()
  * change: a run's new fields ({run_id, status, workflow, step, updated_at, ...}).
- * mode: "live" | "polling".
+ * mode: "live" | "polling" | "offline" (the server does not answer).
  */
 export function followRuns({ onChange, poll, onMode = () => {} }) {
   let stopped = false;
@@ -37,8 +37,9 @@ export function followRuns({ onChange, poll, onMode = () => {} }) {
     const tick = async () => {
       try {
         for (const run of await poll()) onChange(run);
+        onMode("polling");
       } catch {
-        /* the next tick tries again */
+        onMode("offline"); // the server is unreachable: the next tick tries again
       }
       if (!stopped && timer) timer = setTimeout(tick, POLL_MS);
     };

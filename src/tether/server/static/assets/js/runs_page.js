@@ -341,7 +341,8 @@ export function renderRunsPage(root, params) {
     onMode(mode) {
       indicator.hidden = false;
       indicator.classList.toggle("polling", mode === "polling");
-      indicator.title = mode === "live" ? "live (server-sent events)" : "live (polling every second)";
+      indicator.classList.toggle("offline", mode === "offline");
+      indicator.title = { live: "live (server-sent events)", polling: "live (polling every second)", offline: "the server does not answer; retrying" }[mode];
     },
   });
   const clock = setInterval(() => {
