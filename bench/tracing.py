@@ -1,6 +1,7 @@
 """Per-step cost of tracing: a 1,000-step cycle (nodes ``a`` and ``b`` each add 1, as in
 ``tether_bench.py``'s per_step_us) with tracing off, with the SDK's in-memory exporter, and with
-OTLP/HTTP to a local sink, against a baseline without any tracing code path.
+OTLP/HTTP to a local sink, against a baseline without any tracing code path. ``off-again`` runs
+the very code of ``off`` from another copy: its difference to ``off`` is the noise floor.
 
 The baseline is the current tree with the files the tracing hooks live in (the graph loop, the
 runtime and its cancel, the tool executor, the model plane) as they were before commit
@@ -40,7 +41,7 @@ HOOKED = [
     "src/tether/graph/runtime_control.py",
 ]
 STEPS = 1000
-MODES = ("baseline", "off", "in-memory", "otlp-http")
+MODES = ("baseline", "off", "off-again", "in-memory", "otlp-http")
 RESULTS = ROOT / "bench" / "results" / "tracing.json"
 
 
@@ -125,17 +126,17 @@ def baseline_tree(tmp: Path) -> tuple[Path, str]:
 
 
 def run_mode(
-    mode: str, store: str, repeat: int, tmp: Path, base: Path, endpoint: str
+    mode: str, store: str, repeat: int, tmp: Path, trees: dict[str, Path], endpoint: str
 ) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TETHER_TRACE", "OTEL_"))}
-    env["PYTHONPATH"] = str(base if mode == "baseline" else ROOT / "src")
+    env["PYTHONPATH"] = str(trees.get(mode, ROOT / "src"))
     url = "memory://" if store == "memory" else f"sqlite:///{tmp / f'{mode}-{time.time_ns()}.db'}"
     out = subprocess.run(
         [
             sys.executable,
             __file__,
             "--worker",
-            mode,
+            "off" if mode == "off-again" else mode,
             "--url",
             url,
             "--repeat",
@@ -173,12 +174,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as td, OtlpHttpSink(keep=False) as sink:
         tmp = Path(td)
         base, how = baseline_tree(tmp)
+        again = tmp / "again"  # the same code as "off", another copy: the noise floor (A/A)
+        subprocess.run(["cp", "-r", str(ROOT / "src"), str(again)], check=True)
+        trees = {"baseline": base, "off-again": again}
         runs: dict[tuple[str, str], list[float]] = {}
         for _ in range(args.rounds):
             for store in stores:
                 for mode in MODES:
-                    got = run_mode(mode, store, args.repeat, tmp, base, sink.endpoint)
-                    if mode in ("baseline", "off") and got["sdk"]:
+                    got = run_mode(mode, store, args.repeat, tmp, trees, sink.endpoint)
+                    if mode in ("baseline", "off", "off-again") and got["sdk"]:
                         raise RuntimeError(f"{mode}: the OpenTelemetry SDK was imported")
                     runs.setdefault((store, mode), []).append(got["us"])
         requests = sink.requests
