@@ -16,6 +16,7 @@ import argparse
 import asyncio
 
 from tether.agents import ReactOptions, RewooOptions, react_agent, rewoo_agent, savings
+from tether.core.errors import RunFailedError
 from tether.llm import Model, ScriptedModel, model_from_spec, tool_call
 from tether.tools import ToolExecutor, tool
 
@@ -68,18 +69,21 @@ def scripted() -> tuple[Model, Model, Model]:
 
 
 async def compare(planner: Model, solver: Model, react_model: Model) -> str:
-    rewoo = await rewoo_agent(RewooOptions(planner=planner, solver=solver, tools=tools())).ainvoke(
-        {"task": TASK}
-    )
-    react = await react_agent(
-        ReactOptions(model=react_model, tools=tools(), max_iterations=6)
-    ).ainvoke({"task": TASK})
+    try:
+        rewoo = await rewoo_agent(
+            RewooOptions(planner=planner, solver=solver, tools=tools())
+        ).ainvoke({"task": TASK})
+        react = await react_agent(
+            ReactOptions(model=react_model, tools=tools(), max_iterations=6)
+        ).ainvoke({"task": TASK})
+    except RunFailedError as exc:  # a small live model may give no usable plan
+        return f"task: {TASK}\nthe run failed: {exc}"
     saved = savings(rewoo, react)
     return "\n".join(
         [
             f"task: {TASK}",
             f"rewoo answer: {rewoo['answer']}",
-            f"react answer: {react['answer']}",
+            f"react answer: {react['answer']} ({react['stopped']})",
             f"rewoo tool calls: {rewoo['tool_calls']} in {rewoo['waves']} wave(s); "
             f"react tool calls: {react['tool_calls']}",
             "",
