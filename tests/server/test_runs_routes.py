@@ -214,3 +214,15 @@ def test_events_page_by_seq(server: Server) -> None:
     kinds = {e["kind"] for e in everything["items"]}
     assert {"lifecycle", "step_finished"} <= kinds
     assert status_in("COMPLETED")(server.client.get(f"/v1/runs/{run_id}").json())
+
+
+def test_metadata_round_trips_and_the_runtime_s_own_keys_are_refused(server: Server) -> None:
+    ok = server.client.post(
+        "/v1/runs", json={"workflow": "echo", "input": {}, "metadata": {"team": "ops"}}
+    )
+    assert ok.status_code == 202 and ok.json()["metadata"]["team"] == "ops"
+    for key in ("step_limit", "workflow_ref", "__x", "tether_tenant"):
+        r = server.client.post(
+            "/v1/runs", json={"workflow": "echo", "input": {}, "metadata": {key: 1}}
+        )
+        assert r.status_code == 422 and "runtime's own" in r.json()["detail"], key

@@ -43,6 +43,44 @@ RUN_LINKS = {
 """OpenAPI links: what to do with a run id a response names (schemathesis follows them)."""
 
 
+RESERVED_METADATA = frozenset(
+    {
+        "step_limit",
+        "reducers",
+        "workflow_ref",
+        "workflow_version",
+        "effect_keys",
+        "budget",
+        "max_attempts",
+        "run_attempt",
+        "dead_letter",
+        "thread_id",
+        "thread_base",
+        "breakpoint_passed",
+        "replans",
+        "fork",
+        "subgraph_of",
+        "loop_guards",
+        "loop_progress",
+        "trace",
+    }
+)
+"""Run metadata the runtime keeps for itself (step limit, workflow reference, budget, retry
+and thread bookkeeping...): a client setting one would steer the run, so they are refused."""
+
+
+def check_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    taken = sorted(k for k in metadata if k in RESERVED_METADATA or k.startswith(("__", "tether")))
+    if taken:
+        raise ApiProblem(
+            422,
+            f"metadata key(s) {', '.join(map(repr, taken[:5]))} are the runtime's own; "
+            "use other names (budgets go in `budget`, threads in `thread_id`)",
+            kind="reserved-metadata",
+        )
+    return metadata
+
+
 def idempotency_key(who: Principal, key: str | None) -> str | None:
     """Keys are per tenant: the same key from two tenants names two runs."""
     if key is None or who.tenant is None:
@@ -117,7 +155,7 @@ def router(services: Services) -> APIRouter:
             priority=body.priority,
             tenant=who.tenant,
             budget=body.budget,
-            metadata=body.metadata,
+            metadata=check_metadata(body.metadata),
             actor=who.actor,
         )
         run = await rt.store.get_run(handle.run_id)
