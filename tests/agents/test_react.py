@@ -1,4 +1,4 @@
-"""ReAct: the loop's structure, tool-argument repair, bounded iterations, replay."""
+"""ReAct: the loop's structure, tool-argument repair, bounded iterations, budgets."""
 
 from __future__ import annotations
 
