@@ -82,8 +82,18 @@ async def _submit(base: str, runs: int, in_flight: int) -> tuple[list[str], floa
 
         async def lane() -> None:
             for i in queue:
-                body = {"workflow": "echo", "input": {"text": f"run {i}"}}
-                r = await client.post("/v1/runs", json=body)
+                body = {
+                    "workflow": "echo",
+                    "input": {"text": f"run {i}"},
+                    "idempotency_key": f"bench-{i}",  # a retried submit is the same run
+                }
+                for attempt in range(3):  # a keep-alive connection closed under us
+                    try:
+                        r = await client.post("/v1/runs", json=body)
+                        break
+                    except httpx.TransportError:
+                        if attempt == 2:
+                            raise
                 if r.status_code != 202:
                     raise RuntimeError(f"submit answered {r.status_code}: {r.text}")
                 ids.append(r.json()["run_id"])

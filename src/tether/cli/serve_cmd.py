@@ -34,6 +34,9 @@ from tether.worker import default_concurrency
 
 COMMANDS = ("serve",)
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+KEEP_ALIVE = 30
+"""Seconds an idle keep-alive connection stays open (uvicorn's 5 s default closes connections
+that busy clients are about to reuse, and their next request fails on the closed socket)."""
 
 
 def _port(text: str) -> int:
@@ -134,7 +137,14 @@ async def _serve(args: argparse.Namespace, out: Output) -> int:
         request_timeout=args.timeout,
     )
     app = create_app(settings)
-    config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        lifespan="on",
+        timeout_keep_alive=KEEP_ALIVE,
+    )
     server = _server_class()(config)
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, server.stop)
