@@ -135,8 +135,9 @@ class AnnIndex:
         return int(row[0]) if row else 0
 
     # -- keeping up --------------------------------------------------------------------------
-    def catch_up(self, db: sqlite3.Connection) -> None:
-        """Apply the changes logged after ``seq``."""
+    def catch_up(self, db: sqlite3.Connection, *, autosave: bool = True) -> None:
+        """Apply the changes logged after ``seq`` (and ``save`` when ``save_every`` changes
+        wait unsaved, unless ``autosave`` is off: the caller then checks ``due``)."""
         if self._index is None:
             self.open(db)
             return
@@ -172,8 +173,13 @@ class AnnIndex:
         self.unsaved += len(rows)
         if self.base is None:  # a private in-memory database: nobody else reads the log
             db.execute(f"DELETE FROM {self.prefix}memory_changes WHERE seq <= ?", (self.seq,))
-        elif self.unsaved >= self.save_every:
+        elif autosave and self.due:
             self.save(db)
+
+    @property
+    def due(self) -> bool:
+        """Whether enough changes wait unsaved that the index should be saved."""
+        return self.base is not None and self.unsaved >= self.save_every
 
     # -- searching ---------------------------------------------------------------------------
     def __len__(self) -> int:

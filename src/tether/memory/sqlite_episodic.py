@@ -37,6 +37,10 @@ if TYPE_CHECKING:
     from tether.llm.embeddings import Vectors
 
 
+INLINE_ROWS = 16
+"""Batches up to this size are written on the event loop; bigger ones on the store's thread."""
+
+
 class SqliteMemory(SqlEpisodicBase):
     """EpisodicMemory (this object) and KnowledgeGraph (``.kg``) in one SQLite file."""
 
@@ -121,10 +125,15 @@ class SqliteMemory(SqlEpisodicBase):
                 db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
-            ann.catch_up(db)
+            ann.catch_up(db, autosave=False)
 
         async with self._thread.lock:
-            await self._thread.call(write)
+            if len(rows) <= INLINE_ROWS:  # a few rows and their index inserts: well under 1 ms
+                self._thread.now(write)
+            else:
+                await self._thread.call(write)
+            if ann.due:  # saving a big index takes a while: on the thread
+                await self._thread.call(ann.save)
 
     async def _candidates(
         self, qvec: Any, terms: list[str], scope: MemoryScope, pool: int
@@ -133,7 +142,7 @@ class SqliteMemory(SqlEpisodicBase):
         where, params = scope_filter(scope, "m")
 
         def read(db: sqlite3.Connection) -> tuple[list[str], list[str], dict[str, Memory]]:
-            ann.catch_up(db)
+            ann.catch_up(db, autosave=False)
             vkeys = self._vector_keys(db, ann, qvec, scope, pool) if qvec is not None else []
             kkeys: list[int] = []
             kept = self._prune(db, ann, terms)
@@ -163,7 +172,10 @@ class SqliteMemory(SqlEpisodicBase):
             return vids, kids, {m.id: m for m in by_key.values()}
 
         async with self._thread.lock:
-            return self._thread.now(read)
+            found = self._thread.now(read)
+            if ann.due:
+                await self._thread.call(ann.save)
+            return found
 
     def _prune(self, db: sqlite3.Connection, ann: AnnIndex, terms: list[str]) -> list[str]:
         """Drop the terms most memories have (``fusion.prune_terms``; counts from fts5vocab)."""
@@ -258,11 +270,17 @@ class SqliteMemory(SqlEpisodicBase):
                 db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
-            ann.catch_up(db)
+            ann.catch_up(db, autosave=False)
             return int(n)
 
         async with self._thread.lock:
-            return await self._thread.call(write)
+            if len(ids) <= INLINE_ROWS:
+                n = self._thread.now(write)
+            else:
+                n = await self._thread.call(write)
+            if ann.due:
+                await self._thread.call(ann.save)
+            return n
 
     async def _count(self, where: str, params: list[Any]) -> int:
         async with self._thread.transaction(write=False) as tx:
