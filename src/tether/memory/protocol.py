@@ -30,6 +30,10 @@ conformance suite. The shape, as the other parts of the plane use it::
         async def forget_facts(ids, *, scope) -> int
         async def close() -> None
 
+    class MemoryBackend(EpisodicMemory, Protocol):      # what open_memory(url) returns
+        kg: KnowledgeGraph                              # its graph, in the same database
+        async def setup() -> None                       # tables, pgvector check, ANN index
+
 Semantics every backend keeps:
 
 * **Scope.** ``scope.tenant`` matches exactly, always (None is the single-tenant default, its
