@@ -105,3 +105,10 @@ def test_without_the_run_stream_the_list_polls(page: Page, served: Served) -> No
     expect(page.locator(f'tr[data-run-id="{run_id}"]')).to_have_attribute(
         "data-status", "COMPLETED"
     )
+
+
+def test_a_run_at_step_0_shows_its_step(page: Page, served: Served) -> None:
+    run_id = served.submit("crash", {"why": "step zero"})
+    assert served.wait(run_id, "FAILED")["step"] == 0
+    page.goto(f"{served.base}/runs")
+    expect(page.locator(f'tr[data-run-id="{run_id}"] td:nth-child(4)')).to_have_text("0")

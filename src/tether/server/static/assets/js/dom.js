@@ -7,7 +7,7 @@ export function h(spec, props, ...children) {
   const el = document.createElement(tag || "div");
   if (classes.length) el.className = classes.join(" ");
   if (id) el.id = id;
-  if (props && (typeof props !== "object" || props instanceof Node || Array.isArray(props))) {
+  if (props !== null && props !== undefined && (typeof props !== "object" || props instanceof Node || Array.isArray(props))) {
     children.unshift(props);
     props = null;
   }

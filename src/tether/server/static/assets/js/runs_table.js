@@ -29,7 +29,12 @@ export function fillRunRow(tr, run) {
   setChildren(
     tr,
     h("td", h(`span.status.${statusClass(run.status)}`, { title: run.status }, statusLabel(run.status))),
-    h("td.id", { title: run.run_id }, h("a", { href: `/runs/${encodeURIComponent(run.run_id)}`, tabindex: "-1" }, run.run_id)),
+    h(
+      "td.id",
+      { title: run.parent_run_id ? `${run.run_id}, from ${run.parent_run_id}` : run.run_id },
+      run.parent_run_id ? h("span.lineage", { title: `forked from or a child of ${run.parent_run_id}` }, "↳ ") : null,
+      h("a", { href: `/runs/${encodeURIComponent(run.run_id)}`, tabindex: "-1" }, run.run_id),
+    ),
     h("td", { title: run.workflow }, run.workflow),
     h("td.num", run.step ?? "–"),
     h("td.num", count(tokens)),
