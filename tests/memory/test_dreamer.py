@@ -30,8 +30,9 @@ SEATS = ["the user prefers aisle seats on long flights", "user prefers aisle sea
 LONE = "printer on floor three jams on tuesdays"
 
 
-async def seeded(clock: FakeClock) -> MemoryPlane:
-    plane = MemoryPlane(InProcessEpisodic(embedder=HashingEmbedder(), clock=clock))
+async def seeded(clock: FakeClock, store: Any = None) -> MemoryPlane:
+    episodic = store or InProcessEpisodic(embedder=HashingEmbedder(), clock=clock)
+    plane = MemoryPlane(episodic)
     old = clock.now() - 40 * DAY
     for tenant in ("acme", "globex"):
         scope = MemoryScope(tenant)
@@ -79,9 +80,18 @@ async def test_dry_run_changes_nothing_and_audits_what_it_would_remove(tmp_path:
     assert r.state["plan"]["hot"] == 1 and len(r.state["merged"]) == 2
 
 
-async def test_real_dream_merges_prunes_audits_and_keeps_tenants_apart(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["in-process", "sqlite"])
+async def test_real_dream_merges_prunes_audits_and_keeps_tenants_apart(
+    tmp_path: Path, backend: str
+) -> None:
     clock = FakeClock()
-    plane = await seeded(clock)
+    store: Any = None
+    if backend == "sqlite":
+        from tether.memory import SqliteMemory
+
+        store = SqliteMemory(str(tmp_path / "memory.db"), embedder=HashingEmbedder(), clock=clock)
+        await store.setup()
+    plane = await seeded(clock, store)
     globex = await texts(plane, "globex")
     model = merger()
     wf = dreamer_workflow(plane, model, embedder=HashingEmbedder(), clock=clock)
@@ -108,6 +118,7 @@ async def test_real_dream_merges_prunes_audits_and_keeps_tenants_apart(tmp_path:
         assert got.metadata["consolidated_from"] == m["from"]
         assert got.provenance.trusted == got.text.startswith("MERGED(2)")  # all members trusted
         assert await plane.episodic.get(m["id"], scope=MemoryScope("globex")) is None
+    await plane.close()
 
 
 async def test_prune_below_removes_cold_singletons(tmp_path: Path) -> None:
