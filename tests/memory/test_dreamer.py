@@ -80,18 +80,11 @@ async def test_dry_run_changes_nothing_and_audits_what_it_would_remove(tmp_path:
     assert r.state["plan"]["hot"] == 1 and len(r.state["merged"]) == 2
 
 
-@pytest.mark.parametrize("backend", ["in-process", "sqlite"])
 async def test_real_dream_merges_prunes_audits_and_keeps_tenants_apart(
-    tmp_path: Path, backend: str
+    tmp_path: Path, memory_factory: Any, clock: FakeClock
 ) -> None:
-    clock = FakeClock()
-    store: Any = None
-    if backend == "sqlite":
-        from tether.memory import SqliteMemory
-
-        store = SqliteMemory(str(tmp_path / "memory.db"), embedder=HashingEmbedder(), clock=clock)
-        await store.setup()
-    plane = await seeded(clock, store)
+    """On every memory backend: in-process, SQLite, PostgreSQL + pgvector."""
+    plane = await seeded(clock, await memory_factory())
     globex = await texts(plane, "globex")
     model = merger()
     wf = dreamer_workflow(plane, model, embedder=HashingEmbedder(), clock=clock)
@@ -118,7 +111,6 @@ async def test_real_dream_merges_prunes_audits_and_keeps_tenants_apart(
         assert got.metadata["consolidated_from"] == m["from"]
         assert got.provenance.trusted == got.text.startswith("MERGED(2)")  # all members trusted
         assert await plane.episodic.get(m["id"], scope=MemoryScope("globex")) is None
-    await plane.close()
 
 
 async def test_prune_below_removes_cold_singletons(tmp_path: Path) -> None:

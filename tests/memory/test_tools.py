@@ -42,17 +42,12 @@ def workflow() -> Any:
     return g.compile()
 
 
-@pytest.mark.parametrize("backend", ["in-process", "sqlite"])
 async def test_tools_act_for_the_runs_tenant_and_carry_provenance(
-    tmp_path: Path, backend: str
+    tmp_path: Path, memory_factory: Any
 ) -> None:
-    mem = plane()
-    if backend == "sqlite":
-        from tether.memory import SqliteMemory
-
-        sqlite = SqliteMemory(str(tmp_path / "memory.db"), embedder=HashingEmbedder())
-        await sqlite.setup()
-        mem = MemoryPlane(sqlite, sqlite.kg)
+    """On every memory backend: in-process, SQLite, PostgreSQL + pgvector."""
+    backend = await memory_factory()
+    mem = MemoryPlane(backend, backend.kg)
     store = SqliteStore(tmp_path / "runs.db")
     wf = workflow()
     deps = {"tools": ToolExecutor(mem.tools(runs=store))}
@@ -72,7 +67,6 @@ async def test_tools_act_for_the_runs_tenant_and_carry_provenance(
     assert theirs.state["results"] == [[]] and nobody.state["results"] == [[]]
     stored = await mem.episodic.list(MemoryScope("acme"))
     assert [m.scope.run_id for m in stored[0]] == [a.run_id]
-    await mem.close()
 
 
 async def test_forget_cannot_reach_another_tenant(tmp_path: Path) -> None:
