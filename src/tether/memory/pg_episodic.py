@@ -49,7 +49,7 @@ class PgMemory(SqlEpisodicBase):
         embedder: Embedder | None = None,
         clock: Clock = SYSTEM_CLOCK,
         functional_relations: Collection[str] = (),
-        ef_search: int = 100,
+        ef_search: int = 200,
         max_connections: int = 8,
         where: str | None = None,
         schema: str | None = None,

@@ -92,11 +92,11 @@ def _postgres_v1(p: str, dimensions: int) -> list[str]:
 
 
 def pg_hnsw_index(p: str) -> str:
-    """The HNSW index of the vectors (pgvector's defaults: m=16, ef_construction=64). A bulk
+    """The HNSW index of the vectors (m=16, ef_construction=128: recall@10 0.76 at 64). A bulk
     load can drop it and create it again after (one parallel build beats row-by-row inserts)."""
     return (
         f"CREATE INDEX IF NOT EXISTS {p}memories_hnsw ON {p}memories USING hnsw "
-        "(embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)"
+        "(embedding vector_cosine_ops) WITH (m = 16, ef_construction = 128)"
     )
 
 
