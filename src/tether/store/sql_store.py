@@ -45,8 +45,8 @@ from tether.store.sql_base import ACTIVE_VALUES, FINISHED_VALUES, Statements
 from tether.store.sql_budget import SqlBudget
 from tether.store.sql_evaluation_log import SqlEvaluationLog
 from tether.store.sql_pii_vault import SqlPiiVault
-from tether.store.sql_run_counts import SqlRunCounts
 from tether.store.sql_queue_limits import SqlQueueLimits
+from tether.store.sql_run_counts import SqlRunCounts
 from tether.store.sql_timers import SqlTimers
 from tether.store.sql_workers import SqlWorkers
 from tether.store.types import (
