@@ -26,7 +26,7 @@ class ServerSettings:
     """Seconds a request may take before it is answered 504 (event streams excepted)."""
     sse_heartbeat: float = 15.0
     """Seconds between two ``: ping`` comments on an idle event stream."""
-    sse_poll: float = 0.02
+    sse_poll: float = 0.01
     """Seconds between two looks at the store for a streamed run's new events."""
     runs_poll: float = 0.5
     """Seconds between two looks at the store for the run-change stream."""
