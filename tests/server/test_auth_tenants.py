@@ -253,3 +253,12 @@ async def test_verifier_checks_one_hash_and_caches_by_digest() -> None:
         await create_key(store, "acme", ["root"])
     with pytest.raises(Exception, match="tenant"):
         await create_key(store, "", ["read"])
+
+
+def test_a_server_that_requires_keys_never_falls_back_to_local_mode(tmp_path: Path) -> None:
+    from tests.server.conftest import open_server
+
+    for srv in open_server(tmp_path, require_keys=True):
+        r = srv.client.get("/v1/runs")  # no key in the store at all
+        assert r.status_code == 401 and r.headers["content-type"] == "application/problem+json"
+        assert srv.client.get("/healthz").status_code == 200

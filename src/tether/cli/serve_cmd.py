@@ -134,6 +134,7 @@ async def _serve(args: argparse.Namespace, out: Output) -> int:
         workflows=workflows,
         embedded_workers=workers,
         max_body_bytes=args.max_body,
+        require_keys=args.host not in LOOPBACK,
         request_timeout=args.timeout,
     )
     app = create_app(settings)

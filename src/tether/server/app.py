@@ -75,7 +75,7 @@ def build_services(settings: ServerSettings) -> tuple[Services, Worker | None]:
     metrics = RunMetrics()
     rt.bus = ObservingBus(metrics)  # step/node latency and model usage of runs executed here
     keys: ApiKeyStore = store if isinstance(store, ApiKeyStore) else _NoKeys()
-    auth = Auth(keys, cache_ttl=settings.key_cache_ttl)
+    auth = Auth(keys, cache_ttl=settings.key_cache_ttl, require_keys=settings.require_keys)
     workflows = {wf.name: wf for wf in settings.workflows}
     return Services(rt, auth, settings, workflows, metrics), worker
 

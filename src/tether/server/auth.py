@@ -23,14 +23,19 @@ _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="tether"'}
 
 
 class Auth:
-    def __init__(self, store: ApiKeyStore, *, cache_ttl: float = 30.0) -> None:
+    def __init__(
+        self, store: ApiKeyStore, *, cache_ttl: float = 30.0, require_keys: bool = False
+    ) -> None:
         self.store = store
+        self.require_keys = require_keys
         self.verifier = KeyVerifier(store, cache_ttl=cache_ttl)
         self._keyed_until = 0.0
         self._keyed = False
 
     async def keyed(self) -> bool:
         """Whether the store holds any live key (else: local single-tenant mode)."""
+        if self.require_keys:
+            return True
         now = time.monotonic()
         if now >= self._keyed_until:
             self._keyed = await self.store.has_api_keys()

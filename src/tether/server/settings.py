@@ -30,6 +30,10 @@ class ServerSettings:
     """Seconds between two looks at the store for a streamed run's new events."""
     runs_poll: float = 0.5
     """Seconds between two looks at the store for the run-change stream."""
+    require_keys: bool = False
+    """Never serve in local mode: with no live key in the store every request is refused
+    (401). ``tether serve`` sets it when it binds a non-loopback address, so revoking the
+    last key never opens a public server."""
     key_cache_ttl: float = 30.0
     """Seconds a verified API key is remembered (a revoked key works at most this long)."""
     lease_ttl: float = 15.0
