@@ -174,9 +174,36 @@ def _grammar(schema_json: str) -> tuple[Any, str]:
     from llama_cpp.llama_grammar import JSON_GBNF, LlamaGrammar
 
     try:
+        schema_json = json.dumps(grammar_schema(json.loads(schema_json)))
         return LlamaGrammar.from_json_schema(schema_json, verbose=False), "schema"
     except Exception:  # the converter raises assorted errors on unsupported schema features
         return LlamaGrammar.from_string(JSON_GBNF, verbose=False), "json"
+
+
+_SCHEMA_MAPS = frozenset({"properties", "$defs", "definitions", "dependentSchemas"})
+"""Keywords whose value maps names to schemas (a property may be called "pattern")."""
+
+
+def grammar_schema(schema: Any) -> Any:
+    """``schema`` without its string ``pattern`` keywords, for the grammar converter.
+
+    llama-cpp-python turns a regex pattern into GBNF that llama.cpp cannot parse when it holds an
+    escape such as ``\\d``: llama.cpp reports "error parsing grammar" and then crashes the whole
+    process in native code, past any ``except``. Without the pattern the grammar still fixes the
+    JSON's shape, and the output is validated against the full schema downstream."""
+    if isinstance(schema, list):
+        return [grammar_schema(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "pattern" and isinstance(value, str):
+            continue
+        if key in _SCHEMA_MAPS and isinstance(value, dict):
+            out[key] = {name: grammar_schema(sub) for name, sub in value.items()}
+        else:
+            out[key] = grammar_schema(value)
+    return out
 
 
 _engines: dict[EngineKey, Engine] = {}
