@@ -174,9 +174,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as td, OtlpHttpSink(keep=False) as sink:
         tmp = Path(td)
         base, how = baseline_tree(tmp)
-        again = tmp / "again"  # the same code as "off", another copy: the noise floor (A/A)
-        subprocess.run(["cp", "-r", str(ROOT / "src"), str(again)], check=True)
-        trees = {"baseline": base, "off-again": again}
+        # every mode runs a copy in one temporary directory (where the code sits measurably
+        # moves the figures on some machines); off-again, a second copy of the code of off,
+        # shows the noise floor (A/A)
+        trees = {"baseline": base}
+        for name in ("current", "again"):
+            subprocess.run(["cp", "-r", str(ROOT / "src"), str(tmp / name)], check=True)
+        for mode in MODES[1:]:
+            trees[mode] = tmp / ("again" if mode == "off-again" else "current")
         runs: dict[tuple[str, str], list[float]] = {}
         for _ in range(args.rounds):
             for store in stores:
