@@ -213,7 +213,11 @@ def test_events_page_by_seq(server: Server) -> None:
     assert [e["seq"] for e in after["items"]] == seqs[4:]
     kinds = {e["kind"] for e in everything["items"]}
     assert {"lifecycle", "step_finished"} <= kinds
-    assert status_in("COMPLETED")(server.client.get(f"/v1/runs/{run_id}").json())
+    run = server.client.get(f"/v1/runs/{run_id}").json()
+    assert status_in("COMPLETED")(run)
+    assert run["event_seq"] == seqs[-1]  # the dashboard sizes its event list with it
+    listed = server.client.get("/v1/runs", params={"limit": 1}).json()["items"][0]
+    assert listed["run_id"] == run_id and listed["event_seq"] == seqs[-1]
 
 
 def test_metadata_round_trips_and_the_runtime_s_own_keys_are_refused(server: Server) -> None:

@@ -173,7 +173,7 @@ async def _serve(args: argparse.Namespace, out: Output) -> int:
         sys.stdout.write(json.dumps(line) + "\n")
         sys.stdout.flush()
     else:
-        out.print(Text(f"tether serve: {url} (docs {url}/docs)", style="bold"))
+        out.print(Text(f"tether serve: {url} (dashboard {url}/, docs {url}/docs)", style="bold"))
         if keyed:
             out.print("  api keys: every request needs `Authorization: Bearer <key>`")
         else:

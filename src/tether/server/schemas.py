@@ -96,6 +96,9 @@ class RunSummary(BaseModel):
     status: Status
     phase: Phase
     step: int
+    event_seq: int = Field(
+        default=0, description="the run's last event; its events are numbered 1..event_seq"
+    )
     error: JsonObject | None = None
     escalation: JsonObject | None = None
     usage: Usage | None = Field(default=None, description="only on GET /v1/runs/{run_id}")

@@ -31,6 +31,7 @@ def run_summary(run: RunRecord, current_nodes: list[str] | None = None) -> dict[
         "status": run.status.value,
         "phase": phase(run.status),
         "step": run.step,
+        "event_seq": run.event_seq,
         "error": run.error,
         "escalation": run.escalation,
         "usage": None,
