@@ -19,7 +19,14 @@ from typing import Any
 from fastapi import FastAPI, Request
 
 from tether.graph.runtime import Runtime
-from tether.server import routes_events, routes_human, routes_meta, routes_metrics, routes_runs
+from tether.server import (
+    routes_evaluation,
+    routes_events,
+    routes_human,
+    routes_meta,
+    routes_metrics,
+    routes_runs,
+)
 from tether.server.auth import Auth
 from tether.server.limits import RequestLimits
 from tether.server.metrics import ObservingBus, RunMetrics
@@ -149,6 +156,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.include_router(routes_human.router(services))
     app.include_router(routes_meta.router(services))
     app.include_router(routes_metrics.router(services))
+    app.include_router(routes_evaluation.router(services))
 
     @app.api_route(
         "/v1/{path:path}",

@@ -14,6 +14,7 @@ from prometheus_client.core import Metric
 
 from tether.core.breaker import BreakerState, live_breakers
 from tether.core.lifecycle import RunStatus
+from tether.evaluation import kpi_metrics
 from tether.server.keys import Principal
 from tether.server.metrics import Families, gauge
 from tether.server.problems import API_PROBLEMS
@@ -112,7 +113,14 @@ async def store_gauges(services: Services, who: Principal) -> list[Metric]:
     return out
 
 
+KPI_WINDOW = 3600.0
+"""The agent KPIs in ``/metrics`` cover the runs created in the last hour..."""
+KPI_MAX_RUNS = 500
+"""...at most this many (newest first): a scrape stays cheap; ``GET /v1/kpis`` for more."""
+
+
 def router(services: Services) -> APIRouter:
+    store = services.runtime.store
     r = APIRouter(tags=["probes"], responses=API_PROBLEMS, dependencies=[Depends(known_query)])
     read = services.require("read")
 
@@ -129,6 +137,8 @@ def router(services: Services) -> APIRouter:
         text = generate_latest(reg)
         if who.allows("admin"):
             text += generate_latest(services.metrics.registry)
+            since = time.time() - KPI_WINDOW
+            text += (await kpi_metrics(store, since=since, max_runs=KPI_MAX_RUNS)).encode()
         return Response(text, media_type=CONTENT_TYPE_LATEST)
 
     return r

@@ -1,31 +1,44 @@
 """Unknown query parameters are a 422, not silently ignored: ``?stauts=FAILED`` (a typo) would
-otherwise list every run as if it were the answer."""
+otherwise list every run as if it were the answer. So is a parameter given twice that takes one
+value (``?workflow=a&workflow=b`` would quietly mean ``b``)."""
 
+import types
+import typing
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import Request
 
 from tether.server.problems import ApiProblem
 
-_KNOWN: dict[int, frozenset[str]] = {}
+_KNOWN: dict[int, dict[str, bool]] = {}
 
 
-def _known(route: object) -> frozenset[str] | None:
+def _known(route: object) -> dict[str, bool] | None:
     dependant = getattr(route, "dependant", None)
     if dependant is None:
         return None
     names = _KNOWN.get(id(route))
     if names is None:
-        names = _KNOWN[id(route)] = frozenset(_query_names(dependant))
+        names = _KNOWN[id(route)] = _query_names(dependant)
     return names
 
 
-def _query_names(dependant: Any) -> set[str]:
-    """The query parameters a route and its dependencies declare."""
-    out = {p.alias for p in dependant.query_params}
+def _query_names(dependant: Any) -> dict[str, bool]:
+    """The query parameters a route and its dependencies declare: name -> takes several."""
+    out = {p.alias: _repeatable(p.field_info.annotation) for p in dependant.query_params}
     for sub in dependant.dependencies:
-        out |= _query_names(sub)
+        out.update(_query_names(sub))
     return out
+
+
+def _repeatable(annotation: Any) -> bool:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return any(_repeatable(a) for a in typing.get_args(annotation))
+    if origin is typing.Annotated:
+        return _repeatable(typing.get_args(annotation)[0])
+    return isinstance(origin, type) and issubclass(origin, Sequence) and origin is not str
 
 
 async def known_query(request: Request) -> None:
@@ -42,3 +55,18 @@ async def known_query(request: Request) -> None:
             f"this route takes: {takes}",
             kind="unknown-query-parameter",
         )
+    twice = sorted(k for k, n in _counts(request).items() if n > 1 and not names[k])
+    if twice:
+        raise ApiProblem(
+            422,
+            f"query parameter(s) {', '.join(repr(t[:40]) for t in twice[:5])} given more than "
+            "once; each takes one value",
+            kind="repeated-query-parameter",
+        )
+
+
+def _counts(request: Request) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for key, _ in request.query_params.multi_items():
+        counts[key] = counts.get(key, 0) + 1
+    return counts
