@@ -33,14 +33,17 @@ class InProcessKnowledgeGraph:
         valid_from: float | None = None,
         functional: bool | None = None,
     ) -> Fact:
-        validate.scope(scope)
-        subject = validate.name(subject, "subject")
-        relation = validate.name(relation, "relation")
-        object = validate.name(object, "object")
-        prov = validate.provenance(provenance)
-        now = self.clock.now()
-        start = now if valid_from is None else validate.timestamp(valid_from, "valid_from")
-        is_fn = kg_rules.is_functional(relation, functional, self.functional_relations)
+        subject, relation, object, prov, now, start, is_fn = kg_rules.checked_assertion(
+            subject,
+            relation,
+            object,
+            scope=scope,
+            provenance=provenance,
+            valid_from=valid_from,
+            functional=functional,
+            clock=self.clock,
+            configured=self.functional_relations,
+        )
         async with self._lock:
             valid = [
                 f

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from tether.memory.types import Fact
+from tether.core.clock import Clock
+from tether.memory import validate
+from tether.memory.types import Fact, MemoryScope, Provenance
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +31,44 @@ def decide(obj: str, valid: Sequence[Fact], *, functional: bool) -> Decision:
 
 def is_functional(relation: str, functional: bool | None, configured: Collection[str]) -> bool:
     return relation in configured if functional is None else bool(functional)
+
+
+class Assertion(NamedTuple):
+    """An ``assert_fact`` call's arguments, checked: what every backend writes from."""
+
+    subject: str
+    relation: str
+    object: str
+    provenance: Provenance
+    now: float
+    valid_from: float
+    functional: bool
+
+
+def checked_assertion(
+    subject: str,
+    relation: str,
+    object: str,
+    *,
+    scope: MemoryScope,
+    provenance: Provenance | None,
+    valid_from: float | None,
+    functional: bool | None,
+    clock: Clock,
+    configured: Collection[str],
+) -> Assertion:
+    """Validate ``assert_fact``'s arguments (typed errors saying what was wrong) and resolve
+    the defaults: ``valid_from`` now, ``functional`` from the configured relations."""
+    validate.scope(scope)
+    subject = validate.name(subject, "subject")
+    relation = validate.name(relation, "relation")
+    object = validate.name(object, "object")
+    prov = validate.provenance(provenance)
+    now = clock.now()
+    start = now if valid_from is None else validate.timestamp(valid_from, "valid_from")
+    return Assertion(
+        subject, relation, object, prov, now, start, is_functional(relation, functional, configured)
+    )
 
 
 SEP = "\x1f"
