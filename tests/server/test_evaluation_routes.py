@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from tests.server.conftest import Server, bearer
+from tether.server import routes_metrics
 
 
 def test_mind_log_of_a_run_and_a_404_for_an_unknown_one(server: Server) -> None:
@@ -59,3 +62,18 @@ def test_a_single_valued_query_parameter_given_twice_is_a_422(server: Server) ->
     both = server.client.get("/v1/runs", params=[("status", "FAILED"), ("status", "COMPLETED")])
     assert both.status_code == 200  # status is a list: it may repeat
     assert server.client.get("/v1/kpis", params=[("since", "1"), ("since", "2")]).status_code == 422
+
+
+def test_kpi_gauges_are_recomputed_only_after_their_refresh_interval(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(routes_metrics, "KPI_REFRESH", 3600.0)
+    first = server.submit("echo", {"text": "1"})
+    server.wait(first, "COMPLETED")
+    assert 'tether_kpi_runs{workflow="echo"} 1.0' in server.client.get("/metrics").text
+    second = server.submit("echo", {"text": "2"})
+    server.wait(second, "COMPLETED")
+    # within the interval the computed gauges are served again (a scrape stays cheap)
+    assert 'tether_kpi_runs{workflow="echo"} 1.0' in server.client.get("/metrics").text
+    monkeypatch.setattr(routes_metrics, "KPI_REFRESH", 0.0)
+    assert 'tether_kpi_runs{workflow="echo"} 2.0' in server.client.get("/metrics").text

@@ -68,7 +68,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
         crash_after=args.crash_after,
         ticket=args.ticket,
     )
-    console = out.out if isinstance(out.out, Console) else Console()
+    console = out.out
     ask = _ask(console) if sys.stdin.isatty() and not args.auto_approve else None
     outcome = asyncio.run(run_demo(opts, console, ask))
     return 0 if outcome.status.value in ("COMPLETED", "ESCALATED", "CANCELLED") else 1

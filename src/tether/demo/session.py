@@ -84,7 +84,7 @@ async def run_demo(opts: DemoOptions, console: Console, ask: Ask | None) -> Demo
             verb = "started" if created else "continuing"
             narrator.say(f"[bold]run {run_id}[/] {verb}: {opts.ticket!r}  [dim](store {url})[/]")
             while True:
-                await _follow(rt, run_id, narrator, opts.crash_after, url)
+                await _follow(rt, run_id, narrator, opts.crash_after, directory)
                 rec = await rt.get_run(run_id)
                 if rec.status in FINISHED:
                     break
@@ -137,7 +137,7 @@ async def _pick_run(rt: Runtime, wf: Any, opts: DemoOptions, world: World) -> tu
 
 
 async def _follow(
-    rt: Runtime, run_id: str, narrator: Narrator, crash_after: int | None, url: str
+    rt: Runtime, run_id: str, narrator: Narrator, crash_after: int | None, directory: Path
 ) -> None:
     """Show the run's events until it finishes or parks; SIGKILL this process on request."""
     async for ev in rt.events(run_id):
@@ -146,15 +146,11 @@ async def _follow(
             narrator.say(
                 f"\n[red bold]crash:[/] SIGKILL of this process after step {ev.step} "
                 "(--crash-after). The run is safe in the store; continue it with:\n"
-                f"  tether demo --dir {_q(str(narrator_dir(url)))}\n"
+                f"  tether demo --dir {_q(str(directory))}\n"
             )
             sys.stdout.flush()
             sys.stderr.flush()
             os.kill(os.getpid(), signal.SIGKILL)
-
-
-def narrator_dir(url: str) -> Path:
-    return Path(url.removeprefix("sqlite:///")).parent
 
 
 async def _decide(

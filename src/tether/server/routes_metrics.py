@@ -117,10 +117,24 @@ KPI_WINDOW = 3600.0
 """The agent KPIs in ``/metrics`` cover the runs created in the last hour..."""
 KPI_MAX_RUNS = 500
 """...at most this many (newest first): a scrape stays cheap; ``GET /v1/kpis`` for more."""
+KPI_REFRESH = 30.0
+"""Seconds a computed set of KPI gauges is served again before it is recomputed."""
 
 
 def router(services: Services) -> APIRouter:
     store = services.runtime.store
+    kpi_cache: list[tuple[float, bytes]] = []
+
+    async def kpi_text() -> bytes:
+        """The KPI gauges, recomputed at most every ``KPI_REFRESH`` seconds: each costs a few
+        reads per run, and scrapers ask every few seconds."""
+        now = time.monotonic()
+        if not kpi_cache or now - kpi_cache[0][0] >= KPI_REFRESH:
+            since = time.time() - KPI_WINDOW
+            text = (await kpi_metrics(store, since=since, max_runs=KPI_MAX_RUNS)).encode()
+            kpi_cache[:] = [(now, text)]
+        return kpi_cache[0][1]
+
     r = APIRouter(tags=["probes"], responses=API_PROBLEMS, dependencies=[Depends(known_query)])
     read = services.require("read")
 
@@ -137,8 +151,7 @@ def router(services: Services) -> APIRouter:
         text = generate_latest(reg)
         if who.allows("admin"):
             text += generate_latest(services.metrics.registry)
-            since = time.time() - KPI_WINDOW
-            text += (await kpi_metrics(store, since=since, max_runs=KPI_MAX_RUNS)).encode()
+            text += await kpi_text()
         return Response(text, media_type=CONTENT_TYPE_LATEST)
 
     return r
