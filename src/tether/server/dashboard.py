@@ -6,9 +6,10 @@ CDN: the dashboard works offline). ``mount_dashboard(app)`` serves them:
 * ``/assets/<version>/...``: the files under ``static/assets``, read once into memory (a
   request costs no file system call and no thread); ``<version>`` is a digest of their
   contents, so they are cached for a year as immutable and a new release changes the URL;
-* ``/``, ``/runs``, ``/runs/<id>``, ``/approvals``: ``index.html`` (the client-side routes),
-  revalidated on every load (``no-cache`` with an ETag), with the asset version filled in and a
-  ``modulepreload`` link per module so the browser fetches them all at once, not in a waterfall.
+* ``/``, ``/runs``, ``/runs/<id>``, ``/approvals``, ``/kpis``: ``index.html`` (the client-side
+  routes), revalidated on every load (``no-cache`` with an ETag), with the asset version filled
+  in and a ``modulepreload`` link per module so the browser fetches them all at once, not in a
+  waterfall.
 
 The routes are registered after the API's (call it last): they never shadow an API path.
 """
@@ -33,7 +34,7 @@ __all__ = [
 ]
 
 STATIC_DIR = Path(__file__).with_name("static")
-CLIENT_ROUTES = ("/", "/runs", "/runs/{rest:path}", "/approvals")
+CLIENT_ROUTES = ("/", "/runs", "/runs/{rest:path}", "/approvals", "/kpis")
 """Paths the dashboard routes in the browser; each answers ``index.html``."""
 
 _ASSETS_MARK = "__ASSETS__"

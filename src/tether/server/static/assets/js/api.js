@@ -127,4 +127,5 @@ export const api = {
   approvals: (params) => get(withQuery("/v1/approvals", params)),
   approve: (aid, body) => post(`/v1/approvals/${enc(aid)}/approve`, body),
   reject: (aid, body) => post(`/v1/approvals/${enc(aid)}/reject`, body),
+  kpis: (params) => get(withQuery("/v1/kpis", params)),
 };

@@ -3,12 +3,14 @@ import { route, start, navigate } from "./router.js";
 import { renderRunsPage } from "./runs_page.js";
 import { renderRunPage } from "./run_page.js";
 import { renderApprovalsPage } from "./approvals_page.js";
+import { renderKpisPage } from "./kpis_page.js";
 import { editKey } from "./key_prompt.js";
 import { h, isTyping } from "./dom.js";
 
 route(/^\/(?:runs)?$/, renderRunsPage);
 route(/^\/runs\/([^/]+)$/, renderRunPage);
 route(/^\/approvals$/, renderApprovalsPage);
+route(/^\/kpis$/, renderKpisPage);
 
 function toggleTheme() {
   const next = document.documentElement.dataset.theme === "dark" ? "light" : "dark";
@@ -26,7 +28,7 @@ function showShortcuts() {
     ["j / k", "next / previous run, step or event"],
     ["Enter", "open the selected run"],
     ["f", "failures only (runs list)"],
-    ["g r / g a", "go to runs / approvals"],
+    ["g r / g a / g k", "go to runs / approvals / KPIs"],
     ["[ / ]", "previous / next step (run page; j / k too outside the events)"],
     ["1 2 3 4", "state, diff, events, input & result tabs"],
     ["t", "toggle the theme"],
@@ -57,8 +59,8 @@ document.addEventListener("keydown", (e) => {
   if (e.key === "t") toggleTheme();
   else if (e.key === "?") showShortcuts();
   else if (e.key === "g") lastG = Date.now();
-  else if (lastG && Date.now() - lastG < 1000 && (e.key === "r" || e.key === "a")) {
-    navigate(e.key === "r" ? "/runs" : "/approvals");
+  else if (lastG && Date.now() - lastG < 1000 && (e.key === "r" || e.key === "a" || e.key === "k")) {
+    navigate({ r: "/runs", a: "/approvals", k: "/kpis" }[e.key]);
     lastG = 0;
   }
 });

@@ -1,4 +1,4 @@
-// Client-side routes: /runs (list), /runs/<id> (detail), /approvals. The server answers
+// Client-side routes: /runs (list), /runs/<id> (detail), /approvals, /kpis. The server answers
 // index.html for each, so a reload or a shared link opens the same page.
 
 const routes = [];
