@@ -11,6 +11,10 @@
 and ``GET /.well-known/agent-card.json`` (the default agent's card: the workflow named by
 ``services.default_agent``, else the first) and ``GET /a2a`` (every agent and its card URL).
 
+A task is the run with the task's id, read back from tether's store (``a2a_tasks``): ``GetTask``
+after a server restart finds it, and a run answered outside A2A (its interrupt resumed over the
+HTTP API or the CLI) shows its real state.
+
 ``services`` holds what the server runs: ``runtime`` (an open ``Runtime``), ``workflows``
 (a mapping name -> Workflow, or an iterable of them; default: the runtime's), optionally
 ``auth`` (``tether.server.auth.Auth``: the JSON-RPC endpoint then needs a key with the
@@ -29,7 +33,6 @@ from a2a.server.request_handlers import DefaultRequestHandler
 from a2a.server.request_handlers.response_helpers import agent_card_to_dict
 from a2a.server.routes import DefaultServerCallContextBuilder
 from a2a.server.routes.jsonrpc_dispatcher import JsonRpcDispatcher
-from a2a.server.tasks import InMemoryTaskStore
 from a2a.types import (
     AgentCapabilities,
     AgentCard,
@@ -49,6 +52,7 @@ from tether.graph.builder import Workflow
 from tether.graph.runtime import Runtime
 from tether.server.a2a_executor import TENANT_KEY, WorkflowAgentExecutor
 from tether.server.a2a_parts import text_field
+from tether.server.a2a_tasks import RunTaskStore
 
 __all__ = ["A2A_PREFIX", "CARD_PATH", "A2AAgents", "agent_card", "mount_a2a"]
 
@@ -132,15 +136,10 @@ class _ContextBuilder(DefaultServerCallContextBuilder):
         return ctx
 
 
-def _tenant_of(ctx: ServerCallContext) -> str:
-    """The owner of a task: the tenant of the key that made it. Another tenant's task is
-    not found (the same rule as the HTTP API's runs)."""
-    tenant = ctx.state.get(TENANT_KEY)
-    return f"tenant:{tenant}" if tenant else "local"
-
-
 class A2AAgents:
-    """The agents of one app: one SDK request handler (and task store) per workflow."""
+    """The agents of one app: one SDK request handler per workflow, whose tasks are read from
+    the runs in tether's store (``a2a_tasks.RunTaskStore``): they survive a restart and follow
+    their runs however these are answered."""
 
     def __init__(self, runtime: Runtime, workflows: Callable[[], Mapping[str, Workflow]]):
         self.runtime = runtime
@@ -156,9 +155,10 @@ class A2AAgents:
             )
         agent = self._agents.get(name)
         if agent is None or agent.workflow is not wf:
+            tasks = RunTaskStore(self.runtime, name)
             handler = DefaultRequestHandler(
-                agent_executor=WorkflowAgentExecutor(self.runtime, wf),
-                task_store=InMemoryTaskStore(owner_resolver=_tenant_of),
+                agent_executor=WorkflowAgentExecutor(self.runtime, wf, tasks.expect),
+                task_store=tasks,
                 # a task parked on input-required holds no live task in memory past this;
                 # the answer recreates it from the task store
                 interrupted_task_timeout=IDLE_INPUT_REQUIRED,

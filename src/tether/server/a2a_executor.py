@@ -21,22 +21,30 @@ and the run goes on. ``tasks/cancel`` cancels the run.
 
 from __future__ import annotations
 
-import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
-from a2a.helpers import new_data_part, new_message, new_task, new_text_message, new_text_part
+from a2a.helpers import new_message, new_task, new_text_message, new_text_part
 from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.events import EventQueue
 from a2a.server.tasks import TaskUpdater
 from a2a.types import Message, TaskState
+from a2a.utils.errors import UnsupportedOperationError
 
 from tether.core.errors import TetherError
 from tether.core.lifecycle import ACTIVE, RunStatus
 from tether.graph.builder import Workflow
 from tether.graph.results import RunResult
 from tether.graph.runtime import Runtime
-from tether.server.a2a_parts import answer, interrupt_text, output_parts, run_input
+from tether.server.a2a_parts import (
+    answer,
+    ask_parts,
+    failure_text,
+    output_parts,
+    result_id,
+    run_input,
+)
 
 log = logging.getLogger("tether.server.a2a")
 
@@ -47,17 +55,35 @@ CONTEXT_KEY = "a2a_context_id"
 
 
 class WorkflowAgentExecutor(AgentExecutor):
-    def __init__(self, runtime: Runtime, workflow: Workflow) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        workflow: Workflow,
+        expect: Callable[[str], None] | None = None,
+    ) -> None:
         self.runtime = runtime
         self.workflow = workflow
+        self.expect = expect
+        """Told the id of each task a first message starts, before its run exists (the task
+        store's ``RunTaskStore.expect``)."""
 
     async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
         task_id, context_id = context.task_id or "", context.context_id or ""
         updater = TaskUpdater(event_queue, task_id, context_id)
         message = context.message
         parts = list(message.parts) if message is not None else []
+        current = context.current_task
+        if current is not None and current.status.state in _TERMINAL:
+            # its run settled while the SDK kept the task live (answered over the HTTP API,
+            # say): as the SDK answers for a task it knows to be finished
+            raise UnsupportedOperationError(
+                message=f"task {current.id} is {TaskState.Name(current.status.state)} (its run "
+                "settled); send a message without a task id to start a new task"
+            )
         try:
-            if context.current_task is None:
+            if current is None:
+                if self.expect is not None:
+                    self.expect(task_id)
                 await event_queue.enqueue_event(
                     new_task(
                         task_id,
@@ -109,21 +135,17 @@ class WorkflowAgentExecutor(AgentExecutor):
     async def _outcome(self, res: RunResult, updater: TaskUpdater) -> None:
         meta = {"tether_status": res.status.value, "run_id": res.run_id, "step": res.step}
         if res.status is RunStatus.COMPLETED:
-            await updater.add_artifact(output_parts(res.state), name="result")
+            # the id the task store gives a completed run's result too (``a2a_tasks``): one
+            # artifact, whichever of them the SDK read first
+            await updater.add_artifact(
+                output_parts(res.state), artifact_id=result_id(res.run_id), name="result"
+            )
             await updater.update_status(TaskState.TASK_STATE_COMPLETED, metadata=meta)
         elif res.status is RunStatus.ESCALATED:
-            esc = res.escalation or {}
-            ask = interrupt_text(res.interrupts, str(esc.get("reason") or ""))
-            data: dict[str, Any] = {
-                "kind": esc.get("kind"),
-                "reason": esc.get("reason"),
-                "interrupts": [_jsonable(i) for i in res.interrupts],
-            }
-            msg = updater.new_agent_message([new_text_part(ask), new_data_part(data)])
+            msg = updater.new_agent_message(ask_parts(res.escalation))
             await updater.update_status(TaskState.TASK_STATE_INPUT_REQUIRED, msg, metadata=meta)
         elif res.status is RunStatus.FAILED:
-            err = res.error or {}
-            text = f"{err.get('type', 'error')}: {err.get('message', 'the run failed')}"
+            text = failure_text(res.error)
             await updater.update_status(
                 TaskState.TASK_STATE_FAILED, self._say(updater, text), metadata=meta
             )
@@ -150,7 +172,11 @@ class WorkflowAgentExecutor(AgentExecutor):
 
 
 _ACTIVE_NAMES = frozenset(s.value for s in ACTIVE)
-
-
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str))
+_TERMINAL = frozenset(
+    {
+        TaskState.TASK_STATE_COMPLETED,
+        TaskState.TASK_STATE_FAILED,
+        TaskState.TASK_STATE_CANCELED,
+        TaskState.TASK_STATE_REJECTED,
+    }
+)

@@ -85,6 +85,12 @@ def output_parts(state: Mapping[str, Any]) -> list[Part]:
     return parts
 
 
+def result_id(run_id: str) -> str:
+    """The id of a completed run's ``result`` artifact: the executor streams it under this id
+    and the task store (``a2a_tasks``) reads it back under it, so a task has one."""
+    return f"{run_id}:result"
+
+
 def interrupt_text(interrupts: Sequence[Mapping[str, Any]], reason: str) -> str:
     """What the agent asks for, as one text: each interrupt's payload (text as it is, other
     values as JSON)."""
@@ -93,3 +99,23 @@ def interrupt_text(interrupts: Sequence[Mapping[str, Any]], reason: str) -> str:
         payload = item.get("payload") if isinstance(item, Mapping) else item
         asks.append(payload if isinstance(payload, str) else json.dumps(payload, default=str))
     return "\n".join(asks) or reason or "the run waits for input"
+
+
+def ask_parts(escalation: Mapping[str, Any] | None) -> list[Part]:
+    """The status message of an ``input-required`` task, from its run's escalation: what it
+    asks (text) and the escalation's kind, reason and interrupts (data)."""
+    esc = escalation or {}
+    interrupts = list(esc.get("interrupts") or [])
+    data = {
+        "kind": esc.get("kind"),
+        "reason": esc.get("reason"),
+        "interrupts": json.loads(json.dumps(interrupts, default=str)),
+    }
+    ask = interrupt_text(interrupts, str(esc.get("reason") or ""))
+    return [new_text_part(ask), new_data_part(data)]
+
+
+def failure_text(error: Mapping[str, Any] | None) -> str:
+    """The status message of a ``failed`` task, from its run's error."""
+    err = error or {}
+    return f"{err.get('type', 'error')}: {err.get('message', 'the run failed')}"
