@@ -171,6 +171,11 @@ async def test_the_stop_runs_once_however_often_it_is_approved_or_resumed(tmp_pa
     again = await finops(tmp_path, clock, auto_approve=True)  # the same spike: the same run
     assert again.run_id == run_id and again.status is RunStatus.COMPLETED
     assert stops(tmp_path) == [(CLUSTER, 1)]
+    # the tool got the contract's idempotency key: a repeat of the call is deduplicated
+    event = spike_event()
+    assert event is not None
+    (action,) = Cloud(tmp_path / "cloud.db").actions()
+    assert action.key == f"stop:{CLUSTER}:{event['event_id']}"
 
 
 async def test_a_rejection_ends_the_run_without_acting(tmp_path: Path) -> None:
