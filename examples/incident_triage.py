@@ -13,8 +13,9 @@ diagnostics run fixed code in tether's sandbox over copies of the fake host's fi
 declared read-only, so the policy lets them run unasked; the restart is a write tool the policy
 escalates to the on-call lead, deduplicated by an idempotency key. The plan is bounded by the
 graph and by the run's budget. The model (the bundled SmolLM2 by default when installed) picks
-the checks and writes the diagnosis; the graph keeps it safe whatever it answers. The code is in
-``examples/incident/`` (start with ``graph.py``).
+the checks and writes the diagnosis; the graph keeps it safe whatever it answers. SmolLM2 is
+small: it often fails the validator, and the incident then goes to a human with its evidence,
+nothing restarted. The code is in ``examples/incident/`` (start with ``graph.py``).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, create_model
 
 from .plan import evidence_line
 
@@ -19,18 +19,35 @@ MAX_ROUNDS = 2
 MIN_QUOTE = 12
 
 DIAGNOSIS_SYSTEM = (
-    "You diagnose a production incident from the evidence only. Answer JSON: "
-    '{"cause": "<one sentence>", "evidence": ["E1", ...], "quote": "<a fragment of at '
-    'least 12 characters copied exactly from one cited evidence line>", "remediation": '
-    '"restart_service" | "none"}.'
+    "You diagnose a production incident from the evidence only. Answer JSON with: evidence "
+    "(the ids of the evidence that shows the cause), quote (3 to 8 words copied exactly from "
+    "one of those evidence lines), cause (one sentence), remediation (restart_service or none, "
+    "as the runbook says).\n"
+    "Example. Evidence:\n"
+    "E1 search_log(pattern='oom'): 2 matching line(s), the last 2:\n"
+    "    10:01 ERROR api worker 3 out of memory: killed\n"
+    "    10:02 ERROR api worker 4 out of memory: killed\n"
+    "E2 disk_usage(): / 40% used of 80G\n"
+    'Answer: {"evidence": ["E1"], "quote": "out of memory: killed", '
+    '"cause": "api workers run out of memory", "remediation": "restart_service"}'
 )
 
 
 class Diagnosis(BaseModel):
+    evidence: list[str] = Field(default_factory=list, max_length=4)
+    quote: str = Field(default="", max_length=160)
     cause: str = Field(min_length=1, max_length=400)
-    evidence: list[str] = Field(default_factory=list, max_length=10)
-    quote: str = Field(default="", max_length=300)
     remediation: Literal["restart_service", "none"] = "none"
+
+
+def answer_schema(evidence: list[dict[str, Any]]) -> type[Diagnosis]:
+    """``Diagnosis`` with ``evidence`` narrowed to this run's ids: a model whose output is
+    constrained by the schema (the local model's grammar) cannot name evidence that does not
+    exist. The validator checks the ids again, for models that are not constrained."""
+    ids = tuple(e["id"] for e in evidence) or ("E1",)
+    item = Literal[ids]  # type: ignore[valid-type]
+    field: Any = (list[item], Field(default_factory=list, max_length=4))
+    return create_model("Diagnosis", __base__=Diagnosis, evidence=field)
 
 
 def diagnosis_prompt(

@@ -13,7 +13,6 @@ it never restarts anything by itself.
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, TypedDict
 
 from tether import END, START, Graph, RunContext, add, append
@@ -28,11 +27,12 @@ from .diagnosis import (
     DIAGNOSIS_SYSTEM,
     MAX_ROUNDS,
     Diagnosis,
+    answer_schema,
     diagnosis_prompt,
     evidence_validator,
 )
 from .plan import MAX_DIAGNOSTICS, PLAN_SYSTEM, NextCheck, choose, plan_prompt
-from .tools import DIAGNOSTICS, REMEDIATION
+from .tools import DIAGNOSTICS, REMEDIATION, as_text
 
 WORKFLOW = "incident_triage"
 TENANT = "acme-ops"
@@ -116,16 +116,13 @@ async def diagnose(state: Incident, ctx: RunContext) -> dict[str, Any]:
     call = state["next_call"]
     assert call is not None and call["tool"] in DIAGNOSTICS
     res = await ctx.deps["tools"].call(call["tool"], call["args"], ctx=ctx)
-    if res.error is None:
-        output = json.dumps(res.unwrap(), separators=(", ", ": "))
-    else:
-        output = str(res.error)
+    output = as_text(call["tool"], res.unwrap()) if res.error is None else str(res.error)
     item = {
         "id": f"E{len(state.get('evidence', [])) + 1}",
         "tool": call["tool"],
         "args": call["args"],
         "ok": res.error is None,
-        "output": output[:700],
+        "output": output[:900],
     }
     ctx.emit("evidence", {k: item[k] for k in ("id", "tool", "ok")})
     return {"evidence": [item], "next_call": None}
@@ -139,9 +136,9 @@ async def conclude(state: Incident, ctx: RunContext) -> dict[str, Any]:
         found = await generate_structured(
             ctx.deps["model"],
             [Message.system(DIAGNOSIS_SYSTEM), Message.user(prompt)],
-            Diagnosis,
+            answer_schema(state.get("evidence", [])),
             max_repairs=1,
-            max_tokens=200,
+            max_tokens=160,
             temperature=0.0,
         )
         output = found.value.model_dump_json()

@@ -40,17 +40,19 @@ def scripted_reply(request: ModelRequest) -> dict[str, Any]:
         if "disk_usage(" not in user:
             return {"tool": "disk_usage", "why": "rule out a full disk"}
         return {"tool": "done", "why": "pool exhausted, memory near its limit, disk fine"}
-    quoted = re.search(
-        r"^(E\d+) search_log\(.*?(connection pool exhausted \(50/50 in use\))", user, re.M
-    )
-    status = re.search(r"^(E\d+) service_status\(", user, re.M)
-    if quoted is None:
+    blocks = re.split(r"\n(?=E\d+ )", user)
+    phrase = "connection pool exhausted (50/50 in use)"
+    logs = [
+        b.split()[0] for b in blocks if b.startswith("E") and "search_log(" in b and phrase in b
+    ]
+    status = [b.split()[0] for b in blocks if re.match(r"E\d+ service_status\(", b)]
+    if not logs:
         return {"cause": "unknown", "evidence": [], "quote": "", "remediation": "none"}
-    cited = [quoted.group(1)] + ([status.group(1)] if status else [])
+    cited = logs[:1] + status[:1]
     return {
         "cause": "leaked database connections exhausted checkout's pool after 311 h uptime",
         "evidence": cited,
-        "quote": quoted.group(2),
+        "quote": phrase,
         "remediation": "restart_service",
     }
 

@@ -28,7 +28,7 @@ PLAN_SYSTEM = (
 class NextCheck(BaseModel):
     tool: Literal["search_log", "service_status", "disk_usage", "done"]
     pattern: str = Field(default="", max_length=200)
-    why: str = Field(default="", max_length=300)
+    why: str = Field(default="", max_length=120)
 
 
 def plan_prompt(

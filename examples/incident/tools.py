@@ -58,6 +58,16 @@ print(json.dumps({"mounts": [{"mount": r[5], "use": r[4], "size": r[1]} for r in
 """
 
 
+def as_text(tool_name: str, result: dict[str, Any]) -> str:
+    """A diagnostic's result as the plain text the model reads and the validator checks."""
+    if tool_name == "search_log":
+        lines = "".join(f"\n    {line}" for line in result["lines"])
+        return f"{result['matches']} matching line(s), the last {len(result['lines'])}:{lines}"
+    if tool_name == "disk_usage":
+        return "; ".join(f"{m['mount']} {m['use']} used of {m['size']}" for m in result["mounts"])
+    return ", ".join(f"{k} {v}" for k, v in result.items())
+
+
 async def sandboxed(box: Sandbox, host: Host, code: str, args: dict[str, Any]) -> Any:
     """Run one diagnostic's fixed ``code`` over a copy of the host's files."""
     result = await box.run(code, limits=LIMITS, files=host.files(), stdin=json.dumps(args))

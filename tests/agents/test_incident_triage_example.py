@@ -30,7 +30,7 @@ EXAMPLE = ROOT / "examples" / "incident_triage.py"
 sys.path.insert(0, str(ROOT / "examples"))
 
 from incident.diagnosis import evidence_validator  # noqa: E402
-from incident.models import scripted_reply  # noqa: E402
+from incident.models import local_model_installed, scripted_reply  # noqa: E402
 from incident.plan import MAX_DIAGNOSTICS  # noqa: E402
 from incident.session import Options, Outcome, triage  # noqa: E402
 from incident.world import Host  # noqa: E402
@@ -168,6 +168,23 @@ def test_a_poor_model_never_gets_a_restart(tmp_path: Path) -> None:
     assert "remediation" not in done.state and done.restarts == []
     assert "approval.requested" not in [k for k, _ in audit_data(done)]
     assert "handed to the on-call engineer" in done.state["report"]
+
+
+@pytest.mark.timeout(HANG)
+@pytest.mark.skipif(not local_model_installed(), reason="the bundled model is not installed")
+def test_the_bundled_model_never_restarts_without_the_lead(tmp_path: Path) -> None:
+    """SmolLM2 and MiniLM, offline: whatever the small model answers, the run ends with the
+    restart waiting for the on-call lead, or handed to a human; nothing restarted."""
+    d = tmp_path / "incident"
+    res = _run([sys.executable, str(EXAMPLE), "--model", "local", "--dir", str(d)], tmp_path)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    out = res.stdout
+    assert "model local:smollm2" in out and "runbooks by MiniLM" in out
+    assert "recalled runbook RB-7" in out
+    assert "waiting for the on-call lead" in out or "handed to the on-call engineer" in out
+    assert "tool restart_service (write) ok" not in out
+    assert "chain verified" in out
+    assert Host(d).restarts() == []
 
 
 EVIDENCE = [
