@@ -21,9 +21,11 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from tether.governance import Budget
+from tether.governance import Approvals, Budget
+from tether.governance.approvals_keys import load_private_key, sign
 from tether.llm import FunctionModel
 from tether.llm.types import ModelRequest
+from tether.store.sqlite import SqliteStore
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "incident_triage.py"
@@ -168,6 +170,31 @@ def test_a_poor_model_never_gets_a_restart(tmp_path: Path) -> None:
     assert "remediation" not in done.state and done.restarts == []
     assert "approval.requested" not in [k for k, _ in audit_data(done)]
     assert "handed to the on-call engineer" in done.state["report"]
+
+
+def test_a_declined_restart_never_runs(tmp_path: Path) -> None:
+    paused, _ = triage_in(tmp_path)
+    approval_id = (paused.escalation or {})["details"]["approval_id"]
+    asyncio.run(_decline(tmp_path / "incident", approval_id))
+    done, text = triage_in(tmp_path)
+    assert done.status.value == "COMPLETED"
+    assert done.state["remediation"]["status"] == "not done"
+    assert "rejected" in done.state["remediation"]["why"]
+    assert done.restarts == [] and "after" not in done.state
+    assert "approval.denied" in [k for k, _ in audit_data(done)] and done.audit_ok
+    assert "rejected, signed by lead (oncall-lead)" in text
+
+
+async def _decline(directory: Path, approval_id: str) -> None:
+    """The on-call lead rejects the restart with their key, from outside the example."""
+    store = SqliteStore(str(directory / "tether.db"))
+    try:
+        approvals = Approvals(store)
+        rec = await approvals.get(approval_id)
+        key = load_private_key((directory / "oncall-lead.pem").read_bytes(), "the lead's key")
+        await approvals.reject(approval_id, "lead", sign(key, rec, "reject"), reason="not now")
+    finally:
+        await store.close()
 
 
 @pytest.mark.timeout(HANG)
