@@ -39,7 +39,7 @@ TENANT = "acme-ops"
 APPROVER_ROLE = "oncall-lead"
 NO_RUNBOOK = {"runbook": "none", "text": "no runbook found", "remediation": "none"}
 
-BUDGET = Budget(model_calls=24, tool_calls=16, steps=40, tokens=60_000)
+BUDGET: dict[str, float] = {"model_calls": 24, "tool_calls": 16, "steps": 40, "tokens": 60_000}
 """The run's envelope: a model that keeps planning, or keeps failing the validator, is stopped
 here at the latest (the run parks ESCALATED with its state kept; raise a limit to go on)."""
 
@@ -199,7 +199,7 @@ async def report(state: Incident, ctx: RunContext) -> dict[str, Any]:
     return {"report": "\n".join(lines)}
 
 
-def build_workflow(budget: Budget = BUDGET) -> Workflow:
+def build_workflow(budget: Budget | None = None) -> Workflow:
     g = Graph(Incident, name=WORKFLOW)
     g.add_node("intake", intake, phase="planner")
     g.add_node("recall_runbook", recall_runbook, phase="planner")
@@ -234,4 +234,5 @@ def build_workflow(budget: Budget = BUDGET) -> Workflow:
             )
         ]
     )
-    return g.compile(governance=Governance(policies=policies, budget=budget))
+    governance = Governance(policies=policies, budget=budget or Budget(**BUDGET))
+    return g.compile(governance=governance)

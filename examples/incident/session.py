@@ -25,7 +25,7 @@ from tether.llm import Model
 from tether.store.url import open_store
 
 from .deps import Deps, open_deps
-from .graph import APPROVER_ROLE, BUDGET, TENANT, WORKFLOW, build_workflow
+from .graph import APPROVER_ROLE, TENANT, WORKFLOW, build_workflow
 from .narrate import Narrator, Seen
 from .world import ALERT, Restart
 
@@ -40,7 +40,8 @@ class Options:
     auto_approve: bool = False
     raise_budget: dict[str, float] = field(default_factory=dict)
     """Limits to raise when the run was stopped by its budget (``{"model_calls": 40}``)."""
-    budget: Budget = BUDGET
+    budget: Budget | None = None
+    """The run's budget (None: the workflow's, ``graph.BUDGET``)."""
     weak_sandbox: bool = False
     alert: dict[str, Any] = field(default_factory=lambda: dict(ALERT))
 

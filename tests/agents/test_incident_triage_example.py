@@ -29,7 +29,7 @@ from tether.store.sqlite import SqliteStore
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "incident_triage.py"
-sys.path.insert(0, str(ROOT / "examples"))
+sys.path.append(str(ROOT / "examples"))
 
 from incident.diagnosis import evidence_validator  # noqa: E402
 from incident.models import local_model_installed, scripted_reply  # noqa: E402
