@@ -66,17 +66,23 @@ def render(out: Output, log: MindLog, width: int) -> None:
         if e.kind == "thought":
             head.append("THOUGHT ", style="blue")
             head.append(e.name)
+            if e.refused_by is not None:  # a model call governance refused
+                head.append(f" {e.status} ({e.refused_by})", style="red")
             out.print(head)
             decided = e.output or {}
             if decided.get("text"):
                 out.print(f"       said:  {_cut(decided['text'], width)}")
             for c in decided.get("tool_calls") or ():
                 out.print(f"       calls: {c.get('name')}({compact(c.get('arguments'), width)})")
+            if e.refused_by is not None and e.error:
+                out.print(Text(f"       error: {e.error.get('message')}", "red"))
             _unsupported(out, e)
             continue
         head.append("ACTION " if e.kind == "action" else "EFFECT ", style="bold yellow")
         head.append(e.name + " ")
         head.append(e.status, style="green" if e.status == "done" else "red")
+        if e.refused_by is not None:
+            head.append(f" ({e.refused_by})", style="red")
         out.print(head)
         why = _cut(e.rationale, width) if e.rationale is not None else "(none given)"
         source = f" ({e.rationale_source})" if e.rationale_source else ""

@@ -8,7 +8,10 @@ anyway, in its order:
 * the effect journal: each model call's recorded response (text and tool calls with their
   arguments), each tool call's arguments and raw result (or error), each ``ctx.effect``;
 * the run's ``rationale`` events (``ctx.explain`` / ``tether.evaluation.explain``) and
-  ``plan`` events (``record_plan``).
+  ``plan`` events (``record_plan``);
+* its ``call_refused`` events: the calls governance refused before they reached the journal
+  (a policy's deny, a rejected approval, a budget or loop-guard trip), each an entry with
+  status ``denied`` or ``stopped``, ``refused_by`` and the reason (``refusals``).
 
 An action's rationale is the node's own explanation when it gave one (the latest ``explain``
 of the same task made before the call), else the text the model emitted with the tool call
@@ -28,6 +31,7 @@ from typing import Any
 from tether.evaluation.journal_keys import CallSite, call_site
 from tether.evaluation.observation_use import decision_facts, new_facts, text_facts, value_facts
 from tether.evaluation.rationale import PLAN_EVENT, RATIONALE_EVENT
+from tether.evaluation.refusals import REFUSED_EVENT, Refusal, placed, refusals
 from tether.store.protocol import RunStore
 from tether.store.types import EffectRecord, Event
 
@@ -49,7 +53,8 @@ class MindEntry:
     step: int | None
     node: str | None
     status: str
-    """``done``, ``failed`` or ``pending`` (started, no result recorded)."""
+    """``done``, ``failed`` or ``pending`` (started, no result recorded); for a call governance
+    refused before the journal, ``denied`` or ``stopped`` (see ``refused_by``)."""
     ts: float
     input: Any = None
     """A tool's arguments; an effect's request; a model call's request summary."""
@@ -70,6 +75,9 @@ class MindEntry:
     """For a thought: the numbers its text states that no earlier tool output, tool argument,
     effect, model text or the run's input held (amounts, dates, ids the model may have made
     up); for an action: those of its conclusion."""
+    refused_by: str | None = None
+    """For a refused call: ``policy``, ``approval``, ``budget``, ``loop_guard``...; the reason
+    is ``error["message"]``."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -108,13 +116,20 @@ async def run_events(store: RunStore, run_id: str, types: Sequence[str]) -> list
         after = page[-1].seq
 
 
-def _kind(rec: EffectRecord) -> tuple[str, str]:
-    req = rec.request if isinstance(rec.request, Mapping) else {}
-    if rec.kind == "model":
+def _kind(kind: str, request: Any) -> tuple[str, str]:
+    req = request if isinstance(request, Mapping) else {}
+    if kind == "model":
         return "thought", str(req.get("model", "model"))
-    if rec.kind == "tool":
+    if kind == "tool":
         return "action", str(req.get("tool", "?"))
-    return "effect", str(req.get("name", rec.kind))
+    return "effect", str(req.get("name", kind))
+
+
+def _input(kind: str, request: Any) -> Any:
+    req = request if isinstance(request, Mapping) else {}
+    if kind == "thought":
+        return {k: v for k, v in req.items() if k != "model"}
+    return req.get("args") if kind == "action" else request
 
 
 def _decision(result: Any) -> dict[str, Any]:
@@ -129,19 +144,40 @@ def _decision(result: Any) -> dict[str, Any]:
 
 
 def _entry(i: int, rec: EffectRecord, site: CallSite | None) -> MindEntry:
-    kind, name = _kind(rec)
-    req = rec.request if isinstance(rec.request, Mapping) else {}
+    kind, name = _kind(rec.kind, rec.request)
     if kind == "thought":
-        inp: Any = {k: v for k, v in req.items() if k != "model"}
         out: Any = _decision(rec.result) if rec.status == "done" else None
-    elif kind == "action":
-        inp, out = req.get("args"), rec.result
     else:
-        inp, out = rec.request, rec.result
+        out = rec.result
     return MindEntry(
         i, kind, name, rec.key, site.step if site else None, site.node if site else None,
-        rec.status, rec.created_at, inp, out, rec.error,
+        rec.status, rec.created_at, _input(kind, rec.request), out, rec.error,
     )  # fmt: skip
+
+
+def _refused_entry(r: Refusal) -> MindEntry:
+    kind, name = _kind(r.kind, r.request)
+    return MindEntry(
+        0, kind, name, r.key, r.step, r.node, r.status, r.ts, _input(kind, r.request),
+        error=r.error, refused_by=r.refused_by,
+    )  # fmt: skip
+
+
+def _journal(
+    run_id: str, effects: Sequence[EffectRecord], events: Sequence[Event]
+) -> tuple[list[MindEntry], list[CallSite | None]]:
+    """The journaled calls in order, each refused call placed after the last one its task
+    made before it; with each entry's call site (from its key)."""
+    after: dict[int, list[Refusal]] = {}
+    for j, r in placed(run_id, [e.key for e in effects], refusals(events)):
+        after.setdefault(j, []).append(r)
+    entries = [_refused_entry(r) for r in after.get(-1, ())]
+    for j, rec in enumerate(effects):
+        entries.append(_entry(j, rec, call_site(run_id, rec.key)))
+        entries.extend(_refused_entry(r) for r in after.get(j, ()))
+    for i, e in enumerate(entries):
+        e.index = i
+    return entries, [call_site(run_id, e.key) for e in entries]
 
 
 class _Rationales:
@@ -262,10 +298,10 @@ def assemble(
     events: Sequence[Event],
     run_input: Any = None,
 ) -> MindLog:
-    """The mind log from a run's journal, its rationale and plan events and its input (pure)."""
+    """The mind log from a run's journal, its rationale, plan and ``call_refused`` events and
+    its input (pure)."""
     rationales = _Rationales(events)
-    sites = [call_site(run_id, r.key) for r in effects]
-    entries = [_entry(i, r, s) for i, (r, s) in enumerate(zip(effects, sites, strict=True))]
+    entries, sites = _journal(run_id, effects, events)
     choosers = _Choosers(entries, sites)
     last_said = _last_said(entries)
     _check_numbers(entries, run_input)
@@ -301,5 +337,5 @@ async def mind_log(store: RunStore, run_id: str) -> MindLog:
     ``GET /runs/{id}/mindlog`` returns as ``mind_log(store, run_id).as_dict()``."""
     run = await store.get_run(run_id)
     effects = await store.list_effects(run_id)
-    events = await run_events(store, run_id, (RATIONALE_EVENT, PLAN_EVENT))
+    events = await run_events(store, run_id, (RATIONALE_EVENT, PLAN_EVENT, REFUSED_EVENT))
     return assemble(run_id, run.workflow, effects, events, run.input)

@@ -9,7 +9,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from tether.core import serde
-from tether.core.errors import EscalationSignal
+from tether.core.errors import EscalationSignal, PolicyViolationError
 from tether.core.governor import Governor
 from tether.core.ids import KEY_FORMAT_KEY, effect_key, legacy_effect_key
 from tether.core.journal import CURRENT_RUN
@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from tether.store.protocol import RunStore
 
 _current = CURRENT_RUN
+REFUSED_EVENT = "call_refused"
+"""A model or tool call governance refused before it was journaled (``RunContext._refused``)."""
 
 
 def current_context() -> RunContext:
@@ -189,6 +191,17 @@ class RunContext:
         info = {"text": text[:8000], "task_id": self.task_id, "calls": dict(self._calls)}
         self._emit("rationale", {**data, **info}, self.node)
 
+    def _refused(self, key: str, kind: str, request: Any, exc: BaseException) -> None:
+        """A ``call_refused`` event for a call governance stopped before its intent was
+        recorded: its key and request (what the journal would have kept), why, and this task's
+        call counts, so the mind log can place it among the journaled calls."""
+        error = {"type": type(exc).__name__, "message": str(exc)}
+        if isinstance(exc, EscalationSignal):
+            error["kind"] = exc.kind
+        data = {"key": key, "kind": kind, "request": serde.loads(serde.dumps(request))}
+        data |= {"error": error, "task_id": self.task_id, "calls": dict(self._calls)}
+        self._emit(REFUSED_EVENT, data, self.node)
+
     def calls_made(self) -> dict[str, int]:
         """How many journaled calls of each kind (``tool:search``...) this task made so far."""
         return dict(self._calls)
@@ -224,7 +237,8 @@ class RunContext:
 
         ``gate`` (governance: a budget reservation, a policy, a loop guard) is awaited before
         a live call, before its intent is recorded, so a gate that stops the call (raises)
-        leaves no intent behind; a replayed call is not gated.
+        leaves no intent behind; a replayed call is not gated. A call governance refused (a
+        denial, a trip) leaves a ``call_refused`` event instead (``_refused``).
         """
         key = key or self.call_key(kind)
         if gate is not None:
@@ -233,7 +247,11 @@ class RunContext:
                 seen.status == "done" or (seen.status == "pending" and not idempotent)
             )
             if not replay:
-                await gate()
+                try:
+                    await gate()
+                except (EscalationSignal, PolicyViolationError) as exc:
+                    self._refused(key, kind, request, exc)
+                    raise
         rec, created = await self._store.record_intent(self.run_id, key, kind, request, self._token)
         if (
             created
