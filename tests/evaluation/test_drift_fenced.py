@@ -1,5 +1,5 @@
 """An after-run drift check is a run event written by a fenced commit: a checker that lost its
-lease (to another worker or checker) writes nothing, a running run is not checked, and the
+lease (to another worker or checker) writes nothing (memory, SQLite, PostgreSQL), a running run is not checked, and the
 latest check stands for the run (per run from its events, per workflow from the index)."""
 
 from __future__ import annotations
@@ -18,19 +18,25 @@ from tether.store.protocol import RunStore
 from tether.store.sqlite import SqliteStore
 from tether.testing import FakeClock
 
+from ..store.conftest import BACKENDS, pg_dsn, pg_schema  # noqa: F401 (fixtures)
 from .test_drift import FAITHFUL, OFF_TOPIC, PLAN, PLAN_AGAIN, QUESTION, KeywordEmbedder, helpdesk
 
 CHECKED = "drift_checked"
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=BACKENDS)
 async def rt(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Runtime]:
     clock = FakeClock()
-    s: RunStore = (
-        MemoryStore(clock=clock)
-        if request.param == "memory"
-        else SqliteStore(tmp_path / "runs.db", clock=clock)
-    )
+    s: RunStore
+    if request.param == "memory":
+        s = MemoryStore(clock=clock)
+    elif request.param == "sqlite":
+        s = SqliteStore(tmp_path / "runs.db", clock=clock)
+    else:
+        from tether.store.postgres import PostgresStore
+
+        dsn, schema = request.getfixturevalue("pg_dsn"), request.getfixturevalue("pg_schema")
+        s = PostgresStore(dsn, schema=schema, clock=clock, pool_size=2)
     async with Runtime(s, clock=clock) as runtime:
         yield runtime
 
