@@ -202,3 +202,30 @@ async def test_an_approval_waited_for_then_rejected() -> None:
     assert rejected.key == held.key
     assert rejected.error is not None and "wrong order" in rejected.error["message"]
     assert rejected.conclusion == "The refund was turned down."
+
+
+async def test_a_model_call_over_budget_is_a_stopped_thought() -> None:
+    model = ScriptedModel(["First thought.", "Second thought."])
+
+    async def think(state: S, ctx: RunContext) -> dict[str, Any]:
+        first = await model.chat("one")
+        second = await model.chat("two")
+        return {"answer": first.text + second.text}
+
+    g = Graph(S, name="thinker")
+    g.add_node("think", think)
+    g.add_edge(START, "think").add_edge("think", END)
+    wf = g.compile(governance=Governance(budget=Budget(model_calls=1)))
+    store = MemoryStore()
+    async with Runtime(store) as rt:
+        res = await rt.run(wf, {})
+        assert res.status.value == "ESCALATED"
+        log = await mind_log(store, res.run_id)
+    assert [(e.kind, e.status, e.refused_by) for e in log.entries] == [
+        ("thought", "done", None),
+        ("thought", "stopped", "budget"),
+    ]
+    stopped = log.entries[1]
+    assert stopped.output is None and stopped.input["messages"] == 1
+    assert stopped.error is not None and "model_calls" in stopped.error["message"]
+    assert stopped.key.endswith(":model:1")  # the second model call's journal key
