@@ -11,7 +11,7 @@ const ROW = 28;
 
 function kindClass(kind) {
   if (kind === "lifecycle") return "k-lifecycle";
-  if (/error|fail|trip/.test(kind)) return "k-error";
+  if (/error|fail|trip|refused/.test(kind)) return "k-error";
   if (/interrupt|approval|escalat/.test(kind)) return "k-interrupt";
   if (/model|token/.test(kind)) return "k-model";
   return "";
