@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from tests.server.conftest import Server, status_in, wait_for
+from tether.store.sqlite import SqliteStore
+from tether.store.types import Commit, Event
 
 
 def test_submit_runs_and_get_shows_state_usage_and_phase(server: Server) -> None:
@@ -51,7 +55,10 @@ def test_list_filters_and_pages_newest_first(server: Server) -> None:
     server.wait(ask, "ESCALATED")
     page = server.client.get("/v1/runs", params={"limit": 2}).json()
     assert [r["run_id"] for r in page["items"]] == [ask, ids[4]]
-    assert "state" not in page["items"][0] and page["items"][0]["usage"] is None
+    assert "state" not in page["items"][0]
+    assert page["items"][0]["usage"] == {
+        "input_tokens": 0, "output_tokens": 0, "cost": 0.0, "model_calls": 0, "tool_calls": 0
+    }  # fmt: skip
     seen = [r["run_id"] for r in page["items"]]
     while page["next_cursor"]:
         page = server.client.get(
@@ -230,3 +237,37 @@ def test_metadata_round_trips_and_the_runtime_s_own_keys_are_refused(server: Ser
             "/v1/runs", json={"workflow": "echo", "input": {}, "metadata": {key: 1}}
         )
         assert r.status_code == 422 and "runtime's own" in r.json()["detail"], key
+
+
+def test_list_items_carry_their_usage(server: Server) -> None:
+    ids = [server.submit("echo", {"text": str(i)}) for i in range(3)]
+    for run_id in ids:
+        server.wait(run_id, "COMPLETED")
+
+    async def record() -> None:  # model and tool calls, as the runs' own writes record them
+        store = SqliteStore(server.db)
+        await store.setup()
+        try:
+            for n, run_id in enumerate(ids[:2], start=1):
+                calls = [
+                    Event(run_id, 0, "model_call", 0.0, None, None,
+                          {"model": "m", "input_tokens": 100 * n, "output_tokens": n,
+                           "cost": 0.5 * n})
+                    for _ in range(n)
+                ]  # fmt: skip
+                await store.commit(run_id, None, Commit(events=calls))
+            await store.record_intent(ids[0], "tool-1", "tool", {"q": 1})
+        finally:
+            await store.close()
+
+    asyncio.run(record())
+    items = {r["run_id"]: r for r in server.client.get("/v1/runs").json()["items"]}
+    assert items[ids[0]]["usage"] == {
+        "input_tokens": 100, "output_tokens": 1, "cost": 0.5, "model_calls": 1, "tool_calls": 1
+    }  # fmt: skip
+    assert items[ids[1]]["usage"] == {
+        "input_tokens": 400, "output_tokens": 4, "cost": 2.0, "model_calls": 2, "tool_calls": 0
+    }  # fmt: skip
+    assert items[ids[2]]["usage"]["model_calls"] == 0
+    for run_id in ids:  # the list says what each run's own page says
+        assert items[run_id]["usage"] == server.client.get(f"/v1/runs/{run_id}").json()["usage"]

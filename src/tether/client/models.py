@@ -40,7 +40,8 @@ def _f(value: Any) -> float:
 @dataclass(slots=True)
 class Run:
     """A run as the server reports it (``GET /v1/runs/{id}``). A list's items (summaries)
-    have no ``input``, ``state`` or ``result``: those are None there."""
+    have no ``input``, ``state`` or ``result``: those are None there; they have their
+    ``usage`` (``input_tokens``, ``output_tokens``, ``cost``, ``model_calls``, ``tool_calls``)."""
 
     run_id: str
     workflow: str
@@ -89,6 +90,16 @@ class Run:
             current_nodes=[str(n) for n in data.get("current_nodes") or []],
             raw=dict(data),
         )
+
+    @property
+    def tokens(self) -> int:
+        """Model tokens the run used, input and output (0 when the server reports no usage)."""
+        return int(self.usage.get("input_tokens") or 0) + int(self.usage.get("output_tokens") or 0)
+
+    @property
+    def cost(self) -> float:
+        """What its model calls cost (the pricing table's currency; 0.0 when unreported)."""
+        return _f(self.usage.get("cost"))
 
     @property
     def settled(self) -> bool:

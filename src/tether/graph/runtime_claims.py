@@ -13,11 +13,13 @@ import time
 from collections.abc import Awaitable, Callable, Collection
 from typing import TYPE_CHECKING
 
+from tether.core.clock import Clock
 from tether.core.errors import WorkflowVersionError
 from tether.core.liveness import Incarnation, dead_owners
 from tether.graph.builder import Workflow
 from tether.graph.heartbeat import LeaseKeeper
 from tether.graph.results import RunResult
+from tether.graph.takeover import record_takeover, took_over
 from tether.graph.wake import WakeSignal
 from tether.store.protocol import RunStore
 from tether.store.transient import OutageLog, is_transient
@@ -41,6 +43,7 @@ class ClaimLoop:
 
     store: RunStore
     owner: str
+    clock: Clock
     incarnation: Incarnation
     lease_ttl: float
     poll_interval: float
@@ -179,7 +182,10 @@ class ClaimLoop:
             taken = []
             for lease in leases:
                 try:
-                    run = lease.run or await self.store.get_run(lease.run_id)
+                    if took_over(lease):  # said out loud: a log line and a run event
+                        run = await record_takeover(self.store, lease, dead, self.clock)
+                    else:
+                        run = lease.run or await self.store.get_run(lease.run_id)
                     # a claim bumps the token: 1 is a run never leased, so never executed
                     await self.take_over(run, lease.token, fresh=lease.token == 1)
                     taken.append(lease.run_id)

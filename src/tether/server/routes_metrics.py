@@ -1,7 +1,7 @@
 """``GET /metrics``: Prometheus text (see ``tether.server.metrics``).
 
-A tenant's key sees its own runs by status; the queues, workers and this process's counters
-(shared by every tenant) need the ``admin`` scope (or local mode).
+A tenant's key sees its own runs by status; the queues, workers, lease takeovers and this
+process's counters (shared by every tenant) need the ``admin`` scope (or local mode).
 """
 
 import time
@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import Metric
+from prometheus_client.core import CounterMetricFamily, Metric
 
 from tether.core.breaker import BreakerState, live_breakers
 from tether.core.lifecycle import RunStatus
@@ -20,6 +20,7 @@ from tether.server.metrics import Families, gauge
 from tether.server.problems import API_PROBLEMS
 from tether.server.services import Services
 from tether.server.strict_query import known_query
+from tether.store.lease_takeovers import LeaseTakeovers
 from tether.store.queue_limits import QueueControl
 from tether.store.run_counts import RunCounts
 from tether.store.workers import WorkerRegistry
@@ -110,6 +111,14 @@ async def store_gauges(services: Services, who: Principal) -> list[Metric]:
                 [([], in_flight)],
             )
         )
+    if isinstance(store, LeaseTakeovers):
+        takeovers = CounterMetricFamily(
+            "tether_lease_takeovers",
+            "Runs a worker took over from another owner (its lease expired, or it was found "
+            "dead): the lease_takeover events in the store, whichever process recorded them",
+        )
+        takeovers.add_metric([], float(await store.count_takeovers()))
+        out.append(takeovers)
     return out
 
 

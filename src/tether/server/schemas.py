@@ -101,7 +101,9 @@ class RunSummary(BaseModel):
     )
     error: JsonObject | None = None
     escalation: JsonObject | None = None
-    usage: Usage | None = Field(default=None, description="only on GET /v1/runs/{run_id}")
+    usage: Usage | None = Field(
+        default=None, description="on GET /v1/runs/{run_id} and in the runs list (not on submit)"
+    )
     parent_run_id: str | None = None
     thread_id: str | None = None
     queue: str

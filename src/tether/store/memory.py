@@ -17,6 +17,7 @@ from tether.core.errors import (
 )
 from tether.core.lifecycle import ACTIVE, FINISHED, RunStatus, check_transition
 from tether.store.control import check_take, refill, take
+from tether.store.lease_takeovers import MemoryLeaseTakeovers
 from tether.store.memory_api_keys import MemoryApiKeys
 from tether.store.memory_approvals import MemoryApprovals
 from tether.store.memory_audit import MemoryAudit
@@ -27,6 +28,7 @@ from tether.store.memory_timers import MemoryTimers
 from tether.store.paging import check_page
 from tether.store.queue_limits import MemoryQueueLimits
 from tether.store.run_counts import MemoryRunCounts
+from tether.store.run_usage import MemoryRunUsage
 from tether.store.types import (
     Checkpoint,
     Commit,
@@ -123,6 +125,8 @@ class MemoryStore(
     MemoryPiiVault,
     MemoryApiKeys,
     MemoryRunCounts,
+    MemoryRunUsage,
+    MemoryLeaseTakeovers,
     MemoryEvaluationLog,
 ):
     """A RunStore in a dict. Not shared across processes; everything else is real."""
@@ -373,10 +377,12 @@ class MemoryStore(
         free.sort(key=claim_order)
         out: list[Lease] = []
         for run in self._admit(free, max(limit, 0), dead):
-            run.owner = owner
+            was, run.owner = run.owner, owner
             run.lease_token += 1
             run.lease_expires_at = now + ttl
-            out.append(Lease(run.run_id, owner, run.lease_token, run.lease_expires_at))
+            out.append(
+                Lease(run.run_id, owner, run.lease_token, run.lease_expires_at, previous_owner=was)
+            )
         return out
 
     async def lease_owners(self) -> list[str]:

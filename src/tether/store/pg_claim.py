@@ -89,8 +89,10 @@ $fn$"""
 def call(p: str) -> str:
     """The statement (``?`` placeholders: the dialect rewrites them)."""
     return (
-        f"SELECT run_id, lease_token, lease_expires_at, priority, created_at FROM "
-        f"{p}claim_limited(CAST(? AS text[]), CAST(? AS double precision), CAST(? AS text[]), "
+        # the function (schema v10) does not say whose lease it took: no previous owner
+        f"SELECT run_id, lease_token, lease_expires_at, priority, created_at, "
+        f"CAST(NULL AS text) FROM {p}claim_limited(CAST(? AS text[]), "
+        "CAST(? AS double precision), CAST(? AS text[]), "
         "CAST(? AS text[]), CAST(? AS text[]), CAST(? AS text[]), CAST(? AS integer), "
         "CAST(? AS integer), CAST(? AS text), CAST(? AS double precision))"
     )

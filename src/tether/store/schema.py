@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 from tether.core.errors import SchemaVersionError
 from tether.store import (
+    lease_takeovers,
+    run_usage,
     sql_api_keys,
     sql_approvals,
     sql_audit,
@@ -228,6 +230,11 @@ def _v7(d: Dialect) -> list[str]:
     ]
 
 
+def _v18(d: Dialect) -> list[str]:
+    """Partial indexes of the events the store counts: lease takeovers and model calls."""
+    return lease_takeovers.migration(d) + run_usage.migration(d)
+
+
 # Append a version for every change; never edit one a database may already have applied.
 _VERSIONS: list[tuple[int, Callable[[Dialect], list[str]]]] = [
     (1, _v1),
@@ -246,6 +253,7 @@ _VERSIONS: list[tuple[int, Callable[[Dialect], list[str]]]] = [
     (14, sql_pii_vault.migration),
     (15, sql_api_keys.migration),
     (17, sql_evaluation_log.migration),
+    (18, _v18),
 ]
 LATEST_VERSION = _VERSIONS[-1][0]
 

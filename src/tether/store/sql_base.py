@@ -335,8 +335,8 @@ class Statements:
     ) -> str:
         """Parameters: the ACTIVE statuses, ``now`` (lease expiry), the dead owners, ``now``
         (``available_at``), the workflows, the queues, the excluded runs, ``limit``, then the
-        claimer and the new expiry. Rows: run id, token, expiry, priority, created_at, then
-        (unless inputs live apart) the claimed run's ``RUN_COLUMNS``."""
+        claimer and the new expiry. Rows: run id, token, expiry, priority, created_at, the
+        previous owner, then (unless inputs live apart) the claimed run's ``RUN_COLUMNS``."""
         return self._memoized(
             ("claim", n_workflows, n_exclude, n_dead, n_queues),
             lambda: self._claim_runs(n_workflows, n_exclude, n_dead, n_queues),
@@ -355,13 +355,15 @@ class Statements:
         # priority first, then first come first served
         rank = "CASE WHEN owner IS NOT NULL THEN 0 WHEN lease_token > 0 THEN 1 ELSE 2 END"
         return (
-            f"WITH c AS MATERIALIZED (SELECT run_id FROM {p}runs "
+            f"WITH c AS MATERIALIZED (SELECT run_id, owner FROM {p}runs "
             f"WHERE status IN {_in(len(ACTIVE_VALUES))} "
             f"AND (owner IS NULL OR lease_expires_at <= ?{dead}) AND available_at <= ?{wf}{qs}{ex} "
             f"ORDER BY {rank}, priority DESC, created_at, run_id LIMIT ?{d.skip_locked}) "
             f"UPDATE {p}runs SET owner = ?, lease_token = lease_token + 1, lease_expires_at = ? "
             "WHERE run_id IN (SELECT run_id FROM c) "
-            "RETURNING run_id, lease_token, lease_expires_at, priority, created_at"
+            "RETURNING run_id, lease_token, lease_expires_at, priority, created_at, "
+            # the owner the claim took the run from (the CTE read the row before the update)
+            f"(SELECT c.owner FROM c WHERE c.run_id = {p}runs.run_id)"
             # the claimed runs themselves, where the row holds all of a run (no read after)
             + ("" if d.inputs_apart else f", {self.run_select}")
         )

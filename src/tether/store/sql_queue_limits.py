@@ -113,7 +113,7 @@ def limited_claim(
         f"WITH lim AS MATERIALIZED (SELECT l.kind, l.key, l.max_running - {running} AS room "
         f"FROM {p}queue_limits l WHERE l.max_running IS NOT NULL), "
         f"cand AS MATERIALIZED (SELECT run_id, queue, workflow, tenant, {rank} AS rk, priority, "
-        f"created_at FROM {p}runs WHERE status IN {act} "
+        f"created_at, owner FROM {p}runs WHERE status IN {act} "
         f"AND (owner IS NULL OR lease_expires_at <= ?{dead}) AND available_at <= ?{wf}{qs}{ex} "
         f"AND NOT EXISTS (SELECT 1 FROM lim WHERE lim.room <= 0 AND {full}) "
         f"ORDER BY {ORDER} LIMIT ?{d.skip_locked}), "
@@ -125,7 +125,8 @@ def limited_claim(
         f"ORDER BY {ORDER} LIMIT ?) "
         f"UPDATE {p}runs SET owner = ?, lease_token = lease_token + 1, lease_expires_at = ? "
         "WHERE run_id IN (SELECT run_id FROM ok) "
-        "RETURNING run_id, lease_token, lease_expires_at, priority, created_at"
+        "RETURNING run_id, lease_token, lease_expires_at, priority, created_at, "
+        f"(SELECT cand.owner FROM cand WHERE cand.run_id = {p}runs.run_id)"
     )
 
 

@@ -22,6 +22,7 @@ from tether.core.errors import (
 )
 from tether.core.lifecycle import ACTIVE, RunStatus
 from tether.core.serde import dumps, loads
+from tether.store.lease_takeovers import SqlLeaseTakeovers
 from tether.store.memory import idempotency_conflict
 from tether.store.paging import check_page
 from tether.store.rows import (
@@ -47,6 +48,7 @@ from tether.store.sql_evaluation_log import SqlEvaluationLog
 from tether.store.sql_pii_vault import SqlPiiVault
 from tether.store.sql_queue_limits import SqlQueueLimits
 from tether.store.sql_run_counts import SqlRunCounts
+from tether.store.sql_run_usage import SqlRunUsage
 from tether.store.sql_timers import SqlTimers
 from tether.store.sql_workers import SqlWorkers
 from tether.store.types import (
@@ -120,6 +122,8 @@ class SqlStore(
     SqlPiiVault,
     SqlApiKeys,
     SqlRunCounts,
+    SqlRunUsage,
+    SqlLeaseTakeovers,
     SqlEvaluationLog,
     ABC,
 ):
@@ -377,7 +381,15 @@ class SqlStore(
         # a never-started run comes back with token 1: orphans and released runs go first
         rows = sorted(found, key=lambda r: (r[1] == 1, -r[3], r[4], r[0]))
         return [
-            Lease(r[0], owner, r[1], r[2], row_to_run(r[5:]) if len(r) > 5 else None) for r in rows
+            Lease(
+                r[0],
+                owner,
+                r[1],
+                r[2],
+                row_to_run(r[6:]) if len(r) > 6 else None,
+                previous_owner=r[5],
+            )
+            for r in rows
         ]
 
     async def lease_owners(self) -> list[str]:

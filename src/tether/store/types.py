@@ -126,6 +126,9 @@ class Lease:
     run: RunRecord | None = None
     """The run as the claim left it, when the store returns it with the lease (PostgreSQL's
     claim does: no read after it); None: read it (``get_run``)."""
+    previous_owner: str | None = None
+    """``claim_runs``: the owner whose lease the claim took over (it expired, or its owner was
+    found dead); None: nobody held the run (or the store could not tell)."""
 
 
 @dataclass(slots=True)

@@ -35,8 +35,10 @@ from tether.testing.store_conformance_leases import LeaseConformance
 from tether.testing.store_conformance_queries import QueryConformance
 from tether.testing.store_conformance_queues import QueueConformance, QueueLimitConformance
 from tether.testing.store_conformance_runs import RunConformance
+from tether.testing.store_conformance_takeovers import TakeoverConformance
 from tether.testing.store_conformance_threads import ThreadConformance
 from tether.testing.store_conformance_timers import TimerConformance
+from tether.testing.store_conformance_usage import UsageConformance
 from tether.testing.store_conformance_workers import WorkerConformance
 from tether.testing.store_helpers import StoreFactory
 
@@ -50,6 +52,8 @@ class StoreConformance(
     HistoryConformance,
     ControlConformance,
     QueryConformance,
+    UsageConformance,
+    TakeoverConformance,
     QueueConformance,
     QueueLimitConformance,
     ThreadConformance,
