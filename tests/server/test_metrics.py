@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from prometheus_client import generate_latest
 
-from tests.server.conftest import Server
+from tests.server.conftest import Server, bearer
 from tether.server.metrics import RunMetrics
 from tether.store.types import Event
 
@@ -92,3 +92,12 @@ def test_circuit_breakers_of_the_process_show_their_state(server: Server) -> Non
     text = server.client.get("/metrics").text
     assert 'tether_breaker_state{kind="tool",name="flaky_api",state="open"} 1.0' in text
     assert 'tether_breaker_state{kind="tool",name="flaky_api",state="closed"} 0.0' in text
+
+
+def test_lease_takeovers_are_an_admin_counter_read_from_the_store(keyed: Server) -> None:
+    c = keyed.client
+    admin = c.get("/metrics", headers=bearer(keyed.keys["admin"])).text
+    assert "# TYPE tether_lease_takeovers_total counter" in admin
+    assert _value(admin, "tether_lease_takeovers_total") == 0.0  # none taken over here
+    tenant = c.get("/metrics", headers=bearer(keyed.keys["a_read"])).text
+    assert "tether_lease_takeovers" not in tenant  # shared by every tenant: admin only
