@@ -1,4 +1,5 @@
-"""PostgreSQL's claim under shared limits in one round trip: a plpgsql function (schema v10).
+"""PostgreSQL's claim under shared limits in one round trip: a plpgsql function (schema v10;
+v18 adds the previous owner of each claimed run to its rows).
 
 ``tether_claim_limited(...)`` takes a transaction-scoped advisory lock (one per schema), then
 runs the limited claim of ``sql_queue_limits`` (same logic, with arrays for the lists): inside
@@ -33,7 +34,7 @@ def functions(p: str) -> list[str]:
     p_dead text[], p_workflows text[], p_queues text[], p_exclude text[], p_lookahead integer,
     p_limit integer, p_owner text, p_expires double precision)
 RETURNS TABLE (run_id text, lease_token bigint, lease_expires_at double precision,
-    priority integer, created_at double precision)
+    priority integer, created_at double precision, previous_owner text)
 LANGUAGE plpgsql AS $fn$
 #variable_conflict use_column
 BEGIN
@@ -52,7 +53,7 @@ BEGIN
         SELECT c0.run_id, c0.queue, c0.workflow, c0.tenant,
             CASE WHEN c0.owner IS NOT NULL THEN 0 WHEN c0.lease_token > 0 THEN 1 ELSE 2 END
                 AS rk,
-            c0.priority, c0.created_at
+            c0.priority, c0.created_at, c0.owner
         FROM {p}runs c0
         WHERE c0.status = ANY (p_active)
             AND (c0.owner IS NULL OR c0.lease_expires_at <= p_now OR c0.owner = ANY (p_dead))
@@ -79,19 +80,28 @@ BEGIN
             lease_expires_at = p_expires
         WHERE u.run_id IN (SELECT ok.run_id FROM ok)
         RETURNING u.run_id, u.lease_token, u.lease_expires_at, u.priority, u.created_at)
-    SELECT upd.run_id, upd.lease_token, upd.lease_expires_at, upd.priority, upd.created_at
-    FROM upd;
+    SELECT upd.run_id, upd.lease_token, upd.lease_expires_at, upd.priority, upd.created_at,
+        cand.owner
+    FROM upd JOIN cand ON cand.run_id = upd.run_id;
 END
 $fn$"""
     ]
 
 
+def drop_v10(p: str) -> str:
+    """Schema v18 returns the previous owner of each claimed run too: a new row type, so the
+    v10 function goes first (CREATE OR REPLACE cannot change what a function returns)."""
+    return (
+        f"DROP FUNCTION IF EXISTS {p}claim_limited(text[], double precision, text[], text[], "
+        "text[], text[], integer, integer, text, double precision)"
+    )
+
+
 def call(p: str) -> str:
     """The statement (``?`` placeholders: the dialect rewrites them)."""
     return (
-        # the function (schema v10) does not say whose lease it took: no previous owner
-        f"SELECT run_id, lease_token, lease_expires_at, priority, created_at, "
-        f"CAST(NULL AS text) FROM {p}claim_limited(CAST(? AS text[]), "
+        f"SELECT run_id, lease_token, lease_expires_at, priority, created_at, previous_owner "
+        f"FROM {p}claim_limited(CAST(? AS text[]), "
         "CAST(? AS double precision), CAST(? AS text[]), "
         "CAST(? AS text[]), CAST(? AS text[]), CAST(? AS text[]), CAST(? AS integer), "
         "CAST(? AS integer), CAST(? AS text), CAST(? AS double precision))"

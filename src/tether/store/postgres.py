@@ -97,6 +97,7 @@ class PostgresDialect(Dialect):
             # v7: the queue columns, a new parameter (available_at) and the wake-up NOTIFY
             7: [pg_commit.drop_v6(p), *pg_commit.functions(p, ch)],
             10: pg_claim.functions(p),  # the claim under shared limits, in one round trip
+            18: [pg_claim.drop_v10(p), *pg_claim.functions(p)],  # + the previous owner
         }
 
 
