@@ -185,6 +185,19 @@ class AnnIndex:
     def __len__(self) -> int:
         return 0 if self._index is None else len(self._index)
 
+    def vector(self, key: int) -> Any:
+        """The vector the index holds under ``key`` (``None`` when it holds none)."""
+        if self._index is None or not self._index.contains(key):
+            return None
+        return self._index.get(key)
+
+    def keys(self) -> set[int]:
+        """Every key the index holds."""
+        if self._index is None:
+            return set()
+        # np.asarray, not iteration: usearch's IndexedKeys never ends an iteration
+        return {int(k) for k in numpy().asarray(self._index.keys)}
+
     def search(self, vector: Any, n: int) -> list[int]:
         """Keys of the ``n`` nearest vectors, nearest first."""
         if self._index is None or len(self._index) == 0:
