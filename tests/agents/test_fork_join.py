@@ -14,7 +14,7 @@ from typing import Any, TypedDict
 
 import pytest
 
-from tether import END, START, Graph, RunContext, Runtime, interrupt
+from tether import END, START, Graph, RunContext, Runtime, Workflow, interrupt
 from tether.agents import ForkJoinOptions, fork_join, fork_join_node
 from tether.core.errors import ConfigurationError, InvalidInputError, RunFailedError
 from tether.governance import Budget, Governance
@@ -197,13 +197,79 @@ async def test_a_branch_waiting_for_a_human_parks_the_parent_until_answered() ->
     async with Runtime(MemoryStore(), recover=False) as rt:
         res = await rt.run(wf, {"branches": [{"x": 7}]})
         assert res.status.value == "ESCALATED" and res.escalation is not None
-        assert res.escalation["kind"] == "branch_interrupt"
-        details = res.escalation["details"]
-        assert details["interrupts"][0]["payload"] == {"question": "approve 7?"}
-        await rt.resume(details["child"], "yes")
-        done = await rt.resume(res.run_id)
+        assert res.escalation["kind"] == "interrupt"
+        (asked,) = res.interrupts
+        child = asked["payload"]["run_id"]
+        assert asked["payload"] == {
+            "branch": 0,
+            "run_id": child,
+            "question": {"question": "approve 7?"},
+        }
+        assert child.startswith(f"{res.run_id}/") and child.endswith("/0")
+        assert (await rt.store.get_run(child)).status.value == "ESCALATED"
+        done = await rt.resume(res.run_id, "yes")  # the parent's answer goes down to the branch
     assert done.status.value == "COMPLETED"
     assert done.state["results"][0]["state"]["y"] == 7
+
+
+class Asks(TypedDict, total=False):
+    x: int
+    first: str
+    second: str
+
+
+def two_questions_branch(name: str) -> Workflow:
+    """A branch asking two questions in turn (the second asked only after the first answer)."""
+
+    def first(state: Asks) -> dict[str, Any]:
+        return {"first": interrupt({"q": "first", "x": state["x"]})}
+
+    def second(state: Asks) -> dict[str, Any]:
+        return {"second": interrupt({"q": "second", "x": state["x"]})}
+
+    g = Graph(Asks, name=name)
+    g.add_node("first", first).add_node("second", second)
+    g.add_edge(START, "first").add_edge("first", "second").add_edge("second", END)
+    return g.compile()
+
+
+async def test_each_answer_goes_to_the_question_it_was_given_for() -> None:
+    """Two branches asking two questions each: the parent asks them one at a time and every
+    answer lands on the very question the human saw (never the next one a re-run meets)."""
+    wf = fork_join(ForkJoinOptions(branch=two_questions_branch("fj_qq_branch")), name="fj_qq")
+    async with Runtime(MemoryStore(), recover=False) as rt:
+        res = await rt.run(wf, {"branches": [{"x": 1}, {"x": 2}]})
+        seen = []
+        while res.status.value == "ESCALATED":
+            (asked,) = res.interrupts
+            q = asked["payload"]["question"]
+            seen.append((asked["payload"]["branch"], q["q"]))
+            res = await rt.resume(res.run_id, f"{q['q']} for {q['x']}")
+    assert res.status.value == "COMPLETED"
+    assert sorted(seen) == [(0, "first"), (0, "second"), (1, "first"), (1, "second")]
+    for r in res.state["results"]:
+        x = r["index"] + 1
+        assert r["state"]["first"] == f"first for {x}"
+        assert r["state"]["second"] == f"second for {x}"
+
+
+async def test_a_stale_answer_is_dropped_not_given_to_the_next_question() -> None:
+    """The branch was answered directly while the parent waited: the parent's late answer is
+    dropped (a relay_stale event), never handed to the question the branch asks next."""
+    wf = fork_join(ForkJoinOptions(branch=two_questions_branch("fj_stale_branch")), name="fj_st")
+    async with Runtime(MemoryStore(), recover=False) as rt:
+        res = await rt.run(wf, {"branches": [{"x": 5}]})
+        child = res.interrupts[0]["payload"]["run_id"]
+        await rt.resume(child, "direct")  # the branch now asks its second question
+        res = await rt.resume(res.run_id, "late answer to the first question")
+        assert res.status.value == "ESCALATED"
+        (asked,) = res.interrupts
+        assert asked["payload"]["question"] == {"q": "second", "x": 5}
+        stale = [e for e in await rt.store.list_events(res.run_id) if e.type == "relay_stale"]
+        assert len(stale) == 1 and stale[0].data["child"] == child
+        res = await rt.resume(res.run_id, "ok")
+    assert res.status.value == "COMPLETED"
+    assert res.state["results"][0]["state"] == {"x": 5, "first": "direct", "second": "ok"}
 
 
 async def test_cancelling_the_parent_cancels_its_branches() -> None:

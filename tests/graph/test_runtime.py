@@ -298,6 +298,33 @@ async def test_interrupt_inside_subgraph_surfaces_on_parent(rt: Runtime) -> None
     assert (await rt.get_run(child_id)).status is S_.COMPLETED
 
 
+def two_reviews_child() -> Any:
+    def review(s: Any) -> dict[str, Any]:
+        return {"notes": f"legal:{interrupt({'review': 'legal'})}"}
+
+    def second(s: Any) -> dict[str, Any]:
+        return {"notes": f"brand:{interrupt({'review': 'brand'})}"}
+
+    c = Graph(Child, name="child_two_reviews")
+    c.add_node("legal", review).add_node("brand", second)
+    c.add_edge(START, "legal").add_edge("legal", "brand").add_edge("brand", END)
+    return c.compile()
+
+
+async def test_each_subgraph_question_gets_its_own_answer(rt: Runtime) -> None:
+    """The child asks twice in turn: the parent's second answer goes to the second question
+    (a re-run of the parent's node meets the second question first; it must not be handed the
+    first answer again)."""
+    wf = parent_graph(two_reviews_child(), "parent_two_reviews")
+    res = await rt.run(wf, {"topic": "bees", "notes": []})
+    assert [i["payload"] for i in res.interrupts] == [{"review": "legal"}]
+    res = await rt.resume(res.run_id, "ok by legal")
+    assert [i["payload"] for i in res.interrupts] == [{"review": "brand"}]
+    res = await rt.resume(res.run_id, "ok by brand")
+    assert res.status is S_.COMPLETED
+    assert res.state["notes"] == ["legal:ok by legal", "brand:ok by brand"]
+
+
 async def test_failing_subgraph_fails_the_parent(rt: Runtime) -> None:
     def boom(s: Any) -> None:
         raise ValueError("child broke")

@@ -12,7 +12,7 @@ from tether.core.errors import LeaseLostError, RunNotFoundError
 from tether.core.lifecycle import ACTIVE
 from tether.graph.builder import Workflow
 from tether.graph.context import RunContext
-from tether.graph.host import RunHost
+from tether.graph.host import RunHost, taken_elsewhere_or_free
 from tether.graph.results import RunResult
 from tether.store.types import RunRecord
 
@@ -45,7 +45,7 @@ async def follow(host: RunHost, child_id: str) -> RunResult:
     the children the crash left half done."""
     while True:
         rec = await host.store.get_run(child_id)
-        if rec.status in ACTIVE and not host.runs_here(child_id):
+        if rec.status in ACTIVE and taken_elsewhere_or_free(host, rec):
             lease = await host.store.acquire_lease(child_id, host.owner, host.lease_ttl)
             if lease is not None:
                 await host.take_over(rec, lease.token)

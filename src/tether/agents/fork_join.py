@@ -12,7 +12,10 @@ running at a quorum or a timeout are cancelled.
 
 The timeout is fixed in the run's journal when the fork first runs, so a parent resumed after
 a crash keeps its original deadline; a child that escalates (a budget trip, a guard) escalates
-the parent with the same kind, and one waiting for a human with ``branch_interrupt``.
+the parent with the same kind. A child waiting for a human parks the parent on an interrupt
+whose payload is ``{"branch": i, "run_id": <child>, "question": <the child's payload>}``:
+resume the parent with the answer and it goes down to that branch (and only to the question it
+was given for: see ``tether.graph.relay``), which continues; branches ask one at a time.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from tether.core.governor import GovernanceConfig
 from tether.core.lifecycle import FINISHED, RunStatus
 from tether.graph.builder import Graph, Workflow
 from tether.graph.context import RunContext
+from tether.graph.relay import Relay
 from tether.graph.results import RunResult
 from tether.graph.runtime import Runtime
 from tether.graph.types import END, START
@@ -110,19 +114,21 @@ def join_reason(options: ForkJoinOptions, done: int, ok: int, total: int) -> str
 
 
 def escalated(res: RunResult) -> EscalationSignal:
-    """A branch that parked parks its parent: with the branch's kind (``budget``, a guard's),
-    or ``branch_interrupt`` when it waits for a human — answer the branch
-    (``runtime.resume(<branch run id>, answer)``), then resume the parent, which follows it."""
+    """A branch that escalated (a budget trip, a guard) escalates its parent with its kind."""
     esc = res.escalation or {}
-    kind = str(esc.get("kind", "guard"))
-    details = dict(esc.get("details") or {})
-    if kind == "interrupt":
-        kind = "branch_interrupt"
-        details["interrupts"] = res.interrupts
-    reason = esc.get("reason") or f"it waits for {len(res.interrupts)} answer(s)"
     return EscalationSignal(
-        f"fork-join branch {res.run_id} escalated: {reason}", kind=kind, **details, child=res.run_id
+        f"fork-join branch {res.run_id} escalated: {esc.get('reason', '')}",
+        kind=str(esc.get("kind", "guard")),
+        **dict(esc.get("details") or {}),
+        child=res.run_id,
     )
+
+
+def question(index: int, res: RunResult) -> dict[str, Any]:
+    """What the parent's human sees when branch ``index`` waits for an answer."""
+    pending = res.interrupts
+    asks = pending[0]["payload"] if len(pending) == 1 else [p["payload"] for p in pending]
+    return {"branch": index, "run_id": res.run_id, "question": asks}
 
 
 def fork_join_node(
@@ -146,6 +152,7 @@ def fork_join_node(
             meta = {"fork_of": ctx.run_id, "branch": i}
             await start_child(ctx, options.branch, child_id, data, meta)
         ctx.emit("fork", {"children": ids, "join": options.join, "quorum": options.quorum})
+        relay = Relay(ctx)
         waiters = {asyncio.ensure_future(follow(host, cid)): i for i, cid in enumerate(ids)}
         settled: dict[int, RunResult] = {}
         reason: str | None = join_reason(options, 0, 0, len(ids)) if ids else "all"
@@ -156,11 +163,17 @@ def fork_join_node(
                 done, _ = await asyncio.wait(
                     pending, timeout=wait_for, return_when=asyncio.FIRST_COMPLETED
                 )
-                for w in done:
-                    res = w.result()
+                for w in sorted(done, key=waiters.__getitem__):  # branch order: deterministic
+                    res, i = w.result(), waiters[w]
                     if res.status is RunStatus.ESCALATED:
-                        raise escalated(res)
-                    settled[waiters[w]] = res
+                        if (res.escalation or {}).get("kind") != "interrupt":
+                            raise escalated(res)
+                        # raises (the parent asks the branch's question) until the parent is
+                        # resumed; the answer goes down to the branch, which is followed again
+                        await relay.pass_down(host, ids[i], res.interrupts, question(i, res))
+                        waiters[asyncio.ensure_future(follow(host, ids[i]))] = i
+                        continue
+                    settled[i] = res
                 ok = sum(r.status is RunStatus.COMPLETED for r in settled.values())
                 reason = join_reason(options, len(settled), ok, len(ids))
                 if reason is None and deadline is not None and host.clock.now() >= deadline:

@@ -98,3 +98,12 @@ class RunHost(Protocol):
     async def run_subgraph(self, wf: Workflow, arg: Any, ctx: RunContext) -> dict[str, Any]:
         """Run (or continue) the child run of ``ctx``'s task; its writes are the update."""
         ...
+
+
+def taken_elsewhere_or_free(host: RunHost, run: RunRecord) -> bool:
+    """Whether a node following the child ``run`` should try to take it over: not when this
+    runtime executes it, nor when this runtime holds its live lease (its claim loop just
+    claimed it and is about to execute it: a second take-over would run it twice)."""
+    if host.runs_here(run.run_id):
+        return False
+    return not (run.owner == host.owner and run.lease_expires_at > host.clock.now())

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from tether.core.errors import EscalationSignal, RunFailedError, RunNotFoundError
 from tether.core.lifecycle import ACTIVE, RunStatus
+from tether.graph.host import taken_elsewhere_or_free
+from tether.graph.relay import Relay
 
 if TYPE_CHECKING:
     from tether.graph.builder import Workflow
@@ -63,8 +65,9 @@ async def run_subgraph(rt: RunHost, wf: Workflow, arg: Any, ctx: RunContext) -> 
             actor=f"run:{ctx.run_id}",
         )
         rec = await rt.store.get_run(child_id)
+    relay = Relay(ctx)
     while True:
-        if rec.status in ACTIVE and not rt.runs_here(child_id):
+        if rec.status in ACTIVE and taken_elsewhere_or_free(rt, rec):
             lease = await rt.store.acquire_lease(child_id, rt.owner, rt.lease_ttl)
             if lease is not None:
                 await rt.take_over(rec, lease.token)
@@ -83,16 +86,9 @@ async def run_subgraph(rt: RunHost, wf: Workflow, arg: Any, ctx: RunContext) -> 
             payload = (
                 pending[0]["payload"] if len(pending) == 1 else [p["payload"] for p in pending]
             )
-            answer = ctx.interrupt(payload)  # raises until the parent is resumed with an answer
-            if len(pending) == 1:
-                await rt.resume(child_id, answer, wait=False, actor=f"run:{ctx.run_id}")
-            else:
-                await rt.resume(
-                    child_id,
-                    answers=dict(zip([p["id"] for p in pending], answer, strict=True)),
-                    wait=False,
-                    actor=f"run:{ctx.run_id}",
-                )
+            # raises (the parent parks with the child's question) until the parent is resumed
+            # with an answer, which goes down to exactly the interrupts it was given for
+            await relay.pass_down(rt, child_id, pending, payload)
             rec = await rt.store.get_run(child_id)
             continue
         msg = (res.error or {}).get("message", res.status.value)
