@@ -17,9 +17,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from rich.text import Text
+
 from tether.cli import commands as cmd
 from tether.cli.render import Output, fmt_time
 from tether.core.errors import ConfigurationError, InvalidInputError
+from tether.core.lifecycle import ACTIVE
 from tether.governance.approvals import (
     ApprovalRecord,
     Approvals,
@@ -128,6 +131,17 @@ async def _decide(ap: Approvals, args: argparse.Namespace, out: Output) -> None:
             f"`tether runs resume {rec.run_id} --app module:workflow`"
         )
     _say(out, _json(rec), f"approval {rec.approval_id}: {rec.status}")
+    if not out.json_mode and ap.runtime is not None:
+        run = await ap.runtime.store.get_run(rec.run_id)
+        if run.status in ACTIVE and run.owner is None:
+            out.err.print(
+                Text(
+                    f"run {rec.run_id} is queued ({run.status.value}): a worker continues it "
+                    f"(`tether worker --app module:workflow`, on this store); follow it with "
+                    f"`tether runs show {rec.run_id}`",
+                    style="dim",
+                )
+            )
 
 
 async def _dispatch(args: argparse.Namespace, out: Output) -> None:

@@ -170,6 +170,23 @@ def load_workflows(ref: str) -> list[Workflow]:
     return items
 
 
+def load_deps(ref: str) -> dict[str, Any]:
+    """The dependencies a ``--deps`` reference names: a mapping of names to objects (nodes read
+    them as ``ctx.deps[name]``), or a function of no arguments returning one (called once)."""
+    obj = load_ref(ref)
+    if callable(obj) and not isinstance(obj, Mapping):
+        try:
+            obj = obj()
+        except Exception as exc:
+            raise ConfigurationError(f"--deps {ref!r}: calling it raised {exc!r}") from exc
+    if not isinstance(obj, Mapping) or not all(isinstance(k, str) for k in obj):
+        raise ConfigurationError(
+            f"--deps {ref!r} must name a dict of str keys (or a function returning one), "
+            f"got {type(obj).__name__}"
+        )
+    return dict(obj)
+
+
 @asynccontextmanager
 async def cli_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     """A Runtime that never claims other runs (``recover=False``), closed on the way out."""

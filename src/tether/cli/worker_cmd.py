@@ -88,6 +88,12 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         "silent for two of them is taken for dead and its runs are taken over",
     )
     p.add_argument("--worker-id", metavar="NAME", help="worker id (env TETHER_WORKER_ID)")
+    p.add_argument(
+        "--deps",
+        metavar="MODULE:ATTR",
+        help="the nodes' dependencies (ctx.deps): a dict, or a function returning one, named "
+        "like --app (module:attr or path/to/file.py:attr)",
+    )
 
     workers = sub.add_parser("workers", parents=[common], help="the store's worker registry")
     wsub = workers.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -109,6 +115,7 @@ async def _work(args: argparse.Namespace, out: Output) -> int:
             "tether worker needs the workflows to run: pass --app module:attr (or TETHER_APP)"
         )
     workflows = cmd.load_workflows(settings.app)
+    deps = cmd.load_deps(args.deps) if args.deps else None
     try:
         store = open_store(settings.store_url)
     except TetherError:
@@ -125,6 +132,7 @@ async def _work(args: argparse.Namespace, out: Output) -> int:
         poll_interval=args.poll_interval,
         owner=args.worker_id,
         heartbeat_interval=args.heartbeat,
+        deps=deps,
     )
     worker.install_signal_handlers()
     started = asyncio.get_running_loop().create_task(worker.run())

@@ -46,12 +46,17 @@ def load_ref(ref: str) -> Any:
             path = Path(mod_name)
             if not path.exists():
                 raise ConfigurationError(f"app file {mod_name!r} does not exist")
-            spec = importlib.util.spec_from_file_location(f"{_FILE_MODULE_PREFIX}{path.stem}", path)
-            if spec is None or spec.loader is None:
-                raise ConfigurationError(f"cannot load {mod_name!r} as a Python module")
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[spec.name] = module
-            spec.loader.exec_module(module)
+            name = f"{_FILE_MODULE_PREFIX}{path.stem}"
+            loaded = sys.modules.get(name)
+            if loaded is not None and _same_file(getattr(loaded, "__file__", None), path):
+                module = loaded  # --app and --deps from one file: one module, run once
+            else:
+                spec = importlib.util.spec_from_file_location(name, path)
+                if spec is None or spec.loader is None:
+                    raise ConfigurationError(f"cannot load {mod_name!r} as a Python module")
+                module = importlib.util.module_from_spec(spec)
+                sys.modules[spec.name] = module
+                spec.loader.exec_module(module)
         else:
             module = importlib.import_module(mod_name)
     except ConfigurationError:
@@ -62,3 +67,7 @@ def load_ref(ref: str) -> Any:
         return getattr(module, attr)
     except AttributeError:
         raise ConfigurationError(f"{mod_name!r} has no attribute {attr!r} (app {ref!r})") from None
+
+
+def _same_file(loaded: str | None, path: Path) -> bool:
+    return loaded is not None and Path(loaded).resolve() == path.resolve()
