@@ -12,7 +12,7 @@ import pytest
 from tests.governance.approvals_app import SENT, build
 from tether import RunStatus, Runtime
 from tether.cli.main import main
-from tether.governance import ApprovalRule
+from tether.governance import ApprovalRule, Approvals, StoreAuditLog
 from tether.store.sqlite import SqliteStore
 
 WF = build(ApprovalRule(roles=("finance",)), name="refunds_cli")
@@ -56,10 +56,62 @@ def test_keygen_register_list_approve(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "not found" in capsys.readouterr().err
     assert main(["approvals", "approve", aid, "--approver", "alice", "--key", str(key),
                  *store]) == 0  # fmt: skip
-    assert f"approval {aid}: approved" in capsys.readouterr().out
+    said = capsys.readouterr()
+    assert f"approval {aid}: approved" in said.out
+    # the CLI records the answer and leaves the run to a worker: it says so
+    assert f"run {run_id} is queued" in said.err and "tether worker" in said.err
     assert main(["approvals", "show", aid, "--json", *store]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["status"] == "approved"
     assert shown["decisions"][0]["approver"] == "alice"
     assert asyncio.run(_finish(db, run_id)) is RunStatus.COMPLETED
     assert SENT == [9]
+
+
+async def _resume(db: Path, approval_id: str, run_id: str) -> RunStatus:
+    async with Runtime(SqliteStore(db), workflows=[WF], recover=False) as rt:
+        assert await Approvals(rt).resume(approval_id)
+        return (await rt.wait(run_id, timeout=60)).status
+
+
+async def _audit(db: Path, run_id: str) -> tuple[list[tuple[str, dict[str, object]]], bool]:
+    store = SqliteStore(db)
+    await store.setup()
+    try:
+        log = StoreAuditLog(store)
+        page = await log.records(run_id=run_id, limit=1000)
+        ok = (await log.verify()).ok
+        return [(r.kind, r.data) for r in page.records], ok
+    finally:
+        await store.close()
+
+
+def test_a_decision_made_without_the_workflow_is_audited_by_the_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``tether approvals approve`` without ``--app`` cannot reach the workflow's audit sink:
+    the decision is marked unaudited and the run audits it (once) before it uses the answer."""
+    SENT.clear()
+    db = tmp_path / "t.db"
+    store = ["--store", f"sqlite:///{db}"]  # no --app
+    run_id = asyncio.run(_park(db))
+    key = tmp_path / "bob.pem"
+    assert main(["approvals", "keygen", "--out", str(key)]) == 0
+    assert main(["approvals", "approver", "add", "bob", "--role", "finance",
+                 "--public-key", f"{key}.pub", *store]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["approvals", "list", "--status", "pending", "--json", *store]) == 0
+    (req,) = json.loads(capsys.readouterr().out)
+    assert main(["approvals", "approve", req["approval_id"], "--approver", "bob", "--key",
+                 str(key), *store]) == 0  # fmt: skip
+    kinds = [k for k, _ in asyncio.run(_audit(db, run_id))[0]]
+    assert "approval.approve" not in kinds  # the CLI could not audit it
+    assert "was not resumed" in capsys.readouterr().err  # and says how to continue it
+    assert asyncio.run(_resume(db, req["approval_id"], run_id)) is RunStatus.COMPLETED
+    records, ok = asyncio.run(_audit(db, run_id))
+    kinds = [k for k, _ in records]
+    assert kinds.count("approval.approve") == 1
+    assert kinds.index("approval.approve") < kinds.index("approval.used")
+    approve = dict(records)["approval.approve"]
+    assert approve["approver"] == "bob" and approve["recorded_by_run"] is True
+    assert ok and SENT == [9]

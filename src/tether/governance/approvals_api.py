@@ -25,7 +25,7 @@ from tether.core.errors import (
 )
 from tether.governance.approvals_keys import generate_key, public_pem, sign, verify
 from tether.governance.approvals_request import approval_store
-from tether.governance.approvals_resume import audit_outside, resume_decided
+from tether.governance.approvals_resume import audit_outside, audit_sink, resume_decided
 from tether.governance.approvals_tally import complete, may_decide, who
 from tether.graph.extensions import register_runtime_extension
 from tether.store.approvals import APPROVED, PENDING, REJECTED, STATUSES, ApprovalRecord, Approver
@@ -132,6 +132,8 @@ class Approvals:
                     "signature": signature,
                     "at": now,
                     "reason": reason,
+                    # whether the run's audit sink gets it now (else the run audits it later)
+                    "audited": await self._can_audit(rec.run_id),
                 }
             )
             keys = {a.approver_id: a.public_key for a in await self.store.list_approvers()}
@@ -149,6 +151,11 @@ class Approvals:
         raise ApprovalStateError(
             f"approval {approval_id} keeps changing under concurrent decisions; try again"
         )
+
+    async def _can_audit(self, run_id: str) -> bool:
+        if self.runtime is None:
+            return False
+        return audit_sink(self.runtime, await self.runtime.store.get_run(run_id)) is not None
 
     async def _after(self, rec: ApprovalRecord, approver_id: str, decision: str) -> None:
         if self.runtime is None:

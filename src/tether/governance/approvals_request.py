@@ -122,6 +122,7 @@ async def granted(scope: RunScope, call: GovernedCall) -> ApprovalRecord | None:
             rec.used_at = now
             rec.history.append({"what": "denied", "at": now})
             if await store.update_approval(rec):
+                await audit_late_decisions(scope, rec)
                 why = next((d.get("reason", "") for d in rec.decisions[::-1]), "") or "rejected"
                 await scope.audit("approval.denied", {"approval_id": rec.approval_id, "why": why})
                 raise PolicyViolationError(
@@ -140,6 +141,24 @@ async def granted(scope: RunScope, call: GovernedCall) -> ApprovalRecord | None:
         rec.history.append({"what": "used", "at": now, "call_key": call.key})
         if await store.update_approval(rec):
             rec.version += 1
+            await audit_late_decisions(scope, rec)
             await scope.audit("approval.used", {"approval_id": rec.approval_id, "intent_hash": h})
             return rec
     return None
+
+
+async def audit_late_decisions(scope: RunScope, rec: ApprovalRecord) -> None:
+    """Audit the decisions recorded where the run's audit sink was unknown (a CLI without the
+    workflow): the run audits them before it uses the answer, once (the answer is used once)."""
+    for d in rec.decisions:
+        if d.get("audited") is False:
+            await scope.audit(
+                f"approval.{d['decision']}",
+                {
+                    "approval_id": rec.approval_id,
+                    "approver": d["approver"],
+                    "status": rec.status,
+                    "decided_at": d["at"],
+                    "recorded_by_run": True,
+                },
+            )

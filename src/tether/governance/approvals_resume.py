@@ -32,18 +32,25 @@ def waits_for(run: RunRecord, approval_id: str) -> bool:
     )
 
 
-async def audit_outside(rt: Any, run: RunRecord, kind: str, data: dict[str, Any]) -> None:
-    """Record ``kind`` in the audit sink of the run's workflow (``Governance(audit=...)``),
-    when this runtime knows the workflow; the request's own history keeps it regardless."""
+def audit_sink(rt: Any, run: RunRecord) -> AuditSink | None:
+    """The audit sink of ``run``'s workflow (``Governance(audit=...)``) when ``rt`` knows the
+    workflow (a CLI without ``--app`` does not), else None."""
     if rt is None:
-        return
+        return None
     try:
         wf = rt.workflow_for(run)
     except Exception:
-        return
-    gov = getattr(wf, "governance", None)
-    sink = getattr(gov, "audit", None)
-    if isinstance(sink, AuditSink):
+        return None
+    sink = getattr(getattr(wf, "governance", None), "audit", None)
+    return sink if isinstance(sink, AuditSink) else None
+
+
+async def audit_outside(rt: Any, run: RunRecord, kind: str, data: dict[str, Any]) -> None:
+    """Record ``kind`` in the audit sink of the run's workflow, when this runtime knows the
+    workflow; a decision it cannot audit is marked ``audited: False`` on the request and
+    audited by the run itself when it uses the answer (``approvals_request``)."""
+    sink = audit_sink(rt, run)
+    if sink is not None:
         await RunScope(run, rt.store, rt.clock, None, sink).audit(kind, data)
 
 
