@@ -9,7 +9,6 @@ decide now approves), ``simulate_hours`` (nobody answers while that much time pa
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from tether import RunStatus, Runtime
 from tether.core.errors import InvalidInputError
 from tether.core.lifecycle import FINISHED
 from tether.governance import ApprovalRecord, AuditVerification, verify_all
-from tether.governance.approvals import generate_key, load_private_key, private_pem, sign
+from tether.governance.approvals import key_file, sign
 from tether.graph.builder import Workflow
 from tether.llm import Model
 from tether.store.url import open_store
@@ -197,13 +196,6 @@ async def open_runtime(
 
 async def _key(rt: Runtime, directory: Path, person: str, role: str) -> Any:
     """``person``'s Ed25519 key (a file beside the store), registered as an approver."""
-    path = directory / f"{person}.pem"
-    if path.exists():
-        key = load_private_key(path.read_bytes(), str(path))
-    else:
-        key = generate_key()
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(private_pem(key))
+    key = key_file(directory / f"{person}.pem")
     await rt.approvals.register_approver(person, role, key)
     return key

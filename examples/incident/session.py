@@ -8,7 +8,6 @@ the ``tether approvals approve ...`` command the example prints.
 
 from __future__ import annotations
 
-import os
 import shlex
 import uuid
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from rich.console import Console
 
 from tether.core.lifecycle import FINISHED, RunStatus
 from tether.governance import AuditRow, Budget, StoreAuditLog, verify_audit
-from tether.governance.approvals_keys import generate_key, load_private_key, private_pem, sign
+from tether.governance.approvals import key_file, sign
 from tether.graph.runtime import Runtime
 from tether.llm import Model
 from tether.store.url import open_store
@@ -116,14 +115,7 @@ async def triage(opts: Options, console: Console) -> Outcome:
 
 async def _approver_key(rt: Runtime, directory: Path) -> Any:
     """The on-call lead's private key (a file beside the store), registered as an approver."""
-    path = directory / "oncall-lead.pem"
-    if path.exists():
-        key = load_private_key(path.read_bytes(), str(path))
-    else:
-        key = generate_key()
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(private_pem(key))
+    key = key_file(directory / "oncall-lead.pem")
     await rt.approvals.register_approver(APPROVER, APPROVER_ROLE, key)
     return key
 

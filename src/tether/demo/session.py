@@ -21,12 +21,7 @@ from rich.console import Console
 
 from tether.core.errors import ApprovalNotFoundError
 from tether.core.lifecycle import FINISHED, RunStatus
-from tether.governance.approvals_keys import (
-    generate_key,
-    load_private_key,
-    private_pem,
-    sign,
-)
+from tether.governance.approvals_keys import key_file, sign
 from tether.graph.runtime import Runtime
 from tether.store.types import RunRecord
 from tether.store.url import open_store
@@ -106,14 +101,7 @@ async def run_demo(opts: DemoOptions, console: Console, ask: Ask | None) -> Demo
 
 async def _approver_key(rt: Runtime, directory: Path) -> Any:
     """The support lead's Ed25519 key (a file beside the store), registered as an approver."""
-    path = directory / "support-lead.pem"
-    if path.exists():
-        key = load_private_key(path.read_bytes(), str(path))
-    else:
-        key = generate_key()
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(private_pem(key))
+    key = key_file(directory / "support-lead.pem")
     await rt.approvals.register_approver(APPROVER, APPROVER_ROLE, key)
     return key
 

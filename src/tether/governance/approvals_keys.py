@@ -12,7 +12,9 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import os
 import time
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -75,6 +77,26 @@ def public_pem(key: Ed25519PrivateKey | Ed25519PublicKey | str | bytes) -> str:
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     return raw.decode("ascii")
+
+
+def key_file(path: str | os.PathLike[str]) -> Ed25519PrivateKey:
+    """The approver key kept in the file ``path``: loaded when it exists, else made and
+    written there (mode 0600, never over a file another process wrote meanwhile)."""
+    path = Path(path)
+    try:
+        return load_private_key(path.read_bytes(), str(path))
+    except FileNotFoundError:
+        pass
+    key = generate_key()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it first: use theirs
+        return load_private_key(path.read_bytes(), str(path))
+    except OSError as exc:
+        raise InvalidInputError(f"cannot write the key file {path}: {exc.strerror}") from None
+    with os.fdopen(fd, "wb") as f:
+        f.write(private_pem(key))
+    return key
 
 
 def load_private_key(pem: str | bytes, where: str = "the key") -> Ed25519PrivateKey:
