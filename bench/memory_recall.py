@@ -17,11 +17,13 @@ Data, seeded:
 
 The store embeds through a lookup embedder (the precomputed vector of each text; MiniLM for
 any other text), so inserts and searches time the store, not the model, except the add-a-memory
-figure, which embeds a new sentence with MiniLM each time. Latency is one ``search()`` call end
-to end (query vector lookup, ANN or exact, SQL, fusion), ``record_access=False``. recall@10:
-the vector-only search's top 10 (``Ranking(keyword_weight=0, half_life=None,
-importance_weight=0)``, so the order is the vector order) against numpy's exact top 10 over
-every vector. "hybrid" is the default ranking (vector + keywords + decay + importance).
+figure, which embeds a new sentence with MiniLM each time; ``add_store_only`` adds sentences
+whose MiniLM vectors were computed beforehand (the store's part of an add). Latency is one
+``search()`` call end to end (query vector lookup, ANN or exact, SQL, fusion),
+``record_access=False``. recall@10: the vector-only search's top 10
+(``Ranking(keyword_weight=0, half_life=None, importance_weight=0)``, so the order is the vector
+order) against numpy's exact top 10 over every vector. "hybrid" is the default ranking
+(vector + keywords + decay + importance).
 
 Insert throughput is ``add_many`` in batches of 1,000 (SQLite: rows and HNSW inserts; the
 index is then saved and the store reopened, ``reopen_s``). On PostgreSQL a set above
@@ -30,8 +32,12 @@ INDEX (pgvector's row-by-row HNSW inserts are the slow part); the add-a-memory f
 incremental path there (one row, HNSW insert included).
 
 PostgreSQL: ``TETHER_BENCH_PGVECTOR`` (a server with pgvector) or else a throwaway pgserver
-(PostgreSQL 16 + pgvector 0.6) in a temporary directory. Prints a table and writes
-``bench/results/memory_recall.json``.
+(PostgreSQL 16 + pgvector 0.6) in a temporary directory, its ``shared_buffers`` set to
+``--pg-shared-buffers`` (1GB: pgvector's advice is shared_buffers large enough for the HNSW
+index; at 100k the index is ~195 MB and the table ~196 MB, and with pgserver's 128MB default
+every search and add reads hundreds of pages back from the OS cache and evicts dirty ones;
+``default`` keeps pgserver's). The server's settings are recorded in the results. Prints a
+table and writes ``bench/results/memory_recall.json``.
 """
 
 from __future__ import annotations
@@ -203,13 +209,18 @@ def ms(xs: list[float]) -> dict[str, float]:
     }
 
 
-async def open_backend(kind: str, where: str, embedder: Any) -> Any:
+async def open_backend(kind: str, where: str, embedder: Any, pg: dict[str, Any]) -> Any:
     from tether.memory import SqliteMemory, open_memory
 
     if kind == "sqlite":
         m = SqliteMemory(where, embedder=embedder)
     else:
         m = open_memory(where, embedder=embedder)
+        if pg:  # PgMemory's own options (open_memory takes none of them)
+            from tether.memory.pg_episodic import PgMemory
+
+            await m.close()
+            m = PgMemory(m.db.pool.dsn, embedder=embedder, schema=m.schema, **pg)
     await m.setup()
     return m
 
@@ -221,15 +232,21 @@ async def run_one(
     truth: list[set[int]],
     adds: int,
     bulk_above: int = 5_000,
+    pg: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    from tether.llm.embeddings import default_embedder
+    from tether.llm.embeddings import default_embedder, embed_unit
     from tether.memory import MemoryScope, NewMemory, Ranking
 
+    pg = pg if kind == "postgres" and pg else {}
     table = dict(zip(data["texts"], data["vectors"], strict=True))
     table.update(zip(data["qtexts"], data["qvectors"], strict=True))
+    pre_embedded = sentences(adds, 4)  # their MiniLM vectors in the table: the store's part
+    if adds:
+        vectors = await embed_unit(default_embedder(), pre_embedded)
+        table.update(zip(pre_embedded, vectors, strict=True))
     embedder = LookupEmbedder(table, fallback=default_embedder())
     scope = MemoryScope("bench")
-    m = await open_backend(kind, where, embedder)
+    m = await open_backend(kind, where, embedder, pg)
     out: dict[str, Any] = {"backend": kind, "memories": len(data["texts"]), "data": data["kind"]}
     try:
         key_of: dict[str, int] = {}
@@ -259,7 +276,7 @@ async def run_one(
         if kind == "sqlite":  # save the index and open it again: what a restart costs
             await m.close()
             t0 = time.perf_counter()
-            m = await open_backend(kind, where, embedder)
+            m = await open_backend(kind, where, embedder, pg)
             out["reopen_s"] = round(time.perf_counter() - t0, 3)
         vector_only = Ranking(**VECTOR_RANKING_KW)
         for q in data["qtexts"][:5]:  # warm caches
@@ -288,15 +305,43 @@ async def run_one(
                 await m.add(s, scope=scope)
                 lat.append(time.perf_counter() - t0)
             out["add_with_minilm"] = ms(lat)
+            lat = []
+            for s in pre_embedded:
+                t0 = time.perf_counter()
+                await m.add(s, scope=scope)
+                lat.append(time.perf_counter() - t0)
+            out["add_store_only"] = ms(lat)
+        if kind == "postgres":
+            out["server"] = await pg_settings(m)
     finally:
         await m.close()
+    return out
+
+
+async def pg_settings(m: Any) -> dict[str, Any]:
+    """What the PostgreSQL figures depend on: the server's memory and commit settings, the
+    pgvector version, the sizes of the table and its HNSW index, the store's own options."""
+    async with m.db.statement() as tx:
+        rows = await tx.fetch(
+            "SELECT name, current_setting(name) FROM pg_settings WHERE name IN "
+            "('shared_buffers', 'synchronous_commit', 'hnsw.ef_search', 'server_version')"
+        )
+        sizes = await tx.fetch(
+            "SELECT pg_size_pretty(pg_table_size('tether_memories')), "
+            "pg_size_pretty(pg_relation_size('tether_memories_hnsw')), "
+            "(SELECT extversion FROM pg_extension WHERE extname = 'vector')"
+        )
+    out: dict[str, Any] = dict(rows)
+    out["table_size"], out["hnsw_size"], out["pgvector"] = sizes[0]
+    out["memory_durability"] = m.durability
     return out
 
 
 class PgTarget:
     """A PostgreSQL with pgvector: TETHER_BENCH_PGVECTOR, or a throwaway pgserver."""
 
-    def __init__(self) -> None:
+    def __init__(self, shared_buffers: str = "1GB") -> None:
+        self.shared_buffers = shared_buffers
         self.server: Any = None
         self.url = os.environ.get("TETHER_BENCH_PGVECTOR", "")
         self.tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -306,9 +351,22 @@ class PgTarget:
             import pgserver
 
             self.tmp = tempfile.TemporaryDirectory(prefix="tether-pgvector-")
-            self.server = pgserver.get_server(Path(self.tmp.name) / "data", cleanup_mode="delete")
+            data = Path(self.tmp.name) / "data"
+            self.server = pgserver.get_server(data, cleanup_mode="delete")
+            if self.shared_buffers != "default":
+                self.configure(data)
             self.url = self.server.get_uri()
         return self
+
+    def configure(self, data: Path) -> None:
+        """``shared_buffers`` takes a restart: ALTER SYSTEM, then stop and start again."""
+        import psycopg
+        from pgserver._commands import pg_ctl
+
+        with psycopg.connect(self.server.get_uri(), autocommit=True) as conn:
+            conn.execute(f"ALTER SYSTEM SET shared_buffers = '{self.shared_buffers}'")
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=data, user=self.server.system_user)
+        self.server.ensure_postgres_running()
 
     def schema_url(self) -> str:
         sep = "&" if "?" in self.url else "?"
@@ -324,7 +382,12 @@ class PgTarget:
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     backends = args.backends.split(",")
-    pg = PgTarget().__enter__() if "postgres" in backends else None
+    pg = PgTarget(args.pg_shared_buffers).__enter__() if "postgres" in backends else None
+    pg_options: dict[str, Any] = {}
+    if args.pg_ef_search:
+        pg_options["ef_search"] = args.pg_ef_search
+    if args.pg_durability:
+        pg_options["durability"] = args.pg_durability
     try:
         for size in [int(s) for s in args.sizes.split(",")]:
             if size <= args.minilm_up_to:
@@ -335,7 +398,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             for kind in backends:
                 with tempfile.TemporaryDirectory(prefix="tether-memory-bench-") as tmp:
                     where = str(Path(tmp) / "tether.db") if kind == "sqlite" else pg.schema_url()  # type: ignore[union-attr]
-                    row = await run_one(kind, where, data, truth, args.adds, args.bulk_above)
+                    row = await run_one(
+                        kind, where, data, truth, args.adds, args.bulk_above, pg_options
+                    )
                 rows.append(row)
                 print_row(row, flush=True)
                 if args.out:  # after every row: a long run interrupted keeps what it measured
@@ -354,7 +419,7 @@ def summary(args: argparse.Namespace, rows: list[dict[str, Any]]) -> dict[str, A
         "machine": {
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
-            "load_average": [round(x, 2) for x in os.getloadavg()],
+            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         },
         "results": rows,
     }
@@ -367,7 +432,7 @@ def write(out: str, result: dict[str, Any]) -> None:
 
 HEADER = (
     f"{'backend':9} {'memories':>8} {'data':17} {'insert/s':>9} {'vec p50':>8} {'vec p95':>8} "
-    f"{'recall@10':>9} {'hyb p50':>8} {'hyb p95':>8} {'add p95':>8}"
+    f"{'recall@10':>9} {'hyb p50':>8} {'hyb p95':>8} {'add p95':>8} {'store p95':>9}"
 )
 
 
@@ -376,11 +441,12 @@ def print_row(r: dict[str, Any], flush: bool = False) -> None:
         print(HEADER)
         print_row.headed = True  # type: ignore[attr-defined]
     add = r.get("add_with_minilm", {}).get("p95_ms", float("nan"))
+    store = r.get("add_store_only", {}).get("p95_ms", float("nan"))
     print(
         f"{r['backend']:9} {r['memories']:>8} {r['data']:17} {r['insert_per_s']:>9.0f} "
         f"{r['vector_search']['p50_ms']:>8.2f} {r['vector_search']['p95_ms']:>8.2f} "
         f"{r['recall_at_10']:>9.3f} {r['hybrid_search']['p50_ms']:>8.2f} "
-        f"{r['hybrid_search']['p95_ms']:>8.2f} {add:>8.2f}",
+        f"{r['hybrid_search']['p95_ms']:>8.2f} {add:>8.2f} {store:>9.2f}",
         flush=True,
     )
 
@@ -396,6 +462,15 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument(
         "--bulk-above", type=int, default=5_000, help="PostgreSQL: bulk-load bigger sets"
+    )
+    p.add_argument(
+        "--pg-shared-buffers",
+        default="1GB",
+        help="the throwaway pgserver's shared_buffers ('default': pgserver's 128MB)",
+    )
+    p.add_argument("--pg-ef-search", type=int, default=0, help="PgMemory(ef_search=...)")
+    p.add_argument(
+        "--pg-durability", default="", help="PgMemory(durability=...): process, power-loss"
     )
     p.add_argument("--out", default=str(RESULTS), help="'' to write nothing")
     return p.parse_args(argv)

