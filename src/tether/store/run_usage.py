@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from tether.store.sql_base import Dialect
+from tether.store.sql_json import JsonFields
 from tether.store.types import EffectRecord, Event
 from tether.store.usage import MODEL_CALL, sum_model_calls
 
@@ -93,40 +94,20 @@ def migration(d: Dialect) -> list[str]:
 def runs_usage_sql(dialect: str, prefix: str, n: int) -> str:
     """Per run among ``n`` ids (given twice: events, then effects): model calls, input and
     output tokens, cost, tool calls; for ``dialect`` ``"sqlite"`` or ``"postgres"``."""
-    if dialect == "postgres":
-        doc = "convert_from(data, 'UTF8')::jsonb"
-
-        def num(key: str) -> str:
-            node = f"(d -> '{key}')"
-            return f"CASE WHEN jsonb_typeof({node}) = 'number' THEN {node}::text::float8 END"
-
-        def whole(key: str) -> str:
-            return f"trunc({num(key)})::bigint"
-
-        zero = "CAST(0 AS float8)"
-        events = f"{prefix}events"
-    else:
-        doc = "CAST(data AS TEXT)"
-
-        def num(key: str) -> str:
-            kind = f"json_type(d, '$.{key}')"
-            return f"CASE WHEN {kind} IN ('integer', 'real') THEN json_extract(d, '$.{key}') END"
-
-        def whole(key: str) -> str:
-            return f"CAST({num(key)} AS INTEGER)"
-
-        zero = "0.0"
+    js = JsonFields(dialect)
+    events = f"{prefix}events"
+    if dialect != "postgres":
         # without statistics SQLite would read every event of the runs by the primary key
-        events = f"{prefix}events INDEXED BY tether_events_model_calls"
+        events += " INDEXED BY tether_events_model_calls"
     ids = ", ".join(["?"] * n)
     return (
         "SELECT run_id, SUM(calls), COALESCE(SUM(tin), 0), COALESCE(SUM(tout), 0), "
         "COALESCE(SUM(cost), 0), SUM(tools) FROM ("
-        f"SELECT run_id, 1 AS calls, {whole('input_tokens')} AS tin, "
-        f"{whole('output_tokens')} AS tout, {num('cost')} AS cost, 0 AS tools "
-        f"FROM (SELECT run_id, {doc} AS d FROM {events} "
+        f"SELECT run_id, 1 AS calls, {js.whole('input_tokens')} AS tin, "
+        f"{js.whole('output_tokens')} AS tout, {js.num('cost')} AS cost, 0 AS tools "
+        f"FROM (SELECT run_id, {js.doc} AS d FROM {events} "
         f"WHERE run_id IN ({ids}) AND type = '{MODEL_CALL}') AS e "
-        f"UNION ALL SELECT run_id, 0, 0, 0, {zero}, 1 FROM {prefix}effects "
+        f"UNION ALL SELECT run_id, 0, 0, 0, {js.float_zero}, 1 FROM {prefix}effects "
         f"WHERE run_id IN ({ids}) AND kind = '{TOOL_EFFECT}') AS u GROUP BY run_id"
     )
 

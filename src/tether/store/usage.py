@@ -18,6 +18,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from tether.store.sql_json import JsonFields
+
 MODEL_CALL = "model_call"
 
 
@@ -92,40 +94,16 @@ def model_usage_sql(dialect: str, prefix: str) -> str:
     """One ``SELECT`` (parameter: the run id) of the columns of ``ModelCallTotals``, a row per
     model (``""`` for "no model", as ``?`` would read as a placeholder), for ``dialect``
     ``"sqlite"`` or ``"postgres"`` (placeholders as ``?``)."""
-    if dialect == "postgres":
-        doc = "convert_from(data, 'UTF8')::jsonb"
-
-        def num(path: str) -> str:
-            node = f"(d #> '{{{path}}}')"
-            return f"CASE WHEN jsonb_typeof({node}) = 'number' THEN ({node})::text::float8 END"
-
-        def true(path: str) -> str:
-            return f"CASE WHEN (d #> '{{{path}}}') = 'true'::jsonb THEN 1 ELSE 0 END"
-
-        model = "NULLIF(d ->> 'model', '')"
-        trunc = "trunc({})::bigint"
-    else:
-        doc = "CAST(data AS TEXT)"
-
-        def num(path: str) -> str:
-            p = "$." + path.replace(",", ".")
-            kind = f"json_type(d, '{p}')"
-            return f"CASE WHEN {kind} IN ('integer', 'real') THEN json_extract(d, '{p}') END"
-
-        def true(path: str) -> str:
-            p = "$." + path.replace(",", ".")
-            return f"CASE WHEN json_type(d, '{p}') = 'true' THEN 1 ELSE 0 END"
-
-        model = "NULLIF(CAST(json_extract(d, '$.model') AS TEXT), '')"
-        trunc = "CAST({} AS INTEGER)"
+    js = JsonFields(dialect)
+    num, true = js.num, js.true
 
     def dur(path: str) -> str:
         return f"CASE WHEN {num(path)} >= 0 THEN {num(path)} END"
 
     cols = [
         "COUNT(*)",
-        f"COALESCE(SUM({trunc.format(num('input_tokens'))}), 0)",
-        f"COALESCE(SUM({trunc.format(num('output_tokens'))}), 0)",
+        f"COALESCE(SUM({js.whole('input_tokens')}), 0)",
+        f"COALESCE(SUM({js.whole('output_tokens')}), 0)",
         f"COALESCE(SUM({num('cost')}), 0)",
         f"COUNT({num('cost')})",
         f"SUM({true('estimated')})",
@@ -140,7 +118,7 @@ def model_usage_sql(dialect: str, prefix: str) -> str:
     ]
     return (
         f"SELECT COALESCE(m, '') AS model, {', '.join(cols)} FROM "
-        f"(SELECT {model} AS m, d FROM (SELECT {doc} AS d FROM {prefix}events "
+        f"(SELECT {js.text('model')} AS m, d FROM (SELECT {js.doc} AS d FROM {prefix}events "
         f"WHERE run_id = ? AND type = '{MODEL_CALL}') AS e) AS x "
         "GROUP BY COALESCE(m, '')"
     )
