@@ -170,6 +170,11 @@ async def test_durability_sets_synchronous_commit(pg_memory_uri: str) -> None:
     assert PgMemory(dsn, embedder=HashingEmbedder(8)).durability == "process"
     with pytest.raises(ConfigurationError, match=r"'process'.*'power-loss'"):
         PgMemory(dsn, durability="fsync")
+    # the store URL's option, as the run store reads it
+    via_url = open_memory(f"{pg_memory_uri}&durability=power-loss", embedder=HashingEmbedder(8))
+    assert isinstance(via_url, PgMemory) and via_url.durability == "power-loss"
+    with pytest.raises(ConfigurationError, match="fsync"):
+        open_memory(f"{pg_memory_uri}&durability=fsync", embedder=HashingEmbedder(8))
 
 
 async def test_keyword_index_has_no_pending_list(pg_memory_uri: str) -> None:

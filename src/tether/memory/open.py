@@ -94,15 +94,18 @@ def _postgres(url: str, opts: dict[str, Any]) -> MemoryBackend:
 
     parts = urlsplit(url)
     schema: str | None = None
+    durability = "process"
     rest: list[tuple[str, str]] = []
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
         if key == "schema":
             schema = value
+        elif key == "durability":  # the run store's option means the same here
+            durability = value
         elif key not in _RUN_STORE_OPTIONS:
             rest.append((key, value))
     dsn = urlunsplit(parts._replace(query=urlencode(rest)))
     where = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2], query=""))
-    return PgMemory(dsn, schema=schema, where=where, **opts)
+    return PgMemory(dsn, schema=schema, where=where, durability=durability, **opts)
 
 
 def _from_store(store: Any, opts: dict[str, Any]) -> MemoryBackend:
