@@ -112,7 +112,7 @@ async def test_a_plan_that_breaks_the_rules_is_repaired_once() -> None:
     bad = {
         "steps": [
             {"id": "#E1", "tool": "add", "args": {"a": "#E2", "b": 1}},
-            {"id": "#E2", "tool": "nope", "args": {}},
+            {"id": "#E2", "tool": "add", "args": {"a": 1, "b": 2}},
         ]
     }
     good = {"steps": [{"id": "#E1", "tool": "add", "args": {"a": 1, "b": 1}}]}
@@ -122,11 +122,33 @@ async def test_a_plan_that_breaks_the_rules_is_repaired_once() -> None:
     ).ainvoke({"task": "1+1"})
     assert final["evidence"] == {"#E1": 2}
     fix = planner.requests[1].messages[-1].content
-    assert "uses #E2 before it is produced" in fix and "unknown tool 'nope'" in fix
+    assert "uses #E2 before it is produced" in fix
+
+
+async def test_the_plan_schema_names_the_tools_and_bounds_the_steps() -> None:
+    """The planner is asked for a schema with the tools as an enum and at most ``max_steps``
+    steps (a constrained decoder enforces both); an unknown tool is sent back for repair."""
+    bad = {"steps": [{"id": "#E1", "tool": "nope", "args": {}}]}
+    good = {"steps": [{"id": "#E1", "tool": "add", "args": {"a": 1, "b": 1}}]}
+    planner = ScriptedModel([bad, good])
+    final = await rewoo_agent(
+        RewooOptions(planner=planner, solver=ScriptedModel(["2"]), tools=executor(), max_steps=3)
+    ).ainvoke({"task": "1+1"})
+    assert final["evidence"] == {"#E1": 2}
+    fmt = planner.requests[0].response_format
+    assert fmt is not None
+    steps = fmt.json_schema["properties"]["steps"]
+    assert steps["maxItems"] == 3
+    alternatives = steps["items"]["anyOf"]
+    assert [a["properties"]["tool"]["enum"] for a in alternatives] == [["add"], ["population"]]
+    add_args = alternatives[0]["properties"]["args"]
+    assert add_args["required"] == ["a", "b"]  # the tool's own arguments, each may be "#E.."
+    assert add_args["properties"]["a"]["anyOf"][1]["type"] == "string"
+    assert "steps.0" in planner.requests[1].messages[-1].content
 
 
 async def test_a_plan_still_broken_after_repairs_fails_with_a_typed_error() -> None:
-    bad = {"steps": [{"id": "#E1", "tool": "nope", "args": {}}]}
+    bad = {"steps": [{"id": "#E1", "tool": "add", "args": {"a": "#E1", "b": 1}}]}
     agent = rewoo_agent(
         RewooOptions(
             planner=ScriptedModel([bad], cycle=True), solver=ScriptedModel([]), tools=executor()
@@ -135,7 +157,7 @@ async def test_a_plan_still_broken_after_repairs_fails_with_a_typed_error() -> N
     with pytest.raises(RunFailedError, match="no runnable plan in 2 attempt") as info:
         await agent.ainvoke({"task": "x"})
     assert isinstance(info.value.__cause__, StructuredOutputError)
-    assert "unknown tool 'nope'" in str(info.value.__cause__)
+    assert "#E1 uses #E1 before it is produced" in str(info.value.__cause__)
 
 
 async def test_a_failed_tool_becomes_evidence_for_the_solver() -> None:

@@ -189,8 +189,10 @@ async def test_a_lost_lease_is_logged_and_raised_on_wait(
         )
         assert f"worker {b.owner} holds it now" in str(err) and "Call wait() again" in str(err)
         lines = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-        assert lines == [
-            f"run {handle.run_id}: lease lost to {b.owner} (token 2; ours was 1); stopped executing it here"
+        assert lines == [  # B says it took the run over; A says it lost it
+            f"run {handle.run_id}: lease taken over from {a.owner} by {b.owner} (the old "
+            "owner's lease expired; token 2)",
+            f"run {handle.run_id}: lease lost to {b.owner} (token 2; ours was 1); stopped executing it here",
         ]
         assert handle.run_id not in a._tasks and handle.run_id not in a._leases
         gates["B"].set()

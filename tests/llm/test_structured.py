@@ -60,6 +60,22 @@ async def test_invalid_output_is_repaired_with_the_validation_error_fed_back() -
     assert repair.temperature == 0 and repair.response_format is not None
 
 
+async def test_a_reply_cut_at_the_length_limit_is_echoed_in_part_only() -> None:
+    """A small model repeating itself until its context is full: the repair shows the model
+    the start of its reply and says it was cut off, not the whole reply again (which would
+    leave the repair no room to answer)."""
+    endless = '{"name": "Oslo", "notes": "' + "again " * 2000
+    model = ScriptedModel(
+        [ModelResponse(text=endless, finish_reason="length"), {"name": "Oslo", "population": 1}]
+    )
+    result = await generate_structured(model, "Describe Oslo.", City)
+    assert result.value.population == 1
+    echoed, feedback = model.requests[1].messages[1:]
+    assert echoed.role == "assistant" and len(echoed.content) <= 401
+    assert endless.startswith(echoed.content.rstrip("…"))
+    assert "cut off at the length limit" in feedback.content
+
+
 async def test_exhausted_repairs_raise_with_attempts_errors_and_last_output() -> None:
     model = ScriptedModel(["not json at all", '{"name": 3}', '{"name": "x", "population": -1}'])
     with pytest.raises(StructuredOutputError) as info:

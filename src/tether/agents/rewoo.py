@@ -19,7 +19,15 @@ from dataclasses import dataclass
 from typing import Annotated, Any, TypedDict
 
 from tether.agents.options import need_count, need_governance, need_model, need_tools
-from tether.agents.rewoo_plan import Plan, PlanStep, as_text, plan_problems, ready_steps, substitute
+from tether.agents.rewoo_plan import (
+    Plan,
+    PlanStep,
+    as_text,
+    plan_problems,
+    plan_schema,
+    ready_steps,
+    substitute,
+)
 from tether.agents.spend import spend
 from tether.core import serde
 from tether.core.errors import StructuredOutputError
@@ -95,12 +103,14 @@ async def draft_plan(options: RewooOptions, task: str) -> tuple[Plan, list[Model
         Message.user(task),
     ]
     responses: list[ModelResponse] = []
+    inputs = {c.name: c.input_schema for c in options.tools.registry}
+    schema: dict[str, Any] | type[Plan] = plan_schema(inputs, options.max_steps) if inputs else Plan
     for _ in range(options.max_repairs + 1):
         result = await generate_structured(
-            options.planner, convo, Plan, max_repairs=options.max_repairs
+            options.planner, convo, schema, max_repairs=options.max_repairs
         )
         responses += [a.response for a in result.attempts]
-        plan = result.value
+        plan = result.value if isinstance(result.value, Plan) else Plan.model_validate(result.value)
         problems = plan_problems(plan, names)
         if len(plan.steps) > options.max_steps:
             problems.append(f"the plan has {len(plan.steps)} steps; at most {options.max_steps}")

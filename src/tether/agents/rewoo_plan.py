@@ -33,6 +33,67 @@ class Plan(BaseModel):
     steps: list[PlanStep] = Field(min_length=1)
 
 
+REASON_CHARS = 200
+"""Longest ``reason`` (and placeholder-or-text argument) the plan schema allows: a small model
+otherwise rambles inside one string until its context is full."""
+
+
+def plan_schema(tools: Mapping[str, Mapping[str, Any]], max_steps: int) -> dict[str, Any]:
+    """The JSON schema of a plan over these tools (name: its input schema): each step names
+    one of them with that tool's arguments (an argument may also be a ``#E`` placeholder, so
+    any of them may be a string), and there are at most ``max_steps`` steps. A constrained
+    decoder (the bundled model's grammar) enforces it, so a small model can neither name a
+    tool that does not exist, leave out its arguments, nor repeat steps until its context is
+    full; ``Plan`` still validates what comes back."""
+    steps = [
+        {
+            "type": "object",
+            "properties": {
+                "id": {
+                    "type": "string",
+                    "maxLength": 12,
+                    "description": "evidence name: #E1, #E2, ...",
+                },
+                "tool": {"type": "string", "enum": [name]},
+                "args": _placeholder_args(schema),
+                "reason": {"type": "string", "maxLength": REASON_CHARS},
+            },
+            "required": ["id", "tool", "args"],
+        }
+        for name, schema in sorted(tools.items())
+    ]
+    return {
+        "title": "Plan",
+        "type": "object",
+        "properties": {
+            "steps": {
+                "type": "array",
+                "items": steps[0] if len(steps) == 1 else {"anyOf": steps},
+                "minItems": 1,
+                "maxItems": max_steps,
+            }
+        },
+        "required": ["steps"],
+    }
+
+
+def _placeholder_args(schema: Mapping[str, Any]) -> dict[str, Any]:
+    props = schema.get("properties")
+    if not isinstance(props, Mapping) or not props:
+        return {"type": "object"}
+    out: dict[str, Any] = {
+        "type": "object",
+        "properties": {
+            k: {"anyOf": [_bounded(v), {"type": "string", "maxLength": REASON_CHARS}]}
+            for k, v in props.items()
+        },
+    }
+    required = schema.get("required")
+    if isinstance(required, list) and required:
+        out["required"] = list(required)
+    return out
+
+
 def references(value: Any) -> set[str]:
     """Placeholders named anywhere in ``value`` (strings inside dicts and lists too)."""
     if isinstance(value, str):
@@ -90,3 +151,10 @@ def substitute(value: Any, evidence: Mapping[str, Any]) -> Any:
     if isinstance(value, list | tuple):
         return [substitute(v, evidence) for v in value]
     return value
+
+
+def _bounded(schema: Any) -> Any:
+    """A string argument's schema with a length bound (``REASON_CHARS``) when it has none."""
+    if isinstance(schema, Mapping) and schema.get("type") == "string" and "maxLength" not in schema:
+        return {**schema, "maxLength": REASON_CHARS}
+    return schema

@@ -140,6 +140,25 @@ def repair_message(errors: Sequence[str]) -> Message:
     )
 
 
+CUT_ECHO = 400
+"""Characters of a reply cut off at the length limit that a repair shows the model again."""
+
+
+def repair_turns(response: ModelResponse, errors: Sequence[str]) -> list[Message]:
+    """The assistant's failed reply and the user turn asking for a fix. A reply cut off at the
+    length limit (a small model repeating itself until the context is full) is echoed only in
+    part: the whole of it would leave the repair no room to answer."""
+    if response.finish_reason != "length":
+        return [response.message(), repair_message(errors)]
+    head = response.text[:CUT_ECHO] + ("…" if len(response.text) > CUT_ECHO else "")
+    cut = [
+        "the reply was cut off at the length limit before the JSON ended: it is far too "
+        "long; give a short object with only what the task needs",
+        *errors,
+    ]
+    return [Message.assistant(head), repair_message(cut)]
+
+
 @overload
 async def generate_structured(
     model: Model,
@@ -191,7 +210,7 @@ async def generate_structured(
             value = validate_output(output_type, response.text)
         except _Invalid as exc:
             attempts.append(StructuredAttempt(response, tuple(exc.errors)))
-            conversation += [response.message(), repair_message(exc.errors)]
+            conversation += repair_turns(response, exc.errors)
             continue
         attempts.append(StructuredAttempt(response))
         return StructuredResult(value, tuple(attempts))
