@@ -141,6 +141,7 @@ async def test_the_plan_schema_names_the_tools_and_bounds_the_steps() -> None:
     assert steps["maxItems"] == 3
     alternatives = steps["items"]["anyOf"]
     assert [a["properties"]["tool"]["enum"] for a in alternatives] == [["add"], ["population"]]
+    assert alternatives[0]["properties"]["id"]["enum"] == ["#E1", "#E2", "#E3"]
     add_args = alternatives[0]["properties"]["args"]
     assert add_args["required"] == ["a", "b"]  # the tool's own arguments, each may be "#E.."
     assert add_args["properties"]["a"]["anyOf"][1]["type"] == "string"

@@ -51,7 +51,7 @@ def plan_schema(tools: Mapping[str, Mapping[str, Any]], max_steps: int) -> dict[
             "properties": {
                 "id": {
                     "type": "string",
-                    "maxLength": 12,
+                    "enum": [f"#E{i}" for i in range(1, max_steps + 1)],
                     "description": "evidence name: #E1, #E2, ...",
                 },
                 "tool": {"type": "string", "enum": [name]},
