@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import jsonschema
 import pytest
 
 from tests.agents.tools_fixture import executor
@@ -15,6 +16,7 @@ from tether.agents import (
     rewoo_agent,
     savings,
 )
+from tether.agents.rewoo_plan import plan_schema
 from tether.core.errors import RunFailedError, StructuredOutputError
 from tether.llm import ScriptedModel, tool_call
 from tether.tools import ToolExecutor, tool
@@ -146,6 +148,26 @@ async def test_the_plan_schema_names_the_tools_and_bounds_the_steps() -> None:
     assert add_args["required"] == ["a", "b"]  # the tool's own arguments, each may be "#E.."
     assert add_args["properties"]["a"]["anyOf"][1]["type"] == "string"
     assert "steps.0" in planner.requests[1].messages[-1].content
+
+
+def test_placeholders_may_stand_anywhere_in_the_arguments() -> None:
+    """A list of placeholders where the tool takes a list of numbers, a placeholder in a field
+    of an object: the schema takes them (substitution replaces them before the call)."""
+    inputs = {
+        "total": {
+            "type": "object",
+            "properties": {
+                "values": {"type": "array", "items": {"type": "number"}},
+                "where": {"type": "object", "properties": {"city": {"type": "string"}}},
+            },
+            "required": ["values"],
+        }
+    }
+    schema = plan_schema(inputs, 4)
+    ok = {"id": "#E3", "tool": "total", "args": {"values": ["#E1", 2], "where": {"city": "#E2"}}}
+    jsonschema.validate({"steps": [ok]}, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"steps": [{**ok, "args": {"where": {}}}]}, schema)  # values missing
 
 
 async def test_a_plan_still_broken_after_repairs_fails_with_a_typed_error() -> None:

@@ -36,6 +36,7 @@ class Plan(BaseModel):
 REASON_CHARS = 200
 """Longest ``reason`` (and placeholder-or-text argument) the plan schema allows: a small model
 otherwise rambles inside one string until its context is full."""
+_PLACEHOLDER_OR_TEXT = {"type": "string", "maxLength": REASON_CHARS}
 
 
 def plan_schema(tools: Mapping[str, Mapping[str, Any]], max_steps: int) -> dict[str, Any]:
@@ -83,10 +84,7 @@ def _placeholder_args(schema: Mapping[str, Any]) -> dict[str, Any]:
         return {"type": "object"}
     out: dict[str, Any] = {
         "type": "object",
-        "properties": {
-            k: {"anyOf": [_bounded(v), {"type": "string", "maxLength": REASON_CHARS}]}
-            for k, v in props.items()
-        },
+        "properties": {k: {"anyOf": [_bounded(v), _PLACEHOLDER_OR_TEXT]} for k, v in props.items()},
     }
     required = schema.get("required")
     if isinstance(required, list) and required:
@@ -154,7 +152,19 @@ def substitute(value: Any, evidence: Mapping[str, Any]) -> Any:
 
 
 def _bounded(schema: Any) -> Any:
-    """A string argument's schema with a length bound (``REASON_CHARS``) when it has none."""
-    if isinstance(schema, Mapping) and schema.get("type") == "string" and "maxLength" not in schema:
+    """``schema`` where a ``#E`` placeholder may stand at any level (a list of them, a field
+    of an object), with a length bound (``REASON_CHARS``) on strings that have none."""
+    if not isinstance(schema, Mapping):
+        return schema
+    kind = schema.get("type")
+    if kind == "string" and "maxLength" not in schema:
         return {**schema, "maxLength": REASON_CHARS}
+    if kind == "array" and isinstance(schema.get("items"), Mapping):
+        return {**schema, "items": {"anyOf": [_bounded(schema["items"]), _PLACEHOLDER_OR_TEXT]}}
+    if kind == "object" and isinstance(schema.get("properties"), Mapping):
+        props = {
+            k: {"anyOf": [_bounded(v), _PLACEHOLDER_OR_TEXT]}
+            for k, v in schema["properties"].items()
+        }
+        return {**schema, "properties": props}
     return schema
