@@ -272,6 +272,38 @@ async def test_a_stale_answer_is_dropped_not_given_to_the_next_question() -> Non
     assert res.state["results"][0]["state"] == {"x": 5, "first": "direct", "second": "ok"}
 
 
+class Pair(TypedDict, total=False):
+    x: int
+    left: str
+    right: str
+
+
+async def test_a_branch_asking_two_questions_at_once_needs_a_list_of_two_answers() -> None:
+    def left(state: Pair) -> dict[str, Any]:
+        return {"left": interrupt({"side": "left"})}
+
+    def right(state: Pair) -> dict[str, Any]:
+        return {"right": interrupt({"side": "right"})}
+
+    g = Graph(Pair, name="fj_pair_branch")
+    g.add_node("left", left).add_node("right", right)
+    g.add_edge(START, "left").add_edge(START, "right")
+    g.add_edge("left", END).add_edge("right", END)
+    wf = fork_join(ForkJoinOptions(branch=g.compile()), name="fj_pair")
+    async with Runtime(MemoryStore(), recover=False) as rt:
+        res = await rt.run(wf, {"branches": [{"x": 1}]})
+        (asked,) = res.interrupts
+        assert asked["payload"]["question"] == [{"side": "left"}, {"side": "right"}]
+        res = await rt.resume(res.run_id, "just one")  # refused, and asked again
+        (again,) = res.interrupts
+        assert again["payload"] == asked["payload"] and again["id"] != asked["id"]
+        refused = [e for e in await rt.store.list_events(res.run_id) if e.type == "relay_refused"]
+        assert len(refused) == 1 and "list of 2 answers" in refused[0].data["why"]
+        res = await rt.resume(res.run_id, ["L", "R"])
+    assert res.status.value == "COMPLETED"
+    assert res.state["results"][0]["state"] == {"x": 1, "left": "L", "right": "R"}
+
+
 async def test_cancelling_the_parent_cancels_its_branches() -> None:
     branch = branch_wf("fj_cancel_branch")
     wf = fork_join(ForkJoinOptions(branch=branch), name="fj_cancel")

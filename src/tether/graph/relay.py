@@ -58,7 +58,8 @@ class Relay:
         given for exactly these interrupts, or ask the parent's human (raises the parent's
         interrupt with ``payload``). An answer for several interrupts is a list, in
         ``pending`` order. Every answer is passed down once (journaled); one whose question
-        is no longer pending is dropped with a ``relay_stale`` event."""
+        is no longer pending is dropped with a ``relay_stale`` event, one of the wrong shape
+        with ``relay_refused`` (and the question is asked again)."""
         question = {"child": child_id, "interrupts": [str(p["id"]) for p in pending]}
         answered = False
         for slot in range(len(self.answers)):
@@ -70,7 +71,9 @@ class Relay:
             await self._ask(host, question, payload)
 
     async def _deliver(self, host: RunHost, slot: int, asked: dict[str, Any]) -> str:
-        """Resume the child of ``slot`` with its answer, once: ``delivered`` or ``stale``."""
+        """Resume the child of ``slot`` with its answer, once: ``delivered``, ``stale`` (the
+        question was answered meanwhile) or ``refused`` (not one answer per question: the
+        question is asked again)."""
         child_id, ids, answer = asked["child"], list(asked["interrupts"]), self.answers[slot]
 
         async def resume_child() -> str:
@@ -78,12 +81,14 @@ class Relay:
                 answers = {ids[0]: answer}
             elif isinstance(answer, list) and len(answer) == len(ids):
                 answers = dict(zip(ids, answer, strict=True))
-            else:
-                raise RunStateError(
+            else:  # dropped, and the question asked again
+                why = (
                     f"run {child_id} waits on {len(ids)} questions; resume the parent run "
                     f"{self.ctx.run_id} with a list of {len(ids)} answers, in the order of the "
-                    f"question's payload list"
+                    "question's payload list"
                 )
+                self.ctx.emit("relay_refused", {"child": child_id, "slot": slot, "why": why})
+                return "refused"
             try:
                 await host.resume(
                     child_id, answers=answers, wait=False, actor=f"run:{self.ctx.run_id}"
