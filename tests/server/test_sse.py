@@ -1,11 +1,13 @@
 """Server-Sent Events over real uvicorn: a client that disconnects mid-run and reconnects with
-Last-Event-ID misses no event and sees none twice; heartbeats; the end event; run changes."""
+Last-Event-ID misses no event and sees none twice; heartbeats; the end event; run changes
+(items as the runs list shows them, usage included)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, TypedDict
 
 import httpx
 import pytest
@@ -13,17 +15,35 @@ import pytest
 from tests.server import apps
 from tests.server.sse_client import Frame, frames
 from tests.server.uvicorn_thread import served
+from tether import END, START, Graph, RunContext, interrupt
 from tether.server.app import create_app
 from tether.server.settings import ServerSettings
 
 DEADLINE = 60.0
+SPENT = {"model": "fake-1", "input_tokens": 1200, "output_tokens": 34, "cost": 0.25}
+
+
+class Spend(TypedDict, total=False):
+    go: str
+
+
+def spend_tokens(state: Spend, ctx: RunContext) -> dict[str, Any]:
+    go = interrupt({"question": "spend tokens?"})
+    ctx.emit("model_call", dict(SPENT))  # what a model wrapper records for one call
+    return {"go": str(go)}
+
+
+spend_graph = Graph(Spend, name="spend")
+spend_graph.add_node("spend_tokens", spend_tokens)
+spend_graph.add_edge(START, "spend_tokens").add_edge("spend_tokens", END)
+spend = spend_graph.compile()
 
 
 @pytest.fixture
 def base(tmp_path: Path) -> Iterator[str]:
     settings = ServerSettings(
         store=f"sqlite:///{tmp_path / 'runs.db'}",
-        workflows=apps.workflows,
+        workflows=[*apps.workflows, spend],
         embedded_workers=8,
         sse_heartbeat=0.3,
         runs_poll=0.05,
@@ -130,3 +150,31 @@ def test_run_change_stream_shows_new_runs_and_their_changes(base: str) -> None:
                     if f.data["status"] == "COMPLETED":
                         break
         assert statuses[-1] == "COMPLETED"
+
+
+def test_run_change_items_are_the_list_items_usage_included(base: str) -> None:
+    with httpx.Client(base_url=base, timeout=DEADLINE) as c:
+        with c.stream("GET", "/v1/stream/runs") as resp:
+            it = frames(resp)
+            next(it)  # the opening comment: the stream is up
+            run_id = submit(c, "spend", {})
+            done: dict[str, Any] | None = None
+            answered = False
+            for f in it:
+                if f.event != "run" or f.data["run_id"] != run_id:
+                    continue
+                if f.data["status"] == "ESCALATED" and not answered:
+                    answered = True
+                    assert f.data["usage"]["model_calls"] == 0
+                    r = c.post(f"/v1/runs/{run_id}/resume", json={"value": "go"})
+                    assert r.status_code == 202, r.text
+                if f.data["status"] == "COMPLETED":
+                    done = f.data
+                    break
+        assert done is not None
+        assert done["usage"] == {
+            "input_tokens": 1200, "output_tokens": 34, "cost": 0.25, "model_calls": 1,
+            "tool_calls": 0,
+        }  # fmt: skip
+        listed = {r["run_id"]: r for r in c.get("/v1/runs").json()["items"]}
+        assert done == listed[run_id]  # what a reload of the list would show

@@ -7,9 +7,10 @@ message), its error (the ``failed`` message) and, once it completed, its final s
 however the run was answered: over A2A, the HTTP API or the CLI.
 
 What the SDK saves while it serves a task (the messages of its history, the metadata of its
-status updates) is kept in a bounded in-memory cache and laid under what the run says; after a
-restart a task has no history (the run's input and events are on ``/v1/runs``). Tenants: a run
-of another tenant, or of another workflow, is not a task of this agent.
+status updates) is kept in the store beside the run (``a2a_snapshots``: a bounded in-memory
+cache over the store's flags) and laid under what the run says, so after a restart a task
+still has its history. Tenants: a run of another tenant, or of another workflow, is not a task
+of this agent.
 
 Saving a ``canceled`` task whose run has not finished cancels the run: that is how the SDK
 cancels a task no live executor holds (after a restart).
@@ -41,6 +42,7 @@ from tether.core.lifecycle import FINISHED, RunStatus
 from tether.graph.runtime import Runtime
 from tether.server.a2a_executor import CONTEXT_KEY, TENANT_KEY
 from tether.server.a2a_parts import ask_parts, failure_text, output_parts, result_id
+from tether.server.a2a_snapshots import TaskSnapshots
 from tether.store.tenancy import visible
 from tether.store.types import RunRecord
 
@@ -88,7 +90,7 @@ class RunTaskStore(TaskStore):
         self.runtime = runtime
         self.workflow = workflow
         self.cached = cached
-        self._seen: OrderedDict[str, tuple[str | None, Task]] = OrderedDict()
+        self.snapshots = TaskSnapshots(runtime.store, workflow, cached=cached)
         self._expected: OrderedDict[str, None] = OrderedDict()
 
     def expect(self, task_id: str) -> None:
@@ -102,12 +104,7 @@ class RunTaskStore(TaskStore):
     # -- the SDK's snapshots ------------------------------------------------------------------
     async def save(self, task: Task, context: ServerCallContext) -> None:
         self._expected.pop(task.id, None)
-        snapshot = Task()
-        snapshot.CopyFrom(task)
-        self._seen[task.id] = (_tenant(context), snapshot)
-        self._seen.move_to_end(task.id)
-        while len(self._seen) > self.cached:
-            self._seen.popitem(last=False)
+        await self.snapshots.save(task, _tenant(context))
         if task.status.state == TaskState.TASK_STATE_CANCELED:
             run = await self._run(task.id, context)
             if run is not None and run.status not in FINISHED:
@@ -116,9 +113,7 @@ class RunTaskStore(TaskStore):
 
     async def delete(self, task_id: str, context: ServerCallContext) -> None:
         """Forget the SDK's snapshot; the run stays (runs go by tether's retention)."""
-        held = self._seen.get(task_id)
-        if held is not None and held[0] == _tenant(context):
-            del self._seen[task_id]
+        await self.snapshots.delete(task_id, _tenant(context))
 
     # -- tasks from runs ----------------------------------------------------------------------
     async def _run(self, task_id: str, context: ServerCallContext) -> RunRecord | None:
@@ -131,15 +126,11 @@ class RunTaskStore(TaskStore):
         return run
 
     async def get(self, task_id: str, context: ServerCallContext) -> Task | None:
-        held = self._seen.get(task_id)
+        tenant = _tenant(context)
         run = None if task_id in self._expected else await self._run(task_id, context)
         if run is None:  # a first message's task, saved before its run was created
-            if held is not None and held[0] == _tenant(context):
-                out = Task()
-                out.CopyFrom(held[1])
-                return out
-            return None
-        return await self.task_of(run, held[1] if held is not None else None)
+            return self.snapshots.cached_copy(task_id, tenant)
+        return await self.task_of(run, await self.snapshots.get(task_id, tenant))
 
     async def task_of(self, run: RunRecord, snapshot: Task | None = None) -> Task:
         """The task of ``run``: its state, message and result from the run, over ``snapshot``
@@ -230,14 +221,13 @@ class RunTaskStore(TaskStore):
             before = runs[-1].run_id
         else:  # looked at LIST_CHUNKS * LIST_SCAN runs: the page ends here, the next goes on
             more = last is not None
-        tasks = [await self.task_of(run, self._snapshot(run.run_id)) for run in found]
+        tenant = _tenant(context)
+        tasks = [
+            await self.task_of(run, await self.snapshots.get(run.run_id, tenant)) for run in found
+        ]
         return ListTasksResponse(
             tasks=tasks,
             next_page_token=last if more and last is not None else "",
             page_size=size,
             total_size=len(tasks) + (1 if more else 0),
         )
-
-    def _snapshot(self, task_id: str) -> Task | None:
-        held = self._seen.get(task_id)
-        return held[1] if held is not None else None

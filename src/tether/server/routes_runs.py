@@ -24,11 +24,7 @@ from tether.server.schemas import (
 )
 from tether.server.services import Services
 from tether.server.strict_query import known_query
-from tether.store.protocol import RunStore
-from tether.store.run_usage import RunUsage, RunUsageTotals
 from tether.store.types import RunRecord
-
-NO_USAGE = RunUsage()
 
 Limit = Annotated[int, Query(ge=1, le=paging.MAX_LIMIT)]
 _BY_ID = {"run_id": "$response.body#/run_id"}
@@ -106,20 +102,6 @@ async def run_view(services: Services, run: RunRecord) -> dict[str, Any]:
     models = await store.model_usage(run.run_id)
     tools = sum(1 for e in await store.list_effects(run.run_id) if e.kind == "tool")
     return views.run_detail(run, state, nodes, views.usage(models, tools))
-
-
-async def summaries(store: RunStore, runs: list[RunRecord]) -> list[dict[str, Any]]:
-    """A page of runs with their usage (tokens, cost, calls), summed for the whole page in
-    one query where the store can (``RunUsageTotals``); else without usage."""
-    if not isinstance(store, RunUsageTotals):
-        return [views.run_summary(run) for run in runs]
-    used = await store.runs_usage([run.run_id for run in runs])
-    out = []
-    for run in runs:
-        item = views.run_summary(run)
-        item["usage"] = used.get(run.run_id, NO_USAGE).as_dict()
-        out.append(item)
-    return out
 
 
 def _statuses(values: list[str], failed_only: bool) -> list[RunStatus] | None:
@@ -218,7 +200,7 @@ def router(services: Services) -> APIRouter:
         more = len(runs) > limit
         runs = runs[:limit]
         nxt = paging.encode("runs", runs[-1].run_id) if more and runs else None
-        return {"items": await summaries(rt.store, runs), "next_cursor": nxt}
+        return {"items": await views.run_items(rt.store, runs), "next_cursor": nxt}
 
     @r.get("/{run_id}", response_model=Run, summary="A run: status, state, usage")
     async def get_run(run_id: RunId, who: Annotated[Principal, Depends(read)]) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from tether.core.lifecycle import FINISHED
 from tether.graph.events import LIVE_ONLY
 from tether.graph.runtime import Runtime
 from tether.server import views
-from tether.store.types import Event
+from tether.store.types import Event, RunRecord
 
 PAGE = 500
 IDLE_AFTER = 2.0
@@ -109,33 +109,32 @@ async def _pump(q: asyncio.Queue[Event], wake: asyncio.Event, live: list[Event])
         wake.set()
 
 
-def run_change(run: Any) -> dict[str, Any]:
-    return {
-        "run_id": run.run_id,
-        "status": run.status.value,
-        "workflow": run.workflow,
-        "step": run.step,
-        "updated_at": run.updated_at,
-        "phase": views.phase(run.status),
-    }
+def _mark(run: RunRecord) -> tuple[str, int, float, int]:
+    """What changes when a run changes: its status, step, update time, and its event count
+    (a ``model_call`` event is how its tokens and cost grow)."""
+    return (run.status.value, run.step, run.updated_at, run.event_seq)
 
 
 async def run_changes(
     rt: Runtime, tenant: str | None, *, poll: float, heartbeat: float, watch: int = 200
 ) -> AsyncIterator[str]:
     """The ``watch`` newest runs of ``tenant``: one ``event: run`` for each at the start, then
-    one for each run that appears or changes (status, step)."""
-    seen: dict[str, tuple[str, int, float]] = {}
+    one for each run that appears or changes (status, step, events). Each item is the run as
+    ``GET /v1/runs`` lists it, usage (tokens, cost, calls) included, so a list kept up to date
+    from this stream shows what a reload would (the usage of the changed runs is read in one
+    query per look, only when something changed)."""
+    seen: dict[str, tuple[str, int, float, int]] = {}
     last_sent = time.monotonic()
     yield ": run changes\n\n"
     while True:
         runs = await rt.store.list_runs(tenant=tenant, limit=watch)
-        for run in reversed(runs):  # oldest first: a list view inserts them in order
-            mark = (run.status.value, run.step, run.updated_at)
-            if seen.get(run.run_id) != mark:
-                seen[run.run_id] = mark
-                yield frame(run_change(run), event="run")
-                last_sent = time.monotonic()
+        changed = [run for run in reversed(runs) if seen.get(run.run_id) != _mark(run)]
+        # oldest first: a list view inserts them in order
+        for item in await views.run_items(rt.store, changed):
+            yield frame(item, event="run")
+            last_sent = time.monotonic()
+        for run in changed:
+            seen[run.run_id] = _mark(run)
         if len(seen) > 4 * watch:
             keep = {r.run_id for r in runs}
             seen = {k: v for k, v in seen.items() if k in keep}

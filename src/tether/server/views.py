@@ -8,8 +8,12 @@ from tether.core.lifecycle import ACTIVE, FINISHED, PARKED, RunStatus
 from tether.graph.builder import Workflow
 from tether.graph.types import END, START
 from tether.store.approvals import ApprovalRecord
+from tether.store.protocol import RunStore
+from tether.store.run_usage import RunUsage, RunUsageTotals
 from tether.store.types import Event, RunRecord
 from tether.store.usage import ModelCallTotals
+
+NO_USAGE = RunUsage()
 
 
 def phase(status: RunStatus) -> str:
@@ -45,6 +49,23 @@ def run_summary(run: RunRecord, current_nodes: list[str] | None = None) -> dict[
         "updated_at": run.updated_at,
         "current_nodes": current_nodes or [],
     }
+
+
+async def run_items(store: RunStore, runs: list[RunRecord]) -> list[dict[str, Any]]:
+    """Runs as ``GET /v1/runs`` lists them (and the run-change stream sends them): each with
+    its usage (tokens, cost, calls), summed for all of them in one query where the store can
+    (``RunUsageTotals``); else without usage."""
+    if not runs:
+        return []
+    if not isinstance(store, RunUsageTotals):
+        return [run_summary(run) for run in runs]
+    used = await store.runs_usage([run.run_id for run in runs])
+    out = []
+    for run in runs:
+        item = run_summary(run)
+        item["usage"] = used.get(run.run_id, NO_USAGE).as_dict()
+        out.append(item)
+    return out
 
 
 def usage(models: list[ModelCallTotals], tool_calls: int) -> dict[str, Any]:

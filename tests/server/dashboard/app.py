@@ -8,6 +8,8 @@ a SQLite store named by ``TETHER_DASHBOARD_STORE``, executed by the server's emb
 * ``chatter``: one node that emits ``TETHER_DASHBOARD_EVENTS`` custom events (input
   ``{"events": N}`` overrides it) with multi-line payloads.
 * ``quick``: one trivial step.
+* ``spend``: asks a person to go ahead (``interrupt``), then records a model call (tokens and
+  cost, as a model wrapper's ``model_call`` event does).
 """
 
 from __future__ import annotations
@@ -134,7 +136,27 @@ quick_graph.add_node("bump", lambda s: {"n": s.get("n", 0) + 1})
 quick_graph.add_edge(START, "bump").add_edge("bump", END)
 quick = quick_graph.compile()
 
-WORKFLOWS = [refunds, ask, crash, chatter, quick]
+
+class Spend(TypedDict, total=False):
+    go: str
+
+
+SPENT = {"model": "fake-1", "input_tokens": 1200, "output_tokens": 34, "cost": 0.25}
+"""What one ``spend`` run records: 1,234 tokens for $0.250."""
+
+
+def spend_tokens(state: Spend, ctx: RunContext) -> dict[str, Any]:
+    go = interrupt({"question": "spend tokens?"})
+    ctx.emit("model_call", dict(SPENT))
+    return {"go": str(go)}
+
+
+spend_graph = Graph(Spend, name="spend")
+spend_graph.add_node("spend_tokens", spend_tokens)
+spend_graph.add_edge(START, "spend_tokens").add_edge("spend_tokens", END)
+spend = spend_graph.compile()
+
+WORKFLOWS = [refunds, ask, crash, chatter, quick, spend]
 
 
 def app() -> FastAPI:

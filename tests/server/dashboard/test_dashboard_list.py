@@ -1,7 +1,10 @@
 """The runs list in headless Chromium: the failures-only filter, a new run appearing live
-(no reload), at most 2 API requests to show it, opening a run from the keyboard."""
+(no reload), at most 2 API requests to show it, opening a run from the keyboard, a finished
+run's tokens and cost shown from the live stream."""
 
 from __future__ import annotations
+
+import re
 
 from playwright.sync_api import Page, Request, expect
 
@@ -112,3 +115,25 @@ def test_a_run_at_step_0_shows_its_step(page: Page, served: Served) -> None:
     assert served.wait(run_id, "FAILED")["step"] == 0
     page.goto(f"{served.base}/runs")
     expect(page.locator(f'tr[data-run-id="{run_id}"] td:nth-child(4)')).to_have_text("0")
+
+
+def test_a_finished_run_shows_its_tokens_and_cost_without_a_reload(
+    page: Page, served: Served
+) -> None:
+    run_id = served.submit("spend", {})
+    served.wait(run_id, "ESCALATED")
+    page.goto(f"{served.base}/runs")
+    row = page.locator(f'tr[data-run-id="{run_id}"]')
+    expect(row.locator("td:nth-child(5)")).to_have_text("0")  # no model call yet
+    expect(page.locator("#live-indicator")).to_have_attribute("title", "live (server-sent events)")
+    page.evaluate("window.__sameDocument = true")
+    lists: list[str] = []
+    page.on("request", lambda req: lists.append(req.url) if "/v1/runs" in req.url else None)
+    with served.client() as c:
+        c.post(f"/v1/runs/{run_id}/resume", json={"value": "go"}).raise_for_status()
+    expect(row).to_have_attribute("data-status", "COMPLETED")
+    # the run-change stream's item carries the usage the list shows (1,200 + 34 tokens)
+    expect(row.locator("td:nth-child(5)")).to_have_text(re.compile(r"^1\D?234$"))
+    expect(row.locator("td:nth-child(6)")).to_have_text("$0.250")
+    assert page.evaluate("window.__sameDocument") is True  # no navigation happened
+    assert lists == []  # nor a read of the list: the stream said it all

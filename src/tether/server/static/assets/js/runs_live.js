@@ -6,7 +6,8 @@ const POLL_MS = 1000;
 
 /**
  * followRuns({onChange(change), poll(): Promise<items>, onMode(mode)}) -> stop()
- * change: a run's new fields ({run_id, status, workflow, step, updated_at, ...}).
+ * change: the run as the list shows it ({run_id, status, workflow, step, usage, created_at,
+ * updated_at, ...}: a stream item is a GET /v1/runs item), merged over the row's run.
  * mode: "live" | "polling" | "offline" (the server does not answer).
  */
 export function followRuns({ onChange, poll, onMode = () => {} }) {
