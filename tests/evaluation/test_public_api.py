@@ -11,6 +11,7 @@ EXPECTED = sorted(
         "DriftCheck",
         "DriftMonitor",
         "DriftReport",
+        "DriftWatch",
         "KpiReport",
         "KpiSummary",
         "MindEntry",

@@ -48,7 +48,7 @@ class WorkerProc:
             self.proc.wait(timeout=GUARD)
 
 
-def spawn(url: str, tmp: Path, name: str, *args: str) -> WorkerProc:
+def spawn(url: str, tmp: Path, name: str, *args: str, app: str = APP) -> WorkerProc:
     """Start ``tether worker`` and return once it is registered and claiming runs."""
     env = {**os.environ, "PYTHONPATH": pythonpath(), "TETHER_WORKER_ID": name}
     err = tmp / f"{name}.stderr"
@@ -60,7 +60,7 @@ def spawn(url: str, tmp: Path, name: str, *args: str) -> WorkerProc:
             "--json",
             "worker",
             "--app",
-            APP,
+            app,
             "--store",
             url,
             *args,

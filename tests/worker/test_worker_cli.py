@@ -58,6 +58,8 @@ def test_workers_list_shows_each_worker(tmp_path: Path, capsys: pytest.CaptureFi
         ["worker", "--app", "tests.worker.worker_app:workflows", "--queues", "a,,b"],
         ["worker", "--app", "tests.worker.worker_app:workflows", "--grace", "-1"],
         ["worker", "--app", "tests.worker.worker_app:nothing_here"],
+        ["worker", "--app", "tests.worker.worker_app:workflows", "--drift", "a,,b"],
+        ["worker", "--app", "tests.worker.worker_app:workflows", "--drift-threshold", "1.5"],
     ],
 )
 def test_worker_refuses_bad_options(

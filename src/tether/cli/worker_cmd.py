@@ -17,6 +17,7 @@ from tether.cli import commands as cmd
 from tether.cli.argtypes import positive_int
 from tether.cli.render import Output, fmt_time
 from tether.core.errors import ConfigurationError, TetherError
+from tether.evaluation.drift import DriftMonitor
 from tether.store.url import open_store
 from tether.store.workers import WorkerRecord, WorkerRegistry
 from tether.worker import Worker, default_concurrency
@@ -49,6 +50,25 @@ def _queues(text: str) -> list[str]:
     if not all(names):
         raise argparse.ArgumentTypeError(f"expected queue names separated by commas, got {text!r}")
     return names
+
+
+def _workflow_names(text: str) -> list[str]:
+    names = [w.strip() for w in text.split(",")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(
+            f"expected workflow names separated by commas, got {text!r}"
+        )
+    return names
+
+
+def _threshold(text: str) -> float:
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a similarity, got {text!r}") from None
+    if not 0 < x <= 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
+    return x
 
 
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -86,6 +106,22 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         metavar="S",
         help="seconds between two registry heartbeats (default lease TTL / 3); a worker "
         "silent for two of them is taken for dead and its runs are taken over",
+    )
+    p.add_argument(
+        "--drift",
+        nargs="?",
+        const=True,
+        default=False,
+        type=_workflow_names,
+        metavar="A,B",
+        help="check each completed run of these workflows (default: every --app workflow) for "
+        "semantic drift, once (MiniLM; its flags: tether.evaluation.drift_flags)",
+    )
+    p.add_argument(
+        "--drift-threshold",
+        type=_threshold,
+        metavar="X",
+        help="similarity under which a run has drifted (0.7); implies --drift",
     )
     p.add_argument("--worker-id", metavar="NAME", help="worker id (env TETHER_WORKER_ID)")
     p.add_argument(
@@ -133,6 +169,10 @@ async def _work(args: argparse.Namespace, out: Output) -> int:
         owner=args.worker_id,
         heartbeat_interval=args.heartbeat,
         deps=deps,
+        drift=args.drift or args.drift_threshold is not None,
+        drift_monitor=None
+        if args.drift_threshold is None
+        else DriftMonitor(threshold=args.drift_threshold),
     )
     worker.install_signal_handlers()
     started = asyncio.get_running_loop().create_task(worker.run())
@@ -147,6 +187,8 @@ async def _work(args: argparse.Namespace, out: Output) -> int:
         "concurrency": worker.concurrency,
         "workflows": names,
     }
+    if worker.drift is not None:
+        line["drift"] = sorted({f.workflow or "*" for f in worker.drift.feeds})
     if out.json_mode:  # one line (JSON lines), for log collectors and supervisors
         sys.stdout.write(json.dumps(line) + "\n")
         sys.stdout.flush()
@@ -154,7 +196,9 @@ async def _work(args: argparse.Namespace, out: Output) -> int:
         out.print(
             Text(
                 f"worker {worker.worker_id} started: store {line['store']}, queues {queues}, "
-                f"concurrency {worker.concurrency}, workflows {', '.join(names)} "
+                f"concurrency {worker.concurrency}, workflows {', '.join(names)}"
+                + (f", drift checks of {', '.join(line['drift'])}" if "drift" in line else "")
+                + " "
                 f"(pid {worker.runtime.incarnation.pid})"
             )
         )

@@ -7,7 +7,8 @@
   thought-to-action ratio, tokens and cost per completed task, validation-failure and
   escalation rates, time per lifecycle phase, p50/p95 latency; ``kpi_metrics`` for /metrics;
 * ``DriftMonitor``, ``check_drift``, ``drift_flags``, ``add_drift_route``: goal-to-output and
-  plan-to-plan similarity, flags and a self-correction route;
+  plan-to-plan similarity, flags and a self-correction route; ``DriftWatch`` checks each run
+  of chosen workflows once it completes (``tether worker --drift``);
 * ``ShadowModel`` and ``shadow_report``: a candidate model shadowing the live one, and parity
   with a rollout verdict.
 
@@ -22,6 +23,7 @@ from tether.evaluation.drift_route import (
     drift_router,
 )
 from tether.evaluation.drift_runs import DriftReport, check_drift, drift_flags
+from tether.evaluation.drift_watch import DriftWatch
 from tether.evaluation.kpis import KpiReport, KpiSummary, kpis
 from tether.evaluation.metrics import kpi_metrics
 from tether.evaluation.mindlog import MindEntry, MindLog, mind_log
@@ -37,6 +39,7 @@ __all__ = [
     "DriftCheck",
     "DriftMonitor",
     "DriftReport",
+    "DriftWatch",
     "KpiReport",
     "KpiSummary",
     "MindEntry",

@@ -122,21 +122,39 @@ async def check_drift(
     log = eval_log(store)
     run = await store.get_run(run_id)
     async with check_lease(store, run, token, owner, ttl) as held:
-        state = await final_state(store, run)
-        check = await monitor.check(
-            extract(run.input, goal, GOAL_FIELDS), extract(state, output, OUTPUT_FIELDS)
-        )
-        plans = [e.data.get("text", "") for e in await run_events(store, run_id, (PLAN_EVENT,))]
-        report = DriftReport(run_id, run.workflow, check, await monitor.check_plans(plans))
-        data = {
-            "drifted": check.drifted or any(c.drifted for c in report.plans),
-            "goal_output": check_data(check),
-            "plans": [check_data(c) for c in report.plans],
-        }
-        found = comparisons(check, report.plans)
-        report.flags = await record(
-            store, log, run, held, data, found, ts=clock.now(), release=token is None
-        )
+        return await check_held(
+            store, log, run, held, monitor=monitor, goal=goal, output=output, ts=clock.now(),
+            release=token is None,
+        )  # fmt: skip
+
+
+async def check_held(
+    store: RunStore,
+    log: EvaluationLogStore,
+    run: RunRecord,
+    held: int,
+    *,
+    monitor: DriftMonitor,
+    goal: Extract,
+    output: Extract,
+    ts: float,
+    release: bool,
+) -> DriftReport:
+    """The check itself, under the lease token ``held`` (given back by the commit when
+    ``release``): compare, append the ``drift_checked`` event, index the flags."""
+    state = await final_state(store, run)
+    check = await monitor.check(
+        extract(run.input, goal, GOAL_FIELDS), extract(state, output, OUTPUT_FIELDS)
+    )
+    plans = [e.data.get("text", "") for e in await run_events(store, run.run_id, (PLAN_EVENT,))]
+    report = DriftReport(run.run_id, run.workflow, check, await monitor.check_plans(plans))
+    data = {
+        "drifted": check.drifted or any(c.drifted for c in report.plans),
+        "goal_output": check_data(check),
+        "plans": [check_data(c) for c in report.plans],
+    }
+    found = comparisons(check, report.plans)
+    report.flags = await record(store, log, run, held, data, found, ts=ts, release=release)
     return report
 
 

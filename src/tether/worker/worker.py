@@ -8,6 +8,10 @@ no more claims, each run stops at its next step boundary with its step committed
 released, for up to ``grace`` seconds; then whatever still runs is stopped and its lease
 released, the row is marked stopped, and ``run()`` returns 0. ``stop(immediate=True)`` (SIGINT
 twice) skips the wait and ``run()`` returns 130.
+
+``drift=True`` (or a list of workflow names) also runs a ``DriftWatch`` beside the runtime: each
+run of those workflows is checked for semantic drift once it completes (``tether worker
+--drift``); every worker may run one, a run is still checked once.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from typing import Any
 
 from tether.core.clock import SYSTEM_CLOCK, Clock
 from tether.core.errors import ConfigurationError
+from tether.evaluation.drift import DriftMonitor
+from tether.evaluation.drift_watch import DriftWatch
 from tether.graph.builder import Workflow
 from tether.graph.runtime import Runtime
 from tether.store.protocol import RunStore
@@ -60,6 +66,8 @@ class Worker:
         heartbeat_interval: float | None = None,
         stale_after: float | None = None,
         forget_after: float = 86400.0,
+        drift: bool | Sequence[str] = False,
+        drift_monitor: DriftMonitor | None = None,
     ) -> None:
         if grace < 0:
             raise ConfigurationError(f"grace must be >= 0 seconds, got {grace}")
@@ -68,6 +76,10 @@ class Worker:
                 f"queues must be a list of non-empty queue names (or None: every queue), "
                 f"got {queues!r}"
             )
+        if isinstance(drift, str):
+            raise ConfigurationError(f"drift takes True or a list of workflow names, got {drift!r}")
+        workflows = list(workflows)
+        self.workflow_names = sorted(wf.name for wf in workflows)
         self.concurrency = default_concurrency() if concurrency is None else concurrency
         self.queues = None if queues is None else list(queues)
         self.grace = grace
@@ -90,6 +102,10 @@ class Worker:
         self.forget_after = forget_after
         self.clock = clock
         self.beat: RegistryBeat | None = None
+        self._drift = drift
+        self._drift_monitor = drift_monitor
+        self.drift: DriftWatch | None = None
+        """The drift watch, once ``run()`` has opened the store (``drift=`` given)."""
         self._stopping = asyncio.Event()
         self._now = asyncio.Event()
         self.ready = asyncio.Event()
@@ -145,6 +161,7 @@ class Worker:
         await rt.open()
         registry = rt.store if isinstance(rt.store, WorkerRegistry) else None
         housekeeping: asyncio.Task[None] | None = None
+        watching: asyncio.Task[None] | None = None
         try:
             if registry is not None:
                 await registry.register_worker(self.record())
@@ -154,12 +171,20 @@ class Worker:
                 )
                 self.beat.start()
                 housekeeping = asyncio.create_task(self._forget_dead(registry))
+            if self._drift:
+                self.drift = self._drift_watch()
+                watching = asyncio.create_task(self.drift.run())
             self.ready.set()
             await self._stopping.wait()
             immediate = self._now.is_set()
             if not immediate:
                 immediate = await self._drain()
         finally:
+            if self.drift is not None and watching is not None:
+                self.drift.stop()
+                if self._now.is_set():
+                    watching.cancel()
+                await asyncio.gather(watching, return_exceptions=True)
             if housekeeping is not None:
                 housekeeping.cancel()
                 await asyncio.gather(housekeeping, return_exceptions=True)
@@ -190,6 +215,13 @@ class Worker:
             f"; stopping {left} run(s) still in a step" if left else "",
         )
         return False
+
+    def _drift_watch(self) -> DriftWatch:
+        names = self._drift
+        if names is True:
+            names = self.workflow_names
+        assert not isinstance(names, bool)
+        return DriftWatch(self.store, list(names), monitor=self._drift_monitor, clock=self.clock)
 
     def record(self) -> WorkerRecord:
         inc = self.runtime.incarnation
