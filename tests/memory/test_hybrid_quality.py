@@ -77,9 +77,10 @@ async def test_hybrid_beats_each_retriever_alone(
         )
     hybrid, vector, keyword = result["hybrid"], result["vector"], result["keyword"]
     assert hybrid["mrr"] > vector["mrr"] and hybrid["mrr"] > keyword["mrr"]
-    # hit@1 on 36 questions moves in steps of 1/36: on PostgreSQL hybrid was 0.806 or 0.750
-    # (= vector) from one run to the next (see the closing note of session 20); MRR stays ahead
-    assert hybrid["hit@1"] >= vector["hit@1"] and hybrid["hit@1"] > keyword["hit@1"]
+    # PostgreSQL's hybrid hit@1 used to move between 0.750 (= vector) and 0.833 from run to
+    # run: its keyword column read "CVE-2024-3094" as cve, -2024, -3094 and ties went to random
+    # ids (test_deterministic_ranking); now it is the same every run (0.861 here)
+    assert hybrid["hit@1"] > vector["hit@1"] and hybrid["hit@1"] > keyword["hit@1"]
     # each retriever alone has its blind spot, which the set is built to show
     assert keyword["exact"] > vector["exact"]
     assert vector["paraphrase"] > keyword["paraphrase"]

@@ -127,7 +127,8 @@ def fuse(
     k: int,
 ) -> list[Recalled]:
     """The top ``k`` of the candidates, best first: RRF * decay * importance factor; ties go to
-    the newer memory, then the smaller id. Ids missing from ``memories`` are skipped."""
+    the newer memory, then the smaller id (ids count up: the one added first, on every store
+    filled the same way). Ids missing from ``memories`` are skipped."""
     hits: list[Recalled] = []
     for key, (score, vrank, krank) in rrf(vector_ids, keyword_ids, ranking).items():
         memory = memories.get(key)

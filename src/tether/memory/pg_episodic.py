@@ -4,7 +4,10 @@ Vectors: a ``vector(n)`` column with an HNSW index (cosine); keywords: a generat
 ``tsvector`` column (``simple`` configuration: no stemming, so IDs and error codes stay whole
 words) with a GIN index, ranked by ``ts_rank``. pgvector (0.6) filters an HNSW scan after the
 fact, so a scope holding a small part of the table can come back short: a short answer is
-replaced by an exact search of the scope (small scopes are cheap to search exactly). The
+replaced by an exact search of the scope (small scopes are cheap to search exactly). A table of
+fewer than ``exact_below`` memories is searched exactly from the start: the same answer on
+every store filled the same way (an HNSW graph's shape depends on random levels), ties in
+distance broken by id. The
 vector and keyword queries go as one UNION ALL: a search is one round trip. A server without
 pgvector is refused at ``setup()`` with a ConfigurationError saying how to get it.
 
@@ -106,6 +109,7 @@ class PgMemory(SqlEpisodicBase):
         where: str | None = None,
         schema: str | None = None,
         durability: str = "process",
+        exact_below: int = 2000,
     ) -> None:
         super().__init__(embedder=embedder, clock=clock)
         if durability not in DURABILITY:
@@ -130,6 +134,10 @@ class PgMemory(SqlEpisodicBase):
         )
         self.where = where or "the configured PostgreSQL URL"
         self.ef_search = ef_search
+        self.exact_below = exact_below
+        self._added = 0
+        """Memories this object added since ``_stats`` was taken (the table is at least that
+        much bigger than the statistics say)."""
         self.table = f"{POSTGRES.prefix}memories"
         self._insert_sql = insert_sql(self.table)
         self._stats: tuple[float, float, dict[str, float]] | None = None
@@ -193,11 +201,13 @@ class PgMemory(SqlEpisodicBase):
             ]
             async with self.db.statement() as tx:
                 await tx.execute(self._insert_sql, columns)
+            self._added += len(rows)
             return
         copy = f"COPY {self.table} ({MEMORY_COLUMNS}, embedding) FROM STDIN"
         async with self.db.statement() as tx, tx.conn.cursor() as cur, cur.copy(copy) as writer:
             for row in rows:
                 await writer.write_row(row)
+        self._added += len(rows)
 
     async def _candidates(
         self, qvec: Any, terms: list[str], scope: MemoryScope, pool: int
@@ -205,19 +215,24 @@ class PgMemory(SqlEpisodicBase):
         """One round trip in the usual case: the HNSW query and the keyword query as the two
         halves of a UNION ALL, each row with its distance or rank (sorted here), sent as one
         statement outside any transaction (a transaction only when ``ef_search`` must be raised
-        for a big ``pool``). An HNSW answer short of ``pool`` (the scope filter dropped most of
-        what the index offered, or the scope is small) is replaced by an exact search of the
-        scope."""
+        for a big ``pool``). A table under ``exact_below`` memories is searched exactly; an
+        HNSW answer short of ``pool`` (the scope filter dropped most of what the index offered,
+        or the scope is small) is replaced by an exact search of the scope. Ties (equal
+        distance, equal keyword rank) go to the smaller id."""
         where, params = scope_filter(scope)
-        terms = await self._prune(terms)
+        total, df = await self._table_stats()
+        terms = fusion.prune_terms(terms, df, total)
+        exact = total + self._added < self.exact_below
         parts: list[str] = []
         args: list[Any] = []
         q = VectorParam(qvec) if qvec is not None else None
         if q is not None:  # the query vector sent once (binary), as a one-row subquery
+            # exact: "+ 0" keeps the planner off the HNSW index
+            distance = "(embedding <=> qv.v) + 0" if exact else "embedding <=> qv.v"
+            order = "2, id" if exact else "embedding <=> qv.v"
             parts.append(
-                f"(SELECT 'v', embedding <=> qv.v, {MEMORY_COLUMNS} FROM {self.table}, "
-                f"(SELECT CAST(? AS vector) AS v) qv WHERE {where} "
-                "ORDER BY embedding <=> qv.v LIMIT ?)"
+                f"(SELECT 'v', {distance}, {MEMORY_COLUMNS} FROM {self.table}, "
+                f"(SELECT CAST(? AS vector) AS v) qv WHERE {where} ORDER BY {order} LIMIT ?)"
             )
             args += [q, *params, pool]
         if terms:
@@ -229,37 +244,37 @@ class PgMemory(SqlEpisodicBase):
             args += [" | ".join(terms), *params, pool]
         if not parts:
             return [], [], {}
-        widen = q is not None and pool > self.ef_search  # else the connection's setting holds
+        widen = q is not None and not exact and pool > self.ef_search  # else the setting holds
         async with self.db.transaction() if widen else self.db.statement() as tx:
             if widen:
                 await tx.execute(f"SET LOCAL hnsw.ef_search = {min(pool, 1000)}")  # pgvector's cap
             rows = await tx.fetch(" UNION ALL ".join(parts), args)
             vec = sorted((r[1], r[2]) for r in rows if r[0] == "v")
-            if q is not None and len(vec) < pool:
-                # exact: "+ 0" keeps the planner off the HNSW index
-                exact = await tx.fetch(
+            if q is not None and not exact and len(vec) < pool:
+                scanned = await tx.fetch(
                     f"SELECT 'v', (embedding <=> CAST(? AS vector)) + 0 AS d, {MEMORY_COLUMNS} "
                     f"FROM {self.table} WHERE {where} ORDER BY d, id LIMIT ?",
                     [q, *params, pool],
                 )
-                rows = [r for r in rows if r[0] != "v"] + exact
-                vec = sorted((r[1], r[2]) for r in exact)
+                rows = [r for r in rows if r[0] != "v"] + scanned
+                vec = sorted((r[1], r[2]) for r in scanned)
         found = {r[2]: memory_of(r[2:]) for r in rows}
         kw = sorted((r[1], r[2]) for r in rows if r[0] == "k")
         return [i for _, i in vec], [i for _, i in kw], found
 
-    async def _prune(self, terms: list[str]) -> list[str]:
-        """Drop the terms most memories have (``fusion.prune_terms``), judged from the planner's
-        statistics of the ``words`` column (its most common lexemes), refreshed every minute."""
-        if not terms:
-            return terms
+    async def _table_stats(self) -> tuple[float, dict[str, float]]:
+        """How many memories the table holds, and how many hold each of its most common words
+        (``fusion.prune_terms`` drops the terms most memories have), from the server's
+        statistics (the live row count, the planner's statistics of the ``words`` column),
+        refreshed every minute."""
         now = time.monotonic()
         if self._stats is None or now - self._stats[0] > 60:
             async with self.db.statement() as tx:
                 rows = await tx.fetch(
-                    "SELECT c.reltuples, s.most_common_elems::text::text[], "
-                    "s.most_common_elem_freqs FROM pg_class c LEFT JOIN pg_stats s "
-                    "ON s.tablename = c.relname AND s.attname = 'words' "
+                    "SELECT GREATEST(c.reltuples, COALESCE(t.n_live_tup, 0)), "
+                    "s.most_common_elems::text::text[], s.most_common_elem_freqs "
+                    "FROM pg_class c LEFT JOIN pg_stat_user_tables t ON t.relid = c.oid "
+                    "LEFT JOIN pg_stats s ON s.tablename = c.relname AND s.attname = 'words' "
                     "AND s.schemaname = current_schema() "
                     "WHERE c.oid = CAST(? AS regclass)",
                     [self.table],
@@ -268,8 +283,9 @@ class PgMemory(SqlEpisodicBase):
             elems, freqs = (rows[0][1], rows[0][2]) if rows else (None, None)
             df = dict(zip(elems or [], [f * total for f in (freqs or [])], strict=False))
             self._stats = (now, total, df)
+            self._added = 0
         _, total, df = self._stats
-        return fusion.prune_terms(terms, df, total)
+        return total, df
 
     async def _touch(self, ids: list[str], now: float) -> None:
         async with self.db.statement() as tx:

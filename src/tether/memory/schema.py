@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from tether.memory.sql_tx import SqlFlavor
 
-LATEST = 1
+LATEST = 2
 
 _KG = """CREATE TABLE IF NOT EXISTS {p}kg_facts (
   id TEXT PRIMARY KEY,
@@ -91,6 +91,23 @@ def _postgres_v1(p: str, dimensions: int) -> list[str]:
     ]
 
 
+PG_WORDS = "to_tsvector('simple', regexp_replace(text, '[[:punct:]]+', ' ', 'g'))"
+"""The keyword column's expression: the text with punctuation made blank, then PostgreSQL's
+``simple`` configuration. Its parser alone read ``CVE-2024-3094`` as ``cve``, ``-2024``,
+``-3094`` (signed numbers) and ``3.14`` as one number, so a query for ``3094`` missed; blank
+punctuation leaves the runs of letters and digits FTS5 and ``fusion.tokens`` see."""
+
+
+def _postgres_v2(p: str) -> list[str]:
+    """The keyword column rebuilt from ``PG_WORDS`` (dropping it drops its GIN index)."""
+    return [
+        f"ALTER TABLE {p}memories DROP COLUMN words",
+        f"ALTER TABLE {p}memories ADD COLUMN words tsvector GENERATED ALWAYS AS ({PG_WORDS}) "
+        "STORED",
+        f"CREATE INDEX {p}memories_words ON {p}memories USING gin (words)",
+    ]
+
+
 def pg_hnsw_index(p: str) -> str:
     """The HNSW index of the vectors (m=16, ef_construction=128: recall@10 0.76 at 64). A bulk
     load can drop it and create it again after (one parallel build beats row-by-row inserts)."""
@@ -103,5 +120,5 @@ def pg_hnsw_index(p: str) -> str:
 def migrations(flavor: SqlFlavor, dimensions: int) -> list[tuple[int, list[str]]]:
     p = flavor.prefix
     if flavor.name == "sqlite":
-        return [(1, _sqlite_v1(p))]
-    return [(1, _postgres_v1(p, dimensions))]
+        return [(1, _sqlite_v1(p)), (2, [])]  # FTS5's unicode61 already splits at punctuation
+    return [(1, _postgres_v1(p, dimensions)), (2, _postgres_v2(p))]
