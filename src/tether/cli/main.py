@@ -23,6 +23,7 @@ from tether.cli import (
     approvals_cmd,
     audit_cmd,
     demo_cmd,
+    drift_cmd,
     keys_cmd,
     kpis_cmd,
     mindlog_cmd,
@@ -250,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     trace_cmd.add_parsers(sub, common)
     mindlog_cmd.add_parsers(sub, common)
     kpis_cmd.add_parsers(sub, common)
+    drift_cmd.add_parsers(sub, common)
     shadow_cmd.add_parsers(sub, common)
     keys_cmd.add_parsers(sub, common)
     serve_cmd.add_parsers(sub, common)
@@ -388,6 +390,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return mindlog_cmd.run(args, out)
         elif args.command in kpis_cmd.COMMANDS:
             return kpis_cmd.run(args, out)
+        elif args.command in drift_cmd.COMMANDS:
+            return drift_cmd.run(args, out)
         elif args.command in shadow_cmd.COMMANDS:
             return shadow_cmd.run(args, out)
         elif args.command in keys_cmd.COMMANDS:

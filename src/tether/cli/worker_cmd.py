@@ -115,7 +115,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         type=_workflow_names,
         metavar="A,B",
         help="check each completed run of these workflows (default: every --app workflow) for "
-        "semantic drift, once (MiniLM; its flags: tether.evaluation.drift_flags)",
+        "semantic drift, once (MiniLM; its flags: tether drift)",
     )
     p.add_argument(
         "--drift-threshold",
