@@ -225,3 +225,51 @@ async def test_a_parked_run_cancelled_later_ends_its_trace(
     assert dict(root.attributes or {})["tether.run.status"] == "CANCELLED"
     steps = [s for s in traced.get_finished_spans() if s.name.startswith("step ")]
     assert {_parent(s) for s in steps} == {root.context.span_id}
+
+
+async def test_policy_decisions_approvals_and_budget_trips_are_span_events(
+    traced: InMemorySpanExporter,
+) -> None:
+    from tests.governance.policy_agents import Ledger as Payments
+    from tests.governance.policy_agents import agent_workflow, make_tools
+    from tether.governance import Budget, Governance, PolicySet, Rule
+    from tether.llm.fakes import tool_call
+
+    deny = Rule("no-big-refunds", "deny", tool="refund", args={"$.amount": {">": 500}})
+    model = ScriptedModel(
+        [
+            tool_call("refund", {"account": "ACC-1", "amount": 900}),  # denied
+            tool_call("delete_account", {"account": "ACC-1"}),  # escalated: an approval
+        ]
+    )
+    gov = Governance(policies=PolicySet([deny]))
+    wf = agent_workflow(model, make_tools(Payments()), gov)
+    async with Runtime(MemoryStore(), recover=False) as rt:
+        res = await rt.run(wf, {"request": "refund, then close my account"})
+    assert res.status is RunStatus.ESCALATED
+    spans = list(traced.get_finished_spans())
+    decided = {
+        s.name: [dict(e.attributes or {}) for e in s.events if e.name == "policy_decision"]
+        for s in spans
+        if s.name.startswith("execute_tool")
+    }
+    assert [(d["action"], d["rule"]) for d in decided["execute_tool refund"]] == [
+        ("deny", "no-big-refunds")
+    ]
+    assert [d["action"] for d in decided["execute_tool delete_account"]] == ["escalate"]
+    asked = [s.name for s in spans if any(e.name == "approval_requested" for e in s.events)]
+    assert asked == ["execute_tool delete_account"]
+
+    traced.clear()
+    looping = ScriptedModel([tool_call("lookup", {"order": n}) for n in range(5)])
+    capped = Governance(budget=Budget(tool_calls=2))
+    wf = agent_workflow(looping, make_tools(Payments()), capped)
+    async with Runtime(MemoryStore(), recover=False) as rt:
+        res = await rt.run(wf, {"request": "look everything up"})
+    assert res.status is RunStatus.ESCALATED and res.escalation is not None
+    spans = list(traced.get_finished_spans())
+    trips = [
+        (s.name, dict(e.attributes or {})) for s in spans for e in s.events if e.name == "escalated"
+    ]
+    assert [(name, attrs["kind"]) for name, attrs in trips] == [("step 1", "budget")]
+    assert '"dimension":"tool_calls"' in str(trips[0][1]["details"])
