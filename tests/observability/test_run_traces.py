@@ -16,7 +16,7 @@ from opentelemetry.trace import StatusCode
 from tests.governance.refund_app import Ledger, build
 from tether import START, Graph, RunContext, RunStatus, Runtime
 from tether.llm import ScriptedModel
-from tether.observability import configure_tracing, run_trace_ids
+from tether.observability import configure_tracing, run_trace_ids, shutdown_tracing
 from tether.store.memory import MemoryStore
 from tether.tools import ToolExecutor, tool
 
@@ -273,3 +273,43 @@ async def test_policy_decisions_approvals_and_budget_trips_are_span_events(
     ]
     assert [(name, attrs["kind"]) for name, attrs in trips] == [("step 1", "budget")]
     assert '"dimension":"tool_calls"' in str(trips[0][1]["details"])
+
+
+async def test_captured_content_of_a_governed_run_passed_the_pii_vault() -> None:
+    from tests.governance.test_pii_guard import RAW, received, workflow
+    from tether.core.messages import ToolCall
+    from tether.governance import PiiDetector, PiiGuard, PiiKey
+    from tether.llm.types import ModelResponse
+
+    exporter = InMemorySpanExporter()
+    configure_tracing(exporter, capture_content=True)
+    received.clear()
+    answer = ModelResponse(
+        text="I will mail <EMAIL_ADDRESS_1>.",
+        tool_calls=(
+            ToolCall(
+                id="c1",
+                name="send_email",
+                arguments={"to": "<EMAIL_ADDRESS_1>", "body": "<PHONE_NUMBER_1>"},
+            ),
+        ),
+    )
+    guard = PiiGuard(key=PiiKey.generate(), detector=PiiDetector(ner=False), egress=["send_email"])
+    try:
+        async with Runtime(MemoryStore()) as rt:
+            res = await rt.run(workflow(ScriptedModel([answer]), guard), {})
+        assert res.status is RunStatus.COMPLETED, res.error
+    finally:
+        shutdown_tracing()
+    assert received["send_email"] == {"to": RAW[0], "body": RAW[1]}  # egress got real values
+    spans = list(exporter.get_finished_spans())
+    chat = next(s for s in spans if s.name.startswith("chat"))
+    prompt = str(dict(chat.attributes or {}).get("gen_ai.input.messages"))
+    assert "<EMAIL_ADDRESS_1>" in prompt  # content was captured, as the model saw it
+    sent = _one(spans, "execute_tool send_email")
+    assert "<EMAIL_ADDRESS_1>" in str(dict(sent.attributes or {}).get("gen_ai.tool.call.arguments"))
+    everything = repr(
+        [(s.name, dict(s.attributes or {}), [e.attributes for e in s.events]) for s in spans]
+    )
+    for raw in RAW:
+        assert raw not in everything
