@@ -110,7 +110,8 @@ async def test_the_event_loop_keeps_running_while_encoding(
         go_on.set()
 
     task = asyncio.create_task(let_it_go_on())
-    vectors = await MiniLMEmbedder(cache_size=0).embed(["one text", "another text"])
+    # few_texts=0: through sentence-transformers' encode (the one patched), not encode_direct
+    vectors = await MiniLMEmbedder(cache_size=0, few_texts=0).embed(["one text", "another"])
     await task
     assert waited_out == [False], "the event loop did not run while the model encoded"
     assert vectors.shape == (2, 384)

@@ -35,12 +35,26 @@ class SqlEpisodicBase(ABC):
             self._embedder = default_embedder()
         return self._embedder
 
-    def _check_dimensions(self, stored: int | None) -> None:
-        if stored is not None and stored != self.embedder.dimensions:
+    def _check_embedder(self, stored: tuple[int, str] | None) -> None:
+        """Refuse an embedder other than the one the store's vectors came from (``stored``:
+        their dimensions and the embedder's name, as recorded when the store was made; None
+        for a new store): vectors of different models, or of one model at another precision
+        (``MiniLMEmbedder(precision="int8")``), cannot be compared with one another."""
+        if stored is None:
+            return
+        dims, name = stored
+        if dims != self.embedder.dimensions:
             raise ConfigurationError(
-                f"this memory store holds {stored}-dimensional vectors but the embedder "
+                f"this memory store holds {dims}-dimensional vectors but the embedder "
                 f"{self.embedder.name!r} makes {self.embedder.dimensions}; open it with the "
                 "embedder it was filled with (vectors of different models cannot be compared)"
+            )
+        if name != self.embedder.name:
+            raise ConfigurationError(
+                f"this memory store's vectors come from the embedder {name!r}, not "
+                f"{self.embedder.name!r}; open it with {name!r} (vectors of different models "
+                "or precisions cannot be compared), or add its memories again to a new store "
+                "with the embedder you want"
             )
 
     async def add(

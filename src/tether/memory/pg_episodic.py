@@ -175,15 +175,15 @@ class PgMemory(SqlEpisodicBase):
                         [version, time.time()],
                     )
             await direct_gin_inserts(tx, f"{POSTGRES.prefix}memories_words")
-            got = await tx.fetch(
-                f"SELECT value FROM {POSTGRES.prefix}memory_meta WHERE name = 'dimensions'"
-            )
-            if not got:
+            got = dict(await tx.fetch(f"SELECT name, value FROM {POSTGRES.prefix}memory_meta"))
+            if "dimensions" not in got:
                 await tx.execute(
                     f"INSERT INTO {POSTGRES.prefix}memory_meta(name, value) VALUES (?, ?), (?, ?)",
                     ["dimensions", str(dims), "embedder", self.embedder.name],
                 )
-        self._check_dimensions(int(got[0][0]) if got else None)
+        self._check_embedder(
+            (int(got["dimensions"]), got.get("embedder", "")) if "dimensions" in got else None
+        )
 
     async def close(self) -> None:
         await self.db.close()

@@ -77,7 +77,7 @@ class SqliteMemory(SqlEpisodicBase):
         dims = self.embedder.dimensions
         name = self.embedder.name
         stored = await self._thread.call(lambda db: _migrate(db, dims, name))
-        self._check_dimensions(stored)
+        self._check_embedder(stored)
         self.ann = AnnIndex(
             self.path,
             dims,
@@ -288,9 +288,10 @@ class SqliteMemory(SqlEpisodicBase):
         return int(rows[0][0])
 
 
-def _migrate(db: sqlite3.Connection, dimensions: int, embedder: str) -> int | None:
-    """Apply the memory plane's migrations; the dimensions the store's vectors have (None for
-    a new store, which then records ``dimensions`` and ``embedder``)."""
+def _migrate(db: sqlite3.Connection, dimensions: int, embedder: str) -> tuple[int, str] | None:
+    """Apply the memory plane's migrations; the dimensions the store's vectors have and the
+    name of the embedder that made them (None for a new store, which then records
+    ``dimensions`` and ``embedder``)."""
     p = SQLITE.prefix
     db.execute("BEGIN IMMEDIATE")
     try:
@@ -312,8 +313,8 @@ def _migrate(db: sqlite3.Connection, dimensions: int, embedder: str) -> int | No
                     f"INSERT INTO {p}memory_schema(version, applied_at) VALUES (?, ?)",
                     (version, time.time()),
                 )
-        got = db.execute(f"SELECT value FROM {p}memory_meta WHERE name = 'dimensions'").fetchone()
-        if got is None:
+        got = dict(db.execute(f"SELECT name, value FROM {p}memory_meta").fetchall())
+        if "dimensions" not in got:
             db.executemany(
                 f"INSERT INTO {p}memory_meta(name, value) VALUES (?, ?)",
                 [("dimensions", str(dimensions)), ("embedder", embedder)],
@@ -322,4 +323,4 @@ def _migrate(db: sqlite3.Connection, dimensions: int, embedder: str) -> int | No
         db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
-    return None if got is None else int(got[0])
+    return (int(got["dimensions"]), got.get("embedder", "")) if "dimensions" in got else None
