@@ -62,9 +62,12 @@ async def test_each_completed_run_is_checked_once_across_restarts(tmp_path: Path
     store = SqliteStore(db, clock=clock)  # a restarted process: a new store, a new watch
     clock.advance(60)
     async with Runtime(store, clock=clock) as rt:
+        tokens = [(await store.get_run(r.run_id)).lease_token for r in (good, bad)]
         again = DriftWatch(store, ["helpdesk"], monitor=monitor, clock=clock)
         assert await again.poll() == [] and again.checked == 0
         assert [await checks(store, r.run_id) for r in (good, bad)] == [1, 1]
+        # it saw them checked by a read: it took no lease (a lease bumps the token)
+        assert [(await store.get_run(r.run_id)).lease_token for r in (good, bad)] == tokens
         late = await rt.run(helpdesk([OFF_TOPIC], []), {"question": QUESTION})
         (report,) = await again.poll()
         assert report.run_id == late.run_id and report.drifted
@@ -160,6 +163,10 @@ async def test_other_statuses_and_a_run_that_cannot_be_checked() -> None:
     assert failed.status is RunStatus.FAILED
     assert [r.run_id for r in await watch.poll()] == [failed.run_id]
     assert await checks(store, done.run_id) == 0
+    # watching COMPLETED runs, a run that failed is let go, not read again and again
+    completed = DriftWatch(store, desks, monitor=monitor, since=0)
+    assert [r.run_id for r in await completed.poll()] == [done.run_id]
+    assert all(not f.pending for f in completed.feeds)
 
     # a goal field the input lacks: logged, left, not retried on every pass
     picky = DriftWatch(store, desks, monitor=monitor, goal="nope", since=0)
@@ -181,3 +188,30 @@ def test_bad_settings_are_refused(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigurationError) as err:
         DriftWatch(MemoryStore(), monitor=DriftMonitor(KeywordEmbedder()), **kwargs)
     assert message in str(err.value)
+
+
+class FailingEmbedder(KeywordEmbedder):
+    """Fails on one text, as a model can on odd input, until ``fixed``."""
+
+    fixed = False
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        if not self.fixed and any("revenue" in t for t in texts):
+            raise RuntimeError("the embedder fell over")
+        return await super().embed(texts)
+
+
+async def test_a_check_that_fails_is_retried_and_does_not_hold_the_others_up() -> None:
+    store = MemoryStore()
+    embedder = FailingEmbedder()
+    watch = DriftWatch(store, ["helpdesk"], monitor=DriftMonitor(embedder), since=0)
+    async with Runtime(store) as rt:
+        odd = await rt.run(helpdesk([OFF_TOPIC], []), {"question": QUESTION})
+        fine = await rt.run(helpdesk([FAITHFUL], []), {"question": QUESTION})
+        assert [r.run_id for r in await watch.poll()] == [fine.run_id]
+        assert await watch.poll() == []  # still failing: tried again, nothing written
+        assert await checks(store, odd.run_id) == 0
+        embedder.fixed = True
+        (report,) = await watch.poll()
+        assert report.run_id == odd.run_id and report.drifted
+        assert watch.checked == 2

@@ -4,7 +4,9 @@ The store keeps no list of completions, so a feed follows runs by creation: each
 runs created since the newest it has seen (``list_runs``, newest first, paged with ``before=``)
 down to ``margin`` seconds under it, since a run committed late, or stamped by a host whose
 clock lags, may sort a little older than one seen already. A run it meets that has not finished
-is kept as *pending* and read again (``get_run``) each pass until it has.
+is kept as *pending* and read again (``get_run``, up to ``PENDING_BATCH`` a pass, in turn) until
+it has. A run that stops in another state (FAILED, CANCELLED when only COMPLETED is watched) is
+let go: one requeued after it failed is not followed (``check_drift`` it by hand).
 
 Where it starts is a *mark* kept in the store's control flags (``drift-watch/<workflow>``): every
 run of the feed created before the mark has been dealt with. A restarted feed reads from the mark
@@ -19,13 +21,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Collection
 
 from tether.core.errors import RunNotFoundError
-from tether.core.lifecycle import TERMINAL, RunStatus
+from tether.core.lifecycle import FINISHED, RunStatus
 from tether.store.control import ControlStore
 from tether.store.protocol import RunStore
 from tether.store.types import RunRecord
 
 PAGE = 200
 """Runs read per ``list_runs`` call."""
+PENDING_BATCH = 500
+"""Pending runs read again per pass, in turn (a long backlog is gone through over passes)."""
 MARK_PREFIX = "drift-watch/"
 
 
@@ -67,7 +71,7 @@ class RunFeed:
         else:
             self._high = now if self._mark is None else self._mark
         if self._mark is None:
-            unfinished = [s for s in RunStatus if s not in TERMINAL and s not in self.statuses]
+            unfinished = [s for s in RunStatus if s not in FINISHED and s not in self.statuses]
             async for run in self._pages(unfinished, floor=None):
                 self.pending[run.run_id] = run.created_at
 
@@ -85,16 +89,18 @@ class RunFeed:
             self.pending[run.run_id] = run.created_at
             found[run.run_id] = run
         self._seen = {k: t for k, t in self._seen.items() if t >= self._high - self.margin}
-        for run_id in [r for r in self.pending if r not in found]:
+        for run_id in [r for r in self.pending if r not in found][:PENDING_BATCH]:
+            created = self.pending.pop(run_id)  # read again: back at the end of the line
             try:
                 found[run_id] = await self.store.get_run(run_id)
             except RunNotFoundError:
-                self.pending.pop(run_id, None)
+                continue
+            self.pending[run_id] = created
         out = []
         for run in found.values():
             if run.status in self.statuses:
                 out.append(run)
-            elif run.status in TERMINAL:  # it will never reach one of the statuses
+            elif run.status in FINISHED:  # it stopped elsewhere: not one of the watched ends
                 self.pending.pop(run.run_id, None)
         return out
 

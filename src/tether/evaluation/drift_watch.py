@@ -7,7 +7,8 @@ watchers sharing a store (one per worker with ``tether worker --drift``):
 
 * it takes the run's lease (owner ``drift-watch:...``), and under it looks for a
   ``drift_checked`` event: a run that has one was checked already (by this watch before a
-  restart, another watch, or by hand) and is left alone;
+  restart, another watch, or by hand) and is left alone (a first look at the run's last
+  events, without the lease, spares a restarted watch a write per run it checked before);
 * otherwise it checks it (``check_drift``'s comparisons, flags and event), and the commit that
   appends the event gives the lease back. A second watch waits for the lease, then finds the
   event.
@@ -39,6 +40,8 @@ from tether.store.types import RunRecord
 log = logging.getLogger("tether.evaluation.drift")
 
 OWNER = "drift-watch"
+TAIL = 32
+"""Last events of a run looked at for a ``drift_checked`` one before taking its lease."""
 
 
 class DriftWatch:
@@ -95,12 +98,15 @@ class DriftWatch:
             for run in await feed.finished():
                 try:
                     report = await self.check(run)
-                except (StoreError, RuntimeError) as exc:  # held, or the store hiccuped
+                except (StoreError, Deferred) as exc:  # held, executing, a store hiccup
                     log.info("drift check of run %s deferred: %s", run.run_id, exc)
                     continue
                 except UserError as exc:  # e.g. no goal field: it would fail again
                     log.warning("drift check of run %s failed: %s", run.run_id, exc)
                     report = None
+                except Exception as exc:  # the embedder, the database: try at the next pass
+                    log.warning("drift check of run %s failed, will retry: %r", run.run_id, exc)
+                    continue
                 feed.done(run.run_id)
                 if report is not None:
                     reports.append(report)
@@ -108,14 +114,18 @@ class DriftWatch:
         return reports
 
     async def check(self, run: RunRecord) -> DriftReport | None:
-        """Check ``run`` unless it has been already; None when it has (or it left the
-        statuses meanwhile). Raises ``RunStateError`` while another owner holds it."""
+        """Check ``run`` unless it has been already; None when it has. Raises ``Deferred``
+        while another owner holds it or it executes again."""
+        if await checked_lately(self.store, run):  # a read first: a restart writes nothing
+            return None
         lease = await self.store.acquire_lease(run.run_id, self.owner, LEASE_TTL)
         if lease is None:
-            raise _Held(f"run {run.run_id} is held by another owner")
+            raise Deferred(f"run {run.run_id} is held by another owner")
         try:
             run = await self.store.get_run(run.run_id)
-            if run.status in ACTIVE or await run_events(self.store, run.run_id, (CHECKED_EVENT,)):
+            if run.status in ACTIVE:
+                raise Deferred(f"run {run.run_id} is {run.status.value} again")
+            if await run_events(self.store, run.run_id, (CHECKED_EVENT,)):
                 await self.store.release_lease(run.run_id, lease.token)
                 return None
             report = await check_held(
@@ -151,8 +161,17 @@ class DriftWatch:
         self._stop.set()
 
 
-class _Held(RuntimeError):
-    """Another owner holds the run's lease: try again next pass."""
+class Deferred(RuntimeError):
+    """Another owner holds the run's lease, or it executes again: try at the next pass."""
+
+
+async def checked_lately(store: RunStore, run: RunRecord) -> bool:
+    """Whether the last ``TAIL`` events of the run hold a ``drift_checked`` one (a check
+    appends it after the run stopped, so it is among the last): a read, no lease."""
+    after = max(0, run.event_seq - TAIL)
+    return any(
+        e.type == CHECKED_EVENT for e in await store.list_events(run.run_id, after_seq=after)
+    )
 
 
 def _for(how: Extract | Mapping[str, Extract], workflow: str) -> Extract:
