@@ -21,6 +21,7 @@ from tether.store.protocol import RunStore
 from tether.store.sqlite import SqliteStore
 from tether.testing import FakeClock
 
+from ..store.conftest import pg_dsn, pg_schema  # noqa: F401 (fixtures)
 from .test_drift import FAITHFUL, OFF_TOPIC, PLAN, PLAN_AGAIN, QUESTION, KeywordEmbedder, helpdesk
 
 CHECKED = "drift_checked"
@@ -127,8 +128,20 @@ class YieldingEmbedder(KeywordEmbedder):
         return await super().embed(texts)
 
 
-async def test_two_watches_at_once_check_each_run_once(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "runs.db")
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+async def test_two_watches_at_once_check_each_run_once(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    store: RunStore
+    if backend == "sqlite":
+        store = SqliteStore(tmp_path / "runs.db")
+    else:
+        from tether.store.postgres import PostgresStore
+
+        dsn, schema = request.getfixturevalue("pg_dsn"), request.getfixturevalue("pg_schema")
+        store = PostgresStore(dsn, schema=schema, pool_size=4)
     await store.setup()
     monitor = DriftMonitor(YieldingEmbedder())
     one, two = (DriftWatch(store, ["helpdesk"], monitor=monitor) for _ in range(2))
