@@ -313,3 +313,32 @@ async def test_captured_content_of_a_governed_run_passed_the_pii_vault() -> None
     )
     for raw in RAW:
         assert raw not in everything
+
+
+async def test_a_tool_span_counts_the_retries_of_its_call(traced: InMemorySpanExporter) -> None:
+    from tether.core.errors import ToolTransientError
+    from tether.tools import ToolRetry
+
+    failures = {"left": 2}
+
+    @tool(retry=ToolRetry(max_attempts=3, initial_interval=0.0, jitter=False))
+    async def flaky(q: str) -> str:
+        if failures["left"]:
+            failures["left"] -= 1
+            raise ToolTransientError("503 from upstream", tool="flaky")
+        return f"found {q}"
+
+    tools = ToolExecutor([flaky])
+
+    async def act(state: S, ctx: RunContext) -> dict[str, Any]:
+        got = await tools.call("flaky", {"q": "x"}, ctx=ctx)
+        return {"b": str(got.value)}
+
+    g = Graph(S, name="flaky")
+    g.add_node("act", act, phase="tool")
+    g.add_edge(START, "act")
+    async with Runtime(MemoryStore(), recover=False) as rt:
+        res = await rt.run(g.compile(), {})
+    assert res.completed and res.state["b"] == "found x"
+    t = dict(_one(list(traced.get_finished_spans()), "execute_tool flaky").attributes or {})
+    assert (t["tether.outcome"], t["tether.attempts"], t["tether.tool.retries"]) == ("ok", 3, 2)
