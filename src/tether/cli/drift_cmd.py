@@ -18,6 +18,7 @@ from rich.text import Text
 
 from tether.cli import commands as cmd
 from tether.cli.argtypes import positive_int
+from tether.cli.drift_opts import threshold
 from tether.cli.render import Output, fmt_time
 from tether.core.errors import InvalidInputError
 from tether.evaluation import DriftMonitor, check_drift, drift_flags
@@ -33,16 +34,6 @@ def _when(text: str) -> float:
         return parse_when(text, time.time())
     except InvalidInputError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _threshold(text: str) -> float:
-    try:
-        x = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a similarity, got {text!r}") from None
-    if not 0 < x <= 1:
-        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
-    return x
 
 
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -66,7 +57,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         help="check RUN_ID now (MiniLM; the run must have finished), then list its flags",
     )  # fmt: skip
     p.add_argument(
-        "--threshold", type=_threshold, default=None, metavar="X",
+        "--threshold", type=threshold, default=None, metavar="X",
         help="with --check: the similarity under which it drifted (0.7)",
     )  # fmt: skip
 

@@ -17,15 +17,17 @@ import contextlib
 import json
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 from rich.text import Text
 
 from tether.cli import commands as cmd
+from tether.cli.drift_opts import add_drift_options, drift_choice, drift_monitor, drift_names
 from tether.cli.render import Output
 from tether.core.errors import ConfigurationError, TetherError
+from tether.evaluation.drift_watch import DriftWatch
 from tether.server.app import create_app
 from tether.server.settings import ServerSettings
 from tether.store.api_keys import ApiKeyStore
@@ -86,6 +88,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--timeout", type=float, default=30.0, metavar="S", help="request timeout (30 s)"
     )
+    add_drift_options(p)
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
@@ -126,6 +129,13 @@ async def _serve(args: argparse.Namespace, out: Output) -> int:
             "run in local mode (no authentication) open to the network. Bind 127.0.0.1, or "
             "make a key first: tether keys create --tenant NAME --scopes read,submit"
         )
+    drifting = drift_names(drift_choice(args), [wf.name for wf in workflows])
+    if drifting and s.store_url.startswith("memory:"):
+        raise ConfigurationError(
+            "--drift reads the runs from a store of its own: serve a SQLite or PostgreSQL store"
+        )
+    if drift_choice(args) and not drifting:
+        raise ConfigurationError("--drift checks the --app workflows: pass --app (or --drift A,B)")
     workers = args.workers
     if workers is None:
         workers = default_concurrency() if _local_store(s.store_url) else 0
@@ -169,6 +179,8 @@ async def _serve(args: argparse.Namespace, out: Output) -> int:
         "workflows": names,
         "embedded_workers": workers,
     }
+    if drifting:
+        line["drift"] = drifting
     if out.json_mode:
         sys.stdout.write(json.dumps(line) + "\n")
         sys.stdout.flush()
@@ -192,9 +204,29 @@ async def _serve(args: argparse.Namespace, out: Output) -> int:
                 if workers
                 else "runs execute in `tether worker` processes"
             )
+            + (f"; drift checks of {', '.join(drifting)}" if drifting else "")
         )
-    await task
+    if not drifting:
+        await task
+        return 0
+    async with _drift_watch(s.store_url, drifting, args):
+        await task
     return 0
+
+
+@contextlib.asynccontextmanager
+async def _drift_watch(url: str, names: list[str], args: argparse.Namespace) -> AsyncIterator[None]:
+    """A ``DriftWatch`` on a store of its own beside the server, for as long as it serves."""
+    store = open_store(url)
+    await store.setup()
+    watch = DriftWatch(store, names, monitor=drift_monitor(args))
+    running = asyncio.create_task(watch.run())
+    try:
+        yield
+    finally:
+        watch.stop()
+        await asyncio.gather(running, return_exceptions=True)
+        await store.close()
 
 
 def _server_class() -> type[Any]:

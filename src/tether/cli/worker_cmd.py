@@ -15,9 +15,9 @@ from rich.text import Text
 
 from tether.cli import commands as cmd
 from tether.cli.argtypes import positive_int
+from tether.cli.drift_opts import add_drift_options, drift_choice, drift_monitor
 from tether.cli.render import Output, fmt_time
 from tether.core.errors import ConfigurationError, TetherError
-from tether.evaluation.drift import DriftMonitor
 from tether.store.url import open_store
 from tether.store.workers import WorkerRecord, WorkerRegistry
 from tether.worker import Worker, default_concurrency
@@ -50,25 +50,6 @@ def _queues(text: str) -> list[str]:
     if not all(names):
         raise argparse.ArgumentTypeError(f"expected queue names separated by commas, got {text!r}")
     return names
-
-
-def _workflow_names(text: str) -> list[str]:
-    names = [w.strip() for w in text.split(",")]
-    if not all(names):
-        raise argparse.ArgumentTypeError(
-            f"expected workflow names separated by commas, got {text!r}"
-        )
-    return names
-
-
-def _threshold(text: str) -> float:
-    try:
-        x = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a similarity, got {text!r}") from None
-    if not 0 < x <= 1:
-        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
-    return x
 
 
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -107,22 +88,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         help="seconds between two registry heartbeats (default lease TTL / 3); a worker "
         "silent for two of them is taken for dead and its runs are taken over",
     )
-    p.add_argument(
-        "--drift",
-        nargs="?",
-        const=True,
-        default=False,
-        type=_workflow_names,
-        metavar="A,B",
-        help="check each completed run of these workflows (default: every --app workflow) for "
-        "semantic drift, once (MiniLM; its flags: tether drift)",
-    )
-    p.add_argument(
-        "--drift-threshold",
-        type=_threshold,
-        metavar="X",
-        help="similarity under which a run has drifted (0.7); implies --drift",
-    )
+    add_drift_options(p)
     p.add_argument("--worker-id", metavar="NAME", help="worker id (env TETHER_WORKER_ID)")
     p.add_argument(
         "--deps",
@@ -169,10 +135,8 @@ async def _work(args: argparse.Namespace, out: Output) -> int:
         owner=args.worker_id,
         heartbeat_interval=args.heartbeat,
         deps=deps,
-        drift=args.drift or args.drift_threshold is not None,
-        drift_monitor=None
-        if args.drift_threshold is None
-        else DriftMonitor(threshold=args.drift_threshold),
+        drift=drift_choice(args),
+        drift_monitor=drift_monitor(args),
     )
     worker.install_signal_handlers()
     started = asyncio.get_running_loop().create_task(worker.run())
