@@ -2,8 +2,9 @@
 ``--workers`` ``tether worker`` processes, measured from this process with httpx.
 
 * ``submit``: trivial ``echo`` runs accepted per second (``POST /v1/runs`` answered 202),
-  ``--in-flight`` requests at once; and submit -> complete: the whole batch accepted and
-  executed by the workers, runs per second;
+  ``--in-flight`` requests at once on keep-alive connections (``http_load``, a lean client:
+  httpx spends more CPU per request than the server does); and submit -> complete: the whole
+  batch accepted and executed by the workers, runs per second;
 * ``get``: ``GET /v1/runs/{id}`` of a finished run, one request at a time, p50/p95 ms;
 * ``sse``: event latency, from an event's commit (its ``created_at``, stamped by the worker
   that commits it) to its arrival on ``GET /v1/runs/{id}/events/stream``, p50/p95 ms, over a
@@ -37,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
 from benchlib import drop_pg_schema, pg_base_url, reset_pg_schema, with_query  # noqa: E402
+from http_load import post_many  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "serve.json"
 APP = f"{ROOT / 'bench' / 'serve_app.py'}:workflows"
@@ -74,34 +76,24 @@ def _ms(values: list[float]) -> dict[str, float]:
 
 
 async def _submit(base: str, runs: int, in_flight: int) -> tuple[list[str], float, float]:
-    """Submit ``runs`` echo runs; returns their ids, the accept rate and the start time."""
-    ids: list[str] = []
-    limits = httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight)
-    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
-        queue = iter(range(runs))
+    """Submit ``runs`` echo runs, ``in_flight`` at once on keep-alive connections (the lean
+    client of ``http_load``: httpx would be the bottleneck); returns their ids, the accept
+    rate and the start time."""
 
-        async def lane() -> None:
-            for i in queue:
-                body = {
-                    "workflow": "echo",
-                    "input": {"text": f"run {i}"},
-                    "idempotency_key": f"bench-{i}",  # a retried submit is the same run
-                }
-                for attempt in range(3):  # a keep-alive connection closed under us
-                    try:
-                        r = await client.post("/v1/runs", json=body)
-                        break
-                    except httpx.TransportError:
-                        if attempt == 2:
-                            raise
-                if r.status_code != 202:
-                    raise RuntimeError(f"submit answered {r.status_code}: {r.text}")
-                ids.append(r.json()["run_id"])
+    def body(i: int) -> dict[str, Any]:
+        return {
+            "workflow": "echo",
+            "input": {"text": f"run {i}"},
+            "idempotency_key": f"bench-{i}",  # a retried submit is the same run
+        }
 
-        t0 = time.perf_counter()
-        await asyncio.gather(*(lane() for _ in range(in_flight)))
-        took = time.perf_counter() - t0
-    return ids, runs / took, t0
+    t0 = time.perf_counter()
+    answers = await post_many(base, "/v1/runs", body, runs, in_flight)
+    took = time.perf_counter() - t0
+    for status, payload in answers:
+        if status != 202:
+            raise RuntimeError(f"submit answered {status}: {payload}")
+    return [payload["run_id"] for _, payload in answers], runs / took, t0
 
 
 async def _completed(base: str) -> int:
@@ -181,9 +173,13 @@ def main() -> None:
             raise RuntimeError("the server did not start")
         base = json.loads(line)["url"]
         workers = [
-            _tether("worker", "--store", url, "--app", APP, "--concurrency", "32")
+            _tether("worker", "--store", url, "--app", APP, "--concurrency", "32", "--json")
             for _ in range(args.workers)
         ]
+        for proc in workers:  # each says so once registered: submit to a pool that is up
+            assert proc.stdout is not None
+            if not proc.stdout.readline():
+                raise RuntimeError("a worker did not start")
         ids, accepted, t0 = asyncio.run(_submit(base, args.runs, args.in_flight))
         done_at = asyncio.run(_until_completed(base, args.runs))
         result: dict[str, Any] = {

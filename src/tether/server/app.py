@@ -20,6 +20,7 @@ from fastapi import FastAPI, Request
 
 from tether.graph.runtime import Runtime
 from tether.server import (
+    intake,
     routes_evaluation,
     routes_events,
     routes_human,
@@ -79,6 +80,7 @@ def build_services(settings: ServerSettings) -> tuple[Services, Worker | None]:
         rt = Runtime(
             store, workflows=settings.workflows, recover=False, lease_ttl=settings.lease_ttl
         )
+    intake.install(store)  # submits answered from the run written, batched on PostgreSQL
     metrics = RunMetrics()
     rt.bus = ObservingBus(metrics)  # step/node latency and model usage of runs executed here
     keys: ApiKeyStore = store if isinstance(store, ApiKeyStore) else _NoKeys()

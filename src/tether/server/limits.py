@@ -68,9 +68,8 @@ class RequestLimits:
             if _is_stream(path):
                 await self.app(scope, limited_receive, tracking_send)
             else:
-                await asyncio.wait_for(
-                    self.app(scope, limited_receive, tracking_send), self.timeout
-                )
+                async with asyncio.timeout(self.timeout):  # no task of its own per request
+                    await self.app(scope, limited_receive, tracking_send)
         except BodyTooLarge:
             if not started:
                 await self._too_large(scope, receive, send)

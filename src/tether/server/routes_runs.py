@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from tether.core.errors import ConfigurationError, RunNotFoundError
 from tether.core.lifecycle import FINISHED, RunStatus
 from tether.graph.history import replay
-from tether.server import paging, views
+from tether.server import intake, paging, views
 from tether.server.keys import Principal
 from tether.server.problems import API_PROBLEMS, ApiProblem
 from tether.server.schemas import (
@@ -146,19 +146,23 @@ def router(services: Services) -> APIRouter:
         body: SubmitRun, response: Response, who: Annotated[Principal, Depends(submit)]
     ) -> dict[str, Any]:
         wf = services.workflow(body.workflow)
-        handle = await rt.submit(
-            wf,
-            body.input,
-            idempotency_key=idempotency_key(who, body.idempotency_key),
-            thread_id=body.thread_id,
-            queue=body.queue,
-            priority=body.priority,
-            tenant=who.tenant,
-            budget=body.budget,
-            metadata=check_metadata(body.metadata),
-            actor=who.actor,
-        )
-        run = await rt.store.get_run(handle.run_id)
+        with intake.created_runs() as made:
+            handle = await rt.submit(
+                wf,
+                body.input,
+                idempotency_key=idempotency_key(who, body.idempotency_key),
+                thread_id=body.thread_id,
+                queue=body.queue,
+                priority=body.priority,
+                tenant=who.tenant,
+                budget=body.budget,
+                metadata=check_metadata(body.metadata),
+                actor=who.actor,
+            )
+        # the run as create_run wrote it (intake); else (a replayed submit) read it
+        run = made[-1] if made and made[-1].run_id == handle.run_id else None
+        if run is None or not handle.created:
+            run = await rt.store.get_run(handle.run_id)
         response.headers["Location"] = f"/v1/runs/{run.run_id}"
         if not handle.created:
             response.headers["Idempotent-Replayed"] = "true"
