@@ -228,3 +228,21 @@ async def test_a_check_that_fails_is_retried_and_does_not_hold_the_others_up() -
         (report,) = await watch.poll()
         assert report.run_id == odd.run_id and report.drifted
         assert watch.checked == 2
+
+
+async def test_run_ends_on_stop_even_when_stopped_before_it_began() -> None:
+    store = MemoryStore()
+    watch = DriftWatch(store, ["helpdesk"], monitor=DriftMonitor(KeywordEmbedder()), since=0)
+    async with Runtime(store) as rt:
+        await rt.run(helpdesk([FAITHFUL], []), {"question": QUESTION})
+    watch.stop()
+    await asyncio.wait_for(watch.run(), GUARD)  # returns at once: nothing checked
+    assert watch.checked == 0
+
+    reported: list[str] = []
+    going = DriftWatch(
+        store, ["helpdesk"], monitor=DriftMonitor(KeywordEmbedder()), since=0,
+        on_report=lambda r: (reported.append(r.run_id), going.stop()),
+    )  # fmt: skip
+    await asyncio.wait_for(going.run(), GUARD)  # the first report stops it
+    assert len(reported) == 1 and going.checked == 1

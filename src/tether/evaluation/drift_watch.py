@@ -96,6 +96,8 @@ class DriftWatch:
         reports = []
         for feed in self.feeds:
             for run in await feed.finished():
+                if self._stop.is_set():  # stopping: the rest waits for the next start
+                    break
                 try:
                     report = await self.check(run)
                 except (StoreError, Deferred) as exc:  # held, executing, a store hiccup
@@ -146,9 +148,8 @@ class DriftWatch:
         return report
 
     async def run(self) -> None:
-        """Poll every ``interval`` seconds until ``stop()``; a failed pass is logged and
-        retried at the next one."""
-        self._stop.clear()
+        """Poll every ``interval`` seconds until ``stop()`` (a stopped watch stays stopped);
+        a failed pass is logged and retried at the next one."""
         while not self._stop.is_set():
             try:
                 await self.poll()
@@ -158,6 +159,8 @@ class DriftWatch:
                 await asyncio.wait_for(self._stop.wait(), self.interval)
 
     def stop(self) -> None:
+        """End ``run()`` after the check in progress (the runs left are checked by the next
+        watch to start)."""
         self._stop.set()
 
 
