@@ -75,6 +75,8 @@ class LookupEmbedder:
     def __init__(self, table: dict[str, np.ndarray], fallback: Any = None) -> None:
         self.table = table
         self.fallback = fallback
+        if fallback is not None:
+            self.name = fallback.name
 
     async def embed(self, texts: Sequence[str]) -> np.ndarray:
         missing = [t for t in texts if t not in self.table]
@@ -233,18 +235,20 @@ async def run_one(
     adds: int,
     bulk_above: int = 5_000,
     pg: dict[str, Any] | None = None,
+    precision: str = "float32",
 ) -> dict[str, Any]:
-    from tether.llm.embeddings import default_embedder, embed_unit
+    from tether.llm.embeddings import MiniLMEmbedder, default_embedder, embed_unit
     from tether.memory import MemoryScope, NewMemory, Ranking
 
     pg = pg if kind == "postgres" and pg else {}
     table = dict(zip(data["texts"], data["vectors"], strict=True))
     table.update(zip(data["qtexts"], data["qvectors"], strict=True))
+    minilm = default_embedder() if precision == "float32" else MiniLMEmbedder(precision=precision)
     pre_embedded = sentences(adds, 4)  # their MiniLM vectors in the table: the store's part
     if adds:
-        vectors = await embed_unit(default_embedder(), pre_embedded)
+        vectors = await embed_unit(minilm, pre_embedded)
         table.update(zip(pre_embedded, vectors, strict=True))
-    embedder = LookupEmbedder(table, fallback=default_embedder())
+    embedder = LookupEmbedder(table, fallback=minilm)
     scope = MemoryScope("bench")
     m = await open_backend(kind, where, embedder, pg)
     out: dict[str, Any] = {"backend": kind, "memories": len(data["texts"]), "data": data["kind"]}
@@ -300,7 +304,9 @@ async def run_one(
         if adds:
             await m.search("warm the model", scope=scope, k=1, record_access=False)
             lat = []
+            fresh = f"{kind} {len(texts)}"  # texts no earlier run embedded: no cache hit
             for s in sentences(adds, 3):
+                s = f"{s}, {fresh}"
                 t0 = time.perf_counter()
                 await m.add(s, scope=scope)
                 lat.append(time.perf_counter() - t0)
@@ -311,6 +317,13 @@ async def run_one(
                 await m.add(s, scope=scope)
                 lat.append(time.perf_counter() - t0)
             out["add_store_only"] = ms(lat)
+            lat = []
+            for s in sentences(adds, 5):  # new texts: MiniLM embeds each query
+                s = f"{s}, {fresh}"
+                t0 = time.perf_counter()
+                await m.search(s, scope=scope, k=10, record_access=False)
+                lat.append(time.perf_counter() - t0)
+            out["query_with_minilm"] = ms(lat)
         if kind == "postgres":
             out["server"] = await pg_settings(m)
     finally:
@@ -399,7 +412,14 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 with tempfile.TemporaryDirectory(prefix="tether-memory-bench-") as tmp:
                     where = str(Path(tmp) / "tether.db") if kind == "sqlite" else pg.schema_url()  # type: ignore[union-attr]
                     row = await run_one(
-                        kind, where, data, truth, args.adds, args.bulk_above, pg_options
+                        kind,
+                        where,
+                        data,
+                        truth,
+                        args.adds,
+                        args.bulk_above,
+                        pg_options,
+                        args.minilm_precision,
                     )
                 rows.append(row)
                 print_row(row, flush=True)
@@ -416,6 +436,7 @@ def summary(args: argparse.Namespace, rows: list[dict[str, Any]]) -> dict[str, A
         "bench": "memory_recall",
         "targets": TARGETS,
         "queries": args.queries,
+        "minilm_precision": args.minilm_precision,
         "machine": {
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
@@ -432,7 +453,8 @@ def write(out: str, result: dict[str, Any]) -> None:
 
 HEADER = (
     f"{'backend':9} {'memories':>8} {'data':17} {'insert/s':>9} {'vec p50':>8} {'vec p95':>8} "
-    f"{'recall@10':>9} {'hyb p50':>8} {'hyb p95':>8} {'add p95':>8} {'store p95':>9}"
+    f"{'recall@10':>9} {'hyb p50':>8} {'hyb p95':>8} {'add p95':>8} {'store p95':>9} "
+    f"{'q+emb p95':>9}"
 )
 
 
@@ -442,11 +464,13 @@ def print_row(r: dict[str, Any], flush: bool = False) -> None:
         print_row.headed = True  # type: ignore[attr-defined]
     add = r.get("add_with_minilm", {}).get("p95_ms", float("nan"))
     store = r.get("add_store_only", {}).get("p95_ms", float("nan"))
+    query = r.get("query_with_minilm", {}).get("p95_ms", float("nan"))
     print(
         f"{r['backend']:9} {r['memories']:>8} {r['data']:17} {r['insert_per_s']:>9.0f} "
         f"{r['vector_search']['p50_ms']:>8.2f} {r['vector_search']['p95_ms']:>8.2f} "
         f"{r['recall_at_10']:>9.3f} {r['hybrid_search']['p50_ms']:>8.2f} "
-        f"{r['hybrid_search']['p95_ms']:>8.2f} {add:>8.2f} {store:>9.2f}",
+        f"{r['hybrid_search']['p95_ms']:>8.2f} {add:>8.2f} {store:>9.2f} "
+        f"{query:>9.2f}",
         flush=True,
     )
 
@@ -471,6 +495,11 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--pg-ef-search", type=int, default=0, help="PgMemory(ef_search=...)")
     p.add_argument(
         "--pg-durability", default="", help="PgMemory(durability=...): process, power-loss"
+    )
+    p.add_argument(
+        "--minilm-precision",
+        default="float32",
+        help="MiniLMEmbedder(precision=...) for the add and query figures: float32, int8",
     )
     p.add_argument("--out", default=str(RESULTS), help="'' to write nothing")
     return p.parse_args(argv)
