@@ -11,6 +11,7 @@ from typing import Any, TypedDict
 import pytest
 
 from tether import END, START, Graph, RunContext, RunStatus, Runtime
+from tether.core.errors import ConfigurationError
 from tether.core.liveness import Incarnation
 from tether.store.sqlite import SqliteStore
 from tether.store.workers import WorkerRecord, WorkerRegistry
@@ -185,3 +186,32 @@ async def test_a_live_workers_runs_are_left_alone(tmp_path: Path) -> None:
     await _until("the ghost to go stale", lambda: worker._stale_owners([ghost]))
     worker.stop()
     await asyncio.wait_for(task, GUARD)
+
+
+async def test_a_drift_watching_worker_checks_completed_runs_and_stops_at_once(
+    tmp_path: Path,
+) -> None:
+    from tests.evaluation.test_drift import KeywordEmbedder
+    from tests.worker.drift_app import workflow as helpdesk
+    from tether.evaluation import DriftMonitor, drift_flags
+
+    with pytest.raises(ConfigurationError):
+        Worker(url(tmp_path), [helpdesk], drift="helpdesk")  # a name, not a list of names
+    worker = Worker(
+        url(tmp_path), [helpdesk], poll_interval=0.02, drift=True,
+        drift_monitor=DriftMonitor(KeywordEmbedder()),
+    )  # fmt: skip
+    task = asyncio.create_task(worker.run())
+    await asyncio.wait_for(worker.ready.wait(), GUARD)
+    assert worker.drift is not None and [f.workflow for f in worker.drift.feeds] == ["helpdesk"]
+    async with Runtime(url(tmp_path), workflows=[helpdesk], recover=False) as rt:
+        question = "How do I reset my password?"
+        ok = await rt.submit(helpdesk, {"question": question, "draft": "reset the password"})
+        off = await rt.submit(helpdesk, {"question": question, "draft": "revenue grew"})
+        drift = worker.drift
+        await _until("both runs checked", lambda: _true(drift.checked == 2))
+        flags = await drift_flags(rt.store, workflow="helpdesk")
+        assert [(f.run_id, f.score) for f in flags] == [(off.run_id, 0.0)]
+        assert await drift_flags(rt.store, run_id=ok.run_id) == []
+    worker.stop(immediate=True)
+    assert await asyncio.wait_for(task, GUARD) == 130
