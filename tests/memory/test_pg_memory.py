@@ -70,6 +70,7 @@ def test_pgserver_runs_postgres_unprivileged(pgvector_server: Any) -> None:
 async def test_hnsw_path_filters_by_scope(pg_memory_uri: str) -> None:
     m = open_memory(pg_memory_uri, embedder=HashingEmbedder(64))
     assert isinstance(m, PgMemory)
+    m.exact_below = 0  # through the HNSW index although the table is small
     await m.setup()
     for tenant in ("big1", "big2"):
         await m.add_many(
