@@ -1,7 +1,7 @@
 """``/v1/runs``: submit, list, get, cancel, resume, history, state at a step, fork."""
 
 import contextlib
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Depends, Query, Response
 
@@ -24,6 +24,7 @@ from tether.server.schemas import (
 )
 from tether.server.services import Services
 from tether.server.strict_query import known_query
+from tether.store.run_usage import RunUsageTotals
 from tether.store.types import RunRecord
 
 Limit = Annotated[int, Query(ge=1, le=paging.MAX_LIMIT)]
@@ -99,9 +100,14 @@ async def run_view(services: Services, run: RunRecord) -> dict[str, Any]:
     nodes: list[str] = []
     if run.status not in FINISHED and chain:
         nodes = list(dict.fromkeys(t["node"] for t in chain[-1].next_tasks))
-    models = await store.model_usage(run.run_id)
-    tools = sum(1 for e in await store.list_effects(run.run_id) if e.kind == "tool")
-    return views.run_detail(run, state, nodes, views.usage(models, tools))
+    if views.sums_usage(store):  # one aggregate query, no effect read in full
+        sums = await cast(RunUsageTotals, store).runs_usage([run.run_id])
+        used = sums.get(run.run_id, views.NO_USAGE).as_dict()
+    else:
+        models = await store.model_usage(run.run_id)
+        tools = sum(1 for e in await store.list_effects(run.run_id) if e.kind == "tool")
+        used = views.usage(models, tools)
+    return views.run_detail(run, state, nodes, used)
 
 
 def _statuses(values: list[str], failed_only: bool) -> list[RunStatus] | None:

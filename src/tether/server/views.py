@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from tether.core.lifecycle import ACTIVE, FINISHED, PARKED, RunStatus
 from tether.graph.builder import Workflow
@@ -51,15 +51,28 @@ def run_summary(run: RunRecord, current_nodes: list[str] | None = None) -> dict[
     }
 
 
+_SUMS_USAGE: dict[type, bool] = {}
+
+
+def sums_usage(store: RunStore) -> bool:
+    """Whether ``store`` sums runs' usage in one query (``RunUsageTotals``); remembered per
+    store class (a protocol ``isinstance`` inspects the class on every call)."""
+    kind = type(store)
+    known = _SUMS_USAGE.get(kind)
+    if known is None:
+        known = _SUMS_USAGE[kind] = isinstance(store, RunUsageTotals)
+    return known
+
+
 async def run_items(store: RunStore, runs: list[RunRecord]) -> list[dict[str, Any]]:
     """Runs as ``GET /v1/runs`` lists them (and the run-change stream sends them): each with
     its usage (tokens, cost, calls), summed for all of them in one query where the store can
     (``RunUsageTotals``); else without usage."""
     if not runs:
         return []
-    if not isinstance(store, RunUsageTotals):
+    if not sums_usage(store):
         return [run_summary(run) for run in runs]
-    used = await store.runs_usage([run.run_id for run in runs])
+    used = await cast(RunUsageTotals, store).runs_usage([run.run_id for run in runs])
     out = []
     for run in runs:
         item = run_summary(run)
