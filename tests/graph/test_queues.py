@@ -266,10 +266,20 @@ class _Counting(MemoryStore):
     def __init__(self) -> None:
         super().__init__()
         self.journal_reads: list[str] = []
+        self.chain_reads: list[str] = []
+        self.batch_reads: list[list[str]] = []
 
     async def get_node_writes(self, run_id: str, step: int) -> Any:
         self.journal_reads.append(run_id)
         return await super().get_node_writes(run_id, step)
+
+    async def load_chain(self, run_id: str, step: int) -> Any:
+        self.chain_reads.append(run_id)
+        return await super().load_chain(run_id, step)
+
+    async def initial_checkpoints(self, run_ids: Any) -> Any:
+        self.batch_reads.append(sorted(run_ids))
+        return await super().initial_checkpoints(run_ids)
 
 
 async def test_a_run_claimed_for_the_first_time_skips_the_journal_read() -> None:
@@ -286,3 +296,23 @@ async def test_a_run_claimed_for_the_first_time_skips_the_journal_read() -> None
         assert await _done(rt, again.run_id) is RunStatus.COMPLETED
         assert (await rt.get_state(again.run_id)) == {"n": 11}
     assert store.journal_reads == [again.run_id]
+
+
+async def test_a_claimed_batch_of_new_runs_is_loaded_in_one_read() -> None:
+    """Runs claimed together that never executed are loaded with one read of their step-0
+    checkpoints, not one read each; a run taken over (token 2) loads its own chain."""
+    store = _Counting()
+    async with Runtime(store, recover=False) as rt:
+        fresh = [(await rt.submit(WF, {"n": i})).run_id for i in range(3)]
+        again = await rt.submit(WF, {"n": 10})
+        lease = await store.acquire_lease(again.run_id, "dead-worker", 0.0)  # expires at once
+        assert lease is not None and lease.token == 1
+    async with Runtime(store, recover=False, workflows=[WF]) as rt:
+        taken = await rt.recover_once(limit=10)  # loads every run it claims before it returns
+        assert sorted(taken) == sorted([*fresh, again.run_id])
+        assert store.batch_reads == [sorted(fresh)]
+        assert store.chain_reads == [again.run_id]
+        for i, run_id in enumerate(fresh):
+            assert await _done(rt, run_id) is RunStatus.COMPLETED
+            assert await rt.get_state(run_id) == {"n": i + 1}
+        assert await _done(rt, again.run_id) is RunStatus.COMPLETED

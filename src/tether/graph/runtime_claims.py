@@ -23,7 +23,7 @@ from tether.graph.takeover import record_takeover, took_over
 from tether.graph.wake import WakeSignal
 from tether.store.protocol import RunStore
 from tether.store.transient import OutageLog, is_transient
-from tether.store.types import RunRecord
+from tether.store.types import Checkpoint, Lease, RunRecord
 
 log = logging.getLogger("tether.runtime")
 
@@ -65,7 +65,14 @@ class ClaimLoop:
 
     if TYPE_CHECKING:
 
-        async def take_over(self, run: RunRecord, token: int, *, fresh: bool = False) -> None: ...
+        async def take_over(
+            self,
+            run: RunRecord,
+            token: int,
+            *,
+            fresh: bool = False,
+            start: Checkpoint | None = None,
+        ) -> None: ...
 
         async def _renew_now(self) -> None: ...
 
@@ -147,6 +154,19 @@ class ClaimLoop:
         """Runs executing in this process now."""
         return len(self._tasks)
 
+    async def _initial_checkpoints(self, leases: list[Lease]) -> dict[str, Checkpoint]:
+        """The step-0 checkpoints of the claimed runs that never executed, in one read (each
+        run's own load would cost a round trip per run); best effort: a run missing here is
+        loaded by itself (the claimed leases must reach the loop below, which releases any
+        run it cannot start)."""
+        fresh = [lease.run_id for lease in leases if lease.token == 1]  # never leased before
+        if len(fresh) < 2:
+            return {}
+        try:
+            return await self.store.initial_checkpoints(fresh)
+        except Exception:  # each run's own load then fails (and releases it) or succeeds
+            return {}
+
     async def _recover(self, limit: int, *, find_dead: bool) -> list[str]:
         if not self._workflows or self.draining:
             return []
@@ -180,6 +200,7 @@ class ClaimLoop:
             if leases and self._keeper is not None:
                 self._keeper.wake()  # a fresh expiry for the batch, not one tick later
             taken = []
+            starts = await self._initial_checkpoints(leases)
             for lease in leases:
                 try:
                     if took_over(lease):  # said out loud: a log line and a run event
@@ -187,7 +208,9 @@ class ClaimLoop:
                     else:
                         run = lease.run or await self.store.get_run(lease.run_id)
                     # a claim bumps the token: 1 is a run never leased, so never executed
-                    await self.take_over(run, lease.token, fresh=lease.token == 1)
+                    await self.take_over(
+                        run, lease.token, fresh=lease.token == 1, start=starts.get(run.run_id)
+                    )
                     taken.append(lease.run_id)
                 except Exception as exc:
                     if isinstance(exc, WorkflowVersionError):

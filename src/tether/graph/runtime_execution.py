@@ -139,8 +139,15 @@ class RunExecution:
             if self._tasks.get(run_id) is asyncio.current_task():
                 del self._tasks[run_id]
 
-    async def _load(self, run: RunRecord) -> tuple[dict[str, Any], Checkpoint, SnapshotTracker]:
-        chain = await self.store.load_chain(run.run_id, run.step)
+    async def _load(
+        self, run: RunRecord, start: Checkpoint | None = None
+    ) -> tuple[dict[str, Any], Checkpoint, SnapshotTracker]:
+        """The run's state at its last checkpoint; ``start``: that checkpoint when the caller
+        read it already and it holds a snapshot (a claimed batch of never-executed runs)."""
+        if start is not None and start.step == run.step and start.snapshot is not None:
+            chain = [start]
+        else:
+            chain = await self.store.load_chain(run.run_id, run.step)
         wf = self.workflow_for(run)
         state = replay(wf.schema, chain)
         tracker = SnapshotTracker(self.snapshots)
@@ -149,10 +156,17 @@ class RunExecution:
             tracker.add(len(serde.dumps(cp.delta)) if cp.delta else 0)
         return state, chain[-1], tracker
 
-    async def take_over(self, run: RunRecord, token: int, *, fresh: bool = False) -> None:
+    async def take_over(
+        self,
+        run: RunRecord,
+        token: int,
+        *,
+        fresh: bool = False,
+        start: Checkpoint | None = None,
+    ) -> None:
         """RunHost: execute ``run`` here from its last checkpoint under the lease ``token``
-        (``fresh``: see ``_spawn``)."""
+        (``fresh``: see ``_spawn``; ``start``: see ``_load``)."""
         wf = self.workflow_for(run)
         check_run_version(run, wf, allow_change=False)
-        state, cp, tracker = await self._load(run)
+        state, cp, tracker = await self._load(run, start)
         self._spawn(wf, run, token, state, cp, tracker, fresh=fresh)

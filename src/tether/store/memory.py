@@ -432,6 +432,14 @@ class MemoryStore(
         base = max(snapshots) if snapshots else min(cps)  # no snapshot: replay from the oldest
         return [copy.deepcopy(cps[s]) for s in sorted(cps) if base <= s <= step]
 
+    async def initial_checkpoints(self, run_ids: Sequence[str]) -> dict[str, Checkpoint]:
+        found = {}
+        for run_id in run_ids:
+            cp = self._checkpoints.get(run_id, {}).get(0)
+            if cp is not None:
+                found[run_id] = copy.deepcopy(cp)
+        return found
+
     async def prune_checkpoints(self, run_id: str, keep_last: int, base: Checkpoint) -> int:
         self._run(run_id)
         cps = self._checkpoints[run_id]

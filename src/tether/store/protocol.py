@@ -153,6 +153,11 @@ class RunStore(Protocol):
         """Nearest snapshot at or before ``step`` followed by every delta up to ``step``."""
         ...
 
+    async def initial_checkpoints(self, run_ids: Sequence[str]) -> dict[str, Checkpoint]:
+        """Step 0 of each of ``run_ids`` in one read, by run id (runs without one are left
+        out): the claim loop loads a batch of never-executed runs at once, not one read each."""
+        ...
+
     async def prune_checkpoints(self, run_id: str, keep_last: int, base: Checkpoint) -> int:
         """Drop checkpoints older than the last ``keep_last``; ``base`` (the oldest kept step,
         carrying a snapshot) replaces its stored row first. Returns rows removed."""

@@ -368,6 +368,16 @@ class Statements:
             + ("" if d.inputs_apart else f", {self.run_select}")
         )
 
+    def initial_checkpoints(self, n: int) -> str:
+        """Step 0 of ``n`` runs (their ids as parameters)."""
+        return self._memoized(
+            ("initial_checkpoints", n),
+            lambda: (
+                f"SELECT {_cols(CHECKPOINT_COLUMNS)} FROM {self.dialect.prefix}checkpoints "
+                f"WHERE step = 0 AND run_id IN {_in(n)}"
+            ),
+        )
+
     def renew_leases(self, n: int) -> str:
         """Renew ``n`` (run_id, token) leases of one owner: parameters ``expires, owner`` then
         the pairs; returns the run ids renewed."""

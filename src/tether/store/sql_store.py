@@ -435,6 +435,13 @@ class SqlStore(
             raise StepNotFoundError(run_id, step)
         return [row_to_checkpoint(r) for r in rows]
 
+    async def initial_checkpoints(self, run_ids: Sequence[str]) -> dict[str, Checkpoint]:
+        if not run_ids:
+            return {}
+        ids = padded(sorted(set(run_ids)))
+        rows = await self._fetch(self._sql.initial_checkpoints(len(ids)), ids)
+        return {r[0]: row_to_checkpoint(r) for r in rows}
+
     async def prune_checkpoints(self, run_id: str, keep_last: int, base: Checkpoint) -> int:
         sql = self._sql
         async with self._transaction() as tx:

@@ -49,6 +49,21 @@ class HistoryConformance(StoreTestBase):
         with pytest.raises(StepNotFoundError):
             await store.load_chain("r1", 9)
 
+    async def test_initial_checkpoints(self, store: RunStore) -> None:
+        for run_id in ("r1", "r2", "r3"):
+            await create(store, run_id)
+        await write_steps(store, "r2", None, range(1, 3), snapshot_at=[2])
+        found = await store.initial_checkpoints(["r3", "r1", "nope", "r2", "r1"])
+        assert sorted(found) == ["r1", "r2", "r3"]  # an unknown run is left out, no error
+        for run_id, cp in found.items():
+            assert cp == await store.get_checkpoint(run_id, 0)  # step 0, whatever came after
+        assert await store.initial_checkpoints([]) == {}
+        # the caller owns what it gets: changing it changes nothing stored
+        found["r1"].next_tasks.append({"id": "x", "node": "x"})
+        assert (await store.initial_checkpoints(["r1"]))["r1"] == await store.get_checkpoint(
+            "r1", 0
+        )
+
     async def test_prune_checkpoints(self, store: RunStore) -> None:
         await create(store, "r1")
         await write_steps(store, "r1", None, range(1, 7), snapshot_at=[3])
