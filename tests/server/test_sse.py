@@ -4,6 +4,7 @@ Last-Event-ID misses no event and sees none twice; heartbeats; the end event; ru
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -178,3 +179,14 @@ def test_run_change_items_are_the_list_items_usage_included(base: str) -> None:
         }  # fmt: skip
         listed = {r["run_id"]: r for r in c.get("/v1/runs").json()["items"]}
         assert done == listed[run_id]  # what a reload of the list would show
+
+
+def test_frames_are_json_for_any_event_data() -> None:
+    from tether.server.sse import frame
+
+    data = {"big": 2**70, "text": "café\nline two", "n": 1.5}
+    text = frame(data, event="custom", id=7)
+    head, _, body = text.partition("data: ")
+    assert head == "id: 7\nevent: custom\n" and body.endswith("\n\n")
+    assert "\n" not in body.rstrip("\n")  # one data line: newlines inside are escaped
+    assert json.loads(body) == data  # a 70-bit integer too (orjson refuses it)

@@ -21,6 +21,8 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
+
 from tether.core.lifecycle import FINISHED
 from tether.graph.events import LIVE_ONLY
 from tether.graph.runtime import Runtime
@@ -40,9 +42,17 @@ def frame(data: Any, *, event: str | None = None, id: int | None = None) -> str:
         lines.append(f"id: {id}")
     if event is not None:
         lines.append(f"event: {event}")
-    text = json.dumps(data, separators=(",", ":"), default=str)
-    lines.append(f"data: {text}")
+    lines.append(f"data: {_json(data)}")
     return "\n".join(lines) + "\n\n"
+
+
+def _json(data: Any) -> str:
+    """Compact JSON: orjson, or the standard library for what orjson refuses (an integer
+    beyond 64 bits in a custom event)."""
+    try:
+        return orjson.dumps(data, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return json.dumps(data, separators=(",", ":"), default=str)
 
 
 PING = ": ping\n\n"
