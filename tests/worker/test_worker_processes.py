@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from tests.worker.procs import (
+    GUARD,
     ROOT,
     WorkerProc,
     effects_by_pid,
@@ -52,12 +53,32 @@ async def _runs(url: str) -> list[RunRecord]:
     store = open_store(url)
     await store.setup()
     try:
-        out: list[RunRecord] = []
-        while True:
-            page = await store.list_runs(limit=1000, before=out[-1].run_id if out else None)
-            out += page
-            if len(page) < 1000:
-                return out
+        return await _all_runs(store)
+    finally:
+        await store.close()
+
+
+async def _all_runs(store: RunStore) -> list[RunRecord]:
+    out: list[RunRecord] = []
+    while True:
+        page = await store.list_runs(limit=1000, before=out[-1].run_id if out else None)
+        out += page
+        if len(page) < 1000:
+            return out
+
+
+async def _watch(url: str, done: Any, every: float = 0.005) -> None:
+    """Look at every run through one open store until ``done(runs)`` says so (a store opened
+    per look costs a connection and a schema check: on a loaded machine the looks grew so far
+    apart that a whole backlog could pass between two of them)."""
+    store = open_store(url)
+    await store.setup()
+    try:
+        deadline = time.monotonic() + GUARD
+        while not done(await _all_runs(store)):
+            if time.monotonic() > deadline:
+                raise AssertionError("timed out")
+            await asyncio.sleep(every)
     finally:
         await store.close()
 
@@ -157,15 +178,28 @@ def kill_mid_way(
         victim = workers[0]
 
         held: set[str] = set()
+        looks = [0]
 
-        def mid_way() -> bool:
-            now = runs(url)
+        def mid_way(now: list[RunRecord]) -> bool:
+            looks[0] += 1
             done = sum(r.status is RunStatus.COMPLETED for r in now)
             held.clear()
             held.update(r.run_id for r in now if r.owner == victim.owner and r.status in ACTIVE)
             return done >= n // 4 and bool(held)
 
-        wait_until("a quarter of the runs done, the victim holding some", mid_way, every=0.005)
+        try:
+            run_sync(_watch(url, mid_way))
+        except AssertionError:  # say what the store and the workers showed
+            now = runs(url)
+            by = {(r.owner, r.status.value) for r in now}
+            raise AssertionError(
+                "timed out waiting for a quarter of the runs done, the victim holding some, "
+                f"after {looks[0]} looks: "
+                f"{sum(r.status is RunStatus.COMPLETED for r in now)} of {n} done; "
+                f"(owner, status) seen: {sorted(map(str, by))[:12]}; effects by pid: "
+                f"{effects_by_pid(sink)} (victim pid {victim.pid}, owner {victim.owner}); "
+                f"victim stderr: {victim.stderr()[-2000:]}"
+            ) from None
         victim.kill()  # holding runs: it held some a moment ago and the backlog is long
         killed_at = time.time()
 
