@@ -316,3 +316,48 @@ async def test_a_claimed_batch_of_new_runs_is_loaded_in_one_read() -> None:
             assert await _done(rt, run_id) is RunStatus.COMPLETED
             assert await rt.get_state(run_id) == {"n": i + 1}
         assert await _done(rt, again.run_id) is RunStatus.COMPLETED
+
+
+@pytest.mark.postgres
+async def test_a_claimed_batch_enters_its_first_phase_in_one_statement() -> None:
+    """On PostgreSQL the queued runs of a claimed batch move PLANNED -> EXECUTING in one
+    statement (``commit_batch``): each then commits once (its step and its end), and its
+    history reads as if its loop had made the move itself."""
+    from tether.store.postgres import PostgresStore
+
+    class Counting(PostgresStore):
+        def __init__(self, *a: Any, **kw: Any) -> None:
+            super().__init__(*a, **kw)
+            self.commits: list[str] = []
+            self.batches: list[list[str]] = []
+
+        async def commit(self, run_id: str, token: Any, commit: Any) -> Any:
+            self.commits.append(run_id)
+            return await super().commit(run_id, token, commit)
+
+        async def commit_batch(self, items: Any) -> Any:
+            self.batches.append(sorted(i[0] for i in items))
+            return await super().commit_batch(items)
+
+    with pg_schema("tether_first_phase") as schema:
+        async with Runtime(PostgresStore(PG_DSN, schema=schema), recover=False) as rt:
+            ids = [(await rt.submit(WF, {"n": i})).run_id for i in range(3)]
+        store = Counting(PG_DSN, schema=schema)
+        async with Runtime(store, recover=False, workflows=[WF]) as rt:
+            assert sorted(await rt.recover_once(limit=10)) == sorted(ids)
+            for i, run_id in enumerate(ids):
+                assert await _done(rt, run_id) is RunStatus.COMPLETED
+                assert await rt.get_state(run_id) == {"n": i + 1}
+            assert store.batches == [sorted(ids)]
+            assert sorted(store.commits) == sorted(ids)  # one commit each: step 1 and the end
+            for run_id in ids:
+                hops = [(t.src, t.dst, t.reason) for t in await store.list_transitions(run_id)]
+                assert (RunStatus.PLANNED, RunStatus.EXECUTING, "step 1: inc") in hops
+                assert hops[-1][1] is RunStatus.COMPLETED
+                assert {t.actor for t in await store.list_transitions(run_id)} >= {
+                    f"worker:{rt.owner}"
+                }
+                events = await store.list_events(run_id)
+                assert [e.seq for e in events] == list(range(1, len(events) + 1))
+                moves = [e.data for e in events if e.type == "lifecycle"]
+                assert {"from": "PLANNED", "to": "EXECUTING", "reason": "step 1: inc"} in moves

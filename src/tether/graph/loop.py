@@ -38,6 +38,17 @@ def _path(src: RunStatus, dst: RunStatus) -> tuple[RunStatus, ...]:
     return tuple(path_to(src, dst))
 
 
+def step_hops(src: RunStatus, dst: RunStatus, actor: str, reason: str) -> list[Transition]:
+    """The lifecycle hops from ``src`` to ``dst`` (the shortest legal path), each by ``actor``
+    for ``reason``."""
+    out: list[Transition] = []
+    cur = src
+    for nxt in _path(cur, dst):
+        out.append((cur, nxt, actor, reason))
+        cur = nxt
+    return out
+
+
 def phase_status(wf: Workflow, tasks: list[dict[str, Any]]) -> RunStatus:
     """The lifecycle state a step with these tasks runs in: any tool → WAITING_FOR_TOOL; only
     validators → VALIDATING; otherwise EXECUTING."""
@@ -158,13 +169,10 @@ class RunLoop:
                 bus.publish(ev)
 
     def transitions(self, dst: RunStatus, reason: str = "") -> list[Transition]:
-        out: list[Transition] = []
-        cur = self.status
-        for nxt in _path(cur, dst):
-            out.append((cur, nxt, self.actor, reason))
-            self.emit("lifecycle", lifecycle_data(cur, nxt, reason))
-            cur = nxt
-        return out
+        hops = step_hops(self.status, dst, self.actor, reason)
+        for src, nxt, _actor, _reason in hops:
+            self.emit("lifecycle", lifecycle_data(src, nxt, reason))
+        return hops
 
     async def _commit(self, commit: Commit) -> None:
         commit.events = self.take_events()

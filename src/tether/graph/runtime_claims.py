@@ -17,13 +17,16 @@ from tether.core.clock import Clock
 from tether.core.errors import WorkflowVersionError
 from tether.core.liveness import Incarnation, dead_owners
 from tether.graph.builder import Workflow
+from tether.graph.events import EventBus
+from tether.graph.first_phase import committed_events, first_phase_commit
 from tether.graph.heartbeat import LeaseKeeper
 from tether.graph.results import RunResult
 from tether.graph.takeover import record_takeover, took_over
+from tether.graph.version import check_run_version
 from tether.graph.wake import WakeSignal
-from tether.store.protocol import RunStore
+from tether.store.protocol import CommitBatcher, RunStore
 from tether.store.transient import OutageLog, is_transient
-from tether.store.types import Checkpoint, Lease, RunRecord
+from tether.store.types import Checkpoint, Commit, Lease, RunRecord
 
 log = logging.getLogger("tether.runtime")
 
@@ -62,6 +65,7 @@ class ClaimLoop:
     _dead_seen: set[str]
     _dead_sources: list[DeadOwnerSource]
     _sweep_outage: OutageLog
+    bus: EventBus
 
     if TYPE_CHECKING:
 
@@ -167,6 +171,52 @@ class ClaimLoop:
         except Exception:  # each run's own load then fails (and releases it) or succeeds
             return {}
 
+    async def _first_phases(
+        self, leases: list[Lease], starts: dict[str, Checkpoint]
+    ) -> dict[str, RunRecord]:
+        """Move the claimed queued runs into the phase of their first step in one round trip,
+        where the store batches commits (``CommitBatcher``): the commit each run's loop would
+        make by itself before step 1 (see ``tether.graph.first_phase``). Returns the runs
+        moved, as committed; a run left out is moved by its loop."""
+        store = self.store
+        if not isinstance(store, CommitBatcher):
+            return {}
+        now = self.clock.now()
+        items: list[tuple[str, int, Commit]] = []
+        for lease in leases:
+            run, start = lease.run, starts.get(lease.run_id)
+            wf = self._workflows.get(run.workflow) if run is not None else None
+            if run is None or start is None or wf is None or run.lease_token != lease.token:
+                continue
+            try:
+                check_run_version(run, wf, allow_change=False)
+            except WorkflowVersionError:
+                continue  # refused below, and left as it was
+            commit = first_phase_commit(wf, run, start, self.owner, now)
+            if commit is not None:
+                items.append((run.run_id, lease.token, commit))
+        if len(items) < 2:
+            return {}
+        try:
+            runs = await store.commit_batch(items)
+        except Exception:  # nothing applied (one transaction): each loop moves its own run
+            log.debug("first phases of %d claimed runs not batched", len(items), exc_info=True)
+            return await self._read_again([run_id for run_id, _token, _commit in items])
+        for run, (_run_id, _token, commit) in zip(runs, items, strict=True):
+            if self.bus.has_subscribers(run.run_id):
+                for ev in committed_events(run, commit):
+                    self.bus.publish(ev)
+        return {run.run_id: run for run in runs}
+
+    async def _read_again(self, run_ids: list[str]) -> dict[str, RunRecord]:
+        """The runs as stored now, after a batch whose outcome is unknown (a reply lost after
+        the transaction committed would leave them moved): best effort, one read each."""
+        out = {}
+        for run_id in run_ids:
+            with contextlib.suppress(Exception):
+                out[run_id] = await self.store.get_run(run_id)
+        return out
+
     async def _recover(self, limit: int, *, find_dead: bool) -> list[str]:
         if not self._workflows or self.draining:
             return []
@@ -197,16 +247,23 @@ class ClaimLoop:
                 self._wake.wake()
             for lease in leases:
                 self._leases[lease.run_id] = lease.token
-            if leases and self._keeper is not None:
-                self._keeper.wake()  # a fresh expiry for the batch, not one tick later
             taken = []
             starts = await self._initial_checkpoints(leases)
+            # before the heartbeat renews the batch: both write the same rows, each statement
+            # in an order of its own (two such statements at once deadlock)
+            moved = await self._first_phases(leases, starts)
+            if leases and self._keeper is not None:
+                self._keeper.wake()  # a fresh expiry for the batch, not one tick later
             for lease in leases:
                 try:
                     if took_over(lease):  # said out loud: a log line and a run event
                         run = await record_takeover(self.store, lease, dead, self.clock)
                     else:
-                        run = lease.run or await self.store.get_run(lease.run_id)
+                        run = (
+                            moved.get(lease.run_id)
+                            or lease.run
+                            or await self.store.get_run(lease.run_id)
+                        )
                     # a claim bumps the token: 1 is a run never leased, so never executed
                     await self.take_over(
                         run, lease.token, fresh=lease.token == 1, start=starts.get(run.run_id)

@@ -62,6 +62,8 @@ _PARAMS = (
     ("release", "boolean"),
     ("available_at", "double precision"),
 )
+PARAMS = _PARAMS
+"""(name, SQL type) of the commit function's parameters, in order (``params`` builds them)."""
 _BEFORE_V7 = len(_PARAMS) - 1
 """Parameters of the commit function up to schema v6 (v7 added ``available_at``)."""
 

@@ -47,7 +47,15 @@ except ImportError as exc:  # pragma: no cover - exercised by a subprocess test
     raise missing_dependency("postgres", "psycopg") from exc
 
 from tether.core.serde import dumps, loads
-from tether.store import pg_claim, pg_commit, pg_control, pg_submit, run_head, wakeup
+from tether.store import (
+    pg_claim,
+    pg_commit,
+    pg_commit_batch,
+    pg_control,
+    pg_submit,
+    run_head,
+    wakeup,
+)
 from tether.store.control import check_take
 from tether.store.lease_renewer import DbApiConnection, SqlLeaseRenewer
 from tether.store.memory import check_node_writes
@@ -338,6 +346,34 @@ class PostgresStore(SqlStore):
         if wakeup.announces(token, commit, run):
             self.wakeups.notify(run.queue, run.available_at)
         return run
+
+    async def commit_batch(self, items: Sequence[tuple[str, int, Commit]]) -> list[RunRecord]:
+        """``CommitBatcher``: fenced commits of several runs in one statement and transaction
+        (see ``pg_commit_batch``). Each commit carries its ``base`` and no metadata merge or
+        journal entries (the first-phase moves of a claimed batch do not)."""
+        if not items:
+            return []
+        now = self.clock.now()
+        params: list[Any] = []
+        for run_id, token, commit in items:
+            if run_head.usable(commit, token) is None or commit.metadata or commit.node_writes:
+                raise ValueError(
+                    f"commit_batch takes fenced commits carrying their base, without metadata "
+                    f"or node writes (run {run_id})"
+                )
+            params += pg_commit.params(run_id, token, now, commit, None)
+        pool = self._opened()
+        started = time.monotonic()
+        async with pool.connection() as conn:
+            sql = pg_commit_batch.statement(self._sql.dialect.prefix, len(items))
+            rows = await (await conn.execute(sql, params, binary=True)).fetchall()
+        pool.answered(started)
+        heads = {r[0]: r[1:] for r in rows}
+        out = []
+        for run_id, _token, commit in items:
+            assert commit.base is not None
+            out.append(await self._from_head(commit.base, heads[run_id], run_id, commit, started))
+        return out
 
     async def _commit(self, run_id: str, token: int | None, commit: Commit) -> RunRecord:
         now = self.clock.now()

@@ -230,3 +230,15 @@ class ThreadedRenewal(Protocol):
         """A new renewer, to be used (and closed) by one thread only; None when this store
         cannot open a second connection (a private in-memory database)."""
         ...
+
+
+@runtime_checkable
+class CommitBatcher(Protocol):
+    """A store that applies several runs' fenced commits in one round trip (PostgreSQL): the
+    claim loop moves a claimed batch of never-started runs into their first phase at once."""
+
+    async def commit_batch(self, items: Sequence[tuple[str, int, Commit]]) -> list[RunRecord]:
+        """``commit(run_id, token, commit)`` of each item, atomically: all apply or none
+        (then it raises the store's error, a refused fence or status included). Each commit carries its ``base`` (``Commit.base``) and neither
+        metadata nor node writes. Returns the committed runs in the items' order."""
+        ...

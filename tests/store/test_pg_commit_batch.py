@@ -1,0 +1,101 @@
+"""``PostgresStore.commit_batch``: several runs' fenced commits in one statement, all or none."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from tether.core.lifecycle import RunStatus
+from tether.graph.events import lifecycle_events
+from tether.store import pg_commit
+from tether.store.postgres import PostgresStore
+from tether.store.protocol import CommitBatcher
+from tether.store.types import Checkpoint, Commit, RunRecord
+
+pytestmark = pytest.mark.postgres
+
+P, E = RunStatus.PLANNED, RunStatus.EXECUTING
+
+
+async def _leased(store: PostgresStore, n: int) -> list[tuple[RunRecord, int]]:
+    out = []
+    for i in range(n):
+        run = RunRecord(f"r{i}", "wf", P)
+        await store.create_run(run, Checkpoint(run.run_id, 0, None, [], {"i": i}), [])
+        lease = await store.acquire_lease(run.run_id, "me", 30.0)
+        assert lease is not None
+        out.append((await store.get_run(run.run_id), lease.token))
+    return out
+
+
+def _move(run: RunRecord, token: int, now: float) -> tuple[str, int, Commit]:
+    hops = [(P, E, "worker:me", "step 1: a")]
+    commit = Commit(status=E, transitions=hops, events=lifecycle_events(run.run_id, now, hops))
+    commit.base = run
+    return run.run_id, token, commit
+
+
+async def test_a_batch_commits_each_run_as_commit_would(pg_dsn: str, pg_schema: str) -> None:
+    store = PostgresStore(pg_dsn, schema=pg_schema)
+    await store.setup()
+    try:
+        assert isinstance(store, CommitBatcher)
+        leased = await _leased(store, 3)
+        now = store.clock.now()
+        got = await store.commit_batch([_move(run, token, now) for run, token in leased])
+        assert [r.run_id for r in got] == ["r0", "r1", "r2"]  # the items' order
+        for (before, token), after in zip(leased, got, strict=True):
+            stored = await store.get_run(before.run_id)
+            assert after.status is stored.status is E
+            assert after.event_seq == stored.event_seq == before.event_seq + 1
+            assert after.lease_token == stored.lease_token == token  # still held
+            assert after.input == stored.input  # the large fields from the base
+            events = await store.list_events(before.run_id)
+            assert events[-1].seq == stored.event_seq and events[-1].data["to"] == "EXECUTING"
+            hops = await store.list_transitions(before.run_id)
+            assert (hops[-1].src, hops[-1].dst, hops[-1].actor) == (P, E, "worker:me")
+        assert await store.commit_batch([]) == []
+    finally:
+        await store.close()
+
+
+async def test_one_refused_commit_leaves_the_whole_batch_unapplied(
+    pg_dsn: str, pg_schema: str
+) -> None:
+    """A lost fence (another worker took r1) fails the statement: none of the runs moved, so
+    each can be committed by itself afterwards."""
+    store = PostgresStore(pg_dsn, schema=pg_schema)
+    await store.setup()
+    try:
+        leased = await _leased(store, 3)
+        await store.release_lease("r1", leased[1][1])
+        assert await store.acquire_lease("r1", "someone-else", 30.0) is not None
+        now = store.clock.now()
+        with pytest.raises(psycopg.Error) as refused:
+            await store.commit_batch([_move(run, token, now) for run, token in leased])
+        assert refused.value.sqlstate == pg_commit.LEASE_LOST  # r1's fence
+        for run, _token in leased:
+            stored = await store.get_run(run.run_id)
+            assert stored.status is P and stored.event_seq == run.event_seq
+        run, token = leased[0]
+        assert (await store.commit(*_move(run, token, now))).status is E
+    finally:
+        await store.close()
+
+
+async def test_a_batch_refuses_commits_it_cannot_take(pg_dsn: str, pg_schema: str) -> None:
+    """Without its base, or merging metadata, a commit goes through ``commit`` only."""
+    store = PostgresStore(pg_dsn, schema=pg_schema)
+    await store.setup()
+    try:
+        ((run, token),) = await _leased(store, 1)
+        item = _move(run, token, store.clock.now())
+        item[2].metadata = {"x": 1}
+        with pytest.raises(ValueError, match="without metadata"):
+            await store.commit_batch([item])
+        item[2].metadata, item[2].base = None, None
+        with pytest.raises(ValueError, match="carrying their base"):
+            await store.commit_batch([item])
+        assert (await store.get_run(run.run_id)).status is P
+    finally:
+        await store.close()
