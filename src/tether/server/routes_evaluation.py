@@ -1,4 +1,5 @@
-"""Evaluation over HTTP: a run's mind log, and the agent KPIs of the runs in a period.
+"""Evaluation over HTTP: a run's mind log and drift flags, and the agent KPIs of the runs in a
+period.
 
 The mind log is the run's (tenant-checked like every run read). KPIs aggregate runs of every
 tenant, so they need the ``admin`` scope (or local mode), like the process-wide metrics.
@@ -8,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
-from tether.evaluation import kpis, mind_log
+from tether.evaluation import drift_flags, kpis, mind_log
 from tether.server.keys import Principal
 from tether.server.problems import API_PROBLEMS, ApiProblem
 from tether.server.schemas import JsonObject, RunId
@@ -33,6 +34,29 @@ def router(services: Services) -> APIRouter:
         concluded from it, and the numbers it stated that nothing before it contained."""
         await services.run_of(run_id, who)
         return (await mind_log(store, run_id)).as_dict()
+
+    @r.get("/v1/runs/{run_id}/drift", response_model=JsonObject)
+    async def run_drift(run_id: RunId, who: Annotated[Principal, Depends(read)]) -> Any:
+        """The run's drift flags (goal vs output, plan vs plan: the similarity that fell under
+        the threshold, with the texts compared), from the checks inside the run and the
+        latest check of the finished run (``tether worker --drift``, ``tether drift --check``)."""
+        await services.run_of(run_id, who)
+        flags = await drift_flags(store, run_id=run_id)
+        return {
+            "run_id": run_id,
+            "drifted": bool(flags),
+            "flags": [
+                {
+                    "kind": f.kind,
+                    "key": f.key,
+                    "ts": f.ts,
+                    "similarity": f.score,
+                    "threshold": f.threshold,
+                    "data": dict(f.data),
+                }
+                for f in flags
+            ],
+        }
 
     @r.get("/v1/kpis", response_model=JsonObject)
     async def run_kpis(
