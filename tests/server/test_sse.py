@@ -17,6 +17,7 @@ from tests.server import apps
 from tests.server.sse_client import Frame, frames
 from tests.server.uvicorn_thread import served
 from tether import END, START, Graph, RunContext, interrupt
+from tether.llm.fakes import ScriptedModel
 from tether.server.app import create_app
 from tether.server.settings import ServerSettings
 
@@ -39,12 +40,30 @@ spend_graph.add_node("spend_tokens", spend_tokens)
 spend_graph.add_edge(START, "spend_tokens").add_edge("spend_tokens", END)
 spend = spend_graph.compile()
 
+REPLY = "Paris is the capital of France."
+
+
+class Talk(TypedDict, total=False):
+    answer: str
+
+
+async def talk(state: Talk, ctx: RunContext) -> dict[str, Any]:
+    interrupt({"question": "talk now?"})  # parks the run: the test's stream is open before
+    model = ScriptedModel([REPLY], stream_chunk=4)
+    reply = await model.chat("What is the capital of France?", stream=True)
+    return {"answer": reply.text}
+
+
+talk_graph = Graph(Talk, name="talk")
+talk_graph.add_node("talk", talk).add_edge(START, "talk").add_edge("talk", END)
+talk_wf = talk_graph.compile()
+
 
 @pytest.fixture
 def base(tmp_path: Path) -> Iterator[str]:
     settings = ServerSettings(
         store=f"sqlite:///{tmp_path / 'runs.db'}",
-        workflows=[*apps.workflows, spend],
+        workflows=[*apps.workflows, spend, talk_wf],
         embedded_workers=8,
         sse_heartbeat=0.3,
         runs_poll=0.05,
@@ -135,6 +154,30 @@ def test_a_waiting_run_keeps_its_stream_open_with_heartbeats_until_it_ends(base:
             rest = [f.event for f in it if not f.comment]
         assert rest[-1] == "end"
         assert pings >= 3
+
+
+def test_a_streamed_model_answer_reaches_the_stream_token_by_token(base: str) -> None:
+    """A node that streams a model's answer: the run's SSE stream carries each piece as a
+    ``model_token`` event while it streams (live only: no id, not in the stored log), then
+    the ``model_call`` event with the whole answer."""
+    with httpx.Client(base_url=base, timeout=DEADLINE) as c:
+        run_id = submit(c, "talk", {})
+        with c.stream("GET", f"/v1/runs/{run_id}/events/stream") as resp:
+            it = frames(resp)
+            for f in it:
+                if f.event == "interrupt":
+                    break
+            assert c.post(f"/v1/runs/{run_id}/resume", json={"value": "go"}).status_code == 202
+            rest = [f for f in it if not f.comment]
+        tokens = [f for f in rest if f.event == "model_token"]
+        assert "".join(f.data["data"]["delta"] for f in tokens) == REPLY
+        assert len(tokens) == -(-len(REPLY) // 4)  # one per streamed piece
+        kinds = [f.event for f in rest]
+        call = rest[kinds.index("model_call")].data["data"]
+        assert all(f.id is None and f.data["data"]["model"] == call["model"] for f in tokens)
+        assert kinds.index("model_call") > kinds.index("model_token") and kinds[-1] == "end"
+        stored = c.get(f"/v1/runs/{run_id}/events").json()
+        assert "model_token" not in {e["kind"] for e in stored["items"]}
 
 
 def test_run_change_stream_shows_new_runs_and_their_changes(base: str) -> None:

@@ -21,6 +21,8 @@ class CallJournal(Protocol):
 
     def emit(self, type: str, data: dict[str, Any] | None = None) -> None: ...
 
+    def emit_live(self, type: str, data: dict[str, Any] | None = None) -> None: ...
+
     async def journaled(
         self,
         kind: str,

@@ -74,6 +74,7 @@ class RunContext:
         "_emit",
         "_host",
         "_interrupts",
+        "_live",
         "_resume",
         "_store",
         "_token",
@@ -105,6 +106,7 @@ class RunContext:
         deps: Mapping[str, Any] | None = None,
         attempt: int = 1,
         governor: Governor | None = None,
+        live: Callable[[str, dict[str, Any], str | None], None] | None = None,
     ) -> None:
         self.run_id = run_id
         self.workflow = workflow
@@ -123,6 +125,7 @@ class RunContext:
         """The run's governor (``compile(governance=...)``), asked around each live model and
         tool call; None: the run is not governed."""
         self._emit = emit
+        self._live = live
         self._resume = resume
         self._interrupts = 0
         self._calls: dict[str, int] = {}
@@ -181,6 +184,15 @@ class RunContext:
         if not isinstance(type, str) or not type:
             raise ValueError("event type must be a non-empty string")
         self._emit(type, dict(data or {}), self.node)
+
+    def emit_live(self, type: str, data: dict[str, Any] | None = None) -> None:
+        """Publish an event to this process's live subscribers only (``Runtime.stream``, the
+        server's SSE), never persisted: progress nobody needs in the history, such as a
+        streamed model's tokens (``model_token``; the answer is in its ``model_call`` event)."""
+        if not isinstance(type, str) or not type:
+            raise ValueError("event type must be a non-empty string")
+        if self._live is not None:
+            self._live(type, dict(data or {}), self.node)
 
     def explain(self, text: str, **data: Any) -> None:
         """Say why the node is about to act: a ``rationale`` event the mind log

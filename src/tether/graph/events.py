@@ -13,8 +13,9 @@ from tether.store.types import Event
 Hop = tuple[RunStatus | None, RunStatus, str, str]
 """One lifecycle transition as the store records it: (from, to, actor, reason)."""
 
-LIVE_ONLY = frozenset({"step_started", "node_started", "node_finished"})
-"""Streamed live, not persisted: their writes are already in the checkpoints (see history)."""
+LIVE_ONLY = frozenset({"step_started", "node_started", "node_finished", "model_token"})
+"""Streamed live, not persisted: their writes are already in the checkpoints (see history), and
+a streamed model's tokens are in its ``model_call`` event's answer once the call ends."""
 
 END_OF_STREAM = "stream_end"
 

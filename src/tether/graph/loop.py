@@ -157,6 +157,13 @@ class RunLoop:
         if self.trace is not None:
             self.trace.event(type, data)
 
+    def publish_live(self, type: str, data: dict[str, Any], node: str | None, step: int) -> None:
+        """A live-only event for this process's subscribers, when there are any: neither
+        persisted nor traced (a streamed model's tokens, one event per piece)."""
+        bus = self.rt.bus
+        if bus.has_subscribers(self.run.run_id):
+            bus.publish(Event(self.run.run_id, 0, type, self.rt.clock.now(), step, node, data))
+
     def take_events(self) -> list[Event]:
         evs, self._events = self._events, []
         return evs
@@ -414,6 +421,7 @@ class RunLoop:
             host=self.rt,
             deps=self.rt.deps,
             governor=self.governor,
+            live=lambda type, data, n: self.publish_live(type, data, n, step),
         )
         if live:
             self.emit("node_started", {"task_id": task["id"]}, node, step, persist=False)

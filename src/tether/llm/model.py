@@ -224,7 +224,7 @@ class Model(ABC):
                 span.record_input(prompt_messages(request))
             started = time.perf_counter()
             if streamed:
-                response = await self._collect(request, on_token, started)
+                response = await self._collect(request, on_token, started, ctx)
             else:
                 response = await self.complete(request)
             response = self.finalize(request, response, time.perf_counter() - started)
@@ -235,7 +235,11 @@ class Model(ABC):
         return response
 
     async def _collect(
-        self, request: ModelRequest, on_token: TokenCallback | None, started: float
+        self,
+        request: ModelRequest,
+        on_token: TokenCallback | None,
+        started: float,
+        ctx: CallJournal | None = None,
     ) -> ModelResponse:
         first: float | None = None
         final: ModelResponse | None = None
@@ -245,6 +249,8 @@ class Model(ABC):
                     first = time.perf_counter()
                 if on_token is not None:
                     await _deliver(on_token, chunk.delta)
+                if ctx is not None:  # the run's live stream (SSE) shows the answer as it comes
+                    ctx.emit_live("model_token", {"model": self.name, "delta": chunk.delta})
             if chunk.response is not None:
                 final = chunk.response
         if final is None:

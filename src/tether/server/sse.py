@@ -81,18 +81,20 @@ async def run_events(
                 page = await store.list_events(run_id, after_seq=last, limit=PAGE)
                 if not page:
                     break
-                for ev in page:
+                # live-only events of this process (node started, a model's tokens) go out in
+                # the order things happened: before the logged events emitted after them
+                for ev in _merged(page, live):
                     yield event_frame(ev)
-                    last = ev.seq
+                    last = ev.seq or last
                 last_sent = last_news = time.monotonic()
-            if finished:
-                yield frame({"run_id": run_id, "status": run.status.value}, event="end")
-                return
-            if live:  # live-only events (node started/finished) of this process
+            if live:
                 sent, live[:] = list(live), []
                 for ev in sent:
                     yield event_frame(ev)
                 last_sent = time.monotonic()
+            if finished:
+                yield frame({"run_id": run_id, "status": run.status.value}, event="end")
+                return
             now = time.monotonic()
             if now - last_sent >= heartbeat:
                 yield PING
@@ -107,6 +109,27 @@ async def run_events(
     finally:
         pump.cancel()
         rt.bus.unsubscribe(run_id, q)
+
+
+def _merged(page: list[Event], live: list[Event]) -> list[Event]:
+    """``page`` (logged events, in order) with the pending live events emitted before its last
+    one slotted in by time (taken out of ``live``); later live events wait for the next page."""
+    if not live or not page:
+        return page
+    cut = page[-1].ts
+    early = [ev for ev in live if ev.ts <= cut]
+    if not early:
+        return page
+    live[:] = [ev for ev in live if ev.ts > cut]
+    out: list[Event] = []
+    i = 0
+    for ev in page:
+        while i < len(early) and early[i].ts <= ev.ts:
+            out.append(early[i])
+            i += 1
+        out.append(ev)
+    out.extend(early[i:])
+    return out
 
 
 async def _pump(q: asyncio.Queue[Event], wake: asyncio.Event, live: list[Event]) -> None:
