@@ -118,7 +118,11 @@ class RunLoop:
         gov = wf.governance
         self.governor = gov.governor(rt.store, run, rt.clock) if gov is not None else None
         """This execution's governor (``compile(governance=...)``), handed to every node."""
-        self.step_observer = self.governor if isinstance(self.governor, StepObserver) else None
+        self.step_observer = (
+            self.governor
+            if self.governor is not None and isinstance(self.governor, StepObserver)
+            else None
+        )
         """The governor, when it watches step boundaries (``StepObserver``)."""
         self.journal_empty = False
         """The run never executed before: no node writes to read before its first step."""

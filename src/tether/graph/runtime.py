@@ -16,9 +16,10 @@ import logging
 import math
 import weakref
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from tether.core import serde
+from tether.core.capabilities import has_capability
 from tether.core.clock import SYSTEM_CLOCK, Clock
 from tether.core.errors import (
     ConfigurationError,
@@ -350,8 +351,8 @@ class Runtime(
             raise InvalidInputError("max_steps must be >= 1")
         placed = placement(queue, priority, tenant, delay, self.clock.now())
         execute = execute and delay is None
-        if not execute and isinstance(self.store, QueueControl):
-            await self.store.check_queue_room(queue)  # backpressure: QueueFullError
+        if not execute and has_capability(self.store, QueueControl):  # backpressure
+            await cast(QueueControl, self.store).check_queue_room(queue)  # QueueFullError
         if budget is not None:
             metadata = {
                 **(metadata or {}),

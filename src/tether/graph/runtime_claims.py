@@ -11,8 +11,9 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
+from tether.core.capabilities import has_capability
 from tether.core.clock import Clock
 from tether.core.errors import WorkflowVersionError
 from tether.core.liveness import Incarnation, dead_owners
@@ -178,9 +179,9 @@ class ClaimLoop:
         where the store batches commits (``CommitBatcher``): the commit each run's loop would
         make by itself before step 1 (see ``tether.graph.first_phase``). Returns the runs
         moved, as committed; a run left out is moved by its loop."""
-        store = self.store
-        if not isinstance(store, CommitBatcher):
+        if not has_capability(self.store, CommitBatcher):
             return {}
+        store = cast(CommitBatcher, self.store)
         now = self.clock.now()
         items: list[tuple[str, int, Commit]] = []
         for lease in leases:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from tether.core.capabilities import has_capability
 from tether.core.lifecycle import ACTIVE, FINISHED, PARKED, RunStatus
 from tether.graph.builder import Workflow
 from tether.graph.types import END, START
@@ -51,17 +52,10 @@ def run_summary(run: RunRecord, current_nodes: list[str] | None = None) -> dict[
     }
 
 
-_SUMS_USAGE: dict[type, bool] = {}
-
-
 def sums_usage(store: RunStore) -> bool:
-    """Whether ``store`` sums runs' usage in one query (``RunUsageTotals``); remembered per
-    store class (a protocol ``isinstance`` inspects the class on every call)."""
-    kind = type(store)
-    known = _SUMS_USAGE.get(kind)
-    if known is None:
-        known = _SUMS_USAGE[kind] = isinstance(store, RunUsageTotals)
-    return known
+    """Whether ``store`` sums runs' usage in one query (``RunUsageTotals``), decided once per
+    store class (``has_capability``)."""
+    return has_capability(store, RunUsageTotals)
 
 
 async def run_items(store: RunStore, runs: list[RunRecord]) -> list[dict[str, Any]]:
