@@ -4,6 +4,8 @@ Each row runs one workflow whose single node makes ``--calls`` journaled calls o
 ``FunctionModel`` answering at once, or a trivial tool), once ungoverned and once with the
 row's ``Governance``; the overhead per call is the difference of the two times divided by the
 number of calls (median of ``--repeat`` runs each). Target: <= 150 us per call on SQLite.
+A model call's budget is one ledger write on average: its reservation carries the previous
+call's settle (``tether.governance.budget_pending``); the run's end writes the last one.
 
     python bench/governance_bench.py [--calls 200] [--repeat 5] [--pg postgresql://...]
 
@@ -77,7 +79,7 @@ def workflow(kind: str, governance: Governance | None, name: str) -> Any:
 
 QUIET = AuditSink()  # decisions are rare here (no trips): the audit log is not what is measured
 ROWS: list[tuple[str, str, Callable[[], Governance]]] = [
-    ("budget (reserve + settle)", "model", lambda: Governance(budget=Budget(), audit=QUIET)),
+    ("budget (settle folded)", "model", lambda: Governance(budget=Budget(), audit=QUIET)),
     ("budget (one charge)", "tool", lambda: Governance(budget=Budget(), audit=QUIET)),
     (
         "budget + tenant quota",

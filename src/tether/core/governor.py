@@ -161,3 +161,19 @@ class StepObserver(Protocol):
     Loop guards count steps without progress with it; a budget may count steps."""
 
     async def after_step(self, step: StepView) -> None: ...
+
+
+@runtime_checkable
+class ExecutionEnd(Protocol):
+    """Optional on a ``Governor``: the run loop calls ``end_execution`` once when the run's
+    execution in this process ends, for any reason (completed, failed, escalated, interrupted,
+    cancelled, lease lost, drained, the runtime closing), after its last commit here. A
+    governor that deferred writes (a budget settle) makes them; it must not raise."""
+
+    async def end_execution(self) -> None: ...
+
+
+async def end_execution(governor: Any) -> None:
+    """``governor.end_execution()`` when it has one (``ExecutionEnd``)."""
+    if isinstance(governor, ExecutionEnd):
+        await governor.end_execution()

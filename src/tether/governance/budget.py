@@ -11,6 +11,12 @@ dimension=..., limit=..., usage=...)`` parks it ESCALATED with its state intact,
 replayed from the journal are not live: they reserve and cost nothing. Steps are counted at
 each step boundary, child runs at their first call, depth and wall-clock time checked at each
 call.
+
+A model call's settle is deferred (``budget_pending``) when it used no more than it held and
+the ledger, counting every call in flight at its projection, is short of every soft limit not
+yet announced: it rides on the next write to the envelope from this process, or is written
+when the run's execution here ends (``end_execution``). One write per model call instead of
+two; a settle that could cross a soft limit or that overran its hold is written at once.
 """
 
 from __future__ import annotations
@@ -20,12 +26,13 @@ from typing import Any
 
 from tether.core.errors import ConfigurationError, EscalationSignal, InvalidInputError
 from tether.core.governor import CallOutcome, GovernedCall, StepView
+from tether.governance import budget_pending as pending
 from tether.governance.budget_ledger import charged, held, trip
 from tether.governance.budget_limits import check_limits, check_raise
 from tether.governance.budget_soft import announce, note
 from tether.governance.envelope import Envelope, Envelopes, ledger_store
 from tether.governance.scope import GovernancePart, RunScope
-from tether.store.budget import BudgetStore, Ledger
+from tether.store.budget import COUNTERS, BudgetStore, Ledger
 from tether.store.protocol import RunStore
 from tether.store.types import RunRecord
 
@@ -97,7 +104,7 @@ class Budget(GovernancePart):
         amounts: dict[str, float],
         what: str,
     ) -> Ledger:
-        row = await store.charge_ledger(env.key, amounts)  # exact: no reservation to settle
+        row = await pending.take_with(store, env.key, amounts, True)  # exact: nothing to settle
         if row is None:
             await self._refused(store, scope, env, amounts, what)
         assert row is not None
@@ -140,14 +147,11 @@ class Budget(GovernancePart):
         # a tool call's cost is known before it runs (one call, its declared cost): charged
         # at once, in one write; a model call's tokens only after: reserved, then settled
         exact = call.kind == "tool"
-        if exact:
-            row = await store.charge_ledger(env.key, hold)
-        else:
-            row = await store.reserve_ledger(env.key, hold)
+        row = await pending.take_with(store, env.key, hold, exact)
         if row is None:
             await self._refused(store, scope, env, hold, f"this {call.kind} call ({call.name})")
         assert row is not None
-        call.scratch["budget"] = (env.key, hold, exact)
+        call.scratch["budget"] = (env.key, hold, exact, row)
         try:
             elapsed = await self._check_fixed(scope, env, row)
         except BaseException:
@@ -161,26 +165,57 @@ class Budget(GovernancePart):
     async def _release(store: BudgetStore, key: str, hold: dict[str, float], exact: bool) -> None:
         """Give back what ``before_call`` took for a call that will not run."""
         if exact:
-            await store.settle_ledger(key, {}, {d: -v for d, v in hold.items()})
+            await pending.settle(store, key, {}, {d: -v for d, v in hold.items()})
         else:
-            await store.settle_ledger(key, hold, {})
+            await pending.settle(store, key, hold, {})
 
     async def after_call(self, scope: RunScope, call: GovernedCall, outcome: CallOutcome) -> None:
         reserved = call.scratch.pop("budget", None)
         if reserved is None:
             return
-        key, hold, exact = reserved
+        key, hold, exact, before = reserved
         store = ledger_store(scope.store)
         used = charged(call, hold, outcome)
         if exact:
             if used == hold:
                 return  # charged right, in before_call
             extra = {d: used.get(d, 0.0) - hold.get(d, 0.0) for d in {*hold, *used}}
-            row = await store.settle_ledger(key, {}, extra)
+            row = await pending.settle(store, key, {}, extra)
         else:
-            row = await store.settle_ledger(key, hold, used)
+            elapsed = scope.clock.now() - before.started_at
+            if self._deferrable(before, hold, used, elapsed) and pending.defer(
+                store, key, hold, used
+            ):
+                return
+            row = await pending.settle(store, key, hold, used)
         if row is not None:
             await announce(store, scope, row, self.soft, scope.clock.now() - row.started_at)
+
+    def _deferrable(
+        self, row: Ledger, hold: dict[str, float], used: dict[str, float], elapsed: float
+    ) -> bool:
+        """Whether a model call's settle may wait: it used no more than it held in any
+        dimension (until written, the ledger overstates), and ``row`` (as the call's
+        reservation left it, every call in flight at its projection) is short of each soft
+        limit not announced yet (the settle announces none: nothing changes by waiting)."""
+        if any(v > hold.get(d, 0.0) for d, v in used.items()):
+            return False
+        for dim, limit in row.limits.items():
+            if dim in row.evented or limit <= 0:
+                continue
+            usage = row.spent(dim) if dim in COUNTERS else elapsed
+            if dim in (*COUNTERS, "wall_seconds") and usage >= self.soft * limit:
+                return False
+        return True
+
+    async def end_execution(self, store: RunStore, run: RunRecord) -> None:
+        """The run's execution in this process ended (completed, failed, escalated, handed
+        back, cancelled, lease lost...): write the settles still pending on its envelope."""
+        budgets = ledger_store(store)
+        if not pending.has_pending(budgets):
+            return
+        env = await self.envelopes.of(store, run)
+        await pending.flush(budgets, env.key)
 
     async def after_step(self, scope: RunScope, step: StepView) -> None:
         store, env = await self.envelope(scope)

@@ -10,6 +10,7 @@ and the audit trail every decision goes to.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,8 @@ from tether.core.clock import Clock
 from tether.core.governor import CallOutcome, GovernedCall, StepView
 from tether.store.protocol import RunStore
 from tether.store.types import RunRecord
+
+log = logging.getLogger(__name__)
 
 
 class GovernancePart:
@@ -37,6 +40,11 @@ class GovernancePart:
         """At each step boundary of a run that goes on, before the step commits (see
         ``tether.core.governor.StepObserver``): may raise ``EscalationSignal`` (the step
         commits, the run parks ESCALATED) or note metadata to commit (``step.metadata``)."""
+        return None
+
+    async def end_execution(self, store: RunStore, run: RunRecord) -> None:
+        """The run's execution in this process ended, for any reason (see
+        ``tether.core.governor.ExecutionEnd``): write what the part deferred."""
         return None
 
     async def on_resume(
@@ -98,6 +106,9 @@ class RunGovernor:
         self._step_parts = tuple(
             p for p in self.parts if type(p).after_step is not GovernancePart.after_step
         )
+        self._end_parts = tuple(
+            p for p in self.parts if type(p).end_execution is not GovernancePart.end_execution
+        )
 
     def scope(self, ctx: Any) -> RunScope:
         return RunScope(self.run, self.store, self.clock, ctx, self.audit_sink)
@@ -130,6 +141,16 @@ class RunGovernor:
         scope = RunScope(step.run, self.store, self.clock, StepContext(step), self.audit_sink)
         for part in self._step_parts:
             await part.after_step(scope, step)
+
+    async def end_execution(self) -> None:
+        """``ExecutionEnd``: every part that deferred writes flushes them. A failure is logged,
+        never raised: it must not hide why the execution ended (what stays unwritten is a
+        deferred settle: the ledger keeps the call's projection held, conservative)."""
+        for part in self._end_parts:
+            try:
+                await part.end_execution(self.store, self.run)
+            except Exception:
+                log.exception("run %s: %s could not flush at its end", self.run.run_id, part)
 
 
 @dataclass(slots=True)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from tether.core import serde
 from tether.core.errors import EscalationSignal, InvalidRouteError, InvalidUpdateError
-from tether.core.governor import StepObserver, StepView
+from tether.core.governor import StepObserver, StepView, end_execution
 from tether.core.ids import task_id
 from tether.core.lifecycle import RunStatus, path_to
 from tether.graph.breakpoints import escalation as breakpoint_escalation
@@ -198,15 +198,18 @@ class RunLoop:
 
     # -- the loop ------------------------------------------------------------------------
     async def drive(self) -> RunRecord:
-        if self.trace is None:
-            return await self._drive()
         try:
-            return await self._drive()
-        except BaseException as exc:
-            self.trace.close(exc)
-            raise
-        finally:
-            self.trace.close()
+            if self.trace is None:
+                return await self._drive()
+            try:
+                return await self._drive()
+            except BaseException as exc:
+                self.trace.close(exc)
+                raise
+            finally:
+                self.trace.close()
+        finally:  # whatever ended it: the governor writes what it deferred (a budget settle)
+            await end_execution(self.governor)
 
     async def _drive(self) -> RunRecord:
         wf, store, rt = self.wf, self.rt.store, self.rt

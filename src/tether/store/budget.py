@@ -11,6 +11,11 @@ for every dimension with a positive amount, ``used + reserved + amount <= limit`
 changes nothing. Any number of workers reserving at once never reserve past a limit together, so
 a limit is overrun only by what a call used beyond what it reserved. ``settle_ledger`` moves a
 call's reservation into ``used`` with what it actually cost.
+
+A settle can also ride on the next reservation or charge of the same ledger (``fold``: the
+reservation to release and the use to add, written in the same statement, the condition checked
+on the row as the settle leaves it): one write instead of two, as if the settle had been written
+just before (``tether.governance.budget_pending`` defers settles that way).
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ LIMITS = (*COUNTERS, "wall_seconds", "depth")
 """Every dimension a ledger can limit."""
 
 Flag = Literal["evented", "noted"]
+Fold = tuple[Mapping[str, float], Mapping[str, float]]
+"""A settle written with another write: the reservation to release, the use to add."""
 
 
 @dataclass(slots=True)
@@ -80,10 +87,13 @@ class BudgetStore(Protocol):
 
     async def get_ledger(self, key: str) -> Ledger | None: ...
 
-    async def reserve_ledger(self, key: str, amounts: Mapping[str, float]) -> Ledger | None:
+    async def reserve_ledger(
+        self, key: str, amounts: Mapping[str, float], fold: Fold | None = None
+    ) -> Ledger | None:
         """Atomically add ``amounts`` (counters) to ``reserved`` if every dimension with a
         positive amount stays within its limit (see the module docstring); returns the ledger
-        after it, or None (nothing changed) when one would not fit or the ledger is missing."""
+        after it, or None (nothing changed) when one would not fit or the ledger is missing.
+        ``fold``: a settle (``(reserved, used)``) applied first in the same write."""
         ...
 
     async def settle_ledger(
@@ -93,11 +103,13 @@ class BudgetStore(Protocol):
         ledger after it (None: missing)."""
         ...
 
-    async def charge_ledger(self, key: str, amounts: Mapping[str, float]) -> Ledger | None:
+    async def charge_ledger(
+        self, key: str, amounts: Mapping[str, float], fold: Fold | None = None
+    ) -> Ledger | None:
         """``reserve_ledger`` straight into ``used``, for what is known exactly before it
         happens (a step, a tool call, a child run): one write instead of reserve + settle.
-        Same condition; None (nothing changed) when one would not fit or the ledger is
-        missing."""
+        Same condition and ``fold``; None (nothing changed) when one would not fit or the
+        ledger is missing."""
         ...
 
     async def set_ledger_limits(

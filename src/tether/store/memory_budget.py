@@ -9,7 +9,7 @@ import dataclasses
 from collections.abc import Mapping
 
 from tether.core.clock import Clock
-from tether.store.budget import COUNTERS, LIMITS, Flag, Ledger
+from tether.store.budget import COUNTERS, LIMITS, Flag, Fold, Ledger
 
 
 def _copy(row: Ledger) -> Ledger:
@@ -21,6 +21,12 @@ def _copy(row: Ledger) -> Ledger:
         evented=list(row.evented),
         noted=list(row.noted),
     )
+
+
+def _settle(row: Ledger, reserved: Mapping[str, float], used: Mapping[str, float]) -> None:
+    for d in COUNTERS:
+        row.reserved[d] = max(row.reserved[d] - float(reserved.get(d, 0.0)), 0.0)
+        row.used[d] += float(used.get(d, 0.0))
 
 
 class MemoryBudget:
@@ -56,23 +62,34 @@ class MemoryBudget:
         row = self._ledgers().get(key)
         return None if row is None else _copy(row)
 
-    async def reserve_ledger(self, key: str, amounts: Mapping[str, float]) -> Ledger | None:
-        row = self._ledgers().get(key)
-        if row is None or row.refusing(amounts) is not None:
-            return None
-        for d in COUNTERS:
-            row.reserved[d] += float(amounts.get(d, 0.0))
-        row.updated_at = self.clock.now()
-        return _copy(row)
+    async def reserve_ledger(
+        self, key: str, amounts: Mapping[str, float], fold: Fold | None = None
+    ) -> Ledger | None:
+        return self._take(key, amounts, fold, "reserved")
 
-    async def charge_ledger(self, key: str, amounts: Mapping[str, float]) -> Ledger | None:
+    async def charge_ledger(
+        self, key: str, amounts: Mapping[str, float], fold: Fold | None = None
+    ) -> Ledger | None:
+        return self._take(key, amounts, fold, "used")
+
+    def _take(
+        self, key: str, amounts: Mapping[str, float], fold: Fold | None, into: str
+    ) -> Ledger | None:
+        """Reserve or charge (``into``) after the settle ``fold``, all or nothing."""
         row = self._ledgers().get(key)
-        if row is None or row.refusing(amounts) is not None:
+        if row is None:
             return None
+        after = _copy(row)
+        if fold is not None:
+            _settle(after, *fold)
+        if after.refusing(amounts) is not None:
+            return None
+        target = after.reserved if into == "reserved" else after.used
         for d in COUNTERS:
-            row.used[d] += float(amounts.get(d, 0.0))
-        row.updated_at = self.clock.now()
-        return _copy(row)
+            target[d] += float(amounts.get(d, 0.0))
+        after.updated_at = self.clock.now()
+        self._ledgers()[key] = after
+        return _copy(after)
 
     async def settle_ledger(
         self, key: str, reserved: Mapping[str, float], used: Mapping[str, float]
@@ -80,9 +97,7 @@ class MemoryBudget:
         row = self._ledgers().get(key)
         if row is None:
             return None
-        for d in COUNTERS:
-            row.reserved[d] = max(row.reserved[d] - float(reserved.get(d, 0.0)), 0.0)
-            row.used[d] += float(used.get(d, 0.0))
+        _settle(row, reserved, used)
         row.updated_at = self.clock.now()
         return _copy(row)
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tether.core.clock import Clock
-from tether.store.budget import COUNTERS, LIMITS, Flag, Ledger
+from tether.store.budget import COUNTERS, LIMITS, Flag, Fold, Ledger
 from tether.store.sql_base import Dialect, Statements
 
 HEAD = ("key", "started_at", "evented", "noted", "created_at", "updated_at")
@@ -65,6 +65,20 @@ def _statements(d: Dialect) -> dict[str, str]:
         for x in COUNTERS
     )
     stamp = f"updated_at = CAST(? AS {r})"
+    # with a settle folded in: each counter's reserve after releasing the settle's hold
+    left = {
+        x: f"CASE WHEN rsv_{x} - CAST(? AS {r}) > 0 THEN rsv_{x} - CAST(? AS {r}) ELSE 0 END"
+        for x in COUNTERS
+    }
+    fits_folded = " AND ".join(
+        f"(CAST(? AS {r}) <= 0 OR lim_{x} IS NULL "
+        f"OR used_{x} + CAST(? AS {r}) + {left[x]} + CAST(? AS {r}) <= lim_{x})"
+        for x in COUNTERS
+    )
+    add_folded = ", ".join(
+        f"rsv_{x} = {left[x]} + CAST(? AS {r}), used_{x} = used_{x} + CAST(? AS {r})"
+        for x in COUNTERS
+    )
     return {
         "open": (
             f"INSERT INTO {t} (key, started_at, created_at, updated_at, {lims}) VALUES "
@@ -75,6 +89,9 @@ def _statements(d: Dialect) -> dict[str, str]:
         "reserve": f"UPDATE {t} SET {add}, {stamp} WHERE key = ? AND {fits} RETURNING {cols}",
         "settle": f"UPDATE {t} SET {settle}, {stamp} WHERE key = ? RETURNING {cols}",
         "charge": f"UPDATE {t} SET {use}, {stamp} WHERE key = ? AND {fits} RETURNING {cols}",
+        "folded": (
+            f"UPDATE {t} SET {add_folded}, {stamp} WHERE key = ? AND {fits_folded} RETURNING {cols}"
+        ),
         "mark_evented": (
             f"UPDATE {t} SET evented = evented || ? || ',' WHERE key = ? "
             "AND evented NOT LIKE ? RETURNING key"
@@ -141,13 +158,42 @@ class SqlBudget:
         rows = await self._fetch(self._budget_sql("get"), (key,))
         return _ledger(rows[0]) if rows else None
 
-    async def reserve_ledger(self, key: str, amounts: Mapping[str, float]) -> Ledger | None:
+    async def reserve_ledger(
+        self, key: str, amounts: Mapping[str, float], fold: Fold | None = None
+    ) -> Ledger | None:
+        if fold is not None:
+            return await self._folded(key, amounts, {}, fold)
         adds = [float(amounts.get(d, 0.0)) for d in COUNTERS]
         fits = [a for x in adds for a in (x, x)]
         rows = await self._fetch(self._budget_sql("reserve"), (*adds, self.clock.now(), key, *fits))
         return _ledger(rows[0]) if rows else None
 
-    async def charge_ledger(self, key: str, amounts: Mapping[str, float]) -> Ledger | None:
+    async def _folded(
+        self,
+        key: str,
+        reserve: Mapping[str, float],
+        charge: Mapping[str, float],
+        fold: Fold,
+    ) -> Ledger | None:
+        """One statement: settle ``fold``, then reserve or charge if it fits (see the
+        ``folded`` statement); ``reserve`` and ``charge`` hold the amounts of each."""
+        release, use = fold
+        sets: list[float] = []
+        fits: list[float] = []
+        for d in COUNTERS:
+            h, u = float(release.get(d, 0.0)), float(use.get(d, 0.0))
+            r, c = float(reserve.get(d, 0.0)), float(charge.get(d, 0.0))
+            sets += [h, h, r, u + c]
+            fits += [r + c, u + c, h, h, r]
+        params = (*sets, self.clock.now(), key, *fits)
+        rows = await self._fetch(self._budget_sql("folded"), params)
+        return _ledger(rows[0]) if rows else None
+
+    async def charge_ledger(
+        self, key: str, amounts: Mapping[str, float], fold: Fold | None = None
+    ) -> Ledger | None:
+        if fold is not None:
+            return await self._folded(key, {}, amounts, fold)
         adds = [float(amounts.get(d, 0.0)) for d in COUNTERS]
         fits = [a for x in adds for a in (x, x)]
         rows = await self._fetch(self._budget_sql("charge"), (*adds, self.clock.now(), key, *fits))

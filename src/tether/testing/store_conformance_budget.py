@@ -76,6 +76,33 @@ class BudgetConformance(StoreTestBase):
         assert back is not None and back.used["tool_calls"] == 0
         assert await b.charge_ledger("run:nope", {"steps": 1}) is None
 
+    async def test_a_settle_folds_into_the_next_reservation_or_charge(
+        self, store: RunStore
+    ) -> None:
+        b = ledgers(store)
+        await b.open_ledger("run:r1", {"tokens": 100, "tool_calls": 3}, T0)
+        held = {"tokens": 60.0, "model_calls": 1.0}
+        assert await b.reserve_ledger("run:r1", held) is not None
+        # 60 held + 50 > 100, but the folded settle frees 40 of it first: fits, one write
+        row = await b.reserve_ledger("run:r1", {"tokens": 50}, (held, {"tokens": 20.0}))
+        assert row is not None and row.used["tokens"] == 20 and row.reserved["tokens"] == 50
+        assert row.reserved["model_calls"] == 0
+        # refused: nothing changed, the settle included
+        assert (
+            await b.reserve_ledger("run:r1", {"tokens": 40}, ({"tokens": 50.0}, {"tokens": 45.0}))
+            is None
+        )
+        same = await b.get_ledger("run:r1")
+        assert same is not None and (same.used["tokens"], same.reserved["tokens"]) == (20, 50)
+        # a charge with the settle folded in; the hold is never released below 0
+        got = await b.charge_ledger(
+            "run:r1", {"tool_calls": 1}, ({"tokens": 80.0}, {"tokens": 50.0})
+        )
+        assert got is not None and got.used["tokens"] == 70 and got.reserved["tokens"] == 0
+        assert got.used["tool_calls"] == 1
+        assert await b.charge_ledger("run:r1", {"tokens": 31}, ({}, {})) is None
+        assert await b.charge_ledger("run:nope", {"steps": 1}, ({}, {"tokens": 1.0})) is None
+
     async def test_an_overrun_dimension_refuses_only_calls_that_need_it(
         self, store: RunStore
     ) -> None:
@@ -104,6 +131,34 @@ class BudgetConformance(StoreTestBase):
         assert sum(got) == 7
         row = await stores[0].get_ledger("run:race")
         assert row is not None and row.reserved["cost"] == 7.0
+
+    async def test_racing_folded_reservations_stay_within_the_limit(
+        self, store_factory: StoreFactory
+    ) -> None:
+        """Each racer reserves 1, and each next reservation carries the settle of its last
+        (held 1, used 0.5): together they never pass the limit, and every settle lands."""
+        stores = [ledgers(await store_factory()) for _ in range(4)]
+        await stores[0].open_ledger("run:fold", {"cost": 7.0}, T0)
+        hold, used = {"cost": 1.0}, {"cost": 0.5}
+
+        async def grab(b: BudgetStore) -> int:
+            got, pending = 0, None
+            for _ in range(6):
+                row = await b.reserve_ledger("run:fold", hold, pending)
+                if row is None and pending is not None:
+                    await b.settle_ledger("run:fold", *pending)
+                pending = (hold, used) if row is not None else None
+                if row is not None:
+                    got += 1
+                    assert row.spent("cost") <= 7.0
+            if pending is not None:
+                await b.settle_ledger("run:fold", *pending)
+            return got
+
+        got = sum(await asyncio.gather(*(grab(b) for b in stores)))
+        row = await stores[0].get_ledger("run:fold")
+        assert row is not None and row.reserved["cost"] == 0
+        assert row.used["cost"] == 0.5 * got <= 7.0 and got >= 7
 
     async def test_limits_are_raised_and_removed(self, store: RunStore) -> None:
         b = ledgers(store)
