@@ -21,8 +21,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, cast, runtime_checkable
 
+from tether.core.capabilities import has_capability
 from tether.core.errors import InvalidInputError
 
 CallKind = Literal["model", "tool"]
@@ -174,6 +175,6 @@ class ExecutionEnd(Protocol):
 
 
 async def end_execution(governor: Any) -> None:
-    """``governor.end_execution()`` when it has one (``ExecutionEnd``)."""
-    if isinstance(governor, ExecutionEnd):
-        await governor.end_execution()
+    """``governor.end_execution()`` when it has one (``ExecutionEnd``; None: ungoverned)."""
+    if governor is not None and has_capability(governor, ExecutionEnd):
+        await cast("ExecutionEnd", governor).end_execution()
