@@ -239,6 +239,7 @@ class CommitBatcher(Protocol):
 
     async def commit_batch(self, items: Sequence[tuple[str, int, Commit]]) -> list[RunRecord]:
         """``commit(run_id, token, commit)`` of each item, atomically: all apply or none
-        (then it raises the store's error, a refused fence or status included). Each commit carries its ``base`` (``Commit.base``) and neither
-        metadata nor node writes. Returns the committed runs in the items' order."""
+        (then it raises the store's error, a refused fence or status included). Each commit
+        carries its ``base`` (``Commit.base``) and neither metadata nor node writes. Returns
+        the committed runs in the items' order."""
         ...
