@@ -99,3 +99,26 @@ async def test_a_batch_refuses_commits_it_cannot_take(pg_dsn: str, pg_schema: st
         assert (await store.get_run(run.run_id)).status is P
     finally:
         await store.close()
+
+
+async def test_a_batch_never_waits_for_a_row_lock(pg_dsn: str, pg_schema: str) -> None:
+    """A row of the batch locked elsewhere (the lease heartbeat renewing it, say) fails the
+    batch at once instead of waiting: two statements waiting on each other's rows deadlock."""
+    store = PostgresStore(pg_dsn, schema=pg_schema)
+    await store.setup()
+    try:
+        leased = await _leased(store, 3)
+        now = store.clock.now()
+        with psycopg.connect(pg_dsn) as holder:  # a transaction holding r2's row
+            holder.execute(
+                f'SELECT 1 FROM "{pg_schema}".tether_runs WHERE run_id = %s FOR UPDATE', ("r2",)
+            )
+            with pytest.raises(psycopg.errors.LockNotAvailable):
+                await store.commit_batch([_move(run, token, now) for run, token in leased])
+            holder.rollback()
+        for run, _token in leased:
+            assert (await store.get_run(run.run_id)).status is P  # nothing applied
+        got = await store.commit_batch([_move(run, token, now) for run, token in leased])
+        assert [r.status for r in got] == [E, E, E]  # the lock gone, the same batch goes
+    finally:
+        await store.close()

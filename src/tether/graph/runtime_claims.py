@@ -251,7 +251,7 @@ class ClaimLoop:
             taken = []
             starts = await self._initial_checkpoints(leases)
             # before the heartbeat renews the batch: both write the same rows, each statement
-            # in an order of its own (two such statements at once deadlock)
+            # in an order of its own (the batch never waits for a row: see pg_commit_batch)
             moved = await self._first_phases(leases, starts)
             if leases and self._keeper is not None:
                 self._keeper.wake()  # a fresh expiry for the batch, not one tick later

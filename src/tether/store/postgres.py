@@ -354,7 +354,7 @@ class PostgresStore(SqlStore):
         if not items:
             return []
         now = self.clock.now()
-        params: list[Any] = []
+        params: list[Any] = [pg_commit.text_array([run_id for run_id, _t, _c in items])]
         for run_id, token, commit in items:
             if run_head.usable(commit, token) is None or commit.metadata or commit.node_writes:
                 raise ValueError(
