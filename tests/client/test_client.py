@@ -3,6 +3,10 @@ every method, sync and async."""
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
 import pytest
 
 from tests.client.conftest import LiveServer
@@ -54,7 +58,10 @@ def test_list_pages_and_filters(server: LiveServer) -> None:
 def test_events_follow_and_pages(server: LiveServer) -> None:
     with Client(server.url) as c:
         run = c.submit("count", {"n": 5, "pause": 0.01})
-        live = list(c.events(run.run_id))
+        followed = list(c.events(run.run_id))
+        live = [e for e in followed if e.seq]  # the stored events (live-only ones: seq 0)
+        progress = {e.kind for e in followed if not e.seq}
+        assert progress <= {"step_started", "node_started", "node_finished"}
         seqs = [e.seq for e in live]
         assert seqs == sorted(set(seqs)) and seqs[0] == 1
         assert live[-1].kind == "lifecycle" and live[-1].data["to"] == "COMPLETED"
@@ -144,3 +151,30 @@ def test_watch_runs(server: LiveServer) -> None:
                     break
         changes.close()
         assert statuses[-1] is RunStatus.COMPLETED
+
+
+def test_events_follow_carries_the_live_only_events(server: LiveServer) -> None:
+    """A run the server executes itself streams its node progress too (no id, seq 0): the
+    client yields them instead of taking them for the stored event before them."""
+    with Client(server.url) as c:
+        run = c.submit("ask", {"question": "q"})
+        assert c.wait(run.run_id, timeout=120).status is RunStatus.ESCALATED
+    followed: list[Any] = []
+    subscribed = threading.Event()
+
+    def follow() -> None:
+        with Client(server.url) as reader:
+            for ev in reader.events(run.run_id):
+                followed.append(ev)
+                subscribed.set()  # a frame came: the stream listens to the run since before it
+
+    with ThreadPoolExecutor(1) as pool:
+        done = pool.submit(follow)
+        assert subscribed.wait(120)
+        with Client(server.url) as c:
+            c.resume(run.run_id, "yes")
+        done.result(timeout=120)
+    kinds = [e.kind for e in followed if not e.seq]
+    assert "node_started" in kinds and "node_finished" in kinds
+    stored = [e.seq for e in followed if e.seq]
+    assert stored == list(range(1, len(stored) + 1))

@@ -31,7 +31,11 @@ def event_of(msg: SseMessage) -> Event:
     if not isinstance(body, dict):
         body = {"data": {"value": body}}
     ev = Event.from_json(body)
-    if not ev.seq and msg.id and msg.id.isdigit():
+    # the frame's own seq; the SSE id only where the body has none. An event without an id
+    # inherits the last one (the SSE rule for lastEventId), so a live-only event (seq 0:
+    # node progress, a model's tokens) would pass for the stored event before it and be
+    # dropped as already delivered
+    if "seq" not in body and msg.id and msg.id.isdigit():
         ev.seq = int(msg.id)
     if not ev.kind:
         ev.kind = msg.event
