@@ -361,3 +361,29 @@ async def test_a_claimed_batch_enters_its_first_phase_in_one_statement() -> None
                 assert [e.seq for e in events] == list(range(1, len(events) + 1))
                 moves = [e.data for e in events if e.type == "lifecycle"]
                 assert {"from": "PLANNED", "to": "EXECUTING", "reason": "step 1: inc"} in moves
+
+
+@pytest.mark.postgres
+async def test_a_fault_before_the_first_phase_batch_strands_no_claimed_run(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Whatever goes wrong while the batch is prepared, the runs just claimed still run here
+    (each loop then makes its own first-phase commit)."""
+    from tether.graph import runtime_claims
+    from tether.store.postgres import PostgresStore
+
+    def broken(*_a: Any, **_kw: Any) -> Any:
+        raise RuntimeError("a bug in the batch")
+
+    with pg_schema("tether_first_phase_fault") as schema:
+        async with Runtime(PostgresStore(PG_DSN, schema=schema), recover=False) as rt:
+            ids = [(await rt.submit(WF, {"n": i})).run_id for i in range(3)]
+        monkeypatch.setattr(runtime_claims, "first_phase_commit", broken)
+        async with Runtime(
+            PostgresStore(PG_DSN, schema=schema), recover=False, workflows=[WF]
+        ) as rt:
+            assert sorted(await rt.recover_once(limit=10)) == sorted(ids)
+            for i, run_id in enumerate(ids):
+                assert await _done(rt, run_id) is RunStatus.COMPLETED
+                assert await rt.get_state(run_id) == {"n": i + 1}
+    assert "into their first phase failed" in caplog.text

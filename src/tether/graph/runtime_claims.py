@@ -252,7 +252,11 @@ class ClaimLoop:
             starts = await self._initial_checkpoints(leases)
             # before the heartbeat renews the batch: both write the same rows, each statement
             # in an order of its own (the batch never waits for a row: see pg_commit_batch)
-            moved = await self._first_phases(leases, starts)
+            try:
+                moved = await self._first_phases(leases, starts)
+            except Exception:  # a fault here must not strand the leases just claimed
+                log.exception("moving %d claimed run(s) into their first phase failed", len(leases))
+                moved = await self._read_again([lease.run_id for lease in leases])
             if leases and self._keeper is not None:
                 self._keeper.wake()  # a fresh expiry for the batch, not one tick later
             for lease in leases:
