@@ -6,8 +6,6 @@ answer of a submit is the run as stored."""
 from __future__ import annotations
 
 import asyncio
-import os
-import secrets
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from typing import Any
@@ -15,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.graph.conftest import PG_DSN, pg_schema
 from tests.server.apps import workflows
 from tests.server.live import ServerThread
 from tether import Runtime
@@ -24,7 +23,6 @@ from tether.server.app import create_app
 from tether.server.settings import ServerSettings
 from tether.store.types import RunRecord
 
-PG_DSN = os.environ.get("TETHER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 ECHO = next(wf for wf in workflows if wf.name == "echo")
 
 pytestmark = pytest.mark.postgres
@@ -32,18 +30,8 @@ pytestmark = pytest.mark.postgres
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
-    psycopg = pytest.importorskip("psycopg")
-    try:
-        with psycopg.connect(PG_DSN, connect_timeout=3):
-            pass
-    except psycopg.OperationalError as exc:
-        if os.environ.get("TETHER_TEST_PG_REQUIRED") == "1":
-            pytest.fail(f"PostgreSQL unreachable at {PG_DSN}: {exc}")
-        pytest.skip(f"PostgreSQL unreachable at {PG_DSN}: {exc}")
-    schema = f"tether_intake_{secrets.token_hex(5)}"
-    yield f"{PG_DSN}?schema={schema}"
-    with psycopg.connect(PG_DSN, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    with pg_schema("tether_intake") as schema:  # skips without a reachable PostgreSQL
+        yield f"{PG_DSN}?schema={schema}"
 
 
 @pytest.fixture
