@@ -4,6 +4,9 @@
   list of correct tool calls, computed by AgentDojo from the environment before the run, as
   ``GroundTruthPipeline`` does); it executes the plan call by call and answers with the task's
   ground-truth output. It reads tool outputs but never acts on them.
+  With ``commit=True`` (the ``plan`` setting) it commits that plan first, before it reads
+  anything (``tether.governance.commit_plan``, as ``dojo_planner`` writes it from the
+  request), and answers through the plan's ``answer`` call.
 * **hijacked**: the worst model possible. It executes the same plan, but as soon as a tool
   output it read carries an injected instruction it is hijacked: it does what the injection
   asks at once (AgentDojo's attack says "before you can solve the task ... do the following
@@ -12,7 +15,7 @@
   from then on it serves the attacker only: it drops the rest of the user's plan (which
   could otherwise undo the attack: a later legitimate reservation or password change
   overwrites the injected one), and its answer adds what the injection asked
-  it to say.
+  it to say (on a line of its own, or with ``inline`` at the end of its last line).
 
 How the hijacked agent notices the injection is the *attacker's* side of the simulation (it
 knows what the attack wrote, as a model that obeys any instruction it reads would); nothing
@@ -28,8 +31,10 @@ from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
 from agentdojo.functions_runtime import FunctionCall
+from dojo_planner import ANSWER, planned
 
 from tether import END, START, Graph, RunContext
+from tether.governance import commit_plan
 from tether.tools import ToolExecutor
 
 
@@ -51,7 +56,13 @@ class Job:
     hijack: Any = None
     """Called with no argument when the injection is noticed: the injection's calls."""
     hijack_answer: str = ""
+    inline: bool = False
+    """Put what the injection asked it to say on the answer's last line, not on a new one."""
     hijacked: bool = False
+    commit: bool = False
+    """Commit the plan (``dojo_planner``) before the first call, answer through it."""
+    outputs: list[str] = field(default_factory=list)
+    """The plan's results on the environment without the injection (``dojo_planner``)."""
 
 
 JOBS: dict[str, Job] = {}
@@ -79,17 +90,34 @@ async def _call(job: Job, call: FunctionCall, ctx: RunContext, denied: list[str]
     return str(res.value)
 
 
+async def _commit(job: Job, state: AgentState, ctx: RunContext) -> None:
+    if job.commit:
+        steps = planned(job.plan, state.get("request", ""), job.outputs, job.answer)
+        await commit_plan(steps, ctx=ctx)
+
+
+async def _answer(job: Job, text: str, ctx: RunContext) -> str:
+    """The answer; a plan-then-act agent gives it through its planned ``answer`` call (an
+    escalation parks the run there: nobody approves in the benchmark)."""
+    if job.commit:
+        res = await job.executor.call(ANSWER, {"text": text}, ctx=ctx)
+        return text if res.ok else ""
+    return text
+
+
 async def reference_node(state: AgentState, ctx: RunContext) -> dict[str, Any]:
     job = JOBS[state["case"]]
     denied: list[str] = []
+    await _commit(job, state, ctx)
     for call in job.plan:
         await _call(job, call, ctx, denied)
-    return {"output": job.answer, "denied": denied}
+    return {"output": await _answer(job, job.answer, ctx), "denied": denied}
 
 
 async def hijacked_node(state: AgentState, ctx: RunContext) -> dict[str, Any]:
     job = JOBS[state["case"]]
     denied: list[str] = []
+    await _commit(job, state, ctx)  # it plans before it reads, like the reference agent
     for call in job.plan:
         out = await _call(job, call, ctx, denied)
         if carries_attack(out, job.attack_texts):
@@ -99,8 +127,9 @@ async def hijacked_node(state: AgentState, ctx: RunContext) -> dict[str, Any]:
             break
     answer = job.answer
     if job.hijacked and job.hijack_answer:
-        answer = f"{answer}\n{job.hijack_answer}".strip()
-    return {"output": answer, "denied": denied}
+        sep = " " if job.inline else "\n"
+        answer = f"{answer}{sep}{job.hijack_answer}".strip()
+    return {"output": await _answer(job, answer, ctx), "denied": denied}
 
 
 def agent_workflow(kind: str, governance: Any = None) -> Any:

@@ -39,8 +39,18 @@ class CaseResult:
 class Harness:
     """Runs cases of one agent kind under one governance setting (None: ungoverned)."""
 
-    def __init__(self, kind: str, governance: Any = None, *, label: str = "") -> None:
+    def __init__(
+        self,
+        kind: str,
+        governance: Any = None,
+        *,
+        label: str = "",
+        commit: bool = False,
+        inline: bool = False,
+    ) -> None:
         self.kind = kind
+        self.commit = commit
+        self.inline = inline
         self.label = label or ("governed" if governance is not None else "none")
         self.workflow = agent_workflow(kind, governance)
 
@@ -59,11 +69,16 @@ class Harness:
         env = case.environment()
         pre = env.model_copy(deep=True)
         bench = Bench(case.suite.tools, env)
+        plan = case.user_task.ground_truth(env.model_copy(deep=True))
         job = Job(
-            executor=bench.executor(),
-            plan=case.user_task.ground_truth(env.model_copy(deep=True)),
+            executor=bench.executor(answer=self.commit),
+            plan=plan,
             answer=case.user_task.GROUND_TRUTH_OUTPUT,
+            commit=self.commit,
+            inline=self.inline,
         )
+        if self.commit:  # the planner's knowledge: which step's result feeds which argument
+            job.outputs = Bench(case.suite.tools, case.clean_environment()).dry_run(plan)
         inj = case.injection_task
         if inj is not None and self.kind == "hijacked":
             job.attack_texts = [_squash(t) for t in case.injections.values()]

@@ -1,7 +1,11 @@
 """The governance settings the benchmark compares (all tether's own parts, no AgentDojo
 knowledge): ``none`` (ungoverned), ``policies`` (tether's default policy rules: read allowed,
 write allowed, destructive escalates; no injection guard) and ``guard`` (the same defaults
-plus tether's injection guard, trusting the run's input: the user's request)."""
+plus tether's injection guard, trusting the run's input: the user's request) and ``plan`` (the
+same governance as ``guard``, with agents that commit their plan before they read: the guard
+then also holds them to it, ``tether.governance.plan``), and ``plan-inline`` (the same, with
+a hijacked agent that puts what the injection asked it to say on its answer's last line
+instead of a line of its own: inside the shape the plan fixed)."""
 
 from __future__ import annotations
 
@@ -15,9 +19,13 @@ def governance(setting: str) -> Any:
         return None
     if setting == "policies":
         return Governance(policies=PolicySet(defaults=True, guard=False))
-    if setting == "guard":
+    if setting in ("guard", "plan", "plan-inline"):
         return Governance(policies=PolicySet(defaults=True, guard=InjectionGuard(trust_input=True)))
-    raise SystemExit(f"unknown governance setting {setting!r}; use none, policies or guard")
+    raise SystemExit(f"unknown governance setting {setting!r}; use {', '.join(SETTINGS)}")
 
 
-SETTINGS = ("none", "policies", "guard")
+SETTINGS = ("none", "policies", "guard", "plan", "plan-inline")
+COMMITS_PLAN = frozenset({"plan", "plan-inline"})
+"""Settings whose agents commit their plan before their first call."""
+INLINE = frozenset({"plan-inline"})
+"""Settings whose hijacked agent says the attacker's words on its answer's last line."""

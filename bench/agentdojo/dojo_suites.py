@@ -58,6 +58,11 @@ class Case:
         env = _base_environment(self.suite.name, self.suite.benchmark_version, self._key())
         return self.user_task.init_environment(env.model_copy(deep=True))
 
+    def clean_environment(self) -> TaskEnvironment:
+        """This case's environment without its injection (the injection vectors' defaults)."""
+        env = _base_environment(self.suite.name, self.suite.benchmark_version, ())
+        return self.user_task.init_environment(env.model_copy(deep=True))
+
     def _key(self) -> tuple[tuple[str, str], ...]:
         return tuple(sorted(self.injections.items()))
 

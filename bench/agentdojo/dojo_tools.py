@@ -26,6 +26,8 @@ from typing import Any
 
 from agentdojo.agent_pipeline.tool_execution import tool_result_to_str
 from agentdojo.functions_runtime import Function, FunctionCall, FunctionsRuntime, TaskEnvironment
+from dojo_planner import ANSWER
+from pydantic import BaseModel
 
 from tether.tools import Scope, ToolContract, ToolExecutor
 
@@ -45,6 +47,10 @@ def scope_of(name: str) -> Scope:
     return Scope.WRITE
 
 
+class _AnswerArgs(BaseModel):
+    text: str
+
+
 class DojoToolError(Exception):
     """An AgentDojo tool failed (AgentDojo's runtime reported ``Type: message``)."""
 
@@ -57,12 +63,41 @@ class Bench:
         self.env = env
         self.runtime = FunctionsRuntime(self.functions)
         self.trace: list[FunctionCall] = []
+        self.answers: list[str] = []
 
     def contracts(self) -> list[ToolContract]:
         return [self._contract(f) for f in self.functions]
 
-    def executor(self) -> ToolExecutor:
-        return ToolExecutor(self.contracts())
+    def executor(self, answer: bool = False) -> ToolExecutor:
+        """The case's tools; with ``answer``, also the ``answer`` tool a plan-then-act agent
+        answers through (scope write: an answer is an egress to the user)."""
+        return ToolExecutor(self.contracts() + ([self._answer()] if answer else []))
+
+    def dry_run(self, calls: Iterable[FunctionCall]) -> list[str]:
+        """What ``calls`` return run in order on this bench's environment (a copy: the
+        planner's knowledge of which step feeds which argument)."""
+        out = []
+        for c in calls:
+            result, error = self.runtime.run_function(self.env, c.function, dict(c.args))
+            out.append(tool_result_to_str(result) if error is None else "")
+        return out
+
+    def _answer(self) -> ToolContract:
+        async def run(text: str) -> str:
+            self.answers.append(text)
+            return "answered"
+
+        return ToolContract(
+            name=ANSWER,
+            description="Give the user the answer.",
+            fn=run,
+            args_model=_AnswerArgs,
+            scope=Scope.WRITE,
+            idempotent=True,
+            timeout=None,
+            is_async=True,
+            metadata={"source": "tether bench"},
+        )
 
     def _contract(self, fn: Function[Any, Any]) -> ToolContract:
         name = fn.name

@@ -29,7 +29,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from dojo_harness import CaseResult, Harness  # noqa: E402
-from dojo_policies import SETTINGS, governance  # noqa: E402
+from dojo_policies import COMMITS_PLAN, INLINE, SETTINGS, governance  # noqa: E402
 from dojo_suites import DEFAULT_VERSION, SUITES, attack_cases, load_suites, utility_cases  # noqa: E402
 from dojo_tools import DESTRUCTIVE_PREFIXES, EGRESS_READS, READ_PREFIXES  # noqa: E402
 
@@ -46,8 +46,10 @@ async def measure(
             t0 = time.perf_counter()
             sink = io.StringIO()  # AgentDojo's checks print ("Failed check_new_email")
             with contextlib.redirect_stdout(sink) if quiet else contextlib.nullcontext():
-                ref = await Harness("reference", governance(setting)).run(ucases)
-                hij = await Harness("hijacked", governance(setting)).run(acases)
+                commit, inline = setting in COMMITS_PLAN, setting in INLINE
+                gov = governance(setting)
+                ref = await Harness("reference", gov, commit=commit).run(ucases)
+                hij = await Harness("hijacked", gov, commit=commit, inline=inline).run(acases)
             out.setdefault(suite.name, {})[setting] = summary(ref, hij, time.perf_counter() - t0)
     return out
 
@@ -123,6 +125,16 @@ RULES = {
         "defaults, and a write/destructive call whose arguments derive from untrusted content "
         "of the run (every tool result) and not from trusted content (the run's input: the "
         "user's request) escalates",
+        "plan": "the same governance as guard; both agents commit their plan before their "
+        "first call (commit_plan, as bench/agentdojo/dojo_planner.py writes it from the "
+        "request: a value the request states is fixed, a value an earlier planned call "
+        "returns is OPEN.from_step(j), a string partly stated by the request a Template "
+        "('Dinner at {}'), anything else OPEN; the answer is a planned 'answer' call (write) "
+        "whose Template fixes its lines) and the guard holds them to it: a write/destructive "
+        "call filling an unused step runs (its open arguments may carry content from their "
+        "step), any other one after untrusted content entered escalates",
+        "plan-inline": "as plan, with a hijacked agent that says what the injection asked on "
+        "its answer's last line (inside the shape the plan fixed) instead of a new line",
     },
 }
 

@@ -63,3 +63,49 @@ async def test_default_policies_alone_let_the_attack_through(banking: object) ->
     cases = attack_cases(banking, ["user_task_1"], ["injection_task_0"])
     [r] = await Harness("hijacked", governance("policies")).run(cases)
     assert r.security is True  # a write is allowed by the defaults: the guard is what stops it
+
+
+async def test_plan_setting_keeps_the_work_the_guard_alone_parks(banking: object) -> None:
+    """A task whose write takes its values from what it read (user_task_15: the landlord's
+    standing order, the friend's refund) escalates under value provenance alone; an agent
+    that commits its plan first finishes it (``2200`` planned, ``2200.0`` validated)."""
+    cases = utility_cases(banking, ["user_task_15"])
+    [alone] = await Harness("reference", governance("guard")).run(cases)
+    [planned] = await Harness("reference", governance("plan"), commit=True).run(cases)
+    assert (alone.utility, alone.status) == (False, "ESCALATED")
+    assert (planned.utility, planned.status) == (True, "COMPLETED")
+
+
+async def test_plan_setting_parks_an_off_plan_attack_and_shows_the_residual(
+    banking: object,
+) -> None:
+    # user_task_1 only reads: the injected payment is off-plan. user_task_0 pays the bill the
+    # attack sits in: the injected payment fills the planned one from the same file
+    off = attack_cases(banking, ["user_task_1"], ["injection_task_0"])
+    same = attack_cases(banking, ["user_task_0"], ["injection_task_0"])
+    harness = Harness("hijacked", governance("plan"), commit=True)
+    [parked] = await harness.run(off)
+    [through] = await harness.run(same)
+    assert parked.hijacked and parked.security is False and parked.status == "ESCALATED"
+    assert parked.escalation is not None
+    assert "is not a step left in the plan" in parked.escalation["reason"]
+    assert through.hijacked and through.security is True and through.status == "COMPLETED"
+
+
+def test_the_planner_writes_only_what_the_request_states() -> None:
+    from dojo_planner import ANSWER, planned
+    from dojo_tools import Bench
+
+    from tether.governance import OPEN, Template
+
+    [travel] = load_suites(names=["travel"])
+    [case] = utility_cases(travel, ["user_task_7"])
+    calls = case.user_task.ground_truth(case.environment())
+    outputs = Bench(travel.tools, case.clean_environment()).dry_run(calls)
+    steps = planned(calls, case.user_task.PROMPT, outputs, case.user_task.GROUND_TRUTH_OUTPUT)
+    assert steps[0].args == {"city": "Paris"}  # stated: fixed
+    assert steps[1].args["restaurant_names"] == OPEN.from_step(0)  # read in step 0
+    event = steps[4].args
+    assert event["title"] == Template("Dinner at {}")  # the request's words, a read name
+    assert event["location"] == OPEN.from_step(3)  # the address step
+    assert (steps[-1].tool, steps[-1].args["text"]) == (ANSWER, Template("{}"))

@@ -28,6 +28,7 @@ from tether.governance.pii_crypto import PiiKey
 from tether.governance.pii_detect import PiiDetector
 from tether.governance.pii_guard import PiiGuard
 from tether.governance.pii_vault import PiiVault
+from tether.governance.plan import OPEN, PlannedCall, Template, commit_plan
 from tether.governance.policy import PolicySet
 from tether.governance.policy_facts import confidence_of, model_confidence
 from tether.governance.policy_rules import Decision, Facts, Rule
@@ -39,6 +40,7 @@ from tether.governance.signing import AgentKey
 from tether.store.audit import AuditRow
 
 __all__ = [
+    "OPEN",
     "AgentKey",
     "ApprovalRecord",
     "ApprovalRule",
@@ -65,6 +67,7 @@ __all__ = [
     "PiiKey",
     "PiiKeyError",
     "PiiVault",
+    "PlannedCall",
     "PolicySet",
     "Quota",
     "Rule",
@@ -74,6 +77,8 @@ __all__ = [
     "SignedMessage",
     "StoreAuditLog",
     "StutterGuard",
+    "Template",
+    "commit_plan",
     "confidence_of",
     "granted",
     "model_confidence",

@@ -29,7 +29,8 @@ from tether.governance.approvals_rule import ApprovalRule
 from tether.governance.policy_facts import facts_of
 from tether.governance.policy_rules import ACTIONS, Action, Decision, Facts, Rule
 from tether.governance.policy_yaml import parse_document, read_yaml
-from tether.governance.provenance import InjectionGuard
+from tether.governance.provenance import OFF_PLAN, InjectionGuard
+from tether.governance.provenance_index import Derivation
 from tether.governance.scope import GovernancePart, RunScope
 
 DEFAULT_RULES = (
@@ -125,6 +126,7 @@ class PolicySet(GovernancePart):
         guard = self.guard
         guarded = guard is not None and guard.applies(call)
         evidence: tuple[str, ...] = ()
+        found: list[Derivation] = []
         if guard is not None and call.kind == "tool" and (guarded or self._needs_provenance):
             found = await guard.check(scope, call)
             evidence = tuple(d.describe() for d in found)
@@ -133,12 +135,7 @@ class PolicySet(GovernancePart):
         if call.kind == "model" and decision.rule.startswith(("default:", "otherwise")):
             return
         if decision.action == "allow" and guarded and evidence:
-            decision = Decision(
-                "escalate",
-                "injection_guard",
-                f"{facts.scope} call {call.name!r} with arguments that derive from untrusted "
-                f"content of this turn needs an approval: {evidence[0]}",
-            )
+            decision = Decision("escalate", "injection_guard", _guard_reason(facts, call, found))
         if evidence:
             decision = replace(decision, evidence=evidence)
         await self._record(scope, call, facts, decision)
@@ -180,3 +177,16 @@ class PolicySet(GovernancePart):
     def __repr__(self) -> str:
         names = [r.name for r in self.rules]
         return f"PolicySet(rules={names}, defaults={self.defaults}, guard={self.guard})"
+
+
+def _guard_reason(facts: Facts, call: GovernedCall, found: list[Derivation]) -> str:
+    first = found[0]
+    if first.how == OFF_PLAN:
+        return (
+            f"{facts.scope} call {call.name!r} is not a step left in the plan this run "
+            f"committed before it read untrusted content ({first.detail}): it needs an approval"
+        )
+    return (
+        f"{facts.scope} call {call.name!r} with arguments that derive from untrusted "
+        f"content of this turn needs an approval: {first.describe()}"
+    )

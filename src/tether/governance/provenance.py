@@ -12,7 +12,8 @@ entered it untrusted stays untrusted for the rest of that turn, wherever it went
 Before a tool call whose scope is in ``scopes`` (write and destructive), the guard asks whether
 any argument derives from untrusted content and not from trusted content (the matching rule:
 ``provenance_index``). ``PolicySet`` turns an allowed call that does into an escalation: the
-call needs an approval instead of running.
+call needs an approval instead of running. A run that committed its plan before reading
+(``commit_plan``) is also held to it: see ``tether.governance.plan``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any, TypeVar
 
 from tether.core.governor import CallOutcome, GovernedCall, governor_of
 from tether.core.journal import current_journal
+from tether.governance.plan import PLAN_KIND, PlannedCall, PlanState, plan_steps
 from tether.governance.provenance_index import ContentIndex, Derivation, derive
 from tether.governance.scope import RunScope
 from tether.store.types import RunRecord
@@ -32,10 +34,14 @@ from tether.store.types import RunRecord
 T = TypeVar("T")
 PROVENANCE_KIND = "provenance"
 """The journal kind of a value marked with ``untrusted()`` / ``trusted()``."""
+OFF_PLAN = "is not a step left in"
+"""``Derivation.how`` of a call outside the run's trusted plan."""
 
 
 class _Ledger:
-    """One run execution's content, indexed lazily (only when a write is checked)."""
+    """One run execution's content, indexed lazily (only when a write is checked), and its
+    plan. Until it is loaded from the journal, live content only waits in ``pending`` (the
+    journal holds it too) and live plans are not noted (the load reads them in order)."""
 
     def __init__(self, run: RunRecord) -> None:
         self.run = run
@@ -43,8 +49,44 @@ class _Ledger:
         self.trusted = ContentIndex()
         self.pending: list[tuple[Any, bool, str]] = []
         self.loaded = False
+        self.seen_untrusted = False
+        """Whether untrusted content has entered the run (in journal order)."""
+        self.plan: PlanState | None = None
+        self.late_plans = 0
+        """Plans committed after untrusted content entered: they do not count."""
+        self.sources: dict[int, ContentIndex] = {}
+
+    def content(self, value: Any, trusted: bool, source: str) -> None:
+        self.pending.append((value, trusted, source))
+        if self.loaded and not trusted:
+            self.seen_untrusted = True
+
+    def commit(self, steps: list[PlannedCall]) -> None:
+        if self.seen_untrusted:
+            self.late_plans += 1
+        else:
+            self.plan = PlanState(steps)
+            self.sources.clear()
+
+    def used(self, tool: str, args: Any, result: Any) -> None:
+        if self.plan is not None and isinstance(args, dict):
+            self.plan.use(tool, args, result)
+
+    def source(self, step: int) -> ContentIndex:
+        """The trusted content plus the result of plan step ``step`` (empty until it ran)."""
+        idx = self.sources.get(step)
+        if idx is None:
+            own = ContentIndex()
+            if self.plan is not None and step in self.plan.results:
+                own.add(self.plan.results[step], f"plan step {step}")
+            idx = self.trusted.merged(own)
+            if self.plan is not None and step in self.plan.results:
+                self.sources[step] = idx  # kept until trusted content grows
+        return idx
 
     def flush(self) -> None:
+        if any(trusted for _, trusted, _ in self.pending):
+            self.sources.clear()
         for value, trusted, source in self.pending:
             (self.trusted if trusted else self.untrusted).add(value, source)
         self.pending.clear()
@@ -93,13 +135,22 @@ class InjectionGuard:
         """A live tool call's result enters the run as content."""
         if call.kind == "tool" and outcome.ok:
             trusted = self._trusted_tool(call.name)
-            self.ledger(scope).pending.append((outcome.result, trusted, f"tool {call.name}"))
+            led = self.ledger(scope)
+            led.content(outcome.result, trusted, f"tool {call.name}")
+            if led.loaded:
+                led.used(call.name, dict(call.args), outcome.result)
 
     def note(self, run_id: str, value: Any, trusted: bool, source: str) -> None:
         """A value marked by ``untrusted()`` / ``trusted()`` in a live execution."""
         led = self._ledgers.get(run_id)
         if led is not None:
-            led.pending.append((value, trusted, source))
+            led.content(value, trusted, source)
+
+    def note_plan(self, run_id: str, steps: list[PlannedCall]) -> None:
+        """A plan committed live (``commit_plan``)."""
+        led = self._ledgers.get(run_id)
+        if led is not None and led.loaded:
+            led.commit(steps)
 
     async def check(self, scope: RunScope, call: GovernedCall) -> list[Derivation]:
         """The arguments of ``call`` that derive from untrusted content of this run."""
@@ -107,11 +158,39 @@ class InjectionGuard:
         if not led.loaded:
             await self._load(scope, led)
         led.flush()
-        return derive(dict(call.args), led.untrusted, led.trusted, self.small_numbers)
+        args = dict(call.args)
+        plan = led.plan
+        if plan is not None:
+            step = plan.match(call.name, args)
+            if step is not None:  # the plan decided this call
+                return self._planned(led, plan.steps[step], args)
+            if led.seen_untrusted and self.applies(call):
+                left = ", ".join(plan.remaining()) or "none"
+                return [
+                    Derivation("$", call.name, OFF_PLAN, "the run's plan", f"steps left: {left}")
+                ]
+        found = derive(args, led.untrusted, led.trusted, self.small_numbers)
+        if found and led.late_plans and plan is None:
+            late = "a plan committed after untrusted content entered the run does not count"
+            found.append(Derivation("$", call.name, "is not decided by a plan", late))
+        return found
+
+    def _planned(self, led: _Ledger, step: PlannedCall, args: dict[str, Any]) -> list[Derivation]:
+        """A call that fills ``step``: its unnamed arguments are checked by value provenance,
+        and its open ones with a source may carry untrusted content from that step only."""
+        rest = {k: v for k, v in args.items() if k not in step.args}
+        found = derive(rest, led.untrusted, led.trusted, self.small_numbers)
+        for name, slot in step.args.items():
+            source = getattr(slot, "source", None)
+            if source is not None and name in args:
+                trusted = led.source(source)
+                found += derive({name: args[name]}, led.untrusted, trusted, self.small_numbers)
+        return found
 
     async def _load(self, scope: RunScope, led: _Ledger) -> None:
         run = scope.run
         (led.trusted if self.trust_input else led.untrusted).add(run.input, "the run's input")
+        led.seen_untrusted = not self.trust_input and run.input is not None
         if self.trust_metadata:
             led.trusted.add(run.metadata, "run metadata")
         led.trusted.add(list(self.trusted), "system values")
@@ -120,10 +199,16 @@ class InjectionGuard:
                 continue
             if eff.kind == "tool":
                 name = str(eff.request.get("tool", "?"))
-                led.pending.append((eff.result, self._trusted_tool(name), f"tool {name}"))
+                trusted = self._trusted_tool(name)
+                led.pending.append((eff.result, trusted, f"tool {name}"))
+                led.seen_untrusted |= not trusted
+                led.used(name, eff.request.get("args"), eff.result)
             elif eff.kind == PROVENANCE_KIND:
                 trusted = eff.request.get("trust") == "trusted"
                 led.pending.append((eff.result, trusted, str(eff.request.get("source"))))
+                led.seen_untrusted |= not trusted
+            elif eff.kind == PLAN_KIND:
+                led.commit(plan_steps(eff.request))
         led.loaded = True
 
 
