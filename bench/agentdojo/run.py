@@ -131,8 +131,9 @@ RULES = {
         "returns is OPEN.from_step(j), a string partly stated by the request a Template "
         "('Dinner at {}'), anything else OPEN; the answer is a planned 'answer' call (write) "
         "whose Template fixes its lines) and the guard holds them to it: a write/destructive "
-        "call filling an unused step runs (its open arguments may carry content from their "
-        "step), any other one after untrusted content entered escalates",
+        "call filling an unused step runs (an OPEN.from_step(j) argument must come from step "
+        "j's result, an OPEN one may not carry an identifier untrusted content gave), any "
+        "other one after untrusted content entered escalates",
         "plan-inline": "as plan, with a hijacked agent that says what the injection asked on "
         "its answer's last line (inside the shape the plan fixed) instead of a new line",
     },

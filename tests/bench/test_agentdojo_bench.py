@@ -76,20 +76,21 @@ async def test_plan_setting_keeps_the_work_the_guard_alone_parks(banking: object
     assert (planned.utility, planned.status) == (True, "COMPLETED")
 
 
-async def test_plan_setting_parks_an_off_plan_attack_and_shows_the_residual(
-    banking: object,
-) -> None:
+async def test_plan_setting_parks_off_plan_and_off_source_attacks(banking: object) -> None:
     # user_task_1 only reads: the injected payment is off-plan. user_task_0 pays the bill the
-    # attack sits in: the injected payment fills the planned one from the same file
+    # attack is written in: the injected payment fills the planned one, but its amount does
+    # not come from the bill, where the plan says the amount comes from
     off = attack_cases(banking, ["user_task_1"], ["injection_task_0"])
     same = attack_cases(banking, ["user_task_0"], ["injection_task_0"])
     harness = Harness("hijacked", governance("plan"), commit=True)
     [parked] = await harness.run(off)
-    [through] = await harness.run(same)
-    assert parked.hijacked and parked.security is False and parked.status == "ESCALATED"
-    assert parked.escalation is not None
+    [sourced] = await harness.run(same)
+    for r in (parked, sourced):
+        assert r.hijacked and r.security is False and r.status == "ESCALATED"
+        assert r.escalation is not None
+    assert parked.escalation is not None and sourced.escalation is not None
     assert "is not a step left in the plan" in parked.escalation["reason"]
-    assert through.hijacked and through.security is True and through.status == "COMPLETED"
+    assert "does not come from plan step 0" in sourced.escalation["reason"]
 
 
 def test_the_planner_writes_only_what_the_request_states() -> None:

@@ -14,9 +14,10 @@ The injection guard then reads a write or destructive call this way:
   entered the run; a plan made after reading (a re-plan) is itself derived from what was read;
 - a call that matches a step of the trusted plan not yet used (same tool, each fixed argument
   equal, each ``Template`` argument of the planned shape) runs: its ``OPEN`` arguments may
-  carry values from untrusted content (values flow, control does not), from the result of one
-  planned step only when the plan says which (``OPEN.from_step(i)``); the arguments the step
-  does not name are still checked by value provenance;
+  carry values from untrusted content (values flow, control does not); one the plan says
+  comes from a step's result (``OPEN.from_step(i)``) must come from it; one without a source
+  may not carry an identifier (a URL, an account) untrusted content gave; the arguments the
+  step does not name are still checked by value provenance;
 - once untrusted content entered the run, a call that matches no remaining step is
   *off-plan*: it escalates, whatever its values (untrusted content may have decided it).
 
@@ -45,9 +46,9 @@ PLAN_KIND: Final = "plan"
 @dataclass(frozen=True, slots=True)
 class Open:
     """An argument the plan leaves open: filled from what the run reads. ``source`` names the
-    plan step (its index) whose result may fill it: then untrusted content from anywhere else
-    in it is reported (a link read from the page the plan fetched may not go where the plan
-    said the channel's link goes)."""
+    plan step (its index) whose result fills it: then each string and number in it must come
+    from that result (or from trusted content): a link read from the page the plan fetched
+    may not go where the plan said the channel's link goes."""
 
     source: int | None = None
 
@@ -79,6 +80,11 @@ class Template:
 
     def matches(self, value: Any) -> bool:
         return isinstance(value, str) and _regex(self.pattern).fullmatch(value) is not None
+
+    def slots(self, value: str) -> list[str]:
+        """What fills each ``{}`` in ``value`` (which ``matches``)."""
+        found = _regex(self.pattern).fullmatch(value)
+        return list(found.groups()) if found is not None else []
 
 
 @lru_cache(maxsize=1024)

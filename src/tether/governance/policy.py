@@ -29,7 +29,7 @@ from tether.governance.approvals_rule import ApprovalRule
 from tether.governance.policy_facts import facts_of
 from tether.governance.policy_rules import ACTIONS, Action, Decision, Facts, Rule
 from tether.governance.policy_yaml import parse_document, read_yaml
-from tether.governance.provenance import OFF_PLAN, InjectionGuard
+from tether.governance.provenance import NOT_FROM_SOURCE, OFF_PLAN, InjectionGuard
 from tether.governance.provenance_index import Derivation
 from tether.governance.scope import GovernancePart, RunScope
 
@@ -185,6 +185,12 @@ def _guard_reason(facts: Facts, call: GovernedCall, found: list[Derivation]) -> 
         return (
             f"{facts.scope} call {call.name!r} is not a step left in the plan this run "
             f"committed before it read untrusted content ({first.detail}): it needs an approval"
+        )
+    if first.how == NOT_FROM_SOURCE:
+        return (
+            f"{facts.scope} call {call.name!r} fills a step of the run's plan, but argument "
+            f"{first.path}={first.value!r} does not come from {first.source}, where the plan "
+            "says it comes from: it needs an approval"
         )
     return (
         f"{facts.scope} call {call.name!r} with arguments that derive from untrusted "

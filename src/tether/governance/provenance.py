@@ -26,8 +26,14 @@ from typing import Any, TypeVar
 
 from tether.core.governor import CallOutcome, GovernedCall, governor_of
 from tether.core.journal import current_journal
-from tether.governance.plan import PLAN_KIND, PlannedCall, PlanState, plan_steps
-from tether.governance.provenance_index import ContentIndex, Derivation, derive
+from tether.governance.plan import PLAN_KIND, Open, PlannedCall, PlanState, Template, plan_steps
+from tether.governance.provenance_index import (
+    ContentIndex,
+    Derivation,
+    derive,
+    identifiers,
+    unsourced,
+)
 from tether.governance.scope import RunScope
 from tether.store.types import RunRecord
 
@@ -36,6 +42,8 @@ PROVENANCE_KIND = "provenance"
 """The journal kind of a value marked with ``untrusted()`` / ``trusted()``."""
 OFF_PLAN = "is not a step left in"
 """``Derivation.how`` of a call outside the run's trusted plan."""
+NOT_FROM_SOURCE = "does not come from"
+"""``Derivation.how`` of an argument the plan reads from a step, with a value the step lacks."""
 
 
 class _Ledger:
@@ -73,20 +81,16 @@ class _Ledger:
             self.plan.use(tool, args, result)
 
     def source(self, step: int) -> ContentIndex:
-        """The trusted content plus the result of plan step ``step`` (empty until it ran)."""
+        """The result of plan step ``step`` (empty until it ran)."""
         idx = self.sources.get(step)
         if idx is None:
-            own = ContentIndex()
+            idx = ContentIndex()
             if self.plan is not None and step in self.plan.results:
-                own.add(self.plan.results[step], f"plan step {step}")
-            idx = self.trusted.merged(own)
-            if self.plan is not None and step in self.plan.results:
-                self.sources[step] = idx  # kept until trusted content grows
+                idx.add(self.plan.results[step], f"plan step {step}")
+                self.sources[step] = idx
         return idx
 
     def flush(self) -> None:
-        if any(trusted for _, trusted, _ in self.pending):
-            self.sources.clear()
         for value, trusted, source in self.pending:
             (self.trusted if trusted else self.untrusted).add(value, source)
         self.pending.clear()
@@ -176,15 +180,23 @@ class InjectionGuard:
         return found
 
     def _planned(self, led: _Ledger, step: PlannedCall, args: dict[str, Any]) -> list[Derivation]:
-        """A call that fills ``step``: its unnamed arguments are checked by value provenance,
-        and its open ones with a source may carry untrusted content from that step only."""
+        """A call that fills ``step``: its unnamed arguments are checked by value provenance;
+        each open one with a source must come from that step's result or trusted content; an
+        open one without may not carry an identifier (a link, an account) untrusted content
+        gave: what decides where things go must come from where the plan said."""
         rest = {k: v for k, v in args.items() if k not in step.args}
         found = derive(rest, led.untrusted, led.trusted, self.small_numbers)
         for name, slot in step.args.items():
+            if name not in args:
+                continue
             source = getattr(slot, "source", None)
-            if source is not None and name in args:
-                trusted = led.source(source)
-                found += derive({name: args[name]}, led.untrusted, trusted, self.small_numbers)
+            if source is None:
+                if isinstance(slot, Open):  # prose and values flow, identifiers need a source
+                    found += identifiers({name: args[name]}, led.untrusted, led.trusted)
+                continue
+            value = slot.slots(args[name]) if isinstance(slot, Template) else args[name]
+            for path, leaf in unsourced({name: value}, [led.source(source), led.trusted]):
+                found.append(Derivation(path, leaf, NOT_FROM_SOURCE, f"plan step {source}"))
         return found
 
     async def _load(self, scope: RunScope, led: _Ledger) -> None:

@@ -20,7 +20,7 @@ content and *not* from trusted content (the run's metadata, system values, trust
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,6 +121,38 @@ def derive(
             how, source, detail = hit
             found.append(Derivation(path, value, how, source, detail))
     return found
+
+
+_EMPTY = ContentIndex()
+
+
+def identifiers(args: Any, untrusted: ContentIndex, trusted: ContentIndex) -> list[Derivation]:
+    """Each string of ``args`` that carries an identifier (an account, IBAN, e-mail address,
+    URL or domain: ``provenance_text.atoms``) of ``untrusted`` and not of ``trusted`` content."""
+    found: list[Derivation] = []
+    for path, leaf in leaves(args):
+        if not isinstance(leaf, str):
+            continue
+        for a in sorted(atoms(normalize(leaf))):
+            if a in untrusted.atoms and a not in trusted.atoms:
+                how = "carries an identifier from"
+                found.append(Derivation(path, leaf, how, untrusted.atoms[a], a))
+                break
+    return found
+
+
+def unsourced(args: Any, sources: Sequence[ContentIndex]) -> list[tuple[str, Any]]:
+    """``(json path, leaf)`` for each string (2 characters or more) and number in ``args``
+    that derives from none of ``sources`` (numbers of any size count here)."""
+    out: list[tuple[str, Any]] = []
+    for path, leaf in leaves(args):
+        if not isinstance(leaf, str | int | float):
+            continue
+        if isinstance(leaf, str) and len(normalize(leaf)) < 2:
+            continue
+        if not any(_derive_one(leaf, idx, _EMPTY, 0) is not None for idx in sources):
+            out.append((path, leaf))
+    return out
 
 
 def _derive_one(
