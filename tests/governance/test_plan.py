@@ -244,7 +244,10 @@ async def test_plan_and_used_steps_hold_across_an_approval_resume(tmp_path: Any)
         assert again.escalation["details"]["intent"]["tool"] == "refund"
         assert "steps left: none" in again.escalation["reason"]
         plans = [e for e in await rt.store.list_effects(res.run_id) if e.kind == "plan"]
+        events = [e async for e in rt.events(res.run_id, follow=False)]
     assert len(plans) == 1
+    committed = [e.data for e in events if e.type == "plan_committed"]
+    assert committed == [{"steps": ["read_ticket", "refund"]}]  # once: the resume replayed it
     assert ledger.refunds == [("ACC-1001", 25)]
     assert ledger.emails == [("boss@acme.example", "done")]
 

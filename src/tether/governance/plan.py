@@ -219,17 +219,25 @@ def _steps(calls: Iterable[PlannedCall | Mapping[str, Any]]) -> list[PlannedCall
 
 async def commit_plan(calls: Sequence[PlannedCall | Mapping[str, Any]], *, ctx: Any = None) -> None:
     """Commit the calls this run will make (see the module). Journaled: a resumed run keeps its
-    plan and does not commit it twice. Outside a run it only validates the plan."""
+    plan and does not commit it twice; a ``plan_committed`` event lists the steps' tools.
+    Outside a run it only validates the plan."""
     steps = _steps(calls)
     ctx = ctx if ctx is not None else current_journal()
     if ctx is None:
         return
     request = {"steps": [s.to_json() for s in steps]}
+    live: list[bool] = []
 
     async def give() -> dict[str, Any]:
+        live.append(True)
         return request
 
     await ctx.journaled(PLAN_KIND, request, give)
+    if not live:  # a replay: the guard reads the plan from the journal, in order
+        return
+    emit = getattr(ctx, "emit", None)
+    if emit is not None:
+        emit("plan_committed", {"steps": [s.tool for s in steps]})
     for part in getattr(governor_of(ctx), "parts", ()):
         guard = getattr(part, "guard", None)
         note = getattr(guard, "note_plan", None)
