@@ -60,8 +60,8 @@ def _tether(*args: str) -> subprocess.Popen[str]:
     )
 
 
-def _start_server(url: str) -> tuple[subprocess.Popen[str], str]:
-    proc = _tether("serve", "--store", url, "--app", APP, "--port", "0", "--json")
+def _start_server(url: str, app: str = APP) -> tuple[subprocess.Popen[str], str]:
+    proc = _tether("serve", "--store", url, "--app", app, "--port", "0", "--json")
     assert proc.stdout is not None
     line = proc.stdout.readline()
     if not line:

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from tether.core.lifecycle import RunStatus
+from tether.store.live import RELAYED, LiveChannel
 from tether.store.types import Event
 
 Hop = tuple[RunStatus | None, RunStatus, str, str]
@@ -39,8 +40,41 @@ def lifecycle_events(run_id: str, at: float, hops: Iterable[Hop]) -> list[Event]
 
 
 class EventBus:
+    """Subscribers per run in this process; with a ``remote`` channel (the store's, when it
+    can carry live events between processes: ``store.live``) the relayed live events go to
+    the other processes too, and theirs come in here once ``listen_remote`` was called."""
+
     def __init__(self) -> None:
         self._subs: defaultdict[str, set[asyncio.Queue[Event]]] = defaultdict(set)
+        self.remote: LiveChannel | None = None
+        self._remote_waited = False
+
+    def relay(self, ev: Event) -> None:
+        """Send a live-only event to the other processes (the relayed kinds only)."""
+        if self.remote is not None and ev.type in RELAYED:
+            self.remote.send(ev)
+
+    def wants_relay(self, type: str) -> bool:
+        return self.remote is not None and type in RELAYED
+
+    async def listen_remote(self, timeout: float) -> bool:
+        """Hear other processes' live events from now on (waiting up to ``timeout`` seconds
+        for the channel); whether they will be heard."""
+        if self.remote is None:
+            return False
+        self.remote.listen()
+        waited, self._remote_waited = self._remote_waited, True
+        return await self.remote.listening(0.0 if waited else timeout)  # waits only once
+
+    async def sync_remote(self) -> None:
+        """Wait until what other processes sent so far was delivered here (a barrier)."""
+        if self.remote is not None:
+            await self.remote.sync()
+
+    def deliver_remote(self, ev: Event) -> None:
+        """An event another process sent: for this process's subscribers of its run."""
+        if ev.run_id in self._subs:
+            self.publish(ev)
 
     def has_subscribers(self, run_id: str) -> bool:
         return run_id in self._subs

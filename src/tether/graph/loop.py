@@ -162,11 +162,17 @@ class RunLoop:
             self.trace.event(type, data)
 
     def publish_live(self, type: str, data: dict[str, Any], node: str | None, step: int) -> None:
-        """A live-only event for this process's subscribers, when there are any: neither
-        persisted nor traced (a streamed model's tokens, one event per piece)."""
+        """A live-only event for this process's subscribers, when there are any, and for other
+        processes' (a relayed kind, when the store can carry it): neither persisted nor traced
+        (a streamed model's tokens, one event per piece)."""
         bus = self.rt.bus
-        if bus.has_subscribers(self.run.run_id):
-            bus.publish(Event(self.run.run_id, 0, type, self.rt.clock.now(), step, node, data))
+        local, remote = bus.has_subscribers(self.run.run_id), bus.wants_relay(type)
+        if local or remote:
+            ev = Event(self.run.run_id, 0, type, self.rt.clock.now(), step, node, data)
+            if local:
+                bus.publish(ev)
+            if remote:
+                bus.relay(ev)
 
     def take_events(self) -> list[Event]:
         evs, self._events = self._events, []
@@ -186,6 +192,9 @@ class RunLoop:
         return hops
 
     async def _commit(self, commit: Commit) -> None:
+        remote = self.rt.bus.remote
+        if remote is not None and remote.pending:  # relayed tokens go out before the step
+            await remote.flush()
         commit.events = self.take_events()
         commit.base = self.run  # the store reads back only the run's small columns
         self.run = await self.rt.store.commit(self.run.run_id, self.token, commit)

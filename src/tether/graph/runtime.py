@@ -65,6 +65,7 @@ from tether.graph.version import VERSION_KEY, differences
 from tether.graph.wake import WakeSignal
 from tether.observability.run_trace import trace_metadata_for_new_run
 from tether.observability.trace_ids import TRACE_KEY
+from tether.store.live import LiveSource
 from tether.store.protocol import RunStore
 from tether.store.queue_limits import QueueControl
 from tether.store.transient import OutageLog
@@ -210,6 +211,8 @@ class Runtime(
                     await self.store.close()
                 raise
             self._opened = True
+            if isinstance(self.store, LiveSource):
+                self.bus.remote = self.store.live_channel(self.bus.deliver_remote)
             self._background.append(asyncio.create_task(self._heartbeat()))
             if self.recover and isinstance(self.store, WakeSource):
                 self._wake.bind()
@@ -239,6 +242,10 @@ class Runtime(
             with contextlib.suppress(Exception):
                 await self.store.release_lease(run_id, token)
         self._leases.clear()
+        remote, self.bus.remote = self.bus.remote, None
+        if remote is not None:
+            with contextlib.suppress(Exception):
+                await remote.close()
         if self._opened:
             await self.store.close()
         self._opened = False

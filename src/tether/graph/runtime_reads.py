@@ -163,9 +163,12 @@ class RunReads:
 
     async def events(self, run_id: str, *, follow: bool = True) -> AsyncIterator[Event]:
         """The run's events: the persisted log first, then (``follow``) live events until the
-        run completes, fails, is cancelled or parks."""
+        run completes, fails, is cancelled or parks; a streamed model's tokens as well when
+        another process runs the call and the store carries live events (PostgreSQL)."""
         await self._ensure_open()
         q = self.bus.subscribe(run_id) if follow else None
+        # a worker process's tokens come over the store's live channel
+        remote = q is not None and await self.bus.listen_remote(5.0)
         try:
             last = 0
             async for ev in self._stored_events(run_id, 0):
@@ -177,6 +180,12 @@ class RunReads:
                 try:
                     ev = await asyncio.wait_for(q.get(), self.poll_interval / 2)
                 except TimeoutError:
+                    if remote:  # what another process sent before its last commit comes first
+                        await self.bus.sync_remote()
+                        while not q.empty():
+                            ev = q.get_nowait()
+                            if not ev.seq:
+                                yield ev
                     async for ev in self._stored_events(run_id, last):
                         last = ev.seq
                         yield ev

@@ -7,7 +7,9 @@ so a client that reconnects with ``Last-Event-ID`` gets exactly the events after
 missed, none twice. It looks at the run's head (one read) every ``poll`` seconds and reads
 events only when the head's ``event_seq`` moved; in a server that executes the run itself
 (embedded worker) the runtime's event bus wakes it at once, and the live-only events (a node
-started, finished) are passed on without an id (they are not in the log). When the run is
+started, finished) are passed on without an id (they are not in the log); a streamed model's
+tokens come too when a worker process runs the call, over the store's live channel
+(``store.live``: PostgreSQL). When the run is
 finished (COMPLETED, FAILED, CANCELLED) and every event is sent, an ``event: end`` closes
 the stream. A ``: ping`` comment goes out after ``heartbeat`` seconds of silence.
 """
@@ -30,6 +32,8 @@ from tether.server import views
 from tether.store.types import Event, RunRecord
 
 PAGE = 500
+REMOTE_READY = 5.0
+"""Seconds a new stream waits for the live channel to hear other processes (once)."""
 IDLE_AFTER = 2.0
 """Seconds without news after which a stream looks at the store less often..."""
 IDLE_POLL = 0.1
@@ -70,6 +74,8 @@ async def run_events(
     live: list[Event] = []
     q = rt.bus.subscribe(run_id)
     pump = asyncio.create_task(_pump(q, wake, live))
+    # a run executed by a worker process: its tokens come over the store's live channel
+    remote = await rt.bus.listen_remote(REMOTE_READY)
     last = after
     last_sent = last_news = time.monotonic()
     try:
@@ -77,6 +83,10 @@ async def run_events(
         while True:
             run = await store.get_run(run_id)
             finished = run.status in FINISHED
+            if run.event_seq > last and remote:
+                # tokens a worker sent before the commit of these events are delivered first
+                await rt.bus.sync_remote()
+                _take(q, live)
             while run.event_seq > last:
                 page = await store.list_events(run_id, after_seq=last, limit=PAGE)
                 if not page:
@@ -136,10 +146,20 @@ async def _pump(q: asyncio.Queue[Event], wake: asyncio.Event, live: list[Event])
     """Bus traffic wakes the stream; live-only events are kept for it (persisted ones are
     read from the log)."""
     while True:
-        ev = await q.get()
-        if ev.seq == 0 and ev.type in LIVE_ONLY and len(live) < 10_000:
-            live.append(ev)
+        _keep(await q.get(), live)
+        _take(q, live)
         wake.set()
+
+
+def _take(q: asyncio.Queue[Event], live: list[Event]) -> None:
+    """What the bus queued so far, kept for the stream."""
+    while not q.empty():
+        _keep(q.get_nowait(), live)
+
+
+def _keep(ev: Event, live: list[Event]) -> None:
+    if ev.seq == 0 and ev.type in LIVE_ONLY and len(live) < 10_000:
+        live.append(ev)
 
 
 def _mark(run: RunRecord) -> tuple[str, int, float, int]:

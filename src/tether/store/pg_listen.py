@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 import psycopg
 
@@ -25,13 +26,37 @@ BACKOFF = (0.05, 2.0)
 
 
 class PgListener:
-    """A background task relaying NOTIFYs on ``channel`` to ``hub``."""
+    """A background task relaying NOTIFYs on ``channel`` to ``hub`` (or, given ``heard``, each
+    payload to ``heard`` and a reconnection to ``missed``: the live-event channel)."""
 
-    def __init__(self, dsn: str, channel: str, hub: Wakeup, connect_timeout: float) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        channel: str,
+        hub: Wakeup | None,
+        connect_timeout: float,
+        *,
+        heard: Callable[[str], None] | None = None,
+        missed: Callable[[], None] | None = None,
+        what: str = "wake-up",
+    ) -> None:
         self.dsn = dsn
         self.channel = channel
-        self.hub = hub
         self.connect_timeout = connect_timeout
+        if heard is None:
+            if hub is None:
+                raise ValueError("PgListener needs a wake-up hub or a heard() callback")
+            wake = hub
+
+            def heard(text: str) -> None:
+                wake.notify(*parse_payload(text))
+
+            def missed() -> None:  # missed meanwhile: every runtime claims
+                wake.notify("", 0.0)
+
+        self.heard = heard
+        self.missed = missed
+        self.what = what
         self.listening = asyncio.Event()
         """Set while the LISTEN connection is up (tests and the bench wait on it)."""
         self._task: asyncio.Task[None] | None = None
@@ -60,24 +85,28 @@ class PgListener:
                     await conn.execute(f'LISTEN "{self.channel}"')
                     self.listening.set()
                     if down:
-                        log.info("wake-up LISTEN on %s is back", self.channel)
+                        log.info("%s LISTEN on %s is back", self.what, self.channel)
                         down = False
-                        self.hub.notify("", 0.0)  # missed meanwhile: every runtime claims
+                        if self.missed is not None:
+                            self.missed()
                     pause = BACKOFF[0]
                     async for note in conn.notifies():
-                        queue, at = parse_payload(note.payload)
-                        self.hub.notify(queue, at)
+                        self.heard(note.payload)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 self.listening.clear()
                 if not down:
                     log.warning(
-                        "wake-up LISTEN on %s lost (%s); runtimes poll until it is back",
+                        "%s LISTEN on %s lost (%s); %s",
+                        self.what,
                         self.channel,
                         str(exc).strip().splitlines()[0]
                         if str(exc).strip()
                         else type(exc).__name__,
+                        "runtimes poll until it is back"
+                        if self.what == "wake-up"
+                        else "retrying until it is back",
                     )
                     down = True
             self.listening.clear()

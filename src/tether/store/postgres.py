@@ -58,8 +58,10 @@ from tether.store import (
 )
 from tether.store.control import check_take
 from tether.store.lease_renewer import DbApiConnection, SqlLeaseRenewer
+from tether.store.live import Deliver
 from tether.store.memory import check_node_writes
 from tether.store.pg_listen import PgListener
+from tether.store.pg_live import PgLiveChannel
 from tether.store.pg_pool import ConnectionPool
 from tether.store.rows import node_write_params, row_to_run
 from tether.store.sql_base import Dialect, Statements
@@ -277,6 +279,11 @@ class PostgresStore(SqlStore):
             self.listener = PgListener(self.dsn, channel, self.wakeups, self.connect_timeout)
             self.listener.start()
         return stop
+
+    def live_channel(self, deliver: Deliver) -> PgLiveChannel:
+        """``store.live.LiveSource``: this process's end of the schema's live-event channel
+        (``NOTIFY``; ``store.pg_live``). Close it before the store."""
+        return PgLiveChannel(self.dsn, self.schema, self._conn, deliver, self.connect_timeout)
 
     async def close(self) -> None:
         if self.listener is not None:
