@@ -36,8 +36,10 @@ class LeaseKeeper:
         ttl: float,
         leases: dict[str, int],
         on_lost: Callable[[dict[str, int]], None],
+        on_exit: Callable[[], None] | None = None,
     ) -> None:
         self.renewer = renewer
+        self._on_exit = on_exit
         self.owner = owner
         self.ttl = ttl
         self.interval = ttl / 3
@@ -75,7 +77,11 @@ class LeaseKeeper:
                     break
                 self.renew_once()
         finally:
-            self.renewer.close()
+            try:
+                self.renewer.close()
+            finally:
+                if self._on_exit is not None:
+                    self._on_exit()
 
     def renew_once(self) -> None:
         held = self._leases.copy()

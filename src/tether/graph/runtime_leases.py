@@ -48,7 +48,13 @@ class LeaseKeeping:
             with contextlib.suppress(RuntimeError):  # the loop is closed: nobody to tell
                 loop.call_soon_threadsafe(self._leases_lost, lost)
 
-        keeper = LeaseKeeper(renewer, self.owner, self.lease_ttl, self._leases, on_lost)
+        exited: asyncio.Future[None] = loop.create_future()
+
+        def on_exit() -> None:  # called on the keeper's thread as it ends
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                loop.call_soon_threadsafe(_settle, exited)
+
+        keeper = LeaseKeeper(renewer, self.owner, self.lease_ttl, self._leases, on_lost, on_exit)
         keeper.start()
         self._keeper = keeper
         try:
@@ -56,7 +62,9 @@ class LeaseKeeping:
         finally:
             self._keeper = None
             keeper.stop()
-            await asyncio.shield(asyncio.to_thread(keeper.join, 10.0))
+            # the thread's end is awaited on the loop: no executor thread to start for a join
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(exited), 10.0)
 
     async def _renew_now(self) -> None:
         """One renewal round on the event loop (the heartbeat of in-process stores)."""
@@ -103,3 +111,8 @@ class LeaseKeeping:
 
     def _lease_lost(self, run_id: str, token: int, rec: RunRecord | None) -> LeaseLostError:
         return lease_lost(self.owner, run_id, token, rec)
+
+
+def _settle(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
