@@ -27,6 +27,9 @@ import time
 
 WAL_LIMIT = 16 * 1024 * 1024
 """Default bound on the WAL file, in bytes."""
+CHECK_EVERY = 16
+"""Commits between two looks at the WAL's size (the bound is passed by at most what they add:
+a few hundred KB of steps)."""
 
 
 class _PassiveCheckpointer:
@@ -96,6 +99,7 @@ class WalKeeper:
         self.wal_path = None if path is None else _wal_file(path)
         self.restarts = 0
         """RESTART checkpoints that went through (the next commit starts the log over)."""
+        self._checked = 0
         self._passive = None if path is None else _PassiveCheckpointer(path, every)
         if path is not None:
             # a restarted log is cut back to half the bound: size past the bound means new frames
@@ -106,9 +110,13 @@ class WalKeeper:
         return None if self._passive is None else self._passive.thread
 
     def after_commit(self, commits: int) -> None:
-        """Called between group commits, outside any transaction of ``db``."""
+        """Called between group commits, outside any transaction of ``db``; looks at the WAL
+        every ``CHECK_EVERY`` commits (a ``stat`` per step cost more than the rest of this)."""
         if self._passive is None or self.wal_path is None:
             return
+        if commits - self._checked < CHECK_EVERY:
+            return
+        self._checked = commits
         self._passive.poke(commits)
         try:
             size = os.stat(self.wal_path).st_size
