@@ -4,6 +4,7 @@ the values. The plan is journaled: it and its used steps hold across an approval
 
 from __future__ import annotations
 
+import asyncio
 import json
 import pickle
 from typing import Any
@@ -292,9 +293,9 @@ def test_bad_plans_are_refused_with_a_message_that_says_how() -> None:
         PlannedCall("")
     with pytest.raises(ConfigurationError, match="mapping of argument names"):
         PlannedCall("refund", ["ACC-1"])  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="comes from step 1, which does not run"):
+        asyncio.run(commit_plan([PlannedCall("pay", {"iban": OPEN.from_step(1)}), PLAN[0]]))
     with pytest.raises(ConfigurationError, match="commit_plan takes"):
-        import asyncio
-
         asyncio.run(commit_plan(["refund"]))  # type: ignore[list-item]
 
 

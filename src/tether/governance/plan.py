@@ -203,6 +203,19 @@ class PlanState:
 
 
 def _steps(calls: Iterable[PlannedCall | Mapping[str, Any]]) -> list[PlannedCall]:
+    out = _items(calls)
+    for i, step in enumerate(out):
+        for name, slot in step.args.items():
+            source = getattr(slot, "source", None)
+            if source is not None and source >= i:
+                raise ConfigurationError(
+                    f"plan step {i} ({step.tool}): argument {name!r} comes from step {source}, "
+                    "which does not run before it; a value comes from an earlier step"
+                )
+    return out
+
+
+def _items(calls: Iterable[PlannedCall | Mapping[str, Any]]) -> list[PlannedCall]:
     out: list[PlannedCall] = []
     for c in calls:
         if isinstance(c, PlannedCall):
