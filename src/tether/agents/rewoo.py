@@ -3,7 +3,8 @@
 A planner model drafts the whole plan up front with placeholders (``#E1``, ``#E2``...) for
 evidence it does not have yet; the ``work`` step (a TOOL phase) runs every step whose
 dependencies are in, concurrently, and substitutes their evidence into the steps that wait on
-them, wave after wave; a solver model writes the answer from the plan and the evidence. Two
+them, wave after wave; a solver model writes the answer from the plan and the evidence (in a
+governed run the plan is committed first: ``RewooOptions.commit_plan``). Two
 model calls however many tools run — ReAct makes one per tool round, each re-reading the whole
 history — so ``savings(rewoo_final, react_final)`` shows the calls and tokens saved::
 
@@ -25,15 +26,17 @@ from tether.agents.rewoo_plan import (
     as_text,
     plan_problems,
     plan_schema,
+    planned_calls,
     ready_steps,
     substitute,
 )
 from tether.agents.spend import spend
 from tether.core import serde
 from tether.core.errors import StructuredOutputError
-from tether.core.governor import GovernanceConfig
+from tether.core.governor import GovernanceConfig, governor_of
 from tether.core.messages import Message
 from tether.core.reducers import add, merge
+from tether.governance.plan import commit_plan as commit
 from tether.graph.builder import Graph, Workflow
 from tether.graph.context import RunContext
 from tether.graph.types import END, START, Phase
@@ -73,6 +76,11 @@ class RewooOptions:
     """Repair rounds for a plan that is not valid JSON, breaks the schema or the rules."""
     max_steps: int = 12
     governance: GovernanceConfig | None = None
+    commit_plan: bool = True
+    """In a governed run, commit the drafted plan (``tether.governance.commit_plan``) before
+    any tool runs: the planner saw only the task, so the injection guard lets the planned
+    writes take values from the evidence (``#E1`` alone: from that step's result) and
+    escalates any call outside the plan."""
 
     def __post_init__(self) -> None:
         need_model("RewooOptions", "planner", self.planner)
@@ -134,6 +142,8 @@ def rewoo_agent(options: RewooOptions, *, name: str = "rewoo") -> Workflow:
     async def plan(state: RewooState, ctx: RunContext) -> dict[str, Any]:
         drafted, responses = await draft_plan(options, state["task"])
         ctx.emit("rewoo_plan", {"steps": [s.id for s in drafted.steps]})
+        if options.commit_plan and governor_of(ctx) is not None:
+            await commit(planned_calls(drafted), ctx=ctx)
         return {"plan": [s.model_dump() for s in drafted.steps], **spend(responses)}
 
     async def work(state: RewooState, ctx: RunContext) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from tether.core import serde
+from tether.governance.plan import OPEN, PlannedCall
 
 PLACEHOLDER = re.compile(r"#E\d+")
 
@@ -168,3 +169,17 @@ def _bounded(schema: Any) -> Any:
         }
         return {**schema, "properties": props}
     return schema
+
+
+def planned_calls(plan: Plan) -> list[PlannedCall]:
+    """``plan`` as the injection guard holds the run to it (``tether.governance.commit_plan``):
+    an argument that is exactly ``#En`` comes from that step's result (``OPEN.from_step``), one
+    that carries a placeholder anywhere else is ``OPEN``, any other is fixed as written."""
+    index = {step.id: i for i, step in enumerate(plan.steps)}
+
+    def arg(value: Any) -> Any:
+        if isinstance(value, str) and PLACEHOLDER.fullmatch(value) and value in index:
+            return OPEN.from_step(index[value])
+        return OPEN if references(value) else value
+
+    return [PlannedCall(s.tool, {k: arg(v) for k, v in s.args.items()}) for s in plan.steps]
