@@ -167,9 +167,9 @@ class RunReads:
         another process runs the call and the store carries live events (PostgreSQL)."""
         await self._ensure_open()
         q = self.bus.subscribe(run_id) if follow else None
-        # a worker process's tokens come over the store's live channel
-        remote = q is not None and await self.bus.listen_remote(5.0)
         try:
+            # a worker process's tokens come over the store's live channel
+            remote = q is not None and await self.bus.listen_remote(5.0)
             last = 0
             async for ev in self._stored_events(run_id, 0):
                 last = ev.seq

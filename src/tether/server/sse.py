@@ -74,11 +74,11 @@ async def run_events(
     live: list[Event] = []
     q = rt.bus.subscribe(run_id)
     pump = asyncio.create_task(_pump(q, wake, live))
-    # a run executed by a worker process: its tokens come over the store's live channel
-    remote = await rt.bus.listen_remote(REMOTE_READY)
     last = after
-    last_sent = last_news = time.monotonic()
     try:
+        # a run executed by a worker process: its tokens come over the store's live channel
+        remote = await rt.bus.listen_remote(REMOTE_READY)
+        last_sent = last_news = time.monotonic()
         yield ": stream of run " + run_id + "\n\n"
         while True:
             run = await store.get_run(run_id)

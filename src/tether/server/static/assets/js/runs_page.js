@@ -270,6 +270,9 @@ export function renderRunsPage(root, params) {
     syncUrl();
     cursor = null;
     selected = -1;
+    // at once, the rows shown match the new filters (the page read next adds the others)
+    order = order.filter((id) => matches(runs.get(id)));
+    paint();
     load();
   }
 
