@@ -116,3 +116,17 @@ async def test_a_follower_in_another_runtime_gets_the_tokens_before_the_step(
     assert "".join(e.data["delta"] for e in tokens) == reply and all(e.seq == 0 for e in tokens)
     assert kinds.index("model_token") < kinds.index("model_call")
     assert kinds[-1] == "lifecycle" and seen[-1].data["to"] == "COMPLETED"
+
+
+async def test_a_reconnection_releases_the_barriers_it_can_no_longer_hear() -> None:
+    """A barrier sent while the LISTEN connection was down never comes back; once the channel
+    is back it lets its waiters go instead of leaving them (and their entries) behind."""
+    from contextlib import nullcontext
+
+    from tether.store.pg_live import PgLiveChannel
+
+    channel = PgLiveChannel("postgresql://unused", "s", lambda: nullcontext(), lambda ev: None, 1.0)
+    waiting = asyncio.get_running_loop().create_future()
+    channel._barriers["nonce"] = waiting
+    channel._missed()
+    assert waiting.done() and channel._barriers == {}

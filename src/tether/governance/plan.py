@@ -98,9 +98,6 @@ def _step_index(index: Any) -> int:
     return index
 
 
-Slot = Open | Template
-
-
 def _to_json(value: Any) -> Any:
     if isinstance(value, Open):
         return {"$open": True, "source": value.source}

@@ -85,16 +85,6 @@ class ContentIndex:
                 for h in shingles(reading):
                     self.shingles.setdefault(h, source)
 
-    def merged(self, other: ContentIndex) -> ContentIndex:
-        """A new index of this content and ``other``'s (neither is changed)."""
-        out = ContentIndex()
-        out.texts = self.texts + other.texts
-        out.strings = {**other.strings, **self.strings}
-        out.numbers = {**other.numbers, **self.numbers}
-        out.atoms = {**other.atoms, **self.atoms}
-        out.shingles = {**other.shingles, **self.shingles}
-        return out
-
     def number(self, n: float) -> str | None:
         return self.numbers.get(float(n))
 

@@ -1,11 +1,12 @@
-"""Hear other processes' wake-ups on PostgreSQL: one ``LISTEN`` connection per store.
+"""Hear other processes on PostgreSQL: a ``LISTEN`` connection per channel and store.
 
 Writers send ``pg_notify`` in the transaction that makes a run claimable (``store.wakeup``);
-``PgListener`` holds its own autocommit connection listening on the schema's channel and hands
-each notification to the store's wake-up hub. When the connection drops (a server restart, a
-killed backend) it logs one WARNING, reconnects with backoff, logs one INFO once back, and
-wakes every subscriber then: what was announced meanwhile was missed (the runtimes' polls
-covered the gap).
+``wakeup_listener`` holds its own autocommit connection listening on the schema's wake-up
+channel and hands each notification to the store's wake-up hub (the live-event channel,
+``store.pg_live``, uses the same ``PgListener``). When the connection drops (a server restart,
+a killed backend) it logs one WARNING, reconnects with backoff, logs one INFO once back, and
+calls ``missed`` then: for wake-ups every subscriber is woken, since what was announced
+meanwhile was missed (the runtimes' polls covered the gap).
 """
 
 from __future__ import annotations
@@ -26,37 +27,28 @@ BACKOFF = (0.05, 2.0)
 
 
 class PgListener:
-    """A background task relaying NOTIFYs on ``channel`` to ``hub`` (or, given ``heard``, each
-    payload to ``heard`` and a reconnection to ``missed``: the live-event channel)."""
+    """A background task handing each NOTIFY payload on ``channel`` to ``heard``, and telling
+    ``missed`` when it is back after a lost connection (what was sent meanwhile is gone);
+    ``what`` names the channel in its log lines, ``meanwhile`` what happens while it is down."""
 
     def __init__(
         self,
         dsn: str,
         channel: str,
-        hub: Wakeup | None,
         connect_timeout: float,
         *,
-        heard: Callable[[str], None] | None = None,
-        missed: Callable[[], None] | None = None,
-        what: str = "wake-up",
+        heard: Callable[[str], None],
+        missed: Callable[[], None],
+        what: str,
+        meanwhile: str,
     ) -> None:
         self.dsn = dsn
         self.channel = channel
         self.connect_timeout = connect_timeout
-        if heard is None:
-            if hub is None:
-                raise ValueError("PgListener needs a wake-up hub or a heard() callback")
-            wake = hub
-
-            def heard(text: str) -> None:
-                wake.notify(*parse_payload(text))
-
-            def missed() -> None:  # missed meanwhile: every runtime claims
-                wake.notify("", 0.0)
-
         self.heard = heard
         self.missed = missed
         self.what = what
+        self.meanwhile = meanwhile
         self.listening = asyncio.Event()
         """Set while the LISTEN connection is up (tests and the bench wait on it)."""
         self._task: asyncio.Task[None] | None = None
@@ -87,8 +79,7 @@ class PgListener:
                     if down:
                         log.info("%s LISTEN on %s is back", self.what, self.channel)
                         down = False
-                        if self.missed is not None:
-                            self.missed()
+                        self.missed()
                     pause = BACKOFF[0]
                     async for note in conn.notifies():
                         self.heard(note.payload)
@@ -104,11 +95,29 @@ class PgListener:
                         str(exc).strip().splitlines()[0]
                         if str(exc).strip()
                         else type(exc).__name__,
-                        "runtimes poll until it is back"
-                        if self.what == "wake-up"
-                        else "retrying until it is back",
+                        self.meanwhile,
                     )
                     down = True
             self.listening.clear()
             await asyncio.sleep(pause)
             pause = min(pause * 2, BACKOFF[1])
+
+
+def wakeup_listener(dsn: str, channel: str, hub: Wakeup, connect_timeout: float) -> PgListener:
+    """The LISTEN connection relaying other processes' wake-ups to ``hub``."""
+
+    def heard(text: str) -> None:
+        hub.notify(*parse_payload(text))
+
+    def missed() -> None:  # missed meanwhile: every runtime claims
+        hub.notify("", 0.0)
+
+    return PgListener(
+        dsn,
+        channel,
+        connect_timeout,
+        heard=heard,
+        missed=missed,
+        what="wake-up",
+        meanwhile="runtimes poll until it is back",
+    )

@@ -155,10 +155,11 @@ class PgLiveChannel:
             self._listener = PgListener(
                 self.dsn,
                 self.channel,
-                None,
                 self._connect_timeout,
                 heard=self._heard,
+                missed=self._missed,
                 what="live-event",
+                meanwhile="live events from other processes are not heard until it is back",
             )
             self._listener.start()
 
@@ -170,6 +171,13 @@ class PgLiveChannel:
             return
         for ev in parse(text, self.origin):
             self._deliver(ev)
+
+    def _missed(self) -> None:
+        """Back after a lost connection: barriers sent meanwhile will never come back."""
+        barriers, self._barriers = self._barriers, {}
+        for fut in barriers.values():
+            if not fut.done():
+                fut.set_result(None)
 
     async def sync(self, timeout: float = 1.0) -> None:
         """Return once every event other processes sent before this call has been delivered

@@ -60,7 +60,7 @@ from tether.store.control import check_take
 from tether.store.lease_renewer import DbApiConnection, SqlLeaseRenewer
 from tether.store.live import Deliver
 from tether.store.memory import check_node_writes
-from tether.store.pg_listen import PgListener
+from tether.store.pg_listen import PgListener, wakeup_listener
 from tether.store.pg_live import PgLiveChannel
 from tether.store.pg_pool import ConnectionPool
 from tether.store.rows import node_write_params, row_to_run
@@ -276,7 +276,7 @@ class PostgresStore(SqlStore):
         if self.listener is None:
             channel = self._sql.dialect.channel
             assert channel is not None
-            self.listener = PgListener(self.dsn, channel, self.wakeups, self.connect_timeout)
+            self.listener = wakeup_listener(self.dsn, channel, self.wakeups, self.connect_timeout)
             self.listener.start()
         return stop
 
