@@ -323,3 +323,45 @@ async def test_cancelling_the_parent_cancels_its_branches() -> None:
                 break
             await asyncio.sleep(0.05)
     assert [c.status.value for c in children] == ["CANCELLED", "CANCELLED"]
+
+
+async def test_a_branch_finishing_while_an_answer_goes_down_is_still_joined(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Branch 0 finishes while the parent passes the human's answer down to branch 1: the join
+    reads branch 0's result although it finished between two waits (the loop used to look only
+    at followers not done yet, never read branch 0's, and failed the parent with asyncio's
+    "Set of Tasks/Futures is empty")."""
+    from tether.graph import relay as relay_module
+
+    gate = asyncio.Event()
+
+    async def slow(state: Branch) -> dict[str, Any]:
+        if state.get("block"):
+            await gate.wait()
+            return {"y": state["x"] * 10}
+        return {"y": int(interrupt({"approve": state["x"]}))}
+
+    g = Graph(Branch, name="fj_race_branch")
+    g.add_node("n", slow).add_edge(START, "n").add_edge("n", END)
+    wf = fork_join(ForkJoinOptions(branch=g.compile()), name="fj_race")
+    original = relay_module.Relay.pass_down
+    async with Runtime(MemoryStore(), recover=False) as rt:
+        res = await rt.run(wf, {"branches": [{"x": 1, "block": True}, {"x": 2}]})
+        assert res.status.value == "ESCALATED"
+        (asked,) = res.interrupts
+        assert asked["payload"]["branch"] == 1
+        slow_branch = f"{asked['payload']['run_id'][:-2]}/0"
+
+        async def pass_down_while_branch_0_finishes(self: Any, *args: Any, **kw: Any) -> Any:
+            if not gate.is_set():
+                gate.set()
+                assert (await rt.wait(slow_branch)).status.value == "COMPLETED"
+                for _ in range(20):  # its follower settles within a few loop turns
+                    await asyncio.sleep(0)
+            return await original(self, *args, **kw)
+
+        monkeypatch.setattr(relay_module.Relay, "pass_down", pass_down_while_branch_0_finishes)
+        done = await rt.resume(res.run_id, "20")
+    assert done.status.value == "COMPLETED", done.error
+    assert [r["state"]["y"] for r in done.state["results"]] == [10, 20]

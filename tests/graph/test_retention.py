@@ -3,22 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
 import pytest
 
+from tests.graph.conftest import PG_DSN, pg_schema
 from tether import (
     END,
     START,
     ConfigurationError,
     Graph,
+    InvalidInputError,
     Retention,
     RunNotFoundError,
     Runtime,
     interrupt,
 )
 from tether import append as append_reducer
+from tether.agents import ForkJoinOptions, fork_join
 from tether.store.memory import MemoryStore
+from tether.store.postgres import PostgresStore
+from tether.store.protocol import RunStore
+from tether.store.sqlite import SqliteStore
 from tether.testing.clock import FakeClock
 
 
@@ -84,3 +92,67 @@ def test_bad_retention_settings_are_rejected() -> None:
         Retention(keep_last=0)
     with pytest.raises(ConfigurationError, match="finished_ttl"):
         Retention(finished_ttl=-1)
+
+
+# -- purging never takes a run its parked parent will look for ---------------------------------
+class Branch(TypedDict, total=False):
+    order: str
+    kind: str
+    out: str
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def clocked_store(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[FakeClock, RunStore]]:
+    clock = FakeClock(1_000_000.0)
+    if request.param == "sqlite":
+        yield clock, SqliteStore(tmp_path / "purge.db", clock=clock)
+        return
+    with pg_schema("tether_purge") as schema:
+        yield clock, PostgresStore(PG_DSN, schema=schema, clock=clock)
+
+
+async def test_purging_keeps_the_finished_branch_of_a_parked_parent(
+    clocked_store: tuple[FakeClock, RunStore],
+) -> None:
+    """A fork-join parent parked on one branch's question, long after its other branch charged
+    order 1234: the purge must leave that branch, or the resumed parent starts it again and
+    charges twice (what the purge did before it took whole families only)."""
+    clock, store = clocked_store
+    charges: list[str] = []
+
+    def branch_node(s: Branch) -> dict[str, Any]:
+        if s.get("kind") == "charge":
+            charges.append(s["order"])
+            return {"out": "charged"}
+        return {"out": str(interrupt({"approve": s["order"]}))}
+
+    g = Graph(Branch, name="pay_or_ask")
+    g.add_node("n", branch_node).add_edge(START, "n").add_edge("n", END)
+    fan = fork_join(ForkJoinOptions(branch=g.compile()), name="charge_and_ask")
+    day = 86_400.0
+    async with Runtime(store, recover=False, clock=clock) as rt:
+        res = await rt.run(
+            fan, {"branches": [{"order": "1234", "kind": "charge"}, {"order": "1234"}]}
+        )
+        assert res.status.value == "ESCALATED" and charges == ["1234"]
+        finished = await rt.run(_counter(1), {"n": 0})  # a lone old run: purged
+        clock.advance(40 * day)
+        assert await rt.purge(30 * day, dry_run=True) == 1
+        assert await rt.purge(30 * day) == 1
+        with pytest.raises(RunNotFoundError):
+            await rt.get_run(finished.run_id)
+        done = await rt.resume(res.run_id, "yes")
+        assert done.status.value == "COMPLETED", (done.error or {}).get("traceback")
+        assert charges == ["1234"]  # charged once
+        assert [r["state"]["out"] for r in done.state["results"]] == ["charged", "yes"]
+        clock.advance(40 * day)
+        assert await rt.purge(30 * day) == 3  # now the family goes whole: parent and branches
+        assert await rt.store.list_runs() == []
+
+
+async def test_purge_refuses_a_negative_age() -> None:
+    async with Runtime(MemoryStore(), recover=False) as rt:
+        with pytest.raises(InvalidInputError, match="older_than"):
+            await rt.purge(-1)

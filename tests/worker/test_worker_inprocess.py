@@ -10,11 +10,12 @@ from typing import Any, TypedDict
 
 import pytest
 
-from tether import END, START, Graph, RunContext, RunStatus, Runtime
+from tether import END, START, Graph, Retention, RunContext, RunNotFoundError, RunStatus, Runtime
 from tether.core.errors import ConfigurationError
 from tether.core.liveness import Incarnation
 from tether.store.sqlite import SqliteStore
 from tether.store.workers import WorkerRecord, WorkerRegistry
+from tether.testing.clock import FakeClock
 from tether.worker import Worker
 
 GUARD = 60.0
@@ -215,3 +216,45 @@ async def test_a_drift_watching_worker_checks_completed_runs_and_stops_at_once(
         assert await drift_flags(rt.store, run_id=ok.run_id) == []
     worker.stop(immediate=True)
     assert await asyncio.wait_for(task, GUARD) == 130
+
+
+async def test_a_worker_with_retention_purges_old_finished_runs(tmp_path: Path) -> None:
+    """``Worker(retention=...)`` (``tether worker --purge-after 30d --keep-last N``): the worker's
+    runtime sweeps runs that finished longer ago than the TTL, and prunes what it finishes."""
+    clock = FakeClock(1_000_000.0)
+    store = SqliteStore(tmp_path / "runs.db", clock=clock)
+    async with Runtime(store, workflows=[wf], recover=False, clock=clock) as rt:
+        old = (await rt.submit(wf, {})).run_id
+    retention = Retention(keep_last=1, finished_ttl=60.0, sweep_interval=0.01)
+    worker = Worker(
+        SqliteStore(tmp_path / "runs.db", clock=clock),
+        [wf],
+        poll_interval=0.02,
+        clock=clock,
+        retention=retention,
+    )
+    task = asyncio.create_task(worker.run())
+    try:
+        res = await asyncio.wait_for(worker.runtime.wait(old), GUARD)
+        assert res.status is RunStatus.COMPLETED
+        await _until(
+            "the finished run pruned to its last checkpoint",
+            lambda: _history_is(worker.runtime, old, 1),
+        )
+        clock.advance(120.0)
+        await _until("the old run purged", lambda: _gone(worker.runtime, old))
+    finally:
+        worker.stop()
+        await asyncio.wait_for(task, GUARD)
+
+
+async def _history_is(rt: Runtime, run_id: str, n: int) -> bool:
+    return len(await rt.history(run_id)) == n
+
+
+async def _gone(rt: Runtime, run_id: str) -> bool:
+    try:
+        await rt.get_run(run_id)
+    except RunNotFoundError:
+        return True
+    return False

@@ -155,15 +155,19 @@ def fork_join_node(
         relay = Relay(ctx)
         waiters = {asyncio.ensure_future(follow(host, cid)): i for i, cid in enumerate(ids)}
         settled: dict[int, RunResult] = {}
+        handled: set[asyncio.Future[RunResult]] = set()
         reason: str | None = join_reason(options, 0, 0, len(ids)) if ids else "all"
         try:
             while reason is None:
                 wait_for = None if deadline is None else max(0.0, deadline - host.clock.now())
-                pending = [w for w in waiters if not w.done()]
+                # every follower not handled yet, done or not: one that finished while the
+                # loop passed an answer down is still to be read (asyncio.wait returns it)
+                pending = [w for w in waiters if w not in handled]
                 done, _ = await asyncio.wait(
                     pending, timeout=wait_for, return_when=asyncio.FIRST_COMPLETED
                 )
                 for w in sorted(done, key=waiters.__getitem__):  # branch order: deterministic
+                    handled.add(w)
                     res, i = w.result(), waiters[w]
                     if res.status is RunStatus.ESCALATED:
                         if (res.escalation or {}).get("kind") != "interrupt":

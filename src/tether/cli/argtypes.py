@@ -4,6 +4,10 @@ that says what was expected."""
 from __future__ import annotations
 
 import argparse
+import time
+
+from tether.core.errors import InvalidInputError
+from tether.evaluation.period import parse_duration, parse_when
 
 
 def positive_int(text: str) -> int:
@@ -15,3 +19,23 @@ def positive_int(text: str) -> int:
     if n < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {n}")
     return n
+
+
+def duration(text: str) -> float:
+    """A length of time (``30d``, ``12h``, ``90s`` or seconds) in seconds, > 0."""
+    try:
+        seconds = parse_duration(text)
+    except InvalidInputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"must be longer than 0 seconds, got {text!r}")
+    return seconds
+
+
+def when(text: str) -> float:
+    """A point in time as Unix seconds: a duration ago (``24h``, ``7d``), an ISO date or Unix
+    seconds (``--since``, ``--older-than``)."""
+    try:
+        return parse_when(text, time.time())
+    except InvalidInputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import time
 from typing import Any
 
 from rich import box
@@ -17,23 +16,15 @@ from rich.table import Table
 from rich.text import Text
 
 from tether.cli import commands as cmd
-from tether.cli.argtypes import positive_int
+from tether.cli.argtypes import positive_int, when
 from tether.cli.drift_opts import threshold
 from tether.cli.render import Output, fmt_time
 from tether.core.errors import InvalidInputError
 from tether.evaluation import DriftMonitor, check_drift, drift_flags
-from tether.evaluation.period import parse_when
 from tether.store.evaluation_log import FlagRow
 
 COMMANDS = ("drift",)
 TEXT_WIDTH = 60
-
-
-def _when(text: str) -> float:
-    try:
-        return parse_when(text, time.time())
-    except InvalidInputError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -48,7 +39,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("run_id", nargs="?", metavar="RUN_ID", help="one run's flags")
     p.add_argument("--workflow", default=None, metavar="W", help="only this workflow's flags")
     p.add_argument(
-        "--since", type=_when, default=None, metavar="T",
+        "--since", type=when, default=None, metavar="T",
         help="flags from T: a duration ago (24h, 7d), an ISO date or Unix seconds",
     )  # fmt: skip
     p.add_argument("--limit", type=positive_int, default=100, metavar="N", help="at most N (100)")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import time
 from typing import Any
 
 from rich import box
@@ -12,28 +11,19 @@ from rich.table import Table
 from rich.text import Text
 
 from tether.cli import commands as cmd
-from tether.cli.argtypes import positive_int
+from tether.cli.argtypes import positive_int, when
 from tether.cli.render import Output
-from tether.core.errors import InvalidInputError
 from tether.evaluation import KpiSummary, kpis
-from tether.evaluation.period import parse_when
 
 COMMANDS = ("kpis",)
-
-
-def _when(text: str) -> float:
-    try:
-        return parse_when(text, time.time())
-    except InvalidInputError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("kpis", parents=[common], help="agent KPIs per workflow over a period")
     p.add_argument("--workflow", default=None, metavar="W", help="only this workflow's runs")
-    when = "a duration ago (24h, 7d), an ISO date or Unix seconds"
-    p.add_argument("--since", type=_when, default=None, metavar="T", help=f"runs from T: {when}")
-    p.add_argument("--until", type=_when, default=None, metavar="T", help="runs created before T")
+    forms = "a duration ago (24h, 7d), an ISO date or Unix seconds"
+    p.add_argument("--since", type=when, default=None, metavar="T", help=f"runs from T: {forms}")
+    p.add_argument("--until", type=when, default=None, metavar="T", help="runs created before T")
     p.add_argument(
         "--limit", type=positive_int, default=None, metavar="N", help="at most the N newest runs"
     )

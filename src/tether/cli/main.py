@@ -27,6 +27,7 @@ from tether.cli import (
     keys_cmd,
     kpis_cmd,
     mindlog_cmd,
+    purge_cmd,
     queues_cmd,
     requeue,
     schedules_cmd,
@@ -242,6 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_id", metavar="RUN_ID")
     p.add_argument("--reason", default="", metavar="TEXT", help="why (kept in the lifecycle)")
     requeue.add_parsers(rsub, common, positive_int)
+    purge_cmd.add_parsers(rsub, common)
 
     worker_cmd.add_parsers(sub, common)
     schedules_cmd.add_parsers(sub, common)
@@ -315,6 +317,8 @@ async def _dispatch(args: argparse.Namespace, out: Output) -> None:
         out.cancelled(await be.cancel_run(args.run_id, args.reason))
     elif action in requeue.ACTIONS:
         await requeue.dispatch(args, s, out)
+    elif action in purge_cmd.ACTIONS:
+        await purge_cmd.dispatch(args, s, out)
     else:  # pragma: no cover - argparse rejects unknown actions
         raise InvalidInputError(f"unknown command 'runs {action}'")
 

@@ -11,7 +11,7 @@ from typing import Any
 from rich.text import Text
 
 from tether.cli import commands as cmd
-from tether.cli.kpis_cmd import _when
+from tether.cli.argtypes import when
 from tether.cli.render import Output
 from tether.evaluation import ParityReport, shadow_report
 from tether.evaluation.shadow_report import HALT, PROCEED
@@ -41,7 +41,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         "--threshold", type=_distance, default=0.1, metavar="D",
         help="halt the rollout above this mean decision distance (default 0.1)",
     )  # fmt: skip
-    r.add_argument("--since", type=_when, default=None, metavar="T", help="calls logged from T")
+    r.add_argument("--since", type=when, default=None, metavar="T", help="calls logged from T")
 
 
 def run(args: argparse.Namespace, out: Output) -> int:

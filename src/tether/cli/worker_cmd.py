@@ -14,10 +14,11 @@ from rich.table import Table
 from rich.text import Text
 
 from tether.cli import commands as cmd
-from tether.cli.argtypes import positive_int
+from tether.cli.argtypes import duration, positive_int
 from tether.cli.drift_opts import add_drift_options, drift_choice, drift_monitor
 from tether.cli.render import Output, fmt_time
 from tether.core.errors import ConfigurationError, TetherError
+from tether.graph.retention import Retention
 from tether.store.url import open_store
 from tether.store.workers import WorkerRecord, WorkerRegistry
 from tether.worker import Worker, default_concurrency
@@ -88,6 +89,19 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         help="seconds between two registry heartbeats (default lease TTL / 3); a worker "
         "silent for two of them is taken for dead and its runs are taken over",
     )
+    p.add_argument(
+        "--purge-after",
+        type=duration,
+        metavar="T",
+        help="delete runs that finished more than T ago (30d, 12h), whole families only, "
+        "swept every minute (default: keep every run)",
+    )
+    p.add_argument(
+        "--keep-last",
+        type=positive_int,
+        metavar="N",
+        help="once a run finishes, keep only its last N checkpoints (default: all)",
+    )
     add_drift_options(p)
     p.add_argument("--worker-id", metavar="NAME", help="worker id (env TETHER_WORKER_ID)")
     p.add_argument(
@@ -137,6 +151,7 @@ async def _work(args: argparse.Namespace, out: Output) -> int:
         deps=deps,
         drift=drift_choice(args),
         drift_monitor=drift_monitor(args),
+        retention=Retention(keep_last=args.keep_last, finished_ttl=args.purge_after),
     )
     worker.install_signal_handlers()
     started = asyncio.get_running_loop().create_task(worker.run())

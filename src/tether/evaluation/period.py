@@ -11,6 +11,22 @@ _AGO = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNIT = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 
 
+def parse_duration(text: str) -> float:
+    """A length of time in seconds: ``90s``, ``30m``, ``24h``, ``7d``, ``2w`` or plain seconds."""
+    m = _AGO.match(text)
+    if m:
+        return float(m.group(1)) * _UNIT[m.group(2)]
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise InvalidInputError(
+            f"expected a duration such as 90s, 30m, 24h, 7d, 2w or seconds, got {text!r}"
+        ) from None
+    if not seconds >= 0:  # also refuses NaN
+        raise InvalidInputError(f"a duration must be >= 0 seconds, got {text!r}")
+    return seconds
+
+
 def parse_when(text: str, now: float) -> float:
     """A time as seconds since the epoch: a duration ago (``90s``, ``30m``, ``24h``, ``7d``,
     ``2w``), an ISO 8601 date or date-time (UTC unless it names a zone), or epoch seconds."""

@@ -71,11 +71,19 @@ class RetentionSweeps:
         base.snapshot = await self.get_state(run_id, base.step, run=run)
         return await self.store.prune_checkpoints(run_id, keep_last, base)
 
-    async def purge(self, older_than: float) -> int:
+    async def purge(self, older_than: float, *, dry_run: bool = False) -> int:
         """Delete finished runs last updated more than ``older_than`` seconds ago (and the
-        timers that fired that long ago). Returns the runs deleted."""
+        timers that fired that long ago). Returns the runs deleted.
+
+        A run started by another run (subgraph, fork-join branch, fork) goes only with its whole
+        family, once every run of it finished that long ago: a parked parent re-runs the node
+        that started its children and would start a purged child again, repeating its effects.
+        Deletes a page of families per transaction, so other writers go on meanwhile.
+        ``dry_run``: count what would go, delete nothing."""
+        if older_than < 0:
+            raise InvalidInputError(f"older_than must be >= 0 seconds, got {older_than}")
         await self._ensure_open()
         cutoff = self.clock.now() - older_than
-        if isinstance(self.store, TimerStore):
+        if isinstance(self.store, TimerStore) and not dry_run:
             await self.store.purge_timers(cutoff)
-        return await self.store.purge_runs(cutoff)
+        return await self.store.purge_runs(cutoff, dry_run=dry_run)

@@ -377,9 +377,10 @@ class SyncRuntime:
         """Keep only the last ``keep_last`` checkpoints of a run."""
         return self._bridge.call(self.runtime.prune(run_id, keep_last))
 
-    def purge(self, older_than: float) -> int:
-        """Delete finished runs last updated more than ``older_than`` seconds ago."""
-        return self._bridge.call(self.runtime.purge(older_than))
+    def purge(self, older_than: float, *, dry_run: bool = False) -> int:
+        """Delete finished runs last updated more than ``older_than`` seconds ago, whole
+        families only (see ``Runtime.purge``)."""
+        return self._bridge.call(self.runtime.purge(older_than, dry_run=dry_run))
 
 
 async def _open(store: RunStore | str | None, options: dict[str, Any]) -> Runtime:

@@ -15,7 +15,8 @@ from tether.core.errors import (
     RunNotFoundError,
     StepNotFoundError,
 )
-from tether.core.lifecycle import ACTIVE, FINISHED, RunStatus, check_transition
+from tether.core.lifecycle import ACTIVE, RunStatus, check_transition
+from tether.store import purge
 from tether.store.control import check_take, refill, take
 from tether.store.lease_takeovers import MemoryLeaseTakeovers
 from tether.store.memory_api_keys import MemoryApiKeys
@@ -449,14 +450,19 @@ class MemoryStore(
             del cps[s]
         return len(doomed)
 
-    async def purge_runs(self, finished_before: float) -> int:
-        doomed = [
-            r.run_id
+    async def purge_runs(
+        self, finished_before: float, *, batch: int = purge.PURGE_BATCH, dry_run: bool = False
+    ) -> int:
+        if batch < 1:
+            raise ValueError("purge batch must be >= 1")
+        rows = [
+            (r.run_id, r.parent_run_id, r.status.value, r.created_at, r.updated_at)
             for r in self._runs.values()
-            if r.status in FINISHED and r.updated_at < finished_before
         ]
-        for run_id in doomed:
-            await self.delete_run(run_id)
+        doomed = purge.families_in_memory(rows, finished_before)
+        if not dry_run:
+            for run_id in doomed:
+                await self.delete_run(run_id)
         return len(doomed)
 
     # -- node writes --------------------------------------------------------------------

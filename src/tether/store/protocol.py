@@ -163,8 +163,14 @@ class RunStore(Protocol):
         carrying a snapshot) replaces its stored row first. Returns rows removed."""
         ...
 
-    async def purge_runs(self, finished_before: float) -> int:
-        """Delete finished (COMPLETED/CANCELLED/FAILED) runs last updated before the time."""
+    async def purge_runs(
+        self, finished_before: float, *, batch: int = 100, dry_run: bool = False
+    ) -> int:
+        """Delete finished (COMPLETED/CANCELLED/FAILED) runs last updated before the time, by
+        whole families only: a run started by another run goes with its root, once every run
+        of the family finished before the time (``store.purge``: a parked parent would start a
+        purged child again). ``batch`` roots per transaction; ``dry_run`` deletes nothing.
+        Returns the runs deleted (or that would be)."""
         ...
 
     # -- per-node write journal -----------------------------------------------------------

@@ -44,6 +44,8 @@ class Dialect:
     """Appended to the fencing sub-select: keeps the run row stable until the write commits."""
     skip_locked: ClassVar[str] = ""
     """Appended to the claim sub-select: concurrent claimers pass over each other's rows."""
+    row_lock: ClassVar[str] = ""
+    """Appended to the purge's family read (``store.purge``): locks the family's run rows."""
     compact_rows: ClassVar[str] = ""
     """Table option for the small append-only tables (events, transitions)."""
     runs_options: ClassVar[str] = ""
@@ -144,10 +146,6 @@ class Statements:
         self.delete_run = q(f"DELETE FROM {p}runs WHERE run_id = ?")
         children = (*CHILD_TABLES, "run_inputs") if d.inputs_apart else CHILD_TABLES
         self.delete_children = [q(f"DELETE FROM {p}{t} WHERE run_id = ?") for t in children]
-        self.purge_runs = q(
-            f"DELETE FROM {p}runs WHERE status IN {_in(len(FINISHED_VALUES))} "
-            "AND updated_at < ? RETURNING run_id"
-        )
         # leases
         self.acquire_lease = q(
             f"UPDATE {p}runs SET lease_token = CASE WHEN owner = ? AND lease_expires_at > ? "

@@ -8,6 +8,7 @@ migrations, create/delete/purge/prune) lives here, so the backends cannot drift 
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -22,6 +23,7 @@ from tether.core.errors import (
 )
 from tether.core.lifecycle import ACTIVE, RunStatus
 from tether.core.serde import dumps, loads
+from tether.store import purge
 from tether.store.lease_takeovers import SqlLeaseTakeovers
 from tether.store.memory import idempotency_conflict
 from tether.store.paging import check_page
@@ -284,15 +286,38 @@ class SqlStore(
             for statement in self._sql.delete_children:
                 await tx.execute(statement, (run_id,))
 
-    async def purge_runs(self, finished_before: float) -> int:
+    async def purge_runs(
+        self, finished_before: float, *, batch: int = purge.PURGE_BATCH, dry_run: bool = False
+    ) -> int:
+        """Whole families only, a page of roots per transaction (see ``store.purge``)."""
+        if batch < 1:
+            raise ValueError("purge batch must be >= 1")
         sql = self._sql
-        async with self._transaction() as tx:
-            rows = await tx.fetch(sql.purge_runs, (*FINISHED_VALUES, finished_before))
-            ids = [(r[0],) for r in rows]
-            if ids:
-                for statement in sql.delete_children:
-                    await tx.executemany(statement, ids)
-        return len(ids)
+        d = sql.dialect
+        families = sql.memoized(("purge",), lambda: purge.families_sql(d.prefix, d.row_lock))
+        total = 0
+        for status in FINISHED_VALUES:
+            cursor: tuple[float, str] | None = (float("-inf"), "")
+            while cursor is not None:
+                async with self._transaction() as tx:
+                    rows = await tx.fetch(
+                        families, purge.page_params(status, finished_before, cursor, batch)
+                    )
+                    doomed, cursor = purge.decide((purge.Member(*r) for r in rows), finished_before)
+                    if doomed and not dry_run:
+                        ids = [(run_id,) for run_id in doomed]
+                        await tx.executemany(sql.delete_run, ids)
+                        for statement in sql.delete_children:
+                            await tx.executemany(statement, ids)
+                total += len(doomed)
+                if cursor is not None:
+                    await self._between_purge_pages()
+        return total
+
+    async def _between_purge_pages(self) -> None:
+        """Let other work of this process in between two pages of a purge (SQLite runs store
+        calls on the event loop's thread)."""
+        await asyncio.sleep(0)
 
     async def _check_fence(self, run_id: str, token: int | None) -> None:
         """After a fenced statement changed nothing: raise why, or return if the fence holds."""

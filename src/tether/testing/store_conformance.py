@@ -32,6 +32,7 @@ from tether.testing.store_conformance_audit import AuditConformance
 from tether.testing.store_conformance_control import ControlConformance
 from tether.testing.store_conformance_history import HistoryConformance
 from tether.testing.store_conformance_leases import LeaseConformance
+from tether.testing.store_conformance_purge import PurgeConformance
 from tether.testing.store_conformance_queries import QueryConformance
 from tether.testing.store_conformance_queues import QueueConformance, QueueLimitConformance
 from tether.testing.store_conformance_runs import RunConformance
@@ -50,6 +51,7 @@ class StoreConformance(
     RunConformance,
     LeaseConformance,
     HistoryConformance,
+    PurgeConformance,
     ControlConformance,
     QueryConformance,
     UsageConformance,

@@ -77,25 +77,6 @@ class HistoryConformance(StoreTestBase):
             await store.get_checkpoint("r1", 2)
         assert await store.prune_checkpoints("r1", 3, base) == 0
 
-    async def test_purge_runs(self, store: RunStore, clock: FakeClock) -> None:
-        for run_id, status in [
-            ("done", S.COMPLETED),
-            ("failed", S.FAILED),
-            ("gone", S.CANCELLED),
-            ("active", S.EXECUTING),
-            ("parked", S.ESCALATED),
-        ]:
-            await create(store, run_id, status=status)
-        await store.put_node_write(None, NodeWrite("done", 1, "t", "a", "done", {}))
-        await store.record_intent("done", "k", "tool", {})
-        clock.advance(100)
-        await create(store, "recent", status=S.COMPLETED)
-        assert await store.purge_runs(T0 + 50) == 3
-        assert sorted(r.run_id for r in await store.list_runs()) == ["active", "parked", "recent"]
-        assert await store.get_node_writes("done", 1) == []
-        assert await store.list_effects("done") == []
-        assert await store.purge_runs(T0 + 50) == 0
-
     async def test_node_writes(self, store: RunStore, clock: FakeClock) -> None:
         await create(store, "r1")
         lease = await store.acquire_lease("r1", "w1", 30)

@@ -30,6 +30,7 @@ from tether.core.errors import ConfigurationError
 from tether.evaluation.drift import DriftMonitor
 from tether.evaluation.drift_watch import DriftWatch
 from tether.graph.builder import Workflow
+from tether.graph.retention import Retention
 from tether.graph.runtime import Runtime
 from tether.store.protocol import RunStore
 from tether.store.workers import WorkerRecord, WorkerRegistry, stale_owners
@@ -68,6 +69,7 @@ class Worker:
         forget_after: float = 86400.0,
         drift: bool | Sequence[str] = False,
         drift_monitor: DriftMonitor | None = None,
+        retention: Retention | None = None,
     ) -> None:
         if grace < 0:
             raise ConfigurationError(f"grace must be >= 0 seconds, got {grace}")
@@ -94,6 +96,7 @@ class Worker:
             clock=clock,
             max_concurrent_runs=self.concurrency,
             queues=self.queues,
+            retention=retention,
         )
         self.heartbeat_interval = heartbeat_interval or lease_ttl / 3
         self.stale_after = stale_after or 2 * self.heartbeat_interval
