@@ -456,8 +456,7 @@ class MemoryStore(
         if batch < 1:
             raise ValueError("purge batch must be >= 1")
         rows = [
-            (r.run_id, r.parent_run_id, r.status.value, r.created_at, r.updated_at)
-            for r in self._runs.values()
+            (r.run_id, r.parent_run_id, r.status.value, r.updated_at) for r in self._runs.values()
         ]
         doomed = purge.families_in_memory(rows, finished_before)
         if not dry_run:

@@ -85,7 +85,7 @@ class PostgresDialect(Dialect):
     bigint = "BIGINT"
     share_lock = " FOR SHARE"
     skip_locked = " FOR UPDATE SKIP LOCKED"
-    row_lock = " FOR UPDATE OF m"
+    row_lock = " FOR UPDATE"
     runs_options = " WITH (fillfactor = 80)"
     effects_order = "ord"
     effects_order_column = "\n            ord BIGINT GENERATED ALWAYS AS IDENTITY,"

@@ -9,16 +9,18 @@ finished before the cutoff, and keeps it whole otherwise. A run whose parent no 
 (deleted by hand) is a root.
 
 Roots are read page by page, one finished status at a time, along the ``(status, created_at,
-run_id)`` index; each page and the families under it are one short transaction, so a purge of a
-large backlog never holds the database's write lock (SQLite) or many row locks (PostgreSQL) for
-long, and other writers interleave between pages.
+run_id)`` index; their families level by level along the parent index, every member read (and,
+on PostgreSQL, locked) in run_id order: index lookups only, whatever the store's size. Each page
+is one short transaction, so a purge of a large backlog never holds the database's write lock
+(SQLite) or many row locks (PostgreSQL) for long, and other writers interleave between pages.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, Protocol
 
 from tether.core.lifecycle import FINISHED
 
@@ -33,64 +35,123 @@ class Member:
     """One run of a family as the purge reads it."""
 
     root: str
-    root_created: float
     run_id: str
     status: str
     updated_at: float
 
 
-def families_sql(prefix: str, lock: str = "") -> str:
-    """One page of root runs of one finished status (keyset ``(created_at, run_id)`` after the
-    cursor, last updated before the cutoff) with every run below each of them: rows of
-    ``Member``. Parameters: status, cutoff, cursor created_at (twice), cursor run_id, cutoff,
-    page size. ``lock``: the dialect's row lock on the family's rows (PostgreSQL), taken in
-    run_id order so two purges never deadlock."""
+CHUNK = 100
+"""Run ids per ``IN (...)`` list when reading a page's families."""
+
+
+def roots_sql(prefix: str) -> str:
+    """One page of root runs of one finished status, last updated before the cutoff, after the
+    cursor: keyset ``(created_at, run_id)`` as a row value, so both databases start the index
+    scan there instead of reading past every root kept so far; a run whose parent is gone is a
+    root (an anti-join on the primary key). Parameters: ``page_params``."""
     p = prefix
     return (
-        "WITH RECURSIVE roots AS ("
-        f"SELECT r.run_id, r.created_at FROM {p}runs r WHERE r.status = ? "
-        "AND r.created_at < ? AND (r.created_at > ? OR (r.created_at = ? AND r.run_id > ?)) "
-        "AND r.updated_at < ? AND (r.parent_run_id IS NULL OR NOT EXISTS "
-        f"(SELECT 1 FROM {p}runs up WHERE up.run_id = r.parent_run_id)) "
-        "ORDER BY r.created_at, r.run_id LIMIT ?), "
-        "family(root, run_id) AS (SELECT run_id, run_id FROM roots UNION ALL "
-        f"SELECT family.root, c.run_id FROM {p}runs c "
-        "JOIN family ON c.parent_run_id = family.run_id) "
-        "SELECT family.root, roots.created_at, m.run_id, m.status, m.updated_at "
-        f"FROM family JOIN roots ON roots.run_id = family.root JOIN {p}runs m "
-        f"ON m.run_id = family.run_id ORDER BY m.run_id{lock}"
+        f"SELECT r.run_id, r.created_at FROM {p}runs r LEFT JOIN {p}runs up "
+        "ON up.run_id = r.parent_run_id WHERE r.status = ? "
+        "AND r.created_at < ? AND (r.created_at, r.run_id) > (?, ?) "
+        "AND r.updated_at < ? AND up.run_id IS NULL "
+        "ORDER BY r.created_at, r.run_id LIMIT ?"
     )
+
+
+def children_sql(prefix: str, n: int) -> str:
+    """The runs started by any of ``n`` runs (the parent index)."""
+    return f"SELECT run_id, parent_run_id FROM {prefix}runs WHERE parent_run_id IN ({_marks(n)})"
+
+
+def members_sql(prefix: str, n: int, lock: str) -> str:
+    """Status and last update of ``n`` runs, read under the dialect's row lock (PostgreSQL:
+    ``FOR UPDATE``, in run_id order, so two purges never deadlock; SQLite's ``BEGIN IMMEDIATE``
+    already holds the database)."""
+    return (
+        f"SELECT run_id, status, updated_at FROM {prefix}runs WHERE run_id IN ({_marks(n)}) "
+        f"ORDER BY run_id{lock}"
+    )
+
+
+def _marks(n: int) -> str:
+    return ", ".join("?" * n)
 
 
 def page_params(status: str, cutoff: float, cursor: tuple[float, str], batch: int) -> list[Any]:
     created, run_id = cursor
-    return [status, cutoff, created, created, run_id, cutoff, batch]
+    return [status, cutoff, created, run_id, cutoff, batch]
 
 
-def decide(members: Iterable[Member], cutoff: float) -> tuple[list[str], tuple[float, str] | None]:
-    """From one page: the runs to delete (the families whose every run finished before the
-    cutoff, children before their parents' rows are gone in the same transaction anyway) and
-    the cursor after the page's last root (None: the page held no root, the status is done)."""
+class Reader(Protocol):
+    """What a page needs of the store: a read in the open transaction of a statement built
+    once per key (``Statements.memoized``)."""
+
+    async def __call__(
+        self, key: tuple[object, ...], build: Callable[[], str], params: Sequence[Any]
+    ) -> list[Any]: ...
+
+
+async def read_page(
+    read: Reader,
+    dialect: tuple[str, str],
+    status: str,
+    cutoff: float,
+    cursor: tuple[float, str],
+    batch: int,
+) -> tuple[list[str], tuple[float, str] | None]:
+    """One page: its roots, their families level by level (parent index), every member read
+    (and locked) in run_id order; then ``decide``. ``dialect``: table prefix and row lock."""
+    prefix, lock = dialect
+    params = page_params(status, cutoff, cursor, batch)
+    roots = await read(("purge-roots",), lambda: roots_sql(prefix), params)
+    root_of = {r[0]: r[0] for r in roots}
+    level = [r[0] for r in roots]
+    while level:
+        found: list[str] = []
+        for chunk in _chunks(level):
+            n = len(chunk)
+            kids = await read(("purge-children", n), partial(children_sql, prefix, n), chunk)
+            for run_id, parent in kids:
+                if run_id not in root_of:  # a parent link never loops; guard it anyway
+                    root_of[run_id] = root_of[parent]
+                    found.append(run_id)
+        level = found
+    members: list[Member] = []
+    for chunk in _chunks(sorted(root_of)):
+        n = len(chunk)
+        rows = await read(("purge-members", n), partial(members_sql, prefix, n, lock), chunk)
+        for run_id, st, updated in rows:
+            members.append(Member(root_of[run_id], run_id, st, updated))
+    doomed = decide(members, cutoff)
+    if not roots:
+        return doomed, None
+    return doomed, (roots[-1][1], roots[-1][0])
+
+
+def _chunks(ids: Sequence[str]) -> Iterator[Sequence[str]]:
+    for i in range(0, len(ids), CHUNK):
+        yield ids[i : i + CHUNK]
+
+
+def decide(members: Iterable[Member], cutoff: float) -> list[str]:
+    """The runs to delete: every run of each family whose every run finished before the
+    cutoff; the other families stay whole."""
     by_root: dict[str, list[Member]] = {}
-    roots: dict[str, float] = {}
     for m in members:
         by_root.setdefault(m.root, []).append(m)
-        roots[m.root] = m.root_created
     doomed: list[str] = []
     for root in sorted(by_root):
         family = by_root[root]
         if all(m.status in _FINISHED and m.updated_at < cutoff for m in family):
             doomed.extend(sorted({m.run_id for m in family}))
-    if not roots:
-        return doomed, None
-    last = max(roots.items(), key=lambda item: (item[1], item[0]))
-    return doomed, (last[1], last[0])
+    return doomed
 
 
 def families_in_memory(
-    runs: Sequence[tuple[str, str | None, str, float, float]], cutoff: float
+    runs: Sequence[tuple[str, str | None, str, float]], cutoff: float
 ) -> list[str]:
-    """The same rule over ``(run_id, parent_run_id, status, created_at, updated_at)`` rows (the
+    """The same rule over ``(run_id, parent_run_id, status, updated_at)`` rows (the
     in-memory store): every run of each family that finished, whole, before the cutoff."""
     known = {r[0] for r in runs}
     children: dict[str, list[str]] = {}
@@ -99,7 +160,7 @@ def families_in_memory(
             children.setdefault(parent, []).append(run_id)
     info = {r[0]: r for r in runs}
     members: list[Member] = []
-    for run_id, parent, status, created, updated in runs:
+    for run_id, parent, status, updated in runs:
         if parent is not None and parent in known:
             continue  # not a root
         if status not in _FINISHED or updated >= cutoff:
@@ -110,8 +171,7 @@ def families_in_memory(
             if cur in seen:
                 continue
             seen.add(cur)
-            _id, _parent, st, _created, up = info[cur]
-            members.append(Member(run_id, created, cur, st, up))
+            _id, _parent, st, up = info[cur]
+            members.append(Member(run_id, cur, st, up))
             stack.extend(children.get(cur, ()))
-    doomed, _cursor = decide(members, cutoff)
-    return doomed
+    return decide(members, cutoff)

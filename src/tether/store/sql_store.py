@@ -294,16 +294,20 @@ class SqlStore(
             raise ValueError("purge batch must be >= 1")
         sql = self._sql
         d = sql.dialect
-        families = sql.memoized(("purge",), lambda: purge.families_sql(d.prefix, d.row_lock))
         total = 0
         for status in FINISHED_VALUES:
             cursor: tuple[float, str] | None = (float("-inf"), "")
             while cursor is not None:
                 async with self._transaction() as tx:
-                    rows = await tx.fetch(
-                        families, purge.page_params(status, finished_before, cursor, batch)
+
+                    async def read(
+                        key: tuple[object, ...], build: Callable[[], str], params: Sequence[Any]
+                    ) -> list[Any]:
+                        return await tx.fetch(sql.memoized(key, build), params)
+
+                    doomed, cursor = await purge.read_page(
+                        read, (d.prefix, d.row_lock), status, finished_before, cursor, batch
                     )
-                    doomed, cursor = purge.decide((purge.Member(*r) for r in rows), finished_before)
                     if doomed and not dry_run:
                         ids = [(run_id,) for run_id in doomed]
                         await tx.executemany(sql.delete_run, ids)
