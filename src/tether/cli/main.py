@@ -26,6 +26,7 @@ from tether.cli import (
     drift_cmd,
     keys_cmd,
     kpis_cmd,
+    migrate_cmd,
     mindlog_cmd,
     purge_cmd,
     queues_cmd,
@@ -258,6 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     keys_cmd.add_parsers(sub, common)
     serve_cmd.add_parsers(sub, common)
     demo_cmd.add_parsers(sub, common)
+    migrate_cmd.add_parsers(sub, common)
     return parser
 
 
@@ -404,6 +406,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return serve_cmd.run(args, out)
         elif args.command in demo_cmd.COMMANDS:
             return demo_cmd.run(args, out)
+        elif args.command in migrate_cmd.COMMANDS:
+            return migrate_cmd.run(args, out)
         else:
             asyncio.run(_dispatch(args, out))
         return EXIT_OK

@@ -95,6 +95,9 @@ class PostgresDialect(Dialect):
         self.channel = channel_for(schema)
         """The NOTIFY channel of this schema's wake-ups (``store.wakeup``)."""
 
+    def table_exists(self, name: str) -> tuple[str, tuple[str, ...]]:
+        return "SELECT to_regclass(?) IS NOT NULL", (self.prefix + name,)
+
     def sql(self, text: str) -> str:
         return text.replace("%", "%%").replace("?", "%s")
 

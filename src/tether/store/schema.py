@@ -46,6 +46,7 @@ def record_version(d: Dialect) -> str:
 
 
 def _v1(d: Dialect) -> list[str]:
+    """Runs, checkpoints, node writes, the effect journal, events and lifecycle transitions."""
     p, b, r, i = d.prefix, d.blob, d.real, d.bigint
     return [
         f"""CREATE TABLE {p}runs (
@@ -261,6 +262,20 @@ LATEST_VERSION = _VERSIONS[-1][0]
 def migrations(d: Dialect) -> list[Migration]:
     extra = d.extra_migrations()
     return [(v, build(d) + extra.get(v, [])) for v, build in _VERSIONS]
+
+
+def versions() -> list[int]:
+    """Every schema version, in order."""
+    return [v for v, _ in _VERSIONS]
+
+
+def describe(version: int) -> str:
+    """What a schema version adds: the first paragraph of its migration's docstring."""
+    for v, build in _VERSIONS:
+        if v == version:
+            first = " ".join((build.__doc__ or "").strip().split("\n\n")[0].split())
+            return first.removeprefix(f"Schema v{v}: ")
+    raise ValueError(f"no schema version {version}")
 
 
 def pending(d: Dialect, current: int, where: str) -> list[Migration]:

@@ -66,6 +66,11 @@ class Dialect:
         """Rewrite ``?`` placeholders into the driver's style."""
         return text
 
+    def table_exists(self, name: str) -> tuple[str, tuple[str, ...]]:
+        """A query answering one row whose first column is non-zero when tether's table
+        ``name`` (without prefix) exists, and its parameters."""
+        raise NotImplementedError
+
     def extra_migrations(self) -> dict[int, list[str]]:
         """Dialect-only statements appended to a migration version (functions, ...)."""
         return {}

@@ -176,6 +176,23 @@ class SqlStore(
                     await tx.execute(statement)
                 await tx.execute(record_version(d), (version, self.clock.now()))
 
+    async def schema_version(self) -> int:
+        """The schema version the database is at (0: no tether tables yet), read without
+        migrating (``tether migrate --dry-run``)."""
+        await self._open()
+        d = self._sql.dialect
+        exists, params = d.table_exists("schema_version")
+        row = await self._fetch_one(d.sql(exists), params)
+        if not row or not row[0]:
+            return 0
+        (version,) = await self._fetch_one(current_version(d), ())
+        return int(version)
+
+    def pending_migrations(self, current: int) -> list[int]:
+        """The schema versions ``setup()`` would apply to a database at ``current`` (raises
+        ``SchemaVersionError`` for a database newer than this tether)."""
+        return [version for version, _ in pending(self._sql.dialect, current, self._where())]
+
     # -- runs -------------------------------------------------------------------------------
     async def create_run(
         self,

@@ -57,6 +57,10 @@ class SqliteDialect(Dialect):
     effects_order = "rowid"
     inputs_apart = True  # SQLite rewrites the whole row on UPDATE: keep the input out of it
 
+    def table_exists(self, name: str) -> tuple[str, tuple[str, ...]]:
+        sql = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?"
+        return sql, (self.prefix + name,)
+
 
 @cache
 def _statements() -> Statements:
