@@ -3,11 +3,12 @@
 import contextlib
 from typing import Annotated, Any, cast
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from tether.core.errors import ConfigurationError, RunNotFoundError
 from tether.core.lifecycle import FINISHED, RunStatus
 from tether.graph.history import replay
+from tether.observability.propagation import caller_trace
 from tether.server import intake, paging, views
 from tether.server.keys import Principal
 from tether.server.problems import API_PROBLEMS, ApiProblem
@@ -149,10 +150,14 @@ def router(services: Services) -> APIRouter:
         responses={202: {"links": RUN_LINKS}},
     )
     async def submit_run(
-        body: SubmitRun, response: Response, who: Annotated[Principal, Depends(submit)]
+        body: SubmitRun,
+        request: Request,
+        response: Response,
+        who: Annotated[Principal, Depends(submit)],
     ) -> dict[str, Any]:
         wf = services.workflow(body.workflow)
-        with intake.created_runs() as made:
+        # a caller's traceparent: the run (its execution on any worker) joins the caller's trace
+        with intake.created_runs() as made, caller_trace(request.headers):
             handle = await rt.submit(
                 wf,
                 body.input,
