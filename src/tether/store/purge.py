@@ -9,10 +9,13 @@ finished before the cutoff, and keeps it whole otherwise. A run whose parent no 
 (deleted by hand) is a root.
 
 Roots are read page by page, one finished status at a time, along the ``(status, created_at,
-run_id)`` index; their families level by level along the parent index, every member read (and,
-on PostgreSQL, locked) in run_id order: index lookups only, whatever the store's size. Each page
-is one short transaction, so a purge of a large backlog never holds the database's write lock
-(SQLite) or many row locks (PostgreSQL) for long, and other writers interleave between pages.
+run_id)`` index; their families level by level along the parent index, every member read in
+run_id order: index lookups only, whatever the store's size. On PostgreSQL the families that
+look purgeable are then locked (``FOR UPDATE``, run_id order) and checked again, so a run
+retried meanwhile is never deleted; families with a live member are never locked, so a purge
+never waits on, or deadlocks with, a worker's lease heartbeat. Each page is one short
+transaction, so a purge of a large backlog never holds the database's write lock (SQLite) or
+many row locks (PostgreSQL) for long, and other writers interleave between pages.
 """
 
 from __future__ import annotations
@@ -100,8 +103,9 @@ async def read_page(
     cursor: tuple[float, str],
     batch: int,
 ) -> tuple[list[str], tuple[float, str] | None]:
-    """One page: its roots, their families level by level (parent index), every member read
-    (and locked) in run_id order; then ``decide``. ``dialect``: table prefix and row lock."""
+    """One page: its roots, their families level by level (parent index), their members read
+    in run_id order and ``decide``d; with a row lock (PostgreSQL), the families found purgeable
+    are read again under it and decided again. ``dialect``: table prefix and row lock."""
     prefix, lock = dialect
     params = page_params(status, cutoff, cursor, batch)
     roots = await read(("purge-roots",), lambda: roots_sql(prefix), params)
@@ -117,16 +121,27 @@ async def read_page(
                     root_of[run_id] = root_of[parent]
                     found.append(run_id)
         level = found
-    members: list[Member] = []
-    for chunk in _chunks(sorted(root_of)):
-        n = len(chunk)
-        rows = await read(("purge-members", n), partial(members_sql, prefix, n, lock), chunk)
-        for run_id, st, updated in rows:
-            members.append(Member(root_of[run_id], run_id, st, updated))
-    doomed = decide(members, cutoff)
+    doomed = decide(await _members(read, prefix, "", root_of, sorted(root_of)), cutoff)
+    if doomed and lock:
+        # lock only the families that look purgeable (all finished: no lease, so no worker's
+        # heartbeat holds or renews their rows) and decide again on what the lock reads
+        doomed = decide(await _members(read, prefix, lock, root_of, sorted(doomed)), cutoff)
     if not roots:
         return doomed, None
     return doomed, (roots[-1][1], roots[-1][0])
+
+
+async def _members(
+    read: Reader, prefix: str, lock: str, root_of: dict[str, str], ids: Sequence[str]
+) -> list[Member]:
+    """Status and last update of ``ids`` (sorted: rows are locked in run_id order)."""
+    members: list[Member] = []
+    for chunk in _chunks(ids):
+        n = len(chunk)
+        key = ("purge-members", n, lock)
+        for run_id, st, updated in await read(key, partial(members_sql, prefix, n, lock), chunk):
+            members.append(Member(root_of[run_id], run_id, st, updated))
+    return members
 
 
 def _chunks(ids: Sequence[str]) -> Iterator[Sequence[str]]:
