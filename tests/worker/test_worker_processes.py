@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -65,6 +66,26 @@ async def _all_runs(store: RunStore) -> list[RunRecord]:
         out += page
         if len(page) < 1000:
             return out
+
+
+class _Watch:
+    """``_watch`` in a thread of its own, begun at once; ``join()`` re-raises its failure."""
+
+    def __init__(self, url: str, done: Any) -> None:
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, args=(url, done), daemon=True)
+        self.thread.start()
+
+    def _run(self, url: str, done: Any) -> None:
+        try:
+            run_sync(_watch(url, done))
+        except BaseException as exc:
+            self.error = exc
+
+    def join(self) -> None:
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
 
 
 async def _watch(url: str, done: Any, every: float = 0.005) -> None:
@@ -173,7 +194,7 @@ def kill_mid_way(
     sink = tmp_path / "sink"
     sink.mkdir()
     run_sync(_submit(url, n, {**input, "sink": str(sink)}))
-    workers = [spawn(url, tmp_path, f"w{i}", *args) for i in range(n_workers)]
+    workers = [spawn(url, tmp_path, "w0", *args)]
     try:
         victim = workers[0]
 
@@ -187,8 +208,13 @@ def kill_mid_way(
             held.update(r.run_id for r in now if r.owner == victim.owner and r.status in ACTIVE)
             return done >= n // 4 and bool(held)
 
+        # the watch starts with the victim: on a slow machine starting the other workers took
+        # longer than the victim needed for the whole backlog, and a watch begun after them
+        # only ever saw every run done
+        watch = _Watch(url, mid_way)
+        workers += [spawn(url, tmp_path, f"w{i}", *args) for i in range(1, n_workers)]
         try:
-            run_sync(_watch(url, mid_way))
+            watch.join()
         except AssertionError:  # say what the store and the workers showed
             now = runs(url)
             by = {(r.owner, r.status.value) for r in now}
