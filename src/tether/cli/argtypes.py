@@ -21,6 +21,17 @@ def positive_int(text: str) -> int:
     return n
 
 
+def port(text: str) -> int:
+    """A TCP port: 0..65535 (0: any free port)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= n <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0..65535 (0: any free port), got {text}")
+    return n
+
+
 def duration(text: str) -> float:
     """A length of time (``30d``, ``12h``, ``90s`` or seconds) in seconds, > 0."""
     try:

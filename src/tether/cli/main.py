@@ -35,11 +35,13 @@ from tether.cli import (
     serve_cmd,
     shadow_cmd,
     trace_cmd,
+    upgrade_cmd,
     worker_cmd,
 )
 from tether.cli import commands as cmd
 from tether.cli.argtypes import positive_int
 from tether.cli.backend import backend_for, check_server_command
+from tether.cli.logs import TextLogHandler, debug_enabled
 from tether.cli.render import Output
 from tether.core.errors import InvalidInputError, TetherError
 
@@ -56,10 +58,6 @@ def tether_version() -> str:
         return dist_version("tether")
     except PackageNotFoundError:
         return "0+unknown"
-
-
-def debug_enabled() -> bool:
-    return os.environ.get("TETHER_DEBUG", "").strip().lower() not in ("", "0", "false", "no")
 
 
 # -- parser ---------------------------------------------------------------------------------------
@@ -245,6 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reason", default="", metavar="TEXT", help="why (kept in the lifecycle)")
     requeue.add_parsers(rsub, common, positive_int)
     purge_cmd.add_parsers(rsub, common)
+    upgrade_cmd.add_parsers(rsub, common)
 
     worker_cmd.add_parsers(sub, common)
     schedules_cmd.add_parsers(sub, common)
@@ -264,7 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # -- dispatch ---------------------------------------------------------------------------------
-async def _dispatch(args: argparse.Namespace, out: Output) -> None:
+async def _dispatch(args: argparse.Namespace, out: Output) -> int:
+    """Run a ``tether runs ...`` command; returns the exit code."""
     s = cmd.settings(args)
     be = backend_for(s)
     action = args.action
@@ -321,35 +321,16 @@ async def _dispatch(args: argparse.Namespace, out: Output) -> None:
         await requeue.dispatch(args, s, out)
     elif action in purge_cmd.ACTIONS:
         await purge_cmd.dispatch(args, s, out)
+    elif action in upgrade_cmd.ACTIONS:
+        return await upgrade_cmd.dispatch(args, s, out)
     else:  # pragma: no cover - argparse rejects unknown actions
         raise InvalidInputError(f"unknown command 'runs {action}'")
-
-
-class _LogHandler(logging.Handler):
-    """tether's own log records as dim one-liners on stderr (with tracebacks only when
-    debugging), so a run that fails in this process never dumps a traceback on the operator."""
-
-    def __init__(self, out: Output, debug: bool) -> None:
-        super().__init__(logging.DEBUG if debug else logging.WARNING)
-        self.out = out
-        self.debug = debug
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            msg = record.getMessage()
-            if record.exc_info and record.exc_info[1] is not None and not self.debug:
-                exc = record.exc_info[1]
-                msg = f"{msg}: {type(exc).__name__}: {exc}"
-            self.out.warning(f"{record.name}: {msg}")
-            if self.debug and record.exc_info:
-                self.out.traceback("".join(traceback.format_exception(*record.exc_info)))
-        except Exception:  # pragma: no cover - logging must never raise
-            self.handleError(record)
+    return EXIT_OK
 
 
 def _setup_logging(out: Output, debug: bool) -> Callable[[], None]:
     logger = logging.getLogger("tether")
-    handler = _LogHandler(out, debug)
+    handler = TextLogHandler(out, debug)
     old = (logger.level, logger.propagate)
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG if debug else logging.WARNING)
@@ -409,7 +390,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command in migrate_cmd.COMMANDS:
             return migrate_cmd.run(args, out)
         else:
-            asyncio.run(_dispatch(args, out))
+            return asyncio.run(_dispatch(args, out))
         return EXIT_OK
     except BrokenPipeError:
         # the reader went away (``tether runs list | head``): stop quietly, like Unix tools

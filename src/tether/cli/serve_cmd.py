@@ -15,15 +15,21 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
+import os
+import re
 import signal
+import ssl
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from rich.text import Text
 
 from tether.cli import commands as cmd
+from tether.cli import logs
+from tether.cli.argtypes import port
 from tether.cli.drift_opts import add_drift_options, drift_choice, drift_monitor, drift_names
 from tether.cli.render import Output
 from tether.core.errors import ConfigurationError, TetherError
@@ -33,22 +39,24 @@ from tether.server.settings import ServerSettings
 from tether.store.api_keys import ApiKeyStore
 from tether.store.url import open_store
 from tether.worker import default_concurrency
+from tether.worker.http import server_class
 
 COMMANDS = ("serve",)
+ROOT_PATH = re.compile(r"(/[A-Za-z0-9._~-]+)+")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 KEEP_ALIVE = 30
 """Seconds an idle keep-alive connection stays open (uvicorn's 5 s default closes connections
 that busy clients are about to reuse, and their next request fails on the closed socket)."""
 
 
-def _port(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
-    if not 0 <= n <= 65535:
-        raise argparse.ArgumentTypeError(f"a port is 0..65535 (0: any free port), got {n}")
-    return n
+def _root_path(text: str) -> str:
+    root = text.rstrip("/")
+    if root and not ROOT_PATH.fullmatch(root):
+        raise argparse.ArgumentTypeError(
+            f"expected a URL path such as /tether (letters, digits, - . _ ~ and / only), got "
+            f"{text!r}"
+        )
+    return root
 
 
 def _count(text: str) -> int:
@@ -70,7 +78,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         "server runs them itself too (embedded worker); with PostgreSQL run `tether worker`.",
     )
     p.add_argument("--host", default="127.0.0.1", metavar="ADDR", help="bind address")
-    p.add_argument("--port", type=_port, default=8000, metavar="N", help="port (8000; 0: any)")
+    p.add_argument("--port", type=port, default=8000, metavar="N", help="port (8000; 0: any)")
     p.add_argument(
         "--workers",
         type=_count,
@@ -88,11 +96,36 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--timeout", type=float, default=30.0, metavar="S", help="request timeout (30 s)"
     )
+    p.add_argument(
+        "--tls-cert",
+        type=Path,
+        metavar="PATH",
+        help="serve HTTPS with this certificate (PEM, the chain after the leaf); needs --tls-key",
+    )
+    p.add_argument(
+        "--tls-key",
+        type=Path,
+        metavar="PATH",
+        help="the certificate's private key (PEM; a password from TETHER_TLS_KEY_PASSWORD)",
+    )
+    p.add_argument(
+        "--root-path",
+        type=_root_path,
+        default="",
+        metavar="PATH",
+        help="the path a reverse proxy serves this server under, stripping it (/tether): the "
+        "dashboard, the docs and the URLs the API hands out carry it",
+    )
     add_drift_options(p)
+    logs.add_log_options(p)
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
-    return asyncio.run(_serve(args, out))
+    undo = logs.configure(args, out)
+    try:
+        return asyncio.run(_serve(args, out))
+    finally:
+        undo()
 
 
 def _local_store(url: str) -> bool:
@@ -147,16 +180,21 @@ async def _serve(args: argparse.Namespace, out: Output) -> int:
         require_keys=args.host not in LOOPBACK,
         request_timeout=args.timeout,
     )
+    tls = tls_options(args.tls_cert, args.tls_key)
     app = create_app(settings)
+    _, level = logs.log_choice(args)
     config = uvicorn.Config(
         app,
         host=args.host,
         port=args.port,
-        log_level="warning",
+        log_config=None,  # uvicorn's records go through tether's handler (logs.configure)
+        log_level=level,
         lifespan="on",
         timeout_keep_alive=KEEP_ALIVE,
+        root_path=args.root_path,
+        **tls,
     )
-    server = _server_class()(config)
+    server = server_class()(config)
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, server.stop)
     loop.add_signal_handler(signal.SIGINT, server.stop)
@@ -165,11 +203,13 @@ async def _serve(args: argparse.Namespace, out: Output) -> int:
         await asyncio.sleep(0.02)
     if task.done():
         task.result()
-        out.error("the server stopped before it started (see the messages above)")
+        logging.getLogger("tether.cli").error(
+            "the server stopped before it started (see the messages above)"
+        )
         return 1
     port = server.servers[0].sockets[0].getsockname()[1]
     host = f"[{args.host}]" if ":" in args.host else args.host
-    url = f"http://{host}:{port}"
+    url = f"{'https' if tls else 'http'}://{host}:{port}"
     mode = "api keys" if keyed else "local mode"
     names = sorted(wf.name for wf in workflows)
     line = {
@@ -181,11 +221,17 @@ async def _serve(args: argparse.Namespace, out: Output) -> int:
     }
     if drifting:
         line["drift"] = drifting
+    if args.root_path:
+        line["root_path"] = args.root_path
     if out.json_mode:
         sys.stdout.write(json.dumps(line) + "\n")
         sys.stdout.flush()
     else:
         out.print(Text(f"tether serve: {url} (dashboard {url}/, docs {url}/docs)", style="bold"))
+        if args.root_path:
+            out.print(
+                f"  behind a proxy at {args.root_path} (it strips the path before passing on)"
+            )
         if keyed:
             out.print("  api keys: every request needs `Authorization: Bearer <key>`")
         else:
@@ -229,24 +275,32 @@ async def _drift_watch(url: str, names: list[str], args: argparse.Namespace) -> 
         await store.close()
 
 
-def _server_class() -> type[Any]:
-    import uvicorn
-
-    class Server(uvicorn.Server):
-        """uvicorn's server, stopped by our signal handlers (uvicorn's own re-raise the signal
-        once shut down, so a graceful stop would exit as killed)."""
-
-        @contextlib.contextmanager
-        def capture_signals(self) -> Iterator[None]:
-            yield
-
-        def stop(self) -> None:
-            """SIGTERM / Ctrl-C: shut down gracefully; again: at once."""
-            if self.should_exit:
-                self.force_exit = True
-            self.should_exit = True
-
-    return Server
+def tls_options(cert: Path | None, key: Path | None) -> dict[str, Any]:
+    """uvicorn's TLS settings for ``--tls-cert``/``--tls-key`` (empty: plain HTTP), checked
+    before the server starts: both given, readable, and a key that matches the certificate."""
+    if cert is None and key is None:
+        return {}
+    if cert is None or key is None:
+        raise ConfigurationError(
+            "HTTPS needs both --tls-cert (the certificate) and --tls-key (its private key)"
+        )
+    password = os.environ.get("TETHER_TLS_KEY_PASSWORD") or None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(cert, key, password)
+    except FileNotFoundError as exc:
+        raise ConfigurationError(f"cannot read {exc.filename}: no such file") from None
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigurationError(
+            f"cannot use --tls-cert {cert} with --tls-key {key}: {exc} (PEM files, the key "
+            "matching the certificate; an encrypted key takes its password from "
+            "TETHER_TLS_KEY_PASSWORD)"
+        ) from None
+    return {
+        "ssl_certfile": str(cert),
+        "ssl_keyfile": str(key),
+        "ssl_keyfile_password": password,
+    }
 
 
 def _redacted(url: str) -> str:

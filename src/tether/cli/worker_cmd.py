@@ -14,7 +14,8 @@ from rich.table import Table
 from rich.text import Text
 
 from tether.cli import commands as cmd
-from tether.cli.argtypes import duration, positive_int
+from tether.cli import logs
+from tether.cli.argtypes import duration, port, positive_int
 from tether.cli.drift_opts import add_drift_options, drift_choice, drift_monitor
 from tether.cli.render import Output, fmt_time
 from tether.core.errors import ConfigurationError, TetherError
@@ -102,7 +103,21 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         metavar="N",
         help="once a run finishes, keep only its last N checkpoints (default: all)",
     )
+    p.add_argument(
+        "--probe-port",
+        type=port,
+        metavar="PORT",
+        help="serve /healthz, /readyz and /metrics (Prometheus) on this port (0: any free "
+        "port; default: none). No authentication: it shows counts, never run data",
+    )
+    p.add_argument(
+        "--probe-host",
+        default="127.0.0.1",
+        metavar="ADDR",
+        help="address the probe endpoint binds (127.0.0.1; 0.0.0.0 for a cluster's probes)",
+    )
     add_drift_options(p)
+    logs.add_log_options(p)
     p.add_argument("--worker-id", metavar="NAME", help="worker id (env TETHER_WORKER_ID)")
     p.add_argument(
         "--deps",
@@ -121,7 +136,11 @@ def run(args: argparse.Namespace, out: Output) -> int:
     if args.command == "workers":
         asyncio.run(_list(args, out))
         return 0
-    return asyncio.run(_work(args, out))
+    undo = logs.configure(args, out)
+    try:
+        return asyncio.run(_work(args, out))
+    finally:
+        undo()
 
 
 async def _work(args: argparse.Namespace, out: Output) -> int:
@@ -152,6 +171,8 @@ async def _work(args: argparse.Namespace, out: Output) -> int:
         drift=drift_choice(args),
         drift_monitor=drift_monitor(args),
         retention=Retention(keep_last=args.keep_last, finished_ttl=args.purge_after),
+        probe_port=args.probe_port,
+        probe_host=args.probe_host,
     )
     worker.install_signal_handlers()
     started = asyncio.get_running_loop().create_task(worker.run())
@@ -166,6 +187,8 @@ async def _work(args: argparse.Namespace, out: Output) -> int:
         "concurrency": worker.concurrency,
         "workflows": names,
     }
+    if worker.probe_url is not None:
+        line["probes"] = worker.probe_url
     if worker.drift is not None:
         line["drift"] = sorted({f.workflow or "*" for f in worker.drift.feeds})
     if out.json_mode:  # one line (JSON lines), for log collectors and supervisors
@@ -177,12 +200,13 @@ async def _work(args: argparse.Namespace, out: Output) -> int:
                 f"worker {worker.worker_id} started: store {line['store']}, queues {queues}, "
                 f"concurrency {worker.concurrency}, workflows {', '.join(names)}"
                 + (f", drift checks of {', '.join(line['drift'])}" if "drift" in line else "")
+                + (f", probes at {worker.probe_url}" if worker.probe_url else "")
                 + " "
                 f"(pid {worker.runtime.incarnation.pid})"
             )
         )
     code = await started
-    out.err.print(Text(f"worker {worker.worker_id} stopped", style="dim"))
+    logs.note(args, out, f"worker {worker.worker_id} stopped")
     return code
 
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from tether.core.lifecycle import RunStatus
 from tether.store.live import RELAYED, LiveChannel
 from tether.store.types import Event
+
+log = logging.getLogger("tether.events")
 
 Hop = tuple[RunStatus | None, RunStatus, str, str]
 """One lifecycle transition as the store records it: (from, to, actor, reason)."""
@@ -46,8 +49,17 @@ class EventBus:
 
     def __init__(self) -> None:
         self._subs: defaultdict[str, set[asyncio.Queue[Event]]] = defaultdict(set)
+        self._observers: list[Callable[[Event], None]] = []
         self.remote: LiveChannel | None = None
         self._remote_waited = False
+
+    def observe(self, observer: Callable[[Event], None]) -> None:
+        """Show ``observer`` every event of every run this process executes, live-only ones
+        included (process metrics: ``tether.observability.prometheus``). The run loop then
+        emits its live step and node events for every run; an observer must be quick (one that
+        raises is logged and skipped). Events relayed from other processes are not shown (they
+        count there)."""
+        self._observers.append(observer)
 
     def relay(self, ev: Event) -> None:
         """Send a live-only event to the other processes (the relayed kinds only)."""
@@ -73,13 +85,20 @@ class EventBus:
 
     def deliver_remote(self, ev: Event) -> None:
         """An event another process sent: for this process's subscribers of its run."""
-        if ev.run_id in self._subs:
-            self.publish(ev)
+        self._deliver(ev)
 
     def has_subscribers(self, run_id: str) -> bool:
-        return run_id in self._subs
+        return bool(self._observers) or run_id in self._subs
 
     def publish(self, ev: Event) -> None:
+        for observer in self._observers:
+            try:
+                observer(ev)
+            except Exception:  # an observer's bug never stops a run
+                log.exception("an event observer failed on a %r event", ev.type)
+        self._deliver(ev)
+
+    def _deliver(self, ev: Event) -> None:
         subs = self._subs.get(ev.run_id)
         if subs:
             for q in subs:

@@ -191,7 +191,8 @@ class Runtime(
         self._claiming = asyncio.Lock()
         self._background: list[asyncio.Task[Any]] = []
         self._resuming: set[str] = set()
-        self._refused: set[str] = set()
+        self._refused: dict[str, float] = {}
+        """Runs refused here for a workflow version mismatch -> when (``time.monotonic()``)."""
         """Runs whose recorded workflow version differs from the one registered here: never
         claimed again by this runtime (a runtime with the matching code, or a human, must act)."""
         self._sweep_outage = OutageLog(
@@ -288,6 +289,11 @@ class Runtime(
             if spec.subgraph is not None:
                 self.register(spec.subgraph)
         return wf
+
+    @property
+    def workflow_names(self) -> list[str]:
+        """The names of the workflows registered here, sorted."""
+        return sorted(self._workflows)
 
     def workflow_for(self, run: RunRecord) -> Workflow:
         wf = self._workflows.get(run.workflow)

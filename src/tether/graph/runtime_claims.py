@@ -40,6 +40,9 @@ CLAIM_BATCH = 16
 
 DEAD_SCAN_INTERVAL = 1.0
 """Seconds between two background looks for dead lease owners."""
+REFUSED_RECHECK = 60.0
+"""Seconds a run this runtime refused (its workflow version differs) is left out of its
+claims; then it is looked at again (``tether runs upgrade`` may have moved it meanwhile)."""
 
 
 class ClaimLoop:
@@ -61,7 +64,7 @@ class ClaimLoop:
     _wake: WakeSignal
     _claiming: asyncio.Lock
     _resuming: set[str]
-    _refused: set[str]
+    _refused: dict[str, float]
     _dead_scanned: float
     _dead_seen: set[str]
     _dead_sources: list[DeadOwnerSource]
@@ -172,6 +175,14 @@ class ClaimLoop:
         except Exception:  # each run's own load then fails (and releases it) or succeeds
             return {}
 
+    def _still_refused(self) -> list[str]:
+        """The runs refused here less than ``REFUSED_RECHECK`` seconds ago (the others stay
+        in ``_refused``, so a second refusal is not announced again)."""
+        if not self._refused:
+            return []
+        since = time.monotonic() - REFUSED_RECHECK
+        return [run_id for run_id, at in self._refused.items() if at >= since]
+
     async def _first_phases(
         self, leases: list[Lease], starts: dict[str, Checkpoint]
     ) -> dict[str, RunRecord]:
@@ -231,7 +242,7 @@ class ClaimLoop:
             if free <= 0:
                 self._wake.after_slot = True
                 return []
-            mine = {*self._tasks, *self._leases, *self._resuming, *self._refused}
+            mine = {*self._tasks, *self._leases, *self._resuming, *self._still_refused()}
             leases = await self.store.claim_runs(
                 self.owner,
                 self.lease_ttl,
@@ -273,11 +284,14 @@ class ClaimLoop:
                     await self.take_over(
                         run, lease.token, fresh=lease.token == 1, start=starts.get(run.run_id)
                     )
+                    self._refused.pop(lease.run_id, None)  # upgraded since it was refused
                     taken.append(lease.run_id)
                 except Exception as exc:
                     if isinstance(exc, WorkflowVersionError):
-                        self._refused.add(lease.run_id)
-                        log.warning("run %s left for another runtime: %s", lease.run_id, exc)
+                        again = lease.run_id in self._refused
+                        self._refused[lease.run_id] = time.monotonic()
+                        say = log.debug if again else log.warning  # once per run, not per look
+                        say("run %s left for another runtime: %s", lease.run_id, exc)
                     else:
                         log.exception("could not resume run %s", lease.run_id)
                     if self._leases.get(lease.run_id) == lease.token:

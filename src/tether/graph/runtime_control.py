@@ -16,12 +16,14 @@ from tether.core.clock import Clock
 from tether.core.errors import IllegalTransitionError, InvalidInputError, RunStateError
 from tether.core.lifecycle import FINISHED, RunStatus
 from tether.graph import requeue
+from tether.graph import upgrade as upgrading
 from tether.graph.builder import Workflow
 from tether.graph.events import lifecycle_event
 from tether.graph.history import SnapshotTracker
 from tether.graph.interrupt_timeout import cancel_interrupt_timers, has_interrupt_timers
 from tether.graph.results import RunHandle, RunResult
 from tether.graph.resume import prepare_resume  # imported up front: not on a resume's clock
+from tether.graph.upgrade import Upgrade
 from tether.graph.version import VERSION_KEY, check_run_version
 from tether.observability.run_trace import emit_workflow_span
 from tether.store.protocol import RunStore
@@ -50,6 +52,7 @@ class RunControl:
     lease_ttl: float
     _tasks: dict[str, asyncio.Task[RunResult | None]]
     _resuming: set[str]
+    _refused: dict[str, float]
 
     if TYPE_CHECKING:
 
@@ -226,6 +229,38 @@ class RunControl:
                     raise
                 await asyncio.sleep(0.01)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- workflow versions (see tether.graph.upgrade) ---------------------------------------
+    async def upgrade(self, run_id: str, *, actor: str = "user", dry_run: bool = False) -> Upgrade:
+        """Move an unfinished run to the version of its workflow registered here now (its
+        workflow changed shape since it started, and no worker of the old code is left): records
+        the new version and a ``workflow_version_changed`` event; any worker of the new code then
+        continues it from its last checkpoint. Refused with WorkflowVersionError when the new
+        structure cannot continue it (a node or join it needs is gone, a state field it holds is
+        gone), RunStateError while a worker runs it under a live lease or once it finished.
+        ``dry_run``: check only. A run already on the registered version is left as it is."""
+        await self._ensure_open()
+        done = await upgrading.upgrade(cast("Runtime", self), run_id, actor=actor, dry_run=dry_run)
+        if done.changed:
+            self._refused.pop(run_id, None)
+            self._wake_claims()
+        return done
+
+    async def upgrade_all(
+        self, workflow: str, *, actor: str = "user", dry_run: bool = False
+    ) -> tuple[list[Upgrade], list[tuple[str, str]]]:
+        """``upgrade`` every unfinished run of ``workflow`` recorded with another version;
+        returns the runs moved (with ``dry_run``: those that would be) and ``(run_id, why)``
+        for each that could not be."""
+        await self._ensure_open()
+        moved, refused = await upgrading.upgrade_all(
+            cast("Runtime", self), workflow, actor=actor, dry_run=dry_run
+        )
+        if moved and not dry_run:
+            for done in moved:
+                self._refused.pop(done.run_id, None)
+            self._wake_claims()
+        return moved, refused
 
     # -- retries and the dead letter (see tether.graph.run_retry) ----------------------------
     async def retry(self, run_id: str, *, actor: str = "user") -> RunHandle:

@@ -35,7 +35,9 @@ class TimersAndSchedules:
     def _take_back_when_due(self, run_id: str, until: float) -> None:
         """A run parked by a durable sleep in a runtime that claims nothing (``recover=False``,
         e.g. ``wf.invoke``): this runtime takes it back when due, unless another did first."""
-        task = asyncio.create_task(take_back(cast("Runtime", self), run_id, until))
+        rt = cast("Runtime", self)
+        delay = max(0.0, until - rt.clock.now())  # measured now, not when the task first runs
+        task = asyncio.create_task(take_back(rt, run_id, until, delay=delay))
         self._background.append(task)
 
         def done(t: asyncio.Task[None]) -> None:

@@ -19,6 +19,7 @@ from tether.graph.results import RunHandle, RunResult, StepInfo
 from tether.graph.retention import Retention
 from tether.graph.runtime import Runtime
 from tether.graph.sync_loop import LoopThread
+from tether.graph.upgrade import Upgrade
 from tether.store.protocol import RunStore
 from tether.store.timers import Schedule
 from tether.store.types import Event, RunRecord
@@ -346,6 +347,17 @@ class SyncRuntime:
                 dead_letter=dead_letter, workflow=workflow, queue=queue, limit=limit, actor=actor
             )
         )
+
+    def upgrade(self, run_id: str, *, actor: str = "user", dry_run: bool = False) -> Upgrade:
+        """Move an unfinished run to the workflow version registered now; see
+        ``Runtime.upgrade``."""
+        return self._bridge.call(self.runtime.upgrade(run_id, actor=actor, dry_run=dry_run))
+
+    def upgrade_all(
+        self, workflow: str, *, actor: str = "user", dry_run: bool = False
+    ) -> tuple[list[Upgrade], list[tuple[str, str]]]:
+        """``upgrade`` every unfinished run of ``workflow``; see ``Runtime.upgrade_all``."""
+        return self._bridge.call(self.runtime.upgrade_all(workflow, actor=actor, dry_run=dry_run))
 
     # -- time travel and retention -----------------------------------------------------------
     def fork(

@@ -85,10 +85,11 @@ async def timer_loop(rt: Runtime) -> None:
                 log.exception("firing timers failed")
 
 
-async def take_back(rt: Runtime, run_id: str, until: float) -> None:
+async def take_back(rt: Runtime, run_id: str, until: float, *, delay: float | None = None) -> None:
     """Wait until ``until`` (the runtime's clock), then execute the parked run here if nobody
-    holds it (``Runtime._take_back_when_due``)."""
-    await asyncio.sleep(max(0.0, until - rt.clock.now()))
+    holds it (``Runtime._take_back_when_due``). ``delay``: the seconds to wait, measured by the
+    caller when the run parked (so the wait does not depend on when this task first runs)."""
+    await asyncio.sleep(max(0.0, until - rt.clock.now() if delay is None else delay))
     if rt.runs_here(run_id):
         return
     lease = await rt.store.acquire_lease(run_id, rt.owner, rt.lease_ttl)

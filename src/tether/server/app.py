@@ -30,7 +30,7 @@ from tether.server import (
 )
 from tether.server.auth import Auth
 from tether.server.limits import RequestLimits
-from tether.server.metrics import ObservingBus, RunMetrics
+from tether.server.metrics import RunMetrics
 from tether.server.problems import ApiProblem, install_problem_handlers
 from tether.server.services import Services
 from tether.server.settings import ServerSettings
@@ -82,7 +82,7 @@ def build_services(settings: ServerSettings) -> tuple[Services, Worker | None]:
         )
     intake.install(store)  # submits answered from the run written, batched on PostgreSQL
     metrics = RunMetrics()
-    rt.bus = ObservingBus(metrics)  # step/node latency and model usage of runs executed here
+    rt.bus.observe(metrics.observe)  # step/node latency and model usage of runs executed here
     keys: ApiKeyStore = store if isinstance(store, ApiKeyStore) else _NoKeys()
     auth = Auth(keys, cache_ttl=settings.key_cache_ttl, require_keys=settings.require_keys)
     workflows = {wf.name: wf for wf in settings.workflows}

@@ -11,6 +11,10 @@ CDN: the dashboard works offline). ``mount_dashboard(app)`` serves them:
   in and a ``modulepreload`` link per module so the browser fetches them all at once, not in a
   waterfall.
 
+Behind a proxy that mounts the server under a path (``tether serve --root-path /tether``: the
+ASGI ``root_path``), ``index.html`` carries that path (``<meta name="tether-root">``, the asset
+URLs, the navigation links) and the dashboard builds every URL below it (``js/root.js``).
+
 The routes are registered after the API's (call it last): they never shadow an API path.
 """
 
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import mimetypes
+import re
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -31,6 +36,7 @@ __all__ = [
     "load_assets",
     "mount_dashboard",
     "render_index",
+    "root_path",
 ]
 
 STATIC_DIR = Path(__file__).with_name("static")
@@ -38,6 +44,10 @@ CLIENT_ROUTES = ("/", "/runs", "/runs/{rest:path}", "/approvals", "/kpis")
 """Paths the dashboard routes in the browser; each answers ``index.html``."""
 
 _ASSETS_MARK = "__ASSETS__"
+_ROOT_MARK = "__ROOT__"
+_ROOT_PATH = re.compile(r"(/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)*")
+"""A root path the dashboard accepts: ``/a/b`` segments of URL path characters (no quotes,
+no angle brackets: it is written into ``index.html``), or empty."""
 _PRELOADS_MARK = "<!--PRELOADS-->"
 _IMMUTABLE = "public, max-age=31536000, immutable"
 _CSP = (
@@ -57,14 +67,25 @@ def asset_version(assets: Path) -> str:
     return digest.hexdigest()[:12]
 
 
-def render_index(directory: Path, base: str) -> str:
-    """``index.html`` with the asset base URL filled in and a preload link per JS module."""
+def render_index(directory: Path, base: str, root: str = "") -> str:
+    """``index.html`` with the asset base URL and the root path filled in and a preload link
+    per JS module (``base`` is under ``root`` already)."""
+    if not _ROOT_PATH.fullmatch(root):
+        raise ValueError(f"not a root path: {root!r}")
     modules = sorted((directory / "assets" / "js").glob("*.js"))
     links = "\n".join(
         f'    <link rel="modulepreload" href="{base}/js/{path.name}">' for path in modules
     )
     html = (directory / "index.html").read_text(encoding="utf-8")
-    return html.replace(_PRELOADS_MARK, links.lstrip()).replace(_ASSETS_MARK, base)
+    html = html.replace(_PRELOADS_MARK, links.lstrip()).replace(_ASSETS_MARK, base)
+    return html.replace(_ROOT_MARK, root)
+
+
+def root_path(request: Request) -> str:
+    """The path the server is mounted under (the ASGI ``root_path``, without a trailing
+    slash); empty when it is not, or when it is not a plain URL path."""
+    root = str(request.scope.get("root_path") or "").rstrip("/")
+    return root if _ROOT_PATH.fullmatch(root) else ""
 
 
 _TYPES = {
@@ -92,18 +113,25 @@ def mount_dashboard(app: FastAPI, directory: Path = STATIC_DIR) -> None:
     assets = directory / "assets"
     version = asset_version(assets)
     base = f"/assets/{version}"
-    body = render_index(directory, base).encode("utf-8")
-    etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
-    headers = {
-        "Cache-Control": "no-cache",
-        "ETag": etag,
-        "Content-Security-Policy": _CSP,
-        "X-Content-Type-Options": "nosniff",
-        "Referrer-Policy": "no-referrer",
-    }
+    pages: dict[str, tuple[bytes, dict[str, str]]] = {}
+
+    def page(root: str) -> tuple[bytes, dict[str, str]]:
+        """``index.html`` for one root path (rendered once; a server has one or two)."""
+        if root not in pages:
+            body = render_index(directory, root + base, root).encode("utf-8")
+            headers = {
+                "Cache-Control": "no-cache",
+                "ETag": '"' + hashlib.sha256(body).hexdigest()[:16] + '"',
+                "Content-Security-Policy": _CSP,
+                "X-Content-Type-Options": "nosniff",
+                "Referrer-Policy": "no-referrer",
+            }
+            pages[root] = (body, headers)
+        return pages[root]
 
     async def index(request: Request) -> Response:
-        if etag in request.headers.get("if-none-match", ""):
+        body, headers = page(root_path(request))
+        if headers["ETag"] in request.headers.get("if-none-match", ""):
             return Response(status_code=304, headers=headers)
         return Response(body, media_type="text/html; charset=utf-8", headers=headers)
 

@@ -3,129 +3,13 @@
 Two kinds. **Gauges read from the store at scrape time** (a few aggregate queries, nothing
 per run): runs by status (of the caller's tenant), queue depth by state and the age of the
 oldest waiting run per queue, workers by state and the runs they hold. **Counters and
-histograms of this process**, fed by an observing event bus on the server's runtime (the
-runs the embedded worker executes): step and node latency, model calls, tokens and cost, tool
-calls and tool errors by error type (an open circuit breaker's refusals show as
-``CircuitOpenError``).
+histograms of this process** (``tether.observability.prometheus.RunMetrics``, observing the
+server's runtime: the runs the embedded worker executes): step and node latency, model calls,
+tokens and cost, tool calls and tool errors by error type (an open circuit breaker's refusals
+show as ``CircuitOpenError``), runs finished here by status.
 """
 
-from __future__ import annotations
+from tether.observability.prometheus import LATENCY_BUCKETS, RunMetrics
+from tether.worker.gauges import Families, breaker_gauge, gauge, queue_gauges
 
-from collections.abc import Iterable, Iterator
-from typing import Any
-
-from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
-
-from tether.graph.events import EventBus
-from tether.store.types import Event
-
-LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
-
-
-class RunMetrics:
-    """The process's counters and histograms (one registry per app)."""
-
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
-        r = self.registry
-        self.step_seconds = Histogram(
-            "tether_step_seconds", "Wall time of a run step", buckets=LATENCY_BUCKETS, registry=r
-        )
-        self.node_seconds = Histogram(
-            "tether_node_seconds",
-            "Wall time of a node (task) in a step",
-            ["node"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
-        )
-        self.model_calls = Counter(
-            "tether_model_calls", "Model calls answered", ["model"], registry=r
-        )
-        self.model_tokens = Counter(
-            "tether_model_tokens", "Model tokens", ["model", "direction"], registry=r
-        )
-        self.model_cost = Counter(
-            "tether_model_cost", "Model cost (the pricing table's currency)", ["model"], registry=r
-        )
-
-        self.tool_calls = Counter(
-            "tether_tool_calls", "Tool calls made (replays excluded)", ["tool"], registry=r
-        )
-        self.tool_errors = Counter(
-            "tether_tool_errors",
-            "Tool calls that ended in an error, by error type (CircuitOpenError: refused by an "
-            "open circuit breaker)",
-            ["tool", "error"],
-            registry=r,
-        )
-
-    def observe(self, ev: Event) -> None:
-        kind = ev.type
-        if kind == "step_finished":  # {tasks: [task id], started: time, took?: [seconds]}
-            started = ev.data.get("started")
-            step = max(0.0, ev.ts - float(started)) if isinstance(started, int | float) else None
-            if step is not None:
-                self.step_seconds.observe(step)
-            tasks = ev.data.get("tasks") or []
-            took = ev.data.get("took") or [step] * len(tasks)  # one task ends with its step
-            for task_id, seconds in zip(tasks, took, strict=False):
-                if isinstance(seconds, int | float):
-                    self.node_seconds.labels(_node_of(str(task_id))).observe(float(seconds))
-        elif kind == "model_call":
-            model = str(ev.data.get("model") or "?")
-            self.model_calls.labels(model).inc()
-            self.model_tokens.labels(model, "input").inc(_num(ev.data.get("input_tokens")))
-            self.model_tokens.labels(model, "output").inc(_num(ev.data.get("output_tokens")))
-            self.model_cost.labels(model).inc(_num(ev.data.get("cost")))
-        elif kind == "tool_call":  # tether.tools.observed: {tool, ok, error, attempts, ...}
-            tool = str(ev.data.get("tool") or "?")
-            self.tool_calls.labels(tool).inc()
-            if not ev.data.get("ok", True):
-                self.tool_errors.labels(tool, str(ev.data.get("error") or "?")).inc()
-
-
-def _node_of(task_id: str) -> str:
-    """The node of a task id ``<step>:<node>:<index>``."""
-    parts = task_id.split(":")
-    return ":".join(parts[1:-1]) if len(parts) >= 3 else task_id
-
-
-def _num(x: Any) -> float:
-    return float(x) if isinstance(x, int | float) and not isinstance(x, bool) and x > 0 else 0.0
-
-
-class ObservingBus(EventBus):
-    """The runtime's event bus, which also shows every event to ``metrics`` (so the run loop
-    emits its live step and node events: ``has_subscribers`` is always true)."""
-
-    def __init__(self, metrics: RunMetrics) -> None:
-        super().__init__()
-        self.metrics = metrics
-
-    def has_subscribers(self, run_id: str) -> bool:
-        return True
-
-    def publish(self, ev: Event) -> None:
-        self.metrics.observe(ev)
-        super().publish(ev)
-
-
-class Families(Collector):
-    """A scrape's gauges, computed beforehand (the store is async; collect() is not)."""
-
-    def __init__(self, families: Iterable[Metric]) -> None:
-        self.families = list(families)
-
-    def collect(self) -> Iterator[Metric]:
-        yield from self.families
-
-
-def gauge(
-    name: str, doc: str, labels: list[str], rows: Iterable[tuple[list[str], float]]
-) -> Metric:
-    g = GaugeMetricFamily(name, doc, labels=labels)
-    for values, value in rows:
-        g.add_metric(values, value)
-    return g
+__all__ = ["LATENCY_BUCKETS", "Families", "RunMetrics", "breaker_gauge", "gauge", "queue_gauges"]

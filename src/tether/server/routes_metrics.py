@@ -12,11 +12,10 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, Metric
 
-from tether.core.breaker import BreakerState, live_breakers
 from tether.core.lifecycle import RunStatus
 from tether.evaluation import kpi_metrics
 from tether.server.keys import Principal
-from tether.server.metrics import Families, gauge
+from tether.server.metrics import Families, breaker_gauge, gauge, queue_gauges
 from tether.server.problems import API_PROBLEMS
 from tether.server.services import Services
 from tether.server.strict_query import known_query
@@ -43,43 +42,8 @@ async def store_gauges(services: Services, who: Principal) -> list[Metric]:
         return out
     now = time.time()
     if isinstance(store, QueueControl):
-        stats = await store.queue_stats()
-        out.append(
-            gauge(
-                "tether_queue_depth",
-                "ACTIVE runs per queue: waiting (claimable), delayed, running (leased)",
-                ["queue", "state"],
-                (
-                    ([q.queue, state], float(n))
-                    for q in stats
-                    for state, n in (
-                        ("waiting", q.waiting),
-                        ("delayed", q.delayed),
-                        ("running", q.running),
-                    )
-                ),
-            )
-        )
-        out.append(
-            gauge(
-                "tether_queue_oldest_age_seconds",
-                "How long the oldest waiting run of each queue has waited",
-                ["queue"],
-                (([q.queue], q.oldest_age(now)) for q in stats),
-            )
-        )
-    out.append(
-        gauge(
-            "tether_breaker_state",
-            "Circuit breakers of this process (tools, model providers): 1 for the state each is in",
-            ["kind", "name", "state"],
-            (
-                ([b.kind, b.name, state.value], 1.0 if b.state is state else 0.0)
-                for b in sorted(live_breakers(), key=lambda b: (b.kind, b.name))
-                for state in BreakerState
-            ),
-        )
-    )
+        out += queue_gauges(await store.queue_stats(), now)
+    out.append(breaker_gauge())
     if isinstance(store, WorkerRegistry):
         rows = await store.list_workers()
         states: dict[str, int] = {"running": 0, "silent": 0, "stopped": 0}

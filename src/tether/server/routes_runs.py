@@ -132,6 +132,12 @@ def _statuses(values: list[str], failed_only: bool) -> list[RunStatus] | None:
     return out or None
 
 
+def under(request: Request) -> str:
+    """The path the server is mounted under (ASGI ``root_path``; ``tether serve --root-path``),
+    for the URLs it hands out."""
+    return str(request.scope.get("root_path") or "").rstrip("/")
+
+
 def router(services: Services) -> APIRouter:
     r = APIRouter(
         prefix="/v1/runs",
@@ -174,7 +180,7 @@ def router(services: Services) -> APIRouter:
         run = made[-1] if made and made[-1].run_id == handle.run_id else None
         if run is None or not handle.created:
             run = await rt.store.get_run(handle.run_id)
-        response.headers["Location"] = f"/v1/runs/{run.run_id}"
+        response.headers["Location"] = f"{under(request)}/v1/runs/{run.run_id}"
         if not handle.created:
             response.headers["Idempotent-Replayed"] = "true"
         out = views.run_summary(run)
@@ -300,7 +306,11 @@ def router(services: Services) -> APIRouter:
         summary="Continue a run from a past step, with a patch, as a new run",
     )
     async def fork(
-        run_id: RunId, body: ForkRun, response: Response, who: Annotated[Principal, Depends(submit)]
+        run_id: RunId,
+        body: ForkRun,
+        request: Request,
+        response: Response,
+        who: Annotated[Principal, Depends(submit)],
     ) -> dict[str, Any]:
         parent = await services.run_of(run_id, who)
         if body.step > parent.step:
@@ -311,7 +321,7 @@ def router(services: Services) -> APIRouter:
             )
         handle = await rt.fork(run_id, body.step, body.patch, execute=False, actor=who.actor)
         run = await rt.store.get_run(handle.run_id)
-        response.headers["Location"] = f"/v1/runs/{run.run_id}"
+        response.headers["Location"] = f"{under(request)}/v1/runs/{run.run_id}"
         return await run_view(services, run)
 
     return r

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from tether.store.protocol import RunStore, ThreadedRenewal
@@ -37,6 +38,9 @@ class RegistryBeat:
         self.in_flight = in_flight
         self.beats = 0
         """Heartbeats written; tests wait on it."""
+        self.last_ok = time.monotonic()
+        """``time.monotonic()`` of the last heartbeat written (at first: when the beat began,
+        the worker having just registered)."""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._task: asyncio.Task[None] | None = None
@@ -67,6 +71,7 @@ class RegistryBeat:
             while not self._stop.wait(self.interval):
                 try:
                     beat.heartbeat_worker(self.owner, self.in_flight())
+                    self.last_ok = time.monotonic()
                     self.beats += 1
                 except Exception as exc:  # the row outlives a missed beat: try next tick
                     log.warning("worker heartbeat of %s failed: %s", self.owner, exc)
@@ -79,6 +84,7 @@ class RegistryBeat:
             await asyncio.sleep(self.interval)
             try:
                 await self.registry.heartbeat_worker(self.owner, self.in_flight())
+                self.last_ok = time.monotonic()
                 self.beats += 1
             except Exception as exc:
                 log.warning("worker heartbeat of %s failed: %s", self.owner, exc)

@@ -23,7 +23,7 @@ import os
 import signal
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tether.core.clock import SYSTEM_CLOCK, Clock
 from tether.core.errors import ConfigurationError
@@ -35,6 +35,10 @@ from tether.graph.runtime import Runtime
 from tether.store.protocol import RunStore
 from tether.store.workers import WorkerRecord, WorkerRegistry, stale_owners
 from tether.worker.beat import RegistryBeat
+
+if TYPE_CHECKING:
+    from tether.worker.http import Served
+    from tether.worker.probes import WorkerProbes
 
 log = logging.getLogger("tether.worker")
 
@@ -70,6 +74,8 @@ class Worker:
         drift: bool | Sequence[str] = False,
         drift_monitor: DriftMonitor | None = None,
         retention: Retention | None = None,
+        probe_port: int | None = None,
+        probe_host: str = "127.0.0.1",
     ) -> None:
         if grace < 0:
             raise ConfigurationError(f"grace must be >= 0 seconds, got {grace}")
@@ -77,6 +83,10 @@ class Worker:
             raise ConfigurationError(
                 f"queues must be a list of non-empty queue names (or None: every queue), "
                 f"got {queues!r}"
+            )
+        if probe_port is not None and not 0 <= probe_port <= 65535:
+            raise ConfigurationError(
+                f"probe_port must be 0..65535 (0: any free port), got {probe_port}"
             )
         if isinstance(drift, str):
             raise ConfigurationError(f"drift takes True or a list of workflow names, got {drift!r}")
@@ -114,6 +124,13 @@ class Worker:
         self.ready = asyncio.Event()
         """Set once the worker is open, registered and claiming runs."""
         self._signals = 0
+        self.probe_port = probe_port
+        self.probe_host = probe_host
+        self.probe_url: str | None = None
+        """``http://host:port`` of the probe endpoint once ``run()`` serves it
+        (``probe_port=``; 0 picks a free port)."""
+        self.probes: WorkerProbes | None = None
+        self._served: Served | None = None
 
     @property
     def owner(self) -> str:
@@ -126,6 +143,11 @@ class Worker:
     @property
     def store(self) -> RunStore:
         return self.runtime.store
+
+    @property
+    def stopping(self) -> bool:
+        """Told to stop: it claims no more runs and drains."""
+        return self._stopping.is_set()
 
     # -- stopping ---------------------------------------------------------------------------
     def stop(self, grace: float | None = None, *, immediate: bool = False) -> None:
@@ -161,7 +183,13 @@ class Worker:
     async def run(self) -> int:
         """Execute runs until stopped; returns the exit code (0 drained, 130 stopped now)."""
         rt = self.runtime
-        await rt.open()
+        if self.probe_port is not None:
+            await self._serve_probes(self.probe_port)
+        try:
+            await rt.open()
+        except BaseException:
+            await self._stop_probes()
+            raise
         registry = rt.store if isinstance(rt.store, WorkerRegistry) else None
         housekeeping: asyncio.Task[None] | None = None
         watching: asyncio.Task[None] | None = None
@@ -197,7 +225,24 @@ class Worker:
                 with contextlib.suppress(Exception):
                     await registry.stop_worker(self.owner)
             await rt.close()  # stops what still runs and releases its leases
+            await self._stop_probes()
         return EXIT_INTERRUPTED if immediate else EXIT_OK
+
+    async def _serve_probes(self, port: int) -> None:
+        """Serve ``/healthz``, ``/readyz`` and ``/metrics`` (``tether.worker.probes``) from
+        before the store opens (a starting worker answers: not ready) until it has stopped."""
+        from tether.worker.http import serve
+        from tether.worker.probes import WorkerProbes
+
+        self.probes = WorkerProbes(self)
+        self._served = await serve(self.probes.app, self.probe_host, port)
+        self.probe_url = self._served.url
+        log.info("worker %s: probes at %s", self.worker_id, self.probe_url)
+
+    async def _stop_probes(self) -> None:
+        if self._served is not None:
+            served, self._served = self._served, None
+            await served.stop()
 
     async def _drain(self) -> bool:
         """Drain for up to ``grace``; True when told to stop now meanwhile."""

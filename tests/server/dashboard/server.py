@@ -72,8 +72,11 @@ async def _prepare(store_url: str, key_pem_pub: Any, with_api_key: bool) -> str 
         return key
 
 
-def start(folder: Path, *, with_api_key: bool = False, events: int = 100) -> Served:
-    """Start the server; stop it with ``stop(served)``."""
+def start(
+    folder: Path, *, with_api_key: bool = False, events: int = 100, root_path: str = ""
+) -> Served:
+    """Start the server (``root_path``: behind a proxy that mounts it there and strips it);
+    stop it with ``stop(served)``."""
     store_url = f"sqlite:///{folder / 'dashboard.db'}"
     key = generate_key()
     key_file = folder / "alice.pem"
@@ -91,6 +94,7 @@ def start(folder: Path, *, with_api_key: bool = False, events: int = 100) -> Ser
     }
     cmd = [sys.executable, "-m", "uvicorn", "--factory", "tests.server.dashboard.app:app"]
     cmd += ["--host", "127.0.0.1", "--port", "0", "--log-level", "info", "--no-access-log"]
+    cmd += ["--root-path", root_path] if root_path else []
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None
     seen: list[str] = []

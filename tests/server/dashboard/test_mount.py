@@ -96,4 +96,5 @@ def test_public_names() -> None:
         "load_assets",
         "mount_dashboard",
         "render_index",
+        "root_path",
     ]

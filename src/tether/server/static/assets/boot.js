@@ -13,11 +13,17 @@
   var headers = { Accept: "application/json" };
   if (key) headers.Authorization = "Bearer " + key;
   var pre = (window.__prefetch = {});
+  // the root path the dashboard is served under (root.js): requests go below it, and the
+  // prefetched responses are filed under the app path api.js asks for
+  var meta = document.querySelector('meta[name="tether-root"]');
+  var root = (meta && meta.getAttribute("content")) || "";
   function get(url) {
-    pre[url] = fetch(url, { headers: headers, cache: "no-store" });
+    pre[url] = fetch(root + url, { headers: headers, cache: "no-store" });
     pre[url].catch(function () { delete pre[url]; });
   }
-  var path = location.pathname.replace(/\/+$/, "") || "/";
+  var path = location.pathname;
+  if (root && (path === root || path.indexOf(root + "/") === 0)) path = path.slice(root.length);
+  path = path.replace(/\/+$/, "") || "/";
   var m = path.match(/^\/runs\/([^/]+)$/);
   if (path === "/" || path === "/runs") {
     // the same query, in the same order, as runs_page.js asks for

@@ -1,6 +1,7 @@
 // The HTTP API: JSON requests with the API key as a Bearer token; a 401 asks for a key once
 // (shared by every request waiting on it) and retries.
 import { askForKey } from "./key_prompt.js";
+import { rooted } from "./root.js";
 
 const KEY = "tether.apiKey";
 
@@ -69,7 +70,7 @@ export async function request(method, path, body, { signal } = {}) {
     const headers = authHeaders({ Accept: "application/json" });
     if (body !== undefined) headers["Content-Type"] = "application/json";
     const response = await (early ||
-      fetch(path, {
+      fetch(rooted(path), {
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),

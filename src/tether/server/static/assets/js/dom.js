@@ -1,4 +1,5 @@
 // Building DOM without innerHTML: every text goes through textContent (no injection from data).
+import { rooted } from "./root.js";
 
 /** h("div.card#main", {onclick, title, dataset: {...}}, child, [children], "text") */
 export function h(spec, props, ...children) {
@@ -16,6 +17,7 @@ export function h(spec, props, ...children) {
     if (key.startsWith("on") && typeof value === "function") el.addEventListener(key.slice(2), value);
     else if (key === "dataset") Object.assign(el.dataset, value);
     else if (key === "class") el.className += (el.className ? " " : "") + value;
+    else if (key === "href" && typeof value === "string") el.setAttribute(key, rooted(value)); // app paths under the root
     else if (key in el && typeof value !== "string") el[key] = value;
     else el.setAttribute(key, value === true ? "" : String(value));
   }

@@ -1,5 +1,9 @@
 // Client-side routes: /runs (list), /runs/<id> (detail), /approvals, /kpis. The server answers
-// index.html for each, so a reload or a shared link opens the same page.
+// index.html for each, so a reload or a shared link opens the same page. Under a root path
+// (root.js) the URLs are /<root>/runs...; routes match the app path without it.
+import { appPath, rooted } from "./root.js";
+
+const APP_LINK = /^\/(runs|approvals|kpis)?(\/|\?|$)/;
 
 const routes = [];
 let current = null; // {cleanup}
@@ -12,8 +16,9 @@ export function route(pattern, render) {
 export function start(el) {
   root = el;
   document.addEventListener("click", (e) => {
-    const a = e.target.closest && e.target.closest("a[data-link], a[href^='/runs'], a[href^='/approvals']");
-    if (!a || e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
+    const a = e.target.closest && e.target.closest("a[href]");
+    if (!a || !(a.hasAttribute("data-link") || APP_LINK.test(appPath(a.getAttribute("href"))))) return;
+    if (e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
     if (a.target && a.target !== "_self") return;
     e.preventDefault();
     navigate(a.getAttribute("href"));
@@ -22,7 +27,9 @@ export function start(el) {
   render();
 }
 
+/** Show ``href`` (an app path, "/runs/x", or the same under the root). */
 export function navigate(href, { replace = false } = {}) {
+  href = rooted(href);
   if (href === location.pathname + location.search) return;
   history[replace ? "replaceState" : "pushState"](null, "", href);
   render();
@@ -39,7 +46,7 @@ export function setQuery(params) {
 function render() {
   if (current && current.cleanup) current.cleanup();
   current = null;
-  const path = location.pathname.replace(/\/+$/, "") || "/";
+  const path = appPath(location.pathname).replace(/\/+$/, "") || "/";
   for (const { pattern, render: draw } of routes) {
     const m = path.match(pattern);
     if (m) {

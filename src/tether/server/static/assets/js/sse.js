@@ -1,6 +1,7 @@
 // Server-Sent Events over fetch (EventSource cannot send an Authorization header): parses
 // text/event-stream, reconnects with Last-Event-ID after a drop, stops at `event: end`.
 import { authHeaders, needKey } from "./api.js";
+import { rooted } from "./root.js";
 
 /**
  * openStream(url, {onEvent(ev), onState(state), lastId}) -> {close()}
@@ -19,7 +20,7 @@ export function openStream(url, { onEvent, onState = () => {}, lastId = null } =
       try {
         const headers = authHeaders({ Accept: "text/event-stream" });
         if (last !== null && last !== undefined) headers["Last-Event-ID"] = String(last);
-        const response = await fetch(url, { headers, signal: controller.signal, cache: "no-store" });
+        const response = await fetch(rooted(url), { headers, signal: controller.signal, cache: "no-store" });
         if (response.status === 401) {
           await needKey("");
           continue;

@@ -1,0 +1,74 @@
+"""Prometheus gauge families computed before a scrape (the store is async; a collector's
+``collect()`` is not), shared by ``tether serve``'s and a worker's ``/metrics``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from tether.core.breaker import BreakerState, live_breakers
+from tether.store.queue_limits import QueueStats
+
+
+def gauge(
+    name: str, doc: str, labels: Sequence[str], rows: Iterable[tuple[Sequence[str], float]]
+) -> Metric:
+    """A gauge family with one sample per ``(label values, value)``."""
+    g = GaugeMetricFamily(name, doc, labels=list(labels))
+    for values, value in rows:
+        g.add_metric(list(values), value)
+    return g
+
+
+def queue_gauges(stats: Iterable[QueueStats], now: float) -> list[Metric]:
+    """``tether_queue_depth`` {queue, state} and ``tether_queue_oldest_age_seconds`` {queue}."""
+    stats = list(stats)
+    return [
+        gauge(
+            "tether_queue_depth",
+            "ACTIVE runs per queue: waiting (claimable), delayed, running (leased)",
+            ["queue", "state"],
+            (
+                ([q.queue, state], float(n))
+                for q in stats
+                for state, n in (
+                    ("waiting", q.waiting),
+                    ("delayed", q.delayed),
+                    ("running", q.running),
+                )
+            ),
+        ),
+        gauge(
+            "tether_queue_oldest_age_seconds",
+            "How long the oldest waiting run of each queue has waited",
+            ["queue"],
+            (([q.queue], q.oldest_age(now)) for q in stats),
+        ),
+    ]
+
+
+class Families(Collector):
+    """A scrape's families, computed beforehand (the store is async; collect() is not)."""
+
+    def __init__(self, families: Iterable[Metric]) -> None:
+        self.families = list(families)
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.families
+
+
+def breaker_gauge() -> Metric:
+    """``tether_breaker_state{kind,name,state}``: 1 for the state each circuit breaker of this
+    process (tools, model providers) is in, 0 for the others."""
+    return gauge(
+        "tether_breaker_state",
+        "Circuit breakers of this process (tools, model providers): 1 for the state each is in",
+        ["kind", "name", "state"],
+        (
+            ([b.kind, b.name, state.value], 1.0 if b.state is state else 0.0)
+            for b in sorted(live_breakers(), key=lambda b: (b.kind, b.name))
+            for state in BreakerState
+        ),
+    )
