@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.graph.upgrade_app import v1, v2, v3, v4
+from tests.graph.upgrade_app import FAILING, v1, v2, v3, v4
 from tether import RunStateError, RunStatus, Runtime, WorkflowVersionError
 from tether.cli.main import main
 from tether.graph import runtime_claims
@@ -93,6 +93,25 @@ async def test_an_escalated_run_moves_and_its_answer_is_taken_by_the_new_code(
         out = await new.resume(res.run_id, "ups")
         assert out.status is RunStatus.COMPLETED
         assert out.state["log"] == ["pack", "ship:ups"]  # it had packed; asked at ship
+
+
+async def test_a_failed_run_moves_and_its_retry_runs_the_new_shape(
+    shared_store: Callable[[], RunStore],
+) -> None:
+    FAILING.add("pack")
+    try:
+        async with Runtime(shared_store(), workflows=[v1], recover=False) as old:
+            failed = await old.run(v1, {})
+    finally:
+        FAILING.discard("pack")
+    assert failed.status is RunStatus.FAILED
+    async with Runtime(shared_store(), workflows=[v2], recover=False) as new:
+        moved, _ = await new.upgrade_all("shipping")
+        assert moved == []  # a bulk upgrade leaves FAILED runs alone
+        assert (await new.upgrade(failed.run_id)).changed  # by id: a retry will continue it
+        res = await new.resume(failed.run_id)
+        assert res.status is RunStatus.COMPLETED
+        assert res.state["log"] == ["pack", "label", "ship"]
 
 
 async def test_a_run_the_new_shape_cannot_continue_is_left_as_it_was(

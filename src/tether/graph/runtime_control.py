@@ -232,8 +232,9 @@ class RunControl:
 
     # -- workflow versions (see tether.graph.upgrade) ---------------------------------------
     async def upgrade(self, run_id: str, *, actor: str = "user", dry_run: bool = False) -> Upgrade:
-        """Move an unfinished run to the version of its workflow registered here now (its
-        workflow changed shape since it started, and no worker of the old code is left): records
+        """Move an unfinished (or FAILED: a retry continues it) run to the version of its
+        workflow registered here now (its workflow changed shape since it started, and no
+        worker of the old code is left): records
         the new version and a ``workflow_version_changed`` event; any worker of the new code then
         continues it from its last checkpoint. Refused with WorkflowVersionError when the new
         structure cannot continue it (a node or join it needs is gone, a state field it holds is
@@ -249,9 +250,9 @@ class RunControl:
     async def upgrade_all(
         self, workflow: str, *, actor: str = "user", dry_run: bool = False
     ) -> tuple[list[Upgrade], list[tuple[str, str]]]:
-        """``upgrade`` every unfinished run of ``workflow`` recorded with another version;
-        returns the runs moved (with ``dry_run``: those that would be) and ``(run_id, why)``
-        for each that could not be."""
+        """``upgrade`` every unfinished run of ``workflow`` recorded with another version
+        (FAILED ones by id only); returns the runs moved (with ``dry_run``: those that would
+        be) and ``(run_id, why)`` for each that could not be."""
         await self._ensure_open()
         moved, refused = await upgrading.upgrade_all(
             cast("Runtime", self), workflow, actor=actor, dry_run=dry_run

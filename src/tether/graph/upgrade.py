@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 PAGE = 200
 """Unfinished runs read per page by ``upgrade_all``."""
 UNFINISHED = [s for s in RunStatus if s not in FINISHED]
+"""What ``upgrade_all`` moves: the runs that would wait for a worker of the old code."""
+DONE = frozenset({RunStatus.COMPLETED, RunStatus.CANCELLED})
+"""What ``upgrade`` refuses: a FAILED run can still be retried or resumed, so it may move."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,9 +80,10 @@ def upgrade_blockers(wf: Workflow, cp: Checkpoint, state: Mapping[str, Any]) -> 
 
 
 async def upgrade(rt: Runtime, run_id: str, *, actor: str, dry_run: bool = False) -> Upgrade:
-    """Move the unfinished run ``run_id`` to the version of its workflow ``rt`` knows now."""
+    """Move the run ``run_id`` (unfinished, or FAILED: a retry continues it) to the version of
+    its workflow ``rt`` knows now."""
     run = await rt.store.get_run(run_id)
-    if run.status in FINISHED:
+    if run.status in DONE:
         raise RunStateError(
             f"run {run_id} is {run.status.value}: a finished run never runs again, so its "
             "version stays; fork it to continue its state with the new version"
@@ -101,7 +105,7 @@ async def upgrade(rt: Runtime, run_id: str, *, actor: str, dry_run: bool = False
         )
     try:
         run = await rt.store.get_run(run_id)  # as it stands under the lease
-        if run.status in FINISHED or run.metadata.get(VERSION_KEY) == wf.version:
+        if run.status in DONE or run.metadata.get(VERSION_KEY) == wf.version:
             await rt.store.release_lease(run_id, lease.token)
             return Upgrade(run_id, run.workflow, run.status, recorded, wf.version, False)
         await _check(rt, wf, run, run.metadata.get(VERSION_KEY))
@@ -125,7 +129,8 @@ async def upgrade(rt: Runtime, run_id: str, *, actor: str, dry_run: bool = False
 async def upgrade_all(
     rt: Runtime, workflow: str, *, actor: str, dry_run: bool = False
 ) -> tuple[list[Upgrade], list[tuple[str, str]]]:
-    """``upgrade`` every unfinished run of ``workflow`` recorded with another version. Returns
+    """``upgrade`` every unfinished run of ``workflow`` recorded with another version (FAILED
+    ones only by id, before their retry: ``upgrade``). Returns
     the runs moved (or, ``dry_run``, those that would be) and ``(run_id, why)`` for each run
     that could not be (incompatible, executing under a live lease, finished meanwhile)."""
     if workflow not in rt.workflow_names:

@@ -20,6 +20,7 @@ queue names and counts, never run data). Needs the ``server`` extra.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -42,6 +43,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("tether.worker")
 
 PROBLEM = "application/problem+json"
+STORE_TIMEOUT = 5.0
+"""Seconds a scrape waits for the queue depth; then it answers without it (``tether_store_up``
+0), well within a scraper's timeout."""
 
 
 class WorkerProbes:
@@ -51,7 +55,6 @@ class WorkerProbes:
         self.worker = worker
         self.metrics = RunMetrics()
         worker.runtime.bus.observe(self.metrics.observe)
-        self.started = time.monotonic()
         self.app = Starlette(
             routes=[
                 Route("/healthz", self.healthz, methods=["GET"]),
@@ -173,9 +176,9 @@ class WorkerProbes:
         store = w.store
         if isinstance(store, QueueControl):
             try:
-                stats = await store.queue_stats()
+                stats = await asyncio.wait_for(store.queue_stats(), STORE_TIMEOUT)
             except Exception as exc:  # a scrape during an outage still shows the process
-                if not is_transient(exc):
+                if not is_transient(exc) and not isinstance(exc, TimeoutError):
                     log.exception("reading queue depth for /metrics failed")
                 out.append(
                     gauge(
