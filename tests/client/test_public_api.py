@@ -15,6 +15,7 @@ EXPECTED = sorted(
         "NotFoundError",
         "Page",
         "Run",
+        "RunUpgrade",
         "ServerBusyError",
         "ServerError",
         "ServerUnavailableError",

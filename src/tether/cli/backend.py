@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from tether.cli import commands as cmd
-from tether.cli import purge_cmd, requeue, upgrade_cmd
+from tether.cli import purge_cmd, requeue
 from tether.core.errors import ConfigurationError
 from tether.core.lifecycle import RunStatus
 from tether.store.types import RunRecord
@@ -107,10 +107,7 @@ def check_server_command(args: Any) -> None:
     what = f"{command} {action}" if command == "runs" else command
     if (
         command not in SERVER_COMMANDS
-        or (
-            command == "runs"
-            and action in (*requeue.ACTIONS, *purge_cmd.ACTIONS, *upgrade_cmd.ACTIONS)
-        )
+        or (command == "runs" and action in (*requeue.ACTIONS, *purge_cmd.ACTIONS))
         or getattr(args, "dead_letter", False)
     ):
         raise ConfigurationError(

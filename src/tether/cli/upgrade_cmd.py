@@ -4,7 +4,8 @@ After a deploy that changed a workflow's shape, the runs it had in flight wait f
 the old code (workers of the new code refuse them). Once none is left, this moves them to the
 new version, each checked first (``tether.graph.upgrade``): one run by id, or every run of a
 workflow with ``--workflow``; ``--dry-run`` checks without writing. Workers of the new code then
-continue them from their last checkpoint.
+continue them from their last checkpoint. With ``--server URL`` the server moves the runs named
+(to the version it runs; a key with the admin scope).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from tether.core.errors import (
     RunNotFoundError,
     RunStateError,
 )
+from tether.core.lifecycle import RunStatus
 from tether.graph.upgrade import Upgrade
 
 ACTIONS = ("upgrade",)
@@ -59,6 +61,8 @@ async def upgrade_runs(
             "name the runs to upgrade (tether runs upgrade RUN_ID...) or a workflow "
             "(--workflow W), not both and not neither"
         )
+    if settings.server:
+        return await _through_server(settings, run_ids, workflow, dry_run)
     if not settings.app:
         raise ConfigurationError(
             "tether runs upgrade moves runs to the workflow version of the new code: pass it "
@@ -75,6 +79,34 @@ async def upgrade_runs(
             except (RunStateError, RunNotFoundError) as exc:  # the others go on
                 view.refused.append((run_id, str(exc)))
         return view
+
+
+async def _through_server(
+    settings: Settings, run_ids: list[str], workflow: str | None, dry_run: bool
+) -> UpgradeView:
+    """``--server URL``: each run moved by the server, to the workflow version it runs (a key
+    with the admin scope)."""
+    from tether.client import AsyncClient
+
+    if workflow:
+        raise ConfigurationError(
+            "--workflow moves runs in bulk from a store: pass --store URL (through a server, "
+            "name the runs: tether runs upgrade RUN_ID... --server URL)"
+        )
+    assert settings.server is not None
+    view = UpgradeView([], [], dry_run)
+    async with AsyncClient(settings.server, settings.api_key) as client:
+        for run_id in run_ids:
+            try:
+                u = await client.upgrade(run_id, dry_run=dry_run)
+            except (RunStateError, RunNotFoundError) as exc:
+                view.refused.append((run_id, str(exc)))
+                continue
+            status = RunStatus(u.status)
+            view.moved.append(
+                Upgrade(u.run_id, u.workflow, status, u.from_version, u.to_version, u.changed)
+            )
+    return view
 
 
 async def dispatch(args: argparse.Namespace, settings: Settings, out: Output) -> int:

@@ -25,6 +25,7 @@ from tether.client.models import (
     HistoryStep,
     Page,
     Run,
+    RunUpgrade,
     StateAt,
     WorkflowInfo,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "NotFoundError",
     "Page",
     "Run",
+    "RunUpgrade",
     "ServerBusyError",
     "ServerError",
     "ServerUnavailableError",

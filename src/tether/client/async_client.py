@@ -37,6 +37,7 @@ from tether.client.models import (
     HistoryStep,
     Page,
     Run,
+    RunUpgrade,
     StateAt,
     WorkflowInfo,
 )
@@ -261,6 +262,14 @@ class AsyncClient:
     async def cancel(self, run_id: str, reason: str = "") -> Run:
         path = f"/v1/runs/{_id(run_id, 'run_id')}/cancel"
         return Run.from_json(_obj(await self.http.call("POST", path, body={"reason": reason})))
+
+    async def upgrade(self, run_id: str, *, dry_run: bool = False) -> RunUpgrade:
+        """Move the run to the version of its workflow the server runs, once checked that it
+        can continue it (``WorkflowVersionError`` says why not); ``dry_run``: check only.
+        Needs a key with the ``admin`` scope. See ``Runtime.upgrade``."""
+        path = f"/v1/runs/{_id(run_id, 'run_id')}/upgrade"
+        answer = await self.http.call("POST", path, body={"dry_run": bool(dry_run)})
+        return RunUpgrade.from_json(_obj(answer))
 
     async def fork(self, run_id: str, step: int, patch: Mapping[str, Any] | None = None) -> Run:
         """A new run, linked to ``run_id``, continuing from after ``step`` with ``patch``

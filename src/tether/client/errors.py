@@ -14,7 +14,8 @@ HTTP status           raised
 404 on a run          ``RunNotFoundError``; on an approval ``ApprovalNotFoundError``; on a
                       step ``StepNotFoundError``; else :class:`NotFoundError`
 409                   ``IdempotencyConflictError`` (same key, other input),
-                      ``ApprovalStateError`` (decided already), else ``RunStateError``
+                      ``ApprovalStateError`` (decided already), ``WorkflowVersionError``
+                      (an upgrade the new shape cannot take), else ``RunStateError``
 429                   :class:`ServerBusyError` (``retry_after`` seconds, when the server said)
 5xx                   :class:`ServerError`
 no answer             :class:`ServerUnavailableError` (refused, reset, timed out)
@@ -37,6 +38,7 @@ from tether.core.errors import (
     StepNotFoundError,
     TetherError,
     UserError,
+    WorkflowVersionError,
 )
 
 __all__ = [
@@ -142,6 +144,9 @@ def error_from_problem(
             return IdempotencyConflictError(text)
         if "approval" in kind or (len(parts) > 1 and parts[1] == "approvals"):
             return ApprovalStateError(text)
+        if "workflow-version" in kind:
+            run_id = parts[2] if len(parts) > 2 and parts[1] == "runs" else ""
+            return WorkflowVersionError(text, run_id=run_id, recorded="", current="")
         return RunStateError(text)
     if status == 429:
         return ServerBusyError(

@@ -173,6 +173,32 @@ class StateAt:
 
 
 @dataclass(slots=True)
+class RunUpgrade:
+    """What ``upgrade`` did (or, with ``dry_run``, would do) to a run."""
+
+    run_id: str
+    workflow: str
+    status: str
+    from_version: str | None
+    to_version: str
+    changed: bool
+    dry_run: bool
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RunUpgrade:
+        before = data.get("from_version")
+        return cls(
+            str(data.get("run_id", "")),
+            str(data.get("workflow", "")),
+            str(data.get("status", "")),
+            None if before is None else str(before),
+            str(data.get("to_version", "")),
+            bool(data.get("changed")),
+            bool(data.get("dry_run")),
+        )
+
+
+@dataclass(slots=True)
 class Approval:
     """An approval request of a governed call, and the votes on it."""
 

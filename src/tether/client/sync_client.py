@@ -14,7 +14,16 @@ from typing import Any
 
 from tether.client.async_client import NO_VALUE, AsyncClient
 from tether.client.http import DEFAULT_RETRY
-from tether.client.models import Approval, Event, HistoryStep, Page, Run, StateAt, WorkflowInfo
+from tether.client.models import (
+    Approval,
+    Event,
+    HistoryStep,
+    Page,
+    Run,
+    RunUpgrade,
+    StateAt,
+    WorkflowInfo,
+)
 from tether.core.backoff import Backoff
 from tether.graph.sync_loop import LoopThread
 
@@ -119,6 +128,9 @@ class Client:
 
     def cancel(self, run_id: str, reason: str = "") -> Run:
         return self._loop.call(self.aio.cancel(run_id, reason))
+
+    def upgrade(self, run_id: str, *, dry_run: bool = False) -> RunUpgrade:
+        return self._loop.call(self.aio.upgrade(run_id, dry_run=dry_run))
 
     def fork(self, run_id: str, step: int, patch: Mapping[str, Any] | None = None) -> Run:
         return self._loop.call(self.aio.fork(run_id, step, patch))

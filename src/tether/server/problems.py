@@ -31,6 +31,7 @@ from tether.core.errors import (
     StepNotFoundError,
     TetherError,
     UserError,
+    WorkflowVersionError,
 )
 
 log = logging.getLogger("tether.server")
@@ -46,6 +47,7 @@ _STATUS: tuple[tuple[type[BaseException], int, str], ...] = (
     (ApprovalStateError, 409, "approval-state"),
     (IdempotencyConflictError, 409, "idempotency-conflict"),
     (IllegalTransitionError, 409, "illegal-transition"),
+    (WorkflowVersionError, 409, "workflow-version"),
     (RunStateError, 409, "run-state"),
     (LeaseLostError, 409, "lease-lost"),
     (QueueFullError, 429, "queue-full"),

@@ -19,9 +19,11 @@ from tether.server.schemas import (
     Run,
     RunId,
     RunPage,
+    RunUpgrade,
     StateAtStep,
     StepPage,
     SubmitRun,
+    UpgradeRun,
 )
 from tether.server.services import Services
 from tether.server.strict_query import known_query
@@ -39,6 +41,7 @@ RUN_LINKS = {
         ("RunHistory", "history"),
         ("RunState", "state"),
         ("ForkRun", "fork"),
+        ("UpgradeRun", "upgrade_run"),
         ("RunEvents", "events"),
     )
 }
@@ -146,6 +149,7 @@ def router(services: Services) -> APIRouter:
         dependencies=[Depends(known_query)],
     )
     read, submit = services.require("read"), services.require("submit")
+    admin = services.require("admin")
     rt = services.runtime
 
     @r.post(
@@ -226,6 +230,31 @@ def router(services: Services) -> APIRouter:
     @r.get("/{run_id}", response_model=Run, summary="A run: status, state, usage")
     async def get_run(run_id: RunId, who: Annotated[Principal, Depends(read)]) -> dict[str, Any]:
         return await run_view(services, await services.run_of(run_id, who))
+
+    @r.post(
+        "/{run_id}/upgrade",
+        response_model=RunUpgrade,
+        summary="Move a run to the version of its workflow this server runs",
+    )
+    async def upgrade_run(
+        run_id: RunId, who: Annotated[Principal, Depends(admin)], body: UpgradeRun | None = None
+    ) -> dict[str, Any]:
+        """After a deploy that changed a workflow's shape: move an unfinished (or FAILED) run
+        to the version registered here, once checked that it can continue it (409
+        ``workflow-version`` with the reason otherwise; 409 ``run-state`` while a worker of the
+        old code runs it or once it finished). Needs the ``admin`` scope."""
+        await services.run_of(run_id, who)
+        dry_run = body.dry_run if body is not None else False
+        done = await rt.upgrade(run_id, actor=who.actor, dry_run=dry_run)
+        return {
+            "run_id": done.run_id,
+            "workflow": done.workflow,
+            "status": done.status.value,
+            "from_version": done.from_version,
+            "to_version": done.to_version,
+            "changed": done.changed,
+            "dry_run": dry_run,
+        }
 
     @r.post("/{run_id}/cancel", response_model=Run, summary="Cancel a run")
     async def cancel_run(

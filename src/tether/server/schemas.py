@@ -53,6 +53,10 @@ class CancelRun(_Body):
     reason: str = Field(default="", max_length=2000)
 
 
+class UpgradeRun(_Body):
+    dry_run: bool = Field(default=False, description="check only; change nothing")
+
+
 class ResumeRun(_Body):
     value: Any = Field(default=None, description="the answer to the run's pending interrupt")
     interrupt_id: str | None = Field(default=None, min_length=1, max_length=200)
@@ -119,6 +123,18 @@ class Run(RunSummary):
     input: Any = None
     state: JsonObject | None = None
     result: Any = None
+
+
+class RunUpgrade(BaseModel):
+    """What an upgrade did (or, with ``dry_run``, would do) to a run."""
+
+    run_id: str
+    workflow: str
+    status: Status
+    from_version: str | None = Field(description="the version the run recorded")
+    to_version: str = Field(description="the version of the workflow this server runs")
+    changed: bool = Field(description="false: already on it, or a dry run")
+    dry_run: bool
 
 
 class RunPage(BaseModel):

@@ -11,16 +11,20 @@ from fastapi import Request
 
 from tether.server.problems import ApiProblem
 
-_KNOWN: dict[int, dict[str, bool]] = {}
+_NAMES = "_tether_query_names"
+"""The route attribute holding its query parameters, computed once. Kept on the route itself,
+not in a table by ``id(route)``: a process that builds several apps (tests, reloads) frees
+routes, and a new route at a freed address would otherwise inherit another route's."""
 
 
 def _known(route: object) -> dict[str, bool] | None:
     dependant = getattr(route, "dependant", None)
     if dependant is None:
         return None
-    names = _KNOWN.get(id(route))
+    names: dict[str, bool] | None = getattr(route, _NAMES, None)
     if names is None:
-        names = _KNOWN[id(route)] = _query_names(dependant)
+        names = _query_names(dependant)
+        setattr(route, _NAMES, names)
     return names
 
 
