@@ -11,7 +11,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,8 @@ class WorkerProc:
     owner: str
     pid: int
     stderr_path: Path
+    info: dict[str, Any] = field(default_factory=dict)
+    """The worker's startup line (``--json``)."""
 
     def signal(self, sig: int) -> None:
         self.proc.send_signal(sig)
@@ -77,7 +79,7 @@ def spawn(url: str, tmp: Path, name: str, *args: str, app: str = APP) -> WorkerP
         proc.wait(timeout=GUARD)
         raise AssertionError(f"worker {name} exited before starting: {err.read_text()}")
     info: dict[str, Any] = json.loads(line)
-    return WorkerProc(proc, info["owner"], proc.pid, err)
+    return WorkerProc(proc, info["owner"], proc.pid, err, info)
 
 
 def wait_until(what: str, check: Any, guard: float = GUARD, every: float = 0.02) -> Any:

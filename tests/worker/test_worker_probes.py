@@ -5,12 +5,9 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any, TypedDict
@@ -19,7 +16,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.worker.procs import GUARD, ROOT, pythonpath
+from tests.worker.procs import GUARD, spawn
 from tether import END, START, Graph, RunContext, RunStatus, Runtime
 from tether.core.errors import ConfigurationError
 from tether.worker import Worker
@@ -186,33 +183,9 @@ async def test_a_probe_port_in_use_is_a_configuration_error(tmp_path: Path) -> N
 
 
 def test_tether_worker_serves_its_probes_until_sigterm(tmp_path: Path) -> None:
-    db = tmp_path / "runs.db"
-    err = tmp_path / "worker.stderr"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tether.cli",
-            "--json",
-            "worker",
-            "--app",
-            "tests.worker.worker_app:workflows",
-            "--store",
-            f"sqlite:///{db}",
-            "--probe-port",
-            "0",
-        ],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": pythonpath(), "TETHER_WORKER_ID": "probed-1"},
-        stdout=subprocess.PIPE,
-        stderr=err.open("w"),
-        text=True,
-    )
+    worker = spawn(f"sqlite:///{tmp_path / 'runs.db'}", tmp_path, "probed-1", "--probe-port", "0")
     try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert line, err.read_text()
-        probes = json.loads(line)["probes"]
+        probes = worker.info["probes"]
         assert probes.startswith("http://127.0.0.1:")
         with httpx.Client(base_url=probes, timeout=GUARD) as http:
             assert http.get("/readyz").json()["worker_id"] == "probed-1"
@@ -221,12 +194,10 @@ def test_tether_worker_serves_its_probes_until_sigterm(tmp_path: Path) -> None:
             host = http.get("/healthz").json()["host"]
             info = (("host", host), ("queues", "*"), ("worker_id", "probed-1"))
             assert m[("tether_worker_info", info)] == 1.0
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=GUARD) == 0
+        worker.signal(signal.SIGTERM)
+        assert worker.wait() == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=GUARD)
+        worker.kill()
 
 
 @pytest.mark.parametrize("port", ["-1", "65536", "http"])

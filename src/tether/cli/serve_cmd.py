@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import logging
 import os
 import re
 import signal
@@ -39,7 +38,7 @@ from tether.server.settings import ServerSettings
 from tether.store.api_keys import ApiKeyStore
 from tether.store.url import open_store
 from tether.worker import default_concurrency
-from tether.worker.http import server_class
+from tether.worker.http import serve
 
 COMMANDS = ("serve",)
 ROOT_PATH = re.compile(r"(/[A-Za-z0-9._~-]+)+")
@@ -151,8 +150,6 @@ async def keys_exist(url: str) -> bool:
 
 
 async def _serve(args: argparse.Namespace, out: Output) -> int:
-    import uvicorn
-
     s = cmd.settings(args)
     workflows = cmd.load_workflows(s.app) if s.app else []
     keyed = False if s.store_url.startswith("memory:") else await keys_exist(s.store_url)
@@ -183,10 +180,10 @@ async def _serve(args: argparse.Namespace, out: Output) -> int:
     tls = tls_options(args.tls_cert, args.tls_key)
     app = create_app(settings)
     _, level = logs.log_choice(args)
-    config = uvicorn.Config(
+    served = await serve(
         app,
-        host=args.host,
-        port=args.port,
+        args.host,
+        args.port,
         log_config=None,  # uvicorn's records go through tether's handler (logs.configure)
         log_level=level,
         lifespan="on",
@@ -194,20 +191,10 @@ async def _serve(args: argparse.Namespace, out: Output) -> int:
         root_path=args.root_path,
         **tls,
     )
-    server = server_class()(config)
     loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, server.stop)
-    loop.add_signal_handler(signal.SIGINT, server.stop)
-    task = asyncio.create_task(server.serve())
-    while not server.started and not task.done():  # noqa: ASYNC110 - uvicorn sets a flag
-        await asyncio.sleep(0.02)
-    if task.done():
-        task.result()
-        logging.getLogger("tether.cli").error(
-            "the server stopped before it started (see the messages above)"
-        )
-        return 1
-    port = server.servers[0].sockets[0].getsockname()[1]
+    loop.add_signal_handler(signal.SIGTERM, served.server.stop)
+    loop.add_signal_handler(signal.SIGINT, served.server.stop)
+    task, port = served.task, served.port
     host = f"[{args.host}]" if ":" in args.host else args.host
     url = f"{'https' if tls else 'http'}://{host}:{port}"
     mode = "api keys" if keyed else "local mode"

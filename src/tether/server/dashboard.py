@@ -83,7 +83,8 @@ def render_index(directory: Path, base: str, root: str = "") -> str:
 
 def root_path(request: Request) -> str:
     """The path the server is mounted under (the ASGI ``root_path``, without a trailing
-    slash); empty when it is not, or when it is not a plain URL path."""
+    slash; ``tether serve --root-path``), for the pages and URLs it hands out; empty when it
+    is not, or when it is not a plain URL path."""
     root = str(request.scope.get("root_path") or "").rstrip("/")
     return root if _ROOT_PATH.fullmatch(root) else ""
 

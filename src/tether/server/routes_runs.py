@@ -10,6 +10,7 @@ from tether.core.lifecycle import FINISHED, RunStatus
 from tether.graph.history import replay
 from tether.observability.propagation import caller_trace
 from tether.server import intake, paging, views
+from tether.server.dashboard import root_path
 from tether.server.keys import Principal
 from tether.server.problems import API_PROBLEMS, ApiProblem
 from tether.server.schemas import (
@@ -135,12 +136,6 @@ def _statuses(values: list[str], failed_only: bool) -> list[RunStatus] | None:
     return out or None
 
 
-def under(request: Request) -> str:
-    """The path the server is mounted under (ASGI ``root_path``; ``tether serve --root-path``),
-    for the URLs it hands out."""
-    return str(request.scope.get("root_path") or "").rstrip("/")
-
-
 def router(services: Services) -> APIRouter:
     r = APIRouter(
         prefix="/v1/runs",
@@ -184,7 +179,7 @@ def router(services: Services) -> APIRouter:
         run = made[-1] if made and made[-1].run_id == handle.run_id else None
         if run is None or not handle.created:
             run = await rt.store.get_run(handle.run_id)
-        response.headers["Location"] = f"{under(request)}/v1/runs/{run.run_id}"
+        response.headers["Location"] = f"{root_path(request)}/v1/runs/{run.run_id}"
         if not handle.created:
             response.headers["Idempotent-Replayed"] = "true"
         out = views.run_summary(run)
@@ -350,7 +345,7 @@ def router(services: Services) -> APIRouter:
             )
         handle = await rt.fork(run_id, body.step, body.patch, execute=False, actor=who.actor)
         run = await rt.store.get_run(handle.run_id)
-        response.headers["Location"] = f"{under(request)}/v1/runs/{run.run_id}"
+        response.headers["Location"] = f"{root_path(request)}/v1/runs/{run.run_id}"
         return await run_view(services, run)
 
     return r

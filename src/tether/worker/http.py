@@ -62,15 +62,14 @@ class Served:
 def bind(host: str, port: int) -> socket.socket:
     """A listening socket on ``host:port`` (0: any free port). Raises ConfigurationError when
     the address cannot be bound (in use, not this machine's)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET  # as uvicorn binds
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-        family, kind, proto, _, address = infos[0]
-        sock = socket.socket(family, kind, proto)
+        sock = socket.socket(family, socket.SOCK_STREAM)
     except OSError as exc:
         raise ConfigurationError(f"cannot listen on {host}:{port}: {exc}") from exc
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
+        sock.bind((host, port))
         sock.listen(128)
     except OSError as exc:
         sock.close()
@@ -87,7 +86,7 @@ async def serve(app: Any, host: str, port: int, **config: Any) -> Served:
     import uvicorn
 
     sock = bind(host, port)
-    cfg = uvicorn.Config(app, log_level="warning", **config)
+    cfg = uvicorn.Config(app, **{"log_level": "warning", **config})
     server = server_class()(cfg)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started and not task.done():  # noqa: ASYNC110 - uvicorn sets a flag
@@ -95,5 +94,8 @@ async def serve(app: Any, host: str, port: int, **config: Any) -> Served:
     if task.done():
         sock.close()
         exc = task.exception() if not task.cancelled() else None
-        raise ConfigurationError(f"cannot serve HTTP on {host}:{port}: {exc or 'it stopped'}")
+        raise ConfigurationError(
+            f"cannot serve HTTP on {host}:{port}: "
+            + (str(exc) if exc else "it stopped while starting (see the messages above)")
+        )
     return Served(server, task, host, int(sock.getsockname()[1]))
