@@ -19,7 +19,7 @@ TEXTS = [
 
 
 async def test_direct_encode_gives_the_vectors_sentence_transformers_gives() -> None:
-    float32 = MiniLMEmbedder(cache_size=0)
+    float32 = MiniLMEmbedder(cache_size=0, engine="torch")
     await float32.load()
     model, _ = embeddings._load(float32.path)
     reference = model.encode(TEXTS, normalize_embeddings=True, convert_to_numpy=True)

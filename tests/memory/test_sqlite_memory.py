@@ -14,6 +14,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tether.core.errors import ConfigurationError
@@ -176,6 +177,37 @@ async def test_approximate_path_filters_by_scope(tmp_path: Path) -> None:
         assert hits[0].memory.id == memory.id
         assert {h.memory.scope for h in hits} == {small}
         assert len(hits) == 8
+    await m.close()
+
+
+async def test_exact_path_ranks_from_the_index_and_reads_what_it_lacks_from_the_table(
+    tmp_path: Path,
+) -> None:
+    """Under ``exact_below`` a scope is scanned exactly with the vectors the index holds in
+    memory; a memory the index does not hold (written by another process after it caught up)
+    is read from the table, so the ranking is the same either way, scope filter included."""
+    m = await opened(tmp_path / "t.db")
+    await m.add_many([NewMemory(t) for t in texts(40, "x")], scope=MemoryScope("other"))
+    mine = await m.add_many([NewMemory(t) for t in texts(40, "m")], scope=ACME)
+
+    async def ranked(query: str) -> list[str]:
+        hits = await m.search(query, scope=ACME, k=40, ranking=VECTOR_ONLY, record_access=False)
+        return [h.memory.id for h in hits]
+
+    queries = [mine[3].text, mine[17].text, "topic4 with code C111"]
+    before = [await ranked(q) for q in queries]
+    assert all(set(r) == {x.id for x in mine} for r in before)  # the scope, all of it
+    assert before[0][0] == mine[3].id and before[1][0] == mine[17].id
+    assert m.ann is not None
+    with sqlite3.connect(m.path) as db:
+        rows = db.execute("SELECT key, id, embedding FROM tether_memories").fetchall()
+    lacking = {mine[3].id, mine[30].id}  # as if another process wrote them after it caught up
+    m.ann._index = m.ann._new()
+    for key, id_, blob in rows:
+        if id_ not in lacking:
+            m.ann._index.add(key, np.frombuffer(blob, dtype=np.float32))
+    assert sum(m.ann.vector(key) is None for key, _, _ in rows) == 2
+    assert [await ranked(q) for q in queries] == before
     await m.close()
 
 

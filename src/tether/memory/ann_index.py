@@ -191,6 +191,17 @@ class AnnIndex:
             return None
         return self._index.get(key)
 
+    def vectors(self, keys: Any) -> tuple[Any, Any]:
+        """The vectors the index holds under ``keys`` (a uint64 array) as a float32 matrix, one
+        row per key, and a boolean array saying which keys it holds (the other rows are
+        undefined)."""
+        np = numpy()
+        if self._index is None or len(keys) == 0:
+            return np.zeros((len(keys), self.dimensions), np.float32), np.zeros(len(keys), bool)
+        held = np.asarray(self._index.contains(keys), dtype=bool).reshape(len(keys))
+        rows = np.asarray(self._index.get(keys), dtype=np.float32).reshape(len(keys), -1)
+        return rows, held
+
     def keys(self) -> set[int]:
         """Every key the index holds."""
         if self._index is None:

@@ -206,7 +206,7 @@ class SqliteMemory(SqlEpisodicBase):
             [*params, self.exact_below + 1],
         ).fetchone()[0]
         if small <= self.exact_below:
-            return self._exact_keys(db, qvec, where, params, pool)
+            return self._exact_keys(db, ann, qvec, where, params, pool)
         n = min(pool * 2, len(ann))
         while True:
             keys = ann.search(qvec, n)
@@ -231,18 +231,44 @@ class SqliteMemory(SqlEpisodicBase):
         return [k for k in keys if k in inside]
 
     def _exact_keys(
-        self, db: sqlite3.Connection, qvec: Any, where: str, params: list[Any], pool: int
+        self,
+        db: sqlite3.Connection,
+        ann: AnnIndex,
+        qvec: Any,
+        where: str,
+        params: list[Any],
+        pool: int,
     ) -> list[int]:
+        """The ``pool`` keys in the scope nearest ``qvec``, by an exact scan (ties: the older
+        memory first). The vectors come from the index's memory (a copy), not the table's
+        blobs (reading 2,000 of those was 2.6 ms of a 3 ms search); a memory written by another
+        process after the index caught up is read from the table."""
         np = numpy()
-        rows = db.execute(
-            f"SELECT m.key, m.embedding FROM {self.table} m WHERE {where}", params
-        ).fetchall()
-        if not rows:
+        keys = np.fromiter(
+            (r[0] for r in db.execute(f"SELECT m.key FROM {self.table} m WHERE {where}", params)),
+            dtype=np.uint64,
+        )
+        if not len(keys):
             return []
-        matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
-        sims = matrix.reshape(len(rows), -1) @ qvec
+        keys.sort()
+        matrix, held = ann.vectors(keys)
+        if not held.all():
+            missing = [int(k) for k in keys[~held]]
+            blobs: dict[int, bytes] = {}
+            for n in range(0, len(missing), 900):
+                chunk = missing[n : n + 900]
+                blobs.update(
+                    db.execute(
+                        f"SELECT key, embedding FROM {self.table} WHERE key IN "
+                        f"({placeholders(len(chunk))})",
+                        chunk,
+                    ).fetchall()
+                )
+            for row in np.flatnonzero(~held):
+                matrix[row] = np.frombuffer(blobs[int(keys[row])], dtype=np.float32)
+        sims = matrix @ qvec
         order = np.argsort(-sims, kind="stable")[:pool]
-        return [int(rows[i][0]) for i in order]
+        return [int(keys[i]) for i in order]
 
     async def _touch(self, ids: list[str], now: float) -> None:
         sql = (
