@@ -59,18 +59,27 @@ class Served:
         await asyncio.gather(self.task, return_exceptions=True)
 
 
+BACKLOG = 2048
+"""Connections the kernel queues before they are accepted (uvicorn's default)."""
+
+
 def bind(host: str, port: int) -> socket.socket:
-    """A listening socket on ``host:port`` (0: any free port). Raises ConfigurationError when
-    the address cannot be bound (in use, not this machine's)."""
+    """A listening TCP socket on ``host:port`` (0: any free port). Raises ConfigurationError
+    when the address cannot be bound (in use, not this machine's).
+
+    The protocol is named (``IPPROTO_TCP``, as ``getaddrinfo`` gives it to uvicorn's own
+    sockets): asyncio turns Nagle's algorithm off only on accepted sockets whose ``proto``
+    says TCP, and with it on each small response waited for the client's delayed ACK (a GET
+    of a run took 44 ms instead of 0.6)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET  # as uvicorn binds
     try:
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     except OSError as exc:
         raise ConfigurationError(f"cannot listen on {host}:{port}: {exc}") from exc
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
-        sock.listen(128)
+        sock.listen(BACKLOG)
     except OSError as exc:
         sock.close()
         raise ConfigurationError(
