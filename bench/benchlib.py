@@ -7,10 +7,10 @@ bytes and step times are measured are the same for all of them.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import itertools
 import json
 import os
+import random
 import sqlite3
 import statistics
 import sys
@@ -64,9 +64,13 @@ def drop_pg_schema(url: str, schema: str) -> None:
 
 
 def payload(i: int) -> str:
-    """A deterministic, incompressible-looking message of exactly ``GROWTH_MSG_BYTES`` chars."""
-    digest = hashlib.sha256(f"msg-{i}".encode()).hexdigest()  # 64 hex chars
-    return (digest * (GROWTH_MSG_BYTES // len(digest) + 1))[:GROWTH_MSG_BYTES]
+    """A deterministic message of exactly ``GROWTH_MSG_BYTES`` hex digits drawn at random (seed
+    ``i``): as incompressible as hex text is (deflate halves it, no more), so a store that
+    compresses gains no more here than on real text, where it gains more. (It used to repeat one
+    64-digit digest, which deflate shrinks 16 times: a compressing store would have looked far
+    better than it is.)"""
+    digits = random.Random(i).randbytes((GROWTH_MSG_BYTES + 1) // 2).hex()
+    return digits[:GROWTH_MSG_BYTES]
 
 
 def sqlite_bytes(path: str | Path) -> int:

@@ -5,6 +5,7 @@ included), leaves the shared torch model as it was, and is safe to call from man
 from __future__ import annotations
 
 import asyncio
+import logging
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -60,6 +61,7 @@ async def test_encodes_from_many_threads_at_once_each_get_their_own_vectors() ->
     texts = [f"order {i} was refunded twice by the billing job" for i in range(24)]
     want = reference(texts)
     encoder = embeddings._load_onnx(onnx.path)
+    assert encoder is not None
     with ThreadPoolExecutor(max_workers=6) as pool:
         got = list(pool.map(lambda t: encoder.encode([t], max_length=256, batch_size=8)[0], texts))
     np.testing.assert_allclose(np.stack(got), want, atol=1e-6)
@@ -83,3 +85,25 @@ def test_without_onnxruntime_auto_falls_back_to_torch_and_onnx_says_what_to_inst
     assert MiniLMEmbedder().engine == "torch"
     with pytest.raises(ConfigurationError, match="onnxruntime"):
         MiniLMEmbedder(engine="onnx")
+
+
+async def test_when_the_export_fails_auto_encodes_on_torch_and_onnx_says_why(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(tokenizer: object, bert: object) -> bytes:
+        raise RuntimeError("no TorchScript exporter in this torch")
+
+    monkeypatch.setattr(minilm_onnx, "export", broken)
+    monkeypatch.setattr(embeddings, "_onnx", {})  # as in a fresh process
+    monkeypatch.setattr(embeddings, "_onnx_failed", {})
+    auto = MiniLMEmbedder(cache_size=0)
+    assert auto.engine == "onnx"
+    with caplog.at_level(logging.WARNING, logger="tether.llm.embeddings"):
+        got = await auto.embed(TEXTS)
+        await auto.embed(TEXTS[:1])
+    np.testing.assert_allclose(got, reference(TEXTS), atol=1e-6)
+    assert auto.engine == "torch"
+    warned = [r for r in caplog.records if "ONNX Runtime is unavailable" in r.getMessage()]
+    assert len(warned) == 1 and "no TorchScript exporter" in warned[0].getMessage()
+    with pytest.raises(ConfigurationError, match="no TorchScript exporter"):
+        await MiniLMEmbedder(cache_size=0, engine="onnx").embed(["a new text"])

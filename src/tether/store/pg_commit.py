@@ -23,6 +23,7 @@ from typing import Any
 
 from tether.core.lifecycle import RunStatus
 from tether.core.serde import dumps
+from tether.store.blob_codec import pack, pack_optional
 from tether.store.memory import check_commit_transitions
 from tether.store.rows import RUN_COLUMNS, enc, row_to_run
 from tether.store.sql_base import ACTIVE_VALUES, statuses_entering
@@ -233,9 +234,9 @@ def params(
     if cp is not None:
         cp_vals = (
             cp.step,
-            dumps(cp.delta),
+            pack(dumps(cp.delta)),
             dumps(cp.next_tasks),
-            enc(cp.snapshot),
+            pack_optional(enc(cp.snapshot)),
             dumps(cp.barriers),
             dumps(cp.meta),
         )

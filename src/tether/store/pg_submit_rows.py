@@ -18,6 +18,7 @@ from typing import Any
 
 from tether.core.lifecycle import RunStatus
 from tether.core.serde import dumps
+from tether.store.blob_codec import pack
 from tether.store.pg_commit import text_array
 from tether.store.rows import CHECKPOINT_COLUMNS, RUN_COLUMNS, run_params
 from tether.store.types import Checkpoint, Event, RunRecord
@@ -114,8 +115,8 @@ def params(batch: Sequence[Submit]) -> tuple[str, ...]:
     for s in batch:
         run, cp, now = s.run, s.checkpoint, s.now
         runs.append(s.row)
-        cps.append((cp.step, dumps(cp.delta), dumps(cp.next_tasks),
-                    None if cp.snapshot is None else dumps(cp.snapshot), dumps(cp.barriers),
+        cps.append((cp.step, pack(dumps(cp.delta)), dumps(cp.next_tasks),
+                    None if cp.snapshot is None else pack(dumps(cp.snapshot)), dumps(cp.barriers),
                     now, dumps(cp.meta)))  # fmt: skip
         # a run claimable now is announced as its queue's (0.0: now): one notification per
         # queue and batch (PostgreSQL drops a transaction's duplicates), not one per run

@@ -1,7 +1,8 @@
 """Records <-> SQL rows, shared by every SQL backend.
 
 Column order is fixed here once; statements in ``sql_base`` select and insert in this order. JSON
-values travel as ``core.serde`` blobs; ``None`` is stored as SQL NULL.
+values travel as ``core.serde`` blobs (a checkpoint's delta and snapshot compressed when that
+pays: ``blob_codec``); ``None`` is stored as SQL NULL.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 
 from tether.core.lifecycle import RunStatus
 from tether.core.serde import dumps, loads
+from tether.store.blob_codec import pack, pack_optional, unpack
 from tether.store.types import Checkpoint, EffectRecord, Event, NodeWrite, RunRecord, Transition
 
 Row = Sequence[Any]
@@ -63,14 +65,16 @@ def row_to_run(row: Row) -> RunRecord:
 # -- checkpoints ---------------------------------------------------------------------------
 def checkpoint_params(run_id: str, cp: Checkpoint, created_at: float) -> tuple[Any, ...]:
     return (
-        run_id, cp.step, dumps(cp.delta), dumps(cp.next_tasks), enc(cp.snapshot),
+        run_id, cp.step, pack(dumps(cp.delta)), dumps(cp.next_tasks),
+        pack_optional(enc(cp.snapshot)),
         dumps(cp.barriers), created_at, dumps(cp.meta),
     )  # fmt: skip
 
 
 def row_to_checkpoint(row: Row) -> Checkpoint:
     return Checkpoint(
-        row[0], row[1], loads(row[2]), loads(row[3]), loads(row[4]), loads(row[5]) or {}, row[6],
+        row[0], row[1], loads(unpack(row[2])), loads(row[3]), loads(unpack(row[4])),
+        loads(row[5]) or {}, row[6],
         loads(row[7]) or {},
     )  # fmt: skip
 

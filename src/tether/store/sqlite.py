@@ -10,6 +10,12 @@ Durability: ``"process"`` (default, ``synchronous=NORMAL``) survives any process
 loss may drop the last commits. ``"power-loss"`` (``synchronous=FULL``) syncs every commit.
 
 The WAL is checkpointed off the hot path and kept under ``wal_limit`` bytes (``sqlite_wal``).
+
+A new database file gets ``PAGE_SIZE`` (2 KiB) pages, a file made before keeps its own: every
+table and index holds at least one page, and tether's schema has about seventy, so 4 KiB pages
+left an empty store at 266 KB; a step's commit also writes fewer bytes to the WAL (the 1,000-step
+bench: 75 -> 68 µs a step). Checkpoint blobs of a kilobyte or more are stored compressed
+(``blob_codec``), so several fit a page.
 """
 
 from __future__ import annotations
@@ -43,6 +49,9 @@ from tether.store.sql_store import SqlStore, Tx
 from tether.store.sqlite_wal import WAL_LIMIT, WalKeeper
 from tether.store.sqlite_watch import DataVersionWatcher
 from tether.store.types import Commit, RunRecord
+
+PAGE_SIZE = 2048
+"""The page size of a database file this store creates (an existing file keeps its own)."""
 
 Durability = Literal["process", "power-loss"]
 _SYNCHRONOUS = {"process": "NORMAL", "power-loss": "FULL"}
@@ -167,6 +176,7 @@ class SqliteStore(SqlStore):
             cached_statements=512,
             uri=self.path.startswith("file:"),
         )
+        db.execute(f"PRAGMA page_size={PAGE_SIZE}")  # a new file only: set before WAL mode
         _enter_wal(db, busy_timeout)
         db.execute(f"PRAGMA synchronous={_SYNCHRONOUS[durability]}")
         db.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")

@@ -6,9 +6,17 @@ import pytest
 
 from tether.core.errors import IllegalTransitionError, LeaseLostError, StepNotFoundError
 from tether.store.protocol import RunStore
-from tether.store.types import Checkpoint, Commit, NodeWrite
+from tether.store.types import Checkpoint, Commit, NodeWrite, RunRecord
 from tether.testing.clock import FakeClock
-from tether.testing.store_helpers import T0, S, StoreTestBase, checkpoint, create, write_steps
+from tether.testing.store_helpers import (
+    T0,
+    S,
+    StoreTestBase,
+    checkpoint,
+    create,
+    lifecycle,
+    write_steps,
+)
 
 
 def _steps(cps: list[Checkpoint]) -> list[int]:
@@ -63,6 +71,50 @@ class HistoryConformance(StoreTestBase):
         assert (await store.initial_checkpoints(["r1"]))["r1"] == await store.get_checkpoint(
             "r1", 0
         )
+
+    async def test_big_checkpoints_read_back_as_written(self, store: RunStore) -> None:
+        """Deltas and snapshots of every size and kind read back exactly, through every
+        write path (create, commit, prune's new base) and every read (the backends store big
+        ones compressed)."""
+        import random
+
+        text = "The customer asked for a refund of order 1234; the agent checked it. " * 80
+        noise = random.Random(7).randbytes(1500).hex()  # incompressible beyond its hex
+        uni = "naïve café \u2013 東京 🚀 " * 60
+
+        def big(step: int) -> Checkpoint:
+            cp = checkpoint("r1", step)
+            cp.delta = [[f"{step}:a:0", "a", {"text": text, "noise": noise, "uni": uni}]]
+            return cp
+
+        run = await store.create_run(
+            RunRecord("r1", "wf", S.EXECUTING),
+            Checkpoint("r1", 0, [], [{"id": "1:a:0", "node": "a"}], {"log": [text, uni]}),
+            lifecycle(S.EXECUTING),
+        )
+        assert run[1]
+        written = [big(1), big(2), big(3)]
+        written[1].snapshot = {"log": [text, noise, uni], "n": 2}
+        for cp in written:
+            await store.commit("r1", None, Commit(checkpoint=cp))
+        first = await store.get_checkpoint("r1", 0)
+        assert first.snapshot == {"log": [text, uni]}
+        for cp in written:
+            got = await store.get_checkpoint("r1", cp.step)
+            assert (got.delta, got.snapshot) == (cp.delta, cp.snapshot)
+        chain = await store.load_chain("r1", 3)
+        assert [(c.step, c.delta, c.snapshot) for c in chain] == [
+            (c.step, c.delta, c.snapshot) for c in written[1:]
+        ]
+        assert [c.delta for c in await store.list_checkpoints("r1", from_step=1)] == [
+            c.delta for c in written
+        ]
+        assert (await store.initial_checkpoints(["r1"]))["r1"].snapshot == first.snapshot
+        base = await store.get_checkpoint("r1", 3)
+        base.snapshot = {"log": [text, noise, uni, noise], "n": 3}
+        assert await store.prune_checkpoints("r1", 2, base) == 3
+        got = await store.get_checkpoint("r1", 3)
+        assert (got.delta, got.snapshot) == (base.delta, base.snapshot)
 
     async def test_prune_checkpoints(self, store: RunStore) -> None:
         await create(store, "r1")
