@@ -19,7 +19,8 @@ import zlib
 MIN_BYTES = 512
 """Blobs shorter than this are stored as they are (compressing them saves little)."""
 
-_ZLIB = 0x78
+_ZLIB = b"\x78"
+"""The first byte of a zlib stream at deflate's default window (``x``)."""
 _WORTH = 0.9
 
 
@@ -36,12 +37,13 @@ def pack_optional(blob: bytes | None) -> bytes | None:
     return None if blob is None else pack(blob)
 
 
-def unpack(stored: bytes | bytearray | memoryview | None) -> bytes | None:
-    """The JSON bytes of a stored blob (either form); None stays None."""
-    if stored is None:
-        return None
+def unpack(stored: bytes | bytearray | memoryview | str | None) -> bytes | str | None:
+    """The JSON of a stored blob (either form; a text column's value is JSON already); None
+    stays None."""
+    if stored is None or isinstance(stored, str):
+        return stored
     if isinstance(stored, memoryview | bytearray):
         stored = bytes(stored)
-    if stored[:1] == b"x" and stored[0] == _ZLIB:
+    if stored[:1] == _ZLIB:
         return zlib.decompress(stored)
     return stored
