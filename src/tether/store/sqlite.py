@@ -14,7 +14,7 @@ The WAL is checkpointed off the hot path and kept under ``wal_limit`` bytes (``s
 A new database file gets ``PAGE_SIZE`` (2 KiB) pages, a file made before keeps its own: every
 table and index holds at least one page, and tether's schema has about seventy, so 4 KiB pages
 left an empty store at 266 KB; a step's commit also writes fewer bytes to the WAL (the 1,000-step
-bench: 75 -> 68 µs a step). Checkpoint blobs of a kilobyte or more are stored compressed
+bench: 75 -> 68 µs a step). Checkpoint blobs of 512 bytes or more are stored compressed
 (``blob_codec``), so several fit a page.
 """
 
