@@ -18,9 +18,8 @@ from typing import Any
 
 from tether.core.lifecycle import RunStatus
 from tether.core.serde import dumps
-from tether.store.blob_codec import pack
 from tether.store.pg_commit import text_array
-from tether.store.rows import CHECKPOINT_COLUMNS, RUN_COLUMNS, run_params
+from tether.store.rows import CHECKPOINT_COLUMNS, RUN_COLUMNS, checkpoint_params, run_params
 from tether.store.types import Checkpoint, Event, RunRecord
 from tether.store.wakeup import payload
 
@@ -115,9 +114,7 @@ def params(batch: Sequence[Submit]) -> tuple[str, ...]:
     for s in batch:
         run, cp, now = s.run, s.checkpoint, s.now
         runs.append(s.row)
-        cps.append((cp.step, pack(dumps(cp.delta)), dumps(cp.next_tasks),
-                    None if cp.snapshot is None else pack(dumps(cp.snapshot)), dumps(cp.barriers),
-                    now, dumps(cp.meta)))  # fmt: skip
+        cps.append(checkpoint_params(run.run_id, cp, now)[1:])  # the columns after run_id
         # a run claimable now is announced as its queue's (0.0: now): one notification per
         # queue and batch (PostgreSQL drops a transaction's duplicates), not one per run
         at = run.available_at if run.available_at > now else 0.0
