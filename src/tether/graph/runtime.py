@@ -36,6 +36,7 @@ from tether.core.liveness import current_incarnation, worker_id
 from tether.core.refs import find_ref, load_ref
 from tether.graph.builder import Workflow
 from tether.graph.context import RunContext
+from tether.graph.death_watch import DeathWatch
 from tether.graph.events import EventBus, Hop, lifecycle_events
 from tether.graph.extensions import extension
 from tether.graph.heartbeat import LeaseKeeper
@@ -168,6 +169,7 @@ class Runtime(
         self._dead_scanned = -math.inf
         self._dead_seen: set[str] = set()
         self._dead_sources: list[DeadOwnerSource] = []
+        self._death_watch = DeathWatch(self.incarnation, self._owner_exited)
         self.draining = False
         """Set by ``drain()``: no more claims, and each run stops at its next step boundary."""
         self.lease_ttl = lease_ttl
@@ -231,6 +233,7 @@ class Runtime(
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+        self._death_watch.close()
         for t in (*self._background, *self._lost_checks):
             t.cancel()
         tasks = list(self._tasks.values())

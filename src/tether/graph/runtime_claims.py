@@ -18,6 +18,7 @@ from tether.core.clock import Clock
 from tether.core.errors import WorkflowVersionError
 from tether.core.liveness import Incarnation, dead_owners
 from tether.graph.builder import Workflow
+from tether.graph.death_watch import DeathWatch
 from tether.graph.events import EventBus
 from tether.graph.first_phase import committed_events, first_phase_commit
 from tether.graph.heartbeat import LeaseKeeper
@@ -68,6 +69,7 @@ class ClaimLoop:
     _dead_scanned: float
     _dead_seen: set[str]
     _dead_sources: list[DeadOwnerSource]
+    _death_watch: DeathWatch
     _sweep_outage: OutageLog
     bus: EventBus
 
@@ -127,16 +129,27 @@ class ClaimLoop:
         self._dead_scanned = time.monotonic()
         owners = [o for o in await self.store.lease_owners() if o != self.owner]
         if not owners:
+            self._death_watch.watch(())
             return []
         dead = await asyncio.to_thread(dead_owners, owners, self.incarnation)
         for source in self._dead_sources:
             known = set(owners)
             dead = sorted({*dead, *(o for o in await source(owners) if o in known)})
+        # the live ones on this host are watched from now on: their exit is heard at once
+        found = self._death_watch.watch(o for o in owners if o not in dead)
+        dead = sorted({*dead, *found})
         for owner in dead:
             if owner not in self._dead_seen:
                 log.info("lease owner %s is dead (gone or stale): claiming its runs", owner)
         self._dead_seen = set(dead)
         return dead
+
+    def _owner_exited(self, owner: str) -> None:
+        """``DeathWatch``: a lease owner on this host exited; claim its runs now."""
+        if owner not in self._dead_seen:
+            log.info("lease owner %s exited: claiming its runs", owner)
+        self._dead_seen.add(owner)
+        self._wake.wake()
 
     def add_dead_owner_source(self, source: DeadOwnerSource) -> None:
         """Let ``source`` name dead lease owners besides those this host proves dead: their
@@ -220,6 +233,40 @@ class ClaimLoop:
                     self.bus.publish(ev)
         return {run.run_id: run for run in runs}
 
+    async def _start_claimed(
+        self,
+        lease: Lease,
+        moved: dict[str, RunRecord],
+        starts: dict[str, Checkpoint],
+        dead: Collection[str],
+    ) -> bool:
+        """Execute the run of a lease just claimed here; False when it could not be (then its
+        lease is released, or the run is left out of this runtime's claims for a while)."""
+        try:
+            if took_over(lease):  # said out loud: a log line and a run event
+                run = await record_takeover(self.store, lease, dead, self.clock)
+            else:
+                run = moved.get(lease.run_id) or lease.run or await self.store.get_run(lease.run_id)
+            # a claim bumps the token: 1 is a run never leased, so never executed
+            await self.take_over(
+                run, lease.token, fresh=lease.token == 1, start=starts.get(run.run_id)
+            )
+            self._refused.pop(lease.run_id, None)  # upgraded since it was refused
+            return True
+        except Exception as exc:
+            if isinstance(exc, WorkflowVersionError):
+                again = lease.run_id in self._refused
+                self._refused[lease.run_id] = time.monotonic()
+                say = log.debug if again else log.warning  # once per run, not per look
+                say("run %s left for another runtime: %s", lease.run_id, exc)
+            else:
+                log.exception("could not resume run %s", lease.run_id)
+            if self._leases.get(lease.run_id) == lease.token:
+                del self._leases[lease.run_id]
+            with contextlib.suppress(Exception):
+                await self.store.release_lease(lease.run_id, lease.token)
+            return False
+
     async def _read_again(self, run_ids: list[str]) -> dict[str, RunRecord]:
         """The runs as stored now, after a batch whose outcome is unknown (a reply lost after
         the transaction committed would leave them moved): best effort, one read each."""
@@ -259,7 +306,6 @@ class ClaimLoop:
                 self._wake.wake()
             for lease in leases:
                 self._leases[lease.run_id] = lease.token
-            taken = []
             starts = await self._initial_checkpoints(leases)
             # before the heartbeat renews the batch: both write the same rows, each statement
             # in an order of its own (the batch never waits for a row: see pg_commit_batch)
@@ -270,34 +316,16 @@ class ClaimLoop:
                 moved = await self._read_again([lease.run_id for lease in leases])
             if leases and self._keeper is not None:
                 self._keeper.wake()  # a fresh expiry for the batch, not one tick later
-            for lease in leases:
-                try:
-                    if took_over(lease):  # said out loud: a log line and a run event
-                        run = await record_takeover(self.store, lease, dead, self.clock)
-                    else:
-                        run = (
-                            moved.get(lease.run_id)
-                            or lease.run
-                            or await self.store.get_run(lease.run_id)
-                        )
-                    # a claim bumps the token: 1 is a run never leased, so never executed
-                    await self.take_over(
-                        run, lease.token, fresh=lease.token == 1, start=starts.get(run.run_id)
-                    )
-                    self._refused.pop(lease.run_id, None)  # upgraded since it was refused
-                    taken.append(lease.run_id)
-                except Exception as exc:
-                    if isinstance(exc, WorkflowVersionError):
-                        again = lease.run_id in self._refused
-                        self._refused[lease.run_id] = time.monotonic()
-                        say = log.debug if again else log.warning  # once per run, not per look
-                        say("run %s left for another runtime: %s", lease.run_id, exc)
-                    else:
-                        log.exception("could not resume run %s", lease.run_id)
-                    if self._leases.get(lease.run_id) == lease.token:
-                        del self._leases[lease.run_id]
-                    with contextlib.suppress(Exception):
-                        await self.store.release_lease(lease.run_id, lease.token)
+            # runs taken from another owner each cost a takeover event and a read of their
+            # last checkpoint: side by side (the pool's connections), not one after another, so
+            # a dead worker's runs all continue a couple of round trips after the claim
+            if any(took_over(lease) for lease in leases):
+                done = await asyncio.gather(
+                    *(self._start_claimed(lease, moved, starts, dead) for lease in leases)
+                )
+            else:
+                done = [await self._start_claimed(lease, moved, starts, dead) for lease in leases]
+            taken = [lease.run_id for lease, ok in zip(leases, done, strict=True) if ok]
             if taken and self._keeper is None:
                 await self._renew_now()
             return taken
