@@ -15,7 +15,7 @@ import contextlib
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 
@@ -23,15 +23,9 @@ from tether.cli import commands as cmd
 from tether.cli.render import Output, fmt_time
 from tether.core.errors import ConfigurationError, InvalidInputError
 from tether.core.lifecycle import ACTIVE
-from tether.governance.approvals import (
-    ApprovalRecord,
-    Approvals,
-    generate_key,
-    load_private_key,
-    private_pem,
-    public_pem,
-    sign,
-)
+
+if TYPE_CHECKING:  # the governance plane loads when a command runs, not for every `tether`
+    from tether.governance.approvals import ApprovalRecord, Approvals
 
 COMMANDS = ("approvals",)
 
@@ -87,6 +81,8 @@ def _keygen(path: Path, out: Output) -> None:
             raise InvalidInputError(
                 f"{p} exists already; pick another --out (keys are not overwritten)"
             )
+    from tether.governance.approvals import generate_key, private_pem, public_pem
+
     key = generate_key()
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -107,11 +103,15 @@ def _say(out: Output, data: Any, text: str) -> None:
 
 @contextlib.asynccontextmanager
 async def _approvals(s: cmd.Settings) -> AsyncIterator[Approvals]:
+    from tether.governance.approvals import Approvals
+
     async with cmd.cli_runtime(s) as rt:
         yield Approvals(rt, execute=False)
 
 
 async def _decide(ap: Approvals, args: argparse.Namespace, out: Output) -> None:
+    from tether.governance.approvals import load_private_key, sign
+
     key = load_private_key(_read(args.key, "the key file"), f"--key {args.key}")
     rec = await ap.get(args.approval_id)
     token = sign(key, rec, args.action, valid_for=args.valid_for)

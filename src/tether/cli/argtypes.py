@@ -7,7 +7,7 @@ import argparse
 import time
 
 from tether.core.errors import InvalidInputError
-from tether.evaluation.period import parse_duration, parse_when
+from tether.core.period import parse_duration, parse_when
 
 
 def positive_int(text: str) -> int:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.table import Table
@@ -15,9 +15,10 @@ from rich.text import Text
 from tether.cli import commands as cmd
 from tether.cli.argtypes import positive_int
 from tether.cli.render import Output
-from tether.governance.audit import StoreAuditLog, audit_store
-from tether.governance.audit_verify import AuditVerification, verify_all, verify_audit
 from tether.store.audit import NO_TENANT, AuditRow
+
+if TYPE_CHECKING:  # the governance plane loads when the command runs, not for every `tether`
+    from tether.governance.audit_verify import AuditVerification
 
 COMMANDS = ("audit",)
 EXIT_BROKEN = 1
@@ -55,6 +56,9 @@ def run(args: argparse.Namespace, out: Output) -> int:
 
 
 async def _run(args: argparse.Namespace, out: Output) -> int:
+    from tether.governance.audit import StoreAuditLog, audit_store
+    from tether.governance.audit_verify import verify_all, verify_audit
+
     async with cmd.cli_store(cmd.settings(args, app=False)) as store:
         audit_store(store)  # a clear error for a store that keeps no audit log
         if args.action == "list":

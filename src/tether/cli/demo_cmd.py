@@ -13,7 +13,6 @@ from rich.prompt import Confirm
 
 from tether.cli.argtypes import positive_int
 from tether.cli.render import Output
-from tether.demo.session import DEFAULT_TICKET, DemoOptions, run_demo
 
 COMMANDS = ("demo",)
 
@@ -31,7 +30,9 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
             "refund call. Run it again to continue an unfinished demo (after --crash-after)."
         ),
     )
-    p.add_argument("ticket", nargs="?", default=DEFAULT_TICKET, help="the customer's message")
+    p.add_argument(
+        "ticket", nargs="?", default=None, help="the customer's message (default: order #1234's)"
+    )
     p.add_argument(
         "--model",
         default="local",
@@ -61,12 +62,14 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
+    from tether.demo.session import DEFAULT_TICKET, DemoOptions, run_demo  # with its models
+
     opts = DemoOptions(
         directory=args.dir,
         model=args.model,
         auto_approve=args.auto_approve,
         crash_after=args.crash_after,
-        ticket=args.ticket,
+        ticket=DEFAULT_TICKET if args.ticket is None else args.ticket,
     )
     console = out.out
     ask = _ask(console) if sys.stdin.isatty() and not args.auto_approve else None

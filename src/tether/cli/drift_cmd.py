@@ -20,7 +20,6 @@ from tether.cli.argtypes import positive_int, when
 from tether.cli.drift_opts import threshold
 from tether.cli.render import Output, fmt_time
 from tether.core.errors import InvalidInputError
-from tether.evaluation import DriftMonitor, check_drift, drift_flags
 from tether.store.evaluation_log import FlagRow
 
 COMMANDS = ("drift",)
@@ -64,6 +63,9 @@ async def _run(args: argparse.Namespace, out: Output) -> int:
         raise InvalidInputError("--threshold applies to --check only")
     if args.run_id is not None and args.workflow is not None:
         raise InvalidInputError("pass RUN_ID or --workflow, not both")
+    # the evaluation plane (and the model it may load) for this command only
+    from tether.evaluation import DriftMonitor, check_drift, drift_flags
+
     async with cmd.cli_store(cmd.settings(args, app=False)) as store:
         if args.check:
             monitor = DriftMonitor() if args.threshold is None else DriftMonitor(

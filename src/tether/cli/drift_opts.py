@@ -4,9 +4,10 @@ serve``: check each completed run of those workflows for semantic drift (``Drift
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tether.evaluation.drift import DriftMonitor
+if TYPE_CHECKING:  # the evaluation plane loads only when drift is asked for
+    from tether.evaluation.drift import DriftMonitor
 
 
 def workflow_names(text: str) -> list[str]:
@@ -57,6 +58,8 @@ def drift_monitor(args: argparse.Namespace) -> DriftMonitor | None:
     """The monitor of ``--drift-threshold`` (None: the default MiniLM one, threshold 0.7)."""
     if args.drift_threshold is None:
         return None
+    from tether.evaluation.drift import DriftMonitor
+
     return DriftMonitor(threshold=args.drift_threshold)
 
 

@@ -16,8 +16,7 @@ from typing import Any
 from tether.cli import commands as cmd
 from tether.cli.render import Output, fmt_time
 from tether.core.errors import ConfigurationError, InvalidInputError
-from tether.server.keys import SCOPES, create_key
-from tether.store.api_keys import ApiKeyRecord, ApiKeyStore
+from tether.store.api_keys import SCOPES, ApiKeyRecord, ApiKeyStore
 from tether.store.protocol import RunStore
 from tether.store.url import open_store
 
@@ -87,6 +86,8 @@ async def _dispatch(args: argparse.Namespace, out: Output) -> None:
         if not isinstance(store, ApiKeyStore):
             raise ConfigurationError(f"{type(store).__name__} keeps no API keys")
         if args.action == "create":
+            from tether.server.keys import create_key  # the server plane: only to create one
+
             rec, key = await create_key(store, args.tenant, args.scopes, args.name)
             if out.json_mode:
                 out.emit_json({**_json(rec), "key": key})

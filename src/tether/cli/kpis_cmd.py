@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.table import Table
@@ -13,7 +13,9 @@ from rich.text import Text
 from tether.cli import commands as cmd
 from tether.cli.argtypes import positive_int, when
 from tether.cli.render import Output
-from tether.evaluation import KpiSummary, kpis
+
+if TYPE_CHECKING:  # the evaluation plane loads when the command runs, not for every `tether`
+    from tether.evaluation import KpiSummary
 
 COMMANDS = ("kpis",)
 
@@ -34,6 +36,8 @@ def run(args: argparse.Namespace, out: Output) -> int:
 
 
 async def _run(args: argparse.Namespace, out: Output) -> int:
+    from tether.evaluation import kpis
+
     async with cmd.cli_store(cmd.settings(args, app=False)) as store:
         report = await kpis(
             store, workflow=args.workflow, since=args.since, until=args.until, max_runs=args.limit

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 
 from tether.cli import commands as cmd
 from tether.cli.render import Output, compact
-from tether.evaluation import MindEntry, MindLog, mind_log
+
+if TYPE_CHECKING:  # the evaluation plane loads when the command runs, not for every `tether`
+    from tether.evaluation import MindEntry, MindLog
 
 COMMANDS = ("mindlog",)
 
@@ -34,6 +36,8 @@ def run(args: argparse.Namespace, out: Output) -> int:
 
 
 async def _run(args: argparse.Namespace, out: Output) -> int:
+    from tether.evaluation import mind_log
+
     async with cmd.cli_store(cmd.settings(args, app=False)) as store:
         log = await mind_log(store, args.run_id)
     if args.actions:

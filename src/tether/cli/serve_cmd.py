@@ -32,13 +32,9 @@ from tether.cli.argtypes import port
 from tether.cli.drift_opts import add_drift_options, drift_choice, drift_monitor, drift_names
 from tether.cli.render import Output
 from tether.core.errors import ConfigurationError, TetherError
-from tether.evaluation.drift_watch import DriftWatch
-from tether.server.app import create_app
-from tether.server.settings import ServerSettings
 from tether.store.api_keys import ApiKeyStore
 from tether.store.url import open_store
 from tether.worker import default_concurrency
-from tether.worker.http import serve
 
 COMMANDS = ("serve",)
 ROOT_PATH = re.compile(r"(/[A-Za-z0-9._~-]+)+")
@@ -150,6 +146,11 @@ async def keys_exist(url: str) -> bool:
 
 
 async def _serve(args: argparse.Namespace, out: Output) -> int:
+    # the server plane (FastAPI and what it serves) loads for `tether serve`, not every command
+    from tether.server.app import create_app
+    from tether.server.settings import ServerSettings
+    from tether.worker.http import serve
+
     s = cmd.settings(args)
     workflows = cmd.load_workflows(s.app) if s.app else []
     keyed = False if s.store_url.startswith("memory:") else await keys_exist(s.store_url)
@@ -250,6 +251,8 @@ async def _serve(args: argparse.Namespace, out: Output) -> int:
 @contextlib.asynccontextmanager
 async def _drift_watch(url: str, names: list[str], args: argparse.Namespace) -> AsyncIterator[None]:
     """A ``DriftWatch`` on a store of its own beside the server, for as long as it serves."""
+    from tether.evaluation.drift_watch import DriftWatch
+
     store = open_store(url)
     await store.setup()
     watch = DriftWatch(store, names, monitor=drift_monitor(args))

@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 
 from tether.cli import commands as cmd
 from tether.cli.argtypes import when
 from tether.cli.render import Output
-from tether.evaluation import ParityReport, shadow_report
-from tether.evaluation.shadow_report import HALT, PROCEED
+
+if TYPE_CHECKING:  # the evaluation plane loads when the command runs, not for every `tether`
+    from tether.evaluation import ParityReport
 
 COMMANDS = ("shadow",)
 EXIT_HALT = 1
@@ -49,6 +50,9 @@ def run(args: argparse.Namespace, out: Output) -> int:
 
 
 async def _run(args: argparse.Namespace, out: Output) -> int:
+    from tether.evaluation import shadow_report
+    from tether.evaluation.shadow_report import HALT
+
     async with cmd.cli_store(cmd.settings(args, app=False)) as store:
         report = await shadow_report(
             store, args.workflow, threshold=args.threshold, since=args.since
@@ -65,6 +69,8 @@ def _f(value: float | None, fmt: str = ".3f") -> str:
 
 
 def render(out: Output, r: ParityReport) -> None:
+    from tether.evaluation.shadow_report import HALT, PROCEED
+
     out.print(Text(f"shadow parity of {r.workflow}", style="bold"))
     out.print(f"  shadowed calls   {r.samples} ({r.compared} compared, {r.failed} failed)")
     out.print(f"  mean distance    {_f(r.mean_distance)}   (halt above {r.threshold:g})")

@@ -21,10 +21,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from tether.core.errors import InvalidInputError
 from tether.graph.queueing import MAX_NAME
+from tether.store.api_keys import SCOPES as SCOPES
 from tether.store.api_keys import ApiKeyRecord, ApiKeyStore
 
 PREFIX = "tth"
-SCOPES = ("read", "submit", "approve", "admin")
 """read: see runs, events, workflows; submit: start, resume, cancel and fork runs; approve:
 decide approvals and answer interrupts; admin: everything (and ``/metrics``)."""
 _HASHER = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1)

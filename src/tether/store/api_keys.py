@@ -11,6 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+SCOPES = ("read", "submit", "approve", "admin")
+"""What a key may do, each a scope a key can be given (``tether keys create --scopes``)."""
+
 
 @dataclass(slots=True)
 class ApiKeyRecord:

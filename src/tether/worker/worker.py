@@ -27,8 +27,6 @@ from typing import TYPE_CHECKING, Any
 
 from tether.core.clock import SYSTEM_CLOCK, Clock
 from tether.core.errors import ConfigurationError
-from tether.evaluation.drift import DriftMonitor
-from tether.evaluation.drift_watch import DriftWatch
 from tether.graph.builder import Workflow
 from tether.graph.retention import Retention
 from tether.graph.runtime import Runtime
@@ -36,7 +34,9 @@ from tether.store.protocol import RunStore
 from tether.store.workers import WorkerRecord, WorkerRegistry, stale_owners
 from tether.worker.beat import RegistryBeat
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the evaluation plane (and the models it loads) only for ``drift=``
+    from tether.evaluation.drift import DriftMonitor
+    from tether.evaluation.drift_watch import DriftWatch
     from tether.worker.http import Served
     from tether.worker.probes import WorkerProbes
 
@@ -265,6 +265,8 @@ class Worker:
         return False
 
     def _drift_watch(self) -> DriftWatch:
+        from tether.evaluation.drift_watch import DriftWatch
+
         names = self._drift
         if names is True:
             names = self.workflow_names
