@@ -14,9 +14,12 @@ DEADLINE = 60.0
 
 
 @contextlib.contextmanager
-def served(app: Any) -> Iterator[str]:
-    """``http://127.0.0.1:PORT`` while ``app`` is served there."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+def served(app: Any, **options: Any) -> Iterator[str]:
+    """``http://127.0.0.1:PORT`` while ``app`` is served there (``options``: more of
+    ``uvicorn.Config``'s, e.g. ``root_path``)."""
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", **options
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -218,7 +218,7 @@ async def _serve(args: argparse.Namespace, out: Output) -> int:
         out.print(Text(f"tether serve: {url} (dashboard {url}/, docs {url}/docs)", style="bold"))
         if args.root_path:
             out.print(
-                f"  behind a proxy at {args.root_path} (it strips the path before passing on)"
+                f"  behind a proxy at {args.root_path} (that strips the path or passes it on)"
             )
         if keyed:
             out.print("  api keys: every request needs `Authorization: Bearer <key>`")

@@ -32,6 +32,7 @@ from tether.server.auth import Auth
 from tether.server.limits import RequestLimits
 from tether.server.metrics import RunMetrics
 from tether.server.problems import ApiProblem, install_problem_handlers
+from tether.server.root_prefix import UnstrippedPrefix
 from tether.server.services import Services
 from tether.server.settings import ServerSettings
 from tether.store.api_keys import ApiKeyRecord, ApiKeyStore
@@ -153,6 +154,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.add_middleware(
         RequestLimits, max_body_bytes=settings.max_body_bytes, timeout=settings.request_timeout
     )
+    app.add_middleware(UnstrippedPrefix)  # outermost: the limits see the path it leaves
     app.include_router(routes_runs.router(services))
     app.include_router(routes_events.router(services))
     app.include_router(routes_human.router(services))

@@ -9,6 +9,7 @@ import asyncio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tether.server.problems import problem
+from tether.server.root_prefix import route_path
 
 
 class BodyTooLarge(Exception):
@@ -29,7 +30,7 @@ class RequestLimits:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path: str = scope.get("path", "")
+        path = route_path(scope)  # below the root path: ``--root-path`` puts it in front
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
                 try:

@@ -1,5 +1,5 @@
 """The server behind a reverse proxy that mounts it under ``/tether`` and strips the path
-(``tether serve --root-path /tether``): the dashboard in headless Chromium loads, lists, opens
+(``tether serve --root-path /tether``), or passes it on unchanged: the dashboard in headless Chromium loads, lists, opens
 a run, answers an interrupt and navigates without a request leaving ``/tether``; the API hands
 out URLs under it; the API docs find their schema."""
 
@@ -99,3 +99,23 @@ def test_root_path_is_checked(tmp_path: Path) -> None:
     from tether.cli.main import main
 
     assert main(["serve", "--root-path", "/te ther", "--store", f"sqlite:///{tmp_path}/r.db"]) == 2
+
+
+def test_the_dashboard_works_behind_a_proxy_that_passes_the_path_on(
+    page: Page, backend: Served
+) -> None:
+    """Traefik, most ingresses, nginx without the trailing ``/``: ``/tether/...`` arrives
+    as it was asked for (here: straight at the server, which is what such a proxy forwards)."""
+    done = backend.submit("quick", {})
+    backend.wait(done, "COMPLETED")
+    base = backend.base + PREFIX
+    page.goto(f"{base}/")
+    row = page.locator(f'tr[data-run-id="{done}"]')
+    expect(row).to_be_visible()
+    row.locator("a").first.click()
+    expect(page.locator("#run-head h1")).to_have_text(done)
+    assert page.url == f"{base}/runs/{done}"
+    expect(page.locator("#run-status")).to_have_attribute("data-status", "COMPLETED")
+    page.reload()
+    expect(page.locator("#run-head h1")).to_have_text(done)
+    shot(page, "root-path-unstripped")
