@@ -17,6 +17,7 @@ from tests.server.live import ServerThread
 from tether import RunStatus, Runtime, WorkflowVersionError
 from tether.cli.main import main
 from tether.client import Client
+from tether.graph.version import VERSION_KEY
 from tether.server.app import create_app
 from tether.server.keys import create_key
 from tether.server.settings import ServerSettings
@@ -73,7 +74,12 @@ def test_a_server_of_the_new_code_upgrades_a_run_and_finishes_it(
         assert out["upgraded"] == []
         why = dict((r["run_id"], r["error"]) for r in out["refused"])
         assert "its state holds note" in why[noted] and "COMPLETED" in why[plain]
-        assert main(["runs", "upgrade", "--workflow", "shipping", "--server", url]) == 2
+        # --workflow through the server: the unfinished runs it lists (the finished one is not)
+        assert main(["--json", "runs", "upgrade", "--workflow", "shipping", "--server", url]) == 1
+        out = json.loads(capsys.readouterr().out)
+        assert out["upgraded"] == [] and [r["run_id"] for r in out["refused"]] == [noted]
+        assert main(["runs", "upgrade", "--workflow", "billing", "--server", url]) == 2
+        assert "runs no workflow 'billing'" in capsys.readouterr().err
 
 
 async def _keys(db: Path) -> tuple[str, str]:
@@ -97,3 +103,48 @@ def test_upgrading_needs_the_admin_scope(tmp_path: Path) -> None:
         with Client(url, api_key=admin) as ops:
             same = ops.upgrade(run_id)  # submitted under the registered version already
             assert not same.changed and same.status == RunStatus.PLANNED.value
+
+
+async def _tenants(db: Path) -> dict[str, list[str]]:
+    async with Runtime(f"sqlite:///{db}", workflows=[v1], recover=False) as old:
+        out: dict[str, list[str]] = {"acme": [], "other": []}
+        for tenant in out:
+            for _ in range(3):
+                out[tenant].append((await old.submit(v1, {}, tenant=tenant)).run_id)
+        _, admin = await create_key(old.store, "acme", ["admin", "read"], "ops")
+    out["key"] = [admin]
+    return out
+
+
+def test_a_workflows_runs_are_upgraded_through_the_server_for_the_keys_tenant_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "runs.db"
+    seeded = asyncio.run(_tenants(db))
+    (admin,) = seeded["key"]
+    settings = ServerSettings(store=f"sqlite:///{db}", workflows=[v4], embedded_workers=0)
+    with ServerThread(create_app(settings)) as port:
+        url = f"http://127.0.0.1:{port}"
+        cli = ["--json", "runs", "upgrade", "--workflow", "shipping", "--server", url]
+        cli += ["--api-key", admin]
+        assert main([*cli, "--dry-run"]) == 0
+        checked = json.loads(capsys.readouterr().out)
+        assert checked["dry_run"] and checked["refused"] == []
+        assert sorted(u["run_id"] for u in checked["upgraded"]) == sorted(seeded["acme"])
+        assert not any(u["changed"] for u in checked["upgraded"])
+
+        assert main(cli) == 0
+        moved = json.loads(capsys.readouterr().out)["upgraded"]
+        assert sorted(u["run_id"] for u in moved) == sorted(seeded["acme"])
+        assert all(u["changed"] and u["to_version"] == v4.version for u in moved)
+        assert main(cli) == 0  # again: nothing left to move
+        assert json.loads(capsys.readouterr().out)["upgraded"] == []
+
+    async def versions() -> dict[str, str]:
+        async with Runtime(f"sqlite:///{db}", recover=False) as rt:
+            ids = seeded["acme"] + seeded["other"]
+            return {i: (await rt.store.get_run(i)).metadata[VERSION_KEY] for i in ids}
+
+    got = asyncio.run(versions())
+    assert {got[i] for i in seeded["acme"]} == {v4.version}
+    assert {got[i] for i in seeded["other"]} == {v1.version}  # another tenant's: untouched

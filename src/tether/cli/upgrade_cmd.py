@@ -4,8 +4,9 @@ After a deploy that changed a workflow's shape, the runs it had in flight wait f
 the old code (workers of the new code refuse them). Once none is left, this moves them to the
 new version, each checked first (``tether.graph.upgrade``): one run by id, or every run of a
 workflow with ``--workflow``; ``--dry-run`` checks without writing. Workers of the new code then
-continue them from their last checkpoint. With ``--server URL`` the server moves the runs named
-(to the version it runs; a key with the admin scope).
+continue them from their last checkpoint. With ``--server URL`` the server moves them (to the
+version it runs; a key with the admin scope): the runs named, or those of ``--workflow`` its
+tenant sees.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from tether.core.errors import (
     RunStateError,
 )
 from tether.core.lifecycle import RunStatus
-from tether.graph.upgrade import Upgrade
+from tether.graph.upgrade import UNFINISHED, Upgrade
 
 ACTIONS = ("upgrade",)
 
@@ -85,23 +86,30 @@ async def _through_server(
     settings: Settings, run_ids: list[str], workflow: str | None, dry_run: bool
 ) -> UpgradeView:
     """``--server URL``: each run moved by the server, to the workflow version it runs (a key
-    with the admin scope)."""
+    with the admin scope). ``--workflow W``: the unfinished runs of W the key's tenant sees,
+    listed page by page, each moved in turn; the ones at the server's version already are
+    left out, as a store's ``upgrade_all`` leaves them."""
     from tether.client import AsyncClient
 
-    if workflow:
-        raise ConfigurationError(
-            "--workflow moves runs in bulk from a store: pass --store URL (through a server, "
-            "name the runs: tether runs upgrade RUN_ID... --server URL)"
-        )
     assert settings.server is not None
     view = UpgradeView([], [], dry_run)
     async with AsyncClient(settings.server, settings.api_key) as client:
+        if workflow:
+            if workflow not in {w.name for w in await client.workflows()}:
+                raise ConfigurationError(
+                    f"the server at {settings.server} runs no workflow {workflow!r}: upgrading "
+                    "moves runs to the version a server runs (deploy the new code there first)"
+                )
+            statuses: list[str | RunStatus] = list(UNFINISHED)
+            run_ids = [r.run_id async for r in client.list_runs(workflow=workflow, status=statuses)]
         for run_id in run_ids:
             try:
                 u = await client.upgrade(run_id, dry_run=dry_run)
             except (RunStateError, RunNotFoundError) as exc:
                 view.refused.append((run_id, str(exc)))
                 continue
+            if workflow and u.from_version == u.to_version:
+                continue  # nothing to move
             status = RunStatus(u.status)
             view.moved.append(
                 Upgrade(u.run_id, u.workflow, status, u.from_version, u.to_version, u.changed)
