@@ -209,3 +209,67 @@ def test_tether_worker_refuses_a_bad_probe_port(
     argv = ["worker", "--app", "tests.worker.worker_app:workflows", "--probe-port", port]
     assert main([*argv, "--store", f"sqlite:///{tmp_path / 'runs.db'}"]) == 2
     assert "port" in capsys.readouterr().err
+
+
+TOKEN = "probe-token-0123456789abcdef"
+
+
+async def test_a_probe_token_guards_the_metrics_and_the_description(tmp_path: Path) -> None:
+    worker = Worker(f"sqlite:///{tmp_path / 'runs.db'}", [wf], probe_port=0, probe_token=TOKEN)
+    task = asyncio.create_task(worker.run())
+    try:
+        await asyncio.wait_for(worker.ready.wait(), GUARD)
+        assert worker.probe_url is not None
+        async with httpx.AsyncClient(base_url=worker.probe_url, timeout=GUARD) as http:
+            for auth in (None, "Bearer wrong-token-0123456789", f"Basic {TOKEN}", "Bearer"):
+                headers = {"Authorization": auth} if auth else {}
+                refused = await http.get("/metrics", headers=headers)
+                assert refused.status_code == 401, auth
+                assert refused.headers["content-type"].startswith("application/problem+json")
+                assert refused.headers["www-authenticate"].startswith("Bearer")
+                assert "probe token" in refused.json()["detail"]
+                # a cluster's probes send no token: the status, nothing about the worker
+                assert (await http.get("/healthz", headers=headers)).json() == {"status": "ok"}
+                assert (await http.get("/readyz", headers=headers)).json() == {"status": "ready"}
+            allowed = {"Authorization": f"Bearer {TOKEN}"}
+            scraped = await http.get("/metrics", headers=allowed)
+            assert scraped.status_code == 200
+            assert samples(scraped.text)[("tether_worker_runs_in_flight", ())] == 0.0
+            health = (await http.get("/healthz", headers=allowed)).json()
+            assert health["worker_id"] == worker.worker_id and health["pid"] == os.getpid()
+    finally:
+        worker.stop()
+        await asyncio.wait_for(task, GUARD)
+
+
+@pytest.mark.parametrize("token", ["short", "has spaces in it 0123456789", "tab\there-0123456789"])
+def test_a_weak_probe_token_is_refused(token: str, tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="probe token must be at least 16"):
+        Worker(f"sqlite:///{tmp_path / 'runs.db'}", [wf], probe_port=0, probe_token=token)
+
+
+def test_tether_worker_takes_its_probe_token_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TETHER_PROBE_TOKEN", TOKEN)  # the spawned worker inherits it
+    worker = spawn(f"sqlite:///{tmp_path / 'runs.db'}", tmp_path, "probed-2", "--probe-port", "0")
+    try:
+        with httpx.Client(base_url=worker.info["probes"], timeout=GUARD) as http:
+            assert http.get("/metrics").status_code == 401
+            ok = http.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+            assert ok.status_code == 200 and "tether_worker_runs_in_flight" in ok.text
+        worker.signal(signal.SIGTERM)
+        assert worker.wait() == 0
+    finally:
+        worker.kill()
+
+
+def test_tether_worker_refuses_a_weak_probe_token(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tether.cli.main import main
+
+    argv = ["worker", "--app", "tests.worker.worker_app:workflows", "--probe-port", "0"]
+    argv += ["--probe-token", "short", "--store", f"sqlite:///{tmp_path / 'runs.db'}"]
+    assert main(argv) == 2
+    assert "probe token" in capsys.readouterr().err

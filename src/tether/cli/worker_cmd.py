@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 from typing import Any
@@ -23,6 +24,7 @@ from tether.graph.retention import Retention
 from tether.store.url import open_store
 from tether.store.workers import WorkerRecord, WorkerRegistry
 from tether.worker import Worker, default_concurrency
+from tether.worker.probe_token import TOKEN_ENV
 
 COMMANDS = ("worker", "workers")
 
@@ -108,7 +110,14 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         type=port,
         metavar="PORT",
         help="serve /healthz, /readyz and /metrics (Prometheus) on this port (0: any free "
-        "port; default: none). No authentication: it shows counts, never run data",
+        "port; default: none). Open unless --probe-token: it shows counts, never run data",
+    )
+    p.add_argument(
+        "--probe-token",
+        metavar="TOKEN",
+        default=os.environ.get(TOKEN_ENV) or None,
+        help=f"a bearer token /metrics asks for (env {TOKEN_ENV}, better than the command "
+        "line; /healthz and /readyz answer without it, their status only)",
     )
     p.add_argument(
         "--probe-host",
@@ -173,6 +182,7 @@ async def _work(args: argparse.Namespace, out: Output) -> int:
         retention=Retention(keep_last=args.keep_last, finished_ttl=args.purge_after),
         probe_port=args.probe_port,
         probe_host=args.probe_host,
+        probe_token=args.probe_token,
     )
     worker.install_signal_handlers()
     started = asyncio.get_running_loop().create_task(worker.run())

@@ -14,8 +14,10 @@ liveness, readiness and Prometheus metrics of the worker process.
   ``tether_queue_depth`` / ``tether_queue_oldest_age_seconds`` as ``tether serve``'s
   ``/metrics``: scale workers on them).
 
-The endpoint has no authentication: bind it to loopback or a cluster-internal address (it shows
-queue names and counts, never run data). Needs the ``server`` extra.
+With ``probe_token`` set, ``/metrics`` and the worker's description need that bearer token
+(``tether.worker.probe_token``); without one the endpoint has no authentication: bind it to
+loopback or a cluster-internal address (it shows queue names and counts, never run data).
+Needs the ``server`` extra.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from tether.observability.prometheus import RunMetrics
 from tether.store.queue_limits import QueueControl
 from tether.store.transient import is_transient
 from tether.worker.gauges import Families, breaker_gauge, gauge, queue_gauges
+from tether.worker.probe_token import presented
 
 if TYPE_CHECKING:
     from tether.worker.worker import Worker
@@ -105,23 +108,43 @@ class WorkerProbes:
         return None
 
     # -- routes -----------------------------------------------------------------------------
+    def _allowed(self, request: Request) -> bool:
+        token = self.worker.probe_token
+        return token is None or presented(request.headers.get("authorization"), token)
+
+    def _shown(self, request: Request) -> dict[str, Any]:
+        """The worker's description, for a caller allowed to see it."""
+        return self.describe() if self._allowed(request) else {}
+
     async def healthz(self, request: Request) -> Response:
-        return JSONResponse({"status": "ok", **self.describe()})
+        return JSONResponse({"status": "ok", **self._shown(request)})
 
     async def readyz(self, request: Request) -> Response:
         why = self.not_ready()
         if why is None:
-            return JSONResponse({"status": "ready", **self.describe()})
+            return JSONResponse({"status": "ready", **self._shown(request)})
+        shown = self._shown(request)
+        who = f"worker {self.worker.worker_id}" if shown else "the worker"
         body = {
             "type": "about:blank",
             "title": "Service Unavailable",
             "status": 503,
-            "detail": f"worker {self.worker.worker_id} is not ready: {why}",
-            **self.describe(),
+            "detail": f"{who} is not ready: {why}",
+            **shown,
         }
         return JSONResponse(body, status_code=503, media_type=PROBLEM)
 
     async def scrape(self, request: Request) -> Response:
+        if not self._allowed(request):
+            body = {
+                "type": "about:blank",
+                "title": "Unauthorized",
+                "status": 401,
+                "detail": "this worker's metrics need its probe token: send "
+                "`Authorization: Bearer <token>` (tether worker --probe-token)",
+            }
+            headers = {"WWW-Authenticate": 'Bearer realm="tether-worker"'}
+            return JSONResponse(body, status_code=401, media_type=PROBLEM, headers=headers)
         reg = CollectorRegistry(auto_describe=False)
         reg.register(Families(await self.families()))
         text = generate_latest(reg) + generate_latest(self.metrics.registry)

@@ -33,6 +33,7 @@ from tether.graph.runtime import Runtime
 from tether.store.protocol import RunStore
 from tether.store.workers import WorkerRecord, WorkerRegistry, stale_owners
 from tether.worker.beat import RegistryBeat
+from tether.worker.probe_token import check_probe_token
 
 if TYPE_CHECKING:  # the evaluation plane (and the models it loads) only for ``drift=``
     from tether.evaluation.drift import DriftMonitor
@@ -76,6 +77,7 @@ class Worker:
         retention: Retention | None = None,
         probe_port: int | None = None,
         probe_host: str = "127.0.0.1",
+        probe_token: str | None = None,
     ) -> None:
         if grace < 0:
             raise ConfigurationError(f"grace must be >= 0 seconds, got {grace}")
@@ -88,6 +90,7 @@ class Worker:
             raise ConfigurationError(
                 f"probe_port must be 0..65535 (0: any free port), got {probe_port}"
             )
+        check_probe_token(probe_token)
         if isinstance(drift, str):
             raise ConfigurationError(f"drift takes True or a list of workflow names, got {drift!r}")
         workflows = list(workflows)
@@ -126,6 +129,8 @@ class Worker:
         self._signals = 0
         self.probe_port = probe_port
         self.probe_host = probe_host
+        self.probe_token = probe_token
+        """The bearer token ``/metrics`` asks for (None: no token; see ``tether.worker.probes``)."""
         self.probe_url: str | None = None
         """``http://host:port`` of the probe endpoint once ``run()`` serves it
         (``probe_port=``; 0 picks a free port)."""
