@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tether.core.liveness import LINUX_PROC, Incarnation, current_incarnation
+from tether.core.liveness import LINUX_PROC, Incarnation, ProcessInfo, current_incarnation
 from tether.graph.death_watch import DeathWatch
 
 pytestmark = pytest.mark.skipif(
@@ -170,3 +170,43 @@ async def test_out_of_descriptors_leaves_the_rest_to_the_scan(
     watch = DeathWatch(here(), Heard(), pidfd_open=full)
     assert watch.watch([owner_of(sleeper.pid)]) == []
     assert watch.available  # tried again with the next scan
+
+
+class Unreadable:
+    """``/proc/PID/stat`` present but unreadable (``LinuxProc`` answers state "?", start -1)."""
+
+    def boot_id(self) -> str:
+        return LINUX_PROC.boot_id()
+
+    def pid_namespace(self) -> str:
+        return LINUX_PROC.pid_namespace()
+
+    def process(self, pid: int) -> ProcessInfo | None:
+        return ProcessInfo("?", -1)
+
+
+async def test_an_unreadable_process_is_watched_not_judged(
+    sleeper: subprocess.Popen[bytes],
+) -> None:
+    heard = Heard()
+    watch = DeathWatch(here(), heard, proc=Unreadable())
+    owner = owner_of(sleeper.pid)
+    assert watch.watch([owner]) == []  # not provably dead
+    assert watch.watched == {owner}
+    sleeper.kill()
+    await asyncio.wait_for(heard.event.wait(), GUARD)
+    assert heard.owners == [owner]
+
+
+async def test_a_loop_that_cannot_watch_descriptors_leaves_it_to_the_scan(
+    sleeper: subprocess.Popen[bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loop = asyncio.get_running_loop()
+
+    def no_readers(*args: object) -> None:
+        raise NotImplementedError
+
+    monkeypatch.setattr(loop, "add_reader", no_readers)
+    watch = DeathWatch(here(), Heard())
+    assert watch.watch([owner_of(sleeper.pid)]) == []
+    assert not watch.available and watch.watched == frozenset()

@@ -104,12 +104,22 @@ class DeathWatch:
                 return dead
             info = self.proc.process(inc.pid)  # after opening: the pidfd names this process
             gone = info is None or info.state in ("Z", "X")
-            if gone or (inc.start > 0 and info is not None and info.start != inc.start):
+            # a start time it could not read (-1) proves nothing: the pidfd will tell
+            later = info is not None and inc.start > 0 and 0 <= info.start != inc.start
+            if gone or later:
                 os.close(fd)
                 dead.append(owner)
                 continue
+            try:
+                loop.add_reader(fd, self._exited, owner)
+            except (NotImplementedError, OSError, ValueError) as exc:  # a loop without readers
+                os.close(fd)
+                self.available = False
+                log.info(
+                    "this event loop cannot watch pidfds (%s): the scan finds dead owners", exc
+                )
+                return dead
             self._fds[owner] = fd
-            loop.add_reader(fd, self._exited, owner)
         return dead
 
     def _on_this_host(self, owner: str) -> Incarnation | None:
