@@ -111,7 +111,7 @@ async def _tenants(db: Path) -> dict[str, list[str]]:
         for tenant in out:
             for _ in range(3):
                 out[tenant].append((await old.submit(v1, {}, tenant=tenant)).run_id)
-        _, admin = await create_key(old.store, "acme", ["admin", "read"], "ops")
+        _, admin = await create_key(old.store, "acme", ["admin"], "ops")  # admin reads too
     out["key"] = [admin]
     return out
 

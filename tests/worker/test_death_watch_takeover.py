@@ -18,6 +18,7 @@ from tests.worker.worker_app import workflows
 from tether import Runtime
 from tether.core.liveness import LINUX_PROC
 from tether.store.lease_takeovers import TAKEOVER_EVENT
+from tether.store.url import open_store
 
 pytestmark = [
     pytest.mark.slow,
@@ -55,26 +56,34 @@ async def test_a_killed_workers_run_is_taken_over_without_a_scan(
     victim = await asyncio.to_thread(spawn, url, tmp_path, "victim", *args)
     try:
         (run_id,) = await _submit(url, 1, {"steps": 100_000, "ms": [20, 40], "sink": str(sink)})
-        async with Runtime(
-            url, workflows=workflows, recover=True, poll_interval=3600, lease_ttl=600
-        ) as heir:
+        store = open_store(url)
+        await store.setup()
+        try:
 
             async def held_by(owner: str) -> bool:
-                return (await heir.store.get_run(run_id)).owner == owner
+                return (await store.get_run(run_id)).owner == owner
 
+            # held before the heir opens: its first scan must name the victim (and it must not
+            # claim the run itself)
             await until("the victim holding the run", lambda: held_by(victim.owner))
-            # the heir's first claim loop pass scans the owners once and watches the victim's;
-            # from then on no scan comes for an hour
-            await until(
-                "the heir watching the victim", lambda: victim.owner in heir._death_watch.watched
-            )
-            monkeypatch.setattr(claims, "DEAD_SCAN_INTERVAL", 3600.0)
-            await asyncio.to_thread(victim.kill)
-            await until("the heir holding the run", lambda: held_by(heir.owner))
-            events = await heir.store.list_events(run_id, limit=10_000)
-            taken = [ev.data for ev in events if ev.type == TAKEOVER_EVENT]
-            assert [(t["from"], t["to"], t["why"]) for t in taken] == [
-                (victim.owner, heir.owner, "dead")
-            ]
+            async with Runtime(
+                url, workflows=workflows, recover=True, poll_interval=3600, lease_ttl=600
+            ) as heir:
+                # the heir's first claim loop pass scans the owners once and watches the
+                # victim's; from then on no scan comes for an hour
+                await until(
+                    "the heir watching the victim",
+                    lambda: victim.owner in heir._death_watch.watched,
+                )
+                monkeypatch.setattr(claims, "DEAD_SCAN_INTERVAL", 3600.0)
+                await asyncio.to_thread(victim.kill)
+                await until("the heir holding the run", lambda: held_by(heir.owner))
+                events = await store.list_events(run_id, limit=10_000)
+                taken = [ev.data for ev in events if ev.type == TAKEOVER_EVENT]
+                assert [(t["from"], t["to"], t["why"]) for t in taken] == [
+                    (victim.owner, heir.owner, "dead")
+                ]
+        finally:
+            await store.close()
     finally:
         victim.kill()
