@@ -24,7 +24,7 @@ import logging
 import os
 from collections.abc import Callable, Iterable
 
-from tether.core.liveness import LINUX_PROC, Incarnation, ProcReader
+from tether.core.liveness import LINUX_PROC, Incarnation, ProcReader, is_dead
 
 log = logging.getLogger("tether.runtime")
 
@@ -102,11 +102,9 @@ class DeathWatch:
                 self.available = False  # ENOSYS, or EPERM from a sandbox: never again
                 log.info("no pidfds here (%s): dead lease owners are found by the scan", exc)
                 return dead
-            info = self.proc.process(inc.pid)  # after opening: the pidfd names this process
-            gone = info is None or info.state in ("Z", "X")
-            # a start time it could not read (-1) proves nothing: the pidfd will tell
-            later = info is not None and inc.start > 0 and 0 <= info.start != inc.start
-            if gone or later:
+            # after opening: the pidfd names the process that held the pid then, so a verdict
+            # of alive now (an unreadable start time proves nothing) means that one is ours
+            if is_dead(inc, self.here, self.proc):
                 os.close(fd)
                 dead.append(owner)
                 continue

@@ -23,9 +23,8 @@ from typing import Any
 
 from tether.core.lifecycle import RunStatus
 from tether.core.serde import dumps
-from tether.store.blob_codec import pack, pack_optional
 from tether.store.memory import check_commit_transitions
-from tether.store.rows import RUN_COLUMNS, enc, row_to_run
+from tether.store.rows import RUN_COLUMNS, checkpoint_params, enc, row_to_run
 from tether.store.sql_base import ACTIVE_VALUES, statuses_entering
 from tether.store.types import Commit, RunRecord
 
@@ -231,15 +230,11 @@ def params(
     """Arguments of ``call``; ``metadata`` is the whole merged object (or None: unchanged)."""
     cp, trs, evs = commit.checkpoint, commit.transitions, commit.events
     cp_vals: tuple[Any, ...] = (None,) * 6
-    if cp is not None:
-        cp_vals = (
-            cp.step,
-            pack(dumps(cp.delta)),
-            dumps(cp.next_tasks),
-            pack_optional(enc(cp.snapshot)),
-            dumps(cp.barriers),
-            dumps(cp.meta),
+    if cp is not None:  # the row's columns (one encoding for every backend) less run_id, ts
+        _run, step, delta, next_tasks, snapshot, barriers, _at, meta = checkpoint_params(
+            run_id, cp, now
         )
+        cp_vals = (step, delta, next_tasks, snapshot, barriers, meta)
     tr_vals: tuple[Any, ...] = (None,) * 4
     if trs:
         tr_vals = (

@@ -125,26 +125,16 @@ class WorkerProbes:
             return JSONResponse({"status": "ready", **self._shown(request)})
         shown = self._shown(request)
         who = f"worker {self.worker.worker_id}" if shown else "the worker"
-        body = {
-            "type": "about:blank",
-            "title": "Service Unavailable",
-            "status": 503,
-            "detail": f"{who} is not ready: {why}",
-            **shown,
-        }
-        return JSONResponse(body, status_code=503, media_type=PROBLEM)
+        return _problem(503, "Service Unavailable", f"{who} is not ready: {why}", shown)
 
     async def scrape(self, request: Request) -> Response:
         if not self._allowed(request):
-            body = {
-                "type": "about:blank",
-                "title": "Unauthorized",
-                "status": 401,
-                "detail": "this worker's metrics need its probe token: send "
-                "`Authorization: Bearer <token>` (tether worker --probe-token)",
-            }
+            detail = (
+                "this worker's metrics need its probe token: send `Authorization: Bearer "
+                "<token>` (tether worker --probe-token)"
+            )
             headers = {"WWW-Authenticate": 'Bearer realm="tether-worker"'}
-            return JSONResponse(body, status_code=401, media_type=PROBLEM, headers=headers)
+            return _problem(401, "Unauthorized", detail, headers=headers)
         reg = CollectorRegistry(auto_describe=False)
         reg.register(Families(await self.families()))
         text = generate_latest(reg) + generate_latest(self.metrics.registry)
@@ -216,3 +206,15 @@ class WorkerProbes:
                 gauge("tether_store_up", "1 when the store answered this scrape", [], [([], 1.0)])
             )
         return out
+
+
+def _problem(
+    status: int,
+    title: str,
+    detail: str,
+    extra: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """An RFC 9457 problem answer (the server's ``problems`` module would load FastAPI)."""
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    return JSONResponse({**body, **(extra or {})}, status, headers, media_type=PROBLEM)
