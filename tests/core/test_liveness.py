@@ -135,3 +135,32 @@ def test_worker_ids_come_from_owner_then_the_environment(
     monkeypatch.setenv("TETHER_WORKER_ID", "a|b")
     with pytest.raises(ConfigurationError, match="TETHER_WORKER_ID"):
         worker_id()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_process_reads_its_own_facts_once_and_a_forked_child_reads_its_own() -> None:
+    first, second = current_incarnation("w"), current_incarnation("w")
+    assert first.nonce != second.nonce  # each runtime its own owner string ...
+    assert (first.boot, first.pidns, first.pid, first.start) == (
+        second.boot,
+        second.pidns,
+        second.pid,
+        second.start,
+    )  # ... over the same process facts
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its own pid and start time, not the parent's remembered ones
+        try:
+            child = current_incarnation("w")
+            os.write(write, f"{child.pid} {child.start} {child.boot}".encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    try:
+        got = os.read(read, 1024).decode().split()
+    finally:
+        os.close(read)
+        os.waitpid(pid, 0)
+    assert int(got[0]) == pid and got[2] == first.boot
+    if first.start > 0:  # a real /proc: the child read its own start, later than ours
+        assert int(got[1]) >= first.start

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Mapping
 from typing import Any, TypedDict
 
@@ -269,3 +270,32 @@ def test_the_keeper_reports_each_lost_lease_once_and_survives_errors(
     keeper.stop()
     keeper._run()  # stopped: the thread's loop exits at once and closes its connection
     assert renewer.closed
+
+
+def test_the_keeper_thread_renews_on_wake_and_ends_on_stop() -> None:
+    from tether.graph.heartbeat import LeaseKeeper
+
+    renewed = threading.Event()
+
+    class Renewer:
+        closed = False
+
+        def renew_leases(self, owner: str, leases: Mapping[str, int], ttl: float) -> set[str]:
+            renewed.set()
+            return set()
+
+        def close(self) -> None:
+            self.closed = True
+
+    exits: list[str] = []
+    renewer = Renewer()
+    keeper = LeaseKeeper(
+        renewer, "A", 3600.0, {"a": 1}, lambda lost: None, lambda: exits.append("x")
+    )
+    keeper.start()  # returns without waiting for the thread to be scheduled
+    keeper.wake()  # renew now, not in ttl / 3 = 20 minutes
+    assert renewed.wait(60), "the keeper's thread never renewed"
+    assert not keeper.join(0)  # still running
+    keeper.stop()
+    assert keeper.join(60), "the keeper's thread did not end after stop()"
+    assert renewer.closed and exits == ["x"] and keeper.renewals >= 1

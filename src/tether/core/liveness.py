@@ -92,7 +92,7 @@ class LinuxProc:
 
     def boot_id(self) -> str:
         try:
-            raw = (self.root / "sys/kernel/random/boot_id").read_text()
+            raw = _read(self.root / "sys/kernel/random/boot_id")
         except OSError:
             return ""
         return raw.strip().replace("-", "")
@@ -106,12 +106,22 @@ class LinuxProc:
 
     def process(self, pid: int) -> ProcessInfo | None:
         try:
-            raw = (self.root / str(pid) / "stat").read_text()
+            raw = _read(self.root / str(pid) / "stat")
         except (FileNotFoundError, ProcessLookupError):
             return None
         except OSError:  # unreadable but present: treat it as the live process it may be
             return ProcessInfo("?", -1)
         return parse_stat(raw)
+
+
+def _read(path: Path) -> str:
+    """A small ``/proc`` file in one read (``/proc/PID/stat`` is under 1 KB: its command name
+    is cut to 15 bytes), without ``read_text``'s buffered text layer."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return os.read(fd, 4096).decode("utf-8", "replace")
+    finally:
+        os.close(fd)
 
 
 def parse_stat(raw: str) -> ProcessInfo | None:
@@ -142,16 +152,32 @@ def worker_id(owner: str | None = None) -> str:
 
 def current_incarnation(worker: str, proc: ProcReader = LINUX_PROC) -> Incarnation:
     """This process's incarnation under ``worker``, with a fresh nonce."""
-    me = proc.process(os.getpid())
-    return Incarnation(
-        worker=worker,
-        host=os.uname().nodename.replace(SEP, "_"),
-        boot=proc.boot_id(),
-        pidns=proc.pid_namespace(),
-        pid=os.getpid(),
-        start=me.start if me is not None and me.start >= 0 else 0,
-        nonce=os.urandom(4).hex(),
+    host, boot, pidns, pid, start = _this_process(proc)
+    return Incarnation(worker, host, boot, pidns, pid, start, os.urandom(4).hex())
+
+
+_SELF: tuple[str, str, str, int, int] | None = None
+"""What ``LINUX_PROC`` said of this process (host, boot id, pid namespace, pid, start time): a
+process's own never change, and a fresh process's first resume should not read them again for
+each runtime (a forked child has another pid, and reads its own)."""
+
+
+def _this_process(proc: ProcReader) -> tuple[str, str, str, int, int]:
+    global _SELF
+    pid = os.getpid()
+    if proc is LINUX_PROC and _SELF is not None and _SELF[3] == pid:
+        return _SELF
+    me = proc.process(pid)
+    found = (
+        os.uname().nodename.replace(SEP, "_"),
+        proc.boot_id(),
+        proc.pid_namespace(),
+        pid,
+        me.start if me is not None and me.start >= 0 else 0,
     )
+    if proc is LINUX_PROC:
+        _SELF = found
+    return found
 
 
 def is_dead(owner: Incarnation, here: Incarnation, proc: ProcReader = LINUX_PROC) -> bool:
