@@ -34,7 +34,8 @@ def test_an_older_store_gets_only_what_it_lacks(tmp_path: Path) -> None:
     assert run_cli("migrate", store=url).rc == 0
     with sqlite3.connect(db) as conn:  # as a tether one version older left it
         conn.execute("DELETE FROM tether_schema_version WHERE version = ?", (LATEST_VERSION,))
-        conn.execute("CREATE INDEX tether_runs_claim ON tether_runs (status, lease_expires_at)")
+        conn.execute("DROP INDEX tether_events_takeovers")
+        conn.execute("DROP INDEX tether_events_model_calls")
     plan = run_cli("migrate", "--dry-run", store=url)
     assert plan.rc == 0, plan.err
     assert f"would migrate v{LATEST_VERSION - 1} → v{LATEST_VERSION}" in plan.out
@@ -48,8 +49,7 @@ def test_an_older_store_gets_only_what_it_lacks(tmp_path: Path) -> None:
     assert [v["version"] for v in done["versions"]] == [LATEST_VERSION]
     with sqlite3.connect(db) as conn:
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
-    assert "tether_runs_claim" not in names  # v19 dropped the index v1 made
-    assert {"tether_events_takeovers", "tether_runs_status_created"} <= names
+    assert {"tether_events_takeovers", "tether_events_model_calls"} <= names
 
 
 def test_a_newer_schema_and_a_memory_store_are_refused(tmp_path: Path) -> None:

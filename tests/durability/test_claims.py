@@ -292,7 +292,7 @@ def test_the_keeper_thread_renews_on_wake_and_ends_on_stop() -> None:
     keeper = LeaseKeeper(
         renewer, "A", 3600.0, {"a": 1}, lambda lost: None, lambda: exits.append("x")
     )
-    keeper.start()  # returns without waiting for the thread to be scheduled
+    keeper.start()
     keeper.wake()  # renew now, not in ttl / 3 = 20 minutes
     assert renewed.wait(60), "the keeper's thread never renewed"
     assert not keeper.join(0)  # still running

@@ -89,3 +89,25 @@ async def test_several_statuses_merge_one_index_read_per_status(
     assert len(reads) == 3, plan
     assert all("USING INDEX tether_runs_status_created (status=?" in s for s in reads), plan
     assert not any(step.startswith("SCAN tether_runs") for step in plan), plan
+
+
+async def test_the_owners_of_live_leases_are_read_from_an_index(tmp_path: Path) -> None:
+    """The dead-owner scan (once a second in every runtime) and the running counts of queue
+    limits look for runs with a live lease; with a backlog of 100k submitted runs a scan of
+    every active run took 8 ms a look on each backend, the (status, lease expiry) index 0.1 ms.
+    (Dropping that index lets PostgreSQL update a run row in place on a claim or a renewal;
+    measured side by side, it bought no throughput, so the index stays.)"""
+    from tether.store.sql_base import ACTIVE_VALUES
+
+    store = SqliteStore(tmp_path / "owners.db")
+    await store.setup()
+    plan = [
+        row[3]
+        for row in store._db.execute(
+            f"EXPLAIN QUERY PLAN {store._sql.lease_owners}", (*ACTIVE_VALUES, 0.0)
+        )
+    ]
+    await store.close()
+    assert any(
+        "USING INDEX tether_runs_claim (status=? AND lease_expires_at>?)" in step for step in plan
+    ), plan

@@ -16,7 +16,6 @@ once per (run, token) through ``on_lost``, which the runtime points at
 
 from __future__ import annotations
 
-import _thread
 import logging
 import threading
 from collections.abc import Callable
@@ -52,13 +51,12 @@ class LeaseKeeper:
         self.renewals = 0
         """Renewal rounds done (each one statement per 256 leases); tests wait on it."""
         self._exited = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name=f"tether-heartbeat-{owner}", daemon=True
+        )
 
     def start(self) -> None:
-        # a bare thread: ``threading.Thread.start`` waits until the OS has run the new thread
-        # (0.2-0.4 ms for a process's first thread), and that wait sat inside a fresh process's
-        # first resume; nothing here needs it: the first renewal is ttl / 3 away. Like a
-        # daemon thread, it never holds up the interpreter's exit.
-        _thread.start_new_thread(self._run, ())
+        self._thread.start()
 
     def wake(self) -> None:
         """Renew now (after a claim), not at the next tick."""

@@ -236,16 +236,6 @@ def _v18(d: Dialect) -> list[str]:
     return lease_takeovers.migration(d) + run_usage.migration(d)
 
 
-def _v19(d: Dialect) -> list[str]:
-    """Drops the index on (status, lease expiry): it made every claim and lease renewal an
-    update of an indexed column, so PostgreSQL could never update a run row in place (HOT) and
-    wrote a new entry into each of the table's indexes instead, and every claim then read past
-    those entries until vacuum ran, which a long-open transaction holds off. The status indexes
-    answer the same lookups (measured: 20,000 trivial runs with 2 workers, 0 of 75,000 run
-    updates in place before, 30,000 after, 8 % more runs/s)."""
-    return [f"DROP INDEX IF EXISTS {d.prefix}runs_claim"]
-
-
 # Append a version for every change; never edit one a database may already have applied.
 _VERSIONS: list[tuple[int, Callable[[Dialect], list[str]]]] = [
     (1, _v1),
@@ -265,7 +255,6 @@ _VERSIONS: list[tuple[int, Callable[[Dialect], list[str]]]] = [
     (15, sql_api_keys.migration),
     (17, sql_evaluation_log.migration),
     (18, _v18),
-    (19, _v19),
 ]
 LATEST_VERSION = _VERSIONS[-1][0]
 
