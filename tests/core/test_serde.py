@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import enum
 from typing import Any
 
 import pytest
@@ -135,16 +136,18 @@ def test_integers_beyond_64_bits_are_rejected() -> None:
 
 
 @given(json_values)
-def test_nonfinite_path_finds_nothing_in_finite_json(value: Any) -> None:
-    assert serde.nonfinite_path(value) is None
+def test_unstorable_finds_nothing_in_json_that_dumps_writes(value: Any) -> None:
+    assert serde.unstorable(value) is None
+    serde.dumps(value)
 
 
-def test_nonfinite_path_names_where_a_nan_or_infinity_sits() -> None:
+def test_unstorable_names_where_a_nan_or_infinity_sits() -> None:
     """orjson writes NaN and infinity as null, silently; state refuses them by this path."""
+    nan = serde.NONFINITE
     assert serde.dumps({"x": float("nan")}) == b'{"x":null}'  # why the check exists
-    assert serde.nonfinite_path(float("nan")) == ""
-    assert serde.nonfinite_path({"a": [1.0, {"b": float("-inf")}]}) == "['a'][1]['b']"
-    assert serde.nonfinite_path((1, float("inf"))) == "[1]"
+    assert serde.unstorable(float("nan")) == ("", nan)
+    assert serde.unstorable({"a": [1.0, {"b": float("-inf")}]}) == ("['a'][1]['b']", nan)
+    assert serde.unstorable((1, float("inf"))) == ("[1]", nan)
 
     class Point(BaseModel):
         x: float
@@ -153,10 +156,30 @@ def test_nonfinite_path_names_where_a_nan_or_infinity_sits() -> None:
     class Box:
         points: list[Point]
 
-    assert serde.nonfinite_path([Box([Point(x=1), Point(x=float("nan"))])]) == (
-        "[0]['points'][1]['x']"
+    assert serde.unstorable([Box([Point(x=1), Point(x=float("nan"))])]) == (
+        "[0]['points'][1]['x']",
+        nan,
     )
     np = pytest.importorskip("numpy")
-    assert serde.nonfinite_path({"v": np.array([1.0, np.inf])}) == "['v'][1]"
-    assert serde.nonfinite_path(np.float64("nan")) == ""
-    assert serde.nonfinite_path({"ok": np.array([1, 2])}) is None
+    assert serde.unstorable({"v": np.array([1.0, np.inf])}) == ("['v'][1]", nan)
+    assert serde.unstorable(np.float64("nan")) == ("", nan)
+    assert serde.unstorable({"ok": np.array([1, 2])}) is None
+
+
+def test_unstorable_names_lone_surrogates_and_huge_integers_that_dumps_refuses() -> None:
+    """A lone surrogate (bytes decoded with ``surrogateescape``, a JSON body's ``"\\ud800"``) and
+    an integer beyond 64 bits pass type checks as str and int, then fail the commit."""
+    broken = b"caf\xe9".decode("utf-8", "surrogateescape")  # 'caf\udce9'
+    for bad in (broken, "\ud800", 2**64, -(2**63) - 1):
+        with pytest.raises(TypeError):
+            serde.dumps(bad)
+    assert serde.unstorable(broken) == ("", serde.SURROGATE)
+    assert serde.unstorable({"notes": ["ok", "café", broken]}) == ("['notes'][2]", serde.SURROGATE)
+    assert serde.unstorable({broken: 1}) == (f"[{broken!r}]", serde.SURROGATE)  # a key too
+    assert serde.unstorable({"n": [2**64 - 1, -(2**63), 2**64]}) == ("['n'][2]", serde.HUGE_INT)
+
+    class Tag(enum.StrEnum):
+        A = "\ud800"
+
+    assert serde.unstorable([Tag.A]) == ("[0]", serde.SURROGATE)
+    assert serde.unstorable(["naïve", "日本語", "😀", 2**64 - 1, -(2**63)]) is None

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Annotated, Any, NotRequired, Required, TypedDict
 
 import pytest
 from pydantic import BaseModel, field_validator
 
+from tests.graph.conftest import PG_DSN, pg_schema
 from tether import (
     END,
     START,
@@ -18,7 +21,9 @@ from tether import (
     RunStatus,
     Runtime,
     append,
+    interrupt,
 )
+from tether.store import MemoryStore, SqliteStore
 
 
 def _one_node(state: type[Any], node: Any, name: str) -> Any:
@@ -174,3 +179,95 @@ async def test_nan_in_the_input_is_refused_before_the_run_starts(rt: Runtime) ->
     with pytest.raises(InvalidInputError, match=r"reports\[0\]"):
         await rt.start(untyped, {"reports": [math.inf]})
     assert await rt.list_runs() == []
+
+
+# -- what JSON (or orjson) cannot hold: lone surrogates, integers beyond 64 bits ---------------------
+class Notes(TypedDict, total=False):
+    text: str
+    tags: dict[str, int]
+    count: int
+
+
+SURROGATE_TEXT = b"caf\xe9".decode("utf-8", "surrogateescape")  # a Latin-1 byte read as UTF-8
+
+
+async def test_a_lone_surrogate_written_by_a_node_fails_the_step_naming_the_field(
+    rt: Runtime,
+) -> None:
+    """Before: the step's commit raised a bare TypeError out of ``run()``, the run FAILED with no
+    node named; now it is the node's invalid update, like a NaN."""
+    wf = _one_node(Notes, lambda s: {"text": "read " + SURROGATE_TEXT}, "notes_node")
+    res = await rt.run(wf, {"text": "start"})
+    assert res.status is RunStatus.FAILED
+    assert res.error is not None and res.error["type"] == "InvalidUpdateError"
+    assert "'text'" in res.error["message"] and "not valid UTF-8" in res.error["message"]
+    assert "errors='replace'" in res.error["message"]
+    assert (await rt.get_state(res.run_id)) == {"text": "start"}  # nothing of it was stored
+    failed = [e for e in await rt.store.list_events(res.run_id) if e.type == "node_failed"]
+    assert [e.node for e in failed] == ["work"]  # the node of _one_node
+
+
+async def test_a_lone_surrogate_or_a_huge_integer_in_the_input_is_refused_up_front(
+    rt: Runtime,
+) -> None:
+    wf = _one_node(Notes, lambda s: None, "notes_input")
+    with pytest.raises(InvalidInputError, match=r"'text'=.*not valid UTF-8"):
+        await rt.start(wf, {"text": "\ud800"})
+    with pytest.raises(InvalidInputError, match=r"not valid UTF-8.*at tags\["):
+        await rt.start(wf, {"tags": {SURROGATE_TEXT: 1}})  # in a key
+    with pytest.raises(InvalidInputError, match=r"'count'=.*beyond 64 bits"):
+        await rt.start(wf, {"count": 2**64})
+    assert await rt.list_runs() == []
+    done = await rt.run(wf, {"text": "naïve ☃", "count": 2**64 - 1})  # both storable
+    assert done.status is RunStatus.COMPLETED and done.state["count"] == 2**64 - 1
+
+
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def any_rt(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Runtime]:
+    if request.param == "memory":
+        store: Any = MemoryStore()
+    elif request.param == "sqlite":
+        store = SqliteStore(tmp_path / "args.db")
+    else:
+        from tether.store.postgres import PostgresStore
+
+        with pg_schema("tether_args") as schema:
+            async with Runtime(PostgresStore(PG_DSN, schema=schema), recover=False) as runtime:
+                yield runtime
+        return
+    async with Runtime(store, recover=False) as runtime:
+        yield runtime
+
+
+async def test_run_arguments_tether_cannot_store_are_refused_on_every_backend(
+    any_rt: Runtime,
+) -> None:
+    rt = any_rt
+    """Before: SQLite and PostgreSQL raised the driver's UnicodeEncodeError (or orjson's
+    TypeError) from ``start``, the memory store took them; now all refuse them alike."""
+    wf = _one_node(Notes, lambda s: {"text": "ok"}, "notes_args")
+    for kwargs, name in [
+        ({"metadata": {"source": SURROGATE_TEXT}}, "metadata"),
+        ({"metadata": {"n": 2**70}}, "metadata"),
+        ({"idempotency_key": "\udcff"}, "idempotency_key"),
+        ({"thread_id": "\udcff"}, "thread_id"),
+        ({"queue": "\udcff"}, "queue"),
+        ({"run_id": "\udcff"}, "run_id"),
+    ]:
+        with pytest.raises(InvalidInputError, match=rf"^{name}=.*holds"):
+            await rt.start(wf, {"text": "x"}, **kwargs)
+    assert await rt.list_runs() == []
+    parked = _one_node(Notes, _ask, "notes_ask")
+    res = await rt.run(parked, {"text": "x"})
+    assert res.status is RunStatus.ESCALATED
+    with pytest.raises(InvalidInputError, match=r"^value=.*not valid UTF-8"):
+        await rt.resume(res.run_id, "yes " + SURROGATE_TEXT)
+    with pytest.raises(InvalidInputError, match=r"^reason=.*not valid UTF-8"):
+        await rt.cancel(res.run_id, reason=SURROGATE_TEXT)
+    assert (await rt.get_run(res.run_id)).status is RunStatus.ESCALATED  # untouched
+    done = await rt.resume(res.run_id, "yes ☃")
+    assert done.status is RunStatus.COMPLETED and done.state["text"] == "yes ☃"
+
+
+def _ask(s: Any) -> dict[str, Any]:
+    return {"text": interrupt("what now?")}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from tests.server.conftest import Server, status_in, wait_for
 from tether.store.sqlite import SqliteStore
 from tether.store.types import Commit, Event
@@ -271,3 +273,30 @@ def test_list_items_carry_their_usage(server: Server) -> None:
     assert items[ids[2]]["usage"]["model_calls"] == 0
     for run_id in ids:  # the list says what each run's own page says
         assert items[run_id]["usage"] == server.client.get(f"/v1/runs/{run_id}").json()["usage"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "where", "what"),
+    [
+        (b'{"workflow": "echo", "input": {"text": "\\ud800"}}', "['input']['text']", "UTF-8"),
+        (b'{"workflow": "echo", "input": {"text": "x"}, "metadata": {"k": "\\udcff"}}', "['metadata']['k']", "UTF-8"),
+        (b'{"workflow": "echo", "input": {"text": "x"}, "idempotency_key": "\\ud800"}', "['idempotency_key']", "UTF-8"),
+        (b'{"workflow": "echo", "input": {"text": NaN}}', "['input']['text']", "NaN"),
+        (b'{"workflow": "echo", "input": {"text": "x", "n": 123456789012345678901234567890}}', "['input']['n']", "64 bits"),
+    ],
+)  # fmt: skip
+def test_a_body_tether_cannot_store_is_a_422_naming_where(
+    server: Server, raw: bytes, where: str, what: str
+) -> None:
+    """JSON text may spell a lone surrogate, NaN or a 30-digit integer; each was a 500 (the
+    write failed) before it was refused here."""
+    r = server.client.post("/v1/runs", content=raw, headers={"content-type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert f"body{where}" in r.json()["detail"] and what in r.json()["detail"]
+    assert server.client.get("/v1/runs").json()["items"] == []
+    resumed = server.client.post(
+        "/v1/runs/01abc/resume", content=b'{"value": "\\ud800"}',
+        headers={"content-type": "application/json"},
+    )  # fmt: skip
+    assert resumed.status_code == 422 and "body['value']" in resumed.json()["detail"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
+import re
 from collections.abc import Mapping, Set
 from typing import Any
 
@@ -57,24 +58,44 @@ def fingerprint(obj: Any) -> str:
     return hashlib.sha256(blob).hexdigest()[:32]
 
 
-def nonfinite_path(obj: Any) -> str | None:
-    """Where a NaN or an infinity sits in a JSON-like value: ``""`` for the value itself,
-    ``"['scores'][2]"`` inside it; None when there is none.
-
-    JSON has no such numbers (``dumps`` would write ``null``), so state refuses them up front.
-    """
-    return _nonfinite(obj, 0)
+NONFINITE = "a NaN or infinity"
+SURROGATE = "a string that is not valid UTF-8 (a lone surrogate)"
+HUGE_INT = "an integer beyond 64 bits"
 
 
-_LEAVES = (str, int, bool, type(None))
+def unstorable(obj: Any) -> tuple[str, str] | None:
+    """Where a JSON-like value holds something tether cannot store, and what: ``(path, what)``,
+    the path ``""`` for the value itself and ``"['scores'][2]"`` inside it; None when there is
+    none. What: ``NONFINITE`` (JSON has no NaN or infinity: ``dumps`` would write ``null``),
+    ``SURROGATE`` (a string holding a lone surrogate, as bytes decoded with
+    ``errors="surrogateescape"`` give; ``dumps`` refuses it), ``HUGE_INT`` (beyond what
+    ``dumps`` writes). State and inputs are checked with it up front, so such a value is the
+    writer's error, named where it sits, not a failure at the commit."""
+    return _unstorable(obj, 0)
 
 
-def _nonfinite(obj: Any, depth: int) -> str | None:
+_FINE = (bool, type(None))
+_MIN_INT, _MAX_INT = -(2**63), 2**64 - 1  # orjson writes i64 and u64
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def _unstorable(obj: Any, depth: int) -> tuple[str, str] | None:
     t = type(obj)
-    if t in _LEAVES:
+    if t is int:  # the exact types first: a step's values, checked once each
+        return None if _MIN_INT <= obj <= _MAX_INT else ("", HUGE_INT)
+    if t is str:
+        return None if obj.isascii() or _SURROGATES.search(obj) is None else ("", SURROGATE)
+    if t is float:
+        return None if math.isfinite(obj) else ("", NONFINITE)
+    if t in _FINE:
         return None
-    if t is float or isinstance(obj, float):
-        return None if math.isfinite(obj) else ""
+    if isinstance(obj, str):
+        s = str.__str__(obj)  # a str subclass (an enum): its characters
+        return None if s.isascii() or _SURROGATES.search(s) is None else ("", SURROGATE)
+    if isinstance(obj, float):
+        return None if math.isfinite(obj) else ("", NONFINITE)
+    if isinstance(obj, int):
+        return None if _MIN_INT <= obj <= _MAX_INT else ("", HUGE_INT)
     if depth > 200:  # deeper than JSON can sensibly nest; dumps reports real cycles
         return None
     is_map = isinstance(obj, Mapping)
@@ -83,32 +104,44 @@ def _nonfinite(obj: Any, depth: int) -> str | None:
     elif isinstance(obj, list | tuple | Set):
         items = enumerate(obj)
     else:
-        return _nonfinite_object(obj, depth)
+        return _unstorable_object(obj, depth)
+    found: tuple[str, str] | None
     for k, v in items:  # leaves inline: most values are, and a call per leaf is the cost
+        if is_map and type(k) is str and not k.isascii() and _SURROGATES.search(k):
+            return f"[{k!r}]", SURROGATE
         tv = type(v)
-        if tv in _LEAVES:
-            continue
-        if tv is float:
+        if tv is str:
+            if v.isascii() or _SURROGATES.search(v) is None:
+                continue
+            found = ("", SURROGATE)
+        elif tv is float:
             if math.isfinite(v):
                 continue
-            p: str | None = ""
-        else:
-            p = _nonfinite(v, depth + 1)
-            if p is None:
+            found = ("", NONFINITE)
+        elif tv is int:
+            if _MIN_INT <= v <= _MAX_INT:
                 continue
-        return f"[{k!r}]{p}" if is_map else f"[{k}]{p}"
+            found = ("", HUGE_INT)
+        elif tv in _FINE:
+            continue
+        else:
+            found = _unstorable(v, depth + 1)
+            if found is None:
+                continue
+        p, what = found
+        return (f"[{k!r}]{p}" if is_map else f"[{k}]{p}"), what
     return None
 
 
-def _nonfinite_object(obj: Any, depth: int) -> str | None:
+def _unstorable_object(obj: Any, depth: int) -> tuple[str, str] | None:
     dump = getattr(obj, "model_dump", None)
     if dump is not None:
-        return _nonfinite(dump(), depth + 1)
+        return _unstorable(dump(), depth + 1)
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return _nonfinite(
+        return _unstorable(
             {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}, depth + 1
         )
     tolist = getattr(obj, "tolist", None)  # numpy arrays and scalars
     if tolist is not None and hasattr(obj, "dtype"):
-        return _nonfinite(tolist(), depth + 1)
+        return _unstorable(tolist(), depth + 1)
     return None

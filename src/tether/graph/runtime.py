@@ -58,6 +58,7 @@ from tether.graph.runtime_reads import EVENT_PAGE as EVENT_PAGE
 from tether.graph.runtime_reads import RunReads
 from tether.graph.runtime_retention import RetentionSweeps
 from tether.graph.runtime_timers import TimersAndSchedules
+from tether.graph.state import check_storable
 from tether.graph.subgraph import run_subgraph
 from tether.graph.threads import THREAD_KEY, check_thread_id, thread_start
 from tether.graph.threads import refused as thread_refused
@@ -365,6 +366,15 @@ class Runtime(
         self.register(wf)
         if max_steps is not None and max_steps < 1:
             raise InvalidInputError("max_steps must be >= 1")
+        check_storable(
+            run_id=run_id,
+            idempotency_key=idempotency_key,
+            thread_id=thread_id,
+            queue=queue,
+            tenant=tenant,
+            actor=actor,
+            metadata=metadata,
+        )
         placed = placement(queue, priority, tenant, delay, self.clock.now())
         execute = execute and delay is None
         if not execute and has_capability(self.store, QueueControl):  # backpressure

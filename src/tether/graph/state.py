@@ -123,13 +123,13 @@ class StateSchema:
                     f"{who} wrote unknown state key {key!r}; "
                     f"the state schema {schema.__name__} has {sorted(fields)}"
                 )
-            where = serde.nonfinite_path(value)
-            if where is not None:
+            bad = serde.unstorable(value)
+            if bad is not None:
+                where, what = bad
                 raise InvalidUpdateError(
-                    f"{who} wrote {key!r}={_short(value)}, which holds a NaN or infinity"
+                    f"{who} wrote {key!r}={_short(value)}, which holds {what}"
                     + (f" at {key}{where}" if where else "")
-                    + "; state is stored as JSON, which has no such numbers: write None or a "
-                    "finite number instead"
+                    + f"; state is stored as JSON: {_STORABLE[what]}"
                 )
             if f is None:
                 continue
@@ -185,6 +185,30 @@ def reducers_from_names(names: Mapping[str, str]) -> StateSchema:
 
 def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+_STORABLE = {
+    serde.NONFINITE: "JSON has no such numbers, write None or a finite number instead",
+    serde.SURROGATE: "decode bytes with errors='replace' (or keep them as base64), not "
+    "'surrogateescape'",
+    serde.HUGE_INT: "write it as a string, or as a float if precision may go",
+}
+"""How to write what ``serde.unstorable`` found instead."""
+
+
+def check_storable(**named: Any) -> None:
+    """Raise InvalidInputError for the first named argument holding what tether cannot store
+    (``serde.unstorable``): a run id, key, thread, queue or metadata would otherwise fail at
+    the write with the database driver's own error."""
+    for name, value in named.items():
+        bad = serde.unstorable(value)
+        if bad is not None:
+            where, what = bad
+            raise InvalidInputError(
+                f"{name}={_short(value)} holds {what}"
+                + (f" at {name}{where}" if where else "")
+                + f"; it is stored as JSON or text: {_STORABLE[what]}"
+            )
 
 
 def _short(value: Any) -> str:

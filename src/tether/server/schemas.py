@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from tether.core import serde
 
 Status = Literal[
     "RECEIVED",
@@ -31,6 +33,25 @@ WorkflowName = Annotated[str, Path(min_length=1, max_length=200)]
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        """A body tether could not store is refused whole, with where: JSON text may spell a
+        lone surrogate (``"\\ud800"``, not UTF-8), ``NaN`` or a 100-digit integer, and each
+        would otherwise fail later, at the write, as a 500."""
+        bad = serde.unstorable(data)
+        if bad is not None:
+            where, what = bad
+            raise ValueError(f"the body holds {what} at body{where}: {_SEND[what]}")
+        return data
+
+
+_SEND = {
+    serde.NONFINITE: "JSON has no such numbers, send null or a finite number",
+    serde.SURROGATE: "send text as UTF-8 (a \\ud800-\\udfff escape must be one half of a pair)",
+    serde.HUGE_INT: "send it as a string",
+}
 
 
 # -- requests ---------------------------------------------------------------------------------
