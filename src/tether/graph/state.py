@@ -125,11 +125,9 @@ class StateSchema:
                 )
             bad = serde.unstorable(value)
             if bad is not None:
-                where, what = bad
                 raise InvalidUpdateError(
-                    f"{who} wrote {key!r}={_short(value)}, which holds {what}"
-                    + (f" at {key}{where}" if where else "")
-                    + f"; state is stored as JSON: {_STORABLE[what]}"
+                    f"{who} wrote {key!r}={_short(value)}, which {_holds(key, bad)}; state is "
+                    f"stored as JSON: {_STORABLE[bad[1]]}"
                 )
             if f is None:
                 continue
@@ -203,12 +201,15 @@ def check_storable(**named: Any) -> None:
     for name, value in named.items():
         bad = serde.unstorable(value)
         if bad is not None:
-            where, what = bad
             raise InvalidInputError(
-                f"{name}={_short(value)} holds {what}"
-                + (f" at {name}{where}" if where else "")
-                + f"; it is stored as JSON or text: {_STORABLE[what]}"
+                f"{name}={_short(value)} {_holds(name, bad)}; it is stored as JSON or text: "
+                f"{_STORABLE[bad[1]]}"
             )
+
+
+def _holds(name: str, bad: tuple[str, str]) -> str:
+    where, what = bad
+    return f"holds {what}" + (f" at {name}{where}" if where else "")
 
 
 def _short(value: Any) -> str:
