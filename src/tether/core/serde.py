@@ -81,16 +81,10 @@ _SURROGATES = re.compile("[\ud800-\udfff]")
 
 def _unstorable(obj: Any, depth: int) -> tuple[str, str] | None:
     t = type(obj)
-    if t is int:  # the exact types first: a step's values, checked once each
-        return None if _MIN_INT <= obj <= _MAX_INT else ("", HUGE_INT)
-    if t is str:
-        return None if obj.isascii() or _SURROGATES.search(obj) is None else ("", SURROGATE)
-    if t is float:
-        return None if math.isfinite(obj) else ("", NONFINITE)
     if t in _FINE:
         return None
     if isinstance(obj, str):
-        s = str.__str__(obj)  # a str subclass (an enum): its characters
+        s = obj if t is str else str.__str__(obj)  # a str subclass (an enum): its characters
         return None if s.isascii() or _SURROGATES.search(s) is None else ("", SURROGATE)
     if isinstance(obj, float):
         return None if math.isfinite(obj) else ("", NONFINITE)
