@@ -57,6 +57,7 @@ EXPECTED = [
     "SyncRuntime",
     "TetherError",
     "TetherSignal",
+    "UnstorableValueError",
     "UserError",
     "Workflow",
     "WorkflowConflictError",
@@ -125,6 +126,7 @@ def test_error_tree() -> None:
         StoreError,
         TetherError,
         TetherSignal,
+        UnstorableValueError,
         UserError,
     )
 
@@ -138,6 +140,7 @@ def test_error_tree() -> None:
         InvalidUpdateError,
         InvalidRouteError,
         InvalidInputError,
+        UnstorableValueError,
         RunNotFoundError,
         StepNotFoundError,
         IdempotencyConflictError,

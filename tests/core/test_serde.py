@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import datetime as dt
+import decimal
 import enum
+import pathlib
+import types
+import uuid
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from tether.core import serde
 
@@ -183,3 +188,61 @@ def test_unstorable_names_lone_surrogates_and_huge_integers_that_dumps_refuses()
 
     assert serde.unstorable([Tag.A]) == ("[0]", serde.SURROGATE)
     assert serde.unstorable(["naïve", "日本語", "😀", 2**64 - 1, -(2**63)]) is None
+
+
+class _Priced(BaseModel):
+    price: decimal.Decimal
+    where: pathlib.Path
+
+
+class _Loose(BaseModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    thing: object
+
+
+@dataclasses.dataclass
+class _Holder:
+    thing: object
+
+
+_Pair = collections.namedtuple("_Pair", "a b")
+
+
+class _Flavour(enum.Enum):
+    SWEET = 1
+
+
+class _Float(float):
+    pass
+
+
+# what dumps writes: natively, through pydantic's JSON mode, or by serde's own default
+_WRITTEN = [
+    _Flavour.SWEET, [1], collections.OrderedDict(a=1), frozenset([1]), {1: "int key"},
+    {_Flavour.SWEET: 1}, {None: 1}, dt.datetime(2026, 1, 1), uuid.uuid4(), b"\xff",
+    _Priced(price=decimal.Decimal("1.5"), where=pathlib.Path("/x")), _Holder(1), {"k": {2, 1}},
+]  # fmt: skip
+# what dumps refuses: each an object that is not JSON-like, at the path given
+_REFUSED = [
+    (_Pair(1, 2), ""), (types.MappingProxyType({"a": 1}), ""), (collections.deque([1]), ""),
+    (_Float(1.5), ""), (bytearray(b"x"), ""), (decimal.Decimal("1.5"), ""), (range(3), ""),
+    ({(1, 2): "tuple key"}, "[(1, 2)]"), (_Loose(thing=object()), "['thing']"),
+    (_Holder(object()), "['thing']"), ([1, [2, {"x": decimal.Decimal(1)}]], "[1][1]['x']"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("value", _WRITTEN, ids=lambda v: type(v).__name__)
+def test_unstorable_passes_every_object_dumps_writes(value: Any) -> None:
+    serde.dumps(value)
+    assert serde.unstorable(value) is None
+
+
+@pytest.mark.parametrize(("value", "path"), _REFUSED, ids=lambda v: type(v).__name__)
+def test_unstorable_names_every_object_dumps_refuses(value: Any, path: str) -> None:
+    """Before: it looked only for NaN, surrogates and huge integers, so a node writing a
+    ``Decimal`` passed the check and failed the commit with a bare TypeError."""
+    with pytest.raises(TypeError):
+        serde.dumps(value)
+    found = serde.unstorable(value)
+    assert found is not None and found[0] == path and serde.is_unsupported(found[1])
+    assert found[1].startswith("an object of type ")

@@ -57,3 +57,26 @@ def shared_store(
 
     with pg_schema("tether_graph") as schema:
         yield lambda: PostgresStore(PG_DSN, schema=schema)
+
+
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def any_rt(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Runtime]:
+    """A runtime on each backend (memory, a SQLite file, a fresh PostgreSQL schema), for what
+    must behave alike on all three."""
+    if request.param == "memory":
+        async with Runtime(MemoryStore(), recover=False) as runtime:
+            yield runtime
+        return
+    store: RunStore
+    if request.param == "sqlite":
+        from tether.store.sqlite import SqliteStore
+
+        store = SqliteStore(tmp_path / "any.db")
+        async with Runtime(store, recover=False) as runtime:
+            yield runtime
+        return
+    from tether.store.postgres import PostgresStore
+
+    with pg_schema("tether_any") as schema:
+        async with Runtime(PostgresStore(PG_DSN, schema=schema), recover=False) as runtime:
+            yield runtime

@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Annotated, Any, NotRequired, Required, TypedDict
 
 import pytest
 from pydantic import BaseModel, field_validator
 
-from tests.graph.conftest import PG_DSN, pg_schema
 from tether import (
     END,
     START,
@@ -23,7 +20,6 @@ from tether import (
     append,
     interrupt,
 )
-from tether.store import MemoryStore, SqliteStore
 
 
 def _one_node(state: type[Any], node: Any, name: str) -> Any:
@@ -220,23 +216,6 @@ async def test_a_lone_surrogate_or_a_huge_integer_in_the_input_is_refused_up_fro
     assert await rt.list_runs() == []
     done = await rt.run(wf, {"text": "naïve ☃", "count": 2**64 - 1})  # both storable
     assert done.status is RunStatus.COMPLETED and done.state["count"] == 2**64 - 1
-
-
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def any_rt(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Runtime]:
-    if request.param == "memory":
-        store: Any = MemoryStore()
-    elif request.param == "sqlite":
-        store = SqliteStore(tmp_path / "args.db")
-    else:
-        from tether.store.postgres import PostgresStore
-
-        with pg_schema("tether_args") as schema:
-            async with Runtime(PostgresStore(PG_DSN, schema=schema), recover=False) as runtime:
-                yield runtime
-        return
-    async with Runtime(store, recover=False) as runtime:
-        yield runtime
 
 
 async def test_run_arguments_tether_cannot_store_are_refused_on_every_backend(

@@ -19,6 +19,8 @@ user's ``except Exception:`` inside a node cannot swallow them (the same reasoni
     │   ├── InvalidUpdateError      a node returned an unknown key or a wrongly typed value
     │   ├── InvalidRouteError       a route returned a target the graph does not have
     │   ├── InvalidInputError       run input / resume value / patch does not fit
+│   ├── UnstorableValueError    an interrupt payload, ``Send`` argument, custom event or
+│   │                           journaled call holds what the store cannot hold (``where``)
     │   ├── RunNotFoundError
     │   ├── StepNotFoundError
     │   ├── IdempotencyConflictError  same key, different input
@@ -114,6 +116,17 @@ class InvalidRouteError(UserError):
 
 class InvalidInputError(UserError):
     pass
+
+
+class UnstorableValueError(UserError):
+    """A value a node handed over to be kept (an interrupt payload, a ``Send`` argument, a
+    custom event's data) or a journaled call's request or result holds what the store cannot
+    hold; ``where`` names it (``"interrupt payload['scores'][2]"``). State writes and run input
+    have their own errors (``InvalidUpdateError``, ``InvalidInputError``)."""
+
+    def __init__(self, message: str, *, where: str = "") -> None:
+        super().__init__(message)
+        self.where = where
 
 
 class RunNotFoundError(UserError, LookupError):

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import enum
 import hashlib
 import math
 import re
-from collections.abc import Mapping, Set
+import uuid
+from collections.abc import Set
 from typing import Any
 
 import orjson
@@ -61,6 +64,9 @@ def fingerprint(obj: Any) -> str:
 NONFINITE = "a NaN or infinity"
 SURROGATE = "a string that is not valid UTF-8 (a lone surrogate)"
 HUGE_INT = "an integer beyond 64 bits"
+UNSUPPORTED = "not JSON-like"
+"""The end of what ``unstorable`` says about an object ``dumps`` refuses: ``"an object of type
+Decimal (not JSON-like)"``."""
 
 
 def unstorable(obj: Any) -> tuple[str, str] | None:
@@ -69,8 +75,11 @@ def unstorable(obj: Any) -> tuple[str, str] | None:
     none. What: ``NONFINITE`` (JSON has no NaN or infinity: ``dumps`` would write ``null``),
     ``SURROGATE`` (a string holding a lone surrogate, as bytes decoded with
     ``errors="surrogateescape"`` give; ``dumps`` refuses it), ``HUGE_INT`` (beyond what
-    ``dumps`` writes). State and inputs are checked with it up front, so such a value is the
-    writer's error, named where it sits, not a failure at the commit."""
+    ``dumps`` writes), or ``"an object of type Decimal (not JSON-like)"`` (ending in
+    ``UNSUPPORTED``: an object ``dumps`` refuses, such as a ``Decimal``, a ``deque``, a
+    ``MappingProxyType``, a named tuple, a tuple as a dict key). A value it finds nothing in
+    is one ``dumps`` writes. State and inputs are checked with it up front, so such a value is
+    the writer's error, named where it sits, not a failure at the commit."""
     return _unstorable(obj, 0)
 
 
@@ -87,21 +96,29 @@ def _unstorable(obj: Any, depth: int) -> tuple[str, str] | None:
         s = obj if t is str else str.__str__(obj)  # a str subclass (an enum): its characters
         return None if s.isascii() or _SURROGATES.search(s) is None else ("", SURROGATE)
     if isinstance(obj, float):
+        if t is not float and not hasattr(obj, "dtype"):  # orjson writes no float subclass
+            return _unsupported(obj)
         return None if math.isfinite(obj) else ("", NONFINITE)
     if isinstance(obj, int):
         return None if _MIN_INT <= obj <= _MAX_INT else ("", HUGE_INT)
     if depth > 200:  # deeper than JSON can sensibly nest; dumps reports real cycles
         return None
-    is_map = isinstance(obj, Mapping)
+    is_map = isinstance(obj, dict)  # orjson writes dicts (and subclasses), no other mapping
     if is_map:
         items: Any = obj.items()
-    elif isinstance(obj, list | tuple | Set):
+    elif isinstance(obj, list) or t is tuple or isinstance(obj, Set):
         items = enumerate(obj)
     else:
         return _unstorable_object(obj, depth)
     found: tuple[str, str] | None
     for k, v in items:  # leaves inline: most values are, and a call per leaf is the cost
-        if is_map and type(k) is str and not k.isascii() and _SURROGATES.search(k):
+        if is_map and type(k) is not str:
+            if not isinstance(k, _KEYS):
+                return f"[{k!r}]", _unsupported(k)[1]
+            bad_key = _unstorable(k, depth + 1)
+            if bad_key is not None:
+                return f"[{k!r}]", bad_key[1]
+        elif is_map and not k.isascii() and _SURROGATES.search(k):
             return f"[{k!r}]", SURROGATE
         tv = type(v)
         if tv is str:
@@ -127,10 +144,23 @@ def _unstorable(obj: Any, depth: int) -> tuple[str, str] | None:
     return None
 
 
+_NATIVE = (datetime.date, datetime.time, uuid.UUID, bytes)
+"""Objects ``dumps`` writes as text (``bytes`` decoded, invalid UTF-8 replaced)."""
+_KEYS = (str, int, float, bool, type(None), datetime.date, datetime.time, uuid.UUID, enum.Enum)
+"""What a dict key may be (orjson's ``OPT_NON_STR_KEYS``)."""
+
+
 def _unstorable_object(obj: Any, depth: int) -> tuple[str, str] | None:
+    """An object inside a value, as ``dumps`` writes it (orjson natively, else ``_default``)."""
     dump = getattr(obj, "model_dump", None)
-    if dump is not None:
-        return _unstorable(dump(), depth + 1)
+    if dump is not None:  # NaN is found in the Python dump (JSON mode writes it as null) ...
+        found = _unstorable(dump(), depth + 1)
+        if found is None or not is_unsupported(found[1]):
+            return found
+        try:  # ... what JSON mode converts (a Decimal, a path) only in the JSON dump
+            return _unstorable(dump(mode="json"), depth + 1)
+        except Exception:
+            return found
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return _unstorable(
             {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}, depth + 1
@@ -138,4 +168,17 @@ def _unstorable_object(obj: Any, depth: int) -> tuple[str, str] | None:
     tolist = getattr(obj, "tolist", None)  # numpy arrays and scalars
     if tolist is not None and hasattr(obj, "dtype"):
         return _unstorable(tolist(), depth + 1)
-    return None
+    if isinstance(obj, enum.Enum):
+        return _unstorable(obj.value, depth + 1)
+    if isinstance(obj, _NATIVE):
+        return None
+    return _unsupported(obj)
+
+
+def is_unsupported(what: str) -> bool:
+    """Whether ``what`` (from ``unstorable``) is an object ``dumps`` refuses."""
+    return what.endswith(f"({UNSUPPORTED})")
+
+
+def _unsupported(obj: Any) -> tuple[str, str]:
+    return "", f"an object of type {type(obj).__qualname__} ({UNSUPPORTED})"

@@ -8,11 +8,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from tether.core import serde
-from tether.core.errors import EscalationSignal, PolicyViolationError
+from tether.core.errors import EscalationSignal, PolicyViolationError, UnstorableValueError
 from tether.core.governor import Governor
 from tether.core.ids import KEY_FORMAT_KEY, effect_key, legacy_effect_key
 from tether.core.journal import CURRENT_RUN
+from tether.core.json_copy import journal_copy, record_copy, scrub_text
 from tether.graph.interrupt_timeout import (
     NO_DEFAULT,
     is_timeout_answer,
@@ -20,6 +20,7 @@ from tether.graph.interrupt_timeout import (
     timed_out,
 )
 from tether.graph.sleep import check_time, wait_until
+from tether.graph.state import check_kept
 
 if TYPE_CHECKING:
     from tether.graph.host import RunHost
@@ -146,6 +147,10 @@ class RunContext:
             if is_timeout_answer(answer):
                 return timed_out(on_timeout, default)
             return answer
+        who = f"node {self.node!r}"
+        check_kept(payload, "interrupt payload", who)
+        if default is not NO_DEFAULT:
+            check_kept(default, "interrupt default", who)
         raise make_interrupt(payload, idx, timeout, on_timeout, default)
 
     # -- durable sleep (tether.graph.sleep) ------------------------------------------------
@@ -183,7 +188,10 @@ class RunContext:
         """Publish a custom event on the run's stream (persisted with the step)."""
         if not isinstance(type, str) or not type:
             raise ValueError("event type must be a non-empty string")
-        self._emit(type, dict(data or {}), self.node)
+        data = dict(data or {})
+        check_kept(type, "event type", f"node {self.node!r}")
+        check_kept(data, f"event {type!r} data", f"node {self.node!r}")
+        self._emit(type, data, self.node)
 
     def emit_live(self, type: str, data: dict[str, Any] | None = None) -> None:
         """Publish an event to this process's live subscribers only (``Runtime.stream``, the
@@ -201,7 +209,9 @@ class RunContext:
         if not isinstance(text, str) or not text.strip():
             raise ValueError("explain(text) needs a non-empty rationale string")
         info = {"text": text[:8000], "task_id": self.task_id, "calls": dict(self._calls)}
-        self._emit("rationale", {**data, **info}, self.node)
+        data = {**data, **info}
+        check_kept(data, "explain() data", f"node {self.node!r}")
+        self._emit("rationale", data, self.node)
 
     def _refused(self, key: str, kind: str, request: Any, exc: BaseException) -> None:
         """A ``call_refused`` event for a call governance stopped before its intent was
@@ -210,7 +220,7 @@ class RunContext:
         error = {"type": type(exc).__name__, "message": str(exc)}
         if isinstance(exc, EscalationSignal):
             error["kind"] = exc.kind
-        data = {"key": key, "kind": kind, "request": serde.loads(serde.dumps(request))}
+        data = {"key": key, "kind": kind, "request": request}
         data |= {"error": error, "task_id": self.task_id, "calls": dict(self._calls)}
         self._emit(REFUSED_EVENT, data, self.node)
 
@@ -252,7 +262,14 @@ class RunContext:
         leaves no intent behind; a replayed call is not gated. A call governance refused (a
         denial, a trip) leaves a ``call_refused`` event instead (``_refused``).
         """
-        key = key or self.call_key(kind)
+        check_kept(kind, "journaled call kind", f"node {self.node!r}")
+        if key is None:
+            key = self.call_key(kind)
+        elif not isinstance(key, str) or not key:
+            raise ValueError(f"journaled({kind!r}, key={key!r}): a key is a non-empty string")
+        else:
+            check_kept(key, "journal key", f"node {self.node!r}")
+        request = self._journal_copy(key, kind, "request", request)
         if gate is not None:
             seen = await self._store.get_effect(self.run_id, key)
             replay = seen is not None and (
@@ -284,7 +301,8 @@ class RunContext:
                 return rec.result
             if rec.status == "pending" and not idempotent:
                 raise EscalationSignal(
-                    f"effect {key!r} ({kind}) started before a crash and has no recorded result; "
+                    f"effect {key!r} ({kind}) started and has no recorded result (its process "
+                    "stopped during the call, or what it returned could not be journaled); "
                     "it is not idempotent, so a human must say whether it happened: resume the "
                     "run with {'result': <what it returned>} or {'retry': True}",
                     kind="unknown_effect_outcome",
@@ -298,9 +316,30 @@ class RunContext:
                 self.run_id, key, error=error_dict(exc), token=self._token
             )
             raise
-        result = serde.loads(serde.dumps(result))
+        result = self._journal_copy(key, kind, "result", result)
         await self._store.record_result(self.run_id, key, result=result, token=self._token)
         return result
+
+    def _journal_copy(self, key: str, kind: str, part: str, value: Any) -> Any:
+        """``value`` as the journal keeps it (``json_copy.journal_copy``): the node gets that
+        copy back, live and on replay. What the journal cannot keep at all is refused; a
+        result's intent then stays open, so the call is not made again unnoticed."""
+        try:
+            return journal_copy(value)
+        except TypeError as exc:
+            ran = (
+                "; the call ran, and its intent stays open: a retry of this run makes the call "
+                "again when it is idempotent and otherwise parks the run for a human to say "
+                "what it returned"
+                if part == "result"
+                else "; the call was not made"
+            )
+            raise UnstorableValueError(
+                f"{kind} call {key!r}: its {part} cannot be journaled ({exc}); return JSON-like "
+                f"values (dict, list, str, numbers, bool, None; an integer beyond 64 bits as a "
+                f"string){ran}",
+                where=f"{kind} {part}",
+            ) from None
 
     async def effect(
         self,
@@ -328,10 +367,12 @@ class RunContext:
 
 
 def error_dict(exc: BaseException, **extra: Any) -> dict[str, Any]:
+    """What a run keeps of an error: always storable (text that is not UTF-8 scrubbed), so a
+    failure is recorded whatever its message holds."""
     tb = traceback.format_exception(type(exc), exc, exc.__traceback__)
     return {
         "type": type(exc).__name__,
-        "message": str(exc),
-        "traceback": "".join(tb[-6:])[-4000:],
-        **extra,
+        "message": scrub_text(str(exc)),
+        "traceback": scrub_text("".join(tb[-6:])[-4000:]),
+        **(record_copy(extra) if extra else {}),
     }

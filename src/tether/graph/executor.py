@@ -13,6 +13,7 @@ from tether.core.errors import EscalationSignal, Interrupt, UserError
 from tether.graph.context import RunContext, _current
 from tether.graph.interrupt_timeout import TimeoutRoute
 from tether.graph.sleep import Sleeping
+from tether.graph.state import check_kept
 from tether.graph.types import Command, Detour, NodeSpec, Send
 
 
@@ -70,6 +71,9 @@ async def run_task(
                 writes, goto = _normalize(spec.name, ret)
                 if writes is not None:
                     schema.check_update(writes, spec.name)
+                for g in goto:
+                    if isinstance(g, Send):  # kept in the checkpoint as the task's argument
+                        check_kept(g.arg, f"Send({g.node!r}) argument", f"node {spec.name!r}")
                 return Outcome(task, "done", writes or None, goto, attempts=attempt)
             except Interrupt as intr:
                 return Outcome(task, "interrupted", interrupt=intr, attempts=attempt)

@@ -11,6 +11,7 @@ from tether.core import serde
 from tether.core.errors import EscalationSignal, InvalidRouteError, InvalidUpdateError
 from tether.core.governor import StepObserver, StepView, end_execution
 from tether.core.ids import task_id
+from tether.core.json_copy import scrub_text
 from tether.core.lifecycle import RunStatus, path_to
 from tether.graph.breakpoints import escalation as breakpoint_escalation
 from tether.graph.breakpoints import stops_after, stops_before
@@ -186,6 +187,7 @@ class RunLoop:
                 bus.publish(ev)
 
     def transitions(self, dst: RunStatus, reason: str = "") -> list[Transition]:
+        reason = scrub_text(reason)  # an escalation's reason may quote text that is not UTF-8
         hops = step_hops(self.status, dst, self.actor, reason)
         for src, nxt, _actor, _reason in hops:
             self.emit("lifecycle", lifecycle_data(src, nxt, reason))

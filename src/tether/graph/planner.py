@@ -13,6 +13,7 @@ from typing import Any
 from tether.core.errors import InvalidRouteError
 from tether.core.ids import task_id
 from tether.graph.builder import ConditionalEdge, Workflow
+from tether.graph.state import check_kept
 from tether.graph.types import END, START, Detour, Send
 
 
@@ -41,6 +42,8 @@ def _route_targets(
                 )
             item = ce.path_map[item]
         _check_target(item, ce.source, known, ce.targets)
+        if isinstance(item, Send):  # kept in the checkpoint as the task's argument
+            check_kept(item.arg, f"Send({item.node!r}) argument", f"route from {ce.source!r}")
         out.append(item)
     return out
 

@@ -10,7 +10,7 @@ from pydantic import TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
 from tether.core import serde
-from tether.core.errors import InvalidInputError, InvalidUpdateError
+from tether.core.errors import InvalidInputError, InvalidUpdateError, UnstorableValueError
 from tether.core.reducers import BUILTIN, replace
 from tether.graph.state_fields import MISSING, Field, Kind, read_fields, type_text
 
@@ -127,7 +127,7 @@ class StateSchema:
             if bad is not None:
                 raise InvalidUpdateError(
                     f"{who} wrote {key!r}={_short(value)}, which {_holds(key, bad)}; state is "
-                    f"stored as JSON: {_STORABLE[bad[1]]}"
+                    f"stored as JSON: {_advice(bad[1])}"
                 )
             if f is None:
                 continue
@@ -194,6 +194,13 @@ _STORABLE = {
 """How to write what ``serde.unstorable`` found instead."""
 
 
+def _advice(what: str) -> str:
+    return _STORABLE.get(what) or (
+        "make it a dict, list, str, number, bool or None (dataclasses and pydantic models are "
+        "kept as their fields)"
+    )
+
+
 def check_storable(**named: Any) -> None:
     """Raise InvalidInputError for the first named argument holding what tether cannot store
     (``serde.unstorable``): a run id, key, thread, queue or metadata would otherwise fail at
@@ -203,8 +210,21 @@ def check_storable(**named: Any) -> None:
         if bad is not None:
             raise InvalidInputError(
                 f"{name}={_short(value)} {_holds(name, bad)}; it is stored as JSON or text: "
-                f"{_STORABLE[bad[1]]}"
+                f"{_advice(bad[1])}"
             )
+
+
+def check_kept(value: Any, name: str, who: str) -> None:
+    """Raise UnstorableValueError when ``value``, which a node hands over to be kept (an
+    interrupt payload, a ``Send`` argument, a custom event's data), holds what the store cannot
+    hold (``serde.unstorable``): ``name`` says what it is, ``who`` who handed it over."""
+    bad = serde.unstorable(value)
+    if bad is not None:
+        raise UnstorableValueError(
+            f"{who}: {name}={_short(value)} {_holds(name, bad)}; it is stored as JSON: "
+            f"{_advice(bad[1])}",
+            where=name + bad[0],
+        )
 
 
 def _holds(name: str, bad: tuple[str, str]) -> str:

@@ -43,7 +43,8 @@ class _Body(BaseModel):
         bad = serde.unstorable(data)
         if bad is not None:
             where, what = bad
-            raise ValueError(f"the body holds {what} at body{where}: {_SEND[what]}")
+            advice = _SEND.get(what, "send JSON")
+            raise ValueError(f"the body holds {what} at body{where}: {advice}")
         return data
 
 

@@ -15,6 +15,7 @@ from tether.core.errors import (
     RunNotFoundError,
     StepNotFoundError,
 )
+from tether.core.json_copy import record_copy
 from tether.core.lifecycle import ACTIVE, RunStatus, check_transition
 from tether.store import purge
 from tether.store.control import check_take, refill, take
@@ -247,7 +248,7 @@ class MemoryStore(
                     ev.ts or now,
                     ev.step,
                     ev.node,
-                    _json_copy(ev.data),
+                    record_copy(ev.data),
                 )
             )
 
@@ -270,9 +271,9 @@ class MemoryStore(
         if commit.set_result:
             run.result = copy.deepcopy(commit.result)
         if commit.set_error:
-            run.error = copy.deepcopy(commit.error)
+            run.error = record_copy(commit.error)
         if commit.set_escalation:
-            run.escalation = copy.deepcopy(commit.escalation)
+            run.escalation = record_copy(commit.escalation)
         if commit.metadata is not None:
             run.metadata = {**run.metadata, **copy.deepcopy(commit.metadata)}
         if commit.clear_node_writes_for_step is not None:

@@ -21,10 +21,10 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
+from tether.core.json_copy import dumps_record
 from tether.core.lifecycle import RunStatus
-from tether.core.serde import dumps
 from tether.store.memory import check_commit_transitions
-from tether.store.rows import RUN_COLUMNS, checkpoint_params, enc, row_to_run
+from tether.store.rows import RUN_COLUMNS, checkpoint_params, enc, enc_record, row_to_run
 from tether.store.sql_base import ACTIVE_VALUES, statuses_entering
 from tether.store.types import Commit, RunRecord
 
@@ -250,7 +250,7 @@ def params(
             "{" + ",".join([repr(float(e.ts or now)) for e in evs]) + "}",
             "{" + ",".join(["NULL" if e.step is None else str(int(e.step)) for e in evs]) + "}",
             text_array([e.node for e in evs]),
-            "{" + ",".join(['"\\\\x' + dumps(e.data).hex() + '"' for e in evs]) + "}",
+            "{" + ",".join(['"\\\\x' + dumps_record(e.data).hex() + '"' for e in evs]) + "}",
         )
     return (
         run_id,
@@ -264,9 +264,9 @@ def params(
         commit.set_result,
         enc(commit.result) if commit.set_result else None,
         commit.set_error,
-        enc(commit.error) if commit.set_error else None,
+        enc_record(commit.error) if commit.set_error else None,
         commit.set_escalation,
-        enc(commit.escalation) if commit.set_escalation else None,
+        enc_record(commit.escalation) if commit.set_escalation else None,
         metadata,
         commit.clear_node_writes_for_step,
         commit.release_lease,

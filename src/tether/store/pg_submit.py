@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from tether.core.json_copy import dumps_record
 from tether.core.lifecycle import RunStatus
-from tether.core.serde import dumps
 from tether.store.pg_commit import text_array
 from tether.store.rows import CHECKPOINT_COLUMNS, RUN_COLUMNS, checkpoint_params, run_params
 from tether.store.types import Checkpoint, Event, RunRecord
@@ -105,7 +105,7 @@ def params(
         "{" + ",".join([repr(float(e.ts or now)) for e in events]) + "}",
         "{" + ",".join(["NULL" if e.step is None else str(int(e.step)) for e in events]) + "}",
         text_array([e.node for e in events]),
-        "{" + ",".join(['"\\\\x' + dumps(e.data).hex() + '"' for e in events]) + "}",
+        "{" + ",".join(['"\\\\x' + dumps_record(e.data).hex() + '"' for e in events]) + "}",
     )
     wake = payload(run.queue, run.available_at) if claimable else None
     return (*row, *cp, now, *trs, *evs, wake, wake), row

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from tether.core.json_copy import dumps_record
 from tether.core.lifecycle import RunStatus
 from tether.core.serde import dumps, loads
 from tether.store.blob_codec import pack, pack_optional, unpack
@@ -42,6 +43,12 @@ STATUS: dict[str, RunStatus] = {s.value: s for s in RunStatus}
 
 def enc(value: Any) -> bytes | None:
     return None if value is None else dumps(value)
+
+
+def enc_record(value: Any) -> bytes | None:
+    """``enc`` for what a run records about itself (events, errors, escalations): never
+    refused (``json_copy.dumps_record``), so a failure is always recorded."""
+    return None if value is None else dumps_record(value)
 
 
 # -- runs ---------------------------------------------------------------------------------
@@ -103,7 +110,7 @@ def row_to_effect(row: Row) -> EffectRecord:
 
 
 def event_params(run_id: str, seq: int, ev: Event, now: float) -> tuple[Any, ...]:
-    return (run_id, seq, ev.type, float(ev.ts or now), ev.step, ev.node, dumps(ev.data))
+    return (run_id, seq, ev.type, float(ev.ts or now), ev.step, ev.node, dumps_record(ev.data))
 
 
 def row_to_event(row: Row) -> Event:

@@ -14,7 +14,7 @@ from operator import attrgetter
 from typing import Any
 
 from tether.core.serde import loads
-from tether.store.rows import STATUS, Row, enc
+from tether.store.rows import STATUS, Row, enc, enc_record
 from tether.store.types import Commit, RunRecord
 
 HEAD_COLUMNS = (
@@ -63,8 +63,8 @@ def apply_fields(run: RunRecord, commit: Commit, merged_metadata: dict[str, Any]
     if commit.set_result:
         run.result = loads(enc(commit.result))
     if commit.set_error:
-        run.error = loads(enc(commit.error))
+        run.error = loads(enc_record(commit.error))
     if commit.set_escalation:
-        run.escalation = loads(enc(commit.escalation))
+        run.escalation = loads(enc_record(commit.escalation))
     if merged_metadata is not None:
         run.metadata = merged_metadata

@@ -43,7 +43,14 @@ from tether.store import run_head, schema, wakeup
 from tether.store.control import check_take, refill, take
 from tether.store.lease_renewer import SqlLeaseRenewer
 from tether.store.memory import check_commit_transitions, check_node_writes
-from tether.store.rows import checkpoint_params, enc, event_params, node_write_params, row_to_run
+from tether.store.rows import (
+    checkpoint_params,
+    enc,
+    enc_record,
+    event_params,
+    node_write_params,
+    row_to_run,
+)
 from tether.store.sql_base import Dialect, Statements
 from tether.store.sql_store import SqlStore, Tx
 from tether.store.sqlite_wal import WAL_LIMIT, WalKeeper
@@ -400,12 +407,12 @@ class SqliteStore(SqlStore):
                 cols.append("result")
                 vals.append(blob)
             if commit.set_error:
-                blob = enc(commit.error)
+                blob = enc_record(commit.error)
                 run.error = loads(blob)
                 cols.append("error")
                 vals.append(blob)
             if commit.set_escalation:
-                blob = enc(commit.escalation)
+                blob = enc_record(commit.escalation)
                 run.escalation = loads(blob)
                 cols.append("escalation")
                 vals.append(blob)
