@@ -154,3 +154,60 @@ async def test_one_second_slots_in_real_time_fire_once_each(tmp_path: Path) -> N
     slots = [r.metadata["slot"] for r in runs]
     assert len(slots) == len(set(slots)) >= 3
     assert all(s == int(s) for s in slots)
+
+
+async def test_input_that_does_not_fit_the_workflow_is_refused_when_scheduling() -> None:
+    """Before: stored as given, then every firing raised InvalidInputError out of
+    ``fire_timers`` (the background loop logged a traceback every poll)."""
+    async with Runtime(MemoryStore(), recover=False) as rt:
+        with pytest.raises(InvalidInputError, match="unknown state key 'whom'"):
+            await rt.schedule("0 * * * *", WF, {"whom": "ops"})
+        with pytest.raises(InvalidInputError, match="NaN"):
+            await rt.schedule("0 * * * *", WF, {"who": float("nan")})  # type: ignore[dict-item]
+        with pytest.raises(InvalidInputError, match="not valid UTF-8"):
+            await rt.schedule("0 * * * *", WF, {"who": "x"}, name="\udcff")
+        assert await rt.store.list_schedules() == []  # type: ignore[attr-defined]
+
+
+class Shift(TypedDict):
+    team: str
+
+
+def _report_v2() -> Any:
+    """``report`` after a deploy that changed its state: the stored input no longer fits."""
+    g = Graph(Shift, name="report")
+    g.add_node("write", lambda s: {"team": s["team"]})
+    g.add_edge(START, "write").add_edge("write", END)
+    return g.compile()
+
+
+async def test_a_schedule_whose_input_stopped_fitting_skips_its_slot_and_blocks_no_other(
+    make_store: Callable[[FakeClock], RunStore], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before: the first such schedule raised out of ``fire_timers`` at every poll, so no
+    schedule after it ever fired again."""
+    clock = FakeClock(T0)
+    async with Runtime(make_store(clock), recover=False, clock=clock) as rt:
+        await rt.schedule("0 * * * *", WF, {"who": "ops"}, name="a-report")
+        await rt.schedule("0 * * * *", _other(), {"who": "x"}, name="b-other")
+    clock.set(HOUR + 1)
+    store = make_store(clock)  # after a deploy: the same database, report's state changed
+    async with Runtime(store, workflows=[_report_v2(), _other()], recover=False, clock=clock) as rt:
+        with caplog.at_level("ERROR", logger="tether.schedules"):
+            assert await rt.fire_timers() == 1  # b-other's slot
+            assert await rt.fire_timers() == 0  # a-report's slot is skipped, not retried
+        (other,) = await rt.list_runs(workflow="other")
+        assert other.metadata["slot"] == HOUR
+        assert await rt.list_runs(workflow="report") == []
+        skipped = [r.getMessage() for r in caplog.records if r.name == "tether.schedules"]
+        assert len(skipped) == 1 and "a-report" in skipped[0] and "team" in skipped[0]
+        schedules = await rt.store.list_schedules()  # type: ignore[attr-defined]
+        (bad,) = [s for s in schedules if s.name == "a-report"]
+        assert bad.next_fire_at == HOUR + 3600 and bad.enabled  # tries again at the next slot
+
+
+def _other() -> Any:
+    g = Graph(S, name="other")
+    g.add_node("write", lambda s: {"who": s["who"]})
+    g.add_edge(START, "write").add_edge("write", END)
+    return g.compile()

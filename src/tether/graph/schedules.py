@@ -8,6 +8,11 @@ schedule's ``next_fire_at`` moves on with a compare-and-set. After downtime that
 several slots, only the latest missed slot fires (once), then the schedule continues from the
 next slot after now.
 
+The input is checked against the workflow when scheduling. A slot whose run cannot start
+because the stored input no longer fits (the workflow's state changed in a deploy since) is
+skipped with one logged error, and the schedule tries again at its next slot; it never keeps
+the schedules after it from firing.
+
 Cron expressions are UTC and parsed by ``croniter``: 5 fields (minute granularity), or 6 with
 seconds as the sixth field (``"* * * * * */10"``: every 10 seconds).
 """
@@ -18,7 +23,8 @@ import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from tether.core.errors import IdempotencyConflictError, InvalidInputError
+from tether.core.errors import IdempotencyConflictError, InvalidInputError, UserError
+from tether.graph.state import check_storable
 from tether.graph.timers import timer_store
 from tether.store.timers import Schedule, TimerStore
 
@@ -64,7 +70,9 @@ async def put_schedule(
     name = wf.name if name is None else name
     if not isinstance(name, str) or not name:
         raise InvalidInputError("a schedule's name must be a non-empty string")
+    check_storable(name=name)
     check_cron(cron)
+    wf.schema.initial_state(input)  # what start() would refuse at every slot, refused now
     now = rt.clock.now()
     row = Schedule(name, cron, wf.name, input, next_slot(cron, now), enabled)
     return await timer_store(rt).put_schedule(row)
@@ -87,6 +95,7 @@ async def fire_schedules(rt: RunHost, known: dict[str, Workflow]) -> int:
         if wf is None:
             continue  # a runtime that knows the workflow fires it
         slot = max(latest_slot(s.cron, now), s.next_fire_at)
+        created = False
         try:
             handle = await rt.start(
                 wf,
@@ -98,7 +107,16 @@ async def fire_schedules(rt: RunHost, known: dict[str, Workflow]) -> int:
             )
             created = handle.created
         except IdempotencyConflictError:  # the input changed since this slot fired: it did
-            created = False
+            pass
+        except UserError as exc:  # the stored input no longer fits the workflow
+            log.error(
+                "schedule %s: slot %s skipped, its run cannot start: %s; schedule it again "
+                "with input that fits %s",
+                s.name,
+                slot,
+                exc,
+                s.workflow,
+            )
         await store.advance_schedule(s.name, s.next_fire_at, next_slot(s.cron, now), slot)
         if created:
             fired += 1
