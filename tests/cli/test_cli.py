@@ -445,6 +445,20 @@ def test_debug_shows_traceback(cli: Cli) -> None:
     assert res.err.strip().splitlines()[-1].startswith("error: ")
 
 
+def test_an_argument_that_is_not_utf8_is_a_usage_error(cli: Cli, store: Populated) -> None:
+    """A shell passing Latin-1 bytes: Python decodes them to lone surrogates, which no store
+    can keep. Before: "unexpected UnicodeEncodeError" and exit 1, as for a bug."""
+    latin1 = b"caf\xe9".decode("utf-8", "surrogateescape")  # the child gets the raw bytes
+    for args in (("runs", "show", latin1), ("runs", "list", "--workflow", latin1)):
+        res = cli(*args)
+        assert res.rc == 2, res
+        assert res.err.strip() == (
+            "error: 'caf\\udce9' is not valid UTF-8 text (an argument in another encoding?); "
+            "the store keeps text as UTF-8: pass it as UTF-8"
+        )
+    assert store.escalated in cli("runs", "list").out  # nothing else changed
+
+
 def test_no_color(cli: Cli, store: Populated) -> None:
     colored = cli("runs", "list", env={"FORCE_COLOR": "1"})
     assert "\x1b[" in colored.out

@@ -255,6 +255,30 @@ async def test_verifier_checks_one_hash_and_caches_by_digest() -> None:
         await create_key(store, "", ["read"])
 
 
+async def test_text_that_is_not_utf8_is_refused_by_keys_and_approvals(tmp_path: Path) -> None:
+    """A key name, an approver's id or role, or a rejection's reason holding a lone surrogate
+    (argv bytes in another encoding): before, SQLite raised its driver's UnicodeEncodeError and
+    the memory store took it; now every store refuses it alike, before writing."""
+    from tether.core.errors import InvalidInputError
+    from tether.server.keys import create_key
+
+    latin1 = b"caf\xe9".decode("utf-8", "surrogateescape")
+    for store in (MemoryStore(), SqliteStore(tmp_path / "keys.db")):
+        await store.setup()
+        with pytest.raises(InvalidInputError, match=r"name=.*not valid UTF-8"):
+            await create_key(store, "acme", ["read"], name=latin1)
+        assert await store.list_api_keys() == []
+        ap = Approvals(store)
+        with pytest.raises(InvalidInputError, match=r"approver_id=.*not valid UTF-8"):
+            await ap.register_approver(latin1, "finance", generate_key())
+        with pytest.raises(InvalidInputError, match=r"role=.*not valid UTF-8"):
+            await ap.register_approver("amy", latin1, generate_key())
+        assert await ap.approvers() == []
+        with pytest.raises(InvalidInputError, match=r"reason=.*not valid UTF-8"):
+            await ap.reject("apr_any", "amy", "ed25519:1:x", reason=latin1)
+        await store.close()
+
+
 def test_a_server_that_requires_keys_never_falls_back_to_local_mode(tmp_path: Path) -> None:
     from tests.server.conftest import open_server
 

@@ -406,6 +406,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         out.error("interrupted")
         return EXIT_INTERRUPTED
     except Exception as exc:
+        if isinstance(exc, UnicodeEncodeError) and "surrogate" in exc.reason:
+            # Python decodes argv bytes that are not UTF-8 to lone surrogates (surrogateescape)
+            if debug:
+                out.traceback(traceback.format_exc())
+            out.error(
+                f"{exc.object!r} is not valid UTF-8 text (an argument in another encoding?); "
+                "the store keeps text as UTF-8: pass it as UTF-8"
+            )
+            return EXIT_USAGE
         if debug:
             out.traceback(traceback.format_exc())
             out.error(f"unexpected {type(exc).__name__}: {exc}")

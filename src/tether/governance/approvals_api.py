@@ -28,6 +28,7 @@ from tether.governance.approvals_request import approval_store
 from tether.governance.approvals_resume import audit_outside, audit_sink, resume_decided
 from tether.governance.approvals_tally import complete, may_decide, who
 from tether.graph.extensions import register_runtime_extension
+from tether.graph.state import check_storable
 from tether.store.approvals import APPROVED, PENDING, REJECTED, STATUSES, ApprovalRecord, Approver
 
 _TRIES = 8
@@ -76,6 +77,7 @@ class Approvals:
         for name, value in (("approver id", approver_id), ("role", role)):
             if not isinstance(value, str) or not value.strip():
                 raise InvalidInputError(f"the {name} must be a non-empty string, got {value!r}")
+        check_storable(approver_id=approver_id, role=role)
         pem = public_pem(public_key)
         for other in await self.store.list_approvers():
             if other.public_key == pem and other.approver_id != approver_id:
@@ -113,6 +115,7 @@ class Approvals:
     async def _decide(
         self, approval_id: str, approver_id: str, signature: str, decision: str, reason: str
     ) -> ApprovalRecord:
+        check_storable(approver=approver_id, reason=reason)
         approver = await self.store.get_approver(approver_id)
         if approver is None:
             raise ApprovalSignatureError(
