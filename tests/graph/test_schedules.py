@@ -211,3 +211,25 @@ def _other() -> Any:
     g.add_node("write", lambda s: {"who": s["who"]})
     g.add_edge(START, "write").add_edge("write", END)
     return g.compile()
+
+
+async def test_a_schedule_name_used_by_another_workflow_is_refused(
+    make_store: Callable[[FakeClock], RunStore],
+) -> None:
+    """Before: the second ``schedule`` replaced the first silently, so one team's "nightly"
+    stopped starting its workflow the day another team used the name."""
+    clock = FakeClock(T0)
+    async with Runtime(make_store(clock), recover=False, clock=clock) as rt:
+        first = await rt.schedule("0 * * * *", WF, {"who": "ops"}, name="nightly")
+        with pytest.raises(InvalidInputError, match=r"'nightly' starts runs of .*'report'"):
+            await rt.schedule("*/5 * * * *", _other(), {"who": "x"}, name="nightly")
+        (kept,) = await rt.store.list_schedules()  # type: ignore[attr-defined]
+        assert (kept.workflow, kept.cron) == ("report", "0 * * * *")
+        moved = await rt.schedule("30 * * * *", WF, {"who": "dev"}, name="nightly")
+        assert (moved.cron, moved.input) == ("30 * * * *", {"who": "dev"})  # a new version
+        assert moved.next_fire_at == HOUR - 1800  # 22:30, the first slot after T0 (22:13)
+        assert first.workflow == moved.workflow
+        assert await rt.unschedule("nightly") is True
+        assert await rt.unschedule("nightly") is False
+        other = await rt.schedule("*/5 * * * *", _other(), {"who": "x"}, name="nightly")
+        assert other.workflow == "other"

@@ -1,4 +1,4 @@
-"""``tether schedules list``: the store's schedules, as a table or JSON."""
+"""``tether schedules list|delete``: the store's schedules, as a table or JSON; removing one."""
 
 from __future__ import annotations
 
@@ -42,3 +42,9 @@ def test_schedules_list(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert main(["schedules", "list", "--store", url]) == 0
     table = capsys.readouterr().out
     assert "hourly" in table and "0 * * * *" in table and "disabled" in table
+    assert main(["schedules", "delete", "five", "--store", url]) == 0
+    assert "schedule 'five' deleted" in capsys.readouterr().out
+    assert main(["schedules", "delete", "five", "--store", url]) == 2
+    assert "no schedule named 'five'" in capsys.readouterr().err
+    assert main(["schedules", "list", "--store", url, "--json"]) == 0
+    assert [r["name"] for r in json.loads(capsys.readouterr().out)] == ["hourly"]

@@ -1,4 +1,4 @@
-"""``tether schedules list``: the store's cron schedules (``Runtime.schedule``)."""
+"""``tether schedules list|delete``: the store's cron schedules (``Runtime.schedule``)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from rich.text import Text
 
 from tether.cli import commands as cmd
 from tether.cli.render import Output, fmt_time
-from tether.core.errors import ConfigurationError
+from tether.core.errors import ConfigurationError, InvalidInputError
 from tether.store.timers import Schedule, TimerStore
 
 COMMANDS = ("schedules",)
@@ -22,11 +22,33 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("schedules", parents=[common], help="the store's cron schedules")
     ssub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     ssub.add_parser("list", parents=[common], help="every schedule, by name")
+    d = ssub.add_parser(
+        "delete", parents=[common], help="remove a schedule (the runs it started stay)"
+    )
+    d.add_argument("name", help="the schedule's name (tether schedules list)")
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
     """Run ``schedules ...``; returns the exit code."""
+    if args.action == "delete":
+        return asyncio.run(_delete(args, out))
     asyncio.run(_list(args, out))
+    return 0
+
+
+async def _delete(args: argparse.Namespace, out: Output) -> int:
+    async with cmd.cli_store(cmd.settings(args, app=False)) as store:
+        if not isinstance(store, TimerStore):
+            raise ConfigurationError("this store keeps no schedules")
+        gone = await store.delete_schedule(args.name)
+    if not gone:
+        raise InvalidInputError(
+            f"no schedule named {args.name!r}; `tether schedules list` shows them"
+        )
+    if out.json_mode:
+        out.emit_json({"deleted": args.name})
+    else:
+        out.print(f"schedule {args.name!r} deleted")
     return 0
 
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from tether.graph.builder import Workflow
-from tether.graph.schedules import fire_schedules, put_schedule
+from tether.graph.schedules import fire_schedules, put_schedule, remove_schedule
 from tether.graph.timers import fire_timers, take_back
 from tether.store.timers import Schedule
 
@@ -76,3 +76,9 @@ class TimersAndSchedules:
         return await put_schedule(
             cast("Runtime", self), cron, wf, input, name=name, enabled=enabled
         )
+
+    async def unschedule(self, name: str) -> bool:
+        """Remove the schedule ``name`` (no slot of it fires after); False when there is none.
+        The runs it started are not touched."""
+        await self._ensure_open()
+        return await remove_schedule(cast("Runtime", self), name)

@@ -73,9 +73,22 @@ async def put_schedule(
     check_storable(name=name)
     check_cron(cron)
     wf.schema.initial_state(input)  # what start() would refuse at every slot, refused now
+    store = timer_store(rt)
+    held = await store.get_schedule(name)
+    if held is not None and held.workflow != wf.name:  # a name used twice, not a new version
+        raise InvalidInputError(
+            f"schedule {name!r} starts runs of workflow {held.workflow!r}; give the schedule "
+            f"of {wf.name!r} another name, or remove that one first "
+            f"(runtime.unschedule({name!r}), `tether schedules delete {name}`)"
+        )
     now = rt.clock.now()
     row = Schedule(name, cron, wf.name, input, next_slot(cron, now), enabled)
-    return await timer_store(rt).put_schedule(row)
+    return await store.put_schedule(row)
+
+
+async def remove_schedule(rt: RunHost, name: str) -> bool:
+    """Delete the schedule ``name``; False when there is none. Runs it started stay."""
+    return await timer_store(rt).delete_schedule(name)
 
 
 def slot_key(name: str, slot: float) -> str:

@@ -215,6 +215,10 @@ class SyncRuntime:
         """Start a run of ``wf`` at every slot of ``cron``; see ``Runtime.schedule``."""
         return self._bridge.call(self.runtime.schedule(cron, wf, input, name=name, enabled=enabled))
 
+    def unschedule(self, name: str) -> bool:
+        """Remove the schedule ``name``; see ``Runtime.unschedule``."""
+        return self._bridge.call(self.runtime.unschedule(name))
+
     # -- waiting and reading ------------------------------------------------------------------
     def wait(self, run_id: str, timeout: float | None = None) -> RunResult:
         """Until the run completes, fails, is cancelled, or parks (ESCALATED)."""
