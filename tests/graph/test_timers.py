@@ -250,6 +250,27 @@ async def test_a_timer_fires_once_with_three_runtimes(
             await r.close()
 
 
+async def test_an_on_timeout_naming_no_node_fails_the_step_when_it_parks(
+    rt: Runtime, clock: FakeClock
+) -> None:
+    """A typo in ``on_timeout``: before, the run parked as asked and failed with
+    InvalidRouteError only when nobody answered, two hours later; now the step fails at once,
+    the node named, no timer left to fire."""
+    res = await rt.run(approval(on_timeout="escalate_to_manger"), {})
+    assert res.status is RunStatus.FAILED and res.error is not None
+    assert res.error["type"] == "InvalidRouteError" and res.error["node"] == "ask"
+    assert "interrupt(on_timeout='escalate_to_manger') names no node" in res.error["message"]
+    store = rt.store
+    assert isinstance(store, TimerStore)
+    assert await store.list_timers(res.run_id) == []
+    ended = await rt.run(approval(on_timeout=END), {})  # END is a target too
+    assert ended.status is RunStatus.ESCALATED
+    clock.advance(7200)
+    assert await rt.fire_timers() == 1
+    assert await rt.recover_once() == [ended.run_id]
+    assert (await rt.wait(ended.run_id, timeout=60)).status is RunStatus.COMPLETED
+
+
 def test_interrupt_timeout_arguments_are_checked() -> None:
     from tether.core.errors import InvalidInputError
     from tether.graph.interrupt_timeout import NO_DEFAULT, make_interrupt

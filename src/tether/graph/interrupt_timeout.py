@@ -16,19 +16,21 @@ has timed out (each has its own timer; the last one to fire answers all).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
 from tether.core.errors import (
     ConfigurationError,
     Interrupt,
     InvalidInputError,
+    InvalidRouteError,
     RunNotFoundError,
     RunStateError,
     TetherSignal,
 )
 from tether.core.lifecycle import RunStatus
 from tether.graph.sleep import check_time
+from tether.graph.types import END
 from tether.store.timers import Timer, TimerStore
 
 if TYPE_CHECKING:
@@ -80,6 +82,18 @@ def make_interrupt(
     if on_timeout is not None and not isinstance(on_timeout, str):
         raise InvalidInputError(f"on_timeout must be a node name, got {on_timeout!r}")
     return TimedInterrupt(payload, index, seconds, on_timeout)
+
+
+def unknown_on_timeout(intr: Interrupt, node: str, nodes: Collection[str]) -> Exception | None:
+    """The error of a timed interrupt whose ``on_timeout`` names no node of the graph, found
+    when the node parks rather than when the timer fires, hours later; None when it is fine."""
+    target = intr.on_timeout if isinstance(intr, TimedInterrupt) else None
+    if target is None or target == END or target in nodes:
+        return None
+    return InvalidRouteError(
+        f"node {node!r}: interrupt(on_timeout={target!r}) names no node of the graph; known "
+        f"nodes: {sorted(nodes)} (or END)"
+    )
 
 
 def is_timeout_answer(value: Any) -> bool:

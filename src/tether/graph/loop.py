@@ -19,7 +19,7 @@ from tether.graph.context import RunContext, error_dict
 from tether.graph.events import lifecycle_data
 from tether.graph.executor import Outcome, run_task
 from tether.graph.history import SnapshotTracker
-from tether.graph.interrupt_timeout import TimedInterrupt, add_interrupt_timer
+from tether.graph.interrupt_timeout import TimedInterrupt, add_interrupt_timer, unknown_on_timeout
 from tether.graph.planner import Finished, plan_next
 from tether.graph.run_retry import failure_commit
 from tether.graph.sleep import SLEEPING_EVENT
@@ -477,6 +477,9 @@ class RunLoop:
                     ),
                 )
         elif out.kind == "interrupted" and out.interrupt is not None:
+            bad = unknown_on_timeout(out.interrupt, node, self.wf.nodes)
+            if bad is not None:  # a typo found now, not when the timeout fires hours later
+                return Outcome(task, "error", error=bad, attempts=out.attempts)
             await self.rt.store.put_node_write(
                 self.token,
                 NodeWrite(
