@@ -92,6 +92,14 @@ def test_bad_retention_settings_are_rejected() -> None:
         Retention(keep_last=0)
     with pytest.raises(ConfigurationError, match="finished_ttl"):
         Retention(finished_ttl=-1)
+    # NaN compares false with every time: before, a NaN ttl was taken and purged nothing
+    for ttl in (float("nan"), float("inf"), "7d", True):
+        with pytest.raises(ConfigurationError, match="finished_ttl must be a finite number"):
+            Retention(finished_ttl=ttl)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="sweep_interval"):
+        Retention(sweep_interval=float("nan"))
+    with pytest.raises(ConfigurationError, match="keep_last must be an int"):
+        Retention(keep_last=2.5)  # type: ignore[arg-type]
 
 
 # -- purging never takes a run its parked parent will look for ---------------------------------

@@ -118,6 +118,24 @@ def test_bad_contract_settings(kwargs: dict[str, object], fragment: str) -> None
         tool(f, **kwargs)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        ({"rate": 0}, "finite rate > 0"),
+        ({"rate": float("nan")}, "finite rate > 0"),  # before: taken, every wait NaN
+        ({"rate": float("inf")}, "finite rate > 0"),
+        ({"rate": 5, "burst": 0}, "burst >= 1"),
+        ({"rate": 5, "max_wait": float("nan")}, "max_wait >= 0"),
+        ({"rate": 5, "max_wait": -1}, "max_wait >= 0"),
+        ({"rate": "5"}, "finite rate > 0"),
+    ],
+)
+def test_bad_rate_limits_are_refused(args: dict[str, object], fragment: str) -> None:
+    with pytest.raises(ConfigurationError, match=fragment):
+        RateLimit(**args)  # type: ignore[arg-type]
+    assert RateLimit(5, max_wait=float("inf")).max_wait == float("inf")  # wait as needed
+
+
 def test_untyped_or_variadic_arguments_are_refused() -> None:
     def untyped(x):  # type: ignore[no-untyped-def]
         return x

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -90,5 +91,16 @@ class RateLimit:
     max_wait: float = 30.0
 
     def __post_init__(self) -> None:
-        if self.rate <= 0 or self.burst < 1 or self.max_wait < 0:
-            raise ConfigurationError("RateLimit needs rate > 0, burst >= 1 and max_wait >= 0")
+        numbers = (self.rate, self.burst, self.max_wait)
+        if any(isinstance(v, bool) or not isinstance(v, int | float) for v in numbers) or not (
+            math.isfinite(self.rate) and self.rate > 0 and self.burst >= 1
+        ):
+            raise ConfigurationError(
+                f"RateLimit needs a finite rate > 0 and burst >= 1, got rate={self.rate!r}, "
+                f"burst={self.burst!r}"
+            )
+        if math.isnan(self.max_wait) or self.max_wait < 0:  # inf: wait as long as it takes
+            raise ConfigurationError(
+                f"RateLimit needs max_wait >= 0 seconds (inf to wait as long as it takes), got "
+                f"{self.max_wait!r}"
+            )
