@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import Counter
+from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
 import pytest
@@ -14,6 +15,7 @@ from tether import (
     END,
     START,
     Command,
+    ConfigurationError,
     Graph,
     GraphDefinitionError,
     IdempotencyConflictError,
@@ -579,9 +581,35 @@ async def test_runtime_default_step_limit() -> None:
     async with Runtime(MemoryStore(), recover=False, max_steps=4) as rt:
         res = await rt.run(counter_graph("deflimit", 100), {"n": 0})
         assert res.status is S_.ESCALATED and res.state["n"] == 4
-    with pytest.raises(InvalidInputError, match="max_steps must be >= 1"):
-        async with Runtime(MemoryStore(), recover=False) as rt:
-            await rt.start(counter_graph("deflimit", 1), {"n": 0}, max_steps=0)
+    async with Runtime(MemoryStore(), recover=False) as rt:
+        for bad in (0, float("nan"), 2.5, True):  # NaN was taken and broke the run's steps
+            with pytest.raises(InvalidInputError, match="max_steps must be an int >= 1"):
+                await rt.start(counter_graph("deflimit", 1), {"n": 0}, max_steps=bad)  # type: ignore[arg-type]
+        assert await rt.list_runs() == []
+
+
+@pytest.mark.parametrize(
+    ("setting", "fragment"),
+    [
+        ({"lease_ttl": float("nan")}, "lease_ttl must be a finite number of seconds > 0"),
+        ({"lease_ttl": float("inf")}, "lease_ttl must be a finite number of seconds > 0"),
+        ({"lease_ttl": 0}, "lease_ttl must be a finite"),
+        ({"poll_interval": float("nan")}, "poll_interval must be a finite"),
+        ({"poll_interval": -1}, "poll_interval must be a finite"),
+        ({"max_steps": float("nan")}, "max_steps must be an int"),
+        ({"max_steps": 0}, "max_steps must be >= 1"),
+        ({"max_concurrent_runs": 0}, "max_concurrent_runs must be >= 1"),
+    ],
+)
+def test_runtime_settings_that_would_misbehave_silently_are_refused(
+    setting: dict[str, Any], fragment: str, tmp_path: Path
+) -> None:
+    """A NaN lease is never expired nor live in the store's comparisons, an infinite one is
+    never taken over: before, both were taken. Refused before the store is opened."""
+    db = tmp_path / "never.db"
+    with pytest.raises(ConfigurationError, match=fragment):
+        Runtime(f"sqlite:///{db}", **setting)
+    assert not db.exists()
 
 
 def flaky_graph(name: str, fail_times: int, policy: RetryPolicy, exc: type[Exception]) -> Any:

@@ -142,21 +142,11 @@ class Runtime(
         max_concurrent_runs: int = 64,
         queues: Iterable[str] | None = None,
     ) -> None:
-        if isinstance(store, str) or store is None:
+        check_settings(lease_ttl, poll_interval, max_steps, max_concurrent_runs)
+        if isinstance(store, str) or store is None:  # opened once the settings are known good
             from tether.store.url import open_store
 
             store = open_store(store or "memory://")
-        if lease_ttl <= 0 or max_steps < 1 or poll_interval <= 0:
-            raise ConfigurationError("lease_ttl and poll_interval must be > 0, max_steps >= 1")
-        if isinstance(max_concurrent_runs, bool) or not isinstance(max_concurrent_runs, int):
-            raise ConfigurationError(
-                f"max_concurrent_runs must be an int, got {type(max_concurrent_runs).__name__}"
-            )
-        if max_concurrent_runs < 1:
-            raise ConfigurationError(
-                f"max_concurrent_runs must be >= 1 (got {max_concurrent_runs}): it is how many "
-                "runs recovery lets this runtime execute at once"
-            )
         self.max_concurrent_runs = max_concurrent_runs
         self.queues: tuple[str, ...] | None = check_queues(queues)
         """The queues this runtime claims runs from (None: every queue)."""
@@ -364,8 +354,10 @@ class Runtime(
         """
         await self._ensure_open()
         self.register(wf)
-        if max_steps is not None and max_steps < 1:
-            raise InvalidInputError("max_steps must be >= 1")
+        if max_steps is not None and (
+            isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1
+        ):
+            raise InvalidInputError(f"max_steps must be an int >= 1, got {max_steps!r}")
         check_storable(
             run_id=run_id,
             idempotency_key=idempotency_key,
@@ -511,3 +503,30 @@ class Runtime(
     async def run_subgraph(self, wf: Workflow, arg: Any, ctx: RunContext) -> dict[str, Any]:
         """RunHost: run (or continue) the child run of ``ctx``'s task (``subgraph``)."""
         return await run_subgraph(self, wf, arg, ctx)
+
+
+def check_settings(
+    lease_ttl: float, poll_interval: float, max_steps: int, max_concurrent_runs: int
+) -> None:
+    """Refuse a runtime setting that would misbehave silently: a NaN lease never compares as
+    expired or live (two owners, or none), an infinite one is never taken over."""
+    for name, seconds in (("lease_ttl", lease_ttl), ("poll_interval", poll_interval)):
+        if (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, int | float)
+            or not math.isfinite(seconds)
+            or seconds <= 0
+        ):
+            raise ConfigurationError(
+                f"{name} must be a finite number of seconds > 0, got {seconds!r}"
+            )
+    for name, count in (("max_steps", max_steps), ("max_concurrent_runs", max_concurrent_runs)):
+        if isinstance(count, bool) or not isinstance(count, int):
+            raise ConfigurationError(f"{name} must be an int, got {type(count).__name__}")
+    if max_steps < 1:
+        raise ConfigurationError(f"max_steps must be >= 1, got {max_steps}")
+    if max_concurrent_runs < 1:
+        raise ConfigurationError(
+            f"max_concurrent_runs must be >= 1 (got {max_concurrent_runs}): it is how many "
+            "runs recovery lets this runtime execute at once"
+        )
