@@ -105,6 +105,34 @@ async def test_forged_expired_and_other_argument_signatures_are_refused() -> Non
         assert (await ap.get(aid)).decisions == []
 
 
+async def test_a_signature_that_never_expires_is_refused() -> None:
+    """Before: a token whose expiry was NaN (``--valid-for nan``, or crafted) verified and never
+    expired (NaN compares false with the clock), an infinite one neither."""
+    import base64
+
+    from tether.core.errors import InvalidInputError
+    from tether.governance.approvals_keys import payload
+
+    clock = FakeClock()
+    wf = build(DUAL)
+    async with Runtime(MemoryStore(clock), workflows=[wf], clock=clock) as rt:
+        ap = Approvals(rt)
+        k = await setup(ap)
+        _, aid = await park(rt, wf)
+        rec = await ap.get(aid)
+        for forever in ("nan", "inf"):
+            until = float(forever)
+            raw = k.bob.sign(payload(aid, rec.intent, "approve", until))
+            token = f"ed25519:{forever}:{base64.urlsafe_b64encode(raw).decode()}"
+            with pytest.raises(ApprovalSignatureError, match="not a finite time"):
+                await ap.approve(aid, "bob", token)
+            with pytest.raises(InvalidInputError, match="finite"):
+                sign(k.bob, rec, valid_for=until, now=clock.now())
+            with pytest.raises(InvalidInputError, match="finite"):
+                sign(k.bob, rec, expires_at=until)
+        assert (await ap.get(aid)).decisions == []
+
+
 async def test_a_valid_pair_releases_exactly_that_call_once() -> None:
     clock = FakeClock()
     audit = Recorded()

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from rich.text import Text
 
 from tether.cli import commands as cmd
+from tether.cli.argtypes import duration
 from tether.cli.render import Output, fmt_time
 from tether.core.errors import ConfigurationError, InvalidInputError
 from tether.core.lifecycle import ACTIVE
@@ -44,7 +45,11 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         a.add_argument("--approver", required=True, metavar="NAME", help="your approver id")
         a.add_argument("--key", required=True, metavar="FILE", help="your PEM private key")
         a.add_argument(
-            "--valid-for", type=float, default=3600.0, metavar="S", help="signature lifetime"
+            "--valid-for",
+            type=duration,
+            default=3600.0,
+            metavar="S",
+            help="signature lifetime (3600 s; 90s, 30m, 24h)",
         )
         if action == "reject":
             a.add_argument("--reason", default="", metavar="TEXT", help="why")

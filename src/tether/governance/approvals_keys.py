@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import math
 import os
 import time
 from pathlib import Path
@@ -142,7 +143,13 @@ def sign(
         raise InvalidInputError(f"decision must be one of {DECISIONS}, got {decision!r}")
     if not isinstance(private_key, Ed25519PrivateKey):
         raise InvalidInputError("sign() takes an Ed25519 private key (generate_key())")
+    if expires_at is None and not _finite_positive(valid_for):
+        raise InvalidInputError(
+            f"valid_for must be a finite number of seconds > 0, got {valid_for!r}"
+        )
     until = expires_at if expires_at is not None else (now or time.time()) + valid_for
+    if not _finite(until):  # a signature always expires
+        raise InvalidInputError(f"expires_at must be a finite time, got {until!r}")
     sig = private_key.sign(payload(approval.approval_id, approval.intent, decision, until))
     return f"{SCHEME}:{float(until)!r}:{base64.urlsafe_b64encode(sig).decode('ascii')}"
 
@@ -156,6 +163,8 @@ def parse(token: str) -> tuple[float, bytes]:
         if len(parts) != 3 or parts[0] != SCHEME:
             raise ValueError("not three ':'-separated parts starting with 'ed25519'")
         until = float(parts[1])
+        if not math.isfinite(until):  # NaN would never compare as expired
+            raise ValueError(f"its expiry {parts[1]!r} is not a finite time")
         sig = base64.urlsafe_b64decode(parts[2].encode("ascii"))
     except (ValueError, binascii.Error, UnicodeEncodeError) as exc:
         raise ApprovalSignatureError(
@@ -189,3 +198,11 @@ def verify(
             f"the signature for approval {approval_id!r} expired at {until} (now {now}); sign again"
         )
     return until
+
+
+def _finite(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
+
+
+def _finite_positive(value: Any) -> bool:
+    return _finite(value) and value > 0
