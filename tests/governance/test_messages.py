@@ -102,6 +102,17 @@ def test_an_old_or_future_message_is_refused() -> None:
     assert verify_message(m, KEYS, now=T0 + 10**6, max_age=None).sender == "planner"
 
 
+def test_a_message_whose_time_or_max_age_is_not_finite_is_refused() -> None:
+    """A NaN max_age let a message of any age pass (before: taken); a NaN time cannot be
+    signed (JSON cannot carry it) and arrives as malformed (before: a bad signature)."""
+    with pytest.raises(InvalidInputError, match="time must be finite"):
+        sign_message(planner, "planner", "researcher", {"x": 1}, now=float("nan"))
+    wire = {**signed(), "ts": float("nan")}
+    assert refused(wire, "malformed", max_age=None)
+    with pytest.raises(InvalidInputError, match="max_age"):
+        verify_message(signed(), KEYS, now=T0 + 10**6, max_age=float("nan"))
+
+
 def test_a_replayed_message_is_refused() -> None:
     seen: set[str] = set()
     m = signed()

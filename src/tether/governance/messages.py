@@ -10,6 +10,7 @@ audits it and remembers the nonce in the store.
 
 from __future__ import annotations
 
+import math
 import secrets
 import time
 from collections.abc import Mapping, MutableSet
@@ -72,10 +73,15 @@ class SignedMessage:
             )
         texts = ("sender", "recipient", "nonce", "signature")
         ts = data["ts"]
-        if any(not isinstance(data[f], str) for f in texts) or not isinstance(ts, int | float):
+        if (
+            any(not isinstance(data[f], str) for f in texts)
+            or isinstance(ts, bool)
+            or not isinstance(ts, int | float)
+            or not math.isfinite(ts)  # a NaN time is never too old: replayable forever
+        ):
             raise MessageSignatureError(
                 "the message is malformed: sender, recipient, nonce and signature must be "
-                "strings and ts a number",
+                "strings and ts a finite number",
                 reason="malformed",
             )
         return cls(
@@ -97,6 +103,8 @@ def sign_message(
             raise InvalidInputError(f"the {what} of a signed message must be a non-empty name")
     body = plain_json(payload, strict=True, where="the message payload")
     ts = float(time.time() if now is None else now)
+    if not math.isfinite(ts):
+        raise InvalidInputError(f"a signed message's time must be finite, got {now!r}")
     unsigned = SignedMessage(sender, recipient, body, ts, secrets.token_hex(16), "")
     signature = key.sign(unsigned.signed_bytes()).hex()
     return SignedMessage(sender, recipient, body, ts, unsigned.nonce, signature)
@@ -130,7 +138,15 @@ def verify_message(
     seconds old at ``now`` (None: no limit), its nonce not in ``seen`` (then added). Returns
     the message; raises ``MessageSignatureError`` (``reason``) when it is refused."""
     msg = as_signed(message)
+    if max_age is not None and (math.isnan(max_age) or max_age < 0):
+        raise InvalidInputError(f"max_age must be >= 0 seconds or None, got {max_age!r}")
     who = f"the message from {msg.sender!r} to {msg.recipient!r}"
+    if not math.isfinite(msg.ts):
+        raise MessageSignatureError(
+            f"{who} is malformed: its time {msg.ts!r} is not finite",
+            reason="malformed",
+            sender=msg.sender,
+        )
     if msg.sender not in public_keys:
         raise MessageSignatureError(
             f"{who} is refused: no public key is known for {msg.sender!r} (known: "
