@@ -106,7 +106,9 @@ def test_write_tools_default_to_non_idempotent_and_no_retry() -> None:
     ("kwargs", "fragment"),
     [
         ({"scope": "nuclear"}, "unknown scope"),
-        ({"timeout": 0}, "timeout must be > 0"),
+        ({"timeout": 0}, "timeout must be a finite number of seconds > 0"),
+        ({"timeout": float("nan")}, "timeout must be a finite"),  # before: taken
+        ({"timeout": float("inf")}, "timeout must be a finite"),
         ({"name": "bad name!"}, "must use letters"),
     ],
 )

@@ -7,6 +7,7 @@ own error class.
 
 from __future__ import annotations
 
+import math
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,10 +27,17 @@ class BreakerPolicy:
     half_open_calls: int = 1
 
     def __post_init__(self) -> None:
-        if self.failure_threshold < 1 or self.reset_timeout < 0 or self.half_open_calls < 1:
+        counts = (self.failure_threshold, self.half_open_calls)
+        if (
+            any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in counts)
+            or isinstance(self.reset_timeout, bool)
+            or not isinstance(self.reset_timeout, int | float)
+            or not math.isfinite(self.reset_timeout)  # NaN: the breaker would never close
+            or self.reset_timeout < 0
+        ):
             raise ConfigurationError(
-                "BreakerPolicy needs failure_threshold >= 1, reset_timeout >= 0, "
-                "half_open_calls >= 1"
+                "BreakerPolicy needs ints failure_threshold >= 1 and half_open_calls >= 1 and a "
+                f"finite reset_timeout >= 0, got {self}"
             )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, get_type_hints
@@ -233,8 +234,16 @@ def _build(
         raise ConfigurationError(
             f"tool {tool_name!r}: unknown scope {scope!r}; use one of {[s.value for s in Scope]}"
         ) from None
-    if timeout is not None and timeout <= 0:
-        raise ConfigurationError(f"tool {tool_name!r}: timeout must be > 0 seconds or None")
+    if timeout is not None and (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not math.isfinite(timeout)  # NaN would never time out, nor ever compare
+        or timeout <= 0
+    ):
+        raise ConfigurationError(
+            f"tool {tool_name!r}: timeout must be a finite number of seconds > 0 or None, got "
+            f"{timeout!r}"
+        )
     try:
         hints = get_type_hints(f, include_extras=True)
     except Exception as exc:
