@@ -74,6 +74,8 @@ def test_postgres_retry_for_from_the_url() -> None:
         "sqlite:/runs.db",
         "sqlite:///x.db?durability=maybe",
         "sqlite:///x.db?mode=ro",
+        "sqlite:///",  # f"sqlite:///{path}" with an empty path: before, a private in-memory DB
+        "sqlite:///?durability=power-loss",
     ],
 )
 def test_bad_urls_say_what_works(url: str) -> None:

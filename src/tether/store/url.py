@@ -3,7 +3,8 @@
 * ``memory://``                              in-process (tests, demos)
 * ``sqlite:///relative/path.db``             SQLite file, relative to the working directory
 * ``sqlite:////absolute/path.db``            SQLite file, absolute path (four slashes)
-* ``sqlite:///:memory:`` or ``sqlite://``    private in-memory SQLite
+* ``sqlite:///:memory:`` or ``sqlite://``    private in-memory SQLite (``sqlite:///``, with an
+  empty path, is refused: an unset variable would otherwise lose every run)
 * ``path/to/file.db`` (``.db``/``.sqlite``/``.sqlite3``)   a bare SQLite path
 * ``postgresql://user@host:5432/db?schema=name`` (or ``postgres://``)   PostgreSQL
 
@@ -61,7 +62,13 @@ def _sqlite(rest: str, clock: Clock) -> RunStore:
             f"unknown SQLite store option(s) {sorted(opts)}; the only one is "
             "durability=process|power-loss"
         )
-    if path in ("", "/", "/:memory:"):
+    if path == "/":  # "sqlite:///" + an empty path: most likely an unset variable
+        raise ConfigurationError(
+            "'sqlite:///' names no file (an empty path: an unset variable?); a file is "
+            "sqlite:///relative/path.db or sqlite:////absolute/path.db, a private in-memory "
+            "database sqlite:///:memory: (or memory:// for tether's in-process store)"
+        )
+    if path in ("", "/:memory:"):
         path = ":memory:"
     elif path.startswith("/"):
         path = path[1:]
