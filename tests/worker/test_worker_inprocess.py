@@ -258,3 +258,22 @@ async def _gone(rt: Runtime, run_id: str) -> bool:
     except RunNotFoundError:
         return True
     return False
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        {"grace": float("nan")},
+        {"grace": -1},
+        {"heartbeat_interval": float("nan")},
+        {"stale_after": float("nan")},  # before: taken, and a dead worker was never stale
+        {"stale_after": float("inf")},
+        {"forget_after": 0},
+        {"lease_ttl": float("nan")},
+    ],
+)
+def test_worker_settings_that_would_misbehave_silently_are_refused(
+    setting: dict[str, Any], tmp_path: Path
+) -> None:
+    with pytest.raises(ConfigurationError, match="must be a finite number of seconds"):
+        Worker(url(tmp_path), [wf], **setting)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import signal
 import time
@@ -79,8 +80,14 @@ class Worker:
         probe_host: str = "127.0.0.1",
         probe_token: str | None = None,
     ) -> None:
-        if grace < 0:
-            raise ConfigurationError(f"grace must be >= 0 seconds, got {grace}")
+        _check_seconds("grace", grace, zero_ok=True)
+        for name, value in (
+            ("heartbeat_interval", heartbeat_interval),
+            ("stale_after", stale_after),
+            ("forget_after", forget_after),
+        ):
+            if value is not None:  # NaN would never compare: a dead worker never found stale
+                _check_seconds(name, value, zero_ok=False)
         if queues is not None and (isinstance(queues, str) or not all(queues)):
             raise ConfigurationError(
                 f"queues must be a list of non-empty queue names (or None: every queue), "
@@ -307,3 +314,17 @@ class Worker:
             except Exception as exc:
                 log.warning("cleaning up the worker registry failed: %s", exc)
             await asyncio.sleep(CLEANUP_INTERVAL)
+
+
+def _check_seconds(name: str, value: object, *, zero_ok: bool) -> None:
+    ok = (
+        not isinstance(value, bool)
+        and isinstance(value, int | float)
+        and math.isfinite(value)
+        and (value >= 0 if zero_ok else value > 0)
+    )
+    if not ok:
+        bound = ">= 0" if zero_ok else "> 0"
+        raise ConfigurationError(
+            f"{name} must be a finite number of seconds {bound}, got {value!r}"
+        )
