@@ -194,7 +194,9 @@ async def test_other_statuses_and_a_run_that_cannot_be_checked() -> None:
         ({"workflows": ["helpdesk", ""]}, "list of workflow names"),
         ({"statuses": [RunStatus.EXECUTING]}, "states a run stops in"),
         ({"statuses": []}, "states a run stops in"),
-        ({"interval": 0}, "interval must be > 0"),
+        ({"interval": 0}, "interval (seconds) must be a finite number > 0"),
+        ({"interval": float("nan")}, "interval (seconds) must be a finite number"),
+        ({"margin": float("nan")}, "margin (seconds) must be a finite number >= 0"),
     ],
 )
 def test_bad_settings_are_refused(kwargs: dict[str, Any], message: str) -> None:

@@ -28,6 +28,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 
 from tether.core.clock import SYSTEM_CLOCK, Clock
 from tether.core.errors import ConfigurationError, StoreError, UserError
+from tether.core.finite import check_number
 from tether.core.lifecycle import ACTIVE, RunStatus
 from tether.evaluation.drift import DriftMonitor
 from tether.evaluation.drift_feed import RunFeed
@@ -70,8 +71,8 @@ class DriftWatch:
                 f"statuses must be states a run stops in (COMPLETED, FAILED, CANCELLED, "
                 f"ESCALATED), got {sorted(map(str, statuses))}"
             )
-        if interval <= 0 or margin < 0:
-            raise ConfigurationError("interval must be > 0 and margin >= 0 seconds")
+        check_number("DriftWatch interval (seconds)", interval, above=True)
+        check_number("DriftWatch margin (seconds)", margin)
         eval_log(store)  # a store without an evaluation log fails here, not at the first run
         self.store = store
         self.monitor = monitor or DriftMonitor()

@@ -18,6 +18,7 @@ from pathlib import Path
 import orjson
 
 from tether.core.errors import ConfigurationError
+from tether.core.finite import check_number
 from tether.llm.types import Usage
 
 
@@ -27,8 +28,9 @@ class Price:
     output_per_mtok: float
 
     def __post_init__(self) -> None:
-        if self.input_per_mtok < 0 or self.output_per_mtok < 0:
-            raise ConfigurationError("prices must be >= 0 dollars per million tokens")
+        # a NaN price (an empty cell of a price table) would make every cost NaN
+        check_number("Price.input_per_mtok (dollars per million tokens)", self.input_per_mtok)
+        check_number("Price.output_per_mtok (dollars per million tokens)", self.output_per_mtok)
 
     def cost(self, usage: Usage) -> float:
         return (

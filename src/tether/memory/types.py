@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from tether.core.errors import InvalidInputError
+from tether.core.finite import check_number
 
 MAX_TEXT = 100_000
 """Characters a memory's text may hold (a memory is a note, not a document store)."""
@@ -123,8 +124,8 @@ class Ranking:
     """How many hits each retriever contributes before fusion (at least ``k``)."""
 
     def __post_init__(self) -> None:
-        if self.vector_weight < 0 or self.keyword_weight < 0:
-            raise InvalidInputError("Ranking weights must be >= 0")
+        for name in ("vector_weight", "keyword_weight"):  # NaN would rank every hit NaN
+            check_number(f"Ranking.{name}", getattr(self, name), error=InvalidInputError)
         if self.vector_weight == 0 and self.keyword_weight == 0:
             raise InvalidInputError("Ranking needs vector_weight or keyword_weight above 0")
         if self.rrf_k <= 0:

@@ -39,6 +39,7 @@ from tether.core.errors import (
     StoreError,
     missing_dependency,
 )
+from tether.core.finite import is_number
 from tether.core.lifecycle import ACTIVE, RunStatus
 
 try:
@@ -163,7 +164,7 @@ class PostgresStore(SqlStore):
         self.clock = clock
         self.pool_size = pool_size
         self.connect_timeout = connect_timeout
-        if retry_for < 0:
+        if not is_number(retry_for) or retry_for < 0:
             raise ConfigurationError(
                 f"retry_for must be >= 0 seconds (got {retry_for}): how long an operation is "
                 "retried while the server is unreachable (0: never)"

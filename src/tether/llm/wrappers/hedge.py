@@ -22,6 +22,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 from tether.core.errors import ConfigurationError
+from tether.core.finite import check_number
 from tether.llm.model import Model
 from tether.llm.types import ModelRequest, ModelResponse, StreamChunk
 from tether.llm.wrappers.base import WrapperModel, aclose, noted
@@ -37,7 +38,8 @@ class HedgedModel(WrapperModel):
         hedge_to: Model | None = None,
     ) -> None:
         super().__init__(inner)
-        if delay < 0 or max_hedges < 1:
+        check_number("HedgedModel delay (seconds)", delay)
+        if max_hedges < 1:
             raise ConfigurationError(
                 f"HedgedModel needs delay >= 0 and max_hedges >= 1, got delay={delay}, "
                 f"max_hedges={max_hedges}"

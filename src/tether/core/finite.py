@@ -1,0 +1,34 @@
+"""Settings that are numbers of seconds, prices or weights: refused unless finite.
+
+NaN compares false with everything, so a NaN setting never errs loudly: a deadline that is never
+reached, a breaker that never closes, a price that never adds up. ``check_number`` refuses it
+(and infinity, and booleans) with the setting's name, at the constructor.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from tether.core.errors import ConfigurationError, TetherError
+
+
+def is_number(value: Any) -> bool:
+    """A finite int or float (``True`` is not a number here)."""
+    return not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
+
+
+def check_number(
+    what: str,
+    value: Any,
+    *,
+    minimum: float = 0.0,
+    above: bool = False,
+    error: type[TetherError] = ConfigurationError,
+) -> float:
+    """``value`` as a float when it is a finite number ``>= minimum`` (``> minimum`` with
+    ``above``); else ``error`` naming ``what``."""
+    if not is_number(value) or value < minimum or (above and value == minimum):
+        bound = f"{'>' if above else '>='} {minimum:g}"
+        raise error(f"{what} must be a finite number {bound}, got {value!r}")
+    return float(value)
