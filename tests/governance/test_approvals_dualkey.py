@@ -133,6 +133,33 @@ async def test_a_signature_that_never_expires_is_refused() -> None:
         assert (await ap.get(aid)).decisions == []
 
 
+async def test_a_late_decision_on_a_run_that_ended_is_refused_and_voids_the_request() -> None:
+    """Before: after the run was cancelled its request stayed pending, and a late approver
+    could still approve it (status approved, for nothing that waits)."""
+    clock = FakeClock()
+    wf = build(DUAL)
+    async with Runtime(MemoryStore(clock), workflows=[wf], clock=clock) as rt:
+        k = await setup(rt.approvals)
+        run_id, aid = await park(rt, wf)
+        rec = await rt.approvals.get(aid)
+        await rt.approvals.approve(aid, "alice", sign(k.alice, rec, now=clock.now()))
+        await rt.cancel(run_id, reason="the customer withdrew")
+        with pytest.raises(ApprovalStateError, match=f"its run {run_id} is CANCELLED"):
+            await rt.approvals.approve(aid, "bob", sign(k.bob, rec, now=clock.now()))
+        after = await rt.approvals.get(aid)
+        assert after.status == "void" and after.history[-1]["why"] == "the run is CANCELLED"
+        assert [d["approver"] for d in after.decisions] == ["alice"]
+        with pytest.raises(ApprovalStateError, match="void already"):
+            await rt.approvals.reject(aid, "bob", sign(k.bob, rec, "reject", now=clock.now()))
+        other_run, other = await park(rt, wf, amount=7)  # the same on the store alone
+        await rt.cancel(other_run)
+        rec2 = await rt.approvals.get(other)
+        with pytest.raises(ApprovalStateError, match=f"its run {other_run} is CANCELLED"):
+            await Approvals(rt.store).approve(other, "bob", sign(k.bob, rec2, now=clock.now()))
+        assert await rt.approvals.list(status="pending") == []
+        assert SENT == []
+
+
 async def test_a_valid_pair_releases_exactly_that_call_once() -> None:
     clock = FakeClock()
     audit = Recorded()

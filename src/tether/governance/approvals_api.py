@@ -22,14 +22,24 @@ from tether.core.errors import (
     ApprovalSignatureError,
     ApprovalStateError,
     InvalidInputError,
+    RunNotFoundError,
 )
+from tether.core.lifecycle import FINISHED
 from tether.governance.approvals_keys import generate_key, public_pem, sign, verify
 from tether.governance.approvals_request import approval_store
 from tether.governance.approvals_resume import audit_outside, audit_sink, resume_decided
 from tether.governance.approvals_tally import complete, may_decide, who
 from tether.graph.extensions import register_runtime_extension
 from tether.graph.state import check_storable
-from tether.store.approvals import APPROVED, PENDING, REJECTED, STATUSES, ApprovalRecord, Approver
+from tether.store.approvals import (
+    APPROVED,
+    PENDING,
+    REJECTED,
+    STATUSES,
+    VOID,
+    ApprovalRecord,
+    Approver,
+)
 
 _TRIES = 8
 
@@ -126,6 +136,7 @@ class Approvals:
             rec = await self.get(approval_id)
             now = self._now()
             _check_open(rec, approver, now)
+            await self._check_run_waits(rec, now)
             verify(approver.public_key, rec.approval_id, rec.intent, decision, signature, now)
             rec.decisions.append(
                 {
@@ -153,6 +164,28 @@ class Approvals:
                 return rec
         raise ApprovalStateError(
             f"approval {approval_id} keeps changing under concurrent decisions; try again"
+        )
+
+    async def _check_run_waits(self, rec: ApprovalRecord, now: float) -> None:
+        """A request whose run has ended (cancelled, completed, failed) is void: a late
+        decision on it is refused, and the request leaves the pending list."""
+        runs = self.runtime.store if self.runtime is not None else self.store
+        get_run = getattr(runs, "get_run", None)
+        if get_run is None:
+            return
+        try:
+            status = (await get_run(rec.run_id)).status
+        except RunNotFoundError:
+            status = None
+        if status is not None and status not in FINISHED:
+            return
+        ended = "is gone" if status is None else f"is {status.value}"
+        rec.status = VOID
+        rec.history.append({"what": "void", "at": now, "why": f"the run {ended}"})
+        await self.store.update_approval(rec)
+        raise ApprovalStateError(
+            f"approval {rec.approval_id} is void: its run {rec.run_id} {ended}, so nothing "
+            "waits for this decision"
         )
 
     async def _can_audit(self, run_id: str) -> bool:
