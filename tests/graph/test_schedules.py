@@ -233,3 +233,26 @@ async def test_a_schedule_name_used_by_another_workflow_is_refused(
         assert await rt.unschedule("nightly") is False
         other = await rt.schedule("*/5 * * * *", _other(), {"who": "x"}, name="nightly")
         assert other.workflow == "other"
+
+
+async def test_a_slot_whose_queue_is_full_waits_for_room_without_raising(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Before: QueueFullError went out of ``fire_timers`` at every poll (a traceback each time
+    from the background loop) until the queue had room."""
+    clock = FakeClock(T0)
+    store = MemoryStore(clock)
+    async with Runtime(store, workflows=[WF], recover=False, clock=clock) as rt:
+        await store.set_queue_limit("queue", "default", max_depth=1)
+        await rt.submit(WF, {"who": "already waiting"})
+        await rt.schedule("0 * * * *", WF, {"who": "ops"}, name="hourly")
+        clock.set(HOUR + 1)
+        with caplog.at_level("WARNING", logger="tether.schedules"):
+            assert await rt.fire_timers() == 0
+            assert await rt.fire_timers() == 0
+        waits = [r.getMessage() for r in caplog.records if r.name == "tether.schedules"]
+        assert len(waits) == 1 and "waits for room" in waits[0]  # once per slot, not per poll
+        await store.set_queue_limit("queue", "default")  # room again
+        assert await rt.fire_timers() == 1
+        (run,) = [r for r in await rt.list_runs() if r.metadata.get("schedule") == "hourly"]
+        assert run.metadata["slot"] == HOUR

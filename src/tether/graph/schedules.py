@@ -8,7 +8,9 @@ schedule's ``next_fire_at`` moves on with a compare-and-set. After downtime that
 several slots, only the latest missed slot fires (once), then the schedule continues from the
 next slot after now.
 
-The input is checked against the workflow when scheduling. A slot whose run cannot start
+A slot whose queue is full (``QueueFullError``, the queue's depth limit) waits for room, tried
+again at each poll, while the other schedules fire. The input is checked against the workflow
+when scheduling. A slot whose run cannot start
 because the stored input no longer fits (the workflow's state changed in a deploy since) is
 skipped with one logged error, and the schedule tries again at its next slot; it never keeps
 the schedules after it from firing.
@@ -23,7 +25,12 @@ import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from tether.core.errors import IdempotencyConflictError, InvalidInputError, UserError
+from tether.core.errors import (
+    IdempotencyConflictError,
+    InvalidInputError,
+    QueueFullError,
+    UserError,
+)
 from tether.graph.state import check_storable
 from tether.graph.timers import timer_store
 from tether.store.timers import Schedule, TimerStore
@@ -91,6 +98,10 @@ async def remove_schedule(rt: RunHost, name: str) -> bool:
     return await timer_store(rt).delete_schedule(name)
 
 
+_FULL: dict[str, float] = {}
+"""The slot each schedule last waited on a full queue for (its warning is logged once)."""
+
+
 def slot_key(name: str, slot: float) -> str:
     return f"cron:{name}:{slot:.0f}"
 
@@ -121,6 +132,11 @@ async def fire_schedules(rt: RunHost, known: dict[str, Workflow]) -> int:
             created = handle.created
         except IdempotencyConflictError:  # the input changed since this slot fired: it did
             pass
+        except QueueFullError as exc:  # backpressure: this slot waits for room, others go on
+            if _FULL.get(s.name) != slot:
+                _FULL[s.name] = slot
+                log.warning("schedule %s: slot %s waits for room: %s", s.name, slot, exc)
+            continue
         except UserError as exc:  # the stored input no longer fits the workflow
             log.error(
                 "schedule %s: slot %s skipped, its run cannot start: %s; schedule it again "
