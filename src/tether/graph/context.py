@@ -263,10 +263,10 @@ class RunContext:
         denial, a trip) leaves a ``call_refused`` event instead (``_refused``).
         """
         check_kept(kind, "journaled call kind", f"node {self.node!r}")
-        if key is None:
+        if not key:
             key = self.call_key(kind)
-        elif not isinstance(key, str) or not key:
-            raise ValueError(f"journaled({kind!r}, key={key!r}): a key is a non-empty string")
+        elif not isinstance(key, str):
+            raise ValueError(f"journaled({kind!r}, key={key!r}): a key is a string")
         else:
             check_kept(key, "journal key", f"node {self.node!r}")
         request = self._journal_copy(key, kind, "request", request)
