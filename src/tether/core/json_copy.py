@@ -51,6 +51,8 @@ def journal_copy(value: Any) -> Any:
 
 def record_copy(value: Any) -> Any:
     """``value`` as a run's record keeps it: ``journal_copy``, and what that refuses as text."""
+    if not value and isinstance(value, dict | list):  # most events carry nothing: no round trip
+        return type(value)()
     return serde.loads(dumps_record(value))
 
 
@@ -81,7 +83,7 @@ def _clean(obj: Any, lenient: bool, depth: int) -> Any:
         return scrub_text(_repr(obj)) if lenient else obj
     nxt = depth + 1
     if isinstance(obj, Mapping):
-        return {_clean_key(k, lenient, nxt): _clean(v, lenient, nxt) for k, v in obj.items()}
+        return {_clean_key(k, lenient): _clean(v, lenient, nxt) for k, v in obj.items()}
     if isinstance(obj, Set):
         return [_clean(v, lenient, nxt) for v in sorted(obj, key=repr)]
     if isinstance(obj, bytes):
@@ -106,7 +108,7 @@ def _clean(obj: Any, lenient: bool, depth: int) -> Any:
         return scrub_text(_repr(obj)) if lenient else obj
 
 
-def _clean_key(key: Any, lenient: bool, depth: int) -> Any:
+def _clean_key(key: Any, lenient: bool) -> Any:
     if isinstance(key, str):
         return scrub_text(str.__str__(key))
     if lenient and serde.unstorable({key: None}) is not None:
