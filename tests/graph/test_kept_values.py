@@ -11,6 +11,7 @@ type and message; a call that ran and returned a ``Decimal`` failed the run afte
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from typing import Any, TypedDict
 
@@ -62,18 +63,35 @@ async def _failed_with(rt: Runtime, wf: Any, inp: dict[str, Any], kind: str) -> 
 
 
 # -- what a node hands over: refused, named, the step failed cleanly ---------------------------
-async def test_custom_events_that_cannot_be_stored_fail_the_node_naming_the_field(
-    any_rt: Runtime,
-) -> None:
-    def emit(s: Box, ctx: RunContext) -> None:
-        ctx.emit("note", {"text": BROKEN} if s["kind"] == "text" else {"at": {"v": Decimal(1)}})
+async def test_custom_events_are_kept_as_json_whatever_they_hold(any_rt: Runtime) -> None:
+    """An event is a record: kept, never a reason to fail the node. Before: a lone surrogate or
+    a Decimal in ``ctx.emit`` data crashed the step's commit (a bare TypeError out of
+    ``run()``). Live subscribers get the copy the store keeps."""
+
+    def emit(s: Box, ctx: RunContext) -> dict[str, Any]:
+        ctx.emit("note", {"text": BROKEN, "at": {"v": Decimal("1.50")}, "score": float("nan")})
+        ctx.explain("because", quote=BROKEN)
+        return {"out": "done"}
 
     wf = _graph("kept_emit", emit).compile()
-    err = await _failed_with(any_rt, wf, {"kind": "text"}, "UnstorableValueError")
-    assert "node 'work'" in err["message"] and "event 'note' data['text']" in err["message"]
-    assert "not valid UTF-8" in err["message"]
-    err = await _failed_with(any_rt, wf, {"kind": "object"}, "UnstorableValueError")
-    assert "data['at']['v']" in err["message"] and "type Decimal (not JSON-like)" in err["message"]
+    handle = await any_rt.start(wf, {"kind": "x"}, execute=False)
+    watching = asyncio.create_task(_events(any_rt, handle.run_id))
+    while not any_rt.bus.has_subscribers(handle.run_id):  # subscribed before the run executes
+        await asyncio.sleep(0.01)
+    await any_rt.recover_once()
+    assert (await any_rt.wait(handle.run_id, timeout=60)).status is RunStatus.COMPLETED
+    live = await asyncio.wait_for(watching, 60)
+    kept = {"text": "caf\ufffd", "at": {"v": "1.50"}, "score": None}
+    (note,) = [e for e in await any_rt.store.list_events(handle.run_id) if e.type == "note"]
+    assert note.data == kept
+    assert [e.data for e in live if e.type == "note"] == [kept]
+    (why,) = [e for e in await any_rt.store.list_events(handle.run_id) if e.type == "rationale"]
+    assert why.data["quote"] == "caf\ufffd" and why.data["text"] == "because"
+
+
+async def _events(rt: Runtime, run_id: str) -> list[Any]:
+    """The run's events as a subscriber following it sees them (until it completes)."""
+    return [ev async for ev in rt.events(run_id)]
 
 
 async def test_an_interrupt_payload_that_cannot_be_stored_fails_the_node(any_rt: Runtime) -> None:

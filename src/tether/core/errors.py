@@ -19,8 +19,8 @@ user's ``except Exception:`` inside a node cannot swallow them (the same reasoni
     │   ├── InvalidUpdateError      a node returned an unknown key or a wrongly typed value
     │   ├── InvalidRouteError       a route returned a target the graph does not have
     │   ├── InvalidInputError       run input / resume value / patch does not fit
-│   ├── UnstorableValueError    an interrupt payload, ``Send`` argument, custom event or
-│   │                           journaled call holds what the store cannot hold (``where``)
+│   ├── UnstorableValueError    an interrupt payload, ``Send`` argument or journaled call
+│   │                           holds what the store cannot hold (``where``)
     │   ├── RunNotFoundError
     │   ├── StepNotFoundError
     │   ├── IdempotencyConflictError  same key, different input
@@ -119,10 +119,10 @@ class InvalidInputError(UserError):
 
 
 class UnstorableValueError(UserError):
-    """A value a node handed over to be kept (an interrupt payload, a ``Send`` argument, a
-    custom event's data) or a journaled call's request or result holds what the store cannot
-    hold; ``where`` names it (``"interrupt payload['scores'][2]"``). State writes and run input
-    have their own errors (``InvalidUpdateError``, ``InvalidInputError``)."""
+    """A value a node handed over to be kept (an interrupt payload, a ``Send`` argument) or a
+    journaled call's request or result holds what the store cannot hold; ``where`` names it
+    (``"interrupt payload['scores'][2]"``). State writes and run input have their own errors
+    (``InvalidUpdateError``, ``InvalidInputError``)."""
 
     def __init__(self, message: str, *, where: str = "") -> None:
         super().__init__(message)

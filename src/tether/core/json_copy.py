@@ -1,8 +1,8 @@
 """Storable copies of values tether keeps but did not get from the node's author directly.
 
-What a node hands over as its own (state writes, interrupt payloads, ``Send`` arguments, custom
-events) is checked with ``serde.unstorable`` and refused with a typed error when the store
-cannot hold it. Two kinds of values are kept instead, whatever they hold:
+What a node hands over as its own (state writes, interrupt payloads, ``Send`` arguments) is
+checked with ``serde.unstorable`` and refused with a typed error when the store cannot hold it.
+Two kinds of values are kept instead, whatever they hold:
 
 * **what a journaled call asked and got back** (``journal_copy``): the call may have happened
   already (a charge, an email), so its result is kept as the JSON the store holds and the
@@ -13,9 +13,10 @@ cannot hold it. Two kinds of values are kept instead, whatever they hold:
   sequence (a deque, a named tuple) as a list, and an object pydantic writes as JSON as
   pydantic writes it (a ``Decimal`` or a path as text). Only what JSON cannot carry at all (an
   integer beyond 64 bits, an object nothing can write) is refused, with ``TypeError``;
-* **what a run records about itself** (``record_copy``, ``dumps_record``: events, errors,
-  escalations): never refused, so a failure is always recorded; on top of the above, an
-  integer beyond 64 bits is kept as its digits and any other object as its ``repr``.
+* **what a run records about itself** (``record_copy``, ``dumps_record``: events, custom ones
+  from ``ctx.emit`` included, errors, escalations): never refused, so a failure is always
+  recorded; on top of the above, an integer beyond 64 bits is kept as its digits and any other
+  object as its ``repr``.
 """
 
 from __future__ import annotations

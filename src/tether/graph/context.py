@@ -185,13 +185,13 @@ class RunContext:
 
     # -- events --------------------------------------------------------------------------
     def emit(self, type: str, data: dict[str, Any] | None = None) -> None:
-        """Publish a custom event on the run's stream (persisted with the step)."""
+        """Publish a custom event on the run's stream (persisted with the step). The event is a
+        record, kept as JSON whatever it holds (``json_copy.record_copy``: NaN as None, a
+        ``Decimal`` as text, text that is not UTF-8 with U+FFFD); live subscribers get the same
+        copy the store keeps."""
         if not isinstance(type, str) or not type:
             raise ValueError("event type must be a non-empty string")
-        data = dict(data or {})
-        check_kept(type, "event type", f"node {self.node!r}")
-        check_kept(data, f"event {type!r} data", f"node {self.node!r}")
-        self._emit(type, data, self.node)
+        self._emit(scrub_text(type), record_copy(dict(data or {})), self.node)
 
     def emit_live(self, type: str, data: dict[str, Any] | None = None) -> None:
         """Publish an event to this process's live subscribers only (``Runtime.stream``, the
@@ -209,9 +209,7 @@ class RunContext:
         if not isinstance(text, str) or not text.strip():
             raise ValueError("explain(text) needs a non-empty rationale string")
         info = {"text": text[:8000], "task_id": self.task_id, "calls": dict(self._calls)}
-        data = {**data, **info}
-        check_kept(data, "explain() data", f"node {self.node!r}")
-        self._emit("rationale", data, self.node)
+        self._emit("rationale", record_copy({**data, **info}), self.node)
 
     def _refused(self, key: str, kind: str, request: Any, exc: BaseException) -> None:
         """A ``call_refused`` event for a call governance stopped before its intent was

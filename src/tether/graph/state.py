@@ -216,7 +216,7 @@ def check_storable(**named: Any) -> None:
 
 def check_kept(value: Any, name: str, who: str) -> None:
     """Raise UnstorableValueError when ``value``, which a node hands over to be kept (an
-    interrupt payload, a ``Send`` argument, a custom event's data), holds what the store cannot
+    interrupt payload, a ``Send`` argument, a journal key), holds what the store cannot
     hold (``serde.unstorable``): ``name`` says what it is, ``who`` who handed it over."""
     bad = serde.unstorable(value)
     if bad is not None:
