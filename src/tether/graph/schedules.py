@@ -8,12 +8,12 @@ schedule's ``next_fire_at`` moves on with a compare-and-set. After downtime that
 several slots, only the latest missed slot fires (once), then the schedule continues from the
 next slot after now.
 
-A slot whose queue is full (``QueueFullError``, the queue's depth limit) waits for room, tried
-again at each poll, while the other schedules fire. The input is checked against the workflow
-when scheduling. A slot whose run cannot start
+The input is checked against the workflow when scheduling, and a name is one schedule's:
+scheduling another workflow under a name in use is refused. A slot whose run cannot start
 because the stored input no longer fits (the workflow's state changed in a deploy since) is
-skipped with one logged error, and the schedule tries again at its next slot; it never keeps
-the schedules after it from firing.
+skipped with one logged error, and the schedule tries again at its next slot; a slot whose
+queue is full (``QueueFullError``, the queue's depth limit) waits for room, tried again at each
+poll. Neither keeps the other schedules from firing.
 
 Cron expressions are UTC and parsed by ``croniter``: 5 fields (minute granularity), or 6 with
 seconds as the sixth field (``"* * * * * */10"``: every 10 seconds).
