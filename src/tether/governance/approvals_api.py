@@ -136,8 +136,8 @@ class Approvals:
             rec = await self.get(approval_id)
             now = self._now()
             _check_open(rec, approver, now)
-            await self._check_run_waits(rec, now)
             verify(approver.public_key, rec.approval_id, rec.intent, decision, signature, now)
+            await self._check_run_waits(rec, now)  # only a signed decision may void a request
             rec.decisions.append(
                 {
                     "approver": approver.approver_id,
@@ -168,7 +168,7 @@ class Approvals:
 
     async def _check_run_waits(self, rec: ApprovalRecord, now: float) -> None:
         """A request whose run has ended (cancelled, completed, failed) is void: a late
-        decision on it is refused, and the request leaves the pending list."""
+        decision on it is refused, and the request is marked void."""
         runs = self.runtime.store if self.runtime is not None else self.store
         get_run = getattr(runs, "get_run", None)
         if get_run is None:
