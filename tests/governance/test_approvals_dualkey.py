@@ -20,6 +20,7 @@ from tether.governance import ApprovalRecord, ApprovalRule, Approvals, RunScope
 from tether.governance.approvals import generate_key, granted, sign
 from tether.governance.scope import AuditSink
 from tether.store.memory import MemoryStore
+from tether.store.types import Commit
 from tether.testing.clock import FakeClock
 
 DUAL = ApprovalRule(roles=("finance", "ops"), required=2)
@@ -133,7 +134,7 @@ async def test_a_signature_that_never_expires_is_refused() -> None:
         assert (await ap.get(aid)).decisions == []
 
 
-async def test_a_late_decision_on_a_run_that_ended_is_refused_and_voids_the_request() -> None:
+async def test_cancelling_a_run_voids_its_pending_requests_and_late_decisions_are_refused() -> None:
     """Before: after the run was cancelled its request stayed pending, and a late approver
     could still approve it (status approved, for nothing that waits)."""
     clock = FakeClock()
@@ -144,19 +145,30 @@ async def test_a_late_decision_on_a_run_that_ended_is_refused_and_voids_the_requ
         rec = await rt.approvals.get(aid)
         await rt.approvals.approve(aid, "alice", sign(k.alice, rec, now=clock.now()))
         await rt.cancel(run_id, reason="the customer withdrew")
-        with pytest.raises(ApprovalStateError, match=f"its run {run_id} is CANCELLED"):
-            await rt.approvals.approve(aid, "bob", sign(k.bob, rec, now=clock.now()))
-        after = await rt.approvals.get(aid)
+        after = await rt.approvals.get(aid)  # void at once: off the pending list
         assert after.status == "void" and after.history[-1]["why"] == "the run is CANCELLED"
         assert [d["approver"] for d in after.decisions] == ["alice"]
+        assert await rt.approvals.list(status="pending") == []
         with pytest.raises(ApprovalStateError, match="void already"):
-            await rt.approvals.reject(aid, "bob", sign(k.bob, rec, "reject", now=clock.now()))
-        other_run, other = await park(rt, wf, amount=7)  # the same on the store alone
-        await rt.cancel(other_run)
+            await rt.approvals.approve(aid, "bob", sign(k.bob, rec, now=clock.now()))
+
+        # a run that ended where no cancel hook ran (another process, no governance imported):
+        # the first signed decision finds it ended, refuses, and voids the request
+        other_run, other = await park(rt, wf, amount=7)
+        run = await rt.get_run(other_run)
+        await rt.store.commit(
+            other_run,
+            None,
+            Commit(
+                status=RunStatus.CANCELLED,
+                transitions=[(run.status, RunStatus.CANCELLED, "elsewhere", "cancelled")],
+            ),
+        )
         rec2 = await rt.approvals.get(other)
+        assert rec2.status == "pending"
         with pytest.raises(ApprovalStateError, match=f"its run {other_run} is CANCELLED"):
             await Approvals(rt.store).approve(other, "bob", sign(k.bob, rec2, now=clock.now()))
-        assert await rt.approvals.list(status="pending") == []
+        assert (await rt.approvals.get(other)).status == "void"
         assert SENT == []
 
 

@@ -1226,3 +1226,26 @@ async def test_prune_keeps_exact_state(rt: Runtime) -> None:
     # a pruned run still forks from a kept step
     child = await (await rt.fork(res.run_id, 17, {"n": 18})).wait()
     assert child.state == acc_expected(20, {**acc_expected(17), "n": 18})
+
+
+async def test_a_failing_cancel_hook_is_logged_and_the_cancel_stands(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from tether.graph import extensions
+
+    seen: list[str] = []
+
+    async def boom(runtime: Any, run: Any) -> None:
+        seen.append(run.run_id)
+        raise RuntimeError("hook broke")
+
+    extensions.on_run_cancelled("test-boom", boom)
+    try:
+        async with Runtime(MemoryStore(), recover=False) as rt:
+            h = await rt.start(counter_graph("hooked", 100), {"n": 0}, execute=False)
+            with caplog.at_level("ERROR", logger="tether.runtime"):
+                done = await rt.cancel(h.run_id)
+            assert done.status is S_.CANCELLED and seen == [h.run_id]
+            assert "the test-boom hook failed" in caplog.text
+    finally:
+        extensions._ON_CANCEL.pop("test-boom", None)

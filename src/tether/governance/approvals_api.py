@@ -29,7 +29,7 @@ from tether.governance.approvals_keys import generate_key, public_pem, sign, ver
 from tether.governance.approvals_request import approval_store
 from tether.governance.approvals_resume import audit_outside, audit_sink, resume_decided
 from tether.governance.approvals_tally import complete, may_decide, who
-from tether.graph.extensions import register_runtime_extension
+from tether.graph.extensions import on_run_cancelled, register_runtime_extension
 from tether.graph.state import check_storable
 from tether.store.approvals import (
     APPROVED,
@@ -38,6 +38,7 @@ from tether.store.approvals import (
     STATUSES,
     VOID,
     ApprovalRecord,
+    ApprovalStore,
     Approver,
 )
 
@@ -224,3 +225,19 @@ def _check_open(rec: ApprovalRecord, approver: Approver, now: float) -> None:
 
 
 register_runtime_extension("approvals", Approvals)  # rt.approvals (tether.graph.extensions)
+
+
+async def _void_for_cancelled_run(runtime: Any, run: Any) -> None:
+    """A cancelled run's pending requests are void at once: they leave the pending list (and
+    the dashboard) instead of waiting for a decision that would be refused."""
+    store = runtime.store
+    if not isinstance(store, ApprovalStore):
+        return
+    now = float(runtime.clock.now())
+    for rec in await store.list_approvals(status=PENDING, run_id=run.run_id, limit=1000):
+        rec.status = VOID
+        rec.history.append({"what": "void", "at": now, "why": "the run is CANCELLED"})
+        await store.update_approval(rec)
+
+
+on_run_cancelled("approvals", _void_for_cancelled_run)

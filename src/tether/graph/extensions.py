@@ -8,10 +8,17 @@ works in any process that imported ``tether.governance`` (as every governed work
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+log = logging.getLogger("tether.runtime")
+
 _FACTORIES: dict[str, Callable[[Any], Any]] = {}
+
+CancelHook = Callable[[Any, Any], Awaitable[None]]
+"""``hook(runtime, run)``: called with the cancelled run's record once its cancel committed."""
+_ON_CANCEL: dict[str, CancelHook] = {}
 
 
 def register_runtime_extension(name: str, factory: Callable[[Any], Any]) -> None:
@@ -33,3 +40,18 @@ def extension(runtime: Any, name: str) -> Any:
             )
         built[name] = factory(runtime)
     return built[name]
+
+
+def on_run_cancelled(name: str, hook: CancelHook) -> None:
+    """Have ``Runtime.cancel`` call ``hook(runtime, run)`` after a cancel committed (approvals
+    void the run's pending requests). One hook per ``name``: registering it again replaces it."""
+    _ON_CANCEL[name] = hook
+
+
+async def run_cancelled(runtime: Any, run: Any) -> None:
+    """Call the cancel hooks; one that fails is logged, never undoes the cancel."""
+    for name, hook in list(_ON_CANCEL.items()):
+        try:
+            await hook(runtime, run)
+        except Exception:
+            log.exception("after cancelling run %s: the %s hook failed", run.run_id, name)

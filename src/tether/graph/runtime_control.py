@@ -19,6 +19,7 @@ from tether.graph import requeue
 from tether.graph import upgrade as upgrading
 from tether.graph.builder import Workflow
 from tether.graph.events import lifecycle_event
+from tether.graph.extensions import run_cancelled
 from tether.graph.history import SnapshotTracker
 from tether.graph.interrupt_timeout import cancel_interrupt_timers, has_interrupt_timers
 from tether.graph.results import RunHandle, RunResult
@@ -230,6 +231,7 @@ class RunControl:
                     ),
                 )
                 await self._cancel_children(run_id, actor)
+                await run_cancelled(self, done)  # planes above: approvals void their requests
                 emit_workflow_span(done, done.workflow, RunStatus.CANCELLED)  # when tracing
                 return done
             except IllegalTransitionError:  # the status moved under us; read it again
