@@ -24,11 +24,12 @@ def check_number(
     *,
     minimum: float = 0.0,
     above: bool = False,
+    unit: str = "",
     error: type[TetherError] = ConfigurationError,
 ) -> float:
     """``value`` as a float when it is a finite number ``>= minimum`` (``> minimum`` with
-    ``above``); else ``error`` naming ``what``."""
+    ``above``); else ``error`` naming ``what`` (``unit``: " of seconds" says what it counts)."""
     if not is_number(value) or value < minimum or (above and value == minimum):
         bound = f"{'>' if above else '>='} {minimum:g}"
-        raise error(f"{what} must be a finite number {bound}, got {value!r}")
+        raise error(f"{what} must be a finite number{unit} {bound}, got {value!r}")
     return float(value)

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from tether.core import serde
 from tether.core.errors import ApprovalSignatureError, InvalidInputError
+from tether.core.finite import check_number, is_number
 from tether.store.approvals import ApprovalRecord
 
 PREFIX = b"tether-approval-v1\n"
@@ -143,12 +144,12 @@ def sign(
         raise InvalidInputError(f"decision must be one of {DECISIONS}, got {decision!r}")
     if not isinstance(private_key, Ed25519PrivateKey):
         raise InvalidInputError("sign() takes an Ed25519 private key (generate_key())")
-    if expires_at is None and not _finite_positive(valid_for):
-        raise InvalidInputError(
-            f"valid_for must be a finite number of seconds > 0, got {valid_for!r}"
+    if expires_at is None:
+        check_number(
+            "valid_for", valid_for, above=True, unit=" of seconds", error=InvalidInputError
         )
     until = expires_at if expires_at is not None else (now or time.time()) + valid_for
-    if not _finite(until):  # a signature always expires
+    if not is_number(until):  # a signature always expires
         raise InvalidInputError(f"expires_at must be a finite time, got {until!r}")
     sig = private_key.sign(payload(approval.approval_id, approval.intent, decision, until))
     return f"{SCHEME}:{float(until)!r}:{base64.urlsafe_b64encode(sig).decode('ascii')}"
@@ -198,11 +199,3 @@ def verify(
             f"the signature for approval {approval_id!r} expired at {until} (now {now}); sign again"
         )
     return until
-
-
-def _finite(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
-
-
-def _finite_positive(value: Any) -> bool:
-    return _finite(value) and value > 0

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from typing import Any
 
 from tether.core.errors import ConfigurationError
+from tether.core.finite import check_number
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,23 +27,9 @@ class Retention:
         if self.keep_last is not None and self.keep_last < 1:
             raise ConfigurationError("Retention.keep_last must be >= 1 (or None to keep all)")
         # NaN compares false with everything: a NaN ttl would purge nothing, silently
-        if self.finished_ttl is not None and not _positive(self.finished_ttl):
-            raise ConfigurationError(
-                f"Retention.finished_ttl must be a finite number of seconds > 0 (or None), "
-                f"got {self.finished_ttl!r}"
-            )
-        if not _positive(self.sweep_interval):
-            raise ConfigurationError(
-                "Retention.sweep_interval must be a finite number of seconds > 0, got "
-                f"{self.sweep_interval!r}"
-            )
+        if self.finished_ttl is not None:
+            check_number("Retention.finished_ttl", self.finished_ttl, above=True, unit=_SECONDS)
+        check_number("Retention.sweep_interval", self.sweep_interval, above=True, unit=_SECONDS)
 
 
-def _positive(value: Any) -> bool:
-    """A finite number of seconds above zero (bools are not numbers here)."""
-    return (
-        not isinstance(value, bool)
-        and isinstance(value, int | float)
-        and math.isfinite(value)
-        and value > 0
-    )
+_SECONDS = " of seconds"

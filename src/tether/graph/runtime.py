@@ -28,6 +28,7 @@ from tether.core.errors import (
     LeaseLostError,
     WorkflowConflictError,
 )
+from tether.core.finite import check_number
 from tether.core.governor import RUN_BUDGET_KEY, run_budget_metadata
 from tether.core.ids import KEY_FORMAT, KEY_FORMAT_KEY
 from tether.core.ids import new_run_id as make_run_id
@@ -511,15 +512,7 @@ def check_settings(
     """Refuse a runtime setting that would misbehave silently: a NaN lease never compares as
     expired or live (two owners, or none), an infinite one is never taken over."""
     for name, seconds in (("lease_ttl", lease_ttl), ("poll_interval", poll_interval)):
-        if (
-            isinstance(seconds, bool)
-            or not isinstance(seconds, int | float)
-            or not math.isfinite(seconds)
-            or seconds <= 0
-        ):
-            raise ConfigurationError(
-                f"{name} must be a finite number of seconds > 0, got {seconds!r}"
-            )
+        check_number(name, seconds, above=True, unit=" of seconds")
     for name, count in (("max_steps", max_steps), ("max_concurrent_runs", max_concurrent_runs)):
         if isinstance(count, bool) or not isinstance(count, int):
             raise ConfigurationError(f"{name} must be an int, got {type(count).__name__}")

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import os
 import signal
 import time
@@ -28,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from tether.core.clock import SYSTEM_CLOCK, Clock
 from tether.core.errors import ConfigurationError
+from tether.core.finite import check_number
 from tether.graph.builder import Workflow
 from tether.graph.retention import Retention
 from tether.graph.runtime import Runtime
@@ -80,14 +80,14 @@ class Worker:
         probe_host: str = "127.0.0.1",
         probe_token: str | None = None,
     ) -> None:
-        _check_seconds("grace", grace, zero_ok=True)
+        check_number("grace", grace, unit=" of seconds")
         for name, value in (
             ("heartbeat_interval", heartbeat_interval),
             ("stale_after", stale_after),
             ("forget_after", forget_after),
         ):
             if value is not None:  # NaN would never compare: a dead worker never found stale
-                _check_seconds(name, value, zero_ok=False)
+                check_number(name, value, above=True, unit=" of seconds")
         if queues is not None and (isinstance(queues, str) or not all(queues)):
             raise ConfigurationError(
                 f"queues must be a list of non-empty queue names (or None: every queue), "
@@ -314,17 +314,3 @@ class Worker:
             except Exception as exc:
                 log.warning("cleaning up the worker registry failed: %s", exc)
             await asyncio.sleep(CLEANUP_INTERVAL)
-
-
-def _check_seconds(name: str, value: object, *, zero_ok: bool) -> None:
-    ok = (
-        not isinstance(value, bool)
-        and isinstance(value, int | float)
-        and math.isfinite(value)
-        and (value >= 0 if zero_ok else value > 0)
-    )
-    if not ok:
-        bound = ">= 0" if zero_ok else "> 0"
-        raise ConfigurationError(
-            f"{name} must be a finite number of seconds {bound}, got {value!r}"
-        )
