@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from tether.core import serde
 from tether.core.errors import EscalationSignal, PolicyViolationError, UnstorableValueError
 from tether.core.governor import Governor
 from tether.core.ids import KEY_FORMAT_KEY, effect_key, legacy_effect_key
@@ -191,7 +192,10 @@ class RunContext:
         copy the store keeps."""
         if not isinstance(type, str) or not type:
             raise ValueError("event type must be a non-empty string")
-        self._emit(scrub_text(type), record_copy(dict(data or {})), self.node)
+        kept = dict(data or {})
+        if serde.unstorable(kept) is not None:  # a walk, no copy: most events hold plain JSON
+            kept = record_copy(kept)
+        self._emit(scrub_text(type), kept, self.node)
 
     def emit_live(self, type: str, data: dict[str, Any] | None = None) -> None:
         """Publish an event to this process's live subscribers only (``Runtime.stream``, the
@@ -209,7 +213,8 @@ class RunContext:
         if not isinstance(text, str) or not text.strip():
             raise ValueError("explain(text) needs a non-empty rationale string")
         info = {"text": text[:8000], "task_id": self.task_id, "calls": dict(self._calls)}
-        self._emit("rationale", record_copy({**data, **info}), self.node)
+        kept = {**data, **info}
+        self._emit("rationale", record_copy(kept) if serde.unstorable(kept) else kept, self.node)
 
     def _refused(self, key: str, kind: str, request: Any, exc: BaseException) -> None:
         """A ``call_refused`` event for a call governance stopped before its intent was
@@ -267,7 +272,8 @@ class RunContext:
             raise ValueError(f"journaled({kind!r}, key={key!r}): a key is a string")
         else:
             check_kept(key, "journal key", f"node {self.node!r}")
-        request = self._journal_copy(key, kind, "request", request)
+        if serde.unstorable(request) is not None:  # only then a copy: the store encodes it anyway
+            request = self._journal_copy(key, kind, "request", request)
         if gate is not None:
             seen = await self._store.get_effect(self.run_id, key)
             replay = seen is not None and (
