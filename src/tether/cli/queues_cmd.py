@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import time
 from typing import Any
 
 from rich import box
@@ -16,6 +15,7 @@ from tether.cli import commands as cmd
 from tether.cli.render import Output
 from tether.core.errors import ConfigurationError
 from tether.store.queue_limits import KINDS, QueueControl, QueueLimit, QueueStats
+from tether.store.server_clock import store_now
 
 COMMANDS = ("queues",)
 
@@ -85,7 +85,8 @@ async def _run(args: argparse.Namespace, out: Output) -> None:
             )
             return
         stats, limits = await store.queue_stats(), await store.queue_limits()
-    _show(out, stats, limits, time.time())
+        now = store_now(store)
+    _show(out, stats, limits, now)
 
 
 def _show(out: Output, stats: list[QueueStats], limits: list[QueueLimit], now: float) -> None:

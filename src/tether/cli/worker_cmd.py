@@ -7,7 +7,6 @@ import asyncio
 import json
 import os
 import sys
-import time
 from typing import Any
 
 from rich import box
@@ -21,6 +20,7 @@ from tether.cli.drift_opts import add_drift_options, drift_choice, drift_monitor
 from tether.cli.render import Output, fmt_time
 from tether.core.errors import ConfigurationError, TetherError
 from tether.graph.retention import Retention
+from tether.store.server_clock import store_now
 from tether.store.url import open_store
 from tether.store.workers import WorkerRecord, WorkerRegistry
 from tether.worker import Worker, default_concurrency
@@ -243,7 +243,7 @@ async def _list(args: argparse.Namespace, out: Output) -> None:
         if not isinstance(store, WorkerRegistry):
             raise ConfigurationError("this store keeps no worker registry")
         rows = await store.list_workers()
-    now = time.time()
+        now = store_now(store)  # heartbeats are in the store's time (the server's, on PG)
     if out.json_mode:
         out.emit_json([{**_json(w), "state": _state(w, now)} for w in rows])
         return

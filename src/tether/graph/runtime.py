@@ -71,6 +71,7 @@ from tether.observability.trace_ids import TRACE_KEY
 from tether.store.live import LiveSource
 from tether.store.protocol import RunStore
 from tether.store.queue_limits import QueueControl
+from tether.store.server_clock import ServerClock
 from tether.store.transient import OutageLog
 from tether.store.types import Checkpoint, RunRecord
 from tether.store.wakeup import WakeSource
@@ -118,6 +119,11 @@ class Runtime(
     even one configured with the same worker id; an owner on another host, from before a
     reboot or in another container's pid namespace cannot be proven dead, and its runs are
     claimed when its lease expires.
+
+    Time: on a PostgreSQL store the runtime tells time by the database server's clock (the
+    store's ``ServerClock``, see ``tether.store.server_clock``), so workers on hosts whose clocks
+    disagree still agree on when a lease expires, a timer is due or a heartbeat went stale. A
+    ``clock`` passed in (a test's fake clock) is used as it is.
     """
 
     @property
@@ -148,6 +154,9 @@ class Runtime(
             from tether.store.url import open_store
 
             store = open_store(store or "memory://")
+        store_clock = getattr(store, "clock", None)
+        if clock is SYSTEM_CLOCK and isinstance(store_clock, ServerClock):
+            clock = store_clock  # the database server's time: one base for workers on every host
         self.max_concurrent_runs = max_concurrent_runs
         self.queues: tuple[str, ...] | None = check_queues(queues)
         """The queues this runtime claims runs from (None: every queue)."""

@@ -22,6 +22,7 @@ from tether.server.strict_query import known_query
 from tether.store.lease_takeovers import LeaseTakeovers
 from tether.store.queue_limits import QueueControl
 from tether.store.run_counts import RunCounts
+from tether.store.server_clock import store_now
 from tether.store.workers import WorkerRegistry
 
 
@@ -40,7 +41,7 @@ async def store_gauges(services: Services, who: Principal) -> list[Metric]:
         )
     if not who.allows("admin"):
         return out
-    now = time.time()
+    now = store_now(store)
     if isinstance(store, QueueControl):
         out += queue_gauges(await store.queue_stats(), now)
     out.append(breaker_gauge())
@@ -103,7 +104,7 @@ def router(services: Services) -> APIRouter:
         reads per run, and scrapers ask every few seconds."""
         now = time.monotonic()
         if not kpi_cache or now - kpi_cache[0][0] >= KPI_REFRESH:
-            since = time.time() - KPI_WINDOW
+            since = store_now(store) - KPI_WINDOW
             text = (await kpi_metrics(store, since=since, max_runs=KPI_MAX_RUNS)).encode()
             kpi_cache[:] = [(now, text)]
         return kpi_cache[0][1]

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -65,6 +66,7 @@ from tether.store.pg_listen import PgListener, wakeup_listener
 from tether.store.pg_live import PgLiveChannel
 from tether.store.pg_pool import ConnectionPool
 from tether.store.rows import node_write_params, row_to_run
+from tether.store.server_clock import Sample, ServerClock
 from tether.store.sql_base import Dialect, Statements
 from tether.store.sql_store import SqlStore, Tx, existing_run
 from tether.store.transient import OutageLog, Retry, StoreRetry
@@ -73,6 +75,8 @@ from tether.store.wakeup import channel_for
 
 Conn = psycopg.AsyncConnection[Any]
 log = logging.getLogger("tether.store")
+
+_SERVER_NOW = "SELECT extract(epoch FROM clock_timestamp())::float8"
 
 
 def quote_ident(name: str) -> str:
@@ -161,7 +165,8 @@ class PostgresStore(SqlStore):
         self.durability = durability
         self.dsn = dsn
         self.schema = schema
-        self.clock = clock
+        self.clock: Clock = ServerClock() if clock is SYSTEM_CLOCK else clock
+        """The database server's time (``store.server_clock``) unless a clock was passed in."""
         self.pool_size = pool_size
         self.connect_timeout = connect_timeout
         if not is_number(retry_for) or retry_for < 0:
@@ -253,6 +258,34 @@ class PostgresStore(SqlStore):
                 "running and accepts connections from this host"
             ) from exc
         self._pool = pool
+        await self._align_clock()
+
+    async def _align_clock(self) -> None:
+        """Measure how far the server's clock is from this host's (three round trips, the
+        shortest wins) when the store tells time by the server (``ServerClock``)."""
+        clock = self.clock
+        if not isinstance(clock, ServerClock):
+            return
+
+        async def op(conn: Conn) -> list[Sample]:
+            samples = []
+            for _ in range(3):
+                sent = clock.local()
+                row = await (await conn.execute(_SERVER_NOW)).fetchone()
+                samples.append((sent, float(row[0]) if row else math.nan, clock.local()))
+            return samples
+
+        clock.align(await self._opened().run(op))
+
+    async def _before_leasing(self) -> None:
+        """Measure the offset again once ``REALIGN_EVERY`` passed (before taking leases, whose
+        expiry other hosts compare with their own reading of the server's time). A failure
+        leaves the last offset in place: the operation that follows meets the outage itself."""
+        if isinstance(self.clock, ServerClock) and self.clock.due():
+            try:
+                await self._align_clock()
+            except Exception as exc:
+                log.debug("measuring the server's clock failed: %s", exc)
 
     async def _lock_schema(self, tx: Tx) -> None:
         digest = hashlib.sha256(f"tether:{self.schema}".encode()).digest()

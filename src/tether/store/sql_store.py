@@ -353,7 +353,13 @@ class SqlStore(
         raise LeaseLostError(run_id, token)
 
     # -- leases -----------------------------------------------------------------------------
+    async def _before_leasing(self) -> None:
+        """Called before a lease is acquired or claimed (a dialect hook: PostgreSQL measures
+        its server's clock again when due, see ``store.server_clock``)."""
+        return None
+
     async def acquire_lease(self, run_id: str, owner: str, ttl: float) -> Lease | None:
+        await self._before_leasing()
         now = self.clock.now()
         params = (owner, now, owner, now + ttl, run_id, now, owner)
         rows = await self._fetch(self._sql.acquire_lease, params)
@@ -402,6 +408,7 @@ class SqlStore(
             return []
         if queues is not None and not queues:
             return []
+        await self._before_leasing()
         now = self.clock.now()
         wfs = tuple(workflows) if workflows is not None else ()
         qs = padded(sorted(set(queues))) if queues is not None else ()

@@ -123,7 +123,8 @@ class Worker:
         """A worker silent for longer than this and than two of its own heartbeat intervals
         (and not stopped) is dead."""
         self.forget_after = forget_after
-        self.clock = clock
+        self.clock = self.runtime.clock
+        """The runtime's: the database server's time on PostgreSQL unless a clock was passed."""
         self.beat: RegistryBeat | None = None
         self._drift = drift
         self._drift_monitor = drift_monitor
