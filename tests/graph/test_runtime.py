@@ -278,6 +278,16 @@ async def test_subgraph_writes_fold_into_parent(rt: Runtime) -> None:
     }
 
 
+async def test_a_subgraph_run_is_its_parents_tenant_and_queue(rt: Runtime) -> None:
+    """Child runs were started with no tenant, in the default queue: their parent's tenant
+    could not see them (or their events) and its limits did not count them."""
+    wf = parent_graph(child_graph(ask=False), "parent_tenant")
+    res = await rt.run(wf, {"topic": "bees", "notes": []}, tenant="acme", queue="q1", priority=7)
+    child = await rt.get_run(f"{res.run_id}/1:sub:0")
+    assert (child.tenant, child.queue, child.priority) == ("acme", "q1", 7)
+    assert [r.run_id for r in await rt.list_runs(tenant="acme")] == [child.run_id, res.run_id]
+
+
 async def test_interrupt_inside_subgraph_surfaces_on_parent(rt: Runtime) -> None:
     wf = parent_graph(child_graph(ask=True), "parent_ask")
     res = await rt.run(wf, {"topic": "bees", "notes": []})

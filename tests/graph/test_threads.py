@@ -251,3 +251,25 @@ async def test_a_pydantic_state_is_validated_when_a_thread_goes_on(rt: Runtime) 
     assert r.state == {"topic": "budgets", "notes": ["leases", "budgets"], "count": 11}
     with pytest.raises(InvalidInputError, match="count"):
         await rt.run(notes_wf, {"count": "many"}, thread_id="p")
+
+
+async def test_a_thread_belongs_to_its_tenant(any_rt: Runtime) -> None:
+    """Tenant B starting a run on a thread id tenant A uses got a run continuing A's
+    conversation (A's messages in B's state, A's run id in its metadata)."""
+    rt = any_rt
+    acme = await rt.run(chat, {"messages": ["acme's secret"]}, thread_id="t", tenant="acme")
+    globex = await rt.run(chat, {"messages": ["hello"]}, thread_id="t", tenant="globex")
+    assert globex.state["messages"] == ["hello", "bot: hello"]
+    assert (await rt.get_run(globex.run_id)).metadata["thread_base"] is None
+    untenanted = await rt.run(chat, {"messages": ["x"]}, thread_id="t")
+    assert untenanted.state["messages"] == ["x", "bot: x"]
+    # each tenant's thread goes on from its own last run, and blocks only itself
+    parked = await rt.run(chat, {"messages": ["q"], "ask": True}, thread_id="t", tenant="globex")
+    assert parked.status is RunStatus.ESCALATED
+    again = await rt.run(chat, {"messages": ["more"]}, thread_id="t", tenant="acme")
+    assert again.state["messages"] == ["acme's secret", "bot: acme's secret", "more", "bot: more"]
+    assert (await rt.get_run(again.run_id)).metadata["thread_base"] == acme.run_id
+    with pytest.raises(RunStateError, match=parked.run_id):
+        await rt.run(chat, {"messages": ["z"]}, thread_id="t", tenant="globex")
+    later = await rt.run(chat, {"messages": ["y"]}, thread_id="t")
+    assert (await rt.get_run(later.run_id)).metadata["thread_base"] == untenanted.run_id

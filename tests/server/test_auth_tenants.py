@@ -4,6 +4,7 @@ approvals (404, not 403), lists hold only the caller's tenant, and each scope ga
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
@@ -111,6 +112,21 @@ def test_idempotency_keys_are_per_tenant(keyed: Server) -> None:
     assert a != b
     again = c.post("/v1/runs", json=body, headers=h(keyed, "a_all")).json()["run_id"]
     assert again == a
+
+
+def test_a_key_reused_for_another_workflow_is_a_conflict(keyed: Server) -> None:
+    """Both workflows take ``{}``: the second submit used to get the first workflow's run."""
+    c, a = keyed.client, h(keyed, "a_all")
+    first = c.post(
+        "/v1/runs", json={"workflow": "echo", "input": {}, "idempotency_key": "k2"}, headers=a
+    )
+    assert first.status_code == 202
+    other = c.post(
+        "/v1/runs", json={"workflow": "ask", "input": {}, "idempotency_key": "k2"}, headers=a
+    )
+    assert other.status_code == 409, other.text
+    assert other.headers["content-type"].startswith("application/problem+json")
+    assert "of workflow 'echo', not 'ask'" in other.json()["detail"]
 
 
 def test_a_fork_stays_in_its_tenant(keyed: Server) -> None:
@@ -286,3 +302,23 @@ def test_a_server_that_requires_keys_never_falls_back_to_local_mode(tmp_path: Pa
         r = srv.client.get("/v1/runs")  # no key in the store at all
         assert r.status_code == 401 and r.headers["content-type"] == "application/problem+json"
         assert srv.client.get("/healthz").status_code == 200
+
+
+def test_threads_are_per_tenant(keyed: Server) -> None:
+    """Tenant B's run on thread "t1" used to continue tenant A's conversation: A's input and
+    answer in B's state, A's run id in its metadata."""
+    c, a, b = keyed.client, h(keyed, "a_all"), h(keyed, "b_all")
+    body = {"workflow": "echo", "input": {"text": "acme's secret"}, "thread_id": "t1"}
+    first = c.post("/v1/runs", json=body, headers=a).json()["run_id"]
+    keyed.wait(first, "COMPLETED", key="a_all")
+    body = {"workflow": "echo", "input": {}, "thread_id": "t1"}
+    theirs = c.post("/v1/runs", json=body, headers=b).json()
+    assert theirs["metadata"]["thread_base"] is None
+    keyed.wait(theirs["run_id"], "COMPLETED", key="b_all")
+    state = c.get(f"/v1/runs/{theirs['run_id']}", headers=b).json()["state"]
+    assert "acme" not in json.dumps(state), state
+    # and another workflow on B's "t1" is refused naming B's run, never A's
+    other = c.post("/v1/runs", json={"workflow": "ask", "thread_id": "t1"}, headers=b)
+    assert other.status_code == 409 and first not in other.text, other.text
+    listed = c.get("/v1/runs", params={"thread_id": "t1"}, headers=b).json()["items"]
+    assert [r["run_id"] for r in listed] == [theirs["run_id"]]

@@ -72,6 +72,9 @@ class RunHost(Protocol):
         parent_run_id: str | None = None,
         parent_step: int | None = None,
         actor: str = "user",
+        queue: str = "default",
+        priority: int = 0,
+        tenant: str | None = None,
     ) -> RunHandle: ...
 
     async def resume(

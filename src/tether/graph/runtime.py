@@ -396,7 +396,7 @@ class Runtime(
                     "their own key, which keeps two runs of one thread from starting at once"
                 )
             thread_id = check_thread_id(thread_id)
-            turn = await thread_start(self, wf, thread_id, input)
+            turn = await thread_start(self, wf, thread_id, input, tenant)
             state, idempotency_key = turn.state, turn.idempotency_key
             metadata = {**(metadata or {}), THREAD_KEY: thread_id, "thread_base": turn.base_run_id}
         else:

@@ -55,6 +55,9 @@ async def run_subgraph(rt: RunHost, wf: Workflow, arg: Any, ctx: RunContext) -> 
     try:
         rec = await rt.store.get_run(child_id)
     except RunNotFoundError:
+        # the child is its parent's: its tenant sees it (and its events) and its limits count
+        # it; it waits in the parent's queue at the parent's priority, as a fork does
+        parent = await rt.store.get_run(ctx.run_id)
         await rt.start(
             wf,
             data,
@@ -63,6 +66,9 @@ async def run_subgraph(rt: RunHost, wf: Workflow, arg: Any, ctx: RunContext) -> 
             parent_step=ctx.step,
             metadata={"subgraph_of": ctx.run_id},
             actor=f"run:{ctx.run_id}",
+            queue=parent.queue,
+            priority=parent.priority,
+            tenant=parent.tenant,
         )
         rec = await rt.store.get_run(child_id)
     relay = Relay(ctx)

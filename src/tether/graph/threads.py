@@ -7,6 +7,10 @@ mark on the thread: the next one starts from the last completed run before it (a
 failed run once the thread has moved on does not bring it back: the thread follows its newest
 completed run).
 
+A thread belongs to its tenant: ``start(..., tenant="acme", thread_id="t1")`` continues acme's
+thread ``t1`` only; another tenant's (or an untenanted) ``t1`` is another thread, whose runs and
+state it never reads.
+
 One run at a time per thread: starting a run while another run of the thread has not finished
 (it is queued, executing or parked ESCALATED) raises RunStateError; finish, resume or cancel that
 run first. Two processes starting a run on one thread at the same moment cannot both succeed:
@@ -23,6 +27,7 @@ however many other runs were started since.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -67,12 +72,17 @@ def check_thread_id(thread_id: Any) -> str:
 
 
 async def thread_start(
-    rt: RunHost, wf: Workflow, thread_id: str, input: Mapping[str, Any] | None
+    rt: RunHost,
+    wf: Workflow,
+    thread_id: str,
+    input: Mapping[str, Any] | None,
+    tenant: str | None = None,
 ) -> ThreadStart:
-    """Where a new run of ``thread_id`` starts; refuses while another run of it is unfinished."""
+    """Where a new run of ``tenant``'s ``thread_id`` starts; refuses while another run of it is
+    unfinished."""
     newest: RunRecord | None = None
     base: RunRecord | None = None
-    async for run in _thread_runs(rt.store, thread_id):
+    async for run in _thread_runs(rt.store, thread_id, tenant):
         if run.workflow != wf.name:
             raise RunStateError(
                 f"thread {thread_id!r} belongs to workflow {run.workflow!r} (run {run.run_id}), "
@@ -88,7 +98,7 @@ async def thread_start(
         if run.status is RunStatus.COMPLETED:
             base = run
             break
-    key = f"tether:thread:{thread_id}:after:{newest.run_id if newest else '-'}"
+    key = f"{thread_key(thread_id, tenant)}:after:{newest.run_id if newest else '-'}"
     if base is None:
         return ThreadStart(wf.schema.initial_state(input), key, None)
     state = await rt.get_state(base.run_id, run=base)
@@ -124,14 +134,25 @@ async def list_thread_runs(
     return await store.list_runs(thread_id=thread_id, limit=limit, offset=offset, **filters)
 
 
-async def _thread_runs(store: RunStore, thread_id: str) -> AsyncIterator[RunRecord]:
-    """The thread's runs, newest first, read page by page (keyset) from the thread index: the
-    first page is small, since a thread start usually needs only the newest run or two."""
+def thread_key(thread_id: str, tenant: str | None) -> str:
+    """The prefix of the idempotency keys of a thread's runs (unique per tenant and thread)."""
+    if tenant is None:
+        return f"tether:thread:{thread_id}"
+    return f"tether:thread:{json.dumps([tenant, thread_id])}"
+
+
+async def _thread_runs(
+    store: RunStore, thread_id: str, tenant: str | None
+) -> AsyncIterator[RunRecord]:
+    """The tenant's runs of the thread, newest first, read page by page (keyset) from the
+    thread index: the first page is small, since a thread start usually needs only the newest
+    run or two. Runs of the thread id under another tenant are not this thread's."""
     size, cursor = _FIRST_PAGE, None
     while True:
-        page = await store.list_runs(thread_id=thread_id, limit=size, before=cursor)
+        page = await store.list_runs(thread_id=thread_id, tenant=tenant, limit=size, before=cursor)
         for run in page:
-            yield run
+            if run.tenant == tenant:  # tenant None lists every tenant's: keep the untenanted
+                yield run
         if len(page) < size:
             return
         cursor, size = page[-1].run_id, _PAGE

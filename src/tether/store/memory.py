@@ -53,6 +53,25 @@ def idempotency_conflict(key: str, run_id: str) -> IdempotencyConflictError:
     )
 
 
+def check_same_submission(run: RunRecord, existing: RunRecord) -> None:
+    """``existing`` holds ``run``'s idempotency key: it is the same submission only for the same
+    workflow, tenant and input (a key reused for another workflow must not hand back a run of a
+    workflow the caller did not ask for, nor another tenant's run)."""
+    key = run.idempotency_key or ""
+    if existing.workflow != run.workflow:
+        raise IdempotencyConflictError(
+            f"idempotency key {key!r} was already used by run {existing.run_id} of workflow "
+            f"{existing.workflow!r}, not {run.workflow!r}; use a new key for a different request"
+        )
+    if existing.tenant != run.tenant:
+        raise IdempotencyConflictError(
+            f"idempotency key {key!r} was already used by run {existing.run_id} of another "
+            "tenant; use a new key (or scope keys per tenant)"
+        )
+    if run.input_hash is not None and existing.input_hash != run.input_hash:
+        raise idempotency_conflict(key, existing.run_id)
+
+
 def check_commit_transitions(run: RunRecord, commit: Commit) -> None:
     """Shared by every backend: the first hop starts at the current status, every hop is legal."""
     cur = run.status
@@ -163,8 +182,7 @@ class MemoryStore(
     ) -> tuple[RunRecord, bool]:
         if run.idempotency_key is not None and run.idempotency_key in self._keys:
             existing = self._runs[self._keys[run.idempotency_key]]
-            if run.input_hash is not None and existing.input_hash != run.input_hash:
-                raise idempotency_conflict(run.idempotency_key, existing.run_id)
+            check_same_submission(run, existing)
             return copy.copy(existing), False
         if run.run_id in self._runs:
             raise IdempotencyConflictError(f"run id {run.run_id!r} already exists")

@@ -25,7 +25,7 @@ from tether.core.lifecycle import ACTIVE, RunStatus
 from tether.core.serde import dumps, loads
 from tether.store import purge
 from tether.store.lease_takeovers import SqlLeaseTakeovers
-from tether.store.memory import idempotency_conflict
+from tether.store.memory import check_same_submission
 from tether.store.paging import check_page
 from tether.store.rows import (
     checkpoint_params,
@@ -105,12 +105,11 @@ class Tx(Protocol):
 def existing_run(run: RunRecord, row: Any) -> RunRecord:
     """The run a refused ``create_run`` of ``run`` found in its place: ``row`` is the run read
     by ``run``'s idempotency key (None: no key, or no run under it). Raises when it is not the
-    same submission (a run id taken, a key reused with another input)."""
+    same submission (a run id taken, a key reused for another workflow, tenant or input)."""
     if row is None:
         raise IdempotencyConflictError(f"run id {run.run_id!r} already exists")
     existing = row_to_run(row)
-    if run.input_hash is not None and existing.input_hash != run.input_hash:
-        raise idempotency_conflict(run.idempotency_key or "", existing.run_id)
+    check_same_submission(run, existing)
     return existing
 
 

@@ -75,6 +75,22 @@ class RunConformance(StoreTestBase):
         with pytest.raises(RunNotFoundError):
             await store.get_run("r2")
 
+    async def test_a_key_reused_for_another_workflow_or_tenant_conflicts(
+        self, store: RunStore
+    ) -> None:
+        """Same key and input, but another workflow (or tenant): not the same submission, so
+        not the first run handed back to a caller who asked for something else."""
+        first = await create(store, "r1", idempotency_key="k1", input_hash="h1")
+        others = (
+            RunRecord("r2", "other_wf", S.RECEIVED, idempotency_key="k1", input_hash="h1"),
+            RunRecord("r3", "wf", S.RECEIVED, idempotency_key="k1", input_hash="h1", tenant="t2"),
+        )
+        says = ("of workflow 'wf', not 'other_wf'", "another tenant")
+        for run, said in zip(others, says, strict=True):
+            with pytest.raises(IdempotencyConflictError, match=said):
+                await store.create_run(run, checkpoint(run.run_id, 0), lifecycle(S.RECEIVED))
+        assert _ids(await store.list_runs()) == [first.run_id]
+
     async def test_create_run_with_a_taken_id_conflicts(self, store: RunStore) -> None:
         await create(store, "r1")
         with pytest.raises(IdempotencyConflictError):
