@@ -246,3 +246,25 @@ def test_unstorable_names_every_object_dumps_refuses(value: Any, path: str) -> N
     found = serde.unstorable(value)
     assert found is not None and found[0] == path and serde.is_unsupported(found[1])
     assert found[1].startswith("an object of type ")
+
+
+def _nested(depth: int, inner: Any = 0) -> Any:
+    for _ in range(depth):
+        inner = [inner]
+    return inner
+
+
+def test_unstorable_names_values_nested_deeper_than_what_is_kept() -> None:
+    """Before: anything deeper than 200 levels passed the check, so 255 and more failed at the
+    write with orjson's bare "Recursion limit reached" (and copying a deeper input recursed)."""
+    limit = serde.MAX_DEPTH
+    assert serde.unstorable(_nested(limit)) is None
+    serde.dumps(_nested(50, _nested(limit)))  # room left for the stored forms' own levels
+    for depth in (limit + 1, 255, 100_000):
+        assert serde.unstorable(_nested(depth)) == ("", serde.TOO_DEEP)
+        assert serde.unstorable({"a": [{"b": _nested(depth)}]}) == ("", serde.TOO_DEEP)
+    loop: list[Any] = []
+    loop.append(loop)  # a value that contains itself is found too, not a RecursionError
+    assert serde.unstorable(loop) == ("", serde.TOO_DEEP)
+    with pytest.raises(TypeError, match="nested deeper than 254 levels"):
+        serde.dumps(_nested(300))

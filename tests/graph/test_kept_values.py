@@ -23,6 +23,7 @@ from tether import (
     Command,
     EscalationSignal,
     Graph,
+    InvalidInputError,
     InvalidUpdateError,
     RunContext,
     RunStatus,
@@ -261,3 +262,74 @@ async def test_a_tool_returning_a_decimal_completes_the_run(any_rt: Runtime) -> 
     res = await any_rt.run(_graph("kept_tool", price, phase="tool").compile(), {"kind": "x"})
     assert res.status is RunStatus.COMPLETED, res.error
     assert res.state["out"] == {"sku": "A1", "price": "19.90"}
+
+
+# -- values nested deeper than the store can write -----------------------------------------------
+def nested(depth: int) -> Any:
+    value: Any = 0
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+async def test_input_nested_too_deep_is_refused_before_anything_is_stored(
+    any_rt: Runtime,
+) -> None:
+    """Before: 255 to ~900 levels raised a bare TypeError ("Recursion limit reached") from the
+    run's first write, deeper ones a RecursionError from copying the input; on a graph without a
+    state schema too."""
+    schemaless = Graph(name="kept_deep_plain")
+    schemaless.add_node("work", lambda s: {"done": True}).add_edge(START, "work")
+    typed = _graph("kept_deep_typed", lambda s: {"kind": "done"})
+    for wf in (typed.compile(), schemaless.add_edge("work", END).compile()):
+        for depth in (260, 100_000):
+            with pytest.raises(InvalidInputError, match="nested deeper than 200 levels"):
+                await any_rt.run(wf, {"out": nested(depth)})
+        res = await any_rt.run(wf, {"out": nested(190)})  # deep, but within what is kept
+        assert res.status is RunStatus.COMPLETED
+        assert res.state["out"] == nested(190)
+    assert len(await any_rt.list_runs()) == 2
+
+
+async def test_values_a_node_hands_over_nested_too_deep_fail_the_node(any_rt: Runtime) -> None:
+    def write(s: Box) -> dict[str, Any]:
+        return {"out": nested(300)}
+
+    def ask(s: Box) -> dict[str, Any]:
+        return {"out": interrupt(nested(100_000))}
+
+    async def call(s: Box, ctx: RunContext) -> dict[str, Any]:
+        async def deep() -> Any:
+            return nested(300)
+
+        return {"out": await ctx.effect("deep", deep)}
+
+    for name, node, kind in (
+        ("kept_deep_write", write, "InvalidUpdateError"),
+        ("kept_deep_ask", ask, "UnstorableValueError"),
+        ("kept_deep_call", call, "UnstorableValueError"),
+    ):
+        err = await _failed_with(any_rt, _graph(name, node).compile(), {"kind": "x"}, kind)
+        assert "nested deeper than" in err["message"], err
+
+
+async def test_an_error_whose_str_fails_is_recorded_with_its_type(any_rt: Runtime) -> None:
+    """Before: the failure handling itself raised (a RecursionError from ``str(exc)`` of an
+    error quoting a deep value; any bug in an exception's ``__str__``) out of ``run()``."""
+
+    class Broken(Exception):
+        def __str__(self) -> str:
+            raise AttributeError("no such field")
+
+    def broken(s: Box) -> None:
+        raise Broken()
+
+    def deep(s: Box) -> None:
+        raise ValueError(nested(100_000))
+
+    err = await _failed_with(any_rt, _graph("kept_str", broken).compile(), {"kind": "x"}, "Broken")
+    assert err["message"] == "<Broken whose str() raised AttributeError>"
+    err = await _failed_with(
+        any_rt, _graph("kept_repr", deep).compile(), {"kind": "x"}, "ValueError"
+    )
+    assert err["message"] == "<ValueError whose str() raised RecursionError>"

@@ -283,6 +283,7 @@ def test_list_items_carry_their_usage(server: Server) -> None:
         (b'{"workflow": "echo", "input": {"text": "x"}, "idempotency_key": "\\ud800"}', "['idempotency_key']", "UTF-8"),
         (b'{"workflow": "echo", "input": {"text": NaN}}', "['input']['text']", "NaN"),
         (b'{"workflow": "echo", "input": {"text": "x", "n": 123456789012345678901234567890}}', "['input']['n']", "64 bits"),
+        (b'{"workflow": "echo", "input": {"text": "x", "n": ' + b"[" * 300 + b"]" * 300 + b"}}", "", "nested deeper than 200 levels"),
     ],
 )  # fmt: skip
 def test_a_body_tether_cannot_store_is_a_422_naming_where(
@@ -300,3 +301,11 @@ def test_a_body_tether_cannot_store_is_a_422_naming_where(
         headers={"content-type": "application/json"},
     )  # fmt: skip
     assert resumed.status_code == 422 and "body['value']" in resumed.json()["detail"]
+
+
+def test_a_body_nested_deeper_than_the_parser_goes_is_a_400(server: Server) -> None:
+    raw = b'{"workflow": "echo", "input": {"text": ' + b"[" * 100_000 + b"]" * 100_000 + b"}}"
+    r = server.client.post("/v1/runs", content=raw, headers={"content-type": "application/json"})
+    assert r.status_code == 400, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert server.client.get("/v1/runs").json()["items"] == []

@@ -41,6 +41,15 @@ def scrub_text(text: str) -> str:
     return _SURROGATES.sub("\ufffd", text)
 
 
+def error_text(exc: BaseException) -> str:
+    """``str(exc)``, kept: an exception whose ``__str__`` raises (a bug in it, a message nested
+    too deep for ``repr``) is described instead of failing whatever records it."""
+    try:
+        return scrub_text(str(exc))
+    except Exception as broken:
+        return f"<{type(exc).__name__} whose str() raised {type(broken).__name__}>"
+
+
 def journal_copy(value: Any) -> Any:
     """``value`` as the journal keeps it and gives it back (see the module). Raises TypeError
     for an integer beyond 64 bits or an object that is not JSON-like."""

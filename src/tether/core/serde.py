@@ -34,7 +34,14 @@ def _default(obj: Any) -> Any:
 def _clear(exc: orjson.JSONEncodeError) -> TypeError:
     """orjson wraps the ``default`` hook's error in a generic one; surface ours instead."""
     cause = exc.__cause__
-    return cause if isinstance(cause, TypeError) else TypeError(f"cannot persist value: {exc}")
+    if isinstance(cause, TypeError):
+        return cause
+    if "Recursion limit" in str(exc):  # orjson's own words name no limit: say what it is
+        return TypeError(
+            "cannot persist value: lists and objects nested deeper than 254 levels (or a value "
+            "that contains itself)"
+        )
+    return TypeError(f"cannot persist value: {exc}")
 
 
 def dumps(obj: Any) -> bytes:
@@ -64,6 +71,11 @@ def fingerprint(obj: Any) -> str:
 NONFINITE = "a NaN or infinity"
 SURROGATE = "a string that is not valid UTF-8 (a lone surrogate)"
 HUGE_INT = "an integer beyond 64 bits"
+MAX_DEPTH = 200
+"""Lists and objects nested in a value tether keeps: at most this deep. Its stored forms (a
+checkpoint, an event, a history entry) wrap it in a few levels more, and ``dumps`` (orjson)
+writes at most 254."""
+TOO_DEEP = f"lists and objects nested deeper than {MAX_DEPTH} levels"
 UNSUPPORTED = "not JSON-like"
 """The end of what ``unstorable`` says about an object ``dumps`` refuses: ``"an object of type
 Decimal (not JSON-like)"``."""
@@ -75,7 +87,8 @@ def unstorable(obj: Any) -> tuple[str, str] | None:
     none. What: ``NONFINITE`` (JSON has no NaN or infinity: ``dumps`` would write ``null``),
     ``SURROGATE`` (a string holding a lone surrogate, as bytes decoded with
     ``errors="surrogateescape"`` give; ``dumps`` refuses it), ``HUGE_INT`` (beyond what
-    ``dumps`` writes), or ``"an object of type Decimal (not JSON-like)"`` (ending in
+    ``dumps`` writes), ``TOO_DEEP`` (lists and objects nested over ``MAX_DEPTH`` levels; the
+    path is then ``""``), or ``"an object of type Decimal (not JSON-like)"`` (ending in
     ``UNSUPPORTED``: an object ``dumps`` refuses, such as a ``Decimal``, a ``deque``, a
     ``MappingProxyType``, a named tuple, a tuple as a dict key). A value it finds nothing in
     is one ``dumps`` writes. State and inputs are checked with it up front, so such a value is
@@ -101,8 +114,8 @@ def _unstorable(obj: Any, depth: int) -> tuple[str, str] | None:
         return None if math.isfinite(obj) else ("", NONFINITE)
     if isinstance(obj, int):
         return None if _MIN_INT <= obj <= _MAX_INT else ("", HUGE_INT)
-    if depth > 200:  # deeper than JSON can sensibly nest; dumps reports real cycles
-        return None
+    if depth >= MAX_DEPTH:  # a cycle lands here too (as what dumps would refuse anyway)
+        return "", TOO_DEEP
     is_map = isinstance(obj, dict)  # orjson writes dicts (and subclasses), no other mapping
     if is_map:
         items: Any = obj.items()
@@ -140,6 +153,8 @@ def _unstorable(obj: Any, depth: int) -> tuple[str, str] | None:
             if found is None:
                 continue
         p, what = found
+        if what == TOO_DEEP:  # the path to the bottom would be as long as the value is deep
+            return found
         return (f"[{k!r}]{p}" if is_map else f"[{k}]{p}"), what
     return None
 

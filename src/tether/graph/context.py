@@ -13,7 +13,7 @@ from tether.core.errors import EscalationSignal, PolicyViolationError, Unstorabl
 from tether.core.governor import Governor
 from tether.core.ids import KEY_FORMAT_KEY, effect_key, legacy_effect_key
 from tether.core.journal import CURRENT_RUN
-from tether.core.json_copy import journal_copy, record_copy, scrub_text
+from tether.core.json_copy import error_text, journal_copy, record_copy, scrub_text
 from tether.graph.interrupt_timeout import (
     NO_DEFAULT,
     is_timeout_answer,
@@ -220,7 +220,7 @@ class RunContext:
         """A ``call_refused`` event for a call governance stopped before its intent was
         recorded: its key and request (what the journal would have kept), why, and this task's
         call counts, so the mind log can place it among the journaled calls."""
-        error = {"type": type(exc).__name__, "message": str(exc)}
+        error = {"type": type(exc).__name__, "message": error_text(exc)}
         if isinstance(exc, EscalationSignal):
             error["kind"] = exc.kind
         data = {"key": key, "kind": kind, "request": request}
@@ -376,7 +376,7 @@ def error_dict(exc: BaseException, **extra: Any) -> dict[str, Any]:
     tb = traceback.format_exception(type(exc), exc, exc.__traceback__)
     return {
         "type": type(exc).__name__,
-        "message": scrub_text(str(exc)),
+        "message": error_text(exc),
         "traceback": scrub_text("".join(tb[-6:])[-4000:]),
         **(record_copy(extra) if extra else {}),
     }

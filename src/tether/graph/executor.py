@@ -10,6 +10,7 @@ from types import MappingProxyType
 from typing import Any
 
 from tether.core.errors import EscalationSignal, Interrupt, UserError
+from tether.core.json_copy import error_text
 from tether.graph.context import RunContext, _current
 from tether.graph.interrupt_timeout import TimeoutRoute
 from tether.graph.sleep import Sleeping
@@ -89,7 +90,7 @@ async def run_task(
                 if not isinstance(exc, UserError) and spec.retry.should_retry(exc, attempt):
                     ctx._emit(
                         "node_retry",
-                        {"attempt": attempt, "error": f"{type(exc).__name__}: {exc}"},
+                        {"attempt": attempt, "error": f"{type(exc).__name__}: {error_text(exc)}"},
                         spec.name,
                     )
                     await asyncio.sleep(spec.retry.delay(attempt))

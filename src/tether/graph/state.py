@@ -50,17 +50,17 @@ class StateSchema:
                 f"run input must be a mapping of state fields, got {type(data).__name__}"
             )
         given = dict(data or {})
+        try:  # also without a schema: what the store cannot hold is refused before it is copied
+            self.check_update(
+                given,
+                "",
+                replace_all=True,
+                source="run input",
+                check_types=self.kind != "pydantic",
+            )
+        except InvalidUpdateError as exc:
+            raise InvalidInputError(str(exc)) from None
         if self.schema is not None:
-            try:
-                self.check_update(
-                    given,
-                    "",
-                    replace_all=True,
-                    source="run input",
-                    check_types=self.kind != "pydantic",
-                )
-            except InvalidUpdateError as exc:
-                raise InvalidInputError(str(exc)) from None
             missing = [n for n, f in self.fields.items() if f.required and n not in given]
             if missing:
                 raise InvalidInputError(
@@ -190,6 +190,7 @@ _STORABLE = {
     serde.SURROGATE: "decode bytes with errors='replace' (or keep them as base64), not "
     "'surrogateescape'",
     serde.HUGE_INT: "write it as a string, or as a float if precision may go",
+    serde.TOO_DEEP: "flatten it, or keep the deep part as a JSON string",
 }
 """How to write what ``serde.unstorable`` found instead."""
 
@@ -233,5 +234,8 @@ def _holds(name: str, bad: tuple[str, str]) -> str:
 
 
 def _short(value: Any) -> str:
-    r = repr(value)
+    try:
+        r = repr(value)
+    except RecursionError:  # nested deeper than repr goes: name the type only
+        return f"<a {type(value).__name__} nested too deep to show>"
     return r if len(r) <= 60 else r[:57] + "..."

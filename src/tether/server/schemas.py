@@ -52,6 +52,7 @@ _SEND = {
     serde.NONFINITE: "JSON has no such numbers, send null or a finite number",
     serde.SURROGATE: "send text as UTF-8 (a \\ud800-\\udfff escape must be one half of a pair)",
     serde.HUGE_INT: "send it as a string",
+    serde.TOO_DEEP: "flatten it, or send the deep part as a JSON string",
 }
 
 
