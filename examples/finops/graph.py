@@ -105,9 +105,10 @@ def build_workflows(cloud: Cloud, model: Model, clock: Clock) -> tuple[Workflow,
         return {"spike": spike, "task": task}
 
     async def diagnose(state: SpikeState, ctx: RunContext) -> dict[str, Any]:
-        child_id = f"{ctx.run_id}/diagnosis"  # found again when this step re-runs
-        await start_child(ctx, diagnosis, child_id, {"task": state["task"]}, {"role": "diagnosis"})
-        res = await follow(ctx.host, child_id)
+        child = await start_child(  # found again when this step re-runs
+            ctx, diagnosis, ("diagnosis",), {"task": state["task"]}, {"role": "diagnosis"}
+        )
+        res = await follow(ctx.host, child.run_id)
         spent = {k: int(res.state.get(k) or 0) for k in ("model_calls", "tokens", "tool_calls")}
         if res.status is RunStatus.COMPLETED and res.state.get("stopped") == "answered":
             return {"answer": str(res.state.get("answer") or ""), **spent}

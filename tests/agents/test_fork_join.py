@@ -113,7 +113,7 @@ async def test_children_draw_on_the_parents_budget_envelope() -> None:
         row = await rt.store.get_ledger(f"run:{res.run_id}")
     assert res.status.value == "ESCALATED"
     assert res.escalation is not None and res.escalation["kind"] == "budget"
-    assert res.escalation["details"]["child"].startswith(f"{res.run_id}/")
+    assert res.escalation["details"]["child"].startswith(f"{res.run_id}.")
     assert row is not None and row.used["model_calls"] == 3  # one envelope for the tree
     assert model.calls == 3  # each child alone was under the limit; together they were not
 
@@ -205,7 +205,7 @@ async def test_a_branch_waiting_for_a_human_parks_the_parent_until_answered() ->
             "run_id": child,
             "question": {"question": "approve 7?"},
         }
-        assert child.startswith(f"{res.run_id}/") and child.endswith("/0")
+        assert child.startswith(f"{res.run_id}.") and child.endswith(".0")
         assert (await rt.store.get_run(child)).status.value == "ESCALATED"
         done = await rt.resume(res.run_id, "yes")  # the parent's answer goes down to the branch
     assert done.status.value == "COMPLETED"
@@ -351,7 +351,7 @@ async def test_a_branch_finishing_while_an_answer_goes_down_is_still_joined(
         assert res.status.value == "ESCALATED"
         (asked,) = res.interrupts
         assert asked["payload"]["branch"] == 1
-        slow_branch = f"{asked['payload']['run_id'][:-2]}/0"
+        slow_branch = f"{asked['payload']['run_id'][:-2]}.0"
 
         async def pass_down_while_branch_0_finishes(self: Any, *args: Any, **kw: Any) -> Any:
             if not gate.is_set():

@@ -124,7 +124,7 @@ async def test_depth_limits_grandchildren(store: Any, clock: FakeClock) -> None:
     async with Runtime(store, clock=clock) as rt:
         res = await rt.run(root, {"turns": 1})
         assert res.status is RunStatus.ESCALATED
-        grandchild = [r for r in await rt.store.list_runs() if r.run_id.count("/") == 2]
+        grandchild = [r for r in await rt.store.list_runs() if r.run_id.count(".") == 2]
     assert len(grandchild) == 1 and grandchild[0].escalation is not None
     assert grandchild[0].escalation["details"]["dimension"] == "depth"
     assert grandchild[0].escalation["details"]["usage"] == 2

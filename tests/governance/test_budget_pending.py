@@ -86,7 +86,7 @@ async def calls_node(state: S, ctx: RunContext) -> dict[str, Any]:
     seen = []
     for i in range(state["calls"]):
         await model.chat(f"{ctx.run_id}:{i}", max_tokens=8)
-        row = await row_of(ctx_store[0], ctx.run_id.split("/")[0])  # the root's envelope
+        row = await row_of(ctx_store[0], ctx.run_id.split(".")[0])  # the root's envelope
         seen.append({"used": row.used["model_calls"], "held": row.reserved["model_calls"]})
     if state.get("fail"):
         raise RuntimeError("the node fails after its calls")

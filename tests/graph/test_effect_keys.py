@@ -218,7 +218,7 @@ async def test_subgraph_child_runs_have_keys_of_their_own() -> None:
         keys = []
         for res in (one, two):
             assert res.status is RunStatus.COMPLETED
-            child_id = f"{res.run_id}/1:sub:0"
+            child_id = f"{res.run_id}.1:sub:0"
             assert set(await journal(rt, child_id)) == {f"{child_id}:1:notify:0:effect:email:0"}
             keys.append(child_id)
         assert keys[0] != keys[1] and world.emails == ["A1", "A1"]

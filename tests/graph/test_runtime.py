@@ -267,7 +267,7 @@ async def test_subgraph_writes_fold_into_parent(rt: Runtime) -> None:
     assert hist[1].writes == [
         {"task_id": "1:sub:0", "node": "sub", "writes": {"notes": ["about bees", "review:auto"]}}
     ]
-    child = await rt.get_run(f"{res.run_id}/1:sub:0")
+    child = await rt.get_run(f"{res.run_id}.1:sub:0")
     assert child.status is S_.COMPLETED
     assert child.parent_run_id == res.run_id
     assert child.workflow == "child_False"
@@ -283,9 +283,20 @@ async def test_a_subgraph_run_is_its_parents_tenant_and_queue(rt: Runtime) -> No
     could not see them (or their events) and its limits did not count them."""
     wf = parent_graph(child_graph(ask=False), "parent_tenant")
     res = await rt.run(wf, {"topic": "bees", "notes": []}, tenant="acme", queue="q1", priority=7)
-    child = await rt.get_run(f"{res.run_id}/1:sub:0")
+    child = await rt.get_run(f"{res.run_id}.1:sub:0")
     assert (child.tenant, child.queue, child.priority) == ("acme", "q1", 7)
     assert [r.run_id for r in await rt.list_runs(tenant="acme")] == [child.run_id, res.run_id]
+
+
+async def test_a_child_started_under_the_earlier_id_form_is_continued(rt: Runtime) -> None:
+    """Children used to be ``{parent}/{task}``; a run started before URL-safe child ids finds
+    its child there after an upgrade instead of starting (and paying for) a second one."""
+    child_wf = child_graph(ask=False)
+    wf = parent_graph(child_wf, "parent_legacy")
+    await rt.run(child_wf, {"topic": "wasps", "notes": []}, run_id="p1/1:sub:0")
+    res = await rt.run(wf, {"topic": "bees", "notes": []}, run_id="p1")
+    assert res.state["notes"] == ["about wasps", "review:auto"]  # the legacy child's writes
+    assert [r.run_id for r in await rt.list_runs()] == ["p1", "p1/1:sub:0"]
 
 
 async def test_interrupt_inside_subgraph_surfaces_on_parent(rt: Runtime) -> None:
@@ -301,7 +312,7 @@ async def test_interrupt_inside_subgraph_surfaces_on_parent(rt: Runtime) -> None
             "payload": {"draft": "d1"},
         }
     ]
-    child_id = f"{res.run_id}/1:sub:0"
+    child_id = f"{res.run_id}.1:sub:0"
     assert (await rt.get_run(child_id)).status is S_.ESCALATED
     res = await rt.resume(res.run_id, "ship it")
     assert isinstance(res, RunResult)
@@ -349,7 +360,7 @@ async def test_failing_subgraph_fails_the_parent(rt: Runtime) -> None:
     assert err(res)["type"] == "RunFailedError"
     assert err(res)["node"] == "sub"
     assert "child broke" in err(res)["message"]
-    assert (await rt.get_run(f"{res.run_id}/1:sub:0")).status is S_.FAILED
+    assert (await rt.get_run(f"{res.run_id}.1:sub:0")).status is S_.FAILED
 
 
 def _concat(cur: Any, upd: Any) -> Any:

@@ -8,35 +8,31 @@ import contextlib
 from collections.abc import Mapping
 from typing import Any
 
-from tether.core.errors import LeaseLostError, RunNotFoundError
+from tether.core.errors import LeaseLostError
 from tether.core.lifecycle import ACTIVE
 from tether.graph.builder import Workflow
 from tether.graph.context import RunContext
 from tether.graph.host import RunHost, taken_elsewhere_or_free
 from tether.graph.results import RunResult
+from tether.graph.subgraph import open_child_run
 from tether.store.types import RunRecord
 
 
 async def start_child(
-    ctx: RunContext, wf: Workflow, child_id: str, data: Mapping[str, Any], meta: dict[str, Any]
+    ctx: RunContext,
+    wf: Workflow,
+    child: str | tuple[object, ...],
+    data: Mapping[str, Any],
+    meta: dict[str, Any],
 ) -> RunRecord:
-    """The child run ``child_id`` of ``ctx``'s run: found when it exists, else started (linked
-    to the parent, so it draws on the parent's budget envelope, and marked ``subgraph_of`` it,
-    so cancelling the parent cancels it too)."""
-    host = ctx.host
-    try:
-        return await host.store.get_run(child_id)
-    except RunNotFoundError:
-        await host.start(
-            wf,
-            dict(data),
-            run_id=child_id,
-            parent_run_id=ctx.run_id,
-            parent_step=ctx.step,
-            metadata={**meta, "subgraph_of": ctx.run_id},
-            actor=f"run:{ctx.run_id}",
-        )
-        return await host.store.get_run(child_id)
+    """``ctx``'s run's child: found when it exists, else started (linked to the parent, so it
+    draws on the parent's budget envelope, and marked ``subgraph_of`` it, so cancelling the
+    parent cancels it too). ``child``: the parts its id derives from, such as
+    ``(ctx.task_id, branch)`` (``core.ids.child_run_id``: URL-safe, reachable over HTTP; a run
+    started before those ids finds its children under the earlier ``{run}/{part}/...``), or
+    an id of your own. Use the returned run's id."""
+    meta = {**meta, "subgraph_of": ctx.run_id}
+    return await open_child_run(ctx.host, ctx, wf, child, data, meta)
 
 
 async def follow(host: RunHost, child_id: str) -> RunResult:

@@ -147,10 +147,11 @@ def fork_join_node(
                 return host.clock.now() + timeout
 
             deadline = float(await ctx.journaled("fork_deadline", {"timeout": timeout}, fix))
-        ids = [f"{ctx.run_id}/{ctx.task_id}/{i}" for i in range(len(inputs))]
-        for i, (child_id, data) in enumerate(zip(ids, inputs, strict=True)):
+        ids = []
+        for i, data in enumerate(inputs):
             meta = {"fork_of": ctx.run_id, "branch": i}
-            await start_child(ctx, options.branch, child_id, data, meta)
+            child = await start_child(ctx, options.branch, (ctx.task_id, i), data, meta)
+            ids.append(child.run_id)
         ctx.emit("fork", {"children": ids, "join": options.join, "quorum": options.quorum})
         relay = Relay(ctx)
         waiters = {asyncio.ensure_future(follow(host, cid)): i for i, cid in enumerate(ids)}

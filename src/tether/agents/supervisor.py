@@ -174,8 +174,10 @@ def supervisor_agent(options: SupervisorOptions, *, name: str = "supervisor") ->
                 spent.append(response)
                 answer = response.text
             else:
-                child = f"{ctx.run_id}/{ctx.task_id}/{hop}"
-                await start_child(ctx, spec.agent, child, {"task": text}, {"specialist": agent})
+                rec = await start_child(
+                    ctx, spec.agent, (ctx.task_id, hop), {"task": text}, {"specialist": agent}
+                )
+                child = rec.run_id
                 res = await follow(ctx.host, child)
                 if res.status is not RunStatus.COMPLETED:
                     raise RunFailedError(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import time
 
 from tether.core.liveness import current_incarnation, worker_id
@@ -27,6 +29,39 @@ def task_id(step: int, node: str, index: int) -> str:
     return f"{step}:{node}:{index}"
 
 
+ID_CHARS = "A-Za-z0-9_.:@-"
+"""What a run id tether makes is written with: one URL path segment, no escaping
+(``/v1/runs/{id}``, a shell argument, a file name)."""
+MAX_ID = 200
+_UNSAFE = re.compile(f"[^{ID_CHARS}]")
+
+
+def child_run_id(parent: str, *parts: object) -> str:
+    """The id of ``parent``'s child run for ``parts`` (the task that starts it, a branch
+    number): the same for the same parts, so a task run again finds its child. Characters
+    outside ``ID_CHARS`` (a node named "review draft") become ``_`` plus a digest of the
+    original, and an id that would pass ``MAX_ID`` characters is shortened to a digest, so
+    every child is reachable at ``/v1/runs/{id}`` like any run."""
+    tail = ".".join(str(p) for p in parts)
+    safe = _UNSAFE.sub("_", tail)
+    if safe != tail:
+        safe += "-" + _digest(tail)[:8]
+    child = f"{parent}.{safe}"
+    if len(child) <= MAX_ID:
+        return child
+    return f"{parent[: MAX_ID - 34]}.{_digest(child)}"
+
+
+def legacy_child_run_id(parent: str, *parts: object) -> str:
+    """The id tether before URL-safe child ids gave the same child (``{parent}/{task}/...``):
+    a run started then finds its children under it after an upgrade."""
+    return "/".join([parent, *(str(p) for p in parts)])
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
 def effect_key(run_id: str, task: str, call_index: int, kind: str) -> str:
     """Key of a journaled call: ``{run}:{step}:{node}:{index}:{kind}:{call index}``.
 
@@ -34,7 +69,7 @@ def effect_key(run_id: str, task: str, call_index: int, kind: str) -> str:
     MCP server (``_meta``) or the model journal, so it must be
 
     * unique across runs: two runs of one workflow (or a fork of a run, or a subgraph's child
-      run, whose id is ``{parent run}/{task}``) never share a key, so a service that dedupes
+      run, whose id is ``{parent run}.{task}``) never share a key, so a service that dedupes
       on it never drops another run's call;
     * stable within a run: a resumed, crash-recovered or retried run re-runs its task with the
       same run id, step, task and call order, so it makes the same keys and finds its journal.

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from tether.core.errors import EscalationSignal, RunFailedError, RunNotFoundError
+from tether.core.ids import child_run_id, legacy_child_run_id
 from tether.core.lifecycle import ACTIVE, RunStatus
 from tether.graph.host import taken_elsewhere_or_free
 from tether.graph.relay import Relay
@@ -14,6 +16,7 @@ if TYPE_CHECKING:
     from tether.graph.builder import Workflow
     from tether.graph.context import RunContext
     from tether.graph.host import RunHost
+    from tether.store.types import RunRecord
 
 
 def _fold(reducer: str, values: list[Any]) -> Any:
@@ -40,6 +43,43 @@ def _fold(reducer: str, values: list[Any]) -> Any:
     return values[-1]
 
 
+async def open_child_run(
+    rt: RunHost,
+    ctx: RunContext,
+    wf: Workflow,
+    child: str | tuple[object, ...],
+    data: Mapping[str, Any],
+    metadata: Mapping[str, Any],
+) -> RunRecord:
+    """``ctx``'s run's child: found when it exists, else started, linked to the parent (its
+    budget envelope, its cancel). ``child``: the parts its id derives from
+    (``core.ids.child_run_id``; found under the id tether gave it before URL-safe ids too), or
+    an id as is. The child is its parent's: its tenant sees it (and its events) and its limits
+    count it; it waits in the parent's queue at the parent's priority, as a fork does."""
+    if isinstance(child, str):
+        child_id, ids = child, [child]
+    else:
+        child_id = child_run_id(ctx.run_id, *child)
+        ids = [child_id, legacy_child_run_id(ctx.run_id, *child)]
+    for cid in ids:
+        with contextlib.suppress(RunNotFoundError):
+            return await rt.store.get_run(cid)
+    parent = await rt.store.get_run(ctx.run_id)
+    await rt.start(
+        wf,
+        dict(data),
+        run_id=child_id,
+        parent_run_id=ctx.run_id,
+        parent_step=ctx.step,
+        metadata=dict(metadata),
+        actor=f"run:{ctx.run_id}",
+        queue=parent.queue,
+        priority=parent.priority,
+        tenant=parent.tenant,
+    )
+    return await rt.store.get_run(child_id)
+
+
 async def run_subgraph(rt: RunHost, wf: Workflow, arg: Any, ctx: RunContext) -> dict[str, Any]:
     """Run (or continue) the child run of this task; return its writes as the node's update.
 
@@ -47,30 +87,12 @@ async def run_subgraph(rt: RunHost, wf: Workflow, arg: Any, ctx: RunContext) -> 
     a resume finds the same child and continues it instead of starting over. An interrupt in
     the child surfaces as an interrupt of the parent node; the answer is passed down.
     """
-    child_id = f"{ctx.run_id}/{ctx.task_id}"
     child_fields = wf.schema.fields
     data = dict(arg) if isinstance(arg, Mapping) else {}
     if child_fields:
         data = {k: v for k, v in data.items() if k in child_fields}
-    try:
-        rec = await rt.store.get_run(child_id)
-    except RunNotFoundError:
-        # the child is its parent's: its tenant sees it (and its events) and its limits count
-        # it; it waits in the parent's queue at the parent's priority, as a fork does
-        parent = await rt.store.get_run(ctx.run_id)
-        await rt.start(
-            wf,
-            data,
-            run_id=child_id,
-            parent_run_id=ctx.run_id,
-            parent_step=ctx.step,
-            metadata={"subgraph_of": ctx.run_id},
-            actor=f"run:{ctx.run_id}",
-            queue=parent.queue,
-            priority=parent.priority,
-            tenant=parent.tenant,
-        )
-        rec = await rt.store.get_run(child_id)
+    rec = await open_child_run(rt, ctx, wf, (ctx.task_id,), data, {"subgraph_of": ctx.run_id})
+    child_id = rec.run_id
     relay = Relay(ctx)
     while True:
         if rec.status in ACTIVE and taken_elsewhere_or_free(rt, rec):
