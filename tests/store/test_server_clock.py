@@ -193,3 +193,27 @@ async def test_a_worker_on_a_host_behind_does_not_look_dead(pg_dsn: str, pg_sche
     finally:
         await behind.close()
         await normal.close()
+
+
+async def test_a_failed_measurement_is_not_tried_before_every_lease() -> None:
+    """While the server is unreachable each measurement waits out the store's retries: one
+    failure keeps the offset and waits for the next interval."""
+    pytest.importorskip("psycopg")
+    from tether.store.postgres import PostgresStore
+
+    mono = [0.0]
+    clock = ServerClock(local=time.time, monotonic=lambda: mono[0])
+    store = PostgresStore("postgresql://nowhere.invalid/x", clock=clock)
+    tries = []
+
+    async def unreachable() -> None:
+        tries.append(1)
+        raise OSError("connection refused")
+
+    store._align_clock = unreachable  # type: ignore[method-assign]
+    for _ in range(3):
+        await store._before_leasing()
+    assert len(tries) == 1 and clock.offset == 0.0
+    mono[0] += REALIGN_EVERY
+    await store._before_leasing()
+    assert len(tries) == 2

@@ -280,11 +280,14 @@ class PostgresStore(SqlStore):
     async def _before_leasing(self) -> None:
         """Measure the offset again once ``REALIGN_EVERY`` passed (before taking leases, whose
         expiry other hosts compare with their own reading of the server's time). A failure
-        leaves the last offset in place: the operation that follows meets the outage itself."""
-        if isinstance(self.clock, ServerClock) and self.clock.due():
+        leaves the last offset in place until the next interval: the operation that follows
+        meets the outage itself."""
+        clock = self.clock
+        if isinstance(clock, ServerClock) and clock.due():
             try:
                 await self._align_clock()
             except Exception as exc:
+                clock.postpone()
                 log.debug("measuring the server's clock failed: %s", exc)
 
     async def _lock_schema(self, tx: Tx) -> None:

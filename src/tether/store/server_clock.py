@@ -55,6 +55,11 @@ class ServerClock:
         """True when the offset was never measured or was measured over ``every`` seconds ago."""
         return self._monotonic() - self._aligned_at >= every
 
+    def postpone(self) -> None:
+        """A measurement failed (the server is unreachable): keep the offset, try again in
+        ``REALIGN_EVERY`` seconds rather than before every lease taken during the outage."""
+        self._aligned_at = self._monotonic()
+
     def align(self, samples: Sequence[Sample]) -> None:
         """Take the offset from the sample with the shortest round trip (the server read its
         clock somewhere inside it; the middle is the best guess). Samples that make no sense
