@@ -80,7 +80,9 @@ def pg_store(dsn: str, schema: str, skew: float = 0.0, **kw: Any) -> PostgresSto
 
 
 @pytest.mark.postgres
-async def test_a_postgres_store_tells_the_servers_time(pg_dsn: str, pg_schema: str) -> None:
+async def test_a_postgres_store_tells_the_servers_time(
+    pg_dsn: str, pg_schema: str, caplog: pytest.LogCaptureFixture
+) -> None:
     from tether.store.postgres import PostgresStore
 
     plain = PostgresStore(pg_dsn, schema=pg_schema)
@@ -95,6 +97,8 @@ async def test_a_postgres_store_tells_the_servers_time(pg_dsn: str, pg_schema: s
             assert clock.round_trip is not None
             assert abs(clock.now() - time.time()) < 5.0, clock
         assert ahead.clock.offset == pytest.approx(-20.0, abs=5.0)
+        warned = [r.getMessage() for r in caplog.records if "NTP" in r.getMessage()]
+        assert len(warned) == 1 and "20" in warned[0] and "ahead of" in warned[0], warned
     finally:
         await plain.close()
         await ahead.close()

@@ -77,6 +77,9 @@ Conn = psycopg.AsyncConnection[Any]
 log = logging.getLogger("tether.store")
 
 _SERVER_NOW = "SELECT extract(epoch FROM clock_timestamp())::float8"
+SKEW_WARNING = 1.0
+"""Seconds between this host's clock and the server's beyond which opening the store (and a
+later measurement that finds it moved that much) logs a WARNING."""
 
 
 def quote_ident(name: str) -> str:
@@ -275,7 +278,15 @@ class PostgresStore(SqlStore):
                 samples.append((sent, float(row[0]) if row else math.nan, clock.local()))
             return samples
 
+        before = clock.offset
         clock.align(await self._opened().run(op))
+        if abs(clock.offset) >= SKEW_WARNING and abs(clock.offset - before) >= SKEW_WARNING:
+            log.warning(
+                "this host's clock is %.1f s %s PostgreSQL's; tether tells time by the "
+                "server's (leases, timers, heartbeats), but check NTP on this host",
+                abs(clock.offset),
+                "behind" if clock.offset > 0 else "ahead of",
+            )
 
     async def _before_leasing(self) -> None:
         """Measure the offset again once ``REALIGN_EVERY`` passed (before taking leases, whose
