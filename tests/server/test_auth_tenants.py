@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.server.conftest import Server, bearer
+from tests.server.conftest import Server, bearer, open_server
 from tether.governance.approvals import Approvals, generate_key, sign
 from tether.server.keys import KeyVerifier, key_id_of
 from tether.store.memory import MemoryStore
@@ -322,3 +323,25 @@ def test_threads_are_per_tenant(keyed: Server) -> None:
     assert other.status_code == 409 and first not in other.text, other.text
     listed = c.get("/v1/runs", params={"thread_id": "t1"}, headers=b).json()["items"]
     assert [r["run_id"] for r in listed] == [theirs["run_id"]]
+
+
+@pytest.fixture
+def colon_tenants(tmp_path: Path) -> Iterator[Server]:
+    scopes = ["read", "submit"]
+    yield from open_server(tmp_path, {"plain": ("acme", scopes), "colon": ("acme:x", scopes)})
+
+
+def test_keys_of_tenants_whose_names_hold_a_colon_stay_apart(colon_tenants: Server) -> None:
+    """Keys were ``tenant:{tenant}:{key}``: tenant "acme" with key "x:k" and tenant "acme:x"
+    with key "k" were one key, and the second tenant got the first one's run."""
+    c = colon_tenants.client
+    body = {"workflow": "echo", "input": {"text": "same"}}
+    first = c.post(
+        "/v1/runs", json={**body, "idempotency_key": "x:k"}, headers=h(colon_tenants, "plain")
+    )
+    second = c.post(
+        "/v1/runs", json={**body, "idempotency_key": "k"}, headers=h(colon_tenants, "colon")
+    )
+    assert first.status_code == second.status_code == 202, second.text
+    assert first.json()["run_id"] != second.json()["run_id"]
+    assert second.json()["tenant"] == "acme:x"

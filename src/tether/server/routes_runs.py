@@ -88,10 +88,14 @@ def check_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
 
 
 def idempotency_key(who: Principal, key: str | None) -> str | None:
-    """Keys are per tenant: the same key from two tenants names two runs."""
+    """Keys are per tenant: the same key from two tenants names two runs. The tenant's ``%``
+    and ``:`` are escaped, so tenant "acme" with key "x:k" and tenant "acme:x" with key "k"
+    stay apart (a tenant without either is spelt as before: a retry across an upgrade finds
+    its run)."""
     if key is None or who.tenant is None:
         return key
-    return f"tenant:{who.tenant}:{key}"
+    tenant = who.tenant.replace("%", "%25").replace(":", "%3A")
+    return f"tenant:{tenant}:{key}"
 
 
 async def run_view(services: Services, run: RunRecord) -> dict[str, Any]:

@@ -64,9 +64,9 @@ def check_same_submission(run: RunRecord, existing: RunRecord) -> None:
             f"{existing.workflow!r}, not {run.workflow!r}; use a new key for a different request"
         )
     if existing.tenant != run.tenant:
-        raise IdempotencyConflictError(
-            f"idempotency key {key!r} was already used by run {existing.run_id} of another "
-            "tenant; use a new key (or scope keys per tenant)"
+        raise IdempotencyConflictError(  # naming no run: it is not the caller's to know
+            f"idempotency key {key!r} was already used by another tenant; use a new key (or "
+            "scope keys per tenant)"
         )
     if run.input_hash is not None and existing.input_hash != run.input_hash:
         raise idempotency_conflict(key, existing.run_id)
