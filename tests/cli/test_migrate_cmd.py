@@ -34,8 +34,8 @@ def test_an_older_store_gets_only_what_it_lacks(tmp_path: Path) -> None:
     assert run_cli("migrate", store=url).rc == 0
     with sqlite3.connect(db) as conn:  # as a tether one version older left it
         conn.execute("DELETE FROM tether_schema_version WHERE version = ?", (LATEST_VERSION,))
-        conn.execute("DROP INDEX tether_events_takeovers")
-        conn.execute("DROP INDEX tether_events_model_calls")
+        for column in ("queue", "priority", "tenant"):  # what v19 adds
+            conn.execute(f"ALTER TABLE tether_schedules DROP COLUMN {column}")
     plan = run_cli("migrate", "--dry-run", store=url)
     assert plan.rc == 0, plan.err
     assert f"would migrate v{LATEST_VERSION - 1} → v{LATEST_VERSION}" in plan.out
@@ -48,8 +48,8 @@ def test_an_older_store_gets_only_what_it_lacks(tmp_path: Path) -> None:
     assert (done["from"], done["to"]) == (LATEST_VERSION - 1, LATEST_VERSION)
     assert [v["version"] for v in done["versions"]] == [LATEST_VERSION]
     with sqlite3.connect(db) as conn:
-        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
-    assert {"tether_events_takeovers", "tether_events_model_calls"} <= names
+        columns = {r[1] for r in conn.execute("PRAGMA table_info(tether_schedules)")}
+    assert {"queue", "priority", "tenant"} <= columns
 
 
 def test_a_newer_schema_and_a_memory_store_are_refused(tmp_path: Path) -> None:

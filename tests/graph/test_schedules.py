@@ -4,6 +4,7 @@ the latest missed slot after downtime, and a real-time check with one-second slo
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypedDict
@@ -256,3 +257,89 @@ async def test_a_slot_whose_queue_is_full_waits_for_room_without_raising(
         assert await rt.fire_timers() == 1
         (run,) = [r for r in await rt.list_runs() if r.metadata.get("schedule") == "hourly"]
         assert run.metadata["slot"] == HOUR
+
+
+async def test_a_schedule_starts_its_runs_on_its_queue_for_its_tenant(
+    make_store: Callable[[FakeClock], RunStore],
+) -> None:
+    """Before: every scheduled run went on the default queue with no tenant, so a tenant's
+    nightly job escaped the tenant's limits, quotas and kill switches, and the workers of the
+    queue it belonged to never saw it."""
+    clock = FakeClock(T0)
+    async with Runtime(make_store(clock), recover=False, clock=clock) as rt:
+        made = await rt.schedule(
+            "0 * * * *",
+            WF,
+            {"who": "acme"},
+            name="acme-hourly",
+            queue="reports",
+            priority=5,
+            tenant="acme",
+        )
+        assert (made.queue, made.priority, made.tenant) == ("reports", 5, "acme")
+        await rt.schedule("0 * * * *", WF, {"who": "ops"}, name="plain")
+        (kept, plain) = await rt.store.list_schedules()  # type: ignore[attr-defined]
+        assert (kept.queue, kept.priority, kept.tenant) == ("reports", 5, "acme")
+        assert (plain.queue, plain.priority, plain.tenant) == ("default", 0, None)
+        clock.set(HOUR + 1)
+        assert await rt.fire_timers() == 2
+        by_name = {r.metadata["schedule"]: r for r in await cron_runs(rt)}
+        run = by_name["acme-hourly"]
+        assert (run.queue, run.priority, run.tenant) == ("reports", 5, "acme")
+        assert (by_name["plain"].queue, by_name["plain"].tenant) == ("default", None)
+        # scheduling it again moves later runs elsewhere; the slot already fired stays
+        moved = await rt.schedule("0 * * * *", WF, {"who": "acme"}, name="acme-hourly")
+        assert (moved.queue, moved.priority, moved.tenant) == ("default", 0, None)
+    # only the workers of its queue take it
+    async with Runtime(
+        make_store(clock), workflows=[WF], recover=False, clock=clock, queues=["reports"]
+    ) as worker:
+        assert await worker.recover_once() == [run.run_id]
+        done = await worker.wait(run.run_id, timeout=60)
+        assert done.state["who"] == "report for acme"
+
+
+@pytest.mark.parametrize(
+    ("placement", "message"),
+    [
+        ({"queue": ""}, "queue must be a non-empty string"),
+        ({"priority": 1.5}, "priority must be an int"),
+        ({"tenant": ""}, "tenant must be a non-empty string"),
+    ],
+)
+async def test_a_bad_queue_priority_or_tenant_is_refused_when_scheduling(
+    placement: dict[str, Any], message: str
+) -> None:
+    clock = FakeClock(T0)
+    async with Runtime(MemoryStore(clock), recover=False, clock=clock) as rt:
+        with pytest.raises(InvalidInputError, match=message):
+            await rt.schedule("0 * * * *", WF, {"who": "x"}, name="bad", **placement)
+        assert await rt.store.list_schedules() == []  # type: ignore[attr-defined]
+
+
+async def test_schedules_stored_before_v19_keep_firing_on_the_default_queue(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tether.store import schema
+
+    path, clock = tmp_path / "runs.db", FakeClock(T0)
+    with monkeypatch.context() as m:  # a tether whose schedules had no queue, priority, tenant
+        m.setattr(schema, "_VERSIONS", [v for v in schema._VERSIONS if v[0] < 19])
+        m.setattr(schema, "LATEST_VERSION", 18)
+        old = SqliteStore(path, clock=clock)
+        await old.setup()
+        await old.close()
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "INSERT INTO tether_schedules (name, cron, workflow, input, next_fire_at, enabled, "
+            "created_at, updated_at) VALUES ('hourly', '0 * * * *', 'report', ?, ?, 1, 0, 0)",
+            (b'{"who":"ops"}', HOUR),
+        )
+    store = SqliteStore(path, clock=clock)
+    async with Runtime(store, workflows=[WF], recover=False, clock=clock) as rt:
+        (s,) = await rt.store.list_schedules()  # type: ignore[attr-defined]
+        assert (s.queue, s.priority, s.tenant) == ("default", 0, None)
+        clock.set(HOUR + 1)
+        assert await rt.fire_timers() == 1
+        (run,) = await cron_runs(rt)
+        assert (run.queue, run.tenant) == ("default", None)

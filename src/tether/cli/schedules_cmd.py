@@ -64,13 +64,16 @@ async def _list(args: argparse.Namespace, out: Output) -> None:
         out.err.print(Text("no schedules", style="dim"))
         return
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    for col in ("NAME", "CRON (UTC)", "WORKFLOW", "STATE", "NEXT", "LAST SLOT"):
+    for col in ("NAME", "CRON (UTC)", "WORKFLOW", "QUEUE", "TENANT", "STATE", "NEXT", "LAST SLOT"):
         table.add_column(col, no_wrap=True)
     for s in rows:
+        queue = s.queue if not s.priority else f"{s.queue} (priority {s.priority})"
         table.add_row(
             s.name,
             s.cron,
             s.workflow,
+            queue,
+            Text("-", "dim") if s.tenant is None else s.tenant,
             Text("enabled", "green") if s.enabled else Text("disabled", "dim"),
             fmt_time(s.next_fire_at),
             fmt_time(s.last_slot),
@@ -84,6 +87,9 @@ def _json(s: Schedule) -> dict[str, Any]:
         "cron": s.cron,
         "workflow": s.workflow,
         "input": s.input,
+        "queue": s.queue,
+        "priority": s.priority,
+        "tenant": s.tenant,
         "enabled": s.enabled,
         "next_fire_at": s.next_fire_at,
         "last_slot": s.last_slot,

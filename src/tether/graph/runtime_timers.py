@@ -65,16 +65,28 @@ class TimersAndSchedules:
         *,
         name: str | None = None,
         enabled: bool = True,
+        queue: str = "default",
+        priority: int = 0,
+        tenant: str | None = None,
     ) -> Schedule:
         """Start a run of ``wf`` with ``input`` at every slot of ``cron`` (UTC; 5 fields, or 6
         with seconds last), exactly once per slot across every runtime on the store; the runs
         are enqueued for any runtime with ``recover=True`` that knows ``wf``. The schedule is
         stored under ``name`` (default: the workflow's name); scheduling it again with the
-        same expression keeps its next slot. See ``tether.graph.schedules``."""
+        same expression keeps its next slot. Its runs go on ``queue`` with ``priority`` and
+        belong to ``tenant``, as ``start`` takes them. See ``tether.graph.schedules``."""
         await self._ensure_open()
         self.register(wf)
         return await put_schedule(
-            cast("Runtime", self), cron, wf, input, name=name, enabled=enabled
+            cast("Runtime", self),
+            cron,
+            wf,
+            input,
+            name=name,
+            enabled=enabled,
+            queue=queue,
+            priority=priority,
+            tenant=tenant,
         )
 
     async def unschedule(self, name: str) -> bool:

@@ -8,6 +8,10 @@ schedule's ``next_fire_at`` moves on with a compare-and-set. After downtime that
 several slots, only the latest missed slot fires (once), then the schedule continues from the
 next slot after now.
 
+Each run goes on the schedule's ``queue`` with its ``priority`` and ``tenant`` (checked as
+``start`` checks them), so a tenant's nightly job counts against that tenant's limits and
+quotas and is served by the workers of that queue.
+
 The input is checked against the workflow when scheduling, and a name is one schedule's:
 scheduling another workflow under a name in use is refused. A slot whose run cannot start
 because the stored input no longer fits (the workflow's state changed in a deploy since) is
@@ -31,6 +35,7 @@ from tether.core.errors import (
     QueueFullError,
     UserError,
 )
+from tether.graph.queueing import placement
 from tether.graph.state import check_storable
 from tether.graph.timers import timer_store
 from tether.store.timers import Schedule, TimerStore
@@ -72,13 +77,23 @@ def latest_slot(cron: str, at: float) -> float:
 
 
 async def put_schedule(
-    rt: RunHost, cron: str, wf: Workflow, input: Any, *, name: str | None, enabled: bool
+    rt: RunHost,
+    cron: str,
+    wf: Workflow,
+    input: Any,
+    *,
+    name: str | None,
+    enabled: bool,
+    queue: str = "default",
+    priority: int = 0,
+    tenant: str | None = None,
 ) -> Schedule:
     name = wf.name if name is None else name
     if not isinstance(name, str) or not name:
         raise InvalidInputError("a schedule's name must be a non-empty string")
     check_storable(name=name)
     check_cron(cron)
+    placement(queue, priority, tenant, None, 0.0)  # the same checks as start()'s
     wf.schema.initial_state(input)  # what start() would refuse at every slot, refused now
     store = timer_store(rt)
     held = await store.get_schedule(name)
@@ -89,7 +104,17 @@ async def put_schedule(
             f"(runtime.unschedule({name!r}), `tether schedules delete {name}`)"
         )
     now = rt.clock.now()
-    row = Schedule(name, cron, wf.name, input, next_slot(cron, now), enabled)
+    row = Schedule(
+        name,
+        cron,
+        wf.name,
+        input,
+        next_slot(cron, now),
+        enabled,
+        queue=queue,
+        priority=priority,
+        tenant=tenant,
+    )
     return await store.put_schedule(row)
 
 
@@ -126,6 +151,9 @@ async def fire_schedules(rt: RunHost, known: dict[str, Workflow]) -> int:
                 s.input,
                 idempotency_key=slot_key(s.name, slot),
                 execute=False,
+                queue=s.queue,
+                priority=s.priority,
+                tenant=s.tenant,
                 metadata={"schedule": s.name, "slot": slot},
                 actor=f"schedule:{s.name}",
             )

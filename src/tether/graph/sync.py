@@ -211,9 +211,23 @@ class SyncRuntime:
         *,
         name: str | None = None,
         enabled: bool = True,
+        queue: str = "default",
+        priority: int = 0,
+        tenant: str | None = None,
     ) -> Schedule:
         """Start a run of ``wf`` at every slot of ``cron``; see ``Runtime.schedule``."""
-        return self._bridge.call(self.runtime.schedule(cron, wf, input, name=name, enabled=enabled))
+        return self._bridge.call(
+            self.runtime.schedule(
+                cron,
+                wf,
+                input,
+                name=name,
+                enabled=enabled,
+                queue=queue,
+                priority=priority,
+                tenant=tenant,
+            )
+        )
 
     def unschedule(self, name: str) -> bool:
         """Remove the schedule ``name``; see ``Runtime.unschedule``."""

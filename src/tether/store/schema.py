@@ -255,6 +255,7 @@ _VERSIONS: list[tuple[int, Callable[[Dialect], list[str]]]] = [
     (15, sql_api_keys.migration),
     (17, sql_evaluation_log.migration),
     (18, _v18),
+    (19, sql_timers.placement_migration),
 ]
 LATEST_VERSION = _VERSIONS[-1][0]
 

@@ -1,5 +1,6 @@
-"""Timers and cron schedules (``tether.store.timers``) of the SQL backends: schema v9 and its
-statements, written once for SQLite and PostgreSQL (mixed into ``SqlStore``).
+"""Timers and cron schedules (``tether.store.timers``) of the SQL backends: schema v9 (v19: the
+queue, priority and tenant of a schedule's runs) and its statements, written once for SQLite and
+PostgreSQL (mixed into ``SqlStore``).
 
 Claiming due timers is one ``WITH c AS MATERIALIZED (SELECT ... FOR UPDATE SKIP LOCKED)
 UPDATE ... RETURNING``: on PostgreSQL concurrent claimers pass over each other's rows, and the outer
@@ -37,6 +38,9 @@ SCHEDULE_COLUMNS = (
     "last_slot",
     "created_at",
     "updated_at",
+    "queue",
+    "priority",
+    "tenant",
 )
 
 
@@ -69,6 +73,17 @@ def migration(d: Dialect) -> list[str]:
             created_at {r} NOT NULL,
             updated_at {r} NOT NULL
         )""",
+    ]
+
+
+def placement_migration(d: Dialect) -> list[str]:
+    """Schema v19: a schedule's ``queue``, ``priority`` and ``tenant``, given to every run it
+    starts (schedules written before start theirs on the default queue, with no tenant)."""
+    p = d.prefix
+    return [
+        f"ALTER TABLE {p}schedules ADD COLUMN queue TEXT NOT NULL DEFAULT 'default'",
+        f"ALTER TABLE {p}schedules ADD COLUMN priority INTEGER NOT NULL DEFAULT 0",
+        f"ALTER TABLE {p}schedules ADD COLUMN tenant TEXT",
     ]
 
 
@@ -111,9 +126,11 @@ def _statements(d: Dialect, n_kinds: int) -> dict[str, str]:
         ),
         "put_schedule": (
             f"INSERT INTO {p}schedules AS s ({scols}) VALUES (?, ?, ?, ?, CAST(? AS {r}), "
-            f"CAST(? AS INTEGER), NULL, CAST(? AS {r}), CAST(? AS {r})) "
+            f"CAST(? AS INTEGER), NULL, CAST(? AS {r}), CAST(? AS {r}), ?, "
+            "CAST(? AS INTEGER), ?) "
             "ON CONFLICT (name) DO UPDATE SET workflow = excluded.workflow, "
             "input = excluded.input, enabled = excluded.enabled, "
+            "queue = excluded.queue, priority = excluded.priority, tenant = excluded.tenant, "
             "updated_at = excluded.updated_at, "
             "next_fire_at = CASE WHEN s.cron = excluded.cron THEN s.next_fire_at "
             "ELSE excluded.next_fire_at END, "
@@ -150,7 +167,7 @@ def _timer(row: Sequence[Any]) -> Timer:
 
 
 def _schedule(row: Sequence[Any]) -> Schedule:
-    name, cron, wf, inp, nxt, enabled, last, created, updated = row
+    name, cron, wf, inp, nxt, enabled, last, created, updated, queue, priority, tenant = row
     return Schedule(
         name,
         cron,
@@ -161,6 +178,9 @@ def _schedule(row: Sequence[Any]) -> Schedule:
         None if last is None else float(last),
         float(created),
         float(updated),
+        str(queue),
+        int(priority),
+        tenant,
     )
 
 
@@ -227,7 +247,10 @@ class SqlTimers:
     async def put_schedule(self, schedule: Schedule) -> Schedule:
         s, now = schedule, self.clock.now()
         inp = None if s.input is None else dumps(s.input)
-        params = (s.name, s.cron, s.workflow, inp, s.next_fire_at, int(s.enabled), now, now)
+        params = (
+            *(s.name, s.cron, s.workflow, inp, s.next_fire_at, int(s.enabled), now, now),
+            *(s.queue, s.priority, s.tenant),
+        )
         (row,) = await self._fetch(self._timer_sql("put_schedule"), params)
         return _schedule(row)
 

@@ -50,6 +50,12 @@ class Schedule:
     """The slot that fired last (None: never fired)."""
     created_at: float = 0.0
     updated_at: float = 0.0
+    queue: str = "default"
+    """The queue its runs are enqueued on (schema v19)."""
+    priority: int = 0
+    """Their priority within the queue (higher first)."""
+    tenant: str | None = None
+    """Whose runs they are (per-tenant limits, quotas, kill switches; None: no tenant)."""
 
 
 @runtime_checkable
