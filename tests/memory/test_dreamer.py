@@ -178,8 +178,8 @@ async def test_a_scheduled_dream_runs_on_its_own(tmp_path: Path) -> None:
     plane = await seeded(clock)
     wf = dreamer_workflow(plane, None, embedder=HashingEmbedder(), clock=clock)
     async with Runtime(SqliteStore(tmp_path / "r.db"), workflows=[wf], poll_interval=0.05) as rt:
-        sched: Any = await rt.schedule("* * * * * *", wf, {"tenant": "acme"}, name="dream-acme")
-        assert sched.workflow == wf.name and sched.input == {"tenant": "acme"}
+        sched: Any = await rt.schedule("* * * * * *", wf, {}, name="dream-acme", tenant="acme")
+        assert sched.workflow == wf.name and (sched.input, sched.tenant) == ({}, "acme")
         done: list[Any] = []
         for _ in range(1200):  # a hang guard only: it fires within a second or two
             runs = await rt.store.list_runs(workflow=wf.name)
@@ -188,8 +188,29 @@ async def test_a_scheduled_dream_runs_on_its_own(tmp_path: Path) -> None:
                 break
             await asyncio.sleep(0.05)
         assert done, "the scheduled dream never completed"
+        assert done[0].tenant == "acme"  # its model calls count against acme's quota
         audit = await consolidation_audit(rt.store, tenant="acme")
     assert len(audit) >= 5 and {a["reason"] for a in audit} == {"merged"}
+
+
+async def test_a_tenants_run_dreams_for_that_tenant_only(tmp_path: Path) -> None:
+    """Before: the input named the tenant, so a run of tenant acme (an acme API key over
+    HTTP) could consolidate, and remove, globex's memories by saying {'tenant': 'globex'}."""
+    clock = FakeClock()
+    plane = await seeded(clock)
+    globex = await texts(plane, "globex")
+    wf = dreamer_workflow(plane, None, embedder=HashingEmbedder(), clock=clock)
+    async with Runtime(SqliteStore(tmp_path / "r.db"), workflows=[wf], recover=False) as rt:
+        reach = await rt.run(wf, {"tenant": "globex"}, tenant="acme")
+        assert reach.status.value == "FAILED"
+        assert "belongs to tenant 'acme'" in reach.error["message"]
+        assert await texts(plane, "globex") == globex
+        own = await rt.run(wf, {"dry_run": True}, tenant="acme")  # no tenant in the input
+        assert own.completed, own.error
+        assert await consolidation_audit(rt.store, tenant="acme")
+        assert await consolidation_audit(rt.store, tenant="globex") == []
+        same = await rt.run(wf, {"tenant": "acme", "dry_run": True}, tenant="acme")
+        assert same.completed, same.error
 
 
 class FlakyForget:

@@ -118,7 +118,12 @@ async def test_tenant_must_be_knowable_inside_a_run(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "r.db")
     blind = {"tools": ToolExecutor(mem.tools())}
     async with Runtime(store, workflows=[wf], recover=False, deps=blind) as rt:
+        # a run with a tenant carries it to the tools (RunContext.tenant)
         r = await rt.run(wf, {"calls": [("recall", {"query": "x"})]}, tenant="acme")
+        assert r.state["results"][0] == []
+        # a run without one may be the child of a tenanted run started before children took
+        # their parent's tenant: only the run store can tell
+        r = await rt.run(wf, {"calls": [("recall", {"query": "x"})]})
         assert "runs=" in r.state["results"][0]["msg"]
     store = SqliteStore(tmp_path / "r.db")  # the first runtime closed its store
     bound = {"tools": ToolExecutor(mem.tools(runs=store), tenant="globex")}

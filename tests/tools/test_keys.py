@@ -3,11 +3,12 @@ a one-off key its retries share; a broken rule is a typed error, never a crash."
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 
-from tether.core.errors import ToolError, ToolTransientError
+from tether.core.errors import ConfigurationError, ToolError, ToolTransientError
 from tether.tools import ToolExecutor, ToolRetry, tool
 
 FAST = ToolRetry(max_attempts=3, initial_interval=0.001, jitter=False)
@@ -74,3 +75,60 @@ async def test_a_broken_key_rule_is_a_typed_error_not_a_crash(rule: Any, message
     assert res.error.tool == "charge" and not res.error.retryable and calls == []
     with pytest.raises(ToolError, match="idempotency_key rule"):
         charge.derive_key({"order_id": "A1"})
+
+
+async def test_a_rule_of_two_arguments_keys_each_tenants_ids_apart() -> None:
+    """Order 1234 of tenant acme and order 1234 of tenant globex are two refunds: a rule that
+    takes the tenant keeps their keys apart, so a provider deduping on the key pays both."""
+    provider: dict[str, str] = {}
+
+    @tool(
+        scope="write",
+        idempotent=True,
+        idempotency_key=lambda a, tenant: f"{tenant}:refund-{a['order_id']}",
+    )
+    async def refund(order_id: str, idempotency_key: str) -> str:
+        """Refund an order."""
+        return provider.setdefault(idempotency_key, f"refund {len(provider) + 1}")
+
+    executor = ToolExecutor([refund])
+    acme = await executor.call("refund", {"order_id": "1234"}, tenant="acme")
+    globex = await executor.call("refund", {"order_id": "1234"}, tenant="globex")
+    again = await executor.call("refund", {"order_id": "1234"}, tenant="acme")
+    assert (acme.key, globex.key) == ("acme:refund-1234", "globex:refund-1234")
+    assert (acme.value, globex.value, again.value) == ("refund 1", "refund 2", "refund 1")
+    assert refund.derive_key({"order_id": "9"}) == "None:refund-9"  # no tenant: None
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ("order_id", "must be a function of the arguments, got 'order_id'"),
+        (lambda: "k", "has 0 positional"),
+        (lambda a, tenant, extra: "k", "has 3 positional (3 required)"),
+    ],
+)
+def test_what_cannot_be_a_key_rule_is_refused_when_the_tool_is_made(
+    rule: Any, message: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=re.escape(message)):
+
+        @tool(scope="write", idempotent=True, idempotency_key=rule)
+        async def charge(order_id: str) -> str:
+            """Charge an order."""
+            return "ok"
+
+
+def test_rules_with_defaults_or_star_args_are_called_with_the_arguments_only() -> None:
+    @tool(idempotency_key=lambda a, *rest: f"k-{a['order_id']}")
+    def starred(order_id: str) -> str:
+        """Read."""
+        return order_id
+
+    @tool(idempotency_key=lambda a, prefix="p": f"{prefix}-{a['order_id']}")
+    def defaulted(order_id: str) -> str:
+        """Read."""
+        return order_id
+
+    assert starred.derive_key({"order_id": "1"}, "acme") == "k-1"
+    assert defaulted.derive_key({"order_id": "1"}, "acme") == "acme-1"

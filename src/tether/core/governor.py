@@ -46,6 +46,9 @@ class GovernedCall:
     in ``before_call``, and the live call sends that."""
     contract: Any = None
     """A tool call's ``ToolContract`` (its scope, idempotency, ...)."""
+    effect_key: str | None = None
+    """A tool call's idempotency key, which it is journaled under (its contract's rule's,
+    else ``key``); None when the caller did not say."""
     projected: dict[str, float] = field(default_factory=dict)
     """What the call may cost at most, per budget dimension the plane can tell: a model call
     ``input_tokens`` (estimated from the prompt), ``output_tokens`` (its ``max_tokens``) and

@@ -16,6 +16,8 @@ from typing import Any, Protocol, runtime_checkable
 class CallJournal(Protocol):
     run_id: str
     node: str
+    tenant: str | None
+    """Whose run it is (None: no tenant); planes act for it (tools, the semantic cache)."""
 
     def call_key(self, kind: str) -> str: ...
 

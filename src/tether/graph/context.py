@@ -65,10 +65,10 @@ class RunContext:
     """Handed to nodes that take a second argument: ``def node(state, ctx)``.
 
     A node sees its run's ids (``run_id``, ``workflow``, ``step``, ``node``, ``task_id``,
-    ``attempt``), the run's ``metadata`` (read-only), the runtime's ``deps``, and the journal:
-    ``emit``, ``effect``, ``journaled``, ``call_key``, ``interrupt``. It does not see the
-    runtime, the store or the fencing token: every write a node makes goes through the journal,
-    which fences it with the run's lease.
+    ``attempt``), whose run it is (``tenant``), the run's ``metadata`` (read-only), the
+    runtime's ``deps``, and the journal: ``emit``, ``effect``, ``journaled``, ``call_key``,
+    ``interrupt``. It does not see the runtime, the store or the fencing token: every write a
+    node makes goes through the journal, which fences it with the run's lease.
     """
 
     __slots__ = (
@@ -88,6 +88,7 @@ class RunContext:
         "run_id",
         "step",
         "task_id",
+        "tenant",
         "workflow",
     )
 
@@ -109,6 +110,7 @@ class RunContext:
         attempt: int = 1,
         governor: Governor | None = None,
         live: Callable[[str, dict[str, Any], str | None], None] | None = None,
+        tenant: str | None = None,
     ) -> None:
         self.run_id = run_id
         self.workflow = workflow
@@ -119,6 +121,10 @@ class RunContext:
         self._token = token
         self._host = host
         self.attempt = attempt
+        self.tenant = tenant
+        """The run's tenant (a child run's is its parent's); None: the run has none. Tools
+        called with this context act for it (``ToolContext.tenant``, kill switches, per-tenant
+        rate limits) and a ``CachedModel`` keeps its answers apart."""
         self.metadata: Mapping[str, Any] = MappingProxyType(metadata)
         """The run's metadata, read-only."""
         self.deps: Mapping[str, Any] = deps if deps is not None else {}

@@ -440,6 +440,7 @@ class RunLoop:
             deps=self.rt.deps,
             governor=self.governor,
             live=lambda type, data, n: self.publish_live(type, data, n, step),
+            tenant=self.run.tenant,
         )
         if live:
             self.emit("node_started", {"task_id": task["id"]}, node, step, persist=False)

@@ -4,9 +4,11 @@ when the conversation, the state, the tools or the model behind it differ.
 Every request is split in two. The **scope** is everything but the wording of the last user
 message: the model, the system prompt, the turns before and after that message (tool calls and
 results included), the tools (names, schemas, scopes), tool_choice, response_format,
-temperature, max_tokens, stop, seed, logprobs and the request's ``state_fingerprint``; it must
-match *exactly* (a hash). Only then is the last user message compared with the questions cached
-in that scope, and the closest at or above ``threshold`` is served, provided that:
+temperature, max_tokens, stop, seed, logprobs, the request's ``state_fingerprint`` and the
+tenant of the run making the call (``RunContext.tenant``: one cache shared by a multi-tenant
+server never serves one tenant's answer to another); it must match *exactly* (a hash). Only
+then is the last user message compared with the questions cached in that scope, and the
+closest at or above ``threshold`` is served, provided that:
 
 * its **slots match** (``tether.llm.cache_slots``): the two questions name the same numbers,
   amounts, identifiers, dates, times, relative times, negations and names, and no opposite
@@ -141,12 +143,17 @@ class SemanticCache:
         return len(self._entries)
 
     async def lookup(
-        self, model: str, request: ModelRequest, *, allow_write_tools: bool = False
+        self,
+        model: str,
+        request: ModelRequest,
+        *,
+        allow_write_tools: bool = False,
+        tenant: str | None = None,
     ) -> CacheLookup:
-        """The cached answer for ``request`` to ``model``, if any. On a miss, when an identical
-        call is in flight under ``lead``, waits for it and serves its answer (see the module
-        docs)."""
-        scoped = scope_of(model, request)
+        """The cached answer for ``request`` to ``model`` asked for ``tenant``, if any. On a
+        miss, when an identical call is in flight under ``lead``, waits for it and serves its
+        answer (see the module docs)."""
+        scoped = scope_of(model, request, tenant)
         if scoped is None:
             self.stats.misses += 1
             return CacheLookup(request, None, "")

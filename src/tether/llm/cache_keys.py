@@ -34,8 +34,11 @@ def fingerprint(state: Mapping[str, Any], keys: Sequence[str] | None = None) -> 
         ) from exc
 
 
-def scope_of(model: str, request: ModelRequest) -> tuple[str, str] | None:
-    """(scope key, last user message) of a request; None when it has no user message."""
+def scope_of(
+    model: str, request: ModelRequest, tenant: str | None = None
+) -> tuple[str, str] | None:
+    """(scope key, last user message) of a request; None when it has no user message. A
+    tenant's requests have scopes of their own: no tenant is served another's answers."""
     turn = next(
         (i for i in range(len(request.messages) - 1, -1, -1) if request.messages[i].role == "user"),
         None,
@@ -44,7 +47,10 @@ def scope_of(model: str, request: ModelRequest) -> tuple[str, str] | None:
         return None
     data = request.model_dump(mode="json")
     data["messages"][turn]["content"] = None  # the question's place, not its wording
-    return serde.fingerprint({"model": model, "request": data}), request.messages[turn].content
+    scope: dict[str, Any] = {"model": model, "request": data}
+    if tenant is not None:
+        scope["tenant"] = tenant
+    return serde.fingerprint(scope), request.messages[turn].content
 
 
 def write_calls(request: ModelRequest, response: ModelResponse) -> list[str]:

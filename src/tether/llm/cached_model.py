@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
+from tether.core.journal import current_journal
 from tether.llm.model import Model
 from tether.llm.types import ModelRequest, ModelResponse, StreamChunk
 
@@ -56,8 +57,12 @@ class CachedModel(Model):
             yield chunk
 
     async def _lookup(self, request: ModelRequest) -> CacheLookup:
+        run = current_journal()  # the calling run's tenant keeps its answers apart
         return await self.cache.lookup(
-            self.inner.name, request, allow_write_tools=self.allow_write_tools
+            self.inner.name,
+            request,
+            allow_write_tools=self.allow_write_tools,
+            tenant=getattr(run, "tenant", None),
         )
 
     async def _keep(self, found: CacheLookup, response: ModelResponse) -> ModelResponse:

@@ -3,8 +3,8 @@
 ::
 
     dreamer = dreamer_workflow(plane, model)            # a compiled Graph
-    await rt.run(dreamer, {"tenant": "acme", "goals": ["ship the billing migration"]})
-    await rt.schedule("0 3 * * *", dreamer, {"tenant": "acme"}, name="dream-acme")
+    await rt.run(dreamer, {"goals": ["ship the billing migration"]}, tenant="acme")
+    await rt.schedule("0 3 * * *", dreamer, {}, name="dream-acme", tenant="acme")
 
 Two steps. ``plan`` lists the tenant's memories (the scope's, oldest first), embeds them and
 the goals, and decides what to merge and prune (:mod:`tether.memory.consolidation`); the plan is
@@ -17,7 +17,8 @@ where it stopped, never merging a cluster twice.
 ``dry_run=True`` changes nothing and calls no model; both modes journal an audit record per
 memory removed (or that would be): its text, scope, score and why, queryable with
 :func:`tether.memory.dreamer_audit.consolidation_audit`. Every read and write is scoped to the
-input's ``tenant``: a dream never sees, merges or removes another tenant's memories.
+run's tenant (a run without one: the input's ``tenant``): a dream never sees, merges or removes
+another tenant's memories, and a tenant's run cannot name another tenant in its input.
 """
 
 from __future__ import annotations
@@ -65,11 +66,24 @@ class DreamState(TypedDict, total=False):
     merged: list[dict[str, Any]]
 
 
-def _scope_of(state: DreamState) -> MemoryScope:
+def _scope_of(state: DreamState, ctx: RunContext) -> MemoryScope:
+    """The memories a dream consolidates: its run's tenant's (a run with a tenant dreams for
+    that tenant only, whatever its input says), else the input's ``tenant``."""
+    run_tenant = ctx.tenant
+    if run_tenant is not None:
+        asked = state.get("tenant", run_tenant)
+        if asked != run_tenant:
+            raise InvalidInputError(
+                f"run {ctx.run_id} belongs to tenant {run_tenant!r}: it consolidates that "
+                f"tenant's memories only, not {asked!r}'s (leave 'tenant' out of the input, "
+                "or start the dream for that tenant)"
+            )
+        return MemoryScope(run_tenant, agent=state.get("agent"))
     if "tenant" not in state:
         raise InvalidInputError(
-            "a dream needs the tenant whose memories it consolidates: {'tenant': 'acme'} "
-            "({'tenant': None} for the single-tenant default)"
+            "a dream needs the tenant whose memories it consolidates: start it for the tenant "
+            "(tenant='acme'), or say so in its input: {'tenant': 'acme'} ({'tenant': None} "
+            "for the single-tenant default)"
         )
     return MemoryScope(state["tenant"], agent=state.get("agent"))
 
@@ -129,7 +143,7 @@ def dreamer_workflow(
         return embedder if embedder is not None else default_embedder()
 
     async def plan(state: DreamState, ctx: RunContext) -> dict[str, Any]:
-        scope = _scope_of(state)
+        scope = _scope_of(state, ctx)
         settings = DreamSettings.from_dict(state.get("settings"))
         goals = [g for g in state.get("goals", []) if isinstance(g, str) and g.strip()]
         memories = await _memories(plane, scope, settings.max_memories)
@@ -217,7 +231,7 @@ def dreamer_workflow(
         return {"merged_into": new_id, "removed": removed}
 
     async def consolidate(state: DreamState, ctx: RunContext) -> dict[str, Any]:
-        scope = _scope_of(state)
+        scope = _scope_of(state, ctx)
         dry = bool(state.get("dry_run", False))
         p = state["plan"]
         audit: list[dict[str, Any]] = []

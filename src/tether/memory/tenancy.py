@@ -50,8 +50,9 @@ async def call_tenant(
     """``(tenant, run_id, thread_id)`` a memory tool acts for.
 
     Inside a run: the run's tenant (an executor bound to another tenant is refused). Inside a
-    run with no run store to read it from: the executor's tenant, else a ConfigurationError
-    (guessing would mix tenants). Outside a run: the executor's tenant (None: the
+    run with no run store to read it from: the tenant of the call (the run's, which its
+    context carries, else the executor's), else a ConfigurationError (guessing would mix
+    tenants). Outside a run: the executor's tenant (None: the
     single-tenant default)."""
     run_id = getattr(run, "run_id", None)
     if run_id is None:

@@ -22,6 +22,37 @@ CTX_PARAM = "ctx"
 """A tool function with a parameter of this name receives the tool context (run, tenant...)."""
 
 
+KeyRule = Callable[..., str]
+"""An ``idempotency_key`` rule: ``rule(args)`` or ``rule(args, tenant)`` returns the key."""
+
+
+def _key_takes_tenant(tool: str, rule: Any) -> bool:
+    """Whether ``rule`` takes ``(args, tenant)``; refuses what cannot be a key rule."""
+    if rule is None:
+        return False
+    hint = "e.g. idempotency_key=lambda a: f\"order-{a['order_id']}\""
+    if not callable(rule):
+        raise ConfigurationError(
+            f"tool {tool!r}: idempotency_key must be a function of the arguments, got "
+            f"{rule!r} ({hint})"
+        )
+    try:
+        params = list(inspect.signature(rule).parameters.values())
+    except (TypeError, ValueError):  # a builtin without a signature: called with the args
+        return False
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required = [p for p in positional if p.default is p.empty]
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return False
+    if not positional or len(required) > 2:
+        raise ConfigurationError(
+            f"tool {tool!r}: an idempotency_key rule takes the arguments (a dict), and "
+            f"optionally the tenant, as its one or two parameters; this one has "
+            f"{len(positional)} positional ({len(required)} required) ({hint})"
+        )
+    return len(positional) >= 2
+
+
 @dataclass(slots=True)
 class ToolContract:
     """A tool with its governance: validated arguments, scope, idempotency, timeout, retry per
@@ -33,11 +64,13 @@ class ToolContract:
     args_model: type[BaseModel]
     scope: Scope = Scope.READ
     idempotent: bool = False
-    idempotency_key: Callable[[dict[str, Any]], str] | None = None
+    idempotency_key: KeyRule | None = None
     """Derives the key from the arguments (e.g. ``lambda a: a["order_id"]``): calls with the same
-    derived key are one effect, whichever run (or MCP client) makes them. Without it the key is
-    the journal's (run id, step, task and call index: unique per run, the same on replay), or a
-    one-off key outside a run."""
+    derived key are one effect, whichever run (or MCP client) makes them. A rule of two
+    arguments also gets the tenant the call acts for (``lambda a, tenant: f"{tenant}:{...}"``),
+    for ids that are unique only within a tenant. Without it the key is the journal's (run id,
+    step, task and call index: unique per run, the same on replay), or a one-off key outside a
+    run."""
     timeout: float | None = 30.0
     retry: ToolRetry = NO_TOOL_RETRY
     rate_limit: RateLimit | None = None
@@ -48,6 +81,11 @@ class ToolContract:
     wants_ctx: bool = False
     wants_key: bool = False
     metadata: dict[str, Any] = field(default_factory=dict)
+    key_takes_tenant: bool = field(init=False, default=False)
+    """Whether the ``idempotency_key`` rule takes the tenant as its second argument."""
+
+    def __post_init__(self) -> None:
+        self.key_takes_tenant = _key_takes_tenant(self.name, self.idempotency_key)
 
     # -- schemas -------------------------------------------------------------------------
     @property
@@ -111,13 +149,15 @@ class ToolContract:
             ) from None
         return {k: getattr(model, k) for k in type(model).model_fields}
 
-    def derive_key(self, args: dict[str, Any]) -> str | None:
-        """The key the ``idempotency_key`` rule makes of validated ``args``, or None without a
-        rule; a rule that raises or makes no non-empty string is a ToolError saying so."""
-        if self.idempotency_key is None:
+    def derive_key(self, args: dict[str, Any], tenant: str | None = None) -> str | None:
+        """The key the ``idempotency_key`` rule makes of validated ``args`` (and, for a rule of
+        two arguments, the ``tenant`` the call acts for), or None without a rule; a rule that
+        raises or makes no non-empty string is a ToolError saying so."""
+        rule = self.idempotency_key
+        if rule is None:
             return None
         try:
-            key = self.idempotency_key(args)
+            key = rule(args, tenant) if self.key_takes_tenant else rule(args)
         except Exception as exc:
             raise ToolError(
                 f"tool {self.name!r}: its idempotency_key rule raised {type(exc).__name__}: "
@@ -167,7 +207,7 @@ def tool(
     description: str | None = None,
     scope: Scope | str = Scope.READ,
     idempotent: bool | None = None,
-    idempotency_key: Callable[[dict[str, Any]], str] | None = None,
+    idempotency_key: KeyRule | None = None,
     timeout: float | None = 30.0,
     retry: ToolRetry | None = None,
     rate_limit: RateLimit | None = None,
@@ -213,7 +253,7 @@ def _build(
     description: str | None,
     scope: Scope | str,
     idempotent: bool | None,
-    idempotency_key: Callable[[dict[str, Any]], str] | None,
+    idempotency_key: KeyRule | None,
     timeout: float | None,
     retry: ToolRetry | None,
     rate_limit: RateLimit | None,

@@ -11,6 +11,11 @@ The idempotency key a tool (or an MCP server) receives is the contract's ``idemp
 rule applied to the arguments when it has one; else, inside a run, the journal key
 ``{run}:{step}:{node}:{task index}:tool:{name}:{call index}`` (unique per run and call, the same
 when the run replays); else a one-off random key shared only by this call's retries.
+
+A call acts for a **tenant**: inside a run, the run's (``RunContext.tenant``), which the tool
+sees as ``ToolContext.tenant`` and which selects the tenant's kill switches and per-tenant rate
+limit buckets; outside a run, ``call(tenant=...)`` or the executor's ``tenant``. Inside a run an
+executor (or a call) bound to another tenant is refused with ``PolicyViolationError``.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import Any
 
 from tether.core.clock import SYSTEM_CLOCK, Clock
 from tether.core.errors import (
+    PolicyViolationError,
     ToolError,
     ToolRateLimitedError,
     ToolTimeoutError,
@@ -161,6 +167,23 @@ class ToolExecutor:
             lambda: self._call(name, args, ctx, key, tenant),
         )
 
+    def _tenant(self, name: str, asked: str | None, ctx: Any) -> str | None:
+        """Whom the call acts for: the run's tenant inside a run, else ``asked`` or the
+        executor's own."""
+        bound = asked if asked is not None else self.tenant
+        run_tenant = getattr(ctx, "tenant", None)
+        if run_tenant is None:
+            return bound
+        if bound is not None and bound != run_tenant:
+            raise PolicyViolationError(
+                f"tool {name!r}: the call is bound to tenant {bound!r} but run "
+                f"{getattr(ctx, 'run_id', '?')!r} belongs to tenant {run_tenant!r}; inside a "
+                "run tools act for the run's tenant (leave tenant= unset, or use an executor "
+                "built for that tenant)",
+                tool=name,
+            )
+        return str(run_tenant)
+
     async def _call(
         self,
         name: str,
@@ -169,15 +192,15 @@ class ToolExecutor:
         key: str | None,
         tenant: str | None,
     ) -> ToolResult:
-        tenant = tenant if tenant is not None else self.tenant
         # the journal key is taken first, so a run's sequence of calls keeps the same keys
         journal_key = ctx.call_key(f"tool:{name}") if ctx is not None and key is None else key
         try:
+            tenant = self._tenant(name, tenant, ctx)
             contract = self.registry.get(name)
             clean = contract.validate(args)
             # the tool's own rule first, then the run's key; outside a run a one-off key, so
             # the executor's own retries of this call still share one key
-            call_key = contract.derive_key(clean) or journal_key or one_off_key()
+            call_key = contract.derive_key(clean, tenant) or journal_key or one_off_key()
         except ToolError as exc:
             return ToolResult(name, False, error=exc, key=journal_key)
         box: dict[str, int] = {"attempts": 0}
@@ -196,7 +219,9 @@ class ToolExecutor:
             attempts, gate = _governed(
                 gov,
                 ctx,
-                GovernedCall("tool", name, clean, journal_key, contract=contract),
+                GovernedCall(
+                    "tool", name, clean, journal_key, contract=contract, effect_key=call_key
+                ),
                 attempts,
             )
 
