@@ -8,10 +8,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tether.core.errors import ToolDisabledError
+from tether.core.errors import ConfigurationError, ToolDisabledError
 from tether.store.memory import MemoryStore
 from tether.store.sqlite import SqliteStore
 from tether.tools import KillSwitch, ToolExecutor, tool
@@ -57,6 +58,33 @@ async def test_switches_by_tool_scope_and_tenant() -> None:
         await switch.disable()
 
 
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ({}, "say what to disable"),
+        ({"scope": "Destructive"}, "unknown scope 'Destructive'"),
+        ({"scope": "delete"}, "unknown scope 'delete'"),
+        ({"tool": "wipe", "scope": "destructive"}, "give tool= or scope=, not both"),
+        ({"tenant": ""}, "tenant= must be a non-empty name"),
+        ({"tool": "  "}, "tool= must be a non-empty name"),
+        ({"tool": 7}, "tool= must be a non-empty name"),
+    ],
+)
+async def test_a_switch_that_would_stop_nothing_is_refused(
+    target: dict[str, Any], message: str
+) -> None:
+    """Each of these used to be stored and then matched no call: the operator believed the
+    tool stopped while it kept running."""
+    store = MemoryStore()
+    switch = KillSwitch(store)
+    with pytest.raises(ConfigurationError, match=message):
+        await switch.disable(**target, reason="incident")
+    with pytest.raises(ConfigurationError, match=message):
+        await switch.enable(**target)
+    assert await store.get_flags("kill:") == {}
+    assert (await ToolExecutor([wipe], store, kill_refresh=0).call("wipe")).ok
+
+
 def test_a_switch_set_in_another_process_stops_calls_within_a_second(tmp_path: Path) -> None:
     db = tmp_path / "control.db"
     proc = subprocess.Popen(
@@ -87,3 +115,23 @@ def test_a_switch_set_in_another_process_stops_calls_within_a_second(tmp_path: P
     assert words[0] == "DISABLED", (out, err)
     lag = float(words[1]) - switched_at
     assert 0 <= lag <= 1.0, f"the worker kept calling for {lag:.3f}s after the switch"
+
+
+async def test_switches_lists_what_each_covers_including_ones_stored_before() -> None:
+    store = MemoryStore()
+    switch = KillSwitch(store)
+    await switch.disable(tool="wipe", tenant="acme", reason="oops")
+    # a switch stored by an earlier tether: its flag says only why and when
+    await store.set_flag("kill:tenant=*|scope=write", {"reason": "freeze", "at": 5.0})
+    old, new = await switch.switches()  # in key order
+    assert old == {"tool": None, "scope": "write", "tenant": None, "reason": "freeze", "at": 5.0}
+    assert {k: new[k] for k in ("tool", "scope", "tenant", "reason")} == {
+        "tool": "wipe",
+        "scope": None,
+        "tenant": "acme",
+        "reason": "oops",
+    }
+    assert isinstance(new["at"], float)
+    await switch.enable(tool="wipe", tenant="acme")
+    await switch.enable(scope="write")
+    assert await switch.switches() == []

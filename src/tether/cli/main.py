@@ -34,6 +34,7 @@ from tether.cli import (
     schedules_cmd,
     serve_cmd,
     shadow_cmd,
+    tools_cmd,
     trace_cmd,
     upgrade_cmd,
     worker_cmd,
@@ -248,6 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker_cmd.add_parsers(sub, common)
     schedules_cmd.add_parsers(sub, common)
     queues_cmd.add_parsers(sub, common)
+    tools_cmd.add_parsers(sub, common)
     audit_cmd.add_parsers(sub, common)
     approvals_cmd.add_parsers(sub, common)
     trace_cmd.add_parsers(sub, common)
@@ -367,6 +369,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return schedules_cmd.run(args, out)
         elif args.command in queues_cmd.COMMANDS:
             return queues_cmd.run(args, out)
+        elif args.command in tools_cmd.COMMANDS:
+            return tools_cmd.run(args, out)
         elif args.command in audit_cmd.COMMANDS:
             return audit_cmd.run(args, out)
         elif args.command in approvals_cmd.COMMANDS:

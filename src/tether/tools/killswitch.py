@@ -8,20 +8,59 @@ import asyncio
 from typing import Any
 
 from tether.core.clock import SYSTEM_CLOCK, Clock
-from tether.core.errors import ToolDisabledError
+from tether.core.errors import ConfigurationError, ToolDisabledError
 from tether.store.control import ControlStore
 from tether.tools.contract import ToolContract
+from tether.tools.policies import Scope
 
 PREFIX = "kill:"
 
 
+def _esc(name: str) -> str:
+    """A name as it is spelt in a flag key: ``%`` and ``|`` escaped (a tenant named
+    ``a|tool=x`` must not name tool ``x`` of tenant ``a``); other names as they are, so the
+    switches stored before stay in force."""
+    if "%" not in name and "|" not in name:
+        return name
+    return name.replace("%", "%25").replace("|", "%7C")
+
+
 def _key(*, tool: str | None = None, scope: str | None = None, tenant: str | None = None) -> str:
     parts = [
-        f"tenant={tenant}" if tenant else "tenant=*",
-        f"tool={tool}" if tool else "",
+        f"tenant={_esc(tenant)}" if tenant else "tenant=*",
+        f"tool={_esc(tool)}" if tool else "",
         f"scope={scope}" if scope else "",
     ]
     return PREFIX + "|".join(p for p in parts if p)
+
+
+def _target(key: str, flag: Any) -> dict[str, str | None]:
+    """What a stored switch covers: from its flag (written since it says), else its key."""
+    if isinstance(flag, dict) and "target" in flag:
+        t = flag["target"]
+        return {"tool": t.get("tool"), "scope": t.get("scope"), "tenant": t.get("tenant")}
+    out: dict[str, str | None] = {"tool": None, "scope": None, "tenant": None}
+    for part in key.removeprefix(PREFIX).split("|"):
+        name, _, value = part.partition("=")
+        if name in out and value != "*":
+            out[name] = value.replace("%7C", "|").replace("%25", "%")
+    return out
+
+
+def _check_target(tool: str | None, scope: str | None, tenant: str | None) -> None:
+    """Refuse a switch that no call would ever match (it would stop nothing, silently)."""
+    if tool is None and scope is None and tenant is None:
+        raise ConfigurationError("say what to disable: tool=, scope= and/or tenant=")
+    for what, value in (("tool", tool), ("scope", scope), ("tenant", tenant)):
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise ConfigurationError(f"{what}= must be a non-empty name, got {value!r}")
+    if tool is not None and scope is not None:
+        raise ConfigurationError(
+            f"give tool= or scope=, not both: tool {tool!r} has one scope already (disable "
+            "the tool, or the whole scope)"
+        )
+    if scope is not None and scope not in {s.value for s in Scope}:
+        raise ConfigurationError(f"unknown scope {scope!r}; use one of {[s.value for s in Scope]}")
 
 
 class KillSwitch:
@@ -45,19 +84,37 @@ class KillSwitch:
     ) -> None:
         """Disable a tool, a scope (read/write/destructive) or, with only ``tenant``, every tool
         of that tenant. Without ``tenant`` the switch applies to all tenants."""
-        if tool is None and scope is None and tenant is None:
-            raise ValueError("say what to disable: tool=, scope= and/or tenant=")
+        _check_target(tool, scope, tenant)
         await self.store.set_flag(
             _key(tool=tool, scope=scope, tenant=tenant),
-            {"reason": reason or "disabled", "at": self.clock.now()},
+            {
+                "reason": reason or "disabled",
+                "at": self.clock.now(),
+                "target": {"tool": tool, "scope": scope, "tenant": tenant},
+            },
         )
         self._read_at = float("-inf")
 
     async def enable(
         self, *, tool: str | None = None, scope: str | None = None, tenant: str | None = None
     ) -> None:
+        """Lift the switch ``disable`` set with the same arguments."""
+        _check_target(tool, scope, tenant)
         await self.store.set_flag(_key(tool=tool, scope=scope, tenant=tenant), None)
         self._read_at = float("-inf")
+
+    async def switches(self) -> list[dict[str, Any]]:
+        """The switches in force, read from the store now: what each covers (``tool``,
+        ``scope``, ``tenant``; None: any), its ``reason`` and when it was set (``at``)."""
+        flags = await self.store.get_flags(PREFIX)
+        out = []
+        for key, flag in sorted(flags.items()):
+            if flag is None:
+                continue
+            reason = flag.get("reason", "disabled") if isinstance(flag, dict) else "disabled"
+            at = flag.get("at") if isinstance(flag, dict) else None
+            out.append({**_target(key, flag), "reason": reason, "at": at})
+        return out
 
     async def _current(self) -> dict[str, Any]:
         if self.clock.now() - self._read_at >= self.refresh:
