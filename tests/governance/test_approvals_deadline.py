@@ -118,6 +118,19 @@ def test_rules_are_checked() -> None:
         ApprovalRule(on_deadline="escalate")  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="at least 2 roles"):
         ApprovalRule(roles=("finance",), required=2, distinct_roles=True)
+    # rules whose requests could never be approved, or whose deadline never comes
+    for deadline in (float("inf"), float("nan")):
+        with pytest.raises(ConfigurationError, match="finite number of seconds"):
+            ApprovalRule(deadline=deadline)
+        with pytest.raises(ConfigurationError, match="finite number of seconds"):
+            Escalate(deadline=deadline)
+    with pytest.raises(ConfigurationError, match=r"needs 2 distinct approvers but names only"):
+        ApprovalRule(approvers=("alice",), required=2)
+    with pytest.raises(ConfigurationError, match=r"names only \['alice'\]"):
+        ApprovalRule(approvers=("alice", "alice"), required=2)
+    with pytest.raises(ConfigurationError, match="Escalate needs 3 distinct approvers"):
+        Escalate(roles=(), approvers=("cfo", "ceo"), required=3)
+    assert ApprovalRule(roles=("ops",), approvers=("alice",), required=2).required == 2
     rule = ApprovalRule(
         roles=("a", "b"),
         required=2,

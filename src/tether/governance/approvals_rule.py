@@ -10,6 +10,7 @@ carry a deadline of their own.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -30,9 +31,26 @@ def _names(value: Any, what: str) -> tuple[str, ...]:
 def _deadline(value: Any, what: str) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ConfigurationError(f"{what} must be a number of seconds > 0 (or None), got {value!r}")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not value > 0
+    ):
+        raise ConfigurationError(
+            f"{what} must be a finite number of seconds > 0 (None: no deadline), got {value!r}"
+        )
     return float(value)
+
+
+def _check_reachable(roles: tuple[str, ...], ids: tuple[str, ...], n: int, what: str) -> None:
+    """Refuse a rule only named approvers could meet and too few are named: its requests
+    could never be approved (they would wait for a deadline, or for ever)."""
+    if not roles and ids and len(set(ids)) < n:
+        raise ConfigurationError(
+            f"{what} needs {n} distinct approvers but names only {sorted(set(ids))}; name "
+            "more approvers, add roles=(...), or lower required"
+        )
 
 
 def _action(value: Any, what: str) -> Literal["reject"] | Escalate:
@@ -63,6 +81,7 @@ class Escalate:
         if not self.roles and not self.approvers:
             raise ConfigurationError("Escalate needs roles=(...) or approvers=(...) to go to")
         _check_required(self.required, "Escalate(required=...)")
+        _check_reachable(self.roles, self.approvers, self.required, "Escalate")
         object.__setattr__(self, "deadline", _deadline(self.deadline, "Escalate(deadline=...)"))
         object.__setattr__(self, "on_deadline", _action(self.on_deadline, "on_deadline"))
 
@@ -111,6 +130,7 @@ class ApprovalRule:
         object.__setattr__(self, "roles", _names(self.roles, "ApprovalRule(roles=...)"))
         object.__setattr__(self, "approvers", _names(self.approvers, "ApprovalRule(approvers=...)"))
         _check_required(self.required, "ApprovalRule(required=...)")
+        _check_reachable(self.roles, self.approvers, self.required, "ApprovalRule")
         object.__setattr__(self, "deadline", _deadline(self.deadline, "ApprovalRule(deadline=)"))
         object.__setattr__(self, "on_deadline", _action(self.on_deadline, "on_deadline"))
         if self.distinct_roles and self.roles and len(self.roles) < self.required:
