@@ -20,6 +20,7 @@ from tether.graph.builder import Workflow
 from tether.graph.results import RunHandle, RunResult, StepInfo
 from tether.graph.runtime import Runtime
 from tether.store.protocol import RunStore
+from tether.store.server_clock import store_now
 from tether.store.types import RunRecord, Transition
 
 if TYPE_CHECKING:
@@ -246,6 +247,9 @@ class RunView:
     forks: list[RunRecord] = field(default_factory=list)
     usage: RunUsage | None = None
     """What the run spent on models (None when it made no model call)."""
+    now: float | None = None
+    """The store's time when the run was read (its lease expiry is in that time); None: this
+    host's."""
 
 
 @dataclass(slots=True)
@@ -314,7 +318,9 @@ async def show_run(settings: Settings, run_id: str, step: int | None) -> RunView
         from tether.cli.usage_totals import usage_from_totals
 
         usage = usage_from_totals(await rt.store.model_usage(run_id))
-        return RunView(run, at, state, state_error, forks, usage if usage.calls else None)
+        return RunView(
+            run, at, state, state_error, forks, usage if usage.calls else None, store_now(rt.store)
+        )
 
 
 HISTORY_PAGE = 100

@@ -185,7 +185,7 @@ class Output:
             return
         r = view.run
         self.print(Text.assemble(("run ", "bold"), (r.run_id, "bold"), "  ", status_text(r.status)))
-        rows = self._run_fields(r, view.forks)
+        rows = self._run_fields(r, view.forks, view.now)
         if view.usage is not None:
             rows.append(("models", usage_text(view.usage)))
             rows.append(("model time", latency_text(view.usage)))
@@ -243,7 +243,9 @@ class Output:
                 )
             )
 
-    def _run_fields(self, r: RunRecord, forks: list[RunRecord]) -> list[tuple[str, Text]]:
+    def _run_fields(
+        self, r: RunRecord, forks: list[RunRecord], now: float | None
+    ) -> list[tuple[str, Text]]:
         rows: list[tuple[str, Text]] = []
         ref = r.metadata.get("workflow_ref")
         wf = Text(r.workflow)
@@ -269,7 +271,7 @@ class Output:
                 t.append_text(status_text(f.status))
                 t.append(f" @{f.parent_step}", style="dim")
             rows.append(("forks", t))
-        rows.append(("lease", self._lease(r)))
+        rows.append(("lease", self._lease(r, time.time() if now is None else now)))
         if r.idempotency_key:
             rows.append(("idempotency", Text(r.idempotency_key)))
         rows.append(("input", Text(compact(r.input, 300))))
@@ -293,12 +295,14 @@ class Output:
             rows.append(("result", Text(compact(r.result, 300))))
         return rows
 
-    def _lease(self, r: RunRecord) -> Text:
+    def _lease(self, r: RunRecord, now: float) -> Text:
+        """The lease, its expiry compared with ``now`` in the store's time (the database
+        server's on PostgreSQL, which wrote it), not this host's."""
         if not r.owner:
             return Text("none", style="dim")
         t = Text(f"{r.owner} (token {r.lease_token})")
         if r.lease_expires_at:
-            left = r.lease_expires_at - time.time()
+            left = r.lease_expires_at - now
             if left > 0:
                 t.append(f", expires {fmt_time(r.lease_expires_at)} (in {left:.0f}s)")
             else:
