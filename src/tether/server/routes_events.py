@@ -1,5 +1,8 @@
-"""A run's events: JSON pages and a Server-Sent Events stream; the tenant's run changes."""
+"""A run's events: JSON pages and a Server-Sent Events stream; the tenant's run changes.
 
+A stream ends once the key that opened it is revoked (``tether.server.stream_auth``)."""
+
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query
@@ -10,8 +13,10 @@ from tether.server.keys import Principal
 from tether.server.problems import API_PROBLEMS, ApiProblem
 from tether.server.schemas import EventPage, RunId
 from tether.server.services import Services
+from tether.server.stream_auth import key_alive, while_authorised
 from tether.server.strict_query import known_query
 
+SSE_TYPE = "text/event-stream"
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 _STREAM_DOC = {
     200: {
@@ -43,6 +48,11 @@ def router(services: Services) -> APIRouter:
     r = APIRouter(tags=["events"], responses=API_PROBLEMS, dependencies=[Depends(known_query)])
     read = services.require("read")
     rt, settings = services.runtime, services.settings
+
+    def guarded(body: AsyncIterator[str], who: Principal) -> AsyncIterator[str]:
+        """The stream, for as long as the key that opened it stays live."""
+        alive = key_alive(services.auth.store, who)
+        return while_authorised(body, alive, every=settings.key_recheck)
 
     @r.get("/v1/runs/{run_id}/events", response_model=EventPage, summary="A run's events")
     async def events(
@@ -77,7 +87,7 @@ def router(services: Services) -> APIRouter:
         body = sse.run_events(
             rt, run_id, start, poll=settings.sse_poll, heartbeat=settings.sse_heartbeat
         )
-        return StreamingResponse(body, media_type="text/event-stream", headers=SSE_HEADERS)
+        return StreamingResponse(guarded(body, who), media_type=SSE_TYPE, headers=SSE_HEADERS)
 
     @r.get(
         "/v1/stream/runs",
@@ -90,6 +100,6 @@ def router(services: Services) -> APIRouter:
         body = sse.run_changes(
             rt, who.tenant, poll=settings.runs_poll, heartbeat=settings.sse_heartbeat
         )
-        return StreamingResponse(body, media_type="text/event-stream", headers=SSE_HEADERS)
+        return StreamingResponse(guarded(body, who), media_type=SSE_TYPE, headers=SSE_HEADERS)
 
     return r

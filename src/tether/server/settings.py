@@ -39,6 +39,9 @@ class ServerSettings:
     last key never opens a public server."""
     key_cache_ttl: float = 30.0
     """Seconds a verified API key is remembered (a revoked key works at most this long)."""
+    key_recheck: float = 30.0
+    """Seconds between two looks at the key of an open event stream: a revoked key's streams
+    end within this (plus at most a heartbeat) with an ``event: revoked`` frame."""
     lease_ttl: float = 15.0
     """Lease TTL of the embedded worker's runs."""
     drain_grace: float = 10.0
