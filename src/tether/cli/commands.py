@@ -401,6 +401,10 @@ async def fork_run(
 
 
 async def cancel_run(settings: Settings, run_id: str, reason: str) -> CancelView:
+    # the approvals' cancel hook (voids the run's pending requests at once): only here, the
+    # governance plane is too heavy for every command's start-up
+    import tether.governance.approvals_api  # noqa: F401
+
     async with cli_runtime(settings) as rt:
         before = (await rt.get_run(run_id)).status
         run = await rt.cancel(run_id, reason=reason, actor=settings.actor)

@@ -29,6 +29,7 @@ from tether.governance.approvals_keys import generate_key, public_pem, sign, ver
 from tether.governance.approvals_request import approval_store
 from tether.governance.approvals_resume import audit_outside, audit_sink, resume_decided
 from tether.governance.approvals_tally import complete, may_decide, who
+from tether.governance.approvals_void import still_listed, void_ended
 from tether.graph.extensions import on_run_cancelled, register_runtime_extension
 from tether.graph.state import check_storable
 from tether.store.approvals import (
@@ -66,9 +67,15 @@ class Approvals:
     async def list(
         self, status: str | None = None, run_id: str | None = None, limit: int = 100
     ) -> list[ApprovalRecord]:
+        """Requests, newest first; a pending one whose run has ended is marked void on the way
+        (``approvals_void``) and leaves a pending list."""
         if status is not None and status not in STATUSES:
             raise InvalidInputError(f"unknown approval status {status!r}; use one of {STATUSES}")
-        return await self.store.list_approvals(status=status, run_id=run_id, limit=limit)
+        recs = await self.store.list_approvals(status=status, run_id=run_id, limit=limit)
+        if status not in (None, PENDING):
+            return recs
+        runs = self.runtime.store if self.runtime is not None else self.store
+        return still_listed(await void_ended(self.store, runs, recs, self._now()), status)
 
     async def get(self, approval_id: str) -> ApprovalRecord:
         rec = await self.store.get_approval(approval_id)
