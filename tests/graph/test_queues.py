@@ -387,3 +387,33 @@ async def test_a_fault_before_the_first_phase_batch_strands_no_claimed_run(
                 assert await _done(rt, run_id) is RunStatus.COMPLETED
                 assert await rt.get_state(run_id) == {"n": i + 1}
     assert "into their first phase failed" in caplog.text
+
+
+class _FailsOnce(MemoryStore):
+    """A store whose first claim after ``arm`` raises (a dropped connection, a full pool)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.armed = False
+        self.failed = asyncio.Event()
+
+    async def claim_runs(self, *args: Any, **kwargs: Any) -> Any:
+        if self.armed:
+            self.armed = False
+            self.failed.set()
+            raise RuntimeError("the claim failed this once")
+        return await super().claim_runs(*args, **kwargs)
+
+
+async def test_a_sweep_that_failed_is_tried_again_without_waiting_the_poll_interval() -> None:
+    """Before: a sweep that raised slept the whole ``poll_interval`` and ignored wake-ups
+    meanwhile, so with a long interval (here an hour) one failed claim left a submitted run
+    unclaimed that long."""
+    store = _FailsOnce()
+    async with Runtime(store, workflows=[WF], poll_interval=NEVER) as worker:
+        first = await worker.submit(WF, {"n": 0})
+        assert await _done(worker, first.run_id) is RunStatus.COMPLETED
+        store.armed = True
+        later = await worker.submit(WF, {"n": 1})  # its wake-up's claim fails
+        await asyncio.wait_for(store.failed.wait(), DEADLINE)
+        assert await _done(worker, later.run_id) is RunStatus.COMPLETED

@@ -39,6 +39,10 @@ whose heartbeat row went stale); see ``Runtime.add_dead_owner_source``."""
 CLAIM_BATCH = 16
 """Runs the claim loop claims at most per statement (fewer when fewer slots are free)."""
 
+SWEEP_RETRY = 1.0
+"""Seconds at most before a sweep that raised is tried again (``poll_interval`` when shorter):
+a failed sweep never leaves claimable runs waiting a whole long poll interval."""
+
 DEAD_SCAN_INTERVAL = 1.0
 """Seconds between two background looks for dead lease owners."""
 REFUSED_RECHECK = 60.0
@@ -103,7 +107,7 @@ class ClaimLoop:
                     log.exception("recovery sweep failed")
                 else:  # one line per outage, not a traceback every poll_interval
                     self._sweep_outage.down(exc)
-                await asyncio.sleep(self.poll_interval)
+                await asyncio.sleep(min(self.poll_interval, SWEEP_RETRY))
                 continue
             self._sweep_outage.up(started)
             await self._wake.wait(self.poll_interval)  # a wake-up claims at once
