@@ -22,14 +22,12 @@ from tether.core.errors import (
     ApprovalSignatureError,
     ApprovalStateError,
     InvalidInputError,
-    RunNotFoundError,
 )
-from tether.core.lifecycle import FINISHED
 from tether.governance.approvals_keys import generate_key, public_pem, sign, verify
 from tether.governance.approvals_request import approval_store
 from tether.governance.approvals_resume import audit_outside, audit_sink, resume_decided
 from tether.governance.approvals_tally import complete, may_decide, who
-from tether.governance.approvals_void import still_listed, void_ended
+from tether.governance.approvals_void import listed, mark_void, run_ended
 from tether.graph.extensions import on_run_cancelled, register_runtime_extension
 from tether.graph.state import check_storable
 from tether.store.approvals import (
@@ -37,7 +35,6 @@ from tether.store.approvals import (
     PENDING,
     REJECTED,
     STATUSES,
-    VOID,
     ApprovalRecord,
     ApprovalStore,
     Approver,
@@ -72,10 +69,8 @@ class Approvals:
         if status is not None and status not in STATUSES:
             raise InvalidInputError(f"unknown approval status {status!r}; use one of {STATUSES}")
         recs = await self.store.list_approvals(status=status, run_id=run_id, limit=limit)
-        if status not in (None, PENDING):
-            return recs
         runs = self.runtime.store if self.runtime is not None else self.store
-        return still_listed(await void_ended(self.store, runs, recs, self._now()), status)
+        return await listed(self.store, runs, recs, status, self._now())
 
     async def get(self, approval_id: str) -> ApprovalRecord:
         rec = await self.store.get_approval(approval_id)
@@ -178,18 +173,10 @@ class Approvals:
         """A request whose run has ended (cancelled, completed, failed) is void: a late
         decision on it is refused, and the request is marked void."""
         runs = self.runtime.store if self.runtime is not None else self.store
-        get_run = getattr(runs, "get_run", None)
-        if get_run is None:
+        ended = await run_ended(runs, rec.run_id)
+        if ended is None:
             return
-        try:
-            status = (await get_run(rec.run_id)).status
-        except RunNotFoundError:
-            status = None
-        if status is not None and status not in FINISHED:
-            return
-        ended = "is gone" if status is None else f"is {status.value}"
-        rec.status = VOID
-        rec.history.append({"what": "void", "at": now, "why": f"the run {ended}"})
+        mark_void(rec, now, f"the run {ended}")
         await self.store.update_approval(rec)
         raise ApprovalStateError(
             f"approval {rec.approval_id} is void: its run {rec.run_id} {ended}, so nothing "
@@ -242,8 +229,7 @@ async def _void_for_cancelled_run(runtime: Any, run: Any) -> None:
         return
     now = float(runtime.clock.now())
     for rec in await store.list_approvals(status=PENDING, run_id=run.run_id, limit=1000):
-        rec.status = VOID
-        rec.history.append({"what": "void", "at": now, "why": "the run is CANCELLED"})
+        mark_void(rec, now, "the run is CANCELLED")
         await store.update_approval(rec)
 
 

@@ -31,8 +31,9 @@ from tether.governance.approvals_resume import (
 )
 from tether.governance.approvals_rule import ApprovalRule
 from tether.governance.approvals_tally import who
+from tether.governance.approvals_void import mark_void
 from tether.graph.timers import register_handler
-from tether.store.approvals import PENDING, REJECTED, VOID, ApprovalRecord
+from tether.store.approvals import PENDING, REJECTED, ApprovalRecord
 from tether.store.timers import Timer
 
 
@@ -47,8 +48,7 @@ async def approval_deadline(rt: Any, timer: Timer) -> None:
     except RunNotFoundError:
         run = None
     if run is None or run.status in FINISHED:
-        rec.status = VOID
-        rec.history.append({"what": "void", "at": now, "why": "the run has ended"})
+        mark_void(rec, now, "the run has ended")
         await store.update_approval(rec)
         return
     rule = ApprovalRule.from_dict(rec.rule)

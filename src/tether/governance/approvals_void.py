@@ -18,8 +18,15 @@ from tether.core.lifecycle import FINISHED
 from tether.store.approvals import PENDING, VOID, ApprovalRecord, ApprovalStore
 
 
-async def _ended(runs: Any, run_id: str) -> str | None:
-    """Why nothing waits on ``run_id`` any more ('is CANCELLED', 'is gone'); None: it waits."""
+def mark_void(rec: ApprovalRecord, now: float, why: str) -> None:
+    """Mark ``rec`` void, saying why in its history (the caller writes it)."""
+    rec.status = VOID
+    rec.history.append({"what": "void", "at": now, "why": why})
+
+
+async def run_ended(runs: Any, run_id: str) -> str | None:
+    """Why nothing waits on ``run_id`` any more ('is CANCELLED', 'is gone'); None: it waits
+    (or ``runs`` cannot tell: it keeps no runs)."""
     get_run = getattr(runs, "get_run", None)
     if get_run is None:
         return None
@@ -40,11 +47,10 @@ async def void_ended(
     for rec in recs:
         if rec.status == PENDING:
             if rec.run_id not in why:
-                why[rec.run_id] = await _ended(runs, rec.run_id)
+                why[rec.run_id] = await run_ended(runs, rec.run_id)
             ended = why[rec.run_id]
             if ended is not None:
-                rec.status = VOID
-                rec.history.append({"what": "void", "at": now, "why": f"the run {ended}"})
+                mark_void(rec, now, f"the run {ended}")
                 if await approvals.update_approval(rec):
                     rec.version += 1
                 else:  # decided or voided meanwhile: as it is now
@@ -54,6 +60,16 @@ async def void_ended(
     return out
 
 
-def still_listed(recs: Sequence[ApprovalRecord], status: str | None) -> list[ApprovalRecord]:
-    """The records a list filtered by ``status`` still shows once some were voided."""
-    return [r for r in recs if status is None or r.status == status]
+async def listed(
+    approvals: ApprovalStore,
+    runs: Any,
+    recs: Sequence[ApprovalRecord],
+    status: str | None,
+    now: float,
+) -> list[ApprovalRecord]:
+    """What a list of requests filtered by ``status`` shows: with every (``None``) or only
+    pending requests, those whose run ended are voided on the way (and leave a pending list)."""
+    if status not in (None, PENDING):
+        return list(recs)
+    out = await void_ended(approvals, runs, recs, now)
+    return [r for r in out if status is None or r.status == status]

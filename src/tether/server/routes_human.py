@@ -10,7 +10,7 @@ from tether.core.errors import ConfigurationError
 from tether.core.lifecycle import RunStatus
 from tether.governance.approvals import Approvals
 from tether.governance.approvals_keys import payload
-from tether.governance.approvals_void import still_listed, void_ended
+from tether.governance.approvals_void import listed
 from tether.server import paging, views
 from tether.server.keys import Principal
 from tether.server.problems import API_PROBLEMS
@@ -66,8 +66,7 @@ def router(services: Services) -> APIRouter:
         recs = await store.list_approvals(
             status=status, run_id=run_id, limit=limit, tenant=who.tenant
         )
-        if status in (None, "pending"):  # requests whose run ended are void, not pending
-            recs = still_listed(await void_ended(store, rt.store, recs, rt.clock.now()), status)
+        recs = await listed(store, rt.store, recs, status, rt.clock.now())  # ended: void
         return {"items": [views.approval(rec) for rec in recs]}
 
     @r.get("/v1/approvals/{approval_id}", response_model=Approval, summary="One request")

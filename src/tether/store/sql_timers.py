@@ -247,10 +247,8 @@ class SqlTimers:
     async def put_schedule(self, schedule: Schedule) -> Schedule:
         s, now = schedule, self.clock.now()
         inp = None if s.input is None else dumps(s.input)
-        params = (
-            *(s.name, s.cron, s.workflow, inp, s.next_fire_at, int(s.enabled), now, now),
-            *(s.queue, s.priority, s.tenant),
-        )
+        params = (s.name, s.cron, s.workflow, inp, s.next_fire_at, int(s.enabled), now, now,
+                  s.queue, s.priority, s.tenant)  # fmt: skip
         (row,) = await self._fetch(self._timer_sql("put_schedule"), params)
         return _schedule(row)
 

@@ -73,7 +73,7 @@ class StutterGuard(GovernancePart):
         if call.kind != "tool" or call.name in self.ignore:
             return
         sig = signature(call.name, call.args)
-        key = self._effect_key(call, scope.run.tenant)
+        key = self._effect_key(call)
         made = (await self._calls(scope)).setdefault(sig, set())
         earlier = len(made - {key})  # a call re-run after a crash is not a repeat of itself
         limit = self.limit(scope.run, call.name)
@@ -131,13 +131,10 @@ class StutterGuard(GovernancePart):
 
     # -- the count, from the journal -----------------------------------------------------
     @staticmethod
-    def _effect_key(call: GovernedCall, tenant: str | None) -> str:
-        """The key the call is journaled under (a tool's idempotency rule, else the run's)."""
-        if call.effect_key is not None:
-            return call.effect_key
-        derive = getattr(call.contract, "derive_key", None)
-        derived = derive(dict(call.args), tenant) if derive is not None else None
-        return str(derived or call.key)
+    def _effect_key(call: GovernedCall) -> str:
+        """The key the call is journaled under: the one the executor derived (a tool's
+        idempotency rule's), else the run's journal key."""
+        return str(call.effect_key or call.key)
 
     async def _calls(self, scope: RunScope) -> dict[str, set[str]]:
         """This run's tool calls so far: read from its journal once per execution (a new
