@@ -11,6 +11,7 @@ import pytest
 
 from tether import END, START, Graph, RunStatus, Runtime
 from tether.core.errors import ConfigurationError, InvalidInputError, QueueFullError
+from tether.core.tenants import check_tenant_name
 from tether.store.memory import MemoryStore
 from tether.store.queue_limits import QueueControl
 
@@ -132,6 +133,31 @@ async def test_bad_queue_arguments_say_what_to_pass() -> None:
             await rt.submit(WF, {"n": 0}, delay=-1)
         with pytest.raises(InvalidInputError, match="queue"):
             await rt.submit(WF, {"n": 0}, queue="")
+
+
+@pytest.mark.parametrize("tenant", ["acme ", " acme", "Acme Corp", "acme\n", "", "a" * 201])
+async def test_a_tenant_name_that_no_key_could_hold_is_refused_everywhere(tenant: str) -> None:
+    """Before: ``rt.start(tenant="acme ")`` made a run of a second tenant beside acme, outside
+    acme's limits and quotas and invisible to every API key (``tether keys create`` refuses
+    such a name); a limit set for it limited nothing. One rule now holds at every door."""
+    async with Runtime(MemoryStore(), recover=False) as rt:
+        with pytest.raises(InvalidInputError, match="tenant"):
+            await rt.submit(WF, {"n": 0}, tenant=tenant)
+        with pytest.raises(InvalidInputError, match="tenant"):
+            await rt.start(WF, {"n": 0}, tenant=tenant)
+        with pytest.raises(InvalidInputError, match="tenant"):
+            await rt.schedule("0 * * * *", WF, {"n": 0}, name="nightly", tenant=tenant)
+        with pytest.raises(InvalidInputError, match="tenant"):
+            await rt.store.set_queue_limit("tenant", tenant, max_running=1)  # type: ignore[attr-defined]
+        assert await rt.store.list_runs() == []
+        if tenant:  # a limit stored before under such a name can still be removed
+            await rt.store.set_queue_limit("tenant", tenant)  # type: ignore[attr-defined]
+
+
+def test_the_near_miss_tenant_error_names_the_tenant_meant() -> None:
+    with pytest.raises(InvalidInputError, match="did you mean 'acme'"):
+        check_tenant_name("acme ")
+    assert check_tenant_name("acme-eu.1") == "acme-eu.1"
 
 
 async def test_a_full_queue_refuses_submits(stores: Any) -> None:

@@ -304,7 +304,7 @@ async def test_a_schedule_starts_its_runs_on_its_queue_for_its_tenant(
     [
         ({"queue": ""}, "queue must be a non-empty string"),
         ({"priority": 1.5}, "priority must be an int"),
-        ({"tenant": ""}, "tenant must be a non-empty string"),
+        ({"tenant": ""}, "a tenant is a non-empty name"),
     ],
 )
 async def test_a_bad_queue_priority_or_tenant_is_refused_when_scheduling(

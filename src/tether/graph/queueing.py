@@ -11,9 +11,10 @@ from collections.abc import Iterable
 from typing import TypedDict
 
 from tether.core.errors import ConfigurationError, InvalidInputError
+from tether.core.tenants import check_tenant_name
 
 MAX_NAME = 200
-"""Longest queue or tenant name accepted."""
+"""Longest queue name accepted."""
 
 
 class Placement(TypedDict):
@@ -44,7 +45,7 @@ def placement(
             f"{priority!r}"
         )
     if tenant is not None:
-        _name("tenant", tenant)
+        check_tenant_name(tenant)
     available_at = 0.0
     if delay is not None:
         if (

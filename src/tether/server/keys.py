@@ -20,7 +20,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from tether.core.errors import InvalidInputError
-from tether.graph.queueing import MAX_NAME
+from tether.core.tenants import check_tenant_name
 from tether.graph.state import check_storable
 from tether.store.api_keys import SCOPES as SCOPES
 from tether.store.api_keys import ApiKeyRecord, ApiKeyStore
@@ -67,13 +67,8 @@ def check_scopes(scopes: Iterable[str]) -> list[str]:
 
 
 def check_tenant(tenant: str) -> str:
-    if not isinstance(tenant, str) or not tenant.strip() or len(tenant) > MAX_NAME:
-        raise InvalidInputError(
-            f"a tenant is a non-empty name of at most {MAX_NAME} characters, got {tenant!r}"
-        )
-    if any(c.isspace() or not c.isprintable() for c in tenant):
-        raise InvalidInputError(f"a tenant name has no spaces or control characters: {tenant!r}")
-    return tenant
+    """The rule ``Runtime.start(tenant=)`` applies: a key's tenant is one a run can have."""
+    return check_tenant_name(tenant)
 
 
 def new_key() -> tuple[str, str]:

@@ -24,6 +24,7 @@ from typing import Protocol, runtime_checkable
 from tether.core.clock import Clock
 from tether.core.errors import InvalidInputError, QueueFullError
 from tether.core.lifecycle import ACTIVE
+from tether.core.tenants import check_tenant_name
 from tether.store.types import RunRecord
 
 KINDS = ("queue", "workflow", "tenant")
@@ -70,6 +71,8 @@ def check_limit(kind: str, key: str, max_running: int | None, max_depth: int | N
         raise InvalidInputError(f"limit kind must be one of {', '.join(KINDS)}, got {kind!r}")
     if not isinstance(key, str) or not key:
         raise InvalidInputError(f"a {kind} limit needs the {kind}'s name, got {key!r}")
+    if kind == "tenant" and (max_running is not None or max_depth is not None):
+        check_tenant_name(key)  # "acme " would limit no run of acme (removing is always fine)
     for name, value in (("max_running", max_running), ("max_depth", max_depth)):
         if value is not None and (
             isinstance(value, bool) or not isinstance(value, int) or value < 0
