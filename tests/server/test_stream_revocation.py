@@ -20,7 +20,7 @@ from tether.cli.main import main as cli
 from tether.server.app import create_app
 from tether.server.keys import Principal, key_id_of
 from tether.server.settings import ServerSettings
-from tether.server.stream_auth import while_authorised
+from tether.server.stream_auth import REVOKED_FRAME, while_authorised
 
 DEADLINE = 60.0  # a hang guard: each stream below ends within a fraction of a second
 
@@ -93,7 +93,9 @@ async def test_the_key_is_looked_at_between_frames_at_most_every_interval() -> N
         return live[0]
 
     out = []
-    async for chunk in while_authorised(body(), alive, every=10.0, clock=lambda: now[0]):
+    async for chunk in while_authorised(
+        body(), alive, ending=REVOKED_FRAME, every=10.0, clock=lambda: now[0]
+    ):
         out.append(chunk)
         if len(out) == 25:
             live[0] = False

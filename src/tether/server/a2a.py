@@ -18,12 +18,15 @@ HTTP API or the CLI) shows its real state.
 ``services`` holds what the server runs: ``runtime`` (an open ``Runtime``), ``workflows``
 (a mapping name -> Workflow, or an iterable of them; default: the runtime's), optionally
 ``auth`` (``tether.server.auth.Auth``: the JSON-RPC endpoint then needs a key with the
-``submit`` scope; the cards stay public) and ``default_agent``. A workflow registered after
+``submit`` scope; the cards stay public; a streaming method's stream ends with a JSON-RPC
+error once its key is revoked, as tether's own streams do, see ``stream_auth``) and
+``default_agent``. A workflow registered after
 mounting is served too: agents are looked up by name on each request.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -53,12 +56,16 @@ from tether.graph.runtime import Runtime
 from tether.server.a2a_executor import TENANT_KEY, WorkflowAgentExecutor
 from tether.server.a2a_parts import text_field
 from tether.server.a2a_tasks import RunTaskStore
+from tether.server.keys import Principal
+from tether.server.stream_auth import RECHECK, REVOKED_DETAIL, key_alive, while_authorised
 
 __all__ = ["A2A_PREFIX", "CARD_PATH", "A2AAgents", "agent_card", "mount_a2a"]
 
 A2A_PREFIX = "/a2a"
 CARD_PATH = "/.well-known/agent-card.json"
 BEARER = "bearer"
+REVOKED_CODE = -32000
+"""The JSON-RPC error that ends a stream whose API key was revoked."""
 IDLE_INPUT_REQUIRED = 300.0
 """Seconds an ``input-required`` task keeps its live SDK task before it is released."""
 
@@ -183,6 +190,18 @@ def _workflow_source(services: Any, runtime: Runtime) -> Callable[[], Mapping[st
     return current
 
 
+async def _revoked_event(request: Request) -> dict[str, str]:
+    """The last event of an A2A stream whose key was revoked: a JSON-RPC error answering the
+    request (A2A has no code of its own for it: -32000, a server error)."""
+    try:
+        sent = await request.json()  # read (and kept) by the dispatcher already
+        rid = sent.get("id") if isinstance(sent, dict) else None
+    except ValueError:
+        rid = None
+    error = {"code": REVOKED_CODE, "message": REVOKED_DETAIL}
+    return {"event": "error", "data": json.dumps({"jsonrpc": "2.0", "id": rid, "error": error})}
+
+
 def _base(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
@@ -223,8 +242,21 @@ def mount_a2a(app: FastAPI, services: Any) -> A2AAgents:
             ]
         }
 
+    recheck = getattr(getattr(services, "settings", None), "key_recheck", RECHECK)
+
     async def rpc(workflow: str, request: Request) -> Response:
-        return await agents.get(workflow).dispatcher.handle_requests(request)
+        response = await agents.get(workflow).dispatcher.handle_requests(request)
+        who = getattr(request.state, "principal", None)
+        body = getattr(response, "body_iterator", None)
+        if auth is not None and isinstance(who, Principal) and body is not None:
+            # a streaming method: it answers to its key for as long as it streams
+            response.body_iterator = while_authorised(  # type: ignore[attr-defined]
+                body,
+                key_alive(auth.store, who),
+                ending=await _revoked_event(request),
+                every=recheck,
+            )
+        return response
 
     hidden: dict[str, Any] = {"include_in_schema": False}
     app.add_api_route(CARD_PATH, default_card, methods=["GET"], **hidden)

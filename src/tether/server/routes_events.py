@@ -13,7 +13,7 @@ from tether.server.keys import Principal
 from tether.server.problems import API_PROBLEMS, ApiProblem
 from tether.server.schemas import EventPage, RunId
 from tether.server.services import Services
-from tether.server.stream_auth import key_alive, while_authorised
+from tether.server.stream_auth import REVOKED_FRAME, key_alive, while_authorised
 from tether.server.strict_query import known_query
 
 SSE_TYPE = "text/event-stream"
@@ -52,7 +52,7 @@ def router(services: Services) -> APIRouter:
     def guarded(body: AsyncIterator[str], who: Principal) -> AsyncIterator[str]:
         """The stream, for as long as the key that opened it stays live."""
         alive = key_alive(services.auth.store, who)
-        return while_authorised(body, alive, every=settings.key_recheck)
+        return while_authorised(body, alive, ending=REVOKED_FRAME, every=settings.key_recheck)
 
     @r.get("/v1/runs/{run_id}/events", response_model=EventPage, summary="A run's events")
     async def events(

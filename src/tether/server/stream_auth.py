@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from typing import TypeVar
 
 from tether.server.keys import Principal
 from tether.server.sse import frame
 from tether.store.api_keys import ApiKeyStore
+
+T = TypeVar("T")
 
 RECHECK = 30.0
 """Seconds between two looks at the key of an open stream (the key cache's time as well)."""
@@ -38,21 +41,27 @@ def key_alive(store: ApiKeyStore, who: Principal) -> Callable[[], Awaitable[bool
     return alive
 
 
+REVOKED_FRAME = frame({"status": 401, "detail": REVOKED_DETAIL}, event="revoked")
+"""The last frame of a tether event stream whose key was revoked."""
+
+
 async def while_authorised(
-    body: AsyncIterator[str],
+    body: AsyncIterator[T],
     alive: Callable[[], Awaitable[bool]],
     *,
+    ending: T,
     every: float = RECHECK,
     clock: Callable[[], float] = time.monotonic,
-) -> AsyncGenerator[str, None]:
+) -> AsyncGenerator[T, None]:
     """``body``'s frames while ``alive()`` holds, asked at most every ``every`` seconds
-    (between frames); then one ``event: revoked`` frame, and the stream ends."""
+    (between frames; ``every=0``: before each frame); then ``ending`` (``REVOKED_FRAME`` for
+    tether's streams), and the stream ends."""
     next_look = clock() + every
     try:
         async for chunk in body:
             if clock() >= next_look:
                 if not await alive():
-                    yield frame({"status": 401, "detail": REVOKED_DETAIL}, event="revoked")
+                    yield ending
                     return
                 next_look = clock() + every
             yield chunk
