@@ -61,7 +61,7 @@ async def test_runs_of_different_tenants_never_share_answers(minilm: MiniLMEmbed
         assert await ask(None, "What is my current balance?") == ("answer 3", False)
         assert await ask("globex", "What's my current balance?") == ("answer 2", True)
         # a tenant whose name only looks like another's is another tenant
-        assert await ask("acme ", "What is my current balance?") == ("answer 4", False)
+        assert await ask("ACME", "What is my current balance?") == ("answer 4", False)
     assert len(model.requests) == 4
     # outside a run the call is untenanted: it shares the untenanted run's answer
     outside = await cached.chat([SYSTEM, Message.user("What is my current balance?")])

@@ -19,7 +19,7 @@ from tether.llm.providers.http_errors import (
     error_from_response,
     parse_json,
 )
-from tether.llm.providers.sse import SseEvent, sse_events
+from tether.llm.providers.sse import SseReader, sse_events
 
 
 class HttpModel(Model):
@@ -75,7 +75,7 @@ class HttpModel(Model):
     @asynccontextmanager
     async def post_sse(
         self, url: str, payload: Any, headers: Mapping[str, str]
-    ) -> AsyncIterator[AsyncIterator[SseEvent]]:
+    ) -> AsyncIterator[SseReader]:
         """POST ``payload`` and read the answer as Server-Sent Events; transport failures while
         reading become ModelErrors too."""
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tether.core.errors import ModelResponseError
 from tether.llm.providers.anthropic_wire import answer, usage
 from tether.llm.providers.http_errors import error_from_body, missing, reading
 from tether.llm.providers.wire import tokens
@@ -21,6 +22,8 @@ class StreamState:
         self.id: str | None = None
         self.usage = Usage()
         self.stop_reason: Any = None
+        self.stopped = False
+        """Whether ``message_stop`` came: the answer is whole."""
         self.blocks: dict[int, dict[str, Any]] = {}
         self.parts: dict[int, list[str]] = {}
 
@@ -54,6 +57,8 @@ class StreamState:
             if delta.get("type") == "input_json_delta":
                 piece = delta.get("partial_json")
             return self._append(int(data.get("index", 0)), piece)
+        elif kind == "message_stop":
+            self.stopped = True
         elif kind == "message_delta":
             self.stop_reason = (data.get("delta") or {}).get("stop_reason") or self.stop_reason
             if isinstance(data.get("usage"), dict):
@@ -74,7 +79,17 @@ class StreamState:
         return str(piece) if shown else ""
 
     def response(self) -> ModelResponse:
-        """The whole answer, once the stream has ended."""
+        """The whole answer, once the stream has ended; ModelResponseError (retryable) when
+        it ended before the answer did (neither a stop reason nor ``message_stop`` came: the
+        connection was closed mid-answer)."""
+        if not self.stopped and self.stop_reason is None:
+            said = "".join(p for i in sorted(self.parts) for p in self.parts[i])
+            raise ModelResponseError(
+                f"{self.model}'s stream ended before its answer did (no stop_reason and no "
+                f"message_stop): the connection was closed mid-answer after {len(said)} "
+                f"characters ({said[-60:]!r}); the call can be tried again",
+                model=self.model,
+            )
         blocks = [self._finished(i) for i in sorted(self.blocks)]
         with reading(self.model, blocks):
             response = answer(

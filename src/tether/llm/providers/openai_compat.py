@@ -95,6 +95,7 @@ class OpenAICompatibleModel(HttpModel):
                         )
                         if delta:
                             yield StreamChunk(delta=delta)
+                    acc.check_ended(events.done)
                 break
             except ModelError as exc:
                 if json_object or acc.started or not self._schema_format_refused(request, exc):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tether.core.errors import ModelResponseError
 from tether.core.messages import ToolCall
 from tether.llm.providers.http_errors import error_from_body, missing, reading
 from tether.llm.providers.openai_wire import finish, logprobs, usage
@@ -76,6 +77,20 @@ class Accumulator:
             slot["object"] = arguments
         elif arguments:
             slot["arguments"].append(arguments)
+
+    def check_ended(self, done: bool) -> None:
+        """Raise ModelResponseError (retryable) when the stream stopped before the answer did:
+        neither a ``finish_reason`` nor ``data: [DONE]`` came, so a server or a proxy closed
+        it mid-answer. Taken as whole, "The refund of order 12" would be journaled (and
+        cached) as the model's answer."""
+        if self.finish_reason is None and not done:
+            said = "".join(self.text)
+            raise ModelResponseError(
+                f"{self.model}'s stream ended before its answer did (no finish_reason and no "
+                f"[DONE]): the connection was closed mid-answer after {len(said)} characters "
+                f"({said[-60:]!r}); the call can be tried again",
+                model=self.model,
+            )
 
     def response(self) -> ModelResponse:
         """The whole answer, once the stream has ended."""

@@ -13,10 +13,36 @@ class SseEvent:
     id: str | None = None
 
 
-async def sse_events(lines: AsyncIterable[str]) -> AsyncIterator[SseEvent]:
+class SseReader:
     """Server-Sent Events from a stream of lines: ``event:``/``data:``/``id:`` fields, ``:``
     comments, multi-line data joined by newlines, one event per blank line. Ends at the
-    OpenAI-style ``data: [DONE]`` sentinel or at the end of the stream."""
+    OpenAI-style ``data: [DONE]`` sentinel (``done`` is then True) or at the end of the
+    stream: a stream that ends without its sentinel or its last event may have been cut off
+    (a server or proxy that closed the connection mid-answer), which the reader of the
+    answer must tell apart from an answer that ended."""
+
+    def __init__(self, lines: AsyncIterable[str]) -> None:
+        self.lines = lines
+        self.done = False
+        """Whether the stream ended with ``data: [DONE]``."""
+
+    def __aiter__(self) -> AsyncIterator[SseEvent]:
+        return self._events()
+
+    async def _events(self) -> AsyncIterator[SseEvent]:
+        async for event in _parse(self.lines):
+            if event.data == "[DONE]":
+                self.done = True
+                return
+            yield event
+
+
+def sse_events(lines: AsyncIterable[str]) -> SseReader:
+    """The events of ``lines`` (see :class:`SseReader`)."""
+    return SseReader(lines)
+
+
+async def _parse(lines: AsyncIterable[str]) -> AsyncIterator[SseEvent]:
     event = ""
     last_id: str | None = None
     data: list[str] = []
@@ -24,10 +50,7 @@ async def sse_events(lines: AsyncIterable[str]) -> AsyncIterator[SseEvent]:
         line = raw.rstrip("\r\n")
         if not line:
             if data:
-                joined = "\n".join(data)
-                if joined == "[DONE]":
-                    return
-                yield SseEvent(event or "message", joined, last_id)
+                yield SseEvent(event or "message", "\n".join(data), last_id)
             event, data = "", []
             continue
         if line.startswith(":"):
@@ -40,5 +63,5 @@ async def sse_events(lines: AsyncIterable[str]) -> AsyncIterator[SseEvent]:
             event = value
         elif field == "id" and "\0" not in value:
             last_id = value
-    if data and (joined := "\n".join(data)) != "[DONE]":
-        yield SseEvent(event or "message", joined, last_id)
+    if data:
+        yield SseEvent(event or "message", "\n".join(data), last_id)
