@@ -3,6 +3,7 @@ and the trip raised when a reservation does not fit."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from tether.core.errors import EscalationSignal
@@ -34,15 +35,27 @@ def charged(call: GovernedCall, hold: dict[str, float], outcome: CallOutcome) ->
         return {}
     u = outcome.usage
     if call.kind == "model":
-        tin, tout = float(u.get("input_tokens", 0.0)), float(u.get("output_tokens", 0.0))
+        tin = _amount(u, "input_tokens", 0.0, hold)
+        tout = _amount(u, "output_tokens", 0.0, hold)
         return {
             "input_tokens": tin,
             "output_tokens": tout,
             "tokens": tin + tout,
-            "cost": float(u.get("cost", 0.0)),
+            "cost": _amount(u, "cost", 0.0, hold),
             "model_calls": 1.0,
         }
-    return {"tool_calls": 1.0, "cost": float(u.get("cost", hold.get("cost", 0.0)))}
+    return {"tool_calls": 1.0, "cost": _amount(u, "cost", hold.get("cost", 0.0), hold)}
+
+
+def _amount(usage: dict[str, float], dim: str, default: float, hold: dict[str, float]) -> float:
+    """``usage[dim]`` (``default`` when absent); what was held for ``dim`` when the reported
+    amount is negative or not a finite number: a budget is never credited by a call."""
+    value = usage.get(dim, default)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return hold.get(dim, 0.0)
+    if not math.isfinite(value) or value < 0:
+        return hold.get(dim, 0.0)
+    return float(value)
 
 
 def tokens_of(amounts: dict[str, float]) -> dict[str, float]:

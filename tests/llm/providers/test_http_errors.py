@@ -220,8 +220,8 @@ async def test_unparseable_and_incomplete_bodies_are_response_errors() -> None:
         b'{"id": "x"}',
         b'{"choices": [{"index": 0}]}',
         b"[1, 2]",
-        # JSON of the wrong shape: a typed error showing the body, not a bare TypeError
-        b'{"choices": [{"message": {"content": "hi"}}], "usage": {"prompt_tokens": "many"}}',
+        # JSON of the wrong shape: a typed error showing the body, not a bare TypeError (a
+        # token count that is not one is no report instead: see test_usage_reports)
         b'{"choices": [{"message": {"content": ["hi"]}}]}',
         b'{"choices": [{"message": {"tool_calls": [{"id": 7, "function": {"name": "f"}}]}}]}',
     ]

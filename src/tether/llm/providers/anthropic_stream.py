@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from tether.core.errors import ModelResponseError
-from tether.llm.providers.anthropic_wire import answer, usage
+from tether.llm.providers.anthropic_wire import INPUT_KEYS, answer
 from tether.llm.providers.http_errors import error_from_body, missing, reading
-from tether.llm.providers.wire import tokens
+from tether.llm.providers.wire import reported_usage, tokens
 from tether.llm.types import ModelResponse, Usage
 
 
@@ -20,7 +20,8 @@ class StreamState:
         self.model = model
         self.output = output  # the structured-output tool: its input streams as the text
         self.id: str | None = None
-        self.usage = Usage()
+        self._input: int | None = 0
+        self._output: int | None = 0
         self.stop_reason: Any = None
         self.stopped = False
         """Whether ``message_stop`` came: the answer is whole."""
@@ -41,7 +42,10 @@ class StreamState:
         kind = data.get("type")
         if kind == "message_start" and isinstance(data.get("message"), dict):
             self.id = data["message"].get("id")
-            self.usage = usage(data["message"].get("usage"))
+            used = data["message"].get("usage")
+            if isinstance(used, dict):
+                self._input = tokens(used, *INPUT_KEYS)
+                self._output = tokens(used, "output_tokens")
         elif kind == "content_block_start":
             block = data.get("content_block")
             if not isinstance(block, dict):
@@ -62,9 +66,13 @@ class StreamState:
         elif kind == "message_delta":
             self.stop_reason = (data.get("delta") or {}).get("stop_reason") or self.stop_reason
             if isinstance(data.get("usage"), dict):
-                output_tokens = tokens(data["usage"], "output_tokens")
-                self.usage = self.usage.model_copy(update={"output_tokens": output_tokens})
+                self._output = tokens(data["usage"], "output_tokens")
         return ""
+
+    @property
+    def usage(self) -> Usage:
+        """What the stream reported (none when a count was unusable: tether counts it)."""
+        return reported_usage(self._input, self._output)
 
     def _append(self, index: int, piece: Any) -> str:
         block = self.blocks.get(index)

@@ -18,7 +18,7 @@ import orjson
 
 from tether.core.messages import Message, ToolCall
 from tether.llm.providers.http_errors import error_from_body, missing, reading
-from tether.llm.providers.wire import tokens, tool_call
+from tether.llm.providers.wire import reported_usage, tokens, tool_call
 from tether.llm.types import ModelRequest, ModelResponse, Usage
 
 FINISH = {
@@ -30,7 +30,7 @@ FINISH = {
 }
 _CHOICES = {"auto": {"type": "auto"}, "none": {"type": "none"}, "required": {"type": "any"}}
 _OUTPUT_HINT = "Give the final answer as this tool's input, matching its schema exactly."
-_INPUT_KEYS = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+INPUT_KEYS = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
 
 
 def output_tool(request: ModelRequest) -> str | None:
@@ -179,4 +179,4 @@ def usage(raw: Any) -> Usage:
     """Input tokens include the cache's (written and read); they are all in the prompt."""
     if not isinstance(raw, dict):
         return Usage()
-    return Usage(input_tokens=tokens(raw, *_INPUT_KEYS), output_tokens=tokens(raw, "output_tokens"))
+    return reported_usage(tokens(raw, *INPUT_KEYS), tokens(raw, "output_tokens"))

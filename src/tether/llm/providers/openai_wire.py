@@ -9,7 +9,7 @@ import orjson
 
 from tether.core.messages import Message, ToolCall
 from tether.llm.providers.http_errors import error_from_body, missing, reading
-from tether.llm.providers.wire import tokens, tool_call
+from tether.llm.providers.wire import reported_usage, tokens, tool_call
 from tether.llm.types import ModelRequest, ModelResponse, Usage
 
 
@@ -136,9 +136,7 @@ def finish(reason: Any, calls: tuple[ToolCall, ...]) -> str:
 def usage(raw: Any) -> Usage:
     if not isinstance(raw, dict):
         return Usage()
-    return Usage(
-        input_tokens=tokens(raw, "prompt_tokens"), output_tokens=tokens(raw, "completion_tokens")
-    )
+    return reported_usage(tokens(raw, "prompt_tokens"), tokens(raw, "completion_tokens"))
 
 
 def logprobs(raw: Any) -> tuple[float, ...] | None:

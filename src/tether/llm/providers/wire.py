@@ -10,7 +10,7 @@ import orjson
 
 from tether.core.errors import ModelResponseError
 from tether.core.messages import ToolCall
-from tether.llm.types import ModelRequest, ModelResponse
+from tether.llm.types import ModelRequest, ModelResponse, Usage
 
 
 def tool_call(call_id: str, name: str, arguments: Any) -> ToolCall:
@@ -31,9 +31,30 @@ def tool_call(call_id: str, name: str, arguments: Any) -> ToolCall:
     return ToolCall(id=call_id, name=name, raw_arguments=text)
 
 
-def tokens(usage: Mapping[str, Any], *keys: str) -> int:
-    """The sum of the token counts under ``keys`` (absent or null ones count 0)."""
-    return sum(int(usage.get(k) or 0) for k in keys)
+def tokens(usage: Mapping[str, Any], *keys: str) -> int | None:
+    """The sum of the token counts under ``keys`` (absent or null ones count 0); None when one
+    cannot be a count (negative, fractional, not a number): a server or a proxy reporting
+    -4000 prompt tokens would otherwise credit the run's token budget with every call."""
+    total = 0
+    for key in keys:
+        value = usage.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            return None
+        if isinstance(value, float) and not value.is_integer():
+            return None
+        total += int(value)
+    return total
+
+
+def reported_usage(input_tokens: int | None, output_tokens: int | None) -> Usage:
+    """The usage a provider reported, or none at all (``Usage()``: tether counts it, see
+    ``Model.finalize``) when either count was unusable: half a report would charge the
+    budget for one side only."""
+    if input_tokens is None or output_tokens is None:
+        return Usage()
+    return Usage(input_tokens=input_tokens, output_tokens=output_tokens)
 
 
 def check_tool_choice(request: ModelRequest, response: ModelResponse, model: str) -> None:
