@@ -14,12 +14,17 @@ class Proxy:
 
     ``cut()`` closes every open connection now; ``freeze()`` makes every open connection go
     silent without closing (a peer that vanished); ``drop_responses = N`` makes the next N
-    connections forward the request but close before the answer reaches the client."""
+    connections forward the request but close before the answer reaches the client;
+    ``down = True`` (with ``cut()``) is a server restarting: every connection is closed at
+    once (``refused`` counts them) until ``down = False``."""
 
     def __init__(self, upstream_port: int) -> None:
         self.upstream_port = upstream_port
         self.drop_responses = 0
         self.connections = 0
+        self.down = False
+        """While True the server behind is "down": each new connection is closed at once."""
+        self.refused = 0
         self._open: set[asyncio.StreamWriter] = set()
         self._frozen: set[asyncio.StreamWriter] = set()
         self._loop = asyncio.new_event_loop()
@@ -44,6 +49,10 @@ class Proxy:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        if self.down:
+            self.refused += 1
+            writer.transport.abort()
+            return
         drop = self.drop_responses > 0
         if drop:
             self.drop_responses -= 1

@@ -5,6 +5,8 @@ lost is retried into the same run; an unreachable server is a typed error."""
 from __future__ import annotations
 
 import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -42,6 +44,41 @@ def test_wait_survives_dropped_connections(server: LiveServer) -> None:
         for _ in range(3):
             proxy.cut()
         assert c.wait(run.run_id, timeout=120).status is RunStatus.COMPLETED
+
+
+def test_wait_outlives_a_server_restart(server: LiveServer) -> None:
+    """Before: with the server unreachable for longer than the client's retries (a restart,
+    a deploy), ``wait()`` raised ServerUnavailableError although the run went on and
+    completed. It now waits through an outage of up to ``outage`` seconds."""
+    brief = Backoff(max_attempts=2, initial_interval=0.01, max_interval=0.05, owner="test")
+    with (
+        Proxy(server.port) as proxy,
+        Client(proxy.url, retry=brief, poll_interval=0.01) as c,
+        Client(server.url) as direct,
+    ):
+        run = c.submit("count", {"n": 20, "pause": 0.02})
+        proxy.down = True
+        proxy.cut()
+        with ThreadPoolExecutor(1) as pool:
+            waiting = pool.submit(c.wait, run.run_id, 120)
+            assert direct.wait(run.run_id, timeout=120).status is RunStatus.COMPLETED
+            while proxy.refused < 20 and not waiting.done():  # tried far past its retries
+                time.sleep(0.01)
+            assert not waiting.done(), waiting.exception()
+            proxy.down = False  # the server is back
+            assert waiting.result(120).status is RunStatus.COMPLETED
+
+
+def test_wait_gives_up_on_an_outage_longer_than_it_was_told(server: LiveServer) -> None:
+    brief = Backoff(max_attempts=2, initial_interval=0.01, max_interval=0.05, owner="test")
+    with Proxy(server.port) as proxy, Client(proxy.url, retry=brief, poll_interval=0.01) as c:
+        run = c.submit("count", {"n": 100000, "pause": 0.01})
+        proxy.down = True
+        proxy.cut()
+        with pytest.raises(ServerUnavailableError, match="unreachable for"):
+            c.wait(run.run_id, 120, outage=0.2)
+        proxy.down = False
+        c.cancel(run.run_id)
 
 
 def test_submit_whose_answer_is_lost_is_one_run(server: LiveServer) -> None:

@@ -14,6 +14,7 @@ an unreachable or failing server).
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from types import TracebackType
@@ -43,11 +44,17 @@ from tether.client.models import (
 )
 from tether.core.backoff import Backoff
 from tether.core.errors import InvalidInputError
+from tether.core.finite import check_number
 from tether.core.lifecycle import RunStatus
 
 __all__ = ["NO_VALUE", "AsyncClient"]
 
 T = TypeVar("T")
+
+WAIT_OUTAGE = 300.0
+"""Seconds ``wait`` rides out an unreachable server (a restart, a deploy) before it gives up."""
+WAIT_OUTAGE_POLL = 2.0
+"""The longest pause between two tries of an unreachable server while waiting."""
 NO_VALUE: Any = type("NoValue", (), {"__repr__": lambda self: "NO_VALUE"})()
 """``resume`` without an answer (retry a FAILED run); ``None`` is an answer."""
 _SETTLED_NAMES = frozenset(s.value for s in SETTLED)
@@ -205,15 +212,20 @@ class AsyncClient:
             if cursor is None or not page.items:
                 return
 
-    async def wait(self, run_id: str, timeout: float | None = None) -> Run:
+    async def wait(
+        self, run_id: str, timeout: float | None = None, *, outage: float = WAIT_OUTAGE
+    ) -> Run:
         """Until the run completes, fails, is cancelled, or parks (ESCALATED, waiting for an
         answer or an approval): watches the event stream (reconnecting when it breaks) and
         falls back to polling when streaming is impossible. ``TimeoutError`` after
-        ``timeout`` seconds."""
-        return await asyncio.wait_for(self._wait(run_id), timeout)
+        ``timeout`` seconds. The server may be unreachable meanwhile (a restart, a deploy:
+        the run goes on without it) for up to ``outage`` seconds in a row; longer, and
+        ``ServerUnavailableError``."""
+        check_number("outage (seconds)", outage, error=InvalidInputError)
+        return await asyncio.wait_for(self._wait(run_id, outage), timeout)
 
-    async def _wait(self, run_id: str) -> Run:
-        run = await self.get(run_id)
+    async def _wait(self, run_id: str, outage: float) -> Run:
+        run = await self._through(outage, lambda: self.get(run_id))
         if run.settled:
             return run
         try:
@@ -227,16 +239,34 @@ class AsyncClient:
                 return run
         except (StreamUnsupported, ServerUnavailableError):
             pass
-        return await self._poll_until_settled(run_id)
+        return await self._poll_until_settled(run_id, outage)
 
-    async def _poll_until_settled(self, run_id: str) -> Run:
+    async def _poll_until_settled(self, run_id: str, outage: float) -> Run:
         delay = self.poll_interval
         while True:
-            run = await self.get(run_id)
+            run = await self._through(outage, lambda: self.get(run_id))
             if run.settled:
                 return run
             await asyncio.sleep(delay)
             delay = min(delay * 1.5, 2.0)
+
+    async def _through(self, outage: float, call: Callable[[], Awaitable[T]]) -> T:
+        """``call()``, tried again while the server is unreachable, for ``outage`` seconds."""
+        began: float | None = None
+        delay = self.poll_interval
+        while True:
+            try:
+                return await call()
+            except ServerUnavailableError as exc:
+                now = time.monotonic()
+                began = now if began is None else began
+                if now - began >= outage:
+                    raise ServerUnavailableError(
+                        f"{self.http.url} was unreachable for {now - began:.1f} s while waiting "
+                        f"(outage={outage:g}): {exc}"
+                    ) from exc
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, WAIT_OUTAGE_POLL)
 
     async def resume(
         self,

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from types import TracebackType
 from typing import Any
 
-from tether.client.async_client import NO_VALUE, AsyncClient
+from tether.client.async_client import NO_VALUE, WAIT_OUTAGE, AsyncClient
 from tether.client.http import DEFAULT_RETRY
 from tether.client.models import (
     Approval,
@@ -111,8 +111,10 @@ class Client:
     ) -> Iterator[Run]:
         return self._loop.iterate(self.aio.list_runs(limit=limit, page_size=page_size, **filters))
 
-    def wait(self, run_id: str, timeout: float | None = None) -> Run:
-        return self._loop.call(self.aio.wait(run_id, timeout))
+    def wait(
+        self, run_id: str, timeout: float | None = None, *, outage: float = WAIT_OUTAGE
+    ) -> Run:
+        return self._loop.call(self.aio.wait(run_id, timeout, outage=outage))
 
     def resume(
         self,
