@@ -5,6 +5,7 @@ lost is retried into the same run; an unreachable server is a typed error."""
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -67,6 +68,38 @@ def test_wait_outlives_a_server_restart(server: LiveServer) -> None:
             assert not waiting.done(), waiting.exception()
             proxy.down = False  # the server is back
             assert waiting.result(120).status is RunStatus.COMPLETED
+
+
+def back_after_tries(proxy: Proxy, tries: int = 10) -> None:
+    """The server comes back once the client has tried it ``tries`` times (past its retries)."""
+    while proxy.refused < tries:
+        time.sleep(0.01)
+    proxy.down = False
+
+
+def test_following_events_outlives_a_server_restart(server: LiveServer) -> None:
+    """Before: following a run's events raised ServerUnavailableError once the server was
+    unreachable for longer than the client's retries; now the stream is reopened when the
+    server is back, with every event once, in order."""
+    brief = Backoff(max_attempts=2, initial_interval=0.01, max_interval=0.05, owner="test")
+    with (
+        Proxy(server.port) as proxy,
+        Client(proxy.url, retry=brief) as c,
+        Client(server.url) as direct,
+    ):
+        run = c.submit("count", {"n": 30, "pause": 0.02})
+        got: list[int] = []
+        for ev in c.events(run.run_id, outage=120):
+            if not ev.seq:
+                continue
+            got.append(ev.seq)
+            if len(got) == 3:  # the server goes away; the run finishes meanwhile
+                proxy.down = True
+                proxy.cut()
+                assert direct.wait(run.run_id, timeout=120).status is RunStatus.COMPLETED
+                threading.Thread(target=back_after_tries, args=(proxy,), daemon=True).start()
+        stored = [e.seq for e in direct.events(run.run_id, follow=False)]
+        assert got == stored and got == list(range(1, len(got) + 1))
 
 
 def test_wait_gives_up_on_an_outage_longer_than_it_was_told(server: LiveServer) -> None:

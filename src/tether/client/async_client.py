@@ -229,6 +229,7 @@ class AsyncClient:
         if run.settled:
             return run
         try:
+            # a stream that keeps breaking falls back to polling, which rides out an outage
             async for ev in stream_events(self.http, run_id):
                 if ev.kind == "lifecycle" and ev.data.get("to") in _SETTLED_NAMES:
                     run = await self.get(run_id)
@@ -342,17 +343,19 @@ class AsyncClient:
         return _page(data, Event.from_json)
 
     async def events(
-        self, run_id: str, *, after: int = 0, follow: bool = True
+        self, run_id: str, *, after: int = 0, follow: bool = True, outage: float = WAIT_OUTAGE
     ) -> AsyncIterator[Event]:
         """The run's events after ``after`` (a ``seq``), oldest first. ``follow``: live, over
         the server's event stream until the run finishes (a dropped connection is resumed
-        with ``Last-Event-ID``: no event missed or repeated; a server that cannot stream is
-        polled). Without ``follow``: the stored events, page by page."""
+        with ``Last-Event-ID``: no event missed or repeated; a server unreachable for up to
+        ``outage`` seconds in a row is waited for; a server that cannot stream is polled).
+        Without ``follow``: the stored events, page by page."""
         _id(run_id, "run_id")
+        check_number("outage (seconds)", outage, error=InvalidInputError)
         last = after
         if follow:
             try:
-                async for ev in stream_events(self.http, run_id, after):
+                async for ev in stream_events(self.http, run_id, after, outage):
                     last = ev.seq or last
                     yield ev
                 return
@@ -367,11 +370,13 @@ class AsyncClient:
         ):
             yield ev
 
-    async def watch_runs(self) -> AsyncIterator[Run]:
+    async def watch_runs(self, *, outage: float = WAIT_OUTAGE) -> AsyncIterator[Run]:
         """Runs as they appear and change (summaries: status, step, phase...), live, for a
         runs list or a dashboard: the newest runs first, then one item per change. Endless:
-        stop iterating to stop watching."""
-        async for run in stream_run_changes(self.http):
+        stop iterating to stop watching. A server unreachable for up to ``outage`` seconds in
+        a row is waited for; longer, and ``ServerUnavailableError``."""
+        check_number("outage (seconds)", outage, error=InvalidInputError)
+        async for run in stream_run_changes(self.http, outage):
             yield run
 
     def _finished(self, run_id: str) -> Callable[[], Awaitable[bool]]:

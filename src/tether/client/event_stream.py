@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -21,6 +22,31 @@ END = "end"
 
 class StreamUnsupported(ServerError):
     """The server answered the stream route with something that is not an event stream."""
+
+
+class Breaks:
+    """The breaks in a row of a stream being reopened: it gives up after ``attempts`` of them
+    that also span ``outage`` seconds (a server restarting is waited for that long)."""
+
+    def __init__(self, attempts: int, outage: float) -> None:
+        self.attempts = attempts
+        self.outage = outage
+        self.count = 0
+        self.since: float | None = None
+
+    def delivered(self) -> None:
+        self.count, self.since = 0, None
+
+    def broke(self) -> bool:
+        """Count one break; True when the stream should be given up."""
+        now = time.monotonic()
+        self.count += 1
+        self.since = now if self.since is None else self.since
+        return self.count >= self.attempts and now - self.since >= self.outage
+
+    def said(self) -> str:
+        span = time.monotonic() - (self.since or time.monotonic())
+        return f"{self.count} times in a row over {span:.1f} s"
 
 
 def event_of(msg: SseMessage) -> Event:
@@ -42,13 +68,15 @@ def event_of(msg: SseMessage) -> Event:
     return ev
 
 
-async def stream_events(http: Http, run_id: str, after: int = 0) -> AsyncIterator[Event]:
+async def stream_events(
+    http: Http, run_id: str, after: int = 0, outage: float = 0.0
+) -> AsyncIterator[Event]:
     """The run's events after ``after`` as the server streams them, until its ``end``
     event (the run finished and every event was sent). A broken connection is reopened with
-    ``Last-Event-ID`` (jittered backoff; ``ServerUnavailableError`` after the client's retry
-    attempts fail in a row without an event)."""
+    ``Last-Event-ID`` (jittered backoff; ``ServerUnavailableError`` once the client's retry
+    attempts failed in a row without an event, over at least ``outage`` seconds)."""
     last = after
-    failures = 0
+    breaks = Breaks(http.retry.max_attempts, outage)
     path = f"/v1/runs/{run_id}/events/stream"
     while True:
         headers = {"accept": "text/event-stream", "cache-control": "no-cache"}
@@ -68,7 +96,7 @@ async def stream_events(http: Http, run_id: str, after: int = 0) -> AsyncIterato
                     ev = event_of(msg)
                     if ev.seq and ev.seq <= last:
                         continue  # already delivered before a reconnect
-                    failures = 0
+                    breaks.delivered()
                     last = ev.seq or last
                     yield ev
         except ServerUnavailableError:
@@ -76,13 +104,13 @@ async def stream_events(http: Http, run_id: str, after: int = 0) -> AsyncIterato
         except ServerError as exc:
             if isinstance(exc, StreamUnsupported) or exc.status not in (502, 503, 504):
                 raise
-        failures += 1  # the stream ended without its end event, or broke: reconnect
-        if failures >= http.retry.max_attempts:
+        # the stream ended without its end event, or broke: reconnect
+        if breaks.broke():
             raise ServerUnavailableError(
-                f"the event stream of run {run_id} broke {failures} times in a row "
-                f"without delivering an event (last event {last})"
+                f"the event stream of run {run_id} broke {breaks.said()} without delivering "
+                f"an event (last event {last})"
             )
-        await asyncio.sleep(http.retry.backoff(failures))
+        await asyncio.sleep(http.retry.backoff(breaks.count))
 
 
 async def poll_events(
@@ -118,12 +146,13 @@ async def poll_events(
         await asyncio.sleep(interval)
 
 
-async def stream_run_changes(http: Http) -> AsyncIterator[Run]:
+async def stream_run_changes(http: Http, outage: float = 0.0) -> AsyncIterator[Run]:
     """The tenant's runs as they appear and change (``GET /v1/stream/runs``): the newest ones
-    first, then one item per change (status, step). A dropped stream is reopened; what the
-    server sends again then (its opening snapshot) is not repeated here."""
+    first, then one item per change (status, step). A dropped stream is reopened (for at
+    least ``outage`` seconds of breaks in a row); what the server sends again then (its
+    opening snapshot) is not repeated here."""
     seen: dict[str, tuple[str, int, float]] = {}
-    failures = 0
+    breaks = Breaks(http.retry.max_attempts, outage)
     while True:
         try:
             async with http.stream("/v1/stream/runs", headers={"accept": "text/event-stream"}) as r:
@@ -143,16 +172,15 @@ async def stream_run_changes(http: Http) -> AsyncIterator[Run]:
                         continue
                     run = Run.from_json(body)
                     mark = (str(run.status), run.step, run.updated_at)
-                    failures = 0
+                    breaks.delivered()
                     if seen.get(run.run_id) == mark:
                         continue
                     seen[run.run_id] = mark
                     yield run
         except ServerUnavailableError:
             pass
-        failures += 1
-        if failures >= http.retry.max_attempts:
+        if breaks.broke():
             raise ServerUnavailableError(
-                f"the run-change stream broke {failures} times in a row without a change"
+                f"the run-change stream broke {breaks.said()} without a change"
             )
-        await asyncio.sleep(http.retry.backoff(failures))
+        await asyncio.sleep(http.retry.backoff(breaks.count))

@@ -152,11 +152,15 @@ class Client:
     def events_page(self, run_id: str, *, after: int = 0, limit: int | None = None) -> Page:
         return self._loop.call(self.aio.events_page(run_id, after=after, limit=limit))
 
-    def events(self, run_id: str, *, after: int = 0, follow: bool = True) -> Iterator[Event]:
-        return self._loop.iterate(self.aio.events(run_id, after=after, follow=follow))
+    def events(
+        self, run_id: str, *, after: int = 0, follow: bool = True, outage: float = WAIT_OUTAGE
+    ) -> Iterator[Event]:
+        return self._loop.iterate(
+            self.aio.events(run_id, after=after, follow=follow, outage=outage)
+        )
 
-    def watch_runs(self) -> Iterator[Run]:
-        return self._loop.iterate(self.aio.watch_runs())
+    def watch_runs(self, *, outage: float = WAIT_OUTAGE) -> Iterator[Run]:
+        return self._loop.iterate(self.aio.watch_runs(outage=outage))
 
     # -- human input --------------------------------------------------------------------------
     def interrupts(self) -> list[dict[str, Any]]:
