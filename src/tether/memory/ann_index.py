@@ -27,6 +27,17 @@ from typing import Any
 from tether.llm.embeddings import numpy
 
 _log = logging.getLogger(__name__)
+
+
+def rollback(db: sqlite3.Connection) -> None:
+    """Roll back what is left of a transaction without hiding why it failed: after a full disk
+    or an I/O error SQLite has rolled back already, and a second ROLLBACK would raise "no
+    transaction is active" in place of the cause."""
+    if db.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            db.execute("ROLLBACK")
+
+
 _FILE = re.compile(r"-memory\.(\d+)\.usearch$")
 
 
@@ -53,6 +64,8 @@ class AnnIndex:
         self.save_every = save_every
         self.seq = 0
         self.unsaved = 0
+        self._save_at = save_every
+        """``unsaved`` count at which the next save is due (pushed on after a failed save)."""
         self.rebuilt = False
         """Whether the last open rebuilt the index from the table (tests and logs)."""
         self._index: Any = None
@@ -174,12 +187,12 @@ class AnnIndex:
         if self.base is None:  # a private in-memory database: nobody else reads the log
             db.execute(f"DELETE FROM {self.prefix}memory_changes WHERE seq <= ?", (self.seq,))
         elif autosave and self.due:
-            self.save(db)
+            self.try_save(db)
 
     @property
     def due(self) -> bool:
         """Whether enough changes wait unsaved that the index should be saved."""
-        return self.base is not None and self.unsaved >= self.save_every
+        return self.base is not None and self.unsaved >= self._save_at
 
     # -- searching ---------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -218,6 +231,26 @@ class AnnIndex:
         return [int(k) for k in found.keys]
 
     # -- saving ------------------------------------------------------------------------------
+    def try_save(self, db: sqlite3.Connection) -> bool:
+        """``save``, or (a full disk, an unwritable directory) one warning and False: the index
+        is a cache of the table, so a failed save loses nothing (the change log it would have
+        trimmed is replayed at the next open); it is tried again after ``save_every`` more
+        changes, so every search does not pay for (and fail on) a save that cannot succeed."""
+        try:
+            self.save(db)
+        except (OSError, RuntimeError, sqlite3.Error) as exc:
+            self._save_at = self.unsaved + self.save_every
+            _log.warning(
+                "the vector index of %s was not saved (%s: %s); nothing is lost: the next "
+                "open replays the %d changes since its last save",
+                self.base,
+                type(exc).__name__,
+                exc,
+                self.unsaved,
+            )
+            return False
+        return True
+
     def save(self, db: sqlite3.Connection) -> None:
         """Persist the graph at ``seq``, then trim the log up to it."""
         if self.base is None or self._index is None:
@@ -225,10 +258,15 @@ class AnnIndex:
         seq = self.seq
         final = f"{self.base}-memory.{seq}.usearch"
         tmp = f"{final}.{os.getpid()}.tmp"
-        self._index.save(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, final)
+        try:
+            self._index.save(tmp)
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp, final)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.remove(tmp)  # a half-written file would hold the space a full disk lacks
+            raise
         db.execute("BEGIN IMMEDIATE")
         try:
             db.execute(
@@ -239,10 +277,11 @@ class AnnIndex:
             )
             db.execute(f"DELETE FROM {self.prefix}memory_changes WHERE seq <= ?", (seq,))
         except BaseException:
-            db.execute("ROLLBACK")
+            rollback(db)
             raise
         db.execute("COMMIT")
         self.unsaved = 0
+        self._save_at = self.save_every
         for old, path in self.files():
             if old < seq:
                 with contextlib.suppress(OSError):

@@ -6,12 +6,13 @@ It validates, embeds, fuses and pages; a subclass supplies the statements (``_in
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from tether.core.clock import SYSTEM_CLOCK, Clock
-from tether.core.errors import ConfigurationError, InvalidInputError
+from tether.core.errors import ConfigurationError, InvalidInputError, StoreError
 from tether.llm.embeddings import Embedder, default_embedder, embed_unit
 from tether.memory import fusion, records, validate
 from tether.memory.protocol import DEFAULT_RANKING, NewMemory
@@ -20,6 +21,9 @@ from tether.memory.types import Memory, MemoryScope, Provenance, Ranking, Recall
 
 if TYPE_CHECKING:
     from tether.llm.embeddings import Vectors
+
+
+_log = logging.getLogger(__name__)
 
 
 class SqlEpisodicBase(ABC):
@@ -104,7 +108,11 @@ class SqlEpisodicBase(ABC):
         hits = fusion.fuse(vector_ids, keyword_ids, found, now=now, ranking=ranking, k=k)
         if not record_access or not hits:
             return hits
-        await self._touch([h.memory.id for h in hits], now)
+        try:
+            await self._touch([h.memory.id for h in hits], now)
+        except StoreError as exc:  # a full disk, a read-only replica: the answer still stands
+            _log.warning("search results' access counts not recorded: %s", exc)
+            return hits
         return [
             Recalled(records.touched(h.memory, now), h.score, h.vector_rank, h.keyword_rank)
             for h in hits

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from tether.core.clock import SYSTEM_CLOCK, Clock
 from tether.llm.embeddings import Embedder, numpy
 from tether.memory import fusion, schema
-from tether.memory.ann_index import AnnIndex
+from tether.memory.ann_index import AnnIndex, rollback
 from tether.memory.episodic_base import SqlEpisodicBase
 from tether.memory.sql_kg import SqlKnowledgeGraph
 from tether.memory.sql_tx import (
@@ -94,11 +94,15 @@ class SqliteMemory(SqlEpisodicBase):
             ann, self.ann = self.ann, None
 
             def persist(db: sqlite3.Connection) -> None:
-                ann.catch_up(db)
-                ann.save(db)
+                ann.catch_up(db, autosave=False)
+                ann.try_save(db)  # a save that fails (a full disk) only costs a replay
 
-            async with self._thread.lock:
-                await self._thread.call(persist)
+            try:
+                async with self._thread.lock:
+                    await self._thread.call(persist)
+            finally:
+                await self._thread.close()
+            return
         await self._thread.close()
 
     def _index(self) -> AnnIndex:
@@ -122,7 +126,7 @@ class SqliteMemory(SqlEpisodicBase):
             try:
                 db.executemany(sql, rows)
             except BaseException:
-                db.execute("ROLLBACK")
+                rollback(db)
                 raise
             db.execute("COMMIT")
             ann.catch_up(db, autosave=False)
@@ -133,7 +137,7 @@ class SqliteMemory(SqlEpisodicBase):
             else:
                 await self._thread.call(write)
             if ann.due:  # saving a big index takes a while: on the thread
-                await self._thread.call(ann.save)
+                await self._thread.call(ann.try_save)
 
     async def _candidates(
         self, qvec: Any, terms: list[str], scope: MemoryScope, pool: int
@@ -174,7 +178,7 @@ class SqliteMemory(SqlEpisodicBase):
         async with self._thread.lock:
             found = self._thread.now(read)
             if ann.due:
-                await self._thread.call(ann.save)
+                await self._thread.call(ann.try_save)
             return found
 
     def _prune(self, db: sqlite3.Connection, ann: AnnIndex, terms: list[str]) -> list[str]:
@@ -293,7 +297,7 @@ class SqliteMemory(SqlEpisodicBase):
             try:
                 n = db.execute(sql, [*params, *ids]).rowcount
             except BaseException:
-                db.execute("ROLLBACK")
+                rollback(db)
                 raise
             db.execute("COMMIT")
             ann.catch_up(db, autosave=False)
@@ -305,7 +309,7 @@ class SqliteMemory(SqlEpisodicBase):
             else:
                 n = await self._thread.call(write)
             if ann.due:
-                await self._thread.call(ann.save)
+                await self._thread.call(ann.try_save)
             return n
 
     async def _count(self, where: str, params: list[Any]) -> int:
@@ -346,7 +350,7 @@ def _migrate(db: sqlite3.Connection, dimensions: int, embedder: str) -> tuple[in
                 [("dimensions", str(dimensions)), ("embedder", embedder)],
             )
     except BaseException:
-        db.execute("ROLLBACK")
+        rollback(db)
         raise
     db.execute("COMMIT")
     return (int(got["dimensions"]), got.get("embedder", "")) if "dimensions" in got else None
