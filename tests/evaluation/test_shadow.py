@@ -201,3 +201,32 @@ async def test_decision_distance_parts() -> None:
         DecisionWeights(tool=0.9, args=0.3, text=0.2)
     with pytest.raises(InvalidInputError):
         await shadow_report(MemoryStore(), "support", threshold=2.0)
+
+
+async def test_a_slow_shadow_never_piles_up_more_than_max_in_flight_calls() -> None:
+    """Before: every sampled call started a B task, awaited by nobody: with B slower than the
+    calls it shadowed (or stalled), its tasks, connections and spending grew without bound."""
+    release = asyncio.Event()
+    started: list[str] = []
+
+    async def slow(request: ModelRequest) -> str:
+        started.append(str(request.messages[-1].content))
+        await release.wait()
+        return "b's answer"
+
+    live = FunctionModel(lambda r: "a's answer", name="a")
+    shadowed = ShadowModel(
+        live, FunctionModel(slow, name="b"), embedder=EMBED, max_in_flight=4, keep=100
+    )
+    for i in range(50):
+        assert (await shadowed.chat(f"question {i}")).text == "a's answer"  # A never waits
+    await asyncio.sleep(0)  # let the B tasks start
+    assert len(started) == 4 and shadowed.skipped == 46
+    release.set()
+    await shadowed.drain()
+    assert len(shadowed.rows) == 4 and all(r.error is None for r in shadowed.rows)
+    await shadowed.chat("question 50")  # room again: shadowed
+    await shadowed.drain()
+    assert len(started) == 5 and len(shadowed.rows) == 5
+    with pytest.raises(ConfigurationError, match="max_in_flight"):
+        ShadowModel(live, live, max_in_flight=0)

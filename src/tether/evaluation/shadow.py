@@ -12,6 +12,9 @@ distance of the two decisions. A shadowed model is still a ``Model``.
   also compares price and speed.
 * A failure of B (or of the comparison, or of writing the log) is recorded in the shadow row
   when it can be, logged, and never reaches the run.
+* At most ``max_in_flight`` B calls run at once: a sampled call finding them all busy (a
+  slower or stalled B under load) is not shadowed (``skipped`` counts them, one warning a
+  minute says so), so B's tasks, connections and spending cannot pile up without bound.
 * Which calls are shadowed is decided by the call key (the task's next ``shadow`` journal key
   inside a run, the request's digest outside): the same call makes the same choice on every
   replay, and a ``rate`` of 0.25 shadows about a quarter of the calls. A shadowed call's row
@@ -41,6 +44,10 @@ from tether.store.evaluation_log import EvaluationLogStore, ShadowRow
 
 log = logging.getLogger("tether.evaluation.shadow")
 NO_WORKFLOW = "-"
+MAX_IN_FLIGHT = 16
+"""Shadow (B) calls running at once, by default."""
+SKIP_WARN_EVERY = 60.0
+"""Seconds between two warnings about calls not shadowed for want of room."""
 
 
 def sampled(key: str, rate: float) -> bool:
@@ -70,10 +77,19 @@ class ShadowModel(WrapperModel):
         weights: DecisionWeights | None = None,
         clock: Clock = SYSTEM_CLOCK,
         keep: int = 1000,
+        max_in_flight: int = MAX_IN_FLIGHT,
     ) -> None:
         super().__init__(live)
         if not 0.0 <= rate <= 1.0:
             raise ConfigurationError(f"shadow rate must be in [0, 1], got {rate}")
+        if (
+            isinstance(max_in_flight, bool)
+            or not isinstance(max_in_flight, int)
+            or max_in_flight < 1
+        ):
+            raise ConfigurationError(
+                f"max_in_flight must be an int >= 1 (shadow calls at once), got {max_in_flight!r}"
+            )
         if store is not None and not isinstance(store, EvaluationLogStore):
             raise ConfigurationError(
                 f"{type(store).__name__} keeps no shadow log: pass a tether store (memory, "
@@ -87,7 +103,12 @@ class ShadowModel(WrapperModel):
         self.weights = weights or DecisionWeights()
         self.clock = clock
         self.rows: deque[ShadowRow] = deque(maxlen=keep)
+        self.max_in_flight = max_in_flight
+        self.skipped = 0
+        """Sampled calls not shadowed because ``max_in_flight`` B calls were running."""
         self._pending: set[asyncio.Task[None]] = set()
+        self._asking: set[asyncio.Task[ModelResponse]] = set()
+        self._warned_at = float("-inf")
 
     @property
     def embedder(self) -> Embedder:
@@ -151,13 +172,31 @@ class ShadowModel(WrapperModel):
                 return None
             # the request's digest too: a replayed call before this one shifts no other's key
             key = f"{key}:{request.digest()[:16]}"
+        if len(self._asking) >= self.max_in_flight:
+            self._skip()
+            return None
         workflow = getattr(ctx, "workflow", None) or self.workflow or NO_WORKFLOW
         return run_id, key, str(workflow)
+
+    def _skip(self) -> None:
+        self.skipped += 1
+        now = time.monotonic()
+        if now - self._warned_at >= SKIP_WARN_EVERY:
+            self._warned_at = now
+            log.warning(
+                "shadow model %s: %d calls running (max_in_flight), a sampled call was not "
+                "shadowed (%d so far): B is slower than the calls it shadows",
+                self.shadow.name,
+                len(self._asking),
+                self.skipped,
+            )
 
     def _start_shadow(self, request: ModelRequest) -> asyncio.Task[ModelResponse]:
         detached = contextvars.copy_context()
         detached.run(CURRENT_RUN.set, None)  # B sees no run: nothing it does is journaled
         task = asyncio.create_task(self._ask_shadow(request), context=detached)
+        self._asking.add(task)
+        task.add_done_callback(self._asking.discard)
         task.add_done_callback(_consume)
         return task
 
