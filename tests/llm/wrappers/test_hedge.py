@@ -46,7 +46,7 @@ async def test_a_fast_answer_fires_no_hedge() -> None:
     primary, backup = Timed("p", 0.01), Timed("b", 0.0)
     out = await HedgedModel(primary.model, delay=0.2, hedge_to=backup.model).chat("hi")
     assert out.model == "function:p"
-    assert out.metadata["hedged"] == {"fired": False, "winner": 0, "requests": 1}
+    assert out.metadata["hedged"] == {"fired": False, "winner": 0, "requests": 1, "abandoned": 0}
     await asyncio.sleep(0.25)
     assert backup.starts == []  # no hedge was left behind either
 
@@ -58,7 +58,7 @@ async def test_a_slow_answer_is_hedged_after_the_delay_and_the_loser_cancelled()
     out = await HedgedModel(primary.model, delay=0.1, hedge_to=backup.model).chat("hi")
     elapsed = now() - started
     assert out.model == "function:b" and out.text == "b after 0.01"
-    assert out.metadata["hedged"] == {"fired": True, "winner": 1, "requests": 2}
+    assert out.metadata["hedged"] == {"fired": True, "winner": 1, "requests": 2, "abandoned": 1}
     assert backup.starts[0] - primary.starts[0] == pytest.approx(0.1)  # at the delay
     assert elapsed == pytest.approx(0.11) and primary.cancelled == 1  # not the primary's 5 s
 
@@ -68,7 +68,7 @@ async def test_the_first_request_can_still_win_after_the_hedge_fired() -> None:
     primary, backup = Timed("p", 0.15), Timed("b", 5.0)
     out = await HedgedModel(primary.model, delay=0.05, hedge_to=backup.model).chat("hi")
     assert out.model == "function:p"
-    assert out.metadata["hedged"] == {"fired": True, "winner": 0, "requests": 2}
+    assert out.metadata["hedged"] == {"fired": True, "winner": 0, "requests": 2, "abandoned": 1}
     assert backup.cancelled == 1
 
 
@@ -110,7 +110,7 @@ async def test_several_hedges_start_one_delay_apart() -> None:
         return f"request {len(starts)}"
 
     out = await HedgedModel(FunctionModel(provider), delay=0.05, max_hedges=2).chat("hi")
-    assert out.metadata["hedged"] == {"fired": True, "winner": 2, "requests": 3}
+    assert out.metadata["hedged"] == {"fired": True, "winner": 2, "requests": 3, "abandoned": 2}
     assert starts[1] - starts[0] == pytest.approx(0.05)
     assert starts[2] - starts[0] == pytest.approx(0.1)
 
@@ -141,3 +141,25 @@ def test_bad_settings_are_refused() -> None:
         HedgedModel(ScriptedModel([]), delay=-1)
     with pytest.raises(ConfigurationError):
         HedgedModel(ScriptedModel([]), delay=1, max_hedges=0)
+
+
+@virtual_time
+async def test_a_hedged_call_is_charged_the_prompts_of_the_requests_it_abandoned() -> None:
+    """Before: the answer's usage was its winner's alone, though the provider had read (and
+    bills) the prompt of the request cancelled under it: with max_hedges=2 a budget saw a
+    third of the input tokens it paid for."""
+    prompt = "summarise the refund policy for order 1234 " * 10
+    alone = await FunctionModel(lambda r: "ok").chat(prompt)
+    delays = iter([5.0, 5.0, 0.01])
+
+    async def provider(request: ModelRequest) -> str:
+        await asyncio.sleep(next(delays))
+        return "ok"
+
+    model = FunctionModel(provider)
+    out = await HedgedModel(model, delay=0.05, max_hedges=2).chat(prompt)
+    assert out.metadata["hedged"]["abandoned"] == 2
+    assert out.usage.input_tokens == 3 * alone.usage.input_tokens  # its own and two abandoned
+    assert out.usage.output_tokens == alone.usage.output_tokens and out.usage.estimated
+    fast = await HedgedModel(FunctionModel(lambda r: "ok"), delay=0.05).chat(prompt)
+    assert fast.usage == alone.usage  # no hedge: nothing more

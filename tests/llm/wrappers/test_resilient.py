@@ -99,5 +99,5 @@ async def test_everything_on_records_every_layers_note() -> None:
     out = await model.chat("hi")
     assert out.text == "from backup" and out.model == "scripted:backup"
     assert out.metadata["attempts"] == 2
-    assert out.metadata["hedged"] == {"fired": False, "winner": 0, "requests": 1}
+    assert out.metadata["hedged"] == {"fired": False, "winner": 0, "requests": 1, "abandoned": 0}
     assert out.metadata["fallback"]["index"] == 1 and primary.calls == 3

@@ -9,8 +9,12 @@ starts on the timer, never because a request failed (retrying is ``RetryingModel
 when every request started has failed the first error is raised. Pick ``delay`` around the
 model's p95 latency: hedging trades a few percent of extra calls for a shorter tail.
 
-``metadata["hedged"]`` = ``{"fired": bool, "winner": index, "requests": n}``: whether a hedge
-started, which request answered (0 is the first) and how many were started.
+``metadata["hedged"]`` = ``{"fired": bool, "winner": index, "requests": n, "abandoned": k}``:
+whether a hedge started, which request answered (0 is the first), how many were started and
+how many were still running when it answered (cancelled then). A provider bills the prompt of
+a request it has read even when the client goes away, so the answer's ``usage`` counts the
+abandoned requests' prompts too (``estimated``), priced at the answer's model: a budget is
+charged what the hedged call spent.
 
 Streams are not hedged: ``stream`` is the inner model's stream, since two streams cannot both
 be shown to the caller and picking one after its first chunk gains little.
@@ -20,11 +24,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 from tether.core.errors import ConfigurationError
 from tether.core.finite import check_number
 from tether.llm.model import Model
-from tether.llm.types import ModelRequest, ModelResponse, StreamChunk
+from tether.llm.pricing import default_prices
+from tether.llm.types import ModelRequest, ModelResponse, StreamChunk, Usage
 from tether.llm.wrappers.base import WrapperModel, aclose, noted
 
 
@@ -72,8 +78,15 @@ class HedgedModel(WrapperModel):
                     error = task.exception()
                     if error is None:
                         index = tasks.index(task)
-                        note = {"fired": len(tasks) > 1, "winner": index, "requests": len(tasks)}
-                        return noted(task.result(), "hedged", note, answered_by=targets[index].name)
+                        abandoned = sum(1 for t in tasks if t is not task and not t.done())
+                        note = {
+                            "fired": len(tasks) > 1,
+                            "winner": index,
+                            "requests": len(tasks),
+                            "abandoned": abandoned,
+                        }
+                        won = self._charged(request, task.result(), abandoned)
+                        return noted(won, "hedged", note, answered_by=targets[index].name)
                     errors.append(error)
             for extra in errors[1:]:
                 errors[0].add_note(f"a hedged request failed too: {type(extra).__name__}: {extra}")
@@ -82,6 +95,30 @@ class HedgedModel(WrapperModel):
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _charged(self, request: ModelRequest, won: ModelResponse, abandoned: int) -> ModelResponse:
+        """The winner, with the prompts of the ``abandoned`` requests (cancelled while in
+        flight: a provider bills a prompt it has read) added to its input tokens, marked
+        ``estimated``: a budget counts what the hedged call spent, not its winner alone."""
+        if not abandoned:
+            return won
+        prompt = sum(self.count_tokens(m.content) for m in request.messages)
+        usage = won.usage
+        if usage.total_tokens == 0:  # the provider reported none: count the winner's as well
+            usage = Usage(input_tokens=prompt, output_tokens=self.count_tokens(won.text))
+        extra = abandoned * prompt
+        update: dict[str, Any] = {
+            "usage": Usage(
+                input_tokens=usage.input_tokens + extra,
+                output_tokens=usage.output_tokens,
+                estimated=True,
+            )
+        }
+        if won.cost is not None:  # priced already (else finalize prices the tokens above)
+            prices = self.prices or default_prices()
+            more = prices.cost(won.model or self.name, Usage(input_tokens=extra))
+            update["cost"] = won.cost + (more or 0.0)
+        return won.model_copy(update=update)
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamChunk]:
         chunks = aiter(self.inner.stream(request))
