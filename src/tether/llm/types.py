@@ -92,8 +92,8 @@ class ModelRequest(BaseModel):
 
 
 class Usage(BaseModel):
-    input_tokens: int = Field(default=0, ge=0)
-    output_tokens: int = Field(default=0, ge=0)
+    input_tokens: int = 0
+    output_tokens: int = 0
     estimated: bool = False
     """True when the provider did not report usage and tether counted it."""
 
@@ -122,7 +122,7 @@ class ModelResponse(BaseModel):
     """``provider:name`` of the model that answered (after fallbacks and cascades)."""
     id: str | None = None
     usage: Usage = Field(default_factory=Usage)
-    cost: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    cost: float | None = None
     """US dollars, from the price table; None when the model has no price."""
     timing: Timing = Field(default_factory=Timing)
     logprobs: tuple[float, ...] | None = None
