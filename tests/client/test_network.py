@@ -142,6 +142,13 @@ def test_unreachable_server() -> None:
         with pytest.raises(ServerUnavailableError, match="after 3 attempts"):
             c.get("r-1")
         assert not c.health()
+        # a server never reached is a wrong URL, not an outage: no hour-long wait for it
+        with pytest.raises(ServerUnavailableError):
+            c.wait("r-1", outage=3600)
+        with pytest.raises(ServerUnavailableError):
+            list(c.events("r-1", outage=3600))
+        with pytest.raises(ServerUnavailableError):
+            next(iter(c.watch_runs(outage=3600)))
 
 
 def test_a_silent_stream_is_reopened(server: LiveServer, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -218,9 +218,9 @@ class AsyncClient:
         """Until the run completes, fails, is cancelled, or parks (ESCALATED, waiting for an
         answer or an approval): watches the event stream (reconnecting when it breaks) and
         falls back to polling when streaming is impossible. ``TimeoutError`` after
-        ``timeout`` seconds. The server may be unreachable meanwhile (a restart, a deploy:
-        the run goes on without it) for up to ``outage`` seconds in a row; longer, and
-        ``ServerUnavailableError``."""
+        ``timeout`` seconds. Once it has answered this client, the server may be unreachable
+        (a restart, a deploy: the run goes on without it) for up to ``outage`` seconds in a
+        row; longer, and ``ServerUnavailableError`` (at once for a server never reached)."""
         check_number("outage (seconds)", outage, error=InvalidInputError)
         return await asyncio.wait_for(self._wait(run_id, outage), timeout)
 
@@ -259,6 +259,8 @@ class AsyncClient:
             try:
                 return await call()
             except ServerUnavailableError as exc:
+                if not self.http.answered:  # never reached: a wrong URL, not an outage
+                    raise
                 now = time.monotonic()
                 began = now if began is None else began
                 if now - began >= outage:

@@ -26,10 +26,13 @@ class StreamUnsupported(ServerError):
 
 class Breaks:
     """The breaks in a row of a stream being reopened: it gives up after ``attempts`` of them
-    that also span ``outage`` seconds (a server restarting is waited for that long)."""
+    that also span ``outage`` seconds (a server restarting is waited for that long) once the
+    server has answered the client (``Http.answered``); before that (a wrong URL, a server
+    that was never up) after ``attempts`` breaks, as any call."""
 
-    def __init__(self, attempts: int, outage: float) -> None:
-        self.attempts = attempts
+    def __init__(self, http: Http, outage: float) -> None:
+        self.http = http
+        self.attempts = http.retry.max_attempts
         self.outage = outage
         self.count = 0
         self.since: float | None = None
@@ -42,7 +45,9 @@ class Breaks:
         now = time.monotonic()
         self.count += 1
         self.since = now if self.since is None else self.since
-        return self.count >= self.attempts and now - self.since >= self.outage
+        waited = now - self.since
+        reached = self.http.answered
+        return self.count >= self.attempts and (not reached or waited >= self.outage)
 
     def said(self) -> str:
         span = time.monotonic() - (self.since or time.monotonic())
@@ -76,7 +81,7 @@ async def stream_events(
     ``Last-Event-ID`` (jittered backoff; ``ServerUnavailableError`` once the client's retry
     attempts failed in a row without an event, over at least ``outage`` seconds)."""
     last = after
-    breaks = Breaks(http.retry.max_attempts, outage)
+    breaks = Breaks(http, outage)
     path = f"/v1/runs/{run_id}/events/stream"
     while True:
         headers = {"accept": "text/event-stream", "cache-control": "no-cache"}
@@ -152,7 +157,7 @@ async def stream_run_changes(http: Http, outage: float = 0.0) -> AsyncIterator[R
     least ``outage`` seconds of breaks in a row); what the server sends again then (its
     opening snapshot) is not repeated here."""
     seen: dict[str, tuple[str, int, float]] = {}
-    breaks = Breaks(http.retry.max_attempts, outage)
+    breaks = Breaks(http, outage)
     while True:
         try:
             async with http.stream("/v1/stream/runs", headers={"accept": "text/event-stream"}) as r:

@@ -60,6 +60,9 @@ class Http:
         if api_key:
             headers["authorization"] = f"Bearer {api_key}"
         self.retry = retry
+        self.answered = False
+        """Whether the server has answered this client (with anything below 500) once: a
+        later failure to reach it is an outage, not a wrong URL."""
         self.client = httpx.AsyncClient(
             base_url=self.url,
             headers=headers,
@@ -98,6 +101,8 @@ class Http:
                     ) from exc
                 await asyncio.sleep(self.retry.backoff(attempt))
                 continue
+            if resp.status_code < 500:
+                self.answered = True
             if resp.status_code in _RETRY_STATUS and safe and attempt < self.retry.max_attempts:
                 after = retry_after_seconds(resp.headers.get("retry-after"))
                 if not self.retry.retry_after_too_long(after):
@@ -117,6 +122,8 @@ class Http:
             async with self.client.stream(
                 "GET", path, headers=dict(headers), params=params, timeout=timeout
             ) as resp:
+                if resp.status_code < 500:
+                    self.answered = True
                 if resp.status_code >= 400:
                     await resp.aread()
                     decode(resp, "GET", path)
