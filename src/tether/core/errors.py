@@ -299,6 +299,10 @@ class ModelError(TetherError):
         super().__init__(message)
         self.model = model
         self.status = status
+        self.usage: Any = None
+        """The tokens (an ``llm.types.Usage``) the failed call had consumed, when it is known:
+        an answer received and refused is billed by the provider, so retries carry it on and
+        a budget charges it."""
 
 
 class ModelRequestError(ModelError, UserError):

@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextvars import ContextVar
 from typing import Any
 
-from tether.core.errors import ModelResponseError
+from tether.core.errors import ModelError, ModelResponseError
 from tether.core.governor import CallOutcome, GovernedCall, governor_of
 from tether.core.journal import CallJournal, current_journal
 from tether.llm.pricing import PriceTable, default_prices
@@ -159,7 +159,8 @@ class Model(ABC):
                 response = await self._live(sent, streamed, on_token, ctx)
             except Exception as exc:
                 if gov is not None and governed is not None:
-                    await gov.after_call(ctx, governed, CallOutcome(False, error=exc))
+                    failed = CallOutcome(False, self._spent_failing(exc), error=exc)
+                    await gov.after_call(ctx, governed, failed)
                 raise
             finally:
                 _IN_MODEL_CALL.reset(token)
@@ -201,6 +202,18 @@ class Model(ABC):
         if cost is not None:
             projected["cost"] = cost
         return projected
+
+    def _spent_failing(self, exc: BaseException) -> dict[str, float]:
+        """What a failed call had spent (``ModelError.usage``: answers received and refused,
+        billed all the same), per budget dimension; empty when nothing is known."""
+        used = getattr(exc, "usage", None) if isinstance(exc, ModelError) else None
+        if not isinstance(used, Usage) or used.total_tokens == 0:
+            return {}
+        out = {"input_tokens": float(used.input_tokens), "output_tokens": float(used.output_tokens)}
+        cost = (self.prices or default_prices()).cost(self.name, used)
+        if cost is not None:
+            out["cost"] = cost
+        return out
 
     # -- one live call, observed ----------------------------------------------------------
     async def _live(

@@ -10,6 +10,7 @@ import orjson
 
 from tether.core.errors import ModelResponseError
 from tether.core.messages import ToolCall
+from tether.llm.model import estimate_tokens
 from tether.llm.types import ModelRequest, ModelResponse, Usage
 
 
@@ -71,9 +72,21 @@ def check_tool_choice(request: ModelRequest, response: ModelResponse, model: str
         return
     wanted = "a tool call" if choice == "required" else f"a call to the tool {choice!r}"
     got = f"calls to {names}" if names else f"text ({response.text[:80]!r})"
-    raise ModelResponseError(
+    refused = ModelResponseError(
         f"{model} was asked for {wanted} (tool_choice={choice!r}) but answered with {got}; the "
         "server may not support tool_choice: name the tool (tool_choice='<tool name>'), use a "
         "server or chat format that supports forced tool calls, or retry",
         model=model,
     )
+    refused.usage = consumed(request, response)  # billed all the same
+    raise refused
+
+
+def consumed(request: ModelRequest, response: ModelResponse) -> Usage:
+    """The tokens an answer that is refused after it arrived consumed: as reported, else
+    estimated from the prompt and the answer."""
+    if response.usage.total_tokens:
+        return response.usage
+    text = response.text + "".join(str(c.arguments) for c in response.tool_calls)
+    prompt = sum(estimate_tokens(str(m.content or "")) for m in request.messages)
+    return Usage(input_tokens=prompt, output_tokens=estimate_tokens(text), estimated=True)

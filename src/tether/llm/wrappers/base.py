@@ -13,7 +13,26 @@ from typing import Any
 
 from tether.core.errors import ModelError
 from tether.llm.model import Model
-from tether.llm.types import ModelRequest, ModelResponse, StreamChunk
+from tether.llm.pricing import default_prices
+from tether.llm.types import ModelRequest, ModelResponse, StreamChunk, Usage
+
+
+def spent_by(exc: BaseException) -> Usage | None:
+    """Tokens a failed request had consumed (``ModelError.usage``: an answer received and
+    refused, which the provider bills), or None."""
+    usage = getattr(exc, "usage", None) if isinstance(exc, ModelError) else None
+    return usage if isinstance(usage, Usage) else None
+
+
+def plus(a: Usage | None, b: Usage | None) -> Usage | None:
+    """The sum of two usages (None when both are)."""
+    if a is None or b is None:
+        return a or b
+    return Usage(
+        input_tokens=a.input_tokens + b.input_tokens,
+        output_tokens=a.output_tokens + b.output_tokens,
+        estimated=a.estimated or b.estimated,
+    )
 
 
 class WrapperModel(Model):
@@ -31,6 +50,35 @@ class WrapperModel(Model):
     @property
     def exact_token_count(self) -> bool:
         return self.inner.exact_token_count
+
+
+def with_spent(
+    model: Model, request: ModelRequest, response: ModelResponse, extra: Usage | None
+) -> ModelResponse:
+    """``response`` (of ``model``) with ``extra`` tokens (what other requests of this call
+    consumed: a refused answer a retry replaced, a hedge cancelled in flight) added to its
+    usage and cost, so a budget charges what the call spent, not its last answer alone. A
+    response whose provider reported no usage is counted first (``estimated``)."""
+    if extra is None or extra.total_tokens == 0:
+        return response
+    usage = response.usage
+    if usage.total_tokens == 0:  # nothing reported: count the answer's own tokens too
+        usage = Usage(
+            input_tokens=sum(model.count_tokens(m.content) for m in request.messages),
+            output_tokens=model.count_tokens(response.text),
+            estimated=not model.exact_token_count,
+        )
+    update: dict[str, Any] = {
+        "usage": Usage(
+            input_tokens=usage.input_tokens + extra.input_tokens,
+            output_tokens=usage.output_tokens + extra.output_tokens,
+            estimated=usage.estimated or extra.estimated,
+        )
+    }
+    if response.cost is not None:  # priced already (else finalize prices the total)
+        more = (model.prices or default_prices()).cost(response.model or model.name, extra)
+        update["cost"] = response.cost + (more or 0.0)
+    return response.model_copy(update=update)
 
 
 def innermost(model: Model) -> Model:

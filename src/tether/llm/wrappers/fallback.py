@@ -31,8 +31,16 @@ from tether.core.errors import (
     ModelUnavailableError,
 )
 from tether.llm.model import Model
-from tether.llm.types import ModelRequest, ModelResponse, StreamChunk
-from tether.llm.wrappers.base import aclose, noted, noted_chunk, open_stream
+from tether.llm.types import ModelRequest, ModelResponse, StreamChunk, Usage
+from tether.llm.wrappers.base import (
+    aclose,
+    noted,
+    noted_chunk,
+    open_stream,
+    plus,
+    spent_by,
+    with_spent,
+)
 
 FALLBACK_ON: tuple[type[ModelError], ...] = (
     ModelTimeoutError,
@@ -89,16 +97,21 @@ class FallbackModel(Model):
     async def complete(self, request: ModelRequest) -> ModelResponse:
         errors: list[ModelError] = []
         skipped: list[dict[str, Any]] = []
+        wasted: Usage | None = None  # answers received and refused: billed all the same
         for index, model in enumerate(self.models):
             try:
                 response = await model.complete(request)
             except ModelError as exc:
                 self._skip(exc, model, skipped)
                 errors.append(exc)
+                wasted = plus(wasted, spent_by(exc))
                 continue
             note = {"used": model.name, "index": index, "skipped": skipped}
+            response = with_spent(self, request, response, wasted)
             return noted(response, "fallback", note, answered_by=model.name)
-        raise self._exhausted(errors)
+        exhausted = self._exhausted(errors)
+        exhausted.usage = wasted
+        raise exhausted
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamChunk]:
         errors: list[ModelError] = []

@@ -24,14 +24,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
 
 from tether.core.errors import ConfigurationError
 from tether.core.finite import check_number
 from tether.llm.model import Model
-from tether.llm.pricing import default_prices
 from tether.llm.types import ModelRequest, ModelResponse, StreamChunk, Usage
-from tether.llm.wrappers.base import WrapperModel, aclose, noted
+from tether.llm.wrappers.base import WrapperModel, aclose, noted, with_spent
 
 
 class HedgedModel(WrapperModel):
@@ -100,25 +98,10 @@ class HedgedModel(WrapperModel):
         """The winner, with the prompts of the ``abandoned`` requests (cancelled while in
         flight: a provider bills a prompt it has read) added to its input tokens, marked
         ``estimated``: a budget counts what the hedged call spent, not its winner alone."""
-        if not abandoned:
-            return won
         prompt = sum(self.count_tokens(m.content) for m in request.messages)
-        usage = won.usage
-        if usage.total_tokens == 0:  # the provider reported none: count the winner's as well
-            usage = Usage(input_tokens=prompt, output_tokens=self.count_tokens(won.text))
-        extra = abandoned * prompt
-        update: dict[str, Any] = {
-            "usage": Usage(
-                input_tokens=usage.input_tokens + extra,
-                output_tokens=usage.output_tokens,
-                estimated=True,
-            )
-        }
-        if won.cost is not None:  # priced already (else finalize prices the tokens above)
-            prices = self.prices or default_prices()
-            more = prices.cost(won.model or self.name, Usage(input_tokens=extra))
-            update["cost"] = won.cost + (more or 0.0)
-        return won.model_copy(update=update)
+        return with_spent(
+            self, request, won, Usage(input_tokens=abandoned * prompt, estimated=True)
+        )
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamChunk]:
         chunks = aiter(self.inner.stream(request))

@@ -28,8 +28,17 @@ from typing import Any
 from tether.core.backoff import Backoff, Jitter, Random
 from tether.core.errors import ModelError, ModelRateLimitedError
 from tether.llm.model import Model
-from tether.llm.types import ModelRequest, ModelResponse, StreamChunk
-from tether.llm.wrappers.base import WrapperModel, aclose, noted, noted_chunk, open_stream
+from tether.llm.types import ModelRequest, ModelResponse, StreamChunk, Usage
+from tether.llm.wrappers.base import (
+    WrapperModel,
+    aclose,
+    noted,
+    noted_chunk,
+    open_stream,
+    plus,
+    spent_by,
+    with_spent,
+)
 
 Sleep = Callable[[float], Awaitable[Any]]
 
@@ -99,14 +108,17 @@ class RetryingModel(WrapperModel):
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
         attempt = 1
+        wasted: Usage | None = None  # answers received and refused: billed all the same
         while True:
             try:
                 response = await self.inner.complete(request)
             except ModelError as exc:
+                wasted = plus(wasted, spent_by(exc))
+                exc.usage = wasted  # a call that gives up is charged every refused answer
                 await self._after_failure(exc, attempt)
                 attempt += 1
                 continue
-            return noted(response, "attempts", attempt)
+            return noted(with_spent(self, request, response, wasted), "attempts", attempt)
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamChunk]:
         attempt = 1
