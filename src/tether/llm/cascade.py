@@ -100,6 +100,11 @@ class CascadeModel(Model):
         self.escalate_on_error, self.no_signal = escalate_on_error, no_signal
         self.model_name = f"{small.name}>{large.name}"
 
+    def projected(self, request: ModelRequest) -> dict[str, float]:
+        """The most a call may cost: both models answering (the small one, then the large)."""
+        small, large = self.small.projected(request), self.large.projected(request)
+        return {dim: small.get(dim, 0.0) + large.get(dim, 0.0) for dim in {*small, *large}}
+
     def count_tokens(self, text: str) -> int:
         return self.small.count_tokens(text)
 

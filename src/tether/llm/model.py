@@ -198,7 +198,8 @@ class Model(ABC):
         out = request.max_tokens or DEFAULT_PROJECTED_OUTPUT
         usage = Usage(input_tokens=estimate_tokens(text), output_tokens=out, estimated=True)
         projected = {"input_tokens": float(usage.input_tokens), "output_tokens": float(out)}
-        cost = (self.prices or default_prices()).cost(self.model_name, usage)
+        # priced as ``finalize`` prices the answer: by ``provider:name`` (the table's keys)
+        cost = (self.prices or default_prices()).cost(self.name, usage)
         if cost is not None:
             projected["cost"] = cost
         return projected

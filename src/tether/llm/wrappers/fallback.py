@@ -94,6 +94,15 @@ class FallbackModel(Model):
         error.model = self.name
         return error
 
+    def projected(self, request: ModelRequest) -> dict[str, float]:
+        """The most a call may cost: its costliest model's projection, per dimension (the
+        chain's own name has no price)."""
+        out: dict[str, float] = {}
+        for model in self.models:
+            for dim, amount in model.projected(request).items():
+                out[dim] = max(out.get(dim, 0.0), amount)
+        return out
+
     async def complete(self, request: ModelRequest) -> ModelResponse:
         errors: list[ModelError] = []
         skipped: list[dict[str, Any]] = []
