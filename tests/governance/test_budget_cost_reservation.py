@@ -6,7 +6,10 @@ spent $209. A fallback chain and a cascade had no price of their own either."""
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any, TypedDict
+
+import pytest
 
 from tether import END, START, Graph, RunStatus, Runtime, Send
 from tether.core.reducers import add
@@ -63,3 +66,26 @@ def test_a_fallback_chain_projects_its_costliest_model_and_a_cascade_both() -> N
     chain = FallbackModel([cheap, priced("pricey")])
     assert chain.projected(request)["cost"] == 15.0
     assert CascadeModel(priced("small"), priced("large")).projected(request)["cost"] == 30.0
+
+
+async def test_a_cost_budget_over_a_model_without_price_is_warned_about(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Before: a cost limit over a model missing from the price table (a self-hosted
+    OpenAI-compatible server, say) held nothing, silently."""
+    model = FunctionModel(lambda r: "ok", name="unpriced")
+    model.prices = PriceTable({})  # no price for it
+
+    async def ask(state: S) -> dict[str, Any]:
+        await model.chat("question", max_tokens=12)
+        await model.chat("question again", max_tokens=12)
+        return {"calls": 2}
+
+    g = Graph(S, name="unpriced")
+    g.add_node("ask", ask).add_edge(START, "ask").add_edge("ask", END)
+    wf = g.compile(governance=Governance(budget=Budget(cost=5.0)))
+    with caplog.at_level(logging.WARNING, logger="tether.governance.budget"):
+        async with Runtime("memory://") as rt:
+            assert (await rt.run(wf, {})).status is RunStatus.COMPLETED
+    warned = [r.getMessage() for r in caplog.records if "has no price" in r.getMessage()]
+    assert len(warned) == 1 and "function:unpriced" in warned[0]

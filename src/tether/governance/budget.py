@@ -21,6 +21,7 @@ two; a settle that could cross a soft limit or that overran its hold is written 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -35,6 +36,10 @@ from tether.governance.scope import GovernancePart, RunScope
 from tether.store.budget import COUNTERS, BudgetStore, Ledger
 from tether.store.protocol import RunStore
 from tether.store.types import RunRecord
+
+log = logging.getLogger("tether.governance.budget")
+_UNPRICED: set[str] = set()
+"""Models already warned about: a cost limit cannot hold them (no price)."""
 
 HINT = "resume with {{'raise_budget': {{'{dim}': <new limit>}}}} to continue, or cancel the run"
 
@@ -152,6 +157,8 @@ class Budget(GovernancePart):
             await self._refused(store, scope, env, hold, f"this {call.kind} call ({call.name})")
         assert row is not None
         call.scratch["budget"] = (env.key, hold, exact, row)
+        if call.kind == "model" and "cost" in row.limits and "cost" not in call.projected:
+            _warn_unpriced(call.name)
         try:
             elapsed = await self._check_fixed(scope, env, row)
         except BaseException:
@@ -241,3 +248,15 @@ class Budget(GovernancePart):
         else:
             await ledgers.set_ledger_limits(env.key, raised)
         return None
+
+
+def _warn_unpriced(model: str) -> None:
+    """Once per model: a cost limit is in force but the model has no price, so its calls
+    count nothing against it (its tokens still count against a token limit)."""
+    if model not in _UNPRICED:
+        _UNPRICED.add(model)
+        log.warning(
+            "a cost budget is set but model %s has no price: its calls cost nothing against "
+            "it; give it one (Model.prices, or a TETHER_PRICES file) or limit tokens instead",
+            model,
+        )
