@@ -4,11 +4,14 @@ many notifications as it takes; nobody hears itself; nothing unreadable gets thr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
-from tether.store.pg_live import MAX_PAYLOAD, live_channel_for, parse, payloads
+from tether.store.pg_live import MAX_PAYLOAD, PgLiveChannel, live_channel_for, parse, payloads
 from tether.store.postgres import PostgresStore
 from tether.store.types import Event
 
@@ -84,7 +87,7 @@ async def test_a_follower_in_another_runtime_gets_the_tokens_before_the_step(
     """``Runtime.events`` in a runtime that executes nothing follows a run another runtime
     (its own store, as another process would have) executes: the model's tokens arrive, in
     order, and before the step's ``model_call`` event."""
-    from typing import Any, TypedDict
+    from typing import TypedDict
 
     from tether import END, START, Graph, RunContext, Runtime
     from tether.llm.fakes import ScriptedModel
@@ -130,3 +133,62 @@ async def test_a_reconnection_releases_the_barriers_it_can_no_longer_hear() -> N
     channel._barriers["nonce"] = waiting
     channel._missed()
     assert waiting.done() and channel._barriers == {}
+
+
+async def test_a_stalled_server_holds_one_send_and_loses_no_event(
+    pg_dsn: str, pg_schema: str
+) -> None:
+    """Before: each flush (every 10 ms of tokens) started a send task of its own, so with the
+    server stalled (or the pool busy) they piled up, each waiting for a pooled connection,
+    and all took their turn at the pool ahead of the store's own statements once it answered
+    again. One send is in flight at a time now; the queue waits for it, and nothing is lost."""
+    worker, server = (
+        PostgresStore(pg_dsn, schema=pg_schema),
+        PostgresStore(pg_dsn, schema=pg_schema),
+    )
+    await worker.setup()
+    await server.setup()
+    gate = asyncio.Event()  # the server answers only once it is set
+    flight = {"now": 0, "most": 0}
+
+    @contextlib.asynccontextmanager
+    async def stalled() -> AsyncIterator[Any]:
+        flight["now"] += 1
+        flight["most"] = max(flight["most"], flight["now"])
+        try:
+            await gate.wait()
+            async with worker._conn() as conn:
+                yield conn
+        finally:
+            flight["now"] -= 1
+
+    heard: list[Event] = []
+    done = asyncio.Event()
+    n = 500
+
+    def deliver(ev: Event) -> None:
+        heard.append(ev)
+        if len(heard) == n:
+            done.set()
+
+    sending = PgLiveChannel(pg_dsn, pg_schema, stalled, lambda ev: None, 10.0)
+    hearing = server.live_channel(deliver)
+    try:
+        hearing.listen()
+        assert await hearing.listening(30)
+        for i in range(n):
+            sending.send(token("run-a", i))
+            if i % 10 == 9:
+                sending._flush()  # what the 10 ms timer does, 50 times over
+                await asyncio.sleep(0)  # the sends started get to run (and wait)
+        assert flight["most"] == 1 and len(sending._sends) == 1
+        gate.set()  # the server answers again
+        await sending.flush()
+        await asyncio.wait_for(done.wait(), 60)
+    finally:
+        gate.set()
+        await sending.close()
+        await hearing.close()
+        await worker.close()
+        await server.close()
+    assert [e.data["delta"] for e in heard] == [f"{i} " for i in range(n)]

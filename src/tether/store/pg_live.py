@@ -102,6 +102,7 @@ class PgLiveChannel:
         self._queue: list[Event] = []
         self._flushing: asyncio.TimerHandle | None = None
         self._sends: set[asyncio.Task[None]] = set()
+        self._sending: asyncio.Task[None] | None = None
         self._listener: PgListener | None = None
         self._warned = False
         self._mark = f"barrier:{self.origin}:"
@@ -122,19 +123,36 @@ class PgLiveChannel:
         return bool(self._queue) or self._flushing is not None or bool(self._sends)
 
     async def flush(self) -> None:
-        if self._flushing is not None:
-            self._flushing.cancel()
+        """Return once every event queued before the call has gone out: twice at most (the
+        send in flight, then the queue), never chasing what other runs keep queueing."""
+        for _ in range(2):
+            if self._flushing is not None:
+                self._flushing.cancel()
             self._flush()
-        if self._sends:
+            if not self._sends:
+                return
             await asyncio.gather(*self._sends, return_exceptions=True)
 
     def _flush(self) -> None:
+        """Send the queue, unless a send is in flight: one at a time, so a stalled server
+        (or a busy pool) holds one pooled connection for live events and a queue bounded by
+        ``MAX_QUEUED``, not a task per flush that would all take their turn at the pool ahead
+        of the store's own statements once it answers again."""
         self._flushing = None
+        if self._sending is not None:
+            return  # the queue goes out when that send is done (``_sent``)
         events, self._queue = self._queue, []
         if events:
             task = asyncio.get_running_loop().create_task(self._send(events))
+            self._sending = task
             self._sends.add(task)
-            task.add_done_callback(self._sends.discard)
+            task.add_done_callback(self._sent)
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self._sends.discard(task)
+        self._sending = None
+        if self._queue and self._flushing is None:
+            self._flushing = asyncio.get_running_loop().call_later(FLUSH, self._flush)
 
     async def _send(self, events: list[Event]) -> None:
         try:
