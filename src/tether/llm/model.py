@@ -257,16 +257,26 @@ class Model(ABC):
     ) -> ModelResponse:
         first: float | None = None
         final: ModelResponse | None = None
-        async for chunk in self.stream(request):
-            if chunk.delta:
-                if first is None:
-                    first = time.perf_counter()
-                if on_token is not None:
-                    await _deliver(on_token, chunk.delta)
-                if ctx is not None:  # the run's live stream (SSE) shows the answer as it comes
-                    ctx.emit_live("model_token", {"model": self.name, "delta": chunk.delta})
-            if chunk.response is not None:
-                final = chunk.response
+        shown = 0  # characters of this answer the run's live stream has shown
+        try:
+            async for chunk in self.stream(request):
+                if chunk.delta:
+                    if first is None:
+                        first = time.perf_counter()
+                    if on_token is not None:
+                        await _deliver(on_token, chunk.delta)
+                    if ctx is not None:  # the run's live stream (SSE) shows the answer as it comes
+                        ctx.emit_live("model_token", {"model": self.name, "delta": chunk.delta})
+                        shown += len(chunk.delta)
+                if chunk.response is not None:
+                    final = chunk.response
+        except Exception as exc:
+            if ctx is not None and shown:  # what was shown is not the answer: say so
+                ctx.emit_live(
+                    "model_token",
+                    {"model": self.name, "delta": "", "discard": shown, "error": str(exc)[:200]},
+                )
+            raise
         if final is None:
             raise ModelResponseError(
                 f"the stream from {self.name} ended without a final response", model=self.name
