@@ -190,6 +190,11 @@ class Model(ABC):
             await _deliver(on_token, response.text)
         return response
 
+    def price(self, usage: Usage, model: str | None = None) -> float | None:
+        """US dollars for ``usage`` of ``model`` (``provider:name``, the price table's keys;
+        default: this model), from ``prices`` or the default table; None when unpriced."""
+        return (self.prices or default_prices()).cost(model or self.name, usage)
+
     def projected(self, request: ModelRequest) -> dict[str, float]:
         """The most ``request`` may cost (a governor reserves it before the call): its prompt's
         tokens (estimated), its ``max_tokens`` (or ``DEFAULT_PROJECTED_OUTPUT``) and, when the
@@ -198,8 +203,7 @@ class Model(ABC):
         out = request.max_tokens or DEFAULT_PROJECTED_OUTPUT
         usage = Usage(input_tokens=estimate_tokens(text), output_tokens=out, estimated=True)
         projected = {"input_tokens": float(usage.input_tokens), "output_tokens": float(out)}
-        # priced as ``finalize`` prices the answer: by ``provider:name`` (the table's keys)
-        cost = (self.prices or default_prices()).cost(self.name, usage)
+        cost = self.price(usage)
         if cost is not None:
             projected["cost"] = cost
         return projected
@@ -211,7 +215,7 @@ class Model(ABC):
         if not isinstance(used, Usage) or used.total_tokens == 0:
             return {}
         out = {"input_tokens": float(used.input_tokens), "output_tokens": float(used.output_tokens)}
-        cost = (self.prices or default_prices()).cost(self.name, used)
+        cost = self.price(used)
         if cost is not None:
             out["cost"] = cost
         return out
@@ -314,8 +318,7 @@ class Model(ABC):
                 latency=latency, ttft=response.timing.ttft, tpot=response.timing.tpot
             )
         if response.cost is None:
-            prices = self.prices or default_prices()
-            cost = prices.cost(update.get("model", response.model), usage)
+            cost = self.price(usage, update.get("model", response.model))
             if cost is not None:
                 update["cost"] = cost
         return response.model_copy(update=update) if update else response

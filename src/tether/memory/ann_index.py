@@ -25,17 +25,9 @@ import sqlite3
 from typing import Any
 
 from tether.llm.embeddings import numpy
+from tether.store.sqlite import rollback
 
 _log = logging.getLogger(__name__)
-
-
-def rollback(db: sqlite3.Connection) -> None:
-    """Roll back what is left of a transaction without hiding why it failed: after a full disk
-    or an I/O error SQLite has rolled back already, and a second ROLLBACK would raise "no
-    transaction is active" in place of the cause."""
-    if db.in_transaction:
-        with contextlib.suppress(sqlite3.Error):
-            db.execute("ROLLBACK")
 
 
 _FILE = re.compile(r"-memory\.(\d+)\.usearch$")

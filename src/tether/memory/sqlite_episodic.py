@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from tether.core.clock import SYSTEM_CLOCK, Clock
 from tether.llm.embeddings import Embedder, numpy
 from tether.memory import fusion, schema
-from tether.memory.ann_index import AnnIndex, rollback
+from tether.memory.ann_index import AnnIndex
 from tether.memory.episodic_base import SqlEpisodicBase
 from tether.memory.sql_kg import SqlKnowledgeGraph
 from tether.memory.sql_tx import (
@@ -32,6 +32,7 @@ from tether.memory.sql_tx import (
 )
 from tether.memory.sqlite_db import SqliteThread
 from tether.memory.types import Memory, MemoryScope
+from tether.store.sqlite import rollback
 
 if TYPE_CHECKING:
     from tether.llm.embeddings import Vectors

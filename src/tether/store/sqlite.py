@@ -85,6 +85,17 @@ def _statements() -> Statements:
     return Statements(SqliteDialect())
 
 
+def rollback(db: sqlite3.Connection) -> None:
+    """Roll back what is left of a transaction, never hiding why it failed: after a full disk
+    or an I/O error SQLite has already rolled back (a second ROLLBACK would raise "no
+    transaction is active" in place of the cause), and a ROLLBACK that fails in turn is
+    dropped so the original error is the one that propagates. The run store and the memory
+    store both roll back with it."""
+    if db.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            db.execute("ROLLBACK")
+
+
 class _Immediate:
     """``with tx:`` runs the block in ``BEGIN IMMEDIATE`` (the write lock taken up front)."""
 
@@ -108,13 +119,7 @@ class _Immediate:
         self._rollback()
 
     def _rollback(self) -> None:
-        """Roll back what is left of the transaction, never hiding why it failed: after a full
-        disk or an I/O error SQLite has already rolled back (a second ROLLBACK would raise "no
-        transaction is active" in place of the cause), and a ROLLBACK that fails in turn is
-        dropped so the original error is the one that propagates."""
-        if self.db.in_transaction:
-            with contextlib.suppress(sqlite3.Error):
-                self.db.execute("ROLLBACK")
+        rollback(self.db)
 
 
 class _SqliteTx:

@@ -13,7 +13,6 @@ from typing import Any
 
 from tether.core.errors import ModelError
 from tether.llm.model import Model
-from tether.llm.pricing import default_prices
 from tether.llm.types import ModelRequest, ModelResponse, StreamChunk, Usage
 
 
@@ -76,7 +75,7 @@ def with_spent(
         )
     }
     if response.cost is not None:  # priced already (else finalize prices the total)
-        more = (model.prices or default_prices()).cost(response.model or model.name, extra)
+        more = model.price(extra, response.model or None)
         update["cost"] = response.cost + (more or 0.0)
     return response.model_copy(update=update)
 
