@@ -69,6 +69,7 @@ EXPECTED = [
     "maximum",
     "merge",
     "minimum",
+    "per_run",
     "replace",
     "union",
 ]

@@ -53,6 +53,7 @@ from tether.graph import (
     StepInfo,
     Workflow,
     interrupt,
+    per_run,
 )
 from tether.graph.history import SnapshotPolicy
 from tether.graph.retention import Retention
@@ -122,6 +123,7 @@ __all__ = [
     "maximum",
     "merge",
     "minimum",
+    "per_run",
     "replace",
     "union",
 ]

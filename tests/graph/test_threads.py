@@ -8,15 +8,17 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
 import pytest
 from pydantic import BaseModel, field_validator
 
-from tether import END, START, Graph, Runtime, append, interrupt
+from tether import END, START, Graph, Runtime, add, append, interrupt, per_run
 from tether.core.errors import InvalidInputError, RunStateError
 from tether.core.lifecycle import RunStatus
+from tether.graph.state_fields import PerRun
 from tether.store.memory import MemoryStore
 from tether.store.protocol import RunStore
 
@@ -273,3 +275,86 @@ async def test_a_thread_belongs_to_its_tenant(any_rt: Runtime) -> None:
         await rt.run(chat, {"messages": ["z"]}, thread_id="t", tenant="globex")
     later = await rt.run(chat, {"messages": ["y"]}, thread_id="t")
     assert (await rt.get_run(later.run_id)).metadata["thread_base"] == untenanted.run_id
+
+
+class Turn(TypedDict, total=False):
+    messages: Annotated[list[str], append]
+    steps: Annotated[int, add, per_run]
+    scratch: Annotated[list[str], per_run, append]
+    verdict: Annotated[str, per_run]
+
+
+def think(s: Turn) -> dict[str, Any]:
+    done = s.get("steps", 0) >= 1
+    update: dict[str, Any] = {"steps": 1, "scratch": [f"saw {len(s.get('scratch', []))}"]}
+    if done:
+        update |= {"messages": [f"bot: {s['messages'][-1]}"], "verdict": "answered"}
+    return update
+
+
+tg = Graph(Turn, name="per_run_turn")
+tg.add_node("think", think).add_edge(START, "think")
+tg.add_conditional_edges("think", lambda s: END if s.get("verdict") else "think", ["think", END])
+turn_wf = tg.compile()
+
+
+async def test_per_run_fields_start_afresh_on_each_run_of_a_thread(any_rt: Runtime) -> None:
+    """A loop counter carried over from the thread's last run ended the follow-up's loop at
+    once, and its scratch and verdict were the previous run's."""
+    first = await any_rt.run(turn_wf, {"messages": ["hi"]}, thread_id="c")
+    assert first.state["steps"] == 2 and first.state["scratch"] == ["saw 0", "saw 1"]
+    second = await any_rt.run(turn_wf, {"messages": ["again"]}, thread_id="c")
+    assert second.state == {
+        "messages": ["hi", "bot: hi", "again", "bot: again"],  # carried over, as before
+        "steps": 2,
+        "scratch": ["saw 0", "saw 1"],
+        "verdict": "answered",
+    }
+    # the input may still set a per-run field for its own run
+    third = await any_rt.run(turn_wf, {"messages": ["x"], "steps": 5}, thread_id="c")
+    assert third.state["steps"] == 6 and third.state["scratch"] == ["saw 0"]
+
+
+@dataclass
+class Tally:
+    seen: Annotated[list[str], append] = field(default_factory=list)
+    budget: Annotated[int, PerRun] = 3
+    spent: Annotated[int, add, per_run] = 0
+
+
+def spend_one(s: dict[str, Any]) -> dict[str, Any]:
+    return {"seen": [f"{s['budget']}/{s['spent']}"], "spent": 1, "budget": s["budget"] - 1}
+
+
+dg = Graph(Tally, name="per_run_tally")
+dg.add_node("spend", spend_one).add_edge(START, "spend").add_edge("spend", END)
+tally_wf = dg.compile()
+
+
+async def test_per_run_fields_go_back_to_their_defaults(rt: Runtime) -> None:
+    await rt.run(tally_wf, {}, thread_id="d")
+    second = await rt.run(tally_wf, {}, thread_id="d")
+    assert second.state == {"seen": ["3/0", "3/0"], "budget": 2, "spent": 1}
+
+
+def test_per_run_is_a_marker_not_a_reducer_and_keeps_the_version() -> None:
+    class Plain(TypedDict, total=False):
+        n: Annotated[int, add]
+
+    class Marked(TypedDict, total=False):
+        n: Annotated[int, per_run, add]
+
+    def bump(s: dict[str, Any]) -> dict[str, Any]:
+        return {"n": 1}
+
+    built = []
+    for schema in (Plain, Marked):
+        b = Graph(schema, name="same")
+        b.add_node("bump", bump).add_edge(START, "bump").add_edge("bump", END)
+        built.append(b.compile())
+    plain, marked = built
+    assert marked.schema.fields["n"].reducer.name == "add"  # the reducer after the marker
+    assert marked.schema.fields["n"].per_run and not plain.schema.fields["n"].per_run
+    # a run of a thread does not execute differently: parked runs keep their version
+    assert plain.version == marked.version
+    assert marked.invoke({"n": 1}) == {"n": 2}

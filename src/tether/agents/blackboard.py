@@ -32,6 +32,7 @@ from tether.core.messages import Message
 from tether.core.reducers import add, append, merge
 from tether.graph.builder import Graph, Workflow
 from tether.graph.context import RunContext
+from tether.graph.state_fields import per_run
 from tether.graph.types import END, START
 from tether.llm.model import Model
 
@@ -50,16 +51,19 @@ class KnowledgeSource:
 
 
 class BlackboardState(TypedDict, total=False):
-    board: Annotated[dict[str, Any], merge]
-    triggered: list[str]
+    """Every field is the run's own (``per_run``): on a thread, a follow-up run works the
+    board its input gives, never stopping at a goal the previous run's board already met."""
+
+    board: Annotated[dict[str, Any], merge, per_run]
+    triggered: Annotated[list[str], per_run]
     """Sources waiting to act, in the order they were triggered."""
-    chosen: str
-    log: Annotated[list[dict[str, Any]], append]
-    turns: Annotated[int, add]
-    stopped: str
+    chosen: Annotated[str, per_run]
+    log: Annotated[list[dict[str, Any]], append, per_run]
+    turns: Annotated[int, add, per_run]
+    stopped: Annotated[str, per_run]
     """``goal``, ``quiet`` (nobody triggered) or ``max_turns``."""
-    model_calls: Annotated[int, add]
-    tokens: Annotated[int, add]
+    model_calls: Annotated[int, add, per_run]
+    tokens: Annotated[int, add, per_run]
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from tether.core.messages import Message
 from tether.core.reducers import add
 from tether.graph.builder import Graph, Workflow
 from tether.graph.context import RunContext
+from tether.graph.state_fields import per_run
 from tether.graph.types import END, START, Phase
 from tether.llm.model import Model
 from tether.llm.structured import generate_structured
@@ -59,8 +60,8 @@ class BoardState(TypedDict, total=False):
     decision: str
     rationale: str
     chair_said: str
-    model_calls: Annotated[int, add]
-    tokens: Annotated[int, add]
+    model_calls: Annotated[int, add, per_run]
+    tokens: Annotated[int, add, per_run]
 
 
 @dataclass(frozen=True)

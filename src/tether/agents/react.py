@@ -5,7 +5,9 @@ JSON, or break the tool's schema, get one repair round (``max_repairs``) in whic
 reads the validation error and calls again. Valid calls run in the ``act`` step (a TOOL
 phase) through the ``ToolExecutor`` — journaled, governed, never repeated on replay — and their
 results go back as observations. The loop stops at an answer (a turn without tool calls) or
-after ``max_iterations`` thoughts, with ``stopped`` saying which::
+after ``max_iterations`` thoughts, with ``stopped`` saying which. On a thread
+(``runtime.run(agent, {"task": ...}, thread_id=...)``) a follow-up task continues the
+conversation, while the counters and the iteration limit are the run's own (``per_run``)::
 
     agent = react_agent(ReactOptions(model=model, tools=ToolExecutor([search])))
     final = agent.invoke({"task": "Who wrote Dune?"})
@@ -24,6 +26,7 @@ from tether.core.messages import Message, ToolSpec
 from tether.core.reducers import add, append
 from tether.graph.builder import Graph, Workflow
 from tether.graph.context import RunContext
+from tether.graph.state_fields import per_run
 from tether.graph.types import END, START, Phase
 from tether.llm.model import Model
 from tether.llm.toolcalls import ToolCallProblem, check_tool_calls
@@ -40,16 +43,18 @@ DEFAULT_SYSTEM = (
 class ReactState(TypedDict, total=False):
     task: str
     messages: Annotated[list[dict[str, Any]], append]
-    """The agent's turns after the task: assistant thoughts/calls and tool observations."""
-    answer: str
-    next: str
+    """The conversation: each run's task (a user message) and the agent's turns after it
+    (assistant thoughts and calls, tool observations). On a thread it carries over, so a
+    follow-up task is read after the earlier exchanges."""
+    answer: Annotated[str, per_run]
+    next: Annotated[str, per_run]
     """Where the loop goes after a thought: ``act``, ``think`` (a call left invalid) or ``end``."""
-    iterations: Annotated[int, add]
-    repairs: Annotated[int, add]
-    tool_calls: Annotated[int, add]
-    model_calls: Annotated[int, add]
-    tokens: Annotated[int, add]
-    stopped: str
+    iterations: Annotated[int, add, per_run]
+    repairs: Annotated[int, add, per_run]
+    tool_calls: Annotated[int, add, per_run]
+    model_calls: Annotated[int, add, per_run]
+    tokens: Annotated[int, add, per_run]
+    stopped: Annotated[str, per_run]
     """``answered`` or ``max_iterations``."""
 
 
@@ -71,6 +76,12 @@ class ReactOptions:
         need_count("ReactOptions", "max_iterations", self.max_iterations)
         need_count("ReactOptions", "max_repairs", self.max_repairs, minimum=0)
         need_governance("ReactOptions", self.governance)
+
+
+def not_run(response: ModelResponse, why: str) -> list[Message]:
+    """A tool message for every call of a turn that will not run, saying why: a conversation
+    may not leave a call unanswered (providers refuse the next request that carries it)."""
+    return [Message.tool(c.id, f"not run: {why}", name=c.name) for c in response.tool_calls]
 
 
 def problem_answers(
@@ -115,11 +126,16 @@ def react_agent(options: ReactOptions, *, name: str = "react") -> Workflow:
 
     async def think(state: ReactState, ctx: RunContext) -> dict[str, Any]:
         history = [Message.model_validate(m) for m in state.get("messages", [])]
-        conversation = [Message.system(options.system), Message.user(state["task"]), *history]
+        asked: list[Message] = []
+        if not state.get("iterations"):  # the run's first thought: its task joins the talk
+            asked = [Message.user(state["task"])]
+        elif not any(m.role == "user" for m in history):  # a run begun before tasks were kept
+            history = [Message.user(state["task"]), *history]
+        conversation = [Message.system(options.system), *history, *asked]
         response, problems, answers = await think_with_repair(
             options.model, conversation, specs, options.max_repairs, options.max_tokens
         )
-        turn = [response.message()]
+        turn = [*asked, response.message()]
         iteration = state.get("iterations", 0) + 1
         update: dict[str, Any] = {
             **spend(answers),
@@ -132,6 +148,8 @@ def react_agent(options: ReactOptions, *, name: str = "react") -> Workflow:
             update.update(next="end", answer=response.text, stopped="answered")
         elif iteration >= options.max_iterations:
             update.update(next="end", answer="", stopped="max_iterations")
+            if not problems:
+                turn += not_run(response, "the agent reached its iteration limit")
         else:
             update["next"] = "think" if problems else "act"
         ctx.emit(

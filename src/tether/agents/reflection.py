@@ -32,6 +32,7 @@ from tether.core.messages import Message
 from tether.core.reducers import add, append
 from tether.graph.builder import Graph, Workflow
 from tether.graph.context import RunContext
+from tether.graph.state_fields import per_run
 from tether.graph.types import END, START, Phase
 from tether.llm.model import Model
 from tether.llm.structured import generate_structured
@@ -53,15 +54,18 @@ class Judgement(BaseModel):
 
 
 class ReflectionState(TypedDict, total=False):
+    """Everything but the task is the run's own (``per_run``): on a thread, a follow-up task
+    starts its rounds afresh rather than correcting the previous task's output."""
+
     task: str
-    output: str
-    errors: list[str]
+    output: Annotated[str, per_run]
+    errors: Annotated[list[str], per_run]
     """The last check's problems (empty once it passed)."""
-    history: Annotated[list[dict[str, Any]], append]
-    rounds: Annotated[int, add]
-    passed: bool
-    model_calls: Annotated[int, add]
-    tokens: Annotated[int, add]
+    history: Annotated[list[dict[str, Any]], append, per_run]
+    rounds: Annotated[int, add, per_run]
+    passed: Annotated[bool, per_run]
+    model_calls: Annotated[int, add, per_run]
+    tokens: Annotated[int, add, per_run]
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from tether.core.reducers import add, merge
 from tether.governance.plan import commit_plan as commit
 from tether.graph.builder import Graph, Workflow
 from tether.graph.context import RunContext
+from tether.graph.state_fields import per_run
 from tether.graph.types import END, START, Phase
 from tether.llm.model import Model
 from tether.llm.structured import generate_structured
@@ -54,15 +55,19 @@ SOLVER_SYSTEM = "Answer the task from the plan and the evidence gathered for it.
 
 
 class RewooState(TypedDict, total=False):
+    """Everything but the task is the run's own (``per_run``): on a thread, a follow-up task
+    gets a plan and evidence of its own, never the previous plan's results under the same
+    step ids."""
+
     task: str
-    plan: list[dict[str, Any]]
-    evidence: Annotated[dict[str, Any], merge]
+    plan: Annotated[list[dict[str, Any]], per_run]
+    evidence: Annotated[dict[str, Any], merge, per_run]
     """Step id → the tool's value (or its error text, for the solver to weigh)."""
-    waves: Annotated[int, add]
-    tool_calls: Annotated[int, add]
-    answer: str
-    model_calls: Annotated[int, add]
-    tokens: Annotated[int, add]
+    waves: Annotated[int, add, per_run]
+    tool_calls: Annotated[int, add, per_run]
+    answer: Annotated[str, per_run]
+    model_calls: Annotated[int, add, per_run]
+    tokens: Annotated[int, add, per_run]
 
 
 @dataclass(frozen=True)

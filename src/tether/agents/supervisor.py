@@ -32,6 +32,7 @@ from tether.core.messages import Message
 from tether.core.reducers import add, append, merge
 from tether.graph.builder import Graph, Workflow
 from tether.graph.context import RunContext
+from tether.graph.state_fields import per_run
 from tether.graph.types import END, START, Phase, Send
 from tether.llm.model import Model
 from tether.llm.structured import generate_structured
@@ -54,15 +55,19 @@ class Specialist:
 
 
 class SupervisorState(TypedDict, total=False):
+    """Everything but the task is the run's own (``per_run``): on a thread, a follow-up task
+    is assigned and worked afresh, never answered from the previous run's outputs under the
+    same task ids."""
+
     task: str
-    tasks: list[dict[str, Any]]
-    conflicts: list[str]
-    outputs: Annotated[dict[str, str], merge]
-    handoffs: Annotated[list[dict[str, Any]], append]
-    waves: Annotated[int, add]
-    answer: str
-    model_calls: Annotated[int, add]
-    tokens: Annotated[int, add]
+    tasks: Annotated[list[dict[str, Any]], per_run]
+    conflicts: Annotated[list[str], per_run]
+    outputs: Annotated[dict[str, str], merge, per_run]
+    handoffs: Annotated[list[dict[str, Any]], append, per_run]
+    waves: Annotated[int, add, per_run]
+    answer: Annotated[str, per_run]
+    model_calls: Annotated[int, add, per_run]
+    tokens: Annotated[int, add, per_run]
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from tether.graph.builder import Graph, Workflow
 from tether.graph.context import RunContext, interrupt
 from tether.graph.results import RunHandle, RunResult, StepInfo
 from tether.graph.runtime import Runtime
+from tether.graph.state_fields import per_run
 from tether.graph.types import END, START, Command, Phase, RetryPolicy, Send
 
 __all__ = [
@@ -23,4 +24,5 @@ __all__ = [
     "StepInfo",
     "Workflow",
     "interrupt",
+    "per_run",
 ]

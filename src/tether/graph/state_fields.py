@@ -12,6 +12,10 @@ What each kind says about a field, in one place:
 
 Defaults are deep-copied for every run, so a mutable default (``reports: list[str] = []``) is
 never shared between runs or mutated on the class.
+
+A field marked ``per_run`` (``Annotated[int, add, per_run]``) is the run's own: a new run on a
+thread starts it from its initial value instead of carrying the thread's last value over (a
+loop counter, a turn's scratch results), while unmarked fields (the conversation) carry over.
 """
 
 from __future__ import annotations
@@ -32,6 +36,20 @@ from tether.core.reducers import Reducer, as_reducer, replace
 
 MISSING: Any = object()
 
+
+class PerRun:
+    """The ``per_run`` marker: ``Annotated[int, add, per_run]``. Each run of a thread starts the
+    field from its initial value (its default, the reducer's empty value, a counter's zero, or
+    unset), where other fields continue from the thread's last completed run."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "per_run"
+
+
+per_run = PerRun()
+
 Kind = typing.Literal["typeddict", "dataclass", "pydantic", "class"]
 
 
@@ -45,6 +63,8 @@ class Field:
     factory: Callable[[], Any] | None = None
     required: bool = False
     """The run input must give this field (it has no default and nothing else fills it)."""
+    per_run: bool = False
+    """Marked ``per_run``: a thread's next run starts it afresh instead of carrying it over."""
 
     def initial(self) -> Any:
         """The field's value before the input and any node wrote it (a fresh copy each run)."""
@@ -93,8 +113,8 @@ def read_fields(schema: type[Any]) -> tuple[Kind, dict[str, Field]]:
         )
     fields: dict[str, Field] = {}
     for name in names:
-        tp, reducer, marked = _unwrap(name, hints[name])
-        f = Field(name, tp, reducer)
+        tp, reducer, marked, fresh = _unwrap(name, hints[name])
+        f = Field(name, tp, reducer, per_run=fresh)
         if kind == "typeddict":
             f.required = marked == "required"
         elif kind == "dataclass":
@@ -117,9 +137,10 @@ def read_fields(schema: type[Any]) -> tuple[Kind, dict[str, Field]]:
     return kind, fields
 
 
-def _unwrap(name: str, hint: Any) -> tuple[Any, Reducer, str | None]:
-    """The value type, the reducer and a Required/NotRequired marker of an annotation."""
-    tp, reducer, marked = hint, replace, None
+def _unwrap(name: str, hint: Any) -> tuple[Any, Reducer, str | None, bool]:
+    """The value type, the reducer, a Required/NotRequired marker of an annotation and whether
+    it is marked ``per_run``. The first reducer-like metadata is the reducer."""
+    tp, reducer, marked, fresh, reduced = hint, replace, None, False, False
     while True:
         origin = get_origin(tp)
         if origin is typing.Required or origin is typing.NotRequired:
@@ -128,14 +149,16 @@ def _unwrap(name: str, hint: Any) -> tuple[Any, Reducer, str | None]:
         elif origin is typing.Annotated:
             tp, *meta = get_args(tp)
             for m in meta:
-                if isinstance(m, Reducer | str) or callable(m):
+                if isinstance(m, PerRun) or m is PerRun:
+                    fresh = True
+                elif not reduced and (isinstance(m, Reducer | str) or callable(m)):
                     try:
                         reducer = as_reducer(m)
                     except (ValueError, TypeError) as exc:
                         raise GraphDefinitionError(f"field {name!r}: {exc}") from exc
-                    break
+                    reduced = True
         else:
-            return tp, reducer, marked
+            return tp, reducer, marked, fresh
 
 
 def _update_type(tp: Any, reducer: Reducer) -> Any:

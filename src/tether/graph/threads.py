@@ -2,7 +2,9 @@
 
 A new run on a thread starts from the final state of the thread's last COMPLETED run, with its
 input applied through the reducers (an ``append`` field such as ``messages`` accumulates turn
-after turn); the first run of a thread starts like any run. A FAILED or CANCELLED run leaves no
+after turn); the first run of a thread starts like any run. Fields marked ``per_run``
+(``Annotated[int, add, per_run]``: a loop counter, a turn's scratch results) start from their
+initial value instead of the thread's last one. A FAILED or CANCELLED run leaves no
 mark on the thread: the next one starts from the last completed run before it (and resuming a
 failed run once the thread has moved on does not bring it back: the thread follows its newest
 completed run).
@@ -39,6 +41,7 @@ from tether.core.errors import (
 )
 from tether.core.lifecycle import FINISHED, RunStatus
 from tether.graph.breakpoints import PASSED_KEY
+from tether.graph.state_fields import MISSING
 from tether.store.types import RunRecord
 
 if TYPE_CHECKING:
@@ -101,7 +104,7 @@ async def thread_start(
     key = f"{thread_key(thread_id, tenant)}:after:{newest.run_id if newest else '-'}"
     if base is None:
         return ThreadStart(wf.schema.initial_state(input), key, None)
-    state = await rt.get_state(base.run_id, run=base)
+    state = fresh_per_run(wf, await rt.get_state(base.run_id, run=base))
     if input is not None and not isinstance(input, Mapping):
         raise InvalidInputError(
             f"run input must be a mapping of state fields, got {type(input).__name__}"
@@ -117,6 +120,18 @@ async def thread_start(
     if pydantic:  # the model coerces and validates the continued state, as it does a new one
         state = schema._validated(state)
     return ThreadStart(state, key, base.run_id)
+
+
+def fresh_per_run(wf: Workflow, state: dict[str, Any]) -> dict[str, Any]:
+    """The thread's last state with the fields marked ``per_run`` back at their initial value
+    (or unset where they have none): the run's own counters and scratch start afresh."""
+    for name, field in wf.schema.fields.items():
+        if field.per_run:
+            state.pop(name, None)
+            initial = field.initial()
+            if initial is not MISSING:
+                state[name] = initial
+    return state
 
 
 def refused(thread_id: str, existing: str) -> RunStateError:
