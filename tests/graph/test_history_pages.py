@@ -50,3 +50,26 @@ async def test_history_pages_join_into_the_whole_history(store: RunStore) -> Non
         assert [len(p) for p in pages] == [4] * 6 + [3]
         assert await rt.history(res.run_id, limit=0) == []
         assert await rt.history(res.run_id, after_step=whole[-1].step) == []
+
+
+async def test_history_and_state_take_whole_numbers_of_any_size(store: RunStore) -> None:
+    """``limit=10**20`` raised OverflowError on SQLite, ``after_step="3"`` a TypeError, and
+    ``get_state(run, "2")`` read as no step 2 on one backend and a mistake on another."""
+    from tether.core.errors import InvalidInputError, StepNotFoundError
+
+    async with Runtime(store, recover=False) as rt:
+        res = await rt.run(_looping(), {"n": 0}, max_steps=100)
+        whole = await rt.history(res.run_id)
+        assert await rt.history(res.run_id, limit=10**20) == whole
+        assert await rt.history(res.run_id, after_step=10**20) == []
+        assert await rt.history(res.run_id, after_step=-(10**20)) == whole
+        with pytest.raises(StepNotFoundError, match=str(10**20)):
+            await rt.get_state(res.run_id, 10**20)
+        for bad in ("3", 1.5, True):
+            with pytest.raises(InvalidInputError, match="must be a whole number"):
+                await rt.history(res.run_id, after_step=bad)  # type: ignore[arg-type]
+            with pytest.raises(InvalidInputError, match="must be a whole number"):
+                await rt.history(res.run_id, limit=bad)  # type: ignore[arg-type]
+            with pytest.raises(InvalidInputError, match="must be a whole number"):
+                await rt.get_state(res.run_id, bad)  # type: ignore[arg-type]
+        assert (await rt.get_state(res.run_id, 3))["n"] == 3

@@ -10,6 +10,7 @@ import httpx
 from fastapi import FastAPI
 
 from tests.server.conftest import Server
+from tether.server import paging
 from tether.server.limits import RequestLimits
 from tether.server.problems import install_problem_handlers
 
@@ -63,6 +64,13 @@ def test_bad_cursors_are_422_never_500(server: Server) -> None:
     assert "first page" in problem(c.get("/v1/runs", params={"cursor": gone}), 422)["detail"]
     r = c.get(f"/v1/runs/{run_id}/events/stream", headers={"Last-Event-ID": "abc"})
     problem(r, 422)
+    # well-formed cursors holding a number no store can bind were a 500 (OverflowError)
+    for kind in ("steps", "events"):
+        huge = paging.encode(kind, 10**20)
+        path = "history" if kind == "steps" else "events"
+        problem(c.get(f"/v1/runs/{run_id}/{path}", params={"cursor": huge}), 422)
+    last = paging.encode("events", paging.MAX_POSITION)  # the largest a cursor holds: the end
+    assert c.get(f"/v1/runs/{run_id}/events", params={"cursor": last}).json()["items"] == []
 
 
 def test_a_body_over_the_limit_is_a_413(tmp_path: Any) -> None:

@@ -19,6 +19,7 @@ from tether.graph.history import replay
 from tether.graph.results import RunResult, StepInfo
 from tether.graph.state import StateSchema, reducers_from_names
 from tether.graph.threads import list_thread_runs
+from tether.store.paging import whole, whole_number
 from tether.store.protocol import RunStore
 from tether.store.transient import is_transient
 from tether.store.types import Event, RunRecord
@@ -122,6 +123,7 @@ class RunReads:
         self, run_id: str, step: int | None = None, *, run: RunRecord | None = None
     ) -> dict[str, Any]:
         """The state after ``step`` (default: the last committed step)."""
+        step = None if step is None else whole_number("step", step)
         await self._ensure_open()
         run = run or await self.store.get_run(run_id)
         chain = await self.store.load_chain(run_id, run.step if step is None else step)
@@ -132,6 +134,8 @@ class RunReads:
     ) -> list[StepInfo]:
         """The run's committed steps in order: all of them, or a page of at most ``limit``
         steps after ``after_step`` (pass the last step of the previous page)."""
+        after_step = None if after_step is None else whole("after_step", after_step)
+        limit = None if limit is None else whole("limit", limit)
         await self._ensure_open()
         if limit is not None and limit <= 0:
             return []

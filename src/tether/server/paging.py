@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from tether.server.problems import ApiProblem
+from tether.store.paging import MAX_POSITION
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -44,7 +45,7 @@ def _bad(cursor: str) -> ApiProblem:
 
 def decode_int(kind: str, cursor: str) -> int:
     value = decode(kind, cursor)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_POSITION:
         raise _bad(cursor)
     return int(value)
 

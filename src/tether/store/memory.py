@@ -27,7 +27,7 @@ from tether.store.memory_budget import MemoryBudget
 from tether.store.memory_evaluation_log import MemoryEvaluationLog
 from tether.store.memory_pii_vault import MemoryPiiVault
 from tether.store.memory_timers import MemoryTimers
-from tether.store.paging import check_page
+from tether.store.paging import check_page, whole, whole_number
 from tether.store.queue_limits import MemoryQueueLimits
 from tether.store.run_counts import MemoryRunCounts
 from tether.store.run_usage import MemoryRunUsage
@@ -227,7 +227,7 @@ class MemoryStore(
         thread_id: str | None = None,
         tenant: str | None = None,
     ) -> list[RunRecord]:
-        check_page(before, after, offset)
+        offset, limit = check_page(before, after, offset, limit)
         lower = upper = None
         if before is not None:
             upper = _position(self._run(before))
@@ -248,7 +248,7 @@ class MemoryStore(
         if lower is not None:  # the page just newer than ``after``: the oldest of those
             runs = runs[max(len(runs) - max(limit, 0), 0) :]
             return [copy.copy(r) for r in runs]
-        return [copy.copy(r) for r in runs[max(offset, 0) : max(offset, 0) + max(limit, 0)]]
+        return [copy.copy(r) for r in runs[offset : offset + max(limit, 0)]]
 
     def _fence(self, run: RunRecord, token: int | None) -> None:
         if token is not None and run.lease_token != token:
@@ -436,6 +436,9 @@ class MemoryStore(
         to_step: int | None = None,
         limit: int | None = None,
     ) -> list[Checkpoint]:
+        from_step = whole("from_step", from_step)
+        to_step = None if to_step is None else whole("to_step", to_step)
+        limit = None if limit is None else whole("limit", limit)
         self._run(run_id)
         cps = self._checkpoints[run_id]
         steps = [s for s in sorted(cps) if s >= from_step and (to_step is None or s <= to_step)]
@@ -444,6 +447,7 @@ class MemoryStore(
         return [copy.deepcopy(cps[s]) for s in steps]
 
     async def load_chain(self, run_id: str, step: int) -> list[Checkpoint]:
+        step = whole_number("step", step)
         self._run(run_id)
         cps = self._checkpoints[run_id]
         if step not in cps:
@@ -547,6 +551,7 @@ class MemoryStore(
     async def list_events(
         self, run_id: str, *, after_seq: int = 0, limit: int = 1000
     ) -> list[Event]:
+        after_seq, limit = whole("after_seq", after_seq), whole("limit", limit)
         self._run(run_id)
         evs = self._events[run_id]
         start = bisect.bisect_right(evs, after_seq, key=lambda e: e.seq)  # seq ascending

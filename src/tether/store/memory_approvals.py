@@ -7,6 +7,7 @@ import dataclasses
 from tether.core import serde
 from tether.core.clock import Clock
 from tether.store.approvals import PENDING, ApprovalRecord, Approver
+from tether.store.paging import whole
 from tether.store.types import RunRecord
 
 
@@ -75,7 +76,7 @@ class MemoryApprovals:
             and (tenant is None or _tenant_of(runs, r.run_id) == tenant)
         ]
         rows.sort(key=lambda r: (r.created_at, r.approval_id), reverse=True)
-        return [_copy(r) for r in rows[: max(limit, 0)]]
+        return [_copy(r) for r in rows[: max(whole("limit", limit), 0)]]
 
     async def update_approval(self, record: ApprovalRecord) -> bool:
         rows = self._approvals()

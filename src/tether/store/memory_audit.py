@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tether.store.audit import AuditRow
+from tether.store.paging import whole
 
 
 class MemoryAudit:
@@ -43,6 +44,7 @@ class MemoryAudit:
         after: tuple[str, int] | None = None,
         limit: int = 100,
     ) -> list[AuditRow]:
+        limit = whole("limit", limit)
         out: list[AuditRow] = []
         chains = self._chains()
         for name in sorted(chains):

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from tether.core.errors import InvalidInputError, RunNotFoundError
 from tether.store.evaluation_log import KPI_BATCH, FlagRow, ShadowRow, ShadowTotals, p95_rank
 from tether.store.kpi_totals import TOOL_CALL, RunTotals, python_totals
+from tether.store.paging import whole
 from tether.store.types import Event, Transition
 from tether.store.usage import ModelCallTotals
 
@@ -59,6 +60,7 @@ class MemoryEvaluationLog:
         after: tuple[float, str, str] | None = None,
         limit: int = 100,
     ) -> list[ShadowRow]:
+        limit = whole("limit", limit)
         if limit <= 0:
             return []
         rows = sorted(self._shadow_map().values(), key=lambda r: (r.ts, r.run_id, r.call_key))
@@ -104,6 +106,7 @@ class MemoryEvaluationLog:
         since: float | None = None,
         limit: int = 100,
     ) -> list[FlagRow]:
+        limit = whole("limit", limit)
         if limit <= 0:
             return []
         rows = sorted(self._eval_flag_map().values(), key=lambda r: (r.ts, r.run_id, r.kind, r.key))

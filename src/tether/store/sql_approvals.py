@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from tether.core.clock import Clock
 from tether.core.serde import dumps, loads
 from tether.store.approvals import PENDING, ApprovalRecord, Approver
+from tether.store.paging import whole
 from tether.store.sql_base import Dialect, Statements
 
 COLUMNS = (
@@ -79,7 +80,7 @@ def _statements(d: Dialect, filters: tuple[str, ...] = ()) -> dict[str, str]:
         "open": f"SELECT {cols} FROM {p}approvals WHERE intent_hash = ? AND status = '{PENDING}'",
         "list": (
             f"SELECT {cols} FROM {p}approvals{' WHERE ' + where if where else ''} "
-            "ORDER BY created_at DESC, approval_id DESC LIMIT CAST(? AS INTEGER)"
+            "ORDER BY created_at DESC, approval_id DESC LIMIT CAST(? AS BIGINT)"
         ),
         "update": (
             f"UPDATE {p}approvals SET status = ?, deadline_at = CAST(? AS {r}), "
@@ -181,7 +182,7 @@ class SqlApprovals:
     ) -> list[ApprovalRecord]:
         given = {"status": status, "run_id": run_id, "intent_hash": intent_hash, "tenant": tenant}
         filters = tuple(k for k, v in given.items() if v is not None)
-        params = (*(given[k] for k in filters), max(limit, 0))
+        params = (*(given[k] for k in filters), max(whole("limit", limit), 0))
         rows = await self._fetch(self._approval_sql("list", filters), params)
         return [_record(row) for row in rows]
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from tether.store.audit import AuditRow
+from tether.store.paging import whole
 from tether.store.sql_base import Dialect, Statements
 
 AUDIT_COLUMNS = ("tenant", "seq", "ts", "run_id", "kind", "data", "prev_hash", "hash")
@@ -73,7 +74,7 @@ def _list(d: Dialect, tenant: bool, run: bool, since: bool, after: bool) -> str:
     cond = f" WHERE {' AND '.join(where)}" if where else ""
     return (
         f"SELECT {', '.join(AUDIT_COLUMNS)} FROM {d.prefix}audit_log{cond} "
-        "ORDER BY tenant, seq LIMIT CAST(? AS INTEGER)"
+        "ORDER BY tenant, seq LIMIT CAST(? AS BIGINT)"
     )
 
 
@@ -115,6 +116,7 @@ class SqlAudit:
         after: tuple[str, int] | None = None,
         limit: int = 100,
     ) -> list[AuditRow]:
+        limit = whole("limit", limit)
         if limit <= 0:
             return []
         d = self._sql.dialect

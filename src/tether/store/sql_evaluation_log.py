@@ -21,6 +21,7 @@ from tether.store.evaluation_log import (
     to_json,
 )
 from tether.store.kpi_totals import RunTotals, phases_sql, transitions_sql, usage_sql
+from tether.store.paging import whole
 from tether.store.sql_base import Dialect, Statements
 
 SHADOW_COLUMNS = (
@@ -109,7 +110,7 @@ def _list_shadow(d: Dialect, shape: tuple[bool, bool, bool, bool]) -> str:
     cond = f" WHERE {' AND '.join(where)}" if where else ""
     return (
         f"SELECT {', '.join(SHADOW_COLUMNS)} FROM {d.prefix}shadow_log{cond} "
-        "ORDER BY ts, run_id, call_key LIMIT CAST(? AS INTEGER)"
+        "ORDER BY ts, run_id, call_key LIMIT CAST(? AS BIGINT)"
     )
 
 
@@ -128,7 +129,7 @@ def _list_flags(d: Dialect, shape: tuple[bool, bool, bool, bool]) -> str:
     cond = f" WHERE {' AND '.join(where)}" if where else ""
     return (
         f"SELECT {', '.join(FLAG_COLUMNS)} FROM {d.prefix}eval_flags{cond} "
-        "ORDER BY ts, run_id, kind, key LIMIT CAST(? AS INTEGER)"
+        "ORDER BY ts, run_id, kind, key LIMIT CAST(? AS BIGINT)"
     )
 
 
@@ -180,6 +181,7 @@ class SqlEvaluationLog:
         after: tuple[float, str, str] | None = None,
         limit: int = 100,
     ) -> list[ShadowRow]:
+        limit = whole("limit", limit)
         if limit <= 0:
             return []
         d = self._sql.dialect
@@ -225,6 +227,7 @@ class SqlEvaluationLog:
         since: float | None = None,
         limit: int = 100,
     ) -> list[FlagRow]:
+        limit = whole("limit", limit)
         if limit <= 0:
             return []
         d = self._sql.dialect

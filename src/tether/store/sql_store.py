@@ -26,7 +26,7 @@ from tether.core.serde import dumps, loads
 from tether.store import purge
 from tether.store.lease_takeovers import SqlLeaseTakeovers
 from tether.store.memory import check_same_submission
-from tether.store.paging import check_page
+from tether.store.paging import check_page, whole, whole_number
 from tether.store.rows import (
     checkpoint_params,
     enc,
@@ -252,7 +252,7 @@ class SqlStore(
         thread_id: str | None = None,
         tenant: str | None = None,
     ) -> list[RunRecord]:
-        check_page(before, after, offset)
+        offset, limit = check_page(before, after, offset, limit)
         cursor_id = before if before is not None else after
         cursor = None if cursor_id is None else "before" if before is not None else "after"
         common: list[Any] = []
@@ -473,14 +473,18 @@ class SqlStore(
         to_step: int | None = None,
         limit: int | None = None,
     ) -> list[Checkpoint]:
-        upper = _NO_UPPER_STEP if to_step is None else to_step
-        count = _NO_UPPER_STEP if limit is None else max(limit, 0)
+        from_step = whole("from_step", from_step)
+        upper = _NO_UPPER_STEP if to_step is None else whole("to_step", to_step)
+        count = _NO_UPPER_STEP if limit is None else max(whole("limit", limit), 0)
         rows = await self._fetch(self._sql.list_checkpoints, (run_id, from_step, upper, count))
         if not rows:
             await self._check_fence(run_id, None)
         return [row_to_checkpoint(r) for r in rows]
 
     async def load_chain(self, run_id: str, step: int) -> list[Checkpoint]:
+        if whole_number("step", step) != whole("step", step):  # no store holds such a step
+            await self._check_fence(run_id, None)
+            raise StepNotFoundError(run_id, step)
         rows = await self._fetch(self._sql.load_chain, (run_id, step, run_id, step))
         if not rows or rows[-1][1] != step:
             await self._check_fence(run_id, None)
@@ -558,6 +562,7 @@ class SqlStore(
     async def list_events(
         self, run_id: str, *, after_seq: int = 0, limit: int = 1000
     ) -> list[Event]:
+        after_seq, limit = whole("after_seq", after_seq), whole("limit", limit)
         rows = await self._fetch(self._sql.list_events, (run_id, after_seq, max(limit, 0)))
         if not rows:
             await self._check_fence(run_id, None)

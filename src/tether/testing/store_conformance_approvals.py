@@ -10,6 +10,9 @@ import asyncio
 import dataclasses
 from typing import TYPE_CHECKING
 
+import pytest
+
+from tether.core.errors import InvalidInputError
 from tether.store.approvals import ApprovalRecord, ApprovalStore, Approver
 from tether.store.protocol import RunStore
 from tether.testing.clock import FakeClock
@@ -99,6 +102,9 @@ class ApprovalConformance(StoreTestBase):
         assert [r.approval_id for r in await s.list_approvals(run_id="r1")] == ["a1", "a0"]
         assert [r.approval_id for r in await s.list_approvals(intent_hash="h3")] == ["a2"]
         assert [r.approval_id for r in await s.list_approvals(limit=1)] == ["a2"]
+        assert len(await s.list_approvals(limit=10**20)) == 3
+        with pytest.raises(InvalidInputError, match="limit must be a whole number"):
+            await s.list_approvals(limit=1.0)  # type: ignore[arg-type]
         a0 = await s.get_approval("a0")
         assert a0 is not None
         a0.status = "rejected"

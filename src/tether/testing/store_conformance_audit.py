@@ -10,6 +10,9 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
+import pytest
+
+from tether.core.errors import InvalidInputError
 from tether.store.audit import AuditRow, AuditStore
 from tether.store.protocol import RunStore
 from tether.testing.store_helpers import T0, StoreFactory, StoreTestBase
@@ -67,6 +70,9 @@ class AuditConformance(StoreTestBase):
         assert [r.seq for r in await a.list_audit("acme", after=("acme", 3))] == [4, 5]
         assert await a.list_audit("nobody") == []
         assert await a.list_audit(limit=0) == []
+        assert len(await a.list_audit(limit=10**20)) == 10  # larger than any store binds: all
+        with pytest.raises(InvalidInputError, match="limit must be a whole number"):
+            await a.list_audit(limit="10")  # type: ignore[arg-type]
 
     async def test_racing_writers_of_one_position_get_exactly_one_row(
         self, store_factory: StoreFactory

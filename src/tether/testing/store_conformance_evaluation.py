@@ -74,6 +74,13 @@ class EvaluationLogConformance(StoreTestBase):
         assert sorted(keys) == [f"k{i}" for i in range(5)] and len(set(keys)) == 5
         assert [r.ts for r in first + rest] == sorted(r.ts for r in first + rest)
         assert await log.list_shadow("wf", limit=0) == []
+        assert len(await log.list_shadow("wf", limit=10**20)) == 5
+        assert await log.list_flags(limit=10**20) == []
+        for bad in ("10", 2.5):
+            with pytest.raises(InvalidInputError, match="limit must be a whole number"):
+                await log.list_shadow("wf", limit=bad)  # type: ignore[arg-type]
+            with pytest.raises(InvalidInputError, match="limit must be a whole number"):
+                await log.list_flags(limit=bad)  # type: ignore[arg-type]
 
     async def test_shadow_totals_sum_in_the_database(self, store: RunStore) -> None:
         log = logs(store)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tether.core.errors import InvalidInputError, RunNotFoundError
+from tether.core.errors import InvalidInputError, RunNotFoundError, StepNotFoundError
 from tether.store.protocol import RunStore
 from tether.store.types import Commit, RunRecord
 from tether.store.usage import ModelCallTotals
@@ -122,3 +122,42 @@ class QueryConformance(StoreTestBase):
         assert await store.list_checkpoints("r1", limit=0) == []
         with pytest.raises(RunNotFoundError):
             await store.list_checkpoints("nope", limit=2)
+
+    async def test_reads_take_whole_numbers_and_any_size(self, store: RunStore) -> None:
+        """Each backend took a different wrong turn on these: SQLite raised OverflowError and
+        IntegrityError, Postgres NumericValueOutOfRange or read ``True`` as a bigint mistake,
+        memory a TypeError, and a negative offset listed every run on SQLite, none in memory."""
+        await create(store, "r1", events=[ev("a"), ev("b")])
+        for step in (1, 2):
+            await store.commit("r1", None, Commit(checkpoint=checkpoint("r1", step)))
+        huge = 10**20
+        # a count larger than any store holds means all; a position past any means the end
+        assert _ids(await store.list_runs(limit=huge)) == ["r1"]
+        assert await store.list_runs(offset=huge) == []
+        assert [e.seq for e in await store.list_events("r1", limit=huge)] == [1, 2]
+        assert await store.list_events("r1", after_seq=huge) == []
+        assert [e.seq for e in await store.list_events("r1", after_seq=-huge)] == [1, 2]
+        assert [c.step for c in await store.list_checkpoints("r1", limit=huge)] == [0, 1, 2]
+        assert await store.list_checkpoints("r1", from_step=huge) == []
+        assert [c.step for c in await store.list_checkpoints("r1", to_step=huge)] == [0, 1, 2]
+        with pytest.raises(StepNotFoundError, match=str(huge)):
+            await store.load_chain("r1", huge)
+        with pytest.raises(RunNotFoundError):
+            await store.load_chain("nope", huge)
+        with pytest.raises(InvalidInputError, match="offset must be >= 0"):
+            await store.list_runs(offset=-1)
+        assert await store.list_runs(limit=-1) == []
+        for bad in ("5", 2.5, True, None):
+            with pytest.raises(InvalidInputError, match="limit must be a whole number"):
+                await store.list_runs(limit=bad)  # type: ignore[arg-type]
+            with pytest.raises(InvalidInputError, match="limit must be a whole number"):
+                await store.list_events("r1", limit=bad)  # type: ignore[arg-type]
+        for call in (
+            lambda: store.list_runs(offset="1"),  # type: ignore[arg-type]
+            lambda: store.list_events("r1", after_seq=0.5),  # type: ignore[arg-type]
+            lambda: store.list_checkpoints("r1", from_step="0"),  # type: ignore[arg-type]
+            lambda: store.list_checkpoints("r1", limit=False),
+            lambda: store.load_chain("r1", "2"),  # type: ignore[arg-type]
+        ):
+            with pytest.raises(InvalidInputError, match="must be a whole number"):
+                await call()
