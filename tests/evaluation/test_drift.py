@@ -112,7 +112,8 @@ async def test_the_route_sends_a_drifting_answer_back_once() -> None:
         fine = await rt.run(corrected([FAITHFUL]), {"question": QUESTION})
     assert fixed.completed and fixed.state["answer"] == FAITHFUL
     assert fixed.state["drift"] == {
-        "similarity": 1.0, "threshold": 0.7, "drifted": False, "checks": 2, "corrections": 0
+        "similarity": 1.0, "threshold": 0.7, "drifted": False, "checks": 2, "corrections": 0,
+        "run_id": fixed.run_id,
     }  # fmt: skip
     assert [f.score for f in await drift_flags(store, run_id=fixed.run_id)] == [0.0]
     # still off after one correction: the run goes on, flagged twice
@@ -122,6 +123,19 @@ async def test_the_route_sends_a_drifting_answer_back_once() -> None:
     assert await drift_flags(store, run_id=fine.run_id) == []
     events = [e.type for e in await store.list_events(fixed.run_id)]
     assert events.count("drift_flag") == 1
+
+
+async def test_each_run_of_a_thread_gets_its_own_corrections() -> None:
+    """The verdict carried over from the thread's previous run counted its checks: the
+    follow-up's drifting answer went on uncorrected."""
+    wf = corrected([OFF_TOPIC, FAITHFUL, OFF_TOPIC, FAITHFUL])
+    async with Runtime(MemoryStore(), workflows=[wf]) as rt:
+        first = await rt.run(wf, {"question": QUESTION}, thread_id="t")
+        second = await rt.run(wf, {"question": QUESTION}, thread_id="t")
+    assert first.state["answer"] == FAITHFUL
+    assert second.state["answer"] == FAITHFUL  # corrected, like the first run
+    assert second.state["drift"]["checks"] == 2
+    assert second.state["drift"]["run_id"] == second.run_id
 
 
 async def test_settings_and_fields_are_checked() -> None:

@@ -32,13 +32,17 @@ def drift_check(
     field: str = "drift",
 ) -> Node:
     """A node comparing ``goal`` and ``output`` (field names of the state, or functions of it)
-    and writing ``{field: {"similarity", "threshold", "drifted", "checks"}}``."""
+    and writing ``{field: {"similarity", "threshold", "drifted", "checks", "run_id"}}``. The
+    checks are counted per run: a verdict another run left (the previous run of a thread) is
+    not this run's, so a follow-up gets its own corrections."""
     if goal is None or output is None:
         raise ConfigurationError("drift_check needs goal= and output= (field names or functions)")
 
     async def check_drift_node(state: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         check = await monitor.check(extract(state, goal, ()), extract(state, output, ()))
         before = state.get(field) or {}
+        if before.get("run_id") != ctx.run_id:  # an earlier run's verdict (a thread goes on)
+            before = {}
         checks = int(before.get("checks", 0)) + 1
         verdict = {
             "similarity": check.similarity,
@@ -46,6 +50,7 @@ def drift_check(
             "drifted": check.drifted,
             "checks": checks,
             "corrections": int(before.get("corrections", 0)),
+            "run_id": ctx.run_id,
         }
         if check.drifted:
             ctx.emit(
