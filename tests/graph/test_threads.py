@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any, Required, TypedDict
 
 import pytest
 from pydantic import BaseModel, field_validator
@@ -358,3 +358,24 @@ def test_per_run_is_a_marker_not_a_reducer_and_keeps_the_version() -> None:
     # a run of a thread does not execute differently: parked runs keep their version
     assert plain.version == marked.version
     assert marked.invoke({"n": 1}) == {"n": 2}
+
+
+class Asked(TypedDict, total=False):
+    question: Required[Annotated[str, per_run]]
+    log: Annotated[list[str], append]
+
+
+asked_g = Graph(Asked, name="per_run_required")
+asked_g.add_node("note", lambda s: {"log": [s["question"]]}).add_edge(START, "note")
+asked_g.add_edge("note", END)
+asked_wf = asked_g.compile()
+
+
+async def test_a_required_per_run_field_is_asked_of_every_run(rt: Runtime) -> None:
+    await rt.run(asked_wf, {"question": "first?"}, thread_id="q")
+    with pytest.raises(
+        InvalidInputError, match=r"missing required state field\(s\) \['question'\]"
+    ):
+        await rt.run(asked_wf, {}, thread_id="q")
+    again = await rt.run(asked_wf, {"question": "second?"}, thread_id="q")
+    assert again.state == {"question": "second?", "log": ["first?", "second?"]}

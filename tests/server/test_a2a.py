@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,17 +15,12 @@ from a2a.types import GetTaskRequest, Message, Role, SendMessageRequest, StreamR
 from fastapi import FastAPI
 from google.protobuf.json_format import MessageToDict
 
+from tests.server.a2a_kit import Services
+from tests.server.a2a_kit import user_message as _message
 from tests.server.apps import workflows
 from tests.server.live import serve
 from tether import RunStatus, Runtime
-from tether.graph.builder import Workflow
 from tether.server.a2a import mount_a2a
-
-
-@dataclass
-class Services:
-    runtime: Runtime
-    workflows: dict[str, Workflow] = field(default_factory=dict)
 
 
 @pytest.fixture
@@ -37,16 +31,6 @@ async def server(tmp_path: Path) -> AsyncIterator[tuple[str, Runtime]]:
         mount_a2a(app, Services(rt, {wf.name: wf for wf in workflows}))
         async with serve(app) as url:
             yield url, rt
-
-
-def _message(text: str, task_id: str | None = None, context_id: str | None = None) -> Message:
-    return Message(
-        role=Role.ROLE_USER,
-        parts=[new_text_part(text)],
-        message_id=str(uuid.uuid4()),
-        task_id=task_id,
-        context_id=context_id,
-    )
 
 
 async def _send(url: str, msg: Message, *, streaming: bool = True) -> list[StreamResponse]:

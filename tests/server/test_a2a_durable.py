@@ -5,21 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
 from a2a.client import ClientConfig, create_client
-from a2a.helpers import get_artifact_text, new_text_part
+from a2a.helpers import get_artifact_text
 from a2a.types import (
     CancelTaskRequest,
     GetTaskRequest,
     ListTasksRequest,
     Message,
-    Role,
     SendMessageRequest,
     StreamResponse,
     Task,
@@ -29,20 +26,15 @@ from a2a.utils.errors import TaskNotFoundError, UnsupportedOperationError
 from fastapi import FastAPI
 
 from tests.client.conftest import _make_keys
+from tests.server.a2a_kit import Services
+from tests.server.a2a_kit import user_message as _msg
 from tests.server.apps import workflows
 from tests.server.live import ServerThread, serve
 from tether import RunStatus, Runtime
 from tether.client import Client
-from tether.graph.builder import Workflow
 from tether.server.a2a import mount_a2a
 from tether.server.app import create_app
 from tether.server.settings import ServerSettings
-
-
-@dataclass
-class Services:
-    runtime: Runtime
-    workflows: dict[str, Workflow] = field(default_factory=dict)
 
 
 @contextlib.asynccontextmanager
@@ -54,16 +46,6 @@ async def served(url: str) -> AsyncIterator[tuple[str, Runtime]]:
         mount_a2a(app, Services(rt, {wf.name: wf for wf in workflows}))
         async with serve(app) as base:
             yield base, rt
-
-
-def _msg(text: str, task_id: str | None = None, context_id: str | None = None) -> Message:
-    return Message(
-        role=Role.ROLE_USER,
-        parts=[new_text_part(text)],
-        message_id=str(uuid.uuid4()),
-        task_id=task_id,
-        context_id=context_id,
-    )
 
 
 def _headers(key: str | None) -> dict[str, str]:

@@ -10,15 +10,16 @@ import os
 import signal
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from a2a.client import ClientConfig, create_client
-from a2a.helpers import get_artifact_text, new_text_part
+from a2a.helpers import get_artifact_text
 from a2a.types import GetTaskRequest, Message, Role, SendMessageRequest, Task, TaskState
+
+from tests.server.a2a_kit import user_message as _msg
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = "tests.server.apps:workflows"
@@ -62,16 +63,6 @@ class Server:
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[str]:
     yield f"sqlite:///{tmp_path / 'a2a.db'}"
-
-
-def _msg(text: str, task_id: str | None = None, context_id: str | None = None) -> Message:
-    return Message(
-        role=Role.ROLE_USER,
-        parts=[new_text_part(text)],
-        message_id=str(uuid.uuid4()),
-        task_id=task_id,
-        context_id=context_id,
-    )
 
 
 async def _send(url: str, msg: Message) -> Task:

@@ -5,18 +5,16 @@ endpoint needs a key with the submit scope, the agent cards are public."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from a2a.client import A2AClientError, ClientConfig, create_client
-from a2a.helpers import get_artifact_text, new_text_part
+from a2a.helpers import get_artifact_text
 from a2a.types import (
     GetTaskRequest,
     Message,
-    Role,
     SendMessageRequest,
     StreamResponse,
     TaskState,
@@ -24,6 +22,7 @@ from a2a.types import (
 from a2a.utils.errors import TaskNotFoundError
 
 from tests.client.conftest import _make_keys
+from tests.server.a2a_kit import user_message as _msg
 from tests.server.apps import workflows
 from tests.server.live import ServerThread
 from tether import RunStatus
@@ -48,16 +47,6 @@ def served(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     settings = ServerSettings(store=f"sqlite:///{db}", workflows=workflows, embedded_workers=2)
     with ServerThread(create_app(settings)) as port:
         yield f"http://127.0.0.1:{port}", keys
-
-
-def _msg(text: str, task_id: str | None = None, context_id: str | None = None) -> Message:
-    return Message(
-        role=Role.ROLE_USER,
-        parts=[new_text_part(text)],
-        message_id=str(uuid.uuid4()),
-        task_id=task_id,
-        context_id=context_id,
-    )
 
 
 async def _stream(url: str, key: str, msg: Message) -> list[StreamResponse]:

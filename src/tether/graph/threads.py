@@ -117,6 +117,12 @@ async def thread_start(
         schema.apply(state, [("input", given)])
     except InvalidUpdateError as exc:
         raise InvalidInputError(str(exc)) from None
+    missing = [n for n, f in schema.fields.items() if f.per_run and f.required and n not in state]
+    if missing:  # a run's own required field: each run of the thread gives it, as the first did
+        raise InvalidInputError(
+            f"run input is missing required state field(s) {missing}: they are per_run, so "
+            f"each run of thread {thread_id!r} must give them in its input"
+        )
     if pydantic:  # the model coerces and validates the continued state, as it does a new one
         state = schema._validated(state)
     return ThreadStart(state, key, base.run_id)

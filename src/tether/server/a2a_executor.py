@@ -17,10 +17,17 @@ CANCELLED                   canceled
 
 A follow-up message on an ``input-required`` task answers the run's interrupt (``resume``)
 and the run goes on. ``tasks/cancel`` cancels the run.
+
+The tasks of one A2A context are the runs of one thread (``a2a_thread``): a new message in a
+context (no task id) starts a run that continues from the context's last completed task, as
+``thread_id=`` does, so a conversation goes on turn after turn. While a task of the context is
+still open (working, or waiting for input) a new task in it is rejected: answer or cancel that
+task, or start another context.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -32,7 +39,7 @@ from a2a.server.tasks import TaskUpdater
 from a2a.types import Message, TaskState
 from a2a.utils.errors import UnsupportedOperationError
 
-from tether.core.errors import TetherError
+from tether.core.errors import RunStateError, TetherError
 from tether.core.lifecycle import ACTIVE, RunStatus
 from tether.graph.builder import Workflow
 from tether.graph.results import RunResult
@@ -52,6 +59,17 @@ TENANT_KEY = "tether_tenant"
 """``ServerCallContext.state`` entry: the tenant of the request's API key (None: local)."""
 CONTEXT_KEY = "a2a_context_id"
 """Run metadata: the A2A context the run's task belongs to."""
+
+
+def a2a_thread(workflow: str, context_id: str) -> str:
+    """The thread of an agent's A2A context: its tasks are turns of one conversation. Named
+    by the workflow too (one context may talk to several agents of the server), hashed when
+    that would pass the 200 characters a thread id may have."""
+    name = f"a2a:{workflow}:{context_id}"
+    if len(name) <= 200:
+        return name
+    digest = hashlib.sha256(f"{workflow}\0{context_id}".encode()).hexdigest()[:40]
+    return f"a2a:{workflow[:120]}:{digest}"
 
 
 class WorkflowAgentExecutor(AgentExecutor):
@@ -105,14 +123,22 @@ class WorkflowAgentExecutor(AgentExecutor):
         self, run_id: str, context_id: str, parts: list[Any], context: RequestContext
     ) -> None:
         tenant = context.call_context.state.get(TENANT_KEY)
-        await self.runtime.start(
-            self.workflow,
-            run_input(self.workflow, parts),
-            run_id=run_id,
-            metadata={CONTEXT_KEY: context_id, "submitted_via": "a2a"},
-            actor="a2a",
-            tenant=tenant if isinstance(tenant, str) else None,
-        )
+        try:
+            await self.runtime.start(
+                self.workflow,
+                run_input(self.workflow, parts),
+                run_id=run_id,
+                metadata={CONTEXT_KEY: context_id, "submitted_via": "a2a"},
+                actor="a2a",
+                tenant=tenant if isinstance(tenant, str) else None,
+                thread_id=a2a_thread(self.workflow.name, context_id) if context_id else None,
+            )
+        except RunStateError as exc:  # the context's previous task is still open
+            raise RunStateError(
+                f"context {context_id[:80]!r} has a task still open: answer it (a message "
+                "with its task id) or cancel it before starting the next task in this "
+                f"context, or send the message in another context ({exc})"
+            ) from None
 
     async def _follow(self, run_id: str, updater: TaskUpdater) -> None:
         """Stream the run's lifecycle as status updates until it settles, then its outcome."""
