@@ -379,3 +379,76 @@ async def test_a_required_per_run_field_is_asked_of_every_run(rt: Runtime) -> No
         await rt.run(asked_wf, {}, thread_id="q")
     again = await rt.run(asked_wf, {"question": "second?"}, thread_id="q")
     assert again.state == {"question": "second?", "log": ["first?", "second?"]}
+
+
+class Before(TypedDict, total=False):
+    messages: Annotated[list[str], append]
+    mood: str
+    count: str
+
+
+class After(TypedDict, total=False):
+    messages: Annotated[list[str], append]
+    count: int
+
+
+def _chat_of(
+    schema: type[Any], fn: Callable[[dict[str, Any]], dict[str, Any]], name: str = "evolving_chat"
+) -> Any:
+    b = Graph(schema, name=name)
+    b.add_node("reply", fn).add_edge(START, "reply").add_edge("reply", END)
+    return b.compile()
+
+
+async def test_a_thread_goes_on_with_the_workflow_as_it_is_now(tmp_path: Path) -> None:
+    """After a deploy that changed the state, the thread's old state went into the new run as
+    it was: the node failed on a str where the state now says int (and had it had effects,
+    they would have run first)."""
+    url = f"sqlite:///{tmp_path / 'evolve.db'}"
+    before = _chat_of(Before, lambda s: {"messages": ["bot"], "mood": "glad", "count": "one"})
+    after = _chat_of(After, lambda s: {"messages": ["bot"], "count": s.get("count", 0) + 1})
+    dropped = _chat_of(Before, lambda s: {"messages": ["bot"], "mood": "ok"})
+    async with Runtime(url, recover=False) as rt:
+        await rt.run(before, {"messages": ["hi"]}, thread_id="typed")
+        await rt.run(dropped, {"messages": ["hi"]}, thread_id="dropped")
+    async with Runtime(url, recover=False) as rt:
+        with pytest.raises(InvalidInputError, match=r"'count' = 'one', which does not fit int"):
+            await rt.run(after, {"messages": ["again"]}, thread_id="typed")
+        assert len(await rt.list_runs(thread_id="typed")) == 1  # refused before any run
+        # a field the workflow no longer has is left behind; the rest carries over
+        res = await rt.run(after, {"messages": ["again"]}, thread_id="dropped")
+        assert res.state == {"messages": ["hi", "bot", "again", "bot"], "count": 1}
+
+
+@dataclass
+class Order:
+    id: int
+    items: tuple[str, ...]
+
+
+class Kept(TypedDict, total=False):
+    order: Order
+    pair: tuple[int, int]
+    note: str
+    turns: Annotated[int, add]
+
+
+class Defaults:
+    label: str = None  # type: ignore[assignment]  # a sloppy default, the class's own
+    turns: Annotated[int, add] = 0
+
+
+def _turn(s: dict[str, Any]) -> dict[str, Any]:
+    return {"turns": 1}
+
+
+async def test_stored_values_fit_their_types_as_json(rt: Runtime) -> None:
+    """A tuple is kept as a list, a dataclass as an object: the thread still goes on."""
+    kept = _chat_of(Kept, _turn, "kept_chat")
+    start = {"order": Order(7, ("pen",)), "pair": (1, 2), "note": "x"}
+    await rt.run(kept, start, thread_id="kept")
+    again = await rt.run(kept, {}, thread_id="kept")
+    assert again.state["turns"] == 2 and again.state["pair"] == [1, 2]
+    loose = _chat_of(Defaults, _turn, "loose_chat")
+    await rt.run(loose, {}, thread_id="loose")
+    assert (await rt.run(loose, {}, thread_id="loose")).state == {"label": None, "turns": 2}

@@ -29,6 +29,7 @@ class StateSchema:
         self.schema = schema
         self.fields: dict[str, Field] = {}
         self.kind: Kind | None = None
+        self._stored: dict[str, TypeAdapter[Any]] = {}
         if schema is None:
             return
         self.kind, self.fields = read_fields(schema)
@@ -146,6 +147,25 @@ class StateSchema:
                         f"{_type_name(f.type)}: {first['msg']}"
                     ) from None
         return update
+
+    def stored_value_problem(self, name: str, value: Any) -> str | None:
+        """Why a stored value of field ``name`` does not fit the field's type as it is now
+        (checked as the JSON it is kept as), or None when it fits."""
+        f = self.fields.get(name)
+        if f is None or f.type is Any or f.reducer.name.startswith("custom:") or value is None:
+            return None
+        initial = f.initial()
+        if initial is not MISSING and value == initial:  # the class's own default
+            return None
+        adapter = self._stored.get(name)
+        if adapter is None:
+            adapter = self._stored[name] = TypeAdapter(f.type)
+        try:
+            adapter.validate_json(serde.dumps(value), strict=True)
+        except PydanticValidationError as exc:
+            why = exc.errors()[0]["msg"]
+            return f"{_short(value)}, which does not fit {_type_name(f.type)}: {why}"
+        return None
 
     def apply(self, state: dict[str, Any], writes: list[tuple[str, dict[str, Any]]]) -> None:
         """Apply ordered (task_id, update) writes to ``state`` in place, through the reducers.

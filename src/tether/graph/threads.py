@@ -112,6 +112,8 @@ async def thread_start(
     given = dict(input or {})
     schema = wf.schema
     pydantic = schema.kind == "pydantic"
+    if not pydantic:  # a pydantic state is validated whole below
+        carried(wf, thread_id, base.run_id, state)
     try:
         schema.check_update(given, "", source="run input", check_types=not pydantic)
         schema.apply(state, [("input", given)])
@@ -138,6 +140,27 @@ def fresh_per_run(wf: Workflow, state: dict[str, Any]) -> dict[str, Any]:
             if initial is not MISSING:
                 state[name] = initial
     return state
+
+
+def carried(wf: Workflow, thread_id: str, base_run_id: str, state: dict[str, Any]) -> None:
+    """The thread's state as the workflow's state is now (a deploy may have changed it since
+    the thread's last run): fields the workflow no longer has are left behind, and a value
+    that no longer fits its field's type refuses the run up front (InvalidInputError), before
+    a node trips on it. Values are checked as stored, as JSON (a tuple field holds a list, a
+    dataclass field an object)."""
+    schema = wf.schema
+    if schema.schema is None:
+        return
+    for name in [n for n in state if n not in schema.fields]:
+        del state[name]
+    for name, value in state.items():
+        problem = schema.stored_value_problem(name, value)
+        if problem is not None:
+            raise InvalidInputError(
+                f"thread {thread_id!r} cannot go on with workflow {wf.name!r} as it is now: "
+                f"its last run ({base_run_id}) left {name!r} = {problem}; start a new thread, "
+                "or let the field's type accept what the thread holds"
+            )
 
 
 def refused(thread_id: str, existing: str) -> RunStateError:
