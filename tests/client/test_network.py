@@ -123,6 +123,17 @@ def test_submit_whose_answer_is_lost_is_one_run(server: LiveServer) -> None:
         assert [r.run_id for r in runs] == [run.run_id], "the retry did not make a second run"
 
 
+def test_a_thread_turn_whose_answer_is_lost_is_one_turn(server: LiveServer) -> None:
+    """A turn of a thread was sent without a key and never retried: a lost answer was a
+    ServerUnavailableError for a turn that had gone through (and sending it again, a second
+    turn)."""
+    with Proxy(server.port) as proxy, Client(proxy.url, retry=FAST) as c:
+        proxy.drop_responses = 1
+        run = c.submit("echo", {"text": "once"}, thread_id="lossy")
+        assert proxy.connections >= 2, "retried on a new connection"
+        assert [r.run_id for r in c.list_runs(thread_id="lossy")] == [run.run_id]
+
+
 def test_a_lost_answer_to_an_unsafe_call_is_not_repeated(server: LiveServer) -> None:
     with Proxy(server.port) as proxy, Client(proxy.url, retry=FAST) as c:
         run = c.submit("count", {"n": 100000, "pause": 0.01})

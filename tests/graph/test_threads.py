@@ -16,7 +16,7 @@ import pytest
 from pydantic import BaseModel, field_validator
 
 from tether import END, START, Graph, Runtime, add, append, interrupt, per_run
-from tether.core.errors import InvalidInputError, RunStateError
+from tether.core.errors import IdempotencyConflictError, InvalidInputError, RunStateError
 from tether.core.lifecycle import RunStatus
 from tether.graph.state_fields import PerRun
 from tether.store.memory import MemoryStore
@@ -154,8 +154,6 @@ async def test_the_same_input_twice_at_once_is_refused_too(rt: Runtime) -> None:
 async def test_bad_thread_use_is_refused(rt: Runtime) -> None:
     with pytest.raises(InvalidInputError, match="thread_id must be"):
         await rt.run(chat, {"messages": ["a"]}, thread_id="")
-    with pytest.raises(InvalidInputError, match="idempotency_key cannot be combined"):
-        await rt.run(chat, {"messages": ["a"]}, thread_id="t", idempotency_key="k")
     await rt.run(chat, {"messages": ["a"]}, thread_id="t")
     with pytest.raises(RunStateError, match="belongs to workflow 'chat'"):
         await rt.run(chat_other, {"messages": ["a"]}, thread_id="t")
@@ -452,3 +450,50 @@ async def test_stored_values_fit_their_types_as_json(rt: Runtime) -> None:
     loose = _chat_of(Defaults, _turn, "loose_chat")
     await rt.run(loose, {}, thread_id="loose")
     assert (await rt.run(loose, {}, thread_id="loose")).state == {"label": None, "turns": 2}
+
+
+async def test_a_turn_sent_again_with_its_key_is_not_a_second_turn(
+    shared_store: Callable[[], RunStore],
+) -> None:
+    """A client that retried a turn after a timeout (it had gone through) added its message to
+    the conversation twice; idempotency_key was refused with thread_id, so nothing could say
+    it was the same turn."""
+    async with Runtime(shared_store(), workflows=[chat], recover=False) as rt:
+        first = await rt.run(chat, {"messages": ["hi"]}, thread_id="k", idempotency_key="turn-1")
+        again = await rt.start(chat, {"messages": ["hi"]}, thread_id="k", idempotency_key="turn-1")
+        assert again.run_id == first.run_id and not again.created
+        nxt = await rt.run(chat, {"messages": ["next"]}, thread_id="k", idempotency_key="turn-2")
+        assert nxt.state["messages"] == ["hi", "bot: hi", "next", "bot: next"]
+        # the first turn's retry still finds its run behind the newer one
+        late = await rt.start(chat, {"messages": ["hi"]}, thread_id="k", idempotency_key="turn-1")
+        assert late.run_id == first.run_id
+        with pytest.raises(IdempotencyConflictError, match="turn-2"):
+            await rt.start(chat, {"messages": ["other"]}, thread_id="k", idempotency_key="turn-2")
+        assert len(await rt.list_runs(thread_id="k")) == 2
+        # keys are per thread and per tenant: the same key elsewhere is a new turn
+        other = await rt.run(chat, {"messages": ["hi"]}, thread_id="k2", idempotency_key="turn-1")
+        assert other.run_id != first.run_id
+        theirs = await rt.run(
+            chat, {"messages": ["hi"]}, thread_id="k", idempotency_key="turn-1", tenant="acme"
+        )
+        assert theirs.run_id != first.run_id and theirs.state["messages"] == ["hi", "bot: hi"]
+
+
+async def test_a_turn_sent_twice_at_once_starts_once(shared_store: Callable[[], RunStore]) -> None:
+    """Two processes sending the same turn at the same moment: one starts it, the other gets
+    that run back (not RunStateError, not a second turn)."""
+    async with (
+        Runtime(shared_store(), workflows=[chat], recover=False) as a,
+        Runtime(shared_store(), workflows=[chat], recover=False) as b,
+    ):
+        await a.run(chat, {"messages": ["hi"]}, thread_id="race")
+        for n in range(3):
+            msg, key = {"messages": [f"again {n}"]}, f"r{n}"
+            got = await asyncio.gather(
+                a.start(chat, msg, thread_id="race", idempotency_key=key, execute=False),
+                b.start(chat, msg, thread_id="race", idempotency_key=key, execute=False),
+            )
+            assert got[0].run_id == got[1].run_id
+            assert sorted(h.created for h in got) == [False, True]
+            assert (await a.get_run(got[0].run_id)).metadata["thread_request"] == key
+            await a.cancel(got[0].run_id)  # the thread goes on from its last completed run

@@ -43,6 +43,24 @@ def test_submit_with_the_same_idempotency_key_gives_one_run(server: Server) -> N
     assert other.headers["content-type"] == "application/problem+json"
 
 
+def test_a_thread_turn_sent_again_with_its_key_is_one_run(server: Server) -> None:
+    """A client retrying a turn after a timeout could not say it was the same turn: a key with
+    a thread was a 422, and without one the retry was a second turn of the conversation."""
+    body = {"workflow": "echo", "input": {"text": "x"}, "thread_id": "chat-7"}
+    first = server.client.post("/v1/runs", json={**body, "idempotency_key": "turn-1"})
+    assert first.status_code == 202, first.text
+    server.wait(first.json()["run_id"], "COMPLETED")
+    again = server.client.post("/v1/runs", json={**body, "idempotency_key": "turn-1"})
+    assert again.status_code == 202 and again.headers["idempotent-replayed"] == "true"
+    assert again.json()["run_id"] == first.json()["run_id"]
+    listed = server.client.get("/v1/runs", params={"thread_id": "chat-7"}).json()["items"]
+    assert len(listed) == 1
+    changed = {**body, "input": {"text": "y"}, "idempotency_key": "turn-1"}
+    assert server.client.post("/v1/runs", json=changed).status_code == 409
+    spoof = {**body, "idempotency_key": "turn-2", "metadata": {"thread_request": "turn-1"}}
+    assert server.client.post("/v1/runs", json=spoof).status_code == 422  # tether's own key
+
+
 def test_submit_an_unknown_workflow_is_a_422_naming_the_known_ones(server: Server) -> None:
     r = server.client.post("/v1/runs", json={"workflow": "nope", "input": {}})
     assert r.status_code == 422

@@ -136,9 +136,8 @@ class AsyncClient:
     ) -> Run:
         """Enqueue a run of ``workflow``; returns it as accepted (usually PLANNED). Without an
         ``idempotency_key`` one is made up, so a retry after a lost answer is the same run
-        (a run of a thread carries its own key: it is not retried after it may have been
-        sent)."""
-        if thread_id is None and idempotency_key is None:
+        (for a turn of a thread: the same turn, not a second one)."""
+        if idempotency_key is None:
             idempotency_key = f"client-{uuid.uuid4().hex}"
         body: dict[str, Any] = {"workflow": workflow, "input": dict(input or {})}
         extra = {

@@ -61,7 +61,13 @@ from tether.graph.runtime_retention import RetentionSweeps
 from tether.graph.runtime_timers import TimersAndSchedules
 from tether.graph.state import check_storable
 from tether.graph.subgraph import run_subgraph
-from tether.graph.threads import THREAD_KEY, check_thread_id, thread_start
+from tether.graph.threads import (
+    REQUEST_KEY,
+    THREAD_KEY,
+    check_thread_id,
+    earlier_turn,
+    thread_start,
+)
 from tether.graph.threads import refused as thread_refused
 from tether.graph.timers import timer_loop
 from tether.graph.version import VERSION_KEY, differences
@@ -354,7 +360,8 @@ class Runtime(
 
         ``thread_id`` continues a conversation: the run starts from the final state of the
         thread's last completed run, the input applied through the reducers; a thread runs one
-        run at a time (see ``tether.graph.threads``).
+        run at a time (see ``tether.graph.threads``). With an ``idempotency_key`` too, a turn
+        sent again returns the run the first send started instead of a second turn.
 
         ``max_attempts`` overrides the workflow's ``RunRetry.max_attempts`` for this run (a
         workflow without one retries this run under the default ``RunRetry``).
@@ -389,16 +396,21 @@ class Runtime(
         if max_attempts is not None:
             check_max_attempts(max_attempts)
             metadata = {**(metadata or {}), MAX_ATTEMPTS_KEY: max_attempts}
+        request: str | None = None  # a thread turn's own idempotency key
         if thread_id is not None:
-            if idempotency_key is not None:
-                raise InvalidInputError(
-                    "idempotency_key cannot be combined with thread_id: a thread's runs carry "
-                    "their own key, which keeps two runs of one thread from starting at once"
-                )
             thread_id = check_thread_id(thread_id)
+            request, idempotency_key = idempotency_key, None
+            if request is not None:
+                earlier = await earlier_turn(
+                    self.store, thread_id, tenant, request, serde.fingerprint(input)
+                )
+                if earlier is not None:
+                    return RunHandle(self, earlier.run_id, False)
             turn = await thread_start(self, wf, thread_id, input, tenant)
             state, idempotency_key = turn.state, turn.idempotency_key
             metadata = {**(metadata or {}), THREAD_KEY: thread_id, "thread_base": turn.base_run_id}
+            if request is not None:
+                metadata[REQUEST_KEY] = request
         else:
             state = wf.schema.initial_state(input)
         tasks = entry_tasks(wf, state)
@@ -434,10 +446,30 @@ class Runtime(
         except IdempotencyConflictError:
             if thread_id is None:
                 raise
-            raise thread_refused(thread_id, "another run") from None
+            created_rec, created = await self._lost_turn(thread_id, tenant, request, input)
         if thread_id is not None and not created:
-            raise thread_refused(thread_id, created_rec.run_id)
+            created_rec, created = await self._lost_turn(
+                thread_id, tenant, request, input, created_rec.run_id
+            )
         return RunHandle(self, created_rec.run_id, created)
+
+    async def _lost_turn(
+        self,
+        thread_id: str,
+        tenant: str | None,
+        request: str | None,
+        input: Mapping[str, Any] | None,
+        winner: str = "another run",
+    ) -> tuple[RunRecord, bool]:
+        """Another start took the thread's turn first: the same request (its idempotency key)
+        is that run, any other is refused."""
+        if request is not None:
+            earlier = await earlier_turn(
+                self.store, thread_id, tenant, request, serde.fingerprint(input)
+            )
+            if earlier is not None:
+                return earlier, False
+        raise thread_refused(thread_id, winner)
 
     async def _create_run(
         self,

@@ -17,8 +17,14 @@ One run at a time per thread: starting a run while another run of the thread has
 (it is queued, executing or parked ESCALATED) raises RunStateError; finish, resume or cancel that
 run first. Two processes starting a run on one thread at the same moment cannot both succeed:
 each new run carries an idempotency key naming the thread's newest run it follows, and the store
-keeps that key unique, so the loser gets RunStateError too. (So ``idempotency_key`` cannot be
-combined with ``thread_id``.)
+keeps that key unique, so the loser gets RunStateError too.
+
+A turn can be sent again safely: ``start(..., thread_id=t, idempotency_key=k)`` (over HTTP, the
+submit's ``idempotency_key``) returns the run an earlier start with ``k`` made on the thread,
+among its newest ``REQUEST_WINDOW`` runs, instead of starting the turn twice (a client that
+retried after a timeout would otherwise add its message to the conversation a second time);
+with another input it raises IdempotencyConflictError. The key is kept in the run's metadata
+(``thread_request``); the run's own idempotency key stays the thread's.
 
 A fork of a thread's run does not belong to the thread. The thread id is the run's
 ``RunRecord.thread_id`` (a column with its own index; also kept in the run's metadata as
@@ -35,6 +41,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tether.core.errors import (
+    IdempotencyConflictError,
     InvalidInputError,
     InvalidUpdateError,
     RunStateError,
@@ -54,6 +61,11 @@ THREAD_KEY = "thread_id"
 NOT_FORKED = frozenset({THREAD_KEY, "thread_base", PASSED_KEY})
 """Run metadata a fork does not inherit: a fork is a branch, not a turn of its parent's thread
 (starting it could not wait for the thread's other runs), and it stops at its breakpoints anew."""
+REQUEST_KEY = "thread_request"
+"""Run metadata: the idempotency key a thread's run was started with."""
+REQUEST_WINDOW = 50
+"""How many of a thread's newest runs a repeated turn (the same idempotency key) is looked
+for in: a retry comes while its turn is among the newest."""
 _FIRST_PAGE, _PAGE = 4, 200
 
 
@@ -161,6 +173,26 @@ def carried(wf: Workflow, thread_id: str, base_run_id: str, state: dict[str, Any
                 f"its last run ({base_run_id}) left {name!r} = {problem}; start a new thread, "
                 "or let the field's type accept what the thread holds"
             )
+
+
+async def earlier_turn(
+    store: RunStore, thread_id: str, tenant: str | None, key: str, input_hash: str
+) -> RunRecord | None:
+    """The run of the thread an earlier start with idempotency ``key`` made (among its newest
+    ``REQUEST_WINDOW`` runs), or None. IdempotencyConflictError when it had another input."""
+    seen = 0
+    async for run in _thread_runs(store, thread_id, tenant):
+        if run.metadata.get(REQUEST_KEY) == key:
+            if run.input_hash != input_hash:
+                raise IdempotencyConflictError(
+                    f"idempotency key {key!r} was already used by run {run.run_id} of thread "
+                    f"{thread_id!r} with a different input; use a new key for a new turn"
+                )
+            return run
+        seen += 1
+        if seen >= REQUEST_WINDOW:
+            break
+    return None
 
 
 def refused(thread_id: str, existing: str) -> RunStateError:

@@ -62,6 +62,7 @@ RESERVED_METADATA = frozenset(
         "dead_letter",
         "thread_id",
         "thread_base",
+        "thread_request",
         "breakpoint_passed",
         "replans",
         "fork",
