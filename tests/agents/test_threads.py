@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
+
 from tests.agents.tools_fixture import executor
 from tether import Runtime, Workflow
 from tether.agents import (
@@ -25,6 +27,8 @@ from tether.agents import (
     rewoo_agent,
     supervisor_agent,
 )
+from tether.agents.react import DEFAULT_SYSTEM
+from tether.core.errors import ConfigurationError
 from tether.core.lifecycle import RunStatus
 from tether.llm import FunctionModel, ScriptedModel, tool_call
 from tether.llm.types import ModelRequest
@@ -176,3 +180,47 @@ async def test_governance_board_counts_each_runs_calls() -> None:
     )
     one, two = await two_runs(wf, {"question": "refund?"}, {"question": "again?"})
     assert one["model_calls"] == two["model_calls"] == 3
+
+
+async def test_react_history_runs_bounds_what_a_long_thread_sends() -> None:
+    model = ScriptedModel(
+        [
+            "one",
+            "two",
+            tool_call("population", {"city": "Paris"}),
+            "three",
+            "four",
+        ]
+    )
+    agent = react_agent(ReactOptions(model=model, tools=executor(), history_runs=1))
+    async with Runtime("memory://", workflows=[agent]) as rt:
+        for task in ("first", "second", "third", "fourth"):
+            final = await rt.run(agent, {"task": task}, thread_id="long")
+    contents = [[m.content for m in r.messages if m.role == "user"] for r in model.requests]
+    assert contents == [
+        ["first"],
+        ["first", "second"],
+        ["second", "third"],  # the earliest exchange is no longer shown
+        ["second", "third"],  # the run's own turns are: its task stays while it works
+        ["third", "fourth"],
+    ]
+    # the state keeps the whole conversation
+    assert [m["content"] for m in final.state["messages"] if m["role"] == "user"] == [
+        "first",
+        "second",
+        "third",
+        "fourth",
+    ]
+    sent = model.requests[3].messages
+    assert [m.role for m in sent] == ["system", "user", "assistant", "user", "assistant", "tool"]
+
+
+async def test_react_history_runs_zero_shows_only_the_current_task() -> None:
+    model = ScriptedModel(["a", "b"])
+    agent = react_agent(ReactOptions(model=model, tools=executor(), history_runs=0))
+    async with Runtime("memory://", workflows=[agent]) as rt:
+        await rt.run(agent, {"task": "first"}, thread_id="z")
+        await rt.run(agent, {"task": "second"}, thread_id="z")
+    assert [m.content for m in model.requests[1].messages] == [DEFAULT_SYSTEM, "second"]
+    with pytest.raises(ConfigurationError, match="history_runs must be an int >= 0"):
+        ReactOptions(model=model, tools=executor(), history_runs=-1)

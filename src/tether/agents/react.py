@@ -69,12 +69,18 @@ class ReactOptions:
     """Repair rounds for invalid tool calls within one thought."""
     max_tokens: int | None = None
     governance: GovernanceConfig | None = None
+    history_runs: int | None = None
+    """On a thread: how many earlier runs' exchanges (each a task and the turns answering it)
+    the model is shown before the current task; None shows them all. The state keeps them all;
+    this bounds the prompt of a long conversation."""
 
     def __post_init__(self) -> None:
         need_model("ReactOptions", "model", self.model)
         need_tools("ReactOptions", self.tools)
         need_count("ReactOptions", "max_iterations", self.max_iterations)
         need_count("ReactOptions", "max_repairs", self.max_repairs, minimum=0)
+        if self.history_runs is not None:
+            need_count("ReactOptions", "history_runs", self.history_runs, minimum=0)
         need_governance("ReactOptions", self.governance)
 
 
@@ -82,6 +88,19 @@ def not_run(response: ModelResponse, why: str) -> list[Message]:
     """A tool message for every call of a turn that will not run, saying why: a conversation
     may not leave a call unanswered (providers refuse the next request that carries it)."""
     return [Message.tool(c.id, f"not run: {why}", name=c.name) for c in response.tool_calls]
+
+
+def recent(history: list[Message], runs: int | None, current: bool) -> list[Message]:
+    """``history`` from the start of the last ``runs`` earlier exchanges on (an exchange starts
+    at its task, a user message, so a call never loses its result); ``current``: the last
+    exchange is the run's own and is always kept."""
+    if runs is None:
+        return history
+    starts = [i for i, m in enumerate(history) if m.role == "user"]
+    keep = runs + (1 if current else 0)
+    if len(starts) <= keep:
+        return history
+    return history[starts[-keep] :] if keep else []
 
 
 def problem_answers(
@@ -131,7 +150,8 @@ def react_agent(options: ReactOptions, *, name: str = "react") -> Workflow:
             asked = [Message.user(state["task"])]
         elif not any(m.role == "user" for m in history):  # a run begun before tasks were kept
             history = [Message.user(state["task"]), *history]
-        conversation = [Message.system(options.system), *history, *asked]
+        shown = recent(history, options.history_runs, current=not asked)
+        conversation = [Message.system(options.system), *shown, *asked]
         response, problems, answers = await think_with_repair(
             options.model, conversation, specs, options.max_repairs, options.max_tokens
         )
