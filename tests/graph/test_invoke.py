@@ -88,6 +88,10 @@ async def test_invoke_inside_an_event_loop_points_to_ainvoke() -> None:
 async def test_threads_through_invoke_need_a_kept_store() -> None:
     with pytest.raises(InvalidInputError, match="thread_id needs a store"):
         await wf.ainvoke({"n": 1}, thread_id="t")
+    # a memory:// URL is a store opened for the call alone: its thread was forgotten at once
+    for url in ("memory://", " MEMORY:// "):
+        with pytest.raises(InvalidInputError, match="thread_id needs a store"):
+            await wf.ainvoke({"n": 1}, store=url, thread_id="t")
     store = MemoryStore()
     assert await wf.ainvoke({"n": 1}, store=store, thread_id="t") == {"n": 2}
     assert await wf.ainvoke({}, store=store, thread_id="t") == {"n": 3}

@@ -67,7 +67,10 @@ async def ainvoke(
 ) -> dict[str, Any]:
     from tether.graph.runtime import Runtime
 
-    if store is None and kw.get("thread_id") is not None:
+    forgotten = store is None or (
+        isinstance(store, str) and store.strip().lower().startswith("memory://")
+    )  # a memory store opened for this call alone
+    if forgotten and kw.get("thread_id") is not None:
         raise InvalidInputError(
             "thread_id needs a store that outlives the call, or the thread is forgotten at "
             "once: pass store='sqlite:///runs.db' (or a RunStore you keep, e.g. MemoryStore())"
