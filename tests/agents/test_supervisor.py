@@ -3,9 +3,11 @@ specialist as a child run (hierarchy), synthesis."""
 
 from __future__ import annotations
 
+from typing import Any, TypedDict
+
 import pytest
 
-from tether import END, START, Graph, Runtime
+from tether import END, START, EscalationSignal, Graph, RunStatus, Runtime, interrupt
 from tether.agents import (
     Assignment,
     Specialist,
@@ -121,6 +123,73 @@ async def test_a_workflow_specialist_runs_as_a_child_run() -> None:
         children = await rt.store.list_runs(parent_run_id=res.run_id)
     assert res.state["outputs"] == {"t1": "team says dig"}
     assert [c.workflow for c in children] == ["sub_team"]
+
+
+class Desk(TypedDict, total=False):
+    task: str
+    answer: str
+
+
+def _desk(name: str, node: Any) -> Any:
+    g = Graph(Desk, name=name)
+    g.add_node("work", node).add_edge(START, "work").add_edge("work", END)
+    return g.compile()
+
+
+def _asking(state: Desk) -> dict[str, Any]:
+    told = interrupt({"approve": state["task"]})
+    return {"answer": f"{state['task']}: {told}"}
+
+
+async def test_a_workflow_specialist_that_asks_a_human_parks_the_supervisor() -> None:
+    """A specialist waiting for a human (an interrupt, an approval its tool needs) failed the
+    whole supervisor run: 'specialist refunds ended ESCALATED'."""
+    refunds = _desk("refund_desk", _asking)
+    plan = {
+        "tasks": [
+            {"id": "t1", "agent": "refunds", "task": "refund 1234"},
+            {"id": "t2", "agent": "refunds", "task": "refund 1235"},
+        ]
+    }
+    boss = ScriptedModel([plan, "both handled"])
+    wf = supervisor_agent(
+        SupervisorOptions(
+            supervisor=boss, specialists={"refunds": Specialist(refunds, "refunds orders")}
+        ),
+        name="sup_asks",
+    )
+    async with Runtime(MemoryStore(), workflows=[wf, refunds], recover=False) as rt:
+        res = await rt.run(wf, {"task": "refunds"})
+        assert res.status is RunStatus.ESCALATED
+        asks = {i["payload"]["task"]: i for i in res.interrupts}
+        assert sorted(asks) == ["t1", "t2"]  # both tasks of the wave ask at once
+        assert asks["t1"]["payload"]["question"] == {"approve": "refund 1234"}
+        assert asks["t1"]["payload"]["specialist"] == "refunds"
+        child = asks["t2"]["payload"]["run_id"]
+        assert (await rt.get_run(child)).status is RunStatus.ESCALATED
+        answers = {asks["t1"]["id"]: "yes", asks["t2"]["id"]: "no"}
+        done = await rt.resume(res.run_id, answers=answers)
+        assert done.status is RunStatus.COMPLETED, done.error
+        assert done.state["outputs"] == {"t1": "refund 1234: yes", "t2": "refund 1235: no"}
+        assert done.state["answer"] == "both handled"
+        assert (await rt.get_run(child)).status is RunStatus.COMPLETED
+
+
+async def test_a_specialist_that_escalates_escalates_the_supervisor_with_its_kind() -> None:
+    def guarded(state: Desk) -> dict[str, Any]:
+        raise EscalationSignal("amount over the limit", kind="guard", amount=5000)
+
+    desk = _desk("guarded_desk", guarded)
+    boss = ScriptedModel([{"tasks": [{"id": "t1", "agent": "desk", "task": "pay"}]}, "x"])
+    wf = supervisor_agent(
+        SupervisorOptions(supervisor=boss, specialists={"desk": Specialist(desk, "pays")}),
+        name="sup_guard",
+    )
+    async with Runtime(MemoryStore(), workflows=[wf, desk], recover=False) as rt:
+        res = await rt.run(wf, {"task": "pay"})
+    assert res.status is RunStatus.ESCALATED
+    assert res.escalation is not None and res.escalation["kind"] == "guard"
+    assert "amount over the limit" in res.escalation["reason"]
 
 
 async def test_an_assignment_to_an_unknown_specialist_is_repaired_once_then_fails() -> None:

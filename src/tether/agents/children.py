@@ -1,18 +1,20 @@
 """Child runs a node starts and follows itself: started once (their ids derive from the
 parent's task, so a re-run finds them), taken over when their process died, awaited from the
-store wherever they run."""
+store wherever they run; a question a child asks is asked by the parent and its answer passed
+down (``settle``), any other escalation escalates the parent."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from tether.core.errors import LeaseLostError
-from tether.core.lifecycle import ACTIVE
+from tether.core.errors import EscalationSignal, LeaseLostError
+from tether.core.lifecycle import ACTIVE, RunStatus
 from tether.graph.builder import Workflow
 from tether.graph.context import RunContext
 from tether.graph.host import RunHost, taken_elsewhere_or_free
+from tether.graph.relay import Relay
 from tether.graph.results import RunResult
 from tether.graph.subgraph import open_child_run
 from tether.store.types import RunRecord
@@ -48,3 +50,36 @@ async def follow(host: RunHost, child_id: str) -> RunResult:
         with contextlib.suppress(TimeoutError, LeaseLostError):
             # bounded, so a child whose lease expires meanwhile is taken over on the next turn
             return await host.wait(child_id, timeout=max(host.lease_ttl, 0.05))
+
+
+def escalated(res: RunResult) -> EscalationSignal:
+    """A child that escalated (a budget trip, a guard) escalates its parent with its kind."""
+    esc = res.escalation or {}
+    return EscalationSignal(
+        f"child run {res.run_id} escalated: {esc.get('reason', '')}",
+        kind=str(esc.get("kind", "guard")),
+        **dict(esc.get("details") or {}),
+        child=res.run_id,
+    )
+
+
+def asked(res: RunResult) -> Any:
+    """What a parked child asks: its one interrupt's payload, or the list of them."""
+    pending = res.interrupts
+    return pending[0]["payload"] if len(pending) == 1 else [p["payload"] for p in pending]
+
+
+async def settle(
+    ctx: RunContext, relay: Relay, child_id: str, question: Callable[[RunResult], Any]
+) -> RunResult:
+    """Follow the child until it completes, fails or is cancelled. When it waits for a human,
+    the parent asks (``question(result)`` is the parent's interrupt payload; raises, parking
+    the parent) and, once resumed with the answer, passes it down to the very question and
+    follows on; any other escalation (a budget trip, a guard) escalates the parent."""
+    while True:
+        res = await follow(ctx.host, child_id)
+        if res.status is not RunStatus.ESCALATED:
+            return res
+        if (res.escalation or {}).get("kind") != "interrupt":
+            raise escalated(res)
+        await relay.pass_down(ctx.host, child_id, res.interrupts, question(res))

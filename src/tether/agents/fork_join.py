@@ -25,9 +25,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypedDict
 
-from tether.agents.children import follow, start_child
+from tether.agents.children import asked, escalated, follow, start_child
 from tether.agents.options import need_governance
-from tether.core.errors import ConfigurationError, EscalationSignal, InvalidInputError
+from tether.core.errors import ConfigurationError, InvalidInputError
 from tether.core.governor import GovernanceConfig
 from tether.core.lifecycle import FINISHED, RunStatus
 from tether.graph.builder import Graph, Workflow
@@ -113,22 +113,9 @@ def join_reason(options: ForkJoinOptions, done: int, ok: int, total: int) -> str
     return "all" if done == total else None
 
 
-def escalated(res: RunResult) -> EscalationSignal:
-    """A branch that escalated (a budget trip, a guard) escalates its parent with its kind."""
-    esc = res.escalation or {}
-    return EscalationSignal(
-        f"fork-join branch {res.run_id} escalated: {esc.get('reason', '')}",
-        kind=str(esc.get("kind", "guard")),
-        **dict(esc.get("details") or {}),
-        child=res.run_id,
-    )
-
-
 def question(index: int, res: RunResult) -> dict[str, Any]:
     """What the parent's human sees when branch ``index`` waits for an answer."""
-    pending = res.interrupts
-    asks = pending[0]["payload"] if len(pending) == 1 else [p["payload"] for p in pending]
-    return {"branch": index, "run_id": res.run_id, "question": asks}
+    return {"branch": index, "run_id": res.run_id, "question": asked(res)}
 
 
 def fork_join_node(

@@ -9,8 +9,12 @@ on each other, and the supervisor writes the final answer.
    graph task of its own (``Send``) reading its dependencies' outputs. A specialist is a Model
    (asked with its own system prompt) or a compiled workflow, run as a durable child run
    (input ``{"task": ...}``, output its ``answer``) — a specialist may itself be a
-   supervisor: a hierarchy. An answer starting
-   ``HANDOFF <agent>:`` passes the task to that specialist (at most ``max_handoffs`` times).
+   supervisor: a hierarchy. A question the child asks a human (an ``interrupt()``, an
+   approval) parks the supervisor's run with ``{"task", "specialist", "run_id",
+   "question"}``; resuming it passes the answer down to the child, which goes on; a child that
+   escalates otherwise (a budget trip, a guard) escalates the supervisor with its kind. An
+   answer starting ``HANDOFF <agent>:`` passes the task to that specialist (at most
+   ``max_handoffs`` times).
 3. ``synthesize`` (AGENT): the supervisor answers the task from every output.
 """
 
@@ -21,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, TypedDict
 
-from tether.agents.children import follow, start_child
+from tether.agents.children import asked, settle, start_child
 from tether.agents.options import need_count, need_governance, need_model
 from tether.agents.spend import spend
 from tether.agents.supervisor_plan import Assignment, Assignments, ready, resolve
@@ -32,6 +36,8 @@ from tether.core.messages import Message
 from tether.core.reducers import add, append, merge
 from tether.graph.builder import Graph, Workflow
 from tether.graph.context import RunContext
+from tether.graph.relay import Relay
+from tether.graph.results import RunResult
 from tether.graph.state_fields import per_run
 from tether.graph.types import END, START, Phase, Send
 from tether.llm.model import Model
@@ -163,6 +169,7 @@ def supervisor_agent(options: SupervisorOptions, *, name: str = "supervisor") ->
         keys, so tasks of a wave run concurrently and still replay exactly."""
         t = Assignment.model_validate(arg["assignment"])
         context: str = arg["context"]
+        relay = Relay(ctx)
         agent, handoffs, spent = t.agent, list[dict[str, Any]](), list[ModelResponse]()
         answer = ""
         for hop in range(options.max_handoffs + 1):
@@ -183,7 +190,17 @@ def supervisor_agent(options: SupervisorOptions, *, name: str = "supervisor") ->
                     ctx, spec.agent, (ctx.task_id, hop), {"task": text}, {"specialist": agent}
                 )
                 child = rec.run_id
-                res = await follow(ctx.host, child)
+
+                def ask(res: RunResult, specialist: str = agent) -> dict[str, Any]:
+                    return {
+                        "task": t.id,
+                        "specialist": specialist,
+                        "run_id": res.run_id,
+                        "question": asked(res),
+                    }
+
+                # a question the specialist asks (an interrupt, an approval) is the parent's
+                res = await settle(ctx, relay, child, ask)
                 if res.status is not RunStatus.COMPLETED:
                     raise RunFailedError(
                         child, f"specialist {agent} ended {res.status.value}", res.error
