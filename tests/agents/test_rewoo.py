@@ -9,6 +9,7 @@ import jsonschema
 import pytest
 
 from tests.agents.tools_fixture import executor
+from tether import EscalationSignal, RunStatus, Runtime
 from tether.agents import (
     ReactOptions,
     RewooOptions,
@@ -19,6 +20,7 @@ from tether.agents import (
 from tether.agents.rewoo_plan import plan_schema
 from tether.core.errors import RunFailedError, StructuredOutputError
 from tether.llm import ScriptedModel, tool_call
+from tether.store.memory import MemoryStore
 from tether.tools import ToolExecutor, tool
 
 TASK = "How many people live in Paris, Lyon and Marseille together?"
@@ -200,3 +202,47 @@ def test_a_step_id_that_is_not_a_placeholder_is_a_plan_problem() -> None:
     plan = Plan(steps=[PlanStep(id="step1", tool="add", args={"a": 1, "b": 2})])
     assert plan_problems(plan, ["add"]) == ["step id 'step1' is not of the form #E1, #E2, ..."]
     assert "pattern" not in str(Plan.model_json_schema())  # the local model's grammar can't
+
+
+async def test_a_call_that_parks_the_run_lets_its_wave_finish_first() -> None:
+    """One call of a wave escalating (a guard, an approval) parked the run at once while the
+    other calls went on running: a charge landed after the run said it was waiting, and a
+    human cancelling the parked run could not know it had been made."""
+    charged: list[int] = []
+    looks: list[int] = []
+
+    @tool(scope="write")
+    async def charge(order: int) -> str:
+        """Charge an order."""
+        await asyncio.sleep(0.2)
+        charged.append(order)
+        return f"charged {order}"
+
+    @tool(scope="read", idempotent=True)
+    def check(order: int) -> str:
+        """Check an order."""
+        looks.append(order)
+        if len(looks) == 1:
+            raise EscalationSignal("needs a look", kind="guard")
+        return "ok"
+
+    plan = {
+        "steps": [
+            {"id": "#E1", "tool": "check", "args": {"order": 1}},
+            {"id": "#E2", "tool": "charge", "args": {"order": 1234}},
+        ]
+    }
+    wf = rewoo_agent(
+        RewooOptions(
+            planner=ScriptedModel([plan]),
+            solver=ScriptedModel(["done"]),
+            tools=ToolExecutor([charge, check]),
+        )
+    )
+    async with Runtime(MemoryStore(), workflows=[wf], recover=False) as rt:
+        parked = await rt.run(wf, {"task": "charge 1234"})
+        assert parked.status is RunStatus.ESCALATED
+        assert charged == [1234]  # done before the run parked, and journaled
+        done = await rt.resume(parked.run_id)
+    assert done.status is RunStatus.COMPLETED and charged == [1234]  # not charged again
+    assert done.state["evidence"] == {"#E1": "ok", "#E2": "charged 1234"}

@@ -157,12 +157,19 @@ def rewoo_agent(options: RewooOptions, *, name: str = "rewoo") -> Workflow:
         wave = ready_steps(steps, evidence)
         # keys taken in plan order before the calls start: concurrent calls, stable journal
         keyed = [(s, ctx.call_key(f"tool:{s.tool}")) for s in wave]
-        results = await asyncio.gather(
+        # every call of the wave settles before the node ends: one that parks the run (an
+        # approval, a guard) must not leave the others running on after it parked
+        settled = await asyncio.gather(
             *(
                 options.tools.call(s.tool, substitute(s.args, evidence), ctx=ctx, key=key)
                 for s, key in keyed
-            )
+            ),
+            return_exceptions=True,
         )
+        raised = next((r for r in settled if isinstance(r, BaseException)), None)
+        if raised is not None:
+            raise raised
+        results = [r for r in settled if not isinstance(r, BaseException)]
         found = {
             s.id: r.value if r.ok else r.for_model()
             for (s, _), r in zip(keyed, results, strict=True)
