@@ -93,7 +93,9 @@ async def test_react_run_started_before_tasks_were_kept_still_reads_its_task() -
     old_turns = [
         {"role": "assistant", "content": "", "tool_calls": []},
     ]
-    final = await agent.ainvoke({"task": "The answer?", "messages": old_turns, "iterations": 1})
+    final = await agent.ainvoke(
+        {"task": "The answer?", "messages": old_turns, "iterations": 1, "next": "think"}
+    )
     assert final["answer"] == "42"
     sent = model.requests[0].messages
     assert [m.role for m in sent] == ["system", "user", "assistant"]
@@ -224,3 +226,11 @@ async def test_react_history_runs_zero_shows_only_the_current_task() -> None:
     assert [m.content for m in model.requests[1].messages] == [DEFAULT_SYSTEM, "second"]
     with pytest.raises(ConfigurationError, match="history_runs must be an int >= 0"):
         ReactOptions(model=model, tools=executor(), history_runs=-1)
+
+
+async def test_react_counters_given_in_the_input_do_not_hide_the_task() -> None:
+    model = ScriptedModel(["42"])
+    agent = react_agent(ReactOptions(model=model, tools=executor(), max_iterations=5))
+    final = await agent.ainvoke({"task": "The answer?", "iterations": 2})
+    assert [m.content for m in model.requests[0].messages][1:] == ["The answer?"]
+    assert final["answer"] == "42" and final["iterations"] == 3

@@ -146,7 +146,7 @@ def react_agent(options: ReactOptions, *, name: str = "react") -> Workflow:
     async def think(state: ReactState, ctx: RunContext) -> dict[str, Any]:
         history = [Message.model_validate(m) for m in state.get("messages", [])]
         asked: list[Message] = []
-        if not state.get("iterations"):  # the run's first thought: its task joins the talk
+        if "next" not in state:  # the run's first thought (next is set by every thought)
             asked = [Message.user(state["task"])]
         elif not any(m.role == "user" for m in history):  # a run begun before tasks were kept
             history = [Message.user(state["task"]), *history]
