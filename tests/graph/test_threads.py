@@ -469,6 +469,10 @@ async def test_a_turn_sent_again_with_its_key_is_not_a_second_turn(
         assert late.run_id == first.run_id
         with pytest.raises(IdempotencyConflictError, match="turn-2"):
             await rt.start(chat, {"messages": ["other"]}, thread_id="k", idempotency_key="turn-2")
+        with pytest.raises(IdempotencyConflictError, match="workflow"):  # not chat's run back
+            await rt.start(
+                chat_other, {"messages": ["hi"]}, thread_id="k", idempotency_key="turn-1"
+            )
         assert len(await rt.list_runs(thread_id="k")) == 2
         # keys are per thread and per tenant: the same key elsewhere is a new turn
         other = await rt.run(chat, {"messages": ["hi"]}, thread_id="k2", idempotency_key="turn-1")

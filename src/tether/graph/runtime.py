@@ -402,7 +402,7 @@ class Runtime(
             request, idempotency_key = idempotency_key, None
             if request is not None:
                 earlier = await earlier_turn(
-                    self.store, thread_id, tenant, request, serde.fingerprint(input)
+                    self.store, thread_id, tenant, request, wf.name, serde.fingerprint(input)
                 )
                 if earlier is not None:
                     return RunHandle(self, earlier.run_id, False)
@@ -446,15 +446,16 @@ class Runtime(
         except IdempotencyConflictError:
             if thread_id is None:
                 raise
-            created_rec, created = await self._lost_turn(thread_id, tenant, request, input)
+            created_rec, created = await self._lost_turn(wf, thread_id, tenant, request, input)
         if thread_id is not None and not created:
             created_rec, created = await self._lost_turn(
-                thread_id, tenant, request, input, created_rec.run_id
+                wf, thread_id, tenant, request, input, created_rec.run_id
             )
         return RunHandle(self, created_rec.run_id, created)
 
     async def _lost_turn(
         self,
+        wf: Workflow,
         thread_id: str,
         tenant: str | None,
         request: str | None,
@@ -465,7 +466,7 @@ class Runtime(
         is that run, any other is refused."""
         if request is not None:
             earlier = await earlier_turn(
-                self.store, thread_id, tenant, request, serde.fingerprint(input)
+                self.store, thread_id, tenant, request, wf.name, serde.fingerprint(input)
             )
             if earlier is not None:
                 return earlier, False

@@ -176,17 +176,19 @@ def carried(wf: Workflow, thread_id: str, base_run_id: str, state: dict[str, Any
 
 
 async def earlier_turn(
-    store: RunStore, thread_id: str, tenant: str | None, key: str, input_hash: str
+    store: RunStore, thread_id: str, tenant: str | None, key: str, workflow: str, input_hash: str
 ) -> RunRecord | None:
     """The run of the thread an earlier start with idempotency ``key`` made (among its newest
-    ``REQUEST_WINDOW`` runs), or None. IdempotencyConflictError when it had another input."""
+    ``REQUEST_WINDOW`` runs), or None. IdempotencyConflictError when it had another input or
+    workflow."""
     seen = 0
     async for run in _thread_runs(store, thread_id, tenant):
         if run.metadata.get(REQUEST_KEY) == key:
-            if run.input_hash != input_hash:
+            if run.workflow != workflow or run.input_hash != input_hash:
                 raise IdempotencyConflictError(
                     f"idempotency key {key!r} was already used by run {run.run_id} of thread "
-                    f"{thread_id!r} with a different input; use a new key for a new turn"
+                    f"{thread_id!r} with a different input or workflow; use a new key for a new "
+                    "turn"
                 )
             return run
         seen += 1
