@@ -1,6 +1,10 @@
 """References to module-level objects: ``package.module:attr`` or ``path/to/file.py:attr``.
 
-How a stored run finds its workflow's code again, and how ``--app`` options load an app.
+How a stored run finds its workflow's code again, and how ``--app`` options load an app. As
+uvicorn and celery do, the current directory is where a module is looked for first (a console
+script such as ``tether`` does not put it on ``sys.path``, so ``tether worker --app
+myapp:workflows`` beside ``myapp.py`` found no ``myapp``), and a file's own directory comes
+before it, as for ``python path/to/file.py`` (its sibling modules import).
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ def load_ref(ref: str) -> Any:
             path = Path(mod_name)
             if not path.exists():
                 raise ConfigurationError(f"app file {mod_name!r} does not exist")
+            _importable_from(path.resolve().parent, Path.cwd())
             name = f"{_FILE_MODULE_PREFIX}{path.stem}"
             loaded = sys.modules.get(name)
             if loaded is not None and _same_file(getattr(loaded, "__file__", None), path):
@@ -58,6 +63,7 @@ def load_ref(ref: str) -> Any:
                 sys.modules[spec.name] = module
                 spec.loader.exec_module(module)
         else:
+            _importable_from(Path.cwd())
             module = importlib.import_module(mod_name)
     except ConfigurationError:
         raise
@@ -67,6 +73,15 @@ def load_ref(ref: str) -> Any:
         return getattr(module, attr)
     except AttributeError:
         raise ConfigurationError(f"{mod_name!r} has no attribute {attr!r} (app {ref!r})") from None
+
+
+def _importable_from(*dirs: Path) -> None:
+    """Put ``dirs`` first on ``sys.path``, in order, unless they are on it already (the empty
+    entry a ``python -c`` or an interactive session puts there stands for the current one)."""
+    cwd = Path.cwd()
+    on_path = {Path(p).resolve() if p else cwd for p in sys.path}
+    for d in reversed([d for d in dirs if d.resolve() not in on_path]):
+        sys.path.insert(0, str(d))
 
 
 def _same_file(loaded: str | None, path: Path) -> bool:
