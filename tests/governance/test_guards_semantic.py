@@ -198,6 +198,11 @@ def test_bad_configuration_is_refused() -> None:
         SemanticLoopGuard(window=1, embedder=fake)
     with pytest.raises(ConfigurationError, match="threshold"):
         SemanticLoopGuard(threshold=0.0, embedder=fake)
+    for text in ("0.9", float("nan")):  # the text was a TypeError before
+        with pytest.raises(
+            ConfigurationError, match=r"threshold is a cosine similarity in \(0, 1\]"
+        ):
+            SemanticLoopGuard(threshold=text, embedder=fake)  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="temperature"):
         SemanticLoopGuard(base_temperature=3.0, embedder=fake)
 

@@ -332,6 +332,10 @@ def test_bad_settings_are_refused() -> None:
         SemanticCache(embedder, ttl=float("nan"))
     with pytest.raises(ConfigurationError, match="max_entries"):
         SemanticCache(embedder, max_entries=0)
+    # settings read from the environment arrive as text: refused, not a TypeError later
+    for bad in ({"threshold": "0.8"}, {"threshold": True}, {"ttl": "60"}, {"max_entries": "9"}):
+        with pytest.raises(ConfigurationError):
+            SemanticCache(embedder, **bad)  # type: ignore[arg-type]
     assert SemanticCache(embedder, ttl=None).ttl is None
 
 

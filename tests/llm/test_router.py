@@ -194,6 +194,8 @@ async def test_ties_go_to_the_route_listed_first() -> None:
         ({"a": ["ok", "  "]}, {}, "non-empty string"),
         ({"": ["ok"]}, {}, "route name must be a non-empty string"),
         ({"a": ["ok"]}, {"threshold": 1.5}, r"cosine similarity in \[-1, 1\]"),
+        ({"a": ["ok"]}, {"threshold": "0.5"}, r"cosine similarity in \[-1, 1\], got '0.5'"),
+        ({"a": ["ok"]}, {"threshold": True}, r"cosine similarity in \[-1, 1\], got True"),
     ],
 )
 def test_bad_configuration_is_refused(routes: Any, kwargs: dict[str, Any], message: str) -> None:

@@ -33,3 +33,13 @@ def check_number(
         bound = f"{'>' if above else '>='} {minimum:g}"
         raise error(f"{what} must be a finite number{unit} {bound}, got {value!r}")
     return float(value)
+
+
+def check_similarity(what: str, value: Any, *, low: float, low_open: bool) -> float:
+    """A cosine-similarity setting: a finite number up to 1 and above ``low`` (``> low`` when
+    ``low_open``, else ``>= low``); else ConfigurationError naming ``what``."""
+    ok = is_number(value) and value <= 1.0 and (value > low if low_open else value >= low)
+    if not ok:
+        interval = f"{'(' if low_open else '['}{low:g}, 1]"
+        raise ConfigurationError(f"{what} is a cosine similarity in {interval}, got {value!r}")
+    return float(value)

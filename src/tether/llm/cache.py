@@ -75,6 +75,7 @@ from typing import TYPE_CHECKING
 
 from tether.core.clock import SYSTEM_CLOCK, Clock
 from tether.core.errors import ConfigurationError
+from tether.core.finite import check_similarity, is_number
 from tether.llm.cache_entries import (
     CacheLookup,
     CacheStats,
@@ -121,14 +122,11 @@ class SemanticCache:
         max_entries: int = 10_000,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
-        if not -1.0 < threshold <= 1.0:
-            raise ConfigurationError(
-                f"threshold is a cosine similarity in (-1, 1], got {threshold}"
-            )
-        if ttl is not None and not ttl > 0:
-            raise ConfigurationError(f"ttl must be > 0 seconds or None (never expire), got {ttl}")
-        if max_entries < 1:
-            raise ConfigurationError(f"max_entries must be at least 1, got {max_entries}")
+        threshold = check_similarity("threshold", threshold, low=-1.0, low_open=True)
+        if ttl is not None and not (is_number(ttl) and ttl > 0):
+            raise ConfigurationError(f"ttl must be > 0 seconds or None (never expire), got {ttl!r}")
+        if isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 1:
+            raise ConfigurationError(f"max_entries must be an int >= 1, got {max_entries!r}")
         self.embedder = embedder if embedder is not None else default_embedder()
         self.threshold, self.ttl, self.max_entries, self.clock = threshold, ttl, max_entries, clock
         self.stats = CacheStats()

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from tether.core.errors import ConfigurationError, InvalidInputError
+from tether.core.finite import check_similarity
 from tether.llm.embeddings import Embedder, default_embedder, embed_unit, numpy
 
 if TYPE_CHECKING:
@@ -60,10 +61,7 @@ class SemanticRouter:
         threshold: float = 0.5,
         fallback: str | None = "default",
     ) -> None:
-        if not -1.0 <= threshold <= 1.0:
-            raise ConfigurationError(
-                f"threshold is a cosine similarity in [-1, 1], got {threshold}"
-            )
+        threshold = check_similarity("threshold", threshold, low=-1.0, low_open=False)
         if not routes:
             raise ConfigurationError("a SemanticRouter needs at least one route with examples")
         self.embedder = embedder if embedder is not None else default_embedder()

@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tether.core.errors import ConfigurationError, InvalidInputError
+from tether.core.finite import check_similarity
 from tether.core.governor import GovernedCall
 from tether.core.messages import Message
 from tether.governance.guards.base import (
@@ -74,10 +75,9 @@ class SemanticLoopGuard(GovernancePart):
             raise ConfigurationError(
                 f"SemanticLoopGuard: window must be a whole number >= 2, got {window!r}"
             )
-        if not 0.0 < threshold <= 1.0:
-            raise ConfigurationError(
-                f"SemanticLoopGuard: threshold is a cosine similarity in (0, 1], got {threshold!r}"
-            )
+        threshold = check_similarity(
+            "SemanticLoopGuard: threshold", threshold, low=0.0, low_open=True
+        )
         if not 0.0 <= base_temperature <= 2.0 or temperature_boost < 0.0:
             raise ConfigurationError(
                 "SemanticLoopGuard: base_temperature must be in [0, 2] and temperature_boost "
