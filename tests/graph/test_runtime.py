@@ -1205,6 +1205,24 @@ async def test_unwrap(rt: Runtime) -> None:
         await handle.result()
 
 
+@pytest.mark.parametrize(
+    ("setting", "fragment"),
+    [
+        ({"every": "3"}, "SnapshotPolicy.every must be an int >= 1, got '3'"),
+        ({"every": 0}, "SnapshotPolicy.every must be an int >= 1"),
+        ({"min_bytes": -1}, "SnapshotPolicy.min_bytes must be an int >= 0"),
+        ({"ratio": float("nan")}, "SnapshotPolicy.ratio must be a finite number > 0"),
+        ({"ratio": "4"}, "SnapshotPolicy.ratio must be a finite number > 0"),
+    ],
+)
+def test_snapshot_policy_settings_are_checked_up_front(
+    setting: dict[str, Any], fragment: str
+) -> None:
+    """``every="3"`` was taken, and every run then raised a TypeError out of its first step."""
+    with pytest.raises(ConfigurationError, match=fragment):
+        SnapshotPolicy(**setting)
+
+
 async def test_snapshot_policy() -> None:
     async with Runtime(MemoryStore(), recover=False, snapshots=SnapshotPolicy(every=4)) as rt:
         wf = acc_graph("acc_snap", 30)

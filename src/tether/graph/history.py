@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tether.core.errors import ConfigurationError
+from tether.core.finite import check_number
 from tether.graph.state import StateSchema
 from tether.store.types import Checkpoint
 
@@ -37,6 +39,16 @@ class SnapshotPolicy:
     every: int = 500
     ratio: float = 4.0
     min_bytes: int = 16 * 1024
+
+    def __post_init__(self) -> None:
+        # checked here, not mid-run: a text or NaN setting would fail (or never fire) in a step
+        for name, least in (("every", 1), ("min_bytes", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ConfigurationError(
+                    f"SnapshotPolicy.{name} must be an int >= {least}, got {value!r}"
+                )
+        check_number("SnapshotPolicy.ratio", self.ratio, above=True)
 
 
 @dataclass(slots=True)
