@@ -109,6 +109,10 @@ def test_bad_configuration_is_refused() -> None:
         NoProgressGuard(fields=[])
     with pytest.raises(ConfigurationError, match="max_steps"):
         NoProgressGuard(fields=["done"], max_steps=0)
+    # a bare string was read as its letters: six fields no run ever writes, never changing,
+    # so every run lasting max_steps steps tripped, progress or not
+    with pytest.raises(ConfigurationError, match="got 'answer'"):
+        NoProgressGuard("answer")  # type: ignore[arg-type]
 
 
 async def test_a_trip_lands_in_the_hash_chained_audit_log(tmp_path: Path) -> None:

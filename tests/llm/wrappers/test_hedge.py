@@ -141,6 +141,9 @@ def test_bad_settings_are_refused() -> None:
         HedgedModel(ScriptedModel([]), delay=-1)
     with pytest.raises(ConfigurationError):
         HedgedModel(ScriptedModel([]), delay=1, max_hedges=0)
+    for bad in ("2", 1.5, True):  # text was a TypeError; a float or a bool was taken
+        with pytest.raises(ConfigurationError, match="an int max_hedges"):
+            HedgedModel(ScriptedModel([]), delay=1, max_hedges=bad)  # type: ignore[arg-type]
 
 
 @virtual_time

@@ -110,8 +110,15 @@ async def test_a_consumer_that_stops_early_closes_the_inner_stream() -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"timeout": 0}, {"timeout": 1, "first_chunk_timeout": -1}, {"timeout": 1, "idle_timeout": 0}],
+    [
+        {"timeout": 0},
+        {"timeout": 1, "first_chunk_timeout": -1},
+        {"timeout": 1, "idle_timeout": 0},
+        {"timeout": float("nan")},  # was taken: a deadline that never fires
+        {"timeout": 1, "idle_timeout": float("nan")},
+        {"timeout": "30"},  # was a TypeError
+    ],
 )
-def test_non_positive_timeouts_are_refused(kwargs: dict[str, float]) -> None:
-    with pytest.raises(ConfigurationError, match="must be > 0"):
+def test_timeouts_that_are_not_positive_numbers_are_refused(kwargs: dict[str, float]) -> None:
+    with pytest.raises(ConfigurationError, match="must be a finite number of seconds > 0"):
         TimeoutModel(FunctionModel(lambda r: "x"), **kwargs)

@@ -31,7 +31,9 @@ class NoProgressGuard(GovernancePart):
     """Trip after ``max_steps`` steps in a row that left every field in ``fields`` unchanged."""
 
     def __init__(self, fields: Iterable[str], max_steps: int = 10) -> None:
-        self.fields = tuple(fields)
+        # a bare string is its letters as field names: fields never written, never changing,
+        # so the guard would trip on every run that lasts max_steps steps
+        self.fields = () if isinstance(fields, str) else tuple(fields)
         if not self.fields or not all(isinstance(f, str) and f for f in self.fields):
             raise ConfigurationError(
                 "NoProgressGuard needs the names of the state fields that show progress, e.g. "

@@ -43,10 +43,10 @@ class HedgedModel(WrapperModel):
     ) -> None:
         super().__init__(inner)
         check_number("HedgedModel delay (seconds)", delay)
-        if max_hedges < 1:
+        if isinstance(max_hedges, bool) or not isinstance(max_hedges, int) or max_hedges < 1:
             raise ConfigurationError(
-                f"HedgedModel needs delay >= 0 and max_hedges >= 1, got delay={delay}, "
-                f"max_hedges={max_hedges}"
+                f"HedgedModel needs delay >= 0 and an int max_hedges >= 1, got delay={delay}, "
+                f"max_hedges={max_hedges!r}"
             )
         self.delay = delay
         self.max_hedges = max_hedges

@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from tether.core.errors import ConfigurationError, ModelTimeoutError
+from tether.core.errors import ModelTimeoutError
+from tether.core.finite import check_number
 from tether.llm.model import Model
 from tether.llm.types import ModelRequest, ModelResponse, StreamChunk
 from tether.llm.wrappers.base import WrapperModel, aclose
@@ -29,14 +30,21 @@ class TimeoutModel(WrapperModel):
         idle_timeout: float | None = None,
     ) -> None:
         super().__init__(inner)
-        self.timeout = timeout
-        self.first_chunk_timeout = timeout if first_chunk_timeout is None else first_chunk_timeout
-        self.idle_timeout = timeout if idle_timeout is None else idle_timeout
-        if min(self.timeout, self.first_chunk_timeout, self.idle_timeout) <= 0:
-            raise ConfigurationError(
-                f"TimeoutModel timeouts must be > 0 seconds, got timeout={timeout}, "
-                f"first_chunk_timeout={first_chunk_timeout}, idle_timeout={idle_timeout}"
+        # a NaN timeout never fires and text fails at the first call: refused here, by name
+        seconds = " of seconds"
+        self.timeout = check_number("TimeoutModel timeout", timeout, above=True, unit=seconds)
+        self.first_chunk_timeout = (
+            self.timeout
+            if first_chunk_timeout is None
+            else check_number(
+                "TimeoutModel first_chunk_timeout", first_chunk_timeout, above=True, unit=seconds
             )
+        )
+        self.idle_timeout = (
+            self.timeout
+            if idle_timeout is None
+            else check_number("TimeoutModel idle_timeout", idle_timeout, above=True, unit=seconds)
+        )
 
     def _error(self, what: str, seconds: float) -> ModelTimeoutError:
         return ModelTimeoutError(
