@@ -15,6 +15,7 @@ from typing import Any, cast
 from tether.core import serde
 from tether.core.clock import SYSTEM_CLOCK, Clock
 from tether.core.errors import ConfigurationError, InvalidInputError
+from tether.core.listed import listed
 from tether.governance.audit import StoreAuditLog
 from tether.governance.scope import AuditSink, GovernancePart, RunGovernor, RunScope
 from tether.store.protocol import RunStore
@@ -45,6 +46,8 @@ class Governance:
         parts: Sequence[GovernancePart] = (),
         audit: AuditSink | None = None,
     ) -> None:
+        guards = listed("Governance(guards=...)", guards, "guards=[StutterGuard()]")
+        parts = listed("Governance(parts=...)", parts, "parts=[my_part]")
         named = {"budget": budget, "policies": policies}
         for what, part in [*named.items(), *(("guards", g) for g in guards)]:
             if part is not None and not isinstance(part, GovernancePart):

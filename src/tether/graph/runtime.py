@@ -33,6 +33,7 @@ from tether.core.governor import RUN_BUDGET_KEY, run_budget_metadata
 from tether.core.ids import KEY_FORMAT, KEY_FORMAT_KEY
 from tether.core.ids import new_run_id as make_run_id
 from tether.core.lifecycle import RunStatus
+from tether.core.listed import listed
 from tether.core.liveness import current_incarnation, worker_id
 from tether.core.refs import find_ref, load_ref
 from tether.graph.builder import Workflow
@@ -208,7 +209,7 @@ class Runtime(
             log, f"the store (background sweeps of {self.owner})", "the sweeps go on meanwhile"
         )
         self._opened = False
-        for wf in workflows:
+        for wf in listed("Runtime(workflows=...)", workflows, "workflows=[workflow]"):
             self.register(wf)
 
     # -- lifecycle of the runtime ----------------------------------------------------------

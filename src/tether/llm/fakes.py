@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from tether.core.errors import ConfigurationError, ModelError
+from tether.core.listed import listed
 from tether.core.messages import ToolCall
 from tether.llm.model import Model
 from tether.llm.types import ModelRequest, ModelResponse, StreamChunk
@@ -85,7 +86,7 @@ class ScriptedModel(_Recording):
         stream_chunk: int = 4,
     ) -> None:
         super().__init__(name, stream_chunk)
-        self.replies = list(replies)
+        self.replies = listed("ScriptedModel(replies)", replies, "ScriptedModel(['the reply'])")
         self.cycle = cycle
         self._next = 0
 

@@ -34,6 +34,7 @@ from tether.core.errors import (
 )
 from tether.core.governor import CallOutcome, GovernedCall, Governor, governor_of
 from tether.core.ids import one_off_key
+from tether.core.listed import listed
 from tether.core.retry_after import retry_after_seconds
 from tether.observability.tool_span import start_tool_span
 from tether.store.control import ControlStore
@@ -120,7 +121,11 @@ class ToolExecutor:
         clock: Clock = SYSTEM_CLOCK,
         kill_refresh: float = 0.5,
     ) -> None:
-        self.registry = tools if isinstance(tools, ToolRegistry) else ToolRegistry(tools)
+        self.registry = (
+            tools
+            if isinstance(tools, ToolRegistry)
+            else ToolRegistry(listed("ToolExecutor(tools)", tools, "ToolExecutor([my_tool])"))
+        )
         if store is None:
             from tether.store.memory import MemoryStore
 
