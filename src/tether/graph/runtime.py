@@ -26,6 +26,7 @@ from tether.core.errors import (
     IdempotencyConflictError,
     InvalidInputError,
     LeaseLostError,
+    RunStateError,
     WorkflowConflictError,
 )
 from tether.core.finite import check_number
@@ -401,13 +402,16 @@ class Runtime(
         if thread_id is not None:
             thread_id = check_thread_id(thread_id)
             request, idempotency_key = idempotency_key, None
-            if request is not None:
-                earlier = await earlier_turn(
-                    self.store, thread_id, tenant, request, wf.name, serde.fingerprint(input)
-                )
-                if earlier is not None:
-                    return RunHandle(self, earlier.run_id, False)
-            turn = await thread_start(self, wf, thread_id, input, tenant)
+            earlier = await self._same_turn(wf, thread_id, tenant, request, input)
+            if earlier is not None:
+                return RunHandle(self, earlier.run_id, False)
+            try:
+                turn = await thread_start(self, wf, thread_id, input, tenant)
+            except RunStateError:  # the thread is busy: with this very turn, sent again?
+                same = await self._same_turn(wf, thread_id, tenant, request, input)
+                if same is None:
+                    raise
+                return RunHandle(self, same.run_id, False)
             state, idempotency_key = turn.state, turn.idempotency_key
             metadata = {**(metadata or {}), THREAD_KEY: thread_id, "thread_base": turn.base_run_id}
             if request is not None:
@@ -465,13 +469,24 @@ class Runtime(
     ) -> tuple[RunRecord, bool]:
         """Another start took the thread's turn first: the same request (its idempotency key)
         is that run, any other is refused."""
-        if request is not None:
-            earlier = await earlier_turn(
-                self.store, thread_id, tenant, request, wf.name, serde.fingerprint(input)
-            )
-            if earlier is not None:
-                return earlier, False
-        raise thread_refused(thread_id, winner)
+        same = await self._same_turn(wf, thread_id, tenant, request, input)
+        if same is None:
+            raise thread_refused(thread_id, winner)
+        return same, False
+
+    async def _same_turn(
+        self,
+        wf: Workflow,
+        thread_id: str,
+        tenant: str | None,
+        request: str | None,
+        input: Mapping[str, Any] | None,
+    ) -> RunRecord | None:
+        """The run an earlier start of this very turn (``request``, its key) made, if any."""
+        if request is None:
+            return None
+        fingerprint = serde.fingerprint(input)
+        return await earlier_turn(self.store, thread_id, tenant, request, wf.name, fingerprint)
 
     async def _create_run(
         self,
