@@ -141,6 +141,24 @@ def test_invalid_node_name(name: Any) -> None:
         Graph(S).add_node(name, noop)
 
 
+@pytest.mark.parametrize("name", [3, "", "   ", ["w"]])
+def test_a_workflow_name_is_a_non_empty_string(name: Any) -> None:
+    """``Graph(S, name=3)`` was taken, and its runs recorded the workflow as the int 3."""
+    with pytest.raises(GraphDefinitionError, match="workflow's name is a non-empty string"):
+        Graph(S, name=name)
+
+
+def test_near_miss_edges_are_refused_where_they_are_written() -> None:
+    g = Graph(S)
+    g.add_node("a", noop).add_node("bb", noop)
+    # a list target was a TypeError ('unhashable type') at compile
+    with pytest.raises(GraphDefinitionError, match=r"add_edge goes to one node, got \[.bb.\]"):
+        g.add_edge("a", ["bb"])  # type: ignore[arg-type]
+    # a string of targets was read as its letters: "unknown node 'b' (did you mean 'bb'?)"
+    with pytest.raises(GraphDefinitionError, match=r"targets=\[.bb.\]"):
+        g.add_conditional_edges("a", lambda s: "bb", "bb")
+
+
 def test_node_with_three_arguments_is_rejected() -> None:
     def three(state: Any, ctx: Any, extra: Any) -> None:
         return None

@@ -43,6 +43,10 @@ class Graph:
     """
 
     def __init__(self, state: type[Any] | None = None, *, name: str | None = None) -> None:
+        if name is not None and (not isinstance(name, str) or not name.strip()):
+            raise GraphDefinitionError(
+                f"a workflow's name is a non-empty string (runs record it), got {name!r}"
+            )
         self.state_schema = StateSchema(state)
         self.name = name or (state.__name__.lower() if state is not None else "workflow")
         self.nodes: dict[str, NodeSpec] = {}
@@ -134,6 +138,11 @@ class Graph:
 
     def add_edge(self, source: str | Sequence[str], target: str) -> Graph:
         """``a -> b``; with a list of sources, ``target`` waits for all of them (a join)."""
+        if not isinstance(target, str):
+            raise GraphDefinitionError(
+                f"add_edge goes to one node, got {target!r}; for a fan-out add one edge per "
+                "target (add_edge(a, b), add_edge(a, c)), or route with add_conditional_edges"
+            )
         if isinstance(source, str):
             self.edges.append((source, target))
         else:
@@ -157,6 +166,11 @@ class Graph:
         mapping from route result to node) so the graph can be validated when compiled."""
         if not callable(route):
             raise GraphDefinitionError(f"route for {source!r} must be callable")
+        if isinstance(targets, str):  # its letters would be taken for the node names
+            raise GraphDefinitionError(
+                f"conditional edge from {source!r}: targets must be a list of node names, not "
+                f"a string: targets=[{targets!r}]"
+            )
         path_map = dict(targets) if isinstance(targets, dict) else None
         declared = (
             tuple(path_map.values())
