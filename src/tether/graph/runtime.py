@@ -425,6 +425,7 @@ class Runtime(
             "workflow_ref": wf.ref,
             **(metadata or {}),
         }
+        winner = "another run"  # whose run took the thread's turn, if this start lost it
         try:
             created_rec, created = await self._create_run(
                 wf,
@@ -448,31 +449,19 @@ class Runtime(
                 actor=actor,
                 execute=execute,
             )
+            winner = created_rec.run_id
         except IdempotencyConflictError:
             if thread_id is None:
                 raise
-            created_rec, created = await self._lost_turn(wf, thread_id, tenant, request, input)
+            created = False
         if thread_id is not None and not created:
-            created_rec, created = await self._lost_turn(
-                wf, thread_id, tenant, request, input, created_rec.run_id
-            )
+            # another start took the thread's turn first: this very turn sent again is that
+            # run, any other start is refused
+            same = await self._same_turn(wf, thread_id, tenant, request, input)
+            if same is None:
+                raise thread_refused(thread_id, winner)
+            return RunHandle(self, same.run_id, False)
         return RunHandle(self, created_rec.run_id, created)
-
-    async def _lost_turn(
-        self,
-        wf: Workflow,
-        thread_id: str,
-        tenant: str | None,
-        request: str | None,
-        input: Mapping[str, Any] | None,
-        winner: str = "another run",
-    ) -> tuple[RunRecord, bool]:
-        """Another start took the thread's turn first: the same request (its idempotency key)
-        is that run, any other is refused."""
-        same = await self._same_turn(wf, thread_id, tenant, request, input)
-        if same is None:
-            raise thread_refused(thread_id, winner)
-        return same, False
 
     async def _same_turn(
         self,
