@@ -16,20 +16,25 @@ Model's ``complete``; only the outermost ``chat`` journals, so a retried call is
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextvars import ContextVar
 from typing import Any
 
-from tether.core.errors import ModelError, ModelResponseError
+from tether.core.errors import ModelResponseError
 from tether.core.governor import CallOutcome, GovernedCall, governor_of
 from tether.core.journal import CallJournal, current_journal
+from tether.llm.failed_call import Received, budget_amounts, failed_usage, failure_event
 from tether.llm.pricing import PriceTable, default_prices
 from tether.llm.request import FormatLike, MessagesLike, ToolLike, build_request
 from tether.llm.types import ModelRequest, ModelResponse, StreamChunk, Timing, Usage
 from tether.observability.genai import message_parts, model_span
 from tether.observability.semconv import RESPONSE_TIME_TO_FIRST_CHUNK
+
+log = logging.getLogger("tether.llm")
 
 DEFAULT_PROJECTED_OUTPUT = 1024
 """Output tokens a governor reserves for a call that sets no ``max_tokens``."""
@@ -137,7 +142,16 @@ class Model(ABC):
         streamed = stream or on_token is not None
         nested = _IN_MODEL_CALL.get()
         if ctx is None or not journal or nested:
-            response = await self._live(request, streamed, on_token, ctx)
+            received, started = Received(), time.perf_counter()
+            try:
+                response = await self._live(request, streamed, on_token, ctx, received)
+            except BaseException as exc:
+                if ctx is not None:  # a failed call is the run's spending too
+                    used = failed_usage(self, request, exc, received)
+                    took = time.perf_counter() - started
+                    unjournaled = {"journaled": False, "nested": nested}
+                    ctx.emit("model_call", {**failure_event(self, used, exc, took), **unjournaled})
+                raise
             if ctx is not None:  # still the run's spending, journaled or not
                 ctx.emit(
                     "model_call", {**usage_event(response), "journaled": False, "nested": nested}
@@ -155,12 +169,17 @@ class Model(ABC):
             token = _IN_MODEL_CALL.set(True)
             # a governor may have replaced the request in ``before_call`` (a note, a setting)
             sent = governed.request if governed is not None else request
+            received, started = Received(), time.perf_counter()
             try:
-                response = await self._live(sent, streamed, on_token, ctx)
-            except Exception as exc:
+                response = await self._live(sent, streamed, on_token, ctx, received)
+            except BaseException as exc:
+                # a cut stream, a refused answer, a cancelled call: charged what it spent
+                used = failed_usage(self, sent, exc, received)
+                took = time.perf_counter() - started
+                ctx.emit("model_call", failure_event(self, used, exc, took))
                 if gov is not None and governed is not None:
-                    failed = CallOutcome(False, self._spent_failing(exc), error=exc)
-                    await gov.after_call(ctx, governed, failed)
+                    failed = CallOutcome(False, budget_amounts(self, used), error=exc)
+                    await _settle_failed(gov.after_call(ctx, governed, failed), exc)
                 raise
             finally:
                 _IN_MODEL_CALL.reset(token)
@@ -208,18 +227,6 @@ class Model(ABC):
             projected["cost"] = cost
         return projected
 
-    def _spent_failing(self, exc: BaseException) -> dict[str, float]:
-        """What a failed call had spent (``ModelError.usage``: answers received and refused,
-        billed all the same), per budget dimension; empty when nothing is known."""
-        used = getattr(exc, "usage", None) if isinstance(exc, ModelError) else None
-        if not isinstance(used, Usage) or used.total_tokens == 0:
-            return {}
-        out = {"input_tokens": float(used.input_tokens), "output_tokens": float(used.output_tokens)}
-        cost = self.price(used)
-        if cost is not None:
-            out["cost"] = cost
-        return out
-
     # -- one live call, observed ----------------------------------------------------------
     async def _live(
         self,
@@ -227,6 +234,7 @@ class Model(ABC):
         streamed: bool,
         on_token: TokenCallback | None,
         ctx: CallJournal | None,
+        received: Received,
     ) -> ModelResponse:
         run = {"run_id": ctx.run_id, "node": ctx.node} if ctx is not None else None
         params = {
@@ -242,7 +250,7 @@ class Model(ABC):
                 span.record_input(prompt_messages(request))
             started = time.perf_counter()
             if streamed:
-                response = await self._collect(request, on_token, started, ctx)
+                response = await self._collect(request, on_token, started, ctx, received)
             else:
                 response = await self.complete(request)
             response = self.finalize(request, response, time.perf_counter() - started)
@@ -258,6 +266,7 @@ class Model(ABC):
         on_token: TokenCallback | None,
         started: float,
         ctx: CallJournal | None = None,
+        received: Received | None = None,
     ) -> ModelResponse:
         first: float | None = None
         final: ModelResponse | None = None
@@ -265,6 +274,8 @@ class Model(ABC):
         try:
             async for chunk in self.stream(request):
                 if chunk.delta:
+                    if received is not None:  # billed, whether or not the stream ends well
+                        received.add(chunk.delta)
                     if first is None:
                         first = time.perf_counter()
                     if on_token is not None:
@@ -274,7 +285,7 @@ class Model(ABC):
                         shown += len(chunk.delta)
                 if chunk.response is not None:
                     final = chunk.response
-        except Exception as exc:
+        except BaseException as exc:
             if ctx is not None and shown:  # what was shown is not the answer: say so
                 ctx.emit_live(
                     "model_token",
@@ -322,6 +333,21 @@ class Model(ABC):
             if cost is not None:
                 update["cost"] = cost
         return response.model_copy(update=update) if update else response
+
+
+async def _settle_failed(after_call: Awaitable[None], exc: BaseException) -> None:
+    """Run a failed call's ``after_call`` (it releases the reservation and charges what the
+    call spent). A cancelled call's is shielded from the cancellation that stopped the call,
+    and its own failure is logged, not raised: the cancellation goes on as it came."""
+    if not isinstance(exc, asyncio.CancelledError):
+        await after_call
+        return
+    try:
+        await asyncio.shield(after_call)
+    except asyncio.CancelledError:
+        pass
+    except Exception:
+        log.exception("a cancelled model call's budget could not be settled")
 
 
 async def _deliver(on_token: TokenCallback, text: str) -> None:

@@ -102,6 +102,17 @@ class Usage(BaseModel):
         return self.input_tokens + self.output_tokens
 
 
+def plus(a: Usage | None, b: Usage | None) -> Usage | None:
+    """The sum of two usages (None when both are)."""
+    if a is None or b is None:
+        return a or b
+    return Usage(
+        input_tokens=a.input_tokens + b.input_tokens,
+        output_tokens=a.output_tokens + b.output_tokens,
+        estimated=a.estimated or b.estimated,
+    )
+
+
 class Timing(BaseModel):
     latency: float = 0.0
     """Seconds from sending the request to the whole answer."""

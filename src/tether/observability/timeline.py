@@ -253,6 +253,8 @@ class _Builder:
             attrs["cache_hit"] = True
         if d.get("attempts"):
             attrs["attempts"] = d.get("attempts")
+        if d.get("error"):  # a call that returned no answer (cut, refused, cancelled)
+            attrs["error"] = d.get("error")
         self.add(
             TimelineSpan(
                 f"model:{ev.seq}",

@@ -23,17 +23,6 @@ def spent_by(exc: BaseException) -> Usage | None:
     return usage if isinstance(usage, Usage) else None
 
 
-def plus(a: Usage | None, b: Usage | None) -> Usage | None:
-    """The sum of two usages (None when both are)."""
-    if a is None or b is None:
-        return a or b
-    return Usage(
-        input_tokens=a.input_tokens + b.input_tokens,
-        output_tokens=a.output_tokens + b.output_tokens,
-        estimated=a.estimated or b.estimated,
-    )
-
-
 class WrapperModel(Model):
     """A Model that forwards to ``inner``; subclasses implement ``complete`` (and ``stream``)."""
 

@@ -31,13 +31,12 @@ from tether.core.errors import (
     ModelUnavailableError,
 )
 from tether.llm.model import Model
-from tether.llm.types import ModelRequest, ModelResponse, StreamChunk, Usage
+from tether.llm.types import ModelRequest, ModelResponse, StreamChunk, Usage, plus
 from tether.llm.wrappers.base import (
     aclose,
     noted,
     noted_chunk,
     open_stream,
-    plus,
     spent_by,
     with_spent,
 )

@@ -28,14 +28,13 @@ from typing import Any
 from tether.core.backoff import Backoff, Jitter, Random
 from tether.core.errors import ModelError, ModelRateLimitedError
 from tether.llm.model import Model
-from tether.llm.types import ModelRequest, ModelResponse, StreamChunk, Usage
+from tether.llm.types import ModelRequest, ModelResponse, StreamChunk, Usage, plus
 from tether.llm.wrappers.base import (
     WrapperModel,
     aclose,
     noted,
     noted_chunk,
     open_stream,
-    plus,
     spent_by,
     with_spent,
 )
