@@ -34,8 +34,7 @@ def test_an_older_store_gets_only_what_it_lacks(tmp_path: Path) -> None:
     assert run_cli("migrate", store=url).rc == 0
     with sqlite3.connect(db) as conn:  # as a tether one version older left it
         conn.execute("DELETE FROM tether_schema_version WHERE version = ?", (LATEST_VERSION,))
-        for column in ("queue", "priority", "tenant"):  # what v19 adds
-            conn.execute(f"ALTER TABLE tether_schedules DROP COLUMN {column}")
+        conn.execute("ALTER TABLE tether_schedules DROP COLUMN timezone")  # what v20 adds
     plan = run_cli("migrate", "--dry-run", store=url)
     assert plan.rc == 0, plan.err
     assert f"would migrate v{LATEST_VERSION - 1} → v{LATEST_VERSION}" in plan.out
@@ -49,7 +48,7 @@ def test_an_older_store_gets_only_what_it_lacks(tmp_path: Path) -> None:
     assert [v["version"] for v in done["versions"]] == [LATEST_VERSION]
     with sqlite3.connect(db) as conn:
         columns = {r[1] for r in conn.execute("PRAGMA table_info(tether_schedules)")}
-    assert {"queue", "priority", "tenant"} <= columns
+    assert "timezone" in columns
 
 
 def test_a_newer_schema_and_a_memory_store_are_refused(tmp_path: Path) -> None:

@@ -64,13 +64,15 @@ async def _list(args: argparse.Namespace, out: Output) -> None:
         out.err.print(Text("no schedules", style="dim"))
         return
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    for col in ("NAME", "CRON (UTC)", "WORKFLOW", "QUEUE", "TENANT", "STATE", "NEXT", "LAST SLOT"):
+    cols = ("NAME", "CRON", "TIMEZONE", "WORKFLOW", "QUEUE", "TENANT", "STATE", "NEXT", "LAST SLOT")
+    for col in cols:
         table.add_column(col, no_wrap=True)
     for s in rows:
         queue = s.queue if not s.priority else f"{s.queue} (priority {s.priority})"
         table.add_row(
             s.name,
             s.cron,
+            s.timezone,
             s.workflow,
             queue,
             Text("-", "dim") if s.tenant is None else s.tenant,
@@ -85,6 +87,7 @@ def _json(s: Schedule) -> dict[str, Any]:
     return {
         "name": s.name,
         "cron": s.cron,
+        "timezone": s.timezone,
         "workflow": s.workflow,
         "input": s.input,
         "queue": s.queue,

@@ -68,9 +68,12 @@ class TimersAndSchedules:
         queue: str = "default",
         priority: int = 0,
         tenant: str | None = None,
+        timezone: str = "UTC",
     ) -> Schedule:
-        """Start a run of ``wf`` with ``input`` at every slot of ``cron`` (UTC; 5 fields, or 6
-        with seconds last), exactly once per slot across every runtime on the store; the runs
+        """Start a run of ``wf`` with ``input`` at every slot of ``cron`` (5 fields, or 6 with
+        seconds last), read as a wall clock in ``timezone`` (an IANA name: ``"Europe/Paris"``;
+        each wall-clock slot fires once across daylight-saving changes), exactly once per slot
+        across every runtime on the store; the runs
         are enqueued for any runtime with ``recover=True`` that knows ``wf``. The schedule is
         stored under ``name`` (default: the workflow's name); scheduling it again with the
         same expression keeps its next slot. Its runs go on ``queue`` with ``priority`` and
@@ -87,6 +90,7 @@ class TimersAndSchedules:
             queue=queue,
             priority=priority,
             tenant=tenant,
+            timezone=timezone,
         )
 
     async def unschedule(self, name: str) -> bool:

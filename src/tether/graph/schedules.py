@@ -19,14 +19,14 @@ skipped with one logged error, and the schedule tries again at its next slot; a 
 queue is full (``QueueFullError``, the queue's depth limit) waits for room, tried again at each
 poll. Neither keeps the other schedules from firing.
 
-Cron expressions are UTC and parsed by ``croniter``: 5 fields (minute granularity), or 6 with
-seconds as the sixth field (``"* * * * * */10"``: every 10 seconds).
+Cron expressions read as a wall clock in the schedule's ``timezone`` (an IANA name, default
+UTC), each wall-clock slot firing once across daylight-saving changes; see
+``tether.graph.cron_slots``.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from tether.core.errors import (
@@ -35,6 +35,7 @@ from tether.core.errors import (
     QueueFullError,
     UserError,
 )
+from tether.graph.cron_slots import check_cron, check_timezone, latest_slot, next_slot
 from tether.graph.queueing import placement
 from tether.graph.state import check_storable
 from tether.graph.timers import timer_store
@@ -45,35 +46,6 @@ if TYPE_CHECKING:
     from tether.graph.host import RunHost
 
 log = logging.getLogger("tether.schedules")
-
-
-def _iter(cron: str, at: float) -> Any:
-    from croniter import croniter  # imported on first use: only schedules need it
-
-    return croniter(cron, datetime.fromtimestamp(at, UTC))
-
-
-def check_cron(cron: str) -> str:
-    from croniter import croniter
-
-    if not isinstance(cron, str) or not croniter.is_valid(cron):
-        raise InvalidInputError(
-            f"not a cron expression: {cron!r}; use 5 fields ('0 * * * *': hourly) or 6 with "
-            "seconds last ('* * * * * */10': every 10 seconds), in UTC"
-        )
-    return cron
-
-
-def next_slot(cron: str, after: float) -> float:
-    """The first slot strictly after ``after``."""
-    return float(_iter(cron, after).get_next(float))
-
-
-def latest_slot(cron: str, at: float) -> float:
-    """The last slot at or before ``at``."""
-    nxt = next_slot(cron, at)
-    prev = float(_iter(cron, nxt).get_prev(float))
-    return prev if prev <= at else float(_iter(cron, prev).get_prev(float))
 
 
 async def put_schedule(
@@ -87,12 +59,14 @@ async def put_schedule(
     queue: str = "default",
     priority: int = 0,
     tenant: str | None = None,
+    timezone: str = "UTC",
 ) -> Schedule:
     name = wf.name if name is None else name
     if not isinstance(name, str) or not name:
         raise InvalidInputError("a schedule's name must be a non-empty string")
     check_storable(name=name)
     check_cron(cron)
+    check_timezone(timezone)
     placement(queue, priority, tenant, None, 0.0)  # the same checks as start()'s
     wf.schema.initial_state(input)  # what start() would refuse at every slot, refused now
     store = timer_store(rt)
@@ -109,11 +83,12 @@ async def put_schedule(
         cron,
         wf.name,
         input,
-        next_slot(cron, now),
+        next_slot(cron, now, timezone),
         enabled,
         queue=queue,
         priority=priority,
         tenant=tenant,
+        timezone=timezone,
     )
     return await store.put_schedule(row)
 
@@ -143,7 +118,7 @@ async def fire_schedules(rt: RunHost, known: dict[str, Workflow]) -> int:
         wf = known.get(s.workflow)
         if wf is None:
             continue  # a runtime that knows the workflow fires it
-        slot = max(latest_slot(s.cron, now), s.next_fire_at)
+        slot = max(latest_slot(s.cron, now, s.timezone), s.next_fire_at)
         created = False
         try:
             handle = await rt.start(
@@ -174,7 +149,8 @@ async def fire_schedules(rt: RunHost, known: dict[str, Workflow]) -> int:
                 exc,
                 s.workflow,
             )
-        await store.advance_schedule(s.name, s.next_fire_at, next_slot(s.cron, now), slot)
+        following = next_slot(s.cron, now, s.timezone)
+        await store.advance_schedule(s.name, s.next_fire_at, following, slot)
         if created:
             fired += 1
             log.info("schedule %s: slot %s started run %s", s.name, slot, handle.run_id)

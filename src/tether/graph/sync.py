@@ -214,6 +214,7 @@ class SyncRuntime:
         queue: str = "default",
         priority: int = 0,
         tenant: str | None = None,
+        timezone: str = "UTC",
     ) -> Schedule:
         """Start a run of ``wf`` at every slot of ``cron``; see ``Runtime.schedule``."""
         return self._bridge.call(
@@ -226,6 +227,7 @@ class SyncRuntime:
                 queue=queue,
                 priority=priority,
                 tenant=tenant,
+                timezone=timezone,
             )
         )
 

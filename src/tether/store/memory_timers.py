@@ -113,7 +113,7 @@ class MemoryTimers:
         )
         if old is not None:
             row.created_at = old.created_at
-            if old.cron == schedule.cron:
+            if (old.cron, old.timezone) == (schedule.cron, schedule.timezone):
                 row.next_fire_at, row.last_slot = old.next_fire_at, old.last_slot
         rows[schedule.name] = row
         return dataclasses.replace(row, input=_copy(row.input))

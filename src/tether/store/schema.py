@@ -256,6 +256,7 @@ _VERSIONS: list[tuple[int, Callable[[Dialect], list[str]]]] = [
     (17, sql_evaluation_log.migration),
     (18, _v18),
     (19, sql_timers.placement_migration),
+    (20, sql_timers.timezone_migration),
 ]
 LATEST_VERSION = _VERSIONS[-1][0]
 

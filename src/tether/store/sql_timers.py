@@ -1,6 +1,6 @@
 """Timers and cron schedules (``tether.store.timers``) of the SQL backends: schema v9 (v19: the
-queue, priority and tenant of a schedule's runs) and its statements, written once for SQLite and
-PostgreSQL (mixed into ``SqlStore``).
+queue, priority and tenant of a schedule's runs; v20: its time zone) and its statements,
+written once for SQLite and PostgreSQL (mixed into ``SqlStore``).
 
 Claiming due timers is one ``WITH c AS MATERIALIZED (SELECT ... FOR UPDATE SKIP LOCKED)
 UPDATE ... RETURNING``: on PostgreSQL concurrent claimers pass over each other's rows, and the outer
@@ -41,6 +41,7 @@ SCHEDULE_COLUMNS = (
     "queue",
     "priority",
     "tenant",
+    "timezone",
 )
 
 
@@ -87,6 +88,12 @@ def placement_migration(d: Dialect) -> list[str]:
     ]
 
 
+def timezone_migration(d: Dialect) -> list[str]:
+    """Schema v20: a schedule's ``timezone``, the IANA zone its expression's wall clock is
+    read in (schedules written before read theirs in UTC, as they always did)."""
+    return [f"ALTER TABLE {d.prefix}schedules ADD COLUMN timezone TEXT NOT NULL DEFAULT 'UTC'"]
+
+
 def _in(n: int) -> str:
     return "(" + ", ".join(["?"] * n) + ")"
 
@@ -95,6 +102,8 @@ def _statements(d: Dialect, n_kinds: int) -> dict[str, str]:
     p, r = d.prefix, d.real
     tcols, scols = ", ".join(TIMER_COLUMNS), ", ".join(SCHEDULE_COLUMNS)
     due = f"fired_at IS NULL AND fire_at <= CAST(? AS {r}) AND claim_expires_at <= CAST(? AS {r})"
+    # the same timetable: the schedule keeps its next slot (every worker re-scheduling at start)
+    same = "s.cron = excluded.cron AND s.timezone = excluded.timezone"
     return {
         "add": (
             f"INSERT INTO {p}timers ({tcols}) VALUES (?, ?, ?, CAST(? AS {r}), ?, "
@@ -127,15 +136,16 @@ def _statements(d: Dialect, n_kinds: int) -> dict[str, str]:
         "put_schedule": (
             f"INSERT INTO {p}schedules AS s ({scols}) VALUES (?, ?, ?, ?, CAST(? AS {r}), "
             f"CAST(? AS INTEGER), NULL, CAST(? AS {r}), CAST(? AS {r}), ?, "
-            "CAST(? AS INTEGER), ?) "
+            "CAST(? AS INTEGER), ?, ?) "
             "ON CONFLICT (name) DO UPDATE SET workflow = excluded.workflow, "
             "input = excluded.input, enabled = excluded.enabled, "
             "queue = excluded.queue, priority = excluded.priority, tenant = excluded.tenant, "
             "updated_at = excluded.updated_at, "
-            "next_fire_at = CASE WHEN s.cron = excluded.cron THEN s.next_fire_at "
+            f"next_fire_at = CASE WHEN {same} THEN s.next_fire_at "
             "ELSE excluded.next_fire_at END, "
-            "last_slot = CASE WHEN s.cron = excluded.cron THEN s.last_slot ELSE NULL END, "
-            f"cron = excluded.cron RETURNING {scols}"
+            f"last_slot = CASE WHEN {same} THEN s.last_slot ELSE NULL END, "
+            "cron = excluded.cron, timezone = excluded.timezone "
+            f"RETURNING {scols}"
         ),
         "get_schedule": f"SELECT {scols} FROM {p}schedules WHERE name = ?",
         "list_schedules": f"SELECT {scols} FROM {p}schedules ORDER BY name",
@@ -167,7 +177,7 @@ def _timer(row: Sequence[Any]) -> Timer:
 
 
 def _schedule(row: Sequence[Any]) -> Schedule:
-    name, cron, wf, inp, nxt, enabled, last, created, updated, queue, priority, tenant = row
+    name, cron, wf, inp, nxt, enabled, last, created, updated, queue, priority, tenant, tz = row
     return Schedule(
         name,
         cron,
@@ -181,6 +191,7 @@ def _schedule(row: Sequence[Any]) -> Schedule:
         str(queue),
         int(priority),
         tenant,
+        str(tz),
     )
 
 
@@ -248,7 +259,7 @@ class SqlTimers:
         s, now = schedule, self.clock.now()
         inp = None if s.input is None else dumps(s.input)
         params = (s.name, s.cron, s.workflow, inp, s.next_fire_at, int(s.enabled), now, now,
-                  s.queue, s.priority, s.tenant)  # fmt: skip
+                  s.queue, s.priority, s.tenant, s.timezone)  # fmt: skip
         (row,) = await self._fetch(self._timer_sql("put_schedule"), params)
         return _schedule(row)
 

@@ -41,7 +41,7 @@ class Timer:
 class Schedule:
     name: str
     cron: str
-    """A cron expression (UTC): 5 fields, or 6 with seconds last (``croniter``)."""
+    """A cron expression (in ``timezone``): 5 fields, or 6 with seconds last (``croniter``)."""
     workflow: str
     input: Any = None
     next_fire_at: float = 0.0
@@ -56,6 +56,8 @@ class Schedule:
     """Their priority within the queue (higher first)."""
     tenant: str | None = None
     """Whose runs they are (per-tenant limits, quotas, kill switches; None: no tenant)."""
+    timezone: str = "UTC"
+    """The IANA time zone its expression's wall clock is read in (schema v20)."""
 
 
 @runtime_checkable
