@@ -121,6 +121,29 @@ async def test_a_custom_confidence_function_scores_the_answer() -> None:
     assert out.metadata["cascade"]["confidence"] == 0.5 and out.text == "large answer"
 
 
+@pytest.mark.parametrize(
+    ("small_reply", "options"),
+    [
+        ("maybe", {"confidence": lambda r, s: float("nan")}),
+        ("maybe", {"confidence": "judge", "judge": lambda r, s: float("nan")}),
+        ("maybe", {"confidence": "judge", "judge": lambda r, s: None}),
+        ("maybe", {"confidence": "judge", "judge": lambda r, s: "yes"}),
+        (said("maybe", (-0.1, float("nan"))), {}),
+    ],
+    ids=["scorer-nan", "judge-nan", "judge-none", "judge-text", "logprob-nan"],
+)
+async def test_a_score_that_is_not_a_number_escalates(
+    small_reply: object, options: dict[str, object]
+) -> None:
+    """Before, NaN passed (``nan < threshold`` is False) and a judge's None was a TypeError."""
+    small, large = pair(small_reply)
+    out = await CascadeModel(small, large, threshold=0.6, **options).chat("q")  # type: ignore[arg-type]
+    note = out.metadata["cascade"]
+    assert out.text == "large answer", note
+    assert (note["escalated"], note["reason"]) == (True, "bad_signal")
+    assert "not a number" in note["detail"]
+
+
 async def test_with_no_signal_the_small_answer_is_kept_unless_told_otherwise() -> None:
     small, large = pair("no logprobs here")
     out = await CascadeModel(small, large).chat("q")

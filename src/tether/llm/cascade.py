@@ -17,7 +17,9 @@ it is not good enough, checked in this order (the first that fires is the record
   ``(accept, reason)``: a validator, or a wrapper that asks a judge model;
   ``model_judge(model)`` builds one that asks a (usually larger) model for a verdict;
 - ``no_signal``: nothing could score the answer (no logprobs and no judge): accepted, unless
-  ``no_signal="escalate"``.
+  ``no_signal="escalate"``;
+- ``bad_signal``: the score is not a number (NaN, a logprob of NaN, a judge that returned None
+  or text): escalated, since a broken scorer must not pass every answer.
 
 ``metadata["cascade"]`` records ``escalated``, ``reason``, ``detail``, ``confidence``, and the
 ``small`` and ``large`` model names. An escalated answer is the large model's, but it accounts
@@ -58,7 +60,8 @@ class Decision:
 
 
 def logprob_confidence(logprobs: tuple[float, ...] | None) -> float | None:
-    """``exp(mean logprob)``: the geometric mean of the generated tokens' probabilities."""
+    """``exp(mean logprob)``: the geometric mean of the generated tokens' probabilities (NaN
+    when a logprob is NaN: the cascade escalates it)."""
     return math.exp(sum(logprobs) / len(logprobs)) if logprobs else None
 
 
@@ -130,9 +133,20 @@ class CascadeModel(Model):
                 return Decision(not accepted, "accepted" if accepted else "judge_rejected", why)
             if isinstance(verdict, bool):
                 return Decision(not verdict, "accepted" if verdict else "judge_rejected")
-            confidence = float(verdict)
+            return self._compare(verdict, "the judge")
         if confidence is None:
             return Decision(self.no_signal == "escalate", "no_signal", "no logprobs and no judge")
+        return self._compare(confidence, "the confidence")
+
+    def _compare(self, confidence: object, source: str) -> Decision:
+        """Accept at or above ``threshold``; escalate below it, and for a score that is not a
+        number (NaN compares false with everything: it would pass every answer)."""
+        if (
+            isinstance(confidence, bool)
+            or not isinstance(confidence, int | float)
+            or math.isnan(confidence)
+        ):
+            return Decision(True, "bad_signal", f"{source} gave {confidence!r}, not a number")
         if confidence < self.threshold:
             detail = f"confidence {confidence:.3f} < threshold {self.threshold:g}"
             return Decision(True, "low_confidence", detail, confidence)
