@@ -23,6 +23,10 @@ class CachedModel(Model):
         self.inner, self.cache, self.allow_write_tools = inner, cache, allow_write_tools
         self.provider, self.model_name, self.prices = inner.provider, inner.model_name, inner.prices
 
+    @property
+    def identity(self) -> str:
+        return self.inner.identity
+
     def count_tokens(self, text: str) -> int:
         return self.inner.count_tokens(text)
 
@@ -59,7 +63,7 @@ class CachedModel(Model):
     async def _lookup(self, request: ModelRequest) -> CacheLookup:
         run = current_journal()  # the calling run's tenant keeps its answers apart
         return await self.cache.lookup(
-            self.inner.name,
+            self.inner.identity,  # a name two servers may share: where it is served too
             request,
             allow_write_tools=self.allow_write_tools,
             tenant=getattr(run, "tenant", None),

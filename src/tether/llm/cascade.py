@@ -108,6 +108,10 @@ class CascadeModel(Model):
         small, large = self.small.projected(request), self.large.projected(request)
         return {dim: small.get(dim, 0.0) + large.get(dim, 0.0) for dim in {*small, *large}}
 
+    @property
+    def identity(self) -> str:
+        return f"{self.small.identity}>{self.large.identity}"
+
     def count_tokens(self, text: str) -> int:
         return self.small.count_tokens(text)
 

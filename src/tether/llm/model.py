@@ -61,6 +61,13 @@ class Model(ABC):
     def name(self) -> str:
         return f"{self.provider}:{self.model_name}"
 
+    @property
+    def identity(self) -> str:
+        """What tells this model's answers apart from another's: its ``name``, and for a
+        model served from a URL or a file, where (two ``OpenAICompatibleModel("llama")`` on
+        two servers share a name, not their answers). The semantic cache scopes by it."""
+        return self.name
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}>"
 

@@ -30,6 +30,12 @@ class HttpModel(Model):
     client is replaced when it is used from another loop (a second ``asyncio.run``); a given
     client must be used from the loop it was made in."""
 
+    base_url: str = ""
+
+    @property
+    def identity(self) -> str:
+        return f"{self.name}@{self.base_url}"
+
     def __init__(self, *, timeout: float, client: httpx.AsyncClient | None) -> None:
         if not timeout > 0:
             raise ConfigurationError(f"timeout must be a positive number of seconds, got {timeout}")

@@ -103,6 +103,10 @@ class LocalModel(Model):
         self.n_threads = n_threads or default_threads()
         self.seed = seed
 
+    @property
+    def identity(self) -> str:
+        return f"{self.name}@{self.path}"
+
     # -- loading --------------------------------------------------------------------------
     def _key(self, logprobs: bool) -> llama_engine.EngineKey:
         return llama_engine.EngineKey(str(self.path), self.n_ctx, self.n_threads, logprobs)

@@ -32,6 +32,10 @@ class WrapperModel(Model):
         self.model_name = inner.model_name
         self.prices = inner.prices
 
+    @property
+    def identity(self) -> str:
+        return self.inner.identity
+
     def count_tokens(self, text: str) -> int:
         return self.inner.count_tokens(text)
 

@@ -69,6 +69,10 @@ class FallbackModel(Model):
         self.model_name = "|".join(m.name for m in self.models)
         self.prices = next((m.prices for m in self.models if m.prices is not None), None)
 
+    @property
+    def identity(self) -> str:
+        return "|".join(m.identity for m in self.models)
+
     def count_tokens(self, text: str) -> int:
         return self.models[0].count_tokens(text)
 
