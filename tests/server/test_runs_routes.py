@@ -117,6 +117,22 @@ def test_interrupt_resume_and_history(server: Server) -> None:
     assert last["writes"][0]["writes"] == {"answer": "the human said 42"}
 
 
+def test_an_interrupt_id_without_a_value_answers_nothing(server: Server) -> None:
+    """Before, ``{"interrupt_id": ...}`` alone was a 202 that recorded None as the person's
+    answer (``Runtime.resume`` refuses exactly that in-process)."""
+    run_id = server.submit("ask", {"question": "meaning"})
+    server.wait(run_id, "ESCALATED")
+    (pending,) = server.client.get("/v1/interrupts").json()["items"]
+    iid = pending["interrupt"]["id"]
+    r = server.client.post(f"/v1/runs/{run_id}/resume", json={"interrupt_id": iid})
+    assert r.status_code == 422, r.text
+    assert "with a value" in r.json()["detail"]
+    assert server.client.get(f"/v1/runs/{run_id}").json()["status"] == "ESCALATED"
+    r = server.client.post(f"/v1/runs/{run_id}/resume", json={"interrupt_id": iid, "value": 7})
+    assert r.status_code == 202, r.text
+    assert server.wait(run_id, "COMPLETED")["state"]["answer"] == "the human said 7"
+
+
 def test_history_pages_and_state_at_each_step_and_fork(server: Server) -> None:
     run_id = server.submit("count", {"n": 5})
     run = server.wait(run_id, "COMPLETED")

@@ -277,7 +277,7 @@ def router(services: Services) -> APIRouter:
         await services.run_of(run_id, who)
         kw: dict[str, Any] = {}
         if body is not None:
-            if "value" in body.model_fields_set or body.interrupt_id is not None:
+            if "value" in body.model_fields_set:  # an id alone answers nothing: refused
                 kw["value"] = body.value
             if body.interrupt_id is not None:
                 kw["interrupt_id"] = body.interrupt_id
