@@ -5,6 +5,7 @@ rule and the field."""
 from __future__ import annotations
 
 import itertools
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -59,8 +60,15 @@ def test_tool_globs_scope_and_kind() -> None:
         ({"<": 10}, 10, False),
         ({"<=": 10}, 10, True),
         ({">": 10}, 11, True),
-        ({">": 10}, "11", False),  # a string is not a number
-        ({">": 0}, True, False),  # nor is a bool
+        ({">": 10}, "11", True),  # a string is not a number: undecided, a deny rule matches
+        ({">": 0}, True, True),  # nor is a bool
+        ({">": 10}, float("nan"), True),  # nor NaN (see test_undecided_comparisons_fail_closed)
+        ({">": 10}, Decimal("10.5"), True),
+        ({">": 10}, Decimal("9.5"), False),
+        ({">": 10}, 10**400, True),
+        ({">=": 10, "<": 20}, "15", True),
+        ({">=": 10, "<": 20}, 25, False),
+        ({">=": 10, "regex": "x"}, "y", False),  # what is decided (no match) stays decided
         ({">=": 10, "<": 20}, 15, True),
         ({">=": 10, "<": 20}, 25, False),
         ({"regex": r"@evil\.com$"}, "bob@evil.com", True),
@@ -71,6 +79,37 @@ def test_tool_globs_scope_and_kind() -> None:
 def test_argument_operators(cond: Any, value: Any, expected: bool) -> None:
     r = Rule("r", "deny", args={"$.v": cond})
     assert verdict(r, args={"v": value}) is expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    [float("nan"), float("inf"), Decimal("NaN"), "nan", "900", True, [900], {"v": 1}],
+)
+def test_undecided_comparisons_fail_closed(value: Any) -> None:
+    """A value no number comparison can decide never gets past a rule that restricts: a deny or
+    escalate rule matches it, an allow rule does not (the next rule decides)."""
+    for action in ("deny", "escalate"):
+        big = {"$.amount": {">": 500}}
+        assert verdict(Rule("big", action, args=big), args={"amount": value})
+        assert verdict(Rule("big", action, projected=big), projected={"amount": value})
+        assert verdict(Rule("big", action, metadata=big), metadata={"amount": value})
+        assert verdict(Rule("sure", action, confidence={"<": 0.5}), confidence=value)
+    assert not verdict(
+        Rule("small", "allow", args={"$.amount": {"<": 500}}), args={"amount": value}
+    )
+    policy = PolicySet(
+        [
+            Rule("small", "allow", args={"$.amount": {"<=": 500}}, priority=1),
+            Rule("no-big-refunds", "deny", args={"$.amount": {">": 500}}),
+        ],
+        guard=False,
+    )
+    assert policy.decide(facts(args={"amount": value})).action == "deny"
+    assert policy.decide(facts(args={"amount": 20})).rule == "small"
+    assert policy.decide(facts(args={"amount": 900})).rule == "no-big-refunds"
+    # a path that reaches no value, or None, compares nothing: nothing is undecided
+    assert not verdict(Rule("big", "deny", args={"$.amount": {">": 500}}), args={})
+    assert not verdict(Rule("big", "deny", args={"$.amount": {">": 500}}), args={"amount": None})
 
 
 def test_paths_exists_and_wildcards() -> None:
@@ -203,7 +242,11 @@ def test_yaml_rules_decide_as_the_python_rules(tmp_path: Path) -> None:
         ),
         (
             {"name": "r", "action": "deny", "args": {"a": {"<": "ten"}}},
-            r"field 'args'.a: '<' takes a number",
+            r"field 'args'.a: '<' takes a finite number",
+        ),
+        (
+            {"name": "r", "action": "deny", "args": {"a": {">=": float("nan")}}},
+            r"field 'args'.a: '>=' takes a finite number, got nan",
         ),
         ({"name": "r", "action": "deny", "args": {"a": {"in": 3}}}, r"'in' takes a list"),
         (

@@ -6,18 +6,33 @@ and the condition holds when any value it reaches satisfies it. A condition is a
 (equals) or a mapping of operators, all of which must hold:
 ``equals``, ``not_equals``, ``in``, ``not_in``, ``<``, ``<=``, ``>``, ``>=``, ``regex``
 (``re.search``), ``exists`` (true: the path reaches a value; false: it reaches none).
+
+A comparison (``<``, ``<=``, ``>``, ``>=``) of a value that is not a finite number (NaN,
+infinity, a string, a bool, a list) cannot be decided: it is *unknown*, and the rule asking
+decides what unknown means (``Condition.holds(values, unknown=...)``): a deny or escalate rule
+takes it as a match, an allow rule as none, so such a value never slips past a rule that
+restricts. None (an optional argument left out) is no value: it compares false.
 """
 
 from __future__ import annotations
 
+import math
+import operator
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from tether.core.errors import ConfigurationError
 
 OPERATORS = ("equals", "not_equals", "in", "not_in", "<", "<=", ">", ">=", "regex", "exists")
+_COMPARISONS: dict[str, Callable[[Any, Any], Any]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
 _STEP = re.compile(r"\.?([^.\[\]]+)|\[(\d+|\*)\]")
 
 
@@ -59,8 +74,19 @@ def walk(value: Any, steps: tuple[str | int, ...]) -> Iterator[Any]:
         yield from walk(value[head], rest)
 
 
+Test = Callable[[Any], bool | None]
+"""One operator's test of a value: True, False, or None (unknown: see the module)."""
+
+
 def _num(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _finite(v: Any) -> bool:
+    """A number a comparison can decide on (a ``Decimal`` argument included)."""
+    if isinstance(v, Decimal):
+        return v.is_finite()
+    return _num(v) and (isinstance(v, int) or math.isfinite(v))
 
 
 def _equals(ref: Any) -> Callable[[Any], bool]:
@@ -79,14 +105,11 @@ def _search(rx: re.Pattern[str]) -> Callable[[Any], bool]:
     return lambda v: isinstance(v, str) and rx.search(v) is not None
 
 
-def _compare(op: str, ref: Any) -> Callable[[Any], bool]:
-    if op == "<":
-        return lambda v: _num(v) and v < ref
-    if op == "<=":
-        return lambda v: _num(v) and v <= ref
-    if op == ">":
-        return lambda v: _num(v) and v > ref
-    return lambda v: _num(v) and v >= ref
+def _compare(op: str, ref: Any) -> Test:
+    """``v op ref``; false for None (no value), unknown (None) for anything else that is not a
+    finite number."""
+    cmp = _COMPARISONS[op]
+    return lambda v: bool(cmp(v, ref)) if _finite(v) else (False if v is None else None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,15 +117,26 @@ class Condition:
     """A compiled test of one value (see the module for the operators)."""
 
     spec: Any
-    tests: tuple[Callable[[Any], bool], ...]
+    tests: tuple[Test, ...]
     exists: bool | None
 
-    def holds(self, values: list[Any]) -> bool:
+    def holds(self, values: list[Any], unknown: bool = False) -> bool:
+        """Whether some value passes every test; a test that cannot decide (a comparison of
+        NaN, of a string) counts as ``unknown``."""
         if self.exists is not None and bool(values) is not self.exists:
             return False
         if not self.tests:
             return True
-        return any(all(t(v) for t in self.tests) for v in values)
+        return any(self._passes(v, unknown) for v in values)
+
+    def _passes(self, value: Any, unknown: bool) -> bool:
+        undecided = False
+        for test in self.tests:
+            verdict = test(value)
+            if verdict is False:
+                return False
+            undecided = undecided or verdict is None
+        return unknown if undecided else True
 
 
 def compile_condition(spec: Any, where: str) -> Condition:
@@ -112,7 +146,7 @@ def compile_condition(spec: Any, where: str) -> Condition:
         return Condition(spec, (_equals(spec),), None)
     if not spec:
         raise ConfigurationError(f"{where}: an empty condition; use one of {list(OPERATORS)}")
-    tests: list[Callable[[Any], bool]] = []
+    tests: list[Test] = []
     exists: bool | None = None
     for op, ref in spec.items():
         if op not in OPERATORS:
@@ -141,8 +175,8 @@ def compile_condition(spec: Any, where: str) -> Condition:
                 raise ConfigurationError(f"{where}: 'regex' takes a string, got {ref!r}")
             tests.append(_search(rx))
         else:
-            if not _num(ref):
-                raise ConfigurationError(f"{where}: {op!r} takes a number, got {ref!r}")
+            if not _finite(ref):
+                raise ConfigurationError(f"{where}: {op!r} takes a finite number, got {ref!r}")
             tests.append(_compare(op, ref))
     return Condition(dict(spec), tuple(tests), exists)
 
@@ -153,8 +187,8 @@ class PathCondition:
     steps: tuple[str | int, ...]
     condition: Condition
 
-    def holds(self, root: Any) -> bool:
-        return self.condition.holds(list(walk(root, self.steps)))
+    def holds(self, root: Any, unknown: bool = False) -> bool:
+        return self.condition.holds(list(walk(root, self.steps)), unknown)
 
 
 def compile_paths(spec: Any, where: str) -> tuple[PathCondition, ...]:

@@ -199,6 +199,9 @@ class Rule:
         return self.untrusted is not None
 
     def matches(self, f: Facts) -> bool:
+        """Whether every condition holds. A comparison that cannot be decided (NaN, not a
+        number) fails closed: a deny or escalate rule matches, an allow rule does not."""
+        unknown = self.action != "allow"
         if f.kind != self.kind:
             return False
         if self._tools is not None and not any(fnmatchcase(f.tool, g) for g in self._tools):
@@ -210,15 +213,15 @@ class Rule:
         ):
             return False
         if self._confidence is not None and (
-            f.confidence is None or not self._confidence.holds([f.confidence])
+            f.confidence is None or not self._confidence.holds([f.confidence], unknown)
         ):
             return False
         if self.untrusted is not None and bool(f.untrusted) is not self.untrusted:
             return False
         return (
-            all(c.holds(f.args) for c in self._args)
-            and all(c.holds(f.projected) for c in self._projected)
-            and all(c.holds(f.metadata) for c in self._metadata)
+            all(c.holds(f.args, unknown) for c in self._args)
+            and all(c.holds(f.projected, unknown) for c in self._projected)
+            and all(c.holds(f.metadata, unknown) for c in self._metadata)
         )
 
     def decision(self) -> Decision:

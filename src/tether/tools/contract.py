@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import math
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, create_model
@@ -20,6 +22,36 @@ KEY_PARAM = "idempotency_key"
 """A tool function with a parameter of this name receives the call's idempotency key."""
 CTX_PARAM = "ctx"
 """A tool function with a parameter of this name receives the tool context (run, tenant...)."""
+
+
+NON_FINITE = "Input should be a finite number"
+"""Tool arguments never hold NaN or infinity: no policy comparison decides on them, and the
+journal (JSON) would keep them as null."""
+
+
+def _non_finite(value: Any, loc: tuple[str | int, ...]) -> Iterator[tuple[str | int, ...]]:
+    """Where ``value`` (validated arguments: models, dataclasses, mappings, sequences) holds
+    a float or Decimal that is not finite. A model's defaults are its author's, not checked."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            yield loc
+    elif isinstance(value, Decimal):
+        if not value.is_finite():
+            yield loc
+    elif isinstance(value, BaseModel):
+        for k in sorted(value.model_fields_set):
+            yield from _non_finite(getattr(value, k, None), (*loc, k))
+        for k, v in (value.model_extra or {}).items():
+            yield from _non_finite(v, (*loc, k))
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for f in dataclasses.fields(value):
+            yield from _non_finite(getattr(value, f.name, None), (*loc, f.name))
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            yield from _non_finite(v, (*loc, str(k)))
+    elif isinstance(value, list | tuple | set | frozenset):
+        for i, v in enumerate(value):
+            yield from _non_finite(v, (*loc, i))
 
 
 KeyRule = Callable[..., str]
@@ -136,18 +168,24 @@ class ToolContract:
         try:
             model = self.args_model.model_validate(dict(args))
         except PydanticValidationError as exc:
-            problems = [
-                f"{'.'.join(map(str, e['loc'])) or '(arguments)'}: {e['msg']}" for e in exc.errors()
-            ]
-            raise ToolArgumentsError(
-                f"invalid arguments for tool {self.name!r}: " + "; ".join(problems),
-                tool=self.name,
-                errors=[
-                    {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
-                    for e in exc.errors()
-                ],
+            raise self._invalid(
+                [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
             ) from None
+        # a nested model keeps its own config (NaN allowed): its fields are checked here
+        bad = [list(loc) for loc in _non_finite(model, ())]
+        if bad:
+            raise self._invalid(
+                [{"loc": loc, "msg": NON_FINITE, "type": "finite_number"} for loc in bad]
+            )
         return {k: getattr(model, k) for k in type(model).model_fields}
+
+    def _invalid(self, errors: list[dict[str, Any]]) -> ToolArgumentsError:
+        problems = [f"{'.'.join(map(str, e['loc'])) or '(arguments)'}: {e['msg']}" for e in errors]
+        return ToolArgumentsError(
+            f"invalid arguments for tool {self.name!r}: " + "; ".join(problems),
+            tool=self.name,
+            errors=errors,
+        )
 
     def derive_key(self, args: dict[str, Any], tenant: str | None = None) -> str | None:
         """The key the ``idempotency_key`` rule makes of validated ``args`` (and, for a rule of
@@ -309,7 +347,9 @@ def _build(
             )
         default = ... if param.default is param.empty else param.default
         fields[pname] = (hints[pname], default)
-    args_model = create_model(f"{tool_name}_args", __config__=ConfigDict(extra="forbid"), **fields)
+    args_model = create_model(
+        f"{tool_name}_args", __config__=ConfigDict(extra="forbid", allow_inf_nan=False), **fields
+    )
     ret = hints.get("return", inspect.Signature.empty)
     result_adapter = None
     if ret not in (inspect.Signature.empty, Any, None, type(None)):
