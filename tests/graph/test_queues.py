@@ -10,7 +10,12 @@ from typing import Any, TypedDict
 import pytest
 
 from tether import END, START, Graph, RunStatus, Runtime
-from tether.core.errors import ConfigurationError, InvalidInputError, QueueFullError
+from tether.core.errors import (
+    ConfigurationError,
+    IdempotencyConflictError,
+    InvalidInputError,
+    QueueFullError,
+)
 from tether.core.tenants import check_tenant_name
 from tether.store.memory import MemoryStore
 from tether.store.queue_limits import QueueControl
@@ -179,6 +184,28 @@ async def test_a_full_queue_refuses_submits(stores: Any) -> None:
         assert (small.waiting, small.running, small.depth) == (2, 0, 2)
         await store.set_queue_limit("queue", "small")  # removed
         await rt.submit(WF, {"n": 3}, queue="small")
+
+
+async def test_a_submit_sent_again_to_a_full_queue_returns_its_run(stores: Any) -> None:
+    """Before, the retry of a submit that had gone through (its answer lost) met the queue full
+    with its own run and was told "the run was not submitted" (QueueFullError, HTTP 429)."""
+    _kind, same, _other = stores
+    store = same()
+    async with Runtime(store, workflows=[WF], recover=False) as rt:
+        await store.set_queue_limit("queue", "small", max_depth=1)
+        first = await rt.submit(WF, {"n": 1}, queue="small", idempotency_key="order-1234")
+        again = await rt.submit(WF, {"n": 1}, queue="small", idempotency_key="order-1234")
+        assert (again.run_id, again.created) == (first.run_id, False)
+        with pytest.raises(IdempotencyConflictError):  # the key with another request
+            await rt.submit(WF, {"n": 2}, queue="small", idempotency_key="order-1234")
+        with pytest.raises(QueueFullError):  # a new request is still refused
+            await rt.submit(WF, {"n": 1}, queue="small", idempotency_key="order-1235")
+        turn = {"thread_id": "chat-1", "idempotency_key": "turn-1"}
+        await store.set_queue_limit("queue", "chat", max_depth=1)
+        said = await rt.submit(WF, {"n": 5}, queue="chat", **turn)
+        resent = await rt.submit(WF, {"n": 5}, queue="chat", **turn)
+        assert (resent.run_id, resent.created) == (said.run_id, False)
+        assert len(await rt.list_runs()) == 2
 
 
 class Gate:

@@ -26,6 +26,7 @@ from tether.core.errors import (
     IdempotencyConflictError,
     InvalidInputError,
     LeaseLostError,
+    QueueFullError,
     RunStateError,
     WorkflowConflictError,
 )
@@ -77,6 +78,7 @@ from tether.graph.wake import WakeSignal
 from tether.observability.run_trace import trace_metadata_for_new_run
 from tether.observability.trace_ids import TRACE_KEY
 from tether.store.live import LiveSource
+from tether.store.memory import check_same_submission
 from tether.store.protocol import RunStore
 from tether.store.queue_limits import QueueControl
 from tether.store.server_clock import ServerClock
@@ -389,7 +391,13 @@ class Runtime(
         placed = placement(queue, priority, tenant, delay, self.clock.now())
         execute = execute and delay is None
         if not execute and has_capability(self.store, QueueControl):  # backpressure
-            await cast(QueueControl, self.store).check_queue_room(queue)  # QueueFullError
+            try:
+                await cast(QueueControl, self.store).check_queue_room(queue)
+            except QueueFullError:  # unless this very start was made before: its run stands
+                earlier = await self._started_before(wf, input, idempotency_key, thread_id, tenant)
+                if earlier is None:
+                    raise
+                return RunHandle(self, earlier.run_id, False)
         if budget is not None:
             metadata = {
                 **(metadata or {}),
@@ -462,6 +470,35 @@ class Runtime(
                 raise thread_refused(thread_id, winner)
             return RunHandle(self, same.run_id, False)
         return RunHandle(self, created_rec.run_id, created)
+
+    async def _started_before(
+        self,
+        wf: Workflow,
+        input: Mapping[str, Any] | None,
+        idempotency_key: str | None,
+        thread_id: str | None,
+        tenant: str | None,
+    ) -> RunRecord | None:
+        """The run an earlier start with this idempotency key made (a thread's: this very
+        turn's), if any; IdempotencyConflictError when the key was used for another request."""
+        if idempotency_key is None:
+            return None
+        if thread_id is not None:
+            return await self._same_turn(
+                wf, check_thread_id(thread_id), tenant, idempotency_key, input
+            )
+        existing = await self.store.get_run_by_key(idempotency_key)
+        if existing is not None:
+            asked = RunRecord(
+                run_id="",
+                workflow=wf.name,
+                status=RunStatus.PLANNED,
+                idempotency_key=idempotency_key,
+                input_hash=serde.fingerprint(input),
+                tenant=tenant,
+            )
+            check_same_submission(asked, existing)
+        return existing
 
     async def _same_turn(
         self,

@@ -214,6 +214,10 @@ class MemoryStore(
     async def get_run(self, run_id: str) -> RunRecord:
         return copy.copy(self._run(run_id))
 
+    async def get_run_by_key(self, idempotency_key: str) -> RunRecord | None:
+        run_id = self._keys.get(idempotency_key)
+        return None if run_id is None else copy.copy(self._runs[run_id])
+
     async def list_runs(
         self,
         *,

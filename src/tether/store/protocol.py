@@ -61,6 +61,10 @@ class RunStore(Protocol):
         """Raises RunNotFoundError."""
         ...
 
+    async def get_run_by_key(self, idempotency_key: str) -> RunRecord | None:
+        """The run created under ``idempotency_key``, or None."""
+        ...
+
     async def list_runs(
         self,
         *,

@@ -239,6 +239,10 @@ class SqlStore(
             raise RunNotFoundError(run_id)
         return row_to_run(row)
 
+    async def get_run_by_key(self, idempotency_key: str) -> RunRecord | None:
+        row = await self._fetch_one(self._sql.get_run_by_key, (idempotency_key,))
+        return None if row is None else row_to_run(row)
+
     async def list_runs(
         self,
         *,
