@@ -87,14 +87,15 @@ class InProcessEpisodic:
             vector_ids = [ids[j] for j in order]
         keyword_ids: list[str] = []
         if use_kw:
-            terms = fusion.query_terms(query)
+            terms = fusion.query_terms(fusion.fold(query))  # accents off, as FTS5 takes them
             if len(self._memories) >= fusion.PRUNE_FROM:
                 df = {
                     t: sum(1 for m in self._memories.values() if t in fusion.tokens(m.text))
                     for t in terms
                 }
                 terms = fusion.prune_terms(terms, df, len(self._memories))
-            keyword_ids = fusion.Bm25().rank(terms, {i: m.text for i, m in in_scope.items()}, pool)
+            docs = {i: fusion.fold(m.text) for i, m in in_scope.items()}
+            keyword_ids = fusion.Bm25().rank(terms, docs, pool)
         hits = fusion.fuse(vector_ids, keyword_ids, in_scope, now=now, ranking=ranking, k=k)
         if not record_access:
             return hits

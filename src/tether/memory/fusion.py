@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TypeVar
@@ -35,6 +36,25 @@ def tokens(text: str) -> list[str]:
     """Lower-case alphanumeric runs: the tokenisation FTS5's unicode61 and Postgres' ``simple``
     configuration agree on (``ERR_CONN-42`` -> err, conn, 42)."""
     return _WORD.findall(text.lower())
+
+
+def fold(text: str) -> str:
+    """``text`` with the accents of Latin letters taken off (``café`` -> ``cafe``, ``İ`` ->
+    ``I``), as FTS5's ``unicode61 remove_diacritics 2`` does; other scripts' marks stay (a
+    Greek ``ά`` is FTS5's ``ά`` too). The in-process BM25 folds its texts and queries with it,
+    so it matches the words SQLite matches."""
+    if text.isascii():
+        return text
+    out: list[str] = []
+    latin = False
+    for ch in unicodedata.normalize("NFD", text):
+        if "\u0300" <= ch <= "\u036f":  # a combining accent: dropped after a Latin letter
+            if not latin:
+                out.append(ch)
+            continue
+        latin = ch < "\u0250" or "\u1e00" <= ch <= "\u1eff"
+        out.append(ch)
+    return unicodedata.normalize("NFC", "".join(out))
 
 
 def query_terms(query: str) -> list[str]:

@@ -3,6 +3,7 @@ backend), and the cursor of ``list``."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -70,9 +71,12 @@ def decode_cursor(cursor: object) -> tuple[float, str] | None:
         stamp, sep, ident = cursor.partition("|")
         if sep and ident:
             try:
-                return float(stamp), ident
+                at = float(stamp)
             except ValueError:
                 pass
+            else:
+                if math.isfinite(at):  # list() writes a memory's created_at, always finite
+                    return at, ident
     raise InvalidInputError(
         f"cursor {cursor!r:.80} is not one list() returned; pass None for the first page"
     )

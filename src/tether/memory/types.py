@@ -11,6 +11,17 @@ from typing import Any, Literal
 from tether.core.errors import InvalidInputError
 from tether.core.finite import check_number
 
+
+def is_unicode(value: str) -> bool:
+    """Whether ``value`` is Unicode text: no lone surrogate (``"\\ud800"``, what decoding bytes
+    with ``errors="surrogateescape"`` leaves), which no database can store as UTF-8."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 MAX_TEXT = 100_000
 """Characters a memory's text may hold (a memory is a note, not a document store)."""
 
@@ -34,6 +45,10 @@ class MemoryScope:
                 raise InvalidInputError(
                     f"MemoryScope.{name} must be None or a non-empty string of at most 256 "
                     f"characters, got {value!r}"
+                )
+            if value is not None and not is_unicode(value):
+                raise InvalidInputError(
+                    f"MemoryScope.{name} {value!r} holds a lone surrogate (not Unicode text)"
                 )
 
     def covers(self, stored: MemoryScope) -> bool:
@@ -128,17 +143,22 @@ class Ranking:
             check_number(f"Ranking.{name}", getattr(self, name), error=InvalidInputError)
         if self.vector_weight == 0 and self.keyword_weight == 0:
             raise InvalidInputError("Ranking needs vector_weight or keyword_weight above 0")
-        if self.rrf_k <= 0:
-            raise InvalidInputError(f"Ranking.rrf_k must be > 0, got {self.rrf_k}")
-        if self.half_life is not None and self.half_life <= 0:
-            raise InvalidInputError(f"Ranking.half_life must be > 0 or None, got {self.half_life}")
+        # NaN compares false with everything: these checks would pass it, and every score
+        # would be NaN (rrf_k) or every memory's decay NaN (half_life)
+        check_number("Ranking.rrf_k", self.rrf_k, above=True, error=InvalidInputError)
+        if self.half_life is not None:
+            check_number("Ranking.half_life", self.half_life, above=True, error=InvalidInputError)
         if not 0 <= self.decay_floor <= 1:
             raise InvalidInputError(f"Ranking.decay_floor must be in 0..1, got {self.decay_floor}")
         if not 0 <= self.importance_weight <= 1:
             raise InvalidInputError(
                 f"Ranking.importance_weight must be in 0..1, got {self.importance_weight}"
             )
-        if not 1 <= self.candidates <= 10_000:
+        if (
+            isinstance(self.candidates, bool)
+            or not isinstance(self.candidates, int)
+            or not 1 <= self.candidates <= 10_000
+        ):
             raise InvalidInputError(
                 f"Ranking.candidates must be in 1..10000, got {self.candidates}"
             )

@@ -12,12 +12,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from tether.core.errors import InvalidInputError
-from tether.memory.types import MAX_TEXT, MemoryScope, Provenance
+from tether.memory.types import MAX_TEXT, MemoryScope, Provenance, is_unicode
 
 MAX_K = 1000
 MAX_IDS = 10_000
 MAX_NAME = 1000
 """Characters a fact's subject, relation or object may hold."""
+_SURROGATE = (
+    "{what} holds a lone surrogate (such as '\\ud800'), which is not Unicode text and no "
+    "database stores; decode the bytes it came from with errors='replace' or fix its source"
+)
 
 
 _LOW = 1 << 56
@@ -62,6 +66,8 @@ def text(value: object) -> str:
         )
     if "\x00" in value:
         raise InvalidInputError("a memory's text must not contain NUL characters")
+    if not is_unicode(value):
+        raise InvalidInputError(_SURROGATE.format(what="a memory's text"))
     return value
 
 
@@ -118,6 +124,8 @@ def query(value: object) -> str:
         raise InvalidInputError(f"query must be a string, got {type(value).__name__}")
     if len(value) > MAX_TEXT:
         raise InvalidInputError(f"query holds {len(value)} characters, more than {MAX_TEXT}")
+    if not is_unicode(value):
+        raise InvalidInputError(_SURROGATE.format(what="the query"))
     return value.replace("\x00", " ")
 
 
@@ -139,6 +147,8 @@ def name(value: object, what: str) -> str:
         )
     if "\x00" in value:
         raise InvalidInputError(f"a fact's {what} must not contain NUL characters")
+    if not is_unicode(value):
+        raise InvalidInputError(_SURROGATE.format(what=f"a fact's {what}"))
     return value
 
 
