@@ -5,15 +5,24 @@ from __future__ import annotations
 import inspect
 import traceback
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from tether.core import serde
-from tether.core.errors import EscalationSignal, PolicyViolationError, UnstorableValueError
+from tether.core.errors import (
+    EscalationSignal,
+    IdempotencyConflictError,
+    ModelTimeoutError,
+    PolicyViolationError,
+    ToolTimeoutError,
+    UnstorableValueError,
+)
 from tether.core.governor import Governor
 from tether.core.ids import KEY_FORMAT_KEY, effect_key, legacy_effect_key
-from tether.core.journal import CURRENT_RUN
+from tether.core.journal import CURRENT_RUN, IN_FLIGHT, MANUAL_RETRY, OUTCOME_UNKNOWN
 from tether.core.json_copy import error_text, journal_copy, record_copy, scrub_text
+from tether.core.lifecycle import RunStatus
 from tether.graph.interrupt_timeout import (
     NO_DEFAULT,
     is_timeout_answer,
@@ -26,6 +35,7 @@ from tether.graph.state import check_kept
 if TYPE_CHECKING:
     from tether.graph.host import RunHost
     from tether.store.protocol import RunStore
+    from tether.store.types import EffectRecord
 
 _current = CURRENT_RUN
 REFUSED_EVENT = "call_refused"
@@ -74,6 +84,7 @@ class RunContext:
     __slots__ = (
         "_calls",
         "_emit",
+        "_failed",
         "_host",
         "_interrupts",
         "_live",
@@ -137,6 +148,7 @@ class RunContext:
         self._resume = resume
         self._interrupts = 0
         self._calls: dict[str, int] = {}
+        self._failed: set[str] = set()  # keys whose call failed in this run of the task
 
     # -- human in the loop ---------------------------------------------------------------
     def interrupt(
@@ -259,12 +271,24 @@ class RunContext:
         key: str | None = None,
         idempotent: bool = True,
         gate: Callable[[], Awaitable[None]] | None = None,
+        replay_error: Callable[[dict[str, Any]], BaseException] | None = None,
     ) -> Any:
         """Run ``call`` at most once per key: intent before, result after.
 
         A recorded result is returned without calling again (no double billing). An intent with
         no result (the process died mid-call) is retried when ``idempotent``; otherwise the run
-        escalates, because nobody knows whether the effect happened.
+        escalates, because nobody knows whether the effect happened. A record of another kind
+        of call (or of another tool) under the same key is refused (``IdempotencyConflictError``)
+        rather than handed over as this call's result.
+
+        A recorded failure (see ``_failure``) is raised again through ``replay_error`` (which
+        rebuilds the error from its record) when the task runs again after a resume or a crash;
+        a new attempt (the node's retry policy, a run retried after it failed) makes the call
+        again, except a call that is not idempotent and may have taken effect before it failed
+        (it timed out): the run escalates then, as for an intent without a result.
+
+        Two tasks of this process reaching one key at once (keys derived from the arguments)
+        make one call: the second waits for the first and gets its recorded outcome.
 
         ``gate`` (governance: a budget reservation, a policy, a loop guard) is awaited before
         a live call, before its intent is recorded, so a gate that stops the call (raises)
@@ -280,17 +304,31 @@ class RunContext:
             check_kept(key, "journal key", f"node {self.node!r}")
         if serde.unstorable(request) is not None:  # only then a copy: the store encodes it anyway
             request = self._journal_copy(key, kind, "request", request)
+        # another task of this run making this very call (a key derived from the arguments)
+        shared = await IN_FLIGHT.join(self.run_id, key)
+        mine = IN_FLIGHT.claim(self.run_id, key)
+        try:
+            call_ = _Call(kind, key, request, idempotent, replay_error, shared)
+            return await self._journaled(call_, call, gate)
+        finally:
+            IN_FLIGHT.release(self.run_id, key, mine)
+
+    async def _journaled(
+        self,
+        c: _Call,
+        call: Callable[[], Awaitable[Any]],
+        gate: Callable[[], Awaitable[None]] | None,
+    ) -> Any:
+        key, kind, request = c.key, c.kind, c.request
         if gate is not None:
             seen = await self._store.get_effect(self.run_id, key)
-            replay = seen is not None and (
-                seen.status == "done" or (seen.status == "pending" and not idempotent)
-            )
-            if not replay:
-                try:
-                    await gate()
-                except (EscalationSignal, PolicyViolationError) as exc:
-                    self._refused(key, kind, request, exc)
-                    raise
+            if seen is not None and (out := await self._recorded(seen, c)) is not _LIVE:
+                return out
+            try:
+                await gate()
+            except (EscalationSignal, PolicyViolationError) as exc:
+                self._refused(key, kind, request, exc)
+                raise
         rec, created = await self._store.record_intent(self.run_id, key, kind, request, self._token)
         if (
             created
@@ -305,30 +343,76 @@ class RunContext:
                         self.run_id, key, result=old.result, token=self._token
                     )
                 rec, created = old, False
-        if not created:
-            if rec.status == "done":
-                self._emit("effect_replayed", {"key": key, "kind": kind}, self.node)
-                return rec.result
-            if rec.status == "pending" and not idempotent:
-                raise EscalationSignal(
-                    f"effect {key!r} ({kind}) started and has no recorded result (its process "
-                    "stopped during the call, or what it returned could not be journaled); "
-                    "it is not idempotent, so a human must say whether it happened: resume the "
-                    "run with {'result': <what it returned>} or {'retry': True}",
-                    kind="unknown_effect_outcome",
-                    key=key,
-                    effect_kind=kind,
-                )
+        if not created and (out := await self._recorded(rec, c)) is not _LIVE:
+            return out
         try:
             result = await call()
         except Exception as exc:
+            unknown = {OUTCOME_UNKNOWN: True} if isinstance(exc, _UNKNOWN_OUTCOME) else {}
             await self._store.record_result(
-                self.run_id, key, error=error_dict(exc), token=self._token
+                self.run_id, key, error=error_dict(exc, **unknown), token=self._token
             )
+            self._failed.add(key)
             raise
         result = self._journal_copy(key, kind, "result", result)
         await self._store.record_result(self.run_id, key, result=result, token=self._token)
         return result
+
+    async def _recorded(self, rec: EffectRecord, c: _Call) -> Any:
+        """What an existing record of ``c.key`` gives: its result (replayed), its failure
+        (raised again), an escalation, or ``_LIVE``: make the call."""
+        if rec.kind != c.kind or _tool_of(rec.request) != _tool_of(c.request):
+            raise IdempotencyConflictError(
+                f"journal key {c.key!r} of run {self.run_id} holds a {_what(rec.kind, rec.request)}"
+                f" call, and a {_what(c.kind, c.request)} call asked for it: one key is one "
+                "effect, so it would get the other call's result; give each effect a key of its "
+                "own (an idempotency_key rule that names what it does, e.g. f'charge-{order}')"
+            )
+        if rec.status == "done":
+            self._emit("effect_replayed", {"key": c.key, "kind": c.kind}, self.node)
+            return rec.result
+        if rec.status == "pending":
+            if c.idempotent:
+                return _LIVE
+            raise EscalationSignal(
+                f"effect {c.key!r} ({c.kind}) started and has no recorded result (its process "
+                "stopped during the call, it was cancelled, or what it returned could not be "
+                "journaled); it is not idempotent, so a human must say whether it happened: "
+                "resume the run with {'result': <what it returned>} or {'retry': True}",
+                kind="unknown_effect_outcome",
+                key=c.key,
+                effect_kind=c.kind,
+            )
+        return await self._failure(rec, c)
+
+    async def _failure(self, rec: EffectRecord, c: _Call) -> Any:
+        """A recorded failure. The same attempt of the task (re-run after an interrupt, a sleep,
+        an escalation or a crash; or a call that shared another task's) gets it again; a new
+        attempt (this node's retry policy, or the run retried after it failed) calls again,
+        unless the call is not idempotent and may have taken effect (it escalates)."""
+        error = rec.error or {}
+        if error.get("type") == MANUAL_RETRY:  # resume(..., {"retry": True})
+            return _LIVE
+        same_attempt = c.shared or (c.key not in self._failed and not await self._failed_since(rec))
+        if same_attempt and c.replay_error is not None:
+            self._emit("effect_replayed", {"key": c.key, "kind": c.kind, "failed": True}, self.node)
+            raise c.replay_error(error)
+        if not c.idempotent and error.get(OUTCOME_UNKNOWN):
+            raise EscalationSignal(
+                f"effect {c.key!r} ({c.kind}) failed with {error.get('type')} "
+                f"({error.get('message', '')}) after it may have taken effect; it is not "
+                "idempotent, so it is not made again unasked: resume the run with "
+                "{'result': <what it returned>} or {'retry': True}",
+                kind="unknown_effect_outcome",
+                key=c.key,
+                effect_kind=c.kind,
+            )
+        return _LIVE
+
+    async def _failed_since(self, rec: EffectRecord) -> bool:
+        """Whether the run failed after ``rec`` was recorded (it was retried since)."""
+        transitions = await self._store.list_transitions(self.run_id)
+        return any(t.dst == RunStatus.FAILED and t.ts >= rec.updated_at for t in transitions)
 
     def _journal_copy(self, key: str, kind: str, part: str, value: Any) -> Any:
         """``value`` as the journal keeps it (``json_copy.journal_copy``): the node gets that
@@ -374,6 +458,33 @@ class RunContext:
             return out
 
         return await self.journaled("effect", {"name": name}, call, key=key, idempotent=idempotent)
+
+
+_LIVE: Any = object()
+"""``RunContext._recorded``: no record to give back, make the call."""
+
+_UNKNOWN_OUTCOME = (TimeoutError, ToolTimeoutError, ModelTimeoutError)
+"""Failures after which the call may have taken effect: it ran past its deadline."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    kind: str
+    key: str
+    request: Any
+    idempotent: bool
+    replay_error: Callable[[dict[str, Any]], BaseException] | None
+    shared: bool
+    """It waited for another task's call under its key: that call's outcome is its own."""
+
+
+def _tool_of(request: Any) -> Any:
+    return request.get("tool") if isinstance(request, Mapping) else None
+
+
+def _what(kind: str, request: Any) -> str:
+    tool = _tool_of(request)
+    return f"{kind} {tool!r}" if tool is not None else kind
 
 
 def error_dict(exc: BaseException, **extra: Any) -> dict[str, Any]:

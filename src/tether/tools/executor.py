@@ -5,7 +5,10 @@ switch → circuit breaker → shared rate limit → the call under its timeout,
 class. Inside a run the whole call is one effect-journal entry: intent (with its idempotency key)
 before, result after, and a replay returns the recorded result without calling again. An intent
 left without a result by a crash is retried with the same key when the tool is idempotent; when
-it is not, the run escalates (nobody knows whether the effect happened).
+it is not, the run escalates (nobody knows whether the effect happened). A failed call is
+journaled with its error and replayed as that error when the node re-runs in the same attempt
+(``RunContext.journaled``; ``tether.tools.recorded`` rebuilds it). A rule's key is journaled
+as ``tool:{name}:{key}``: two tools deriving one key are two effects.
 
 The idempotency key a tool (or an MCP server) receives is the contract's ``idempotency_key``
 rule applied to the arguments when it has one; else, inside a run, the journal key
@@ -34,16 +37,18 @@ from tether.core.errors import (
 )
 from tether.core.governor import CallOutcome, GovernedCall, Governor, governor_of
 from tether.core.ids import one_off_key
+from tether.core.json_copy import error_text
 from tether.core.listed import listed
 from tether.core.retry_after import retry_after_seconds
 from tether.observability.tool_span import start_tool_span
 from tether.store.control import ControlStore
 from tether.tools import ratelimit
-from tether.tools.breaker import CircuitBreaker
+from tether.tools.breaker import BreakerState, CircuitBreaker
 from tether.tools.contract import ToolContract
 from tether.tools.killswitch import KillSwitch
 from tether.tools.observed import observed_call
 from tether.tools.policies import retry_after_of
+from tether.tools.recorded import replayed_error
 from tether.tools.registry import ToolRegistry
 from tether.tools.results import ToolContext, ToolResult
 
@@ -79,8 +84,10 @@ def classify(exc: BaseException, tool: str) -> ToolError:
         "ConnectionResetError",
         "ConnectionRefusedError",
     ):
-        return ToolTransientError(f"tool {tool!r}: {type(exc).__name__}: {exc}", tool=tool)
-    err = ToolError(f"tool {tool!r} raised {type(exc).__name__}: {exc}", tool=tool)
+        return ToolTransientError(
+            f"tool {tool!r}: {type(exc).__name__}: {error_text(exc)}", tool=tool
+        )
+    err = ToolError(f"tool {tool!r} raised {type(exc).__name__}: {error_text(exc)}", tool=tool)
     err.__cause__ = exc
     return err
 
@@ -205,7 +212,8 @@ class ToolExecutor:
             clean = contract.validate(args)
             # the tool's own rule first, then the run's key; outside a run a one-off key, so
             # the executor's own retries of this call still share one key
-            call_key = contract.derive_key(clean, tenant) or journal_key or one_off_key()
+            derived = contract.derive_key(clean, tenant)
+            call_key = derived or journal_key or one_off_key()
         except ToolError as exc:
             return ToolResult(name, False, error=exc, key=journal_key)
         box: dict[str, int] = {"attempts": 0}
@@ -238,9 +246,11 @@ class ToolExecutor:
                     # (the PII guard restores personal data); the journal keeps what was asked
                     {"tool": name, "args": clean if gate is None else dict(clean)},
                     attempts,
-                    key=call_key,
+                    # a rule's key is the tool's: two tools deriving "1234" are two effects
+                    key=f"tool:{name}:{derived}" if derived else call_key,
                     idempotent=contract.idempotent,
                     gate=gate,
+                    replay_error=replayed_error(name),
                 )
             else:
                 value = await attempts()
@@ -264,38 +274,32 @@ class ToolExecutor:
         while True:
             attempt += 1
             await self.kill_switch.check(contract, tenant)
-            if breaker is not None:
-                breaker.before_call()
+            trial = _Trial(breaker)  # a half-open trial ends with a verdict or gives way
             try:
-                await ratelimit.acquire(self.store, contract, tenant)
-            except ToolRateLimitedError as exc:
-                raise _LimitExhausted(exc) from None
-            box["attempts"] = attempt
-            tctx = ToolContext(contract.name, key, attempt, tenant, ctx)
-            try:
-                if contract.timeout is not None:
-                    value = await asyncio.wait_for(
-                        contract.invoke(args, key=key, ctx=tctx), contract.timeout
-                    )
+                try:
+                    await ratelimit.acquire(self.store, contract, tenant)
+                except ToolRateLimitedError as exc:
+                    raise _LimitExhausted(exc) from None
+                box["attempts"] = attempt
+                tctx = ToolContext(contract.name, key, attempt, tenant, ctx)
+                try:
+                    value = await _invoke(contract, args, key, tctx)
+                except Exception as raw:
+                    err = classify(raw, contract.name)
+                    if _counts_against_health(err):
+                        trial.failure()
+                    delay = contract.retry.retry_delay(err, attempt)
+                    if delay is None:
+                        contract.retry.schedule.note_give_up(
+                            err, attempt, retry_after_of(err), who=f"tool {contract.name!r}"
+                        )
+                        raise err from (raw if raw is not err else None)
                 else:
-                    value = await contract.invoke(args, key=key, ctx=tctx)
-            except asyncio.CancelledError:
-                raise
-            except Exception as raw:
-                err = classify(raw, contract.name)
-                if breaker is not None and _counts_against_health(err):
-                    breaker.failure()
-                delay = contract.retry.retry_delay(err, attempt)
-                if delay is None:
-                    contract.retry.schedule.note_give_up(
-                        err, attempt, retry_after_of(err), who=f"tool {contract.name!r}"
-                    )
-                    raise err from (raw if raw is not err else None)
-                await asyncio.sleep(delay)
-                continue
-            if breaker is not None:
-                breaker.success()
-            return value
+                    trial.success()
+                    return value
+            finally:
+                trial.release()
+            await asyncio.sleep(delay)
 
     # -- many calls at once ----------------------------------------------------------------
     async def call_many(
@@ -314,10 +318,17 @@ class ToolExecutor:
             asyncio.create_task(self.call(name, args, ctx=ctx, key=k, tenant=tenant))
             for (name, args), k in zip(calls, keys, strict=True)
         ]
-        done, pending = await asyncio.wait(tasks, timeout=timeout)
-        for t in pending:
-            t.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        try:
+            done, _ = await asyncio.wait(tasks, timeout=timeout)
+        finally:  # cancelled itself, or past the timeout: the calls still running stop
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        # every outcome retrieved (none logged as never retrieved); the first escalation or
+        # crash of a call is the batch's
+        raised = [e for t in done if not t.cancelled() and (e := t.exception()) is not None]
+        if raised:
+            raise raised[0]
         out: list[ToolResult] = []
         for (name, _), k, t in zip(calls, keys, tasks, strict=True):
             if t in done and not t.cancelled():
@@ -334,6 +345,58 @@ class ToolExecutor:
                     )
                 )
         return out
+
+
+async def _invoke(contract: ToolContract, args: dict[str, Any], key: str | None, tctx: Any) -> Any:
+    """One attempt under the tool's timeout. A ``CancelledError`` out of the tool while this
+    task is not being cancelled (the tool awaited a future someone else cancelled) is the
+    tool's failure, not a cancellation of the run."""
+    try:
+        if contract.timeout is not None:
+            return await asyncio.wait_for(
+                contract.invoke(args, key=key, ctx=tctx), contract.timeout
+            )
+        return await contract.invoke(args, key=key, ctx=tctx)
+    except asyncio.CancelledError as exc:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+        raise ToolError(
+            f"tool {contract.name!r} raised CancelledError (something it awaited was "
+            "cancelled; the call itself was not)",
+            tool=contract.name,
+        ) from exc
+
+
+class _Trial:
+    """The breaker's view of one attempt: when the breaker let it through as a half-open trial
+    and it ends with neither a success nor a failure that counts (cancelled, refused by the rate
+    limiter, an error that says nothing of the tool's health), its slot is given back."""
+
+    __slots__ = ("breaker", "settled", "trial")
+
+    def __init__(self, breaker: CircuitBreaker | None) -> None:
+        self.breaker = breaker
+        self.settled = False
+        self.trial = False
+        if breaker is not None:
+            breaker.before_call()
+            self.trial = breaker.state is BreakerState.HALF_OPEN
+
+    def success(self) -> None:
+        if self.breaker is not None:
+            self.breaker.success()
+        self.settled = True
+
+    def failure(self) -> None:
+        if self.breaker is not None:
+            self.breaker.failure()
+        self.settled = True
+
+    def release(self) -> None:
+        if self.breaker is not None and self.trial and not self.settled:
+            self.breaker.release()
+        self.settled = True
 
 
 def _counts_against_health(exc: ToolError) -> bool:

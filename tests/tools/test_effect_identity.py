@@ -1,0 +1,81 @@
+"""One journal entry is one effect of one tool: two tools whose idempotency_key rules derive
+the same string are two effects (each tool still gets the user's key), and a record of another
+kind of call or another tool under a key is refused, never handed over as this call's result."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tests.tools.runs import one_node, sqlite_runtime
+from tether import RunContext, RunStatus
+from tether.tools import ToolExecutor, tool
+
+
+async def test_two_tools_deriving_one_key_are_two_effects(tmp_path: Path) -> None:
+    seen: list[tuple[str, str]] = []
+
+    @tool(scope="write", idempotent=True, idempotency_key=lambda a: a["order_id"])
+    def charge(order_id: str, cents: int, idempotency_key: str) -> dict[str, int]:
+        """Charge an order."""
+        seen.append(("charge", idempotency_key))
+        return {"charged": cents}
+
+    @tool(scope="write", idempotent=True, idempotency_key=lambda a: a["order_id"])
+    def ship(order_id: str, address: str, idempotency_key: str) -> dict[str, str]:
+        """Ship an order."""
+        seen.append(("ship", idempotency_key))
+        return {"shipped_to": address}
+
+    tools = ToolExecutor([charge, ship])
+
+    async def act(state: Any, ctx: RunContext) -> dict[str, Any]:
+        a = await tools.call("charge", {"order_id": "1234", "cents": 500}, ctx=ctx)
+        b = await tools.call("ship", {"order_id": "1234", "address": "Main St 1"}, ctx=ctx)
+        return {"out": [a.value, b.value, a.key, b.key]}
+
+    wf = one_node("orders", act)
+    async with sqlite_runtime(tmp_path, wf) as rt:
+        res = await rt.run(wf, {})
+        assert res.status is RunStatus.COMPLETED, res.error
+        assert res.state["out"] == [
+            {"charged": 500},
+            {"shipped_to": "Main St 1"},
+            "1234",
+            "1234",
+        ]
+        assert seen == [("charge", "1234"), ("ship", "1234")], "each tool ran, with your key"
+        effects = await rt.store.list_effects(res.run_id)
+        assert sorted(e.key for e in effects) == ["tool:charge:1234", "tool:ship:1234"]
+
+
+async def test_a_record_of_another_call_is_refused_not_replayed(tmp_path: Path) -> None:
+    made: list[str] = []
+
+    async def first() -> str:
+        made.append("first")
+        return "the first call's result"
+
+    async def second() -> str:
+        made.append("second")
+        return "never"
+
+    async def act(state: Any, ctx: RunContext) -> dict[str, Any]:
+        await ctx.journaled("effect", {"name": "a"}, first, key="shared")
+        return {"out": await ctx.journaled("model", {"name": "b"}, second, key="shared")}
+
+    async def tools_too(state: Any, ctx: RunContext) -> dict[str, Any]:
+        await ctx.journaled("tool", {"tool": "charge", "args": {}}, first, key="same")
+        return {
+            "out": await ctx.journaled("tool", {"tool": "ship", "args": {}}, second, key="same")
+        }
+
+    kinds, names = one_node("kinds", act), one_node("names", tools_too)
+    async with sqlite_runtime(tmp_path, kinds, names) as rt:
+        for wf, what in ((kinds, "holds a effect call, and a model call"), (names, "'charge'")):
+            made.clear()
+            res = await rt.run(wf, {})
+            assert res.status is RunStatus.FAILED
+            assert res.error is not None and res.error["type"] == "IdempotencyConflictError"
+            assert what in res.error["message"]
+            assert made == ["first"], "the second call neither ran nor got the first's result"
