@@ -1,12 +1,15 @@
 """``InProcessEpisodic``: the reference EpisodicMemory, in a dict, for tests and demos.
 
 Exact cosine search over the scope's vectors (numpy) and BM25 over its texts, fused like every
-backend (``fusion.fuse``). Nothing survives the process.
+backend (``fusion.fuse``). Nothing survives the process. Memories are filed by tenant and each
+text is tokenised once, when it is added: a search reads its tenant's memories only, so it
+costs what the scope holds, whatever other tenants hold.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +31,10 @@ class InProcessEpisodic:
         self.clock = clock
         self._memories: dict[str, Memory] = {}
         self._vectors: dict[str, Vectors] = {}
+        self._bags: dict[str, Counter[str]] = {}
+        """Each memory's words (accents off, as FTS5 takes them) and how often each occurs."""
+        self._tenants: dict[str | None, dict[str, None]] = {}
+        """Each tenant's memory ids, oldest first (a dict as an ordered set)."""
         self._lock = asyncio.Lock()
 
     @property
@@ -52,11 +59,20 @@ class InProcessEpisodic:
     async def add_many(self, items: Sequence[NewMemory], *, scope: MemoryScope) -> list[Memory]:
         prepared = records.prepare(items, scope, self.clock)
         vectors = await embed_unit(self.embedder, [m.text for m in prepared])
+        bags = [Counter(fusion.tokens(fusion.fold(m.text))) for m in prepared]
         async with self._lock:
-            for memory, vector in zip(prepared, vectors, strict=True):
+            for memory, vector, bag in zip(prepared, vectors, bags, strict=True):
                 self._memories[memory.id] = memory
                 self._vectors[memory.id] = vector
+                self._bags[memory.id] = bag
+                self._tenants.setdefault(memory.scope.tenant, {})[memory.id] = None
         return prepared
+
+    def _in_scope(self, scope: MemoryScope) -> dict[str, Memory]:
+        """The memories ``scope`` sees, oldest first (its tenant's only are looked at)."""
+        held = self._memories
+        ids = self._tenants.get(scope.tenant, {})
+        return {i: held[i] for i in ids if scope.covers(held[i].scope)}
 
     async def search(
         self,
@@ -76,7 +92,7 @@ class InProcessEpisodic:
         now = self.clock.now() if now is None else validate.timestamp(now, "now")
         pool = fusion.pool_size(k, ranking)
         use_vec, use_kw = fusion.uses(ranking)
-        in_scope = {i: m for i, m in self._memories.items() if scope.covers(m.scope)}
+        in_scope = self._in_scope(scope)
         vector_ids: list[str] = []
         if use_vec and in_scope:
             np = numpy()
@@ -88,14 +104,11 @@ class InProcessEpisodic:
         keyword_ids: list[str] = []
         if use_kw:
             terms = fusion.query_terms(fusion.fold(query))  # accents off, as FTS5 takes them
-            if len(self._memories) >= fusion.PRUNE_FROM:
-                df = {
-                    t: sum(1 for m in self._memories.values() if t in fusion.tokens(m.text))
-                    for t in terms
-                }
-                terms = fusion.prune_terms(terms, df, len(self._memories))
-            docs = {i: fusion.fold(m.text) for i, m in in_scope.items()}
-            keyword_ids = fusion.Bm25().rank(terms, docs, pool)
+            bags = {i: self._bags[i] for i in in_scope}
+            if len(bags) >= fusion.PRUNE_FROM:  # the scope's statistics, no other tenant's
+                df = {t: sum(1 for b in bags.values() if t in b) for t in terms}
+                terms = fusion.prune_terms(terms, df, len(bags))
+            keyword_ids = fusion.Bm25().rank_bags(terms, bags, pool)
         hits = fusion.fuse(vector_ids, keyword_ids, in_scope, now=now, ranking=ranking, k=k)
         if not record_access:
             return hits
@@ -125,6 +138,8 @@ class InProcessEpisodic:
                 if memory is not None and scope.covers(memory.scope):
                     del self._memories[i]
                     del self._vectors[i]
+                    del self._bags[i]
+                    del self._tenants[memory.scope.tenant][i]
                     gone += 1
         return gone
 
@@ -134,10 +149,7 @@ class InProcessEpisodic:
         validate.scope(scope)
         limit = validate.limit(limit)
         after = records.decode_cursor(cursor)
-        rows = sorted(
-            (m for m in self._memories.values() if scope.covers(m.scope)),
-            key=lambda m: (m.created_at, m.id),
-        )
+        rows = sorted(self._in_scope(scope).values(), key=lambda m: (m.created_at, m.id))
         if after is not None:
             rows = [m for m in rows if (m.created_at, m.id) > after]
         page = rows[:limit]
@@ -146,7 +158,7 @@ class InProcessEpisodic:
 
     async def count(self, scope: MemoryScope) -> int:
         validate.scope(scope)
-        return sum(1 for m in self._memories.values() if scope.covers(m.scope))
+        return len(self._in_scope(scope))
 
     async def close(self) -> None:
         return None

@@ -68,14 +68,16 @@ def query_terms(query: str) -> list[str]:
 MAX_DF = 0.05
 """A keyword in more than this share of the memories is dropped from the keyword query..."""
 PRUNE_FROM = 10_000
-"""...once the store holds this many: scoring every match of a word that most memories have
+"""...once the scope searched holds this many: scoring every match of a word that most memories have
 costs a scan of the store and says little about which one is meant (max-df pruning)."""
 
 
 def prune_terms(terms: Sequence[str], df: Mapping[str, float], total: float) -> list[str]:
     """``terms`` less those whose document frequency ``df`` (a count, of ``total``) is above
     ``MAX_DF``; none dropped while ``total`` is under ``PRUNE_FROM``. May return nothing: then
-    the keyword search is skipped (the vector side still runs)."""
+    the keyword search is skipped (the vector side still runs). ``df`` and ``total`` count the
+    searching scope's memories only (every backend): counted over the store, another tenant's
+    writes would change which of this tenant's memories a search finds (and could hide them)."""
     if total < PRUNE_FROM:
         return list(terms)
     return [t for t in terms if df.get(t, 0) <= MAX_DF * total]
@@ -89,9 +91,16 @@ class Bm25:
         self.b = b
 
     def rank(self, terms: Sequence[str], docs: Mapping[K, str], limit: int) -> list[K]:
-        if not terms or not docs:
+        return self.rank_bags(
+            terms, {key: Counter(tokens(text)) for key, text in docs.items()}, limit
+        )
+
+    def rank_bags(
+        self, terms: Sequence[str], bags: Mapping[K, Counter[str]], limit: int
+    ) -> list[K]:
+        """``rank`` over texts already tokenised: each key's token counts."""
+        if not terms or not bags:
             return []
-        bags = {key: Counter(tokens(text)) for key, text in docs.items()}
         n = len(bags)
         avg = sum(sum(b.values()) for b in bags.values()) / n or 1.0
         df = {t: sum(1 for b in bags.values() if t in b) for t in terms}

@@ -140,7 +140,10 @@ class PgMemory(SqlEpisodicBase):
         much bigger than the statistics say)."""
         self.table = f"{POSTGRES.prefix}memories"
         self._insert_sql = insert_sql(self.table)
-        self._stats: tuple[float, float, dict[str, float]] | None = None
+        self._stats: tuple[float, float] | None = None
+        """When the table's size was read, and the size."""
+        self._sizes: dict[tuple[Any, ...], tuple[float, int]] = {}
+        """Each scope's size (its WHERE and parameters) and when it was counted."""
         self.kg = SqlKnowledgeGraph(
             self.db.begin, POSTGRES, clock=clock, functional_relations=functional_relations
         )
@@ -220,8 +223,8 @@ class PgMemory(SqlEpisodicBase):
         or the scope is small) is replaced by an exact search of the scope. Ties (equal
         distance, equal keyword rank) go to the smaller id."""
         where, params = scope_filter(scope)
-        total, df = await self._table_stats()
-        terms = fusion.prune_terms(terms, df, total)
+        total = await self._table_size()
+        terms = await self._prune(terms, where, params)
         exact = total + self._added < self.exact_below
         parts: list[str] = []
         args: list[Any] = []
@@ -262,30 +265,54 @@ class PgMemory(SqlEpisodicBase):
         kw = sorted((r[1], r[2]) for r in rows if r[0] == "k")
         return [i for _, i in vec], [i for _, i in kw], found
 
-    async def _table_stats(self) -> tuple[float, dict[str, float]]:
-        """How many memories the table holds, and how many hold each of its most common words
-        (``fusion.prune_terms`` drops the terms most memories have), from the server's
-        statistics (the live row count, the planner's statistics of the ``words`` column),
-        refreshed every minute."""
+    async def _table_size(self) -> float:
+        """How many memories the table holds (whether to search exactly), from the server's
+        statistics (the live row count), refreshed every minute."""
         now = time.monotonic()
         if self._stats is None or now - self._stats[0] > 60:
             async with self.db.statement() as tx:
                 rows = await tx.fetch(
-                    "SELECT GREATEST(c.reltuples, COALESCE(t.n_live_tup, 0)), "
-                    "s.most_common_elems::text::text[], s.most_common_elem_freqs "
-                    "FROM pg_class c LEFT JOIN pg_stat_user_tables t ON t.relid = c.oid "
-                    "LEFT JOIN pg_stats s ON s.tablename = c.relname AND s.attname = 'words' "
-                    "AND s.schemaname = current_schema() "
+                    "SELECT GREATEST(c.reltuples, COALESCE(t.n_live_tup, 0)) FROM pg_class c "
+                    "LEFT JOIN pg_stat_user_tables t ON t.relid = c.oid "
                     "WHERE c.oid = CAST(? AS regclass)",
                     [self.table],
                 )
-            total = max(float(rows[0][0] or 0), 0.0) if rows else 0.0
-            elems, freqs = (rows[0][1], rows[0][2]) if rows else (None, None)
-            df = dict(zip(elems or [], [f * total for f in (freqs or [])], strict=False))
-            self._stats = (now, total, df)
+            self._stats = (now, max(float(rows[0][0] or 0), 0.0) if rows else 0.0)
             self._added = 0
-        _, total, df = self._stats
-        return total, df
+        return self._stats[1]
+
+    async def _prune(self, terms: list[str], where: str, params: list[Any]) -> list[str]:
+        """Drop the terms most of the scope's memories have (``fusion.prune_terms``), counted
+        in the scope (``where``) alone: counts of the table would let another tenant's writes
+        hide this tenant's memories. The scope's size is kept a minute; a scope of
+        ``PRUNE_FROM`` memories or more costs one more round trip, each term counted through
+        the keyword index up to one past the limit."""
+        if not terms:
+            return terms
+        n = await self._scope_size(where, params)
+        if n < fusion.PRUNE_FROM:
+            return terms
+        async with self.db.statement() as tx:
+            rows = await tx.fetch(
+                f"SELECT u.t, (SELECT COUNT(*) FROM (SELECT 1 FROM {self.table} WHERE {where} "
+                "AND words @@ to_tsquery('simple', u.t) LIMIT ?) x) "
+                "FROM unnest(CAST(? AS text[])) AS u(t)",
+                [*params, int(fusion.MAX_DF * n) + 1, terms],
+            )
+        return fusion.prune_terms(terms, {t: float(c) for t, c in rows}, n)
+
+    async def _scope_size(self, where: str, params: list[Any]) -> int:
+        """How many memories the scope holds, counted at most once a minute."""
+        key = (where, *params)
+        now = time.monotonic()
+        seen = self._sizes.get(key)
+        if seen is None or now - seen[0] > 60:
+            if len(self._sizes) >= 4096:  # many scopes: start over rather than grow
+                self._sizes.clear()
+            async with self.db.statement() as tx:
+                rows = await tx.fetch(f"SELECT COUNT(*) FROM {self.table} WHERE {where}", params)
+            seen = self._sizes[key] = (now, int(rows[0][0]))
+        return seen[1]
 
     async def _touch(self, ids: list[str], now: float) -> None:
         async with self.db.statement() as tx:

@@ -150,7 +150,7 @@ class SqliteMemory(SqlEpisodicBase):
             ann.catch_up(db, autosave=False)
             vkeys = self._vector_keys(db, ann, qvec, scope, pool) if qvec is not None else []
             kkeys: list[int] = []
-            kept = self._prune(db, ann, terms)
+            kept = self._prune(db, terms, where, params)
             if kept:
                 match = " OR ".join(f'"{t}"' for t in kept)
                 kkeys = [
@@ -182,18 +182,40 @@ class SqliteMemory(SqlEpisodicBase):
                 await self._thread.call(ann.try_save)
             return found
 
-    def _prune(self, db: sqlite3.Connection, ann: AnnIndex, terms: list[str]) -> list[str]:
-        """Drop the terms most memories have (``fusion.prune_terms``; counts from fts5vocab)."""
-        if not terms or len(ann) < fusion.PRUNE_FROM:
+    def _prune(
+        self, db: sqlite3.Connection, terms: list[str], where: str, params: list[Any]
+    ) -> list[str]:
+        """Drop the terms most of the scope's memories have (``fusion.prune_terms``), counted
+        in the scope (``where``) alone: the store's counts would let another tenant's writes
+        hide this tenant's memories. fts5vocab's store-wide counts bound the scope's from
+        above, so a term that few memories of the store hold is kept without counting; the
+        others are counted in the scope, stopping past the limit."""
+        if not terms:
             return terms
-        df = dict(
+        floor = fusion.MAX_DF * fusion.PRUNE_FROM  # no term under it is ever dropped
+        keys = {t: fusion.fold(t).lower() for t in terms}  # as FTS5 indexes it
+        words = sorted(set(keys.values()))
+        store_df = dict(
             db.execute(
                 f"SELECT term, doc FROM {self.table}_vocab WHERE term IN "
-                f"({placeholders(len(terms))})",
-                terms,
+                f"({placeholders(len(words))})",
+                words,
             ).fetchall()
         )
-        return fusion.prune_terms(terms, df, len(ann))
+        suspects = [t for t in terms if store_df.get(keys[t], 0) > floor]
+        if not suspects:
+            return terms
+        total = db.execute(f"SELECT COUNT(*) FROM {self.table} m WHERE {where}", params)
+        n = int(total.fetchone()[0])
+        limit = int(fusion.MAX_DF * n) + 1
+        df: dict[str, float] = {}
+        for t in suspects if n >= fusion.PRUNE_FROM else []:
+            df[t] = db.execute(  # the scope's count, up to one past the limit
+                f"SELECT COUNT(*) FROM (SELECT 1 FROM {self.table}_fts f JOIN {self.table} m "
+                f"ON m.key = f.rowid WHERE {self.table}_fts MATCH ? AND {where} LIMIT ?)",
+                [f'"{t}"', *params, limit],
+            ).fetchone()[0]
+        return fusion.prune_terms(terms, df, n)
 
     def _vector_keys(
         self,
