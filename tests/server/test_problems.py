@@ -64,6 +64,9 @@ def test_bad_cursors_are_422_never_500(server: Server) -> None:
     assert "first page" in problem(c.get("/v1/runs", params={"cursor": gone}), 422)["detail"]
     r = c.get(f"/v1/runs/{run_id}/events/stream", headers={"Last-Event-ID": "abc"})
     problem(r, 422)
+    for odd in ("1_0", "+2", "-1", "1e3", str(2**70)):  # '1_0' read as 10 skipped 10 events
+        r = c.get(f"/v1/runs/{run_id}/events/stream", headers={"Last-Event-ID": odd})
+        problem(r, 422)
     # well-formed cursors holding a number no store can bind were a 500 (OverflowError)
     for kind in ("steps", "events"):
         huge = paging.encode(kind, 10**20)
@@ -71,6 +74,25 @@ def test_bad_cursors_are_422_never_500(server: Server) -> None:
         problem(c.get(f"/v1/runs/{run_id}/{path}", params={"cursor": huge}), 422)
     last = paging.encode("events", paging.MAX_POSITION)  # the largest a cursor holds: the end
     assert c.get(f"/v1/runs/{run_id}/events", params={"cursor": last}).json()["items"] == []
+    # hand-made run cursors holding what no id holds were a 500 (UnicodeEncodeError; a
+    # DataError for a NUL on PostgreSQL)
+    for odd in ("\ud800", "a\x00b", "", "x" * 201, "a b"):
+        problem(c.get("/v1/runs", params={"cursor": paging.encode("runs", odd)}), 422)
+
+
+def test_a_nul_in_a_text_field_or_a_filter_is_a_422(server: Server) -> None:
+    """On PostgreSQL these were 500s (DataError: text cannot hold NUL)."""
+    c = server.client
+    for field in ("idempotency_key", "queue", "thread_id"):
+        body = {"workflow": "echo", "input": {"text": "a"}, field: "x\x00y"}
+        assert "NUL" in problem(c.post("/v1/runs", json=body), 422)["detail"]
+    for name in ("workflow", "thread_id", "parent_run_id"):
+        assert "NUL" in problem(c.get("/v1/runs", params={name: "a\x00b"}), 422)["detail"]
+    problem(c.get("/v1/approvals", params={"run_id": "a\x00b"}), 422)
+    run_id = server.submit("ask", {"question": "q"})
+    server.wait(run_id, "ESCALATED")
+    problem(c.post(f"/v1/runs/{run_id}/cancel", json={"reason": "a\x00b"}), 422)
+    assert c.get(f"/v1/runs/{run_id}").json()["status"] == "ESCALATED"
 
 
 def test_a_body_over_the_limit_is_a_413(tmp_path: Any) -> None:

@@ -29,7 +29,7 @@ from tether.governance.approvals_resume import audit_outside, audit_sink, resume
 from tether.governance.approvals_tally import complete, may_decide, who
 from tether.governance.approvals_void import listed, mark_void, run_ended
 from tether.graph.extensions import on_run_cancelled, register_runtime_extension
-from tether.graph.state import check_storable
+from tether.graph.state import check_text
 from tether.store.approvals import (
     APPROVED,
     PENDING,
@@ -90,7 +90,7 @@ class Approvals:
         for name, value in (("approver id", approver_id), ("role", role)):
             if not isinstance(value, str) or not value.strip():
                 raise InvalidInputError(f"the {name} must be a non-empty string, got {value!r}")
-        check_storable(approver_id=approver_id, role=role)
+        check_text(approver_id=approver_id, role=role)
         pem = public_pem(public_key)
         for other in await self.store.list_approvers():
             if other.public_key == pem and other.approver_id != approver_id:
@@ -128,7 +128,7 @@ class Approvals:
     async def _decide(
         self, approval_id: str, approver_id: str, signature: str, decision: str, reason: str
     ) -> ApprovalRecord:
-        check_storable(approver=approver_id, reason=reason)
+        check_text(approver=approver_id, reason=reason)
         approver = await self.store.get_approver(approver_id)
         if approver is None:
             raise ApprovalSignatureError(

@@ -62,7 +62,7 @@ from tether.graph.runtime_reads import EVENT_PAGE as EVENT_PAGE
 from tether.graph.runtime_reads import RunReads
 from tether.graph.runtime_retention import RetentionSweeps
 from tether.graph.runtime_timers import TimersAndSchedules
-from tether.graph.state import check_storable
+from tether.graph.state import check_storable, check_text
 from tether.graph.subgraph import run_subgraph
 from tether.graph.threads import (
     REQUEST_KEY,
@@ -379,15 +379,15 @@ class Runtime(
             isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1
         ):
             raise InvalidInputError(f"max_steps must be an int >= 1, got {max_steps!r}")
-        check_storable(
+        check_text(
             run_id=run_id,
             idempotency_key=idempotency_key,
             thread_id=thread_id,
             queue=queue,
             tenant=tenant,
             actor=actor,
-            metadata=metadata,
         )
+        check_storable(metadata=metadata)
         placed = placement(queue, priority, tenant, delay, self.clock.now())
         execute = execute and delay is None
         if not execute and has_capability(self.store, QueueControl):  # backpressure

@@ -37,7 +37,7 @@ from tether.core.errors import (
 )
 from tether.graph.cron_slots import check_cron, check_timezone, latest_slot, next_slot
 from tether.graph.queueing import placement
-from tether.graph.state import check_storable
+from tether.graph.state import check_text
 from tether.graph.timers import timer_store
 from tether.store.timers import Schedule, TimerStore
 
@@ -64,7 +64,7 @@ async def put_schedule(
     name = wf.name if name is None else name
     if not isinstance(name, str) or not name:
         raise InvalidInputError("a schedule's name must be a non-empty string")
-    check_storable(name=name)
+    check_text(name=name)
     check_cron(cron)
     check_timezone(timezone)
     placement(queue, priority, tenant, None, 0.0)  # the same checks as start()'s

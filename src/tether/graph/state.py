@@ -225,13 +225,28 @@ def _advice(what: str) -> str:
 def check_storable(**named: Any) -> None:
     """Raise InvalidInputError for the first named argument holding what tether cannot store
     (``serde.unstorable``): a run id, key, thread, queue or metadata would otherwise fail at
-    the write with the database driver's own error."""
+    the write with the database driver's own error. Strings kept in a text column (ids, keys,
+    names, reasons) are checked with ``check_text`` as well."""
     for name, value in named.items():
         bad = serde.unstorable(value)
         if bad is not None:
             raise InvalidInputError(
                 f"{name}={_short(value)} {_holds(name, bad)}; it is stored as JSON or text: "
                 f"{_advice(bad[1])}"
+            )
+
+
+def check_text(**named: Any) -> None:
+    """``check_storable`` for the strings among ``named`` kept in a text column (ids, keys,
+    names, reasons), which also refuses a NUL character: PostgreSQL's text cannot hold one
+    (a JSON value can, escaped), so it is refused on every backend alike, named, instead of
+    failing at the write with the driver's DataError."""
+    check_storable(**named)
+    for name, value in named.items():
+        if isinstance(value, str) and "\x00" in value:
+            raise InvalidInputError(
+                f"{name}={_short(value)} holds a NUL character (\\x00); it is stored as text, "
+                "which cannot hold one: remove it"
             )
 
 

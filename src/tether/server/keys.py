@@ -21,7 +21,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from tether.core.errors import InvalidInputError
 from tether.core.tenants import check_tenant_name
-from tether.graph.state import check_storable
+from tether.graph.state import check_text
 from tether.store.api_keys import SCOPES as SCOPES
 from tether.store.api_keys import ApiKeyRecord, ApiKeyStore
 
@@ -95,7 +95,7 @@ async def create_key(
     store: ApiKeyStore, tenant: str, scopes: Iterable[str], name: str = ""
 ) -> tuple[ApiKeyRecord, str]:
     """Store a new key (its hash) and return its record and the key, shown this once."""
-    check_storable(name=name)
+    check_text(name=name)
     key_id, key = new_key()
     rec = ApiKeyRecord(key_id, check_tenant(tenant), hash_key(key), check_scopes(scopes), name)
     return await store.put_api_key(rec), key

@@ -9,9 +9,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from typing import Any
 
 from tether.server.problems import ApiProblem
+from tether.server.schemas import ID_PATTERN
 from tether.store.paging import MAX_POSITION
 
 DEFAULT_LIMIT = 50
@@ -51,7 +53,9 @@ def decode_int(kind: str, cursor: str) -> int:
 
 
 def decode_str(kind: str, cursor: str) -> str:
+    """An id cursor: an id as the API's paths take them (a hand-made one holding a lone
+    surrogate or a NUL would otherwise reach the store's text columns)."""
     value = decode(kind, cursor)
-    if not isinstance(value, str) or not value:
+    if not isinstance(value, str) or re.fullmatch(ID_PATTERN, value) is None:
         raise _bad(cursor)
     return str(value)

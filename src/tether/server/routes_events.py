@@ -15,6 +15,7 @@ from tether.server.schemas import EventPage, RunId
 from tether.server.services import Services
 from tether.server.stream_auth import REVOKED_FRAME, key_alive, while_authorised
 from tether.server.strict_query import known_query
+from tether.store.paging import MAX_POSITION
 
 SSE_TYPE = "text/event-stream"
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -30,11 +31,11 @@ def _after(after: int | None, cursor: str | None, last_event_id: str | None) -> 
     if cursor:
         return paging.decode_int("events", cursor)
     if last_event_id is not None and last_event_id.strip():
-        try:
-            seq = int(last_event_id.strip())
-        except ValueError:
-            seq = -1
-        if seq < 0:
+        text = last_event_id.strip()
+        # the ids this stream sends are plain digits: int() would also read '1_0' as 10
+        # (skipping events 1 to 10) and '+2', '٣' (another script's digits) as numbers
+        seq = int(text) if text.isascii() and text.isdigit() else -1
+        if seq < 0 or seq > MAX_POSITION:
             raise ApiProblem(
                 422,
                 f"Last-Event-ID {last_event_id[:40]!r} is not an event seq (an integer >= 0)",

@@ -50,6 +50,14 @@ async def known_query(request: Request) -> None:
     names = _known(request.scope.get("route"))
     if names is None:
         return
+    nul = sorted({k for k, v in request.query_params.multi_items() if "\x00" in v})
+    if nul:  # no id, name or filter holds one (PostgreSQL's text cannot: a 500 otherwise)
+        raise ApiProblem(
+            422,
+            f"query parameter {nul[0][:40]!r} holds a NUL character (%00); no id, name or "
+            "filter holds one",
+            kind="validation",
+        )
     unknown = sorted({k for k in request.query_params if k not in names})
     if unknown:
         takes = ", ".join(sorted(names)) or "none"

@@ -211,6 +211,13 @@ class MemoryStore(
         except KeyError:
             raise RunNotFoundError(run_id) from None
 
+    def _tenant_run(self, run_id: str, tenant: str | None) -> RunRecord:
+        """A cursor's run; another tenant's is no run of a listing of ``tenant``'s."""
+        run = self._run(run_id)
+        if tenant is not None and run.tenant != tenant:
+            raise RunNotFoundError(run_id)
+        return run
+
     async def get_run(self, run_id: str) -> RunRecord:
         return copy.copy(self._run(run_id))
 
@@ -234,9 +241,9 @@ class MemoryStore(
         offset, limit = check_page(before, after, offset, limit)
         lower = upper = None
         if before is not None:
-            upper = _position(self._run(before))
+            upper = _position(self._tenant_run(before, tenant))
         if after is not None:
-            lower = _position(self._run(after))
+            lower = _position(self._tenant_run(after, tenant))
         runs = [
             r
             for r in self._runs.values()

@@ -131,7 +131,7 @@ class Statements:
         self.get_run_by_key = q(f"SELECT {self.run_select} FROM {p}runs WHERE idempotency_key = ?")
         self.insert_input = q(f"INSERT INTO {p}run_inputs (run_id, input) VALUES (?, ?)")
         self.run_token = q(f"SELECT lease_token FROM {p}runs WHERE run_id = ?")
-        self.run_created = q(f"SELECT created_at FROM {p}runs WHERE run_id = ?")
+        self.run_created = q(f"SELECT created_at, tenant FROM {p}runs WHERE run_id = ?")
         self.insert_run = q(
             f"INSERT INTO {p}runs ({run_cols}) VALUES ({_marks(len(RUN_COLUMNS))}) "
             "ON CONFLICT DO NOTHING RETURNING run_id"

@@ -270,7 +270,7 @@ class SqlStore(
             common.append(tenant)
         if cursor_id is not None:
             row = await self._fetch_one(self._sql.run_created, (cursor_id,))
-            if row is None:
+            if row is None or (tenant is not None and row[1] != tenant):  # not its to know
                 raise RunNotFoundError(cursor_id)
             common += (row[0], cursor_id)
         if limit <= 0 or (status is not None and not status):

@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tether.core.errors import InvalidInputError
+from tether.core.errors import InvalidInputError, RunNotFoundError
 from tether.store.api_keys import ApiKeyRecord, ApiKeyStore
 from tether.store.approvals import ApprovalRecord, ApprovalStore
 from tether.store.protocol import RunStore
@@ -97,6 +97,13 @@ class ApiKeyConformance(StoreTestBase):
             "r2",
             "r0",
         ]
+        # another tenant's run is no cursor of acme's listing: as unknown as a made-up id
+        # (before, the page came back placed by globex's run, telling acme it exists and when)
+        cursors: list[dict[str, Any]] = [{"before": "r3"}, {"after": "r1"}, {"before": "x"}]
+        for cursor in cursors:
+            with pytest.raises(RunNotFoundError):
+                await store.list_runs(tenant="acme", **cursor)
+        assert [r.run_id for r in await store.list_runs(before="r3")] == ["r2", "r1", "r0"]
 
     async def test_a_tenant_lists_only_its_approvals(
         self, store: RunStore, clock: FakeClock
