@@ -223,7 +223,13 @@ async def test_an_approval_over_other_arguments_does_not_authorise_the_call() ->
         same = GovernedCall("tool", "refund", {"amount": 40}, key=rec.intent["call_key"])
         got = await granted(scope, same)
         assert isinstance(got, ApprovalRecord) and got.approval_id == aid
-        assert await granted(scope, same) is None  # used: once
+        # asked again before its outcome is journaled, it is the same call, retried
+        again = await granted(scope, same)
+        assert again is not None and again.approval_id == aid
+        key = rec.intent["call_key"]
+        await store.record_intent(run_id, key, "tool", {"tool": "refund", "args": {"amount": 40}})
+        await store.record_result(run_id, key, result="refunded 40")
+        assert await granted(scope, same) is None  # its call ran: used, once
 
 
 async def test_a_signature_that_no_longer_verifies_voids_the_approval() -> None:

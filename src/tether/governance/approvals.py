@@ -2,8 +2,9 @@
 
 For the policy engine: ``request_approval(scope, call, reason=..., rule=ApprovalRule(...))``
 parks the run on an approval request for the exact call; ``granted(scope, call)`` returns the
-approved, signature-verified request for exactly that call (and uses it up), or None, and
-refuses a rejected one with ``PolicyViolationError``.
+approved, signature-verified request for exactly that call (used by that call until its
+outcome is journaled), or None, and refuses a rejected one with ``PolicyViolationError`` each
+time the call is made.
 
 For people: ``Approvals(runtime_or_store)`` lists, shows, approves and rejects (each decision an
 Ed25519 signature over the exact intent: ``sign(private_key, approval)``), and registers
@@ -30,11 +31,11 @@ from tether.governance.approvals_keys import (
 from tether.governance.approvals_request import (
     APPROVAL_DEADLINE,
     approval_store,
-    granted,
     intent_of,
     request_approval,
 )
 from tether.governance.approvals_rule import ApprovalRule, Escalate
+from tether.governance.approvals_use import granted
 from tether.store.approvals import ApprovalRecord, ApprovalStore, Approver
 
 approval_deadline = _deadline.approval_deadline

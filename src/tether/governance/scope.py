@@ -11,7 +11,7 @@ and the audit trail every decision goes to.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,17 @@ from tether.store.protocol import RunStore
 from tether.store.types import RunRecord
 
 log = logging.getLogger(__name__)
+
+
+REFUSED_UNDO = "_on_refused"
+"""Where ``on_refused`` keeps its undos in ``call.scratch``."""
+
+
+def on_refused(call: GovernedCall, undo: Callable[[], Awaitable[None]]) -> None:
+    """Have ``undo`` awaited if ``call`` is stopped before it runs after all (a later part
+    refuses it): what a part took for the call in ``before_call`` that is not a reservation
+    its own ``after_call`` settles (an approval the call used is given back)."""
+    call.scratch.setdefault(REFUSED_UNDO, []).append(undo)
 
 
 class GovernancePart:
@@ -126,6 +137,7 @@ class RunGovernor:
                 failed = CallOutcome(False, error=None)
                 for earlier in reversed(asked[:-1]):
                     await earlier.after_call(scope, call, failed)
+                await _undo(call)
                 raise
 
     async def after_call(self, run: Any, call: GovernedCall, outcome: CallOutcome) -> None:
@@ -151,6 +163,16 @@ class RunGovernor:
                 await part.end_execution(self.store, self.run)
             except Exception:
                 log.exception("run %s: %s could not flush at its end", self.run.run_id, part)
+
+
+async def _undo(call: GovernedCall) -> None:
+    """The ``on_refused`` undos of a call that will not run; one that fails is logged, never
+    raised over why the call was stopped."""
+    for undo in reversed(call.scratch.pop(REFUSED_UNDO, [])):
+        try:
+            await undo()
+        except Exception:
+            log.exception("%s call %s: an undo of its refusal failed", call.kind, call.name)
 
 
 @dataclass(slots=True)
