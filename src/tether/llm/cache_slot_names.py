@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from tether.llm import cache_slot_poles as p
 from tether.llm import cache_slot_words as w
 from tether.llm.cache_slot_scanner import Scanner, rx
 
@@ -32,7 +33,7 @@ def names(s: Scanner) -> None:
 def _polarity_pattern() -> tuple[re.Pattern[str], dict[str, tuple[str, str]]]:
     groups: dict[str, tuple[str, str]] = {}
     parts: list[str] = []
-    for axis, poles in w.POLARITY.items():
+    for axis, poles in p.POLARITY.items():
         for pole, pattern in poles.items():
             name = f"p{len(groups)}"
             groups[name] = (axis, pole)
@@ -44,9 +45,9 @@ _POLARITY, _POLE_OF = _polarity_pattern()
 
 
 def polarity(s: Scanner) -> None:
-    for m in s.take(w.NEGATIONS):
+    for m in s.take(p.NEGATIONS):
         s.consume(m, "negation", "not")
-    for m in s.take(w.UP_DOWN):
+    for m in s.take(p.UP_DOWN):
         s.poles.append(("amount", "increase" if m[1].lower() == "up" else "decrease"))
     for m in s.take(_POLARITY):
         s.poles.append(_POLE_OF[m.lastgroup or ""])
@@ -79,4 +80,5 @@ def entities(s: Scanner) -> None:
                 names[-1] = (names[-1][0], m.start() + len(bare))  # "New York": one name
             else:
                 names.append((m.start(), m.start() + len(bare)))
-    s.exact.extend(("entity", s.text[a:b].lower()) for a, b in names)
+    for a, b in names:
+        s.note("entity", s.text[a:b].lower(), a)

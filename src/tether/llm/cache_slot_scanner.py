@@ -5,6 +5,7 @@ steps share."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
 
@@ -18,6 +19,7 @@ class Scanner:
         self.original = text
         self.text = text
         self.exact: list[tuple[str, str]] = []
+        self.at: list[int] = []  # where each of ``exact`` was read
         self.poles: list[tuple[str, str]] = []
         self._read: list[tuple[int, int]] = []
 
@@ -35,8 +37,13 @@ class Scanner:
     ) -> None:
         """Mark ``match`` (or one of its groups) read, noting the slot ``kind: value``."""
         if kind is not None:
-            self.exact.append((kind, value))
+            self.note(kind, value, match.start(group))
         self._read.append(match.span(group))
+
+    def note(self, kind: str, value: str, at: int) -> None:
+        """The slot ``kind: value``, read at ``at`` (where it stands among its kind)."""
+        self.exact.append((kind, value))
+        self.at.append(at)
 
     def before(self, match: re.Match[str], span: int = 40) -> str:
         return self.text[max(0, match.start() - span) : match.start()]
@@ -56,30 +63,35 @@ class Scanner:
 
 
 def rx(pattern: str, flags: int = re.IGNORECASE) -> re.Pattern[str]:
-    """A pattern of the steps: case-insensitive unless told otherwise."""
+    """A pattern of the steps: case-insensitive unless told otherwise. A leading ``\\b`` is
+    written as "no word character before" (it means the same here, and the regex engine
+    tries the long alternations after it at half the places)."""
+    if pattern.startswith(r"\b"):
+        pattern = r"(?<!\w)(?=\w)" + pattern[2:]
     return re.compile(pattern, flags)
 
 
-def number(raw: str, multiplier: str | None = None) -> str:
-    """'1,234.50' -> '1234.5'; with 'k' -> thousands."""
+_SCALES = {
+    "k": 1000, "thousand": 1000, "m": 10**6, "mm": 10**6, "mn": 10**6, "mil": 10**6,
+    "million": 10**6, "b": 10**9, "bn": 10**9, "bil": 10**9, "billion": 10**9,
+    "trillion": 10**12,
+}  # fmt: skip
+
+
+def number(raw: str, multiplier: str | None = None, as_written: bool = False) -> str:
+    """'1,234.50' -> '1234.5', '-.5' -> '-0.5'; with 'k' (m, bn...) -> thousands (millions...).
+    ``as_written`` keeps the digits of a number with no multiplier as they are ('3.10', '0042':
+    a version or an id), less the commas."""
+    digits = raw.replace(",", "")
+    sign, digits = ("-", digits[1:]) if digits.startswith("-") else ("", digits)
+    if not digits.isascii():  # other scripts' digits: ١٢٣٤ is 1234
+        digits = "".join(str(unicodedata.digit(c, c)) if c.isdigit() else c for c in digits)
+    digits = "0" + digits if digits.startswith(".") else digits
     try:
-        value = Decimal(raw.replace(",", ""))
+        value = Decimal(digits)
     except InvalidOperation:
         return raw.lower()
-    if multiplier and multiplier.strip().lower() in ("k", "thousand"):
-        value *= 1000
-    elif multiplier and multiplier.strip().lower() in ("m", "million"):
-        value *= 1_000_000
-    elif multiplier and multiplier.strip().lower() in ("bn", "billion"):
-        value *= 1_000_000_000
-    return format(value.normalize(), "f")
-
-
-def unit(raw: str | None) -> str:
-    """' gb' for 'GB', ' min' for 'minutes'; '' for no unit."""
-    if not raw:
-        return ""
-    unit = raw.lower().strip()
-    if unit not in w.UNITS and unit.endswith("s"):
-        unit = unit[:-1]
-    return " " + w.UNITS.get(unit, unit)
+    scale = _SCALES.get((multiplier or "").strip().lower(), 1)
+    if as_written and scale == 1:
+        return sign + digits
+    return sign + format((value * scale).normalize(), "f")

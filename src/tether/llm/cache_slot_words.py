@@ -1,5 +1,5 @@
-"""The word lists and patterns behind ``cache_slots``: units, months, weekdays, relative times,
-frequencies, environments, negations, polarity axes and a small gazetteer. Plain data, English
+"""The word lists and patterns behind ``cache_slots``: number words, months, weekdays, relative
+times, frequencies, environments, plan names and a small gazetteer. Plain data, English
 only; each table says what it maps to."""
 
 from __future__ import annotations
@@ -11,15 +11,16 @@ def _words(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
 
-# A number as people write it: 1234, 1,234, 12.5, 1,234.50 (commas group thousands).
-NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
+# A number as people write it: 1234, 1,234, 12.5, .5, 1,234.50 (commas group thousands).
+NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+"
 
 NUMBER_WORDS = {
     "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
     "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
     "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18,
     "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60,
-    "seventy": 70, "eighty": 80, "ninety": 90, "hundred": 100, "thousand": 1000, "dozen": 12,
+    "seventy": 70, "eighty": 80, "ninety": 90, "hundred": 100, "thousand": 1000,
+    "million": 1_000_000, "dozen": 12,
 }  # fmt: skip
 ORDINAL_WORDS = {
     "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7,
@@ -31,26 +32,6 @@ ONE_AS_PRONOUN = re.compile(
     r"new|right|into|other|one)\s+$",
     re.IGNORECASE,
 )
-
-UNITS = {
-    "%": "%", "percent": "%", "per cent": "%", "pct": "%",
-    "kb": "kb", "kilobyte": "kb", "mb": "mb", "megabyte": "mb", "gb": "gb", "gig": "gb",
-    "gigabyte": "gb", "tb": "tb", "terabyte": "tb",
-    "ms": "ms", "millisecond": "ms", "s": "s", "sec": "s", "second": "s",
-    "min": "min", "minute": "min", "h": "h", "hr": "h", "hour": "h", "day": "day",
-    "wk": "week", "week": "week", "mo": "month", "month": "month", "yr": "year", "year": "year",
-    "x": "x", "time": "x",
-}  # fmt: skip
-UNIT_PATTERN = "|".join(
-    sorted((re.escape(u) + ("s?" if u[-1].isalpha() and len(u) > 1 else "") for u in UNITS),
-           key=len, reverse=True)
-)  # fmt: skip
-
-CURRENCIES = {
-    "$": "usd", "usd": "usd", "dollar": "usd", "buck": "usd", "€": "eur", "eur": "eur",
-    "euro": "eur", "£": "gbp", "gbp": "gbp", "pound": "gbp", "¥": "jpy", "jpy": "jpy",
-    "yen": "jpy", "chf": "chf", "cad": "cad", "aud": "aud", "cent": "usd-cent",
-}  # fmt: skip
 
 FULL_MONTHS = _words(
     """january february march april may june july august september october november december"""
@@ -109,108 +90,6 @@ GAZETTEER = _words(
      indonesia vietnam thailand philippines israel egypt nigeria kenya russia ukraine greece
      romania hungary english spanish french german italian portuguese dutch swedish polish
      russian chinese mandarin japanese korean arabic hindi turkish greek"""
-)
-
-NEGATIONS = re.compile(
-    r"\b(?:not|no|never|none|nothing|nobody|nowhere|neither|nor|without|cannot|unable|"
-    r"dont|doesnt|didnt|cant|wont|isnt|arent|wasnt|werent|shouldnt|wouldnt|couldnt|hasnt|"
-    r"havent|hadnt)\b|\b\w+n't\b",
-    re.IGNORECASE,
-)
-
-
-def _v(*stems: str) -> str:
-    """Regular forms of each stem: "increas" -> increase, increases, increased, increasing."""
-    return "|".join(f"{s}(?:e|es|ed|ing|s|d)?" for s in stems)
-
-
-# axis -> pole -> regex alternatives. Two questions conflict on an axis when both name a pole of
-# it and the poles differ ("increase" vs "decrease"); a pole named by one question only is fine.
-POLARITY: dict[str, dict[str, str]] = {
-    "amount": {
-        "increase": _v("increas", "rais", "boost", "extend", "grow")
-        + r"|higher|grew|grown|bump(?:s|ed|ing)? up",
-        "decrease": _v("decreas", "lower", "reduc", "shrink", "shorten") + r"|cut(?:s|ting)?",
-    },
-    "toggle": {
-        "enable": _v("enabl", "activat") + r"|(?:turn|switch)(?:s|ed|ing)? on",
-        "disable": _v("disabl", "deactivat") + r"|(?:turn|switch)(?:s|ed|ing)? off",
-    },
-    "membership": {
-        "add": r"add(?:s|ed|ing)?|" + _v("creat", "insert"),
-        "remove": _v("remov", "delet", "eras") + r"|get(?:ting)? rid of",
-    },
-    "order": {
-        "before": r"before|prior to|earlier than|ahead of",
-        "after": r"after|later than",
-    },
-    "state": {"open": _v("open", "reopen"), "close": _v("clos") + r"|shut"},
-    "trade": {"buy": _v("buy", "purchas") + "|bought", "sell": _v("sell") + "|sold"},
-    "plan": {"upgrade": _v("upgrad"), "downgrade": _v("downgrad")},
-    "session": {
-        "login": r"(?:log(?:ged|ging)?|sign(?:s|ed|ing)?) (?:in|on)(?:to)?|login|signin|logon",
-        "logout": r"(?:log(?:ged|ging)?|sign(?:s|ed|ing)?) (?:out|off)|logout|signout",
-        "signup": r"sign(?:s|ed|ing)? up|signup|" + _v("register"),
-    },
-    "transfer": {"import": _v("import"), "export": _v("export")},
-    "transfer-file": {"upload": _v("upload"), "download": _v("download")},
-    "lock": {"lock": _v("lock"), "unlock": _v("unlock")},
-    "subscription": {
-        "subscribe": _v("subscrib") + r"|opt(?:s|ed|ing)? in",
-        "unsubscribe": _v("unsubscrib") + r"|opt(?:s|ed|ing)? out",
-    },
-    "lifecycle": {
-        "start": _v("start", "launch") + r"|begin(?:s|ning)?|began|begun",
-        "stop": r"stop(?:s|ped|ping)?|" + _v("halt"),
-        "pause": _v("paus", "suspend", "freez") + r"|froze|put on hold",
-        "resume": _v("resum", "unpaus", "reactivat"),
-        "cancel": _v("cancel", "cancell", "terminat") + "|cancellation",
-        "renew": _v("renew") + "|renewal",
-        "restart": _v("restart", "reboot"),
-    },
-    "extreme": {
-        "min": r"minimum|min|lowest|smallest|cheapest|least expensive|slowest",
-        "max": r"maximum|max|highest|largest|biggest|most expensive|fastest",
-    },
-    "decision": {
-        "accept": _v("accept", "approv"),
-        "reject": _v("reject", "declin", "deni", "deny", "refus"),
-    },
-    "visibility": {
-        "show": r"show(?:s|ed|n|ing)?(?!\s+(?:me|us)\b)|" + _v("unhid", "display"),
-        "hide": r"hid(?:e|es|den|ing)",
-    },
-    "permission": {
-        "allow": _v("allow", "permit", "whitelist", "allowlist", "unblock"),
-        "block": _v("block", "blacklist", "blocklist") + r"|ban(?:s|ned|ning)?",
-    },
-    "archive": {"archive": _v("archiv"), "unarchive": _v("unarchiv")},
-    "money": {
-        "charge": _v("charg", "debit") + r"|bill(?:s|ed)?",
-        "refund": _v("refund", "reimburs") + r"|money back",
-        "return": _v("return") + r"|send(?:ing)? back|sent back",
-        "exchange": _v("exchang", "replac") + r"|replacement",
-    },
-    "inclusion": {"include": _v("includ"), "exclude": _v("exclud")},
-    "connection": {"connect": _v("connect"), "disconnect": _v("disconnect")},
-    "install": {"install": _v("install"), "uninstall": _v("uninstall")},
-    "crypto": {"encrypt": _v("encrypt"), "decrypt": _v("decrypt")},
-    "sound": {"mute": _v("mut"), "unmute": _v("unmut")},
-    "payment": {"paid": r"paid", "unpaid": r"unpaid"},
-    "direction": {"inbound": r"incoming|inbound", "outbound": r"outgoing|outbound"},
-    "visibility-scope": {"public": r"public", "private": r"private"},
-    "span": {"since": r"since", "until": r"until|till"},
-}
-# Comparisons with a number: "over $100" vs "under $100".
-COMPARISONS = {
-    "more": r"more than|over|above|greater than|higher than|at least|exceeding",
-    "less": r"less than|fewer than|under|below|lower than|at most",
-}
-# "scale the service up", "the price went down".
-UP_DOWN = re.compile(
-    r"\b(?:scal(?:e|es|ed|ing)|go(?:es|ing)?|went|gone|turn(?:s|ed|ing)?)\b(?:\s+[\w-]+){0,4}?"
-    r"\s+(up|down)\b",
-    re.IGNORECASE,
 )
 
 # "the Pro plan", "our enterprise tier": the word before one of these names a plan.
