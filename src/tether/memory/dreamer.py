@@ -39,6 +39,8 @@ from tether.memory.types import Memory, MemoryScope, Provenance
 DREAMER = "tether.memory.dreamer"
 CONSOLIDATE = "memory.consolidate"
 """The name of the journaled effect that merges (or audits, in a dry run) one cluster."""
+CHECK = "memory.consolidate.check"
+"""The name of the journaled effect that reads which of a cluster's members still exist."""
 MERGE_INSTRUCTIONS = (
     "Merge these related memories into one concise statement. Keep every fact, name, number, "
     "identifier and date. When they disagree, the later memory (higher number) is right. "
@@ -64,6 +66,7 @@ class DreamState(TypedDict, total=False):
     plan: dict[str, Any]
     audit: list[dict[str, Any]]
     merged: list[dict[str, Any]]
+    forgotten: list[dict[str, Any]]
 
 
 def _scope_of(state: DreamState, ctx: RunContext) -> MemoryScope:
@@ -116,6 +119,12 @@ async def _memories(plane: MemoryPlane, scope: MemoryScope, cap: int) -> list[Me
         if cursor is None:
             break
     return out
+
+
+async def _present(plane: MemoryPlane, ids: Sequence[str], tenant: str | None) -> list[str]:
+    """Which of ``ids`` the tenant still holds (a user may forget one while a dream runs)."""
+    scope = MemoryScope(tenant)
+    return [i for i in ids if await plane.episodic.get(i, scope=scope) is not None]
 
 
 def _common(records: Sequence[dict[str, Any]], key: str) -> Any:
@@ -184,6 +193,10 @@ def dreamer_workflow(
         at: float,
     ) -> dict[str, Any]:
         new_id: str | None = None
+        ids = [r["memory_id"] for r in records]
+        if text is None and not dry:  # stale ones: only those still there are removed
+            held = set(await _present(plane, ids, tenant))
+            records = [r for r in records if r["memory_id"] in held]
         if text is not None and not dry:
             scope = MemoryScope(
                 tenant,
@@ -195,6 +208,9 @@ def dreamer_workflow(
             again = [h.memory for h in found if h.memory.metadata.get("consolidation_key") == key]
             if again:  # a crash after the add, before the journal kept its result
                 new_id = again[0].id
+            elif gone := sorted(set(ids) - set(await _present(plane, ids, tenant))):
+                # forgotten while the merge was written: the text may hold it; keep nothing
+                return {"merged_into": None, "removed": [], "forgotten": gone}
             else:
                 new = await plane.episodic.add(
                     text,
@@ -212,7 +228,7 @@ def dreamer_workflow(
                     created_at=max(float(r["created_at"]) for r in records),
                 )
                 new_id = new.id
-        if not dry:
+        if not dry and records:
             await plane.episodic.forget(
                 [r["memory_id"] for r in records], scope=MemoryScope(tenant)
             )
@@ -236,11 +252,20 @@ def dreamer_workflow(
         p = state["plan"]
         audit: list[dict[str, Any]] = []
         merged: list[dict[str, Any]] = []
+        forgotten: list[dict[str, Any]] = []
         jobs: list[tuple[list[dict[str, Any]], bool]] = [(g, True) for g in p["merges"]]
         if p["prunes"]:
             jobs.append((p["prunes"], False))
-        for n, (records, merge) in enumerate(jobs):
+        for n, (planned, merge) in enumerate(jobs):
             key = f"{ctx.run_id}:{n}"
+            ids = [r["memory_id"] for r in planned]
+            # journaled, so a resumed dream decides as the first attempt did
+            held = set(await ctx.effect(CHECK, _present, plane, ids, scope.tenant, idempotent=True))
+            records = [r for r in planned if r["memory_id"] in held]
+            gone = [i for i in ids if i not in held]
+            if len(records) < (2 if merge else 1):  # nothing left to merge (or to prune)
+                forgotten.append({"from": ids, "forgotten": gone, "consolidated": False})
+                continue
             text = (await merged_text(records) if not dry else "") if merge else None
             out = await ctx.effect(
                 CONSOLIDATE,
@@ -254,6 +279,13 @@ def dreamer_workflow(
                 p["now"],
                 idempotent=True,
             )
+            if out.get("forgotten"):  # forgotten while the merge was written: left alone
+                forgotten.append(
+                    {"from": ids, "forgotten": out["forgotten"], "consolidated": False}
+                )
+                continue
+            if gone:
+                forgotten.append({"from": ids, "forgotten": gone, "consolidated": True})
             audit.extend(out["removed"])
             if merge:
                 merged.append({"id": out["merged_into"], "from": [r["memory_id"] for r in records]})
@@ -264,11 +296,12 @@ def dreamer_workflow(
                 "dry_run": dry,
                 "merged": len(merged),
                 "removed": len(audit),
+                "forgotten": len(forgotten),
                 "looked_at": p["looked_at"],
                 "hot": p["hot"],
             },
         )
-        return {"audit": audit, "merged": merged}
+        return {"audit": audit, "merged": merged, "forgotten": forgotten}
 
     g = Graph(DreamState, name=name)
     g.add_node("plan", plan, retry=retry)
