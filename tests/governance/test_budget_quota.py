@@ -11,9 +11,9 @@ import pytest
 
 from tests.governance import budget_app as app
 from tests.governance.budget_app import CALL_COST, IN, OUT
-from tether import RunStatus, Runtime
+from tether import END, START, Graph, RunContext, RunStatus, Runtime
 from tether.core.errors import ConfigurationError
-from tether.governance import Budget, Quota
+from tether.governance import Budget, Governance, Quota
 from tether.store.budget import BudgetStore
 from tether.store.memory import MemoryStore
 from tether.store.sqlite import SqliteStore
@@ -94,3 +94,47 @@ def test_a_quota_refuses_bad_settings() -> None:
         Quota(period="day")
     with pytest.raises(ConfigurationError, match=">= 0"):
         Quota(tokens=-5)
+
+
+async def test_a_run_refused_at_its_first_call_is_not_counted(store: Any, clock: FakeClock) -> None:
+    """A run whose first call is refused for tokens was not admitted: it is counted when,
+    resumed under a raised quota, its call fits; ``runs=1`` then refuses the next run."""
+    wf = app.build(None, Quota(period="day", tokens=1, runs=1), name="quota_first_refused")
+    async with Runtime(store, clock=clock) as rt:
+        assert isinstance(rt.store, BudgetStore)
+        first = await rt.run(wf, {"turns": 1}, tenant="acme")
+        assert first.escalation is not None
+        assert first.escalation["details"]["dimension"] == "tokens"
+        (window,) = await rt.store.list_ledgers("quota:acme:")
+        assert window.used["runs"] == window.reserved["runs"] == 0
+        await rt.store.set_ledger_limits(window.key, {"tokens": 10_000})  # the operator
+        done = await rt.wait((await rt.resume(first.run_id)).run_id)
+        assert done.status is RunStatus.COMPLETED
+        second = await rt.run(wf, {"turns": 1}, tenant="acme")
+        assert second.escalation is not None
+        assert second.escalation["details"]["dimension"] == "runs"
+        (window,) = await rt.store.list_ledgers("quota:acme:")
+    assert window.used["runs"] == 1 and window.reserved["runs"] == 0
+
+
+async def test_a_runs_first_calls_made_at_once_count_it_once(store: Any, clock: FakeClock) -> None:
+    """Two branches of a root run make their first model calls at the same time: one counts
+    the run, the other sees it counted (neither is refused for the run's own admission)."""
+
+    async def branch(state: app.S, ctx: RunContext) -> dict[str, Any]:
+        await app.model.chat(f"{ctx.run_id}:{ctx.node}", max_tokens=8)
+        return {}
+
+    g = Graph(app.S, name="quota_branches")
+    for name in ("left", "right"):
+        g.add_node(name, branch)
+        g.add_edge(START, name).add_edge(name, END)
+    wf = g.compile(governance=Governance(parts=[Quota(period="day", runs=1)]))
+    async with Runtime(store, clock=clock) as rt:
+        assert isinstance(rt.store, BudgetStore)
+        first = await rt.run(wf, {}, tenant="acme")
+        second = await rt.run(wf, {}, tenant="acme")
+        (window,) = await rt.store.list_ledgers("quota:acme:")
+    assert first.status is RunStatus.COMPLETED, first.escalation
+    assert second.escalation is not None and second.escalation["details"]["dimension"] == "runs"
+    assert window.used["runs"] == 1 and window.reserved["runs"] == 0

@@ -94,6 +94,15 @@ class Envelopes:
         self._opened.add(key)
         return row
 
+    async def marked(self, store: BudgetStore, marker: str) -> bool:
+        """Whether ``marker`` was marked (``first_time``), here or by any process."""
+        if marker in self._opened:
+            return True
+        if await store.get_ledger(marker) is None:
+            return False
+        self._opened.add(marker)
+        return True
+
     async def first_time(self, store: BudgetStore, marker: str, at: float) -> bool:
         """True for the one caller (across processes) that marks ``marker`` first: a run is
         counted once (a child run, a tenant's run) however often it executes."""

@@ -3,7 +3,9 @@
 Each period window of each tenant is a ledger row (``quota:<tenant>:<period>:<window start>``)
 in the budget table, reserved before each live call and settled after exactly like a run
 tree's envelope (``Budget``). A child run is charged to its root run's tenant; a run counts
-once, at the first live call of its root. A call that does not fit trips the run with
+once, with the first live call of its root that fits (reserved with that call, and marked
+counted only once the reservation holds: a run whose first call is refused, for runs or for
+tokens, is not counted, and asks again when resumed). A call that does not fit trips the run with
 ``kind="quota"`` (ESCALATED, state intact); ``resume`` lets it try again (it fits once the
 window has rolled over, or after ``store.set_ledger_limits`` raised the quota), and resuming
 a run refused for ``runs`` admits it.
@@ -11,8 +13,9 @@ a run refused for ``runs`` admits it.
 
 from __future__ import annotations
 
+import asyncio
 import math
-from typing import Any
+from typing import Any, NoReturn
 
 from tether.core.errors import ConfigurationError, InvalidInputError
 from tether.core.governor import CallOutcome, GovernedCall
@@ -69,12 +72,15 @@ class Quota(GovernancePart):
         self.tenant = tenant
         self.period = period_seconds(period)
         self.envelopes = Envelopes()
+        self._counting: dict[str, asyncio.Lock] = {}
 
     def window(self, tenant: str, now: float) -> tuple[str, float]:
         start = math.floor(now / self.period) * self.period
         return f"quota:{tenant}:{self.period:g}:{start:.0f}", start
 
-    async def _window(self, scope: RunScope) -> tuple[BudgetStore, str, bool] | None:
+    async def _window(self, scope: RunScope) -> tuple[BudgetStore, str, str | None] | None:
+        """The tenant's current window (opened), and the marker that says a root run was
+        counted (None for a child run: its root counts)."""
         env = await self.envelopes.of(scope.store, scope.run)
         tenant = env.tenant or NO_TENANT
         if self.tenant is not None and tenant != self.tenant:
@@ -82,28 +88,67 @@ class Quota(GovernancePart):
         store = ledger_store(scope.store)
         key, start = self.window(tenant, scope.clock.now())
         await self.envelopes.open(store, key, self.limits, start)
-        root_first = env.depth == 0 and await self.envelopes.first_time(
-            store, f"quota-run:{self.period:g}:{scope.run.run_id}", 0
-        )
-        return store, key, root_first
+        marker = f"quota-run:{self.period:g}:{scope.run.run_id}"
+        return store, key, marker if env.depth == 0 else None
 
     async def before_call(self, scope: RunScope, call: GovernedCall) -> None:
         found = await self._window(scope)
         if found is None:
             return
-        store, key, root_first = found
+        store, key, marker = found
         hold = tokens_of(held(call))
-        if root_first and "runs" in self.limits:
-            hold["runs"] = 1.0
-        if await store.reserve_ledger(key, hold) is None:
-            row = await store.get_ledger(key)
-            assert row is not None
-            dim = row.refusing(hold) or "tokens"
-            what = "this run" if dim == "runs" else f"this {call.kind} call ({call.name})"
-            signal = trip("quota", row, dim, hold.get(dim, 0.0), what, HINT, window=key)
-            await scope.audit("quota_trip", dict(signal.details))
-            raise signal
+        if marker is not None:
+            hold = await self._count(scope, call, store, key, marker, hold)
+        elif await store.reserve_ledger(key, hold) is None:
+            await self._trip(scope, call, store, key, hold)
         call.scratch["quota"] = (key, hold)
+
+    async def _count(
+        self,
+        scope: RunScope,
+        call: GovernedCall,
+        store: BudgetStore,
+        key: str,
+        marker: str,
+        hold: dict[str, float],
+    ) -> dict[str, float]:
+        """A call of a root run: while the run is not counted, reserve the run with the
+        call, and mark it counted only once that reservation holds (a run refused, for runs
+        or for tokens, is not counted: resumed, it asks again). Returns what the call holds.
+        The run's calls made at the same time (all in this process: it holds the run's
+        lease) take turns, so one counts it and the others see it counted."""
+        lock = self._counting.setdefault(marker, asyncio.Lock())
+        try:
+            async with lock:
+                counted = await self.envelopes.marked(store, marker)
+                amounts = hold if counted or "runs" not in self.limits else {**hold, "runs": 1.0}
+                if await store.reserve_ledger(key, amounts) is None:
+                    await self._trip(scope, call, store, key, amounts)
+                if not counted and not await self.envelopes.first_time(store, marker, 0):
+                    # another process counted it in the meantime: give the run back
+                    if "runs" in amounts:
+                        await store.settle_ledger(key, {"runs": 1.0}, {})
+                    return hold
+                return amounts
+        finally:
+            if not lock.locked():
+                self._counting.pop(marker, None)
+
+    async def _trip(
+        self,
+        scope: RunScope,
+        call: GovernedCall,
+        store: BudgetStore,
+        key: str,
+        hold: dict[str, float],
+    ) -> NoReturn:
+        row = await store.get_ledger(key)
+        assert row is not None
+        dim = row.refusing(hold) or "tokens"
+        what = "this run" if dim == "runs" else f"this {call.kind} call ({call.name})"
+        signal = trip("quota", row, dim, hold.get(dim, 0.0), what, HINT, window=key)
+        await scope.audit("quota_trip", dict(signal.details))
+        raise signal
 
     async def after_call(self, scope: RunScope, call: GovernedCall, outcome: CallOutcome) -> None:
         reserved = call.scratch.pop("quota", None)
