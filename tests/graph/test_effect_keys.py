@@ -316,7 +316,7 @@ async def test_a_new_run_never_looks_for_old_keys(store: RunStore) -> None:
     async with Runtime(store, workflows=[wf], recover=False) as rt:
         run_id = (await rt.start(wf, {"order": "A1"}, execute=False)).run_id
         run = await rt.store.get_run(run_id)
-        assert run.metadata["effect_keys"] == "run-scoped"
+        assert run.metadata["effect_keys"] == "tool-scoped"
         await rt.store.record_intent(run_id, "1:mail:0:effect:email:0", "effect", {})
         await rt.store.record_result(run_id, "1:mail:0:effect:email:0", result="stale")
         assert await rt.recover_once() == [run_id]

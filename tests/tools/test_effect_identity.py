@@ -9,6 +9,7 @@ from typing import Any
 
 from tests.tools.runs import one_node, sqlite_runtime
 from tether import RunContext, RunStatus
+from tether.core import serde
 from tether.tools import ToolExecutor, tool
 
 
@@ -79,3 +80,44 @@ async def test_a_record_of_another_call_is_refused_not_replayed(tmp_path: Path) 
             assert res.error is not None and res.error["type"] == "IdempotencyConflictError"
             assert what in res.error["message"]
             assert made == ["first"], "the second call neither ran nor got the first's result"
+
+
+async def test_a_rule_key_recorded_bare_before_the_upgrade_is_replayed(tmp_path: Path) -> None:
+    """A run that charged under the bare rule key ("1234", as tether before tool-scoped keys
+    journaled it) and was resumed after the upgrade: the charge is found under that key and
+    replayed, not made again; a bare record of another tool is not taken for it."""
+    charges: list[str] = []
+
+    @tool(scope="write", idempotency_key=lambda a: a["order_id"])
+    def charge(order_id: str, cents: int, idempotency_key: str) -> dict[str, int]:
+        """Charge an order (not idempotent: never twice)."""
+        charges.append(order_id)
+        return {"charged": cents}
+
+    tools = ToolExecutor([charge])
+
+    async def act(state: Any, ctx: RunContext) -> dict[str, Any]:
+        a = await tools.call("charge", {"order_id": "1234", "cents": 500}, ctx=ctx)
+        b = await tools.call("charge", {"order_id": "1235", "cents": 700}, ctx=ctx)
+        return {"out": [a.value, b.value]}
+
+    wf = one_node("old_charges", act)
+    async with sqlite_runtime(tmp_path, wf) as rt:
+        run_id = (await rt.start(wf, {}, execute=False)).run_id
+        run = await rt.store.get_run(run_id)
+        run.metadata["effect_keys"] = "run-scoped"  # as the previous tether wrote it
+        await rt.store._execute(  # type: ignore[attr-defined]
+            "UPDATE tether_runs SET metadata = ? WHERE run_id = ?",
+            (serde.dumps(run.metadata), run_id),
+        )
+        args = {"order_id": "1234", "cents": 500}
+        await rt.store.record_intent(run_id, "1234", "tool", {"tool": "charge", "args": args})
+        await rt.store.record_result(run_id, "1234", result={"charged": 500})
+        other = {"tool": "ship", "args": {"order_id": "1235"}}  # another tool's bare "1235"
+        await rt.store.record_intent(run_id, "1235", "tool", other)
+        await rt.store.record_result(run_id, "1235", result={"shipped": True})
+        assert await rt.recover_once() == [run_id]
+        res = await rt.wait(run_id, timeout=30)
+        assert res.status is RunStatus.COMPLETED, res.error
+        assert res.state["out"] == [{"charged": 500}, {"charged": 700}]
+        assert charges == ["1235"], "1234 was charged before the upgrade: replayed, not again"

@@ -78,22 +78,33 @@ def effect_key(run_id: str, task: str, call_index: int, kind: str) -> str:
 
 
 KEY_FORMAT_KEY = "effect_keys"
-"""Run metadata entry that runs created with run-scoped effect keys carry (value
-:data:`KEY_FORMAT`); a run without it was created before, and only its journal can hold
-entries under :func:`legacy_effect_key` keys."""
-KEY_FORMAT = "run-scoped"
+"""Run metadata entry naming the effect-key format a run was created with (value
+:data:`KEY_FORMAT` now); a run with an older one (or none) can hold journal entries under
+:func:`legacy_effect_key` keys."""
+KEY_FORMAT = "tool-scoped"
+"""Default keys hold the run id (``"run-scoped"``, and no marker before that) and a tool's
+rule-derived key is journaled as ``tool:{name}:{key}`` (``"tool-scoped"``, before which it was
+the bare key: two tools deriving one key shared an entry)."""
+RUN_SCOPED = "run-scoped"
 
 
-def legacy_effect_key(run_id: str, key: str) -> str | None:
-    """The key that tether before run-scoped keys gave the call now keyed ``key`` (the same key
-    without the run id in front), or None when ``key`` is not a run-scoped default key.
+def legacy_effect_key(run_id: str, key: str, key_format: str | None = None) -> str | None:
+    """The key that the tether which wrote a run of ``key_format`` gave the call now keyed
+    ``key``, or None when it gave the same key. Before ``"tool-scoped"`` a tool's rule key
+    ``tool:{name}:{key}`` was the bare ``key``; before ``"run-scoped"`` (no format) a default
+    key had no run id in front.
 
-    Journal entries are stored per run, so a run started before the change keeps its entries
+    Journal entries are stored per run, so a run started before a change keeps its entries
     under these keys; a journal looks there when the new key is not found, so such a run
     resumed after an upgrade replays its recorded calls instead of making them again.
     """
+    if key_format == KEY_FORMAT:
+        return None
+    if key.startswith("tool:"):  # a rule-derived key, named by its tool since tool-scoped
+        parts = key.split(":", 2)
+        return parts[2] if len(parts) == 3 and parts[1] and parts[2] else None
     prefix = f"{run_id}:"
-    if key.startswith(prefix) and len(key) > len(prefix):
+    if key_format is None and key.startswith(prefix) and len(key) > len(prefix):
         return key[len(prefix) :]
     return None
 

@@ -19,7 +19,7 @@ from tether.core.errors import (
     UnstorableValueError,
 )
 from tether.core.governor import Governor
-from tether.core.ids import KEY_FORMAT_KEY, effect_key, legacy_effect_key
+from tether.core.ids import KEY_FORMAT, KEY_FORMAT_KEY, effect_key, legacy_effect_key
 from tether.core.journal import CURRENT_RUN, IN_FLIGHT, MANUAL_RETRY, OUTCOME_UNKNOWN
 from tether.core.json_copy import error_text, journal_copy, record_copy, scrub_text
 from tether.core.lifecycle import RunStatus
@@ -330,14 +330,16 @@ class RunContext:
                 self._refused(key, kind, request, exc)
                 raise
         rec, created = await self._store.record_intent(self.run_id, key, kind, request, self._token)
+        key_format = self.metadata.get(KEY_FORMAT_KEY)
         if (
             created
-            and KEY_FORMAT_KEY not in self.metadata
-            and (legacy := legacy_effect_key(self.run_id, key)) is not None
+            and key_format != KEY_FORMAT
+            and (legacy := legacy_effect_key(self.run_id, key, key_format)) is not None
         ):
-            # a run started before keys carried the run id recorded this call without it
+            # a run started by an older tether recorded this call under the key it gave it
+            # (without the run id, or a rule's key without its tool): the same call only
             old = await self._store.get_effect(self.run_id, legacy)
-            if old is not None:
+            if old is not None and old.kind == kind and _tool_of(old.request) == _tool_of(request):
                 if old.status == "done":
                     await self._store.record_result(
                         self.run_id, key, result=old.result, token=self._token
