@@ -45,6 +45,25 @@ def _normalize(node: str, ret: Any) -> tuple[dict[str, Any] | None, tuple[Any, .
     return ret, ()
 
 
+class StrayCancellation(RuntimeError):
+    """A node raised ``CancelledError`` while its task was not being cancelled: something it
+    awaited (a future, another task) was cancelled by someone else. That is the node's failure
+    (retried by its policy, then the run's), not a cancellation of the run, which would leave
+    it EXECUTING with nobody running it."""
+
+    def __init__(self, node: str, cancelled: asyncio.CancelledError) -> None:
+        super().__init__(
+            f"node {node!r} raised CancelledError without being cancelled: something it "
+            f"awaited was cancelled by someone else ({error_text(cancelled) or 'no message'})"
+        )
+        self.__cause__ = cancelled
+
+
+def _being_cancelled() -> bool:
+    task = asyncio.current_task()
+    return task is None or task.cancelling() > 0
+
+
 async def _call(spec: NodeSpec, arg: Any, ctx: RunContext) -> Any:
     if spec.subgraph is not None:
         return await ctx._host.run_subgraph(spec.subgraph, arg, ctx)
@@ -84,19 +103,22 @@ async def run_task(
                 return Outcome(task, "sleeping", attempts=attempt, until=s.until)
             except TimeoutRoute as route:  # an interrupt timed out: go to its on_timeout node
                 return Outcome(task, "done", None, (Detour(route.node),), attempts=attempt)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if not isinstance(exc, UserError) and spec.retry.should_retry(exc, attempt):
-                    ctx._emit(
-                        "node_retry",
-                        {"attempt": attempt, "error": f"{type(exc).__name__}: {error_text(exc)}"},
-                        spec.name,
-                    )
-                    await asyncio.sleep(spec.retry.delay(attempt))
-                    attempt += 1
-                    continue
-                spec.retry.schedule.note_give_up(exc, attempt, who=f"node {spec.name!r}")
-                return Outcome(task, "error", error=exc, attempts=attempt)
+            except asyncio.CancelledError as cancelled:
+                if _being_cancelled():  # the run is cancelled, handed back, shut down
+                    raise
+                exc: Exception = StrayCancellation(spec.name, cancelled)
+            except Exception as caught:
+                exc = caught
+            if not isinstance(exc, UserError) and spec.retry.should_retry(exc, attempt):
+                ctx._emit(
+                    "node_retry",
+                    {"attempt": attempt, "error": f"{type(exc).__name__}: {error_text(exc)}"},
+                    spec.name,
+                )
+                await asyncio.sleep(spec.retry.delay(attempt))
+                attempt += 1
+                continue
+            spec.retry.schedule.note_give_up(exc, attempt, who=f"node {spec.name!r}")
+            return Outcome(task, "error", error=exc, attempts=attempt)
     finally:
         _current.reset(token)
