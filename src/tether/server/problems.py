@@ -156,6 +156,15 @@ def _loc(loc: Sequence[Any]) -> str:
 async def _validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [{"loc": _loc(e.get("loc", ())), "msg": str(e.get("msg", ""))} for e in exc.errors()]
+    if any(e.get("type") == "json_invalid" for e in exc.errors()):  # not JSON at all: a 400
+        where = errors[0]["msg"] if errors else "JSON decode error"
+        return problem(
+            400,
+            f"the body is not JSON ({where}); send a JSON object with "
+            "content-type: application/json",
+            kind="bad-request",
+            instance=request.url.path,
+        )
     detail = "; ".join(f"{e['loc']}: {e['msg']}" for e in errors[:5]) or "invalid request"
     return problem(
         422,
