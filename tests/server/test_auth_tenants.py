@@ -345,3 +345,28 @@ def test_keys_of_tenants_whose_names_hold_a_colon_stay_apart(colon_tenants: Serv
     assert first.status_code == second.status_code == 202, second.text
     assert first.json()["run_id"] != second.json()["run_id"]
     assert second.json()["tenant"] == "acme:x"
+
+
+def test_interrupts_and_approvals_page_with_a_cursor_of_the_callers_own(keyed: Server) -> None:
+    """Both lists ended at one page (500 waiting runs, 100 requests) with no next_cursor:
+    what lay past it could not be reached over HTTP. A cursor of another tenant's is as
+    unknown as a made-up one."""
+    c, a = keyed.client, h(keyed, "a_all")
+    for n in range(3):  # three runs parked on an approval, three on an interrupt
+        refund = keyed.submit("refunds", {"amount": 10 + n}, key="a_all")
+        question = keyed.submit("ask", {"question": f"q{n}"}, key="a_all")
+        keyed.wait(refund, "ESCALATED", key="a_all")
+        keyed.wait(question, "ESCALATED", key="a_all")
+    for path, workflow in (("/v1/approvals", "refunds"), ("/v1/interrupts", "ask")):
+        page = c.get(path, params={"limit": 2}, headers=a).json()
+        assert len(page["items"]) == 2 and page["next_cursor"], page
+        seen = [str(x["run_id"]) for x in page["items"]]
+        rest = c.get(path, params={"limit": 2, "cursor": page["next_cursor"]}, headers=a).json()
+        assert len(rest["items"]) == 1 and rest["next_cursor"] is None, rest
+        seen += [str(x["run_id"]) for x in rest["items"]]
+        assert len(set(seen)) == 3
+        runs = {r["run_id"]: r["workflow"] for r in c.get("/v1/runs", headers=a).json()["items"]}
+        assert {runs[s] for s in seen} == {workflow}
+        # globex's key holding acme's cursor: the same 422 as a cursor naming nothing
+        other = c.get(path, params={"cursor": page["next_cursor"]}, headers=h(keyed, "b_all"))
+        assert other.status_code == 422 and "first page" in other.json()["detail"]

@@ -388,17 +388,32 @@ class AsyncClient:
 
     # -- human input --------------------------------------------------------------------------
     async def interrupts(self) -> list[dict[str, Any]]:
-        """Runs waiting for a human answer: {run_id, workflow, step, interrupt, created_at}."""
-        data = await self.http.call("GET", "/v1/interrupts")
-        return [dict(x) for x in _page(data, dict).items]
+        """Runs waiting for a human answer: {run_id, workflow, step, interrupt, created_at},
+        every page of them."""
+        items: list[dict[str, Any]] = []
+        async for data in self._pages("/v1/interrupts", {}):
+            items += [dict(x) for x in _page(data, dict).items]
+        return items
 
     async def approvals(
         self, status: str | None = None, *, run_id: str | None = None
     ) -> list[Approval]:
-        """Approval requests (``status``: pending, approved, rejected, expired)."""
-        params = {"status": status, "run_id": run_id}
-        data = await self.http.call("GET", "/v1/approvals", params=params)
-        return _page(data, Approval.from_json).items
+        """Approval requests (``status``: pending, approved, rejected, expired), every page
+        of them, newest first."""
+        items: list[Approval] = []
+        async for data in self._pages("/v1/approvals", {"status": status, "run_id": run_id}):
+            items += _page(data, Approval.from_json).items
+        return items
+
+    async def _pages(self, path: str, params: dict[str, Any]) -> AsyncIterator[Any]:
+        """Each page of a list the server pages with ``next_cursor``."""
+        cursor: str | None = None
+        while True:
+            data = await self.http.call("GET", path, params={**params, "cursor": cursor})
+            yield data
+            cursor = data.get("next_cursor") if isinstance(data, dict) else None
+            if not cursor:
+                return
 
     async def approval(self, approval_id: str) -> Approval:
         path = f"/v1/approvals/{_id(approval_id, 'approval_id')}"

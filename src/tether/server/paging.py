@@ -45,6 +45,16 @@ def _bad(cursor: str) -> ApiProblem:
     )
 
 
+def gone(what: str) -> ApiProblem:
+    """The problem of a well-formed cursor whose ``what`` is gone (purged) or not the
+    caller's to see: the same answer for both."""
+    return ApiProblem(
+        422,
+        f"the cursor's {what} no longer exists (purged); list again from the first page",
+        kind="invalid-cursor",
+    )
+
+
 def decode_int(kind: str, cursor: str) -> int:
     value = decode(kind, cursor)
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_POSITION:

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 
-from tether.core.errors import ConfigurationError
+from tether.core.errors import ApprovalNotFoundError, ConfigurationError, RunNotFoundError
 from tether.core.lifecycle import RunStatus
 from tether.governance.approvals import Approvals
 from tether.governance.approvals_keys import payload
@@ -31,6 +31,11 @@ from tether.store.tenancy import tenant_approval
 ApprovalStatus = Literal["pending", "approved", "rejected", "void"]
 
 
+_SCAN_PAGES = 10
+"""Pages of waiting runs one ``/v1/interrupts`` request reads at most (most may be parked on
+approvals or budgets, which list no interrupt)."""
+
+
 def router(services: Services) -> APIRouter:
     r = APIRouter(tags=["human input"], responses=API_PROBLEMS, dependencies=[Depends(known_query)])
     read, approve = services.require("read"), services.require("approve")
@@ -49,11 +54,30 @@ def router(services: Services) -> APIRouter:
     async def interrupts(
         who: Annotated[Principal, Depends(read)],
         limit: Annotated[int, Query(ge=1, le=paging.MAX_LIMIT)] = paging.MAX_LIMIT,
+        cursor: Annotated[str | None, Query(max_length=1000)] = None,
     ) -> dict[str, Any]:
-        runs = await rt.store.list_runs(
-            status=[RunStatus.ESCALATED], tenant=who.tenant, limit=limit
-        )
-        return {"items": [item for run in runs for item in views.interrupts(run)]}
+        """The interrupts of the waiting runs, newest run first: the runs parked on one (not
+        on an approval or a budget) until ``limit`` interrupts are listed (a run's are listed
+        together), the next page at ``next_cursor``."""
+        before = paging.decode_str("interrupts", cursor) if cursor else None
+        items: list[dict[str, Any]] = []
+        for _ in range(_SCAN_PAGES):  # bounded: a page may end short, with a cursor
+            try:
+                runs = await rt.store.list_runs(
+                    status=[RunStatus.ESCALATED], tenant=who.tenant, limit=limit, before=before
+                )
+            except RunNotFoundError:
+                raise paging.gone("run") from None
+            for i, run in enumerate(runs):
+                items += views.interrupts(run)
+                if len(items) >= limit:
+                    last = i == len(runs) - 1 and len(runs) < limit
+                    nxt = None if last else paging.encode("interrupts", run.run_id)
+                    return {"items": items, "next_cursor": nxt}
+            if len(runs) < limit:
+                return {"items": items, "next_cursor": None}
+            before = runs[-1].run_id
+        return {"items": items, "next_cursor": paging.encode("interrupts", before)}
 
     @r.get("/v1/approvals", response_model=ApprovalList, summary="Approval requests")
     async def list_approvals(
@@ -61,13 +85,21 @@ def router(services: Services) -> APIRouter:
         status: ApprovalStatus | None = None,
         run_id: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
         limit: Annotated[int, Query(ge=1, le=paging.MAX_LIMIT)] = 100,
+        cursor: Annotated[str | None, Query(max_length=1000)] = None,
     ) -> dict[str, Any]:
         store = approvals_store()
-        recs = await store.list_approvals(
-            status=status, run_id=run_id, limit=limit, tenant=who.tenant
-        )
+        before = paging.decode_str("approvals", cursor) if cursor else None
+        try:
+            recs = await store.list_approvals(
+                status=status, run_id=run_id, limit=limit + 1, tenant=who.tenant, before=before
+            )
+        except ApprovalNotFoundError:
+            raise paging.gone("approval request") from None
+        more = len(recs) > limit
+        recs = recs[:limit]
+        nxt = paging.encode("approvals", recs[-1].approval_id) if more and recs else None
         recs = await listed(store, rt.store, recs, status, rt.clock.now())  # ended: void
-        return {"items": [views.approval(rec) for rec in recs]}
+        return {"items": [views.approval(rec) for rec in recs], "next_cursor": nxt}
 
     @r.get("/v1/approvals/{approval_id}", response_model=Approval, summary="One request")
     async def get_approval(

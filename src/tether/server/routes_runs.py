@@ -217,11 +217,7 @@ def router(services: Services) -> APIRouter:
                 before=before,
             )
         except RunNotFoundError:
-            raise ApiProblem(
-                422,
-                "the cursor's run no longer exists (purged); list again from the first page",
-                kind="invalid-cursor",
-            ) from None
+            raise paging.gone("run") from None
         more = len(runs) > limit
         runs = runs[:limit]
         nxt = paging.encode("runs", runs[-1].run_id) if more and runs else None

@@ -209,6 +209,7 @@ class InterruptItem(BaseModel):
 
 class InterruptList(BaseModel):
     items: list[InterruptItem]
+    next_cursor: str | None = None
 
 
 class Approval(BaseModel):
@@ -230,6 +231,7 @@ class Approval(BaseModel):
 
 class ApprovalList(BaseModel):
     items: list[Approval]
+    next_cursor: str | None = None
 
 
 class SigningPayload(BaseModel):

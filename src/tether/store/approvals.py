@@ -80,9 +80,12 @@ class ApprovalStore(Protocol):
         intent_hash: str | None = None,
         limit: int = 100,
         tenant: str | None = None,
+        before: str | None = None,
     ) -> list[ApprovalRecord]:
         """Requests matching every given filter, newest first; ``tenant``: only requests of
-        that tenant's runs (``RunRecord.tenant``)."""
+        that tenant's runs (``RunRecord.tenant``). ``before=<approval id>`` pages: the requests
+        older than that one (the last of the previous page); ApprovalNotFoundError when it names
+        no request this listing could show (none, or another tenant's)."""
         ...
 
     async def update_approval(self, record: ApprovalRecord) -> bool:

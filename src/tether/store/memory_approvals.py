@@ -6,6 +6,7 @@ import dataclasses
 
 from tether.core import serde
 from tether.core.clock import Clock
+from tether.core.errors import ApprovalNotFoundError
 from tether.store.approvals import PENDING, ApprovalRecord, Approver
 from tether.store.paging import whole
 from tether.store.types import RunRecord
@@ -65,8 +66,15 @@ class MemoryApprovals:
         intent_hash: str | None = None,
         limit: int = 100,
         tenant: str | None = None,
+        before: str | None = None,
     ) -> list[ApprovalRecord]:
         runs: dict[str, RunRecord] = getattr(self, "_runs", {})
+        upper: tuple[float, str] | None = None
+        if before is not None:  # a cursor this listing could not show is no cursor of it
+            cursor = self._approvals().get(before)
+            if cursor is None or (tenant is not None and _tenant_of(runs, cursor.run_id) != tenant):
+                raise ApprovalNotFoundError(before)
+            upper = (cursor.created_at, cursor.approval_id)
         rows = [
             r
             for r in self._approvals().values()
@@ -74,6 +82,7 @@ class MemoryApprovals:
             and (run_id is None or r.run_id == run_id)
             and (intent_hash is None or r.intent_hash == intent_hash)
             and (tenant is None or _tenant_of(runs, r.run_id) == tenant)
+            and (upper is None or (r.created_at, r.approval_id) < upper)
         ]
         rows.sort(key=lambda r: (r.created_at, r.approval_id), reverse=True)
         return [_copy(r) for r in rows[: max(whole("limit", limit), 0)]]

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from tether.core.clock import Clock
+from tether.core.errors import ApprovalNotFoundError
 from tether.core.serde import dumps, loads
 from tether.store.approvals import PENDING, ApprovalRecord, Approver
 from tether.store.paging import whole
@@ -63,13 +64,21 @@ def migration(d: Dialect) -> list[str]:
     ]
 
 
+def _condition(p: str, name: str) -> str:
+    if name == "tenant":
+        return f"run_id IN (SELECT run_id FROM {p}runs WHERE tenant = ?)"
+    if name == "before":  # newest first: the page after the cursor's request
+        return (
+            f"(created_at, approval_id) < "
+            f"(SELECT created_at, approval_id FROM {p}approvals WHERE approval_id = ?)"
+        )
+    return f"{name} = ?"
+
+
 def _statements(d: Dialect, filters: tuple[str, ...] = ()) -> dict[str, str]:
     p, r, i = d.prefix, d.real, d.bigint
     cols, acols = ", ".join(COLUMNS), ", ".join(APPROVER_COLUMNS)
-    where = " AND ".join(
-        f"run_id IN (SELECT run_id FROM {p}runs WHERE tenant = ?)" if f == "tenant" else f"{f} = ?"
-        for f in filters
-    )
+    where = " AND ".join(_condition(p, f) for f in filters)
     return {
         "insert": (
             f"INSERT INTO {p}approvals ({cols}) VALUES (?, ?, ?, '{PENDING}', CAST(? AS {r}), "
@@ -179,8 +188,20 @@ class SqlApprovals:
         intent_hash: str | None = None,
         limit: int = 100,
         tenant: str | None = None,
+        before: str | None = None,
     ) -> list[ApprovalRecord]:
-        given = {"status": status, "run_id": run_id, "intent_hash": intent_hash, "tenant": tenant}
+        if before is not None:  # a cursor this listing could not show is no cursor of it
+            mine = ("approval_id", "tenant") if tenant is not None else ("approval_id",)
+            seek: tuple[Any, ...] = (before, tenant, 1) if tenant is not None else (before, 1)
+            if not await self._fetch(self._approval_sql("list", mine), seek):
+                raise ApprovalNotFoundError(before)
+        given = {
+            "status": status,
+            "run_id": run_id,
+            "intent_hash": intent_hash,
+            "tenant": tenant,
+            "before": before,
+        }
         filters = tuple(k for k, v in given.items() if v is not None)
         params = (*(given[k] for k in filters), max(whole("limit", limit), 0))
         rows = await self._fetch(self._approval_sql("list", filters), params)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tether.core.errors import InvalidInputError, RunNotFoundError
+from tether.core.errors import ApprovalNotFoundError, InvalidInputError, RunNotFoundError
 from tether.store.api_keys import ApiKeyRecord, ApiKeyStore
 from tether.store.approvals import ApprovalRecord, ApprovalStore
 from tether.store.protocol import RunStore
@@ -120,6 +120,9 @@ class ApiKeyConformance(StoreTestBase):
         assert [a.approval_id for a in await store.list_approvals(tenant="globex")] == ["a2"]
         assert await store.list_approvals(tenant="nobody") == []
         assert len(await store.list_approvals()) == 2
+        with pytest.raises(ApprovalNotFoundError):  # globex's request is no cursor of acme's
+            await store.list_approvals(tenant="acme", before="a2")
+        assert await store.list_approvals(tenant="globex", before="a2") == []
 
     async def test_runs_are_counted_by_status_and_tenant(
         self, store: RunStore, clock: FakeClock

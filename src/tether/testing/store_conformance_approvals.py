@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tether.core.errors import InvalidInputError
+from tether.core.errors import ApprovalNotFoundError, InvalidInputError
 from tether.store.approvals import ApprovalRecord, ApprovalStore, Approver
 from tether.store.protocol import RunStore
 from tether.testing.clock import FakeClock
@@ -103,6 +103,15 @@ class ApprovalConformance(StoreTestBase):
         assert [r.approval_id for r in await s.list_approvals(intent_hash="h3")] == ["a2"]
         assert [r.approval_id for r in await s.list_approvals(limit=1)] == ["a2"]
         assert len(await s.list_approvals(limit=10**20)) == 3
+        # paged: before=<the last request of the previous page>, filters kept
+        assert [r.approval_id for r in await s.list_approvals(limit=2, before="a2")] == [
+            "a1",
+            "a0",
+        ]
+        assert [r.approval_id for r in await s.list_approvals(run_id="r1", before="a1")] == ["a0"]
+        assert await s.list_approvals(before="a0") == []
+        with pytest.raises(ApprovalNotFoundError):
+            await s.list_approvals(before="no-such-request")
         with pytest.raises(InvalidInputError, match="limit must be a whole number"):
             await s.list_approvals(limit=1.0)  # type: ignore[arg-type]
         a0 = await s.get_approval("a0")
