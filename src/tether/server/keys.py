@@ -26,8 +26,9 @@ from tether.store.api_keys import SCOPES as SCOPES
 from tether.store.api_keys import ApiKeyRecord, ApiKeyStore
 
 PREFIX = "tth"
-"""read: see runs, events, workflows; submit: start, resume, cancel and fork runs; approve:
-decide approvals and answer interrupts; admin: everything (and ``/metrics``)."""
+"""read: see runs, events, workflows; submit: start, resume (answering an interrupt too),
+cancel and fork runs; approve: decide approval requests; admin: everything (and
+``/metrics``)."""
 _HASHER = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1)
 """Light argon2id settings: a key carries 256 random bits, so no hash cost adds to what its
 entropy already guards (slow hashing protects low-entropy passwords); a cold check costs a few
