@@ -48,7 +48,12 @@ def test_validation_errors_list_each_problem(server: Server) -> None:
 def test_unknown_routes_and_methods(server: Server) -> None:
     c = server.client
     assert "no route GET /v1/nothing/here" in problem(c.get("/v1/nothing/here"), 404)["detail"]
-    problem(c.delete("/v1/runs"), 404)  # the API's catch-all answers for /v1
+    # a known path asked with another method: 405 naming what it takes (was a 404 "no route")
+    not_allowed = c.delete("/v1/runs")
+    assert "GET, POST" in problem(not_allowed, 405)["detail"]
+    assert not_allowed.headers["allow"] == "GET, POST"
+    problem(c.put("/v1/runs/some-run/cancel"), 405)
+    problem(c.delete("/v1/no/such/thing"), 404)  # the API's catch-all answers for /v1
     problem(c.get("/nothing-at-all"), 404)
     problem(c.put("/healthz"), 405)
 

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI, Request
+from starlette.routing import Match
 
 from tether.graph.runtime import Runtime
 from tether.server import (
@@ -88,6 +89,23 @@ def build_services(settings: ServerSettings) -> tuple[Services, Worker | None]:
     auth = Auth(keys, cache_ttl=settings.key_cache_ttl, require_keys=settings.require_keys)
     workflows = {wf.name: wf for wf in settings.workflows}
     return Services(rt, auth, settings, workflows, metrics), worker
+
+
+def _methods_of(app: FastAPI, scope: Any) -> list[str]:
+    """The methods the API's routes (not the catch-all) take on the scope's path."""
+    allowed = []
+    for method in _METHODS:
+        asked = {**scope, "method": method}
+        for route in app.router.routes:
+            if str(getattr(route, "path", "")).startswith("/v1/{path"):
+                continue
+            if route.matches(asked)[0] is Match.FULL:
+                allowed.append(method)
+                break
+    return allowed
+
+
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 
 def _optional(name: str) -> Any | None:
@@ -164,11 +182,21 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
 
     @app.api_route(
         "/v1/{path:path}",
-        methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        methods=list(_METHODS),
         include_in_schema=False,
     )
     async def unknown(path: str, request: Request) -> None:
-        """An unknown API route is a problem+json 404, whatever is mounted at ``/``."""
+        """An unknown API route is a problem+json 404, whatever is mounted at ``/``; a known
+        path asked with another method a 405 naming the methods it takes (``Allow``)."""
+        allowed = _methods_of(app, request.scope)
+        if allowed:
+            raise ApiProblem(
+                405,
+                f"{request.method} is not allowed on /v1/{path}; it takes "
+                f"{', '.join(allowed)} (see /docs for the API)",
+                kind="method-not-allowed",
+                headers={"Allow": ", ".join(allowed)},
+            )
         raise ApiProblem(
             404,
             f"no route {request.method} /v1/{path}; see /docs for the API",
