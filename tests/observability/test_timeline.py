@@ -106,3 +106,33 @@ def test_a_live_run_stays_open() -> None:
 def test_task_node_names() -> None:
     assert task_node("3:search:0") == "search"
     assert task_node("3:ns:inner:12") == "ns:inner"
+
+
+def test_a_model_call_that_returned_no_answer_shows_its_error() -> None:
+    """A failed model call (a stream cut mid-way, a refused answer) was drawn and exported as
+    an ordinary call: '0→0 tok', no error, status unset, where the live span said ERROR."""
+    from tether.cli.trace_render import span_details
+    from tether.observability.timeline_export import export_spans
+    from tether.observability.trace_ids import RunTraceIds
+
+    failed = _ev(
+        2,
+        "model_call",
+        0.5,
+        1,
+        "agent",
+        model="openai:gpt-4o",
+        input_tokens=8,
+        output_tokens=125,
+        estimated=True,
+        latency=0.4,
+        error="ModelResponseError: the stream ended before its answer did",
+        error_type="ModelResponseError",
+    )
+    tl = build_timeline(_run(RunStatus.FAILED), [EVENTS[0], failed], T0 + 2)
+    (model,) = [s for s in tl.spans if s.kind == "model"]
+    assert span_details(model).endswith("error ModelResponseError")
+    assert "8→125 tok" in span_details(model)
+    (span,) = [s for s in export_spans(tl, RunTraceIds(1, 2, None), T0 + 2) if s.name == model.name]
+    assert span.error == "ModelResponseError: the stream ended before its answer did"
+    assert span.attributes["error.type"] == "ModelResponseError"

@@ -101,3 +101,16 @@ def test_lease_takeovers_are_an_admin_counter_read_from_the_store(keyed: Server)
     assert _value(admin, "tether_lease_takeovers_total") == 0.0  # none taken over here
     tenant = c.get("/metrics", headers=bearer(keyed.keys["a_read"])).text
     assert "tether_lease_takeovers" not in tenant  # shared by every tenant: admin only
+
+
+def test_tools_a_model_made_up_share_one_label() -> None:
+    """Each tool name a model invented was a new series (calls, errors and their _created):
+    200 made-up names, 800 series."""
+    m = RunMetrics()
+    for i in range(200):
+        data = {"tool": f"hallucinated_{i}", "ok": False, "error": "ToolNotFoundError"}
+        m.observe(Event("r", i + 1, "tool_call", 10.0, 1, "agent", data))
+    text = generate_latest(m.registry).decode()
+    assert "hallucinated" not in text
+    assert 'tether_tool_calls_total{tool="(unknown)"} 200.0' in text
+    assert 'tether_tool_errors_total{error="ToolNotFoundError",tool="(unknown)"} 200.0' in text

@@ -96,6 +96,8 @@ def span_details(span: TimelineSpan) -> str:
             parts.append("cache hit")
         if a.get("finish_reason") not in (None, "stop"):
             parts.append(str(a["finish_reason"]))
+        if a.get("error"):  # no answer came back (cut, refused, cancelled): still billed
+            parts.append(f"error {a.get('error_type') or a['error']}")
         return "  ".join(parts)
     if span.kind == TOOL:
         parts = [str(a.get("scope") or "")]

@@ -89,4 +89,5 @@ def failure_event(
         "cost": model.price(usage) if used is not None else None,
         "latency": latency,
         "error": f"{type(exc).__name__}: {error}"[:300],
+        "error_type": type(exc).__name__,
     }

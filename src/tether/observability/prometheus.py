@@ -50,7 +50,10 @@ class RunMetrics:
             registry=r,
         )
         self.model_calls = Counter(
-            "tether_model_calls", "Model calls answered", ["model"], registry=r
+            "tether_model_calls",
+            "Model calls made (a failed one is billed too)",
+            ["model"],
+            registry=r,
         )
         self.model_tokens = Counter(
             "tether_model_tokens", "Model tokens", ["model", "direction"], registry=r
@@ -102,9 +105,16 @@ class RunMetrics:
             self.model_cost.labels(model).inc(_num(ev.data.get("cost")))
         elif kind == "tool_call":  # tether.tools.observed: {tool, ok, error, attempts, ...}
             tool = str(ev.data.get("tool") or "?")
+            if ev.data.get("error") == UNKNOWN_TOOL_ERROR:  # a name a model made up: one label,
+                tool = UNKNOWN_TOOL  # not a new series for every name it invents
             self.tool_calls.labels(tool).inc()
             if not ev.data.get("ok", True):
                 self.tool_errors.labels(tool, str(ev.data.get("error") or "?")).inc()
+
+
+UNKNOWN_TOOL_ERROR = "ToolNotFoundError"
+UNKNOWN_TOOL = "(unknown)"
+"""The ``tool`` label of calls to a tool no registry holds."""
 
 
 def _node_of(task_id: str) -> str:

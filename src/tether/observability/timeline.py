@@ -254,7 +254,8 @@ class _Builder:
         if d.get("attempts"):
             attrs["attempts"] = d.get("attempts")
         if d.get("error"):  # a call that returned no answer (cut, refused, cancelled)
-            attrs["error"] = d.get("error")
+            attrs["error"] = str(d.get("error"))
+            attrs["error_type"] = str(d.get("error_type") or str(d["error"]).split(":")[0])
         self.add(
             TimelineSpan(
                 f"model:{ev.seq}",

@@ -70,6 +70,8 @@ def _attributes(tl: Timeline, span: TimelineSpan) -> dict[str, Any]:
             base[sc.COST_USD] = float(a["cost"])
         if a.get("ttft") is not None:
             base[sc.RESPONSE_TIME_TO_FIRST_CHUNK] = float(a["ttft"])
+        if a.get("error"):
+            base[sc.ERROR_TYPE] = str(a.get("error_type") or a["error"])
     elif span.kind == TOOL:
         base |= {
             sc.OPERATION_NAME: sc.OP_EXECUTE_TOOL,
@@ -100,6 +102,8 @@ def export_spans(tl: Timeline, ids: RunTraceIds, now: float) -> list[ExportSpan]
             error = "run failed"
         elif s.kind == TOOL and not s.attrs.get("ok"):
             error = str(s.attrs.get("error") or "tool call failed")
+        elif s.kind == MODEL and s.attrs.get("error"):
+            error = str(s.attrs["error"])
         out.append(
             ExportSpan(
                 span_ids[s.key],
