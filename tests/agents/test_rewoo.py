@@ -185,6 +185,31 @@ async def test_a_plan_still_broken_after_repairs_fails_with_a_typed_error() -> N
     assert "#E1 uses #E1 before it is produced" in str(info.value.__cause__)
 
 
+async def test_max_repairs_bounds_every_repair_round_together() -> None:
+    """Parse problems and rule problems share the ``max_repairs`` rounds: with 1, the planner
+    is asked twice at most. Before, each rule repair had its own parse repairs: not JSON, a
+    forward reference, not JSON again, then a good plan took 4 planner calls."""
+    bad = {
+        "steps": [
+            {"id": "#E1", "tool": "add", "args": {"a": "#E2", "b": 1}},
+            {"id": "#E2", "tool": "add", "args": {"a": 1, "b": 2}},
+        ]
+    }
+    good = {"steps": [{"id": "#E1", "tool": "add", "args": {"a": 1, "b": 1}}]}
+    planner = ScriptedModel(["not json", bad, "still not json", good])
+    agent = rewoo_agent(
+        RewooOptions(planner=planner, solver=ScriptedModel(["2"]), tools=executor(), max_repairs=1)
+    )
+    with pytest.raises(RunFailedError, match="no runnable plan in 2 attempt"):
+        await agent.ainvoke({"task": "1+1"})
+    assert planner.calls == 2
+    planner = ScriptedModel(["not json", bad, good])  # two rounds: a parse, then a rule repair
+    final = await rewoo_agent(
+        RewooOptions(planner=planner, solver=ScriptedModel(["2"]), tools=executor(), max_repairs=2)
+    ).ainvoke({"task": "1+1"})
+    assert final["evidence"] == {"#E1": 2} and planner.calls == 3
+
+
 async def test_a_failed_tool_becomes_evidence_for_the_solver() -> None:
     plan = {"steps": [{"id": "#E1", "tool": "population", "args": {"city": "Atlantis"}}]}
     solver = ScriptedModel(["unknown"])

@@ -3,6 +3,7 @@ specialist as a child run (hierarchy), synthesis."""
 
 from __future__ import annotations
 
+import json
 from typing import Any, TypedDict
 
 import pytest
@@ -10,16 +11,19 @@ import pytest
 from tether import END, START, EscalationSignal, Graph, RunStatus, Runtime, interrupt
 from tether.agents import (
     Assignment,
+    ReactOptions,
     Specialist,
     SupervisorOptions,
     SupervisorState,
+    react_agent,
     supervisor_agent,
 )
 from tether.agents.supervisor_plan import resolve
 from tether.core.errors import ConfigurationError, RunFailedError
-from tether.llm import FunctionModel, ScriptedModel
-from tether.llm.types import ModelRequest
+from tether.llm import FunctionModel, ScriptedModel, tool_call
+from tether.llm.types import ModelRequest, ModelResponse, Usage
 from tether.store.memory import MemoryStore
+from tether.tools import ToolExecutor, tool
 
 
 def echo(name: str) -> FunctionModel:
@@ -123,6 +127,63 @@ async def test_a_workflow_specialist_runs_as_a_child_run() -> None:
         children = await rt.store.list_runs(parent_run_id=res.run_id)
     assert res.state["outputs"] == {"t1": "team says dig"}
     assert [c.workflow for c in children] == ["sub_team"]
+
+
+async def test_a_supervisor_counts_what_its_workflow_specialists_spent() -> None:
+    """A workflow specialist's model calls were missing from the supervisor's model_calls and
+    tokens (a Model specialist's were counted), so comparisons of hierarchies came out wrong.
+    Counted now: from the child's own counters (an agent pattern), else its model_call events."""
+
+    @tool(scope="read", idempotent=True)
+    def lookup(q: str) -> str:
+        """Look something up."""
+        return "42"
+
+    found = ScriptedModel(
+        [
+            ModelResponse(
+                tool_calls=(tool_call("lookup", {"q": "x"}),),
+                usage=Usage(input_tokens=30, output_tokens=5),
+            ),
+            ModelResponse(text="it is 42", usage=Usage(input_tokens=40, output_tokens=6)),
+        ]
+    )
+    researcher = react_agent(ReactOptions(model=found, tools=ToolExecutor([lookup])), name="res")
+
+    async def plain(state: Desk) -> dict[str, Any]:  # no counters: its events are summed
+        answer = await found_too.chat(state["task"])
+        return {"answer": answer.text}
+
+    found_too = ScriptedModel(
+        [ModelResponse(text="done", usage=Usage(input_tokens=7, output_tokens=3))]
+    )
+    plan = {
+        "tasks": [
+            {"id": "t1", "agent": "research", "task": "find x"},
+            {"id": "t2", "agent": "desk", "task": "file it"},
+        ]
+    }
+    boss = ScriptedModel(
+        [
+            ModelResponse(text=json.dumps(plan), usage=Usage(input_tokens=50, output_tokens=20)),
+            ModelResponse(text="x is 42", usage=Usage(input_tokens=60, output_tokens=4)),
+        ]
+    )
+    wf = supervisor_agent(
+        SupervisorOptions(
+            supervisor=boss,
+            specialists={
+                "research": Specialist(researcher, "finds things"),
+                "desk": Specialist(_desk("plain_desk", plain), "files things"),
+            },
+        ),
+        name="sup_counts",
+    )
+    async with Runtime(MemoryStore(), recover=False) as rt:
+        res = await rt.run(wf, {"task": "what is x?"})
+    assert res.status is RunStatus.COMPLETED, res.error
+    assert res.state["model_calls"] == 2 + 2 + 1
+    assert res.state["tokens"] == (70 + 64) + (35 + 46) + 10
 
 
 class Desk(TypedDict, total=False):

@@ -83,3 +83,22 @@ async def settle(
         if (res.escalation or {}).get("kind") != "interrupt":
             raise escalated(res)
         await relay.pass_down(ctx.host, child_id, res.interrupts, question(res))
+
+
+async def child_spend(host: RunHost, res: RunResult) -> dict[str, int]:
+    """What a finished child run spent on models, as a pattern's state counts it: the child's
+    own ``model_calls`` and ``tokens`` when it keeps them (the agent patterns do, their own
+    children included), else its ``model_call`` events summed by the store."""
+    state = res.state or {}
+    calls, tokens = state.get("model_calls"), state.get("tokens")
+    if isinstance(calls, int) and isinstance(tokens, int) and _count(calls) and _count(tokens):
+        return {"model_calls": calls, "tokens": tokens}
+    totals = await host.store.model_usage(res.run_id)
+    return {
+        "model_calls": sum(t.calls for t in totals),
+        "tokens": sum(t.input_tokens + t.output_tokens for t in totals),
+    }
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0

@@ -108,8 +108,9 @@ def tool_catalogue(tools: ToolExecutor) -> str:
 
 
 async def draft_plan(options: RewooOptions, task: str) -> tuple[Plan, list[ModelResponse]]:
-    """Ask the planner; a plan that parses but breaks the rules (unknown tool, a reference
-    forward) is sent back with its problems, ``max_repairs`` times."""
+    """Ask the planner; a plan that is not JSON, breaks the schema or breaks the rules (unknown
+    tool, a reference forward) is sent back with its problems: ``max_repairs`` rounds in all,
+    whichever the problems were (at most ``max_repairs + 1`` planner calls)."""
     names = options.tools.registry.names()
     convo = [
         Message.system(f"{options.planner_system}\n\nTools:\n{tool_catalogue(options.tools)}"),
@@ -118,21 +119,24 @@ async def draft_plan(options: RewooOptions, task: str) -> tuple[Plan, list[Model
     responses: list[ModelResponse] = []
     inputs = {c.name: c.input_schema for c in options.tools.registry}
     schema: dict[str, Any] | type[Plan] = plan_schema(inputs, options.max_steps) if inputs else Plan
-    for _ in range(options.max_repairs + 1):
-        result = await generate_structured(
-            options.planner, convo, schema, max_repairs=options.max_repairs
-        )
+    left = options.max_repairs  # repair rounds, shared by parse and rule problems
+    while True:
+        result = await generate_structured(options.planner, convo, schema, max_repairs=left)
         responses += [a.response for a in result.attempts]
+        left -= len(result.attempts) - 1
         plan = result.value if isinstance(result.value, Plan) else Plan.model_validate(result.value)
         problems = plan_problems(plan, names)
         if len(plan.steps) > options.max_steps:
             problems.append(f"the plan has {len(plan.steps)} steps; at most {options.max_steps}")
         if not problems:
             return plan, responses
+        if left <= 0:
+            break
+        left -= 1
         last = result.attempts[-1].response
         convo += [last.message(), Message.user("Fix the plan: " + "; ".join(problems))]
     raise StructuredOutputError(
-        f"the ReWOO planner gave no runnable plan in {options.max_repairs + 1} attempt(s): "
+        f"the ReWOO planner gave no runnable plan in {len(responses)} attempt(s): "
         + "; ".join(problems),
         model=options.planner.name,
         attempts=len(responses),

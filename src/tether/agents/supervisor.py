@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, TypedDict
 
-from tether.agents.children import asked, settle, start_child
+from tether.agents.children import asked, child_spend, settle, start_child
 from tether.agents.options import need_count, need_governance, need_model
 from tether.agents.spend import spend
 from tether.agents.supervisor_plan import Assignment, Assignments, ready, resolve
@@ -171,6 +171,7 @@ def supervisor_agent(options: SupervisorOptions, *, name: str = "supervisor") ->
         context: str = arg["context"]
         relay = Relay(ctx)
         agent, handoffs, spent = t.agent, list[dict[str, Any]](), list[ModelResponse]()
+        by_children = {"model_calls": 0, "tokens": 0}  # what workflow specialists spent
         answer = ""
         for hop in range(options.max_handoffs + 1):
             spec = options.specialists[agent]
@@ -206,12 +207,16 @@ def supervisor_agent(options: SupervisorOptions, *, name: str = "supervisor") ->
                         child, f"specialist {agent} ended {res.status.value}", res.error
                     )
                 answer = str(res.state.get("answer", ""))
+                for field, n in (await child_spend(ctx.host, res)).items():
+                    by_children[field] += n
             m = HANDOFF.match(answer)
             if m is None or m.group(1) not in options.specialists or hop == options.max_handoffs:
                 break
             handoffs.append({"task": t.id, "from": agent, "to": m.group(1), "why": m.group(2)})
             agent = m.group(1)
-        return {"outputs": {t.id: answer}, "handoffs": handoffs, **spend(spent)}
+        own = spend(spent)
+        total = {field: own[field] + by_children[field] for field in own}
+        return {"outputs": {t.id: answer}, "handoffs": handoffs, **total}
 
     def fan(state: SupervisorState) -> list[Send] | str:
         """The next wave: a Send per ready task (with its dependencies' results), or the end."""
