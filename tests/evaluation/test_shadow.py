@@ -134,7 +134,9 @@ async def test_a_failing_shadow_never_fails_the_run() -> None:
         await shadowed.drain()
     assert res.completed and res.state["reply"] == "All good."
     report = await shadow_report(store, "support")
-    assert (report.samples, report.failed, report.compared, report.verdict) == (1, 1, 0, "no data")
+    # a candidate that fails is no candidate to roll out (it was "no data", exit 0)
+    assert (report.samples, report.failed, report.compared) == (1, 1, 0)
+    assert report.verdict == "halt rollout"
     (row,) = await store.list_shadow("support")
     assert row.error is not None and "candidate endpoint is down" in row.error
 
@@ -230,3 +232,21 @@ async def test_a_slow_shadow_never_piles_up_more_than_max_in_flight_calls() -> N
     assert len(started) == 5 and len(shadowed.rows) == 5
     with pytest.raises(ConfigurationError, match="max_in_flight"):
         ShadowModel(live, live, max_in_flight=0)
+
+
+@pytest.mark.parametrize(
+    ("compared", "failed", "mean", "verdict"),
+    [
+        (1, 9, 0.0, "halt rollout"),  # 9 failures in 10: matching on the tenth does not pass
+        (99, 1, 0.0, "proceed"),  # one failure in 100 is a distance of 0.01
+        (90, 10, 0.0, "proceed"),  # exactly the threshold: not above it
+        (0, 0, None, "no data"),
+    ],
+)
+def test_failed_shadow_calls_count_as_full_disagreement(
+    compared: int, failed: int, mean: float | None, verdict: str
+) -> None:
+    from tether.evaluation.shadow_report import ParityReport
+
+    report = ParityReport("wf", 0.1, compared + failed, compared, failed, mean, mean, mean, 0, None)
+    assert report.verdict == verdict

@@ -1,6 +1,8 @@
 """Parity of a shadow model with the live one, per workflow, from the shadow log: the mean
 distance of their decisions, and a verdict: ``halt rollout`` when it is above the threshold
-(default 0.1), ``proceed`` otherwise (``no data`` before any call was compared)."""
+(default 0.1), ``proceed`` otherwise (``no data`` before any call was shadowed). A shadow
+call that failed counts in the verdict as a full disagreement (distance 1): a candidate that
+fails is not one to roll out, however well the calls it did answer matched."""
 
 from __future__ import annotations
 
@@ -37,9 +39,11 @@ class ParityReport:
 
     @property
     def verdict(self) -> str:
-        if self.mean_distance is None:
+        judged = self.compared + self.failed
+        if not judged:
             return NO_DATA
-        return HALT if self.mean_distance > self.threshold else PROCEED
+        disagreement = (self.mean_distance or 0.0) * self.compared + self.failed
+        return HALT if disagreement / judged > self.threshold else PROCEED
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "parity": self.parity, "verdict": self.verdict}
