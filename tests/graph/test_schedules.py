@@ -343,3 +343,73 @@ async def test_schedules_stored_before_v19_keep_firing_on_the_default_queue(
         assert await rt.fire_timers() == 1
         (run,) = await cron_runs(rt)
         assert (run.queue, run.tenant) == ("default", None)
+
+
+async def test_two_processes_racing_for_one_name_cannot_overwrite_each_other(
+    make_store: Callable[[FakeClock], RunStore],
+) -> None:
+    """Both read the name as free, then both wrote: on PostgreSQL the second upsert replaced
+    the first's workflow silently (3 tries in 3). The store refuses another workflow's upsert."""
+    clock = FakeClock(T0)
+    rts = [Runtime(make_store(clock), recover=False, clock=clock) for _ in range(2)]
+    try:
+        for rt in rts:
+            await rt.open()
+        got = await asyncio.gather(
+            rts[0].schedule("0 * * * *", WF, {"who": "ops"}, name="nightly"),
+            rts[1].schedule("0 * * * *", _other(), {"who": "x"}, name="nightly"),
+            return_exceptions=True,
+        )
+        won = [g for g in got if not isinstance(g, BaseException)]
+        lost = [g for g in got if isinstance(g, BaseException)]
+        assert len(won) == 1 and len(lost) == 1, got
+        assert isinstance(lost[0], InvalidInputError) and "another name" in str(lost[0])
+        (kept,) = await rts[0].store.list_schedules()  # type: ignore[attr-defined]
+        assert kept.workflow == won[0].workflow
+    finally:
+        for rt in rts:
+            await rt.close()
+
+
+async def test_a_re_enabled_schedule_fires_no_slot_missed_while_it_was_off(
+    make_store: Callable[[FakeClock], RunStore],
+) -> None:
+    clock = FakeClock(T0)
+    async with Runtime(make_store(clock), workflows=[WF], recover=False, clock=clock) as rt:
+        await rt.schedule("0 * * * *", WF, {"who": "ops"}, name="hourly", enabled=False)
+        clock.set(HOUR + 5 * 3600 + 60)  # five slots passed while it was off
+        assert await rt.fire_timers() == 0
+        back = await rt.schedule("0 * * * *", WF, {"who": "ops"}, name="hourly")
+        assert back.next_fire_at == HOUR + 6 * 3600  # the first slot after now
+        assert await rt.fire_timers() == 0  # before: the 5th slot fired at once
+        clock.set(HOUR + 6 * 3600 + 1)
+        assert await rt.fire_timers() == 1
+
+
+@pytest.mark.parametrize("cron", ["0 0 1 1 * 0 2027", "0 0 1 1 * 0 2020", "* * * *"])
+async def test_an_expression_with_a_year_or_missing_fields_is_refused(cron: str) -> None:
+    """croniter takes a year as a 7th field: its slots run out, and a schedule past its
+    last slot raised out of fire_timers at every poll, so no other schedule fired either."""
+    async with Runtime(MemoryStore(), recover=False) as rt:
+        with pytest.raises(InvalidInputError, match="not a cron expression"):
+            await rt.schedule(cron, WF, {"who": "x"})
+
+
+async def test_a_stored_schedule_without_a_next_slot_holds_up_no_other(
+    make_store: Callable[[FakeClock], RunStore], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A row an earlier version stored with a year field, past its last slot."""
+    from tether.store.timers import Schedule
+
+    clock = FakeClock(T0)
+    store = make_store(clock)
+    async with Runtime(store, workflows=[WF, _other()], recover=False, clock=clock) as rt:
+        old = Schedule("a-year", "0 0 1 1 * 0 2020", "report", {"who": "x"}, T0 - 60)
+        await rt.store.put_schedule(old)  # type: ignore[attr-defined]
+        await rt.schedule("0 * * * *", _other(), {"who": "x"}, name="b-hourly")
+        clock.set(HOUR + 1)
+        with caplog.at_level("ERROR", logger="tether.schedules"):
+            assert await rt.fire_timers() == 1  # b-hourly's slot
+            assert await rt.fire_timers() == 0
+        logged = [r.getMessage() for r in caplog.records if r.name == "tether.schedules"]
+        assert len(logged) == 1 and "a-year" in logged[0] and "no next slot" in logged[0]

@@ -32,7 +32,11 @@ UTC_NAME = "UTC"
 def check_cron(cron: str) -> str:
     from croniter import CroniterBadDateError, croniter  # imported on first use
 
-    if not isinstance(cron, str) or not croniter.is_valid(cron):
+    if (
+        not isinstance(cron, str)
+        or len(cron.split()) not in (5, 6)  # croniter also takes a year: its slots run out
+        or not croniter.is_valid(cron)
+    ):
         raise InvalidInputError(
             f"not a cron expression: {cron!r}; use 5 fields ('0 * * * *': hourly) or 6 with "
             "seconds last ('* * * * * */10': every 10 seconds)"

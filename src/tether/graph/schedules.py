@@ -39,7 +39,7 @@ from tether.graph.cron_slots import check_cron, check_timezone, latest_slot, nex
 from tether.graph.queueing import placement
 from tether.graph.state import check_text
 from tether.graph.timers import timer_store
-from tether.store.timers import Schedule, TimerStore
+from tether.store.timers import Schedule, TimerStore, schedule_taken
 
 if TYPE_CHECKING:
     from tether.graph.builder import Workflow
@@ -72,11 +72,7 @@ async def put_schedule(
     store = timer_store(rt)
     held = await store.get_schedule(name)
     if held is not None and held.workflow != wf.name:  # a name used twice, not a new version
-        raise InvalidInputError(
-            f"schedule {name!r} starts runs of workflow {held.workflow!r}; give the schedule "
-            f"of {wf.name!r} another name, or remove that one first "
-            f"(runtime.unschedule({name!r}), `tether schedules delete {name}`)"
-        )
+        raise schedule_taken(name, held.workflow, wf.name)  # (the store refuses a race too)
     now = rt.clock.now()
     row = Schedule(
         name,
@@ -100,6 +96,9 @@ async def remove_schedule(rt: RunHost, name: str) -> bool:
 
 _FULL: dict[str, float] = {}
 """The slot each schedule last waited on a full queue for (its warning is logged once)."""
+_BROKEN: dict[tuple[int, str], tuple[str, str]] = {}
+"""The timetable of each schedule (of a store) whose slots could not be computed: its error is
+logged once."""
 
 
 def slot_key(name: str, slot: float) -> str:
@@ -118,7 +117,21 @@ async def fire_schedules(rt: RunHost, known: dict[str, Workflow]) -> int:
         wf = known.get(s.workflow)
         if wf is None:
             continue  # a runtime that knows the workflow fires it
-        slot = max(latest_slot(s.cron, now, s.timezone), s.next_fire_at)
+        try:
+            slot = max(latest_slot(s.cron, now, s.timezone), s.next_fire_at)
+            following = next_slot(s.cron, now, s.timezone)
+        except Exception as exc:  # a stored timetable with no slot to compute: this one waits
+            if _BROKEN.get((id(store), s.name)) != (s.cron, s.timezone):
+                _BROKEN[(id(store), s.name)] = (s.cron, s.timezone)
+                log.error(
+                    "schedule %s: %r in %s has no next slot (%s); it fires no more until "
+                    "scheduled again with another expression",
+                    s.name,
+                    s.cron,
+                    s.timezone,
+                    exc,
+                )
+            continue
         created = False
         try:
             handle = await rt.start(
@@ -149,7 +162,6 @@ async def fire_schedules(rt: RunHost, known: dict[str, Workflow]) -> int:
                 exc,
                 s.workflow,
             )
-        following = next_slot(s.cron, now, s.timezone)
         await store.advance_schedule(s.name, s.next_fire_at, following, slot)
         if created:
             fired += 1

@@ -8,7 +8,7 @@ from typing import Any
 
 from tether.core import serde
 from tether.core.clock import Clock
-from tether.store.timers import Schedule, Timer
+from tether.store.timers import Schedule, Timer, schedule_taken
 
 
 def _copy(value: Any) -> Any:
@@ -108,13 +108,17 @@ class MemoryTimers:
     async def put_schedule(self, schedule: Schedule) -> Schedule:
         rows, now = self._schedules(), self.clock.now()
         old = rows.get(schedule.name)
+        if old is not None and old.workflow != schedule.workflow:
+            raise schedule_taken(schedule.name, old.workflow, schedule.workflow)
         row = dataclasses.replace(
             schedule, input=_copy(schedule.input), last_slot=None, created_at=now, updated_at=now
         )
         if old is not None:
             row.created_at = old.created_at
             if (old.cron, old.timezone) == (schedule.cron, schedule.timezone):
-                row.next_fire_at, row.last_slot = old.next_fire_at, old.last_slot
+                row.last_slot = old.last_slot
+                if old.enabled:  # a schedule re-enabled starts after now
+                    row.next_fire_at = old.next_fire_at
         rows[schedule.name] = row
         return dataclasses.replace(row, input=_copy(row.input))
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from tether.core.clock import Clock
 from tether.core.serde import dumps, loads
 from tether.store.sql_base import Dialect, Statements
-from tether.store.timers import Schedule, Timer
+from tether.store.timers import Schedule, Timer, schedule_taken
 
 TIMER_COLUMNS = (
     "timer_id",
@@ -141,11 +141,14 @@ def _statements(d: Dialect, n_kinds: int) -> dict[str, str]:
             "input = excluded.input, enabled = excluded.enabled, "
             "queue = excluded.queue, priority = excluded.priority, tenant = excluded.tenant, "
             "updated_at = excluded.updated_at, "
-            f"next_fire_at = CASE WHEN {same} THEN s.next_fire_at "
+            # a schedule re-enabled starts after now: no slot missed while off fires
+            f"next_fire_at = CASE WHEN {same} AND s.enabled = 1 THEN s.next_fire_at "
             "ELSE excluded.next_fire_at END, "
             f"last_slot = CASE WHEN {same} THEN s.last_slot ELSE NULL END, "
             "cron = excluded.cron, timezone = excluded.timezone "
-            f"RETURNING {scols}"
+            # a name is one workflow's: another's upsert writes nothing (and returns no row),
+            # so two processes racing for one name cannot overwrite each other
+            f"WHERE s.workflow = excluded.workflow RETURNING {scols}"
         ),
         "get_schedule": f"SELECT {scols} FROM {p}schedules WHERE name = ?",
         "list_schedules": f"SELECT {scols} FROM {p}schedules ORDER BY name",
@@ -260,8 +263,11 @@ class SqlTimers:
         inp = None if s.input is None else dumps(s.input)
         params = (s.name, s.cron, s.workflow, inp, s.next_fire_at, int(s.enabled), now, now,
                   s.queue, s.priority, s.tenant, s.timezone)  # fmt: skip
-        (row,) = await self._fetch(self._timer_sql("put_schedule"), params)
-        return _schedule(row)
+        rows = await self._fetch(self._timer_sql("put_schedule"), params)
+        if not rows:
+            held = await self.get_schedule(s.name)
+            raise schedule_taken(s.name, held.workflow if held else "another workflow", s.workflow)
+        return _schedule(rows[0])
 
     async def get_schedule(self, name: str) -> Schedule | None:
         rows = await self._fetch(self._timer_sql("get_schedule"), (name,))

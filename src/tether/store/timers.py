@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from tether.core.errors import InvalidInputError
+
 
 @dataclass(slots=True)
 class Timer:
@@ -58,6 +60,15 @@ class Schedule:
     """Whose runs they are (per-tenant limits, quotas, kill switches; None: no tenant)."""
     timezone: str = "UTC"
     """The IANA time zone its expression's wall clock is read in (schema v20)."""
+
+
+def schedule_taken(name: str, held_by: str, asked: str) -> InvalidInputError:
+    """The error of scheduling workflow ``asked`` under a name another workflow holds."""
+    return InvalidInputError(
+        f"schedule {name!r} starts runs of workflow {held_by!r}; give the schedule of "
+        f"{asked!r} another name, or remove that one first (runtime.unschedule({name!r}), "
+        f"`tether schedules delete {name}`)"
+    )
 
 
 @runtime_checkable
