@@ -471,3 +471,22 @@ async def test_a_sweep_that_failed_is_tried_again_without_waiting_the_poll_inter
         later = await worker.submit(WF, {"n": 1})  # its wake-up's claim fails
         await asyncio.wait_for(store.failed.wait(), DEADLINE)
         assert await _done(worker, later.run_id) is RunStatus.COMPLETED
+
+
+async def test_queue_names_and_limits_near_misses_are_refused(stores: Any) -> None:
+    """'billing ' was another queue (outside billing's limits, and no worker served it), and a
+    limit past 2**31 was the driver's error (PostgreSQL) or an OverflowError (SQLite)."""
+    _kind, same, _other = stores
+    store = same()
+    async with Runtime(store, workflows=[WF], recover=False) as rt:
+        for name in ("billing ", " billing", "bill\ting"):
+            with pytest.raises(InvalidInputError, match="queue name"):
+                await rt.submit(WF, {"n": 1}, queue=name)
+            with pytest.raises(InvalidInputError, match="queue name"):
+                await store.set_queue_limit("queue", name, max_depth=1)
+        for big in (2**31, 2**63, 10**20):
+            with pytest.raises(InvalidInputError, match="from 0 to 2147483647"):
+                await store.set_queue_limit("queue", "billing", max_running=big)
+        await store.set_queue_limit("queue", "billing", max_running=2**31 - 1)
+        await store.set_queue_limit("queue", "billing ")  # removing is always fine
+        assert await rt.list_runs() == []

@@ -1288,3 +1288,22 @@ async def test_a_failing_cancel_hook_is_logged_and_the_cancel_stands(
             assert "the test-boom hook failed" in caplog.text
     finally:
         extensions._ON_CANCEL.pop("test-boom", None)
+
+
+async def test_the_claim_loops_alarm_always_yields_to_the_loop() -> None:
+    """With a poll interval already past (1e-9 s), ``WakeSignal.wait`` returned without
+    awaiting, so a claim loop over SQLite (whose reads do not yield) never let a signal
+    handler or another task run: SIGTERM was ignored."""
+    from tether.core.clock import SYSTEM_CLOCK
+    from tether.graph.wake import WakeSignal
+
+    ran: list[int] = []
+
+    async def other() -> None:
+        ran.append(1)
+
+    signal = WakeSignal(None, SYSTEM_CLOCK)
+    task = asyncio.create_task(other())
+    await signal.wait(1e-9)
+    assert ran == [1]
+    await task

@@ -60,6 +60,11 @@ def test_workers_list_shows_each_worker(tmp_path: Path, capsys: pytest.CaptureFi
         ["worker", "--app", "tests.worker.worker_app:nothing_here"],
         ["worker", "--app", "tests.worker.worker_app:workflows", "--drift", "a,,b"],
         ["worker", "--app", "tests.worker.worker_app:workflows", "--drift-threshold", "1.5"],
+        # a poll that short claimed without yielding (SIGTERM ignored, a core at 100 %); a
+        # heartbeat or lease that long killed the heartbeat threads with an OverflowError
+        ["worker", "--app", "tests.worker.worker_app:workflows", "--poll-interval", "1e-9"],
+        ["worker", "--app", "tests.worker.worker_app:workflows", "--heartbeat", "1e308"],
+        ["worker", "--app", "tests.worker.worker_app:workflows", "--lease-ttl", "1e308"],
     ],
 )
 def test_worker_refuses_bad_options(

@@ -30,13 +30,21 @@ COMMANDS = ("worker", "workers")
 
 
 def _positive_float(text: str) -> float:
+    """Seconds for a period the worker keeps (poll, lease, heartbeat): from a millisecond (a
+    shorter poll would claim without ever yielding) to a day (a longer one overflows the
+    clocks the heartbeat threads compute)."""
     try:
         x = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if not x > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    if not MIN_PERIOD <= x <= MAX_PERIOD:
+        raise argparse.ArgumentTypeError(
+            f"must be from {MIN_PERIOD} to {MAX_PERIOD:g} seconds, got {text}"
+        )
     return x
+
+
+MIN_PERIOD, MAX_PERIOD = 0.001, 86_400.0
 
 
 def _grace(text: str) -> float:

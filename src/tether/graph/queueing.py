@@ -31,6 +31,13 @@ def _name(kind: str, value: object) -> str:
         raise InvalidInputError(
             f"{kind} must be a non-empty string of at most {MAX_NAME} characters, got {value!r}"
         )
+    if value.strip() != value:  # "billing " would be another queue, outside billing's limits
+        raise InvalidInputError(
+            f"a {kind} name has no space at either end, got {value!r} (did you mean "
+            f"{value.strip()!r}?)"
+        )
+    if not value.isprintable():
+        raise InvalidInputError(f"a {kind} name has no control characters, got {value!r}")
     return value
 
 

@@ -88,3 +88,6 @@ class WakeSignal:
         self._claim = False
         if self._due <= self.clock.now():
             self._due = math.inf
+        # always yield: with a deadline already past nothing above awaited, and a claim loop
+        # over a store whose reads do not yield (SQLite) would then never let a signal in
+        await asyncio.sleep(0)

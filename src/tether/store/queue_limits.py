@@ -65,19 +65,30 @@ class QueueStats:
         return 0.0 if self.oldest_waiting_at is None else max(0.0, now - self.oldest_waiting_at)
 
 
+MAX_LIMIT = 2**31 - 1
+"""The largest limit every store keeps (PostgreSQL's integer)."""
+
+
 def check_limit(kind: str, key: str, max_running: int | None, max_depth: int | None) -> QueueLimit:
     """A valid limit, or InvalidInputError saying what to pass."""
     if kind not in KINDS:
         raise InvalidInputError(f"limit kind must be one of {', '.join(KINDS)}, got {kind!r}")
     if not isinstance(key, str) or not key:
         raise InvalidInputError(f"a {kind} limit needs the {kind}'s name, got {key!r}")
-    if kind == "tenant" and (max_running is not None or max_depth is not None):
-        check_tenant_name(key)  # "acme " would limit no run of acme (removing is always fine)
+    if max_running is not None or max_depth is not None:  # (removing is always fine)
+        if kind == "tenant":
+            check_tenant_name(key)  # "acme " would limit no run of acme
+        elif kind == "queue" and (key.strip() != key or not key.isprintable()):
+            raise InvalidInputError(  # "billing " would limit no run of billing
+                f"a queue name has no space at either end and no control character, got {key!r}"
+            )
     for name, value in (("max_running", max_running), ("max_depth", max_depth)):
         if value is not None and (
-            isinstance(value, bool) or not isinstance(value, int) or value < 0
+            isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_LIMIT
         ):
-            raise InvalidInputError(f"{name} must be an int >= 0 or None (no limit), got {value!r}")
+            raise InvalidInputError(
+                f"{name} must be an int from 0 to {MAX_LIMIT} or None (no limit), got {value!r}"
+            )
     if max_depth is not None and kind != "queue":
         raise InvalidInputError(
             f"max_depth caps a queue's backlog; a {kind} limit takes max_running only"
