@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tests.tools.runs import one_node, sqlite_runtime
-from tether import RunContext, RunStatus
+from tests.tools.runs import Out, one_node, sqlite_runtime
+from tether import END, START, Graph, RunContext, RunStatus
 from tether.core import serde
 from tether.tools import ToolExecutor, tool
 
@@ -121,3 +121,36 @@ async def test_a_rule_key_recorded_bare_before_the_upgrade_is_replayed(tmp_path:
         assert res.status is RunStatus.COMPLETED, res.error
         assert res.state["out"] == [{"charged": 500}, {"charged": 700}]
         assert charges == ["1235"], "1234 was charged before the upgrade: replayed, not again"
+
+
+async def test_governance_sees_the_key_a_call_is_journaled_under(tmp_path: Path) -> None:
+    """The parts that look a call up in the journal (the stutter guard, approvals) were given
+    the bare rule key ("1234") while the call was journaled as tool:charge:1234."""
+    from tether.core.governor import GovernedCall
+    from tether.governance import Governance, GovernancePart
+    from tether.governance.scope import RunScope
+
+    seen: list[str | None] = []
+
+    class Watch(GovernancePart):
+        async def before_call(self, scope: RunScope, call: GovernedCall) -> None:
+            seen.append(call.effect_key)
+
+    @tool(scope="write", idempotent=True, idempotency_key=lambda a: a["order_id"])
+    def charge(order_id: str, idempotency_key: str) -> str:
+        """Charge an order."""
+        return f"charged with {idempotency_key}"
+
+    tools = ToolExecutor([charge])
+
+    async def act(state: Any, ctx: RunContext) -> dict[str, Any]:
+        return {"out": (await tools.call("charge", {"order_id": "1234"}, ctx=ctx)).value}
+
+    g = Graph(Out, name="watched")
+    g.add_node("act", act).add_edge(START, "act").add_edge("act", END)
+    wf = g.compile(governance=Governance(parts=[Watch()]))
+    async with sqlite_runtime(tmp_path, wf) as rt:
+        res = await rt.run(wf, {})
+        effects = await rt.store.list_effects(res.run_id)
+    assert res.state["out"] == "charged with 1234"  # the tool gets the bare key
+    assert seen == ["tool:charge:1234"] == [e.key for e in effects]

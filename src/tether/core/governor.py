@@ -47,8 +47,9 @@ class GovernedCall:
     contract: Any = None
     """A tool call's ``ToolContract`` (its scope, idempotency, ...)."""
     effect_key: str | None = None
-    """A tool call's idempotency key, which it is journaled under (its contract's rule's,
-    else ``key``); None when the caller did not say."""
+    """The key a tool call is journaled under: ``tool:{name}:{rule key}`` for a key its
+    contract's rule derives (the tool itself gets the bare rule key), else ``key``; None
+    when the caller did not say."""
     projected: dict[str, float] = field(default_factory=dict)
     """What the call may cost at most, per budget dimension the plane can tell: a model call
     ``input_tokens`` (estimated from the prompt), ``output_tokens`` (its ``max_tokens``) and

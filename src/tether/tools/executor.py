@@ -226,17 +226,15 @@ class ToolExecutor:
             return await self._attempts(contract, clean, call_key, tenant, ctx, box)
 
         attempts: Callable[[], Awaitable[Any]] = plain
+        # a rule's key is the tool's: two tools deriving "1234" are two effects
+        journaled_as = f"tool:{name}:{derived}" if derived else call_key
         gov = governor_of(ctx)
         gate = None
         if gov is not None:  # a governed run: its parts are asked around the live call
-            attempts, gate = _governed(
-                gov,
-                ctx,
-                GovernedCall(
-                    "tool", name, clean, journal_key, contract=contract, effect_key=call_key
-                ),
-                attempts,
-            )
+            governed = GovernedCall(
+                "tool", name, clean, journal_key, contract=contract, effect_key=journaled_as
+            )  # the parts that read the journal (loop guard, approvals) look it up as it is
+            attempts, gate = _governed(gov, ctx, governed, attempts)
 
         try:
             if ctx is not None:
@@ -246,8 +244,7 @@ class ToolExecutor:
                     # (the PII guard restores personal data); the journal keeps what was asked
                     {"tool": name, "args": clean if gate is None else dict(clean)},
                     attempts,
-                    # a rule's key is the tool's: two tools deriving "1234" are two effects
-                    key=f"tool:{name}:{derived}" if derived else call_key,
+                    key=journaled_as,
                     idempotent=contract.idempotent,
                     gate=gate,
                     replay_error=replayed_error(name),
