@@ -21,15 +21,12 @@ from typing import Any, NoReturn
 
 from tether.core.errors import PolicyViolationError
 from tether.core.governor import GovernedCall
+from tether.core.journal import MANUAL_RETRY
 from tether.governance.approvals_keys import intent_hash
 from tether.governance.approvals_request import approval_store, intent_of
 from tether.governance.approvals_tally import verified
 from tether.governance.scope import RunScope, on_refused
 from tether.store.approvals import APPROVED, REJECTED, VOID, ApprovalRecord, ApprovalStore
-
-MANUAL_RETRY = "ManualRetry"
-"""The error ``resume(run_id, {"retry": True})`` journals for an effect whose outcome nobody
-knows (``tether.graph.resume``): the call is to be made again; it has no outcome yet."""
 
 
 async def granted(scope: RunScope, call: GovernedCall) -> ApprovalRecord | None:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from tether.core.errors import InvalidInputError, RunStateError
 from tether.core.governor import ResumeHook
+from tether.core.journal import MANUAL_RETRY
 from tether.core.lifecycle import RunStatus
 from tether.graph.breakpoints import resume_metadata
 from tether.graph.events import lifecycle_events
@@ -74,7 +75,7 @@ async def prepare_resume(
             await store.record_result(
                 run.run_id,
                 key,
-                error={"type": "ManualRetry", "message": f"{actor} asked to retry"},
+                error={"type": MANUAL_RETRY, "message": f"{actor} asked to retry"},
                 token=token,
             )
             reason = f"effect {key} to be retried"
