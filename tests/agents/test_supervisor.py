@@ -4,6 +4,7 @@ specialist as a child run (hierarchy), synthesis."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any, TypedDict
 
 import pytest
@@ -23,6 +24,7 @@ from tether.core.errors import ConfigurationError, RunFailedError
 from tether.llm import FunctionModel, ScriptedModel, tool_call
 from tether.llm.types import ModelRequest, ModelResponse, Usage
 from tether.store.memory import MemoryStore
+from tether.store.sqlite import SqliteStore
 from tether.tools import ToolExecutor, tool
 
 
@@ -251,6 +253,37 @@ async def test_a_specialist_that_escalates_escalates_the_supervisor_with_its_kin
     assert res.status is RunStatus.ESCALATED
     assert res.escalation is not None and res.escalation["kind"] == "guard"
     assert "amount over the limit" in res.escalation["reason"]
+
+
+async def test_retrying_a_supervisor_retries_the_specialist_that_failed_it(tmp_path: Path) -> None:
+    """A workflow specialist failed (a backend down), failing the supervisor; resuming the
+    FAILED supervisor, as a failed run is retried, found the child FAILED and failed again at
+    once, forever: the child is retried now, and the failure says why it failed."""
+    calls: list[str] = []
+
+    def flaky(state: Desk) -> dict[str, Any]:
+        calls.append(state["task"])
+        if len(calls) == 1:
+            raise RuntimeError("ledger backend down")
+        return {"answer": f"booked {state['task']}"}
+
+    desk = _desk("flaky_desk", flaky)
+    boss = ScriptedModel([{"tasks": [{"id": "t1", "agent": "desk", "task": "book"}]}, "done"])
+    wf = supervisor_agent(
+        SupervisorOptions(supervisor=boss, specialists={"desk": Specialist(desk, "books")}),
+        name="sup_retry",
+    )
+    async with Runtime(
+        SqliteStore(tmp_path / "runs.db"), workflows=[wf, desk], recover=False
+    ) as rt:
+        res = await rt.run(wf, {"task": "book it"})
+        assert res.status is RunStatus.FAILED and res.error is not None
+        assert "specialist desk ended FAILED: ledger backend down" in res.error["message"]
+        done = await rt.resume(res.run_id)
+        (child,) = await rt.store.list_runs(parent_run_id=res.run_id)
+    assert done.status is RunStatus.COMPLETED, done.error
+    assert done.state["outputs"] == {"t1": "booked book"} and done.state["answer"] == "done"
+    assert child.status is RunStatus.COMPLETED and calls == ["book", "book"]
 
 
 async def test_an_assignment_to_an_unknown_specialist_is_repaired_once_then_fails() -> None:

@@ -9,7 +9,7 @@ import contextlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from tether.core.errors import EscalationSignal, LeaseLostError
+from tether.core.errors import EscalationSignal, LeaseLostError, RunStateError
 from tether.core.lifecycle import ACTIVE, RunStatus
 from tether.graph.builder import Workflow
 from tether.graph.context import RunContext
@@ -35,6 +35,18 @@ async def start_child(
     an id of your own. Use the returned run's id."""
     meta = {**meta, "subgraph_of": ctx.run_id}
     return await open_child_run(ctx.host, ctx, wf, child, data, meta)
+
+
+async def retry_failed(ctx: RunContext, rec: RunRecord) -> None:
+    """A child found FAILED as the node following it starts (again): the node failed for it,
+    and the parent is being retried (``resume`` of the FAILED parent), so the child is retried
+    too, from its last checkpoint and without repeating its journaled calls; left FAILED, it
+    would fail every retry of the parent at once. (A parent that crashed after the child failed
+    but before failing itself retries the child the same way.)"""
+    if rec.status is not RunStatus.FAILED:
+        return
+    with contextlib.suppress(RunStateError):  # retried meanwhile by someone else
+        await ctx.host.resume(rec.run_id, actor=f"run:{ctx.run_id}", wait=False)
 
 
 async def follow(host: RunHost, child_id: str) -> RunResult:

@@ -12,7 +12,8 @@ on each other, and the supervisor writes the final answer.
    supervisor: a hierarchy. A question the child asks a human (an ``interrupt()``, an
    approval) parks the supervisor's run with ``{"task", "specialist", "run_id",
    "question"}``; resuming it passes the answer down to the child, which goes on; a child that
-   escalates otherwise (a budget trip, a guard) escalates the supervisor with its kind. An
+   escalates otherwise (a budget trip, a guard) escalates the supervisor with its kind; one
+   that fails fails it, and a retry of the supervisor (``resume``) retries the child. An
    answer starting ``HANDOFF <agent>:`` passes the task to that specialist (at most
    ``max_handoffs`` times).
 3. ``synthesize`` (AGENT): the supervisor answers the task from every output.
@@ -25,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, TypedDict
 
-from tether.agents.children import asked, child_spend, settle, start_child
+from tether.agents.children import asked, child_spend, retry_failed, settle, start_child
 from tether.agents.options import need_count, need_governance, need_model
 from tether.agents.spend import spend
 from tether.agents.supervisor_plan import Assignment, Assignments, ready, resolve
@@ -106,6 +107,15 @@ class SupervisorOptions:
 
 def roster(specialists: Mapping[str, Specialist]) -> str:
     return "\n".join(f"- {n}: {s.description}" for n, s in specialists.items())
+
+
+def ended(agent: str, res: RunResult) -> str:
+    """Why a workflow specialist's run did not complete, for the supervisor's failure."""
+    why = (res.error or {}).get("message", "")
+    said = f"specialist {agent} ended {res.status.value}" + (f": {why}" if why else "")
+    if res.status is RunStatus.FAILED:
+        said += "; resume the supervisor's run to retry the specialist"
+    return said
 
 
 def assignment_problems(options: SupervisorOptions, plan: Assignments) -> list[str]:
@@ -190,6 +200,7 @@ def supervisor_agent(options: SupervisorOptions, *, name: str = "supervisor") ->
                 rec = await start_child(
                     ctx, spec.agent, (ctx.task_id, hop), {"task": text}, {"specialist": agent}
                 )
+                await retry_failed(ctx, rec)  # the supervisor is retried: so is its child
                 child = rec.run_id
 
                 def ask(res: RunResult, specialist: str = agent) -> dict[str, Any]:
@@ -203,9 +214,7 @@ def supervisor_agent(options: SupervisorOptions, *, name: str = "supervisor") ->
                 # a question the specialist asks (an interrupt, an approval) is the parent's
                 res = await settle(ctx, relay, child, ask)
                 if res.status is not RunStatus.COMPLETED:
-                    raise RunFailedError(
-                        child, f"specialist {agent} ended {res.status.value}", res.error
-                    )
+                    raise RunFailedError(child, ended(agent, res), res.error)
                 answer = str(res.state.get("answer", ""))
                 for field, n in (await child_spend(ctx.host, res)).items():
                     by_children[field] += n
