@@ -96,3 +96,28 @@ def test_keys_scopes_and_tenants(keyed_server: LiveServer) -> None:
         with pytest.raises(RunNotFoundError):
             list(b.events(run.run_id, follow=False))
         assert [r.run_id for r in b.list_runs()] == []
+
+
+def test_odd_run_ids_are_the_run_asked_for(server: LiveServer) -> None:
+    """Before: ``get('.')`` asked ``/v1/runs/.``, which the URL rules make ``/v1/runs``, and
+    answered the runs list as a Run with no id; ``cancel('..')`` posted to ``/v1/cancel``;
+    the event stream put the id in its path unescaped (``a?b`` became a query); and a
+    missing ``x:y`` was reported as run ``'x%3Ay'``. Now each id is the one segment it says."""
+    with Client(server.url, timeout=30) as c:
+        c.wait(c.submit("echo", {"text": "a"}).run_id, timeout=120)  # the list is not empty
+        for rid in (".", "..", "x:y", "a@b"):
+            with pytest.raises(RunNotFoundError) as err:
+                c.get(rid)
+            assert err.value.run_id == rid and repr(rid) in str(err.value)
+            with pytest.raises(RunNotFoundError):
+                c.cancel(rid)
+            with pytest.raises(RunNotFoundError):
+                list(c.events(rid))
+            with pytest.raises(RunNotFoundError):
+                c.wait(rid, timeout=60)
+        for rid in ("a?b", "a#b"):
+            with pytest.raises(InvalidInputError, match="run_id"):
+                list(c.events(rid))  # the same refusal as get's, not a query or a fragment
+        for rid in ("a/b", "../runs"):
+            with pytest.raises(InvalidInputError, match="'/'"):
+                c.get(rid)

@@ -19,7 +19,6 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
-from urllib.parse import quote
 
 import httpx
 
@@ -30,7 +29,7 @@ from tether.client.event_stream import (
     stream_events,
     stream_run_changes,
 )
-from tether.client.http import DEFAULT_RETRY, Http
+from tether.client.http import DEFAULT_RETRY, Http, segment
 from tether.client.models import (
     SETTLED,
     Approval,
@@ -60,10 +59,7 @@ NO_VALUE: Any = type("NoValue", (), {"__repr__": lambda self: "NO_VALUE"})()
 _SETTLED_NAMES = frozenset(s.value for s in SETTLED)
 
 
-def _id(value: str, what: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidInputError(f"{what} must be a non-empty string, got {value!r}")
-    return quote(value, safe="")
+_id = segment
 
 
 def _obj(data: Any) -> Mapping[str, Any]:

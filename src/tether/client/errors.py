@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import unquote
 
 from tether.core.errors import (
     ApprovalNotFoundError,
@@ -145,7 +146,7 @@ def error_from_problem(
         if "approval" in kind or (len(parts) > 1 and parts[1] == "approvals"):
             return ApprovalStateError(text)
         if "workflow-version" in kind:
-            run_id = parts[2] if len(parts) > 2 and parts[1] == "runs" else ""
+            run_id = unquote(parts[2]) if len(parts) > 2 and parts[1] == "runs" else ""
             return WorkflowVersionError(text, run_id=run_id, recorded="", current="")
         return RunStateError(text)
     if status == 429:
@@ -164,7 +165,7 @@ def _not_found(
 ) -> TetherError:
     # parts: ["v1", "runs", RUN_ID, ...] or ["v1", "approvals", ID, ...]
     section = parts[1] if len(parts) > 1 else ""
-    ident = parts[2] if len(parts) > 2 else ""
+    ident = unquote(parts[2]) if len(parts) > 2 else ""  # the id, not its URL spelling
     if "approval" in kind and section == "approvals" and ident:
         return ApprovalNotFoundError(ident)
     if "step" in kind and section == "runs" and ident:

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from tether.client.errors import ServerError, ServerUnavailableError
-from tether.client.http import Http
+from tether.client.http import Http, segment
 from tether.client.models import Event, Page, Run
 from tether.client.sse import SseMessage, SseParser, parse_lines
 
@@ -82,7 +82,7 @@ async def stream_events(
     attempts failed in a row without an event, over at least ``outage`` seconds)."""
     last = after
     breaks = Breaks(http, outage)
-    path = f"/v1/runs/{run_id}/events/stream"
+    path = f"/v1/runs/{segment(run_id, 'run_id')}/events/stream"
     while True:
         headers = {"accept": "text/event-stream", "cache-control": "no-cache"}
         if last:

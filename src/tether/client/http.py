@@ -13,15 +13,16 @@ import json
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
 from tether.client.errors import ServerError, ServerUnavailableError, error_from_problem
 from tether.core.backoff import Backoff
-from tether.core.errors import ConfigurationError
+from tether.core.errors import ConfigurationError, InvalidInputError
 from tether.core.retry_after import retry_after_seconds
 
-__all__ = ["DEFAULT_RETRY", "Http"]
+__all__ = ["DEFAULT_RETRY", "Http", "segment"]
 
 DEFAULT_RETRY = Backoff(
     max_attempts=5, initial_interval=0.1, max_interval=2.0, max_retry_after=30.0, owner="Client"
@@ -43,6 +44,23 @@ def check_url(url: str) -> str:
             f"server URL {url!r} must start with http:// or https://, e.g. http://127.0.0.1:8000"
         )
     return url
+
+
+def segment(value: str, what: str) -> str:
+    """``value`` (a run or approval id) as one URL path segment: every reserved character
+    escaped, and ``.``/``..`` spelled ``%2E`` (a literal dot segment is taken out of the
+    path by the URL rules: ``/v1/runs/.`` would ask ``/v1/runs``, the runs list). An id
+    with a ``/`` cannot be one segment: the server has no run of that name to find."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInputError(f"{what} must be a non-empty string, got {value!r}")
+    if "/" in value:
+        raise InvalidInputError(
+            f"{what} {value!r} has a '/', which no id the server serves has; "
+            "pass the id as `tether runs list` shows it"
+        )
+    if value.strip(".") == "":
+        return "%2E" * len(value)
+    return quote(value, safe="")
 
 
 class Http:
