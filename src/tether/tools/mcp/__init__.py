@@ -19,6 +19,7 @@ except ImportError as _exc:  # pragma: no cover - exercised in a subprocess by t
 from tether.tools.mcp.client import (
     META_ERROR,
     META_IDEMPOTENCY_KEY,
+    McpListingError,
     McpSessionClosedError,
     McpToolContract,
     McpToolError,
@@ -41,6 +42,7 @@ from tether.tools.mcp.server import (
 __all__ = [
     "META_ERROR",
     "META_IDEMPOTENCY_KEY",
+    "McpListingError",
     "McpSessionClosedError",
     "McpToolContract",
     "McpToolError",

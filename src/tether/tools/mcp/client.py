@@ -16,31 +16,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, cast
 
-import anyio
-import httpx2
 import pydantic
 from mcp import Client, StdioServerParameters
 from mcp.client import Transport
-from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp_types import (
     CONNECTION_CLOSED,
-    INTERNAL_ERROR,
-    INVALID_PARAMS,
-    METHOD_NOT_FOUND,
-    REQUEST_TIMEOUT,
-    CallToolResult,
-    ContentBlock,
     Implementation,
     RequestParamsMeta,
-    TextContent,
     Tool,
     ToolAnnotations,
 )
@@ -50,53 +39,44 @@ from tether.core.errors import (
     ToolArgumentsError,
     ToolError,
     ToolNotFoundError,
-    ToolRateLimitedError,
-    ToolTimeoutError,
     ToolTransientError,
 )
 from tether.tools.contract import KEY_PARAM, ToolContract
 from tether.tools.mcp._version import TETHER_VERSION
+from tether.tools.mcp.listing import McpListingError, check_prefix, list_tools, vet
+from tether.tools.mcp.results import (
+    META_ERROR,
+    McpToolError,
+    content_value,
+    from_error_result,
+    from_mcp_error,
+    result_value,
+)
 from tether.tools.mcp.schema import ArgumentsSchema, args_model_for, format_problems
+from tether.tools.mcp.session import HTTP_TIMEOUT, TRANSPORT_ERRORS, Connection, http_transport
 from tether.tools.policies import NO_TOOL_RETRY, Scope, ToolRetry
 
 log = logging.getLogger(__name__)
 
+__all__ = [
+    "META_ERROR",
+    "META_IDEMPOTENCY_KEY",
+    "McpListingError",
+    "McpSessionClosedError",
+    "McpToolContract",
+    "McpToolError",
+    "McpToolset",
+    "content_value",
+    "is_idempotent",
+    "result_value",
+    "scope_of",
+]
+
 META_IDEMPOTENCY_KEY = "tether/idempotency-key"
 """Request ``_meta`` entry carrying the call's idempotency key to the server (tether servers pass
 it on to the tool; other servers ignore it)."""
-META_ERROR = "tether/error"
-"""Result ``_meta`` entry of a failed call on a tether server: the error class and whether
-retrying helps, so the error keeps its retry semantics across the wire."""
 
 CLIENT_INFO = Implementation(name="tether", version=TETHER_VERSION)
-_MAX_PAGES = 100
-_HTTP_TIMEOUT = httpx2.Timeout(30.0, read=300.0)
-_TRANSPORT_ERRORS = (
-    anyio.ClosedResourceError,
-    anyio.BrokenResourceError,
-    anyio.EndOfStream,
-    OSError,
-    httpx2.TransportError,
-)
-
-
-class McpToolError(ToolError):
-    """The MCP tool reported a failure (an ``isError`` result) or the server answered the call
-    with an error. Not retried: the message goes back to the planner."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        tool: str | None = None,
-        code: int | None = None,
-        content: list[Any] | None = None,
-        structured: Any = None,
-    ) -> None:
-        super().__init__(message, tool=tool)
-        self.code = code
-        self.content = content or []
-        self.structured = structured
 
 
 class McpSessionClosedError(ToolError):
@@ -153,72 +133,6 @@ class McpToolContract(ToolContract):
         return clean
 
 
-class _Connection:
-    """One MCP client session, opened and closed by a task of its own: the SDK's task groups and
-    cancel scopes must be exited by the task that entered them, and this way the toolset can be
-    opened, used, re-opened and closed from any task."""
-
-    def __init__(self, connect: Callable[[], Client]) -> None:
-        self._connect = connect
-        self._ready: asyncio.Future[Client] = asyncio.get_running_loop().create_future()
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self.broken = False
-
-    async def open(self, timeout: float | None) -> Client:
-        self._task = asyncio.create_task(self._run(), name="tether-mcp-session")
-        try:
-            async with asyncio.timeout(timeout):
-                return await asyncio.shield(self._ready)
-        except BaseException:
-            await self.close()
-            raise
-
-    async def _run(self) -> None:
-        try:
-            async with self._connect() as client:
-                self._ready.set_result(client)
-                await self._stop.wait()
-        except asyncio.CancelledError:
-            if not self._ready.done():
-                self._ready.cancel()
-            raise
-        except Exception as exc:  # handed to the opener or logged, never lost
-            if not self._ready.done():
-                self._ready.set_exception(_root_cause(exc))
-            else:
-                log.debug("MCP session ended with an error: %r", exc)
-        finally:
-            self.broken = True
-
-    async def close(self) -> None:
-        self._stop.set()
-        task = self._task
-        if task is None:
-            return
-        if not self._ready.done():
-            task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-
-
-def _root_cause(exc: BaseException) -> BaseException:
-    """The one real error inside the SDK's (possibly nested) exception groups."""
-    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
-        exc = exc.exceptions[0]
-    return exc
-
-
-@asynccontextmanager
-async def _http_transport(
-    url: str, headers: Mapping[str, str] | None, timeout: httpx2.Timeout
-) -> AsyncIterator[Any]:
-    async with (
-        httpx2.AsyncClient(headers=dict(headers or {}), timeout=timeout) as http,
-        streamable_http_client(url, http_client=http) as streams,
-    ):
-        yield streams
-
-
 class McpToolset:
     """The tools of one MCP server as ToolContracts, over one session.
 
@@ -244,14 +158,18 @@ class McpToolset:
             raise ConfigurationError("McpToolset timeout must be > 0 seconds or None")
         self._connect = connect
         self.target = target
-        self.prefix = prefix
+        self.prefix = check_prefix(prefix)
         self.timeout = timeout
         self.connect_timeout = connect_timeout
         self.reconnect = reconnect
-        self._conn: _Connection | None = None
+        self._conn: Connection | None = None
         self._client: Client | None = None
         self._lock = asyncio.Lock()
         self._tools: list[McpToolContract] | None = None
+        self.skipped: dict[str, str] = {}
+        """Tools of the server left out of ``tools`` (name with the prefix -> why): a name
+        listed twice with different definitions, or one a tool cannot have (see
+        ``tether.tools.mcp.listing``)."""
         self._closed = False
 
     # -- construction ----------------------------------------------------------------------
@@ -298,7 +216,7 @@ class McpToolset:
         hdrs = dict(headers or {})
 
         def connect() -> Client:
-            transport = cast(Transport, _http_transport(url, hdrs, _HTTP_TIMEOUT))
+            transport = cast(Transport, http_transport(url, hdrs, HTTP_TIMEOUT))
             return Client(transport, client_info=CLIENT_INFO, cache=None)
 
         return cls(
@@ -317,16 +235,24 @@ class McpToolset:
             raise ConfigurationError("an McpToolset is opened once; make a new one")
         client = await self._session()
         try:
-            listed = await self._list_tools(client)
+            listed = await list_tools(lambda cursor: client.list_tools(cursor=cursor), self.target)
         except BaseException as exc:
             await self.close()
+            if isinstance(exc, McpListingError):
+                raise
+            if isinstance(exc, pydantic.ValidationError):  # a malformed listing: not transient
+                raise McpListingError(
+                    f"cannot list the tools of MCP server {self.target!r}: {exc}"
+                ) from exc
             if isinstance(exc, Exception):
                 raise ToolTransientError(
                     f"cannot list the tools of MCP server {self.target!r}: "
                     f"{type(exc).__name__}: {exc}"
                 ) from exc
             raise
-        self._tools = [self._contract(t) for t in listed]
+        vetted = vet(listed, self.prefix, self.target)
+        self.skipped = vetted.skipped
+        self._tools = [self._contract(t) for t in vetted.tools]
         log.debug("imported %d MCP tools from %s", len(self._tools), self.target)
         return self
 
@@ -363,6 +289,11 @@ class McpToolset:
         for t in self.tools:
             if t.name == name:
                 return t
+        if name in self.skipped:
+            raise ToolNotFoundError(
+                f"MCP toolset {self.target!r} left tool {name!r} out: {self.skipped[name]}",
+                tool=name,
+            )
         raise ToolNotFoundError(
             f"MCP toolset {self.target!r} has no tool {name!r}; it has {self.names()}", tool=name
         )
@@ -392,7 +323,7 @@ class McpToolset:
                     raise self._closed_error()
                 old, self._conn, self._client = self._conn, None, None
                 await old.close()
-            conn = _Connection(self._connect)
+            conn = Connection(self._connect)
             try:
                 client = await conn.open(self.connect_timeout)
             except TimeoutError:
@@ -414,22 +345,6 @@ class McpToolset:
             "the next call",
             tool=tool,
         )
-
-    async def _list_tools(self, client: Client) -> list[Tool]:
-        tools: list[Tool] = []
-        cursor: str | None = None
-        for _ in range(_MAX_PAGES):
-            try:
-                page = await client.list_tools(cursor=cursor)
-            except MCPError as exc:
-                if exc.code == METHOD_NOT_FOUND:  # a server without tools
-                    return tools
-                raise
-            tools.extend(page.tools)
-            cursor = page.next_cursor
-            if cursor is None:
-                break
-        return tools
 
     def _contract(self, remote: Tool) -> McpToolContract:
         name = f"{self.prefix}{remote.name}"
@@ -493,8 +408,8 @@ class McpToolset:
                     conn.broken = True
                 if not self.reconnect:
                     raise self._closed_error(name, f"MCP error {exc.code}: {exc.message}") from exc
-            raise _from_mcp_error(exc, name) from None
-        except _TRANSPORT_ERRORS as exc:
+            raise from_mcp_error(exc, name) from None
+        except TRANSPORT_ERRORS as exc:
             if conn is not None:
                 conn.broken = True
             if not self.reconnect:
@@ -510,95 +425,5 @@ class McpToolset:
                 f"tool {name!r}: bad answer from MCP server: {exc}", tool=name
             ) from exc
         if result.is_error:
-            raise _from_error_result(result, name)
+            raise from_error_result(result, name)
         return result_value(result, output_schema)
-
-
-# -- results ------------------------------------------------------------------------------------
-def _is_wrapped(schema: dict[str, Any] | None) -> bool:
-    """Whether an outputSchema is the ``{"result": ...}`` wrapper that servers put around a value
-    that is not an object (the MCP SDK's servers and tether's do)."""
-    if not isinstance(schema, dict) or schema.get("type") != "object":
-        return False
-    props = schema.get("properties")
-    return (
-        isinstance(props, dict)
-        and set(props) == {"result"}
-        and schema.get("required") == ["result"]
-    )
-
-
-def result_value(result: CallToolResult, output_schema: dict[str, Any] | None = None) -> Any:
-    """What a call returns: the structured content when there is some (unwrapped from
-    ``{"result": ...}`` when the output schema is that wrapper), else the text of the content
-    blocks joined with newlines, else (images, audio, resources in the mix) a list of the blocks,
-    text as strings and the others as their MCP dicts."""
-    data = result.structured_content
-    if data is not None:
-        if _is_wrapped(output_schema) and isinstance(data, dict) and set(data) == {"result"}:
-            return data["result"]
-        return data
-    return content_value(result.content)
-
-
-def content_value(blocks: Sequence[ContentBlock]) -> Any:
-    if not blocks:
-        return None
-    if all(isinstance(b, TextContent) for b in blocks):
-        return "\n".join(cast(TextContent, b).text for b in blocks)
-    return [
-        b.text
-        if isinstance(b, TextContent)
-        else b.model_dump(mode="json", by_alias=True, exclude_none=True)
-        for b in blocks
-    ]
-
-
-def _error_text(result: CallToolResult) -> str:
-    parts = [b.text if isinstance(b, TextContent) else f"[{b.type}]" for b in result.content]
-    return "\n".join(parts) or "the MCP tool reported an error without a message"
-
-
-def _from_error_result(result: CallToolResult, name: str) -> ToolError:
-    text = _error_text(result)
-    info = (result.meta or {}).get(META_ERROR)
-    if isinstance(info, dict):
-        kind = info.get("type")
-        if kind == "ToolArgumentsError":
-            errors = info.get("errors")
-            return ToolArgumentsError(
-                text, tool=name, errors=errors if isinstance(errors, list) else None
-            )
-        if info.get("retryable") is True:
-            if kind == "ToolRateLimitedError":
-                after = info.get("retry_after")
-                return ToolRateLimitedError(
-                    text,
-                    tool=name,
-                    retry_after=float(after) if isinstance(after, int | float) else None,
-                )
-            if kind == "ToolTimeoutError":
-                return ToolTimeoutError(text, tool=name)
-            status = info.get("status")
-            return ToolTransientError(
-                text, tool=name, status=status if isinstance(status, int) else None
-            )
-    return McpToolError(
-        text,
-        tool=name,
-        content=[
-            b.model_dump(mode="json", by_alias=True, exclude_none=True) for b in result.content
-        ],
-        structured=result.structured_content,
-    )
-
-
-def _from_mcp_error(exc: MCPError, name: str) -> ToolError:
-    msg = f"tool {name!r}: MCP error {exc.code}: {exc.message}"
-    if exc.code == REQUEST_TIMEOUT:
-        return ToolTimeoutError(msg, tool=name)
-    if exc.code in (CONNECTION_CLOSED, INTERNAL_ERROR):
-        return ToolTransientError(msg, tool=name)
-    if exc.code == INVALID_PARAMS:
-        return ToolArgumentsError(msg, tool=name)
-    return McpToolError(msg, tool=name, code=exc.code)

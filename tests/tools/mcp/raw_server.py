@@ -1,0 +1,42 @@
+"""A hand-written MCP server over stdio (JSON-RPC lines), for what the SDK's servers never send.
+
+``RAW_TOOLS`` (JSON) is the tool list it publishes; ``RAW_CURSOR`` set makes every page of
+``tools/list`` end with that cursor (a paging that loops). A call answers with the tool's name
+and arguments as text.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+
+def main() -> None:
+    tools = json.loads(os.environ.get("RAW_TOOLS", "[]"))
+    cursor = os.environ.get("RAW_CURSOR")
+    for line in sys.stdin:
+        msg = json.loads(line)
+        if "id" not in msg:
+            continue  # a notification
+        method, params = msg.get("method"), msg.get("params") or {}
+        if method == "initialize":
+            result = {
+                "protocolVersion": params["protocolVersion"],
+                "capabilities": {"tools": {}},
+                "serverInfo": {"name": "raw", "version": "0"},
+            }
+        elif method == "tools/list":
+            result = {"tools": tools, **({"nextCursor": cursor} if cursor else {})}
+        elif method == "tools/call":
+            args = json.dumps(params.get("arguments"), sort_keys=True)
+            result = {"content": [{"type": "text", "text": f"{params['name']} {args}"}]}
+        else:
+            err = {"code": -32601, "message": f"no method {method}"}
+            print(json.dumps({"jsonrpc": "2.0", "id": msg["id"], "error": err}), flush=True)
+            continue
+        print(json.dumps({"jsonrpc": "2.0", "id": msg["id"], "result": result}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
