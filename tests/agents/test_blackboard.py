@@ -93,3 +93,45 @@ async def test_bad_sources_and_picks_are_refused() -> None:
     )
     with pytest.raises(RunFailedError, match="must pick one of"):
         await wf.ainvoke({"board": {"text": "1"}})
+
+
+async def test_a_model_controller_is_read_by_whole_names_not_substrings() -> None:
+    """'The parser.' made 'parse' act: the first candidate whose name appeared anywhere in the
+    answer was taken, so a source named inside another's name won the other's turns."""
+    sources = [
+        KnowledgeSource("parse", ("text",), lambda b: {"a": 1}, "parses"),
+        KnowledgeSource("parser", ("text",), lambda b: {"b": 2}, "parses better"),
+    ]
+    controller = ScriptedModel(["The parser.", "'parse'"])
+    wf = blackboard(BlackboardOptions(sources, goal=lambda b: False, controller=controller))
+    final = await wf.ainvoke({"board": {"text": "1"}})
+    assert [e["source"] for e in final["log"]] == ["parser", "parse"]
+
+
+async def test_a_model_controller_naming_nobody_is_asked_again_then_fails() -> None:
+    """An answer naming no candidate made the first candidate act, silently: it goes back to
+    the model now, and one still naming nobody fails the run with a typed error."""
+    controller = ScriptedModel(["Nobody: the board looks complete.", "biggest"])
+    wf = blackboard(BlackboardOptions(SOURCES, goal=lambda b: "max" in b, controller=controller))
+    final = await wf.ainvoke({"board": {"numbers": [4, 9]}})
+    assert [e["source"] for e in final["log"]] == ["biggest"] and final["model_calls"] == 2
+    retry = controller.requests[1].messages[-1].content
+    assert "exactly one of these names" in retry and "['total', 'biggest']" in retry
+
+    stubborn = ScriptedModel(["total or biggest, both are fine"], cycle=True)
+    wf = blackboard(
+        BlackboardOptions(SOURCES, goal=lambda b: "max" in b, controller=stubborn, max_repairs=2)
+    )
+    with pytest.raises(RunFailedError, match="StructuredOutputError") as failed:
+        await wf.ainvoke({"board": {"numbers": [4, 9]}})
+    assert "names several of ['total', 'biggest']" in str(failed.value)
+    assert stubborn.calls == 3
+
+
+def test_sources_that_are_not_named_knowledge_sources_are_refused() -> None:
+    """A list of names crashed with AttributeError; a source named '' ended the run as if
+    nobody was triggered (the controller's empty pick reads as 'stop')."""
+    with pytest.raises(ConfigurationError, match="must be a KnowledgeSource"):
+        BlackboardOptions(["parse"], goal=lambda b: True)  # type: ignore[list-item]
+    with pytest.raises(ConfigurationError, match="non-empty name"):
+        BlackboardOptions([KnowledgeSource("", ("text",), parse)], goal=lambda b: True)

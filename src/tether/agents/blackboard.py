@@ -3,10 +3,10 @@ changes of the keys they watch, and a controller that picks who acts next.
 
 Each turn is two steps: ``control`` picks one of the triggered sources (by default the first
 in the order given; or ``controller(board, candidates)``, a function, or a Model asked to name
-one), then ``act`` runs it; what it writes is merged into ``board`` and triggers the sources
-watching those keys. The run ends when ``goal(board)`` holds, when nobody is triggered, or
-after ``max_turns`` (``stopped`` says which). ``log`` keeps who acted on which turn and what
-they wrote::
+one: ``blackboard_control``), then ``act`` runs it; what it writes is merged into ``board``
+and triggers the sources watching those keys. The run ends when ``goal(board)`` holds, when
+nobody is triggered, or after ``max_turns`` (``stopped`` says which). ``log`` keeps who acted
+on which turn and what they wrote::
 
     sources = [
         KnowledgeSource("parse", watches=("text",), act=lambda b: {"numbers": [...]}),
@@ -23,12 +23,11 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, TypedDict
 
+from tether.agents.blackboard_control import ask_model
 from tether.agents.options import need_count, need_governance
 from tether.agents.spend import spend
-from tether.core import serde
 from tether.core.errors import ConfigurationError, InvalidUpdateError
 from tether.core.governor import GovernanceConfig
-from tether.core.messages import Message
 from tether.core.reducers import add, append, merge
 from tether.graph.builder import Graph, Workflow
 from tether.graph.context import RunContext
@@ -72,24 +71,36 @@ class BlackboardOptions:
     goal: Callable[[Board], bool]
     controller: Controller | Model | None = None
     max_turns: int = 12
+    max_repairs: int = 1
+    """With a Model controller: rounds in which an answer naming no candidate (or several) goes
+    back to it with the candidates; past them the run fails (StructuredOutputError)."""
     governance: GovernanceConfig | None = None
 
     def __post_init__(self) -> None:
+        for s in self.sources:
+            if not isinstance(s, KnowledgeSource) or not callable(s.act):
+                raise ConfigurationError(
+                    f"BlackboardOptions.sources holds {s!r}; each must be a "
+                    "KnowledgeSource(name, watches, act)"
+                )
+            if not isinstance(s.name, str) or not s.name.strip():
+                raise ConfigurationError(
+                    f"a knowledge source needs a non-empty name (the controller picks it by "
+                    f"name), got {s.name!r}"
+                )
+            if isinstance(s.watches, str):
+                raise ConfigurationError(
+                    f"source {s.name!r}: watches is a tuple of board keys, not one string"
+                )
         names = [s.name for s in self.sources]
         if not names or len(set(names)) != len(names):
             raise ConfigurationError(
                 f"BlackboardOptions.sources needs sources with distinct names, got {names}"
             )
-        for s in self.sources:
-            if not isinstance(s, KnowledgeSource) or not callable(s.act):
-                raise ConfigurationError(f"source {s!r} must be a KnowledgeSource with act=")
-            if isinstance(s.watches, str):
-                raise ConfigurationError(
-                    f"source {s.name!r}: watches is a tuple of board keys, not one string"
-                )
         if not callable(self.goal):
             raise ConfigurationError("BlackboardOptions.goal must be a function board -> bool")
         need_count("BlackboardOptions", "max_turns", self.max_turns)
+        need_count("BlackboardOptions", "max_repairs", self.max_repairs, minimum=0)
         need_governance("BlackboardOptions", self.governance)
 
 
@@ -122,18 +133,11 @@ def blackboard(options: BlackboardOptions, *, name: str = "blackboard") -> Workf
         if options.controller is None:
             chosen = pending[0]
         elif isinstance(options.controller, Model):
-            menu = "\n".join(f"- {n}: {by_name[n].description}" for n in pending)
-            response = await options.controller.chat(
-                [
-                    Message.system("Pick who acts next on the board. Answer with one name."),
-                    Message.user(f"Board: {serde.dumps(board).decode()}\n\nCandidates:\n{menu}"),
-                ]
+            descriptions = {n: by_name[n].description for n in pending}
+            chosen, responses = await ask_model(
+                options.controller, board, descriptions, options.max_repairs
             )
-            update.update(spend([response]))
-            said = response.text.strip()
-            chosen = next((n for n in pending if n == said), "") or next(
-                (n for n in pending if n in said), pending[0]
-            )
+            update.update(spend(responses))
         else:
             chosen = await call(options.controller, board, list(pending))
             if chosen not in pending:
