@@ -19,7 +19,7 @@ from tether.llm.providers.http_errors import (
     error_from_response,
     parse_json,
 )
-from tether.llm.providers.sse import SseReader, sse_events
+from tether.llm.providers.sse import SseReader, sse_events, sse_lines
 
 
 class HttpModel(Model):
@@ -94,7 +94,7 @@ class HttpModel(Model):
                 if response.headers.get("content-type", "").startswith("application/json"):
                     await response.aread()
                     raise self._not_a_stream(url, parse_json(response.content, model=self.name))
-                yield sse_events(response.aiter_lines())
+                yield sse_events(sse_lines(response.aiter_text()))
         except httpx.HTTPError as exc:
             raise error_from_exception(exc, model=self.name, url=url) from exc
 
