@@ -85,6 +85,35 @@ async def test_a_switch_that_would_stop_nothing_is_refused(
     assert (await ToolExecutor([wipe], store, kill_refresh=0).call("wipe")).ok
 
 
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ({"tool": "wipe "}, r"tool= has a space at an end, got 'wipe ' \(did you mean 'wipe'\?\)"),
+        ({"tenant": " acme"}, "tenant= has a space at an end"),
+        ({"tool": "wipe", "tenant": "acme\t"}, "tenant= has a space at an end"),
+        ({"tool": "wi\x00pe"}, "tool= holds a control character"),
+        ({"tenant": "ac\nme"}, "tenant= holds a control character"),
+        ({"tenant": "a" * 201}, "tenant=: a tenant is a non-empty name of at most 200"),
+    ],
+)
+async def test_a_near_miss_name_is_refused_not_stored(target: dict[str, Any], message: str) -> None:
+    """'wipe ' or tenant ' acme' were stored and then matched no call: in an incident the
+    operator saw the switch listed while the tool kept running."""
+    store = MemoryStore()
+    with pytest.raises(ConfigurationError, match=message):
+        await KillSwitch(store).disable(**target, reason="incident")
+    assert await store.get_flags("kill:") == {}
+
+
+async def test_a_near_miss_switch_stored_before_can_still_be_lifted() -> None:
+    store = MemoryStore()
+    await store.set_flag("kill:tenant=*|tool=wipe ", {"reason": "old"})
+    switch = KillSwitch(store)
+    assert [s["tool"] for s in await switch.switches()] == ["wipe "]
+    await switch.enable(tool="wipe ")
+    assert await switch.switches() == []
+
+
 def test_a_switch_set_in_another_process_stops_calls_within_a_second(tmp_path: Path) -> None:
     db = tmp_path / "control.db"
     proc = subprocess.Popen(

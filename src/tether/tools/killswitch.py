@@ -8,7 +8,8 @@ import asyncio
 from typing import Any
 
 from tether.core.clock import SYSTEM_CLOCK, Clock
-from tether.core.errors import ConfigurationError, ToolDisabledError
+from tether.core.errors import ConfigurationError, InvalidInputError, ToolDisabledError
+from tether.core.tenants import check_tenant_name
 from tether.store.control import ControlStore
 from tether.tools.contract import ToolContract
 from tether.tools.policies import Scope
@@ -47,13 +48,29 @@ def _target(key: str, flag: Any) -> dict[str, str | None]:
     return out
 
 
-def _check_target(tool: str | None, scope: str | None, tenant: str | None) -> None:
-    """Refuse a switch that no call would ever match (it would stop nothing, silently)."""
+def _check_target(
+    tool: str | None, scope: str | None, tenant: str | None, *, new: bool = False
+) -> None:
+    """Refuse a switch that no call would ever match (it would stop nothing, silently). A
+    ``new`` one (``disable``) may not name a tool or tenant with a space at an end or a control
+    character either (``'send_email '`` is no tool's name); ``enable`` may still lift such a
+    switch stored before."""
     if tool is None and scope is None and tenant is None:
         raise ConfigurationError("say what to disable: tool=, scope= and/or tenant=")
     for what, value in (("tool", tool), ("scope", scope), ("tenant", tenant)):
         if value is not None and (not isinstance(value, str) or not value.strip()):
             raise ConfigurationError(f"{what}= must be a non-empty name, got {value!r}")
+        if new and value is not None and value.strip() != value:
+            raise ConfigurationError(
+                f"{what}= has a space at an end, got {value!r} (did you mean {value.strip()!r}?)"
+            )
+        if new and value is not None and not value.isprintable():
+            raise ConfigurationError(f"{what}= holds a control character, got {value!r}")
+    if new and tenant is not None:
+        try:
+            check_tenant_name(tenant)
+        except InvalidInputError as exc:
+            raise ConfigurationError(f"tenant=: {exc}") from None
     if tool is not None and scope is not None:
         raise ConfigurationError(
             f"give tool= or scope=, not both: tool {tool!r} has one scope already (disable "
@@ -84,7 +101,7 @@ class KillSwitch:
     ) -> None:
         """Disable a tool, a scope (read/write/destructive) or, with only ``tenant``, every tool
         of that tenant. Without ``tenant`` the switch applies to all tenants."""
-        _check_target(tool, scope, tenant)
+        _check_target(tool, scope, tenant, new=True)
         await self.store.set_flag(
             _key(tool=tool, scope=scope, tenant=tenant),
             {
