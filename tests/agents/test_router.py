@@ -3,7 +3,7 @@ fallback under the threshold, the decision journaled; one test with the real Min
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 import pytest
 
@@ -90,3 +90,37 @@ async def test_real_minilm_routes_paraphrases_by_meaning() -> None:
     off = await wf.ainvoke({"task": "recommend a good pasta recipe"})
     assert money["route"] == "billing" and login["route"] == "tech"
     assert off["route"] == "fallback" and off["score"] < 0.45
+
+
+def test_a_state_without_the_routers_fields_and_reserved_names_are_refused() -> None:
+    """input='question' on RouterState (no such field) sent every input to the fallback, with a
+    score of 0, silently; a state without 'score' failed only once a run was stored; and a
+    route named 'route' failed as "node 'route' is already defined", a node the user never
+    defined."""
+    with pytest.raises(ConfigurationError, match=r"has no field\(s\) \['question'\]"):
+        RouterOptions(
+            routes=ROUTES,
+            specialists={"billing": billing, "tech": tech, "fallback": general},
+            embedder=HashingEmbedder(),
+            input="question",
+        )
+
+    class Ticket(TypedDict, total=False):
+        question: str
+        route: str
+        answer: str
+
+    with pytest.raises(ConfigurationError, match=r"\['score', 'matched', 'fallback'\]"):
+        RouterOptions(
+            routes=ROUTES,
+            specialists={"billing": billing, "tech": tech, "fallback": general},
+            embedder=HashingEmbedder(),
+            input="question",
+            state=Ticket,
+        )
+    with pytest.raises(ConfigurationError, match="may not be named 'route'"):
+        RouterOptions(
+            routes={"route": ["plan my trip"], "billing": ["refund my order"]},
+            specialists={"route": general, "billing": billing, "fallback": general},
+            embedder=HashingEmbedder(),
+        )

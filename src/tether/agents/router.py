@@ -26,11 +26,14 @@ from tether.core.errors import ConfigurationError
 from tether.core.governor import GovernanceConfig
 from tether.graph.builder import Graph, Workflow
 from tether.graph.context import RunContext
+from tether.graph.state import StateSchema
 from tether.graph.types import END, START
 from tether.llm.embeddings import Embedder
 from tether.llm.router import SemanticRouter
 
 Specialist = Callable[..., Any] | Workflow
+ROUTER_WRITES = ("route", "score", "matched", "fallback")
+"""The fields the routing step writes."""
 
 
 class RouterState(TypedDict, total=False):
@@ -70,6 +73,20 @@ class RouterOptions:
             raise ConfigurationError(
                 f"RouterOptions.specialists {extra} have no route; add their example "
                 "utterances to routes, or remove them"
+            )
+        taken = [n for n in self.specialists if n in ("route", START, END)]
+        if taken:
+            raise ConfigurationError(
+                f"RouterOptions: a route or the fallback may not be named {taken[0]!r}; the "
+                f"router's graph keeps {['route', START, END]} for itself: rename it"
+            )
+        fields = set(StateSchema(self.state).fields)
+        missing = [f for f in (self.input, *ROUTER_WRITES) if f not in fields]
+        if missing:
+            raise ConfigurationError(
+                f"RouterOptions.state {getattr(self.state, '__name__', self.state)} has no "
+                f"field(s) {missing}: the router reads input={self.input!r} and writes "
+                f"{list(ROUTER_WRITES)}; add them (or build the state on RouterState)"
             )
         need_governance("RouterOptions", self.governance)
         router = SemanticRouter(
