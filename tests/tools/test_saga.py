@@ -124,3 +124,50 @@ async def test_in_a_run_steps_and_compensations_are_journaled_and_never_repeat()
             f"{res.run_id}:1:order:0:tool:book_shipping:0:compensate",
             f"{res.run_id}:1:order:0:tool:reserve_stock:0:compensate",
         ]
+
+
+async def test_a_failing_compensation_does_not_keep_the_others_from_running() -> None:
+    """The courier's cancellation failing left the stock reserved, and the caller's `except
+    SagaFailedError` missed the compensation's bare ToolError."""
+    log: list[str] = []
+
+    def release_stock(sku: str) -> None:
+        log.append("release_stock")
+
+    def cancel_shipping(address: str) -> None:
+        raise RuntimeError("courier API down")
+
+    @tool(scope="write", compensate=release_stock)
+    def reserve_stock(sku: str) -> str:
+        """Reserve stock."""
+        return "res"
+
+    @tool(scope="write", compensate=cancel_shipping)
+    def book_shipping(address: str) -> str:
+        """Book a courier."""
+        return "ship"
+
+    @tool(scope="write")
+    def charge(cents: int) -> str:
+        """Charge the card."""
+        raise ToolTransientError("card processor down", status=503)
+
+    ex = ToolExecutor([reserve_stock, book_shipping, charge])
+    with pytest.raises(SagaFailedError, match=r"NOT compensated .*'book_shipping'") as info:
+        async with Saga(ex, name="order") as saga:
+            await saga.step("reserve_stock", {"sku": "A"})
+            await saga.step("book_shipping", {"address": "Main St"})
+            await saga.step("charge", {"cents": 500})
+    assert log == ["release_stock"]
+    err = info.value
+    assert (err.failed_step, err.compensated) == ("charge", ["reserve_stock"])
+    assert err.not_compensated == ["book_shipping"]
+    assert "courier API down" in str(err.compensation_errors[0])
+    assert saga.not_compensated[0][0] == "book_shipping" and saga.skipped == []
+
+
+async def test_skipped_is_there_before_anything_failed() -> None:
+    ex = ToolExecutor(_booking_tools([], {"on": False}))
+    async with Saga(ex) as saga:
+        await saga.step("notify", {"text": "hi"})
+    assert (saga.skipped, saga.not_compensated) == ([], [])

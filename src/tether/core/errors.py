@@ -283,11 +283,16 @@ class SagaFailedError(ToolError):
         failed_step: str,
         compensated: list[str],
         cause: BaseException | None = None,
+        not_compensated: list[str] | None = None,
+        compensation_errors: list[BaseException] | None = None,
     ) -> None:
         super().__init__(message, tool=failed_step)
         self.failed_step = failed_step
         self.compensated = compensated
         self.cause = cause
+        self.not_compensated = not_compensated or []
+        """Steps whose compensation failed (still in effect), with ``compensation_errors``."""
+        self.compensation_errors = compensation_errors or []
 
 
 class ModelError(TetherError):
@@ -477,3 +482,14 @@ def missing_dependency(extra: str, package: str) -> ConfigurationError:
         f"this feature needs the optional dependency {package!r}; "
         f"install it with: pip install 'tether[{extra}]'"
     )
+
+
+class TraceExportError(TetherError):
+    """A trace exporter did not take the spans it was handed (the OTLP collector is down,
+    unreachable or answered with an error): ``sent`` of ``total`` went. Exporting a run's
+    rebuilt spans again sends the same spans, so trying again once the collector is up is safe."""
+
+    def __init__(self, message: str, *, sent: int, total: int) -> None:
+        super().__init__(message)
+        self.sent = sent
+        self.total = total

@@ -46,6 +46,10 @@ class Saga:
         self.name = name
         self.completed: list[_Done] = []
         self.compensated: list[str] = []
+        self.skipped: list[str] = []
+        """Completed steps left as they are: their tool has no compensation."""
+        self.not_compensated: list[tuple[str, ToolError]] = []
+        """Completed steps whose compensation failed (still in effect), with its error."""
 
     async def step(self, tool: str, args: Mapping[str, Any] | None = None) -> Any:
         """Run one step; raise (a ToolError) if it fails."""
@@ -57,8 +61,16 @@ class Saga:
 
     async def compensate(self) -> list[str]:
         """Undo completed steps, last first. Steps without a compensation are skipped (listed
-        in ``skipped``); a failing compensation is retried per its contract, then raised."""
-        self.skipped: list[str] = []
+        in ``skipped``). A failing compensation is retried per its contract; one that still
+        fails is listed in ``not_compensated`` and the others are undone all the same (the
+        hotel failing to release must not keep the flight booked); then the first such error
+        is raised."""
+        await self._undo_all()
+        if self.not_compensated:
+            raise self.not_compensated[0][1]
+        return self.compensated
+
+    async def _undo_all(self) -> None:
         while self.completed:
             done = self.completed.pop()
             contract = self.executor.registry.get(done.tool)
@@ -75,9 +87,11 @@ class Saga:
                 ctx=self.ctx,
                 key=key,
             )
-            res.unwrap()
-            self.compensated.append(done.tool)
-        return self.compensated
+            if res.ok:
+                self.compensated.append(done.tool)
+            else:
+                err = res.error or ToolError(f"compensation {comp.name!r} failed", tool=comp.name)
+                self.not_compensated.append((done.tool, err))
 
     async def __aenter__(self) -> Saga:
         return self
@@ -93,10 +107,19 @@ class Saga:
         failed = exc.tool if isinstance(exc, ToolError) and exc.tool else "(saga body)"
         if isinstance(exc, ConfigurationError):
             return
-        done = await self.compensate()
+        await self._undo_all()
+        done = self.compensated
+        left = ""
+        if self.not_compensated:
+            left = "; NOT compensated (still in effect): " + ", ".join(
+                f"{step!r} ({type(err).__name__}: {err})" for step, err in self.not_compensated
+            )
         raise SagaFailedError(
-            f"saga {self.name!r} failed at {failed!r}: {exc}; compensated {done or 'nothing'}",
+            f"saga {self.name!r} failed at {failed!r}: {exc}; compensated {done or 'nothing'}"
+            + left,
             failed_step=failed,
             compensated=done,
             cause=exc,
+            not_compensated=[step for step, _ in self.not_compensated],
+            compensation_errors=[err for _, err in self.not_compensated],
         ) from exc
