@@ -1,9 +1,14 @@
-"""The pure parts of the client: the SSE parser and the problem JSON -> tether error map."""
+"""The pure parts of the client: the SSE parser and the problem JSON -> tether error map
+(and what an answer that is no problem JSON means)."""
 
 from __future__ import annotations
 
+import asyncio
+
+import httpx
 import pytest
 
+from tether.client import AsyncClient
 from tether.client.errors import (
     AuthError,
     NotFoundError,
@@ -13,10 +18,12 @@ from tether.client.errors import (
 )
 from tether.client.event_stream import event_of
 from tether.client.sse import SseParser
+from tether.core.backoff import Backoff
 from tether.core.errors import (
     ApprovalNotFoundError,
     ApprovalSignatureError,
     ApprovalStateError,
+    ConfigurationError,
     IdempotencyConflictError,
     InvalidInputError,
     RunNotFoundError,
@@ -111,3 +118,43 @@ def test_field_errors_are_listed() -> None:
     err = error_from_problem(422, problem)
     assert "body.input: must be an object" in str(err)
     assert err.errors == problem["errors"]  # type: ignore[attr-defined]
+
+
+def _get(status: int, body: bytes, ctype: str, **headers: str) -> BaseException:
+    """What ``AsyncClient.get`` raises when every request is answered this way."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, content=body, headers={"content-type": ctype, **headers})
+
+    async def main() -> BaseException:
+        transport = httpx.MockTransport(handler)
+        retry = Backoff(max_attempts=1, owner="test")
+        async with AsyncClient("http://gateway.test", retry=retry, transport=transport) as c:
+            try:
+                await c.get("01run")
+            except Exception as exc:
+                return exc
+        raise AssertionError("no error")
+
+    return asyncio.run(main())
+
+
+NGINX_404 = (
+    b"<html><head><title>404 Not Found</title></head><body><center><h1>404 Not Found</h1>"
+    b"</center><hr><center>nginx</center></body></html>"
+)
+
+
+def test_an_answer_that_is_not_a_problem_is_not_read_as_one() -> None:
+    """Before: a proxy's HTML 404 (its path to the server wrong) was RunNotFoundError, "no
+    such run", for a run that exists; a 502 page put its HTML in the message; and a redirect
+    (http:// to https://) answered ServerError 'NoneType where the API has an object'."""
+    err = _get(404, NGINX_404, "text/html")
+    assert type(err) is NotFoundError
+    assert "404 Not Found" in str(err) and "text/html" in str(err) and "<" not in str(err)
+    failed = _get(502, b"<html><body><h1>502 Bad Gateway</h1></body></html>", "text/html")
+    assert isinstance(failed, ServerError) and failed.status == 502
+    assert "502 Bad Gateway" in str(failed) and "proxy" in str(failed) and "<" not in str(failed)
+    moved = _get(301, b"", "text/html", location="https://gateway.test/v1/runs/01run")
+    assert isinstance(moved, ConfigurationError)
+    assert "redirected (301) to https://gateway.test" in str(moved)

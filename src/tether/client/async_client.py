@@ -29,7 +29,7 @@ from tether.client.event_stream import (
     stream_events,
     stream_run_changes,
 )
-from tether.client.http import DEFAULT_RETRY, Http, segment
+from tether.client.http import DEFAULT_RETRY, Http, segment, unreachable
 from tether.client.models import (
     SETTLED,
     Approval,
@@ -233,8 +233,9 @@ class AsyncClient:
             run = await self.get(run_id)  # the stream ended: the run finished
             if run.settled:
                 return run
-        except (StreamUnsupported, ServerUnavailableError):
-            pass
+        except ServerError as exc:  # StreamUnsupported, or the server out of reach
+            if not (isinstance(exc, StreamUnsupported) or unreachable(exc)):
+                raise
         return await self._poll_until_settled(run_id, outage)
 
     async def _poll_until_settled(self, run_id: str, outage: float) -> Run:
@@ -247,13 +248,16 @@ class AsyncClient:
             delay = min(delay * 1.5, 2.0)
 
     async def _through(self, outage: float, call: Callable[[], Awaitable[T]]) -> T:
-        """``call()``, tried again while the server is unreachable, for ``outage`` seconds."""
+        """``call()``, tried again while the server is unreachable (no answer, or a gateway
+        in front of it answering 502, 503, 504 for it), for ``outage`` seconds."""
         began: float | None = None
         delay = self.poll_interval
         while True:
             try:
                 return await call()
-            except ServerUnavailableError as exc:
+            except ServerError as exc:
+                if not unreachable(exc):
+                    raise
                 if not self.http.answered:  # never reached: a wrong URL, not an outage
                     raise
                 now = time.monotonic()
@@ -358,9 +362,16 @@ class AsyncClient:
                 return
             except StreamUnsupported:
                 pass
+
+        async def page(seq: int) -> Page:
+            if not follow:
+                return await self.events_page(run_id, after=seq)
+            # polled while following: an outage is waited out, as by the stream
+            return await self._through(outage, lambda: self.events_page(run_id, after=seq))
+
         async for ev in poll_events(
-            lambda a: self.events_page(run_id, after=a),
-            self._finished(run_id),
+            page,
+            self._finished(run_id, outage),
             last,
             follow=follow,
             interval=self.poll_interval,
@@ -376,9 +387,9 @@ class AsyncClient:
         async for run in stream_run_changes(self.http, outage):
             yield run
 
-    def _finished(self, run_id: str) -> Callable[[], Awaitable[bool]]:
+    def _finished(self, run_id: str, outage: float) -> Callable[[], Awaitable[bool]]:
         async def finished() -> bool:
-            return (await self.get(run_id)).finished
+            return (await self._through(outage, lambda: self.get(run_id))).finished
 
         return finished
 

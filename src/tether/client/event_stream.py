@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from tether.client.errors import ServerError, ServerUnavailableError
-from tether.client.http import Http, segment
+from tether.client.http import GATEWAY, Http, segment
 from tether.client.models import Event, Page, Run
 from tether.client.sse import SseMessage, SseParser, parse_lines
 
@@ -107,7 +107,7 @@ async def stream_events(
         except ServerUnavailableError:
             pass
         except ServerError as exc:
-            if isinstance(exc, StreamUnsupported) or exc.status not in (502, 503, 504):
+            if isinstance(exc, StreamUnsupported) or exc.status not in GATEWAY:
                 raise
         # the stream ended without its end event, or broke: reconnect
         if breaks.broke():

@@ -4,12 +4,16 @@ tether errors, and retries with jittered backoff.
 What is retried: a connection that could not be made (nothing was sent) on every call; on
 calls that are safe to repeat (reads, and a submit, which always carries an idempotency key)
 also a dropped connection, a read timeout, 502/503/504 and 429 (its ``Retry-After`` obeyed).
+An answer that is not problem JSON (a proxy's HTML page) is read as no tether problem, and a
+redirect is not followed (a ``ConfigurationError`` names where it points).
 """
 
 from __future__ import annotations
 
 import asyncio
+import html
 import json
+import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -22,14 +26,17 @@ from tether.core.backoff import Backoff
 from tether.core.errors import ConfigurationError, InvalidInputError
 from tether.core.retry_after import retry_after_seconds
 
-__all__ = ["DEFAULT_RETRY", "Http", "segment"]
+__all__ = ["DEFAULT_RETRY", "GATEWAY", "Http", "segment", "unreachable"]
 
 DEFAULT_RETRY = Backoff(
     max_attempts=5, initial_interval=0.1, max_interval=2.0, max_retry_after=30.0, owner="Client"
 )
 STREAM_IDLE = 60.0
 """Seconds an event stream may stay silent (not even a heartbeat) before it is reopened."""
-_RETRY_STATUS = frozenset({429, 502, 503, 504})
+GATEWAY = frozenset({502, 503, 504})
+"""What a proxy or load balancer in front of the server answers while the server behind it
+is down (a restart, a deploy): the server is out of reach, as when nothing answers."""
+_RETRY_STATUS = frozenset({429, *GATEWAY})
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
@@ -44,6 +51,14 @@ def check_url(url: str) -> str:
             f"server URL {url!r} must start with http:// or https://, e.g. http://127.0.0.1:8000"
         )
     return url
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the server is out of reach: no answer at all, or a gateway in
+    front of it answering for it (``GATEWAY``)."""
+    if isinstance(exc, ServerUnavailableError):
+        return True
+    return isinstance(exc, ServerError) and exc.status in GATEWAY
 
 
 def segment(value: str, what: str) -> str:
@@ -160,10 +175,16 @@ def decode(resp: httpx.Response, method: str, path: str) -> Any:
         except (json.JSONDecodeError, UnicodeDecodeError):
             problem = None
         if not isinstance(problem, dict):
-            problem = {"detail": resp.text[:500] or resp.reason_phrase}
+            problem = not_a_problem(resp)
         after = retry_after_seconds(resp.headers.get("retry-after"))
         raise error_from_problem(
             resp.status_code, problem, method=method, path=path, retry_after=after
+        )
+    if 300 <= resp.status_code < 400:
+        where = resp.headers.get("location") or "elsewhere"
+        raise ConfigurationError(
+            f"{method} {path} was redirected ({resp.status_code}) to {where}; the client "
+            "follows no redirect: pass the server URL it points at (https://...?)"
         )
     if not resp.content:
         return None
@@ -175,3 +196,21 @@ def decode(resp: httpx.Response, method: str, path: str) -> Any:
             f"{resp.text[:200]!r}; is {resp.url.host}:{resp.url.port} a tether server?",
             status=resp.status_code,
         ) from None
+
+
+_TAG = re.compile(r"<(script|style)\b.*?</\1>|<[^>]*>", re.S | re.I)
+
+
+def not_a_problem(resp: httpx.Response) -> dict[str, Any]:
+    """A refusal that is not tether's problem JSON (an HTML page of a proxy, a load balancer,
+    another server): its text, tags taken out, and where it came from. Its ``type`` says it
+    is no tether problem, so a 404 is not read as "no such run" (the run may well exist
+    behind a proxy whose path is wrong)."""
+    ctype = resp.headers.get("content-type", "").split(";")[0].strip() or "no content type"
+    text = " ".join(html.unescape(_TAG.sub(" ", resp.text[:20_000])).split())[:200]
+    return {
+        "type": "not-a-tether-problem",
+        "detail": f"{text or resp.reason_phrase} (answered {ctype}, not tether's problem "
+        f"JSON: a proxy in front of the server, or no tether server at "
+        f"{resp.url.scheme}://{resp.url.netloc.decode()}?)",
+    }
