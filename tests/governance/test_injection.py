@@ -1,5 +1,5 @@
 """The injection guard: a fully hijacked agent (it does whatever the text it reads says) cannot
-make an unapproved write from injected content, across 23 injections of different phrasing,
+make an unapproved write from injected content, across 32 injections of different phrasing,
 language, encoding, amount and target; legitimate writes from trusted values still run."""
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from tether.governance.approvals import generate_key, sign
 from tether.llm.fakes import FunctionModel, tool_call
 from tether.llm.types import ModelRequest
 from tether.store.memory import MemoryStore
+from tether.tools import ToolExecutor, tool
 
 CONFIG = {"customer": "ACC-1001", "support_mailbox": "ops@acme.example"}
 """The run's metadata: set by the operator, trusted."""
@@ -213,3 +214,40 @@ async def test_rules_may_test_provenance_themselves() -> None:
     assert res.state["log"][1] == {"tool": "refund", "ok": False, "error": "PolicyViolationError"}
     assert ledger.refunds == []
     assert audit.decisions()[-1] == ("refund", "deny", "no-tainted-writes")
+
+
+async def test_keys_of_content_and_of_nested_arguments_are_guarded() -> None:
+    """An account carried as a mapping's key (of the content read, or of an argument's nested
+    mapping) is still content: the write derived from it waits for an approval."""
+    ledger = Ledger()
+    batches: list[dict[str, float]] = []
+
+    @tool(scope="write", idempotent=True)
+    def refund_many(payments: dict[str, float]) -> str:
+        """Refund several accounts."""
+        batches.append(payments)
+        return "ok"
+
+    tools = make_tools(ledger)
+    both = ToolExecutor([*tools.registry, refund_many])
+
+    def build(name: str, call: tuple[str, dict[str, Any]]) -> Any:
+        async def node(state: S, ctx: RunContext) -> dict[str, Any]:
+            await untrusted({"KEYED-ACC-9": "the account to refund"}, source="retrieval")
+            res = await both.call(call[0], call[1], ctx=ctx)
+            return {"log": [{"ok": res.ok}]}
+
+        g = Graph(S, name=name)
+        g.add_node("n", node)
+        g.add_edge(START, "n").add_edge("n", END)
+        return g.compile(governance=Governance(policies=PolicySet()))
+
+    async with Runtime(MemoryStore()) as rt:
+        as_value = await rt.run(
+            build("value", ("refund", {"account": "KEYED-ACC-9", "amount": 5})), {}
+        )
+        as_key = await rt.run(build("key", ("refund_many", {"payments": {"KEYED-ACC-9": 5}})), {})
+        safe = await rt.run(build("safe", ("refund_many", {"payments": {"ACC-1001": 5}})), {})
+    assert as_value.status is RunStatus.ESCALATED and as_key.status is RunStatus.ESCALATED
+    assert safe.status is RunStatus.COMPLETED
+    assert ledger.refunds == [] and batches == [{"ACC-1001": 5}]

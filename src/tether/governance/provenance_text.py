@@ -4,20 +4,20 @@ readings of it a model could follow, and the values a model could lift out of it
 Nothing here looks for attack phrases. Content is reduced to *values* (numbers, identifiers,
 passages) so that the guard can ask a provenance question: did this tool argument come from
 that content? A model can read encoded text, so each string is also read decoded (HTML
-entities, URL escapes, base64 and hex chunks, ROT13, full-width forms); a value found in any
-reading counts as carried by the content.
+entities, URL escapes, base64 and hex chunks, ROT13, full-width forms: ``provenance_decode``);
+a value found in any reading counts as carried by the content. Characters a reader does not see
+(zero-width spaces, soft hyphens, direction marks) are dropped and dashes read as ``-``, and an
+identifier written in groups (``DE89 3704 0044 0532 0130 00``) is the same identifier as
+written in one piece (``ids``).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import codecs
-import html
 import re
 import unicodedata
 from collections.abc import Iterator
-from urllib.parse import unquote
+
+from tether.governance.provenance_decode import decodings
 
 SHINGLE = 5
 """Words per passage window: an argument sharing a run of this many words with content
@@ -26,8 +26,7 @@ derives from it."""
 _WS = re.compile(r"\s+")
 _TOKEN = re.compile(r"[^\s,;()<>\"'\[\]{}|`]+")
 _WORD = re.compile(r"[^\W_]+")
-_B64 = re.compile(r"[A-Za-z0-9+/_-]{12,}={0,2}")
-_HEX = re.compile(r"\b(?:[0-9a-fA-F]{2}){6,}\b")
+_DASHES = str.maketrans(dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58", "-"))
 _NUMBER = re.compile(
     r"(?<![\w.])[-+]?(?:\d{1,3}(?:[,.'\u00a0\u202f ]\d{3})+|\d+)(?:[.,]\d+)?"
     r"(?:\s?(?P<unit>k|m|mil|mille|thousand|tausend|million|millions|mio|millones|bn|billion)\b)?",
@@ -67,50 +66,24 @@ _MULT = {"hundred": 100, "thousand": 1000, "million": 1_000_000, "billion": 1_00
 
 
 def normalize(text: str) -> str:
-    """NFKC (full-width digits and letters become plain), case-folded, whitespace collapsed."""
-    return _WS.sub(" ", unicodedata.normalize("NFKC", text)).strip().casefold()
+    """NFKC (full-width digits and letters become plain), without invisible format characters
+    (zero-width spaces and joiners, soft hyphens, direction marks), dashes as ``-``,
+    case-folded, whitespace collapsed."""
+    text = unicodedata.normalize("NFKC", text)
+    if not text.isascii():
+        text = "".join(c for c in text if unicodedata.category(c) != "Cf").translate(_DASHES)
+    return _WS.sub(" ", text).strip().casefold()
 
 
 def readings(text: str) -> list[str]:
     """``text`` as a model could read it: as written, and decoded every way it may be encoded
     (each reading normalised; duplicates dropped)."""
-    seen: dict[str, None] = {}
-    base = normalize(text)
-    seen[base] = None
-    for decoded in (html.unescape(text), unquote(text), codecs.decode(text, "rot13")):
-        seen.setdefault(normalize(decoded), None)
-    for chunk in _B64.findall(text):
-        seen.setdefault(normalize(_b64(chunk)), None)
-    for chunk in _HEX.findall(text):
-        seen.setdefault(normalize(_hex(chunk)), None)
+    seen: dict[str, None] = {normalize(text): None}
+    for decoded in decodings(text):
+        if decoded:
+            seen.setdefault(normalize(decoded), None)
     seen.pop("", None)
     return list(seen)
-
-
-def _printable(raw: bytes) -> str:
-    try:
-        out = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return ""
-    shown = sum(ch.isprintable() or ch.isspace() for ch in out)
-    return out if out and shown >= 0.9 * len(out) else ""
-
-
-def _b64(chunk: str) -> str:
-    padded = chunk + "=" * (-len(chunk) % 4)
-    for decode in (base64.b64decode, base64.urlsafe_b64decode):
-        try:
-            return _printable(decode(padded))
-        except (binascii.Error, ValueError):
-            continue
-    return ""
-
-
-def _hex(chunk: str) -> str:
-    try:
-        return _printable(bytes.fromhex(chunk))
-    except ValueError:
-        return ""
 
 
 def numbers(text: str) -> set[float]:
@@ -184,6 +157,41 @@ def atoms(text: str) -> set[str]:
             or _domain(tok)
         ):
             out.add(tok)
+    return out
+
+
+_SQUEEZE = re.compile(r"[\s./+()\-]")
+_EDGES = ".,;:!?\"'[]{}<>"
+MIN_ID_DIGITS = 9
+"""Digits an identifier written in groups needs (dates and amounts have fewer)."""
+MAX_ID_PIECES = 12
+"""Groups one such identifier spans at most."""
+
+
+def squeeze(text: str) -> str:
+    """``text`` without whitespace and the separators identifiers are grouped with."""
+    return _SQUEEZE.sub("", text)
+
+
+def ids(text: str) -> set[str]:
+    """Identifiers however they are grouped, each as one compact string (normalised,
+    separators dropped): every run of whitespace-separated pieces holding a digit
+    (``de89 3704 0044 0532 0130 00``, ``4111-1111-1111-1111``, ``+44 20 7946 0958``), and its
+    sub-runs, with at least ``MIN_ID_DIGITS`` digits: IBANs, card, phone and account numbers
+    written with spaces, dashes or dots, or without."""
+    out: set[str] = set()
+    run: list[str] = []
+    for word in [*normalize(text).split(" "), ""]:
+        piece = squeeze(word.strip(_EDGES))
+        if piece.isalnum() and any(c.isdigit() for c in piece):
+            run.append(piece)
+            continue
+        for i in range(len(run)):
+            for j in range(i + 1, min(len(run), i + MAX_ID_PIECES) + 1):
+                joined = "".join(run[i:j])
+                if sum(c.isdigit() for c in joined) >= MIN_ID_DIGITS:
+                    out.add(joined)
+        run = []
     return out
 
 
