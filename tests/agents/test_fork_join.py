@@ -118,6 +118,39 @@ async def test_children_draw_on_the_parents_budget_envelope() -> None:
     assert model.calls == 3  # each child alone was under the limit; together they were not
 
 
+async def test_a_branchs_escalation_says_it_is_answered_on_the_branch() -> None:
+    """The parent of a branch that tripped the shared budget said 'resume with {'raise_budget':
+    ...} to continue', and doing that to the parent parked it again at once on the same branch
+    (still ESCALATED): its escalation now says to resume that branch, then the parent, which
+    then finishes."""
+    gov = Governance(budget=Budget(model_calls=3))
+    model = ScriptedModel(["ok"], cycle=True)
+
+    async def think(state: Branch, ctx: RunContext) -> dict[str, Any]:
+        await model.chat(f"first {state['x']}")
+        await model.chat(f"second {state['x']}")
+        return {"y": state["x"]}
+
+    g = Graph(Branch, name="fj_raise_branch")
+    g.add_node("think", think).add_edge(START, "think").add_edge("think", END)
+    branch = g.compile(governance=gov)
+    wf = fork_join(ForkJoinOptions(branch=branch, governance=gov), name="fj_raise")
+    async with Runtime(MemoryStore(), recover=False) as rt:
+        res = await rt.run(wf, {"branches": [{"x": 1}, {"x": 2}]})
+        assert res.status.value == "ESCALATED" and res.escalation is not None
+        child = res.escalation["details"]["child"]
+        assert f"resume run {child} as its escalation says, then resume this run" in (
+            res.escalation["reason"]
+        )
+        again = await rt.resume(res.run_id, {"raise_budget": {"model_calls": 10}})
+        assert again.status.value == "ESCALATED"  # the branch still waits: as it said
+        assert again.escalation is not None and again.escalation["details"]["child"] == child
+        assert (await rt.resume(child)).status.value == "COMPLETED"  # the envelope was raised
+        done = await rt.resume(res.run_id)
+    assert done.status.value == "COMPLETED", done.escalation
+    assert [r["state"]["y"] for r in done.state["results"]] == [1, 2]
+
+
 def test_bad_options_and_inputs_are_refused() -> None:
     branch = branch_wf("fj_bad_branch")
     with pytest.raises(ConfigurationError, match="quorum"):

@@ -65,10 +65,13 @@ async def follow(host: RunHost, child_id: str) -> RunResult:
 
 
 def escalated(res: RunResult) -> EscalationSignal:
-    """A child that escalated (a budget trip, a guard) escalates its parent with its kind."""
+    """A child that escalated (a budget trip, a guard) escalates its parent with its kind. The
+    child holds the escalation: it is answered by resuming the child (``details["child"]``),
+    then the parent, which a resume alone would park again on the same escalation."""
     esc = res.escalation or {}
     return EscalationSignal(
-        f"child run {res.run_id} escalated: {esc.get('reason', '')}",
+        f"child run {res.run_id} escalated: {esc.get('reason', '')} [this run waits for it: "
+        f"resume run {res.run_id} as its escalation says, then resume this run]",
         kind=str(esc.get("kind", "guard")),
         **dict(esc.get("details") or {}),
         child=res.run_id,
