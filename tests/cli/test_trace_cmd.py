@@ -77,6 +77,34 @@ def test_the_otlp_export_goes_to_the_named_endpoint_only(known: str) -> None:
     assert len({s["trace_id"] for s in sink.spans}) == 1
 
 
+def test_an_otlp_export_the_collector_refused_is_an_error_not_sent(known: str) -> None:
+    """Before, the SDK only logged the refusal: 'sent 13 spans', exit status 0."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    class Refuse(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(400)  # not retried by the exporter: a refusal, at once
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
+    Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+        got = run_cli("trace", RUN_ID, "--export", "otlp", "--endpoint", endpoint, store=known)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert got.rc == 2, got.out
+    assert "sent 13 spans" not in got.out
+    assert f"{endpoint} did not take the spans of run {RUN_ID}: 0 of 13 sent" in got.err
+
+
 def test_an_unknown_run_is_a_clear_error(known: str) -> None:
     got = run_cli("trace", "no-such-run", store=known)
     assert got.rc == 2 and "not found" in got.err

@@ -106,7 +106,9 @@ async def _run(args: argparse.Namespace, out: Output) -> int:
         endpoint = _endpoint(args)
         protocol = f"otlp-{args.protocol}" if args.protocol else otlp_protocol()
         exporter = build_exporter(protocol, endpoint)
-        sent = send_spans(tl, run_trace_ids(run.run_id, run.metadata), now, exporter)
+        sent = send_spans(
+            tl, run_trace_ids(run.run_id, run.metadata), now, exporter, where=endpoint
+        )
         if out.json_mode:
             out.emit_json({"run_id": run.run_id, "spans": sent, "endpoint": endpoint})
         else:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from tether.core.errors import TraceExportError
 from tether.observability import semconv as sc
 from tether.observability.pinned_ids import PinnableIds, pinned
 from tether.observability.span_values import event_attributes
@@ -150,47 +151,80 @@ def export_document(tl: Timeline, ids: RunTraceIds, now: float) -> dict[str, Any
     }
 
 
-def send_spans(tl: Timeline, ids: RunTraceIds, now: float, exporter: Any) -> int:
+EXPORT_BATCH = 512
+"""Spans per export request (the SDK's batch processor's default): one request per batch, not
+one per span, so a collector that is down costs one exporter timeout, not one per span."""
+
+
+def send_spans(
+    tl: Timeline, ids: RunTraceIds, now: float, exporter: Any, *, where: str = "the exporter"
+) -> int:
     """Send the run's spans through the SDK ``exporter`` (an OTLP exporter); returns how many.
-    Uses a provider of its own: the application's tracing is left as it is."""
+    Uses a provider of its own: the application's tracing is left as it is. Raises
+    TraceExportError when the exporter did not take them all (saying how many it took)."""
     from opentelemetry.context import Context
     from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
     from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
     from opentelemetry.trace import SpanKind, Status, StatusCode
 
     from tether.observability.run_trace import remote_parent
 
+    class Collect(SpanProcessor):
+        def __init__(self) -> None:
+            self.spans: list[ReadableSpan] = []
+
+        def on_end(self, span: ReadableSpan) -> None:
+            self.spans.append(span)
+
     gen: Any = PinnableIds(RandomIdGenerator())
     provider = TracerProvider(
         resource=Resource.create({"service.name": "tether"}), id_generator=gen
     )
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    ended = Collect()
+    provider.add_span_processor(ended)
     tracer = provider.get_tracer("tether.trace_export", schema_url=sc.SCHEMA_URL)
-    spans = export_spans(tl, ids, now)
-    try:
-        for s in spans:
-            parent = (
-                remote_parent(ids.trace_id, s.parent_span_id)
-                if s.parent_span_id is not None
-                else Context()
+    for s in export_spans(tl, ids, now):
+        parent = (
+            remote_parent(ids.trace_id, s.parent_span_id)
+            if s.parent_span_id is not None
+            else Context()
+        )
+        kind = SpanKind.CLIENT if s.kind == "CLIENT" else SpanKind.INTERNAL
+        with pinned(ids.trace_id, s.span_id):
+            span = tracer.start_span(
+                s.name, context=parent, kind=kind, attributes=s.attributes, start_time=s.start_ns
             )
-            kind = SpanKind.CLIENT if s.kind == "CLIENT" else SpanKind.INTERNAL
-            with pinned(ids.trace_id, s.span_id):
-                span = tracer.start_span(
-                    s.name,
-                    context=parent,
-                    kind=kind,
-                    attributes=s.attributes,
-                    start_time=s.start_ns,
-                )
-            for name, ts, attrs in s.events:
-                span.add_event(name, attrs, timestamp=ts)
-            if s.error:
-                span.set_status(Status(StatusCode.ERROR, s.error))
-            span.end(end_time=s.end_ns)
-        provider.force_flush()
+        for name, ts, attrs in s.events:
+            span.add_event(name, attrs, timestamp=ts)
+        if s.error:
+            span.set_status(Status(StatusCode.ERROR, s.error))
+        span.end(end_time=s.end_ns)
+    provider.shutdown()
+    try:
+        return _export(ended.spans, exporter, tl.run_id, where)
     finally:
-        provider.shutdown()
-    return len(spans)
+        exporter.shutdown()
+
+
+def _export(spans: list[Any], exporter: Any, run_id: str, where: str) -> int:
+    from opentelemetry.sdk.trace.export import SpanExportResult
+
+    sent = 0
+    for i in range(0, len(spans), EXPORT_BATCH):
+        batch = spans[i : i + EXPORT_BATCH]
+        try:
+            result = exporter.export(batch)
+            why = "it answered with an error or not at all (see the exporter's log above)"
+        except Exception as exc:  # an exporter that raises rather than report FAILURE
+            result, why = None, f"{type(exc).__name__}: {exc}"
+        if result is not SpanExportResult.SUCCESS:
+            raise TraceExportError(
+                f"{where} did not take the spans of run {run_id}: {sent} of {len(spans)} "
+                f"sent, {why}; check that the collector is up and reachable, then export "
+                "again (the same spans are sent again, with the same ids)",
+                sent=sent,
+                total=len(spans),
+            )
+        sent += len(batch)
+    return sent
