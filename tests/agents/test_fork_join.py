@@ -138,10 +138,8 @@ async def test_a_branchs_escalation_says_it_is_answered_on_the_branch() -> None:
     async with Runtime(MemoryStore(), recover=False) as rt:
         res = await rt.run(wf, {"branches": [{"x": 1}, {"x": 2}]})
         assert res.status.value == "ESCALATED" and res.escalation is not None
-        child = res.escalation["details"]["child"]
-        assert f"resume run {child} as its escalation says, then resume this run" in (
-            res.escalation["reason"]
-        )
+        child, reason = res.escalation["details"]["child"], res.escalation["reason"]
+        assert f"resume run {child} as its escalation says, then resume this run" in reason
         again = await rt.resume(res.run_id, {"raise_budget": {"model_calls": 10}})
         assert again.status.value == "ESCALATED"  # the branch still waits: as it said
         assert again.escalation is not None and again.escalation["details"]["child"] == child
