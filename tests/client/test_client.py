@@ -178,3 +178,23 @@ def test_events_follow_carries_the_live_only_events(server: LiveServer) -> None:
     assert "node_started" in kinds and "node_finished" in kinds
     stored = [e.seq for e in followed if e.seq]
     assert stored == list(range(1, len(stored) + 1))
+
+
+async def test_a_closed_client_says_so(server: LiveServer) -> None:
+    """Before: a closed AsyncClient raised httpx's RuntimeError ('Cannot send a request, as
+    the client has been closed'), and a closed Client said 'this SyncRuntime is closed'."""
+    from tether.core.errors import ConfigurationError
+
+    c = Client(server.url)
+    c.close()
+    c.close()  # twice is fine
+    for call in (lambda: c.get("r"), lambda: list(c.events("r")), lambda: c.workflows()):
+        with pytest.raises(ConfigurationError, match=r"this Client of http://.* is closed"):
+            call()
+    a = AsyncClient(server.url)
+    await a.aclose()
+    await a.aclose()
+    with pytest.raises(ConfigurationError, match="is closed; open a new one"):
+        await a.get("r")
+    with pytest.raises(ConfigurationError, match="is closed; open a new one"):
+        _ = [ev async for ev in a.events("r")]

@@ -106,6 +106,10 @@ class Http:
     async def aclose(self) -> None:
         await self.client.aclose()
 
+    def check_open(self) -> None:
+        if self.client.is_closed:
+            raise ConfigurationError(f"this client of {self.url} is closed; open a new one")
+
     async def call(
         self,
         method: str,
@@ -117,6 +121,7 @@ class Http:
     ) -> Any:
         """One request's JSON answer; a refusal raises its tether error. ``safe`` (default:
         GET) says the call may be repeated after it may have reached the server."""
+        self.check_open()
         safe = method == "GET" if safe is None else safe
         clean = {k: v for k, v in (params or {}).items() if v is not None}
         attempt = 0
@@ -150,6 +155,7 @@ class Http:
         """A streamed GET; a refusal raises its tether error before anything is yielded. The
         read timeout is ``STREAM_IDLE`` (the server sends a heartbeat every 15 s), so a dead
         connection that never closed is noticed and reopened instead of waited on forever."""
+        self.check_open()
         timeout = httpx.Timeout(self.client.timeout.connect, read=STREAM_IDLE)
         try:
             async with self.client.stream(
