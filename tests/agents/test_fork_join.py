@@ -83,6 +83,19 @@ async def test_failures_that_make_the_quorum_unreachable_join_at_once() -> None:
     assert "branch 1 fails" in results[0]["error"]
 
 
+async def test_no_branches_join_all_at_once_but_never_meet_a_quorum() -> None:
+    """An empty fan-out under join='quorum' reported joined='all', as if the quorum of
+    completed branches it was asked for had been met."""
+    branch = branch_wf("fj_empty_branch")
+    both = [
+        fork_join(ForkJoinOptions(branch=branch), name="fj_empty_all"),
+        fork_join(ForkJoinOptions(branch=branch, join="quorum", quorum=1), name="fj_empty_q"),
+    ]
+    async with Runtime(MemoryStore(), recover=False) as rt:
+        joined = [(await rt.run(wf, {"branches": []})).state["joined"] for wf in both]
+    assert joined == ["all", "unreachable"]
+
+
 async def test_timeout_joins_with_what_finished_and_cancels_the_rest() -> None:
     branch = branch_wf("fj_timeout_branch")
     wf = fork_join(ForkJoinOptions(branch=branch, timeout=0.3), name="fj_timeout")

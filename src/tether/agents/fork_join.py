@@ -144,7 +144,8 @@ def fork_join_node(
         waiters = {asyncio.ensure_future(follow(host, cid)): i for i, cid in enumerate(ids)}
         settled: dict[int, RunResult] = {}
         handled: set[asyncio.Future[RunResult]] = set()
-        reason: str | None = join_reason(options, 0, 0, len(ids)) if ids else "all"
+        # no branches: 'all' joins at once, a quorum is out of reach
+        reason: str | None = join_reason(options, 0, 0, len(ids))
         try:
             while reason is None:
                 wait_for = None if deadline is None else max(0.0, deadline - host.clock.now())
