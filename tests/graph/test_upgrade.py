@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.graph.upgrade_app import FAILING, v1, v2, v3, v4
+from tests.graph.upgrade_app import FAILING, v1, v2, v3, v4, v5
 from tether import RunStateError, RunStatus, Runtime, WorkflowVersionError
 from tether.cli.main import main
 from tether.graph import runtime_claims
@@ -176,6 +176,22 @@ def test_blockers_name_a_join_the_new_version_lacks() -> None:
         "it is half-way through join a+b>c, which the new version lacks"
     ]
     assert upgrade_blockers(v2, Checkpoint("r", 2, [], []), {"log": [], "note": "x"}) == []
+
+
+async def test_a_run_whose_state_no_longer_fits_a_field_type_is_not_moved(
+    shared_store: Callable[[], RunStore],
+) -> None:
+    # the thread of such a run is refused up front (InvalidInputError); an upgrade checked
+    # only the fields' names, so a run holding note='fragile' moved to a version where note is
+    # an int, and the new nodes were handed text where they expect a number
+    async with Runtime(shared_store(), workflows=[v1], recover=False) as old:
+        noted = await old.run(v1, {"note": "fragile", "ask": True})
+        bare = await old.run(v1, {"ask": True})
+    async with Runtime(shared_store(), workflows=[v5], recover=False) as new:
+        with pytest.raises(WorkflowVersionError, match="holds 'note' = 'fragile', which does not"):
+            await new.upgrade(noted.run_id)
+        assert (await new.get_run(noted.run_id)).metadata[VERSION_KEY] == v1.version
+        assert (await new.upgrade(bare.run_id)).changed
 
 
 def test_tether_runs_upgrade(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

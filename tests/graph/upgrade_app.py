@@ -4,7 +4,8 @@ tests.graph.upgrade_app:new_code``).
 * ``v1``: pack -> ship (ship asks a question when the input says ``ask``);
 * ``v2`` (the new code): pack -> label -> ship: a node added, every v1 node kept;
 * ``v3``: box -> ship: ``pack`` is gone, so a run that has not packed yet cannot move to it;
-* ``v4``: v2 without the ``note`` state field.
+* ``v4``: v2 without the ``note`` state field;
+* ``v5``: v2 with ``note`` an ``int``: a run that noted text cannot carry it over.
 """
 
 from __future__ import annotations
@@ -23,6 +24,12 @@ class Parcel(TypedDict, total=False):
 
 class Lean(TypedDict, total=False):
     log: Annotated[list[str], append]
+    ask: bool
+
+
+class Counted(TypedDict, total=False):
+    log: Annotated[list[str], append]
+    note: int
     ask: bool
 
 
@@ -65,4 +72,5 @@ v1 = _chain(Parcel, pack, ship)
 v2 = _chain(Parcel, pack, label, ship)
 v3 = _chain(Parcel, box, ship)
 v4 = _chain(Lean, pack, label, ship)
+v5 = _chain(Counted, pack, label, ship)
 new_code = [v2]

@@ -8,10 +8,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
 
-from tether.core.errors import InvalidInputError
 from tether.core.ids import new_run_id as make_run_id
 from tether.core.lifecycle import RunStatus
 from tether.graph.builder import Workflow
+from tether.graph.fork_checks import carry_over, check_fork_args, check_patch
 from tether.graph.results import RunHandle
 from tether.graph.threads import NOT_FORKED
 from tether.store.protocol import RunStore
@@ -64,20 +64,23 @@ class RunForks:
         actor: str = "user",
     ) -> RunHandle:
         """A new run, linked to its parent, that continues from ``step`` with ``patch`` applied
-        (each patched field is replaced). The parent's history is not touched."""
+        (each patched field is replaced). The parent's history is not touched. The fork runs
+        the workflow registered now under the parent's workflow name: a parent of another
+        version is carried over to it (``tether.graph.fork_checks``)."""
+        step = check_fork_args(step, patch, new_run_id, max_steps, actor)
+        patch = dict(patch or {})
         await self._ensure_open()
         parent = await self.store.get_run(run_id)
         wf = self.workflow_for(parent)
         src = await self.store.get_checkpoint(run_id, step)
         state = await self.get_state(run_id, step, run=parent)
         if patch:
-            if not isinstance(patch, Mapping):
-                raise InvalidInputError("a fork patch must be a mapping of state fields")
-            try:
-                wf.schema.check_update(dict(patch), "", replace_all=True, source="fork patch")
-            except Exception as exc:
-                raise InvalidInputError(str(exc)) from None
-            state.update(patch)
+            check_patch(wf, patch)
+        left = carry_over(wf, parent, step, src, state, patch)
+        state.update(patch)
+        fork: dict[str, Any] = {"parent": run_id, "step": step, "patch": patch}
+        if left:
+            fork["left_behind"] = left
         rec = RunRecord(
             run_id=new_run_id or make_run_id(),
             workflow=wf.name,
@@ -93,7 +96,7 @@ class RunForks:
                 **{k: v for k, v in parent.metadata.items() if k not in NOT_FORKED},
                 "replans": 0,
                 "step_limit": step + (max_steps or self.max_steps),
-                "fork": {"parent": run_id, "step": step, "patch": dict(patch or {})},
+                "fork": fork,
             },
         )
         created, _ = await self._create_run(

@@ -11,8 +11,9 @@ continues it from its last checkpoint.
 The move is refused (``WorkflowVersionError``, nothing written) when the new structure cannot
 continue the run as it stands (``upgrade_blockers``, a pure function of the checkpoint): its
 next step runs a node the new version lacks, a join it is half-way through is gone, or its
-state holds a field the new state schema lacks. A run executing under a live lease (a worker of
-the old code still runs it) is left alone: ``RunStateError``.
+state holds a field the new state schema lacks or a value its field's new type does not fit (a
+``str`` where the field is now ``int``, which the new nodes would be handed). A run executing
+under a live lease (a worker of the old code still runs it) is left alone: ``RunStateError``.
 """
 
 from __future__ import annotations
@@ -56,6 +57,24 @@ class Upgrade:
 def upgrade_blockers(wf: Workflow, cp: Checkpoint, state: Mapping[str, Any]) -> list[str]:
     """Why ``wf`` cannot continue a run whose last checkpoint is ``cp`` and state ``state``
     (empty: it can)."""
+    reasons = structure_blockers(wf, cp)
+    schema = wf.graph.state_schema
+    if schema.schema is not None:
+        extra = sorted(set(state) - set(schema.fields))
+        if extra:
+            reasons.append(
+                f"its state holds {', '.join(extra)}, a field the new version's state lacks"
+            )
+    for name, value in state.items():
+        problem = schema.stored_value_problem(name, value)
+        if problem is not None:
+            reasons.append(f"its state holds {name!r} = {problem} (its type in the new version)")
+    return reasons
+
+
+def structure_blockers(wf: Workflow, cp: Checkpoint) -> list[str]:
+    """Why ``wf``'s structure cannot take up the step after the checkpoint ``cp`` (its next
+    tasks' nodes, the joins it is half-way through); empty: it can."""
     reasons = []
     nodes = set(wf.nodes)
     missing = sorted({str(t.get("node")) for t in cp.next_tasks} - nodes)
@@ -69,13 +88,6 @@ def upgrade_blockers(wf: Workflow, cp: Checkpoint, state: Mapping[str, Any]) -> 
         reasons.append(
             f"it is half-way through join {', '.join(gone)}, which the new version lacks"
         )
-    fields = wf.graph.state_schema.fields
-    if wf.graph.state_schema.schema is not None:
-        extra = sorted(set(state) - set(fields))
-        if extra:
-            reasons.append(
-                f"its state holds {', '.join(extra)}, a field the new version's state lacks"
-            )
     return reasons
 
 
