@@ -67,6 +67,25 @@ async def test_keep_last_leaves_parked_runs_whole() -> None:
         assert [h.step for h in await rt.history(res.run_id)] == [0, 1, 2]
 
 
+async def test_keep_last_leaves_a_subgraph_whole_until_its_parent_has_its_writes(
+    tmp_path: Path,
+) -> None:
+    # the child was pruned as it completed, before the node following it read the child's
+    # writes from its checkpoints: the parent got only the last keep_last steps' writes
+    child = _counter(4)
+    g = Graph(S, name="keeps_child")
+    g.add_node("sub", child).add_node("after", lambda s: {"log": [0]})
+    g.add_edge(START, "sub").add_edge("sub", "after").add_edge("after", END)
+    retention = Retention(keep_last=1)
+    async with Runtime(SqliteStore(tmp_path / "r.db"), recover=False, retention=retention) as rt:
+        res = await rt.run(g.compile(), {"n": 0})
+        assert res.state == {"n": 4, "log": [1, 2, 3, 4, 0]}
+        (kid,) = await rt.list_runs(parent_run_id=res.run_id)
+        # once the parent completed, the child is pruned like any finished run
+        assert [h.step for h in await rt.history(kid.run_id)] == [4]
+        assert [h.step for h in await rt.history(res.run_id)] == [2]
+
+
 async def test_finished_ttl_purges_old_finished_runs_only() -> None:
     clock = FakeClock(1000.0)
     store = MemoryStore(clock=clock)

@@ -11,7 +11,8 @@ from tether.core.finite import check_number
 @dataclass(frozen=True, slots=True)
 class Retention:
     """``keep_last``: once a run finishes, keep only its last N checkpoints (the oldest kept one
-    becomes a snapshot, so every kept step still reads exactly). ``finished_ttl``: delete runs
+    becomes a snapshot, so every kept step still reads exactly; a subgraph's child run is pruned
+    with its parent, once that is COMPLETED or CANCELLED). ``finished_ttl``: delete runs
     that finished (COMPLETED, FAILED, CANCELLED) more than this many seconds ago, swept every
     ``sweep_interval`` seconds. Runs that are active or parked are never touched."""
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from tether.core.clock import Clock
 from tether.core.errors import InvalidInputError
+from tether.core.lifecycle import FINISHED, RunStatus
 from tether.graph.retention import Retention
 from tether.store.protocol import RunStore
 from tether.store.timers import TimerStore
@@ -21,6 +22,8 @@ from tether.store.transient import OutageLog, is_transient
 from tether.store.types import RunRecord
 
 log = logging.getLogger("tether.runtime")
+_PAGE = 200
+"""Child runs read per page when a finished run's children are pruned."""
 
 
 class RetentionSweeps:
@@ -70,6 +73,30 @@ class RetentionSweeps:
         base = cps[-keep_last]
         base.snapshot = await self.get_state(run_id, base.step, run=run)
         return await self.store.prune_checkpoints(run_id, keep_last, base)
+
+    async def prune_finished(self, run: RunRecord, keep_last: int) -> None:
+        """``Retention.keep_last`` for ``run``, which just finished. A subgraph's child run is
+        left whole: the node following it reads the child's writes from its checkpoints (again
+        after a crash of the parent), so pruning it as it completes lost every write older than
+        the last ``keep_last`` steps. Its parent prunes it (and its own children) once the
+        parent is COMPLETED or CANCELLED; a FAILED parent keeps them, a retry may need them."""
+        if run.metadata.get("subgraph_of"):
+            return
+        await self.prune(run.run_id, keep_last)
+        if run.status is not RunStatus.FAILED:
+            await self._prune_children(run.run_id, keep_last)
+
+    async def _prune_children(self, run_id: str, keep_last: int) -> None:
+        cursor: str | None = None
+        while True:
+            page = await self.store.list_runs(parent_run_id=run_id, limit=_PAGE, before=cursor)
+            for child in page:
+                if child.metadata.get("subgraph_of") == run_id and child.status in FINISHED:
+                    await self.prune(child.run_id, keep_last)
+                    await self._prune_children(child.run_id, keep_last)
+            if len(page) < _PAGE:
+                return
+            cursor = page[-1].run_id
 
     async def purge(self, older_than: float, *, dry_run: bool = False) -> int:
         """Delete finished runs last updated more than ``older_than`` seconds ago (and the
