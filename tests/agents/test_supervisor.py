@@ -113,6 +113,48 @@ async def test_a_specialist_hands_a_task_off() -> None:
     ]
 
 
+async def test_a_handoff_is_read_against_the_specialists_names() -> None:
+    """'**HANDOFF Data Analyst**: ...' was no handoff (the name had to match [A-Za-z0-9_-]+
+    exactly, so 'data analyst' or 'billing.eu' could never be handed a task) and the handoff
+    text itself became the task's output, given to the synthesis as a result."""
+    boss = ScriptedModel([{"tasks": [{"id": "t1", "agent": "sales", "task": "margins"}]}, "ok"])
+    sales = ScriptedModel(["**HANDOFF Data Analyst**: numbers are theirs"])
+    final = await supervisor_agent(
+        SupervisorOptions(
+            supervisor=boss,
+            specialists={
+                "sales": Specialist(sales, "pricing"),
+                "data": Specialist(echo("data"), "raw data"),
+                "data analyst": Specialist(echo("data analyst"), "analysis"),
+            },
+        )
+    ).ainvoke({"task": "help"})
+    assert final["outputs"]["t1"] == "data analyst did: margins"
+    assert final["handoffs"] == [
+        {"task": "t1", "from": "sales", "to": "data analyst", "why": "numbers are theirs"}
+    ]
+
+
+async def test_a_handoff_to_nobody_goes_back_to_the_specialist() -> None:
+    """'HANDOFF ghost: ...' (no such specialist) or a handoff to itself stood as the task's
+    output: the specialist is told the name is no other specialist and asked again."""
+    boss = ScriptedModel([{"tasks": [{"id": "t1", "agent": "sales", "task": "quote"}]}, "ok"])
+    sales = ScriptedModel(["HANDOFF ghost: not mine", "HANDOFF sales: me", "a quote: 10 EUR"])
+    final = await supervisor_agent(
+        SupervisorOptions(
+            supervisor=boss,
+            specialists={
+                "sales": Specialist(sales, "pricing"),
+                "support": Specialist(echo("support"), "technical problems"),
+            },
+        )
+    ).ainvoke({"task": "help"})
+    assert final["outputs"]["t1"] == "a quote: 10 EUR" and final["handoffs"] == []
+    told = sales.requests[1].messages[-1].content
+    assert "'ghost' is not another specialist" in told and "['support']" in told
+    assert final["model_calls"] == 1 + 3 + 1
+
+
 async def test_a_workflow_specialist_runs_as_a_child_run() -> None:
     team = Graph(SupervisorState, name="sub_team")
     team.add_node("work", lambda s: {"answer": f"team says {s['task']}"})

@@ -15,18 +15,19 @@ on each other, and the supervisor writes the final answer.
    escalates otherwise (a budget trip, a guard) escalates the supervisor with its kind; one
    that fails fails it, and a retry of the supervisor (``resume``) retries the child. An
    answer starting ``HANDOFF <agent>:`` passes the task to that specialist (at most
-   ``max_handoffs`` times).
+   ``max_handoffs`` times; ``handoff``); a Model specialist that names no other specialist is
+   told so and asked again, within those hops.
 3. ``synthesize`` (AGENT): the supervisor answers the task from every output.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, TypedDict
 
 from tether.agents.children import asked, child_spend, retry_failed, settle, start_child
+from tether.agents.handoff import read_handoff
 from tether.agents.options import need_count, need_governance, need_model
 from tether.agents.spend import spend
 from tether.agents.supervisor_plan import Assignment, Assignments, ready, resolve
@@ -45,7 +46,6 @@ from tether.llm.model import Model
 from tether.llm.structured import generate_structured
 from tether.llm.types import ModelResponse
 
-HANDOFF = re.compile(r"^\s*HANDOFF\s+([A-Za-z0-9_\-]+)\s*:?\s*(.*)$", re.DOTALL)
 PLAN_SYSTEM = (
     "You lead a team of specialists. Split the task into tasks for them. Answer a JSON object "
     '{"tasks": [{"id": "t1", "agent": "<specialist>", "task": "...", "depends_on": []}]}; a '
@@ -182,18 +182,20 @@ def supervisor_agent(options: SupervisorOptions, *, name: str = "supervisor") ->
         relay = Relay(ctx)
         agent, handoffs, spent = t.agent, list[dict[str, Any]](), list[ModelResponse]()
         by_children = {"model_calls": 0, "tokens": 0}  # what workflow specialists spent
-        answer = ""
+        answer, correction = "", list[Message]()
         for hop in range(options.max_handoffs + 1):
             spec = options.specialists[agent]
             text = f"{t.task}\n\n{context}" if context else t.task
+            others = [n for n in options.specialists if n != agent]
             if isinstance(spec.agent, Model):
                 system = spec.system or f"You are the {agent} specialist: {spec.description}"
-                others = ", ".join(n for n in options.specialists if n != agent)
                 system += (
-                    f"\nIf the task belongs to another specialist ({others}), answer "
-                    "'HANDOFF <name>: <why>' instead."
+                    f"\nIf the task belongs to another specialist ({', '.join(others)}), "
+                    "answer 'HANDOFF <name>: <why>' instead."
                 )
-                response = await spec.agent.chat([Message.system(system), Message.user(text)])
+                response = await spec.agent.chat(
+                    [Message.system(system), Message.user(text), *correction]
+                )
                 spent.append(response)
                 answer = response.text
             else:
@@ -218,11 +220,23 @@ def supervisor_agent(options: SupervisorOptions, *, name: str = "supervisor") ->
                 answer = str(res.state.get("answer", ""))
                 for field, n in (await child_spend(ctx.host, res)).items():
                     by_children[field] += n
-            m = HANDOFF.match(answer)
-            if m is None or m.group(1) not in options.specialists or hop == options.max_handoffs:
+            h = read_handoff(answer, list(options.specialists))
+            if h is None or hop == options.max_handoffs:
                 break
-            handoffs.append({"task": t.id, "from": agent, "to": m.group(1), "why": m.group(2)})
-            agent = m.group(1)
+            if h.to is None or h.to == agent:  # to nobody, or to itself: asked to do it
+                ctx.emit("handoff_refused", {"task": t.id, "from": agent, "to": h.said})
+                if not isinstance(spec.agent, Model):
+                    break
+                correction = [
+                    response.message(),
+                    Message.user(
+                        f"{h.said!r} is not another specialist: do the task yourself, or hand "
+                        f"it off to one of {others}"
+                    ),
+                ]
+                continue
+            handoffs.append({"task": t.id, "from": agent, "to": h.to, "why": h.why})
+            agent, correction = h.to, []
         own = spend(spent)
         total = {field: own[field] + by_children[field] for field in own}
         return {"outputs": {t.id: answer}, "handoffs": handoffs, **total}
