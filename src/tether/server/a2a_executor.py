@@ -36,7 +36,7 @@ from a2a.helpers import new_message, new_task, new_text_message, new_text_part
 from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.events import EventQueue
 from a2a.server.tasks import TaskUpdater
-from a2a.types import Message, TaskState
+from a2a.types import Message, Role, Task, TaskState
 from a2a.utils.errors import UnsupportedOperationError
 
 from tether.core.errors import RunStateError, TetherError
@@ -111,6 +111,12 @@ class WorkflowAgentExecutor(AgentExecutor):
                     )
                 )
                 await self._start(task_id, context_id, parts, context)
+            elif _received(current, message):
+                # the same message again (a client retrying after a dropped connection): it
+                # answered its question already; answering again would answer the next one
+                log.info("A2A task %s: a message it had already, not answered twice", task_id)
+                await self._follow(task_id, updater)
+                return
             else:
                 await self.runtime.resume(task_id, answer(parts), wait=False, actor="a2a")
         except TetherError as exc:  # bad input, a run that cannot be answered now...
@@ -195,6 +201,16 @@ class WorkflowAgentExecutor(AgentExecutor):
             TaskState.TASK_STATE_CANCELED,
             new_text_message("cancelled", context_id=context_id, task_id=task_id),
         )
+
+
+def _received(task: Task, message: Message | None) -> bool:
+    """Whether ``message`` (by its id) is in the task's history already: the SDK adds a
+    message to it once it is handled, so one found there was received before."""
+    if message is None or not message.message_id:
+        return False
+    return any(
+        m.message_id == message.message_id and m.role == Role.ROLE_USER for m in task.history
+    )
 
 
 _ACTIVE_NAMES = frozenset(s.value for s in ACTIVE)
