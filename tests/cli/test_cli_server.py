@@ -78,6 +78,21 @@ def test_history(served: Served) -> None:
     assert [s["step"] for s in page.json()["steps"]] == [0] and page.json()["next_after"] == 0
 
 
+def test_history_shows_what_the_store_shows(served: Served) -> None:
+    """Before: through a server, a step's NEXT column was always '-' (the API left out the
+    tasks a step planned), TASKS held node names where the store shows task ids, and the
+    lifecycle was numbered by event seq (1, 2, 3, 34, 35) where the store numbers its
+    transitions 1, 2, 3, 4, 5."""
+    data = tether("runs", "history", served.completed, "--json", server=served.url).json()
+    steps = data["steps"]
+    assert [s["next_nodes"] for s in steps] == [["tick"], ["tick"], []]
+    assert steps[1]["tasks"] == ["1:tick:0"] and steps[1]["nodes"] == ["tick"]
+    assert [t["seq"] for t in data["transitions"]] == list(range(1, len(data["transitions"]) + 1))
+    table = tether("runs", "history", served.completed, server=served.url).out
+    step0 = next(line for line in table.splitlines() if line.strip().startswith("0 "))
+    assert "tick" in step0  # the NEXT column
+
+
 def test_resume_fork_cancel(served: Served) -> None:
     res = tether(
         "runs", "resume", served.escalated, "--value", '"Ada"', "--json", server=served.url

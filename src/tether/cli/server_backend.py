@@ -63,10 +63,11 @@ def step_info(s: HistoryStep) -> StepInfo:
     else:
         writes = []
     meta = s.raw.get("meta")
+    tasks = s.raw.get("tasks")
     return StepInfo(
         step=s.step,
         created_at=s.created_at,
-        tasks=list(s.nodes),
+        tasks=[str(t) for t in tasks] if isinstance(tasks, list) else list(s.nodes),
         writes=writes,
         next_tasks=[t for t in s.raw.get("next_tasks") or [] if isinstance(t, dict)],
         snapshot=bool(s.raw.get("snapshot")),
@@ -133,18 +134,22 @@ class ServerBackend:
                     more = True
                     break
                 steps.append(step_info(s))
-            transitions = [
+            moves = [
+                ev
+                async for ev in c.events(run_id, follow=False)
+                if ev.kind == "lifecycle" and ev.data.get("to")
+            ]
+            transitions = [  # numbered 1, 2... as the store numbers them, not by event seq
                 Transition(
                     run_id,
-                    ev.seq,
+                    n,
                     RunStatus(ev.data["from"]) if ev.data.get("from") else None,
                     RunStatus(str(ev.data.get("to"))),
                     ev.created_at,
                     str(ev.data.get("actor") or ""),
                     str(ev.data.get("reason") or ""),
                 )
-                async for ev in c.events(run_id, follow=False)
-                if ev.kind == "lifecycle" and ev.data.get("to")
+                for n, ev in enumerate(moves, 1)
             ]
             nxt = steps[-1].step if more and steps else None
             return cmd.HistoryView(record(run), steps, transitions, nxt)

@@ -302,6 +302,8 @@ def router(services: Services) -> APIRouter:
                 "created_at": s.created_at,
                 "writes": s.writes,
                 "snapshot": s.snapshot,
+                "next_tasks": s.next_tasks,
+                "meta": s.meta,
             }
             for s in steps
         ]

@@ -172,6 +172,12 @@ class StepItem(BaseModel):
     created_at: float
     writes: list[JsonObject] = Field(description="[{task_id, node, writes: {field: value}}]")
     snapshot: bool
+    next_tasks: list[JsonObject] = Field(
+        default_factory=list, description="the tasks this step planned next: [{id, node}]"
+    )
+    meta: JsonObject = Field(
+        default_factory=dict, description="notes of the step (a re-plan, where a fork began)"
+    )
 
 
 class StepPage(BaseModel):
