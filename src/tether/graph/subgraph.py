@@ -6,7 +6,12 @@ import contextlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from tether.core.errors import EscalationSignal, RunFailedError, RunNotFoundError
+from tether.core.errors import (
+    EscalationSignal,
+    RunFailedError,
+    RunNotFoundError,
+    RunStateError,
+)
 from tether.core.ids import child_run_id, legacy_child_run_id
 from tether.core.lifecycle import ACTIVE, RunStatus
 from tether.graph.host import taken_elsewhere_or_free
@@ -93,6 +98,8 @@ async def run_subgraph(rt: RunHost, wf: Workflow, arg: Any, ctx: RunContext) -> 
         data = {k: v for k, v in data.items() if k in child_fields}
     rec = await open_child_run(rt, ctx, wf, (ctx.task_id,), data, {"subgraph_of": ctx.run_id})
     child_id = rec.run_id
+    if rec.status is RunStatus.FAILED:
+        rec = await _retry_failed(rt, ctx, rec)
     relay = Relay(ctx)
     while True:
         if rec.status in ACTIVE and taken_elsewhere_or_free(rt, rec):
@@ -123,6 +130,16 @@ async def run_subgraph(rt: RunHost, wf: Workflow, arg: Any, ctx: RunContext) -> 
         raise RunFailedError(
             child_id, f"subgraph {wf.name} ended {res.status.value}: {msg}", res.error
         )
+
+
+async def _retry_failed(rt: RunHost, ctx: RunContext, rec: RunRecord) -> RunRecord:
+    """The child found FAILED as its node starts (again): the node failed for it before and
+    is being retried now (the parent resumed after it failed, the node's RetryPolicy, a
+    RunRetry), so the child is retried too, from its last checkpoint, its journaled calls not
+    made again. Left FAILED it failed every retry of its parent at once, with its old error."""
+    with contextlib.suppress(RunStateError):  # retried meanwhile by someone else
+        await rt.resume(rec.run_id, actor=f"run:{ctx.run_id}", wait=False)
+    return await rt.store.get_run(rec.run_id)
 
 
 async def _child_update(
