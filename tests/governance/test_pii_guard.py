@@ -143,3 +143,45 @@ async def test_names_are_redacted_with_ner(key: str) -> None:
     assert res.status is RunStatus.COMPLETED
     prompt = model.requests[0].messages[-1].content
     assert prompt == "Please refund <PERSON_1>, she wrote from <IP_ADDRESS_1>."
+
+
+async def test_keys_of_nested_arguments_are_redacted_and_restored(key: str) -> None:
+    """Personal data in a mapping's key (tool arguments keyed by address) never reaches the
+    model, and a trusted egress tool gets the key back as written."""
+    got: dict[str, Any] = {}
+
+    @tool(scope="write", idempotent=True, metadata={"pii_egress": True})
+    def notify(recipients: dict[str, Any]) -> str:
+        """Notify each recipient."""
+        got.update(recipients)
+        return "sent"
+
+    tools = ToolExecutor([notify])
+    history_args = {"by_address": {"ada@example.com": {"card": RAW[2]}}, "cc": [{RAW[1]: True}]}
+    model = ScriptedModel(["ok"])
+
+    async def agent(state: S, ctx: RunContext) -> dict[str, Any]:
+        history = [
+            Message.user("Notify the customers."),
+            Message.assistant("", (ToolCall(id="c0", name="lookup", arguments=history_args),)),
+            Message.tool("c0", "done"),
+        ]
+        await model.chat(history, max_tokens=16)
+        seen = model.requests[0].messages[1].tool_calls[0].arguments
+        ((address, nested),) = seen["by_address"].items()
+        res = await tools.call("notify", {"recipients": {address: nested}}, ctx=ctx)
+        assert res.ok
+        return {"reply": address}
+
+    g = Graph(S, name="keys")
+    g.add_node("agent", agent)
+    g.add_edge(START, "agent").add_edge("agent", END)
+    guard = PiiGuard(key=key, detector=PiiDetector(ner=False))
+    async with Runtime(MemoryStore()) as rt:
+        res = await rt.run(g.compile(governance=Governance(parts=[guard])), {})
+    assert res.status is RunStatus.COMPLETED, res.error
+    seen = model.requests[0].model_dump_json()
+    for raw in RAW:
+        assert raw not in seen
+    assert res.state["reply"] == "<EMAIL_ADDRESS_1>"
+    assert got == {"ada@example.com": {"card": RAW[2]}}

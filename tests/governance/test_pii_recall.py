@@ -117,6 +117,35 @@ def test_spans_skip_existing_tokens_and_names_need_letters(ner: PiiDetector) -> 
     assert all(s.start >= len("<PERSON_1>") for s in spans)
 
 
+NEAR_MISSES = [
+    ("IBAN de89 3704 0044 0532 0130 00, thanks", "de89 3704 0044 0532 0130 00", "IBAN_CODE"),
+    ("iban gb82west12345698765432", "gb82west12345698765432", "IBAN_CODE"),
+    ("IBAN GB82\u00a0WEST\u00a01234\u00a05698\u00a07654\u00a032", None, "IBAN_CODE"),
+    ("card 4111\u00a01111\u00a01111\u00a01111 exp 12/29", None, "CREDIT_CARD"),
+    ("card 4111\u20091111\u20091111\u20091111", None, "CREDIT_CARD"),
+    ("card 4111\t1111\t1111\t1111", None, "CREDIT_CARD"),
+    ("card 4111  1111  1111  1111", None, "CREDIT_CARD"),
+    ("card 4111\u200b1111\u200b1111\u200b1111", None, "CREDIT_CARD"),
+    (
+        "mail \uff41\uff44\uff41@\uff45\uff58\uff41\uff4d\uff50\uff4c\uff45.\uff43\uff4f\uff4d",
+        None,
+        "EMAIL_ADDRESS",
+    ),
+    ("my ssn is 536228814", "536228814", "US_SSN"),
+    ("SSN: 536228814.", "536228814", "US_SSN"),
+]
+
+
+@pytest.mark.parametrize(("text", "value", "entity"), NEAR_MISSES)
+def test_near_misses_are_found_whole(text: str, value: str | None, entity: str) -> None:
+    """Forms a user pastes (lower case, no-break or thin spaces, tabs, zero-width characters,
+    full-width letters, a labelled SSN without dashes): the whole value is one span, so no
+    part of it is left beside the token."""
+    (span,) = PiiDetector(ner=False).detect(text)
+    value = value if value is not None else text[text.index(" ") + 1 :].split(" exp")[0]
+    assert (span.entity_type, text[span.start : span.end]) == (entity, value)
+
+
 def test_a_bad_configuration_is_refused() -> None:
     from tether.core.errors import ConfigurationError
 

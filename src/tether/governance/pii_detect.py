@@ -7,6 +7,12 @@ Each analyzer is built once per process, on first use, and shared by every detec
 mode (loading the model takes seconds); analysis is serialised on it, off the event loop for
 ``adetect``. Nothing reaches the network: the URL recognizer is left out and the email
 recognizer uses ``tldextract``'s bundled suffix snapshot (``pii_recognizers``).
+
+The recognizers read a *view* of the text in which any space-like character (a no-break or
+thin space from a web page or PDF, a tab, several spaces) is one plain space, characters a
+reader does not see (zero-width spaces, soft hyphens) are gone and full-width forms are plain
+(U+FF01..U+FF5E); each span found is mapped back to the text as written, so a
+card printed ``4111\u00a01111\u00a01111\u00a01111`` is replaced whole.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -63,11 +70,9 @@ def _build(ner: bool) -> Any:
         from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
         from presidio_analyzer.nlp_engine import NoOpNlpEngine, SpacyNlpEngine
         from presidio_analyzer.predefined_recognizers import (
-            IbanRecognizer,
             IpRecognizer,
             PhoneRecognizer,
             SpacyRecognizer,
-            UsSsnRecognizer,
         )
 
         from tether.governance import pii_recognizers as own
@@ -96,8 +101,8 @@ def _build(ner: bool) -> Any:
         own.LuhnCardRecognizer(),
         own.PhoneShapeRecognizer(),
         PhoneRecognizer(),
-        IbanRecognizer(),
-        UsSsnRecognizer(),
+        own.AnyCaseIbanRecognizer(),
+        own.LabelledSsnRecognizer(),
         IpRecognizer(),
     ]
     if ner:
@@ -135,17 +140,20 @@ class PiiDetector:
         """The personal data in ``text``, leaving vault tokens (``<PERSON_1>``) alone."""
         if not text.strip():
             return []
+        view, at = plain_view(text)
         analyzer, lock = shared_analyzer(self.ner)
         with lock:
             found = analyzer.analyze(
-                text, language="en", entities=list(self.entities), score_threshold=self.threshold
+                view, language="en", entities=list(self.entities), score_threshold=self.threshold
             )
         taken = [(m.start(), m.end()) for m in TOKEN.finditer(text)]
         spans: list[PiiSpan] = []
         # checked patterns before the model's guesses, then the most certain, then the
         # longest: an IPv6 address beats the "name" NER saw in it, a card the phone shape in it
         for r in sorted(found, key=_rank):
-            start, end = _trim(text, r.start, r.end)
+            if r.end <= r.start:
+                continue
+            start, end = _trim(text, at[r.start], at[r.end - 1] + 1)
             if start >= end or any(start < e and s < end for s, e in taken):
                 continue
             if r.entity_type in NER_TYPES and _NOT_A_NAME.search(text, start, end):
@@ -166,6 +174,29 @@ class PiiDetector:
 
     def __repr__(self) -> str:
         return f"PiiDetector(ner={self.ner}, entities={list(self.entities)})"
+
+
+def plain_view(text: str) -> tuple[str, list[int]]:
+    """``text`` as the recognizers read it (see the module) and, for each character of the
+    view, its index in ``text``."""
+    if text.isascii() and "\t" not in text and "  " not in text:
+        return text, list(range(len(text)))
+    out: list[str] = []
+    at: list[int] = []
+    for i, c in enumerate(text):
+        if c.isspace() and c not in "\n\r\f\v\x1c\x1d\x1e\x85\u2028\u2029":
+            if out and out[-1] == " ":
+                continue
+            c = " "
+        elif "\uff01" <= c <= "\uff5e":
+            c = chr(ord(c) - 0xFEE0)
+        elif c == "\u3000":
+            c = " "
+        elif unicodedata.category(c) == "Cf":
+            continue
+        out.append(c)
+        at.append(i)
+    return "".join(out), at
 
 
 def _rank(r: Any) -> tuple[bool, float, int, int]:

@@ -6,7 +6,8 @@ the arguments of earlier tool calls), so the model only ever sees ``<PERSON_1>``
 call of a tool marked as trusted egress (``PiiGuard(egress=["send_email"])``, or the tool's
 ``metadata={"pii_egress": True}``) it puts the real values back into the call's arguments,
 right before the tool runs: the tool receives them, the effect journal keeps the tokenised
-arguments (the executor records a copy taken before governance).
+arguments (the executor records a copy taken before governance). Nested arguments are
+tokenised and restored throughout, the keys of their mappings too (``{"ada@example.com": 1}``).
 
 A run tree (child runs, forks) shares the vault of its root run, so tokens handed from a parent
 to a child restore in the child. Counts per entity type (never values) go to the audit trail
@@ -90,8 +91,8 @@ class PiiGuard(GovernancePart):
         async def nested(value: Any) -> Any:
             if isinstance(value, str):
                 return await text(value)
-            if isinstance(value, dict):
-                return {k: await nested(v) for k, v in value.items()}
+            if isinstance(value, dict):  # keys too: {"ada@example.com": "vip"}
+                return {await nested(k): await nested(v) for k, v in value.items()}
             if isinstance(value, list | tuple):
                 items = [await nested(v) for v in value]
                 return items if isinstance(value, list) else tuple(items)

@@ -8,6 +8,11 @@ numbers (``phonenumbers``) itself; these extend it where a prompt needs more:
   makes ``tldextract`` fetch it on first use);
 - ``LuhnCardRecognizer``: Presidio's card recognizer (its Luhn check) over any 12 to 19 digit
   run, so issuer ranges its patterns do not list (Mastercard 2-series, Maestro, JCB...) count;
+- ``AnyCaseIbanRecognizer``: Presidio's IBAN recognizer (its checksum) also over an IBAN
+  written in lower case (``de89 3704 0044 0532 0130 00``), which a model reads all the same;
+- ``LabelledSsnRecognizer``: Presidio's SSN recognizer, which also takes nine digits written
+  without separators after an ``SSN`` / ``social security number`` label (Presidio's own
+  context words need the NLP engine, which the patterns-only detector does not run);
 - ``PhoneShapeRecognizer``: numbers written like phone numbers (North American 3-3-4 with an
   optional country or dial-out prefix and extension, ``+CC`` international, trunk-prefixed
   national) that ``phonenumbers`` rejects because the area code is not assigned: a prompt's
@@ -16,11 +21,17 @@ numbers (``phonenumbers``) itself; these extend it where a prompt needs more:
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import tldextract
 from presidio_analyzer import Pattern, PatternRecognizer
-from presidio_analyzer.predefined_recognizers import CreditCardRecognizer, EmailRecognizer
+from presidio_analyzer.predefined_recognizers import (
+    CreditCardRecognizer,
+    EmailRecognizer,
+    IbanRecognizer,
+    UsSsnRecognizer,
+)
 
 _OFFLINE_TLD = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 """The bundled public suffix snapshot: no URL to fetch, no cache to write."""
@@ -38,6 +49,29 @@ class LuhnCardRecognizer(CreditCardRecognizer):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(patterns=[*CreditCardRecognizer.PATTERNS, self.ANY_ISSUER], **kwargs)
+
+
+class AnyCaseIbanRecognizer(IbanRecognizer):
+    def __init__(self) -> None:
+        # Presidio matches with the regex module, whose flag values are re's
+        super().__init__(regex_flags=int(re.DOTALL | re.MULTILINE | re.IGNORECASE))
+
+    def validate_result(self, pattern_text: str) -> bool | None:
+        # Presidio scores a lower-case IBAN below a checked one (a phone shape in it then wins)
+        valid: bool | None = super().validate_result(pattern_text.upper())
+        return valid
+
+
+class LabelledSsnRecognizer(UsSsnRecognizer):
+    LABELLED = Pattern(
+        "SSN (labelled, no separators)",
+        r"(?i)(?<=\b(?:ssn|ss#|social[ -]security(?:[ -](?:number|no\.?|#))?)\s*"
+        r"(?:#|no\.?|number|is)?\s*[:=]?\s*)\d{9}\b",
+        0.5,
+    )
+
+    def __init__(self) -> None:
+        super().__init__(patterns=[*UsSsnRecognizer.PATTERNS, self.LABELLED])
 
 
 _NANP = (

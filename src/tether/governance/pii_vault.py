@@ -103,12 +103,15 @@ class PiiVault:
         return await self._restore(run_id, text, PiiKey.resolve(key) if key else _missing())
 
     async def restore_value(self, run_id: str, value: Any) -> Any:
-        """``restore`` through nested dicts, lists and tuples (new containers, never changed
-        in place); other values come back as they are."""
+        """``restore`` through nested dicts (their keys too), lists and tuples (new containers,
+        never changed in place); other values come back as they are."""
         if isinstance(value, str):
             return await self.restore(run_id, value) if TOKEN.search(value) else value
         if isinstance(value, dict):
-            return {k: await self.restore_value(run_id, v) for k, v in value.items()}
+            return {
+                await self.restore_value(run_id, k): await self.restore_value(run_id, v)
+                for k, v in value.items()
+            }
         if isinstance(value, list | tuple):
             items = [await self.restore_value(run_id, v) for v in value]
             return items if isinstance(value, list) else tuple(items)
