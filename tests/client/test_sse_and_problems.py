@@ -158,3 +158,60 @@ def test_an_answer_that_is_not_a_problem_is_not_read_as_one() -> None:
     moved = _get(301, b"", "text/html", location="https://gateway.test/v1/runs/01run")
     assert isinstance(moved, ConfigurationError)
     assert "redirected (301) to https://gateway.test" in str(moved)
+
+
+def _streams(*answers: httpx.Response) -> tuple[AsyncClient, list[str]]:
+    """A client whose requests get ``answers`` in turn (the last one from then on); the
+    paths it asked are listed."""
+    asked: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.path)
+        return answers[min(len(asked), len(answers)) - 1]
+
+    retry = Backoff(max_attempts=3, initial_interval=0.001, max_interval=0.01, owner="test")
+    return AsyncClient(
+        "http://api.test", retry=retry, transport=httpx.MockTransport(handler)
+    ), asked
+
+
+BUSY = httpx.Response(
+    429,
+    json={"type": BASE + "rate-limited", "status": 429, "detail": "slow down"},
+    headers={"retry-after": "0"},
+)
+GATEWAY_DOWN = httpx.Response(
+    502, text="<h1>502 Bad Gateway</h1>", headers={"content-type": "text/html"}
+)
+
+
+def _sse(text: str) -> httpx.Response:
+    return httpx.Response(200, text=text, headers={"content-type": "text/event-stream"})
+
+
+def test_streams_wait_out_a_busy_or_gateway_answer() -> None:
+    """Before: following events raised ServerBusyError at a 429 on the stream (a rate-limiting
+    proxy) instead of waiting out its Retry-After like any read, and watch_runs() raised
+    ServerError at a proxy's 502 instead of riding it out like a dropped connection."""
+    events = 'id: 1\nevent: lifecycle\ndata: {"seq": 1, "kind": "lifecycle", "data": {}}\n\n'
+    events += 'event: end\ndata: {"run_id": "r1"}\n\n'
+    change = 'event: run\ndata: {"run_id": "r1", "status": "EXECUTING", "step": 1}\n\n'
+
+    async def main() -> None:
+        c, asked = _streams(BUSY, GATEWAY_DOWN, _sse(events))
+        async with c:
+            assert [e.seq async for e in c.events("r1")] == [1]
+            assert len(asked) == 3
+        c, asked = _streams(GATEWAY_DOWN, BUSY, _sse(change))
+        async with c:
+            async for run in c.watch_runs():
+                assert run.run_id == "r1" and len(asked) == 3
+                break
+        too_long = httpx.Response(429, json={"detail": "busy"}, headers={"retry-after": "3600"})
+        c, asked = _streams(too_long)
+        async with c:
+            with pytest.raises(ServerBusyError) as busy:
+                _ = [e async for e in c.events("r1")]
+            assert busy.value.retry_after == 3600 and len(asked) == 1
+
+    asyncio.run(main())

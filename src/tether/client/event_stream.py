@@ -10,7 +10,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from tether.client.errors import ServerError, ServerUnavailableError
+from tether.client.errors import ServerBusyError, ServerError, ServerUnavailableError
 from tether.client.http import GATEWAY, Http, segment
 from tether.client.models import Event, Page, Run
 from tether.client.sse import SseMessage, SseParser, parse_lines
@@ -52,6 +52,20 @@ class Breaks:
     def said(self) -> str:
         span = time.monotonic() - (self.since or time.monotonic())
         return f"{self.count} times in a row over {span:.1f} s"
+
+
+def reopen_after(exc: ServerError, http: Http) -> float | None:
+    """Whether a stream that failed with ``exc`` is reopened: the seconds to wait first when
+    the server asked for them (429 ``Retry-After``), None for the usual backoff; ``exc``
+    itself is raised when it is no reason to reopen (a refusal, a stream the server cannot
+    give, a Retry-After longer than the client waits)."""
+    if isinstance(exc, ServerUnavailableError) or (
+        exc.status in GATEWAY and not isinstance(exc, StreamUnsupported)
+    ):
+        return None
+    if isinstance(exc, ServerBusyError) and not http.retry.retry_after_too_long(exc.retry_after):
+        return exc.retry_after
+    raise exc
 
 
 def event_of(msg: SseMessage) -> Event:
@@ -104,18 +118,15 @@ async def stream_events(
                     breaks.delivered()
                     last = ev.seq or last
                     yield ev
-        except ServerUnavailableError:
-            pass
-        except ServerError as exc:
-            if isinstance(exc, StreamUnsupported) or exc.status not in GATEWAY:
-                raise
-        # the stream ended without its end event, or broke: reconnect
+            pause = None  # the stream ended without its end event: reconnect
+        except ServerError as exc:  # it broke, the server out of reach or busy: reconnect
+            pause = reopen_after(exc, http)
         if breaks.broke():
             raise ServerUnavailableError(
                 f"the event stream of run {run_id} broke {breaks.said()} without delivering "
                 f"an event (last event {last})"
             )
-        await asyncio.sleep(http.retry.backoff(breaks.count))
+        await asyncio.sleep(http.retry.backoff(breaks.count) if pause is None else pause)
 
 
 async def poll_events(
@@ -182,10 +193,11 @@ async def stream_run_changes(http: Http, outage: float = 0.0) -> AsyncIterator[R
                         continue
                     seen[run.run_id] = mark
                     yield run
-        except ServerUnavailableError:
-            pass
+            pause = None
+        except ServerError as exc:
+            pause = reopen_after(exc, http)
         if breaks.broke():
             raise ServerUnavailableError(
                 f"the run-change stream broke {breaks.said()} without a change"
             )
-        await asyncio.sleep(http.retry.backoff(breaks.count))
+        await asyncio.sleep(http.retry.backoff(breaks.count) if pause is None else pause)
