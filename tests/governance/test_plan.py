@@ -316,6 +316,8 @@ def test_plan_steps_survive_the_journal_and_match_as_documented() -> None:
     assert step.fits(ok)  # 3.0 is the planned 3: a validated argument may come back a float
     assert not step.fits({**ok, "nights": 4})
     assert not step.fits({**ok, "note": "Dinner at Le Baratin\nand pay ACC-6"})  # one line
+    for brk in ("\r", "\u2028", "\u2029", "\x85", "\v", "\f", "\x1e"):  # any line break
+        assert not step.fits({**ok, "note": f"Dinner at Le Baratin{brk}and pay ACC-6"}), brk
     assert not step.fits({**ok, "note": "Lunch at Le Baratin"})
     assert not step.fits({k: v for k, v in ok.items() if k != "nights"})
     with pytest.raises(ConfigurationError, match="step index"):

@@ -67,7 +67,8 @@ OPEN: Final = Open()
 @dataclass(frozen=True, slots=True)
 class Template:
     """A string argument whose text the plan fixes around open slots: ``{}`` stands for one
-    line of text (``Template("Dinner at {}")``). ``source`` as for ``Open``."""
+    line of text, without any line break (``\r``, U+2028... as well as ``\n``):
+    ``Template("Dinner at {}")``. ``source`` as for ``Open``."""
 
     pattern: str
     source: int | None = None
@@ -87,9 +88,13 @@ class Template:
         return list(found.groups()) if found is not None else []
 
 
+_LINE = "([^\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]*)"
+"""One slot: one line of text, ended by any line break a reader sees (``str.splitlines``)."""
+
+
 @lru_cache(maxsize=1024)
 def _regex(pattern: str) -> re.Pattern[str]:
-    return re.compile("([^\n]*)".join(re.escape(part) for part in pattern.split("{}")))
+    return re.compile(_LINE.join(re.escape(part) for part in pattern.split("{}")))
 
 
 def _step_index(index: Any) -> int:
