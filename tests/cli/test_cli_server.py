@@ -63,6 +63,9 @@ def test_list_and_show(served: Served) -> None:
     assert "ESCALATED" in table.out and "name?" in table.out
     data = tether("runs", "show", served.completed, "--json", server=served.url).json()
     assert data["run"]["status"] == "COMPLETED" and data["state"]["i"] == 2
+    assert data["run"]["event_seq"] > 0  # was 0: the server's count of the run's events
+    listed = tether("runs", "list", "--json", server=served.url).json()
+    assert all(r["event_seq"] > 0 for r in listed)
     at0 = tether("runs", "show", served.completed, "--step", "0", "--json", server=served.url)
     assert at0.json()["step"] == 0 and "i" not in at0.json()["state"]
 

@@ -50,7 +50,12 @@ def record(run: Run) -> RunRecord:
         queue=run.queue,
         priority=run.priority,
         tenant=run.tenant,
+        event_seq=_whole(run.raw.get("event_seq")),
     )
+
+
+def _whole(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def step_info(s: HistoryStep) -> StepInfo:
