@@ -1,5 +1,6 @@
 """A compiled workflow as a node (``tether.graph.subgraph``): a child run that failed is
-retried when its parent is."""
+retried when its parent is, and one parked at a breakpoint or its step limit is resumed
+with its parent."""
 
 from __future__ import annotations
 
@@ -63,3 +64,55 @@ async def test_a_subgraph_node_retry_policy_retries_its_failed_child(rt: Runtime
     failed = await rt.run(_parent("sub_policy_out", policy), {})
     assert failed.status is RunStatus.FAILED  # the policy's attempts are all it gets
     assert JAMMED == []
+
+
+def _say(word: str) -> Any:
+    return lambda s: {"log": [word]}
+
+
+def _stepping(name: str, nodes: tuple[str, ...] = ("one", "two"), **compiled: Any) -> Any:
+    child = Graph(Job, name=f"{name}_child")
+    prev = START
+    for node in nodes:
+        child.add_node(node, _say(node)).add_edge(prev, node)
+        prev = node
+    child.add_edge(prev, END)
+    g = Graph(Job, name=name)
+    g.add_node("sub", child.compile(**compiled)).add_node("after", lambda s: {"log": ["after"]})
+    g.add_edge(START, "sub").add_edge("sub", "after").add_edge("after", END)
+    return g.compile()
+
+
+async def test_resuming_a_parent_goes_past_its_child_s_breakpoint(rt: Runtime) -> None:
+    # the parent's escalation said "resume the run to go on", but each resume of the parent
+    # found the child still at its breakpoint and parked again: no resume got past it
+    parked = await rt.run(_stepping("sub_bp", interrupt_before=["two"]), {})
+    assert parked.status is RunStatus.ESCALATED
+    assert parked.escalation is not None and parked.escalation["kind"] == "breakpoint"
+    res = await rt.resume(parked.run_id)
+    assert res.status is RunStatus.COMPLETED
+    assert res.state["log"] == ["one", "two", "after"]
+    trs = await rt.store.list_transitions(parked.run_id)
+    assert trs[-3].reason.startswith("resumed its child run")
+
+
+async def test_resuming_a_parent_grants_its_child_more_steps(rt: Runtime) -> None:
+    wf = _stepping("sub_steps", ("one", "two", "three"))
+    async with Runtime(rt.store, workflows=[wf], recover=False, max_steps=2) as tight:
+        parked = await tight.run(wf, {})  # the child, given 2 steps too, needs 3
+        assert parked.escalation is not None and parked.escalation["kind"] == "step_limit"
+        limit = (await tight.get_run(parked.run_id)).metadata["step_limit"]
+        res = await tight.resume(parked.run_id, max_steps=5)
+        assert res.status is RunStatus.COMPLETED
+        assert res.state["log"] == ["one", "two", "three", "after"]
+        # the parent did not run out of steps: its own limit is not raised
+        assert res.record.metadata["step_limit"] == limit
+
+
+async def test_a_child_resumed_directly_first_is_followed_as_it_is(rt: Runtime) -> None:
+    parked = await rt.run(_stepping("sub_direct", interrupt_before=["two"]), {})
+    (kid,) = await rt.list_runs(parent_run_id=parked.run_id)
+    assert (await rt.resume(kid.run_id)).status is RunStatus.COMPLETED
+    res = await rt.resume(parked.run_id)
+    assert res.status is RunStatus.COMPLETED
+    assert res.state["log"] == ["one", "two", "after"]

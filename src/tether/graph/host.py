@@ -83,6 +83,7 @@ class RunHost(Protocol):
         value: Any = ...,
         *,
         answers: Mapping[str, Any] | None = None,
+        max_steps: int | None = None,
         actor: str = "user",
         wait: bool = True,
         execute: bool = True,

@@ -11,6 +11,7 @@ from tether.core.governor import ResumeHook
 from tether.core.journal import MANUAL_RETRY
 from tether.core.lifecycle import RunStatus
 from tether.graph.breakpoints import resume_metadata
+from tether.graph.child_resume import parked_child, resume_child
 from tether.graph.events import lifecycle_events
 from tether.graph.loop import phase_status
 from tether.graph.run_retry import ATTEMPT_KEY, DEAD_LETTER_KEY
@@ -59,7 +60,10 @@ async def prepare_resume(
         meta["replans"] = 0  # an operator's retry gets a fresh re-plan budget
         meta.update({ATTEMPT_KEY: 1, DEAD_LETTER_KEY: None})  # and fresh run attempts
         return _commit(rt, run, trs, meta, clear_error=True)
-    if kind == "interrupt":
+    child = parked_child(run)
+    if child is not None:  # the child's breakpoint or step limit: resumed the same way
+        reason = await resume_child(rt, run, child, value, max_steps, actor, missing)
+    elif kind == "interrupt":
         journal = await _answer_interrupts(rt, run, esc, value, answers, missing)
         reason = "answered"
     elif kind == "breakpoint":
