@@ -91,6 +91,9 @@ def test_mindlog_kpis_and_shadow_report(tmp_path: Path) -> None:
     assert list(json.loads(kj.out)["workflows"]) == ["made-up", "other"]
     bad = run_cli("kpis", "--since", "last tuesday", store=url)
     assert bad.rc == 2 and "cannot read 'last tuesday' as a time" in bad.err
+    for nonsense in ("nan", "inf", "1e400"):  # --since nan was every run, inf none: rc 0
+        bad = run_cli("kpis", f"--since={nonsense}", store=url)
+        assert bad.rc == 2 and f"'{nonsense}' is not a point in time" in bad.err, bad
 
     good = run_cli("shadow", "report", "good", store=url)
     assert good.rc == 0, good.err

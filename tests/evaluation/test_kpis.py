@@ -123,6 +123,12 @@ async def test_aggregate_per_workflow_and_period(store: RunStore) -> None:
     assert len((await kpis(store, max_runs=1)).runs) == 1
     with pytest.raises(InvalidInputError):
         await kpis(store, since=T0 + 5, until=T0)
+    # a NaN bound compared false with every run (since=nan took them all), inf took none
+    for bound in (float("nan"), float("inf"), float("-inf")):
+        with pytest.raises(InvalidInputError, match="must be finite Unix seconds"):
+            await kpis(store, since=bound)
+        with pytest.raises(InvalidInputError, match="must be finite Unix seconds"):
+            await kpis(store, until=bound)
 
 
 async def test_metrics_text_for_the_server(store: RunStore) -> None:

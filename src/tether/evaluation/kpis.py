@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tether.core.errors import InvalidInputError
+from tether.core.finite import is_number
 from tether.evaluation.run_kpis import RunKpis, ratio, run_kpis
 from tether.store.evaluation_log import EvaluationLogStore
 from tether.store.kpi_totals import RunTotals
@@ -181,6 +182,9 @@ async def kpis(
     """The KPIs of the runs created in ``[since, until)`` (of ``workflow``, or of every
     workflow, each also on its own), newest first up to ``max_runs``. ``now`` closes the
     phase a still-running run is in (default: its time is not counted)."""
+    for name, bound in (("since", since), ("until", until)):
+        if bound is not None and not is_number(bound):  # NaN took every run, inf none
+            raise InvalidInputError(f"{name} must be finite Unix seconds or None, got {bound!r}")
     if since is not None and until is not None and until < since:
         raise InvalidInputError(f"until ({until}) is before since ({since}); swap them")
     if max_runs is not None and max_runs < 1:
