@@ -183,3 +183,17 @@ async def test_purge_refuses_a_negative_age() -> None:
     async with Runtime(MemoryStore(), recover=False) as rt:
         with pytest.raises(InvalidInputError, match="older_than"):
             await rt.purge(-1)
+
+
+async def test_prune_and_purge_refuse_what_is_no_count_or_age() -> None:
+    # prune(run, 1.5) and purge('x') were TypeErrors, prune(run, True) pruned to 1, and
+    # purge(nan) quietly deleted nothing (every age compares false with NaN)
+    async with Runtime(MemoryStore(), recover=False) as rt:
+        res = await rt.run(_counter(3), {"n": 0})
+        for keep in (1.5, True, "2", float("nan"), 0):
+            with pytest.raises(InvalidInputError, match="keep_last must be an int >= 1"):
+                await rt.prune(res.run_id, keep)
+        for age in (float("nan"), float("inf"), "x", True, -1):
+            with pytest.raises(InvalidInputError, match="older_than must be a finite number"):
+                await rt.purge(age)
+        assert len(await rt.history(res.run_id)) == 4

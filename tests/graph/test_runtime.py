@@ -598,6 +598,19 @@ async def test_step_limit_escalates_and_resume_grants_more_steps(rt: Runtime) ->
     assert reasons == ["granted 3 more steps", "granted 1000 more steps"]
 
 
+@pytest.mark.parametrize("bad", [-5, 0, "3", True, 2.5])
+async def test_a_step_grant_that_is_no_whole_number_of_steps_is_refused(
+    rt: Runtime, bad: Any
+) -> None:
+    # -5 lowered the run's limit ('step limit reached (-3 steps)'), '3' was a TypeError, and 0
+    # quietly granted the runtime's default
+    res = await rt.run(counter_graph("grant", 12), {"n": 0}, max_steps=2)
+    with pytest.raises(InvalidInputError, match="max_steps must be an int >= 1"):
+        await rt.resume(res.run_id, max_steps=bad)
+    run = await rt.get_run(res.run_id)
+    assert run.status is S_.ESCALATED and run.metadata["step_limit"] == 2 and run.owner is None
+
+
 async def test_runtime_default_step_limit() -> None:
     async with Runtime(MemoryStore(), recover=False, max_steps=4) as rt:
         res = await rt.run(counter_graph("deflimit", 100), {"n": 0})
@@ -1250,7 +1263,7 @@ async def test_snapshot_when_deltas_outweigh_the_state() -> None:
 
 async def test_prune_keeps_exact_state(rt: Runtime) -> None:
     res = await rt.run(acc_graph("acc_prune", 20), {"n": 0, "total": 0})
-    with pytest.raises(InvalidInputError, match="keep_last must be >= 1"):
+    with pytest.raises(InvalidInputError, match="keep_last must be an int >= 1"):
         await rt.prune(res.run_id, 0)
     assert await rt.prune(res.run_id, keep_last=5) == 16
     hist = await rt.history(res.run_id)

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from tether.core.errors import InvalidInputError, WorkflowVersionError
-from tether.graph.state import check_text
+from tether.graph.state import check_max_steps, check_text
 from tether.graph.upgrade import structure_blockers
 from tether.graph.version import VERSION_KEY
 from tether.store.paging import whole_number
@@ -35,10 +35,7 @@ def check_fork_args(
         raise InvalidInputError(
             f"a fork patch must be a mapping of state fields, got {type(patch).__name__}"
         )
-    if max_steps is not None and (
-        isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1
-    ):
-        raise InvalidInputError(f"max_steps must be an int >= 1, got {max_steps!r}")
+    check_max_steps(max_steps)
     check_text(new_run_id=new_run_id, actor=actor)
     return whole
 

@@ -24,7 +24,7 @@ from tether.graph.history import SnapshotTracker
 from tether.graph.interrupt_timeout import cancel_interrupt_timers, has_interrupt_timers
 from tether.graph.results import RunHandle, RunResult
 from tether.graph.resume import prepare_resume  # imported up front: not on a resume's clock
-from tether.graph.state import check_storable, check_text
+from tether.graph.state import check_max_steps, check_storable, check_text
 from tether.graph.upgrade import Upgrade
 from tether.graph.version import VERSION_KEY, check_run_version
 from tether.observability.run_trace import emit_workflow_span
@@ -109,6 +109,7 @@ class RunControl:
         await self._ensure_open()
         check_storable(value=None if value is _MISSING else value, answers=answers)
         check_text(interrupt_id=interrupt_id, actor=actor)
+        check_max_steps(max_steps)
         if interrupt_id is not None:
             if answers is not None or value is _MISSING:
                 raise InvalidInputError(

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from tether.core.clock import Clock
 from tether.core.errors import InvalidInputError
+from tether.core.finite import check_number
 from tether.core.lifecycle import FINISHED, RunStatus
 from tether.graph.retention import Retention
 from tether.store.protocol import RunStore
@@ -63,8 +64,8 @@ class RetentionSweeps:
     async def prune(self, run_id: str, keep_last: int) -> int:
         """Keep only the last ``keep_last`` checkpoints of a run (the oldest kept one becomes a
         snapshot, so every kept step still reads exactly)."""
-        if keep_last < 1:
-            raise InvalidInputError("keep_last must be >= 1")
+        if isinstance(keep_last, bool) or not isinstance(keep_last, int) or keep_last < 1:
+            raise InvalidInputError(f"keep_last must be an int >= 1, got {keep_last!r}")
         await self._ensure_open()
         run = await self.store.get_run(run_id)
         cps = await self.store.list_checkpoints(run_id)
@@ -107,8 +108,7 @@ class RetentionSweeps:
         that started its children and would start a purged child again, repeating its effects.
         Deletes a page of families per transaction, so other writers go on meanwhile.
         ``dry_run``: count what would go, delete nothing."""
-        if older_than < 0:
-            raise InvalidInputError(f"older_than must be >= 0 seconds, got {older_than}")
+        check_number("older_than", older_than, unit=" of seconds", error=InvalidInputError)
         await self._ensure_open()
         cutoff = self.clock.now() - older_than
         if isinstance(self.store, TimerStore) and not dry_run:

@@ -250,6 +250,15 @@ def check_text(**named: Any) -> None:
             )
 
 
+def check_max_steps(max_steps: Any) -> None:
+    """Refuse a ``max_steps`` (of ``start``, ``resume``, ``fork``) that is not a whole number of
+    steps >= 1: a negative grant lowered a run's step limit, a string was a TypeError."""
+    if max_steps is not None and (
+        isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1
+    ):
+        raise InvalidInputError(f"max_steps must be an int >= 1, got {max_steps!r}")
+
+
 def check_kept(value: Any, name: str, who: str) -> None:
     """Raise UnstorableValueError when ``value``, which a node hands over to be kept (an
     interrupt payload, a ``Send`` argument, a journal key), holds what the store cannot
