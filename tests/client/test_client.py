@@ -198,3 +198,23 @@ async def test_a_closed_client_says_so(server: LiveServer) -> None:
         await a.get("r")
     with pytest.raises(ConfigurationError, match="is closed; open a new one"):
         _ = [ev async for ev in a.events("r")]
+
+
+def test_bad_settings_are_refused_when_the_client_is_made(server: LiveServer) -> None:
+    """Before: timeout=0 or -1 made every call fail as 'no answer' (health() False),
+    timeout=nan raised ValueError from inside httpx at the first call, an API key with a
+    non-ASCII character raised UnicodeEncodeError and one with a line break inside was sent
+    as no answer at all; poll_interval=-1 was taken."""
+    from tether.core.errors import ConfigurationError
+
+    for bad in (0, -1, float("nan"), float("inf")):
+        with pytest.raises(ConfigurationError, match="timeout"):
+            Client(server.url, timeout=bad)
+    with pytest.raises(ConfigurationError, match="poll_interval"):
+        Client(server.url, poll_interval=-1)
+    for key, where in (("tk_a\nb", "position 4"), ("tk_é", "position 3"), ("tk a", "position 2")):
+        with pytest.raises(ConfigurationError, match=where) as err:
+            Client(server.url, api_key=key)
+        assert key not in str(err.value)  # a secret is not echoed
+    with Client(server.url, api_key="  \n", timeout=5) as c:  # nothing but blanks: no key
+        assert c.health()

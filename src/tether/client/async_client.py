@@ -98,7 +98,7 @@ class AsyncClient:
     ) -> None:
         self.http = Http(url, api_key, timeout=timeout, retry=retry, transport=transport)
         self.url = self.http.url
-        self.poll_interval = poll_interval
+        self.poll_interval = check_number("poll_interval (seconds)", poll_interval, above=True)
 
     async def aclose(self) -> None:
         await self.http.aclose()

@@ -24,6 +24,7 @@ import httpx
 from tether.client.errors import ServerError, ServerUnavailableError, error_from_problem
 from tether.core.backoff import Backoff
 from tether.core.errors import ConfigurationError, InvalidInputError
+from tether.core.finite import check_number
 from tether.core.retry_after import retry_after_seconds
 
 __all__ = ["DEFAULT_RETRY", "GATEWAY", "Http", "segment", "unreachable"]
@@ -78,6 +79,22 @@ def segment(value: str, what: str) -> str:
     return quote(value, safe="")
 
 
+def check_key(api_key: str) -> str:
+    """The API key as it goes in a header: visible ASCII once the whitespace around it (a line
+    break read from a file) is taken off; a character a header cannot carry is refused, named
+    by its position (the key itself is a secret and is not echoed)."""
+    if not isinstance(api_key, str):
+        raise ConfigurationError(f"the API key must be a str, got {type(api_key).__name__}")
+    key = api_key.strip()
+    for i, ch in enumerate(key):
+        if not "!" <= ch <= "~":
+            raise ConfigurationError(
+                f"the API key has {ch!r} at position {i}, which no tether key has (tk_...: "
+                "visible ASCII, no spaces); copy it again from `tether keys create`"
+            )
+    return key
+
+
 class Http:
     def __init__(
         self,
@@ -89,9 +106,11 @@ class Http:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.url = check_url(url)
+        timeout = check_number("timeout (seconds)", timeout, above=True)
         headers = {"accept": "application/json", "user-agent": "tether-client"}
-        if api_key:
-            headers["authorization"] = f"Bearer {api_key}"
+        key = check_key(api_key) if api_key is not None else ""
+        if key:
+            headers["authorization"] = f"Bearer {key}"
         self.retry = retry
         self.answered = False
         """Whether the server has answered this client (with anything below 500) once: a
