@@ -226,3 +226,48 @@ def test_a_store_without_an_audit_log_is_refused_clearly() -> None:
 
     with pytest.raises(ConfigurationError, match="keeps no audit log"):
         StoreAuditLog(object())
+
+
+async def test_a_record_moved_before_its_place_is_named_as_moved(db: Db) -> None:
+    store = await opened(db)
+    try:
+        await fill(store, 4)
+        db.sql("UPDATE {t} SET seq = 0 WHERE tenant = 'acme' AND seq = 1")
+        res = await verify_audit(store, "acme")
+        assert res.broken is not None
+        assert (res.broken.seq, res.broken.reason) == (1, "hash_mismatch")
+        assert "is out of place" in res.broken.message and "position 0" in res.broken.message
+    finally:
+        await store.close()
+
+
+async def test_what_a_record_cannot_hold_is_refused_before_it_is_written(db: Db) -> None:
+    """A NUL or a lone surrogate in the kind, tenant or run, or a time that is not finite, was
+    a driver error (PostgreSQL), a NOT NULL failure (SQLite, NaN) or a record that no chain
+    could verify; now InvalidInputError naming it, on every backend, and nothing is written."""
+    from tether.core.errors import InvalidInputError
+
+    store = await opened(db)
+    try:
+        log = StoreAuditLog(store)
+        bad: list[dict[str, Any]] = [
+            {"kind": "a\x00b"},
+            {"kind": "a\ud800"},
+            {"kind": ""},
+            {"tenant": "acme\x00"},
+            {"tenant": "t\udc80"},
+            {"run_id": "r\x00"},
+            {"ts": float("nan")},
+            {"ts": float("inf")},
+        ]
+        for fields in bad:
+            args: dict[str, Any] = {"kind": "k", "tenant": "acme", "run_id": "r1", "ts": T0}
+            args.update(fields)
+            kind = args.pop("kind")
+            with pytest.raises(InvalidInputError, match=r"kind|tenant|run_id|ts"):
+                await log.append(kind, {"x": "a\x00b"}, **args)
+        assert await verify_all(store) == []  # nothing was written
+        row = await log.append("k", {"x": "a\x00b\ud800"}, tenant="acme", ts=T0)  # data: JSON
+        assert (await verify_audit(store, "acme")).ok and row.data == {"x": "a\x00b\ud800"}
+    finally:
+        await store.close()

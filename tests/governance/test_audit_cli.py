@@ -69,3 +69,30 @@ def test_bad_arguments_are_usage_errors(tmp_path: Path) -> None:
     assert res.rc == 2 and "Unix timestamp" in res.err
     missing = run_cli("audit", "verify", store=f"sqlite:///{tmp_path / 'none.db'}")
     assert missing.rc == 2 and "no tether store" in missing.err
+
+
+def test_rows_edited_into_what_no_record_holds_are_named_not_a_crash(tmp_path: Path) -> None:
+    """SQLite's loose typing lets a hand edit put text where a number goes: verify names the
+    record (exit 1) and list still shows the rows, where both failed with a ValueError."""
+    path = tmp_path / "audit.db"
+    url = f"sqlite:///{path}"
+    edits = {
+        "SET ts = 'garbage' WHERE seq = 3": "audit record 3 of tenant 'acme' ('policy_decision')"
+        " was changed",
+        "SET seq = 2.5 WHERE seq = 3": "audit record 3 of tenant 'acme' is out of place",
+        "SET seq = 'x' WHERE seq = 3": "audit record 3 of tenant 'acme' is missing",
+        "SET data = 'not json' WHERE seq = 3": "audit record 3 of tenant 'acme' ('policy_decision')"
+        " was changed",
+    }
+    for edit, named in edits.items():
+        path.unlink(missing_ok=True)
+        asyncio.run(fill(path))
+        with sqlite3.connect(path) as conn:
+            conn.execute(f"UPDATE tether_audit_log {edit}")
+        broken = run_cli("audit", "verify", "--tenant", "acme", store=url)
+        assert broken.rc == 1 and named in broken.out, (edit, broken.out, broken.err)
+        for fmt in ((), ("--json",)):
+            listed = run_cli("audit", "list", "--tenant", "acme", *fmt, store=url)
+            assert listed.rc == 0 and "policy_decision" in listed.out, (edit, listed.err)
+    bad_since = run_cli("audit", "list", "--since", "nan", store=url)
+    assert bad_since.rc == 2 and "Unix timestamp" in bad_since.err

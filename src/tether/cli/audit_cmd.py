@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -26,11 +27,14 @@ EXIT_BROKEN = 1
 
 def _when(text: str) -> float:
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
+        value = math.nan
+    if not math.isfinite(value):  # 'nan' would match no record, silently
         raise argparse.ArgumentTypeError(
             f"expected a Unix timestamp in seconds (e.g. {time.time():.0f}), got {text!r}"
-        ) from None
+        )
+    return value
 
 
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -105,6 +109,18 @@ def _json(r: AuditVerification) -> dict[str, Any]:
     }
 
 
+def _fine(ts: float) -> bool:
+    return math.isfinite(ts) and -1e11 < ts < 1e11  # what gmtime can show
+
+
+def _data(r: AuditRow) -> Any:
+    """The record's data; its stored text when that is not JSON (a row edited by hand)."""
+    try:
+        return r.data
+    except ValueError:
+        return r.data_json
+
+
 def _list(out: Output, rows: list[AuditRow]) -> None:
     if out.json_mode:
         out.emit_json(
@@ -115,7 +131,7 @@ def _list(out: Output, rows: list[AuditRow]) -> None:
                     "ts": r.ts,
                     "run_id": r.run_id,
                     "kind": r.kind,
-                    "data": r.data,
+                    "data": _data(r),
                     "prev_hash": r.prev_hash,
                     "hash": r.hash,
                 }
@@ -130,7 +146,7 @@ def _list(out: Output, rows: list[AuditRow]) -> None:
     for col in ("TENANT", "SEQ", "TIME", "RUN", "KIND", "DATA", "HASH"):
         table.add_column(col, no_wrap=col != "DATA")
     for r in rows:
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(r.ts))
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(r.ts)) if _fine(r.ts) else "?"
         table.add_row(
             _tenant(r.tenant), str(r.seq), when, r.run_id or "-", r.kind, r.data_json, r.hash[:12]
         )

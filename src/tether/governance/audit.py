@@ -13,13 +13,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tether.core.errors import ConfigurationError, RunNotFoundError, StoreError
+from tether.core.errors import (
+    ConfigurationError,
+    InvalidInputError,
+    RunNotFoundError,
+    StoreError,
+)
 from tether.governance.scope import AuditSink, RunScope
 from tether.governance.signing import canonical_json
+from tether.graph.state import check_text
 from tether.store.audit import NO_TENANT, AuditRow, AuditStore
 
 if TYPE_CHECKING:
@@ -54,6 +61,21 @@ def audit_store(store: Any) -> AuditStore:
             "Governance(audit=AuditSink())"
         )
     return store
+
+
+def _check_record(kind: Any, tenant: Any, run_id: Any, ts: Any) -> None:
+    if not isinstance(kind, str) or not kind:
+        raise InvalidInputError(f"an audit record's kind is a non-empty string, got {kind!r}")
+    for name, value in (("tenant", tenant), ("run_id", run_id)):
+        if value is not None and not isinstance(value, str):
+            raise InvalidInputError(
+                f"an audit record's {name} is a string or None, got {type(value).__name__}"
+            )
+    check_text(kind=kind, tenant=tenant, run_id=run_id)
+    if isinstance(ts, bool) or not isinstance(ts, int | float) or not math.isfinite(ts):
+        raise InvalidInputError(
+            f"an audit record's ts is a finite Unix time in seconds (clock.now()), got {ts!r}"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +148,10 @@ class StoreAuditLog(AuditSink):
         ts: float,
         store: Any = None,
     ) -> AuditRow:
-        """Chain one record onto ``tenant``'s log (None: runs without a tenant); returns it."""
+        """Chain one record onto ``tenant``'s log (None: runs without a tenant); returns it.
+        ``kind``, ``tenant`` and ``run_id`` are text (no NUL, no lone surrogate), ``ts`` a
+        finite time: ``InvalidInputError`` otherwise, before anything is written."""
+        _check_record(kind, tenant, run_id, ts)
         st = self._store(store)
         chain = NO_TENANT if tenant is None else tenant
         data_json = canonical_json(data, where=f"the data of audit record {kind!r}")

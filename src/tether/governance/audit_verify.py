@@ -4,7 +4,8 @@ Records are read in ``seq`` order, page by page. Record ``n`` is broken when:
 
 - ``missing``: the chain jumps from ``n - 1`` past ``n`` (a record was deleted);
 - ``hash_mismatch``: its hash is not the hash of its contents and position (its data, kind,
-  run, time or ``seq`` were changed: tampered, or moved to another position);
+  run, time or ``seq`` were changed: tampered, or moved to another position), or the record
+  found after ``n - 1`` has a position at or before it (or one that is no whole number);
 - ``prev_hash_mismatch``: it does not name record ``n - 1``'s hash (the record before it was
   replaced, together with its hash, or the records were reordered);
 - ``anchor_mismatch``: (with ``anchor=(seq, hash)``, a head noted earlier, e.g. exported to
@@ -54,6 +55,15 @@ def _who(tenant: str) -> str:
 
 def _check(row: AuditRow, expected: int, prev: str, tenant: str) -> AuditBreak | None:
     where = f"audit record {expected} of {_who(tenant)}"
+    if row.seq < expected:  # a position taken twice, or no whole number: it was moved
+        return AuditBreak(
+            expected,
+            "hash_mismatch",
+            f"{where} is out of place: the record after {expected - 1} ({row.kind!r}) has "
+            f"position {row.seq if row.seq >= 0 else 'that is no whole number'} (its position "
+            "was changed)",
+            row,
+        )
     if row.seq != expected:
         return AuditBreak(
             expected,

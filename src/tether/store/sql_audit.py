@@ -8,6 +8,7 @@ retries), with no transaction held around the hash computation.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -79,8 +80,34 @@ def _list(d: Dialect, tenant: bool, run: bool, since: bool, after: bool) -> str:
 
 
 def _row(r: Sequence[Any]) -> AuditRow:
+    """A row as stored. A value SQLite's loose typing let someone write in place of a number
+    (``seq = 'x'``, ``ts = 'garbage'``) is read as what no record holds (seq -1, ts NaN), so
+    verifying the chain names that record as changed instead of failing on it."""
     tenant, seq, ts, run_id, kind, data, prev, digest = r
-    return AuditRow(tenant, int(seq), float(ts), run_id, kind, data, prev, digest)
+    return AuditRow(
+        str(tenant),
+        _seq(seq),
+        _ts(ts),
+        None if run_id is None else str(run_id),
+        str(kind),
+        str(data),
+        str(prev),
+        str(digest),
+    )
+
+
+def _seq(value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return -1
+
+
+def _ts(value: Any) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return math.nan
 
 
 class SqlAudit:
