@@ -23,6 +23,7 @@ from tether.graph.interrupt_timeout import TimedInterrupt, add_interrupt_timer, 
 from tether.graph.planner import Finished, plan_next
 from tether.graph.run_retry import failure_commit
 from tether.graph.sleep import SLEEPING_EVENT
+from tether.graph.task_events import HeldTaskEvents
 from tether.graph.types import Detour, Phase, Send
 from tether.observability.run_trace import start_run_trace
 from tether.store.types import Checkpoint, Commit, Event, NodeWrite, RunRecord
@@ -133,6 +134,8 @@ class RunLoop:
         """This execution's spans (``tether.observability.run_trace``); None: not traced."""
         self._ended: dict[str, float] = {}
         """When each of a step's parallel tasks ended (``step_finished``'s ``took``)."""
+        self._held = HeldTaskEvents()
+        """Node writes stored with events no commit holds yet (``graph.task_events``)."""
 
     # -- events --------------------------------------------------------------------------
     def emit(
@@ -143,15 +146,19 @@ class RunLoop:
         step: int | None = None,
         persist: bool = True,
         publish_now: bool = False,
-    ) -> None:
+        ts: float | None = None,
+    ) -> Event:
         """Record an event. Persisted events reach live subscribers only once their commit has
         landed (a subscriber that sees "→ ESCALATED" can act on it at once), unless
-        ``publish_now`` (a node's own progress events); live-only events go out at once."""
+        ``publish_now`` (a node's own progress events); live-only events go out at once.
+        ``ts``: when it happened, for an event a task journaled earlier (default: now)."""
         seq = 0
         if persist:
             self.seq += 1
             seq = self.seq
-        ev = Event(self.run.run_id, seq, type, self.rt.clock.now(), step, node, data)
+        ev = Event(
+            self.run.run_id, seq, type, self.rt.clock.now() if ts is None else ts, step, node, data
+        )
         publish = not persist or publish_now
         if persist:
             self._events.append(ev)
@@ -161,6 +168,7 @@ class RunLoop:
             self.rt.bus.publish(ev)
         if self.trace is not None:
             self.trace.event(type, data)
+        return ev
 
     def publish_live(self, type: str, data: dict[str, Any], node: str | None, step: int) -> None:
         """A live-only event for this process's subscribers, when there are any, and for other
@@ -198,6 +206,7 @@ class RunLoop:
         if remote is not None and remote.pending:  # relayed tokens go out before the step
             await remote.flush()
         commit.events = self.take_events()
+        self._held.settle(commit)
         commit.base = self.run  # the store reads back only the run's small columns
         self.run = await self.rt.store.commit(self.run.run_id, self.token, commit)
         if commit.status is not None:
@@ -269,21 +278,24 @@ class RunLoop:
                 )
             started = rt.clock.now()
             outcomes: list[Outcome | None] = []
-            pending: list[tuple[int, dict[str, Any], list[Any]]] = []
+            pending: list[tuple[int, dict[str, Any], NodeWrite | None]] = []
             for i, t in enumerate(tasks):
                 w = journal.get(t["id"])
+                if w is not None and w.events:  # journaled by a runtime that did not commit
+                    w.events = [self._rejournal(ev) for ev in w.events]
+                    self._held.hold(w)
                 if w is not None and w.status == "done":
                     outcomes.append(Outcome(t, "done", w.writes, decode_goto(w.goto)))
                 else:
                     outcomes.append(None)
-                    pending.append((i, t, w.resume if w is not None else []))
+                    pending.append((i, t, w))
             journal_each = len(pending) > 1
             if len(pending) == 1:
-                i, t, resume = pending[0]
-                outcomes[i] = await self._run(nstep, t, resume, False, live)
+                i, t, w = pending[0]
+                outcomes[i] = await self._run(nstep, t, w, False, live)
             elif pending:
                 results = await asyncio.gather(
-                    *(self._run(nstep, t, resume, journal_each, live) for _, t, resume in pending)
+                    *(self._run(nstep, t, w, journal_each, live) for _, t, w in pending)
                 )
                 for (i, _, _), out in zip(pending, results, strict=True):
                     outcomes[i] = out
@@ -390,6 +402,10 @@ class RunLoop:
         """Show the finished step to the governor (``StepObserver``); a trip there comes back
         as the escalation the step commits with."""
         assert self.step_observer is not None
+
+        def note(type: str, data: dict[str, Any]) -> None:
+            self.emit(type, data, None, step)
+
         view = StepView(
             self.run,
             step,
@@ -397,7 +413,7 @@ class RunLoop:
             tuple(sorted({k for o in done if o.writes for k in o.writes})),
             tuple(o.task["node"] for o in done),
             tuple(t["node"] for t in next_tasks),
-            lambda type, data: self.emit(type, data, None, step),
+            note,
         )
         try:
             await self.step_observer.after_step(view)
@@ -420,11 +436,24 @@ class RunLoop:
         reason = f"step {step}: {', '.join(t['node'] for t in tasks)}"
         await self._commit(Commit(status=target, transitions=self.transitions(target, reason)))
 
+    def _rejournal(self, ev: Event) -> Event:
+        """An event a task journaled with its node write, pending again in this execution."""
+        return self.emit(ev.type, ev.data, ev.node, ev.step, ts=ev.ts)
+
     async def _run(
-        self, step: int, task: dict[str, Any], resume: list[Any], journal: bool, live: bool
+        self, step: int, task: dict[str, Any], before: NodeWrite | None, journal: bool, live: bool
     ) -> Outcome:
+        """Run one task. ``before``: its node write from an earlier execution of the step (an
+        interrupted task being answered, or one whose events were journaled before a crash).
+        Its events, and those it emits now, go into the node write journaled for it."""
         node = task["node"]
         spec = self.wf.nodes[node]
+        resume = before.resume if before is not None else []
+        mine = list(before.events) if before is not None else []
+
+        def emit(type: str, data: dict[str, Any], n: str | None) -> None:
+            mine.append(self.emit(type, data, n, step, publish_now=True))
+
         ctx = RunContext(
             run_id=self.run.run_id,
             workflow=self.wf.name,
@@ -433,7 +462,7 @@ class RunLoop:
             task_id=task["id"],
             store=self.rt.store,
             token=self.token,
-            emit=lambda type, data, n: self.emit(type, data, n, step, publish_now=True),
+            emit=emit,
             resume=resume,
             metadata=self.run.metadata,
             host=self.rt,
@@ -465,8 +494,7 @@ class RunLoop:
                     persist=False,
                 )
             if journal:
-                await self.rt.store.put_node_write(
-                    self.token,
+                await self._journal(
                     NodeWrite(
                         self.run.run_id,
                         step,
@@ -475,14 +503,14 @@ class RunLoop:
                         "done",
                         out.writes,
                         encode_goto(out.goto),
-                    ),
+                        events=mine,
+                    )
                 )
         elif out.kind == "interrupted" and out.interrupt is not None:
             bad = unknown_on_timeout(out.interrupt, node, self.wf.nodes)
             if bad is not None:  # a typo found now, not when the timeout fires hours later
                 return Outcome(task, "error", error=bad, attempts=out.attempts)
-            await self.rt.store.put_node_write(
-                self.token,
+            await self._journal(
                 NodeWrite(
                     self.run.run_id,
                     step,
@@ -493,9 +521,14 @@ class RunLoop:
                     None,
                     out.interrupt.payload,
                     resume,
-                ),
+                    events=mine,
+                )
             )
         return out
+
+    async def _journal(self, write: NodeWrite) -> None:
+        await self.rt.store.put_node_write(self.token, write)
+        self._held.hold(write)
 
     # -- endings -------------------------------------------------------------------------
     def _clear_recovered_error(self, commit: Commit) -> None:

@@ -29,7 +29,7 @@ CHECKPOINT_COLUMNS = (
 )  # fmt: skip
 NODE_WRITE_COLUMNS = (
     "run_id", "step", "task_id", "node", "status", "writes", "goto", "interrupt", "resume",
-    "created_at",
+    "created_at", "events",
 )  # fmt: skip
 EFFECT_COLUMNS = (
     "run_id", "key", "kind", "status", "request", "result", "error", "attempts", "created_at",
@@ -88,16 +88,21 @@ def row_to_checkpoint(row: Row) -> Checkpoint:
 
 # -- node writes ---------------------------------------------------------------------------
 def node_write_params(w: NodeWrite, created_at: float) -> tuple[Any, ...]:
+    events = [[e.type, e.ts, e.node, e.data] for e in w.events] or None
     return (
         w.run_id, w.step, w.task_id, w.node, w.status, enc(w.writes), enc(w.goto),
-        enc(w.interrupt), dumps(w.resume), created_at,
+        enc(w.interrupt), dumps(w.resume), created_at, enc(events),
     )  # fmt: skip
 
 
 def row_to_node_write(row: Row) -> NodeWrite:
+    run_id, step = row[0], row[1]
+    events = [
+        Event(run_id, 0, t, ts, step, node, data) for t, ts, node, data in loads(row[10]) or ()
+    ]
     return NodeWrite(
-        row[0], row[1], row[2], row[3], row[4], loads(row[5]), loads(row[6]), loads(row[7]),
-        loads(row[8]) or [], row[9],
+        run_id, step, row[2], row[3], row[4], loads(row[5]), loads(row[6]), loads(row[7]),
+        loads(row[8]) or [], row[9], events,
     )  # fmt: skip
 
 

@@ -236,6 +236,12 @@ def _v18(d: Dialect) -> list[str]:
     return lease_takeovers.migration(d) + run_usage.migration(d)
 
 
+def _v21(d: Dialect) -> list[str]:
+    """A task's events travel with its node write (``NodeWrite.events``), so a step finished
+    by another runtime after a crash commits the events of the tasks it does not run again."""
+    return [f"ALTER TABLE {d.prefix}node_writes ADD COLUMN events {d.blob}"]
+
+
 # Append a version for every change; never edit one a database may already have applied.
 _VERSIONS: list[tuple[int, Callable[[Dialect], list[str]]]] = [
     (1, _v1),
@@ -257,6 +263,7 @@ _VERSIONS: list[tuple[int, Callable[[Dialect], list[str]]]] = [
     (18, _v18),
     (19, sql_timers.placement_migration),
     (20, sql_timers.timezone_migration),
+    (21, _v21),
 ]
 LATEST_VERSION = _VERSIONS[-1][0]
 

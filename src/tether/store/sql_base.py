@@ -209,7 +209,7 @@ class Statements:
         )
         self.prune_checkpoints = q(f"DELETE FROM {p}checkpoints WHERE run_id = ? AND step < ?")
         # node writes (fenced upsert)
-        nw_types = ("TEXT", d.bigint, "TEXT", "TEXT", "TEXT", *(d.blob,) * 4, d.real)
+        nw_types = ("TEXT", d.bigint, "TEXT", "TEXT", "TEXT", *(d.blob,) * 4, d.real, d.blob)
         nw_vals = ", ".join(f"CAST(? AS {t})" for t in nw_types)
         nw_set = ", ".join(f"{c} = excluded.{c}" for c in NODE_WRITE_COLUMNS[3:])
         self.put_node_write = q(

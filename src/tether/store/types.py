@@ -89,6 +89,10 @@ class NodeWrite:
     interrupt: Any = None
     resume: list[Any] = field(default_factory=list)
     created_at: float = 0.0
+    events: list[Event] = field(default_factory=list)
+    """The task's events not yet in a commit (their ``seq`` is assigned when one commits
+    them): a run continued after a crash mid-step commits them with the step, since the task
+    is not run again. A commit of the step that keeps its writes stores them emptied."""
 
 
 @dataclass(slots=True)

@@ -6,7 +6,7 @@ import pytest
 
 from tether.core.errors import IllegalTransitionError, LeaseLostError, StepNotFoundError
 from tether.store.protocol import RunStore
-from tether.store.types import Checkpoint, Commit, NodeWrite, RunRecord
+from tether.store.types import Checkpoint, Commit, Event, NodeWrite, RunRecord
 from tether.testing.clock import FakeClock
 from tether.testing.store_helpers import (
     T0,
@@ -192,6 +192,30 @@ class HistoryConformance(StoreTestBase):
             [7],
             T0 + 2,
         )
+
+    async def test_node_writes_keep_their_events(self, store: RunStore, clock: FakeClock) -> None:
+        """A task's events travel with its node write until a commit holds them; a commit that
+        keeps the step's writes stores them emptied."""
+        await create(store, "r1")
+        lease = await store.acquire_lease("r1", "w1", 30)
+        assert lease is not None
+        tok = lease.token
+        ev = Event("r1", 3, "tool_call", T0 + 0.5, 1, "b", {"tool": "ship", "n": [1, "é"]})
+        await store.put_node_write(tok, NodeWrite("r1", 1, "1:b:0", "b", "done", {}, events=[ev]))
+        (w,) = await store.get_node_writes("r1", 1)
+        (got,) = w.events
+        assert (got.run_id, got.type, got.ts, got.step, got.node, got.data) == (
+            "r1",
+            "tool_call",
+            T0 + 0.5,
+            1,
+            "b",
+            {"tool": "ship", "n": [1, "é"]},
+        )
+        emptied = NodeWrite("r1", 1, "1:b:0", "b", "done", {})
+        await store.commit("r1", tok, Commit(events=[ev], node_writes=[emptied]))
+        (w,) = await store.get_node_writes("r1", 1)
+        assert (w.status, w.events) == ("done", [])
 
     async def test_effect_journal(self, store: RunStore, clock: FakeClock) -> None:
         await create(store, "r1")
