@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, TypedDict
 
 import pytest
@@ -151,6 +152,40 @@ def test_extract_json_variants() -> None:
         extract_json("no json here")
     with pytest.raises(ValueError, match="empty"):
         extract_json("   ")
+
+
+@pytest.mark.parametrize(
+    ("reply", "said"),
+    [
+        ('{"score": NaN}', "NaN is not a JSON value"),
+        ('Here: {"score": -Infinity}', "-Infinity is not a JSON value"),
+        ('```json\n{"score": 1e999}\n```', "the number 1e999 is out of range"),
+        ('{"score": ' + "7" * 5000 + "}", "has too many digits (5000)"),
+        ("[" * 100_000, "nested too deeply"),
+        ("so: " + "[" * 100_000 + "]" * 100_000, "nested too deeply"),
+    ],
+)
+def test_what_python_reads_but_json_is_not_is_refused(reply: str, said: str) -> None:
+    """Before, NaN and Infinity (and 1e999, read as infinity) passed as floats into a
+    validated value, and a deeply nested reply raised RecursionError out of
+    generate_structured instead of being sent back for repair."""
+    with pytest.raises(ValueError, match="the reply is not valid JSON: .*" + re.escape(said)):
+        extract_json(reply)
+
+
+class Score(BaseModel):
+    score: float
+
+
+async def test_a_reply_holding_nan_or_nested_too_deeply_is_repaired() -> None:
+    model = ScriptedModel(['{"score": NaN}', "[" * 100_000, '{"score": 0.5}'])
+    result = await generate_structured(model, "Score it.", Score)
+    assert result.value == Score(score=0.5) and result.repairs == 2
+    assert [a.errors for a in result.attempts[:2]] == [
+        ("the reply is not valid JSON: NaN is not a JSON value; write a number or null",),
+        ("the reply is not valid JSON: the JSON is nested too deeply",),
+    ]
+    assert "NaN is not a JSON value" in model.requests[1].messages[-1].content
 
 
 def test_schema_errors_lists_every_problem_with_its_path() -> None:

@@ -11,6 +11,7 @@ Every attempt is a ``Model.chat`` call, so inside a run each one is journaled.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -60,29 +61,68 @@ class StructuredResult(Generic[T]):
         return len(self.attempts) - 1
 
 
+class _NotJson(ValueError):
+    """Text that parses as JSON only by Python's leave: NaN or Infinity (no JSON values), a
+    number past a float's range (1e999 read as infinity) or with thousands of digits, nesting
+    past the recursion limit."""
+
+
+def _constant(name: str) -> Any:
+    raise _NotJson(f"{name} is not a JSON value; write a number or null")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NotJson(f"the number {text[:40]} is out of range")
+    return value
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:  # past sys.get_int_max_str_digits()
+        raise _NotJson(f"the number {text[:20]}… has too many digits ({len(text)})") from None
+
+
+_DECODER = json.JSONDecoder(parse_constant=_constant, parse_float=_finite, parse_int=_integer)
+
+
+def _decode(text: str, start: int | None = None) -> Any:
+    try:
+        return _DECODER.decode(text) if start is None else _DECODER.raw_decode(text, start)[0]
+    except RecursionError:
+        raise _NotJson("the JSON is nested too deeply") from None
+
+
 def extract_json(text: str) -> Any:
     """Parse the JSON in a model's answer: the whole text, else the first ```json fence, else
-    the first JSON object or array in it. Raises ValueError saying what was found."""
+    the first JSON object or array in it. Raises ValueError saying what was found (NaN,
+    Infinity and numbers out of a float's range are not JSON: refused, not read as floats)."""
     stripped = text.strip()
     if not stripped:
         raise ValueError("the reply was empty; expected a JSON object")
     try:
-        return json.loads(stripped)
+        return _decode(stripped)
     except json.JSONDecodeError as exc:
         first_error = f"the reply is not valid JSON ({exc.msg} at character {exc.pos})"
-    for fenced in _FENCE.finditer(text):
-        try:
-            return json.loads(fenced.group(1))
-        except json.JSONDecodeError:
-            continue
-    decoder = json.JSONDecoder()
-    for opener in "{[":
-        start = text.find(opener)
-        while start != -1:
+    except _NotJson as exc:
+        raise ValueError(f"the reply is not valid JSON: {exc}") from None
+    try:
+        for fenced in _FENCE.finditer(text):
             try:
-                return decoder.raw_decode(text, start)[0]
+                return _decode(fenced.group(1))
             except json.JSONDecodeError:
-                start = text.find(opener, start + 1)
+                continue
+        for opener in "{[":
+            start = text.find(opener)
+            while start != -1:
+                try:
+                    return _decode(text, start)
+                except json.JSONDecodeError:
+                    start = text.find(opener, start + 1)
+    except _NotJson as exc:
+        raise ValueError(f"the reply is not valid JSON: {exc}") from None
     raise ValueError(first_error)
 
 
