@@ -50,7 +50,7 @@ class RunExecution:
 
         def workflow_for(self, run: RunRecord) -> Workflow: ...
 
-        async def prune_finished(self, run: RunRecord, keep_last: int) -> None: ...
+        async def _prune_finished(self, run: RunRecord, keep_last: int) -> None: ...
 
         def _take_back_when_due(self, run_id: str, until: float) -> None: ...
 
@@ -89,7 +89,7 @@ class RunExecution:
             keep = self.retention.keep_last
             if keep is not None and rec.status in FINISHED:
                 try:
-                    await self.prune_finished(rec, keep)
+                    await self._prune_finished(rec, keep)
                 except Exception:  # retention is housekeeping: never fail the run over it
                     log.exception("run %s: pruning to the last %d checkpoints failed", run_id, keep)
             result = RunResult(

@@ -75,7 +75,7 @@ class RetentionSweeps:
         base.snapshot = await self.get_state(run_id, base.step, run=run)
         return await self.store.prune_checkpoints(run_id, keep_last, base)
 
-    async def prune_finished(self, run: RunRecord, keep_last: int) -> None:
+    async def _prune_finished(self, run: RunRecord, keep_last: int) -> None:
         """``Retention.keep_last`` for ``run``, which just finished. A subgraph's child run is
         left whole: the node following it reads the child's writes from its checkpoints (again
         after a crash of the parent), so pruning it as it completes lost every write older than
