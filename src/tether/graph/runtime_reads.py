@@ -10,7 +10,7 @@ import weakref
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from tether.core.errors import ConfigurationError, LeaseLostError
+from tether.core.errors import ConfigurationError, InvalidInputError, LeaseLostError
 from tether.core.lifecycle import FINISHED, PARKED, RunStatus
 from tether.graph import requeue
 from tether.graph.builder import Workflow
@@ -97,6 +97,8 @@ class RunReads:
         """Runs, newest first: the store's filters, ``thread_id`` (a thread's runs), and
         ``dead_letter=True`` (the dead-lettered runs; with ``workflow``, ``queue``, ``limit``)."""
         await self._ensure_open()
+        if filters.get("status") is not None:
+            filters["status"] = statuses(filters["status"])
         if filters.pop("dead_letter", False):  # FAILED runs out of retryable attempts
             return await requeue.dead_lettered(self.store, **filters)
         thread_id = filters.pop("thread_id", None)
@@ -226,3 +228,17 @@ class RunReads:
             if len(page) < EVENT_PAGE:
                 return
             after_seq = page[-1].seq
+
+
+def statuses(status: Any) -> list[RunStatus]:
+    """A ``status`` filter as a list of RunStatus: one status (``"ESCALATED"``) or several;
+    InvalidInputError naming the statuses for anything else (a plain string was read as its
+    letters, ``'E' is not a valid RunStatus``)."""
+    many = [status] if isinstance(status, str) else status
+    try:
+        return [RunStatus(s) for s in many]
+    except (TypeError, ValueError):
+        raise InvalidInputError(
+            f"status must be a run status or a list of them ({', '.join(RunStatus)}), "
+            f"got {status!r}"
+        ) from None
