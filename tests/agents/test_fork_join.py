@@ -96,6 +96,19 @@ async def test_no_branches_join_all_at_once_but_never_meet_a_quorum() -> None:
     assert joined == ["all", "unreachable"]
 
 
+async def test_fewer_branches_than_the_quorum_start_none() -> None:
+    """quorum=5 over 3 branches started all three (a worker could claim one and run its
+    effects) and cancelled them at once: the quorum was out of reach before anything ran."""
+    branch = branch_wf("fj_short_branch")
+    wf = fork_join(ForkJoinOptions(branch=branch, join="quorum", quorum=5), name="fj_short")
+    async with Runtime(MemoryStore(), recover=False) as rt:
+        res = await rt.run(wf, {"branches": [{"x": 1}, {"x": 2}, {"x": 3}]})
+        children = await rt.store.list_runs(parent_run_id=res.run_id)
+        joins = [e.data async for e in rt.events(res.run_id, follow=False) if e.type == "join"]
+    assert (res.state["joined"], res.state["results"], children) == ("unreachable", [], [])
+    assert joins == [{"joined": "unreachable", "statuses": [], "branches": 3}]
+
+
 async def test_timeout_joins_with_what_finished_and_cancels_the_rest() -> None:
     branch = branch_wf("fj_timeout_branch")
     wf = fork_join(ForkJoinOptions(branch=branch, timeout=0.3), name="fj_timeout")

@@ -7,8 +7,9 @@ draws on the parent's budget envelope when the branch workflow is governed by th
 ``Budget``: a child's spend can trip the whole tree. Branch inputs come from the state field
 ``options.inputs`` (a list of dicts). The join writes ``results`` (one per branch, in order:
 ``index``, ``run_id``, ``status``, ``state`` or ``error``) and ``joined``: ``all``, ``quorum``,
-``timeout``, or ``unreachable`` (too many branches failed for the quorum). Branches still
-running at a quorum or a timeout are cancelled.
+``timeout``, or ``unreachable`` (too many branches failed for the quorum; with fewer branches
+than the quorum, none is started and ``results`` is empty). Branches still running at a quorum
+or a timeout are cancelled.
 
 The timeout is fixed in the run's journal when the fork first runs, so a parent resumed after
 a crash keeps its original deadline; a child that escalates (a budget trip, a guard) escalates
@@ -134,6 +135,10 @@ def fork_join_node(
                 return host.clock.now() + timeout
 
             deadline = float(await ctx.journaled("fork_deadline", {"timeout": timeout}, fix))
+        if join_reason(options, 0, 0, len(inputs)) == "unreachable":
+            # fewer branches than the quorum: none is started (a branch's effects for nothing)
+            ctx.emit("join", {"joined": "unreachable", "statuses": [], "branches": len(inputs)})
+            return {"results": [], "joined": "unreachable"}
         ids = []
         for i, data in enumerate(inputs):
             meta = {"fork_of": ctx.run_id, "branch": i}
@@ -144,8 +149,7 @@ def fork_join_node(
         waiters = {asyncio.ensure_future(follow(host, cid)): i for i, cid in enumerate(ids)}
         settled: dict[int, RunResult] = {}
         handled: set[asyncio.Future[RunResult]] = set()
-        # no branches: 'all' joins at once, a quorum is out of reach
-        reason: str | None = join_reason(options, 0, 0, len(ids))
+        reason: str | None = join_reason(options, 0, 0, len(ids))  # no branches: 'all' at once
         try:
             while reason is None:
                 wait_for = None if deadline is None else max(0.0, deadline - host.clock.now())
