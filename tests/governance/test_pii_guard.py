@@ -185,3 +185,28 @@ async def test_keys_of_nested_arguments_are_redacted_and_restored(key: str) -> N
         assert raw not in seen
     assert res.state["reply"] == "<EMAIL_ADDRESS_1>"
     assert got == {"ada@example.com": {"card": RAW[2]}}
+
+
+async def test_a_run_whose_parent_was_deleted_keeps_its_own_vault(key: str) -> None:
+    """A child run whose parent was deleted by hand is a root (as a purge reads it): its model
+    calls are redacted in its own vault, where each failed with RunNotFoundError."""
+    model = ScriptedModel(["ok"], cycle=True)
+
+    async def agent(state: S, ctx: RunContext) -> dict[str, Any]:
+        said = await model.chat(f"mail {RAW[0]}")
+        return {"reply": said.text}
+
+    g = Graph(S, name="orphan")
+    g.add_node("agent", agent)
+    g.add_edge(START, "agent").add_edge("agent", END)
+    guard = PiiGuard(key=key, detector=PiiDetector(ner=False))
+    wf = g.compile(governance=Governance(parts=[guard]))
+    store = MemoryStore()
+    async with Runtime(store, workflows=[wf]) as rt:
+        parent = await rt.run(wf, {})
+        child = await rt.start(wf, {}, parent_run_id=parent.run_id)
+        await store.delete_run(parent.run_id)
+        done = await rt.wait(child.run_id, timeout=60)
+    assert done.status is RunStatus.COMPLETED, done.error
+    assert model.requests[-1].messages[-1].content == "mail <EMAIL_ADDRESS_1>"
+    assert await PiiVault(store).reveal(child.run_id, "<EMAIL_ADDRESS_1>", key) == RAW[0]

@@ -10,8 +10,9 @@ arguments (the executor records a copy taken before governance). Nested argument
 tokenised and restored throughout, the keys of their mappings too (``{"ada@example.com": 1}``).
 
 A run tree (child runs, forks) shares the vault of its root run, so tokens handed from a parent
-to a child restore in the child. Counts per entity type (never values) go to the audit trail
-and the run's events (``pii_redacted``, ``pii_restored``).
+to a child restore in the child; a run whose parent was deleted is a root. Counts per entity
+type (never values) go to the audit trail and the run's events (``pii_redacted``,
+``pii_restored``).
 """
 
 from __future__ import annotations
@@ -19,13 +20,15 @@ from __future__ import annotations
 from collections.abc import Iterable, MutableMapping
 from typing import Any
 
-from tether.core.errors import ConfigurationError
+from tether.core.errors import ConfigurationError, RunNotFoundError
 from tether.core.governor import GovernedCall
 from tether.core.messages import Message
 from tether.governance.pii_detect import PiiDetector
 from tether.governance.pii_vault import KeyLike, PiiVault
 from tether.governance.scope import GovernancePart, RunScope
 
+MAX_CACHED = 4096
+"""Runs whose vault id a guard remembers (then it forgets them all and reads again)."""
 EGRESS_FLAG = "pii_egress"
 """The tool metadata flag that marks a tool as trusted egress."""
 
@@ -63,8 +66,13 @@ class PiiGuard(GovernancePart):
         if root is None:
             root, parent = run.run_id, run.parent_run_id
             while parent is not None:
-                root = parent
-                parent = (await scope.store.get_run(parent)).parent_run_id
+                try:
+                    up = await scope.store.get_run(parent)
+                except RunNotFoundError:
+                    break  # deleted by hand: the run below it is the root, as a purge reads it
+                root, parent = up.run_id, up.parent_run_id
+            if len(self._roots) >= MAX_CACHED:  # a worker lives through many runs
+                self._roots.clear()
             self._roots[run.run_id] = root
         return root
 

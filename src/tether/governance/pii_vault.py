@@ -58,6 +58,8 @@ class PiiVault:
                 reason="wrong_key",
                 run_id=run_id,
             )
+        if len(self._checked) >= 4096:  # one entry a run: a worker lives through many
+            self._checked.clear()
         self._checked[(run_id, key.check)] = True
 
     # -- in ---------------------------------------------------------------------------------
