@@ -136,3 +136,40 @@ def test_a_model_call_that_returned_no_answer_shows_its_error() -> None:
     (span,) = [s for s in export_spans(tl, RunTraceIds(1, 2, None), T0 + 2) if s.name == model.name]
     assert span.error == "ModelResponseError: the stream ended before its answer did"
     assert span.attributes["error.type"] == "ModelResponseError"
+
+
+class _CountingSpans(dict[str, Any]):
+    """The builder's spans, counting the entries read by walks over all of them."""
+
+    visited = 0
+
+    def values(self) -> Any:
+        for span in super().values():
+            self.visited += 1
+            yield span
+
+
+def test_a_long_run_is_built_in_time_linear_in_its_events() -> None:
+    """Each event looked for its node among every span of the run: 20,000 events took 14 s
+    to draw, growing with the square of the run's length."""
+    from tether.observability.timeline import _Builder
+
+    steps = 400
+    events: list[Event] = []
+    for step in range(1, steps + 1):
+        at = float(step)
+        events += [
+            _ev(0, "model_call", at + 0.1, step, "agent", model="m", latency=0.05),
+            _ev(0, "tool_call", at + 0.2, step, "agent", tool="t", ok=True, latency=0.05),
+            *(_ev(0, "note", at + 0.3, step, "agent", k=k) for k in range(3)),
+            _ev(0, "step_finished", at + 0.5, step, tasks=[f"{step}:agent:0"], started=at),
+        ]
+    events = [
+        Event("r1", seq, e.type, e.ts, e.step, e.node, e.data) for seq, e in enumerate(events, 1)
+    ]
+    builder = _Builder(_run(RunStatus.COMPLETED), events, T0 + steps + 1)
+    builder.spans = spans = _CountingSpans()
+    tl = builder.build()
+    assert len(tl.spans) == 1 + 4 * steps and tl.totals.model_calls == steps
+    assert all(len(s.marks) == 3 for s in tl.spans if s.kind == "node")
+    assert spans.visited <= 4 * len(tl.spans)  # a few walks over the spans, not one per event
