@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tether.core import serde
 from tether.core.errors import ConfigurationError
 from tether.tools.sandbox import (
     Sandbox,
@@ -54,6 +55,24 @@ open("blob.bin", "wb").write(bytes(range(4)))
     assert result.files["data/in.txt"] == b"abc"
     assert result.network == ("gvisor" if sandbox_backend == "gvisor" else "namespace")
     assert_group_gone(result)
+
+
+async def test_undecodable_file_names_come_back_as_storable_text(sandbox_backend: str) -> None:
+    """A file the code named with bytes that are not UTF-8 came back under a name holding a lone
+    surrogate, which no store can keep (a tool's result, a run's state)."""
+    code = """
+import os
+open(b"\\xff.txt", "wb").write(b"x")
+os.mkdir(b"d\\xfe")
+open(b"d\\xfe/in", "wb").write(b"y")
+open(r"\\xfe.bin", "wb").write(b"real")  # the text its escaped twin below would take
+open(b"\\xfe.bin", "wb").write(b"twin")
+"""
+    result = await run_python(code, limits=FAST, backend=sandbox_backend)  # type: ignore[arg-type]
+    assert result.exit_code == 0, result.stderr
+    assert result.files == {"\\xff.txt": b"x", "d\\xfe/in": b"y", "\\xfe.bin": b"real"}
+    assert result.files_truncated  # the twin is left out, said so
+    serde.dumps(sorted(result.files))  # storable: raised TypeError on a lone surrogate
 
 
 @pytest.mark.parametrize(
@@ -269,6 +288,8 @@ def test_bad_sandbox_settings(kwargs: dict[str, object], match: str) -> None:
         ({"../up.txt": "x"}, "relative path"),
         ({"ok.txt": 3}, "str or bytes"),
         ({"": "x"}, "non-empty"),
+        ({"a\x00b": "x"}, "holds a NUL character"),
+        ({3: "x"}, "must be a str"),
     ],
 )
 async def test_bad_input_files(files: dict[str, object], match: str) -> None:

@@ -24,8 +24,17 @@ def normalize_files(files: Mapping[str, str | bytes] | None) -> dict[str, bytes]
             f"files must be a mapping of relative path -> str | bytes, got {type(files).__name__}"
         )
     for name, content in files.items():
-        if not isinstance(name, str) or not name or "\0" in name:
-            raise ConfigurationError(f"file name {name!r} must be a non-empty string")
+        if not isinstance(name, str):
+            raise ConfigurationError(
+                f"file name {name!r} must be a str (a relative path), got {type(name).__name__}"
+            )
+        if not name:
+            raise ConfigurationError("a file name must be a non-empty string, got ''")
+        if "\0" in name:
+            raise ConfigurationError(
+                f"file name {name!r} holds a NUL character (\\x00), which no file name can "
+                "contain: remove it"
+            )
         norm = posixpath.normpath(name)
         if norm.startswith(("/", "../")) or norm in ("..", "."):
             raise ConfigurationError(

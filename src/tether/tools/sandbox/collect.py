@@ -6,6 +6,14 @@ launcher inside the sandbox (where the files live in gVisor's overlay), so it is
 follows a symbolic link (``os.fwalk(follow_symlinks=False)``, ``O_NOFOLLOW`` opens relative to
 directory descriptors) and returns only regular files with a single link: a hard link or symlink
 to ``/etc/shadow`` left in scratch is skipped, not read.
+
+A file name is not necessarily text: the code may write ``b"\\xff.txt"``, which Python lists as
+a string holding a lone surrogate, a string no JSON store can hold (a tool returning the files
+could not be journaled, a node could not keep them in its state). Each byte that is not UTF-8
+is written as ``\\xNN`` instead (``b"\\xff.txt"`` is returned as the 8 characters
+``\\xff.txt``), so every returned name is valid text. A name that its escaped form would take
+from another file of scratch (one really named ``\\xff.txt``) is left out, and the result then
+says files were left out.
 """
 
 from __future__ import annotations
@@ -14,7 +22,15 @@ import os
 import posixpath
 import stat
 
-__all__ = ["collect"]
+__all__ = ["collect", "storable_name"]
+
+
+def storable_name(name: str) -> str:
+    """``name`` (a path as ``os`` lists it, undecodable bytes as lone surrogates) as valid
+    text: each byte that is not UTF-8 written as ``\\xNN``."""
+    if name.isascii():
+        return name
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _read_regular(name: str, dir_fd: int, limit: int) -> bytes | None:
@@ -59,6 +75,10 @@ def collect(scratch: str, max_files: int, max_bytes: int) -> tuple[dict[str, byt
                     truncated = True  # a regular file over the remaining byte budget
                 continue
             rel = name if rel_dir == "." else posixpath.join(*rel_dir.split(os.sep), name)
+            rel = storable_name(rel)
+            if rel in files:  # an escaped name equal to another file's real one
+                truncated = True
+                continue
             files[rel] = content
             budget -= len(content)
     return files, truncated
