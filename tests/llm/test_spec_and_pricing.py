@@ -109,3 +109,24 @@ def test_bad_price_files_are_configuration_errors(tmp_path: Path, content: str) 
     prices.write_text(content)
     with pytest.raises(ConfigurationError):
         PriceTable.from_file(prices)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        '{"m": "12"}',  # was read as [1, 2]
+        '{"m": [1, 2, 3]}',  # the third number was dropped
+        '{"m": [true, false]}',  # was [1.0, 0.0]
+        '{"m": {"input": 1, "output": 2}}',  # a bare KeyError: 0
+        '{"m": [null, 2]}',
+    ],
+)
+def test_a_price_that_is_not_two_numbers_is_refused_naming_the_file(
+    tmp_path: Path, content: str
+) -> None:
+    prices = tmp_path / "prices.json"
+    prices.write_text(content)
+    with pytest.raises(ConfigurationError, match=r"price for 'm' must be .* \(two numbers") as got:
+        PriceTable.from_file(prices)
+    assert str(prices) in str(got.value)
+    assert PriceTable({"m": ["0.15", 0.6]}).price("m") == Price(0.15, 0.6)

@@ -38,6 +38,27 @@ class Price:
         ) / 1_000_000
 
 
+def _as_price(name: str, price: object) -> Price:
+    """``price`` as a Price: one already, or two numbers ``[input, output]``. Not text (``"12"``
+    was read as [1, 2]), not three numbers, not ``{"input": ...}`` (a KeyError from pricing)."""
+    if isinstance(price, Price):
+        return price
+    numbers: list[float] = []
+    if isinstance(price, list | tuple) and len(price) == 2:
+        for part in price:
+            if isinstance(part, int | float | str) and not isinstance(part, bool):
+                try:
+                    numbers.append(float(part))
+                except ValueError:
+                    break
+    if len(numbers) != 2:
+        raise ConfigurationError(
+            f"price for {name!r} must be Price(...) or [input_per_mtok, output_per_mtok] (two "
+            f"numbers: dollars per million input and output tokens), got {price!r}"
+        )
+    return Price(numbers[0], numbers[1])
+
+
 class PriceTable:
     def __init__(self, prices: Mapping[str, Price | tuple[float, float]] | None = None) -> None:
         self._exact: dict[str, Price] = {}
@@ -47,13 +68,7 @@ class PriceTable:
             self.set(name, price)
 
     def set(self, name: str, price: Price | tuple[float, float] | list[float]) -> None:
-        if not isinstance(price, Price):
-            try:
-                price = Price(float(price[0]), float(price[1]))
-            except (TypeError, ValueError, IndexError) as exc:
-                raise ConfigurationError(
-                    f"price for {name!r} must be Price(...) or [input_per_mtok, output_per_mtok]"
-                ) from exc
+        price = _as_price(name, price)
         self._resolved.clear()
         if any(c in name for c in "*?["):
             self._globs = [(g, p) for g, p in self._globs if g != name]
@@ -94,7 +109,10 @@ class PriceTable:
             raise ConfigurationError(f"cannot read price table {str(path)!r}: {exc}") from exc
         if not isinstance(data, dict):
             raise ConfigurationError(f"price table {str(path)!r} must be a JSON object")
-        return (base or cls()).merged(data)
+        try:
+            return (base or cls()).merged(data)
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"price table {str(path)!r}: {exc}") from None
 
 
 DEFAULT_PRICES = PriceTable(
