@@ -197,6 +197,38 @@ async def test_hanging_server_times_out() -> None:
         assert loop.time() - started < 3
 
 
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_server_trickling_its_answer_times_out_at_the_models_timeout(stream: bool) -> None:
+    """Each byte came well within the timeout, so httpx's per-read timeout never fired: a
+    model with timeout=0.5 answered after the 10 s the server took (any longer, had it
+    liked). The answer (a stream's head) now has the model's timeout as a whole."""
+    body = orjson.dumps(
+        {
+            "id": "c",
+            "choices": [{"index": 0, "message": {"content": "hi"}, "finish_reason": "stop"}],
+        }
+    )
+    kind = "text/event-stream" if stream else "application/json"
+    head = response_head(
+        200, {"content-type": kind, "content-length": str(len(body)), "x-pad": "." * 200}
+    )
+
+    async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        for byte in head + body:
+            writer.write(bytes([byte]))
+            await writer.drain()
+            await asyncio.sleep(0.05)
+
+    async with raw_server(trickle) as base, _model(base, timeout=0.5) as model:
+        with pytest.raises(ModelTimeoutError, match=r"had not come after 0.5 s"):
+            if stream:
+                async for _ in model.stream(build_request("hi")):
+                    pass
+            else:
+                await model.chat("hi")
+
+
 async def test_dropped_connection_and_truncated_body_are_transient() -> None:
     async def drop(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_request(reader)

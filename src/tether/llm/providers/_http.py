@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import httpx
 import orjson
 
-from tether.core.errors import ConfigurationError, ModelRequestError
+from tether.core.errors import ConfigurationError, ModelRequestError, ModelTimeoutError
 from tether.llm.model import Model
 from tether.llm.providers.http_errors import (
     error_from_body,
@@ -67,11 +67,14 @@ class HttpModel(Model):
         await self.aclose()
 
     async def post_json(self, url: str, payload: Any, headers: Mapping[str, str]) -> Any:
-        """POST ``payload`` as JSON and return the parsed JSON answer, or raise a ModelError."""
+        """POST ``payload`` as JSON and return the parsed JSON answer, or raise a ModelError.
+        The whole exchange has ``timeout`` seconds, not each read of it: a server trickling
+        its answer a byte at a time would otherwise hold the call for as long as it likes."""
         try:
-            response = await self.client.post(
-                url, content=orjson.dumps(payload), headers=headers, timeout=self.timeout
-            )
+            async with self._deadline(url, "its answer"):
+                response = await self.client.post(
+                    url, content=orjson.dumps(payload), headers=headers, timeout=self.timeout
+                )
         except httpx.HTTPError as exc:
             raise error_from_exception(exc, model=self.name, url=url) from exc
         if response.status_code >= 300:
@@ -83,20 +86,43 @@ class HttpModel(Model):
         self, url: str, payload: Any, headers: Mapping[str, str]
     ) -> AsyncIterator[SseReader]:
         """POST ``payload`` and read the answer as Server-Sent Events; transport failures while
-        reading become ModelErrors too."""
+        reading become ModelErrors too. The response's head (and an error's body) must come
+        within ``timeout`` seconds; then each read of the stream has ``timeout`` seconds."""
         try:
-            async with self.client.stream(
-                "POST", url, content=orjson.dumps(payload), headers=headers, timeout=self.timeout
-            ) as response:
-                if response.status_code >= 300:
-                    await response.aread()
-                    raise error_from_response(response, model=self.name)
-                if response.headers.get("content-type", "").startswith("application/json"):
-                    await response.aread()
-                    raise self._not_a_stream(url, parse_json(response.content, model=self.name))
+            async with AsyncExitStack() as stack:
+                async with self._deadline(url, "the head of its stream"):
+                    response = await stack.enter_async_context(
+                        self.client.stream(
+                            "POST",
+                            url,
+                            content=orjson.dumps(payload),
+                            headers=headers,
+                            timeout=self.timeout,
+                        )
+                    )
+                    if response.status_code >= 300:
+                        await response.aread()
+                        raise error_from_response(response, model=self.name)
+                    if response.headers.get("content-type", "").startswith("application/json"):
+                        await response.aread()
+                        body = parse_json(response.content, model=self.name)
+                        raise self._not_a_stream(url, body)
                 yield sse_events(sse_lines(response.aiter_text()))
         except httpx.HTTPError as exc:
             raise error_from_exception(exc, model=self.name, url=url) from exc
+
+    @asynccontextmanager
+    async def _deadline(self, url: str, what: str) -> AsyncIterator[None]:
+        """``timeout`` seconds for the block, as a ModelTimeoutError when they run out."""
+        try:
+            async with asyncio.timeout(self.timeout):
+                yield
+        except TimeoutError:
+            raise ModelTimeoutError(
+                f"{self.name} did not answer in time ({url}): {what} had not come after "
+                f"{self.timeout:g} s (the model's timeout)",
+                model=self.name,
+            ) from None
 
     def _not_a_stream(self, url: str, body: Any) -> Exception:
         """A streamed request answered with one JSON body: an error, or a server that cannot
