@@ -218,3 +218,59 @@ def test_bad_settings_are_refused_when_the_client_is_made(server: LiveServer) ->
         assert key not in str(err.value)  # a secret is not echoed
     with Client(server.url, api_key="  \n", timeout=5) as c:  # nothing but blanks: no key
         assert c.health()
+
+
+def test_an_async_client_serves_one_asyncio_run_after_another(server: LiveServer) -> None:
+    """Before: the second ``asyncio.run`` with the same AsyncClient failed inside httpx with
+    RuntimeError('Event loop is closed'): its pooled connection belonged to the first loop."""
+    import asyncio
+
+    made_outside = AsyncClient(server.url)
+    assert asyncio.run(made_outside.health())
+    assert asyncio.run(made_outside.health())
+    run = asyncio.run(made_outside.submit("echo", {"text": "again"}))
+    done = asyncio.run(made_outside.wait(run.run_id, timeout=120))
+    assert done.state == {"text": "again", "answer": "AGAIN"}
+
+    async def events(c: AsyncClient) -> list[str]:
+        return [e.kind async for e in c.events(run.run_id)]  # a stream, under a new loop too
+
+    assert "lifecycle" in asyncio.run(events(made_outside))
+    asyncio.run(made_outside.aclose())  # closes under a loop its connections do not belong to
+    with pytest.raises(Exception, match="is closed; open a new one"):
+        asyncio.run(made_outside.health())
+
+    async def make() -> AsyncClient:
+        c = AsyncClient(server.url)
+        assert await c.health()
+        return c
+
+    made_inside = asyncio.run(make())
+    assert [w.name for w in asyncio.run(made_inside.workflows())]
+
+    async def use_and_close(c: AsyncClient) -> Run:
+        async with c:
+            return await c.get(run.run_id)
+
+    assert asyncio.run(use_and_close(made_inside)).run_id == run.run_id
+
+
+async def test_a_base_url_ending_in_v1_is_named_as_the_mistake(server: LiveServer) -> None:
+    """Before: ``health()`` on ``http://host/v1`` raised NotFoundError('no route GET
+    /v1/healthz'), and ``get`` 'no route GET /v1/v1/runs/ID', without saying the base URL
+    was the mistake."""
+    from tether.client import NotFoundError
+
+    async with AsyncClient(f"{server.url}/v1/") as c:
+        for call in (c.health, lambda: c.get("some-run"), c.workflows):
+            with pytest.raises(NotFoundError) as err:
+                await call()
+            text = str(err.value)
+            assert "ends with /v1" in text and f"use the server root, {server.url}" in text
+    with Client(f"{server.url}/v1") as sync, pytest.raises(NotFoundError, match="server root"):
+        sync.health()
+    async with AsyncClient(server.url) as right:  # the right URL: a run not found as before
+        from tether.core.errors import RunNotFoundError
+
+        with pytest.raises(RunNotFoundError):
+            await right.get("some-run")

@@ -11,19 +11,25 @@ redirect is not followed (a ``ConfigurationError`` names where it points).
 from __future__ import annotations
 
 import asyncio
+import functools
 import html
 import json
 import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 
-from tether.client.errors import ServerError, ServerUnavailableError, error_from_problem
+from tether.client.errors import (
+    NotFoundError,
+    ServerError,
+    ServerUnavailableError,
+    error_from_problem,
+)
 from tether.core.backoff import Backoff
-from tether.core.errors import ConfigurationError, InvalidInputError
+from tether.core.errors import ConfigurationError, InvalidInputError, TetherError
 from tether.core.finite import check_number
 from tether.core.retry_after import retry_after_seconds
 
@@ -52,6 +58,16 @@ def check_url(url: str) -> str:
             f"server URL {url!r} must start with http:// or https://, e.g. http://127.0.0.1:8000"
         )
     return url
+
+
+def _wrong_base(url: str) -> str | None:
+    """The server root when ``url`` names the API below it (``http://host/v1``, or a proxy's
+    ``http://host/tether/v1``): every path the client asks starts with ``/v1`` already."""
+    parts = urlsplit(url)
+    path = parts.path.rstrip("/")
+    if not (path == "/v1" or path.endswith("/v1")):
+        return None
+    return urlunsplit(parts._replace(path=path[: -len("/v1")], query="", fragment=""))
 
 
 def unreachable(exc: BaseException) -> bool:
@@ -115,19 +131,59 @@ class Http:
         self.answered = False
         """Whether the server has answered this client (with anything below 500) once: a
         later failure to reach it is an outage, not a wrong URL."""
-        self.client = httpx.AsyncClient(
+        self._make = functools.partial(
+            httpx.AsyncClient,
             base_url=self.url,
             headers=headers,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             transport=transport,
         )
+        self.client = self._make()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        """The event loop the pooled connections of ``client`` belong to (None: none yet)."""
+        self._closed = False
+        self.wrong_base = _wrong_base(self.url)
+
+    def _client(self) -> httpx.AsyncClient:
+        """The httpx client for the running event loop. Pooled connections belong to the loop
+        that opened them: a client used again under another loop (a second ``asyncio.run``)
+        gets a fresh pool there instead of httpx's 'Event loop is closed' from the old one.
+        The old pool's connections, on a loop that is gone, are dropped unclosed."""
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif loop is not self._loop:
+            self.client = self._make()
+            self._loop = loop
+        return self.client
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        if self._closed:
+            return
+        self._closed = True
+        loop = asyncio.get_running_loop()
+        if self._loop is None or self._loop is loop:
+            await self.client.aclose()
+        # else: its connections belong to another loop (closed, or running elsewhere): they
+        # cannot be closed from this one, and go when that loop does
 
     def check_open(self) -> None:
-        if self.client.is_closed:
+        if self._closed or self.client.is_closed:
             raise ConfigurationError(f"this client of {self.url} is closed; open a new one")
+
+    def not_found(self, exc: TetherError) -> TetherError:
+        """``exc`` with a note when the base URL looks wrong: a route-less 404 from a base URL
+        that ends with ``/v1`` (the client adds ``/v1`` itself: the server root is wanted)."""
+        if self.wrong_base is None or not isinstance(exc, NotFoundError):
+            return exc
+        kind = str(exc.problem.get("type") or "")
+        if kind and not kind.endswith(("/not-found", "not-a-tether-problem")):
+            return exc  # a thing not found (a workflow) on a route that exists
+        note = (
+            f"; the client's base URL {self.url} looks wrong: it ends with /v1, and the "
+            f"client adds /v1 to each path itself: use the server root, {self.wrong_base}"
+        )
+        return NotFoundError(f"{exc}{note}", problem=exc.problem)
 
     async def call(
         self,
@@ -147,7 +203,7 @@ class Http:
         while True:
             attempt += 1
             try:
-                resp = await self.client.request(method, path, json=body, params=clean or None)
+                resp = await self._client().request(method, path, json=body, params=clean or None)
             except httpx.TransportError as exc:
                 retryable = safe or isinstance(exc, _NOT_SENT)
                 if not retryable or attempt >= self.retry.max_attempts:
@@ -165,7 +221,10 @@ class Http:
                 if not self.retry.retry_after_too_long(after):
                     await asyncio.sleep(after if after is not None else self.retry.backoff(attempt))
                     continue
-            return decode(resp, method, path)
+            try:
+                return decode(resp, method, path)
+            except NotFoundError as exc:
+                raise self.not_found(exc) from None
 
     @asynccontextmanager
     async def stream(
@@ -175,16 +234,20 @@ class Http:
         read timeout is ``STREAM_IDLE`` (the server sends a heartbeat every 15 s), so a dead
         connection that never closed is noticed and reopened instead of waited on forever."""
         self.check_open()
-        timeout = httpx.Timeout(self.client.timeout.connect, read=STREAM_IDLE)
+        client = self._client()
+        timeout = httpx.Timeout(client.timeout.connect, read=STREAM_IDLE)
         try:
-            async with self.client.stream(
+            async with client.stream(
                 "GET", path, headers=dict(headers), params=params, timeout=timeout
             ) as resp:
                 if resp.status_code < 500:
                     self.answered = True
                 if resp.status_code >= 400:
                     await resp.aread()
-                    decode(resp, "GET", path)
+                    try:
+                        decode(resp, "GET", path)
+                    except NotFoundError as exc:
+                        raise self.not_found(exc) from None
                 yield resp
         except httpx.TransportError as exc:
             raise ServerUnavailableError(
