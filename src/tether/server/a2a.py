@@ -6,7 +6,8 @@
   streaming, the JSON-RPC interface at ``/a2a/W``);
 * ``POST /a2a/W``: the A2A JSON-RPC endpoint (``SendMessage``, ``SendStreamingMessage``,
   ``GetTask``, ``ListTasks``, ``CancelTask``, ``SubscribeToTask``), served by the SDK's
-  ``DefaultRequestHandler`` over a ``WorkflowAgentExecutor`` (see ``a2a_executor``);
+  ``DefaultRequestHandler`` (``a2a_handler``: a first message sent again is one task, a late
+  answer is refused) over a ``WorkflowAgentExecutor`` (see ``a2a_executor``);
 
 and ``GET /.well-known/agent-card.json`` (the default agent's card: the workflow named by
 ``services.default_agent``, else the first) and ``GET /a2a`` (every agent and its card URL).
@@ -32,7 +33,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from a2a.server.context import ServerCallContext
-from a2a.server.request_handlers import DefaultRequestHandler
 from a2a.server.request_handlers.response_helpers import agent_card_to_dict
 from a2a.server.routes import DefaultServerCallContextBuilder
 from a2a.server.routes.jsonrpc_dispatcher import JsonRpcDispatcher
@@ -54,6 +54,7 @@ from starlette.responses import Response
 from tether.graph.builder import Workflow
 from tether.graph.runtime import Runtime
 from tether.server.a2a_executor import TENANT_KEY, WorkflowAgentExecutor
+from tether.server.a2a_handler import AgentRequestHandler
 from tether.server.a2a_parts import text_field
 from tether.server.a2a_tasks import RunTaskStore
 from tether.server.keys import Principal
@@ -163,7 +164,7 @@ class A2AAgents:
         agent = self._agents.get(name)
         if agent is None or agent.workflow is not wf:
             tasks = RunTaskStore(self.runtime, name)
-            handler = DefaultRequestHandler(
+            handler = AgentRequestHandler(
                 agent_executor=WorkflowAgentExecutor(self.runtime, wf, tasks.expect),
                 task_store=tasks,
                 # a task parked on input-required holds no live task in memory past this;

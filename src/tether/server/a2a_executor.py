@@ -16,7 +16,12 @@ CANCELLED                   canceled
 ==========================  ==================================================================
 
 A follow-up message on an ``input-required`` task answers the run's interrupt (``resume``)
-and the run goes on. ``tasks/cancel`` cancels the run.
+and the run goes on; one naming the interrupt it answers (``metadata.interrupt_id``) answers
+that one or is refused when it is no longer pending. ``tasks/cancel`` cancels the run.
+
+A first message's task id is derived from its ``messageId`` (``a2a_messages.first_task_id``,
+given by the request handler of ``a2a_handler``), so the same first message delivered again
+reports the task it started instead of starting another run.
 
 The tasks of one A2A context are the runs of one thread (``a2a_thread``): a new message in a
 context (no task id) starts a run that continues from the context's last completed task, as
@@ -36,14 +41,28 @@ from a2a.helpers import new_message, new_task, new_text_message, new_text_part
 from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.events import EventQueue
 from a2a.server.tasks import TaskUpdater
-from a2a.types import Message, Role, Task, TaskState
-from a2a.utils.errors import UnsupportedOperationError
+from a2a.types import Message, Task, TaskState
+from a2a.utils.errors import InvalidParamsError, UnsupportedOperationError
 
-from tether.core.errors import RunStateError, TetherError
+from tether.core.errors import (
+    IdempotencyConflictError,
+    RunNotFoundError,
+    RunStateError,
+    TetherError,
+)
 from tether.core.lifecycle import ACTIVE, RunStatus
 from tether.graph.builder import Workflow
 from tether.graph.results import RunResult
 from tether.graph.runtime import Runtime
+from tether.server.a2a_messages import (
+    MESSAGE_KEY,
+    answered_interrupt,
+    fingerprint,
+    first_task_id,
+    received,
+    redelivery_refusal,
+    stale_interrupt,
+)
 from tether.server.a2a_parts import (
     answer,
     ask_parts,
@@ -52,6 +71,7 @@ from tether.server.a2a_parts import (
     result_id,
     run_input,
 )
+from tether.store.types import RunRecord
 
 log = logging.getLogger("tether.server.a2a")
 
@@ -98,6 +118,7 @@ class WorkflowAgentExecutor(AgentExecutor):
                 message=f"task {current.id} is {TaskState.Name(current.status.state)} (its run "
                 "settled); send a message without a task id to start a new task"
             )
+        first = self._first(task_id, message, context)
         try:
             if current is None:
                 if self.expect is not None:
@@ -111,35 +132,89 @@ class WorkflowAgentExecutor(AgentExecutor):
                     )
                 )
                 await self._start(task_id, context_id, parts, context)
-            elif _received(current, message):
-                # the same message again (a client retrying after a dropped connection): it
-                # answered its question already; answering again would answer the next one
-                log.info("A2A task %s: a message it had already, not answered twice", task_id)
+            elif first or received(current, message):
+                # the same message again (a client retrying after a dropped connection or a
+                # timeout): it started the task, or answered its question, already; doing it
+                # again would start a second run, or answer the next question
+                if first and message is not None:
+                    await self._same_first(task_id, current, message)
+                log.info("A2A task %s: a message it had already, not taken twice", task_id)
                 await self._follow(task_id, updater)
                 return
             else:
-                await self.runtime.resume(task_id, answer(parts), wait=False, actor="a2a")
+                await self._answer(task_id, parts, answered_interrupt(message))
         except TetherError as exc:  # bad input, a run that cannot be answered now...
             await updater.reject(self._say(updater, str(exc)))
             return
         await updater.start_work()
         await self._follow(task_id, updater)
 
+    def _first(self, task_id: str, message: Message | None, context: RequestContext) -> bool:
+        """Whether ``message`` is the first message of task ``task_id`` (the one that started
+        it, or would): the task's id is the one its messageId gives."""
+        if message is None or not message.message_id:
+            return False
+        tenant = _tenant(context)
+        return task_id == first_task_id(tenant, self.workflow.name, message.message_id)
+
+    async def _run(self, run_id: str) -> RunRecord | None:
+        try:
+            return await self.runtime.store.get_run(run_id)
+        except RunNotFoundError:
+            return None
+
+    async def _same_first(self, task_id: str, current: Task | None, message: Message) -> None:
+        """Refuse ``message`` if it is not the first message of ``task_id`` again, but another
+        one under the same messageId (the request handler checks this first; here for a
+        delivery that raced the first one)."""
+        refusal = redelivery_refusal(await self._run(task_id), current, message)
+        if refusal is not None:
+            raise InvalidParamsError(message=refusal)
+
+    async def _answer(self, run_id: str, parts: list[Any], interrupt_id: str | None) -> None:
+        """Resume the run with the message's answer: to ``interrupt_id`` when the message names
+        the interrupt it answers (refused when that one is no longer pending), else to the
+        pending interrupt."""
+        try:
+            await self.runtime.resume(
+                run_id, answer(parts), wait=False, actor="a2a", interrupt_id=interrupt_id
+            )
+        except RunStateError:
+            # answered meanwhile (the request handler checked it was pending before)
+            run = await self.runtime.store.get_run(run_id)
+            refusal = stale_interrupt(run, interrupt_id) if interrupt_id is not None else None
+            if refusal is not None:
+                raise InvalidParamsError(message=refusal) from None
+            raise
+
     async def _start(
         self, run_id: str, context_id: str, parts: list[Any], context: RequestContext
     ) -> None:
-        tenant = context.call_context.state.get(TENANT_KEY)
+        tenant = _tenant(context)
+        message = context.message
+        meta: dict[str, Any] = {CONTEXT_KEY: context_id, "submitted_via": "a2a"}
+        first = self._first(run_id, message, context)
+        if first and message is not None:
+            meta[MESSAGE_KEY] = fingerprint(message)
         try:
             await self.runtime.start(
                 self.workflow,
                 run_input(self.workflow, parts),
                 run_id=run_id,
-                metadata={CONTEXT_KEY: context_id, "submitted_via": "a2a"},
+                metadata=meta,
                 actor="a2a",
-                tenant=tenant if isinstance(tenant, str) else None,
+                tenant=tenant,
                 thread_id=a2a_thread(self.workflow.name, context_id) if context_id else None,
             )
-        except RunStateError as exc:  # the context's previous task is still open
+        except (IdempotencyConflictError, RunStateError) as exc:
+            if first and message is not None and await self._run(run_id) is not None:
+                # the run id is taken: a delivery of this very message raced this one (on
+                # another server process) and started it; followed if it is the same message
+                await self._same_first(run_id, None, message)
+                return
+            if isinstance(exc, IdempotencyConflictError):
+                raise
+            # the context's previous task is still open
             raise RunStateError(
                 f"context {context_id[:80]!r} has a task still open: answer it (a message "
                 "with its task id) or cancel it before starting the next task in this "
@@ -203,14 +278,9 @@ class WorkflowAgentExecutor(AgentExecutor):
         )
 
 
-def _received(task: Task, message: Message | None) -> bool:
-    """Whether ``message`` (by its id) is in the task's history already: the SDK adds a
-    message to it once it is handled, so one found there was received before."""
-    if message is None or not message.message_id:
-        return False
-    return any(
-        m.message_id == message.message_id and m.role == Role.ROLE_USER for m in task.history
-    )
+def _tenant(context: RequestContext) -> str | None:
+    tenant = context.call_context.state.get(TENANT_KEY)
+    return tenant if isinstance(tenant, str) else None
 
 
 _ACTIVE_NAMES = frozenset(s.value for s in ACTIVE)

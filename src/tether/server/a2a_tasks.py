@@ -125,6 +125,10 @@ class RunTaskStore(TaskStore):
             return None
         return run
 
+    async def run(self, task_id: str, context: ServerCallContext) -> RunRecord | None:
+        """The run of task ``task_id``, if it is a task of this agent the caller may see."""
+        return await self._run(task_id, context)
+
     async def get(self, task_id: str, context: ServerCallContext) -> Task | None:
         tenant = _tenant(context)
         run = None if task_id in self._expected else await self._run(task_id, context)

@@ -11,14 +11,19 @@ remote task to finish or to stop for input. Its result is a JSON object: ``state
 (``completed``, ``input-required``, ``failed``, ``rejected``, ``canceled``...), ``text`` (the
 artifacts' text, or the agent's question or error), ``data`` (the data parts), ``task_id`` and
 ``context_id`` (pass both back, with the answer as ``message``, to answer an
-``input-required``), and ``agent`` (the card's name).
+``input-required``), and ``agent`` (the card's name). An answer may name the interrupt it
+answers (``interrupt_id``, one of the ids in the question's ``data``, sent as the message's
+``metadata.interrupt_id``): a tether agent then refuses it, as a ToolError, when that question
+is no longer pending, instead of taking it as the answer to the next one.
 
 Like every tool call inside a run, the call is journaled by the ``ToolExecutor``: a replay (a
 resumed or recovered run) gets the recorded result and never calls the agent again. The A2A
 ``messageId`` is the call's idempotency key, so an agent that deduplicates messages sees a
-retry as the same message. The call is not idempotent by default (a remote agent may act):
-one cut off by a crash escalates its run instead of sending again. Its result is untrusted
-content, as every tool result is (``tether.governance.InjectionGuard``).
+retry as the same message (a tether agent does: a first message sent again reports the task it
+started, one run, and another message under the same messageId is refused). The call is not
+idempotent by default (a remote agent may act): one cut off by a crash escalates its run
+instead of sending again. Its result is untrusted content, as every tool result is
+(``tether.governance.InjectionGuard``).
 """
 
 from __future__ import annotations
@@ -86,6 +91,7 @@ class A2AAgent:
         task_id: str | None = None,
         context_id: str | None = None,
         message_id: str | None = None,
+        interrupt_id: str | None = None,
     ) -> dict[str, Any]:
         parts: list[Part] = [new_text_part(message)] if message else []
         if data is not None:
@@ -99,6 +105,8 @@ class A2AAgent:
             task_id=task_id or None,
             context_id=context_id or None,
         )
+        if interrupt_id:
+            msg.metadata.update({"interrupt_id": interrupt_id})
         http = self.http()
         factory = ClientFactory(ClientConfig(streaming=False, httpx_client=http))
         try:
@@ -185,6 +193,7 @@ def a2a_tool(
         data: dict[str, Any] | None = None,
         task_id: str | None = None,
         context_id: str | None = None,
+        interrupt_id: str | None = None,
         idempotency_key: str = "",
     ) -> dict[str, Any]:
         return await agent.send(
@@ -193,6 +202,7 @@ def a2a_tool(
             task_id=task_id,
             context_id=context_id,
             message_id=idempotency_key or None,
+            interrupt_id=interrupt_id,
         )
 
     contract: ToolContract = tool(
@@ -202,7 +212,8 @@ def a2a_tool(
         or (
             f"Ask the remote A2A agent at {agent.url}: send `message` (text) and/or `data` (a "
             "JSON object). The result has `state`, `text`, `data`. When `state` is "
-            "input-required, answer with `message` and the `task_id` and `context_id` it gave."
+            "input-required, answer with `message` and the `task_id` and `context_id` it gave "
+            "(and `interrupt_id`, the id of the question answered, from its `data`)."
         ),
         scope=scope,
         idempotent=idempotent,
