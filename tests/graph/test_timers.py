@@ -4,6 +4,8 @@ shared file: several runtimes stand for several processes)."""
 from __future__ import annotations
 
 import asyncio
+import datetime
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
@@ -283,6 +285,38 @@ def test_interrupt_timeout_arguments_are_checked() -> None:
         make_interrupt(None, 0, None, "x", NO_DEFAULT)
     with pytest.raises(InvalidInputError, match="> 0"):
         make_interrupt(None, 0, -1, "x", NO_DEFAULT)
+    with pytest.raises(InvalidInputError, match="after 9999-12-31"):
+        make_interrupt(None, 0, 1e300, "x", NO_DEFAULT)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda ctx: ctx.sleep(1e300), "after 9999-12-31"),
+        (lambda ctx: ctx.sleep_until(1.7e308), "after 9999-12-31"),
+        (lambda ctx: ctx.sleep_until(datetime.datetime(2030, 1, 1)), r"value.timestamp\(\)"),
+        (lambda ctx: ctx.sleep(datetime.timedelta(hours=1)), r"value.total_seconds\(\)"),
+    ],
+)
+async def test_a_sleep_that_can_never_end_or_is_no_number_is_refused(
+    rt: Runtime, call: Callable[[RunContext], Awaitable[None]], message: str
+) -> None:
+    """``ctx.sleep(1e300)`` parked the run until 1e300: it stayed EXECUTING for good, its
+    ``wait()`` with it, and no date could show when it was due. A datetime got a message
+    that did not say what to pass instead."""
+
+    async def node(s: Any, ctx: RunContext) -> dict[str, Any]:
+        await call(ctx)
+        return {"log": ["woke"]}
+
+    g = Graph(S, name="never")
+    g.add_node("n", node)
+    g.add_edge(START, "n")
+    g.add_edge("n", END)
+    res = await rt.run(g.compile(), {})
+    assert res.status is RunStatus.FAILED and res.error is not None
+    assert res.error["type"] == "InvalidInputError"
+    assert re.search(message, res.error["message"]), res.error["message"]
 
 
 async def test_a_runtime_that_claims_nothing_takes_its_sleeping_run_back() -> None:

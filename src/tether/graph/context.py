@@ -29,7 +29,7 @@ from tether.graph.interrupt_timeout import (
     make_interrupt,
     timed_out,
 )
-from tether.graph.sleep import check_time, wait_until
+from tether.graph.sleep import check_deadline, check_time, wait_until
 from tether.graph.state import check_kept
 
 if TYPE_CHECKING:
@@ -179,11 +179,14 @@ class RunContext:
         its start then, so put side effects before the sleep behind ``ctx.effect``."""
         seconds = check_time(seconds, "sleep(seconds)")
         until = self._host.clock.now() + max(seconds, 0.0)
-        await self._sleep_until(until, {"seconds": seconds})
+        await self._sleep_until(
+            check_deadline(until, "now + sleep(seconds)", seconds), {"seconds": seconds}
+        )
 
     async def sleep_until(self, ts: float) -> None:
         """Sleep durably until the time ``ts`` (seconds since the epoch); see ``sleep``."""
-        await self._sleep_until(check_time(ts, "sleep_until(ts)"), {"until": ts})
+        until = check_deadline(check_time(ts, "sleep_until(ts)"), "sleep_until(ts)", ts)
+        await self._sleep_until(until, {"until": ts})
 
     async def _sleep_until(self, until: float, request: dict[str, Any]) -> None:
         async def deadline() -> float:

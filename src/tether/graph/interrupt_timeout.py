@@ -16,6 +16,7 @@ has timed out (each has its own timer; the last one to fire answers all).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +30,7 @@ from tether.core.errors import (
     TetherSignal,
 )
 from tether.core.lifecycle import RunStatus
-from tether.graph.sleep import check_time
+from tether.graph.sleep import check_deadline, check_time
 from tether.graph.types import END
 from tether.store.timers import Timer, TimerStore
 
@@ -72,6 +73,7 @@ def make_interrupt(
             raise InvalidInputError("interrupt(): on_timeout and default need a timeout")
         return Interrupt(payload, index)
     seconds = check_time(timeout, "interrupt(timeout=...)")
+    check_deadline(time.time() + seconds, "now + interrupt(timeout=...)", timeout)  # not 1e300
     if seconds <= 0:
         raise InvalidInputError(f"interrupt(timeout=...) must be > 0 seconds, got {timeout!r}")
     if (on_timeout is None) == (default is NO_DEFAULT):

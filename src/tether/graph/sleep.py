@@ -14,6 +14,7 @@ claiming again costs more than that wait); its deadline is journaled all the sam
 from __future__ import annotations
 
 import asyncio
+import datetime
 import math
 
 from tether.core.clock import Clock
@@ -33,10 +34,32 @@ class Sleeping(TetherSignal):
         self.until = until
 
 
+LATEST = 253402300799.0
+"""The last second of 9999-12-31 (UTC), the latest time a deadline may name: Python's datetime
+(the CLI, the dashboard, the server) cannot show a later one, and no wait is meant to last
+that long."""
+
+
 def check_time(value: object, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InvalidInputError(f"{what} must be a finite number of seconds, got {value!r}")
+        hint = ""
+        if isinstance(value, datetime.datetime):
+            hint = " (a datetime: pass value.timestamp(), seconds since the epoch)"
+        elif isinstance(value, datetime.timedelta):
+            hint = " (a timedelta: pass value.total_seconds())"
+        raise InvalidInputError(f"{what} must be a finite number of seconds, got {value!r}{hint}")
     return float(value)
+
+
+def check_deadline(until: float, what: str, given: object) -> float:
+    """``until`` (seconds since the epoch), refused past ``LATEST``: a run parked until 1e300
+    waited forever, its ``wait()`` with it, and nothing could show when it was due."""
+    if until > LATEST:
+        raise InvalidInputError(
+            f"{what} = {given!r} is a deadline after 9999-12-31; a wait that long is no "
+            "deadline: use a time that can happen (or no sleep at all)"
+        )
+    return until
 
 
 async def wait_until(clock: Clock, deadline: float) -> None:
