@@ -8,7 +8,8 @@ import asyncio
 import httpx
 import pytest
 
-from tether.client import AsyncClient
+from tests.client.conftest import LiveServer
+from tether.client import AsyncClient, Client
 from tether.client.errors import (
     AuthError,
     NotFoundError,
@@ -215,3 +216,18 @@ def test_streams_wait_out_a_busy_or_gateway_answer() -> None:
             assert busy.value.retry_after == 3600 and len(asked) == 1
 
     asyncio.run(main())
+
+
+def test_event_text_holding_unicode_line_separators_arrives_whole(server: LiveServer) -> None:
+    """The client split the SSE body with httpx's aiter_lines, which also ends a line at
+    U+2028, U+2029 and NEL: an event whose text held one (JSON carries them unescaped) came
+    as a broken ``{"text": '{"seq":4,...'}`` instead of its data. Lines end at CR/LF only."""
+    question = "line\u2028separator\u2029paragraph\x85next"
+    with Client(server.url) as c:
+        run = c.submit("ask", {"question": question})
+        for ev in c.events(run.run_id):
+            if ev.kind == "escalated":  # the run waits for an answer: its stream goes on
+                break
+        asked = [e for e in c.events(run.run_id, follow=False) if e.kind == "interrupt"]
+    assert ev.data["interrupts"][0]["payload"] == {"question": question}
+    assert [e.data["payload"] for e in asked] == [{"question": question}]

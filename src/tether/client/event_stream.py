@@ -14,6 +14,7 @@ from tether.client.errors import ServerBusyError, ServerError, ServerUnavailable
 from tether.client.http import GATEWAY, Http, segment
 from tether.client.models import Event, Page, Run
 from tether.client.sse import SseMessage, SseParser, parse_lines
+from tether.core.sse_lines import sse_lines
 
 __all__ = ["StreamUnsupported", "poll_events", "stream_events", "stream_run_changes"]
 
@@ -109,7 +110,7 @@ async def stream_events(
                         f"GET {path} answered {ctype or 'no content type'}, not an event stream",
                         status=resp.status_code,
                     )
-                async for msg in parse_lines(resp.aiter_lines(), SseParser()):
+                async for msg in parse_lines(sse_lines(resp.aiter_text()), SseParser()):
                     if msg.event == END:
                         return
                     ev = event_of(msg)
@@ -179,7 +180,7 @@ async def stream_run_changes(http: Http, outage: float = 0.0) -> AsyncIterator[R
                         "not an event stream",
                         status=r.status_code,
                     )
-                async for msg in parse_lines(r.aiter_lines(), SseParser()):
+                async for msg in parse_lines(sse_lines(r.aiter_text()), SseParser()):
                     try:
                         body = json.loads(msg.data) if msg.data else None
                     except json.JSONDecodeError:
