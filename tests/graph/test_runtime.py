@@ -288,15 +288,32 @@ async def test_a_subgraph_run_is_its_parents_tenant_and_queue(rt: Runtime) -> No
     assert [r.run_id for r in await rt.list_runs(tenant="acme")] == [child.run_id, res.run_id]
 
 
-async def test_a_child_started_under_the_earlier_id_form_is_continued(rt: Runtime) -> None:
+async def test_a_child_started_under_the_earlier_id_form_is_continued(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Children used to be ``{parent}/{task}``; a run started before URL-safe child ids finds
     its child there after an upgrade instead of starting (and paying for) a second one."""
     child_wf = child_graph(ask=False)
     wf = parent_graph(child_wf, "parent_legacy")
-    await rt.run(child_wf, {"topic": "wasps", "notes": []}, run_id="p1/1:sub:0")
+    with monkeypatch.context() as older:  # an older tether took any run id
+        older.setattr("tether.graph.runtime.check_run_id", lambda name, value: None)
+        await rt.run(child_wf, {"topic": "wasps", "notes": []}, run_id="p1/1:sub:0")
     res = await rt.run(wf, {"topic": "bees", "notes": []}, run_id="p1")
     assert res.state["notes"] == ["about wasps", "review:auto"]  # the legacy child's writes
     assert [r.run_id for r in await rt.list_runs()] == ["p1", "p1/1:sub:0"]
+
+
+@pytest.mark.parametrize("bad", ["", "order 1234", "a/b", "x" * 201, "é", 7])
+async def test_a_run_id_the_http_api_cannot_reach_is_refused(rt: Runtime, bad: Any) -> None:
+    """start(run_id=...) and fork(new_run_id=...) stored any string: a 5,000-character id, or
+    one with a space or a slash, made a run no /v1/runs/{id} could reach."""
+    wf = child_graph(ask=False)
+    with pytest.raises(InvalidInputError, match="is no run id"):
+        await rt.start(wf, {"topic": "t", "notes": []}, run_id=bad)
+    done = await rt.run(wf, {"topic": "t", "notes": []}, run_id="ok-1:a.b@c_d")
+    with pytest.raises(InvalidInputError, match="is no run id"):
+        await rt.fork(done.run_id, 1, new_run_id=bad)
+    assert [r.run_id for r in await rt.list_runs()] == ["ok-1:a.b@c_d"]
 
 
 async def test_interrupt_inside_subgraph_surfaces_on_parent(rt: Runtime) -> None:

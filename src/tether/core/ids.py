@@ -34,6 +34,13 @@ ID_CHARS = "A-Za-z0-9_.:@-"
 (``/v1/runs/{id}``, a shell argument, a file name)."""
 MAX_ID = 200
 _UNSAFE = re.compile(f"[^{ID_CHARS}]")
+_RUN_ID = re.compile(f"[{ID_CHARS}]{{1,{MAX_ID}}}")
+
+
+def is_run_id(value: object) -> bool:
+    """Whether ``value`` is written as the run ids tether makes (``ID_CHARS``, at most
+    ``MAX_ID`` characters): one path segment, ``/v1/runs/{id}`` reaches it as it is."""
+    return isinstance(value, str) and _RUN_ID.fullmatch(value) is not None
 
 
 def child_run_id(parent: str, *parts: object) -> str:

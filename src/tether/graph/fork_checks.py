@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from tether.core.errors import InvalidInputError, WorkflowVersionError
-from tether.graph.state import check_max_steps, check_text
+from tether.graph.state import check_max_steps, check_run_id, check_text
 from tether.graph.upgrade import structure_blockers
 from tether.graph.version import VERSION_KEY
 from tether.store.paging import whole_number
@@ -37,6 +37,7 @@ def check_fork_args(
         )
     check_max_steps(max_steps)
     check_text(new_run_id=new_run_id, actor=actor)
+    check_run_id("new_run_id", new_run_id)
     return whole
 
 

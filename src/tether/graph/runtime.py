@@ -62,7 +62,7 @@ from tether.graph.runtime_reads import EVENT_PAGE as EVENT_PAGE
 from tether.graph.runtime_reads import RunReads
 from tether.graph.runtime_retention import RetentionSweeps
 from tether.graph.runtime_timers import TimersAndSchedules
-from tether.graph.state import check_storable, check_text
+from tether.graph.state import check_run_id, check_storable, check_text
 from tether.graph.subgraph import run_subgraph
 from tether.graph.threads import (
     REQUEST_KEY,
@@ -387,6 +387,7 @@ class Runtime(
             tenant=tenant,
             actor=actor,
         )
+        check_run_id("run_id", run_id)
         check_storable(metadata=metadata)
         placed = placement(queue, priority, tenant, delay, self.clock.now())
         execute = execute and delay is None

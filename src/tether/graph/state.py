@@ -11,6 +11,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from tether.core import serde
 from tether.core.errors import InvalidInputError, InvalidUpdateError, UnstorableValueError
+from tether.core.ids import MAX_ID, is_run_id
 from tether.core.reducers import BUILTIN, replace
 from tether.graph.state_fields import MISSING, Field, Kind, read_fields, type_text
 
@@ -248,6 +249,18 @@ def check_text(**named: Any) -> None:
                 f"{name}={_short(value)} holds a NUL character (\\x00); it is stored as text, "
                 "which cannot hold one: remove it"
             )
+
+
+def check_run_id(name: str, value: Any) -> None:
+    """A run id a caller chooses (``start(run_id=)``, ``fork(new_run_id=)``) is written as the
+    ids tether makes: a 5,000-character id, or one with a space or a slash, was stored as is
+    and no ``/v1/runs/{id}`` (the server, the client, ``--server``) could reach it."""
+    if value is not None and not is_run_id(value):
+        raise InvalidInputError(
+            f"{name}={_short(value) if isinstance(value, str) else repr(value)} is no run id: "
+            f"use 1-{MAX_ID} characters among letters, digits and '_', '.', ':', '@', '-' "
+            "(one URL path segment, so the HTTP API reaches the run)"
+        )
 
 
 def check_max_steps(max_steps: Any) -> None:
