@@ -26,6 +26,7 @@ class Served:
     completed: str
     escalated: str
     key: str | None = None
+    store: str = ""
 
 
 def _serve(db: Path, key: str | None) -> Iterator[Served]:
@@ -36,7 +37,7 @@ def _serve(db: Path, key: str | None) -> Iterator[Served]:
             done = c.wait(c.submit("count", {"n": 2}).run_id, timeout=120)
             asked = c.wait(c.submit("ask", {"question": "name?"}).run_id, timeout=120)
         assert done.status is RunStatus.COMPLETED and asked.status is RunStatus.ESCALATED
-        yield Served(url, done.run_id, asked.run_id, key)
+        yield Served(url, done.run_id, asked.run_id, key, f"sqlite:///{db}")
 
 
 @pytest.fixture
@@ -170,3 +171,63 @@ def test_resume_by_interrupt_id_and_store_only_options(served: Served) -> None:
     assert res.json()["state"]["answer"] == "the human said blue"
     res = tether("runs", "resume", asked.run_id, "--answer", f'{iid}="again"', server=served.url)
     assert res.rc == 2  # answered already: the run is COMPLETED
+
+
+LEFT_OUT_OF_LISTS = {"input", "result"}
+"""What the server's runs list leaves out (docs/client.md): null through --server."""
+
+
+def test_list_json_is_the_stores_field_by_field(served: Served) -> None:
+    """Before: through a server, idempotency_key, input_hash and parent_step were null and
+    lease_token 0 where the store had them (docs/client.md says the output is the same)."""
+    with Client(served.url) as c:
+        keyed = c.wait(c.submit("count", {"n": 1}, idempotency_key="mine").run_id, timeout=120)
+        fork = c.wait(c.fork(served.completed, 1, {"n": 3}).run_id, timeout=120)
+    assert fork.status is RunStatus.COMPLETED
+    through = tether("runs", "list", "--json", server=served.url)
+    direct = run_cli("runs", "list", "--json", store=served.store)
+    assert through.rc == 0 and direct.rc == 0, through.err + direct.err
+    by_id = {r["run_id"]: r for r in through.json()}
+    stored = direct.json()
+    assert set(by_id) == {r["run_id"] for r in stored} and len(stored) == 4
+    for want in stored:
+        got = by_id[want["run_id"]]
+        assert set(got) == set(want)
+        for field in want:
+            expected = None if field in LEFT_OUT_OF_LISTS else want[field]
+            assert got[field] == expected, (want["run_id"], field)
+    assert by_id[keyed.run_id]["idempotency_key"] == "mine"
+    assert by_id[fork.run_id]["parent_step"] == 1
+    assert by_id[keyed.run_id]["input_hash"] and by_id[keyed.run_id]["lease_token"] >= 1
+    shown = tether("runs", "show", keyed.run_id, server=served.url)
+    assert "mine" in shown.out  # the idempotency row, as on a store
+
+
+def test_history_names_each_transitions_actor(served: Served) -> None:
+    """Before: through a server the lifecycle's ACTOR column was blank (read from lifecycle
+    events, which carry no actor) where the store shows api:local and worker:..."""
+    through = tether("runs", "history", served.completed, "--json", server=served.url)
+    direct = run_cli("runs", "history", served.completed, "--json", store=served.store)
+    assert through.rc == 0 and direct.rc == 0, through.err + direct.err
+    moves = through.json()["transitions"]
+    assert moves == direct.json()["transitions"]
+    assert moves[0]["actor"] == "api:local"
+    assert any(m["actor"].startswith("worker:") for m in moves)
+    table = tether("runs", "history", served.completed, server=served.url).out
+    assert "api:local" in table
+
+
+def test_version_names_the_servers(served: Served) -> None:
+    """Before: ``tether version --server URL`` printed the local version only, and said
+    nothing when the server did not answer."""
+    mine = tether("version").out.split()[-1]
+    res = tether("version", "--server", served.url)
+    assert res.rc == 0, res.err
+    assert res.out.splitlines() == [f"tether {mine}", f"server {mine} ({served.url})"]
+    data = tether("version", "--json", server=served.url).json()
+    assert data["server"] == {"url": served.url, "version": mine}
+    gone = tether("version", "--server", "http://127.0.0.1:1")
+    assert gone.rc == 2 and "unreachable" in gone.err and "Traceback" not in gone.err
+    assert gone.out.strip() == f"tether {mine}"
+    gone = tether("version", "--json", "--server", "http://127.0.0.1:1")
+    assert gone.rc == 2 and "unreachable" in gone.json()["server"]["error"]

@@ -121,3 +121,32 @@ def test_odd_run_ids_are_the_run_asked_for(server: LiveServer) -> None:
         for rid in ("a/b", "../runs"):
             with pytest.raises(InvalidInputError, match="'/'"):
                 c.get(rid)
+
+
+def test_transitions_name_their_actor_to_those_who_may_read_the_run(
+    keyed_server: LiveServer,
+) -> None:
+    """The lifecycle with who made each change (``tether runs history --server`` showed a
+    blank ACTOR, read from lifecycle events that carry none), for keys that may read the run;
+    a tenant's idempotency key as it sent it, not as the server stores it."""
+    from tether.client import Transition
+
+    url, keys = keyed_server.url, keyed_server.keys
+    with Client(url, api_key=keys["a"]) as a, Client(url, api_key=keys["a_read"]) as reader:
+        sent = a.submit("echo", {"text": "mine"}, idempotency_key="mine")
+        run = a.wait(sent.run_id, timeout=120)
+        assert sent.raw["idempotency_key"] == "mine"
+        assert a.get(run.run_id).raw["idempotency_key"] == "mine"
+        moves = list(reader.transitions(run.run_id))
+        assert all(isinstance(m, Transition) for m in moves)
+        assert [m.seq for m in moves] == list(range(1, len(moves) + 1))
+        assert moves[0].src is None and moves[0].dst is RunStatus.RECEIVED
+        assert moves[-1].dst is RunStatus.COMPLETED
+        assert moves[0].actor.startswith("api:") and moves[0].actor != "api:local"
+        assert any(m.actor.startswith("worker:") for m in moves)
+        first = reader.transitions_page(run.run_id, limit=2)
+        assert [m.seq for m in first.items] == [1, 2] and first.next_cursor
+        rest = reader.transitions_page(run.run_id, cursor=first.next_cursor)
+        assert [m.seq for m in rest.items] == [m.seq for m in moves[2:]]
+    with Client(url, api_key=keys["b"]) as b, pytest.raises(RunNotFoundError):
+        list(b.transitions(run.run_id))  # another tenant's run does not exist for b

@@ -20,6 +20,7 @@ EXPECTED = sorted(
         "ServerError",
         "ServerUnavailableError",
         "StateAt",
+        "Transition",
         "WorkflowInfo",
     ]
 )

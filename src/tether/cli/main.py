@@ -44,7 +44,7 @@ from tether.cli.argtypes import positive_int
 from tether.cli.backend import backend_for, check_server_command
 from tether.cli.logs import TextLogHandler, debug_enabled
 from tether.cli.render import Output
-from tether.core.errors import InvalidInputError, TetherError
+from tether.core.errors import ConfigurationError, InvalidInputError, TetherError
 
 EXIT_OK = 0
 EXIT_UNEXPECTED = 1
@@ -59,6 +59,32 @@ def tether_version() -> str:
         return dist_version("tether")
     except PackageNotFoundError:
         return "0+unknown"
+
+
+def _version(args: argparse.Namespace, out: Output) -> int:
+    """``tether version``: this tether's version, and with ``--server`` (or TETHER_SERVER)
+    the server's too; a server that does not answer is an error (exit 2), after this one's."""
+    settings = cmd.settings(args, app=False)
+    if not settings.server:
+        out.version(tether_version())
+        return EXIT_OK
+    from tether.cli.server_backend import server_version  # the client only when used
+    from tether.client import ServerUnavailableError
+
+    try:
+        theirs = asyncio.run(server_version(settings))
+    except ServerUnavailableError as exc:
+        problem = f"the server at {settings.server} is unreachable: {exc}"
+    except ConfigurationError:
+        raise  # a URL that is no server URL, a redirect: said as it is
+    except TetherError as exc:
+        problem = f"the server at {settings.server} did not tell its version: {exc}"
+    else:
+        out.version(tether_version(), server=(settings.server, theirs))
+        return EXIT_OK
+    out.version(tether_version(), server=(settings.server, None), server_error=problem)
+    out.error(problem)
+    return EXIT_USAGE
 
 
 # -- parser ---------------------------------------------------------------------------------------
@@ -362,7 +388,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         check_server_command(args)
         if args.command == "version":
-            out.version(tether_version())
+            return _version(args, out)
         elif args.command in worker_cmd.COMMANDS:
             return worker_cmd.run(args, out)
         elif args.command in schedules_cmd.COMMANDS:

@@ -131,11 +131,31 @@ class Output:
         self.err.print(Text(text.rstrip("\n"), style="dim"))
 
     # -- version ----------------------------------------------------------------------------
-    def version(self, version: str) -> None:
+    def version(
+        self,
+        version: str,
+        *,
+        server: tuple[str, str | None] | None = None,
+        server_error: str | None = None,
+    ) -> None:
+        """This tether's version; with ``server`` (its URL and the version it reported, None
+        when it reported none) the server's too."""
         if self.json_mode:
-            self.emit_json({"name": "tether", "version": version})
+            data: dict[str, Any] = {"name": "tether", "version": version}
+            if server is not None:
+                data["server"] = {"url": server[0], "version": server[1]}
+                if server_error is not None:
+                    data["server"]["error"] = server_error
+            self.emit_json(data)
+            return
+        self.print(Text(f"tether {version}"))
+        if server is None or server_error is not None:
+            return
+        url, theirs = server
+        if theirs is None:
+            self.print(Text(f"server {url}: version unknown (it does not report one)"))
         else:
-            self.print(Text(f"tether {version}"))
+            self.print(Text(f"server {theirs} ({url})"))
 
     # -- runs list --------------------------------------------------------------------------
     def runs(self, runs: list[RunRecord]) -> None:

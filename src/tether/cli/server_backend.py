@@ -3,7 +3,8 @@ on a store, read and written through ``tether.client``.
 
 What only a store has is refused with a message that says so: several answers at once,
 ``--allow-version-change``, a fork's step limit, and dead-lettered runs. A run's
-lifecycle (``history``) is read from its lifecycle events.
+lifecycle (``history``) is read from the server's record of its transitions, with who made
+each (from its lifecycle events, without that, on a server older than that route).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from tether.cli import commands as cmd
-from tether.client import AsyncClient, HistoryStep, Run
+from tether.client import AsyncClient, HistoryStep, NotFoundError, Run
 from tether.client.async_client import NO_VALUE
 from tether.core.errors import ConfigurationError
 from tether.core.lifecycle import RunStatus
@@ -42,20 +43,35 @@ def record(run: Run) -> RunRecord:
         error=run.error,
         escalation=run.escalation,
         parent_run_id=run.parent_run_id,
-        parent_step=run.raw.get("parent_step"),
+        parent_step=_whole(run.raw.get("parent_step"), None),
+        idempotency_key=_text(run.raw.get("idempotency_key")),
+        input_hash=_text(run.raw.get("input_hash")),
+        owner=_text(run.raw.get("owner")),
+        lease_token=_whole(run.raw.get("lease_token")),
+        lease_expires_at=_time(run.raw.get("lease_expires_at")),
         created_at=run.created_at,
         updated_at=run.updated_at,
+        event_seq=_whole(run.raw.get("event_seq")),
         metadata=run.metadata,
         thread_id=run.thread_id,
         queue=run.queue,
         priority=run.priority,
         tenant=run.tenant,
-        event_seq=_whole(run.raw.get("event_seq")),
+        available_at=_time(run.raw.get("available_at")),
     )
 
 
-def _whole(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+def _whole(value: Any, default: Any = 0) -> Any:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _time(value: Any) -> float:
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    return float(value) if ok else 0.0
 
 
 def step_info(s: HistoryStep) -> StepInfo:
@@ -92,6 +108,40 @@ def usage_of(run: Run) -> RunUsage | None:
         output_tokens=int(u.get("output_tokens") or 0),
         cost=float(u.get("cost") or 0.0),
     )
+
+
+def _no_route(exc: NotFoundError) -> bool:
+    """A 404 of a route the server lacks (one older than ``/v1/runs/{id}/transitions``)."""
+    return str(exc.problem.get("type") or "").endswith("/not-found")
+
+
+async def _transitions_from_events(c: AsyncClient, run_id: str) -> list[Transition]:
+    """A run's lifecycle read from its lifecycle events, from a server without the
+    transitions route: no actor (the events do not carry one)."""
+    moves = [
+        ev
+        async for ev in c.events(run_id, follow=False)
+        if ev.kind == "lifecycle" and ev.data.get("to")
+    ]
+    return [  # numbered 1, 2... as the store numbers them, not by event seq
+        Transition(
+            run_id,
+            n,
+            RunStatus(ev.data["from"]) if ev.data.get("from") else None,
+            RunStatus(str(ev.data.get("to"))),
+            ev.created_at,
+            str(ev.data.get("actor") or ""),
+            str(ev.data.get("reason") or ""),
+        )
+        for n, ev in enumerate(moves, 1)
+    ]
+
+
+async def server_version(settings: cmd.Settings) -> str | None:
+    """The tether version the server of ``settings`` runs (None: it does not report one)."""
+    assert settings.server is not None
+    async with AsyncClient(settings.server, settings.api_key) as client:
+        return await client.server_version()
 
 
 class ServerBackend:
@@ -139,23 +189,23 @@ class ServerBackend:
                     more = True
                     break
                 steps.append(step_info(s))
-            moves = [
-                ev
-                async for ev in c.events(run_id, follow=False)
-                if ev.kind == "lifecycle" and ev.data.get("to")
-            ]
-            transitions = [  # numbered 1, 2... as the store numbers them, not by event seq
-                Transition(
-                    run_id,
-                    n,
-                    RunStatus(ev.data["from"]) if ev.data.get("from") else None,
-                    RunStatus(str(ev.data.get("to"))),
-                    ev.created_at,
-                    str(ev.data.get("actor") or ""),
-                    str(ev.data.get("reason") or ""),
-                )
-                for n, ev in enumerate(moves, 1)
-            ]
+            try:
+                transitions = [
+                    Transition(
+                        run_id,
+                        t.seq,
+                        RunStatus(str(t.src)) if t.src else None,
+                        RunStatus(str(t.dst)),
+                        t.created_at,
+                        t.actor,
+                        t.reason,
+                    )
+                    async for t in c.transitions(run_id)
+                ]
+            except NotFoundError as exc:
+                if not _no_route(exc):
+                    raise
+                transitions = await _transitions_from_events(c, run_id)
             nxt = steps[-1].step if more and steps else None
             return cmd.HistoryView(record(run), steps, transitions, nxt)
 

@@ -27,6 +27,7 @@ from tether.client.models import (
     Run,
     RunUpgrade,
     StateAt,
+    Transition,
     WorkflowInfo,
 )
 from tether.client.sync_client import Client
@@ -46,5 +47,6 @@ __all__ = [
     "ServerError",
     "ServerUnavailableError",
     "StateAt",
+    "Transition",
     "WorkflowInfo",
 ]

@@ -39,6 +39,7 @@ from tether.client.models import (
     Run,
     RunUpgrade,
     StateAt,
+    Transition,
     WorkflowInfo,
 )
 from tether.core.backoff import Backoff
@@ -332,6 +333,25 @@ class AsyncClient:
             if cursor is None or not page.items:
                 return
 
+    async def transitions_page(
+        self, run_id: str, *, limit: int | None = None, cursor: str | None = None
+    ) -> Page:
+        path = f"/v1/runs/{_id(run_id, 'run_id')}/transitions"
+        data = await self.http.call("GET", path, params={"limit": limit, "cursor": cursor})
+        return _page(data, Transition.from_json)
+
+    async def transitions(self, run_id: str) -> AsyncIterator[Transition]:
+        """The run's changes of status, oldest first, each with who made it (``actor``) and
+        why: its lifecycle as ``tether runs history`` shows it."""
+        cursor: str | None = None
+        while True:
+            page = await self.transitions_page(run_id, cursor=cursor)
+            for item in page.items:
+                yield item
+            cursor = page.next_cursor
+            if cursor is None or not page.items:
+                return
+
     async def state(self, run_id: str, step: int | None = None) -> StateAt:
         """The run's state after ``step`` (default: its last committed step)."""
         path = f"/v1/runs/{_id(run_id, 'run_id')}/state"
@@ -461,6 +481,13 @@ class AsyncClient:
     async def workflows(self) -> list[WorkflowInfo]:
         """The workflows the server runs, with their graphs."""
         return _page(await self.http.call("GET", "/v1/workflows"), WorkflowInfo.from_json).items
+
+    async def server_version(self) -> str | None:
+        """The tether version the server runs (from ``/healthz``); None from a server that
+        does not report one. Raises ``ServerUnavailableError`` when it does not answer."""
+        data = await self.http.call("GET", "/healthz")
+        version = data.get("version") if isinstance(data, Mapping) else None
+        return str(version) if version else None
 
     async def health(self) -> bool:
         """Whether the server answers ``/healthz`` (and ``/readyz``: its store is reachable)."""

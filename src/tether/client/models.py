@@ -19,6 +19,7 @@ __all__ = [
     "Page",
     "Run",
     "StateAt",
+    "Transition",
     "WorkflowInfo",
 ]
 
@@ -157,6 +158,33 @@ class HistoryStep:
             nodes=[str(n) for n in data.get("nodes") or []],
             created_at=_f(data.get("created_at")),
             writes=data.get("writes"),
+            raw=dict(data),
+        )
+
+
+@dataclass(slots=True)
+class Transition:
+    """One change of a run's status (``src`` None: the run was created), who made it
+    (``actor``: ``api:<key name>``, ``worker:<id>``...) and why."""
+
+    seq: int
+    src: RunStatus | str | None
+    dst: RunStatus | str
+    created_at: float = 0.0
+    actor: str = ""
+    reason: str = ""
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Transition:
+        src = data.get("src")
+        return cls(
+            seq=int(data.get("seq") or 0),
+            src=None if src is None else _status(src),
+            dst=_status(data.get("dst", "")),
+            created_at=_f(data.get("created_at")),
+            actor=str(data.get("actor") or ""),
+            reason=str(data.get("reason") or ""),
             raw=dict(data),
         )
 

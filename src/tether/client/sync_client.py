@@ -22,6 +22,7 @@ from tether.client.models import (
     Run,
     RunUpgrade,
     StateAt,
+    Transition,
     WorkflowInfo,
 )
 from tether.core.backoff import Backoff
@@ -162,6 +163,14 @@ class Client:
     def history(self, run_id: str) -> Iterator[HistoryStep]:
         return self._iterate(self.aio.history(run_id))
 
+    def transitions_page(
+        self, run_id: str, *, limit: int | None = None, cursor: str | None = None
+    ) -> Page:
+        return self._call(self.aio.transitions_page(run_id, limit=limit, cursor=cursor))
+
+    def transitions(self, run_id: str) -> Iterator[Transition]:
+        return self._iterate(self.aio.transitions(run_id))
+
     def state(self, run_id: str, step: int | None = None) -> StateAt:
         return self._call(self.aio.state(run_id, step))
 
@@ -214,6 +223,9 @@ class Client:
     # -- the server ---------------------------------------------------------------------------
     def workflows(self) -> list[WorkflowInfo]:
         return self._call(self.aio.workflows())
+
+    def server_version(self) -> str | None:
+        return self._call(self.aio.server_version())
 
     def health(self) -> bool:
         return self._call(self.aio.health())

@@ -1,5 +1,7 @@
 """Workflows (with their graphs, for display) and the probes: ``/healthz``, ``/readyz``."""
 
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as dist_version
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
@@ -11,6 +13,17 @@ from tether.server.problems import API_PROBLEMS, ApiProblem, problem, problem_re
 from tether.server.schemas import Health, WorkflowItem, WorkflowList, WorkflowName
 from tether.server.services import Services
 from tether.server.strict_query import known_query
+
+
+def _version() -> str:
+    """The installed tether's version, as ``tether version`` prints it."""
+    try:
+        return dist_version("tether")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+VERSION = _version()
 
 
 def router(services: Services) -> APIRouter:
@@ -39,8 +52,9 @@ def router(services: Services) -> APIRouter:
 
     @r.get("/healthz", response_model=Health, tags=["probes"])
     async def healthz() -> dict[str, Any]:
-        """The process is alive."""
-        return {"status": "ok", "detail": ""}
+        """The process is alive; ``version``: the tether version it runs (``tether version
+        --server URL`` shows it)."""
+        return {"status": "ok", "detail": "", "version": VERSION}
 
     @r.get(
         "/readyz",

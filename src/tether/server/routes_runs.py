@@ -24,6 +24,7 @@ from tether.server.schemas import (
     StateAtStep,
     StepPage,
     SubmitRun,
+    TransitionPage,
     UpgradeRun,
 )
 from tether.server.services import Services
@@ -40,6 +41,7 @@ RUN_LINKS = {
         ("CancelRun", "cancel_run"),
         ("ResumeRun", "resume_run"),
         ("RunHistory", "history"),
+        ("RunTransitions", "transitions"),
         ("RunState", "state"),
         ("ForkRun", "fork"),
         ("UpgradeRun", "upgrade_run"),
@@ -309,6 +311,41 @@ def router(services: Services) -> APIRouter:
         ]
         nxt = paging.encode("steps", steps[-1].step) if more and steps else None
         return {"items": items, "next_cursor": nxt}
+
+    @r.get(
+        "/{run_id}/transitions",
+        response_model=TransitionPage,
+        summary="The run's changes of status, oldest first, with who made each",
+    )
+    async def transitions(
+        run_id: RunId,
+        who: Annotated[Principal, Depends(read)],
+        limit: Limit = paging.DEFAULT_LIMIT,
+        cursor: Annotated[str | None, Query(max_length=1000)] = None,
+    ) -> dict[str, Any]:
+        """The run's lifecycle as the store records it (``tether runs history`` shows it):
+        each change of status, why, and its ``actor`` (the API key's name, the worker...).
+        Read with the ``read`` scope, for a run the key may read."""
+        await services.run_of(run_id, who)
+        after = paging.decode_int("transitions", cursor) if cursor else 0
+        moves = [t for t in await rt.store.list_transitions(run_id) if t.seq > after]
+        page = moves[:limit]
+        items = [
+            {
+                "seq": t.seq,
+                "src": t.src.value if t.src is not None else None,
+                "dst": t.dst.value,
+                "created_at": t.ts,
+                "actor": t.actor,
+                "reason": t.reason,
+            }
+            for t in page
+        ]
+        more = len(moves) > limit and page
+        return {
+            "items": items,
+            "next_cursor": paging.encode("transitions", page[-1].seq) if more else None,
+        }
 
     @r.get("/{run_id}/state", response_model=StateAtStep, summary="The state after a step")
     async def state(

@@ -132,6 +132,9 @@ class RunSummary(BaseModel):
         default=None, description="on GET /v1/runs/{run_id} and in the runs list (not on submit)"
     )
     parent_run_id: str | None = None
+    parent_step: int | None = Field(
+        default=None, description="a fork: the step of the parent it continues from"
+    )
     thread_id: str | None = None
     queue: str
     priority: int
@@ -140,6 +143,20 @@ class RunSummary(BaseModel):
     created_at: float
     updated_at: float
     current_nodes: list[str] = Field(default_factory=list)
+    idempotency_key: str | None = Field(
+        default=None, description="the key the run was submitted with (a tenant's as it sent it)"
+    )
+    input_hash: str | None = Field(
+        default=None, description="the hash of the input (a reused key with another input: 409)"
+    )
+    owner: str | None = Field(
+        default=None, description="the worker that holds the run's lease (None: no worker)"
+    )
+    lease_token: int = Field(default=0, description="the lease's fencing token, +1 per claim")
+    lease_expires_at: float = Field(default=0.0, description="when the lease runs out")
+    available_at: float = Field(
+        default=0.0, description="claimable from this time on (a delayed start or retry); 0: now"
+    )
 
 
 class Run(RunSummary):
@@ -182,6 +199,23 @@ class StepItem(BaseModel):
 
 class StepPage(BaseModel):
     items: list[StepItem]
+    next_cursor: str | None
+
+
+class TransitionItem(BaseModel):
+    seq: int = Field(description="1, 2... in the order the run changed status")
+    src: Status | None = Field(description="the status before (None: the run was created)")
+    dst: Status = Field(description="the status after")
+    created_at: float
+    actor: str = Field(
+        description="who made the change: api:<key name> (api:local without keys), "
+        "worker:<id>, cli:<user>..."
+    )
+    reason: str = ""
+
+
+class TransitionPage(BaseModel):
+    items: list[TransitionItem]
     next_cursor: str | None
 
 
@@ -281,3 +315,6 @@ class WorkflowList(BaseModel):
 class Health(BaseModel):
     status: str
     detail: str = ""
+    version: str | None = Field(
+        default=None, description="the tether version the server runs (on /healthz)"
+    )

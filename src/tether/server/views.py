@@ -41,6 +41,7 @@ def run_summary(run: RunRecord, current_nodes: list[str] | None = None) -> dict[
         "escalation": run.escalation,
         "usage": None,
         "parent_run_id": run.parent_run_id,
+        "parent_step": run.parent_step,
         "thread_id": run.thread_id,
         "queue": run.queue,
         "priority": run.priority,
@@ -49,7 +50,23 @@ def run_summary(run: RunRecord, current_nodes: list[str] | None = None) -> dict[
         "created_at": run.created_at,
         "updated_at": run.updated_at,
         "current_nodes": current_nodes or [],
+        "idempotency_key": sent_key(run),
+        "input_hash": run.input_hash,
+        "owner": run.owner,
+        "lease_token": run.lease_token,
+        "lease_expires_at": run.lease_expires_at,
+        "available_at": run.available_at,
     }
+
+
+def sent_key(run: RunRecord) -> str | None:
+    """The run's idempotency key as its submitter sent it: the server keeps a tenant's keys
+    apart by storing them as ``tenant:<tenant, escaped>:<key>`` (``routes_runs``)."""
+    key = run.idempotency_key
+    if key is None or run.tenant is None:
+        return key
+    prefix = f"tenant:{run.tenant.replace('%', '%25').replace(':', '%3A')}:"
+    return key[len(prefix) :] if key.startswith(prefix) else key
 
 
 def sums_usage(store: RunStore) -> bool:
