@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from datetime import UTC, datetime
 
 from tether.core.errors import InvalidInputError
 from tether.core.period import parse_duration, parse_when
@@ -47,6 +48,14 @@ def when(text: str) -> float:
     """A point in time as Unix seconds: a duration ago (``24h``, ``7d``), an ISO date or Unix
     seconds (``--since``, ``--older-than``)."""
     try:
-        return parse_when(text, time.time())
+        ts = parse_when(text, time.time())
     except InvalidInputError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+    try:  # a time no date can show ('999999999999d' ago, 1e18) is a mistake, not a bound
+        datetime.fromtimestamp(ts, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is out of range: give a time between the years 1 and 9999, "
+            "e.g. a duration ago (30d), an ISO date (2026-12-01) or Unix seconds"
+        ) from None
+    return ts

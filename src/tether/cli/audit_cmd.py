@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tether.cli import commands as cmd
-from tether.cli.argtypes import positive_int
+from tether.cli.argtypes import positive_int, when
 from tether.cli.render import Output
 from tether.store.audit import NO_TENANT, AuditRow
 
@@ -23,18 +23,6 @@ if TYPE_CHECKING:  # the governance plane loads when the command runs, not for e
 
 COMMANDS = ("audit",)
 EXIT_BROKEN = 1
-
-
-def _when(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value):  # 'nan' would match no record, silently
-        raise argparse.ArgumentTypeError(
-            f"expected a Unix timestamp in seconds (e.g. {time.time():.0f}), got {text!r}"
-        )
-    return value
 
 
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -48,7 +36,13 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     ls = asub.add_parser("list", parents=[common], help="audit records, oldest first")
     ls.add_argument("--tenant", default=None, metavar="T", help=tenant_help)
     ls.add_argument("--run", default=None, metavar="RUN_ID", help="only this run's records")
-    ls.add_argument("--since", type=_when, default=None, metavar="TS", help="written from then")
+    ls.add_argument(
+        "--since",
+        type=when,
+        default=None,
+        metavar="T",
+        help="written from T: a duration ago (24h, 7d), an ISO date or Unix seconds",
+    )
     ls.add_argument(
         "--limit", type=positive_int, default=100, metavar="N", help="at most N records"
     )

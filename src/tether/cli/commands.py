@@ -10,9 +10,10 @@ import os
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tether.cli.store_check import check_store_url
+from tether.cli.store_check import sqlite_path as sqlite_path  # serve, keys, migrate use it
 from tether.core.errors import ConfigurationError, InvalidInputError, TetherError
 from tether.core.lifecycle import RunStatus
 from tether.core.refs import load_ref
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
 from tether.store.url import open_store
 
 DEFAULT_STORE = "sqlite:///.tether/tether.db"
-_SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 _APP_HINT = "pass the workflow with --app module:attr or path/to/file.py:attr (or TETHER_APP)"
 
 
@@ -121,29 +121,9 @@ def parse_statuses(values: Sequence[str]) -> list[RunStatus]:
 
 
 # -- opening the store, the app and the runtime ------------------------------------------------
-def sqlite_path(url: str) -> str | None:
-    """The file a SQLite store URL names (None for in-memory or non-SQLite URLs)."""
-    url = url.strip()
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return url if url.lower().endswith(_SQLITE_SUFFIXES) else None
-    if scheme.lower() != "sqlite":
-        return None
-    path = rest.partition("?")[0]
-    if path in ("", "/", "/:memory:") or not path.startswith("/"):
-        return None
-    return path[1:]
-
-
 def open_cli_store(settings: Settings) -> RunStore:
     """The store, refusing to create a fresh SQLite file: every command reads existing runs."""
-    path = sqlite_path(settings.store_url)
-    if path is not None and not path.startswith("file:") and not Path(path).exists():
-        origin = "" if settings.store_origin == "--store" else f" ({settings.store_origin})"
-        raise ConfigurationError(
-            f"no tether store at {path!r}{origin}; pass --store URL or set TETHER_STORE "
-            "to the store your runs use"
-        )
+    check_store_url(settings.store_url, settings.store_origin)
     try:
         return open_store(settings.store_url)
     except TetherError:
