@@ -24,6 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tether.cli.commands import CancelView, ForkView, HistoryView, ResumeView, RunView
+from tether.cli.fit_table import Column, fitted_table
 from tether.cli.render_usage import latency_text, usage_json, usage_text
 from tether.core.lifecycle import RunStatus
 from tether.graph.results import StepInfo
@@ -165,26 +166,19 @@ class Output:
         if not runs:
             self.err.print(Text("no runs match", style="dim"))
             return
-        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-        table.add_column("RUN ID", no_wrap=True)
-        table.add_column("WORKFLOW")
-        table.add_column("STATUS", no_wrap=True)
-        table.add_column("STEP", justify="right")
-        table.add_column("CREATED", no_wrap=True)
-        table.add_column("UPDATED", no_wrap=True)
-        table.add_column("PARENT", no_wrap=True)
-        for r in runs:
-            parent = Text(r.parent_run_id or "-", style="" if r.parent_run_id else "dim")
-            table.add_row(
-                Text(r.run_id),
-                Text(r.workflow),
-                status_text(r.status),
-                str(r.step),
-                fmt_time(r.created_at),
-                fmt_time(r.updated_at),
-                parent,
-            )
-        self.print(table)
+        parents = [
+            Text(r.parent_run_id or "-", style="" if r.parent_run_id else "dim") for r in runs
+        ]
+        columns = [
+            Column("RUN ID", [Text(r.run_id) for r in runs]),
+            Column("WORKFLOW", [Text(r.workflow) for r in runs], drop=5),
+            Column("STATUS", [status_text(r.status) for r in runs]),
+            Column("STEP", [str(r.step) for r in runs], drop=3, options={"justify": "right"}),
+            Column("CREATED", [fmt_time(r.created_at) for r in runs], drop=4),
+            Column("UPDATED", [fmt_time(r.updated_at) for r in runs], drop=2),
+            Column("PARENT", parents, drop=1),
+        ]
+        self.print(fitted_table(columns, self.out.width))
 
     # -- runs show --------------------------------------------------------------------------
     def run(self, view: RunView) -> None:
