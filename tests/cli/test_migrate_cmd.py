@@ -34,7 +34,7 @@ def test_an_older_store_gets_only_what_it_lacks(tmp_path: Path) -> None:
     assert run_cli("migrate", store=url).rc == 0
     with sqlite3.connect(db) as conn:  # as a tether one version older left it
         conn.execute("DELETE FROM tether_schema_version WHERE version = ?", (LATEST_VERSION,))
-        conn.execute("ALTER TABLE tether_schedules DROP COLUMN timezone")  # what v20 adds
+        conn.execute("ALTER TABLE tether_node_writes DROP COLUMN events")  # what v21 adds
     plan = run_cli("migrate", "--dry-run", store=url)
     assert plan.rc == 0, plan.err
     assert f"would migrate v{LATEST_VERSION - 1} → v{LATEST_VERSION}" in plan.out
@@ -47,8 +47,8 @@ def test_an_older_store_gets_only_what_it_lacks(tmp_path: Path) -> None:
     assert (done["from"], done["to"]) == (LATEST_VERSION - 1, LATEST_VERSION)
     assert [v["version"] for v in done["versions"]] == [LATEST_VERSION]
     with sqlite3.connect(db) as conn:
-        columns = {r[1] for r in conn.execute("PRAGMA table_info(tether_schedules)")}
-    assert "timezone" in columns
+        columns = {r[1] for r in conn.execute("PRAGMA table_info(tether_node_writes)")}
+    assert "events" in columns
 
 
 def test_a_newer_schema_and_a_memory_store_are_refused(tmp_path: Path) -> None:
