@@ -1,5 +1,6 @@
 """On a narrow terminal ``tether runs list`` leaves columns out instead of cutting them: the
-run ids stay whole (they are what a user copies) and every row still shows its status."""
+run ids stay whole (they are what a user copies) and every row still shows its status; and
+NO_COLOR, like --no-color, leaves out every escape code."""
 
 from __future__ import annotations
 
@@ -37,3 +38,14 @@ def test_the_most_useful_columns_that_fit_are_kept() -> None:
     headers = [c.header for c in fitted_table(cols, 22).columns]
     assert headers == ["ID", "N", "S"]  # WIDE does not fit; N, less useful, does
     assert [c.header for c in fitted_table(cols, 200).columns] == ["ID", "WIDE", "N", "S"]
+
+
+def test_no_color_env_prints_no_escape_codes_like_the_flag(cli: Cli, store: Populated) -> None:
+    env = {"FORCE_COLOR": "1", "NO_COLOR": "1"}
+    plain = cli("runs", "list", env=env)
+    assert plain.rc == 0 and store.escalated in plain.out
+    assert "\x1b[" not in plain.out  # not even bold headers
+    usage = cli("runs", "list", "--limit", "0", env=env)
+    assert usage.rc == 2 and "\x1b[" not in usage.err
+    err = cli("runs", "show", "nope", env=env)
+    assert err.rc == 2 and "\x1b[" not in err.err

@@ -96,6 +96,8 @@ class Output:
 
     def __init__(self, *, json_mode: bool = False, color: bool = True) -> None:
         self.json_mode = json_mode
+        # NO_COLOR (https://no-color.org) is --no-color: rich alone keeps bold and dim for it
+        color = color and not os.environ.get("NO_COLOR")
         width = None
         if not sys.stdout.isatty() and not os.environ.get("COLUMNS"):
             width = _WIDE
