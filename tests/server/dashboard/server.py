@@ -63,27 +63,39 @@ class Served:
             time.sleep(0.05)
 
 
-async def _prepare(store_url: str, key_pem_pub: Any, with_api_key: bool) -> str | None:
+async def _prepare(
+    store_url: str, key_pem_pub: Any, with_api_key: bool, scopes: tuple[str, ...]
+) -> str | None:
     async with Runtime(store_url) as rt:
         await Approvals(rt).register_approver("alice", "finance", key_pem_pub)
         if not with_api_key:
             return None
-        _, key = await create_key(rt.store, "acme", ["read", "submit", "approve"], "dashboard")
+        _, key = await create_key(rt.store, "acme", list(scopes), "dashboard")
         return key
 
 
+APP = "tests.server.dashboard.app:app"
+
+
 def start(
-    folder: Path, *, with_api_key: bool = False, events: int = 100, root_path: str = ""
+    folder: Path,
+    *,
+    with_api_key: bool = False,
+    events: int = 100,
+    root_path: str = "",
+    app: str = APP,
+    scopes: tuple[str, ...] = ("read", "submit", "approve"),
 ) -> Served:
-    """Start the server (``root_path``: behind a proxy that mounts it there and strips it);
-    stop it with ``stop(served)``."""
+    """Start the server (``root_path``: behind a proxy that mounts it there and strips it;
+    ``app``: the ``module:factory`` it serves; ``scopes``: the API key's); stop it with
+    ``stop(served)``."""
     store_url = f"sqlite:///{folder / 'dashboard.db'}"
     key = generate_key()
     key_file = folder / "alice.pem"
     key_file.write_bytes(private_pem(key))
     # a thread of its own: Playwright's sync API keeps an event loop in the test's thread
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        api_key = pool.submit(asyncio.run, _prepare(store_url, key, with_api_key)).result()
+        api_key = pool.submit(asyncio.run, _prepare(store_url, key, with_api_key, scopes)).result()
     env = {
         **os.environ,
         "TETHER_DASHBOARD_STORE": store_url,
@@ -92,7 +104,7 @@ def start(
             [str(ROOT), str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]
         ),
     }
-    cmd = [sys.executable, "-m", "uvicorn", "--factory", "tests.server.dashboard.app:app"]
+    cmd = [sys.executable, "-m", "uvicorn", "--factory", app]
     cmd += ["--host", "127.0.0.1", "--port", "0", "--log-level", "info", "--no-access-log"]
     cmd += ["--root-path", root_path] if root_path else []
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)

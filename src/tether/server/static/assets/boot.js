@@ -11,7 +11,7 @@
 
   var key = store && store.getItem("tether.apiKey");
   var headers = { Accept: "application/json" };
-  if (key) headers.Authorization = "Bearer " + key;
+  if (key && /^[\x21-\x7e]+$/.test(key)) headers.Authorization = "Bearer " + key; // api.js isUsableKey
   var pre = (window.__prefetch = {});
   // the root path the dashboard is served under (root.js): requests go below it, and the
   // prefetched responses are filed under the app path api.js asks for

@@ -13,20 +13,39 @@ export class ApiError extends Error {
     this.problem = problem || {};
   }
 
-  /** The problem's message with its field errors, for a user to act on. */
+  /** The problem's message with its field errors, for a user to act on (an error's `loc` is
+   * "path.run_id" or ["path", "run_id"]; whatever else a proxy answers is shown as text). */
   get full() {
-    const errors = (this.problem.errors || []).map((e) => `• ${(e.loc || []).join(".")}: ${e.msg}`);
+    const list = Array.isArray(this.problem.errors) ? this.problem.errors : [];
+    const errors = list.map((e) => {
+      const loc = e && e.loc;
+      const where = Array.isArray(loc) ? loc.join(".") : loc ? String(loc) : "";
+      const msg = e && typeof e === "object" ? e.msg : e;
+      return `• ${where ? `${where}: ` : ""}${msg}`;
+    });
     return [this.message, ...errors].join("\n");
   }
 }
 
+/** Whether `key` can be sent as a Bearer token: printable ASCII, no space. A key pasted with a
+ * "…", a zero-width space or a line break cannot go in an HTTP header (fetch refuses the
+ * request before it leaves), so it is refused where it is entered. */
+export function isUsableKey(key) {
+  return /^[\x21-\x7e]+$/.test(key);
+}
+
+/** The saved key; one that cannot be sent counts as none, so the server's 401 asks again. */
 export function apiKey() {
+  let key = "";
   try {
-    return localStorage.getItem(KEY) || "";
+    key = localStorage.getItem(KEY) || "";
   } catch {
     return "";
   }
+  return isUsableKey(key) ? key : "";
 }
+
+export const KEY_HELP = "That is not an API key: it holds a space, a line break or a character that is not plain ASCII (a \u2026, a zero-width space); paste the key `tether keys create` printed.";
 
 export function setApiKey(key) {
   try {

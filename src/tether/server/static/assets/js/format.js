@@ -77,6 +77,19 @@ export function shortId(id) {
   return id && id.length > 18 ? `${id.slice(0, 8)}…${id.slice(-6)}` : id || "";
 }
 
+// Characters that change how the text around them is shown without showing themselves: bidi
+// embeddings, overrides, isolates and marks (U+202E shows "txt.exe" as "exe.txt" and turns
+// the rest of a line around), line and paragraph separators (U+2028 breaks a line that JSON
+// keeps whole), zero-width and other format characters, C1 controls. JSON.stringify leaves
+// them as they are.
+const HIDDEN = /[\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]/g;
+
+/** `text` with every character that would hide or reorder the text around it written as its
+ * \uXXXX escape: what a value shows is what it holds (a run's data, an approval's arguments). */
+export function visible(text) {
+  return text.replace(HIDDEN, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
 /** A one-line preview of any JSON value, cut at `max` characters. */
 export function preview(value, max = 160) {
   let text;
@@ -86,6 +99,6 @@ export function preview(value, max = 160) {
     text = String(value);
   }
   if (text === undefined) text = "";
-  text = text.replace(/\s+/g, " ");
+  text = visible(text).replace(/\s+/g, " ");
   return text.length > max ? text.slice(0, max - 1) + "…" : text;
 }

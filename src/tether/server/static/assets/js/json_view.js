@@ -1,6 +1,8 @@
 // Pretty JSON, collapsible: objects and lists fold (<details>, children built only when opened),
-// multi-line strings shown as lines, long lists cut with a "N more" line.
+// multi-line strings shown as lines, long lists cut with a "N more" line. Strings and keys
+// show bidi overrides, line separators and other invisible format characters as escapes.
 import { h } from "./dom.js";
+import { visible } from "./format.js";
 
 const MAX_ITEMS = 200;
 
@@ -33,7 +35,7 @@ function node(value, open, depth) {
     const shown = entries.slice(0, MAX_ITEMS);
     shown.forEach(([k, v], i) => {
       const comma = i < shown.length - 1 || entries.length > MAX_ITEMS ? "," : null;
-      items.append(h("span.ln", isList ? null : [h("span.k", JSON.stringify(k)), ": "], node(v, open, depth + 1), comma));
+      items.append(h("span.ln", isList ? null : [h("span.k", quote(k)), ": "], node(v, open, depth + 1), comma));
     });
     if (entries.length > MAX_ITEMS) items.append(h("span.ln.more", `… ${entries.length - MAX_ITEMS} more`));
     details.append(items, rb);
@@ -46,9 +48,14 @@ function node(value, open, depth) {
   return details;
 }
 
+/** A string as JSON writes it, with the characters that hide or reorder text escaped too. */
+function quote(s) {
+  return visible(JSON.stringify(s));
+}
+
 function str(s) {
-  if (!s.includes("\n")) return h("span.s", JSON.stringify(s));
+  if (!s.includes("\n")) return h("span.s", quote(s));
   // A multi-line string reads as its lines (quoted, with the escapes of each line).
-  const lines = s.split("\n").map((line) => JSON.stringify(line).slice(1, -1));
+  const lines = s.split("\n").map((line) => quote(line).slice(1, -1));
   return h("span.s", `"${lines.join("\n ")}"`);
 }

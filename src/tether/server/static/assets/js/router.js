@@ -43,6 +43,16 @@ export function setQuery(params) {
   history.replaceState(null, "", location.pathname + (s ? `?${s}` : ""));
 }
 
+/** A path segment as the text it encodes; a malformed escape ("/runs/%E0%A4%A", a link cut
+ * short) is kept as it is, so the page says that no such run exists instead of staying blank. */
+function decode(segment) {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
+
 function render() {
   if (current && current.cleanup) current.cleanup();
   current = null;
@@ -55,7 +65,7 @@ function render() {
       });
       root.replaceChildren();
       root.scrollTop = 0;
-      current = { cleanup: draw(root, ...m.slice(1).map(decodeURIComponent), new URLSearchParams(location.search)) };
+      current = { cleanup: draw(root, ...m.slice(1).map(decode), new URLSearchParams(location.search)) };
       return;
     }
   }

@@ -8,7 +8,8 @@ const POLL_MS = 1000;
  * followRuns({onChange(change), poll(): Promise<items>, onMode(mode)}) -> stop()
  * change: the run as the list shows it ({run_id, status, workflow, step, usage, created_at,
  * updated_at, ...}: a stream item is a GET /v1/runs item), merged over the row's run.
- * mode: "live" | "polling" | "offline" (the server does not answer).
+ * mode: "live" | "polling" | "offline" (the server does not answer) | "forbidden" (the API key
+ * may not read runs: nothing is asked again until the key changes).
  */
 export function followRuns({ onChange, poll, onMode = () => {} }) {
   let stopped = false;
@@ -21,7 +22,10 @@ export function followRuns({ onChange, poll, onMode = () => {} }) {
       if (change.run_id) onChange(change);
     },
     onState(state) {
-      if (state === "open") {
+      if (state === "forbidden") {
+        stopPolling();
+        onMode("forbidden");
+      } else if (state === "open") {
         failures = 0;
         stopPolling();
         onMode("live");
@@ -39,7 +43,13 @@ export function followRuns({ onChange, poll, onMode = () => {} }) {
       try {
         for (const run of await poll()) onChange(run);
         onMode("polling");
-      } catch {
+      } catch (err) {
+        if (err && err.status === 403) {
+          stream.close();
+          stopPolling();
+          onMode("forbidden");
+          return;
+        }
         onMode("offline"); // the server is unreachable: the next tick tries again
       }
       if (!stopped && timer) timer = setTimeout(tick, POLL_MS);

@@ -345,7 +345,13 @@ export function renderRunsPage(root, params) {
       indicator.hidden = false;
       indicator.classList.toggle("polling", mode === "polling");
       indicator.classList.toggle("offline", mode === "offline");
-      indicator.title = { live: "live (server-sent events)", polling: "live (polling every second)", offline: "the server does not answer; retrying" }[mode];
+      indicator.classList.toggle("forbidden", mode === "forbidden");
+      indicator.title = {
+        live: "live (server-sent events)",
+        polling: "live (polling every second)",
+        offline: "the server does not answer; retrying",
+        forbidden: "no live updates: this API key may not read runs",
+      }[mode];
     },
   });
   const clock = setInterval(() => {

@@ -6,7 +6,8 @@ import { rooted } from "./root.js";
 /**
  * openStream(url, {onEvent(ev), onState(state), lastId}) -> {close()}
  * ev = {id, event, data} with data parsed as JSON when it is JSON.
- * state: "open" | "retrying" | "ended" | "unsupported" (404/405: the server has no such stream).
+ * state: "open" | "retrying" | "ended" | "unsupported" (404/405: the server has no such stream)
+ * | "forbidden" (403: the key may not read it; asking again would be refused again).
  */
 export function openStream(url, { onEvent, onState = () => {}, lastId = null } = {}) {
   let closed = false;
@@ -24,6 +25,10 @@ export function openStream(url, { onEvent, onState = () => {}, lastId = null } =
         if (response.status === 401) {
           await needKey("");
           continue;
+        }
+        if (response.status === 403) {
+          onState("forbidden");
+          return;
         }
         if ([404, 405, 501].includes(response.status)) {
           onState("unsupported");

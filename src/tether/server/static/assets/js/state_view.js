@@ -4,7 +4,7 @@ import { api } from "./api.js";
 import { h, setChildren } from "./dom.js";
 import { jsonView } from "./json_view.js";
 import { diff } from "./diff.js";
-import { preview } from "./format.js";
+import { preview, visible } from "./format.js";
 
 /** stateView(run, {onFork(step)}) -> {el, diffEl, show(step, steps)} */
 export function stateView(run, { onFork = () => {} } = {}) {
@@ -44,7 +44,7 @@ export function stateView(run, { onFork = () => {} } = {}) {
               h(
                 `div.d-row.${c.op}`,
                 h("span", c.op === "add" ? "+" : c.op === "del" ? "−" : "~"),
-                h("span.path", c.path),
+                h("span.path", visible(c.path)),
                 h(
                   "span.val",
                   c.op === "chg" ? [h("span.old", preview(c.old, 400)), h("span.arrow", " → "), preview(c.new, 400)] : c.op === "add" ? preview(c.new, 800) : h("span.old", preview(c.old, 800)),
