@@ -303,7 +303,7 @@ async def test_a_child_started_under_the_earlier_id_form_is_continued(
     assert [r.run_id for r in await rt.list_runs()] == ["p1", "p1/1:sub:0"]
 
 
-@pytest.mark.parametrize("bad", ["", "order 1234", "a/b", "x" * 201, "é", 7])
+@pytest.mark.parametrize("bad", ["", ".", "..", "order 1234", "a/b", "x" * 201, "é", 7])
 async def test_a_run_id_the_http_api_cannot_reach_is_refused(rt: Runtime, bad: Any) -> None:
     """start(run_id=...) and fork(new_run_id=...) stored any string: a 5,000-character id, or
     one with a space or a slash, made a run no /v1/runs/{id} could reach."""

@@ -39,8 +39,11 @@ _RUN_ID = re.compile(f"[{ID_CHARS}]{{1,{MAX_ID}}}")
 
 def is_run_id(value: object) -> bool:
     """Whether ``value`` is written as the run ids tether makes (``ID_CHARS``, at most
-    ``MAX_ID`` characters): one path segment, ``/v1/runs/{id}`` reaches it as it is."""
-    return isinstance(value, str) and _RUN_ID.fullmatch(value) is not None
+    ``MAX_ID`` characters, not only dots): one path segment, ``/v1/runs/{id}`` reaches it as
+    it is (URLs fold a ``.`` or ``..`` segment away, even written ``%2e``)."""
+    return (
+        isinstance(value, str) and _RUN_ID.fullmatch(value) is not None and bool(value.strip("."))
+    )
 
 
 def child_run_id(parent: str, *parts: object) -> str:

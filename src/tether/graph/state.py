@@ -258,8 +258,8 @@ def check_run_id(name: str, value: Any) -> None:
     if value is not None and not is_run_id(value):
         raise InvalidInputError(
             f"{name}={_short(value) if isinstance(value, str) else repr(value)} is no run id: "
-            f"use 1-{MAX_ID} characters among letters, digits and '_', '.', ':', '@', '-' "
-            "(one URL path segment, so the HTTP API reaches the run)"
+            f"use 1-{MAX_ID} characters among letters, digits and '_', '.', ':', '@', '-', not "
+            "only dots (one URL path segment, so the HTTP API reaches the run)"
         )
 
 
