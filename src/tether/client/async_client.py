@@ -324,14 +324,8 @@ class AsyncClient:
 
     async def history(self, run_id: str) -> AsyncIterator[HistoryStep]:
         """The run's committed steps, oldest first, page after page."""
-        cursor: str | None = None
-        while True:
-            page = await self.history_page(run_id, cursor=cursor)
-            for item in page.items:
-                yield item
-            cursor = page.next_cursor
-            if cursor is None or not page.items:
-                return
+        async for step in _each(lambda cursor: self.history_page(run_id, cursor=cursor)):
+            yield step
 
     async def transitions_page(
         self, run_id: str, *, limit: int | None = None, cursor: str | None = None
@@ -343,14 +337,8 @@ class AsyncClient:
     async def transitions(self, run_id: str) -> AsyncIterator[Transition]:
         """The run's changes of status, oldest first, each with who made it (``actor``) and
         why: its lifecycle as ``tether runs history`` shows it."""
-        cursor: str | None = None
-        while True:
-            page = await self.transitions_page(run_id, cursor=cursor)
-            for item in page.items:
-                yield item
-            cursor = page.next_cursor
-            if cursor is None or not page.items:
-                return
+        async for tr in _each(lambda cursor: self.transitions_page(run_id, cursor=cursor)):
+            yield tr
 
     async def state(self, run_id: str, step: int | None = None) -> StateAt:
         """The run's state after ``step`` (default: its last committed step)."""
@@ -497,3 +485,16 @@ class AsyncClient:
         except (ServerError, ServerUnavailableError):
             return False
         return True
+
+
+async def _each(page_at: Callable[[str | None], Awaitable[Page]]) -> AsyncIterator[Any]:
+    """The items of every page ``page_at(cursor)`` answers, from the first on (a page without
+    items ends it too: a server repeating its cursor cannot loop the reader)."""
+    cursor: str | None = None
+    while True:
+        page = await page_at(cursor)
+        for item in page.items:
+            yield item
+        cursor = page.next_cursor
+        if cursor is None or not page.items:
+            return
