@@ -162,6 +162,16 @@ async def test_bad_thread_use_is_refused(rt: Runtime) -> None:
     assert len(await rt.list_runs(thread_id="t")) == 1  # nothing was stored for them
 
 
+@pytest.mark.parametrize("near", ["t ", " t", "t\n", "t\u200b", "t\x1b"])
+async def test_near_copy_of_a_thread_id_is_refused(rt: Runtime, near: str) -> None:
+    """A pasted id with a space or a newline would have started a second conversation."""
+    await rt.run(chat, {"messages": ["a"]}, thread_id="t")
+    with pytest.raises(InvalidInputError, match=r"spaces around it or a control character.*'t'"):
+        await rt.run(chat, {"messages": ["b"]}, thread_id=near)
+    assert len(await rt.list_runs()) == 1
+    await rt.run(chat, {"messages": ["b"]}, thread_id="my thread")  # spaces inside are fine
+
+
 def test_cli_lists_a_thread(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'runs.db'}"
 

@@ -36,6 +36,7 @@ however many other runs were started since.
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -79,11 +80,27 @@ class ThreadStart:
 
 
 def check_thread_id(thread_id: Any) -> str:
+    """A thread id names a conversation: ``"t1 "`` or ``"t1\\n"`` (a pasted id, a line read with
+    its newline) silently started a second conversation beside ``"t1"``, so ids with spaces
+    around them or control characters in them are refused rather than stored."""
     if not isinstance(thread_id, str) or not thread_id.strip() or len(thread_id) > 200:
         raise InvalidInputError(
             f"thread_id must be a non-empty string of at most 200 characters, got {thread_id!r}"
         )
+    if thread_id != thread_id.strip() or any(_is_control(ch) for ch in thread_id):
+        raise InvalidInputError(
+            f"thread_id {thread_id!r} has spaces around it or a control character in it: a "
+            f"near copy of another id would start a new conversation; use {_clean(thread_id)!r}"
+        )
     return thread_id
+
+
+def _is_control(ch: str) -> bool:
+    return unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp")
+
+
+def _clean(thread_id: str) -> str:
+    return "".join(ch for ch in thread_id if not _is_control(ch)).strip()
 
 
 async def thread_start(
