@@ -145,6 +145,28 @@ async def test_names_are_redacted_with_ner(key: str) -> None:
     assert prompt == "Please refund <PERSON_1>, she wrote from <IP_ADDRESS_1>."
 
 
+async def test_a_message_name_is_redacted(key: str) -> None:
+    """``Message(name=...)`` reaches the provider (OpenAI's ``name``, the local model's prompt):
+    an address there was sent as written."""
+    model = ScriptedModel(["Noted."])
+
+    async def agent(state: S, ctx: RunContext) -> dict[str, Any]:
+        ask = Message(role="user", content="Where is my order?", name="ada@example.com")
+        said = await model.chat([ask, Message.tool("c1", "shipped", name="track_order")])
+        return {"reply": said.text}
+
+    g = Graph(S, name="named")
+    g.add_node("agent", agent)
+    g.add_edge(START, "agent").add_edge("agent", END)
+    guard = PiiGuard(key=key, detector=PiiDetector(ner=False))
+    async with Runtime(MemoryStore()) as rt:
+        res = await rt.run(g.compile(governance=Governance(parts=[guard])), {})
+    assert res.status is RunStatus.COMPLETED
+    sent = model.requests[0].messages
+    assert [m.name for m in sent] == ["EMAIL_ADDRESS_1", "track_order"]
+    assert "ada@example.com" not in model.requests[0].model_dump_json()
+
+
 async def test_keys_of_nested_arguments_are_redacted_and_restored(key: str) -> None:
     """Personal data in a mapping's key (tool arguments keyed by address) never reaches the
     model, and a trusted egress tool gets the key back as written."""

@@ -111,6 +111,10 @@ class PiiGuard(GovernancePart):
             update: dict[str, Any] = {}
             if m.content:
                 update["content"] = await text(m.content)
+            if m.name:  # a participant's name goes to the provider too (and into local prompts)
+                name = await text(m.name)
+                if name != m.name:  # providers refuse '<' and '>' in names: the bare token
+                    update["name"] = name.replace("<", "").replace(">", "")
             if m.tool_calls:
                 calls = []
                 for tc in m.tool_calls:
