@@ -190,6 +190,16 @@ def test_unstorable_names_lone_surrogates_and_huge_integers_that_dumps_refuses()
     assert serde.unstorable(["naïve", "日本語", "😀", 2**64 - 1, -(2**63)]) is None
 
 
+def test_unstorable_names_bytes_that_would_come_back_changed() -> None:
+    """``dumps`` writes bytes as text: binary bytes came back from the store with U+FFFD in
+    place of what did not decode (a PNG's header, a pickle) while the live value looked fine."""
+    png = b"\x89PNG\r\n\x1a\n\x00\x00"
+    assert serde.loads(serde.dumps(png)) != png.decode("latin-1")  # what it would have kept
+    assert serde.unstorable(png) == ("", serde.NOT_UTF8)
+    assert serde.unstorable({"files": [b"ok", png]}) == ("['files'][1]", serde.NOT_UTF8)
+    assert serde.unstorable([b"plain", "caf\xc3\xa9".encode("latin-1"), b""]) is None
+
+
 class _Priced(BaseModel):
     price: decimal.Decimal
     where: pathlib.Path
@@ -219,7 +229,7 @@ class _Float(float):
 # what dumps writes: natively, through pydantic's JSON mode, or by serde's own default
 _WRITTEN = [
     _Flavour.SWEET, [1], collections.OrderedDict(a=1), frozenset([1]), {1: "int key"},
-    {_Flavour.SWEET: 1}, {None: 1}, dt.datetime(2026, 1, 1), uuid.uuid4(), b"\xff",
+    {_Flavour.SWEET: 1}, {None: 1}, dt.datetime(2026, 1, 1), uuid.uuid4(), b"caf\xc3\xa9",
     _Priced(price=decimal.Decimal("1.5"), where=pathlib.Path("/x")), _Holder(1), {"k": {2, 1}},
 ]  # fmt: skip
 # what dumps refuses: each an object that is not JSON-like, at the path given

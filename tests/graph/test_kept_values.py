@@ -141,6 +141,33 @@ async def test_a_state_write_of_an_object_json_cannot_hold_is_the_nodes_invalid_
     assert "out['price']" in err["message"] and "Decimal" in err["message"]
 
 
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
+"""Binary bytes: kept as text they would come back with U+FFFD in place of what did not decode."""
+
+
+async def test_binary_bytes_are_refused_where_they_would_come_back_changed(
+    any_rt: Runtime,
+) -> None:
+    """Before: a node's write, the run's input or a resume value of binary bytes was taken;
+    on SQLite and PostgreSQL the state read back held 'PNG\ufffd...' instead, the live value
+    fine until the run was resumed, recovered or read."""
+    wf = _graph("kept_png", lambda s: {"out": PNG}).compile()
+    err = await _failed_with(any_rt, wf, {"kind": "x"}, InvalidUpdateError.__name__)
+    assert "bytes that are not UTF-8 text" in err["message"] and "base64" in err["message"]
+    with pytest.raises(InvalidInputError, match=r"'out'=.*bytes that are not UTF-8 text"):
+        await any_rt.run(wf, {"out": [PNG]})
+
+    def ask(s: Box) -> dict[str, Any]:
+        return {"out": interrupt({"question": "the file?"})}
+
+    asked = await any_rt.run(_graph("kept_png_ask", ask).compile(), {"kind": "x"})
+    with pytest.raises(InvalidInputError, match=r"value=.*bytes that are not UTF-8 text"):
+        await any_rt.resume(asked.run_id, PNG)
+    done = await any_rt.resume(asked.run_id, b"plain text")  # bytes that decode: kept as text
+    assert done.status is RunStatus.COMPLETED and done.state["out"] in (b"plain text", "plain text")
+    assert (await any_rt.get_state(asked.run_id))["out"] == "plain text"
+
+
 # -- what a run records about itself: always recorded ------------------------------------------
 async def test_an_error_quoting_undecodable_text_keeps_its_own_type_and_message(
     any_rt: Runtime,

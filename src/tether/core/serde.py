@@ -71,6 +71,9 @@ def fingerprint(obj: Any) -> str:
 NONFINITE = "a NaN or infinity"
 SURROGATE = "a string that is not valid UTF-8 (a lone surrogate)"
 HUGE_INT = "an integer beyond 64 bits"
+NOT_UTF8 = "bytes that are not UTF-8 text"
+"""``dumps`` writes bytes as text: bytes that do not decode (an image, a zip, a pickle) would
+come back from the store with U+FFFD in place of what did not, so they are refused instead."""
 MAX_DEPTH = 200
 """Lists and objects nested in a value tether keeps: at most this deep. Its stored forms (a
 checkpoint, an event, a history entry) wrap it in a few levels more, and ``dumps`` (orjson)
@@ -86,7 +89,8 @@ def unstorable(obj: Any) -> tuple[str, str] | None:
     the path ``""`` for the value itself and ``"['scores'][2]"`` inside it; None when there is
     none. What: ``NONFINITE`` (JSON has no NaN or infinity: ``dumps`` would write ``null``),
     ``SURROGATE`` (a string holding a lone surrogate, as bytes decoded with
-    ``errors="surrogateescape"`` give; ``dumps`` refuses it), ``HUGE_INT`` (beyond what
+    ``errors="surrogateescape"`` give; ``dumps`` refuses it), ``NOT_UTF8`` (bytes ``dumps``
+    could only write with their undecodable parts replaced), ``HUGE_INT`` (beyond what
     ``dumps`` writes), ``TOO_DEEP`` (lists and objects nested over ``MAX_DEPTH`` levels; the
     path is then ``""``), or ``"an object of type Decimal (not JSON-like)"`` (ending in
     ``UNSUPPORTED``: an object ``dumps`` refuses, such as a ``Decimal``, a ``deque``, a
@@ -160,7 +164,8 @@ def _unstorable(obj: Any, depth: int) -> tuple[str, str] | None:
 
 
 _NATIVE = (datetime.date, datetime.time, uuid.UUID, bytes)
-"""Objects ``dumps`` writes as text (``bytes`` decoded, invalid UTF-8 replaced)."""
+"""Objects ``dumps`` writes as text (``bytes`` decoded, invalid UTF-8 replaced: ``unstorable``
+reports such bytes as ``NOT_UTF8``)."""
 _KEYS = (str, int, float, bool, type(None), datetime.date, datetime.time, uuid.UUID, enum.Enum)
 """What a dict key may be (orjson's ``OPT_NON_STR_KEYS``)."""
 
@@ -185,9 +190,19 @@ def _unstorable_object(obj: Any, depth: int) -> tuple[str, str] | None:
         return _unstorable(tolist(), depth + 1)
     if isinstance(obj, enum.Enum):
         return _unstorable(obj.value, depth + 1)
+    if isinstance(obj, bytes):
+        return None if obj.isascii() or _decodes(obj) else ("", NOT_UTF8)
     if isinstance(obj, _NATIVE):
         return None
     return _unsupported(obj)
+
+
+def _decodes(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def is_unsupported(what: str) -> bool:

@@ -211,6 +211,8 @@ _STORABLE = {
     serde.SURROGATE: "decode bytes with errors='replace' (or keep them as base64), not "
     "'surrogateescape'",
     serde.HUGE_INT: "write it as a string, or as a float if precision may go",
+    serde.NOT_UTF8: "keep binary data as base64 text (base64.b64encode(data).decode()), or "
+    "store it elsewhere and keep a reference to it",
     serde.TOO_DEEP: "flatten it, or keep the deep part as a JSON string",
 }
 """How to write what ``serde.unstorable`` found instead."""
