@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.client.conftest import LiveServer
-from tether import RunStatus
+from tether import InvalidInputError, RunStatus
 from tether.client import AsyncClient, Client, Run
 
 
@@ -25,6 +25,18 @@ def test_submit_wait_get(server: LiveServer) -> None:
         assert got.metadata["by"] == "test"
         assert got.status is RunStatus.COMPLETED
         assert c.health()
+
+
+def test_wait_with_no_time_left_looks_once(server: LiveServer) -> None:
+    """``wait(timeout=0)`` answered TimeoutError for a run that had finished long before (the
+    wait was cut before it first looked); a negative or NaN timeout is a caller's mistake."""
+    with Client(server.url) as c:
+        run = c.submit("echo", {"text": "hi"})
+        assert c.wait(run.run_id, timeout=120).status is RunStatus.COMPLETED
+        assert c.wait(run.run_id, timeout=0).status is RunStatus.COMPLETED
+        for bad in (-1, float("nan"), True):
+            with pytest.raises(InvalidInputError, match="wait timeout must be a finite number"):
+                c.wait(run.run_id, timeout=bad)
 
 
 def test_run_is_submit_then_wait(server: LiveServer) -> None:

@@ -33,3 +33,16 @@ async def test_a_status_filter_takes_one_status_or_several(any_rt: Runtime) -> N
     for bad in ("DONE", "E", 5, ["COMPLETED", "nope"]):
         with pytest.raises(InvalidInputError, match="status must be a run status or a list"):
             await any_rt.list_runs(status=bad)
+
+
+async def test_wait_with_no_time_left_looks_once(any_rt: Runtime) -> None:
+    """``wait(timeout=0)`` raised TimeoutError for a run settled long before (asyncio cut the
+    wait before it first looked); ``timeout=-1`` did the same and NaN was taken."""
+    done = await any_rt.run(_one_step(), {})
+    assert (await any_rt.wait(done.run_id, timeout=0)).status is RunStatus.COMPLETED
+    handle = await any_rt.submit(_one_step(), {})  # no worker runs it here (recover=False)
+    with pytest.raises(TimeoutError, match="has not settled yet"):
+        await any_rt.wait(handle.run_id, timeout=0)
+    for bad in (-1, float("nan"), float("inf"), True, "1"):
+        with pytest.raises(InvalidInputError, match="wait timeout must be a finite number"):
+            await any_rt.wait(done.run_id, timeout=bad)

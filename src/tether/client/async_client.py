@@ -218,6 +218,13 @@ class AsyncClient:
         (a restart, a deploy: the run goes on without it) for up to ``outage`` seconds in a
         row; longer, and ``ServerUnavailableError`` (at once for a server never reached)."""
         check_number("outage (seconds)", outage, error=InvalidInputError)
+        if timeout is not None:
+            check_number("wait timeout", timeout, unit=" of seconds", error=InvalidInputError)
+            if timeout <= 0:  # a look, not a wait: asyncio.wait_for(0) times out a settled run
+                run = await self.get(run_id)
+                if run.settled:
+                    return run
+                raise TimeoutError(f"run {run_id} has not settled yet (wait timeout=0)")
         return await asyncio.wait_for(self._wait(run_id, outage), timeout)
 
     async def _wait(self, run_id: str, outage: float) -> Run:

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from tether.core.errors import ConfigurationError, InvalidInputError, LeaseLostError
+from tether.core.finite import check_number
 from tether.core.lifecycle import FINISHED, PARKED, RunStatus
 from tether.graph import requeue
 from tether.graph.builder import Workflow
@@ -52,8 +53,25 @@ class RunReads:
         meanwhile (another worker took it over): unless the run has already settled (then its
         result is returned), it goes on elsewhere. A new ``wait()`` follows it from the store
         until it settles, wherever it runs."""
+        if timeout is not None:
+            check_number("wait timeout", timeout, unit=" of seconds", error=InvalidInputError)
         await self._ensure_open()
+        if timeout is not None and timeout <= 0:  # a look, not a wait: asyncio.wait_for(0)
+            return await self._settled_now(run_id)  # would time out a run settled long ago
         return await asyncio.wait_for(self._wait(run_id), timeout)
+
+    async def _settled_now(self, run_id: str) -> RunResult:
+        """``wait(timeout=0)``: the run's result when it has settled, else TimeoutError."""
+        task = self._tasks.get(run_id)
+        if task is not None and task.done() and not task.cancelled():
+            res = task.result()
+            if res is not None:
+                return res
+        if task is None or task.done():
+            rec = await self.store.get_run(run_id)
+            if rec.status in _SETTLED and run_id not in self._tasks:
+                return await self._result(rec)
+        raise TimeoutError(f"run {run_id} has not settled yet (wait timeout=0)")
 
     async def _wait(self, run_id: str) -> RunResult:
         delay = 0.005
