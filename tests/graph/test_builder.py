@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 from typing import Annotated, Any, TypedDict
 
 import pytest
@@ -400,8 +401,26 @@ async def test_non_dict_update(rt: Runtime) -> None:
         rt,
         writes(["n", 1]),
         InvalidUpdateError,
-        "node 'a' is a list; a node must return a dict of state updates, a Command, or None",
+        "node 'a' returned a list; a node must return a dict of state updates, a Command, or None",
     )
+
+
+async def test_a_sync_node_returning_a_coroutine_is_told_to_await(rt: Runtime) -> None:
+    """A plain function that calls an async one without awaiting it returns a coroutine."""
+
+    async def fetch() -> dict[str, int]:
+        return {"n": 1}
+
+    g = Graph(S, name="unawaited")
+    g.add_node("a", lambda s: fetch()).add_edge(START, "a")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # "coroutine ... was never awaited"
+        await failed_with(
+            rt,
+            g.compile(),
+            InvalidUpdateError,
+            "node 'a' returned a coroutine (an async function called without await?)",
+        )
 
 
 async def test_append_field_accepts_one_item_or_a_list(rt: Runtime) -> None:

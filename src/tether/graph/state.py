@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import inspect
 from collections.abc import Mapping
 from typing import Any
 
@@ -112,8 +113,10 @@ class StateSchema:
         """
         who = source or f"node {node!r}"
         if not isinstance(update, dict):
+            what = f"{who} is a" if source else f"{who} returned a"
+            hint = " (an async function called without await?)" if _awaitable(update) else ""
             raise InvalidUpdateError(
-                f"{who} is a {type(update).__name__}; a node must return a dict "
+                f"{what} {type(update).__name__}{hint}; a node must return a dict "
                 "of state updates, a Command, or None"
             )
         fields = self.fields
@@ -190,6 +193,10 @@ class StateSchema:
                     state[key] = value
                 else:
                     state[key] = reducer.fn(state.get(key), value)
+
+
+def _awaitable(value: Any) -> bool:
+    return inspect.isawaitable(value)
 
 
 def reducers_from_names(names: Mapping[str, str]) -> StateSchema:
