@@ -62,12 +62,35 @@ def test_samples_that_make_no_sense_are_skipped() -> None:
 
 def test_it_is_measured_again_once_the_interval_passed() -> None:
     mono = [0.0]
-    clock = ServerClock(local=lambda: 0.0, monotonic=lambda: mono[0])
+    clock = ServerClock(local=lambda: mono[0], monotonic=lambda: mono[0])
     clock.align([(0.0, 1.0, 0.0)])
     mono[0] += REALIGN_EVERY - 1
     assert not clock.due()
     mono[0] += 1
     assert clock.due()
+
+
+def test_between_measurements_time_is_counted_on_the_monotonic_clock() -> None:
+    """The local wall clock stepping (an hour ahead, then back) leaves the server's time as it
+    was and makes a measurement due at once; a measurement that fails holds the next one off
+    for the interval, step or no step (an outage is not measured before every lease)."""
+    wall, mono = [1000.0], [0.0]
+    clock = ServerClock(local=lambda: wall[0], monotonic=lambda: mono[0])
+    clock.align([(1000.0, 1030.0, 1000.0)])  # the server is 30 s ahead
+    wall[0] += 10
+    mono[0] += 10
+    assert clock.now() == pytest.approx(1040.0) and not clock.due() and not clock.stepped()
+    wall[0] += 3600  # stepped ahead
+    assert clock.now() == pytest.approx(1040.0) and clock.stepped() and clock.due()
+    clock.postpone()  # the measurement failed
+    assert not clock.due() and clock.now() == pytest.approx(1040.0)
+    mono[0] += REALIGN_EVERY
+    wall[0] += REALIGN_EVERY
+    assert clock.due() and clock.now() == pytest.approx(1100.0)
+    clock.align([(wall[0], 1100.0, wall[0])])
+    assert clock.offset == pytest.approx(-3570.0) and not clock.due()
+    wall[0] -= 7200  # stepped back
+    assert clock.now() == pytest.approx(1100.0) and clock.due()
 
 
 # -- PostgreSQL ------------------------------------------------------------------------------------
@@ -160,22 +183,58 @@ async def test_a_host_whose_clock_is_off_takes_no_live_run(
 
 
 @pytest.mark.postgres
-async def test_a_clock_that_steps_is_measured_again_before_taking_leases(
+async def test_a_clock_that_steps_keeps_the_servers_time_and_is_measured_again(
     pg_dsn: str, pg_schema: str
 ) -> None:
-    skew, mono = [0.0], [0.0]
-    clock = ServerClock(local=lambda: time.time() + skew[0], monotonic=lambda: mono[0])
+    """The host's clock jumps an hour ahead (a VM restored from a snapshot): the store went on
+    reading the stepped clock plus the old offset until the next measurement, a minute later;
+    now the time since the last measurement is counted on the monotonic clock, and the step
+    itself makes the next lease operation measure again."""
+    skew = [0.0]
+    clock = ServerClock(local=lambda: time.time() + skew[0])
     store = pg_store(pg_dsn, pg_schema)
     store.clock = clock
     async with Runtime(store, recover=False) as rt:
-        assert abs(clock.now() - time.time()) < 5.0
-        skew[0] = 3600.0  # the host's clock jumps an hour ahead (a VM restored from a snapshot)
-        assert clock.now() - time.time() > 3000
+        assert abs(clock.now() - time.time()) < 5.0 and not clock.due()
+        skew[0] = 3600.0
+        assert abs(clock.now() - time.time()) < 5.0  # still the server's time
+        assert clock.due()  # the step is noticed ...
         await rt.store.claim_runs("probe", 15.0, limit=1)
-        assert clock.now() - time.time() > 3000  # measured a moment ago: not yet again
-        mono[0] += REALIGN_EVERY
-        await rt.store.claim_runs("probe", 15.0, limit=1)
-        assert abs(clock.now() - time.time()) < 5.0
+        assert clock.offset == pytest.approx(-3600.0, abs=5.0)  # ... and measured
+        assert abs(clock.now() - time.time()) < 5.0 and not clock.due()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("step", [3600.0, -3600.0])
+async def test_a_host_whose_clock_steps_while_it_runs_takes_no_live_run(
+    pg_dsn: str, pg_schema: str, step: float
+) -> None:
+    """Docs: the workers' clocks "may even step while they run". A host whose clock jumped an
+    hour ahead after its store measured the offset saw every live lease as expired and took
+    the healthy worker's run over; one whose clock jumped back wrote leases that had expired an
+    hour before, and the healthy worker took its live run over."""
+    gate = asyncio.Event()
+    wf = gated_workflow(gate)
+    skew = [0.0]
+    stepping = pg_store(pg_dsn, pg_schema)
+    stepping.clock = ServerClock(local=lambda: time.time() + skew[0])
+    host = Runtime(stepping, workflows=[wf], recover=False)
+    normal = Runtime(pg_store(pg_dsn, pg_schema), workflows=[wf], recover=False)
+    async with host, normal:
+        skew[0] = step  # measured before, stepped now
+        handles = []
+        for runner, claimer in ((normal, host), (host, normal)):
+            handle = await runner.start(wf, {"n": 0})
+            before = await claimer.store.get_run(handle.run_id)
+            assert before.owner == runner.owner
+            taken = await claimer.store.claim_runs("claimer", 15.0, limit=10)
+            assert taken == [], f"a live run was taken over: {taken}"
+            handles.append((handle, before.lease_token))
+        gate.set()
+        for handle, token in handles:
+            result = await handle.wait()
+            assert result.status.value == "COMPLETED" and result.state["n"] == 1
+            assert (await normal.store.get_run(handle.run_id)).lease_token == token
 
 
 @pytest.mark.postgres

@@ -10,6 +10,15 @@ to the others. So a store shared across machines tells time as its server does: 
 sample with the shortest round trip wins; its error is at most half of it, well under a
 millisecond on a LAN), measured again every ``REALIGN_EVERY`` seconds so drift stays small.
 
+Between two measurements the time that passed is counted on the monotonic clock, never read off
+the local wall clock again: a host whose clock steps while it runs (a VM restored from a
+snapshot, an NTP step, an operator's ``date -s``) keeps telling the server's time. Read off the
+wall clock, an hour's step ahead made the worker see every live lease as expired and take the
+runs of healthy workers over until the next measurement, and a step back made it write leases
+that had expired an hour before. A step (the wall clock and the monotonic count more than
+``STEP`` apart) makes the clock due for a measurement at once, as does a suspended host whose
+monotonic clock stood still while the wall clock went on.
+
 ``PostgresStore`` uses one unless it is given a clock; a ``Runtime`` (and so a ``Worker``) on such
 a store takes the store's clock unless it is given one. A clock passed in (a test's fake clock)
 is used as it is. SQLite and memory stores serve one machine, whose clock is the same for all.
@@ -24,12 +33,17 @@ from collections.abc import Callable, Sequence
 REALIGN_EVERY = 60.0
 """Seconds between two measurements of the offset (a local clock drifts ~1 ms a minute at worst)."""
 
+STEP = 1.0
+"""Seconds the local wall clock may move against the monotonic count between two measurements
+before it is taken for a step (NTP slews by at most 0.5 ms a second: 30 ms a minute)."""
+
 Sample = tuple[float, float, float]
 """(local time sent, server time read, local time received), in seconds since the epoch."""
 
 
 class ServerClock:
-    """The database server's wall clock, read locally: ``local() + offset``."""
+    """The database server's wall clock, read locally: the server's time at the last
+    measurement plus the monotonic time since (``local() + offset`` until measured once)."""
 
     def __init__(
         self,
@@ -39,26 +53,45 @@ class ServerClock:
         self._local = local
         self._monotonic = monotonic
         self.offset = 0.0
-        """Seconds to add to the local clock to read the server's (positive: server ahead)."""
+        """Seconds to add to the local clock to read the server's (positive: server ahead), as
+        last measured."""
         self.round_trip: float | None = None
         """The round trip of the sample the offset came from; None until aligned once."""
-        self._aligned_at = -math.inf
+        self._anchor: tuple[float, float] | None = None
+        """(the server's time, the monotonic time) at the last measurement; None before it.
+        One tuple: the lease keeper's thread reads the clock while the loop measures."""
+        self._tried_at = -math.inf
+        """Monotonic time of the last measurement, or of the last one that failed."""
+        self._held = False
+        """The last measurement failed: the next waits for the interval, step or no step."""
 
     def now(self) -> float:
-        return self._local() + self.offset
+        anchor = self._anchor
+        if anchor is None:
+            return self._local() + self.offset
+        return anchor[0] + (self._monotonic() - anchor[1])
 
     def local(self) -> float:
         """The local clock this one corrects (for the measurement's own timestamps)."""
         return self._local()
 
+    def stepped(self) -> bool:
+        """True when the local wall clock moved more than ``STEP`` against the monotonic count
+        since the last measurement (a step, or a suspend the monotonic clock did not count)."""
+        return self._anchor is not None and abs(self._local() + self.offset - self.now()) > STEP
+
     def due(self, every: float = REALIGN_EVERY) -> bool:
-        """True when the offset was never measured or was measured over ``every`` seconds ago."""
-        return self._monotonic() - self._aligned_at >= every
+        """True when the offset was never measured, was measured (or failed to be) ``every``
+        seconds ago or more, or the local clock stepped since it was measured."""
+        if self._monotonic() - self._tried_at >= every:
+            return True
+        return not self._held and self.stepped()
 
     def postpone(self) -> None:
         """A measurement failed (the server is unreachable): keep the offset, try again in
         ``REALIGN_EVERY`` seconds rather than before every lease taken during the outage."""
-        self._aligned_at = self._monotonic()
+        self._tried_at = self._monotonic()
+        self._held = True
 
     def align(self, samples: Sequence[Sample]) -> None:
         """Take the offset from the sample with the shortest round trip (the server read its
@@ -72,8 +105,12 @@ class ServerClock:
         ]
         if not usable:
             return
-        self.round_trip, self.offset = min(usable)
-        self._aligned_at = self._monotonic()
+        round_trip, offset = min(usable)
+        mono = self._monotonic()
+        self._anchor = (self._local() + offset, mono)
+        self.round_trip, self.offset = round_trip, offset
+        self._tried_at = mono
+        self._held = False
 
     def __repr__(self) -> str:
         return f"ServerClock(offset={self.offset:+.6f}s)"
