@@ -8,7 +8,6 @@ hands back, or loses its lease.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import weakref
 from typing import TYPE_CHECKING, Any, cast
@@ -118,7 +117,7 @@ class RunExecution:
                 )
                 return None
             log.exception("run %s: runtime error", run_id)
-            with contextlib.suppress(Exception):
+            try:
                 from tether.graph.context import error_dict
 
                 await self.store.commit(
@@ -133,6 +132,20 @@ class RunExecution:
                         events=loop.take_events(),
                     ),
                 )
+            except Exception as again:
+                # the store refuses this write too (a full disk, a lost lease): the run is not
+                # failed, it stays as the store has it, so wait() follows it there instead of
+                # raising an error for a run that recovery resumes (here or elsewhere) from its
+                # last checkpoint once its lease expires
+                log.warning(
+                    "run %s: stopped here; its failure (%s) could not be recorded (%s): it "
+                    "stays active, and recovery resumes it from its last checkpoint once its "
+                    "lease expires",
+                    run_id,
+                    first_line(exc),
+                    first_line(again),
+                )
+                return None
             raise
         finally:
             self._leases.pop(run_id, None)

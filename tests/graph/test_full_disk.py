@@ -1,0 +1,81 @@
+"""A run on a SQLite store whose disk fills up mid-step (a real 2 MiB tmpfs, filled by another
+file). The node's journal write fails, and so does the commit of its failure: the run stays
+EXECUTING in the store, recovery resumes it once there is room and its lease expired.
+
+Before, ``wait()`` raised the store's ``OperationalError: database or disk is full`` as if the
+run had failed, while the store still said EXECUTING and the run went on to complete (a caller
+that started it again on that error would have run its effects twice)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypedDict
+
+import pytest
+
+from tests.small_disk import fill
+from tether import END, START, Graph, RunContext, RunStatus, Runtime
+from tether.store.sqlite import SqliteStore
+
+HANG_GUARD = 120.0  # seconds; only ever reached when something hangs
+
+
+class S(TypedDict, total=False):
+    n: int
+    sent: int
+
+
+async def until(cond: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + HANG_GUARD
+    while not cond():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        await asyncio.sleep(0.01)
+
+
+async def test_a_failure_the_full_disk_cannot_record_leaves_the_run_to_recovery(
+    small_disk: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    parked, go = asyncio.Event(), asyncio.Event()
+    sent: list[str] = []
+
+    async def first(state: S) -> dict[str, Any]:
+        return {"n": 1}
+
+    async def send(state: S, ctx: RunContext) -> dict[str, Any]:
+        parked.set()
+        await go.wait()  # released once the disk is full
+
+        def charge() -> int:  # not idempotent: run twice, it would charge twice
+            sent.append(ctx.run_id)
+            return 1
+
+        return {"n": state["n"] + 1, "sent": await ctx.effect("charge", charge)}
+
+    g = Graph(S, name="full")
+    g.add_node("first", first).add_node("send", send)
+    g.add_edge(START, "first").add_edge("first", "send").add_edge("send", END)
+    wf = g.compile()
+    caplog.set_level(logging.WARNING, logger="tether")
+    store = SqliteStore(small_disk / "runs.db")
+    async with Runtime(store, owner="A", lease_ttl=1.0, poll_interval=0.05, workflows=[wf]) as rt:
+        handle = await rt.start(wf, {"n": 0})
+        waiting = asyncio.create_task(handle.wait())
+        await asyncio.wait_for(parked.wait(), HANG_GUARD)
+        filler = fill(small_disk)
+        go.set()
+        await until(lambda: handle.run_id not in rt._tasks, "the run stopped here")
+        for _ in range(20):  # let the waiter see how the run's task ended
+            await asyncio.sleep(0)
+        assert not waiting.done(), waiting.exception() if waiting.done() else None
+        rec = await rt.get_run(handle.run_id)
+        assert rec.status is RunStatus.EXECUTING and rec.error is None
+        filler.unlink()  # room again: recovery resumes the run once its lease expired
+        res = await asyncio.wait_for(waiting, HANG_GUARD)
+    assert (res.status, res.state) == (RunStatus.COMPLETED, {"n": 2, "sent": 1})
+    assert sent == [handle.run_id]  # the effect ran once, after the disk had room
+    said = [r.getMessage() for r in caplog.records if "could not be recorded" in r.getMessage()]
+    assert said and "database or disk is full" in said[0], said
