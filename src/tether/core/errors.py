@@ -431,6 +431,13 @@ class StoreError(TetherError):
     pass
 
 
+class StoreFileLostError(StoreError):
+    """The file a SQLite store has open is no longer the one at its path: it (or its directory)
+    was deleted, another file was moved over it, or its WAL was deleted. SQLite would go on
+    writing to the deleted file, where nothing is kept once the process ends, so the store
+    refuses every operation from then on (HTTP: 503)."""
+
+
 class LeaseLostError(StoreError):
     """The writer's fencing token is stale: another owner holds the run now."""
 

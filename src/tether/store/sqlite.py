@@ -37,6 +37,7 @@ from tether.core.errors import (
     IllegalTransitionError,
     LeaseLostError,
     RunNotFoundError,
+    StoreFileLostError,
 )
 from tether.core.serde import dumps, loads
 from tether.store import run_head, schema, wakeup
@@ -214,18 +215,29 @@ class SqliteStore(SqlStore):
         return f"SqliteStore({self.path!r}, durability={self.durability!r})"
 
     # -- driver -----------------------------------------------------------------------------
+    def _in_place(self) -> None:
+        """Raise ``StoreFileLostError`` once the files at the path are no longer the ones open
+        here (deleted, replaced: ``WalKeeper.look``, a clock read between two looks)."""
+        lost = self._wal.look()
+        if lost is not None:
+            raise StoreFileLostError(lost)
+
     async def _fetch(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        self._in_place()
         return self._db.execute(sql, params).fetchall()
 
     async def _fetch_one(self, sql: str, params: Sequence[Any]) -> Any:
+        self._in_place()
         rows = self._db.execute(sql, params).fetchall()  # drained: no statement left open
         return rows[0] if rows else None
 
     async def _execute(self, sql: str, params: Sequence[Any]) -> int:
+        self._in_place()
         return self._db.execute(sql, params).rowcount
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[Tx]:
+        self._in_place()
         with self._tx as db:
             yield _SqliteTx(db)
 
@@ -294,6 +306,7 @@ class SqliteStore(SqlStore):
         it runs to completion on the loop thread, so it never overlaps a pending commit batch
         (that one runs later, in its own transaction)."""
         check_take(rate, burst, n)
+        self._in_place()
         sql = self._sql
         with self._tx as db:
             now = self.clock.now()  # read under the lock: updates land in time order
@@ -315,6 +328,11 @@ class SqliteStore(SqlStore):
 
     def _flush(self) -> None:
         batch, self._queue = self._queue, []
+        lost = self._wal.look()
+        if lost is not None:  # the file is gone: nothing written now would be kept
+            for _r, _t, _c, fut in batch:
+                _settle(fut, StoreFileLostError(lost))
+            return
         self._commits += len(batch)
         if len(batch) > 1:
             try:

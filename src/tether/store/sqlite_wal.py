@@ -15,6 +15,9 @@ cuts the file back to half the bound when it does (the file is reused, not regro
 throughput stays the same; it grows past the bound again only with new frames). It never
 waits: another process's writer or a reader still on an old snapshot makes SQLite answer
 "busy" at once, and the next commit tries again.
+
+``WalKeeper.look`` also tells the store when the files at its path are no longer the ones it has
+open (deleted, replaced, the WAL deleted): SQLite would write on into the deleted files.
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ WAL_LIMIT = 16 * 1024 * 1024
 CHECK_EVERY = 16
 """Commits between two looks at the WAL's size (the bound is passed by at most what they add:
 a few hundred KB of steps)."""
+LOOK_EVERY = 0.1
+"""Seconds between two looks at whether the files at the store's path are still the ones it
+has open (a ``stat`` of each, made before an operation once this much time passed)."""
 
 
 class _PassiveCheckpointer:
@@ -99,11 +105,44 @@ class WalKeeper:
         self.wal_path = None if path is None else _wal_file(path)
         self.restarts = 0
         """RESTART checkpoints that went through (the next commit starts the log over)."""
+        self.lost: str | None = None
+        """Why the files at the path are no longer the ones open here (see ``look``)."""
+        self._path = path
+        self._ids: dict[str, tuple[int, int]] = {}
+        self._looked = time.monotonic()
+        if path is not None:
+            self._ids = {p: i for p in (_db_file(path), _wal_file(path)) if (i := _id(p))}
         self._checked = 0
         self._passive = None if path is None else _PassiveCheckpointer(path, every)
         if path is not None:
             # a restarted log is cut back to half the bound: size past the bound means new frames
             db.execute(f"PRAGMA journal_size_limit={limit // 2}")
+
+    def look(self) -> str | None:
+        """Why the store must stop: the database file (or its directory) deleted, another file
+        moved over it, or its WAL deleted, while this store has them open (SQLite would go on
+        writing to the deleted files, and none of it would be kept once the process ends).
+        None while they are in place. Looked at once ``LOOK_EVERY`` passed since the last
+        look (a ``stat`` of each file), so calling it before every operation costs a clock
+        read; once lost, always lost."""
+        if self.lost is not None or self._path is None:
+            return self.lost
+        now = time.monotonic()
+        if now - self._looked < LOOK_EVERY:
+            return None
+        self._looked = now
+        db, wal = _db_file(self._path), _wal_file(self._path)
+        for path in (db, wal):
+            found = _id(path)
+            known = self._ids.get(path)
+            if known is None:  # not made yet when the store opened (a WAL comes with a write)
+                if found is not None:
+                    self._ids[path] = found
+                continue
+            if found != known:
+                self.lost = f"SQLite store {self._path}: " + _LOST[path == wal, found is None]
+                return self.lost
+        return None
 
     @property
     def thread(self) -> threading.Thread | None:
@@ -114,6 +153,8 @@ class WalKeeper:
         every ``CHECK_EVERY`` commits (a ``stat`` per step cost more than the rest of this)."""
         if self._passive is None or self.wal_path is None:
             return
+        if len(self._ids) < 2:  # the WAL a first write made: known from now on
+            self._ids.update((p, i) for p in (self.wal_path,) if (i := _id(p)))
         if commits - self._checked < CHECK_EVERY:
             return
         self._checked = commits
@@ -147,10 +188,45 @@ class WalKeeper:
             self._passive.close()
 
 
-def _wal_file(path: str) -> str:
-    """The WAL file next to the database ``path`` (a plain path or a ``file:`` URI)."""
+_REFUSED = "; this store refuses every operation from now on"
+_LOST = {
+    (False, True): "the database file was deleted (or its directory) while this store had it "
+    "open: SQLite would go on writing to the deleted file, and nothing in it is kept once the "
+    "process ends" + _REFUSED + "; restore the file from a backup and start again",
+    (False, False): "the database file was replaced by another file while this store had it "
+    "open: nothing this store wrote since is in the file at that path" + _REFUSED + "; stop "
+    "this process and look at which file is the one to keep",
+    (True, True): "its WAL file was deleted while this store had it open: the latest commits "
+    "are in the deleted file only, and a process opening the database now would miss them"
+    + _REFUSED
+    + "; stop this process (closing the store copies them into the database "
+    "file) before starting another",
+    (True, False): "its WAL file was replaced by another file while this store had it open"
+    + _REFUSED
+    + "; stop this process (closing the store copies its commits into the "
+    "database file) before starting another",
+}
+"""What happened to the files, by (the WAL, gone rather than replaced)."""
+
+
+def _db_file(path: str) -> str:
+    """The database file a plain path or a ``file:`` URI names."""
     if path.startswith("file:"):
         path = path[5:].split("?", 1)[0]
         if path.startswith("//"):
             path = path[2:]
-    return path + "-wal"
+    return path
+
+
+def _wal_file(path: str) -> str:
+    """The WAL file next to the database ``path`` (a plain path or a ``file:`` URI)."""
+    return _db_file(path) + "-wal"
+
+
+def _id(path: str) -> tuple[int, int] | None:
+    """The (device, inode) of the file at ``path``, None when there is none."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
