@@ -96,3 +96,39 @@ async def test_giving_up_says_why_on_the_error() -> None:
     assert retry.attempts >= 1
     assert exc.__notes__[-1].startswith(f"gave up after {retry.attempts} retries in ")
     assert exc.__notes__[-1].endswith("unreachable longer than retry_for=0.02s")
+
+
+def _sqlite_error(code: int, text: str) -> sqlite3.OperationalError:
+    exc = sqlite3.OperationalError(text)
+    exc.sqlite_errorcode = code  # type: ignore[attr-defined]  # as the driver sets it
+    return exc
+
+
+def test_what_makes_a_store_unavailable_now() -> None:
+    """``unavailable``: the store cannot serve whatever is asked (HTTP 503), as opposed to an
+    error about the operation itself."""
+    from tether.core.errors import StoreFileLostError
+    from tether.store.transient import unavailable
+
+    for code, text in [
+        (13, "database or disk is full"),
+        (10 | (3 << 8), "disk I/O error"),  # SQLITE_IOERR_WRITE: extended codes count
+        (5, "database is locked"),
+        (8, "attempt to write a readonly database"),
+        (14, "unable to open database file"),
+    ]:
+        assert unavailable(_sqlite_error(code, text)), text
+    assert unavailable(psycopg.OperationalError("server closed the connection unexpectedly"))
+    assert unavailable(StoreFileLostError("the database file was deleted"))
+    wrapped = RuntimeError("memory store: database or disk is full")
+    wrapped.__cause__ = _sqlite_error(13, "database or disk is full")
+    assert unavailable(wrapped)
+    for exc in [
+        _sqlite_error(1, "no such table: tether_runs"),
+        _sqlite_error(11, "database disk image is malformed"),
+        sqlite3.OperationalError("database or disk is full"),  # no code: not the driver's
+        sqlite3.IntegrityError("UNIQUE constraint failed"),
+        errors.lookup("57014")("canceling statement due to statement timeout"),
+        ValueError("bad input"),
+    ]:
+        assert not unavailable(exc), exc

@@ -3,12 +3,18 @@
 ``{type, title, status, detail, instance, errors?}``: tether's typed errors map to a status
 (not found 404, a state that forbids the operation 409, backpressure 429, bad input 422...),
 FastAPI's request validation to 422 with one ``{loc, msg}`` per problem, an unknown route to
-404, and anything unexpected to a 500 that says nothing of the internals (it is logged).
+404, a store that cannot serve now (a full disk, a database restart outlasting the store's
+retries) to a 503 with ``Retry-After``, and anything unexpected to a 500 that says nothing of
+the internals (it is logged).
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import sqlite3
+import sys
+import time
 from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
@@ -33,6 +39,7 @@ from tether.core.errors import (
     UserError,
     WorkflowVersionError,
 )
+from tether.store.transient import first_line, unavailable
 
 log = logging.getLogger("tether.server")
 
@@ -104,7 +111,7 @@ def problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
-API_PROBLEMS = problem_responses(400, 401, 403, 404, 409, 413, 422, 429, 504)
+API_PROBLEMS = problem_responses(400, 401, 403, 404, 409, 413, 422, 429, 503, 504)
 """What any API route may answer besides its success."""
 
 
@@ -202,7 +209,48 @@ async def _tether(request: Request, exc: Exception) -> JSONResponse:
     return problem(status, str(exc), kind=kind, instance=request.url.path, headers=headers)
 
 
+STORE_RETRY_AFTER = 5
+"""Seconds a client is asked to wait before sending again a request the store could not serve."""
+WARN_EVERY = 10.0
+"""Seconds between two WARNINGs of one store error (the requests between them log DEBUG)."""
+_WARNED: dict[str, float] = {}
+
+
+def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """The store cannot serve now (a full disk, a database restart outlasting the store's
+    retries): a 503 naming its error, no traceback; nothing was done, the same request may
+    be sent again."""
+    why = first_line(exc)
+    now = time.monotonic()
+    loud = now - _WARNED.get(why, -math.inf) >= WARN_EVERY  # not one line per request
+    if loud:
+        _WARNED.clear()
+        _WARNED[why] = now
+    log.log(
+        logging.WARNING if loud else logging.DEBUG,
+        "%s %s: the store is unavailable (%s)",
+        request.method,
+        request.url.path,
+        why,
+    )
+    return problem(
+        503,
+        f"the run store is unavailable ({why}); nothing was done, send the request again in a "
+        "moment",
+        kind="store-unavailable",
+        instance=request.url.path,
+        headers={"Retry-After": str(STORE_RETRY_AFTER)},
+    )
+
+
+async def _driver(request: Request, exc: Exception) -> JSONResponse:
+    """A database driver's error: the store unavailable, or unexpected."""
+    return await _unexpected(request, exc)
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    if unavailable(exc):
+        return _store_unavailable(request, exc)
     log.exception("%s %s failed", request.method, request.url.path, exc_info=exc)
     return problem(
         500,
@@ -217,4 +265,10 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(ApiProblem, _api)
     app.add_exception_handler(TetherError, _tether)
+    # the drivers' errors have handlers of their own (not only the catch-all, whose errors
+    # Starlette raises again after answering): a store outage is answered, not a crash
+    app.add_exception_handler(sqlite3.OperationalError, _driver)
+    psycopg = sys.modules.get("psycopg")  # imported by the time a PostgreSQL store exists
+    if psycopg is not None:
+        app.add_exception_handler(psycopg.OperationalError, _driver)
     app.add_exception_handler(Exception, _unexpected)

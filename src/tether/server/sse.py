@@ -11,7 +11,9 @@ started, finished) are passed on without an id (they are not in the log); a stre
 tokens come too when a worker process runs the call, over the store's live channel
 (``store.live``: PostgreSQL). When the run is
 finished (COMPLETED, FAILED, CANCELLED) and every event is sent, an ``event: end`` closes
-the stream. A ``: ping`` comment goes out after ``heartbeat`` seconds of silence.
+the stream. A ``: ping`` comment goes out after ``heartbeat`` seconds of silence. While the
+store cannot be read (a database restart, a full disk) the stream stays open with its pings
+and reads on from the last event sent once it can.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -29,6 +32,7 @@ from tether.core.lifecycle import FINISHED
 from tether.graph.events import LIVE_ONLY
 from tether.graph.runtime import Runtime
 from tether.server import views
+from tether.store.transient import first_line, unavailable
 from tether.store.types import Event, RunRecord
 
 PAGE = 500
@@ -38,6 +42,10 @@ IDLE_AFTER = 2.0
 """Seconds without news after which a stream looks at the store less often..."""
 IDLE_POLL = 0.1
 """...this often (still far under a heartbeat)."""
+DOWN_POLL = 0.5
+"""Seconds between two looks while the store cannot be read (each may wait out its retries)."""
+
+log = logging.getLogger("tether.server")
 
 
 def frame(data: Any, *, event: str | None = None, id: int | None = None) -> str:
@@ -79,24 +87,46 @@ async def run_events(
         # a run executed by a worker process: its tokens come over the store's live channel
         remote = await rt.bus.listen_remote(REMOTE_READY)
         last_sent = last_news = time.monotonic()
+        down: float | None = None  # since when the store could not be read
         yield ": stream of run " + run_id + "\n\n"
         while True:
-            run = await store.get_run(run_id)
-            finished = run.status in FINISHED
-            if run.event_seq > last and remote:
-                # tokens a worker sent before the commit of these events are delivered first
-                await rt.bus.sync_remote()
-                _take(q, live)
-            while run.event_seq > last:
-                page = await store.list_events(run_id, after_seq=last, limit=PAGE)
-                if not page:
-                    break
-                # live-only events of this process (node started, a model's tokens) go out in
-                # the order things happened: before the logged events emitted after them
-                for ev in _merged(page, live):
-                    yield event_frame(ev)
-                    last = ev.seq or last
-                last_sent = last_news = time.monotonic()
+            finished = False
+            try:
+                run = await store.get_run(run_id)
+                finished = run.status in FINISHED
+                if run.event_seq > last and remote:
+                    # tokens a worker sent before the commit of these events are delivered first
+                    await rt.bus.sync_remote()
+                    _take(q, live)
+                while run.event_seq > last:
+                    page = await store.list_events(run_id, after_seq=last, limit=PAGE)
+                    if not page:
+                        break
+                    # live-only events of this process (node started, a model's tokens) go out
+                    # in the order things happened: before the logged events emitted after them
+                    for ev in _merged(page, live):
+                        yield event_frame(ev)
+                        last = ev.seq or last
+                    last_sent = last_news = time.monotonic()
+            except Exception as exc:
+                if not unavailable(exc):
+                    raise
+                # the store cannot be read now (a database restart, a full disk): the stream
+                # stays open, heartbeats go on, and it reads on from ``last`` once it can
+                finished = False
+                if down is None:
+                    down = time.monotonic()
+                    log.warning(
+                        "run %s: event stream waits for the store (%s)", run_id, first_line(exc)
+                    )
+            else:
+                if down is not None:
+                    log.info(
+                        "run %s: event stream goes on, the store answered again after %.1f s",
+                        run_id,
+                        time.monotonic() - down,
+                    )
+                    down = None
             if live:
                 sent, live[:] = list(live), []
                 for ev in sent:
@@ -110,6 +140,8 @@ async def run_events(
                 yield PING
                 last_sent = now
             wait = poll if now - last_news < IDLE_AFTER else max(poll, IDLE_POLL)
+            if down is not None:
+                wait = max(wait, DOWN_POLL)
             wait = min(wait, max(0.0, heartbeat - (now - last_sent)))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), wait)
@@ -179,19 +211,30 @@ async def run_changes(
     seen: dict[str, tuple[str, int, float, int]] = {}
     last_sent = time.monotonic()
     yield ": run changes\n\n"
+    down = False
     while True:
-        runs = await rt.store.list_runs(tenant=tenant, limit=watch)
-        changed = [run for run in reversed(runs) if seen.get(run.run_id) != _mark(run)]
-        # oldest first: a list view inserts them in order
-        for item in await views.run_items(rt.store, changed):
-            yield frame(item, event="run")
-            last_sent = time.monotonic()
-        for run in changed:
-            seen[run.run_id] = _mark(run)
-        if len(seen) > 4 * watch:
-            keep = {r.run_id for r in runs}
-            seen = {k: v for k, v in seen.items() if k in keep}
+        try:
+            runs = await rt.store.list_runs(tenant=tenant, limit=watch)
+            changed = [run for run in reversed(runs) if seen.get(run.run_id) != _mark(run)]
+            items = await views.run_items(rt.store, changed)
+        except Exception as exc:
+            if not unavailable(exc):
+                raise
+            if not down:  # the store cannot be read now: the stream stays open, pinging
+                log.warning("runs stream waits for the store (%s)", first_line(exc))
+            down = True
+        else:
+            down = False
+            # oldest first: a list view inserts them in order
+            for item in items:
+                yield frame(item, event="run")
+                last_sent = time.monotonic()
+            for run in changed:
+                seen[run.run_id] = _mark(run)
+            if len(seen) > 4 * watch:
+                keep = {r.run_id for r in runs}
+                seen = {k: v for k, v in seen.items() if k in keep}
         if time.monotonic() - last_sent >= heartbeat:
             yield PING
             last_sent = time.monotonic()
-        await asyncio.sleep(poll)
+        await asyncio.sleep(max(poll, DOWN_POLL) if down else poll)

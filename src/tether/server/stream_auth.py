@@ -17,6 +17,7 @@ from typing import TypeVar
 from tether.server.keys import Principal
 from tether.server.sse import frame
 from tether.store.api_keys import ApiKeyStore
+from tether.store.transient import unavailable
 
 T = TypeVar("T")
 
@@ -35,7 +36,12 @@ def key_alive(store: ApiKeyStore, who: Principal) -> Callable[[], Awaitable[bool
     async def alive() -> bool:
         if who.key_id is None:
             return True
-        rec = await store.get_api_key(who.key_id)
+        try:
+            rec = await store.get_api_key(who.key_id)
+        except Exception as exc:
+            if not unavailable(exc):
+                raise
+            return True  # the store cannot say now (a restart): looked at again next time
         return rec is not None and rec.revoked_at is None
 
     return alive

@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass
 
 from tether.core.backoff import Backoff
+from tether.core.errors import StoreFileLostError
 
 TRANSIENT_SQLSTATES = frozenset(
     {
@@ -47,6 +48,39 @@ def is_transient(exc: BaseException) -> bool:
     # no SQLSTATE: libpq's own failures (connection refused, server closed the connection,
     # the connection is closed); they never come from a statement the server judged
     return state is None or state.startswith("08") or state in TRANSIENT_SQLSTATES
+
+
+SQLITE_UNAVAILABLE = frozenset(
+    {
+        5,  # SQLITE_BUSY: another connection held the lock past busy_timeout
+        6,  # SQLITE_LOCKED
+        8,  # SQLITE_READONLY: the file (or its directory) cannot be written now
+        10,  # SQLITE_IOERR: the disk failed a read or a write
+        13,  # SQLITE_FULL: database or disk is full
+        14,  # SQLITE_CANTOPEN
+    }
+)
+"""Primary SQLite result codes that say the file cannot be used now, whatever was asked."""
+
+
+def unavailable(exc: BaseException) -> bool:
+    """True when ``exc`` says the store cannot serve now for a reason of its own, not of the
+    operation asked: unreachable (``is_transient``, once the store's retries gave up), or a
+    SQLite file that cannot be written or read now (a full disk, an I/O error, a lock held past
+    ``busy_timeout``, a read-only file, the file deleted under the store). HTTP answers it
+    503; the same operation may go through later, unchanged (a deleted file: once an operator
+    put it back). The error itself or the one it was raised from."""
+    for err in (exc, exc.__cause__):
+        if err is None:
+            continue
+        if is_transient(err) or isinstance(err, StoreFileLostError):
+            return True
+        lite = sys.modules.get("sqlite3")
+        if lite is not None and isinstance(err, lite.OperationalError):
+            code = getattr(err, "sqlite_errorcode", None)
+            if isinstance(code, int) and code & 0xFF in SQLITE_UNAVAILABLE:
+                return True
+    return False
 
 
 def first_line(exc: BaseException) -> str:
