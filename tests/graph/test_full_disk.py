@@ -79,3 +79,43 @@ async def test_a_failure_the_full_disk_cannot_record_leaves_the_run_to_recovery(
     assert sent == [handle.run_id]  # the effect ran once, after the disk had room
     said = [r.getMessage() for r in caplog.records if "could not be recorded" in r.getMessage()]
     assert said and "database or disk is full" in said[0], said
+
+
+async def test_the_background_sweeps_say_once_that_the_disk_is_full(
+    small_disk: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A claimable run while the disk is full: each claim fails. The recovery sweep logged a
+    traceback ('recovery sweep failed') every poll for as long as the disk stayed full; now
+    one WARNING when it starts failing, one INFO when it works again, and the run goes on."""
+    g = Graph(S, name="later")
+    g.add_node("one", lambda s: {"n": 1}).add_edge(START, "one").add_edge("one", END)
+    wf = g.compile()
+    db = small_disk / "runs.db"
+    submitter = Runtime(SqliteStore(db), recover=False)  # open: its WAL and shm files stay
+    handle = await submitter.start(wf, {"n": 0}, execute=False)
+    store = SqliteStore(db)
+    filler = fill(small_disk)
+    claims = {"failed": 0}
+    real = store.claim_runs
+
+    async def counted(*a: Any, **kw: Any) -> Any:
+        try:
+            return await real(*a, **kw)
+        except Exception:
+            claims["failed"] += 1
+            raise
+
+    store.claim_runs = counted  # type: ignore[method-assign]
+    caplog.set_level(logging.INFO, logger="tether")
+    async with Runtime(store, poll_interval=0.02, workflows=[wf]) as rt:
+        await until(lambda: claims["failed"] >= 5, "claims failed on the full disk")
+        filler.unlink()
+        res = await asyncio.wait_for(rt.wait(handle.run_id), HANG_GUARD)
+    await submitter.close()
+    assert res.status is RunStatus.COMPLETED
+    ours = [r for r in caplog.records if r.name == "tether.runtime"]
+    assert not [r.getMessage() for r in ours if r.exc_info], "no traceback per sweep"
+    msgs = [r.getMessage() for r in ours]
+    down = [m for m in msgs if "background sweeps" in m and "disk is full" in m]
+    up = [m for m in msgs if "background sweeps" in m and "again" in m]
+    assert (len(down), len(up)) == (1, 1), msgs

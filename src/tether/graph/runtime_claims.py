@@ -27,7 +27,7 @@ from tether.graph.takeover import record_takeover, took_over
 from tether.graph.version import check_run_version
 from tether.graph.wake import WakeSignal
 from tether.store.protocol import CommitBatcher, RunStore
-from tether.store.transient import OutageLog, is_transient
+from tether.store.transient import OutageLog, unavailable
 from tether.store.types import Checkpoint, Commit, Lease, RunRecord
 
 log = logging.getLogger("tether.runtime")
@@ -103,7 +103,7 @@ class ClaimLoop:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                if not is_transient(exc):
+                if not unavailable(exc):
                     log.exception("recovery sweep failed")
                 else:  # one line per outage, not a traceback every poll_interval
                     self._sweep_outage.down(exc)

@@ -19,7 +19,7 @@ from tether.core.lifecycle import FINISHED, RunStatus
 from tether.graph.retention import Retention
 from tether.store.protocol import RunStore
 from tether.store.timers import TimerStore
-from tether.store.transient import OutageLog, is_transient
+from tether.store.transient import OutageLog, unavailable
 from tether.store.types import RunRecord
 
 log = logging.getLogger("tether.runtime")
@@ -53,7 +53,7 @@ class RetentionSweeps:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                if not is_transient(exc):
+                if not unavailable(exc):
                     log.exception("retention sweep failed")
                 else:  # one line per outage (shared with the recovery sweep)
                     self._sweep_outage.down(exc)

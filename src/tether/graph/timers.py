@@ -22,7 +22,7 @@ from tether.core.lifecycle import ACTIVE
 from tether.graph.interrupt_timeout import INTERRUPT_TIMEOUT, interrupt_timeout
 from tether.graph.interrupt_timeout import timer_store as timer_store
 from tether.store.timers import Timer, TimerStore
-from tether.store.transient import is_transient
+from tether.store.transient import unavailable
 
 if TYPE_CHECKING:
     from tether.graph.host import RunHost
@@ -60,7 +60,7 @@ async def fire_timers(rt: RunHost, limit: int = 16) -> int:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            if is_transient(exc):
+            if unavailable(exc):
                 log.warning("timer %s: the store is unreachable; retried later", timer.timer_id)
             else:
                 log.exception("timer %s (%s) failed; retried later", timer.timer_id, timer.kind)
@@ -79,7 +79,7 @@ async def timer_loop(rt: Runtime) -> None:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            if is_transient(exc):
+            if unavailable(exc):
                 log.warning("firing timers: the store is unreachable (%s)", exc)
             else:
                 log.exception("firing timers failed")
