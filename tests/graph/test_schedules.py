@@ -413,3 +413,37 @@ async def test_a_stored_schedule_without_a_next_slot_holds_up_no_other(
             assert await rt.fire_timers() == 0
         logged = [r.getMessage() for r in caplog.records if r.name == "tether.schedules"]
         assert len(logged) == 1 and "a-year" in logged[0] and "no next slot" in logged[0]
+
+
+@pytest.mark.parametrize("restarted", [False, True], ids=["same-runtime", "restarted"])
+async def test_a_clock_that_ran_a_day_ahead_and_came_back_keeps_the_schedule_going(
+    make_store: Callable[[FakeClock], RunStore], restarted: bool
+) -> None:
+    """The host's clock jumps a day ahead (a bad NTP source, a VM's clock), then is set right.
+    While ahead the hourly schedule fired once, as after downtime; its next slot was then a day
+    away, so once the clock was right again it fired nothing for 24 hours (and the slot it
+    fired early never again: its run exists). Now a runtime that sees its clock go back (or
+    starts) moves a schedule's next slot back to the next one after now; the slot fired early
+    is not fired twice when its time comes."""
+    clock = FakeClock(T0)
+    rt = Runtime(make_store(clock), recover=False, clock=clock)
+    try:
+        await rt.schedule("0 * * * *", WF, {"who": "ops"}, name="hourly")
+        clock.set(HOUR + 1)
+        assert await rt.fire_timers() == 1
+        clock.set(HOUR + 86_400 + 1)  # a day ahead
+        assert await rt.fire_timers() == 1  # the latest slot, once
+        clock.set(HOUR + 1_800)  # set right again
+        if restarted:
+            await rt.close()
+            rt = Runtime(make_store(clock), recover=False, clock=clock, workflows=[WF])
+        assert await rt.fire_timers() == 0
+        fired = []
+        for hour in range(1, 26):
+            clock.set(HOUR + hour * 3600 + 1)
+            fired.append(await rt.fire_timers())
+        assert fired == [1] * 23 + [0, 1]  # every hour, the one fired early not again
+        slots = [r.metadata["slot"] for r in await cron_runs(rt)]
+        assert slots == [HOUR + h * 3600 for h in range(26)]  # each slot once, none missed
+    finally:
+        await rt.close()

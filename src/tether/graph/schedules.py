@@ -22,11 +22,17 @@ poll. Neither keeps the other schedules from firing.
 Cron expressions read as a wall clock in the schedule's ``timezone`` (an IANA name, default
 UTC), each wall-clock slot firing once across daylight-saving changes; see
 ``tether.graph.cron_slots``.
+
+A clock that ran ahead and was set back (a day's step, then NTP): while ahead a schedule fires
+its latest slot once (as after downtime); once the clock is back, the first runtime to look (or
+a runtime starting) moves its next slot back to the next one after now, so no day of slots goes
+missing, and the slot fired early is not fired again when its time comes.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from tether.core.errors import (
@@ -101,6 +107,44 @@ _BROKEN: dict[tuple[int, str], tuple[str, str]] = {}
 logged once."""
 
 
+CLOCK_BACK = 1.0
+"""Seconds the clock must go back between two looks for the schedules to be looked over."""
+_NOW: dict[int, float] = {}
+"""The time each store's schedules were last looked at (by ``id(store)``)."""
+
+
+async def _rewind(
+    store: TimerStore, known: dict[str, Workflow], now: float, seen: float | None
+) -> None:
+    """The clock went back (or this is the first look): a schedule whose next slot is past
+    the next one after now got it while the clock ran ahead, and would fire nothing until
+    the clock reached it again (a day's step: a day of slots); it is moved back to the next
+    slot after now. A slot it fired early is not fired twice: its run exists (its key)."""
+    for s in await store.list_schedules():
+        if s.workflow not in known or not s.enabled:
+            continue
+        try:
+            due = next_slot(s.cron, now, s.timezone)
+        except Exception:  # no next slot: fire_schedules says so
+            continue
+        if s.next_fire_at <= due:
+            continue
+        if s.last_slot is not None:
+            moved = await store.advance_schedule(s.name, s.next_fire_at, due, s.last_slot)
+        else:  # never fired (scheduled while the clock ran ahead)
+            held = replace(s, next_fire_at=due)
+            moved = (await store.put_schedule(held)).next_fire_at == due
+        if moved:
+            log.warning(
+                "schedule %s: its next slot %s was set while the clock ran ahead (%s); the "
+                "next one after now, %s, is next again",
+                s.name,
+                s.next_fire_at,
+                "it went back since" if seen is None else f"it went back {seen - now:.0f} s",
+                due,
+            )
+
+
 def slot_key(name: str, slot: float) -> str:
     return f"cron:{name}:{slot:.0f}"
 
@@ -112,6 +156,10 @@ async def fire_schedules(rt: RunHost, known: dict[str, Workflow]) -> int:
     if not isinstance(store, TimerStore):
         return 0
     now = rt.clock.now()
+    seen = _NOW.get(id(store))
+    _NOW[id(store)] = now
+    if seen is None or now < seen - CLOCK_BACK:
+        await _rewind(store, known, now, seen)
     fired = 0
     for s in await store.list_schedules(due_at=now):
         wf = known.get(s.workflow)
