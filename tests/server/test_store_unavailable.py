@@ -189,7 +189,7 @@ async def until_logged(caplog: pytest.LogCaptureFixture, text: str, deadline: fl
 # -- the streams themselves ---------------------------------------------------------------------
 def full_disk() -> sqlite3.OperationalError:
     exc = sqlite3.OperationalError("database or disk is full")
-    exc.sqlite_errorcode = 13  # type: ignore[attr-defined]  # SQLITE_FULL, as the driver sets it
+    exc.sqlite_errorcode = 13  # SQLITE_FULL, as the driver sets it
     return exc
 
 

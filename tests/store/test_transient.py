@@ -100,7 +100,7 @@ async def test_giving_up_says_why_on_the_error() -> None:
 
 def _sqlite_error(code: int, text: str) -> sqlite3.OperationalError:
     exc = sqlite3.OperationalError(text)
-    exc.sqlite_errorcode = code  # type: ignore[attr-defined]  # as the driver sets it
+    exc.sqlite_errorcode = code  # as the driver sets it
     return exc
 
 

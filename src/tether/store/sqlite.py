@@ -158,6 +158,32 @@ def _enter_wal(db: sqlite3.Connection, busy_timeout: float) -> None:
         pause = min(pause * 2, 0.1)
 
 
+FULL_BELOW = 256 * 1024
+"""Free bytes under which a disk is taken for full when SQLite cannot open a file on it."""
+
+
+def _diagnosed(path: str, exc: sqlite3.OperationalError) -> sqlite3.OperationalError:
+    """The error opening ``path`` raised, said as a full disk when it is one: with no store
+    open the -wal and -shm files are gone, and SQLite, unable to make them again, only says
+    "disk I/O error"."""
+    if path == ":memory:" or path.startswith("file:"):
+        return exc
+    try:
+        st = os.statvfs(os.path.dirname(os.path.abspath(path)))
+    except OSError:
+        return exc
+    free = st.f_bavail * st.f_frsize
+    if free >= FULL_BELOW:
+        return exc
+    full = sqlite3.OperationalError(
+        f"database or disk is full: the disk holding {path} has {free} bytes free, too few for "
+        f"SQLite to make its -wal and -shm files ({exc}); free some space"
+    )
+    full.sqlite_errorcode = 13  # SQLITE_FULL
+    full.sqlite_errorname = "SQLITE_FULL"
+    return full
+
+
 class SqliteStore(SqlStore):
     """A RunStore in one SQLite file (or ``":memory:"``, private to this store)."""
 
@@ -189,8 +215,12 @@ class SqliteStore(SqlStore):
             cached_statements=512,
             uri=self.path.startswith("file:"),
         )
-        db.execute(f"PRAGMA page_size={PAGE_SIZE}")  # a new file only: set before WAL mode
-        _enter_wal(db, busy_timeout)
+        try:
+            db.execute(f"PRAGMA page_size={PAGE_SIZE}")  # a new file only: set before WAL mode
+            _enter_wal(db, busy_timeout)
+        except sqlite3.OperationalError as exc:
+            db.close()
+            raise _diagnosed(self.path, exc) from exc
         db.execute(f"PRAGMA synchronous={_SYNCHRONOUS[durability]}")
         db.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
         self._db = db
