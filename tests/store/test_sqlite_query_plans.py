@@ -111,3 +111,17 @@ async def test_the_owners_of_live_leases_are_read_from_an_index(tmp_path: Path) 
     assert any(
         "USING INDEX tether_runs_claim (status=? AND lease_expires_at>?)" in step for step in plan
     ), plan
+
+
+async def test_a_steps_model_calls_are_read_by_the_model_call_index(tmp_path: Path) -> None:
+    """A task that replays a model call reads its step's model calls: the run's model calls
+    (the v18 partial index), not every event of a long run."""
+    from tether.store.usage import step_model_calls_sql
+
+    store = SqliteStore(tmp_path / "plans.db")
+    await store.setup()
+    sql = step_model_calls_sql("sqlite", "tether_")
+    plan = [row[3] for row in store._db.execute(f"EXPLAIN QUERY PLAN {sql}", ["r", 1])]
+    await store.close()
+    assert any("USING INDEX tether_events_model_calls" in step for step in plan), plan
+    assert not any(step.startswith("SCAN") for step in plan), plan

@@ -38,6 +38,13 @@ class CallJournal(Protocol):
         replay_error: Callable[[dict[str, Any]], BaseException] | None = None,
     ) -> Any: ...
 
+    async def model_call_counted(self, key: str) -> bool:
+        """Whether the run holds the ``model_call`` event of the journaled model call under
+        ``key`` (the event of its answer, carrying ``key``), committed or waiting for its step's
+        commit. A model call replayed from the journal asks it: its event is missing when the
+        process that made the call died before the step committed, and the replay puts it."""
+        ...
+
 
 CURRENT_RUN: ContextVar[CallJournal | None] = ContextVar("tether_run_context", default=None)
 """Set by the graph's executor around each node, to its RunContext; None outside a run."""

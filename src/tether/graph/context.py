@@ -31,11 +31,14 @@ from tether.graph.interrupt_timeout import (
 )
 from tether.graph.sleep import check_deadline, check_time, wait_until
 from tether.graph.state import check_kept
+from tether.store.usage import MODEL_CALL
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from tether.graph.host import RunHost
     from tether.store.protocol import RunStore
-    from tether.store.types import EffectRecord
+    from tether.store.types import EffectRecord, Event
 
 _current = CURRENT_RUN
 REFUSED_EVENT = "call_refused"
@@ -83,7 +86,9 @@ class RunContext:
 
     __slots__ = (
         "_calls",
+        "_committed_calls",
         "_emit",
+        "_events",
         "_failed",
         "_host",
         "_interrupts",
@@ -122,6 +127,7 @@ class RunContext:
         governor: Governor | None = None,
         live: Callable[[str, dict[str, Any], str | None], None] | None = None,
         tenant: str | None = None,
+        events: list[Event] | None = None,
     ) -> None:
         self.run_id = run_id
         self.workflow = workflow
@@ -144,6 +150,11 @@ class RunContext:
         """The run's governor (``compile(governance=...)``), asked around each live model and
         tool call; None: the run is not governed."""
         self._emit = emit
+        self._events: list[Event] = events if events is not None else []
+        """This task's events not committed yet (those ``emit`` put, and those its node
+        write carried from an earlier execution of the step)."""
+        self._committed_calls: list[Event] | None = None
+        """The ``model_call`` events the store holds for this step, once read."""
         self._live = live
         self._resume = resume
         self._interrupts = 0
@@ -247,6 +258,17 @@ class RunContext:
         data = {"key": key, "kind": kind, "request": request}
         data |= {"error": error, "task_id": self.task_id, "calls": dict(self._calls)}
         self._emit(REFUSED_EVENT, data, self.node)
+
+    async def model_call_counted(self, key: str) -> bool:
+        """Whether the run holds the ``model_call`` event of the journaled model call under
+        ``key``: among this task's events waiting for the step's commit, else among those the
+        store holds for this step (read once per run of the task, and only by a task that
+        replays a model call: a resume, a retry, a run continued after a crash)."""
+        if _counts_call(self._events, key, self.node):
+            return True
+        if self._committed_calls is None:
+            self._committed_calls = await self._store.step_model_calls(self.run_id, self.step)
+        return _counts_call(self._committed_calls, key, self.node)
 
     def calls_made(self) -> dict[str, int]:
         """How many journaled calls of each kind (``tool:search``...) this task made so far."""
@@ -481,6 +503,20 @@ class _Call:
     replay_error: Callable[[dict[str, Any]], BaseException] | None
     shared: bool
     """It waited for another task's call under its key: that call's outcome is its own."""
+
+
+def _counts_call(events: Iterable[Event], key: str, node: str) -> bool:
+    """Whether ``events`` hold the ``model_call`` event of the answer of the journaled call
+    ``key``: one carrying ``key`` and no error (a failed attempt's event does not stand for the
+    answer a later attempt got). An event of a journaled call of ``node`` with no key at all
+    was put by a tether that kept none: it stands for the node's replayed calls, as it did."""
+    for e in events:
+        if e.type != MODEL_CALL or "error" in e.data:
+            continue
+        got = e.data.get("key")
+        if got == key or (got is None and e.node == node and e.data.get("journaled") is not False):
+            return True
+    return False
 
 
 def _tool_of(request: Any) -> Any:

@@ -470,6 +470,7 @@ class RunLoop:
             governor=self.governor,
             live=lambda type, data, n: self.publish_live(type, data, n, step),
             tenant=self.run.tenant,
+            events=mine,
         )
         if live:
             self.emit("node_started", {"task_id": task["id"]}, node, step, persist=False)

@@ -165,6 +165,7 @@ class Model(ABC):
                 )
             return response
         live: list[ModelResponse] = []
+        key = ctx.call_key("model")
         gov = governor_of(ctx)
         governed = (
             GovernedCall("model", self.name, request=request, projected=self.projected(request))
@@ -183,7 +184,7 @@ class Model(ABC):
                 # a cut stream, a refused answer, a cancelled call: charged what it spent
                 used = failed_usage(self, sent, exc, received)
                 took = time.perf_counter() - started
-                ctx.emit("model_call", failure_event(self, used, exc, took))
+                ctx.emit("model_call", {**failure_event(self, used, exc, took), "key": key})
                 if gov is not None and governed is not None:
                     failed = CallOutcome(False, budget_amounts(self, used), error=exc)
                     await _settle_failed(gov.after_call(ctx, governed, failed), exc)
@@ -203,15 +204,21 @@ class Model(ABC):
             "model",
             {"model": self.name, "request": request.digest(), "messages": len(request.messages)},
             call,
+            key=key,
             idempotent=True,
             gate=gate if gov is not None else None,
         )
         if live:
             response = live[0]
-            ctx.emit("model_call", usage_event(response))
+            event = usage_event(response)
+            event["key"] = key  # what tells a replay whether this event was committed
+            ctx.emit("model_call", event)
             return response
         response = ModelResponse.model_validate(data)
         response.metadata["replayed"] = True
+        if not await ctx.model_call_counted(key):
+            # made by a process that died before its step committed: the event died with it
+            ctx.emit("model_call", {**usage_event(response), "key": key, "recovered": True})
         if on_token is not None and response.text:
             await _deliver(on_token, response.text)
         return response

@@ -1,5 +1,6 @@
-"""What a run spent on models, summed from its ``model_call`` events (one per live call;
-replayed calls put none, so nothing is counted twice)."""
+"""What a run spent on models, summed from its ``model_call`` events (one per live call; a
+replayed call puts one only when its own was lost with a step that never committed, so nothing
+is counted twice)."""
 
 from __future__ import annotations
 

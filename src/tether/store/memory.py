@@ -572,6 +572,14 @@ class MemoryStore(
         self._run(run_id)
         return sum_model_calls(e.data for e in self._events[run_id] if e.type == MODEL_CALL)
 
+    async def step_model_calls(self, run_id: str, step: int) -> list[Event]:
+        step = whole("step", step)
+        return [
+            copy.deepcopy(e)
+            for e in self._events.get(run_id, ())
+            if e.type == MODEL_CALL and e.step == step
+        ]
+
     async def list_transitions(self, run_id: str) -> list[Transition]:
         self._run(run_id)
         return list(self._transitions[run_id])

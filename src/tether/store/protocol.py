@@ -218,6 +218,12 @@ class RunStore(Protocol):
         one query instead of reading every event. Raises RunNotFoundError."""
         ...
 
+    async def step_model_calls(self, run_id: str, step: int) -> list[Event]:
+        """The run's committed ``model_call`` events of ``step``, in order (none for a run or
+        step that has none, unknown run included): a task that runs again reads whether the
+        model calls it replays from the journal are counted already (``RunContext``)."""
+        ...
+
     async def list_transitions(self, run_id: str) -> list[Transition]: ...
 
 

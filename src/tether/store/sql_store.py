@@ -62,7 +62,12 @@ from tether.store.types import (
     RunRecord,
     Transition,
 )
-from tether.store.usage import ModelCallTotals, model_usage_sql, row_to_totals
+from tether.store.usage import (
+    ModelCallTotals,
+    model_usage_sql,
+    row_to_totals,
+    step_model_calls_sql,
+)
 from tether.store.wakeup import Listener, Wakeup, payload
 
 _NO_UPPER_STEP = 2**62
@@ -579,6 +584,11 @@ class SqlStore(
         if not rows:
             await self._check_fence(run_id, None)
         return sorted((row_to_totals(r) for r in rows), key=lambda t: t.model)
+
+    async def step_model_calls(self, run_id: str, step: int) -> list[Event]:
+        d = self._sql.dialect
+        sql = self._sql.memoized(("step_calls",), lambda: step_model_calls_sql(d.name, d.prefix))
+        return [row_to_event(r) for r in await self._fetch(sql, (run_id, whole("step", step)))]
 
     async def list_transitions(self, run_id: str) -> list[Transition]:
         rows = await self._fetch(self._sql.list_transitions, (run_id,))

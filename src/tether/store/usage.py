@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from tether.store.rows import EVENT_COLUMNS
 from tether.store.sql_json import JsonFields
 
 MODEL_CALL = "model_call"
@@ -121,6 +122,20 @@ def model_usage_sql(dialect: str, prefix: str) -> str:
         f"(SELECT {js.text('model')} AS m, d FROM (SELECT {js.doc} AS d FROM {prefix}events "
         f"WHERE run_id = ? AND type = '{MODEL_CALL}') AS e) AS x "
         "GROUP BY COALESCE(m, '')"
+    )
+
+
+def step_model_calls_sql(dialect: str, prefix: str) -> str:
+    """The ``model_call`` events of one run at one step, in order (parameters: the run id, the
+    step), read through the partial index of model calls (schema v18): a run's model calls,
+    not every event it has."""
+    events = f"{prefix}events"
+    if dialect != "postgres":
+        # without statistics SQLite would read every event of the run by the primary key
+        events += " INDEXED BY tether_events_model_calls"
+    return (
+        f"SELECT {', '.join(EVENT_COLUMNS)} FROM {events} "
+        f"WHERE run_id = ? AND type = '{MODEL_CALL}' AND step = ? ORDER BY seq"
     )
 
 

@@ -1,11 +1,12 @@
 """Conformance: the usage of a page of runs in one query (``RunUsageTotals.runs_usage``), the
-same sums as each run's ``model_usage`` and tool effects."""
+same sums as each run's ``model_usage`` and tool effects; a step's model calls
+(``step_model_calls``)."""
 
 from __future__ import annotations
 
 from tether.store.protocol import RunStore
 from tether.store.run_usage import RunUsage, RunUsageTotals
-from tether.store.types import Commit
+from tether.store.types import Commit, Event
 from tether.testing.store_helpers import StoreTestBase, create, ev
 
 
@@ -59,3 +60,42 @@ class UsageConformance(StoreTestBase):
         assert sorted(got) == ids
         assert [got[r].input_tokens for r in ids] == list(range(130))
         assert all(got[r].model_calls == 1 and got[r].cost == 0.0 for r in ids)
+
+    async def test_step_model_calls_reads_one_steps_model_call_events(
+        self, store: RunStore
+    ) -> None:
+        await create(store, "a")
+
+        def at(step: int, type_: str, **data: object) -> Event:
+            return Event("", 0, type_, 1.5, step, "ask", dict(data))
+
+        await store.commit(
+            "a",
+            None,
+            Commit(
+                events=[
+                    at(1, "model_call", key="k1", input_tokens=3),
+                    at(2, "model_call", key="k2"),
+                    at(2, "note", key="k3"),
+                    at(2, "model_call", key="k4", error="cut"),
+                ]
+            ),
+        )
+        await store.commit("a", None, Commit(events=[at(2, "model_call", key="k5")]))
+        await create(store, "b")
+        await store.commit("b", None, Commit(events=[at(2, "model_call", key="other")]))
+
+        got = await store.step_model_calls("a", 2)
+        assert [(e.run_id, e.type, e.step, e.node) for e in got] == [
+            ("a", "model_call", 2, "ask")
+        ] * 3
+        assert [e.data for e in got] == [
+            {"key": "k2"},
+            {"key": "k4", "error": "cut"},
+            {"key": "k5"},
+        ]
+        assert [e.seq for e in got] == sorted(e.seq for e in got)
+        (one,) = await store.step_model_calls("a", 1)
+        assert (one.data, one.ts) == ({"key": "k1", "input_tokens": 3}, 1.5)
+        assert await store.step_model_calls("a", 3) == []
+        assert await store.step_model_calls("nope", 2) == []  # unknown run: none, no error

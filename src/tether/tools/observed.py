@@ -1,8 +1,8 @@
 """What a tool call leaves behind for observers: an ``execute_tool`` span (when tracing, see
 ``tether.observability.tool_span``) and, inside a run, a ``tool_call`` event on the run's
 stream (tool, scope, ok, attempts, retries, latency, error type) for ``tether trace`` and the
-KPIs. A journaled replay makes no event (the journal's ``effect_replayed`` says it), as a
-replayed model call makes no ``model_call``."""
+KPIs. A journaled replay makes no event (the journal's ``effect_replayed`` says it); tool
+calls are counted from the effect journal (``tether.store.run_usage``)."""
 
 from __future__ import annotations
 
