@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import resource
+import shutil
 import socket
 import uuid
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tether.tools.sandbox import Sandbox
+from tether.tools.sandbox._gvisor import _self_check
 from tether.tools.sandbox.runner import _GVISOR_TERM_GRACE_S
 
 from .conftest import FAST, assert_group_gone, child_processes, run_on
@@ -182,6 +184,79 @@ for path in {targets!r}:
     assert result.stdout.count("DENIED") == 4
     for path in targets:
         assert not os.path.exists(path)
+
+
+@pytest.fixture
+def host_pipes() -> Iterator[tuple[str, str, str]]:
+    """A FIFO, a bound unix socket and a secret file in the host's /tmp (what tmux, ssh-agent
+    or valgrind's vgdb leave there)."""
+    tag = uuid.uuid4().hex
+    fifo, sock, plain = (f"/tmp/tether-{kind}-{tag}" for kind in ("fifo", "sock", "plain"))
+    os.mkfifo(fifo)
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(sock)
+    Path(plain).write_text(f"secret-{tag}")
+    try:
+        yield fifo, sock, plain
+    finally:
+        server.close()
+        for path in (fifo, sock, plain):
+            Path(path).unlink(missing_ok=True)
+
+
+async def test_host_fifos_and_sockets_in_tmp_neither_break_nor_leak(
+    sandbox_backend: str, host_pipes: tuple[str, str, str]
+) -> None:
+    """Before: gVisor's filesystem view stopped at the first FIFO or socket in /tmp (its overlay
+    will not remove one, nor even stat a socket); the self-check failed, so backend='auto'
+    quietly left gVisor, and code run in gVisor anyway saw /tmp, /root, /home half hidden."""
+    fifo, sock, plain = host_pipes
+    if sandbox_backend == "gvisor":
+        runsc = shutil.which("runsc")
+        assert runsc is not None and _self_check(runsc) is None  # not the cached answer
+    code = f"""
+import os, socket
+try:
+    print("READ", open({plain!r}).read())
+except OSError as exc:
+    print("DENIED", type(exc).__name__)
+for path in ({fifo!r}, {sock!r}):
+    try:
+        os.close(os.open(path, os.O_RDONLY | os.O_NONBLOCK)); print("OPENED")
+    except OSError as exc:
+        print("DENIED", type(exc).__name__)
+"""
+    result = await run_on(sandbox_backend, code)
+    assert result.exit_code == 0, result.stderr
+    assert "secret-" not in result.stdout and "READ" not in result.stdout
+    assert "OPENED" not in result.stdout, result.stdout
+
+
+def test_a_gvisor_view_that_cannot_be_built_runs_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before: the launcher logged 'isolation degraded' and ran the code with the hidden
+    directories half hidden when building gVisor's view raised."""
+    from tether.tools.sandbox import launcher
+
+    class Stop(BaseException):
+        pass
+
+    said: list[str] = []
+
+    def fatal(message: str, **fields: object) -> None:
+        said.append(message)
+        raise Stop
+
+    class Mounts:
+        @staticmethod
+        def build_gvisor_filesystem(*args: object, **kwargs: object) -> list[str]:
+            raise PermissionError(1, "Operation not permitted", "/tmp/odd")
+
+    monkeypatch.setattr(launcher, "_fatal", fatal)
+    monkeypatch.setattr(launcher.signal, "signal", lambda *args: None)
+    with pytest.raises(Stop):
+        launcher._inner({"gvisor": True}, "cfg.json", Mounts, None, {"mount": True, "pid": True})
+    assert said[0].startswith("sandbox setup failed: gVisor's filesystem view: ")
+    assert "/tmp/odd" in said[0]
 
 
 async def test_collection_does_not_follow_links(sandbox_backend: str) -> None:

@@ -165,6 +165,9 @@ def _inner(cfg: dict[str, Any], cfg_path: str, mounts: Any, libc: Any, ns: dict[
                 "the private read-only mount tree could not be built",
                 weak_isolation=errors or ["no mount namespace"],
             )
+        if cfg.get("gvisor") and filesystem == "none" and errors:
+            # the hidden directories (/root, /home, /tmp...) may be half hidden: run nothing
+            _fatal(f"sandbox setup failed: gVisor's filesystem view: {'; '.join(errors)}")
         _set_rlimits(cfg, shared_uid=os.geteuid() != 0 and not ns["user"], pid_init=ns["pid"])
         _drop_privileges(libc, int(cfg["uid"]), int(cfg["gid"]))
         os.chdir(cfg["scratch"])

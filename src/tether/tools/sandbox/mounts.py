@@ -7,6 +7,7 @@ imports ctypes).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
@@ -293,13 +294,32 @@ def _prune(top: str, keep: Sequence[str]) -> None:
                 todo.append(path)
                 continue
             try:  # the host may remove entries meanwhile (/tmp is busy): gone is hidden too
-                if stat.S_ISDIR(os.lstat(path).st_mode):
+                mode = os.lstat(path).st_mode
+            except FileNotFoundError:
+                continue
+            except PermissionError:  # gVisor will not stat a host socket (so nor open it)
+                continue
+            try:
+                if stat.S_ISDIR(mode):
                     os.chown(path, 0, 0, follow_symlinks=False)
                     os.chmod(path, 0o700)
                 else:
                     os.unlink(path)
             except FileNotFoundError:
                 continue
+            except PermissionError:
+                if not _inert(mode):
+                    raise
+                # gVisor's overlay refuses to remove a host FIFO or socket (a tmux or vgdb pipe
+                # in /tmp): it carries nothing into the sandbox (runsc opens no host FIFO or
+                # socket by default) and sits in a directory the code cannot list; unopenable
+                with contextlib.suppress(OSError):
+                    os.chmod(path, 0)
+
+
+def _inert(mode: int) -> bool:
+    """A FIFO or a socket: no data of the host's in it for gVisor's sandbox."""
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
 
 
 def build_gvisor_filesystem(libc: Libc, cfg: dict[str, Any], new_proc: bool) -> list[str]:
