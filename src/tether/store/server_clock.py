@@ -16,8 +16,7 @@ snapshot, an NTP step, an operator's ``date -s``) keeps telling the server's tim
 wall clock, an hour's step ahead made the worker see every live lease as expired and take the
 runs of healthy workers over until the next measurement, and a step back made it write leases
 that had expired an hour before. A step (the wall clock and the monotonic count more than
-``STEP`` apart) makes the clock due for a measurement at once, as does a suspended host whose
-monotonic clock stood still while the wall clock went on.
+``STEP`` apart) makes the clock due for a measurement at once.
 
 ``PostgresStore`` uses one unless it is given a clock; a ``Runtime`` (and so a ``Worker``) on such
 a store takes the store's clock unless it is given one. A clock passed in (a test's fake clock)
@@ -26,6 +25,7 @@ is used as it is. SQLite and memory stores serve one machine, whose clock is the
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -36,6 +36,13 @@ REALIGN_EVERY = 60.0
 STEP = 1.0
 """Seconds the local wall clock may move against the monotonic count between two measurements
 before it is taken for a step (NTP slews by at most 0.5 ms a second: 30 ms a minute)."""
+
+_BOOTTIME = getattr(time, "CLOCK_BOOTTIME", None)
+ELAPSED: Callable[[], float] = (
+    time.monotonic if _BOOTTIME is None else functools.partial(time.clock_gettime, _BOOTTIME)
+)
+"""The clock time since the last measurement is counted on: Linux's boot time (monotonic, and
+counting a suspend, which ``time.monotonic`` leaves out), ``time.monotonic`` elsewhere."""
 
 Sample = tuple[float, float, float]
 """(local time sent, server time read, local time received), in seconds since the epoch."""
@@ -48,7 +55,7 @@ class ServerClock:
     def __init__(
         self,
         local: Callable[[], float] = time.time,
-        monotonic: Callable[[], float] = time.monotonic,
+        monotonic: Callable[[], float] = ELAPSED,
     ) -> None:
         self._local = local
         self._monotonic = monotonic
