@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,8 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 API_KEY = "sk-ant-test"
+TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+"""What the real API takes as a tool's name (a tool_use block's too)."""
 
 
 @dataclass
@@ -118,6 +121,8 @@ def validate(body: dict[str, Any]) -> str | None:
             return f"tools.{i}.input_schema: Field required"
         if schema.get("type") != "object":
             return f"tools.{i}.input_schema.type: Input should be 'object'"
+        if not TOOL_NAME.fullmatch(tool["name"]):
+            return f"tools.{i}.name: String should match pattern '{TOOL_NAME.pattern}'"
         tool_names.add(tool["name"])
     choice = body.get("tool_choice")
     if choice is not None:
@@ -147,6 +152,8 @@ def validate(body: dict[str, Any]) -> str | None:
             if kind == "tool_use":
                 if role != "assistant" or not isinstance(block.get("input"), dict):
                     return f"messages.{i}.content.{j}: invalid tool_use block"
+                if not TOOL_NAME.fullmatch(str(block.get("name"))):
+                    return f"messages.{i}.content.{j}.name: String should match pattern"
                 uses.add(block["id"])
             elif kind == "tool_result":
                 if role != "user" or block.get("tool_use_id") not in previous_uses:

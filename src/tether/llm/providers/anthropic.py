@@ -17,6 +17,7 @@ from tether.llm.providers._http import HttpModel
 from tether.llm.providers.anthropic_stream import StreamState
 from tether.llm.providers.anthropic_wire import output_tool, read_message, request_body
 from tether.llm.providers.http_errors import parse_json
+from tether.llm.providers.tool_names import WireNames
 from tether.llm.types import ModelRequest, ModelResponse, StreamChunk
 
 API_VERSION = "2023-06-01"
@@ -55,21 +56,27 @@ class AnthropicModel(HttpModel):
         return f"{self.base_url}/v1/messages"
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
-        output = output_tool(request)
-        body = await self.post_json(self.url, self.payload(request, output), self.headers)
-        return read_message(body, self.name, output)
+        names = WireNames.of(request)
+        sent = request if names is None else names.outbound(request)
+        output = output_tool(sent)
+        body = await self.post_json(self.url, self.payload(sent, output), self.headers)
+        response = read_message(body, self.name, output)
+        return response if names is None else names.inbound(response)
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamChunk]:
-        output = output_tool(request)
+        names = WireNames.of(request)
+        sent = request if names is None else names.outbound(request)
+        output = output_tool(sent)
         state = StreamState(self.name, output)
-        payload = {**self.payload(request, output), "stream": True}
+        payload = {**self.payload(sent, output), "stream": True}
         async with self.post_sse(self.url, payload, self.headers) as events:
             async for event in events:
                 data = parse_json(event.data, model=self.name, what="stream event")
                 delta = state.add(event.event, data)
                 if delta:
                     yield StreamChunk(delta=delta)
-        yield StreamChunk(response=state.response())
+        response = state.response()
+        yield StreamChunk(response=response if names is None else names.inbound(response))
 
     def payload(self, request: ModelRequest, output: str | None) -> dict[str, Any]:
         """The JSON body for ``request``; ``output`` names its structured-output tool."""

@@ -22,6 +22,7 @@ from tether.llm.providers.http_errors import parse_json
 from tether.llm.providers.openai_stream import Accumulator
 from tether.llm.providers.openai_wire import read_completion, request_body
 from tether.llm.providers.prompt_tokens import PromptCounter, PromptTokenizer
+from tether.llm.providers.tool_names import WireNames
 from tether.llm.providers.wire import check_tool_choice
 from tether.llm.types import ModelRequest, ModelResponse, StreamChunk, Usage
 
@@ -66,14 +67,18 @@ class OpenAICompatibleModel(HttpModel):
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
         json_object = self._json_object_schema
+        names = WireNames.of(request)
+        sent = request if names is None else names.outbound(request)
         try:
-            body = await self.post_json(self.url, self.payload(request, json_object), self.headers)
+            body = await self.post_json(self.url, self.payload(sent, json_object), self.headers)
         except ModelError as exc:
             if json_object or not self._schema_format_refused(request, exc):
                 raise
             json_object = True
-            body = await self.post_json(self.url, self.payload(request, True), self.headers)
+            body = await self.post_json(self.url, self.payload(sent, True), self.headers)
         response = read_completion(body, self.name)
+        if names is not None:
+            response = names.inbound(response)
         self._json_object_schema |= json_object
         check_tool_choice(request, response, self.name)
         return response
@@ -81,9 +86,11 @@ class OpenAICompatibleModel(HttpModel):
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamChunk]:
         acc = Accumulator(self.name)
         json_object = self._json_object_schema
+        names = WireNames.of(request)
+        sent = request if names is None else names.outbound(request)
         while True:
             payload = {
-                **self.payload(request, json_object),
+                **self.payload(sent, json_object),
                 "stream": True,
                 "stream_options": {"include_usage": True},
             }
@@ -103,6 +110,8 @@ class OpenAICompatibleModel(HttpModel):
                 json_object = True
         self._json_object_schema |= json_object
         response = acc.response()
+        if names is not None:
+            response = names.inbound(response)
         check_tool_choice(request, response, self.name)
         if response.usage.total_tokens == 0:  # the server sent no usage: count it
             response = response.model_copy(update={"usage": await self._counted(request, acc)})
