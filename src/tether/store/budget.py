@@ -131,3 +131,22 @@ class BudgetStore(Protocol):
         """Delete the ledgers under ``prefix`` not written since ``updated_before`` (old
         quota windows). Returns how many."""
         ...
+
+
+@runtime_checkable
+class LedgerFit(Protocol):
+    """A ``BudgetStore`` that can take from a ledger without reading it back (a tenant quota's
+    reservation needs to know only whether it fit): the same write, less to return."""
+
+    async def fit_ledger(
+        self,
+        key: str,
+        amounts: Mapping[str, float],
+        fold: Fold | None = None,
+        *,
+        exact: bool = False,
+    ) -> bool:
+        """``reserve_ledger`` (``charge_ledger`` when ``exact``) without the ledger after it:
+        True when it fit (written), False (nothing changed) when one would not fit or the
+        ledger is missing."""
+        ...

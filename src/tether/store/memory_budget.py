@@ -72,6 +72,16 @@ class MemoryBudget:
     ) -> Ledger | None:
         return self._take(key, amounts, fold, "used")
 
+    async def fit_ledger(
+        self,
+        key: str,
+        amounts: Mapping[str, float],
+        fold: Fold | None = None,
+        *,
+        exact: bool = False,
+    ) -> bool:
+        return self._take(key, amounts, fold, "used" if exact else "reserved") is not None
+
     def _take(
         self, key: str, amounts: Mapping[str, float], fold: Fold | None, into: str
     ) -> Ledger | None:

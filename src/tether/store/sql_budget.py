@@ -51,34 +51,6 @@ def _statements(d: Dialect) -> dict[str, str]:
     t, cols = f"{p}budget_ledgers", ", ".join(COLUMNS)
     lims = ", ".join(f"lim_{x}" for x in LIMITS)
     lim_marks = ", ".join(f"CAST(? AS {r})" for _ in LIMITS)
-    fits = " AND ".join(
-        f"(CAST(? AS {r}) <= 0 OR lim_{x} IS NULL "
-        f"OR used_{x} + rsv_{x} + CAST(? AS {r}) <= lim_{x})"
-        for x in COUNTERS
-    )
-    add = ", ".join(f"rsv_{x} = rsv_{x} + CAST(? AS {r})" for x in COUNTERS)
-    use = ", ".join(f"used_{x} = used_{x} + CAST(? AS {r})" for x in COUNTERS)
-    settle = ", ".join(
-        f"rsv_{x} = CASE WHEN rsv_{x} - CAST(? AS {r}) > 0 "
-        f"THEN rsv_{x} - CAST(? AS {r}) ELSE 0 END, "
-        f"used_{x} = used_{x} + CAST(? AS {r})"
-        for x in COUNTERS
-    )
-    stamp = f"updated_at = CAST(? AS {r})"
-    # with a settle folded in: each counter's reserve after releasing the settle's hold
-    left = {
-        x: f"CASE WHEN rsv_{x} - CAST(? AS {r}) > 0 THEN rsv_{x} - CAST(? AS {r}) ELSE 0 END"
-        for x in COUNTERS
-    }
-    fits_folded = " AND ".join(
-        f"(CAST(? AS {r}) <= 0 OR lim_{x} IS NULL "
-        f"OR used_{x} + CAST(? AS {r}) + {left[x]} + CAST(? AS {r}) <= lim_{x})"
-        for x in COUNTERS
-    )
-    add_folded = ", ".join(
-        f"rsv_{x} = {left[x]} + CAST(? AS {r}), used_{x} = used_{x} + CAST(? AS {r})"
-        for x in COUNTERS
-    )
     return {
         "open": (
             f"INSERT INTO {t} (key, started_at, created_at, updated_at, {lims}) VALUES "
@@ -86,12 +58,6 @@ def _statements(d: Dialect) -> dict[str, str]:
             "ON CONFLICT (key) DO NOTHING RETURNING key"
         ),
         "get": f"SELECT {cols} FROM {t} WHERE key = ?",
-        "reserve": f"UPDATE {t} SET {add}, {stamp} WHERE key = ? AND {fits} RETURNING {cols}",
-        "settle": f"UPDATE {t} SET {settle}, {stamp} WHERE key = ? RETURNING {cols}",
-        "charge": f"UPDATE {t} SET {use}, {stamp} WHERE key = ? AND {fits} RETURNING {cols}",
-        "folded": (
-            f"UPDATE {t} SET {add_folded}, {stamp} WHERE key = ? AND {fits_folded} RETURNING {cols}"
-        ),
         "mark_evented": (
             f"UPDATE {t} SET evented = evented || ? || ',' WHERE key = ? "
             "AND evented NOT LIKE ? RETURNING key"
@@ -105,27 +71,82 @@ def _statements(d: Dialect) -> dict[str, str]:
     }
 
 
+Move = tuple[str, bool, bool, bool]
+"""A counter a write moves: its name, and whether it releases a hold, reserves, uses."""
+
+
+def _write(d: Dialect, moves: tuple[Move, ...], checked: tuple[str, ...], row: bool) -> str:
+    """The one statement of every ledger write, over just the counters it ``moves`` (one left
+    out keeps its value, and cannot fail the check: nothing is taken from it): per counter,
+    release a hold (never below 0), then reserve and use; and, for each ``checked`` counter (a
+    positive amount taken), the condition that the row as that leaves it stays within the
+    limit. Parameters, in order: per moved counter the hold (twice, if released), the amount
+    reserved (if any), the amount used (if any); the time; the key; per checked counter the
+    amount used (if any), the hold (twice, if released), the amount reserved (if any).
+
+    A reservation, a charge, a settle, and either with a settle folded in are all this
+    statement; one that names only what it moves (a model call's five counters, a tool call's
+    two, a quota's two) carries a fraction of the parameters and CASE expressions. ``row``:
+    it returns the row after it (without, only a row count says whether it fit)."""
+    r = d.real
+    sets: list[str] = []
+    fits: list[str] = []
+    for x, held, reserved, used in moves:
+        left = (
+            f"CASE WHEN rsv_{x} - CAST(? AS {r}) > 0 THEN rsv_{x} - CAST(? AS {r}) ELSE 0 END"
+            if held
+            else f"rsv_{x}"
+        )
+        add = f" + CAST(? AS {r})"
+        if held or reserved:
+            sets.append(f"rsv_{x} = {left}{add if reserved else ''}")
+        if used:
+            sets.append(f"used_{x} = used_{x}{add}")
+        if x in checked:
+            fits.append(
+                f" AND (lim_{x} IS NULL OR used_{x}{add if used else ''} + {left}"
+                f"{add if reserved else ''} <= lim_{x})"
+            )
+    sets.append(f"updated_at = CAST(? AS {r})")
+    returning = f" RETURNING {', '.join(COLUMNS)}" if row else ""
+    return (
+        f"UPDATE {d.prefix}budget_ledgers SET {', '.join(sets)} WHERE key = ?{''.join(fits)}"
+        f"{returning}"
+    )
+
+
+_NO_FOLD: Fold = ({}, {})
+
+
 def _like(prefix: str) -> str:
     escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return escaped + "%"
 
 
+_LIMS = slice(len(HEAD), len(HEAD) + len(LIMITS))
+_USED = slice(_LIMS.stop, _LIMS.stop + len(COUNTERS))
+_RSV = slice(_USED.stop, _USED.stop + len(COUNTERS))
+
+
 def _ledger(row: Sequence[Any]) -> Ledger:
+    """A row of ``COLUMNS`` (read back after every write: kept lean)."""
     key, started, evented, noted, created, updated = row[: len(HEAD)]
-    rest = row[len(HEAD) :]
-    lims, rest = rest[: len(LIMITS)], rest[len(LIMITS) :]
-    used, rsv = rest[: len(COUNTERS)], rest[len(COUNTERS) :]
     return Ledger(
         key,
-        {d: float(v) for d, v in zip(LIMITS, lims, strict=True) if v is not None},
-        {d: float(v) for d, v in zip(COUNTERS, used, strict=True)},
-        {d: float(v) for d, v in zip(COUNTERS, rsv, strict=True)},
+        {d: float(v) for d, v in zip(LIMITS, row[_LIMS], strict=True) if v is not None},
+        dict(zip(COUNTERS, map(float, row[_USED]), strict=True)),
+        dict(zip(COUNTERS, map(float, row[_RSV]), strict=True)),
         float(started),
-        [x for x in str(evented).split(",") if x],
-        [x for x in str(noted).split(",") if x],
+        _flags(evented),
+        _flags(noted),
         float(created),
         float(updated),
     )
+
+
+def _flags(text: Any) -> list[str]:
+    """``evented``/``noted``: ``,a,b,`` (``,`` for none)."""
+    return [] if text == "," else [x for x in str(text).split(",") if x]
 
 
 class SqlBudget:
@@ -161,53 +182,78 @@ class SqlBudget:
     async def reserve_ledger(
         self, key: str, amounts: Mapping[str, float], fold: Fold | None = None
     ) -> Ledger | None:
-        if fold is not None:
-            return await self._folded(key, amounts, {}, fold)
-        adds = [float(amounts.get(d, 0.0)) for d in COUNTERS]
-        fits = [a for x in adds for a in (x, x)]
-        rows = await self._fetch(self._budget_sql("reserve"), (*adds, self.clock.now(), key, *fits))
-        return _ledger(rows[0]) if rows else None
+        return await self._write_ledger(key, amounts, {}, fold or _NO_FOLD)
 
-    async def _folded(
+    async def charge_ledger(
+        self, key: str, amounts: Mapping[str, float], fold: Fold | None = None
+    ) -> Ledger | None:
+        return await self._write_ledger(key, {}, amounts, fold or _NO_FOLD)
+
+    async def settle_ledger(
+        self, key: str, reserved: Mapping[str, float], used: Mapping[str, float]
+    ) -> Ledger | None:
+        return await self._write_ledger(key, {}, {}, (reserved, used))
+
+    async def fit_ledger(
+        self,
+        key: str,
+        amounts: Mapping[str, float],
+        fold: Fold | None = None,
+        *,
+        exact: bool = False,
+    ) -> bool:
+        reserve, charge = ({}, amounts) if exact else (amounts, {})
+        sql, params = self._ledger_write(key, reserve, charge, fold or _NO_FOLD, False)
+        return bool(await self._execute(sql, params))
+
+    async def _write_ledger(
         self,
         key: str,
         reserve: Mapping[str, float],
         charge: Mapping[str, float],
         fold: Fold,
     ) -> Ledger | None:
-        """One statement: settle ``fold``, then reserve or charge if it fits (see the
-        ``folded`` statement); ``reserve`` and ``charge`` hold the amounts of each."""
+        sql, params = self._ledger_write(key, reserve, charge, fold, True)
+        rows = await self._fetch(sql, params)
+        return _ledger(rows[0]) if rows else None
+
+    def _ledger_write(
+        self,
+        key: str,
+        reserve: Mapping[str, float],
+        charge: Mapping[str, float],
+        fold: Fold,
+        row: bool,
+    ) -> tuple[str, tuple[Any, ...]]:
+        """The statement (``_write``) and parameters that settle ``fold`` (the hold to release,
+        the use to add), then reserve ``reserve`` or charge ``charge`` if every counter taken
+        still fits."""
         release, use = fold
         sets: list[float] = []
         fits: list[float] = []
+        moves: list[Move] = []
+        checked: list[str] = []
         for d in COUNTERS:
-            h, u = float(release.get(d, 0.0)), float(use.get(d, 0.0))
-            r, c = float(reserve.get(d, 0.0)), float(charge.get(d, 0.0))
-            sets += [h, h, r, u + c]
-            fits += [r + c, u + c, h, h, r]
-        params = (*sets, self.clock.now(), key, *fits)
-        rows = await self._fetch(self._budget_sql("folded"), params)
-        return _ledger(rows[0]) if rows else None
-
-    async def charge_ledger(
-        self, key: str, amounts: Mapping[str, float], fold: Fold | None = None
-    ) -> Ledger | None:
-        if fold is not None:
-            return await self._folded(key, {}, amounts, fold)
-        adds = [float(amounts.get(d, 0.0)) for d in COUNTERS]
-        fits = [a for x in adds for a in (x, x)]
-        rows = await self._fetch(self._budget_sql("charge"), (*adds, self.clock.now(), key, *fits))
-        return _ledger(rows[0]) if rows else None
-
-    async def settle_ledger(
-        self, key: str, reserved: Mapping[str, float], used: Mapping[str, float]
-    ) -> Ledger | None:
-        params: list[Any] = []
-        for d in COUNTERS:
-            held = float(reserved.get(d, 0.0))
-            params += [held, held, float(used.get(d, 0.0))]
-        rows = await self._fetch(self._budget_sql("settle"), (*params, self.clock.now(), key))
-        return _ledger(rows[0]) if rows else None
+            if d not in reserve and d not in release and d not in use and d not in charge:
+                continue
+            h, r = float(release.get(d, 0.0)), float(reserve.get(d, 0.0))
+            c = float(charge.get(d, 0.0))
+            u = float(use.get(d, 0.0)) + c
+            if not (h or r or u or c):
+                continue
+            moves.append((d, bool(h), bool(r), bool(u)))
+            held = [h, h] if h else []
+            sets += [*held, r] if r else held
+            if u:
+                sets.append(u)
+            if r + c > 0:
+                checked.append(d)
+                fits += [u] if u else []
+                fits += [*held, r] if r else held
+        shape = (tuple(moves), tuple(checked), row)
+        dialect = self._sql.dialect
+        sql = self._sql.memoized(("budget-write", *shape), lambda: _write(dialect, *shape))
+        return sql, (*sets, self.clock.now(), key, *fits)
 
     async def set_ledger_limits(
         self, key: str, limits: Mapping[str, float | None]

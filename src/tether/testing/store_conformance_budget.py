@@ -7,9 +7,11 @@ the same instance); time stands still unless a test moves the ``FakeClock``.
 from __future__ import annotations
 
 import asyncio
+import random
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from tether.store.budget import COUNTERS, BudgetStore
+from tether.store.budget import COUNTERS, BudgetStore, Fold, Ledger, LedgerFit
 from tether.store.protocol import RunStore
 from tether.testing.clock import FakeClock
 from tether.testing.store_helpers import T0, StoreFactory, StoreTestBase
@@ -20,6 +22,7 @@ if TYPE_CHECKING:  # every backend satisfies BudgetStore statically too (checked
     from tether.store.sqlite import SqliteStore
 
     _BACKENDS: tuple[type[BudgetStore], ...] = (MemoryStore, SqliteStore, PostgresStore)
+    _FITTERS: tuple[type[LedgerFit], ...] = (MemoryStore, SqliteStore, PostgresStore)
 
 
 def ledgers(store: RunStore) -> BudgetStore:
@@ -195,3 +198,69 @@ class BudgetConformance(StoreTestBase):
         assert len(await b.list_ledgers()) == 4
         assert await b.delete_ledgers("quota:", clock.now() - 3.5) == 1
         assert [r.key for r in await b.list_ledgers("quota:")] == ["quota:t_1:200", "quota:tx1:100"]
+
+    async def test_a_fit_is_a_reservation_or_charge_without_the_row(self, store: RunStore) -> None:
+        b = ledgers(store)
+        assert isinstance(b, LedgerFit)
+        await b.open_ledger("quota:t:1", {"tokens": 100, "runs": 1}, T0)
+        assert await b.fit_ledger("quota:t:1", {"tokens": 60, "runs": 1})
+        assert not await b.fit_ledger("quota:t:1", {"tokens": 50})  # 60 + 50 > 100
+        assert not await b.fit_ledger("quota:t:1", {"runs": 1}, exact=True)
+        # with a settle folded in: 60 held, 20 used, then 70 more fits (20 + 70 <= 100)
+        assert await b.fit_ledger("quota:t:1", {"tokens": 70}, ({"tokens": 60.0}, {"tokens": 20}))
+        assert await b.fit_ledger("quota:t:1", {"tokens": 10}, exact=True)
+        row = await b.get_ledger("quota:t:1")
+        assert row is not None
+        assert (row.used["tokens"], row.reserved["tokens"]) == (30, 70)
+        assert (row.used["runs"], row.reserved["runs"]) == (0, 1)
+        # refused with a fold: nothing changed, the settle included
+        assert not await b.fit_ledger("quota:t:1", {"tokens": 99}, ({"tokens": 70.0}, {}))
+        assert await b.get_ledger("quota:t:1") == row
+        assert not await b.fit_ledger("quota:nope", {"tokens": 1})
+
+    async def test_writes_move_only_their_counters_as_the_reference_does(
+        self, store: RunStore
+    ) -> None:
+        """Random reservations, charges and settles (folded or not, over a few counters or
+        all, negative uses included) give the ledger the in-memory reference gives, write by
+        write: what fits, and every counter after it."""
+        from tether.store.memory import MemoryStore
+
+        b, ref = ledgers(store), MemoryStore(FakeClock(start=T0))
+        rnd = random.Random(11)
+        limits = {"tokens": 40.0, "cost": 6.0, "tool_calls": 9.0, "runs": 3.0}
+        for x in (b, ref):
+            await x.open_ledger("run:w", limits, T0)
+
+        def amounts(k: int) -> dict[str, float]:
+            return {d: rnd.randrange(0, 9) / 2 for d in rnd.sample(COUNTERS, k)}
+
+        for _ in range(60):
+            op, k = rnd.choice(["reserve", "charge", "settle", "fit"]), rnd.randrange(0, 5)
+            amount = amounts(k)
+            fold: Fold | None = None
+            if op == "settle" or rnd.random() < 0.5:
+                use = amounts(rnd.randrange(0, 4))
+                if rnd.random() < 0.2:
+                    use = {d: -v for d, v in use.items()}  # an exact charge given back
+                fold = (amounts(rnd.randrange(0, 4)), use)
+            got, want = [await _write(x, op, amount, fold) for x in (b, ref)]
+            assert (got is None) == (want is None), (op, amount, fold)
+            row, expect = await b.get_ledger("run:w"), await ref.get_ledger("run:w")
+            assert row is not None and expect is not None
+            assert (row.used, row.reserved) == (expect.used, expect.reserved), (op, amount, fold)
+            if isinstance(got, Ledger) and isinstance(want, Ledger):
+                assert (got.used, got.reserved) == (want.used, want.reserved)
+
+
+async def _write(
+    b: BudgetStore, op: str, amounts: Mapping[str, float], fold: Fold | None
+) -> Ledger | bool | None:
+    if op == "settle":
+        assert fold is not None
+        return await b.settle_ledger("run:w", *fold)
+    if op == "fit":
+        assert isinstance(b, LedgerFit)
+        return await b.fit_ledger("run:w", amounts, fold) or None
+    write = b.reserve_ledger if op == "reserve" else b.charge_ledger
+    return await write("run:w", amounts, fold)
