@@ -16,8 +16,9 @@ import json
 import math
 import weakref
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
+from tether.core.capabilities import has_capability
 from tether.core.errors import (
     ConfigurationError,
     InvalidInputError,
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
 
 GENESIS = "0" * 64
 """The ``prev_hash`` of a chain's first record."""
+_HASHED = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True)
+"""The text a record's hash covers (``json.dumps`` with these settings, built once)."""
 MAX_APPEND_ATTEMPTS = 10_000
 """Positions tried before an append gives up (each loss means another writer appended)."""
 
@@ -43,8 +46,7 @@ def record_hash(
 ) -> str:
     """The SHA-256 (hex) a record at ``seq`` carries."""
     body = ["tether-audit/1", seq, ts, tenant, run_id, kind, data_json, prev]
-    text = json.dumps(body, separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256(_HASHED.encode(body).encode()).hexdigest()
 
 
 def row_hash(row: AuditRow) -> str:
@@ -54,13 +56,15 @@ def row_hash(row: AuditRow) -> str:
 
 
 def audit_store(store: Any) -> AuditStore:
-    if not isinstance(store, AuditStore):
+    """``store`` as an ``AuditStore`` (asked on every record: decided once per class,
+    ``has_capability``)."""
+    if not has_capability(store, AuditStore):
         raise ConfigurationError(
             f"{type(store).__name__} keeps no audit log (tether.store.audit.AuditStore); use "
             "a MemoryStore, SqliteStore or PostgresStore, or turn auditing off with "
             "Governance(audit=AuditSink())"
         )
-    return store
+    return cast(AuditStore, store)
 
 
 def _check_record(kind: Any, tenant: Any, run_id: Any, ts: Any) -> None:

@@ -1,6 +1,7 @@
 """Deferred settles: a live model call's settle, held in this process and written with the next
 write to the same ledger (a reservation, a charge, another settle), or when a run's execution
-here ends; one ledger write per model call instead of two.
+here ends; one ledger write per model call instead of two. A run tree's envelope (``Budget``)
+and a tenant's quota window (``Quota``) defer theirs alike.
 
 Why it is safe: a settle only moves a call's reservation into ``used`` with what the call
 actually used. ``Budget`` defers it only when the call used no more than it held in every
@@ -20,8 +21,10 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Mapping
+from typing import cast
 
-from tether.store.budget import BudgetStore, Fold, Ledger
+from tether.core.capabilities import has_capability
+from tether.store.budget import BudgetStore, Fold, Ledger, LedgerFit
 
 _PENDING: weakref.WeakKeyDictionary[BudgetStore, dict[str, Fold]] = weakref.WeakKeyDictionary()
 
@@ -103,6 +106,17 @@ async def flush(store: BudgetStore, key: str) -> None:
         raise
 
 
+async def flush_prefix(store: BudgetStore, prefix: str) -> None:
+    """Write what is pending on every key under ``prefix`` (a tenant's quota windows: the
+    window a settle waits on may have rolled over since)."""
+    try:
+        by_key = _PENDING.get(store)
+    except TypeError:
+        return
+    for key in [k for k in by_key or () if k.startswith(prefix)]:
+        await flush(store, key)
+
+
 async def take_with(
     store: BudgetStore, key: str, amounts: Mapping[str, float], exact: bool
 ) -> Ledger | None:
@@ -118,3 +132,20 @@ async def take_with(
         put_back(store, key, fold)
         raise
     return row
+
+
+async def fit_with(store: BudgetStore, key: str, amounts: Mapping[str, float], exact: bool) -> bool:
+    """``take_with`` for a caller that needs only whether it fit: the store does not read the
+    ledger back when it can (``LedgerFit``)."""
+    if not has_capability(store, LedgerFit):
+        return await take_with(store, key, amounts, exact) is not None
+    fitter = cast(LedgerFit, store)
+    fold = take(store, key)
+    try:
+        fits = await fitter.fit_ledger(key, amounts, fold, exact=exact)
+        if not fits and fold is not None:
+            await store.settle_ledger(key, *fold)
+    except BaseException:
+        put_back(store, key, fold)
+        raise
+    return fits

@@ -5,8 +5,9 @@ run and process, and cached."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
+from tether.core.capabilities import has_capability
 from tether.core.errors import ConfigurationError, RunNotFoundError
 from tether.core.governor import RUN_BUDGET_KEY
 from tether.store.budget import BudgetStore, Ledger
@@ -36,12 +37,14 @@ class Envelope:
 
 
 def ledger_store(store: RunStore) -> BudgetStore:
-    if not isinstance(store, BudgetStore):
+    """``store`` as a ``BudgetStore`` (asked on every governed call: decided once per class,
+    ``has_capability``)."""
+    if not has_capability(store, BudgetStore):
         raise ConfigurationError(
             f"{type(store).__name__} keeps no budget ledgers: budgets and quotas need a store "
             "with tether.store.budget.BudgetStore (MemoryStore, SqliteStore, PostgresStore)"
         )
-    return store
+    return cast(BudgetStore, store)
 
 
 class Envelopes:
@@ -93,6 +96,11 @@ class Envelopes:
             self._opened.clear()
         self._opened.add(key)
         return row
+
+    def known(self, marker: str) -> bool:
+        """Whether this process saw ``marker`` marked (``marked`` without asking the store:
+        False may still be marked elsewhere)."""
+        return marker in self._opened
 
     async def marked(self, store: BudgetStore, marker: str) -> bool:
         """Whether ``marker`` was marked (``first_time``), here or by any process."""

@@ -1,14 +1,19 @@
 """``Quota``: what one tenant may spend per period (tokens, cost, runs), across all its runs.
 
 Each period window of each tenant is a ledger row (``quota:<tenant>:<period>:<window start>``)
-in the budget table, reserved before each live call and settled after exactly like a run
-tree's envelope (``Budget``). A child run is charged to its root run's tenant; a run counts
-once, with the first live call of its root that fits (reserved with that call, and marked
-counted only once the reservation holds: a run whose first call is refused, for runs or for
-tokens, is not counted, and asks again when resumed). A call that does not fit trips the run with
-``kind="quota"`` (ESCALATED, state intact); ``resume`` lets it try again (it fits once the
-window has rolled over, or after ``store.set_ledger_limits`` raised the quota), and resuming
-a run refused for ``runs`` admits it.
+in the budget table, reserved before each live call and settled after like a run tree's
+envelope (``Budget``): the settle of a call that used no more than it held waits in this
+process for the next write to its window (``budget_pending``: the next reservation carries it,
+one write per call instead of two) or for the end of the run's execution here; until then the
+window shows the call's projection held, never less than was spent. A reservation reads
+nothing back (``LedgerFit``): it only needs to know whether it fit. A child run is charged to
+its root run's tenant; a run counts once, with the first live call of its root that fits
+(reserved with that call, and marked counted only once the reservation holds: a run whose
+first call is refused, for runs or for tokens, is not counted, and asks again when resumed). A
+call that does not fit trips the run with ``kind="quota"`` (ESCALATED, state intact);
+``resume`` lets it try again (it fits once the window has rolled over, or after
+``store.set_ledger_limits`` raised the quota), and resuming a run refused for ``runs`` admits
+it.
 """
 
 from __future__ import annotations
@@ -19,11 +24,14 @@ from typing import Any, NoReturn
 
 from tether.core.errors import ConfigurationError, InvalidInputError
 from tether.core.governor import CallOutcome, GovernedCall
+from tether.governance import budget_pending as pending
 from tether.governance.budget_ledger import charged, held, tokens_of, trip
 from tether.governance.budget_limits import QUOTA_DIMENSIONS, check_limits
 from tether.governance.envelope import Envelopes, ledger_store
 from tether.governance.scope import GovernancePart, RunScope
 from tether.store.budget import BudgetStore
+from tether.store.protocol import RunStore
+from tether.store.types import RunRecord
 
 PERIODS = {"minute": 60.0, "hour": 3600.0, "day": 86400.0, "week": 604800.0}
 NO_TENANT = "-"
@@ -97,9 +105,9 @@ class Quota(GovernancePart):
             return
         store, key, marker = found
         hold = tokens_of(held(call))
-        if marker is not None:
+        if marker is not None and not self.envelopes.known(marker):
             hold = await self._count(scope, call, store, key, marker, hold)
-        elif await store.reserve_ledger(key, hold) is None:
+        elif not await pending.fit_with(store, key, hold, False):
             await self._trip(scope, call, store, key, hold)
         call.scratch["quota"] = (key, hold)
 
@@ -122,7 +130,7 @@ class Quota(GovernancePart):
             async with lock:
                 counted = await self.envelopes.marked(store, marker)
                 amounts = hold if counted or "runs" not in self.limits else {**hold, "runs": 1.0}
-                if await store.reserve_ledger(key, amounts) is None:
+                if not await pending.fit_with(store, key, amounts, False):
                     await self._trip(scope, call, store, key, amounts)
                 if not counted and not await self.envelopes.first_time(store, marker, 0):
                     # another process counted it in the meantime: give the run back
@@ -158,4 +166,23 @@ class Quota(GovernancePart):
         used = tokens_of(charged(call, hold, outcome))
         if "runs" in hold:
             used["runs"] = 1.0  # the run was admitted, whatever became of this call
-        await ledger_store(scope.store).settle_ledger(key, hold, used)
+        store = ledger_store(scope.store)
+        # within what it held: the settle may wait (the window overstates until it is written)
+        if all(v <= hold.get(d, 0.0) for d, v in used.items()) and pending.defer(
+            store, key, hold, used
+        ):
+            return
+        await pending.settle(store, key, hold, used)
+
+    async def end_execution(self, store: RunStore, run: RunRecord) -> None:
+        """The run's execution in this process ended: write the settles still pending on its
+        tenant's windows of this period (the current one, and one that rolled over since a
+        settle began waiting on it)."""
+        budgets = ledger_store(store)
+        if not pending.has_pending(budgets):
+            return
+        env = await self.envelopes.of(store, run)
+        tenant = env.tenant or NO_TENANT
+        if self.tenant is not None and tenant != self.tenant:
+            return
+        await pending.flush_prefix(budgets, f"quota:{tenant}:{self.period:g}:")

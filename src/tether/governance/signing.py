@@ -20,6 +20,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from tether.core.errors import ConfigurationError, InvalidInputError
 
+_SCALARS = frozenset({str, int, bool, type(None)})
+"""Types ``_plain`` hands back as they are (exactly these: a subclass takes the long way), so
+a mapping's or list's items of these types need no call (nor the path text one would name)."""
+
 
 def _plain(value: Any, strict: bool, where: str) -> Any:
     if value is None or isinstance(value, bool | int | str):
@@ -37,10 +41,13 @@ def _plain(value: Any, strict: bool, where: str) -> Any:
                 if strict:
                     raise InvalidInputError(f"{where} has a non-string key {k!r}: use strings")
                 k = str(k)
-            out[k] = _plain(v, strict, f"{where}[{k!r}]")
+            out[k] = v if type(v) in _SCALARS else _plain(v, strict, f"{where}[{k!r}]")
         return out
     if isinstance(value, list | tuple):
-        return [_plain(v, strict, f"{where}[{i}]") for i, v in enumerate(value)]
+        return [
+            v if type(v) in _SCALARS else _plain(v, strict, f"{where}[{i}]")
+            for i, v in enumerate(value)
+        ]
     if strict:
         raise InvalidInputError(
             f"{where} holds a {type(value).__name__}, which is not JSON: pass dicts, lists, "
@@ -63,15 +70,16 @@ def plain_json(value: Any, *, strict: bool = False, where: str = "the value") ->
     return _plain(value, strict, where)
 
 
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
+)
+"""What ``json.dumps`` with these settings builds on every call (an encoder holds no state
+between calls: one serves every caller)."""
+
+
 def canonical_json(value: Any, *, strict: bool = False, where: str = "the value") -> str:
     """The canonical JSON text of ``value`` (see ``plain_json`` for ``strict``)."""
-    return json.dumps(
-        plain_json(value, strict=strict, where=where),
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=True,
-        allow_nan=False,
-    )
+    return _CANONICAL.encode(plain_json(value, strict=strict, where=where))
 
 
 class AgentKey:
