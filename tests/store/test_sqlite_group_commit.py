@@ -6,6 +6,7 @@ import asyncio
 import os
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,19 +33,27 @@ async def _make_runs(store: SqliteStore, n: int) -> list[str]:
 
 
 def _spy_on_statements(store: SqliteStore) -> list[str]:
-    """Record the first keyword of every statement the store's transactions execute."""
+    """Record the first keyword of every statement the store's transactions execute (on its
+    connection, or on the cursor its commits share)."""
     calls: list[str] = []
-    real_execute = store._db.execute
 
     class Spy:
+        def __init__(self, real: Any) -> None:
+            self.real = real
+
         def __getattr__(self, name: str) -> object:
-            return getattr(store._db, name)
+            return getattr(self.real, name)
 
         def execute(self, sql: str, *args: object) -> object:
             calls.append(sql.split()[0].upper())
-            return real_execute(sql, *args)
+            return self.real.execute(sql, *args)
 
-    store._tx.db = Spy()  # type: ignore[assignment]
+        def executemany(self, sql: str, *args: object) -> object:
+            calls.append(sql.split()[0].upper())
+            return self.real.executemany(sql, *args)
+
+    store._tx.db = Spy(store._db)  # type: ignore[assignment]
+    store._cur = Spy(store._cur)  # type: ignore[assignment]
     return calls
 
 
@@ -209,4 +218,36 @@ async def test_a_reader_on_an_old_snapshot_defers_the_wal_restart_without_stalli
         await store.commit(rid, 1, _step(rid, step))
     assert store._wal.restarts > 0
     assert (await store.get_run(rid)).step == 600
+    await store.close()
+
+
+async def test_a_batch_reads_its_runs_heads_at_once_and_a_second_commit_sees_the_first(
+    tmp_path: Path,
+) -> None:
+    """Commits that carry their run as ``base`` have the heads of their runs read in one
+    statement for the batch; a run committed twice in one batch is read again for the second
+    commit, which then finds its ``base`` stale and starts from the run as the first left it."""
+    store = SqliteStore(tmp_path / "h.db")
+    await store.setup()
+    ids = await _make_runs(store, 5)
+    bases = {rid: await store.get_run(rid) for rid in ids}
+    calls = _spy_on_statements(store)
+
+    def stepped(rid: str, step: int) -> Commit:
+        commit = _step(rid, step)
+        commit.base = bases[rid]
+        return commit
+
+    results = await asyncio.gather(
+        *(store.commit(rid, 1, stepped(rid, 1)) for rid in ids),
+        store.commit(ids[0], 1, stepped(ids[0], 2)),  # same base: one commit behind by then
+    )
+    store._tx.db = store._db
+    assert calls.count("BEGIN") == 1
+    assert calls.count("SELECT") == 3  # the batch's heads, then r0's head and whole row again
+    first, *_others, again = results
+    stored = await store.get_run(ids[0])
+    assert again == stored and (stored.step, stored.event_seq) == (2, first.event_seq + 1)
+    for rid, got in zip(ids[1:], results[1:5], strict=True):
+        assert got == await store.get_run(rid)
     await store.close()

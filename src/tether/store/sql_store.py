@@ -97,6 +97,10 @@ def renew_batches(
     return out
 
 
+def _claimable(run: RunRecord) -> bool:
+    return run.owner is None and run.status in ACTIVE
+
+
 class Tx(Protocol):
     """One open transaction of a backend."""
 
@@ -205,6 +209,22 @@ class SqlStore(
         transitions: Sequence[tuple[RunStatus | None, RunStatus, str, str]],
         events: Sequence[Event] = (),
     ) -> tuple[RunRecord, bool]:
+        async with self._transaction() as tx:
+            made = await self._insert_new_run(tx, run, checkpoint, transitions, events)
+        self._run_created(made)
+        return made
+
+    async def _insert_new_run(
+        self,
+        tx: Tx,
+        run: RunRecord,
+        checkpoint: Checkpoint,
+        transitions: Sequence[tuple[RunStatus | None, RunStatus, str, str]],
+        events: Sequence[Event],
+    ) -> tuple[RunRecord, bool]:
+        """``create_run``'s writes, in the open transaction ``tx``: the run as stored and True,
+        or the run found in its place and False (raises when that one is another submission).
+        A refused run writes nothing."""
         sql, now = self._sql, self.clock.now()
         rid, seq0 = run.run_id, run.event_seq
         p = run_params(run)
@@ -216,27 +236,31 @@ class SqlStore(
         evs = [event_params(rid, seq0 + i, e, now) for i, e in enumerate(events, 1)]
         apart = sql.dialect.inputs_apart and params[3] is not None
         stored = (*params[:3], None, *params[4:]) if apart else params  # input: run_inputs
-        async with self._transaction() as tx:
-            if not await tx.fetch(sql.insert_run, stored):
-                row = None
-                if run.idempotency_key is not None:
-                    rows = await tx.fetch(sql.get_run_by_key, (run.idempotency_key,))
-                    row = rows[0] if rows else None
-                return existing_run(run, row), False
-            if apart:
-                await tx.execute(sql.insert_input, (rid, params[3]))
-            await tx.execute(sql.upsert_checkpoint, checkpoint_params(rid, checkpoint, now))
-            if trs:
-                await tx.executemany(sql.insert_transition, trs)
-            if evs:
-                await tx.executemany(sql.insert_event, evs)
-            claimable = run.owner is None and run.status in ACTIVE
-            if claimable and sql.dialect.channel is not None:  # other processes: NOTIFY
-                wake = payload(run.queue, run.available_at)
-                await tx.execute(sql.notify, (sql.dialect.channel, wake))
-        if claimable:
+        if not await tx.fetch(sql.insert_run, stored):
+            row = None
+            if run.idempotency_key is not None:
+                rows = await tx.fetch(sql.get_run_by_key, (run.idempotency_key,))
+                row = rows[0] if rows else None
+            return existing_run(run, row), False
+        if apart:
+            await tx.execute(sql.insert_input, (rid, params[3]))
+        await tx.execute(sql.upsert_checkpoint, checkpoint_params(rid, checkpoint, now))
+        if trs:
+            await tx.executemany(sql.insert_transition, trs)
+        if evs:
+            await tx.executemany(sql.insert_event, evs)
+        made = row_to_run(params)
+        if _claimable(made) and sql.dialect.channel is not None:  # other processes: NOTIFY
+            wake = payload(made.queue, made.available_at)
+            await tx.execute(sql.notify, (sql.dialect.channel, wake))
+        return made, True
+
+    def _run_created(self, made: tuple[RunRecord, bool]) -> None:
+        """After ``_insert_new_run``'s transaction committed: a new run nobody holds is
+        claimable, so the runtimes of this process hear of it."""
+        run, created = made
+        if created and _claimable(run):
             self.wakeups.notify(run.queue, run.available_at)
-        return row_to_run(params), True
 
     async def get_run(self, run_id: str) -> RunRecord:
         row = await self._fetch_one(self._sql.get_run, (run_id,))

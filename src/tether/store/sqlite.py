@@ -22,23 +22,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, cast
 
 from tether.core.clock import SYSTEM_CLOCK, Clock
 from tether.core.errors import (
     ConfigurationError,
+    IdempotencyConflictError,
     IllegalTransitionError,
     LeaseLostError,
     RunNotFoundError,
     StoreFileLostError,
 )
+from tether.core.lifecycle import RunStatus
 from tether.core.serde import dumps, loads
 from tether.store import run_head, schema, wakeup
 from tether.store.control import check_take, refill, take
@@ -53,10 +56,12 @@ from tether.store.rows import (
     row_to_run,
 )
 from tether.store.sql_base import Dialect, Statements
-from tether.store.sql_store import SqlStore, Tx
+from tether.store.sql_store import SqlStore, Tx, padded
 from tether.store.sqlite_wal import WAL_LIMIT, WalKeeper
 from tether.store.sqlite_watch import DataVersionWatcher
-from tether.store.types import Commit, RunRecord
+from tether.store.types import Checkpoint, Commit, Event, RunRecord
+
+_T = TypeVar("_T")
 
 PAGE_SIZE = 2048
 """The page size of a database file this store creates (an existing file keeps its own)."""
@@ -233,10 +238,14 @@ class SqliteStore(SqlStore):
             limit=wal_limit,
             busy_timeout_ms=int(busy_timeout * 1000),
         )
-        self._queue: list[tuple[str, int | None, Commit, asyncio.Future[RunRecord]]] = []
+        self._queue: list[_Queued] = []
+        self._creates: list[_Create] = []
+        self._flush_due = False
         self._commits = 0
         self._tx = _Immediate(db)
+        self._cur = db.cursor()  # commits' statements: no cursor (and its weakref) per statement
         self._sql = _statements()
+        self._head_sql = run_head.head_sql(self._sql.dialect.prefix)
         self.wakeups = wakeup.hub(_hub_key(self.path, id(self)))
         self._watcher: DataVersionWatcher | None = None
         self._file_backed = file_backed
@@ -352,81 +361,178 @@ class SqliteStore(SqlStore):
         stepping at once) share one transaction: one WAL append instead of one per run."""
         fut: asyncio.Future[RunRecord] = asyncio.get_running_loop().create_future()
         self._queue.append((run_id, token, commit, fut))
-        if len(self._queue) == 1:
+        if not self._flush_due:
+            self._flush_due = True
+            fut.get_loop().call_soon(self._flush)
+        return await fut
+
+    async def create_run(
+        self,
+        run: RunRecord,
+        checkpoint: Checkpoint,
+        transitions: Sequence[Hop],
+        events: Sequence[Event] = (),
+    ) -> tuple[RunRecord, bool]:
+        """Group-created like ``commit``: runs started in the same event-loop tick (a burst of
+        ``start`` calls) are written in one transaction with the commits of that tick, each
+        one durable before its caller goes on."""
+        fut: asyncio.Future[tuple[RunRecord, bool]] = asyncio.get_running_loop().create_future()
+        self._creates.append((run, checkpoint, transitions, events, fut))
+        if not self._flush_due:
+            self._flush_due = True
             fut.get_loop().call_soon(self._flush)
         return await fut
 
     def _flush(self) -> None:
+        self._flush_due = False
+        creates, self._creates = self._creates, []
         batch, self._queue = self._queue, []
         lost = self._wal.look()
         if lost is not None:  # the file is gone: nothing written now would be kept
             for _r, _t, _c, fut in batch:
                 _settle(fut, StoreFileLostError(lost))
+            for item in creates:
+                self._created(item[4], StoreFileLostError(lost))
             return
-        self._commits += len(batch)
-        if len(batch) > 1:
+        self._commits += len(batch) + len(creates)
+        if len(batch) + len(creates) > 1:
             try:
                 with self._tx as db:
-                    outcomes = [self._try_apply(db, *item[:3]) for item in batch]
+                    made = [self._try_create(db, *item[:4]) for item in creates]
+                    cur = self._cur
+                    heads = self._heads(cur, batch)
+                    outcomes = [self._try_apply(cur, *item[:3], heads) for item in batch]
             except Exception:
-                pass  # an unexpected error mid-batch: fall back to one transaction per commit
+                pass  # an unexpected error mid-batch: fall back to one transaction per write
             else:
+                for item, new in zip(creates, made, strict=True):
+                    self._created(item[4], new)
                 for (_r, token, commit, fut), out in zip(batch, outcomes, strict=True):
                     _settle(fut, out)
                     self._announce(token, commit, out)
                 self._wal.after_commit(self._commits)
                 return
+        for run, cp, trs, evs, created in creates:
+            one: tuple[RunRecord, bool] | BaseException
+            try:
+                with self._tx as db:
+                    one = _done(self._insert_new_run(_SqliteTx(db), run, cp, trs, evs))
+            except Exception as exc:
+                one = exc
+            self._created(created, one)
         for run_id, token, commit, fut in batch:
             single: RunRecord | BaseException
             try:
-                with self._tx as db:
-                    single = self._apply(db, run_id, token, commit)
+                with self._tx:
+                    single = self._apply(self._cur, run_id, token, commit)
             except Exception as exc:
                 single = exc
             _settle(fut, single)
             self._announce(token, commit, single)
         self._wal.after_commit(self._commits)
 
+    def _try_create(
+        self,
+        db: sqlite3.Connection,
+        run: RunRecord,
+        checkpoint: Checkpoint,
+        transitions: Sequence[Hop],
+        events: Sequence[Event],
+    ) -> tuple[RunRecord, bool] | BaseException:
+        """``_try_apply`` for a new run: a refused one (its id or key taken by another
+        submission) writes nothing, so it is returned and the batch goes on."""
+        try:
+            return _done(self._insert_new_run(_SqliteTx(db), run, checkpoint, transitions, events))
+        except IdempotencyConflictError as exc:
+            return exc
+
+    def _created(
+        self,
+        fut: asyncio.Future[tuple[RunRecord, bool]],
+        out: tuple[RunRecord, bool] | BaseException,
+    ) -> None:
+        if isinstance(out, BaseException):
+            if not fut.done():
+                fut.set_exception(out)
+            return
+        self._run_created(out)  # committed: wake this process's runtimes for a claimable run
+        if not fut.done():  # the caller was cancelled while waiting; its run was created
+            fut.set_result(out)
+
     def _announce(self, token: int | None, commit: Commit, out: RunRecord | BaseException) -> None:
         """A committed run left ACTIVE and unowned is claimable: wake the runtimes here."""
         if isinstance(out, RunRecord) and wakeup.announces(token, commit, out):
             self.wakeups.notify(out.queue, out.available_at)
 
+    def _heads(self, cur: sqlite3.Cursor, batch: list[_Queued]) -> dict[str, Any]:
+        """The heads (``run_head.HEAD_COLUMNS``) of a batch's runs whose commits carry a usable
+        ``base``, read inside the batch's transaction before it writes anything: one statement
+        for up to ``HEADS_AT_ONCE`` runs instead of one per commit."""
+        ids = [r for r, token, commit, _f in batch if run_head.usable(commit, token) is not None]
+        heads: dict[str, Any] = {}
+        for i in range(0, len(ids), HEADS_AT_ONCE):
+            chunk = padded(ids[i : i + HEADS_AT_ONCE])
+            n = len(chunk)
+            sql = self._sql.memoized(("heads", n), functools.partial(_heads_sql, self._sql, n))
+            for row in cur.execute(sql, chunk).fetchall():
+                heads[row[0]] = row[1:]
+        return heads
+
     def _try_apply(
-        self, db: sqlite3.Connection, run_id: str, token: int | None, commit: Commit
+        self,
+        cur: sqlite3.Cursor,
+        run_id: str,
+        token: int | None,
+        commit: Commit,
+        heads: dict[str, Any] | None = None,
     ) -> RunRecord | BaseException:
         """Expected refusals (fencing, lifecycle, unknown run) happen before any write, so they
         are returned and the batch goes on; anything else aborts the batch."""
         try:
-            return self._apply(db, run_id, token, commit)
+            return self._apply(cur, run_id, token, commit, heads)
         except (LeaseLostError, IllegalTransitionError, RunNotFoundError, ValueError) as exc:
             return exc
 
     def _read_for_commit(
-        self, db: sqlite3.Connection, run_id: str, token: int | None, commit: Commit
+        self,
+        cur: sqlite3.Cursor,
+        run_id: str,
+        token: int | None,
+        commit: Commit,
+        heads: dict[str, Any] | None,
     ) -> RunRecord:
         """The run as the commit starts from. Given a usable ``Commit.base``, only the small
-        columns are read (SQLite would otherwise copy and decode the whole input every step);
-        the whole row only when ``base`` no longer matches the stored run."""
+        columns are read (SQLite would otherwise copy and decode the whole input every step),
+        or taken from ``heads`` (``_heads``: read for the batch; each is used once, so a second
+        commit of the same run in the batch reads what the first one wrote); the whole row
+        only when ``base`` no longer matches the stored run."""
         base = run_head.usable(commit, token)
         if base is not None:
-            sql = self._sql.memoized(("head",), lambda: run_head.head_sql(self._sql.dialect.prefix))
-            head = db.execute(sql, (run_id,)).fetchone()
+            head = heads.pop(run_id, None) if heads else None
             if head is None:
-                raise RunNotFoundError(run_id)
+                # fetchall: the statement runs to its end, so the shared cursor holds none open
+                rows = cur.execute(self._head_sql, (run_id,)).fetchall()
+                if not rows:
+                    raise RunNotFoundError(run_id)
+                head = rows[0]
             if head[3] != token or head[6] == base.event_seq:  # a lost fence, or base matches
                 return run_head.merge(base, head)
-        row = db.execute(self._sql.get_run, (run_id,)).fetchone()
-        if row is None:
+        rows = cur.execute(self._sql.get_run, (run_id,)).fetchall()
+        if not rows:
             raise RunNotFoundError(run_id)
-        return row_to_run(row)
+        return row_to_run(rows[0])
 
     def _apply(
-        self, db: sqlite3.Connection, run_id: str, token: int | None, commit: Commit
+        self,
+        cur: sqlite3.Cursor,
+        run_id: str,
+        token: int | None,
+        commit: Commit,
+        heads: dict[str, Any] | None = None,
     ) -> RunRecord:
         sql = self._sql
         if True:
-            run = self._read_for_commit(db, run_id, token, commit)
+            run = self._read_for_commit(cur, run_id, token, commit, heads)
             if token is not None and run.lease_token != token:
                 raise LeaseLostError(run_id, token)
             check_commit_transitions(run, commit)
@@ -436,19 +542,17 @@ class SqliteStore(SqlStore):
             vals: list[Any] = [now]
             cp = commit.checkpoint
             if cp is not None:
-                db.execute(sql.upsert_checkpoint, checkpoint_params(run_id, cp, now))
+                cur.execute(
+                    sql.upsert_checkpoint, _checkpoint_row(checkpoint_params(run_id, cp, now))
+                )
                 if cp.step > run.step:
                     run.step = cp.step
                     cols.append("step")
                     vals.append(cp.step)
             if commit.transitions:
-                (base,) = db.execute(sql.max_transition_seq, (run_id,)).fetchone()
-                db.executemany(
-                    sql.insert_transition,
-                    [
-                        (run_id, base + i, src.value, dst.value, now, actor, why)
-                        for i, (src, dst, actor, why) in enumerate(commit.transitions, 1)
-                    ],
+                ((base,),) = cur.execute(sql.max_transition_seq, (run_id,)).fetchall()
+                cur.executemany(
+                    sql.insert_transition, _transition_rows(run_id, base, commit.transitions, now)
                 )
             if commit.status is not None and commit.status is not run.status:
                 run.status = commit.status
@@ -475,16 +579,19 @@ class SqliteStore(SqlStore):
                 cols.append("metadata")
                 vals.append(meta)
             if commit.clear_node_writes_for_step is not None:
-                db.execute(sql.clear_node_writes, (run_id, commit.clear_node_writes_for_step))
+                cur.execute(sql.clear_node_writes, (run_id, commit.clear_node_writes_for_step))
             for w in commit.node_writes:  # the fence holds: checked above, in this transaction
-                db.execute(sql.put_node_write, (*node_write_params(w, now), run_id, token, token))
-            if commit.events:
+                row = _blobs(node_write_params(w, now))
+                cur.execute(sql.put_node_write, (*row, run_id, token, token))
+            events = commit.events
+            if events:
                 seq0 = run.event_seq
-                evs = [
-                    event_params(run_id, seq0 + i, e, now) for i, e in enumerate(commit.events, 1)
-                ]
-                db.executemany(sql.insert_event, evs)
-                run.event_seq = seq0 + len(commit.events)
+                if len(events) == 1:  # a step's commit: its step_finished event
+                    row = _event_row(event_params(run_id, seq0 + 1, events[0], now))
+                    cur.execute(sql.insert_event, row)
+                else:
+                    cur.executemany(sql.insert_event, _event_rows(run_id, seq0, events, now))
+                run.event_seq = seq0 + len(events)
                 cols.append("event_seq")
                 vals.append(run.event_seq)
             if token is None:
@@ -501,8 +608,48 @@ class SqliteStore(SqlStore):
                 vals.append(commit.available_at)
             run.updated_at = now
             vals.append(run_id)
-            db.execute(sql.update_run(tuple(cols)), vals)
+            cur.execute(sql.update_run(tuple(cols)), vals)
         return run
+
+
+# A step's commit binds its blobs as ``bytearray``: ``sqlite3`` binds an exact ``bytearray``
+# (like ``int``, ``float`` and ``str``) as it is, while for every ``bytes`` value it first asks
+# its adapter registry and the value's ``__conform__`` (about a microsecond a value, several per
+# step; the copy costs a tenth of that). Both are stored as the same BLOB and read back as bytes.
+def _checkpoint_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``checkpoint_params``'s row with its blobs as ``bytearray``."""
+    run_id, step, delta, next_tasks, snapshot, barriers, created_at, meta = row
+    return (
+        run_id, step, bytearray(delta), bytearray(next_tasks),
+        None if snapshot is None else bytearray(snapshot), bytearray(barriers), created_at,
+        bytearray(meta),
+    )  # fmt: skip
+
+
+def _event_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``event_params``'s row with its data as ``bytearray``."""
+    run_id, seq, type_, ts, step, node, data = row
+    return run_id, seq, type_, ts, step, node, bytearray(data)
+
+
+def _event_rows(
+    run_id: str, seq0: int, events: Sequence[Event], now: float
+) -> list[tuple[Any, ...]]:
+    """The rows of ``events``, numbered from ``seq0 + 1``."""
+    return [_event_row(event_params(run_id, seq0 + i, e, now)) for i, e in enumerate(events, 1)]
+
+
+def _transition_rows(run_id: str, base: int, hops: Sequence[Hop], now: float) -> list[Any]:
+    """The rows of a commit's lifecycle ``hops``, numbered from ``base + 1``."""
+    return [
+        (run_id, base + i, src.value if src is not None else None, dst.value, now, actor, why)
+        for i, (src, dst, actor, why) in enumerate(hops, 1)
+    ]
+
+
+def _blobs(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``row`` with each ``bytes`` value as ``bytearray``."""
+    return tuple(bytearray(v) if type(v) is bytes else v for v in row)
 
 
 def _hub_key(path: str, private: int) -> str:
@@ -512,6 +659,38 @@ def _hub_key(path: str, private: int) -> str:
     if path.startswith("file:"):
         return f"sqlite:{path}"
     return f"sqlite:{os.path.realpath(path)}"
+
+
+Hop = tuple[RunStatus | None, RunStatus, str, str]
+_Queued = tuple[str, int | None, Commit, "asyncio.Future[RunRecord]"]
+HEADS_AT_ONCE = 256
+"""Runs whose heads one statement of a group commit reads (``SqliteStore._heads``)."""
+
+
+def _heads_sql(sql: Statements, n: int) -> str:
+    cols = ", ".join(run_head.HEAD_COLUMNS)
+    marks = ", ".join("?" * n)
+    return f"SELECT run_id, {cols} FROM {sql.dialect.prefix}runs WHERE run_id IN ({marks})"
+
+
+_Create = tuple[
+    RunRecord,
+    Checkpoint,
+    Sequence[Hop],
+    Sequence[Event],
+    "asyncio.Future[tuple[RunRecord, bool]]",
+]
+
+
+def _done(coro: Coroutine[Any, Any, _T]) -> _T:
+    """The result of a coroutine that never suspends (``_SqliteTx``'s calls run inline): the
+    shared async SQL of ``SqlStore`` run inside a group commit, on the loop's own turn."""
+    try:
+        coro.send(None)
+    except StopIteration as stop:
+        return cast(_T, stop.value)
+    coro.close()
+    raise RuntimeError("a SQLite store operation suspended inside a group commit")
 
 
 def _settle(fut: asyncio.Future[RunRecord], out: RunRecord | BaseException) -> None:

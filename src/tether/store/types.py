@@ -73,6 +73,10 @@ class Checkpoint:
     barriers: dict[str, list[str]] = field(default_factory=dict)
     created_at: float = 0.0
     meta: dict[str, Any] = field(default_factory=dict)
+    delta_blob: bytes | None = field(default=None, repr=False, compare=False)
+    """``delta`` as ``serde.dumps`` wrote it, when the writer has it already (the run loop
+    measures each step's delta so): the store writes these bytes instead of encoding the
+    delta again. Set only together with ``delta``, never read back from a store."""
 
 
 @dataclass(slots=True)
