@@ -108,9 +108,8 @@ class RunContext:
         "workflow",
     )
 
-    def __init__(
+    def __init__(  # positional too: the run loop makes one per task it runs, by position
         self,
-        *,
         run_id: str,
         workflow: str,
         step: int,
@@ -120,7 +119,7 @@ class RunContext:
         token: int | None,
         emit: Callable[[str, dict[str, Any], str | None], None],
         resume: list[Any],
-        metadata: dict[str, Any],
+        metadata: Mapping[str, Any],
         host: RunHost,
         deps: Mapping[str, Any] | None = None,
         attempt: int = 1,
@@ -142,7 +141,9 @@ class RunContext:
         """The run's tenant (a child run's is its parent's); None: the run has none. Tools
         called with this context act for it (``ToolContext.tenant``, kill switches, per-tenant
         rate limits) and a ``CachedModel`` keeps its answers apart."""
-        self.metadata: Mapping[str, Any] = MappingProxyType(metadata)
+        self.metadata: Mapping[str, Any] = (
+            metadata if type(metadata) is MappingProxyType else MappingProxyType(metadata)
+        )
         """The run's metadata, read-only."""
         self.deps: Mapping[str, Any] = deps if deps is not None else {}
         """What the Runtime was given as ``deps`` (a ToolExecutor, clients...), for nodes."""

@@ -87,7 +87,10 @@ async def run_task(
             ctx._interrupts = 0
             ctx._calls.clear()
             try:
-                ret = await _call(spec, arg, ctx)
+                if spec.is_async and spec.subgraph is None:  # most nodes: no frame in between
+                    ret = await (spec.fn(arg, ctx) if spec.wants_ctx else spec.fn(arg))
+                else:
+                    ret = await _call(spec, arg, ctx)
                 writes, goto = _normalize(spec.name, ret)
                 if writes is not None:
                     schema.check_update(writes, spec.name)

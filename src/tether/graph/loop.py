@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from tether.core import serde
@@ -24,7 +26,7 @@ from tether.graph.planner import Finished, plan_next
 from tether.graph.run_retry import failure_commit
 from tether.graph.sleep import SLEEPING_EVENT
 from tether.graph.task_events import HeldTaskEvents
-from tether.graph.types import Detour, Phase, Send
+from tether.graph.types import Detour, NodeSpec, Phase, Send
 from tether.observability.run_trace import start_run_trace
 from tether.store.types import Checkpoint, Commit, Event, NodeWrite, RunRecord
 
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
     from tether.graph.host import RunHost
 
 Transition = tuple[RunStatus, RunStatus, str, str]
+TaskEmit = Callable[[str, dict[str, Any], str | None], None]
 
 
 @functools.lru_cache(maxsize=256)
@@ -55,12 +58,13 @@ def phase_status(wf: Workflow, tasks: list[dict[str, Any]]) -> RunStatus:
     """The lifecycle state a step with these tasks runs in: any tool → WAITING_FOR_TOOL; only
     validators → VALIDATING; otherwise EXECUTING."""
     nodes = wf.nodes
-    phases = {nodes[t["node"]].phase for t in tasks}
-    if Phase.TOOL in phases:
-        return RunStatus.WAITING_FOR_TOOL
-    if phases == {Phase.VALIDATOR}:
-        return RunStatus.VALIDATING
-    return RunStatus.EXECUTING
+    validators = 0
+    for t in tasks:  # a loop, not a comprehension: no closure cell made per call (per step)
+        phase = nodes[t["node"]].phase
+        if phase is Phase.TOOL:
+            return RunStatus.WAITING_FOR_TOOL
+        validators += phase is Phase.VALIDATOR
+    return RunStatus.VALIDATING if tasks and validators == len(tasks) else RunStatus.EXECUTING
 
 
 def encode_goto(goto: tuple[Any, ...]) -> list[Any] | None:
@@ -136,6 +140,10 @@ class RunLoop:
         """When each of a step's parallel tasks ended (``step_finished``'s ``took``)."""
         self._held = HeldTaskEvents()
         """Node writes stored with events no commit holds yet (``graph.task_events``)."""
+        self._metadata_of: dict[str, Any] | None = None
+        self._metadata: Mapping[str, Any] = MappingProxyType({})
+        """A read-only view of the run's metadata for its tasks' contexts, made again only
+        when a commit gave the run a new metadata dict (``_metadata_of``)."""
 
     # -- events --------------------------------------------------------------------------
     def emit(
@@ -188,6 +196,8 @@ class RunLoop:
         return evs
 
     def _publish_committed(self) -> None:
+        if not self._unpublished:
+            return
         evs, self._unpublished = self._unpublished, []
         bus = self.rt.bus
         if bus.has_subscribers(self.run.run_id):
@@ -205,7 +215,11 @@ class RunLoop:
         remote = self.rt.bus.remote
         if remote is not None and remote.pending:  # relayed tokens go out before the step
             await remote.flush()
-        commit.events = self.take_events()
+        if commit.events:
+            commit.events = self.take_events()
+        else:  # its own empty list takes them: this loop's list is kept, not made again
+            commit.events.extend(self._events)
+            self._events.clear()
         self._held.settle(commit)
         commit.base = self.run  # the store reads back only the run's small columns
         self.run = await self.rt.store.commit(self.run.run_id, self.token, commit)
@@ -300,38 +314,46 @@ class RunLoop:
                 for (i, _, _), out in zip(pending, results, strict=True):
                     outcomes[i] = out
             done: list[Outcome] = [o for o in outcomes if o is not None]
-            bad = next((o for o in done if o.kind == "error"), None)
-            if bad is not None:
-                if await self._fail(nstep, bad, bool(journal) or journal_each):
-                    step, tasks, barriers = nstep, self.cp.next_tasks, self.cp.barriers
-                    continue
-                return self.run
-            sig = next((o for o in done if o.kind == "escalated"), None)
-            if sig is not None and sig.signal is not None:
-                s = sig.signal
-                await self._escalate(
-                    nstep,
-                    {
-                        "kind": s.kind,
-                        "reason": s.reason,
-                        "node": sig.task["node"],
-                        "task_id": sig.task["id"],
-                        "details": s.details,
-                    },
-                )
-                return self.run
-            interrupted = [o for o in done if o.kind == "interrupted"]
-            if interrupted:
-                await self._interrupted(nstep, interrupted)
-                return self.run
-            sleeping = [o.until for o in done if o.kind == "sleeping" and o.until is not None]
-            if sleeping:
-                await self._park(nstep, min(sleeping))
-                return self.run
+            if any(o.kind != "done" for o in done):
+                bad = next((o for o in done if o.kind == "error"), None)
+                if bad is not None:
+                    if await self._fail(nstep, bad, bool(journal) or journal_each):
+                        step, tasks, barriers = nstep, self.cp.next_tasks, self.cp.barriers
+                        continue
+                    return self.run
+                sig = next((o for o in done if o.kind == "escalated"), None)
+                if sig is not None and sig.signal is not None:
+                    s = sig.signal
+                    await self._escalate(
+                        nstep,
+                        {
+                            "kind": s.kind,
+                            "reason": s.reason,
+                            "node": sig.task["node"],
+                            "task_id": sig.task["id"],
+                            "details": s.details,
+                        },
+                    )
+                    return self.run
+                interrupted = [o for o in done if o.kind == "interrupted"]
+                if interrupted:
+                    await self._interrupted(nstep, interrupted)
+                    return self.run
+                sleeping = [o.until for o in done if o.kind == "sleeping" and o.until is not None]
+                if sleeping:
+                    await self._park(nstep, min(sleeping))
+                    return self.run
+            writes: list[tuple[str, dict[str, Any]]] = []
+            delta: list[list[Any]] = []
+            finished: list[Finished] = []
+            for o in done:
+                t = o.task
+                if o.writes:
+                    writes.append((t["id"], o.writes))
+                    delta.append([t["id"], t["node"], o.writes])
+                finished.append(Finished(t["id"], t["node"], o.goto))
             try:
-                writes = [(o.task["id"], o.writes) for o in done if o.writes]
                 schema.apply(state, writes)
-                finished = [Finished(o.task["id"], o.task["node"], o.goto) for o in done]
                 next_tasks, barriers = plan_next(wf, state, nstep, finished, barriers)
             except (InvalidRouteError, InvalidUpdateError, Exception) as exc:
                 fake = Outcome(
@@ -342,9 +364,9 @@ class RunLoop:
                 # never committed, so the run's state is the last committed one
                 self.state = await rt.get_state(run_id, run=self.run)
                 return self.run
-            delta = [[o.task["id"], o.task["node"], o.writes] for o in done if o.writes]
+            delta_blob = serde.dumps(delta) if delta else None
             snapshot = None
-            if self.tracker.add(len(serde.dumps(delta)) if delta else 0):
+            if self.tracker.add(len(delta_blob) if delta_blob is not None else 0):
                 blob = serde.dumps(state)
                 snapshot = serde.loads(blob)
                 self.tracker.took(len(blob))
@@ -360,6 +382,7 @@ class RunLoop:
                 ]
             self.emit("step_finished", finished_data, step=nstep)
             cp = Checkpoint(run_id, nstep, delta, next_tasks, snapshot, barriers)
+            cp.delta_blob = delta_blob  # written as measured: the store need not encode it again
             stop = stops_after(wf, (o.task for o in done))
             seen: StepView | None = None
             trip: dict[str, Any] | None = None
@@ -450,39 +473,35 @@ class RunLoop:
         spec = self.wf.nodes[node]
         resume = before.resume if before is not None else []
         mine = list(before.events) if before is not None else []
-
-        def emit(type: str, data: dict[str, Any], n: str | None) -> None:
-            mine.append(self.emit(type, data, n, step, publish_now=True))
-
-        ctx = RunContext(
-            run_id=self.run.run_id,
-            workflow=self.wf.name,
-            step=step,
-            node=node,
-            task_id=task["id"],
-            store=self.rt.store,
-            token=self.token,
-            emit=emit,
-            resume=resume,
-            metadata=self.run.metadata,
-            host=self.rt,
-            deps=self.rt.deps,
-            governor=self.governor,
-            live=lambda type, data, n: self.publish_live(type, data, n, step),
-            tenant=self.run.tenant,
-            events=mine,
+        emit, live_event = self._task_callbacks(step, mine)
+        run = self.run
+        if run.metadata is not self._metadata_of:  # a commit that changed it: view it anew
+            self._metadata_of, self._metadata = run.metadata, MappingProxyType(run.metadata)
+        ctx = RunContext(  # by position: a class called with keywords costs twice as much
+            run.run_id,
+            self.wf.name,
+            step,
+            node,
+            task["id"],
+            self.rt.store,
+            self.token,
+            emit,
+            resume,
+            self._metadata,
+            self.rt,
+            self.rt.deps,
+            1,  # attempt
+            self.governor,
+            live_event,
+            run.tenant,
+            mine,
         )
         if live:
             self.emit("node_started", {"task_id": task["id"]}, node, step, persist=False)
         if self.trace is None:
             out = await run_task(spec, task, self.state, ctx, self.wf.schema)
         else:
-            out = await self.trace.run_node(
-                step,
-                task,
-                spec.phase.value,
-                lambda: run_task(spec, task, self.state, ctx, self.wf.schema),
-            )
+            out = await self._traced(step, task, spec, ctx)
         if journal:  # one of several tasks of its step (see step_finished's "took")
             self._ended[task["id"]] = self.rt.clock.now()
         if out.kind == "done":
@@ -525,6 +544,32 @@ class RunLoop:
                     events=mine,
                 )
             )
+        return out
+
+    def _task_callbacks(self, step: int, mine: list[Event]) -> tuple[TaskEmit, TaskEmit]:
+        """A task's ``emit`` (its events, journaled with its node write: ``mine``) and its
+        live-only events, for its ``RunContext``. Made here, so that ``_run`` keeps no closure
+        cells of its own (they would be made afresh at every step)."""
+
+        def emit(type: str, data: dict[str, Any], n: str | None) -> None:
+            mine.append(self.emit(type, data, n, step, publish_now=True))
+
+        def live(type: str, data: dict[str, Any], n: str | None) -> None:
+            self.publish_live(type, data, n, step)
+
+        return emit, live
+
+    async def _traced(
+        self, step: int, task: dict[str, Any], spec: NodeSpec, ctx: RunContext
+    ) -> Outcome:
+        trace = self.trace
+        assert trace is not None
+        out: Outcome = await trace.run_node(
+            step,
+            task,
+            spec.phase.value,
+            lambda: run_task(spec, task, self.state, ctx, self.wf.schema),
+        )
         return out
 
     async def _journal(self, write: NodeWrite) -> None:

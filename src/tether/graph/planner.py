@@ -28,24 +28,28 @@ class Finished:
 
 def _route_targets(
     ce: ConditionalEdge, state: Mapping[str, Any], known: Mapping[str, Any]
-) -> list[Any]:
+) -> Sequence[Any]:
     raw = ce.route(state)
-    items: Sequence[Any]
-    items = raw if isinstance(raw, list | tuple) else [raw]
+    if not isinstance(raw, list | tuple):  # one target, the usual answer: no lists to build
+        return (_route_target(ce, raw, known),)
     out: list[Any] = []
-    for item in items:
-        if ce.path_map is not None and not isinstance(item, Send):
-            if item not in ce.path_map:
-                raise InvalidRouteError(
-                    f"route from {ce.source!r} returned {item!r}, which is not in its path map "
-                    f"{sorted(map(str, ce.path_map))}"
-                )
-            item = ce.path_map[item]
-        _check_target(item, ce.source, known, ce.targets)
-        if isinstance(item, Send):  # kept in the checkpoint as the task's argument
-            check_kept(item.arg, f"Send({item.node!r}) argument", f"route from {ce.source!r}")
-        out.append(item)
+    for item in raw:  # a loop: a comprehension would make closure cells at every call
+        out.append(_route_target(ce, item, known))
     return out
+
+
+def _route_target(ce: ConditionalEdge, item: Any, known: Mapping[str, Any]) -> Any:
+    if ce.path_map is not None and not isinstance(item, Send):
+        if item not in ce.path_map:
+            raise InvalidRouteError(
+                f"route from {ce.source!r} returned {item!r}, which is not in its path map "
+                f"{sorted(map(str, ce.path_map))}"
+            )
+        item = ce.path_map[item]
+    _check_target(item, ce.source, known, ce.targets)
+    if isinstance(item, Send):  # kept in the checkpoint as the task's argument
+        check_kept(item.arg, f"Send({item.node!r}) argument", f"route from {ce.source!r}")
+    return item
 
 
 def _check_target(
@@ -86,32 +90,27 @@ def plan_next(
     known = wf.nodes
     plain: set[str] = set()
     sends: list[Send] = []
-    bars = {k: list(v) for k, v in barriers.items()}
-
-    def take(item: Any) -> None:
-        if isinstance(item, Send):
-            sends.append(item)
-        elif item != END:
-            plain.add(item)
+    bars = {k: list(v) for k, v in barriers.items()} if barriers else {}
 
     for fin in finished:
-        detours = [g.node for g in fin.goto if isinstance(g, Detour)]
-        if detours:  # an interrupt timed out: its on_timeout node instead of the task's edges
-            for t in detours:
-                _check_target(t, fin.node, known, None)
-                take(t)
-            continue
+        if fin.goto:
+            detours = [g.node for g in fin.goto if isinstance(g, Detour)]
+            if detours:  # an interrupt timed out: its on_timeout node instead of the task's edges
+                for t in detours:
+                    _check_target(t, fin.node, known, None)
+                    _take(t, plain, sends)
+                continue
         for t in wf.static_out.get(fin.node, ()):
-            take(t)
+            _take(t, plain, sends)
         for ce in wf.routes_out.get(fin.node, ()):
             for t in _route_targets(ce, state, known):
-                take(t)
+                _take(t, plain, sends)
         if fin.goto:
             spec = known.get(fin.node)
             declared = spec.destinations if spec is not None else None
             for t in fin.goto:
                 _check_target(t, fin.node, known, declared)
-                take(t)
+                _take(t, plain, sends)
         if fin.node == START:
             continue
         for srcs, target in wf.barrier_in.get(fin.node, ()):
@@ -119,21 +118,34 @@ def plan_next(
             got = bars.setdefault(key, [])
             if fin.node not in got:
                 got.append(fin.node)
-            if all(s in got for s in srcs):
+            if _all_in(srcs, got):
                 del bars[key]
-                take(target)
+                _take(target, plain, sends)
 
-    order = wf.order
     nxt_step = step + 1
-    tasks: list[dict[str, Any]] = [
-        {"id": task_id(nxt_step, n, 0), "node": n} for n in sorted(plain, key=order.__getitem__)
-    ]
-    counts: dict[str, int] = {n: 1 for n in plain}
-    for s in sends:
-        i = counts.get(s.node, 0)
-        counts[s.node] = i + 1
-        tasks.append({"id": task_id(nxt_step, s.node, i), "node": s.node, "arg": s.arg})
+    names = sorted(plain, key=wf.order.__getitem__) if len(plain) > 1 else plain
+    tasks: list[dict[str, Any]] = []
+    for n in names:  # a loop: a comprehension here would make a closure cell at every call
+        tasks.append({"id": task_id(nxt_step, n, 0), "node": n})
+    if sends:
+        counts: dict[str, int] = dict.fromkeys(plain, 1)
+        for s in sends:
+            i = counts.get(s.node, 0)
+            counts[s.node] = i + 1
+            tasks.append({"id": task_id(nxt_step, s.node, i), "node": s.node, "arg": s.arg})
     return tasks, bars
+
+
+def _all_in(srcs: Sequence[str], got: Sequence[str]) -> bool:
+    return all(s in got for s in srcs)
+
+
+def _take(item: Any, plain: set[str], sends: list[Send]) -> None:
+    """A target of a finished task: a ``Send`` in emission order, a node once, END nothing."""
+    if isinstance(item, Send):
+        sends.append(item)
+    elif item != END:
+        plain.add(item)
 
 
 def entry_tasks(wf: Workflow, state: Mapping[str, Any]) -> list[dict[str, Any]]:
