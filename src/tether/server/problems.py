@@ -243,11 +243,6 @@ def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _driver(request: Request, exc: Exception) -> JSONResponse:
-    """A database driver's error: the store unavailable, or unexpected."""
-    return await _unexpected(request, exc)
-
-
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     if unavailable(exc):
         return _store_unavailable(request, exc)
@@ -267,8 +262,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(TetherError, _tether)
     # the drivers' errors have handlers of their own (not only the catch-all, whose errors
     # Starlette raises again after answering): a store outage is answered, not a crash
-    app.add_exception_handler(sqlite3.OperationalError, _driver)
+    app.add_exception_handler(sqlite3.OperationalError, _unexpected)
     psycopg = sys.modules.get("psycopg")  # imported by the time a PostgreSQL store exists
     if psycopg is not None:
-        app.add_exception_handler(psycopg.OperationalError, _driver)
+        app.add_exception_handler(psycopg.OperationalError, _unexpected)
     app.add_exception_handler(Exception, _unexpected)
