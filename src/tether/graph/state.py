@@ -114,7 +114,8 @@ class StateSchema:
         who = source or f"node {node!r}"
         if not isinstance(update, dict):
             what = f"{who} is a" if source else f"{who} returned a"
-            hint = " (an async function called without await?)" if _awaitable(update) else ""
+            awaitable = inspect.isawaitable(update)
+            hint = " (an async function called without await?)" if awaitable else ""
             raise InvalidUpdateError(
                 f"{what} {type(update).__name__}{hint}; a node must return a dict "
                 "of state updates, a Command, or None"
@@ -193,10 +194,6 @@ class StateSchema:
                     state[key] = value
                 else:
                     state[key] = reducer.fn(state.get(key), value)
-
-
-def _awaitable(value: Any) -> bool:
-    return inspect.isawaitable(value)
 
 
 def reducers_from_names(names: Mapping[str, str]) -> StateSchema:
