@@ -12,13 +12,8 @@ import os
 import signal
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from tests.durability.conftest import PG_DSN, _pg_available
 from tests.durability.takeover_app import workflow
 from tether import RunStatus, Runtime
 from tether.core.liveness import Incarnation
@@ -26,21 +21,6 @@ from tether.core.liveness import Incarnation
 ROOT = Path(__file__).resolve().parents[2]
 TTL = 120.0
 GUARD = 90.0  # hang guard, well under TTL: waiting out the lease fails the test
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'runs.db'}"
-        return
-    if not _pg_available():
-        pytest.skip(f"PostgreSQL not reachable at {PG_DSN}")
-    import psycopg
-
-    schema = f"t_{uuid.uuid4().hex[:10]}"
-    yield f"{PG_DSN}?schema={schema}"
-    with psycopg.connect(PG_DSN, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'.encode())
 
 
 def _spawn(url: str, run_id: str, gate: Path, mode: str, worker: str) -> subprocess.Popen[str]:

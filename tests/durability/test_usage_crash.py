@@ -13,13 +13,8 @@ import os
 import signal
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from tests.durability.conftest import PG_DSN, _pg_available
 from tests.durability.usage_app import WRAPPED, workflow
 from tether import RunStatus, Runtime
 from tether.evaluation.run_kpis import run_kpis
@@ -29,21 +24,6 @@ from tether.store.run_usage import RunUsage, RunUsageTotals
 
 ROOT = Path(__file__).resolve().parents[2]
 GUARD = 90.0  # hang guard, well under the lease: waiting the lease out fails the test
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'runs.db'}"
-        return
-    if not _pg_available():
-        pytest.skip(f"PostgreSQL not reachable at {PG_DSN}")
-    import psycopg
-
-    schema = f"t_{uuid.uuid4().hex[:10]}"
-    yield f"{PG_DSN}?schema={schema}"
-    with psycopg.connect(PG_DSN, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'.encode())
 
 
 def _kill_after_the_call(url: str, run_id: str, gate: Path) -> None:
