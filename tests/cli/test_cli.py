@@ -94,6 +94,23 @@ def test_list_filters_and_json(cli: Cli, store: Populated) -> None:
     assert "no runs" in empty.err
 
 
+def test_list_near_miss_flags_are_usage_errors(cli: Cli) -> None:
+    """``--workflow ""`` or ``--thread ""`` (an unset shell variable) matched no run and
+    ``--status ""`` listed runs of every status: each is now an error saying so."""
+    for args, said in [
+        (("--workflow", ""), "argument --workflow: expected a name, got an empty one"),
+        (("--workflow", "cli_flaky "), "has spaces around it; no name has: use 'cli_flaky'"),
+        (("--thread", ""), "argument --thread: expected a name, got an empty one"),
+        (("--status", ""), "--status was given no status; use one of RECEIVED"),
+        (("--status", ","), "--status was given no status"),
+        (("--status", "bogus"), "unknown run status 'bogus'"),
+        (("--limit", "-1"), "argument --limit: must be >= 1"),
+    ]:
+        res = cli("runs", "list", *args)
+        assert res.rc != 0 and res.out == "", (args, res)
+        assert said in res.err, (args, res.err)
+
+
 # -- show ----------------------------------------------------------------------------------------
 def test_show_pending_interrupt(cli: Cli, store: Populated) -> None:
     res = cli("runs", "show", store.escalated)

@@ -62,6 +62,31 @@ def test_invalid_input(server: LiveServer) -> None:
             list(c.list_runs(limit=0))
 
 
+def test_near_miss_list_filters_are_invalid_input(server: LiveServer) -> None:
+    """``workflow=5`` went out as ``?workflow=5`` and matched nothing, ``status=""`` listed
+    every run, ``thread=`` was a TypeError: each is an InvalidInputError saying what was wrong
+    (checked before sending, or the server's 422)."""
+    with Client(server.url) as c:
+        c.wait(c.submit("echo", {"text": "a"}).run_id, timeout=120)
+        for filters, said in [
+            ({"workflow": 5}, "workflow must be a non-empty string"),
+            ({"thread_id": 7}, "thread_id must be a non-empty string"),
+            ({"parent_run_id": ""}, "parent_run_id must be a non-empty string"),
+            ({"status": ""}, "names no status"),
+            ({"status": []}, "names no status"),
+            ({"status": 3}, "status must be a run status"),
+            ({"status": "bogus"}, "unknown status 'BOGUS'"),
+            ({"failed_only": "yes"}, "failed_only must be True or False"),
+            ({"thread": "t1"}, "list_runs takes no filter 'thread'; it takes: "),
+            ({"limit": -1}, "limit must be an int >= 1"),
+        ]:
+            with pytest.raises(InvalidInputError, match=said):
+                list(c.list_runs(**filters))
+        with pytest.raises(InvalidInputError, match="limit must be an int >= 1"):
+            c.list_page(limit="5")
+        assert [r.workflow for r in c.list_runs(workflow="echo", status="COMPLETED")] == ["echo"]
+
+
 def test_conflicts(server: LiveServer) -> None:
     with Client(server.url) as c:
         run = c.wait(c.submit("echo", {"text": "a"}, idempotency_key="same").run_id, timeout=120)

@@ -149,3 +149,21 @@ def test_an_unknown_query_parameter_is_a_422_naming_the_known_ones(server: Serve
     body = problem(server.client.get("/v1/runs", params={"stauts": "FAILED"}), 422)
     assert "'stauts'" in body["detail"] and "status" in body["detail"]
     assert server.client.get("/v1/runs", params={"status": "FAILED"}).status_code == 200
+
+
+def test_an_empty_status_filter_is_a_422_not_every_run(server: Server) -> None:
+    """``?status=`` (a script's empty variable) or ``?status=,`` listed runs of every status."""
+    c = server.client
+    assert c.post("/v1/runs", json={"workflow": "echo", "input": {"text": "a"}}).status_code == 202
+    for query in ("status=", "status=,", "status=%20"):
+        body = problem(c.get(f"/v1/runs?{query}"), 422)
+        assert body["type"].endswith("/invalid-status") and "no status" in body["detail"]
+    for query, kind in (
+        ("status=bogus", "/invalid-status"),
+        ("workflow=", "/validation"),
+        ("limit=-1", "/validation"),
+        ("thread=t1", "/unknown-query-parameter"),
+        ("thread_id=", "/validation"),
+    ):
+        assert problem(c.get(f"/v1/runs?{query}"), 422)["type"].endswith(kind), query
+    assert c.get("/v1/runs?status=PLANNED,,EXECUTING").status_code == 200

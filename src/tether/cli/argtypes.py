@@ -22,6 +22,18 @@ def positive_int(text: str) -> int:
     return n
 
 
+def match_name(text: str) -> str:
+    """A name to match (``--workflow``, ``--thread``): not empty, no spaces around it (an unset
+    shell variable or a pasted id would otherwise match nothing, quietly)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a name, got an empty one")
+    if text != text.strip():
+        raise argparse.ArgumentTypeError(
+            f"{text!r} has spaces around it; no name has: use {text.strip()!r}"
+        )
+    return text
+
+
 def port(text: str) -> int:
     """A TCP port: 0..65535 (0: any free port)."""
     try:

@@ -117,6 +117,9 @@ def parse_statuses(values: Sequence[str]) -> list[RunStatus]:
                 ) from None
             if status not in out:
                 out.append(status)
+    if values and not out:  # `--status ""` (an unset shell variable) would list every run
+        known = ", ".join(s.value for s in RunStatus)
+        raise InvalidInputError(f"--status was given no status; use one of {known}")
     return out
 
 

@@ -40,7 +40,7 @@ from tether.cli import (
     worker_cmd,
 )
 from tether.cli import commands as cmd
-from tether.cli.argtypes import positive_int
+from tether.cli.argtypes import match_name, positive_int
 from tether.cli.backend import backend_for, check_server_command
 from tether.cli.logs import TextLogHandler, debug_enabled
 from tether.cli.render import Output
@@ -177,8 +177,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="only runs in these statuses (repeat, or comma-separate)",
     )
-    p.add_argument("--workflow", metavar="W", help="only runs of this workflow")
-    p.add_argument("--thread", metavar="T", help="only runs of this thread (thread_id)")
+    p.add_argument("--workflow", type=match_name, metavar="W", help="only runs of this workflow")
+    p.add_argument(
+        "--thread", type=match_name, metavar="T", help="only runs of this thread (thread_id)"
+    )
     p.add_argument(
         "--dead-letter",
         action="store_true",

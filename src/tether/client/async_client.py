@@ -58,6 +58,8 @@ WAIT_OUTAGE_POLL = 2.0
 NO_VALUE: Any = type("NoValue", (), {"__repr__": lambda self: "NO_VALUE"})()
 """``resume`` without an answer (retry a FAILED run); ``None`` is an answer."""
 _SETTLED_NAMES = frozenset(s.value for s in SETTLED)
+_PAGE_FILTERS = frozenset({"status", "workflow", "thread_id", "parent_run_id", "failed_only"})
+"""The filters ``list_runs`` hands to ``list_page``."""
 
 
 _id = segment
@@ -169,8 +171,36 @@ class AsyncClient:
         limit: int | None = None,
         cursor: str | None = None,
     ) -> Page:
-        """One page of runs, newest first (items are summaries: no input, state, result)."""
-        statuses = status if isinstance(status, list) else [status] if status else []
+        """One page of runs, newest first (items are summaries: no input, state, result).
+        A filter of the wrong kind (``workflow=5``, ``status=3``) is an InvalidInputError here,
+        before anything is sent (sent as text it would have matched no run)."""
+        for name, text in (
+            ("workflow", workflow),
+            ("thread_id", thread_id),
+            ("parent_run_id", parent_run_id),
+            ("cursor", cursor),
+        ):
+            if text is not None and (not isinstance(text, str) or not text):
+                raise InvalidInputError(
+                    f"{name} must be a non-empty string (or None: any), got {text!r}"
+                )
+        if failed_only is not None and not isinstance(failed_only, bool):
+            raise InvalidInputError(f"failed_only must be True or False, got {failed_only!r}")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
+            raise InvalidInputError(f"limit must be an int >= 1 (or None), got {limit!r}")
+        statuses = (
+            status if isinstance(status, list | tuple) else [] if status is None else [status]
+        )
+        if status is not None and not any(statuses):  # sent empty, it would list every run
+            raise InvalidInputError(
+                f"status {status!r} names no status; use one of {', '.join(RunStatus)} "
+                "(or leave status out for runs in any status)"
+            )
+        if not all(isinstance(s, str) for s in statuses):  # a RunStatus is a str
+            raise InvalidInputError(
+                f"status must be a run status or a list of them ({', '.join(RunStatus)}), "
+                f"got {status!r}"
+            )
         params = {
             "status": ",".join(str(s) for s in statuses) or None,
             "workflow": workflow,
@@ -187,6 +217,12 @@ class AsyncClient:
     ) -> AsyncIterator[Run]:
         """Every run matching ``filters`` (those of ``list_page``), newest first, page after
         page (``page_size`` runs a request; default the server's); at most ``limit`` runs."""
+        unknown = sorted(set(filters) - _PAGE_FILTERS)
+        if unknown:
+            raise InvalidInputError(
+                f"list_runs takes no filter {unknown[0]!r}; it takes: "
+                f"{', '.join(sorted(_PAGE_FILTERS | {'limit', 'page_size'}))}"
+            )
         for name, value in (("limit", limit), ("page_size", page_size)):
             if value is not None and (
                 isinstance(value, bool) or not isinstance(value, int) or value < 1

@@ -113,10 +113,12 @@ class RunReads:
 
     async def list_runs(self, **filters: Any) -> list[RunRecord]:
         """Runs, newest first: the store's filters, ``thread_id`` (a thread's runs), and
-        ``dead_letter=True`` (the dead-lettered runs; with ``workflow``, ``queue``, ``limit``)."""
+        ``dead_letter=True`` (the dead-lettered runs; with ``workflow``, ``queue``, ``limit``).
+        A filter this does not take, or a value of the wrong kind (``workflow=5``,
+        ``status="bogus"``, ``limit=-1``), raises InvalidInputError saying which and why,
+        rather than listing nothing."""
+        filters = list_filters(filters)
         await self._ensure_open()
-        if filters.get("status") is not None:
-            filters["status"] = statuses(filters["status"])
         if filters.pop("dead_letter", False):  # FAILED runs out of retryable attempts
             return await requeue.dead_lettered(self.store, **filters)
         thread_id = filters.pop("thread_id", None)
@@ -246,6 +248,47 @@ class RunReads:
             if len(page) < EVENT_PAGE:
                 return
             after_seq = page[-1].seq
+
+
+_TEXT_FILTERS = ("workflow", "parent_run_id", "thread_id", "tenant", "before", "after", "queue")
+_FILTERS = frozenset(("status", "limit", "offset", "dead_letter", *_TEXT_FILTERS))
+_DEAD_LETTER_FILTERS = frozenset(("dead_letter", "workflow", "queue", "limit"))
+_NEAR = {"thread": "thread_id", "parent": "parent_run_id", "statuses": "status"}
+
+
+def list_filters(filters: dict[str, Any]) -> dict[str, Any]:
+    """``Runtime.list_runs``' filters checked: known names, text where text is meant, a status
+    or a list of them, a whole ``limit`` >= 0 and ``offset`` >= 0, a bool ``dead_letter``. A
+    wrong one is an InvalidInputError naming it, never an empty list (``workflow=5`` matched no
+    run, ``limit=-1`` listed none, ``thread=`` failed with a TypeError from deep inside)."""
+    out = dict(filters)
+    dead = out.get("dead_letter", False)
+    if not isinstance(dead, bool):
+        raise InvalidInputError(f"dead_letter must be True or False, got {dead!r}")
+    known = _DEAD_LETTER_FILTERS if dead else _FILTERS - {"queue"}
+    for name in out:
+        if name not in known:
+            hint = f" (did you mean {_NEAR[name]}=?)" if _NEAR.get(name) in known else ""
+            what = "list_runs(dead_letter=True)" if dead and name in _FILTERS else "list_runs"
+            raise InvalidInputError(
+                f"{what} takes no filter {name!r}{hint}; it takes: {', '.join(sorted(known))}"
+            )
+    for name in _TEXT_FILTERS:
+        value = out.get(name)
+        if value is not None and (not isinstance(value, str) or not value):
+            raise InvalidInputError(
+                f"{name} must be a non-empty string (or None: any), got {value!r}"
+            )
+    if out.get("status") is not None:
+        out["status"] = statuses(out["status"])
+    for name in ("limit", "offset"):
+        if name in out and (name == "offset" or out[name] is not None or not dead):
+            n = whole(name, out[name])
+            if n < 0:
+                meant = "the most runs to list" if name == "limit" else "runs to skip"
+                raise InvalidInputError(f"{name} must be >= 0 ({meant}), got {n}")
+            out[name] = n
+    return out
 
 
 def statuses(status: Any) -> list[RunStatus]:

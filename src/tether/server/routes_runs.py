@@ -137,6 +137,13 @@ def _statuses(values: list[str], failed_only: bool) -> list[RunStatus] | None:
                     f"unknown status {name!r}; use one of {', '.join(s.value for s in RunStatus)}",
                     kind="invalid-status",
                 ) from None
+    if values and not out:  # ?status= (an empty variable in a script) listed every run
+        raise ApiProblem(
+            422,
+            f"status was given no status; use one of {', '.join(s.value for s in RunStatus)} "
+            "(or leave status out for runs in any status)",
+            kind="invalid-status",
+        )
     if failed_only:
         out = [RunStatus.FAILED] if not out or RunStatus.FAILED in out else []
         return out
