@@ -22,6 +22,7 @@ from tether.core.messages import Message, ToolCall, ToolSpec
 from tether.llm.providers.anthropic import AnthropicModel
 from tether.llm.providers.openai_compat import OpenAICompatibleModel
 from tether.llm.providers.tool_names import WireNames, wire_name
+from tether.llm.types import ModelRequest
 
 OPENAI_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 PARAMS = {"type": "object", "properties": {"sku": {"type": "string"}}, "required": ["sku"]}
@@ -59,9 +60,11 @@ def _refusal(body: dict[str, Any]) -> str | None:
     for m in body["messages"]:
         names += [c["function"]["name"] for c in m.get("tool_calls") or ()]
     bad = [n for n in names if not OPENAI_NAME.fullmatch(n)]
-    return (
-        f"Invalid 'tools[0].function.name': string does not match pattern: {bad}" if bad else None
-    )
+    if bad:
+        return f"Invalid 'tools[0].function.name': string does not match pattern: {bad}"
+    who = [m["name"] for m in body["messages"] if "name" in m]
+    bad = [n for n in who if not OPENAI_NAME.fullmatch(n)]
+    return f"Invalid 'messages[0].name': string does not match pattern: {bad}" if bad else None
 
 
 @pytest.fixture
@@ -173,3 +176,47 @@ async def test_anthropic_gets_names_it_takes(
     assert [t["name"] for t in body["tools"]] == ["shop_lookup", "crm_v2_" + "x" * 57]
     assert body["messages"][1]["content"][0]["name"] == "shop_lookup"
     assert api.requests[-1]["headers"]["x-api-key"] == API_KEY
+
+
+PEOPLE = [
+    Message.system("Two reviewers and a bot discuss a pull request."),
+    Message(role="user", content="Looks good to me.", name="Ann Lee"),
+    Message(role="user", content="Not yet: tests.", name="Ann_Lee"),
+    Message(role="assistant", content="I will add them.", name="review-bot"),
+    Message(role="user", content="Thanks!", name="José O'Neil " + "x" * 70),
+]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+async def test_openai_gets_participant_names_it_takes(
+    openai_api: tuple[str, list[dict[str, Any]]], stream: bool
+) -> None:
+    """A message's ``name`` (who spoke) is held to the function-name pattern by OpenAI's API:
+    "Ann Lee" was sent as it is and the whole call was a 400. Names it takes go as they are;
+    another is made one, distinct from every other participant's."""
+    url, seen = openai_api
+    async with OpenAICompatibleModel("gpt-test", base_url=url, api_key="k") as m:
+        response = await m.chat(PEOPLE, tools=[PLAIN], stream=stream)
+    assert response.tool_calls[0].name == "shop_lookup"
+    sent = [m.get("name") for m in seen[-1]["messages"]]
+    assert sent[0] is None and sent[2:4] == ["Ann_Lee", "review-bot"]
+    assert sent[1] != "Ann_Lee" and sent[1].startswith("Ann_Lee_")
+    assert len(sent[4]) == 64 and sent[4].startswith("Jos__O_Neil_xxx")
+    assert all(OPENAI_NAME.fullmatch(n) for n in sent[1:])
+    again = WireNames.of(ModelRequest(messages=tuple(PEOPLE)))
+    assert (
+        again is not None
+        and again.outbound(ModelRequest(messages=tuple(PEOPLE))).messages[1].name == sent[1]
+    )  # the same name every time: a conversation's history stays one
+
+
+async def test_anthropic_sends_no_participant_names(
+    api: MessagesApi,  # noqa: F811
+    model: AnthropicModel,  # noqa: F811
+) -> None:
+    """The Messages API has no ``name`` on a message (it refuses one): who spoke stays out."""
+    api.script.append(Reply([{"type": "text", "text": "ok"}]))
+    response = await model.chat(PEOPLE)
+    assert response.text == "ok"
+    body = api.requests[-1]["body"]
+    assert all(set(m) == {"role", "content"} for m in body["messages"])

@@ -9,6 +9,12 @@ calls are mapped back on the way in: the calls a provider returns always carry t
 names. A name the APIs take is sent as it is; another gets its other characters replaced by
 ``_`` (cut to 64 with a digest when longer), and a digest as well when that would collide with
 another tool's name in the same request.
+
+A chat message's participant ``name`` (``Message(role="user", name="Ann Lee")``: who spoke, in
+a conversation of several agents or people) is held to the same pattern by OpenAI's API, so it
+goes out the same way: as it is when the API takes it, else its other characters replaced by
+``_`` (``Ann_Lee``), with a digest when longer than 64 or when two participants of the request
+would get one name. Nothing comes back under those names, so nothing is mapped back.
 """
 
 from __future__ import annotations
@@ -39,23 +45,31 @@ def _digested(name: str) -> str:
     return f"{(_OTHER.sub('_', name) or 'tool')[: MAX_LEN - 9]}_{digest}"
 
 
+def _mapping(names: Iterable[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """``names`` to wire names and back: a name the APIs take stays, another is made one that
+    no other name of ``names`` has."""
+    unique = list(dict.fromkeys(names))
+    out = {n: n for n in unique if _SAFE.fullmatch(n)}
+    back = dict(out)
+    for name in unique:
+        if name in out:
+            continue
+        wire = wire_name(name)
+        if wire in back:  # "a.b" beside a tool named "a_b"
+            wire = _digested(name)
+        out[name] = wire
+        back[wire] = name
+    return out, back
+
+
 class WireNames:
     """The names of one request's tools on the wire (see the module)."""
 
-    __slots__ = ("_in", "_out")
+    __slots__ = ("_in", "_out", "_who")
 
-    def __init__(self, names: Iterable[str]) -> None:
-        names = list(dict.fromkeys(names))
-        self._out = {n: n for n in names if _SAFE.fullmatch(n)}
-        self._in = dict(self._out)
-        for name in names:
-            if name in self._out:
-                continue
-            wire = wire_name(name)
-            if wire in self._in:  # "a.b" beside a tool named "a_b"
-                wire = _digested(name)
-            self._out[name] = wire
-            self._in[wire] = name
+    def __init__(self, names: Iterable[str], participants: Iterable[str] = ()) -> None:
+        self._out, self._in = _mapping(names)
+        self._who, _ = _mapping(participants)
 
     @classmethod
     def of(cls, request: ModelRequest) -> WireNames | None:
@@ -63,9 +77,10 @@ class WireNames:
         names = [t.name for t in request.tools]
         history = [c.name for m in request.messages for c in m.tool_calls]
         history += [m.name for m in request.messages if m.role == "tool" and m.name]
-        if all(_SAFE.fullmatch(n) for n in (*names, *history)):
+        who = [m.name for m in request.messages if m.role != "tool" and m.name]
+        if all(_SAFE.fullmatch(n) for n in (*names, *history, *who)):
             return None
-        return cls(names)
+        return cls(names, who)
 
     def out(self, name: str) -> str:
         return self._out.get(name) or wire_name(name)
@@ -91,6 +106,8 @@ class WireNames:
             update["tool_calls"] = tuple(self._call(c, self.out) for c in m.tool_calls)
         if m.role == "tool" and m.name:
             update["name"] = self.out(m.name)
+        elif m.name and not _SAFE.fullmatch(m.name):  # who spoke: a participant's name
+            update["name"] = self._who.get(m.name) or wire_name(m.name)
         return m.model_copy(update=update) if update else m
 
     def inbound(self, response: ModelResponse) -> ModelResponse:
