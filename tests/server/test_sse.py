@@ -233,3 +233,36 @@ def test_frames_are_json_for_any_event_data() -> None:
     assert head == "id: 7\nevent: custom\n" and body.endswith("\n\n")
     assert "\n" not in body.rstrip("\n")  # one data line: newlines inside are escaped
     assert json.loads(body) == data  # a 70-bit integer too (orjson refuses it)
+
+
+def test_a_last_event_id_past_the_runs_last_event_is_refused_not_waited_past(base: str) -> None:
+    """A Last-Event-ID (or ``after``) beyond the run's last event cannot be one this stream
+    sent (another run's, a typo): streaming from there skipped every event until the run's
+    log reached it, and the stream then ended with no event at all. It is a 422 naming the
+    run's last event; the last event itself is a valid place to resume from."""
+    with httpx.Client(base_url=base, timeout=DEADLINE) as c:
+        run_id = submit(c, "ask", {"question": "q"})
+        deadline = time.monotonic() + DEADLINE
+        while (run := c.get(f"/v1/runs/{run_id}").json())["status"] != "ESCALATED":
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        head = run["event_seq"]
+        url = f"/v1/runs/{run_id}/events/stream"
+        for headers, params in (
+            ({"Last-Event-ID": str(head + 1)}, {}),
+            ({"Last-Event-ID": "999999"}, {}),
+            ({}, {"after": head + 50}),
+        ):
+            with c.stream("GET", url, headers=headers, params=params) as resp:
+                assert resp.status_code == 422, (headers, params)
+                resp.read()
+            problem = resp.json()
+            assert resp.headers["content-type"].startswith("application/problem+json")
+            assert f"1..{head}" in problem["detail"], problem
+        with c.stream("GET", url, headers={"Last-Event-ID": str(head)}) as resp:
+            assert resp.status_code == 200
+            it = frames(resp)
+            next(it)  # the opening comment: the stream is up, after the last event
+            assert c.post(f"/v1/runs/{run_id}/resume", json={"value": "y"}).status_code == 202
+            later = [f for f in it if not f.comment]
+        assert later[0].id == head + 1 and later[-1].event == "end"

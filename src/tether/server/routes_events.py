@@ -83,8 +83,19 @@ def router(services: Services) -> APIRouter:
         after: Annotated[int | None, Query(ge=0, le=2**62)] = None,
         last_event_id: Annotated[str | None, Header(max_length=40)] = None,
     ) -> StreamingResponse:
-        await services.run_of(run_id, who)
+        run = await services.run_of(run_id, who)
         start = _after(after, None, last_event_id)
+        if start > run.event_seq:
+            # not an id this stream sent (another run's, a typo): streaming on from there
+            # would skip every event until the run's log reached it
+            header = last_event_id is not None and bool(last_event_id.strip())
+            raise ApiProblem(
+                422,
+                f"{'Last-Event-ID' if header else 'after'} {start} is past the last event "
+                f"of run {run_id} (its events are 1..{run.event_seq}); resume from an id "
+                "this run's stream sent, or stream without it from the first event",
+                kind="invalid-last-event-id" if header else "validation",
+            )
         body = sse.run_events(
             rt, run_id, start, poll=settings.sse_poll, heartbeat=settings.sse_heartbeat
         )
