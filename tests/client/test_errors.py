@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
 import pytest
 
 from tests.client.conftest import LiveServer
@@ -40,12 +41,18 @@ def test_not_found(server: LiveServer) -> None:
 
 
 def test_step_not_found(server: LiveServer) -> None:
+    """The error names the step asked for and the steps the run has (it said "no checkpoint
+    at step -1": the problem did not carry the step), as does the problem JSON."""
     with Client(server.url) as c:
         run = c.wait(c.submit("echo", {"text": "a"}).run_id, timeout=120)
-        with pytest.raises(StepNotFoundError):
-            c.state(run.run_id, 99)
-        with pytest.raises(StepNotFoundError):
-            c.fork(run.run_id, 99)
+        for ask in (lambda: c.state(run.run_id, 99), lambda: c.fork(run.run_id, 99)):
+            with pytest.raises(StepNotFoundError) as err:
+                ask()
+            assert err.value.run_id == run.run_id and err.value.step == 99
+            assert "step 99" in str(err.value) and "-1" not in str(err.value)
+            assert f"0..{run.step}" in str(err.value)  # the steps it has, as the server said
+    raw = httpx.get(f"{server.url}/v1/runs/{run.run_id}/state", params={"step": 99})
+    assert raw.status_code == 404 and raw.json()["step"] == 99
 
 
 def test_invalid_input(server: LiveServer) -> None:

@@ -170,7 +170,9 @@ def _not_found(
         return ApprovalNotFoundError(ident)
     if "step" in kind and section == "runs" and ident:
         step = problem.get("step")
-        return StepNotFoundError(ident, int(step) if isinstance(step, int) else -1)
+        err = StepNotFoundError(ident, step if type(step) is int else -1)
+        err.args = (text,)  # the server's words: the step asked for and the steps the run has
+        return err
     if section == "runs" and ident and ("run-not-found" in kind or not kind):
         return RunNotFoundError(ident)
     if section == "approvals" and ident and not kind:

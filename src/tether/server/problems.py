@@ -72,12 +72,15 @@ class ApiProblem(Exception):
         *,
         kind: str | None = None,
         headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
         self.kind = kind or _slug(status)
         self.headers = headers or {}
+        self.extra = extra or {}
+        """RFC 9457 extension members (``step`` of a step not found)."""
 
 
 _PROBLEM_SCHEMA: dict[str, Any] = {
@@ -89,6 +92,7 @@ _PROBLEM_SCHEMA: dict[str, Any] = {
         "status": {"type": "integer"},
         "detail": {"type": "string"},
         "instance": {"type": "string"},
+        "step": {"type": "integer", "description": "a step not found: the step asked for"},
         "errors": {
             "type": "array",
             "items": {
@@ -130,8 +134,9 @@ def problem(
     instance: str = "",
     errors: Sequence[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> JSONResponse:
-    """A problem+json response."""
+    """A problem+json response (``extra``: extension members, beside the standard ones)."""
     try:
         title = HTTPStatus(status).phrase
     except ValueError:
@@ -145,6 +150,8 @@ def problem(
     }
     if errors is not None:
         body["errors"] = list(errors)
+    for name, value in (extra or {}).items():
+        body.setdefault(name, value)
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -197,7 +204,12 @@ async def _http(request: Request, exc: Exception) -> JSONResponse:
 async def _api(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiProblem)
     return problem(
-        exc.status, exc.detail, kind=exc.kind, instance=request.url.path, headers=exc.headers
+        exc.status,
+        exc.detail,
+        kind=exc.kind,
+        instance=request.url.path,
+        headers=exc.headers,
+        extra=exc.extra,
     )
 
 
@@ -206,7 +218,10 @@ async def _tether(request: Request, exc: Exception) -> JSONResponse:
     if status == 500:
         return await _unexpected(request, exc)
     headers = {"Retry-After": "1"} if status == 429 else None
-    return problem(status, str(exc), kind=kind, instance=request.url.path, headers=headers)
+    extra = {"step": exc.step} if isinstance(exc, StepNotFoundError) else None
+    return problem(
+        status, str(exc), kind=kind, instance=request.url.path, headers=headers, extra=extra
+    )
 
 
 STORE_RETRY_AFTER = 5

@@ -367,6 +367,7 @@ def router(services: Services) -> APIRouter:
                 404,
                 f"run {run_id} has committed steps 0..{run.step}, not step {at}",
                 kind="step-not-found",
+                extra={"step": at},
             )
         return {"run_id": run_id, "step": at, "state": await rt.get_state(run_id, at, run=run)}
 
@@ -389,6 +390,7 @@ def router(services: Services) -> APIRouter:
                 404,
                 f"run {run_id} has committed steps 0..{parent.step}, not step {body.step}",
                 kind="step-not-found",
+                extra={"step": body.step},
             )
         handle = await rt.fork(run_id, body.step, body.patch, execute=False, actor=who.actor)
         run = await rt.store.get_run(handle.run_id)
