@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 
 import httpx
 import pytest
@@ -67,6 +68,35 @@ def test_invalid_input(server: LiveServer) -> None:
             c.get("")
         with pytest.raises(InvalidInputError, match="limit"):
             list(c.list_runs(limit=0))
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        (float("nan"), "NaN"),
+        (float("inf"), "NaN or infinity"),
+        ({1, 2}, "set"),
+        (Decimal("1.5"), "Decimal"),
+        (b"\xff", "bytes"),
+    ],
+)
+def test_a_body_json_cannot_carry_is_invalid_input_named_where(
+    server: LiveServer, value: object, says: str
+) -> None:
+    """What the client cannot send as JSON is the ``InvalidInputError`` a Runtime raises for
+    it, naming where it sits (httpx's ``ValueError``/``TypeError`` came out before), and
+    nothing reaches the server."""
+    with Client(server.url) as c:
+        for call in (
+            lambda: c.submit("echo", {"text": value}),
+            lambda: c.submit("echo", {"text": "x"}, metadata={"note": [1, value]}),
+            lambda: c.resume("some-run", {"answer": value}),
+        ):
+            with pytest.raises(InvalidInputError, match=says) as err:
+                call()
+            said = str(err.value)
+            assert "['text']" in said or "['note'][1]" in said or "['answer']" in said
+        assert c.list_page().items == []  # none of them was submitted
 
 
 def test_near_miss_list_filters_are_invalid_input(server: LiveServer) -> None:

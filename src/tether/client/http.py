@@ -28,6 +28,7 @@ from tether.client.errors import (
     ServerUnavailableError,
     error_from_problem,
 )
+from tether.core import serde
 from tether.core.backoff import Backoff
 from tether.core.errors import ConfigurationError, InvalidInputError, TetherError
 from tether.core.finite import check_number
@@ -199,11 +200,15 @@ class Http:
         self.check_open()
         safe = method == "GET" if safe is None else safe
         clean = {k: v for k, v in (params or {}).items() if v is not None}
+        content = encode_body(body, method, path) if body is not None else None
+        headers = {"content-type": "application/json"} if content is not None else None
         attempt = 0
         while True:
             attempt += 1
             try:
-                resp = await self._client().request(method, path, json=body, params=clean or None)
+                resp = await self._client().request(
+                    method, path, content=content, headers=headers, params=clean or None
+                )
             except httpx.TransportError as exc:
                 retryable = safe or isinstance(exc, _NOT_SENT)
                 if not retryable or attempt >= self.retry.max_attempts:
@@ -253,6 +258,48 @@ class Http:
             raise ServerUnavailableError(
                 f"the stream {path} from {self.url} broke: {type(exc).__name__}: {exc}"
             ) from exc
+
+
+def encode_body(body: Mapping[str, Any], method: str, path: str) -> bytes:
+    """``body`` as the JSON bytes sent; what JSON cannot carry (NaN, a set, a Decimal, bytes...)
+    is the ``InvalidInputError`` a Runtime raises for it, naming where it sits, before
+    anything is sent (not httpx's ``ValueError`` or ``TypeError``)."""
+    bad = serde.unstorable(body) or _not_json(body, "")
+    if bad is None:
+        try:
+            return json.dumps(
+                body, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+            ).encode()
+        except (TypeError, ValueError) as exc:
+            bad = "", str(exc)
+    where, what = bad
+    raise InvalidInputError(
+        f"{method} {path}: the request body holds {what}"
+        + (f" at body{where}" if where else "")
+        + "; JSON cannot carry it: send null or a finite number, text, a list or an object"
+    )
+
+
+def _not_json(value: Any, where: str) -> tuple[str, str] | None:
+    """Where ``value`` holds what ``json.dumps`` refuses (a set, bytes, an object), and what;
+    None when it holds none (``serde.unstorable`` has found the rest: NaN, a Decimal...)."""
+    if value is None or isinstance(value, str | int | float):
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not (key is None or isinstance(key, str | int | float)):
+                return f"{where}[{key!r}]", f"a key of type {type(key).__name__}"
+            found = _not_json(item, f"{where}[{key!r}]")
+            if found is not None:
+                return found
+        return None
+    if isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            found = _not_json(item, f"{where}[{i}]")
+            if found is not None:
+                return found
+        return None
+    return where, f"a value of type {type(value).__name__}"
 
 
 def decode(resp: httpx.Response, method: str, path: str) -> Any:
