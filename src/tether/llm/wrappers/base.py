@@ -53,13 +53,7 @@ def with_spent(
     response whose provider reported no usage is counted first (``estimated``)."""
     if extra is None or extra.total_tokens == 0:
         return response
-    usage = response.usage
-    if usage.total_tokens == 0:  # nothing reported: count the answer's own tokens too
-        usage = Usage(
-            input_tokens=sum(model.count_tokens(m.content) for m in request.messages),
-            output_tokens=model.count_tokens(response.text),
-            estimated=not model.exact_token_count,
-        )
+    usage = answered(model, request, response)
     update: dict[str, Any] = {
         "usage": Usage(
             input_tokens=usage.input_tokens + extra.input_tokens,
@@ -71,6 +65,18 @@ def with_spent(
         more = model.price(extra, response.model or None)
         update["cost"] = response.cost + (more or 0.0)
     return response.model_copy(update=update)
+
+
+def answered(model: Model, request: ModelRequest, response: ModelResponse) -> Usage:
+    """What an answer of ``model`` consumed: its usage as reported, else counted from the
+    request and the answer (``estimated`` unless the tokenizer is exact)."""
+    if response.usage.total_tokens:
+        return response.usage
+    return Usage(
+        input_tokens=sum(model.count_tokens(m.content) for m in request.messages),
+        output_tokens=model.count_tokens(response.text),
+        estimated=not model.exact_token_count,
+    )
 
 
 def innermost(model: Model) -> Model:

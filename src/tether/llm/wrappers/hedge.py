@@ -11,10 +11,12 @@ model's p95 latency: hedging trades a few percent of extra calls for a shorter t
 
 ``metadata["hedged"]`` = ``{"fired": bool, "winner": index, "requests": n, "abandoned": k}``:
 whether a hedge started, which request answered (0 is the first), how many were started and
-how many were still running when it answered (cancelled then). A provider bills the prompt of
-a request it has read even when the client goes away, so the answer's ``usage`` counts the
-abandoned requests' prompts too (``estimated``), priced at the answer's model: a budget is
-charged what the hedged call spent.
+how many were still running when it answered (cancelled then). The answer's ``usage`` counts
+every request the call paid for, priced at the answer's model, so a budget is charged what the
+hedged call spent: another answer that arrived with the winner's, in full; an answer that was
+refused (``ModelError.usage``); and the prompt of each abandoned request (a provider bills a
+prompt it has read even when the client goes away; ``estimated``). When every request failed,
+the error raised carries what they all consumed.
 
 Streams are not hedged: ``stream`` is the inner model's stream, since two streams cannot both
 be shown to the caller and picking one after its first chunk gains little.
@@ -23,13 +25,20 @@ be shown to the caller and picking one after its first chunk gains little.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
-from tether.core.errors import ConfigurationError
+from tether.core.errors import ConfigurationError, ModelError
 from tether.core.finite import check_number
 from tether.llm.model import Model
-from tether.llm.types import ModelRequest, ModelResponse, StreamChunk, Usage
-from tether.llm.wrappers.base import WrapperModel, aclose, noted, with_spent
+from tether.llm.types import ModelRequest, ModelResponse, StreamChunk, Usage, plus
+from tether.llm.wrappers.base import (
+    WrapperModel,
+    aclose,
+    answered,
+    noted,
+    spent_by,
+    with_spent,
+)
 
 
 class HedgedModel(WrapperModel):
@@ -76,32 +85,51 @@ class HedgedModel(WrapperModel):
                     error = task.exception()
                     if error is None:
                         index = tasks.index(task)
-                        abandoned = sum(1 for t in tasks if t is not task and not t.done())
+                        others = [t for t in tasks if t is not task]
+                        abandoned = sum(1 for t in others if not t.done())
                         note = {
                             "fired": len(tasks) > 1,
                             "winner": index,
                             "requests": len(tasks),
                             "abandoned": abandoned,
                         }
-                        won = self._charged(request, task.result(), abandoned)
+                        won = with_spent(self, request, task.result(), self._spent(request, others))
                         return noted(won, "hedged", note, answered_by=targets[index].name)
                     errors.append(error)
+            first = errors[0]
             for extra in errors[1:]:
-                errors[0].add_note(f"a hedged request failed too: {type(extra).__name__}: {extra}")
-            raise errors[0]
+                first.add_note(f"a hedged request failed too: {type(extra).__name__}: {extra}")
+            if isinstance(first, ModelError):  # the call is charged every refused answer
+                first.usage = self._spent(request, tasks)
+            raise first
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    def _charged(self, request: ModelRequest, won: ModelResponse, abandoned: int) -> ModelResponse:
-        """The winner, with the prompts of the ``abandoned`` requests (cancelled while in
-        flight: a provider bills a prompt it has read) added to its input tokens, marked
-        ``estimated``: a budget counts what the hedged call spent, not its winner alone."""
+    def _spent(
+        self, request: ModelRequest, tasks: Sequence[asyncio.Future[ModelResponse]]
+    ) -> Usage:
+        """What ``tasks`` (the requests other than the winner) consumed, which the provider
+        bills: an answer that arrived too (both answers came at once) in full, an answer that
+        was refused (``ModelError.usage``) as the error says, and the prompt of a request still
+        in flight (cancelled now: a provider bills a prompt it has read), ``estimated``. Added
+        to the winner's usage, a budget counts what the hedged call spent, not its winner
+        alone."""
         prompt = sum(self.count_tokens(m.content) for m in request.messages)
-        return with_spent(
-            self, request, won, Usage(input_tokens=abandoned * prompt, estimated=True)
-        )
+        total = Usage()
+        for task in tasks:
+            used: Usage | None
+            if not task.done():
+                used = Usage(input_tokens=prompt, estimated=True)
+            elif task.cancelled():
+                used = None
+            elif (error := task.exception()) is not None:
+                used = spent_by(error)
+            else:
+                used = answered(self, request, task.result())
+            total = plus(total, used) or total
+        return total
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamChunk]:
         chunks = aiter(self.inner.stream(request))
