@@ -70,6 +70,19 @@ def test_invalid_input(server: LiveServer) -> None:
             list(c.list_runs(limit=0))
 
 
+def test_a_field_error_is_said_once(server: LiveServer) -> None:
+    """The server's detail lists the field errors already: the client's message said each of
+    them twice ("query.status: ...; query.status: ...")."""
+    with Client(server.url) as c:
+        with pytest.raises(InvalidInputError) as err:
+            c.approvals("expired")
+        assert str(err.value).count("query.status") == 1, str(err.value)
+        assert err.value.errors  # type: ignore[attr-defined]
+        with pytest.raises(InvalidInputError) as err:
+            c.list_page(limit=10_000)
+        assert str(err.value).count("query.limit") == 1, str(err.value)
+
+
 @pytest.mark.parametrize(
     ("value", "says"),
     [

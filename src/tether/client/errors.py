@@ -111,7 +111,9 @@ def _text(problem: Mapping[str, Any], status: int) -> str:
         if isinstance(err, Mapping):
             raw = err.get("loc") or ""
             loc = raw if isinstance(raw, str) else ".".join(str(p) for p in raw)
-            lines.append(f"{loc}: {err.get('msg', '')}" if loc else str(err.get("msg", "")))
+            line = f"{loc}: {err.get('msg', '')}" if loc else str(err.get("msg", ""))
+            if line not in lines[0]:  # tether's detail names the first few already
+                lines.append(line)
     return "; ".join(x for x in lines if x)
 
 
