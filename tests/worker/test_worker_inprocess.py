@@ -277,3 +277,13 @@ def test_worker_settings_that_would_misbehave_silently_are_refused(
 ) -> None:
     with pytest.raises(ConfigurationError, match="must be a finite number of seconds"):
         Worker(url(tmp_path), [wf], **setting)
+
+
+@pytest.mark.parametrize("concurrency", [10**11, 2**31, 0, -1, True, 2.5])
+def test_a_concurrency_no_worker_can_have_is_refused_with_its_range(
+    concurrency: Any, tmp_path: Path
+) -> None:
+    # 10**11 (a typo) was taken, then PostgreSQL's registry refused the row at start-up with
+    # "unexpected NumericValueOutOfRange: integer out of range"
+    with pytest.raises(ConfigurationError, match="concurrency must be"):
+        Worker(url(tmp_path), [wf], concurrency=concurrency)

@@ -48,12 +48,28 @@ EXIT_OK = 0
 EXIT_INTERRUPTED = 130
 CLEANUP_INTERVAL = 600.0
 """Seconds between two deletions of long-dead workers' rows."""
+MAX_CONCURRENCY = 10_000
+"""The most runs one worker executes at once: one event loop serves them all (and the
+registry keeps the number as a 32-bit integer); more is a typo, or wants more workers."""
 
 
 def default_concurrency() -> int:
     """Runs a worker executes at once by default: 8 per CPU (runs mostly wait on models, tools
     and the store), at least 4, at most 64."""
     return max(4, min(64, 8 * (os.cpu_count() or 1)))
+
+
+def check_concurrency(concurrency: object) -> None:
+    """``concurrency``: None (the default) or an int from 1 to ``MAX_CONCURRENCY``."""
+    if concurrency is None:
+        return
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int):
+        raise ConfigurationError(f"concurrency must be a whole number of runs, got {concurrency!r}")
+    if not 1 <= concurrency <= MAX_CONCURRENCY:
+        raise ConfigurationError(
+            f"concurrency must be from 1 to {MAX_CONCURRENCY} runs at once, got {concurrency}; "
+            "for more, start more workers (each one runs its own share)"
+        )
 
 
 class Worker:
@@ -100,6 +116,7 @@ class Worker:
         check_probe_token(probe_token)
         if isinstance(drift, str):
             raise ConfigurationError(f"drift takes True or a list of workflow names, got {drift!r}")
+        check_concurrency(concurrency)
         workflows = list(workflows)
         self.workflow_names = sorted(wf.name for wf in workflows)
         self.concurrency = default_concurrency() if concurrency is None else concurrency
