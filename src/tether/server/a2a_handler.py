@@ -11,6 +11,11 @@
   is refused with an ``InvalidParamsError`` when that interrupt is no longer pending, before
   the SDK takes it: the task stays as it is, waiting for its answer. The executor passes the
   id on to ``Runtime.resume``, which checks it again under the run's lease.
+* While an answer to a task is being taken (its request has not returned: the run goes on
+  until it settles again), another message to that task (another messageId) is refused with
+  an ``InvalidParamsError``: the SDK would queue it behind the first and run it once the run
+  asked its next question, taking it as the answer to a question its sender never saw (or,
+  once the task finished, drop it while telling its sender the task went on).
 """
 
 from __future__ import annotations
@@ -81,6 +86,34 @@ class AgentRequestHandler(DefaultRequestHandler):
             **kwargs,
         )
         self.tasks = task_store
+        self._answering: dict[str, str] = {}
+        """Task id -> the messageId of the answer being taken (its request in flight)."""
+
+    async def _claim(self, msg: Message, context: ServerCallContext) -> str | None:
+        """Hold task ``msg.task_id`` for this answer while it is taken; the task id held (the
+        caller releases it), None when none is (a first message, the same message again, a
+        task the caller cannot see or that is finished: the SDK answers those as ever)."""
+        task_id, mid = msg.task_id, msg.message_id
+        if not task_id or not mid or self._answering.get(task_id) == mid:
+            return None
+        task = await self.tasks.get(task_id, context)
+        if task is None or task.status.state in TERMINAL_TASK_STATES:
+            return None
+        holder = self._answering.get(task_id)  # looked at again: the read above awaited
+        if holder == mid:
+            return None
+        if holder is not None:
+            raise InvalidParamsError(
+                message=f"task {task_id} is being answered already (messageId {holder[:120]!r}); "
+                "this message was not taken. Read the task (GetTask) once that answer is "
+                "in: answer its next question if it asks one"
+            )
+        self._answering[task_id] = mid
+        return task_id
+
+    def _release(self, task_id: str | None, msg: Message) -> None:
+        if task_id is not None and self._answering.get(task_id) == msg.message_id:
+            del self._answering[task_id]
 
     async def _before(self, params: SendMessageRequest, context: ServerCallContext) -> Task | None:
         """Check ``params.message``; the task it started when it is a first message delivered
@@ -122,7 +155,11 @@ class AgentRequestHandler(DefaultRequestHandler):
         task = await self._before(params, context)
         if task is not None and task.status.state in TERMINAL_TASK_STATES:
             return apply_history_length(task, params.configuration)
-        sent: Message | Task = await super().on_message_send(params, context)
+        held = await self._claim(params.message, context) if task is None else None
+        try:
+            sent: Message | Task = await super().on_message_send(params, context)
+        finally:
+            self._release(held, params.message)
         return sent
 
     async def on_message_send_stream(
@@ -132,5 +169,9 @@ class AgentRequestHandler(DefaultRequestHandler):
         if task is not None and task.status.state in TERMINAL_TASK_STATES:
             yield apply_history_length(task, params.configuration)
             return
-        async for event in super().on_message_send_stream(params, context):
-            yield event
+        held = await self._claim(params.message, context) if task is None else None
+        try:
+            async for event in super().on_message_send_stream(params, context):
+                yield event
+        finally:
+            self._release(held, params.message)
