@@ -5,16 +5,18 @@ endpoint needs a key with the submit scope, the agent cards are public."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from a2a.client import A2AClientError, ClientConfig, create_client
-from a2a.helpers import get_artifact_text
+from a2a.helpers import get_artifact_text, new_data_part
 from a2a.types import (
     GetTaskRequest,
     Message,
+    Role,
     SendMessageRequest,
     StreamResponse,
     TaskState,
@@ -116,3 +118,33 @@ async def test_another_tenants_task_is_not_found(served: tuple[str, dict[str, st
         await _stream(f"{url}/a2a/ask", keys["b"], _msg("hijack", task.id, task.context_id))
     with Client(url, api_key=keys["a"]) as c:
         assert c.get(task.id).status is RunStatus.ESCALATED
+
+
+async def test_a_stream_outlives_the_request_timeout(tmp_path: Path) -> None:
+    """The request timeout stopped every request, A2A streams included: a task that worked
+    longer than it (30 s by default) had its SendStreamingMessage stream cut mid-way (an
+    incomplete chunked body), tether's own event streams being exempt by their path. The
+    timeout bounds the time to answer; an event stream, once it started, is not cut."""
+    timeout = 0.3
+    settings = ServerSettings(
+        store=f"sqlite:///{tmp_path / 'serve.db'}",
+        workflows=workflows,
+        embedded_workers=2,
+        request_timeout=timeout,
+    )
+    with ServerThread(create_app(settings)) as port:
+        url = f"http://127.0.0.1:{port}"
+        # each of its 3 steps sleeps longer than the timeout: the task works past it
+        msg = Message(
+            role=Role.ROLE_USER,
+            parts=[new_data_part({"n": 3, "pause": timeout * 2})],
+            message_id=str(uuid.uuid4()),
+        )
+        async with httpx.AsyncClient(timeout=60) as http:
+            client = await create_client(
+                f"{url}/a2a/count", client_config=ClientConfig(httpx_client=http)
+            )
+            events = [ev async for ev in client.send_message(SendMessageRequest(message=msg))]
+        assert _final(events) == TaskState.TASK_STATE_COMPLETED
+        with Client(url) as c:
+            assert c.get(events[0].task.id).state["i"] == 3  # type: ignore[index]

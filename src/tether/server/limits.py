@@ -1,6 +1,8 @@
 """Request limits as ASGI middleware: a body larger than ``max_body_bytes`` is refused with 413
 (by its Content-Length, or as it streams in), and a request that takes longer than
-``timeout`` seconds is answered 504; event streams are exempt from the timeout."""
+``timeout`` seconds is answered 504; event streams are exempt from the timeout: tether's by
+their path, and any other (A2A's streaming methods) once its ``text/event-stream`` answer
+started, so a stream that lasts is never cut mid-way."""
 
 from __future__ import annotations
 
@@ -18,6 +20,14 @@ class BodyTooLarge(Exception):
 
 def _is_stream(path: str) -> bool:
     return path.endswith("/stream") or path.startswith("/v1/stream/")
+
+
+def _event_stream(start: Message) -> bool:
+    """Whether a response (its ``http.response.start``) is a Server-Sent Events stream."""
+    for name, value in start.get("headers", ()):
+        if name.lower() == b"content-type":
+            return bytes(value).split(b";")[0].strip().lower() == b"text/event-stream"
+    return False
 
 
 class RequestLimits:
@@ -43,6 +53,7 @@ class RequestLimits:
         seen = 0
         too_large = False
         started = False
+        deadline: asyncio.Timeout | None = None
 
         async def limited_receive() -> Message:
             nonlocal seen, too_large
@@ -63,13 +74,15 @@ class RequestLimits:
                 return
             if msg["type"] == "http.response.start":
                 started = True
+                if deadline is not None and _event_stream(msg):
+                    deadline.reschedule(None)  # answered in time: the stream goes on
             await send(msg)
 
         try:
             if _is_stream(path):
                 await self.app(scope, limited_receive, tracking_send)
             else:
-                async with asyncio.timeout(self.timeout):  # no task of its own per request
+                async with asyncio.timeout(self.timeout) as deadline:  # no task of its own
                     await self.app(scope, limited_receive, tracking_send)
         except BodyTooLarge:
             if not started:
