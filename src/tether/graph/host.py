@@ -46,6 +46,11 @@ class RunHost(Protocol):
         ...
 
     @property
+    def recover(self) -> bool:
+        """True when the runtime claims and resumes runs left without an owner (recovery)."""
+        ...
+
+    @property
     def max_steps(self) -> int: ...
 
     @property

@@ -28,7 +28,7 @@ from tether.core.backoff import Backoff, Jitter, Random
 from tether.core.errors import ConfigurationError, RunStateError, UserError
 from tether.core.lifecycle import RunStatus
 from tether.graph.events import lifecycle_events
-from tether.store.transient import is_transient
+from tether.store.transient import unavailable
 from tether.store.types import Commit, Event, RunRecord
 
 if TYPE_CHECKING:
@@ -61,14 +61,18 @@ def is_retryable(exc: BaseException) -> bool:
     Never a ``UserError`` (bad input, a bad route or update, a validation error: the same run
     would fail the same way). A tether ``ToolError``/``ModelError`` says so itself
     (``retryable``: timeouts, transient failures, rate limits); besides those, ``TimeoutError``,
-    ``ConnectionError`` and a store outage are retryable. Anything else (a bug, a plain
-    ``ValueError``) is not: name it in ``retry_on`` to retry it."""
+    ``ConnectionError`` and a store that cannot serve now (unreachable, or an SQLite file on a
+    full disk, locked, unreadable: ``tether.store.transient.unavailable``) are retryable. Anything
+    else (a bug, a plain ``ValueError``) is not: name it in ``retry_on`` to retry it.
+
+    The run's own store failing so never comes here: the run is not failed for it, it stops
+    where it is and recovery resumes it once the store serves again (no attempt spent)."""
     if isinstance(exc, UserError):
         return False
     flag = getattr(type(exc), "retryable", None)
     if isinstance(flag, bool):
         return flag
-    return isinstance(exc, TimeoutError | ConnectionError) or is_transient(exc)
+    return isinstance(exc, TimeoutError | ConnectionError) or unavailable(exc)
 
 
 @dataclass(frozen=True, slots=True)

@@ -211,6 +211,12 @@ class Runtime(
         self._sweep_outage = OutageLog(
             log, f"the store (background sweeps of {self.owner})", "the sweeps go on meanwhile"
         )
+        self._run_outage = OutageLog(
+            log,
+            f"the store (runs of {self.owner})",
+            "the runs it stopped are not failed: each resumes from its last checkpoint once the "
+            "store serves again and its lease expired",
+        )
         self._opened = False
         for wf in listed("Runtime(workflows=...)", workflows, "workflows=[workflow]"):
             self.register(wf)

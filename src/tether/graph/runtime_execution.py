@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import time
 import weakref
 from typing import TYPE_CHECKING, Any, cast
 
@@ -24,7 +25,7 @@ from tether.graph.retention import Retention
 from tether.graph.version import check_run_version
 from tether.graph.wake import WakeSignal
 from tether.store.protocol import RunStore
-from tether.store.transient import first_line, is_transient
+from tether.store.transient import OutageLog, first_line, store_outage
 from tether.store.types import Checkpoint, Commit, RunRecord
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ class RunExecution:
     _leases: dict[str, int]
     _lost: weakref.WeakKeyDictionary[asyncio.Task[Any], LeaseLostError]
     _wake: WakeSignal
+    _run_outage: OutageLog
 
     if TYPE_CHECKING:
 
@@ -94,8 +96,10 @@ class RunExecution:
 
     async def _execute(self, loop: RunLoop) -> RunResult | None:
         run_id = loop.run.run_id
+        started = time.monotonic()
         try:
             rec = await loop.drive()
+            self._run_outage.up(started)
             if loop.parked_until is not None and not self.recover:
                 self._take_back_when_due(run_id, loop.parked_until)
             if rec.status not in _SETTLED:  # handed back (a retry is due later): wait() follows
@@ -120,16 +124,15 @@ class RunExecution:
                 self._lost[task] = self._lease_lost(run_id, loop.token, now)
             return None
         except Exception as exc:
-            if is_transient(exc):
-                # the store stayed unreachable longer than it retries: nothing is wrong with the
-                # run, so it is not failed; it stays ACTIVE and recovery resumes it (here or
-                # elsewhere) from its last checkpoint once its lease expires
-                log.warning(
-                    "run %s: stopped here, the store stayed unreachable (%s); recovery resumes "
-                    "it once its lease expires",
-                    run_id,
-                    first_line(exc),
-                )
+            if store_outage(exc) and self.recover:
+                # the store cannot serve (unreachable longer than it retries, an SQLite disk
+                # full): nothing is wrong with the run, so it is not failed, even when the store
+                # could record that a moment later (a disk freed up); it stays ACTIVE and
+                # recovery resumes it (here or elsewhere) from its last checkpoint once its
+                # lease expires. One WARNING per outage, however many runs it stops. (A runtime
+                # that recovers nothing, recover=False, fails it as before: none would resume it.)
+                self._run_outage.down(exc)
+                log.debug("run %s: stopped here, the store cannot serve (%s)", run_id, exc)
                 return None
             log.exception("run %s: runtime error", run_id)
             try:

@@ -83,6 +83,22 @@ def unavailable(exc: BaseException) -> bool:
     return False
 
 
+def store_outage(exc: BaseException) -> bool:
+    """True when ``exc`` is ``unavailable`` and was raised by tether's store (a frame of
+    ``tether.store`` in its traceback): the run's store cannot serve now, which no retry of the
+    run can cure and nothing about the run caused. A node's own database failing the same way
+    (an SQLite file of the application's on a full disk) is the node's error, not this."""
+    if not unavailable(exc):
+        return False
+    for err in (exc, exc.__cause__):
+        tb = None if err is None else err.__traceback__
+        while tb is not None:
+            if str(tb.tb_frame.f_globals.get("__name__", "")).startswith("tether.store."):
+                return True
+            tb = tb.tb_next
+    return isinstance(exc, StoreFileLostError)
+
+
 def first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
