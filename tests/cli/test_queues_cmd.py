@@ -61,3 +61,33 @@ def test_queues_limit_and_list(tmp_path: Path) -> None:
     assert run_cli("queues", "--json", store=url).json()["queues"][0]["max_depth"] is None
     bad = run_cli("queues", "limit", "acme", "--kind", "tenant", "--max-depth", "3", store=url)
     assert bad.rc != 0 and "max_running only" in bad.err
+
+
+def test_setting_one_cap_keeps_the_other(tmp_path: Path) -> None:
+    # `--max-running 5` alone used to remove the queue's depth limit set before, saying only
+    # "limit set": the queue lost its backpressure without a word
+    path = tmp_path / "q.db"
+    url = f"sqlite:///{path}"
+    asyncio.run(SqliteStore(path).setup())
+
+    def caps() -> dict[tuple[str, str], tuple[int | None, int | None]]:
+        listed = run_cli("queues", "--json", store=url)
+        assert listed.rc == 0, listed.err
+        return {
+            (x["kind"], x["key"]): (x["max_running"], x["max_depth"])
+            for x in listed.json()["limits"]
+        }
+
+    assert run_cli("queues", "limit", "billing", "--max-depth", "100", store=url).rc == 0
+    res = run_cli("queues", "limit", "billing", "--max-running", "5", store=url)
+    assert res.rc == 0, res.err
+    assert "max running 5, max depth 100" in res.err
+    assert caps() == {("queue", "billing"): (5, 100)}
+    res = run_cli("queues", "limit", "billing", "--max-depth", "none", store=url)
+    assert res.rc == 0 and "max running 5, max depth -" in res.err
+    assert caps() == {("queue", "billing"): (5, None)}
+    res = run_cli("queues", "limit", "billing", "--max-running", "none", store=url)
+    assert res.rc == 0 and "limit removed" in res.err
+    assert caps() == {}
+    res = run_cli("queues", "limit", "billing", store=url)
+    assert res.rc == 0 and "had no limit" in res.err

@@ -18,6 +18,8 @@ from tether.store.queue_limits import KINDS, QueueControl, QueueLimit, QueueStat
 from tether.store.server_clock import store_now
 
 COMMANDS = ("queues",)
+KEEP: Any = object()
+"""``queues limit``: an option left out (its current value stays)."""
 
 
 def _limit(text: str) -> int | None:
@@ -43,7 +45,8 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     lim = qsub.add_parser(
         "limit",
         parents=[common],
-        help="set (or remove, with neither option) a queue's, workflow's or tenant's limit",
+        help="set a queue's, workflow's or tenant's limit (an option left out keeps its value; "
+        "'none' removes it); with neither option, remove the whole limit",
     )
     lim.add_argument("key", metavar="NAME", help="the queue (or workflow, tenant) name")
     lim.add_argument(
@@ -52,16 +55,17 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     lim.add_argument(
         "--max-running",
         type=_limit,
-        default=None,
+        default=KEEP,
         metavar="N",
-        help="at most N of its runs executing at once across all workers",
+        help="at most N of its runs executing at once across all workers ('none': no cap)",
     )
     lim.add_argument(
         "--max-depth",
         type=_limit,
-        default=None,
+        default=KEEP,
         metavar="N",
-        help="a queue holds at most N unfinished runs; submit refuses more (QueueFullError)",
+        help="a queue holds at most N unfinished runs; submit refuses more (QueueFullError; "
+        "'none': no cap)",
     )
 
 
@@ -76,17 +80,38 @@ async def _run(args: argparse.Namespace, out: Output) -> None:
         if not isinstance(store, QueueControl):
             raise ConfigurationError("this store keeps no queue limits")
         if getattr(args, "action", None) == "limit":
-            await store.set_queue_limit(
-                args.kind, args.key, max_running=args.max_running, max_depth=args.max_depth
-            )
-            gone = args.max_running is None and args.max_depth is None
-            out.err.print(
-                Text(f"{args.kind} {args.key}: " + ("limit removed" if gone else "limit set"))
-            )
+            out.err.print(Text(await _set_limit(store, args)))
             return
         stats, limits = await store.queue_stats(), await store.queue_limits()
         now = store_now(store)
     _show(out, stats, limits, now)
+
+
+async def _set_limit(store: QueueControl, args: argparse.Namespace) -> str:
+    """Set the limit ``args`` name, keeping the value of an option left out (setting
+    ``--max-running`` alone kept no ``--max-depth`` set before: a queue lost its backpressure
+    without a word); neither option removes the whole limit. Returns what was done."""
+    kind, key = args.kind, args.key
+    held = next(
+        (lim for lim in await store.queue_limits() if (lim.kind, lim.key) == (kind, key)), None
+    )
+    what = f"{kind} {key}"
+    if args.max_running is KEEP and args.max_depth is KEEP:
+        await store.set_queue_limit(kind, key)
+        return f"{what}: limit removed" if held is not None else f"{what}: had no limit"
+    max_running = held.max_running if held is not None else None
+    max_depth = held.max_depth if held is not None else None
+    if args.max_running is not KEEP:
+        max_running = args.max_running
+    if args.max_depth is not KEEP:
+        max_depth = args.max_depth
+    await store.set_queue_limit(kind, key, max_running=max_running, max_depth=max_depth)
+    if max_running is None and max_depth is None:
+        return f"{what}: limit removed"
+    caps = [f"max running {_num(max_running)}"]
+    if kind == "queue":
+        caps.append(f"max depth {_num(max_depth)}")
+    return f"{what}: limit set ({', '.join(caps)})"
 
 
 def _show(out: Output, stats: list[QueueStats], limits: list[QueueLimit], now: float) -> None:
