@@ -1,5 +1,6 @@
 """Workflows (with their graphs, for display) and the probes: ``/healthz``, ``/readyz``."""
 
+import asyncio
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as dist_version
 from typing import Annotated, Any
@@ -13,6 +14,10 @@ from tether.server.problems import API_PROBLEMS, ApiProblem, problem, problem_re
 from tether.server.schemas import Health, WorkflowItem, WorkflowList, WorkflowName
 from tether.server.services import Services
 from tether.server.strict_query import known_query
+from tether.store.disk_space import full_disk
+from tether.store.protocol import RunStore
+from tether.store.sqlite import SqliteStore
+from tether.store.transient import first_line
 
 
 def _version() -> str:
@@ -24,6 +29,23 @@ def _version() -> str:
 
 
 VERSION = _version()
+READY_TIMEOUT = 5.0
+"""Seconds ``/readyz`` waits for the store: a store that does not answer by then (PostgreSQL
+down, retried in place for ``retry_for``) is not ready, said before a prober gives up."""
+
+
+async def not_ready(store: RunStore) -> str | None:
+    """Why the server cannot serve runs now (its store unreachable, or an SQLite store's disk
+    full: reads go on, every write fails), or None."""
+    try:
+        await asyncio.wait_for(store.list_runs(limit=1), READY_TIMEOUT)
+    except TimeoutError:
+        return f"the store did not answer within {READY_TIMEOUT:g} s (unreachable)"
+    except Exception as exc:
+        return f"the store is unreachable: {first_line(exc)}"
+    if isinstance(store, SqliteStore):
+        return await asyncio.to_thread(full_disk, store.path)
+    return None
 
 
 def router(services: Services) -> APIRouter:
@@ -63,16 +85,11 @@ def router(services: Services) -> APIRouter:
         responses=problem_responses(503),
     )
     async def readyz() -> Any:
-        """The store answers."""
-        try:
-            await services.runtime.store.list_runs(limit=1)
-        except Exception as exc:
-            return problem(
-                503,
-                f"the store is unreachable: {type(exc).__name__}: {exc}",
-                kind="not-ready",
-                instance="/readyz",
-            )
+        """The store answers within ``READY_TIMEOUT`` seconds and can take writes (an SQLite
+        store's disk is not full); else 503 with the reason. ``/healthz`` stays 200."""
+        why = await not_ready(services.runtime.store)
+        if why is not None:
+            return problem(503, why, kind="not-ready", instance="/readyz")
         return JSONResponse({"status": "ready", "detail": ""})
 
     return r

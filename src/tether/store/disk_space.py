@@ -1,0 +1,32 @@
+"""Whether the disk under an SQLite store is full, without writing to it (``/readyz``).
+
+Reads go on from a full disk, so a read cannot tell; a write would, but a probe should not
+write. ``os.statvfs`` says how many bytes an unprivileged writer may still use there: under
+``FULL_BELOW`` (the margin SQLite needs for its -wal and -shm files and a step's pages), the
+store's next commit fails with "database or disk is full".
+"""
+
+from __future__ import annotations
+
+import os
+
+from tether.store.sqlite import FULL_BELOW
+
+
+def full_disk(path: str) -> str | None:
+    """Why the disk holding the SQLite file ``path`` cannot take the store's writes now, or
+    None (room enough, an in-memory or URI database, or a disk that cannot be asked)."""
+    if path == ":memory:" or path.startswith("file:"):
+        return None
+    where = os.path.dirname(os.path.abspath(path))
+    try:
+        st = os.statvfs(where)
+    except OSError:
+        return None
+    free = st.f_bavail * st.f_frsize
+    if free >= FULL_BELOW:
+        return None
+    return (
+        f"database or disk is full: the disk holding {path} has {free} bytes free (under "
+        f"{FULL_BELOW}), so the store's writes fail; free some space there"
+    )
