@@ -327,3 +327,39 @@ async def test_a_run_the_store_gave_up_on_is_left_for_recovery_not_failed(
     msgs = [r.getMessage() for r in caplog.records if r.name == "tether.runtime"]
     assert len([m for m in msgs if "the runs it stopped are not failed" in m]) == 1, msgs
     assert not [m for m in msgs if "runtime error" in m], msgs
+
+
+async def test_a_runtime_that_recovers_nothing_leaves_it_too_for_one_that_does(
+    throwaway_pg: ThrowawayPostgres, schema: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``recover=False`` (the CLI, ``invoke`` on a shared store): an unreachable store stops
+    the run there as well, without a traceback and without a FAILED that could land a moment
+    later; a recovering runtime started afterwards finishes it."""
+    import psycopg
+
+    g = Graph(S, name="left_alone")
+    g.add_node("a", lambda s: {"n": 1}).add_node("b", lambda s: {"n": s["n"] + 1})
+    g.add_edge(START, "a").add_edge("a", "b").add_edge("b", END)
+    wf = g.compile()
+    store = open_store(throwaway_pg, schema, retry_for=0.2)
+    real = store._commit_once
+
+    async def steps_unreachable(conn: Any, run_id: str, token: Any, now: float, c: Commit) -> Any:
+        if c.checkpoint is not None:  # only the step commits fail: a FAILED commit would land
+            raise psycopg.OperationalError("server closed the connection unexpectedly")
+        return await real(conn, run_id, token, now, c)
+
+    store._commit_once = steps_unreachable
+    caplog.set_level(logging.INFO, logger="tether")
+    async with Runtime(store, owner="A", lease_ttl=1.0, recover=False, workflows=[wf]) as rt:
+        handle = await rt.start(wf, {"n": 0})
+        await until(lambda: handle.run_id not in rt._tasks, "the run stopped here")
+        stopped = await rt.store.get_run(handle.run_id)
+    assert stopped.status not in {RunStatus.FAILED, RunStatus.COMPLETED}, stopped.status
+    msgs = [r.getMessage() for r in caplog.records if r.name == "tether.runtime"]
+    assert not [m for m in msgs if "runtime error" in m], msgs
+    assert len([m for m in msgs if "the runs it stopped are not failed" in m]) == 1, msgs
+    store = open_store(throwaway_pg, schema)
+    async with Runtime(store, owner="B", lease_ttl=1.0, poll_interval=0.05, workflows=[wf]) as rt:
+        res = await asyncio.wait_for(rt.wait(handle.run_id), HANG_GUARD)
+    assert (res.status, res.state) == (RunStatus.COMPLETED, {"n": 2})

@@ -28,7 +28,7 @@ from tether.graph.sleep import SLEEPING_EVENT
 from tether.graph.task_events import HeldTaskEvents
 from tether.graph.types import Detour, NodeSpec, Phase, Send
 from tether.observability.run_trace import start_run_trace
-from tether.store.transient import store_outage
+from tether.store.transient import spares_run
 from tether.store.types import Checkpoint, Commit, Event, NodeWrite, RunRecord
 
 if TYPE_CHECKING:
@@ -635,7 +635,7 @@ class RunLoop:
         """Record the failure. Returns True when the graph re-plans and the loop goes on."""
         exc = out.error
         assert exc is not None
-        if store_outage(exc) and self.rt.recover:  # its journal write met a full disk, or a
+        if spares_run(exc, self.rt.recover):  # its journal write met a full disk, or a
             raise exc  # store gone away: no failure of the run's; recovery resumes it (execution)
         err = error_dict(
             exc, node=out.task["node"], task_id=out.task["id"], step=step, attempts=out.attempts

@@ -25,7 +25,7 @@ from tether.graph.retention import Retention
 from tether.graph.version import check_run_version
 from tether.graph.wake import WakeSignal
 from tether.store.protocol import RunStore
-from tether.store.transient import OutageLog, first_line, store_outage
+from tether.store.transient import OutageLog, first_line, spares_run
 from tether.store.types import Checkpoint, Commit, RunRecord
 
 if TYPE_CHECKING:
@@ -124,13 +124,14 @@ class RunExecution:
                 self._lost[task] = self._lease_lost(run_id, loop.token, now)
             return None
         except Exception as exc:
-            if store_outage(exc) and self.recover:
+            if spares_run(exc, self.recover):
                 # the store cannot serve (unreachable longer than it retries, an SQLite disk
                 # full): nothing is wrong with the run, so it is not failed, even when the store
                 # could record that a moment later (a disk freed up); it stays ACTIVE and
                 # recovery resumes it (here or elsewhere) from its last checkpoint once its
                 # lease expires. One WARNING per outage, however many runs it stops. (A runtime
-                # that recovers nothing, recover=False, fails it as before: none would resume it.)
+                # that recovers nothing, recover=False, fails it on a full disk: none would
+                # resume it; an unreachable store leaves it for any recovering runtime.)
                 self._run_outage.down(exc)
                 log.debug("run %s: stopped here, the store cannot serve (%s)", run_id, exc)
                 return None

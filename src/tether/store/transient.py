@@ -99,6 +99,17 @@ def store_outage(exc: BaseException) -> bool:
     return isinstance(exc, StoreFileLostError)
 
 
+def spares_run(exc: BaseException, recover: bool) -> bool:
+    """True when a run that met ``exc`` is left ACTIVE rather than failed: its store cannot
+    serve (``store_outage``) and either the runtime recovers runs (it resumes this one once
+    its lease expired) or the store is unreachable (the failure could not be recorded anyway,
+    and any recovering runtime resumes it later). A full SQLite disk under ``recover=False``
+    fails the run: nothing in that runtime would ever resume it."""
+    if not store_outage(exc):
+        return False
+    return recover or any(is_transient(e) for e in (exc, exc.__cause__) if e is not None)
+
+
 def first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
