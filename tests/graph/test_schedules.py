@@ -447,3 +447,24 @@ async def test_a_clock_that_ran_a_day_ahead_and_came_back_keeps_the_schedule_goi
         assert slots == [HOUR + h * 3600 for h in range(26)]  # each slot once, none missed
     finally:
         await rt.close()
+
+
+async def test_cron_nicknames_are_taken_spelled_out(
+    make_store: Callable[[FakeClock], RunStore],
+) -> None:
+    """'@hourly' (cron's nickname for '0 * * * *') was refused as "not a cron expression";
+    it is kept spelled out, so scheduling it again either way keeps its next slot."""
+    clock = FakeClock(T0)
+    async with Runtime(make_store(clock), workflows=[WF], recover=False, clock=clock) as rt:
+        s = await rt.schedule("@hourly", WF, {"who": "ops"}, name="hourly")
+        assert (s.cron, s.next_fire_at) == ("0 * * * *", HOUR)
+        clock.set(HOUR + 1)
+        assert await rt.fire_timers() == 1
+        again = await rt.schedule(" 0 * *  * *", WF, {"who": "ops"}, name="hourly")
+        assert (again.cron, again.next_fire_at, again.last_slot) == ("0 * * * *", HOUR + 3600, HOUR)
+        daily = await rt.schedule("@DAILY", WF, {"who": "ops"}, name="daily")
+        assert daily.cron == "0 0 * * *"
+        with pytest.raises(InvalidInputError, match="not when a worker starts"):
+            await rt.schedule("@reboot", WF, {"who": "ops"}, name="boot")
+        with pytest.raises(InvalidInputError, match="the nicknames are @yearly"):
+            await rt.schedule("@every 5m", WF, {"who": "ops"}, name="often")

@@ -13,7 +13,9 @@ A schedule's expression reads as a wall clock in its ``timezone`` (an IANA name,
   write the schedule in UTC).
 
 Slots are POSIX timestamps; expressions are parsed by ``croniter``: 5 fields (minute
-granularity), or 6 with seconds as the sixth (``"* * * * * */10"``: every 10 seconds).
+granularity), or 6 with seconds as the sixth (``"* * * * * */10"``: every 10 seconds), or one of
+cron's nicknames (``@hourly``, ``@daily``, ``@weekly``, ``@monthly``, ``@yearly``), kept spelled
+out (``"0 * * * *"``).
 """
 
 from __future__ import annotations
@@ -29,9 +31,35 @@ from tether.core.errors import InvalidInputError
 UTC_NAME = "UTC"
 
 
+ALIASES = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+"""The nicknames of cron (Vixie cron's, as ``crontab(5)`` lists them) and what they stand for."""
+
+
 def check_cron(cron: str) -> str:
+    """The expression in the form a schedule keeps: its fields separated by one space, a
+    nickname (``@hourly``, ``@daily``...) spelled out; InvalidInputError saying what to write
+    when it is none."""
     from croniter import CroniterBadDateError, croniter  # imported on first use
 
+    if isinstance(cron, str) and cron.strip().startswith("@"):
+        nick = cron.strip().lower()
+        if nick not in ALIASES:
+            why = (
+                "a schedule fires at times of the clock, not when a worker starts (start that "
+                "run from your worker's startup instead)"
+                if nick == "@reboot"
+                else f"the nicknames are {', '.join(ALIASES)}"
+            )
+            raise InvalidInputError(f"not a cron expression: {cron!r}; {why}")
+        cron = ALIASES[nick]
     if (
         not isinstance(cron, str)
         or len(cron.split()) not in (5, 6)  # croniter also takes a year: its slots run out
@@ -39,8 +67,10 @@ def check_cron(cron: str) -> str:
     ):
         raise InvalidInputError(
             f"not a cron expression: {cron!r}; use 5 fields ('0 * * * *': hourly) or 6 with "
-            "seconds last ('* * * * * */10': every 10 seconds)"
+            "seconds last ('* * * * * */10': every 10 seconds), or a nickname such as "
+            "'@hourly' or '@daily'"
         )
+    cron = " ".join(cron.split())  # ' 0 * * * *' is '0 * * * *': one schedule, not a new one
     try:
         croniter(cron, datetime(2000, 1, 1)).get_next(float)
     except CroniterBadDateError:  # a day no month has: '0 0 30 2 *', '0 0 31 4 *'

@@ -71,7 +71,7 @@ async def put_schedule(
     if not isinstance(name, str) or not name:
         raise InvalidInputError("a schedule's name must be a non-empty string")
     check_text(name=name)
-    check_cron(cron)
+    cron = check_cron(cron)  # '@hourly' kept as '0 * * * *': rescheduled either way, one slot
     check_timezone(timezone)
     placement(queue, priority, tenant, None, 0.0)  # the same checks as start()'s
     wf.schema.initial_state(input)  # what start() would refuse at every slot, refused now
