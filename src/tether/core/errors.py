@@ -321,6 +321,18 @@ class ModelTimeoutError(ModelError):
 class ModelTransientError(ModelError):
     retryable = True
 
+    def __init__(
+        self,
+        message: str,
+        *,
+        model: str | None = None,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, model=model, status=status)
+        self.retry_after = retry_after
+        """Seconds the server said to wait before calling again (a 503's ``Retry-After``)."""
+
 
 class ModelResponseError(ModelTransientError):
     """The provider's answer could not be parsed (malformed JSON, missing fields)."""

@@ -2,7 +2,8 @@
 class, never on a status code:
 
 - 429 → ``ModelRateLimitedError`` with ``Retry-After`` (seconds or HTTP-date) as ``retry_after``;
-- 408, 409 and 5xx (Anthropic's 529 "overloaded" included) → ``ModelTransientError``;
+- 408, 409 and 5xx (Anthropic's 529 "overloaded" included) → ``ModelTransientError``, with the
+  ``Retry-After`` a 503 may carry as ``retry_after`` (the retry wrapper waits it out);
 - 3xx (a redirect not followed) and any other 4xx → ``ModelRequestError`` carrying the
   provider's own error message and what to check;
 - ``httpx.TimeoutException`` → ``ModelTimeoutError``; dropped connections and protocol errors
@@ -75,20 +76,19 @@ def error_from_response(response: httpx.Response, *, model: str) -> ModelError:
     said = said or response.text.strip()[:500] or response.reason_phrase
     where = f"{response.request.method} {response.request.url}"
     if status == 429:
-        retry = retry_after_seconds(response.headers.get("retry-after"))
-        if retry is None and "retry-after-ms" in response.headers:
-            ms = retry_after_seconds(response.headers["retry-after-ms"])
-            retry = None if ms is None else ms / 1000
         return ModelRateLimitedError(
             f"{model} is rate limited (HTTP 429 from {where}): {said}",
             model=model,
-            retry_after=retry,
+            retry_after=_retry_after(response),
         )
     if status in (408, 409) or status >= 500:
+        retry = _retry_after(response)
+        when = "it may work if retried" if retry is None else f"retry after {retry:g} s"
         return ModelTransientError(
-            f"{model} failed with HTTP {status} from {where}: {said}; it may work if retried",
+            f"{model} failed with HTTP {status} from {where}: {said}; {when}",
             model=model,
             status=status,
+            retry_after=retry,
         )
     if status < 400:
         location = response.headers.get("location") or "elsewhere"
@@ -100,6 +100,16 @@ def error_from_response(response: httpx.Response, *, model: str) -> ModelError:
         model=model,
         status=status,
     )
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """The seconds ``Retry-After`` (seconds or an HTTP-date) or OpenAI's ``retry-after-ms``
+    asks to wait; None when absent or unreadable."""
+    retry = retry_after_seconds(response.headers.get("retry-after"))
+    if retry is None and "retry-after-ms" in response.headers:
+        ms = retry_after_seconds(response.headers["retry-after-ms"])
+        retry = None if ms is None else ms / 1000
+    return retry
 
 
 def error_from_exception(exc: Exception, *, model: str, url: str = "") -> ModelError:

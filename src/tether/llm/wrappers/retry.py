@@ -8,10 +8,11 @@ The waits are ``tether.core.backoff.Backoff``'s, the same rule the graph's ``Ret
 the tool plane's ``ToolRetry`` use: attempt *n* failed → ``min(max_interval, initial_interval *
 backoff_factor**(n-1))``, jittered: ``"full"`` (the default, ``jitter=True``) waits a uniform
 time in ``[0, base]``, ``"equal"`` in ``[base/2, base]``, ``jitter=False`` exactly ``base``. A
-429 that says ``Retry-After: s`` waits exactly ``s`` seconds instead (the provider knows when it
-will take the call), unless ``s > max_retry_after``: then the error is raised at once, since
-waiting that long is worse than failing over. The response records how many attempts it took in
-``metadata["attempts"]``; an error raised after retries carries a note saying why it gave up.
+429 or a 503 that says ``Retry-After: s`` waits exactly ``s`` seconds instead (the provider
+knows when it will take the call), unless ``s > max_retry_after``: then the error is raised at
+once, since waiting that long is worse than failing over. The response records how many
+attempts it took in ``metadata["attempts"]``; an error raised after retries carries a note
+saying why it gave up.
 
 A stream is retried only until its first chunk arrives: once text has reached the caller, an
 error propagates (retrying would repeat text the caller has already seen).
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tether.core.backoff import Backoff, Jitter, Random
-from tether.core.errors import ModelError, ModelRateLimitedError
+from tether.core.errors import ModelError, ModelRateLimitedError, ModelTransientError
 from tether.llm.model import Model
 from tether.llm.types import ModelRequest, ModelResponse, StreamChunk, Usage, plus
 from tether.llm.wrappers.base import (
@@ -73,7 +74,10 @@ class ModelRetry:
 
 
 def _retry_after(exc: BaseException) -> float | None:
-    return exc.retry_after if isinstance(exc, ModelRateLimitedError) else None
+    """The wait the server asked for: a 429's or a 503's ``Retry-After``."""
+    if isinstance(exc, ModelRateLimitedError | ModelTransientError):
+        return exc.retry_after
+    return None
 
 
 NO_MODEL_RETRY = ModelRetry(max_attempts=1)
