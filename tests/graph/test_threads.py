@@ -130,6 +130,11 @@ async def test_two_processes_cannot_start_one_thread_at_once(
         lost = [o for o in outcomes if isinstance(o, BaseException)]
         assert len(won) == 1 and len(lost) == 1, outcomes
         assert isinstance(lost[0], RunStateError), lost[0]
+        winner = next(iter(won)).run_id
+        message = str(lost[0])
+        assert "was started on it at the same moment" in message, message
+        assert "(another run)" not in message, message  # the winner's id, or no parenthesis
+        assert "another run (" not in message or f"({winner})" in message, message
         assert len(await a.list_runs(thread_id="t")) == 2
 
 

@@ -440,7 +440,7 @@ class Runtime(
             "workflow_ref": wf.ref,
             **(metadata or {}),
         }
-        winner = "another run"  # whose run took the thread's turn, if this start lost it
+        winner: str | None = None  # whose run took the thread's turn, if this start lost it
         try:
             created_rec, created = await self._create_run(
                 wf,

@@ -214,9 +214,11 @@ async def earlier_turn(
     return None
 
 
-def refused(thread_id: str, existing: str) -> RunStateError:
+def refused(thread_id: str, existing: str | None) -> RunStateError:
+    """``existing``: the id of the run that took the thread's turn, when the store said."""
+    which = f"another run ({existing})" if existing else "another run"
     return RunStateError(
-        f"thread {thread_id!r}: another run ({existing}) was started on it at the same moment; "
+        f"thread {thread_id!r}: {which} was started on it at the same moment; "
         "a thread runs one run at a time: wait for that run, then start the next"
     )
 
