@@ -456,7 +456,7 @@ class AsyncClient:
     async def approvals(
         self, status: str | None = None, *, run_id: str | None = None
     ) -> list[Approval]:
-        """Approval requests (``status``: pending, approved, rejected, expired), every page
+        """Approval requests (``status``: pending, approved, rejected, void), every page
         of them, newest first."""
         items: list[Approval] = []
         async for data in self._pages("/v1/approvals", {"status": status, "run_id": run_id}):
@@ -466,12 +466,14 @@ class AsyncClient:
     async def _pages(self, path: str, params: dict[str, Any]) -> AsyncIterator[Any]:
         """Each page of a list the server pages with ``next_cursor``."""
         cursor: str | None = None
+        seen: set[str] = set()
         while True:
             data = await self.http.call("GET", path, params={**params, "cursor": cursor})
             yield data
             cursor = data.get("next_cursor") if isinstance(data, dict) else None
             if not cursor:
                 return
+            _fresh(cursor, seen, path)
 
     async def approval(self, approval_id: str) -> Approval:
         path = f"/v1/approvals/{_id(approval_id, 'approval_id')}"
@@ -534,6 +536,7 @@ async def _each(page_at: Callable[[str | None], Awaitable[Page]]) -> AsyncIterat
     """The items of every page ``page_at(cursor)`` answers, from the first on (a page without
     items ends it too: a server repeating its cursor cannot loop the reader)."""
     cursor: str | None = None
+    seen: set[str] = set()
     while True:
         page = await page_at(cursor)
         for item in page.items:
@@ -541,3 +544,15 @@ async def _each(page_at: Callable[[str | None], Awaitable[Page]]) -> AsyncIterat
         cursor = page.next_cursor
         if cursor is None or not page.items:
             return
+        _fresh(cursor, seen, "the listing")
+
+
+def _fresh(cursor: str, seen: set[str], what: str) -> None:
+    """A server that hands back a cursor it already gave would have the reader loop forever
+    (the same pages again and again): that is no tether server's answer, so say so."""
+    if cursor in seen:
+        raise ServerError(
+            f"{what}: the server returned the cursor {cursor[:40]!r} a second time (a paging "
+            "loop); is this a tether server, or a proxy caching its answers?"
+        )
+    seen.add(cursor)
