@@ -4,6 +4,7 @@ Server-Sent Events streams, every failure raised as a ModelError (see :mod:`.htt
 from __future__ import annotations
 
 import asyncio
+import codecs
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -11,7 +12,12 @@ from typing import Any
 import httpx
 import orjson
 
-from tether.core.errors import ConfigurationError, ModelRequestError, ModelTimeoutError
+from tether.core.errors import (
+    ConfigurationError,
+    ModelRequestError,
+    ModelResponseError,
+    ModelTimeoutError,
+)
 from tether.llm.model import Model
 from tether.llm.providers.http_errors import (
     error_from_body,
@@ -31,6 +37,12 @@ class HttpModel(Model):
     client must be used from the loop it was made in."""
 
     base_url: str = ""
+    max_response_bytes: int = 64 * 2**20
+    """The most of one answer (a JSON body, a whole stream, an error page) that is read: past
+    it the call fails with ModelResponseError instead of holding without end what a broken or
+    hostile server sends. 64 MiB is far beyond any answer a ``max_tokens`` asks for (a stream
+    of 100k tokens with their log-probabilities is about 30 MB); set it on the model to
+    change it."""
 
     @property
     def identity(self) -> str:
@@ -71,15 +83,22 @@ class HttpModel(Model):
         The whole exchange has ``timeout`` seconds, not each read of it: a server trickling
         its answer a byte at a time would otherwise hold the call for as long as it likes."""
         try:
-            async with self._deadline(url, "its answer"):
-                response = await self.client.post(
-                    url, content=orjson.dumps(payload), headers=headers, timeout=self.timeout
-                )
+            async with (
+                self._deadline(url, "its answer"),
+                self.client.stream(
+                    "POST",
+                    url,
+                    content=orjson.dumps(payload),
+                    headers=headers,
+                    timeout=self.timeout,
+                ) as response,
+            ):
+                content = await self._read(response, url)
         except httpx.HTTPError as exc:
             raise error_from_exception(exc, model=self.name, url=url) from exc
         if response.status_code >= 300:
-            raise error_from_response(response, model=self.name)
-        return parse_json(response.content, model=self.name)
+            raise error_from_response(response, model=self.name, content=content)
+        return parse_json(content, model=self.name)
 
     @asynccontextmanager
     async def post_sse(
@@ -101,15 +120,54 @@ class HttpModel(Model):
                         )
                     )
                     if response.status_code >= 300:
-                        await response.aread()
-                        raise error_from_response(response, model=self.name)
+                        content = await self._read(response, url)
+                        raise error_from_response(response, model=self.name, content=content)
                     if response.headers.get("content-type", "").startswith("application/json"):
-                        await response.aread()
-                        body = parse_json(response.content, model=self.name)
+                        body = parse_json(await self._read(response, url), model=self.name)
                         raise self._not_a_stream(url, body)
-                yield sse_events(sse_lines(response.aiter_text()))
+                yield sse_events(sse_lines(self._text(response, url)))
         except httpx.HTTPError as exc:
             raise error_from_exception(exc, model=self.name, url=url) from exc
+
+    async def _read(self, response: httpx.Response, url: str) -> bytes:
+        """The whole body of ``response``, or ModelResponseError past ``max_response_bytes``
+        (refused before reading when its ``Content-Length`` says so)."""
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_response_bytes:
+            raise self._too_large(url, f"declares {int(declared)} bytes (Content-Length)")
+        parts: list[bytes] = []
+        size = 0
+        async for part in response.aiter_bytes():
+            size += len(part)
+            if size > self.max_response_bytes:
+                raise self._too_large(url, f"sent more than {self.max_response_bytes} bytes")
+            parts.append(part)
+        return b"".join(parts)
+
+    async def _text(self, response: httpx.Response, url: str) -> AsyncIterator[str]:
+        """The text of a streamed body as it comes, or ModelResponseError once it has gone
+        past ``max_response_bytes``."""
+        decoder = codecs.getincrementaldecoder(response.encoding or "utf-8")(errors="replace")
+        size = 0
+        async for part in response.aiter_bytes():
+            size += len(part)
+            if size > self.max_response_bytes:
+                raise self._too_large(url, f"sent more than {self.max_response_bytes} bytes")
+            text = decoder.decode(part)
+            if text:
+                yield text
+        text = decoder.decode(b"", final=True)
+        if text:
+            yield text
+
+    def _too_large(self, url: str, what: str) -> ModelResponseError:
+        return ModelResponseError(
+            f"{self.name}'s answer ({url}) {what}, past its max_response_bytes "
+            f"({self.max_response_bytes}): the server sent far more than an answer (a body or "
+            "a stream without end); it was read no further. Set max_response_bytes on the model "
+            "if answers that large are expected",
+            model=self.name,
+        )
 
     @asynccontextmanager
     async def _deadline(self, url: str, what: str) -> AsyncIterator[None]:

@@ -66,14 +66,19 @@ def error_message(body: Any) -> str | None:
     return None
 
 
-def error_from_response(response: httpx.Response, *, model: str) -> ModelError:
-    """The ModelError for an HTTP error answer (its body must have been read)."""
+def error_from_response(
+    response: httpx.Response, *, model: str, content: bytes | None = None
+) -> ModelError:
+    """The ModelError for an HTTP error answer: its body is ``content`` when given, else the
+    response's (which must have been read)."""
     status = response.status_code
+    body = response.content if content is None else content
     try:
-        said = error_message(orjson.loads(response.content))
+        said = error_message(orjson.loads(body))
     except orjson.JSONDecodeError:
         said = None
-    said = said or response.text.strip()[:500] or response.reason_phrase
+    text = body.decode(response.encoding or "utf-8", errors="replace")
+    said = said or text.strip()[:500] or response.reason_phrase
     where = f"{response.request.method} {response.request.url}"
     if status == 429:
         return ModelRateLimitedError(
