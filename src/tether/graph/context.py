@@ -7,9 +7,10 @@ import traceback
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
 from tether.core import serde
+from tether.core.capabilities import has_capability
 from tether.core.errors import (
     EscalationSignal,
     IdempotencyConflictError,
@@ -43,6 +44,17 @@ if TYPE_CHECKING:
 _current = CURRENT_RUN
 REFUSED_EVENT = "call_refused"
 """A model or tool call governance refused before it was journaled (``RunContext._refused``)."""
+
+
+@runtime_checkable
+class TaskEffects(Protocol):
+    """A store that lists the keys of a task's journaled calls in one read (``effect_keys``):
+    a governed call asks the journal whether it was made before it is gated (a replay is not
+    charged), and a task reads its keys once instead of once per call."""
+
+    async def effect_keys(self, run_id: str, prefix: str) -> set[str]:
+        """The keys of ``run_id``'s journal entries that begin with ``prefix``."""
+        ...
 
 
 def current_context() -> RunContext:
@@ -92,6 +104,7 @@ class RunContext:
         "_failed",
         "_host",
         "_interrupts",
+        "_known",
         "_live",
         "_resume",
         "_store",
@@ -161,6 +174,9 @@ class RunContext:
         self._interrupts = 0
         self._calls: dict[str, int] = {}
         self._failed: set[str] = set()  # keys whose call failed in this run of the task
+        self._known: set[str] | None = None
+        """The journal's keys of this task's own calls (``_seen``): read at its first gated
+        call, then each key it records added."""
 
     # -- human in the loop ---------------------------------------------------------------
     def interrupt(
@@ -347,7 +363,7 @@ class RunContext:
     ) -> Any:
         key, kind, request = c.key, c.kind, c.request
         if gate is not None:
-            seen = await self._store.get_effect(self.run_id, key)
+            seen = await self._seen(c)
             if seen is not None and (out := await self._recorded(seen, c)) is not _LIVE:
                 return out
             try:
@@ -355,6 +371,8 @@ class RunContext:
             except (EscalationSignal, PolicyViolationError) as exc:
                 self._refused(key, kind, request, exc)
                 raise
+        if self._known is not None:  # before the write: a write that fails may have landed
+            self._known.add(key)
         rec, created = await self._store.record_intent(self.run_id, key, kind, request, self._token)
         key_format = self.metadata.get(KEY_FORMAT_KEY)
         if (
@@ -385,6 +403,23 @@ class RunContext:
         result = self._journal_copy(key, kind, "result", result)
         await self._store.record_result(self.run_id, key, result=result, token=self._token)
         return result
+
+    async def _seen(self, c: _Call) -> EffectRecord | None:
+        """The journal's record of ``c.key`` before a gated call. A key of this task's own
+        calls (``call_key``: ``{run}:{task}:...``) is looked up only when the task's keys, read
+        once at its first gated call (``TaskEffects``) plus those it recorded since, hold it: no
+        other writer records under them while this task runs (the run's lease fences another
+        process; a task shares a key only through ``IN_FLIGHT``, and then reads it)."""
+        key = c.key
+        if not c.shared and key.startswith(f"{self.run_id}:{self.task_id}:"):
+            known = self._known
+            if known is None and has_capability(self._store, TaskEffects):
+                prefix = f"{self.run_id}:{self.task_id}:"
+                known = await cast(TaskEffects, self._store).effect_keys(self.run_id, prefix)
+                self._known = known = set(known)
+            if known is not None and key not in known:
+                return None
+        return await self._store.get_effect(self.run_id, key)
 
     async def _recorded(self, rec: EffectRecord, c: _Call) -> Any:
         """What an existing record of ``c.key`` gives: its result (replayed), its failure

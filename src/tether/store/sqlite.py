@@ -338,6 +338,19 @@ class SqliteStore(SqlStore):
             self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
         self._db.close()
 
+    # -- effects -----------------------------------------------------------------------------
+    async def effect_keys(self, run_id: str, prefix: str) -> set[str]:
+        """The keys of ``run_id``'s effects that begin with ``prefix``, in one range read of the
+        primary key (``tether.graph.context.TaskEffects``: a task's calls, read once)."""
+        self._in_place()
+        p = self._sql.dialect.prefix
+        sql = self._sql.memoized(
+            ("effect_keys",),
+            lambda: f"SELECT key FROM {p}effects WHERE run_id = ? AND key >= ? AND key < ?",
+        )
+        rows = self._db.execute(sql, (run_id, prefix, prefix + "\U0010ffff")).fetchall()
+        return {r[0] for r in rows}
+
     # -- control plane ----------------------------------------------------------------------
     async def take_tokens(self, bucket: str, rate: float, burst: float, n: float = 1.0) -> float:
         """Read, refill, take and write back inside one ``BEGIN IMMEDIATE``: the write lock is
