@@ -113,10 +113,13 @@ class StoreAuditLog(AuditSink):
 
     async def record(self, scope: RunScope, kind: str, data: dict[str, Any]) -> None:
         run = scope.run
+        tenant = run.tenant
+        if tenant is None and run.parent_run_id is not None:
+            tenant = await self._tenant(scope)
         await self.append(
             kind,
             data,
-            tenant=await self._tenant(scope),
+            tenant=tenant,
             run_id=run.run_id,
             ts=scope.clock.now(),
             store=self.store if self.store is not None else scope.store,
@@ -179,8 +182,9 @@ class StoreAuditLog(AuditSink):
         )
 
     def _heads_of(self, store: AuditStore) -> dict[str, tuple[int, str]] | None:
-        try:
-            return self._heads.setdefault(store, {})
+        try:  # a lookup first: ``setdefault`` makes a weak reference on every call
+            heads = self._heads.get(store)
+            return heads if heads is not None else self._heads.setdefault(store, {})
         except TypeError:  # a store that takes no weak reference: read the head every time
             return None
 

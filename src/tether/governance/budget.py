@@ -95,8 +95,9 @@ class Budget(GovernancePart):
     async def envelope(self, scope: RunScope) -> tuple[BudgetStore, Envelope]:
         store = ledger_store(scope.store)
         env = await self.envelopes.of(scope.store, scope.run)
-        limits = {**self.limits, **env.overrides}
-        await self.envelopes.open(store, env.key, limits, env.started_at)
+        if not self.envelopes.known(env.key):  # opened once per process
+            limits = {**self.limits, **env.overrides}
+            await self.envelopes.open(store, env.key, limits, env.started_at)
         if env.depth and await self.envelopes.first_time(store, f"child:{scope.run.run_id}", 0):
             await self._charge(store, scope, env, {"child_runs": 1.0}, f"child run {env.depth}")
         return store, env

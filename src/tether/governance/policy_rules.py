@@ -125,6 +125,7 @@ class Rule:
     _projected: tuple[PathCondition, ...] = field(init=False, repr=False, compare=False)
     _metadata: tuple[PathCondition, ...] = field(init=False, repr=False, compare=False)
     _confidence: Condition | None = field(init=False, repr=False, compare=False)
+    _decision: Decision = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -177,6 +178,8 @@ class Rule:
             "_confidence",
             None if conf is None else compile_condition(conf, f"{where} field 'confidence'"),
         )
+        why = self.reason or f"rule {self.name!r}"  # one verdict per rule, made once
+        put(self, "_decision", Decision(self.action, self.name, why, approval=self._approval))
 
     @classmethod
     def from_dict(cls, spec: Any, where: str = "policy rule") -> Rule:
@@ -225,5 +228,4 @@ class Rule:
         )
 
     def decision(self) -> Decision:
-        why = self.reason or f"rule {self.name!r}"
-        return Decision(self.action, self.name, why, approval=self._approval)
+        return self._decision

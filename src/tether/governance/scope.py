@@ -142,8 +142,8 @@ class RunGovernor:
 
     async def after_call(self, run: Any, call: GovernedCall, outcome: CallOutcome) -> None:
         scope = self.scope(run)
-        asked: list[GovernancePart] = call.scratch.get("_asked", list(self.parts))
-        for part in reversed(asked):
+        asked: Sequence[GovernancePart] | None = call.scratch.get("_asked")
+        for part in reversed(self.parts if asked is None else asked):
             await part.after_call(scope, call, outcome)
 
     async def after_step(self, step: StepView) -> None:

@@ -1,9 +1,10 @@
 """The audit log and message nonces (``tether.store.audit``) of the SQL backends: schema v13
 and its statements, written once for SQLite and PostgreSQL (mixed into ``SqlStore``).
 
-An append is one ``INSERT ... ON CONFLICT (tenant, seq) DO NOTHING RETURNING``: the primary key
-is what serialises writers of one chain across processes (a loser re-reads the head and
-retries), with no transaction held around the hash computation.
+An append is one ``INSERT ... ON CONFLICT (tenant, seq) DO NOTHING`` (its row count says whether
+it took the position): the primary key is what serialises writers of one chain across
+processes (a loser re-reads the head and retries), with no transaction held around the hash
+computation.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def _statements(d: Dialect) -> dict[str, str]:
     return {
         "append": (
             f"INSERT INTO {p}audit_log ({cols}) VALUES (?, CAST(? AS {i}), CAST(? AS {r}), "
-            "?, ?, ?, ?, ?) ON CONFLICT (tenant, seq) DO NOTHING RETURNING seq"
+            "?, ?, ?, ?, ?) ON CONFLICT (tenant, seq) DO NOTHING"
         ),
         "head": f"SELECT {cols} FROM {p}audit_log WHERE tenant = ? ORDER BY seq DESC LIMIT 1",
         "tenants": f"SELECT DISTINCT tenant FROM {p}audit_log ORDER BY tenant",
@@ -128,7 +129,7 @@ class SqlAudit:
     async def append_audit(self, row: AuditRow) -> bool:
         r = row
         params = (r.tenant, r.seq, r.ts, r.run_id, r.kind, r.data_json, r.prev_hash, r.hash)
-        return bool(await self._fetch(self._audit_sql("append"), params))
+        return await self._execute(self._audit_sql("append"), params) > 0
 
     async def audit_head(self, tenant: str) -> AuditRow | None:
         rows = await self._fetch(self._audit_sql("head"), (tenant,))
