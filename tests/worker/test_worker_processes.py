@@ -423,3 +423,29 @@ def test_sigint_twice_stops_at_once(pg_url: str, tmp_path: Path) -> None:
         assert not lines(sink / "effects.log")
     finally:
         a.kill()
+
+
+def test_sigint_after_sigterm_stops_at_once(tmp_path: Path) -> None:
+    """A SIGTERM drains and says "SIGINT to stop now": a Ctrl-C then stops at once (it used
+    to drain on, the step in flight holding the worker for its whole grace), while a second
+    SIGTERM leaves the drain going. Exit 130, the run released mid-step for another worker."""
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    sink, gate = tmp_path / "sink", tmp_path / "gate"
+    sink.mkdir()
+    run_sync(_submit(url, 1, {"sink": str(sink), "steps": 1, "ms": [0, 0], "gate": str(gate)}))
+    a = spawn(url, tmp_path, "a", "--grace", "3600", "--poll-interval", "0.05")
+    try:
+        wait_until("the step to begin", lambda: lines(sink / "begin.log"))
+        a.signal(signal.SIGTERM)
+        wait_until("worker a to drain", lambda: _draining(a))
+        assert "SIGINT to stop now" in a.stderr()
+        a.signal(signal.SIGTERM)
+        wait_until("the second SIGTERM", lambda: "already draining" in a.stderr())
+        assert a.proc.poll() is None  # still draining: the step waits on its gate
+        a.signal(signal.SIGINT)
+        assert a.wait() == 130
+        (run,) = runs(url)
+        assert run.owner is None and run.status in ACTIVE and run.step == 0
+        assert not lines(sink / "effects.log")
+    finally:
+        a.kill()

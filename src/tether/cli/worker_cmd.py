@@ -70,8 +70,9 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         parents=[common],
         help="run a worker: execute the runs of the store's queues until SIGTERM",
         description="Execute runs of the --app workflows from the store until stopped. "
-        "SIGTERM (or Ctrl-C once) drains: no new runs, each run stops after its current step "
-        "and is handed to another worker, up to --grace seconds; Ctrl-C twice stops at once.",
+        "SIGTERM (or Ctrl-C) drains: no new runs, each run stops after its current step "
+        "and is handed to another worker, up to --grace seconds; Ctrl-C while draining (twice, "
+        "or after a SIGTERM) stops at once.",
     )
     p.add_argument("--queues", type=_queues, metavar="A,B", help="queues to serve (default: all)")
     p.add_argument(

@@ -3,11 +3,11 @@
 A worker wraps a ``Runtime(recover=True)`` that claims runs as slots free up (at most
 ``concurrency`` at once), registers itself in the store's worker registry and heartbeats its row
 (``tether.worker.beat``), and takes over at once the leases of workers whose row went stale
-(they died without deregistering, on any host). ``stop()`` (SIGTERM, or SIGINT once) drains:
+(they died without deregistering, on any host). ``stop()`` (SIGTERM, or SIGINT) drains:
 no more claims, each run stops at its next step boundary with its step committed and its lease
 released, for up to ``grace`` seconds; then whatever still runs is stopped and its lease
-released, the row is marked stopped, and ``run()`` returns 0. ``stop(immediate=True)`` (SIGINT
-twice) skips the wait and ``run()`` returns 130.
+released, the row is marked stopped, and ``run()`` returns 0. ``stop(immediate=True)`` (a SIGINT
+while draining: Ctrl-C twice, or after a SIGTERM) skips the wait and ``run()`` returns 130.
 
 ``drift=True`` (or a list of workflow names) also runs a ``DriftWatch`` beside the runtime: each
 run of those workflows is checked for semantic drift once it completes (``tether worker
@@ -151,7 +151,6 @@ class Worker:
         self._now = asyncio.Event()
         self.ready = asyncio.Event()
         """Set once the worker is open, registered and claiming runs."""
-        self._signals = 0
         self.probe_port = probe_port
         self.probe_host = probe_host
         self.probe_token = probe_token
@@ -189,25 +188,29 @@ class Worker:
             self._now.set()
 
     def install_signal_handlers(self) -> None:
-        """SIGTERM: drain and stop; SIGINT once: the same, twice: stop now (exit 130)."""
+        """SIGTERM or SIGINT: drain and stop; SIGINT while draining (Ctrl-C twice, or after a
+        SIGTERM): stop now (exit 130). A second SIGTERM changes nothing: the drain goes on."""
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, self._on_signal, "SIGTERM")
         loop.add_signal_handler(signal.SIGINT, self._on_signal, "SIGINT")
 
     def _on_signal(self, name: str) -> None:
-        if name == "SIGINT":
-            self._signals += 1
-        if name == "SIGINT" and self._signals > 1:
-            log.warning("worker %s: second SIGINT, stopping now", self.worker_id)
-            self.stop(immediate=True)
-        else:
+        if not self.stopping:
             log.warning(
-                "worker %s: %s, draining (up to %.0f s; SIGINT again to stop now)",
+                "worker %s: %s, draining (up to %.0f s; SIGINT%s to stop now)",
                 self.worker_id,
                 name,
                 self.grace,
+                " again" if name == "SIGINT" else "",
             )
             self.stop()
+        elif name == "SIGINT":  # the first one drained: a SIGTERM then Ctrl-C stops now too
+            log.warning("worker %s: SIGINT while draining, stopping now", self.worker_id)
+            self.stop(immediate=True)
+        else:  # a supervisor repeating itself: the drain (and its grace) goes on
+            log.warning(
+                "worker %s: %s again, already draining (SIGINT to stop now)", self.worker_id, name
+            )
 
     # -- running ----------------------------------------------------------------------------
     async def run(self) -> int:
