@@ -252,6 +252,34 @@ async def test_a_timer_fires_once_with_three_runtimes(
             await r.close()
 
 
+async def test_a_runtime_that_cannot_continue_the_run_leaves_its_timer_alone(
+    make_store: Callable[[FakeClock], RunStore], clock: FakeClock
+) -> None:
+    """Workers split by workflow: one that does not know the run's workflow claimed its
+    interrupt timeout, failed to resume it, and held the timer for CLAIM_TTL (30 s) each time,
+    so the timeout fired late (a 2 s timeout a minute late with two such workers)."""
+    wf = approval(on_timeout="escalate_to_manager")
+    knows = Runtime(make_store(clock), workflows=[wf], recover=False, clock=clock)
+    other = Runtime(make_store(clock), workflows=[sleepy()], recover=False, clock=clock)
+    await knows.open()
+    await other.open()
+    try:
+        res = await knows.run(wf, {})
+        clock.advance(7200)
+        assert await other.fire_timers() == 0
+        store = knows.store
+        assert isinstance(store, TimerStore)
+        (timer,) = await store.list_timers(res.run_id)
+        assert timer.claimed_by is None  # left to a runtime that knows the workflow
+        assert await knows.fire_timers() == 1
+        assert await knows.recover_once() == [res.run_id]
+        done = await knows.wait(res.run_id, timeout=60)
+        assert done.state["log"] == ["manager"]
+    finally:
+        await other.close()
+        await knows.close()
+
+
 async def test_an_on_timeout_naming_no_node_fails_the_step_when_it_parks(
     rt: Runtime, clock: FakeClock
 ) -> None:

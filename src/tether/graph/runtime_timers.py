@@ -55,7 +55,8 @@ class TimersAndSchedules:
         if not self._workflows or self.draining:
             return 0
         rt = cast("Runtime", self)
-        return await fire_timers(rt) + await fire_schedules(rt, self._workflows)
+        fired = await fire_timers(rt, workflows=self._workflows)
+        return fired + await fire_schedules(rt, self._workflows)
 
     async def schedule(
         self,

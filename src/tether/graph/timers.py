@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import TYPE_CHECKING
 
 from tether.core.errors import ConfigurationError
@@ -45,15 +45,23 @@ def register_handler(kind: str, handler: Handler) -> None:
     HANDLERS[kind] = handler
 
 
-async def fire_timers(rt: RunHost, limit: int = 16) -> int:
+async def fire_timers(
+    rt: RunHost, limit: int = 16, *, workflows: Collection[str] | None = None
+) -> int:
     """Claim the due timers this runtime has handlers for and run them. Returns how many
-    fired. A handler that fails leaves its timer to be claimed again after ``CLAIM_TTL``."""
+    fired. A handler that fails leaves its timer to be claimed again after ``CLAIM_TTL``.
+
+    ``workflows``: the workflows this runtime knows; the timers of other workflows' runs are
+    left to a runtime that knows theirs (workers split by workflow: one that could not
+    continue the run claimed its interrupt timeout, failed, and held it ``CLAIM_TTL``, so a
+    2 s timeout fired a minute late)."""
     store = rt.store
     if not isinstance(store, TimerStore):
         return 0
     fired = 0
+    known = None if workflows is None else sorted(workflows)
     for timer in await store.claim_due_timers(
-        rt.owner, CLAIM_TTL, kinds=sorted(HANDLERS), limit=limit
+        rt.owner, CLAIM_TTL, kinds=sorted(HANDLERS), limit=limit, workflows=known
     ):
         try:
             await HANDLERS[timer.kind](rt, timer)

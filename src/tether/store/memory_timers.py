@@ -54,9 +54,16 @@ class MemoryTimers:
         return True
 
     async def claim_due_timers(
-        self, owner: str, ttl: float, *, kinds: Sequence[str], limit: int = 16
+        self,
+        owner: str,
+        ttl: float,
+        *,
+        kinds: Sequence[str],
+        limit: int = 16,
+        workflows: Sequence[str] | None = None,
     ) -> list[Timer]:
         now = self.clock.now()
+        runs: dict[str, Any] = getattr(self, "_runs", {})
         due = sorted(
             (
                 t
@@ -65,6 +72,11 @@ class MemoryTimers:
                 and t.fire_at <= now
                 and t.claim_expires_at <= now
                 and t.kind in kinds
+                and (
+                    workflows is None
+                    or t.run_id not in runs
+                    or runs[t.run_id].workflow in workflows
+                )
             ),
             key=lambda t: (t.fire_at, t.timer_id),
         )[: max(limit, 0)]

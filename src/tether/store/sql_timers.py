@@ -98,8 +98,16 @@ def _in(n: int) -> str:
     return "(" + ", ".join(["?"] * n) + ")"
 
 
-def _statements(d: Dialect, n_kinds: int) -> dict[str, str]:
+def _statements(d: Dialect, n_kinds: int, n_workflows: int = -1) -> dict[str, str]:
     p, r = d.prefix, d.real
+    # n_workflows >= 0: leave out the timers of runs of other workflows (not those of no run,
+    # or of a run gone: their handler finds that out)
+    theirs = (
+        ""
+        if n_workflows < 0
+        else f"AND NOT EXISTS (SELECT 1 FROM {p}runs r WHERE r.run_id = {p}timers.run_id"
+        + (f" AND r.workflow NOT IN {_in(n_workflows)}) " if n_workflows else ") ")
+    )
     tcols, scols = ", ".join(TIMER_COLUMNS), ", ".join(SCHEDULE_COLUMNS)
     due = f"fired_at IS NULL AND fire_at <= CAST(? AS {r}) AND claim_expires_at <= CAST(? AS {r})"
     # the same timetable: the schedule keeps its next slot (every worker re-scheduling at start)
@@ -112,7 +120,7 @@ def _statements(d: Dialect, n_kinds: int) -> dict[str, str]:
         # materialized: PostgreSQL may otherwise run a LIMIT sub-select more than once
         "claim": (
             f"WITH c AS MATERIALIZED (SELECT timer_id FROM {p}timers WHERE {due} "
-            f"AND kind IN {_in(n_kinds)} ORDER BY fire_at, timer_id "
+            f"AND kind IN {_in(n_kinds)} {theirs}ORDER BY fire_at, timer_id "
             f"LIMIT CAST(? AS INTEGER){d.skip_locked}) "
             f"UPDATE {p}timers SET claimed_by = ?, claim_expires_at = CAST(? AS {r}) "
             f"WHERE timer_id IN (SELECT timer_id FROM c) AND {due} RETURNING {tcols}"
@@ -210,10 +218,10 @@ class SqlTimers:
 
         async def _execute(self, sql: str, params: Sequence[Any]) -> int: ...
 
-    def _timer_sql(self, name: str, n_kinds: int = 0) -> str:
+    def _timer_sql(self, name: str, n_kinds: int = 0, n_workflows: int = -1) -> str:
         d = self._sql.dialect
-        key = ("timers", name, n_kinds if name == "claim" else 0)
-        return self._sql.memoized(key, lambda: _statements(d, n_kinds)[name])
+        key = ("timers", name, *((n_kinds, n_workflows) if name == "claim" else (0, -1)))
+        return self._sql.memoized(key, lambda: _statements(d, n_kinds, n_workflows)[name])
 
     async def add_timer(self, timer: Timer) -> bool:
         t = timer
@@ -228,13 +236,20 @@ class SqlTimers:
         return bool(await self._fetch(self._timer_sql("add"), params))
 
     async def claim_due_timers(
-        self, owner: str, ttl: float, *, kinds: Sequence[str], limit: int = 16
+        self,
+        owner: str,
+        ttl: float,
+        *,
+        kinds: Sequence[str],
+        limit: int = 16,
+        workflows: Sequence[str] | None = None,
     ) -> list[Timer]:
         if limit <= 0 or not kinds:
             return []
         now = self.clock.now()
-        sql = self._timer_sql("claim", len(kinds))
-        params = (now, now, *kinds, limit, owner, now + ttl, now, now)
+        known = () if workflows is None else tuple(workflows)
+        sql = self._timer_sql("claim", len(kinds), -1 if workflows is None else len(known))
+        params = (now, now, *kinds, *known, limit, owner, now + ttl, now, now)
         rows = await self._fetch(sql, params)
         return sorted((_timer(r) for r in rows), key=lambda t: (t.fire_at, t.timer_id))
 

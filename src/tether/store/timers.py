@@ -79,11 +79,20 @@ class TimerStore(Protocol):
         ...
 
     async def claim_due_timers(
-        self, owner: str, ttl: float, *, kinds: Sequence[str], limit: int = 16
+        self,
+        owner: str,
+        ttl: float,
+        *,
+        kinds: Sequence[str],
+        limit: int = 16,
+        workflows: Sequence[str] | None = None,
     ) -> list[Timer]:
         """Atomically claim at most ``limit`` pending timers of ``kinds`` due now (``fire_at``
         at or before the store's clock) and not claimed by anyone (or whose claim expired):
-        each is claimed by ``owner`` for ``ttl`` seconds. Earliest ``fire_at`` first."""
+        each is claimed by ``owner`` for ``ttl`` seconds. Earliest ``fire_at`` first.
+        ``workflows`` (None: any): leave out the timers of runs of other workflows (a runtime
+        that cannot continue a run leaves its timers to one that can); a timer of no run, or
+        of a run that is gone, is claimed all the same."""
         ...
 
     async def finish_timer(self, timer_id: str, owner: str) -> bool:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from tether.store.protocol import RunStore
 from tether.store.timers import Schedule, Timer, TimerStore
 from tether.testing.clock import FakeClock
-from tether.testing.store_helpers import T0, StoreFactory, StoreTestBase
+from tether.testing.store_helpers import T0, StoreFactory, StoreTestBase, create
 
 if TYPE_CHECKING:  # every backend satisfies TimerStore statically too (checked by mypy)
     from tether.store.memory import MemoryStore
@@ -67,6 +67,22 @@ class TimerConformance(StoreTestBase):
         assert [t.timer_id for t in got] == ["t3", "t1", "t2"], got
         assert [t.timer_id for t in await ts.claim_due_timers("w", 30, kinds=[K])] == ["t0"]
         assert await ts.claim_due_timers("w", 30, kinds=[]) == []
+
+    async def test_a_claim_for_some_workflows_leaves_other_workflows_timers(
+        self, store: RunStore, clock: FakeClock
+    ) -> None:
+        ts = timers(store)
+        await create(store, "mine", workflow="billing")
+        await create(store, "theirs", workflow="support")
+        await ts.add_timer(timer("a", T0, run_id="mine"))
+        await ts.add_timer(timer("b", T0, run_id="theirs"))
+        await ts.add_timer(timer("c", T0, run_id=None))  # of no run
+        await ts.add_timer(timer("d", T0, run_id="gone"))  # its run was purged
+        got = await ts.claim_due_timers("w", 30, kinds=[K], workflows=["billing"])
+        assert [t.timer_id for t in got] == ["a", "c", "d"]
+        assert await ts.claim_due_timers("w2", 30, kinds=[K], workflows=[]) == []
+        (b,) = await ts.claim_due_timers("w2", 30, kinds=[K])  # no filter: any workflow
+        assert b.timer_id == "b"
 
     async def test_an_expired_claim_is_claimed_again_and_the_old_owner_cannot_finish(
         self, store: RunStore, clock: FakeClock
