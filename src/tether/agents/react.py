@@ -117,6 +117,26 @@ def problem_answers(
     ]
 
 
+def own_ids(response: ModelResponse, conversation: list[Message]) -> ModelResponse:
+    """``response`` with a call id of its own for every tool call whose id is empty or already
+    used, in this answer or earlier in the conversation (some OpenAI-compatible servers number
+    the calls of each answer from ``call_0``): a tool result answers exactly one call, or the
+    provider refuses the next request. A first use keeps the model's id; a repeat becomes
+    ``<id>_2``, ``<id>_3``... (deterministic: a replayed answer gets the same ids)."""
+    taken = {c.id for m in conversation for c in m.tool_calls}
+    taken |= {m.tool_call_id for m in conversation if m.tool_call_id}
+    calls, changed = [], False
+    for call in response.tool_calls:
+        new_id, n = call.id or "call", 1
+        while not new_id or new_id in taken:
+            n += 1
+            new_id = f"{call.id or 'call'}_{n}"
+        taken.add(new_id)
+        changed |= new_id != call.id
+        calls.append(call if new_id == call.id else call.model_copy(update={"id": new_id}))
+    return response.model_copy(update={"tool_calls": tuple(calls)}) if changed else response
+
+
 async def think_with_repair(
     model: Model,
     conversation: list[Message],
@@ -125,12 +145,13 @@ async def think_with_repair(
     max_tokens: int | None,
 ) -> tuple[ModelResponse, list[ToolCallProblem], list[ModelResponse]]:
     """One thought: ask, and while its tool calls are invalid (and repairs are left) feed the
-    errors back and ask again. Returns the last answer, its remaining problems, every answer."""
+    errors back and ask again. Returns the last answer, its remaining problems, every answer
+    (each call with an id of its own in the conversation: ``own_ids``)."""
     names = [s.name for s in specs]
     answers: list[ModelResponse] = []
     convo = list(conversation)
     while True:
-        response = await model.chat(convo, tools=specs, max_tokens=max_tokens)
+        response = own_ids(await model.chat(convo, tools=specs, max_tokens=max_tokens), convo)
         answers.append(response)
         problems = check_tool_calls(response.tool_calls, specs)
         if not problems or len(answers) > max_repairs:
