@@ -287,3 +287,11 @@ def test_a_concurrency_no_worker_can_have_is_refused_with_its_range(
     # "unexpected NumericValueOutOfRange: integer out of range"
     with pytest.raises(ConfigurationError, match="concurrency must be"):
         Worker(url(tmp_path), [wf], concurrency=concurrency)
+
+
+async def test_a_queue_named_twice_is_served_and_registered_once(tmp_path: Path) -> None:
+    # `tether worker --queues billing,billing,default` printed and registered
+    # "billing,billing,default" (the runtime served each once)
+    worker = Worker(url(tmp_path), [wf], queues=["default", "billing", "billing"])
+    assert worker.queues == ["billing", "default"]
+    assert worker.record().queues == ["billing", "default"]

@@ -29,6 +29,7 @@ from tether.core.clock import SYSTEM_CLOCK, Clock
 from tether.core.errors import ConfigurationError
 from tether.core.finite import check_number
 from tether.graph.builder import Workflow
+from tether.graph.queueing import check_queues
 from tether.graph.retention import Retention
 from tether.graph.runtime import Runtime
 from tether.store.protocol import RunStore
@@ -120,7 +121,8 @@ class Worker:
         workflows = list(workflows)
         self.workflow_names = sorted(wf.name for wf in workflows)
         self.concurrency = default_concurrency() if concurrency is None else concurrency
-        self.queues = None if queues is None else list(queues)
+        # once each, as the runtime serves them ('a,a,b' was shown and registered as is)
+        self.queues = None if queues is None else list(check_queues(queues) or ())
         self.grace = grace
         self.runtime = Runtime(
             store,
