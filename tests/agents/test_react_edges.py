@@ -68,3 +68,26 @@ async def test_repeated_ids_in_a_repair_round_get_each_call_its_own_error(tmp_pa
     assert "invalid arguments for 'add'" in tool_msgs[calls[1]]
     ids = call_ids(res.state["messages"])
     assert len(ids) == len(set(ids))
+
+
+async def test_an_empty_answer_is_asked_again_not_taken_as_the_answer(tmp_path: Path) -> None:
+    model = ScriptedModel(["", "Order 1234 has shipped."])
+    agent = react_agent(ReactOptions(model=model, tools=executor()), name="react_empty_once")
+    async with Runtime(f"sqlite:///{tmp_path}/r.db", workflows=[agent], recover=False) as rt:
+        res = await rt.run(agent, {"task": "Where is order 1234?"})
+    assert res.status.value == "COMPLETED", res.error
+    assert res.state["stopped"] == "answered"
+    assert res.state["answer"] == "Order 1234 has shipped."
+    assert res.state["repairs"] == 1 and res.state["model_calls"] == 2
+    nudge = model.requests[1].messages[-1]
+    assert nudge.role == "user" and "empty" in nudge.content
+
+
+async def test_an_answer_left_empty_stops_the_loop_saying_so(tmp_path: Path) -> None:
+    model = ScriptedModel(["", "  \n"])
+    agent = react_agent(ReactOptions(model=model, tools=executor()), name="react_empty")
+    async with Runtime(f"sqlite:///{tmp_path}/r.db", workflows=[agent], recover=False) as rt:
+        res = await rt.run(agent, {"task": "Where is order 1234?"})
+    assert res.status.value == "COMPLETED", res.error
+    assert res.state["stopped"] == "empty_answer" and res.state["answer"] == ""
+    assert res.state["model_calls"] == 2

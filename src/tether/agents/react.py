@@ -33,6 +33,7 @@ from tether.llm.toolcalls import ToolCallProblem, check_tool_calls
 from tether.llm.types import ModelResponse
 from tether.tools.executor import ToolExecutor
 
+EMPTY_ANSWER = "Your reply was empty. Answer the task, or call a tool to find out what you need."
 DEFAULT_SYSTEM = (
     "You solve the user's task step by step. Think about what you need, call a tool to get "
     "it, read the observation, and repeat. When you know the answer, reply with it and call "
@@ -55,7 +56,8 @@ class ReactState(TypedDict, total=False):
     model_calls: Annotated[int, add, per_run]
     tokens: Annotated[int, add, per_run]
     stopped: Annotated[str, per_run]
-    """``answered`` or ``max_iterations``."""
+    """``answered``, ``max_iterations``, or ``empty_answer`` (the model's reply had neither
+    text nor a tool call, after the repair rounds)."""
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,11 @@ def own_ids(response: ModelResponse, conversation: list[Message]) -> ModelRespon
     return response.model_copy(update={"tool_calls": tuple(calls)}) if changed else response
 
 
+def is_empty(response: ModelResponse) -> bool:
+    """An answer with neither a tool call nor any text: no answer at all."""
+    return not response.tool_calls and not response.text.strip()
+
+
 async def think_with_repair(
     model: Model,
     conversation: list[Message],
@@ -145,8 +152,9 @@ async def think_with_repair(
     max_tokens: int | None,
 ) -> tuple[ModelResponse, list[ToolCallProblem], list[ModelResponse]]:
     """One thought: ask, and while its tool calls are invalid (and repairs are left) feed the
-    errors back and ask again. Returns the last answer, its remaining problems, every answer
-    (each call with an id of its own in the conversation: ``own_ids``)."""
+    errors back and ask again; an empty reply (no text, no call) is asked again too. Returns
+    the last answer, its remaining problems, every answer (each call with an id of its own in
+    the conversation: ``own_ids``)."""
     names = [s.name for s in specs]
     answers: list[ModelResponse] = []
     convo = list(conversation)
@@ -154,9 +162,13 @@ async def think_with_repair(
         response = own_ids(await model.chat(convo, tools=specs, max_tokens=max_tokens), convo)
         answers.append(response)
         problems = check_tool_calls(response.tool_calls, specs)
-        if not problems or len(answers) > max_repairs:
+        empty = is_empty(response)
+        if (not problems and not empty) or len(answers) > max_repairs:
             return response, problems, answers
-        convo += [response.message(), *problem_answers(response, problems, names)]
+        if empty:
+            convo += [Message.user(EMPTY_ANSWER)]
+        else:
+            convo += [response.message(), *problem_answers(response, problems, names)]
 
 
 def react_agent(options: ReactOptions, *, name: str = "react") -> Workflow:
@@ -186,7 +198,11 @@ def react_agent(options: ReactOptions, *, name: str = "react") -> Workflow:
         if problems:
             turn += problem_answers(response, problems, names)
         if not response.tool_calls:
-            update.update(next="end", answer=response.text, stopped="answered")
+            empty = is_empty(response)
+            answer = "" if empty else response.text
+            update.update(
+                next="end", answer=answer, stopped="empty_answer" if empty else "answered"
+            )
         elif iteration >= options.max_iterations:
             update.update(next="end", answer="", stopped="max_iterations")
             if not problems:
