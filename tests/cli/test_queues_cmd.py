@@ -91,3 +91,5 @@ def test_setting_one_cap_keeps_the_other(tmp_path: Path) -> None:
     assert caps() == {}
     res = run_cli("queues", "limit", "billing", store=url)
     assert res.rc == 0 and "had no limit" in res.err
+    res = run_cli("queues", "limit", "billing", "--max-running", "none", store=url)
+    assert res.rc == 0 and "had no limit" in res.err, res.err  # not "limit removed"

@@ -107,7 +107,7 @@ async def _set_limit(store: QueueControl, args: argparse.Namespace) -> str:
         max_depth = args.max_depth
     await store.set_queue_limit(kind, key, max_running=max_running, max_depth=max_depth)
     if max_running is None and max_depth is None:
-        return f"{what}: limit removed"
+        return f"{what}: limit removed" if held is not None else f"{what}: had no limit"
     caps = [f"max running {_num(max_running)}"]
     if kind == "queue":
         caps.append(f"max depth {_num(max_depth)}")
