@@ -65,6 +65,8 @@ def test_workers_list_shows_each_worker(tmp_path: Path, capsys: pytest.CaptureFi
         ["worker", "--app", "tests.worker.worker_app:workflows", "--poll-interval", "1e-9"],
         ["worker", "--app", "tests.worker.worker_app:workflows", "--heartbeat", "1e308"],
         ["worker", "--app", "tests.worker.worker_app:workflows", "--lease-ttl", "1e308"],
+        # a lease of 0.01 s: live workers took each other's runs and one run escalated
+        ["worker", "--app", "tests.worker.worker_app:workflows", "--lease-ttl", "0.01"],
     ],
 )
 def test_worker_refuses_bad_options(

@@ -45,6 +45,20 @@ def _positive_float(text: str) -> float:
 
 
 MIN_PERIOD, MAX_PERIOD = 0.001, 86_400.0
+MIN_LEASE_TTL = 1.0
+"""A shorter lease is renewed more than three times a second: on a loaded host live workers
+take each other's runs (a 0.01 s lease had three workers escalating a run between them)."""
+
+
+def _lease_ttl(text: str) -> float:
+    x = _positive_float(text)
+    if x < MIN_LEASE_TTL:
+        raise argparse.ArgumentTypeError(
+            f"must be at least {MIN_LEASE_TTL:g} second, got {text}: a lease that short is "
+            "lost by live workers on a busy host, which then take each other's runs (the "
+            "default 15 suits most; a dead worker's runs are taken over at once anyway)"
+        )
+    return x
 
 
 def _grace(text: str) -> float:
@@ -85,7 +99,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         "--grace", type=_grace, default=30.0, metavar="S", help="drain time on SIGTERM (30)"
     )
     p.add_argument(
-        "--lease-ttl", type=_positive_float, default=15.0, metavar="S", help="lease TTL (15)"
+        "--lease-ttl", type=_lease_ttl, default=15.0, metavar="S", help="lease TTL (15; >= 1)"
     )
     p.add_argument(
         "--poll-interval",
