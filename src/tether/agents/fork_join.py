@@ -28,7 +28,7 @@ from typing import Any, Literal, TypedDict
 
 from tether.agents.children import asked, escalated, follow, start_child
 from tether.agents.options import need_governance
-from tether.core.errors import ConfigurationError, InvalidInputError
+from tether.core.errors import ConfigurationError, InvalidInputError, RunStateError
 from tether.core.governor import GovernanceConfig
 from tether.core.lifecycle import FINISHED, RunStatus
 from tether.graph.builder import Graph, Workflow
@@ -185,9 +185,16 @@ def fork_join_node(
                 continue
             rec = await host.store.get_run(cid)
             if rec.status not in FINISHED and isinstance(host, Runtime):
-                rec = await host.cancel(
-                    cid, reason=f"fork-join {reason}", actor=f"run:{ctx.run_id}"
-                )
+                try:
+                    rec = await host.cancel(
+                        cid, reason=f"fork-join {reason}", actor=f"run:{ctx.run_id}"
+                    )
+                except RunStateError:  # it finished between the read and the cancel
+                    rec = await host.store.get_run(cid)
+            if rec.status in (RunStatus.COMPLETED, RunStatus.FAILED):
+                # it finished on its own before the join read it: its state or error too
+                results.append(outcome(i, await host.wait(cid)))
+                continue
             results.append({"index": i, "run_id": cid, "status": rec.status.value})
         ctx.emit("join", {"joined": reason, "statuses": [r["status"] for r in results]})
         return {"results": results, "joined": reason}
