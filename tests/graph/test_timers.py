@@ -393,6 +393,45 @@ async def test_purge_drops_timers_that_fired_long_ago(rt: Runtime, clock: FakeCl
         del HANDLERS["test_note"]
 
 
+async def test_a_runtime_stopped_while_firing_gives_its_claimed_timers_back(
+    rt: Runtime, clock: FakeClock
+) -> None:
+    """A graceful shutdown cancelled a handler mid-way: its timer and the rest of the claimed
+    batch used to stay claimed for CLAIM_TTL (30 s), so no other worker fired them meanwhile."""
+    from tether.graph.timers import HANDLERS, register_handler
+    from tether.store.timers import Timer
+
+    entered = asyncio.Event()
+
+    async def stuck(host: Any, timer: Timer) -> None:
+        entered.set()
+        await asyncio.Event().wait()  # until the runtime stops
+
+    register_handler("test_stuck", stuck)
+    rt.register(sleepy())
+    try:
+        store = rt.store
+        assert isinstance(store, TimerStore)
+        for tid in ("t1", "t2", "t3"):
+            await store.add_timer(Timer(tid, None, "test_stuck", T0 + 5, {}))
+        clock.advance(5)
+        firing = asyncio.create_task(rt.fire_timers())
+        await asyncio.wait_for(entered.wait(), 120)
+        firing.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await firing
+        pending = await store.list_timers()
+        assert [(t.timer_id, t.claimed_by) for t in pending] == [
+            ("t1", None),
+            ("t2", None),
+            ("t3", None),
+        ]
+        heir = await store.claim_due_timers("heir", 30, kinds=["test_stuck"])
+        assert [t.timer_id for t in heir] == ["t1", "t2", "t3"]  # no claim to wait out
+    finally:
+        del HANDLERS["test_stuck"]
+
+
 async def test_taking_back_a_run_that_parked_again_elsewhere_waits_for_its_new_deadline(
     rt: Runtime, clock: FakeClock
 ) -> None:

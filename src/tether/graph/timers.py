@@ -49,7 +49,8 @@ async def fire_timers(
     rt: RunHost, limit: int = 16, *, workflows: Collection[str] | None = None
 ) -> int:
     """Claim the due timers this runtime has handlers for and run them. Returns how many
-    fired. A handler that fails leaves its timer to be claimed again after ``CLAIM_TTL``.
+    fired. A handler that fails leaves its timer to be claimed again after ``CLAIM_TTL``; a
+    runtime stopped while firing (cancelled) gives the rest of its batch back at once.
 
     ``workflows``: the workflows this runtime knows; the timers of other workflows' runs are
     left to a runtime that knows theirs (workers split by workflow: one that could not
@@ -60,12 +61,16 @@ async def fire_timers(
         return 0
     fired = 0
     known = None if workflows is None else sorted(workflows)
-    for timer in await store.claim_due_timers(
+    claimed = await store.claim_due_timers(
         rt.owner, CLAIM_TTL, kinds=sorted(HANDLERS), limit=limit, workflows=known
-    ):
+    )
+    for i, timer in enumerate(claimed):
         try:
             await HANDLERS[timer.kind](rt, timer)
         except asyncio.CancelledError:
+            # shutting down (or stopped): the batch is given back, this timer and those not
+            # reached, so another runtime fires them now instead of after CLAIM_TTL
+            await _give_back(store, rt.owner, [t.timer_id for t in claimed[i:]])
             raise
         except Exception as exc:
             if unavailable(exc):
@@ -76,6 +81,20 @@ async def fire_timers(
         await store.finish_timer(timer.timer_id, rt.owner)
         fired += 1
     return fired
+
+
+async def _give_back(store: TimerStore, owner: str, timer_ids: list[str]) -> None:
+    """``release_timers``, best effort and briefly: a store that cannot answer now lets the
+    claims expire instead (``CLAIM_TTL``), as before."""
+    try:
+        async with asyncio.timeout(RELEASE_WAIT):
+            await store.release_timers(timer_ids, owner)
+    except Exception as exc:
+        log.warning("giving back %d claimed timer(s) failed (%s)", len(timer_ids), exc)
+
+
+RELEASE_WAIT = 2.0
+"""Seconds a stopping runtime waits to give its claimed timers back."""
 
 
 async def timer_loop(rt: Runtime) -> None:

@@ -91,6 +91,15 @@ class MemoryTimers:
         t.fired_at = self.clock.now()
         return True
 
+    async def release_timers(self, timer_ids: Sequence[str], owner: str) -> int:
+        released = 0
+        for timer_id in timer_ids:
+            t = self._timers().get(timer_id)
+            if t is not None and t.claimed_by == owner and t.fired_at is None:
+                t.claimed_by, t.claim_expires_at = None, 0.0
+                released += 1
+        return released
+
     async def cancel_timers(self, run_id: str, kind: str | None = None) -> int:
         rows = self._timers()
         gone = [

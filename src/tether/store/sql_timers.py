@@ -129,6 +129,10 @@ def _statements(d: Dialect, n_kinds: int, n_workflows: int = -1) -> dict[str, st
             f"UPDATE {p}timers SET fired_at = CAST(? AS {r}) "
             "WHERE timer_id = ? AND claimed_by = ? AND fired_at IS NULL"
         ),
+        "release": (
+            f"UPDATE {p}timers SET claimed_by = NULL, claim_expires_at = 0 "
+            "WHERE timer_id = ? AND claimed_by = ? AND fired_at IS NULL"
+        ),
         "purge": f"DELETE FROM {p}timers WHERE fired_at < CAST(? AS {r})",
         "cancel_all": f"DELETE FROM {p}timers WHERE run_id = ? AND fired_at IS NULL",
         "cancel_kind": f"DELETE FROM {p}timers WHERE run_id = ? AND kind = ? AND fired_at IS NULL",
@@ -256,6 +260,10 @@ class SqlTimers:
     async def finish_timer(self, timer_id: str, owner: str) -> bool:
         params = (self.clock.now(), timer_id, owner)
         return await self._execute(self._timer_sql("finish"), params) > 0
+
+    async def release_timers(self, timer_ids: Sequence[str], owner: str) -> int:
+        sql = self._timer_sql("release")
+        return sum([await self._execute(sql, (timer_id, owner)) for timer_id in timer_ids])
 
     async def cancel_timers(self, run_id: str, kind: str | None = None) -> int:
         if kind is None:

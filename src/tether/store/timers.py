@@ -100,6 +100,12 @@ class TimerStore(Protocol):
         another owner claimed it since."""
         ...
 
+    async def release_timers(self, timer_ids: Sequence[str], owner: str) -> int:
+        """Give back timers ``owner`` claimed and has not fired (a runtime shutting down with a
+        claimed batch): each is claimable at once again instead of after its claim expires.
+        Timers claimed by another owner since, or fired, are left alone. Returns how many."""
+        ...
+
     async def cancel_timers(self, run_id: str, kind: str | None = None) -> int:
         """Delete the run's pending timers (of ``kind``, else all). Returns how many."""
         ...

@@ -96,6 +96,24 @@ class TimerConformance(StoreTestBase):
         assert not await ts.finish_timer("t", "dead")
         assert await ts.finish_timer("t", "alive")
 
+    async def test_claimed_timers_given_back_are_claimable_at_once(
+        self, store: RunStore, clock: FakeClock
+    ) -> None:
+        ts = timers(store)
+        for tid in ("t1", "t2", "t3"):
+            await ts.add_timer(timer(tid, T0))
+        claimed = await ts.claim_due_timers("stopping", 30, kinds=[K])
+        assert [t.timer_id for t in claimed] == ["t1", "t2", "t3"]
+        assert await ts.finish_timer("t3", "stopping")
+        # another owner's give-back, an unknown id and a fired timer change nothing
+        assert await ts.release_timers(["t1", "t2"], "someone-else") == 0
+        assert await ts.release_timers(["t1", "t2", "t3", "nope"], "stopping") == 2
+        assert await ts.release_timers(["t1"], "stopping") == 0  # given back already
+        again = await ts.claim_due_timers("heir", 30, kinds=[K])  # no claim to wait out
+        assert [(t.timer_id, t.claimed_by) for t in again] == [("t1", "heir"), ("t2", "heir")]
+        assert not await ts.finish_timer("t1", "stopping")
+        assert await ts.finish_timer("t1", "heir")
+
     async def test_racing_claimers_claim_each_timer_once(
         self, store_factory: StoreFactory, clock: FakeClock
     ) -> None:
