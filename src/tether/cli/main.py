@@ -43,7 +43,7 @@ from tether.cli import commands as cmd
 from tether.cli.argtypes import match_name, positive_int
 from tether.cli.backend import backend_for, check_server_command
 from tether.cli.logs import TextLogHandler, debug_enabled
-from tether.cli.render import Output
+from tether.cli.render import Output, tolerate_encoding
 from tether.core.errors import ConfigurationError, InvalidInputError, TetherError
 
 EXIT_OK = 0
@@ -377,6 +377,7 @@ def _setup_logging(out: Output, debug: bool) -> Callable[[], None]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``tether`` command; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    tolerate_encoding(sys.stdout, sys.stderr)  # a terminal that is not UTF-8: '?', no crash
     debug = debug_enabled()
     parser = build_parser()
     try:

@@ -6,6 +6,7 @@ as rich markup, so brackets in user data are shown as they are.
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import json
 import os
@@ -91,6 +92,23 @@ def one_line(message: str) -> str:
     return " ".join(message.split())
 
 
+def is_utf8(stream: Any) -> bool:
+    """Whether ``stream`` writes UTF-8 (a stream without an encoding, such as a test's capture,
+    takes any text)."""
+    encoding = getattr(stream, "encoding", None)
+    return not encoding or codecs.lookup(encoding).name == "utf-8"
+
+
+def tolerate_encoding(*streams: Any) -> None:
+    """Text a stream's encoding cannot hold (a state value with '…' or '✓' on a Latin-1
+    terminal, PYTHONIOENCODING=ascii) is written as '?' instead of failing the command with
+    UnicodeEncodeError after part of its output."""
+    for stream in streams:
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None and not is_utf8(stream) and stream.errors == "strict":
+            reconfigure(errors="replace")
+
+
 class Output:
     """Where and how a command prints: ``json_mode`` writes JSON to stdout instead of tables."""
 
@@ -112,7 +130,10 @@ class Output:
 
     # -- primitives -------------------------------------------------------------------------
     def emit_json(self, data: Any) -> None:
-        text = json.dumps(jsonable(data), indent=2, ensure_ascii=False, default=str)
+        # on a stdout that is not UTF-8 (a Latin-1 terminal, PYTHONIOENCODING=ascii) every
+        # non-ASCII character is a \u escape: the JSON stays exact, never replaced by '?'
+        ascii_only = not is_utf8(sys.stdout)
+        text = json.dumps(jsonable(data), indent=2, ensure_ascii=ascii_only, default=str)
         sys.stdout.write(text + "\n")
         sys.stdout.flush()
 
