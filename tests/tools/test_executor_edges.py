@@ -77,14 +77,19 @@ async def test_an_error_whose_str_raises_is_described() -> None:
 
 
 class Stop(BaseException):
-    """Something that is not a tool error: it leaves the call."""
+    """Something that is not a tool error: out of the key rule, it leaves the call (out of the
+    tool it would fail the call: ``test_exiting_tools``)."""
+
+
+def _stop_key(args: dict[str, Any]) -> str:
+    raise Stop(args["i"])
 
 
 async def test_every_outcome_of_a_batch_is_retrieved() -> None:
-    @tool(scope="read")
+    @tool(scope="read", idempotency_key=_stop_key)
     async def stop(i: int) -> int:
-        """Raises past the executor."""
-        raise Stop(i)
+        """Its key rule raises past the executor."""
+        return i
 
     unretrieved: list[dict[str, Any]] = []
     loop = asyncio.get_running_loop()

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter, create_model
 from pydantic import ValidationError as PydanticValidationError
 
 from tether.core.errors import ConfigurationError, ToolArgumentsError, ToolError
+from tether.core.json_copy import error_text
 from tether.core.messages import ToolSpec
 from tether.tools.policies import NO_TOOL_RETRY, BreakerPolicy, RateLimit, Scope, ToolRetry
 
@@ -219,10 +220,21 @@ class ToolContract:
             kwargs[KEY_PARAM] = key
         if self.wants_ctx:
             kwargs[CTX_PARAM] = ctx
-        if self.is_async:
-            result = await self.fn(**kwargs)
-        else:
-            result = await asyncio.to_thread(self.fn, **kwargs)
+        try:
+            if self.is_async:
+                result = await self.fn(**kwargs)
+            else:
+                result = await asyncio.to_thread(self.fn, **kwargs)
+        except Exception:
+            raise
+        except (asyncio.CancelledError, GeneratorExit):
+            raise  # this call cancelled, or its coroutine closed: not the tool's failure
+        except KeyboardInterrupt as exc:
+            if self.is_async:
+                raise  # raised on the event loop's thread: it may be a real Ctrl-C
+            raise _escaped(self.name, exc) from exc  # a worker thread gets no Ctrl-C
+        except BaseException as exc:
+            raise _escaped(self.name, exc) from exc
         if self.result_adapter is not None:
             try:
                 self.result_adapter.validate_python(result)
@@ -236,6 +248,24 @@ class ToolContract:
     async def __call__(self, **args: Any) -> Any:
         """Direct call (validation only, no journal, retry or limits): handy in tests."""
         return await self.invoke(self.validate(args))
+
+
+def _escaped(name: str, exc: BaseException) -> ToolError:
+    """The call's failure for a ``BaseException`` out of a tool (``SystemExit`` from a
+    ``sys.exit()`` in a library it calls, a library's own ``BaseException``): left to
+    propagate it would end the worker's process, or stop the event loop of every run in it."""
+    text = error_text(exc)
+    what = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    hint = (
+        " (a sys.exit() in the tool or a library it calls, e.g. argparse on a bad flag)"
+        if isinstance(exc, SystemExit)
+        else ""
+    )
+    return ToolError(
+        f"tool {name!r} raised {what}{hint}; a tool cannot end the process or stop the event "
+        "loop, so this fails the call (not retried): raise an Exception to fail a call",
+        tool=name,
+    )
 
 
 def tool(
