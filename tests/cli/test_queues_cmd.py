@@ -93,3 +93,40 @@ def test_setting_one_cap_keeps_the_other(tmp_path: Path) -> None:
     assert res.rc == 0 and "had no limit" in res.err
     res = run_cli("queues", "limit", "billing", "--max-running", "none", store=url)
     assert res.rc == 0 and "had no limit" in res.err, res.err  # not "limit removed"
+
+
+def test_a_queue_no_running_worker_serves_is_pointed_out(tmp_path: Path) -> None:
+    """Runs submitted to a queue nobody claims from used to wait without a word."""
+    import os
+    import socket
+
+    from tether.store.workers import WorkerRecord
+
+    path = tmp_path / "q.db"
+    url = f"sqlite:///{path}"
+    wf = _wf()
+
+    async def setup() -> None:
+        async with Runtime(SqliteStore(path), workflows=[wf], recover=False) as rt:
+            await rt.submit(wf, {"n": 0}, queue="billing")
+            await rt.submit(wf, {"n": 0}, queue="default")
+            store = rt.store
+            assert isinstance(store, SqliteStore)
+            now = store.clock.now()
+            serving = WorkerRecord("w1-owner", "w1", socket.gethostname(), os.getpid(), now)
+            serving.queues, serving.heartbeat_every = ["default"], 3600.0
+            gone = WorkerRecord("w2-owner", "w2", socket.gethostname(), os.getpid(), now)
+            gone.queues = ["billing"]
+            await store.register_worker(serving)
+            await store.register_worker(gone)
+            await store.stop_worker("w2-owner")  # stopped: serves nothing now
+
+    asyncio.run(setup())
+    listed = run_cli("queues", "--json", store=url)
+    assert listed.rc == 0, listed.err
+    workers = {q["queue"]: q["workers"] for q in listed.json()["queues"]}
+    assert workers == {"billing": 0, "default": 1}
+    table = run_cli("queues", store=url)
+    assert table.rc == 0, table.err
+    assert "queue billing: 1 run(s) waiting and no running worker serves it" in table.err
+    assert "queue default" not in table.err

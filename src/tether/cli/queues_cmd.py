@@ -13,9 +13,11 @@ from rich.text import Text
 
 from tether.cli import commands as cmd
 from tether.cli.render import Output
+from tether.cli.worker_cmd import worker_state
 from tether.core.errors import ConfigurationError
 from tether.store.queue_limits import KINDS, QueueControl, QueueLimit, QueueStats
 from tether.store.server_clock import store_now
+from tether.store.workers import WorkerRecord, WorkerRegistry
 
 COMMANDS = ("queues",)
 KEEP: Any = object()
@@ -83,8 +85,10 @@ async def _run(args: argparse.Namespace, out: Output) -> None:
             out.err.print(Text(await _set_limit(store, args)))
             return
         stats, limits = await store.queue_stats(), await store.queue_limits()
+        workers = await store.list_workers() if isinstance(store, WorkerRegistry) else None
         now = store_now(store)
-    _show(out, stats, limits, now)
+    live = None if workers is None else [w for w in workers if worker_state(w, now) == "running"]
+    _show(out, stats, limits, now, live)
 
 
 async def _set_limit(store: QueueControl, args: argparse.Namespace) -> str:
@@ -114,14 +118,33 @@ async def _set_limit(store: QueueControl, args: argparse.Namespace) -> str:
     return f"{what}: limit set ({', '.join(caps)})"
 
 
-def _show(out: Output, stats: list[QueueStats], limits: list[QueueLimit], now: float) -> None:
+def _serving(live: list[WorkerRecord] | None, queue: str) -> int | None:
+    """How many running registered workers claim from ``queue`` (None: no registry)."""
+    if live is None:
+        return None
+    return sum(1 for w in live if w.queues is None or queue in w.queues)
+
+
+def _show(
+    out: Output,
+    stats: list[QueueStats],
+    limits: list[QueueLimit],
+    now: float,
+    live: list[WorkerRecord] | None = None,
+) -> None:
     by_queue = {lim.key: lim for lim in limits if lim.kind == "queue"}
     names = sorted({s.queue for s in stats} | set(by_queue))
     seen = {s.queue: s for s in stats}
     if out.json_mode:
         out.emit_json(
             {
-                "queues": [_json(seen.get(q, QueueStats(q)), by_queue.get(q), now) for q in names],
+                "queues": [
+                    {
+                        **_json(seen.get(q, QueueStats(q)), by_queue.get(q), now),
+                        "workers": _serving(live, q),
+                    }
+                    for q in names
+                ],
                 "limits": [_limit_json(lim) for lim in limits],
             }
         )
@@ -138,10 +161,15 @@ def _show(out: Output, stats: list[QueueStats], limits: list[QueueLimit], now: f
         "OLDEST WAIT",
         "MAX RUNNING",
         "MAX DEPTH",
+        "WORKERS",
     ):
         table.add_column(col, no_wrap=True)
+    unserved: list[tuple[str, int]] = []
     for q in names:
         s, lim = seen.get(q, QueueStats(q)), by_queue.get(q)
+        serving = _serving(live, q)
+        if serving == 0 and s.waiting:
+            unserved.append((q, s.waiting))
         table.add_row(
             q,
             str(s.waiting),
@@ -150,8 +178,19 @@ def _show(out: Output, stats: list[QueueStats], limits: list[QueueLimit], now: f
             f"{s.oldest_age(now):.1f}s" if s.oldest_waiting_at is not None else "-",
             _num(lim.max_running if lim else None),
             _num(lim.max_depth if lim else None),
+            "-" if serving is None else str(serving),
         )
     out.print(table)
+    for q, waiting in unserved:
+        # a run submitted to a queue nobody claims from waits without a word otherwise
+        out.err.print(
+            Text(
+                f"queue {q}: {waiting} run(s) waiting and no running worker serves it; start "
+                f"one with `tether worker --queues {q}` (a runtime embedded in an app that "
+                "serves it is not counted here)",
+                style="yellow",
+            )
+        )
     others = [lim for lim in limits if lim.kind != "queue"]
     if others:
         extra = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)

@@ -268,7 +268,7 @@ async def _list(args: argparse.Namespace, out: Output) -> None:
         rows = await store.list_workers()
         now = store_now(store)  # heartbeats are in the store's time (the server's, on PG)
     if out.json_mode:
-        out.emit_json([{**_json(w), "state": _state(w, now)} for w in rows])
+        out.emit_json([{**_json(w), "state": worker_state(w, now)} for w in rows])
         return
     if not rows:
         out.err.print(Text("no workers registered", style="dim"))
@@ -279,7 +279,7 @@ async def _list(args: argparse.Namespace, out: Output) -> None:
     table.add_column("STARTED", no_wrap=True)
     table.add_column("LAST BEAT", no_wrap=True)
     for w in rows:
-        state = _state(w, now)
+        state = worker_state(w, now)
         style = {"running": "green", "stopped": "dim"}.get(state, "yellow")
         table.add_row(
             w.worker_id,
@@ -295,7 +295,8 @@ async def _list(args: argparse.Namespace, out: Output) -> None:
     out.print(table)
 
 
-def _state(w: WorkerRecord, now: float) -> str:
+def worker_state(w: WorkerRecord, now: float) -> str:
+    """running, stopped, or silent (unheard of for two of its heartbeat intervals)."""
     if w.stopped_at is not None:
         return "stopped"
     # silent: unheard of for two of its heartbeat intervals (its runs are taken over)
