@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from prometheus_client import generate_latest
 
-from tests.server.conftest import Server, bearer
+from tests.server.conftest import Server, bearer, wait_for
 from tether.server.metrics import RunMetrics
 from tether.store.types import Event
 
@@ -114,3 +114,29 @@ def test_tools_a_model_made_up_share_one_label() -> None:
     assert "hallucinated" not in text
     assert 'tether_tool_calls_total{tool="(unknown)"} 200.0' in text
     assert 'tether_tool_errors_total{error="ToolNotFoundError",tool="(unknown)"} 200.0' in text
+
+
+def _finished(text: str) -> dict[str, float]:
+    """``tether_runs_finished_total`` by status."""
+    out = {}
+    for line in text.splitlines():
+        if line.startswith('tether_runs_finished_total{status="'):
+            out[line.split('"')[1]] = float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def test_runs_cancelled_here_count_as_finished_here(server: Server) -> None:
+    """A cancel commits CANCELLED outside the run loop: the counter never saw it (two runs
+    cancelled through the API, tether_runs{status="CANCELLED"} 2, no CANCELLED finished)."""
+    c = server.client
+    server.wait(server.submit("count", {"n": 2}), "COMPLETED")
+    parked = server.submit("ask", {})
+    server.wait(parked, "ESCALATED")
+    assert c.post(f"/v1/runs/{parked}/cancel", json={"reason": "parked"}).status_code == 200
+    running = server.submit("count", {"n": 100_000, "pause": 0.01})
+    wait_for(c, running, lambda run: run["step"] >= 1)
+    assert c.post(f"/v1/runs/{running}/cancel", json={"reason": "running"}).status_code == 200
+    server.wait(running, "CANCELLED")
+    text = c.get("/metrics").text
+    assert _finished(text) == {"COMPLETED": 1.0, "CANCELLED": 2.0}
+    assert _value(text, 'tether_runs{status="CANCELLED"}') == 2.0  # the store agrees

@@ -91,12 +91,17 @@ class EventBus:
         return bool(self._observers) or run_id in self._subs
 
     def publish(self, ev: Event) -> None:
+        self.show_observers(ev)
+        self._deliver(ev)
+
+    def show_observers(self, ev: Event) -> None:
+        """Show ``ev`` to the observers only: an event committed outside a running loop (a
+        cancel's lifecycle hop), which the run's subscribers read from the store."""
         for observer in self._observers:
             try:
                 observer(ev)
             except Exception:  # an observer's bug never stops a run
                 log.exception("an event observer failed on a %r event", ev.type)
-        self._deliver(ev)
 
     def _deliver(self, ev: Event) -> None:
         subs = self._subs.get(ev.run_id)

@@ -227,6 +227,7 @@ class RunControl:
                         events=[ev],
                     ),
                 )
+                cast("Runtime", self).bus.show_observers(ev)  # metrics: it finished here
                 await self._cancel_children(run_id, actor)
                 await run_cancelled(self, done)  # planes above: approvals void their requests
                 emit_workflow_span(done, done.workflow, RunStatus.CANCELLED)  # when tracing
