@@ -115,6 +115,8 @@ def build_workflows(cloud: Cloud, model: Model, clock: Clock) -> tuple[Workflow,
         why = (res.error or {}).get("message") or res.status.value
         if res.state.get("stopped") == "max_iterations":
             why = f"it stopped after {res.state.get('iterations')} thoughts without one"
+        elif res.state.get("stopped") == "empty_answer":
+            why = "its model kept answering nothing, even when asked again"
         return {"answer": "", "diagnosis_problem": f"the agent gave no answer: {why}", **spent}
 
     async def propose(state: SpikeState, ctx: RunContext) -> dict[str, Any]:

@@ -215,7 +215,11 @@ def broken(request: ModelRequest) -> str:
     raise ModelError("the model is down", model="broken")
 
 
-@pytest.mark.parametrize("reply", [busy_pick, broken])
+def silent(request: ModelRequest) -> str:
+    return ""  # an empty reply, also when asked again
+
+
+@pytest.mark.parametrize("reply", [busy_pick, broken, silent])
 async def test_a_poor_model_changes_no_safety_property(tmp_path: Path, reply: Any) -> None:
     """Whatever the diagnostic model says (a busy resource, or nothing at all), the graph
     proposes only a measured idle resource, and only an approval releases the stop."""
@@ -231,6 +235,8 @@ async def test_a_poor_model_changes_no_safety_property(tmp_path: Path, reply: An
         assert apr.intent["args"]["resource_id"] == CLUSTER
         if reply is broken:
             assert "the model is down" in res.state["diagnosis_problem"]
+        if reply is silent:
+            assert "kept answering nothing" in res.state["diagnosis_problem"]
     assert stops(tmp_path) == []
 
 
