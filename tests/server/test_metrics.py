@@ -140,3 +140,26 @@ def test_runs_cancelled_here_count_as_finished_here(server: Server) -> None:
     text = c.get("/metrics").text
     assert _finished(text) == {"COMPLETED": 1.0, "CANCELLED": 2.0}
     assert _value(text, 'tether_runs{status="CANCELLED"}') == 2.0  # the store agrees
+
+
+def test_breakers_sharing_a_name_are_one_series_per_state(server: Server) -> None:
+    """Each tool executor has its own breaker per tool: two executors with the same tool wrote
+    every tether_breaker_state series twice (a scrape with duplicate samples, one saying
+    closed and the other open). Each series is now once, counting the breakers in its state."""
+    from tether.core.breaker import BreakerPolicy, CircuitBreaker
+
+    def reject(why: str, _: float) -> Exception:
+        return RuntimeError(why)
+
+    pair = [CircuitBreaker("twin_api", BreakerPolicy(failure_threshold=1), reject=reject)]
+    pair.append(CircuitBreaker("twin_api", BreakerPolicy(failure_threshold=1), reject=reject))
+    pair[1].failure()
+    text = server.client.get("/metrics").text
+    series = [line.rsplit(" ", 1)[0] for line in text.splitlines() if "twin_api" in line]
+    assert len(series) == len(set(series)) == 3, series
+    for state, n in (("closed", 1.0), ("open", 1.0), ("half_open", 0.0)):
+        assert (
+            _value(text, f'tether_breaker_state{{kind="tool",name="twin_api",state="{state}"}}')
+            == n
+        )
+    del pair

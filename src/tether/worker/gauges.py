@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -60,15 +61,21 @@ class Families(Collector):
 
 
 def breaker_gauge() -> Metric:
-    """``tether_breaker_state{kind,name,state}``: 1 for the state each circuit breaker of this
-    process (tools, model providers) is in, 0 for the others."""
+    """``tether_breaker_state{kind,name,state}``: how many circuit breakers of this process
+    (tools, model providers) of that kind and name are in each state: 1 for the state a lone
+    breaker is in, 0 for the others. Breakers share a name (each tool executor has its own per
+    tool): one series each, never the same series twice in a scrape."""
+    counts: dict[tuple[str, str], Counter[BreakerState]] = {}
+    for b in live_breakers():
+        counts.setdefault((b.kind, b.name), Counter())[b.state] += 1
     return gauge(
         "tether_breaker_state",
-        "Circuit breakers of this process (tools, model providers): 1 for the state each is in",
+        "Circuit breakers of this process (tools, model providers) by kind and name: how many "
+        "are in each state",
         ["kind", "name", "state"],
         (
-            ([b.kind, b.name, state.value], 1.0 if b.state is state else 0.0)
-            for b in sorted(live_breakers(), key=lambda b: (b.kind, b.name))
+            ([kind, name, state.value], float(counts[kind, name][state]))
+            for kind, name in sorted(counts)
             for state in BreakerState
         ),
     )
