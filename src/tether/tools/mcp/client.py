@@ -41,7 +41,7 @@ from tether.core.errors import (
     ToolNotFoundError,
     ToolTransientError,
 )
-from tether.tools.contract import KEY_PARAM, ToolContract
+from tether.tools.contract import KEY_PARAM, ToolContract, unfit_problems
 from tether.tools.mcp._version import TETHER_VERSION
 from tether.tools.mcp.listing import McpListingError, check_prefix, list_tools, vet
 from tether.tools.mcp.results import (
@@ -130,6 +130,9 @@ class McpToolContract(ToolContract):
                     tool=self.name,
                     errors=[p.as_dict() for p in problems],
                 )
+        bad = unfit_problems(clean)  # what JSON Schema lets through and the journal cannot keep
+        if bad:
+            raise self._invalid(bad)
         return clean
 
 
