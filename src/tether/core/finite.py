@@ -14,8 +14,14 @@ from tether.core.errors import ConfigurationError, TetherError
 
 
 def is_number(value: Any) -> bool:
-    """A finite int or float (``True`` is not a number here)."""
-    return not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
+    """A finite int or float (``True`` is not a number here; nor an int too large for a
+    float, which ``math.isfinite`` cannot even convert)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def check_number(

@@ -10,12 +10,12 @@ carry a deadline of their own.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from tether.core.errors import ConfigurationError
+from tether.core.finite import is_number
 
 REJECT: Literal["reject"] = "reject"
 
@@ -31,12 +31,7 @@ def _names(value: Any, what: str) -> tuple[str, ...]:
 def _deadline(value: Any, what: str) -> float | None:
     if value is None:
         return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or not value > 0
-    ):
+    if not is_number(value) or not value > 0:
         raise ConfigurationError(
             f"{what} must be a finite number of seconds > 0 (None: no deadline), got {value!r}"
         )

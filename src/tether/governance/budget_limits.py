@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
 from tether.core.errors import InvalidInputError
+from tether.core.finite import is_number
 from tether.store.budget import LIMITS
 
 BUDGET_DIMENSIONS = tuple(d for d in LIMITS if d != "runs")
@@ -20,7 +20,7 @@ QUOTA_DIMENSIONS = ("tokens", "cost", "runs")
 
 def check_number(what: str, value: Any) -> float:
     """``value`` as a limit: a finite number >= 0 (a bool is not a number here)."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if not is_number(value):  # NaN, infinity, an int past any float, a bool, not a number
         raise InvalidInputError(f"{what} must be a number >= 0, got {value!r}")
     if value < 0:
         raise InvalidInputError(f"{what} must be >= 0, got {value!r}")

@@ -23,6 +23,7 @@ import math
 from typing import Any, NoReturn
 
 from tether.core.errors import ConfigurationError, InvalidInputError
+from tether.core.finite import is_number
 from tether.core.governor import CallOutcome, GovernedCall
 from tether.governance import budget_pending as pending
 from tether.governance.budget_ledger import charged, held, tokens_of, trip
@@ -48,7 +49,7 @@ def period_seconds(period: Any) -> float:
         return PERIODS[period]
     if isinstance(period, bool) or not isinstance(period, int | float):
         raise ConfigurationError(f"Quota(period=...) takes a name or seconds, got {period!r}")
-    if not math.isfinite(period) or period <= 0:
+    if not is_number(period) or period <= 0:
         raise ConfigurationError(f"Quota(period=...) must be > 0 seconds, got {period!r}")
     return float(period)
 
