@@ -3,11 +3,19 @@ figures from the events of the runs it executes."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
 from prometheus_client import generate_latest
 
 from tests.server.conftest import Server, bearer, wait_for
+from tether.core.lifecycle import RunStatus
 from tether.server.metrics import RunMetrics
+from tether.store.lease_takeovers import TAKEOVER_EVENT
+from tether.store.sqlite import SqliteStore
 from tether.store.types import Event
+from tether.testing.store_helpers import create, ev
 
 
 def _value(text: str, name: str) -> float:
@@ -163,3 +171,50 @@ def test_breakers_sharing_a_name_are_one_series_per_state(server: Server) -> Non
             == n
         )
     del pair
+
+
+def _in_store(db: Path, work: Callable[[SqliteStore], Awaitable[None]]) -> None:
+    """Run ``work`` on the server's SQLite store through a connection of its own."""
+
+    async def go() -> None:
+        store = SqliteStore(db)
+        await store.setup()
+        try:
+            await work(store)
+        finally:
+            await store.close()
+
+    asyncio.run(go())
+
+
+def test_lease_takeovers_never_go_down_when_old_runs_are_purged(keyed: Server) -> None:
+    """The counter was the store's count of lease_takeover events, which retention's purge
+    deletes with their runs: it went 2 -> 1, and Prometheus reads a counter that goes down as a
+    reset, so increase() reported a burst of takeovers that never happened."""
+    admin = bearer(keyed.keys["admin"])
+
+    def takeovers() -> float:
+        return _value(
+            keyed.client.get("/metrics", headers=admin).text, "tether_lease_takeovers_total"
+        )
+
+    taken = ev(TAKEOVER_EVENT, **{"from": "w1", "to": "w2"})
+
+    async def two_taken_over(store: SqliteStore) -> None:
+        await create(store, "old-run", status=RunStatus.COMPLETED, events=[taken])
+        await create(store, "live-run", events=[taken])
+
+    _in_store(keyed.db, two_taken_over)
+    assert takeovers() == 2.0
+
+    async def purge(store: SqliteStore) -> None:
+        assert await store.purge_runs(store.clock.now() + 60) == 1  # the finished one
+
+    _in_store(keyed.db, purge)
+    assert takeovers() == 2.0  # not 1: none was undone
+
+    async def one_more(store: SqliteStore) -> None:
+        await create(store, "new-run", events=[taken])
+
+    _in_store(keyed.db, one_more)
+    assert takeovers() == 3.0

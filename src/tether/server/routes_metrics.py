@@ -26,7 +26,27 @@ from tether.store.server_clock import store_now
 from tether.store.workers import WorkerRegistry
 
 
-async def store_gauges(services: Services, who: Principal) -> list[Metric]:
+class TakeoverCount:
+    """``tether_lease_takeovers_total``: the store's count of ``lease_takeover`` events, which
+    goes down when retention purges old runs with their events. A counter that goes down is a
+    reset to Prometheus (``increase()`` would report every takeover left as new), so the events
+    purged while this process serves are added back: the count only grows. (A server started
+    after a purge begins again from the store's count.)"""
+
+    def __init__(self) -> None:
+        self.last: int | None = None
+        self.purged = 0
+
+    def total(self, stored: int) -> int:
+        if self.last is not None and stored < self.last:
+            self.purged += self.last - stored
+        self.last = stored
+        return stored + self.purged
+
+
+async def store_gauges(
+    services: Services, who: Principal, takeovers: TakeoverCount | None = None
+) -> list[Metric]:
     store = services.runtime.store
     out: list[Metric] = []
     if isinstance(store, RunCounts):
@@ -77,13 +97,14 @@ async def store_gauges(services: Services, who: Principal) -> list[Metric]:
             )
         )
     if isinstance(store, LeaseTakeovers):
-        takeovers = CounterMetricFamily(
+        stored = await store.count_takeovers()
+        family = CounterMetricFamily(
             "tether_lease_takeovers",
             "Runs a worker took over from another owner (its lease expired, or it was found "
             "dead): the lease_takeover events in the store, whichever process recorded them",
         )
-        takeovers.add_metric([], float(await store.count_takeovers()))
-        out.append(takeovers)
+        family.add_metric([], float(stored if takeovers is None else takeovers.total(stored)))
+        out.append(family)
     return out
 
 
@@ -98,6 +119,7 @@ KPI_REFRESH = 30.0
 def router(services: Services) -> APIRouter:
     store = services.runtime.store
     kpi_cache: list[tuple[float, bytes]] = []
+    takeovers = TakeoverCount()
 
     async def kpi_text() -> bytes:
         """The KPI gauges, recomputed at most every ``KPI_REFRESH`` seconds: each costs a few
@@ -121,7 +143,7 @@ def router(services: Services) -> APIRouter:
         """Prometheus metrics (runs by status of the caller's tenant; queues, workers and this
         process's latency histograms and model usage with the admin scope)."""
         reg = CollectorRegistry(auto_describe=False)
-        reg.register(Families(await store_gauges(services, who)))
+        reg.register(Families(await store_gauges(services, who, takeovers)))
         text = generate_latest(reg)
         if who.allows("admin"):
             text += generate_latest(services.metrics.registry)
