@@ -122,9 +122,12 @@ class HttpModel(Model):
                     if response.status_code >= 300:
                         content = await self._read(response, url)
                         raise error_from_response(response, model=self.name, content=content)
-                    if response.headers.get("content-type", "").startswith("application/json"):
+                    kind = response.headers.get("content-type", "")
+                    if kind.startswith("application/json"):
                         body = parse_json(await self._read(response, url), model=self.name)
                         raise self._not_a_stream(url, body)
+                    if kind.startswith("text/html"):
+                        raise self._a_web_page(url, await self._read(response, url))
                 yield sse_events(sse_lines(self._text(response, url)))
         except httpx.HTTPError as exc:
             raise error_from_exception(exc, model=self.name, url=url) from exc
@@ -181,6 +184,17 @@ class HttpModel(Model):
                 f"{self.timeout:g} s (the model's timeout)",
                 model=self.name,
             ) from None
+
+    def _a_web_page(self, url: str, content: bytes) -> ModelResponseError:
+        """A streamed request answered with an HTML page (a proxy's or a login page, a base
+        URL that is not the API): read as events it looked like a stream cut before its first
+        character."""
+        return ModelResponseError(
+            f"{self.name} answered a streamed request ({url}) with a web page (text/html), not "
+            "Server-Sent Events: is the base URL the API's (often ending in /v1), or is a proxy "
+            f"in the way? It began: {content[:200]!r}",
+            model=self.name,
+        )
 
     def _not_a_stream(self, url: str, body: Any) -> Exception:
         """A streamed request answered with one JSON body: an error, or a server that cannot
