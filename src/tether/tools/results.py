@@ -7,6 +7,7 @@ from typing import Any
 
 from tether.core import serde
 from tether.core.errors import ToolError
+from tether.core.json_copy import scrub_text
 
 
 @dataclass(slots=True)
@@ -35,10 +36,21 @@ class ToolResult:
         return self.value
 
     def for_model(self) -> str:
-        """Text to hand back to a model: the value as JSON, or the error to re-plan from."""
+        """Text to hand back to a model: the value as JSON, or the error to re-plan from. Never
+        raises: a value JSON cannot write (an object a tool returned outside a run) is given as
+        its ``str()``."""
         if self.error is not None:
             return f"error ({type(self.error).__name__}): {self.error}"
-        return self.value if isinstance(self.value, str) else serde.dumps(self.value).decode()
+        if isinstance(self.value, str):
+            return self.value
+        try:
+            return serde.dumps(self.value).decode()
+        except TypeError:  # a value JSON cannot write (outside a run nothing journals it)
+            try:
+                return scrub_text(str(self.value))
+            except Exception as broken:
+                kind = type(self.value).__name__
+                return f"<a {kind} whose str() raised {type(broken).__name__}>"
 
 
 @dataclass(slots=True)
