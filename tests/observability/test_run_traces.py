@@ -342,3 +342,54 @@ async def test_a_tool_span_counts_the_retries_of_its_call(traced: InMemorySpanEx
     assert res.completed and res.state["b"] == "found x"
     t = dict(_one(list(traced.get_finished_spans()), "execute_tool flaky").attributes or {})
     assert (t["tether.outcome"], t["tether.attempts"], t["tether.tool.retries"]) == ("ok", 3, 2)
+
+
+async def test_a_governed_tool_s_error_message_stays_out_of_the_trace(
+    traced: InMemorySpanExporter,
+) -> None:
+    """A trusted-egress tool gets the real values back from the PII vault; when it failed, its
+    error message (``mailbox ada@example.com is full``) became the ERROR status description of
+    its ``execute_tool`` span and went to the collector, though its results stay out of the
+    trace for that very reason. The span keeps the ERROR status and ``error.type``."""
+    from tether.core.messages import Message, ToolCall
+    from tether.governance import Governance, PiiDetector, PiiGuard, PiiKey
+    from tether.llm.types import ModelResponse
+
+    raw = "ada@example.com"
+
+    @tool(scope="write", idempotent=True)
+    def send_email(to: str, body: str) -> str:
+        raise RuntimeError(f"mailbox {to} is full")
+
+    tools = ToolExecutor([send_email])
+    call = ToolCall(id="c1", name="send_email", arguments={"to": "<EMAIL_ADDRESS_1>", "body": "hi"})
+    model = ScriptedModel([ModelResponse(text="mailing", tool_calls=(call,))])
+
+    async def agent(state: S, ctx: RunContext) -> dict[str, Any]:
+        reply = await model.chat([Message.user(f"mail {raw} please")])
+        got = await tools.call("send_email", reply.tool_calls[0].arguments, ctx=ctx)
+        assert not got.ok and raw in str(got.error)  # the node still sees what happened
+        return {"a": "not sent"}
+
+    guard = PiiGuard(key=PiiKey.generate(), detector=PiiDetector(ner=False), egress=["send_email"])
+    g = Graph(S, name="mailer")
+    g.add_node("agent", agent).add_edge(START, "agent")
+    async with Runtime(MemoryStore(), recover=False) as rt:
+        res = await rt.run(g.compile(governance=Governance(parts=[guard])), {})
+    assert res.status is RunStatus.COMPLETED, res.error
+    spans = list(traced.get_finished_spans())
+    sent = _one(spans, "execute_tool send_email")
+    assert sent.status.status_code is StatusCode.ERROR
+    assert dict(sent.attributes or {})["error.type"] == "ToolError"
+    everything = repr(
+        [
+            (
+                s.name,
+                s.status.description,
+                dict(s.attributes or {}),
+                [e.attributes for e in s.events],
+            )
+            for s in spans
+        ]
+    )
+    assert raw not in everything

@@ -7,7 +7,9 @@ Attributes: ``gen_ai.operation.name``, ``gen_ai.tool.name``, ``gen_ai.tool.type`
 policy verdict, an approval request, a trip) is a span event of this span. With content capture
 on, ``gen_ai.tool.call.arguments`` (as the model asked, before a PII guard restores anything)
 and, outside governed runs, ``gen_ai.tool.call.result`` (a governed run's results have not
-passed the PII vault, so they stay out).
+passed the PII vault, so they stay out). For the same reason a governed run's failed call has
+only its error type as the span's status description, never the error's message (an egress
+tool's error may quote the real values it got).
 """
 
 from __future__ import annotations
@@ -61,7 +63,9 @@ class ToolSpan:
         if error is not None:
             from tether.observability.run_trace import mark_failed
 
-            mark_failed(span, type(error).__qualname__, str(error))
+            kind = type(error).__qualname__
+            # a governed run's tool said it past the PII vault, errors as much as results
+            mark_failed(span, kind, str(error) if record_result else kind)
         self._finish()
 
     def fail(self, exc: BaseException) -> None:
