@@ -10,9 +10,12 @@ recognizer uses ``tldextract``'s bundled suffix snapshot (``pii_recognizers``).
 
 The recognizers read a *view* of the text in which any space-like character (a no-break or
 thin space from a web page or PDF, a tab, several spaces) is one plain space, characters a
-reader does not see (zero-width spaces, soft hyphens) are gone and full-width forms are plain
-(U+FF01..U+FF5E); each span found is mapped back to the text as written, so a
-card printed ``4111\u00a01111\u00a01111\u00a01111`` is replaced whole.
+reader does not see (zero-width spaces, soft hyphens) are gone, full-width forms are plain
+(U+FF01..U+FF5E), a typographic dash (en dash, minus sign, non-breaking hyphen) is ``-`` and an
+``@`` encoded for a URL or a page (``%40``, ``&#64;``) is ``@``; each span found is mapped back
+to the text as written, so a card printed ``4111\u00a01111\u00a01111\u00a01111`` or
+``4111\u20131111\u20131111\u20131111`` is replaced whole, an address in a link's
+``?email=ada%40example.com`` too.
 """
 
 from __future__ import annotations
@@ -154,6 +157,8 @@ class PiiDetector:
             if r.end <= r.start:
                 continue
             start, end = _trim(text, at[r.start], at[r.end - 1] + 1)
+            if r.entity_type == "EMAIL_ADDRESS":  # an address in a link: not the link's path
+                start = _address_start(view, r.start, r.end, at, start)
             if start >= end or any(start < e and s < end for s, e in taken):
                 continue
             if r.entity_type in NER_TYPES and _NOT_A_NAME.search(text, start, end):
@@ -176,15 +181,28 @@ class PiiDetector:
         return f"PiiDetector(ner={self.ner}, entities={list(self.entities)})"
 
 
+_DASHES = frozenset("\u2212\ufe63")
+"""Dashes outside Unicode's dash punctuation: the minus sign, the small hyphen-minus."""
+_AT = re.compile(r"%40|&#64;|&#x40;|&commat;", re.IGNORECASE)
+"""An ``@`` as a URL (``?email=ada%40example.com``) or HTML page writes it."""
+
+
 def plain_view(text: str) -> tuple[str, list[int]]:
     """``text`` as the recognizers read it (see the module) and, for each character of the
     view, its index in ``text``."""
-    if text.isascii() and "\t" not in text and "  " not in text:
+    encoded = {m.start(): m.end() for m in _AT.finditer(text)} if "%" in text or "&" in text else {}
+    if not encoded and text.isascii() and "\t" not in text and "  " not in text:
         return text, list(range(len(text)))
     out: list[str] = []
     at: list[int] = []
+    skip = 0
     for i, c in enumerate(text):
-        if c.isspace() and c not in "\n\r\f\v\x1c\x1d\x1e\x85\u2028\u2029":
+        if i < skip:
+            continue
+        if i in encoded:  # read as the "@" it stands for
+            skip = encoded[i]
+            c = "@"
+        elif c.isspace() and c not in "\n\r\f\v\x1c\x1d\x1e\x85\u2028\u2029":
             if out and out[-1] == " ":
                 continue
             c = " "
@@ -192,6 +210,8 @@ def plain_view(text: str) -> tuple[str, list[int]]:
             c = chr(ord(c) - 0xFEE0)
         elif c == "\u3000":
             c = " "
+        elif c in _DASHES or (c > "\x7f" and unicodedata.category(c) == "Pd"):
+            c = "-"  # a typographic dash (en dash, minus sign, non-breaking hyphen...)
         elif unicodedata.category(c) == "Cf":
             continue
         out.append(c)
@@ -201,6 +221,18 @@ def plain_view(text: str) -> tuple[str, list[int]]:
 
 def _rank(r: Any) -> tuple[bool, float, int, int]:
     return (r.entity_type in NER_TYPES, -r.score, r.start - r.end, r.start)
+
+
+def _address_start(view: str, start: int, end: int, at: list[int], was: int) -> int:
+    """Where the address of an e-mail match ``view[start:end]`` begins. The recognizer's
+    pattern takes a link's path or query before it as part of the address
+    (``u?email=ada@example.com``): a local part holding a ``/`` or ``?`` is cut after its
+    last ``/?=&#`` (an address of its own, ``jo+tag=x@...``, is kept whole)."""
+    local = view[start : view.find("@", start, end)]
+    if "/" not in local and "?" not in local:
+        return was
+    cut = max(local.rfind(c) for c in "/?=&#")
+    return at[start + cut + 1] if cut < len(local) - 1 else was
 
 
 def _trim(text: str, start: int, end: int) -> tuple[int, int]:

@@ -3,9 +3,9 @@
 Presidio finds emails, cards (Luhn-checked), IBANs (checksum), US SSNs, IPv4/IPv6 and phone
 numbers (``phonenumbers``) itself; these extend it where a prompt needs more:
 
-- ``OfflineEmailRecognizer``: Presidio's email recognizer, validating the domain against
-  ``tldextract``'s bundled public suffix snapshot, never downloading the list (the stock one
-  makes ``tldextract`` fetch it on first use);
+- ``OfflineEmailRecognizer``: Presidio's email recognizer, validating the domain after the
+  ``@`` against ``tldextract``'s bundled public suffix snapshot, never downloading the list
+  (the stock one makes ``tldextract`` fetch it on first use);
 - ``LuhnCardRecognizer``: Presidio's card recognizer (its Luhn check) over any 12 to 19 digit
   run, so issuer ranges its patterns do not list (Mastercard 2-series, Maestro, JCB...) count;
 - ``AnyCaseIbanRecognizer``: Presidio's IBAN recognizer (its checksum) also over an IBAN
@@ -39,7 +39,9 @@ _OFFLINE_TLD = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 
 class OfflineEmailRecognizer(EmailRecognizer):
     def validate_result(self, pattern_text: str) -> bool:
-        return bool(_OFFLINE_TLD(pattern_text).fqdn)
+        # the address's own domain: a match inside a link (``localhost:8080/u?email=ada@...``)
+        # starts in its path, which tldextract would read as the link's host
+        return bool(_OFFLINE_TLD(pattern_text.rpartition("@")[2]).fqdn)
 
 
 class LuhnCardRecognizer(CreditCardRecognizer):
