@@ -218,3 +218,30 @@ def test_lease_takeovers_never_go_down_when_old_runs_are_purged(keyed: Server) -
 
     _in_store(keyed.db, one_more)
     assert takeovers() == 3.0
+
+
+def test_queue_series_are_bounded_however_many_queues_clients_name(tmp_path: Path) -> None:
+    """A client names a run's queue (any string of up to 200 characters): one tenant with the
+    submit scope made four series per queue it named, 600 for 150 queues, for as long as the
+    runs wait. The busiest ``MAX_QUEUE_SERIES`` queues keep their own series, the others add up
+    under ``queue="(other)"``: no run is lost from the depth."""
+    from tests.server.conftest import open_server
+    from tether.worker.gauges import MAX_QUEUE_SERIES, OTHER_QUEUES
+
+    named = MAX_QUEUE_SERIES + 50
+    for server in open_server(tmp_path, embedded_workers=0):  # nobody runs them: they wait
+        for i in range(named):
+            server.submit("echo", {"text": "x"}, queue=f"tenant-made-{i}")
+        for _ in range(3):
+            server.submit("echo", {"text": "x"}, queue="tenant-made-7")  # the busiest
+        text = server.client.get("/metrics").text
+        depth = {
+            line.split('queue="', 1)[1].split('"', 1)[0]: float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("tether_queue_depth{") and 'state="waiting"' in line
+        }
+        ages = [line for line in text.splitlines() if line.startswith("tether_queue_oldest_age")]
+        assert len(depth) == len(ages) == MAX_QUEUE_SERIES + 1
+        assert depth["tenant-made-7"] == 4.0
+        assert depth[OTHER_QUEUES] == named - MAX_QUEUE_SERIES
+        assert sum(depth.values()) == named + 3

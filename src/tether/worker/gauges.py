@@ -23,9 +23,39 @@ def gauge(
     return g
 
 
+MAX_QUEUE_SERIES = 100
+"""Queues with series of their own in a scrape: a client names a run's queue (any string), so
+the rest add up under ``OTHER_QUEUES``."""
+OTHER_QUEUES = "(other)"
+
+
+def bounded_queues(stats: Iterable[QueueStats], limit: int = MAX_QUEUE_SERIES) -> list[QueueStats]:
+    """The ``limit`` queues with the most ACTIVE runs (then the longest wait, then by name),
+    and one ``OTHER_QUEUES`` row adding up the others (its oldest wait the oldest of theirs)."""
+    ranked = sorted(
+        stats,
+        key=lambda q: (-q.depth, q.oldest_waiting_at is None, q.oldest_waiting_at or 0.0, q.queue),
+    )
+    if len(ranked) <= limit:
+        return ranked
+    keep = [q for q in ranked if q.queue != OTHER_QUEUES][:limit]  # a queue named "(other)"
+    kept = {q.queue for q in keep}  # adds up with the others
+    rest = [q for q in ranked if q.queue not in kept]
+    oldest = [q.oldest_waiting_at for q in rest if q.oldest_waiting_at is not None]
+    other = QueueStats(
+        OTHER_QUEUES,
+        waiting=sum(q.waiting for q in rest),
+        delayed=sum(q.delayed for q in rest),
+        running=sum(q.running for q in rest),
+        oldest_waiting_at=min(oldest) if oldest else None,
+    )
+    return [*keep, other]
+
+
 def queue_gauges(stats: Iterable[QueueStats], now: float) -> list[Metric]:
-    """``tether_queue_depth`` {queue, state} and ``tether_queue_oldest_age_seconds`` {queue}."""
-    stats = list(stats)
+    """``tether_queue_depth`` {queue, state} and ``tether_queue_oldest_age_seconds`` {queue}:
+    at most ``MAX_QUEUE_SERIES`` queues and ``OTHER_QUEUES`` (``bounded_queues``)."""
+    stats = bounded_queues(stats)
     return [
         gauge(
             "tether_queue_depth",
