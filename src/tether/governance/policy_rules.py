@@ -2,7 +2,9 @@
 
 Every condition a rule sets must hold for it to match; a condition left out matches anything:
 
-- ``tool``: a glob or a list of globs over the tool's name (``"refund*"``);
+- ``tool``: a glob or a list of globs over the tool's name (``"refund*"``): a rule that
+  restricts (deny, escalate) matches the name whatever its case, one that allows needs it
+  exactly; a glob holding what no tool name holds (a space) is refused;
 - ``kind``: ``"tool"`` (default) or ``"model"`` (then ``tool`` globs the ``provider:model``);
 - ``scope``: ``read`` / ``write`` / ``destructive`` or a list of them (the ``ToolContract``'s);
 - ``args``: ``{json path: condition}`` over the validated arguments (``policy_conditions``);
@@ -85,6 +87,23 @@ class Decision:
     """Who approves an escalation (None: the policy set's default)."""
 
 
+def _tool_globs(globs: tuple[str, ...] | None, where: str) -> tuple[str, ...] | None:
+    """``globs`` of a tool rule, checked: a glob holding a space (or anything else no tool
+    name holds outside a ``[...]`` set) could never match, and a rule that matches nothing is
+    a rule that silently does nothing."""
+    for g in globs or ():
+        plain = g.replace("_", "a").replace("-", "a").replace(".", "a")
+        bad = sorted({c for c in plain if not (c.isalnum() or c in "*?[]!")})
+        if bad:
+            fixed = "".join(g.split())
+            raise ConfigurationError(
+                f"{where}: {g!r} holds {bad!r}, which no tool name does (tool names use "
+                f"letters, digits, '_', '-' or '.'; globs add * ? [...]), so the rule could "
+                f"never match; did you mean {fixed!r}?"
+            )
+    return globs
+
+
 def _globs(value: Any, where: str) -> tuple[str, ...] | None:
     if value is None:
         return None
@@ -119,6 +138,8 @@ class Rule:
     approval: ApprovalRule | Mapping[str, Any] | None = None
     _approval: ApprovalRule | None = field(init=False, repr=False, compare=False)
     _tools: tuple[str, ...] | None = field(init=False, repr=False, compare=False)
+    _folded: tuple[str, ...] | None = field(init=False, repr=False, compare=False)
+    _fold: bool = field(init=False, repr=False, compare=False)
     _scopes: tuple[str, ...] | None = field(init=False, repr=False, compare=False)
     _tenants: tuple[str, ...] | None = field(init=False, repr=False, compare=False)
     _args: tuple[PathCondition, ...] = field(init=False, repr=False, compare=False)
@@ -166,7 +187,15 @@ class Rule:
             )
         except ConfigurationError as exc:
             raise ConfigurationError(f"{where} field 'approval': {exc}") from None
-        put(self, "_tools", _globs(self.tool, f"{where} field 'tool'"))
+        tools = _globs(self.tool, f"{where} field 'tool'")
+        if self.kind == "tool":
+            tools = _tool_globs(tools, f"{where} field 'tool'")
+        # a rule that restricts matches a tool's name whatever its case ("deleterepo" denies
+        # the tool "DeleteRepo"); one that allows needs the exact name
+        fold = self.action != "allow"
+        put(self, "_tools", tools)
+        put(self, "_fold", fold)
+        put(self, "_folded", None if tools is None else tuple(g.casefold() for g in tools))
         put(self, "_scopes", scopes)
         put(self, "_tenants", _globs(self.tenant, f"{where} field 'tenant'"))
         put(self, "_args", compile_paths(self.args, f"{where} field 'args'"))
@@ -208,7 +237,11 @@ class Rule:
         if f.kind != self.kind:
             return False
         if self._tools is not None and not any(fnmatchcase(f.tool, g) for g in self._tools):
-            return False
+            if not self._fold or self._folded is None:
+                return False
+            name = f.tool.casefold()
+            if not any(fnmatchcase(name, g) for g in self._folded):
+                return False
         if self._scopes is not None and f.scope not in self._scopes:
             return False
         if self._tenants is not None and (
