@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter, create_model
+from pydantic import BaseModel, ConfigDict, PydanticUserError, TypeAdapter, create_model
 from pydantic import ValidationError as PydanticValidationError
 
 from tether.core.errors import ConfigurationError, ToolArgumentsError, ToolError
@@ -398,13 +398,33 @@ def _build(
             )
         default = ... if param.default is param.empty else param.default
         fields[pname] = (hints[pname], default)
-    args_model = create_model(
-        f"{tool_name}_args", __config__=ConfigDict(extra="forbid", allow_inf_nan=False), **fields
-    )
+    try:
+        args_model = create_model(
+            f"{tool_name}_args",
+            __config__=ConfigDict(extra="forbid", allow_inf_nan=False),
+            **fields,
+        )
+        args_model.model_json_schema()  # what a model is shown: fails here, not at a call
+    except PydanticUserError as exc:
+        raise ConfigurationError(
+            f"tool {tool_name!r}: its arguments cannot be described to a model "
+            f"({_gist(exc)}); "
+            "annotate them with JSON-ready types (str, int, float, bool, lists, dicts), "
+            "pydantic models, dataclasses or TypedDicts"
+        ) from exc
     ret = hints.get("return", inspect.Signature.empty)
     result_adapter = None
     if ret not in (inspect.Signature.empty, Any, None, type(None)):
-        result_adapter = TypeAdapter(ret)
+        try:
+            result_adapter = TypeAdapter(ret)
+            result_adapter.json_schema()
+        except PydanticUserError as exc:
+            raise ConfigurationError(
+                f"tool {tool_name!r}: its return type {ret!r} cannot be checked "
+                f"({_gist(exc)}); "
+                "return a JSON-ready value, a pydantic model, a dataclass or a TypedDict, or "
+                "annotate the return as Any"
+            ) from exc
     doc = inspect.getdoc(f) or ""
     desc = description if description is not None else doc.split("\n\n")[0].strip()
     if idempotent is None:
@@ -433,6 +453,12 @@ def _build(
         wants_key=wants_key,
         metadata=dict(metadata or {}),
     )
+
+
+def _gist(exc: Exception) -> str:
+    """The first sentence of pydantic's schema error: what it could not describe (its advice,
+    ``arbitrary_types_allowed``, does not apply to a tool a model must be told about)."""
+    return str(exc).strip().splitlines()[0].split(". ")[0] if str(exc).strip() else repr(exc)
 
 
 AsyncToolFn = Callable[..., Awaitable[Any]]
