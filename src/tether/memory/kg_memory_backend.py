@@ -137,30 +137,16 @@ class InProcessKnowledgeGraph:
         depth = validate.depth(depth)
         validate.direction(direction)
         t = self.clock.now() if at is None else validate.timestamp(at, "at")
-        edges = [
-            f
-            for f in self._facts.values()
-            if scope.covers(f.scope) and f.valid_at(t) and (wanted is None or f.relation in wanted)
-        ]
-        best: dict[str, tuple[int, tuple[Fact, ...]]] = {start: (0, ())}
-        frontier = [start]
-        for level in range(1, depth + 1):
-            reached: dict[str, tuple[Fact, ...]] = {}
-            for node in frontier:
-                for f in edges:
-                    for a, b in _ends(f, direction):
-                        if a != node or b in best:
-                            continue
-                        path = (*best[node][1], f)
-                        if b not in reached or _key(path) < _key(reached[b]):
-                            reached[b] = path
-            for node, path in reached.items():
-                best[node] = (level, path)
-            frontier = sorted(reached)
-        del best[start]
-        return sorted(
-            (Hop(node, d, p) for node, (d, p) in best.items()), key=lambda h: (h.depth, h.node)
-        )
+        out: dict[str, list[tuple[str, str, Fact]]] = {}
+        for f in self._facts.values():
+            if scope.covers(f.scope) and f.valid_at(t) and (wanted is None or f.relation in wanted):
+                for a, b in kg_rules.ends(f, direction):
+                    out.setdefault(a, []).append((a, b, f))
+
+        async def edges(nodes: list[str]) -> list[tuple[str, str, Fact]]:
+            return [e for n in nodes for e in out.get(n, ())]
+
+        return await kg_rules.breadth_first(start, depth, edges)
 
     async def history(self, subject: str, relation: str, *, scope: MemoryScope) -> list[Fact]:
         return await self.facts(
@@ -180,15 +166,3 @@ class InProcessKnowledgeGraph:
 
     async def close(self) -> None:
         return None
-
-
-def _ends(f: Fact, direction: str) -> list[tuple[str, str]]:
-    if direction == "out":
-        return [(f.subject, f.object)]
-    if direction == "in":
-        return [(f.object, f.subject)]
-    return [(f.subject, f.object), (f.object, f.subject)]
-
-
-def _key(path: tuple[Fact, ...]) -> str:
-    return kg_rules.SEP.join(f.id for f in path)

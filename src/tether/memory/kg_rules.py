@@ -4,13 +4,13 @@ which."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from tether.core.clock import Clock
 from tether.memory import validate
-from tether.memory.types import Fact, MemoryScope, Provenance
+from tether.memory.types import Fact, Hop, MemoryScope, Provenance
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,3 +73,49 @@ def checked_assertion(
 
 SEP = "\x1f"
 """Separates fact ids in a recursive query's path and node names in its visited set."""
+
+
+Edges = Callable[[list[str]], Awaitable[Iterable[tuple[str, str, Fact]]]]
+"""The edges ``(from, to, fact)`` that leave any of the given nodes (facts valid at the asked
+time, of the asked relations, in the asked direction)."""
+
+
+def path_key(path: Sequence[Fact]) -> str:
+    return SEP.join(f.id for f in path)
+
+
+async def breadth_first(start: str, depth: int, edges: Edges) -> list[Hop]:
+    """The nodes within ``depth`` edges of ``start``, each once, at its least depth, with the
+    smallest (by fact ids) of its shortest paths; by depth, then name. One ``edges`` call per
+    level, for the nodes first reached at the level before: the work is bounded by the edges
+    of the nodes reached, however many paths lead to them (a walk of every path, as a
+    recursive query that only keeps each path from looping does, grows with the number of
+    paths: a dense graph of ten nodes has millions)."""
+    best: dict[str, tuple[int, tuple[Fact, ...]]] = {start: (0, ())}
+    frontier = [start]
+    for level in range(1, depth + 1):
+        if not frontier:
+            break
+        reached: dict[str, tuple[Fact, ...]] = {}
+        for a, b, fact in await edges(frontier):
+            if b in best or a not in best:
+                continue
+            path = (*best[a][1], fact)
+            if b not in reached or path_key(path) < path_key(reached[b]):
+                reached[b] = path
+        for node, path in reached.items():
+            best[node] = (level, path)
+        frontier = sorted(reached)
+    del best[start]
+    return sorted(
+        (Hop(node, d, p) for node, (d, p) in best.items()), key=lambda h: (h.depth, h.node)
+    )
+
+
+def ends(fact: Fact, direction: str) -> list[tuple[str, str]]:
+    """``(from, to)`` of ``fact`` walked in ``direction``."""
+    if direction == "out":
+        return [(fact.subject, fact.object)]
+    if direction == "in":
+        return [(fact.object, fact.subject)]
+    return [(fact.subject, fact.object), (fact.object, fact.subject)]

@@ -53,7 +53,7 @@ Semantics every backend keeps:
   gets ``valid_to`` = the new ``valid_from`` and ``superseded_by`` = the new id; nothing is
   deleted. ``facts(at=T)`` answers "what did we hold true at T" (``valid_from <= T <
   valid_to``); ``at=None`` means now; ``include_history=True`` drops the time filter.
-  ``hops`` walks edges breadth first (recursive SQL on the SQL backends) up to ``depth``
+  ``hops`` walks edges breadth first (one query per level on the SQL backends) up to ``depth``
   edges, following ``relations`` (None: all), subject→object (``"out"``), object→subject
   (``"in"``) or both, over facts valid at ``at``; every node reached once, at its least depth.
 

@@ -1,8 +1,10 @@
 """``SqlKnowledgeGraph``: the KnowledgeGraph on SQLite and PostgreSQL, one implementation.
 
-Facts live in ``tether_kg_facts`` beside the episodic memories. Multi-hop queries are one
-recursive CTE (``WITH RECURSIVE``) over the facts valid at the asked time, carrying the path of
-fact ids and the set of visited nodes so a walk never loops.
+Facts live in ``tether_kg_facts`` beside the episodic memories. Multi-hop queries walk breadth
+first, one query per level for the facts (valid at the asked time) that leave the nodes first
+reached at the level before, inside one transaction: each node is expanded once, so the work is
+bounded by the edges reached, never by the number of paths (a recursive CTE that only keeps
+each path from looping enumerates every simple path: minutes on a dense graph of nine nodes).
 """
 
 from __future__ import annotations
@@ -211,41 +213,27 @@ class SqlKnowledgeGraph:
         if wanted is not None:
             where += f" AND relation IN ({placeholders(len(wanted))})"
             params += wanted
-        ends = {"out": [("subject", "object")], "in": [("object", "subject")]}.get(
-            direction, [("subject", "object"), ("object", "subject")]
-        )
-        edges = " UNION ALL ".join(
-            f"SELECT {a} AS a, {b} AS b, id AS fid FROM {self.table} WHERE {where}" for a, b in ends
-        )
-        sep = kg_rules.SEP
-        sql = (
-            f"WITH RECURSIVE edges(a, b, fid) AS ({edges}), "
-            "walk(node, depth, path, seen) AS ("
-            "SELECT CAST(? AS TEXT), 0, CAST('' AS TEXT), CAST(? AS TEXT) "
-            "UNION ALL SELECT e.b, w.depth + 1, "
-            "CASE WHEN w.depth = 0 THEN e.fid ELSE w.path || ? || e.fid END, "
-            "w.seen || e.b || ? FROM walk w JOIN edges e ON e.a = w.node "
-            f"WHERE w.depth < ? AND {self.flavor.find}(w.seen, ? || e.b || ?) = 0) "
-            "SELECT node, depth, MIN(path) FROM walk w WHERE depth > 0 AND depth = "
-            "(SELECT MIN(depth) FROM walk v WHERE v.node = w.node) GROUP BY node, depth "
-            "ORDER BY depth, node"
-        )
-        all_params = [*params * len(ends), start, sep + start + sep, sep, sep, depth, sep, sep]
+        cols = {"out": ["subject"], "in": ["object"]}.get(direction, ["subject", "object"])
         async with self._begin(None) as tx:
-            rows = await tx.fetch(sql, all_params)
-            ids = sorted({i for r in rows for i in str(r[2]).split(sep)})
-            facts: dict[str, Fact] = {}
-            for n in range(0, len(ids), 500):
-                chunk = ids[n : n + 500]
-                got = await tx.fetch(
-                    f"SELECT {COLUMNS} FROM {self.table} WHERE id IN ({placeholders(len(chunk))})",
-                    chunk,
-                )
-                facts.update((f.id, f) for f in map(fact_of, got))
-        return [
-            Hop(str(node), int(d), tuple(facts[i] for i in str(path).split(sep)))
-            for node, d, path in rows
-        ]
+
+            async def edges(nodes: list[str]) -> list[tuple[str, str, Fact]]:
+                found: dict[str, Fact] = {}
+                for n in range(0, len(nodes), 500):
+                    chunk = nodes[n : n + 500]
+                    for col in cols:
+                        rows = await tx.fetch(
+                            f"SELECT {COLUMNS} FROM {self.table} WHERE {where} AND {col} IN "
+                            f"({placeholders(len(chunk))})",
+                            [*params, *chunk],
+                        )
+                        found.update((f.id, f) for f in map(fact_of, rows))
+                return [
+                    e
+                    for f in found.values()
+                    for e in ((*p, f) for p in kg_rules.ends(f, direction))
+                ]
+
+            return await kg_rules.breadth_first(start, depth, edges)
 
     async def history(self, subject: str, relation: str, *, scope: MemoryScope) -> list[Fact]:
         return await self.facts(

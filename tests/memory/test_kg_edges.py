@@ -1,0 +1,91 @@
+"""The knowledge graph at its edges: dense graphs in multi-hop walks, facts recorded out of
+order in time, and bad arguments to every call (real SQLite and PostgreSQL stores)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tests.memory.conftest import MemoryFactory
+from tether.core.errors import StoreError
+from tether.llm.embeddings import HashingEmbedder
+from tether.memory import InProcessMemory, MemoryScope, SqliteMemory
+from tether.memory.types import Hop
+from tether.testing import FakeClock
+
+ACME = MemoryScope("acme")
+
+
+def _complete(n: int) -> list[tuple[str, str]]:
+    return [(f"n{i}", f"n{j}") for i in range(n) for j in range(n) if i != j]
+
+
+def _layers(width: int, levels: int) -> list[tuple[str, str]]:
+    """Every node of a layer points at every node of the next (width**levels paths to the last
+    layer) and back at the start: many shortest paths and many cycles."""
+    edges = [("s", f"l1_{j}") for j in range(width)]
+    for lv in range(1, levels):
+        edges += [(f"l{lv}_{i}", f"l{lv + 1}_{j}") for i in range(width) for j in range(width)]
+        edges += [(f"l{lv + 1}_{i}", "s") for i in range(width)]
+    return edges
+
+
+def _shape(hops: list[Hop]) -> list[tuple[str, int, list[tuple[str, str]]]]:
+    return [(h.node, h.depth, [(f.subject, f.object) for f in h.path]) for h in hops]
+
+
+@pytest.mark.parametrize("direction", ["out", "in", "both"])
+async def test_hops_over_a_dense_graph_match_the_reference_walk(
+    memory_factory: MemoryFactory, clock: FakeClock, direction: str
+) -> None:
+    """Each node once, at its least depth, with the same shortest path the in-process walk
+    picks, on a graph with thousands of paths and cycles through the start."""
+    m = await memory_factory()
+    ref = InProcessMemory(embedder=HashingEmbedder(64), clock=clock)
+    for a, b in _layers(3, 4) + _complete(5):
+        for kg in (m.kg, ref.kg):
+            await kg.assert_fact(a, "r", b, scope=ACME)
+    clock.advance(1)
+    for start in ("s", "n0", "l2_1"):
+        got = await m.kg.hops(start, scope=ACME, depth=10, direction=direction)  # type: ignore[arg-type]
+        want = await ref.kg.hops(start, scope=ACME, depth=10, direction=direction)  # type: ignore[arg-type]
+        assert _shape(got) == _shape(want)
+        assert len({h.node for h in got}) == len(got)
+    layered = await m.kg.hops("s", scope=ACME, depth=10)
+    assert [(h.node, h.depth) for h in layered if h.node.startswith("l4")] == [
+        (f"l4_{j}", 4) for j in range(3)
+    ]
+
+
+async def test_hops_over_a_complete_graph_stay_bounded_on_sqlite(tmp_path: Path) -> None:
+    """Nine nodes, every one pointing at every other: 8! paths of length 8 from each node. A
+    walk that expands each node once does a few hundred facts' work; the recursive query that
+    walked every path took 87 s here. SQLite's progress handler counts the virtual machine's
+    work (deterministic) and interrupts the walk past a generous bound."""
+    clock = FakeClock()
+    m = SqliteMemory(str(tmp_path / "kg.db"), embedder=HashingEmbedder(64), clock=clock)
+    await m.setup()
+    try:
+        for a, b in _complete(9):
+            await m.kg.assert_fact(a, "r", b, scope=ACME)
+        clock.advance(1)
+        ticks = 0
+
+        def tick() -> int:
+            nonlocal ticks
+            ticks += 1
+            return 1 if ticks > 2_000 else 0  # 2,000,000 instructions: interrupt
+
+        db: sqlite3.Connection = m._thread.db
+        db.set_progress_handler(tick, 1000)
+        try:
+            hops = await m.kg.hops("n0", scope=ACME, depth=8, direction="both")
+        except StoreError as exc:  # interrupted
+            pytest.fail(f"a depth-8 walk of a 9-node graph did unbounded work: {exc}")
+        finally:
+            db.set_progress_handler(None, 0)
+        assert [(h.node, h.depth) for h in hops] == [(f"n{i}", 1) for i in range(1, 9)]
+    finally:
+        await m.close()
