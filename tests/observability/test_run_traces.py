@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, TypedDict
 
+import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -393,3 +394,42 @@ async def test_a_governed_tool_s_error_message_stays_out_of_the_trace(
         ]
     )
     assert raw not in everything
+
+
+@pytest.mark.parametrize("again", ["retry", "resume"])
+async def test_a_failed_run_run_again_is_not_a_second_span_with_the_same_id(
+    traced: InMemorySpanExporter, again: str
+) -> None:
+    """A FAILED run's invoke_workflow span is exported when it fails; retried (or resumed) it
+    completed and exported a second span with the very same id in the same trace, which
+    backends show as a duplicate or merge at random. The next execution's span has an id of
+    its own, nested under the failed one, and its steps nest under it."""
+    attempts = {"n": 0}
+
+    def flaky(state: S) -> dict[str, Any]:
+        attempts["n"] += 1
+        if attempts["n"] == 1:
+            raise RuntimeError("the first time")
+        return {"a": "done"}
+
+    g = Graph(S, name="flaky")
+    g.add_node("work", flaky).add_edge(START, "work")
+    wf = g.compile()
+    async with Runtime(MemoryStore(), workflows=[wf]) as rt:
+        failed = await rt.run(wf, {})
+        assert failed.status is RunStatus.FAILED
+        if again == "retry":
+            done = await (await rt.retry(failed.run_id)).wait()
+        else:
+            done = await rt.resume(failed.run_id)
+        assert done.status is RunStatus.COMPLETED
+    spans = list(traced.get_finished_spans())
+    first, second = [s for s in spans if s.name == "invoke_workflow flaky"]
+    assert dict(first.attributes or {})["tether.run.status"] == "FAILED"
+    assert dict(second.attributes or {})["tether.run.status"] == "COMPLETED"
+    assert second.context.span_id != first.context.span_id
+    assert _parent(second) == first.context.span_id
+    assert len({s.context.span_id for s in spans}) == len(spans)  # no id exported twice
+    assert {s.context.trace_id for s in spans} == {first.context.trace_id}
+    steps = [s for s in spans if s.name == "step 1"]
+    assert [_parent(s) for s in steps] == [first.context.span_id, second.context.span_id]

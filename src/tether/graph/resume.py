@@ -15,6 +15,7 @@ from tether.graph.child_resume import parked_child, resume_child
 from tether.graph.events import lifecycle_events
 from tether.graph.loop import phase_status
 from tether.graph.run_retry import ATTEMPT_KEY, DEAD_LETTER_KEY
+from tether.observability.trace_ids import TRACE_KEY, rerun_trace
 from tether.store.types import Checkpoint, Commit, NodeWrite, RunRecord
 
 if TYPE_CHECKING:
@@ -59,6 +60,7 @@ async def prepare_resume(
         ]
         meta["replans"] = 0  # an operator's retry gets a fresh re-plan budget
         meta.update({ATTEMPT_KEY: 1, DEAD_LETTER_KEY: None})  # and fresh run attempts
+        meta[TRACE_KEY] = rerun_trace(run.run_id, run.metadata)  # its failed span was exported
         return _commit(rt, run, trs, meta, clear_error=True)
     child = parked_child(run)
     if child is not None:  # the child's breakpoint or step limit: resumed the same way

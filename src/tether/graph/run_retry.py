@@ -28,6 +28,7 @@ from tether.core.backoff import Backoff, Jitter, Random
 from tether.core.errors import ConfigurationError, RunStateError, UserError
 from tether.core.lifecycle import RunStatus
 from tether.graph.events import lifecycle_events
+from tether.observability.trace_ids import TRACE_KEY, rerun_trace
 from tether.store.transient import unavailable
 from tether.store.types import Commit, Event, RunRecord
 
@@ -243,7 +244,12 @@ def requeue_commit(run: RunRecord, now: float, actor: str) -> Commit:
         status=RunStatus.PLANNED,
         transitions=list(trs),
         events=events,
-        metadata={ATTEMPT_KEY: 1, DEAD_LETTER_KEY: None, "replans": 0},
+        metadata={
+            ATTEMPT_KEY: 1,
+            DEAD_LETTER_KEY: None,
+            "replans": 0,
+            TRACE_KEY: rerun_trace(run.run_id, run.metadata),  # its failed span was exported
+        },
     )
     commit.available_at = now
     return commit

@@ -90,6 +90,16 @@ def run_trace_ids(run_id: str, metadata: Mapping[str, Any] | None) -> RunTraceId
     return stored if stored is not None else derived_ids(run_id)
 
 
+def rerun_trace(run_id: str, metadata: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The ``"trace"`` metadata of a FAILED run put back to work (retried or resumed). Its
+    ``invoke_workflow`` span was exported when it failed; the span of its next execution needs
+    an id of its own (the same id twice in a trace is a duplicate span to every backend): it
+    nests under the failed one, in the same trace, and the next execution's steps under it."""
+    failed = run_trace_ids(run_id, metadata)
+    span_id = span_id_for(run_id, f"rerun:{failed.span_id:016x}")
+    return RunTraceIds(failed.trace_id, span_id, failed.span_id).to_metadata()
+
+
 def ids_for_new_run(run_id: str, current: Any) -> RunTraceIds:
     """The ids of a run created now, inside ``current`` (an OpenTelemetry ``SpanContext``, or
     None): nested under it when it is valid, else derived from the run id."""
