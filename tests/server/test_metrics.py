@@ -6,13 +6,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any, TypedDict
 
 from prometheus_client import generate_latest
 
 from tests.server.conftest import Server, bearer, wait_for
+from tether import RunContext
 from tether.core.lifecycle import RunStatus
 from tether.server.metrics import RunMetrics
 from tether.store.lease_takeovers import TAKEOVER_EVENT
+from tether.store.run_counts import RunCounts
 from tether.store.sqlite import SqliteStore
 from tether.store.types import Event
 from tether.testing.store_helpers import create, ev
@@ -245,3 +248,43 @@ def test_queue_series_are_bounded_however_many_queues_clients_name(tmp_path: Pat
         assert depth["tenant-made-7"] == 4.0
         assert depth[OTHER_QUEUES] == named - MAX_QUEUE_SERIES
         assert sum(depth.values()) == named + 3
+
+
+def test_a_run_retried_after_failing_is_not_counted_as_failed(tmp_path: Path) -> None:
+    """A run retry records FAILED -> PLANNED in one commit: each retried attempt counted a
+    FAILED run (a run that failed twice, then completed: FAILED 2, COMPLETED 1). Only a FAILED
+    that stays counts (the second run: out of attempts)."""
+    from tether import END, START, Graph, Runtime
+    from tether.graph.run_retry import RunRetry
+
+    class S(TypedDict, total=False):
+        fail_until: int
+        done: bool
+
+    attempts: dict[str, int] = {}
+
+    def flaky(state: S, ctx: RunContext) -> dict[str, Any]:
+        attempts[ctx.run_id] = attempts.get(ctx.run_id, 0) + 1
+        if attempts[ctx.run_id] <= state.get("fail_until", 0):
+            raise ConnectionError("upstream down")
+        return {"done": True}
+
+    g = Graph(S, name="flaky")
+    g.add_node("call", flaky).add_edge(START, "call").add_edge("call", END)
+    wf = g.compile(run_retry=RunRetry(max_attempts=3, initial_interval=0.001, jitter=False))
+
+    async def go() -> tuple[str, dict[str, int]]:
+        m = RunMetrics()
+        async with Runtime(f"sqlite:///{tmp_path / 'runs.db'}", workflows=[wf]) as rt:
+            rt.bus.observe(m.observe)
+            recovered = await rt.start(wf, {"fail_until": 2})
+            assert (await recovered.wait()).status is RunStatus.COMPLETED
+            lost = await rt.start(wf, {"fail_until": 99})
+            assert (await lost.wait()).status is RunStatus.FAILED
+            assert isinstance(rt.store, RunCounts)
+            counts = await rt.store.count_runs()
+        return generate_latest(m.registry).decode(), counts
+
+    text, counts = asyncio.run(go())
+    assert _finished(text) == {"COMPLETED": 1.0, "FAILED": 1.0}
+    assert counts == {"COMPLETED": 1, "FAILED": 1}  # the store agrees

@@ -2,17 +2,23 @@
 
 Fed by observing the runtime's event bus (``rt.bus.observe(metrics.observe)``): step and node
 latency, model calls, tokens and cost, tool calls and tool errors by error type (an open circuit
-breaker's refusals show as ``CircuitOpenError``), and runs that reached a final status here.
+breaker's refusals show as ``CircuitOpenError``), and runs that reached a final status here
+(a cancel included; a FAILED that a run retry took back to PLANNED in the same commit is not
+one: the run is not finished).
 ``tether serve`` and ``tether worker --probe-port`` publish them at ``/metrics``. Needs
 ``prometheus-client`` (the ``server`` extra).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+import contextlib
+from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import Metric
+from prometheus_client.registry import Collector
 
 from tether.core.lifecycle import FINISHED
 
@@ -28,6 +34,8 @@ class ObservedEvent(Protocol):
     def ts(self) -> float: ...
     @property
     def data(self) -> Mapping[str, Any]: ...
+    @property
+    def run_id(self) -> str: ...
 
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
@@ -39,6 +47,11 @@ class RunMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
+        self._failing: set[str] = set()
+        """Runs whose hop to FAILED is not counted yet: a run retry records FAILED -> PLANNED in
+        the same commit, published in the same go; only a FAILED that stays is a run that
+        finished (``settle``)."""
+        r.register(_Settle(self))  # before the counters: a scrape settles first
         self.step_seconds = Histogram(
             "tether_step_seconds", "Wall time of a run step", buckets=LATENCY_BUCKETS, registry=r
         )
@@ -84,7 +97,11 @@ class RunMetrics:
         kind = ev.type
         if kind == "lifecycle":  # {from, to, reason}
             to = ev.data.get("to")
-            if to in _FINAL:
+            if to == _FAILED:
+                self._hold_failed(ev.run_id)
+            elif ev.data.get("from") == _FAILED and ev.run_id in self._failing:
+                self._failing.discard(ev.run_id)  # a retry scheduled in the same commit
+            elif to in _FINAL:
                 self.runs_finished.labels(to).inc()
             return
         if kind == "step_finished":  # {tasks: [task id], started: time, took?: [seconds]}
@@ -111,6 +128,32 @@ class RunMetrics:
             if not ev.data.get("ok", True):
                 self.tool_errors.labels(tool, str(ev.data.get("error") or "?")).inc()
 
+    def _hold_failed(self, run_id: str) -> None:
+        """Count the run's FAILED once what its commit published is known: at the event loop's
+        next turn (a commit's events are published without a pause), or at a scrape."""
+        self._failing.add(run_id)
+        with contextlib.suppress(RuntimeError):  # no loop (events fed by hand): a scrape will
+            asyncio.get_running_loop().call_soon(self.settle)
+
+    def settle(self) -> None:
+        """Count the FAILED hops no retry followed."""
+        while self._failing:
+            self._failing.pop()
+            self.runs_finished.labels(_FAILED).inc()
+
+
+class _Settle(Collector):
+    """Settles ``RunMetrics``' held FAILED hops when the registry is collected."""
+
+    def __init__(self, metrics: RunMetrics) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        self.metrics.settle()
+        return iter(())
+
+
+_FAILED = "FAILED"
 
 UNKNOWN_TOOL_ERROR = "ToolNotFoundError"
 UNKNOWN_TOOL = "(unknown)"
