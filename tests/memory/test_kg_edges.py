@@ -89,3 +89,48 @@ async def test_hops_over_a_complete_graph_stay_bounded_on_sqlite(tmp_path: Path)
         assert [(h.node, h.depth) for h in hops] == [(f"n{i}", 1) for i in range(1, 9)]
     finally:
         await m.close()
+
+
+DAY = 86_400.0
+
+
+async def test_a_fact_recorded_late_ends_where_the_next_one_begins(
+    memory_factory: MemoryFactory, clock: FakeClock
+) -> None:
+    """Learning in March that the user lived in Paris since January, when Berlin from February
+    is already known: Paris held from January to February. It used to be left open, so a
+    functional relation held two objects at once ever after (and a non-functional fact came
+    back twice)."""
+    m = await memory_factory(functional_relations={"lives_in"})
+    kg = m.kg
+    t0 = clock.now() - 100 * DAY
+    berlin = await kg.assert_fact(
+        "alice", "lives_in", "Berlin", scope=ACME, valid_from=t0 + 30 * DAY
+    )
+    paris = await kg.assert_fact("alice", "lives_in", "Paris", scope=ACME, valid_from=t0)
+    assert (paris.valid_to, paris.superseded_by) == (berlin.valid_from, berlin.id)
+    now = await kg.facts(scope=ACME, subject="alice", relation="lives_in")
+    assert [f.object for f in now] == ["Berlin"]
+    then = await kg.facts(scope=ACME, subject="alice", relation="lives_in", at=t0 + DAY)
+    assert [f.object for f in then] == ["Paris"]
+    history = await kg.history("alice", "lives_in", scope=ACME)
+    assert [(f.object, f.valid_to) for f in history] == [
+        ("Paris", t0 + 30 * DAY),
+        ("Berlin", None),
+    ]
+    # a fact before both ends where the earliest of them begins
+    rome = await kg.assert_fact("alice", "lives_in", "Rome", scope=ACME, valid_from=t0 - DAY)
+    assert (rome.valid_to, rome.superseded_by) == (t0, paris.id)
+    for t in (t0 - DAY, t0, t0 + 30 * DAY, clock.now()):
+        assert len(await kg.facts(scope=ACME, subject="alice", relation="lives_in", at=t)) == 1
+    # a non-functional fact recorded again from earlier: one answer at any time
+    await kg.assert_fact("bob", "likes", "tea", scope=ACME, valid_from=t0 + 30 * DAY)
+    await kg.assert_fact("bob", "likes", "coffee", scope=ACME, valid_from=t0 + 40 * DAY)
+    early = await kg.assert_fact("bob", "likes", "tea", scope=ACME, valid_from=t0)
+    assert early.valid_to == t0 + 30 * DAY
+    likes = await kg.facts(scope=ACME, subject="bob", relation="likes")
+    assert sorted(f.object for f in likes) == ["coffee", "tea"]
+    # another tenant's later fact does not end this tenant's
+    other = MemoryScope("globex")
+    mine = await kg.assert_fact("alice", "lives_in", "Oslo", scope=other, valid_from=t0 - 2 * DAY)
+    assert mine.valid_to is None

@@ -45,17 +45,17 @@ class InProcessKnowledgeGraph:
             configured=self.functional_relations,
         )
         async with self._lock:
-            valid = [
+            same = [
                 f
                 for f in self._facts.values()
-                if f.scope == scope
-                and f.subject == subject
-                and f.relation == relation
-                and f.valid_at(start)
+                if f.scope == scope and f.subject == subject and f.relation == relation
             ]
-            decision = kg_rules.decide(object, valid, functional=is_fn)
+            valid = [f for f in same if f.valid_at(start)]
+            later = [f for f in same if f.valid_from > start]
+            decision = kg_rules.decide(object, valid, functional=is_fn, later=later)
             if decision.existing is not None:
                 return decision.existing
+            until = decision.until
             fact = Fact(
                 id=validate.new_memory_id(),
                 subject=subject,
@@ -63,9 +63,10 @@ class InProcessKnowledgeGraph:
                 object=object,
                 scope=scope,
                 valid_from=start,
-                valid_to=None,
+                valid_to=None if until is None else until.valid_from,
                 recorded_at=now,
                 provenance=prov,
+                superseded_by=None if until is None else until.id,
             )
             for old in decision.supersede:
                 self._facts[old.id] = replace(old, valid_to=start, superseded_by=fact.id)

@@ -19,14 +19,29 @@ class Decision:
     """The same fact, already valid: returned as is, nothing written."""
     supersede: tuple[Fact, ...]
     """Valid facts the new one replaces (functional relation, another object)."""
+    until: Fact | None = None
+    """The fact (recorded before, valid from later on) where the new one ends: its
+    ``valid_to`` is this one's ``valid_from`` and its ``superseded_by`` this one's id."""
 
 
-def decide(obj: str, valid: Sequence[Fact], *, functional: bool) -> Decision:
-    """``valid``: the scope's facts of (subject, relation) valid at the new ``valid_from``."""
+def decide(
+    obj: str, valid: Sequence[Fact], *, functional: bool, later: Sequence[Fact] = ()
+) -> Decision:
+    """``valid``: the scope's facts of (subject, relation) valid at the new ``valid_from``;
+    ``later``: those that begin after it (any object; ``next_fact`` picks). A fact recorded
+    late, starting before one already known, ends where that one begins: for a functional
+    relation the next fact of any object, else the next of the same object (one object at a
+    time, one row of a fact at a time)."""
     for fact in valid:
         if fact.object == obj:
             return Decision(fact, ())
-    return Decision(None, tuple(valid) if functional else ())
+    return Decision(None, tuple(valid) if functional else (), next_fact(obj, later, functional))
+
+
+def next_fact(obj: str, later: Sequence[Fact], functional: bool) -> Fact | None:
+    """The earliest of ``later`` that ends a new fact of ``obj`` (ties: the smaller id)."""
+    ends = [f for f in later if functional or f.object == obj]
+    return min(ends, key=lambda f: (f.valid_from, f.id), default=None)
 
 
 def is_functional(relation: str, functional: bool | None, configured: Collection[str]) -> bool:

@@ -51,7 +51,9 @@ Semantics every backend keeps:
   ``lives_in``, ``status``; ``functional=True`` or named in the backend's
   ``functional_relations``) a fact with another object supersedes the valid one: the old row
   gets ``valid_to`` = the new ``valid_from`` and ``superseded_by`` = the new id; nothing is
-  deleted. ``facts(at=T)`` answers "what did we hold true at T" (``valid_from <= T <
+  deleted. A fact asserted with a ``valid_from`` before the next fact already known (any
+  object for a functional relation, the same object otherwise) ends where that one begins.
+  ``facts(at=T)`` answers "what did we hold true at T" (``valid_from <= T <
   valid_to``); ``at=None`` means now; ``include_history=True`` drops the time filter.
   ``hops`` walks edges breadth first (one query per level on the SQL backends) up to ``depth``
   edges, following ``relations`` (None: all), subject→object (``"out"``), object→subject

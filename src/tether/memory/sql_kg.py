@@ -2,7 +2,7 @@
 
 Facts live in ``tether_kg_facts`` beside the episodic memories. Multi-hop queries walk breadth
 first, one query per level for the facts (valid at the asked time) that leave the nodes first
-reached at the level before, inside one transaction: each node is expanded once, so the work is
+reached at the level before: each node is expanded once, so the work is
 bounded by the edges reached, never by the number of paths (a recursive CTE that only keeps
 each path from looping enumerates every simple path: minutes on a dense graph of nine nodes).
 """
@@ -101,9 +101,23 @@ class SqlKnowledgeGraph:
                 f"relation = ? AND {VALID_AT} ORDER BY valid_from, id",
                 [*params, subject, relation, start, start],
             )
-            decision = kg_rules.decide(object, [fact_of(r) for r in rows], functional=is_fn)
+            valid = [fact_of(r) for r in rows]
+            if any(f.object == object for f in valid):
+                later: list[Fact] = []
+            else:  # the next fact that begins after this one, where this one ends
+                same = "" if is_fn else " AND object = ?"
+                later = [
+                    fact_of(r)
+                    for r in await tx.fetch(
+                        f"SELECT {COLUMNS} FROM {self.table} WHERE {where} AND subject = ? AND "
+                        f"relation = ? AND valid_from > ?{same} ORDER BY valid_from, id LIMIT 1",
+                        [*params, subject, relation, start, *([] if is_fn else [object])],
+                    )
+                ]
+            decision = kg_rules.decide(object, valid, functional=is_fn, later=later)
             if decision.existing is not None:
                 return decision.existing
+            until = decision.until
             fact = Fact(
                 id=validate.new_memory_id(),
                 subject=subject,
@@ -111,9 +125,10 @@ class SqlKnowledgeGraph:
                 object=object,
                 scope=scope,
                 valid_from=start,
-                valid_to=None,
+                valid_to=None if until is None else until.valid_from,
                 recorded_at=now,
                 provenance=prov,
+                superseded_by=None if until is None else until.id,
             )
             await tx.execute(
                 f"INSERT INTO {self.table} ({COLUMNS}) VALUES ({placeholders(13)})",
@@ -127,10 +142,10 @@ class SqlKnowledgeGraph:
                     relation,
                     object,
                     start,
-                    None,
+                    fact.valid_to,
                     now,
                     dump(prov.to_dict()),
-                    None,
+                    fact.superseded_by,
                 ],
             )
             for old in decision.supersede:
