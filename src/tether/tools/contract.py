@@ -14,7 +14,7 @@ from typing import Any, get_type_hints
 from pydantic import BaseModel, ConfigDict, PydanticUserError, TypeAdapter, create_model
 from pydantic import ValidationError as PydanticValidationError
 
-from tether.core.errors import ConfigurationError, ToolArgumentsError, ToolError
+from tether.core.errors import ConfigurationError, TetherSignal, ToolArgumentsError, ToolError
 from tether.core.json_copy import error_text
 from tether.core.messages import ToolSpec
 from tether.tools.policies import NO_TOOL_RETRY, BreakerPolicy, RateLimit, Scope, ToolRetry
@@ -250,6 +250,8 @@ class ToolContract:
             raise
         except (asyncio.CancelledError, GeneratorExit):
             raise  # this call cancelled, or its coroutine closed: not the tool's failure
+        except TetherSignal:
+            raise  # control flow (an interrupt, an approval, a guard): parks the run
         except KeyboardInterrupt as exc:
             if self.is_async:
                 raise  # raised on the event loop's thread: it may be a real Ctrl-C
