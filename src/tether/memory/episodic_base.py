@@ -16,7 +16,7 @@ from tether.core.errors import ConfigurationError, InvalidInputError, StoreError
 from tether.llm.embeddings import Embedder, default_embedder, embed_unit
 from tether.memory import fusion, records, validate
 from tether.memory.protocol import DEFAULT_RANKING, NewMemory
-from tether.memory.sql_tx import page_filter, scope_filter
+from tether.memory.sql_tx import page_filter, placeholders, scope_filter
 from tether.memory.types import Memory, MemoryScope, Provenance, Ranking, Recalled
 
 if TYPE_CHECKING:
@@ -78,6 +78,10 @@ class SqlEpisodicBase(ABC):
         prepared = records.prepare(items, scope, self.clock)
         if not prepared:
             return []
+        if named := records.named_ids(prepared, items):
+            held = await self._select(f"id IN ({placeholders(len(named))})", named, "", len(named))
+            if held:
+                raise records.taken([m.id for m in held])
         vectors = await embed_unit(self.embedder, [m.text for m in prepared])
         await self._insert(prepared, vectors)
         return prepared

@@ -61,6 +61,8 @@ class InProcessEpisodic:
         vectors = await embed_unit(self.embedder, [m.text for m in prepared])
         bags = [Counter(fusion.tokens(fusion.fold(m.text))) for m in prepared]
         async with self._lock:
+            if held := [i for i in records.named_ids(prepared, items) if i in self._memories]:
+                raise records.taken(held)
             for memory, vector, bag in zip(prepared, vectors, bags, strict=True):
                 self._memories[memory.id] = memory
                 self._vectors[memory.id] = vector

@@ -49,17 +49,20 @@ def recalled_of(data: dict[str, Any]) -> Recalled:
 async def once(
     op: str,
     request: dict[str, Any],
-    call: Callable[[], Awaitable[T]],
+    call: Callable[[str | None], Awaitable[T]],
     dump: Callable[[T], Any],
     load: Callable[[Any], T],
 ) -> T:
-    """``call()`` outside a run; inside one, journaled under the run's next ``memory`` key."""
+    """``call(None)`` outside a run; inside one, journaled under the run's next ``memory`` key,
+    which ``call`` gets (the same on every re-run of the node: a write that may have landed
+    before a crash, its result not journaled, finds itself again by it)."""
     ctx = current_journal()
     if ctx is None:
-        return await call()
+        return await call(None)
+    key = ctx.call_key(KIND)
 
     async def recorded() -> Any:
-        return dump(await call())
+        return dump(await call(key))
 
-    data = await ctx.journaled(KIND, {"op": op, **request}, recorded, idempotent=True)
+    data = await ctx.journaled(KIND, {"op": op, **request}, recorded, key=key, idempotent=True)
     return load(data)

@@ -19,9 +19,9 @@ from dataclasses import asdict
 from typing import Any
 
 from tether.core.errors import ConfigurationError
-from tether.memory import journaled
+from tether.memory import journaled, validate
 from tether.memory.context_window import ContextWindow
-from tether.memory.protocol import EpisodicMemory, KnowledgeGraph
+from tether.memory.protocol import EpisodicMemory, KnowledgeGraph, NewMemory
 from tether.memory.types import Memory, MemoryScope, Provenance, Recalled
 from tether.store.protocol import RunStore
 from tether.tools.contract import ToolContract
@@ -67,17 +67,46 @@ class MemoryPlane:
         """Store a memory. Inside a run (``journal``) the write is journaled: a re-run node
         gets the recorded memory back instead of storing it twice."""
 
-        async def call() -> Memory:
-            return await self.episodic.add(
-                text, scope=scope, metadata=metadata, importance=importance, provenance=provenance
+        async def call(key: str | None) -> Memory:
+            return await self.add_once(
+                text,
+                scope=scope,
+                key=key,
+                importance=importance,
+                metadata=metadata,
+                provenance=provenance,
             )
 
         if not journal:
-            return await call()
+            return await call(None)
         request = {"scope": asdict(scope), "text": text}
         return await journaled.once(
             "remember", request, call, journaled.memory_dict, journaled.memory_of
         )
+
+    async def add_once(
+        self,
+        text: str,
+        *,
+        scope: MemoryScope,
+        key: str | None,
+        importance: float = 0.5,
+        metadata: dict[str, Any] | None = None,
+        provenance: Provenance | None = None,
+    ) -> Memory:
+        """Add a memory; with an idempotency (journal) ``key``, once: its id is derived from
+        the key, so a retry after a crash between the store's write and the journal's record
+        of it gets the stored memory back instead of a second copy."""
+        if key is None:
+            return await self.episodic.add(
+                text, scope=scope, metadata=metadata, importance=importance, provenance=provenance
+            )
+        ident = validate.idempotent_memory_id(key)
+        found = await self.episodic.get(ident, scope=scope)
+        if found is not None:
+            return found
+        item = NewMemory(text, metadata or {}, importance, provenance, id=ident)
+        return (await self.episodic.add_many([item], scope=scope))[0]
 
     async def recall(
         self, query: str, *, scope: MemoryScope, k: int = 5, journal: bool = True
@@ -86,11 +115,11 @@ class MemoryPlane:
         (content from outside stays untrusted wherever it is recalled). Inside a run
         (``journal``) the hits are journaled: a re-run node sees the same ones."""
 
-        async def call() -> list[Recalled]:
+        async def call(_: str | None) -> list[Recalled]:
             return await self.episodic.search(query, scope=scope, k=k)
 
         if not journal:
-            return await call()
+            return await call(None)
         request = {"scope": asdict(scope), "query": query, "k": k}
         return await journaled.once(
             "recall",
@@ -103,11 +132,11 @@ class MemoryPlane:
     async def forget(self, ids: Sequence[str], *, scope: MemoryScope, journal: bool = True) -> int:
         """Delete memories by id in ``scope``; how many were. Journaled inside a run."""
 
-        async def call() -> int:
+        async def call(_: str | None) -> int:
             return await self.episodic.forget(ids, scope=scope)
 
         if not journal:
-            return await call()
+            return await call(None)
         request = {"scope": asdict(scope), "ids": list(ids)}
         return await journaled.once("forget", request, call, int, int)
 

@@ -94,6 +94,11 @@ class NewMemory:
     created_at: float | None = None
     scope: MemoryScope | None = None
     """Overrides the ``scope`` given to ``add_many`` (same tenant required)."""
+    id: str | None = None
+    """The memory's id; None (the default): a new time-sortable one. A caller that may write
+    the same memory again (a retry after a crash) names it, with an id derived from its
+    idempotency key, and looks it up with ``get`` first: an id already stored (in any scope) is
+    refused with ``InvalidInputError``."""
 
 
 @runtime_checkable

@@ -23,6 +23,7 @@ def prepare(items: Sequence[NewMemory], scope: MemoryScope, clock: Clock) -> lis
         raise InvalidInputError(f"add_many takes at most {validate.MAX_IDS} items at a time")
     now = clock.now()
     out: list[Memory] = []
+    named: set[str] = set()
     for n, item in enumerate(items):
         if not isinstance(item, NewMemory):
             raise InvalidInputError(f"add_many item {n} is a {type(item).__name__}, not NewMemory")
@@ -36,9 +37,16 @@ def prepare(items: Sequence[NewMemory], scope: MemoryScope, clock: Clock) -> lis
         created = (
             now if item.created_at is None else validate.timestamp(item.created_at, "created_at")
         )
+        if item.id is None:
+            ident = validate.new_memory_id()
+        else:
+            ident = validate.memory_id(item.id)
+            if ident in named:
+                raise InvalidInputError(f"add_many names memory id {ident!r} twice")
+            named.add(ident)
         out.append(
             Memory(
-                id=validate.new_memory_id(),
+                id=ident,
                 text=validate.text(item.text),
                 scope=where,
                 metadata=validate.metadata(item.metadata),
@@ -50,6 +58,18 @@ def prepare(items: Sequence[NewMemory], scope: MemoryScope, clock: Clock) -> lis
             )
         )
     return out
+
+
+def taken(ids: Sequence[str]) -> InvalidInputError:
+    return InvalidInputError(
+        f"memory id {ids[0]!r} is already stored; an id named in NewMemory(id=...) is for one "
+        "memory: look it up with get() before adding it again"
+    )
+
+
+def named_ids(memories: Sequence[Memory], items: Sequence[NewMemory]) -> list[str]:
+    """The ids of ``memories`` their ``items`` named (not made up here)."""
+    return [m.id for m, item in zip(memories, items, strict=True) if item.id is not None]
 
 
 def touched(memory: Memory, now: float) -> Memory:

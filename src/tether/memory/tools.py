@@ -62,15 +62,15 @@ def memory_tools(plane: MemoryPlane, *, runs: RunStore | None = None) -> list[To
         assert ctx is not None
         tenant, run_id, thread = await where(ctx)
         step = getattr(ctx.run, "step", None)
-        memory = await plane.remember(
-            text,
+        memory = await plane.add_once(  # the tool call itself is the journal entry; its key
+            text,  # names the memory, so a retry after a crash stores it once
             scope=MemoryScope(tenant, agent=plane.agent, run_id=run_id, thread_id=thread),
+            key=ctx.key,
             importance=importance,
             metadata=dict(metadata or {}),
             provenance=Provenance(
                 source="model", trusted=False, run_id=run_id, step=step, tool="remember"
             ),
-            journal=False,  # the tool call itself is the journal entry
         )
         return {"id": memory.id, "created_at": memory.created_at}
 

@@ -47,6 +47,26 @@ def new_memory_id() -> str:
     return f"{ms:012x}{low:014x}"
 
 
+def memory_id(value: object) -> str:
+    """A caller-chosen memory id (``NewMemory.id``)."""
+    if not isinstance(value, str) or not value or len(value) > 64 or not value.isprintable():
+        raise InvalidInputError(
+            f"a memory id must be a non-empty printable string of at most 64 characters, "
+            f"got {value!r:.80}"
+        )
+    if not is_unicode(value):
+        raise InvalidInputError(_SURROGATE.format(what="a memory id"))
+    return value
+
+
+def idempotent_memory_id(key: str) -> str:
+    """The id of the memory written under idempotency (journal) key ``key``: 26 hex characters,
+    as ``new_memory_id``'s, the same for every retry of the call."""
+    import hashlib
+
+    return hashlib.sha256(f"tether-memory:{key}".encode()).hexdigest()[:26]
+
+
 def scope(value: object) -> MemoryScope:
     if not isinstance(value, MemoryScope):
         raise InvalidInputError(
