@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.memory.conftest import MemoryFactory
-from tether.core.errors import StoreError
+from tether.core.errors import InvalidInputError, StoreError
 from tether.llm.embeddings import HashingEmbedder
 from tether.memory import InProcessMemory, MemoryScope, SqliteMemory
 from tether.memory.types import Hop
@@ -134,3 +134,23 @@ async def test_a_fact_recorded_late_ends_where_the_next_one_begins(
     other = MemoryScope("globex")
     mine = await kg.assert_fact("alice", "lives_in", "Oslo", scope=other, valid_from=t0 - 2 * DAY)
     assert mine.valid_to is None
+
+
+@pytest.mark.parametrize(
+    ("subject", "relation", "obj"),
+    [("\ud800", "r", "o"), ("s", "a\x00b", "o"), ("s", "r", ""), ("s", "r", 42), (None, "r", "o")],
+)
+async def test_retract_refuses_what_assert_fact_refuses(
+    memory_factory: MemoryFactory, subject: object, relation: object, obj: object
+) -> None:
+    """``retract`` used to pass its names to the database unchecked: a lone surrogate came out
+    of SQLite and PostgreSQL as a UnicodeEncodeError traceback, and the in-process graph
+    answered 0 for names no fact can have. It now says what was wrong, as ``assert_fact``."""
+    m = await memory_factory()
+    await m.kg.assert_fact("s", "r", "o", scope=ACME)
+    with pytest.raises(InvalidInputError, match="a fact's"):
+        await m.kg.retract(subject, relation, obj, scope=ACME)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match="scope"):
+        await m.kg.retract("s", "r", "o", scope="acme")  # type: ignore[arg-type]
+    assert len(await m.kg.facts(scope=ACME)) == 1
+    assert await m.kg.retract("s", "r", "o", scope=ACME) == 1

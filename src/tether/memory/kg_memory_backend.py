@@ -83,6 +83,7 @@ class InProcessKnowledgeGraph:
         at: float | None = None,
     ) -> int:
         validate.scope(scope)
+        subject, relation, object = kg_rules.checked_names(subject, relation, object)
         end = self.clock.now() if at is None else validate.timestamp(at, "at")
         n = 0
         async with self._lock:

@@ -86,6 +86,15 @@ def checked_assertion(
     )
 
 
+def checked_names(subject: object, relation: object, object: object) -> tuple[str, str, str]:
+    """A fact's subject, relation and object, checked as ``assert_fact`` checks them."""
+    return (
+        validate.name(subject, "subject"),
+        validate.name(relation, "relation"),
+        validate.name(object, "object"),
+    )
+
+
 SEP = "\x1f"
 """Separates fact ids in a recursive query's path and node names in its visited set."""
 

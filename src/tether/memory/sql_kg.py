@@ -165,6 +165,7 @@ class SqlKnowledgeGraph:
         at: float | None = None,
     ) -> int:
         validate.scope(scope)
+        subject, relation, object = kg_rules.checked_names(subject, relation, object)
         end = self.clock.now() if at is None else validate.timestamp(at, "at")
         where, params = exact_scope(self.flavor, scope)
         lock = kg_rules.SEP.join((tenant_key(scope), subject, relation))
