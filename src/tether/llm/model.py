@@ -24,6 +24,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextvars import ContextVar
 from typing import Any
 
+import orjson
+
 from tether.core.errors import ModelResponseError
 from tether.core.governor import CallOutcome, GovernedCall, governor_of
 from tether.core.journal import CallJournal, current_journal
@@ -332,11 +334,16 @@ class Model(ABC):
             update["model"] = self.name
         usage = response.usage
         served_from_cache = bool((response.metadata.get("cache") or {}).get("hit"))
-        if usage.total_tokens == 0 and not served_from_cache:  # a hit spent nothing
+        if not served_from_cache and (  # a hit spent nothing
+            usage.total_tokens == 0 or (usage.output_tokens == 0 and _said(response))
+        ):
+            # none reported, or an answer said to have cost no output (a budget in tokens
+            # would never stop a provider that reports so): counted, the reported side kept
             usage = update["usage"] = Usage(
-                input_tokens=sum(self.count_tokens(m.content) for m in request.messages),
-                output_tokens=self.count_tokens(response.text),
-                estimated=not self.exact_token_count,
+                input_tokens=usage.input_tokens
+                or sum(self.count_tokens(m.content) for m in request.messages),
+                output_tokens=self.count_tokens(response.text + _call_text(response)),
+                estimated=not self.exact_token_count or usage.input_tokens > 0,
             )
         if response.timing.latency == 0.0:
             update["timing"] = Timing(
@@ -347,6 +354,18 @@ class Model(ABC):
             if cost is not None:
                 update["cost"] = cost
         return response.model_copy(update=update) if update else response
+
+
+def _said(response: ModelResponse) -> bool:
+    return bool(response.text) or bool(response.tool_calls)
+
+
+def _call_text(response: ModelResponse) -> str:
+    """The tool calls of an answer as the text a provider bills (names and arguments)."""
+    return "".join(
+        c.name + (c.raw_arguments or orjson.dumps(c.arguments).decode())
+        for c in response.tool_calls
+    )
 
 
 async def _settle_failed(after_call: Awaitable[None], exc: BaseException) -> None:
