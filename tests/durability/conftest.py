@@ -4,7 +4,6 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -58,19 +57,3 @@ def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Calla
     yield lambda: PostgresStore(PG_DSN, schema=schema)
     with psycopg.connect(PG_DSN, autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-
-
-@pytest.fixture(scope="module")
-def throwaway_pg() -> Iterator[Any]:
-    """A PostgreSQL server of this test module's own (``pgserver``), which its tests may stop
-    and restart: see ``throwaway_pg.ThrowawayPostgres``. Skips when it cannot start."""
-    try:
-        from tests.durability.throwaway_pg import ThrowawayPostgres
-
-        server = ThrowawayPostgres.create()
-    except Exception as exc:  # not installed, no binaries for this platform, cannot run
-        pytest.skip(f"a throwaway PostgreSQL (pip install pgserver) cannot start here: {exc}")
-    try:
-        yield server
-    finally:
-        server.close()

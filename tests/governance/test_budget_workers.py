@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,22 +25,6 @@ from tether.store.url import open_store
 APP = "tests.governance.budget_app:workflows"
 TOK = app.IN + app.OUT
 SETTLED = (RunStatus.COMPLETED, RunStatus.ESCALATED, RunStatus.FAILED)
-
-
-@pytest.fixture(scope="module")
-def throwaway_pg() -> Iterator[Any]:
-    """A PostgreSQL server of this module's own (``pgserver``): the tests SIGKILL workers
-    holding its connections. Skips when it cannot start."""
-    try:
-        from tests.durability.throwaway_pg import ThrowawayPostgres
-
-        server = ThrowawayPostgres.create()
-    except Exception as exc:
-        pytest.skip(f"a throwaway PostgreSQL (pip install pgserver) cannot start here: {exc}")
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ PostgreSQL down it hung for the store's ``retry_for`` (30 s) before answering.""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -50,18 +49,6 @@ def test_readyz_is_503_while_the_sqlite_disk_is_full_and_200_once_there_is_room(
         assert client.get("/readyz").json()["status"] == "ready"
         r = client.post("/v1/runs", json={"workflow": "echo", "input": {"text": "x" * 4000}})
         assert r.status_code == 202, r.text
-
-
-@pytest.fixture(scope="module")
-def throwaway_pg() -> Iterator[ThrowawayPostgres]:
-    try:
-        server = ThrowawayPostgres.create()
-    except Exception as exc:  # not installed, no binaries for this platform, cannot run
-        pytest.skip(f"a throwaway PostgreSQL (pip install pgserver) cannot start here: {exc}")
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 def test_readyz_is_503_while_postgres_is_down_without_waiting_out_the_stores_retries(

@@ -17,7 +17,6 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -111,18 +110,6 @@ class Statuses:
             await send(message)
 
         await self.app(scope, receive, spy)
-
-
-@pytest.fixture(scope="module")
-def throwaway_pg() -> Iterator[ThrowawayPostgres]:
-    try:
-        server = ThrowawayPostgres.create()
-    except Exception as exc:  # not installed, no binaries for this platform, cannot run
-        pytest.skip(f"a throwaway PostgreSQL (pip install pgserver) cannot start here: {exc}")
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 @pytest.mark.parametrize("follows", ["before", "during"])
