@@ -8,6 +8,7 @@ turns (L1: the active window, oldest first). ``messages()`` renders the prompt i
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -137,12 +138,25 @@ class Conversation(BaseModel):
 def units(turns: tuple[Message, ...]) -> list[tuple[int, int]]:
     """The turns as units that stay together, ``(start, end)`` spans: a message, with the
     tool results that answer an assistant message's tool calls kept with it (a provider
-    refuses a tool result whose call is gone)."""
-    spans: list[tuple[int, int]] = []
+    refuses a tool result whose call is gone). A unit runs from the message holding a call to
+    its result, whatever came in between (a user's message while the tool ran, the other
+    results of parallel calls); a result whose call is not in ``turns`` joins the unit before
+    it."""
+    starts: list[int] = []
+    ends: list[int] = []
+    call_at: dict[str, int] = {}
+    """Where each tool call was made: the index of its assistant message in ``turns``."""
     for i, m in enumerate(turns):
-        if m.role == "tool" and spans:
-            start, _ = spans[-1]
-            spans[-1] = (start, i + 1)
+        if m.role == "tool" and starts:
+            at = len(starts) - 1
+            origin = call_at.get(m.tool_call_id) if m.tool_call_id is not None else None
+            if origin is not None:
+                at = bisect_right(starts, origin) - 1
+            del starts[at + 1 :], ends[at + 1 :]
+            ends[at] = i + 1
         else:
-            spans.append((i, i + 1))
-    return spans
+            starts.append(i)
+            ends.append(i + 1)
+            for call in m.tool_calls:
+                call_at[call.id] = i
+    return list(zip(starts, ends, strict=True))
