@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 from collections.abc import AsyncIterator, Mapping
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import httpx
@@ -85,13 +85,7 @@ class HttpModel(Model):
         try:
             async with (
                 self._deadline(url, "its answer"),
-                self.client.stream(
-                    "POST",
-                    url,
-                    content=orjson.dumps(payload),
-                    headers=headers,
-                    timeout=self.timeout,
-                ) as response,
+                self._post(url, payload, headers) as response,
             ):
                 content = await self._read(response, url)
         except httpx.HTTPError as exc:
@@ -99,6 +93,14 @@ class HttpModel(Model):
         if response.status_code >= 300:
             raise error_from_response(response, model=self.name, content=content)
         return parse_json(content, model=self.name)
+
+    def _post(
+        self, url: str, payload: Any, headers: Mapping[str, str]
+    ) -> AbstractAsyncContextManager[httpx.Response]:
+        """The streamed POST of ``payload`` as JSON, read by ``post_json`` and ``post_sse``."""
+        return self.client.stream(
+            "POST", url, content=orjson.dumps(payload), headers=headers, timeout=self.timeout
+        )
 
     @asynccontextmanager
     async def post_sse(
@@ -110,15 +112,7 @@ class HttpModel(Model):
         try:
             async with AsyncExitStack() as stack:
                 async with self._deadline(url, "the head of its stream"):
-                    response = await stack.enter_async_context(
-                        self.client.stream(
-                            "POST",
-                            url,
-                            content=orjson.dumps(payload),
-                            headers=headers,
-                            timeout=self.timeout,
-                        )
-                    )
+                    response = await stack.enter_async_context(self._post(url, payload, headers))
                     if response.status_code >= 300:
                         content = await self._read(response, url)
                         raise error_from_response(response, model=self.name, content=content)
