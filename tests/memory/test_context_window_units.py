@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from tether.core.errors import ContextBudgetError
 from tether.core.messages import Message, ToolCall
 from tether.llm import FunctionModel
 from tether.llm.types import ModelRequest
@@ -75,3 +76,24 @@ async def test_compaction_keeps_each_tool_result_with_its_call(
         compacted += fitted.compacted
         conv = fitted.conversation
     assert compacted
+
+
+async def test_compaction_stopped_short_is_not_blamed_on_the_latest_turn() -> None:
+    """A long history fitted at once, which the summariser's folds per fit cannot bring under
+    budget, used to be reported as "the latest turn is too large to send verbatim" though the
+    latest turn was 110 tokens of a 400-token budget: the error now says what stopped short
+    and what to do."""
+
+    def summarise(request: ModelRequest) -> str:
+        return "The user wants fares for several dates."
+
+    policy = Summarize(FunctionModel(summarise), max_calls=2)
+    window = ContextWindow(None, limit=400, keep_recent=1, policies=[policy])
+    with pytest.raises(ContextBudgetError) as info:
+        await window.fit(_interleaved(30))
+    message = str(info.value)
+    assert "latest turn" not in message and "max_calls" in message
+    assert info.value.budget == 400 and info.value.tokens > 400
+    # with a sliding window as the last resort the same history fits
+    window = ContextWindow(None, limit=400, keep_recent=1, policies=[policy, SlidingWindow()])
+    assert (await window.fit(_interleaved(30))).tokens <= 400

@@ -39,7 +39,7 @@ from tether.memory.compaction import (
     SlidingWindow,
 )
 from tether.memory.compaction_summary import Summarize
-from tether.memory.conversation import Conversation
+from tether.memory.conversation import Conversation, units
 from tether.memory.tokens import TokenCounter, context_limit, counter_for
 
 
@@ -147,6 +147,33 @@ class ContextWindow:
             conv = after
         return conv
 
+    def _over(self, conv: Conversation, after: int, actions: list[str]) -> ContextBudgetError:
+        """Why compaction left ``conv`` over the budget: its latest unit is too large to send
+        verbatim, or the policies stopped short of what they could have folded or dropped."""
+        done = ", ".join(actions) or "nothing to compact"
+        spans = units(conv.turns)
+        latest = conv.turns[spans[-1][0] :] if spans else ()
+        floor = self.counter.count_messages([*conv.fixed(), *conv.notes(), *latest])
+        if floor > self.budget or len(spans) <= 1:
+            why = (
+                "the latest turn is too large to send verbatim; shorten it (or store it as a "
+                "memory and recall parts of it) or use a model with a larger context"
+            )
+        else:
+            why = (
+                f"the policies stopped with {len(spans)} units left, the latest of which fits "
+                "(a Summarize folds at most max_calls times per fit, as much as one request of "
+                "the budget holds each time): fit before every model call so the history never "
+                "grows this far, raise Summarize(max_calls=...), or end the policies with "
+                "SlidingWindow(), which can always drop the oldest units"
+            )
+        return ContextBudgetError(
+            f"the prompt still takes {after} tokens after compaction ({done}), over the "
+            f"budget of {self.budget}: {why}",
+            tokens=after,
+            budget=self.budget,
+        )
+
     async def fit(self, conv: Conversation) -> Fitted:
         """``conv`` compacted as needed so its prompt fits the budget (see the module)."""
         conv = Conversation.from_state(conv)
@@ -164,15 +191,7 @@ class ContextWindow:
             )
         after = self.tokens(conv)
         if after > self.budget:
-            done = ", ".join(actions) or "nothing to compact"
-            raise ContextBudgetError(
-                f"the prompt still takes {after} tokens after compaction ({done}), over the "
-                f"budget of {self.budget}: the latest turn is too large to send verbatim; "
-                "shorten it (or store it as a memory and recall parts of it) or use a model "
-                "with a larger context",
-                tokens=after,
-                budget=self.budget,
-            )
+            raise self._over(conv, after, actions)
         journal = current_journal()
         if journal is not None and actions:
             journal.emit(
