@@ -198,6 +198,14 @@ async def test_embed_unit_refuses_ragged_and_non_finite_vectors() -> None:
         await embed_unit(_Raw([[1.0, float("nan"), 0.0]]), ["a"])
 
 
+async def test_embed_unit_keeps_the_direction_of_huge_finite_vectors() -> None:
+    """An embedder's raw values of 1e20 (finite): float32 squares overflowed the norm to inf
+    and every vector silently became all zeros, matching nothing."""
+    out = await embed_unit(_Raw([[3e20, 4e20, 0.0], [1e38, 0.0, 1e38]]), ["a", "b"])
+    np.testing.assert_allclose(out, [[0.6, 0.8, 0.0], [0.70710677, 0.0, 0.70710677]], atol=1e-6)
+    assert out.dtype == np.float32
+
+
 def test_bad_minilm_settings_are_refused() -> None:
     with pytest.raises(ConfigurationError, match="batch_size must be at least 1"):
         MiniLMEmbedder(batch_size=0)

@@ -76,7 +76,7 @@ async def embed_unit(embedder: Embedder, texts: Sequence[str]) -> Vectors:
         return np.zeros((0, embedder.dimensions), dtype=np.float32)  # type: ignore[no-any-return]
     raw = await embedder.embed(list(texts))
     try:
-        matrix = np.asarray(raw, dtype=np.float32)
+        matrix = np.asarray(raw, dtype=np.float64)  # float32 squares overflow past ~1e19
     except (TypeError, ValueError) as exc:
         raise ConfigurationError(
             f"embedder {embedder.name!r} returned something that is not a matrix of numbers "
@@ -93,7 +93,8 @@ async def embed_unit(embedder: Embedder, texts: Sequence[str]) -> Vectors:
             "be compared (check the model files and the texts it was given)"
         )
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return matrix / np.where(norms > 0, norms, 1.0)  # type: ignore[no-any-return]
+    unit = matrix / np.where(norms > 0, norms, 1.0)
+    return unit.astype(np.float32)  # type: ignore[no-any-return]
 
 
 class HashingEmbedder:
