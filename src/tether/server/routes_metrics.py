@@ -4,6 +4,7 @@ A tenant's key sees its own runs by status; the queues, workers, lease takeovers
 process's counters (shared by every tenant) need the ``admin`` scope (or local mode).
 """
 
+import asyncio
 import time
 from typing import Annotated
 
@@ -23,7 +24,12 @@ from tether.store.lease_takeovers import LeaseTakeovers
 from tether.store.queue_limits import QueueControl
 from tether.store.run_counts import RunCounts
 from tether.store.server_clock import store_now
+from tether.store.transient import unavailable
 from tether.store.workers import WorkerRegistry
+
+STORE_TIMEOUT = 5.0
+"""Seconds a scrape waits for the store's gauges; then it answers without them
+(``tether_store_up`` 0), well within a scraper's timeout, as a worker's probe does."""
 
 
 class TakeoverCount:
@@ -141,13 +147,27 @@ def router(services: Services) -> APIRouter:
     )
     async def metrics(who: Annotated[Principal, Depends(read)]) -> Response:
         """Prometheus metrics (runs by status of the caller's tenant; queues, workers and this
-        process's latency histograms and model usage with the admin scope)."""
+        process's latency histograms and model usage with the admin scope). While the store
+        cannot answer, the process's own counters are still served, with ``tether_store_up``
+        0: a scrape during an outage is when they matter."""
+        try:
+            async with asyncio.timeout(STORE_TIMEOUT):
+                families = await store_gauges(services, who, takeovers)
+                kpis = await kpi_text() if who.allows("admin") else b""
+            up = 1.0
+        except Exception as exc:
+            if not unavailable(exc) and not isinstance(exc, TimeoutError):
+                raise
+            families, kpis, up = [], (kpi_cache[0][1] if kpi_cache else b""), 0.0
+        families.append(
+            gauge("tether_store_up", "1 when the store answered this scrape", [], [([], up)])
+        )
         reg = CollectorRegistry(auto_describe=False)
-        reg.register(Families(await store_gauges(services, who, takeovers)))
+        reg.register(Families(families))
         text = generate_latest(reg)
         if who.allows("admin"):
             text += generate_latest(services.metrics.registry)
-            text += await kpi_text()
+            text += kpis
         return Response(text, media_type=CONTENT_TYPE_LATEST)
 
     return r
