@@ -45,6 +45,7 @@ from tether.core.lifecycle import RunStatus
 from tether.core.serde import dumps, loads
 from tether.store import run_head, schema, wakeup
 from tether.store.control import check_take, refill, take
+from tether.store.disk_space import scarce_bytes
 from tether.store.lease_renewer import SqlLeaseRenewer
 from tether.store.memory import check_commit_transitions, check_node_writes
 from tether.store.rows import (
@@ -163,22 +164,12 @@ def _enter_wal(db: sqlite3.Connection, busy_timeout: float) -> None:
         pause = min(pause * 2, 0.1)
 
 
-FULL_BELOW = 256 * 1024
-"""Free bytes under which a disk is taken for full when SQLite cannot open a file on it."""
-
-
 def _diagnosed(path: str, exc: sqlite3.OperationalError) -> sqlite3.OperationalError:
     """The error opening ``path`` raised, said as a full disk when it is one: with no store
     open the -wal and -shm files are gone, and SQLite, unable to make them again, only says
     "disk I/O error"."""
-    if path == ":memory:" or path.startswith("file:"):
-        return exc
-    try:
-        st = os.statvfs(os.path.dirname(os.path.abspath(path)))
-    except OSError:
-        return exc
-    free = st.f_bavail * st.f_frsize
-    if free >= FULL_BELOW:
+    free = scarce_bytes(path)
+    if free is None:
         return exc
     full = sqlite3.OperationalError(
         f"database or disk is full: the disk holding {path} has {free} bytes free, too few for "
