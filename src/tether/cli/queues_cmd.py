@@ -13,11 +13,10 @@ from rich.text import Text
 
 from tether.cli import commands as cmd
 from tether.cli.render import Output
-from tether.cli.worker_cmd import worker_state
 from tether.core.errors import ConfigurationError
 from tether.store.queue_limits import KINDS, QueueControl, QueueLimit, QueueStats
 from tether.store.server_clock import store_now
-from tether.store.workers import WorkerRecord, WorkerRegistry
+from tether.store.workers import WorkerRecord, WorkerRegistry, worker_state
 
 COMMANDS = ("queues",)
 KEEP: Any = object()

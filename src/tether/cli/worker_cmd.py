@@ -22,7 +22,7 @@ from tether.core.errors import ConfigurationError, TetherError
 from tether.graph.retention import Retention
 from tether.store.server_clock import store_now
 from tether.store.url import open_store
-from tether.store.workers import WorkerRecord, WorkerRegistry
+from tether.store.workers import WorkerRecord, WorkerRegistry, worker_state
 from tether.worker import Worker, default_concurrency
 from tether.worker.probe_token import TOKEN_ENV
 
@@ -293,15 +293,6 @@ async def _list(args: argparse.Namespace, out: Output) -> None:
             f"{max(0.0, now - w.heartbeat_at):.1f}s ago",
         )
     out.print(table)
-
-
-def worker_state(w: WorkerRecord, now: float) -> str:
-    """running, stopped, or silent (unheard of for two of its heartbeat intervals)."""
-    if w.stopped_at is not None:
-        return "stopped"
-    # silent: unheard of for two of its heartbeat intervals (its runs are taken over)
-    limit = 2 * w.heartbeat_every if w.heartbeat_every > 0 else 60.0
-    return "running" if now - w.heartbeat_at <= limit else "silent"
 
 
 def _json(w: WorkerRecord) -> dict[str, Any]:

@@ -10,6 +10,22 @@ show as ``CircuitOpenError``), runs finished here by status.
 """
 
 from tether.observability.prometheus import LATENCY_BUCKETS, RunMetrics
-from tether.worker.gauges import Families, breaker_gauge, gauge, queue_gauges
+from tether.worker.gauges import (
+    STORE_TIMEOUT,
+    Families,
+    breaker_gauge,
+    gauge,
+    queue_gauges,
+    store_up,
+)
 
-__all__ = ["LATENCY_BUCKETS", "Families", "RunMetrics", "breaker_gauge", "gauge", "queue_gauges"]
+__all__ = [
+    "LATENCY_BUCKETS",
+    "STORE_TIMEOUT",
+    "Families",
+    "RunMetrics",
+    "breaker_gauge",
+    "gauge",
+    "queue_gauges",
+    "store_up",
+]

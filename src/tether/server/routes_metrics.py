@@ -16,7 +16,14 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from tether.core.lifecycle import RunStatus
 from tether.evaluation import kpi_metrics
 from tether.server.keys import Principal
-from tether.server.metrics import Families, breaker_gauge, gauge, queue_gauges
+from tether.server.metrics import (
+    STORE_TIMEOUT,
+    Families,
+    breaker_gauge,
+    gauge,
+    queue_gauges,
+    store_up,
+)
 from tether.server.problems import API_PROBLEMS
 from tether.server.services import Services
 from tether.server.strict_query import known_query
@@ -25,11 +32,7 @@ from tether.store.queue_limits import QueueControl
 from tether.store.run_counts import RunCounts
 from tether.store.server_clock import store_now
 from tether.store.transient import unavailable
-from tether.store.workers import WorkerRegistry
-
-STORE_TIMEOUT = 5.0
-"""Seconds a scrape waits for the store's gauges; then it answers without them
-(``tether_store_up`` 0), well within a scraper's timeout, as a worker's probe does."""
+from tether.store.workers import WorkerRegistry, worker_state
 
 
 class TakeoverCount:
@@ -76,14 +79,7 @@ async def store_gauges(
         states: dict[str, int] = {"running": 0, "silent": 0, "stopped": 0}
         in_flight = 0
         for w in rows:
-            limit = 2 * w.heartbeat_every if w.heartbeat_every > 0 else 60.0
-            state = (
-                "stopped"
-                if w.stopped_at is not None
-                else "running"
-                if now - w.heartbeat_at <= limit
-                else "silent"
-            )
+            state = worker_state(w, now)
             states[state] += 1
             in_flight += w.in_flight if state == "running" else 0
         out.append(
@@ -154,14 +150,12 @@ def router(services: Services) -> APIRouter:
             async with asyncio.timeout(STORE_TIMEOUT):
                 families = await store_gauges(services, who, takeovers)
                 kpis = await kpi_text() if who.allows("admin") else b""
-            up = 1.0
+            up = True
         except Exception as exc:
             if not unavailable(exc) and not isinstance(exc, TimeoutError):
                 raise
-            families, kpis, up = [], (kpi_cache[0][1] if kpi_cache else b""), 0.0
-        families.append(
-            gauge("tether_store_up", "1 when the store answered this scrape", [], [([], up)])
-        )
+            families, kpis, up = [], (kpi_cache[0][1] if kpi_cache else b""), False
+        families.append(store_up(up))
         reg = CollectorRegistry(auto_describe=False)
         reg.register(Families(families))
         text = generate_latest(reg)

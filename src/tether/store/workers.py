@@ -64,6 +64,15 @@ class WorkerRegistry(Protocol):
         ...
 
 
+def worker_state(w: WorkerRecord, now: float) -> str:
+    """``running``, ``stopped``, or ``silent``: unheard of for two of its heartbeat intervals
+    (60 s when it recorded none), its runs taken over."""
+    if w.stopped_at is not None:
+        return "stopped"
+    limit = 2 * w.heartbeat_every if w.heartbeat_every > 0 else 60.0
+    return "running" if now - w.heartbeat_at <= limit else "silent"
+
+
 def stale_owners(
     workers: Sequence[WorkerRecord], now: float, stale_after: float, *, exclude: str = ""
 ) -> list[str]:

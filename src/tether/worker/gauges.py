@@ -23,6 +23,16 @@ def gauge(
     return g
 
 
+STORE_TIMEOUT = 5.0
+"""Seconds a scrape waits for what the store says; then it answers without it
+(``store_up(False)``), well within a scraper's timeout."""
+
+
+def store_up(up: bool) -> Metric:
+    """``tether_store_up``: whether the store answered this scrape."""
+    return gauge("tether_store_up", "1 when the store answered this scrape", [], [([], float(up))])
+
+
 MAX_QUEUE_SERIES = 100
 """Queues with series of their own in a scrape: a client names a run's queue (any string), so
 the rest add up under ``OTHER_QUEUES``."""

@@ -37,7 +37,14 @@ from starlette.routing import Route
 from tether.observability.prometheus import RunMetrics
 from tether.store.queue_limits import QueueControl
 from tether.store.transient import is_transient
-from tether.worker.gauges import Families, breaker_gauge, gauge, queue_gauges
+from tether.worker.gauges import (
+    STORE_TIMEOUT,
+    Families,
+    breaker_gauge,
+    gauge,
+    queue_gauges,
+    store_up,
+)
 from tether.worker.probe_token import presented
 
 if TYPE_CHECKING:
@@ -46,9 +53,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("tether.worker")
 
 PROBLEM = "application/problem+json"
-STORE_TIMEOUT = 5.0
-"""Seconds a scrape waits for the queue depth; then it answers without it (``tether_store_up``
-0), well within a scraper's timeout."""
 
 
 class WorkerProbes:
@@ -193,18 +197,12 @@ class WorkerProbes:
             except Exception as exc:  # a scrape during an outage still shows the process
                 if not is_transient(exc) and not isinstance(exc, TimeoutError):
                     log.exception("reading queue depth for /metrics failed")
-                out.append(
-                    gauge(
-                        "tether_store_up", "1 when the store answered this scrape", [], [([], 0.0)]
-                    )
-                )
+                out.append(store_up(False))
                 return out
             served = None if w.queues is None else set(w.queues)
             mine = (q for q in stats if served is None or q.queue in served)
             out += queue_gauges(mine, w.clock.now())
-            out.append(
-                gauge("tether_store_up", "1 when the store answered this scrape", [], [([], 1.0)])
-            )
+            out.append(store_up(True))
         return out
 
 
