@@ -101,7 +101,7 @@ def unstorable(obj: Any) -> tuple[str, str] | None:
 
 
 _FINE = (bool, type(None))
-_MIN_INT, _MAX_INT = -(2**63), 2**64 - 1  # orjson writes i64 and u64
+MIN_INT, MAX_INT = -(2**63), 2**64 - 1  # orjson writes i64 and u64
 _SURROGATES = re.compile("[\ud800-\udfff]")
 
 
@@ -117,7 +117,7 @@ def _unstorable(obj: Any, depth: int) -> tuple[str, str] | None:
             return _unsupported(obj)
         return None if math.isfinite(obj) else ("", NONFINITE)
     if isinstance(obj, int):
-        return None if _MIN_INT <= obj <= _MAX_INT else ("", HUGE_INT)
+        return None if MIN_INT <= obj <= MAX_INT else ("", HUGE_INT)
     if depth >= MAX_DEPTH:  # a cycle lands here too (as what dumps would refuse anyway)
         return "", TOO_DEEP
     is_map = isinstance(obj, dict)  # orjson writes dicts (and subclasses), no other mapping
@@ -147,7 +147,7 @@ def _unstorable(obj: Any, depth: int) -> tuple[str, str] | None:
                 continue
             found = ("", NONFINITE)
         elif tv is int:
-            if _MIN_INT <= v <= _MAX_INT:
+            if MIN_INT <= v <= MAX_INT:
                 continue
             found = ("", HUGE_INT)
         elif tv in _FINE:

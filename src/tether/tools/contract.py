@@ -14,6 +14,7 @@ from typing import Any, get_type_hints
 from pydantic import BaseModel, ConfigDict, PydanticUserError, TypeAdapter, create_model
 from pydantic import ValidationError as PydanticValidationError
 
+from tether.core import serde
 from tether.core.errors import ConfigurationError, TetherSignal, ToolArgumentsError, ToolError
 from tether.core.json_copy import error_text
 from tether.core.messages import ToolSpec
@@ -37,8 +38,6 @@ HUGE_INT = (
 inside a run such a call could not be journaled, and a model sent it, so it is the model's to
 fix."""
 
-_MIN_INT, _MAX_INT = -(2**63), 2**64 - 1
-
 
 def _unfit(value: Any, loc: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...], str]]:
     """Where ``value`` (validated arguments: models, dataclasses, mappings, sequences) holds
@@ -47,7 +46,7 @@ def _unfit(value: Any, loc: tuple[str | int, ...]) -> Iterator[tuple[tuple[str |
     if isinstance(value, bool):
         return
     if isinstance(value, int):
-        if not _MIN_INT <= value <= _MAX_INT:
+        if not serde.MIN_INT <= value <= serde.MAX_INT:
             yield loc, "int_64_bits"
     elif isinstance(value, float):
         if not math.isfinite(value):
