@@ -282,12 +282,13 @@ def list_filters(filters: dict[str, Any]) -> dict[str, Any]:
     if out.get("status") is not None:
         out["status"] = statuses(out["status"])
     for name in ("limit", "offset"):
-        if name in out and (name == "offset" or out[name] is not None or not dead):
-            n = whole(name, out[name])
-            if n < 0:
-                meant = "the most runs to list" if name == "limit" else "runs to skip"
-                raise InvalidInputError(f"{name} must be >= 0 ({meant}), got {n}")
-            out[name] = n
+        if name not in out or (name == "limit" and dead and out[name] is None):
+            continue  # the dead letter's limit may be None: all of them
+        n = whole(name, out[name])
+        if n < 0:
+            meant = "the most runs to list" if name == "limit" else "runs to skip"
+            raise InvalidInputError(f"{name} must be >= 0 ({meant}), got {n}")
+        out[name] = n
     return out
 
 
