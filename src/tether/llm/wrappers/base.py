@@ -68,15 +68,10 @@ def with_spent(
 
 
 def answered(model: Model, request: ModelRequest, response: ModelResponse) -> Usage:
-    """What an answer of ``model`` consumed: its usage as reported, else counted from the
-    request and the answer (``estimated`` unless the tokenizer is exact)."""
-    if response.usage.total_tokens:
-        return response.usage
-    return Usage(
-        input_tokens=sum(model.count_tokens(m.content) for m in request.messages),
-        output_tokens=model.count_tokens(response.text),
-        estimated=not model.exact_token_count,
-    )
+    """What an answer of ``model`` consumed: its usage as ``Model.finalize`` fills it in (as
+    reported, else counted from the request and the answer, ``estimated`` unless the tokenizer
+    is exact)."""
+    return model.finalize(request, response, response.timing.latency).usage
 
 
 def innermost(model: Model) -> Model:
