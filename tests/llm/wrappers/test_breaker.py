@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
 
 import pytest
 
@@ -33,13 +32,6 @@ from tether.testing import FakeClock
 from .helpers import StepModel, collect
 
 CLOSED, OPEN, HALF = BreakerState.CLOSED, BreakerState.OPEN, BreakerState.HALF_OPEN
-
-
-@pytest.fixture(autouse=True)
-def _fresh_registry() -> Iterator[None]:
-    PROVIDER_BREAKERS.clear()
-    yield
-    PROVIDER_BREAKERS.clear()
 
 
 def guarded(

@@ -3,7 +3,7 @@ server (``FlakyServer``) that answers 429 with Retry-After, 500s, slow and malfo
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -17,7 +17,6 @@ from tether.core.errors import (
 )
 from tether.llm.providers.openai_compat import OpenAICompatibleModel
 from tether.llm.wrappers import (
-    PROVIDER_BREAKERS,
     BreakerModel,
     FallbackModel,
     ModelRetry,
@@ -32,19 +31,6 @@ from .flaky_server import FlakyServer, malformed, ok, rate_limited, server_error
 from .helpers import RecordingSleep, collect
 
 QUICK = ModelRetry(initial_interval=0.01, jitter=False)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_registry() -> Iterator[None]:
-    PROVIDER_BREAKERS.clear()
-    yield
-    PROVIDER_BREAKERS.clear()
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[FlakyServer]:
-    async with FlakyServer() as s:
-        yield s
 
 
 @pytest.fixture

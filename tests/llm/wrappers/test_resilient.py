@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from tether.core.breaker import BreakerPolicy, BreakerState
 from tether.core.errors import ConfigurationError, ModelCircuitOpenError, ModelTransientError
 from tether.llm import Model, ScriptedModel
 from tether.llm.wrappers import (
-    PROVIDER_BREAKERS,
     BreakerModel,
     FallbackModel,
     HedgedModel,
@@ -23,13 +20,6 @@ from tether.llm.wrappers import (
 )
 
 NO_WAIT = ModelRetry(initial_interval=0.0)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_registry() -> Iterator[None]:
-    PROVIDER_BREAKERS.clear()
-    yield
-    PROVIDER_BREAKERS.clear()
 
 
 def layers(model: Model) -> list[type[Model]]:

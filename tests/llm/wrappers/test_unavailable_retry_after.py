@@ -9,7 +9,7 @@ back; one saying ``Retry-After: 36000`` (down for ten hours) was hammered max_at
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -17,7 +17,7 @@ import pytest
 
 from tether.core.errors import ModelTransientError
 from tether.llm.providers.openai_compat import OpenAICompatibleModel
-from tether.llm.wrappers import PROVIDER_BREAKERS, FallbackModel, ModelRetry, RetryingModel
+from tether.llm.wrappers import FallbackModel, ModelRetry, RetryingModel
 
 from .flaky_server import FlakyServer, Reply, ok
 from .helpers import RecordingSleep
@@ -28,19 +28,6 @@ QUICK = ModelRetry(initial_interval=0.01, jitter=False)
 def unavailable(retry_after: str, status: int = 503) -> Reply:
     error = {"error": {"message": "The engine is currently overloaded", "type": "server_error"}}
     return Reply(status, body=json.dumps(error).encode(), headers={"retry-after": retry_after})
-
-
-@pytest.fixture(autouse=True)
-def _fresh_registry() -> Iterator[None]:
-    PROVIDER_BREAKERS.clear()
-    yield
-    PROVIDER_BREAKERS.clear()
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[FlakyServer]:
-    async with FlakyServer() as s:
-        yield s
 
 
 @pytest.fixture
