@@ -102,9 +102,16 @@ class PgDatabase:
         )
 
     @contextlib.asynccontextmanager
-    async def transaction(self, lock: str | None = None) -> AsyncIterator[PgTx]:
+    async def transaction(
+        self, lock: str | None = None, *, snapshot: bool = False
+    ) -> AsyncIterator[PgTx]:
+        """``snapshot``: a read-only transaction whose statements all see one snapshot
+        (``REPEATABLE READ``; under the default ``READ COMMITTED`` each statement sees what was
+        committed when it began)."""
         async with store_errors(), self.pool.transaction() as conn:
             tx = PgTx(conn)
+            if snapshot:
+                await tx.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             if lock is not None:
                 await tx.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 7))", [lock])
             yield tx
@@ -117,7 +124,9 @@ class PgDatabase:
             yield PgTx(conn)
 
     def begin(self, lock: str | None) -> contextlib.AbstractAsyncContextManager[PgTx]:
-        return self.transaction(lock)
+        """For the knowledge graph: a transaction holding ``lock``, or (None) a read that sees
+        one snapshot (a multi-hop walk's levels never mix two versions of the graph)."""
+        return self.transaction(lock, snapshot=lock is None)
 
     async def ensure_pgvector(self, where: str) -> None:
         """Create the ``vector`` extension, or say clearly why it cannot be had."""

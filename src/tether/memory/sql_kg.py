@@ -5,6 +5,8 @@ first, one query per level for the facts (valid at the asked time) that leave th
 reached at the level before: each node is expanded once, so the work is
 bounded by the edges reached, never by the number of paths (a recursive CTE that only keeps
 each path from looping enumerates every simple path: minutes on a dense graph of nine nodes).
+The levels' queries run in one read transaction that sees one snapshot of the graph, so a fact
+another process supersedes mid-walk is seen as it was at the first level or not at all.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ VALID_AT = "valid_from <= ? AND (valid_to IS NULL OR valid_to > ?)"
 
 Begin = Callable[[str | None], AbstractAsyncContextManager[Tx]]
 """Opens a transaction; the argument names a lock to take in it (writers of one subject and
-relation wait for each other), None for a read."""
+relation wait for each other), None for a read whose statements all see one snapshot."""
 
 
 def fact_of(row: Sequence[Any]) -> Fact:

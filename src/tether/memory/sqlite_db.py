@@ -87,23 +87,31 @@ class SqliteThread:
         self._pool.shutdown(wait=False)
 
     @contextlib.asynccontextmanager
-    async def transaction(self, write: bool = True) -> AsyncIterator[SqliteTx]:
+    async def transaction(
+        self, write: bool = True, *, snapshot: bool = False
+    ) -> AsyncIterator[SqliteTx]:
+        """``write``: ``BEGIN IMMEDIATE``. A read (``write=False``) runs its statements on
+        their own, each its own snapshot, unless ``snapshot``: then they share one (a deferred
+        ``BEGIN``, whose first read fixes what every later one sees, whatever another
+        connection commits meanwhile)."""
+        begin = "BEGIN IMMEDIATE" if write else "BEGIN" if snapshot else None
         async with self.lock:
-            if write:
-                self.now(lambda db: db.execute("BEGIN IMMEDIATE"))
+            if begin is not None:
+                self.now(lambda db: db.execute(begin))
             try:
                 yield SqliteTx(self)
             except BaseException:
-                if write:
+                if begin is not None:
                     with contextlib.suppress(StoreError):
                         self.now(lambda db: db.execute("ROLLBACK"))
                 raise
-            if write:
+            if begin is not None:
                 self.now(lambda db: db.execute("COMMIT"))
 
     def begin(self, lock: str | None) -> contextlib.AbstractAsyncContextManager[SqliteTx]:
-        """For the knowledge graph: a write transaction when a lock is named, else a read."""
-        return self.transaction(write=lock is not None)
+        """For the knowledge graph: a write transaction when a lock is named, else a read that
+        sees one snapshot (a multi-hop walk's levels never mix two versions of the graph)."""
+        return self.transaction(write=lock is not None, snapshot=True)
 
 
 class SqliteTx:
