@@ -67,7 +67,7 @@ async def test_a_named_id_is_stored_once_on_every_backend(memory_factory: Memory
     refused with a typed error (never a second row, never another tenant's row replaced)."""
     m = await memory_factory()
     acme, globex = MemoryScope("acme"), MemoryScope("globex")
-    ident = validate.idempotent_memory_id("run-1:task:0:memory:0")
+    ident = validate.idempotent_memory_id("run-1:task:0:memory:0", acme, "the user likes tea")
     [added] = await m.add_many([NewMemory("the user likes tea", id=ident)], scope=acme)
     assert added.id == ident and (await m.get(ident, scope=acme)) == added
     for scope in (acme, globex):

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-from tether.core.errors import ConfigurationError
+from tether.core.errors import ConfigurationError, InvalidInputError
 from tether.memory import journaled, validate
 from tether.memory.context_window import ContextWindow
 from tether.memory.protocol import EpisodicMemory, KnowledgeGraph, NewMemory
@@ -95,18 +95,25 @@ class MemoryPlane:
         provenance: Provenance | None = None,
     ) -> Memory:
         """Add a memory; with an idempotency (journal) ``key``, once: its id is derived from
-        the key, so a retry after a crash between the store's write and the journal's record
-        of it gets the stored memory back instead of a second copy."""
+        the key, the scope and the text, so a retry after a crash between the store's write
+        and the journal's record of it gets the stored memory back instead of a second copy,
+        while another tenant, or another text, under the same key is a memory of its own."""
         if key is None:
             return await self.episodic.add(
                 text, scope=scope, metadata=metadata, importance=importance, provenance=provenance
             )
-        ident = validate.idempotent_memory_id(key)
+        ident = validate.idempotent_memory_id(key, validate.scope(scope), text)
         found = await self.episodic.get(ident, scope=scope)
         if found is not None:
             return found
         item = NewMemory(text, metadata or {}, importance, provenance, id=ident)
-        return (await self.episodic.add_many([item], scope=scope))[0]
+        try:
+            return (await self.episodic.add_many([item], scope=scope))[0]
+        except InvalidInputError:  # the same call, made at once elsewhere, stored it first
+            found = await self.episodic.get(ident, scope=scope)
+            if found is None:
+                raise
+            return found
 
     async def recall(
         self, query: str, *, scope: MemoryScope, k: int = 5, journal: bool = True

@@ -59,12 +59,18 @@ def memory_id(value: object) -> str:
     return value
 
 
-def idempotent_memory_id(key: str) -> str:
-    """The id of the memory written under idempotency (journal) key ``key``: 26 hex characters,
-    as ``new_memory_id``'s, the same for every retry of the call."""
+def idempotent_memory_id(key: str, scope: MemoryScope, text: str) -> str:
+    """The id of memory ``text`` written in ``scope`` under idempotency (journal) key ``key``:
+    26 hex characters, as ``new_memory_id``'s, the same for every retry of the call. The scope
+    and the text count, not the key alone: two tenants (or agents, threads) using one key never
+    meet on one id (an id is unique in the store: the second would be refused), and a key used
+    again for another text (a run id reused after its run was deleted, a client's idempotency
+    key sent with another request) stores that text instead of handing back the old memory."""
     import hashlib
 
-    return hashlib.sha256(f"tether-memory:{key}".encode()).hexdigest()[:26]
+    parts = [key, scope.tenant, scope.agent, scope.run_id, scope.thread_id, text]
+    encoded = json.dumps(parts, separators=(",", ":"))  # ASCII: a lone surrogate is refused later
+    return hashlib.sha256(f"tether-memory:2:{encoded}".encode()).hexdigest()[:26]
 
 
 def scope(value: object) -> MemoryScope:
