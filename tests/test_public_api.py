@@ -284,6 +284,7 @@ def test_tools_export_the_tool_errors() -> None:
         "ToolDisabledError",
         "CircuitOpenError",
         "SagaFailedError",
+        "ToolResultTooLargeError",
     ):
         assert name in tools.__all__
         assert getattr(tools, name) is getattr(errors, name)

@@ -49,6 +49,8 @@ user's ``except Exception:`` inside a node cannot swallow them (the same reasoni
     │   ├── PolicyViolationError    a policy forbids the call (never retried)
     │   ├── ToolDisabledError       a kill switch is on for the tool, its scope or the tenant
     │   ├── CircuitOpenError        the tool's circuit breaker is open
+    │   ├── ToolResultTooLargeError the result (or an MCP server's answer) is over
+    │   │                           ``max_result_bytes``: dropped, never journaled (not retried)
     │   └── SagaFailedError         a saga step failed; its completed steps were compensated
     ├── ModelError              a model call went wrong (``retryable`` says if trying again helps)
     │   ├── ModelRequestError       the provider refused the request (4xx but 429; never retried)
@@ -273,6 +275,25 @@ class CircuitOpenError(ToolError):
     def __init__(self, message: str, *, tool: str | None = None, retry_in: float = 0.0) -> None:
         super().__init__(message, tool=tool)
         self.retry_in = retry_in
+
+
+class ToolResultTooLargeError(ToolError):
+    """A tool's result is larger than its ``max_result_bytes`` (``size`` and ``limit``, bytes of
+    the JSON-encoded result; ``size`` is a lower bound when the answer was refused unread, as an
+    MCP server's is). The result is dropped: it is not journaled, kept in state or shown to the
+    model. Not retried: the same call would return as much again."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        tool: str | None = None,
+        size: int | None = None,
+        limit: int | None = None,
+    ) -> None:
+        super().__init__(message, tool=tool)
+        self.size = size
+        self.limit = limit
 
 
 class SagaFailedError(ToolError):

@@ -3,77 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import inspect
 import math
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, PydanticUserError, TypeAdapter, create_model
 from pydantic import ValidationError as PydanticValidationError
 
-from tether.core import serde
 from tether.core.errors import ConfigurationError, TetherSignal, ToolArgumentsError, ToolError
 from tether.core.json_copy import error_text
 from tether.core.messages import ToolSpec
+from tether.tools.fitness import unfit_problems
+from tether.tools.limits import INHERIT, ToolLimit, checked_limit
 from tether.tools.policies import NO_TOOL_RETRY, BreakerPolicy, RateLimit, Scope, ToolRetry
 
 KEY_PARAM = "idempotency_key"
 """A tool function with a parameter of this name receives the call's idempotency key."""
 CTX_PARAM = "ctx"
 """A tool function with a parameter of this name receives the tool context (run, tenant...)."""
-
-
-NON_FINITE = "Input should be a finite number"
-"""Tool arguments never hold NaN or infinity: no policy comparison decides on them, and the
-journal (JSON) would keep them as null."""
-
-HUGE_INT = (
-    "Input should be an integer of at most 64 bits (-2**63 to 2**64-1); pass a bigger number "
-    "as a string"
-)
-"""Tool arguments never hold an integer the journal cannot keep (it writes 64 bits at most):
-inside a run such a call could not be journaled, and a model sent it, so it is the model's to
-fix."""
-
-
-def _unfit(value: Any, loc: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...], str]]:
-    """Where ``value`` (validated arguments: models, dataclasses, mappings, sequences) holds
-    a float or Decimal that is not finite (``"finite_number"``) or an integer beyond 64 bits
-    (``"int_64_bits"``). A model's defaults are its author's, not checked."""
-    if isinstance(value, bool):
-        return
-    if isinstance(value, int):
-        if not serde.MIN_INT <= value <= serde.MAX_INT:
-            yield loc, "int_64_bits"
-    elif isinstance(value, float):
-        if not math.isfinite(value):
-            yield loc, "finite_number"
-    elif isinstance(value, Decimal):
-        if not value.is_finite():
-            yield loc, "finite_number"
-    elif isinstance(value, BaseModel):
-        for k in sorted(value.model_fields_set):
-            yield from _unfit(getattr(value, k, None), (*loc, k))
-        for k, v in (value.model_extra or {}).items():
-            yield from _unfit(v, (*loc, k))
-    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-        for f in dataclasses.fields(value):
-            yield from _unfit(getattr(value, f.name, None), (*loc, f.name))
-    elif isinstance(value, Mapping):
-        for k, v in value.items():
-            yield from _unfit(v, (*loc, str(k)))
-    elif isinstance(value, list | tuple | set | frozenset):
-        for i, v in enumerate(value):
-            yield from _unfit(v, (*loc, i))
-
-
-def unfit_problems(value: Any) -> list[dict[str, Any]]:
-    """``_unfit`` as the ``errors`` of a ToolArgumentsError (empty when there is none)."""
-    msgs = {"finite_number": NON_FINITE, "int_64_bits": HUGE_INT}
-    return [{"loc": list(loc), "msg": msgs[kind], "type": kind} for loc, kind in _unfit(value, ())]
 
 
 KeyRule = Callable[..., str]
@@ -135,11 +84,18 @@ class ToolContract:
     wants_ctx: bool = False
     wants_key: bool = False
     metadata: dict[str, Any] = field(default_factory=dict)
+    max_result_bytes: ToolLimit = INHERIT
+    """The largest result (bytes of its JSON) the executor accepts from this tool; None for no
+    limit; unset (``INHERIT``), the executor's (``tether.tools.limits``)."""
+    max_args_bytes: ToolLimit = INHERIT
+    """The largest arguments (bytes of their JSON) the executor passes to this tool, likewise."""
     key_takes_tenant: bool = field(init=False, default=False)
     """Whether the ``idempotency_key`` rule takes the tenant as its second argument."""
 
     def __post_init__(self) -> None:
         self.key_takes_tenant = _key_takes_tenant(self.name, self.idempotency_key)
+        for what in ("max_result_bytes", "max_args_bytes"):
+            checked_limit(getattr(self, what), f"tool {self.name!r}: {what}", inherit=True)
 
     # -- schemas -------------------------------------------------------------------------
     @property
@@ -304,12 +260,15 @@ def tool(
     breaker: BreakerPolicy | None = None,
     compensate: ToolContract | Callable[..., Any] | None = None,
     metadata: dict[str, Any] | None = None,
+    max_result_bytes: ToolLimit = INHERIT,
+    max_args_bytes: ToolLimit = INHERIT,
 ) -> Any:
     """Turn a typed function (sync or async) into a ToolContract.
 
     Arguments come from the signature (pydantic validates them; ``Annotated[int, Field(...)]``
     adds constraints and descriptions); the description from the docstring. Read tools are
-    idempotent unless told otherwise; write and destructive tools are not.
+    idempotent unless told otherwise; write and destructive tools are not. ``max_result_bytes``
+    / ``max_args_bytes`` bound its result and arguments (None: no limit; unset: the executor's).
 
     >>> @tool(scope="write", idempotent=True, idempotency_key=lambda a: a["order_id"])
     ... async def charge(order_id: str, cents: int, idempotency_key: str) -> str:
@@ -331,6 +290,7 @@ def tool(
             breaker=breaker,
             compensate=compensate,
             metadata=metadata,
+            limits=(max_result_bytes, max_args_bytes),
         )
 
     return build(fn) if fn is not None else build
@@ -350,6 +310,7 @@ def _build(
     breaker: BreakerPolicy | None,
     compensate: ToolContract | Callable[..., Any] | None,
     metadata: dict[str, Any] | None,
+    limits: tuple[ToolLimit, ToolLimit] = (INHERIT, INHERIT),
 ) -> ToolContract:
     if not callable(f):
         raise ConfigurationError(f"@tool needs a function, got {f!r}")
@@ -453,6 +414,8 @@ def _build(
         wants_ctx=wants_ctx,
         wants_key=wants_key,
         metadata=dict(metadata or {}),
+        max_result_bytes=limits[0],
+        max_args_bytes=limits[1],
     )
 
 

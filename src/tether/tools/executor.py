@@ -10,6 +10,11 @@ journaled with its error and replayed as that error when the node re-runs in the
 (``RunContext.journaled``; ``tether.tools.recorded`` rebuilds it). A rule's key is journaled
 as ``tool:{name}:{key}``: two tools deriving one key are two effects.
 
+Sizes are bounded before anything is journaled (``tether.tools.limits``): arguments over
+``max_args_bytes`` are a ToolArgumentsError (the call never runs), a result over
+``max_result_bytes`` a ToolResultTooLargeError (not retried); each tool's own limit, else the
+executor's (1 MiB each unless told; None for none).
+
 The idempotency key a tool (or an MCP server) receives is the contract's ``idempotency_key``
 rule applied to the arguments when it has one; else, inside a run, the journal key
 ``{run}:{step}:{node}:{task index}:tool:{name}:{call index}`` (unique per run and call, the same
@@ -43,11 +48,19 @@ from tether.core.retry_after import retry_after_seconds
 from tether.observability.tool_span import start_tool_span
 from tether.store.control import ControlStore
 from tether.tools import ratelimit
-from tether.tools.breaker import BreakerState, CircuitBreaker
+from tether.tools.breaker import CircuitBreaker, Trial, counts_against_health
 from tether.tools.contract import ToolContract
 from tether.tools.killswitch import KillSwitch
+from tether.tools.limits import (
+    DEFAULT_MAX_ARGS_BYTES,
+    DEFAULT_MAX_RESULT_BYTES,
+    check_args,
+    check_result,
+    checked_limit,
+    effective,
+)
 from tether.tools.observed import observed_call
-from tether.tools.policies import retry_after_of
+from tether.tools.policies import Scope, retry_after_of
 from tether.tools.recorded import replayed_error
 from tether.tools.registry import ToolRegistry
 from tether.tools.results import ToolContext, ToolResult
@@ -127,7 +140,11 @@ class ToolExecutor:
         tenant: str | None = None,
         clock: Clock = SYSTEM_CLOCK,
         kill_refresh: float = 0.5,
+        max_result_bytes: int | None = DEFAULT_MAX_RESULT_BYTES,
+        max_args_bytes: int | None = DEFAULT_MAX_ARGS_BYTES,
     ) -> None:
+        """``max_result_bytes`` / ``max_args_bytes``: the size limits (bytes of JSON) of the
+        tools that set none of their own; None for no limit (``tether.tools.limits``)."""
         self.registry = (
             tools
             if isinstance(tools, ToolRegistry)
@@ -141,6 +158,12 @@ class ToolExecutor:
         self.tenant = tenant
         self.clock = clock
         self.kill_switch = KillSwitch(store, refresh=kill_refresh, clock=clock)
+        self.max_result_bytes: int | None = checked_limit(
+            max_result_bytes, "ToolExecutor max_result_bytes"
+        )
+        self.max_args_bytes: int | None = checked_limit(
+            max_args_bytes, "ToolExecutor max_args_bytes"
+        )
         self._breakers: dict[str, CircuitBreaker] = {}
 
     def breaker(self, contract: ToolContract) -> CircuitBreaker | None:
@@ -210,6 +233,7 @@ class ToolExecutor:
             tenant = self._tenant(name, tenant, ctx)
             contract = self.registry.get(name)
             clean = contract.validate(args)
+            check_args(name, clean, effective(contract.max_args_bytes, self.max_args_bytes))
             # the tool's own rule first, then the run's key; outside a run a one-off key, so
             # the executor's own retries of this call still share one key
             derived = contract.derive_key(clean, tenant)
@@ -267,11 +291,12 @@ class ToolExecutor:
         box: dict[str, int],
     ) -> Any:
         breaker = self.breaker(contract)
+        limit = effective(contract.max_result_bytes, self.max_result_bytes)
         attempt = 0
         while True:
             attempt += 1
             await self.kill_switch.check(contract, tenant)
-            trial = _Trial(breaker)  # a half-open trial ends with a verdict or gives way
+            trial = Trial(breaker)  # a half-open trial ends with a verdict or gives way
             try:
                 try:
                     await ratelimit.acquire(self.store, contract, tenant)
@@ -283,7 +308,7 @@ class ToolExecutor:
                     value = await _invoke(contract, args, key, tctx)
                 except Exception as raw:
                     err = classify(raw, contract.name)
-                    if _counts_against_health(err):
+                    if counts_against_health(err):
                         trial.failure()
                     delay = contract.retry.retry_delay(err, attempt)
                     if delay is None:
@@ -292,8 +317,10 @@ class ToolExecutor:
                         )
                         raise err from (raw if raw is not err else None)
                 else:
-                    trial.success()
-                    return value
+                    trial.success()  # it answered; an oversized answer is not retried
+                    return check_result(
+                        contract.name, value, limit, has_effect=contract.scope is not Scope.READ
+                    )
             finally:
                 trial.release()
             await asyncio.sleep(delay)
@@ -363,48 +390,3 @@ async def _invoke(contract: ToolContract, args: dict[str, Any], key: str | None,
             "cancelled; the call itself was not)",
             tool=contract.name,
         ) from exc
-
-
-class _Trial:
-    """The breaker's view of one attempt: when the breaker let it through as a half-open trial
-    and it ends with neither a success nor a failure that counts (cancelled, refused by the rate
-    limiter, an error that says nothing of the tool's health), its slot is given back."""
-
-    __slots__ = ("breaker", "settled", "trial")
-
-    def __init__(self, breaker: CircuitBreaker | None) -> None:
-        self.breaker = breaker
-        self.settled = False
-        self.trial = False
-        if breaker is not None:
-            breaker.before_call()
-            self.trial = breaker.state is BreakerState.HALF_OPEN
-
-    def success(self) -> None:
-        if self.breaker is not None:
-            self.breaker.success()
-        self.settled = True
-
-    def failure(self) -> None:
-        if self.breaker is not None:
-            self.breaker.failure()
-        self.settled = True
-
-    def release(self) -> None:
-        if self.breaker is not None and self.trial and not self.settled:
-            self.breaker.release()
-        self.settled = True
-
-
-def _counts_against_health(exc: ToolError) -> bool:
-    """Failures that say the tool is unhealthy; a refused or invalid call says nothing of it."""
-    from tether.core.errors import (
-        CircuitOpenError,
-        PolicyViolationError,
-        ToolArgumentsError,
-        ToolDisabledError,
-    )
-
-    return not isinstance(
-        exc, PolicyViolationError | ToolArgumentsError | ToolDisabledError | CircuitOpenError
-    )

@@ -17,6 +17,7 @@ from tether.core.errors import (
     ToolDisabledError,
     ToolError,
     ToolRateLimitedError,
+    ToolResultTooLargeError,
     ToolTimeoutError,
     ToolTransientError,
 )
@@ -31,6 +32,7 @@ _CLASSES: dict[str, type[ToolError]] = {
         PolicyViolationError,
         ToolDisabledError,
         CircuitOpenError,
+        ToolResultTooLargeError,
     )
 }
 _CLASSES["_LimitExhausted"] = ToolRateLimitedError  # the local rate limit, past the retry loop

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +41,11 @@ async def sdk_tools() -> AsyncIterator[McpToolset]:
         yield ts
 
 
-@pytest.fixture(scope="module")
-def http_url() -> Iterator[str]:
-    """Our server (the tools of app.py) over streamable HTTP: uvicorn in a thread, on a free
-    port of 127.0.0.1 that the OS picks."""
-    config = uvicorn.Config(http_app(app.tools), host="127.0.0.1", port=0, log_level="warning")
+@contextmanager
+def serving(asgi_app: Any) -> Iterator[str]:
+    """``asgi_app`` served by uvicorn in a thread, on a free port of 127.0.0.1 that the OS
+    picks; yields its MCP endpoint."""
+    config = uvicorn.Config(asgi_app, host="127.0.0.1", port=0, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="mcp-test-uvicorn", daemon=True)
     thread.start()
@@ -59,3 +60,10 @@ def http_url() -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def http_url() -> Iterator[str]:
+    """Our server (the tools of app.py) over streamable HTTP."""
+    with serving(http_app(app.tools)) as url:
+        yield url

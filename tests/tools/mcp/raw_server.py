@@ -2,7 +2,8 @@
 
 ``RAW_TOOLS`` (JSON) is the tool list it publishes; ``RAW_CURSOR`` set makes every page of
 ``tools/list`` end with that cursor (a paging that loops). A call answers with the tool's name
-and arguments as text.
+and arguments as text; a call with a ``bytes`` argument answers that many bytes of text (after
+the result when ``RAW_ID_LAST`` is set, as JSON allows), written in pieces of 64 KiB.
 """
 
 from __future__ import annotations
@@ -28,6 +29,11 @@ def main() -> None:
             }
         elif method == "tools/list":
             result = {"tools": tools, **({"nextCursor": cursor} if cursor else {})}
+        elif method == "tools/call" and "bytes" in (params.get("arguments") or {}):
+            big(
+                msg["id"], params["arguments"]["bytes"], id_last=bool(os.environ.get("RAW_ID_LAST"))
+            )
+            continue
         elif method == "tools/call":
             args = json.dumps(params.get("arguments"), sort_keys=True)
             result = {"content": [{"type": "text", "text": f"{params['name']} {args}"}]}
@@ -36,6 +42,18 @@ def main() -> None:
             print(json.dumps({"jsonrpc": "2.0", "id": msg["id"], "error": err}), flush=True)
             continue
         print(json.dumps({"jsonrpc": "2.0", "id": msg["id"], "result": result}), flush=True)
+
+
+def big(request_id: int | str, size: int, *, id_last: bool) -> None:
+    rid = json.dumps(request_id)
+    head = '{"jsonrpc": "2.0", ' + ("" if id_last else f'"id": {rid}, ')
+    sys.stdout.write(head + '"result": {"content": [{"type": "text", "text": "')
+    piece = "x" * 65536
+    for _ in range(size // len(piece)):
+        sys.stdout.write(piece)
+    sys.stdout.write("x" * (size % len(piece)))
+    sys.stdout.write('"}]}' + (f', "id": {rid}' if id_last else "") + "}\n")
+    sys.stdout.flush()
 
 
 if __name__ == "__main__":

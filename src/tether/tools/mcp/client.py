@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, cast
@@ -26,23 +25,13 @@ import pydantic
 from mcp import Client, StdioServerParameters
 from mcp.client import Transport
 from mcp.shared.exceptions import MCPError
-from mcp_types import (
-    CONNECTION_CLOSED,
-    Implementation,
-    RequestParamsMeta,
-    Tool,
-    ToolAnnotations,
-)
+from mcp_types import CONNECTION_CLOSED, Implementation, RequestParamsMeta, Tool
 
-from tether.core.errors import (
-    ConfigurationError,
-    ToolArgumentsError,
-    ToolError,
-    ToolNotFoundError,
-    ToolTransientError,
-)
-from tether.tools.contract import KEY_PARAM, ToolContract, unfit_problems
+from tether.core.errors import ConfigurationError, ToolError, ToolNotFoundError, ToolTransientError
+from tether.tools.contract import KEY_PARAM, ToolContract
+from tether.tools.limits import DEFAULT_MAX_RESULT_BYTES, MiB, checked_limit, result_too_large
 from tether.tools.mcp._version import TETHER_VERSION
+from tether.tools.mcp.contract import McpToolContract, is_idempotent, scope_of
 from tether.tools.mcp.listing import McpListingError, check_prefix, list_tools, vet
 from tether.tools.mcp.results import (
     META_ERROR,
@@ -51,9 +40,11 @@ from tether.tools.mcp.results import (
     from_error_result,
     from_mcp_error,
     result_value,
+    too_large_of,
 )
-from tether.tools.mcp.schema import ArgumentsSchema, args_model_for, format_problems
+from tether.tools.mcp.schema import ArgumentsSchema, args_model_for
 from tether.tools.mcp.session import HTTP_TIMEOUT, TRANSPORT_ERRORS, Connection, http_transport
+from tether.tools.mcp.stdio import bounded_stdio_client
 from tether.tools.policies import NO_TOOL_RETRY, Scope, ToolRetry
 
 log = logging.getLogger(__name__)
@@ -77,63 +68,24 @@ META_IDEMPOTENCY_KEY = "tether/idempotency-key"
 it on to the tool; other servers ignore it)."""
 
 CLIENT_INFO = Implementation(name="tether", version=TETHER_VERSION)
+WIRE_FACTOR = 4
+"""A server's message is read up to ``WIRE_FACTOR`` times ``max_result_bytes`` (a result often
+comes twice, as text and as structured content, with its JSON escaped), and at least
+``MIN_WIRE_BYTES`` (a large tool listing); past that it is refused unread."""
+MIN_WIRE_BYTES = 4 * MiB
+
+
+def wire_limit(max_result_bytes: int | None) -> int | None:
+    """How much of one message from the server is read, for a toolset's ``max_result_bytes``."""
+    if max_result_bytes is None:
+        return None
+    return max(WIRE_FACTOR * max_result_bytes, MIN_WIRE_BYTES)
 
 
 class McpSessionClosedError(ToolError):
     """The session with the MCP server broke (its process died, the connection dropped) and the
     toolset was made with ``reconnect=False``: the call fails at once and is not retried (a call
     in flight when the session broke may or may not have run on the server)."""
-
-
-def scope_of(annotations: ToolAnnotations | None) -> Scope:
-    """The tether scope of an MCP tool. Per the MCP spec an unannotated tool may modify its
-    environment (``readOnlyHint`` defaults to false) destructively (``destructiveHint`` defaults
-    to true), so only an explicit ``destructiveHint: false`` makes a write tool non-destructive."""
-    if annotations is not None and annotations.read_only_hint:
-        return Scope.READ
-    if annotations is not None and annotations.destructive_hint is False:
-        return Scope.WRITE
-    return Scope.DESTRUCTIVE
-
-
-def is_idempotent(annotations: ToolAnnotations | None) -> bool:
-    """``idempotentHint`` when the server sets it; otherwise read-only tools are idempotent
-    (they change nothing, so repeating them is safe) and the others are not."""
-    if annotations is not None and annotations.idempotent_hint is not None:
-        return annotations.idempotent_hint
-    return scope_of(annotations) is Scope.READ
-
-
-@dataclass(slots=True)
-class McpToolContract(ToolContract):
-    """A tool on an MCP server. Arguments are checked against the tool's JSON Schema and passed
-    on as given (nothing is coerced or filled in: the server applies its own defaults)."""
-
-    remote_name: str = ""
-    output_schema: dict[str, Any] | None = None
-    arguments_schema: ArgumentsSchema | None = None
-
-    def validate(self, args: Mapping[str, Any] | None) -> dict[str, Any]:
-        if args is None:
-            args = {}
-        if not isinstance(args, Mapping):
-            raise ToolArgumentsError(
-                f"tool {self.name!r} takes an object of named arguments, got {type(args).__name__}",
-                tool=self.name,
-            )
-        clean = dict(args)
-        if self.arguments_schema is not None:
-            problems = self.arguments_schema.problems(clean)
-            if problems:
-                raise ToolArgumentsError(
-                    f"invalid arguments for tool {self.name!r}: {format_problems(problems)}",
-                    tool=self.name,
-                    errors=[p.as_dict() for p in problems],
-                )
-        bad = unfit_problems(clean)  # what JSON Schema lets through and the journal cannot keep
-        if bad:
-            raise self._invalid(bad)
-        return clean
 
 
 class McpToolset:
@@ -144,7 +96,10 @@ class McpToolset:
     ``fs.read_file``) so tools of several servers do not clash. ``timeout`` is each contract's
     timeout (and the longest a call waits for the server's answer). ``reconnect=False`` makes a
     broken session final: the call that finds it broken fails with McpSessionClosedError, which
-    no retry policy retries.
+    no retry policy retries. ``max_result_bytes`` is each contract's result limit (see
+    ``tether.tools.limits``; None for none), and, for the toolsets ``stdio`` and ``http`` make,
+    bounds what is read of one message from the server (``wire_limit``): a larger answer is
+    refused unread as ToolResultTooLargeError.
     """
 
     def __init__(
@@ -156,9 +111,14 @@ class McpToolset:
         timeout: float | None = 30.0,
         connect_timeout: float | None = 30.0,
         reconnect: bool = True,
+        max_result_bytes: int | None = DEFAULT_MAX_RESULT_BYTES,
     ) -> None:
         if timeout is not None and timeout <= 0:
             raise ConfigurationError("McpToolset timeout must be > 0 seconds or None")
+        self.max_result_bytes: int | None = checked_limit(
+            max_result_bytes, "McpToolset max_result_bytes"
+        )
+        self.max_message_bytes = wire_limit(self.max_result_bytes)
         self._connect = connect
         self.target = target
         self.prefix = check_prefix(prefix)
@@ -188,19 +148,28 @@ class McpToolset:
         timeout: float | None = 30.0,
         connect_timeout: float | None = 30.0,
         reconnect: bool = True,
+        max_result_bytes: int | None = DEFAULT_MAX_RESULT_BYTES,
     ) -> McpToolset:
         """A server started as a subprocess, speaking MCP over its stdin/stdout. ``env`` is added
-        to a minimal inherited environment (PATH, HOME, ...), as the MCP SDK does."""
+        to a minimal inherited environment (PATH, HOME, ...), as the MCP SDK does. Its stdout is
+        read by ``tether.tools.mcp.stdio`` (linear, bounded), not by the SDK's reader."""
         params = StdioServerParameters(
             command=command, args=list(args), env=dict(env) if env is not None else None, cwd=cwd
         )
+        limit = wire_limit(checked_limit(max_result_bytes, "McpToolset max_result_bytes"))
+
+        def connect() -> Client:
+            transport = cast(Transport, bounded_stdio_client(params, limit))
+            return Client(transport, client_info=CLIENT_INFO, cache=None)
+
         return cls(
-            lambda: Client(params, client_info=CLIENT_INFO, cache=None),
+            connect,
             target=" ".join([command, *args]),
             prefix=prefix,
             timeout=timeout,
             connect_timeout=connect_timeout,
             reconnect=reconnect,
+            max_result_bytes=max_result_bytes,
         )
 
     @classmethod
@@ -213,13 +182,15 @@ class McpToolset:
         timeout: float | None = 30.0,
         connect_timeout: float | None = 30.0,
         reconnect: bool = True,
+        max_result_bytes: int | None = DEFAULT_MAX_RESULT_BYTES,
     ) -> McpToolset:
         """A server at a streamable HTTP endpoint (``http://host:port/mcp``); ``headers`` go with
         every request (``{"Authorization": "Bearer ..."}``)."""
         hdrs = dict(headers or {})
+        limit = wire_limit(checked_limit(max_result_bytes, "McpToolset max_result_bytes"))
 
         def connect() -> Client:
-            transport = cast(Transport, http_transport(url, hdrs, HTTP_TIMEOUT))
+            transport = cast(Transport, http_transport(url, hdrs, HTTP_TIMEOUT, limit))
             return Client(transport, client_info=CLIENT_INFO, cache=None)
 
         return cls(
@@ -229,6 +200,7 @@ class McpToolset:
             timeout=timeout,
             connect_timeout=connect_timeout,
             reconnect=reconnect,
+            max_result_bytes=max_result_bytes,
         )
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -362,7 +334,7 @@ class McpToolset:
 
         async def call(**kwargs: Any) -> Any:
             key = kwargs.pop(KEY_PARAM, None) if wants_key else None
-            return await toolset._call(name, remote_name, kwargs, key, output_schema)
+            return await toolset._call(name, remote_name, kwargs, key, output_schema, scope)
 
         title = remote.title or (ann.title if ann is not None else None)
         return McpToolContract(
@@ -374,6 +346,7 @@ class McpToolset:
             idempotent=idempotent,
             timeout=self.timeout,
             retry=ToolRetry() if idempotent else NO_TOOL_RETRY,
+            max_result_bytes=self.max_result_bytes,
             is_async=True,
             wants_key=wants_key,
             metadata={
@@ -397,6 +370,7 @@ class McpToolset:
         args: dict[str, Any],
         key: str | None,
         output_schema: dict[str, Any] | None,
+        scope: Scope = Scope.DESTRUCTIVE,
     ) -> Any:
         client = await self._session()
         conn = self._conn
@@ -406,6 +380,14 @@ class McpToolset:
                 remote_name, args, read_timeout_seconds=self.timeout, meta=meta
             )
         except MCPError as exc:
+            refused = too_large_of(exc)
+            if refused is not None:  # the transport refused the answer unread
+                read, limit = refused
+                wire = f" (the MCP server's message, read up to {WIRE_FACTOR}x max_result_bytes)"
+                has_effect = scope is not Scope.READ
+                raise result_too_large(
+                    name, read, limit, has_effect=has_effect, at_least=True, what=wire
+                ) from None
             if exc.code == CONNECTION_CLOSED:
                 if conn is not None:
                     conn.broken = True

@@ -7,6 +7,7 @@ its class and retry semantics across the wire) or a JSON-RPC error as the matchi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -25,9 +26,11 @@ from tether.core.errors import (
     ToolArgumentsError,
     ToolError,
     ToolRateLimitedError,
+    ToolResultTooLargeError,
     ToolTimeoutError,
     ToolTransientError,
 )
+from tether.tools.mcp.stdio import TOO_LARGE
 
 META_ERROR = "tether/error"
 """Result ``_meta`` entry of a failed call on a tether server: the error class and whether
@@ -102,6 +105,8 @@ def from_error_result(result: CallToolResult, name: str) -> ToolError:
     info = (result.meta or {}).get(META_ERROR)
     if isinstance(info, dict):
         kind = info.get("type")
+        if kind == "ToolResultTooLargeError":  # over the served tool's own limit
+            return ToolResultTooLargeError(text, tool=name)
         if kind == "ToolArgumentsError":
             errors = info.get("errors")
             return ToolArgumentsError(
@@ -129,6 +134,25 @@ def from_error_result(result: CallToolResult, name: str) -> ToolError:
         ],
         structured=result.structured_content,
     )
+
+
+_SSE_TOO_LARGE = re.compile(r"event exceeded the (\d+) byte limit")
+
+
+def too_large_of(exc: MCPError) -> tuple[int, int] | None:
+    """``(bytes read, limit)`` when ``exc`` stands for an answer refused for its size: by
+    tether's transports (``TOO_LARGE`` in its data) or by the SDK's SSE reader (an event over
+    its ``max_sse_event_size``), else None."""
+    data = exc.data
+    info = data.get(TOO_LARGE) if isinstance(data, dict) else None
+    if isinstance(info, dict):
+        read, limit = info.get("read"), info.get("limit")
+        if isinstance(read, int) and isinstance(limit, int):
+            return read, limit
+    found = _SSE_TOO_LARGE.search(exc.message) if exc.code == CONNECTION_CLOSED else None
+    if found is not None:
+        return int(found.group(1)) + 1, int(found.group(1))
+    return None
 
 
 def from_mcp_error(exc: MCPError, name: str) -> ToolError:
