@@ -29,6 +29,8 @@ def test_defaults_are_valid_and_frozen() -> None:
         ("max_processes", 0, "between 1"),
         ("max_output_bytes", -1, "between 1"),
         ("max_file_bytes", -1, "between 0"),
+        ("max_disk_bytes", 0, "size 0 would mean no limit"),
+        ("max_disk_files", 0, "between 1"),
         ("wall_seconds", 0, "> 0"),
         ("wall_seconds", float("inf"), "> 0"),
         ("wall_seconds", "10", "number of seconds"),
@@ -88,6 +90,12 @@ def _classify(**kw: object) -> object:
         ({"exit_code": 1, "stderr_tail": "RuntimeError: can't start new thread\n"}, "processes"),
         ({"exit_code": 1, "stderr_tail": "ValueError: MemoryError mentioned\n"}, None),
         ({"exit_code": 3, "stderr_tail": ""}, None),
+        ({"exit_code": 1, "stderr_tail": "OSError: [Errno 28] No space left on device\n"}, "disk"),
+        ({"exit_code": 1, "stderr_tail": "ValueError: x\n", "disk_full": True}, "disk"),
+        ({"exit_code": 0, "disk_full": True}, None),  # it filled scratch and coped
+        ({"exit_code": -7, "signum": signal.SIGBUS, "disk_full": True}, "disk"),
+        ({"exit_code": -7, "signum": signal.SIGBUS}, "killed"),
+        ({"killed_by_parent": "disk", "exit_code": -9, "signum": 9}, "disk"),
     ],
 )
 def test_classify(kw: dict[str, object], expected: object) -> None:

@@ -68,6 +68,18 @@ Kernel-enforced (hold even if the code defeats the interpreter):
   tmpfs with only the interpreter's directories and the work directory bound back; a fresh
   read-only ``/proc`` shows only the sandbox's own processes. World-readable host files
   elsewhere (``/etc/passwd``, ``/usr``) stay readable, as for any unprivileged user.
+* **Disk** (``max_disk_bytes``, ``max_disk_files``): before forking the code, the launcher
+  mounts a tmpfs of that size (``nr_inodes`` = ``max_disk_files`` + 1) over scratch in the
+  sandbox's private mount namespace and copies the input files in; a write beyond it fails
+  with ENOSPC in the kernel (a page of a mapped file: SIGBUS), whatever the process does.
+  Everything else is read-only, links cannot leave the tmpfs (EXDEV) and hard links share
+  their inode's pages, so nothing the code writes reaches the host's disk or inodes; the
+  tmpfs is memory, besides ``memory_bytes``. The launcher, outside the code's reach, collects
+  the files from it once the code is gone and says whether it was full. Without a mount
+  namespace (weak isolation) the parent measures scratch every 50 ms instead (allocated
+  blocks, each inode once, no link followed) and kills the code over either limit: a bound
+  with an overshoot of what it writes between two looks, and world-writable places such as
+  ``/tmp`` are kept out only by the audit hook.
 * **Cleanup.** When the sandbox's PID 1 dies the kernel kills every process of the namespace;
   the parent also SIGKILLs the process group and, without a PID namespace, every process of the
   per-execution uid. No process outlives the call.
@@ -138,7 +150,15 @@ differs:
   every other entry is removed or closed (0700, root-owned) and the directories on the way are
   crossable but not listable (0711). The rest of the tree is not remounted read-only; the
   unprivileged uid's permissions decide what it may write, and any write lands in memory
-  (``RLIMIT_FSIZE`` caps each file, but many files grow gVisor's memory).
+  (``RLIMIT_FSIZE`` caps each file). runsc runs with ``--overlay2=root:memory``: the overlay
+  is memory, never a file on the host's disk (newer runsc versions default to one).
+* Scratch is a tmpfs of ``max_disk_bytes`` in gVisor's kernel (ENOSPC beyond it, as above);
+  gVisor's tmpfs refuses ``nr_inodes``, so the launcher counts scratch's entries every 50 ms
+  while the code runs and SIGKILLs it past ``max_disk_files`` (``"disk"``; an overshoot of
+  what it creates in that time, in gVisor's memory). Writes the uid's permissions allow
+  elsewhere in the overlay are not counted: with tether as root the per-execution uid owns
+  nothing there and the hidden world-writable directories are closed; run as another user,
+  the code may write (into memory) where that user may.
 * runsc passes no descriptor but 0-2: the launcher's status lines travel on stderr, before
   the code runs; its closing line (exit status, CPU time and peak RSS measured inside gVisor,
   the files of scratch collected inside gVisor with the same rules, base64) comes last,
@@ -153,8 +173,9 @@ differs:
 
 Classification (``SandboxResult.killed_reason``): our wall-clock kill → ``"timeout"``; our
 output kill → ``"output"``; SIGXCPU, or SIGKILL after the CPU limit → ``"cpu"``; a MemoryError
-(or allocation failure) → ``"memory"``; SIGXFSZ or EFBIG → ``"file_size"``; EAGAIN from fork or
-thread creation → ``"processes"``; any other signal → ``"killed"``. What the process printed
+(or allocation failure) → ``"memory"``; SIGXFSZ or EFBIG → ``"file_size"``; ENOSPC, an error
+exit or SIGBUS with scratch full, or a kill over the disk limit → ``"disk"``; EAGAIN from fork
+or thread creation → ``"processes"``; any other signal → ``"killed"``. What the process printed
 can only change its own classification.
 """
 

@@ -12,6 +12,7 @@ __all__ = ["classify", "gvisor_exit_code"]
 _TAIL = 4096
 _MEMORY = re.compile(r"^MemoryError\b|Cannot allocate memory|out of memory", re.M | re.I)
 _FILE_SIZE = re.compile(r"File too large|\[Errno 27\]|EFBIG")
+_DISK = re.compile(r"No space left on device|\[Errno 28\]|ENOSPC")
 _PROCESSES = re.compile(
     r"^BlockingIOError\b.*Resource temporarily unavailable|can't start new thread|"
     r"\[Errno 11\] Resource temporarily unavailable",
@@ -27,11 +28,14 @@ def classify(
     cpu_s: float,
     cpu_limit: int,
     stderr_tail: str,
+    disk_full: bool = False,
 ) -> KilledReason | None:
     """Map an exit to a :data:`KilledReason`.
 
-    The stderr tail is written by the untrusted code itself, so it can only make the code's own
-    result look different; it is never used to decide anything on the parent's side.
+    ``disk_full``: the launcher found the scratch tmpfs full once the code had ended (measured
+    outside the code's reach). The stderr tail is written by the untrusted code itself, so it
+    can only make the code's own result look different; it is never used to decide anything on
+    the parent's side.
     """
     if killed_by_parent is not None:
         return killed_by_parent
@@ -41,6 +45,8 @@ def classify(
             return "cpu"
         if signum == signal.SIGXFSZ:
             return "file_size"
+        if signum == signal.SIGBUS and disk_full:
+            return "disk"  # a page of a mapped file the full tmpfs could not supply
         if signum == signal.SIGKILL and cpu_s >= cpu_limit * 0.5:
             # The hard RLIMIT_CPU (SIGXCPU is ignored by a PID-namespace init, which nothing
             # inside its namespace can SIGKILL). On a loaded virtual machine the kernel was seen
@@ -61,6 +67,8 @@ def classify(
         return "file_size"
     if _PROCESSES.search(last):
         return "processes"
+    if disk_full or _DISK.search(last):
+        return "disk"
     return None
 
 

@@ -10,8 +10,33 @@ from collections.abc import Mapping
 from tether.core.errors import ConfigurationError
 
 from .collect import collect
+from .limits import SandboxLimits
+from .scratchfs import PAGE
 
-__all__ = ["collect", "normalize_files", "write_files"]
+__all__ = ["check_fits", "collect", "normalize_files", "write_files"]
+
+
+def check_fits(files: Mapping[str, bytes], limits: SandboxLimits) -> None:
+    """Refuse input files the scratch directory's disk limit could not hold."""
+    used = sum(-(-len(content) // PAGE) * PAGE for content in files.values())
+    dirs = {d for name in files for d in _parents(name)}
+    if used > limits.max_disk_bytes:
+        raise ConfigurationError(
+            f"the input files take {used} bytes of scratch (whole {PAGE}-byte pages), over "
+            f"SandboxLimits.max_disk_bytes={limits.max_disk_bytes}: raise max_disk_bytes or "
+            "pass smaller files"
+        )
+    if len(files) + len(dirs) > limits.max_disk_files:
+        raise ConfigurationError(
+            f"the input files make {len(files) + len(dirs)} entries (files and directories) in "
+            f"scratch, over SandboxLimits.max_disk_files={limits.max_disk_files}: raise "
+            "max_disk_files or pass fewer files"
+        )
+
+
+def _parents(name: str) -> list[str]:
+    parts = name.split("/")[:-1]
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
 
 
 def normalize_files(files: Mapping[str, str | bytes] | None) -> dict[str, bytes]:

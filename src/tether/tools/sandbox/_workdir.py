@@ -14,6 +14,7 @@ from . import audithook as _audithook
 from . import collect as _collect
 from . import launcher as _launcher
 from . import mounts as _mounts
+from . import scratchfs as _scratchfs
 from ._identity import Identity
 from ._scratch import write_files
 from .limits import SandboxLimits
@@ -66,7 +67,7 @@ def _sibling_sources() -> dict[str, bytes]:
     """The modules the launcher loads by path, copied next to it."""
     return {
         f"{m.__name__.rsplit('.', 1)[1]}.py": Path(m.__file__ or "").read_bytes()
-        for m in (_audithook, _collect, _mounts)
+        for m in (_audithook, _collect, _mounts, _scratchfs)
     }
 
 
@@ -129,6 +130,7 @@ def prepare(spec: LaunchSpec, who: Identity, namespaces: bool) -> Workdir:
             "gvisor": spec.runsc is not None,
             "host_release": os.uname().release,
             "collect": [spec.limits.max_collected_files, spec.limits.max_collected_bytes],
+            "disk": [spec.limits.max_disk_bytes, spec.limits.max_disk_files],
             "require_isolation": spec.runsc is None and not spec.allow_weak_isolation,
             "simulate_no_namespaces": os.environ.get(DISABLE_NAMESPACES_ENV) == "1",
         }

@@ -18,11 +18,13 @@ says files were left out.
 
 from __future__ import annotations
 
+import base64
 import os
 import posixpath
 import stat
+from typing import Any
 
-__all__ = ["collect", "storable_name"]
+__all__ = ["collect", "encoded", "storable_name"]
 
 
 def storable_name(name: str) -> str:
@@ -82,3 +84,16 @@ def collect(scratch: str, max_files: int, max_bytes: int) -> tuple[dict[str, byt
             files[rel] = content
             budget -= len(content)
     return files, truncated
+
+
+def encoded(scratch: str, max_files: int, max_bytes: int) -> dict[str, Any]:
+    """:func:`collect` as JSON fields, contents in base64 (the launcher's closing line), or
+    ``files_error`` saying why collecting failed."""
+    try:
+        files, truncated = collect(scratch, max_files, max_bytes)
+    except (OSError, ValueError) as exc:
+        return {"files_error": f"{type(exc).__name__}: {exc}"}
+    return {
+        "files": {name: base64.b64encode(data).decode() for name, data in files.items()},
+        "files_truncated": truncated,
+    }

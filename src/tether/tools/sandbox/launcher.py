@@ -217,22 +217,21 @@ def _closing_status(
     """gVisor: how the code ended and the files it left (they live in gVisor's overlay, out of
     the parent's reach), as the last line of stderr, behind the nonce. Every process of the code
     is gone by now (the PID namespace died with its init), so nothing can write after it."""
-    import base64
-
     end["exit"] = os.waitstatus_to_exitcode(status)  # -N: killed by signal N
     end["cpu_s"] = float(usage.ru_utime + usage.ru_stime)
-    try:
-        max_files, max_bytes = (int(n) for n in cfg["collect"])
-        files, truncated = _sibling("collect").collect(cfg["scratch"], max_files, max_bytes)
-        end["files"] = {name: base64.b64encode(data).decode() for name, data in files.items()}
-        end["files_truncated"] = truncated
-    except (OSError, ValueError, ImportError) as exc:
-        end["files_error"] = f"{type(exc).__name__}: {exc}"
+    _collect(cfg, end)
     with contextlib.suppress(OSError):
         data = b"\n" + STATUS_MARK + nonce.encode() + b" " + json.dumps(end).encode() + b"\n"
         view = memoryview(data)
         while view:
             view = view[os.write(2, view) :]
+
+
+def _collect(cfg: dict[str, Any], end: dict[str, Any]) -> None:
+    """The files of scratch into ``end``, where the parent cannot reach them (gVisor's overlay,
+    the tmpfs of this mount namespace)."""
+    max_files, max_bytes = (int(n) for n in cfg["collect"])
+    end.update(_sibling("collect").encoded(cfg["scratch"], max_files, max_bytes))
 
 
 def _outer(cfg_path: str) -> None:
@@ -260,6 +259,12 @@ def _outer(cfg_path: str) -> None:
         return
     if cfg.get("require_isolation") and not (ns["net"] and ns["mount"] and ns["pid"]):
         _fatal("namespaces are unavailable", weak_isolation=failures)
+    scratchfs, capped = _sibling("scratchfs"), None
+    if ns["mount"] and ns["pid"]:  # a scratch directory the limit cannot cover runs nothing
+        try:
+            capped = scratchfs.mount_scratch(libc, cfg)
+        except OSError as exc:
+            _fatal(f"sandbox setup failed: the size-capped scratch directory (tmpfs): {exc}")
     # On stderr, the status of the end travels after the code's own output: a per-execution
     # secret, never seen by the code (exec wipes it), tells our last line from a forged one.
     nonce = os.urandom(16).hex() if _status_on_stderr else ""
@@ -270,6 +275,7 @@ def _outer(cfg_path: str) -> None:
         mount_ns=ns["mount"],
         pid_ns=ns["pid"],
         user_ns=ns["user"],
+        scratch_quota=capped is not None,
         nonce=nonce,
     )
     if not ns["pid"]:
@@ -282,16 +288,18 @@ def _outer(cfg_path: str) -> None:
         _inner(cfg, cfg_path, mounts, libc, ns)
         return
     _child_pid = pid
-    while True:
-        try:
-            _, status, usage = os.wait4(pid, 0)
-            break
-        except ChildProcessError:
-            os._exit(SETUP_FAILED)
+    try:  # gVisor's tmpfs (capped False) does not count entries: the wait does
+        status, usage, exceeded = scratchfs.wait(pid, cfg, watch=capped is False)
+    except ChildProcessError:
+        os._exit(SETUP_FAILED)
     # The parent's wait4 on this process cannot tell the sandbox's peak RSS: this process was
     # posix_spawn'ed (a vfork-style clone), and Linux carries the spawning process's high-water
     # RSS across exec. The forked child started from this small image, so its figure is true.
     end: dict[str, Any] = {"child_maxrss_kb": int(usage.ru_maxrss)}
+    if capped is not None:
+        end.update(scratchfs.ended(cfg, capped, exceeded))
+        if not _status_on_stderr:  # the files live in this namespace's tmpfs
+            _collect(cfg, end)
     if _status_on_stderr:
         _closing_status(cfg, nonce, end, status, usage)
     else:

@@ -25,6 +25,8 @@ _INT_BOUNDS: dict[str, tuple[int, int, str]] = {
     "max_file_bytes": (0, 1 << 46, "0 forbids writing any file content"),
     "max_collected_files": (0, 100_000, "0 returns no files"),
     "max_collected_bytes": (0, 1 * GiB, "0 returns no file content"),
+    "max_disk_bytes": (64 * KiB, 1 << 40, "tmpfs counts whole pages; size 0 would mean no limit"),
+    "max_disk_files": (1, 10_000_000, "1 lets the code create a single file"),
 }
 
 
@@ -43,6 +45,15 @@ class SandboxLimits:
     * ``max_file_bytes``: largest file the code may write, ``RLIMIT_FSIZE``.
     * ``max_collected_files`` / ``max_collected_bytes``: how much of what the code left in its
       scratch directory is returned in :attr:`SandboxResult.files`.
+    * ``max_disk_bytes`` / ``max_disk_files``: the whole scratch directory, input files
+      included: space (whole 4 KiB pages per file) and entries (files, directories, links). The
+      scratch directory is a tmpfs of that size in the sandbox's mount namespace (memory, never
+      the host's disk or inodes): a write beyond it fails with ENOSPC, and a program that
+      ends in error with it full is classified ``"disk"``. Without a mount namespace
+      (``allow_weak_isolation``) the parent measures it every 50 ms and kills the code over
+      either limit (``"disk"``: not a hard bound, what the code writes between two looks is
+      the overshoot); under gVisor the entries are counted that way too (its tmpfs caps only
+      the bytes). See the package docstring.
     """
 
     cpu_seconds: int = 10
@@ -54,6 +65,8 @@ class SandboxLimits:
     max_file_bytes: int = 16 * MiB
     max_collected_files: int = 64
     max_collected_bytes: int = 8 * MiB
+    max_disk_bytes: int = 64 * MiB
+    max_disk_files: int = 4096
 
     def __post_init__(self) -> None:
         for name, (lo, hi, why) in _INT_BOUNDS.items():

@@ -16,7 +16,9 @@ __all__ = [
     "WeakIsolationError",
 ]
 
-KilledReason = Literal["timeout", "cpu", "memory", "output", "file_size", "processes", "killed"]
+KilledReason = Literal[
+    "timeout", "cpu", "memory", "output", "file_size", "disk", "processes", "killed"
+]
 """Why the code did not finish normally (None in :class:`SandboxResult` when it did)."""
 
 NetworkIsolation = Literal["namespace", "audit-hook", "gvisor", "none"]
@@ -53,7 +55,8 @@ class SandboxResult:
     then holds its name, e.g. ``"SIGKILL"``). ``killed_reason`` says why it did not finish on its
     own terms; a Python exception that ends the program is *not* a kill (``exit_code`` 1,
     ``killed_reason`` None) unless it is the symptom of a limit (MemoryError → ``"memory"``,
-    EFBIG → ``"file_size"``, EAGAIN on fork/thread start → ``"processes"``).
+    EFBIG → ``"file_size"``, ENOSPC or a full scratch directory → ``"disk"``, EAGAIN on
+    fork/thread start → ``"processes"``); a kill over the disk limit is ``"disk"`` too.
     """
 
     stdout: str

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import fcntl
 import json
@@ -16,7 +15,9 @@ from typing import Any
 
 from . import launcher as _launcher
 from ._classify import classify, gvisor_exit_code
+from ._disk_watch import watch_scratch
 from ._identity import Identity, acquire
+from ._outcome import decode_files, labels, runsc_argv, signal_name
 from ._reap import descendants, kill_uid
 from ._scratch import collect
 from ._stream import STATUS_LIMIT, Stream
@@ -30,9 +31,7 @@ from ._workdir import (
     sandbox_env,
 )
 from .result import (
-    FilesystemIsolation,
     KilledReason,
-    NetworkIsolation,
     SandboxError,
     SandboxResult,
     WeakIsolationError,
@@ -94,7 +93,7 @@ class _Execution:
         argv = [python, "-I", "-S", "-B", "-u", self.work.launcher, self.work.config]
         if self.spec.runsc is not None:
             # runsc passes only descriptors 0-2: the status travels on stderr.
-            argv = [*_runsc_argv(self.spec.runsc), *argv[:-1], "--status-on-stderr", argv[-1]]
+            argv = [*runsc_argv(self.spec.runsc), *argv[:-1], "--status-on-stderr", argv[-1]]
         pipes = [_high_pipe() for _ in range(3)]
         (out_r, out_w), (err_r, err_w), (st_r, st_w) = pipes
         try:
@@ -130,7 +129,9 @@ class _Execution:
         self.stderr = Stream(
             self.loop, err_r, cap, lambda: self.kill("output"), gvisor, trailer_cap
         )
-        self.status = Stream(self.loop, st_r, STATUS_LIMIT, None)
+        # Process backend: the closing status line carries the files collected in the tmpfs.
+        files_cap = 0 if gvisor else self.spec.limits.max_collected_bytes * 2
+        self.status = Stream(self.loop, st_r, STATUS_LIMIT + files_cap, None)
         self._streams = [self.stdout, self.stderr, self.status]
 
     def _spawn_env(self) -> dict[str, str]:
@@ -228,6 +229,13 @@ class _Execution:
     async def wait(self) -> tuple[int, Any, float]:
         start = time.monotonic()
         exited = asyncio.ensure_future(self._exited())
+        watch = None
+        if self.spec.runsc is None:  # without a mount namespace no tmpfs caps scratch
+            quota = lambda: bool(self.status_fields().get("scratch_quota"))  # noqa: E731
+            kill = lambda: self.kill("disk")  # noqa: E731
+            watch = asyncio.ensure_future(
+                watch_scratch(self.work.scratch, self.spec.limits, quota, kill)
+            )
         try:
             done, _ = await asyncio.wait({exited}, timeout=self.spec.limits.wall_seconds)
             if not done:
@@ -240,6 +248,8 @@ class _Execution:
         finally:
             if not exited.done():
                 exited.cancel()
+            if watch is not None:
+                watch.cancel()
         duration = time.monotonic() - start
         if self._escalation is not None:
             self._escalation.cancel()
@@ -277,56 +287,6 @@ class _Execution:
             self._escalation.cancel()
         for s in self._streams:
             s.close()
-
-
-def _runsc_argv(runsc: str) -> list[str]:
-    """gVisor: ``runsc --rootless --network=none do -quiet -cwd / --``.
-
-    ``--network=none``: no network device but gVisor's own loopback. ``runsc do`` shows the
-    host filesystem read-only under a writable in-memory overlay (its default, kept: disabling
-    it would let the code write to the host), so what the code writes stays inside gVisor and
-    is not collected. ``--rootless`` whoever we are: no cgroup or host network setup needed.
-    The launcher still applies the process-level layers inside gVisor.
-    """
-    return [runsc, "--rootless", "--network=none", "do", "-quiet", "-cwd", "/", "--"]
-
-
-def _signal_name(signum: int) -> str:
-    try:
-        return signal.Signals(signum).name
-    except ValueError:
-        return f"SIG{signum}"
-
-
-def _labels(
-    spec: LaunchSpec, fields: dict[str, Any], who: Identity
-) -> tuple[NetworkIsolation, FilesystemIsolation]:
-    hook = bool(fields.get("audit_hook", spec.audit_hook))
-    if spec.runsc is not None:
-        return "gvisor", "gvisor"
-    network: NetworkIsolation = (
-        "namespace" if fields.get("network_ns") else "audit-hook" if hook else "none"
-    )
-    filesystem: FilesystemIsolation
-    if fields.get("filesystem") == "mount-namespace":
-        filesystem = "mount-namespace"
-    elif who.uid != 0 and who.uid != os.getuid():
-        filesystem = "permissions"
-    else:
-        filesystem = "audit-hook" if hook else "none"
-    return network, filesystem
-
-
-def _decode_files(end: dict[str, Any]) -> tuple[dict[str, bytes], bool]:
-    files: dict[str, bytes] = {}
-    raw = end.get("files")
-    if isinstance(raw, dict):
-        for name, data in raw.items():
-            with contextlib.suppress(ValueError, TypeError):
-                files[str(name)] = base64.b64decode(data, validate=True)
-    if "files_error" in end:
-        _log.warning("sandbox: collecting files inside gVisor failed: %s", end["files_error"])
-    return files, bool(end.get("files_truncated")) or not isinstance(raw, dict)
 
 
 def _weak_isolation_error(reasons: list[str]) -> WeakIsolationError:
@@ -367,6 +327,7 @@ async def execute(spec: LaunchSpec) -> SandboxResult:
         if who.unique and not fields.get("pid_ns"):
             await asyncio.to_thread(kill_uid, who.uid)
         end = run.stderr.closing_status() if spec.runsc is not None else {}
+        closing = end if spec.runsc is not None else fields  # the launcher's closing line
         stderr_text = run.stderr.buf.decode("utf-8", "replace")
         started = fields.get("stage") == "user" or run.kill_reason is not None
         if spec.runsc is not None and "stage" not in fields and run.kill_reason is None:
@@ -387,15 +348,17 @@ async def execute(spec: LaunchSpec) -> SandboxResult:
         if isinstance(end.get("cpu_s"), int | float):
             cpu_s = float(end["cpu_s"])  # gVisor: the code's own, not the gVisor kernel's
         reason = classify(
-            killed_by_parent=run.kill_reason,
+            killed_by_parent=run.kill_reason or ("disk" if closing.get("disk_exceeded") else None),
             exit_code=exit_code,
             signum=signum,
             cpu_s=cpu_s,
             cpu_limit=spec.limits.cpu_seconds,
             stderr_tail=stderr_text[-4096:],
+            disk_full=closing.get("disk_full") is True,
         )
-        if spec.runsc is not None:  # collected inside gVisor, where the files are
-            files, files_truncated = _decode_files(end)
+        if spec.runsc is not None or fields.get("scratch_quota"):
+            # collected by the launcher, where the files are (gVisor, the tmpfs)
+            files, files_truncated = decode_files(closing)
         else:
             files, files_truncated = await asyncio.to_thread(
                 collect,
@@ -403,12 +366,12 @@ async def execute(spec: LaunchSpec) -> SandboxResult:
                 spec.limits.max_collected_files,
                 spec.limits.max_collected_bytes,
             )
-        network, filesystem = _labels(spec, fields, who)
+        network, filesystem = labels(spec, fields, who)
         return SandboxResult(
             stdout=run.stdout.buf.decode("utf-8", "replace"),
             stderr=stderr_text,
             exit_code=exit_code,
-            signal=_signal_name(signum) if signum is not None else None,
+            signal=signal_name(signum) if signum is not None else None,
             killed_reason=reason,
             duration_s=duration,
             cpu_s=cpu_s,

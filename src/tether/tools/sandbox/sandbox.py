@@ -11,7 +11,7 @@ from typing import Literal, get_args
 from tether.core.errors import ConfigurationError
 
 from ._gvisor import gvisor_available, gvisor_failure, run_sync
-from ._scratch import normalize_files
+from ._scratch import check_fits, normalize_files
 from .limits import SandboxLimits
 from .result import SandboxError, SandboxResult
 from .runner import LaunchSpec, execute
@@ -148,10 +148,13 @@ class Sandbox:
             raise ConfigurationError(f"limits must be a SandboxLimits, got {type(limits).__name__}")
         if stdin is not None and not isinstance(stdin, str):
             raise ConfigurationError(f"stdin must be a str or None, got {type(stdin).__name__}")
+        limits = limits or self.limits
+        inputs = normalize_files(files)
+        check_fits(inputs, limits)
         return LaunchSpec(
             code=code,
-            limits=limits or self.limits,
-            files=normalize_files(files),
+            limits=limits,
+            files=inputs,
             stdin=stdin.encode("utf-8") if stdin is not None else None,
             runsc=runsc,
             uid=self.uid,
