@@ -5,14 +5,17 @@ with another request), not a near-miss of the text (real stores, real runs)."""
 
 from __future__ import annotations
 
+import asyncio
 import unicodedata
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypedDict
 
 from tests.memory.conftest import MemoryFactory
 from tether import END, START, Graph, RunContext, Runtime
+from tether.core.errors import InvalidInputError
 from tether.llm import HashingEmbedder
-from tether.memory import InProcessMemory, MemoryPlane, MemoryScope
+from tether.memory import InProcessMemory, MemoryPlane, MemoryScope, NewMemory
 from tether.store.sqlite import SqliteStore
 
 ACME, GLOBEX = MemoryScope("acme"), MemoryScope("globex")
@@ -53,6 +56,42 @@ async def test_a_key_used_again_for_another_text_stores_that_text(
     assert sorted(m.text for m in stored) == sorted(["the user lives in Porto", *texts])
     for m in others:  # a second retry of each finds it again
         assert await plane.add_once(m.text, scope=ACME, key="k") == m
+
+
+class Meeting(HashingEmbedder):
+    """Embeds once ``n`` calls are waiting: every add has passed its check for a stored id
+    before any of them writes (the window two processes adding at once share)."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__(128)
+        self.barrier = asyncio.Barrier(n)
+
+    async def embed(self, texts: Sequence[str]) -> Any:
+        await self.barrier.wait()
+        return await super().embed(texts)
+
+
+async def test_the_same_call_made_at_once_through_two_connections_stores_one_memory(
+    memory_factory: MemoryFactory,
+) -> None:
+    """Both get the stored memory. Before, the one that wrote second failed with the
+    database's own "UNIQUE constraint failed" (a StoreError) on SQLite and PostgreSQL."""
+    embedder = Meeting(2)
+    one = await memory_factory(embedder=embedder)
+    two = one if memory_factory.kind == "inprocess" else await memory_factory(embedder=embedder)  # type: ignore[attr-defined]
+    calls = [MemoryPlane(m).add_once("the user likes tea", scope=ACME, key="k") for m in (one, two)]
+    a, b = await asyncio.gather(*calls)
+    assert a.id == b.id and a.text == b.text == "the user likes tea"
+    assert await one.count(ACME) == 1
+    # a named id two writers race for: the loser gets the typed refusal, not the database's
+    items = [NewMemory("first", id="race-1"), NewMemory("second", id="race-1")]
+    got = await asyncio.gather(
+        *(m.add_many([item], scope=ACME) for m, item in zip((one, two), items, strict=True)),
+        return_exceptions=True,
+    )
+    assert sum(isinstance(g, list) for g in got) == 1
+    [refused] = [g for g in got if isinstance(g, BaseException)]
+    assert isinstance(refused, InvalidInputError) and "already stored" in str(refused)
 
 
 class S(TypedDict, total=False):

@@ -79,12 +79,20 @@ class SqlEpisodicBase(ABC):
         if not prepared:
             return []
         if named := records.named_ids(prepared, items):
-            held = await self._select(f"id IN ({placeholders(len(named))})", named, "", len(named))
-            if held:
-                raise records.taken([m.id for m in held])
+            await self._refuse_held(named)
         vectors = await embed_unit(self.embedder, [m.text for m in prepared])
-        await self._insert(prepared, vectors)
+        try:
+            await self._insert(prepared, vectors)
+        except StoreError:
+            if named:  # another writer stored a named id since the check: say so, typed
+                await self._refuse_held(named)
+            raise
         return prepared
+
+    async def _refuse_held(self, ids: list[str]) -> None:
+        held = await self._select(f"id IN ({placeholders(len(ids))})", ids, "", len(ids))
+        if held:
+            raise records.taken([m.id for m in held])
 
     async def search(
         self,
