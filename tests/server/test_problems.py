@@ -50,8 +50,8 @@ def test_unknown_routes_and_methods(server: Server) -> None:
     assert "no route GET /v1/nothing/here" in problem(c.get("/v1/nothing/here"), 404)["detail"]
     # a known path asked with another method: 405 naming what it takes (was a 404 "no route")
     not_allowed = c.delete("/v1/runs")
-    assert "GET, POST" in problem(not_allowed, 405)["detail"]
-    assert not_allowed.headers["allow"] == "GET, POST"
+    assert "GET, HEAD, POST, OPTIONS" in problem(not_allowed, 405)["detail"]
+    assert not_allowed.headers["allow"] == "GET, HEAD, POST, OPTIONS"
     problem(c.put("/v1/runs/some-run/cancel"), 405)
     problem(c.delete("/v1/no/such/thing"), 404)  # the API's catch-all answers for /v1
     problem(c.get("/nothing-at-all"), 404)

@@ -17,7 +17,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI, Request
-from starlette.routing import Match
 
 from tether.graph.runtime import Runtime
 from tether.server import (
@@ -31,6 +30,7 @@ from tether.server import (
 )
 from tether.server.auth import Auth
 from tether.server.limits import RequestLimits
+from tether.server.methods import METHODS, HeadAndOptions, methods_of
 from tether.server.metrics import RunMetrics
 from tether.server.problems import ApiProblem, install_problem_handlers
 from tether.server.root_prefix import UnstrippedPrefix
@@ -89,23 +89,6 @@ def build_services(settings: ServerSettings) -> tuple[Services, Worker | None]:
     auth = Auth(keys, cache_ttl=settings.key_cache_ttl, require_keys=settings.require_keys)
     workflows = {wf.name: wf for wf in settings.workflows}
     return Services(rt, auth, settings, workflows, metrics), worker
-
-
-def _methods_of(app: FastAPI, scope: Any) -> list[str]:
-    """The methods the API's routes (not the catch-all) take on the scope's path."""
-    allowed = []
-    for method in _METHODS:
-        asked = {**scope, "method": method}
-        for route in app.router.routes:
-            if str(getattr(route, "path", "")).startswith("/v1/{path"):
-                continue
-            if route.matches(asked)[0] is Match.FULL:
-                allowed.append(method)
-                break
-    return allowed
-
-
-_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 
 def _optional(name: str) -> Any | None:
@@ -169,6 +152,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.state.services = services
     app.state.worker = worker
     install_problem_handlers(app)
+    app.add_middleware(HeadAndOptions, allowed=lambda scope: methods_of(app.router.routes, scope))
     app.add_middleware(
         RequestLimits, max_body_bytes=settings.max_body_bytes, timeout=settings.request_timeout
     )
@@ -182,13 +166,13 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
 
     @app.api_route(
         "/v1/{path:path}",
-        methods=list(_METHODS),
+        methods=[*METHODS, "HEAD", "OPTIONS"],
         include_in_schema=False,
     )
     async def unknown(path: str, request: Request) -> None:
         """An unknown API route is a problem+json 404, whatever is mounted at ``/``; a known
         path asked with another method a 405 naming the methods it takes (``Allow``)."""
-        allowed = _methods_of(app, request.scope)
+        allowed = methods_of(app.router.routes, request.scope)
         if allowed:
             raise ApiProblem(
                 405,
