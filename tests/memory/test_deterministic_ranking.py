@@ -142,6 +142,6 @@ async def test_a_version_1_postgres_store_gets_the_new_keyword_column(
         ]
         async with m.db.statement() as tx:  # type: ignore[attr-defined]
             rows = await tx.fetch("SELECT MAX(version) FROM tether_memory_schema")
-        assert rows[0][0] == 2
+        assert rows[0][0] == schema.LATEST
     finally:
         await m.close()

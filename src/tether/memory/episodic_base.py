@@ -114,7 +114,8 @@ class SqlEpisodicBase(ABC):
         now = self.clock.now() if now is None else validate.timestamp(now, "now")
         use_vec, use_kw = fusion.uses(ranking)
         qvec = (await embed_unit(self.embedder, [query]))[0] if use_vec else None
-        terms = fusion.query_terms(query) if use_kw else []
+        # accents off, as every backend indexes the words (İstanbul: istanbul, not i, stanbul)
+        terms = fusion.query_terms(fusion.fold(query)) if use_kw else []
         pool = fusion.pool_size(k, ranking)
         vector_ids, keyword_ids, found = await self._candidates(qvec, terms, scope, pool)
         hits = fusion.fuse(vector_ids, keyword_ids, found, now=now, ranking=ranking, k=k)

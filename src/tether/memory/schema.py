@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from tether.memory.sql_tx import SqlFlavor
 
-LATEST = 2
+LATEST = 3
 
 _KG = """CREATE TABLE IF NOT EXISTS {p}kg_facts (
   id TEXT PRIMARY KEY,
@@ -108,6 +108,27 @@ def _postgres_v2(p: str) -> list[str]:
     ]
 
 
+PG_FOLDED_WORDS = (
+    "to_tsvector('simple', regexp_replace(normalize(regexp_replace(normalize(text, NFD), "
+    "'([\\u0001-\\u024f\\u1e00-\\u1eff])[\\u0300-\\u036f]+', '\\1', 'g'), NFC), "
+    "'[[:punct:]]+', ' ', 'g'))"
+)
+"""``PG_WORDS`` with the accents of Latin letters taken off first, as ``fusion.fold`` and FTS5's
+``remove_diacritics 2`` do (decomposed, the marks after a Latin letter dropped, composed again):
+before, ``ecole`` missed ``école``, and a text in decomposed form (NFD, as macOS file names
+come) matched none of its accented words, its marks taken for punctuation."""
+
+
+def _postgres_v3(p: str) -> list[str]:
+    """The keyword column rebuilt from ``PG_FOLDED_WORDS``."""
+    return [
+        f"ALTER TABLE {p}memories DROP COLUMN words",
+        f"ALTER TABLE {p}memories ADD COLUMN words tsvector GENERATED ALWAYS AS "
+        f"({PG_FOLDED_WORDS}) STORED",
+        f"CREATE INDEX {p}memories_words ON {p}memories USING gin (words)",
+    ]
+
+
 def pg_hnsw_index(p: str) -> str:
     """The HNSW index of the vectors (m=16, ef_construction=128: recall@10 0.76 at 64). A bulk
     load can drop it and create it again after (one parallel build beats row-by-row inserts)."""
@@ -120,5 +141,6 @@ def pg_hnsw_index(p: str) -> str:
 def migrations(flavor: SqlFlavor, dimensions: int) -> list[tuple[int, list[str]]]:
     p = flavor.prefix
     if flavor.name == "sqlite":
-        return [(1, _sqlite_v1(p)), (2, [])]  # FTS5's unicode61 already splits at punctuation
-    return [(1, _postgres_v1(p, dimensions)), (2, _postgres_v2(p))]
+        # FTS5's unicode61 already splits at punctuation (2) and folds accents (3)
+        return [(1, _sqlite_v1(p)), (2, []), (3, [])]
+    return [(1, _postgres_v1(p, dimensions)), (2, _postgres_v2(p)), (3, _postgres_v3(p))]
