@@ -38,17 +38,28 @@ def _f(value: Any) -> float:
     return float(value) if isinstance(value, int | float) else 0.0
 
 
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _obj_or_none(value: Any) -> dict[str, Any] | None:
+    return dict(value) if isinstance(value, Mapping) else None
+
+
 @dataclass(slots=True)
 class Run:
     """A run as the server reports it (``GET /v1/runs/{id}``). A list's items (summaries)
     have no ``input``, ``state`` or ``result``: those are None there; they have their
-    ``usage`` (``input_tokens``, ``output_tokens``, ``cost``, ``model_calls``, ``tool_calls``)."""
+    ``usage`` (``input_tokens``, ``output_tokens``, ``cost``, ``model_calls``, ``tool_calls``),
+    and at most 4 KiB of ``metadata``: when it was cut, ``metadata_truncated`` says so
+    (``{"bytes", "omitted_keys", "href"}``) and ``client.get(run_id)`` has all of it."""
 
     run_id: str
     workflow: str
     status: RunStatus | str
     phase: str | None = None
     step: int = 0
+    event_seq: int = 0
     input: Any = None
     state: dict[str, Any] | None = None
     result: Any = None
@@ -56,14 +67,22 @@ class Run:
     escalation: dict[str, Any] | None = None
     usage: dict[str, Any] = field(default_factory=dict)
     parent_run_id: str | None = None
+    parent_step: int | None = None
     thread_id: str | None = None
     queue: str = "default"
     priority: int = 0
     tenant: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    metadata_truncated: dict[str, Any] | None = None
     created_at: float = 0.0
     updated_at: float = 0.0
     current_nodes: list[str] = field(default_factory=list)
+    idempotency_key: str | None = None
+    input_hash: str | None = None
+    owner: str | None = None
+    lease_token: int = 0
+    lease_expires_at: float = 0.0
+    available_at: float = 0.0
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -74,6 +93,7 @@ class Run:
             status=_status(data.get("status", "")),
             phase=data.get("phase"),
             step=int(data.get("step") or 0),
+            event_seq=int(data.get("event_seq") or 0),
             input=data.get("input"),
             state=data.get("state"),
             result=data.get("result"),
@@ -81,14 +101,22 @@ class Run:
             escalation=data.get("escalation"),
             usage=dict(data.get("usage") or {}),
             parent_run_id=data.get("parent_run_id"),
+            parent_step=_int_or_none(data.get("parent_step")),
             thread_id=data.get("thread_id"),
             queue=str(data.get("queue") or "default"),
             priority=int(data.get("priority") or 0),
             tenant=data.get("tenant"),
             metadata=dict(data.get("metadata") or {}),
+            metadata_truncated=_obj_or_none(data.get("metadata_truncated")),
             created_at=_f(data.get("created_at")),
             updated_at=_f(data.get("updated_at")),
             current_nodes=[str(n) for n in data.get("current_nodes") or []],
+            idempotency_key=data.get("idempotency_key"),
+            input_hash=data.get("input_hash"),
+            owner=data.get("owner"),
+            lease_token=int(data.get("lease_token") or 0),
+            lease_expires_at=_f(data.get("lease_expires_at")),
+            available_at=_f(data.get("available_at")),
             raw=dict(data),
         )
 

@@ -117,6 +117,14 @@ class Usage(BaseModel):
     tool_calls: int = 0
 
 
+class MetadataCut(BaseModel):
+    """A list item's metadata was cut to the entries that fit in 4 KiB (whole, in order)."""
+
+    bytes: int = Field(description="the size of all of the run's metadata, as JSON")
+    omitted_keys: int = Field(description="how many of its entries the item leaves out")
+    href: str = Field(description="GET it for all of the metadata: /v1/runs/{run_id}")
+
+
 class RunSummary(BaseModel):
     run_id: str
     workflow: str
@@ -139,7 +147,14 @@ class RunSummary(BaseModel):
     queue: str
     priority: int
     tenant: str | None = None
-    metadata: JsonObject
+    metadata: JsonObject = Field(
+        description="in a list, at most 4 KiB of it: see metadata_truncated"
+    )
+    metadata_truncated: MetadataCut | None = Field(
+        default=None,
+        description="in a list (and the run-change stream): set when metadata holds only the "
+        "entries that fit in 4 KiB; GET href for all of it. Null: metadata is whole",
+    )
     created_at: float
     updated_at: float
     current_nodes: list[str] = Field(default_factory=list)

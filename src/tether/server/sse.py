@@ -200,23 +200,63 @@ def _mark(run: RunRecord) -> tuple[str, int, float, int]:
     return (run.status.value, run.step, run.updated_at, run.event_seq)
 
 
+CHANGES_BYTES = 1 << 20
+"""Most bytes of ``event: run`` frames one look of the run-change stream sends (one frame at
+least); the changes left over go out at the next look."""
+
+
+class RunChanges:
+    """What the run-change stream sends, one look at a time: ``look()`` reads the ``watch``
+    newest runs of ``tenant`` and returns an ``event: run`` frame (oldest first) for each run
+    that appeared or changed since it was last sent, up to ``max_bytes`` of them."""
+
+    def __init__(
+        self, rt: Runtime, tenant: str | None, *, watch: int = 200, max_bytes: int = CHANGES_BYTES
+    ) -> None:
+        self.rt, self.tenant, self.watch, self.max_bytes = rt, tenant, watch, max_bytes
+        self.seen: dict[str, tuple[str, int, float, int]] = {}
+
+    async def look(self) -> list[str]:
+        runs = await self.rt.store.list_runs(tenant=self.tenant, limit=self.watch)
+        changed = [run for run in reversed(runs) if self.seen.get(run.run_id) != _mark(run)]
+        frames: list[str] = []
+        used = 0
+        for run, item in zip(changed, await views.run_items(self.rt.store, changed), strict=True):
+            text = frame(item, event="run")
+            size = len(text.encode())
+            if frames and used + size > self.max_bytes:
+                break  # not marked seen: it goes out at the next look
+            frames.append(text)
+            used += size
+            self.seen[run.run_id] = _mark(run)
+        if len(self.seen) > 4 * self.watch:
+            keep = {r.run_id for r in runs}
+            self.seen = {k: v for k, v in self.seen.items() if k in keep}
+        return frames
+
+
 async def run_changes(
-    rt: Runtime, tenant: str | None, *, poll: float, heartbeat: float, watch: int = 200
+    rt: Runtime,
+    tenant: str | None,
+    *,
+    poll: float,
+    heartbeat: float,
+    watch: int = 200,
+    max_bytes: int = CHANGES_BYTES,
 ) -> AsyncIterator[str]:
     """The ``watch`` newest runs of ``tenant``: one ``event: run`` for each at the start, then
-    one for each run that appears or changes (status, step, events). Each item is the run as
-    ``GET /v1/runs`` lists it, usage (tokens, cost, calls) included, so a list kept up to date
-    from this stream shows what a reload would (the usage of the changed runs is read in one
-    query per look, only when something changed)."""
-    seen: dict[str, tuple[str, int, float, int]] = {}
+    one for each run that appears or changes (status, step, events), at most ``max_bytes`` of
+    them a look (``RunChanges``). Each item is the run as ``GET /v1/runs`` lists it (metadata
+    bounded), usage (tokens, cost, calls) included, so a list kept up to date from this stream
+    shows what a reload would (the usage of the changed runs is read in one query per look,
+    only when something changed)."""
+    changes = RunChanges(rt, tenant, watch=watch, max_bytes=max_bytes)
     last_sent = time.monotonic()
     yield ": run changes\n\n"
     down = False
     while True:
         try:
-            runs = await rt.store.list_runs(tenant=tenant, limit=watch)
-            changed = [run for run in reversed(runs) if seen.get(run.run_id) != _mark(run)]
-            items = await views.run_items(rt.store, changed)
+            frames = await changes.look()
         except Exception as exc:
             if not unavailable(exc):
                 raise
@@ -225,15 +265,9 @@ async def run_changes(
             down = True
         else:
             down = False
-            # oldest first: a list view inserts them in order
-            for item in items:
-                yield frame(item, event="run")
+            for text in frames:  # oldest first: a list view inserts them in order
+                yield text
                 last_sent = time.monotonic()
-            for run in changed:
-                seen[run.run_id] = _mark(run)
-            if len(seen) > 4 * watch:
-                keep = {r.run_id for r in runs}
-                seen = {k: v for k, v in seen.items() if k in keep}
         if time.monotonic() - last_sent >= heartbeat:
             yield PING
             last_sent = time.monotonic()

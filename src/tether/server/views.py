@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, cast
 
+from tether.core import serde
 from tether.core.capabilities import has_capability
 from tether.core.lifecycle import ACTIVE, FINISHED, PARKED, RunStatus
 from tether.graph.builder import Workflow
@@ -15,6 +17,12 @@ from tether.store.types import Event, RunRecord
 from tether.store.usage import ModelCallTotals
 
 NO_USAGE = RunUsage()
+LIST_METADATA_BYTES = 4096
+"""Most bytes of a run's metadata (as JSON) a list item carries (``GET /v1/runs``, the
+run-change stream): metadata may hold up to ``max_body_bytes`` a run, and a page of 500 such
+runs was half a gigabyte. ``GET /v1/runs/{id}`` returns all of it."""
+_SKIPS = 64
+"""Entries too large for what is left that ``listed`` passes over before it stops looking."""
 
 
 def phase(status: RunStatus) -> str:
@@ -47,6 +55,7 @@ def run_summary(run: RunRecord, current_nodes: list[str] | None = None) -> dict[
         "priority": run.priority,
         "tenant": run.tenant,
         "metadata": run.metadata,
+        "metadata_truncated": None,
         "created_at": run.created_at,
         "updated_at": run.updated_at,
         "current_nodes": current_nodes or [],
@@ -75,18 +84,53 @@ def sums_usage(store: RunStore) -> bool:
     return has_capability(store, RunUsageTotals)
 
 
+def _size(value: Any) -> int:
+    """Bytes of ``value`` as JSON (as the API sends it)."""
+    try:
+        return len(serde.dumps(value))
+    except TypeError:  # what orjson refuses (an integer beyond 64 bits): as the API sends it
+        return len(json.dumps(value, separators=(",", ":"), default=str).encode())
+
+
+def listed(run: RunRecord) -> dict[str, Any]:
+    """A run as a list carries it: its summary, with metadata over ``LIST_METADATA_BYTES``
+    cut to the entries that fit (whole entries, in order) and ``metadata_truncated`` saying so:
+    ``{"bytes": <size of all of it>, "omitted_keys": <how many entries are left out>,
+    "href": "/v1/runs/<id>"}`` (where to read all of it)."""
+    item = run_summary(run)
+    whole = _size(run.metadata)
+    if whole <= LIST_METADATA_BYTES:
+        return item
+    kept: dict[str, Any] = {}
+    used, skipped = 2, 0  # {}
+    for key, value in run.metadata.items():
+        size = _size({key: value}) - 1  # "key":value and its comma
+        if used + size <= LIST_METADATA_BYTES:
+            kept[key] = value
+            used += size
+        elif (skipped := skipped + 1) > _SKIPS or LIST_METADATA_BYTES - used < 8:
+            break  # the work per run stays bounded however many entries it has
+    item["metadata"] = kept
+    item["metadata_truncated"] = {
+        "bytes": whole,
+        "omitted_keys": len(run.metadata) - len(kept),
+        "href": f"/v1/runs/{run.run_id}",
+    }
+    return item
+
+
 async def run_items(store: RunStore, runs: list[RunRecord]) -> list[dict[str, Any]]:
-    """Runs as ``GET /v1/runs`` lists them (and the run-change stream sends them): each with
-    its usage (tokens, cost, calls), summed for all of them in one query where the store can
-    (``RunUsageTotals``); else without usage."""
+    """Runs as ``GET /v1/runs`` lists them (and the run-change stream sends them): each
+    ``listed`` (its metadata bounded) with its usage (tokens, cost, calls), summed for all of
+    them in one query where the store can (``RunUsageTotals``); else without usage."""
     if not runs:
         return []
     if not sums_usage(store):
-        return [run_summary(run) for run in runs]
+        return [listed(run) for run in runs]
     used = await cast(RunUsageTotals, store).runs_usage([run.run_id for run in runs])
     out = []
     for run in runs:
-        item = run_summary(run)
+        item = listed(run)
         item["usage"] = used.get(run.run_id, NO_USAGE).as_dict()
         out.append(item)
     return out
