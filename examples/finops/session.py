@@ -195,7 +195,8 @@ async def open_runtime(
 
 
 async def _key(rt: Runtime, directory: Path, person: str, role: str) -> Any:
-    """``person``'s Ed25519 key (a file beside the store), registered as an approver."""
+    """``person``'s Ed25519 key (a file beside the store), registered as an approver of the
+    example's tenant (only its approvers decide its runs' requests)."""
     key = key_file(directory / f"{person}.pem")
-    await rt.approvals.register_approver(person, role, key)
+    await rt.approvals.register_approver(person, role, key, tenant=TENANT)
     return key

@@ -114,9 +114,10 @@ async def triage(opts: Options, console: Console) -> Outcome:
 
 
 async def _approver_key(rt: Runtime, directory: Path) -> Any:
-    """The on-call lead's private key (a file beside the store), registered as an approver."""
+    """The on-call lead's private key (a file beside the store), registered as an approver of
+    the example's tenant (only its approvers decide its runs' requests)."""
     key = key_file(directory / "oncall-lead.pem")
-    await rt.approvals.register_approver(APPROVER, APPROVER_ROLE, key)
+    await rt.approvals.register_approver(APPROVER, APPROVER_ROLE, key, tenant=TENANT)
     return key
 
 

@@ -34,7 +34,12 @@ def test_an_older_store_gets_only_what_it_lacks(tmp_path: Path) -> None:
     assert run_cli("migrate", store=url).rc == 0
     with sqlite3.connect(db) as conn:  # as a tether one version older left it
         conn.execute("DELETE FROM tether_schema_version WHERE version = ?", (LATEST_VERSION,))
-        conn.execute("ALTER TABLE tether_node_writes DROP COLUMN events")  # what v21 adds
+        conn.execute("DROP TABLE tether_approvers")  # v22 keys approvers by tenant: as v12 made it
+        conn.execute(
+            "CREATE TABLE tether_approvers (approver_id TEXT PRIMARY KEY, role TEXT NOT NULL, "
+            "public_key TEXT NOT NULL, created_at REAL NOT NULL, updated_at REAL NOT NULL)"
+        )
+        conn.execute("INSERT INTO tether_approvers VALUES ('bob', 'ops', 'PEM', 1, 2)")
     plan = run_cli("migrate", "--dry-run", store=url)
     assert plan.rc == 0, plan.err
     assert f"would migrate v{LATEST_VERSION - 1} → v{LATEST_VERSION}" in plan.out
@@ -47,8 +52,8 @@ def test_an_older_store_gets_only_what_it_lacks(tmp_path: Path) -> None:
     assert (done["from"], done["to"]) == (LATEST_VERSION - 1, LATEST_VERSION)
     assert [v["version"] for v in done["versions"]] == [LATEST_VERSION]
     with sqlite3.connect(db) as conn:
-        columns = {r[1] for r in conn.execute("PRAGMA table_info(tether_node_writes)")}
-    assert "events" in columns
+        rows = conn.execute("SELECT tenant, approver_id, role FROM tether_approvers").fetchall()
+    assert rows == [("", "bob", "ops")]  # kept, as an approver of runs without a tenant
 
 
 def test_a_newer_schema_and_a_memory_store_are_refused(tmp_path: Path) -> None:

@@ -139,19 +139,19 @@ def test_a_fork_stays_in_its_tenant(keyed: Server) -> None:
     assert c.get(f"/v1/runs/{fork['run_id']}", headers=h(keyed, "b_all")).status_code == 404
 
 
-def _approver(db: Path) -> tuple[object, str]:
+def _approver(db: Path, tenant: str = "acme", approver: str = "alice") -> tuple[object, str]:
     key = generate_key()
 
     async def register() -> None:
         store = SqliteStore(db)
         await store.setup()
         try:
-            await Approvals(store).register_approver("alice", "finance", key)
+            await Approvals(store).register_approver(approver, "finance", key, tenant=tenant)
         finally:
             await store.close()
 
     asyncio.run(register())
-    return key, "alice"
+    return key, approver
 
 
 def _pending(server: Server, key: str) -> dict[str, object]:
@@ -182,6 +182,15 @@ def test_approvals_are_tenant_scoped_and_decided_with_a_signature(keyed: Server)
         f"/v1/approvals/{aid}/approve", json={"approver": approver, "signature": token}, headers=b
     )
     assert r.status_code == 404
+    # acme's key sending globex's approver's signature: refused, not counted (before: approvers
+    # were global, and this approved acme's refund)
+    gus, gus_id = _approver(keyed.db, tenant="globex", approver="gus")
+    r = c.post(
+        f"/v1/approvals/{aid}/approve",
+        json={"approver": gus_id, "signature": sign(gus, rec, "approve")},  # type: ignore[arg-type]
+        headers=h(keyed, "a_approve"),
+    )
+    assert r.status_code == 403 and "not registered for tenant 'acme'" in r.json()["detail"]
     forged = sign(generate_key(), rec, "approve")
     r = c.post(
         f"/v1/approvals/{aid}/approve",

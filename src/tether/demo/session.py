@@ -100,9 +100,10 @@ async def run_demo(opts: DemoOptions, console: Console, ask: Ask | None) -> Demo
 
 
 async def _approver_key(rt: Runtime, directory: Path) -> Any:
-    """The support lead's Ed25519 key (a file beside the store), registered as an approver."""
+    """The support lead's Ed25519 key (a file beside the store), registered as an approver of
+    the demo's tenant (only its approvers decide its runs' requests)."""
     key = key_file(directory / "support-lead.pem")
-    await rt.approvals.register_approver(APPROVER, APPROVER_ROLE, key)
+    await rt.approvals.register_approver(APPROVER, APPROVER_ROLE, key, tenant=TENANT)
     return key
 
 

@@ -8,8 +8,10 @@ time the call is made.
 
 For people: ``Approvals(runtime_or_store)`` lists, shows, approves and rejects (each decision an
 Ed25519 signature over the exact intent: ``sign(private_key, approval)``), and registers
-approvers (``register_approver(id, role, public_key)``). Importing this module registers the
-deadline timer handler (``approval_deadline``).
+approvers (``register_approver(id, role, public_key, tenant=...)``): a request is decided only by
+approvers of its run's tenant (``approvals_tenant``; another's decision is refused with
+``ApprovalTenantError``). Importing this module registers the deadline timer handler
+(``approval_deadline``).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from tether.governance.approvals_request import (
     request_approval,
 )
 from tether.governance.approvals_rule import ApprovalRule, Escalate
+from tether.governance.approvals_tenant import ApprovalTenantError
 from tether.governance.approvals_use import granted
 from tether.store.approvals import ApprovalRecord, ApprovalStore, Approver
 
@@ -45,6 +48,7 @@ __all__ = [
     "ApprovalRecord",
     "ApprovalRule",
     "ApprovalStore",
+    "ApprovalTenantError",
     "Approvals",
     "Approver",
     "Escalate",

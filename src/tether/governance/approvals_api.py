@@ -8,6 +8,11 @@ queue for any worker). ``Approvals(store)`` only records decisions: the caller r
 
 A rejection by any one eligible approver rejects the request (a veto); the resumed call is then
 refused with ``PolicyViolationError``, which the planner sees as the tool's error.
+
+Tenants (``approvals_tenant``): a request is decided only by approvers registered for the tenant
+of its run (``register_approver(..., tenant=...)``); ``Approvals(rt, tenant="acme")`` acts for
+acme alone (its requests, its approvers: another tenant's request reads as not found), and
+``Approvals(rt)`` for every tenant (``list(tenant=...)`` filters).
 """
 
 from __future__ import annotations
@@ -18,15 +23,22 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from tether.core.errors import (
-    ApprovalNotFoundError,
     ApprovalSignatureError,
     ApprovalStateError,
     InvalidInputError,
 )
+from tether.core.tenants import check_tenant_name
 from tether.governance.approvals_keys import generate_key, public_pem, sign, verify
 from tether.governance.approvals_request import approval_store
 from tether.governance.approvals_resume import audit_outside, audit_sink, resume_decided
 from tether.governance.approvals_tally import complete, may_decide, who
+from tether.governance.approvals_tenant import (
+    decider,
+    refuse_foreign_signature,
+    run_tenant,
+    scoped,
+    tenant_tally,
+)
 from tether.governance.approvals_void import listed, mark_void, run_ended
 from tether.graph.extensions import on_run_cancelled, register_runtime_extension
 from tether.graph.state import check_text
@@ -39,6 +51,7 @@ from tether.store.approvals import (
     ApprovalStore,
     Approver,
 )
+from tether.store.tenancy import tenant_approval
 
 _TRIES = 8
 
@@ -49,10 +62,16 @@ class Approvals:
     generate_key = staticmethod(generate_key)
     sign = staticmethod(sign)
 
-    def __init__(self, target: Any, *, execute: bool = True) -> None:
+    def __init__(self, target: Any, *, execute: bool = True, tenant: str | None = None) -> None:
         self.runtime = target if hasattr(target, "resume") and hasattr(target, "store") else None
         self.store = approval_store(target.store if self.runtime is not None else target)
         self.execute = execute
+        self.tenant = None if tenant is None else check_tenant_name(tenant)
+        """The tenant this view acts for (None: every tenant)."""
+
+    @property
+    def _runs(self) -> Any:
+        return self.runtime.store if self.runtime is not None else self.store
 
     def _now(self) -> float:
         clock = getattr(self.runtime or self.store, "clock", None)
@@ -62,21 +81,26 @@ class Approvals:
 
     # -- reading ---------------------------------------------------------------------------
     async def list(
-        self, status: str | None = None, run_id: str | None = None, limit: int = 100
+        self,
+        status: str | None = None,
+        run_id: str | None = None,
+        limit: int = 100,
+        *,
+        tenant: str | None = None,
     ) -> list[ApprovalRecord]:
-        """Requests, newest first; a pending one whose run has ended is marked void on the way
+        """Requests, newest first (``tenant``: only that tenant's; a view bound to a tenant
+        lists only its own); a pending one whose run has ended is marked void on the way
         (``approvals_void``) and leaves a pending list."""
         if status is not None and status not in STATUSES:
             raise InvalidInputError(f"unknown approval status {status!r}; use one of {STATUSES}")
-        recs = await self.store.list_approvals(status=status, run_id=run_id, limit=limit)
-        runs = self.runtime.store if self.runtime is not None else self.store
-        return await listed(self.store, runs, recs, status, self._now())
+        t = scoped(self.tenant, None if tenant is None else check_tenant_name(tenant))
+        recs = await self.store.list_approvals(status=status, run_id=run_id, limit=limit, tenant=t)
+        return await listed(self.store, self._runs, recs, status, self._now())
 
     async def get(self, approval_id: str) -> ApprovalRecord:
-        rec = await self.store.get_approval(approval_id)
-        if rec is None:
-            raise ApprovalNotFoundError(approval_id)
-        return rec
+        """The request (of this view's tenant, when it is bound to one: another tenant's reads
+        as not found)."""
+        return await tenant_approval(self.store, self._runs, approval_id, self.tenant)
 
     # -- approvers -------------------------------------------------------------------------
     async def register_approver(
@@ -84,24 +108,31 @@ class Approvals:
         approver_id: str,
         role: str,
         public_key: str | bytes | Ed25519PublicKey | Ed25519PrivateKey,
+        *,
+        tenant: str | None = None,
     ) -> Approver:
-        """Register (or re-key) an approver. A key registered to another approver is refused:
-        one key must never count as two approvers."""
+        """Register (or re-key) an approver of ``tenant`` (None: of runs without a tenant; a
+        view bound to a tenant registers its own): it decides only that tenant's requests.
+        A key registered to another approver of the tenant is refused: one key must never
+        count as two approvers."""
         for name, value in (("approver id", approver_id), ("role", role)):
             if not isinstance(value, str) or not value.strip():
                 raise InvalidInputError(f"the {name} must be a non-empty string, got {value!r}")
         check_text(approver_id=approver_id, role=role)
+        t = scoped(self.tenant, None if tenant is None else check_tenant_name(tenant))
         pem = public_pem(public_key)
-        for other in await self.store.list_approvers():
-            if other.public_key == pem and other.approver_id != approver_id:
+        for other in await self.store.list_approvers(t):
+            if other.tenant == t and other.public_key == pem and other.approver_id != approver_id:
                 raise InvalidInputError(
                     f"that public key is registered to approver {other.approver_id!r} already; "
                     "every approver needs a key of their own (tether approvals keygen)"
                 )
-        return await self.store.put_approver(Approver(approver_id, role, pem))
+        return await self.store.put_approver(Approver(approver_id, role, pem, tenant=t))
 
-    async def approvers(self) -> builtins.list[Approver]:
-        return await self.store.list_approvers()
+    async def approvers(self, tenant: str | None = None) -> builtins.list[Approver]:
+        """The approvers of ``tenant`` (every tenant's, unless named or this view is bound)."""
+        t = scoped(self.tenant, None if tenant is None else check_tenant_name(tenant))
+        return await self.store.list_approvers(t)
 
     # -- deciding --------------------------------------------------------------------------
     async def approve(self, approval_id: str, approver: str, signature: str) -> ApprovalRecord:
@@ -129,17 +160,19 @@ class Approvals:
         self, approval_id: str, approver_id: str, signature: str, decision: str, reason: str
     ) -> ApprovalRecord:
         check_text(approver=approver_id, reason=reason)
-        approver = await self.store.get_approver(approver_id)
-        if approver is None:
-            raise ApprovalSignatureError(
-                f"approver {approver_id!r} is not registered; add them with "
-                "`tether approvals approver add ID --role R --public-key FILE`"
-            )
         for _ in range(_TRIES):
             rec = await self.get(approval_id)
             now = self._now()
+            found, tenant = await run_tenant(self._runs, rec.run_id)
+            if not found:  # whose approvers could decide it is unknowable: void
+                await self._check_run_waits(rec, now)
+            approver = await decider(self.store, rec, approver_id, tenant)
             _check_open(rec, approver, now)
-            verify(approver.public_key, rec.approval_id, rec.intent, decision, signature, now)
+            try:
+                verify(approver.public_key, rec.approval_id, rec.intent, decision, signature, now)
+            except ApprovalSignatureError:
+                await refuse_foreign_signature(self.store, rec, approver, decision, signature, now)
+                raise
             await self._check_run_waits(rec, now)  # only a signed decision may void a request
             rec.decisions.append(
                 {
@@ -153,11 +186,9 @@ class Approvals:
                     "audited": await self._can_audit(rec.run_id),
                 }
             )
-            keys = {a.approver_id: a.public_key for a in await self.store.list_approvers()}
-            tally = [{**d, "key": keys.get(d["approver"], "")} for d in rec.decisions]
             if decision == "reject":
                 rec.status = REJECTED
-            elif complete(rec.rule, tally):
+            elif complete(rec.rule, await tenant_tally(self.store, rec.decisions, tenant)):
                 rec.status = APPROVED
             what = {"approve": "approved", "reject": "rejected"}[decision]
             rec.history.append({"what": what, "at": now, "by": approver_id, "reason": reason})
@@ -172,8 +203,7 @@ class Approvals:
     async def _check_run_waits(self, rec: ApprovalRecord, now: float) -> None:
         """A request whose run has ended (cancelled, completed, failed) is void: a late
         decision on it is refused, and the request is marked void."""
-        runs = self.runtime.store if self.runtime is not None else self.store
-        ended = await run_ended(runs, rec.run_id)
+        ended = await run_ended(self._runs, rec.run_id)
         if ended is None:
             return
         mark_void(rec, now, f"the run {ended}")

@@ -4,8 +4,8 @@ A request's ``rule`` (``ApprovalRule.to_dict()``, replaced by a deadline escalat
 eligible approvers. An approval counts when its approver is eligible under the request's rule
 *now*; ``required`` of them must come from distinct approvers holding distinct keys (one key
 registered under two ids is one approver), and with ``distinct_roles`` from distinct roles.
-``verified`` re-checks every counted signature against the approvers' registered keys and the
-intent of the call about to run.
+``verified`` re-checks every counted signature against the keys of the approvers registered for
+the run's tenant (``approvals_tenant``) and the intent of the call about to run.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 
 from tether.core.errors import ApprovalSignatureError, InvalidInputError
 from tether.governance.approvals_keys import verify
+from tether.governance.approvals_tenant import whose
 from tether.store.approvals import ApprovalRecord, ApprovalStore, Approver
 
 
@@ -52,19 +53,23 @@ def complete(rule: Mapping[str, Any], approvals: Iterable[Mapping[str, Any]]) ->
 
 
 async def verified(
-    store: ApprovalStore, rec: ApprovalRecord, intent: dict[str, Any], now: float
+    store: ApprovalStore,
+    rec: ApprovalRecord,
+    intent: dict[str, Any],
+    now: float,
+    tenant: str | None,
 ) -> tuple[bool, str]:
-    """Whether ``rec``'s approvals, each re-verified against its approver's registered key and
-    ``intent`` (the call about to run) and unexpired at ``now``, still satisfy its rule; with
-    the reason when not."""
+    """Whether ``rec``'s approvals, each re-verified against the key its approver has as an
+    approver of ``tenant`` (the run's, now) and ``intent`` (the call about to run) and
+    unexpired at ``now``, still satisfy its rule; with the reason when not."""
     good: list[dict[str, Any]] = []
     why = "not enough approvals"
     for d in rec.decisions:
         if d.get("decision") != "approve":
             continue
-        approver: Approver | None = await store.get_approver(d["approver"])
+        approver: Approver | None = await store.get_approver(d["approver"], tenant)
         if approver is None:
-            why = f"approver {d['approver']!r} is no longer registered"
+            why = f"approver {d['approver']!r} is no longer registered for {whose(tenant)}"
             continue
         try:
             verify(approver.public_key, rec.approval_id, intent, "approve", d["signature"], now)

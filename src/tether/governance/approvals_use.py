@@ -46,7 +46,7 @@ async def granted(scope: RunScope, call: GovernedCall) -> ApprovalRecord | None:
         if again and not await _unfinished(scope, call):
             continue  # it released this call, whose outcome is journaled: spent
         now = scope.clock.now()
-        ok, why = await verified(store, rec, intent, _first_use(rec, now))
+        ok, why = await verified(store, rec, intent, _first_use(rec, now), scope.run.tenant)
         if not ok:
             rec.status = VOID
             rec.history.append({"what": "void", "at": now, "why": why})

@@ -11,13 +11,20 @@ denied was refused): an approval authorises one call, once. At most one request 
 Every change goes through ``update_approval``, a compare-and-set on ``version``: two approvers
 signing at once, or two workers using one approval, cannot both win.
 
-An **approver** is ``(approver_id, role, public_key)``: the PEM of an Ed25519 public key.
+An **approver** is ``(approver_id, role, public_key)``: the PEM of an Ed25519 public key, of one
+``tenant`` (None: the approvers of runs without a tenant). Approvers are keyed by
+``(tenant, approver_id)``: two tenants may each have an ``alice``, with keys of their own, and
+neither registration touches the other's. A request belongs to the tenant of its run
+(``RunRecord.tenant``, read where it is decided and used); only that tenant's approvers decide
+it (``tether.governance.approvals_tenant``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
+
+from tether.core.tenants import check_tenant_name
 
 PENDING, APPROVED, REJECTED, VOID = "pending", "approved", "rejected", "void"
 STATUSES = (PENDING, APPROVED, REJECTED, VOID)
@@ -60,6 +67,23 @@ class Approver:
     """PEM (SubjectPublicKeyInfo) of the approver's Ed25519 public key."""
     created_at: float = 0.0
     updated_at: float = 0.0
+    tenant: str | None = None
+    """Whose approver (``RunRecord.tenant``): it decides only requests of that tenant's runs
+    (None: of runs without a tenant)."""
+
+
+NO_TENANT = ""
+"""How the SQL backends key the approvers of no tenant (a tenant name is never empty)."""
+
+
+def tenant_key(tenant: str | None) -> str:
+    """The key column of ``tenant``'s approvers, the name checked (``check_tenant_name``: an
+    ``"acme "`` would be a tenant of its own, whose approvers decide nothing of acme's)."""
+    return NO_TENANT if tenant is None else check_tenant_name(tenant)
+
+
+def key_tenant(key: str) -> str | None:
+    return None if key == NO_TENANT else key
 
 
 @runtime_checkable
@@ -96,11 +120,15 @@ class ApprovalStore(Protocol):
         ...
 
     async def put_approver(self, approver: Approver) -> Approver:
-        """Register an approver, or replace its role and key (key rotation)."""
+        """Register an approver of ``approver.tenant``, or replace its role and key (key
+        rotation); another tenant's approver of the same id is left alone."""
         ...
 
-    async def get_approver(self, approver_id: str) -> Approver | None: ...
+    async def get_approver(self, approver_id: str, tenant: str | None = None) -> Approver | None:
+        """The approver ``approver_id`` of exactly ``tenant`` (None: of no tenant)."""
+        ...
 
-    async def list_approvers(self) -> list[Approver]:
-        """Every approver, by id."""
+    async def list_approvers(self, tenant: str | None = None) -> list[Approver]:
+        """The approvers of ``tenant`` by id; None: every approver of every tenant (by id, then
+        tenant, no tenant first), as ``list_approvals(tenant=None)`` lists every request."""
         ...

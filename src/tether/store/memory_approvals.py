@@ -7,7 +7,7 @@ import dataclasses
 from tether.core import serde
 from tether.core.clock import Clock
 from tether.core.errors import ApprovalNotFoundError
-from tether.store.approvals import PENDING, ApprovalRecord, Approver
+from tether.store.approvals import PENDING, ApprovalRecord, Approver, tenant_key
 from tether.store.paging import whole
 from tether.store.types import RunRecord
 
@@ -25,7 +25,8 @@ def _tenant_of(runs: dict[str, RunRecord], run_id: str) -> str | None:
 class MemoryApprovals:
     clock: Clock
     _approval_rows: dict[str, ApprovalRecord]
-    _approver_rows: dict[str, Approver]
+    _approver_rows: dict[tuple[str, str], Approver]
+    """By ``(approver_id, tenant_key(tenant))``."""
 
     def _approvals(self) -> dict[str, ApprovalRecord]:
         try:
@@ -34,7 +35,7 @@ class MemoryApprovals:
             self._approval_rows = {}
             return self._approval_rows
 
-    def _approvers(self) -> dict[str, Approver]:
+    def _approvers(self) -> dict[tuple[str, str], Approver]:
         try:
             return self._approver_rows
         except AttributeError:
@@ -101,16 +102,22 @@ class MemoryApprovals:
 
     async def put_approver(self, approver: Approver) -> Approver:
         rows, now = self._approvers(), self.clock.now()
-        old = rows.get(approver.approver_id)
+        key = (approver.approver_id, tenant_key(approver.tenant))
+        old = rows.get(key)
         row = dataclasses.replace(
             approver, created_at=old.created_at if old else now, updated_at=now
         )
-        rows[approver.approver_id] = row
+        rows[key] = row
         return dataclasses.replace(row)
 
-    async def get_approver(self, approver_id: str) -> Approver | None:
-        row = self._approvers().get(approver_id)
+    async def get_approver(self, approver_id: str, tenant: str | None = None) -> Approver | None:
+        row = self._approvers().get((approver_id, tenant_key(tenant)))
         return None if row is None else dataclasses.replace(row)
 
-    async def list_approvers(self) -> list[Approver]:
-        return [dataclasses.replace(a) for _, a in sorted(self._approvers().items())]
+    async def list_approvers(self, tenant: str | None = None) -> list[Approver]:
+        want = None if tenant is None else tenant_key(tenant)
+        return [
+            dataclasses.replace(a)
+            for (_, t), a in sorted(self._approvers().items())
+            if want is None or t == want
+        ]

@@ -264,6 +264,7 @@ _VERSIONS: list[tuple[int, Callable[[Dialect], list[str]]]] = [
     (19, sql_timers.placement_migration),
     (20, sql_timers.timezone_migration),
     (21, _v21),
+    (22, sql_approvals.tenant_migration),
 ]
 LATEST_VERSION = _VERSIONS[-1][0]
 

@@ -1,5 +1,6 @@
 """Approval requests and approvers (``tether.store.approvals``) of the SQL backends: schema v12
-and its statements, written once for SQLite and PostgreSQL (mixed into ``SqlStore``).
+(v22: approvers keyed by tenant) and its statements, written once for SQLite and PostgreSQL
+(mixed into ``SqlStore``).
 
 One pending request per intent is a partial unique index; ``create_approval`` is an
 ``INSERT ... ON CONFLICT DO NOTHING`` that falls back to reading the pending one. Every change
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from tether.core.clock import Clock
 from tether.core.errors import ApprovalNotFoundError
 from tether.core.serde import dumps, loads
-from tether.store.approvals import PENDING, ApprovalRecord, Approver
+from tether.store.approvals import PENDING, ApprovalRecord, Approver, key_tenant, tenant_key
 from tether.store.paging import whole
 from tether.store.sql_base import Dialect, Statements
 
@@ -30,7 +31,7 @@ COLUMNS = (
     "updated_at",
     "body",
 )
-APPROVER_COLUMNS = ("approver_id", "role", "public_key", "created_at", "updated_at")
+APPROVER_COLUMNS = ("approver_id", "role", "public_key", "created_at", "updated_at", "tenant")
 
 
 def migration(d: Dialect) -> list[str]:
@@ -61,6 +62,32 @@ def migration(d: Dialect) -> list[str]:
             created_at {r} NOT NULL,
             updated_at {r} NOT NULL
         )""",
+    ]
+
+
+def tenant_migration(d: Dialect) -> list[str]:
+    """Schema v22: approvers are keyed by ``(tenant, approver_id)`` (``''``: no tenant), so
+    each tenant registers its own, under ids another tenant may use too; the approvers of
+    older databases become approvers of runs without a tenant.
+
+    The table is rebuilt (SQLite cannot change a primary key in place), under its old name."""
+    p = d.prefix
+    bare = p.rsplit(".", 1)[-1]  # RENAME TO takes a name without its schema
+    r = d.real
+    old = "approver_id, role, public_key, created_at, updated_at"
+    return [
+        f"""CREATE TABLE {p}approvers_v22 (
+            tenant TEXT NOT NULL,
+            approver_id TEXT NOT NULL,
+            role TEXT NOT NULL,
+            public_key TEXT NOT NULL,
+            created_at {r} NOT NULL,
+            updated_at {r} NOT NULL,
+            PRIMARY KEY (tenant, approver_id)
+        )""",
+        f"INSERT INTO {p}approvers_v22 (tenant, {old}) SELECT '', {old} FROM {p}approvers",
+        f"DROP TABLE {p}approvers",
+        f"ALTER TABLE {p}approvers_v22 RENAME TO {bare}approvers",
     ]
 
 
@@ -98,12 +125,16 @@ def _statements(d: Dialect, filters: tuple[str, ...] = ()) -> dict[str, str]:
         ),
         "put_approver": (
             f"INSERT INTO {p}approvers ({acols}) VALUES (?, ?, ?, CAST(? AS {r}), "
-            f"CAST(? AS {r})) ON CONFLICT (approver_id) DO UPDATE SET role = excluded.role, "
+            f"CAST(? AS {r}), ?) ON CONFLICT (tenant, approver_id) DO UPDATE SET "
+            "role = excluded.role, "
             "public_key = excluded.public_key, updated_at = excluded.updated_at "
             f"RETURNING {acols}"
         ),
-        "get_approver": f"SELECT {acols} FROM {p}approvers WHERE approver_id = ?",
-        "list_approvers": f"SELECT {acols} FROM {p}approvers ORDER BY approver_id",
+        "get_approver": (f"SELECT {acols} FROM {p}approvers WHERE approver_id = ? AND tenant = ?"),
+        "list_approvers": f"SELECT {acols} FROM {p}approvers ORDER BY approver_id, tenant",
+        "list_tenant_approvers": (
+            f"SELECT {acols} FROM {p}approvers WHERE tenant = ? ORDER BY approver_id"
+        ),
     }
 
 
@@ -143,8 +174,8 @@ def _record(row: Sequence[Any]) -> ApprovalRecord:
 
 
 def _approver(row: Sequence[Any]) -> Approver:
-    aid, role, key, created, updated = row
-    return Approver(aid, role, key, float(created), float(updated))
+    aid, role, key, created, updated, tenant = row
+    return Approver(aid, role, key, float(created), float(updated), key_tenant(tenant))
 
 
 class SqlApprovals:
@@ -222,14 +253,19 @@ class SqlApprovals:
 
     async def put_approver(self, approver: Approver) -> Approver:
         a, now = approver, self.clock.now()
-        params = (a.approver_id, a.role, a.public_key, now, now)
+        params = (a.approver_id, a.role, a.public_key, now, now, tenant_key(a.tenant))
         (row,) = await self._fetch(self._approval_sql("put_approver"), params)
         return _approver(row)
 
-    async def get_approver(self, approver_id: str) -> Approver | None:
-        rows = await self._fetch(self._approval_sql("get_approver"), (approver_id,))
+    async def get_approver(self, approver_id: str, tenant: str | None = None) -> Approver | None:
+        params = (approver_id, tenant_key(tenant))
+        rows = await self._fetch(self._approval_sql("get_approver"), params)
         return _approver(rows[0]) if rows else None
 
-    async def list_approvers(self) -> list[Approver]:
-        rows = await self._fetch(self._approval_sql("list_approvers"), ())
+    async def list_approvers(self, tenant: str | None = None) -> list[Approver]:
+        if tenant is None:
+            rows = await self._fetch(self._approval_sql("list_approvers"), ())
+        else:
+            sql = self._approval_sql("list_tenant_approvers")
+            rows = await self._fetch(sql, (tenant_key(tenant),))
         return [_approver(row) for row in rows]

@@ -132,3 +132,42 @@ class ApprovalConformance(StoreTestBase):
         assert await s.get_approver("bob") == b
         assert await s.get_approver("nobody") is None
         assert [x.approver_id for x in await s.list_approvers()] == ["alice", "bob"]
+
+    async def test_approvers_are_kept_per_tenant(self, store: RunStore, clock: FakeClock) -> None:
+        """Before: approvers were keyed by id alone, so a tenant registering ``alice`` re-keyed
+        another tenant's ``alice`` (and one tenant's approver decided every tenant's requests)."""
+        s = approvals(store)
+        await s.put_approver(Approver("alice", "ops", "PEM0"))
+        await s.put_approver(Approver("alice", "finance", "PEM1", tenant="acme"))
+        await s.put_approver(Approver("alice", "finance", "PEM2", tenant="ACME"))
+        await s.put_approver(Approver("bob", "ops", "PEM3", tenant="acme"))
+        got = await s.get_approver("alice")
+        assert got is not None and (got.public_key, got.role, got.tenant) == ("PEM0", "ops", None)
+        for tenant, pem in (("acme", "PEM1"), ("ACME", "PEM2")):  # a tenant is its exact name
+            a = await s.get_approver("alice", tenant)
+            assert a is not None and (a.public_key, a.tenant) == (pem, tenant)
+        assert await s.get_approver("bob") is None
+        assert await s.get_approver("bob", "ACME") is None
+        clock.advance(3)
+        rekeyed = await s.put_approver(Approver("alice", "finance", "PEM4", tenant="acme"))
+        assert (rekeyed.public_key, rekeyed.created_at, rekeyed.updated_at) == ("PEM4", T0, T0 + 3)
+        assert await s.get_approver("alice") == got  # the other alices are left alone
+        acme = await s.list_approvers("acme")
+        assert [(a.approver_id, a.public_key, a.tenant) for a in acme] == [
+            ("alice", "PEM4", "acme"),
+            ("bob", "PEM3", "acme"),
+        ]
+        every = await s.list_approvers()
+        assert [a.approver_id for a in every] == ["alice", "alice", "alice", "bob"]
+        assert {(a.public_key, a.tenant) for a in every} == {
+            ("PEM0", None),
+            ("PEM4", "acme"),
+            ("PEM2", "ACME"),
+            ("PEM3", "acme"),
+        }
+        assert every[0].tenant is None  # no tenant first
+        assert await s.list_approvers("nobody") == []
+        for bad in ("acme ", "", " acme"):  # "acme " would be a tenant no run of acme's has
+            with pytest.raises(InvalidInputError, match="tenant"):
+                await s.put_approver(Approver("carol", "ops", "PEM5", tenant=bad))
+        assert len(await s.list_approvers()) == 4

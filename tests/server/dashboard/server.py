@@ -67,7 +67,8 @@ async def _prepare(
     store_url: str, key_pem_pub: Any, with_api_key: bool, scopes: tuple[str, ...]
 ) -> str | None:
     async with Runtime(store_url) as rt:
-        await Approvals(rt).register_approver("alice", "finance", key_pem_pub)
+        tenant = "acme" if with_api_key else None  # the key's tenant submits the runs
+        await Approvals(rt).register_approver("alice", "finance", key_pem_pub, tenant=tenant)
         if not with_api_key:
             return None
         _, key = await create_key(rt.store, "acme", list(scopes), "dashboard")
