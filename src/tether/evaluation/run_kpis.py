@@ -9,12 +9,12 @@ and ``plan``/``rationale`` events).
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from tether.core.lifecycle import FINISHED, RunStatus
-from tether.evaluation.mindlog import MindEntry, MindLog, assemble, run_events
+from tether.evaluation.mindlog import assemble, run_events
+from tether.evaluation.plan_windows import plan_windows
 from tether.evaluation.rationale import PLAN_EVENT, RATIONALE_EVENT
 from tether.store.evaluation_log import EvaluationLogStore
 from tether.store.kpi_totals import RunTotals, python_totals
@@ -96,46 +96,6 @@ def ratio(num: float, den: float) -> float | None:
     return num / den if den else None
 
 
-def _plan_windows(log: MindLog) -> tuple[int, int]:
-    """(planned steps, planned steps executed) over the run's plans: each plan's steps against
-    the tool calls (and the nodes that made journaled calls) after it, up to the next plan."""
-    planned = executed = 0
-    plans = log.plans
-    for n, plan in enumerate(plans):
-        steps = Counter(str(s) for s in plan.get("steps") or ())
-        nxt = plans[n + 1] if n + 1 < len(plans) else None
-        done: Counter[str] = Counter()
-        nodes: set[tuple[int | None, str | None]] = set()
-        for e in log.entries:
-            if _after(e, plan) and (nxt is None or not _after(e, nxt)):
-                if e.kind == "action":
-                    done[e.name] += 1
-                nodes.add((e.step, e.node))
-        for _, node in nodes:  # a node that ran counts once per step
-            if node is not None:
-                done[node] += 1
-        planned += sum(steps.values())
-        executed += sum((steps & done).values())
-    return planned, executed
-
-
-def _after(e: MindEntry, plan: dict[str, Any]) -> bool:
-    """Whether entry ``e`` was made after the plan event: a later step, or the same task after
-    the plan was recorded (by its call counts)."""
-    step = plan.get("step")
-    if e.step is None or step is None:
-        return False
-    if e.step != step:
-        return bool(e.step > int(step))
-    calls: dict[str, Any] = plan.get("calls") or {}
-    task = f"{e.step}:{e.node}:"
-    if not str(plan.get("task_id", "")).startswith(task):
-        return False
-    kind = "tool:" + e.name if e.kind == "action" else "model" if e.kind == "thought" else ""
-    index = int(e.key.rsplit(":", 1)[-1]) if e.key.rsplit(":", 1)[-1].isdigit() else 0
-    return bool(kind) and index >= int(calls.get(kind, 0) or 0)
-
-
 async def totals_of(store: RunStore, run_id: str) -> RunTotals:
     """The run's KPI sums: from the store's batch aggregate when it has one, else from its
     transitions and model usage."""
@@ -179,7 +139,7 @@ async def run_kpis(
     out.tool_successes = sum(a.status == "done" for a in actions)
     out.tools_used_later = sum(bool(a.used_later) for a in actions)
     out.plans = len(log.plans)
-    out.planned_steps, out.executed_planned = _plan_windows(log)
+    out.planned_steps, out.executed_planned = plan_windows(log)
     out.escalations, out.validations = t.escalations, t.validations
     out.validation_failures = t.validation_failures
     out.tool_events, out.tool_argument_errors = t.tool_events, t.tool_argument_errors
