@@ -16,7 +16,7 @@ from typing import Any
 
 from tether.core.errors import InvalidInputError
 from tether.core.finite import is_number
-from tether.evaluation.run_kpis import RunKpis, ratio, run_kpis
+from tether.evaluation.run_kpis import RunKpis, finite, ratio, run_kpis
 from tether.store.evaluation_log import EvaluationLogStore
 from tether.store.kpi_totals import RunTotals
 from tether.store.protocol import RunStore
@@ -142,7 +142,7 @@ class KpiSummary:
             "model_calls": self.model_calls,
             "tool_calls": self.tool_calls,
             "tokens": self.tokens,
-            "cost": self.cost,
+            "cost": finite(self.cost),
         }
 
 

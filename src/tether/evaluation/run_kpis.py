@@ -9,6 +9,7 @@ and ``plan``/``rationale`` events).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,7 +84,7 @@ class RunKpis:
             "planned_steps": self.planned_steps,
             "executed_planned": self.executed_planned,
             "tokens": self.tokens,
-            "cost": self.cost,
+            "cost": finite(self.cost),
             "validations": self.validations,
             "validation_failures": self.validation_failures,
             "tool_argument_errors": self.tool_argument_errors,
@@ -93,7 +94,20 @@ class RunKpis:
 
 
 def ratio(num: float, den: float) -> float | None:
-    return num / den if den else None
+    """``num / den``; None when ``den`` is 0 or the quotient is not a finite number (a cost
+    summed past the range of a float): JSON and Prometheus have no infinity."""
+    if not den:
+        return None
+    try:
+        q = num / den
+    except OverflowError:  # an int beyond a float's range
+        return None
+    return q if math.isfinite(q) else None
+
+
+def finite(value: float) -> float | None:
+    """A summed amount as reported: None when it overflowed a float."""
+    return value if math.isfinite(value) else None
 
 
 async def totals_of(store: RunStore, run_id: str) -> RunTotals:

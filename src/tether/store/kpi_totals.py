@@ -87,7 +87,11 @@ def _in(n: int) -> str:
 
 def usage_sql(dialect: str, prefix: str, n: int) -> str:
     """Per run: model calls, input and output tokens (numbers, truncated), cost (numbers), tool
-    calls and tool calls refused for their arguments."""
+    calls and tool calls refused for their arguments.
+
+    The sums cannot overflow, whatever a provider reported: PostgreSQL adds ``numeric`` (a
+    ``bigint`` or ``float8`` sum past its range is an error there), SQLite ``TOTAL`` (its
+    ``SUM`` of integers past 2^63 is an error); a cost beyond a float reads as infinite."""
     if dialect == "postgres":
         doc = "convert_from(data, 'UTF8')::jsonb"
         error = "d ->> 'error'"
@@ -95,11 +99,13 @@ def usage_sql(dialect: str, prefix: str, n: int) -> str:
         def num(key: str) -> str:
             return (
                 f"CASE WHEN jsonb_typeof(d -> '{key}') = 'number' "
-                f"THEN (d -> '{key}')::text::float8 END"
+                f"THEN (d -> '{key}')::text::numeric END"
             )
 
         def whole(key: str) -> str:
-            return f"trunc({num(key)})::bigint"
+            return f"trunc({num(key)})"
+
+        total = "SUM"
     else:
         doc = "CAST(data AS TEXT)"
         error = "json_extract(d, '$.error')"
@@ -113,10 +119,12 @@ def usage_sql(dialect: str, prefix: str, n: int) -> str:
         def whole(key: str) -> str:
             return f"CAST({num(key)} AS INTEGER)"
 
+        total = "TOTAL"
+
     model = f"type = '{MODEL_CALL}'"
 
     def of_model(expr: str) -> str:
-        return f"COALESCE(SUM(CASE WHEN {model} THEN {expr} END), 0)"
+        return f"COALESCE({total}(CASE WHEN {model} THEN {expr} END), 0)"
 
     return (
         f"SELECT run_id, COUNT(CASE WHEN {model} THEN 1 END), "
