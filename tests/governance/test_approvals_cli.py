@@ -115,3 +115,48 @@ def test_a_decision_made_without_the_workflow_is_audited_by_the_run(
     approve = dict(records)["approval.approve"]
     assert approve["approver"] == "bob" and approve["recorded_by_run"] is True
     assert ok and SENT == [9]
+
+
+async def _park_for(db: Path, tenant: str) -> str:
+    async with Runtime(SqliteStore(db), workflows=[WF], recover=False) as rt:
+        res = await rt.run(WF, {"amount": 7}, tenant=tenant)
+        assert res.status is RunStatus.ESCALATED
+        return res.run_id
+
+
+def test_approvers_are_registered_listed_and_refused_per_tenant(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``approver add --tenant`` registers an approver of that tenant; ``approver list`` and
+    ``list`` filter by ``--tenant``; another tenant's approver is refused with the command that
+    registers one for the run's tenant."""
+    SENT.clear()
+    db = tmp_path / "t.db"
+    store = ["--store", f"sqlite:///{db}", "--app", "tests.governance.test_approvals_cli:WF"]
+    acme_run = asyncio.run(_park_for(db, "acme"))
+    asyncio.run(_park_for(db, "globex"))
+    key = tmp_path / "alice.pem"
+    assert main(["approvals", "keygen", "--out", str(key)]) == 0
+    pub = f"{key}.pub"
+    assert main(["approvals", "approver", "add", "alice", "--role", "finance",
+                 "--public-key", pub, "--tenant", "globex", *store]) == 0  # fmt: skip
+    assert "registered for tenant globex" in capsys.readouterr().out
+    assert main(["approvals", "list", "--tenant", "acme", "--json", *store]) == 0
+    (req,) = json.loads(capsys.readouterr().out)
+    assert req["run_id"] == acme_run
+    # globex's alice may not decide acme's request: nothing recorded, the fix is named
+    assert main(["approvals", "approve", req["approval_id"], "--approver", "alice", "--key",
+                 str(key), *store]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert "tenant 'acme'" in err and "approver add ID" in err and "--tenant acme" in err
+    assert main(["approvals", "approver", "add", "alice", "--role", "finance",
+                 "--public-key", pub, "--tenant", "acme", *store]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["approvals", "approver", "list", "--json", *store]) == 0
+    listed = sorted((a["approver"], a["tenant"]) for a in json.loads(capsys.readouterr().out))
+    assert listed == [("alice", "acme"), ("alice", "globex")]
+    assert main(["approvals", "approver", "list", "--tenant", "acme", "--json", *store]) == 0
+    assert [a["tenant"] for a in json.loads(capsys.readouterr().out)] == ["acme"]
+    assert main(["approvals", "approve", req["approval_id"], "--approver", "alice", "--key",
+                 str(key), *store]) == 0  # fmt: skip
+    assert f"approval {req['approval_id']}: approved" in capsys.readouterr().out

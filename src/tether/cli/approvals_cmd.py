@@ -1,5 +1,9 @@
 """``tether approvals``: list, show, approve and reject approval requests (signing with a PEM
-key file), make an approver key pair (``keygen``) and register approvers (``approver add``).
+key file), make an approver key pair (``keygen``) and register approvers (``approver add``,
+``approver list``).
+
+Approvers belong to a tenant (``--tenant``; none: the approvers of runs without a tenant): an
+approver decides only the requests of its tenant's runs (``tether.governance.approvals_tenant``).
 
 ``approve``/``reject`` record the signed decision; once the request is decided its run is
 resumed and left to the workers (``Approvals(runtime, execute=False)``). Resuming needs the
@@ -37,6 +41,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     ls = asub.add_parser("list", parents=[common], help="approval requests, newest first")
     ls.add_argument("--status", metavar="S", help="pending, approved, rejected or void")
     ls.add_argument("--run", metavar="RUN_ID", help="only this run's requests")
+    ls.add_argument("--tenant", metavar="NAME", help="only this tenant's requests")
     show = asub.add_parser("show", parents=[common], help="one request: the intent, who, why")
     show.add_argument("approval_id", metavar="ID")
     for action in ("approve", "reject"):
@@ -61,6 +66,13 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     add.add_argument("approver_id", metavar="ID")
     add.add_argument("--role", required=True, metavar="R")
     add.add_argument("--public-key", required=True, metavar="FILE", help="PEM public key")
+    add.add_argument(
+        "--tenant",
+        metavar="NAME",
+        help="the tenant whose runs they decide (none: runs without a tenant)",
+    )
+    als = apsub.add_parser("list", parents=[common], help="registered approvers")
+    als.add_argument("--tenant", metavar="NAME", help="only this tenant's approvers")
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
@@ -158,7 +170,7 @@ async def _dispatch(args: argparse.Namespace, out: Output) -> None:
         return
     async with _approvals(s) as ap:
         if args.action == "list":
-            recs = await ap.list(status=args.status, run_id=args.run)
+            recs = await ap.list(status=args.status, run_id=args.run, tenant=args.tenant)
             if out.json_mode:
                 out.emit_json([_json(r) for r in recs])
             for r in [] if out.json_mode else recs:
@@ -171,14 +183,30 @@ async def _dispatch(args: argparse.Namespace, out: Output) -> None:
             _say(out, _json(r), "\n".join(f"{k}: {v}" for k, v in _json(r).items()))
         elif args.action in ("approve", "reject"):
             await _decide(ap, args, out)
+        elif args.action == "approver" and args.approver_action == "list":
+            found = await ap.approvers(args.tenant)
+            if out.json_mode:
+                out.emit_json([_approver_json(a) for a in found])
+            for a in [] if out.json_mode else found:
+                out.print(
+                    f"{a.approver_id}  {a.role}  {_whose(a.tenant)}  {fmt_time(a.updated_at)}"
+                )
         elif args.action == "approver":
             pem = _read(args.public_key, "the public key file")
-            a = await ap.register_approver(args.approver_id, args.role, pem)
+            a = await ap.register_approver(args.approver_id, args.role, pem, tenant=args.tenant)
             _say(
                 out,
-                {"approver": a.approver_id, "role": a.role},
-                f"approver {a.approver_id} ({a.role}) registered",
+                _approver_json(a),
+                f"approver {a.approver_id} ({a.role}) registered for {_whose(a.tenant)}",
             )
+
+
+def _whose(tenant: str | None) -> str:
+    return "runs without a tenant" if tenant is None else f"tenant {tenant}"
+
+
+def _approver_json(a: Any) -> dict[str, Any]:
+    return {"approver": a.approver_id, "role": a.role, "tenant": a.tenant}
 
 
 def _json(r: ApprovalRecord) -> dict[str, Any]:

@@ -79,8 +79,9 @@ async def decider(
     raise ApprovalTenantError(
         f"approver {approver_id!r} may not decide on approval {rec.approval_id}: it is not "
         f"registered for {whose(tenant)}, whose run {rec.run_id} the request is about, and "
-        f"only their approvers decide it; register one with Approvals.register_approver("
-        f"approver_id, role, public_key, tenant={tenant!r})"
+        f"only their approvers decide it; register one with `tether approvals approver add ID "
+        f"--role R --public-key FILE{'' if tenant is None else ' --tenant ' + tenant}` (or "
+        f"Approvals.register_approver(approver_id, role, public_key, tenant={tenant!r}))"
     )
 
 
