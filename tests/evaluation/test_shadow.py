@@ -5,6 +5,7 @@ parity report says "proceed" for models that agree and "halt rollout" for ones t
 from __future__ import annotations
 
 import asyncio
+import math
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -203,6 +204,22 @@ async def test_decision_distance_parts() -> None:
         DecisionWeights(tool=0.9, args=0.3, text=0.2)
     with pytest.raises(InvalidInputError):
         await shadow_report(MemoryStore(), "support", threshold=2.0)
+
+
+@pytest.mark.parametrize(
+    "weights",
+    [
+        {"tool": math.nan, "args": 0.5, "text": 0.5},  # NaN compared false with both bounds
+        {"tool": 0.5, "args": 0.5, "text": math.nan},
+        {"tool": math.inf, "args": -math.inf, "text": 1.0},
+        {"tool": "0.5", "args": 0.3, "text": 0.2},
+    ],
+)
+async def test_decision_weights_must_be_finite(weights: dict[str, Any]) -> None:
+    """A NaN weight made every distance NaN, and the parity report "proceed" (memory) or "no
+    data" (SQL, where NaN is stored as NULL) whatever the candidate answered."""
+    with pytest.raises(ConfigurationError, match="finite numbers"):
+        DecisionWeights(**weights)
 
 
 async def test_a_slow_shadow_never_piles_up_more_than_max_in_flight_calls() -> None:

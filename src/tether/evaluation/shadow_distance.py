@@ -26,6 +26,7 @@ from typing import Any
 import orjson
 
 from tether.core.errors import ConfigurationError
+from tether.core.finite import is_number
 from tether.llm.embeddings import Embedder, embed_unit
 from tether.llm.types import ModelResponse
 
@@ -38,10 +39,11 @@ class DecisionWeights:
 
     def __post_init__(self) -> None:
         parts = (self.tool, self.args, self.text)
-        if min(parts) < 0 or abs(sum(parts) - 1.0) > 1e-9:
+        # a NaN compares false with every bound: check that each is a finite number first
+        if not all(is_number(p) for p in parts) or min(parts) < 0 or abs(sum(parts) - 1) > 1e-9:
             raise ConfigurationError(
-                f"decision weights must be >= 0 and sum to 1, got tool={self.tool}, "
-                f"args={self.args}, text={self.text}"
+                "decision weights must be finite numbers >= 0 that sum to 1, got "
+                f"tool={self.tool!r}, args={self.args!r}, text={self.text!r}"
             )
 
 
