@@ -3,11 +3,12 @@
 A provider bills a call that never reached its caller as an answer: a refused answer a retry
 replaced (``ModelError.usage``, carried by the retry and fallback wrappers), and the part of a
 streamed answer that arrived before the stream was cut (a dying server, a proxy's timeout, the
-caller cancelled). ``Received`` collects the text a stream delivered; ``failed_usage`` adds what
-is known, so a budget charges a cut stream's prompt and the tokens it got, not nothing, and a
-run's usage (its ``model_call`` events) counts the call. A call cancelled before anything
-arrived, and with nothing known, is charged what it may have cost (its projection): nothing
-says the provider did not bill it.
+caller cancelled). ``Received`` collects what a stream delivered (its text, and the pieces of
+its tool calls: names and arguments, billed as output though no text came); ``failed_usage``
+adds what is known, so a budget charges a cut stream's prompt and the tokens it got, not
+nothing, and a run's usage (its ``model_call`` events) counts the call. A call cancelled before
+anything arrived, and with nothing known, is charged what it may have cost (its projection):
+nothing says the provider did not bill it.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ if TYPE_CHECKING:
 
 
 class Received:
-    """The text deltas a streamed call delivered so far."""
+    """What a streamed call delivered so far: its text deltas and its tool calls' pieces
+    (``StreamChunk.tool_delta``), the output a provider bills."""
 
     __slots__ = ("parts",)
 
@@ -44,15 +46,13 @@ def failed_usage(
 ) -> Usage | None:
     """The tokens a call that failed with ``exc`` had consumed, or None when nothing is known:
     what the error carries (answers received and refused) plus, when a stream was cut after
-    text arrived, its prompt and that text (counted, ``estimated``). A cancelled call that got
-    nothing is counted at its projection (prompt and ``max_tokens``)."""
+    text or tool-call pieces arrived, its prompt and what arrived (counted, ``estimated``). A
+    cancelled call that got nothing is counted at its projection (prompt and ``max_tokens``)."""
     known = getattr(exc, "usage", None) if isinstance(exc, ModelError) else None
     spent = known if isinstance(known, Usage) and known.total_tokens > 0 else None
     text = received.text
     if text:
-        prompt = sum(model.count_tokens(m.content) for m in request.messages)
-        cut = Usage(input_tokens=prompt, output_tokens=model.count_tokens(text), estimated=True)
-        return plus(spent, cut)
+        return plus(spent, cut_usage(model, request, text))
     if spent is None and isinstance(exc, asyncio.CancelledError):
         projected = model.projected(request)
         return Usage(
@@ -61,6 +61,13 @@ def failed_usage(
             estimated=True,
         )
     return spent
+
+
+def cut_usage(model: Model, request: ModelRequest, received: str) -> Usage:
+    """What a stream cut after ``received`` (its text and tool-call pieces) had consumed: its
+    prompt and ``received``, counted with the model's tokenizer (``estimated``)."""
+    prompt = sum(model.count_tokens(m.content) for m in request.messages)
+    return Usage(input_tokens=prompt, output_tokens=model.count_tokens(received), estimated=True)
 
 
 def budget_amounts(model: Model, used: Usage | None) -> dict[str, float]:

@@ -299,6 +299,8 @@ class Model(ABC):
                     if ctx is not None:  # the run's live stream (SSE) shows the answer as it comes
                         ctx.emit_live("model_token", {"model": self.name, "delta": chunk.delta})
                         shown += len(chunk.delta)
+                if chunk.tool_delta and received is not None:  # a tool call's piece: billed too
+                    received.add(chunk.tool_delta)
                 if chunk.response is not None:
                     final = chunk.response
         except BaseException as exc:

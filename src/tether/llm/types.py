@@ -152,7 +152,10 @@ class ModelResponse(BaseModel):
 
 class StreamChunk(BaseModel):
     """One piece of a streamed answer: text ``delta`` while it streams, then a last chunk with
-    the assembled ``response`` (tool calls, usage, finish reason)."""
+    the assembled ``response`` (tool calls, usage, finish reason). ``tool_delta`` is a piece of
+    a tool call as it arrived (its name, a piece of its arguments): not answer text, but output
+    the provider bills, counted when the stream is cut before its end."""
 
     delta: str = ""
+    tool_delta: str = ""
     response: ModelResponse | None = None

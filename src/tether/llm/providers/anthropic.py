@@ -73,8 +73,9 @@ class AnthropicModel(HttpModel):
             async for event in events:
                 data = parse_json(event.data, model=self.name, what="stream event")
                 delta = state.add(event.event, data)
-                if delta:
-                    yield StreamChunk(delta=delta)
+                called = state.take_called()
+                if delta or called:
+                    yield StreamChunk(delta=delta, tool_delta=called)
         response = state.response()
         yield StreamChunk(response=response if names is None else names.inbound(response))
 

@@ -27,6 +27,8 @@ class StreamState:
         """Whether ``message_stop`` came: the answer is whole."""
         self.blocks: dict[int, dict[str, Any]] = {}
         self.parts: dict[int, list[str]] = {}
+        self._called: list[str] = []
+        """Pieces of tool calls (names, input) not yet handed on (``take_called``)."""
 
     def add(self, event: str, data: Any) -> str:
         """Take one event; return the text it adds to the answer ("" when none)."""
@@ -52,6 +54,8 @@ class StreamState:
                 raise missing(self.model, "content_block in content_block_start", data)
             index = int(data.get("index", len(self.blocks)))
             self.blocks[index], self.parts[index] = block, []
+            if block.get("type") == "tool_use" and block.get("name") != self.output:
+                self._called.append(str(block.get("name") or ""))
             return self._append(index, block.get("text") if block.get("type") == "text" else "")
         elif kind == "content_block_delta":
             delta = data.get("delta")
@@ -84,7 +88,15 @@ class StreamState:
             return ""
         self.parts[index].append(str(piece))
         shown = block.get("type") == "text" or block.get("name") == self.output
+        if not shown:
+            self._called.append(str(piece))
         return str(piece) if shown else ""
+
+    def take_called(self) -> str:
+        """The tool-call pieces that arrived since the last call: billed output that is not
+        answer text (``StreamChunk.tool_delta``)."""
+        called, self._called = "".join(self._called), []
+        return called
 
     def response(self) -> ModelResponse:
         """The whole answer, once the stream has ended; ModelResponseError (retryable) when

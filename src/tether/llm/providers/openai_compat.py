@@ -100,8 +100,9 @@ class OpenAICompatibleModel(HttpModel):
                         delta = acc.add(
                             parse_json(event.data, model=self.name, what="stream event")
                         )
-                        if delta:
-                            yield StreamChunk(delta=delta)
+                        called = acc.take_called()
+                        if delta or called:
+                            yield StreamChunk(delta=delta, tool_delta=called)
                     acc.check_ended(events.done)
                 break
             except ModelError as exc:

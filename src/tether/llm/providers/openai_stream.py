@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from tether.core.errors import ModelResponseError
 from tether.core.messages import ToolCall
 from tether.llm.providers.http_errors import error_from_body, missing, reading
@@ -28,6 +30,8 @@ class Accumulator:
         self.pieces = 0
         """Chunks that carried answer text or tool-call arguments: about one token each on
         llama.cpp, the output count when the server reports no usage."""
+        self._called: list[str] = []
+        """Tool-call pieces (names, arguments) not yet handed on (``take_called``)."""
 
     @property
     def started(self) -> bool:
@@ -72,11 +76,20 @@ class Accumulator:
         function = part.get("function") or {}
         if function.get("name"):
             slot["name"] = function["name"]
+            self._called.append(str(function["name"]))
         arguments = function.get("arguments")
         if isinstance(arguments, dict):  # some servers (Ollama) send an object, whole
             slot["object"] = arguments
+            self._called.append(orjson.dumps(arguments).decode())
         elif arguments:
             slot["arguments"].append(arguments)
+            self._called.append(str(arguments))
+
+    def take_called(self) -> str:
+        """The tool-call pieces that arrived since the last call: billed output that is not
+        answer text (``StreamChunk.tool_delta``)."""
+        called, self._called = "".join(self._called), []
+        return called
 
     def check_ended(self, done: bool) -> None:
         """Raise ModelResponseError (retryable) when the stream stopped before the answer did:

@@ -12,8 +12,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from tether.core.errors import ModelError
+from tether.llm.failed_call import cut_usage
 from tether.llm.model import Model
-from tether.llm.types import ModelRequest, ModelResponse, StreamChunk, Usage
+from tether.llm.types import ModelRequest, ModelResponse, StreamChunk, Usage, plus
 
 
 def spent_by(exc: BaseException) -> Usage | None:
@@ -108,16 +109,33 @@ async def aclose(stream: AsyncIterator[StreamChunk]) -> None:
 
 async def open_stream(
     model: Model, request: ModelRequest
-) -> tuple[StreamChunk, AsyncIterator[StreamChunk]] | None:
-    """Start ``model``'s stream and wait for its first chunk: (first chunk, the rest), or None
-    for an empty stream. A ModelError before the first chunk closes the stream and is raised,
-    so the caller may retry or fail over (nothing has reached its own caller yet)."""
+) -> tuple[list[StreamChunk], AsyncIterator[StreamChunk]] | None:
+    """Start ``model``'s stream and wait for its first text (or its end): (the chunks so far,
+    the rest), or None for an empty stream. A ModelError before then closes the stream and is
+    raised, so the caller may retry or fail over: nothing has reached its own caller yet (a
+    tool call's pieces are not shown, so they are held back here). The error then carries
+    what the attempt was billed for those pieces, with its prompt (``ModelError.usage``)."""
     chunks = aiter(model.stream(request))
+    held: list[StreamChunk] = []
     try:
-        first = await anext(chunks)
+        while not held or not (held[-1].delta or held[-1].response is not None):
+            held.append(await anext(chunks))
     except StopAsyncIteration:
-        return None
-    except ModelError:
+        return (held, chunks) if held else None
+    except ModelError as exc:
         await aclose(chunks)
+        pieces = "".join(c.tool_delta for c in held)
+        if pieces:
+            exc.usage = plus(spent_by(exc), cut_usage(model, request, pieces))
         raise
-    return first, chunks
+    return held, chunks
+
+
+def spent_chunk(
+    model: Model, request: ModelRequest, chunk: StreamChunk, extra: Usage | None
+) -> StreamChunk:
+    """``chunk`` with ``extra`` (what the stream's failed attempts were billed) added to its
+    final response's usage (``with_spent``); a text delta passes unchanged."""
+    if chunk.response is None or extra is None:
+        return chunk
+    return chunk.model_copy(update={"response": with_spent(model, request, chunk.response, extra)})

@@ -38,6 +38,7 @@ from tether.llm.wrappers.base import (
     noted_chunk,
     open_stream,
     spent_by,
+    spent_chunk,
     with_spent,
 )
 
@@ -128,22 +129,29 @@ class FallbackModel(Model):
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamChunk]:
         errors: list[ModelError] = []
         skipped: list[dict[str, Any]] = []
+        wasted: Usage | None = None  # models that failed after billing (a cut tool call)
         for index, model in enumerate(self.models):
             try:
                 opened = await open_stream(model, request)
             except ModelError as exc:
                 self._skip(exc, model, skipped)
                 errors.append(exc)
+                wasted = plus(wasted, spent_by(exc))
                 continue
             if opened is None:
                 return
             note = {"used": model.name, "index": index, "skipped": skipped}
             first, chunks = opened
             try:
-                yield noted_chunk(first, "fallback", note, answered_by=model.name)
+                for chunk in first:
+                    chunk = spent_chunk(self, request, chunk, wasted)
+                    yield noted_chunk(chunk, "fallback", note, answered_by=model.name)
                 async for chunk in chunks:
+                    chunk = spent_chunk(self, request, chunk, wasted)
                     yield noted_chunk(chunk, "fallback", note, answered_by=model.name)
             finally:
                 await aclose(chunks)
             return
-        raise self._exhausted(errors)
+        exhausted = self._exhausted(errors)
+        exhausted.usage = wasted
+        raise exhausted

@@ -37,6 +37,7 @@ from tether.llm.wrappers.base import (
     noted_chunk,
     open_stream,
     spent_by,
+    spent_chunk,
     with_spent,
 )
 
@@ -125,10 +126,13 @@ class RetryingModel(WrapperModel):
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamChunk]:
         attempt = 1
+        wasted: Usage | None = None  # attempts that failed after billing (a cut tool call)
         while True:
             try:
                 opened = await open_stream(self.inner, request)
             except ModelError as exc:
+                wasted = plus(wasted, spent_by(exc))
+                exc.usage = wasted
                 await self._after_failure(exc, attempt)
                 attempt += 1
                 continue
@@ -137,8 +141,9 @@ class RetryingModel(WrapperModel):
             return
         first, chunks = opened
         try:
-            yield noted_chunk(first, "attempts", attempt)
+            for chunk in first:
+                yield noted_chunk(spent_chunk(self, request, chunk, wasted), "attempts", attempt)
             async for chunk in chunks:
-                yield noted_chunk(chunk, "attempts", attempt)
+                yield noted_chunk(spent_chunk(self, request, chunk, wasted), "attempts", attempt)
         finally:
             await aclose(chunks)
