@@ -142,6 +142,11 @@ def test_conflicts(server: LiveServer) -> None:
         run = c.wait(c.submit("echo", {"text": "a"}, idempotency_key="same").run_id, timeout=120)
         with pytest.raises(IdempotencyConflictError):
             c.submit("echo", {"text": "other"}, idempotency_key="same")
+        again = c.submit("echo", {"text": "a"}, idempotency_key="same")  # the same request
+        assert again.run_id == run.run_id
+        with pytest.raises(IdempotencyConflictError, match="another metadata, priority") as err:
+            c.submit("echo", {"text": "a"}, idempotency_key="same", priority=3, metadata={"x": 1})
+        assert err.value.fields == ["metadata", "priority"]  # type: ignore[attr-defined]
         assert run.status is RunStatus.COMPLETED
         with pytest.raises(RunStateError):
             c.resume(run.run_id, "late")

@@ -13,7 +13,8 @@ HTTP status           raised
                       a refused approver signature: ``ApprovalSignatureError``
 404 on a run          ``RunNotFoundError``; on an approval ``ApprovalNotFoundError``; on a
                       step ``StepNotFoundError``; else :class:`NotFoundError`
-409                   ``IdempotencyConflictError`` (same key, other input),
+409                   ``IdempotencyConflictError`` (same key, other input or parameters:
+                      ``fields`` names them),
                       ``ApprovalStateError`` (decided already), ``WorkflowVersionError``
                       (an upgrade the new shape cannot take), else ``RunStateError``
 429                   :class:`ServerBusyError` (``retry_after`` seconds, when the server said)
@@ -144,7 +145,11 @@ def error_from_problem(
         return _not_found(kind, parts, text, where, problem)
     if status == 409:
         if "idempot" in kind:
-            return IdempotencyConflictError(text)
+            conflict = IdempotencyConflictError(text)
+            fields = problem.get("fields")  # the parameters asked otherwise than the first time
+            named = [str(f) for f in fields] if isinstance(fields, list) else []
+            conflict.fields = named  # type: ignore[attr-defined]
+            return conflict
         if "approval" in kind or (len(parts) > 1 and parts[1] == "approvals"):
             return ApprovalStateError(text)
         if "workflow-version" in kind:

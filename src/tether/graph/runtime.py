@@ -64,6 +64,7 @@ from tether.graph.runtime_retention import RetentionSweeps
 from tether.graph.runtime_timers import TimersAndSchedules
 from tether.graph.state import check_run_id, check_storable, check_text
 from tether.graph.subgraph import run_subgraph
+from tether.graph.submission import IDEMPOTENCY_KEY, check_same_request, fingerprints
 from tether.graph.threads import (
     REQUEST_KEY,
     THREAD_KEY,
@@ -365,8 +366,9 @@ class Runtime(
         run it is (for per-tenant limits). ``delay`` (seconds) enqueues it to be claimed no
         sooner than that from now (it implies ``execute=False``). An enqueued run is refused
         with QueueFullError when its queue is at its depth limit (``store.set_queue_limit``).
-        The same ``idempotency_key`` twice returns the first run; with a different input it
-        raises IdempotencyConflictError.
+        The same ``idempotency_key`` twice returns the first run; with a different input or
+        other parameters (metadata, queue, priority, budget, max_attempts, max_steps, delay) it
+        raises IdempotencyConflictError, whose ``fields`` names them (``graph.submission``).
 
         ``thread_id`` continues a conversation: the run starts from the final state of the
         thread's last completed run, the input applied through the reducers; a thread runs one
@@ -395,13 +397,24 @@ class Runtime(
         )
         check_run_id("run_id", run_id)
         check_storable(metadata=metadata)
+        asked = fingerprints(
+            metadata=metadata,
+            queue=queue,
+            priority=priority,
+            budget=budget,
+            max_attempts=max_attempts,
+            max_steps=max_steps,
+            delay=delay,
+        )
         placed = placement(queue, priority, tenant, delay, self.clock.now())
         execute = execute and delay is None
         if not execute and has_capability(self.store, QueueControl):  # backpressure
             try:
                 await cast(QueueControl, self.store).check_queue_room(queue)
             except QueueFullError:  # unless this very start was made before: its run stands
-                earlier = await self._started_before(wf, input, idempotency_key, thread_id, tenant)
+                earlier = await self._started_before(
+                    wf, input, idempotency_key, thread_id, tenant, asked
+                )
                 if earlier is None:
                     raise
                 return RunHandle(self, earlier.run_id, False)
@@ -413,17 +426,19 @@ class Runtime(
         if max_attempts is not None:
             check_max_attempts(max_attempts)
             metadata = {**(metadata or {}), MAX_ATTEMPTS_KEY: max_attempts}
+        if idempotency_key is not None:  # what a retry under the key must ask again
+            metadata = {**(metadata or {}), IDEMPOTENCY_KEY: asked}
         request: str | None = None  # a thread turn's own idempotency key
         if thread_id is not None:
             thread_id = check_thread_id(thread_id)
             request, idempotency_key = idempotency_key, None
-            earlier = await self._same_turn(wf, thread_id, tenant, request, input)
+            earlier = await self._same_turn(wf, thread_id, tenant, request, input, asked)
             if earlier is not None:
                 return RunHandle(self, earlier.run_id, False)
             try:
                 turn = await thread_start(self, wf, thread_id, input, tenant)
             except RunStateError:  # the thread is busy: with this very turn, sent again?
-                same = await self._same_turn(wf, thread_id, tenant, request, input)
+                same = await self._same_turn(wf, thread_id, tenant, request, input, asked)
                 if same is None:
                     raise
                 return RunHandle(self, same.run_id, False)
@@ -472,10 +487,12 @@ class Runtime(
         if thread_id is not None and not created:
             # another start took the thread's turn first: this very turn sent again is that
             # run, any other start is refused
-            same = await self._same_turn(wf, thread_id, tenant, request, input)
+            same = await self._same_turn(wf, thread_id, tenant, request, input, asked)
             if same is None:
                 raise thread_refused(thread_id, winner)
             return RunHandle(self, same.run_id, False)
+        if not created and idempotency_key is not None:  # stands for the very same request
+            check_same_request(idempotency_key, created_rec, asked)
         return RunHandle(self, created_rec.run_id, created)
 
     async def _started_before(
@@ -485,6 +502,7 @@ class Runtime(
         idempotency_key: str | None,
         thread_id: str | None,
         tenant: str | None,
+        asked: Mapping[str, str],
     ) -> RunRecord | None:
         """The run an earlier start with this idempotency key made (a thread's: this very
         turn's), if any; IdempotencyConflictError when the key was used for another request."""
@@ -492,11 +510,11 @@ class Runtime(
             return None
         if thread_id is not None:
             return await self._same_turn(
-                wf, check_thread_id(thread_id), tenant, idempotency_key, input
+                wf, check_thread_id(thread_id), tenant, idempotency_key, input, asked
             )
         existing = await self.store.get_run_by_key(idempotency_key)
         if existing is not None:
-            asked = RunRecord(
+            asked_run = RunRecord(
                 run_id="",
                 workflow=wf.name,
                 status=RunStatus.PLANNED,
@@ -504,7 +522,8 @@ class Runtime(
                 input_hash=serde.fingerprint(input),
                 tenant=tenant,
             )
-            check_same_submission(asked, existing)
+            check_same_submission(asked_run, existing)
+            check_same_request(idempotency_key, existing, asked)
         return existing
 
     async def _same_turn(
@@ -514,12 +533,17 @@ class Runtime(
         tenant: str | None,
         request: str | None,
         input: Mapping[str, Any] | None,
+        asked: Mapping[str, str],
     ) -> RunRecord | None:
-        """The run an earlier start of this very turn (``request``, its key) made, if any."""
+        """The run an earlier start of this very turn (``request``, its key) made, if any;
+        IdempotencyConflictError when that start asked for other parameters."""
         if request is None:
             return None
         fingerprint = serde.fingerprint(input)
-        return await earlier_turn(self.store, thread_id, tenant, request, wf.name, fingerprint)
+        run = await earlier_turn(self.store, thread_id, tenant, request, wf.name, fingerprint)
+        if run is not None:
+            check_same_request(request, run, asked)
+        return run
 
     async def _create_run(
         self,

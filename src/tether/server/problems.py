@@ -93,6 +93,11 @@ _PROBLEM_SCHEMA: dict[str, Any] = {
         "detail": {"type": "string"},
         "instance": {"type": "string"},
         "step": {"type": "integer", "description": "a step not found: the step asked for"},
+        "fields": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "an idempotency key sent again with other parameters: which differ",
+        },
         "errors": {
             "type": "array",
             "items": {
@@ -218,7 +223,11 @@ async def _tether(request: Request, exc: Exception) -> JSONResponse:
     if status == 500:
         return await _unexpected(request, exc)
     headers = {"Retry-After": "1"} if status == 429 else None
-    extra = {"step": exc.step} if isinstance(exc, StepNotFoundError) else None
+    extra: dict[str, Any] | None = None
+    if isinstance(exc, StepNotFoundError):
+        extra = {"step": exc.step}
+    elif isinstance(exc, IdempotencyConflictError) and getattr(exc, "fields", None):
+        extra = {"fields": list(exc.fields)}  # type: ignore[attr-defined]
     return problem(
         status, str(exc), kind=kind, instance=request.url.path, headers=headers, extra=extra
     )
