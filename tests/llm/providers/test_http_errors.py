@@ -296,11 +296,12 @@ async def test_stream_cut_before_its_end_is_transient() -> None:
         assert seen == ["Hel"]
 
 
-async def test_a_json_answer_to_a_streamed_request_is_not_an_empty_answer() -> None:
-    """A server that cannot stream answers ``stream: true`` with one JSON body; read as events
-    it would be an empty answer, so it is an error saying to call without streaming."""
+async def test_a_json_error_answer_to_a_streamed_request_is_raised() -> None:
+    """A server that cannot stream answers ``stream: true`` with one JSON body: an error in it
+    is raised as the error it is; a body that is no completion is a malformed answer, not an
+    empty one (a whole completion is the answer: test_whole_answer_stream)."""
     replies = [
-        b'{"id": "c1", "choices": [{"message": {"content": "Hello"}}]}',
+        b'{"id": "c1", "object": "list", "data": []}',
         b'{"error": {"message": "streaming is disabled", "type": "invalid_request_error"}}',
     ]
 
@@ -316,7 +317,7 @@ async def test_a_json_answer_to_a_streamed_request_is_not_an_empty_answer() -> N
         await writer.drain()
 
     async with raw_server(answer) as base, _model(base) as model:
-        with pytest.raises(ModelRequestError, match="call without stream=True"):
+        with pytest.raises(ModelResponseError, match="choices"):
             await model.chat("hi", stream=True)
         with pytest.raises(ModelRequestError, match="streaming is disabled"):
             await model.chat("hi", stream=True)

@@ -1,5 +1,9 @@
 """The base of the HTTP providers: one ``httpx.AsyncClient`` per model, JSON posts and
-Server-Sent Events streams, every failure raised as a ModelError (see :mod:`.http_errors`)."""
+Server-Sent Events streams, every failure raised as a ModelError (see :mod:`.http_errors`).
+
+A streamed request answered with one JSON completion instead of events (some OpenAI-compatible
+servers do, when they cannot stream) is handed to the provider whole (:class:`WholeBody`): the
+provider was paid for it, so it is read as a complete answer, not refused."""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import asyncio
 import codecs
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -14,7 +19,6 @@ import orjson
 
 from tether.core.errors import (
     ConfigurationError,
-    ModelRequestError,
     ModelResponseError,
     ModelTimeoutError,
 )
@@ -26,6 +30,14 @@ from tether.llm.providers.http_errors import (
     parse_json,
 )
 from tether.llm.providers.sse import SseReader, sse_events, sse_lines
+
+
+@dataclass(frozen=True, slots=True)
+class WholeBody:
+    """A streamed request's answer that came as one JSON body (``content-type:
+    application/json``), not as events: the provider reads ``body`` as a complete answer."""
+
+    body: Any
 
 
 class HttpModel(Model):
@@ -105,10 +117,12 @@ class HttpModel(Model):
     @asynccontextmanager
     async def post_sse(
         self, url: str, payload: Any, headers: Mapping[str, str]
-    ) -> AsyncIterator[SseReader]:
+    ) -> AsyncIterator[SseReader | WholeBody]:
         """POST ``payload`` and read the answer as Server-Sent Events; transport failures while
         reading become ModelErrors too. The response's head (and an error's body) must come
-        within ``timeout`` seconds; then each read of the stream has ``timeout`` seconds."""
+        within ``timeout`` seconds; then each read of the stream has ``timeout`` seconds. An
+        answer of one JSON body comes as :class:`WholeBody` (an error in it is raised), read
+        within the same ``timeout``."""
         try:
             async with AsyncExitStack() as stack:
                 async with self._deadline(url, "the head of its stream"):
@@ -117,12 +131,17 @@ class HttpModel(Model):
                         content = await self._read(response, url)
                         raise error_from_response(response, model=self.name, content=content)
                     kind = response.headers.get("content-type", "")
+                    whole: WholeBody | None = None
                     if kind.startswith("application/json"):
                         body = parse_json(await self._read(response, url), model=self.name)
-                        raise self._not_a_stream(url, body)
-                    if kind.startswith("text/html"):
+                        if isinstance(body, Mapping) and "error" in body:
+                            raise error_from_body(body, model=self.name)
+                        whole = WholeBody(body)
+                    elif kind.startswith("text/html"):
                         raise self._a_web_page(url, await self._read(response, url))
-                yield sse_events(sse_lines(self._text(response, url)))
+                yield (
+                    whole if whole is not None else sse_events(sse_lines(self._text(response, url)))
+                )
         except httpx.HTTPError as exc:
             raise error_from_exception(exc, model=self.name, url=url) from exc
 
@@ -187,17 +206,6 @@ class HttpModel(Model):
             f"{self.name} answered a streamed request ({url}) with a web page (text/html), not "
             "Server-Sent Events: is the base URL the API's (often ending in /v1), or is a proxy "
             f"in the way? It began: {content[:200]!r}",
-            model=self.name,
-        )
-
-    def _not_a_stream(self, url: str, body: Any) -> Exception:
-        """A streamed request answered with one JSON body: an error, or a server that cannot
-        stream (reading it as events would give an empty answer)."""
-        if isinstance(body, Mapping) and "error" in body:
-            return error_from_body(body, model=self.name)
-        return ModelRequestError(
-            f"{self.name} answered a streamed request ({url}) with one JSON body instead of "
-            "Server-Sent Events; the server may not support streaming: call without stream=True",
             model=self.name,
         )
 

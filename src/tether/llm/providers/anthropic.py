@@ -2,7 +2,8 @@
 
 The wire format (system prompt, tool use and results, structured output through a forced tool)
 is in :mod:`.anthropic_wire`, reading a stream in :mod:`.anthropic_stream`; errors map onto the
-ModelError tree (:mod:`.http_errors`).
+ModelError tree (:mod:`.http_errors`). A streamed request answered with one JSON message (a
+gateway that cannot stream) is that answer: one text delta, then the end.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 import httpx
 
 from tether.core.errors import ConfigurationError
-from tether.llm.providers._http import HttpModel
+from tether.llm.providers._http import HttpModel, WholeBody
 from tether.llm.providers.anthropic_stream import StreamState
 from tether.llm.providers.anthropic_wire import output_tool, read_message, request_body
 from tether.llm.providers.http_errors import parse_json
@@ -70,6 +71,12 @@ class AnthropicModel(HttpModel):
         state = StreamState(self.name, output)
         payload = {**self.payload(sent, output), "stream": True}
         async with self.post_sse(self.url, payload, self.headers) as events:
+            if isinstance(events, WholeBody):  # one JSON message, not events: the whole answer
+                whole = read_message(events.body, self.name, output)
+                if whole.text:
+                    yield StreamChunk(delta=whole.text)
+                yield StreamChunk(response=whole if names is None else names.inbound(whole))
+                return
             async for event in events:
                 data = parse_json(event.data, model=self.name, what="stream event")
                 delta = state.add(event.event, data)

@@ -5,7 +5,9 @@ Server-Sent Events. Tool calls, ``tool_choice``, JSON-schema output, seeds, stop
 log-probabilities are translated both ways (:mod:`.openai_wire`, :mod:`.openai_stream`); errors
 map onto the ModelError tree (:mod:`.http_errors`). A forced tool call (``tool_choice`` required
 or a tool's name) answered without one raises ModelResponseError. A stream whose server reports
-no usage is counted (:mod:`.prompt_tokens`) and marked ``estimated``.
+no usage is counted (:mod:`.prompt_tokens`) and marked ``estimated``. A streamed request the
+server answers with one JSON completion (it cannot stream) is that answer: one text delta, then
+the end, its usage as reported (counted when none).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 import httpx
 
 from tether.core.errors import ModelError
-from tether.llm.providers._http import HttpModel
+from tether.llm.providers._http import HttpModel, WholeBody
 from tether.llm.providers.http_errors import parse_json
 from tether.llm.providers.openai_stream import Accumulator
 from tether.llm.providers.openai_wire import read_completion, request_body
@@ -88,6 +90,7 @@ class OpenAICompatibleModel(HttpModel):
         json_object = self._json_object_schema
         names = WireNames.of(request)
         sent = request if names is None else names.outbound(request)
+        whole: ModelResponse | None = None  # a server that answered with one JSON completion
         while True:
             payload = {
                 **self.payload(sent, json_object),
@@ -96,6 +99,9 @@ class OpenAICompatibleModel(HttpModel):
             }
             try:
                 async with self.post_sse(self.url, payload, self.headers) as events:
+                    if isinstance(events, WholeBody):
+                        whole = read_completion(events.body, self.name)
+                        break
                     async for event in events:
                         delta = acc.add(
                             parse_json(event.data, model=self.name, what="stream event")
@@ -110,11 +116,14 @@ class OpenAICompatibleModel(HttpModel):
                     raise
                 json_object = True
         self._json_object_schema |= json_object
-        response = acc.response()
+        response = acc.response() if whole is None else whole
         if names is not None:
             response = names.inbound(response)
         check_tool_choice(request, response, self.name)
-        if response.usage.total_tokens == 0:  # the server sent no usage: count it
+        if whole is not None:  # paid for as a whole: delivered as one delta, then the end
+            if response.text:
+                yield StreamChunk(delta=response.text)
+        elif response.usage.total_tokens == 0:  # the server sent no usage: count it
             response = response.model_copy(update={"usage": await self._counted(request, acc)})
         yield StreamChunk(response=response)
 
