@@ -2,7 +2,10 @@
 
 Each live model call reserves what it may cost at most (``GovernedCall.projected``: prompt
 tokens, ``max_tokens``, their price) in the root's ledger row, in one atomic conditional write,
-before it runs, and settles what it actually used after (see ``tether.store.budget``). What is
+before it runs, and settles what it actually used after (see ``tether.store.budget``). That
+holds for a call outside the run's journal too (``scratch["nested"]``: a model consulted inside
+another model call, a guard model, a ``journal=False`` call): every model call made on the
+run's behalf is bounded, and calls made at once never reserve past a limit together. What is
 known exactly beforehand (a tool call and its declared cost, a step, a child run) is charged
 in one conditional write instead (``charge_ledger``), given back if the call does not run.
 A reservation that does not fit trips the run: ``EscalationSignal(kind="budget",

@@ -62,8 +62,10 @@ async def note(
     store: BudgetStore, call: GovernedCall, row: Ledger, soft: float, elapsed: float
 ) -> list[str]:
     """Put the soft-limit note in this model call's prompt for the dimensions no prompt was
-    told about yet; returns them."""
-    if call.kind != "model" or call.request is None:
+    told about yet; returns them. A call nested in another (a judge, a guard model, a
+    ``journal=False`` call) is not the agent: its prompt gets no note, which waits for the
+    agent's next call."""
+    if call.kind != "model" or call.request is None or call.scratch.get("nested"):
         return []
     told = [d for d in crossed(row, soft, elapsed, row.noted) if await _won(store, row, d)]
     if not told:

@@ -16,27 +16,30 @@ Model's ``complete``; only the outermost ``chat`` journals, so a retried call is
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextvars import ContextVar
 from typing import Any
 
-import orjson
-
 from tether.core.errors import ModelResponseError
 from tether.core.governor import CallOutcome, GovernedCall, governor_of
 from tether.core.journal import CallJournal, current_journal
+from tether.llm.call_events import (
+    answer_message,
+    call_text,
+    prompt_messages,
+    said,
+    settle_failed,
+    spent,
+    usage_event,
+)
+from tether.llm.call_events import span_attributes as span_attributes  # its old home
 from tether.llm.failed_call import Received, budget_amounts, failed_usage, failure_event
 from tether.llm.pricing import PriceTable, default_prices
 from tether.llm.request import FormatLike, MessagesLike, ToolLike, build_request
 from tether.llm.types import ModelRequest, ModelResponse, StreamChunk, Timing, Usage
-from tether.observability.genai import message_parts, model_span
-from tether.observability.semconv import RESPONSE_TIME_TO_FIRST_CHUNK
-
-log = logging.getLogger("tether.llm")
+from tether.observability.genai import model_span
 
 DEFAULT_PROJECTED_OUTPUT = 1024
 """Output tokens a governor reserves for a call that sets no ``max_tokens``."""
@@ -146,26 +149,14 @@ class Model(ABC):
         from inside a cascade, a FunctionModel that consults another model) is not journaled
         itself: the outer call's record stands for both, so a replay neither repeats the inner
         call nor shifts the journal keys of the calls after it. Its usage is still reported
-        (a ``model_call`` event marked ``nested``), as is that of a ``journal=False`` call."""
+        (a ``model_call`` event marked ``nested``), as is that of a ``journal=False`` call.
+        In a governed run both are governed calls all the same (``GovernedCall.scratch``
+        ``nested``): a budget reserves for each before it runs and charges what it spent."""
         ctx = current_journal()
         streamed = stream or on_token is not None
         nested = _IN_MODEL_CALL.get()
         if ctx is None or not journal or nested:
-            received, started = Received(), time.perf_counter()
-            try:
-                response = await self._live(request, streamed, on_token, ctx, received)
-            except BaseException as exc:
-                if ctx is not None:  # a failed call is the run's spending too
-                    used = failed_usage(self, request, exc, received)
-                    took = time.perf_counter() - started
-                    unjournaled = {"journaled": False, "nested": nested}
-                    ctx.emit("model_call", {**failure_event(self, used, exc, took), **unjournaled})
-                raise
-            if ctx is not None:  # still the run's spending, journaled or not
-                ctx.emit(
-                    "model_call", {**usage_event(response), "journaled": False, "nested": nested}
-                )
-            return response
+            return await self._unjournaled(request, streamed, on_token, ctx, nested)
         live: list[ModelResponse] = []
         key = ctx.call_key("model")
         gov = governor_of(ctx)
@@ -189,7 +180,7 @@ class Model(ABC):
                 ctx.emit("model_call", {**failure_event(self, used, exc, took), "key": key})
                 if gov is not None and governed is not None:
                     failed = CallOutcome(False, budget_amounts(self, used), error=exc)
-                    await _settle_failed(gov.after_call(ctx, governed, failed), exc)
+                    await settle_failed(gov.after_call(ctx, governed, failed), exc)
                 raise
             finally:
                 _IN_MODEL_CALL.reset(token)
@@ -223,6 +214,47 @@ class Model(ABC):
             ctx.emit("model_call", {**usage_event(response), "key": key, "recovered": True})
         if on_token is not None and response.text:
             await _deliver(on_token, response.text)
+        return response
+
+    async def _unjournaled(
+        self,
+        request: ModelRequest,
+        streamed: bool,
+        on_token: TokenCallback | None,
+        ctx: CallJournal | None,
+        nested: bool,
+    ) -> ModelResponse:
+        """A live call outside the journal: outside a run, ``journal=False``, or ``nested``
+        in another model call. In a run it is the run's spending: reported (a ``model_call``
+        event marked ``journaled: False``) and, in a governed run, asked of the governor like
+        a journaled call (a budget reserves its projection first, so calls made at once never
+        pass a limit together, and settles what it spent, a failed call included)."""
+        gov = governor_of(ctx)
+        governed: GovernedCall | None = None
+        if ctx is not None and gov is not None:
+            governed = GovernedCall(
+                "model", self.name, request=request, projected=self.projected(request)
+            )
+            governed.scratch["nested"] = True
+            await gov.before_call(ctx, governed)
+            request = governed.request
+        unjournaled = {"journaled": False, "nested": nested}
+        received, started = Received(), time.perf_counter()
+        try:
+            response = await self._live(request, streamed, on_token, ctx, received)
+        except BaseException as exc:
+            if ctx is not None:  # a failed call is the run's spending too
+                used = failed_usage(self, request, exc, received)
+                took = time.perf_counter() - started
+                ctx.emit("model_call", {**failure_event(self, used, exc, took), **unjournaled})
+                if gov is not None and governed is not None:
+                    failed = CallOutcome(False, budget_amounts(self, used), error=exc)
+                    await settle_failed(gov.after_call(ctx, governed, failed), exc)
+            raise
+        if ctx is not None:  # still the run's spending, journaled or not
+            ctx.emit("model_call", {**usage_event(response), **unjournaled})
+            if gov is not None and governed is not None:
+                await gov.after_call(ctx, governed, CallOutcome(True, spent(response), response))
         return response
 
     def price(self, usage: Usage, model: str | None = None) -> float | None:
@@ -337,14 +369,14 @@ class Model(ABC):
         usage = response.usage
         served_from_cache = bool((response.metadata.get("cache") or {}).get("hit"))
         if not served_from_cache and (  # a hit spent nothing
-            usage.total_tokens == 0 or (usage.output_tokens == 0 and _said(response))
+            usage.total_tokens == 0 or (usage.output_tokens == 0 and said(response))
         ):
             # none reported, or an answer said to have cost no output (a budget in tokens
             # would never stop a provider that reports so): counted, the reported side kept
             usage = update["usage"] = Usage(
                 input_tokens=usage.input_tokens
                 or sum(self.count_tokens(m.content) for m in request.messages),
-                output_tokens=self.count_tokens(response.text + _call_text(response)),
+                output_tokens=self.count_tokens(response.text + call_text(response)),
                 estimated=not self.exact_token_count or usage.input_tokens > 0,
             )
         if response.timing.latency == 0.0:
@@ -358,96 +390,7 @@ class Model(ABC):
         return response.model_copy(update=update) if update else response
 
 
-def _said(response: ModelResponse) -> bool:
-    return bool(response.text) or bool(response.tool_calls)
-
-
-def _call_text(response: ModelResponse) -> str:
-    """The tool calls of an answer as the text a provider bills (names and arguments)."""
-    return "".join(
-        c.name + (c.raw_arguments or orjson.dumps(c.arguments).decode())
-        for c in response.tool_calls
-    )
-
-
-async def _settle_failed(after_call: Awaitable[None], exc: BaseException) -> None:
-    """Run a failed call's ``after_call`` (it releases the reservation and charges what the
-    call spent). A cancelled call's is shielded from the cancellation that stopped the call,
-    and its own failure is logged, not raised: the cancellation goes on as it came."""
-    if not isinstance(exc, asyncio.CancelledError):
-        await after_call
-        return
-    try:
-        await asyncio.shield(after_call)
-    except asyncio.CancelledError:
-        pass
-    except Exception:
-        log.exception("a cancelled model call's budget could not be settled")
-
-
 async def _deliver(on_token: TokenCallback, text: str) -> None:
     out = on_token(text)
     if out is not None:
         await out
-
-
-def spent(response: ModelResponse) -> dict[str, float]:
-    """What a live call cost, per budget dimension (``CallOutcome.usage``)."""
-    out = {
-        "input_tokens": float(response.usage.input_tokens),
-        "output_tokens": float(response.usage.output_tokens),
-    }
-    if response.cost is not None:
-        out["cost"] = float(response.cost)
-    return out
-
-
-def usage_event(response: ModelResponse) -> dict[str, Any]:
-    """The ``model_call`` run event: who answered, tokens, cost, timings, wrapper notes."""
-    return {
-        "model": response.model,
-        "input_tokens": response.usage.input_tokens,
-        "output_tokens": response.usage.output_tokens,
-        "estimated": response.usage.estimated,
-        "cost": response.cost,
-        "latency": response.timing.latency,
-        "ttft": response.timing.ttft,
-        "tpot": response.timing.tpot,
-        "finish_reason": response.finish_reason,
-        "tool_calls": [c.name for c in response.tool_calls],
-        **{k: v for k, v in response.metadata.items() if k in _EVENT_METADATA},
-    }
-
-
-_EVENT_METADATA = ("cache", "fallback", "cascade", "attempts", "hedged")
-
-
-def span_attributes(response: ModelResponse, request: ModelRequest) -> dict[str, Any]:
-    return {
-        "gen_ai.response.model": response.model.split(":", 1)[-1],
-        "gen_ai.response.id": response.id,
-        "gen_ai.response.finish_reasons": [response.finish_reason],
-        "gen_ai.usage.input_tokens": response.usage.input_tokens,
-        "gen_ai.usage.output_tokens": response.usage.output_tokens,
-        "gen_ai.output.type": "json" if request.response_format is not None else "text",
-        "tether.gen_ai.cost_usd": response.cost,
-        "tether.gen_ai.ttft_s": response.timing.ttft,
-        "tether.gen_ai.tpot_s": response.timing.tpot,
-        "tether.gen_ai.usage_estimated": response.usage.estimated,
-        RESPONSE_TIME_TO_FIRST_CHUNK: response.timing.ttft,
-    }
-
-
-def prompt_messages(request: ModelRequest) -> list[dict[str, Any]]:
-    """The request's messages in the GenAI conventions' message format."""
-    return [
-        message_parts(m.role, m.content, [(c.id, c.name, c.arguments) for c in m.tool_calls])
-        for m in request.messages
-    ]
-
-
-def answer_message(response: ModelResponse) -> dict[str, Any]:
-    calls = [(c.id, c.name, c.arguments) for c in response.tool_calls]
-    out = message_parts("assistant", response.text, calls)
-    out["finish_reason"] = response.finish_reason
-    return out
