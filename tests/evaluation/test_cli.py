@@ -4,14 +4,18 @@ a subprocess."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from pathlib import Path
+from typing import Any, TypedDict
 
-from tether import Runtime
+from tether import END, START, Graph, RunContext, Runtime
+from tether.core.errors import ToolError
 from tether.llm.fakes import ScriptedModel, tool_call
 from tether.store.evaluation_log import ShadowRow
 from tether.store.sqlite import SqliteStore
 from tether.testing import FakeClock
+from tether.tools import ToolExecutor, tool
 
 from ..cli.conftest import run_cli
 from .agents import build, said
@@ -108,3 +112,45 @@ def test_mindlog_kpis_and_shadow_report(tmp_path: Path) -> None:
     assert lenient.rc == 0 and "proceed" in lenient.out
     none = run_cli("shadow", "report", "nobody", store=url)
     assert none.rc == 0 and "no data" in none.out
+
+
+@tool(scope="read")
+def refund(order_id: int) -> str:
+    """Refund an order."""
+    raise RuntimeError("the payment provider refused: " + "a very long explanation " * 40)
+
+
+class Ask(TypedDict, total=False):
+    question: str
+
+
+async def failed_tool_run(path: Path) -> str:
+    tools = ToolExecutor([refund])
+
+    async def agent(state: Ask, ctx: RunContext) -> dict[str, Any]:
+        with contextlib.suppress(ToolError):
+            await tools.call("refund", {"order_id": 7}, ctx=ctx)
+        return {}
+
+    g = Graph(Ask, name="refunds")
+    g.add_node("agent", agent)
+    g.add_edge(START, "agent")
+    g.add_edge("agent", END)
+    async with Runtime(SqliteStore(path)) as rt:
+        res = await rt.run(g.compile(), {"question": "refund order 7"})
+    return res.run_id
+
+
+def test_mindlog_cuts_a_long_error_at_width(tmp_path: Path) -> None:
+    """A failed tool's error is cut at --width like every value (it was printed whole: a
+    1,000-character message wrapped over the terminal); --width 0 shows it all."""
+    path = tmp_path / "eval.db"
+    run_id = asyncio.run(failed_tool_run(path))
+    url = f"sqlite:///{path}"
+    cut = run_cli("mindlog", run_id, "--width", "60", store=url)
+    assert cut.rc == 0, cut.err
+    (line,) = [x for x in cut.out.splitlines() if "error:" in x]
+    assert "raised RuntimeError: the payment" in line and line.endswith("…")
+    assert len(line.strip()) <= len("error: ") + 60
+    whole = run_cli("mindlog", run_id, "--width", "0", store=url)
+    assert " ".join(whole.out.split()).count("a very long explanation") == 40

@@ -79,7 +79,7 @@ def render(out: Output, log: MindLog, width: int) -> None:
             for c in decided.get("tool_calls") or ():
                 out.print(f"       calls: {c.get('name')}({compact(c.get('arguments'), width)})")
             if e.refused_by is not None and e.error:
-                out.print(Text(f"       error: {e.error.get('message')}", "red"))
+                out.print(Text(f"       error: {_cut(str(e.error.get('message')), width)}", "red"))
             _unsupported(out, e)
             continue
         head.append("ACTION " if e.kind == "action" else "EFFECT ", style="bold yellow")
@@ -93,7 +93,8 @@ def render(out: Output, log: MindLog, width: int) -> None:
         out.print(f"       why{source}: {why}")
         out.print(f"       in:    {compact(e.input, width)}")
         if e.error:
-            out.print(Text(f"       error: {e.error.get('type')}: {e.error.get('message')}", "red"))
+            said = f"{e.error.get('type')}: {e.error.get('message')}"
+            out.print(Text(f"       error: {_cut(said, width)}", "red"))
         else:
             out.print(f"       out:   {compact(e.output, width)}")
         if e.conclusion is not None:
