@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tether.cli import commands as cmd
-from tether.cli.argtypes import positive_int, when
+from tether.cli.argtypes import match_name, positive_int, when
 from tether.cli.render import Output
 
 if TYPE_CHECKING:  # the evaluation plane loads when the command runs, not for every `tether`
@@ -22,7 +22,12 @@ COMMANDS = ("kpis",)
 
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("kpis", parents=[common], help="agent KPIs per workflow over a period")
-    p.add_argument("--workflow", default=None, metavar="W", help="only this workflow's runs")
+    p.add_argument(
+        "--workflow", type=match_name, default=None, metavar="W", help="only this workflow's runs"
+    )
+    p.add_argument(
+        "--tenant", type=match_name, default=None, metavar="T", help="only this tenant's runs"
+    )
     forms = "a duration ago (24h, 7d), an ISO date or Unix seconds"
     p.add_argument("--since", type=when, default=None, metavar="T", help=f"runs from T: {forms}")
     p.add_argument("--until", type=when, default=None, metavar="T", help="runs created before T")
@@ -40,7 +45,12 @@ async def _run(args: argparse.Namespace, out: Output) -> int:
 
     async with cmd.cli_store(cmd.settings(args, app=False)) as store:
         report = await kpis(
-            store, workflow=args.workflow, since=args.since, until=args.until, max_runs=args.limit
+            store,
+            workflow=args.workflow,
+            tenant=args.tenant,
+            since=args.since,
+            until=args.until,
+            max_runs=args.limit,
         )
     if out.json_mode:
         out.emit_json(report.as_dict())

@@ -178,10 +178,12 @@ async def kpis(
     until: float | None = None,
     now: float | None = None,
     max_runs: int | None = None,
+    tenant: str | None = None,
 ) -> KpiReport:
     """The KPIs of the runs created in ``[since, until)`` (of ``workflow``, or of every
-    workflow, each also on its own), newest first up to ``max_runs``. ``now`` closes the
-    phase a still-running run is in (default: its time is not counted)."""
+    workflow, each also on its own), newest first up to ``max_runs``; with ``tenant``, only
+    that tenant's runs (None: every tenant's). ``now`` closes the phase a still-running run is
+    in (default: its time is not counted)."""
     for name, bound in (("since", since), ("until", until)):
         if bound is not None and not is_number(bound):  # NaN took every run, inf none
             raise InvalidInputError(f"{name} must be finite Unix seconds or None, got {bound!r}")
@@ -194,7 +196,9 @@ async def kpis(
     facts: list[RunKpis] = []
     before: str | None = None
     while True:
-        page = await store.list_runs(workflow=workflow, limit=RUN_PAGE, before=before)
+        page = await store.list_runs(
+            workflow=workflow, tenant=tenant, limit=RUN_PAGE, before=before
+        )
         totals = await _page_totals(store, page)
         for rec in page:
             if since is not None and rec.created_at < since:
