@@ -31,7 +31,9 @@ class MemoryPlane:
     """The episodic store, the knowledge graph and the context window of one deployment.
 
     ``agent`` (optional) names the agent whose memories the tools write and search (a scope
-    filter under the tenant); None shares them between the tenant's agents."""
+    filter under the tenant); None shares them between the tenant's agents.
+    ``max_metadata_bytes`` bounds a memory's metadata (bytes of its compact JSON; 64 KiB by
+    default, at most ``validate.METADATA_CEILING``): more is refused with InvalidInputError."""
 
     def __init__(
         self,
@@ -40,6 +42,7 @@ class MemoryPlane:
         *,
         window: ContextWindow | None = None,
         agent: str | None = None,
+        max_metadata_bytes: int = validate.MAX_METADATA_BYTES,
     ) -> None:
         if not isinstance(episodic, EpisodicMemory):
             raise ConfigurationError(
@@ -49,6 +52,17 @@ class MemoryPlane:
             raise ConfigurationError(
                 f"MemoryPlane's graph must be a KnowledgeGraph, got {type(graph).__name__}"
             )
+        ceiling = validate.METADATA_CEILING
+        if (
+            isinstance(max_metadata_bytes, bool)
+            or not isinstance(max_metadata_bytes, int)
+            or not 1 <= max_metadata_bytes <= ceiling
+        ):
+            raise ConfigurationError(
+                f"MemoryPlane's max_metadata_bytes must be an integer in 1..{ceiling} (bytes of "
+                f"a memory's metadata as JSON), got {max_metadata_bytes!r}"
+            )
+        self.max_metadata_bytes = max_metadata_bytes
         self.episodic = episodic
         self.graph = graph
         self.window = window
@@ -66,6 +80,7 @@ class MemoryPlane:
     ) -> Memory:
         """Store a memory. Inside a run (``journal``) the write is journaled: a re-run node
         gets the recorded memory back instead of storing it twice."""
+        metadata = validate.metadata(metadata, self.max_metadata_bytes)
 
         async def call(key: str | None) -> Memory:
             return await self.add_once(
@@ -98,6 +113,7 @@ class MemoryPlane:
         the key, the scope and the text, so a retry after a crash between the store's write
         and the journal's record of it gets the stored memory back instead of a second copy,
         while another tenant, or another text, under the same key is a memory of its own."""
+        metadata = validate.metadata(metadata, self.max_metadata_bytes)
         if key is None:
             return await self.episodic.add(
                 text, scope=scope, metadata=metadata, importance=importance, provenance=provenance

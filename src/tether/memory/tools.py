@@ -28,6 +28,11 @@ if TYPE_CHECKING:
     from tether.memory.plane import MemoryPlane
 
 Within = Literal["tenant", "thread", "run"]
+MetadataKey = Annotated[str, Field(min_length=1, max_length=100)]
+MetadataValue = Annotated[str, Field(max_length=2_000)] | int | float | bool
+Metadata = Annotated[dict[MetadataKey, MetadataValue], Field(max_length=32)]
+"""What a model may attach to a memory it remembers: at most 32 labels, each key at most 100
+characters and each text value at most 2,000 (the plane's max_metadata_bytes bounds the whole)."""
 
 
 def recalled_dict(hit: Recalled) -> dict[str, Any]:
@@ -55,7 +60,7 @@ def memory_tools(plane: MemoryPlane, *, runs: RunStore | None = None) -> list[To
     async def remember(
         text: Annotated[str, Field(min_length=1, max_length=10_000)],
         importance: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5,
-        metadata: dict[str, str | int | float | bool] | None = None,
+        metadata: Metadata | None = None,
         ctx: ToolContext | None = None,
     ) -> dict[str, Any]:
         """Store a memory (a fact, preference, event or lesson) to recall in later runs."""

@@ -18,6 +18,12 @@ MAX_K = 1000
 MAX_IDS = 10_000
 MAX_NAME = 1000
 """Characters a fact's subject, relation or object may hold."""
+MAX_METADATA_BYTES = 64 * 1024
+"""A memory plane's default bound on a memory's metadata: bytes of its compact JSON (UTF-8).
+``MemoryPlane(max_metadata_bytes=...)`` raises or lowers it, up to ``METADATA_CEILING``."""
+METADATA_CEILING = 1024 * 1024
+"""The most metadata (bytes of compact JSON) any memory store takes, plane or not: metadata is
+a few labels and references to carry with a memory, not a place for documents."""
 _SURROGATE = (
     "{what} holds a lone surrogate (such as '\\ud800'), which is not Unicode text and no "
     "database stores; decode the bytes it came from with errors='replace' or fix its source"
@@ -105,15 +111,25 @@ def importance(value: object) -> float:
     return float(value)
 
 
-def metadata(value: object) -> dict[str, Any]:
+def metadata(value: object, limit: int = METADATA_CEILING) -> dict[str, Any]:
+    """``value`` as a memory's metadata: a JSON-serialisable dict with string keys whose
+    compact JSON holds at most ``limit`` bytes."""
     if value is None:
         return {}
     if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
         raise InvalidInputError("metadata must be a dict with string keys")
     try:
-        json.dumps(value, allow_nan=False)
+        encoded = json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
         raise InvalidInputError(f"metadata must be JSON-serialisable ({exc})") from None
+    size = len(encoded.encode("utf-8", "surrogatepass"))
+    if size > limit:
+        raise InvalidInputError(
+            f"a memory's metadata is {size:,} bytes as JSON, more than the limit of {limit:,}; "
+            "keep large data elsewhere and put a reference to it in metadata, or raise the "
+            f"limit with MemoryPlane(max_metadata_bytes=...) (at most {METADATA_CEILING:,}, "
+            "what any memory store takes)"
+        )
     return dict(value)
 
 
