@@ -63,7 +63,7 @@ async def test_a_toolset_limit_raises_or_lifts_the_wire_bound() -> None:
         assert (await ToolExecutor(ts.tools).call("big", {"bytes": 20_000_000})).ok
 
 
-@tool
+@tool(max_result_bytes=None)  # the server sends it all: the client's bound is what is tested
 def blob(n: int) -> str:
     """Return n bytes."""
     return "b" * n

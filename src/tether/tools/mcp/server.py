@@ -18,6 +18,12 @@ holds whoever calls, as it does in-process, where the rule also beats the run's 
 the key the client sent in the request's ``_meta["tether/idempotency-key"]`` (the client's dedupe
 key: a tether client sends its run-scoped journal key, the same when its run replays the call);
 otherwise None.
+
+Sizes: each call's arguments and result are bounded as the executor bounds them
+(:mod:`tether.tools.limits`): the tool's own ``max_args_bytes`` / ``max_result_bytes``, else the
+server's (``serve_tools(max_result_bytes=...)``, 1 MiB unless told). A result over its limit is
+dropped and answered as an ``isError`` result naming its size and the limit
+(``ToolResultTooLargeError``), never sent whole to the client.
 """
 
 from __future__ import annotations
@@ -52,10 +58,18 @@ from tether.core.errors import (
     ToolArgumentsError,
     ToolError,
     ToolRateLimitedError,
+    ToolResultTooLargeError,
     ToolTimeoutError,
     ToolTransientError,
 )
 from tether.tools.contract import ToolContract
+from tether.tools.limits import (
+    DEFAULT_MAX_ARGS_BYTES,
+    DEFAULT_MAX_RESULT_BYTES,
+    check_args,
+    checked_limit,
+    effective,
+)
 from tether.tools.mcp._version import TETHER_VERSION
 from tether.tools.mcp.client import META_ERROR, META_IDEMPOTENCY_KEY
 from tether.tools.policies import Scope
@@ -112,20 +126,28 @@ def tool_definition(contract: ToolContract) -> Tool:
 
 # -- calling ------------------------------------------------------------------------------------
 async def call_contract(
-    contract: ToolContract, arguments: Mapping[str, Any] | None, *, key: str | None = None
+    contract: ToolContract,
+    arguments: Mapping[str, Any] | None,
+    *,
+    key: str | None = None,
+    max_result_bytes: int | None = DEFAULT_MAX_RESULT_BYTES,
+    max_args_bytes: int | None = DEFAULT_MAX_ARGS_BYTES,
 ) -> CallToolResult:
     """Validate, invoke once (within the contract's timeout) and describe the outcome as an MCP
     result. Never raises, except on cancellation. ``key`` is the client's idempotency key; the
-    contract's own key rule, when it has one, wins over it."""
+    contract's own key rule, when it has one, wins over it. ``max_result_bytes`` /
+    ``max_args_bytes``: the limits of a contract that sets none of its own (None: no limit)."""
     name = contract.name
     err: ToolError
     try:
         clean = contract.validate(arguments)
+        check_args(name, clean, effective(contract.max_args_bytes, max_args_bytes))
         key = contract.derive_key(clean) or key
         ctx = ToolContext(tool=name, key=key, attempt=1, tenant=None, run=None)
         with anyio.fail_after(contract.timeout):
             value = await contract.invoke(clean, key=key, ctx=ctx)
-        return success_result(contract, value)
+        limit = effective(contract.max_result_bytes, max_result_bytes)
+        return success_result(contract, value, limit)
     except ToolError as exc:
         err = exc
         log.info("MCP call of tool %r failed: %s", name, exc)
@@ -138,16 +160,22 @@ async def call_contract(
     return error_result(err)
 
 
-def success_result(contract: ToolContract, value: Any) -> CallToolResult:
+def success_result(
+    contract: ToolContract, value: Any, limit: int | None = DEFAULT_MAX_RESULT_BYTES
+) -> CallToolResult:
+    """The MCP result of ``value``; ToolResultTooLargeError when its JSON is over ``limit``."""
     if contract.result_adapter is not None:
         data = contract.result_adapter.dump_python(value, mode="json")
     else:
         data = to_jsonable_python(value, fallback=str)
+    encoded = orjson.dumps(data)
+    if limit is not None and len(encoded) > limit:
+        raise result_too_large(contract, len(encoded), limit)
     content: list[ContentBlock]
     if data is None:
         content = []
     else:
-        text = data if isinstance(data, str) else orjson.dumps(data).decode()
+        text = data if isinstance(data, str) else encoded.decode()
         content = [TextContent(text=text)]
     schema, wrapped = output_schema_for(contract)
     if schema is None:
@@ -155,8 +183,24 @@ def success_result(contract: ToolContract, value: Any) -> CallToolResult:
     return CallToolResult(content=content, structured_content={"result": data} if wrapped else data)
 
 
+def result_too_large(contract: ToolContract, size: int, limit: int) -> ToolResultTooLargeError:
+    effect = "" if contract.scope is Scope.READ else " (its effect happened: calling it repeats it)"
+    return ToolResultTooLargeError(
+        f"tool {contract.name!r} returned {size} bytes (JSON-encoded), over its limit of {limit} "
+        f"bytes (max_result_bytes); the call ran{effect} but the server dropped its result. Ask "
+        "for less (a narrower query, a page, a summary), or have the server raise the limit: "
+        "@tool(max_result_bytes=N) for this tool, or serve_tools(..., max_result_bytes=N) for "
+        "every tool without its own; None lifts it",
+        tool=contract.name,
+        size=size,
+        limit=limit,
+    )
+
+
 def error_result(err: ToolError) -> CallToolResult:
     info: dict[str, Any] = {"type": type(err).__name__, "retryable": err.retryable}
+    if isinstance(err, ToolResultTooLargeError):
+        info.update(size=err.size, limit=err.limit)
     if isinstance(err, ToolRateLimitedError) and err.retry_after is not None:
         info["retry_after"] = err.retry_after
     if isinstance(err, ToolTransientError) and err.status is not None:
@@ -170,10 +214,21 @@ def error_result(err: ToolError) -> CallToolResult:
 
 # -- the server ---------------------------------------------------------------------------------
 def serve_tools(
-    tools: Iterable[ToolContract], *, name: str = "tether", instructions: str | None = None
+    tools: Iterable[ToolContract],
+    *,
+    name: str = "tether",
+    instructions: str | None = None,
+    max_result_bytes: int | None = DEFAULT_MAX_RESULT_BYTES,
+    max_args_bytes: int | None = DEFAULT_MAX_ARGS_BYTES,
 ) -> Server[Any]:
     """An MCP server (the SDK's low-level ``Server``) exposing ``tools`` (contracts or a
-    ToolRegistry). Run it with :func:`run_stdio` / :func:`http_app` or the SDK directly."""
+    ToolRegistry). Run it with :func:`run_stdio` / :func:`http_app` or the SDK directly.
+    ``max_result_bytes`` / ``max_args_bytes`` bound the calls of a tool without its own limits
+    (bytes of JSON; None: no limit)."""
+    limits = {
+        "max_result_bytes": checked_limit(max_result_bytes, "serve_tools' max_result_bytes"),
+        "max_args_bytes": checked_limit(max_args_bytes, "serve_tools' max_args_bytes"),
+    }
     contracts: dict[str, ToolContract] = {}
     for contract in tools:
         if not isinstance(contract, ToolContract):
@@ -201,7 +256,10 @@ def serve_tools(
             )
         given = (params.meta or {}).get(META_IDEMPOTENCY_KEY)
         return await call_contract(
-            contract, params.arguments, key=given if isinstance(given, str) and given else None
+            contract,
+            params.arguments,
+            key=given if isinstance(given, str) and given else None,
+            **limits,
         )
 
     return Server(
