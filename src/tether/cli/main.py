@@ -1,7 +1,8 @@
 """``tether``: parse the command line, run one command, map errors to exit codes.
 
 Exit codes: 0 done; 2 a user mistake (bad argument, bad JSON, unknown run, bad store URL, an
-operation the run's state forbids: any ``TetherError``); 1 an unexpected failure; 130 Ctrl-C;
+operation the run's state forbids: any ``TetherError``; an optional extra not installed, named
+with its ``pip install``); 1 an unexpected failure; 130 Ctrl-C;
 141 stdout closed early (a pipe into ``head``).
 Errors print one red ``error: ...`` line on stderr; ``TETHER_DEBUG=1`` adds the traceback.
 """
@@ -42,6 +43,7 @@ from tether.cli import (
 from tether.cli import commands as cmd
 from tether.cli.argtypes import match_name, positive_int
 from tether.cli.backend import backend_for, check_server_command
+from tether.cli.extras import missing_extra_message
 from tether.cli.logs import TextLogHandler, debug_enabled
 from tether.cli.render import Output, tolerate_encoding
 from tether.core.errors import ConfigurationError, InvalidInputError, TetherError
@@ -447,6 +449,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{exc.object!r} is not valid UTF-8 text (an argument in another encoding?); "
                 "the store keeps text as UTF-8: pass it as UTF-8"
             )
+            return EXIT_USAGE
+        if (missing := missing_extra_message(exc)) is not None:
+            if debug:
+                out.traceback(traceback.format_exc())
+            out.error(missing)
             return EXIT_USAGE
         if debug:
             out.traceback(traceback.format_exc())
