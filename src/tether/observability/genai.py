@@ -6,8 +6,10 @@ first chunk when streamed) and ``gen_ai.usage.*``; tether adds ``tether.gen_ai.c
 ``tether.gen_ai.ttft_s`` and ``tether.gen_ai.tpot_s`` and the run it belongs to
 (``tether.run_id``, ``tether.node``). With content capture on (``tracing.capture_content``)
 ``gen_ai.input.messages`` and ``gen_ai.output.messages`` hold the prompt as sent (after the PII
-guard of a governed run) and the answer as received. Failures set ``error.type`` and an ERROR
-status. Nothing is made while tracing is off (``tracing.tracer`` is None).
+guard of a governed run) and the answer as received. Every value is bounded
+(``span_values.attribute_value``: a long one is cut, marked with its full size). Failures set
+``error.type`` and an ERROR status. Nothing is made while tracing is off (``tracing.tracer``
+is None).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from tether.observability import semconv as sc
-from tether.observability.span_values import text_value
+from tether.observability.span_values import attribute_value, bounded, text_value
 from tether.observability.tracing import LLM_SCOPE, capture_content, tracer
 
 GENAI_TRACER_NAME = LLM_SCOPE
@@ -40,9 +42,8 @@ class ModelSpan:
     def set(self, attributes: Mapping[str, Any]) -> None:
         if self._span is None:
             return
-        for key, value in attributes.items():
-            if value is not None:
-                self._span.set_attribute(key, value)
+        for key, value in bounded(attributes).items():
+            self._span.set_attribute(key, value)
 
     def record_input(self, messages: Sequence[Mapping[str, Any]]) -> None:
         """The prompt as sent: ``[{"role": ..., "parts": [...]}]`` (GenAI message format)."""
@@ -95,13 +96,13 @@ def model_span(
     with t.start_as_current_span(
         sc.span_name(sc.OP_CHAT, model),
         kind=SpanKind.CLIENT,
-        attributes=attributes,
+        attributes=bounded(attributes),
         record_exception=False,
         set_status_on_exception=False,
     ) as span:
         try:
             yield ModelSpan(span, capture_content())
         except BaseException as exc:
-            span.set_attribute(sc.ERROR_TYPE, type(exc).__qualname__)
+            span.set_attribute(sc.ERROR_TYPE, attribute_value(type(exc).__qualname__))
             span.set_status(Status(StatusCode.ERROR, str(exc)[:500]))
             raise

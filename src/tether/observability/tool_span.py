@@ -9,7 +9,9 @@ on, ``gen_ai.tool.call.arguments`` (as the model asked, before a PII guard resto
 and, outside governed runs, ``gen_ai.tool.call.result`` (a governed run's results have not
 passed the PII vault, so they stay out). For the same reason a governed run's failed call has
 only its error type as the span's status description, never the error's message (an egress
-tool's error may quote the real values it got).
+tool's error may quote the real values it got). Every value is bounded
+(``span_values.attribute_value``): a 5 MB argument is recorded as its first ``MAX_TEXT``
+characters and a marker naming its full size.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 
 from tether.observability import semconv as sc
 from tether.observability.span_scope import Entered, enter, leave
-from tether.observability.span_values import text_value
+from tether.observability.span_values import bounded, cut, text_value
 from tether.observability.tracing import TOOLS_SCOPE, capture_content, tracer
 
 
@@ -54,10 +56,8 @@ class ToolSpan:
         span.set_attribute(sc.TOOL_RETRIES, max(attempts - 1, 0))
         if replayed:
             span.set_attribute(sc.TOOL_REPLAYED, True)
-        if call_id is not None:
-            span.set_attribute(sc.TOOL_CALL_ID, call_id)
-        if scope is not None:
-            span.set_attribute(sc.TOOL_SCOPE, scope)
+        for key, value in bounded({sc.TOOL_CALL_ID: call_id, sc.TOOL_SCOPE: scope}).items():
+            span.set_attribute(key, value)
         if ok and record_result and self.capture:
             span.set_attribute(sc.TOOL_CALL_RESULT, text_value(result))
         if error is not None:
@@ -65,14 +65,14 @@ class ToolSpan:
 
             kind = type(error).__qualname__
             # a governed run's tool said it past the PII vault, errors as much as results
-            mark_failed(span, kind, str(error) if record_result else kind)
+            mark_failed(span, cut(kind), str(error) if record_result else cut(kind))
         self._finish()
 
     def fail(self, exc: BaseException) -> None:
         """The call raised out of the executor (a trip, a cancellation)."""
         from tether.observability.run_trace import mark_failed
 
-        mark_failed(self._span, type(exc).__qualname__, str(exc))
+        mark_failed(self._span, cut(type(exc).__qualname__), str(exc))
         self._finish()
 
     def _finish(self) -> None:
@@ -100,6 +100,6 @@ def start_tool_span(name: str, ctx: Any) -> ToolSpan | None:
         if node is not None:
             attrs[sc.NODE] = str(node)
     span = t.start_span(
-        sc.span_name(sc.OP_EXECUTE_TOOL, name), kind=SpanKind.INTERNAL, attributes=attrs
+        sc.span_name(sc.OP_EXECUTE_TOOL, name), kind=SpanKind.INTERNAL, attributes=bounded(attrs)
     )
     return ToolSpan(span, enter(str(run_id or ""), span), capture_content())
