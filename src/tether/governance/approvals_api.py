@@ -29,6 +29,7 @@ from tether.core.errors import (
 )
 from tether.core.tenants import check_tenant_name
 from tether.governance.approvals_keys import generate_key, public_pem, sign, verify
+from tether.governance.approvals_refused import audit_refused
 from tether.governance.approvals_request import approval_store
 from tether.governance.approvals_resume import audit_outside, audit_sink, resume_decided
 from tether.governance.approvals_tally import complete, may_decide, who
@@ -163,17 +164,13 @@ class Approvals:
         for _ in range(_TRIES):
             rec = await self.get(approval_id)
             now = self._now()
-            found, tenant = await run_tenant(self._runs, rec.run_id)
-            if not found:  # whose approvers could decide it is unknowable: void
-                await self._check_run_waits(rec, now)
-            approver = await decider(self.store, rec, approver_id, tenant)
-            _check_open(rec, approver, now)
+            found = await run_tenant(self._runs, rec.run_id)
+            tenant = found[1]
             try:
-                verify(approver.public_key, rec.approval_id, rec.intent, decision, signature, now)
-            except ApprovalSignatureError:
-                await refuse_foreign_signature(self.store, rec, approver, decision, signature, now)
+                approver = await self._checked(rec, approver_id, decision, signature, now, found)
+            except (ApprovalSignatureError, ApprovalStateError) as exc:  # audited, not counted
+                await audit_refused(self.runtime, rec, approver_id, decision, signature, exc)
                 raise
-            await self._check_run_waits(rec, now)  # only a signed decision may void a request
             rec.decisions.append(
                 {
                     "approver": approver.approver_id,
@@ -199,6 +196,30 @@ class Approvals:
         raise ApprovalStateError(
             f"approval {approval_id} keeps changing under concurrent decisions; try again"
         )
+
+    async def _checked(
+        self,
+        rec: ApprovalRecord,
+        approver_id: str,
+        decision: str,
+        signature: str,
+        now: float,
+        found: tuple[bool, str | None],
+    ) -> Approver:
+        """The approver whose signed ``decision`` on ``rec`` may be recorded now; else the
+        refusal (ApprovalSignatureError, ApprovalTenantError, ApprovalStateError)."""
+        exists, tenant = found
+        if not exists:  # whose approvers could decide it is unknowable: void
+            await self._check_run_waits(rec, now)
+        approver = await decider(self.store, rec, approver_id, tenant)
+        _check_open(rec, approver, now)
+        try:
+            verify(approver.public_key, rec.approval_id, rec.intent, decision, signature, now)
+        except ApprovalSignatureError:
+            await refuse_foreign_signature(self.store, rec, approver, decision, signature, now)
+            raise
+        await self._check_run_waits(rec, now)  # only a signed decision may void a request
+        return approver
 
     async def _check_run_waits(self, rec: ApprovalRecord, now: float) -> None:
         """A request whose run has ended (cancelled, completed, failed) is void: a late

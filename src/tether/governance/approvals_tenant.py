@@ -8,7 +8,8 @@ that tenant and signed with that registration's key:
 
 - an approver of another tenant (or of no tenant, for a tenant's run, and the other way round)
   is refused with ``ApprovalTenantError``, before anything is recorded: the decision is not
-  tallied, not audited and resumes nothing;
+  tallied and resumes nothing (the attempt is audited as ``approval.refused``,
+  ``approvals_refused``);
 - an approver id used by two tenants names the run's tenant's approver; a signature made with
   the other tenant's key is refused with ``ApprovalTenantError`` too;
 - tenants are compared exactly: ``"ACME"`` is not ``"acme"``, and ``"acme "`` is no tenant name
