@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 import dataclasses
 import json
+import math
 import os
 import sys
 import time
@@ -48,7 +49,10 @@ _WIDE = 200
 
 
 def jsonable(obj: Any) -> Any:
-    """Records (dataclasses), enums and containers as plain JSON values."""
+    """Records (dataclasses), enums and containers as plain JSON values; a float JSON cannot
+    write (NaN, an infinity) is null, so ``--json`` output is always strict JSON."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
     if isinstance(obj, Enum):
         return obj.value
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
@@ -133,7 +137,9 @@ class Output:
         # on a stdout that is not UTF-8 (a Latin-1 terminal, PYTHONIOENCODING=ascii) every
         # non-ASCII character is a \u escape: the JSON stays exact, never replaced by '?'
         ascii_only = not is_utf8(sys.stdout)
-        text = json.dumps(jsonable(data), indent=2, ensure_ascii=ascii_only, default=str)
+        text = json.dumps(
+            jsonable(data), indent=2, ensure_ascii=ascii_only, default=str, allow_nan=False
+        )
         sys.stdout.write(text + "\n")
         sys.stdout.flush()
 

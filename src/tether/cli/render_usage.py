@@ -21,6 +21,8 @@ def fmt_cost(dollars: float, significant: int = 3) -> str:
     if dollars == 0:
         return "$0"
     magnitude = math.floor(math.log10(abs(dollars)))
+    if magnitude >= 15:  # no real bill: a provider's absurd report, kept to a readable width
+        return f"-${-dollars:.3e}" if dollars < 0 else f"${dollars:.3e}"
     decimals = max(2, significant - 1 - magnitude)
     text = f"{dollars:,.{decimals}f}"
     if decimals > 2:  # 0.0000160 -> 0.000016, but keep cents: 1.50

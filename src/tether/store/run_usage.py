@@ -101,13 +101,13 @@ def runs_usage_sql(dialect: str, prefix: str, n: int) -> str:
         events += " INDEXED BY tether_events_model_calls"
     ids = ", ".join(["?"] * n)
     return (
-        "SELECT run_id, SUM(calls), COALESCE(SUM(tin), 0), COALESCE(SUM(tout), 0), "
-        "COALESCE(SUM(cost), 0), SUM(tools) FROM ("
+        f"SELECT run_id, SUM(calls), {js.total('tin')}, {js.total('tout')}, "
+        f"{js.total('cost')}, SUM(tools) FROM ("
         f"SELECT run_id, 1 AS calls, {js.whole('input_tokens')} AS tin, "
         f"{js.whole('output_tokens')} AS tout, {js.num('cost')} AS cost, 0 AS tools "
         f"FROM (SELECT run_id, {js.doc} AS d FROM {events} "
         f"WHERE run_id IN ({ids}) AND type = '{MODEL_CALL}') AS e "
-        f"UNION ALL SELECT run_id, 0, 0, 0, {js.float_zero}, 1 FROM {prefix}effects "
+        f"UNION ALL SELECT run_id, 0, 0, 0, {js.zero}, 1 FROM {prefix}effects "
         f"WHERE run_id IN ({ids}) AND kind = '{TOOL_EFFECT}') AS u GROUP BY run_id"
     )
 

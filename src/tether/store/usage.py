@@ -14,6 +14,7 @@ in Python with the same rules:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -51,6 +52,15 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
+def _whole(value: Any) -> int | None:
+    """A token count: an integer as it is (exact past 2^53), a finite float truncated."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, int):
+        return value
+    return int(value) if math.isfinite(value) else None
+
+
 def _duration(value: Any) -> float | None:
     seconds = _number(value)
     return seconds if seconds is not None and seconds >= 0.0 else None
@@ -65,9 +75,9 @@ def sum_model_calls(datas: Iterable[Mapping[str, Any]]) -> list[ModelCallTotals]
         t = out.get(name) or out.setdefault(name, ModelCallTotals(name))
         t.calls += 1
         for field in ("input_tokens", "output_tokens"):
-            n = _number(data.get(field))
+            n = _whole(data.get(field))
             if n is not None:
-                setattr(t, field, getattr(t, field) + int(n))
+                setattr(t, field, getattr(t, field) + n)
         cost = _number(data.get("cost"))
         if cost is not None:
             t.cost += cost
@@ -101,20 +111,21 @@ def model_usage_sql(dialect: str, prefix: str) -> str:
     def dur(path: str) -> str:
         return f"CASE WHEN {num(path)} >= 0 THEN {num(path)} END"
 
+    total = js.total
     cols = [
         "COUNT(*)",
-        f"COALESCE(SUM({js.whole('input_tokens')}), 0)",
-        f"COALESCE(SUM({js.whole('output_tokens')}), 0)",
-        f"COALESCE(SUM({num('cost')}), 0)",
+        total(js.whole("input_tokens")),
+        total(js.whole("output_tokens")),
+        total(num("cost")),
         f"COUNT({num('cost')})",
         f"SUM({true('estimated')})",
         f"SUM({true('cache,hit')})",
-        f"COALESCE(SUM({dur('latency')}), 0)",
+        total(dur("latency")),
         f"COUNT({dur('latency')})",
         f"COALESCE(MAX({dur('latency')}), 0)",
-        f"COALESCE(SUM({dur('ttft')}), 0)",
+        total(dur("ttft")),
         f"COUNT({dur('ttft')})",
-        f"COALESCE(SUM({dur('tpot')}), 0)",
+        total(dur("tpot")),
         f"COUNT({dur('tpot')})",
     ]
     return (
@@ -140,8 +151,9 @@ def step_model_calls_sql(dialect: str, prefix: str) -> str:
 
 
 def row_to_totals(row: Any) -> ModelCallTotals:
+    f = float
     return ModelCallTotals(
-        str(row[0]) or "?", int(row[1]), int(row[2]), int(row[3]), float(row[4]), int(row[5]),
-        int(row[6]), int(row[7]), float(row[8]), int(row[9]), float(row[10]), float(row[11]),
-        int(row[12]), float(row[13]), int(row[14]),
+        str(row[0]) or "?", int(row[1]), int(row[2]), int(row[3]), f(row[4]), int(row[5]),
+        int(row[6]), int(row[7]), f(row[8]), int(row[9]), f(row[10]), f(row[11]),
+        int(row[12]), f(row[13]), int(row[14]),
     )  # fmt: skip
