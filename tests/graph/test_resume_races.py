@@ -167,3 +167,41 @@ async def test_interrupt_id_needs_a_value_and_no_answers(rt: Runtime) -> None:
         await rt.resume(res.run_id, "x", interrupt_id="nope")
     out = await rt.resume(res.run_id, "a1", interrupt_id=q1)
     assert isinstance(out, RunResult) and out.interrupts[0]["payload"] == "q2"
+
+
+class HeldCommitStore(HeldStore):
+    """A real store whose next fenced ``commit`` (the resume's, under its lease) waits until
+    the test lets it go: the resumer holds the lease and has not yet written."""
+
+    async def acquire_lease(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._inner.acquire_lease(*args, **kwargs)
+
+    async def commit(self, run_id: str, token: int | None, commit: Any) -> Any:
+        if self.armed and token is not None:
+            self.armed = False
+            self.reached.set()
+            await self.go.wait()
+        return await self._inner.commit(run_id, token, commit)
+
+
+async def test_a_resume_that_a_cancel_overtakes_says_the_run_was_cancelled(
+    shared_store: Callable[[], RunStore],
+) -> None:
+    """A cancel lands between a resume's lease and its write: the resume says what became of
+    the run (RunStateError, HTTP 409 run-state), not that it lost a fencing token."""
+    held = HeldCommitStore(shared_store())
+    async with (
+        Runtime(shared_store(), workflows=[WF], recover=False) as rt_a,
+        Runtime(held, workflows=[WF], recover=False) as rt_b,  # type: ignore[arg-type]
+    ):
+        res = await rt_a.run(WF, {})
+        q1 = res.interrupts[0]["id"]
+        held.armed = True
+        late = asyncio.create_task(rt_b.resume(res.run_id, answers={q1: "from B"}))
+        await asyncio.wait_for(held.reached.wait(), 60)  # B holds the lease, has not written
+        await rt_a.cancel(res.run_id, reason="changed my mind")
+        held.go.set()
+        with pytest.raises(RunStateError, match="became CANCELLED while this resume"):
+            await asyncio.wait_for(late, 60)
+        run = await rt_a.get_run(res.run_id)
+        assert run.status is RunStatus.CANCELLED and run.owner is None

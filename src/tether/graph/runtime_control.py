@@ -13,7 +13,13 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from tether.core.clock import Clock
-from tether.core.errors import IllegalTransitionError, InvalidInputError, RunStateError
+from tether.core.errors import (
+    IllegalTransitionError,
+    InvalidInputError,
+    LeaseLostError,
+    RunNotFoundError,
+    RunStateError,
+)
 from tether.core.lifecycle import FINISHED, RunStatus
 from tether.graph import requeue
 from tether.graph import upgrade as upgrading
@@ -160,7 +166,10 @@ class RunControl:
                 commit.release_lease = not execute
                 commit.base = run  # read under this lease: the store reads back only its head
                 timed = has_interrupt_timers(run)
-                run = await self.store.commit(run_id, lease.token, commit)
+                try:
+                    run = await self.store.commit(run_id, lease.token, commit)
+                except LeaseLostError:  # a cancel (an admin write) took the run meanwhile
+                    raise await self._lost_to(run_id) from None
             except BaseException:
                 await self.store.release_lease(run_id, lease.token)
                 raise
@@ -172,6 +181,18 @@ class RunControl:
             self._resuming.discard(run_id)
         handle = RunHandle(cast("Runtime", self), run_id, False)
         return await handle.wait() if (wait and execute) else handle
+
+    async def _lost_to(self, run_id: str) -> RunStateError:
+        """What a resume whose commit lost its lease says: what the run became, not the
+        fencing token (an admin write, a cancel, took it between the lease and the write)."""
+        try:
+            now = await self.store.get_run(run_id)
+        except RunNotFoundError:
+            return RunStateError(f"run {run_id} was deleted while this resume was applied")
+        return RunStateError(
+            f"run {run_id} became {now.status.value} while this resume was applied: nothing "
+            "was resumed (read the run to see where it stands)"
+        )
 
     async def _reread_for_resume(self, seen: RunRecord, lease: Lease) -> RunRecord:
         """The run as it stands under ``lease``. Read again, unless ``seen`` (read just before
