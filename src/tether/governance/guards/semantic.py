@@ -14,6 +14,10 @@ mean pairwise cosine similarity. Above ``threshold``:
 2. if the next check (the next model call, its window now holding the warned call's answer)
    is still above the threshold, it **trips**: the run parks ESCALATED (``guard="semantic"``).
 
+It checks the run's own (journaled) model calls only: a call made outside the journal (a
+judge a model consults, a guard model's check, ``journal=False``: ``scratch["nested"]``) is
+not one of the run's thoughts, is not warned and costs no check.
+
 Resuming the run starts a fresh window (only thoughts after the trip count);
 ``{"raise_limit": {"semantic": 0.99}}`` also raises the threshold for the run. Whether a
 warning was given is kept in this process: after a crash the guard warns once more before it
@@ -92,8 +96,8 @@ class SemanticLoopGuard(GovernancePart):
         """Thoughts already embedded (by text): each check embeds only the new ones."""
 
     async def before_call(self, scope: RunScope, call: GovernedCall) -> None:
-        if call.kind != "model":
-            return
+        if call.kind != "model" or call.scratch.get("nested"):
+            return  # a judge's, a guard model's or a journal=False call is not the run's thought
         run = scope.run
         seen = thoughts(await scope.store.list_effects(run.run_id))
         since = int(run_limit(run, SINCE, 0))
