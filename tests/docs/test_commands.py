@@ -174,3 +174,39 @@ def test_docs_exist_where_the_readme_points() -> None:
         assert "DESIGN.md" not in text, f"{path} cites DESIGN.md, which is not in the repository"
         for target in re.findall(r"\]\(([^)#:]+\.md)(?:#[^)]*)?\)", text):
             assert (path.parent / target).is_file(), f"{path}: broken link to {target}"
+
+
+def _graph_fork_example() -> Block:
+    for block in parse(ROOT / "docs" / "graph.md"):
+        if block.lang in PYTHON and 'Graph(Quote, name="quote")' in block.code:
+            return block
+    raise AssertionError("docs/graph.md has no quote example (Graph(Quote, name='quote'))")
+
+
+@pytest.mark.timeout(600)
+def test_graph_fork_example_is_forked_by_the_cli_as_the_page_shows(tmp_path: Path) -> None:
+    """docs/graph.md runs its quote example, then shows `tether runs fork RUN_ID --step 1
+    --patch ... --store sqlite:///quotes.db`: the command imports the example's file to find
+    the workflow, which must not run the example again (an asyncio.run at import failed it)."""
+    example = _graph_fork_example()
+    (tmp_path / "quotes.py").write_text(example.code, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TETHER_")}
+    ran = subprocess.run(
+        [sys.executable, "quotes.py"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert ran.returncode == 0, ran.stderr
+    listed = _tether("runs", "list", "--store", "sqlite:///quotes.db", "--json", cwd=tmp_path)
+    (parent,) = [r["run_id"] for r in json.loads(listed.stdout) if not r["parent_run_id"]]
+    command = next(
+        line
+        for block in parse(ROOT / "docs" / "graph.md")
+        if block.lang in SHELL
+        for line in block.code.splitlines()
+        if line.startswith("tether runs fork")
+    )
+    args = [parent if a == "RUN_ID" else a for a in shlex.split(command)[1:]]
+    forked = _tether(*args, "--json", cwd=tmp_path)
+    assert forked.returncode == 0, forked.stderr + forked.stdout
+    result = json.loads(forked.stdout)
+    assert result["status"] == "COMPLETED"
+    assert result["state"]["lines"] == ["price 1000", "tax 20%", "total 2400"]
