@@ -397,16 +397,24 @@ class Runtime(
         )
         check_run_id("run_id", run_id)
         check_storable(metadata=metadata)
-        asked = fingerprints(
-            metadata=metadata,
-            queue=queue,
-            priority=priority,
-            budget=budget,
-            max_attempts=max_attempts,
-            max_steps=max_steps,
-            delay=delay,
-        )
         placed = placement(queue, priority, tenant, delay, self.clock.now())
+        run_budget = None if budget is None else run_budget_metadata(wf.governance, budget)
+        if max_attempts is not None:
+            check_max_attempts(max_attempts)
+        # what a start sent again under the key must ask alike (checked above: storable)
+        asked = (
+            {}
+            if idempotency_key is None
+            else fingerprints(
+                metadata=metadata,
+                queue=queue,
+                priority=priority,
+                budget=budget,
+                max_attempts=max_attempts,
+                max_steps=max_steps,
+                delay=delay,
+            )
+        )
         execute = execute and delay is None
         if not execute and has_capability(self.store, QueueControl):  # backpressure
             try:
@@ -418,13 +426,9 @@ class Runtime(
                 if earlier is None:
                     raise
                 return RunHandle(self, earlier.run_id, False)
-        if budget is not None:
-            metadata = {
-                **(metadata or {}),
-                RUN_BUDGET_KEY: run_budget_metadata(wf.governance, budget),
-            }
+        if run_budget is not None:
+            metadata = {**(metadata or {}), RUN_BUDGET_KEY: run_budget}
         if max_attempts is not None:
-            check_max_attempts(max_attempts)
             metadata = {**(metadata or {}), MAX_ATTEMPTS_KEY: max_attempts}
         if idempotency_key is not None:  # what a retry under the key must ask again
             metadata = {**(metadata or {}), IDEMPOTENCY_KEY: asked}
