@@ -95,6 +95,10 @@ async def test_real_dream_merges_prunes_audits_and_keeps_tenants_apart(
         audit = await consolidation_audit(rt.store, tenant="acme", dry_run=False)
         one = await consolidation_audit(rt.store, tenant="acme", memory_id=audit[0]["memory_id"])
         assert await consolidation_audit(rt.store, tenant="globex") == []
+        again = await rt.run(wf, {"tenant": "acme"})  # nothing cold is left to merge
+        assert again.completed, again.error
+        mine = await consolidation_audit(rt.store, tenant="acme", run_id=r.run_id)
+        assert await consolidation_audit(rt.store, tenant="acme", run_id=again.run_id) == []
     assert model.calls == 2
     after = await texts(plane, "acme")
     assert "MERGED(3): user lives in lisbon alfama near the river" in after
@@ -102,7 +106,7 @@ async def test_real_dream_merges_prunes_audits_and_keeps_tenants_apart(
     assert LONE in after and "the user lives in lisbon near the river" in after
     assert not set(LISBON + SEATS) & set(after)
     assert await texts(plane, "globex") == globex  # the other tenant is untouched
-    assert len(audit) == 5 and one == [audit[0]]
+    assert len(audit) == 5 and one == [audit[0]] and mine == audit
     new_ids = {m["id"] for m in r.state["merged"]}
     assert {a["merged_into"] for a in audit} == new_ids
     for m in r.state["merged"]:

@@ -27,16 +27,21 @@ async def consolidation_audit(
     dry_run: bool | None = None,
     workflow: str = DREAMER,
     limit: int = 1000,
+    run_id: str | None = None,
 ) -> list[dict[str, Any]]:
     """Audit records of ``tenant``'s memories removed by dreams (None: the single-tenant
     default), newest dream first; only those of ``memory_id`` when given; only real removals
-    (``dry_run=False``) or only dry runs (``True``); at most ``limit``."""
+    (``dry_run=False``) or only dry runs (``True``); only the dream ``run_id`` when given; at
+    most ``limit``."""
     if not isinstance(limit, int) or not 1 <= limit <= 100_000:
         raise InvalidInputError(f"limit must be an int in 1..100000, got {limit!r}")
     out: list[dict[str, Any]] = []
     offset = 0
     while len(out) < limit:
-        page = await runs.list_runs(workflow=workflow, limit=PAGE, offset=offset)
+        if run_id is not None:
+            page = [await runs.get_run(run_id)]
+        else:
+            page = await runs.list_runs(workflow=workflow, limit=PAGE, offset=offset)
         for run in page:
             for e in await runs.list_effects(run.run_id):
                 if e.kind != "effect" or e.status != "done" or not isinstance(e.result, dict):
@@ -51,7 +56,7 @@ async def consolidation_audit(
                     if dry_run is not None and bool(r.get("dry_run")) != dry_run:
                         continue
                     out.append(r)
-        if len(page) < PAGE:
+        if run_id is not None or len(page) < PAGE:
             break
         offset += PAGE
     return out[:limit]
