@@ -60,6 +60,8 @@ def test_keygen_register_list_approve(tmp_path: Path, capsys: pytest.CaptureFixt
     assert f"approval {aid}: approved" in said.out
     # the CLI records the answer and leaves the run to a worker: it says so
     assert f"run {run_id} is queued" in said.err and "tether worker" in said.err
+    # the commands it suggests look in the store this one was told (--store)
+    assert f"`tether runs show {run_id} --store sqlite:///{db}`" in " ".join(said.err.split())
     assert main(["approvals", "show", aid, "--json", *store]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["status"] == "approved"

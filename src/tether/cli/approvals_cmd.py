@@ -126,9 +126,16 @@ async def _approvals(s: cmd.Settings) -> AsyncIterator[Approvals]:
         yield Approvals(rt, execute=False)
 
 
+def _store_flag(s: cmd.Settings) -> str:
+    """`` --store URL`` when the store was named on the command line: the commands this one
+    suggests must look in the same store."""
+    return f" --store {s.store_url}" if s.store_origin == "--store" else ""
+
+
 async def _decide(ap: Approvals, args: argparse.Namespace, out: Output) -> None:
     from tether.governance.approvals import load_private_key, sign
 
+    s = cmd.settings(args)
     key = load_private_key(_read(args.key, "the key file"), f"--key {args.key}")
     rec = await ap.get(args.approval_id)
     token = sign(key, rec, args.action, valid_for=args.valid_for)
@@ -145,7 +152,7 @@ async def _decide(ap: Approvals, args: argparse.Namespace, out: Output) -> None:
             raise
         out.warning(
             f"the decision is recorded, but the run was not resumed: {exc}; resume it with "
-            f"`tether runs resume {rec.run_id} --app module:workflow`"
+            f"`tether runs resume {rec.run_id} --app module:workflow{_store_flag(s)}`"
         )
     _say(out, _json(rec), f"approval {rec.approval_id}: {rec.status}")
     if not out.json_mode and ap.runtime is not None:
@@ -154,8 +161,8 @@ async def _decide(ap: Approvals, args: argparse.Namespace, out: Output) -> None:
             out.err.print(
                 Text(
                     f"run {rec.run_id} is queued ({run.status.value}): a worker continues it "
-                    f"(`tether worker --app module:workflow`, on this store); follow it with "
-                    f"`tether runs show {rec.run_id}`",
+                    f"(`tether worker --app module:workflow{_store_flag(s)}`); follow it with "
+                    f"`tether runs show {rec.run_id}{_store_flag(s)}`",
                     style="dim",
                 )
             )
