@@ -82,3 +82,25 @@ def test_the_tether_script_finds_the_app_beside_it(project: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "no run to upgrade" in proc.stdout
+
+
+async def test_an_app_file_that_runs_a_program_on_import_says_how_to_fix_it(
+    tmp_path: Path,
+) -> None:
+    """An example saved as a file runs ``asyncio.run(main())`` at import: loaded from inside
+    an event loop (the CLI's, a server's) it fails; the error says to guard it, and the
+    half-run module is not kept, so a fixed file loads on the next try."""
+    from tether.core.errors import ConfigurationError
+    from tether.core.refs import load_ref
+
+    app = tmp_path / "example_app.py"
+    app.write_text(
+        "import asyncio\n\nworkflows = []\n\nasync def main():\n    pass\n\nasyncio.run(main())\n"
+    )
+    with pytest.raises(ConfigurationError, match=r"if __name__ == \"__main__\""):
+        load_ref(f"{app}:workflows")
+    app.write_text(
+        "import asyncio\n\nworkflows = ['fixed']\n\nasync def main():\n    pass\n\n"
+        'if __name__ == "__main__":\n    asyncio.run(main())\n'
+    )
+    assert load_ref(f"{app}:workflows") == ["fixed"]

@@ -61,14 +61,26 @@ def load_ref(ref: str) -> Any:
                     raise ConfigurationError(f"cannot load {mod_name!r} as a Python module")
                 module = importlib.util.module_from_spec(spec)
                 sys.modules[spec.name] = module
-                spec.loader.exec_module(module)
+                try:
+                    spec.loader.exec_module(module)
+                except BaseException:  # not kept half-run: the next load runs it again
+                    sys.modules.pop(spec.name, None)
+                    raise
         else:
             _importable_from(Path.cwd())
             module = importlib.import_module(mod_name)
     except ConfigurationError:
         raise
     except Exception as exc:
-        raise ConfigurationError(f"cannot import {mod_name!r} for app {ref!r}: {exc}") from exc
+        hint = ""
+        if isinstance(exc, RuntimeError) and "running event loop" in str(exc):
+            hint = (
+                " (the module runs a program when imported: put its asyncio.run(...) under "
+                '`if __name__ == "__main__":` so that importing it only defines the workflow)'
+            )
+        raise ConfigurationError(
+            f"cannot import {mod_name!r} for app {ref!r}: {exc}{hint}"
+        ) from exc
     try:
         return getattr(module, attr)
     except AttributeError:
