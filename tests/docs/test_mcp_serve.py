@@ -58,6 +58,9 @@ def test_the_documented_http_server_answers_at_the_documented_url(tmp_path: Path
     server = subprocess.Popen([sys.executable, *command[1:]], cwd=tmp_path, stderr=subprocess.PIPE)
     try:
         assert asyncio.run(_list(match.group(1), server)) == ["stock"]
+        # and it says so when it starts: the URL a client needs, the tools it serves
+        said = server.stderr.readline().decode()  # type: ignore[union-attr]
+        assert match.group(1) in said and "1 tool(s) (stock)" in said, said
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -60,6 +60,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if ns.transport == "stdio":
             run_stdio(tools, name=ns.name)
         else:
+            names = ", ".join(t.name for t in tools) or "none"
+            print(  # stderr: one line saying where to point a client, as `tether serve` does
+                f"tether MCP server {ns.name!r}: {len(tools)} tool(s) ({names}) at "
+                f"http://{ns.host}:{ns.port}{ns.path} (streamable HTTP); Ctrl-C stops it",
+                file=sys.stderr,
+                flush=True,
+            )
             run_http(tools, ns.host, ns.port, name=ns.name, path=ns.path, log_level=ns.log_level)
     except ConfigurationError as exc:
         print(f"error: {exc}", file=sys.stderr)
