@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from tether.evaluation.journal_keys import CallSite, call_site
@@ -80,7 +80,12 @@ class MindEntry:
     is ``error["message"]``."""
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The entry's fields; its values are shared, not copied (``dataclasses.asdict`` deep
+        copied every input and output: 4 s of a 10,000-step run's ``tether mindlog --json``)."""
+        return {name: getattr(self, name) for name in _ENTRY_FIELDS}
+
+
+_ENTRY_FIELDS = tuple(f.name for f in fields(MindEntry))
 
 
 @dataclass(slots=True)
