@@ -112,3 +112,18 @@ async def test_a_full_queue_answers_the_same_request_and_refuses_another(
     assert conflict(caught) == ["priority"]
     with pytest.raises(QueueFullError):
         await any_rt.submit(WF, {"n": 1}, queue="small", idempotency_key="k2")
+
+
+async def test_a_users_own_idempotency_metadata_is_kept_beside_the_fingerprints(
+    any_rt: Runtime,
+) -> None:
+    # the fingerprints took the plain key "idempotency": a user's entry of that name (a common
+    # one: an upstream request's id) was overwritten by them, and a resend found another value
+    mine = {"idempotency": "upstream-req-9", "owner": "ops"}
+    first = await any_rt.submit(WF, {"n": 1}, idempotency_key="order-9", metadata=mine)
+    run = await any_rt.store.get_run(first.run_id)
+    assert run.metadata["idempotency"] == "upstream-req-9"
+    assert set(run.metadata[IDEMPOTENCY_KEY]) == {*FIRST, "delay"}
+    assert IDEMPOTENCY_KEY.startswith("tether")  # a name clients cannot send (reserved)
+    again = await any_rt.submit(WF, {"n": 1}, idempotency_key="order-9", metadata=mine)
+    assert (again.run_id, again.created) == (first.run_id, False)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from tests.server.conftest import Server
 from tests.server.test_problems import problem
+from tether.graph.submission import IDEMPOTENCY_KEY
 
 FIRST = {
     "workflow": "echo",
@@ -40,5 +41,16 @@ def test_a_key_sent_again_with_other_parameters_is_a_409_naming_them(server: Ser
 
 
 def test_the_runtimes_fingerprints_cannot_be_sent_as_metadata(server: Server) -> None:
-    body = {"workflow": "echo", "input": {}, "metadata": {"idempotency": {"queue": "x"}}}
-    assert "idempotency" in problem(server.client.post("/v1/runs", json=body), 422)["detail"]
+    body = {"workflow": "echo", "input": {}, "metadata": {IDEMPOTENCY_KEY: {"queue": "x"}}}
+    assert IDEMPOTENCY_KEY in problem(server.client.post("/v1/runs", json=body), 422)["detail"]
+
+
+def test_metadata_named_idempotency_is_a_clients_own_as_before(server: Server) -> None:
+    # a client's "idempotency" entry was taken at 202 before the fingerprints came, then
+    # refused (422 reserved-metadata): the fingerprints keep a name of the runtime's own
+    body = {**FIRST, "metadata": {"idempotency": "upstream-req-9"}}
+    made = server.client.post("/v1/runs", json=body)
+    assert made.status_code == 202, made.text
+    assert made.json()["metadata"]["idempotency"] == "upstream-req-9"
+    again = server.client.post("/v1/runs", json=body)
+    assert again.status_code == 202 and again.headers["idempotent-replayed"] == "true"

@@ -19,8 +19,10 @@ from tether.core import serde
 from tether.core.errors import IdempotencyConflictError
 from tether.store.types import RunRecord
 
-IDEMPOTENCY_KEY = "idempotency"
-"""Run metadata: ``{parameter: fingerprint}`` of what the run's start asked besides its input."""
+IDEMPOTENCY_KEY = "tether_idempotency"
+"""Run metadata: ``{parameter: fingerprint}`` of what the run's start asked besides its input.
+A ``tether`` name (one the server refuses from clients), never a plain one a user's own
+metadata may hold: ``idempotency`` would overwrite theirs."""
 
 
 def fingerprints(

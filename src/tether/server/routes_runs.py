@@ -72,7 +72,6 @@ RESERVED_METADATA = frozenset(
         "loop_guards",
         "loop_progress",
         "trace",
-        "idempotency",
     }
 )
 """Run metadata the runtime keeps for itself (step limit, workflow reference, budget, retry
