@@ -62,8 +62,10 @@ async def test_an_oversized_result_is_an_mcp_tool_error_naming_its_size_and_limi
 
 async def test_a_tether_client_gets_tool_result_too_large() -> None:
     async with McpToolset.stdio(PY, ARGS, cwd=ROOT, max_result_bytes=64 * MiB) as ts:
-        with pytest.raises(ToolResultTooLargeError, match="over its limit of 1048576 bytes"):
+        with pytest.raises(ToolResultTooLargeError, match="over its limit of 1048576 bytes") as e:
             await ts.get("big")(size=2 * MiB)
+        # the sizes the server's _meta carries, as an in-process refusal has them
+        assert (e.value.size, e.value.limit) == (2 * MiB + 2, MiB)
 
 
 async def test_the_server_limit_is_configurable() -> None:

@@ -106,7 +106,8 @@ def from_error_result(result: CallToolResult, name: str) -> ToolError:
     if isinstance(info, dict):
         kind = info.get("type")
         if kind == "ToolResultTooLargeError":  # over the served tool's own limit
-            return ToolResultTooLargeError(text, tool=name)
+            size, limit = info.get("size"), info.get("limit")
+            return ToolResultTooLargeError(text, tool=name, size=_count(size), limit=_count(limit))
         if kind == "ToolArgumentsError":
             errors = info.get("errors")
             return ToolArgumentsError(
@@ -134,6 +135,11 @@ def from_error_result(result: CallToolResult, name: str) -> ToolError:
         ],
         structured=result.structured_content,
     )
+
+
+def _count(value: Any) -> int | None:
+    """A byte count from a server's ``_meta`` (None when it is not one)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 _SSE_TOO_LARGE = re.compile(r"event exceeded the (\d+) byte limit")
