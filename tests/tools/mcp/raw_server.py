@@ -3,7 +3,9 @@
 ``RAW_TOOLS`` (JSON) is the tool list it publishes; ``RAW_CURSOR`` set makes every page of
 ``tools/list`` end with that cursor (a paging that loops). A call answers with the tool's name
 and arguments as text; a call with a ``bytes`` argument answers that many bytes of text (after
-the result when ``RAW_ID_LAST`` is set, as JSON allows), written in pieces of 64 KiB.
+the result when ``RAW_ID_LAST`` is set, as JSON allows, and as the TypeScript SDK's servers
+write every answer), written in pieces of 64 KiB; with ``RAW_HOLD_BIG`` set it first reads the
+next request, so the client has two calls waiting when the large answer comes.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ import sys
 def main() -> None:
     tools = json.loads(os.environ.get("RAW_TOOLS", "[]"))
     cursor = os.environ.get("RAW_CURSOR")
-    for line in sys.stdin:
+    held: list[str] = []
+    lines = iter(sys.stdin)
+    while (line := held.pop() if held else next(lines, None)) is not None:
         msg = json.loads(line)
         if "id" not in msg:
             continue  # a notification
@@ -30,6 +34,8 @@ def main() -> None:
         elif method == "tools/list":
             result = {"tools": tools, **({"nextCursor": cursor} if cursor else {})}
         elif method == "tools/call" and "bytes" in (params.get("arguments") or {}):
+            if os.environ.get("RAW_HOLD_BIG"):
+                held.append(sys.stdin.readline())  # the next request waits too
             big(
                 msg["id"], params["arguments"]["bytes"], id_last=bool(os.environ.get("RAW_ID_LAST"))
             )

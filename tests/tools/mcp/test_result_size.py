@@ -5,6 +5,7 @@ larger answer is refused unread as ToolResultTooLargeError and the session goes 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -14,7 +15,7 @@ from tests.tools.mcp.conftest import PY, ROOT, serving
 from tether.tools import ToolExecutor, ToolResultTooLargeError, tool
 from tether.tools.limits import MiB
 from tether.tools.mcp import McpToolset, http_app
-from tether.tools.mcp.stdio import LineReader, response_id
+from tether.tools.mcp.stdio import LineReader, response_id, response_id_at_end
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -49,6 +50,30 @@ async def test_a_20_mb_stdio_answer_is_refused_unread_and_the_session_goes_on(
         assert await big(bytes=3 * MiB) == "x" * (3 * MiB)  # many chunks, one line
         result = await ToolExecutor(ts.tools).call("big", {"bytes": 20_000_000})
         assert isinstance(result.error, ToolResultTooLargeError) and result.attempts == 1
+
+
+async def test_an_answer_whose_id_comes_last_is_refused_alone_while_other_calls_wait() -> None:
+    """The TypeScript SDK's servers write ``{"result": ..., "jsonrpc", "id"}``: the id of a
+    refused answer is read from its end, so only its call fails and the session goes on (the
+    session ended, failing every call in flight, when more than one was waiting)."""
+    env = {"RAW_TOOLS": json.dumps([BIG, ECHO]), "RAW_ID_LAST": "1", "RAW_HOLD_BIG": "1"}
+    async with McpToolset.stdio(PY, [RAW_SERVER], env=env, cwd=ROOT, reconnect=False) as ts:
+        big, echo = ts.get("big"), ts.get("echo")
+        outcomes = await asyncio.gather(big(bytes=20_000_000), echo(a=1), return_exceptions=True)
+        refused, answered = outcomes
+        assert isinstance(refused, ToolResultTooLargeError), refused
+        assert refused.size == 20_000_082  # the whole message, read to its end
+        assert answered == 'echo {"a": 1}'
+        assert await echo(b=2) == 'echo {"b": 2}'  # the same session
+
+
+def test_the_id_of_a_cut_off_answer_is_read_from_its_tail() -> None:
+    assert response_id_at_end(b'xxxx"}]}, "id": 7}') == 7
+    assert response_id_at_end(b'x"}]},"id":"r-1"}  \r') == "r-1"
+    assert response_id_at_end(b'xx"}]}, "jsonrpc": "2.0"}') is None
+    assert response_id_at_end(b'xx"}]}, "id": true}') is None
+    assert response_id_at_end(b'"text": "a \\"id\\": 5}') is None  # inside a string
+    assert response_id_at_end(b"") is None
 
 
 async def test_a_toolset_limit_raises_or_lifts_the_wire_bound() -> None:

@@ -7,13 +7,16 @@ own session, so the whole process tree is stopped on close; the SDK's safe envir
 its stdout in linear time. A message over ``max_message_bytes`` is refused as soon as that many
 bytes are in: the call it answers gets a JSON-RPC error marked ``TOO_LARGE`` (the toolset raises
 ``ToolResultTooLargeError``), the rest of the line is read and dropped unparsed, and the session
-goes on.
+goes on. The call is told by the id in the message's head; where the id comes last (the
+TypeScript SDK's servers write ``{"result": ..., "jsonrpc": "2.0", "id": 7}``) and more than one
+call waits, the refusal waits for the message's end and reads the id there.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
@@ -42,6 +45,9 @@ TOO_LARGE_CODE = -32070
 """The code of that error (in JSON-RPC's range for implementation-defined errors)."""
 HEAD_BYTES = 4096
 """How much of a refused message is looked at for the id of the request it answers."""
+TAIL_BYTES = 256
+"""How much of the end of a refused message is kept, for an id written after the result."""
+_ID_AT_END = re.compile(rb'[,{]\s*"id"\s*:\s*(-?\d+|"(?:[^"\\]|\\.)*")\s*}\s*$')
 EXIT_GRACE = 2.0
 """Seconds the server has to exit after its stdin closes, and again after SIGTERM."""
 
@@ -81,6 +87,19 @@ def response_id(head: bytes) -> int | str | None:
     return rid
 
 
+def response_id_at_end(tail: bytes) -> int | str | None:
+    """The id of the response whose last bytes are ``tail`` when it is its last member
+    (``..., "id": 7}``), else None."""
+    found = _ID_AT_END.search(tail)
+    if found is None:
+        return None
+    try:
+        rid = json.loads(found.group(1))
+    except ValueError:
+        return None
+    return rid if isinstance(rid, int | str) and not isinstance(rid, bool) else None
+
+
 class LineReader:
     """Splits a byte stream into lines in linear time; a line longer than ``limit`` is refused
     (``on_too_large`` gets its first bytes and its size so far) and dropped."""
@@ -89,6 +108,21 @@ class LineReader:
         self.limit = limit
         self.buf = bytearray()
         self.dropping = False
+        self.dropped = 0
+        """Bytes of the line being dropped so far."""
+        self.tail = b""
+        """Its last ``TAIL_BYTES``."""
+        self._ended: tuple[bytes, int] | None = None
+
+    def take_ended(self) -> tuple[bytes, int] | None:
+        """The tail and whole size of the dropped line whose end the last ``feed`` read (once),
+        else None."""
+        ended, self._ended = self._ended, None
+        return ended
+
+    def _drop(self, piece: bytes | bytearray) -> None:
+        self.dropped += len(piece)
+        self.tail = (self.tail + piece[-TAIL_BYTES:])[-TAIL_BYTES:]
 
     def feed(self, chunk: bytes) -> tuple[list[bytes], tuple[bytes, int] | None]:
         """The whole lines ``chunk`` ends, and the head and size so far of a line it makes too
@@ -97,8 +131,11 @@ class LineReader:
         if self.dropping:
             end = chunk.find(b"\n")
             if end < 0:
+                self._drop(chunk)
                 return lines, None
+            self._drop(chunk[:end])
             self.dropping = False
+            self._ended = self.tail, self.dropped
             chunk = chunk[end + 1 :]
         start = len(self.buf)
         self.buf += chunk
@@ -109,6 +146,8 @@ class LineReader:
         del self.buf[:begin]
         if self.limit is not None and len(self.buf) > self.limit:
             refused = bytes(self.buf[:HEAD_BYTES]), len(self.buf)
+            self.dropped, self.tail = 0, b""
+            self._drop(self.buf)
             self.buf.clear()
             self.dropping = True
             return lines, refused
@@ -143,16 +182,25 @@ async def bounded_stdio_client(
     async def reader() -> None:
         assert process.stdout is not None
         lines = LineReader(max_message_bytes)
+        waiting: bytes | None = None  # the head of a refused message whose id comes last
         with suppress(anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream):
             async with to_session:
                 async for chunk in process.stdout:
                     done, refused = lines.feed(chunk)
+                    dropped = lines.take_ended()
+                    if waiting is not None and dropped is not None:
+                        head, waiting = waiting, None
+                        if not await refuse(head, dropped[1], dropped[0]):
+                            return  # the session ends: its calls fail as on a lost server
                     for line in done:
                         if line.strip():
                             await to_session.send(answered(parse(line)))
-                    ended = refused is not None and not await refuse(*refused)
-                    if ended:
-                        return  # the session ends: its calls fail as on a lost server
+                    if refused is not None:
+                        told = await refuse(*refused)
+                        if told is None:
+                            waiting = refused[0]
+                        elif not told:
+                            return
 
     def answered(message: SessionMessage | Exception) -> SessionMessage | Exception:
         reply = message.message if isinstance(message, SessionMessage) else None
@@ -160,16 +208,21 @@ async def bounded_stdio_client(
             pending.discard(reply.id)
         return message
 
-    async def refuse(head: bytes, read: int) -> bool:
-        """Answer the request a refused message answers; False when it cannot be told."""
+    async def refuse(head: bytes, read: int, tail: bytes | None = None) -> bool | None:
+        """Answer the request a refused message answers; False when it cannot be told, None
+        when it may be at the message's end (``tail``, once it is read)."""
         limit = max_message_bytes or 0
         rid = response_id(head)
+        if rid is None and tail is not None:
+            rid = response_id_at_end(tail)
         if rid is None and len(pending) == 1 and b'"method"' not in head:
             rid = next(iter(pending))  # the one call waiting: the answer is its
         what = (
             f"the MCP server's message is larger than {limit} bytes (max_message_bytes): "
             "refused unread"
         )
+        if rid is None and tail is None and b'"method"' not in head:
+            return None  # a response whose id may come last: wait for its end
         if rid is None:
             log.warning("%s; which call it answers is unknown: the session ends", what)
             return False
