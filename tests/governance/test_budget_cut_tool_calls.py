@@ -21,6 +21,7 @@ from tether.core.messages import ToolSpec
 from tether.governance import Budget, Governance
 from tether.llm.providers.anthropic import AnthropicModel
 from tether.llm.providers.openai_compat import OpenAICompatibleModel
+from tether.llm.wrappers.fallback import FallbackModel
 from tether.llm.wrappers.retry import ModelRetry, RetryingModel
 
 SSE = {"content-type": "text/event-stream", "connection": "close"}
@@ -99,11 +100,15 @@ def _workflow(model: Any, budget: Budget) -> Any:
     return g.compile(governance=Governance(budget=budget))
 
 
-async def _run(server: CutServer, kind: str, wrap: bool = False) -> tuple[Any, Any, list[Any]]:
+async def _run(
+    server: CutServer, kind: str, wrap: bool | str = False
+) -> tuple[Any, Any, list[Any]]:
     async with raw_server(server.serve) as url:
         inner = _model(kind, url)
         retry = ModelRetry(max_attempts=2, initial_interval=0.0, jitter=False)
         model = RetryingModel(inner, retry) if wrap else inner
+        if wrap == "fallback":  # the same server behind two models of a chain
+            model = FallbackModel([inner, _model(kind, url)])
         async with Runtime("memory://") as rt:
             res = await rt.run(_workflow(model, Budget(tokens=100_000)), {}, max_attempts=1)
             ledger = await rt.store.get_ledger(f"run:{res.run_id}")  # type: ignore[attr-defined]
@@ -138,5 +143,28 @@ async def test_a_retried_stream_charges_the_attempt_cut_after_tool_call_pieces()
     assert ledger.used["input_tokens"] == 8 + 8
     assert ledger.used["output_tokens"] == BILLED + 1
     assert ledger.used["model_calls"] == 1
+    (call,) = calls
+    assert (call["input_tokens"], call["output_tokens"]) == (16, BILLED + 1)
+
+
+def _openai_text_cut() -> bytes:
+    body = {"id": "c3", "choices": [{"index": 0, "delta": {"content": "done"}}]}
+    return f"data: {json.dumps(body)}\n\n".encode()  # no finish, no [DONE]: cut
+
+
+@pytest.mark.parametrize("wrap", [True, "fallback"])
+async def test_a_retried_stream_cut_after_its_text_still_charges_the_earlier_cut_attempt(
+    wrap: bool | str,
+) -> None:
+    """The retry's second attempt (or the fallback's second model) streams text and is then cut
+    (too late to try again): the call is charged both attempts. Before, the first attempt's
+    prompt and tool-call pieces were dropped with the error the second one raised."""
+    server = CutServer(_openai_call(), _openai_text_cut())
+    res, ledger, calls = await _run(server, "openai", wrap=wrap)
+    assert res.status is RunStatus.FAILED and "ended before its answer did" in str(res.error)
+    assert server.requests == 2
+    assert ledger.used["input_tokens"] == 8 + 8  # before: 8
+    assert ledger.used["output_tokens"] == BILLED + 1  # before: 1
+    assert sum(ledger.reserved.values()) == 0
     (call,) = calls
     assert (call["input_tokens"], call["output_tokens"]) == (16, BILLED + 1)

@@ -139,3 +139,10 @@ def spent_chunk(
     if chunk.response is None or extra is None:
         return chunk
     return chunk.model_copy(update={"response": with_spent(model, request, chunk.response, extra)})
+
+
+def add_wasted(exc: ModelError, wasted: Usage | None) -> None:
+    """Charge ``exc`` (a stream that failed after its text reached the caller, too late to try
+    again) with what the stream's earlier failed attempts were billed, ``wasted``."""
+    if wasted is not None:
+        exc.usage = plus(spent_by(exc), wasted)

@@ -34,6 +34,7 @@ from tether.llm.model import Model
 from tether.llm.types import ModelRequest, ModelResponse, StreamChunk, Usage, plus
 from tether.llm.wrappers.base import (
     aclose,
+    add_wasted,
     noted,
     noted_chunk,
     open_stream,
@@ -149,6 +150,9 @@ class FallbackModel(Model):
                 async for chunk in chunks:
                     chunk = spent_chunk(self, request, chunk, wasted)
                     yield noted_chunk(chunk, "fallback", note, answered_by=model.name)
+            except ModelError as exc:  # cut after its text: charged the models before it too
+                add_wasted(exc, wasted)
+                raise
             finally:
                 await aclose(chunks)
             return

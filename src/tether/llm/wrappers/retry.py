@@ -33,6 +33,7 @@ from tether.llm.types import ModelRequest, ModelResponse, StreamChunk, Usage, pl
 from tether.llm.wrappers.base import (
     WrapperModel,
     aclose,
+    add_wasted,
     noted,
     noted_chunk,
     open_stream,
@@ -145,5 +146,8 @@ class RetryingModel(WrapperModel):
                 yield noted_chunk(spent_chunk(self, request, chunk, wasted), "attempts", attempt)
             async for chunk in chunks:
                 yield noted_chunk(spent_chunk(self, request, chunk, wasted), "attempts", attempt)
+        except ModelError as exc:  # cut after its text: charged the attempts before it too
+            add_wasted(exc, wasted)
+            raise
         finally:
             await aclose(chunks)
