@@ -3,6 +3,7 @@ through FastAPI's TestClient and through real uvicorn."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import httpx
@@ -89,6 +90,8 @@ def test_head_and_options_over_real_uvicorn(tmp_path: Path) -> None:
     )
     with served(create_app(settings)) as url, httpx.Client(base_url=url, timeout=60) as http:
         run_id = http.post("/v1/runs", json={"workflow": "ask", "input": {}}).json()["run_id"]
+        while http.get(f"/v1/runs/{run_id}").json()["status"] != "ESCALATED":
+            time.sleep(0.02)  # until it waits: a run still moving changes between GET and HEAD
         _same_but_body(http.get(f"/v1/runs/{run_id}"), http.head(f"/v1/runs/{run_id}"))
         # the run waits for a person: a GET of its stream would stay open
         head = http.head(f"/v1/runs/{run_id}/events/stream")

@@ -12,9 +12,11 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -47,24 +49,39 @@ def pg_url() -> Iterator[str]:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
+_STDERR: dict[int, Any] = {}
+"""Each process's stderr, a temporary file: read back when it fails to start (it says why)."""
+
+
 def _tether(*args: str) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TETHER_")}
     env["PYTHONPATH"] = str(ROOT)
-    return subprocess.Popen(
+    err = tempfile.TemporaryFile()  # noqa: SIM115 (open as long as the process runs)
+    proc = subprocess.Popen(
         [sys.executable, "-m", "tether.cli.main", *args],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=err,
         text=True,
     )
+    _STDERR[proc.pid] = err
+    return proc
+
+
+def _said(proc: subprocess.Popen[str]) -> str:
+    err = _STDERR[proc.pid]
+    err.seek(0)
+    return bytes(err.read()).decode("utf-8", "replace")[-3000:]
 
 
 def _serve(url: str, port: int) -> subprocess.Popen[str]:
     proc = _tether("serve", "--store", url, "--app", APP, "--port", str(port), "--json")
     assert proc.stdout is not None
     line = proc.stdout.readline()
-    assert line, "the server did not start"
+    if not line:
+        proc.wait(timeout=60)
+    assert line, f"the server did not start (exit {proc.returncode}): {_said(proc)}"
     assert json.loads(line)["url"].endswith(f":{port}")
     return proc
 
