@@ -127,3 +127,41 @@ async def test_the_soft_note_waits_for_the_agents_own_prompt() -> None:
     assert len(prompts) == 2 and len(asked) == 3
     assert not any("Budget notice" in m.content for p in prompts for m in p.messages)
     assert any("Budget notice" in m.content for m in asked[2].messages)
+
+
+async def test_a_nested_call_a_policy_escalates_is_refused_not_parked() -> None:
+    """A model rule that asks for an approval cannot gate a call made inside another model
+    call (no journal key to bind an approval to: every resume would ask again): that call is
+    refused with PolicyViolationError saying why, nothing is asked of a person, and a `deny`
+    rule refuses such a call as it refuses a journaled one."""
+    from tether.core.errors import PolicyViolationError
+    from tether.governance import PolicySet, Rule
+
+    judge = FunctionModel(lambda request: "yes", name="judge")
+    seen: list[str] = []
+
+    async def outer(request: ModelRequest) -> ModelResponse:
+        try:
+            await judge.chat("is it fine?")
+        except PolicyViolationError as exc:
+            seen.append(str(exc))
+        return ModelResponse(text="done")
+
+    async def agent(state: S) -> dict[str, Any]:
+        said = await FunctionModel(outer, name="outer").chat("go")
+        return {"text": said.text}
+
+    for action in ("escalate", "deny"):
+        seen.clear()
+        rule = Rule("judge_rule", action, kind="model", tool="*judge")
+        g = Graph(S, name=f"nested_{action}")
+        g.add_node("agent", agent).add_edge(START, "agent").add_edge("agent", END)
+        wf = g.compile(governance=Governance(policies=PolicySet([rule])))
+        async with Runtime("memory://") as rt:
+            res = await rt.run(wf, {})
+            assert res.status is RunStatus.COMPLETED, res.error
+            assert await rt.store.list_approvals(run_id=res.run_id) == []  # type: ignore[attr-defined]
+        (message,) = seen
+        assert "judge_rule" in message
+        if action == "escalate":
+            assert "outside the run's journal" in message and "Gate the outer call" in message

@@ -143,6 +143,17 @@ class PolicySet(GovernancePart):
             raise PolicyViolationError(
                 f"denied by policy {decision.rule!r}: {decision.reason}", tool=call.name
             )
+        if decision.action == "escalate" and call.scratch.get("nested"):
+            # a call outside the journal (nested in another model call, a guard model's,
+            # journal=False) has no key an approval could be bound to: it cannot wait for one
+            raise PolicyViolationError(
+                f"policy {decision.rule!r} asks for an approval of this model call "
+                f"({decision.reason}), but it is made outside the run's journal (inside another "
+                "model call, by a guard model, or with journal=False), where no approval can "
+                "be waited for: it is refused. Gate the outer call, or make this call a "
+                "journaled one of its own",
+                tool=call.name,
+            )
         if decision.action == "escalate":
             if await granted(scope, call) is not None:
                 await self._record(scope, call, facts, decision, approved=True)
