@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DEADLINE = 120.0
@@ -194,3 +195,23 @@ def test_log_files_that_cannot_be_used_are_refused_before_starting(tmp_path: Pat
         _, err = proc.communicate(timeout=DEADLINE)
         assert proc.returncode == 2 and says in err and "Traceback" not in err, (path, err)
         assert len(err.strip().splitlines()) == 1, err
+
+
+def test_a_file_system_that_cannot_lock_is_refused_with_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a file system without locks (NFS without lockd: flock fails with ENOLCK) the log
+    file is refused as a ConfigurationError saying what to do, not a raw OSError. The kernel
+    here locks, so flock is made to fail as such a mount's does."""
+    import errno
+    import fcntl
+
+    from tether.cli.log_file import LogFile
+    from tether.core.errors import ConfigurationError
+
+    def no_locks(fd: int, op: int) -> None:
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with pytest.raises(ConfigurationError, match=r"cannot lock .*--log-max-bytes 0"):
+        LogFile(tmp_path / "serve.log", 16 * 1024, 2, lambda _said: None)

@@ -171,6 +171,14 @@ def _lock(path: Path, *, exclusive: bool) -> int:
             f"cannot log to {path}: {who} {doing}; a file tether rotates has one writer (two "
             f"would rename it under each other and lose lines): {SHARE_HINT}"
         ) from None
+    except OSError as exc:  # no locks on this file system (ENOLCK: NFS without lockd...)
+        os.close(fd)
+        raise ConfigurationError(
+            f"cannot log to {path}: the file system cannot lock {lock_path} "
+            f"({exc.strerror or exc}), and a file tether rotates must be locked to its one "
+            "writer; log to a local disk, or let an external logrotate rotate it "
+            "(--log-max-bytes 0)"
+        ) from None
     try:  # the rotating process's pid, for the message above; none while processes share
         os.ftruncate(fd, 0)
         if exclusive:
