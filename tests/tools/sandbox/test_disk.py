@@ -21,7 +21,12 @@ from tether.tools.sandbox.scratchfs import usage
 from .conftest import FAST, run_on
 
 MiB = 1024 * 1024
-DISK = FAST.replace(max_disk_bytes=8 * MiB, max_disk_files=200)
+DISK = FAST.replace(
+    max_disk_bytes=8 * MiB,
+    max_disk_files=200,
+    cpu_seconds=60,  # these tests are about disk: time limits only stop one lost on a loaded
+    wall_seconds=300,  # machine (gVisor's start and 1,000 links took past 5 s under CI's load)
+)
 
 MANY_FILES = """
 import os
@@ -97,7 +102,12 @@ print("done")
     limits = DISK.replace(max_disk_files=2000)
     for hook in (True, False):
         result = await run_on(sandbox_backend, code, limits, hook=hook)
-        assert result.stdout == "done\n", (hook, result.stdout, result.stderr[-500:])
+        assert result.stdout == "done\n", (
+            hook,
+            result.killed_reason,
+            result.stdout,
+            result.stderr[-500:],
+        )
 
 
 async def test_a_file_grown_through_a_mapping_after_the_check(sandbox_backend: str) -> None:
