@@ -21,6 +21,7 @@ import os
 import signal
 import stat
 import time
+from collections.abc import Iterator
 from typing import Any
 
 __all__ = ["PAGE", "count_entries", "ended", "full", "mount_scratch", "usage", "wait"]
@@ -110,9 +111,10 @@ def full(scratch: str, inodes_capped: bool) -> bool:
     return st.f_bavail == 0 or (inodes_capped and st.f_files > 0 and st.f_ffree == 0)
 
 
-def count_entries(root: str, stop: int) -> int:
-    """Entries (files, directories, links...) under ``root``, never following a link; counting
-    stops past ``stop``."""
+def _entries(root: str, stop: int, *, stats: bool) -> Iterator[os.stat_result | None]:
+    """One item per entry (file, directory, link...) under ``root``, never following a link:
+    its ``lstat`` with ``stats``, else (or when it vanished) None; past ``stop`` entries one
+    last None, and the walk ends."""
     count = 0
     todo = [root]
     while todo:
@@ -124,13 +126,26 @@ def count_entries(root: str, stop: int) -> int:
             for entry in it:
                 count += 1
                 if count > stop:
-                    return count
+                    yield None
+                    return
+                st = None
                 try:
-                    if entry.is_dir(follow_symlinks=False):
-                        todo.append(entry.path)
+                    if stats:
+                        st = entry.stat(follow_symlinks=False)
+                        is_dir = stat.S_ISDIR(st.st_mode)
+                    else:
+                        is_dir = entry.is_dir(follow_symlinks=False)
                 except OSError:
-                    continue
-    return count
+                    is_dir = False
+                yield st
+                if is_dir:
+                    todo.append(entry.path)
+
+
+def count_entries(root: str, stop: int) -> int:
+    """Entries (files, directories, links...) under ``root``, never following a link; counting
+    stops past ``stop``."""
+    return sum(1 for _ in _entries(root, stop, stats=False))
 
 
 def usage(root: str, stop: int) -> tuple[int, int]:
@@ -138,28 +153,12 @@ def usage(root: str, stop: int) -> tuple[int, int]:
     space; links never followed) and the number of entries, both stopping past ``stop``
     entries."""
     seen: set[tuple[int, int]] = set()
-    used = 0
-    count = 0
-    todo = [root]
-    while todo:
-        try:
-            it = os.scandir(todo.pop())
-        except OSError:
-            continue
-        with it:
-            for entry in it:
-                count += 1
-                if count > stop:
-                    return used, count
-                try:
-                    st = entry.stat(follow_symlinks=False)
-                except OSError:
-                    continue
-                if stat.S_ISDIR(st.st_mode):
-                    todo.append(entry.path)
-                if (st.st_dev, st.st_ino) not in seen:
-                    seen.add((st.st_dev, st.st_ino))
-                    used += st.st_blocks * 512
+    used = count = 0
+    for st in _entries(root, stop, stats=True):
+        count += 1
+        if st is not None and (st.st_dev, st.st_ino) not in seen:
+            seen.add((st.st_dev, st.st_ino))
+            used += st.st_blocks * 512
     return used, count
 
 
