@@ -88,8 +88,10 @@ async def test_refused_decisions_are_audited_without_the_signature(tmp_path: Pat
     assert refused[5]["status"] == "approved" and "approved already" in refused[5]["reason"]
     text = str(refused)
     for _, signature, _ in tries:
+        assert signature not in text
         for piece in signature.split(":")[1:]:
-            assert piece not in text
+            if len(piece) >= 16:  # a short one ("123") may be part of an id or a time by chance
+                assert piece not in text
     assert kinds.count("approval.approve") == 1 and "approval.reject" not in kinds
     verified = run_cli("audit", "verify", store=f"sqlite:///{path}")
     assert verified.rc == 0, verified.out + verified.err
