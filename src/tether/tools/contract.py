@@ -134,17 +134,23 @@ class ToolContract:
         }
 
     # -- calling -------------------------------------------------------------------------
-    def validate(self, args: Mapping[str, Any] | None) -> dict[str, Any]:
-        """Validated, coerced arguments, or ToolArgumentsError saying what is wrong."""
+    def named_args(self, args: Mapping[str, Any] | None) -> dict[str, Any]:
+        """``args`` as a dict of named arguments (None: none), or ToolArgumentsError when the
+        model sent something else."""
         if args is None:
-            args = {}
+            return {}
         if not isinstance(args, Mapping):
             raise ToolArgumentsError(
                 f"tool {self.name!r} takes an object of named arguments, got {type(args).__name__}",
                 tool=self.name,
             )
+        return dict(args)
+
+    def validate(self, args: Mapping[str, Any] | None) -> dict[str, Any]:
+        """Validated, coerced arguments, or ToolArgumentsError saying what is wrong."""
+        named = self.named_args(args)
         try:
-            model = self.args_model.model_validate(dict(args))
+            model = self.args_model.model_validate(named)
         except PydanticValidationError as exc:
             raise self._invalid(
                 [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]

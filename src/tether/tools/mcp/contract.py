@@ -45,14 +45,7 @@ class McpToolContract(ToolContract):
     arguments_schema: ArgumentsSchema | None = None
 
     def validate(self, args: Mapping[str, Any] | None) -> dict[str, Any]:
-        if args is None:
-            args = {}
-        if not isinstance(args, Mapping):
-            raise ToolArgumentsError(
-                f"tool {self.name!r} takes an object of named arguments, got {type(args).__name__}",
-                tool=self.name,
-            )
-        clean = dict(args)
+        clean = self.named_args(args)
         if self.arguments_schema is not None:
             problems = self.arguments_schema.problems(clean)
             if problems:
