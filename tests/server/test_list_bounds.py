@@ -1,5 +1,6 @@
-"""A list carries a bounded summary of each run: metadata over 4 KiB is cut, with a marker
-saying so and where all of it is; the run-change stream sends at most ``max_bytes`` a look."""
+"""A list carries a bounded summary of each run: metadata, escalation and error over 4 KiB are
+cut, with a marker saying so and where all of it is; the run-change stream sends at most
+``max_bytes`` a look."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ from pathlib import Path
 
 from tests.server import apps
 from tests.server.conftest import Server
+from tether.core.lifecycle import RunStatus
 from tether.graph.runtime import Runtime
 from tether.server import views
 from tether.server.sse import RunChanges
 from tether.store.sqlite import SqliteStore
+from tether.store.types import RunRecord
 
 BLOB = "x" * 900_000  # under the 1 MiB body limit: a submit takes it
 
@@ -73,3 +76,38 @@ async def test_the_change_stream_sends_at_most_max_bytes_a_look(tmp_path: Path) 
         assert made[0] in (await changes.look())[0]
     finally:
         await rt.close()
+
+
+def test_a_list_cuts_a_big_interrupt_payload_and_says_where_it_is(server: Server) -> None:
+    """An interrupt's payload is the run's to make (here 900 KB): a list carries the
+    escalation's small entries and a marker, ``GET`` of the run all of it (to answer it)."""
+    run_id = server.submit("ask", {"question": BLOB})
+    server.wait(run_id, "ESCALATED")
+    page = server.client.get("/v1/runs")
+    assert page.status_code == 200 and len(page.content) < 16_000
+    (item,) = page.json()["items"]
+    esc = item["escalation"]
+    assert esc["kind"] == "interrupt" and "interrupts" not in esc
+    assert len(views.serde.dumps(esc)) <= views.LIST_METADATA_BYTES
+    marker = item["escalation_truncated"]
+    assert marker["bytes"] > 900_000 and marker["omitted_keys"] >= 1
+    assert marker["href"] == f"/v1/runs/{run_id}"
+    assert item["metadata_truncated"] is None and item["error_truncated"] is None
+    whole = server.client.get(marker["href"]).json()
+    (asked,) = whole["escalation"]["interrupts"]
+    assert asked["payload"] == {"question": BLOB} and whole["escalation_truncated"] is None
+
+
+def test_a_big_error_is_cut_in_a_list_item_and_a_small_one_is_whole() -> None:
+    run = RunRecord("r1", "wf", RunStatus.FAILED)
+    run.error = {"type": "ValueError", "message": "m" * 50_000, "node": "n"}
+    item = views.listed(run, "/under")
+    assert item["error"] == {"type": "ValueError", "node": "n"}
+    assert item["error_truncated"] == {
+        "bytes": len(views.serde.dumps(run.error)),
+        "omitted_keys": 1,
+        "href": "/under/v1/runs/r1",
+    }
+    run.error = {"type": "ValueError", "message": "small"}
+    item = views.listed(run)
+    assert item["error"] == run.error and item["error_truncated"] is None

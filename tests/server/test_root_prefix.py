@@ -54,6 +54,18 @@ def test_every_kind_of_route_answers_under_both_proxies(base: str, proxy: str) -
         assert missing.headers["content-type"].startswith("application/problem+json")
 
 
+def test_a_list_item_cut_says_where_the_rest_is_under_the_root_path(base: str) -> None:
+    with httpx.Client(base_url=base, timeout=60) as http:
+        meta = {"blob": "x" * 10_000}
+        made = http.post("/v1/runs", json={"workflow": "echo", "input": {}, "metadata": meta})
+        run_id = made.json()["run_id"]
+        items = http.get("/v1/runs", params={"limit": 500}).json()["items"]
+        (item,) = [i for i in items if i["run_id"] == run_id]
+        href = item["metadata_truncated"]["href"]
+        assert href == f"{PREFIX}/v1/runs/{run_id}"  # as Location says: where a client goes
+        assert http.get(href.removeprefix(PREFIX)).json()["metadata"]["blob"] == meta["blob"]
+
+
 def test_a_path_that_only_looks_prefixed_is_left_alone(base: str) -> None:
     with httpx.Client(base_url=base, timeout=60) as http:
         assert http.get(f"{PREFIX}x/healthz").status_code == 404  # not the segment /tether

@@ -51,8 +51,9 @@ class Run:
     """A run as the server reports it (``GET /v1/runs/{id}``). A list's items (summaries)
     have no ``input``, ``state`` or ``result``: those are None there; they have their
     ``usage`` (``input_tokens``, ``output_tokens``, ``cost``, ``model_calls``, ``tool_calls``),
-    and at most 4 KiB of ``metadata``: when it was cut, ``metadata_truncated`` says so
-    (``{"bytes", "omitted_keys", "href"}``) and ``client.get(run_id)`` has all of it."""
+    and at most 4 KiB each of ``metadata``, ``escalation`` and ``error``: when one was cut,
+    ``metadata_truncated`` (``escalation_truncated``, ``error_truncated``) says so (``{"bytes",
+    "omitted_keys", "href"}``) and ``client.get(run_id)`` has all of it."""
 
     run_id: str
     workflow: str
@@ -74,6 +75,8 @@ class Run:
     tenant: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     metadata_truncated: dict[str, Any] | None = None
+    escalation_truncated: dict[str, Any] | None = None
+    error_truncated: dict[str, Any] | None = None
     created_at: float = 0.0
     updated_at: float = 0.0
     current_nodes: list[str] = field(default_factory=list)
@@ -108,6 +111,8 @@ class Run:
             tenant=data.get("tenant"),
             metadata=dict(data.get("metadata") or {}),
             metadata_truncated=_obj_or_none(data.get("metadata_truncated")),
+            escalation_truncated=_obj_or_none(data.get("escalation_truncated")),
+            error_truncated=_obj_or_none(data.get("error_truncated")),
             created_at=_f(data.get("created_at")),
             updated_at=_f(data.get("updated_at")),
             current_nodes=[str(n) for n in data.get("current_nodes") or []],

@@ -5,10 +5,11 @@ A stream ends once the key that opened it is revoked (``tether.server.stream_aut
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from tether.server import paging, sse, views
+from tether.server.dashboard import root_path
 from tether.server.keys import Principal
 from tether.server.problems import API_PROBLEMS, ApiProblem
 from tether.server.schemas import EventPage, RunId
@@ -108,9 +109,15 @@ def router(services: Services) -> APIRouter:
         summary="Runs of the tenant as they appear and change (Server-Sent Events)",
         tags=["runs"],
     )
-    async def run_changes(who: Annotated[Principal, Depends(read)]) -> StreamingResponse:
+    async def run_changes(
+        request: Request, who: Annotated[Principal, Depends(read)]
+    ) -> StreamingResponse:
         body = sse.run_changes(
-            rt, who.tenant, poll=settings.runs_poll, heartbeat=settings.sse_heartbeat
+            rt,
+            who.tenant,
+            poll=settings.runs_poll,
+            heartbeat=settings.sse_heartbeat,
+            root=root_path(request),
         )
         return StreamingResponse(guarded(body, who), media_type=SSE_TYPE, headers=SSE_HEADERS)
 

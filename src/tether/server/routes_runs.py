@@ -202,6 +202,7 @@ def router(services: Services) -> APIRouter:
 
     @r.get("", response_model=RunPage, summary="List runs, newest first")
     async def list_runs(
+        request: Request,
         who: Annotated[Principal, Depends(read)],
         status: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI copies defaults
         workflow: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
@@ -230,7 +231,8 @@ def router(services: Services) -> APIRouter:
         more = len(runs) > limit
         runs = runs[:limit]
         nxt = paging.encode("runs", runs[-1].run_id) if more and runs else None
-        return {"items": await views.run_items(rt.store, runs), "next_cursor": nxt}
+        items = await views.run_items(rt.store, runs, root_path(request))
+        return {"items": items, "next_cursor": nxt}
 
     @r.get("/{run_id}", response_model=Run, summary="A run: status, state, usage")
     async def get_run(run_id: RunId, who: Annotated[Principal, Depends(read)]) -> dict[str, Any]:

@@ -118,11 +118,12 @@ class Usage(BaseModel):
 
 
 class MetadataCut(BaseModel):
-    """A list item's metadata was cut to the entries that fit in 4 KiB (whole, in order)."""
+    """A list item's metadata (escalation, error) was cut to the entries that fit in 4 KiB
+    (whole, in order)."""
 
-    bytes: int = Field(description="the size of all of the run's metadata, as JSON")
+    bytes: int = Field(description="the size of all of it, as JSON")
     omitted_keys: int = Field(description="how many of its entries the item leaves out")
-    href: str = Field(description="GET it for all of the metadata: /v1/runs/{run_id}")
+    href: str = Field(description="GET it for all of it: /v1/runs/{run_id}")
 
 
 class RunSummary(BaseModel):
@@ -134,8 +135,12 @@ class RunSummary(BaseModel):
     event_seq: int = Field(
         default=0, description="the run's last event; its events are numbered 1..event_seq"
     )
-    error: JsonObject | None = None
-    escalation: JsonObject | None = None
+    error: JsonObject | None = Field(
+        default=None, description="in a list, at most 4 KiB of it: see error_truncated"
+    )
+    escalation: JsonObject | None = Field(
+        default=None, description="in a list, at most 4 KiB of it: see escalation_truncated"
+    )
     usage: Usage | None = Field(
         default=None, description="on GET /v1/runs/{run_id} and in the runs list (not on submit)"
     )
@@ -154,6 +159,14 @@ class RunSummary(BaseModel):
         default=None,
         description="in a list (and the run-change stream): set when metadata holds only the "
         "entries that fit in 4 KiB; GET href for all of it. Null: metadata is whole",
+    )
+    escalation_truncated: MetadataCut | None = Field(
+        default=None,
+        description="like metadata_truncated, for escalation (an interrupt's payload can be "
+        "large). Null: escalation is whole",
+    )
+    error_truncated: MetadataCut | None = Field(
+        default=None, description="like metadata_truncated, for error. Null: error is whole"
     )
     created_at: float
     updated_at: float

@@ -211,9 +211,17 @@ class RunChanges:
     that appeared or changed since it was last sent, up to ``max_bytes`` of them."""
 
     def __init__(
-        self, rt: Runtime, tenant: str | None, *, watch: int = 200, max_bytes: int = CHANGES_BYTES
+        self,
+        rt: Runtime,
+        tenant: str | None,
+        *,
+        watch: int = 200,
+        max_bytes: int = CHANGES_BYTES,
+        root: str = "",
     ) -> None:
         self.rt, self.tenant, self.watch, self.max_bytes = rt, tenant, watch, max_bytes
+        self.root = root
+        """The path the server is mounted under (the items' ``href``s start with it)."""
         self.seen: dict[str, tuple[str, int, float, int]] = {}
 
     async def look(self) -> list[str]:
@@ -221,7 +229,9 @@ class RunChanges:
         changed = [run for run in reversed(runs) if self.seen.get(run.run_id) != _mark(run)]
         frames: list[str] = []
         used = 0
-        for run, item in zip(changed, await views.run_items(self.rt.store, changed), strict=True):
+        for run, item in zip(
+            changed, await views.run_items(self.rt.store, changed, self.root), strict=True
+        ):
             text = frame(item, event="run")
             size = len(text.encode())
             if frames and used + size > self.max_bytes:
@@ -243,14 +253,15 @@ async def run_changes(
     heartbeat: float,
     watch: int = 200,
     max_bytes: int = CHANGES_BYTES,
+    root: str = "",
 ) -> AsyncIterator[str]:
     """The ``watch`` newest runs of ``tenant``: one ``event: run`` for each at the start, then
     one for each run that appears or changes (status, step, events), at most ``max_bytes`` of
-    them a look (``RunChanges``). Each item is the run as ``GET /v1/runs`` lists it (metadata
-    bounded), usage (tokens, cost, calls) included, so a list kept up to date from this stream
-    shows what a reload would (the usage of the changed runs is read in one query per look,
-    only when something changed)."""
-    changes = RunChanges(rt, tenant, watch=watch, max_bytes=max_bytes)
+    them a look (``RunChanges``). Each item is the run as ``GET /v1/runs`` lists it (metadata,
+    escalation and error bounded), usage (tokens, cost, calls) included, so a list kept up to
+    date from this stream shows what a reload would (the usage of the changed runs is read in
+    one query per look, only when something changed)."""
+    changes = RunChanges(rt, tenant, watch=watch, max_bytes=max_bytes, root=root)
     last_sent = time.monotonic()
     yield ": run changes\n\n"
     down = False

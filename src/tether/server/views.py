@@ -18,9 +18,10 @@ from tether.store.usage import ModelCallTotals
 
 NO_USAGE = RunUsage()
 LIST_METADATA_BYTES = 4096
-"""Most bytes of a run's metadata (as JSON) a list item carries (``GET /v1/runs``, the
-run-change stream): metadata may hold up to ``max_body_bytes`` a run, and a page of 500 such
-runs was half a gigabyte. ``GET /v1/runs/{id}`` returns all of it."""
+"""Most bytes of a run's metadata, escalation and error (each, as JSON) a list item carries
+(``GET /v1/runs``, the run-change stream): metadata may hold up to ``max_body_bytes`` a run, and
+a page of 500 such runs was half a gigabyte (an interrupt's payload, an exception's message
+likewise). ``GET /v1/runs/{id}`` returns all of them."""
 _SKIPS = 64
 """Entries too large for what is left that ``listed`` passes over before it stops looking."""
 
@@ -56,6 +57,8 @@ def run_summary(run: RunRecord, current_nodes: list[str] | None = None) -> dict[
         "tenant": run.tenant,
         "metadata": run.metadata,
         "metadata_truncated": None,
+        "escalation_truncated": None,
+        "error_truncated": None,
         "created_at": run.created_at,
         "updated_at": run.updated_at,
         "current_nodes": current_nodes or [],
@@ -92,45 +95,58 @@ def _size(value: Any) -> int:
         return len(json.dumps(value, separators=(",", ":"), default=str).encode())
 
 
-def listed(run: RunRecord) -> dict[str, Any]:
-    """A run as a list carries it: its summary, with metadata over ``LIST_METADATA_BYTES``
-    cut to the entries that fit (whole entries, in order) and ``metadata_truncated`` saying so:
-    ``{"bytes": <size of all of it>, "omitted_keys": <how many entries are left out>,
-    "href": "/v1/runs/<id>"}`` (where to read all of it)."""
-    item = run_summary(run)
-    whole = _size(run.metadata)
-    if whole <= LIST_METADATA_BYTES:
-        return item
+CUT_FIELDS = ("metadata", "escalation", "error")
+"""A run's objects a list item bounds (each to ``LIST_METADATA_BYTES``): its metadata (the
+submitter's), its escalation (an interrupt's payload, a tool call's arguments: as large as the
+run made them) and its error (an exception's message)."""
+
+
+def _cut(obj: dict[str, Any], whole: int, href: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``obj`` (``whole`` bytes) cut to its entries that fit in ``LIST_METADATA_BYTES`` (whole
+    entries, in order), and the marker saying so: ``{"bytes", "omitted_keys", "href"}``."""
     kept: dict[str, Any] = {}
     used, skipped = 2, 0  # {}
-    for key, value in run.metadata.items():
+    for key, value in obj.items():
         size = _size({key: value}) - 1  # "key":value and its comma
         if used + size <= LIST_METADATA_BYTES:
             kept[key] = value
             used += size
         elif (skipped := skipped + 1) > _SKIPS or LIST_METADATA_BYTES - used < 8:
             break  # the work per run stays bounded however many entries it has
-    item["metadata"] = kept
-    item["metadata_truncated"] = {
-        "bytes": whole,
-        "omitted_keys": len(run.metadata) - len(kept),
-        "href": f"/v1/runs/{run.run_id}",
-    }
+    return kept, {"bytes": whole, "omitted_keys": len(obj) - len(kept), "href": href}
+
+
+def listed(run: RunRecord, root: str = "") -> dict[str, Any]:
+    """A run as a list carries it: its summary, with each of its metadata, escalation and
+    error over ``LIST_METADATA_BYTES`` cut to the entries that fit (whole entries, in order)
+    and ``<field>_truncated`` saying so: ``{"bytes": <size of all of it>, "omitted_keys": <how
+    many entries are left out>, "href": "<root>/v1/runs/<id>"}`` (where to read all of it;
+    ``root``: the path the server is mounted under)."""
+    item = run_summary(run)
+    for name in CUT_FIELDS:
+        obj = item[name]
+        if not isinstance(obj, dict):
+            continue
+        whole = _size(obj)
+        if whole > LIST_METADATA_BYTES:
+            href = f"{root}/v1/runs/{run.run_id}"
+            item[name], item[f"{name}_truncated"] = _cut(obj, whole, href)
     return item
 
 
-async def run_items(store: RunStore, runs: list[RunRecord]) -> list[dict[str, Any]]:
+async def run_items(store: RunStore, runs: list[RunRecord], root: str = "") -> list[dict[str, Any]]:
     """Runs as ``GET /v1/runs`` lists them (and the run-change stream sends them): each
-    ``listed`` (its metadata bounded) with its usage (tokens, cost, calls), summed for all of
-    them in one query where the store can (``RunUsageTotals``); else without usage."""
+    ``listed`` (its metadata, escalation and error bounded) with its usage (tokens, cost,
+    calls), summed for all of them in one query where the store can (``RunUsageTotals``);
+    else without usage."""
     if not runs:
         return []
     if not sums_usage(store):
-        return [listed(run) for run in runs]
+        return [listed(run, root) for run in runs]
     used = await cast(RunUsageTotals, store).runs_usage([run.run_id for run in runs])
     out = []
     for run in runs:
-        item = listed(run)
+        item = listed(run, root)
         item["usage"] = used.get(run.run_id, NO_USAGE).as_dict()
         out.append(item)
     return out
