@@ -311,15 +311,16 @@ class ClaimLoop:
             for lease in leases:
                 self._leases[lease.run_id] = lease.token
             starts = await self._initial_checkpoints(leases)
-            # before the heartbeat renews the batch: both write the same rows, each statement
-            # in an order of its own (the batch never waits for a row: see pg_commit_batch)
+            # the heartbeat may renew the batch meanwhile: both write the same rows, each
+            # statement in an order of its own (the batch never waits for a row: see
+            # pg_commit_batch). The claim gave every lease a full ttl; the heartbeat's next
+            # tick (ttl / 3 away at most) renews it: no renewal of the batch right after the
+            # claim (one more write of every row claimed, most of them about to finish)
             try:
                 moved = await self._first_phases(leases, starts)
             except Exception:  # a fault here must not strand the leases just claimed
                 log.exception("moving %d claimed run(s) into their first phase failed", len(leases))
                 moved = await self._read_again([lease.run_id for lease in leases])
-            if leases and self._keeper is not None:
-                self._keeper.wake()  # a fresh expiry for the batch, not one tick later
             # runs taken from another owner each cost a takeover event and a read of their
             # last checkpoint: side by side (the pool's connections), not one after another, so
             # a dead worker's runs all continue a couple of round trips after the claim
