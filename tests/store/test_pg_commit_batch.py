@@ -122,3 +122,87 @@ async def test_a_batch_never_waits_for_a_row_lock(pg_dsn: str, pg_schema: str) -
         assert [r.status for r in got] == [E, E, E]  # the lock gone, the same batch goes
     finally:
         await store.close()
+
+
+_ODD = 'q"uo\\te {br,ace} NULL \u00e9\u4e2d \U0001f600'
+"""Text that array literals must escape: quotes, backslashes, braces, commas, the word NULL."""
+
+
+def _rich(run: RunRecord, token: int, now: float, i: int) -> Commit:
+    """A commit using every parameter a batched commit can carry, with awkward values."""
+    hops = [(P, E, f"worker:{_ODD}", f"step 1: {_ODD}")]
+    events = lifecycle_events(run.run_id, now, hops)
+    events[0].data = {"odd": _ODD, "bytes-like": "\\x00", "n": i, "f": 0.1 + i}
+    cp = Checkpoint(
+        run.run_id, 1, {"v": _ODD, "i": i}, [{"node": "a", "id": _ODD}], {"s": [1.5, None]}
+    )
+    commit = Commit(
+        checkpoint=cp,
+        status=E,
+        transitions=hops,
+        events=events,
+        result={"r": _ODD} if i % 2 else None,
+        set_result=bool(i % 2),
+        error={"e": _ODD} if i == 1 else None,
+        set_error=i == 1,
+        escalation={"why": _ODD} if i == 2 else None,
+        set_escalation=i == 2,
+        clear_node_writes_for_step=0 if i == 0 else None,
+        release_lease=i == 2,
+        available_at=now + 12.345678901 if i == 2 else None,
+    )
+    commit.base = run
+    return commit
+
+
+def _stored(run: RunRecord) -> tuple[object, ...]:
+    return (
+        run.status, run.step, run.result, run.error, run.escalation, run.owner,
+        run.lease_token, run.event_seq, run.available_at, run.updated_at,
+    )  # fmt: skip
+
+
+async def test_a_batch_writes_every_value_as_commit_would(pg_dsn: str, pg_schema: str) -> None:
+    """Each parameter travels as an array of the batch's values (array-valued ones as arrays
+    of literals): checkpoints, results, errors, releases, delays and awkward text come out
+    exactly as the same commits made one by one."""
+    store = PostgresStore(pg_dsn, schema=pg_schema)
+    await store.setup()
+    try:
+        leased = await _leased(store, 6)
+        now = store.clock.now()
+        store.clock.now = lambda: now  # type: ignore[method-assign]  # one time for both
+        batched = [(r.run_id, t, _rich(r, t, now, i)) for i, (r, t) in enumerate(leased[:3])]
+        got = await store.commit_batch(batched)
+        single = [
+            await store.commit(r.run_id, t, _rich(r, t, now, i))
+            for i, (r, t) in enumerate(leased[3:])
+        ]
+        for b, s in zip(got, single, strict=True):
+            sb, ss = await store.get_run(b.run_id), await store.get_run(s.run_id)
+            assert _stored(b) == _stored(sb) == _stored(ss) == _stored(s)
+            assert (b.lease_expires_at, s.lease_expires_at) == (
+                sb.lease_expires_at,
+                ss.lease_expires_at,
+            )
+            assert (b.status, b.owner is None) == (E, b.run_id == "r2")
+            cb, cs = (
+                await store.get_checkpoint(b.run_id, 1),
+                await store.get_checkpoint(s.run_id, 1),
+            )
+            assert cb.delta["v"] == _ODD and cb.snapshot == {"s": [1.5, None]}
+            assert (cb.delta, cb.next_tasks, cb.snapshot, cb.barriers, cb.meta, cb.created_at) == (
+                cs.delta, cs.next_tasks, cs.snapshot, cs.barriers, cs.meta, cs.created_at,
+            )  # fmt: skip
+            eb, es = await store.list_events(b.run_id), await store.list_events(s.run_id)
+            assert [(e.seq, e.type, e.ts, e.step, e.node, e.data) for e in eb] == [
+                (e.seq, e.type, e.ts, e.step, e.node, e.data) for e in es
+            ]
+            assert eb[-1].data["odd"] == _ODD
+            tb, ts = await store.list_transitions(b.run_id), await store.list_transitions(s.run_id)
+            assert [(t.src, t.dst, t.actor, t.reason) for t in tb] == [
+                (t.src, t.dst, t.actor, t.reason) for t in ts
+            ]
+            assert tb[-1].actor == f"worker:{_ODD}"
+    finally:
+        await store.close()

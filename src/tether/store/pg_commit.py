@@ -182,7 +182,7 @@ def first_destination(commit: Commit) -> RunStatus:
     return commit.status
 
 
-def text_array(items: list[str] | list[str | None]) -> str:
+def text_array(items: Sequence[str | None]) -> str:
     """A PostgreSQL array literal: psycopg adapts lists in Python, ~10x slower than this."""
     out = []
     for item in items:

@@ -413,18 +413,19 @@ class PostgresStore(SqlStore):
         if not items:
             return []
         now = self.clock.now()
-        params: list[Any] = [pg_commit.text_array([run_id for run_id, _t, _c in items])]
+        commits = []
         for run_id, token, commit in items:
             if run_head.usable(commit, token) is None or commit.metadata or commit.node_writes:
                 raise ValueError(
                     f"commit_batch takes fenced commits carrying their base, without metadata "
                     f"or node writes (run {run_id})"
                 )
-            params += pg_commit.params(run_id, token, now, commit, None)
+            commits.append(pg_commit.params(run_id, token, now, commit, None))
+        params = pg_commit_batch.params(commits)
         pool = self._opened()
         started = time.monotonic()
         async with pool.connection() as conn:
-            sql = pg_commit_batch.statement(self._sql.dialect.prefix, len(items))
+            sql = pg_commit_batch.statement(self._sql.dialect.prefix)
             rows = await (await conn.execute(sql, params, binary=True)).fetchall()
         pool.answered(started)
         heads = {r[0]: r[1:] for r in rows}
