@@ -102,18 +102,34 @@ class Budget(GovernancePart):
             limits = {**self.limits, **env.overrides}
             await self.envelopes.open(store, env.key, limits, env.started_at)
         if env.depth and await self.envelopes.first_time(store, f"child:{scope.run.run_id}", 0):
-            await self._charge(store, scope, env, {"child_runs": 1.0}, f"child run {env.depth}")
+            amounts = {"child_runs": 1.0}
+            await self._take(store, scope, env, amounts, True, f"child run {env.depth}")
         return store, env
 
-    async def _charge(
+    async def _take(
         self,
         store: BudgetStore,
         scope: RunScope,
         env: Envelope,
         amounts: dict[str, float],
+        exact: bool,
         what: str,
     ) -> Ledger:
-        row = await pending.take_with(store, env.key, amounts, True)  # exact: nothing to settle
+        """Reserve ``amounts`` (charge them, ``exact``: nothing to settle) in one conditional
+        write, or trip; the ledger after it. An envelope that had no limit at all when this
+        process opened it is written without reading the ledger back (``fit_with``: about a
+        third of the write's cost on SQLite): with no limit there is no depth, wall-clock time
+        or soft limit to check it against, and the write's own condition still refuses what
+        does not fit, so a stand-in with no limits serves. A limit set on it since
+        (``set_ledger_limits`` by hand; a budget trip needs a limit, so no resume raises one)
+        still refuses atomically, and is read from the next write that reads the ledger
+        anyway (a refusal, a settle written at once) on."""
+        if self.envelopes.unlimited(env.key):
+            if await pending.fit_with(store, env.key, amounts, exact):
+                return Ledger(env.key, started_at=env.started_at)
+            row = None
+        else:
+            row = await pending.take_with(store, env.key, amounts, exact)
         if row is None:
             await self._refused(store, scope, env, amounts, what)
         assert row is not None
@@ -129,6 +145,8 @@ class Budget(GovernancePart):
     ) -> None:
         row = await store.get_ledger(env.key)
         assert row is not None
+        if row.limits:
+            self.envelopes.limited(env.key)
         dim = row.refusing(amounts) or next(iter(amounts))
         signal = trip("budget", row, dim, amounts.get(dim, 0.0), what, HINT.format(dim=dim))
         signal.details["envelope"] = env.root_id
@@ -156,10 +174,9 @@ class Budget(GovernancePart):
         # a tool call's cost is known before it runs (one call, its declared cost): charged
         # at once, in one write; a model call's tokens only after: reserved, then settled
         exact = call.kind == "tool"
-        row = await pending.take_with(store, env.key, hold, exact)
-        if row is None:
-            await self._refused(store, scope, env, hold, f"this {call.kind} call ({call.name})")
-        assert row is not None
+        row = await self._take(
+            store, scope, env, hold, exact, f"this {call.kind} call ({call.name})"
+        )
         call.scratch["budget"] = (env.key, hold, exact, row)
         if call.kind == "model" and "cost" in row.limits and "cost" not in call.projected:
             _warn_unpriced(call.name)
@@ -200,6 +217,8 @@ class Budget(GovernancePart):
                 return
             row = await pending.settle(store, key, hold, used)
         if row is not None:
+            if row.limits:  # read back anyway: a limit set since is seen from here on
+                self.envelopes.limited(key)
             await announce(store, scope, row, self.soft, scope.clock.now() - row.started_at)
 
     def _deferrable(
@@ -230,7 +249,7 @@ class Budget(GovernancePart):
 
     async def after_step(self, scope: RunScope, step: StepView) -> None:
         store, env = await self.envelope(scope)
-        row = await self._charge(store, scope, env, {"steps": 1.0}, f"step {step.step + 1}")
+        row = await self._take(store, scope, env, {"steps": 1.0}, True, f"step {step.step + 1}")
         elapsed = await self._check_fixed(scope, env, row)
         await announce(store, scope, row, self.soft, elapsed)
 
@@ -251,6 +270,7 @@ class Budget(GovernancePart):
             await ledgers.open_ledger(env.key, {**current, **raised}, env.started_at)
         else:
             await ledgers.set_ledger_limits(env.key, raised)
+        self.envelopes.limited(env.key)
         return None
 
 

@@ -53,6 +53,7 @@ class Envelopes:
     def __init__(self) -> None:
         self._roots: dict[str, Envelope] = {}
         self._opened: set[str] = set()
+        self._unlimited: set[str] = set()
 
     async def of(self, store: RunStore, run: RunRecord) -> Envelope:
         found = self._roots.get(run.run_id)
@@ -94,8 +95,21 @@ class Envelopes:
         row, _ = await store.open_ledger(key, limits, started_at)
         if len(self._opened) >= CACHE_SIZE:
             self._opened.clear()
+            self._unlimited.clear()
         self._opened.add(key)
+        if not row.limits:
+            self._unlimited.add(key)
         return row
+
+    def unlimited(self, key: str) -> bool:
+        """Whether the ledger ``key`` had no limit at all when this process opened it (and none
+        was seen since, ``limited``): its writes need nothing read back."""
+        return key in self._unlimited
+
+    def limited(self, key: str) -> None:
+        """The ledger ``key`` was seen with a limit (set after it was opened): read it back
+        after each write again."""
+        self._unlimited.discard(key)
 
     def known(self, marker: str) -> bool:
         """Whether this process saw ``marker`` marked (``marked`` without asking the store:
