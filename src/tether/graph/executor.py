@@ -97,7 +97,9 @@ async def run_task(
                 for g in goto:
                     if isinstance(g, Send):  # kept in the checkpoint as the task's argument
                         check_kept(g.arg, f"Send({g.node!r}) argument", f"node {spec.name!r}")
-                return Outcome(task, "done", writes or None, goto, attempts=attempt)
+                # by position (task, kind, writes, goto, interrupt, signal, error, attempts):
+                # once a step, and keywords cost a dataclass call about twice as much
+                return Outcome(task, "done", writes or None, goto, None, None, None, attempt)
             except Interrupt as intr:
                 return Outcome(task, "interrupted", interrupt=intr, attempts=attempt)
             except EscalationSignal as sig:

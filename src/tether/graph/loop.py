@@ -7,7 +7,7 @@ import asyncio
 import functools
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from tether.core import serde
 from tether.core.errors import EscalationSignal, InvalidRouteError, InvalidUpdateError
@@ -55,6 +55,16 @@ def step_hops(src: RunStatus, dst: RunStatus, actor: str, reason: str) -> list[T
     return out
 
 
+# Enum members read once: on Python 3.11 ``RunStatus.EXECUTING`` is a lookup through
+# ``EnumType.__getattr__``'s slot (about a microsecond); these run at every step.
+_TOOL, _VALIDATOR = Phase.TOOL, Phase.VALIDATOR
+_WAITING_FOR_TOOL, _VALIDATING, _EXECUTING = (
+    RunStatus.WAITING_FOR_TOOL,
+    RunStatus.VALIDATING,
+    RunStatus.EXECUTING,
+)
+
+
 def phase_status(wf: Workflow, tasks: list[dict[str, Any]]) -> RunStatus:
     """The lifecycle state a step with these tasks runs in: any tool → WAITING_FOR_TOOL; only
     validators → VALIDATING; otherwise EXECUTING."""
@@ -62,10 +72,10 @@ def phase_status(wf: Workflow, tasks: list[dict[str, Any]]) -> RunStatus:
     validators = 0
     for t in tasks:  # a loop, not a comprehension: no closure cell made per call (per step)
         phase = nodes[t["node"]].phase
-        if phase is Phase.TOOL:
-            return RunStatus.WAITING_FOR_TOOL
-        validators += phase is Phase.VALIDATOR
-    return RunStatus.VALIDATING if tasks and validators == len(tasks) else RunStatus.EXECUTING
+        if phase is _TOOL:
+            return _WAITING_FOR_TOOL
+        validators += phase is _VALIDATOR
+    return _VALIDATING if tasks and validators == len(tasks) else _EXECUTING
 
 
 def encode_goto(goto: tuple[Any, ...]) -> list[Any] | None:
@@ -90,6 +100,14 @@ def decode_goto(raw: list[Any] | None) -> tuple[Any, ...]:
         else g
         for g in raw
     )
+
+
+def _written_keys(writes: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    """The state keys a step's writes set, sorted, each once."""
+    keys: set[str] = set()
+    for _task, update in writes:
+        keys.update(update)
+    return sorted(keys)
 
 
 class RunDrained(Exception):
@@ -256,6 +274,7 @@ class RunLoop:
         barriers = self.cp.barriers
         check_journal = not self.journal_empty
         step_limit = int(self.run.metadata.get("step_limit", rt.max_steps))
+        phased = False  # the run's status is already the phase of ``tasks`` (the last commit)
         while True:
             if not tasks:
                 await self._complete()
@@ -266,12 +285,14 @@ class RunLoop:
             nstep = step + 1
             if self.trace is not None:
                 self.trace.start_step(nstep, [t["node"] for t in tasks])
-            stop = stops_before(wf, self.run, nstep, tasks)
-            if stop:
-                await self._escalate(nstep, breakpoint_escalation("before", nstep, stop))
-                return self.run
-            if nstep <= step_limit:
+            if wf.interrupt_before:
+                stop = stops_before(wf, self.run, nstep, tasks)
+                if stop:
+                    await self._escalate(nstep, breakpoint_escalation("before", nstep, stop))
+                    return self.run
+            if nstep <= step_limit and not phased:
                 await self._enter_phase(nstep, tasks)
+            phased = False
             if nstep > step_limit:
                 await self._escalate(
                     nstep,
@@ -314,8 +335,14 @@ class RunLoop:
                 )
                 for (i, _, _), out in zip(pending, results, strict=True):
                     outcomes[i] = out
-            done: list[Outcome] = [o for o in outcomes if o is not None]
-            if any(o.kind != "done" for o in done):
+            # every task has its outcome now (the ones journaled done, the ones just run)
+            done = cast("list[Outcome]", outcomes)
+            settled = True
+            for o in done:  # a loop, not any(<generator>): none is made per step
+                if o.kind != "done":
+                    settled = False
+                    break
+            if not settled:
                 bad = next((o for o in done if o.kind == "error"), None)
                 if bad is not None:
                     if await self._fail(nstep, bad, bool(journal) or journal_each):
@@ -347,12 +374,15 @@ class RunLoop:
             writes: list[tuple[str, dict[str, Any]]] = []
             delta: list[list[Any]] = []
             finished: list[Finished] = []
+            ids: list[str] = []
             for o in done:
                 t = o.task
+                tid = t["id"]
+                ids.append(tid)
                 if o.writes:
-                    writes.append((t["id"], o.writes))
-                    delta.append([t["id"], t["node"], o.writes])
-                finished.append(Finished(t["id"], t["node"], o.goto))
+                    writes.append((tid, o.writes))
+                    delta.append([tid, t["node"], o.writes])
+                finished.append(Finished(tid, t["node"], o.goto))
             try:
                 schema.apply(state, writes)
                 next_tasks, barriers = plan_next(wf, state, nstep, finished, barriers)
@@ -372,8 +402,8 @@ class RunLoop:
                 snapshot = serde.loads(blob)
                 self.tracker.took(len(blob))
             finished_data: dict[str, Any] = {
-                "tasks": [o.task["id"] for o in done],
-                "keys": sorted({k for o in done if o.writes for k in o.writes}),
+                "tasks": ids,
+                "keys": sorted(writes[0][1]) if len(writes) == 1 else _written_keys(writes),
                 "started": started,
             }
             if journal_each:  # parallel tasks: when each ended (one task ends with its step)
@@ -384,7 +414,7 @@ class RunLoop:
             self.emit("step_finished", finished_data, step=nstep)
             cp = Checkpoint(run_id, nstep, delta, next_tasks, snapshot, barriers)
             cp.delta_blob = delta_blob  # written as measured: the store need not encode it again
-            stop = stops_after(wf, (o.task for o in done))
+            stop = stops_after(wf, [o.task for o in done]) if wf.interrupt_after else []
             seen: StepView | None = None
             trip: dict[str, Any] | None = None
             if self.step_observer is not None and next_tasks and not stop:
@@ -395,12 +425,13 @@ class RunLoop:
                 commit.checkpoint = cp
             elif next_tasks:
                 target = phase_status(wf, next_tasks)
-                commit = Commit(checkpoint=cp)
+                commit = Commit(cp)  # by position: once a step (keywords cost more)
                 if target is not self.status:
                     commit.transitions = self.transitions(
                         target, f"step {nstep + 1}: {', '.join(t['node'] for t in next_tasks)}"
                     )
                     commit.status = target
+                phased = True  # the commit leaves the run in the next step's phase
             else:
                 commit = Commit(checkpoint=cp, release_lease=True)
                 commit.transitions = self.transitions(RunStatus.COMPLETED, "graph finished")

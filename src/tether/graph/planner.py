@@ -26,11 +26,16 @@ class Finished:
     goto: tuple[Any, ...] = ()
 
 
+_MANY = (list, tuple)
+"""A route's answer that names several targets (a tuple of types: ``list | tuple`` would make
+a union object at every call)."""
+
+
 def _route_targets(
     ce: ConditionalEdge, state: Mapping[str, Any], known: Mapping[str, Any]
 ) -> Sequence[Any]:
     raw = ce.route(state)
-    if not isinstance(raw, list | tuple):  # one target, the usual answer: no lists to build
+    if not isinstance(raw, _MANY):  # one target, the usual answer: no lists to build
         return (_route_target(ce, raw, known),)
     out: list[Any] = []
     for item in raw:  # a loop: a comprehension would make closure cells at every call
@@ -100,11 +105,15 @@ def plan_next(
                     _check_target(t, fin.node, known, None)
                     _take(t, plain, sends)
                 continue
-        for t in wf.static_out.get(fin.node, ()):
-            _take(t, plain, sends)
+        for t in wf.static_out.get(fin.node, ()):  # node names (or END), never a Send
+            if t != END:
+                plain.add(t)
         for ce in wf.routes_out.get(fin.node, ()):
-            for t in _route_targets(ce, state, known):
-                _take(t, plain, sends)
+            for t in _route_targets(ce, state, known):  # _take, inline: once a step
+                if isinstance(t, Send):
+                    sends.append(t)
+                elif t != END:
+                    plain.add(t)
         if fin.goto:
             spec = known.get(fin.node)
             declared = spec.destinations if spec is not None else None
