@@ -111,8 +111,8 @@ class StateSchema:
 
         ``source`` names who wrote it when it is not a node ("run input", "fork patch").
         """
-        who = source or f"node {node!r}"
         if not isinstance(update, dict):
+            who = _who(source, node)
             what = f"{who} is a" if source else f"{who} returned a"
             awaitable = inspect.isawaitable(update)
             hint = " (an async function called without await?)" if awaitable else ""
@@ -125,20 +125,20 @@ class StateSchema:
         for key, value in update.items():
             f = fields.get(key)
             if f is None and schema is not None:
+                who = _who(source, node)
                 raise InvalidUpdateError(
                     f"{who} wrote unknown state key {key!r}; "
                     f"the state schema {schema.__name__} has {sorted(fields)}"
                 )
             bad = serde.unstorable(value)
             if bad is not None:
+                who = _who(source, node)
                 raise InvalidUpdateError(
                     f"{who} wrote {key!r}={_short(value)}, which {_holds(key, bad)}; state is "
                     f"stored as JSON: {_advice(bad[1])}"
                 )
-            if f is None:
-                continue
-            if not check_types:
-                continue
+            if f is None or not check_types or type(value) is f.exact:
+                continue  # an exact int, str... fits its plain int, str... field as it is
             adapter = f.adapter
             if replace_all and f.reducer is not replace:
                 adapter = TypeAdapter(f.type) if f.type is not Any else None
@@ -147,6 +147,7 @@ class StateSchema:
                     adapter.validate_python(value, strict=True)
                 except PydanticValidationError as exc:
                     first = exc.errors()[0]
+                    who = _who(source, node)
                     raise InvalidUpdateError(
                         f"{who} wrote {key!r}={_short(value)} which does not fit "
                         f"{_type_name(f.type)}: {first['msg']}"
@@ -194,6 +195,12 @@ class StateSchema:
                     state[key] = value
                 else:
                     state[key] = reducer.fn(state.get(key), value)
+
+
+def _who(source: str | None, node: str) -> str:
+    """Who wrote an update, for its error (made only when one is raised: it is checked at
+    every step)."""
+    return source or f"node {node!r}"
 
 
 def reducers_from_names(names: Mapping[str, str]) -> StateSchema:

@@ -65,6 +65,10 @@ class Field:
     """The run input must give this field (it has no default and nothing else fills it)."""
     per_run: bool = False
     """Marked ``per_run``: a thread's next run starts it afresh instead of carrying it over."""
+    exact: type[Any] | None = None
+    """The field's type when it is a plain ``int``, ``float``, ``str`` or ``bool`` that every
+    update is checked against (``adapter``'s type and ``type``): a value of exactly that type
+    fits without asking pydantic (about two microseconds a key, at every step)."""
 
     def initial(self) -> Any:
         """The field's value before the input and any node wrote it (a fresh copy each run)."""
@@ -133,8 +137,14 @@ def read_fields(schema: type[Any]) -> tuple[Kind, dict[str, Field]]:
             f.default = getattr(schema, name, MISSING)
         utype = _update_type(tp, reducer)
         f.adapter = TypeAdapter(utype) if utype is not None and utype is not Any else None
+        if utype is tp and tp in _EXACT:
+            f.exact = tp
         fields[name] = f
     return kind, fields
+
+
+_EXACT = (int, float, str, bool)
+"""Types whose exact instances pydantic's strict mode always accepts (``Field.exact``)."""
 
 
 def _unwrap(name: str, hint: Any) -> tuple[Any, Reducer, str | None, bool]:
