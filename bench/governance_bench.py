@@ -81,13 +81,23 @@ def workflow(kind: str, governance: Governance | None, name: str) -> Any:
 
 
 QUIET = AuditSink()  # decisions are rare here (no trips): the audit log is not what is measured
+
+
+def limited() -> Budget:
+    """A budget as teams set one: limits on what the calls use, never reached here. (A budget
+    with no limit at all, ``Budget()``, only counts: its ledger is written without being read
+    back, about 115,000 CPU instructions a call less on SQLite; the rows measure the common
+    case.)"""
+    return Budget(tokens=1e12, cost=1e9, model_calls=1e9, tool_calls=1e9, steps=1e9)
+
+
 ROWS: list[tuple[str, str, Callable[[], Governance]]] = [
-    ("budget (settle folded)", "model", lambda: Governance(budget=Budget(), audit=QUIET)),
-    ("budget (one charge)", "tool", lambda: Governance(budget=Budget(), audit=QUIET)),
+    ("budget (settle folded)", "model", lambda: Governance(budget=limited(), audit=QUIET)),
+    ("budget (one charge)", "tool", lambda: Governance(budget=limited(), audit=QUIET)),
     (
         "budget + tenant quota",
         "model",
-        lambda: Governance(budget=Budget(), parts=[Quota(tokens=1e12)], audit=QUIET),
+        lambda: Governance(budget=limited(), parts=[Quota(tokens=1e12)], audit=QUIET),
     ),
 ]
 
@@ -104,14 +114,14 @@ ROWS.append(
     (  # a policy decision on each tool call, audited, then the budget's charge
         "policy + audit + budget",
         "tool",
-        lambda: Governance(policies=PolicySet([]), budget=Budget()),
+        lambda: Governance(policies=PolicySet([]), budget=limited()),
     )
 )
 ROWS.append(
     (
         "policy+audit+budget+quota",
         "tool",
-        lambda: Governance(policies=PolicySet([]), budget=Budget(), parts=[Quota(tokens=1e12)]),
+        lambda: Governance(policies=PolicySet([]), budget=limited(), parts=[Quota(tokens=1e12)]),
     )
 )
 
