@@ -34,12 +34,7 @@ def test_an_older_store_gets_only_what_it_lacks(tmp_path: Path) -> None:
     assert run_cli("migrate", store=url).rc == 0
     with sqlite3.connect(db) as conn:  # as a tether one version older left it
         conn.execute("DELETE FROM tether_schema_version WHERE version = ?", (LATEST_VERSION,))
-        conn.execute("DROP TABLE tether_approvers")  # v22 keys approvers by tenant: as v12 made it
-        conn.execute(
-            "CREATE TABLE tether_approvers (approver_id TEXT PRIMARY KEY, role TEXT NOT NULL, "
-            "public_key TEXT NOT NULL, created_at REAL NOT NULL, updated_at REAL NOT NULL)"
-        )
-        conn.execute("INSERT INTO tether_approvers VALUES ('bob', 'ops', 'PEM', 1, 2)")
+        conn.execute("DROP INDEX tether_runs_queued")  # v23: the claim's index of the queue
     plan = run_cli("migrate", "--dry-run", store=url)
     assert plan.rc == 0, plan.err
     assert f"would migrate v{LATEST_VERSION - 1} → v{LATEST_VERSION}" in plan.out
@@ -52,8 +47,8 @@ def test_an_older_store_gets_only_what_it_lacks(tmp_path: Path) -> None:
     assert (done["from"], done["to"]) == (LATEST_VERSION - 1, LATEST_VERSION)
     assert [v["version"] for v in done["versions"]] == [LATEST_VERSION]
     with sqlite3.connect(db) as conn:
-        rows = conn.execute("SELECT tenant, approver_id, role FROM tether_approvers").fetchall()
-    assert rows == [("", "bob", "ops")]  # kept, as an approver of runs without a tenant
+        index = "SELECT name FROM sqlite_master WHERE type = 'index' AND name = ?"
+        assert conn.execute(index, ("tether_runs_queued",)).fetchone() is not None
 
 
 def test_a_newer_schema_and_a_memory_store_are_refused(tmp_path: Path) -> None:

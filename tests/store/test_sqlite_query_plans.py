@@ -125,3 +125,32 @@ async def test_a_steps_model_calls_are_read_by_the_model_call_index(tmp_path: Pa
     await store.close()
     assert any("USING INDEX tether_events_model_calls" in step for step in plan), plan
     assert not any(step.startswith("SCAN") for step in plan), plan
+
+
+@pytest.mark.parametrize("shape", [(None, 0, 0, None), (2, 3, 1, 2)])
+async def test_the_claim_reads_the_queue_in_claim_order(
+    tmp_path: Path, shape: tuple[int | None, int, int, int | None]
+) -> None:
+    """The claim's work does not grow with the backlog (schema v23): unowned runs come from the
+    queue's own index in claim order (no sort of them all), owned ones from the range of
+    expired leases; with every filter a worker may send (workflows, excluded runs, dead
+    owners, queues)."""
+    store = SqliteStore(tmp_path / "plans.db")
+    await store.setup()
+    sql = store._sql.claim_runs(*shape)
+    plan = [
+        row[3] for row in store._db.execute(f"EXPLAIN QUERY PLAN {sql}", [None] * sql.count("?"))
+    ]
+    await store.close()
+    assert "SCAN tether_runs USING INDEX tether_runs_queued" in plan, plan
+    queued = plan.index("SCAN tether_runs USING INDEX tether_runs_queued")
+    assert not plan[queued + 1].startswith("USE TEMP B-TREE"), plan  # read in order, no sort
+    assert any(
+        step.startswith(
+            "SEARCH tether_runs USING INDEX tether_runs_claim (status=? AND lease_expires_at>?"
+        )
+        for step in plan
+    ), plan
+    assert not any(
+        step.startswith("SCAN tether_runs") and "tether_runs_queued" not in step for step in plan
+    ), plan

@@ -52,6 +52,7 @@ async def _rewind_to_v4(execute: Execute) -> None:
     """Make the database look like one a v4 tether wrote: no thread column, no v5 row."""
     for statement in (
         # what later versions added (v7 queue columns, v8-v14 tables), newest first
+        "DROP INDEX IF EXISTS {s}tether_runs_queued",  # v23 (the claim's index of the queue)
         "ALTER TABLE {p}node_writes DROP COLUMN events",  # v21 (a task's events)
         "DROP INDEX IF EXISTS {s}tether_events_takeovers",  # v18 (counted events)
         "DROP INDEX IF EXISTS {s}tether_events_model_calls",

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from tether.core.errors import SchemaVersionError
 from tether.store import (
+    claim_order,
     lease_takeovers,
     run_usage,
     sql_api_keys,
@@ -242,6 +243,12 @@ def _v21(d: Dialect) -> list[str]:
     return [f"ALTER TABLE {d.prefix}node_writes ADD COLUMN events {d.blob}"]
 
 
+def _v23(d: Dialect) -> list[str]:
+    """The claim reads its candidates in claim order from an index of the queue (the unowned
+    ACTIVE runs), not every claimable run sorted on each claim (``store.claim_order``)."""
+    return claim_order.migration(d.prefix)
+
+
 # Append a version for every change; never edit one a database may already have applied.
 _VERSIONS: list[tuple[int, Callable[[Dialect], list[str]]]] = [
     (1, _v1),
@@ -265,6 +272,7 @@ _VERSIONS: list[tuple[int, Callable[[Dialect], list[str]]]] = [
     (20, sql_timers.timezone_migration),
     (21, _v21),
     (22, sql_approvals.tenant_migration),
+    (23, _v23),
 ]
 LATEST_VERSION = _VERSIONS[-1][0]
 

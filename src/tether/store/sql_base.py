@@ -13,6 +13,7 @@ from functools import cache
 from typing import ClassVar
 
 from tether.core.lifecycle import ACTIVE, FINISHED, TRANSITIONS, RunStatus
+from tether.store import claim_order
 from tether.store.rows import (
     CHECKPOINT_COLUMNS,
     EFFECT_COLUMNS,
@@ -336,10 +337,9 @@ class Statements:
     def claim_runs(
         self, n_workflows: int | None, n_exclude: int, n_dead: int = 0, n_queues: int | None = None
     ) -> str:
-        """Parameters: the ACTIVE statuses, ``now`` (lease expiry), the dead owners, ``now``
-        (``available_at``), the workflows, the queues, the excluded runs, ``limit``, then the
-        claimer and the new expiry. Rows: run id, token, expiry, priority, created_at, the
-        previous owner, then (unless inputs live apart) the claimed run's ``RUN_COLUMNS``."""
+        """``claim_order.claim`` (its parameters; in claim order from indexes, see there). Rows:
+        run id, token, expiry, priority, created_at, the previous owner, then (unless inputs
+        live apart) the claimed run's ``RUN_COLUMNS``."""
         return self._memoized(
             ("claim", n_workflows, n_exclude, n_dead, n_queues),
             lambda: self._claim_runs(n_workflows, n_exclude, n_dead, n_queues),
@@ -348,28 +348,18 @@ class Statements:
     def _claim_runs(
         self, n_workflows: int | None, n_exclude: int, n_dead: int, n_queues: int | None
     ) -> str:
-        d, p = self.dialect, self.dialect.prefix
-        wf = f" AND workflow IN {_in(n_workflows)}" if n_workflows is not None else ""
-        qs = f" AND queue IN {_in(n_queues)}" if n_queues is not None else ""
-        ex = f" AND run_id NOT IN {_in(n_exclude)}" if n_exclude else ""
-        dead = f" OR owner IN {_in(n_dead)}" if n_dead else ""  # owners found provably dead
-        # orphans first (an owner whose lease expired mid-run), then runs released mid-flight,
-        # then never-started ones: the same order as memory.claim_rank; within each, higher
-        # priority first, then first come first served
-        rank = "CASE WHEN owner IS NOT NULL THEN 0 WHEN lease_token > 0 THEN 1 ELSE 2 END"
-        return (
-            f"WITH c AS MATERIALIZED (SELECT run_id, owner FROM {p}runs "
-            f"WHERE status IN {_in(len(ACTIVE_VALUES))} "
-            f"AND (owner IS NULL OR lease_expires_at <= ?{dead}) AND available_at <= ?{wf}{qs}{ex} "
-            f"ORDER BY {rank}, priority DESC, created_at, run_id LIMIT ?{d.skip_locked}) "
-            f"UPDATE {p}runs SET owner = ?, lease_token = lease_token + 1, lease_expires_at = ? "
-            "WHERE run_id IN (SELECT run_id FROM c) "
-            "RETURNING run_id, lease_token, lease_expires_at, priority, created_at, "
-            # the owner the claim took the run from (the CTE read the row before the update)
-            f"(SELECT c.owner FROM c WHERE c.run_id = {p}runs.run_id)"
-            # the claimed runs themselves, where the row holds all of a run (no read after)
-            + ("" if d.inputs_apart else f", {self.run_select}")
+        d = self.dialect
+        claim = claim_order.claim(
+            d.prefix,
+            d.skip_locked,
+            n_workflows,
+            n_exclude,
+            n_dead,
+            n_queues,
+            indexed_by=d.name == "sqlite",
         )
+        # the claimed runs themselves, where the row holds all of a run (no read after)
+        return claim + ("" if d.inputs_apart else f", {self.run_select}")
 
     def initial_checkpoints(self, n: int) -> str:
         """Step 0 of ``n`` runs (their ids as parameters)."""

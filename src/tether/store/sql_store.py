@@ -446,7 +446,8 @@ class SqlStore(
         qs = padded(sorted(set(queues))) if queues is not None else ()
         skip = padded(sorted(set(exclude)))
         dead = padded(sorted(set(dead_owners)))
-        params = (*ACTIVE_VALUES, now, *dead, now, *wfs, *qs, *skip, limit, owner, now + ttl)
+        served = (now, *wfs, *qs, *skip, limit)  # available now, asked for, not excluded
+        params = (now, *dead, *served, *served, limit, owner, now + ttl)
         n_wfs = len(wfs) if workflows is not None else None
         n_qs = len(qs) if queues is not None else None
         if await self._limited():  # shared limits: count what runs, serialised with other claims
@@ -463,8 +464,9 @@ class SqlStore(
         else:
             sql = self._sql.claim_runs(n_wfs, len(skip), len(dead), n_qs)
             found = await self._fetch(sql, params)
-        # a never-started run comes back with token 1: orphans and released runs go first
-        rows = sorted(found, key=lambda r: (r[1] == 1, -r[3], r[4], r[0]))
+        # in claim order: orphans (taken from an owner), released runs (a token above 1 now),
+        # never-started ones (token 1); each by priority, then age
+        rows = sorted(found, key=lambda r: (r[5] is None, r[1] == 1, -r[3], r[4], r[0]))
         return [
             Lease(
                 r[0],

@@ -56,6 +56,44 @@ class QueueConformance(StoreTestBase):
         clock.set(T0 + 5)  # the orphan's lease expires
         assert await _claim_ids(store) == ["orphan", "released", "new"]
 
+    async def test_a_claim_is_filled_in_claim_order_across_every_kind_of_run(
+        self, store: RunStore, clock: FakeClock
+    ) -> None:
+        """Orphans, then released runs, then new ones, each by priority then age, read from
+        indexes in that order (``store.claim_order``): a limit is filled from each kind in
+        turn, and what is not available yet, of another queue or excluded waits."""
+        for run_id, priority in [("new-old", 0), ("new-hi", 7), ("new-young", 0)]:
+            await create(store, run_id, status=S.PLANNED, priority=priority)
+            clock.advance(1)
+        await create(store, "new-later", status=S.PLANNED, priority=99, available_at=T0 + 20)
+        await create(store, "new-mail", status=S.PLANNED, priority=99, queue="mail")
+        await create(store, "new-skipped", status=S.PLANNED, priority=99)
+        for run_id, priority in [("released-lo", -1), ("released-hi", 3), ("released-lo2", -1)]:
+            await create(store, run_id, status=S.EXECUTING, priority=priority)
+            lease = await store.acquire_lease(run_id, "w0", 10)
+            assert lease is not None
+            await store.release_lease(run_id, lease.token)
+            clock.advance(1)
+        for run_id, priority in [("orphan-lo", 0), ("orphan-hi", 2)]:
+            expired = clock.now()  # the lease of an owner that is gone
+            await create(
+                store,
+                run_id,
+                owner="gone",
+                lease_token=1,
+                lease_expires_at=expired,
+                priority=priority,
+            )
+            clock.advance(1)
+        await create(store, "held", owner="alive", lease_token=1, lease_expires_at=T0 + 600)
+        first = await _claim_ids(store, limit=4, queues=["default"], exclude=["new-skipped"])
+        assert first == ["orphan-hi", "orphan-lo", "released-hi", "released-lo"], first
+        rest = await _claim_ids(store, limit=10, queues=["default"], exclude=["new-skipped"])
+        assert rest == ["released-lo2", "new-hi", "new-old", "new-young"]
+        assert await _claim_ids(store, queues=["default"], exclude=["new-skipped"]) == []
+        clock.set(T0 + 20)  # the leases just taken (30 s) still hold
+        assert await _claim_ids(store, limit=10) == ["new-later", "new-mail", "new-skipped"]
+
     async def test_claims_serve_the_queues_asked_for(self, store: RunStore) -> None:
         await create(store, "d1", status=S.PLANNED)
         await create(store, "b1", status=S.PLANNED, queue="billing")
