@@ -49,6 +49,8 @@ from tether.store.disk_space import scarce_bytes
 from tether.store.lease_renewer import SqlLeaseRenewer
 from tether.store.memory import check_commit_transitions, check_node_writes
 from tether.store.rows import (
+    CHECKPOINT_COLUMNS,
+    EVENT_COLUMNS,
     checkpoint_params,
     enc,
     enc_record,
@@ -237,6 +239,10 @@ class SqliteStore(SqlStore):
         self._cur = db.cursor()  # commits' statements: no cursor (and its weakref) per statement
         self._sql = _statements()
         self._head_sql = run_head.head_sql(self._sql.dialect.prefix)
+        self._upsert_bare_checkpoint = _null_at(
+            self._sql.upsert_checkpoint, _CP_SNAPSHOT, len(CHECKPOINT_COLUMNS)
+        )
+        self._insert_nodeless_event = _null_at(self._sql.insert_event, _EV_NODE, len(EVENT_COLUMNS))
         self.wakeups = wakeup.hub(_hub_key(self.path, id(self)))
         self._watcher: DataVersionWatcher | None = None
         self._file_backed = file_backed
@@ -546,8 +552,9 @@ class SqliteStore(SqlStore):
             vals: list[Any] = [now]
             cp = commit.checkpoint
             if cp is not None:
+                row = _checkpoint_row(checkpoint_params(run_id, cp, now))
                 cur.execute(
-                    sql.upsert_checkpoint, _checkpoint_row(checkpoint_params(run_id, cp, now))
+                    sql.upsert_checkpoint if len(row) == 8 else self._upsert_bare_checkpoint, row
                 )
                 if cp.step > run.step:
                     run.step = cp.step
@@ -592,7 +599,10 @@ class SqliteStore(SqlStore):
                 seq0 = run.event_seq
                 if len(events) == 1:  # a step's commit: its step_finished event
                     row = _event_row(event_params(run_id, seq0 + 1, events[0], now))
-                    cur.execute(sql.insert_event, row)
+                    if row[5] is None:  # no node (step_finished): NULL written in the statement
+                        cur.execute(self._insert_nodeless_event, (*row[:5], row[6]))
+                    else:
+                        cur.execute(sql.insert_event, row)
                 else:
                     cur.executemany(sql.insert_event, _event_rows(run_id, seq0, events, now))
                 run.event_seq = seq0 + len(events)
@@ -620,9 +630,34 @@ class SqliteStore(SqlStore):
 # (like ``int``, ``float`` and ``str``) as it is, while for every ``bytes`` value it first asks
 # its adapter registry and the value's ``__conform__`` (about a microsecond a value, several per
 # step; the copy costs a tenth of that). Both are stored as the same BLOB and read back as bytes.
+#
+# A ``None`` parameter costs more still: ``sqlite3`` asks the adapter registry, the protocol's
+# ``__adapt__`` and ``None.__conform__`` before binding NULL (about 3,000 CPU instructions). The
+# two a step's commit usually has (no snapshot, a step_finished event with no node) are written
+# into the statements instead (``_null_at``).
+_CP_SNAPSHOT = CHECKPOINT_COLUMNS.index("snapshot")
+_EV_NODE = EVENT_COLUMNS.index("node")
+
+
+def _null_at(text: str, index: int, n: int) -> str:
+    """``text`` (one ``VALUES`` list of ``n`` placeholders) with a NULL literal instead of its
+    ``index``-th placeholder: the same statement for a row without that value."""
+    marks = "(" + ", ".join("?" * n) + ")"
+    if text.count(marks) != 1:
+        raise AssertionError(f"expected one VALUES {marks} in {text!r}")
+    bare = ", ".join("NULL" if i == index else "?" for i in range(n))
+    return text.replace(marks, f"({bare})")
+
+
 def _checkpoint_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    """``checkpoint_params``'s row with its blobs as ``bytearray``."""
+    """``checkpoint_params``'s row with its blobs as ``bytearray``; without its snapshot
+    when it has none (7 values, for ``_upsert_bare_checkpoint``)."""
     run_id, step, delta, next_tasks, snapshot, barriers, created_at, meta = row
+    if snapshot is None:
+        return (
+            run_id, step, bytearray(delta), bytearray(next_tasks), bytearray(barriers),
+            created_at, bytearray(meta),
+        )  # fmt: skip
     return (
         run_id, step, bytearray(delta), bytearray(next_tasks),
         None if snapshot is None else bytearray(snapshot), bytearray(barriers), created_at,
