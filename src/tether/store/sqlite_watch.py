@@ -7,6 +7,12 @@ writer) and announces the queues (and due times) of those it had not seen before
 submitted or parked by another process (``tether worker`` on a laptop, a web process) starts
 within about that interval of being due instead of the poll interval; runs it cannot take are
 not announced again and again.
+
+What it reads is bounded whatever the backlog, from indexes: the newest runs (by rowid: the
+ones just submitted), the head of the queue in claim order (``store.claim_order``: released
+runs first, whatever their age) and expired leases. It read every claimable run and sorted
+them on each change: 180 ms with 100,000 runs queued, on the event loop, each time another
+process committed.
 """
 
 from __future__ import annotations
@@ -16,21 +22,35 @@ import contextlib
 import sqlite3
 from collections.abc import Callable
 
-from tether.store.sql_base import ACTIVE_VALUES
+from tether.store.claim_order import ACTIVE_LITERALS, RELEASED_FIRST, WITHIN
 from tether.store.wakeup import Wakeup
 
 WATCH_INTERVAL = 0.005
 """Seconds between two looks at the file's data version."""
 WINDOW = 64
-"""Newest claimable runs read per change."""
+"""Claimable runs read per change, from each of: the newest, the queue's head, expired leases."""
 
 
 def claimable_sql(prefix: str) -> str:
-    marks = ", ".join("?" * len(ACTIVE_VALUES))
-    return (
-        f"SELECT run_id, queue, available_at FROM {prefix}runs WHERE status IN ({marks}) "
-        f"AND (owner IS NULL OR lease_expires_at <= ?) ORDER BY created_at DESC LIMIT {WINDOW}"
+    """Claimable runs (``run_id, queue, available_at``), at most ``WINDOW`` of each kind: the
+    newest rows, the queue's head in claim order, runs whose lease expired. One parameter:
+    ``now``."""
+    p, cols = prefix, "run_id, queue, available_at"
+    newest = (
+        f"SELECT {cols} FROM {p}runs NOT INDEXED "
+        f"WHERE rowid > (SELECT MAX(rowid) FROM {p}runs) - {WINDOW} "
+        f"AND owner IS NULL AND {ACTIVE_LITERALS}"
     )
+    head = (
+        f"SELECT {cols} FROM {p}runs INDEXED BY tether_runs_queued "
+        f"WHERE owner IS NULL AND {ACTIVE_LITERALS} "
+        f"ORDER BY {RELEASED_FIRST}, {WITHIN} LIMIT {WINDOW}"
+    )
+    expired = (
+        f"SELECT {cols} FROM {p}runs WHERE {ACTIVE_LITERALS} AND owner IS NOT NULL "
+        f"AND lease_expires_at > 0 AND lease_expires_at <= ? LIMIT {WINDOW}"
+    )
+    return f"SELECT * FROM ({newest}) UNION SELECT * FROM ({head}) UNION SELECT * FROM ({expired})"
 
 
 class DataVersionWatcher:
@@ -67,7 +87,7 @@ class DataVersionWatcher:
         version = self._version()
         if version == last:
             return version
-        rows = self.db.execute(self.sql, (*ACTIVE_VALUES, self.now())).fetchall()
+        rows = self.db.execute(self.sql, (self.now(),)).fetchall()
         fresh: dict[str, float] = {}  # queue -> the earliest time a fresh run of it is due
         for run_id, queue, available_at in rows:
             if run_id not in self._seen:
