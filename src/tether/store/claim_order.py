@@ -38,8 +38,8 @@ WITHIN = "priority DESC, created_at, run_id"
 def migration(prefix: str) -> list[str]:
     """Schema v23: the index of the queue (the unowned ACTIVE runs), in claim order."""
     return [
-        f"CREATE INDEX IF NOT EXISTS tether_runs_queued ON {prefix}runs ({RELEASED_FIRST}, {WITHIN}) "
-        f"WHERE owner IS NULL AND {ACTIVE_LITERALS}"
+        f"CREATE INDEX IF NOT EXISTS tether_runs_queued ON {prefix}runs "
+        f"({RELEASED_FIRST}, {WITHIN}) WHERE owner IS NULL AND {ACTIVE_LITERALS}"
     ]
 
 
