@@ -169,13 +169,12 @@ class Statements:
             f"UPDATE {p}runs SET owner = NULL, lease_expires_at = 0 "
             "WHERE run_id = ? AND lease_token = ? RETURNING queue, available_at, status"
         )
-        active = f"status IN ({', '.join(repr(v) for v in ACTIVE_VALUES)})"
         if d.channel is None:
             self.release_lease = q(release)  # SQLite: RETURNING only at the top level
         else:
             self.release_lease = q(
                 f"WITH u AS ({release}) SELECT a.queue, a.available_at, a.status FROM "
-                f"(SELECT * FROM u WHERE {active}) AS a CROSS JOIN LATERAL "
+                f"(SELECT * FROM u WHERE {claim_order.ACTIVE_LITERALS}) AS a CROSS JOIN LATERAL "
                 f"pg_notify('{d.channel}', a.queue || chr(10) || a.available_at::text) AS n"
             )
         self.notify = q("SELECT pg_notify(?, ?)")
