@@ -10,6 +10,7 @@ from typing import Any, TypedDict
 import pytest
 
 from tether import END, START, Graph, Runtime
+from tether.core import serde
 from tether.core.errors import IdempotencyConflictError, QueueFullError
 from tether.core.lifecycle import RunStatus
 from tether.governance import Budget, Governance
@@ -85,6 +86,45 @@ def test_a_run_made_before_the_fingerprints_compares_its_input_only() -> None:
     check_same_request("k", kept, asked)
     with pytest.raises(IdempotencyConflictError, match="another queue"):
         check_same_request("k", kept, {**asked, "queue": "other"})
+
+
+async def test_numbers_are_compared_by_value_as_json_means_them(any_rt: Runtime) -> None:
+    # one client's JSON writes 2, another's 2.0 for the same number: the same request
+    sent = {"budget": {"cost": 2.0}, "metadata": {"weight": 1.0, "tags": [3.0]}, "priority": 1}
+    first = await any_rt.submit(WF, {"n": 1}, idempotency_key="num", **sent)
+    for again in (
+        {"budget": {"cost": 2}, "metadata": {"weight": 1, "tags": [3]}, "priority": 1},
+        sent,
+    ):
+        resent = await any_rt.submit(WF, {"n": 1}, idempotency_key="num", **again)
+        assert (resent.run_id, resent.created) == (first.run_id, False)
+    with pytest.raises(IdempotencyConflictError) as caught:  # another value is still refused
+        await any_rt.submit(
+            WF, {"n": 1}, idempotency_key="num", **{**sent, "budget": {"cost": 2.5}}
+        )
+    assert conflict(caught) == ["budget"]
+    delayed = await any_rt.submit(WF, {"n": 1}, idempotency_key="later", delay=5)
+    assert (await any_rt.submit(WF, {"n": 1}, idempotency_key="later", delay=5.0)).created is False
+    assert delayed.created
+
+
+def test_fingerprints_an_older_tether_kept_still_match_the_request_sent_alike() -> None:
+    # an older tether hashed each number as it was sent: {"cost": 2.0} kept as 2.0's hash
+    params: dict[str, Any] = {
+        "metadata": {"weight": 0.5},
+        "queue": "q",
+        "priority": 1,
+        "budget": {"cost": 2.0},
+        "max_attempts": None,
+        "max_steps": None,
+        "delay": 3.0,
+    }
+    old = {name: serde.fingerprint(v)[:16] for name, v in params.items()}
+    kept = RunRecord("r3", "sub", RunStatus.PLANNED, metadata={IDEMPOTENCY_KEY: old})
+    check_same_request("k", kept, fingerprints(**params))  # sent alike: the same request
+    other = fingerprints(**{**params, "budget": {"cost": 3.0}})
+    with pytest.raises(IdempotencyConflictError, match="another budget"):
+        check_same_request("k", kept, other)
 
 
 async def test_a_thread_turn_sent_again_with_other_parameters_is_refused(any_rt: Runtime) -> None:

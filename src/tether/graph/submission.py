@@ -8,12 +8,18 @@ them in its metadata (``IDEMPOTENCY_KEY``), written with the run: a retry that a
 queue, priority, budget or metadata is an ``IdempotencyConflictError`` naming each field that
 differs (its ``fields``), never the first run answered as if it were what was asked. A run
 made before the fingerprints were kept has none: only its input is compared.
+
+Numbers are compared by value, as JSON means them: a budget of ``{"cost": 2}`` and one of
+``{"cost": 2.0}``, or a delay of ``5`` and ``5.0``, are the same request (one client's JSON
+writes ``2``, another's ``2.0``, for the same number). Fingerprints kept by a tether from
+before that rule hashed each number as it was sent: a request that sends it the same way
+again still matches them (``Asked.legacy``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from tether.core import serde
 from tether.core.errors import IdempotencyConflictError
@@ -25,6 +31,26 @@ A ``tether`` name (one the server refuses from clients), never a plain one a use
 metadata may hold: ``idempotency`` would overwrite theirs."""
 
 
+class Asked(dict[str, str]):
+    """``{parameter: fingerprint}`` of a start (the value kept with its run), and in
+    ``legacy`` the fingerprints an older tether kept for the same request (numbers hashed as
+    sent): the first is written, either matches."""
+
+    legacy: dict[str, str]
+
+
+def by_value(value: Any) -> Any:
+    """``value`` with every float that holds a whole number as that integer (``2.0`` → ``2``),
+    in lists and objects too: JSON numbers by value, whatever the sender wrote."""
+    if isinstance(value, float):
+        return int(value) if value.is_integer() and abs(value) < 2**53 else value
+    if isinstance(value, Mapping):
+        return {k: by_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [by_value(v) for v in value]
+    return value
+
+
 def fingerprints(
     *,
     metadata: Mapping[str, Any] | None,
@@ -34,9 +60,10 @@ def fingerprints(
     max_attempts: int | None,
     max_steps: int | None,
     delay: float | None,
-) -> dict[str, str]:
-    """Short fingerprints of a start's parameters (no value given and an empty one agree)."""
-    asked: dict[str, Any] = {
+) -> Asked:
+    """Short fingerprints of a start's parameters (no value given and an empty one agree;
+    numbers compared by value)."""
+    values: dict[str, Any] = {
         "metadata": dict(metadata or {}),
         "queue": queue,
         "priority": priority,
@@ -45,7 +72,9 @@ def fingerprints(
         "max_steps": max_steps,
         "delay": delay,
     }
-    return {name: serde.fingerprint(value)[:16] for name, value in asked.items()}
+    asked = Asked((name, serde.fingerprint(by_value(v))[:16]) for name, v in values.items())
+    asked.legacy = {name: serde.fingerprint(v)[:16] for name, v in values.items()}
+    return asked
 
 
 def check_same_request(key: str | None, existing: RunRecord, asked: Mapping[str, str]) -> None:
@@ -54,7 +83,12 @@ def check_same_request(key: str | None, existing: RunRecord, asked: Mapping[str,
     kept = existing.metadata.get(IDEMPOTENCY_KEY)
     if not isinstance(kept, Mapping):
         return  # made before fingerprints were kept: its input was all there was to compare
-    differ = [name for name, value in asked.items() if name in kept and kept[name] != value]
+    legacy = cast(Mapping[str, str], getattr(asked, "legacy", {}))
+    differ = [
+        name
+        for name, value in asked.items()
+        if name in kept and kept[name] not in (value, legacy.get(name, value))
+    ]
     if differ:
         err = IdempotencyConflictError(
             f"idempotency key {key!r} was already used by run {existing.run_id} with another "
