@@ -153,6 +153,10 @@ class SqlStore(
     async def _execute(self, sql: str, params: Sequence[Any]) -> int:
         """Run one write statement; returns the rows it changed."""
 
+    async def _fetch_write(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        """``_fetch`` for one write statement (``RETURNING`` rows)."""
+        return await self._fetch(sql, params)
+
     @abstractmethod
     def _transaction(self) -> AbstractAsyncContextManager[Tx]: ...
 
@@ -394,7 +398,7 @@ class SqlStore(
         await self._before_leasing()
         now = self.clock.now()
         params = (owner, now, owner, now + ttl, run_id, now, owner)
-        rows = await self._fetch(self._sql.acquire_lease, params)
+        rows = await self._fetch_write(self._sql.acquire_lease, params)
         if rows:
             return Lease(run_id, owner, rows[0][0], rows[0][1])
         await self._check_fence(run_id, None)

@@ -106,29 +106,81 @@ def rollback(db: sqlite3.Connection) -> None:
 
 
 class _Immediate:
-    """``with tx:`` runs the block in ``BEGIN IMMEDIATE`` (the write lock taken up front)."""
+    """``with tx:`` runs the block in ``BEGIN IMMEDIATE`` (the write lock taken up front).
 
-    __slots__ = ("db",)
+    ``first_wal``: the WAL file, while this connection's first write transaction is still to
+    come and it may start a new, empty WAL (see ``_begin_first``); None afterwards."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    __slots__ = ("_relaxed", "db", "first_wal")
+
+    def __init__(self, db: sqlite3.Connection, first_wal: str | None = None) -> None:
         self.db = db
+        self.first_wal = first_wal
+        self._relaxed = False
 
     def __enter__(self) -> sqlite3.Connection:
-        self.db.execute("BEGIN IMMEDIATE")
+        if self.first_wal is not None:
+            self._begin_first(self.first_wal)
+        else:
+            self.db.execute("BEGIN IMMEDIATE")
         return self.db
 
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if exc_type is None:
+    def _begin_first(self, wal: str) -> None:
+        """Begin the first write transaction; into an empty WAL file, without syncing the WAL
+        header it writes (``synchronous=OFF`` for this one transaction).
+
+        A process that opens the file after the last one closed it (a CLI call, a fresh
+        process resuming a run) finds no WAL: SQLite writes a new header before the first
+        frame and syncs it (and the directory, for the new file): an fdatasync or two, 1 to
+        10 ms on a busy disk, the largest cost of such a process's first commit. SQLite syncs
+        that header so that frames left over from before a WAL *restart* cannot be replayed
+        after a power loss (its ticket ff5be73dee); an empty file holds no such frames. The
+        size is checked again under the write lock: no other connection can write the WAL
+        then. What a power loss may then do is what ``synchronous=NORMAL`` already allows in
+        WAL mode: drop the last commits (their frames were never synced either), never
+        corrupt the database; a process crash loses nothing. The header is synced with the
+        next checkpoint's sync of the WAL."""
+        self.first_wal = None
+        db = self.db
+        if _file_size(wal) == 0:
+            db.execute("PRAGMA synchronous=OFF")  # refused inside a transaction: set before
             try:
-                self.db.execute("COMMIT")
-                return
+                db.execute("BEGIN IMMEDIATE")
             except BaseException:
-                self._rollback()
+                db.execute("PRAGMA synchronous=NORMAL")
                 raise
-        self._rollback()
+            if _file_size(wal) == 0:
+                self._relaxed = True
+                return
+            db.execute("ROLLBACK")  # another process wrote the WAL meanwhile: sync as usual
+            db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        try:
+            if exc_type is None:
+                try:
+                    self.db.execute("COMMIT")
+                    return
+                except BaseException:
+                    self._rollback()
+                    raise
+            self._rollback()
+        finally:
+            if self._relaxed:
+                self._relaxed = False
+                self.db.execute("PRAGMA synchronous=NORMAL")
 
     def _rollback(self) -> None:
         rollback(self.db)
+
+
+def _file_size(path: str) -> int:
+    """The size of the file at ``path``; -1 when there is none."""
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return -1
 
 
 class _SqliteTx:
@@ -235,7 +287,8 @@ class SqliteStore(SqlStore):
         self._creates: list[_Create] = []
         self._flush_due = False
         self._commits = 0
-        self._tx = _Immediate(db)
+        relax = file_backed and durability == "process" and not self.path.startswith("file:")
+        self._tx = _Immediate(db, self.path + "-wal" if relax else None)
         self._cur = db.cursor()  # commits' statements: no cursor (and its weakref) per statement
         self._sql = _statements()
         self._head_sql = run_head.head_sql(self._sql.dialect.prefix)
@@ -270,6 +323,15 @@ class SqliteStore(SqlStore):
     async def _execute(self, sql: str, params: Sequence[Any]) -> int:
         self._in_place()
         return self._db.execute(sql, params).rowcount
+
+    async def _fetch_write(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        """A write statement's rows; the connection's first write runs in ``_Immediate``
+        (into an empty WAL without syncing its header, see ``_Immediate._begin_first``)."""
+        if self._tx.first_wal is None:
+            return await self._fetch(sql, params)
+        self._in_place()
+        with self._tx as db:
+            return db.execute(sql, params).fetchall()
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[Tx]:

@@ -27,6 +27,10 @@ from tether.store.wakeup import Wakeup
 
 WATCH_INTERVAL = 0.005
 """Seconds between two looks at the file's data version."""
+FIRST_LOOK = 0.05
+"""Seconds from the start to the first look, which reads every claimable run it may announce:
+the first operation of a fresh process (a resume, a start) has the connection and the event
+loop to itself meanwhile, as the runtime's first claim waits ``runtime.STARTUP_GRACE``."""
 WINDOW = 64
 """Claimable runs read per change, from each of: the newest, the queue's head, expired leases."""
 
@@ -99,6 +103,7 @@ class DataVersionWatcher:
 
     async def _run(self) -> None:
         last = -1
+        await asyncio.sleep(FIRST_LOOK)
         while True:
             await asyncio.sleep(WATCH_INTERVAL)
             with contextlib.suppress(sqlite3.Error):  # busy, closing: the next look retries
