@@ -20,7 +20,8 @@ now reads two branches, each in index order, and merges them:
 
 What it still passes over, row by row: unowned runs not available yet (delayed, sleeping) that
 come first in claim order, and runs of the workflows or queues this claimer does not serve.
-The claim under shared limits (``sql_queue_limits``) still reads every candidate.
+The claim under shared limits (``sql_queue_limits``, schema v24) reads its candidates from the
+same two branches (``candidates``).
 """
 
 from __future__ import annotations
@@ -59,6 +60,39 @@ def claim(
     unowned branch); ``limit``; then the claimer and the new expiry. Rows: run id, token,
     expiry, priority, created_at, the previous owner. ``indexed_by``: SQLite's hints (below).
     """
+    cands = candidates(
+        prefix, skip_locked, n_workflows, n_exclude, n_dead, n_queues, indexed_by=indexed_by
+    )
+    p = prefix
+    return (
+        f"WITH c AS MATERIALIZED ({cands}) "
+        f"UPDATE {p}runs SET owner = ?, lease_token = lease_token + 1, lease_expires_at = ? "
+        "WHERE run_id IN (SELECT run_id FROM c) "
+        "RETURNING run_id, lease_token, lease_expires_at, priority, created_at, "
+        # the owner the claim took the run from (the CTE read the row before the update)
+        f"(SELECT c.owner FROM c WHERE c.run_id = {p}runs.run_id)"
+    )
+
+
+def candidates(
+    prefix: str,
+    skip_locked: str,
+    n_workflows: int | None,
+    n_exclude: int,
+    n_dead: int,
+    n_queues: int | None,
+    *,
+    indexed_by: bool = False,
+    fields: str = "",
+    also: str = "",
+    out: str = "run_id, owner",
+) -> str:
+    """The first ``limit`` claimable runs in claim order, read from the two branches (the
+    claim's parameters up to the merged ``limit``, see ``claim``). ``fields``: more columns
+    of each branch (``", queue, tenant"``), beside ``run_id, owner, rk, priority,
+    created_at``; ``also``: one more condition on each branch's runs (``" AND ..."``, no
+    parameters; ``{prefix}runs`` names the row); ``out``: the columns the merge returns.
+    ``sql_queue_limits`` reads the candidates of the claim under limits so too."""
     p = prefix
     # SQLite's planner has no statistics: it would read every run of a workflow (queue) from
     # that column's index and sort them. ``|| ''`` makes those conditions filters, never an
@@ -71,25 +105,20 @@ def claim(
     dead = f" OR owner IN {_in(n_dead)}" if n_dead else ""
     served = f" AND available_at <= ?{wf}{qs}{ex}"
     owned = (
-        f"SELECT run_id, owner, 0 AS rk, priority, created_at FROM {p}runs "
+        f"SELECT run_id, owner{fields}, 0 AS rk, priority, created_at FROM {p}runs "
         f"WHERE {ACTIVE_LITERALS} AND owner IS NOT NULL "
-        f"AND lease_expires_at > 0 AND (lease_expires_at <= ?{dead}){served} "
+        f"AND lease_expires_at > 0 AND (lease_expires_at <= ?{dead}){served}{also} "
         f"ORDER BY {WITHIN} LIMIT ?{skip_locked}"
     )
     hint = " INDEXED BY tether_runs_queued" if indexed_by else ""
     unowned = (
-        f"SELECT run_id, owner, {RELEASED_FIRST} AS rk, priority, created_at FROM {p}runs{hint} "
-        f"WHERE owner IS NULL AND {ACTIVE_LITERALS}{served} "
+        f"SELECT run_id, owner{fields}, {RELEASED_FIRST} AS rk, priority, created_at "
+        f"FROM {p}runs{hint} WHERE owner IS NULL AND {ACTIVE_LITERALS}{served}{also} "
         f"ORDER BY {RELEASED_FIRST}, {WITHIN} LIMIT ?{skip_locked}"
     )
     return (
-        f"WITH c AS MATERIALIZED (SELECT run_id, owner FROM (SELECT * FROM ({owned}) AS o "
-        f"UNION ALL SELECT * FROM ({unowned}) AS q) AS u ORDER BY rk, {WITHIN} LIMIT ?) "
-        f"UPDATE {p}runs SET owner = ?, lease_token = lease_token + 1, lease_expires_at = ? "
-        "WHERE run_id IN (SELECT run_id FROM c) "
-        "RETURNING run_id, lease_token, lease_expires_at, priority, created_at, "
-        # the owner the claim took the run from (the CTE read the row before the update)
-        f"(SELECT c.owner FROM c WHERE c.run_id = {p}runs.run_id)"
+        f"SELECT {out} FROM (SELECT * FROM ({owned}) AS o "
+        f"UNION ALL SELECT * FROM ({unowned}) AS q) AS u ORDER BY rk, {WITHIN} LIMIT ?"
     )
 
 

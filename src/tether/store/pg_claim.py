@@ -1,5 +1,7 @@
 """PostgreSQL's claim under shared limits in one round trip: a plpgsql function (schema v10;
-v18 adds the previous owner of each claimed run to its rows).
+v18 adds the previous owner of each claimed run to its rows; v24 reads its candidates in claim
+order from indexes, ``claim_order``: the ACTIVE statuses are literals there, not ``p_active``,
+so the partial index of the queue applies to every plan of it, custom or generic).
 
 ``tether_claim_limited(...)`` takes a transaction-scoped advisory lock (one per schema), then
 runs the limited claim of ``sql_queue_limits`` (same logic, with arrays for the lists): inside
@@ -14,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from tether.store.claim_order import ACTIVE_LITERALS, RELEASED_FIRST
 from tether.store.pg_commit import text_array
 from tether.store.sql_base import ACTIVE_VALUES
 from tether.store.sql_queue_limits import claim_lock_key
@@ -29,6 +32,16 @@ def functions(p: str) -> list[str]:
     )
     full = hit.format(q="c0.queue", w="c0.workflow", t="c0.tenant")
     win = f"ORDER BY {_ORDER}"
+    # each branch: the runs of the workflows and queues asked for, available, not excluded, of
+    # no key already full (the ACTIVE statuses as literals: the partial index's own condition)
+    served = f"""c0.available_at <= p_now
+                AND (p_workflows IS NULL OR c0.workflow = ANY (p_workflows))
+                AND (p_queues IS NULL OR c0.queue = ANY (p_queues))
+                AND NOT (c0.run_id = ANY (p_exclude))
+                AND NOT EXISTS (SELECT 1 FROM lim WHERE lim.room <= 0 AND {full})"""
+    cols = "c0.run_id, c0.queue, c0.workflow, c0.tenant"
+    within = "c0.priority DESC, c0.created_at, c0.run_id"  # claim_order.WITHIN
+    released = RELEASED_FIRST.replace("lease_token", "c0.lease_token")
     return [
         f"""CREATE OR REPLACE FUNCTION {p}claim_limited(p_active text[], p_now double precision,
     p_dead text[], p_workflows text[], p_queues text[], p_exclude text[], p_lookahead integer,
@@ -50,19 +63,25 @@ BEGIN
                 OR (l.kind = 'tenant' AND r.tenant = l.key))) AS room
         FROM {p}queue_limits l WHERE l.max_running IS NOT NULL),
     cand AS MATERIALIZED (
-        SELECT c0.run_id, c0.queue, c0.workflow, c0.tenant,
-            CASE WHEN c0.owner IS NOT NULL THEN 0 WHEN c0.lease_token > 0 THEN 1 ELSE 2 END
-                AS rk,
-            c0.priority, c0.created_at, c0.owner
-        FROM {p}runs c0
-        WHERE c0.status = ANY (p_active)
-            AND (c0.owner IS NULL OR c0.lease_expires_at <= p_now OR c0.owner = ANY (p_dead))
-            AND c0.available_at <= p_now
-            AND (p_workflows IS NULL OR c0.workflow = ANY (p_workflows))
-            AND (p_queues IS NULL OR c0.queue = ANY (p_queues))
-            AND NOT (c0.run_id = ANY (p_exclude))
-            AND NOT EXISTS (SELECT 1 FROM lim WHERE lim.room <= 0 AND {full})
-        ORDER BY 5, 6 DESC, 7, 1 LIMIT p_lookahead FOR UPDATE OF c0 SKIP LOCKED),
+        SELECT u.run_id, u.queue, u.workflow, u.tenant, u.rk, u.priority, u.created_at, u.owner
+        FROM (
+            SELECT * FROM (
+                SELECT {cols}, 0 AS rk, c0.priority, c0.created_at, c0.owner
+                FROM {p}runs c0
+                WHERE c0.{ACTIVE_LITERALS} AND c0.owner IS NOT NULL
+                    AND c0.lease_expires_at > 0
+                    AND (c0.lease_expires_at <= p_now OR c0.owner = ANY (p_dead))
+                    AND {served}
+                ORDER BY {within} LIMIT p_lookahead FOR UPDATE OF c0 SKIP LOCKED) AS o
+            UNION ALL
+            SELECT * FROM (
+                SELECT {cols}, {released} AS rk, c0.priority, c0.created_at, c0.owner
+                FROM {p}runs c0
+                WHERE c0.owner IS NULL AND c0.{ACTIVE_LITERALS} AND {served}
+                ORDER BY {released}, {within}
+                LIMIT p_lookahead FOR UPDATE OF c0 SKIP LOCKED) AS q
+        ) AS u
+        ORDER BY u.rk, u.priority DESC, u.created_at, u.run_id LIMIT p_lookahead),
     k AS (
         SELECT cand.*,
             ROW_NUMBER() OVER (PARTITION BY cand.queue {win}) AS nq,

@@ -120,6 +120,7 @@ class PostgresDialect(Dialect):
             7: [pg_commit.drop_v6(p), *pg_commit.functions(p, ch)],
             10: pg_claim.functions(p),  # the claim under shared limits, in one round trip
             18: [pg_claim.drop_v10(p), *pg_claim.functions(p)],  # + the previous owner
+            24: pg_claim.functions(p),  # its candidates in claim order from indexes
         }
 
 

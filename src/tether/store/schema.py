@@ -249,6 +249,13 @@ def _v23(d: Dialect) -> list[str]:
     return claim_order.migration(d.prefix)
 
 
+def _v24(d: Dialect) -> list[str]:
+    """The claim under shared limits reads its candidates in claim order from indexes too, not
+    every claimable run sorted (``store.sql_queue_limits``): PostgreSQL's claim function is
+    replaced (SQLite's statement lives in the code, so it has nothing to migrate)."""
+    return []
+
+
 # Append a version for every change; never edit one a database may already have applied.
 _VERSIONS: list[tuple[int, Callable[[Dialect], list[str]]]] = [
     (1, _v1),
@@ -273,6 +280,7 @@ _VERSIONS: list[tuple[int, Callable[[Dialect], list[str]]]] = [
     (21, _v21),
     (22, sql_approvals.tenant_migration),
     (23, _v23),
+    (24, _v24),
 ]
 LATEST_VERSION = _VERSIONS[-1][0]
 

@@ -7,6 +7,17 @@ and tenant against the room left): conservative, so never above a limit. Countin
 runs and claiming must not interleave with another claimer's: on PostgreSQL the statement runs
 after a transaction-scoped advisory lock (the statement's snapshot is taken once the lock is
 held, so it sees every claim committed before); SQLite runs one writer at a time anyway.
+
+Its work does not grow with the backlog (schema v24): the candidates are read in claim order
+from indexes, like the plain claim's (``claim_order.candidates``: owned runs whose lease expired
+or whose owner is dead from the range of ``tether_runs_claim``, unowned ones from the queue's
+index ``tether_runs_queued``), each branch stopping after ``lookahead`` runs of keys with room;
+the running count of each limit reads the range of live leases of ``tether_runs_claim``. Sorting
+every claimable run took 100-250 ms a claim of 16 with 100,000 runs queued and one tenant
+limit set (on PostgreSQL and on SQLite), now 3-8 ms on PostgreSQL and about 1 ms on SQLite.
+What it still passes over, row by row, besides what the plain claim does: the runs of a key
+already full that come first in claim order (a tenant at its limit with a deep backlog of its
+own is read through on each claim until that tenant has room again).
 """
 
 from __future__ import annotations
@@ -18,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from tether.core.clock import Clock
 from tether.core.errors import QueueFullError
+from tether.store import claim_order
 from tether.store.queue_limits import LIMITS_TTL, QueueLimit, QueueStats, check_limit
 from tether.store.sql_base import ACTIVE_VALUES, Dialect, Statements
 
@@ -79,15 +91,13 @@ def limited_claim(
     d: Dialect, n_workflows: int | None, n_exclude: int, n_dead: int, n_queues: int | None
 ) -> str:
     """The claim under limits. Parameters: statuses, now, dead owners (the running count);
-    statuses, now, dead owners, now, workflows, queues, excluded runs, the lookahead limit
-    (the candidates); the limit; the claimer and the new expiry."""
+    then the candidates as ``claim_order.candidates`` reads them with the lookahead as their
+    limit: now, dead owners, now, workflows, queues, excluded runs, lookahead (owned runs);
+    now, workflows, queues, excluded runs, lookahead (unowned runs); lookahead (the merge);
+    then the limit; the claimer and the new expiry."""
     p = d.prefix
     act = _in(len(ACTIVE_VALUES))
     alive = f" AND r.owner NOT IN {_in(n_dead)}" if n_dead else ""
-    dead = f" OR owner IN {_in(n_dead)}" if n_dead else ""
-    wf = f" AND workflow IN {_in(n_workflows)}" if n_workflows is not None else ""
-    qs = f" AND queue IN {_in(n_queues)}" if n_queues is not None else ""
-    ex = f" AND run_id NOT IN {_in(n_exclude)}" if n_exclude else ""
     running = (
         f"(SELECT COUNT(*) FROM {p}runs r WHERE r.status IN {act} AND r.owner IS NOT NULL "
         f"AND r.lease_expires_at > ?{alive} AND "
@@ -101,22 +111,30 @@ def limited_claim(
             f"lim.key = {w}) OR (lim.kind = 'tenant' AND lim.key = {t}))"
         )
 
-    rank = "CASE WHEN owner IS NOT NULL THEN 0 WHEN lease_token > 0 THEN 1 ELSE 2 END"
     full = hits(f"{p}runs.queue", f"{p}runs.workflow", f"{p}runs.tenant")
     over = (
         "((lim.kind = 'queue' AND lim.key = k.queue AND k.nq > lim.room) OR "
         "(lim.kind = 'workflow' AND lim.key = k.workflow AND k.nw > lim.room) OR "
         "(lim.kind = 'tenant' AND lim.key = k.tenant AND k.nt > lim.room))"
     )
+    # in claim order from the indexes, passing over the runs of every key already full
+    cands = claim_order.candidates(
+        p,
+        d.skip_locked,
+        n_workflows,
+        n_exclude,
+        n_dead,
+        n_queues,
+        indexed_by=d.name == "sqlite",
+        fields=", queue, workflow, tenant",
+        also=f" AND NOT EXISTS (SELECT 1 FROM lim WHERE lim.room <= 0 AND {full})",
+        out="run_id, queue, workflow, tenant, rk, priority, created_at, owner",
+    )
     win = f"ORDER BY {ORDER}"
     return (
         f"WITH lim AS MATERIALIZED (SELECT l.kind, l.key, l.max_running - {running} AS room "
         f"FROM {p}queue_limits l WHERE l.max_running IS NOT NULL), "
-        f"cand AS MATERIALIZED (SELECT run_id, queue, workflow, tenant, {rank} AS rk, priority, "
-        f"created_at, owner FROM {p}runs WHERE status IN {act} "
-        f"AND (owner IS NULL OR lease_expires_at <= ?{dead}) AND available_at <= ?{wf}{qs}{ex} "
-        f"AND NOT EXISTS (SELECT 1 FROM lim WHERE lim.room <= 0 AND {full}) "
-        f"ORDER BY {ORDER} LIMIT ?{d.skip_locked}), "
+        f"cand AS MATERIALIZED ({cands}), "
         "k AS (SELECT run_id, queue, workflow, tenant, rk, priority, created_at, "
         f"ROW_NUMBER() OVER (PARTITION BY queue {win}) AS nq, "
         f"ROW_NUMBER() OVER (PARTITION BY workflow {win}) AS nw, "
@@ -213,9 +231,10 @@ class SqlQueueLimits:
             None if queues is None else len(queues),
         )
         text = self._sql.memoized(("limited-claim", *shape), lambda: limited_claim(d, *shape))
+        served = (now, *(workflows or ()), *(queues or ()), *exclude, ahead)
         params = (
             *ACTIVE_VALUES, now, *dead,  # the running count
-            *ACTIVE_VALUES, now, *dead, now, *(workflows or ()), *(queues or ()), *exclude, ahead,
+            now, *dead, *served, *served, ahead,  # the candidates (owned, unowned, merged)
             limit, owner, expires,
         )  # fmt: skip
         return await self._fetch(text, params)
