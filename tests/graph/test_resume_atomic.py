@@ -53,6 +53,16 @@ class DyingCommitStore:
             raise StoreError("the resumer died before its commit landed")
         return await self._inner.commit(run_id, token, commit)
 
+    async def lease_and_commit(
+        self, run_id: str, owner: str, ttl: float, token: int, commit: Commit
+    ) -> RunRecord | None:
+        """A resume's lease and commit in one write (``LeaseCommit``): lost the same way."""
+        if self.armed:
+            self.armed = False
+            raise StoreError("the resumer died before its commit landed")
+        inner: Any = self._inner
+        return await inner.lease_and_commit(run_id, owner, ttl, token, commit)  # type: ignore[no-any-return]
+
 
 async def test_a_resume_that_dies_before_its_commit_leaves_no_answer_behind(
     shared_store: Callable[[], RunStore],

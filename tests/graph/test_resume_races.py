@@ -59,20 +59,40 @@ class HeldStore:
         self.armed = False
 
     def __getattr__(self, name: str) -> Any:
+        if name == "lease_and_commit":  # without LeaseCommit: the lease, then the commit
+            raise AttributeError(name)
         return getattr(self._inner, name)
 
-    async def acquire_lease(self, *args: Any, **kwargs: Any) -> Any:
+    async def _hold(self) -> None:
         if self.armed:
             self.armed = False
             self.reached.set()
             await self.go.wait()
+
+    async def acquire_lease(self, *args: Any, **kwargs: Any) -> Any:
+        await self._hold()
         return await self._inner.acquire_lease(*args, **kwargs)
 
 
+class HeldFoldingStore(HeldStore):
+    """A ``HeldStore`` whose resumes take the lease and commit in one write (``LeaseCommit``):
+    held there, the resumer has read the run and prepared its commit from what it read."""
+
+    async def lease_and_commit(self, *args: Any, **kwargs: Any) -> Any:
+        await self._hold()
+        inner: Any = self._inner
+        return await inner.lease_and_commit(*args, **kwargs)
+
+
+HOLDERS = pytest.mark.parametrize("holder", [HeldStore, HeldFoldingStore])
+
+
 async def _race(
-    shared_store: Callable[[], RunStore], stale_resume: Callable[[Runtime, str, str], Any]
+    shared_store: Callable[[], RunStore],
+    stale_resume: Callable[[Runtime, str, str], Any],
+    holder: type[HeldStore] = HeldStore,
 ) -> None:
-    held = HeldStore(shared_store())
+    held = holder(shared_store())
     async with (
         Runtime(shared_store(), workflows=[WF], recover=False) as rt_a,
         Runtime(held, workflows=[WF], recover=False) as rt_b,  # type: ignore[arg-type]
@@ -107,20 +127,24 @@ async def _race(
         assert done.state["log"] == ["from A", "A again"]
 
 
-async def test_a_stale_answer_by_id_is_refused(shared_store: Callable[[], RunStore]) -> None:
+@HOLDERS
+async def test_a_stale_answer_by_id_is_refused(
+    shared_store: Callable[[], RunStore], holder: type[HeldStore]
+) -> None:
     async def stale(rt: Runtime, run_id: str, q1: str) -> Any:
         return await rt.resume(run_id, answers={q1: "from B"})
 
-    await _race(shared_store, stale)
+    await _race(shared_store, stale, holder)
 
 
+@HOLDERS
 async def test_a_stale_value_addressed_with_interrupt_id_is_refused(
-    shared_store: Callable[[], RunStore],
+    shared_store: Callable[[], RunStore], holder: type[HeldStore]
 ) -> None:
     async def stale(rt: Runtime, run_id: str, q1: str) -> Any:
         return await rt.resume(run_id, "from B", interrupt_id=q1)
 
-    await _race(shared_store, stale)
+    await _race(shared_store, stale, holder)
 
 
 async def test_answers_for_a_run_that_no_longer_waits_on_an_interrupt_are_refused(

@@ -22,6 +22,22 @@ if TYPE_CHECKING:
     from tether.graph.host import RunHost
 
 
+def writes_nothing_first(run: RunRecord) -> bool:
+    """Whether ``prepare_resume`` writes nothing to the store before the commit it returns:
+    a retry after failure, an answer to the run's interrupts, past a breakpoint or step limit
+    of its own (a child's is resumed in the child; an effect's outcome and governance's
+    answers are written first). The lease and the commit may then land in one write
+    (``store.protocol.LeaseCommit``)."""
+    if run.status is RunStatus.FAILED:
+        return True
+    kind = (run.escalation or {}).get("kind")
+    return (
+        run.status is RunStatus.ESCALATED
+        and kind in ("interrupt", "breakpoint", "step_limit")
+        and parked_child(run) is None
+    )
+
+
 async def prepare_resume(
     rt: RunHost,
     run: RunRecord,

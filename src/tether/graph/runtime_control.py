@@ -12,6 +12,7 @@ import copy
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
 
+from tether.core.capabilities import has_capability
 from tether.core.clock import Clock
 from tether.core.errors import (
     IllegalTransitionError,
@@ -29,18 +30,26 @@ from tether.graph.extensions import run_cancelled
 from tether.graph.history import SnapshotTracker
 from tether.graph.interrupt_timeout import cancel_interrupt_timers, has_interrupt_timers
 from tether.graph.results import RunHandle, RunResult
-from tether.graph.resume import prepare_resume  # imported up front: not on a resume's clock
+from tether.graph.resume import (  # imported up front: not on a resume's clock
+    prepare_resume,
+    writes_nothing_first,
+)
 from tether.graph.state import check_max_steps, check_storable, check_text
 from tether.graph.upgrade import Upgrade
 from tether.graph.version import VERSION_KEY, check_run_version
 from tether.observability.run_trace import emit_workflow_span
-from tether.store.protocol import RunStore
+from tether.store.protocol import LeaseCommit, RunStore
 from tether.store.types import Checkpoint, Commit, Event, Lease, RunRecord
 
 if TYPE_CHECKING:
     from tether.graph.runtime import Runtime
 
 _MISSING: Any = object()
+_Loaded = tuple[dict[str, Any], Checkpoint, SnapshotTracker]
+"""A run's state, its last checkpoint and snapshot tracker (``Runtime._load``)."""
+_Resumed = tuple[RunRecord, int, _Loaded | None, bool]
+"""A committed resume: the run, its lease token, its state when it executes here, and
+whether it waited for an interrupt with a timeout."""
 
 
 def _resumable(run: RunRecord) -> RunRecord:
@@ -129,58 +138,144 @@ class RunControl:
             raise RunStateError(f"run {run_id} is being resumed or executed here right now")
         self._resuming.add(run_id)
         try:
-            seen = run = _resumable(await self.store.get_run(run_id))
-            wf = self.workflow_for(run)
-            check_run_version(run, wf, allow_change=allow_version_change)
-            lease = await self.store.acquire_lease(run_id, self.owner, self.lease_ttl)
-            if lease is None:
-                raise RunStateError(f"run {run_id} is being resumed by another worker right now")
-            try:
-                # the answer must be checked against what the run waits for now, under the
-                # lease: another resume may have landed since the read above
-                run = await self._reread_for_resume(seen, lease)
-                old = check_run_version(run, wf, allow_change=allow_version_change)
-                loaded = await self._load(run) if execute else None
-                commit = await self._prepare_resume(
-                    run,
-                    lease.token,
-                    value,
-                    answers,
-                    max_steps,
-                    actor,
-                    checkpoint=loaded[1] if loaded is not None else None,
-                )
-                if old is not None:
-                    commit.metadata = {**(commit.metadata or {}), VERSION_KEY: wf.version}
-                    commit.events.append(
-                        Event(
-                            run_id,
-                            0,
-                            "workflow_version_changed",
-                            self.clock.now(),
-                            None,
-                            None,
-                            {"from": old, "to": wf.version, "actor": actor},
-                        )
-                    )
-                commit.release_lease = not execute
-                commit.base = run  # read under this lease: the store reads back only its head
-                timed = has_interrupt_timers(run)
-                try:
-                    run = await self.store.commit(run_id, lease.token, commit)
-                except LeaseLostError:  # a cancel (an admin write) took the run meanwhile
-                    raise await self._lost_to(run_id) from None
-            except BaseException:
-                await self.store.release_lease(run_id, lease.token)
-                raise
+            seen = _resumable(await self.store.get_run(run_id))
+            wf = self.workflow_for(seen)
+            check_run_version(seen, wf, allow_change=allow_version_change)
+            args = (value, answers, max_steps, actor, execute, allow_version_change)
+            done = None
+            if (
+                seen.owner is None
+                and writes_nothing_first(seen)
+                and has_capability(self.store, LeaseCommit)
+            ):
+                done = await self._resume_in_one_write(seen, wf, *args)
+                if done is None:  # leased or written since it was read: read it again
+                    seen = _resumable(await self.store.get_run(run_id))
+                    wf = self.workflow_for(seen)
+                    check_run_version(seen, wf, allow_change=allow_version_change)
+            if done is None:
+                done = await self._resume_leased(seen, wf, *args)
+            run, token, loaded, timed = done
             if timed:  # answered: its timeouts must not fire (one that does finds it stale)
                 await cancel_interrupt_timers(self.store, run_id)
             if loaded is not None:
-                self._spawn(wf, run, lease.token, *loaded)
+                self._spawn(wf, run, token, *loaded)
         finally:
             self._resuming.discard(run_id)
         handle = RunHandle(cast("Runtime", self), run_id, False)
         return await handle.wait() if (wait and execute) else handle
+
+    async def _resume_in_one_write(
+        self,
+        seen: RunRecord,
+        wf: Workflow,
+        value: Any,
+        answers: Mapping[str, Any] | None,
+        max_steps: int | None,
+        actor: str,
+        execute: bool,
+        allow_version_change: bool,
+    ) -> _Resumed | None:
+        """The lease and the resume's commit in one write (``LeaseCommit``), for a run that
+        was unowned when read and whose resume writes nothing before its commit: the commit
+        is prepared from the run as read, and lands only while the run is still unowned under
+        the token read (no lease holder and no administrative write came in between), so the
+        answer is checked against what the run waits for when it lands. None when the run
+        moved on meanwhile: nothing was written."""
+        token = seen.lease_token + 1
+        run = copy.copy(seen)  # as it will stand under the lease
+        run.owner, run.lease_token = self.owner, token
+        run.lease_expires_at = self.clock.now() + self.lease_ttl
+        loaded, commit, timed = await self._resume_commit(
+            run, wf, token, value, answers, max_steps, actor, execute, allow_version_change
+        )
+        commit.base = seen  # fenced by the token read, and its event sequence
+        store = cast(LeaseCommit, self.store)
+        try:
+            done = await store.lease_and_commit(
+                seen.run_id, self.owner, self.lease_ttl, seen.lease_token, commit
+            )
+        except LeaseLostError:  # pragma: no cover - refused before writing: None instead
+            return None
+        if done is None:
+            return None
+        return done, token, loaded, timed
+
+    async def _resume_leased(
+        self,
+        seen: RunRecord,
+        wf: Workflow,
+        value: Any,
+        answers: Mapping[str, Any] | None,
+        max_steps: int | None,
+        actor: str,
+        execute: bool,
+        allow_version_change: bool,
+    ) -> _Resumed:
+        """Take the lease, read the run again under it, prepare and commit the resume."""
+        run_id = seen.run_id
+        lease = await self.store.acquire_lease(run_id, self.owner, self.lease_ttl)
+        if lease is None:
+            raise RunStateError(f"run {run_id} is being resumed by another worker right now")
+        try:
+            # the answer must be checked against what the run waits for now, under the
+            # lease: another resume may have landed since the read above
+            run = await self._reread_for_resume(seen, lease)
+            loaded, commit, timed = await self._resume_commit(
+                run, wf, lease.token, value, answers, max_steps, actor, execute,
+                allow_version_change,
+            )  # fmt: skip
+            commit.base = run  # read under this lease: the store reads back only its head
+            try:
+                run = await self.store.commit(run_id, lease.token, commit)
+            except LeaseLostError:  # a cancel (an admin write) took the run meanwhile
+                raise await self._lost_to(run_id) from None
+        except BaseException:
+            await self.store.release_lease(run_id, lease.token)
+            raise
+        return run, lease.token, loaded, timed
+
+    async def _resume_commit(
+        self,
+        run: RunRecord,
+        wf: Workflow,
+        token: int,
+        value: Any,
+        answers: Mapping[str, Any] | None,
+        max_steps: int | None,
+        actor: str,
+        execute: bool,
+        allow_version_change: bool,
+    ) -> tuple[_Loaded | None, Commit, bool]:
+        """The run's state (to execute it here) and the commit that resumes it (its base not
+        set), and whether it waits for an interrupt with a timeout."""
+        run_id = run.run_id
+        old = check_run_version(run, wf, allow_change=allow_version_change)
+        loaded = await self._load(run) if execute else None
+        commit = await self._prepare_resume(
+            run,
+            token,
+            value,
+            answers,
+            max_steps,
+            actor,
+            checkpoint=loaded[1] if loaded is not None else None,
+        )
+        if old is not None:
+            commit.metadata = {**(commit.metadata or {}), VERSION_KEY: wf.version}
+            commit.events.append(
+                Event(
+                    run_id,
+                    0,
+                    "workflow_version_changed",
+                    self.clock.now(),
+                    None,
+                    None,
+                    {"from": old, "to": wf.version, "actor": actor},
+                )
+            )
+        commit.release_lease = not execute
+        return loaded, commit, has_interrupt_timers(run)
 
     async def _lost_to(self, run_id: str) -> RunStateError:
         """What a resume whose commit lost its lease says: what the run became, not the

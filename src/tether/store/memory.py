@@ -72,6 +72,12 @@ def check_same_submission(run: RunRecord, existing: RunRecord) -> None:
         raise idempotency_conflict(key, existing.run_id)
 
 
+def moved(run: RunRecord, commit: Commit) -> bool:
+    """Whether ``run`` was written since ``commit.base`` was read (``LeaseCommit``: its event
+    sequence moved on; no base: nothing to tell)."""
+    return commit.base is not None and run.event_seq != commit.base.event_seq
+
+
 def check_commit_transitions(run: RunRecord, commit: Commit) -> None:
     """Shared by every backend: the first hop starts at the current status, every hop is legal."""
     cur = run.status
@@ -325,6 +331,23 @@ class MemoryStore(
         if announces(token, commit, run):
             self.wakeups.notify(run.queue, run.available_at)
         return copy.copy(run)
+
+    async def lease_and_commit(
+        self, run_id: str, owner: str, ttl: float, token: int, commit: Commit
+    ) -> RunRecord | None:
+        """``LeaseCommit``: the lease and ``commit`` in one step of the event loop (nothing
+        awaits in between), undone together when the commit is refused."""
+        run = self._run(run_id)
+        if run.owner is not None or run.lease_token != token or moved(run, commit):
+            return None
+        held = (run.owner, run.lease_token, run.lease_expires_at)
+        run.owner, run.lease_token = owner, token + 1
+        run.lease_expires_at = self.clock.now() + ttl
+        try:
+            return await self.commit(run_id, token + 1, commit)
+        except BaseException:
+            run.owner, run.lease_token, run.lease_expires_at = held
+            raise
 
     async def delete_run(self, run_id: str) -> None:
         run = self._runs.pop(run_id, None)

@@ -68,8 +68,8 @@ from tether.store.pg_pool import ConnectionPool
 from tether.store.rows import node_write_params, row_to_run
 from tether.store.server_clock import Sample, ServerClock
 from tether.store.sql_base import Dialect, Statements
-from tether.store.sql_store import SqlStore, Tx, existing_run
-from tether.store.transient import OutageLog, Retry, StoreRetry
+from tether.store.sql_store import SqlStore, Tx, existing_run, lease_unowned_sql
+from tether.store.transient import OutageLog, Retry, StoreRetry, is_transient
 from tether.store.types import Checkpoint, Commit, Event, RunRecord
 from tether.store.wakeup import channel_for
 
@@ -403,6 +403,41 @@ class PostgresStore(SqlStore):
         twice (see the module docstring). A run it leaves claimable is announced (the commit
         function NOTIFYs other processes; the runtimes here hear it at once)."""
         run = await self._commit(run_id, token, commit)
+        if wakeup.announces(token, commit, run):
+            self.wakeups.notify(run.queue, run.available_at)
+        return run
+
+    async def lease_and_commit(
+        self, run_id: str, owner: str, ttl: float, token: int, commit: Commit
+    ) -> RunRecord | None:
+        """``LeaseCommit``: the lease statement and the commit function in one transaction.
+        Not resent after a dropped connection (it may have applied): None then, and the
+        caller takes the lease the usual way and reads the run again (a resume that did
+        apply then finds the run back at work, and says so)."""
+        await self._before_leasing()
+        now = self.clock.now()
+        pool = self._opened()
+        started = time.monotonic()
+        base = commit.base
+        sql = self._sql.memoized(
+            ("lease_unowned", base is not None),
+            lambda: lease_unowned_sql(self._sql, base is not None),
+        )
+        params: tuple[Any, ...] = (owner, now + ttl, run_id, token)
+        if base is not None:
+            params += (base.event_seq,)
+        try:
+            async with pool.connection() as conn, conn.transaction():
+                cur = await conn.execute(sql, params)
+                if await cur.fetchone() is None:
+                    return None  # owned, or its token moved: nothing written
+                row = await self._commit_once(conn, run_id, token + 1, now, commit)
+        except psycopg.Error as exc:
+            if is_transient(exc):
+                return None
+            self._raise_commit_error(exc, run_id, token + 1, commit)
+        pool.answered(started)
+        run = row_to_run(row)
         if wakeup.announces(token, commit, run):
             self.wakeups.notify(run.queue, run.available_at)
         return run

@@ -259,3 +259,27 @@ class CommitBatcher(Protocol):
         carries its ``base`` (``Commit.base``) and neither metadata nor node writes. Returns
         the committed runs in the items' order."""
         ...
+
+
+@runtime_checkable
+class LeaseCommit(Protocol):
+    """A store that takes a run's lease and applies a commit under it in one atomic write
+    (memory, SQLite, PostgreSQL): a resume's lease and its answer land in one transaction."""
+
+    async def lease_and_commit(
+        self, run_id: str, owner: str, ttl: float, token: int, commit: Commit
+    ) -> RunRecord | None:
+        """Lease ``run_id`` to ``owner`` for ``ttl`` seconds and apply ``commit`` under that
+        lease, atomically, only while the run has no owner and its fencing token is still
+        ``token`` (the one the caller read: nobody leased it or wrote to it administratively
+        since) and, given ``commit.base`` (the run as the caller read it), its ``event_seq``
+        is still the base's (nothing was committed under that token since). The new lease's
+        token is ``token + 1`` (as ``acquire_lease`` bumps it);
+        ``commit.release_lease`` releases it in the same write. ``commit`` is checked as
+        ``commit`` checks it (its node writes fenced by ``token``).
+
+        Returns the committed run, or None when the run is owned or its token moved: then
+        nothing is written (the caller takes the lease the usual way and reads again). A
+        commit refused otherwise (an illegal transition) raises, and nothing is written
+        either: the run keeps its owner, token and status."""
+        ...

@@ -97,6 +97,18 @@ def renew_batches(
     return out
 
 
+def lease_unowned_sql(sql: Statements, event_seq: bool) -> str:
+    """Lease an unowned run whose token (and, ``event_seq``, event sequence) is still the one
+    read (``LeaseCommit``): owner, expiry, run id, token[, event_seq]; returns the new token
+    (no row: owned, or written since)."""
+    return (
+        f"UPDATE {sql.dialect.prefix}runs SET lease_token = lease_token + 1, owner = ?, "
+        "lease_expires_at = ? WHERE run_id = ? AND lease_token = ? AND owner IS NULL"
+        + (" AND event_seq = ?" if event_seq else "")
+        + " RETURNING lease_token"
+    )
+
+
 def _claimable(run: RunRecord) -> bool:
     return run.owner is None and run.status in ACTIVE
 

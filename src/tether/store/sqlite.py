@@ -47,7 +47,7 @@ from tether.store import run_head, schema, wakeup
 from tether.store.control import check_take, refill, take
 from tether.store.disk_space import scarce_bytes
 from tether.store.lease_renewer import SqlLeaseRenewer
-from tether.store.memory import check_commit_transitions, check_node_writes
+from tether.store.memory import check_commit_transitions, check_node_writes, moved
 from tether.store.rows import (
     CHECKPOINT_COLUMNS,
     EVENT_COLUMNS,
@@ -427,6 +427,27 @@ class SqliteStore(SqlStore):
             db.execute(sql.put_bucket, (bucket, left, now))
         return wait
 
+    # -- a resume: its lease and its answer in one write -----------------------------------
+    async def lease_and_commit(
+        self, run_id: str, owner: str, ttl: float, token: int, commit: Commit
+    ) -> RunRecord | None:
+        """``LeaseCommit``: one ``BEGIN IMMEDIATE`` that checks the run is unowned under
+        ``token`` and writes the commit with the lease in the run's one UPDATE (a resume in a
+        fresh process compiles and commits one statement on the runs table instead of two).
+        It runs to its end on the loop's turn, like ``take_tokens``, never inside a group
+        commit's batch."""
+        self._in_place()
+        expires = self.clock.now() + ttl
+        try:
+            with self._tx:
+                run = self._apply(self._cur, run_id, token, commit, lease=(owner, expires))
+        except LeaseLostError:
+            return None  # owned, or its token moved: nothing written
+        self._commits += 1
+        self._announce(token, commit, run)
+        self._wal.after_commit(self._commits)
+        return run
+
     # -- the hot path: group commit ----------------------------------------------------------
     async def commit(self, run_id: str, token: int | None, commit: Commit) -> RunRecord:
         """Fenced, atomic commit. Commits requested in the same event-loop tick (many runs
@@ -601,11 +622,16 @@ class SqliteStore(SqlStore):
         token: int | None,
         commit: Commit,
         heads: dict[str, Any] | None = None,
+        lease: tuple[str, float] | None = None,
     ) -> RunRecord:
+        """``lease``: (owner, expiry) of a lease taken in this write (``lease_and_commit``):
+        the run must be unowned under ``token``, which the write bumps."""
         sql = self._sql
         if True:
             run = self._read_for_commit(cur, run_id, token, commit, heads)
             if token is not None and run.lease_token != token:
+                raise LeaseLostError(run_id, token)
+            if lease is not None and (run.owner is not None or moved(run, commit)):
                 raise LeaseLostError(run_id, token)
             check_commit_transitions(run, commit)
             check_node_writes(run_id, commit)
@@ -670,11 +696,15 @@ class SqliteStore(SqlStore):
                 run.event_seq = seq0 + len(events)
                 cols.append("event_seq")
                 vals.append(run.event_seq)
-            if token is None:
+            if token is None or lease is not None:
                 run.lease_token += 1
                 cols.append("lease_token")
                 vals.append(run.lease_token)
-            if token is None or commit.release_lease:
+            if lease is not None and not commit.release_lease:
+                run.owner, run.lease_expires_at = lease
+                cols += ("owner", "lease_expires_at")
+                vals += lease
+            elif token is None or commit.release_lease:
                 run.owner, run.lease_expires_at = None, 0.0
                 cols += ("owner", "lease_expires_at")
                 vals += (None, 0.0)
