@@ -33,10 +33,10 @@ from tether.core.governor import CallOutcome, GovernedCall, StepView
 from tether.governance import budget_pending as pending
 from tether.governance.budget_ledger import charged, held, trip
 from tether.governance.budget_limits import check_limits, check_raise
-from tether.governance.budget_soft import announce, note
+from tether.governance.budget_soft import COUNTED, SOFT, announce, note
 from tether.governance.envelope import Envelope, Envelopes, ledger_store
 from tether.governance.scope import GovernancePart, RunScope
-from tether.store.budget import COUNTERS, BudgetStore, Ledger
+from tether.store.budget import BudgetStore, Ledger
 from tether.store.protocol import RunStore
 from tether.store.types import RunRecord
 
@@ -124,15 +124,17 @@ class Budget(GovernancePart):
         (``set_ledger_limits`` by hand; a budget trip needs a limit, so no resume raises one)
         still refuses atomically, and is read from the next write that reads the ledger
         anyway (a refusal, a settle written at once) on."""
-        if self.envelopes.unlimited(env.key):
-            if await pending.fit_with(store, env.key, amounts, exact):
-                return Ledger(env.key, started_at=env.started_at)
+        key = env.key
+        if self.envelopes.unlimited(key):
+            if await pending.fit_with(store, key, amounts, exact):
+                return Ledger(key, started_at=env.started_at)
             row = None
-        else:
-            row = await pending.take_with(store, env.key, amounts, exact)
+        else:  # read back lean: the limits, the limited counters and the marks
+            row = await pending.take_lean(store, key, amounts, exact, self.envelopes.dims(key))
         if row is None:
             await self._refused(store, scope, env, amounts, what)
         assert row is not None
+        self.envelopes.saw(row)
         return row
 
     async def _refused(
@@ -147,6 +149,7 @@ class Budget(GovernancePart):
         assert row is not None
         if row.limits:
             self.envelopes.limited(env.key)
+            self.envelopes.saw(row)
         dim = row.refusing(amounts) or next(iter(amounts))
         signal = trip("budget", row, dim, amounts.get(dim, 0.0), what, HINT.format(dim=dim))
         signal.details["envelope"] = env.root_id
@@ -219,6 +222,7 @@ class Budget(GovernancePart):
         if row is not None:
             if row.limits:  # read back anyway: a limit set since is seen from here on
                 self.envelopes.limited(key)
+                self.envelopes.saw(row)
             await announce(store, scope, row, self.soft, scope.clock.now() - row.started_at)
 
     def _deferrable(
@@ -231,10 +235,10 @@ class Budget(GovernancePart):
         if any(v > hold.get(d, 0.0) for d, v in used.items()):
             return False
         for dim, limit in row.limits.items():
-            if dim in row.evented or limit <= 0:
+            if dim not in SOFT or dim in row.evented or limit <= 0:
                 continue
-            usage = row.spent(dim) if dim in COUNTERS else elapsed
-            if dim in (*COUNTERS, "wall_seconds") and usage >= self.soft * limit:
+            usage = row.spent(dim) if dim in COUNTED else elapsed
+            if usage >= self.soft * limit:
                 return False
         return True
 
@@ -271,6 +275,7 @@ class Budget(GovernancePart):
         else:
             await ledgers.set_ledger_limits(env.key, raised)
         self.envelopes.limited(env.key)
+        self.envelopes.saw(Ledger(env.key, {**current, **raised}))
         return None
 
 

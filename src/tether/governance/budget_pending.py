@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from typing import cast
 
 from tether.core.capabilities import has_capability
-from tether.store.budget import BudgetStore, Fold, Ledger, LedgerFit
+from tether.store.budget import BudgetStore, Fold, Ledger, LedgerFit, LedgerTake
 
 _PENDING: weakref.WeakKeyDictionary[BudgetStore, dict[str, Fold]] = weakref.WeakKeyDictionary()
 
@@ -126,6 +126,30 @@ async def take_with(
     write = store.charge_ledger if exact else store.reserve_ledger
     try:
         row = await write(key, amounts, fold) if fold is not None else await write(key, amounts)
+        if row is None and fold is not None:
+            await store.settle_ledger(key, *fold)
+    except BaseException:
+        put_back(store, key, fold)
+        raise
+    return row
+
+
+async def take_lean(
+    store: BudgetStore,
+    key: str,
+    amounts: Mapping[str, float],
+    exact: bool,
+    limited: tuple[str, ...],
+) -> Ledger | None:
+    """``take_with`` reading back only what a budget checks after it (``LedgerTake``: the
+    limits, the limited counters, the marks), when the store can; ``limited``: the dimensions
+    expected limited."""
+    if not has_capability(store, LedgerTake):
+        return await take_with(store, key, amounts, exact)
+    taker = cast(LedgerTake, store)
+    fold = take(store, key)
+    try:
+        row = await taker.take_ledger(key, amounts, fold, exact=exact, limited=limited)
         if row is None and fold is not None:
             await store.settle_ledger(key, *fold)
     except BaseException:

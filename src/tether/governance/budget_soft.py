@@ -13,15 +13,20 @@ from tether.core.messages import Message
 from tether.governance.scope import RunScope
 from tether.store.budget import COUNTERS, BudgetStore, Ledger
 
+COUNTED = frozenset(COUNTERS)
+SOFT = frozenset((*COUNTERS, "wall_seconds"))
+"""The dimensions a soft limit applies to (not ``depth``)."""
+
 
 def crossed(row: Ledger, soft: float, elapsed: float, marks: list[str]) -> list[str]:
     """Limited dimensions whose settled usage reached ``soft`` of the limit, not in ``marks``."""
     out = []
+    used = row.used
     for dim, limit in row.limits.items():
-        if dim in marks or limit <= 0:
+        if dim not in SOFT or dim in marks or limit <= 0:
             continue
-        usage = row.used.get(dim, 0.0) if dim in COUNTERS else elapsed
-        if dim in (*COUNTERS, "wall_seconds") and usage >= soft * limit:
+        usage = used.get(dim, 0.0) if dim in COUNTED else elapsed
+        if usage >= soft * limit:
             out.append(dim)
     return out
 

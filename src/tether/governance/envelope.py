@@ -4,13 +4,13 @@ run and process, and cached."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from tether.core.capabilities import has_capability
 from tether.core.errors import ConfigurationError, RunNotFoundError
 from tether.core.governor import RUN_BUDGET_KEY
-from tether.store.budget import BudgetStore, Ledger
+from tether.store.budget import LIMITS, BudgetStore, Ledger
 from tether.store.protocol import RunStore
 from tether.store.types import RunRecord
 
@@ -30,10 +30,11 @@ class Envelope:
     """The root run's creation: wall-clock time counts from here."""
     overrides: dict[str, Any]
     """The root run's ``start(..., budget=...)``."""
+    key: str = field(init=False, compare=False)
+    """The envelope's ledger: ``run:<root id>``."""
 
-    @property
-    def key(self) -> str:
-        return f"run:{self.root_id}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", f"run:{self.root_id}")
 
 
 def ledger_store(store: RunStore) -> BudgetStore:
@@ -54,6 +55,7 @@ class Envelopes:
         self._roots: dict[str, Envelope] = {}
         self._opened: set[str] = set()
         self._unlimited: set[str] = set()
+        self._limited: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {}
 
     async def of(self, store: RunStore, run: RunRecord) -> Envelope:
         found = self._roots.get(run.run_id)
@@ -96,10 +98,25 @@ class Envelopes:
         if len(self._opened) >= CACHE_SIZE:
             self._opened.clear()
             self._unlimited.clear()
+            self._limited.clear()
         self._opened.add(key)
         if not row.limits:
             self._unlimited.add(key)
+        self.saw(row)
         return row
+
+    def dims(self, key: str) -> tuple[str, ...]:
+        """The dimensions the ledger ``key`` was last seen limited in (``LIMITS`` order; empty
+        when not seen): what a write expects to read back (``LedgerTake``)."""
+        found = self._limited.get(key)
+        return found[0] if found is not None else ()
+
+    def saw(self, row: Ledger) -> None:
+        """``row`` was read: remember which dimensions it is limited in."""
+        found = self._limited.get(row.key)
+        if found is None or row.limits.keys() != found[1]:
+            dims = tuple(d for d in LIMITS if d in row.limits)
+            self._limited[row.key] = (dims, frozenset(dims))
 
     def unlimited(self, key: str) -> bool:
         """Whether the ledger ``key`` had no limit at all when this process opened it (and none

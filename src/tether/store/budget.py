@@ -134,6 +134,30 @@ class BudgetStore(Protocol):
 
 
 @runtime_checkable
+class LedgerTake(Protocol):
+    """A ``BudgetStore`` that can take from a ledger reading back only what a budget's call
+    checks afterwards (its limits, the limited counters, the soft-limit marks): the same
+    write, less to return and to build (``tether.governance.budget``)."""
+
+    async def take_ledger(
+        self,
+        key: str,
+        amounts: Mapping[str, float],
+        fold: Fold | None = None,
+        *,
+        exact: bool = False,
+        limited: tuple[str, ...] = (),
+    ) -> Ledger | None:
+        """``reserve_ledger`` (``charge_ledger`` when ``exact``) returning a lean ledger:
+        ``limits`` holds every limited dimension, ``used`` and ``reserved`` at least every
+        limited counter (an unlimited one may be missing: ``spent`` counts it 0), with
+        ``started_at``, ``evented`` and ``noted``; ``created_at`` and ``updated_at`` may be 0.
+        ``limited``: the dimensions (of ``LIMITS``) the caller expects limited, a hint only: a
+        ledger limited in another dimension (a limit set since) comes back whole."""
+        ...
+
+
+@runtime_checkable
 class LedgerFit(Protocol):
     """A ``BudgetStore`` that can take from a ledger without reading it back (a tenant quota's
     reservation needs to know only whether it fit): the same write, less to return."""

@@ -82,6 +82,17 @@ class MemoryBudget:
     ) -> bool:
         return self._take(key, amounts, fold, "used" if exact else "reserved") is not None
 
+    async def take_ledger(
+        self,
+        key: str,
+        amounts: Mapping[str, float],
+        fold: Fold | None = None,
+        *,
+        exact: bool = False,
+        limited: tuple[str, ...] = (),
+    ) -> Ledger | None:
+        return self._take(key, amounts, fold, "used" if exact else "reserved")
+
     def _take(
         self, key: str, amounts: Mapping[str, float], fold: Fold | None, into: str
     ) -> Ledger | None:

@@ -75,7 +75,28 @@ Move = tuple[str, bool, bool, bool]
 """A counter a write moves: its name, and whether it releases a hold, reserves, uses."""
 
 
-def _write(d: Dialect, moves: tuple[Move, ...], checked: tuple[str, ...], row: bool) -> str:
+Returned = bool | tuple[str, ...]
+"""What a ledger write reads back: nothing (False), the whole row (True, ``COLUMNS``), or the
+lean row of a ``take_ledger`` expecting these dimensions limited (``_lean_columns``)."""
+
+
+def _lean_columns(dims: tuple[str, ...]) -> list[str]:
+    """``started_at``, ``evented``, ``noted``; the first limit set among the dimensions not in
+    ``dims`` (NULL: none, the lean row is all there is to know); per dimension of ``dims`` its
+    limit; per counter of ``dims`` what is used and reserved."""
+    others = [f"lim_{x}" for x in LIMITS if x not in dims]
+    extra = (
+        "NULL"
+        if not others
+        else others[0]
+        if len(others) == 1
+        else (f"COALESCE({', '.join(others)})")
+    )
+    counters = [c for x in dims if x in COUNTERS for c in (f"used_{x}", f"rsv_{x}")]
+    return ["started_at", "evented", "noted", extra, *(f"lim_{x}" for x in dims), *counters]
+
+
+def _write(d: Dialect, moves: tuple[Move, ...], checked: tuple[str, ...], row: Returned) -> str:
     """The one statement of every ledger write, over just the counters it ``moves`` (one left
     out keeps its value, and cannot fail the check: nothing is taken from it): per counter,
     release a hold (never below 0), then reserve and use; and, for each ``checked`` counter (a
@@ -87,7 +108,8 @@ def _write(d: Dialect, moves: tuple[Move, ...], checked: tuple[str, ...], row: b
     A reservation, a charge, a settle, and either with a settle folded in are all this
     statement; one that names only what it moves (a model call's five counters, a tool call's
     two, a quota's two) carries a fraction of the parameters and CASE expressions. ``row``:
-    it returns the row after it (without, only a row count says whether it fit)."""
+    it returns the row after it, or its lean part (``Returned``; without, only a row count
+    says whether it fit)."""
     r = d.real
     sets: list[str] = []
     fits: list[str] = []
@@ -108,7 +130,8 @@ def _write(d: Dialect, moves: tuple[Move, ...], checked: tuple[str, ...], row: b
                 f"{add if reserved else ''} <= lim_{x})"
             )
     sets.append(f"updated_at = CAST(? AS {r})")
-    returning = f" RETURNING {', '.join(COLUMNS)}" if row else ""
+    returned = COLUMNS if row is True else () if row is False else _lean_columns(row)
+    returning = f" RETURNING {', '.join(returned)}" if returned else ""
     return (
         f"UPDATE {d.prefix}budget_ledgers SET {', '.join(sets)} WHERE key = ?{''.join(fits)}"
         f"{returning}"
@@ -142,6 +165,39 @@ def _ledger(row: Sequence[Any]) -> Ledger:
         float(created),
         float(updated),
     )
+
+
+def _lean(key: str, dims: tuple[str, ...], counted: tuple[str, ...], row: Sequence[Any]) -> Ledger:
+    """A row of ``_lean_columns(dims)`` (all there is to know only while ``row[3]`` is NULL:
+    no dimension outside ``dims`` is limited); ``counted``: the counters of ``dims``. Its
+    numbers are the REAL columns' floats as they come."""
+    n = 4 + len(dims)
+    values = row[n:]
+    evented, noted = row[1], row[2]
+    return Ledger(
+        key,
+        {x: v for x, v in zip(dims, row[4:n], strict=True) if v is not None},
+        dict(zip(counted, values[0::2], strict=True)),
+        dict(zip(counted, values[1::2], strict=True)),
+        float(row[0]),
+        [] if evented == "," else _flags(evented),
+        [] if noted == "," else _flags(noted),
+    )
+
+
+_KNOWN: dict[tuple[str, ...], tuple[tuple[str, ...], tuple[str, ...]]] = {}
+
+
+def _known(limited: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The dimensions of ``limited`` that a ledger has (no other name reaches a statement),
+    and the counters among them; memoized (a budget asks with the same few)."""
+    found = _KNOWN.get(limited)
+    if found is None:
+        if len(_KNOWN) >= 256:
+            _KNOWN.clear()
+        dims = tuple(dict.fromkeys(x for x in limited if x in LIMITS))
+        found = _KNOWN[limited] = (dims, tuple(x for x in dims if x in COUNTERS))
+    return found
 
 
 def _flags(text: Any) -> list[str]:
@@ -206,6 +262,28 @@ class SqlBudget:
         sql, params = self._ledger_write(key, reserve, charge, fold or _NO_FOLD, False)
         return bool(await self._execute(sql, params))
 
+    async def take_ledger(
+        self,
+        key: str,
+        amounts: Mapping[str, float],
+        fold: Fold | None = None,
+        *,
+        exact: bool = False,
+        limited: tuple[str, ...] = (),
+    ) -> Ledger | None:
+        reserve, charge = ({}, amounts) if exact else (amounts, {})
+        dims, counted = _known(limited)
+        sql, params = self._ledger_write(key, reserve, charge, fold or _NO_FOLD, dims)
+        rows = await self._fetch(sql, params)
+        if not rows:
+            return None
+        row = rows[0]
+        lean = _lean(key, dims, counted, row)
+        if row[3] is None:
+            return lean
+        # limited beyond ``limited`` (a limit set since): the whole row, as it is now
+        return await self.get_ledger(key) or lean
+
     async def _write_ledger(
         self,
         key: str,
@@ -223,7 +301,7 @@ class SqlBudget:
         reserve: Mapping[str, float],
         charge: Mapping[str, float],
         fold: Fold,
-        row: bool,
+        row: Returned,
     ) -> tuple[str, tuple[Any, ...]]:
         """The statement (``_write``) and parameters that settle ``fold`` (the hold to release,
         the use to add), then reserve ``reserve`` or charge ``charge`` if every counter taken
@@ -233,8 +311,23 @@ class SqlBudget:
         fits: list[float] = []
         moves: list[Move] = []
         checked: list[str] = []
+        if not release and not use:  # no settle folded in: one side, one amount each
+            exact = not reserve
+            amounts = charge if exact else reserve
+            for d in COUNTERS:
+                v = amounts.get(d)
+                if not v:
+                    continue
+                v = float(v)
+                moves.append((d, False, not exact, exact))
+                sets.append(v)
+                if v > 0:
+                    checked.append(d)
+                    fits.append(v)
+            return self._write_sql(moves, checked, row), (*sets, self.clock.now(), key, *fits)
+        named = {*reserve, *charge, *release, *use}
         for d in COUNTERS:
-            if d not in reserve and d not in release and d not in use and d not in charge:
+            if d not in named:
                 continue
             h, r = float(release.get(d, 0.0)), float(reserve.get(d, 0.0))
             c = float(charge.get(d, 0.0))
@@ -250,10 +343,12 @@ class SqlBudget:
                 checked.append(d)
                 fits += [u] if u else []
                 fits += [*held, r] if r else held
+        return self._write_sql(moves, checked, row), (*sets, self.clock.now(), key, *fits)
+
+    def _write_sql(self, moves: list[Move], checked: list[str], row: Returned) -> str:
         shape = (tuple(moves), tuple(checked), row)
         dialect = self._sql.dialect
-        sql = self._sql.memoized(("budget-write", *shape), lambda: _write(dialect, *shape))
-        return sql, (*sets, self.clock.now(), key, *fits)
+        return self._sql.memoized(("budget-write", *shape), lambda: _write(dialect, *shape))
 
     async def set_ledger_limits(
         self, key: str, limits: Mapping[str, float | None]
