@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tether.store.budget import LedgerTake
+from tether.store.budget import LIMITS, LedgerTake
 from tether.store.protocol import RunStore
 from tether.testing.store_conformance_budget import BudgetConformance, ledgers
 from tether.testing.store_helpers import T0
@@ -38,6 +38,8 @@ class TestBudgetConformance(BudgetConformance):
         assert one.used["tool_calls"] == 1 and one.used["cost"] == 0.25
         assert one.reserved["tool_calls"] == 0 and one.spent("steps") == 0
         assert one.evented == ["cost"] and one.noted == []
+        numbers = [*one.limits.values(), *one.used.values(), *one.reserved.values()]
+        assert all(type(v) is float for v in numbers)  # as a whole ledger's: audited as such
         two = await t.take_ledger("run:r1", {"tool_calls": 1}, limited=dims)  # a reservation
         assert two is not None and two.reserved["tool_calls"] == 1 and two.spent("tool_calls") == 2
         # 1 used + 1 reserved + 2 > 3: refused, nothing changed
@@ -69,6 +71,11 @@ class TestBudgetConformance(BudgetConformance):
         )
         assert lean is not None and lean.limits == {"steps": 4.0, "wall_seconds": 60.0}
         assert lean.used["steps"] == 4
+        # every dimension expected: nothing outside to look at
+        await b.open_ledger("run:all", dict.fromkeys(LIMITS, 10.0), T0)
+        full = await t.take_ledger("run:all", {"steps": 1}, exact=True, limited=LIMITS)
+        assert full is not None and full.limits == dict.fromkeys(LIMITS, 10.0)
+        assert full.used["steps"] == 1 and full.spent("cost") == 0
         # nothing expected: every limit still comes back
         none = await t.take_ledger("run:r1", {"tool_calls": 1}, exact=True)
         assert none is not None and none.limits == {"steps": 4.0, "wall_seconds": 60.0}

@@ -170,15 +170,15 @@ def _ledger(row: Sequence[Any]) -> Ledger:
 def _lean(key: str, dims: tuple[str, ...], counted: tuple[str, ...], row: Sequence[Any]) -> Ledger:
     """A row of ``_lean_columns(dims)`` (all there is to know only while ``row[3]`` is NULL:
     no dimension outside ``dims`` is limited); ``counted``: the counters of ``dims``. Its
-    numbers are the REAL columns' floats as they come."""
+    numbers are floats, as ``_ledger``'s (SQLite's RETURNING may hand back an integer)."""
     n = 4 + len(dims)
     values = row[n:]
     evented, noted = row[1], row[2]
     return Ledger(
         key,
-        {x: v for x, v in zip(dims, row[4:n], strict=True) if v is not None},
-        dict(zip(counted, values[0::2], strict=True)),
-        dict(zip(counted, values[1::2], strict=True)),
+        {x: float(v) for x, v in zip(dims, row[4:n], strict=True) if v is not None},
+        dict(zip(counted, map(float, values[0::2]), strict=True)),
+        dict(zip(counted, map(float, values[1::2]), strict=True)),
         float(row[0]),
         [] if evented == "," else _flags(evented),
         [] if noted == "," else _flags(noted),
