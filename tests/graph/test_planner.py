@@ -11,8 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tether import END, START, Graph, Send
+from tether.core.errors import InvalidRouteError
 from tether.graph.builder import Workflow
-from tether.graph.planner import Finished, entry_tasks, plan_next
+from tether.graph.planner import Finished, PlanMemo, entry_tasks, plan_next
 
 NAMES = ["a", "b", "c", "d", "e", "f"]
 
@@ -59,7 +60,9 @@ def specs(draw: st.DrawFn) -> Spec:
     return Spec(list(nodes), edges, barriers, routes)
 
 
-def build(spec: Spec) -> Workflow:
+def build(spec: Spec, asked: list[str] | None = None) -> Workflow:
+    """``asked``: each route's source is appended to it when the route is called, and a route
+    whose pick is one name answers the bare name (as most routes do), not a list of it."""
     g = Graph(name="prop")
     for n in spec.nodes:
         g.add_node(n, noop)
@@ -68,7 +71,16 @@ def build(spec: Spec) -> Workflow:
     for srcs, t in spec.barriers:
         g.add_edge(list(srcs), t)
     for src, opts in spec.routes.items():
-        g.add_conditional_edges(src, lambda st_, opts=opts: list(opts[st_["x"] % len(opts)]))
+        if asked is None:
+            g.add_conditional_edges(src, lambda st_, opts=opts: list(opts[st_["x"] % len(opts)]))
+            continue
+
+        def route(st_: Any, src: str = src, opts: list[list[Any]] = opts) -> Any:
+            asked.append(src)
+            pick = opts[st_["x"] % len(opts)]
+            return pick[0] if len(pick) == 1 and isinstance(pick[0], str) else list(pick)
+
+        g.add_conditional_edges(src, route)
     return Workflow(g)  # uncompiled on purpose: random graphs need not be fully reachable
 
 
@@ -160,6 +172,68 @@ def test_plan_next_matches_the_reference_model(data: st.DataObject) -> None:
     # barrier progress that did not fire is carried over
     expected_bars = {f"{'+'.join(s)}>{t}": p for (s, t), p in progress.items() if p}
     assert {k: set(v) for k, v in new_bars.items()} == expected_bars
+
+
+def _plan(wf: Workflow, *args: Any) -> Any:
+    """``plan_next``'s answer, or the route error it raised."""
+    try:
+        return plan_next(wf, *args)
+    except InvalidRouteError as exc:
+        return str(exc)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_a_memo_plans_every_step_as_the_planner_does_without_one(data: st.DataObject) -> None:
+    """The run loop keeps one ``PlanMemo`` over all its steps: whatever the graph (joins,
+    Sends, routes answering one name or several, an unknown name, gotos), every step's tasks
+    and barriers (or its refusal) are those planned without a memo, and each route is asked
+    exactly as often."""
+    spec = data.draw(specs())
+    if data.draw(st.booleans()):  # a route that may answer a name the graph does not have
+        src = data.draw(st.sampled_from(spec.nodes))
+        spec.routes[src] = [["zz"], *spec.routes.get(src, [[END]])]
+    asked: list[str] = []
+    wf = build(spec, asked)
+    memo: PlanMemo = {}
+    bars: dict[str, list[str]] = {}
+    routed = [n for n in spec.nodes if n in spec.routes] or spec.nodes
+    for step in range(data.draw(st.integers(4, 12))):
+        state = {"x": data.draw(st.integers(0, 10))}
+        if data.draw(st.integers(0, 2)):  # one task, no goto: the memo's own path
+            node = data.draw(st.sampled_from(routed if data.draw(st.booleans()) else spec.nodes))
+            finished = [Finished(f"{step}:{node}:0", node)]
+        else:
+            finished = data.draw(finished_lists(spec))
+        asked.clear()
+        want = _plan(wf, state, step, finished, copy.deepcopy(bars))
+        asked_without = list(asked)
+        asked.clear()
+        got = _plan(wf, state, step, finished, copy.deepcopy(bars), memo)
+        assert got == want
+        assert asked == asked_without
+        if isinstance(want, tuple):
+            bars = want[1]
+
+
+def test_a_memo_keeps_refusing_a_route_answer_it_never_took() -> None:
+    g = Graph(name="r")
+    for n in ["b", "a", "c"]:
+        g.add_node(n, noop)
+    g.add_edge(START, "a").add_edge("a", "c").add_edge("a", END).add_edge("a", "c")
+    g.add_conditional_edges("a", lambda s: s["to"], {"next": "b", "done": END, "c": "c"})
+    wf = g.compile()
+    memo: PlanMemo = {}
+    fin = [Finished("1:a:0", "a")]
+    b, c = {"id": "2:b:0", "node": "b"}, {"id": "2:c:0", "node": "c"}
+    for _ in range(2):
+        assert plan_next(wf, {"to": "next"}, 1, fin, {}, memo) == ([b, c], {})
+        assert plan_next(wf, {"to": "done"}, 1, fin, {}, memo) == ([c], {})
+        assert plan_next(wf, {"to": "c"}, 1, fin, {}, memo) == ([c], {})
+        with pytest.raises(InvalidRouteError, match="not in its path map"):
+            plan_next(wf, {"to": "b"}, 1, fin, {}, memo)  # a node's name, not a path map key
+        with pytest.raises(InvalidRouteError, match="returned None"):
+            plan_next(wf, {"to": None}, 1, fin, {}, memo)
 
 
 @settings(max_examples=200, deadline=None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import traceback
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
@@ -57,6 +57,19 @@ class TaskEffects(Protocol):
         ...
 
 
+class TaskSink(Protocol):
+    """Where a running task's events go (the run loop executing its step)."""
+
+    def task_event(self, type: str, data: dict[str, Any], node: str | None, step: int) -> Event:
+        """Record the task's event ``type`` (persisted with the step, published at once);
+        returns it as recorded."""
+        ...
+
+    def publish_live(self, type: str, data: dict[str, Any], node: str | None, step: int) -> None:
+        """A live-only event for subscribers (a streamed model's tokens): never persisted."""
+        ...
+
+
 def current_context() -> RunContext:
     ctx = _current.get()
     if not isinstance(ctx, RunContext):
@@ -99,14 +112,13 @@ class RunContext:
     __slots__ = (
         "_calls",
         "_committed_calls",
-        "_emit",
         "_events",
         "_failed",
         "_host",
         "_interrupts",
         "_known",
-        "_live",
         "_resume",
+        "_sink",
         "_store",
         "_token",
         "attempt",
@@ -130,14 +142,13 @@ class RunContext:
         task_id: str,
         store: RunStore,
         token: int | None,
-        emit: Callable[[str, dict[str, Any], str | None], None],
-        resume: list[Any],
+        sink: TaskSink,
+        resume: Sequence[Any],
         metadata: Mapping[str, Any],
         host: RunHost,
         deps: Mapping[str, Any] | None = None,
         attempt: int = 1,
         governor: Governor | None = None,
-        live: Callable[[str, dict[str, Any], str | None], None] | None = None,
         tenant: str | None = None,
         events: list[Event] | None = None,
     ) -> None:
@@ -163,13 +174,13 @@ class RunContext:
         self.governor = governor
         """The run's governor (``compile(governance=...)``), asked around each live model and
         tool call; None: the run is not governed."""
-        self._emit = emit
+        self._sink = sink
+        """Where this task's events go (the run loop): persisted with the step, or live only."""
         self._events: list[Event] = events if events is not None else []
         """This task's events not committed yet (those ``emit`` put, and those its node
         write carried from an earlier execution of the step)."""
         self._committed_calls: list[Event] | None = None
         """The ``model_call`` events the store holds for this step, once read."""
-        self._live = live
         self._resume = resume
         self._interrupts = 0
         self._calls: dict[str, int] = {}
@@ -252,8 +263,12 @@ class RunContext:
         streamed model's tokens (``model_token``; the answer is in its ``model_call`` event)."""
         if not isinstance(type, str) or not type:
             raise ValueError("event type must be a non-empty string")
-        if self._live is not None:
-            self._live(type, dict(data or {}), self.node)
+        self._sink.publish_live(type, dict(data or {}), self.node, self.step)
+
+    def _emit(self, type: str, data: dict[str, Any], node: str | None) -> None:
+        """Record one of this task's events: persisted with its step (journaled with its node
+        write, ``_events``) and shown to live subscribers at once."""
+        self._events.append(self._sink.task_event(type, data, node, self.step))
 
     def explain(self, text: str, **data: Any) -> None:
         """Say why the node is about to act: a ``rationale`` event the mind log

@@ -79,6 +79,8 @@ async def run_task(
     spec: NodeSpec, task: dict[str, Any], state: Mapping[str, Any], ctx: RunContext, schema: Any
 ) -> Outcome:
     arg = task["arg"] if "arg" in task else MappingProxyType(state)
+    # a plain function, or a coroutine function awaited at once: called here, no frame between
+    direct = spec.subgraph is None and (spec.is_async or not spec.thread)
     attempt = 1
     token = _current.set(ctx)
     try:
@@ -87,11 +89,17 @@ async def run_task(
             ctx._interrupts = 0
             ctx._calls.clear()
             try:
-                if spec.is_async and spec.subgraph is None:  # most nodes: no frame in between
-                    ret = await (spec.fn(arg, ctx) if spec.wants_ctx else spec.fn(arg))
+                if direct:
+                    ret = spec.fn(arg, ctx) if spec.wants_ctx else spec.fn(arg)
+                    if spec.is_async:
+                        ret = await ret
                 else:
                     ret = await _call(spec, arg, ctx)
-                writes, goto = _normalize(spec.name, ret)
+                if type(ret) is dict:  # the usual answer: a partial update, no Command
+                    writes: dict[str, Any] | None = ret
+                    goto: tuple[Any, ...] = ()
+                else:
+                    writes, goto = _normalize(spec.name, ret)
                 if writes is not None:
                     schema.check_update(writes, spec.name)
                 for g in goto:

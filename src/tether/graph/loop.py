@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, cast
 
@@ -22,7 +22,7 @@ from tether.graph.events import lifecycle_data
 from tether.graph.executor import Outcome, run_task
 from tether.graph.history import SnapshotTracker
 from tether.graph.interrupt_timeout import TimedInterrupt, add_interrupt_timer, unknown_on_timeout
-from tether.graph.planner import Finished, plan_next
+from tether.graph.planner import Finished, PlanMemo, plan_next
 from tether.graph.run_retry import failure_commit
 from tether.graph.sleep import SLEEPING_EVENT
 from tether.graph.task_events import HeldTaskEvents
@@ -36,7 +36,8 @@ if TYPE_CHECKING:
     from tether.graph.host import RunHost
 
 Transition = tuple[RunStatus, RunStatus, str, str]
-TaskEmit = Callable[[str, dict[str, Any], str | None], None]
+_NO_ANSWERS: tuple[Any, ...] = ()
+"""The resume answers of a task that was never interrupted."""
 
 
 @functools.lru_cache(maxsize=256)
@@ -69,6 +70,11 @@ def phase_status(wf: Workflow, tasks: list[dict[str, Any]]) -> RunStatus:
     """The lifecycle state a step with these tasks runs in: any tool → WAITING_FOR_TOOL; only
     validators → VALIDATING; otherwise EXECUTING."""
     nodes = wf.nodes
+    if len(tasks) == 1:  # most steps
+        phase = nodes[tasks[0]["node"]].phase
+        if phase is _TOOL:
+            return _WAITING_FOR_TOOL
+        return _VALIDATING if phase is _VALIDATOR else _EXECUTING
     validators = 0
     for t in tasks:  # a loop, not a comprehension: no closure cell made per call (per step)
         phase = nodes[t["node"]].phase
@@ -157,6 +163,8 @@ class RunLoop:
         """This execution's spans (``tether.observability.run_trace``); None: not traced."""
         self._ended: dict[str, float] = {}
         """When each of a step's parallel tasks ended (``step_finished``'s ``took``)."""
+        self._plans: PlanMemo = {}
+        """What the planner worked out for this workflow (``planner.PlanMemo``)."""
         self._held = HeldTaskEvents()
         """Node writes stored with events no commit holds yet (``graph.task_events``)."""
         self._metadata_of: dict[str, Any] | None = None
@@ -209,6 +217,21 @@ class RunLoop:
                 bus.publish(ev)
             if remote:
                 bus.relay(ev)
+
+    def task_event(self, type: str, data: dict[str, Any], node: str | None, step: int) -> Event:
+        """A running task's event (``RunContext.emit``): persisted with its step, published at
+        once (``TaskSink``)."""
+        return self.emit(type, data, node, step, publish_now=True)
+
+    def _step_event(self, type: str, data: dict[str, Any], step: int) -> None:
+        """``emit`` of an event of the loop's own at ``step`` (persisted, published once its
+        commit landed), in fewer instructions: one is made at every step."""
+        self.seq += 1
+        ev = Event(self.run.run_id, self.seq, type, self.rt.clock.now(), step, None, data)
+        self._events.append(ev)
+        self._unpublished.append(ev)
+        if self.trace is not None:
+            self.trace.event(type, data)
 
     def take_events(self) -> list[Event]:
         evs, self._events = self._events, []
@@ -275,6 +298,7 @@ class RunLoop:
         check_journal = not self.journal_empty
         step_limit = int(self.run.metadata.get("step_limit", rt.max_steps))
         phased = False  # the run's status is already the phase of ``tasks`` (the last commit)
+        plans = self._plans
         while True:
             if not tasks:
                 await self._complete()
@@ -313,35 +337,19 @@ class RunLoop:
                     "step_started", {"tasks": [t["id"] for t in tasks]}, step=nstep, persist=False
                 )
             started = rt.clock.now()
-            outcomes: list[Outcome | None] = []
-            pending: list[tuple[int, dict[str, Any], NodeWrite | None]] = []
-            for i, t in enumerate(tasks):
-                w = journal.get(t["id"])
-                if w is not None and w.events:  # journaled by a runtime that did not commit
-                    w.events = [self._rejournal(ev) for ev in w.events]
-                    self._held.hold(w)
-                if w is not None and w.status == "done":
-                    outcomes.append(Outcome(t, "done", w.writes, decode_goto(w.goto)))
-                else:
-                    outcomes.append(None)
-                    pending.append((i, t, w))
-            journal_each = len(pending) > 1
-            if len(pending) == 1:
-                i, t, w = pending[0]
-                outcomes[i] = await self._run(nstep, t, w, False, live)
-            elif pending:
-                results = await asyncio.gather(
-                    *(self._run(nstep, t, w, journal_each, live) for _, t, w in pending)
-                )
-                for (i, _, _), out in zip(pending, results, strict=True):
-                    outcomes[i] = out
-            # every task has its outcome now (the ones journaled done, the ones just run)
-            done = cast("list[Outcome]", outcomes)
-            settled = True
-            for o in done:  # a loop, not any(<generator>): none is made per step
-                if o.kind != "done":
-                    settled = False
-                    break
+            done: list[Outcome]
+            if not journal and len(tasks) == 1:  # the usual step: one task, run here
+                journal_each = False
+                out = await self._run(nstep, tasks[0], None, False, live)
+                done = [out]
+                settled = out.kind == "done"
+            else:
+                done, journal_each = await self._run_all(nstep, tasks, journal, live)
+                settled = True
+                for o in done:  # a loop, not any(<generator>): none is made per step
+                    if o.kind != "done":
+                        settled = False
+                        break
             if not settled:
                 bad = next((o for o in done if o.kind == "error"), None)
                 if bad is not None:
@@ -385,7 +393,7 @@ class RunLoop:
                 finished.append(Finished(tid, t["node"], o.goto))
             try:
                 schema.apply(state, writes)
-                next_tasks, barriers = plan_next(wf, state, nstep, finished, barriers)
+                next_tasks, barriers = plan_next(wf, state, nstep, finished, barriers, plans)
             except (InvalidRouteError, InvalidUpdateError, Exception) as exc:
                 fake = Outcome(
                     done[-1].task if done else {"id": "", "node": ""}, "error", error=exc
@@ -411,7 +419,7 @@ class RunLoop:
                 finished_data["took"] = [
                     ended[o.task["id"]] - started if o.task["id"] in ended else None for o in done
                 ]
-            self.emit("step_finished", finished_data, step=nstep)
+            self._step_event("step_finished", finished_data, nstep)
             cp = Checkpoint(run_id, nstep, delta, next_tasks, snapshot, barriers)
             cp.delta_blob = delta_blob  # written as measured: the store need not encode it again
             stop = stops_after(wf, [o.task for o in done]) if wf.interrupt_after else []
@@ -450,6 +458,37 @@ class RunLoop:
             if not next_tasks:
                 self.finished_status = RunStatus.COMPLETED
                 return self.run
+
+    async def _run_all(
+        self, step: int, tasks: list[dict[str, Any]], journal: dict[str, NodeWrite], live: bool
+    ) -> tuple[list[Outcome], bool]:
+        """The outcomes of a step's tasks, in task order: the ones its journal holds done, the
+        others run now (several at once, each journaling its writes as it ends: the second
+        value says so)."""
+        outcomes: list[Outcome | None] = []
+        pending: list[tuple[int, dict[str, Any], NodeWrite | None]] = []
+        for i, t in enumerate(tasks):
+            w = journal.get(t["id"])
+            if w is not None and w.events:  # journaled by a runtime that did not commit
+                w.events = [self._rejournal(ev) for ev in w.events]
+                self._held.hold(w)
+            if w is not None and w.status == "done":
+                outcomes.append(Outcome(t, "done", w.writes, decode_goto(w.goto)))
+            else:
+                outcomes.append(None)
+                pending.append((i, t, w))
+        journal_each = len(pending) > 1
+        if len(pending) == 1:
+            i, t, w = pending[0]
+            outcomes[i] = await self._run(step, t, w, False, live)
+        elif pending:
+            results = await asyncio.gather(
+                *(self._run(step, t, w, journal_each, live) for _, t, w in pending)
+            )
+            for (i, _, _), out in zip(pending, results, strict=True):
+                outcomes[i] = out
+        # every task has its outcome now (the ones journaled done, the ones just run)
+        return cast("list[Outcome]", outcomes), journal_each
 
     async def _observe(
         self, step: int, done: list[Outcome], next_tasks: list[dict[str, Any]]
@@ -503,9 +542,11 @@ class RunLoop:
         Its events, and those it emits now, go into the node write journaled for it."""
         node = task["node"]
         spec = self.wf.nodes[node]
-        resume = before.resume if before is not None else []
-        mine = list(before.events) if before is not None else []
-        emit, live_event = self._task_callbacks(step, mine)
+        if before is None:
+            resume: Sequence[Any] = _NO_ANSWERS
+            mine: list[Event] = []
+        else:
+            resume, mine = before.resume, list(before.events)
         run = self.run
         if run.metadata is not self._metadata_of:  # a commit that changed it: view it anew
             self._metadata_of, self._metadata = run.metadata, MappingProxyType(run.metadata)
@@ -517,14 +558,13 @@ class RunLoop:
             task["id"],
             self.rt.store,
             self.token,
-            emit,
+            self,
             resume,
             self._metadata,
             self.rt,
             self.rt.deps,
             1,  # attempt
             self.governor,
-            live_event,
             run.tenant,
             mine,
         )
@@ -572,24 +612,11 @@ class RunLoop:
                     None,
                     None,
                     out.interrupt.payload,
-                    resume,
+                    list(resume),
                     events=mine,
                 )
             )
         return out
-
-    def _task_callbacks(self, step: int, mine: list[Event]) -> tuple[TaskEmit, TaskEmit]:
-        """A task's ``emit`` (its events, journaled with its node write: ``mine``) and its
-        live-only events, for its ``RunContext``. Made here, so that ``_run`` keeps no closure
-        cells of its own (they would be made afresh at every step)."""
-
-        def emit(type: str, data: dict[str, Any], n: str | None) -> None:
-            mine.append(self.emit(type, data, n, step, publish_now=True))
-
-        def live(type: str, data: dict[str, Any], n: str | None) -> None:
-            self.publish_live(type, data, n, step)
-
-        return emit, live
 
     async def _traced(
         self, step: int, task: dict[str, Any], spec: NodeSpec, ctx: RunContext

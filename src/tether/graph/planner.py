@@ -6,9 +6,8 @@ Deterministic: the same inputs always give the same tasks, in the same order, wi
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any, NamedTuple
 
 from tether.core.errors import InvalidRouteError
 from tether.core.ids import task_id
@@ -17,13 +16,24 @@ from tether.graph.state import check_kept
 from tether.graph.types import END, START, Detour, Send
 
 
-@dataclass(frozen=True, slots=True)
-class Finished:
-    """A task that finished in the step being planned from."""
+class Finished(NamedTuple):
+    """A task that finished in the step being planned from (a tuple: one is made per task at
+    every step, and a frozen dataclass costs about three times as much to make)."""
 
     task_id: str
     node: str
     goto: tuple[Any, ...] = ()
+
+
+Lone = tuple[tuple[str, ...], tuple[tuple[ConditionalEdge, dict[str, str]], ...]]
+"""What a node's finished task leads to when it finished alone, with no ``goto`` and no join
+waiting on it: its static targets (each once, in declaration order, END left out) and its
+routes, each with the answers it gave so far that named one node (or END), checked."""
+
+PlanMemo = dict[str, Lone | None]
+"""``plan_next``'s memo for one workflow (its run loop keeps one): per node, its ``Lone`` plan,
+or None where the node is in a join (planned in full every time). The planner is pure: these
+depend on the workflow alone, and a route's answer is checked once per answer."""
 
 
 _MANY = (list, tuple)
@@ -34,7 +44,10 @@ a union object at every call)."""
 def _route_targets(
     ce: ConditionalEdge, state: Mapping[str, Any], known: Mapping[str, Any]
 ) -> Sequence[Any]:
-    raw = ce.route(state)
+    return _answer_targets(ce, ce.route(state), known)
+
+
+def _answer_targets(ce: ConditionalEdge, raw: Any, known: Mapping[str, Any]) -> Sequence[Any]:
     if not isinstance(raw, _MANY):  # one target, the usual answer: no lists to build
         return (_route_target(ce, raw, known),)
     out: list[Any] = []
@@ -85,14 +98,21 @@ def plan_next(
     step: int,
     finished: Sequence[Finished],
     barriers: Mapping[str, Sequence[str]],
+    memo: PlanMemo | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
     """Tasks for step ``step + 1`` and the updated join barriers.
 
     ``finished`` are the tasks of ``step`` in task order (use ``[Finished("", START)]`` to plan
     the entry step from the input). Plain targets are deduplicated and ordered by node
-    declaration; ``Send`` targets follow, in the order they were emitted.
+    declaration; ``Send`` targets follow, in the order they were emitted. ``memo``: what an
+    earlier call for the same workflow worked out (``PlanMemo``), the same answers sooner.
     """
     known = wf.nodes
+    if memo is not None and not barriers and len(finished) == 1 and not finished[0].goto:
+        node = finished[0].node
+        lone = memo[node] if node in memo else memo.setdefault(node, _lone(wf, node))
+        if lone is not None:  # one task, no join: its targets alone, as the loop below finds
+            return _lone_tasks(wf, lone, state, step + 1, known), {}
     plain: set[str] = set()
     sends: list[Send] = []
     bars = {k: list(v) for k, v in barriers.items()} if barriers else {}
@@ -131,18 +151,62 @@ def plan_next(
                 del bars[key]
                 _take(target, plain, sends)
 
-    nxt_step = step + 1
     names = sorted(plain, key=wf.order.__getitem__) if len(plain) > 1 else plain
+    return _tasks(step + 1, names, sends), bars
+
+
+def _tasks(step: int, names: Collection[str], sends: Sequence[Send]) -> list[dict[str, Any]]:
+    """The tasks of ``step``: one per node of ``names`` (distinct, in order), then one per
+    ``Send`` in emission order."""
     tasks: list[dict[str, Any]] = []
     for n in names:  # a loop: a comprehension here would make a closure cell at every call
-        tasks.append({"id": task_id(nxt_step, n, 0), "node": n})
+        tasks.append({"id": task_id(step, n, 0), "node": n})
     if sends:
-        counts: dict[str, int] = dict.fromkeys(plain, 1)
+        counts: dict[str, int] = dict.fromkeys(names, 1)
         for s in sends:
             i = counts.get(s.node, 0)
             counts[s.node] = i + 1
-            tasks.append({"id": task_id(nxt_step, s.node, i), "node": s.node, "arg": s.arg})
-    return tasks, bars
+            tasks.append({"id": task_id(step, s.node, i), "node": s.node, "arg": s.arg})
+    return tasks
+
+
+def _lone(wf: Workflow, node: str) -> Lone | None:
+    """``node``'s ``Lone`` plan; None where a join waits on it."""
+    if node == START or node in wf.barrier_in:
+        return None
+    static: list[str] = []
+    for t in wf.static_out.get(node, ()):
+        if t != END and t not in static:
+            static.append(t)
+    static.sort(key=wf.order.__getitem__)
+    return tuple(static), tuple((ce, {}) for ce in wf.routes_out.get(node, ()))
+
+
+def _lone_tasks(
+    wf: Workflow, lone: Lone, state: Mapping[str, Any], step: int, known: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """The tasks that follow a task of a ``Lone`` node that finished alone."""
+    static, routes = lone
+    if not routes:
+        return _tasks(step, static, ())
+    plain = set(static)
+    sends: list[Send] = []
+    for ce, answers in routes:
+        raw = ce.route(state)
+        if type(raw) is str:  # one node (or END) named: checked the first time it is given
+            t = answers.get(raw)
+            if t is None:
+                t = answers[raw] = _route_target(ce, raw, known)
+            if t != END:
+                plain.add(t)
+            continue
+        for t in _answer_targets(ce, raw, known):
+            if isinstance(t, Send):
+                sends.append(t)
+            elif t != END:
+                plain.add(t)
+    names = sorted(plain, key=wf.order.__getitem__) if len(plain) > 1 else plain
+    return _tasks(step, names, sends)
 
 
 def _all_in(srcs: Sequence[str], got: Sequence[str]) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import inspect
 from collections.abc import Mapping
+from math import isfinite
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -124,7 +125,16 @@ class StateSchema:
         schema = self.schema
         for key, value in update.items():
             f = fields.get(key)
-            if f is None and schema is not None:
+            if f is not None:
+                tv = type(value)
+                if tv is f.exact and (  # a plain value of exactly its field's type, storable
+                    (tv is int and _MIN_INT <= value <= _MAX_INT)
+                    or (tv is str and value.isascii())
+                    or tv is bool
+                    or (tv is float and isfinite(value))
+                ):
+                    continue  # what serde.unstorable and the type check below would pass
+            elif schema is not None:
                 who = _who(source, node)
                 raise InvalidUpdateError(
                     f"{who} wrote unknown state key {key!r}; "
@@ -179,6 +189,14 @@ class StateSchema:
         Two tasks writing the same replace-field in one step is a conflict, never a silent win.
         """
         fields = self.fields
+        if len(writes) == 1:  # one task's update (most steps): no two writers of a field
+            for key, value in writes[0][1].items():
+                f = fields.get(key)
+                if f is None or f.reducer is replace:
+                    state[key] = value
+                else:
+                    state[key] = f.reducer.fn(state.get(key), value)
+            return
         seen: dict[str, str] = {}
         for task, update in writes:
             for key, value in update.items():
@@ -195,6 +213,9 @@ class StateSchema:
                     state[key] = value
                 else:
                     state[key] = reducer.fn(state.get(key), value)
+
+
+_MIN_INT, _MAX_INT = serde.MIN_INT, serde.MAX_INT
 
 
 def _who(source: str | None, node: str) -> str:
