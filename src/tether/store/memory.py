@@ -130,15 +130,16 @@ def _json_copy(value: Any) -> Any:
 
 
 def _copy_checkpoint(cp: Checkpoint) -> Checkpoint:
+    """A detached copy, as a SQL backend would read it back: its parts in one JSON round
+    trip (one per part cost a fifth of a memory:// step), the delta decoded from the bytes
+    the run loop wrote when it has them (``delta_blob``: what a SQL backend stores)."""
+    blob = cp.delta_blob
+    parts = [None if blob is not None else cp.delta, cp.next_tasks, cp.snapshot, cp.barriers]
+    delta, next_tasks, snapshot, barriers, meta = serde.loads(serde.dumps([*parts, cp.meta]))
+    if blob is not None:
+        delta = serde.loads(blob)
     return Checkpoint(
-        cp.run_id,
-        cp.step,
-        _json_copy(cp.delta),
-        _json_copy(cp.next_tasks),
-        _json_copy(cp.snapshot),
-        _json_copy(cp.barriers),
-        cp.created_at,
-        _json_copy(cp.meta),
+        cp.run_id, cp.step, delta, next_tasks, snapshot, barriers, cp.created_at, meta
     )
 
 
