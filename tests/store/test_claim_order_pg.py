@@ -8,6 +8,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
+from tests.store.pg_backlog import copy_run
 from tether.core.lifecycle import RunStatus
 from tether.store.postgres import PostgresStore
 from tether.testing.store_helpers import create
@@ -23,24 +24,8 @@ async def test_a_claim_reads_the_queue_index_not_the_backlog(
     await store.setup()
     try:
         await create(store, "r0", status=RunStatus.PLANNED)
-        table = f'"{pg_schema}".tether_runs'
         with psycopg.connect(pg_dsn, autocommit=True) as conn:
-            names = [
-                r[0]
-                for r in conn.execute(
-                    "SELECT column_name FROM information_schema.columns WHERE table_schema = %s "
-                    "AND table_name = 'tether_runs' ORDER BY ordinal_position",
-                    (pg_schema,),
-                )
-            ]
-            copied = ", ".join(
-                {"run_id": "'r' || g", "created_at": "created_at + g"}.get(n, n) for n in names
-            )
-            conn.execute(  # 5,000 more like r0, each a second younger than the one before
-                f"INSERT INTO {table} ({', '.join(names)}) SELECT {copied} FROM {table}, "
-                "generate_series(1, 5000) AS g"
-            )
-            conn.execute(f"ANALYZE {table}")
+            copy_run(conn, pg_schema, 5000)  # 5,000 more like r0
             sql = store._sql.claim_runs(1, 0, dead, None)
             later = 1e12
             params = [later, *(f"dead{i}" for i in range(dead)), later, "wf", 16]
