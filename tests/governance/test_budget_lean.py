@@ -4,8 +4,6 @@ a limit set since on a dimension the budget did not limit is still seen, on ever
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.governance import budget_app as app
+from tests.graph.conftest import PG_DSN, pg_schema
 from tether import END, START, Graph, RunContext, RunStatus, Runtime
 from tether.core.governor import GovernedCall
 from tether.governance import Budget, Governance, GovernancePart, RunScope
@@ -20,8 +19,6 @@ from tether.store.budget import BudgetStore, LedgerTake
 from tether.store.memory import MemoryStore
 from tether.store.sqlite import SqliteStore
 from tether.testing import FakeClock
-
-PG_DSN = os.environ.get("TETHER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 @pytest.fixture
@@ -39,17 +36,10 @@ def store(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) -> I
     elif request.param == "sqlite":
         yield SqliteStore(tmp_path / "lean.db", clock=clock)
     else:
-        psycopg = pytest.importorskip("psycopg")
-        try:
-            psycopg.connect(PG_DSN, connect_timeout=3).close()
-        except psycopg.OperationalError as exc:
-            pytest.skip(f"PostgreSQL unreachable at {PG_DSN}: {exc}")
         from tether.store.postgres import PostgresStore
 
-        schema = f"budget_lean_{secrets.token_hex(4)}"
-        yield PostgresStore(PG_DSN, schema=schema, clock=clock)
-        with psycopg.connect(PG_DSN, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        with pg_schema("budget_lean") as schema:
+            yield PostgresStore(PG_DSN, schema=schema, clock=clock)
 
 
 async def soft_events(rt: Runtime, run_id: str) -> list[tuple[str, float, float]]:

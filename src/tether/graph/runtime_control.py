@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import copy
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from tether.core.capabilities import has_capability
 from tether.core.clock import Clock
@@ -47,6 +47,19 @@ if TYPE_CHECKING:
 _MISSING: Any = object()
 _Loaded = tuple[dict[str, Any], Checkpoint, SnapshotTracker]
 """A run's state, its last checkpoint and snapshot tracker (``Runtime._load``)."""
+
+
+class _Answer(NamedTuple):
+    """What a ``resume`` call asked: its answer and how to go on."""
+
+    value: Any
+    answers: Mapping[str, Any] | None
+    max_steps: int | None
+    actor: str
+    execute: bool
+    allow_version_change: bool
+
+
 _Resumed = tuple[RunRecord, int, _Loaded | None, bool]
 """A committed resume: the run, its lease token, its state when it executes here, and
 whether it waited for an interrupt with a timeout."""
@@ -141,20 +154,20 @@ class RunControl:
             seen = _resumable(await self.store.get_run(run_id))
             wf = self.workflow_for(seen)
             check_run_version(seen, wf, allow_change=allow_version_change)
-            args = (value, answers, max_steps, actor, execute, allow_version_change)
+            ask = _Answer(value, answers, max_steps, actor, execute, allow_version_change)
             done = None
             if (
                 seen.owner is None
                 and writes_nothing_first(seen)
                 and has_capability(self.store, LeaseCommit)
             ):
-                done = await self._resume_in_one_write(seen, wf, *args)
+                done = await self._resume_in_one_write(seen, wf, ask)
                 if done is None:  # leased or written since it was read: read it again
                     seen = _resumable(await self.store.get_run(run_id))
                     wf = self.workflow_for(seen)
                     check_run_version(seen, wf, allow_change=allow_version_change)
             if done is None:
-                done = await self._resume_leased(seen, wf, *args)
+                done = await self._resume_leased(seen, wf, ask)
             run, token, loaded, timed = done
             if timed:  # answered: its timeouts must not fire (one that does finds it stale)
                 await cancel_interrupt_timers(self.store, run_id)
@@ -169,12 +182,7 @@ class RunControl:
         self,
         seen: RunRecord,
         wf: Workflow,
-        value: Any,
-        answers: Mapping[str, Any] | None,
-        max_steps: int | None,
-        actor: str,
-        execute: bool,
-        allow_version_change: bool,
+        ask: _Answer,
     ) -> _Resumed | None:
         """The lease and the resume's commit in one write (``LeaseCommit``), for a run that
         was unowned when read and whose resume writes nothing before its commit: the commit
@@ -186,9 +194,7 @@ class RunControl:
         run = copy.copy(seen)  # as it will stand under the lease
         run.owner, run.lease_token = self.owner, token
         run.lease_expires_at = self.clock.now() + self.lease_ttl
-        loaded, commit, timed = await self._resume_commit(
-            run, wf, token, value, answers, max_steps, actor, execute, allow_version_change
-        )
+        loaded, commit, timed = await self._resume_commit(run, wf, token, ask)
         commit.base = seen  # fenced by the token read, and its event sequence
         store = cast(LeaseCommit, self.store)
         try:
@@ -205,12 +211,7 @@ class RunControl:
         self,
         seen: RunRecord,
         wf: Workflow,
-        value: Any,
-        answers: Mapping[str, Any] | None,
-        max_steps: int | None,
-        actor: str,
-        execute: bool,
-        allow_version_change: bool,
+        ask: _Answer,
     ) -> _Resumed:
         """Take the lease, read the run again under it, prepare and commit the resume."""
         run_id = seen.run_id
@@ -221,10 +222,7 @@ class RunControl:
             # the answer must be checked against what the run waits for now, under the
             # lease: another resume may have landed since the read above
             run = await self._reread_for_resume(seen, lease)
-            loaded, commit, timed = await self._resume_commit(
-                run, wf, lease.token, value, answers, max_steps, actor, execute,
-                allow_version_change,
-            )  # fmt: skip
+            loaded, commit, timed = await self._resume_commit(run, wf, lease.token, ask)
             commit.base = run  # read under this lease: the store reads back only its head
             try:
                 run = await self.store.commit(run_id, lease.token, commit)
@@ -240,25 +238,20 @@ class RunControl:
         run: RunRecord,
         wf: Workflow,
         token: int,
-        value: Any,
-        answers: Mapping[str, Any] | None,
-        max_steps: int | None,
-        actor: str,
-        execute: bool,
-        allow_version_change: bool,
+        ask: _Answer,
     ) -> tuple[_Loaded | None, Commit, bool]:
         """The run's state (to execute it here) and the commit that resumes it (its base not
         set), and whether it waits for an interrupt with a timeout."""
         run_id = run.run_id
-        old = check_run_version(run, wf, allow_change=allow_version_change)
-        loaded = await self._load(run) if execute else None
+        old = check_run_version(run, wf, allow_change=ask.allow_version_change)
+        loaded = await self._load(run) if ask.execute else None
         commit = await self._prepare_resume(
             run,
             token,
-            value,
-            answers,
-            max_steps,
-            actor,
+            ask.value,
+            ask.answers,
+            ask.max_steps,
+            ask.actor,
             checkpoint=loaded[1] if loaded is not None else None,
         )
         if old is not None:
@@ -271,10 +264,10 @@ class RunControl:
                     self.clock.now(),
                     None,
                     None,
-                    {"from": old, "to": wf.version, "actor": actor},
+                    {"from": old, "to": wf.version, "actor": ask.actor},
                 )
             )
-        commit.release_lease = not execute
+        commit.release_lease = not ask.execute
         return loaded, commit, has_interrupt_timers(run)
 
     async def _lost_to(self, run_id: str) -> RunStateError:
