@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import os
 import sqlite3
 import time
@@ -36,30 +35,16 @@ from tether.core.clock import SYSTEM_CLOCK, Clock
 from tether.core.errors import (
     ConfigurationError,
     IdempotencyConflictError,
-    IllegalTransitionError,
     LeaseLostError,
-    RunNotFoundError,
     StoreFileLostError,
 )
-from tether.core.lifecycle import RunStatus
-from tether.core.serde import dumps, loads
-from tether.store import run_head, schema, wakeup
+from tether.store import schema, wakeup
 from tether.store.control import check_take, refill, take
 from tether.store.disk_space import scarce_bytes
 from tether.store.lease_renewer import SqlLeaseRenewer
-from tether.store.memory import check_commit_transitions, check_node_writes, moved
-from tether.store.rows import (
-    CHECKPOINT_COLUMNS,
-    EVENT_COLUMNS,
-    checkpoint_params,
-    enc,
-    enc_record,
-    event_params,
-    node_write_params,
-    row_to_run,
-)
 from tether.store.sql_base import Dialect, Statements
-from tether.store.sql_store import SqlStore, Tx, padded
+from tether.store.sql_store import SqlStore, Tx
+from tether.store.sqlite_commit import CommitWriter, Hop, Queued
 from tether.store.sqlite_wal import WAL_LIMIT, WalKeeper
 from tether.store.sqlite_watch import DataVersionWatcher
 from tether.store.types import Checkpoint, Commit, Event, RunRecord
@@ -283,7 +268,7 @@ class SqliteStore(SqlStore):
             limit=wal_limit,
             busy_timeout_ms=int(busy_timeout * 1000),
         )
-        self._queue: list[_Queued] = []
+        self._queue: list[Queued] = []
         self._creates: list[_Create] = []
         self._flush_due = False
         self._commits = 0
@@ -291,11 +276,7 @@ class SqliteStore(SqlStore):
         self._tx = _Immediate(db, self.path + "-wal" if relax else None)
         self._cur = db.cursor()  # commits' statements: no cursor (and its weakref) per statement
         self._sql = _statements()
-        self._head_sql = run_head.head_sql(self._sql.dialect.prefix)
-        self._upsert_bare_checkpoint = _null_at(
-            self._sql.upsert_checkpoint, _CP_SNAPSHOT, len(CHECKPOINT_COLUMNS)
-        )
-        self._insert_nodeless_event = _null_at(self._sql.insert_event, _EV_NODE, len(EVENT_COLUMNS))
+        self._writer = CommitWriter(self._sql, clock)
         self.wakeups = wakeup.hub(_hub_key(self.path, id(self)))
         self._watcher: DataVersionWatcher | None = None
         self._file_backed = file_backed
@@ -440,7 +421,7 @@ class SqliteStore(SqlStore):
         expires = self.clock.now() + ttl
         try:
             with self._tx:
-                run = self._apply(self._cur, run_id, token, commit, lease=(owner, expires))
+                run = self._writer.apply(self._cur, run_id, token, commit, lease=(owner, expires))
         except LeaseLostError:
             return None  # owned, or its token moved: nothing written
         self._commits += 1
@@ -492,9 +473,9 @@ class SqliteStore(SqlStore):
             try:
                 with self._tx as db:
                     made = [self._try_create(db, *item[:4]) for item in creates]
-                    cur = self._cur
-                    heads = self._heads(cur, batch)
-                    outcomes = [self._try_apply(cur, *item[:3], heads) for item in batch]
+                    cur, writer = self._cur, self._writer
+                    heads = writer.heads(cur, batch)
+                    outcomes = [writer.try_apply(cur, *item[:3], heads) for item in batch]
             except Exception:
                 pass  # an unexpected error mid-batch: fall back to one transaction per write
             else:
@@ -517,7 +498,7 @@ class SqliteStore(SqlStore):
             single: RunRecord | BaseException
             try:
                 with self._tx:
-                    single = self._apply(self._cur, run_id, token, commit)
+                    single = self._writer.apply(self._cur, run_id, token, commit)
             except Exception as exc:
                 single = exc
             _settle(fut, single)
@@ -532,7 +513,7 @@ class SqliteStore(SqlStore):
         transitions: Sequence[Hop],
         events: Sequence[Event],
     ) -> tuple[RunRecord, bool] | BaseException:
-        """``_try_apply`` for a new run: a refused one (its id or key taken by another
+        """``CommitWriter.try_apply`` for a new run: a refused one (its id or key taken by another
         submission) writes nothing, so it is returned and the batch goes on."""
         try:
             return _done(self._insert_new_run(_SqliteTx(db), run, checkpoint, transitions, events))
@@ -557,231 +538,6 @@ class SqliteStore(SqlStore):
         if isinstance(out, RunRecord) and wakeup.announces(token, commit, out):
             self.wakeups.notify(out.queue, out.available_at)
 
-    def _heads(self, cur: sqlite3.Cursor, batch: list[_Queued]) -> dict[str, Any]:
-        """The heads (``run_head.HEAD_COLUMNS``) of a batch's runs whose commits carry a usable
-        ``base``, read inside the batch's transaction before it writes anything: one statement
-        for up to ``HEADS_AT_ONCE`` runs instead of one per commit."""
-        ids = [r for r, token, commit, _f in batch if run_head.usable(commit, token) is not None]
-        heads: dict[str, Any] = {}
-        for i in range(0, len(ids), HEADS_AT_ONCE):
-            chunk = padded(ids[i : i + HEADS_AT_ONCE])
-            n = len(chunk)
-            sql = self._sql.memoized(("heads", n), functools.partial(_heads_sql, self._sql, n))
-            for row in cur.execute(sql, chunk).fetchall():
-                heads[row[0]] = row[1:]
-        return heads
-
-    def _try_apply(
-        self,
-        cur: sqlite3.Cursor,
-        run_id: str,
-        token: int | None,
-        commit: Commit,
-        heads: dict[str, Any] | None = None,
-    ) -> RunRecord | BaseException:
-        """Expected refusals (fencing, lifecycle, unknown run) happen before any write, so they
-        are returned and the batch goes on; anything else aborts the batch."""
-        try:
-            return self._apply(cur, run_id, token, commit, heads)
-        except (LeaseLostError, IllegalTransitionError, RunNotFoundError, ValueError) as exc:
-            return exc
-
-    def _read_for_commit(
-        self,
-        cur: sqlite3.Cursor,
-        run_id: str,
-        token: int | None,
-        commit: Commit,
-        heads: dict[str, Any] | None,
-    ) -> RunRecord:
-        """The run as the commit starts from. Given a usable ``Commit.base``, only the small
-        columns are read (SQLite would otherwise copy and decode the whole input every step),
-        or taken from ``heads`` (``_heads``: read for the batch; each is used once, so a second
-        commit of the same run in the batch reads what the first one wrote); the whole row
-        only when ``base`` no longer matches the stored run."""
-        base = run_head.usable(commit, token)
-        if base is not None:
-            head = heads.pop(run_id, None) if heads else None
-            if head is None:
-                # fetchall: the statement runs to its end, so the shared cursor holds none open
-                rows = cur.execute(self._head_sql, (run_id,)).fetchall()
-                if not rows:
-                    raise RunNotFoundError(run_id)
-                head = rows[0]
-            if head[3] != token or head[6] == base.event_seq:  # a lost fence, or base matches
-                return run_head.merge(base, head)
-        rows = cur.execute(self._sql.get_run, (run_id,)).fetchall()
-        if not rows:
-            raise RunNotFoundError(run_id)
-        return row_to_run(rows[0])
-
-    def _apply(
-        self,
-        cur: sqlite3.Cursor,
-        run_id: str,
-        token: int | None,
-        commit: Commit,
-        heads: dict[str, Any] | None = None,
-        lease: tuple[str, float] | None = None,
-    ) -> RunRecord:
-        """``lease``: (owner, expiry) of a lease taken in this write (``lease_and_commit``):
-        the run must be unowned under ``token``, which the write bumps."""
-        sql = self._sql
-        if True:
-            run = self._read_for_commit(cur, run_id, token, commit, heads)
-            if token is not None and run.lease_token != token:
-                raise LeaseLostError(run_id, token)
-            if lease is not None and (run.owner is not None or moved(run, commit)):
-                raise LeaseLostError(run_id, token)
-            check_commit_transitions(run, commit)
-            check_node_writes(run_id, commit)
-            now = self.clock.now()
-            cols: list[str] = ["updated_at"]
-            vals: list[Any] = [now]
-            cp = commit.checkpoint
-            if cp is not None:
-                row = _checkpoint_row(checkpoint_params(run_id, cp, now))
-                cur.execute(
-                    sql.upsert_checkpoint if len(row) == 8 else self._upsert_bare_checkpoint, row
-                )
-                if cp.step > run.step:
-                    run.step = cp.step
-                    cols.append("step")
-                    vals.append(cp.step)
-            if commit.transitions:
-                ((base,),) = cur.execute(sql.max_transition_seq, (run_id,)).fetchall()
-                cur.executemany(
-                    sql.insert_transition, _transition_rows(run_id, base, commit.transitions, now)
-                )
-            if commit.status is not None and commit.status is not run.status:
-                run.status = commit.status
-                cols.append("status")
-                vals.append(commit.status.value)
-            if commit.set_result:
-                blob = enc(commit.result)
-                run.result = loads(blob)
-                cols.append("result")
-                vals.append(blob)
-            if commit.set_error:
-                blob = enc_record(commit.error)
-                run.error = loads(blob)
-                cols.append("error")
-                vals.append(blob)
-            if commit.set_escalation:
-                blob = enc_record(commit.escalation)
-                run.escalation = loads(blob)
-                cols.append("escalation")
-                vals.append(blob)
-            if commit.metadata is not None:
-                meta = dumps({**run.metadata, **commit.metadata})
-                run.metadata = loads(meta)
-                cols.append("metadata")
-                vals.append(meta)
-            if commit.clear_node_writes_for_step is not None:
-                cur.execute(sql.clear_node_writes, (run_id, commit.clear_node_writes_for_step))
-            for w in commit.node_writes:  # the fence holds: checked above, in this transaction
-                row = _blobs(node_write_params(w, now))
-                cur.execute(sql.put_node_write, (*row, run_id, token, token))
-            events = commit.events
-            if events:
-                seq0 = run.event_seq
-                if len(events) == 1:  # a step's commit: its step_finished event
-                    row = _event_row(event_params(run_id, seq0 + 1, events[0], now))
-                    if row[5] is None:  # no node (step_finished): NULL written in the statement
-                        cur.execute(self._insert_nodeless_event, (*row[:5], row[6]))
-                    else:
-                        cur.execute(sql.insert_event, row)
-                else:
-                    cur.executemany(sql.insert_event, _event_rows(run_id, seq0, events, now))
-                run.event_seq = seq0 + len(events)
-                cols.append("event_seq")
-                vals.append(run.event_seq)
-            if token is None or lease is not None:
-                run.lease_token += 1
-                cols.append("lease_token")
-                vals.append(run.lease_token)
-            if lease is not None and not commit.release_lease:
-                run.owner, run.lease_expires_at = lease
-                cols += ("owner", "lease_expires_at")
-                vals += lease
-            elif token is None or commit.release_lease:
-                run.owner, run.lease_expires_at = None, 0.0
-                cols += ("owner", "lease_expires_at")
-                vals += (None, 0.0)
-            if commit.available_at is not None:
-                run.available_at = commit.available_at
-                cols.append("available_at")
-                vals.append(commit.available_at)
-            run.updated_at = now
-            vals.append(run_id)
-            cur.execute(sql.update_run(tuple(cols)), vals)
-        return run
-
-
-# A step's commit binds its blobs as ``bytearray``: ``sqlite3`` binds an exact ``bytearray``
-# (like ``int``, ``float`` and ``str``) as it is, while for every ``bytes`` value it first asks
-# its adapter registry and the value's ``__conform__`` (about a microsecond a value, several per
-# step; the copy costs a tenth of that). Both are stored as the same BLOB and read back as bytes.
-#
-# A ``None`` parameter costs more still: ``sqlite3`` asks the adapter registry, the protocol's
-# ``__adapt__`` and ``None.__conform__`` before binding NULL (about 3,000 CPU instructions). The
-# two a step's commit usually has (no snapshot, a step_finished event with no node) are written
-# into the statements instead (``_null_at``).
-_CP_SNAPSHOT = CHECKPOINT_COLUMNS.index("snapshot")
-_EV_NODE = EVENT_COLUMNS.index("node")
-
-
-def _null_at(text: str, index: int, n: int) -> str:
-    """``text`` (one ``VALUES`` list of ``n`` placeholders) with a NULL literal instead of its
-    ``index``-th placeholder: the same statement for a row without that value."""
-    marks = "(" + ", ".join("?" * n) + ")"
-    if text.count(marks) != 1:
-        raise AssertionError(f"expected one VALUES {marks} in {text!r}")
-    bare = ", ".join("NULL" if i == index else "?" for i in range(n))
-    return text.replace(marks, f"({bare})")
-
-
-def _checkpoint_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    """``checkpoint_params``'s row with its blobs as ``bytearray``; without its snapshot
-    when it has none (7 values, for ``_upsert_bare_checkpoint``)."""
-    run_id, step, delta, next_tasks, snapshot, barriers, created_at, meta = row
-    if snapshot is None:
-        return (
-            run_id, step, bytearray(delta), bytearray(next_tasks), bytearray(barriers),
-            created_at, bytearray(meta),
-        )  # fmt: skip
-    return (
-        run_id, step, bytearray(delta), bytearray(next_tasks),
-        None if snapshot is None else bytearray(snapshot), bytearray(barriers), created_at,
-        bytearray(meta),
-    )  # fmt: skip
-
-
-def _event_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    """``event_params``'s row with its data as ``bytearray``."""
-    run_id, seq, type_, ts, step, node, data = row
-    return run_id, seq, type_, ts, step, node, bytearray(data)
-
-
-def _event_rows(
-    run_id: str, seq0: int, events: Sequence[Event], now: float
-) -> list[tuple[Any, ...]]:
-    """The rows of ``events``, numbered from ``seq0 + 1``."""
-    return [_event_row(event_params(run_id, seq0 + i, e, now)) for i, e in enumerate(events, 1)]
-
-
-def _transition_rows(run_id: str, base: int, hops: Sequence[Hop], now: float) -> list[Any]:
-    """The rows of a commit's lifecycle ``hops``, numbered from ``base + 1``."""
-    return [
-        (run_id, base + i, src.value if src is not None else None, dst.value, now, actor, why)
-        for i, (src, dst, actor, why) in enumerate(hops, 1)
-    ]
-
-
-def _blobs(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    """``row`` with each ``bytes`` value as ``bytearray``."""
-    return tuple(bytearray(v) if type(v) is bytes else v for v in row)
-
 
 def _hub_key(path: str, private: int) -> str:
     """Stores of one database file share a wake-up hub; a private in-memory one has its own."""
@@ -790,18 +546,6 @@ def _hub_key(path: str, private: int) -> str:
     if path.startswith("file:"):
         return f"sqlite:{path}"
     return f"sqlite:{os.path.realpath(path)}"
-
-
-Hop = tuple[RunStatus | None, RunStatus, str, str]
-_Queued = tuple[str, int | None, Commit, "asyncio.Future[RunRecord]"]
-HEADS_AT_ONCE = 256
-"""Runs whose heads one statement of a group commit reads (``SqliteStore._heads``)."""
-
-
-def _heads_sql(sql: Statements, n: int) -> str:
-    cols = ", ".join(run_head.HEAD_COLUMNS)
-    marks = ", ".join("?" * n)
-    return f"SELECT run_id, {cols} FROM {sql.dialect.prefix}runs WHERE run_id IN ({marks})"
 
 
 _Create = tuple[
