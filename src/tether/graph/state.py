@@ -20,6 +20,15 @@ from tether.graph.state_fields import MISSING, Field, Kind, read_fields, type_te
 __all__ = ["Field", "StateSchema", "reducers_from_names"]
 
 
+_SCALARS = (int, float, str, bool, type(None))
+
+
+def _flat(values: dict[str, Any]) -> bool:
+    """Whether every value is an immutable scalar: nothing a deep copy would copy (a run's
+    input is usually such a dict; ``copy.deepcopy`` of it costs several microseconds)."""
+    return all(type(v) in _SCALARS for v in values.values())
+
+
 class StateSchema:
     """Reads a state class into fields with reducers, and checks input and updates against it.
 
@@ -81,7 +90,7 @@ class StateSchema:
             v = f.initial()
             if v is not MISSING:
                 state[f.name] = v
-        state.update(copy.deepcopy(given))
+        state.update(given if _flat(given) else copy.deepcopy(given))
         return state
 
     def _validated(self, given: dict[str, Any]) -> dict[str, Any]:

@@ -70,15 +70,15 @@ def row_to_run(row: Row) -> RunRecord:
 
 
 # -- checkpoints ---------------------------------------------------------------------------
-_EMPTY_OBJECT = dumps({})
+EMPTY_OBJECT = dumps({})
 
 
 def checkpoint_params(run_id: str, cp: Checkpoint, created_at: float) -> tuple[Any, ...]:
     delta = cp.delta_blob if cp.delta_blob is not None else dumps(cp.delta)
     return (
         run_id, cp.step, pack(delta), dumps(cp.next_tasks), pack_optional(enc(cp.snapshot)),
-        dumps(cp.barriers) if cp.barriers else _EMPTY_OBJECT, created_at,
-        dumps(cp.meta) if cp.meta else _EMPTY_OBJECT,
+        dumps(cp.barriers) if cp.barriers else EMPTY_OBJECT, created_at,
+        dumps(cp.meta) if cp.meta else EMPTY_OBJECT,
     )  # fmt: skip
 
 

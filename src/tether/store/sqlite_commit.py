@@ -21,12 +21,15 @@ from tether.core.errors import (
     LeaseLostError,
     RunNotFoundError,
 )
+from tether.core.json_copy import dumps_record
 from tether.core.lifecycle import RunStatus
 from tether.core.serde import dumps, loads
 from tether.store import run_head
+from tether.store.blob_codec import pack
 from tether.store.memory import check_commit_transitions, check_node_writes, moved
 from tether.store.rows import (
     CHECKPOINT_COLUMNS,
+    EMPTY_OBJECT,
     EVENT_COLUMNS,
     checkpoint_params,
     enc,
@@ -37,7 +40,7 @@ from tether.store.rows import (
 )
 from tether.store.sql_base import Statements
 from tether.store.sql_store import padded
-from tether.store.types import Commit, Event, RunRecord
+from tether.store.types import Checkpoint, Commit, Event, RunRecord
 
 Hop = tuple[RunStatus | None, RunStatus, str, str]
 Queued = tuple[str, int | None, Commit, "asyncio.Future[RunRecord]"]
@@ -141,10 +144,11 @@ class CommitWriter:
         vals: list[Any] = [now]
         cp = commit.checkpoint
         if cp is not None:
-            row = _checkpoint_row(checkpoint_params(run_id, cp, now))
-            cur.execute(
-                sql.upsert_checkpoint if len(row) == 8 else self.upsert_bare_checkpoint, row
-            )
+            if cp.snapshot is None:  # most steps: no snapshot, the row built at once
+                cur.execute(self.upsert_bare_checkpoint, _bare_checkpoint_row(run_id, cp, now))
+            else:
+                row = _checkpoint_row(checkpoint_params(run_id, cp, now))
+                cur.execute(sql.upsert_checkpoint, row)
             if cp.step > run.step:
                 run.step = cp.step
                 cols.append("step")
@@ -187,10 +191,13 @@ class CommitWriter:
         if events:
             seq0 = run.event_seq
             if len(events) == 1:  # a step's commit: its step_finished event
-                row = _event_row(event_params(run_id, seq0 + 1, events[0], now))
-                if row[5] is None:  # no node (step_finished): NULL written in the statement
-                    cur.execute(self.insert_nodeless_event, (*row[:5], row[6]))
+                ev = events[0]
+                if ev.node is None:  # no node (step_finished): NULL written in the statement
+                    data = bytearray(dumps_record(ev.data))  # as event_params writes it
+                    row = (run_id, seq0 + 1, ev.type, float(ev.ts or now), ev.step, data)
+                    cur.execute(self.insert_nodeless_event, row)
                 else:
+                    row = _event_row(event_params(run_id, seq0 + 1, ev, now))
                     cur.execute(sql.insert_event, row)
             else:
                 cur.executemany(sql.insert_event, _event_rows(run_id, seq0, events, now))
@@ -240,6 +247,17 @@ def _null_at(text: str, index: int, n: int) -> str:
         raise AssertionError(f"expected one VALUES {marks} in {text!r}")
     bare = ", ".join("NULL" if i == index else "?" for i in range(n))
     return text.replace(marks, f"({bare})")
+
+
+def _bare_checkpoint_row(run_id: str, cp: Checkpoint, now: float) -> tuple[Any, ...]:
+    """``_checkpoint_row(checkpoint_params(run_id, cp, now))`` for a checkpoint without a
+    snapshot (``upsert_bare_checkpoint``'s 7 values), built in one go: once a step."""
+    delta = cp.delta_blob if cp.delta_blob is not None else dumps(cp.delta)
+    return (
+        run_id, cp.step, bytearray(pack(delta)), bytearray(dumps(cp.next_tasks)),
+        bytearray(dumps(cp.barriers) if cp.barriers else EMPTY_OBJECT), now,
+        bytearray(dumps(cp.meta) if cp.meta else EMPTY_OBJECT),
+    )  # fmt: skip
 
 
 def _checkpoint_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
