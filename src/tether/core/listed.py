@@ -15,6 +15,8 @@ T = TypeVar("T")
 def listed(what: str, value: Iterable[T], example: str) -> list[T]:
     """``value`` as a list. ``what`` names the setting (``ToolExecutor(tools)``), ``example``
     spells the fix (``[my_tool]``)."""
+    if type(value) is list or type(value) is tuple:  # no Mapping check: the first costs 40 us
+        return list(value)
     if isinstance(value, str | bytes):
         raise ConfigurationError(f"{what} takes a list, not the string {value!r}: {example}")
     if isinstance(value, Mapping):  # iterating it would give its keys

@@ -232,12 +232,12 @@ class Runtime(
                     await self.store.close()
                 raise
             self._opened = True
-            if isinstance(self.store, LiveSource):
-                self.bus.remote = self.store.live_channel(self.bus.deliver_remote)
+            if has_capability(self.store, LiveSource):
+                self.bus.remote = cast(LiveSource, self.store).live_channel(self.bus.deliver_remote)
             self._background.append(asyncio.create_task(self._heartbeat()))
-            if self.recover and isinstance(self.store, WakeSource):
+            if self.recover and has_capability(self.store, WakeSource):
                 self._wake.bind()
-                self._unsubscribe = self.store.subscribe_wakeups(self._wake.hear)
+                self._unsubscribe = cast(WakeSource, self.store).subscribe_wakeups(self._wake.hear)
             if self.recover:
                 self._background.append(asyncio.create_task(self._recovery()))
                 self._background.append(asyncio.create_task(timer_loop(self)))

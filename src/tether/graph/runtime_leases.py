@@ -10,8 +10,9 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from typing import Any
+from typing import Any, cast
 
+from tether.core.capabilities import has_capability
 from tether.core.errors import LeaseLostError, RunNotFoundError
 from tether.graph.heartbeat import LeaseKeeper, lease_lost
 from tether.graph.results import RunResult
@@ -37,7 +38,8 @@ class LeaseKeeping:
         """Renew every lease held here, ``lease_ttl / 3`` apart, in one statement: from a thread
         with its own connection when the store offers one (see ``heartbeat.LeaseKeeper``), else
         (in-process stores, whose peers share this event loop) from this task."""
-        renewer = self.store.lease_renewer() if isinstance(self.store, ThreadedRenewal) else None
+        threaded = has_capability(self.store, ThreadedRenewal)
+        renewer = cast(ThreadedRenewal, self.store).lease_renewer() if threaded else None
         if renewer is None:
             while True:
                 await asyncio.sleep(self.lease_ttl / 3)

@@ -241,7 +241,9 @@ class SqliteStore(SqlStore):
         self.clock = clock
         self.busy_timeout = busy_timeout
         if self.path != ":memory:" and not self.path.startswith("file:"):
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            parent = os.path.dirname(self.path) or "."
+            if not os.path.isdir(parent):  # one stat when it exists (a fresh process's open)
+                Path(parent).mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(
             self.path,
             timeout=busy_timeout,

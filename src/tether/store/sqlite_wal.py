@@ -45,7 +45,8 @@ class _PassiveCheckpointer:
         self.path = path
         self.every = every
         self._last = 0
-        self._wake = threading.Event()
+        self._wake: threading.Event | None = None
+        """Made with the thread (a store that never starts it never pays for one)."""
         self._stop = False
         self._born = time.monotonic()
         self.thread: threading.Thread | None = None
@@ -57,13 +58,16 @@ class _PassiveCheckpointer:
         if self.thread is None:
             if commits < self.every and time.monotonic() - self._born < 1.0:
                 return
-            self.thread = threading.Thread(target=self._run, name="tether-wal", daemon=True)
+            self._wake = threading.Event()
+            self.thread = threading.Thread(
+                target=self._run, args=(self._wake,), name="tether-wal", daemon=True
+            )
             self.thread.start()
-        if commits - self._last >= self.every:
+        if commits - self._last >= self.every and self._wake is not None:
             self._last = commits
             self._wake.set()
 
-    def _run(self) -> None:
+    def _run(self, wake: threading.Event) -> None:
         try:
             db = sqlite3.connect(
                 self.path, timeout=5, isolation_level=None, check_same_thread=False
@@ -72,8 +76,8 @@ class _PassiveCheckpointer:
             return
         with contextlib.closing(db):
             while not self._stop:
-                self._wake.wait(1.0)
-                self._wake.clear()
+                wake.wait(1.0)
+                wake.clear()
                 if self._stop:
                     break
                 with contextlib.suppress(sqlite3.Error):
@@ -81,7 +85,8 @@ class _PassiveCheckpointer:
 
     def close(self) -> None:
         self._stop = True
-        self._wake.set()
+        if self._wake is not None:
+            self._wake.set()
         if self.thread is not None:
             self.thread.join(timeout=5)
 
