@@ -261,18 +261,12 @@ def _bare_checkpoint_row(run_id: str, cp: Checkpoint, now: float) -> tuple[Any, 
 
 
 def _checkpoint_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    """``checkpoint_params``'s row with its blobs as ``bytearray``; without its snapshot
-    when it has none (7 values, for ``_upsert_bare_checkpoint``)."""
+    """``checkpoint_params``'s row of a checkpoint with a snapshot, its blobs as ``bytearray``
+    (one without goes through ``_bare_checkpoint_row``)."""
     run_id, step, delta, next_tasks, snapshot, barriers, created_at, meta = row
-    if snapshot is None:
-        return (
-            run_id, step, bytearray(delta), bytearray(next_tasks), bytearray(barriers),
-            created_at, bytearray(meta),
-        )  # fmt: skip
     return (
-        run_id, step, bytearray(delta), bytearray(next_tasks),
-        None if snapshot is None else bytearray(snapshot), bytearray(barriers), created_at,
-        bytearray(meta),
+        run_id, step, bytearray(delta), bytearray(next_tasks), bytearray(snapshot),
+        bytearray(barriers), created_at, bytearray(meta),
     )  # fmt: skip
 
 
