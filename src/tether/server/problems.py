@@ -24,6 +24,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from tether.core import serde
 from tether.core.errors import (
     ApprovalNotFoundError,
     ApprovalSignatureError,
@@ -194,9 +195,31 @@ async def _validation(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _unparsed(exc: BaseException) -> str | None:
+    """Why FastAPI could not parse a JSON body, said with what to send instead (its own 400
+    says only "There was an error parsing the body"); None when the cause is none of these."""
+    cause = exc.__cause__
+    if isinstance(cause, RecursionError):  # json.loads gives up near 1,000 levels
+        return (
+            f"the body nests lists and objects too deep to read; tether keeps at most "
+            f"{serde.MAX_DEPTH} levels: flatten it, or send the deep part as a JSON string"
+        )
+    if isinstance(cause, UnicodeDecodeError):
+        return (
+            f"the body is not UTF-8 text (byte {cause.start}: {cause.reason}); send JSON "
+            "encoded as UTF-8 with content-type: application/json"
+        )
+    if isinstance(cause, ValueError) and "integer string conversion" in str(cause):
+        return "the body holds an integer too long to read (over 4,300 digits); send it as a string"
+    return None
+
+
 async def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    why = _unparsed(exc) if exc.status_code == 400 else None
+    if why is not None:
+        return problem(400, why, kind="bad-request", instance=request.url.path)
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"no route {request.method} {request.url.path}; see /docs for the API"
     elif exc.status_code == 405:
