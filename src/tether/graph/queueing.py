@@ -12,6 +12,7 @@ from typing import TypedDict
 
 from tether.core.errors import ConfigurationError, InvalidInputError
 from tether.core.tenants import check_tenant_name
+from tether.graph.sleep import check_deadline
 
 MAX_NAME = 200
 """Longest queue name accepted."""
@@ -41,6 +42,12 @@ def _name(kind: str, value: object) -> str:
     return value
 
 
+def check_queue_name(queue: object) -> str:
+    """``queue`` if a run could be on it; InvalidInputError saying why not (a filter naming a
+    queue no run can be on, ``""`` or ``"billing "``, would match nothing and say nothing)."""
+    return _name("queue", queue)
+
+
 def placement(
     queue: str, priority: int, tenant: str | None, delay: float | None, now: float
 ) -> Placement:
@@ -62,7 +69,8 @@ def placement(
             or delay < 0
         ):
             raise InvalidInputError(f"delay must be a finite number of seconds >= 0, got {delay!r}")
-        available_at = now + float(delay)
+        # a run due in 1e300 s waited forever, its wait() with it, as a sleep that long would
+        available_at = check_deadline(now + float(delay), "now + delay", delay)
     return Placement(queue=queue, priority=priority, tenant=tenant, available_at=available_at)
 
 

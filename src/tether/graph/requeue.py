@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from tether.core.errors import IllegalTransitionError, InvalidInputError, RunStateError
 from tether.core.lifecycle import RunStatus
+from tether.graph.queueing import check_queue_name
 from tether.graph.run_retry import is_dead_lettered, requeue_commit
 from tether.store.types import RunRecord
 
@@ -39,6 +40,13 @@ async def requeue_one(store: RunStore, clock: Clock, run_id: str, actor: str) ->
         ) from None
 
 
+def _check_filters(queue: str | None, limit: int | None) -> None:
+    if queue is not None:
+        check_queue_name(queue)  # "" or "billing " matched no run: "requeued 0", said nothing
+    if limit is not None and limit < 1:
+        raise InvalidInputError(f"limit must be >= 1 (or None for all), got {limit}")
+
+
 def _matches(run: RunRecord, dead_letter: bool, queue: str | None) -> bool:
     if dead_letter and not is_dead_lettered(run):
         return False
@@ -54,8 +62,7 @@ async def dead_lettered(
 ) -> list[RunRecord]:
     """The dead-lettered runs, newest first, at most ``limit`` (None: all), found page by page
     among the FAILED ones (the mark is in the run's metadata, not an indexed column)."""
-    if limit is not None and limit < 1:
-        raise InvalidInputError(f"limit must be >= 1 (or None for all), got {limit}")
+    _check_filters(queue, limit)
     out: list[RunRecord] = []
     cursor: str | None = None
     while limit is None or len(out) < limit:
@@ -85,8 +92,7 @@ async def requeue_many(
 ) -> list[str]:
     """Requeue FAILED runs (dead-lettered ones only when ``dead_letter``), at most ``limit``;
     returns the ids requeued. Runs that moved on meanwhile are skipped, not counted."""
-    if limit is not None and limit < 1:
-        raise InvalidInputError(f"limit must be >= 1 (or None for all), got {limit}")
+    _check_filters(queue, limit)
     done: list[str] = []
     cursor: str | None = None
     while limit is None or len(done) < limit:
