@@ -44,7 +44,7 @@ class SseParser:
             if "\0" not in value:
                 self.last_id = value
                 self._id_seen = True
-        elif name == "retry" and value.isdigit():
+        elif name == "retry" and value.isascii() and value.isdigit():  # not "²", "٣"
             self._retry = int(value)
         return None
 
