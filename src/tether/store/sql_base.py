@@ -9,7 +9,7 @@ stale owner's write and a new owner's lease can never interleave.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from functools import cache
+from functools import cache, cached_property
 from typing import ClassVar
 
 from tether.core.lifecycle import ACTIVE, FINISHED, TRANSITIONS, RunStatus
@@ -113,158 +113,280 @@ def statuses_entering(dst: RunStatus, also: RunStatus) -> tuple[str, ...]:
 
 
 class Statements:
-    """Every shared statement, rendered once per store for its dialect and table prefix."""
+    """Every shared statement for a dialect and table prefix, each rendered on its first use
+    and kept: a fresh process (a CLI call, a resume) renders only the few it runs, not all."""
 
     def __init__(self, d: Dialect) -> None:
-        p, q = d.prefix, d.sql
         self.dialect = d
+        self._p = d.prefix
+        self._q = d.sql
         self._memo: dict[tuple[object, ...], str] = {}
+
+    @cached_property
+    def fence_from(self) -> str:
         fence = "(CAST(? AS BIGINT) IS NULL OR lease_token = ?)"
-        self.fence_from = f"FROM {p}runs WHERE run_id = ? AND {fence}{d.share_lock}"
-        run_cols = _cols(RUN_COLUMNS)
-        self.run_select = run_select(d)
+        return f"FROM {self._p}runs WHERE run_id = ? AND {fence}{self.dialect.share_lock}"
+
+    @cached_property
+    def run_select(self) -> str:
         """``RUN_COLUMNS`` of a ``FROM {prefix}runs`` query (the input read from where it is)."""
-        cp_cols = _cols(CHECKPOINT_COLUMNS)
-        nw_cols = _cols(NODE_WRITE_COLUMNS)
-        ef_cols = _cols(EFFECT_COLUMNS)
-        # runs
-        self.get_run = q(f"SELECT {self.run_select} FROM {p}runs WHERE run_id = ?")
-        self.get_run_by_key = q(f"SELECT {self.run_select} FROM {p}runs WHERE idempotency_key = ?")
-        self.insert_input = q(f"INSERT INTO {p}run_inputs (run_id, input) VALUES (?, ?)")
-        self.run_token = q(f"SELECT lease_token FROM {p}runs WHERE run_id = ?")
-        self.run_created = q(f"SELECT created_at, tenant FROM {p}runs WHERE run_id = ?")
-        self.insert_run = q(
-            f"INSERT INTO {p}runs ({run_cols}) VALUES ({_marks(len(RUN_COLUMNS))}) "
+        return run_select(self.dialect)
+
+    # runs
+    @cached_property
+    def get_run(self) -> str:
+        return self._q(f"SELECT {self.run_select} FROM {self._p}runs WHERE run_id = ?")
+
+    @cached_property
+    def get_run_by_key(self) -> str:
+        return self._q(f"SELECT {self.run_select} FROM {self._p}runs WHERE idempotency_key = ?")
+
+    @cached_property
+    def insert_input(self) -> str:
+        return self._q(f"INSERT INTO {self._p}run_inputs (run_id, input) VALUES (?, ?)")
+
+    @cached_property
+    def run_token(self) -> str:
+        return self._q(f"SELECT lease_token FROM {self._p}runs WHERE run_id = ?")
+
+    @cached_property
+    def run_created(self) -> str:
+        return self._q(f"SELECT created_at, tenant FROM {self._p}runs WHERE run_id = ?")
+
+    @cached_property
+    def insert_run(self) -> str:
+        return self._q(
+            f"INSERT INTO {self._p}runs ({_cols(RUN_COLUMNS)}) VALUES ({_marks(len(RUN_COLUMNS))}) "
             "ON CONFLICT DO NOTHING RETURNING run_id"
         )
-        self.max_transition_seq = q(
-            f"SELECT COALESCE(MAX(seq), 0) FROM {p}transitions WHERE run_id = ?"
+
+    @cached_property
+    def max_transition_seq(self) -> str:
+        return self._q(f"SELECT COALESCE(MAX(seq), 0) FROM {self._p}transitions WHERE run_id = ?")
+
+    @cached_property
+    def insert_transition(self) -> str:
+        return self._q(
+            f"INSERT INTO {self._p}transitions ({_cols(TRANSITION_COLUMNS)}) VALUES ({_marks(7)})"
         )
-        self.insert_transition = q(
-            f"INSERT INTO {p}transitions ({_cols(TRANSITION_COLUMNS)}) VALUES ({_marks(7)})"
-        )
-        self.insert_event = q(
-            f"INSERT INTO {p}events ({_cols(EVENT_COLUMNS)}) VALUES ({_marks(7)})"
-        )
-        self.clear_node_writes = q(f"DELETE FROM {p}node_writes WHERE run_id = ? AND step = ?")
-        # the run row goes first: writers lock it before its children, so deleting in the same
-        # order cannot deadlock with them
-        self.delete_run = q(f"DELETE FROM {p}runs WHERE run_id = ?")
+
+    @cached_property
+    def insert_event(self) -> str:
+        return self._q(f"INSERT INTO {self._p}events ({_cols(EVENT_COLUMNS)}) VALUES ({_marks(7)})")
+
+    @cached_property
+    def clear_node_writes(self) -> str:
+        return self._q(f"DELETE FROM {self._p}node_writes WHERE run_id = ? AND step = ?")
+
+    # the run row goes first: writers lock it before its children, so deleting in the same
+    # order cannot deadlock with them
+    @cached_property
+    def delete_run(self) -> str:
+        return self._q(f"DELETE FROM {self._p}runs WHERE run_id = ?")
+
+    @cached_property
+    def delete_children(self) -> list[str]:
+        d = self.dialect
         children = (*CHILD_TABLES, "run_inputs") if d.inputs_apart else CHILD_TABLES
-        self.delete_children = [q(f"DELETE FROM {p}{t} WHERE run_id = ?") for t in children]
-        # leases
-        self.acquire_lease = q(
-            f"UPDATE {p}runs SET lease_token = CASE WHEN owner = ? AND lease_expires_at > ? "
+        return [self._q(f"DELETE FROM {self._p}{t} WHERE run_id = ?") for t in children]
+
+    # leases
+    @cached_property
+    def acquire_lease(self) -> str:
+        return self._q(
+            f"UPDATE {self._p}runs SET lease_token = CASE WHEN owner = ? AND lease_expires_at > ? "
             "THEN lease_token ELSE lease_token + 1 END, owner = ?, lease_expires_at = ? "
             "WHERE run_id = ? AND (owner IS NULL OR lease_expires_at <= ? OR owner = ?) "
             "RETURNING lease_token, lease_expires_at"
         )
-        self.renew_lease = q(
-            f"UPDATE {p}runs SET lease_expires_at = ? "
+
+    @cached_property
+    def renew_lease(self) -> str:
+        return self._q(
+            f"UPDATE {self._p}runs SET lease_expires_at = ? "
             "WHERE run_id = ? AND lease_token = ? AND owner = ? RETURNING lease_expires_at"
         )
-        # returns the queue and available_at of a released ACTIVE run (to announce it); with a
-        # NOTIFY channel the announcement to other processes is sent in the same statement
+
+    @cached_property
+    def release_lease(self) -> str:
+        """Returns the queue and available_at of a released ACTIVE run (to announce it); with
+        a NOTIFY channel the announcement to other processes is sent in the same statement."""
+        d = self.dialect
         release = (
-            f"UPDATE {p}runs SET owner = NULL, lease_expires_at = 0 "
+            f"UPDATE {self._p}runs SET owner = NULL, lease_expires_at = 0 "
             "WHERE run_id = ? AND lease_token = ? RETURNING queue, available_at, status"
         )
         if d.channel is None:
-            self.release_lease = q(release)  # SQLite: RETURNING only at the top level
-        else:
-            self.release_lease = q(
-                f"WITH u AS ({release}) SELECT a.queue, a.available_at, a.status FROM "
-                f"(SELECT * FROM u WHERE {claim_order.ACTIVE_LITERALS}) AS a CROSS JOIN LATERAL "
-                f"pg_notify('{d.channel}', a.queue || chr(10) || a.available_at::text) AS n"
-            )
-        self.notify = q("SELECT pg_notify(?, ?)")
-        self.lease_owners = q(
-            f"SELECT DISTINCT owner FROM {p}runs WHERE status IN {_in(len(ACTIVE_VALUES))} "
+            return self._q(release)  # SQLite: RETURNING only at the top level
+        return self._q(
+            f"WITH u AS ({release}) SELECT a.queue, a.available_at, a.status FROM "
+            f"(SELECT * FROM u WHERE {claim_order.ACTIVE_LITERALS}) AS a CROSS JOIN LATERAL "
+            f"pg_notify('{d.channel}', a.queue || chr(10) || a.available_at::text) AS n"
+        )
+
+    @cached_property
+    def notify(self) -> str:
+        return self._q("SELECT pg_notify(?, ?)")
+
+    @cached_property
+    def lease_owners(self) -> str:
+        return self._q(
+            f"SELECT DISTINCT owner FROM {self._p}runs WHERE status IN {_in(len(ACTIVE_VALUES))} "
             "AND lease_expires_at > ? AND owner IS NOT NULL"
         )
-        # checkpoints
+
+    # checkpoints
+    @cached_property
+    def upsert_checkpoint(self) -> str:
         cp_set = ", ".join(f"{c} = excluded.{c}" for c in CHECKPOINT_COLUMNS[2:])
-        self.upsert_checkpoint = q(
-            f"INSERT INTO {p}checkpoints ({cp_cols}) VALUES ({_marks(len(CHECKPOINT_COLUMNS))}) "
+        return self._q(
+            f"INSERT INTO {self._p}checkpoints ({_cols(CHECKPOINT_COLUMNS)}) "
+            f"VALUES ({_marks(len(CHECKPOINT_COLUMNS))}) "
             f"ON CONFLICT (run_id, step) DO UPDATE SET {cp_set}"
         )
-        # one statement tells "no run" from "no step": the run row is always there if it exists
-        self.get_checkpoint = q(
+
+    # one statement tells "no run" from "no step": the run row is always there if it exists
+    @cached_property
+    def get_checkpoint(self) -> str:
+        p = self._p
+        return self._q(
             f"SELECT {_cols(CHECKPOINT_COLUMNS, 'c.')} FROM {p}runs r "
             f"LEFT JOIN {p}checkpoints c ON c.run_id = r.run_id AND c.step = ? WHERE r.run_id = ?"
         )
-        self.latest_checkpoint = q(
+
+    @cached_property
+    def latest_checkpoint(self) -> str:
+        p = self._p
+        return self._q(
             f"SELECT {_cols(CHECKPOINT_COLUMNS, 'c.')} FROM {p}runs r "
             f"LEFT JOIN {p}checkpoints c ON c.run_id = r.run_id AND c.step = "
             f"(SELECT MAX(step) FROM {p}checkpoints WHERE run_id = ?) WHERE r.run_id = ?"
         )
-        self.list_checkpoints = q(
-            f"SELECT {cp_cols} FROM {p}checkpoints "
+
+    @cached_property
+    def list_checkpoints(self) -> str:
+        return self._q(
+            f"SELECT {_cols(CHECKPOINT_COLUMNS)} FROM {self._p}checkpoints "
             "WHERE run_id = ? AND step >= ? AND step <= ? ORDER BY step LIMIT ?"
         )
-        self.load_chain = q(
-            f"SELECT {cp_cols} FROM {p}checkpoints WHERE run_id = ? AND step <= ? AND step >= "
-            f"COALESCE((SELECT step FROM {p}checkpoints WHERE run_id = ? AND step <= ? "
-            "AND snapshot IS NOT NULL ORDER BY step DESC LIMIT 1), -1) ORDER BY step"
+
+    @cached_property
+    def load_chain(self) -> str:
+        p = self._p
+        return self._q(
+            f"SELECT {_cols(CHECKPOINT_COLUMNS)} FROM {p}checkpoints WHERE run_id = ? AND "
+            f"step <= ? AND step >= COALESCE((SELECT step FROM {p}checkpoints WHERE run_id = ? "
+            "AND step <= ? AND snapshot IS NOT NULL ORDER BY step DESC LIMIT 1), -1) ORDER BY step"
         )
-        self.prune_checkpoints = q(f"DELETE FROM {p}checkpoints WHERE run_id = ? AND step < ?")
-        # node writes (fenced upsert)
+
+    @cached_property
+    def prune_checkpoints(self) -> str:
+        return self._q(f"DELETE FROM {self._p}checkpoints WHERE run_id = ? AND step < ?")
+
+    # node writes (fenced upsert)
+    @cached_property
+    def put_node_write(self) -> str:
+        d = self.dialect
         nw_types = ("TEXT", d.bigint, "TEXT", "TEXT", "TEXT", *(d.blob,) * 4, d.real, d.blob)
         nw_vals = ", ".join(f"CAST(? AS {t})" for t in nw_types)
         nw_set = ", ".join(f"{c} = excluded.{c}" for c in NODE_WRITE_COLUMNS[3:])
-        self.put_node_write = q(
-            f"INSERT INTO {p}node_writes ({nw_cols}) SELECT {nw_vals} {self.fence_from} "
-            f"ON CONFLICT (run_id, step, task_id) DO UPDATE SET {nw_set}"
-        )
-        self.get_node_writes = q(
-            f"SELECT {nw_cols} FROM {p}node_writes WHERE run_id = ? AND step = ? ORDER BY task_id"
-        )
-        # effects: the fenced upsert returns a row when it inserted (attempts = 1) or bumped a
-        # pending intent (attempts > 1); nothing when the effect is finished or the fence failed
-        self.record_intent = q(
-            f"INSERT INTO {p}effects AS e ({ef_cols}) SELECT CAST(? AS TEXT), CAST(? AS TEXT), "
-            f"CAST(? AS TEXT), 'pending', CAST(? AS {d.blob}), NULL, NULL, 1, CAST(? AS {d.real}), "
-            f"CAST(? AS {d.real}) {self.fence_from} ON CONFLICT (run_id, key) DO UPDATE SET "
-            "attempts = e.attempts + 1, updated_at = excluded.updated_at "
-            f"WHERE e.status = 'pending' RETURNING {_cols(EFFECT_COLUMNS)}"
-        )
-        self.record_result = q(
-            f"UPDATE {p}effects SET status = ?, result = ?, error = ?, updated_at = ? "
-            f"WHERE run_id = ? AND key = ? AND EXISTS (SELECT 1 {self.fence_from}) "
-            f"RETURNING {ef_cols}"
-        )
-        self.get_effect = q(f"SELECT {ef_cols} FROM {p}effects WHERE run_id = ? AND key = ?")
-        self.list_effects = q(
-            f"SELECT {ef_cols} FROM {p}effects WHERE run_id = ? ORDER BY {d.effects_order}"
-        )
-        # events and transitions
-        self.list_events = q(
-            f"SELECT {_cols(EVENT_COLUMNS)} FROM {p}events "
-            "WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?"
-        )
-        self.list_transitions = q(
-            f"SELECT {_cols(TRANSITION_COLUMNS)} FROM {p}transitions WHERE run_id = ? ORDER BY seq"
+        return self._q(
+            f"INSERT INTO {self._p}node_writes ({_cols(NODE_WRITE_COLUMNS)}) SELECT {nw_vals} "
+            f"{self.fence_from} ON CONFLICT (run_id, step, task_id) DO UPDATE SET {nw_set}"
         )
 
-        # control plane: token buckets (the read-modify-write runs in one transaction or, on
-        # PostgreSQL, in the take_tokens function) and flags. The prefix match compares a
-        # substring: LIKE would need escaping for % and _, and a range needs a collation-proof
-        # upper bound (``prefix || U+FFFF`` misses keys with characters above U+FFFF)
-        self.get_bucket = q(f"SELECT tokens, updated_at FROM {p}buckets WHERE bucket = ?")
-        self.put_bucket = q(
-            f"INSERT INTO {p}buckets (bucket, tokens, updated_at) VALUES (?, ?, ?) "
+    @cached_property
+    def get_node_writes(self) -> str:
+        return self._q(
+            f"SELECT {_cols(NODE_WRITE_COLUMNS)} FROM {self._p}node_writes "
+            "WHERE run_id = ? AND step = ? ORDER BY task_id"
+        )
+
+    # effects: the fenced upsert returns a row when it inserted (attempts = 1) or bumped a
+    # pending intent (attempts > 1); nothing when the effect is finished or the fence failed
+    @cached_property
+    def record_intent(self) -> str:
+        d = self.dialect
+        return self._q(
+            f"INSERT INTO {self._p}effects AS e ({_cols(EFFECT_COLUMNS)}) SELECT CAST(? AS TEXT), "
+            f"CAST(? AS TEXT), CAST(? AS TEXT), 'pending', CAST(? AS {d.blob}), NULL, NULL, 1, "
+            f"CAST(? AS {d.real}), CAST(? AS {d.real}) {self.fence_from} ON CONFLICT (run_id, key) "
+            "DO UPDATE SET attempts = e.attempts + 1, updated_at = excluded.updated_at "
+            f"WHERE e.status = 'pending' RETURNING {_cols(EFFECT_COLUMNS)}"
+        )
+
+    @cached_property
+    def record_result(self) -> str:
+        return self._q(
+            f"UPDATE {self._p}effects SET status = ?, result = ?, error = ?, updated_at = ? "
+            f"WHERE run_id = ? AND key = ? AND EXISTS (SELECT 1 {self.fence_from}) "
+            f"RETURNING {_cols(EFFECT_COLUMNS)}"
+        )
+
+    @cached_property
+    def get_effect(self) -> str:
+        return self._q(
+            f"SELECT {_cols(EFFECT_COLUMNS)} FROM {self._p}effects WHERE run_id = ? AND key = ?"
+        )
+
+    @cached_property
+    def list_effects(self) -> str:
+        return self._q(
+            f"SELECT {_cols(EFFECT_COLUMNS)} FROM {self._p}effects WHERE run_id = ? "
+            f"ORDER BY {self.dialect.effects_order}"
+        )
+
+    # events and transitions
+    @cached_property
+    def list_events(self) -> str:
+        return self._q(
+            f"SELECT {_cols(EVENT_COLUMNS)} FROM {self._p}events "
+            "WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?"
+        )
+
+    @cached_property
+    def list_transitions(self) -> str:
+        return self._q(
+            f"SELECT {_cols(TRANSITION_COLUMNS)} FROM {self._p}transitions "
+            "WHERE run_id = ? ORDER BY seq"
+        )
+
+    # control plane: token buckets (the read-modify-write runs in one transaction or, on
+    # PostgreSQL, in the take_tokens function) and flags. The prefix match compares a
+    # substring: LIKE would need escaping for % and _, and a range needs a collation-proof
+    # upper bound (``prefix || U+FFFF`` misses keys with characters above U+FFFF)
+    @cached_property
+    def get_bucket(self) -> str:
+        return self._q(f"SELECT tokens, updated_at FROM {self._p}buckets WHERE bucket = ?")
+
+    @cached_property
+    def put_bucket(self) -> str:
+        return self._q(
+            f"INSERT INTO {self._p}buckets (bucket, tokens, updated_at) VALUES (?, ?, ?) "
             "ON CONFLICT (bucket) DO UPDATE SET tokens = excluded.tokens, "
             "updated_at = excluded.updated_at"
         )
-        self.set_flag = q(
-            f"INSERT INTO {p}flags (key, value, updated_at) VALUES (?, ?, ?) "
+
+    @cached_property
+    def set_flag(self) -> str:
+        return self._q(
+            f"INSERT INTO {self._p}flags (key, value, updated_at) VALUES (?, ?, ?) "
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
             "updated_at = excluded.updated_at"
         )
-        self.delete_flag = q(f"DELETE FROM {p}flags WHERE key = ?")
-        self.all_flags = q(f"SELECT key, value FROM {p}flags")
-        self.flags_with_prefix = q(
-            f"SELECT key, value FROM {p}flags WHERE substr(key, 1, CAST(? AS INTEGER)) = ?"
+
+    @cached_property
+    def delete_flag(self) -> str:
+        return self._q(f"DELETE FROM {self._p}flags WHERE key = ?")
+
+    @cached_property
+    def all_flags(self) -> str:
+        return self._q(f"SELECT key, value FROM {self._p}flags")
+
+    @cached_property
+    def flags_with_prefix(self) -> str:
+        return self._q(
+            f"SELECT key, value FROM {self._p}flags WHERE substr(key, 1, CAST(? AS INTEGER)) = ?"
         )
 
     def memoized(self, key: tuple[object, ...], build: Callable[[], str]) -> str:
