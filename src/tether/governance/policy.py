@@ -183,7 +183,9 @@ class PolicySet(GovernancePart):
         if d.evidence:
             data["untrusted"] = list(d.evidence)
         await scope.audit("policy_decision", data)
-        scope.emit("policy_decision", {k: v for k, v in data.items() if k != "args"})
+        shown = dict(data)  # the event: the record without the arguments, in its key order
+        del shown["args"]
+        scope.emit("policy_decision", shown)
 
     def __repr__(self) -> str:
         names = [r.name for r in self.rules]

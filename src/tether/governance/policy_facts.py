@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from enum import Enum
 from typing import Any
 
 from tether.core.errors import ConfigurationError
@@ -51,16 +52,25 @@ def _metadata_confidence(metadata: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
+def tool_scope(contract: Any) -> Any:
+    """A tool contract's scope as text (``"read"``...); None without one. An enum member's
+    value is read off the member (``_value_``), not through ``Enum.value``'s descriptor."""
+    found = getattr(contract, "scope", None)
+    if isinstance(found, Enum):
+        return found._value_
+    return getattr(found, "value", None)
+
+
 def facts_of(scope: RunScope, call: GovernedCall) -> Facts:
     """The facts of ``call`` in the run of ``scope`` (``untrusted`` left for the guard)."""
-    tool_scope = getattr(getattr(call.contract, "scope", None), "value", None)
+    tool_scope_ = tool_scope(call.contract)
     confidence = _CONFIDENCE.get()
     if confidence is None:
         confidence = _metadata_confidence(scope.run.metadata)
     return Facts(
         kind=call.kind,
         tool=call.name,
-        scope=tool_scope,
+        scope=tool_scope_,
         args=call.args,
         projected=call.projected,
         confidence=confidence,

@@ -146,6 +146,8 @@ class Rule:
     _projected: tuple[PathCondition, ...] = field(init=False, repr=False, compare=False)
     _metadata: tuple[PathCondition, ...] = field(init=False, repr=False, compare=False)
     _confidence: Condition | None = field(init=False, repr=False, compare=False)
+    _paths: bool = field(init=False, repr=False, compare=False)
+    """Whether any ``args`` / ``projected`` / ``metadata`` condition is set."""
     _decision: Decision = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -207,6 +209,7 @@ class Rule:
             "_confidence",
             None if conf is None else compile_condition(conf, f"{where} field 'confidence'"),
         )
+        put(self, "_paths", bool(self._args or self._projected or self._metadata))
         why = self.reason or f"rule {self.name!r}"  # one verdict per rule, made once
         put(self, "_decision", Decision(self.action, self.name, why, approval=self._approval))
 
@@ -254,7 +257,7 @@ class Rule:
             return False
         if self.untrusted is not None and bool(f.untrusted) is not self.untrusted:
             return False
-        return (
+        return not self._paths or (
             all(c.holds(f.args, unknown) for c in self._args)
             and all(c.holds(f.projected, unknown) for c in self._projected)
             and all(c.holds(f.metadata, unknown) for c in self._metadata)

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 from tether.core.governor import CallOutcome, GovernedCall, governor_of
 from tether.core.journal import current_journal
 from tether.governance.plan import PLAN_KIND, Open, PlannedCall, PlanState, Template, plan_steps
+from tether.governance.policy_facts import tool_scope
 from tether.governance.provenance_index import (
     ContentIndex,
     Derivation,
@@ -115,15 +116,14 @@ class InjectionGuard:
     _ledgers: OrderedDict[str, _Ledger] = field(default_factory=OrderedDict, repr=False)
 
     def applies(self, call: GovernedCall) -> bool:
-        scope = getattr(getattr(call.contract, "scope", None), "value", None)
-        return (
-            call.kind == "tool"
-            and scope in self.scopes
-            and not any(fnmatchcase(call.name, g) for g in self.exempt_tools)
+        if call.kind != "tool" or tool_scope(call.contract) not in self.scopes:
+            return False
+        return not self.exempt_tools or not any(
+            fnmatchcase(call.name, g) for g in self.exempt_tools
         )
 
     def _trusted_tool(self, name: str) -> bool:
-        return any(fnmatchcase(name, g) for g in self.trusted_tools)
+        return bool(self.trusted_tools) and any(fnmatchcase(name, g) for g in self.trusted_tools)
 
     def ledger(self, scope: RunScope) -> _Ledger:
         run_id = scope.run.run_id

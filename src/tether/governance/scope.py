@@ -128,6 +128,7 @@ class RunGovernor:
         scope = self.scope(run)
         asked: list[GovernancePart] = []
         call.scratch["_asked"] = asked
+        call.scratch["_scope"] = scope  # after_call of the same call and context reuses it
         for part in self.parts:
             asked.append(part)
             try:
@@ -141,7 +142,9 @@ class RunGovernor:
                 raise
 
     async def after_call(self, run: Any, call: GovernedCall, outcome: CallOutcome) -> None:
-        scope = self.scope(run)
+        scope: RunScope | None = call.scratch.pop("_scope", None)
+        if scope is None or scope.ctx is not run:
+            scope = self.scope(run)
         asked: Sequence[GovernancePart] | None = call.scratch.get("_asked")
         for part in reversed(self.parts if asked is None else asked):
             await part.after_call(scope, call, outcome)

@@ -12,6 +12,7 @@ import enum
 import json
 import math
 from collections.abc import Mapping
+from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +42,15 @@ def _plain(value: Any, strict: bool, where: str) -> Any:
                 if strict:
                     raise InvalidInputError(f"{where} has a non-string key {k!r}: use strings")
                 k = str(k)
-            out[k] = v if type(v) in _SCALARS else _plain(v, strict, f"{where}[{k!r}]")
+            out[k] = (
+                v
+                if type(v) in _SCALARS
+                else _plain(v, strict, f"{where}[{k!r}]" if strict else where)
+            )
         return out
     if isinstance(value, list | tuple):
         return [
-            v if type(v) in _SCALARS else _plain(v, strict, f"{where}[{i}]")
+            v if type(v) in _SCALARS else _plain(v, strict, f"{where}[{i}]" if strict else where)
             for i, v in enumerate(value)
         ]
     if strict:
@@ -77,9 +82,25 @@ _CANONICAL = json.JSONEncoder(
 between calls: one serves every caller)."""
 
 
+_C_ENCODER: Any = getattr(json.encoder, "c_make_encoder", None)
+_ENCODE = (
+    None
+    if _C_ENCODER is None
+    else _C_ENCODER(
+        None, _CANONICAL.default, encode_basestring_ascii, None, ":", ",", True, False, False
+    )
+)
+"""``_CANONICAL``'s C encoder, made once instead of on each call (``JSONEncoder.iterencode``
+makes one per call). Without the circular-reference check: it only ever sees what
+``plain_json`` built, a fresh tree without cycles (a cycle is a ``RecursionError`` there)."""
+
+
 def canonical_json(value: Any, *, strict: bool = False, where: str = "the value") -> str:
     """The canonical JSON text of ``value`` (see ``plain_json`` for ``strict``)."""
-    return _CANONICAL.encode(plain_json(value, strict=strict, where=where))
+    plain = _plain(value, strict, where)
+    if _ENCODE is None or type(plain) is str:
+        return _CANONICAL.encode(plain)
+    return "".join(_ENCODE(plain, 0))
 
 
 class AgentKey:
