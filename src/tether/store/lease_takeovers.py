@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from tether.store.memory_kept import KeptEvent
 from tether.store.sql_base import Dialect, Statements
-from tether.store.types import Event
 
 TAKEOVER_EVENT = "lease_takeover"
 
@@ -30,7 +30,7 @@ class LeaseTakeovers(Protocol):
 class MemoryLeaseTakeovers:
     """``LeaseTakeovers`` of ``MemoryStore`` (mixed in)."""
 
-    _events: dict[str, list[Event]]
+    _events: dict[str, list[KeptEvent]]
 
     async def count_takeovers(self) -> int:
         return sum(1 for evs in self._events.values() for e in evs if e.type == TAKEOVER_EVENT)

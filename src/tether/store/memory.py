@@ -15,7 +15,7 @@ from tether.core.errors import (
     RunNotFoundError,
     StepNotFoundError,
 )
-from tether.core.json_copy import record_copy
+from tether.core.json_copy import dumps_record, record_copy
 from tether.core.lifecycle import ACTIVE, RunStatus, check_transition
 from tether.store import purge
 from tether.store.control import check_take, refill, take
@@ -25,6 +25,7 @@ from tether.store.memory_approvals import MemoryApprovals
 from tether.store.memory_audit import MemoryAudit
 from tether.store.memory_budget import MemoryBudget
 from tether.store.memory_evaluation_log import MemoryEvaluationLog
+from tether.store.memory_kept import KeptCheckpoint, KeptEvent, keep
 from tether.store.memory_pii_vault import MemoryPiiVault
 from tether.store.memory_timers import MemoryTimers
 from tether.store.paging import check_page, whole, whole_number
@@ -129,20 +130,6 @@ def _json_copy(value: Any) -> Any:
     return serde.loads(serde.dumps(value))
 
 
-def _copy_checkpoint(cp: Checkpoint) -> Checkpoint:
-    """A detached copy, as a SQL backend would read it back: its parts in one JSON round
-    trip (one per part cost a fifth of a memory:// step), the delta decoded from the bytes
-    the run loop wrote when it has them (``delta_blob``: what a SQL backend stores)."""
-    blob = cp.delta_blob
-    parts = [None if blob is not None else cp.delta, cp.next_tasks, cp.snapshot, cp.barriers]
-    delta, next_tasks, snapshot, barriers, meta = serde.loads(serde.dumps([*parts, cp.meta]))
-    if blob is not None:
-        delta = serde.loads(blob)
-    return Checkpoint(
-        cp.run_id, cp.step, delta, next_tasks, snapshot, barriers, cp.created_at, meta
-    )
-
-
 class MemoryStore(
     MemoryWorkers,
     MemoryTimers,
@@ -163,10 +150,10 @@ class MemoryStore(
         self.clock = clock
         self._runs: dict[str, RunRecord] = {}
         self._keys: dict[str, str] = {}
-        self._checkpoints: dict[str, dict[int, Checkpoint]] = {}
+        self._checkpoints: dict[str, dict[int, KeptCheckpoint]] = {}
         self._node_writes: dict[tuple[str, int], dict[str, NodeWrite]] = {}
         self._effects: dict[str, dict[str, EffectRecord]] = {}
-        self._events: dict[str, list[Event]] = {}
+        self._events: dict[str, list[KeptEvent]] = {}
         self._transitions: dict[str, list[Transition]] = {}
         self._buckets: dict[str, tuple[float, float]] = {}
         self._flags: dict[str, Any] = {}
@@ -199,9 +186,7 @@ class MemoryStore(
         self._runs[rec.run_id] = rec
         if rec.idempotency_key is not None:
             self._keys[rec.idempotency_key] = rec.run_id
-        cp = copy.deepcopy(checkpoint)
-        cp.created_at = now
-        self._checkpoints[rec.run_id] = {cp.step: cp}
+        self._checkpoints[rec.run_id] = {checkpoint.step: keep(checkpoint, now)}
         self._transitions[rec.run_id] = [
             Transition(rec.run_id, i + 1, src, dst, now, actor, reason)
             for i, (src, dst, actor, reason) in enumerate(transitions)
@@ -276,17 +261,8 @@ class MemoryStore(
         log = self._events[run.run_id]
         for ev in events:
             run.event_seq += 1
-            log.append(
-                Event(
-                    run.run_id,
-                    run.event_seq,
-                    ev.type,
-                    ev.ts or now,
-                    ev.step,
-                    ev.node,
-                    record_copy(ev.data),
-                )
-            )
+            data = dumps_record(ev.data)
+            log.append(KeptEvent(run.event_seq, ev.type, ev.ts or now, ev.step, ev.node, data))
 
     async def commit(self, run_id: str, token: int | None, commit: Commit) -> RunRecord:
         run = self._run(run_id)
@@ -295,10 +271,9 @@ class MemoryStore(
         check_node_writes(run_id, commit)
         now = self.clock.now()
         if commit.checkpoint is not None:
-            cp = _copy_checkpoint(commit.checkpoint)
-            cp.created_at = now
-            self._checkpoints[run_id][cp.step] = cp
-            run.step = max(run.step, cp.step)
+            kept = keep(commit.checkpoint, now)
+            self._checkpoints[run_id][kept.step] = kept
+            run.step = max(run.step, kept.step)
         trs = self._transitions[run_id]
         for src, dst, actor, reason in commit.transitions:
             trs.append(Transition(run_id, len(trs) + 1, src, dst, now, actor, reason))
@@ -454,14 +429,15 @@ class MemoryStore(
     async def get_checkpoint(self, run_id: str, step: int) -> Checkpoint:
         self._run(run_id)
         try:
-            return copy.deepcopy(self._checkpoints[run_id][step])
+            kept = self._checkpoints[run_id][step]
         except KeyError:
             raise StepNotFoundError(run_id, step) from None
+        return kept.checkpoint(run_id)
 
     async def latest_checkpoint(self, run_id: str) -> Checkpoint:
         self._run(run_id)
         cps = self._checkpoints[run_id]
-        return copy.deepcopy(cps[max(cps)])
+        return cps[max(cps)].checkpoint(run_id)
 
     async def list_checkpoints(
         self,
@@ -479,7 +455,7 @@ class MemoryStore(
         steps = [s for s in sorted(cps) if s >= from_step and (to_step is None or s <= to_step)]
         if limit is not None:
             steps = steps[: max(limit, 0)]
-        return [copy.deepcopy(cps[s]) for s in steps]
+        return [cps[s].checkpoint(run_id) for s in steps]
 
     async def load_chain(self, run_id: str, step: int) -> list[Checkpoint]:
         step = whole_number("step", step)
@@ -487,22 +463,22 @@ class MemoryStore(
         cps = self._checkpoints[run_id]
         if step not in cps:
             raise StepNotFoundError(run_id, step)
-        snapshots = [s for s in cps if s <= step and cps[s].snapshot is not None]
+        snapshots = [s for s in cps if s <= step and cps[s].has_snapshot]
         base = max(snapshots) if snapshots else min(cps)  # no snapshot: replay from the oldest
-        return [copy.deepcopy(cps[s]) for s in sorted(cps) if base <= s <= step]
+        return [cps[s].checkpoint(run_id) for s in sorted(cps) if base <= s <= step]
 
     async def initial_checkpoints(self, run_ids: Sequence[str]) -> dict[str, Checkpoint]:
         found = {}
         for run_id in run_ids:
-            cp = self._checkpoints.get(run_id, {}).get(0)
-            if cp is not None:
-                found[run_id] = copy.deepcopy(cp)
+            kept = self._checkpoints.get(run_id, {}).get(0)
+            if kept is not None:
+                found[run_id] = kept.checkpoint(run_id)
         return found
 
     async def prune_checkpoints(self, run_id: str, keep_last: int, base: Checkpoint) -> int:
         self._run(run_id)
         cps = self._checkpoints[run_id]
-        cps[base.step] = copy.deepcopy(base)
+        cps[base.step] = keep(base, base.created_at)
         doomed = [s for s in cps if s < base.step]
         for s in doomed:
             del cps[s]
@@ -590,16 +566,16 @@ class MemoryStore(
         self._run(run_id)
         evs = self._events[run_id]
         start = bisect.bisect_right(evs, after_seq, key=lambda e: e.seq)  # seq ascending
-        return [copy.deepcopy(e) for e in evs[start : start + max(limit, 0)]]
+        return [e.event(run_id) for e in evs[start : start + max(limit, 0)]]
 
     async def model_usage(self, run_id: str) -> list[ModelCallTotals]:
         self._run(run_id)
-        return sum_model_calls(e.data for e in self._events[run_id] if e.type == MODEL_CALL)
+        return sum_model_calls(e.decoded() for e in self._events[run_id] if e.type == MODEL_CALL)
 
     async def step_model_calls(self, run_id: str, step: int) -> list[Event]:
         step = whole("step", step)
         return [
-            copy.deepcopy(e)
+            e.event(run_id)
             for e in self._events.get(run_id, ())
             if e.type == MODEL_CALL and e.step == step
         ]

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from tether.store.memory_kept import KeptEvent
 from tether.store.sql_base import Dialect
 from tether.store.sql_json import JsonFields
 from tether.store.types import EffectRecord, Event
@@ -70,13 +71,14 @@ def usage_of(events: Iterable[Event], effects: Iterable[EffectRecord]) -> RunUsa
 class MemoryRunUsage:
     """``RunUsageTotals`` of ``MemoryStore`` (mixed in)."""
 
-    _events: dict[str, list[Event]]
+    _events: dict[str, list[KeptEvent]]
     _effects: dict[str, dict[str, EffectRecord]]
 
     async def runs_usage(self, run_ids: Sequence[str]) -> dict[str, RunUsage]:
         out: dict[str, RunUsage] = {}
         for run_id in dict.fromkeys(run_ids):
-            used = usage_of(self._events.get(run_id, ()), self._effects.get(run_id, {}).values())
+            calls = [e.event(run_id) for e in self._events.get(run_id, ()) if e.type == MODEL_CALL]
+            used = usage_of(calls, self._effects.get(run_id, {}).values())
             if used is not None:
                 out[run_id] = used
         return out
