@@ -53,6 +53,7 @@ from tether.store import (
     pg_claim,
     pg_commit,
     pg_commit_batch,
+    pg_commit_group,
     pg_control,
     pg_submit,
     run_head,
@@ -129,6 +130,12 @@ def channel_for_dialect(d: Dialect) -> str:
     return d.channel
 
 
+def _refused(exc: Exception) -> bool:
+    """The server refused a statement (``exc``): nothing of it applied. Anything else (a
+    dropped connection, an error on this side) may have come before or after it applied."""
+    return isinstance(exc, psycopg.Error) and exc.sqlstate is not None and not is_transient(exc)
+
+
 class _PgTx:
     __slots__ = ("conn",)
 
@@ -200,6 +207,10 @@ class PostgresStore(SqlStore):
         self._lock_metadata = (
             f"SELECT metadata FROM {dialect.prefix}runs WHERE run_id = %s FOR UPDATE"
         )
+        self._group = pg_commit_group.CommitGroup(
+            self._commit, self._send_batch, _refused, self._after_lost_reply
+        )
+        """Step commits made in one turn of the event loop: one statement for all of them."""
 
     def __repr__(self) -> str:
         return (
@@ -339,6 +350,7 @@ class PostgresStore(SqlStore):
         return PgLiveChannel(self.dsn, self.schema, self._conn, deliver, self.connect_timeout)
 
     async def close(self) -> None:
+        await self._group.wait_sent()
         if self.listener is not None:
             await self.listener.close()
             self.listener = None
@@ -401,8 +413,13 @@ class PostgresStore(SqlStore):
     async def commit(self, run_id: str, token: int | None, commit: Commit) -> RunRecord:
         """One statement; resent in place after a dropped connection when that cannot apply it
         twice (see the module docstring). A run it leaves claimable is announced (the commit
-        function NOTIFYs other processes; the runtimes here hear it at once)."""
-        run = await self._commit(run_id, token, commit)
+        function NOTIFYs other processes; the runtimes here hear it at once). Fenced step
+        commits that several runs make in the same turn of the event loop go out as one
+        statement (``pg_commit_group``)."""
+        if token is not None and pg_commit_group.groupable(token, commit):
+            run = await self._group.commit(run_id, token, commit)
+        else:
+            run = await self._commit(run_id, token, commit)
         if wakeup.announces(token, commit, run):
             self.wakeups.notify(run.queue, run.available_at)
         return run
@@ -448,15 +465,18 @@ class PostgresStore(SqlStore):
         journal entries (the first-phase moves of a claimed batch do not)."""
         if not items:
             return []
-        now = self.clock.now()
-        commits = []
         for run_id, token, commit in items:
             if run_head.usable(commit, token) is None or commit.metadata or commit.node_writes:
                 raise ValueError(
                     f"commit_batch takes fenced commits carrying their base, without metadata "
                     f"or node writes (run {run_id})"
                 )
-            commits.append(pg_commit.params(run_id, token, now, commit, None))
+        return await self._send_batch(items)
+
+    async def _send_batch(self, items: Sequence[tuple[str, int, Commit]]) -> list[RunRecord]:
+        """``commit_batch`` of items it takes (checked): one statement, not retried."""
+        now = self.clock.now()
+        commits = [pg_commit.params(run_id, token, now, c, None) for run_id, token, c in items]
         params = pg_commit_batch.params(commits)
         pool = self._opened()
         started = time.monotonic()
@@ -504,6 +524,19 @@ class PostgresStore(SqlStore):
         pool.answered(started)
         assert row is not None
         return row_to_run(row)
+
+    async def _after_lost_reply(self, run_id: str, token: int, commit: Commit) -> RunRecord:
+        """A fenced commit with numbered events whose batch lost its reply (it applied with the
+        whole batch, or not at all): the run as it stands says which; sent by itself if not."""
+        last_seq = pg_commit.last_event_seq(commit)
+        assert last_seq is not None  # pg_commit_group.groupable
+        cur = await self._fetch_one(self._sql.get_run, (run_id,))
+        done = pg_commit.applied(cur, token, last_seq, len(commit.events))
+        if done is None:  # the run moved in a way this commit cannot explain: say so
+            raise LeaseLostError(run_id, token)
+        if done:
+            return row_to_run(cur)
+        return await self._commit(run_id, token, commit)
 
     async def _submit_once(self, conn: Conn, params: Sequence[Any]) -> Any:
         """The submit statement's row: (inserted, notified) counts."""
