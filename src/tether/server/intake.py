@@ -5,9 +5,9 @@ which ends in one ``store.create_run`` and hands back only the run's id; reading
 to answer the request costs a second round trip to the store per submit. ``install(store)``
 puts a thin layer in front of the store's ``create_run`` (on that store object only): the run
 it returns is handed to the request that asked for it (``created_runs()``, by context
-variable, so concurrent requests never see each other's). On PostgreSQL the layer is a
-``pg_submit_batch.SubmitBatcher``: the submits of concurrent requests are written together, one
-statement for many runs, each request still answered only once its run is committed.
+variable, so concurrent requests never see each other's). On PostgreSQL the store writes the
+submits of concurrent requests together (``pg_submit_batch.SubmitBatcher``), one statement for
+many runs, each request still answered only once its run is committed.
 """
 
 from __future__ import annotations
@@ -42,13 +42,11 @@ def install(store: RunStore) -> Any:
     if getattr(inner, "_tether_intake", False):
         return getattr(inner, "batcher", None)
     batcher: Any = None
-    with contextlib.suppress(ImportError):  # PostgreSQL: batch concurrent submits
-        from tether.store.pg_submit_batch import SubmitBatcher
+    with contextlib.suppress(ImportError):  # PostgreSQL batches concurrent submits itself
         from tether.store.postgres import PostgresStore
 
         if isinstance(store, PostgresStore):
-            batcher = SubmitBatcher(store)
-            inner = batcher.create_run
+            batcher = store.submits
 
     async def create_run(
         run: RunRecord,

@@ -46,10 +46,12 @@ CreateRun = Callable[[RunRecord, Checkpoint, Hops, Sequence[Event]], Awaitable[C
 class SubmitBatcher:
     """``create_run`` of ``store`` with concurrent calls written in batches (module doc)."""
 
-    def __init__(self, store: PostgresStore, *, max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self, store: PostgresStore, *, single: CreateRun, max_batch: int = MAX_BATCH
+    ) -> None:
         self.store = store
-        self.single: CreateRun = store.create_run
-        """The one-run path: where a batch that fails falls back to."""
+        self.single = single
+        """The one-run path: a submit alone, and where a batch that fails falls back to."""
         from tether.store.postgres import channel_for_dialect  # postgres imports pg_submit
 
         self.max_batch = max_batch

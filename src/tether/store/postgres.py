@@ -56,6 +56,7 @@ from tether.store import (
     pg_commit_group,
     pg_control,
     pg_submit,
+    pg_submit_batch,
     run_head,
     wakeup,
 )
@@ -211,6 +212,9 @@ class PostgresStore(SqlStore):
             self._commit, self._send_batch, _refused, self._after_lost_reply
         )
         """Step commits made in one turn of the event loop: one statement for all of them."""
+        self.submits = pg_submit_batch.SubmitBatcher(self, single=self._create_one)
+        """``create_run``: runs created in one turn of the event loop, one statement for all
+        (its counters say how they were written)."""
 
     def __repr__(self) -> str:
         return (
@@ -367,6 +371,18 @@ class PostgresStore(SqlStore):
 
     # -- the hot path: one statement, one round trip ----------------------------------------
     async def create_run(
+        self,
+        run: RunRecord,
+        checkpoint: Checkpoint,
+        transitions: Sequence[tuple[RunStatus | None, RunStatus, str, str]],
+        events: Sequence[Event] = (),
+    ) -> tuple[RunRecord, bool]:
+        """Runs created concurrently (a burst of ``submit`` or ``start`` calls in this process)
+        are written together, one statement for a batch (``pg_submit_batch``); a run created
+        alone takes the one-run statement (``_create_one``)."""
+        return await self.submits.create_run(run, checkpoint, transitions, events)
+
+    async def _create_one(
         self,
         run: RunRecord,
         checkpoint: Checkpoint,
