@@ -47,3 +47,20 @@ def test_a_stream_with_an_odd_retry_field_still_delivers_its_events() -> None:
             return [ev.seq async for ev in c.events("r1", follow=True)]
 
     assert asyncio.run(go()) == [1]
+
+
+def test_a_message_without_a_data_line_is_not_dispatched() -> None:
+    p = SseParser()  # WHATWG: an empty data buffer at the blank line dispatches nothing
+    assert p.feed("event: step_finished") is None
+    assert p.feed("") is None
+    assert p.feed("data: x") is None
+    msg = p.feed("")
+    assert msg is not None and msg.event == "message" and msg.data == "x"  # the name was reset
+
+
+def test_an_empty_data_line_is_still_a_message() -> None:
+    p = SseParser()
+    p.feed("event: ping")
+    p.feed("data:")
+    msg = p.feed("")
+    assert msg is not None and msg.event == "ping" and msg.data == ""

@@ -49,8 +49,8 @@ class SseParser:
         return None
 
     def _dispatch(self) -> SseMessage | None:
-        if not self._data and not self._event:
-            self._id_seen = False
+        if not self._data:  # no data line: nothing to dispatch (an event name alone is dropped)
+            self._event, self._id_seen = "", False
             return None
         msg = SseMessage(self._event or "message", "\n".join(self._data), self.last_id, self._retry)
         self._event, self._data, self._retry, self._id_seen = "", [], None, False
