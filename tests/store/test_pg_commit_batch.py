@@ -5,6 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
+from tests.store.pg_leased import leased_runs
 from tether.core.lifecycle import RunStatus
 from tether.graph.events import lifecycle_events
 from tether.store import pg_commit
@@ -15,17 +16,6 @@ from tether.store.types import Checkpoint, Commit, RunRecord
 pytestmark = pytest.mark.postgres
 
 P, E = RunStatus.PLANNED, RunStatus.EXECUTING
-
-
-async def _leased(store: PostgresStore, n: int) -> list[tuple[RunRecord, int]]:
-    out = []
-    for i in range(n):
-        run = RunRecord(f"r{i}", "wf", P)
-        await store.create_run(run, Checkpoint(run.run_id, 0, None, [], {"i": i}), [])
-        lease = await store.acquire_lease(run.run_id, "me", 30.0)
-        assert lease is not None
-        out.append((await store.get_run(run.run_id), lease.token))
-    return out
 
 
 def _move(run: RunRecord, token: int, now: float) -> tuple[str, int, Commit]:
@@ -40,7 +30,7 @@ async def test_a_batch_commits_each_run_as_commit_would(pg_dsn: str, pg_schema: 
     await store.setup()
     try:
         assert isinstance(store, CommitBatcher)
-        leased = await _leased(store, 3)
+        leased = await leased_runs(store, 3)
         now = store.clock.now()
         got = await store.commit_batch([_move(run, token, now) for run, token in leased])
         assert [r.run_id for r in got] == ["r0", "r1", "r2"]  # the items' order
@@ -67,7 +57,7 @@ async def test_one_refused_commit_leaves_the_whole_batch_unapplied(
     store = PostgresStore(pg_dsn, schema=pg_schema)
     await store.setup()
     try:
-        leased = await _leased(store, 3)
+        leased = await leased_runs(store, 3)
         await store.release_lease("r1", leased[1][1])
         assert await store.acquire_lease("r1", "someone-else", 30.0) is not None
         now = store.clock.now()
@@ -88,7 +78,7 @@ async def test_a_batch_refuses_commits_it_cannot_take(pg_dsn: str, pg_schema: st
     store = PostgresStore(pg_dsn, schema=pg_schema)
     await store.setup()
     try:
-        ((run, token),) = await _leased(store, 1)
+        ((run, token),) = await leased_runs(store, 1)
         item = _move(run, token, store.clock.now())
         item[2].metadata = {"x": 1}
         with pytest.raises(ValueError, match="without metadata"):
@@ -107,7 +97,7 @@ async def test_a_batch_never_waits_for_a_row_lock(pg_dsn: str, pg_schema: str) -
     store = PostgresStore(pg_dsn, schema=pg_schema)
     await store.setup()
     try:
-        leased = await _leased(store, 3)
+        leased = await leased_runs(store, 3)
         now = store.clock.now()
         with psycopg.connect(pg_dsn) as holder:  # a transaction holding r2's row
             holder.execute(
@@ -169,7 +159,7 @@ async def test_a_batch_writes_every_value_as_commit_would(pg_dsn: str, pg_schema
     store = PostgresStore(pg_dsn, schema=pg_schema)
     await store.setup()
     try:
-        leased = await _leased(store, 6)
+        leased = await leased_runs(store, 6)
         now = store.clock.now()
         store.clock.now = lambda: now  # type: ignore[method-assign]  # one time for both
         batched = [(r.run_id, t, _rich(r, t, now, i)) for i, (r, t) in enumerate(leased[:3])]

@@ -10,6 +10,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from tests.store.pg_leased import leased_runs
 from tether.core.errors import LeaseLostError
 from tether.core.lifecycle import RunStatus
 from tether.store.postgres import PostgresStore
@@ -40,17 +41,6 @@ class Counting(PostgresStore):
         return runs
 
 
-async def _leased(store: PostgresStore, n: int) -> list[tuple[RunRecord, int]]:
-    out = []
-    for i in range(n):
-        run = RunRecord(f"r{i}", "wf", P)
-        await store.create_run(run, Checkpoint(run.run_id, 0, None, [], {"i": i}), [])
-        lease = await store.acquire_lease(run.run_id, "me", 30.0)
-        assert lease is not None
-        out.append((await store.get_run(run.run_id), lease.token))
-    return out
-
-
 def _step(run: RunRecord, token: int) -> Commit:
     """A run loop's step commit: its checkpoint, its events numbered, its base."""
     seq, first = run.event_seq + 1, run.status is P
@@ -72,7 +62,7 @@ async def _store(pg_dsn: str, pg_schema: str) -> Counting:
 async def test_commits_of_one_turn_go_out_as_one_statement(pg_dsn: str, pg_schema: str) -> None:
     store = await _store(pg_dsn, pg_schema)
     try:
-        leased = await _leased(store, 4)
+        leased = await leased_runs(store, 4)
         got = await asyncio.gather(*(store.commit(r.run_id, t, _step(r, t)) for r, t in leased))
         assert store.batches == [["r0", "r1", "r2", "r3"]]
         for (before, token), after in zip(leased, got, strict=True):
@@ -105,7 +95,7 @@ async def test_a_refused_batch_answers_each_commit_as_it_would_alone(
     caller gets its LeaseLostError, the others their committed runs."""
     store = await _store(pg_dsn, pg_schema)
     try:
-        leased = await _leased(store, 3)
+        leased = await leased_runs(store, 3)
         await store.release_lease("r1", leased[1][1])
         assert await store.acquire_lease("r1", "someone-else", 30.0) is not None
         got = await asyncio.gather(
@@ -130,7 +120,7 @@ async def test_a_batch_whose_reply_was_lost_applies_once(
     is not sent again (each commit applied once), one that never arrived is sent run by run."""
     store = await _store(pg_dsn, pg_schema)
     try:
-        leased = await _leased(store, 3)
+        leased = await leased_runs(store, 3)
         store.fail = lost
         got = await asyncio.gather(*(store.commit(r.run_id, t, _step(r, t)) for r, t in leased))
         assert store.batches == [["r0", "r1", "r2"]]  # no second batch: alone, or not again
@@ -150,7 +140,7 @@ async def test_a_caller_cancelled_before_the_batch_leaves_is_not_sent(
 ) -> None:
     store = await _store(pg_dsn, pg_schema)
     try:
-        leased = await _leased(store, 3)
+        leased = await leased_runs(store, 3)
         tasks = [asyncio.create_task(store.commit(r.run_id, t, _step(r, t))) for r, t in leased]
         await asyncio.sleep(0)  # each has joined the turn's group
         tasks[1].cancel()
