@@ -11,7 +11,7 @@ import dataclasses
 import enum
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import Any
@@ -97,10 +97,64 @@ makes one per call). Without the circular-reference check: it only ever sees wha
 
 def canonical_json(value: Any, *, strict: bool = False, where: str = "the value") -> str:
     """The canonical JSON text of ``value`` (see ``plain_json`` for ``strict``)."""
+    if type(value) is dict:  # most values are plain JSON already: written in one pass
+        text = _plain_text(value)
+        if text is not None:
+            return text
     plain = _plain(value, strict, where)
     if _ENCODE is None or type(plain) is str:
         return _CANONICAL.encode(plain)
     return "".join(_ENCODE(plain, 0))
+
+
+def _plain_text(value: Any) -> str | None:
+    """The canonical JSON text of ``value`` when it is plain JSON already (exact ``dict``s with
+    ``str`` keys, ``list``s, tuples, ``str``, ``int``, finite ``float``, ``bool``, None), the
+    very text ``_ENCODE`` writes for it (keys sorted, ``encode_basestring_ascii`` strings,
+    ``int.__repr__`` and ``float.__repr__`` numbers), without ``_plain``'s copy; None as soon
+    as anything else is met (``_plain`` converts it first: the long way)."""
+    t = type(value)
+    if t is str:
+        return _ESCAPE(value)
+    if t is dict:
+        keys = list(value)
+        for k in keys:
+            if type(k) is not str:
+                return None
+        keys.sort()
+        parts = []
+        for k in keys:
+            v = value[k]
+            if type(v) is str:
+                text: str | None = _ESCAPE(v)
+            else:
+                text = _plain_text(v)
+                if text is None:
+                    return None
+            parts.append(f"{_ESCAPE(k)}:{text}")
+        return "{" + ",".join(parts) + "}"
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if t is int:
+        return int.__repr__(value)
+    if t is float:
+        return float.__repr__(value) if math.isfinite(value) else None
+    if t is list or t is tuple:
+        items = []
+        for v in value:
+            text = _plain_text(v)
+            if text is None:
+                return None
+            items.append(text)
+        return "[" + ",".join(items) + "]"
+    return None
+
+
+_ESCAPE: Callable[[str], str] = encode_basestring_ascii
 
 
 class AgentKey:
