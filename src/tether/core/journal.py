@@ -106,6 +106,12 @@ class InFlight:
             return None
         return fut
 
+    def running(self, run_id: str, key: str) -> bool:
+        """Whether a call under ``key`` is being made in this process now (by any task): its
+        journal record is not final yet."""
+        entry = self._calls.get((run_id, key))
+        return entry is not None and not entry[0].done()
+
     def claim(self, run_id: str, key: str) -> asyncio.Future[None]:
         """Mark ``key`` as being called by the current task (no await since ``busy``: atomic);
         ``release`` it when the call ends, however it ends."""

@@ -25,7 +25,7 @@ from fnmatch import fnmatchcase
 from typing import Any, TypeVar
 
 from tether.core.governor import CallOutcome, GovernedCall, governor_of
-from tether.core.journal import current_journal
+from tether.core.journal import IN_FLIGHT, current_journal
 from tether.governance.plan import PLAN_KIND, Open, PlannedCall, PlanState, Template, plan_steps
 from tether.governance.policy_facts import tool_scope
 from tether.governance.provenance_index import (
@@ -49,14 +49,19 @@ NOT_FROM_SOURCE = "does not come from"
 
 class _Ledger:
     """One run execution's content, indexed lazily (only when a write is checked), and its
-    plan. Until it is loaded from the journal, live content only waits in ``pending`` (the
-    journal holds it too) and live plans are not noted (the load reads them in order)."""
+    plan. Until it is loaded from the journal, the journal holds the content, and live plans
+    are not noted (the load reads them in order): a live tool result only waits in ``waiting``
+    while its call's journal record is not written (a load then would not read it), values
+    marked live are journaled before they are noted, so neither is kept (a long run making
+    only reads keeps no result of a call that ended)."""
 
     def __init__(self, run: RunRecord) -> None:
         self.run = run
         self.untrusted = ContentIndex()
         self.trusted = ContentIndex()
         self.pending: list[tuple[Any, bool, str]] = []
+        self.waiting: list[tuple[Any, bool, str, str | None]] = []
+        """Live tool results (with their journal keys) seen before the load."""
         self.loaded = False
         self.seen_untrusted = False
         """Whether untrusted content has entered the run (in journal order)."""
@@ -66,9 +71,29 @@ class _Ledger:
         self.sources: dict[int, ContentIndex] = {}
 
     def content(self, value: Any, trusted: bool, source: str) -> None:
-        self.pending.append((value, trusted, source))
-        if self.loaded and not trusted:
-            self.seen_untrusted = True
+        """Content the journal holds already (a marked value): the load reads it."""
+        if self.loaded:
+            self.pending.append((value, trusted, source))
+            if not trusted:
+                self.seen_untrusted = True
+
+    def result(self, value: Any, trusted: bool, source: str, key: str | None) -> None:
+        """A live tool call's result, before the call's journal record is written (``key``:
+        what it is journaled under; None: it may not be, kept)."""
+        if self.loaded:
+            self.content(value, trusted, source)
+            return
+        run_id = self.run.run_id
+        if self.waiting:  # those whose calls ended are in the journal now
+            self.waiting = [
+                w for w in self.waiting if w[3] is None or IN_FLIGHT.running(run_id, w[3])
+            ]
+        self.waiting.append((value, trusted, source, key))
+
+    def take_waiting(self) -> None:
+        """The load: the live results still waiting come first, as they came."""
+        self.pending += [(v, t, s) for v, t, s, _ in self.waiting]
+        self.waiting.clear()
 
     def commit(self, steps: list[PlannedCall]) -> None:
         if self.seen_untrusted:
@@ -140,7 +165,8 @@ class InjectionGuard:
         if call.kind == "tool" and outcome.ok:
             trusted = self._trusted_tool(call.name)
             led = self.ledger(scope)
-            led.content(outcome.result, trusted, f"tool {call.name}")
+            key = call.effect_key
+            led.result(outcome.result, trusted, f"tool {call.name}", key)
             if led.loaded:
                 led.used(call.name, dict(call.args), outcome.result)
 
@@ -206,7 +232,9 @@ class InjectionGuard:
         if self.trust_metadata:
             led.trusted.add(run.metadata, "run metadata")
         led.trusted.add(list(self.trusted), "system values")
-        for eff in await scope.store.list_effects(run.run_id):
+        effects = await scope.store.list_effects(run.run_id)
+        led.take_waiting()
+        for eff in effects:
             if eff.status != "done" or not isinstance(eff.request, dict):
                 continue
             if eff.kind == "tool":
