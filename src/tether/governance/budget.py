@@ -129,8 +129,15 @@ class Budget(GovernancePart):
             if await pending.fit_with(store, key, amounts, exact):
                 return Ledger(key, started_at=env.started_at)
             row = None
-        else:  # read back lean: the limits, the limited counters and the marks
-            row = await pending.take_lean(store, key, amounts, exact, self.envelopes.dims(key))
+        else:
+            dims = self.envelopes.dims(key)
+            # a charge that leaves the ledger short of every soft limit not announced, with
+            # no limit but counters: nothing to read back (no trip or announcement follows);
+            # anything else is written as usual, read back lean: the limits, the limited
+            # counters and the marks
+            if exact and await pending.charge_calm(store, key, amounts, dims, self.soft):
+                return Ledger(key, started_at=env.started_at)
+            row = await pending.take_lean(store, key, amounts, exact, dims)
         if row is None:
             await self._refused(store, scope, env, amounts, what)
         assert row is not None

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from typing import cast
 
 from tether.core.capabilities import has_capability
-from tether.store.budget import BudgetStore, Fold, Ledger, LedgerFit, LedgerTake
+from tether.store.budget import BudgetStore, Fold, Ledger, LedgerCalm, LedgerFit, LedgerTake
 
 _PENDING: weakref.WeakKeyDictionary[BudgetStore, dict[str, Fold]] = weakref.WeakKeyDictionary()
 
@@ -173,3 +173,23 @@ async def fit_with(store: BudgetStore, key: str, amounts: Mapping[str, float], e
         put_back(store, key, fold)
         raise
     return fits
+
+
+async def charge_calm(
+    store: BudgetStore,
+    key: str,
+    amounts: Mapping[str, float],
+    limited: tuple[str, ...],
+    soft: float,
+) -> bool:
+    """``LedgerCalm.charge_calm`` when the store can and no settle is pending on ``key`` (it
+    rides on the usual write); False: nothing was written, take the usual way."""
+    if not has_capability(store, LedgerCalm):
+        return False
+    try:
+        by_key = _PENDING.get(store)
+    except TypeError:
+        return False
+    if by_key and key in by_key:
+        return False
+    return await cast(LedgerCalm, store).charge_calm(key, amounts, limited=limited, soft=soft)

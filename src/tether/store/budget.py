@@ -158,6 +158,23 @@ class LedgerTake(Protocol):
 
 
 @runtime_checkable
+class LedgerCalm(Protocol):
+    """A ``BudgetStore`` that can charge a ledger with nothing read back when the ledger, as
+    the charge leaves it, needs no look (``tether.governance.budget``: no trip, no soft limit
+    to announce): most charges of a budget whose limits are far from reached."""
+
+    async def charge_calm(
+        self, key: str, amounts: Mapping[str, float], *, limited: tuple[str, ...], soft: float
+    ) -> bool:
+        """``charge_ledger`` of ``amounts``, written only when, besides fitting, the ledger
+        is limited in no dimension outside ``limited`` (counters only) and each of its limited
+        counters is, after the charge, short of ``soft`` times its limit, or that limit is
+        not positive, or it is marked ``evented``: True when written, False (nothing changed)
+        otherwise, the caller then taking the usual way."""
+        ...
+
+
+@runtime_checkable
 class LedgerFit(Protocol):
     """A ``BudgetStore`` that can take from a ledger without reading it back (a tenant quota's
     reservation needs to know only whether it fit): the same write, less to return."""

@@ -96,7 +96,34 @@ def _lean_columns(dims: tuple[str, ...]) -> list[str]:
     return ["started_at", "evented", "noted", extra, *(f"lim_{x}" for x in dims), *counters]
 
 
-def _write(d: Dialect, moves: tuple[Move, ...], checked: tuple[str, ...], row: Returned) -> str:
+def _calm(d: Dialect, moves: tuple[Move, ...], calm: tuple[str, ...]) -> str:
+    """The conditions of ``charge_calm``: no limit outside ``calm`` (counters), and each
+    counter of ``calm``, as the write leaves it, short of the soft fraction of its limit (or
+    that limit not positive, or its soft limit announced: the pattern is in the text, as a
+    parameter it would have SQLite prepare the statement again on every run). Parameters, in
+    order: per counter of ``calm`` the amount used (if moved), the fraction."""
+    r = d.real
+    others = [f"lim_{x}" for x in LIMITS if x not in calm]
+    out = [f" AND COALESCE({', '.join(others)}) IS NULL" if len(others) > 1 else ""]
+    if len(others) == 1:
+        out[0] = f" AND {others[0]} IS NULL"
+    used = {x for x, _, _, u in moves if u}
+    for x in calm:
+        add = f" + CAST(? AS {r})" if x in used else ""
+        out.append(
+            f" AND (lim_{x} IS NULL OR used_{x}{add} < CAST(? AS {r}) * lim_{x} "
+            f"OR lim_{x} <= 0 OR evented LIKE '%,{x},%')"
+        )
+    return "".join(out)
+
+
+def _write(
+    d: Dialect,
+    moves: tuple[Move, ...],
+    checked: tuple[str, ...],
+    row: Returned,
+    calm: tuple[str, ...] | None = None,
+) -> str:
     """The one statement of every ledger write, over just the counters it ``moves`` (one left
     out keeps its value, and cannot fail the check: nothing is taken from it): per counter,
     release a hold (never below 0), then reserve and use; and, for each ``checked`` counter (a
@@ -132,9 +159,10 @@ def _write(d: Dialect, moves: tuple[Move, ...], checked: tuple[str, ...], row: R
     sets.append(f"updated_at = CAST(? AS {r})")
     returned = COLUMNS if row is True else () if row is False else _lean_columns(row)
     returning = f" RETURNING {', '.join(returned)}" if returned else ""
+    quiet = "" if calm is None else _calm(d, moves, calm)
     return (
         f"UPDATE {d.prefix}budget_ledgers SET {', '.join(sets)} WHERE key = ?{''.join(fits)}"
-        f"{returning}"
+        f"{quiet}{returning}"
     )
 
 
@@ -283,6 +311,38 @@ class SqlBudget:
             return lean
         # limited beyond ``limited`` (a limit set since): the whole row, as it is now
         return await self.get_ledger(key) or lean
+
+    async def charge_calm(
+        self, key: str, amounts: Mapping[str, float], *, limited: tuple[str, ...], soft: float
+    ) -> bool:
+        dims, counted = _known(limited)
+        if len(counted) != len(dims):  # a limit that is no counter (wall_seconds, depth)
+            return False
+        moves: list[Move] = []
+        sets: list[float] = []
+        checked: list[str] = []
+        fits: list[float] = []
+        for d in COUNTERS:
+            v = amounts.get(d)
+            if not v:
+                continue
+            v = float(v)
+            moves.append((d, False, False, True))
+            sets.append(v)
+            if v > 0:
+                checked.append(d)
+                fits.append(v)
+        quiet: list[Any] = []
+        for d in counted:
+            v = amounts.get(d)
+            if v:
+                quiet.append(float(v))
+            quiet.append(soft)
+        shape = (tuple(moves), tuple(checked), False, counted)
+        dialect = self._sql.dialect
+        sql = self._sql.memoized(("budget-calm", *shape), lambda: _write(dialect, *shape))
+        params = (*sets, self.clock.now(), key, *fits, *quiet)
+        return bool(await self._execute(sql, params))
 
     async def _write_ledger(
         self,
