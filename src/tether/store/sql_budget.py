@@ -233,6 +233,29 @@ def _flags(text: Any) -> list[str]:
     return [] if text == "," else [x for x in str(text).split(",") if x]
 
 
+def _one_side(
+    amounts: Mapping[str, float], exact: bool
+) -> tuple[list[Move], list[float], list[str], list[float]]:
+    """A write of one side with no settle folded in: reserve ``amounts``, or charge them
+    (``exact``). The counters it moves, their amounts (``_write``'s SET parameters), the
+    counters it checks for fit and the amounts they are checked with."""
+    moves: list[Move] = []
+    sets: list[float] = []
+    checked: list[str] = []
+    fits: list[float] = []
+    for d in COUNTERS:
+        v = amounts.get(d)
+        if not v:
+            continue
+        v = float(v)
+        moves.append((d, False, not exact, exact))
+        sets.append(v)
+        if v > 0:
+            checked.append(d)
+            fits.append(v)
+    return moves, sets, checked, fits
+
+
 class SqlBudget:
     """``BudgetStore`` over a ``SqlStore``'s single-statement access."""
 
@@ -318,31 +341,15 @@ class SqlBudget:
         dims, counted = _known(limited)
         if len(counted) != len(dims):  # a limit that is no counter (wall_seconds, depth)
             return False
-        moves: list[Move] = []
-        sets: list[float] = []
-        checked: list[str] = []
-        fits: list[float] = []
-        for d in COUNTERS:
-            v = amounts.get(d)
-            if not v:
-                continue
-            v = float(v)
-            moves.append((d, False, False, True))
-            sets.append(v)
-            if v > 0:
-                checked.append(d)
-                fits.append(v)
-        quiet: list[Any] = []
+        moves, sets, checked, fits = _one_side(amounts, exact=True)
+        quiet: list[float] = []
         for d in counted:
             v = amounts.get(d)
             if v:
                 quiet.append(float(v))
             quiet.append(soft)
-        shape = (tuple(moves), tuple(checked), False, counted)
-        dialect = self._sql.dialect
-        sql = self._sql.memoized(("budget-calm", *shape), lambda: _write(dialect, *shape))
-        params = (*sets, self.clock.now(), key, *fits, *quiet)
-        return bool(await self._execute(sql, params))
+        sql = self._write_sql(moves, checked, False, counted)
+        return bool(await self._execute(sql, (*sets, self.clock.now(), key, *fits, *quiet)))
 
     async def _write_ledger(
         self,
@@ -367,24 +374,14 @@ class SqlBudget:
         the use to add), then reserve ``reserve`` or charge ``charge`` if every counter taken
         still fits."""
         release, use = fold
-        sets: list[float] = []
-        fits: list[float] = []
-        moves: list[Move] = []
-        checked: list[str] = []
         if not release and not use:  # no settle folded in: one side, one amount each
             exact = not reserve
-            amounts = charge if exact else reserve
-            for d in COUNTERS:
-                v = amounts.get(d)
-                if not v:
-                    continue
-                v = float(v)
-                moves.append((d, False, not exact, exact))
-                sets.append(v)
-                if v > 0:
-                    checked.append(d)
-                    fits.append(v)
+            moves, sets, checked, fits = _one_side(charge if exact else reserve, exact)
             return self._write_sql(moves, checked, row), (*sets, self.clock.now(), key, *fits)
+        sets = []
+        fits = []
+        moves = []
+        checked = []
         named = {*reserve, *charge, *release, *use}
         for d in COUNTERS:
             if d not in named:
@@ -405,8 +402,14 @@ class SqlBudget:
                 fits += [*held, r] if r else held
         return self._write_sql(moves, checked, row), (*sets, self.clock.now(), key, *fits)
 
-    def _write_sql(self, moves: list[Move], checked: list[str], row: Returned) -> str:
-        shape = (tuple(moves), tuple(checked), row)
+    def _write_sql(
+        self,
+        moves: list[Move],
+        checked: list[str],
+        row: Returned,
+        calm: tuple[str, ...] | None = None,
+    ) -> str:
+        shape = (tuple(moves), tuple(checked), row, calm)
         dialect = self._sql.dialect
         return self._sql.memoized(("budget-write", *shape), lambda: _write(dialect, *shape))
 
