@@ -107,6 +107,8 @@ _SURROGATES = re.compile("[\ud800-\udfff]")
 
 def _unstorable(obj: Any, depth: int) -> tuple[str, str] | None:
     t = type(obj)
+    if t is dict and depth < MAX_DEPTH:  # the common case (an event's data): straight to it
+        return _unstorable_items(obj.items(), True, depth)
     if t in _FINE:
         return None
     if isinstance(obj, str):
@@ -127,6 +129,11 @@ def _unstorable(obj: Any, depth: int) -> tuple[str, str] | None:
         items = enumerate(obj)
     else:
         return _unstorable_object(obj, depth)
+    return _unstorable_items(items, is_map, depth)
+
+
+def _unstorable_items(items: Any, is_map: bool, depth: int) -> tuple[str, str] | None:
+    """``_unstorable`` of a container's ``items`` (a dict's ``items()``, or ``enumerate``)."""
     found: tuple[str, str] | None
     for k, v in items:  # leaves inline: most values are, and a call per leaf is the cost
         if is_map and type(k) is not str:

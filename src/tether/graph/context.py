@@ -6,7 +6,6 @@ import inspect
 import traceback
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from math import isfinite
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
@@ -25,7 +24,6 @@ from tether.core.ids import KEY_FORMAT, KEY_FORMAT_KEY, effect_key, legacy_effec
 from tether.core.journal import CURRENT_RUN, IN_FLIGHT, MANUAL_RETRY, OUTCOME_UNKNOWN
 from tether.core.json_copy import error_text, journal_copy, record_copy, scrub_text
 from tether.core.lifecycle import RunStatus
-from tether.core.serde import MAX_INT, MIN_INT
 from tether.graph.interrupt_timeout import (
     NO_DEFAULT,
     is_timeout_answer,
@@ -255,9 +253,9 @@ class RunContext:
         if not isinstance(type, str) or not type:
             raise ValueError("event type must be a non-empty string")
         kept = dict(data or {})
-        if not _flat_ascii(kept) and serde.unstorable(kept) is not None:  # a walk, no copy
+        if serde.unstorable(kept) is not None:  # a walk, no copy: most events hold plain JSON
             kept = record_copy(kept)
-        self._emit(type if type.isascii() else scrub_text(type), kept, self.node)
+        self._emit(scrub_text(type), kept, self.node)
 
     def emit_live(self, type: str, data: dict[str, Any] | None = None) -> None:
         """Publish an event to this process's live subscribers only (``Runtime.stream``, the
@@ -556,28 +554,6 @@ class _Call:
     replay_error: Callable[[dict[str, Any]], BaseException] | None
     shared: bool
     """It waited for another task's call under its key: that call's outcome is its own."""
-
-
-def _flat_ascii(data: dict[str, Any]) -> bool:
-    """Whether ``data`` is flat plain JSON ``serde.unstorable`` would pass (ASCII ``str`` keys;
-    ASCII ``str``, 64-bit ``int``, finite ``float``, ``bool`` or None values), decided in one
-    pass without its calls: most events are. False sends it to the whole check."""
-    for k, v in data.items():
-        if type(k) is not str or not k.isascii():
-            return False
-        t = type(v)
-        if t is str:
-            if not v.isascii():
-                return False
-        elif t is int:
-            if not MIN_INT <= v <= MAX_INT:
-                return False
-        elif t is float:
-            if not isfinite(v):
-                return False
-        elif v is not None and t is not bool:
-            return False
-    return True
 
 
 def _counts_call(events: Iterable[Event], key: str, node: str) -> bool:
