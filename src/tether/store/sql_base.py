@@ -112,6 +112,12 @@ def statuses_entering(dst: RunStatus, also: RunStatus) -> tuple[str, ...]:
     return tuple(sorted({s.value for s in _PRED[dst]} | {also.value}))
 
 
+_NODE_WRITE_CONFLICT = "ON CONFLICT (run_id, step, task_id) DO UPDATE SET " + ", ".join(
+    f"{c} = excluded.{c}" for c in NODE_WRITE_COLUMNS[3:]
+)
+"""A node write's upsert: the last write of a task at a step wins."""
+
+
 class Statements:
     """Every shared statement for a dialect and table prefix, each rendered on its first use
     and kept: a fresh process (a CLI call, a resume) renders only the few it runs, not all."""
@@ -289,10 +295,18 @@ class Statements:
         d = self.dialect
         nw_types = ("TEXT", d.bigint, "TEXT", "TEXT", "TEXT", *(d.blob,) * 4, d.real, d.blob)
         nw_vals = ", ".join(f"CAST(? AS {t})" for t in nw_types)
-        nw_set = ", ".join(f"{c} = excluded.{c}" for c in NODE_WRITE_COLUMNS[3:])
         return self._q(
             f"INSERT INTO {self._p}node_writes ({_cols(NODE_WRITE_COLUMNS)}) SELECT {nw_vals} "
-            f"{self.fence_from} ON CONFLICT (run_id, step, task_id) DO UPDATE SET {nw_set}"
+            f"{self.fence_from} {_NODE_WRITE_CONFLICT}"
+        )
+
+    @cached_property
+    def upsert_node_write(self) -> str:
+        """``put_node_write`` without its fence, for a commit that checked the fence under the
+        same write lock (the values bound have the types the fenced statement casts to)."""
+        return self._q(
+            f"INSERT INTO {self._p}node_writes ({_cols(NODE_WRITE_COLUMNS)}) "
+            f"VALUES ({_marks(len(NODE_WRITE_COLUMNS))}) {_NODE_WRITE_CONFLICT}"
         )
 
     @cached_property

@@ -31,7 +31,6 @@ from tether.store.rows import (
     CHECKPOINT_COLUMNS,
     EMPTY_OBJECT,
     EVENT_COLUMNS,
-    NODE_WRITE_COLUMNS,
     checkpoint_params,
     enc,
     enc_record,
@@ -186,9 +185,8 @@ class CommitWriter:
         if commit.clear_node_writes_for_step is not None:
             cur.execute(sql.clear_node_writes, (run_id, commit.clear_node_writes_for_step))
         if commit.node_writes:  # the fence holds: checked above, in this transaction
-            upsert = sql.memoized(_NODE_WRITE_KEY, functools.partial(_node_write_sql, sql))
             for w in commit.node_writes:
-                cur.execute(upsert, _blobs(node_write_params(w, now)))
+                cur.execute(sql.upsert_node_write, _blobs(node_write_params(w, now)))
         events = commit.events
         if events:
             seq0 = run.event_seq
@@ -296,23 +294,6 @@ def _transition_rows(run_id: str, base: int, hops: Sequence[Hop], now: float) ->
 def _blobs(row: tuple[Any, ...]) -> tuple[Any, ...]:
     """``row`` with each ``bytes`` value as ``bytearray``."""
     return tuple(bytearray(v) if type(v) is bytes else v for v in row)
-
-
-_NODE_WRITE_KEY = ("commit", "node_write")
-
-
-def _node_write_sql(sql: Statements) -> str:
-    """A node write's upsert inside a commit, without ``put_node_write``'s fencing sub-select:
-    the commit checked the fence under the same write lock. The same row, the same types (the
-    values bound already have the types the fenced statement casts them to), and a statement
-    SQLite compiles with less work (a fresh process's resume writes its answer with it)."""
-    cols = ", ".join(NODE_WRITE_COLUMNS)
-    sets = ", ".join(f"{c} = excluded.{c}" for c in NODE_WRITE_COLUMNS[3:])
-    return (
-        f"INSERT INTO {sql.dialect.prefix}node_writes ({cols}) "
-        f"VALUES ({', '.join('?' * len(NODE_WRITE_COLUMNS))}) "
-        f"ON CONFLICT (run_id, step, task_id) DO UPDATE SET {sets}"
-    )
 
 
 def _heads_sql(sql: Statements, n: int) -> str:
